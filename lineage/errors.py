@@ -1,0 +1,94 @@
+"""The exception tree. Every error a user can cause is a LineageError with a one-line
+message that names the problem and, where there is one, the fix.
+
+    LineageError                  root: catch this to catch everything of ours
+    ├── NoStoreError              a read found no store (run `lineage init`)
+    ├── SchemaVersionError        the store was written by a newer lineage
+    ├── StoreCorruptError         the file is not a lineage store, or SQLite says it is damaged
+    ├── ReferenceLookupError      (abstract) a reference did not name exactly one node
+    │   ├── NodeNotFoundError     nothing matches the reference
+    │   └── AmbiguousIdError      several nodes match; the message lists them
+    ├── InvalidInputError         bad arguments: a missing file, an unsupported object, a bad value
+    │   └── FilterSyntaxError     a `runs --where` expression does not parse (names the position)
+    ├── WriteRefusedError         a write that would break a rule (a changed param, a closed run)
+    ├── IntegrityError            verification found tampering (carries the VerifyReport)
+    └── RenderError               a diagram could not be drawn (no `dot` program, unknown format)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class LineageError(Exception):
+    """Root of every error lineage raises on purpose."""
+
+    #: exit code the CLI uses for this error (DESIGN.md §5)
+    exit_code = 1
+
+
+class NoStoreError(LineageError):
+    """Raised by a read when no store exists where one was looked for."""
+
+
+class SchemaVersionError(LineageError):
+    """Raised when a store's schema is newer than this version of lineage understands."""
+
+
+class StoreCorruptError(LineageError):
+    """Raised when a file is not a lineage store or SQLite reports it damaged."""
+
+
+class ReferenceLookupError(LineageError):
+    """Base of the errors raised when a reference does not name exactly one node."""
+
+
+class NodeNotFoundError(ReferenceLookupError):
+    """Raised when no node matches a reference."""
+
+    def __init__(self, ref: str, hint: str = "") -> None:
+        self.ref = ref
+        msg = f"no node matches {ref!r}"
+        super().__init__(msg + (f" ({hint})" if hint else " (see `lineage ls`)"))
+
+
+class AmbiguousIdError(ReferenceLookupError):
+    """Raised when a reference matches several nodes; the message lists the candidates."""
+
+    def __init__(self, ref: str, candidates: Sequence[str]) -> None:
+        self.ref = ref
+        self.candidates = list(candidates)
+        shown = ", ".join(self.candidates[:8])
+        more = f" and {len(self.candidates) - 8} more" if len(self.candidates) > 8 else ""
+        super().__init__(f"{ref!r} is ambiguous: it matches {shown}{more}; use a longer prefix or kind:name")
+
+
+class InvalidInputError(LineageError):
+    """Raised for bad arguments: a missing file, an unsupported object, a malformed value."""
+
+
+class FilterSyntaxError(InvalidInputError):
+    """Raised when a filter expression does not parse; `.position` is the 0-based offset."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        self.position = position
+        where = f" at position {position}" if position is not None else ""
+        super().__init__(f"invalid filter{where}: {message}")
+
+
+class WriteRefusedError(LineageError):
+    """Raised when a write would break a rule of the record (e.g. changing a logged param)."""
+
+
+class IntegrityError(LineageError):
+    """Raised when verification finds the record altered; `.report` holds the details."""
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        self.report = report
+        super().__init__(message)
+
+
+class RenderError(LineageError):
+    """Raised when a diagram cannot be drawn (no Graphviz `dot`, an unknown format)."""

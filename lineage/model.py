@@ -1,0 +1,267 @@
+"""The data model: node kinds, relations, the Node and Edge value types, ids and references.
+
+This module imports nothing else of lineage's, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+# kind -> W3C PROV class (DESIGN.md §1)
+KINDS: dict[str, str] = {
+    "dataset": "entity",
+    "code": "entity",
+    "model": "entity",
+    "prediction": "entity",
+    "artifact": "entity",
+    "environment": "entity",
+    "run": "activity",
+    "agent": "agent",
+}
+
+# relation -> (kinds allowed at the source, kinds allowed at the destination).
+# Stored in PROV's direction: from the later thing to what it depends on.
+ENTITY_KINDS = frozenset(k for k, c in KINDS.items() if c == "entity")
+RELATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "used": (frozenset({"run"}), ENTITY_KINDS),
+    "was_generated_by": (ENTITY_KINDS, frozenset({"run"})),
+    "was_derived_from": (ENTITY_KINDS, ENTITY_KINDS),
+    "was_associated_with": (frozenset({"run"}), frozenset({"agent"})),
+    "was_attributed_to": (ENTITY_KINDS, frozenset({"agent"})),
+    "was_informed_by": (frozenset({"run"}), frozenset({"run"})),
+    "was_revision_of": (frozenset({"dataset"}), frozenset({"dataset"})),
+}
+
+#: relations a provenance walk follows; version history is not provenance.
+PROVENANCE_RELATIONS: tuple[str, ...] = tuple(r for r in RELATIONS if r != "was_revision_of")
+
+#: roles of `used` edges
+ROLES = ("training", "evaluation", "input", "code", "environment")
+
+RUN_STATUSES = ("running", "finished", "failed", "crashed")
+
+#: PROV-JSON names of our relations
+PROV_NAMES = {
+    "used": "used",
+    "was_generated_by": "wasGeneratedBy",
+    "was_derived_from": "wasDerivedFrom",
+    "was_associated_with": "wasAssociatedWith",
+    "was_attributed_to": "wasAttributedTo",
+    "was_informed_by": "wasInformedBy",
+    "was_revision_of": "wasRevisionOf",
+}
+
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def is_hex(text: str) -> bool:
+    """True when ``text`` is non-empty lowercase-or-uppercase hexadecimal."""
+    return bool(text) and _HEX.match(text.lower()) is not None
+
+
+def make_id(kind: str, hex_digest: str) -> str:
+    """``kind:hex``; raises ValueError for an unknown kind or non-hex identity."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if not is_hex(hex_digest):
+        raise ValueError(f"node identity must be hex, got {hex_digest!r}")
+    return f"{kind}:{hex_digest.lower()}"
+
+
+def split_id(node_id: str) -> tuple[str, str]:
+    """``("dataset", "3f2a…")`` for ``"dataset:3f2a…"``; raises ValueError otherwise."""
+    kind, sep, rest = node_id.partition(":")
+    if not sep or kind not in KINDS or not is_hex(rest):
+        raise ValueError(f"not a lineage id: {node_id!r}")
+    return kind, rest
+
+
+def short_id(node_id: str, n: int = 8) -> str:
+    """The id cut to ``n`` hex digits, for labels: ``dataset:3f2a9c41``."""
+    kind, _, rest = node_id.partition(":")
+    return f"{kind}:{rest[:n]}"
+
+
+# ---------------------------------------------------------------------------
+# time and generated ids
+
+def now_iso() -> str:
+    """The current time as ISO-8601 UTC with microseconds: ``2026-11-26T05:00:33.123456Z``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_uuid_lock = threading.Lock()
+_uuid_last = [0, 0]  # last millisecond, last 12-bit sequence
+
+
+def new_uuid7_hex() -> str:
+    """A UUIDv7 as 32 lowercase hex digits: time-sortable, monotonic within a process.
+
+    Within one millisecond the 12-bit ``rand_a`` field is a counter, so ids made in
+    a tight loop still sort in creation order (RFC 9562, method 1).
+    """
+    with _uuid_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _uuid_last[0]:
+            ms = _uuid_last[0]
+            seq = _uuid_last[1] + 1
+            if seq > 0xFFF:  # counter exhausted: borrow the next millisecond
+                ms, seq = ms + 1, 0
+        else:
+            seq = int.from_bytes(os.urandom(2), "big") & 0x3FF  # leave room to count up
+        _uuid_last[0], _uuid_last[1] = ms, seq
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand_b
+    return f"{value:032x}"
+
+
+def uuid7_batch(n: int) -> list[str]:
+    """``n`` UUIDv7 hex ids in increasing order, cheaper than ``n`` calls for bulk writes."""
+    with _uuid_lock:
+        ms = max(time.time_ns() // 1_000_000, _uuid_last[0] + 1)
+        _uuid_last[0], _uuid_last[1] = ms + n // 4096, 0xFFF
+    base = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1) & ~0xFFFFFFFF
+    out = []
+    for i in range(n):
+        m, seq = ms + i // 4096, i % 4096
+        value = (m << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | base | (i & 0xFFFFFFFF)
+        out.append(f"{value:032x}")
+    return out
+
+
+def uuid7_time(hex_id: str) -> datetime:
+    """The creation time a UUIDv7 hex id carries."""
+    ms = int(hex_id[:12], 16)
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+# ---------------------------------------------------------------------------
+# canonical JSON: the one encoding that digests and the ledger are computed over
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace, UTF-8 kept: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays, sets, paths: the things ML code hands us most often
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------
+# value types
+
+@dataclass(frozen=True)
+class Node:
+    """One node of the provenance graph."""
+
+    id: str
+    kind: str
+    name: str | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+    created_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of DESIGN.md §5: ``{"id","kind","name","created_at","attrs"}``."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "created_at": self.created_at,
+            "attrs": json.loads(canonical_json(dict(self.attrs))),
+        }
+
+    @property
+    def label(self) -> str:
+        """A human label: the name when there is one, else the short id."""
+        return self.name or short_id(self.id)
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.name})" if self.name else self.id
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A relation in PROV's direction: ``src`` depends on ``dst``."""
+
+    src: str
+    dst: str
+    rel: str
+    role: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"src": self.src, "dst": self.dst, "rel": self.rel, "role": self.role}
+
+
+# ---------------------------------------------------------------------------
+# references (DESIGN.md §1): parsed here, resolved against the store in store.py
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed reference. Exactly one of the forms applies.
+
+    - ``kind`` + ``prefix``: ``dataset:3f2a`` (a hex prefix within a kind)
+    - ``prefix`` alone: ``3f2a9c`` (bare hex; also tried as a name when nothing matches)
+    - ``kind`` + ``name``: ``model:random_forest``
+    - ``name`` (+ ``version``): ``random_forest`` or ``train@2``
+    - ``request``: ``request:abc-123``
+    """
+
+    text: str
+    kind: str | None = None
+    prefix: str | None = None
+    name: str | None = None
+    version: int | None = None
+    request: str | None = None
+
+
+_VERSION = re.compile(r"^(?P<name>.+)@(?P<n>[0-9]+)$")
+
+
+def parse_ref(text: str) -> Ref:
+    """Parse a reference string; raises ValueError on an empty one."""
+    text = text.strip()
+    if not text:
+        raise ValueError("empty reference")
+    head, sep, rest = text.partition(":")
+    if sep and head == "request":
+        return Ref(text, request=rest)
+    kind = None
+    body = text
+    if sep and head in KINDS:
+        kind, body = head, rest
+        if is_hex(body):
+            return Ref(text, kind=kind, prefix=body.lower(), name=body)
+    elif is_hex(text):
+        return Ref(text, prefix=text.lower(), name=text)
+    m = _VERSION.match(body)
+    if m:
+        return Ref(text, kind=kind, name=m.group("name"), version=int(m.group("n")))
+    return Ref(text, kind=kind, name=body)
+
+
+# ---------------------------------------------------------------------------
+# secrets (DESIGN.md §6): shared by capture (argv) and tracking (params)
+
+_SECRET_NAME = re.compile(r"token|secret|password|passwd|key|credential", re.IGNORECASE)
+SECRET_MASK = "***"
+
+
+def looks_secret(name: str) -> bool:
+    """True for names like ``api_key``, ``AWS_SECRET``, ``--db-password``."""
+    return bool(_SECRET_NAME.search(name))
