@@ -265,3 +265,15 @@ SECRET_MASK = "***"
 def looks_secret(name: str) -> bool:
     """True for names like ``api_key``, ``AWS_SECRET``, ``--db-password``."""
     return bool(_SECRET_NAME.search(name))
+
+
+# ---------------------------------------------------------------------------
+# annotation fields: the keys of COMPLIANCE.md's checklist, plus the sign-off
+
+ANNOTATION_FIELDS: tuple[str, ...] = (
+    "identity", "intended_use", "training_data", "personal_data_origin", "data_preparation",
+    "representativeness", "code_version", "third_party_components", "hyperparameters",
+    "environment", "evaluation", "metric_rationale", "accountability", "changes",
+    "limitations", "risk_management", "prediction_log", "retention", "integrity",
+    "monitoring", "impact", "conformity", "sign_off",
+)

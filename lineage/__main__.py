@@ -1,0 +1,5 @@
+"""``python -m lineage``: the same as the ``lineage`` command."""
+
+from .cli import main
+
+main()

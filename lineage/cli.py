@@ -1,0 +1,505 @@
+"""The `lineage` command line: parse arguments, call the facade, print with rich.
+
+No logic lives here that the Python API lacks. Every read command takes ``--json`` and
+prints one JSON document (DESIGN.md §5). Errors the user can cause become one line on
+stderr and an exit code: 1 for a failed check or a bad reference, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import click
+
+from . import __version__
+from .errors import FilterSyntaxError, LineageError
+
+# ---------------------------------------------------------------------------
+# plumbing
+
+
+class LineageGroup(click.Group):
+    """A click group that turns our errors into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FilterSyntaxError as exc:
+            raise click.UsageError(str(exc), ctx) from None
+        except LineageError as exc:
+            err = click.ClickException(str(exc))
+            err.exit_code = exc.exit_code
+            raise err from None
+        except BrokenPipeError:  # `lineage ls | head`
+            sys.stderr.close()
+            raise SystemExit(0) from None
+
+
+class State:
+    """What the group option hands down: where the store is, opened on demand."""
+
+    def __init__(self, db: str | None) -> None:
+        self.db = db
+        self._lg: Any = None
+
+    def lineage(self, *, create: bool = False) -> Any:
+        if self._lg is None:
+            from .api import open as open_lineage
+
+            self._lg = open_lineage(self.db, create=create)
+        return self._lg
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")(f)
+
+
+def emit_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def node_summary(node: Any) -> str:
+    """The one or two facts that matter about a node, for tables."""
+    a = node.attrs
+    k = node.kind
+    if k == "dataset":
+        bits = []
+        if a.get("rows") is not None:
+            bits.append(f"{a['rows']:,} rows")
+        if a.get("size") is not None:
+            bits.append(_size(a["size"]))
+        if a.get("uri"):
+            bits.append(a["uri"])
+        elif a.get("path"):
+            bits.append(a["path"])
+        return ", ".join(bits)
+    if k == "run":
+        bits = [a.get("status", "?")]
+        if a.get("duration_s") is not None:
+            bits.append(f"{a['duration_s']:.1f}s")
+        if a.get("experiment") and a.get("experiment") != "default":
+            bits.append(f"exp {a['experiment']}")
+        if a.get("exit_code") not in (None, 0):
+            bits.append(f"exit {a['exit_code']}")
+        return ", ".join(bits)
+    if k == "model":
+        return a.get("class", "").rsplit(".", 1)[-1]
+    if k == "code":
+        if a.get("commit"):
+            return f"{a['commit'][:10]}{' (dirty)' if a.get('dirty') else ''}"
+        return a.get("entry_point") or ""
+    if k == "environment":
+        return f"{len(a.get('packages', {}))} packages"
+    if k == "agent":
+        return f"{a.get('user')}@{a.get('host')}"
+    if k == "prediction":
+        return f"output {json.dumps(a.get('output'))[:40]}" + (f", request {a['request_id']}" if a.get("request_id") else "")
+    if k == "artifact":
+        return a.get("path", "")
+    return ""
+
+
+def _size(n: int) -> str:
+    f = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if f < 1024 or unit == "TB":
+            return f"{f:.0f} {unit}" if unit == "B" else f"{f:.1f} {unit}"
+        f /= 1024
+    return f"{n} B"
+
+
+def nodes_table(nodes: Iterable[Any], *, title: str | None = None, extra: Sequence[tuple[str, Callable[[Any], str]]] = ()) -> Any:
+    from rich.table import Table
+
+    from .model import short_id
+
+    table = Table(title=title, show_lines=False, header_style="bold")
+    table.add_column("id", style="cyan", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("name", style="bold")
+    for header, _ in extra:
+        table.add_column(header)
+    table.add_column("created", no_wrap=True)
+    table.add_column("summary")
+    for n in nodes:
+        table.add_row(short_id(n.id, 12), n.kind, n.name or "", *(f(n) for _, f in extra),
+                      (n.created_at or "")[:19].replace("T", " "), node_summary(n), )
+    return table
+
+
+# ---------------------------------------------------------------------------
+# the group
+
+
+@click.group(cls=LineageGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", type=click.Path(dir_okay=True), envvar="LINEAGE_DB", help="Store to use (default: the nearest .lineage/lineage.db).")
+@click.version_option(__version__, "--version", prog_name="lineage")
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """Provenance and audit for machine learning.
+
+    Every dataset version, code version, run, model and prediction is a node in one
+    tamper-evident provenance graph kept in .lineage/lineage.db.
+
+    \b
+    Example:
+      lineage init
+      lineage add data/train.csv --name train
+      lineage run -i data/train.csv -o model.pkl -- python train.py
+      lineage trace model.pkl
+    """
+    ctx.obj = State(db)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="lineage")
+
+
+# ---------------------------------------------------------------------------
+# init, add
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@pass_state
+def init(state: State, path: str | None) -> None:
+    """Create a lineage store (at the git root, or here, unless PATH is given).
+
+    \b
+    Example:
+      lineage init
+      lineage --db /data/team/lineage.db init
+    """
+    from .api import open as open_lineage
+    from .store import STORE_DIR, find_store
+
+    target = state.db
+    if path:
+        target = os.path.join(path, STORE_DIR)
+    existing = None if target else find_store()
+    lg = open_lineage(target, create=True)
+    verb = "Found existing" if existing else "Initialized"
+    click.echo(f"{verb} lineage store at {lg.db_path}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--name", help="Name for the dataset (one path only); default: its path in the project.")
+@click.option("--uri", is_flag=True, help="Treat PATHS as remote URIs; needs --digest.")
+@click.option("--digest", help="Checksum of remote data, as the object store reports it.")
+@json_option
+@pass_state
+def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, digest: str | None, as_json: bool) -> None:
+    """Record dataset versions by content hash (what `dvc add` does).
+
+    Adding unchanged data again records nothing; changed data becomes a new version.
+
+    \b
+    Example:
+      lineage add data/train.csv --name train
+      lineage add data/images/
+      lineage add --uri s3://bucket/train.parquet --digest 9b2c...
+    """
+    if name and len(paths) > 1:
+        raise click.UsageError("--name goes with a single path")
+    lg = state.lineage(create=True)
+    nodes = []
+    with lg.batch():
+        for p in paths:
+            if uri:
+                nodes.append(lg.log_dataset(name=name, uri=p, digest=digest))
+                continue
+            size = os.path.getsize(p) if os.path.isfile(p) else 0
+            if size > 64 * 2**20 and not as_json:
+                from rich.progress import Progress
+
+                with Progress(transient=True, console=console().__class__(stderr=True)) as bar:
+                    task = bar.add_task(f"hashing {os.path.basename(p)}", total=size)
+                    nodes.append(lg.log_dataset(p, name=name, progress=lambda done, total: bar.update(task, completed=done)))
+            else:
+                nodes.append(lg.log_dataset(p, name=name))
+    if as_json:
+        emit_json({"items": [n.to_dict() for n in nodes]})
+        return
+    for n in nodes:
+        click.echo(f"{n.id}  {n.name or ''}")
+
+
+# ---------------------------------------------------------------------------
+# run
+
+
+def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for p in pairs:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{p!r} is not key=value", param_hint="-p")
+        params[key] = value
+    return params
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option("-i", "--input", "inputs", multiple=True, help="A file or folder the command reads (repeatable).")
+@click.option("-o", "--output", "outputs", multiple=True, help="A file or folder the command writes (repeatable).")
+@click.option("-p", "--param", "params", multiple=True, help="A parameter as key=value (repeatable).")
+@click.option("-n", "--name", help="Run name (default: the command's program).")
+@click.option("-e", "--experiment", help="Experiment the run belongs to.")
+@click.option("-t", "--tag", "tags", multiple=True, help="A tag as key=value (repeatable).")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@pass_state
+def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], params: tuple[str, ...], name: str | None,
+        experiment: str | None, tags: tuple[str, ...], command: tuple[str, ...]) -> None:
+    """Run any command and record its inputs, outputs, code, environment and exit code.
+
+    Exits with the command's own exit code.
+
+    \b
+    Example:
+      lineage run -i data/raw.csv -o data/clean.csv -p dropna=true -- python prep.py
+      lineage run -i data/clean.csv -o model.rds -- Rscript fit.R
+    """
+    cmd = list(command)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise click.UsageError("give the command after --, e.g. lineage run -- python train.py")
+    for p in inputs:
+        if not os.path.exists(p):
+            raise click.ClickException(f"input {p} does not exist")
+    lg = state.lineage(create=True)
+    run_ = lg.start_run(name or os.path.basename(cmd[0]), params=_parse_params(params), tags=_parse_params(tags),
+                        experiment=experiment, command=cmd)
+    try:
+        with lg.batch():
+            for p in inputs:
+                run_.log_input(p, role="input")
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(cmd)
+        except OSError as exc:
+            run_.end("failed", exit_code=127, error=f"could not start {cmd[0]}: {exc.strerror}")
+            click.echo(f"Error: could not start {cmd[0]}: {exc.strerror}", err=True)
+            raise SystemExit(127) from None
+        # Ctrl-C reaches the child through the terminal; we wait for it to finish.
+        previous = signal.signal(signal.SIGINT, lambda *a: None)
+        try:
+            code = proc.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        elapsed = time.monotonic() - started
+        missing = []
+        with lg.batch():
+            for p in outputs:
+                if os.path.exists(p):
+                    run_.log_output(p)
+                else:
+                    missing.append(p)
+            if code == 0 and not missing:
+                run_.end("finished", exit_code=0)
+            else:
+                why = f"exit code {code}" if code else f"declared outputs not written: {', '.join(missing)}"
+                run_.end("failed", exit_code=code, error=why)
+    except BaseException:
+        run_.end("failed", error="lineage run was interrupted")
+        raise
+    click.echo(f"lineage: recorded {run_.id} ({'finished' if code == 0 and not missing else 'failed'}, "
+               f"{elapsed:.1f}s, exit {code})", err=True)
+    if code == 0 and missing:
+        code = 1
+    raise SystemExit(code)
+
+
+# ---------------------------------------------------------------------------
+# ls, show, history
+
+
+@cli.command(name="ls")
+@click.option("--kind", type=click.Choice(["dataset", "code", "model", "prediction", "artifact", "environment", "run", "agent"]), help="Only nodes of this kind.")
+@click.option("--name", help="Only nodes with this name.")
+@click.option("--limit", type=int, default=None, help="At most this many (newest first).")
+@json_option
+@pass_state
+def ls_(state: State, kind: str | None, name: str | None, limit: int | None, as_json: bool) -> None:
+    """List recorded nodes, newest first.
+
+    \b
+    Example:
+      lineage ls --kind model
+      lineage ls --kind dataset --json
+    """
+    lg = state.lineage()
+    if limit is None and kind == "prediction":
+        limit = 100
+    nodes = lg.nodes(kind=kind, name=name, limit=limit)
+    if as_json:
+        emit_json({"items": [n.to_dict() for n in nodes]})
+        return
+    console().print(nodes_table(nodes))
+
+
+@cli.command()
+@click.argument("ref")
+@json_option
+@pass_state
+def show(state: State, ref: str, as_json: bool) -> None:
+    """Show one node with all its attributes.
+
+    REF is an id, a unique prefix, a name, kind:name, name@N or request:ID.
+
+    \b
+    Example:
+      lineage show random_forest
+      lineage show dataset:3f2a --json
+    """
+    lg = state.lineage()
+    node = lg.get(ref)
+    if as_json:
+        emit_json(node.to_dict())
+        return
+    from rich.pretty import Pretty
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("id", node.id)
+    table.add_row("kind", node.kind)
+    table.add_row("name", node.name or "")
+    table.add_row("created", node.created_at or "")
+    for key, value in node.attrs.items():
+        table.add_row(key, Pretty(value) if isinstance(value, (dict, list)) else str(value))
+    console().print(table)
+
+
+@cli.command()
+@click.argument("name")
+@json_option
+@pass_state
+def history(state: State, name: str, as_json: bool) -> None:
+    """List every version recorded under NAME, oldest first.
+
+    \b
+    Example:
+      lineage history train
+      lineage history data/train.csv --json
+    """
+    lg = state.lineage()
+    versions = lg.history(name)
+    if as_json:
+        emit_json({"items": [n.to_dict() for n in versions]})
+        return
+    if not versions:
+        raise click.ClickException(f"no versions recorded under {name!r}")
+    console().print(nodes_table(versions, title=f"history of {name}",
+                                extra=[("version", lambda n, _v={n.id: i + 1 for i, n in enumerate(versions)}: f"@{_v[n.id]}")]))
+
+
+# ---------------------------------------------------------------------------
+# verify
+
+
+@cli.command()
+@click.option("--head", "head", help="A head hash remembered earlier (e.g. from an audit report) that must still be in the history.")
+@click.option("--record", is_flag=True, help="Append the result as a checkpoint event (later incremental checks start there).")
+@click.option("--since-checkpoint", is_flag=True, help="Check only what was written since the last recorded checkpoint.")
+@json_option
+@pass_state
+def verify(state: State, head: str | None, record: bool, since_checkpoint: bool, as_json: bool) -> None:
+    """Replay the ledger and check every recorded row against it.
+
+    Detects edited, inserted, deleted or reordered records and names the first bad
+    event. Writes nothing unless --record. Exits 1 when anything is wrong.
+
+    \b
+    Example:
+      lineage verify
+      lineage verify --head 9f2c41d0e7... --json
+      lineage verify --record
+    """
+    lg = state.lineage()
+    total = lg.store.head()[0]
+    if as_json or total < 50_000:
+        report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint)
+    else:
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=console().__class__(stderr=True)) as bar:
+            task = bar.add_task("verifying", total=total)
+            report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint,
+                               progress=lambda done, _total: bar.update(task, completed=done))
+    if as_json:
+        emit_json(report.to_dict())
+    elif report.ok:
+        scope = f" since checkpoint at event {report.checked_from}" if report.checked_from else ""
+        click.echo(f"ok: {report.events} events verified{scope}")
+        click.echo(f"head: {report.head}")
+        if head:
+            click.echo(f"the remembered head {head} is part of this history")
+        if record:
+            click.echo("recorded a checkpoint event")
+    else:
+        click.echo(f"FAILED: first bad event {report.first_bad}", err=True)
+        for p in report.problems[:20]:
+            click.echo(f"  - {p}", err=True)
+        if len(report.problems) > 20:
+            click.echo(f"  … and {len(report.problems) - 20} more", err=True)
+        click.echo(f"head: {report.head} ({report.events} events)", err=True)
+    if not report.ok:
+        raise SystemExit(1)
+
+
+# ---------------------------------------------------------------------------
+# annotate
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--field", "field_", help="Checklist key: intended_use, limitations, risk_management, sign_off, …")
+@click.option("--text", help="The statement to record.")
+@click.option("--card", type=click.Path(dir_okay=False), help="A model card YAML file whose keys are checklist keys.")
+@click.option("--author", help="Who makes the statement (default: the current user).")
+@pass_state
+def annotate(state: State, ref: str, field_: str | None, text: str | None, card: str | None, author: str | None) -> None:
+    """Record a person's statement about a node, for the audit report.
+
+    Statements are ledger events with author and time; a sign-off is a recorded
+    statement, not a cryptographic signature.
+
+    \b
+    Example:
+      lineage annotate random_forest --field intended_use --text "Credit pre-screening"
+      lineage annotate random_forest --card card.yaml
+    """
+    if card and (field_ or text):
+        raise click.UsageError("use either --card or --field with --text")
+    if not card and not (field_ and text):
+        raise click.UsageError("give --field and --text, or --card FILE")
+    lg = state.lineage()
+    node = lg.get(ref)
+    if card:
+        events = lg.annotate_card(node, card, author=author)
+        click.echo(f"recorded {len(events)} annotation(s) on {node.id}")
+    else:
+        event = lg.annotate(node, field_, text, author=author)
+        click.echo(f"recorded {field_} on {node.id} (event {event})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

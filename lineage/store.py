@@ -1,0 +1,1065 @@
+"""The store: schema, migrations, the ledger, transactions, writes and the reads writes need.
+
+Everything recorded lives in append-only tables whose every row names the ledger
+event that wrote it (`event`). Each event commits to
+
+* the digest of its canonical JSON payload (who, when, what; erasable later), and
+* ``rows_digest``: SHA-256 over the digests of the rows it wrote, in (table, pk) order,
+  where a row's digest is SHA-256 of ``canonical_json([table, *columns])``;
+
+and the chain links them: ``h_n = H(h_{n-1} ‖ type ‖ H(payload) ‖ rows_digest)``.
+`verify` recomputes all of it, so an edited, inserted, deleted or reordered row of any
+recorded table, or of the ledger itself, names the first bad event. The stat cache of
+file digests is a cache, not evidence, and sits outside the chain.
+
+SQL is kept portable (standard SQL, no SQLite-only syntax in queries) so the same schema
+can later live in PostgreSQL. sqlite-utils is imported lazily: it costs ~0.25 s to import.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import heapq
+import itertools
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from .errors import (
+    AmbiguousIdError,
+    InvalidInputError,
+    NoStoreError,
+    NodeNotFoundError,
+    SchemaVersionError,
+    StoreCorruptError,
+    WriteRefusedError,
+)
+from .model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref
+
+SCHEMA_VERSION = 1
+STORE_DIR = ".lineage"
+DB_NAME = "lineage.db"
+GENESIS = "0" * 64
+
+# Recorded tables and their content columns, in the order the rows digest visits them.
+# `pk` (row order within an event) and `event` are not part of a row's content.
+RECORD_TABLES: dict[str, tuple[str, ...]] = {
+    "nodes": ("id", "kind", "name", "attrs", "created_at"),
+    "aliases": ("node", "name"),
+    "edges": ("src", "dst", "rel", "role"),
+    "params": ("run", "key", "value"),
+    "tags": ("run", "key", "value"),
+    "metrics": ("run", "key", "value", "step", "at", "dataset", "grp"),
+    "run_states": ("run", "status", "at", "exit_code", "error", "noticed_by"),
+    "predictions": ("id", "model", "input_digest", "output", "score", "request_id", "created_at"),
+    "annotations": ("node", "field", "text", "author", "at"),
+}
+
+_DDL_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    type TEXT NOT NULL,
+    payload TEXT,
+    payload_digest TEXT NOT NULL,
+    rows_digest TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE nodes (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    name TEXT,
+    attrs TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    event INTEGER NOT NULL
+);
+CREATE INDEX nodes_name ON nodes (name, kind);
+CREATE INDEX nodes_kind ON nodes (kind, created_at);
+CREATE INDEX nodes_event ON nodes (event);
+CREATE TABLE aliases (
+    pk INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    name TEXT NOT NULL,
+    event INTEGER NOT NULL
+);
+CREATE INDEX aliases_name ON aliases (name);
+CREATE INDEX aliases_node ON aliases (node);
+CREATE INDEX aliases_event ON aliases (event);
+CREATE TABLE edges (
+    pk INTEGER PRIMARY KEY,
+    src TEXT NOT NULL,
+    dst TEXT NOT NULL,
+    rel TEXT NOT NULL,
+    role TEXT,
+    event INTEGER NOT NULL
+);
+CREATE INDEX edges_src ON edges (src, dst, rel, role);
+CREATE INDEX edges_dst ON edges (dst, src, rel);
+CREATE INDEX edges_event ON edges (event);
+CREATE TABLE params (
+    pk INTEGER PRIMARY KEY,
+    run TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT,
+    event INTEGER NOT NULL
+);
+CREATE INDEX params_run ON params (run, key);
+CREATE INDEX params_key ON params (key, run);
+CREATE INDEX params_event ON params (event);
+CREATE TABLE tags (
+    pk INTEGER PRIMARY KEY,
+    run TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT,
+    event INTEGER NOT NULL
+);
+CREATE INDEX tags_run ON tags (run, key);
+CREATE INDEX tags_key ON tags (key, run);
+CREATE INDEX tags_event ON tags (event);
+CREATE TABLE metrics (
+    pk INTEGER PRIMARY KEY,
+    run TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value REAL,
+    step INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    dataset TEXT,
+    grp TEXT,
+    event INTEGER NOT NULL
+);
+CREATE INDEX metrics_run ON metrics (run, key);
+CREATE INDEX metrics_key ON metrics (key, run);
+CREATE INDEX metrics_event ON metrics (event);
+CREATE TABLE run_states (
+    pk INTEGER PRIMARY KEY,
+    run TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at TEXT NOT NULL,
+    exit_code INTEGER,
+    error TEXT,
+    noticed_by TEXT,
+    event INTEGER NOT NULL
+);
+CREATE INDEX run_states_run ON run_states (run, pk);
+CREATE INDEX run_states_status ON run_states (status);
+CREATE INDEX run_states_event ON run_states (event);
+CREATE TABLE predictions (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    model TEXT NOT NULL,
+    input_digest TEXT,
+    output TEXT,
+    score REAL,
+    request_id TEXT,
+    created_at TEXT NOT NULL,
+    event INTEGER NOT NULL
+);
+CREATE INDEX predictions_model ON predictions (model);
+CREATE INDEX predictions_request ON predictions (request_id);
+CREATE INDEX predictions_event ON predictions (event);
+CREATE TABLE annotations (
+    pk INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    field TEXT NOT NULL,
+    text TEXT,
+    author TEXT,
+    at TEXT NOT NULL,
+    event INTEGER NOT NULL
+);
+CREATE INDEX annotations_node ON annotations (node, field);
+CREATE INDEX annotations_event ON annotations (event);
+CREATE TABLE stat_cache (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    lines INTEGER
+);
+"""
+
+# version -> DDL that upgrades a store from version-1 to version. Append, never edit.
+MIGRATIONS: dict[int, str] = {1: _DDL_V1}
+
+# Column types, so a row's digest is computed over exactly what SQLite will hand back.
+_REAL_COLUMNS = {("metrics", "value"), ("predictions", "score")}
+_INT_COLUMNS = {("metrics", "step"), ("run_states", "exit_code")}
+
+
+# ---------------------------------------------------------------------------
+# finding a store
+
+def find_store(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The nearest ``.lineage/lineage.db`` at or above ``start`` (default: the cwd), or None."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / STORE_DIR / DB_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def default_location(start: str | os.PathLike[str] | None = None) -> Path:
+    """Where a new store goes: the root of the enclosing git work tree, else ``start``."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder / STORE_DIR / DB_NAME
+    return here / STORE_DIR / DB_NAME
+
+
+def locate(path: str | os.PathLike[str] | None = None, *, create: bool) -> Path:
+    """Resolve the store path: explicit ``path``, then ``LINEAGE_DB``, then a walk up.
+
+    Raises NoStoreError when ``create`` is false and no store exists.
+    """
+    chosen = path or os.environ.get("LINEAGE_DB") or None
+    if chosen:
+        p = Path(chosen).expanduser()
+        if p.is_dir() or str(chosen).endswith(("/", os.sep)):
+            p = p / DB_NAME
+        if not create and not p.is_file():
+            raise NoStoreError(f"no lineage store at {p} (run `lineage init`)")
+        return p
+    found = find_store()
+    if found:
+        return found
+    if not create:
+        raise NoStoreError("no lineage store here (run `lineage init`)")
+    return default_location()
+
+
+# ---------------------------------------------------------------------------
+# digests
+
+def _sha(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def row_digest(table: str, values: Sequence[Any]) -> bytes:
+    """SHA-256 of ``canonical_json([table, *values])``: what a row commits to."""
+    return _sha(canonical_json([table, *values]).encode())
+
+
+def chain_hash(prev_hex: str, type_: str, payload_digest_hex: str, rows_digest_hex: str) -> str:
+    """``H(h_{n-1} ‖ type ‖ H(payload) ‖ rows_digest)`` as hex."""
+    h = hashlib.sha256(bytes.fromhex(prev_hex))
+    h.update(type_.encode() + b"\x00")
+    h.update(bytes.fromhex(payload_digest_hex))
+    h.update(bytes.fromhex(rows_digest_hex))
+    return h.hexdigest()
+
+
+def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
+    """Values as SQLite will return them, so digests agree between write and verify."""
+    out = []
+    for col, v in zip(columns, values):
+        if v is None:
+            out.append(None)
+        elif (table, col) in _REAL_COLUMNS:
+            f = float(v)
+            out.append(None if f != f else f)  # SQLite stores NaN as NULL
+        elif (table, col) in _INT_COLUMNS:
+            out.append(int(v))
+        elif isinstance(v, str):
+            out.append(v)
+        else:
+            out.append(canonical_json(v))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------
+# verification results
+
+@dataclass
+class VerifyReport:
+    """What `verify` found. ``first_bad`` is the first event that fails, or None."""
+
+    ok: bool
+    events: int
+    head: str
+    first_bad: int | None = None
+    problems: list[str] = field(default_factory=list)
+    checked_from: int = 0
+    head_found: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head": self.head,
+            "first_bad": self.first_bad,
+            "problems": list(self.problems),
+            "checked_from": self.checked_from,
+        }
+
+    def __str__(self) -> str:
+        if self.ok:
+            scope = f" (from checkpoint at event {self.checked_from})" if self.checked_from else ""
+            return f"ok: {self.events} events verified{scope}, head {self.head}"
+        return f"FAILED at event {self.first_bad}: {self.problems[0] if self.problems else ''}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One ledger event as stored."""
+
+    seq: int
+    type: str
+    payload: dict[str, Any] | None
+    payload_digest: str
+    rows_digest: str
+    hash: str
+
+
+# ---------------------------------------------------------------------------
+# the store
+
+class Store:
+    """A lineage store on one SQLite file. Writes go through `write`; reads are plain."""
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, actor: Callable[[], str] | str | None = None) -> None:
+        self.path = Path(path).expanduser().resolve()
+        if not create and not self.path.is_file():
+            raise NoStoreError(f"no lineage store at {self.path} (run `lineage init`)")
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.dir = self.path.parent
+        self.artifacts_dir = self.dir / "artifacts"
+        self.locks_dir = self.dir / "locks"
+        self._actor = actor
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._savepoint = itertools.count()
+        try:
+            self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False)
+            self._configure()
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptError(f"{self.path} is not a readable lineage store ({exc})") from None
+        self._db: Any = None
+
+    # -- connection -------------------------------------------------------
+
+    def _configure(self) -> None:
+        c = self.conn
+        c.execute("PRAGMA busy_timeout = 30000")
+        mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # e.g. a read-only file system; say nothing, work anyway
+            pass
+        durability = os.environ.get("LINEAGE_DURABILITY", "normal").lower()
+        c.execute("PRAGMA synchronous = FULL" if durability == "full" else "PRAGMA synchronous = NORMAL")
+        c.execute("PRAGMA foreign_keys = ON")
+
+    @property
+    def db(self) -> Any:
+        """A ``sqlite_utils.Database`` on the same connection, for introspection and tools."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def actor(self) -> str:
+        """Who is writing (an agent id or ``user@host``); recorded in every event."""
+        a = self._actor
+        if callable(a):
+            a = self._actor = a()
+        return a or "unknown"
+
+    # -- schema -----------------------------------------------------------
+
+    def schema_version(self) -> int:
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            if tables - {"sqlite_sequence"}:
+                raise StoreCorruptError(f"{self.path} is an SQLite file but not a lineage store")
+            return 0
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} has schema version {version}, newer than this lineage understands "
+                f"({SCHEMA_VERSION}); upgrade lineage (pip install -U lineage-ml)"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            version = self.schema_version()  # another process may have migrated meanwhile
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                # statement by statement: executescript() would COMMIT our transaction
+                for stmt in MIGRATIONS[v].split(";"):
+                    if stmt.strip():
+                        self.conn.execute(stmt)
+                self.conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(v),),
+                )
+            if version == 0:
+                self.conn.execute("INSERT INTO meta (key, value) VALUES ('created_at', ?)", (now_iso(),))
+
+    # -- transactions -----------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction; nested calls become savepoints, so a failed inner write
+        rolls back alone and a failed outer one rolls back whole."""
+        with self._lock:
+            if self._depth == 0:
+                self.conn.execute("BEGIN IMMEDIATE")
+                self._depth = 1
+                try:
+                    yield
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                else:
+                    self.conn.execute("COMMIT")
+                finally:
+                    self._depth = 0
+            else:
+                name = f"sp{next(self._savepoint)}"
+                self.conn.execute(f"SAVEPOINT {name}")
+                self._depth += 1
+                try:
+                    yield
+                except BaseException:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    self.conn.execute(f"RELEASE {name}")
+                finally:
+                    self._depth -= 1
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    # -- the one write path -----------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """``(event count, head hash)``; ``(0, GENESIS)`` for an empty ledger."""
+        row = self.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS)
+
+    def write(self, type_: str, payload: Mapping[str, Any], rows: Mapping[str, Iterable[Sequence[Any]]] | None = None) -> int:
+        """Append one ledger event and the rows it records, atomically; returns its number.
+
+        ``rows`` maps a recorded table to tuples of its content columns
+        (RECORD_TABLES order). The event's payload gets ``at`` and ``actor`` added.
+        """
+        with self.transaction():
+            seq, prev = self.head()
+            seq += 1
+            rows_hash = hashlib.sha256()
+            n_rows = 0
+            for table, columns in RECORD_TABLES.items():
+                if not rows or table not in rows:
+                    continue
+                coerced = [_coerce(table, columns, r) for r in rows[table]]
+                if not coerced:
+                    continue
+                for values in coerced:
+                    rows_hash.update(row_digest(table, values))
+                n_rows += len(coerced)
+                marks = ", ".join("?" * (len(columns) + 1))
+                self.conn.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks})",
+                    [(*v, seq) for v in coerced],
+                )
+            body = {"at": now_iso(), "actor": self.actor, **payload}
+            text = canonical_json(body)
+            payload_digest = hashlib.sha256(text.encode()).hexdigest()
+            rows_digest = rows_hash.hexdigest()
+            h = chain_hash(prev, type_, payload_digest, rows_digest)
+            self.conn.execute(
+                "INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (seq, type_, text, payload_digest, rows_digest, h),
+            )
+            return seq
+
+    def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 5000) -> int:
+        """One event for many rows of one table, inserted in chunks (predictions, imports).
+
+        The same commitment as `write`, built incrementally so memory stays flat.
+        """
+        columns = RECORD_TABLES[table]
+        marks = ", ".join("?" * (len(columns) + 1))
+        sql = f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks})"
+        with self.transaction():
+            seq, prev = self.head()
+            seq += 1
+            rows_hash = hashlib.sha256()
+            update = rows_hash.update
+            prefix = canonical_json([table])[:-1] + ","  # '["table",' — rows share it
+            n = 0
+            it = iter(rows)
+            while True:
+                batch = list(itertools.islice(it, chunk))
+                if not batch:
+                    break
+                out = []
+                for r in batch:
+                    v = _coerce(table, columns, r)
+                    update(_sha((prefix + canonical_json(list(v))[1:]).encode()))
+                    out.append((*v, seq))
+                self.conn.executemany(sql, out)
+                n += len(batch)
+            body = {"at": now_iso(), "actor": self.actor, "table": table, "rows": n, **payload}
+            text = canonical_json(body)
+            payload_digest = hashlib.sha256(text.encode()).hexdigest()
+            rows_digest = rows_hash.hexdigest()
+            h = chain_hash(prev, type_, payload_digest, rows_digest)
+            self.conn.execute(
+                "INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (seq, type_, text, payload_digest, rows_digest, h),
+            )
+            return seq
+
+    # -- node writes --------------------------------------------------------
+
+    def node_exists(self, node_id: str) -> bool:
+        table = "predictions" if node_id.startswith("prediction:") else "nodes"
+        return self.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (node_id,)).fetchone() is not None
+
+    def edge_exists(self, edge: Edge) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM edges WHERE src = ? AND dst = ? AND rel = ? AND role IS ?",
+            (edge.src, edge.dst, edge.rel, edge.role),
+        ).fetchone() is not None
+
+    def add_node(
+        self,
+        node: Node,
+        *,
+        edges: Sequence[Edge] = (),
+        event_type: str = "node",
+        alias: bool = True,
+        extra: Mapping[str, Iterable[Sequence[Any]]] | None = None,
+    ) -> tuple[Node, bool]:
+        """Record ``node`` (and ``edges``) unless a node with its id exists already.
+
+        Returns ``(the stored node, created?)``. For an existing node, new edges are still
+        recorded, and a new ``name`` becomes an alias (same bytes, second name), each in
+        one event; nothing is written when there is nothing new.
+        """
+        with self.transaction():
+            existing = self.get_node(node.id)
+            new_edges = [e for e in dict.fromkeys(edges) if not self.edge_exists(e)]
+            rows: dict[str, list[Sequence[Any]]] = {k: list(v) for k, v in (extra or {}).items()}
+            if existing is None:
+                rows["nodes"] = [(node.id, node.kind, node.name, canonical_json(dict(node.attrs)), node.created_at or now_iso())]
+            elif alias and node.name and node.name != existing.name and node.name not in self.aliases(node.id):
+                rows["aliases"] = [(node.id, node.name)]
+            if new_edges:
+                rows["edges"] = [(e.src, e.dst, e.rel, e.role) for e in new_edges]
+            if not rows:
+                return existing, False  # type: ignore[return-value]
+            payload: dict[str, Any] = {"node": node.id}
+            if new_edges:
+                payload["edges"] = len(new_edges)
+            self.write(event_type if existing is None else "link", payload, rows)
+            stored = self.get_node(node.id)
+            assert stored is not None
+            return stored, existing is None
+
+    def add_edges(self, edges: Sequence[Edge], *, event_type: str = "link") -> int:
+        """Record the edges not recorded yet; returns how many were new."""
+        with self.transaction():
+            new = [e for e in dict.fromkeys(edges) if not self.edge_exists(e)]
+            if new:
+                self.write(event_type, {"edges": len(new)}, {"edges": [(e.src, e.dst, e.rel, e.role) for e in new]})
+            return len(new)
+
+    # -- reads that writes and references need -----------------------------
+
+    def _node_from_row(self, row: Sequence[Any]) -> Node:
+        node_id, kind, name, attrs, created_at = row
+        return Node(node_id, kind, name, json.loads(attrs), created_at)
+
+    def _prediction_from_row(self, row: Sequence[Any]) -> Node:
+        pid, model, input_digest, output, score, request_id, created_at = row
+        attrs = {
+            "model": model,
+            "input_digest": input_digest,
+            "output": json.loads(output) if output is not None else None,
+            "score": score,
+            "request_id": request_id,
+        }
+        return Node(pid, "prediction", None, attrs, created_at)
+
+    _NODE_COLS = "id, kind, name, attrs, created_at"
+    _PRED_COLS = "id, model, input_digest, output, score, request_id, created_at"
+
+    def get_node(self, node_id: str) -> Node | None:
+        """The node with exactly this id (run nodes with their params, status, …), or None."""
+        if node_id.startswith("prediction:"):
+            row = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions WHERE id = ?", (node_id,)).fetchone()
+            return self._prediction_from_row(row) if row else None
+        row = self.conn.execute(f"SELECT {self._NODE_COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        if row is None:
+            return None
+        node = self._node_from_row(row)
+        if node.kind == "run":
+            node = self.with_run_state([node])[0]
+        return node
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        """Many nodes by exact id in a few queries; unknown ids are left out."""
+        out: dict[str, Node] = {}
+        preds = [i for i in ids if i.startswith("prediction:")]
+        others = [i for i in ids if not i.startswith("prediction:")]
+        for chunk in _chunks(others, 500):
+            marks = ", ".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT {self._NODE_COLS} FROM nodes WHERE id IN ({marks})", chunk):
+                out[row[0]] = self._node_from_row(row)
+        for chunk in _chunks(preds, 500):
+            marks = ", ".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions WHERE id IN ({marks})", chunk):
+                out[row[0]] = self._prediction_from_row(row)
+        runs = [n for n in out.values() if n.kind == "run"]
+        for n in self.with_run_state(runs):
+            out[n.id] = n
+        return out
+
+    def with_run_state(self, runs: Sequence[Node]) -> list[Node]:
+        """Run nodes with their current status, params, tags and latest metrics in attrs."""
+        if not runs:
+            return []
+        ids = [r.id for r in runs]
+        extra: dict[str, dict[str, Any]] = {i: {"params": {}, "tags": {}, "metrics": {}} for i in ids}
+        for chunk in _chunks(ids, 500):
+            marks = ", ".join("?" * len(chunk))
+            for run, key, value in self.conn.execute(f"SELECT run, key, value FROM params WHERE run IN ({marks}) ORDER BY pk", chunk):
+                extra[run]["params"][key] = value
+            for run, key, value in self.conn.execute(f"SELECT run, key, value FROM tags WHERE run IN ({marks}) ORDER BY pk", chunk):
+                extra[run]["tags"][key] = value
+            for run, key, value in self.conn.execute(
+                f"SELECT run, key, value FROM metrics WHERE run IN ({marks}) AND grp IS NULL ORDER BY step, pk", chunk
+            ):
+                extra[run]["metrics"][key] = value
+            for run, status, at, exit_code, error in self.conn.execute(
+                f"SELECT run, status, at, exit_code, error FROM run_states WHERE run IN ({marks}) ORDER BY pk", chunk
+            ):
+                e = extra[run]
+                e["status"] = status
+                if status == "running":
+                    e.setdefault("started_at", at)
+                else:
+                    e["ended_at"] = at
+                    e["exit_code"] = exit_code
+                    e["error"] = error
+        out = []
+        for r in runs:
+            attrs = dict(r.attrs)
+            attrs.update(extra[r.id])
+            started, ended = attrs.get("started_at"), attrs.get("ended_at")
+            if started and ended:
+                attrs["duration_s"] = _seconds_between(started, ended)
+            out.append(Node(r.id, r.kind, r.name, attrs, r.created_at))
+        return out
+
+    def params_of(self, run_id: str) -> dict[str, str]:
+        return {k: v for k, v in self.conn.execute("SELECT key, value FROM params WHERE run = ? ORDER BY pk", (run_id,))}
+
+    def generators(self, node_id: str) -> list[str]:
+        """The runs recorded as having generated ``node_id``."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT dst FROM edges WHERE src = ? AND rel = 'was_generated_by' ORDER BY pk", (node_id,))]
+
+    def annotations(self, node_id: str) -> dict[str, dict[str, Any]]:
+        """The latest annotation of each field on a node: ``{field: {text, author, at, event}}``."""
+        out: dict[str, dict[str, Any]] = {}
+        for field_, text, author, at, event in self.conn.execute(
+            "SELECT field, text, author, at, event FROM annotations WHERE node = ? ORDER BY pk", (node_id,)
+        ):
+            out[field_] = {"text": text, "author": author, "at": at, "event": event}
+        return out
+
+    def aliases(self, node_id: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM aliases WHERE node = ? ORDER BY pk", (node_id,))]
+
+    def nodes(self, kind: str | None = None, name: str | None = None, limit: int | None = None) -> list[Node]:
+        """Nodes, newest first, optionally of one kind and/or name (aliases count as names)."""
+        if kind is not None and kind not in KINDS:
+            raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        lim = f" LIMIT {int(limit)}" if limit else ""
+        if kind == "prediction":
+            rows = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions ORDER BY pk DESC{lim}").fetchall()
+            return [self._prediction_from_row(r) for r in rows]
+        where, args = [], []
+        if kind:
+            where.append("kind = ?")
+            args.append(kind)
+        if name is not None:
+            where.append("(name = ? OR id IN (SELECT node FROM aliases WHERE name = ?))")
+            args += [name, name]
+        sql = f"SELECT {self._NODE_COLS} FROM nodes"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY pk DESC{lim}"
+        nodes = [self._node_from_row(r) for r in self.conn.execute(sql, args)]
+        runs = {n.id: n for n in self.with_run_state([n for n in nodes if n.kind == "run"])}
+        return [runs.get(n.id, n) for n in nodes]
+
+    def history(self, name: str, kind: str | None = None) -> list[Node]:
+        """Every version recorded under ``name`` (as name or alias), oldest first."""
+        versions = list(reversed(self.nodes(kind=kind, name=name)))
+        if kind is None:
+            kinds = {n.kind for n in versions}
+            if len(kinds) > 1:
+                raise AmbiguousIdError(name, [f"{k}:{name}" for k in sorted(kinds)])
+        return versions
+
+    def resolve(self, ref: str) -> Node:
+        """The one node a reference names (DESIGN.md §1); raises NodeNotFoundError or
+        AmbiguousIdError listing the candidates."""
+        if isinstance(ref, Node):
+            return ref
+        try:
+            r = parse_ref(str(ref))
+        except ValueError as exc:
+            raise NodeNotFoundError(str(ref), str(exc)) from None
+        if r.request is not None:
+            rows = self.conn.execute(
+                f"SELECT {self._PRED_COLS} FROM predictions WHERE request_id = ? ORDER BY pk DESC LIMIT 2", (r.request,)
+            ).fetchall()
+            if not rows:
+                raise NodeNotFoundError(r.text, "no prediction has that request id")
+            return self._prediction_from_row(rows[0])
+        if r.prefix is not None:
+            found = self._by_prefix(r.prefix, r.kind)
+            if len(found) == 1:
+                node = self.get_node(found[0])
+                assert node is not None
+                return node
+            if len(found) > 1:
+                raise AmbiguousIdError(r.text, found)
+        if r.name is not None:
+            named = "(name = ? OR id IN (SELECT node FROM aliases WHERE name = ?))"
+            args: list[Any] = [r.name, r.name]
+            if r.kind:
+                named += " AND kind = ?"
+                args.append(r.kind)
+            kinds = [row[0] for row in self.conn.execute(f"SELECT DISTINCT kind FROM nodes WHERE {named}", args)]
+            if len(kinds) > 1:
+                raise AmbiguousIdError(r.text, [f"{k}:{r.name}" for k in sorted(kinds)])
+            if kinds:
+                if r.version is None:
+                    sql, qargs = f"SELECT id FROM nodes WHERE {named} ORDER BY pk DESC LIMIT 1", args
+                else:
+                    sql = f"SELECT id FROM nodes WHERE {named} ORDER BY pk LIMIT 1 OFFSET ?"
+                    qargs = [*args, max(r.version - 1, 0)]
+                row = self.conn.execute(sql, qargs).fetchone()
+                if row is None or (r.version is not None and r.version < 1):
+                    count = self.conn.execute(f"SELECT COUNT(*) FROM nodes WHERE {named}", args).fetchone()[0]
+                    raise NodeNotFoundError(r.text, f"{r.name!r} has versions 1 to {count}")
+                node = self.get_node(row[0])
+                assert node is not None
+                return node
+        raise NodeNotFoundError(r.text)
+
+    def _by_prefix(self, prefix: str, kind: str | None) -> list[str]:
+        """Ids starting with ``kind:prefix`` (every kind when None), at most 9.
+
+        A range scan on the unique index: portable, and it uses the index where LIKE
+        would not (SQLite's LIKE is case-insensitive by default).
+        """
+        kinds = [kind] if kind else list(KINDS)
+        found: list[str] = []
+        for k in kinds:
+            lo = f"{k}:{prefix}"
+            hi = lo + "\uffff"
+            table = "predictions" if k == "prediction" else "nodes"
+            found += [r[0] for r in self.conn.execute(f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 9", (lo, hi))]
+        return found
+
+    # -- the ledger -----------------------------------------------------------
+
+    def events(self, start: int = 1, end: int | None = None) -> Iterator[Event]:
+        """Ledger events from ``start`` (1-based) through ``end``, in order."""
+        sql = "SELECT seq, type, payload, payload_digest, rows_digest, hash FROM events WHERE seq >= ?"
+        args: list[Any] = [start]
+        if end is not None:
+            sql += " AND seq <= ?"
+            args.append(end)
+        for seq, type_, payload, pd, rd, h in self.conn.execute(sql + " ORDER BY seq", args):
+            yield Event(seq, type_, json.loads(payload) if payload is not None else None, pd, rd, h)
+
+    def event(self, seq: int) -> Event | None:
+        return next(self.events(seq, seq), None)
+
+    def event_of(self, node_id: str) -> int | None:
+        """The number of the event that recorded a node."""
+        table = "predictions" if node_id.startswith("prediction:") else "nodes"
+        row = self.conn.execute(f"SELECT event FROM {table} WHERE id = ?", (node_id,)).fetchone()
+        return row[0] if row else None
+
+    def check_event_rows(self, seq: int) -> bool:
+        """True when the rows carrying event ``seq`` still hash to what it committed to,
+        and its payload to its payload digest. Cheap: a few indexed lookups."""
+        ev = self.conn.execute("SELECT payload, payload_digest, rows_digest FROM events WHERE seq = ?", (seq,)).fetchone()
+        if ev is None:
+            return False
+        payload, payload_digest, rows_digest = ev
+        if payload is not None and hashlib.sha256(payload.encode()).hexdigest() != payload_digest:
+            return False
+        h = hashlib.sha256()
+        for table, columns in RECORD_TABLES.items():
+            for values in self.conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk", (seq,)):
+                h.update(row_digest(table, values))
+        return h.hexdigest() == rows_digest
+
+    def last_checkpoint(self) -> Event | None:
+        row = self.conn.execute("SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq DESC LIMIT 1").fetchone()
+        return self.event(row[0]) if row else None
+
+    def verify(self, *, head: str | None = None, record: bool = False, since_checkpoint: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        """Replay the ledger and every recorded table (see the module docstring).
+
+        ``head``: a hash remembered from earlier that must still be in this history.
+        ``record``: append the result as a ``checkpoint`` event (only when it passed).
+        ``since_checkpoint``: start from the last checkpoint instead of event 1 (the
+        prefix before it was verified when the checkpoint was recorded).
+        """
+        total, _ = self.head()
+        start, prev = 1, GENESIS
+        if since_checkpoint:
+            cp = self.last_checkpoint()
+            if cp is not None and cp.payload is not None:
+                through = int(cp.payload.get("verified_through", 0))
+                base = self.event(through) if through else None
+                if base is not None and base.hash == cp.payload.get("head"):
+                    start, prev = through + 1, base.hash
+        report = VerifyReport(ok=True, events=0, head=prev, checked_from=start - 1)
+        problems: list[tuple[int, str]] = []
+        want_head = head.lower() if head else None
+        found_head = want_head is not None and start > 1 and prev.startswith(want_head)
+
+        row_groups = self._row_groups(start - 1)
+        pending = next(row_groups, None)
+        expected = start
+        for seq, type_, payload, pd, rd, h in self.conn.execute(
+            "SELECT seq, type, payload, payload_digest, rows_digest, hash FROM events WHERE seq >= ? ORDER BY seq", (start,)
+        ):
+            if seq != expected:
+                problems.append((expected, f"events {expected}..{seq - 1} are missing from the ledger"))
+                expected = seq
+            if payload is not None and hashlib.sha256(payload.encode()).hexdigest() != pd:
+                problems.append((seq, f"event {seq} ({type_}): payload does not match its digest"))
+            # rows belonging to events that do not exist (inserted rows)
+            while pending is not None and pending[0] < seq:
+                problems.append((pending[0], f"rows claim event {pending[0]}, which is not in the ledger"))
+                pending = next(row_groups, None)
+            actual = _EMPTY_ROWS
+            if pending is not None and pending[0] == seq:
+                actual = pending[1]
+                pending = next(row_groups, None)
+            if actual != rd:
+                problems.append((seq, f"event {seq} ({type_}): recorded rows were edited, inserted or deleted"))
+            recomputed = chain_hash(prev, type_, pd, rd)
+            if recomputed != h:
+                problems.append((seq, f"event {seq} ({type_}): hash chain broken (edited, inserted or reordered event)"))
+            prev = recomputed
+            if want_head and not found_head and recomputed.startswith(want_head):
+                found_head = True
+            expected = seq + 1
+            if progress and seq % 10000 == 0:
+                progress(seq, total)
+        while pending is not None:
+            problems.append((pending[0], f"rows claim event {pending[0]}, which is not in the ledger"))
+            pending = next(row_groups, None)
+        report.events = expected - 1
+        report.head = prev
+        if want_head is not None:
+            report.head_found = found_head
+            if not found_head:
+                problems.append((report.events + 1, f"head {head} is not in this history: the ledger was truncated or rewritten"))
+        if problems:
+            problems.sort(key=lambda p: p[0])
+            report.ok = False
+            report.first_bad = problems[0][0]
+            report.problems = [p[1] for p in problems]
+        elif record:
+            self.write("checkpoint", {"verified_through": report.events, "head": report.head, "from": report.checked_from})
+        return report
+
+    def _row_groups(self, after: int) -> Iterator[tuple[int, str]]:
+        """``(event, rows digest)`` for every event that has rows, in event order,
+        merged across tables so memory stays bounded by one event's rows."""
+
+        def stream(table: str, columns: tuple[str, ...], order: int) -> Iterator[tuple[int, int, bytes]]:
+            prefix = canonical_json([table])[:-1] + ","
+            sql = f"SELECT event, {', '.join(columns)} FROM {table} WHERE event > ? ORDER BY event, pk"
+            for row in self.conn.execute(sql, (after,)):
+                yield row[0], order, _sha((prefix + canonical_json(list(row[1:]))[1:]).encode())
+
+        streams = [stream(t, c, i) for i, (t, c) in enumerate(RECORD_TABLES.items())]
+        merged = heapq.merge(*streams, key=lambda x: (x[0], x[1]))
+        for event, group in itertools.groupby(merged, key=lambda x: x[0]):
+            h = hashlib.sha256()
+            for _, _, d in group:
+                h.update(d)
+            yield event, h.hexdigest()
+
+    # -- the stat cache (not evidence: outside the chain) ----------------------
+
+    def stat_get(self, key: Any) -> tuple[str, int | None] | None:
+        row = self.conn.execute("SELECT size, mtime_ns, inode, digest, lines FROM stat_cache WHERE path = ?", (key.path,)).fetchone()
+        if row and (row[0], row[1], row[2]) == (key.size, key.mtime_ns, key.inode):
+            return row[3], row[4]
+        return None
+
+    def stat_put(self, key: Any, digest: str, lines: int | None) -> None:
+        # Not a recorded fact: written outside the ledger, and outside any open batch's
+        # ledger event (it rides along in the same transaction when there is one).
+        sql = (
+            "INSERT INTO stat_cache (path, size, mtime_ns, inode, digest, lines) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+            "inode = excluded.inode, digest = excluded.digest, lines = excluded.lines"
+        )
+        with self.transaction():
+            self.conn.execute(sql, (key.path, key.size, key.mtime_ns, key.inode, digest, lines))
+
+    # -- artifacts ---------------------------------------------------------
+
+    def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Path:
+        """Keep bytes (or a file's content) under ``artifacts/ab/<digest>``; returns the path.
+
+        Written to a temporary name and renamed, so a crash never leaves half a file
+        under a digest's name.
+        """
+        target = self.artifacts_dir / digest[:2] / digest
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{digest}.{os.getpid()}.tmp")
+        if data is not None:
+            tmp.write_bytes(data)
+        elif source is not None:
+            import shutil
+
+            shutil.copyfile(source, tmp)
+        else:
+            raise InvalidInputError("put_artifact needs data or a source file")
+        os.replace(tmp, target)
+        return target
+
+    def artifact_path(self, digest: str) -> Path:
+        return self.artifacts_dir / digest[:2] / digest
+
+    # -- run locks: a live run holds an flock; a free lock on a `running` run means it died
+
+    def run_lock(self, run_id: str) -> "RunLock":
+        return RunLock(self.locks_dir / (run_id.split(":", 1)[1] + ".lock"))
+
+    def running_runs(self) -> list[str]:
+        """Ids of runs whose latest state is `running`."""
+        sql = (
+            "SELECT s.run FROM run_states s WHERE s.status = 'running' "
+            "AND s.pk = (SELECT MAX(t.pk) FROM run_states t WHERE t.run = s.run)"
+        )
+        return [r[0] for r in self.conn.execute(sql)]
+
+    def reap_dead_runs(self, *, noticed_by: str | None = None) -> list[str]:
+        """Record as `crashed` every `running` run whose process is gone; returns their ids."""
+        reaped = []
+        for run_id in self.running_runs():
+            lock = self.run_lock(run_id)
+            if not lock.try_acquire():
+                continue  # its process is alive (or another reaper holds it right now)
+            try:
+                with self.transaction():
+                    if run_id in self.running_runs():  # re-check under the write lock
+                        self.write(
+                            "run_crashed",
+                            {"run": run_id},
+                            {"run_states": [(run_id, "crashed", now_iso(), None, "the run's process ended without closing the run", noticed_by or self.actor)]},
+                        )
+                        reaped.append(run_id)
+            finally:
+                lock.release(remove=True)
+        return reaped
+
+
+_EMPTY_ROWS = hashlib.sha256(b"").hexdigest()
+
+
+class RunLock:
+    """An exclusive ``flock`` on a per-run file, held while the run's process lives.
+
+    The kernel drops it when the process dies, however it dies (SIGKILL included),
+    which is what lets another process tell a dead run from a live one.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return False  # read-only store: we cannot judge, so we do not
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        self._fd = fd
+        return True
+
+    def release(self, *, remove: bool = False) -> None:
+        if self._fd is None:
+            return
+        if remove:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def _seconds_between(a: str, b: str) -> float | None:
+    from datetime import datetime
+
+    try:
+        fa = datetime.fromisoformat(a.replace("Z", "+00:00"))
+        fb = datetime.fromisoformat(b.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return round((fb - fa).total_seconds(), 3)

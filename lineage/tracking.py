@@ -1,0 +1,560 @@
+"""The write paths: datasets, runs, models, artifacts, predictions and annotations.
+
+Each public function records what it is given through `Store.write`, so every fact is
+one ledger event (or part of one) and a failed call leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from . import capture, hashing
+from .errors import InvalidInputError, LineageError, WriteRefusedError
+from .model import (
+    ANNOTATION_FIELDS,
+    SECRET_MASK,
+    Edge,
+    Node,
+    canonical_json,
+    looks_secret,
+    make_id,
+    new_uuid7_hex,
+    now_iso,
+    uuid7_batch,
+)
+from .store import Store
+
+DEFAULT_EXPERIMENT = "default"
+
+
+# ---------------------------------------------------------------------------
+# the nodes every run shares: who, with what code, in which environment
+
+def ensure_agent(store: Store) -> Node:
+    """The agent node for the current user and host (LINEAGE_USER overrides the user)."""
+    hex_id, attrs = capture.capture_agent()
+    node = Node(make_id("agent", hex_id), "agent", attrs.get("user"), attrs)
+    return store.add_node(node, event_type="agent")[0]
+
+
+def ensure_environment(store: Store) -> Node:
+    """The environment node (Python, platform, packages); content-addressed and shared."""
+    hex_id, attrs = capture.capture_environment()
+    node = Node(make_id("environment", hex_id), "environment", f"python {attrs.get('python', '')}".strip(), attrs)
+    return store.add_node(node, event_type="environment")[0]
+
+
+def ensure_code(store: Store, *, path: str | None = None, entry_point: str | None = None) -> Node:
+    """The code node of the working tree (git commit + diff digest, or the script's digest)."""
+    hex_id, attrs = capture.capture_code(path, entry_point=entry_point)
+    name = attrs.get("entry_point") or (Path(attrs["root"]).name if attrs.get("root") else None)
+    node = Node(make_id("code", hex_id), "code", name, attrs)
+    return store.add_node(node, event_type="code")[0]
+
+
+# ---------------------------------------------------------------------------
+# datasets
+
+def _default_name(store: Store, path: Path) -> str:
+    """A path relative to the project root (the folder holding `.lineage`) when inside it."""
+    root = store.dir.parent
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str | None = None,
+                 digest: str | None = None, progress: Any = None) -> Node:
+    """Describe a dataset as a (not yet stored) node: hash it, gather its attributes."""
+    if isinstance(data, Node):
+        return data
+    if uri is not None or (digest is not None and data is None):
+        if not uri or not digest:
+            raise InvalidInputError("remote data needs both uri= and digest= (the store's checksum)")
+        clean_uri = capture.strip_url_credentials(uri)
+        checksum = digest.strip().lower()
+        if len(checksum) == 64 and all(c in "0123456789abcdef" for c in checksum):
+            hex_id = checksum  # already a SHA-256
+        else:
+            hex_id = hashing.hash_text(f"checksum:{digest.strip()}")
+        attrs = {"uri": clean_uri, "checksum": digest.strip(), "remote": True}
+        return Node(make_id("dataset", hex_id), "dataset", name or clean_uri.rstrip("/").rsplit("/", 1)[-1], attrs)
+    if isinstance(data, (str, os.PathLike)):
+        path = Path(data).expanduser()
+        if not path.exists():
+            raise InvalidInputError(f"no such file or directory: {data}")
+        cache = _StatCache(store)
+        if path.is_dir():
+            hex_id, manifest = hashing.hash_tree(path, cache=cache, progress=progress)
+            attrs = {
+                "path": str(Path(data).as_posix()),
+                "format": "directory",
+                "files": len(manifest),
+                "size": sum(m[2] for m in manifest),
+            }
+        else:
+            fd = hashing.hash_file(path, cache=cache, progress=progress)
+            hex_id, attrs = fd.digest, hashing.describe_file(path, fd)
+        attrs["abspath"] = str(path.resolve())
+        return Node(make_id("dataset", hex_id), "dataset", name or _default_name(store, path), attrs)
+    try:
+        hex_id, attrs = hashing.hash_data(data)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"cannot log {type(data).__name__} as a dataset: {exc}") from None
+    return Node(make_id("dataset", hex_id), "dataset", name, attrs)
+
+
+def log_dataset(store: Store, data: Any, *, name: str | None = None, uri: str | None = None,
+                digest: str | None = None, progress: Any = None, extra_edges: Sequence[Edge] = ()) -> Node:
+    """Record a dataset version; returns its node.
+
+    Same bytes give the same node (no new event); changed bytes under a known name give
+    a new version with `was_revision_of` to the newest earlier one; the same bytes under
+    a second name keep one node and record the name as an alias.
+    """
+    node = dataset_node(store, data, name=name, uri=uri, digest=digest, progress=progress)
+    with store.transaction():
+        agent = ensure_agent(store)
+        edges = [Edge(node.id, agent.id, "was_attributed_to"), *extra_edges]
+        if node.name and not store.node_exists(node.id):
+            previous = store.nodes(kind="dataset", name=node.name, limit=1)
+            if previous:
+                edges.append(Edge(node.id, previous[0].id, "was_revision_of"))
+        return store.add_node(node, edges=edges, event_type="dataset")[0]
+
+
+class _StatCache:
+    """Adapts the store's stat cache to hashing's cache protocol."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, key: Any) -> tuple[str, int | None] | None:
+        return self.store.stat_get(key)
+
+    def put(self, key: Any, digest: str, lines: int | None) -> None:
+        self.store.stat_put(key, digest, lines)
+
+
+# ---------------------------------------------------------------------------
+# models and artifacts
+
+def describe_model(obj: Any) -> dict[str, Any]:
+    """Class, hyperparameters, feature names and importance of a fitted estimator."""
+    cls = type(obj)
+    attrs: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
+    module = cls.__module__.split(".", 1)[0]
+    attrs["flavor"] = module if module in ("sklearn", "xgboost", "lightgbm", "torch") else "python"
+    if hasattr(obj, "get_params"):
+        try:
+            params = obj.get_params(deep=False)
+            attrs["params"] = {k: (SECRET_MASK if looks_secret(k) else _plain(v)) for k, v in sorted(params.items())}
+        except Exception:  # a broken estimator's params are not worth failing the log for
+            pass
+    names = getattr(obj, "feature_names_in_", None)
+    n_features = getattr(obj, "n_features_in_", None)
+    if names is not None:
+        attrs["feature_names"] = [str(n) for n in names]
+    if n_features is not None:
+        attrs["n_features"] = int(n_features)
+    importance, source = _importance(obj)
+    if importance is not None:
+        labels = attrs.get("feature_names") or [f"x{i}" for i in range(len(importance))]
+        attrs["feature_importance"] = {str(k): round(float(v), 6) for k, v in zip(labels, importance)}
+        attrs["importance_source"] = source
+    classes = getattr(obj, "classes_", None)
+    if classes is not None:
+        attrs["classes"] = [_plain(c) for c in list(classes)[:100]]
+    return attrs
+
+
+def _importance(obj: Any) -> tuple[list[float] | None, str | None]:
+    fi = getattr(obj, "feature_importances_", None)
+    if fi is not None:
+        return [float(v) for v in fi], "feature_importances_"
+    coef = getattr(obj, "coef_", None)
+    if coef is None:
+        return None, None
+    import numpy as np
+
+    c = np.abs(np.atleast_2d(np.asarray(coef, dtype=float))).mean(axis=0)
+    total = float(c.sum()) or 1.0
+    return [float(v) / total for v in c], "coef_"  # normalised |coef|, comparable across models
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly stand-in for a parameter value (estimators become their class name)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return _plain(value.item())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "get_params"):
+        return f"{type(value).__module__}.{type(value).__qualname__}"
+    return repr(value)[:200]
+
+
+def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]:
+    """The model's node (content-addressed by its serialized bytes) and those bytes."""
+    try:
+        hex_id, blob = hashing.hash_model(model)
+    except Exception as exc:
+        raise InvalidInputError(f"cannot serialize {type(model).__name__} for logging: {exc}") from None
+    attrs = describe_model(model)
+    attrs.update({"artifact": f"artifacts/{hex_id[:2]}/{hex_id}", "size": len(blob), "serializer": "pickle"})
+    return Node(make_id("model", hex_id), "model", name or type(model).__name__, attrs), blob
+
+
+# ---------------------------------------------------------------------------
+# runs
+
+def _secret_safe(params: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): (SECRET_MASK if looks_secret(str(k)) else _param_text(v)) for k, v in params.items()}
+
+
+def _param_text(value: Any) -> str:
+    """Params are stored as text, like MLflow's: numbers keep their repr so filters can
+    compare them numerically."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    plain = _plain(value)
+    return plain if isinstance(plain, str) else canonical_json(plain)
+
+
+class Run:
+    """A run in progress: what `start_run` hands out. Use it as a context manager;
+    a run that raises ends `failed` with the error message."""
+
+    def __init__(self, store: Store, node: Node, lock: Any, *, owner: Any = None) -> None:
+        self.store = store
+        self.id = node.id
+        self.name = node.name
+        self.experiment = node.attrs.get("experiment", DEFAULT_EXPERIMENT)
+        self._lock = lock
+        self._owner = owner  # the fluent API's run stack, told when the run ends
+        self._ended = False
+
+    # -- lifecycle --------------------------------------------------------
+
+    @classmethod
+    def start(cls, store: Store, name: str | None = None, *, params: Mapping[str, Any] | None = None,
+              tags: Mapping[str, Any] | None = None, experiment: str | None = None, description: str | None = None,
+              parent: str | None = None, command: Sequence[str] | None = None, code_path: str | None = None,
+              entry_point: str | None = None, owner: Any = None) -> "Run":
+        """Record a new run (with its code, environment and agent) and take its lock."""
+        run_id = make_id("run", new_uuid7_hex())
+        argv = list(command) if command is not None else list(sys.argv)
+        # `python train.py` and `./train.sh` alike: the first argument that is a file
+        entry = entry_point or next((a for a in argv[:3] if os.path.isfile(a)), None)
+        lock = store.run_lock(run_id)
+        with store.transaction():
+            agent = ensure_agent(store)
+            env = ensure_environment(store)
+            code = ensure_code(store, path=code_path, entry_point=entry)
+            started = now_iso()
+            attrs: dict[str, Any] = {
+                "experiment": experiment or DEFAULT_EXPERIMENT,
+                "command": capture.redact_argv(argv),
+                "started_at": started,
+                "host": agent.attrs.get("host"),
+                "pid": os.getpid(),
+            }
+            if description:
+                attrs["description"] = description
+            if parent:
+                attrs["parent_run"] = parent
+            env_vars = capture.allowed_env()
+            if env_vars:
+                attrs["env"] = env_vars
+            node = Node(run_id, "run", name or run_id.split(":", 1)[1][:8], attrs, started)
+            edges = [
+                Edge(run_id, agent.id, "was_associated_with"),
+                Edge(run_id, code.id, "used", "code"),
+                Edge(run_id, env.id, "used", "environment"),
+            ]
+            extra: dict[str, list[Sequence[Any]]] = {"run_states": [(run_id, "running", started, None, None, None)]}
+            if params:
+                extra["params"] = [(run_id, k, v) for k, v in _secret_safe(params).items()]
+            if tags:
+                extra["tags"] = [(run_id, str(k), _param_text(v)) for k, v in tags.items()]
+            store.add_node(node, edges=edges, event_type="run_started", extra=extra)
+            if not lock.try_acquire():
+                raise WriteRefusedError(f"cannot lock run {run_id}: {lock.path} is held by another process")
+        return cls(store, node, lock, owner=owner)
+
+    @classmethod
+    def resume(cls, store: Store, ref: str, *, owner: Any = None) -> "Run":
+        """Reopen a recorded run (MLflow's ``start_run(run_id=...)``)."""
+        node = store.resolve(ref)
+        if node.kind != "run":
+            raise InvalidInputError(f"{ref!r} is a {node.kind}, not a run")
+        lock = store.run_lock(node.id)
+        if not lock.try_acquire():
+            raise WriteRefusedError(f"run {node.id} is still running in another process")
+        if node.attrs.get("status") != "running":
+            store.write("run_resumed", {"run": node.id}, {"run_states": [(node.id, "running", now_iso(), None, None, None)]})
+        return cls(store, node, lock, owner=owner)
+
+    def end(self, status: str = "finished", *, exit_code: int | None = None, error: str | None = None) -> None:
+        """Close the run with a final status; a second call does nothing."""
+        if self._ended:
+            return
+        if status not in ("finished", "failed", "crashed", "killed"):
+            raise InvalidInputError(f"unknown run status {status!r}")
+        status = "failed" if status == "killed" else status
+        self.store.write(
+            "run_ended",
+            {"run": self.id, "status": status},
+            {"run_states": [(self.id, status, now_iso(), exit_code, error, None)]},
+        )
+        self._ended = True
+        self._lock.release(remove=True)  # only after the end is recorded: see RunLock
+        if self._owner is not None:
+            self._owner._forget(self)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._ended:
+            return
+        if exc is None:
+            self.end("finished")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.end("failed", error="interrupted (KeyboardInterrupt)")
+        else:
+            message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self.end("failed", error=message[:2000])
+
+    @property
+    def node(self) -> Node:
+        node = self.store.get_node(self.id)
+        assert node is not None
+        return node
+
+    @property
+    def info(self) -> Node:  # MLflow users reach for run.info
+        return self.node
+
+    def _check_open(self) -> None:
+        if self._ended:
+            raise WriteRefusedError(f"run {self.id} has ended; start a new run to log more")
+
+    # -- params, tags, metrics ----------------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Record a parameter. Re-logging the same value is a no-op; a different one is refused."""
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._check_open()
+        safe = _secret_safe(params)
+        with self.store.transaction():
+            existing = self.store.params_of(self.id)
+            rows = []
+            for k, v in safe.items():
+                if k in existing:
+                    if existing[k] != v:
+                        raise WriteRefusedError(
+                            f"param {k!r} of run {self.id} is already {existing[k]!r}; params are immutable, start a new run"
+                        )
+                    continue
+                rows.append((self.id, k, v))
+            if rows:
+                self.store.write("params", {"run": self.id, "keys": [r[1] for r in rows]}, {"params": rows})
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Tags can change (the latest wins); each change is kept in the ledger."""
+        self._check_open()
+        rows = [(self.id, str(k), _param_text(v)) for k, v in tags.items()]
+        if rows:
+            self.store.write("tags", {"run": self.id, "keys": [r[1] for r in rows]}, {"tags": rows})
+
+    def log_metric(self, key: str, value: float, step: int | None = None, *, dataset: Any = None,
+                   group: str | None = None, timestamp: str | None = None) -> None:
+        """Record a metric value; ``dataset`` also records that the run used it for
+        evaluation, ``group`` marks a per-group result (``"age>60"``)."""
+        self._check_open()
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
+        with self.store.transaction():
+            data_id = None
+            edges: list[Edge] = []
+            if dataset is not None:
+                data_node = self._dataset(dataset, role_hint="evaluation")
+                data_id = data_node.id
+                edge = Edge(self.id, data_id, "used", "evaluation")
+                if not self.store.edge_exists(edge):
+                    edges.append(edge)
+            rows: dict[str, list[Sequence[Any]]] = {
+                "metrics": [(self.id, key, number, int(step or 0), timestamp or now_iso(), data_id, group)]
+            }
+            if edges:
+                rows["edges"] = [(e.src, e.dst, e.rel, e.role) for e in edges]
+            self.store.write("metric", {"run": self.id, "key": key}, rows)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, *, dataset: Any = None,
+                    group: str | None = None) -> None:
+        with self.store.transaction():
+            for k, v in metrics.items():
+                self.log_metric(k, v, step, dataset=dataset, group=group)
+
+    # -- inputs and outputs ---------------------------------------------------
+
+    def _dataset(self, data: Any, *, role_hint: str, name: str | None = None) -> Node:
+        if isinstance(data, Node):
+            return data
+        if isinstance(data, str) and not os.path.exists(data):
+            return self.store.resolve(data)  # a reference to something recorded
+        return log_dataset(self.store, data, name=name)
+
+    def log_input(self, data: Any, *, role: str = "training", name: str | None = None) -> Node:
+        """Record that the run read ``data`` (a Node, reference, path, array or frame)."""
+        self._check_open()
+        with self.store.transaction():
+            node = self._dataset(data, role_hint=role, name=name)
+            # one run consumed what another produced: say so run to run, too
+            producers = [r for r in self.store.generators(node.id) if r != self.id]
+            edges = [Edge(self.id, node.id, "used", role)] + [Edge(self.id, r, "was_informed_by") for r in producers]
+            self.store.add_edges(edges, event_type="used")
+            return node
+
+    def log_output(self, data: Any, *, name: str | None = None) -> Node:
+        """Record a dataset the run wrote; returns its node (`was_generated_by` this run)."""
+        self._check_open()
+        with self.store.transaction():
+            node = data if isinstance(data, Node) else log_dataset(self.store, data, name=name)
+            self.store.add_edges([Edge(node.id, self.id, "was_generated_by")], event_type="generated")
+            return node
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Node:
+        """Keep a copy of a file the run wrote (plot, report) and record it as an artifact."""
+        self._check_open()
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidInputError(f"no such file: {path}")
+        fd = hashing.hash_file(p, cache=_StatCache(self.store))
+        self.store.put_artifact(fd.digest, source=p)
+        attrs = {"path": p.as_posix(), "size": fd.size, "format": p.suffix.lstrip(".").lower() or "file",
+                 "artifact": f"artifacts/{fd.digest[:2]}/{fd.digest}"}
+        node = Node(make_id("artifact", fd.digest), "artifact", name or p.name, attrs)
+        with self.store.transaction():
+            agent = ensure_agent(self.store)
+            stored, _ = self.store.add_node(node, edges=[Edge(node.id, self.id, "was_generated_by"),
+                                                         Edge(node.id, agent.id, "was_attributed_to")], event_type="artifact")
+            return stored
+
+    def log_model(self, model: Any, name: str | None = None, **_: Any) -> Node:
+        """Save a fitted model content-addressed next to the store and record it.
+
+        Records its digest, class, hyperparameters, feature names and importance.
+        Extra keyword arguments of MLflow's ``log_model`` (signature, input_example, …)
+        are accepted and ignored, so MLflow code runs unchanged.
+        """
+        self._check_open()
+        node, blob = model_node(self.store, model, name)
+        hex_id = node.id.split(":", 1)[1]
+        self.store.put_artifact(hex_id, blob)
+        with self.store.transaction():
+            agent = ensure_agent(self.store)
+            edges = [Edge(node.id, self.id, "was_generated_by"), Edge(node.id, agent.id, "was_attributed_to")]
+            stored, _ = self.store.add_node(node, edges=edges, event_type="model")
+            return stored
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} name={self.name!r}>"
+
+
+# ---------------------------------------------------------------------------
+# predictions
+
+def _as_list(values: Any) -> list[Any]:
+    if values is None:
+        return []
+    if hasattr(values, "tolist"):
+        out = values.tolist()
+        return out if isinstance(out, list) else [out]
+    if hasattr(values, "to_numpy"):
+        return values.to_numpy().tolist()
+    return list(values)
+
+
+def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, request_ids: Sequence[Any] | None = None,
+                    scores: Any = None) -> list[str]:
+    """Record many predictions of ``model`` in one ledger event; returns their ids in order.
+
+    ``model`` is a model Node, a reference, or the fitted object itself (found by its
+    digest). Each prediction stores the digest of its input row, the output, an
+    optional score and the caller's request id (searchable as ``request:ID``).
+    """
+    model_ref = _model_reference(store, model)
+    outs = _as_list(outputs)
+    digests = hashing.row_digests(inputs)
+    n = len(outs)
+    if len(digests) != n:
+        raise InvalidInputError(f"{len(digests)} input rows but {n} outputs: they must match one to one")
+    reqs = [None] * n if request_ids is None else [None if r is None else str(r) for r in request_ids]
+    if len(reqs) != n:
+        raise InvalidInputError(f"{len(reqs)} request ids for {n} predictions")
+    score_list = [None] * n if scores is None else _as_list(scores)
+    if len(score_list) != n:
+        raise InvalidInputError(f"{len(score_list)} scores for {n} predictions")
+    ids = ["prediction:" + h for h in uuid7_batch(n)]
+    at = now_iso()
+    dumps = canonical_json
+    # outputs are stored JSON-encoded (strings too), so a read gives back what was logged
+    rows = ((ids[i], model_ref, digests[i], dumps(o), score_list[i], reqs[i], at) for i, o in enumerate(outs))
+    store.write_bulk("predictions", {"model": model_ref, "count": n}, "predictions", rows)
+    return ids
+
+
+def _model_reference(store: Store, model: Any) -> str:
+    if isinstance(model, Node):
+        node = model
+    elif isinstance(model, str):
+        node = store.resolve(model)
+    else:
+        hex_id, _ = hashing.hash_model(model)
+        node_id = make_id("model", hex_id)
+        if not store.node_exists(node_id):
+            raise InvalidInputError("this model object was never logged; call run.log_model(model, name) first")
+        return node_id
+    if node.kind != "model":
+        raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+    return node.id
+
+
+# ---------------------------------------------------------------------------
+# annotations (the human fields of an audit)
+
+def annotate(store: Store, ref: Any, field: str, text: str, *, author: str | None = None) -> int:
+    """Record a person's statement about a node (``intended_use``, ``sign_off``, …);
+    returns the ledger event number. Unknown fields are refused with the list of keys."""
+    if field not in ANNOTATION_FIELDS:
+        raise InvalidInputError(f"unknown field {field!r}; expected one of {', '.join(ANNOTATION_FIELDS)}")
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInputError(f"annotation {field!r} needs some text")
+    node = ref if isinstance(ref, Node) else store.resolve(ref)
+    who = author or capture.capture_agent()[1].get("user") or "unknown"
+    return store.write("annotation", {"node": node.id, "field": field},
+                       {"annotations": [(node.id, field, text, who, now_iso())]})

@@ -1,0 +1,370 @@
+"""The store: schema, transactions, the ledger and verify, references, run locks."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lineage.errors import (
+    AmbiguousIdError,
+    NodeNotFoundError,
+    NoStoreError,
+    SchemaVersionError,
+    StoreCorruptError,
+)
+from lineage.model import Edge, Node, make_id, new_uuid7_hex
+from lineage.store import GENESIS, RECORD_TABLES, SCHEMA_VERSION, Store, chain_hash, locate
+
+H = "ab" * 32
+
+
+def dataset(hex_: str, name: str | None = None, **attrs) -> Node:
+    return Node(make_id("dataset", hex_), "dataset", name, attrs)
+
+
+def fill(store: Store) -> dict[str, str]:
+    """A small store with at least one row in every recorded table."""
+    d1, _ = store.add_node(dataset("a1" * 32, "train", rows=10))
+    d2, _ = store.add_node(dataset("b2" * 32, "train", rows=12), edges=[Edge("dataset:" + "b2" * 32, d1.id, "was_revision_of")])
+    store.add_node(dataset("b2" * 32, "train_v2"))  # alias
+    run_id = make_id("run", new_uuid7_hex())
+    store.add_node(
+        Node(run_id, "run", "fit", {"experiment": "default"}),
+        edges=[Edge(run_id, d2.id, "used", "training")],
+        extra={"run_states": [(run_id, "running", "2026-01-01T00:00:00.000000Z", None, None, None)],
+               "params": [(run_id, "C", "1.0")], "tags": [(run_id, "team", "risk")]},
+    )
+    store.write("metric", {"run": run_id}, {"metrics": [(run_id, "accuracy", 0.93, 0, "2026-01-01T00:00:01.000000Z", d2.id, None)]})
+    model_id = make_id("model", "cd" * 32)
+    store.add_node(Node(model_id, "model", "rf", {"class": "X"}), edges=[Edge(model_id, run_id, "was_generated_by")])
+    store.write_bulk("predictions", {"model": model_id}, "predictions",
+                     [(f"prediction:{new_uuid7_hex()}", model_id, "ee" * 32, json.dumps(i), 0.5, f"req-{i}", "2026-01-01T00:00:02.000000Z")
+                      for i in range(3)])
+    store.write("annotation", {"node": model_id}, {"annotations": [(model_id, "intended_use", "demo", "tester", "2026-01-01T00:00:03.000000Z")]})
+    store.write("run_ended", {"run": run_id}, {"run_states": [(run_id, "finished", "2026-01-01T00:00:04.000000Z", 0, None, None)]})
+    return {"d1": d1.id, "d2": d2.id, "run": run_id, "model": model_id}
+
+
+# ---------------------------------------------------------------------------
+# schema
+
+def test_new_store_has_current_schema_and_empty_ledger(store: Store) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.head() == (0, GENESIS)
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    report = store.verify()
+    assert report.ok and report.events == 0
+
+
+def test_newer_schema_is_refused_with_a_clear_message(store_path: Path, store: Store) -> None:
+    store.conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    store.close()
+    with pytest.raises(SchemaVersionError, match="newer than this lineage"):
+        Store(store_path)
+
+
+def test_a_file_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreCorruptError):
+        Store(junk)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE dogs (name TEXT)").connection.commit()
+    with pytest.raises(StoreCorruptError, match="not a lineage store"):
+        Store(other)
+
+
+def test_reading_without_a_store_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NoStoreError, match="lineage init"):
+        locate(None, create=False)
+
+
+def test_store_is_found_by_walking_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Store(tmp_path / ".lineage" / "lineage.db").close()
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert locate(None, create=False) == tmp_path / ".lineage" / "lineage.db"
+
+
+def test_new_store_goes_to_the_git_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".git").mkdir()
+    sub = tmp_path / "src"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    assert locate(None, create=True) == tmp_path.resolve() / ".lineage" / "lineage.db"
+
+
+def test_durability_full_is_applied(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINEAGE_DURABILITY", "full")
+    s = Store(store_path)
+    assert s.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    s.close()
+    monkeypatch.delenv("LINEAGE_DURABILITY")
+    s = Store(store_path)
+    assert s.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    s.close()
+
+
+# ---------------------------------------------------------------------------
+# writes and transactions
+
+def test_same_node_twice_adds_no_event(store: Store) -> None:
+    store.add_node(dataset(H, "train"))
+    n = store.head()[0]
+    _, created = store.add_node(dataset(H, "train"))
+    assert not created and store.head()[0] == n
+
+
+def test_same_bytes_under_a_second_name_is_an_alias(store: Store) -> None:
+    store.add_node(dataset(H, "train"))
+    store.add_node(dataset(H, "copy"))
+    assert store.aliases(f"dataset:{H}") == ["copy"]
+    assert store.resolve("copy").id == f"dataset:{H}"
+    assert len(store.nodes(kind="dataset")) == 1
+
+
+def test_a_failed_write_rolls_back_whole(store: Store) -> None:
+    store.add_node(dataset(H, "train"))
+    before = store.head()
+    with pytest.raises(sqlite3.Error):
+        # the second table's insert fails: no rows and no event survive
+        store.write("bad", {}, {"nodes": [("dataset:" + "cc" * 32, "dataset", "x", "{}", "t")],
+                                "edges": [(None, "a", "used", None)]})
+    assert store.head() == before
+    assert not store.node_exists("dataset:" + "cc" * 32)
+    assert store.verify().ok
+
+
+def test_inner_failure_in_a_batch_rolls_back_only_itself(store: Store) -> None:
+    with store.transaction():
+        store.add_node(dataset("11" * 32, "a"))
+        with pytest.raises(sqlite3.Error):
+            store.write("bad", {}, {"edges": [(None, "a", "used", None)]})
+        store.add_node(dataset("22" * 32, "b"))
+    assert store.node_exists("dataset:" + "11" * 32) and store.node_exists("dataset:" + "22" * 32)
+    assert store.head()[0] == 2
+    assert store.verify().ok
+
+
+def test_an_exception_in_a_batch_rolls_back_everything(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.add_node(dataset("11" * 32, "a"))
+            raise RuntimeError("boom")
+    assert store.head() == (0, GENESIS)
+
+
+# ---------------------------------------------------------------------------
+# the ledger
+
+def test_chain_follows_the_documented_formula(store: Store) -> None:
+    fill(store)
+    prev = GENESIS
+    for ev in store.events():
+        assert ev.hash == chain_hash(prev, ev.type, ev.payload_digest, ev.rows_digest)
+        prev = ev.hash
+    assert store.head()[1] == prev
+
+
+def test_verify_passes_on_an_honest_store(store: Store) -> None:
+    fill(store)
+    report = store.verify()
+    assert report.ok, report.problems
+    assert report.events == store.head()[0] and report.head == store.head()[1]
+    assert report.first_bad is None
+
+
+def _tables_with_rows(store: Store) -> list[str]:
+    return [t for t in RECORD_TABLES if store.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]]
+
+
+def test_every_recorded_table_is_covered(store: Store) -> None:
+    fill(store)
+    assert _tables_with_rows(store) == list(RECORD_TABLES)
+
+
+_FILLED: dict[str, bytes] = {}
+
+
+def _filled_copy(tmp_path: Path) -> Store:
+    """A filled store, built once and copied per example (hypothesis runs many)."""
+    if "db" not in _FILLED:
+        src = tmp_path / "template.db"
+        s = Store(src, actor="agent:" + "0" * 64)
+        fill(s)
+        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        s.close()
+        _FILLED["db"] = src.read_bytes()
+    path = tmp_path / f"copy{len(list(tmp_path.glob('copy*')))}.db"
+    path.write_bytes(_FILLED["db"])
+    return Store(path, actor="agent:" + "0" * 64)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_single_edited_deleted_or_inserted_row_fails_verify(tmp_path: Path, data: st.DataObject) -> None:
+    store = _filled_copy(tmp_path)
+    try:
+        table = data.draw(st.sampled_from([*RECORD_TABLES, "events"]))
+        pks = [r[0] for r in store.conn.execute(f"SELECT {'seq' if table == 'events' else 'pk'} FROM {table}")]
+        action = data.draw(st.sampled_from(["edit", "delete", "insert"]))
+        pk_col = "seq" if table == "events" else "pk"
+        pk = data.draw(st.sampled_from(pks))
+        cols = ["type", "payload", "payload_digest", "rows_digest", "hash"] if table == "events" else list(RECORD_TABLES[table])
+        if action == "edit":
+            col = data.draw(st.sampled_from(cols))
+            old = store.conn.execute(f"SELECT {col} FROM {table} WHERE {pk_col} = ?", (pk,)).fetchone()[0]
+            new = data.draw(st.one_of(st.text(min_size=1, max_size=8), st.integers(), st.floats(allow_nan=False)).filter(lambda v: v != old and str(v) != str(old)))
+            if table == "events" and col in ("payload_digest", "rows_digest", "hash"):
+                new = ("f" * 64) if old != "f" * 64 else ("e" * 64)
+            store.conn.execute(f"UPDATE {table} SET {col} = ? WHERE {pk_col} = ?", (new, pk))
+        elif action == "delete":
+            store.conn.execute(f"DELETE FROM {table} WHERE {pk_col} = ?", (pk,))
+            if table == "events" and pk == max(pks):
+                # deleting the newest event is truncation: only a remembered head catches it
+                before = store.head()
+                assert not store.verify(head=_FILLED.setdefault("head", _head_of_template(tmp_path))).ok
+                return
+        else:
+            if table == "events":
+                store.conn.execute(
+                    "INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) "
+                    "SELECT seq + 1000, type, payload, payload_digest, rows_digest, hash FROM events WHERE seq = ?", (pk,))
+            else:
+                # a forged copy of a row; unique ids get a new last digit, as a forger's would
+                col_list = ", ".join(RECORD_TABLES[table])
+                sel = ", ".join("id || '0'" if c == "id" else c for c in RECORD_TABLES[table])
+                store.conn.execute(f"INSERT INTO {table} ({col_list}, event) SELECT {sel}, event FROM {table} WHERE pk = ?", (pk,))
+        report = store.verify()
+        assert not report.ok, f"{action} of {table} row {pk} went unnoticed"
+        assert report.first_bad is not None and report.problems
+    finally:
+        store.close()
+
+
+def _head_of_template(tmp_path: Path) -> str:
+    p = tmp_path / "head.db"
+    p.write_bytes(_FILLED["db"])
+    s = Store(p)
+    h = s.head()[1]
+    s.close()
+    return h
+
+
+def test_verify_names_the_first_bad_event(store: Store) -> None:
+    ids = fill(store)
+    seq = store.event_of(ids["model"])
+    store.conn.execute("UPDATE nodes SET attrs = '{\"class\":\"Evil\"}' WHERE id = ?", (ids["model"],))
+    report = store.verify()
+    assert not report.ok and report.first_bad == seq
+    assert f"event {seq}" in report.problems[0]
+    assert not store.check_event_rows(seq)
+    assert store.check_event_rows(seq - 1)
+
+
+def test_verify_head_catches_truncation_and_rewrites(store: Store) -> None:
+    fill(store)
+    n, head = store.head()
+    store.add_node(dataset("99" * 32, "later"))
+    assert store.verify(head=head).ok  # an older head is still a prefix
+    store.conn.execute("DELETE FROM events WHERE seq > ?", (n - 2,))
+    store.conn.execute("DELETE FROM nodes WHERE event > ?", (n - 2,))
+    store.conn.execute("DELETE FROM predictions WHERE event > ?", (n - 2,))
+    store.conn.execute("DELETE FROM annotations WHERE event > ?", (n - 2,))
+    store.conn.execute("DELETE FROM run_states WHERE event > ?", (n - 2,))
+    assert store.verify().ok  # a clean truncation is invisible without a remembered head
+    report = store.verify(head=head)
+    assert not report.ok and "truncated or rewritten" in report.problems[-1]
+
+
+def test_verify_writes_nothing_unless_recording(store: Store) -> None:
+    fill(store)
+    before = store.head()
+    store.verify()
+    assert store.head() == before
+    report = store.verify(record=True)
+    assert store.head()[0] == before[0] + 1
+    cp = store.last_checkpoint()
+    assert cp is not None and cp.payload["verified_through"] == report.events
+    assert cp.payload["head"] == report.head
+
+
+def test_incremental_verify_starts_at_the_checkpoint(store: Store) -> None:
+    fill(store)
+    store.verify(record=True)
+    store.add_node(dataset("77" * 32, "new"))
+    report = store.verify(since_checkpoint=True)
+    assert report.ok and report.checked_from == store.head()[0] - 2
+    # an edit after the checkpoint is caught incrementally
+    store.conn.execute("UPDATE nodes SET name = 'evil' WHERE id = ?", ("dataset:" + "77" * 32,))
+    assert not store.verify(since_checkpoint=True).ok
+
+
+def test_payload_can_be_erased_without_breaking_the_chain(store: Store) -> None:
+    ids = fill(store)
+    seq = store.event_of(ids["d1"])
+    store.conn.execute("UPDATE events SET payload = NULL WHERE seq = ?", (seq,))
+    assert store.verify().ok  # the chain commits to the payload's digest, not its text
+
+
+# ---------------------------------------------------------------------------
+# references
+
+def test_references_resolve_every_documented_way(store: Store) -> None:
+    ids = fill(store)
+    d2 = ids["d2"]
+    assert store.resolve(d2).id == d2
+    assert store.resolve("dataset:b2b2").id == d2
+    assert store.resolve("b2b2b2").id == d2
+    assert store.resolve("train").id == d2  # newest with that name
+    assert store.resolve("train@1").id == ids["d1"]
+    assert store.resolve("train@2").id == d2
+    assert store.resolve("dataset:train").id == d2
+    assert store.resolve("model:rf").id == ids["model"]
+    assert store.resolve("request:req-1").kind == "prediction"
+    run = store.resolve(ids["run"][:12])
+    assert run.kind == "run" and run.attrs["status"] == "finished" and run.attrs["params"] == {"C": "1.0"}
+
+
+def test_unknown_and_ambiguous_references_fail_listing_candidates(store: Store) -> None:
+    fill(store)
+    with pytest.raises(NodeNotFoundError, match="nope"):
+        store.resolve("nope")
+    with pytest.raises(NodeNotFoundError, match="versions 1 to 2"):
+        store.resolve("train@7")
+    store.add_node(dataset("b2" + "00" * 31, "other"))
+    with pytest.raises(AmbiguousIdError) as err:
+        store.resolve("dataset:b2")
+    assert len(err.value.candidates) == 2
+    store.add_node(Node(make_id("model", "ef" * 32), "model", "train"))
+    with pytest.raises(AmbiguousIdError, match="dataset:train, model:train"):
+        store.resolve("train")
+
+
+def test_history_lists_versions_oldest_first(store: Store) -> None:
+    ids = fill(store)
+    assert [n.id for n in store.history("train")] == [ids["d1"], ids["d2"]]
+
+
+# ---------------------------------------------------------------------------
+# run locks
+
+def test_a_run_whose_lock_is_free_is_reaped_as_crashed(store: Store) -> None:
+    run_id = make_id("run", new_uuid7_hex())
+    store.add_node(Node(run_id, "run", "r", {}), extra={"run_states": [(run_id, "running", "2026-01-01T00:00:00.000000Z", None, None, None)]})
+    held = store.run_lock(run_id)
+    assert held.try_acquire()
+    assert store.reap_dead_runs() == []  # alive: its lock is held
+    held.release()
+    assert store.reap_dead_runs() == [run_id]
+    node = store.get_node(run_id)
+    assert node.attrs["status"] == "crashed"
+    assert store.reap_dead_runs() == []
+    assert store.verify().ok

@@ -1,0 +1,348 @@
+"""The tracking API: datasets, runs, params, metrics, models, predictions, annotations,
+the MLflow-style fluent API, concurrency and crashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lineage
+from lineage.errors import InvalidInputError, WriteRefusedError
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    p = tmp_path / "data" / "train.csv"
+    p.parent.mkdir()
+    p.write_text("a,b,label\n1,2,0\n3,4,1\n5,6,0\n")
+    return p
+
+
+@pytest.fixture
+def fitted():
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    y = (X[:, 0] + X[:, 2] > 0).astype(int)
+    return X, y, RandomForestClassifier(n_estimators=8, random_state=0).fit(X, y), LogisticRegression().fit(X, y)
+
+
+# ---------------------------------------------------------------------------
+# datasets
+
+def test_a_file_is_content_addressed_and_described(lg: lineage.Lineage, csv_file: Path) -> None:
+    node = lg.log_dataset(csv_file, name="train")
+    assert node.id == f"dataset:{sha(csv_file)}"
+    assert node.attrs["rows"] == 3 and node.attrs["columns"] == ["a", "b", "label"]
+    assert node.attrs["size"] == csv_file.stat().st_size
+
+
+def test_logging_unchanged_data_twice_adds_nothing(lg: lineage.Lineage, csv_file: Path) -> None:
+    first = lg.log_dataset(csv_file, name="train")
+    events = lg.store.head()[0]
+    again = lg.log_dataset(csv_file, name="train")
+    assert again.id == first.id and lg.store.head()[0] == events
+
+
+def test_changed_data_is_a_new_version_of_the_same_name(lg: lineage.Lineage, csv_file: Path) -> None:
+    v1 = lg.log_dataset(csv_file, name="train")
+    csv_file.write_text("a,b,label\n1,2,0\n")
+    v2 = lg.log_dataset(csv_file, name="train")
+    assert v2.id != v1.id
+    assert [n.id for n in lg.history("train")] == [v1.id, v2.id]
+    assert lg.get("train@1").id == v1.id and lg.get("train").id == v2.id
+    revisions = lg.store.conn.execute("SELECT src, dst FROM edges WHERE rel = 'was_revision_of'").fetchall()
+    assert revisions == [(v2.id, v1.id)]
+
+
+def test_default_name_is_the_path_inside_the_project(lg: lineage.Lineage, csv_file: Path) -> None:
+    assert lg.log_dataset(csv_file).name == "data/train.csv"
+
+
+def test_directories_arrays_and_frames(lg: lineage.Lineage, tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    (folder / "b.txt").write_text("bb")
+    tree = lg.log_dataset(folder, name="images")
+    assert tree.attrs["files"] == 2 and tree.attrs["format"] == "directory"
+    arr = lg.log_dataset(np.arange(12.0).reshape(3, 4), name="features")
+    assert arr.attrs["rows"] == 3
+    assert lg.log_dataset(np.arange(12.0).reshape(3, 4)).id == arr.id
+    assert lg.log_dataset(np.arange(12.0).reshape(4, 3)).id != arr.id
+    pd = pytest.importorskip("pandas")
+    frame = lg.log_dataset(pd.DataFrame({"x": [1, 2], "y": ["a", "b"]}), name="frame")
+    assert frame.kind == "dataset" and frame.attrs["rows"] == 2
+
+
+def test_remote_data_by_uri_keeps_no_credentials(lg: lineage.Lineage) -> None:
+    node = lg.log_dataset(uri="https://bob:hunter2@example.com/data/train.parquet", digest="9b2c" * 8, name="remote")
+    assert "hunter2" not in json.dumps(node.to_dict())
+    assert node.attrs["uri"] == "https://example.com/data/train.parquet"
+    with pytest.raises(InvalidInputError, match="digest"):
+        lg.log_dataset(uri="s3://bucket/x")
+
+
+def test_missing_file_is_a_clear_error_and_writes_nothing(lg: lineage.Lineage, tmp_path: Path) -> None:
+    before = lg.store.head()
+    with pytest.raises(InvalidInputError, match="no such file"):
+        lg.log_dataset(tmp_path / "nope.csv")
+    assert lg.store.head() == before
+
+
+# ---------------------------------------------------------------------------
+# runs
+
+def test_a_run_records_params_tags_metrics_inputs_and_outputs(lg: lineage.Lineage, csv_file: Path, tmp_path: Path) -> None:
+    test_file = tmp_path / "data" / "test.csv"
+    test_file.write_text("a,b,label\n7,8,1\n")
+    with lg.start_run("fit", params={"C": 1.0, "api_token": "s3cret"}, tags={"team": "risk"}) as run:
+        train = run.log_input(csv_file)
+        run.log_param("penalty", "l2")
+        run.log_metric("accuracy", 0.93, dataset=str(test_file))
+        run.log_metric("accuracy", 0.91, dataset=str(test_file), group="age>60")
+        out = tmp_path / "data" / "clean.csv"
+        out.write_text("a\n1\n")
+        clean = run.log_output(out)
+    node = lg.get(run.id)
+    assert node.attrs["status"] == "finished"
+    assert node.attrs["params"] == {"C": "1.0", "api_token": "***", "penalty": "l2"}
+    assert node.attrs["tags"] == {"team": "risk"}
+    assert node.attrs["metrics"] == {"accuracy": 0.93}  # per-group results are kept apart
+    edges = set(lg.store.conn.execute("SELECT src, dst, rel, role FROM edges").fetchall())
+    test_id = f"dataset:{sha(test_file)}"
+    assert (run.id, train.id, "used", "training") in edges
+    assert (run.id, test_id, "used", "evaluation") in edges
+    assert (clean.id, run.id, "was_generated_by", None) in edges
+    kinds = {lg.get(dst).kind for src, dst, rel, role in edges if src == run.id}
+    assert {"agent", "code", "environment", "dataset"} <= kinds
+    groups = lg.store.conn.execute("SELECT grp, value FROM metrics WHERE run = ? ORDER BY pk", (run.id,)).fetchall()
+    assert groups == [(None, 0.93), ("age>60", 0.91)]
+    assert "s3cret" not in lg.db_path.read_bytes().decode("latin-1")
+    assert lg.verify().ok
+
+
+def test_a_run_that_raises_ends_failed_with_the_message(lg: lineage.Lineage) -> None:
+    with pytest.raises(ZeroDivisionError):
+        with lg.start_run("boom") as run:
+            run.log_param("x", 1)
+            1 / 0
+    node = lg.get(run.id)
+    assert node.attrs["status"] == "failed" and "ZeroDivisionError" in node.attrs["error"]
+    assert node.attrs["params"] == {"x": "1"}  # what it logged is kept
+
+
+def test_params_are_immutable_and_writes_after_end_are_refused(lg: lineage.Lineage) -> None:
+    with lg.start_run("r", params={"C": 1}) as run:
+        run.log_param("C", 1)  # same value: fine
+        with pytest.raises(WriteRefusedError, match="already"):
+            run.log_param("C", 2)
+    with pytest.raises(WriteRefusedError, match="ended"):
+        run.log_metric("x", 1.0)
+
+
+def test_the_running_status_and_the_lock_while_a_run_lives(lg: lineage.Lineage) -> None:
+    run = lg.start_run("live")
+    assert lg.get(run.id).attrs["status"] == "running"
+    assert lg.reap() == []  # its lock is held by this process
+    run.end()
+    assert lg.get(run.id).attrs["status"] == "finished"
+
+
+def test_log_model_saves_the_artifact_and_describes_it(lg: lineage.Lineage, fitted) -> None:
+    X, y, forest, logreg = fitted
+    with lg.start_run("train") as run:
+        t0 = time.perf_counter()
+        rf = run.log_model(forest, "random_forest")
+        elapsed = time.perf_counter() - t0
+        lr = run.log_model(logreg, "logistic_regression")
+    artifact = lg.db_path.parent / rf.attrs["artifact"]
+    assert artifact.is_file() and rf.id == f"model:{sha(artifact)}"
+    assert rf.attrs["class"] == "sklearn.ensemble._forest.RandomForestClassifier"
+    assert rf.attrs["params"]["n_estimators"] == 8
+    assert rf.attrs["importance_source"] == "feature_importances_"
+    assert sum(rf.attrs["feature_importance"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert lr.attrs["importance_source"] == "coef_" and len(lr.attrs["feature_importance"]) == 4
+    import pickle
+
+    assert (pickle.loads(artifact.read_bytes()).predict(X) == forest.predict(X)).all()
+    assert elapsed < 5  # generous; the benchmark holds the real goal
+
+
+def test_predictions_are_logged_in_bulk_and_findable(lg: lineage.Lineage, fitted) -> None:
+    X, y, forest, _ = fitted
+    with lg.start_run("train") as run:
+        model = run.log_model(forest, "random_forest")
+    events = lg.store.head()[0]
+    ids = lg.log_predictions(model, X, forest.predict(X), request_ids=[f"r{i}" for i in range(len(X))],
+                             scores=forest.predict_proba(X)[:, 1])
+    assert lg.store.head()[0] == events + 1  # one ledger event for the lot
+    assert len(ids) == len(X) and ids == sorted(ids) and all(i.startswith("prediction:") for i in ids)
+    p = lg.get("request:r5")
+    assert p.id == ids[5] and p.attrs["model"] == model.id and p.attrs["output"] == int(forest.predict(X[5:6])[0])
+    assert lg.get(ids[5][:30]).id == ids[5]
+    assert lg.log_predictions(forest, X[:2], forest.predict(X[:2]))  # the fitted object finds its node
+    with pytest.raises(InvalidInputError, match="must match"):
+        lg.log_predictions(model, X[:3], [1, 0])
+    assert lg.verify().ok
+
+
+def test_annotations_are_ledger_events_with_author(lg: lineage.Lineage, csv_file: Path) -> None:
+    node = lg.log_dataset(csv_file, name="train")
+    seq = lg.annotate(node, "intended_use", "Demo only")
+    assert lg.store.event(seq).type == "annotation"
+    notes = lg.annotations("train")
+    assert notes["intended_use"]["text"] == "Demo only" and notes["intended_use"]["author"] == "tester"
+    with pytest.raises(InvalidInputError, match="unknown field"):
+        lg.annotate(node, "favourite_colour", "blue")
+
+
+def test_annotate_card_from_yaml(lg: lineage.Lineage, csv_file: Path, tmp_path: Path) -> None:
+    node = lg.log_dataset(csv_file, name="train")
+    card = tmp_path / "card.yaml"
+    card.write_text("intended_use: Screening\nlimitations:\n  - small sample\nsign_off: Jane Doe, CRO\n")
+    assert len(lg.annotate_card(node, card)) == 3
+    assert lg.annotations(node)["limitations"]["text"] == "- small sample"
+    card.write_text("colour: blue\n")
+    before = lg.store.head()
+    with pytest.raises(InvalidInputError, match="unknown card key"):
+        lg.annotate_card(node, card)
+    assert lg.store.head() == before
+
+
+# ---------------------------------------------------------------------------
+# MLflow-style code, with only the import changed
+
+MLFLOW_STYLE = """
+import numpy as np
+import lineage as mlflow
+import lineage
+from sklearn.linear_model import LogisticRegression
+
+mlflow.set_experiment("exp1")
+X = np.random.default_rng(0).normal(size=(40, 3)); y = (X[:, 0] > 0).astype(int)
+with mlflow.start_run(run_name="outer") as outer:
+    mlflow.log_param("C", 0.5)
+    mlflow.log_params({"penalty": "l2"})
+    with mlflow.start_run(run_name="inner", nested=True) as inner:
+        mlflow.log_metric("loss", 0.3, step=1)
+        mlflow.log_metrics({"loss": 0.2}, step=2)
+        mlflow.set_tag("stage", "dev")
+        clf = LogisticRegression(C=0.5).fit(X, y)
+        lineage.sklearn.log_model(clf, "model")
+    assert mlflow.active_run().id == outer.id
+print(outer.id, inner.id)
+"""
+
+
+def test_mlflow_style_code_runs_with_only_the_import_changed(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(MLFLOW_STYLE)
+    env = {**os.environ, "LINEAGE_DB": str(tmp_path / "store" / "lineage.db")}
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    outer_id, inner_id = out.stdout.split()
+    lg = lineage.open(tmp_path / "store" / "lineage.db")
+    outer, inner = lg.get(outer_id), lg.get(inner_id)
+    assert outer.attrs["experiment"] == "exp1" and outer.attrs["status"] == "finished"
+    assert outer.attrs["params"] == {"C": "0.5", "penalty": "l2"}
+    assert inner.attrs["parent_run"] == outer.id and inner.attrs["metrics"] == {"loss": 0.2}
+    assert inner.attrs["tags"] == {"stage": "dev"}
+    assert [n.name for n in lg.nodes(kind="model")] == ["model"]
+    assert lg.verify().ok
+
+
+def test_a_second_active_run_needs_nested(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINEAGE_DB", str(tmp_path / "s" / "lineage.db"))
+    from lineage import fluent
+
+    monkeypatch.setitem(fluent._default, "lg", None)
+    run = lineage.start_run(run_name="one")
+    try:
+        with pytest.raises(WriteRefusedError, match="nested=True"):
+            lineage.start_run(run_name="two")
+    finally:
+        lineage.end_run()
+    assert lineage.active_run() is None
+    assert lineage.get_lineage().get(run.id).attrs["status"] == "finished"
+    fluent._default["lg"].close()
+
+
+# ---------------------------------------------------------------------------
+# processes: concurrency and crashes
+
+WRITER = """
+import sys, lineage
+lg = lineage.open(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    with lg.start_run(f"w{sys.argv[3]}-{i}", params={"i": i}) as run:
+        run.log_metric("m", i)
+"""
+
+
+def test_four_processes_logging_runs_lose_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "shared" / "lineage.db"
+    lineage.open(db).close()
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    per = 200
+    procs = [subprocess.Popen([sys.executable, str(script), str(db), str(per), str(k)], stderr=subprocess.PIPE, text=True)
+             for k in range(4)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    lg = lineage.open(db)
+    runs = lg.nodes(kind="run")
+    assert len(runs) == 4 * per
+    assert all(r.attrs["status"] == "finished" for r in runs)
+    assert lg.store.conn.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 4 * per
+    assert lg.verify().ok
+
+
+CRASHER = """
+import sys, time, lineage
+lg = lineage.open(sys.argv[1])
+run = lg.start_run("doomed", params={"lr": 0.1})
+run.log_metric("loss", 0.5)
+print(run.id, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_run_killed_with_sigkill_is_later_shown_crashed(tmp_path: Path) -> None:
+    db = tmp_path / "s" / "lineage.db"
+    script = tmp_path / "crash.py"
+    script.write_text(CRASHER)
+    proc = subprocess.Popen([sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True)
+    run_id = proc.stdout.readline().strip()
+    lg = lineage.open(db)
+    assert lg.get(run_id).attrs["status"] == "running"  # alive: not reaped
+    lg.close()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    lg = lineage.open(db)  # the first process to notice records it
+    node = lg.get(run_id)
+    assert node.attrs["status"] == "crashed"
+    assert node.attrs["params"] == {"lr": "0.1"} and node.attrs["metrics"] == {"loss": 0.5}
+    crash = [e for e in lg.store.events() if e.type == "run_crashed"]
+    assert len(crash) == 1 and crash[0].payload["actor"].startswith("agent:")
+    assert lg.verify().ok
+    # every later query, SQL included, sees it
+    status = lg.store.conn.execute("SELECT status FROM run_states WHERE run = ? ORDER BY pk DESC LIMIT 1", (run_id,)).fetchone()
+    assert status == ("crashed",)
