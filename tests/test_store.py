@@ -221,7 +221,7 @@ def test_any_single_edited_deleted_or_inserted_row_fails_verify(tmp_path: Path, 
         if action == "edit":
             col = data.draw(st.sampled_from(cols))
             old = store.conn.execute(f"SELECT {col} FROM {table} WHERE {pk_col} = ?", (pk,)).fetchone()[0]
-            new = data.draw(st.one_of(st.text(min_size=1, max_size=8), st.integers(), st.floats(allow_nan=False)).filter(lambda v: v != old and str(v) != str(old)))
+            new = data.draw(st.one_of(st.text(min_size=1, max_size=8), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False)).filter(lambda v: v != old and str(v) != str(old)))
             if table == "events" and col in ("payload_digest", "rows_digest", "hash"):
                 new = ("f" * 64) if old != "f" * 64 else ("e" * 64)
             store.conn.execute(f"UPDATE {table} SET {col} = ? WHERE {pk_col} = ?", (new, pk))
