@@ -682,8 +682,17 @@ class Store:
             out.append(Node(r.id, r.kind, r.name, attrs, r.created_at))
         return out
 
-    def params_of(self, run_id: str) -> dict[str, str]:
-        return {k: v for k, v in self.conn.execute("SELECT key, value FROM params WHERE run = ? ORDER BY pk", (run_id,))}
+    def params_of(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, str]:
+        """A run's params; only those named in ``keys`` when given (an indexed lookup,
+        so logging one param costs the same however many the run has already)."""
+        if keys is None:
+            return {k: v for k, v in self.conn.execute("SELECT key, value FROM params WHERE run = ? ORDER BY pk", (run_id,))}
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT key, value FROM params WHERE run = ? AND key IN ({marks}) ORDER BY pk"
+            out.update({k: v for k, v in self.conn.execute(sql, (run_id, *chunk))})
+        return out
 
     def generators(self, node_id: str) -> list[str]:
         """The runs recorded as having generated ``node_id``."""
@@ -1004,6 +1013,51 @@ class Store:
             finally:
                 lock.release(remove=True)
         return reaped
+
+    # -- reads for audit reports: facts and the ledger events that recorded them -----
+
+    def metrics_of(self, run_id: str) -> list[dict[str, Any]]:
+        """Every metric value a run logged, in order, with the event that recorded it:
+        ``{key, value, step, at, dataset, group, event}``."""
+        sql = "SELECT key, value, step, at, dataset, grp, event FROM metrics WHERE run = ? ORDER BY pk"
+        return [dict(zip(("key", "value", "step", "at", "dataset", "group", "event"), r))
+                for r in self.conn.execute(sql, (run_id,))]
+
+    def run_states_of(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's state changes in order: ``{status, at, exit_code, error, noticed_by, event}``."""
+        sql = "SELECT status, at, exit_code, error, noticed_by, event FROM run_states WHERE run = ? ORDER BY pk"
+        return [dict(zip(("status", "at", "exit_code", "error", "noticed_by", "event"), r))
+                for r in self.conn.execute(sql, (run_id,))]
+
+    def record_events(self, node_ids: Sequence[str]) -> dict[str, set[int]]:
+        """The ledger events behind what is recorded about ``node_ids``, per table: their
+        node rows and aliases, the edges between two of them, the params, tags, metrics
+        and states of the runs among them, and their annotations (predictions aside)."""
+        ids = sorted({i for i in node_ids if not i.startswith("prediction:")})
+        out: dict[str, set[int]] = {t: set() for t in ("nodes", "aliases", "edges", "params", "tags", "metrics", "run_states", "annotations")}
+        wanted = set(ids)
+        for chunk in _chunks(ids, 500):
+            marks = ", ".join("?" * len(chunk))
+            for table, column in (("nodes", "id"), ("aliases", "node"), ("params", "run"), ("tags", "run"),
+                                  ("metrics", "run"), ("run_states", "run"), ("annotations", "node")):
+                out[table].update(r[0] for r in self.conn.execute(f"SELECT event FROM {table} WHERE {column} IN ({marks})", chunk))
+            out["edges"].update(r[1] for r in self.conn.execute(f"SELECT dst, event FROM edges WHERE src IN ({marks})", chunk)
+                                if r[0] in wanted)
+        return out
+
+    def prediction_summary(self, model_id: str) -> dict[str, Any]:
+        """How many predictions a model made, when the first and last were recorded, and
+        the events that wrote them with their row counts: ``{count, first_at, last_at,
+        events: {seq: rows}}``."""
+        sql = ("SELECT event, COUNT(*), MIN(created_at), MAX(created_at) FROM predictions "
+               "WHERE model = ? GROUP BY event ORDER BY event")
+        events: dict[int, int] = {}
+        first = last = None
+        for event, n, lo, hi in self.conn.execute(sql, (model_id,)):
+            events[event] = n
+            first = lo if first is None or lo < first else first
+            last = hi if last is None or hi > last else last
+        return {"count": sum(events.values()), "first_at": first, "last_at": last, "events": events}
 
 
 _EMPTY_ROWS = hashlib.sha256(b"").hexdigest()

@@ -365,7 +365,7 @@ class Run:
         self._check_open()
         safe = _secret_safe(params)
         with self.store.transaction():
-            existing = self.store.params_of(self.id)
+            existing = self.store.params_of(self.id, list(safe))
             rows = []
             for k, v in safe.items():
                 if k in existing:
