@@ -1,0 +1,678 @@
+"""Capture of what a run cannot log by itself: its code (git), environment (Python,
+platform, packages) and agent (who, where); and the secret hygiene every captured
+string goes through (URL credentials, secret-looking params and options, and an
+allow-list of environment variables).
+
+Each ``capture_*`` function returns ``(identity hex, attrs)``: the identity is the
+SHA-256 that makes the node's id, the attrs are what gets recorded. Nothing here
+writes anything; nothing here is imported from lineage except the model and errors.
+
+Importing this module is cheap: ``subprocess`` (and git) are only touched when code
+or an e-mail address is captured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from lineage.model import SECRET_MASK, canonical_json, looks_secret
+
+if TYPE_CHECKING:
+    import subprocess
+
+__all__ = [
+    "ENV_ALLOWLIST",
+    "allowed_env",
+    "capture_agent",
+    "capture_code",
+    "capture_environment",
+    "redact_argv",
+    "redact_params",
+    "strip_url_credentials",
+]
+
+#: seconds any single git call may take before we give up on git
+GIT_TIMEOUT = 10.0
+
+#: untracked files larger than this enter the diff digest by size and mtime, not
+#: content: hashing a stray multi-gigabyte data file on every run would make
+#: starting a run slow, and such files are data, not code.
+UNTRACKED_CONTENT_LIMIT = 64 << 20
+
+
+def _sha256(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# URLs
+
+
+# scheme:// at the start: what makes a string a URL here
+_URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+# scheme://rest, for finding URLs inside a longer string (an option's value, say)
+_EMBEDDED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+")
+# Schemes where the user name is an account on the server, not a credential
+# (ssh://git@github.com/...). Everywhere else a lone user name is as likely to be a
+# token (https://TOKEN@github.com/...), so it goes.
+_USER_IS_NOT_SECRET = frozenset({"ssh", "git+ssh", "ssh+git", "sftp", "scp", "rsync"})
+# Query parameters that carry credentials but whose names `looks_secret` misses:
+# signed-URL signatures (S3, GCS, Azure SAS `sig`) and auth headers passed as params.
+_SECRET_QUERY_NAMES = frozenset({"sig", "signature", "auth", "authorization", "code", "session"})
+
+
+def _secret_query_name(name: str) -> bool:
+    bare = name.lower()
+    return looks_secret(name) or bare in _SECRET_QUERY_NAMES or "signature" in bare
+
+
+def _mask_query(query: str) -> str:
+    """``query`` with the values of secret-looking parameters replaced by ``***``.
+
+    Works on the raw text, so every other parameter stays byte-for-byte as it was.
+    """
+    if not query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, eq, _value = part.partition("=")
+        if eq and _secret_query_name(name):
+            part = f"{name}={SECRET_MASK}"
+        parts.append(part)
+    return "&".join(parts)
+
+
+def strip_url_credentials(url: str) -> str:
+    """Return ``url`` without credentials.
+
+    - ``https://user:pass@host/x.git`` and ``https://TOKEN@host/x`` -> ``https://host/...``
+      (any scheme: s3, gs, postgresql, ...); for ssh-like schemes
+      (``ssh://git@host/...``) the user name is kept and only a password dropped;
+    - scp-style ``git@github.com:org/repo.git`` is returned unchanged (``git`` is an
+      account, not a credential), unless it carries a ``user:password@``;
+    - query (and fragment) parameters whose names look secret (``token``,
+      ``X-Amz-Signature``, Azure's ``sig``, ...) keep their name, with the value ``***``;
+    - anything that is not a URL is returned unchanged.
+
+    A valid URL percent-encodes ``/ ? # @ :`` inside a user or password; such URLs
+    are always stripped exactly. Raw pastes are handled as far as they can be told
+    apart from a valid URL: a raw ``@``, ``:`` or ``[`` anywhere, and a raw ``/ ? #``
+    that leaves an impossible host (an AWS secret in ``s3://KEY:SECRET@bucket``).
+    What cannot be recognised is a raw password that reads as a valid URL by itself
+    (``user:123/x@host`` is also host ``user``, port 123, path ``/x@host``).
+    """
+    if not _URL_START.match(url):
+        return _strip_urls_in(url)  # not a URL, or text with URLs inside it
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # An unbalanced '[' (urllib takes it for a broken IPv6 literal), typically
+        # inside a raw password: drop everything up to the host's '@'.
+        cut = _cut_userinfo(url)
+        return url if cut is None else strip_url_credentials(cut)
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    cut_short = not _valid_host(host) if at else _authority_cut_short(netloc)
+    if cut_short:
+        # A raw '/', '?' or '#' in a password ended the authority early, leaving
+        # something that is no host[:port]: find the real host further on.
+        cut = _cut_userinfo(url)
+        if cut is not None:
+            return strip_url_credentials(cut)
+    if at:
+        # rpartition: a raw '@' inside the password belongs to the userinfo
+        user = userinfo.partition(":")[0]  # the password, if any, is never kept
+        if parts.scheme.lower() in _USER_IS_NOT_SECRET and user and not looks_secret(user):
+            netloc = f"{user}@{host}"
+        else:
+            netloc = host
+    query = _mask_query(parts.query)
+    fragment = _mask_query(parts.fragment) if "=" in parts.fragment else parts.fragment
+    if (netloc, query, fragment) == (parts.netloc, parts.query, parts.fragment):
+        return url  # untouched: keep the caller's exact text
+    # Assembled by hand: urlunsplit drops the '//' of an empty host (postgresql:///db).
+    out = f"{url[: len(url.split('://', 1)[0])]}://{netloc}{parts.path}"
+    if query:
+        out += f"?{query}"
+    if fragment:
+        out += f"#{fragment}"
+    return out
+
+
+# host[:port] as it may stand between the userinfo and the path
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#@\[\]:]+)(?::[0-9]+)?")
+
+
+def _valid_host(host: str) -> bool:
+    return _HOST.fullmatch(host) is not None
+
+
+def _authority_cut_short(netloc: str) -> bool:
+    """True when ``netloc`` (with no '@') cannot be a host[:port]: a raw ``/ ? #`` in
+    a password made the parser end it early (``user:pa`` of ``user:pa/ss@host``)."""
+    return bool(netloc) and not _valid_host(netloc)
+
+
+def _cut_userinfo(url: str) -> str | None:
+    """``url`` with everything between ``://`` and the host removed, the host being
+    the first text after an ``@`` that is a valid host[:port] ending the authority;
+    None when there is no such ``@``."""
+    scheme, _, rest = url.partition("://")
+    for m in re.finditer("@", rest):
+        after = rest[m.end() :]
+        h = _HOST.match(after)
+        if h and h.end() > 0 and (h.end() == len(after) or after[h.end()] in "/?#"):
+            return f"{scheme}://{after}"
+    return None
+
+
+def _strip_scp_credentials(text: str) -> str:
+    # scp-like `user@host:path` has no password slot; `user:pass@host:path` is not
+    # valid scp syntax but is what a careless paste looks like, so it is cleaned.
+    m = re.match(r"^([^@/\s]+)@([\w.\-]+):(.*)$", text)
+    if m and ":" in m.group(1):
+        user = m.group(1).partition(":")[0]
+        return f"{user}@{m.group(2)}:{m.group(3)}"
+    return text
+
+
+def _strip_urls_in(text: str) -> str:
+    """``text`` with credentials stripped from every URL inside it."""
+    if "://" not in text:
+        return _strip_scp_credentials(text)
+    return _EMBEDDED_URL.sub(lambda m: strip_url_credentials(m.group(0)), text)
+
+
+# ---------------------------------------------------------------------------
+# params, argv, environment
+
+
+def redact_params(params: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Return a copy of ``params`` safe to record.
+
+    Values whose keys look secret (`lineage.model.looks_secret`) become ``***``;
+    nested mappings are redacted the same way; credentials are stripped from URLs in
+    string values (a ``db_url`` holds a password without its name saying so).
+    """
+    out: dict[Any, Any] = {}
+    for key, value in params.items():
+        if looks_secret(str(key)):
+            out[key] = SECRET_MASK
+        elif isinstance(value, Mapping):
+            out[key] = redact_params(value)
+        elif isinstance(value, str):
+            out[key] = _strip_urls_in(value)
+        else:
+            out[key] = value
+    return out
+
+
+# NAME=VALUE: an option with its value (--api-key=X), a -p/--param pair
+# (password=X), or an environment-style assignment (TOKEN=abc)
+_ASSIGNMENT = re.compile(r"^(?P<name>[^=\s]+)=(?P<value>.*)$", re.DOTALL)
+
+
+def redact_argv(argv: Sequence[str]) -> list[str]:
+    """Return a copy of a command line safe to record.
+
+    - ``--api-key X`` -> ``--api-key ***`` (an option whose name looks secret masks the
+      next argument, unless that is itself a long option ``--...``);
+    - ``--api-key=X``, ``password=X`` (as in ``-p password=X``), ``TOKEN=abc`` ->
+      the value becomes ``***``;
+    - credentials are stripped from every URL in any argument.
+
+    Options and values whose names do not look secret are unchanged.
+    """
+    out: list[str] = []
+    mask_next = False
+    for arg in argv:
+        arg = str(arg)
+        if mask_next:
+            mask_next = False
+            if not arg.startswith("--"):
+                out.append(SECRET_MASK)
+                continue
+        m = _ASSIGNMENT.match(arg)
+        # `https://host/x?token=1` is a URL with a query, not an assignment to a name
+        if m and "://" not in m.group("name"):
+            name = m.group("name")
+            if looks_secret(name):
+                out.append(f"{name}={SECRET_MASK}")
+            else:
+                out.append(f"{name}={_strip_urls_in(m.group('value'))}")
+            continue
+        if arg.startswith("-") and len(arg) > 1 and looks_secret(arg.lstrip("-")):
+            mask_next = True
+            out.append(arg)
+            continue
+        out.append(_strip_urls_in(arg))
+    return out
+
+
+#: environment variables that may be recorded with a run: those that change what
+#: numerical code computes or where it runs, and nothing else. A name ending in
+#: ``*`` is a prefix; names matched by a prefix are dropped if they look secret.
+#: (Exact names here are vetted: TOKENIZERS_PARALLELISM is not a token.)
+ENV_ALLOWLIST: tuple[str, ...] = (
+    # devices
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "NVIDIA_VISIBLE_DEVICES",
+    "HIP_VISIBLE_DEVICES",
+    "ROCR_VISIBLE_DEVICES",
+    # threads
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "TOKENIZERS_PARALLELISM",
+    # determinism
+    "PYTHONHASHSEED",
+    "CUBLAS_WORKSPACE_CONFIG",
+    "CUDA_LAUNCH_BLOCKING",
+    "TF_DETERMINISTIC_OPS",
+    "TF_CUDNN_DETERMINISTIC",
+    "SOURCE_DATE_EPOCH",
+    # interpreter and locale
+    "PYTHONOPTIMIZE",
+    "PYTHONUTF8",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_NUMERIC",
+    "TZ",
+    # where it ran
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITHUB_RUN_ID",
+    "GITHUB_SHA",
+    "SLURM_JOB_ID",
+    "CONDA_DEFAULT_ENV",
+    # ours
+    "LINEAGE_*",
+)
+
+
+def _env_allowed(name: str) -> bool:
+    for pattern in ENV_ALLOWLIST:
+        if pattern.endswith("*"):
+            if name.startswith(pattern[:-1]) and not looks_secret(name):
+                return True
+        elif name == pattern:
+            return True
+    return False
+
+
+def allowed_env() -> dict[str, str]:
+    """Return the allow-listed environment variables that are set, sorted by name.
+
+    No other environment variable is ever recorded (DESIGN.md §6).
+    """
+    return {name: os.environ[name] for name in sorted(os.environ) if _env_allowed(name)}
+
+
+# ---------------------------------------------------------------------------
+# subprocess helpers
+
+
+def _git_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["LC_ALL"] = "C"  # stable, parseable output whatever the user's locale
+    env["GIT_TERMINAL_PROMPT"] = "0"  # never block on a credential prompt
+    # `git status` refreshes the index and takes index.lock to do it; a run started
+    # while the user commits must not make their commit fail.
+    env["GIT_OPTIONAL_LOCKS"] = "0"
+    return env
+
+
+def _git(root: str, *args: str, timeout: float = GIT_TIMEOUT) -> bytes | None:
+    """Stdout of ``git -C root args...``, or None if git is missing, fails or hangs."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", "-C", root, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_git_env(),
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _git_digest_into(h: Any, root: str, *args: str, timeout: float = GIT_TIMEOUT) -> bool:
+    """Feed the stdout of ``git -C root args...`` into ``h`` in chunks (a diff of a
+    changed binary file can be large). False if git fails or runs out of time."""
+    import subprocess
+
+    try:
+        proc: subprocess.Popen[bytes] = subprocess.Popen(
+            ["git", "-C", root, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_git_env(),
+        )
+    except OSError:
+        return False
+    timer = threading.Timer(timeout, proc.kill)  # a blocking read has no timeout of its own
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        while True:
+            chunk = proc.stdout.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+        returncode = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return returncode == 0
+
+
+# Options pinned so the diff text depends on the working tree only, never on the
+# user's git configuration (color, external diff drivers, prefixes, rename detection,
+# algorithm, order files): two people with the same tree get the same code identity.
+_DIFF_ARGS = (
+    "diff",
+    "HEAD",
+    "--binary",
+    "--no-color",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-renames",
+    "--no-relative",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+    "--unified=3",
+    "--inter-hunk-context=0",
+    "--diff-algorithm=myers",
+    "--indent-heuristic",
+    "--submodule=short",
+    "--ignore-submodules=none",
+    "-O/dev/null",
+    "--",
+)
+
+
+# ---------------------------------------------------------------------------
+# code
+
+
+def _entry_script(entry_point: str | None, base: str | None) -> str | None:
+    """The file the entry point names, if it is one: ``entry_point`` relative to the
+    working directory (as a shell would), else to ``base``; by default sys.argv[0]."""
+    candidate = entry_point
+    if candidate is None:
+        argv0 = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else None
+        candidate = argv0
+    if not candidate:
+        return None
+    if os.path.isfile(candidate):
+        return candidate
+    if base is not None and not os.path.isabs(candidate):
+        joined = os.path.join(base, candidate)
+        if os.path.isfile(joined):
+            return joined
+    return None
+
+
+def _file_sha256(path: str) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def capture_code(path: str | None = None, *, entry_point: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Identify the code a run executes.
+
+    Inside a git work tree (found from ``path``, a file or directory, or the working
+    directory), returns attrs ``git`` (True), ``repo`` (the ``origin`` URL with
+    credentials stripped, or None), ``branch`` (None when detached), ``commit``,
+    ``dirty`` (tracked changes, or untracked files that are not ignored),
+    ``diff_digest`` (SHA-256 over ``git diff HEAD --binary`` and the names and content
+    digests of untracked files; None when clean), ``entry_point`` and ``root``. The
+    identity is ``sha256(f"{commit}\\0{diff_digest or ''}")``: a clean checkout of a
+    commit is the same code wherever it runs.
+
+    Outside git (or without git, or in a repository with no commit yet): the identity
+    is the SHA-256 of the entry script (``entry_point``, by default ``sys.argv[0]``)
+    and attrs are ``{"git": False, "entry_point", "script_digest"}``. When the entry
+    point is not a file (a command name) the identity is the SHA-256 of
+    ``"command\\0" + entry_point``; with no entry point at all (an interactive session)
+    it is the SHA-256 of ``b"interactive"`` and attrs carry ``"interactive": True``.
+
+    Never raises for a missing or broken git: it falls back as above.
+    """
+    start = os.fspath(path) if path is not None else os.getcwd()
+    base = start if os.path.isdir(start) else (os.path.dirname(os.path.abspath(start)) or ".")
+    git = _capture_git(base)
+    if git is not None:
+        root = git["root"]
+        script = _entry_script(entry_point, base)
+        shown = entry_point
+        if script is not None:
+            abs_script = os.path.realpath(script)
+            # Inside the repository the entry point is shown relative to its root, so
+            # it reads the same on every clone.
+            if abs_script.startswith(os.path.realpath(root).rstrip(os.sep) + os.sep):
+                shown = os.path.relpath(abs_script, os.path.realpath(root)).replace(os.sep, "/")
+            else:
+                shown = script
+        git["entry_point"] = shown
+        identity = _sha256(f"{git['commit']}\0{git['diff_digest'] or ''}")
+        return identity, git
+
+    script = _entry_script(entry_point, base)
+    if script is not None:
+        digest = _file_sha256(script)
+        if digest is not None:
+            return digest, {"git": False, "entry_point": entry_point or script, "script_digest": digest}
+    if entry_point:
+        return _sha256(f"command\0{entry_point}"), {"git": False, "entry_point": entry_point, "script_digest": None}
+    return _sha256(b"interactive"), {"git": False, "entry_point": None, "script_digest": None, "interactive": True}
+
+
+def _capture_git(where: str) -> dict[str, Any] | None:
+    """The git attrs of the work tree containing ``where``, or None when there is no
+    usable one (not a work tree, git missing, no commit yet, git failing)."""
+    out = _git(where, "rev-parse", "--show-toplevel")
+    if out is None:
+        return None
+    root = out.decode("utf-8", "surrogateescape").strip()
+    if not root:
+        return None  # inside .git, or a bare repository
+    status = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+    if status is None:
+        return None
+    commit: str | None = None
+    branch: str | None = None
+    tracked_changes = False
+    untracked: list[bytes] = []
+    fields = status.split(b"\0")
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if entry.startswith(b"# branch.oid "):
+            oid = entry[len(b"# branch.oid ") :].decode("ascii", "replace")
+            commit = None if oid == "(initial)" else oid
+        elif entry.startswith(b"# branch.head "):
+            head = entry[len(b"# branch.head ") :].decode("utf-8", "replace")
+            branch = None if head == "(detached)" else head
+        elif entry.startswith(b"? "):
+            untracked.append(entry[2:])
+        elif entry[:2] in (b"1 ", b"u "):
+            tracked_changes = True
+        elif entry.startswith(b"2 "):
+            tracked_changes = True
+            i += 1  # a rename/copy entry is followed by its original path
+    if commit is None:
+        return None  # no commit yet: nothing to name the code by
+
+    remote = _git(root, "config", "--get", "remote.origin.url")
+    repo = strip_url_credentials(remote.decode("utf-8", "replace").strip()) if remote else None
+
+    dirty = tracked_changes or bool(untracked)
+    diff_digest: str | None = None
+    if dirty:
+        h = hashlib.sha256()
+        if not _git_digest_into(h, root, *_DIFF_ARGS):
+            return None
+        for rel in sorted(untracked):
+            # Name and content digest, NUL-framed: renaming or editing an untracked
+            # file changes the digest, and names cannot run into each other.
+            h.update(b"\0untracked\0" + rel + b"\0" + _untracked_digest(root, rel).encode("ascii"))
+        diff_digest = h.hexdigest()
+    return {
+        "git": True,
+        "repo": repo,
+        "branch": branch,
+        "commit": commit,
+        "dirty": dirty,
+        "diff_digest": diff_digest,
+        "entry_point": None,
+        "root": root,
+    }
+
+
+def _untracked_digest(root: str, rel: bytes) -> str:
+    path = os.path.join(os.fsencode(root), rel)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"  # deleted between `git status` and now
+    if st.st_size > UNTRACKED_CONTENT_LIMIT:
+        return f"large:{st.st_size}:{st.st_mtime_ns}"
+    digest = _file_sha256(os.fsdecode(path))
+    return digest if digest is not None else "unreadable"
+
+
+# ---------------------------------------------------------------------------
+# environment and agent
+
+_lock = threading.Lock()
+_env_cache: tuple[str, dict[str, Any]] | None = None
+_agent_cache: dict[str, Any] | None = None
+
+
+def _reset_cache() -> None:
+    """Forget the cached environment and agent (for tests)."""
+    global _env_cache, _agent_cache
+    with _lock:
+        _env_cache = None
+        _agent_cache = None
+
+
+def _normalize_dist_name(name: str) -> str:
+    # PEP 503 normalisation: "Scikit_Learn" and "scikit-learn" are one package
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def capture_environment() -> tuple[str, dict[str, Any]]:
+    """Describe the Python environment, once per process.
+
+    Returns ``(identity, attrs)`` with attrs ``python`` (version), ``implementation``,
+    ``platform`` (``platform.platform()``), ``machine`` and ``packages`` (normalised
+    distribution name -> version, sorted by name). The identity is
+    ``sha256(canonical_json([python, platform, sorted [name, version] pairs]))``.
+    Later calls return the cached result (packages do not change under a running
+    process in any way that affects it); a copy of the attrs each time.
+    """
+    global _env_cache
+    with _lock:
+        if _env_cache is None:
+            _env_cache = _compute_environment()
+        identity, attrs = _env_cache
+    return identity, {**attrs, "packages": dict(attrs["packages"])}
+
+
+def _compute_environment() -> tuple[str, dict[str, Any]]:
+    import platform
+    from importlib import metadata
+
+    packages: dict[str, str] = {}
+    for dist in metadata.distributions():
+        try:
+            name = dist.metadata["Name"]
+            version = dist.version
+        except Exception:  # a broken dist-info must not stop a run
+            continue
+        if not name or version is None:
+            continue
+        # the first occurrence on sys.path is the one imported; keep it
+        packages.setdefault(_normalize_dist_name(name), str(version))
+    packages = dict(sorted(packages.items()))
+    python = platform.python_version()
+    plat = platform.platform()
+    attrs = {
+        "python": python,
+        "implementation": platform.python_implementation(),
+        "platform": plat,
+        "machine": platform.machine(),
+        "packages": packages,
+    }
+    identity = _sha256(canonical_json([python, plat, [[n, v] for n, v in packages.items()]]))
+    return identity, attrs
+
+
+def _current_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers with an arbitrary uid), no env vars
+        uid = getattr(os, "getuid", None)
+        return f"uid{uid()}" if uid is not None else "unknown"
+
+
+def _git_email() -> str | None:
+    out = _git(os.getcwd() if os.path.isdir(os.getcwd()) else "/", "config", "--get", "user.email", timeout=5.0)
+    email = out.decode("utf-8", "replace").strip() if out else ""
+    return email or None
+
+
+def capture_agent() -> tuple[str, dict[str, Any]]:
+    """Describe who runs this process, and where.
+
+    Returns ``(identity, attrs)`` with attrs ``user`` (``LINEAGE_USER`` if set, else the
+    login name), ``host`` and ``email`` (``LINEAGE_EMAIL`` if set, else git's
+    ``user.email``, else None). The identity is ``sha256(f"{user}@{host}")``.
+    The login name, host and git e-mail are looked up once per process; the
+    ``LINEAGE_*`` overrides are read on every call.
+    """
+    global _agent_cache
+    with _lock:
+        if _agent_cache is None:
+            import socket
+
+            try:
+                host = socket.gethostname()
+            except OSError:
+                host = "unknown"
+            _agent_cache = {"user": _current_user(), "host": host, "email": _git_email()}
+        base = dict(_agent_cache)
+    user = os.environ.get("LINEAGE_USER") or base["user"]
+    email = os.environ.get("LINEAGE_EMAIL") or base["email"]
+    attrs = {"user": user, "host": base["host"], "email": email}
+    return _sha256(f"{user}@{base['host']}"), attrs

@@ -1,0 +1,677 @@
+"""Tests of lineage.hashing: digests are checked against hashlib and sha256sum, on
+real files in tmp_path."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from lineage import hashing
+from lineage.errors import InvalidInputError
+from lineage.hashing import (
+    FileDigest,
+    StatKey,
+    describe_file,
+    hash_array,
+    hash_bytes,
+    hash_data,
+    hash_file,
+    hash_frame,
+    hash_model,
+    hash_text,
+    hash_tree,
+    row_digests,
+    stat_key,
+)
+
+EMPTY = hashlib.sha256(b"").hexdigest()
+
+
+def sha(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+class CountingCache:
+    """A dict-backed DigestCache that counts its calls."""
+
+    def __init__(self) -> None:
+        self.data: dict[StatKey, tuple[str, int | None]] = {}
+        self.gets = 0
+        self.puts = 0
+
+    def get(self, key: StatKey) -> tuple[str, int | None] | None:
+        self.gets += 1
+        return self.data.get(key)
+
+    def put(self, key: StatKey, digest: str, lines: int | None) -> None:
+        self.puts += 1
+        self.data[key] = (digest, lines)
+
+
+# ---------------------------------------------------------------------------
+# bytes, text
+
+
+def test_hash_bytes_and_text_known_values() -> None:
+    assert hash_bytes(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert hash_bytes(b"") == EMPTY
+    assert hash_text("héllo") == sha("héllo".encode("utf-8"))
+    assert hash_bytes(memoryview(b"abc")) == hash_bytes(b"abc")
+
+
+# ---------------------------------------------------------------------------
+# files
+
+
+@pytest.mark.parametrize("size", [0, 1, hashing.CHUNK_SIZE - 1, hashing.CHUNK_SIZE, 3 * hashing.CHUNK_SIZE + 17])
+def test_hash_file_matches_hashlib(tmp_path: Path, size: int) -> None:
+    data = os.urandom(size)
+    p = tmp_path / "blob.bin"
+    p.write_bytes(data)
+    fd = hash_file(p)
+    assert fd == FileDigest(sha(data), size, None)  # binary suffix: no line count by default
+    assert hash_file(str(p), count_lines=True).lines == data.count(b"\n")
+
+
+def test_text_suffixes_count_lines_by_default(tmp_path: Path) -> None:
+    for name in ["a.csv", "a.TSV", "a.txt", "a.jsonl", "a.ndjson"]:
+        p = tmp_path / name
+        p.write_bytes(b"x\ny\nz")
+        assert hash_file(p).lines == 2, name
+    p = tmp_path / "a.parquet"
+    p.write_bytes(b"x\ny\n")
+    assert hash_file(p).lines is None
+    assert hash_file(p, count_lines=True).lines == 2
+    assert hash_file(tmp_path / "a.csv", count_lines=False).lines is None
+
+
+def test_large_text_file_counts_lines_across_chunks(tmp_path: Path) -> None:
+    # Big enough for the threaded counter, with newlines straddling chunk borders.
+    line = b"0.123456,abc,\xc3\xa9\n"
+    data = line * ((20 * hashing.CHUNK_SIZE) // len(line)) + b"tail-without-newline"
+    p = tmp_path / "big.csv"
+    p.write_bytes(data)
+    fd = hash_file(p)
+    assert fd.digest == sha(data)
+    assert fd.size == len(data)
+    assert fd.lines == data.count(b"\n")
+
+
+def test_progress_reports_each_chunk_up_to_total(tmp_path: Path) -> None:
+    data = os.urandom(2 * hashing.CHUNK_SIZE + 5)
+    p = tmp_path / "blob.bin"
+    p.write_bytes(data)
+    calls: list[tuple[int, int]] = []
+    hash_file(p, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [
+        (hashing.CHUNK_SIZE, len(data)),
+        (2 * hashing.CHUNK_SIZE, len(data)),
+        (len(data), len(data)),
+    ]
+
+
+def test_missing_file_is_a_one_line_invalid_input(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(InvalidInputError) as err:
+        hash_file(missing)
+    msg = str(err.value)
+    assert str(missing) in msg and "\n" not in msg
+    with pytest.raises(InvalidInputError, match="nope.csv"):
+        stat_key(missing)
+
+
+def test_directory_is_refused_by_hash_file(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="directory"):
+        hash_file(tmp_path)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads everything")
+def test_unreadable_file_is_invalid_input(tmp_path: Path) -> None:
+    p = tmp_path / "secret.csv"
+    p.write_text("a\n")
+    p.chmod(0)
+    try:
+        with pytest.raises(InvalidInputError, match="secret.csv"):
+            hash_file(p)
+    finally:
+        p.chmod(0o644)
+
+
+def test_stat_key_is_resolved_and_matches_stat(tmp_path: Path) -> None:
+    p = tmp_path / "data.csv"
+    p.write_text("a,b\n1,2\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(p)
+    st_ = os.stat(p)
+    expected = StatKey(os.path.realpath(p), st_.st_size, st_.st_mtime_ns, st_.st_ino)
+    assert stat_key(p) == expected
+    assert stat_key(link) == expected  # the link is keyed by its target
+    assert os.path.isabs(stat_key(os.path.relpath(p)).path)
+
+
+# ---------------------------------------------------------------------------
+# the stat cache
+
+
+def test_cache_hit_costs_a_stat_and_trusts_the_stat_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "train.csv"
+    p.write_bytes(b"a,b\n1,2\n")
+    cache = CountingCache()
+    first = hash_file(p, cache=cache)
+    assert first == FileDigest(sha(b"a,b\n1,2\n"), 8, 2)
+    assert cache.puts == 1
+
+    # Same size, same mtime, same inode, different bytes: the cache is trusted, so the
+    # old digest comes back and the file is not read (open would fail the test).
+    st_ = os.stat(p)
+    with open(p, "r+b") as f:
+        f.write(b"x")
+    os.utime(p, ns=(st_.st_atime_ns, st_.st_mtime_ns))
+    with monkeypatch.context() as m:
+        m.setattr(hashing, "open", _refuse_open, raising=False)
+        again = hash_file(p, cache=cache)
+    assert again == first
+    assert cache.puts == 1
+    # without the cache, the truth
+    assert hash_file(p).digest == sha(b"x,b\n1,2\n")
+
+    # A new mtime invalidates the entry: re-read, re-put.
+    os.utime(p, ns=(st_.st_atime_ns, st_.st_mtime_ns + 1_000_000))
+    fresh = hash_file(p, cache=cache)
+    assert fresh.digest == sha(b"x,b\n1,2\n")
+    assert cache.puts == 2
+
+
+def _refuse_open(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError(f"hashing opened {args[0]!r} despite a cache hit")
+
+
+def test_cache_key_includes_inode(tmp_path: Path) -> None:
+    p = tmp_path / "d.bin"
+    p.write_bytes(b"one")
+    cache = CountingCache()
+    hash_file(p, cache=cache)
+    st_ = os.stat(p)
+    # replace the file (new inode) with same-size content and the same mtime
+    tmp = tmp_path / "d.new"
+    tmp.write_bytes(b"two")
+    os.utime(tmp, ns=(st_.st_atime_ns, st_.st_mtime_ns))
+    keep = tmp_path / "keep"  # hold the old inode so it is not reused at once
+    os.link(p, keep)
+    os.replace(tmp, p)
+    assert hash_file(p, cache=cache).digest == sha(b"two")
+    assert cache.puts == 2
+
+
+def test_cache_hit_without_lines_is_reread_when_lines_are_wanted(tmp_path: Path) -> None:
+    p = tmp_path / "d.bin"
+    p.write_bytes(b"1\n2\n")
+    cache = CountingCache()
+    assert hash_file(p, cache=cache).lines is None
+    assert hash_file(p, cache=cache, count_lines=True).lines == 2
+    assert cache.puts == 2
+    # and now the cached entry has lines, so both kinds of request are hits
+    assert hash_file(p, cache=cache, count_lines=True).lines == 2
+    assert hash_file(p, cache=cache).lines is None
+    assert cache.puts == 2
+
+
+def test_cache_hit_completes_progress(tmp_path: Path) -> None:
+    p = tmp_path / "d.bin"
+    p.write_bytes(b"abc")
+    cache = CountingCache()
+    hash_file(p, cache=cache)
+    calls: list[tuple[int, int]] = []
+    hash_file(p, cache=cache, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(3, 3)]
+
+
+def test_file_changing_while_hashed_is_not_cached(tmp_path: Path) -> None:
+    p = tmp_path / "growing.bin"
+    p.write_bytes(os.urandom(3 * hashing.CHUNK_SIZE))
+    cache = CountingCache()
+
+    def grow(done: int, total: int) -> None:
+        if done == hashing.CHUNK_SIZE:  # after the first chunk, someone writes
+            with open(p, "ab") as f:
+                f.write(b"more")
+
+    hash_file(p, cache=cache, progress=grow)
+    assert cache.puts == 0  # its digest belongs to no stat key
+    assert hash_file(p, cache=cache).digest == sha(p.read_bytes())
+    assert cache.puts == 1
+
+
+# ---------------------------------------------------------------------------
+# trees
+
+
+def _make_tree(root: Path) -> dict[str, bytes]:
+    files = {
+        "a.txt": b"alpha\n",
+        "b/c.csv": b"x,y\n1,2\n",
+        "b/d/e.bin": os.urandom(1000),
+        "b/a.txt": b"",
+        "name with space.txt": b"spaces\n",
+        "a.b": b"dot sorts before slash",
+        "Z.txt": b"upper case sorts first",
+    }
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "empty_dir").mkdir()
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (root / "b" / "d" / ".git").write_text("gitdir: elsewhere\n")  # a submodule's .git file
+    return files
+
+
+def _manifest_digest(files: dict[str, bytes]) -> str:
+    lines = b"".join(
+        f"{sha(data)}  {rel}\n".encode() for rel, data in sorted(files.items(), key=lambda kv: kv[0].encode())
+    )
+    return sha(lines)
+
+
+def test_tree_digest_is_sha256sum_of_its_manifest(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    files = _make_tree(root)
+    digest, manifest = hash_tree(root)
+    expected = sorted(((rel, sha(data), len(data)) for rel, data in files.items()), key=lambda t: t[0].encode())
+    assert manifest == expected
+    assert digest == _manifest_digest(files)
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None or shutil.which("find") is None, reason="needs GNU coreutils")
+def test_tree_digest_reproducible_with_coreutils(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    _make_tree(root)
+    cmd = (
+        "find . -name .git -prune -o -type f -printf '%P\\0' "
+        "| LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum"
+    )
+    out = subprocess.run(["bash", "-c", cmd], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert out.split()[0] == hash_tree(root)[0]
+
+
+def test_empty_tree_has_stable_digest(tmp_path: Path) -> None:
+    (tmp_path / "e1").mkdir()
+    (tmp_path / "e2" / "sub").mkdir(parents=True)
+    assert hash_tree(tmp_path / "e1") == (EMPTY, [])
+    assert hash_tree(tmp_path / "e2") == (EMPTY, [])
+
+
+def test_tree_changes_with_content_and_names(tmp_path: Path) -> None:
+    root = tmp_path / "t"
+    _make_tree(root)
+    base = hash_tree(root)[0]
+    (root / "a.txt").write_bytes(b"alpha!\n")
+    edited = hash_tree(root)[0]
+    assert edited != base
+    (root / "a.txt").rename(root / "a2.txt")
+    assert hash_tree(root)[0] not in (base, edited)
+
+
+def test_tree_symlinks(tmp_path: Path) -> None:
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "real.txt").write_bytes(b"real")
+    (root / "sub").mkdir()
+    (root / "sub" / "f.txt").write_bytes(b"f")
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"outside")
+    (root / "in_link.txt").symlink_to(root / "real.txt")  # kept: target inside
+    (root / "out_link.txt").symlink_to(outside)  # skipped: leads outside
+    (root / "dir_link").symlink_to(root / "sub")  # skipped: a directory link
+    (root / "loop").symlink_to(root)  # skipped: would loop
+    (root / "dangling").symlink_to(root / "nothing")  # skipped
+    _, manifest = hash_tree(root)
+    assert [m[0] for m in manifest] == ["in_link.txt", "real.txt", "sub/f.txt"]
+    assert manifest[0][1] == manifest[1][1] == sha(b"real")
+
+
+def test_tree_errors(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="no such directory"):
+        hash_tree(tmp_path / "missing")
+    f = tmp_path / "f.txt"
+    f.write_text("x")
+    with pytest.raises(InvalidInputError, match="not a directory"):
+        hash_tree(f)
+
+
+def test_tree_uses_cache_and_reports_progress_over_the_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "t"
+    files = _make_tree(root)
+    cache = CountingCache()
+    first = hash_tree(root, cache=cache)
+    assert cache.puts == len(files)
+    calls: list[tuple[int, int]] = []
+    with monkeypatch.context() as m:
+        m.setattr(hashing, "open", _refuse_open, raising=False)
+        second = hash_tree(root, cache=cache, progress=lambda d, t: calls.append((d, t)))
+    assert second == first
+    total = sum(len(d) for d in files.values())
+    assert calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+# ---------------------------------------------------------------------------
+# arrays
+
+
+def test_hash_array_format() -> None:
+    a = np.arange(6, dtype="<i8").reshape(2, 3)
+    assert hash_array(a) == sha(b"<i8|(2, 3)|" + a.tobytes())
+
+
+def test_hash_array_is_dtype_and_shape_sensitive() -> None:
+    a = np.arange(6, dtype=np.int64)
+    digests = {
+        hash_array(a),
+        hash_array(a.astype(np.int32)),
+        hash_array(a.astype(np.float64)),
+        hash_array(a.reshape(2, 3)),
+        hash_array(a.reshape(3, 2)),
+        hash_array(a.astype(">i8")),  # same values, other byte order
+    }
+    assert len(digests) == 6
+
+
+def test_hash_array_layout_does_not_matter() -> None:
+    a = np.arange(12.0).reshape(3, 4)
+    assert hash_array(a.T) == hash_array(np.ascontiguousarray(a.T))
+    assert hash_array(np.asfortranarray(a)) == hash_array(a)
+    assert hash_array(a[:, ::2]) == hash_array(a[:, ::2].copy())
+
+
+def test_hash_array_other_dtypes() -> None:
+    dates = np.array(["2024-01-01", "2024-01-02"], dtype="datetime64[D]")
+    assert hash_array(dates) == sha(b"<M8[D]|(2,)|" + dates.tobytes())
+    assert hash_array(np.float64(1.5)) == sha(b"<f8|()|" + np.float64(1.5).tobytes())
+    assert hash_array(np.array(["a", "bc"])) != hash_array(np.array(["a", "bd"]))
+    rec1 = np.zeros(2, dtype=[("x", "<i8"), ("y", "<f8")])
+    rec2 = np.zeros(2, dtype=[("x", "<f8"), ("y", "<i8")])
+    assert hash_array(rec1) != hash_array(rec2)  # same '|V16', different layout
+
+
+def test_object_arrays_hash_values_not_pointers() -> None:
+    a = np.array(["x" * 3, {"k": [1, 2]}, None], dtype=object)
+    b = np.array(["".join(["x", "x", "x"]), {"k": [1, 2]}, None], dtype=object)
+    assert hash_array(a) == hash_array(b)
+    c = np.array(["xxx", {"k": [1, 3]}, None], dtype=object)
+    assert hash_array(a) != hash_array(c)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    hnp.arrays(np.int64, hnp.array_shapes(max_dims=2, max_side=4), elements=st.integers(-3, 3)),
+    hnp.arrays(np.int64, hnp.array_shapes(max_dims=2, max_side=4), elements=st.integers(-3, 3)),
+)
+def test_hash_array_equal_iff_arrays_equal(a: np.ndarray, b: np.ndarray) -> None:
+    same = a.shape == b.shape and np.array_equal(a, b)
+    assert (hash_array(a) == hash_array(b)) == same
+
+
+# ---------------------------------------------------------------------------
+# frames
+
+def _pd() -> Any:
+    # per test, so the rest of the module runs where pandas is not installed
+    return pytest.importorskip("pandas")
+
+
+def _frame() -> Any:
+    pd = _pd()
+    return pd.DataFrame(
+        {
+            "age": [31, 45, 27],
+            "income": [52.5, 61.0, float("nan")],
+            "city": ["Oslo", None, "Lund"],
+            "when": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]),
+        }
+    )
+
+
+def test_equal_frames_hash_equal() -> None:
+    assert hash_frame(_frame()) == hash_frame(_frame())
+    assert hash_frame(_frame()) == hash_frame(_frame().copy())
+
+
+def test_frame_digest_is_sensitive() -> None:
+    base = _frame()
+    variants = {"base": base}
+    v = base.copy()
+    v.loc[1, "age"] = 46
+    variants["value"] = v
+    v = base.copy()
+    v.loc[0, "city"] = "Bergen"
+    variants["string value"] = v
+    variants["column order"] = base[["income", "age", "city", "when"]]
+    variants["column name"] = base.rename(columns={"age": "Age"})
+    variants["dtype"] = base.astype({"age": "float64"})
+    variants["row order"] = base.iloc[[1, 0, 2]].reset_index(drop=True)
+    variants["index"] = base.set_axis(["a", "b", "c"], axis=0)
+    variants["fewer rows"] = base.iloc[:2]
+    variants["category"] = base.astype({"city": "category"})
+    digests = {name: hash_frame(df) for name, df in variants.items()}
+    assert len(set(digests.values())) == len(digests), digests
+
+
+def test_default_index_is_ignored_other_indexes_are_not() -> None:
+    pd = _pd()
+    df = pd.DataFrame({"x": [1, 2, 3, 4]})
+    filtered = df[df.x % 2 == 0]  # index [1, 3]: says which rows survived
+    fresh = pd.DataFrame({"x": [2, 4]})
+    assert hash_frame(filtered) != hash_frame(fresh)
+    assert hash_frame(filtered.reset_index(drop=True)) == hash_frame(fresh)
+
+
+def test_frame_with_duplicate_column_names() -> None:
+    pd = _pd()
+    a = pd.DataFrame([[1, 2], [3, 4]], columns=["x", "x"])
+    b = pd.DataFrame([[1, 2], [3, 5]], columns=["x", "x"])
+    assert hash_frame(a) != hash_frame(b)
+
+
+# ---------------------------------------------------------------------------
+# hash_data and row_digests
+
+
+def test_hash_data_ndarray() -> None:
+    x = np.zeros((5, 3), dtype=np.float32)
+    digest, attrs = hash_data(x)
+    assert digest == hash_array(x)
+    assert attrs == {"format": "ndarray", "rows": 5, "columns": 3, "shape": [5, 3], "dtype": "<f4"}
+
+
+def test_hash_data_dataframe() -> None:
+    df = _frame()
+    digest, attrs = hash_data(df)
+    assert digest == hash_frame(df)
+    assert attrs["format"] == "dataframe"
+    assert attrs["rows"] == 3
+    assert attrs["columns"] == ["age", "income", "city", "when"]
+    assert attrs["shape"] == [3, 4]
+
+
+def test_hash_data_list_and_errors() -> None:
+    digest, attrs = hash_data([[1, 2], [3, 4], [5, 6]])
+    assert attrs == {"format": "list", "rows": 3, "columns": 2, "shape": [3, 2]}
+    assert digest == hash_text("[[1,2],[3,4],[5,6]]")
+    assert hash_data([[1, 2]])[0] != hash_data([[2, 1]])[0]
+    _, attrs = hash_data([{"a": 1, "b": 2}])
+    assert attrs["columns"] == ["a", "b"]
+    with pytest.raises(InvalidInputError, match="cannot hash"):
+        hash_data(object())
+
+
+def test_row_digests_of_arrays() -> None:
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]])
+    d = row_digests(x)
+    assert len(d) == 3
+    assert d[0] == d[2] != d[1]
+    assert d[1] == hash_array(x[1])  # one input can be looked up alone
+    assert row_digests(np.array([5, 6, 5])) == [hash_array(np.int64(5)), hash_array(np.int64(6)), hash_array(np.int64(5))]
+    assert row_digests(np.empty((0, 3))) == []
+    assert row_digests(np.asfortranarray(x)) == d
+
+
+def test_row_digests_of_frames_and_lists() -> None:
+    pd = _pd()
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]])
+    assert row_digests(pd.DataFrame(x, columns=["a", "b"])) == row_digests(x)
+    mixed = pd.DataFrame({"a": [1, 2, 1], "b": ["u", "v", "u"]})
+    records = [{"a": 1, "b": "u"}, {"a": 2, "b": "v"}, {"a": 1, "b": "u"}]
+    assert row_digests(mixed) == row_digests(records)
+    lists = row_digests([[1, 2], [3, 4], [1, 2]])
+    assert lists[0] == lists[2] != lists[1]
+    assert row_digests([1, 2, 1])[0] == row_digests([1, 2, 1])[2]
+    with pytest.raises(InvalidInputError):
+        row_digests("not rows")
+
+
+def test_row_digests_are_fast() -> None:
+    x = np.random.default_rng(0).random((1_000_000, 10))
+    t = time.perf_counter()
+    d = row_digests(x)
+    elapsed = time.perf_counter() - t
+    assert len(d) == 1_000_000 and d[123] == hash_array(x[123])
+    assert elapsed < 2.0, f"row_digests took {elapsed:.2f}s for 1M rows"
+
+
+# ---------------------------------------------------------------------------
+# describe_file
+
+
+def _describe(tmp_path: Path, name: str, data: bytes) -> dict[str, Any]:
+    p = tmp_path / name
+    p.write_bytes(data)
+    return describe_file(p, hash_file(p))
+
+
+def test_describe_csv(tmp_path: Path) -> None:
+    data = b'id,"name, full",score\n1,"a, b",0.5\n2,c,0.7\n'
+    attrs = _describe(tmp_path, "train.csv", data)
+    assert attrs == {
+        "path": (tmp_path / "train.csv").as_posix(),
+        "size": len(data),
+        "format": "csv",
+        "columns": ["id", "name, full", "score"],
+        "rows": 2,
+    }
+
+
+def test_describe_csv_edge_cases(tmp_path: Path) -> None:
+    assert _describe(tmp_path, "a.csv", b"x,y\n1,2\n3,4")["rows"] == 2  # no final newline
+    assert _describe(tmp_path, "b.csv", b"x,y")["rows"] == 0  # header only
+    assert _describe(tmp_path, "c.csv", b"") == {"path": (tmp_path / "c.csv").as_posix(), "size": 0, "format": "csv", "rows": 0, "columns": []}
+    bom = _describe(tmp_path, "d.csv", "\ufeffé,b\r\n1,2\r\n".encode("utf-8"))
+    assert bom["columns"] == ["é", "b"] and bom["rows"] == 1
+    tsv = _describe(tmp_path, "e.TSV", b"a\tb,c\n1\t2\n")
+    assert tsv["format"] == "tsv" and tsv["columns"] == ["a", "b,c"] and tsv["rows"] == 1
+
+
+def test_describe_other_formats(tmp_path: Path) -> None:
+    assert _describe(tmp_path, "m.Parquet", b"PAR1")["format"] == "parquet"
+    attrs = _describe(tmp_path, "README", b"hello")
+    assert attrs == {"path": (tmp_path / "README").as_posix(), "size": 5, "format": "file"}
+
+
+def test_describe_reads_only_the_first_line_and_last_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "big.csv"
+    p.write_bytes(b"a,b\n" + b"1,2\n" * 500_000)
+    fd = hash_file(p)
+    read = 0
+    real_open = open
+
+    class Counting:
+        def __init__(self, f: Any) -> None:
+            self.f = f
+
+        def __enter__(self) -> "Counting":
+            return self
+
+        def __exit__(self, *exc: Any) -> None:
+            self.f.close()
+
+        def __getattr__(self, name: str) -> Any:
+            attr = getattr(self.f, name)
+            if name in ("read", "readline"):
+                def counted(*a: Any) -> Any:
+                    nonlocal read
+                    out = attr(*a)
+                    read += len(out)
+                    return out
+                return counted
+            return attr
+
+    monkeypatch.setattr(hashing, "open", lambda *a, **k: Counting(real_open(*a, **k)), raising=False)
+    attrs = describe_file(p, fd)
+    assert attrs["rows"] == 500_000
+    assert read <= 16
+
+
+# ---------------------------------------------------------------------------
+# models
+
+
+def test_hash_model_round_trips() -> None:
+    model = {"coef": np.array([0.5, -1.0]), "classes": ["no", "yes"]}
+    digest, blob = hash_model(model)
+    assert digest == sha(blob)
+    assert blob == pickle.dumps(model, protocol=5)
+    back = pickle.loads(blob)
+    assert np.array_equal(back["coef"], model["coef"])
+    assert hash_model(model)[0] == digest
+
+
+def test_hash_model_unpicklable_is_invalid_input() -> None:
+    with pytest.raises(InvalidInputError, match="cannot serialize"):
+        hash_model(lambda x: x)
+
+
+def test_importing_hashing_and_capture_is_cheap() -> None:
+    # Import the two modules on their own (a bare package object stands in for
+    # lineage/__init__, whose imports are not these modules' doing) and list what
+    # heavy modules they pulled in.
+    import lineage
+
+    script = (
+        "import sys, types, importlib\n"
+        f"pkg = types.ModuleType('lineage'); pkg.__path__ = {list(lineage.__path__)!r}\n"
+        "sys.modules['lineage'] = pkg\n"
+        "before = set(sys.modules)\n"
+        "importlib.import_module('lineage.hashing'); importlib.import_module('lineage.capture')\n"
+        "heavy = ('numpy', 'pandas', 'rich', 'subprocess', 'sklearn', 'queue', 'platform', 'socket')\n"
+        "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_read_errors_become_one_line_invalid_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Permission errors cannot be provoked as root, so the open itself is made to fail.
+    p = tmp_path / "locked.csv"
+    p.write_text("a\n")
+
+    def denied(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied", str(args[0]))
+
+    monkeypatch.setattr(hashing, "open", denied, raising=False)
+    with pytest.raises(InvalidInputError) as err:
+        hash_file(p)
+    assert str(err.value) == f"cannot read {p}: permission denied"
