@@ -412,6 +412,75 @@ def history(state: State, name: str, as_json: bool) -> None:
 
 
 # ---------------------------------------------------------------------------
+# dag
+
+
+@cli.command()
+@click.argument("ref", required=False)
+@click.option("--upstream/--downstream", default=True,
+              help="Draw what REF depends on (default), or what depends on it.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the diagram to FILE; the suffix picks the format: .svg .png .pdf .dot .mmd .html.")
+@click.option("--max-nodes", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Draw at most N nodes, nearest REF first; the rest are folded with a note.")
+@click.option("--highlight", "highlights", multiple=True, metavar="REF",
+              help="Draw the path from REF to this node in bold (repeatable).")
+@click.option("--all", "show_all", is_flag=True,
+              help="Draw every node: no folding of look-alike siblings, no --max-nodes limit.")
+@click.option("--top-down", is_flag=True, help="Lay the diagram out top to bottom instead of left to right.")
+@click.option("--check", is_flag=True, help="Mark tampered nodes and stale ones (data changed on disk).")
+@json_option
+@pass_state
+def dag(state: State, ref: str | None, upstream: bool, output: str | None, max_nodes: int,
+        highlights: tuple[str, ...], show_all: bool, top_down: bool, check: bool, as_json: bool) -> None:
+    """Draw the lineage of REF as a diagram, or of the whole store without REF.
+
+    Without -o, prints a tree in the terminal. With -o, writes a file: SVG, PNG and PDF
+    need Graphviz's `dot`; .dot, .mmd (Mermaid, renders on GitHub) and .html (one
+    self-contained page) do not. Nodes of one kind with the same neighbours are folded
+    into one ("10,000 predictions") unless --all. Without REF: one node per kind and
+    name, counted, drawn from aggregate queries.
+
+    \b
+    Example:
+      lineage dag random_forest
+      lineage dag request:req-0042 -o lineage.svg --highlight train
+      lineage dag train --downstream -o impact.mmd
+      lineage dag -o overview.html
+    """
+    from . import render
+
+    lg = state.lineage()
+    options: dict[str, Any] = {"fold": not show_all, "max_nodes": None if show_all else max_nodes}
+    if ref is None:
+        if highlights:
+            raise click.UsageError("--highlight needs REF (the overview shows groups, not nodes)")
+        sub = render.overview(lg.store)
+    else:
+        node = lg.get(ref)
+        targets = [lg.get(h) for h in highlights]
+        options["highlight"] = [h.id for h in targets]
+        if upstream:
+            sub = lg.trace(node)
+        else:
+            # list predictions when asked for everything or when one is highlighted;
+            # otherwise the query counts them, which is all a diagram can show anyway
+            listed = show_all or any(h.kind == "prediction" for h in targets)
+            sub = lg.impact(node, include_predictions=listed)
+    if check:
+        options["marked"] = render.find_marks(lg, sub)
+    if as_json:
+        keep = [*options.get("highlight", []), *options.get("marked", {})]
+        emit_json(render.fold(sub, fold=options["fold"], max_nodes=options["max_nodes"], keep=keep).to_dict())
+        return
+    if output:
+        path = lg.render(sub, output, rankdir="TB" if top_down else "LR", **options)
+        click.echo(f"wrote {path}")
+        return
+    console().print(render.to_tree(sub, **options))
+
+
+# ---------------------------------------------------------------------------
 # verify
 
 

@@ -1059,6 +1059,31 @@ class Store:
             last = hi if last is None or hi > last else last
         return {"count": sum(events.values()), "first_at": first, "last_at": last, "events": events}
 
+    # -- aggregates for the whole-store diagram (`lineage dag` without REF) ------------
+
+    def overview_counts(self) -> tuple[list[tuple[str, str | None, int]],
+                                       list[tuple[str, str | None, str, str | None, str, str | None, int]]]:
+        """The store summarised by aggregate queries, never row by row.
+
+        Returns ``(groups, edges)``: ``groups`` are ``(kind, name, count)`` for the nodes
+        grouped by kind and name, predictions grouped by their model's name as
+        ``("prediction", model_name, count)``; ``edges`` are ``(src_kind, src_name,
+        dst_kind, dst_name, rel, role, count)`` between those groups, the predictions'
+        link to their model as ``was_derived_from``.
+        """
+        groups = [(k, n, c) for k, n, c in self.conn.execute(
+            "SELECT kind, name, COUNT(*) FROM nodes GROUP BY kind, name")]
+        edges = [tuple(r) for r in self.conn.execute(
+            "SELECT s.kind, s.name, d.kind, d.name, e.rel, e.role, COUNT(*) FROM edges e "
+            "JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst "
+            "GROUP BY s.kind, s.name, d.kind, d.name, e.rel, e.role")]
+        per_model = self.conn.execute(
+            "SELECT m.name, COUNT(*) FROM predictions p JOIN nodes m ON m.id = p.model GROUP BY m.name").fetchall()
+        for model_name, count in per_model:
+            groups.append(("prediction", model_name, count))
+            edges.append(("prediction", model_name, "model", model_name, "was_derived_from", None, count))
+        return groups, edges  # type: ignore[return-value]
+
 
 _EMPTY_ROWS = hashlib.sha256(b"").hexdigest()
 
