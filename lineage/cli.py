@@ -535,6 +535,156 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
 
 
 # ---------------------------------------------------------------------------
+# audit
+
+
+_STATUS_STYLE = {"recorded": "green", "needs a person": "yellow", "missing": "bold red"}
+
+
+def _audit_summary(doc: dict[str, Any]) -> Any:
+    """The terminal view of an audit report: integrity first, then the checklist."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    integ = doc["integrity"]
+    subject = doc["subject"]
+    c = doc["completeness"]
+    parts: list[Any] = []
+    if not integ["ok"]:
+        warn = Text("INTEGRITY CHECK FAILED: this record may have been altered\n", style="bold white on red")
+        for p in integ["problems"][:8]:
+            warn.append(f"  - {p}\n", style="red")
+        parts.append(warn)
+    head = Text()
+    head.append(f"Audit report: {subject['kind']} ", style="bold")
+    head.append(str(subject["name"] or subject["id"]), style="bold cyan")
+    head.append(f"  {subject['id']}\n", style="dim")
+    head.append(f"{doc['report']['standard_title']}; {doc['summary']['status']}\n")
+    head.append(f"{c['recorded']} recorded", style="green")
+    head.append(", ")
+    head.append(f"{c['needs a person']} need a person", style="yellow")
+    head.append(", ")
+    head.append(f"{c['missing']} missing", style="red")
+    head.append("; integrity ")
+    head.append("intact" if integ["ok"] else "FAILED", style="green" if integ["ok"] else "bold red")
+    parts.append(head)
+    table = Table(show_lines=False, header_style="bold", expand=False)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("field", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("finding (sources in the written report)")
+    by_key = {i["key"]: i for i in doc["checklist"]}
+    for sec in doc["sections"]:
+        table.add_row("", "", "", Text(f"{sec['number'] + '. ' if sec['number'] else ''}{sec['title']}", style="bold blue"))
+        for key in sec["fields"]:
+            i = by_key[key]
+            table.add_row(str(i["number"]), i["key"], Text(i["status"], style=_STATUS_STYLE[i["status"]]), i["summary"])
+    parts.append(table)
+    f, ch = integ["facts"], integ["chain"]
+    foot = Text()
+    foot.append(f"facts: {len(f['events'])} events behind them checked"
+                + (f", {f['prediction_events_checked']} of {f['prediction_events_total']} prediction events" if f["prediction_events_total"] else "")
+                + ("" if f["ok"] else f"; FAILED: {f['failed']}") + "\n")
+    foot.append(f"chain: {ch['scope']}" + ("" if ch["ok"] else f"; FAILED at event {ch['first_bad']}") + "\n")
+    bad = [x for x in integ["files"] if x["status"] in ("changed", "missing", "unreadable")]
+    foot.append(f"files: {len(integ['files'])} checked" + (f", {len(bad)} changed or missing" if bad else ", all intact") + "\n")
+    foot.append(f"head: {integ['head']['hash']} ({integ['head']['events']} events); check later with `{integ['head']['command']}`",
+                style="dim")
+    parts.append(foot)
+    return Group(*parts)
+
+
+def _inventory_table(doc: dict[str, Any]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="Model inventory", header_style="bold")
+    table.add_column("model", no_wrap=True)
+    table.add_column("owner")
+    table.add_column("training data")
+    table.add_column("run")
+    table.add_column("signed off")
+    table.add_column("preds", justify="right")
+    table.add_column("rec/person/miss", justify="center")
+    table.add_column("integrity")
+    for i in doc["items"]:
+        c = i["completeness"]
+        signed = i["signed_off"]
+        table.add_row(Text(f"{i['name'] or i['id']} v{i['version']}", style="bold"), i["owner"] or "",
+                      ", ".join(d["name"] or d["id"][:20] for d in i["training_data"]) or "-", i["training_status"] or "-",
+                      signed["author"] if signed else Text("no", style="yellow"), f"{i['predictions']:,}",
+                      f"{c['recorded']}/{c['needs a person']}/{c['missing']}",
+                      Text("intact", style="green") if i["integrity_ok"] else Text("FAILED", style="bold red"))
+    return table
+
+
+@cli.command()
+@click.argument("ref", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report: .html (self-contained, prints to PDF), .md or .json.")
+@click.option("--standard", type=click.Choice(["annex-iv", "model-card", "sr11-7"]), default="annex-iv", show_default=True,
+              help="How to arrange and title the sections: EU AI Act Annex IV, Model Cards, or SR 11-7.")
+@click.option("--inventory", is_flag=True, help="Every model in the store with owner, data, status and report completeness.")
+@json_option
+@pass_state
+def audit(state: State, ref: str | None, output: str | None, standard: str, inventory: bool, as_json: bool) -> None:
+    """Write the compliance audit report of a model or a prediction.
+
+    The report shows every field of the compliance checklist as recorded, missing or
+    needing a person, with its evidence and the articles it serves; the lineage
+    diagram; data, code, environment, metrics; and an integrity section: the facts
+    shown are checked against the ledger events that recorded them, the chain from
+    the last `verify --record` checkpoint, and every file against its digest.
+    Without -o, prints a summary (or the JSON report with --json).
+
+    Exits 1 when an integrity check fails (the report is still written, with the
+    failure at the top).
+
+    \b
+    Example:
+      lineage audit random_forest -o audit.html
+      lineage audit random_forest --standard sr11-7 -o audit.md
+      lineage audit request:req-0042 -o explanation.html
+      lineage audit --inventory -o inventory.html
+    """
+    lg = state.lineage()
+    if inventory:
+        if ref:
+            raise click.UsageError("--inventory covers every model; give no REF with it")
+        inv = lg.inventory()
+        if output:
+            path = inv.write(output)
+            click.echo(f"wrote the inventory of {len(inv)} model(s) to {path}")
+        elif as_json:
+            emit_json(inv.to_dict())
+        else:
+            console().print(_inventory_table(inv.to_dict()))
+        if not inv.ok:
+            click.echo("integrity check FAILED for the store or some model (see the inventory)", err=True)
+            raise SystemExit(1)
+        return
+    if not ref:
+        raise click.UsageError("give a model or prediction to audit (or --inventory)")
+    report = lg.audit(ref, standard=standard)
+    doc = report.to_dict()
+    if output:
+        path = report.write(output)
+        c = doc["completeness"]
+        subject = doc["subject"]
+        click.echo(f"wrote the audit report of {subject['kind']} {subject['name'] or subject['id']} to {path} "
+                   f"({c['recorded']} recorded, {c['needs a person']} need a person, {c['missing']} missing; "
+                   f"integrity {'intact' if report.ok else 'FAILED'})")
+    elif as_json:
+        emit_json(doc)
+    else:
+        console().print(_audit_summary(doc))
+    if not report.ok:
+        problems = doc["integrity"]["problems"]
+        click.echo(f"integrity check FAILED: {problems[0] if problems else 'see the report'}", err=True)
+        raise SystemExit(1)
+
+
+# ---------------------------------------------------------------------------
 # annotate
 
 

@@ -1,0 +1,490 @@
+"""Collect what a report shows about a model or a prediction, from the store and the
+query layer, as plain JSON-ready values, and remember which ledger events recorded it
+(so `integrity` can check exactly those).
+
+Nothing here writes to the ledger. Cost follows the model's own lineage (its upstream
+trace, its predictions' summary), not the size of the store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import InvalidInputError
+from ..model import Node, canonical_json
+from ..store import Store
+
+#: libraries worth naming in a report when installed (normalised distribution names)
+KEY_PACKAGES = (
+    "scikit-learn", "numpy", "scipy", "pandas", "polars", "pyarrow", "torch", "tensorflow", "keras", "jax",
+    "xgboost", "lightgbm", "catboost", "statsmodels", "transformers", "joblib", "lineage-ml",
+)
+#: import name of a model's module -> its distribution
+MODULE_DISTRIBUTIONS = {"sklearn": "scikit-learn", "torch": "torch", "xgboost": "xgboost", "lightgbm": "lightgbm",
+                        "catboost": "catboost", "tensorflow": "tensorflow", "keras": "keras", "statsmodels": "statsmodels"}
+
+
+@dataclass
+class FileTarget:
+    """A file whose bytes a recorded digest vouches for."""
+
+    node_id: str
+    kind: str
+    name: str | None
+    path: str | None  # None: nothing on disk to check (remote, or logged from memory)
+    expected: str
+    note: str = ""
+
+
+@dataclass
+class Facts:
+    """Everything a model (or prediction) report shows, JSON-ready, plus what the
+    integrity check needs. Built by `collect_model` / `collect_prediction`."""
+
+    subject: dict[str, Any]
+    model: dict[str, Any]
+    data: list[dict[str, Any]]
+    training_runs: list[dict[str, Any]]
+    preparation: list[dict[str, Any]]
+    code: list[dict[str, Any]]
+    environments: list[dict[str, Any]]
+    hyperparameters: dict[str, dict[str, Any]]
+    metrics: list[dict[str, Any]]
+    feature_importance: list[dict[str, Any]]
+    changes: dict[str, Any]
+    predictions: dict[str, Any]
+    later_runs: list[dict[str, Any]]
+    impact: dict[str, Any]
+    accountability: list[dict[str, Any]]
+    annotations: dict[str, dict[str, Any]]
+    retention: dict[str, Any]
+    subgraph: Any = None
+    prediction: dict[str, Any] | None = None
+    integrity: dict[str, Any] | None = None
+    # for the integrity check: events per table behind the facts, prediction events, files
+    fact_events: dict[str, set[int]] = field(default_factory=dict)
+    prediction_events: dict[int, int] = field(default_factory=dict)
+    files: list[FileTarget] = field(default_factory=list)
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(canonical_json(value))
+
+
+def _hex(node_id: str) -> str:
+    return node_id.split(":", 1)[1]
+
+
+def _days_between(a: str | None, b: str | None) -> float | None:
+    try:
+        fa = datetime.fromisoformat(str(a).replace("Z", "+00:00"))
+        fb = datetime.fromisoformat(str(b).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return round((fb - fa).total_seconds() / 86400, 1)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Agents:
+    """Agent ids -> ``user@host`` labels, looked up once each."""
+
+    def __init__(self, store: Store, known: Iterable[Node] = ()) -> None:
+        self.store = store
+        self.nodes: dict[str, Node] = {n.id: n for n in known if n.kind == "agent"}
+
+    def label(self, agent_id: str | None) -> str | None:
+        if not agent_id:
+            return None
+        node = self.nodes.get(agent_id)
+        if node is None and agent_id.startswith("agent:"):
+            node = self.store.get_node(agent_id)
+            if node is not None:
+                self.nodes[agent_id] = node
+        if node is None:
+            return agent_id
+        user, host = node.attrs.get("user"), node.attrs.get("host")
+        return f"{user}@{host}" if user and host else (node.name or agent_id)
+
+    def brief(self, agent_id: str | None) -> dict[str, Any] | None:
+        if not agent_id:
+            return None
+        label = self.label(agent_id)
+        node = self.nodes.get(agent_id)
+        return {"id": agent_id, "label": label, "email": node.attrs.get("email") if node else None}
+
+
+# ---------------------------------------------------------------------------
+# models
+
+
+def collect_model(store: Store, model_id: str) -> Facts:
+    """The facts of a model's report. Raises InvalidInputError when ``model_id`` is not a model."""
+    from .. import query
+
+    node = store.get_node(model_id)
+    if node is None or node.kind != "model":
+        raise InvalidInputError(f"{model_id} is not a model; audit a model or a prediction")
+    sub = query.trace(store, model_id)
+    nodes: dict[str, Node] = {n.id: n for n in sub.nodes() if n.kind != "group"}
+    edges = sub.edges()
+    agents = _Agents(store, nodes.values())
+
+    # who is responsible for what, straight from the edges of the trace
+    attributed: dict[str, str] = {}
+    associated: dict[str, str] = {}
+    used: dict[str, list[tuple[str, str | None]]] = {}
+    generated_by: dict[str, list[str]] = {}
+    for e in edges:
+        if e.rel == "was_attributed_to":
+            attributed.setdefault(e.src, e.dst)
+        elif e.rel == "was_associated_with":
+            associated.setdefault(e.src, e.dst)
+        elif e.rel == "used":
+            used.setdefault(e.src, []).append((e.dst, e.role))
+        elif e.rel == "was_generated_by":
+            generated_by.setdefault(e.dst, []).append(e.src)
+
+    run_ids = [i for i, n in nodes.items() if n.kind == "run"]
+    runs = store.get_nodes(run_ids)  # with status, params, tags and times
+    training_ids = [r for r in store.generators(model_id) if r in runs]
+
+    def run_fact(run_id: str) -> dict[str, Any]:
+        r = runs[run_id]
+        a = r.attrs
+        uses = used.get(run_id, [])
+        states = store.run_states_of(run_id)
+        crash = next((s for s in reversed(states) if s["status"] == "crashed"), None)
+        return {
+            "id": run_id,
+            "name": r.name,
+            "experiment": a.get("experiment"),
+            "status": a.get("status"),
+            "started_at": a.get("started_at"),
+            "ended_at": a.get("ended_at"),
+            "duration_s": a.get("duration_s"),
+            "exit_code": a.get("exit_code"),
+            "error": a.get("error"),
+            "noticed_by": agents.label(crash["noticed_by"]) if crash and crash.get("noticed_by") else None,
+            "agent": agents.brief(associated.get(run_id)),
+            "params": _plain(a.get("params", {})),
+            "tags": _plain(a.get("tags", {})),
+            "command": _plain(a.get("command")) if a.get("command") else None,
+            "code": [d for d, role in uses if role == "code"],
+            "environment": [d for d, role in uses if role == "environment"],
+            "inputs": [{"id": d, "name": nodes[d].name if d in nodes else None, "kind": d.split(":", 1)[0], "role": role}
+                       for d, role in uses if role not in ("code", "environment")],
+            "outputs": [{"id": o, "name": nodes[o].name if o in nodes else None, "kind": o.split(":", 1)[0]}
+                        for o in generated_by.get(run_id, [])],
+            "states": states,
+            "event": store.event_of(run_id),
+        }
+
+    training_runs = [run_fact(r) for r in training_ids]
+    # upstream runs, oldest first: the preparation that led to the training data
+    preparation = sorted((run_fact(r) for r in run_ids if r not in training_ids),
+                         key=lambda r: (r["started_at"] or "", r["id"]))
+
+    data = _data_facts(store, model_id, nodes, attributed, agents)
+    code_ids = list(dict.fromkeys(c for r in training_runs + preparation for c in r["code"]))
+    code = [_code_fact(nodes[c], [r["id"] for r in training_runs + preparation if c in r["code"]])
+            for c in code_ids if c in nodes]
+    env_ids = list(dict.fromkeys(e for r in training_runs + preparation for e in r["environment"]))
+    model_dist = MODULE_DISTRIBUTIONS.get(str(node.attrs.get("class", "")).split(".", 1)[0])
+    environments = [_env_fact(nodes[e], model_dist) for e in env_ids if e in nodes]
+
+    # metrics of the training runs, each with the dataset it was computed on
+    metrics = []
+    data_names = {d["id"]: d for d in data}
+    for r in training_runs:
+        for m in store.metrics_of(r["id"]):
+            ds = m.pop("dataset")
+            m["run"] = r["id"]
+            if ds:
+                known = data_names.get(ds) or _brief(nodes.get(ds) or store.get_node(ds), ds)
+                m["dataset"] = {"id": ds, "name": known.get("name"), "digest": _hex(ds)}
+            else:
+                m["dataset"] = None
+            metrics.append(m)
+
+    a = node.attrs
+    fi = a.get("feature_importance") or {}
+    feature_importance = [{"feature": k, "importance": float(v)}
+                          for k, v in sorted(fi.items(), key=lambda kv: (-float(kv[1]), kv[0]))]
+
+    # versions of the same name, and what changed since the previous one
+    versions = store.history(node.name, kind="model") if node.name else [node]
+    index = next((i for i, v in enumerate(versions) if v.id == model_id), len(versions) - 1)
+    previous = versions[index - 1] if index > 0 else None
+    changes: dict[str, Any] = {"previous": _brief(previous) if previous else None, "items": []}
+    if previous is not None:
+        try:
+            diff = query.diff(store, previous.id, model_id)
+            changes["items"] = [{"aspect": c.aspect, "key": c.key, "a": _plain(c.a), "b": _plain(c.b)} for c in diff.changes]
+        except Exception as exc:  # a comparison that fails must not cost the whole report
+            changes["error"] = f"{type(exc).__name__}: {exc}"
+
+    predictions = store.prediction_summary(model_id)
+    pred_events = dict(predictions["events"])
+    predictions = {"count": predictions["count"], "first_at": predictions["first_at"], "last_at": predictions["last_at"],
+                   "events": sorted(pred_events)}
+    predictions["loggers"] = _event_actors(store, sorted(pred_events)[:20], agents)
+
+    impact, later_runs = _impact(store, model_id)
+
+    annotations = store.annotations(model_id)
+    owner = agents.brief(attributed.get(model_id))
+    training_status = training_runs[-1]["status"] if training_runs else None
+    sign = annotations.get("sign_off")
+    evaluated = [m["at"] for m in metrics if m.get("at")]
+    model = {
+        "id": model_id,
+        "name": node.name,
+        "digest": _hex(model_id),
+        "class": a.get("class"),
+        "flavor": a.get("flavor"),
+        "created_at": node.created_at,
+        "event": store.event_of(model_id),
+        "owner": owner,
+        "version": index + 1,
+        "versions": len(versions),
+        "previous": changes["previous"],
+        "artifact": a.get("artifact"),
+        "size": a.get("size"),
+        "serializer": a.get("serializer"),
+        "n_features": a.get("n_features"),
+        "feature_names": _plain(a.get("feature_names")) if a.get("feature_names") else None,
+        "classes": _plain(a.get("classes")) if a.get("classes") is not None else None,
+        "importance_source": a.get("importance_source"),
+        "training_status": training_status,
+        "evaluated_at": max(evaluated) if evaluated else None,
+        "signed_off": {"author": sign["author"], "at": sign["at"], "event": sign["event"]} if sign else None,
+    }
+
+    hyperparameters = {
+        "model": _plain(a.get("params", {})),
+        "run": {k: v for r in training_runs for k, v in r["params"].items()},
+    }
+
+    accountability = _accountability(data, preparation, training_runs, model, annotations, predictions)
+    retention = _retention(store, predictions)
+
+    facts = Facts(
+        subject={"kind": "model", "id": model_id, "name": node.name},
+        model=model, data=data, training_runs=training_runs, preparation=preparation, code=code,
+        environments=environments, hyperparameters=hyperparameters, metrics=metrics,
+        feature_importance=feature_importance, changes=changes, predictions=predictions, later_runs=later_runs,
+        impact=impact, accountability=accountability, annotations=annotations, retention=retention, subgraph=sub,
+    )
+    shown = set(nodes) | ({previous.id} if previous is not None else set())
+    facts.fact_events = store.record_events(sorted(shown))
+    facts.prediction_events = pred_events
+    facts.files = _file_targets(store, node, data, nodes)
+    return facts
+
+
+def _brief(node: Node | None, fallback_id: str | None = None) -> dict[str, Any]:
+    if node is None:
+        return {"id": fallback_id, "name": None, "created_at": None}
+    return {"id": node.id, "name": node.name, "created_at": node.created_at}
+
+
+def _data_facts(store: Store, model_id: str, nodes: dict[str, Node], attributed: dict[str, str],
+                agents: _Agents) -> list[dict[str, Any]]:
+    from .. import query
+
+    order = {"training": 0, "evaluation": 1, "upstream": 2}
+    uses = query.which_data(store, model_id)
+    out = []
+    for use in sorted(uses, key=lambda u: (order.get(u.role, 3), u.distance, u.node.name or "", u.node.id)):
+        d = use.node
+        a = d.attrs
+        columns = a.get("columns")
+        out.append({
+            "id": d.id,
+            "name": d.name,
+            "role": use.role,
+            "distance": use.distance,
+            "digest": _hex(d.id),
+            "location": a.get("uri") or a.get("abspath") or a.get("path"),
+            "path": a.get("path"),
+            "uri": a.get("uri"),
+            "format": a.get("format"),
+            "size": a.get("size"),
+            "rows": a.get("rows"),
+            "columns": len(columns) if isinstance(columns, list) else a.get("n_columns"),
+            "column_names": _plain(columns) if isinstance(columns, list) else None,
+            "captured_at": d.created_at,
+            "captured_by": agents.brief(attributed.get(d.id)) if d.id in attributed else None,
+            "remote": bool(a.get("remote")),
+            "event": store.event_of(d.id),
+        })
+    return out
+
+
+def _code_fact(node: Node, used_by: list[str]) -> dict[str, Any]:
+    a = node.attrs
+    return {
+        "id": node.id,
+        "name": node.name,
+        "digest": _hex(node.id),
+        "repo": a.get("repo"),
+        "branch": a.get("branch"),
+        "commit": a.get("commit"),
+        "dirty": a.get("dirty"),
+        "diff_digest": a.get("diff_digest"),
+        "entry_point": a.get("entry_point"),
+        "git": a.get("git"),
+        "created_at": node.created_at,
+        "used_by": used_by,
+    }
+
+
+def _env_fact(node: Node, model_dist: str | None) -> dict[str, Any]:
+    a = node.attrs
+    packages = a.get("packages") or {}
+    wanted = ([model_dist] if model_dist else []) + [p for p in KEY_PACKAGES if p != model_dist]
+    return {
+        "id": node.id,
+        "python": a.get("python"),
+        "implementation": a.get("implementation"),
+        "platform": a.get("platform"),
+        "machine": a.get("machine"),
+        "packages_total": len(packages),
+        "key_packages": {p: packages[p] for p in wanted if p in packages},
+    }
+
+
+def _event_actors(store: Store, seqs: list[int], agents: _Agents) -> list[dict[str, Any]]:
+    out = []
+    for seq in seqs:
+        ev = store.event(seq)
+        if ev is None or ev.payload is None:
+            continue
+        out.append({"event": seq, "at": ev.payload.get("at"), "who": agents.label(ev.payload.get("actor")),
+                    "agent_id": ev.payload.get("actor"), "rows": ev.payload.get("rows") or ev.payload.get("count")})
+    return out
+
+
+def _impact(store: Store, model_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from .. import query
+
+    try:
+        sub = query.impact(store, model_id)
+    except Exception as exc:  # shown as a gap rather than failing the report
+        return {"counts": {}, "error": f"{type(exc).__name__}: {exc}"}, []
+    counts = dict(sub.counts)
+    if model_id in sub:
+        counts["model"] = counts.get("model", 1) - 1
+    counts = {k: v for k, v in counts.items() if v}
+    later = [{"id": n.id, "name": n.name, "created_at": n.created_at}
+             for n in sub.nodes("run")]
+    return {"counts": counts}, sorted(later, key=lambda r: r["created_at"] or "")
+
+
+def _accountability(data: list[dict[str, Any]], preparation: list[dict[str, Any]], training: list[dict[str, Any]],
+                    model: dict[str, Any], annotations: dict[str, dict[str, Any]],
+                    predictions: dict[str, Any]) -> list[dict[str, Any]]:
+    """Who did each step and when, in time order."""
+    steps: list[dict[str, Any]] = []
+    for d in data:
+        who = d.get("captured_by") or {}
+        steps.append({"step": f"dataset {d['name'] or d['id']} recorded", "subject": d["id"], "who": who.get("label"),
+                      "agent_id": who.get("id"), "at": d["captured_at"], "ended_at": None, "status": None,
+                      "event": d.get("event")})
+    for r, what in [(r, "preparation run") for r in preparation] + [(r, "training run") for r in training]:
+        who = r.get("agent") or {}
+        status = r["status"]
+        if r.get("noticed_by"):
+            status = f"{status} (noticed by {r['noticed_by']})"
+        steps.append({"step": f"{what} {r['name'] or r['id']}", "subject": r["id"], "who": who.get("label"),
+                      "agent_id": who.get("id"), "at": r["started_at"], "ended_at": r["ended_at"], "status": status,
+                      "event": r.get("event")})
+    owner = model.get("owner") or {}
+    steps.append({"step": f"model {model['name']} recorded", "subject": model["id"], "who": owner.get("label"),
+                  "agent_id": owner.get("id"), "at": model["created_at"], "ended_at": None, "status": None,
+                  "event": model.get("event")})
+    for p in predictions.get("loggers", []):
+        steps.append({"step": f"{p['rows'] or ''} predictions logged".strip(), "subject": model["id"], "who": p["who"],
+                      "agent_id": p["agent_id"], "at": p["at"], "ended_at": None, "status": None, "event": p["event"]})
+    for key, a in annotations.items():
+        steps.append({"step": "sign-off" if key == "sign_off" else f"annotation {key}", "subject": model["id"],
+                      "who": a["author"], "agent_id": None, "at": a["at"], "ended_at": None, "status": None,
+                      "event": a["event"]})
+    return sorted(steps, key=lambda s: (s["at"] or "", s["event"] or 0))
+
+
+def _retention(store: Store, predictions: dict[str, Any]) -> dict[str, Any]:
+    first = store.event(1)
+    since = first.payload.get("at") if first is not None and first.payload else None
+    now = _now()
+    store_days = _days_between(since, now) if since else 0.0
+    log_days = _days_between(predictions["first_at"], predictions["last_at"]) if predictions["count"] else None
+    return {"store_since": since, "store_days": store_days or 0.0, "log_days": log_days, "checked_at": now,
+            "policy": "append-only: lineage never deletes a record; a redaction erases a payload, not the event"}
+
+
+def _file_targets(store: Store, model: Node, data: list[dict[str, Any]], nodes: dict[str, Node]) -> list[FileTarget]:
+    targets = []
+    art = model.attrs.get("artifact")
+    targets.append(FileTarget(model.id, "model", model.name, str(store.dir / art) if art else None, _hex(model.id),
+                              "" if art else "no artifact recorded"))
+    for n in nodes.values():
+        if n.kind == "artifact":
+            p = n.attrs.get("artifact")
+            targets.append(FileTarget(n.id, "artifact", n.name, str(store.dir / p) if p else None, _hex(n.id),
+                                      "" if p else "no copy kept"))
+    for d in data:
+        node = nodes.get(d["id"])
+        attrs = node.attrs if node is not None else {}
+        if d.get("remote"):
+            targets.append(FileTarget(d["id"], "dataset", d["name"], None, d["digest"],
+                                      f"remote ({d.get('uri')}); recorded checksum, not re-read"))
+        elif attrs.get("abspath"):
+            targets.append(FileTarget(d["id"], "dataset", d["name"], attrs["abspath"], d["digest"],
+                                      "directory" if attrs.get("format") == "directory" else ""))
+        else:
+            targets.append(FileTarget(d["id"], "dataset", d["name"], None, d["digest"], "logged from memory: no file"))
+    return targets
+
+
+# ---------------------------------------------------------------------------
+# predictions
+
+
+def collect_prediction(store: Store, prediction_id: str) -> Facts:
+    """The facts of a prediction's report: the prediction, and its model's facts."""
+    from .. import query
+
+    pred = store.get_node(prediction_id)
+    if pred is None or pred.kind != "prediction":
+        raise InvalidInputError(f"{prediction_id} is not a prediction")
+    model_id = pred.attrs.get("model")
+    facts = collect_model(store, model_id)
+    event = store.event_of(prediction_id)
+    ev = store.event(event) if event else None
+    actor = ev.payload.get("actor") if ev is not None and ev.payload else None
+    agents = _Agents(store, facts.subgraph.nodes() if facts.subgraph is not None else ())
+    facts.prediction = {
+        "id": prediction_id,
+        "created_at": pred.created_at,
+        "input_digest": pred.attrs.get("input_digest"),
+        "output": pred.attrs.get("output"),
+        "score": pred.attrs.get("score"),
+        "request_id": pred.attrs.get("request_id"),
+        "event": event,
+        "logged_by": agents.label(actor),
+        "batch_rows": ev.payload.get("rows") if ev is not None and ev.payload else None,
+        "model": {"id": model_id, "name": facts.model["name"], "digest": facts.model["digest"]},
+    }
+    facts.subject = {"kind": "prediction", "id": prediction_id, "name": pred.attrs.get("request_id")}
+    facts.subgraph = query.trace(store, prediction_id)
+    if event:
+        facts.fact_events.setdefault("predictions", set()).add(event)
+    return facts

@@ -1,0 +1,199 @@
+"""Check what a report relies on: the events behind its facts, the chain, the files.
+
+Three checks, each with a stated scope:
+
+1. **Facts.** Every ledger event that recorded something the report shows (a node, an
+   edge, a param, a metric, a run state, an annotation, the predictions it counts) is
+   re-checked on its own: its rows still hash to what it committed to, its payload to
+   its digest, and its hash still follows from its predecessor's. Cheap, and it catches
+   an edit to exactly the records the report relies on.
+2. **Chain.** `Store.verify(since_checkpoint=True)`: the whole ledger from the last
+   recorded full verification (`lineage verify --record`) to the head; from event 1
+   when no checkpoint exists. The checkpoint's own claim is checked too: the event it
+   vouches for must still carry the hash it recorded.
+3. **Files.** Each model artifact and dataset file is re-hashed (through the stat
+   cache: unchanged size, mtime and inode are trusted) and compared with its digest.
+
+The head hash and event count are printed so anyone can later run
+``lineage verify --head HASH`` to check that this history is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ..store import Store, VerifyReport, chain_hash
+from .facts import Facts, FileTarget, _Agents
+
+#: prediction rows re-hashed per report before the rest are left to the chain check
+PREDICTION_ROW_BUDGET = 500_000
+
+
+class _Cache:
+    """The store's stat cache, tolerant of a read-only store (then it only reads)."""
+
+    def __init__(self, store: Store) -> None:
+        from ..tracking import _StatCache
+
+        self.inner = _StatCache(store)
+
+    def get(self, key: Any) -> Any:
+        return self.inner.get(key)
+
+    def put(self, key: Any, digest: str, lines: int | None) -> None:
+        try:
+            self.inner.put(key, digest, lines)
+        except Exception:  # a cache we cannot write is still a correct (slower) cache
+            pass
+
+
+def check_event(store: Store, seq: int) -> str | None:
+    """None when event ``seq`` is intact (rows, payload, link to its predecessor),
+    else what is wrong with it."""
+    ev = store.event(seq)
+    if ev is None:
+        return f"event {seq} is missing from the ledger"
+    if not store.check_event_rows(seq):
+        return f"event {seq} ({ev.type}): its recorded rows or payload no longer match what it committed to"
+    prev = store.event(seq - 1) if seq > 1 else None
+    prev_hash = prev.hash if prev is not None else "0" * 64
+    if seq > 1 and prev is None:
+        return f"event {seq - 1}, the predecessor of event {seq}, is missing from the ledger"
+    if chain_hash(prev_hash, ev.type, ev.payload_digest, ev.rows_digest) != ev.hash:
+        return f"event {seq} ({ev.type}): its hash does not follow from event {seq - 1}'s"
+    return None
+
+
+def check_files(store: Store, targets: list[FileTarget]) -> list[dict[str, Any]]:
+    """Each target re-hashed: status ``intact``, ``changed``, ``missing``, ``unreadable``
+    or ``not checked`` (nothing on disk to check)."""
+    from ..errors import InvalidInputError
+    from ..hashing import hash_file, hash_tree
+
+    cache = _Cache(store)
+    out = []
+    for t in targets:
+        row: dict[str, Any] = {"id": t.node_id, "kind": t.kind, "name": t.name, "path": t.path,
+                               "expected": t.expected, "actual": None, "status": "not checked", "note": t.note}
+        if t.path is not None:
+            if not os.path.exists(t.path):
+                row["status"] = "missing"
+            else:
+                try:
+                    if os.path.isdir(t.path):
+                        actual = hash_tree(t.path, cache=cache)[0]
+                    else:
+                        actual = hash_file(t.path, cache=cache).digest
+                except (InvalidInputError, OSError) as exc:
+                    row["status"], row["note"] = "unreadable", str(exc)
+                else:
+                    row["actual"] = actual
+                    row["status"] = "intact" if actual == t.expected else "changed"
+        out.append(row)
+    return out
+
+
+def check(store: Store, facts: Facts, *, chain: VerifyReport | None = None, files: bool = True) -> dict[str, Any]:
+    """The integrity section of a report (JSON-ready); ``ok`` is false when any check failed.
+
+    ``chain``: a verification already run (an inventory verifies once for all models).
+    """
+    started = time.perf_counter()
+    problems: list[str] = []
+
+    # 1. the events behind the facts shown
+    per_table = {t: sorted(s) for t, s in facts.fact_events.items() if s}
+    fact_seqs = sorted({s for seqs in per_table.values() for s in seqs})
+    failed = []
+    for seq in fact_seqs:
+        why = check_event(store, seq)
+        if why:
+            failed.append(seq)
+            problems.append(why)
+
+    # predictions: their bulk events, all of them while the row budget lasts
+    pred_total = len(facts.prediction_events)
+    pred_rows_total = sum(facts.prediction_events.values())
+    checked_pred, rows_checked = [], 0
+    for seq, rows in sorted(facts.prediction_events.items()):
+        if seq in fact_seqs:
+            checked_pred.append(seq)
+            rows_checked += rows
+            continue
+        if rows_checked + rows > PREDICTION_ROW_BUDGET and checked_pred:
+            break
+        why = check_event(store, seq)
+        checked_pred.append(seq)
+        rows_checked += rows
+        if why:
+            failed.append(seq)
+            problems.append(why)
+
+    # 2. the chain, from the last recorded full verification
+    if chain is None:
+        chain = store.verify(since_checkpoint=True)
+    cp = store.last_checkpoint()
+    checkpoint = None
+    agents = _Agents(store)
+    if cp is not None and cp.payload is not None:
+        through = int(cp.payload.get("verified_through", 0) or 0)
+        base = store.event(through) if through else None
+        matches = base is not None and base.hash == cp.payload.get("head")
+        checkpoint = {
+            "event": cp.seq,
+            "at": cp.payload.get("at"),
+            "by": agents.label(cp.payload.get("actor")),
+            "verified_through": through,
+            "head": cp.payload.get("head"),
+            "matches": matches,
+        }
+        if not matches:
+            problems.append(f"the checkpoint of event {cp.seq} vouches for event {through} with hash "
+                            f"{str(cp.payload.get('head'))[:16]}…, which that event no longer carries: the history before it was rewritten")
+    if not chain.ok:
+        problems.extend(chain.problems[:10])
+        if len(chain.problems) > 10:
+            problems.append(f"… and {len(chain.problems) - 10} more chain problems")
+
+    # 3. files
+    file_rows = check_files(store, facts.files) if files else []
+    for f in file_rows:
+        if f["status"] in ("missing", "changed", "unreadable"):
+            what = {"missing": "is missing", "changed": "no longer matches its recorded digest",
+                    "unreadable": "cannot be read"}[f["status"]]
+            problems.append(f"{f['kind']} {f['name'] or f['id']}: the file {f['path']} {what}")
+
+    events, head = store.head()
+    return {
+        "ok": not problems,
+        "problems": problems,
+        "facts": {
+            "ok": not failed,
+            "events_checked": len(fact_seqs) + len([s for s in checked_pred if s not in fact_seqs]),
+            "events": fact_seqs,
+            "by_table": {t: len(s) for t, s in per_table.items()},
+            "failed": sorted(set(failed)),
+            "prediction_events_total": pred_total,
+            "prediction_events_checked": len(checked_pred),
+            "prediction_rows_total": pred_rows_total,
+            "prediction_rows_checked": rows_checked,
+        },
+        "chain": {
+            "ok": chain.ok,
+            "verified_from": chain.checked_from,
+            "events": chain.events,
+            "first_bad": chain.first_bad,
+            "problems": list(chain.problems[:10]),
+            "checkpoint": checkpoint,
+            "scope": ("full replay from event 1 (no checkpoint recorded)" if checkpoint is None and chain.checked_from == 0
+                      else "full replay from event 1 (the checkpoint could not be used)" if chain.checked_from == 0
+                      else f"events {chain.checked_from + 1} to {chain.events}, after the checkpoint's full verification "
+                           f"through event {chain.checked_from}"),
+        },
+        "head": {"hash": head, "events": events, "command": f"lineage verify --head {head}"},
+        "files": file_rows,
+        "files_checked": files,
+        "seconds": round(time.perf_counter() - started, 3),
+    }

@@ -1,0 +1,315 @@
+"""Markdown views of a report and an inventory.
+
+Every user string goes through `esc` (or `cell` inside tables): HTML's ``& < >`` become
+entities, so a renderer that passes raw HTML through still shows a hostile name as
+text, and Markdown's own punctuation is backslash-escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from .checklist import MISSING, NEEDS_PERSON, RECORDED, arrange
+from .html import num, size, when
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .report import AuditReport, Inventory
+
+# `[` `]` escaped means no link or image can form, so `(` `)` `!` may stay readable
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_LINE_START = re.compile(r"^(\s*)([-+#=]|\d+[.)])", re.M)
+
+
+def esc(value: Any) -> str:
+    """A user string made inert for Markdown (and for the HTML a renderer may pass through)."""
+    if value is None:
+        return "—"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
+def cell(value: Any) -> str:
+    """`esc` for a table cell: one line."""
+    return re.sub(r"\s*\n\s*", " ", esc(value))
+
+
+def code(text: Any) -> str:
+    """Ids and hashes (hex and colons only) in a code span; anything else escaped."""
+    s = str(text)
+    return f"`{s}`" if re.fullmatch(r"[A-Za-z0-9:._/@ -]*", s) else esc(s)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out + [""]
+
+
+def quote(text: str) -> list[str]:
+    return ["> " + line if line else ">" for line in esc(text).splitlines()] or [">"]
+
+
+def _short(node_id: str | None, n: int = 12) -> str:
+    if not node_id:
+        return "—"
+    kind, _, rest = node_id.partition(":")
+    return f"{kind}:{rest[:n]}"
+
+
+def _alert(d: dict[str, Any]) -> list[str]:
+    i = d["integrity"]
+    if i["ok"]:
+        return []
+    out = ["**INTEGRITY CHECK FAILED: this record may have been altered. Do not rely on the facts below until the "
+           "problems are explained.**", ""]
+    out += [f"- {cell(p)}" for p in i["problems"][:8]]
+    if len(i["problems"]) > 8:
+        out.append(f"- … and {len(i['problems']) - 8} more (see Integrity)")
+    return out + [""]
+
+
+def _integrity(d: dict[str, Any]) -> list[str]:
+    i = d["integrity"]
+    f = i["facts"]
+    ch = i["chain"]
+    out = ["## Integrity of this record", ""]
+    out.append("All checks passed." if i["ok"] else f"**Checks failed: {len(i['problems'])} problem(s).**")
+    out.append("")
+    tables = ", ".join(f"{t.replace('_', ' ')} {n}" for t, n in sorted(f["by_table"].items()))
+    facts_line = (f"- **Facts against their events** ({'ok' if f['ok'] else 'FAILED'}): {len(f['events'])} ledger events "
+                  f"behind the facts shown ({tables}) re-hashed against what each committed to, and each event's hash "
+                  f"against its predecessor's.")
+    if f["prediction_events_total"]:
+        facts_line += (f" Predictions: {f['prediction_events_checked']} of {f['prediction_events_total']} events "
+                       f"({f['prediction_rows_checked']} of {f['prediction_rows_total']} rows) checked.")
+    if f["failed"]:
+        facts_line += f" Failed events: {', '.join(map(str, f['failed']))}."
+    out.append(facts_line)
+    cp = ch.get("checkpoint")
+    chain_line = f"- **Hash chain** ({'ok' if ch['ok'] else 'FAILED'}): {esc(ch['scope'])}."
+    if cp:
+        chain_line += (f" Last full verification: checkpoint event {cp['event']}, recorded {when(cp['at'])} by "
+                       f"{esc(cp['by'])}, covering events 1 to {cp['verified_through']}.")
+    else:
+        chain_line += " No full verification was recorded (`lineage verify --record`), so the whole chain was replayed."
+    if ch.get("first_bad"):
+        chain_line += f" First bad event: {ch['first_bad']}."
+    out.append(chain_line)
+    bad = [x for x in i["files"] if x["status"] in ("changed", "missing", "unreadable")]
+    out.append(f"- **Files on disk** ({'ok' if not bad else 'FAILED'}): {len(i['files'])} files re-hashed and compared "
+               f"with their recorded digests.")
+    out.append("")
+    if i["problems"]:
+        out += ["Problems:", ""] + [f"- {cell(p)}" for p in i["problems"]] + [""]
+    out += table(["Item", "File", "On disk"],
+                 [[f"{cell(x['kind'])} {cell(x['name'])} {code(x['id'])}", cell(x["path"] or x["note"]), f"**{x['status']}**"]
+                  for x in i["files"]])
+    out += [f"This report describes the ledger up to event {i['head']['events']}, head `{i['head']['hash']}`. "
+            "To check later that this history is unchanged:", "", f"    {i['head']['command']}", ""]
+    return out
+
+
+def _status(s: str) -> str:
+    return {RECORDED: "recorded", NEEDS_PERSON: "**needs a person**", MISSING: "**missing**"}[s]
+
+
+def _runs(runs: list[dict[str, Any]], label: str) -> list[str]:
+    out = []
+    for r in runs:
+        agent = (r.get("agent") or {}).get("label")
+        out.append(f"- **{label}: {esc(r['name'] or r['id'])}** {code(r['id'])}, {esc(r['status'])}; by {esc(agent)}, "
+                   f"{when(r['started_at'])} to {when(r['ended_at'])}")
+        if r.get("noticed_by"):
+            out.append(f"  - crash noticed by {esc(r['noticed_by'])}")
+        out.append(f"  - code: {', '.join(code(_short(c, 16)) for c in r['code']) or 'not recorded'}")
+        out.append("  - read: " + (", ".join(f"{esc(x['name'] or _short(x['id']))} ({esc(x['role'] or x['kind'])})"
+                                              for x in r["inputs"]) or "nothing recorded"))
+        out.append("  - wrote: " + (", ".join(f"{esc(x['name'] or _short(x['id']))} ({esc(x['kind'])})"
+                                               for x in r["outputs"]) or "nothing recorded"))
+        out.append("  - parameters: " + (", ".join(f"{esc(k)}={esc(v)}" for k, v in sorted(r["params"].items())) or "none"))
+    return out + ([""] if out else [])
+
+
+def _data_table(d: dict[str, Any]) -> list[str]:
+    files = {f["id"]: f for f in d["integrity"]["files"]}
+    return table(["Dataset", "Role", "Location", "SHA-256", "Size", "Rows × cols", "Captured", "On disk"], [
+        [cell(x["name"]), cell(x["role"]), cell(x["location"] or "in memory"), code(x["digest"]), size(x["size"]),
+         f"{num(x['rows'])} × {num(x['columns'])}",
+         f"{when(x['captured_at'])} by {cell((x.get('captured_by') or {}).get('label'))}",
+         files[x["id"]]["status"] if x["id"] in files else "not checked"]
+        for x in d["data"]])
+
+
+def _detail(key: str, d: dict[str, Any]) -> list[str]:
+    m = d["model"]
+    if key == "identity":
+        prev = m.get("previous")
+        return table(["", ""], [
+            ["Name", cell(m["name"])], ["Version", f"{m['version']} of {m['versions']}"],
+            ["Parent version", f"{cell(prev['name'])} {code(prev['id'])}" if prev else "none (first version)"],
+            ["Owner", cell((m.get("owner") or {}).get("label"))], ["Recorded", f"{when(m['created_at'])} (event {m['event']})"],
+            ["Evaluated", when(m.get("evaluated_at"))], ["Artifact", f"{code(m['artifact'] or '—')} ({size(m['size'])})"],
+        ])
+    if key == "training_data" and d["data"]:
+        return _data_table(d)
+    if key == "data_preparation":
+        return _runs(d["preparation"], "Preparation") + _runs(d["training_runs"], "Training")
+    if key == "representativeness":
+        groups = [x for x in d["metrics"] if x.get("group")]
+        return table(["Group", "Metric", "Value", "Dataset"], [
+            [cell(x["group"]), cell(x["key"]), num(x["value"]), cell((x.get("dataset") or {}).get("name"))] for x in groups
+        ]) if groups else []
+    if key == "code_version" and d["code"]:
+        return table(["Code", "Commit", "Branch", "Working tree"], [
+            [f"{cell(c['name'])} {code(c['id'])}", code(c["commit"] or "—"), cell(c["branch"]),
+             ("uncommitted changes" if c["dirty"] else "clean") if c["commit"] else "script hashed outside git"]
+            for c in d["code"]])
+    if key in ("third_party_components", "environment"):
+        out = []
+        for e in d["environments"]:
+            if key == "environment":
+                out += [f"Python {esc(e['python'])} ({esc(e['implementation'])}) on {esc(e['platform'])}, "
+                        f"{esc(e['machine'])}; environment {code(e['id'])} with {e['packages_total']} packages.", ""]
+            out += table(["Library", "Version"], [[cell(k), cell(v)] for k, v in e["key_packages"].items()])
+        return out
+    if key == "hyperparameters":
+        hp = d["hyperparameters"]
+        out = table(["Parameter", "Source", "Value"],
+                    [[cell(k), "estimator", cell(v)] for k, v in sorted(hp["model"].items())]
+                    + [[cell(k), "run", cell(v)] for k, v in sorted(hp["run"].items())])
+        if d["feature_importance"]:
+            out += [f"Feature importance (from {esc(m.get('importance_source'))}), top 20 of {len(d['feature_importance'])}:", ""]
+            out += table(["Rank", "Feature", "Importance"],
+                         [[str(n), cell(x["feature"]), num(x["importance"])] for n, x in enumerate(d["feature_importance"][:20], 1)])
+        return out
+    if key == "evaluation" and d["metrics"]:
+        return table(["Metric", "Value", "Group", "Computed on", "Recorded"], [
+            [cell(x["key"]), num(x["value"]), cell(x["group"] or "all"),
+             f"{cell((x.get('dataset') or {}).get('name'))} {code((x.get('dataset') or {}).get('digest') or '')}",
+             f"{when(x['at'])} (event {x['event']})"] for x in d["metrics"]])
+    if key == "accountability":
+        out = table(["When", "Step", "Who", "Event"], [
+            [when(s["at"]), cell(s["step"]) + (f" ({cell(s['status'])})" if s.get("status") else ""), cell(s["who"]),
+             str(s["event"])] for s in d["accountability"]])
+        s = d["annotations"].get("sign_off")
+        out += ([f"**Signed off** by {esc(s['author'])} at {when(s['at'])} (event {s['event']}):", ""] + quote(s["text"]) + [""]
+                if s else ["**No sign-off recorded.**", ""])
+        return out + [f"_{esc(d['report']['notes'][0])}_", ""]
+    if key == "changes" and d["changes"].get("previous"):
+        prev = d["changes"]["previous"]
+        out = [f"Previous version: {cell(prev['name'])} {code(prev['id'])} ({when(prev['created_at'])}).", ""]
+        if d["changes"]["items"]:
+            out += table(["Aspect", "What", "Previous", "This version"],
+                         [[cell(c["aspect"]), cell(c["key"]), cell(c["a"]), cell(c["b"])] for c in d["changes"]["items"]])
+        return out
+    if key == "prediction_log" and d["predictions"]["count"]:
+        p = d["predictions"]
+        return [f"{p['count']} predictions from {when(p['first_at'])} to {when(p['last_at'])}, in {len(p['events'])} "
+                "ledger event(s); each records time, model, input digest, output, score and request id.", ""]
+    if key == "retention":
+        r = d["retention"]
+        return [f"Store holds records since {when(r['store_since'])} ({r['store_days']} days); "
+                f"prediction log spans {r['log_days'] if r['log_days'] is not None else '—'} days. {esc(r['policy'])}.", ""]
+    if key == "impact" and d["impact"].get("counts"):
+        return table(["Derived from this model", "Count"], [[cell(k), num(n)] for k, n in sorted(d["impact"]["counts"].items())])
+    return []
+
+
+def render_report(report: "AuditReport") -> str:
+    d = report.to_dict()
+    items = d["checklist"]
+    subject = d["subject"]
+    c = d["completeness"]
+    out = _alert(d)
+    if subject["kind"] == "prediction":
+        out += [f"# Audit report: prediction {esc(d['prediction']['request_id'] or d['prediction']['id'])}", ""]
+    else:
+        out += [f"# Audit report: model {esc(d['model']['name'])}", ""]
+    out += [f"{esc(d['report']['standard_title'])} · generated {when(d['report']['generated_at'])} by "
+            f"{esc(d['report']['generator'])} · ledger head `{d['integrity']['head']['hash']}` "
+            f"({d['integrity']['head']['events']} events)", ""]
+    m = d["model"]
+    if subject["kind"] == "prediction":
+        p = d["prediction"]
+        files = {f["id"]: f for f in d["integrity"]["files"]}
+        out += ["## Chain of origin", ""]
+        out += table(["", ""], [
+            ["Prediction", code(p["id"])], ["Request id", cell(p["request_id"])], ["Made at", when(p["created_at"])],
+            ["Input (SHA-256)", code(p["input_digest"] or "—")], ["Output", cell(p["output"])], ["Score", num(p["score"])],
+            ["Logged by", f"{cell(p['logged_by'])} (event {p['event']})"],
+            ["Model", f"{cell(m['name'])} {code(m['id'])}"],
+            ["Model file", files[m["id"]]["status"] if m["id"] in files else "not checked"],
+        ])
+        out += _runs(d["training_runs"], "Training run")
+        out += ["Data:", ""] + _data_table(d)
+        out += _runs(d["preparation"], "Preparation")
+        out += _detail("code_version", d) + _detail("environment", d)
+    else:
+        out += ["## Summary", ""]
+        out += table(["", ""], [
+            ["Name", f"**{cell(m['name'])}** (version {m['version']} of {m['versions']})"], ["Id", code(m["id"])],
+            ["Digest", code("sha256:" + m["digest"])], ["Class", cell(m["class"])],
+            ["Who", cell((m.get("owner") or {}).get("label"))], ["When", when(m["created_at"])],
+            ["Status", cell(d["summary"]["status"])],
+            ["Predictions", f"{d['predictions']['count']}" + (f", {when(d['predictions']['first_at'])} to "
+                                                             f"{when(d['predictions']['last_at'])}" if d["predictions"]["count"] else "")],
+            ["Checklist", f"{c['recorded']} recorded, {c['needs a person']} need a person, {c['missing']} missing"],
+            ["Integrity", "intact" if d["integrity"]["ok"] else "**FAILED**"],
+        ])
+    out += _integrity(d)
+    out += ["## Compliance checklist", ""]
+    rows = []
+    for sec in arrange(items, d["report"]["standard"]):
+        rows.append(["", f"**{(sec['number'] + '. ') if sec['number'] else ''}{esc(sec['title'])}**", "", ""])
+        rows += [[str(i["number"]), f"{esc(i['title'])} (`{i['key']}`)", esc("; ".join(i["sources"])), _status(i["status"])]
+                 for i in sec["fields"]]
+    out += table(["#", "Field", "Sources", "Status"], rows)
+    out += ["The lineage diagram and the feature-importance chart are in the HTML report "
+            f"({d['lineage']['nodes']} nodes, {d['lineage']['edges']} relations upstream).", ""]
+    if subject["kind"] == "model":
+        for sec in arrange(items, d["report"]["standard"]):
+            out += [f"## {(sec['number'] + '. ') if sec['number'] else ''}{esc(sec['title'])}", ""]
+            for i in sec["fields"]:
+                out += [f"### {i['number']}. {esc(i['title'])} — {_status(i['status'])}", "",
+                        f"`{i['key']}` · {esc(' · '.join(i['sources']))} · fill: {esc(i['fill_note'])}", ""]
+                if i["fill"] != "human":
+                    out += [esc(i["summary"]) + ".", ""]
+                if i["annotation"]:
+                    a = i["annotation"]
+                    out += quote(a["text"]) + [f"> — {esc(a['author'])}, {when(a['at'])} (event {a['event']})", ""]
+                if i["status"] == MISSING:
+                    out += [f"**Not recorded.** `lineage annotate {_short(m['id'], 16)} --field {i['key']} --text \"…\"`", ""]
+                out += _detail(i["key"], d)
+                if i["evidence"]:
+                    out += ["Evidence: " + ", ".join(code(e) for e in i["evidence"][:24]), ""]
+    out += ["## Notes", ""] + [f"- {esc(n)}" for n in d["report"]["notes"]] + [""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_inventory(inventory: "Inventory") -> str:
+    d = inventory.to_dict()
+    out: list[str] = []
+    bad = [i for i in d["items"] if not i["integrity_ok"]]
+    if not d["chain"]["ok"] or bad:
+        out += ["**INTEGRITY CHECK FAILED.**", ""]
+        if not d["chain"]["ok"]:
+            out.append(f"- the hash chain does not verify (first bad event {d['chain']['first_bad']})")
+        out += [f"- model {esc(i['name'])} {code(i['id'])}: {cell(i['problems'][0] if i['problems'] else 'failed')}" for i in bad]
+        out.append("")
+    out += ["# Model inventory", "",
+            f"Generated {when(d['report']['generated_at'])} by {esc(d['report']['generator'])} · ledger head "
+            f"`{d['head']['hash']}` ({d['head']['events']} events)", ""]
+    out += table(["Model", "Owner", "Training data", "Status", "Predictions", "Recorded / needs a person / missing", "Integrity"], [
+        [f"**{cell(i['name'])}** v{i['version']}/{i['versions']} {code(_short(i['id'], 16))}", cell(i["owner"]),
+         ", ".join(cell(x["name"] or _short(x["id"])) for x in i["training_data"]) or "none recorded", cell(i["status"]),
+         num(i["predictions"]),
+         f"{i['completeness']['recorded']} / {i['completeness']['needs a person']} / {i['completeness']['missing']}"
+         + (f" (missing: {', '.join(i['missing'])})" if i["missing"] else ""),
+         "intact" if i["integrity_ok"] else "**FAILED**"]
+        for i in d["items"]])
+    return "\n".join(out).rstrip() + "\n"
+

@@ -1,0 +1,385 @@
+"""`AuditReport` and `Inventory`: build them, turn them into JSON, HTML or Markdown.
+
+The JSON document (`to_dict`) is the report; HTML and Markdown are views of it (plus
+two pictures drawn from the same facts: the lineage diagram and the importance chart).
+Its shape is described by ``schema.json`` next to this file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInputError
+from ..store import Store
+from . import checklist
+from .checklist import MISSING, NEEDS_PERSON, RECORDED, STANDARDS
+
+REPORT_FORMAT = "lineage-audit"
+REPORT_VERSION = 1
+SIGN_OFF_NOTE = ("A sign-off is a recorded statement (who and when, kept as a ledger event), "
+                 "not a cryptographic signature.")
+CITATION_NOTE = ("Articles are cited by number (AIA: Regulation (EU) 2024/1689; IV: its Annex IV; MC: Model Cards; "
+                 "DS: Datasheets for Datasets; NIST AI RMF 1.0; SR 11-7; ISO/IEC 42001); the report does not quote them.")
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_STANDARD_NAMES = {**{re.sub(r"[^a-z0-9]", "", k): k for k in STANDARDS}, "annex4": "annex-iv", "modelcards": "model-card"}
+
+
+def check_standard(standard: str) -> str:
+    """``standard`` normalised (``Annex IV``, ``annex_iv``, ``SR 11-7`` are accepted);
+    raises InvalidInputError listing the choices."""
+    key = _STANDARD_NAMES.get(re.sub(r"[^a-z0-9]", "", str(standard).lower()))
+    if key is None:
+        raise InvalidInputError(f"unknown standard {standard!r}; expected one of {', '.join(STANDARDS)}")
+    return key
+
+
+# ---------------------------------------------------------------------------
+# building
+
+
+def build_report(store: Store, node_id: str, *, standard: str = "annex-iv") -> "AuditReport":
+    """The audit report of a model or a prediction.
+
+    Collects the facts, checks them against the events that recorded them, verifies the
+    chain from the last checkpoint, re-hashes the files, and fills the 22-field checklist.
+    Raises InvalidInputError for another kind of node or an unknown standard.
+    """
+    from . import facts as facts_mod
+    from . import integrity
+
+    standard = check_standard(standard)
+    kind = node_id.split(":", 1)[0]
+    if kind == "model":
+        facts = facts_mod.collect_model(store, node_id)
+    elif kind == "prediction":
+        facts = facts_mod.collect_prediction(store, node_id)
+    else:
+        raise InvalidInputError(f"{node_id} is a {kind}; an audit report is about a model or a prediction "
+                                f"(for a {kind}, `lineage impact` shows what depends on it)")
+    facts.integrity = integrity.check(store, facts)
+    items = checklist.evaluate(facts)
+    data = _document(store, facts, items, standard)
+    diagram, diagram_kind = _diagram(store, facts)
+    from .chart import importance_svg
+
+    chart = importance_svg(facts.feature_importance) if facts.subject["kind"] == "model" else None
+    return AuditReport(data, diagram=diagram, diagram_kind=diagram_kind, chart=chart)
+
+
+def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: str) -> dict[str, Any]:
+    counts = {s: sum(1 for i in items if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING)}
+    sub = facts.subgraph
+    lineage = {"root": getattr(sub, "root", None), "nodes": len(sub) if sub is not None else 0,
+               "edges": len(sub.edges()) if sub is not None else 0, "counts": dict(sub.counts) if sub is not None else {}}
+    m = facts.model
+    if facts.subject["kind"] == "model":
+        summary = {
+            "kind": "model", "id": m["id"], "name": m["name"], "digest": m["digest"], "class": m["class"],
+            "created_at": m["created_at"], "created_by": (m.get("owner") or {}).get("label"),
+            "version": m["version"], "versions": m["versions"], "status": _status_text(m),
+            "training_status": m["training_status"], "signed_off": m["signed_off"],
+        }
+    else:
+        p = facts.prediction
+        summary = {
+            "kind": "prediction", "id": p["id"], "name": p.get("request_id"), "digest": p.get("input_digest"),
+            "class": m["class"], "created_at": p["created_at"], "created_by": p.get("logged_by"),
+            "version": m["version"], "versions": m["versions"], "status": _status_text(m),
+            "training_status": m["training_status"], "signed_off": m["signed_off"],
+        }
+    doc: dict[str, Any] = {
+        "report": {
+            "format": REPORT_FORMAT,
+            "version": REPORT_VERSION,
+            "generated_at": _now(),
+            "generator": f"lineage {_version()}",
+            "standard": standard,
+            "standard_title": STANDARDS[standard]["title"],
+            "store": str(store.path),
+            "notes": [SIGN_OFF_NOTE, CITATION_NOTE],
+        },
+        "subject": dict(facts.subject),
+        "summary": summary,
+        "integrity": facts.integrity,
+        "completeness": {**counts, "total": len(items), "missing_keys": [i["key"] for i in items if i["status"] == MISSING],
+                         "needs_person_keys": [i["key"] for i in items if i["status"] == NEEDS_PERSON]},
+        "checklist": items,
+        "sections": [{"number": s["number"], "title": s["title"], "fields": [f["key"] for f in s["fields"]]}
+                     for s in checklist.arrange(items, standard)],
+        "model": m,
+        "data": facts.data,
+        "training_runs": facts.training_runs,
+        "preparation": facts.preparation,
+        "code": facts.code,
+        "environments": facts.environments,
+        "hyperparameters": facts.hyperparameters,
+        "metrics": facts.metrics,
+        "feature_importance": facts.feature_importance,
+        "changes": facts.changes,
+        "predictions": facts.predictions,
+        "later_runs": facts.later_runs,
+        "impact": facts.impact,
+        "accountability": facts.accountability,
+        "annotations": {k: {"text": a["text"], "author": a["author"], "at": a["at"], "event": a["event"]}
+                        for k, a in facts.annotations.items()},
+        "retention": facts.retention,
+        "lineage": lineage,
+        "prediction": facts.prediction,
+    }
+    return json.loads(json.dumps(doc, default=str))  # plain JSON values only (sets, tuples, numpy)
+
+
+def _status_text(m: dict[str, Any]) -> str:
+    bits = [f"training run {m['training_status']}" if m.get("training_status") else "no training run recorded"]
+    s = m.get("signed_off")
+    bits.append(f"signed off by {s['author']} at {s['at']}" if s else "not signed off")
+    return "; ".join(bits)
+
+
+def _diagram(store: Store, facts: Any) -> tuple[str | None, str | None]:
+    """The lineage diagram as inline SVG (Graphviz), else the renderer's HTML fallback.
+
+    Bold: the path from the subject to its training data. Marked: nodes whose file
+    changed ("stale") or whose recording event failed its check ("tampered").
+    """
+    sub = facts.subgraph
+    if sub is None:
+        return None, None
+    try:
+        from .. import render
+    except ImportError:
+        return None, None
+    integ = facts.integrity
+    marked = {f["id"]: "stale" for f in integ["files"] if f["status"] in ("changed", "missing", "unreadable") and f["id"] in sub}
+    failed = set(integ["facts"]["failed"])
+    if failed:
+        for n in sub.nodes():
+            if n.kind != "group" and store.event_of(n.id) in failed:
+                marked[n.id] = "tampered"
+    highlight = [d["id"] for d in facts.data if d["role"] == "training" and d["id"] in sub]
+    options = {"highlight": highlight, "marked": marked}
+    try:
+        return _strip_prolog(render.to_svg(sub, **options)), "svg"
+    except Exception:  # no `dot` here: the renderer's HTML view still shows the graph
+        try:
+            return render.to_html_fragment(sub, **options), "html"
+        except Exception:
+            return None, None
+
+
+def _strip_prolog(svg: str) -> str:
+    from .chart import _inline
+
+    return re.sub(r"<!--.*?-->\s*", "", _inline(svg), flags=re.S)
+
+
+# ---------------------------------------------------------------------------
+# the report object
+
+
+class AuditReport:
+    """An audit report: ``.to_dict()`` (the JSON document), ``.write(path)`` (``.html``,
+    ``.md`` or ``.json`` by suffix), ``.ok`` (integrity) and ``.missing`` (gap keys)."""
+
+    def __init__(self, data: dict[str, Any], *, diagram: str | None = None, diagram_kind: str | None = None,
+                 chart: str | None = None) -> None:
+        self._data = data
+        self.diagram = diagram
+        self.diagram_kind = diagram_kind
+        self.chart = chart
+
+    @property
+    def ok(self) -> bool:
+        """True when every integrity check passed (facts, chain, files)."""
+        return bool(self._data["integrity"]["ok"])
+
+    @property
+    def missing(self) -> list[str]:
+        """Checklist keys with status ``missing``, in COMPLIANCE.md order."""
+        return list(self._data["completeness"]["missing_keys"])
+
+    @property
+    def subject(self) -> dict[str, Any]:
+        return dict(self._data["subject"])
+
+    @property
+    def standard(self) -> str:
+        return self._data["report"]["standard"]
+
+    def item(self, key: str) -> dict[str, Any]:
+        """One checklist item by key."""
+        for i in self._data["checklist"]:
+            if i["key"] == key:
+                return copy.deepcopy(i)
+        raise KeyError(key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report (a deep copy); validates against ``schema.json``."""
+        return copy.deepcopy(self._data)
+
+    def to_json(self) -> str:
+        return json.dumps(self._data, indent=2, ensure_ascii=False)
+
+    def to_html(self) -> str:
+        from .html import render_report
+
+        return render_report(self)
+
+    def to_markdown(self) -> str:
+        from .markdown import render_report
+
+        return render_report(self)
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the report; the format comes from the suffix (``.html``, ``.md``, ``.json``).
+        Returns the path. Raises InvalidInputError for another suffix."""
+        return _write(path, {"html": self.to_html, "md": self.to_markdown, "json": self.to_json}, "report")
+
+    def _repr_html_(self) -> str:
+        from .html import render_summary
+
+        return render_summary(self)
+
+    def __repr__(self) -> str:
+        c = self._data["completeness"]
+        s = self._data["subject"]
+        return (f"<AuditReport {s['kind']} {s['name'] or s['id']}: {c['recorded']} recorded, "
+                f"{c['needs a person']} need a person, {c['missing']} missing; integrity {'ok' if self.ok else 'FAILED'}>")
+
+
+_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json"}
+
+
+def _write(path: str | os.PathLike[str], writers: dict[str, Any], what: str) -> Path:
+    p = Path(path).expanduser()
+    fmt = _SUFFIXES.get(p.suffix.lower())
+    if fmt is None:
+        raise InvalidInputError(f"cannot write a {what} as {p.suffix or 'a file without a suffix'!s}: use .html, .md or .json "
+                                f"(for PDF, open the .html in a browser and print it)")
+    text = writers[fmt]()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {p}: {exc.strerror or exc}") from None
+    return p
+
+
+# ---------------------------------------------------------------------------
+# the inventory (SR 11-7's model inventory)
+
+
+def build_inventory(store: Store) -> "Inventory":
+    """Every model in the store with its owner, data, status and report completeness.
+
+    The chain is verified once (from the last checkpoint) for all of them; each model's
+    facts are checked against their events and its files re-hashed.
+    """
+    from . import facts as facts_mod
+    from . import integrity
+
+    chain = store.verify(since_checkpoint=True)
+    items = []
+    for node in sorted(store.nodes(kind="model"), key=lambda n: (n.name or "", n.created_at or "", n.id)):
+        facts = facts_mod.collect_model(store, node.id)
+        facts.integrity = integrity.check(store, facts, chain=chain)
+        checks = checklist.evaluate(facts)
+        m = facts.model
+        counts = {s: sum(1 for i in checks if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING)}
+        items.append({
+            "id": m["id"],
+            "name": m["name"],
+            "version": m["version"],
+            "versions": m["versions"],
+            "class": m["class"],
+            "created_at": m["created_at"],
+            "owner": (m.get("owner") or {}).get("label"),
+            "training_data": [{"id": d["id"], "name": d["name"]} for d in facts.data if d["role"] == "training"],
+            "evaluation_data": [{"id": d["id"], "name": d["name"]} for d in facts.data if d["role"] == "evaluation"],
+            "training_status": m["training_status"],
+            "signed_off": m["signed_off"],
+            "status": _status_text(m),
+            "predictions": facts.predictions["count"],
+            "completeness": {**counts, "total": len(checks)},
+            "missing": [i["key"] for i in checks if i["status"] == MISSING],
+            "needs_person": [i["key"] for i in checks if i["status"] == NEEDS_PERSON],
+            "integrity_ok": facts.integrity["ok"],
+            "problems": facts.integrity["problems"],
+        })
+    events, head = store.head()
+    doc = {
+        "report": {"format": "lineage-inventory", "version": REPORT_VERSION, "generated_at": _now(),
+                   "generator": f"lineage {_version()}", "store": str(store.path)},
+        "chain": {"ok": chain.ok, "verified_from": chain.checked_from, "events": chain.events,
+                  "first_bad": chain.first_bad, "problems": list(chain.problems[:10])},
+        "head": {"hash": head, "events": events, "command": f"lineage verify --head {head}"},
+        "items": items,
+    }
+    return Inventory(json.loads(json.dumps(doc, default=str)))
+
+
+class Inventory:
+    """The model inventory: ``.items`` (one dict per model), ``.to_dict()``
+    (``{"items": [...]}`` plus the store's head and chain check) and ``.write(path)``."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return copy.deepcopy(self._data["items"])
+
+    @property
+    def ok(self) -> bool:
+        """True when the chain verified and every model's facts and files checked out."""
+        return bool(self._data["chain"]["ok"]) and all(i["integrity_ok"] for i in self._data["items"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._data)
+
+    def to_json(self) -> str:
+        return json.dumps(self._data, indent=2, ensure_ascii=False)
+
+    def to_html(self) -> str:
+        from .html import render_inventory
+
+        return render_inventory(self)
+
+    def to_markdown(self) -> str:
+        from .markdown import render_inventory
+
+        return render_inventory(self)
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write the inventory as ``.html``, ``.md`` or ``.json``; returns the path."""
+        return _write(path, {"html": self.to_html, "md": self.to_markdown, "json": self.to_json}, "model inventory")
+
+    def _repr_html_(self) -> str:
+        from .html import render_inventory
+
+        return render_inventory(self, fragment=True)
+
+    def __len__(self) -> int:
+        return len(self._data["items"])
+
+    def __repr__(self) -> str:
+        return f"<Inventory of {len(self)} models; integrity {'ok' if self.ok else 'FAILED'}>"
