@@ -481,6 +481,331 @@ def dag(state: State, ref: str | None, upstream: bool, output: str | None, max_n
 
 
 # ---------------------------------------------------------------------------
+# questions: trace, impact, which-data, diff, blame, runs, insights, status
+
+_KIND_NAMES = ["dataset", "code", "model", "prediction", "artifact", "environment", "run", "agent"]
+
+
+def _count_line(counts: dict[str, int], *, skip: str | None = None) -> str:
+    order = ["dataset", "code", "environment", "run", "model", "artifact", "prediction", "agent"]
+    parts = []
+    for kind in sorted(counts, key=lambda k: order.index(k) if k in order else len(order)):
+        n = counts[kind] - (1 if kind == skip else 0)
+        if n > 0:
+            parts.append(f"{n:,} {kind}{'' if n == 1 else 's'}")
+    return ", ".join(parts) or "nothing"
+
+
+class _VariadicCommand(click.Command):
+    """A command whose ``variadic`` options take several values after one flag:
+    ``--bad p1 p2 p3 --good p4`` reads as ``--bad p1 --bad p2 --bad p3 --good p4``."""
+
+    variadic: tuple[str, ...] = ()
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out: list[str] = []
+        current: str | None = None
+        waiting = False  # the flag itself has not had its first value yet
+        for i, a in enumerate(args):
+            if a == "--":
+                out.extend(args[i:])
+                break
+            if a.startswith("-") and a != "-":
+                current, waiting = (a, True) if a in self.variadic else (None, False)
+                out.append(a)
+            elif current is not None and not waiting:
+                out += [current, a]
+            else:
+                out.append(a)
+                waiting = False
+        return super().parse_args(ctx, out)
+
+
+class _BlameCommand(_VariadicCommand):
+    variadic = ("--bad", "--good")
+
+
+def _read_refs(values: Sequence[str]) -> list[str]:
+    """References as given; ``@FILE`` stands for the references in FILE, one a line."""
+    refs: list[str] = []
+    for v in values:
+        if v.startswith("@") and len(v) > 1:
+            try:
+                with open(v[1:], encoding="utf-8") as f:
+                    refs += [line.strip() for line in f if line.strip() and not line.startswith("#")]
+            except OSError as exc:
+                raise click.ClickException(f"cannot read {v[1:]}: {exc.strerror}") from None
+        else:
+            refs += [r for r in v.split(",") if r.strip()] if "," in v else [v]
+    return refs
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--depth", type=click.IntRange(min=0), help="Go at most N hops up.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(_KIND_NAMES),
+              help="Show only nodes of this kind (repeatable); paths through the others become indirect edges.")
+@click.option("--max-nodes", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Show at most N nodes in the tree, nearest REF first (--json always has all).")
+@json_option
+@pass_state
+def trace(state: State, ref: str, depth: int | None, kinds: tuple[str, ...], max_nodes: int, as_json: bool) -> None:
+    """Show where REF came from: everything upstream of it, back to the roots.
+
+    For a prediction: its model, the run that trained it, that run's data, code,
+    environment and agent, the runs that produced that data, and so on. Version
+    history (older versions of a dataset) is not provenance and is not shown.
+
+    \b
+    Example:
+      lineage trace request:req-0042
+      lineage trace random_forest --depth 2
+      lineage trace random_forest --kind dataset --kind code --json
+    """
+    from . import render
+    from .model import short_id
+
+    lg = state.lineage()
+    sub = lg.trace(ref, depth=depth, kinds=list(kinds) or None)
+    if as_json:
+        emit_json(sub.to_dict())
+        return
+    out = console()
+    out.print(render.to_tree(sub, max_nodes=max_nodes))
+    out.print(f"[dim]upstream of {short_id(sub.root)}: {_count_line(sub.counts, skip=sub.root.split(':', 1)[0])}[/]")
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--predictions", "include_predictions", is_flag=True,
+              help="List every prediction instead of counting them per model.")
+@click.option("--depth", type=click.IntRange(min=0), help="Go at most N hops down.")
+@click.option("--max-nodes", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Show at most N nodes in the tree, nearest REF first (--json always has all).")
+@json_option
+@pass_state
+def impact(state: State, ref: str, include_predictions: bool, depth: int | None, max_nodes: int, as_json: bool) -> None:
+    """Show everything downstream of REF: what is affected if it was wrong.
+
+    For a dataset: the datasets derived from it, the runs that read any of them, the
+    models they trained and those models' predictions (counted per model unless
+    --predictions).
+
+    \b
+    Example:
+      lineage impact train
+      lineage impact dataset:3f2a9c --json
+      lineage impact random_forest --predictions --json
+    """
+    from . import render
+    from .model import short_id
+
+    lg = state.lineage()
+    sub = lg.impact(ref, include_predictions=include_predictions, depth=depth)
+    if as_json:
+        emit_json(sub.to_dict())
+        return
+    out = console()
+    out.print(render.to_tree(sub, max_nodes=max_nodes))
+    out.print(f"[bold]affected[/] downstream of {short_id(sub.root)}: "
+              f"{_count_line(sub.counts, skip=sub.root.split(':', 1)[0])}")
+
+
+@cli.command(name="which-data")
+@click.argument("ref")
+@json_option
+@pass_state
+def which_data(state: State, ref: str, as_json: bool) -> None:
+    """List the datasets that produced a model, with their role and distance.
+
+    Roles: training and evaluation (what the producing run used), upstream (the
+    sources further back). The farthest sources come first.
+
+    \b
+    Example:
+      lineage which-data random_forest
+      lineage which-data request:req-0042 --json
+    """
+    from .query import data_uses_table
+
+    lg = state.lineage()
+    node = lg.get(ref)
+    uses = lg.which_data(node)
+    if as_json:
+        emit_json({"items": [u.to_dict() for u in uses]})
+        return
+    if not uses:
+        click.echo(f"no datasets are recorded upstream of {node.id}")
+        return
+    console().print(data_uses_table(uses, title=f"data behind {node.label}"))
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@json_option
+@pass_state
+def diff(state: State, a: str, b: str, as_json: bool) -> None:
+    """Show how two models (or runs) differ in lineage.
+
+    Datasets added, removed or at another version; code commit; parameters;
+    environment packages; metrics.
+
+    \b
+    Example:
+      lineage diff random_forest@1 random_forest@2
+      lineage diff run:01a2f3 run:01a2f9 --json
+    """
+    lg = state.lineage()
+    result = lg.diff(a, b)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    console().print(result)
+
+
+@cli.command(cls=_BlameCommand)
+@click.option("--bad", "bad", multiple=True, required=True, metavar="REF...",
+              help="Predictions (or any nodes) that went wrong; several may follow one --bad; @FILE reads them from FILE.")
+@click.option("--good", "good", multiple=True, metavar="REF...",
+              help="Predictions that were right, to contrast with; same forms as --bad.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most N suspects (the table shows 20 unless told).")
+@json_option
+@pass_state
+def blame(state: State, bad: tuple[str, ...], good: tuple[str, ...], limit: int | None, as_json: bool) -> None:
+    """Rank what stands behind bad predictions more often than behind good ones.
+
+    Each upstream node scores the share of bad predictions it stands behind minus
+    the share of good ones: the first places to look when predictions go wrong.
+
+    \b
+    Example:
+      lineage blame --bad request:r-17 request:r-18 --good request:r-02
+      lineage blame --bad @flagged.txt --good @ok.txt --json
+    """
+    lg = state.lineage()
+    bad_refs, good_refs = _read_refs(bad), _read_refs(good)
+    suspects = lg.blame(bad_refs, good_refs)
+    if as_json:
+        emit_json({"items": [s.to_dict() for s in (suspects[:limit] if limit else suspects)]})
+        return
+    if not suspects:
+        click.echo("no upstream node stands behind the bad predictions more often than behind the good ones")
+        return
+    from .query import suspects_table
+
+    shown = suspects[: limit or 20]
+    console().print(suspects_table(shown, bad=len(set(bad_refs)), good=len(set(good_refs)), title="suspects"))
+    if len(suspects) > len(shown):
+        click.echo(f"… and {len(suspects) - len(shown)} more (--limit N, or --json for all)")
+
+
+def _runs_table(nodes: Sequence[Any]) -> Any:
+    from rich.table import Table
+
+    from .model import short_id
+
+    def brief(d: Any, n: int = 4) -> str:
+        items = list((d or {}).items())
+        text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in items[:n])
+        return text + (f", +{len(items) - n}" if len(items) > n else "")
+
+    table = Table(header_style="bold")
+    for col in ("id", "name", "experiment", "status", "started", "params", "metrics"):
+        table.add_column(col, no_wrap=col in ("id", "started"))
+    for n in nodes:
+        a = n.attrs
+        table.add_row(short_id(n.id, 12), n.name or "", a.get("experiment", ""), a.get("status", ""),
+                      (n.created_at or "")[:19].replace("T", " "), brief(a.get("params")), brief(a.get("metrics")))
+    return table
+
+
+@cli.command(name="runs")
+@click.option("--where", "where", metavar="EXPR",
+              help="A filter: params.X, metrics.X, tags.X, name, experiment, status, started_at, used; "
+                   "= != < <= > >= contains in; and or not ( ).")
+@click.option("--sort", "sort", metavar="KEY[,KEY]", help="Sort keys, - for descending: -metrics.accuracy,params.C")
+@click.option("--limit", type=click.IntRange(min=0), help="At most N runs.")
+@json_option
+@pass_state
+def runs_(state: State, where: str | None, sort: str | None, limit: int | None, as_json: bool) -> None:
+    """Search runs across experiments by parameters, metrics, tags, status, dates and inputs.
+
+    Newest first unless --sort. Text goes in quotes; a syntax error exits 2 and names
+    the position.
+
+    \b
+    Example:
+      lineage runs --where "params.C > 0.5 and metrics.accuracy >= 0.9 and status = 'finished'"
+      lineage runs --where "used = 'train' and started_at >= '2026-01-01'" --sort -metrics.accuracy --limit 10
+      lineage runs --where "tags.team = 'risk' or experiment contains 'churn'" --json
+    """
+    lg = state.lineage()
+    found = lg.runs(where=where, order_by=sort, limit=limit)
+    if as_json:
+        emit_json({"items": [n.to_dict() for n in found]})
+        return
+    if not found:
+        click.echo("no runs match")
+        return
+    console().print(_runs_table(found))
+
+
+@cli.command()
+@click.argument("metric")
+@json_option
+@pass_state
+def insights(state: State, metric: str, as_json: bool) -> None:
+    """Show which parameters matter most for METRIC across the runs that logged it.
+
+    A random forest's permutation importance (shares summing to 1) and the rank
+    correlation of each numeric parameter with the metric. Needs 3 runs or more.
+
+    \b
+    Example:
+      lineage insights accuracy
+      lineage insights val_loss --json
+    """
+    lg = state.lineage()
+    result = lg.insights(metric)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    if not result.items:
+        click.echo(f"no parameter varies across the {result.runs} runs that logged {metric}")
+        return
+    console().print(result)
+
+
+@cli.command(name="status")
+@click.option("--check", is_flag=True, help="Exit 1 when anything is stale (for CI).")
+@json_option
+@pass_state
+def status_(state: State, check: bool, as_json: bool) -> None:
+    """List recorded datasets whose files changed on disk, and what depends on them.
+
+    Every model, run and derived dataset downstream of changed data is stale; their
+    predictions are counted. Unchanged files cost one stat each (a digest cache).
+
+    \b
+    Example:
+      lineage status
+      lineage status --check --json
+    """
+    lg = state.lineage()
+    result = lg.status()
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        console().print(result)
+        if not result.ok:
+            click.echo(f"{len(result.changed)} changed, {len(result.affected)} stale downstream"
+                       + (f" ({result.predictions:,} predictions)" if result.predictions else ""))
+    if check and not result.ok:
+        raise SystemExit(1)
+
+
+# ---------------------------------------------------------------------------
 # verify
 
 
