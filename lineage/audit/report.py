@@ -149,7 +149,7 @@ def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: s
 def _status_text(m: dict[str, Any]) -> str:
     bits = [f"training run {m['training_status']}" if m.get("training_status") else "no training run recorded"]
     s = m.get("signed_off")
-    bits.append(f"signed off by {s['author']} at {s['at']}" if s else "not signed off")
+    bits.append(f"signed off by {s['author']} at {checklist._when(s['at'])}" if s else "not signed off")
     return "; ".join(bits)
 
 
