@@ -373,6 +373,12 @@ def test_changes_from_the_previous_version(lg: lineage.Lineage, tmp_path: Path) 
     assert changes[("params", "max_depth")] == ("2", "3")
     assert doc["checklist"][13]["key"] == "changes" and "difference" in doc["checklist"][13]["summary"]
     assert "max_depth" in lg.audit(model).to_html()
+    # the inventory lists a model name once, at its newest version; every version on request
+    from lineage.audit import build_inventory
+
+    items = lg.inventory().items
+    assert [(i["name"], i["version"], i["versions"]) for i in items] == [("tree", 2, 2)]
+    assert len(build_inventory(lg.store, all_versions=True)) == 2
 
 
 # ---------------------------------------------------------------------------
@@ -475,6 +481,35 @@ def test_checkpoint_scope_is_reported(qs: lineage.Lineage) -> None:
     assert f"events {first.events + 1} to {first.events + 2}" in doc["integrity"]["chain"]["scope"]
     html = qs.audit("random_forest").to_html()
     assert f"checkpoint event {first.events + 1}" in html
+
+
+def test_a_checkpoint_that_vouches_for_another_history_fails(qs: lineage.Lineage) -> None:
+    events, _ = qs.store.head()
+    qs.store.write("checkpoint", {"verified_through": events, "head": "f" * 64, "from": 0})
+    doc = qs.audit("random_forest").to_dict()
+    i = doc["integrity"]
+    assert i["chain"]["ok"] and i["chain"]["verified_from"] == 0  # the replay fell back to event 1
+    assert i["chain"]["checkpoint"]["matches"] is False
+    assert not i["ok"] and any("rewritten" in p for p in i["problems"])
+
+
+def test_prediction_events_beyond_the_budget_are_counted_not_hidden(lg: lineage.Lineage,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    from lineage.audit import integrity
+
+    X, y = _xy()
+    with lg.start_run("fit") as run:
+        model = run.log_model(DecisionTreeClassifier(max_depth=2).fit(X, y), "m")
+    for k in range(4):
+        lg.log_predictions(model, X[:10], y[:10])
+    monkeypatch.setattr(integrity, "PREDICTION_ROW_BUDGET", 25)
+    doc = lg.audit(model).to_dict()
+    f = doc["integrity"]["facts"]
+    assert f["prediction_events_total"] == 4 and f["prediction_rows_total"] == 40
+    assert f["prediction_events_checked"] == 2 and f["prediction_rows_checked"] == 20
+    assert "2 of 4 prediction events" in lg.audit(model).to_html()
 
 
 def test_missing_model_file_fails_the_report(qs: lineage.Lineage) -> None:

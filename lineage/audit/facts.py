@@ -282,7 +282,11 @@ def collect_model(store: Store, model_id: str) -> Facts:
         feature_importance=feature_importance, changes=changes, predictions=predictions, later_runs=later_runs,
         impact=impact, accountability=accountability, annotations=annotations, retention=retention, subgraph=sub,
     )
-    shown = set(nodes) | ({previous.id} if previous is not None else set())
+    # every node whose record the report shows: the trace, the runs that used the model
+    # later, and what the comparison with the previous version read
+    shown = set(nodes) | {r["id"] for r in later_runs}
+    if previous is not None:
+        shown |= {n.id for n in query.trace(store, previous.id).nodes() if n.kind != "group"}
     facts.fact_events = store.record_events(sorted(shown))
     facts.prediction_events = pred_events
     facts.files = _file_targets(store, node, data, nodes)

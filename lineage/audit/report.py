@@ -288,18 +288,24 @@ def _write(path: str | os.PathLike[str], writers: dict[str, Any], what: str) -> 
 # the inventory (SR 11-7's model inventory)
 
 
-def build_inventory(store: Store) -> "Inventory":
+def build_inventory(store: Store, *, all_versions: bool = False) -> "Inventory":
     """Every model in the store with its owner, data, status and report completeness.
 
-    The chain is verified once (from the last checkpoint) for all of them; each model's
-    facts are checked against their events and its files re-hashed.
+    A model is a name: its newest version is listed, with how many versions the name
+    has (``all_versions=True`` lists every version). The chain is verified once (from
+    the last checkpoint) for all of them; each listed model's facts are checked
+    against their events and its files re-hashed.
     """
     from . import facts as facts_mod
     from . import integrity
 
     chain = store.verify(since_checkpoint=True)
+    listed: dict[str, Any] = {}
+    for node in store.nodes(kind="model"):  # newest first: the first of a name is its latest version
+        key = node.id if all_versions or not node.name else node.name
+        listed.setdefault(key, node)
     items = []
-    for node in sorted(store.nodes(kind="model"), key=lambda n: (n.name or "", n.created_at or "", n.id)):
+    for node in sorted(listed.values(), key=lambda n: (n.name or "", n.created_at or "", n.id)):
         facts = facts_mod.collect_model(store, node.id)
         facts.integrity = integrity.check(store, facts, chain=chain)
         checks = checklist.evaluate(facts)
@@ -328,7 +334,8 @@ def build_inventory(store: Store) -> "Inventory":
     events, head = store.head()
     doc = {
         "report": {"format": "lineage-inventory", "version": REPORT_VERSION, "generated_at": _now(),
-                   "generator": f"lineage {_version()}", "store": str(store.path)},
+                   "generator": f"lineage {_version()}", "store": str(store.path),
+                   "listing": "every version" if all_versions else "the newest version of each model name"},
         "chain": {"ok": chain.ok, "verified_from": chain.checked_from, "events": chain.events,
                   "first_bad": chain.first_bad, "problems": list(chain.problems[:10])},
         "head": {"hash": head, "events": events, "command": f"lineage verify --head {head}"},
