@@ -20,7 +20,9 @@ the real id is in the label and the tooltip (graphviz reads ``dataset:ab`` as no
 
 from __future__ import annotations
 
+import bisect
 import html
+import itertools
 import json
 import math
 import os
@@ -29,7 +31,7 @@ import shutil
 import subprocess
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 import networkx as nx
 
@@ -44,6 +46,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .store import Store
 
 __all__ = [
+    "AUTO_MAX_NODES",
+    "DOT_MAX_NODES",
     "FOLD_MIN",
     "FORMATS",
     "INSTALL_HINT",
@@ -116,6 +120,11 @@ FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "d
 INSTALL_HINT = ("install Graphviz: apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), "
                 "or see graphviz.org/download")
 
+#: above this many nodes (after folding) `dot` formats need an explicit max_nodes
+DOT_MAX_NODES = 1000
+#: what notebooks and reports draw of a bigger graph
+AUTO_MAX_NODES = 200
+
 _RANKDIR = {"LR": "RL", "RL": "LR", "TB": "BT", "TD": "BT", "BT": "TB"}  # data-flow direction -> graphviz's
 _NAME_MAX = 40
 _DOT_TIMEOUT = 120
@@ -126,7 +135,9 @@ _DOT_TIMEOUT = 120
 
 
 def _node_of(graph: nx.MultiDiGraph, node_id: str) -> Node:
-    node = graph.nodes[node_id].get("node")
+    # G._node is the node-attribute dict networkx documents for subclassing; the
+    # G.nodes[...] view costs several times more in the per-node loops here
+    node = graph._node[node_id].get("node")
     if node is None:  # a bare networkx graph: make do with the id
         kind = node_id.split(":", 1)[0]
         node = Node(node_id, kind if kind in KINDS else "artifact")
@@ -233,29 +244,39 @@ def _rebuild(sub: Subgraph, rep: Mapping[str, str], new_nodes: Mapping[str, Node
     return Subgraph(out, root, direction=sub.direction)
 
 
-def _neighbours(g: nx.MultiDiGraph, n: str) -> list[str]:
-    return sorted(set(g.successors(n)) | set(g.predecessors(n)), key=lambda m: _sort_key(g, m))
+def _bfs(g: nx.MultiDiGraph, starts: Sequence[str]) -> Iterator[str]:
+    """Every node once, nearest the starts first (edges followed both ways, neighbours
+    in a stable order); then the other components, biggest hubs first. Lazy: a caller
+    that needs the nearest hundred does not pay for ordering thirty thousand."""
+    keys: dict[str, tuple[int, str, str]] = {}
 
+    def key(n: str) -> tuple[int, str, str]:
+        k = keys.get(n)
+        if k is None:
+            k = keys[n] = _sort_key(g, n)
+        return k
 
-def _bfs_order(g: nx.MultiDiGraph, starts: Sequence[str]) -> list[str]:
-    """Every node, nearest the starts first (edges followed both ways); other
-    components after, biggest hubs first."""
+    succ, pred = g.succ, g.pred
     seen: set[str] = set()
-    order: list[str] = []
-    rest = sorted(g.nodes, key=lambda n: (-g.degree(n), _sort_key(g, n)))
-    for start in [*starts, *rest]:
-        if start in seen or start not in g:
-            continue
+
+    def walk(start: str) -> Iterator[str]:
         seen.add(start)
         queue = deque([start])
         while queue:
             n = queue.popleft()
-            order.append(n)
-            for m in _neighbours(g, n):
+            yield n
+            for m in sorted(succ[n].keys() | pred[n].keys(), key=key):
                 if m not in seen:
                     seen.add(m)
                     queue.append(m)
-    return order
+
+    for start in starts:
+        if start in g and start not in seen:
+            yield from walk(start)
+    if len(seen) < g.number_of_nodes():
+        for start in sorted(g.nodes, key=lambda n: (-g.degree(n), key(n))):
+            if start not in seen:
+                yield from walk(start)
 
 
 def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str]) -> Subgraph:
@@ -268,17 +289,25 @@ def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str]) -> Subgra
     starts = [n for n in [sub.root, *force] if n is not None and n in g]
     forced = list(dict.fromkeys(starts))
     forced_set = set(forced)
-    candidates = [n for n in _bfs_order(g, starts) if n not in forced_set]
-    # distinct kinds among candidates[i:], so the overflow groups fit in the budget
+    budget = max(max_nodes - len(forced), 0)
+    candidates = list(itertools.islice((n for n in _bfs(g, starts) if n not in forced_set), budget))
+    taken = forced_set.union(candidates)
+    beyond = [n for n in g.nodes if n not in taken]
+    beyond_kinds = {_kind_of(_node_of(g, n)) for n in beyond}
+    # distinct kinds among what is left out when only candidates[:i] are kept, so
+    # the overflow groups (one per kind) fit in the budget too
     suffix_kinds = [0] * (len(candidates) + 1)
-    seen_kinds: set[str] = set()
+    seen_kinds = set(beyond_kinds)
+    suffix_kinds[len(candidates)] = len(seen_kinds)
     for i in range(len(candidates) - 1, -1, -1):
         seen_kinds.add(_kind_of(_node_of(g, candidates[i])))
         suffix_kinds[i] = len(seen_kinds)
-    k = max(min(max_nodes - len(forced), len(candidates)), 0)
+    k = len(candidates)
     while k > 0 and len(forced) + k + suffix_kinds[k] > max_nodes:
         k -= 1
-    rest = candidates[k:]
+    rest = candidates[k:] + beyond
+    if not rest:
+        return sub
     if not rest:
         return sub
     per_kind: dict[str, list[str]] = {}
@@ -358,13 +387,15 @@ class _Prepared:
     """A subgraph ready to draw, with its emphasis worked out."""
 
     def __init__(self, sub: Subgraph, hl_nodes: set[str], hl_pairs: set[frozenset[str]],
-                 marked: Mapping[str, str]) -> None:
+                 marked: Mapping[str, str], all_ids: Iterable[str]) -> None:
         self.sub = sub
         self.g = sub.graph
         self.hl_nodes = hl_nodes
         self.hl_pairs = hl_pairs
         self.marked = {k: v for k, v in marked.items() if k in self.g}
         self.hidden = int(self.g.graph.get("hidden", 0))
+        # short ids tell apart every node of the subgraph, folded ones included
+        self.short = _short_ids(list(self.g.nodes), all_ids)
         self.max_nodes = self.g.graph.get("max_nodes")
 
     def edge_highlighted(self, u: str, v: str) -> bool:
@@ -385,7 +416,8 @@ def _prepare(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, st
     g = subgraph.graph
     missing = [t for t in targets if t not in g]
     if missing:
-        raise RenderError(f"cannot highlight {missing[0]}: it is not in this diagram")
+        raise RenderError(f"cannot highlight {short_id(missing[0], 12)}: it is not in this diagram "
+                          f"(upstream/downstream of the other end?)")
     keep = [*targets, *(m for m in marked if m in g)]
     protect = set(keep) | ({subgraph.root} if subgraph.root else set())
     folded = _fold_siblings(subgraph, _threshold(fold), protect)
@@ -403,7 +435,7 @@ def _prepare(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, st
     pairs = {frozenset((a, b)) for p in paths for a, b in zip(p, p[1:])}
     limited = _limit(folded, int(max_nodes) if max_nodes is not None else None,
                      [*(n for p in paths for n in p), *keep])
-    return _Prepared(limited, hl_nodes, pairs, marked)
+    return _Prepared(limited, hl_nodes, pairs, marked, subgraph.graph.nodes)
 
 
 # ---------------------------------------------------------------------------
@@ -453,6 +485,8 @@ def _duration(seconds: Any) -> str:
         s = float(seconds)
     except (TypeError, ValueError):
         return ""
+    if s < 0.1:
+        return "< 0.1 s"
     if s < 60:
         return f"{s:.1f} s"
     if s < 3600:
@@ -521,15 +555,17 @@ def _facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
     if k == "group":
         kind = _kind_of(node)
         count = _count_of(node)
-        if a.get("names"):
+        if a.get("names"):  # an overview's "other names" group
             out.append(f"under {int(a['names']):,} names" if kind != "prediction"
                        else f"of {int(a['names']):,} models")
-        if node.name and not a.get("overflow"):
-            if kind == "prediction":
+        elif a.get("overview") and node.name:
+            if kind == "prediction":  # named after their model
                 out.append(f"of {_clean(node.name)}")
             elif count > 1:
                 word = "versions" if kind in ("dataset", "model", "code", "environment", "artifact") else _plural(kind, count)
                 out.append(f"{count:,} {word}")
+        elif node.name and kind != "prediction" and f"{count:,}" not in node.name:
+            out.append(f"{count:,} {_plural(kind, count)}")
         if a.get("first") and a.get("last"):
             first, last = str(a["first"])[:10], str(a["last"])[:10]
             out.append(first if first == last else f"{first} … {last}")
@@ -602,10 +638,41 @@ def _fact_lines(facts: Sequence[str]) -> list[str]:
     return list(facts)
 
 
-def _id_line(node: Node) -> str:
+# Generated ids (UUIDv7) start with a millisecond timestamp: their first 12 hex digits
+# are the same for everything logged in the same millisecond, 8 for the same minute.
+_MIN_SHORT = {"run": 12, "prediction": 12}
+
+
+def _short_ids(drawn: Iterable[str], universe: Iterable[str] = ()) -> dict[str, str]:
+    """``kind:prefix`` for each drawn id: the shortest prefix that tells it apart from
+    every other id of its kind in ``drawn`` and ``universe`` (as git abbreviates
+    commits), at least 8 hex digits (12 for time-ordered ids). Unique within the
+    subgraph, folded nodes included, so it works as a reference."""
+    by_kind: dict[str, list[str]] = {}
+    for node_id in itertools.chain(drawn, universe):
+        kind, sep, rest = node_id.partition(":")
+        if sep and kind != "group":
+            by_kind.setdefault(kind, []).append(rest)
+    sorted_hex = {kind: sorted(set(hexes)) for kind, hexes in by_kind.items()}
+    out: dict[str, str] = {}
+    for node_id in drawn:
+        kind, sep, h = node_id.partition(":")
+        if not sep or kind == "group":
+            continue
+        hexes = sorted_hex[kind]
+        i = bisect.bisect_left(hexes, h)
+        need = _MIN_SHORT.get(kind, 8)
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(hexes):
+                need = max(need, len(os.path.commonprefix([h, hexes[j]])) + 1)
+        out[node_id] = short_id(node_id, need)
+    return out
+
+
+def _id_line(node: Node, short: Mapping[str, str]) -> str:
     if node.kind == "group":
         return ""
-    return short_id(node.id)
+    return short.get(node.id) or short_id(node.id, _MIN_SHORT.get(node.kind, 8))
 
 
 def _edge_text(d: Mapping[str, Any]) -> str:
@@ -652,11 +719,11 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True).replace("\\", "\\\\")
 
 
-def _node_label(node: Node, g: nx.MultiDiGraph, mark: str | None) -> _Html:
+def _node_label(node: Node, g: nx.MultiDiGraph, mark: str | None, short: Mapping[str, str]) -> _Html:
     lines = [f"<B>{_esc(_title(node))}</B>"]
     for fact in _fact_lines(_facts(node, g)):
         lines.append(f'<FONT POINT-SIZE="10">{_esc(fact)}</FONT>')
-    id_line = _id_line(node)
+    id_line = _id_line(node, short)
     if id_line:
         lines.append(f'<FONT POINT-SIZE="9" COLOR="#475569">{_esc(id_line)}</FONT>')
     if mark:
@@ -721,7 +788,7 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
         node = _node_of(g, n)
         mark = p.marked.get(n)
         attrs = _node_style(node, root=n == p.sub.root, highlighted=n in p.hl_nodes, mark=mark)
-        attrs["label"] = _node_label(node, g, mark)
+        attrs["label"] = _node_label(node, g, mark, p.short)
         attrs["tooltip"] = _tooltip(node)
         lines.append(f"  n{i} [{_attrs(attrs)}];")
     if p.hidden:
@@ -737,6 +804,8 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
         else:
             if d.get("count", 1) > 1:
                 attrs["penwidth"] = round(min(1 + math.log10(d["count"]), 4.0), 2)
+            if d.get("role") == "indirect":  # a path through nodes a kinds= filter left out
+                attrs["style"] = "dotted"
             if d.get("rel") in _AGENT_RELATIONS:
                 # who did it matters, but it is not the flow of data: drawn light. A few
                 # stay out of the ranking, so the agent does not stretch the layout;
@@ -796,13 +865,31 @@ def _run_dot(source: str, fmt: str) -> bytes:
     return proc.stdout
 
 
+def _laid_out(subgraph: Subgraph, options: Mapping[str, Any], *, auto_limit: bool = False) -> _Prepared:
+    """The prepared graph for a format `dot` lays out. Graphviz takes minutes on
+    thousands of nodes, so past `DOT_MAX_NODES` (after folding) it is refused unless
+    the caller chose ``max_nodes``; with ``auto_limit`` (notebooks, reports) the
+    nearest `AUTO_MAX_NODES` are drawn instead, with the usual note."""
+    opts = {k: v for k, v in options.items() if k != "rankdir"}
+    p = _prepare(subgraph, **opts)
+    if opts.get("max_nodes") is None and len(p.g) > DOT_MAX_NODES:
+        if auto_limit:
+            return _prepare(subgraph, **{**opts, "max_nodes": AUTO_MAX_NODES})
+        raise RenderError(f"{len(p.g):,} nodes even after folding: more than Graphviz lays out in reasonable time; "
+                          f"pass max_nodes (say 200) to draw the ones nearest the root, or write .dot or .mmd")
+    return p
+
+
 def to_svg(subgraph: Subgraph, **options: Any) -> str:
     """The diagram as SVG text, drawn by Graphviz's ``dot`` (options as `to_dot`).
 
-    Raises RenderError, with how to install Graphviz, when ``dot`` is not installed.
+    Raises RenderError, with how to install Graphviz, when ``dot`` is not installed,
+    and when more than `DOT_MAX_NODES` nodes are left after folding and no
+    ``max_nodes`` was given.
     """
     _dot_program()
-    return _run_dot(to_dot(subgraph, **options), "svg").decode("utf-8")
+    p = _laid_out(subgraph, options)
+    return _run_dot(_dot_source(p, options.get("rankdir", "LR")), "svg").decode("utf-8")
 
 
 # ---------------------------------------------------------------------------
@@ -839,8 +926,8 @@ def to_mermaid(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, 
         kind = _kind_of(node)
         mark = p.marked.get(n)
         parts = [_title(node), *_fact_lines(_facts(node, g))]
-        if _id_line(node):
-            parts.append(_id_line(node))
+        if _id_line(node, p.short):
+            parts.append(_id_line(node, p.short))
         if mark:
             parts.append(MARKS[mark]["tag"])
         label = "<br>".join(_mm(x) for x in parts)
@@ -921,7 +1008,7 @@ def _html_table(p: _Prepared) -> str:
             name = f"<b>{name}</b>"
         rows.append(
             f'<tr><td><span class="swatch" style="background:{s["fillcolor"]};border-color:{s["color"]}"></span>'
-            f'{html.escape(kind)}</td><td>{name}{mark_html}</td><td><code>{html.escape(_id_line(node))}</code></td>'
+            f'{html.escape(kind)}</td><td>{name}{mark_html}</td><td><code>{html.escape(_id_line(node, p.short))}</code></td>'
             f"<td>{html.escape(' · '.join(_facts(node, g)))}</td></tr>"
         )
     edges = []
@@ -945,10 +1032,11 @@ def to_html_fragment(subgraph: Subgraph, **options: Any) -> str:
     """An HTML ``<div>`` showing the diagram: the SVG inline when ``dot`` is installed,
     else an escaped table of nodes and edges. Self-contained (inline CSS, no external
     references), for notebooks and the audit report. Options as `to_dot`."""
+    # past DOT_MAX_NODES nodes (and no max_nodes) the nearest AUTO_MAX_NODES are shown
+    p = _laid_out(subgraph, options, auto_limit=True)
     if shutil.which("dot"):
-        body = _inline_svg(to_svg(subgraph, **options))
+        body = _inline_svg(_run_dot(_dot_source(p, options.get("rankdir", "LR")), "svg").decode("utf-8"))
     else:
-        p = _prepare(subgraph, **{k: v for k, v in options.items() if k != "rankdir"})
         body = _html_table(p)
     return f'<div class="lineage-diagram"><style>{_CSS.strip()}</style>{body}</div>'
 
@@ -971,7 +1059,7 @@ def _html_page(subgraph: Subgraph, **options: Any) -> str:
     if root and root in subgraph.graph:
         node = _node_of(subgraph.graph, root)
         what = "Upstream" if subgraph.direction != "downstream" else "Downstream"
-        title = f"{what} lineage of {_title(node)} ({_id_line(node)})"
+        title = f"{what} lineage of {_title(node)} ({_id_line(node, _short_ids([root], subgraph.graph.nodes))})"
     else:
         title = "Lineage overview"
     return (
@@ -1018,7 +1106,7 @@ def render(subgraph: Subgraph, path: str | os.PathLike[str], **options: Any) -> 
     elif fmt == "html":
         data = _html_page(subgraph, **options).encode("utf-8")
     else:
-        p = _prepare(subgraph, **{k: v for k, v in options.items() if k != "rankdir"})
+        p = _laid_out(subgraph, options)
         data = _run_dot(_dot_source(p, options.get("rankdir", "LR"), dpi=144 if fmt == "png" else None), fmt)
     try:
         target.write_bytes(data)
@@ -1048,8 +1136,8 @@ def _tree_edge_text(d: Mapping[str, Any], downstream: bool) -> str:
     return _edge_text({**d, "rel": _INVERSE.get(str(d.get("rel")), str(d.get("rel")))})
 
 
-def _tree_label(node: Node, g: nx.MultiDiGraph, *, rel: str | None, highlighted: bool, mark: str | None,
-                seen: bool) -> Any:
+def _tree_label(node: Node, g: nx.MultiDiGraph, short: Mapping[str, str], *, rel: str | None,
+                highlighted: bool, mark: str | None, seen: bool) -> Any:
     from rich.text import Text
 
     kind = _kind_of(node)
@@ -1061,7 +1149,7 @@ def _tree_label(node: Node, g: nx.MultiDiGraph, *, rel: str | None, highlighted:
     if highlighted:
         name_style += " underline"
     text.append(_title(node), style=name_style)
-    id_line = _id_line(node)
+    id_line = _id_line(node, short)
     if id_line:
         text.append(f"  {id_line}", style="dim cyan")
     facts = _facts(node, g)
@@ -1098,7 +1186,8 @@ def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str
                                                _sort_key(g, pair[0]), _edge_text(pair[1])))
 
     def label(n: str, rel: str | None, highlighted: bool, again: bool) -> Any:
-        return _tree_label(_node_of(g, n), g, rel=rel, highlighted=highlighted, mark=p.marked.get(n), seen=again)
+        return _tree_label(_node_of(g, n), g, p.short, rel=rel, highlighted=highlighted, mark=p.marked.get(n),
+                           seen=again)
 
     root = p.sub.root if p.sub.root in g else None
     if root is not None:
@@ -1138,7 +1227,7 @@ def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str
     # nodes not reachable from the root in this direction (a subgraph built by hand)
     if root is not None:
         for n in sorted((m for m in g.nodes if m not in seen), key=lambda m: _sort_key(g, m)):
-            tree.add(_tree_label(_node_of(g, n), g, rel="(not connected)", highlighted=False,
+            tree.add(_tree_label(_node_of(g, n), g, p.short, rel="(not connected)", highlighted=False,
                                  mark=p.marked.get(n), seen=False))
     if p.hidden:
         tree.add(Text(f"… {p.hidden:,} more nodes not shown (max_nodes={p.max_nodes})", style="dim"))

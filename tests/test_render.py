@@ -155,6 +155,20 @@ def test_dot_uses_generated_ids_and_puts_real_ids_in_labels() -> None:
         render.to_dot(trace_of_prediction(), rankdir="sideways")
 
 
+def test_short_ids_tell_the_diagrams_nodes_apart() -> None:
+    # two runs logged in the same millisecond share their first 12 hex digits
+    a = Node("run:01a2164a6b9d7001" + "0" * 16, "run", "a", {"status": "finished"})
+    b = Node("run:01a2164a6b9d7002" + "0" * 16, "run", "b", {"status": "finished"})
+    c = Node("run:01a2164a7000" + "0" * 20, "run", "c", {"status": "finished"})
+    d = Node("dataset:" + _hex("3f2a9c41"), "dataset", "d")
+    sub = build_subgraph([a, b, c, d], [Edge(a.id, d.id, "used"), Edge(b.id, d.id, "used"), Edge(c.id, d.id, "used")],
+                         a.id, direction="upstream")
+    dot = render.to_dot(sub)
+    assert "run:01a2164a6b9d7001<" in dot and "run:01a2164a6b9d7002<" in dot
+    assert "run:01a2164a7000<" in dot  # time-ordered ids: at least 12 digits
+    assert "dataset:3f2a9c41<" in dot  # content digests: 8 are plenty
+
+
 def test_svg_has_every_node_with_its_name_short_id_and_facts() -> None:
     require_program("dot")
     sub = trace_of_prediction()
@@ -284,6 +298,22 @@ def test_max_nodes_keeps_the_nearest_and_notes_the_rest() -> None:
     assert far in cut and runs[0].id in cut
 
 
+def test_huge_diagrams_need_max_nodes_for_dot_and_notebooks_limit_themselves(monkeypatch) -> None:
+    require_program("dot")
+    monkeypatch.setattr(render, "DOT_MAX_NODES", 20)
+    monkeypatch.setattr(render, "AUTO_MAX_NODES", 10)
+    runs = [Node("run:" + _uuid(i + 1), "run", f"step{i}", {"status": "finished"}) for i in range(30)]
+    sub = build_subgraph(runs, [Edge(runs[i].id, runs[i + 1].id, "was_informed_by") for i in range(29)], runs[0].id,
+                         direction="upstream")
+    with pytest.raises(RenderError, match="30 nodes even after folding.*max_nodes") as err:
+        render.to_svg(sub)
+    assert "\n" not in str(err.value)
+    assert len(svg_nodes(svg_tree(render.to_svg(sub, max_nodes=25)))) == 25 + 1  # the note
+    assert render.to_dot(sub).count("was_informed_by") == 29  # text formats draw everything
+    html = sub._repr_html_()
+    assert "… 21 more nodes not shown (max_nodes=10)" in html  # 9 runs + 1 group of the rest
+
+
 @pytest.fixture
 def forest(lg: lineage.Lineage, tmp_path: Path) -> tuple[lineage.Lineage, Node, Node]:
     from sklearn.linear_model import LogisticRegression
@@ -325,7 +355,11 @@ def test_ten_thousand_predictions_fold_into_one_node_fast(forest) -> None:
     # a flagged prediction is drawn on its own, the rest stay folded
     root = svg_tree(render.to_svg(sub, highlight=[ids[4321]]))
     assert len(svg_nodes(root)) == 3
-    assert "9,999 predictions" in {t for n in svg_nodes(root) for t in texts(n)}
+    shown = {t for n in svg_nodes(root) for t in texts(n)}
+    assert "9,999 predictions" in shown
+    # its short id is a prefix no other prediction of the batch shares
+    short = next(t for t in shown if t.startswith("prediction:"))
+    assert [i for i in ids if i.startswith(short)] == [ids[4321]]
     assert sum(bold(e) for e in svg_edges(root)) == 1
 
     # asked for everything, everything is there (not drawn: dot on 10k nodes is slow)
