@@ -122,17 +122,30 @@ def new_uuid7_hex() -> str:
     return f"{value:032x}"
 
 
+_SEQ_HEX = [f"{s:03x}" for s in range(4096)]
+
+
 def uuid7_batch(n: int) -> list[str]:
-    """``n`` UUIDv7 hex ids in increasing order, cheaper than ``n`` calls for bulk writes."""
+    """``n`` UUIDv7 hex ids in increasing order, cheaper than ``n`` calls for bulk writes.
+
+    Id ``i`` is ``(ms + i // 4096) << 80 | 0x7 << 76 | (i % 4096) << 64 | 0b10 << 62 |
+    base | i`` (``base``: 30 random bits above the low 32), written as 32 hex digits.
+    The hex is assembled from its fixed-width parts rather than formatted from a
+    128-bit integer per id, which halves the cost for a million predictions.
+    """
     with _uuid_lock:
         ms = max(time.time_ns() // 1_000_000, _uuid_last[0] + 1)
         _uuid_last[0], _uuid_last[1] = ms + n // 4096, 0xFFF
     base = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1) & ~0xFFFFFFFF
-    out = []
-    for i in range(n):
-        m, seq = ms + i // 4096, i % 4096
-        value = (m << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | base | (i & 0xFFFFFFFF)
-        out.append(f"{value:032x}")
+    variant_and_rand = f"{((0b10 << 62) | base) >> 32:08x}"  # bits 63..32 of the low half
+    middles = [s + variant_and_rand for s in _SEQ_HEX[: min(n, 4096)]]
+    low = "{:08x}".format
+    out: list[str] = []
+    for block in range(0, n, 4096):
+        head = f"{ms + block // 4096:012x}7"
+        m = min(4096, n - block)
+        # C-level maps: head + seq + random bits, then the counter's 8 hex digits
+        out += map(str.__add__, map(head.__add__, middles[:m]), map(low, range(block & 0xFFFFFFFF, (block & 0xFFFFFFFF) + m)))
     return out
 
 
@@ -147,7 +160,7 @@ def uuid7_time(hex_id: str) -> datetime:
 
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 kept: equal values give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return _CANONICAL.encode(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -161,6 +174,11 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return str(value)
+
+
+# Built once: json.dumps with non-default options builds a new encoder on every call,
+# which was a third of the cost of hashing a short row. Same options, same text.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lineage
 from lineage.errors import InvalidInputError, WriteRefusedError
@@ -346,3 +348,13 @@ def test_a_run_killed_with_sigkill_is_later_shown_crashed(tmp_path: Path) -> Non
     # every later query, SQL included, sees it
     status = lg.store.conn.execute("SELECT status FROM run_states WHERE run = ? ORDER BY pk DESC LIMIT 1", (run_id,)).fetchone()
     assert status == ("crashed",)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(),
+                 st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.floats(), max_size=2)))
+def test_prediction_outputs_are_stored_as_canonical_json(value) -> None:
+    from lineage.model import canonical_json
+    from lineage.tracking import _output_json
+
+    assert _output_json(value) == canonical_json(value)
