@@ -148,11 +148,12 @@ def build_subgraph(nodes: Sequence[Node], edges: Sequence[Edge], root: str | Non
                    counts: Mapping[str, int] | None = None) -> Subgraph:
     """A Subgraph from nodes and edges (edges whose ends are missing are dropped)."""
     g = nx.MultiDiGraph()
-    for n in nodes:
-        g.add_node(n.id, node=n)
-    for e in edges:
-        if e.src in g and e.dst in g:
-            g.add_edge(e.src, e.dst, key=e.rel if e.role is None else f"{e.rel}:{e.role}", rel=e.rel, role=e.role)
+    g.add_nodes_from((n.id, {"node": n}) for n in nodes)  # in bulk: far cheaper than one call each
+    present = {n.id for n in nodes}
+    g.add_edges_from(
+        (e.src, e.dst, e.rel if e.role is None else f"{e.rel}:{e.role}", {"rel": e.rel, "role": e.role})
+        for e in edges if e.src in present and e.dst in present
+    )
     return Subgraph(g, root, direction=direction, counts=counts)
 
 
@@ -359,8 +360,7 @@ def _subgraph(nodes: Mapping[str, Node], edges: list[Edge], root: str, *, direct
     ordered = sorted(nodes.values(), key=lambda n: _sort_key(n, d))
     edges.sort(key=lambda e: (d.get(e.src if upstream else e.dst, 1 << 30), e.src, e.dst, e.rel, e.role or ""))
     sub = build_subgraph(ordered, edges, root, direction=direction)
-    for node_id, data in sub.graph.nodes(data=True):
-        data["distance"] = d.get(node_id)
+    nx.set_node_attributes(sub.graph, {i: d.get(i) for i in sub.graph}, "distance")
     return sub
 
 
@@ -1348,6 +1348,8 @@ def _value_test(column: str, op: str, value: Any, *, numeric_column: bool = Fals
 
 
 def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
+    """The filter as a condition on one run row ``n``: each comparison is a probe of
+    that run's rows through the ``(run, key)`` indexes."""
     if isinstance(expr, _Bool):
         parts = [_compile(a, store) for a in expr.args]
         if expr.op == "not":
@@ -1363,17 +1365,19 @@ def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
     v = c.values[0]
     if c.field == "params":
         test, args = _value_test("p.value", c.op, v)
-        return f"n.id IN (SELECT p.run FROM params p WHERE p.key = ? AND {test})", [c.key, *args]
+        return f"EXISTS (SELECT 1 FROM params p WHERE p.run = n.id AND p.key = ? AND {test})", [c.key, *args]
     if c.field == "tags":
         test, args = _value_test("t.value", c.op, v)
-        return f"n.id IN (SELECT t.run FROM tags t WHERE t.key = ? AND {_LATEST_TAG} AND {test})", [c.key, *args]
+        return f"EXISTS (SELECT 1 FROM tags t WHERE t.run = n.id AND t.key = ? AND {_LATEST_TAG} AND {test})", [c.key, *args]
+    # the latest value as a scalar subquery: one probe of the (run, …) index per run
     if c.field == "metrics":
-        test, args = _value_test("m.value", c.op, v, numeric_column=True)
-        return (f"n.id IN (SELECT m.run FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND {test} "
-                f"AND {_LATEST_METRIC})", [c.key, *args])
+        latest = ("(SELECT m.value FROM metrics m WHERE m.run = n.id AND m.key = ? AND m.grp IS NULL "
+                  "ORDER BY m.step DESC, m.pk DESC LIMIT 1)")
+        test, args = _value_test(latest, c.op, v, numeric_column=True)
+        return test, [c.key, *args]
     if c.field == "status":
-        test, args = _value_test("s.status", c.op, v)
-        return f"n.id IN (SELECT s.run FROM run_states s WHERE {test} AND {_LATEST_STATE})", args
+        latest = "(SELECT s.status FROM run_states s WHERE s.run = n.id ORDER BY s.pk DESC LIMIT 1)"
+        return _value_test(latest, c.op, v)
     if c.field == "name":
         return _value_test("n.name", c.op, v if isinstance(v, str) else _number_text(v))
     if c.field == "experiment":
@@ -1382,10 +1386,76 @@ def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
     if c.field == "started_at":
         return _value_test("n.created_at", c.op, v if isinstance(v, str) else _number_text(v), prefix=c.op != "contains")
     if c.field == "used":
+        sql = "EXISTS (SELECT 1 FROM edges e WHERE e.src = n.id AND e.dst = ? AND e.rel = 'used')"
         target = store.resolve(v).id
-        sql = "n.id IN (SELECT e.src FROM edges e WHERE e.dst = ? AND e.rel = 'used')"
         return (sql, [target]) if c.op == "=" else (f"NOT ({sql})", [target])
     raise FilterSyntaxError(f"unknown field {c.field!r}", c.pos)  # pragma: no cover - the parser allows no other
+
+
+def _driver(c: _Cmp, store: Store) -> tuple[int, str, list[Any]] | None:
+    """For a comparison that every match must satisfy: the ids of the runs that pass
+    it, as a subquery over one index (``params (key, run)``, ``edges (dst, …)``, …),
+    and a guess at how selective it is (lower: fewer runs). None when no index helps
+    (``!=``, ``not in``, experiment, …)."""
+    if c.op in ("<>", "not in", "contains") or c.field in ("experiment", "started_at"):
+        return None
+    if c.op == "in":
+        parts = [_driver(_Cmp(c.field, c.key, "=", (v,), c.pos), store) for v in c.values]
+        if any(p is None for p in parts):
+            return None
+        return (max(p[0] for p in parts),  # type: ignore[index]
+                " UNION ".join(p[1] for p in parts), [x for p in parts for x in p[2]])  # type: ignore[index]
+    v = c.values[0]
+    eq = c.op == "="
+    if c.field == "used":
+        return 0, "SELECT e.src FROM edges e WHERE e.dst = ? AND e.rel = 'used'", [store.resolve(v).id]
+    if c.field == "name":
+        return (0 if eq else 4), "SELECT x.id FROM nodes x WHERE x.kind = 'run' AND x.name " + c.op + " ?", [
+            v if isinstance(v, str) else _number_text(v)]
+    if c.field == "params":
+        test, args = _value_test("p.value", c.op, v)
+        return (1 if eq else 3), f"SELECT p.run FROM params p WHERE p.key = ? AND {test}", [c.key, *args]
+    if c.field == "tags":
+        test, args = _value_test("t.value", c.op, v)
+        return (1 if eq else 3), f"SELECT t.run FROM tags t WHERE t.key = ? AND {_LATEST_TAG} AND {test}", [c.key, *args]
+    if c.field == "metrics":
+        test, args = _value_test("m.value", c.op, v, numeric_column=True)
+        return 2, f"SELECT m.run FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND {test} AND {_LATEST_METRIC}", [
+            c.key, *args]
+    if c.field == "status":
+        # most runs finish: only the other states are worth driving from
+        return (5 if v == "finished" or not eq else 1), \
+            f"SELECT s.run FROM run_states s WHERE s.status {c.op} ? AND {_LATEST_STATE}", [v]
+    return None
+
+
+def _where(tree: Any, store: Store) -> tuple[list[str], list[Any]]:
+    """WHERE terms for `runs`. When the filter's top level is an ``and`` (or one
+    comparison), the most selective indexed comparison drives: its matches are
+    found through its index and the other comparisons are probed for those runs
+    only, so a filter costs what it selects rather than one probe per run per term.
+    Otherwise every run is probed."""
+    conjuncts = list(tree.args) if isinstance(tree, _Bool) and tree.op == "and" else [tree]
+    best: tuple[int, int, tuple[int, str, list[Any]]] | None = None
+    for i, c in enumerate(conjuncts):
+        if isinstance(c, _Cmp):
+            d = _driver(c, store)
+            if d is not None and (best is None or d[0] < best[2][0]):
+                best = (i, d[0], d)
+    terms: list[str] = []
+    args: list[Any] = []
+    if best is None or best[1] >= 5:
+        terms.append("n.kind = 'run'")
+    if best is not None and best[1] < 5:
+        terms.append(f"n.id IN ({best[2][1]})")
+        args += best[2][2]
+    for i, c in enumerate(conjuncts):
+        if best is not None and best[1] < 5 and i == best[0]:
+            continue
+        sql, a = _compile(c, store)
+        terms.append(f"({sql})")
+        args += a
+    return terms, args
 
 
 def _number_text(v: float) -> str:
@@ -1468,9 +1538,7 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
     conditions = ["n.kind = 'run'"]
     args: list[Any] = []
     if where is not None and str(where).strip():
-        sql, where_args = _compile(parse_filter(where), store)
-        conditions.append(f"({sql})")
-        args += where_args
+        conditions, args = _where(parse_filter(where), store)
     terms = _sort_terms(order_by) if order_by else []
     cols, sort_args, order = _sort_sql(terms)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):

@@ -660,3 +660,19 @@ def test_status_compares_only_the_newest_version_of_a_path(lg: lineage.Lineage, 
     (project["data"] / "raw.csv").write_text("a,b\n5,5\n")
     lg.log_dataset(project["data"] / "raw.csv", name="raw")  # recorded again: a new version
     assert lg.status().ok
+
+
+def test_a_selective_filter_drives_the_search_through_an_index(store: Store, sweep: dict[str, Any]) -> None:
+    """`used = …`, a param's value or a metric range find their runs through an index
+    and probe the other conditions for those runs only: no scan of every run."""
+    for where in ("used = 'train' and status = 'finished'", "params.penalty = 'l2' and metrics.accuracy > 0.5",
+                  "metrics.accuracy > 0.9 and name contains 'lr'"):
+        terms, args = query._where(query.parse_filter(where), store)
+        sql = "SELECT n.id FROM nodes n WHERE " + " AND ".join(terms)
+        plan = [row[-1] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
+        assert not any(p.startswith("SCAN") or "nodes_kind" in p for p in plan), (where, plan)
+        assert sorted(n.id for n in query.runs(store, where=where)) == sorted(
+            r[0] for r in store.conn.execute(sql, args))
+    # a top-level `or` (or a filter on unindexed fields) probes every run instead
+    terms, _ = query._where(query.parse_filter("experiment = 'churn' or status = 'failed'"), store)
+    assert terms[0] == "n.kind = 'run'"
