@@ -591,6 +591,15 @@ def test_insights_find_the_parameter_that_matters(b: Builder, store: Store) -> N
     assert set(doc) == {"metric", "runs", "items"} and set(doc["items"][0]) == {"param", "importance", "correlation"}
 
 
+def test_insights_credit_nothing_when_the_metric_is_noise(b: Builder, store: Store) -> None:
+    rng = np.random.default_rng(2)
+    for i in range(30):
+        b.run(f"r{i}", params={"a": int(rng.integers(0, 5)), "b": float(rng.random())}, metrics={"loss": float(rng.random())})
+    result = query.insights(store, "loss")
+    assert result.explained is not None and result.explained <= 0
+    assert [i.importance for i in result.items] == [0.0, 0.0]  # a forest that memorised noise is not evidence
+
+
 def test_insights_need_three_runs(b: Builder, store: Store) -> None:
     b.run("a", params={"x": 1}, metrics={"loss": 0.1})
     b.run("b", params={"x": 2}, metrics={"loss": 0.2})
