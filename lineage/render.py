@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 import networkx as nx
 
 from .errors import RenderError
-from .model import KINDS, Node, short_id
+from .model import KINDS, Node, is_hex, short_id
 from .query import Subgraph
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -367,6 +367,31 @@ def _path_cost(u: str, v: str, edges: Mapping[Any, Mapping[str, Any]]) -> float:
     return min(_PATH_COST.get(str(d.get("rel")), 1.0) for d in edges.values())
 
 
+def _find(sub: Subgraph, ref: str) -> str:
+    """The node of ``sub`` a reference names: its id, a unique id prefix, ``kind:name``
+    or a name only one node of the subgraph has. The renderer does not ask the store:
+    references are resolved among the nodes drawn. Raises RenderError otherwise."""
+    g = sub.graph
+    if ref in g:
+        return ref
+    kind, sep, rest = ref.partition(":")
+    by_prefix = [n for n in g if sep and kind in KINDS and n.startswith(ref) and rest]
+    if len(by_prefix) == 1:
+        return by_prefix[0]
+    by_name = [n for n in g if _node_of(g, n).name == (rest if sep and kind in KINDS else ref)
+               and (not sep or kind not in KINDS or _node_of(g, n).kind == kind)]
+    found = by_prefix or by_name
+    if len(found) == 1:
+        return found[0]
+    if found:
+        short = _short_ids(sorted(found)[:5], g.nodes)
+        shown = ", ".join(short.get(n, n) for n in sorted(found)[:5])
+        raise RenderError(f"cannot highlight {ref!r}: it matches {shown} in this diagram; give the id")
+    what = short_id(ref, 12) if sep and kind in KINDS and is_hex(rest) else repr(ref)
+    raise RenderError(f"cannot highlight {what}: it is not in this diagram "
+                      f"(upstream when the diagram is downstream, or the other way round?)")
+
+
 def _shortest(g: nx.MultiDiGraph, a: str, b: str) -> list[str]:
     """The cheapest path from a to b: along PROV edges, else against them, else either
     way; just ``[b]`` when they are not connected."""
@@ -412,12 +437,8 @@ def _prepare(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, st
     unknown = sorted({m for m in marked.values() if m not in MARKS or m == "highlight"})
     if unknown:
         raise RenderError(f"unknown mark {unknown[0]!r}; expected stale or tampered")
-    targets = _as_ids(highlight)
     g = subgraph.graph
-    missing = [t for t in targets if t not in g]
-    if missing:
-        raise RenderError(f"cannot highlight {short_id(missing[0], 12)}: it is not in this diagram "
-                          f"(upstream/downstream of the other end?)")
+    targets = [_find(subgraph, ref) for ref in _as_ids(highlight)]
     keep = [*targets, *(m for m in marked if m in g)]
     protect = set(keep) | ({subgraph.root} if subgraph.root else set())
     folded = _fold_siblings(subgraph, _threshold(fold), protect)
@@ -619,7 +640,7 @@ def _facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
         if bits:
             out.append(" · ".join(bits))
     elif k == "agent":
-        where = a.get("host") or a.get("email")
+        where = a.get("email") or a.get("host")  # who answers for it, else where it ran
         if where:
             out.append(_clean(where, 30))
     elif k == "artifact":
@@ -764,7 +785,7 @@ def _tooltip(node: Node) -> str:
 
 
 _AGENT_RELATIONS = ("was_associated_with", "was_attributed_to")
-_FEW_AGENT_EDGES = 4
+_FEW_AGENT_EDGES = 8
 
 
 def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
@@ -773,7 +794,7 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
     if direction is None:
         raise RenderError(f"unknown rankdir {rankdir!r}; expected LR (left to right) or TB (top to bottom)")
     graph_attrs: dict[str, Any] = {"rankdir": direction, "fontname": FONT, "fontsize": 10, "bgcolor": "white",
-                                   "pad": 0.25, "nodesep": 0.25, "ranksep": 0.45, "newrank": "true"}
+                                   "pad": 0.2, "nodesep": 0.2, "ranksep": 0.3, "newrank": "true"}
     if dpi:
         graph_attrs["dpi"] = dpi
     lines = [
@@ -826,8 +847,9 @@ def to_dot(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str]
            max_nodes: int | None = None, fold: bool | int = True, rankdir: str = "LR") -> str:
     """The diagram as Graphviz DOT text.
 
-    ``highlight``: node ids (or Nodes); the shortest path from the root to each is drawn
-    bold (without a root: the path through them in order). ``marked``: node id ->
+    ``highlight``: nodes (ids, Nodes, or a name, ``kind:name`` or id prefix that names
+    one node of the subgraph); the path from the root to each is drawn bold (without
+    a root: the path through them in order). ``marked``: node id ->
     ``"stale"`` or ``"tampered"``. ``max_nodes``, ``fold``: see `fold`. ``rankdir``: the
     direction data flows, ``"LR"`` (left to right, the default) or ``"TB"``.
 
@@ -1341,12 +1363,15 @@ def _source_dataset(sub: Subgraph) -> str | None:
 
 def demo_diagram(lg: "Lineage", subgraph: Subgraph, out_dir: str | os.PathLike[str]) -> str:
     """Draw the quickstart's trace into ``out_dir``: ``lineage.svg`` when Graphviz's
-    ``dot`` is installed, else ``lineage.dot`` and ``lineage.mmd``. The path from the
-    root back to its source dataset is highlighted. Returns one line saying what was
-    written (and, without ``dot``, how to get the SVG)."""
+    ``dot`` is installed, else ``lineage.dot`` and ``lineage.mmd``. Top to bottom, with
+    the path from the root back to its source dataset highlighted and any stale or
+    tampered node marked. Returns one line saying what was written (and, without
+    ``dot``, how to get the SVG)."""
     out = Path(out_dir)
     source = _source_dataset(subgraph)
-    options: dict[str, Any] = {"highlight": [source] if source else [], "marked": find_marks(lg, subgraph)}
+    # top to bottom: the picture goes into pages (README, docs) narrower than a screen
+    options: dict[str, Any] = {"highlight": [source] if source else [], "marked": find_marks(lg, subgraph),
+                               "rankdir": "TB"}
     if shutil.which("dot"):
         svg = render(subgraph, out / "lineage.svg", **options)
         return f"Lineage diagram: {svg} (open it in a browser; bold: the path back to the source data)"

@@ -226,6 +226,13 @@ def test_highlight_draws_the_path_through_the_data_in_bold() -> None:
 
     with pytest.raises(RenderError, match="not in this diagram"):
         render.to_dot(sub, highlight=["dataset:" + _hex("0")])
+    # references are resolved among the drawn nodes: a name, kind:name, an id prefix
+    by_id = render.to_dot(sub, highlight=[RAW])
+    assert render.to_dot(sub, highlight=["train"]) == by_id
+    assert render.to_dot(sub, highlight=["dataset:train"]) == by_id
+    assert render.to_dot(sub, highlight=["dataset:3f2a9c"]) == by_id
+    with pytest.raises(RenderError, match="matches .*give the id"):
+        render.to_dot(sub, highlight=["run:0192"])  # both runs
 
 
 def test_highlight_downstream_to_a_folded_prediction_pulls_it_out() -> None:
