@@ -594,6 +594,23 @@ def test_hostile_names_are_escaped_in_html(hostile: tuple[lineage.Lineage, linea
     assert "&lt;img src=x onerror=alert(1)&gt;" in chart
 
 
+def test_hostile_names_are_escaped_without_graphviz_too(hostile: tuple[lineage.Lineage, lineage.Node],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage import render
+    from lineage.errors import RenderError
+
+    def no_dot(*a: Any, **k: Any) -> str:
+        raise RenderError("no dot")
+
+    lg, model = hostile
+    monkeypatch.setattr(render, "to_svg", no_dot)
+    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    report = lg.audit(model)
+    assert report.diagram_kind == "html"
+    html = report.to_html()
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in report.diagram
+
+
 def test_hostile_names_are_escaped_in_markdown(hostile: tuple[lineage.Lineage, lineage.Node]) -> None:
     lg, model = hostile
     for md in (lg.audit(model).to_markdown(), lg.audit(f"request:{HOSTILE}").to_markdown(), lg.inventory().to_markdown()):
