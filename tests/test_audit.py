@@ -692,3 +692,13 @@ def test_import_lineage_does_not_load_jinja_or_matplotlib() -> None:
     code = "import sys, lineage, lineage.audit; print(sorted(m for m in ('jinja2', 'matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_markdown_escaping_keeps_plain_values_readable() -> None:
+    from lineage.audit.markdown import cell, esc, quote
+
+    assert esc("1.9.1") == "1.9.1" and esc("a_b") == "a\\_b" and esc(None) == "—"
+    assert esc("<b>&") == "&lt;b&gt;&amp;" and esc("[x](y)") == "\\[x\\](y)"
+    assert esc("a\n1. b") == "a\n\\1. b"  # a list cannot start inside the text
+    assert quote("1. x\n# y") == ["> \\1. x", "> \\# y"]
+    assert cell("a|b\nc") == "a\\|b c"

@@ -19,7 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # `[` `]` escaped means no link or image can form, so `(` `)` `!` may stay readable
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-_LINE_START = re.compile(r"^(\s*)([-+#=]|\d+[.)])", re.M)
+# list, heading and rule markers matter only where a line starts: after a newline inside
+# the text, or at the start of a quoted line (`quote`); table cells never start one
+_LINE_START = re.compile(r"(\n\s*)([-+#=]|\d+[.)])")
+_FIRST_LINE_START = re.compile(r"^(\s*)([-+#=]|\d+[.)])")
 
 
 def esc(value: Any) -> str:
@@ -50,7 +53,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 
 
 def quote(text: str) -> list[str]:
-    return ["> " + line if line else ">" for line in esc(text).splitlines()] or [">"]
+    lines = esc(text).splitlines()
+    return ["> " + _FIRST_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), line) if line else ">"
+            for line in lines] or [">"]
 
 
 def _short(node_id: str | None, n: int = 12) -> str:
