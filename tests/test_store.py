@@ -430,3 +430,28 @@ def test_uuid7_batch_is_sorted_unique_and_well_formed() -> None:
     later = uuid7_batch(3)
     assert later[0] > ids[-1] and new_uuid7_hex() > later[-1]
     assert uuid7_time(ids[0]).year >= 2024
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE events SET rows_digest = 'not hex' WHERE seq = 2",
+    "UPDATE events SET payload_digest = X'00ff' WHERE seq = 2",
+    "UPDATE events SET payload = X'7b7d' WHERE seq = 2",
+    "UPDATE events SET hash = 42 WHERE seq = 2",
+    "UPDATE nodes SET event = 'two' WHERE pk = 1",
+    "UPDATE metrics SET value = 'high' WHERE pk = 1",
+    "UPDATE params SET value = X'01' WHERE pk = 1",
+])
+def test_forged_values_of_the_wrong_type_fail_verify_without_crashing(store: Store, sql: str) -> None:
+    fill(store)
+    store.conn.execute(sql)
+    report = store.verify()
+    assert not report.ok and report.first_bad is not None and report.problems
+
+
+def test_chain_hash_is_the_documented_byte_layout() -> None:
+    import hashlib
+
+    prev, pd, rd = "11" * 32, "22" * 32, "33" * 32
+    expected = hashlib.sha256(bytes.fromhex(prev) + b"metric\x00" + bytes.fromhex(pd) + bytes.fromhex(rd)).hexdigest()
+    assert chain_hash(prev, "metric", pd, rd) == expected
+    assert chain_hash(prev, "metric", "zz", rd) != expected  # a forged, non-hex digest: defined, and wrong
