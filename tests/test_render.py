@@ -335,19 +335,12 @@ def forest(lg: lineage.Lineage, tmp_path: Path) -> tuple[lineage.Lineage, Node, 
     return lg, model, train
 
 
-def _impact_with_predictions(lg: lineage.Lineage, model: Node) -> Subgraph:
-    """The model and its predictions, as an impact with predictions listed draws them."""
-    preds = lg.nodes(kind="prediction")
-    return build_subgraph([model, *preds], [Edge(p.id, model.id, "was_derived_from") for p in preds], model.id,
-                          direction="downstream")
-
-
 def test_ten_thousand_predictions_fold_into_one_node_fast(forest) -> None:
     require_program("dot")
     lg, model, _ = forest
     rng = np.random.default_rng(0)
     ids = lg.log_predictions(model, rng.normal(size=(10_000, 3)), rng.integers(0, 2, 10_000))
-    sub = _impact_with_predictions(lg, model)
+    sub = lg.impact(model, include_predictions=True)
     assert len(sub) == 10_001
 
     started = time.perf_counter()
@@ -567,3 +560,54 @@ def test_cli_dag_overview(lg: lineage.Lineage, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["--db", db, "dag", "--highlight", "raw"])
     assert result.exit_code == 2 and "--highlight needs REF" in result.output
     assert "Example:" in runner.invoke(cli, ["dag", "--help"]).output
+
+
+def test_impact_counted_predictions_are_labelled(forest) -> None:
+    lg, model, train = forest
+    lg.log_predictions(model, np.zeros((7, 3)), [1] * 7)
+    sub = lg.impact(train)  # predictions counted into a group by the query
+    dot = render.to_dot(sub)
+    assert "<B>7 predictions</B>" in dot and "of 7 predictions" not in dot
+    assert "accuracy 0.875" in dot  # the model's metric, from the run in the diagram
+
+
+def test_cli_dag_of_a_reference(forest, tmp_path: Path) -> None:
+    require_program("dot")
+    import json
+
+    lg, model, train = forest
+    ids = lg.log_predictions(model, np.zeros((12, 3)), [0] * 12, request_ids=[f"r{i}" for i in range(12)])
+    db = str(lg.db_path)
+    runner = CliRunner()
+
+    result = runner.invoke(cli, ["--db", db, "dag", "request:r3"])
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("request r3  prediction:") and "was_derived_from clf" in result.output
+
+    out = tmp_path / "up.svg"
+    result = runner.invoke(cli, ["--db", db, "dag", "request:r3", "-o", str(out), "--highlight", "train"])
+    assert result.exit_code == 0 and result.output.strip() == f"wrote {out}"
+    root = svg_tree(out.read_text())
+    assert sum(bold(e) for e in svg_edges(root)) == 3  # prediction -> model -> run -> train
+
+    # downstream to one flagged prediction: listed, drawn on its own, the rest folded
+    out = tmp_path / "down.svg"
+    result = runner.invoke(cli, ["--db", db, "dag", "train", "--downstream", "-o", str(out), "--highlight", ids[5]])
+    assert result.exit_code == 0, result.output
+    shown = {t for n in svg_nodes(svg_tree(out.read_text())) for t in texts(n)}
+    assert "11 predictions" in shown and "request r5" in shown
+
+    doc = json.loads(runner.invoke(cli, ["--db", db, "dag", "train", "--downstream", "--json"]).output)
+    assert doc["root"] == train.id and doc["counts"]["prediction"] == 12
+    assert any(n["kind"] == "group" and n["of"] == "prediction" for n in doc["nodes"])
+    doc = json.loads(runner.invoke(cli, ["--db", db, "dag", "train", "--downstream", "--all", "--json"]).output)
+    assert sum(n["kind"] == "prediction" for n in doc["nodes"]) == 12
+
+    result = runner.invoke(cli, ["--db", db, "dag", "clf", "--highlight", ids[0]])
+    assert result.exit_code == 1 and "not in this diagram" in result.output and "\n" not in result.output.strip()
+
+    # --check marks what the record no longer backs
+    lg.store.conn.execute("UPDATE nodes SET attrs = ? WHERE id = ?", ('{"rows": 1}', train.id))
+    result = runner.invoke(cli, ["--db", db, "dag", "clf", "--check"])
+    assert result.exit_code == 0 and "✗ tampered" in result.output
