@@ -29,7 +29,7 @@ from .model import (
     now_iso,
     uuid7_batch,
 )
-from .store import Store
+from .store import STORE_DIR, Store
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -63,8 +63,9 @@ def ensure_code(store: Store, *, path: str | None = None, entry_point: str | Non
 # datasets
 
 def _default_name(store: Store, path: Path) -> str:
-    """A path relative to the project root (the folder holding `.lineage`) when inside it."""
-    root = store.dir.parent
+    """A path relative to the project root when inside it: the folder holding
+    `.lineage/`, or the database's own folder for a store elsewhere (``--db x.db``)."""
+    root = store.dir.parent if store.dir.name == STORE_DIR else store.dir
     try:
         return path.resolve().relative_to(root).as_posix()
     except ValueError:
@@ -402,11 +403,12 @@ class Run:
             number = float(value)
         except (TypeError, ValueError):
             raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
+        prepared = self._prepare(dataset) if dataset is not None else None
         with self.store.transaction():
             data_id = None
             edges: list[Edge] = []
-            if dataset is not None:
-                data_node = self._dataset(dataset, role_hint="evaluation")
+            if prepared is not None:
+                data_node = self._dataset(prepared)
                 data_id = data_node.id
                 edge = Edge(self.id, data_id, "used", "evaluation")
                 if not self.store.edge_exists(edge):
@@ -426,18 +428,29 @@ class Run:
 
     # -- inputs and outputs ---------------------------------------------------
 
-    def _dataset(self, data: Any, *, role_hint: str, name: str | None = None) -> Node:
+    def _prepare(self, data: Any, *, name: str | None = None, references: bool = True) -> tuple[Node, bool]:
+        """``(node, needs recording)`` for a Node, a reference or data to hash.
+
+        Hashing happens here, before the caller opens its write transaction: hashing a
+        large file takes seconds, and holding SQLite's write lock that long would make
+        every other process's writes wait (and fail after the busy timeout).
+        """
         if isinstance(data, Node):
-            return data
-        if isinstance(data, str) and not os.path.exists(data):
-            return self.store.resolve(data)  # a reference to something recorded
-        return log_dataset(self.store, data, name=name)
+            return data, False
+        if references and isinstance(data, str) and not os.path.exists(data):
+            return self.store.resolve(data), False  # a reference to something recorded
+        return dataset_node(self.store, data, name=name), True
+
+    def _dataset(self, prepared: tuple[Node, bool]) -> Node:
+        node, fresh = prepared
+        return log_dataset(self.store, node) if fresh else node
 
     def log_input(self, data: Any, *, role: str = "training", name: str | None = None) -> Node:
         """Record that the run read ``data`` (a Node, reference, path, array or frame)."""
         self._check_open()
+        prepared = self._prepare(data, name=name)
         with self.store.transaction():
-            node = self._dataset(data, role_hint=role, name=name)
+            node = self._dataset(prepared)
             # one run consumed what another produced: say so run to run, too
             producers = [r for r in self.store.generators(node.id) if r != self.id]
             edges = [Edge(self.id, node.id, "used", role)] + [Edge(self.id, r, "was_informed_by") for r in producers]
@@ -447,8 +460,9 @@ class Run:
     def log_output(self, data: Any, *, name: str | None = None) -> Node:
         """Record a dataset the run wrote; returns its node (`was_generated_by` this run)."""
         self._check_open()
+        prepared = self._prepare(data, name=name, references=False)
         with self.store.transaction():
-            node = data if isinstance(data, Node) else log_dataset(self.store, data, name=name)
+            node = self._dataset(prepared)
             self.store.add_edges([Edge(node.id, self.id, "was_generated_by")], event_type="generated")
             return node
 

@@ -358,3 +358,33 @@ def test_prediction_outputs_are_stored_as_canonical_json(value) -> None:
     from lineage.tracking import _output_json
 
     assert _output_json(value) == canonical_json(value)
+
+
+def test_files_are_hashed_before_the_write_lock_is_taken(lg: lineage.Lineage, csv_file: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashing a big file takes seconds; other processes must not wait for it."""
+    from lineage import hashing
+
+    real = hashing.hash_file
+    seen: list[bool] = []
+
+    def spy(*args, **kwargs):
+        seen.append(lg.store.in_transaction)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hashing, "hash_file", spy)
+    out = tmp_path / "out.csv"
+    out.write_text("a\n1\n")
+    with lg.start_run("fit") as run:
+        run.log_input(csv_file)
+        run.log_output(out)
+        run.log_metric("accuracy", 0.9, dataset=csv_file)
+    assert seen and not any(seen)
+
+
+def test_default_names_are_relative_to_a_store_outside_dot_lineage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.csv").write_text("a\n1\n")
+    with lineage.open(tmp_path / "team.db") as lg:
+        assert lg.log_dataset("d/x.csv").name == "d/x.csv"
