@@ -171,9 +171,12 @@ def _threshold(fold: bool | int) -> int:
     return max(int(fold), 2)
 
 
-def _fold_siblings(sub: Subgraph, threshold: int, keep: set[str]) -> Subgraph:
+def _fold_siblings(sub: Subgraph, threshold: int, keep: set[str],
+                   marks: Mapping[str, str] | None = None) -> Subgraph:
     """Fold nodes of one kind that share exactly the same (neighbour, relation, role,
-    direction) set, ``threshold`` or more of them, into one group node."""
+    direction) set and the same mark, ``threshold`` or more of them, into one group
+    node (which carries their mark as ``attrs["mark"]``)."""
+    marks = marks or {}
     g = sub.graph
     if not threshold or g.number_of_nodes() < threshold:
         return sub
@@ -187,11 +190,11 @@ def _fold_siblings(sub: Subgraph, threshold: int, keep: set[str]) -> Subgraph:
             [(v, d.get("rel"), d.get("role"), 1) for v, keyed in succ[n].items() for d in keyed.values()]
             + [(u, d.get("rel"), d.get("role"), 0) for u, keyed in pred[n].items() for d in keyed.values()]
         )
-        buckets.setdefault((node.kind, sig), []).append(n)
+        buckets.setdefault((node.kind, marks.get(n), sig), []).append(n)
     rep: dict[str, str] = {}
     groups: dict[str, Node] = {}
     used_ids = set(g.nodes)
-    for (kind, _), members in buckets.items():
+    for (kind, mark, _), members in buckets.items():
         if len(members) < threshold:
             continue
         i = 0
@@ -203,6 +206,8 @@ def _fold_siblings(sub: Subgraph, threshold: int, keep: set[str]) -> Subgraph:
         attrs: dict[str, Any] = {"of": kind, "count": len(members)}
         if times:
             attrs["first"], attrs["last"] = min(times), max(times)
+        if mark:
+            attrs["mark"] = mark
         groups[gid] = Node(gid, "group", None, attrs)
         for m in members:
             rep[m] = gid
@@ -279,7 +284,16 @@ def _bfs(g: nx.MultiDiGraph, starts: Sequence[str]) -> Iterator[str]:
                 yield from walk(start)
 
 
-def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str]) -> Subgraph:
+_SEVERITY = (None, "stale", "tampered")
+
+
+def _mark_of(g: nx.MultiDiGraph, n: str, marks: Mapping[str, str] | None) -> str | None:
+    node = _node_of(g, n)
+    return node.attrs.get("mark") if node.kind == "group" else (marks or {}).get(n)
+
+
+def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str],
+           marks: Mapping[str, str] | None = None) -> Subgraph:
     """Keep at most ``max_nodes`` nodes, nearest the root first (and every node of
     ``force``); fold the rest into one group per kind. ``graph.graph["hidden"]`` is the
     number of original nodes left out (groups count what they stand for)."""
@@ -320,7 +334,12 @@ def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str]) -> Subgra
         count = sum(_count_of(_node_of(g, m)) for m in members)
         hidden += count
         gid = f"group:{kind}:more"
-        groups[gid] = Node(gid, "group", None, {"of": kind, "count": count, "overflow": True})
+        attrs: dict[str, Any] = {"of": kind, "count": count, "overflow": True}
+        # a tampered node must not vanish into "37 more runs" unremarked
+        worst = max((_mark_of(g, m, marks) for m in members), key=_SEVERITY.index)
+        if worst:
+            attrs["mark"] = worst
+        groups[gid] = Node(gid, "group", None, attrs)
         for m in members:
             rep[m] = gid
     out = _rebuild(sub, rep, groups)
@@ -330,14 +349,15 @@ def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str]) -> Subgra
 
 
 def fold(subgraph: Subgraph, *, fold: bool | int = True, max_nodes: int | None = None,
-         keep: Iterable[str] = ()) -> Subgraph:
+         keep: Iterable[str] = (), marked: Mapping[str, str] | None = None) -> Subgraph:
     """The subgraph as a diagram draws it: a new `Subgraph` (the input is not changed).
 
     Folding: nodes of one kind that share exactly the same neighbours by the same
     relations (and roles, and directions), `FOLD_MIN` (5) or more of them, become one
     group node of kind ``group`` with ``{"of": kind, "count": n}`` ("10,000
     predictions"). ``fold=False`` shows every node; ``fold=N`` folds groups of N or more.
-    The root and the nodes in ``keep`` are never folded.
+    The root and the nodes in ``keep`` are never folded; nodes with different
+    ``marked`` marks never fold together (a group carries its members' mark).
 
     ``max_nodes``: keep the nodes nearest the root (breadth-first, edges followed both
     ways) and fold the rest into one group per kind, so the result has at most
@@ -346,8 +366,8 @@ def fold(subgraph: Subgraph, *, fold: bool | int = True, max_nodes: int | None =
     """
     keep = [k for k in keep if k in subgraph.graph]
     protect = set(keep) | ({subgraph.root} if subgraph.root else set())
-    out = _fold_siblings(subgraph, _threshold(fold), protect)
-    return _limit(out, max_nodes, keep)
+    out = _fold_siblings(subgraph, _threshold(fold), protect, marked)
+    return _limit(out, max_nodes, keep, marked)
 
 
 def _as_ids(refs: Any) -> list[str]:
@@ -375,7 +395,12 @@ def _find(sub: Subgraph, ref: str) -> str:
     if ref in g:
         return ref
     kind, sep, rest = ref.partition(":")
-    by_prefix = [n for n in g if sep and kind in KINDS and n.startswith(ref) and rest]
+    if sep and kind in KINDS:
+        by_prefix = [n for n in g if rest and n.startswith(ref)]
+    elif is_hex(ref):  # bare hex: a prefix of any kind's id
+        by_prefix = [n for n in g if n.partition(":")[2].startswith(ref.lower())]
+    else:
+        by_prefix = []
     if len(by_prefix) == 1:
         return by_prefix[0]
     by_name = [n for n in g if _node_of(g, n).name == (rest if sep and kind in KINDS else ref)
@@ -418,6 +443,10 @@ class _Prepared:
         self.hl_nodes = hl_nodes
         self.hl_pairs = hl_pairs
         self.marked = {k: v for k, v in marked.items() if k in self.g}
+        for n in self.g.nodes:  # folded groups carry their members' mark
+            mark = _node_of(self.g, n).attrs.get("mark") if n.startswith("group:") else None
+            if mark in MARKS:
+                self.marked[n] = mark
         self.hidden = int(self.g.graph.get("hidden", 0))
         # short ids tell apart every node of the subgraph, folded ones included
         self.short = _short_ids(list(self.g.nodes), all_ids)
@@ -439,9 +468,10 @@ def _prepare(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, st
         raise RenderError(f"unknown mark {unknown[0]!r}; expected stale or tampered")
     g = subgraph.graph
     targets = [_find(subgraph, ref) for ref in _as_ids(highlight)]
-    keep = [*targets, *(m for m in marked if m in g)]
-    protect = set(keep) | ({subgraph.root} if subgraph.root else set())
-    folded = _fold_siblings(subgraph, _threshold(fold), protect)
+    marked = {k: v for k, v in marked.items() if k in g}
+    protect = set(targets) | ({subgraph.root} if subgraph.root else set())
+    # marked nodes fold with their like (10,000 stale predictions: one stale group)
+    folded = _fold_siblings(subgraph, _threshold(fold), protect, marked)
     # the path: from the root to each target; without a root, through the targets in order
     paths: list[list[str]] = []
     fg = folded.graph
@@ -455,7 +485,7 @@ def _prepare(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, st
     hl_nodes = {n for p in paths for n in p}
     pairs = {frozenset((a, b)) for p in paths for a, b in zip(p, p[1:])}
     limited = _limit(folded, int(max_nodes) if max_nodes is not None else None,
-                     [*(n for p in paths for n in p), *keep])
+                     [*(n for p in paths for n in p), *targets], marked)
     return _Prepared(limited, hl_nodes, pairs, marked, subgraph.graph.nodes)
 
 
@@ -1318,10 +1348,11 @@ def overview(store: "Store", *, per_kind: int = 12) -> Subgraph:
 def find_marks(lg: "Lineage", subgraph: Subgraph, *, stale: bool = True, tampered: bool = True) -> dict[str, str]:
     """``{node id: "stale" | "tampered"}`` for the nodes of ``subgraph``.
 
-    Tampered: the ledger event that recorded the node no longer matches its rows (a
-    quick local check, a few indexed reads per node; `lineage verify` is the full
-    proof). Stale: the node is a dataset whose file changed on disk, or depends on one
-    (`Lineage.status`, when the query layer provides it).
+    Tampered: a ledger event behind the node (its row; a run's params, tags, metrics
+    and states; annotations) no longer matches the rows it committed to - a quick
+    local check, a few indexed reads per node; `lineage verify` is the full proof, the
+    hash chain included. Stale: a dataset whose file changed on disk (`Lineage.status`)
+    and everything in the subgraph downstream of one.
     """
     marks: dict[str, str] = {}
     if stale:
@@ -1329,23 +1360,39 @@ def find_marks(lg: "Lineage", subgraph: Subgraph, *, stale: bool = True, tampere
             doc = lg.status().to_dict()
         except (AttributeError, ImportError, NotImplementedError):
             doc = {}
-        for key in ("changed", "affected"):
-            for item in doc.get(key, []) or []:
-                node_id = item.get("id") if isinstance(item, Mapping) else getattr(item, "id", None)
-                if node_id in subgraph.graph:
-                    marks[node_id] = "stale"
+        g = subgraph.graph
+        # status's own group ids name its folding, not ours: seed from real nodes only
+        seeds = [item.get("id") for key in ("changed", "affected") for item in doc.get(key, []) or []
+                 if isinstance(item, Mapping) and not str(item.get("id", "")).startswith("group:")]
+        # status folds predictions per model into its own groups: spread "stale" down
+        # the subgraph itself, so whatever is listed here is marked too
+        queue = deque(s for s in seeds if s in g)
+        while queue:
+            n = queue.popleft()
+            if n in marks:
+                continue
+            marks[n] = "stale"
+            for u, _, d in g.in_edges(n, data=True):
+                if d.get("rel") != "was_revision_of" and u not in marks:
+                    queue.append(u)
     if tampered:
         store = lg.store
         checked: dict[int, bool] = {}
+
+        def intact(seq: int) -> bool:
+            if seq not in checked:
+                checked[seq] = store.check_event_rows(seq)
+            return checked[seq]
+
         for node in subgraph.nodes():
             if node.kind == "group":
                 continue
-            seq = store.event_of(node.id)
-            if seq is None:
-                continue
-            if seq not in checked:
-                checked[seq] = store.check_event_rows(seq)
-            if not checked[seq]:
+            if node.kind == "prediction":  # one bulk event per batch, checked once
+                seq = store.event_of(node.id)
+                events = {seq} if seq is not None else set()
+            else:  # its row, and its params, tags, metrics, states and annotations
+                events = set().union(*store.record_events([node.id]).values())
+            if not all(intact(seq) for seq in sorted(events)):
                 marks[node.id] = "tampered"
     return marks
 

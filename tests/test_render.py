@@ -611,3 +611,54 @@ def test_cli_dag_of_a_reference(forest, tmp_path: Path) -> None:
     lg.store.conn.execute("UPDATE nodes SET attrs = ? WHERE id = ?", ('{"rows": 1}', train.id))
     result = runner.invoke(cli, ["--db", db, "dag", "clf", "--check"])
     assert result.exit_code == 0 and "✗ tampered" in result.output
+
+
+def test_marks_fold_with_their_like_and_survive_the_cut() -> None:
+    sub = _siblings(10)
+    preds = [n.id for n in sub.nodes("prediction")]
+    folded = render.fold(sub, marked={p: "stale" for p in preds[:6]})
+    groups = sorted((n.attrs["count"], n.attrs.get("mark")) for n in folded.nodes("group"))
+    assert groups == [(6, "stale")]  # the four unmarked keep their nodes: fewer than five
+    dot = render.to_dot(sub, marked={p: "stale" for p in preds})
+    assert "<B>10 predictions</B>" in dot and "⚠ stale" in dot
+
+    runs = [Node("run:" + _uuid(i + 1), "run", f"step{i}", {"status": "finished"}) for i in range(30)]
+    chain = build_subgraph(runs, [Edge(runs[i].id, runs[i + 1].id, "was_informed_by") for i in range(29)],
+                           runs[0].id, direction="upstream")
+    dot = render.to_dot(chain, max_nodes=10, marked={runs[25].id: "tampered", runs[20].id: "stale"})
+    more = next(line for line in dot.splitlines() if "more runs" in line)
+    assert "✗ tampered" in more  # hidden, but not unremarked
+
+
+def test_find_marks_spreads_stale_down_the_diagram(lg: lineage.Lineage, tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    data = tmp_path / "train.csv"
+    data.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n")
+    train = lg.log_dataset(data, name="train")
+    with lg.start_run("fit") as run:
+        run.log_input(train)
+        model = run.log_model(LogisticRegression().fit([[1, 2], [3, 4], [5, 6]], [0, 1, 0]), "clf")
+    lg.log_predictions(model, np.zeros((8, 2)), [0] * 8)
+    sub = lg.impact(train, include_predictions=True)
+    assert render.find_marks(lg, sub) == {}
+    data.write_text("a,b,y\n1,2,0\n3,4,1\n5,6,1\n")  # the file changed after training
+    marks = render.find_marks(lg, sub)
+    assert set(marks.values()) == {"stale"}
+    assert {train.id, model.id} <= set(marks) and sum(k.startswith("prediction:") for k in marks) == 8
+    dot = render.to_dot(sub, marked=marks)
+    assert "<B>8 predictions</B>" in dot and dot.count("⚠ stale") == 4  # data, run, model, one group
+
+
+def test_find_marks_sees_an_edited_run_state(forest) -> None:
+    lg, model, train = forest
+    sub = lg.trace(model)
+    run_id = next(n.id for n in sub.nodes("run"))
+    assert render.find_marks(lg, sub) == {}
+    lg.store.conn.execute("UPDATE run_states SET status = 'failed' WHERE run = ? AND status = 'finished'", (run_id,))
+    assert render.find_marks(lg, sub) == {run_id: "tampered"}
+
+
+def test_highlight_by_bare_hex_prefix() -> None:
+    sub = trace_of_prediction()
+    assert render.to_dot(sub, highlight=["3f2a9c"]) == render.to_dot(sub, highlight=[RAW])
