@@ -470,8 +470,8 @@ def dag(state: State, ref: str | None, upstream: bool, output: str | None, max_n
     if check:
         options["marked"] = render.find_marks(lg, sub)
     if as_json:
-        keep = [*options.get("highlight", []), *options.get("marked", {})]
-        emit_json(render.fold(sub, fold=options["fold"], max_nodes=options["max_nodes"], keep=keep).to_dict())
+        emit_json(render.fold(sub, fold=options["fold"], max_nodes=options["max_nodes"],
+                              keep=options.get("highlight", []), marked=options.get("marked")).to_dict())
         return
     if output:
         path = lg.render(sub, output, rankdir="TB" if top_down else "LR", **options)
