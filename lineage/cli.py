@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -39,6 +40,13 @@ class LineageGroup(click.Group):
         except BrokenPipeError:  # `lineage ls | head`
             sys.stderr.close()
             raise SystemExit(0) from None
+        except sqlite3.DatabaseError as exc:
+            # damage SQLite finds only when it reads the page (opening succeeded), or a
+            # write lock held by another process past the busy timeout
+            raise click.ClickException(f"the lineage store failed: {exc} (see `lineage verify`)") from None
+        except OSError as exc:  # e.g. no permission to create .lineage/ here
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
 
 
 class State:
@@ -125,10 +133,14 @@ def _size(n: int) -> str:
 
 def nodes_table(nodes: Iterable[Any], *, title: str | None = None, extra: Sequence[tuple[str, Callable[[Any], str]]] = ()) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     from .model import short_id
 
-    table = Table(title=title, show_lines=False, header_style="bold")
+    def cell(value: Any) -> Any:  # user strings are data, not rich markup
+        return Text(value) if isinstance(value, str) else value
+
+    table = Table(title=cell(title) if title else None, show_lines=False, header_style="bold")
     table.add_column("id", style="cyan", no_wrap=True)
     table.add_column("kind")
     table.add_column("name", style="bold")
@@ -137,8 +149,8 @@ def nodes_table(nodes: Iterable[Any], *, title: str | None = None, extra: Sequen
     table.add_column("created", no_wrap=True)
     table.add_column("summary")
     for n in nodes:
-        table.add_row(short_id(n.id, 12), n.kind, n.name or "", *(f(n) for _, f in extra),
-                      (n.created_at or "")[:19].replace("T", " "), node_summary(n), )
+        table.add_row(short_id(n.id, 12), n.kind, cell(n.name or ""), *(cell(f(n)) for _, f in extra),
+                      (n.created_at or "")[:19].replace("T", " "), cell(node_summary(n)))
     return table
 
 
@@ -187,12 +199,12 @@ def init(state: State, path: str | None) -> None:
       lineage --db /data/team/lineage.db init
     """
     from .api import open as open_lineage
-    from .store import STORE_DIR, find_store
+    from .store import DB_NAME, STORE_DIR, locate
 
     target = state.db
     if path:
-        target = os.path.join(path, STORE_DIR)
-    existing = None if target else find_store()
+        target = os.path.join(path, STORE_DIR, DB_NAME)
+    existing = locate(target, create=True).is_file()
     lg = open_lineage(target, create=True)
     verb = "Found existing" if existing else "Initialized"
     click.echo(f"{verb} lineage store at {lg.db_path}")
@@ -218,22 +230,28 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
     """
     if name and len(paths) > 1:
         raise click.UsageError("--name goes with a single path")
+    if not uri:
+        # all or nothing: check every path before recording any
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise click.ClickException(f"no such file or directory: {missing[0]}{more}")
     lg = state.lineage(create=True)
     nodes = []
-    with lg.batch():
-        for p in paths:
-            if uri:
-                nodes.append(lg.log_dataset(name=name, uri=p, digest=digest))
-                continue
-            size = os.path.getsize(p) if os.path.isfile(p) else 0
-            if size > 64 * 2**20 and not as_json:
-                from rich.progress import Progress
+    # One transaction per path, not one around all: hashing must not hold the write lock.
+    for p in paths:
+        if uri:
+            nodes.append(lg.log_dataset(name=name, uri=p, digest=digest))
+            continue
+        big = os.path.isdir(p) or os.path.getsize(p) > 64 * 2**20
+        if big and not as_json and sys.stderr.isatty():
+            from rich.progress import Progress
 
-                with Progress(transient=True, console=console().__class__(stderr=True)) as bar:
-                    task = bar.add_task(f"hashing {os.path.basename(p)}", total=size)
-                    nodes.append(lg.log_dataset(p, name=name, progress=lambda done, total: bar.update(task, completed=done)))
-            else:
-                nodes.append(lg.log_dataset(p, name=name))
+            with Progress(transient=True, console=console().__class__(stderr=True)) as bar:
+                task = bar.add_task(f"hashing {os.path.basename(os.path.normpath(p))}", total=None)
+                nodes.append(lg.log_dataset(p, name=name, progress=lambda done, total: bar.update(task, completed=done, total=total)))
+        else:
+            nodes.append(lg.log_dataset(p, name=name))
     if as_json:
         emit_json({"items": [n.to_dict() for n in nodes]})
         return
@@ -243,6 +261,9 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
 
 # ---------------------------------------------------------------------------
 # run
+
+
+_SCRIPT_SUFFIXES = (".py", ".R", ".r", ".sh", ".jl", ".rb", ".pl", ".js", ".ipynb")
 
 
 def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
@@ -259,7 +280,7 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 @click.option("-i", "--input", "inputs", multiple=True, help="A file or folder the command reads (repeatable).")
 @click.option("-o", "--output", "outputs", multiple=True, help="A file or folder the command writes (repeatable).")
 @click.option("-p", "--param", "params", multiple=True, help="A parameter as key=value (repeatable).")
-@click.option("-n", "--name", help="Run name (default: the command's program).")
+@click.option("-n", "--name", help="Run name (default: the script it runs, else the program).")
 @click.option("-e", "--experiment", help="Experiment the run belongs to.")
 @click.option("-t", "--tag", "tags", multiple=True, help="A tag as key=value (repeatable).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -280,23 +301,29 @@ def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], params:
         cmd = cmd[1:]
     if not cmd:
         raise click.UsageError("give the command after --, e.g. lineage run -- python train.py")
+    parsed_params, parsed_tags = _parse_params(params), _parse_params(tags)
     for p in inputs:
         if not os.path.exists(p):
             raise click.ClickException(f"input {p} does not exist")
     lg = state.lineage(create=True)
-    run_ = lg.start_run(name or os.path.basename(cmd[0]), params=_parse_params(params), tags=_parse_params(tags),
+    # `python train.py` is better named `train.py` than `python`
+    script = next((a for a in cmd[1:3] if a.endswith(_SCRIPT_SUFFIXES) and os.path.isfile(a)), None)
+    run_ = lg.start_run(name or os.path.basename(script or cmd[0]), params=parsed_params, tags=parsed_tags,
                         experiment=experiment, command=cmd)
     try:
-        with lg.batch():
-            for p in inputs:
-                run_.log_input(p, role="input")
+        # each input its own transaction, hashed before it: no write lock held while reading
+        for p in inputs:
+            run_.log_input(p, role="input")
         started = time.monotonic()
         try:
             proc = subprocess.Popen(cmd)
         except OSError as exc:
-            run_.end("failed", exit_code=127, error=f"could not start {cmd[0]}: {exc.strerror}")
-            click.echo(f"Error: could not start {cmd[0]}: {exc.strerror}", err=True)
-            raise SystemExit(127) from None
+            # the shell's codes: 126 found but not executable, 127 not found
+            code = 126 if isinstance(exc, PermissionError) else 127
+            reason = f"could not start {cmd[0]}: {exc.strerror or exc}"
+            run_.end("failed", exit_code=code, error=reason)
+            click.echo(f"Error: {reason}", err=True)
+            raise SystemExit(code) from None
         # Ctrl-C reaches the child through the terminal; we wait for it to finish.
         previous = signal.signal(signal.SIGINT, lambda *a: None)
         try:
@@ -304,18 +331,24 @@ def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], params:
         finally:
             signal.signal(signal.SIGINT, previous)
         elapsed = time.monotonic() - started
+        killed = ""
+        if code < 0:  # killed by a signal: report it as a shell does, 128 + N
+            try:
+                killed = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                killed = f"killed by signal {-code}"
+            code = 128 - code
         missing = []
-        with lg.batch():
-            for p in outputs:
-                if os.path.exists(p):
-                    run_.log_output(p)
-                else:
-                    missing.append(p)
-            if code == 0 and not missing:
-                run_.end("finished", exit_code=0)
+        for p in outputs:
+            if os.path.exists(p):
+                run_.log_output(p)
             else:
-                why = f"exit code {code}" if code else f"declared outputs not written: {', '.join(missing)}"
-                run_.end("failed", exit_code=code, error=why)
+                missing.append(p)
+        if code == 0 and not missing:
+            run_.end("finished", exit_code=0)
+        else:
+            why = killed or (f"exit code {code}" if code else f"declared outputs not written: {', '.join(missing)}")
+            run_.end("failed", exit_code=code, error=why)
     except BaseException:
         run_.end("failed", error="lineage run was interrupted")
         raise
@@ -376,15 +409,18 @@ def show(state: State, ref: str, as_json: bool) -> None:
     from rich.pretty import Pretty
     from rich.table import Table
 
+    from rich.text import Text
+
     table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row("id", node.id)
-    table.add_row("kind", node.kind)
-    table.add_row("name", node.name or "")
-    table.add_row("created", node.created_at or "")
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")  # ids and digests in full, never cut to "…"
+    # Text(), not str: user strings are data, not rich markup ("[red]" in a name)
+    table.add_row("id", Text(node.id))
+    table.add_row("kind", Text(node.kind))
+    table.add_row("name", Text(node.name or ""))
+    table.add_row("created", Text(node.created_at or ""))
     for key, value in node.attrs.items():
-        table.add_row(key, Pretty(value) if isinstance(value, (dict, list)) else str(value))
+        table.add_row(Text(str(key)), Pretty(value) if isinstance(value, (dict, list)) else Text(str(value)))
     console().print(table)
 
 
@@ -400,13 +436,19 @@ def history(state: State, name: str, as_json: bool) -> None:
       lineage history train
       lineage history data/train.csv --json
     """
+    from .model import KINDS
+
     lg = state.lineage()
-    versions = lg.history(name)
+    kind, sep, rest = name.partition(":")
+    if sep and kind in KINDS and rest:  # `dataset:train` when a name is used by two kinds
+        versions = lg.history(rest, kind=kind)
+    else:
+        versions = lg.history(name)
+    if not versions:  # an unknown name is an unknown reference: exit 1, JSON or not
+        raise click.ClickException(f"no versions recorded under {name!r} (see `lineage ls`)")
     if as_json:
         emit_json({"items": [n.to_dict() for n in versions]})
         return
-    if not versions:
-        raise click.ClickException(f"no versions recorded under {name!r}")
     console().print(nodes_table(versions, title=f"history of {name}",
                                 extra=[("version", lambda n, _v={n.id: i + 1 for i, n in enumerate(versions)}: f"@{_v[n.id]}")]))
 
