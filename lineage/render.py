@@ -1117,7 +1117,9 @@ def _html_page(subgraph: Subgraph, **options: Any) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title>"
-        "<style>body{margin:24px;font-family:Helvetica,Arial,sans-serif}h1{font-size:18px;font-weight:600}</style>"
+        # a page of its own: the diagram at its natural size (readable), scrolled when wide
+        "<style>body{margin:24px;font-family:Helvetica,Arial,sans-serif}h1{font-size:18px;font-weight:600}"
+        ".lineage-diagram{overflow-x:auto}.lineage-diagram svg{max-width:none!important}</style>"
         f"</head><body><h1>{html.escape(title)}</h1>\n"
         + to_html_fragment(subgraph, **options).replace('<div class="lineage-diagram">',
                                                          f'<div class="lineage-diagram">{_legend(subgraph)}', 1)
