@@ -263,9 +263,6 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
 # run
 
 
-_SCRIPT_SUFFIXES = (".py", ".R", ".r", ".sh", ".jl", ".rb", ".pl", ".js", ".ipynb")
-
-
 def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
     params = {}
     for p in pairs:
@@ -306,10 +303,8 @@ def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], params:
         if not os.path.exists(p):
             raise click.ClickException(f"input {p} does not exist")
     lg = state.lineage(create=True)
-    # `python train.py` is better named `train.py` than `python`
-    script = next((a for a in cmd[1:3] if a.endswith(_SCRIPT_SUFFIXES) and os.path.isfile(a)), None)
-    run_ = lg.start_run(name or os.path.basename(script or cmd[0]), params=parsed_params, tags=parsed_tags,
-                        experiment=experiment, command=cmd)
+    # (without --name, the run is named after the script it runs: train.py, not python)
+    run_ = lg.start_run(name, params=parsed_params, tags=parsed_tags, experiment=experiment, command=cmd)
     try:
         # each input its own transaction, hashed before it: no write lock held while reading
         for p in inputs:

@@ -239,6 +239,39 @@ def _param_text(value: Any) -> str:
     return plain if isinstance(plain, str) else canonical_json(plain)
 
 
+#: suffixes of the scripts an interpreter runs (`python train.py`, `Rscript fit.R`)
+SCRIPT_SUFFIXES = (".py", ".ipynb", ".R", ".r", ".jl", ".sh", ".bash", ".rb", ".pl", ".js", ".m", ".scala")
+
+
+def command_entry_point(argv: Sequence[str]) -> str | None:
+    """The code a wrapped command runs (`lineage run -- CMD`).
+
+    The program itself when it is a script (``./prep.sh``, ``train.py``); else the
+    first script among its next two arguments (``python train.py``,
+    ``/usr/bin/python3 -u train.py``, ``Rscript fit.R``); else the program's name
+    (``cp``, ``python -m pkg``), so the interpreter binary is never taken for the
+    code and a data file argument (``cp a.csv b.csv``) never either.
+    """
+    if not argv:
+        return None
+    program = str(argv[0])
+    if os.path.isfile(program) and (program.endswith(SCRIPT_SUFFIXES) or _has_shebang(program)):
+        return program
+    for arg in argv[1:3]:
+        arg = str(arg)
+        if arg.endswith(SCRIPT_SUFFIXES) and os.path.isfile(arg):
+            return arg
+    return os.path.basename(program)
+
+
+def _has_shebang(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(2) == b"#!"
+    except OSError:
+        return False
+
+
 class Run:
     """A run in progress: what `start_run` hands out. Use it as a context manager;
     a run that raises ends `failed` with the error message."""
@@ -263,7 +296,10 @@ class Run:
         run_id = make_id("run", new_uuid7_hex())
         argv = list(command) if command is not None else list(sys.argv)
         # `python train.py` and `./train.sh` alike: the first argument that is a file
-        entry = entry_point or next((a for a in argv[:3] if os.path.isfile(a)), None)
+        if entry_point is None and command is not None:
+            entry = command_entry_point(argv)
+        else:  # this process's own argv: sys.argv[0] is the script (`python train.py`)
+            entry = entry_point or next((a for a in argv[:3] if os.path.isfile(a)), None)
         if code_path is None and entry is not None:
             # the code is the script's repository, wherever it was started from
             code_path = os.path.dirname(os.path.abspath(entry))
@@ -287,7 +323,8 @@ class Run:
             env_vars = capture.allowed_env()
             if env_vars:
                 attrs["env"] = env_vars
-            node = Node(run_id, "run", name or run_id.split(":", 1)[1][:8], attrs, started)
+            default = os.path.basename(entry) if command is not None and entry else run_id.split(":", 1)[1][:8]
+            node = Node(run_id, "run", name or default, attrs, started)
             edges = [
                 Edge(run_id, agent.id, "was_associated_with"),
                 Edge(run_id, code.id, "used", "code"),

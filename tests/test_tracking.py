@@ -388,3 +388,18 @@ def test_default_names_are_relative_to_a_store_outside_dot_lineage(tmp_path: Pat
     (tmp_path / "d" / "x.csv").write_text("a\n1\n")
     with lineage.open(tmp_path / "team.db") as lg:
         assert lg.log_dataset("d/x.csv").name == "d/x.csv"
+
+
+def test_the_code_of_a_wrapped_command_is_its_script_not_the_interpreter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.tracking import command_entry_point
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.py").write_text("print(1)\n")
+    (tmp_path / "prep").write_text("#!/bin/sh\necho\n")
+    (tmp_path / "a.csv").write_text("x\n")
+    assert command_entry_point([sys.executable, "train.py"]) == "train.py"
+    assert command_entry_point([sys.executable, "-u", "train.py", "--lr", "1"]) == "train.py"
+    assert command_entry_point(["./prep", "a.csv"]) == "./prep"
+    assert command_entry_point(["cp", "a.csv", "b.csv"]) == "cp"
+    assert command_entry_point([sys.executable, "-m", "pkg.train"]) == Path(sys.executable).name
+    assert command_entry_point([]) is None

@@ -1,0 +1,569 @@
+"""The issue-2 commands through click's CliRunner, on real stores in tmp_path: init,
+add, run (real subprocesses), ls, show, history, verify; their --json shapes
+(DESIGN.md §5), references, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import lineage
+from lineage.cli import cli
+
+NODE_KEYS = {"id", "kind", "name", "created_at", "attrs"}
+VERIFY_KEYS = {"ok", "events", "head", "first_bad", "problems"}
+
+
+def invoke(*args: str, db: Path | str | None = None) -> Result:
+    argv = ["--db", str(db), *args] if db is not None else list(args)
+    return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+
+def as_json(*args: str, db: Path | str | None = None) -> Any:
+    result = invoke(*args, "--json", db=db)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def assert_one_line_error(result: Result, code: int = 1, *, contains: str = "") -> str:
+    """The error contract: an exit code, one line on stderr, no traceback."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: "), lines[0]
+    assert contains in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder (the working directory) with a data file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("a,b\n1,2\n3,4\n")
+    return tmp_path
+
+
+@pytest.fixture
+def db(project: Path) -> Path:
+    """A store at the project root, created through `lineage init`."""
+    result = invoke("init")
+    assert result.exit_code == 0, result.output
+    return project / ".lineage" / "lineage.db"
+
+
+def events(db: Path) -> int:
+    with lineage.open(db, create=False) as lg:
+        return lg.store.head()[0]
+
+
+def edges(db: Path) -> set[tuple[str, str, str, str | None]]:
+    conn = sqlite3.connect(db)
+    try:
+        return {tuple(r) for r in conn.execute("SELECT src, dst, rel, role FROM edges")}  # type: ignore[misc]
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------
+# init
+
+
+def test_init_creates_the_store_at_the_git_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo" / "src" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "repo" / "src" / "deep")
+    result = invoke("init")
+    assert result.exit_code == 0, result.output
+    store = tmp_path / "repo" / ".lineage" / "lineage.db"
+    assert store.is_file()
+    assert result.stdout.strip() == f"Initialized lineage store at {store}"
+    again = invoke("init")
+    assert again.exit_code == 0 and again.stdout.startswith("Found existing lineage store at")
+    # reads from anywhere below find it by walking up
+    assert invoke("ls", "--json").exit_code == 0
+
+
+def test_init_outside_git_creates_the_store_here(project: Path) -> None:
+    result = invoke("init")
+    assert result.exit_code == 0, result.output
+    assert (project / ".lineage" / "lineage.db").is_file()
+
+
+def test_init_at_a_path_and_with_db(project: Path) -> None:
+    assert invoke("init", "elsewhere").exit_code == 0
+    assert (project / "elsewhere" / ".lineage" / "lineage.db").is_file()
+    result = invoke("init", db=project / "team" / "shared.db")
+    assert result.exit_code == 0 and (project / "team" / "shared.db").is_file()
+    assert invoke("init", db=project / "team" / "shared.db").stdout.startswith("Found existing")
+    assert not (project / ".lineage").exists()
+
+
+def test_lineage_db_environment_variable_selects_the_store(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = project / "env.db"
+    monkeypatch.setenv("LINEAGE_DB", str(target))
+    assert invoke("add", "data/train.csv").exit_code == 0
+    assert target.is_file() and not (project / ".lineage").exists()
+
+
+# ---------------------------------------------------------------------------
+# add
+
+
+def test_add_the_same_file_twice_records_one_node(db: Path) -> None:
+    first = as_json("add", "data/train.csv", "--name", "train")
+    n = events(db)
+    second = as_json("add", "data/train.csv", "--name", "train")
+    assert first == second
+    assert events(db) == n  # nothing new: no event at all
+    assert len(as_json("ls", "--kind", "dataset")["items"]) == 1
+
+
+def test_add_json_shape(db: Path) -> None:
+    doc = as_json("add", "data/train.csv", "--name", "train")
+    assert set(doc) == {"items"} and len(doc["items"]) == 1
+    node = doc["items"][0]
+    assert set(node) == NODE_KEYS
+    assert node["kind"] == "dataset" and node["name"] == "train"
+    assert node["id"].startswith("dataset:") and len(node["id"]) == len("dataset:") + 64
+    assert node["attrs"]["rows"] == 2 and node["attrs"]["columns"] == ["a", "b"]
+
+
+def test_add_a_changed_file_is_a_new_version(project: Path, db: Path) -> None:
+    v1 = as_json("add", "data/train.csv", "--name", "train")["items"][0]
+    (project / "data" / "train.csv").write_text("a,b\n1,2\n3,4\n5,6\n")
+    v2 = as_json("add", "data/train.csv", "--name", "train")["items"][0]
+    assert v1["id"] != v2["id"]
+    assert (v2["id"], v1["id"], "was_revision_of", None) in edges(db)
+    hist = as_json("history", "train")
+    assert [n["id"] for n in hist["items"]] == [v1["id"], v2["id"]]  # oldest first
+    assert as_json("show", "train")["id"] == v2["id"]
+    assert as_json("show", "train@1")["id"] == v1["id"]
+    assert as_json("show", "train@2")["id"] == v2["id"]
+
+
+def test_add_without_name_uses_the_path_in_the_project(db: Path) -> None:
+    node = as_json("add", "data/train.csv")["items"][0]
+    assert node["name"] == "data/train.csv"
+
+
+def test_add_several_paths_and_a_directory(project: Path, db: Path) -> None:
+    (project / "data" / "test.csv").write_text("a,b\n9,9\n")
+    doc = as_json("add", "data/train.csv", "data/test.csv")
+    assert [n["name"] for n in doc["items"]] == ["data/train.csv", "data/test.csv"]
+    tree = as_json("add", "data")["items"][0]
+    assert tree["attrs"]["format"] == "directory" and tree["attrs"]["files"] == 2
+
+
+def test_add_a_missing_file_records_nothing(project: Path, db: Path) -> None:
+    n = events(db)
+    result = invoke("add", "data/train.csv", "data/nope.csv")
+    assert_one_line_error(result, 1, contains="data/nope.csv")
+    assert events(db) == n  # all or nothing
+
+
+def test_add_name_with_several_paths_is_bad_usage(db: Path) -> None:
+    result = invoke("add", "data/train.csv", "data/train.csv", "--name", "x")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_add_remote_data_by_uri(db: Path) -> None:
+    node = as_json("add", "--uri", "s3://key:secret@bucket/train.parquet", "--digest", "abc123")["items"][0]
+    assert node["attrs"]["uri"] == "s3://bucket/train.parquet"
+    assert "secret" not in json.dumps(node)
+    assert_one_line_error(invoke("add", "--uri", "s3://bucket/x"), 1, contains="digest")
+
+
+def test_add_creates_a_store_when_there_is_none(project: Path) -> None:
+    assert invoke("add", "data/train.csv").exit_code == 0
+    assert (project / ".lineage" / "lineage.db").is_file()
+
+
+# ---------------------------------------------------------------------------
+# run: real subprocesses
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    src, dst, *rest = sys.argv[1:]
+    with open(src) as f, open(dst, "w") as g:
+        g.write(f.read().upper())
+        g.write(" ".join(rest))
+    """
+)
+
+
+@pytest.fixture
+def script(project: Path) -> Path:
+    p = project / "prep.py"
+    p.write_text(SCRIPT)
+    return p
+
+
+def latest_run(db: Path) -> dict[str, Any]:
+    items = as_json("ls", "--kind", "run", "--limit", "1", db=db)["items"]
+    assert items
+    return items[0]
+
+
+def test_run_records_inputs_outputs_params_code_and_environment(project: Path, db: Path, script: Path) -> None:
+    result = invoke("run", "-i", "data/train.csv", "-o", "data/out.csv", "-p", "lr=0.1", "-p", "api_key=s3cr3t",
+                    "--", sys.executable, "prep.py", "data/train.csv", "data/out.csv", "--flag", "--password", "hunter2")
+    assert result.exit_code == 0, result.output
+    out = project / "data" / "out.csv"
+    # the command got exactly its arguments: `--` and lineage's options are not passed on
+    assert out.read_text().endswith("--flag --password hunter2")
+    run = latest_run(db)
+    a = run["attrs"]
+    assert a["status"] == "finished" and a["exit_code"] == 0
+    assert run["name"] == "prep.py"
+    assert a["params"] == {"lr": "0.1", "api_key": "***"}
+    assert a["command"] == [sys.executable, "prep.py", "data/train.csv", "data/out.csv", "--flag", "--password", "***"]
+    assert isinstance(a["duration_s"], float) and a["duration_s"] >= 0
+    train = as_json("show", "data/train.csv")
+    output = as_json("show", "data/out.csv")
+    e = edges(db)
+    assert (run["id"], train["id"], "used", "input") in e
+    assert (output["id"], run["id"], "was_generated_by", None) in e
+    rels = {(rel, role) for src, _, rel, role in e if src == run["id"]}
+    assert {("used", "code"), ("used", "environment"), ("was_associated_with", None)} <= rels
+    code = [dst for src, dst, rel, role in e if src == run["id"] and role == "code"][0]
+    assert as_json("show", code)["name"] == "prep.py"
+    # secrets never reach the file, in any table or the ledger
+    raw = b"".join(p.read_bytes() for p in db.parent.glob("lineage.db*"))
+    assert b"hunter2" not in raw and b"s3cr3t" not in raw
+
+
+def test_run_propagates_the_exit_code_and_records_failure(db: Path) -> None:
+    result = invoke("run", "--", sys.executable, "-c", "import sys; sys.exit(3)")
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output
+    run = latest_run(db)
+    assert run["attrs"]["status"] == "failed" and run["attrs"]["exit_code"] == 3
+
+
+def test_run_of_a_missing_program_exits_127_with_one_line(db: Path) -> None:
+    result = invoke("run", "--", "no-such-program-anywhere", "x")
+    line = assert_one_line_error(result, 127, contains="no-such-program-anywhere")
+    assert "could not start" in line
+    run = latest_run(db)
+    assert run["attrs"]["status"] == "failed" and run["attrs"]["exit_code"] == 127
+
+
+def test_run_killed_by_a_signal_exits_128_plus_n(db: Path) -> None:
+    result = invoke("run", "--", sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)")
+    assert result.exit_code == 128 + 15
+    run = latest_run(db)
+    assert run["attrs"]["status"] == "failed" and run["attrs"]["exit_code"] == 143
+    assert "SIGTERM" in run["attrs"]["error"]
+
+
+def test_run_without_double_dash_passes_everything_after_the_program_on(project: Path, db: Path, script: Path) -> None:
+    # after the first argument that is not an option, nothing is lineage's: `-o` is the script's
+    result = invoke("run", "-i", "data/train.csv", sys.executable, "prep.py", "data/train.csv", "data/o2.csv", "-o", "x")
+    assert result.exit_code == 0, result.output
+    assert (project / "data" / "o2.csv").read_text().endswith("-o x")
+    assert latest_run(db)["attrs"]["command"][-2:] == ["-o", "x"]
+
+
+def test_run_with_a_declared_output_not_written_fails(db: Path) -> None:
+    result = invoke("run", "-o", "never.csv", "--", sys.executable, "-c", "pass")
+    assert result.exit_code == 1
+    run = latest_run(db)
+    assert run["attrs"]["status"] == "failed" and "never.csv" in run["attrs"]["error"]
+
+
+def test_run_with_a_missing_input_is_refused_before_running(project: Path, db: Path) -> None:
+    n = events(db)
+    result = invoke("run", "-i", "nope.csv", "--", sys.executable, "-c", "open('ran', 'w')")
+    assert_one_line_error(result, 1, contains="nope.csv")
+    assert not (project / "ran").exists() and events(db) == n
+
+
+def test_run_bad_param_is_bad_usage(db: Path) -> None:
+    result = invoke("run", "-p", "novalue", "--", sys.executable, "-c", "pass")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_run_needs_a_command(db: Path) -> None:
+    assert invoke("run").exit_code == 2
+    assert invoke("run", "--").exit_code == 2
+
+
+def test_run_output_consumed_by_a_later_run_links_the_runs(project: Path, db: Path, script: Path) -> None:
+    assert invoke("run", "-i", "data/train.csv", "-o", "data/a.csv", "--", sys.executable, "prep.py",
+                  "data/train.csv", "data/a.csv").exit_code == 0
+    first = latest_run(db)
+    assert invoke("run", "-i", "data/a.csv", "-o", "data/b.csv", "--", sys.executable, "prep.py",
+                  "data/a.csv", "data/b.csv").exit_code == 0
+    second = latest_run(db)
+    assert (second["id"], first["id"], "was_informed_by", None) in edges(db)
+
+
+# ---------------------------------------------------------------------------
+# ls, show, history: JSON shapes and references
+
+
+@pytest.fixture
+def filled(project: Path, db: Path) -> dict[str, Any]:
+    """Two versions of `train`, a run that made a model `clf`, a dataset also named
+    `clf` (a name shared by two kinds), and predictions with request ids."""
+    from sklearn.dummy import DummyClassifier
+
+    import numpy as np
+
+    with lineage.open(db) as lg:
+        v1 = lg.log_dataset("data/train.csv", name="train")
+        (project / "data" / "train.csv").write_text("a,b\n1,2\n3,4\n5,6\n")
+        v2 = lg.log_dataset("data/train.csv", name="train")
+        with lg.start_run("fit", params={"C": 1.0}) as run:
+            run.log_input(v2)
+            model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+        (project / "data" / "other.csv").write_text("x\n1\n")
+        other = lg.log_dataset("data/other.csv", name="clf")
+        preds = lg.log_predictions(model, np.zeros((2, 1)), [0, 1], request_ids=["req-1", "req-2"])
+        return {"v1": v1.id, "v2": v2.id, "run": run.id, "model": model.id, "other": other.id, "preds": preds}
+
+
+def test_ls_json_shape_and_filters(filled: dict[str, Any], db: Path) -> None:
+    doc = as_json("ls")
+    assert set(doc) == {"items"}
+    assert all(set(n) == NODE_KEYS for n in doc["items"])
+    ids = [n["id"] for n in doc["items"]]
+    assert filled["v1"] in ids and filled["model"] in ids
+    datasets = as_json("ls", "--kind", "dataset")["items"]
+    assert {n["kind"] for n in datasets} == {"dataset"} and len(datasets) == 3
+    assert [n["id"] for n in datasets][:2] == [filled["other"], filled["v2"]]  # newest first
+    assert [n["id"] for n in as_json("ls", "--name", "train")["items"]] == [filled["v2"], filled["v1"]]
+    preds = as_json("ls", "--kind", "prediction")["items"]
+    assert {n["id"] for n in preds} == set(filled["preds"]) and all(set(n) == NODE_KEYS for n in preds)
+
+
+def test_ls_as_a_table(filled: dict[str, Any]) -> None:
+    result = invoke("ls")
+    assert result.exit_code == 0 and "dataset" in result.stdout and "train" in result.stdout
+
+
+def test_show_json_is_one_node(filled: dict[str, Any]) -> None:
+    node = as_json("show", filled["run"])
+    assert set(node) == NODE_KEYS
+    assert node["kind"] == "run" and node["attrs"]["status"] == "finished" and node["attrs"]["params"] == {"C": "1.0"}
+
+
+@pytest.mark.parametrize("form", ["full id", "prefix", "bare hex", "name", "kind:name", "name@1", "request"])
+def test_show_resolves_every_reference_form(filled: dict[str, Any], form: str) -> None:
+    v1, v2, model = filled["v1"], filled["v2"], filled["model"]
+    ref, expected = {
+        "full id": (v1, v1),
+        "prefix": (v2[: len("dataset:") + 10], v2),
+        "bare hex": (model.split(":")[1][:12], model),
+        "name": ("train", v2),
+        "kind:name": ("model:clf", model),
+        "name@1": ("train@1", v1),
+        "request": ("request:req-2", filled["preds"][1]),
+    }[form]
+    assert as_json("show", ref)["id"] == expected
+
+
+def test_show_as_a_table_prints_the_full_id(filled: dict[str, Any]) -> None:
+    result = invoke("show", filled["v1"])
+    assert result.exit_code == 0
+    assert filled["v1"].split(":")[1][-12:] in result.stdout.replace("\n", "").replace(" ", "")
+
+
+def test_unknown_reference_is_one_line(filled: dict[str, Any]) -> None:
+    assert_one_line_error(invoke("show", "no_such_thing"), 1, contains="no_such_thing")
+    assert_one_line_error(invoke("show", "train@9"), 1, contains="versions 1 to 2")
+    assert_one_line_error(invoke("show", "dataset:ffffffffffff"), 1)
+
+
+def test_ambiguous_reference_lists_the_candidates(filled: dict[str, Any]) -> None:
+    line = assert_one_line_error(invoke("show", "clf"), 1, contains="ambiguous")
+    assert "dataset:clf" in line and "model:clf" in line
+    # a short prefix shared by several ids lists them
+    with lineage.open(create=False) as lg:
+        with lg.start_run("a"):
+            pass
+        with lg.start_run("b"):
+            pass
+        runs = [n.id for n in lg.nodes(kind="run")]
+    common = os.path.commonprefix(runs)
+    line = assert_one_line_error(invoke("show", common), 1, contains="ambiguous")
+    assert all(r in line for r in runs[:3])
+
+
+def test_history_json_oldest_first(filled: dict[str, Any]) -> None:
+    doc = as_json("history", "train")
+    assert set(doc) == {"items"} and all(set(n) == NODE_KEYS for n in doc["items"])
+    assert [n["id"] for n in doc["items"]] == [filled["v1"], filled["v2"]]
+    assert [n["id"] for n in as_json("history", "dataset:clf")["items"]] == [filled["other"]]
+    table = invoke("history", "train")
+    assert table.exit_code == 0 and "@1" in table.stdout and "@2" in table.stdout
+
+
+def test_history_of_an_unknown_or_shared_name(filled: dict[str, Any]) -> None:
+    assert_one_line_error(invoke("history", "nothing"), 1, contains="nothing")
+    assert_one_line_error(invoke("history", "nothing", "--json"), 1, contains="nothing")
+    assert_one_line_error(invoke("history", "clf"), 1, contains="ambiguous")
+
+
+def test_user_strings_are_not_markup(project: Path, db: Path) -> None:
+    assert invoke("add", "data/train.csv", "--name", "[red]x[/]").exit_code == 0
+    for args in (["ls"], ["show", "[red]x[/]"], ["history", "[red]x[/]"]):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert "[red]x[/]" in result.stdout
+
+
+# ---------------------------------------------------------------------------
+# verify
+
+
+def test_verify_json_shape(filled: dict[str, Any], db: Path) -> None:
+    doc = as_json("verify")
+    # the documented keys, plus `checked_from` (where an incremental check started)
+    assert set(doc) == VERIFY_KEYS | {"checked_from"}
+    assert doc["ok"] is True and doc["first_bad"] is None and doc["problems"] == []
+    assert doc["events"] == events(db) and len(doc["head"]) == 64
+    text = invoke("verify")
+    assert text.exit_code == 0 and doc["head"] in text.stdout and f"{doc['events']} events" in text.stdout
+
+
+def test_verify_writes_nothing(filled: dict[str, Any], db: Path) -> None:
+    before = events(db)
+    as_json("verify")
+    assert events(db) == before
+
+
+def test_a_tampered_store_fails_verify_naming_the_first_bad_event(filled: dict[str, Any], db: Path) -> None:
+    conn = sqlite3.connect(db)
+    event = conn.execute("SELECT event FROM params WHERE key = 'C'").fetchone()[0]
+    conn.execute("UPDATE params SET value = '100.0' WHERE key = 'C'")
+    conn.commit()
+    conn.close()
+    result = invoke("verify", "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False and doc["first_bad"] == event and doc["problems"]
+    text = invoke("verify")
+    assert text.exit_code == 1 and f"first bad event {event}" in text.stderr
+
+
+def test_verify_head_catches_a_truncated_ledger(filled: dict[str, Any], db: Path) -> None:
+    remembered = as_json("verify")
+    assert invoke("verify", "--head", remembered["head"]).exit_code == 0
+    assert invoke("add", "data/other.csv", "--name", "more").exit_code == 0  # history grows: still a prefix
+    assert invoke("verify", "--head", remembered["head"][:16]).exit_code == 0
+    # cut the ledger back to before the remembered head (rows of the cut events too)
+    keep = remembered["events"] - 2
+    conn = sqlite3.connect(db)
+    for table in ("events",):
+        conn.execute(f"DELETE FROM {table} WHERE seq > ?", (keep,))
+    for table in ("nodes", "aliases", "edges", "params", "tags", "metrics", "run_states", "predictions", "annotations"):
+        conn.execute(f"DELETE FROM {table} WHERE event > ?", (keep,))
+    conn.commit()
+    conn.close()
+    assert invoke("verify").exit_code == 0  # on its own, a clean truncation looks honest
+    result = invoke("verify", "--head", remembered["head"], "--json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False and any("truncated" in p for p in doc["problems"])
+
+
+def test_verify_record_appends_a_checkpoint(filled: dict[str, Any], db: Path) -> None:
+    before = events(db)
+    result = invoke("verify", "--record")
+    assert result.exit_code == 0 and "checkpoint" in result.stdout
+    assert events(db) == before + 1
+    with lineage.open(db, create=False) as lg:
+        last = lg.store.event(before + 1)
+        assert last is not None and last.type == "checkpoint"
+        assert last.payload is not None and last.payload["verified_through"] == before
+    doc = as_json("verify", "--since-checkpoint")
+    assert doc["ok"] and doc["checked_from"] == before and doc["events"] == before + 1
+
+
+# ---------------------------------------------------------------------------
+# errors
+
+
+def test_no_store_is_one_line(project: Path) -> None:
+    for args in (["ls"], ["show", "x"], ["history", "x"], ["verify"]):
+        line = assert_one_line_error(invoke(*args), 1)
+        assert line == "Error: no lineage store here (run `lineage init`)"
+    assert not (project / ".lineage").exists()  # reads create nothing
+    assert_one_line_error(invoke("ls", db=project / "missing.db"), 1, contains="lineage init")
+
+
+def test_a_file_that_is_not_a_store_is_one_line(project: Path) -> None:
+    junk = project / "junk.db"
+    junk.write_bytes(os.urandom(4096))
+    assert_one_line_error(invoke("ls", db=junk), 1, contains="not a readable lineage store")
+    other = project / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    assert_one_line_error(invoke("verify", db=other), 1, contains="not a lineage store")
+
+
+def test_a_newer_schema_is_one_line(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    for args in (["ls"], ["add", "data/train.csv"], ["verify"]):
+        assert_one_line_error(invoke(*args), 1, contains="newer than this lineage understands")
+
+
+def test_a_damaged_page_found_mid_command_is_one_line(project: Path, db: Path) -> None:
+    with lineage.open(db) as lg:
+        with lg.batch():
+            for i in range(300):
+                (project / f"f{i}.txt").write_text(f"{i}" * 200)
+                lg.log_dataset(project / f"f{i}.txt")
+        lg.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(db.read_bytes())
+    page = 4096
+    assert len(data) > 12 * page
+    data[6 * page : len(data) - 2 * page] = os.urandom(len(data) - 8 * page)
+    db.write_bytes(bytes(data))
+    result = invoke("ls", "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_command_and_option_are_bad_usage(db: Path) -> None:
+    assert invoke("frobnicate").exit_code == 2
+    assert invoke("ls", "--kind", "spaceship").exit_code == 2
+
+
+# ---------------------------------------------------------------------------
+# the two ways in: `python -m lineage` and the console script
+
+
+def test_python_dash_m_lineage_version() -> None:
+    out = subprocess.run([sys.executable, "-m", "lineage", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"lineage, version {lineage.__version__}"
+
+
+def test_console_script(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("lineage")
+    if not script.exists():
+        pytest.skip("the lineage console script is not installed next to this interpreter")
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"lineage, version {lineage.__version__}"
+    env = {**os.environ, "LINEAGE_DB": str(tmp_path / "s.db")}
+    missing = subprocess.run([str(script), "ls"], capture_output=True, text=True, env=env)
+    assert missing.returncode == 1 and missing.stderr.startswith("Error: no lineage store at")
+    assert "Traceback" not in missing.stderr
