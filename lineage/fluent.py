@@ -101,6 +101,7 @@ def active_run() -> Run | None:
 
 
 def last_active_run() -> Run | None:
+    """The run most recently ended with `end_run`, or None (MLflow's ``last_active_run``)."""
     return _default.get("last")
 
 
@@ -118,28 +119,36 @@ def _run() -> Run:
 
 
 def log_param(key: str, value: Any) -> Any:
+    """Record a parameter on the active run (started if none is); returns ``value``.
+    Params are immutable: logging a different value for a key is refused."""
     _run().log_param(key, value)
     return value
 
 
 def log_params(params: Mapping[str, Any]) -> None:
+    """Record several parameters on the active run, in one ledger event."""
     _run().log_params(params)
 
 
 def log_metric(key: str, value: float, step: int | None = None, *, dataset: Any = None, group: str | None = None,
                timestamp: Any = None, **_: Any) -> None:
+    """Record a metric on the active run; ``dataset`` records that the run used it for
+    evaluation, ``group`` marks a per-group result (``"age>60"``)."""
     _run().log_metric(key, value, step, dataset=dataset, group=group)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, *, dataset: Any = None, **_: Any) -> None:
+    """Record several metrics on the active run."""
     _run().log_metrics(metrics, step, dataset=dataset)
 
 
 def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run (tags may change; every change is kept in the ledger)."""
     _run().set_tag(key, value)
 
 
 def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags on the active run."""
     _run().set_tags(tags)
 
 
@@ -150,6 +159,7 @@ def log_input(dataset: Any, context: str | None = None, tags: Mapping[str, Any] 
 
 
 def log_output(data: Any, *, name: str | None = None) -> Node:
+    """Record a dataset the active run wrote; returns its node."""
     return _run().log_output(data, name=name)
 
 
@@ -159,14 +169,17 @@ def log_model(model: Any, name: str | None = None, artifact_path: str | None = N
 
 
 def log_artifact(local_path: str, artifact_path: str | None = None) -> Node:
+    """Keep a copy of a file the active run wrote (plot, report); returns its node."""
     return _run().log_artifact(local_path, artifact_path)
 
 
 def log_dataset(data: Any = None, *, name: str | None = None, uri: str | None = None, digest: str | None = None) -> Node:
+    """Record a dataset version in the default store; see `Lineage.log_dataset`."""
     return get_lineage().log_dataset(data, name=name, uri=uri, digest=digest)
 
 
 def log_predictions(model: Any, inputs: Any, outputs: Any, *, request_ids: Any = None, scores: Any = None) -> list[str]:
+    """Record predictions in bulk in the default store; returns their ids."""
     return get_lineage().log_predictions(model, inputs, outputs, request_ids=request_ids, scores=scores)
 
 

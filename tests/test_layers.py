@@ -1,0 +1,256 @@
+"""The architecture, checked: layers only look down (DESIGN.md §3), SQL lives in
+store.py and query.py, `lineage.__all__` is the public surface, and ``import
+lineage`` stays light. Imports are read with `ast`, so nothing here runs the code."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import lineage
+
+PACKAGE = Path(lineage.__file__).parent
+
+# rank of each layer: a module may import (at module level) only ranks <= its own.
+# `model` and `errors` import nothing of ours; everything may import them.
+LAYERS: dict[str, int] = {
+    "model": 0,
+    "errors": 0,
+    "hashing": 2,
+    "store": 3,
+    "capture": 4,
+    "tracking": 5,
+    "query": 6,
+    "render": 7,
+    "audit": 8,
+    "interop": 9,
+    "api": 10,
+    "fluent": 11,
+    "sklearn": 11,
+    "__init__": 12,
+    "cli": 13,
+    "__main__": 14,
+}
+
+#: modules that must not import anything of ours at all
+LEAVES = {"model", "errors"}
+
+
+def modules() -> list[tuple[str, Path]]:
+    """``(dotted name, path)`` of every module of the package."""
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out.append((".".join(parts), path))
+    return out
+
+
+MODULES = dict(modules())
+
+
+def layer_of(dotted: str) -> str:
+    """``lineage.audit.facts`` -> ``audit``; ``lineage`` -> ``__init__``."""
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def is_package(dotted: str) -> bool:
+    return MODULES.get(dotted, Path()).name == "__init__.py"
+
+
+def resolve(module: str, node: ast.ImportFrom | ast.Import) -> list[str]:
+    """The lineage modules an import statement in ``module`` loads."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names if a.name == "lineage" or a.name.startswith("lineage.")]
+    if node.level:
+        base = module.split(".") if is_package(module) else module.split(".")[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    if not (target == "lineage" or target.startswith("lineage.")):
+        return []
+    # `from . import tracking` loads the submodule; `from . import __version__` the package
+    found = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in MODULES]
+    return found or [target]
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Imports executed when the module is imported: top-level statements, including
+    inside top-level ``try``/``if`` blocks, but not ``if TYPE_CHECKING:`` blocks (never
+    run) nor function bodies (run lazily, which DESIGN.md §3 allows)."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(stmts: list[ast.stmt]) -> None:
+        for s in stmts:
+            if isinstance(s, (ast.Import, ast.ImportFrom)):
+                found.append(s)
+            elif isinstance(s, ast.If):
+                if not _is_type_checking(s.test):
+                    visit(s.body)
+                visit(s.orelse)
+            elif isinstance(s, ast.Try):
+                visit(s.body)
+                for h in s.handlers:
+                    visit(h.body)
+                visit(s.orelse)
+                visit(s.finalbody)
+
+    visit(tree.body)
+    return found
+
+
+def parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_layers_only_look_down(module: str) -> None:
+    layer = layer_of(module)
+    assert layer in LAYERS, f"{module}: add its layer to LAYERS in {__file__} (and to DESIGN.md §3)"
+    rank = LAYERS[layer]
+    bad = []
+    for node in module_level_imports(parse(MODULES[module])):
+        for target in resolve(module, node):
+            target_layer = layer_of(target)
+            if target_layer == layer:
+                continue  # within a layer (audit's own modules)
+            if layer in LEAVES:
+                bad.append(f"{target} (a leaf module imports nothing of ours)")
+            elif LAYERS.get(target_layer, 99) > rank:
+                bad.append(f"{target} (layer {target_layer} is above {layer})")
+    assert not bad, f"{module} imports at module level: {', '.join(bad)}; import lazily inside the function"
+
+
+def test_nothing_but_main_imports_the_cli() -> None:
+    offenders = []
+    for module, path in MODULES.items():
+        if module in ("lineage.cli", "lineage.__main__"):
+            continue
+        for node in ast.walk(parse(path)):  # anywhere, lazily or not
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and "lineage.cli" in resolve(module, node):
+                offenders.append(module)
+    assert not offenders, f"the CLI sits on top; imported by {offenders}"
+
+
+def test_the_resolver_understands_the_import_forms() -> None:
+    def imports(module: str, source: str) -> list[str]:
+        node = ast.parse(source).body[0]
+        assert isinstance(node, (ast.Import, ast.ImportFrom))
+        return resolve(module, node)
+
+    assert imports("lineage.api", "from . import tracking") == ["lineage.tracking"]
+    assert imports("lineage.cli", "from . import __version__") == ["lineage"]
+    assert imports("lineage.audit.facts", "from ..store import Store") == ["lineage.store"]
+    assert imports("lineage.audit", "from .report import build_report") == ["lineage.audit.report"]
+    assert imports("lineage.store", "import lineage.query") == ["lineage.query"]
+    assert imports("lineage.store", "from lineage import api") == ["lineage.api"]
+    assert imports("lineage.store", "import numpy") == []
+
+
+# ---------------------------------------------------------------------------
+# SQL lives in store.py and query.py
+
+SQL_HOMES = {"lineage.store", "lineage.query"}
+SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE)\b")
+
+
+def string_literals(tree: ast.Module) -> list[tuple[int, str]]:
+    """Every string constant (f-string parts included) except docstrings."""
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                docstrings.add(id(first.value))
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize("module", sorted(set(MODULES) - SQL_HOMES))
+def test_sql_only_in_store_and_query(module: str) -> None:
+    hits = [f"line {line}: {text.strip()[:60]!r}" for line, text in string_literals(parse(MODULES[module]))
+            if SQL_WORDS.search(text)]
+    assert not hits, f"{module} holds SQL; move it to store.py (writes) or query.py (reads): {hits}"
+
+
+def test_the_sql_check_sees_sql() -> None:
+    tree = ast.parse('"""SELECT in a docstring is prose."""\nq = f"SELECT id FROM {t}"\n')
+    assert [t for _, t in string_literals(tree) if SQL_WORDS.search(t)] == ["SELECT id FROM "]
+
+
+# ---------------------------------------------------------------------------
+# the public surface (as httpx's tests/test_exported_members.py)
+
+#: modules that are part of the API, and the dunder names that are
+PUBLIC_MODULES = {"sklearn"}
+PUBLIC_DUNDERS = {"__version__"}
+
+
+def test_all_names_exist() -> None:
+    missing = [name for name in lineage.__all__ if not hasattr(lineage, name)]
+    assert not missing
+
+
+def test_nothing_public_is_missing_from_all() -> None:
+    public = {
+        name
+        for name, value in vars(lineage).items()
+        if (not name.startswith("_") or name in PUBLIC_DUNDERS)
+        and (not isinstance(value, types.ModuleType) or name in PUBLIC_MODULES)
+    }
+    assert set(lineage.__all__) == public
+    assert len(lineage.__all__) == len(set(lineage.__all__))
+
+
+def test_exported_classes_and_functions_say_they_are_ours() -> None:
+    for name in lineage.__all__:
+        value = getattr(lineage, name)
+        if isinstance(value, (type, types.FunctionType)):
+            assert value.__module__.startswith("lineage"), name
+            assert value.__doc__, f"lineage.{name} has no docstring"
+
+
+# ---------------------------------------------------------------------------
+# import cost: the heavy libraries load only where used
+
+HEAVY = ("sqlite_utils", "networkx", "sklearn", "matplotlib", "graphviz", "rich", "jinja2", "numpy", "pandas",
+         "yaml", "click")
+
+
+def loaded_after(statement: str) -> set[str]:
+    code = f"import sys, json\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return {m.split(".")[0] for m in json.loads(out.stdout.strip().splitlines()[-1])}
+
+
+def test_import_lineage_stays_light() -> None:
+    heavy = loaded_after("import lineage") & set(HEAVY)
+    assert not heavy, f"`import lineage` imports {sorted(heavy)}; import them inside the functions that use them"
+
+
+def test_the_cli_module_loads_only_click() -> None:
+    heavy = loaded_after("import lineage.cli") & set(HEAVY)
+    assert heavy <= {"click"}, f"`lineage --version` would import {sorted(heavy - {'click'})}"
+
+
+def test_lineage_sklearn_does_not_import_scikit_learn() -> None:
+    assert "sklearn" not in loaded_after("import lineage.sklearn")
