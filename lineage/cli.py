@@ -63,6 +63,11 @@ class State:
             self._lg = open_lineage(self.db, create=create)
         return self._lg
 
+    def close(self) -> None:
+        if self._lg is not None:
+            self._lg.close()
+            self._lg = None
+
 
 pass_state = click.make_pass_decorator(State)
 
@@ -176,6 +181,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
       lineage trace model.pkl
     """
     ctx.obj = State(db)
+    ctx.call_on_close(ctx.obj.close)  # in-process callers (CliRunner, scripts) leak no connections
 
 
 def main(argv: Sequence[str] | None = None) -> None:
