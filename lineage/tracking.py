@@ -323,7 +323,10 @@ class Run:
             env_vars = capture.allowed_env()
             if env_vars:
                 attrs["env"] = env_vars
-            default = os.path.basename(entry) if command is not None and entry else run_id.split(":", 1)[1][:8]
+            # a wrapped command's run is named after its script's stem (`train` for
+            # train.py): the code node already carries the file name, and a run of the
+            # same name would make `lineage show train.py` ambiguous every time
+            default = (os.path.splitext(os.path.basename(entry))[0] or entry) if command is not None and entry else run_id.split(":", 1)[1][:8]
             node = Node(run_id, "run", name or default, attrs, started)
             edges = [
                 Edge(run_id, agent.id, "was_associated_with"),

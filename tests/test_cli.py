@@ -226,7 +226,7 @@ def test_run_records_inputs_outputs_params_code_and_environment(project: Path, d
     run = latest_run(db)
     a = run["attrs"]
     assert a["status"] == "finished" and a["exit_code"] == 0
-    assert run["name"] == "prep.py"
+    assert run["name"] == "prep"  # the script's stem: the code node is `prep.py`
     assert a["params"] == {"lr": "0.1", "api_key": "***"}
     assert a["command"] == [sys.executable, "prep.py", "data/train.csv", "data/out.csv", "--flag", "--password", "***"]
     assert isinstance(a["duration_s"], float) and a["duration_s"] >= 0
@@ -239,6 +239,7 @@ def test_run_records_inputs_outputs_params_code_and_environment(project: Path, d
     assert {("used", "code"), ("used", "environment"), ("was_associated_with", None)} <= rels
     code = [dst for src, dst, rel, role in e if src == run["id"] and role == "code"][0]
     assert as_json("show", code)["name"] == "prep.py"
+    assert as_json("show", "prep.py")["id"] == code and as_json("show", "prep")["id"] == run["id"]  # no clash
     # secrets never reach the file, in any table or the ledger
     raw = b"".join(p.read_bytes() for p in db.parent.glob("lineage.db*"))
     assert b"hunter2" not in raw and b"s3cr3t" not in raw
