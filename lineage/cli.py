@@ -745,6 +745,7 @@ def blame(state: State, bad: tuple[str, ...], good: tuple[str, ...], limit: int 
 
 def _runs_table(nodes: Sequence[Any]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     from .model import short_id
 
@@ -758,8 +759,8 @@ def _runs_table(nodes: Sequence[Any]) -> Any:
         table.add_column(col, no_wrap=col in ("id", "started"))
     for n in nodes:
         a = n.attrs
-        table.add_row(short_id(n.id, 12), n.name or "", a.get("experiment", ""), a.get("status", ""),
-                      (n.created_at or "")[:19].replace("T", " "), brief(a.get("params")), brief(a.get("metrics")))
+        table.add_row(short_id(n.id, 12), Text(n.name or ""), Text(str(a.get("experiment", ""))), a.get("status", ""),
+                      (n.created_at or "")[:19].replace("T", " "), Text(brief(a.get("params"))), Text(brief(a.get("metrics"))))
     return table
 
 
@@ -783,6 +784,14 @@ def runs_(state: State, where: str | None, sort: str | None, limit: int | None, 
       lineage runs --where "used = 'train' and started_at >= '2026-01-01'" --sort -metrics.accuracy --limit 10
       lineage runs --where "tags.team = 'risk' or experiment contains 'churn'" --json
     """
+    from .errors import InvalidInputError
+    from .query import parse_order
+
+    if sort:
+        try:
+            parse_order(sort)  # a bad key is bad usage (exit 2), like a bad filter
+        except InvalidInputError as exc:
+            raise click.BadParameter(str(exc), param_hint="--sort") from None
     lg = state.lineage()
     found = lg.runs(where=where, order_by=sort, limit=limit)
     if as_json:

@@ -51,6 +51,7 @@ __all__ = [
     "impact",
     "insights",
     "parse_filter",
+    "parse_order",
     "path",
     "runs",
     "status",
@@ -585,10 +586,17 @@ def common_ancestors(store: Store, ids: Sequence[str]) -> list[Node]:
 def _rich_table(title: str | None, columns: Sequence[str]) -> Any:
     from rich.table import Table
 
-    table = Table(title=title, header_style="bold", title_justify="left")
+    table = Table(title=_text(title) if title else None, header_style="bold", title_justify="left")
     for c in columns:
         table.add_column(c)
     return table
+
+
+def _text(value: Any, style: str = "") -> Any:
+    """User strings (names, params, paths) as rich Text: data, never markup."""
+    from rich.text import Text
+
+    return Text("" if value is None else str(value), style=style)
 
 
 def _fmt(value: Any) -> str:
@@ -624,7 +632,7 @@ def data_uses_table(items: Sequence[DataUse], *, title: str | None = None) -> An
     table = _rich_table(title, ["role", "hops", "name", "id", "created"])
     for u in items:
         style = {"training": "bold", "evaluation": "cyan"}.get(u.role, "dim")
-        table.add_row(f"[{style}]{u.role}[/]", str(u.distance), u.node.name or "", short_id(u.node.id, 12),
+        table.add_row(_text(u.role, style), str(u.distance), _text(u.node.name), short_id(u.node.id, 12),
                       (u.node.created_at or "")[:19].replace("T", " "))
     return table
 
@@ -673,7 +681,7 @@ class Diff:
         table = _rich_table(title, ["aspect", "key", "a", "b"])
         last = None
         for c in self.changes:
-            table.add_row(c.aspect if c.aspect != last else "", c.key, _fmt(c.a), _fmt(c.b))
+            table.add_row(c.aspect if c.aspect != last else "", _text(c.key), _text(_fmt(c.a)), _text(_fmt(c.b)))
             last = c.aspect
         if not self.changes:
             table.add_row("", "no differences", "", "")
@@ -699,7 +707,7 @@ def suspects_table(items: Sequence[Suspect], *, bad: int, good: int, title: str 
     """A rich Table of `blame`'s answer."""
     table = _rich_table(title, ["score", f"bad /{bad}", f"good /{good}", "kind", "name", "id"])
     for s in items:
-        table.add_row(f"{s.score:.2f}", str(s.bad), str(s.good), s.node.kind, s.node.name or "", short_id(s.node.id, 12))
+        table.add_row(f"{s.score:.2f}", str(s.bad), str(s.good), s.node.kind, _text(s.node.name), short_id(s.node.id, 12))
     return table
 
 
@@ -741,7 +749,7 @@ class Insights:
         for i in self.items:
             bar = "█" * round(i.importance * 30)
             corr = "—" if i.correlation is None else f"{i.correlation:+.2f}"
-            table.add_row(i.param, f"{i.importance:.2f}", f"[green]{bar}[/]", corr)
+            table.add_row(_text(i.param), f"{i.importance:.2f}", _text(bar, "green"), corr)
         return table
 
 
@@ -779,13 +787,14 @@ class Status:
             return Text("ok: every recorded local dataset matches its file", style="green")
         changed = _rich_table("changed on disk", ["dataset", "id", "reason", "path"])
         for n in self.changed:
-            changed.add_row(n.name or "", short_id(n.id, 12), self.reasons.get(n.id, "modified"), str(n.attrs.get("abspath", "")))
+            changed.add_row(_text(n.name), short_id(n.id, 12), self.reasons.get(n.id, "modified"),
+                            _text(n.attrs.get("abspath", "")))
         affected = _rich_table("stale downstream", ["kind", "name", "id"])
         for n in self.affected:
             if n.kind == "group":
-                affected.add_row("predictions", n.name or "", f"of {short_id(n.attrs.get('model', ''), 12)}")
+                affected.add_row("predictions", _text(n.name), f"of {short_id(n.attrs.get('model', ''), 12)}")
             else:
-                affected.add_row(n.kind, n.name or "", short_id(n.id, 12))
+                affected.add_row(n.kind, _text(n.name), short_id(n.id, 12))
         return Group(changed, affected)
 
 
@@ -1469,8 +1478,10 @@ def _number_text(v: float) -> str:
     return str(int(v)) if v.is_integer() else repr(v)
 
 
-def _sort_terms(order_by: str | Sequence[str]) -> list[tuple[str, str | None, bool]]:
-    """``"-metrics.accuracy,params.C"`` → ``[("metrics", "accuracy", True), ("params", "C", False)]``."""
+def parse_order(order_by: str | Sequence[str]) -> list[tuple[str, str | None, bool]]:
+    """Sort keys for `runs`: ``"-metrics.accuracy,params.C"`` →
+    ``[("metrics", "accuracy", True), ("params", "C", False)]`` (field, key,
+    descending). Raises InvalidInputError for a key that cannot be sorted by."""
     keys = [k.strip() for k in order_by.split(",")] if isinstance(order_by, str) else [str(k).strip() for k in order_by]
     out = []
     for raw in keys:
@@ -1546,7 +1557,7 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
     args: list[Any] = []
     if where is not None and str(where).strip():
         conditions, args = _where(parse_filter(where), store)
-    terms = _sort_terms(order_by) if order_by else []
+    terms = parse_order(order_by) if order_by else []
     cols, sort_args, order = _sort_sql(terms)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InvalidInputError(f"limit must be a whole number (0 or more), got {limit!r}")

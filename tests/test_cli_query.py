@@ -165,7 +165,7 @@ def test_runs_syntax_error_exits_2_and_names_the_position(project: dict[str, Any
     assert result.exit_code == 2
     assert len(run_json(project, "runs")["items"]) == 4  # the store is intact
     result = CliRunner().invoke(cli, ["--db", project["db"], "runs", "--sort", "bogus"])
-    assert result.exit_code == 1 and "cannot sort" in result.output
+    assert result.exit_code == 2 and "cannot sort" in result.output
 
 
 def test_insights_json(project: dict[str, Any]) -> None:
@@ -201,6 +201,25 @@ def test_unknown_references_exit_1_with_one_line(project: dict[str, Any], args: 
     result = CliRunner().invoke(cli, ["--db", project["db"], *args])
     assert result.exit_code == 1
     assert "no node matches" in result.output and "Traceback" not in result.output
+
+
+def test_user_strings_are_not_rich_markup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / ".lineage" / "lineage.db"
+    with lineage.open(db) as lg:
+        data = lg.log_dataset(np.arange(4), name="[red]evil[/red]")
+        for i in range(3):
+            with lg.start_run("[bold]r[/bold]", params={"[x]": i}) as run:
+                run.log_input(data)
+                run.log_metric("acc", i / 10)
+    for args in (["which-data", "run:"], ["runs"], ["insights", "acc"], ["impact", "dataset:"]):
+        if args[-1].endswith(":"):
+            kind = args[-1][:-1]
+            args = [args[0], lineage.open(db).nodes(kind=kind)[0].id]
+        result = CliRunner().invoke(cli, ["--db", str(db), *args])
+        assert result.exit_code == 0, result.output
+        text = " ".join(result.output.split())
+        assert any(s in text for s in ("[red]evil[/red]", "[bold]r[/bold]", "[x]")), (args, text)
 
 
 @pytest.mark.parametrize("command", ["trace", "impact", "which-data", "diff", "blame", "runs", "insights", "status"])
