@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
+
+# docs/cli.md is generated from the commands' --help (tests/test_docs.py checks it)
+docs: $(VENV)/.installed
+	$(BIN)/python docs/make_cli_reference.py
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_tracking.py
