@@ -535,7 +535,8 @@ def _count_line(counts: dict[str, int], *, skip: str | None = None) -> str:
     for kind in sorted(counts, key=lambda k: order.index(k) if k in order else len(order)):
         n = counts[kind] - (1 if kind == skip else 0)
         if n > 0:
-            parts.append(f"{n:,} {kind}{'' if n == 1 else 's'}")
+            word = "code version" if kind == "code" else kind
+            parts.append(f"{n:,} {word}{'' if n == 1 else 's'}")
     return ", ".join(parts) or "nothing"
 
 
