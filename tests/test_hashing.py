@@ -9,7 +9,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +97,13 @@ def test_text_suffixes_count_lines_by_default(tmp_path: Path) -> None:
     assert hash_file(tmp_path / "a.csv", count_lines=False).lines is None
 
 
-def test_large_text_file_counts_lines_across_chunks(tmp_path: Path) -> None:
-    # Big enough for the threaded counter, with newlines straddling chunk borders.
+@pytest.mark.parametrize("numpy_counter", [True, False], ids=["numpy", "thread"])
+def test_large_text_file_counts_lines_across_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    numpy_counter: bool) -> None:
+    # Big enough for the numpy (or, without numpy, threaded) counter, with newlines
+    # straddling chunk borders.
+    if not numpy_counter:
+        monkeypatch.setattr(hashing, "_numpy_newline_counter", lambda: None)
     line = b"0.123456,abc,\xc3\xa9\n"
     data = line * ((20 * hashing.CHUNK_SIZE) // len(line)) + b"tail-without-newline"
     p = tmp_path / "big.csv"
@@ -544,13 +548,12 @@ def test_row_digests_of_frames_and_lists() -> None:
         row_digests("not rows")
 
 
-def test_row_digests_are_fast() -> None:
-    x = np.random.default_rng(0).random((1_000_000, 10))
-    t = time.perf_counter()
+def test_row_digests_of_an_array_match_hashing_each_row_alone() -> None:
+    # the vectorised path must agree with hashing one row, so one input can be looked up
+    # (its speed is measured in benchmarks/bench_tracking.py, not asserted here)
+    x = np.random.default_rng(0).random((5_000, 10))
     d = row_digests(x)
-    elapsed = time.perf_counter() - t
-    assert len(d) == 1_000_000 and d[123] == hash_array(x[123])
-    assert elapsed < 2.0, f"row_digests took {elapsed:.2f}s for 1M rows"
+    assert len(d) == 5_000 and all(d[i] == hash_array(x[i]) for i in (0, 123, 4_999))
 
 
 # ---------------------------------------------------------------------------

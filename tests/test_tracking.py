@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -170,9 +169,7 @@ def test_the_running_status_and_the_lock_while_a_run_lives(lg: lineage.Lineage) 
 def test_log_model_saves_the_artifact_and_describes_it(lg: lineage.Lineage, fitted) -> None:
     X, y, forest, logreg = fitted
     with lg.start_run("train") as run:
-        t0 = time.perf_counter()
         rf = run.log_model(forest, "random_forest")
-        elapsed = time.perf_counter() - t0
         lr = run.log_model(logreg, "logistic_regression")
     artifact = lg.db_path.parent / rf.attrs["artifact"]
     assert artifact.is_file() and rf.id == f"model:{sha(artifact)}"
@@ -184,7 +181,6 @@ def test_log_model_saves_the_artifact_and_describes_it(lg: lineage.Lineage, fitt
     import pickle
 
     assert (pickle.loads(artifact.read_bytes()).predict(X) == forest.predict(X)).all()
-    assert elapsed < 5  # generous; the benchmark holds the real goal
 
 
 def test_predictions_are_logged_in_bulk_and_findable(lg: lineage.Lineage, fitted) -> None:
@@ -403,3 +399,28 @@ def test_the_code_of_a_wrapped_command_is_its_script_not_the_interpreter(tmp_pat
     assert command_entry_point(["cp", "a.csv", "b.csv"]) == "cp"
     assert command_entry_point([sys.executable, "-m", "pkg.train"]) == Path(sys.executable).name
     assert command_entry_point([]) is None
+
+
+def test_a_script_started_from_elsewhere_records_its_own_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "project"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "train.py").write_text(
+        "import sys, lineage\n"
+        "lg = lineage.open(sys.argv[1])\n"
+        "with lg.start_run('fit') as run:\n"
+        "    print(run.id)\n"
+    )
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    db = tmp_path / "s" / "lineage.db"
+    out = subprocess.run([sys.executable, str(repo / "train.py"), str(db)], cwd=elsewhere,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lg = lineage.open(db)
+    code = lg.trace(out.stdout.strip()).nodes("code")
+    assert len(code) == 1 and code[0].attrs["commit"] == commit and code[0].attrs["dirty"] is False
