@@ -236,6 +236,8 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
     """
     if name and len(paths) > 1:
         raise click.UsageError("--name goes with a single path")
+    if uri and len(paths) > 1:
+        raise click.UsageError("--uri takes one URI at a time (each has its own --digest)")
     if not uri:
         # all or nothing: check every path before recording any
         missing = [p for p in paths if not os.path.exists(p)]
@@ -882,7 +884,7 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
     """
     lg = state.lineage()
     total = lg.store.head()[0]
-    if as_json or total < 50_000:
+    if as_json or total < 50_000 or not sys.stderr.isatty():
         report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint)
     else:
         from rich.progress import Progress

@@ -568,3 +568,35 @@ def test_console_script(tmp_path: Path) -> None:
     missing = subprocess.run([str(script), "ls"], capture_output=True, text=True, env=env)
     assert missing.returncode == 1 and missing.stderr.startswith("Error: no lineage store at")
     assert "Traceback" not in missing.stderr
+
+
+def test_add_one_uri_at_a_time(db: Path) -> None:
+    result = invoke("add", "--uri", "s3://b/x", "s3://b/y", "--digest", "abc")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------------------
+# annotate
+
+
+def test_annotate_records_a_statement(filled: dict[str, Any], db: Path, tmp_path: Path) -> None:
+    before = events(db)
+    result = invoke("annotate", filled["model"][:16], "--field", "intended_use", "--text", "Credit pre-screening")
+    assert result.exit_code == 0, result.output
+    assert events(db) == before + 1
+    card = tmp_path / "card.yaml"
+    card.write_text("limitations: Not for people under 18\nsign_off: approved by risk\n")
+    result = invoke("annotate", "model:clf", "--card", str(card))
+    assert result.exit_code == 0 and "2 annotation" in result.stdout
+    with lineage.open(db, create=False) as lg:
+        notes = lg.annotations(filled["model"])
+    assert notes["intended_use"]["text"] == "Credit pre-screening" and notes["intended_use"]["author"] == "tester"
+    assert set(notes) == {"intended_use", "limitations", "sign_off"}
+    assert as_json("verify")["ok"]
+
+
+def test_annotate_errors(filled: dict[str, Any], db: Path) -> None:
+    assert_one_line_error(invoke("annotate", "model:clf", "--field", "favourite_colour", "--text", "blue"), 1,
+                          contains="unknown field")
+    assert_one_line_error(invoke("annotate", "nothing", "--field", "intended_use", "--text", "x"), 1)
+    assert invoke("annotate", "model:clf", "--field", "intended_use").exit_code == 2
