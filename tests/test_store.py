@@ -455,3 +455,27 @@ def test_chain_hash_is_the_documented_byte_layout() -> None:
     expected = hashlib.sha256(bytes.fromhex(prev) + b"metric\x00" + bytes.fromhex(pd) + bytes.fromhex(rd)).hexdigest()
     assert chain_hash(prev, "metric", pd, rd) == expected
     assert chain_hash(prev, "metric", "zz", rd) != expected  # a forged, non-hex digest: defined, and wrong
+
+
+def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path) -> None:
+    from lineage import store as store_module
+
+    # turn a new store back into what version 1 of the schema wrote
+    old = Store(store_path, actor="agent:" + "0" * 64)
+    old.close()
+    conn = sqlite3.connect(store_path)
+    conn.execute("DROP INDEX events_type")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    s = Store(store_path, actor="agent:" + "0" * 64)
+    assert s.schema_version() == SCHEMA_VERSION == max(store_module.MIGRATIONS)
+    indexes = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "events_type" in indexes
+    fill(s)
+    s.verify(record=True)
+    plan = " ".join(r[-1] for r in s.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq DESC LIMIT 1"))
+    assert "USING COVERING INDEX events_type" in plan  # no scan of the ledger
+    assert s.last_checkpoint() is not None and s.verify().ok
+    s.close()
