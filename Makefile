@@ -30,9 +30,12 @@ test: $(VENV)/.installed-test
 docs: $(VENV)/.installed
 	$(BIN)/python docs/make_cli_reference.py
 
+# The full goals need the 1M-node store (built once, ~30 s, cached in benchmarks/.cache);
+# `make bench QUICK=1` runs smaller sizes in a minute or two.
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/bench_tracking.py
-	$(BIN)/python benchmarks/bench_queries.py
+	$(BIN)/python benchmarks/bench_tracking.py $(if $(QUICK),--quick)
+	$(BIN)/python benchmarks/bench_queries.py $(if $(QUICK),--sizes 10k,100k --quick)
+	$(BIN)/python benchmarks/bench_audit.py $(if $(QUICK),--size 100k --models 5)
 
 clean:
 	rm -rf $(VENV) out .lineage build *.egg-info
