@@ -20,6 +20,7 @@ import click
 
 from . import __version__
 from .errors import FilterSyntaxError, LineageError
+from .model import human_size
 
 # ---------------------------------------------------------------------------
 # plumbing
@@ -95,7 +96,7 @@ def node_summary(node: Any) -> str:
         if a.get("rows") is not None:
             bits.append(f"{a['rows']:,} rows")
         if a.get("size") is not None:
-            bits.append(_size(a["size"]))
+            bits.append(human_size(a["size"]))
         if a.get("uri"):
             bits.append(a["uri"])
         elif a.get("path"):
@@ -125,15 +126,6 @@ def node_summary(node: Any) -> str:
     if k == "artifact":
         return a.get("path", "")
     return ""
-
-
-def _size(n: int) -> str:
-    f = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if f < 1024 or unit == "TB":
-            return f"{f:.0f} {unit}" if unit == "B" else f"{f:.1f} {unit}"
-        f /= 1024
-    return f"{n} B"
 
 
 def nodes_table(nodes: Iterable[Any], *, title: str | None = None, extra: Sequence[tuple[str, Callable[[Any], str]]] = ()) -> Any:

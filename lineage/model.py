@@ -181,6 +181,19 @@ def _json_default(value: Any) -> Any:
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
 
+def human_size(n: Any, *, missing: str = "") -> str:
+    """A byte count for people: ``"81.4 KB"``, ``"12 B"``; ``missing`` for a non-number."""
+    try:
+        f = float(n)
+    except (TypeError, ValueError):
+        return missing
+    for unit in ("B", "KB", "MB", "GB"):
+        if f < 1024:
+            return f"{f:.0f} {unit}" if unit == "B" else f"{f:.1f} {unit}"
+        f /= 1024
+    return f"{f:.1f} TB"
+
+
 # ---------------------------------------------------------------------------
 # value types
 

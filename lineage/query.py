@@ -27,7 +27,7 @@ import math
 import os
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import networkx as nx
 
@@ -1719,25 +1719,6 @@ def _forest_importance(X: Any, y: Any, *, seed: int) -> tuple[Any, float | None]
 # staleness: recorded files that changed on disk, and what depends on them
 
 
-class _QuietCache:
-    """The store's stat cache, minus failures to write it (a read-only store still
-    answers `status`; the cache is only a speed-up)."""
-
-    def __init__(self, store: Store) -> None:
-        from .tracking import _StatCache
-
-        self._inner = _StatCache(store)
-
-    def get(self, key: Any) -> Any:
-        return self._inner.get(key)
-
-    def put(self, key: Any, digest: str, lines: int | None) -> None:
-        try:
-            self._inner.put(key, digest, lines)
-        except Exception:  # sqlite3.OperationalError on a read-only file, a busy lock, ...
-            pass
-
-
 def status(store: Store) -> Status:
     """Recorded local datasets whose file (or directory) no longer matches its digest,
     and everything downstream of them: the datasets derived from them, the runs that
@@ -1757,7 +1738,7 @@ def status(store: Store) -> Status:
         "WHERE kind = 'dataset' AND json_extract(attrs, '$.abspath') IS NOT NULL ORDER BY pk"
     ):
         latest[abspath] = (node_id, fmt)
-    cache = _QuietCache(store)
+    cache = store.stat_cache
     reasons: dict[str, str] = {}
     for abspath, (node_id, fmt) in latest.items():
         want = node_id.split(":", 1)[1]

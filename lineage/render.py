@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 import networkx as nx
 
 from .errors import RenderError
-from .model import KINDS, Node, is_hex, short_id
+from .model import KINDS, Node, human_size, is_hex, short_id
 from .query import Subgraph
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -519,18 +519,6 @@ def _num(v: Any) -> str:
     return f"{f:.3g}" if a >= 0.001 else f"{f:.2e}"
 
 
-def _size(n: Any) -> str:
-    try:
-        f = float(n)
-    except (TypeError, ValueError):
-        return ""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if f < 1024 or unit == "TB":
-            return f"{f:.0f} {unit}" if unit == "B" else f"{f:.1f} {unit}"
-        f /= 1024
-    return ""
-
-
 def _duration(seconds: Any) -> str:
     try:
         s = float(seconds)
@@ -626,7 +614,7 @@ def _facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
         if a.get("remote") or a.get("uri"):
             out.append(_clean(str(a.get("uri", "")).split("://", 1)[0] + " remote", 24))
         elif a.get("size") is not None:
-            out.append(_size(a["size"]))
+            out.append(human_size(a["size"]))
     elif k == "run":
         status = str(a.get("status") or "")
         bits = [_clean(status, 12)] if status else []
@@ -676,7 +664,7 @@ def _facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
     elif k == "artifact":
         bits = [_clean(a["format"], 10)] if a.get("format") else []
         if a.get("size") is not None:
-            bits.append(_size(a["size"]))
+            bits.append(human_size(a["size"]))
         if bits:
             out.append(" · ".join(bits))
     return [f for f in out if f][:2]

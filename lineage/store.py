@@ -43,7 +43,6 @@ from .errors import (
     NodeNotFoundError,
     SchemaVersionError,
     StoreCorruptError,
-    WriteRefusedError,
 )
 from .model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref
 
@@ -1098,6 +1097,11 @@ class Store:
         with self.transaction():
             self.conn.execute(sql, (key.path, key.size, key.mtime_ns, key.inode, digest, lines))
 
+    @property
+    def stat_cache(self) -> "StatCache":
+        """The stat cache in the shape `hashing` takes (``cache=store.stat_cache``)."""
+        return StatCache(self)
+
     # -- artifacts ---------------------------------------------------------
 
     def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Path:
@@ -1230,6 +1234,27 @@ class Store:
 
 
 _EMPTY_ROWS = hashlib.sha256(b"").hexdigest()
+
+
+class StatCache:
+    """The store's cache of file digests, as `hashing.DigestCache`.
+
+    A cache that cannot be written (a read-only store, a busy lock) is still a correct
+    cache, only a slower one, so a failed write is dropped: it must never fail the
+    read or the recording it was speeding up.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, key: Any) -> tuple[str, int | None] | None:
+        return self.store.stat_get(key)
+
+    def put(self, key: Any, digest: str, lines: int | None) -> None:
+        try:
+            self.store.stat_put(key, digest, lines)
+        except sqlite3.Error:
+            pass
 
 
 class RunLock:

@@ -13,10 +13,10 @@ import sys
 import traceback
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from . import capture, hashing
-from .errors import InvalidInputError, LineageError, WriteRefusedError
+from .errors import InvalidInputError, WriteRefusedError
 from .model import (
     ANNOTATION_FIELDS,
     SECRET_MASK,
@@ -92,7 +92,7 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
         path = Path(data).expanduser()
         if not path.exists():
             raise InvalidInputError(f"no such file or directory: {data}")
-        cache = _StatCache(store)
+        cache = store.stat_cache
         if path.is_dir():
             hex_id, manifest = hashing.hash_tree(path, cache=cache, progress=progress)
             attrs = {
@@ -130,19 +130,6 @@ def log_dataset(store: Store, data: Any, *, name: str | None = None, uri: str | 
             if previous:
                 edges.append(Edge(node.id, previous[0].id, "was_revision_of"))
         return store.add_node(node, edges=edges, event_type="dataset")[0]
-
-
-class _StatCache:
-    """Adapts the store's stat cache to hashing's cache protocol."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def get(self, key: Any) -> tuple[str, int | None] | None:
-        return self.store.stat_get(key)
-
-    def put(self, key: Any, digest: str, lines: int | None) -> None:
-        self.store.stat_put(key, digest, lines)
 
 
 # ---------------------------------------------------------------------------
@@ -512,7 +499,7 @@ class Run:
         p = Path(path)
         if not p.is_file():
             raise InvalidInputError(f"no such file: {path}")
-        fd = hashing.hash_file(p, cache=_StatCache(self.store))
+        fd = hashing.hash_file(p, cache=self.store.stat_cache)
         self.store.put_artifact(fd.digest, source=p)
         attrs = {"path": p.as_posix(), "size": fd.size, "format": p.suffix.lstrip(".").lower() or "file",
                  "artifact": f"artifacts/{fd.digest[:2]}/{fd.digest}"}

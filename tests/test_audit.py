@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 import lineage
-from lineage.audit import FIELDS, STANDARDS, AuditReport, Inventory
+from lineage.audit import FIELDS, STANDARDS, Inventory
 from lineage.audit.checklist import FIELD_BY_KEY, MISSING, NEEDS_PERSON, RECORDED
 from lineage.cli import cli
 from lineage.errors import InvalidInputError

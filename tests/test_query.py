@@ -7,10 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import networkx as nx
 import numpy as np

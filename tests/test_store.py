@@ -229,7 +229,6 @@ def test_any_single_edited_deleted_or_inserted_row_fails_verify(tmp_path: Path, 
             store.conn.execute(f"DELETE FROM {table} WHERE {pk_col} = ?", (pk,))
             if table == "events" and pk == max(pks):
                 # deleting the newest event is truncation: only a remembered head catches it
-                before = store.head()
                 assert not store.verify(head=_FILLED.setdefault("head", _head_of_template(tmp_path))).ok
                 return
         else:
@@ -479,3 +478,20 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
     assert "USING COVERING INDEX events_type" in plan  # no scan of the ledger
     assert s.last_checkpoint() is not None and s.verify().ok
     s.close()
+
+
+def test_the_stat_cache_never_fails_what_it_speeds_up(tmp_path: Path, store: Store) -> None:
+    from lineage import query
+    from lineage.hashing import hash_file, stat_key
+    from lineage.tracking import log_dataset
+
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    log_dataset(store, data, name="d")
+    store.conn.execute("DELETE FROM stat_cache")
+    store.conn.execute("PRAGMA query_only = ON")  # as on a read-only file or mount
+    store.stat_cache.put(stat_key(data), "00" * 32, 1)  # dropped, not raised
+    assert store.stat_cache.get(stat_key(data)) is None
+    assert hash_file(data, cache=store.stat_cache).digest == store.resolve("d").id.split(":")[1]
+    data.write_text("a\n2\n")
+    assert [n.name for n in query.status(store).changed] == ["d"]

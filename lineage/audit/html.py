@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..model import human_size
 from .checklist import FIELD_BY_KEY, MISSING, NEEDS_PERSON, RECORDED, arrange
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -58,14 +59,7 @@ def when(ts: Any) -> str:
 
 
 def size(n: Any) -> str:
-    if n is None:
-        return "—"
-    f = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if f < 1024 or unit == "TB":
-            return f"{int(f)} B" if unit == "B" else f"{f:.1f} {unit}"
-        f /= 1024
-    return f"{n} B"
+    return human_size(n, missing="—")
 
 
 def num(x: Any) -> str:

@@ -32,24 +32,6 @@ from .facts import Facts, FileTarget, _Agents
 PREDICTION_ROW_BUDGET = 100_000
 
 
-class _Cache:
-    """The store's stat cache, tolerant of a read-only store (then it only reads)."""
-
-    def __init__(self, store: Store) -> None:
-        from ..tracking import _StatCache
-
-        self.inner = _StatCache(store)
-
-    def get(self, key: Any) -> Any:
-        return self.inner.get(key)
-
-    def put(self, key: Any, digest: str, lines: int | None) -> None:
-        try:
-            self.inner.put(key, digest, lines)
-        except Exception:  # a cache we cannot write is still a correct (slower) cache
-            pass
-
-
 def check_event(store: Store, seq: int) -> str | None:
     """None when event ``seq`` is intact (rows, payload, link to its predecessor),
     else what is wrong with it."""
@@ -73,7 +55,7 @@ def check_files(store: Store, targets: list[FileTarget]) -> list[dict[str, Any]]
     from ..errors import InvalidInputError
     from ..hashing import hash_file, hash_tree
 
-    cache = _Cache(store)
+    cache = store.stat_cache
     out = []
     for t in targets:
         row: dict[str, Any] = {"id": t.node_id, "kind": t.kind, "name": t.name, "path": t.path,
