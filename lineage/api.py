@@ -211,11 +211,12 @@ class Lineage:
 
         return audit.build_report(self.store, self.get(ref).id, standard=standard)
 
-    def inventory(self) -> Any:
-        """Every model with its owner, data, status and report completeness (SR 11-7)."""
+    def inventory(self, *, all_versions: bool = False) -> Any:
+        """Every model with its owner, data, status and report completeness (SR 11-7):
+        the newest version of each name, or every version with ``all_versions``."""
         from . import audit
 
-        return audit.build_inventory(self.store)
+        return audit.build_inventory(self.store, all_versions=all_versions)
 
 
 def _load_card(path: str | os.PathLike[str]) -> Mapping[str, Any]:

@@ -361,7 +361,8 @@ def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], params:
 @cli.command(name="ls")
 @click.option("--kind", type=click.Choice(["dataset", "code", "model", "prediction", "artifact", "environment", "run", "agent"]), help="Only nodes of this kind.")
 @click.option("--name", help="Only nodes with this name.")
-@click.option("--limit", type=int, default=None, help="At most this many (newest first).")
+@click.option("--limit", type=int, default=None,
+              help="At most this many (newest first). Predictions default to 100: there may be millions.")
 @json_option
 @pass_state
 def ls_(state: State, kind: str | None, name: str | None, limit: int | None, as_json: bool) -> None:
@@ -997,9 +998,11 @@ def _inventory_table(doc: dict[str, Any]) -> Any:
 @click.option("--standard", type=click.Choice(["annex-iv", "model-card", "sr11-7"]), default="annex-iv", show_default=True,
               help="How to arrange and title the sections: EU AI Act Annex IV, Model Cards, or SR 11-7.")
 @click.option("--inventory", is_flag=True, help="Every model in the store with owner, data, status and report completeness.")
+@click.option("--all-versions", is_flag=True, help="With --inventory: list every version of each model name, not only the newest.")
 @json_option
 @pass_state
-def audit(state: State, ref: str | None, output: str | None, standard: str, inventory: bool, as_json: bool) -> None:
+def audit(state: State, ref: str | None, output: str | None, standard: str, inventory: bool, all_versions: bool,
+          as_json: bool) -> None:
     """Write the compliance audit report of a model or a prediction.
 
     The report shows every field of the compliance checklist as recorded, missing or
@@ -1020,10 +1023,12 @@ def audit(state: State, ref: str | None, output: str | None, standard: str, inve
       lineage audit --inventory -o inventory.html
     """
     lg = state.lineage()
+    if all_versions and not inventory:
+        raise click.UsageError("--all-versions goes with --inventory")
     if inventory:
         if ref:
             raise click.UsageError("--inventory covers every model; give no REF with it")
-        inv = lg.inventory()
+        inv = lg.inventory(all_versions=all_versions)
         if output:
             path = inv.write(output)
             click.echo(f"wrote the inventory of {len(inv)} model(s) to {path}")

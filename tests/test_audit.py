@@ -379,6 +379,12 @@ def test_changes_from_the_previous_version(lg: lineage.Lineage, tmp_path: Path) 
     items = lg.inventory().items
     assert [(i["name"], i["version"], i["versions"]) for i in items] == [("tree", 2, 2)]
     assert len(build_inventory(lg.store, all_versions=True)) == 2
+    assert sorted(i["version"] for i in lg.inventory(all_versions=True).items) == [1, 2]
+    out = CliRunner().invoke(cli, ["--db", str(lg.db_path), "audit", "--inventory", "--all-versions", "--json"])
+    assert out.exit_code == 0, out.output
+    assert sorted(i["version"] for i in json.loads(out.output)["items"]) == [1, 2]
+    out = CliRunner().invoke(cli, ["--db", str(lg.db_path), "audit", "tree", "--all-versions"])
+    assert out.exit_code == 2 and "goes with --inventory" in out.output
 
 
 # ---------------------------------------------------------------------------
