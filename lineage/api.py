@@ -106,6 +106,11 @@ class Lineage:
                                         f"expected some of {', '.join(tracking.ANNOTATION_FIELDS)}")
             return [self.annotate(node, k, _card_text(v), author=author) for k, v in card.items() if v is not None]
 
+    def redact(self, ref: Any, *, reason: str) -> int:
+        """Erase the personal content of one node (GDPR erasure) without breaking the
+        chain; returns the `redact` event's number. See `Store.redact`."""
+        return self.store.redact(self.get(ref).id, reason=reason)
+
     def annotations(self, ref: Any) -> dict[str, dict[str, Any]]:
         """The latest annotation of each field on a node."""
         return self.store.annotations(self.get(ref).id)

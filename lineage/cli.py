@@ -1097,5 +1097,35 @@ def annotate(state: State, ref: str, field_: str | None, text: str | None, card:
         click.echo(f"recorded {field_} on {node.id} (event {event})")
 
 
+# ---------------------------------------------------------------------------
+# redact
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--reason", required=True, help="Why (e.g. the erasure request's reference); recorded in the ledger.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_state
+def redact(state: State, ref: str, reason: str, yes: bool) -> None:
+    """Erase the personal content of one node (GDPR erasure), keeping the record verifiable.
+
+    A prediction loses its input digest, output, score and request id; any other node
+    its name and attributes; annotations on it lose their text. Ids, times and links
+    stay. The erasure is itself a ledger event (who, when, why), and `lineage verify`
+    still passes. It cannot be undone.
+
+    \b
+    Example:
+      lineage redact request:req-0042 --reason "GDPR request 2026-114"
+      lineage redact dataset:3f2a9c --reason "consent withdrawn" --yes
+    """
+    lg = state.lineage()
+    node = lg.get(ref)
+    if not yes:
+        click.confirm(f"Erase the content of {node.id}? This cannot be undone", abort=True, err=True)
+    seq = lg.redact(node, reason=reason)
+    click.echo(f"erased {node.id} (event {seq})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -43,10 +43,11 @@ from .errors import (
     NodeNotFoundError,
     SchemaVersionError,
     StoreCorruptError,
+    WriteRefusedError,
 )
 from .model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -63,6 +64,8 @@ RECORD_TABLES: dict[str, tuple[str, ...]] = {
     "run_states": ("run", "status", "at", "exit_code", "error", "noticed_by"),
     "predictions": ("id", "model", "input_digest", "output", "score", "request_id", "created_at"),
     "annotations": ("node", "field", "text", "author", "at"),
+    # appended last: the order is part of every event's rows digest
+    "redactions": ("tbl", "row_pk", "row_digest", "erased_digest", "reason"),
 }
 
 _DDL_V1 = """
@@ -194,11 +197,35 @@ MIGRATIONS: dict[int, str] = {
     1: _DDL_V1,
     # 2: find the last checkpoint (audits start there) without scanning the ledger
     2: "CREATE INDEX events_type ON events (type, seq)",
+    # 3: erasure (GDPR): which row was erased, the digest its event committed to, and
+    # the digest of the row as erased (so an edit after erasure is still caught)
+    3: """
+CREATE TABLE redactions (
+    pk INTEGER PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    row_pk INTEGER NOT NULL,
+    row_digest TEXT NOT NULL,
+    erased_digest TEXT NOT NULL,
+    reason TEXT,
+    event INTEGER NOT NULL
+);
+CREATE INDEX redactions_row ON redactions (tbl, row_pk);
+CREATE INDEX redactions_event ON redactions (event)
+""",
 }
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.
 _REAL_COLUMNS = {("metrics", "value"), ("predictions", "score")}
-_INT_COLUMNS = {("metrics", "step"), ("run_states", "exit_code")}
+_INT_COLUMNS = {("metrics", "step"), ("run_states", "exit_code"), ("redactions", "row_pk")}
+
+# What erasure blanks, per table: the columns that can carry personal data. Ids, kinds,
+# times and the links between nodes stay, so the graph keeps its shape.
+_ERASED_COLUMNS: dict[str, dict[str, Any]] = {
+    "nodes": {"name": None, "attrs": canonical_json({"redacted": True})},
+    "aliases": {"name": ""},
+    "predictions": {"input_digest": None, "output": None, "score": None, "request_id": None},
+    "annotations": {"text": None},
+}
 
 
 # ---------------------------------------------------------------------------
@@ -365,6 +392,15 @@ def _stored_column_json(col: Sequence[Any]) -> Sequence[str]:
 
 
 _FIRST = operator.itemgetter(0)
+
+
+def _committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> bytes:
+    """The digest a row's event committed to: its own, or, for an erased row that is
+    exactly as erasure left it, the one recorded before erasure. An erased row edited
+    since keeps its own digest, so its event fails verification."""
+    if erasure is not None and actual == erasure[1]:
+        return erasure[0]
+    return actual
 
 
 def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
@@ -961,9 +997,76 @@ class Store:
             return False
         h = hashlib.sha256()
         for table, columns in RECORD_TABLES.items():
-            for values in self.conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk", (seq,)):
-                h.update(row_digest(table, values))
+            rows = self.conn.execute(f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk", (seq,)).fetchall()
+            mine = self._erased_rows(table, [r[0] for r in rows]).get(table, {}) if rows else {}
+            for pk, *values in rows:
+                h.update(_committed_digest(row_digest(table, values), mine.get(pk)))
         return h.hexdigest() == rows_digest
+
+    # -- erasure ---------------------------------------------------------------
+
+    def _erased_rows(self, table: str | None = None, pks: Sequence[int] = ()) -> dict[str, dict[int, tuple[bytes, bytes]]]:
+        """``{table: {pk: (digest committed to, digest as erased)}}`` of erased rows:
+        all of them, or only those of ``table`` among ``pks``."""
+        base = "SELECT tbl, row_pk, row_digest, erased_digest FROM redactions"
+        if table is None:
+            queries: Iterable[tuple[str, list[Any]]] = [(base, [])]
+        else:  # in chunks: a bulk event's rows outnumber SQLite's bound-variable limit
+            queries = ((f"{base} WHERE tbl = ? AND row_pk IN ({', '.join('?' * len(c))})", [table, *c])
+                       for c in _chunks(list(pks), 500))
+        out: dict[str, dict[int, tuple[bytes, bytes]]] = {}
+        for sql, args in queries:
+            for tbl, row_pk, committed, erased in self.conn.execute(sql + " ORDER BY pk", args):
+                try:
+                    out.setdefault(str(tbl), {})[row_pk] = (bytes.fromhex(committed), bytes.fromhex(erased))
+                except (TypeError, ValueError):  # a forged record: leave the row to fail verify
+                    continue
+        return out
+
+    def redact(self, node_id: str, *, reason: str) -> int:
+        """Erase the personal content of one node (GDPR erasure); returns the event number.
+
+        A prediction loses its input digest, output, score and request id; any other
+        node its name, aliases and attributes; annotations on it lose their text. Ids,
+        kinds, times and edges stay, so the graph keeps its shape. The rows are changed
+        in place through one `redact` event that records, for each, the digest its
+        original event committed to: the chain still verifies, and the erased rows are
+        themselves checked against the digests of their erased form.
+        """
+        if not reason or not reason.strip():
+            raise InvalidInputError("erasure needs a reason (e.g. 'GDPR request 2026-114')")
+        with self.transaction():
+            targets: list[tuple[str, int, tuple[Any, ...]]] = []
+            if node_id.startswith("prediction:"):
+                targets += self._rows("predictions", "id = ?", node_id)
+            else:
+                targets += self._rows("nodes", "id = ?", node_id)
+                targets += self._rows("aliases", "node = ?", node_id)
+            if not targets:
+                raise NodeNotFoundError(node_id)
+            targets += self._rows("annotations", "node = ?", node_id)
+            records, updates = [], []
+            for table, pk, values in targets:
+                if self._erased_rows(table, [pk]):
+                    continue
+                columns = RECORD_TABLES[table]
+                blank = _ERASED_COLUMNS[table]
+                erased = tuple(blank.get(c, v) if c in blank else v for c, v in zip(columns, values))
+                records.append((table, pk, row_digest(table, values).hex(), row_digest(table, erased).hex(), reason))
+                updates.append((table, pk, erased))
+            if not records:
+                raise WriteRefusedError(f"{node_id} is already erased")
+            seq = self.write("redact", {"node": node_id, "reason": reason, "rows": len(records)}, {"redactions": records})
+            for table, pk, erased in updates:
+                columns = RECORD_TABLES[table]
+                sets = ", ".join(f"{c} = ?" for c in columns)
+                self.conn.execute(f"UPDATE {table} SET {sets} WHERE pk = ?", (*erased, pk))
+            return seq
+
+    def _rows(self, table: str, where: str, arg: Any) -> list[tuple[str, int, tuple[Any, ...]]]:
+        columns = RECORD_TABLES[table]
+        sql = f"SELECT pk, {', '.join(columns)} FROM {table} WHERE {where} ORDER BY pk"
+        return [(table, row[0], tuple(row[1:])) for row in self.conn.execute(sql, (arg,))]
 
     def last_checkpoint(self) -> Event | None:
         row = self.conn.execute("SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq DESC LIMIT 1").fetchone()
@@ -1049,23 +1152,28 @@ class Store:
         """``(event, rows digest)`` for every event that has rows, in event order,
         merged across tables so memory stays bounded by one event's rows."""
 
+        erased = self._erased_rows()
+
         def stream(table: str, columns: tuple[str, ...], order: int) -> Iterator[tuple[Any, int, bytes]]:
             # '["table",{},…]': the row digest of `row_digest`, batch by batch and
             # column by column (json.dumps per row was most of verify's time)
             template = canonical_json([table])[:-1].replace("{", "{{").replace("}", "}}") + ",{}" * len(columns) + "]"
-            sql = f"SELECT event, {', '.join(columns)} FROM {table} WHERE event > ? ORDER BY event, pk"
+            mine = erased.get(table)
+            sql = f"SELECT event, pk, {', '.join(columns)} FROM {table} WHERE event > ? ORDER BY event, pk"
             cur = self.conn.execute(sql, (after,))
             while True:
                 rows = cur.fetchmany(2000)
                 if not rows:
                     return
-                events, *cols = zip(*rows)
+                events, pks, *cols = zip(*rows)
                 if set(map(type, events)) != {int}:
                     # a forged non-numeric event number: sort it first, where verify
                     # reports it as naming no event (instead of failing to compare)
                     events = tuple(e if isinstance(e, (int, float)) else -1 for e in events)
                 texts = [_stored_column_json(c) for c in cols]
                 digests = map(_DIGEST, map(hashlib.sha256, map(str.encode, map(template.format, *texts))))
+                if mine:  # erased rows count as what their event committed to
+                    digests = [_committed_digest(d, mine.get(pk)) for d, pk in zip(digests, pks)]
                 yield from zip(events, itertools.repeat(order), digests)
 
         streams = [stream(t, c, i) for i, (t, c) in enumerate(RECORD_TABLES.items())]

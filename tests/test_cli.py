@@ -600,3 +600,26 @@ def test_annotate_errors(filled: dict[str, Any], db: Path) -> None:
                           contains="unknown field")
     assert_one_line_error(invoke("annotate", "nothing", "--field", "intended_use", "--text", "x"), 1)
     assert invoke("annotate", "model:clf", "--field", "intended_use").exit_code == 2
+
+
+# ---------------------------------------------------------------------------
+# redact
+
+
+def test_redact_erases_a_prediction_and_verify_still_passes(filled: dict[str, Any], db: Path) -> None:
+    result = invoke("redact", "request:req-1", "--reason", "GDPR request 7", "--yes")
+    assert result.exit_code == 0, result.output
+    assert filled["preds"][0] in result.stdout
+    node = as_json("show", filled["preds"][0])
+    assert node["attrs"]["output"] is None and node["attrs"]["request_id"] is None
+    assert as_json("verify")["ok"] is True
+    assert_one_line_error(invoke("show", "request:req-1"), contains="req-1")
+    again = invoke("redact", filled["preds"][0], "--reason", "again", "--yes")
+    assert_one_line_error(again, contains="already erased")
+
+
+def test_redact_asks_first_and_needs_a_reason(filled: dict[str, Any], db: Path) -> None:
+    before = events(db)
+    declined = CliRunner().invoke(cli, ["--db", str(db), "redact", "request:req-2", "--reason", "x"], input="n\n")
+    assert declined.exit_code == 1 and events(db) == before
+    assert invoke("redact", "request:req-2").exit_code == 2  # --reason is required

@@ -96,8 +96,9 @@ def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None
             run.log_metric("accuracy", 0.1 + 0.2, dataset=train, group="age>60")
             run.log_metric("loss", float("nan"))
             model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
-        lg.log_predictions(model, np.zeros((3, 2)), [0, 1, 1], scores=[0.5, float("inf"), None], request_ids=["a", None, "c"])
+        ids = lg.log_predictions(model, np.zeros((3, 2)), [0, 1, 1], scores=[0.5, float("inf"), None], request_ids=["a", None, "c"])
         lg.annotate(model, "intended_use", "testing ✓")
+        lg.redact(ids[0], reason="erasure request")  # the documented rule for erased rows
         report = lg.verify(record=True)
         count, head = lg.store.head()
     out = subprocess.run([sys.executable, str(script), str(db)], capture_output=True, text=True)

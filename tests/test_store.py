@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 
 from lineage.errors import (
     AmbiguousIdError,
+    InvalidInputError,
     NodeNotFoundError,
     NoStoreError,
     SchemaVersionError,
     StoreCorruptError,
+    WriteRefusedError,
 )
 from lineage.model import Edge, Node, make_id, new_uuid7_hex
 from lineage.store import GENESIS, RECORD_TABLES, SCHEMA_VERSION, Store, chain_hash, locate
@@ -46,6 +48,8 @@ def fill(store: Store) -> dict[str, str]:
                      [(f"prediction:{new_uuid7_hex()}", model_id, "ee" * 32, json.dumps(i), 0.5, f"req-{i}", "2026-01-01T00:00:02.000000Z")
                       for i in range(3)])
     store.write("annotation", {"node": model_id}, {"annotations": [(model_id, "intended_use", "demo", "tester", "2026-01-01T00:00:03.000000Z")]})
+    first_prediction = store.conn.execute("SELECT id FROM predictions ORDER BY pk LIMIT 1").fetchone()[0]
+    store.redact(first_prediction, reason="erasure request")
     store.write("run_ended", {"run": run_id}, {"run_states": [(run_id, "finished", "2026-01-01T00:00:04.000000Z", 0, None, None)]})
     return {"d1": d1.id, "d2": d2.id, "run": run_id, "model": model_id}
 
@@ -273,11 +277,10 @@ def test_verify_head_catches_truncation_and_rewrites(store: Store) -> None:
     n, head = store.head()
     store.add_node(dataset("99" * 32, "later"))
     assert store.verify(head=head).ok  # an older head is still a prefix
-    store.conn.execute("DELETE FROM events WHERE seq > ?", (n - 2,))
-    store.conn.execute("DELETE FROM nodes WHERE event > ?", (n - 2,))
-    store.conn.execute("DELETE FROM predictions WHERE event > ?", (n - 2,))
-    store.conn.execute("DELETE FROM annotations WHERE event > ?", (n - 2,))
-    store.conn.execute("DELETE FROM run_states WHERE event > ?", (n - 2,))
+    cut = n - 1  # drop the last two events and everything they wrote
+    store.conn.execute("DELETE FROM events WHERE seq > ?", (cut,))
+    for table in RECORD_TABLES:
+        store.conn.execute(f"DELETE FROM {table} WHERE event > ?", (cut,))
     assert store.verify().ok  # a clean truncation is invisible without a remembered head
     report = store.verify(head=head)
     assert not report.ok and "truncated or rewritten" in report.problems[-1]
@@ -463,7 +466,8 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
     old = Store(store_path, actor="agent:" + "0" * 64)
     old.close()
     conn = sqlite3.connect(store_path)
-    conn.execute("DROP INDEX events_type")
+    conn.execute("DROP INDEX events_type")  # migration 2
+    conn.execute("DROP TABLE redactions")  # migration 3
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
@@ -495,3 +499,69 @@ def test_the_stat_cache_never_fails_what_it_speeds_up(tmp_path: Path, store: Sto
     assert hash_file(data, cache=store.stat_cache).digest == store.resolve("d").id.split(":")[1]
     data.write_text("a\n2\n")
     assert [n.name for n in query.status(store).changed] == ["d"]
+
+
+# ---------------------------------------------------------------------------
+# erasure (GDPR): a row's content goes, the chain stays verifiable
+
+def test_erasing_one_prediction_of_a_bulk_event_keeps_the_record_verifiable(store: Store) -> None:
+    ids = fill(store)
+    preds = [r[0] for r in store.conn.execute("SELECT id FROM predictions ORDER BY pk")]
+    target = preds[1]  # preds[0] was erased by fill()
+    bulk_event = store.event_of(target)
+    seq = store.redact(target, reason="GDPR request 7")
+    erased = store.get_node(target)
+    assert erased.attrs["output"] is None and erased.attrs["request_id"] is None
+    assert erased.attrs["input_digest"] is None and erased.attrs["model"] == ids["model"]
+    assert store.event(seq).type == "redact" and store.event(seq).payload["reason"] == "GDPR request 7"
+    with pytest.raises(NodeNotFoundError):
+        store.resolve("request:req-1")  # the request id is gone
+    assert store.resolve("request:req-2").id == preds[2]  # its neighbours in the same event are not
+    assert store.check_event_rows(bulk_event)
+    assert store.verify().ok
+    with pytest.raises(WriteRefusedError, match="already erased"):
+        store.redact(target, reason="again")
+
+
+def test_erasing_a_node_blanks_its_name_aliases_and_annotation_text(store: Store) -> None:
+    ids = fill(store)
+    store.redact(ids["d2"], reason="consent withdrawn")
+    node = store.get_node(ids["d2"])
+    assert node.name is None and node.attrs == {"redacted": True}
+    assert store.aliases(ids["d2"]) == [""]
+    store.redact(ids["model"], reason="x")
+    assert store.annotations(ids["model"])["intended_use"]["text"] is None
+    assert [e.src for e in _edges_into(store, ids["d2"])]  # links stay: the graph keeps its shape
+    assert store.verify().ok
+
+
+def _edges_into(store: Store, node_id: str) -> list[Edge]:
+    return [Edge(*r) for r in store.conn.execute("SELECT src, dst, rel, role FROM edges WHERE dst = ?", (node_id,))]
+
+
+def test_an_erased_row_edited_afterwards_fails_verify(store: Store) -> None:
+    fill(store)
+    erased = store.conn.execute("SELECT row_pk FROM redactions WHERE tbl = 'predictions'").fetchone()[0]
+    store.conn.execute("UPDATE predictions SET output = '1' WHERE pk = ?", (erased,))
+    report = store.verify()
+    assert not report.ok and "edited" in report.problems[0]
+
+
+def test_erasure_needs_a_reason_and_a_known_node(store: Store) -> None:
+    ids = fill(store)
+    with pytest.raises(InvalidInputError, match="reason"):
+        store.redact(ids["d1"], reason=" ")
+    with pytest.raises(NodeNotFoundError):
+        store.redact("dataset:" + "0" * 64, reason="x")
+
+
+def test_erasure_inside_a_large_bulk_event(store: Store) -> None:
+    model_id = make_id("model", "cd" * 32)
+    store.add_node(Node(model_id, "model", "rf", {}))
+    ids = [f"prediction:{new_uuid7_hex()}" for _ in range(1_500)]
+    seq = store.write_bulk("predictions", {"model": model_id}, "predictions",
+                           [(i, model_id, "ee" * 32, "1", 0.5, f"r{n}", "2026-01-01T00:00:02.000000Z") for n, i in enumerate(ids)])
+    store.redact(ids[1_234], reason="erasure request")  # beyond the first chunk of 500
+    assert store.check_event_rows(seq) and store.verify().ok
+    store.conn.execute("UPDATE predictions SET request_id = 'back' WHERE id = ?", (ids[1_234],))
+    assert not store.check_event_rows(seq) and not store.verify().ok
