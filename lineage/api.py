@@ -21,6 +21,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .query import Subgraph
 
 
+class Items(list):  # type: ignore[type-arg]
+    """A list result (`runs`, `which_data`, `blame`, `nodes`, `history`) that is still a
+    plain list, plus ``.to_dict()`` -> ``{"items": [...]}``, the JSON shape the CLI prints."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": [x.to_dict() if hasattr(x, "to_dict") else x for x in self]}
+
+
 def _agent_id() -> str:
     from .capture import capture_agent
 
@@ -128,11 +136,11 @@ class Lineage:
 
     def nodes(self, kind: str | None = None, name: str | None = None, *, limit: int | None = None) -> list[Node]:
         """Recorded nodes, newest first."""
-        return self.store.nodes(kind=kind, name=name, limit=limit)
+        return Items(self.store.nodes(kind=kind, name=name, limit=limit))
 
     def history(self, name: str, *, kind: str | None = None) -> list[Node]:
         """Every version recorded under a name, oldest first."""
-        return self.store.history(name, kind=kind)
+        return Items(self.store.history(name, kind=kind))
 
     def verify(self, *, head: str | None = None, record: bool = False, since_checkpoint: bool = False,
                progress: Any = None) -> VerifyReport:
@@ -157,7 +165,7 @@ class Lineage:
         """The datasets behind a model, each with its role and distance; root sources first."""
         from . import query
 
-        return query.which_data(self.store, self.get(model).id)
+        return Items(query.which_data(self.store, self.get(model).id))
 
     def path(self, a: Any, b: Any) -> list[Node]:
         """A shortest provenance path from ``a`` back to ``b`` (empty when none)."""
@@ -181,13 +189,14 @@ class Lineage:
         """Upstream nodes ranked by how much more often they stand behind the bad predictions."""
         from . import query
 
-        return query.blame(self.store, [self.get(r).id for r in bad], [self.get(r).id for r in good])
+        bad, good = _as_refs(bad), _as_refs(good)
+        return Items(query.blame(self.store, [self.get(r).id for r in bad], [self.get(r).id for r in good]))
 
     def runs(self, where: str | None = None, order_by: str | None = None, limit: int | None = None) -> list[Node]:
         """Runs matching a filter (``params.C > 0.5 and status = 'finished'``)."""
         from . import query
 
-        return query.runs(self.store, where=where, order_by=order_by, limit=limit)
+        return Items(query.runs(self.store, where=where, order_by=order_by, limit=limit))
 
     def insights(self, metric: str) -> Any:
         """Which parameters matter most for ``metric`` across the runs that logged it."""
@@ -222,6 +231,13 @@ class Lineage:
         from . import audit
 
         return audit.build_inventory(self.store, all_versions=all_versions)
+
+
+def _as_refs(refs: Any) -> Sequence[Any]:
+    """One reference (a string, a Node, a Run) or many; a lone string is not a list of letters."""
+    if isinstance(refs, (str, Node, tracking.Run)):
+        return [refs]
+    return list(refs or ())
 
 
 def _load_card(path: str | os.PathLike[str]) -> Mapping[str, Any]:

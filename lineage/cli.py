@@ -616,7 +616,7 @@ def trace(state: State, ref: str, depth: int | None, kinds: tuple[str, ...], max
 
 @cli.command()
 @click.argument("ref")
-@click.option("--predictions", "include_predictions", is_flag=True,
+@click.option("--predictions", "--include-predictions", "include_predictions", is_flag=True,
               help="List every prediction instead of counting them per model.")
 @click.option("--depth", type=click.IntRange(min=0), help="Go at most N hops down.")
 @click.option("--max-nodes", type=click.IntRange(min=1), default=100, show_default=True,
@@ -789,7 +789,10 @@ def runs_(state: State, where: str | None, sort: str | None, limit: int | None, 
         except InvalidInputError as exc:
             raise click.BadParameter(str(exc), param_hint="--sort") from None
     lg = state.lineage()
-    found = lg.runs(where=where, order_by=sort, limit=limit)
+    try:
+        found = lg.runs(where=where, order_by=sort, limit=limit)
+    except FilterSyntaxError as exc:  # usage of `lineage runs`, not of the group
+        raise click.BadParameter(str(exc), param_hint="--where") from None
     if as_json:
         emit_json({"items": [n.to_dict() for n in found]})
         return
@@ -1067,12 +1070,14 @@ def audit(state: State, ref: str | None, output: str | None, standard: str, inve
 
 @cli.command()
 @click.argument("ref")
+@click.argument("statement", nargs=-1, metavar="[FIELD TEXT]")
 @click.option("--field", "field_", help="Checklist key: intended_use, limitations, risk_management, sign_off, …")
 @click.option("--text", help="The statement to record.")
 @click.option("--card", type=click.Path(dir_okay=False), help="A model card YAML file whose keys are checklist keys.")
 @click.option("--author", help="Who makes the statement (default: the current user).")
 @pass_state
-def annotate(state: State, ref: str, field_: str | None, text: str | None, card: str | None, author: str | None) -> None:
+def annotate(state: State, ref: str, statement: tuple[str, ...], field_: str | None, text: str | None,
+             card: str | None, author: str | None) -> None:
     """Record a person's statement about a node, for the audit report.
 
     Statements are ledger events with author and time; a sign-off is a recorded
@@ -1081,8 +1086,15 @@ def annotate(state: State, ref: str, field_: str | None, text: str | None, card:
     \b
     Example:
       lineage annotate random_forest --field intended_use --text "Credit pre-screening"
+      lineage annotate random_forest limitations "Not validated for applicants under 21"
       lineage annotate random_forest --card card.yaml
     """
+    if statement:  # positional FIELD TEXT, as in lg.annotate(ref, field, text)
+        if len(statement) != 2:
+            raise click.UsageError("give FIELD and TEXT after REF (quote the text), or use --field/--text")
+        if field_ or text or card:
+            raise click.UsageError("give FIELD TEXT either as arguments or with --field/--text, not both")
+        field_, text = statement
     if card and (field_ or text):
         raise click.UsageError("use either --card or --field with --text")
     if not card and not (field_ and text):

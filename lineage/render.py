@@ -197,11 +197,7 @@ def _fold_siblings(sub: Subgraph, threshold: int, keep: set[str],
     for (kind, mark, _), members in buckets.items():
         if len(members) < threshold:
             continue
-        i = 0
-        while f"group:{kind}:{i}" in used_ids:
-            i += 1
-        gid = f"group:{kind}:{i}"
-        used_ids.add(gid)
+        gid = _group_id(kind, len(members), used_ids)
         times = [t for t in (_node_of(g, m).created_at for m in members) if t]
         attrs: dict[str, Any] = {"of": kind, "count": len(members)}
         if times:
@@ -330,10 +326,11 @@ def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str],
     rep: dict[str, str] = {}
     groups: dict[str, Node] = {}
     hidden = 0
+    used_ids = set(g.nodes)
     for kind, members in per_kind.items():
         count = sum(_count_of(_node_of(g, m)) for m in members)
         hidden += count
-        gid = f"group:{kind}:more"
+        gid = _group_id(kind, count, used_ids)
         attrs: dict[str, Any] = {"of": kind, "count": count, "overflow": True}
         # a tampered node must not vanish into "37 more runs" unremarked
         worst = max((_mark_of(g, m, marks) for m in members), key=_SEVERITY.index)
@@ -346,6 +343,19 @@ def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str],
     out.graph.graph["hidden"] = hidden + int(g.graph.get("hidden", 0))
     out.graph.graph["max_nodes"] = max_nodes
     return out
+
+
+def _group_id(kind: str, count: int, used: set[str]) -> str:
+    """The id of a folded group, ``group:<kind>:<count>`` as the JSON contract has it;
+    a second group of the same kind and size gets ``:2``, ``:3``… appended. Adds the
+    id to ``used``."""
+    gid = base = f"group:{kind}:{count}"
+    k = 1
+    while gid in used:
+        k += 1
+        gid = f"{base}:{k}"
+    used.add(gid)
+    return gid
 
 
 def fold(subgraph: Subgraph, *, fold: bool | int = True, max_nodes: int | None = None,
@@ -1300,19 +1310,20 @@ def overview(store: "Store", *, per_kind: int = 12) -> Subgraph:
         by_kind.setdefault(kind, []).append((name, int(count)))
     g = nx.MultiDiGraph()
     ids: dict[tuple[str, str | None], str] = {}
+    used_ids: set[str] = set()
     for kind in sorted(by_kind, key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99):
         items = sorted(by_kind[kind], key=lambda t: (-t[1], t[0] or ""))
         # never "1 other name"; among many names, one that stands for a single node is
         # noise (a store where every run has its own name), so only repeated names show
         shown = items if len(items) <= per_kind + 1 else [it for it in items[:per_kind] if it[1] > 1]
-        for i, (name, count) in enumerate(sorted(shown, key=lambda t: t[0] or "")):
-            gid = f"group:{kind}:{i}"
+        for name, count in sorted(shown, key=lambda t: t[0] or ""):
+            gid = _group_id(kind, count, used_ids)
             ids[(kind, name)] = gid
             g.add_node(gid, node=Node(gid, "group", name, {"of": kind, "count": count, "overview": True}))
         rest = items[len(shown):]
         if rest:
-            gid = f"group:{kind}:others"
             attrs = {"of": kind, "count": sum(c for _, c in rest), "overview": True, "names": len(rest)}
+            gid = _group_id(kind, attrs["count"], used_ids)
             g.add_node(gid, node=Node(gid, "group", None, attrs))
             for name, _ in rest:
                 ids[(kind, name)] = gid
