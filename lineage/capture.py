@@ -317,7 +317,8 @@ def allowed_env() -> dict[str, str]:
 
     No other environment variable is ever recorded (DESIGN.md §6).
     """
-    return {name: os.environ[name] for name in sorted(os.environ) if _env_allowed(name)}
+    # a value may still hold a URL with credentials (LINEAGE_DB=postgresql://u:pw@h/db)
+    return {name: strip_url_credentials(os.environ[name]) for name in sorted(os.environ) if _env_allowed(name)}
 
 
 # ---------------------------------------------------------------------------

@@ -159,8 +159,33 @@ def uuid7_time(hex_id: str) -> datetime:
 # canonical JSON: the one encoding that digests and the ledger are computed over
 
 def canonical_json(value: Any) -> str:
-    """Sorted keys, no whitespace, UTF-8 kept: equal values give equal text."""
-    return _CANONICAL.encode(value)
+    """Sorted keys, no whitespace, UTF-8 kept: equal values give equal text.
+
+    Strings that are not valid Unicode (lone surrogates: how Python hands over file
+    names and arguments that are not UTF-8) cannot be written as UTF-8, so no digest
+    could be taken over them; they are written as `clean_text` makes them. Any other
+    value gives exactly ``json.dumps``'s text.
+    """
+    text = _CANONICAL.encode(value)
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            text = _CANONICAL.encode(_cleaned(value))
+    return text
+
+
+def _cleaned(value: Any) -> Any:
+    """``value`` with every string in it passed through `clean_text`."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {(clean_text(k) if isinstance(k, str) else k): _cleaned(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cleaned(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return _cleaned(_json_default(value))
 
 
 def _json_default(value: Any) -> Any:
@@ -174,6 +199,22 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return str(value)
+
+
+def clean_text(v: str) -> str:
+    """``v`` as text SQLite (and UTF-8) can hold: lone surrogates, which is how Python
+    hands over bytes that are not UTF-8 (file names, argv), become ``\\xNN`` escapes.
+    Unchanged for any valid string (the common case costs one ``isascii``)."""
+    if v.isascii():
+        return v
+    try:
+        v.encode()
+        return v
+    except UnicodeEncodeError:
+        try:
+            return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate that no byte escape produced
+            return v.encode("utf-8", "backslashreplace").decode()
 
 
 # Built once: json.dumps with non-default options builds a new encoder on every call,

@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from .errors import (
     AmbiguousIdError,
     InvalidInputError,
+    LineageError,
     NoStoreError,
     NodeNotFoundError,
     SchemaVersionError,
@@ -46,6 +47,7 @@ from .errors import (
     WriteRefusedError,
 )
 from .model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref
+from .model import clean_text as _clean_text
 
 SCHEMA_VERSION = 3
 STORE_DIR = ".lineage"
@@ -319,19 +321,47 @@ def _column_kinds(table: str, columns: Sequence[str]) -> tuple[int, ...]:
     return tuple(_REAL if (table, c) in _REAL_COLUMNS else _INT if (table, c) in _INT_COLUMNS else _TEXT for c in columns)
 
 
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _to_real(v: Any) -> float | None:
+    """A value for a REAL column, as SQLite will hand it back: NaN is stored as NULL
+    and -0.0 as 0.0 (hashing ``-0.0`` at write time failed verify on an honest store)."""
+    try:
+        f = float(v) + 0.0  # + 0.0: -0.0 becomes 0.0, every other value is unchanged
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(f"{v!r} is not a number that can be stored (a float)") from None
+    return None if f != f else f
+
+
+def _to_int(v: Any) -> int:
+    """A value for an INTEGER column: an integer that fits SQLite's 64 bits."""
+    try:
+        i = int(v)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(f"{v!r} is not an integer") from None
+    if not _INT64[0] <= i <= _INT64[1]:
+        raise InvalidInputError(f"{v!r} does not fit in a 64-bit integer")
+    return i
+
+
+def _to_text(v: Any) -> str:
+    return _clean_text(v if isinstance(v, str) else canonical_json(v))
+
+
 def _coerce_one(kind: int, v: Any) -> tuple[Any, str]:
     """One value as `_coerce` stores it, and its canonical JSON text."""
     if v is None:
         return None, "null"
     if kind == _TEXT:
-        v = v if isinstance(v, str) else canonical_json(v)
+        v = _to_text(v)
         return v, _json_str(v)
     if kind == _REAL:
-        f = float(v)
-        if f != f:  # SQLite stores NaN as NULL
+        f = _to_real(v)
+        if f is None:  # SQLite stores NaN as NULL
             return None, "null"
         return f, (_FLOAT_REPR(f) if -_INF < f < _INF else ("Infinity" if f > 0 else "-Infinity"))
-    i = int(v)
+    i = _to_int(v)
     return i, _INT_REPR(i)
 
 
@@ -343,12 +373,15 @@ def _encode_column(kind: int, col: Sequence[Any]) -> tuple[Sequence[Any], Sequen
     """
     types = set(map(type, col))
     if kind == _TEXT and types == {str}:
+        # (a string that is not valid UTF-8 fails str.encode in `_encode_batch`,
+        # which then cleans the batch and comes back here)
         if col.count(col[0]) == len(col):  # one value throughout (a model id, a time)
             return col, [_json_str(col[0])] * len(col)
         return col, list(map(_json_str, col))
-    if kind == _REAL and types == {float} and all(map(math.isfinite, col)):
+    if kind == _REAL and types == {float} and all(map(math.isfinite, col)) and 0.0 not in col:
+        # (0.0 in col: a -0.0 may be among them, which SQLite hands back as 0.0)
         return col, list(map(_FLOAT_REPR, col))
-    if kind == _INT and types == {int}:
+    if kind == _INT and types == {int} and _INT64[0] <= min(col) and max(col) <= _INT64[1]:
         return col, list(map(_INT_REPR, col))
     if types == {type(None)}:
         return col, ["null"] * len(col)
@@ -373,7 +406,12 @@ def _encode_batch(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any
     template = prefix + ",{}" * len(kinds) + "]"
     lines = map(template.format, *texts)
     digests = map(_DIGEST, map(hashlib.sha256, map(str.encode, lines)))
-    return list(zip(*values)), b"".join(digests)
+    try:
+        joined = b"".join(digests)
+    except UnicodeEncodeError:  # text that is not valid UTF-8: clean it, then as usual
+        clean = [tuple(_clean_text(v) if isinstance(v, str) else v for v in row) for row in batch]
+        return _encode_batch(table, kinds, clean)
+    return list(zip(*values)), joined
 
 
 def _stored_column_json(col: Sequence[Any]) -> Sequence[str]:
@@ -394,6 +432,18 @@ def _stored_column_json(col: Sequence[Any]) -> Sequence[str]:
 _FIRST = operator.itemgetter(0)
 
 
+def _erased_form(table: str, values: Sequence[Any]) -> bool:
+    """True when a row of ``table`` holds exactly what erasure leaves in its erasable
+    columns. A redaction record counts only for such a row: otherwise a well-chained
+    `redact` event appended later could vouch for any rewrite of any fact (a metric's
+    value, a node's name), not only for an erasure."""
+    blank = _ERASED_COLUMNS.get(table)
+    if blank is None:
+        return False  # not an erasable table: nothing in it is ever erased
+    return all(values[i] == blank[c] and type(values[i]) is type(blank[c])
+               for i, c in enumerate(RECORD_TABLES[table]) if c in blank)
+
+
 def _committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> bytes:
     """The digest a row's event committed to: its own, or, for an erased row that is
     exactly as erasure left it, the one recorded before erasure. An erased row edited
@@ -410,14 +460,11 @@ def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[
         if v is None:
             out.append(None)
         elif (table, col) in _REAL_COLUMNS:
-            f = float(v)
-            out.append(None if f != f else f)  # SQLite stores NaN as NULL
+            out.append(_to_real(v))  # NaN as NULL, -0.0 as 0.0: as SQLite stores them
         elif (table, col) in _INT_COLUMNS:
-            out.append(int(v))
-        elif isinstance(v, str):
-            out.append(v)
+            out.append(_to_int(v))
         else:
-            out.append(canonical_json(v))
+            out.append(_to_text(v))
     return tuple(out)
 
 
@@ -519,7 +566,12 @@ class Store:
         return self._db
 
     def close(self) -> None:
+        """Close the connection; any later use is a one-line LineageError. Idempotent."""
+        if isinstance(self.conn, _ClosedConnection):
+            return
         self.conn.close()
+        self.conn = _ClosedConnection(self.path)  # type: ignore[assignment]
+        self._db = None
 
     def __enter__(self) -> "Store":
         return self
@@ -641,7 +693,7 @@ class Store:
                     [(*v, seq) for v in coerced],
                 )
             body = {"at": now_iso(), "actor": self.actor, **payload}
-            text = canonical_json(body)
+            text = _clean_text(canonical_json(body))
             payload_digest = hashlib.sha256(text.encode()).hexdigest()
             rows_digest = rows_hash.hexdigest()
             h = chain_hash(prev, type_, payload_digest, rows_digest)
@@ -687,7 +739,7 @@ class Store:
                 if gc_was_enabled:
                     gc.enable()
             body = {"at": now_iso(), "actor": self.actor, "table": table, "rows": n, **payload}
-            text = canonical_json(body)
+            text = _clean_text(canonical_json(body))
             payload_digest = hashlib.sha256(text.encode()).hexdigest()
             rows_digest = rows_hash.hexdigest()
             h = chain_hash(prev, type_, payload_digest, rows_digest)
@@ -883,6 +935,7 @@ class Store:
             where.append("kind = ?")
             args.append(kind)
         if name is not None:
+            name = _clean_text(name)  # names are stored cleaned (see `clean_text`)
             where.append("(name = ? OR id IN (SELECT node FROM aliases WHERE name = ?))")
             args += [name, name]
         sql = f"SELECT {self._NODE_COLS} FROM nodes"
@@ -908,7 +961,7 @@ class Store:
         if isinstance(ref, Node):
             return ref
         try:
-            r = parse_ref(str(ref))
+            r = parse_ref(_clean_text(str(ref)))
         except ValueError as exc:
             raise NodeNotFoundError(str(ref), str(exc)) from None
         if r.request is not None:
@@ -1000,7 +1053,8 @@ class Store:
             rows = self.conn.execute(f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk", (seq,)).fetchall()
             mine = self._erased_rows(table, [r[0] for r in rows]).get(table, {}) if rows else {}
             for pk, *values in rows:
-                h.update(_committed_digest(row_digest(table, values), mine.get(pk)))
+                erasure = mine.get(pk) if _erased_form(table, values) else None
+                h.update(_committed_digest(row_digest(table, values), erasure))
         return h.hexdigest() == rows_digest
 
     # -- erasure ---------------------------------------------------------------
@@ -1086,14 +1140,22 @@ class Store:
         if since_checkpoint:
             cp = self.last_checkpoint()
             if cp is not None and cp.payload is not None:
-                through = int(cp.payload.get("verified_through", 0))
-                base = self.event(through) if through else None
-                if base is not None and base.hash == cp.payload.get("head"):
-                    start, prev = through + 1, base.hash
+                through = cp.payload.get("verified_through")
+                # Trust only a checkpoint that lies after what it vouches for, so the
+                # checkpoint event itself (payload, chain link) is among what is checked:
+                # an edited one pointing at itself or past it would otherwise skip every
+                # check. Anything else (a forged non-number) means a full check.
+                if type(through) is int and 0 < through < cp.seq:
+                    base = self.event(through)
+                    if base is not None and base.hash == cp.payload.get("head"):
+                        start, prev = through + 1, base.hash
         report = VerifyReport(ok=True, events=0, head=prev, checked_from=start - 1)
         problems: list[tuple[int, str]] = []
         want_head = head.lower() if head else None
-        found_head = want_head is not None and start > 1 and prev.startswith(want_head)
+        found_head = False
+        if want_head and start > 1:  # a head in the prefix the checkpoint vouches for
+            found_head = any(str(h).startswith(want_head) for (h,) in self.conn.execute(
+                "SELECT hash FROM events WHERE seq < ? AND hash >= ? AND hash < ?", (start, want_head, want_head + "g")))
 
         row_groups = self._row_groups(start - 1)
         pending = next(row_groups, None)
@@ -1173,7 +1235,8 @@ class Store:
                 texts = [_stored_column_json(c) for c in cols]
                 digests = map(_DIGEST, map(hashlib.sha256, map(str.encode, map(template.format, *texts))))
                 if mine:  # erased rows count as what their event committed to
-                    digests = [_committed_digest(d, mine.get(pk)) for d, pk in zip(digests, pks)]
+                    digests = [_committed_digest(d, mine.get(pk)) if pk in mine and _erased_form(table, r[2:]) else d
+                               for d, pk, r in zip(digests, pks, rows)]
                 yield from zip(events, itertools.repeat(order), digests)
 
         streams = [stream(t, c, i) for i, (t, c) in enumerate(RECORD_TABLES.items())]
@@ -1189,7 +1252,7 @@ class Store:
     # -- the stat cache (not evidence: outside the chain) ----------------------
 
     def stat_get(self, key: Any) -> tuple[str, int | None] | None:
-        row = self.conn.execute("SELECT size, mtime_ns, inode, digest, lines FROM stat_cache WHERE path = ?", (key.path,)).fetchone()
+        row = self.conn.execute("SELECT size, mtime_ns, inode, digest, lines FROM stat_cache WHERE path = ?", (_clean_text(key.path),)).fetchone()
         if row and (row[0], row[1], row[2]) == (key.size, key.mtime_ns, key.inode):
             return row[3], row[4]
         return None
@@ -1203,7 +1266,9 @@ class Store:
             "inode = excluded.inode, digest = excluded.digest, lines = excluded.lines"
         )
         with self.transaction():
-            self.conn.execute(sql, (key.path, key.size, key.mtime_ns, key.inode, digest, lines))
+            # (a path that is not UTF-8 is kept escaped; size, mtime and inode still
+            # have to match, so two names escaping alike cannot share an entry wrongly)
+            self.conn.execute(sql, (_clean_text(key.path), key.size, key.mtime_ns, key.inode, digest, lines))
 
     @property
     def stat_cache(self) -> "StatCache":
@@ -1344,6 +1409,17 @@ class Store:
 _EMPTY_ROWS = hashlib.sha256(b"").hexdigest()
 
 
+class _ClosedConnection:
+    """What a closed store's ``conn`` becomes: every use says so in one line, instead
+    of sqlite3's ProgrammingError traceback."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __getattr__(self, name: str) -> Any:
+        raise LineageError(f"the lineage store {self._path} is closed; open it again with lineage.open()")
+
+
 class StatCache:
     """The store's cache of file digests, as `hashing.DigestCache`.
 
@@ -1375,25 +1451,46 @@ class RunLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._pid = os.getpid()
 
     def try_acquire(self) -> bool:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            return False  # read-only store: we cannot judge, so we do not
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return False
-            raise
-        self._fd = fd
-        return True
+        # A releasing holder (a reaper, a run's end) unlinks the file: a lock taken on
+        # a file opened just before that unlink guards nothing, since the next process
+        # opens a new file at the path and locks it too (and could mark a live run
+        # crashed). So the lock counts only if the path still names the locked file.
+        for _ in range(10):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                return False  # read-only store: we cannot judge, so we do not
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    return False
+                raise
+            try:
+                st, now = os.fstat(fd), os.stat(self.path)
+                same = (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
+            except OSError:
+                same = False  # unlinked under us
+            if same:
+                self._fd = fd
+                self._pid = os.getpid()
+                return True
+            os.close(fd)  # (closing drops the lock on the orphaned file) and try again
+        return False
 
     def release(self, *, remove: bool = False) -> None:
         if self._fd is None:
+            return
+        if self._pid != os.getpid():
+            # a forked child shares the parent's open file description, and so its
+            # lock: unlocking here would unlock the parent's live run. Just let go.
+            os.close(self._fd)
+            self._fd = None
             return
         if remove:
             try:

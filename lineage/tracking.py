@@ -23,6 +23,7 @@ from .model import (
     Edge,
     Node,
     canonical_json,
+    clean_text,
     looks_secret,
     make_id,
     new_uuid7_hex,
@@ -105,7 +106,8 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
             fd = hashing.hash_file(path, cache=cache, progress=progress)
             hex_id, attrs = fd.digest, hashing.describe_file(path, fd)
         attrs["abspath"] = str(path.resolve())
-        return Node(make_id("dataset", hex_id), "dataset", name or _default_name(store, path), attrs)
+        # (a file name that is not UTF-8 is named as the store will keep it, escaped)
+        return Node(make_id("dataset", hex_id), "dataset", clean_text(name or _default_name(store, path)), attrs)
     try:
         hex_id, attrs = hashing.hash_data(data)
     except (TypeError, ValueError) as exc:
@@ -209,21 +211,37 @@ def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]
 # ---------------------------------------------------------------------------
 # runs
 
-def _secret_safe(params: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): (SECRET_MASK if looks_secret(str(k)) else _param_text(v)) for k, v in params.items()}
+def _secret_safe(params: Mapping[str, Any], what: str = "params") -> dict[str, str]:
+    """Params (or tags) as recorded text: values of secret-looking names masked,
+    secret-looking keys inside mapping values masked, credentials stripped from URLs."""
+    if not isinstance(params, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping of names to values, got {type(params).__name__}")
+    out = {}
+    for k, v in params.items():
+        key = str(k)
+        if looks_secret(key):
+            out[key] = SECRET_MASK
+        else:
+            if isinstance(v, Mapping):
+                v = capture.redact_params(v)
+            out[key] = capture.strip_url_credentials(_param_text(v))
+    return out
 
 
 def _param_text(value: Any) -> str:
     """Params are stored as text, like MLflow's: numbers keep their repr so filters can
     compare them numerically."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    plain = _plain(value)
-    return plain if isinstance(plain, str) else canonical_json(plain)
+    try:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bool) or value is None:
+            return str(value)
+        if isinstance(value, (int, float)):
+            return repr(value)
+        plain = _plain(value)
+        return plain if isinstance(plain, str) else canonical_json(plain)
+    except ValueError as exc:  # an int too long to write out in decimal
+        raise InvalidInputError(f"cannot record a {type(value).__name__} value as text: {exc}") from None
 
 
 #: suffixes of the scripts an interpreter runs (`python train.py`, `Rscript fit.R`)
@@ -271,6 +289,7 @@ class Run:
         self._lock = lock
         self._owner = owner  # the fluent API's run stack, told when the run ends
         self._ended = False
+        self._pid = os.getpid()  # a run belongs to the process that holds its lock
 
     # -- lifecycle --------------------------------------------------------
 
@@ -324,7 +343,7 @@ class Run:
             if params:
                 extra["params"] = [(run_id, k, v) for k, v in _secret_safe(params).items()]
             if tags:
-                extra["tags"] = [(run_id, str(k), _param_text(v)) for k, v in tags.items()]
+                extra["tags"] = [(run_id, k, v) for k, v in _secret_safe(tags, "tags").items()]
             store.add_node(node, edges=edges, event_type="run_started", extra=extra)
             if not lock.try_acquire():
                 raise WriteRefusedError(f"cannot lock run {run_id}: {lock.path} is held by another process")
@@ -347,6 +366,10 @@ class Run:
         """Close the run with a final status; a second call does nothing."""
         if self._ended:
             return
+        if os.getpid() != self._pid:
+            # a forked child (a worker, a subprocess that forgot exec) must not close
+            # the parent's live run, nor unlock it: the lock is shared across fork
+            raise WriteRefusedError(f"run {self.id} belongs to process {self._pid}; end it there")
         if status not in ("finished", "failed", "crashed", "killed"):
             raise InvalidInputError(f"unknown run status {status!r}")
         status = "failed" if status == "killed" else status
@@ -364,15 +387,16 @@ class Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if self._ended:
-            return
+        if self._ended or os.getpid() != self._pid:
+            return  # (a forked child leaving the block: the run is its parent's)
         if exc is None:
             self.end("finished")
         elif isinstance(exc, KeyboardInterrupt):
             self.end("failed", error="interrupted (KeyboardInterrupt)")
         else:
             message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            self.end("failed", error=message[:2000])
+            # an error message often quotes a URL (a failed download): no credentials
+            self.end("failed", error=capture.strip_url_credentials(message[:2000]))
 
     @property
     def node(self) -> Node:
@@ -417,7 +441,7 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Tags can change (the latest wins); each change is kept in the ledger."""
         self._check_open()
-        rows = [(self.id, str(k), _param_text(v)) for k, v in tags.items()]
+        rows = [(self.id, k, v) for k, v in _secret_safe(tags, "tags").items()]
         if rows:
             self.store.write("tags", {"run": self.id, "keys": [r[1] for r in rows]}, {"tags": rows})
 
@@ -426,10 +450,16 @@ class Run:
         """Record a metric value; ``dataset`` also records that the run used it for
         evaluation, ``group`` marks a per-group result (``"age>60"``)."""
         self._check_open()
+        if not isinstance(key, str) or not key:
+            raise InvalidInputError(f"a metric needs a name (a non-empty string), got {key!r}")
         try:
             number = float(value)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"metric {key!r} must be a number, got {value!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidInputError(f"metric {key!r} must be a number that fits a float, got {value!r}") from None
+        try:
+            step = int(step or 0)
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidInputError(f"metric {key!r}: step must be an integer, got {step!r}") from None
         prepared = self._prepare(dataset) if dataset is not None else None
         with self.store.transaction():
             data_id = None
@@ -441,7 +471,7 @@ class Run:
                 if not self.store.edge_exists(edge):
                     edges.append(edge)
             rows: dict[str, list[Sequence[Any]]] = {
-                "metrics": [(self.id, key, number, int(step or 0), timestamp or now_iso(), data_id, group)]
+                "metrics": [(self.id, key, number, step, timestamp or now_iso(), data_id, group)]
             }
             if edges:
                 rows["edges"] = [(e.src, e.dst, e.rel, e.role) for e in edges]
@@ -534,7 +564,7 @@ class Run:
 # ---------------------------------------------------------------------------
 # predictions
 
-def _as_list(values: Any) -> list[Any]:
+def _as_list(values: Any, what: str = "outputs") -> list[Any]:
     if values is None:
         return []
     if hasattr(values, "tolist"):
@@ -542,7 +572,12 @@ def _as_list(values: Any) -> list[Any]:
         return out if isinstance(out, list) else [out]
     if hasattr(values, "to_numpy"):
         return values.to_numpy().tolist()
-    return list(values)
+    if isinstance(values, (str, bytes, Mapping)):
+        raise InvalidInputError(f"{what} must be a sequence with one item per prediction, got a {type(values).__name__}")
+    try:
+        return list(values)
+    except TypeError:
+        raise InvalidInputError(f"{what} must be a sequence with one item per prediction, got {values!r}") from None
 
 
 def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, request_ids: Sequence[Any] | None = None,
@@ -559,10 +594,10 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     n = len(outs)
     if len(digests) != n:
         raise InvalidInputError(f"{len(digests)} input rows but {n} outputs: they must match one to one")
-    reqs = [None] * n if request_ids is None else [None if r is None else str(r) for r in request_ids]
+    reqs = [None] * n if request_ids is None else [None if r is None else str(r) for r in _as_list(request_ids, "request_ids")]
     if len(reqs) != n:
         raise InvalidInputError(f"{len(reqs)} request ids for {n} predictions")
-    score_list = [None] * n if scores is None else _as_list(scores)
+    score_list = [None] * n if scores is None else _as_list(scores, "scores")
     if len(score_list) != n:
         raise InvalidInputError(f"{len(score_list)} scores for {n} predictions")
     ids = list(map("prediction:".__add__, uuid7_batch(n)))
@@ -580,7 +615,7 @@ def _output_json(o: Any) -> str:
     t = type(o)
     if t is int:
         return int.__repr__(o)
-    if t is str:
+    if t is str and o.isascii():
         return _json_str(o)
     if t is float and math.isfinite(o):
         return float.__repr__(o)
