@@ -185,10 +185,20 @@ def log_predictions(model: Any, inputs: Any, outputs: Any, *, request_ids: Any =
 
 @atexit.register
 def _end_open_runs() -> None:
-    # A script that forgets end_run() still leaves a finished run, as MLflow's does.
+    # A script that forgets end_run() still leaves a finished run, as MLflow's does;
+    # one that died of an uncaught exception (Python sets sys.last_value before
+    # atexit runs) leaves a failed run with the error, as a `with` block would.
+    import sys
+
     stack = getattr(_state, "stack", None)
+    died = getattr(sys, "last_value", None)
+    if hasattr(sys, "ps1") or "IPython" in sys.modules:
+        died = None  # interactive: an earlier error in the session did not end it
     for run in reversed(list(stack.runs if stack else [])):
         try:
-            run.end("finished")
+            if died is not None:
+                run.__exit__(type(died), died, None)
+            else:
+                run.end("finished")
         except Exception:  # the interpreter is going away; the reaper will mark it crashed
             pass

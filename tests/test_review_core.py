@@ -251,3 +251,24 @@ def test_a_forked_child_does_not_end_its_parents_run(tmp_path: Path, monkeypatch
         assert lg.verify().ok
     finally:
         lg.close()
+
+
+# ---------------------------------------------------------------------------
+# the fluent API at exit: a script that died of an exception did not finish
+
+def test_a_script_dying_of_an_exception_leaves_a_failed_run(tmp_path: Path) -> None:
+    import subprocess
+
+    db = tmp_path / "l.db"
+    script = tmp_path / "s.py"
+    script.write_text(f"import lineage\nlineage.set_tracking_uri({str(db)!r})\n"
+                      "lineage.log_param('a', 1)\nraise RuntimeError('boom at https://u:tok3n@h/x')\n")
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True)
+    assert proc.returncode == 1
+    lg = lineage.open(db)
+    try:
+        (run,) = lg.runs()
+        assert run.attrs["status"] == "failed"
+        assert "boom" in run.attrs["error"] and "tok3n" not in run.attrs["error"]
+    finally:
+        lg.close()
