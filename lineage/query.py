@@ -104,11 +104,7 @@ class Subgraph:
         """The JSON shape of DESIGN.md §5: ``{"root", "nodes", "edges", "counts"}``."""
         nodes = []
         for n in self.nodes():
-            if n.kind == "group":
-                nodes.append({"id": n.id, "kind": "group", "of": n.attrs["of"], "count": n.attrs["count"],
-                              **({"name": n.name} if n.name else {})})
-            else:
-                nodes.append(n.to_dict())
+            nodes.append(_node_or_group(n))
         return {"root": self.root, "nodes": nodes, "edges": [e.to_dict() for e in self.edges()], "counts": self.counts}
 
     def __len__(self) -> int:
@@ -799,9 +795,10 @@ class Status:
 
 
 def _node_or_group(n: Node) -> dict[str, Any]:
+    """A node's JSON, or a folded group's in exactly DESIGN.md §5's shape (what it
+    stands for is told by its edges: a prediction group's edge goes to its model)."""
     if n.kind == "group":
-        return {"id": n.id, "kind": "group", "of": n.attrs["of"], "count": n.attrs["count"], "name": n.name,
-                **({"model": n.attrs["model"]} if "model" in n.attrs else {})}
+        return {"id": n.id, "kind": "group", "of": n.attrs["of"], "count": n.attrs["count"]}
     return n.to_dict()
 
 

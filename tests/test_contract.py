@@ -62,6 +62,7 @@ def test_folded_group_ids_are_kind_and_count(lg, tmp_path):
         assert groups
         for g in groups:
             assert re.fullmatch(rf"group:{g['of']}:{g['count']}(:\d+)?", g["id"]), g
+            assert set(g) == {"id", "kind", "of", "count"}, g  # "exactly this shape"
     ids = [n["id"] for n in overview.to_dict()["nodes"]]
     assert len(ids) == len(set(ids))
 
