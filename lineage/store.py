@@ -484,13 +484,14 @@ class VerifyReport:
     head_found: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """Exactly DESIGN.md §5's shape. Where an incremental check started is
+        ``.checked_from`` (and in the command's text output), not a JSON key."""
         return {
             "ok": self.ok,
             "events": self.events,
             "head": self.head,
             "first_bad": self.first_bad,
             "problems": list(self.problems),
-            "checked_from": self.checked_from,
         }
 
     def __str__(self) -> str:
@@ -635,10 +636,16 @@ class Store:
                 try:
                     yield
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    if self.conn.in_transaction:  # SQLite may have rolled back already
+                        self.conn.execute("ROLLBACK")
                     raise
                 else:
-                    self.conn.execute("COMMIT")
+                    try:
+                        self.conn.execute("COMMIT")
+                    except sqlite3.Error:  # disk full, a deferred constraint: nothing half-kept
+                        if self.conn.in_transaction:
+                            self.conn.execute("ROLLBACK")
+                        raise
                 finally:
                     self._depth = 0
             else:
@@ -648,8 +655,9 @@ class Store:
                 try:
                     yield
                 except BaseException:
-                    self.conn.execute(f"ROLLBACK TO {name}")
-                    self.conn.execute(f"RELEASE {name}")
+                    if self.conn.in_transaction:  # else SQLite already undid it all
+                        self.conn.execute(f"ROLLBACK TO {name}")
+                        self.conn.execute(f"RELEASE {name}")
                     raise
                 else:
                     self.conn.execute(f"RELEASE {name}")
@@ -1001,7 +1009,20 @@ class Store:
                 node = self.get_node(row[0])
                 assert node is not None
                 return node
-        raise NodeNotFoundError(r.text)
+        near = self._near_names(r.name, r.kind) if r.name else []
+        raise NodeNotFoundError(r.text, f"did you mean {', '.join(near)}?" if near else "")
+
+    def _near_names(self, name: str, kind: str | None) -> list[str]:
+        """Recorded names close to a mistyped one (only on the error path: it reads every
+        distinct name of non-prediction nodes, tens of thousands at most)."""
+        import difflib
+
+        sql, args = "SELECT DISTINCT name FROM nodes WHERE name IS NOT NULL", []
+        if kind:
+            sql, args = sql + " AND kind = ?", [kind]
+        names = [row[0] for row in self.conn.execute(sql, args)]
+        near = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
+        return [f"{kind}:{n}" if kind else n for n in near]
 
     def _by_prefix(self, prefix: str, kind: str | None) -> list[str]:
         """Ids starting with ``kind:prefix`` (every kind when None), at most 9.
@@ -1087,8 +1108,8 @@ class Store:
         original event committed to: the chain still verifies, and the erased rows are
         themselves checked against the digests of their erased form.
         """
-        if not reason or not reason.strip():
-            raise InvalidInputError("erasure needs a reason (e.g. 'GDPR request 2026-114')")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInputError("erasure needs a reason as text (e.g. 'GDPR request 2026-114')")
         with self.transaction():
             targets: list[tuple[str, int, tuple[Any, ...]]] = []
             if node_id.startswith("prediction:"):
@@ -1152,6 +1173,9 @@ class Store:
         report = VerifyReport(ok=True, events=0, head=prev, checked_from=start - 1)
         problems: list[tuple[int, str]] = []
         want_head = head.lower() if head else None
+        if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
+            # a short prefix would match some event of almost any history
+            raise InvalidInputError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
         found_head = False
         if want_head and start > 1:  # a head in the prefix the checkpoint vouches for
             found_head = any(str(h).startswith(want_head) for (h,) in self.conn.execute(

@@ -565,3 +565,40 @@ def test_erasure_inside_a_large_bulk_event(store: Store) -> None:
     assert store.check_event_rows(seq) and store.verify().ok
     store.conn.execute("UPDATE predictions SET request_id = 'back' WHERE id = ?", (ids[1_234],))
     assert not store.check_event_rows(seq) and not store.verify().ok
+
+
+def test_a_failed_commit_keeps_nothing_and_the_store_stays_usable(store: Store) -> None:
+    # a deferred foreign key fails only at COMMIT, like a full disk would
+    store.conn.execute("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)")
+    store.conn.execute("CREATE TEMP TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.transaction():
+            store.add_node(dataset("11" * 32, "a"))
+            store.conn.execute("INSERT INTO child (p) VALUES (42)")
+    assert not store.conn.in_transaction and store.head() == (0, GENESIS)
+    store.add_node(dataset("22" * 32, "b"))  # the next write works
+    assert store.head()[0] == 1 and store.verify().ok
+
+
+def test_verify_head_needs_a_real_hash_prefix(store: Store) -> None:
+    fill(store)
+    for bad in ("a", "abc", "not-hex-at-all!"):
+        with pytest.raises(InvalidInputError, match="at least 12"):
+            store.verify(head=bad)
+    assert store.verify(head=store.head()[1][:12]).ok
+
+
+def test_erasure_reason_must_be_text(store: Store) -> None:
+    ids = fill(store)
+    with pytest.raises(InvalidInputError, match="reason"):
+        store.redact(ids["d1"], reason=5)  # type: ignore[arg-type]
+
+
+def test_an_unknown_name_lists_the_near_candidates(store: Store) -> None:
+    fill(store)
+    with pytest.raises(NodeNotFoundError, match=r"did you mean train\?"):
+        store.resolve("trian")
+    with pytest.raises(NodeNotFoundError, match=r"did you mean model:rf\?"):
+        store.resolve("model:rff")
+    with pytest.raises(NodeNotFoundError, match="see `lineage ls`"):
+        store.resolve("zzzzzz-nothing-like-it")
