@@ -99,9 +99,10 @@ class Bench:
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {'FULL' if durability == 'full' else 'NORMAL'}")
-        for stmt in MIGRATIONS[1].split(";"):
-            if stmt.strip():
-                conn.execute(stmt)
+        for version in sorted(MIGRATIONS):  # the same schema lineage's store has
+            for stmt in MIGRATIONS[version].split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
         return conn
 
     def record(self, name: str, durability: str, ours: float, raw: float | None, unit: str,

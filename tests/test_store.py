@@ -468,6 +468,8 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
     conn = sqlite3.connect(store_path)
     conn.execute("DROP INDEX events_type")  # migration 2
     conn.execute("DROP TABLE redactions")  # migration 3
+    conn.execute("DROP INDEX predictions_request")  # migration 4: back to the full index
+    conn.execute("CREATE INDEX predictions_request ON predictions (request_id)")
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
@@ -480,6 +482,9 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
     plan = " ".join(r[-1] for r in s.conn.execute(
         "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq DESC LIMIT 1"))
     assert "USING COVERING INDEX events_type" in plan  # no scan of the ledger
+    plan = " ".join(r[-1] for r in s.conn.execute("EXPLAIN QUERY PLAN SELECT id FROM predictions WHERE request_id = ?", ("x",)))
+    assert "predictions_request" in plan  # the partial index still serves request:ID
+    assert s.resolve("request:req-1").kind == "prediction"
     assert s.last_checkpoint() is not None and s.verify().ok
     s.close()
 
