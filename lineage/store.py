@@ -538,8 +538,10 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._savepoint = itertools.count()
+        self._conn_pid = os.getpid()
+        self._inherited: list[Any] = []
         try:
-            self.conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False)
+            self._conn = self._connect()
             self._configure()
             self._migrate()
         except sqlite3.DatabaseError as exc:
@@ -547,6 +549,33 @@ class Store:
         self._db: Any = None
 
     # -- connection -------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The SQLite connection of this process.
+
+        SQLite forbids using a connection carried across ``fork()`` (multiprocessing,
+        joblib and data-loader workers all fork): a child that touches the store gets
+        a connection of its own. The inherited one is kept, unused and unclosed, since
+        closing it in the child could disturb the parent's use of it.
+        """
+        if self._conn_pid != os.getpid():
+            self._after_fork()
+        return self._conn
+
+    def _after_fork(self) -> None:
+        self._conn_pid = os.getpid()
+        if isinstance(self._conn, _ClosedConnection):
+            return
+        self._inherited.append(self._conn)
+        self._lock = threading.RLock()  # one held by another thread at fork time never frees here
+        self._depth = 0
+        self._db = None
+        self._conn = self._connect()
+        self._configure()
 
     def _configure(self) -> None:
         c = self.conn
@@ -574,10 +603,10 @@ class Store:
 
     def close(self) -> None:
         """Close the connection; any later use is a one-line LineageError. Idempotent."""
-        if isinstance(self.conn, _ClosedConnection):
+        if isinstance(self._conn, _ClosedConnection):
             return
         self.conn.close()
-        self.conn = _ClosedConnection(self.path)  # type: ignore[assignment]
+        self._conn = _ClosedConnection(self.path)  # type: ignore[assignment]
         self._db = None
 
     def __enter__(self) -> "Store":

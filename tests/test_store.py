@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -607,3 +608,27 @@ def test_an_unknown_name_lists_the_near_candidates(store: Store) -> None:
         store.resolve("model:rff")
     with pytest.raises(NodeNotFoundError, match="see `lineage ls`"):
         store.resolve("zzzzzz-nothing-like-it")
+
+
+def test_a_forked_child_writes_through_its_own_connection(store: Store) -> None:
+    fill(store)
+    parent_conn = store.conn
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's lines are not traced
+        code = 9
+        try:
+            if store.conn is parent_conn:
+                code = 1  # SQLite forbids using a connection across fork()
+            else:
+                store.add_node(dataset("ab" * 32, "from-child"))
+                code = 0 if store.verify().ok else 2
+        except BaseException:
+            code = 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.conn is parent_conn  # the parent keeps its own
+    store.add_node(dataset("cd" * 32, "from-parent"))
+    assert store.resolve("from-child").id == "dataset:" + "ab" * 32
+    assert store.verify().ok
