@@ -26,9 +26,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
-# docs/cli.md is generated from the commands' --help (tests/test_docs.py checks it)
+# docs/cli.md is generated from the commands' --help (tests/test_docs.py checks it);
+# docs/lineage.svg and docs/example-audit.html from the quickstart
 docs: $(VENV)/.installed
 	$(BIN)/python docs/make_cli_reference.py
+	$(BIN)/python docs/make_examples.py
 
 # The full goals need the 1M-node store (built once, ~30 s, cached in benchmarks/.cache);
 # `make bench QUICK=1` runs smaller sizes in a minute or two.
