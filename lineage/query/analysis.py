@@ -1,0 +1,264 @@
+"""Which data, diff, blame: analyses of the graph upstream of models, runs and
+predictions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from ..errors import InvalidInputError, NodeNotFoundError
+from ..model import Edge, Node
+from ..store import Store
+from .closure import _KIND_ORDER, _chunks, _closure, _distances, _edges_among, _fetch, _marks, _models_of, _root_id
+from .results import Change, DataUse, Diff, Suspect
+
+_DIRECT_ROLES = {"evaluation": "evaluation"}  # any other role of a used edge means training
+
+
+def which_data(store: Store, ref: str) -> list[DataUse]:
+    """The datasets behind a model (or a prediction, run or dataset), each with its
+    role and its distance in hops.
+
+    ``training`` and ``evaluation`` are the datasets the run(s) that produced the node
+    used, by the role of the ``used`` edge (``input``, from ``lineage run -i``, counts
+    as training); ``upstream`` are the sources further back. The farthest sources come
+    first, the data the model saw last.
+    """
+    root = _root_id(store, ref)
+    ids = _closure(store, [root], upstream=True)
+    nodes = _fetch(store, ids, root)
+    edges = _edges_among(store, nodes, upstream=True)
+    dist = _distances([root], edges, upstream=True)
+    # the first runs met walking up from the node: the ones that produced it
+    out_adj: dict[str, list[Edge]] = {}
+    for e in edges:
+        out_adj.setdefault(e.src, []).append(e)
+    first_runs: set[str] = set()
+    if nodes[root].kind == "run":
+        first_runs.add(root)
+    else:
+        seen = {root}
+        stack = [root]
+        while stack:
+            u = stack.pop()
+            for e in out_adj.get(u, ()):
+                if e.dst in seen:
+                    continue
+                seen.add(e.dst)
+                if nodes[e.dst].kind == "run":
+                    first_runs.add(e.dst)
+                else:
+                    stack.append(e.dst)
+    roles: dict[str, str] = {}
+    for r in first_runs:
+        for e in out_adj.get(r, ()):
+            if e.rel == "used" and nodes[e.dst].kind == "dataset":
+                role = _DIRECT_ROLES.get(e.role or "", "training")
+                if roles.get(e.dst) != "training":  # training wins over evaluation
+                    roles[e.dst] = role
+    rank = {"training": 0, "evaluation": 1, "upstream": 2}
+    out = [DataUse(n, roles.get(i, "upstream"), dist.get(i, 0)) for i, n in nodes.items()
+           if n.kind == "dataset" and i != root]
+    out.sort(key=lambda u: (-u.distance, rank[u.role], u.node.name or "", u.node.id))
+    return out
+
+
+@dataclass
+class _Context:
+    node: Node
+    run: Node | None
+    model: Node | None
+    code: Node | None
+    environment: Node | None
+    data: list[DataUse]
+
+
+def _producing_run(store: Store, node_id: str) -> Node | None:
+    row = store.conn.execute(
+        "SELECT e.dst FROM edges e JOIN nodes n ON n.id = e.dst WHERE e.src = ? AND e.rel = 'was_generated_by' "
+        "AND n.kind = 'run' ORDER BY n.pk DESC LIMIT 1", (node_id,)).fetchone()
+    return store.get_node(row[0]) if row else None
+
+
+def _context(store: Store, node_id: str) -> _Context:
+    node = store.get_node(node_id)
+    if node is None:
+        raise NodeNotFoundError(node_id)
+    model = None
+    if node.kind == "prediction":
+        model = store.get_node(node.attrs["model"])
+        run = _producing_run(store, model.id) if model else None
+    elif node.kind == "run":
+        run = node
+    elif node.kind in ("model", "dataset", "artifact"):
+        model = node if node.kind == "model" else None
+        run = _producing_run(store, node.id)
+    else:
+        raise InvalidInputError(f"diff compares models or runs; {node.id} is a {node.kind}")
+    if node.kind in ("dataset", "artifact") and run is None:
+        raise InvalidInputError(f"diff compares models or runs; no run produced {node.id}")
+    code = env = None
+    if run is not None:
+        rows = store.conn.execute(
+            "SELECT dst, role FROM edges WHERE src = ? AND rel = 'used' AND role IN ('code', 'environment') ORDER BY pk",
+            (run.id,)).fetchall()
+        found = store.get_nodes([r[0] for r in rows])
+        for dst, role in rows:
+            if role == "code":
+                code = found.get(dst, code)
+            else:
+                env = found.get(dst, env)
+    data = which_data(store, (model or run or node).id)
+    return _Context(node, run, model, code, env, data)
+
+
+def _dict_changes(aspect: str, a: Mapping[str, Any], b: Mapping[str, Any], *, prefix: str = "") -> list[Change]:
+    out = []
+    for key in sorted(set(a) | set(b), key=str):
+        va, vb = a.get(key), b.get(key)
+        if va != vb:
+            out.append(Change(aspect, f"{prefix}{key}", va, vb))
+    return out
+
+
+_CODE_FIELDS = ("repo", "branch", "commit", "dirty", "diff_digest", "entry_point", "script_digest")
+
+
+def diff(store: Store, a: str, b: str) -> Diff:
+    """How two models (or runs; a prediction stands for its model) differ in lineage.
+
+    Aspects, in this order: ``data`` (datasets behind each, keyed by name: added,
+    removed, changed version, or changed role), ``code`` (commit, diff, entry point),
+    ``params`` (the run's parameters, the model's class and hyperparameters as
+    ``model.*``), ``environment`` (Python, platform, each package's version) and
+    ``metrics`` (each run's latest values).
+
+    Raises InvalidInputError for nodes that are neither models nor runs (nor produced
+    by a run).
+    """
+    ca, cb = _context(store, _root_id(store, a)), _context(store, _root_id(store, b))
+    changes: list[Change] = []
+    # data, keyed by name (ids for unnamed data)
+    def by_name(uses: list[DataUse]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for u in uses:
+            out.setdefault(u.node.name or u.node.id, {})[u.node.id] = u.role
+        return out
+
+    da, db = by_name(ca.data), by_name(cb.data)
+    for key in sorted(set(da) | set(db)):
+        ia, ib = da.get(key, {}), db.get(key, {})
+        if set(ia) == set(ib):
+            for i in sorted(ia):
+                if ia[i] != ib[i]:
+                    changes.append(Change("data", f"{key} (role)", ia[i], ib[i]))
+            continue
+        only_a, only_b = sorted(set(ia) - set(ib)), sorted(set(ib) - set(ia))
+        if len(only_a) == 1 and len(only_b) == 1:
+            changes.append(Change("data", key, only_a[0], only_b[0]))  # another version
+        else:
+            changes += [Change("data", key, i, None) for i in only_a]
+            changes += [Change("data", key, None, i) for i in only_b]
+    # code
+    if (ca.code and ca.code.id) != (cb.code and cb.code.id):
+        attrs_a = dict(ca.code.attrs) if ca.code else {}
+        attrs_b = dict(cb.code.attrs) if cb.code else {}
+        code_changes = [Change("code", k, attrs_a.get(k), attrs_b.get(k)) for k in _CODE_FIELDS
+                        if attrs_a.get(k) != attrs_b.get(k)]
+        changes += code_changes or [Change("code", "id", ca.code and ca.code.id, cb.code and cb.code.id)]
+    # params: the run's, then the model's own
+    pa = dict(ca.run.attrs.get("params", {})) if ca.run else {}
+    pb = dict(cb.run.attrs.get("params", {})) if cb.run else {}
+    changes += _dict_changes("params", pa, pb)
+    if ca.model is not None or cb.model is not None:
+        ma = dict(ca.model.attrs) if ca.model else {}
+        mb = dict(cb.model.attrs) if cb.model else {}
+        if ma.get("class") != mb.get("class"):
+            changes.append(Change("params", "model.class", ma.get("class"), mb.get("class")))
+        changes += _dict_changes("params", ma.get("params") or {}, mb.get("params") or {}, prefix="model.")
+    # environment
+    if (ca.environment and ca.environment.id) != (cb.environment and cb.environment.id):
+        ea = dict(ca.environment.attrs) if ca.environment else {}
+        eb = dict(cb.environment.attrs) if cb.environment else {}
+        for k in ("python", "platform"):
+            if ea.get(k) != eb.get(k):
+                changes.append(Change("environment", k, ea.get(k), eb.get(k)))
+        changes += _dict_changes("environment", _packages(ea), _packages(eb))
+    # metrics
+    changes += _dict_changes("metrics", ca.run.attrs.get("metrics", {}) if ca.run else {},
+                             cb.run.attrs.get("metrics", {}) if cb.run else {})
+    return Diff(ca.node, cb.node, changes)
+
+
+def _packages(env_attrs: Mapping[str, Any]) -> dict[str, Any]:
+    pk = env_attrs.get("packages") or {}
+    if isinstance(pk, Mapping):
+        return dict(pk)
+    out: dict[str, Any] = {}
+    for item in pk:  # a list of "name==version" strings, or of [name, version]
+        if isinstance(item, str):
+            name, _, version = item.partition("==")
+            out[name] = version or None
+        elif isinstance(item, (list, tuple)) and item:
+            out[str(item[0])] = item[1] if len(item) > 1 else None
+    return out
+
+
+def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Suspect]:
+    """Rank the nodes upstream of flagged predictions by how much more often they stand
+    behind the ``bad`` ones than behind the ``good`` ones: where to look first when
+    predictions go wrong.
+
+    Returns `Suspect`s with a positive score, highest first; ties go to data, then
+    code, environment, runs and models, then to the node behind more bad predictions.
+    Any node can be flagged, not just predictions. Predictions of one model share one
+    upstream walk, so thousands of flagged predictions cost a few walks.
+
+    Raises InvalidInputError when ``bad`` is empty.
+    """
+    bad_ids = list(dict.fromkeys(_root_id(store, r) for r in bad))
+    good_ids = list(dict.fromkeys(_root_id(store, r) for r in good))
+    if not bad_ids:
+        raise InvalidInputError("blame needs at least one bad prediction (--bad REF)")
+    overlap = set(bad_ids) & set(good_ids)
+    if overlap:
+        raise InvalidInputError(f"{sorted(overlap)[0]} is flagged both bad and good")
+    flagged = bad_ids + good_ids
+    # what each flagged node directly depends on: its model, and any stored edges
+    parents: dict[str, set[str]] = {i: set() for i in flagged}
+    for p, m in _models_of(store, flagged).items():
+        parents[p].add(m)
+    for chunk in _chunks(flagged):
+        for s, d in store.conn.execute(
+            f"SELECT src, dst FROM edges WHERE src IN ({_marks(len(chunk))}) AND rel <> 'was_revision_of'", chunk):
+            parents[s].add(d)
+    missing = [i for i in flagged if not parents[i] and not store.node_exists(i)]
+    if missing:
+        raise NodeNotFoundError(missing[0])
+    walks: dict[frozenset[str], set[str]] = {}
+
+    def upstream_of(i: str) -> set[str]:
+        key = frozenset(parents[i])
+        if key not in walks:
+            walks[key] = _closure(store, sorted(key), upstream=True) if key else set()
+        return walks[key]
+
+    counts_bad: dict[str, int] = {}
+    counts_good: dict[str, int] = {}
+    for ids, counts in ((bad_ids, counts_bad), (good_ids, counts_good)):
+        for i in ids:
+            for u in upstream_of(i):
+                counts[u] = counts.get(u, 0) + 1
+    n_bad, n_good = len(bad_ids), len(good_ids)
+    flagged_set = set(flagged)
+    scores: dict[str, float] = {}
+    for u, b in counts_bad.items():
+        if u in flagged_set:
+            continue
+        s = b / n_bad - (counts_good.get(u, 0) / n_good if n_good else 0.0)
+        if s > 1e-12:
+            scores[u] = round(s, 6)
+    found = store.get_nodes(list(scores))
+    out = [Suspect(n, scores[i], counts_bad[i], counts_good.get(i, 0)) for i, n in found.items()]
+    out.sort(key=lambda s: (-s.score, _KIND_ORDER.get(s.node.kind, 99), -s.bad, s.node.name or "", s.node.id))
+    return out

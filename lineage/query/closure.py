@@ -1,0 +1,232 @@
+"""Walking the graph: the machinery every query shares. Recursive CTEs that return
+the ids upstream or downstream of some seeds (predictions followed through their
+model), level-by-level walks for a depth limit, the edges among a set of nodes, hop
+distances, and the fetch of the reached rows into a `Subgraph`."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import networkx as nx
+
+from ..errors import NodeNotFoundError
+from ..model import KINDS, PROVENANCE_RELATIONS, Edge, Node, is_hex
+from ..store import Store
+from .subgraph import Subgraph, build_subgraph
+
+#: at most this many ids per ``IN (...)`` list or ``VALUES`` seed list: far below
+#: SQLite's oldest limit of 999 host parameters, and PostgreSQL's 65535
+_CHUNK = 500
+
+#: kinds in the order a listing shows them (and blame breaks ties in)
+_KIND_ORDER = {k: i for i, k in enumerate(("dataset", "code", "environment", "run", "model", "artifact",
+                                           "prediction", "agent", "group"))}
+
+# Walks follow every relation but version history; the SQL below spells that relation
+# out ('was_revision_of'), which this keeps in step with the data model.
+assert set(PROVENANCE_RELATIONS) == {"used", "was_generated_by", "was_derived_from", "was_associated_with",
+                                     "was_attributed_to", "was_informed_by"}
+
+_UP_CTE = (
+    "WITH RECURSIVE walk(id) AS ({seeds} UNION "
+    "SELECT e.dst FROM edges e JOIN walk w ON e.src = w.id WHERE e.rel <> 'was_revision_of') "
+    "SELECT id FROM walk"
+)
+_DOWN_CTE = (
+    "WITH RECURSIVE walk(id) AS ({seeds} UNION "
+    "SELECT e.src FROM edges e JOIN walk w ON e.dst = w.id WHERE e.rel <> 'was_revision_of') "
+    "SELECT id FROM walk"
+)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _is_prediction(node_id: str) -> bool:
+    return node_id.startswith("prediction:")
+
+
+def _models_of(store: Store, prediction_ids: Iterable[str]) -> dict[str, str]:
+    """``{prediction id: model id}`` for those of ``prediction_ids`` that exist."""
+    ids = [i for i in prediction_ids if _is_prediction(i)]
+    out: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        out.update(store.conn.execute(f"SELECT id, model FROM predictions WHERE id IN ({_marks(len(chunk))})", chunk))
+    return out
+
+
+def _bridges(store: Store) -> dict[str, str]:
+    """Predictions that something depends on (an edge points at them), with their models.
+
+    Downstream walks continue from these; there are usually none, and finding that out
+    is one range scan of the ``edges (dst, …)`` index.
+    """
+    sql = ("SELECT p.id, p.model FROM predictions p WHERE p.id IN "
+           "(SELECT e.dst FROM edges e WHERE e.dst >= 'prediction:' AND e.dst < 'prediction;' "
+           "AND e.rel <> 'was_revision_of')")
+    return dict(store.conn.execute(sql))
+
+
+def _closure(store: Store, seeds: Iterable[str], *, upstream: bool, bridges: Mapping[str, str] | None = None) -> set[str]:
+    """Every id reachable from ``seeds`` (included) along provenance edges, upstream
+    (towards what things depend on) or downstream, following the implicit
+    prediction → model edges too, except to the leaf predictions downstream (see
+    `_prediction_counts`). One recursive CTE per round; a second round happens only
+    when the walk meets a prediction with something on its far side."""
+    sql = _UP_CTE if upstream else _DOWN_CTE
+    reached: set[str] = set()
+    frontier = list(dict.fromkeys(seeds))
+    looked_up: set[str] = set()  # predictions whose model we already followed
+    if upstream:
+        frontier += [m for m in _models_of(store, frontier).values() if m not in frontier]
+        looked_up.update(i for i in frontier if _is_prediction(i))
+    elif bridges is None:
+        bridges = _bridges(store)
+    while frontier:
+        new: set[str] = set()
+        for chunk in _chunks(frontier):
+            seeds_sql = "VALUES " + ", ".join(["(?)"] * len(chunk))
+            new.update(r[0] for r in store.conn.execute(sql.format(seeds=seeds_sql), chunk))
+        new -= reached
+        reached |= new
+        if upstream:
+            preds = [i for i in new if _is_prediction(i) and i not in looked_up]
+            looked_up.update(preds)
+            frontier = [m for m in set(_models_of(store, preds).values()) if m not in reached]
+        else:
+            assert bridges is not None
+            frontier = [p for p, m in bridges.items() if m in reached and p not in reached]
+    return reached
+
+
+def _levels(store: Store, seeds: Sequence[str], *, upstream: bool, depth: int,
+            bridges: Mapping[str, str] | None = None) -> dict[str, int]:
+    """``{id: hops from the nearest seed}`` for everything within ``depth`` hops.
+
+    Walked one level per query rather than by a CTE: a depth-limited CTE must carry
+    the depth in its rows, so on a graph with cycles it revisits nodes at every depth
+    up to the limit, while a level walk visits each node once.
+    """
+    dist = {s: 0 for s in seeds}
+    frontier = list(dict.fromkeys(seeds))
+    if not upstream and bridges is None:
+        bridges = _bridges(store)
+    by_model: dict[str, list[str]] = {}
+    for p, m in (bridges or {}).items():
+        by_model.setdefault(m, []).append(p)
+    far, near = ("dst", "src") if upstream else ("src", "dst")
+    for d in range(1, depth + 1):
+        found: set[str] = set()
+        for chunk in _chunks(frontier):
+            found.update(r[0] for r in store.conn.execute(
+                f"SELECT {far} FROM edges WHERE {near} IN ({_marks(len(chunk))}) AND rel <> 'was_revision_of'", chunk))
+        if upstream:
+            found.update(_models_of(store, frontier).values())
+        else:
+            for m in frontier:
+                found.update(by_model.get(m, ()))
+        frontier = [i for i in found if i not in dist]
+        if not frontier:
+            break
+        for i in frontier:
+            dist[i] = d
+    return dist
+
+
+def _prediction_counts(store: Store, models: Sequence[str]) -> dict[str, int]:
+    """How many predictions each model made (``COUNT(*)`` on the ``model`` index)."""
+    out: dict[str, int] = {}
+    for chunk in _chunks([m for m in models if m.startswith("model:")]):
+        out.update(store.conn.execute(
+            f"SELECT model, COUNT(*) FROM predictions WHERE model IN ({_marks(len(chunk))}) GROUP BY model", chunk))
+    return out
+
+
+def _predictions_of(store: Store, models: Sequence[str]) -> list[Node]:
+    """Every prediction of ``models``, as nodes (fetched by the ``model`` index)."""
+    out: list[Node] = []
+    cols = store._PRED_COLS  # the store's own column list and row reader: one definition
+    for chunk in _chunks([m for m in models if m.startswith("model:")]):
+        rows = store.conn.execute(f"SELECT {cols} FROM predictions WHERE model IN ({_marks(len(chunk))}) ORDER BY pk", chunk)
+        out.extend(map(store._prediction_from_row, rows))
+    return out
+
+
+def _edges_among(store: Store, nodes: Mapping[str, Node], *, upstream: bool) -> list[Edge]:
+    """The provenance edges between ``nodes``, stored and implicit ones alike.
+
+    Upstream sets are closed under out-edges and downstream sets under in-edges, so
+    one indexed query per chunk, on the side that is closed, finds every edge.
+    """
+    near = "src" if upstream else "dst"
+    edges: list[Edge] = []
+    for chunk in _chunks(list(nodes)):
+        rows = store.conn.execute(
+            f"SELECT src, dst, rel, role FROM edges WHERE {near} IN ({_marks(len(chunk))}) "
+            "AND rel <> 'was_revision_of' ORDER BY pk", chunk)
+        # both ends must be nodes that exist: an edge to a missing node is dropped
+        edges.extend(Edge(s, d, r, ro) for s, d, r, ro in rows if (d if upstream else s) in nodes)
+    for i, n in nodes.items():
+        if n.kind == "prediction" and n.attrs.get("model") in nodes:
+            edges.append(Edge(i, n.attrs["model"], "was_derived_from"))
+    return edges
+
+
+def _distances(root_ids: Iterable[str], edges: Iterable[Edge], *, upstream: bool) -> dict[str, int]:
+    """Hops from the nearest root, walking ``edges`` in the walk's direction."""
+    adj: dict[str, list[str]] = {}
+    for e in edges:
+        a, b = (e.src, e.dst) if upstream else (e.dst, e.src)
+        adj.setdefault(a, []).append(b)
+    dist = {r: 0 for r in root_ids}
+    queue = deque(dist)
+    while queue:
+        u = queue.popleft()
+        for v in adj.get(u, ()):
+            if v not in dist:
+                dist[v] = dist[u] + 1
+                queue.append(v)
+    return dist
+
+
+def _sort_key(n: Node, dist: Mapping[str, int]) -> tuple[Any, ...]:
+    return (dist.get(n.id, 1 << 30), _KIND_ORDER.get(n.kind, 99), n.name or "", n.id)
+
+
+def _fetch(store: Store, ids: Iterable[str], root: str) -> dict[str, Node]:
+    nodes = store.get_nodes(list(ids))
+    if root not in nodes:
+        raise NodeNotFoundError(root)
+    return nodes
+
+
+def _subgraph(nodes: Mapping[str, Node], edges: list[Edge], root: str, *, direction: str,
+              dist: Mapping[str, int] | None = None) -> Subgraph:
+    """Nodes nearest the root first; every graph node carries its ``distance`` too."""
+    upstream = direction == "upstream"
+    d = dict(dist) if dist is not None else _distances([root], edges, upstream=upstream)
+    ordered = sorted(nodes.values(), key=lambda n: _sort_key(n, d))
+    edges.sort(key=lambda e: (d.get(e.src if upstream else e.dst, 1 << 30), e.src, e.dst, e.rel, e.role or ""))
+    sub = build_subgraph(ordered, edges, root, direction=direction)
+    nx.set_node_attributes(sub.graph, {i: d.get(i) for i in sub.graph}, "distance")
+    return sub
+
+
+def _root_id(store: Store, ref: Any) -> str:
+    """The id of ``ref``: taken as is when it is a full id (the facade resolves
+    references first; a missing node is reported once the walk finds no row for it),
+    else resolved."""
+    if isinstance(ref, Node):
+        return ref.id
+    text = str(ref)
+    kind, sep, rest = text.partition(":")
+    if sep and kind in KINDS and len(rest) in (32, 64) and is_hex(rest) and rest == rest.lower():
+        return text
+    return store.resolve(text).id

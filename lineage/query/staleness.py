@@ -1,0 +1,70 @@
+"""Staleness: recorded files that changed on disk, and what depends on them."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import InvalidInputError
+from ..model import Node
+from ..store import Store
+from .closure import _KIND_ORDER, _closure, _prediction_counts
+from .results import Status
+
+
+def status(store: Store) -> Status:
+    """Recorded local datasets whose file (or directory) no longer matches its digest,
+    and everything downstream of them: the datasets derived from them, the runs that
+    read them, the models those runs trained, and those models' predictions (folded
+    into one group per model). A missing file counts as changed.
+
+    For each path only the newest record is compared (an older version of a file is
+    expected to differ from the file now). Unchanged files cost one ``stat`` each,
+    thanks to the store's stat cache.
+    """
+    from .. import hashing
+
+    latest: dict[str, tuple[str, str]] = {}
+    # json_extract is SQLite's; PostgreSQL: (attrs::jsonb ->> 'abspath')
+    for node_id, abspath, fmt in store.conn.execute(
+        "SELECT id, json_extract(attrs, '$.abspath'), json_extract(attrs, '$.format') FROM nodes "
+        "WHERE kind = 'dataset' AND json_extract(attrs, '$.abspath') IS NOT NULL ORDER BY pk"
+    ):
+        latest[abspath] = (node_id, fmt)
+    cache = store.stat_cache
+    reasons: dict[str, str] = {}
+    for abspath, (node_id, fmt) in latest.items():
+        want = node_id.split(":", 1)[1]
+        if not os.path.exists(abspath):
+            reasons[node_id] = "missing"
+            continue
+        try:
+            if os.path.isdir(abspath):
+                got = hashing.hash_tree(abspath, cache=cache)[0] if fmt == "directory" else None
+            else:
+                got = hashing.hash_file(abspath, cache=cache).digest if fmt != "directory" else None
+        except InvalidInputError:
+            reasons[node_id] = "unreadable"
+            continue
+        if got != want:
+            reasons[node_id] = "modified"
+    changed_nodes = store.get_nodes(list(reasons))
+    changed = sorted(changed_nodes.values(), key=lambda n: (n.name or "", n.id))
+    affected: dict[str, Node] = {}
+    if changed:
+        seeds = [n.id for n in changed]
+        ids = _closure(store, seeds, upstream=False)
+        nodes = store.get_nodes([i for i in ids if i not in reasons])
+        for i, n in nodes.items():
+            if n.kind in ("agent",):
+                continue
+            affected[i] = n
+        for model, count in sorted(_prediction_counts(store, [i for i in nodes if i.startswith("model:")]).items()):
+            listed = sum(1 for n in nodes.values() if n.kind == "prediction" and n.attrs.get("model") == model)
+            n = count - listed
+            if n > 0:
+                gid = f"group:prediction:{n}"
+                if gid in affected:
+                    gid = f"{gid}:{model.split(':', 1)[1][:12]}"
+                affected[gid] = Node(gid, "group", f"{n:,} predictions", {"of": "prediction", "count": n, "model": model})
+    ordered = sorted(affected.values(), key=lambda n: (_KIND_ORDER.get(n.kind, 99), n.name or "", n.id))
+    return Status(changed, ordered, reasons)

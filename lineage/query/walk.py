@@ -1,0 +1,229 @@
+"""The traversals: `trace` (upstream), `impact` (downstream), `path` and
+`common_ancestors`, each a few recursive CTEs (see `closure`)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import networkx as nx
+
+from ..errors import InvalidInputError
+from ..model import KINDS, Edge, Node
+from ..store import Store
+from .closure import (
+    _KIND_ORDER,
+    _bridges,
+    _closure,
+    _distances,
+    _edges_among,
+    _fetch,
+    _is_prediction,
+    _levels,
+    _prediction_counts,
+    _predictions_of,
+    _root_id,
+    _subgraph,
+)
+from .subgraph import Subgraph
+
+
+def _check_kinds(kinds: Sequence[str] | None) -> set[str] | None:
+    if kinds is None:
+        return None
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise InvalidInputError(f"unknown kind {unknown[0]!r}; expected some of {', '.join(KINDS)}")
+    return set(kinds)
+
+
+def _check_depth(depth: int | None) -> int | None:
+    if depth is None:
+        return None
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise InvalidInputError(f"depth must be a whole number of hops (0 or more), got {depth!r}")
+    return depth
+
+
+# the relation a contracted edge gets, by the PROV classes at its ends
+def _contracted_rel(src_kind: str, dst_kind: str) -> str:
+    s, d = KINDS.get(src_kind, "entity"), KINDS.get(dst_kind, "entity")
+    if d == "agent":
+        return "was_associated_with" if s == "activity" else "was_attributed_to"
+    if s == "activity":
+        return "was_informed_by" if d == "activity" else "used"
+    return "was_generated_by" if d == "activity" else "was_derived_from"
+
+
+def _keep_kinds(nodes: dict[str, Node], edges: list[Edge], root: str, keep: set[str]) -> tuple[dict[str, Node], list[Edge]]:
+    """Only nodes of the kinds in ``keep`` (and the root). Paths through the nodes left
+    out become one edge marked ``role="indirect"``, with the PROV relation that fits
+    its ends (entity→entity ``was_derived_from``, run→run ``was_informed_by``, …),
+    so the picture stays connected."""
+    kept = {i: n for i, n in nodes.items() if n.kind in keep or i == root}
+    out_adj: dict[str, list[Edge]] = {}
+    for e in edges:
+        out_adj.setdefault(e.src, []).append(e)
+    result = [e for e in edges if e.src in kept and e.dst in kept]
+    direct = {(e.src, e.dst) for e in result}
+    for u in kept:
+        seen: set[str] = set()
+        stack = [e.dst for e in out_adj.get(u, ()) if e.dst not in kept]
+        while stack:
+            x = stack.pop()
+            if x in seen:
+                continue
+            seen.add(x)
+            for e in out_adj.get(x, ()):
+                if e.dst in kept:
+                    if (u, e.dst) not in direct and e.dst != u:
+                        direct.add((u, e.dst))
+                        result.append(Edge(u, e.dst, _contracted_rel(kept[u].kind, kept[e.dst].kind), "indirect"))
+                elif e.dst not in seen:
+                    stack.append(e.dst)
+    return kept, result
+
+
+def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[str] | None = None) -> Subgraph:
+    """Everything upstream of a node, the node itself included.
+
+    A prediction leads to its model, the model to the run that trained it, the run to
+    its datasets, code, environment and agent, each dataset to the run that wrote it,
+    and so on to the roots. ``was_revision_of`` (version history) is not followed.
+
+    Parameters
+    ----------
+    store : the store to read.
+    ref : a node id (or any reference `Store.resolve` accepts).
+    depth : at most this many hops from the node (None: no limit).
+    kinds : keep only nodes of these kinds (and the node itself); paths through the
+        nodes left out become edges with ``role="indirect"``.
+
+    Returns
+    -------
+    Subgraph
+        Direction ``"upstream"``; edges point the stored (PROV) way.
+
+    Raises
+    ------
+    NodeNotFoundError, AmbiguousIdError
+        When ``ref`` names no node or several.
+    """
+    root = _root_id(store, ref)
+    depth = _check_depth(depth)
+    keep = _check_kinds(kinds)
+    if depth is None:
+        ids = _closure(store, [root], upstream=True)
+        dist = None
+    else:
+        dist = _levels(store, [root], upstream=True, depth=depth)
+        ids = set(dist)
+    nodes = _fetch(store, ids, root)
+    edges = _edges_among(store, nodes, upstream=True)
+    if dist is None:
+        dist = _distances([root], edges, upstream=True)
+    if keep is not None:
+        nodes, edges = _keep_kinds(nodes, edges, root, keep)
+    return _subgraph(nodes, edges, root, direction="upstream", dist=dist)
+
+
+def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: int | None = None) -> Subgraph:
+    """Everything downstream of a node, the node itself included: for a bad dataset,
+    every dataset derived from it, every run that read any of them, every model those
+    runs trained, and the predictions of those models.
+
+    Predictions are counted, not fetched: each model's predictions appear as one
+    folded ``group`` node (``group:prediction:<n>``, attrs ``{"of": "prediction",
+    "count": n}``) with a ``was_derived_from`` edge to the model, and
+    ``counts["prediction"]`` is their total. ``include_predictions=True`` lists them
+    all instead. ``depth`` limits the hops from the node.
+
+    Raises NodeNotFoundError / AmbiguousIdError when ``ref`` names no node or several.
+    """
+    root = _root_id(store, ref)
+    depth = _check_depth(depth)
+    bridges = _bridges(store)
+    if depth is None:
+        ids = _closure(store, [root], upstream=False, bridges=bridges)
+        dist = None
+    else:
+        dist = _levels(store, [root], upstream=False, depth=depth, bridges=bridges)
+        ids = set(dist)
+    nodes = _fetch(store, ids, root)
+    edges = _edges_among(store, nodes, upstream=False)
+    if dist is None:
+        dist = _distances([root], edges, upstream=False)
+    models = [i for i in nodes if i.startswith("model:") and (depth is None or dist.get(i, depth) < depth)]
+    if include_predictions:
+        for p in _predictions_of(store, sorted(models)):
+            if p.id not in nodes:
+                nodes[p.id] = p
+                edges.append(Edge(p.id, p.attrs["model"], "was_derived_from"))
+                dist[p.id] = dist.get(p.attrs["model"], 0) + 1
+    else:
+        listed: dict[str, int] = {}
+        for i in ids:
+            if _is_prediction(i) and i in nodes:
+                m = nodes[i].attrs.get("model")
+                listed[m] = listed.get(m, 0) + 1
+        used_ids: set[str] = set()
+        for model, count in sorted(_prediction_counts(store, models).items()):
+            n = count - listed.get(model, 0)
+            if n <= 0:
+                continue
+            gid = f"group:prediction:{n}"
+            if gid in used_ids:  # two models with as many predictions: tell them apart
+                gid = f"{gid}:{model.split(':', 1)[1][:12]}"
+            used_ids.add(gid)
+            nodes[gid] = Node(gid, "group", f"{n:,} predictions", {"of": "prediction", "count": n, "model": model})
+            edges.append(Edge(gid, model, "was_derived_from"))
+            dist[gid] = dist.get(model, 0) + 1
+    return _subgraph(nodes, edges, root, direction="downstream", dist=dist)
+
+
+def path(store: Store, a: str, b: str) -> list[Node]:
+    """A shortest provenance path between two nodes, from ``a`` to ``b``.
+
+    When ``b`` is upstream of ``a`` the path follows edges the stored way (``a``
+    depends on … on ``b``); when ``a`` is upstream of ``b``, it runs the other way.
+    Empty when neither depends on the other. Walks upstream only, so it never
+    touches a node's (possibly huge) downstream.
+    """
+    a, b = _root_id(store, a), _root_id(store, b)
+    if a == b:
+        return list(_fetch(store, [a], a).values())
+    for start, goal in ((a, b), (b, a)):
+        ids = _closure(store, [start], upstream=True)
+        if goal not in ids:
+            continue
+        nodes = _fetch(store, ids, start)
+        edges = _edges_among(store, nodes, upstream=True)
+        g = nx.DiGraph()
+        g.add_edges_from((e.src, e.dst) for e in edges)
+        hops = nx.shortest_path(g, start, goal)
+        if start != a:
+            hops.reverse()
+        return [nodes[i] for i in hops]
+    return []
+
+
+def common_ancestors(store: Store, ids: Sequence[str]) -> list[Node]:
+    """Nodes upstream of every one of ``ids`` (the nodes themselves left out), the
+    nearest first (by the sum of their distances)."""
+    roots = list(dict.fromkeys(_root_id(store, i) for i in ids))
+    if not roots:
+        return []
+    common: set[str] | None = None
+    total: dict[str, int] = {}
+    for r in roots:
+        reached = _closure(store, [r], upstream=True)
+        nodes = _fetch(store, reached, r)
+        dist = _distances([r], _edges_among(store, nodes, upstream=True), upstream=True)
+        common = set(reached) if common is None else common & reached
+        for i in common:
+            total[i] = total.get(i, 0) + dist.get(i, 0)
+    assert common is not None
+    common -= set(roots)
+    found = store.get_nodes(list(common))
+    return sorted(found.values(), key=lambda n: (total.get(n.id, 0), _KIND_ORDER.get(n.kind, 99), n.name or "", n.id))
