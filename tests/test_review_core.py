@@ -3,7 +3,6 @@ found in review, so it stays fixed."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
