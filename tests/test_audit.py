@@ -610,7 +610,7 @@ def test_hostile_names_are_escaped_without_graphviz_too(hostile: tuple[lineage.L
 
     lg, model = hostile
     monkeypatch.setattr(render, "to_svg", no_dot)
-    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # the `shutil` every render module calls
     report = lg.audit(model)
     assert report.diagram_kind == "html"
     html = report.to_html()
@@ -643,7 +643,7 @@ def test_diagram_falls_back_to_html_without_graphviz(qs_shared: lineage.Lineage,
         raise RenderError("no dot")
 
     monkeypatch.setattr(render, "to_svg", no_dot)
-    monkeypatch.setattr(render.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)  # the `shutil` every render module calls
     report = qs_shared.audit("random_forest")
     assert report.diagram_kind == "html" and "lineage-diagram" in report.to_html()
 

@@ -162,6 +162,9 @@ def test_the_resolver_understands_the_import_forms() -> None:
     assert imports("lineage.query.walk", "from ..store import Store") == ["lineage.store"]
     assert imports("lineage.query", "from .walk import trace") == ["lineage.query.walk"]
     assert layer_of("lineage.query.walk") == "query"
+    assert imports("lineage.render.dot", "from ..query import Subgraph") == ["lineage.query"]
+    assert imports("lineage.render", "from .dot import to_dot") == ["lineage.render.dot"]
+    assert layer_of("lineage.render.dot") == "render"
     assert imports("lineage.store", "from lineage import api") == ["lineage.api"]
     assert imports("lineage.store", "import numpy") == []
 
@@ -203,6 +206,7 @@ def test_sql_only_in_store_and_query(module: str) -> None:
 def test_every_module_of_the_query_package_may_hold_sql() -> None:
     assert is_sql_home("lineage.query.walk") and is_sql_home("lineage.query")
     assert not is_sql_home("lineage.querying") and not is_sql_home("lineage.render")
+    assert not is_sql_home("lineage.render.dot")
 
 
 def test_the_sql_check_sees_sql() -> None:

@@ -282,6 +282,11 @@ def test_fold_threshold() -> None:
     assert len(render.fold(sub, fold=2)) == len(sub)
 
 
+def test_the_fold_threshold_is_read_through_the_package(monkeypatch) -> None:
+    monkeypatch.setattr(render, "FOLD_MIN", 3)  # `render.FOLD_MIN = 3` works as when render was one module
+    assert len(render.fold(_siblings(3))) == 2
+
+
 def test_max_nodes_keeps_the_nearest_and_notes_the_rest() -> None:
     # a chain of 30 runs, each informed by the previous: nothing folds
     runs = [Node("run:" + _uuid(i + 1), "run", f"step{i}", {"status": "finished"}) for i in range(30)]

@@ -1,0 +1,231 @@
+"""Graphviz: the DOT text of a prepared subgraph (`to_dot`), and running ``dot`` for SVG,
+PNG and PDF (`to_svg`), with the size limit Graphviz needs and a RenderError that
+says how to install it."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import shutil
+import subprocess
+from typing import Any, Mapping
+
+import networkx as nx
+
+from ..errors import RenderError
+from ..model import Node
+from ..query import Subgraph
+from .folding import _count_of, _kind_of, _node_of
+from .labels import _edge_text, _fact_lines, _facts, _id_line, _plural, _title
+from .prepare import _prepare, _Prepared
+from .style import _DOT_TIMEOUT, _RANKDIR, FONT, INSTALL_HINT, MARKS, STYLE
+
+
+def _quote(value: Any) -> str:
+    """A DOT double-quoted string: backslashes and quotes escaped, one line."""
+    s = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + re.sub(r"[\r\n]+", " ", s) + '"'
+
+
+class _Html(str):
+    """A DOT HTML-like label, written between angle brackets instead of quotes."""
+
+
+def _attrs(attrs: Mapping[str, Any]) -> str:
+    parts = []
+    for k, v in attrs.items():
+        if v is None:
+            continue
+        if isinstance(v, _Html):
+            parts.append(f"{k}=<{v}>")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            parts.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+        else:
+            parts.append(f"{k}={_quote(v)}")
+    return ", ".join(parts)
+
+
+def _esc(text: str) -> str:
+    """Text for an HTML-like label: XML-escaped (dot writes it back escaped in SVG), and
+    backslashes doubled - graphviz expands ``\\N``, ``\\G`` and ``\\\\`` even in HTML
+    labels."""
+    return html.escape(text, quote=True).replace("\\", "\\\\")
+
+
+def _node_label(node: Node, g: nx.MultiDiGraph, mark: str | None, short: Mapping[str, str]) -> _Html:
+    lines = [f"<B>{_esc(_title(node))}</B>"]
+    for fact in _fact_lines(_facts(node, g)):
+        lines.append(f'<FONT POINT-SIZE="10">{_esc(fact)}</FONT>')
+    id_line = _id_line(node, short)
+    if id_line:
+        lines.append(f'<FONT POINT-SIZE="9" COLOR="#475569">{_esc(id_line)}</FONT>')
+    if mark:
+        lines.append(f'<FONT POINT-SIZE="10" COLOR="{MARKS[mark]["color"]}"><B>{_esc(MARKS[mark]["tag"])}</B></FONT>')
+    return _Html("<BR/>".join(lines))
+
+
+def _node_style(node: Node, *, root: bool, highlighted: bool, mark: str | None) -> dict[str, Any]:
+    kind = _kind_of(node)
+    base = STYLE.get(kind, STYLE["group"])
+    style = {"shape": base["shape"], "style": base.get("style", "filled"), "fillcolor": base["fillcolor"],
+             "color": base["color"], "penwidth": 1.2}
+    if node.kind == "group" and _count_of(node) > 1:
+        style["peripheries"] = STYLE["group"]["peripheries"]
+    if node.kind == "group":
+        if node.attrs.get("overflow"):
+            style["style"] += ",dashed"
+    if root:
+        style["penwidth"] = 2.4
+    if mark:
+        m = MARKS[mark]
+        style["color"] = m["color"]
+        style["penwidth"] = m["penwidth"]
+        if "fillcolor" in m:
+            style["fillcolor"] = m["fillcolor"]
+        if "style" in m:
+            style["style"] += "," + m["style"]
+    if highlighted:
+        style["color"] = MARKS["highlight"]["color"] if not mark else style["color"]
+        style["penwidth"] = max(style["penwidth"], MARKS["highlight"]["penwidth"])
+    return style
+
+
+def _tooltip(node: Node) -> str:
+    if node.kind == "group":
+        return f"{_count_of(node):,} {_plural(_kind_of(node), _count_of(node))}"
+    return node.id
+
+
+_AGENT_RELATIONS = ("was_associated_with", "was_attributed_to")
+_FEW_AGENT_EDGES = 8
+
+
+def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
+    g = p.g
+    direction = _RANKDIR.get(str(rankdir).upper())
+    if direction is None:
+        raise RenderError(f"unknown rankdir {rankdir!r}; expected LR (left to right) or TB (top to bottom)")
+    graph_attrs: dict[str, Any] = {"rankdir": direction, "fontname": FONT, "fontsize": 10, "bgcolor": "white",
+                                   "pad": 0.2, "nodesep": 0.2, "ranksep": 0.3, "newrank": "true"}
+    if dpi:
+        graph_attrs["dpi"] = dpi
+    lines = [
+        "digraph lineage {",
+        f"  graph [{_attrs(graph_attrs)}];",
+        f"  node [{_attrs({'fontname': FONT, 'fontsize': 11, 'margin': '0.14,0.05', 'fontcolor': '#111827'})}];",
+        f"  edge [{_attrs({'fontname': FONT, 'fontsize': 9, 'color': '#64748b', 'fontcolor': '#475569', 'arrowsize': 0.7})}];",
+    ]
+    ids: dict[str, str] = {}
+    for i, n in enumerate(g.nodes):
+        ids[n] = f"n{i}"
+        node = _node_of(g, n)
+        mark = p.marked.get(n)
+        attrs = _node_style(node, root=n == p.sub.root, highlighted=n in p.hl_nodes, mark=mark)
+        attrs["label"] = _node_label(node, g, mark, p.short)
+        attrs["tooltip"] = _tooltip(node)
+        lines.append(f"  n{i} [{_attrs(attrs)}];")
+    if p.hidden:
+        limit = f" (max_nodes={p.max_nodes})" if p.max_nodes else ""
+        note = STYLE["note"]
+        lines.append(f"  n{len(ids)} [{_attrs({'shape': note['shape'], 'style': 'filled', 'fillcolor': note['fillcolor'], 'color': note['color'], 'fontcolor': note['fontcolor'], 'label': _Html(_esc(f'… {p.hidden:,} more nodes not shown{limit}')), 'tooltip': 'left out to keep the diagram readable'})}];")
+    agent_edges = sum(1 for _, _, d in g.edges(data=True) if d.get("rel") in _AGENT_RELATIONS)
+    for u, v, d in g.edges(data=True):
+        attrs: dict[str, Any] = {"label": _Html(_esc(_edge_text(d)))}
+        if p.edge_highlighted(u, v):
+            attrs.update(color=MARKS["highlight"]["color"], fontcolor=MARKS["highlight"]["color"],
+                         penwidth=MARKS["highlight"]["penwidth"], arrowsize=0.9)
+        else:
+            if d.get("count", 1) > 1:
+                attrs["penwidth"] = round(min(1 + math.log10(d["count"]), 4.0), 2)
+            if d.get("role") == "indirect":  # a path through nodes a kinds= filter left out
+                attrs["style"] = "dotted"
+            if d.get("rel") in _AGENT_RELATIONS:
+                # who did it matters, but it is not the flow of data: drawn light. A few
+                # stay out of the ranking, so the agent does not stretch the layout;
+                # many (an overview) rank normally, unlabelled, the relation in the tooltip
+                attrs.update(style="dashed", color="#cbd5e1", fontcolor="#94a3b8", fontsize=8, penwidth=0.9,
+                             arrowsize=0.5)
+                if agent_edges <= _FEW_AGENT_EDGES:
+                    attrs["constraint"] = "false"
+                else:
+                    attrs["tooltip"] = _edge_text(d)
+                    del attrs["label"]
+        lines.append(f"  {ids[u]} -> {ids[v]} [{_attrs(attrs)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_dot(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str] | None = None,
+           max_nodes: int | None = None, fold: bool | int = True, rankdir: str = "LR") -> str:
+    """The diagram as Graphviz DOT text.
+
+    ``highlight``: nodes (ids, Nodes, or a name, ``kind:name`` or id prefix that names
+    one node of the subgraph); the path from the root to each is drawn bold (without
+    a root: the path through them in order). ``marked``: node id ->
+    ``"stale"`` or ``"tampered"``. ``max_nodes``, ``fold``: see `fold`. ``rankdir``: the
+    direction data flows, ``"LR"`` (left to right, the default) or ``"TB"``.
+
+    Raises RenderError for a highlighted node that is not in the subgraph, an unknown
+    mark or rankdir.
+    """
+    p = _prepare(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
+    return _dot_source(p, rankdir)
+
+
+# ---------------------------------------------------------------------------
+# running dot
+
+
+def _dot_program() -> str:
+    found = shutil.which("dot")
+    if found is None:
+        raise RenderError(f"drawing SVG, PNG or PDF needs Graphviz's `dot` program, which is not installed; "
+                          f"{INSTALL_HINT} (.dot and .mmd work without it)")
+    return found
+
+
+def _run_dot(source: str, fmt: str) -> bytes:
+    program = _dot_program()
+    try:
+        proc = subprocess.run([program, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
+                              timeout=_DOT_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"dot took longer than {_DOT_TIMEOUT} s; draw fewer nodes (max_nodes=100)") from None
+    except OSError as exc:
+        raise RenderError(f"could not run {program}: {exc.strerror}") from None
+    if proc.returncode != 0 or not proc.stdout:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RenderError(f"dot failed: {msg[0] if msg else f'exit code {proc.returncode}'}")
+    return proc.stdout
+
+
+def _laid_out(subgraph: Subgraph, options: Mapping[str, Any], *, auto_limit: bool = False) -> _Prepared:
+    """The prepared graph for a format `dot` lays out. Graphviz takes minutes on
+    thousands of nodes, so past `DOT_MAX_NODES` (after folding) it is refused unless
+    the caller chose ``max_nodes``; with ``auto_limit`` (notebooks, reports) the
+    nearest `AUTO_MAX_NODES` are drawn instead, with the usual note."""
+    # the limits are read through the package, as when render was one module, so that
+    # `render.DOT_MAX_NODES = ...` (the name docs/diagrams.md gives) still takes effect
+    from .. import render
+
+    opts = {k: v for k, v in options.items() if k != "rankdir"}
+    p = _prepare(subgraph, **opts)
+    if opts.get("max_nodes") is None and len(p.g) > render.DOT_MAX_NODES:
+        if auto_limit:
+            return _prepare(subgraph, **{**opts, "max_nodes": render.AUTO_MAX_NODES})
+        raise RenderError(f"{len(p.g):,} nodes even after folding: more than Graphviz lays out in reasonable time; "
+                          f"pass max_nodes (say 200) to draw the ones nearest the root, or write .dot or .mmd")
+    return p
+
+
+def to_svg(subgraph: Subgraph, **options: Any) -> str:
+    """The diagram as SVG text, drawn by Graphviz's ``dot`` (options as `to_dot`).
+
+    Raises RenderError, with how to install Graphviz, when ``dot`` is not installed,
+    and when more than `DOT_MAX_NODES` nodes are left after folding and no
+    ``max_nodes`` was given.
+    """
+    _dot_program()
+    p = _laid_out(subgraph, options)
+    return _run_dot(_dot_source(p, options.get("rankdir", "LR")), "svg").decode("utf-8")

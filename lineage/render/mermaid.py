@@ -1,0 +1,87 @@
+"""Mermaid: the diagram as a flowchart that renders on GitHub and in Markdown viewers
+(`to_mermaid`), every user string as numeric entity codes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from ..errors import RenderError
+from ..query import Subgraph
+from .folding import _kind_of, _node_of
+from .labels import _edge_text, _fact_lines, _facts, _id_line, _title
+from .prepare import _prepare
+from .style import _RANKDIR, MARKS, STYLE
+
+_MERMAID_SAFE = re.compile(r"[A-Za-z0-9 _.,()+\-=@/'%…·×→⚠✗]")
+
+
+def _mm(text: str) -> str:
+    """Text for a quoted Mermaid label: anything beyond a conservative set of characters
+    becomes a numeric entity code (``#34;``), which Mermaid turns into ``&#34;`` - so
+    quotes, ``<``, ``#``, backticks and ``:`` are data, never syntax or markup."""
+    return "".join(ch if _MERMAID_SAFE.match(ch) or (ord(ch) > 127 and ch.isalnum()) else f"#{ord(ch)};"
+                   for ch in text)
+
+
+def to_mermaid(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str] | None = None,
+               max_nodes: int | None = None, fold: bool | int = True, rankdir: str = "LR") -> str:
+    """The diagram as a Mermaid flowchart (renders on GitHub and in Markdown viewers).
+
+    Options as `to_dot`. Mermaid's layout gives up around 500 edges; use ``max_nodes``.
+    """
+    p = _prepare(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
+    g = p.g
+    direction = _RANKDIR.get(str(rankdir).upper())
+    if direction is None:
+        raise RenderError(f"unknown rankdir {rankdir!r}; expected LR (left to right) or TB (top to bottom)")
+    lines = [f"flowchart {direction}"]
+    ids: dict[str, str] = {}
+    classes: dict[str, list[str]] = {}
+    for i, n in enumerate(g.nodes):
+        ids[n] = f"n{i}"
+        node = _node_of(g, n)
+        kind = _kind_of(node)
+        mark = p.marked.get(n)
+        parts = [_title(node), *_fact_lines(_facts(node, g))]
+        if _id_line(node, p.short):
+            parts.append(_id_line(node, p.short))
+        if mark:
+            parts.append(MARKS[mark]["tag"])
+        label = "<br>".join(_mm(x) for x in parts)
+        opening, closing = STYLE["group"]["mermaid"] if node.kind == "group" else STYLE.get(kind, STYLE["group"])["mermaid"]
+        lines.append(f'  n{i}{opening}"{label}"{closing}')
+        classes.setdefault(kind if kind in STYLE else "group", []).append(f"n{i}")
+        if mark:
+            classes.setdefault(mark, []).append(f"n{i}")
+        if n in p.hl_nodes:
+            classes.setdefault("highlight", []).append(f"n{i}")
+        if n == p.sub.root:
+            classes.setdefault("root", []).append(f"n{i}")
+    if p.hidden:
+        limit = f" (max_nodes={p.max_nodes})" if p.max_nodes else ""
+        lines.append(f'  n{len(ids)}>"{_mm(f"… {p.hidden:,} more nodes not shown{limit}")}"]')
+        classes.setdefault("note", []).append(f"n{len(ids)}")
+    bold = []
+    for i, (u, v, d) in enumerate(g.edges(data=True)):
+        lines.append(f'  {ids[u]} -->|"{_mm(_edge_text(d))}"| {ids[v]}')
+        if p.edge_highlighted(u, v):
+            bold.append(str(i))
+    for name, members in classes.items():
+        s = MARKS.get(name) if name in MARKS else STYLE.get(name)
+        if name == "root":
+            lines.append("  classDef root stroke-width:3px")
+        elif name in MARKS:
+            css = f"stroke:{s['color']},stroke-width:{int(s['penwidth'])}px"
+            if "fillcolor" in s:
+                css = f"fill:{s['fillcolor']}," + css
+            if s.get("style") == "dashed":
+                css += ",stroke-dasharray:6 3"
+            lines.append(f"  classDef {name} {css}")
+        else:
+            lines.append(f"  classDef {name} fill:{s['fillcolor']},stroke:{s['color']},color:#111827")
+        lines.append(f"  class {','.join(members)} {name}")
+    if bold:
+        hl = MARKS["highlight"]
+        lines.append(f"  linkStyle {','.join(bold)} stroke:{hl['color']},stroke-width:{int(hl['penwidth'])}px")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,133 @@
+"""The terminal view: the subgraph as a `rich.tree.Tree` (`to_tree`), walked upstream or
+downstream from the root. rich is imported inside the functions that draw."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+import networkx as nx
+
+from ..model import Node
+from ..query import Subgraph
+from .folding import _count_of, _kind_of, _node_of, _sort_key
+from .labels import _edge_text, _facts, _id_line, _title
+from .prepare import _prepare
+from .style import MARKS, STYLE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.tree import Tree
+
+
+# trees expand the data path first: shortcuts and agents come after
+_REL_ORDER = {"used": 0, "was_generated_by": 0, "was_derived_from": 0, "was_informed_by": 1, "was_revision_of": 1,
+              "was_associated_with": 2, "was_attributed_to": 2}
+_ROLE_ORDER = {"training": 0, "input": 1, "evaluation": 2, "code": 3, "environment": 4}
+
+# how an edge reads from its far end, for trees that walk downstream
+_INVERSE = {"used": "used by", "was_generated_by": "generated", "was_derived_from": "derived into",
+            "was_associated_with": "ran", "was_attributed_to": "responsible for", "was_informed_by": "informed",
+            "was_revision_of": "revised by"}
+
+
+def _tree_edge_text(d: Mapping[str, Any], downstream: bool) -> str:
+    if not downstream:
+        return _edge_text(d)
+    return _edge_text({**d, "rel": _INVERSE.get(str(d.get("rel")), str(d.get("rel")))})
+
+
+def _tree_label(node: Node, g: nx.MultiDiGraph, short: Mapping[str, str], *, rel: str | None,
+                highlighted: bool, mark: str | None, seen: bool) -> Any:
+    from rich.text import Text
+
+    kind = _kind_of(node)
+    colour = STYLE.get(kind, STYLE["group"])["rich"]
+    text = Text()
+    if rel:
+        text.append(f"{rel} ", style="dim")
+    name_style = f"bold {colour}"
+    if highlighted:
+        name_style += " underline"
+    text.append(_title(node), style=name_style)
+    id_line = _id_line(node, short)
+    if id_line:
+        text.append(f"  {id_line}", style="dim cyan")
+    facts = _facts(node, g)
+    if facts and not seen:
+        text.append("  " + " · ".join(facts))
+    if mark:
+        text.append(f"  {MARKS[mark]['tag']}", style=MARKS[mark]["rich"])
+    if seen:
+        text.append("  (see above)", style="dim italic")
+    return text
+
+
+def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str] | None = None,
+            max_nodes: int | None = None, fold: bool | int = True) -> "Tree":
+    """The subgraph as a `rich.tree.Tree` for the terminal.
+
+    Upstream (a trace): the root at the top, each node's children are what it depends
+    on. Downstream (an impact): children are what depends on it. A node reached a
+    second time (shared, or a cycle) is shown once more as "(see above)"; folded groups
+    are one line ("10,000 predictions"). Options as `to_dot`.
+    """
+    from rich.text import Text
+    from rich.tree import Tree
+
+    p = _prepare(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
+    g = p.g
+    downstream = p.sub.direction == "downstream"
+
+    def children(n: str) -> list[tuple[str, Mapping[str, Any]]]:
+        pairs = ([(u, d) for u, _, d in g.in_edges(n, data=True)] if downstream
+                 else [(v, d) for _, v, d in g.out_edges(n, data=True)])
+        return sorted(pairs, key=lambda pair: (_REL_ORDER.get(str(pair[1].get("rel")), 1),
+                                               _ROLE_ORDER.get(str(pair[1].get("role")), 9),
+                                               _sort_key(g, pair[0]), _edge_text(pair[1])))
+
+    def label(n: str, rel: str | None, highlighted: bool, again: bool) -> Any:
+        return _tree_label(_node_of(g, n), g, p.short, rel=rel, highlighted=highlighted, mark=p.marked.get(n),
+                           seen=again)
+
+    root = p.sub.root if p.sub.root in g else None
+    if root is not None:
+        tree = Tree(label(root, None, root in p.hl_nodes, False), guide_style="dim")
+        tops: list[tuple[str, Any]] = [(root, tree)]
+    else:  # an overview: start from what nothing else depends on
+        n_nodes = sum(_count_of(_node_of(g, n)) for n in g.nodes)
+        tree = Tree(Text(f"lineage overview: {n_nodes:,} nodes", style="bold"), guide_style="dim")
+        heads = [n for n in g.nodes if (g.out_degree(n) if downstream else g.in_degree(n)) == 0]
+        heads.sort(key=lambda n: _sort_key(g, n))
+        tops = [(n, None) for n in heads]
+    expanded: set[str] = set()
+    for top, branch in tops:
+        if top in expanded:
+            continue
+        if branch is None:
+            branch = tree.add(label(top, None, top in p.hl_nodes, False))
+        expanded.add(top)
+        # preorder depth-first with an explicit stack (deep chains do not hit the
+        # recursion limit); a node is expanded where it first appears, so every later
+        # "(see above)" points up
+        stack = [(branch, top, iter(children(top)))]
+        while stack:
+            parent_branch, n, it = stack[-1]
+            step = next(it, None)
+            if step is None:
+                stack.pop()
+                continue
+            child, d = step
+            again = child in expanded
+            lit = p.edge_highlighted(n, child) or (child in p.hl_nodes and not p.hl_pairs)
+            child_branch = parent_branch.add(label(child, _tree_edge_text(d, downstream), lit, again))
+            if not again:
+                expanded.add(child)
+                stack.append((child_branch, child, iter(children(child))))
+    seen = expanded
+    # nodes not reachable from the root in this direction (a subgraph built by hand)
+    if root is not None:
+        for n in sorted((m for m in g.nodes if m not in seen), key=lambda m: _sort_key(g, m)):
+            tree.add(_tree_label(_node_of(g, n), g, p.short, rel="(not connected)", highlighted=False,
+                                 mark=p.marked.get(n), seen=False))
+    if p.hidden:
+        tree.add(Text(f"… {p.hidden:,} more nodes not shown (max_nodes={p.max_nodes})", style="dim"))
+    return tree
