@@ -465,8 +465,12 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
 
     # turn a new store back into what version 1 of the schema wrote
     old = Store(store_path, actor="agent:" + "0" * 64)
+    left_open = make_id("run", new_uuid7_hex())  # a run a version-1 store had left running
+    old.add_node(Node(left_open, "run", "r", {}),
+                 extra={"run_states": [(left_open, "running", "2026-01-01T00:00:00.000000Z", None, None, None)]})
     old.close()
     conn = sqlite3.connect(store_path)
+    conn.execute("DROP TABLE open_runs")  # migration 5
     conn.execute("DROP INDEX events_type")  # migration 2
     conn.execute("DROP TABLE redactions")  # migration 3
     conn.execute("DROP INDEX predictions_request")  # migration 4: back to the full index
@@ -478,6 +482,7 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
     assert s.schema_version() == SCHEMA_VERSION == max(store_module.MIGRATIONS)
     indexes = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "events_type" in indexes
+    assert s.running_runs() == [left_open]  # migration 5 found it from run_states
     fill(s)
     s.verify(record=True)
     plan = " ".join(r[-1] for r in s.conn.execute(
@@ -632,3 +637,26 @@ def test_a_forked_child_writes_through_its_own_connection(store: Store) -> None:
     store.add_node(dataset("cd" * 32, "from-parent"))
     assert store.resolve("from-child").id == "dataset:" + "ab" * 32
     assert store.verify().ok
+
+
+def test_open_runs_follow_every_state_change(store: Store) -> None:
+    def latest_running() -> list[str]:  # the definition, read from the evidence itself
+        sql = ("SELECT s.run FROM run_states s WHERE s.status = 'running' "
+               "AND s.pk = (SELECT MAX(t.pk) FROM run_states t WHERE t.run = s.run) ORDER BY s.run")
+        return [r[0] for r in store.conn.execute(sql)]
+
+    runs = [make_id("run", new_uuid7_hex()) for _ in range(3)]
+    at = "2026-01-01T00:00:00.000000Z"
+    for r in runs:
+        store.add_node(Node(r, "run", "r", {}), extra={"run_states": [(r, "running", at, None, None, None)]})
+    assert store.running_runs() == latest_running() == sorted(runs)
+    store.write("run_ended", {}, {"run_states": [(runs[0], "finished", at, 0, None, None)]})
+    store.write("run_resumed", {}, {"run_states": [(runs[0], "running", at, None, None, None)]})
+    store.write("run_ended", {}, {"run_states": [(runs[1], "failed", at, 1, "x", None)]})
+    with pytest.raises(RuntimeError):  # a rolled-back end leaves the run open
+        with store.transaction():
+            store.write("run_ended", {}, {"run_states": [(runs[2], "finished", at, 0, None, None)]})
+            raise RuntimeError
+    assert store.running_runs() == latest_running() == sorted([runs[0], runs[2]])
+    assert sorted(store.reap_dead_runs()) == sorted([runs[0], runs[2]])
+    assert store.running_runs() == latest_running() == []
