@@ -41,8 +41,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 # name prefix: (goal as written in the issue, test of a result row, durabilities it is set for)
 GOALS: dict[str, tuple[str, Callable[[dict[str, Any]], bool], tuple[str, ...]]] = {
@@ -256,11 +257,10 @@ def bench_model(b: Bench, durability: str) -> None:
     clf = RandomForestClassifier(n_estimators=100, max_depth=8, random_state=0).fit(X, y)
 
     def ours() -> float:
-        with b.open(durability) as lg:
-            with lg.start_run("fit") as run:
-                t = time.perf_counter()
-                run.log_model(clf, "random_forest")
-                return (time.perf_counter() - t) * 1e3
+        with b.open(durability) as lg, lg.start_run("fit") as run:
+            t = time.perf_counter()
+            run.log_model(clf, "random_forest")
+            return (time.perf_counter() - t) * 1e3
 
     def raw() -> float:
         d = b.fresh_dir()

@@ -112,7 +112,7 @@ def main(out: Path) -> None:
     _explain(lg, ids[0], out)
 
 
-def _frame(X: np.ndarray, header: list[str]):  # noqa: ANN202 - a DataFrame when pandas is there
+def _frame(X: np.ndarray, header: list[str]):
     """Feature names travel with the data when pandas is installed, as in real pipelines."""
     try:
         import pandas as pd

@@ -9,9 +9,10 @@ them, so ``import lineage`` stays fast.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from . import tracking
 from .model import Node, make_id
@@ -52,7 +53,7 @@ class Lineage:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Lineage":
+    def __enter__(self) -> Lineage:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -67,7 +68,7 @@ class Lineage:
         return self.store.reap_dead_runs()
 
     @contextmanager
-    def batch(self) -> Iterator["Lineage"]:
+    def batch(self) -> Iterator[Lineage]:
         """Group many writes into one transaction (one commit); a failure rolls back all."""
         with self.store.transaction():
             yield self
@@ -149,13 +150,13 @@ class Lineage:
 
     # -- questions (query layer) -----------------------------------------------
 
-    def trace(self, ref: Any, *, depth: int | None = None, kinds: Sequence[str] | None = None) -> "Subgraph":
+    def trace(self, ref: Any, *, depth: int | None = None, kinds: Sequence[str] | None = None) -> Subgraph:
         """Everything upstream of a node, itself included."""
         from . import query
 
         return query.trace(self.store, self.get(ref).id, depth=depth, kinds=kinds)
 
-    def impact(self, ref: Any, *, include_predictions: bool = False, depth: int | None = None) -> "Subgraph":
+    def impact(self, ref: Any, *, include_predictions: bool = False, depth: int | None = None) -> Subgraph:
         """Everything downstream of a node; predictions counted, listed only when asked."""
         from . import query
 
@@ -212,7 +213,7 @@ class Lineage:
 
     # -- views and reports -----------------------------------------------------
 
-    def render(self, subgraph: "Subgraph", path: str | os.PathLike[str], **options: Any) -> Path:
+    def render(self, subgraph: Subgraph, path: str | os.PathLike[str], **options: Any) -> Path:
         """Draw a subgraph to a file; the format comes from the suffix
         (.svg .png .pdf .dot .mmd .html)."""
         from . import render
@@ -241,9 +242,9 @@ def _as_refs(refs: Any) -> Sequence[Any]:
 
 
 def _load_card(path: str | os.PathLike[str]) -> Mapping[str, Any]:
-    from .errors import InvalidInputError
-
     import yaml
+
+    from .errors import InvalidInputError
 
     try:
         with Path(path).open(encoding="utf-8") as f:
@@ -265,7 +266,7 @@ def _card_text(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=False).strip()
 
 
-def open(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Lineage:  # noqa: A001 - mirrors sqlite3.connect
+def open(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Lineage:
     """Open the lineage store at ``path`` (default: ``LINEAGE_DB``, else the nearest
     ``.lineage/lineage.db`` up from the working directory, else a new one at the git
     root or here). Runs whose process died are recorded as `crashed` on the way in.

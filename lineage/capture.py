@@ -18,7 +18,8 @@ import os
 import re
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from lineage.model import SECRET_MASK, canonical_json, looks_secret

@@ -14,7 +14,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import click
 
@@ -404,7 +405,6 @@ def show(state: State, ref: str, as_json: bool) -> None:
         return
     from rich.pretty import Pretty
     from rich.table import Table
-
     from rich.text import Text
 
     table = Table(show_header=False, box=None, pad_edge=False)

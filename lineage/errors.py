@@ -17,7 +17,8 @@ message that names the problem and, where there is one, the fix.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 class LineageError(Exception):

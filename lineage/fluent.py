@@ -9,7 +9,8 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .api import Lineage
 from .api import open as _open

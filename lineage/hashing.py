@@ -21,7 +21,8 @@ import os
 import pickle
 import stat as stat_mod
 import threading
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from lineage.errors import InvalidInputError
 from lineage.model import canonical_json
@@ -32,11 +33,11 @@ if TYPE_CHECKING:  # for annotations only: never imported at run time by this mo
 
 __all__ = [
     "CHUNK_SIZE",
+    "TEXT_SUFFIXES",
     "DigestCache",
     "FileDigest",
     "ProgressCallback",
     "StatKey",
-    "TEXT_SUFFIXES",
     "describe_file",
     "hash_array",
     "hash_bytes",
@@ -429,7 +430,7 @@ def _array_header(dtype: Any, shape: tuple[int, ...]) -> bytes:
     # dtype's str is only '|V16', which two different record layouts can share, so
     # those are described by their full field list instead.
     kind = str(dtype.descr) if dtype.fields is not None else dtype.str
-    return f"{kind}|{tuple(int(d) for d in shape)}|".encode("utf-8")
+    return f"{kind}|{tuple(int(d) for d in shape)}|".encode()
 
 
 def hash_array(arr: np.ndarray) -> str:

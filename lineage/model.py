@@ -10,9 +10,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 # kind -> W3C PROV class (DESIGN.md §1)
 KINDS: dict[str, str] = {

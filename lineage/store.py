@@ -30,18 +30,19 @@ import operator
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .errors import (
     AmbiguousIdError,
     InvalidInputError,
     LineageError,
-    NoStoreError,
     NodeNotFoundError,
+    NoStoreError,
     SchemaVersionError,
     StoreCorruptError,
     WriteRefusedError,
@@ -619,7 +620,7 @@ class Store:
         self._conn = _ClosedConnection(self.path)  # type: ignore[assignment]
         self._db = None
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -1353,7 +1354,7 @@ class Store:
             self.conn.execute(sql, (_clean_text(key.path), key.size, key.mtime_ns, key.inode, digest, lines))
 
     @property
-    def stat_cache(self) -> "StatCache":
+    def stat_cache(self) -> StatCache:
         """The stat cache in the shape `hashing` takes (``cache=store.stat_cache``)."""
         return StatCache(self)
 
@@ -1386,7 +1387,7 @@ class Store:
 
     # -- run locks: a live run holds an flock; a free lock on a `running` run means it died
 
-    def run_lock(self, run_id: str) -> "RunLock":
+    def run_lock(self, run_id: str) -> RunLock:
         return RunLock(self.locks_dir / (run_id.split(":", 1)[1] + ".lock"))
 
     def running_runs(self) -> list[str]:

@@ -11,9 +11,10 @@ import math
 import os
 import sys
 import traceback
+from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from . import capture, hashing
 from .errors import InvalidInputError, WriteRefusedError
@@ -297,7 +298,7 @@ class Run:
     def start(cls, store: Store, name: str | None = None, *, params: Mapping[str, Any] | None = None,
               tags: Mapping[str, Any] | None = None, experiment: str | None = None, description: str | None = None,
               parent: str | None = None, command: Sequence[str] | None = None, code_path: str | None = None,
-              entry_point: str | None = None, owner: Any = None) -> "Run":
+              entry_point: str | None = None, owner: Any = None) -> Run:
         """Record a new run (with its code, environment and agent) and take its lock."""
         run_id = make_id("run", new_uuid7_hex())
         argv = list(command) if command is not None else list(sys.argv)
@@ -350,7 +351,7 @@ class Run:
         return cls(store, node, lock, owner=owner)
 
     @classmethod
-    def resume(cls, store: Store, ref: str, *, owner: Any = None) -> "Run":
+    def resume(cls, store: Store, ref: str, *, owner: Any = None) -> Run:
         """Reopen a recorded run (MLflow's ``start_run(run_id=...)``)."""
         node = store.resolve(ref)
         if node.kind != "run":
@@ -383,7 +384,7 @@ class Run:
         if self._owner is not None:
             self._owner._forget(self)
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:

@@ -11,9 +11,10 @@ import json
 import re
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import numpy as np

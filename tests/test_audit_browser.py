@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
+from conftest import require_program
 
 import lineage
-
-from conftest import require_program
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 

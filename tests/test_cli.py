@@ -319,9 +319,8 @@ def test_run_output_consumed_by_a_later_run_links_the_runs(project: Path, db: Pa
 def filled(project: Path, db: Path) -> dict[str, Any]:
     """Two versions of `train`, a run that made a model `clf`, a dataset also named
     `clf` (a name shared by two kinds), and predictions with request ids."""
-    from sklearn.dummy import DummyClassifier
-
     import numpy as np
+    from sklearn.dummy import DummyClassifier
 
     with lineage.open(db) as lg:
         v1 = lg.log_dataset("data/train.csv", name="train")

@@ -67,7 +67,7 @@ class CountingCache:
 def test_hash_bytes_and_text_known_values() -> None:
     assert hash_bytes(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert hash_bytes(b"") == EMPTY
-    assert hash_text("héllo") == sha("héllo".encode("utf-8"))
+    assert hash_text("héllo") == sha("héllo".encode())
     assert hash_bytes(memoryview(b"abc")) == hash_bytes(b"abc")
 
 
@@ -624,7 +624,7 @@ def test_describe_reads_only_the_first_line_and_last_byte(tmp_path: Path, monkey
         def __init__(self, f: Any) -> None:
             self.f = f
 
-        def __enter__(self) -> "Counting":
+        def __enter__(self) -> Counting:
             return self
 
         def __exit__(self, *exc: Any) -> None:

@@ -241,10 +241,10 @@ def test_impact_counts_predictions_and_lists_them_only_when_asked(store: Store, 
     assert sub.counts["prediction"] == 5 and sub.counts["model"] == 2 and sub.counts["run"] == 3
     doc = sub.to_dict()
     group_docs = [n for n in doc["nodes"] if n["kind"] == "group"]
-    assert {"id": "group:prediction:3", "kind": "group", "of": "prediction", "count": 3} == \
-        {k: group_docs[0][k] for k in ("id", "kind", "of", "count")} or \
-        {"id": "group:prediction:3", "kind": "group", "of": "prediction", "count": 3} == \
-        {k: group_docs[1][k] for k in ("id", "kind", "of", "count")}
+    assert {k: group_docs[0][k] for k in ("id", "kind", "of", "count")} == \
+        {"id": "group:prediction:3", "kind": "group", "of": "prediction", "count": 3} or \
+        {k: group_docs[1][k] for k in ("id", "kind", "of", "count")} == \
+        {"id": "group:prediction:3", "kind": "group", "of": "prediction", "count": 3}
     assert {(e["src"], e["dst"]) for e in doc["edges"] if e["src"].startswith("group:")} == \
         {("group:prediction:3", ml["A"]), ("group:prediction:2", ml["B"])}
     full = query.impact(store, ml["raw"], include_predictions=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import require_program
 from rich.console import Console
 
 import lineage
@@ -18,8 +19,6 @@ from lineage.cli import cli
 from lineage.errors import RenderError
 from lineage.model import KINDS, Edge, Node
 from lineage.query import Subgraph, build_subgraph
-
-from conftest import require_program
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"

@@ -15,7 +15,7 @@ files on disk; `checklist` holds COMPLIANCE.md's 22 fields and decides each stat
 from .checklist import FIELDS, STANDARDS
 from .report import AuditReport, Inventory, build_inventory, build_report, check_standard
 
-__all__ = ["AuditReport", "FIELDS", "Inventory", "STANDARDS", "build_inventory", "build_report", "check_standard", "schema"]
+__all__ = ["FIELDS", "STANDARDS", "AuditReport", "Inventory", "build_inventory", "build_report", "check_standard", "schema"]
 
 
 def schema() -> dict:

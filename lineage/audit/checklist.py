@@ -15,8 +15,9 @@ Citations are given as COMPLIANCE.md gives them; the report never quotes the tex
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from .facts import Facts
@@ -170,7 +171,7 @@ def _days(days: float | None) -> str:
     return "less than a day" if days < 1 else f"{days:,.1f} days"
 
 
-def _identity(f: "Facts") -> Finding:
+def _identity(f: Facts) -> Finding:
     m = f.model
     ev = [m["id"], f"sha256:{m['digest']}"]
     if m.get("event") is not None:
@@ -186,7 +187,7 @@ def _identity(f: "Facts") -> Finding:
     return ok, "; ".join(bits), ev
 
 
-def _training_data(f: "Facts") -> Finding:
+def _training_data(f: Facts) -> Finding:
     data = f.data
     training = [d for d in data if d["role"] == "training"]
     roles: dict[str, int] = {}
@@ -199,7 +200,7 @@ def _training_data(f: "Facts") -> Finding:
     return True, f"{_n(len(data), 'dataset')}: {summary}; each with location, digest, size and capture time", ev
 
 
-def _data_preparation(f: "Facts") -> Finding:
+def _data_preparation(f: Facts) -> Finding:
     steps = f.preparation
     training = f.training_runs
     ev = [s["id"] for s in steps] + [s["id"] for s in training]
@@ -214,7 +215,7 @@ def _data_preparation(f: "Facts") -> Finding:
     return True, "No preparation step upstream: the training run read its recorded data directly", ev
 
 
-def _representativeness(f: "Facts") -> Finding:
+def _representativeness(f: Facts) -> Finding:
     groups = [m for m in f.metrics if m.get("group")]
     described = [d for d in f.data if d["role"] == "training" and (d.get("rows") is not None or d.get("columns"))]
     ev = [f"event {m['event']}" for m in groups] + [d["id"] for d in described]
@@ -228,7 +229,7 @@ def _representativeness(f: "Facts") -> Finding:
     return True, "Evidence: " + " and ".join(bits) + "; the judgement of representativeness and bias is a person's", ev
 
 
-def _code_version(f: "Facts") -> Finding:
+def _code_version(f: Facts) -> Finding:
     code = f.code
     if not code:
         return False, "No code version recorded", []
@@ -241,7 +242,7 @@ def _code_version(f: "Facts") -> Finding:
     return True, "Code: " + "; ".join(bits) + "; design choices are a person's to describe", [c["id"] for c in code]
 
 
-def _third_party(f: "Facts") -> Finding:
+def _third_party(f: Facts) -> Finding:
     env = f.environments
     if not env:
         return False, "No environment recorded", []
@@ -251,7 +252,7 @@ def _third_party(f: "Facts") -> Finding:
     return True, f"{total} installed packages recorded ({listed}, …); licences and pre-trained components are a person's to state", [e["id"] for e in env]
 
 
-def _hyperparameters(f: "Facts") -> Finding:
+def _hyperparameters(f: Facts) -> Finding:
     hp = f.hyperparameters
     n_model, n_run = len(hp["model"]), len(hp["run"])
     ev = [f.model["id"]] + [r["id"] for r in f.training_runs]
@@ -261,7 +262,7 @@ def _hyperparameters(f: "Facts") -> Finding:
     return True, f"{_n(n_model, 'estimator parameter').capitalize()} and {_n(n_run, 'run parameter')} recorded{extra}", ev
 
 
-def _environment(f: "Facts") -> Finding:
+def _environment(f: Facts) -> Finding:
     env = f.environments
     if not env:
         return False, "No environment recorded", []
@@ -269,7 +270,7 @@ def _environment(f: "Facts") -> Finding:
     return True, f"Python {e.get('python')} on {e.get('platform')} ({e.get('machine')}), {e['packages_total']} packages", [x["id"] for x in env]
 
 
-def _evaluation(f: "Facts") -> Finding:
+def _evaluation(f: Facts) -> Finding:
     metrics = f.metrics
     if not metrics:
         return False, "No evaluation metrics recorded", []
@@ -283,7 +284,7 @@ def _evaluation(f: "Facts") -> Finding:
     return True, summary, ev
 
 
-def _accountability(f: "Facts") -> Finding:
+def _accountability(f: Facts) -> Finding:
     steps = f.accountability
     ev = sorted({s["agent_id"] for s in steps if s.get("agent_id")})
     if not steps:
@@ -299,7 +300,7 @@ def _accountability(f: "Facts") -> Finding:
     return True, summary, ev
 
 
-def _changes(f: "Facts") -> Finding:
+def _changes(f: Facts) -> Finding:
     ch = f.changes
     prev = ch.get("previous")
     if prev is None:
@@ -309,7 +310,7 @@ def _changes(f: "Facts") -> Finding:
     return True, f"{_n(len(ch['items']), 'recorded difference').capitalize()} from the previous version", [prev["id"], f.model["id"]]
 
 
-def _prediction_log(f: "Facts") -> Finding:
+def _prediction_log(f: Facts) -> Finding:
     p = f.predictions
     if not p["count"]:
         return False, "No predictions recorded for this model", []
@@ -317,7 +318,7 @@ def _prediction_log(f: "Facts") -> Finding:
                   f"input digest and output"), [f"event {e}" for e in p["events"]]
 
 
-def _retention(f: "Facts") -> Finding:
+def _retention(f: Facts) -> Finding:
     r = f.retention
     bits = [f"The store holds every record since {_when(r['store_since'])} ({_days(r['store_days'])}; append-only, nothing deleted)"]
     if r.get("log_days") is not None:
@@ -326,7 +327,7 @@ def _retention(f: "Facts") -> Finding:
     return True, "; ".join(bits), ["event 1"]
 
 
-def _integrity(f: "Facts") -> Finding:
+def _integrity(f: Facts) -> Finding:
     i = f.integrity
     if i is None:
         return False, "Not checked", []
@@ -337,7 +338,7 @@ def _integrity(f: "Facts") -> Finding:
     return False, "FAILED: " + "; ".join(i["problems"][:3]), ev
 
 
-def _monitoring(f: "Facts") -> Finding:
+def _monitoring(f: Facts) -> Finding:
     p = f.predictions
     later = f.later_runs
     ev = [f"event {e}" for e in p["events"]] + [r["id"] for r in later]
@@ -351,7 +352,7 @@ def _monitoring(f: "Facts") -> Finding:
     return True, "Evidence: " + " and ".join(bits) + "; a monitoring plan, drift and incidents are a person's to record", ev
 
 
-def _impact(f: "Facts") -> Finding:
+def _impact(f: Facts) -> Finding:
     imp = f.impact
     if imp.get("error"):
         return False, f"Impact could not be computed ({imp['error']})", []
@@ -360,14 +361,14 @@ def _impact(f: "Facts") -> Finding:
     return True, f"Downstream of this model: {text}", [f.model["id"]]
 
 
-def _human(key: str) -> Callable[["Facts"], Finding]:
-    def finding(f: "Facts") -> Finding:
+def _human(key: str) -> Callable[[Facts], Finding]:
+    def finding(f: Facts) -> Finding:
         return False, "A person's statement; none recorded", []
 
     return finding
 
 
-FINDERS: dict[str, Callable[["Facts"], Finding]] = {
+FINDERS: dict[str, Callable[[Facts], Finding]] = {
     "identity": _identity,
     "intended_use": _human("intended_use"),
     "training_data": _training_data,
@@ -405,7 +406,7 @@ def status_of(field: Field, has_evidence: bool, annotated: bool) -> str:
     return NEEDS_PERSON if has_evidence else MISSING
 
 
-def evaluate(facts: "Facts") -> list[dict[str, Any]]:
+def evaluate(facts: Facts) -> list[dict[str, Any]]:
     """The 22 checklist items of a model's facts, in COMPLIANCE.md order."""
     items = []
     for field in FIELDS:

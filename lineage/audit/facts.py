@@ -9,9 +9,10 @@ trace, its predictions' summary), not the size of the store.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import InvalidInputError
 from ..model import Node, canonical_json

@@ -98,7 +98,7 @@ def plural(n: int, word: str) -> str:
 # pages
 
 
-def _context(report: "AuditReport") -> dict[str, Any]:
+def _context(report: AuditReport) -> dict[str, Any]:
     d = report.to_dict()
     items = d["checklist"]
     return {
@@ -116,16 +116,16 @@ def _context(report: "AuditReport") -> dict[str, Any]:
     }
 
 
-def render_report(report: "AuditReport") -> str:
+def render_report(report: AuditReport) -> str:
     """The full HTML document of a model or prediction report."""
     name = "prediction.html.j2" if report.subject["kind"] == "prediction" else "model.html.j2"
     return environment().get_template(name).render(**_context(report))
 
 
-def render_summary(report: "AuditReport") -> str:
+def render_summary(report: AuditReport) -> str:
     """A compact fragment (summary and checklist) for notebooks; styles inline."""
     return environment().get_template("summary.html.j2").render(**_context(report))
 
 
-def render_inventory(inventory: "Inventory", *, fragment: bool = False) -> str:
+def render_inventory(inventory: Inventory, *, fragment: bool = False) -> str:
     return environment().get_template("inventory.html.j2").render(d=inventory.to_dict(), fragment=fragment)

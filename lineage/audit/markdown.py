@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .checklist import MISSING, NEEDS_PERSON, RECORDED, arrange
 from .html import num, size, when
@@ -224,7 +225,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
     return []
 
 
-def render_report(report: "AuditReport") -> str:
+def render_report(report: AuditReport) -> str:
     d = report.to_dict()
     items = d["checklist"]
     subject = d["subject"]
@@ -295,7 +296,7 @@ def render_report(report: "AuditReport") -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def render_inventory(inventory: "Inventory") -> str:
+def render_inventory(inventory: Inventory) -> str:
     d = inventory.to_dict()
     out: list[str] = []
     bad = [i for i in d["items"] if not i["integrity_ok"]]

@@ -54,7 +54,7 @@ def check_standard(standard: str) -> str:
 # building
 
 
-def build_report(store: Store, node_id: str, *, standard: str = "annex-iv") -> "AuditReport":
+def build_report(store: Store, node_id: str, *, standard: str = "annex-iv") -> AuditReport:
     """The audit report of a model or a prediction.
 
     Collects the facts, checks them against the events that recorded them, verifies the
@@ -288,7 +288,7 @@ def _write(path: str | os.PathLike[str], writers: dict[str, Any], what: str) -> 
 # the inventory (SR 11-7's model inventory)
 
 
-def build_inventory(store: Store, *, all_versions: bool = False) -> "Inventory":
+def build_inventory(store: Store, *, all_versions: bool = False) -> Inventory:
     """Every model in the store with its owner, data, status and report completeness.
 
     A model is a name: its newest version is listed, with how many versions the name

@@ -3,8 +3,9 @@ predictions."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import InvalidInputError, NodeNotFoundError
 from ..model import Edge, Node

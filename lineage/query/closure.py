@@ -6,7 +6,8 @@ distances, and the fetch of the reached rows into a `Subgraph`."""
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 

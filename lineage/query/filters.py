@@ -4,8 +4,9 @@ parser into a small tree of comparisons; `search` compiles the tree to SQL."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import FilterSyntaxError
 from ..model import RUN_STATUSES

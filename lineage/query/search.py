@@ -3,13 +3,13 @@ and `parse_order`, its sort keys."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import FilterSyntaxError, InvalidInputError
 from ..model import Node
 from ..store import Store
 from .filters import _Bool, _Cmp, parse_filter
-
 
 # Fragments of SQL for each field, given the comparison as a SQL snippet over `v`.
 # Params and tags are stored as TEXT; a number in the filter compares numerically with

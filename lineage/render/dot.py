@@ -9,7 +9,8 @@ import math
 import re
 import shutil
 import subprocess
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import networkx as nx
 

@@ -70,7 +70,7 @@ def _source_dataset(sub: Subgraph) -> str | None:
     return max(datasets, key=lambda t: (t[0], t[1]))[1] if datasets else None
 
 
-def demo_diagram(lg: "Lineage", subgraph: Subgraph, out_dir: str | os.PathLike[str]) -> str:
+def demo_diagram(lg: Lineage, subgraph: Subgraph, out_dir: str | os.PathLike[str]) -> str:
     """Draw the quickstart's trace into ``out_dir``: ``lineage.svg`` when Graphviz's
     ``dot`` is installed, else ``lineage.dot`` and ``lineage.mmd``. Top to bottom, with
     the path from the root back to its source dataset highlighted and any stale or

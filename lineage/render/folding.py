@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 

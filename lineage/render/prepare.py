@@ -4,7 +4,8 @@ worked out (the cheapest path along the data, not through the agent)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import networkx as nx
 

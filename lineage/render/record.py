@@ -5,7 +5,8 @@ are stale or tampered)."""
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..store import Store
 
 
-def overview(store: "Store", *, per_kind: int = 12) -> Subgraph:
+def overview(store: Store, *, per_kind: int = 12) -> Subgraph:
     """A diagram-sized summary of the whole store, built from aggregate queries only
     (`Store.overview_counts`), never by loading nodes.
 
@@ -71,7 +72,7 @@ def overview(store: "Store", *, per_kind: int = 12) -> Subgraph:
     return Subgraph(g, None, direction="overview")
 
 
-def find_marks(lg: "Lineage", subgraph: Subgraph, *, stale: bool = True, tampered: bool = True) -> dict[str, str]:
+def find_marks(lg: Lineage, subgraph: Subgraph, *, stale: bool = True, tampered: bool = True) -> dict[str, str]:
     """``{node id: "stale" | "tampered"}`` for the nodes of ``subgraph``.
 
     Tampered: a ledger event behind the node (its row; a run's params, tags, metrics

@@ -3,7 +3,8 @@ downstream from the root. rich is imported inside the functions that draw."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -62,7 +63,7 @@ def _tree_label(node: Node, g: nx.MultiDiGraph, short: Mapping[str, str], *, rel
 
 
 def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str] | None = None,
-            max_nodes: int | None = None, fold: bool | int = True) -> "Tree":
+            max_nodes: int | None = None, fold: bool | int = True) -> Tree:
     """The subgraph as a `rich.tree.Tree` for the terminal.
 
     Upstream (a trace): the root at the top, each node's children are what it depends
