@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test venv bench docs clean
+.PHONY: demo test stress integration lint venv bench docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,8 +23,35 @@ venv: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/python examples/quickstart.py
 
-test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,dev,postgres,prov]'
+	touch $@ $(VENV)/.installed-test $(VENV)/.installed
+
+# The quick suite: a few minutes. Long runs are in `make stress`; the real MLflow,
+# DVC and OpenLineage clients (large installs) in `make integration`.
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m "not stress" --ignore=tests/integration
+
+# Load, fault and crash tests, bounded to a few minutes (CI runs them too).
+stress: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m stress --ignore=tests/integration
+
+# The type and lint gates CI runs before the tests.
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check lineage tests benchmarks examples
+	$(BIN)/mypy
+
+# Real MLflow, DVC and OpenLineage clients, in an environment of their own (MLflow
+# pins much of the scientific stack; the main one stays light).
+INTEG := .venv-integration
+$(INTEG)/.installed: pyproject.toml
+	$(PY) -m venv $(INTEG)
+	$(INTEG)/bin/python -m pip install -q --upgrade pip
+	$(INTEG)/bin/python -m pip install -q -e '.[test,mlflow,dvc,openlineage,prov,pandas]'
+	touch $@
+
+integration: $(INTEG)/.installed
+	$(INTEG)/bin/python -m pytest -q tests/integration
 
 # docs/cli.md is generated from the commands' --help (tests/test_docs.py checks it);
 # docs/lineage.svg and docs/example-audit.html from the quickstart
@@ -40,4 +67,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_audit.py $(if $(QUICK),--size 100k --models 5)
 
 clean:
-	rm -rf $(VENV) out .lineage build *.egg-info
+	rm -rf $(VENV) $(INTEG) out .lineage build *.egg-info
