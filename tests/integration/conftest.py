@@ -11,7 +11,9 @@ import importlib
 
 import pytest
 
-from ..conftest import IN_CI
+import os
+
+IN_CI = bool(os.environ.get("CI"))
 
 
 def require_module(name: str) -> object:
