@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,17 @@ def lg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_path: Path) -> lin
     opened = lineage.open(store_path)
     yield opened
     opened.close()
+
+
+def require_module(name: str) -> Any:
+    """Import a client library an integration test needs (tests/integration, run by
+    `make integration` in .venv-integration). Outside CI a missing one skips, saying how
+    to get it; in CI, where `make integration` installs it, it fails."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if IN_CI:
+            pytest.fail(f"{name} is not installed, but `make integration` should have installed it")
+        pytest.skip(f"{name} is not installed here (run `make integration`)")
