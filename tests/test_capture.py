@@ -47,7 +47,7 @@ def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "LINEAGE_USER", "LINEAGE_EMAIL"):
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "LINEAGE_USER", "LINEAGE_EMAIL", "LINEAGE_NAME"):
         monkeypatch.delenv(var, raising=False)
     capture._reset_cache()
     yield
@@ -362,7 +362,7 @@ def test_redact_params() -> None:
         "n_estimators": 100,
         "auth": {"token": "abc", "user": "bob"},
         "db_url": "postgresql://bob:hunter2@db/prod",
-        "keys_seen": 3,  # looks secret by name: masked, as the rule says
+        "keys_seen": 3,  # a number under a weak name (key/token) is a setting: kept (docs/secrets.md)
     }
     out = redact_params(params)
     assert out == {
@@ -372,7 +372,7 @@ def test_redact_params() -> None:
         "n_estimators": 100,
         "auth": {"token": SECRET_MASK, "user": "bob"},
         "db_url": "postgresql://db/prod",
-        "keys_seen": SECRET_MASK,
+        "keys_seen": 3,
     }
     assert params["api_key"] == "sk-123"  # a copy, the caller's dict untouched
     assert "hunter2" not in canonical_json(out)
@@ -478,8 +478,9 @@ def test_lineage_user_overrides_on_every_call(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LINEAGE_USER", "alice")
     monkeypatch.setenv("LINEAGE_EMAIL", "alice@example.com")
     identity, attrs = capture_agent()  # no cache reset needed
-    assert attrs == {"user": "alice", "host": before["host"], "email": "alice@example.com"}
-    assert identity == sha(f"alice@{before['host']}")
+    assert attrs == {"user": "alice", "host": before["host"], "email": "alice@example.com", "name": None}
+    # a person named (here by e-mail) is part of the identity: one OS account, two people
+    assert identity == sha(canonical_json([None, "alice@example.com", "alice", before["host"]]))
     monkeypatch.setenv("LINEAGE_USER", "bob")
     assert capture_agent()[1]["user"] == "bob"
 
