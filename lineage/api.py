@@ -124,7 +124,7 @@ class Lineage:
         """The latest annotation of each field on a node: ``{field: {text, author, at,
         event, recorded_by, recorded_by_agent}}`` (``author`` as typed, ``recorded_by``
         the identity that recorded it)."""
-        return tracking.annotations(self.store, self.get(ref).id)
+        return tracking.read_annotations(self.store, self.get(ref).id)
 
     # -- reads ----------------------------------------------------------------
 

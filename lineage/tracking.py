@@ -557,7 +557,7 @@ class Run:
         with self.store.transaction():
             agent = ensure_agent(self.store)
             edges = [Edge(node.id, self.id, "was_generated_by"), Edge(node.id, agent.id, "was_attributed_to")]
-            stored, _ = self.store.add_node(node, edges=edges, event_type="model")
+            stored, _created = self.store.add_node(node, edges=edges, event_type="model")
             return stored
 
     def __repr__(self) -> str:
@@ -668,7 +668,7 @@ def annotate(store: Store, ref: Any, field: str, text: str, *, author: str | Non
                            {"annotations": [(node.id, field, text, who, now_iso())]})
 
 
-def annotations(store: Store, node_id: str) -> dict[str, dict[str, Any]]:
+def read_annotations(store: Store, node_id: str) -> dict[str, dict[str, Any]]:
     """The latest annotation of each field on a node: ``{field: {text, author, at,
     event, recorded_by, recorded_by_agent}}``.
 

@@ -238,7 +238,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
 
     impact, later_runs = _impact(store, model_id)
 
-    from ..tracking import annotations as read_annotations  # with who recorded each
+    from ..tracking import read_annotations  # with who recorded each
 
     annotations = read_annotations(store, model_id)
     owner = agents.brief(attributed.get(model_id))
