@@ -428,7 +428,7 @@ def _compute_environment() -> tuple[str, dict[str, Any]]:
         try:
             name = dist.metadata["Name"]
             version = dist.version
-        except Exception:  # a broken dist-info must not stop a run
+        except Exception:  # noqa: BLE001, S112 - a broken dist-info must not stop a run
             continue
         if not name or version is None:
             continue
@@ -453,7 +453,7 @@ def _current_user() -> str:
 
     try:
         return getpass.getuser()
-    except Exception:  # no passwd entry (containers with an arbitrary uid), no env vars
+    except Exception:  # noqa: BLE001 - no passwd entry (containers with an arbitrary uid), no env vars
         uid = getattr(os, "getuid", None)
         return f"uid{uid()}" if uid is not None else "unknown"
 
