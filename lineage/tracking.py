@@ -662,10 +662,10 @@ def annotate(store: Store, ref: Any, field: str, text: str, *, author: str | Non
     agent = capture.capture_agent()[1]
     who = author or agent.get("name") or agent.get("user") or "unknown"
     secrets.warn_if_secret(text, f"annotation {field!r} on {node.id}")
-    with store.transaction():
-        ensure_agent(store)  # the recorder (the event's actor) is a node a report can show
-        return store.write("annotation", {"node": node.id, "field": field},
-                           {"annotations": [(node.id, field, text, who, now_iso())]})
+    # Who records it, in the event's payload (which the chain commits to) beside the
+    # actor's agent id: readable even when that agent was never recorded as a node.
+    payload = {"node": node.id, "field": field, "recorded_by": capture.agent_label(agent)}
+    return store.write("annotation", payload, {"annotations": [(node.id, field, text, who, now_iso())]})
 
 
 def read_annotations(store: Store, node_id: str) -> dict[str, dict[str, Any]]:
@@ -677,12 +677,14 @@ def read_annotations(store: Store, node_id: str) -> dict[str, dict[str, Any]]:
     ``recorded_by_agent`` its agent id (None when the actor is not a recorded agent).
     """
     notes = store.annotations(node_id)
-    labels: dict[str, tuple[str, str | None]] = {}
     for note in notes.values():
         event = store.event(int(note["event"])) if note.get("event") is not None else None
-        actor = str((event.payload or {}).get("actor") or "unknown") if event is not None else "unknown"
-        if actor not in labels:
+        payload = (event.payload or {}) if event is not None else {}
+        actor = str(payload.get("actor") or "") or None
+        label = payload.get("recorded_by")
+        if label is None and actor is not None:  # written before the payload said so
             agent = store.get_node(actor) if actor.startswith("agent:") else None
-            labels[actor] = (capture.agent_label(agent.attrs), agent.id) if agent is not None else (actor, None)
-        note["recorded_by"], note["recorded_by_agent"] = labels[actor]
+            label = capture.agent_label(agent.attrs) if agent is not None else actor
+        note["recorded_by"] = label
+        note["recorded_by_agent"] = actor if actor and actor.startswith("agent:") else None
     return notes
