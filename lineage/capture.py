@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import sys
 import threading
 from collections.abc import Mapping
@@ -374,6 +375,8 @@ def _untracked_digest(root: str, rel: bytes) -> str:
         st = os.stat(path)
     except OSError:
         return "missing"  # deleted between `git status` and now
+    if not stat.S_ISREG(st.st_mode):
+        return "special"  # a FIFO or device (through a symlink): reading it may never end
     if st.st_size > UNTRACKED_CONTENT_LIMIT:
         return f"large:{st.st_size}:{st.st_mtime_ns}"
     digest = _file_sha256(os.fsdecode(path))

@@ -333,7 +333,7 @@ class Run:
             # train.py): the code node already carries the file name, and a run of the
             # same name would make `lineage show train.py` ambiguous every time
             default = (os.path.splitext(os.path.basename(entry))[0] or entry) if command is not None and entry else run_id.split(":", 1)[1][:8]
-            node = Node(run_id, "run", name or default, attrs, started)
+            node = Node(run_id, "run", secrets.mask_text(name) if name else default, attrs, started)
             edges = [
                 Edge(run_id, agent.id, "was_associated_with"),
                 Edge(run_id, code.id, "used", "code"),

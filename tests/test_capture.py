@@ -501,3 +501,18 @@ def test_agent_survives_getuser_failure(monkeypatch: pytest.MonkeyPatch) -> None
     identity, attrs = capture_agent()
     assert attrs["user"]
     assert identity == sha(f"{attrs['user']}@{attrs['host']}")
+
+
+@needs_git
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_an_untracked_link_to_a_fifo_does_not_block_code_capture(repo: Path, tmp_path: Path) -> None:
+    import threading
+
+    os.mkfifo(tmp_path / "pipe")
+    os.symlink(tmp_path / "pipe", repo / "pipe-link")  # git lists the link as untracked
+    box: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: box.update(result=capture_code(str(repo))), daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "capture_code blocked reading a FIFO"
+    assert box["result"][1]["dirty"] is True

@@ -825,3 +825,16 @@ def test_an_empty_directory_and_an_empty_file_are_different_datasets(tmp_path: P
         assert d.attrs["format"] == "directory" and d.attrs["files"] == 0
     finally:
         lg.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_cli_add_refuses_a_device_with_one_line_and_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from lineage.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = _finishes(lambda: CliRunner().invoke(cli, ["--db", str(tmp_path / "s" / "lineage.db"), "add", "/dev/zero"]))
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "character device" in lines[0], result.output
