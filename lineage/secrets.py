@@ -78,6 +78,13 @@ _WEAK_WORDS = frozenset({"token", "tokens", "key", "keys", "auth", "pass", "cook
                          "signature", "sas", "hmac"})
 # Words under which only a credential-shaped value (long, mixed, high entropy) is secret.
 _SUSPECT_WORDS = frozenset({"session", "sid", "dsn", "salt", "nonce", "private", "license", "licence", "access"})
+# A name whose last word is one of these names *where* or *what kind* of secret, not the
+# secret itself: `--key-file path/key.pem`, `token_type=bpe`, `password_env=DB_PW`,
+# `key_column=id`. (Its value is still scanned for secret shapes.)
+_QUALIFIERS = frozenset({"file", "files", "path", "paths", "dir", "directory", "name", "names", "type", "types",
+                         "column", "columns", "col", "field", "fields", "len", "length", "size", "count", "limit",
+                         "env", "var", "variable", "location", "format", "mode", "policy", "ttl", "timeout",
+                         "retries", "expiry", "algorithm", "algo", "provider", "method", "scheme"})
 # A name that ends in one of these names an error, not a credential (`KeyError: 'x'`).
 _NOT_A_NAME_SUFFIXES = ("error", "exception", "warning")
 
@@ -103,7 +110,7 @@ def _name_class(name: str) -> str | None:
     words = _words(name)
     if not words:
         return None
-    if words[-1].endswith(_NOT_A_NAME_SUFFIXES):
+    if words[-1].endswith(_NOT_A_NAME_SUFFIXES) or (len(words) > 1 and words[-1] in _QUALIFIERS):
         return None
     if _normal(name) in _allowed_names():
         return None

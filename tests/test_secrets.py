@@ -195,6 +195,10 @@ LOOKALIKES: list[tuple[str, Any]] = [
     ("param", ("pin_memory", True)),
     ("param", ("use_auth", False)),
     ("param", ("session_name", "exp1")),
+    ("param", ("token_type", "bpe")),
+    ("param", ("key_column", "customer_id")),
+    ("param", ("password_env", "DB_PASSWORD")),  # names the variable, as docs/secrets.md advises
+    ("argv", ["t.py", "--key-file", "certs/client.pem", "--password-file", "/run/secrets/db"]),
 ]
 
 
