@@ -526,6 +526,8 @@ def mask_value(name: str, value: Any) -> Any:
     if isinstance(value, (int, float)):
         return MASK if cls == "strong" else value
     if isinstance(value, Mapping):
+        if cls == "strong":  # everything under `credentials: {...}` is the secret
+            return {k: mask_value(str(name), v) for k, v in value.items()}
         return mask_mapping(value)
     if isinstance(value, (list, tuple)):
         return [mask_value(name, v) for v in value]

@@ -134,6 +134,7 @@ FORMS: list[tuple[str, Any, str, str]] = [
     ("param", ("AWS_SECRET_ACCESS_KEY", AWS_SECRET), AWS_SECRET, ""),
     ("param", ("session_id", "9f8e7d6c5b4a39281f2e3d4c"), "9f8e7d6c5b4a39281f2e3d4c", ""),  # high entropy under a suspect name
     ("param", ("db", {"host": "h", "password": "hunter2pw"}), "hunter2pw", "host"),
+    ("param", ("credentials", {"user": "bob", "value": "hunter2pw"}), "hunter2pw", "credentials"),
     ("param", ("db_url", "postgresql://u:pw0rd1@h/db"), "pw0rd1", "postgresql://h/db"),
     ("param", ("note", f"uses {AWS_ID}"), AWS_ID, "uses"),
 ]
