@@ -530,8 +530,9 @@ class Run:
         """Keep a copy of a file the run wrote (plot, report) and record it as an artifact."""
         self._check_open()
         p = Path(path)
-        if not p.is_file():
+        if not p.exists():
             raise InvalidInputError(f"no such file: {path}")
+        # (hash_file names what else it is: a directory, a FIFO, a device)
         fd = hashing.hash_file(p, cache=self.store.stat_cache)
         self.store.put_artifact(fd.digest, source=p)
         attrs = {"path": p.as_posix(), "size": fd.size, "format": p.suffix.lstrip(".").lower() or "file",

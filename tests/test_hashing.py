@@ -838,3 +838,23 @@ def test_cli_add_refuses_a_device_with_one_line_and_exit_1(tmp_path: Path, monke
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "character device" in lines[0], result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_logging_a_fifo_as_data_or_artifact_is_refused_at_once(tmp_path: Path) -> None:
+    import lineage
+
+    fifo = tmp_path / "stream"
+    os.mkfifo(fifo)
+    lg = lineage.open(tmp_path / ".lineage" / "lineage.db")
+    try:
+        with pytest.raises(InvalidInputError, match="FIFO"):
+            _finishes(lambda: lg.log_dataset(fifo))
+        with lg.start_run("r") as run:
+            with pytest.raises(InvalidInputError, match="FIFO"):
+                _finishes(lambda: run.log_input(str(fifo)))
+            with pytest.raises(InvalidInputError, match="FIFO"):
+                _finishes(lambda: run.log_artifact(fifo))
+        assert lg.nodes(kind="dataset") == [] and lg.nodes(kind="artifact") == []
+    finally:
+        lg.close()
