@@ -551,6 +551,9 @@ class Store:
         self._savepoint = itertools.count()
         self._conn_pid = os.getpid()
         self._inherited: list[Any] = []
+        # nodes this connection has seen recorded: see `known_node`
+        self._known: dict[str, tuple[Node, set[str]]] = {}
+        self._known_version: int | None = None
         try:
             self._conn = self._connect()
             self._configure()
@@ -582,6 +585,7 @@ class Store:
         if isinstance(self._conn, _ClosedConnection):
             return
         self._inherited.append(self._conn)
+        self._known.clear()  # (the parent's open transaction is not this connection's)
         self._lock = threading.RLock()  # one held by another thread at fork time never frees here
         self._depth = 0
         self._db = None
@@ -682,6 +686,7 @@ class Store:
                 try:
                     yield
                 except BaseException:
+                    self._known.clear()  # what it remembered may be undone
                     if self.conn.in_transaction:  # SQLite may have rolled back already
                         self.conn.execute("ROLLBACK")
                     raise
@@ -689,6 +694,7 @@ class Store:
                     try:
                         self.conn.execute("COMMIT")
                     except sqlite3.Error:  # disk full, a deferred constraint: nothing half-kept
+                        self._known.clear()
                         if self.conn.in_transaction:
                             self.conn.execute("ROLLBACK")
                         raise
@@ -701,6 +707,7 @@ class Store:
                 try:
                     yield
                 except BaseException:
+                    self._known.clear()  # what the savepoint remembered may be undone
                     if self.conn.in_transaction:  # else SQLite already undid it all
                         self.conn.execute(f"ROLLBACK TO {name}")
                         self.conn.execute(f"RELEASE {name}")
@@ -870,6 +877,40 @@ class Store:
             if new:
                 self.write(event_type, {"edges": len(new)}, {"edges": [(e.src, e.dst, e.rel, e.role) for e in new]})
             return len(new)
+
+    # -- nodes known to be recorded (issue 16: no re-check query per write) ---------
+    #
+    # Every run start re-records its agent, environment and code nodes, which exist
+    # after the first run. `known_node` answers "is this node, under this name,
+    # already recorded?" from memory. An entry is added only once the node is in the
+    # database as seen by this connection; every rollback (of a transaction or a
+    # savepoint: `lg.batch()` included) forgets them all, since the write that
+    # recorded one may be among what was undone; so do a fork and an erasure. A
+    # commit by another connection (PRAGMA data_version) forgets them too: another
+    # process may have erased one.
+
+    def known_node(self, node_id: str, name: str | None) -> Node | None:
+        """The stored node ``node_id`` if this connection has seen it recorded, with
+        ``name`` as its name or an alias (so `add_node` would write nothing); else None."""
+        entry = self._known.get(node_id)
+        if entry is None:
+            return None
+        if self._conn_pid != os.getpid() or self._data_version() != self._known_version:
+            self._known.clear()
+            return None
+        node, names = entry
+        return node if name is None or name in names else None
+
+    def remember_node(self, node: Node, name: str | None = None) -> None:
+        """Note that ``node`` (as stored) is recorded, also under ``name`` (an alias)."""
+        if not self._known:
+            self._known_version = self._data_version()
+        names = self._known.setdefault(node.id, (node, set()))[1]
+        names.update(n for n in (node.name, name) if n is not None)
+
+    def _data_version(self) -> int:
+        # changes when another connection commits (SQLite's PRAGMA data_version)
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
     # -- reads that writes and references need -----------------------------
 
@@ -1169,6 +1210,7 @@ class Store:
         """
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInputError("erasure needs a reason as text (e.g. 'GDPR request 2026-114')")
+        self._known.clear()  # an erased node's name and attrs are no longer what was seen
         with self.transaction():
             targets: list[tuple[str, int, tuple[Any, ...]]] = []
             if node_id.startswith("prediction:"):
