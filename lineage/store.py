@@ -1039,13 +1039,13 @@ class Store:
             rows = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions ORDER BY pk DESC{lim}").fetchall()
             return [self._prediction_from_row(r) for r in rows]
         where, args = [], []
-        if kind:
-            where.append("kind = ?")
-            args.append(kind)
         if name is not None:
             name = _clean_text(name)  # names are stored cleaned (see `clean_text`)
-            where.append("(name = ? OR id IN (SELECT node FROM aliases WHERE name = ?))")
-            args += [name, name]
+            named, args = _named(name, kind)
+            where.append(named)
+        elif kind:
+            where.append("kind = ?")
+            args.append(kind)
         sql = f"SELECT {self._NODE_COLS} FROM nodes"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -1088,11 +1088,7 @@ class Store:
             if len(found) > 1:
                 raise AmbiguousIdError(r.text, found)
         if r.name is not None:
-            named = "(name = ? OR id IN (SELECT node FROM aliases WHERE name = ?))"
-            args: list[Any] = [r.name, r.name]
-            if r.kind:
-                named += " AND kind = ?"
-                args.append(r.kind)
+            named, args = _named(r.name, r.kind)
             kinds = [row[0] for row in self.conn.execute(f"SELECT DISTINCT kind FROM nodes WHERE {named}", args)]
             if len(kinds) > 1:
                 raise AmbiguousIdError(r.text, [f"{k}:{r.name}" for k in sorted(kinds)])
@@ -1622,6 +1618,22 @@ class RunLock:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
+
+
+def _named(name: str, kind: str | None) -> tuple[str, list[Any]]:
+    """A WHERE condition on ``nodes`` for the nodes called ``name`` (as name or alias),
+    of ``kind`` when given, and its arguments.
+
+    Two indexed lookups joined by UNION (``nodes_name``, then ``aliases_name``): the
+    plain ``name = ? OR id IN (aliases...)`` made SQLite walk every node of the kind
+    in pk order instead, a cost that grew with the store (issue 16).
+    """
+    if kind:
+        union = ("SELECT pk FROM nodes WHERE name = ? AND kind = ? UNION "
+                 "SELECT n.pk FROM aliases a JOIN nodes n ON n.id = a.node WHERE a.name = ? AND n.kind = ?")
+        return f"pk IN ({union})", [name, kind, name, kind]
+    union = "SELECT pk FROM nodes WHERE name = ? UNION SELECT n.pk FROM aliases a JOIN nodes n ON n.id = a.node WHERE a.name = ?"
+    return f"pk IN ({union})", [name, name]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
