@@ -24,6 +24,11 @@ Baselines (what "raw" means for each line):
   payload digest ‖ rows digest)`` per event) over the events table, without
   checking any row or payload.
 - start-up: ``python -c pass``.
+- empty run (``start_run`` and its end, nothing logged): none; the goal is absolute
+  (≤ 5 ms). Measured with the script in a git work tree of 200 files (files older
+  than a few seconds, as in a project being worked on) and outside git.
+- ``log_dataset`` of a new name: the same call at 1,000 datasets, so "raw" there is
+  lineage itself at a tenth of the store (the ratio says whether it stays flat).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ GOALS: dict[str, tuple[str, Callable[[dict[str, Any]], bool], tuple[str, ...]]] 
     "re-add": ("≤ 1 ms", lambda r: r["ours"] <= 1, ("normal", "full")),
     "verify": ("≥ 100,000 events/s", lambda r: r["ours"] >= 100_000, ("normal",)),
     "import lineage": ("≤ 0.3 s", lambda r: r["ours"] <= 0.3, ("normal",)),
+    "empty run": ("≤ 5 ms", lambda r: r["ours"] <= 5, ("normal",)),
+    "new dataset name": ("flat: ≤ 1.3× at 10× the datasets", lambda r: r["ratio"] <= 1.3, ("normal",)),
     "lineage --version": ("≤ 0.3 s", lambda r: r["ours"] <= 0.3, ("normal",)),
 }
 
@@ -406,6 +413,80 @@ def bench_verify(b: Bench, durability: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# a run's fixed cost, and writes against the store's size
+
+
+def _script_repo(root: Path, files: int) -> Path:
+    """A git work tree of ``files`` tracked files plus ``train.py``, committed, with
+    every timestamp a minute old (the capture cache distrusts fresh ones)."""
+    repo = root / "project"
+    (repo / "src").mkdir(parents=True)
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    for i in range(files):
+        (repo / "src" / f"m{i}.py").write_text(f"X = {i}\n")
+    (repo / "train.py").write_text("print('fit')\n")
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=b", "-c", "user.email=b@e", "commit", "-qm", "x"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+    past = time.time() - 60
+    for folder, dirs, names in os.walk(repo):
+        for name in dirs + names:
+            os.utime(os.path.join(folder, name), (past, past))
+    return repo
+
+
+def bench_runs(b: Bench, durability: str) -> None:
+    n = 200 if b.quick else 1000
+
+    def empty_runs(script: Path) -> float:
+        saved = sys.argv[0]
+        sys.argv[0] = str(script)  # as if started as `python <script>`
+        try:
+            with b.open(durability) as lg:
+                for _ in range(5):  # the first run captures; later ones re-validate
+                    with lg.start_run("warm"):
+                        pass
+                times = []
+                for _ in range(n):
+                    t = time.perf_counter()
+                    with lg.start_run("empty"):
+                        pass
+                    times.append(time.perf_counter() - t)
+                return statistics.median(times) * 1e3
+        finally:
+            sys.argv[0] = saved
+
+    if shutil.which("git"):
+        repo = _script_repo(b.fresh_dir(), 200)
+        b.record("empty run, in git", durability, median_of(3, lambda: empty_runs(repo / "train.py")), None, "ms",
+                 note="(start + end, nothing logged; a 200-file work tree)")
+    outside = b.fresh_dir() / "train.py"
+    outside.write_text("print('fit')\n")
+    b.record("empty run, no git", durability, median_of(3, lambda: empty_runs(outside)), None, "ms",
+             note="(start + end, nothing logged; a script outside git)")
+
+    # log_dataset of a new name at 1,000 and at 10,000 datasets, in one process
+    sizes = (1000, 10_000) if not b.quick else (500, 5000)
+    with b.open(durability) as lg:
+        made = 0
+        per_call: dict[int, float] = {}
+        for size in sizes:
+            with lg.batch():
+                while made < size:
+                    lg.log_dataset(uri=f"s3://lake/seed/{made}.csv", digest=f"{made:064x}", name=f"seed_{made % 300}")
+                    made += 1
+            times = []
+            for i in range(200):
+                t = time.perf_counter()
+                lg.log_dataset(uri=f"s3://lake/new/{size}/{i}.csv", digest=f"{size:032x}{i:032x}", name=f"new_{size}_{i}")
+                times.append(time.perf_counter() - t)
+            made += 200
+            per_call[size] = statistics.median(times) * 1e3
+    small, large = sizes
+    b.record(f"new dataset name at {large:,}", durability, per_call[large], per_call[small], "ms",
+             note=f"(raw = the same call at {small:,} datasets, same process)")
+
+
+# ---------------------------------------------------------------------------
 # start-up
 
 
@@ -442,6 +523,7 @@ BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
     "model": (bench_model, ("normal", "full")),
     "dataset": (bench_dataset, ("normal", "full")),
     "verify": (bench_verify, ("normal",)),
+    "runs": (bench_runs, ("normal",)),
     "startup": (bench_startup, ("normal",)),
 }
 
