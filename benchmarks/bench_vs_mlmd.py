@@ -189,8 +189,8 @@ def record_mlmd(python: str, folder: Path, groups: int) -> float:
 def profile_lineage(groups: int, top: int = 25) -> None:
     """Where lineage's time goes per group: SQL statements by kind, ledger events by
     type, and the functions with the most cumulative time (cProfile)."""
-    import cProfile
     import collections
+    import cProfile
     import pstats
 
     statements: collections.Counter[str] = collections.Counter()
