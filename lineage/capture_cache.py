@@ -9,7 +9,7 @@ has, it asks `capture` again. What `capture` returns is never altered here: a ca
 answer is exactly what `capture` returned when it was computed.
 
 **Git** (`capture_code`). An answer for a work tree is reused while all of these hold
-(docs/performance.md, "Run start-up", states the rule for users):
+(docs/performance.md, "A run's fixed cost", and docs/concepts.md state it for users):
 
 - the ``lstat`` (mtime and ctime in ns, size, inode, mode) of every file git listed
   as tracked or untracked-not-ignored (``git ls-files --cached --others
@@ -32,7 +32,8 @@ check), work trees with submodules (their content is not visible to a ``stat`` o
 the submodule's directory), and any ``GIT_DIR``/``GIT_WORK_TREE``-style override.
 
 A directory with no ``.git`` in it or above it (and no ``GIT_DIR``) is not a work
-tree: that needs no git at all.
+tree: that needs no git at all. Files under the store's own ``.lineage/`` folder
+are never watched: every run writes there.
 
 **Environment** (`capture_environment`): reused while the directories of
 ``sys.path`` keep their mtimes (installing or removing a package adds or removes a
