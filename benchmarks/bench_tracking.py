@@ -24,6 +24,11 @@ Baselines (what "raw" means for each line):
   payload digest ‖ rows digest)`` per event) over the events table, without
   checking any row or payload.
 - start-up: ``python -c pass``.
+- empty run (``start_run`` and its end, nothing logged): none; the goal is absolute
+  (≤ 5 ms). Measured with the script in a git work tree of 200 files (files older
+  than a few seconds, as in a project being worked on) and outside git.
+- ``log_dataset`` of a new name: the same call at 1,000 datasets, so "raw" there is
+  lineage itself at a tenth of the store (the ratio says whether it stays flat).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ GOALS: dict[str, tuple[str, Callable[[dict[str, Any]], bool], tuple[str, ...]]] 
     "re-add": ("≤ 1 ms", lambda r: r["ours"] <= 1, ("normal", "full")),
     "verify": ("≥ 100,000 events/s", lambda r: r["ours"] >= 100_000, ("normal",)),
     "import lineage": ("≤ 0.3 s", lambda r: r["ours"] <= 0.3, ("normal",)),
+    "empty run": ("≤ 5 ms", lambda r: r["ours"] <= 5, ("normal",)),
+    "new dataset name": ("flat: ≤ 1.3× at 10× the datasets", lambda r: r["ratio"] <= 1.3, ("normal",)),
     "lineage --version": ("≤ 0.3 s", lambda r: r["ours"] <= 0.3, ("normal",)),
 }
 
@@ -406,6 +413,85 @@ def bench_verify(b: Bench, durability: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# a run's fixed cost, and writes against the store's size
+
+
+def _script_repo(root: Path, files: int) -> Path:
+    """A git work tree of ``files`` tracked files plus ``train.py``, committed, with
+    every timestamp a minute old (the capture cache distrusts fresh ones)."""
+    repo = root / "project"
+    (repo / "src").mkdir(parents=True)
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    for i in range(files):
+        (repo / "src" / f"m{i}.py").write_text(f"X = {i}\n")
+    (repo / "train.py").write_text("print('fit')\n")
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=b", "-c", "user.email=b@e", "commit", "-qm", "x"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
+    past = time.time() - 60
+    for folder, dirs, names in os.walk(repo):
+        for name in dirs + names:
+            os.utime(os.path.join(folder, name), (past, past))
+    return repo
+
+
+def bench_runs(b: Bench, durability: str) -> None:
+    n = 200 if b.quick else 1000
+
+    def empty_runs(script: Path) -> float:
+        saved = sys.argv[0]
+        sys.argv[0] = str(script)  # as if started as `python <script>`
+        try:
+            with b.open(durability) as lg:
+                for _ in range(5):  # the first run captures; later ones re-validate
+                    with lg.start_run("warm"):
+                        pass
+                times = []
+                for _ in range(n):
+                    t = time.perf_counter()
+                    with lg.start_run("empty"):
+                        pass
+                    times.append(time.perf_counter() - t)
+                return statistics.median(times) * 1e3
+        finally:
+            sys.argv[0] = saved
+
+    if shutil.which("git"):
+        repo = _script_repo(b.fresh_dir(), 200)
+        b.record("empty run, in git", durability, median_of(3, lambda: empty_runs(repo / "train.py")), None, "ms",
+                 note="(start + end, nothing logged; a 200-file work tree)")
+    outside = b.fresh_dir() / "train.py"
+    outside.write_text("print('fit')\n")
+    b.record("empty run, no git", durability, median_of(3, lambda: empty_runs(outside)), None, "ms",
+             note="(start + end, nothing logged; a script outside git)")
+
+
+
+def bench_growth(b: Bench, durability: str) -> None:
+    """``log_dataset`` of a new name at 1,000 and at 10,000 datasets: two stores in
+    one process, calls alternating between them, so both see the same machine weather."""
+    sizes = (1000, 10_000) if not b.quick else (500, 5000)
+    stores = {size: b.open(durability) for size in sizes}
+    try:
+        for size, lg in stores.items():
+            with lg.batch():
+                for j in range(size):
+                    lg.log_dataset(uri=f"s3://lake/seed/{j}.csv", digest=f"{j:064x}", name=f"seed_{j % 300}")
+        times: dict[int, list[float]] = {size: [] for size in sizes}
+        for i in range(300):
+            for size, lg in stores.items():
+                t = time.perf_counter()
+                lg.log_dataset(uri=f"s3://lake/new/{i}.csv", digest=f"{1:032x}{i:032x}", name=f"new_{i}")
+                times[size].append(time.perf_counter() - t)
+    finally:
+        for lg in stores.values():
+            lg.close()
+    small, large = sizes
+    b.record(f"new dataset name at {large:,}", durability, statistics.median(times[large]) * 1e3,
+             statistics.median(times[small]) * 1e3, "ms",
+             note=f"(raw = the same call at {small:,} datasets, alternating, same process)")
+
+
+# ---------------------------------------------------------------------------
 # start-up
 
 
@@ -442,6 +528,8 @@ BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
     "model": (bench_model, ("normal", "full")),
     "dataset": (bench_dataset, ("normal", "full")),
     "verify": (bench_verify, ("normal",)),
+    "runs": (bench_runs, ("normal",)),
+    "growth": (bench_growth, ("normal",)),
     "startup": (bench_startup, ("normal",)),
 }
 

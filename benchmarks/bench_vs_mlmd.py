@@ -3,6 +3,7 @@
     python benchmarks/bench_vs_mlmd.py                 # 400 groups, 3 repeats
     python benchmarks/bench_vs_mlmd.py --groups 100 --repeats 1
     MLMD_PYTHON=/path/to/venv/bin/python python benchmarks/bench_vs_mlmd.py
+    python benchmarks/bench_vs_mlmd.py --profile --groups 100   # where lineage's time goes
 
 Each *group* is one pipeline of the same topology, recorded through each system's
 public API:
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 N_PREDICTIONS = 20
 
@@ -52,8 +54,9 @@ def _digest(*parts: object) -> str:
 # ---------------------------------------------------------------------------
 # lineage
 
-def record_lineage(folder: Path, groups: int) -> float:
-    """Seconds to record ``groups`` pipelines into a fresh store in ``folder``."""
+def record_lineage(folder: Path, groups: int, *, on_open: Any = None) -> float:
+    """Seconds to record ``groups`` pipelines into a fresh store in ``folder``
+    (``on_open(lg)`` is called once the store is open, before the clock starts)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
@@ -65,6 +68,8 @@ def record_lineage(folder: Path, groups: int) -> float:
     # the models are fitted beforehand: fitting is the user's work, not recording
     models = [LogisticRegression(C=1.0 + g, max_iter=50).fit(X, y) for g in range(groups)]
     lg = lineage.open(folder / ".lineage" / "lineage.db")
+    if on_open is not None:
+        on_open(lg)
     start = time.perf_counter()
     for g in range(groups):
         raw = [lg.log_dataset(uri=f"s3://bench/raw/{g}/{k}.csv", digest=_digest("raw", g, k), name=f"g{g}_raw_{k}")
@@ -181,12 +186,64 @@ def record_mlmd(python: str, folder: Path, groups: int) -> float:
 
 # ---------------------------------------------------------------------------
 
+def profile_lineage(groups: int, top: int = 25) -> None:
+    """Where lineage's time goes per group: SQL statements by kind, ledger events by
+    type, and the functions with the most cumulative time (cProfile)."""
+    import collections
+    import cProfile
+    import pstats
+
+    statements: collections.Counter[str] = collections.Counter()
+    stores: list[Any] = []
+
+    def count(sql: str) -> None:
+        words = sql.split()
+        verb = words[0].upper() if words else "?"
+        table = next((w for w, prev in zip(words[1:], words) if prev.upper() in ("INTO", "FROM", "UPDATE")), "")
+        statements[f"{verb} {table}".strip()] += 1
+
+    def watch(lg: Any) -> None:
+        stores.append(lg.store.path)
+        lg.store.conn.set_trace_callback(count)
+        profiler.enable()  # the recording only: not the imports, not the models' fitting
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-mlmd-profile-"))
+    here = os.getcwd()
+    profiler = cProfile.Profile()
+    try:
+        elapsed = record_lineage(folder, groups, on_open=watch)
+        profiler.disable()
+        import sqlite3
+
+        con = sqlite3.connect(stores[0])
+        events = collections.Counter(dict(con.execute("SELECT type, COUNT(*) FROM events GROUP BY type")))
+        con.close()
+    finally:
+        os.chdir(here)
+        shutil.rmtree(folder, ignore_errors=True)
+    total = sum(statements.values())
+    print(f"{groups} groups in {elapsed:.2f} s under cProfile ({elapsed / groups * 1000:.1f} ms per group)")
+    print(f"SQL statements per group: {total / groups:.1f}")
+    for what, n in statements.most_common(20):
+        print(f"  {n / groups:7.1f}  {what}")
+    print(f"ledger events per group: {sum(events.values()) / groups:.1f}")
+    for what, n in events.most_common():
+        print(f"  {n / groups:7.1f}  {what}")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(r"lineage[/\\]", top)
+    stats.sort_stats("tottime").print_stats(top)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--profile", action="store_true", help="profile lineage's half only (no MLMD, no repeats)")
     args = parser.parse_args()
+    if args.profile:
+        profile_lineage(args.groups)
+        return
     python = find_mlmd_python()
     ours: list[float] = []
     theirs: list[float] = []

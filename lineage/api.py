@@ -156,7 +156,10 @@ class Lineage:
         """Everything upstream of a node, itself included."""
         from . import query
 
-        return query.trace(self.store, self.get(ref).id, depth=depth, kinds=kinds)
+        # a full id goes straight to the walk, which reports a missing node itself:
+        # resolving it first cost two more queries per trace (issue 16)
+        root = ref if isinstance(ref, str) else self.get(ref).id
+        return query.trace(self.store, root, depth=depth, kinds=kinds)
 
     def impact(self, ref: Any, *, include_predictions: bool = False, depth: int | None = None) -> Subgraph:
         """Everything downstream of a node; predictions counted, listed only when asked."""

@@ -20,7 +20,7 @@ import re
 import stat
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lineage.model import canonical_json
@@ -256,7 +256,8 @@ def _file_sha256(path: str) -> str | None:
     return h.hexdigest()
 
 
-def capture_code(path: str | None = None, *, entry_point: str | None = None) -> tuple[str, dict[str, Any]]:
+def capture_code(path: str | None = None, *, entry_point: str | None = None,
+                 capture_git: Callable[[str], dict[str, Any] | None] | None = None) -> tuple[str, dict[str, Any]]:
     """Identify the code a run executes.
 
     Inside a git work tree (found from ``path``, a file or directory, or the working
@@ -275,11 +276,12 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None) -> 
     ``"command\\0" + entry_point``; with no entry point at all (an interactive session)
     it is the SHA-256 of ``b"interactive"`` and attrs carry ``"interactive": True``.
 
-    Never raises for a missing or broken git: it falls back as above.
+    Never raises for a missing or broken git: it falls back as above. ``capture_git``
+    replaces `_capture_git` (lineage.capture_cache passes its cached version).
     """
     start = os.fspath(path) if path is not None else os.getcwd()
     base = start if os.path.isdir(start) else (os.path.dirname(os.path.abspath(start)) or ".")
-    git = _capture_git(base)
+    git = (capture_git or _capture_git)(base)
     if git is not None:
         root = git["root"]
         script = _entry_script(entry_point, base)

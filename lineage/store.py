@@ -551,6 +551,9 @@ class Store:
         self._savepoint = itertools.count()
         self._conn_pid = os.getpid()
         self._inherited: list[Any] = []
+        # nodes this connection has seen recorded: see `known_node`
+        self._known: dict[str, tuple[Node, set[str]]] = {}
+        self._known_version: int | None = None
         try:
             self._conn = self._connect()
             self._configure()
@@ -582,6 +585,7 @@ class Store:
         if isinstance(self._conn, _ClosedConnection):
             return
         self._inherited.append(self._conn)
+        self._known.clear()  # (the parent's open transaction is not this connection's)
         self._lock = threading.RLock()  # one held by another thread at fork time never frees here
         self._depth = 0
         self._db = None
@@ -682,6 +686,7 @@ class Store:
                 try:
                     yield
                 except BaseException:
+                    self._known.clear()  # what it remembered may be undone
                     if self.conn.in_transaction:  # SQLite may have rolled back already
                         self.conn.execute("ROLLBACK")
                     raise
@@ -689,6 +694,7 @@ class Store:
                     try:
                         self.conn.execute("COMMIT")
                     except sqlite3.Error:  # disk full, a deferred constraint: nothing half-kept
+                        self._known.clear()
                         if self.conn.in_transaction:
                             self.conn.execute("ROLLBACK")
                         raise
@@ -701,6 +707,7 @@ class Store:
                 try:
                     yield
                 except BaseException:
+                    self._known.clear()  # what the savepoint remembered may be undone
                     if self.conn.in_transaction:  # else SQLite already undid it all
                         self.conn.execute(f"ROLLBACK TO {name}")
                         self.conn.execute(f"RELEASE {name}")
@@ -871,6 +878,40 @@ class Store:
                 self.write(event_type, {"edges": len(new)}, {"edges": [(e.src, e.dst, e.rel, e.role) for e in new]})
             return len(new)
 
+    # -- nodes known to be recorded (issue 16: no re-check query per write) ---------
+    #
+    # Every run start re-records its agent, environment and code nodes, which exist
+    # after the first run. `known_node` answers "is this node, under this name,
+    # already recorded?" from memory. An entry is added only once the node is in the
+    # database as seen by this connection; every rollback (of a transaction or a
+    # savepoint: `lg.batch()` included) forgets them all, since the write that
+    # recorded one may be among what was undone; so do a fork and an erasure. A
+    # commit by another connection (PRAGMA data_version) forgets them too: another
+    # process may have erased one.
+
+    def known_node(self, node_id: str, name: str | None) -> Node | None:
+        """The stored node ``node_id`` if this connection has seen it recorded, with
+        ``name`` as its name or an alias (so `add_node` would write nothing); else None."""
+        entry = self._known.get(node_id)
+        if entry is None:
+            return None
+        if self._conn_pid != os.getpid() or self._data_version() != self._known_version:
+            self._known.clear()
+            return None
+        node, names = entry
+        return node if name is None or name in names else None
+
+    def remember_node(self, node: Node, name: str | None = None) -> None:
+        """Note that ``node`` (as stored) is recorded, also under ``name`` (an alias)."""
+        if not self._known:
+            self._known_version = self._data_version()
+        names = self._known.setdefault(node.id, (node, set()))[1]
+        names.update(n for n in (node.name, name) if n is not None)
+
+    def _data_version(self) -> int:
+        # changes when another connection commits (SQLite's PRAGMA data_version)
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     # -- reads that writes and references need -----------------------------
 
     def _node_from_row(self, row: Sequence[Any]) -> Node:
@@ -998,13 +1039,13 @@ class Store:
             rows = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions ORDER BY pk DESC{lim}").fetchall()
             return [self._prediction_from_row(r) for r in rows]
         where, args = [], []
-        if kind:
-            where.append("kind = ?")
-            args.append(kind)
         if name is not None:
             name = _clean_text(name)  # names are stored cleaned (see `clean_text`)
-            where.append("(name = ? OR id IN (SELECT node FROM aliases WHERE name = ?))")
-            args += [name, name]
+            named, args = _named(name, kind)
+            where.append(named)
+        elif kind:
+            where.append("kind = ?")
+            args.append(kind)
         sql = f"SELECT {self._NODE_COLS} FROM nodes"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -1047,11 +1088,7 @@ class Store:
             if len(found) > 1:
                 raise AmbiguousIdError(r.text, found)
         if r.name is not None:
-            named = "(name = ? OR id IN (SELECT node FROM aliases WHERE name = ?))"
-            args: list[Any] = [r.name, r.name]
-            if r.kind:
-                named += " AND kind = ?"
-                args.append(r.kind)
+            named, args = _named(r.name, r.kind)
             kinds = [row[0] for row in self.conn.execute(f"SELECT DISTINCT kind FROM nodes WHERE {named}", args)]
             if len(kinds) > 1:
                 raise AmbiguousIdError(r.text, [f"{k}:{r.name}" for k in sorted(kinds)])
@@ -1169,6 +1206,7 @@ class Store:
         """
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidInputError("erasure needs a reason as text (e.g. 'GDPR request 2026-114')")
+        self._known.clear()  # an erased node's name and attrs are no longer what was seen
         with self.transaction():
             targets: list[tuple[str, int, tuple[Any, ...]]] = []
             if node_id.startswith("prediction:"):
@@ -1580,6 +1618,22 @@ class RunLock:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
+
+
+def _named(name: str, kind: str | None) -> tuple[str, list[Any]]:
+    """A WHERE condition on ``nodes`` for the nodes called ``name`` (as name or alias),
+    of ``kind`` when given, and its arguments.
+
+    Two indexed lookups joined by UNION (``nodes_name``, then ``aliases_name``): the
+    plain ``name = ? OR id IN (aliases...)`` made SQLite walk every node of the kind
+    in pk order instead, a cost that grew with the store (issue 16).
+    """
+    if kind:
+        union = ("SELECT pk FROM nodes WHERE name = ? AND kind = ? UNION "
+                 "SELECT n.pk FROM aliases a JOIN nodes n ON n.id = a.node WHERE a.name = ? AND n.kind = ?")
+        return f"pk IN ({union})", [name, kind, name, kind]
+    union = "SELECT pk FROM nodes WHERE name = ? UNION SELECT n.pk FROM aliases a JOIN nodes n ON n.id = a.node WHERE a.name = ?"
+    return f"pk IN ({union})", [name, name]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:

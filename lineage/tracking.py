@@ -16,7 +16,7 @@ from json.encoder import encode_basestring as _json_str  # the string encoder of
 from pathlib import Path
 from typing import Any
 
-from . import capture, hashing, secrets
+from . import capture, capture_cache, hashing, secrets
 from .errors import InvalidInputError, WriteRefusedError
 from .model import (
     ANNOTATION_FIELDS,
@@ -37,27 +37,41 @@ DEFAULT_EXPERIMENT = "default"
 # ---------------------------------------------------------------------------
 # the nodes every run shares: who, with what code, in which environment
 
+# What is captured once per process is cached by `capture_cache` (re-validated
+# cheaply), and a node this store has already seen recorded is not re-checked by a
+# query (`Store.known_node`): together they are most of a run's fixed cost.
+
+def _ensure(store: Store, node: Node, event_type: str) -> Node:
+    """``node`` as stored, recording it (or its name as an alias) if it is not yet."""
+    known = store.known_node(node.id, node.name)
+    if known is not None:
+        return known
+    stored = store.add_node(node, event_type=event_type)[0]
+    store.remember_node(stored, node.name)
+    return stored
+
+
 def ensure_agent(store: Store) -> Node:
     """The agent node for the current person (git's user.name and user.email), OS
     account and host; named after the person, else the account."""
     hex_id, attrs = capture.capture_agent()
     node = Node(make_id("agent", hex_id), "agent", attrs.get("name") or attrs.get("user"), attrs)
-    return store.add_node(node, event_type="agent")[0]
+    return _ensure(store, node, "agent")
 
 
 def ensure_environment(store: Store) -> Node:
     """The environment node (Python, platform, packages); content-addressed and shared."""
-    hex_id, attrs = capture.capture_environment()
+    hex_id, attrs = capture_cache.capture_environment()
     node = Node(make_id("environment", hex_id), "environment", f"python {attrs.get('python', '')}".strip(), attrs)
-    return store.add_node(node, event_type="environment")[0]
+    return _ensure(store, node, "environment")
 
 
 def ensure_code(store: Store, *, path: str | None = None, entry_point: str | None = None) -> Node:
     """The code node of the working tree (git commit + diff digest, or the script's digest)."""
-    hex_id, attrs = capture.capture_code(path, entry_point=entry_point)
+    hex_id, attrs = capture_cache.capture_code(path, entry_point=entry_point)
     name = attrs.get("entry_point") or (Path(attrs["root"]).name if attrs.get("root") else None)
     node = Node(make_id("code", hex_id), "code", name, attrs)
-    return store.add_node(node, event_type="code")[0]
+    return _ensure(store, node, "code")
 
 
 # ---------------------------------------------------------------------------
@@ -326,7 +340,7 @@ class Run:
                 attrs["description"] = secrets.mask_text(str(description))
             if parent:
                 attrs["parent_run"] = parent
-            env_vars = capture.allowed_env()
+            env_vars = capture_cache.allowed_env()
             if env_vars:
                 attrs["env"] = env_vars
             # a wrapped command's run is named after its script's stem (`train` for

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "hashing": 2,
     "store": 3,
     "capture": 4,
+    "capture_cache": 4,
     "tracking": 5,
     "query": 6,
     "render": 7,
