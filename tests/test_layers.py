@@ -27,6 +27,8 @@ LAYERS: dict[str, int] = {
     "store": 3,
     "capture": 4,
     "tracking": 5,
+    "describe": 5,  # model description and feature maps (tracking's level)
+    "promotion": 5,  # promotion labels and sensitive-column statements (tracking's level)
     "query": 6,
     "render": 7,
     "audit": 8,
