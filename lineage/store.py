@@ -1132,13 +1132,20 @@ class Store:
             return None  # an ordinary name that happens to contain '@'
         labels = self.labels_of(r.name)
         if labels:
-            held = ", ".join(f"{k} (on {v})" for k, v in sorted(labels.items()))
+            held = ", ".join(f"{k} (on @{self._model_version(v)})" for k, v in sorted(labels.items()))
             hint = f"no version of {r.name!r} holds the label {r.label!r}; its labels: {held}"
         elif self.conn.execute("SELECT 1 FROM nodes WHERE name = ? AND kind = 'model' LIMIT 1", (r.name,)).fetchone():
             hint = f"no version of {r.name!r} holds the label {r.label!r} (put one there with `lineage promote`)"
         else:
             hint = f"no model is named {r.name!r} (see `lineage ls --kind model`)"
         raise NodeNotFoundError(r.text, hint)
+
+    def _model_version(self, model_id: str) -> int:
+        """A model's version number under its name (its rank among the nodes of that name)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM nodes n JOIN nodes m ON m.id = ? WHERE n.name = m.name AND n.kind = m.kind "
+            "AND n.pk <= m.pk", (model_id,)).fetchone()
+        return int(row[0]) if row else 0
 
     def label_holder(self, name: str, label: str) -> str | None:
         """The id of the model version that holds ``label`` under ``name`` now, or None.
