@@ -32,7 +32,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
 from typing import Any
@@ -1091,6 +1091,8 @@ class Store:
             labelled = self._resolve_label(r)
             if labelled is not None:
                 return labelled
+            # the whole text is an ordinary name that contains '@' (`user@host`)
+            r = replace(r, name=r.text.split(":", 1)[1] if r.kind else r.text, label=None)
         if r.name is not None:
             named = "(name = ? OR id IN (SELECT node FROM aliases WHERE name = ?))"
             args: list[Any] = [r.name, r.name]
