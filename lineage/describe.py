@@ -66,7 +66,7 @@ def own_params(obj: Any) -> dict[str, Any]:
         return {}
     try:
         params = obj.get_params(deep=False)
-    except Exception:  # a broken estimator's params are not worth failing the log for
+    except Exception:  # noqa: BLE001 - a broken estimator's params are not worth failing the log for
         return {}
     skip = {"steps", "transformers", "transformer_list", "estimators"}
     return {k: (SECRET_MASK if looks_secret(k) else plain(v)) for k, v in sorted(params.items()) if k not in skip}
@@ -239,12 +239,14 @@ def _union(groups: Any) -> list[str]:
 def _names_out(est: Any, inputs: Sequence[str]) -> list[str] | None:
     if not hasattr(est, "get_feature_names_out"):
         return None
+    # third-party transformers raise anything from get_feature_names_out; a name we
+    # cannot get is a name we map to all inputs, never a failed log
     try:
         return [str(n) for n in est.get_feature_names_out(list(inputs))]
-    except Exception:
+    except Exception:  # noqa: BLE001
         try:
             return [str(n) for n in est.get_feature_names_out()]
-        except Exception:
+        except Exception:  # noqa: BLE001
             return None
 
 
@@ -345,13 +347,13 @@ def permutation(model: Any, X: Any, y: Any, *, n_repeats: int = PERMUTATION_REPE
     try:
         baseline = float(model.score(X, y))
         result = permutation_importance(model, X, y, n_repeats=n_repeats, random_state=seed)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the model's own errors on this data, as one line
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InvalidInputError(f"cannot compute permutation importance on this data: {reason}") from None
     return {
         "values": {n: round(float(v), 6) for n, v in zip(names, result.importances_mean)},
         "std": {n: round(float(v), 6) for n, v in zip(names, result.importances_std)},
-        "rows": int(len(y)),
+        "rows": len(y),
         "n_repeats": n_repeats,
         "scoring": "accuracy" if hasattr(model, "predict_proba") or _is(model, "ClassifierMixin") else "r2",
         "baseline": round(baseline, 6),
@@ -383,7 +385,7 @@ def describe_model(obj: Any) -> dict[str, Any]:
     attrs["flavor"] = module if module in ("sklearn", "xgboost", "lightgbm", "torch") else "python"
     try:
         _describe_into(obj, attrs)
-    except Exception:  # a description is a courtesy: an estimator we misread still logs
+    except Exception:  # noqa: BLE001 - a description is a courtesy: an estimator we misread still logs
         attrs.setdefault("params", own_params(obj))
     return attrs
 
@@ -479,8 +481,8 @@ def load_model(artifacts_dir: Path, node: Node) -> Any:
         raise InvalidInputError(f"cannot load {node.id} for description: its artifact {path} is "
                                 f"unreadable ({exc.strerror or exc})") from None
     try:
-        return pickle.loads(data)  # noqa: S301 - our own artifact, checked against its digest below
-    except Exception as exc:
+        return pickle.loads(data)  # our own artifact, content-addressed by its digest
+    except Exception as exc:  # noqa: BLE001 - unpickling raises whatever the missing class raises
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InvalidInputError(f"cannot load {node.id} for description: its pickle does not load here ({reason})") from None
 
@@ -502,7 +504,7 @@ def load_frame(node: Node) -> Any:
         if suffix in (".json", ".jsonl"):
             return pd.read_json(p, lines=suffix == ".jsonl")
         return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - pandas' parser errors are many; one line says which
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InvalidInputError(f"cannot read {p} as a table: {reason}") from None
 

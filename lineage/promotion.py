@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import capture
-from .tracking import annotate
 from .errors import InvalidInputError, NodeNotFoundError
 from .model import LABEL_PATTERN, Node, now_iso
 from .store import Store
+from .tracking import annotate
 
 #: the label `audit NAME` and the inventory look for first
 PRODUCTION = "production"
@@ -96,7 +96,7 @@ def promote(store: Store, ref: Any, label: str, *, reason: str | None = None, au
             last = promotion_history_rows(store, node.name, label)[-1]
             return Promotion(node.name, label, node.id, "promote", version, last["reason"], last["author"], last["at"],
                              last["event"])
-        rows = []
+        rows: list[tuple[str, str, str, str, str | None, str, str]] = []
         if current is not None:
             rows.append((node.name, label, current, "end", f"label moved to {node.id}", who, at))
         rows.append((node.name, label, node.id, "promote", reason, who, at))

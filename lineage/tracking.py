@@ -521,7 +521,7 @@ class Run:
             if held_out is not None:
                 data_node = self._dataset(held_out)
                 self.store.add_edges([Edge(self.id, data_node.id, "used", "evaluation")], event_type="used")
-            stored, _ = self.store.add_node(node, edges=edges, event_type="model")
+            stored, _created = self.store.add_node(node, edges=edges, event_type="model")
             return stored
 
     def _evaluation_data(self, evaluation: Any, target: str | None) -> tuple[Any, Any, tuple[Node, bool]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def _pipeline(C: float) -> Any:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Issue 13's store: 15-run sweep (versions 1-4 logged in it), @3 signed off,
     promoted and serving 5,000 predictions, @5 retrained later."""
     root = tmp_path_factory.mktemp("served")

@@ -316,9 +316,7 @@ def build_inventory(store: Store, *, all_versions: bool = False) -> Inventory:
     against their events and its files re-hashed.
     """
     from . import facts as facts_mod
-    from . import integrity
-
-    from . import serving
+    from . import integrity, serving
 
     chain = store.verify(since_checkpoint=True)
     listed: dict[str, Any] = {}

@@ -32,7 +32,7 @@ def model_extras(store: Store, model_id: str) -> dict[str, Any]:
         out["name_labels"] = dict(hist.labels)
     try:
         fl = feature_lineage(store, model_id)
-    except Exception as exc:  # a report must not be lost to a feature map it cannot read
+    except Exception as exc:  # noqa: BLE001 - a report must not be lost to a feature map it cannot read
         out["features"] = {"error": f"{type(exc).__name__}: {exc}"}
         return out
     out["features"] = {

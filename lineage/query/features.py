@@ -206,7 +206,7 @@ def feature_lineage(store: Store, model_id: str, *, attrs: dict[str, Any] | None
                     chain += tail
         return chain
 
-    input_rows = []
+    input_rows: list[dict[str, Any]] = []
     for col in inputs:
         chains = []
         for d in training:
@@ -239,7 +239,7 @@ def feature_lineage(store: Store, model_id: str, *, attrs: dict[str, Any] | None
             if row["column"] in per_input:
                 row.setdefault("importance", {})[method] = round(per_input[row["column"]], 6)
     by_input = {r["column"]: r for r in input_rows}
-    items = []
+    items: list[dict[str, Any]] = []
     for f in outs:
         srcs = sources_map.get(f) or ([f] if f in by_input else [])
         imp = {m: e["values"][f] for m, e in importance.items()
