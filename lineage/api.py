@@ -274,10 +274,11 @@ class Lineage:
 
     def labels(self, name: Any) -> dict[str, Node]:
         """``{label: model version}`` of every label a model name holds now."""
-        if isinstance(name, Node) or (isinstance(name, str) and not self.store.labels_of(name)):
-            node = self.get(name)
-            name = node.name or ""
-        return {k: self.get(v) for k, v in sorted(self.store.labels_of(str(name)).items())}
+        if not isinstance(name, str):  # a Node or a Run: its name
+            name = self.get(name).name or ""
+        elif name.startswith("model:"):
+            name = name[len("model:"):]
+        return {k: self.get(v) for k, v in sorted(self.store.labels_of(name).items())}
 
     def labels_at(self, prediction: Any) -> list[str]:
         """The labels the prediction's model version held when the prediction was made."""
