@@ -338,7 +338,7 @@ class Lineage:
         """Each feature of a model -> the source columns of the dataset versions it came
         from (through recorded preparation runs), with importance and sensitivity
         (`FeatureLineage`: ``.items``, ``.inputs``, ``.sensitive``, ``.ok``, ``.to_dict()``)."""
-        from .query.features import feature_lineage
+        from .features import feature_lineage
 
         node = self.get(model)
         if node.kind == "prediction":

@@ -1179,6 +1179,27 @@ class Store:
         cols = ("name", "label", "model", "action", "reason", "author", "at", "event")
         return [dict(zip(cols, r)) for r in self.conn.execute(sql + " ORDER BY pk", args)]
 
+    # -- reads for feature-level lineage (lineage/features.py) ----------------------
+
+    def version_ids(self, name: str, kind: str) -> list[str]:
+        """Ids of every version of ``kind`` recorded under ``name`` (or as an alias), oldest first."""
+        name = _clean_text(name)
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM nodes WHERE (name = ? OR id IN (SELECT node FROM aliases WHERE name = ?)) "
+            "AND kind = ? ORDER BY pk", (name, name, kind))]
+
+    def used_by(self, run_id: str) -> list[tuple[str, str | None]]:
+        """``(entity id, role)`` of every `used` edge of a run, in recording order."""
+        return [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT dst, role FROM edges WHERE src = ? AND rel = 'used' ORDER BY pk", (run_id,))]
+
+    def importance_rows(self, model_id: str) -> list[tuple[Any, ...]]:
+        """Importances computed after logging: ``(method, feature, level, value, std,
+        dataset, target, at, event)`` rows of a model, in order."""
+        return self.conn.execute(
+            "SELECT method, feature, level, value, std, dataset, target, at, event FROM importances "
+            "WHERE model = ? ORDER BY pk", (model_id,)).fetchall()
+
     def _near_names(self, name: str, kind: str | None) -> list[str]:
         """Recorded names close to a mistyped one (only on the error path: it reads every
         distinct name of non-prediction nodes, tens of thousands at most)."""

@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "describe": 5,  # model description and feature maps (tracking's level)
     "promotion": 5,  # promotion labels and sensitive-column statements (tracking's level)
     "query": 6,
+    "features": 6,  # feature-level lineage: a query outside the package, so networkx stays unloaded
     "render": 7,
     "audit": 8,
     "interop": 9,

@@ -19,7 +19,7 @@ def model_extras(store: Store, model_id: str) -> dict[str, Any]:
     """``{"labels", "name_labels", "features"}`` for a model version: the labels it holds
     now, ``{label: version}`` of its name, and its inputs with the sensitive columns
     reaching them (``features.sensitive``: column, where it was marked, allowed)."""
-    from ..query.features import feature_lineage
+    from ..features import feature_lineage
     from ..query.serving import model_history
 
     node = store.get_node(model_id)

@@ -11,6 +11,10 @@ from, so it inherits their sources and their sensitivity.
 Cost: a handful of indexed queries per training dataset and preparation hop; nothing
 grows with the number of features beyond a dictionary lookup each (the model's own
 description, recorded at `log_model`, carries the feature map).
+
+A module of the query layer's rank outside the `query` package, on purpose: its reads
+are a few `Store` methods, and not importing the package keeps networkx out of
+`lineage features` (a command meant to answer in well under half a second).
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidInputError
-from ..model import Node
-from ..store import Store
+from .errors import InvalidInputError
+from .model import Node
+from .store import Store
 
 #: roles of `used` edges that count as training data (DESIGN.md §1)
 TRAINING_ROLES = (None, "training", "input")
@@ -89,9 +93,7 @@ def recorded_importance(store: Store, model_id: str) -> dict[str, dict[str, Any]
     """Importances computed after logging (`compute_importance`), the latest
     computation per method: ``{method: {"level", "values", "std", "dataset", "target",
     "at", "event"}}``."""
-    rows = store.conn.execute(
-        "SELECT method, feature, level, value, std, dataset, target, at, event FROM importances "
-        "WHERE model = ? ORDER BY pk", (model_id,)).fetchall()
+    rows = store.importance_rows(model_id)
     out: dict[str, dict[str, Any]] = {}
     for method, feature, level, value, std, dataset, target, at, event in rows:
         entry = out.get(method)
@@ -108,18 +110,15 @@ def _version_ref(store: Store, node: Node, cache: dict[str, list[str]]) -> tuple
         return None, node.id
     ids = cache.get(node.name)
     if ids is None:
-        ids = cache[node.name] = [r[0] for r in store.conn.execute(
-            "SELECT id FROM nodes WHERE (name = ? OR id IN (SELECT node FROM aliases WHERE name = ?)) "
-            "AND kind = 'dataset' ORDER BY pk", (node.name, node.name))]
+        ids = cache[node.name] = store.version_ids(node.name, "dataset")
     number = ids.index(node.id) + 1 if node.id in ids else None
     return number, f"{node.name}@{number}" if number else node.name
 
 
 def _used(store: Store, run_ids: Iterable[str]) -> list[tuple[str, str | None]]:
-    out = []
+    out: list[tuple[str, str | None]] = []
     for run in run_ids:
-        out += [(r[0], r[1]) for r in store.conn.execute(
-            "SELECT dst, role FROM edges WHERE src = ? AND rel = 'used' ORDER BY pk", (run,))]
+        out += store.used_by(run)
     return out
 
 
@@ -129,8 +128,7 @@ def _sensitive_columns(store: Store, node: Node, cache: dict[str, set[str]]) -> 
     if key in cache:
         return cache[key]
     if node.name:
-        ids = [r[0] for r in store.conn.execute(
-            "SELECT id FROM nodes WHERE name = ? AND kind = 'dataset'", (node.name,))]
+        ids = store.version_ids(node.name, "dataset")
     else:
         ids = [node.id]
     cols: set[str] = set()
@@ -155,8 +153,7 @@ def feature_lineage(store: Store, model_id: str, *, attrs: dict[str, Any] | None
     if node is None or node.kind != "model":
         raise InvalidInputError(f"{model_id} is not a model; feature lineage is about a model's inputs")
     a = dict(attrs if attrs is not None else node.attrs)
-    versions = [r[0] for r in store.conn.execute(
-        "SELECT id FROM nodes WHERE name = ? AND kind = 'model' ORDER BY pk", (node.name,))] if node.name else [node.id]
+    versions = store.version_ids(node.name, "model") if node.name else [node.id]
     result = FeatureLineage(model={"id": node.id, "name": node.name,
                                    "version": versions.index(node.id) + 1 if node.id in versions else None,
                                    "class": a.get("class"), "final_estimator": a.get("final_estimator")})
