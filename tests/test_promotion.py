@@ -288,3 +288,51 @@ def test_a_name_containing_at_still_resolves_as_a_name(lg: lineage.Lineage, tmp_
     (tmp_path / "a.csv").write_text("x\n1\n")
     node = lg.log_dataset(tmp_path / "a.csv", name="alice@host")
     assert lg.get("alice@host").id == node.id
+
+
+def test_label_references_parse() -> None:
+    from lineage.model import parse_ref
+
+    assert (parse_ref("risk@production").name, parse_ref("risk@production").label) == ("risk", "production")
+    assert parse_ref("model:risk@staging").kind == "model" and parse_ref("model:risk@staging").label == "staging"
+    assert parse_ref("train@2").version == 2 and parse_ref("train@2").label is None
+
+
+def test_labels_follow_any_sequence_of_changes() -> None:
+    """Property: after any sequence of promote/unpromote, each label is held by the
+    version the last change put it on (or none), history replays to the same, and the
+    store verifies."""
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from sklearn.linear_model import LogisticRegression
+
+    ops = st.lists(st.tuples(st.sampled_from(["promote", "unpromote"]), st.integers(1, 3), st.sampled_from(["a", "b"])),
+                   max_size=8)
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(ops)
+    def check(sequence: list[tuple[str, int, str]]) -> None:
+        with tempfile.TemporaryDirectory() as tmp, lineage.open(Path(tmp) / "l.db") as lg:
+            with lg.start_run("fit") as run:
+                versions = [run.log_model(LogisticRegression(C=c).fit([[0.0], [1.0]], [0, 1]), "m").id for c in (1.0, 2.0, 3.0)]
+            expected: dict[str, str] = {}
+            for action, v, label in sequence:
+                if action == "promote":
+                    lg.promote(f"m@{v}", label)
+                    expected[label] = versions[v - 1]
+                elif label in expected:
+                    lg.unpromote("m", label)
+                    del expected[label]
+                else:
+                    with pytest.raises(lineage.NodeNotFoundError):
+                        lg.unpromote("m", label)
+            assert {k: n.id for k, n in lg.labels("m").items()} == expected
+            replay = lg.model_history("m").labels
+            assert replay == {k: versions.index(v) + 1 for k, v in expected.items()}
+            for label, holder in expected.items():
+                assert lg.get(f"m@{label}").id == holder
+            assert lg.verify().ok
+
+    check()
