@@ -133,6 +133,9 @@ def test_inventory_lists_the_promoted_version_with_serving_state(served: dict[st
     assert item["headline_metric"]["key"] == "accuracy"
     text = _cli(served, "audit", "--inventory")
     assert "production @3" in text.output and "newest @5" in text.output
+    html = served["root"] / "inventory.html"
+    assert _cli(served, "audit", "--inventory", "-o", str(html)).exit_code == 0
+    assert "production → v3" in html.read_text()
 
 
 def test_audit_name_audits_production_and_says_so(served: dict[str, Any]) -> None:
