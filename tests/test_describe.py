@@ -313,3 +313,16 @@ def test_a_model_whose_pickle_cannot_load_is_one_line_exit_1(lg: lineage.Lineage
     assert "cannot load model:abab" in result.output and "for description" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert lg.store.head() == before
+
+
+def test_the_fluent_api_passes_evaluation_data_on(lg: lineage.Lineage, project: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage import fluent
+
+    monkeypatch.setitem(fluent._default, "lg", None)  # a fluent default store of this test's own
+    monkeypatch.setenv("LINEAGE_DB", str(lg.db_path))
+    train, holdout = project["train"], project["holdout"]
+    with lineage.start_run(run_name="fluent"):
+        node = lineage.log_model(_logreg().fit(train.drop(columns="y"), train.y), "fluent_model",
+                                 evaluation=(holdout.drop(columns="y"), holdout.y))
+    fluent._default["lg"].close()
+    assert set(node.attrs["importance"]) == {"coef_", "permutation"}
