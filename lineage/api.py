@@ -229,7 +229,11 @@ class Lineage:
         """The audit report of a model or prediction; ``.write("audit.html")``."""
         from . import audit
 
-        return audit.build_report(self.store, self.get(ref).id, standard=standard)
+        node, selection = self.resolve_for_audit(ref)
+        report = audit.build_report(self.store, node.id, standard=standard)
+        if selection:
+            report.note_selection(selection)
+        return report
 
     def inventory(self, *, all_versions: bool = False) -> Any:
         """Every model with its owner, data, status and report completeness (SR 11-7):
@@ -237,6 +241,147 @@ class Lineage:
         from . import audit
 
         return audit.build_inventory(self.store, all_versions=all_versions)
+
+
+    # -- promotion, serving state, model description, feature lineage (issue 13) ------
+
+    def promote(self, ref: Any, label: str, reason: str | None = None, *, author: str | None = None) -> Any:
+        """Put a label (``production``, ``staging``, any word) on one model version, ending
+        it on the version that held it; a ledger event with who and when. Returns the
+        `Promotion` (``.to_dict()``). ``NAME@LABEL`` then names that version.
+        Raises InvalidInputError for a non-model or a bad label; nothing is recorded."""
+        from . import promotion
+
+        return promotion.promote(self.store, self.get(ref), label, reason=reason, author=author)
+
+    def unpromote(self, name: Any, label: str, *, reason: str | None = None, author: str | None = None) -> Any:
+        """Take a label off the version of a model name that holds it; returns the change.
+        Raises NodeNotFoundError when no version holds it."""
+        from . import promotion
+
+        return promotion.unpromote(self.store, name, label, reason=reason, author=author)
+
+    def promotions(self, name: Any) -> list[Any]:
+        """Every label change of a model name, oldest first, with version numbers."""
+        if not isinstance(name, str):
+            name = self.get(name).name or ""
+        return Items(self.model_history(name).promotions)
+
+    def model_history(self, name: str) -> Any:
+        """The versions of a model name beside its label changes and predictions
+        (`ModelHistory`; ``.to_dict()`` is `lineage history NAME --json`)."""
+        from .model import KINDS
+        from .query.serving import model_history
+
+        kind, sep, rest = name.partition(":")
+        versions = self.history(rest, kind=kind) if sep and kind in KINDS and rest else self.history(name)
+        return model_history(self.store, versions)
+
+    def labels(self, name: Any) -> dict[str, Node]:
+        """``{label: model version}`` of every label a model name holds now."""
+        if not isinstance(name, str):  # a Node or a Run: its name
+            name = self.get(name).name or ""
+        elif name.startswith("model:"):
+            name = name[len("model:"):]
+        return {k: self.get(v) for k, v in sorted(self.store.labels_of(name).items())}
+
+    def labels_at(self, prediction: Any) -> list[str]:
+        """The labels the prediction's model version held when the prediction was made."""
+        from .query.serving import labels_at_prediction
+
+        return labels_at_prediction(self.store, self.get(prediction).id)
+
+    def resolve_for_audit(self, ref: Any) -> tuple[Node, str | None]:
+        """The model version `audit` and the inventory mean by ``ref``, and a sentence
+        saying how it was chosen: a bare model name is the version labelled
+        ``production`` when one is, else the newest (DESIGN.md §1)."""
+        from . import promotion
+        from .model import parse_ref
+
+        if isinstance(ref, (Node, tracking.Run)):
+            return self.get(ref), None
+        text = str(ref)
+        try:
+            r = parse_ref(text)
+        except ValueError:
+            return self.get(text), None
+        bare = r.name is not None and r.version is None and r.label is None and r.prefix is None \
+            and r.request is None and r.kind in (None, "model")
+        if not bare:
+            return self.get(text), None
+        node = self.get(text)
+        if node.kind != "model" or not node.name:
+            return node, None
+        versions = self.store.history(node.name, kind="model")
+        holder = self.store.label_holder(node.name, promotion.PRODUCTION)
+        if holder is not None:
+            number = next(i for i, v in enumerate(versions, 1) if v.id == holder)
+            return self.get(holder), (f"{node.name} resolved to @{number}, the version labelled "
+                                      f"{promotion.PRODUCTION} ({len(versions)} versions recorded)")
+        return node, (f"no version of {node.name} is promoted to {promotion.PRODUCTION}; "
+                      f"this is the newest, @{len(versions)} of {len(versions)}")
+
+    def describe_model(self, ref: Any) -> dict[str, Any]:
+        """The description of a recorded model (steps, params, features, importance):
+        as recorded, or, for a scikit-learn model logged before features were
+        described, read from its pickle. Raises InvalidInputError (one line) when
+        that pickle cannot be loaded."""
+        from . import describe
+
+        node = self.get(ref)
+        if node.kind != "model":
+            from .errors import InvalidInputError
+
+            raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+        attrs = dict(node.attrs)
+        if "features_out" not in attrs and attrs.get("flavor") == "sklearn":
+            fresh = describe.describe_model(describe.load_model(self.store.artifacts_dir, node))
+            attrs = {**fresh, **{k: v for k, v in attrs.items() if k in ("artifact", "size", "serializer")}}
+        return attrs
+
+    def feature_lineage(self, model: Any) -> Any:
+        """Each feature of a model -> the source columns of the dataset versions it came
+        from (through recorded preparation runs), with importance and sensitivity
+        (`FeatureLineage`: ``.items``, ``.inputs``, ``.sensitive``, ``.ok``, ``.to_dict()``)."""
+        from .features import feature_lineage
+
+        node = self.get(model)
+        if node.kind == "prediction":
+            node = self.get(node.attrs["model"])
+        return feature_lineage(self.store, node.id, attrs=self.describe_model(node))
+
+    def compute_importance(self, model: Any, data: Any, target: str, *, n_repeats: int = 5) -> dict[str, Any]:
+        """Permutation importance of a recorded model on held-out ``data`` (a dataset
+        reference, or a DataFrame) with label column ``target``, recorded with its
+        method and data; returns ``{"values", "std", "rows", "dataset", "event", …}``.
+        What `lineage explain MODEL --data REF --target COL` runs."""
+        from . import describe
+        from .errors import InvalidInputError
+
+        node = self.get(model)
+        if node.kind != "model":
+            raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+        return describe.compute_importance(self.store, node, data, target, n_repeats=n_repeats)
+
+    def mark_sensitive(self, ref: Any, columns: Sequence[str] | str, *, author: str | None = None) -> list[str]:
+        """Mark columns of a dataset sensitive (all versions of its name count); returns
+        every column now marked. An annotation: a ledger event with who and when."""
+        from . import promotion
+
+        return promotion.mark_sensitive(self.store, self.get(ref), columns, author=author)
+
+    def allow_sensitive(self, model: Any, columns: Sequence[str] | str, reason: str, *,
+                        author: str | None = None) -> int:
+        """Record that a model version may read these sensitive columns, and why (the
+        ``sensitive_use`` annotation `check_sensitive` accepts); returns the event."""
+        from . import promotion
+
+        return promotion.allow_sensitive(self.store, self.get(model), columns, reason, author=author)
+
+    def check_sensitive(self, model: Any) -> Any:
+        """`feature_lineage` of a model, whose ``.ok`` is False when a sensitive column
+        reaches its inputs without a ``sensitive_use`` allowance (``.violations``)."""
+        return self.feature_lineage(model)
 
 
 def _as_refs(refs: Any) -> Sequence[Any]:

@@ -400,6 +400,11 @@ def show(state: State, ref: str, as_json: bool) -> None:
     """
     lg = state.lineage()
     node = lg.get(ref)
+    extra = _serving_attrs(lg, node)  # labels now (a model) or when made (a prediction)
+    if extra:
+        from .model import Node
+
+        node = Node(node.id, node.kind, node.name, {**node.attrs, **extra}, node.created_at)
     if as_json:
         emit_json(node.to_dict())
         return
@@ -442,6 +447,9 @@ def history(state: State, name: str, as_json: bool) -> None:
         versions = lg.history(name)
     if not versions:  # an unknown name is an unknown reference: exit 1, JSON or not
         raise click.ClickException(f"no versions recorded under {name!r} (see `lineage ls`)")
+    if versions[0].kind == "model":  # versions beside the promotions of their labels
+        _model_history(lg, name, as_json)
+        return
     if as_json:
         emit_json({"items": [n.to_dict() for n in versions]})
         return
@@ -984,14 +992,21 @@ def _inventory_table(doc: dict[str, Any]) -> Any:
     table.add_column("preds", justify="right")
     table.add_column("rec/person/miss", justify="center")
     table.add_column("integrity")
+    table.add_column("labels")
     for i in doc["items"]:
         c = i["completeness"]
         signed = i["signed_off"]
+        labels = ", ".join(f"{k} @{v}" for k, v in sorted((i.get("labels") or {}).items()))
+        if i.get("newest") and i["newest"] != i["version"]:
+            labels += f"; newest @{i['newest']}"
+        for f in i.get("flags") or []:
+            labels += f"; @{f['version']} {f['flag']} ({f['predictions']:,})"
         table.add_row(Text(f"{i['name'] or i['id']} v{i['version']}", style="bold"), i["owner"] or "",
                       ", ".join(d["name"] or d["id"][:20] for d in i["training_data"]) or "-", i["training_status"] or "-",
                       signed["author"] if signed else Text("no", style="yellow"), f"{i['predictions']:,}",
                       f"{c['recorded']}/{c['needs a person']}/{c['missing']}",
-                      Text("intact", style="green") if i["integrity_ok"] else Text("FAILED", style="bold red"))
+                      Text("intact", style="green") if i["integrity_ok"] else Text("FAILED", style="bold red"),
+                      Text(labels or "none", style="" if i.get("labels") else "yellow"))
     return table
 
 
@@ -1047,6 +1062,8 @@ def audit(state: State, ref: str | None, output: str | None, standard: str, inve
         raise click.UsageError("give a model or prediction to audit (or --inventory)")
     report = lg.audit(ref, standard=standard)
     doc = report.to_dict()
+    if doc["model"].get("selection") and not as_json:
+        click.echo(doc["model"]["selection"], err=bool(output))
     if output:
         path = report.write(output)
         c = doc["completeness"]
@@ -1075,9 +1092,13 @@ def audit(state: State, ref: str | None, output: str | None, standard: str, inve
 @click.option("--text", help="The statement to record.")
 @click.option("--card", type=click.Path(dir_okay=False), help="A model card YAML file whose keys are checklist keys.")
 @click.option("--author", help="Who makes the statement (default: the current user).")
+@click.option("--sensitive", "sensitive", metavar="COLS", help="Mark columns of a dataset sensitive: age,sex.")
+@click.option("--allow-sensitive", "allow_sensitive", metavar="COLS",
+              help="Allow a model to read these sensitive columns; --text gives the reason.")
 @pass_state
 def annotate(state: State, ref: str, statement: tuple[str, ...], field_: str | None, text: str | None,
-             card: str | None, author: str | None) -> None:
+             card: str | None, author: str | None, sensitive: str | None = None,
+             allow_sensitive: str | None = None) -> None:
     """Record a person's statement about a node, for the audit report.
 
     Statements are ledger events with author and time; a sign-off is a recorded
@@ -1088,7 +1109,12 @@ def annotate(state: State, ref: str, statement: tuple[str, ...], field_: str | N
       lineage annotate random_forest --field intended_use --text "Credit pre-screening"
       lineage annotate random_forest limitations "Not validated for applicants under 21"
       lineage annotate random_forest --card card.yaml
+      lineage annotate applications --sensitive age,sex
+      lineage annotate risk@production --allow-sensitive age --text "age is a permitted rating factor (legal 2026-03)"
     """
+    if sensitive or allow_sensitive:
+        _annotate_sensitive(state, ref, sensitive, allow_sensitive, text, author, bool(statement or field_ or card))
+        return
     if statement:  # positional FIELD TEXT, as in lg.annotate(ref, field, text)
         if len(statement) != 2:
             raise click.UsageError("give FIELD and TEXT after REF (quote the text), or use --field/--text")
@@ -1148,6 +1174,184 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
         click.confirm(f"Erase the content of {node.id}? This cannot be undone", abort=True, err=True)
     seq = lg.redact(node, reason=reason)
     click.echo(f"erased {node.id} (event {seq})")
+
+
+# ---------------------------------------------------------------------------
+# promotion, serving state, features, sensitive columns (issue 13)
+
+
+def _serving_attrs(lg: Any, node: Any) -> dict[str, Any]:
+    """What `show` adds: a model's labels now, a prediction's labels when it was made."""
+    if node.kind == "model" and node.name:
+        held = lg.labels(node)
+        return {"labels": sorted(k for k, v in held.items() if v.id == node.id)}
+    if node.kind == "prediction":
+        return {"labels_at_prediction": lg.labels_at(node)}
+    return {}
+
+
+def _model_history(lg: Any, name: str, as_json: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    hist = lg.model_history(name)
+    if as_json:
+        emit_json(hist.to_dict())
+        return
+    table = nodes_table(hist.versions, title=f"history of {name}", extra=[
+        ("version", lambda n: f"@{hist.number(n.id)}"),
+        ("labels", lambda n: ", ".join(hist.version_labels(n.id))),
+        ("predictions", lambda n: f"{hist.predictions.get(n.id, {}).get('count', 0):,}"),
+    ])
+    out = console()
+    out.print(table)
+    if hist.promotions:
+        log = Table(title="label changes", header_style="bold", title_justify="left")
+        for col in ("when", "label", "action", "version", "by", "reason"):
+            log.add_column(col)
+        for p in hist.promotions:
+            log.add_row((p["at"] or "")[:19].replace("T", " "), Text(p["label"]), p["action"], f"@{p['version']}",
+                        Text(p["author"] or ""), Text(p["reason"] or ""))
+        out.print(log)
+    else:
+        out.print("[dim]no labels: promote a version with `lineage promote NAME@N production`[/]")
+
+
+@cli.command()
+@click.argument("ref")
+@click.argument("label")
+@click.option("--reason", help="Why (a review, a ticket); recorded with the promotion.")
+@json_option
+@pass_state
+def promote(state: State, ref: str, label: str, reason: str | None, as_json: bool) -> None:
+    """Put LABEL (production, staging, champion, any word) on one model version.
+
+    The label moves: the version that held it stops holding it, in the same ledger
+    event (who, when, why). NAME@LABEL then names the version in every command.
+
+    \b
+    Example:
+      lineage promote risk@3 production --reason "validated, ticket MRM-114"
+      lineage audit risk@production
+    """
+    lg = state.lineage()
+    p = lg.promote(ref, label, reason=reason)
+    if as_json:
+        emit_json(p.to_dict())
+        return
+    moved = f" (moved from {p.previous})" if p.previous else ""
+    click.echo(f"{p.name}@{p.label} is now @{p.version} {p.model}{moved}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("label")
+@click.option("--reason", help="Why; recorded with the change.")
+@json_option
+@pass_state
+def unpromote(state: State, name: str, label: str, reason: str | None, as_json: bool) -> None:
+    """Take LABEL off the version of model NAME that holds it.
+
+    \b
+    Example:
+      lineage unpromote risk staging --reason "superseded"
+    """
+    lg = state.lineage()
+    p = lg.unpromote(name, label, reason=reason)
+    if as_json:
+        emit_json(p.to_dict())
+        return
+    click.echo(f"{p.name}@{p.label} no longer names a version (was @{p.version} {p.model})")
+
+
+@cli.command()
+@click.argument("model")
+@json_option
+@pass_state
+def features(state: State, model: str, as_json: bool) -> None:
+    """Show which source columns feed MODEL, what each becomes, and how much it matters.
+
+    Each input column is traced to the column of the dataset version it came from
+    (and further back through recorded preparation runs whose outputs keep the
+    column's name); each feature the final estimator sees (cat__sex_f) lists its
+    input columns. Importance is shown per method (coef_, feature_importances_,
+    permutation). Sensitive columns reaching the model are flagged.
+
+    \b
+    Example:
+      lineage features risk@production
+      lineage features risk --json
+    """
+    lg = state.lineage()
+    fl = lg.feature_lineage(model)
+    if as_json:
+        emit_json(fl.to_dict())
+        return
+    console().print(fl)
+
+
+@cli.group(cls=LineageGroup)
+def check() -> None:
+    """Checks that exit 1 when they fail (for CI and release gates).
+
+    \b
+    Example:
+      lineage check sensitive risk@production
+    """
+
+
+@check.command(name="sensitive")
+@click.argument("model")
+@json_option
+@pass_state
+def check_sensitive(state: State, model: str, as_json: bool) -> None:
+    """Exit 1 when a sensitive column reaches MODEL's inputs without an allowance.
+
+    Columns are marked sensitive on a dataset (`lineage annotate DATA --sensitive
+    age,sex`); a model version may be allowed to read some with a reason
+    (`lineage annotate MODEL --allow-sensitive age --text REASON`, the
+    `sensitive_use` annotation).
+
+    \b
+    Example:
+      lineage check sensitive risk@production
+      lineage check sensitive risk --json
+    """
+    lg = state.lineage()
+    fl = lg.check_sensitive(model)
+    m = fl.model
+    if as_json:
+        emit_json({"ok": fl.ok, "model": m, "sensitive": fl.sensitive, "violations": [v["column"] for v in fl.violations]})
+    else:
+        for v in fl.sensitive:
+            state_ = "allowed" if v["allowed"] else "NOT ALLOWED"
+            click.echo(f"{v['column']}: sensitive ({', '.join(v['marked_in'])}), reaches "
+                       f"{', '.join(v['features'])}: {state_}")
+        if fl.ok:
+            click.echo(f"ok: no sensitive column reaches {m['name']}@{m['version']} without an allowance")
+    if not fl.ok:
+        cols = ", ".join(v["column"] for v in fl.violations)
+        click.echo(f"sensitive column(s) {cols} reach {m['name']}@{m['version']} with no allowance "
+                   f"(`lineage annotate {m['name']}@{m['version']} --allow-sensitive {cols} --text REASON`)", err=True)
+        raise SystemExit(1)
+
+
+def _annotate_sensitive(state: State, ref: str, sensitive: str | None, allow: str | None, text: str | None,
+                        author: str | None, other: bool) -> None:
+    if other or (sensitive and allow):
+        raise click.UsageError("--sensitive and --allow-sensitive go alone (with --text for the reason)")
+    lg = state.lineage()
+    if sensitive:
+        if text:
+            raise click.UsageError("--sensitive takes no --text; it marks columns of a dataset")
+        cols = lg.mark_sensitive(ref, sensitive, author=author)
+        click.echo(f"sensitive columns of {lg.get(ref).label}: {', '.join(cols)}")
+        return
+    if not text:
+        raise click.UsageError("--allow-sensitive needs --text REASON (who approved it, for what)")
+    assert allow is not None
+    event = lg.allow_sensitive(ref, allow, text, author=author)
+    click.echo(f"recorded sensitive_use on {lg.get(ref).id} (event {event})")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -165,8 +165,9 @@ def log_output(data: Any, *, name: str | None = None) -> Node:
 
 
 def log_model(model: Any, name: str | None = None, artifact_path: str | None = None, **kwargs: Any) -> Node:
-    """Log a fitted model to the active run (``name`` or MLflow's ``artifact_path``)."""
-    return _run().log_model(model, name or artifact_path)
+    """Log a fitted model to the active run (``name`` or MLflow's ``artifact_path``);
+    ``evaluation=`` / ``target=`` compute permutation importance (see `Run.log_model`)."""
+    return _run().log_model(model, name or artifact_path, evaluation=kwargs.get("evaluation"), target=kwargs.get("target"))
 
 
 def log_artifact(local_path: str, artifact_path: str | None = None) -> Node:

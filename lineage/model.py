@@ -293,6 +293,7 @@ class Ref:
     - ``kind`` + ``name``: ``model:random_forest``
     - ``name`` (+ ``version``): ``random_forest`` or ``train@2``
     - ``request``: ``request:abc-123``
+    - ``name`` + ``label``: ``risk@production`` (the model version holding a promotion label)
     """
 
     text: str
@@ -301,9 +302,13 @@ class Ref:
     name: str | None = None
     version: int | None = None
     request: str | None = None
+    label: str | None = None
 
 
 _VERSION = re.compile(r"^(?P<name>.+)@(?P<n>[0-9]+)$")
+#: a promotion label: a word that is not a version number (``production``, ``champion``)
+LABEL_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_LABEL = re.compile(r"^(?P<name>.+)@(?P<label>[A-Za-z_][A-Za-z0-9_.-]{0,63})$")
 
 
 def parse_ref(text: str) -> Ref:
@@ -325,6 +330,9 @@ def parse_ref(text: str) -> Ref:
     m = _VERSION.match(body)
     if m:
         return Ref(text, kind=kind, name=m.group("name"), version=int(m.group("n")))
+    m = _LABEL.match(body)
+    if m:
+        return Ref(text, kind=kind, name=m.group("name"), label=m.group("label"))
     return Ref(text, kind=kind, name=body)
 
 
@@ -345,3 +353,7 @@ ANNOTATION_FIELDS: tuple[str, ...] = (
     "limitations", "risk_management", "prediction_log", "retention", "integrity",
     "monitoring", "impact", "conformity", "sign_off",
 )
+
+#: annotation fields that are not checklist keys: statements about sensitive columns
+#: (on a dataset: which columns are sensitive; on a model: which it may read, and why)
+SENSITIVE_FIELDS: tuple[str, ...] = ("sensitive_columns", "sensitive_use")

@@ -32,7 +32,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from .errors import (
 from .model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref
 from .model import clean_text as _clean_text
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -69,6 +69,13 @@ RECORD_TABLES: dict[str, tuple[str, ...]] = {
     "annotations": ("node", "field", "text", "author", "at"),
     # appended last: the order is part of every event's rows digest
     "redactions": ("tbl", "row_pk", "row_digest", "erased_digest", "reason"),
+    # migration 6 (appended after redactions: the order is part of every rows digest).
+    # promotions: a label put on (`promote`), moved off (`end`) or taken off
+    # (`unpromote`) a model version; the newest row of a (name, label) says who holds it.
+    "promotions": ("name", "label", "model", "action", "reason", "author", "at"),
+    # importances computed after a model was logged (`lg.compute_importance`), one row
+    # per feature, each with its method and the data it was measured on
+    "importances": ("model", "method", "feature", "level", "value", "std", "dataset", "target", "at"),
 }
 
 _DDL_V1 = """
@@ -231,10 +238,44 @@ INSERT INTO open_runs (run)
     SELECT s.run FROM run_states s WHERE s.status = 'running'
     AND s.pk = (SELECT MAX(t.pk) FROM run_states t WHERE t.run = s.run)
 """,
+    # 6: promotion labels (`production`, `staging`, any word) on model versions, and
+    # feature importances computed after logging. Both append-only and in the chain.
+    # (IF NOT EXISTS: self-contained, so the lead may renumber it at merge.)
+    6: """
+CREATE TABLE IF NOT EXISTS promotions (
+    pk INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    label TEXT NOT NULL,
+    model TEXT NOT NULL,
+    action TEXT NOT NULL,
+    reason TEXT,
+    author TEXT,
+    at TEXT NOT NULL,
+    event INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS promotions_label ON promotions (name, label, pk);
+CREATE INDEX IF NOT EXISTS promotions_model ON promotions (model);
+CREATE INDEX IF NOT EXISTS promotions_event ON promotions (event);
+CREATE TABLE IF NOT EXISTS importances (
+    pk INTEGER PRIMARY KEY,
+    model TEXT NOT NULL,
+    method TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    level TEXT NOT NULL,
+    value REAL,
+    std REAL,
+    dataset TEXT,
+    target TEXT,
+    at TEXT NOT NULL,
+    event INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS importances_model ON importances (model, pk);
+CREATE INDEX IF NOT EXISTS importances_event ON importances (event)
+""",
 }
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.
-_REAL_COLUMNS = {("metrics", "value"), ("predictions", "score")}
+_REAL_COLUMNS = {("metrics", "value"), ("predictions", "score"), ("importances", "value"), ("importances", "std")}
 _INT_COLUMNS = {("metrics", "step"), ("run_states", "exit_code"), ("redactions", "row_pk")}
 
 # What erasure blanks, per table: the columns that can carry personal data. Ids, kinds,
@@ -1087,6 +1128,12 @@ class Store:
                 return node
             if len(found) > 1:
                 raise AmbiguousIdError(r.text, found)
+        if r.label is not None and r.name is not None:
+            labelled = self._resolve_label(r)
+            if labelled is not None:
+                return labelled
+            # the whole text is an ordinary name that contains '@' (`user@host`)
+            r = replace(r, name=r.text.split(":", 1)[1] if r.kind else r.text, label=None)
         if r.name is not None:
             named, args = _named(r.name, r.kind)
             kinds = [row[0] for row in self.conn.execute(f"SELECT DISTINCT kind FROM nodes WHERE {named}", args)]
@@ -1107,6 +1154,88 @@ class Store:
                 return node
         near = self._near_names(r.name, r.kind) if r.name else []
         raise NodeNotFoundError(r.text, f"did you mean {', '.join(near)}?" if near else "")
+
+    # -- promotion labels (NAME@LABEL) ------------------------------------------
+
+    def _resolve_label(self, r: Any) -> Node | None:
+        """The model version holding ``r.label`` under ``r.name``; None when the whole
+        text is itself a recorded name (``user@host``); else NodeNotFoundError saying
+        which labels the name has."""
+        holder = self.label_holder(r.name, r.label)
+        if holder is not None and r.kind in (None, "model"):
+            node = self.get_node(holder)
+            if node is not None:
+                return node
+        whole = r.text.split(":", 1)[1] if r.kind else r.text
+        if self.conn.execute("SELECT 1 FROM nodes WHERE name = ? LIMIT 1", (whole,)).fetchone():
+            return None  # an ordinary name that happens to contain '@'
+        labels = self.labels_of(r.name)
+        if labels:
+            held = ", ".join(f"{k} (on @{self._model_version(v)})" for k, v in sorted(labels.items()))
+            hint = f"no version of {r.name!r} holds the label {r.label!r}; its labels: {held}"
+        elif self.conn.execute("SELECT 1 FROM nodes WHERE name = ? AND kind = 'model' LIMIT 1", (r.name,)).fetchone():
+            hint = f"no version of {r.name!r} holds the label {r.label!r} (put one there with `lineage promote`)"
+        else:
+            hint = f"no model is named {r.name!r} (see `lineage ls --kind model`)"
+        raise NodeNotFoundError(r.text, hint)
+
+    def _model_version(self, model_id: str) -> int:
+        """A model's version number under its name (its rank among the nodes of that name)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM nodes n JOIN nodes m ON m.id = ? WHERE n.name = m.name AND n.kind = m.kind "
+            "AND n.pk <= m.pk", (model_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def label_holder(self, name: str, label: str) -> str | None:
+        """The id of the model version that holds ``label`` under ``name`` now, or None.
+        One indexed lookup: the newest row of (name, label) decides."""
+        row = self.conn.execute(
+            "SELECT model, action FROM promotions WHERE name = ? AND label = ? ORDER BY pk DESC LIMIT 1",
+            (_clean_text(name), label)).fetchone()
+        return row[0] if row and row[1] == "promote" else None
+
+    def labels_of(self, name: str) -> dict[str, str]:
+        """``{label: model id}`` for every label a model name holds now."""
+        out: dict[str, str] = {}
+        for label, model, action in self.conn.execute(
+                "SELECT label, model, action FROM promotions WHERE name = ? ORDER BY pk", (_clean_text(name),)):
+            if action == "promote":
+                out[label] = model
+            elif out.get(label) == model:
+                del out[label]
+        return out
+
+    def promotion_rows(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
+        """Every recorded change of a name's labels (or of one label), oldest first:
+        ``{name, label, model, action, reason, author, at, event}``."""
+        sql = "SELECT name, label, model, action, reason, author, at, event FROM promotions WHERE name = ?"
+        args: list[Any] = [_clean_text(name)]
+        if label is not None:
+            sql += " AND label = ?"
+            args.append(label)
+        cols = ("name", "label", "model", "action", "reason", "author", "at", "event")
+        return [dict(zip(cols, r)) for r in self.conn.execute(sql + " ORDER BY pk", args)]
+
+    # -- reads for feature-level lineage (lineage/features.py) ----------------------
+
+    def version_ids(self, name: str, kind: str) -> list[str]:
+        """Ids of every version of ``kind`` recorded under ``name`` (or as an alias), oldest first."""
+        name = _clean_text(name)
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM nodes WHERE (name = ? OR id IN (SELECT node FROM aliases WHERE name = ?)) "
+            "AND kind = ? ORDER BY pk", (name, name, kind))]
+
+    def used_by(self, run_id: str) -> list[tuple[str, str | None]]:
+        """``(entity id, role)`` of every `used` edge of a run, in recording order."""
+        return [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT dst, role FROM edges WHERE src = ? AND rel = 'used' ORDER BY pk", (run_id,))]
+
+    def importance_rows(self, model_id: str) -> list[tuple[Any, ...]]:
+        """Importances computed after logging: ``(method, feature, level, value, std,
+        dataset, target, at, event)`` rows of a model, in order."""
+        return self.conn.execute(
+            "SELECT method, feature, level, value, std, dataset, target, at, event FROM importances "
+            "WHERE model = ? ORDER BY pk", (model_id,)).fetchall()
 
     def _near_names(self, name: str, kind: str | None) -> list[str]:
         """Recorded names close to a mistyped one (only on the error path: it reads every

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from . import capture, capture_cache, hashing, secrets
+from . import describe as _describe
 from .errors import InvalidInputError, WriteRefusedError
 from .model import (
     ANNOTATION_FIELDS,
+    SENSITIVE_FIELDS,
     Edge,
     Node,
     canonical_json,
@@ -152,64 +154,10 @@ def log_dataset(store: Store, data: Any, *, name: str | None = None, uri: str | 
 # ---------------------------------------------------------------------------
 # models and artifacts
 
-def describe_model(obj: Any) -> dict[str, Any]:
-    """Class, hyperparameters, feature names and importance of a fitted estimator."""
-    cls = type(obj)
-    attrs: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
-    module = cls.__module__.split(".", 1)[0]
-    attrs["flavor"] = module if module in ("sklearn", "xgboost", "lightgbm", "torch") else "python"
-    if hasattr(obj, "get_params"):
-        try:
-            params = obj.get_params(deep=False)
-            attrs["params"] = {k: secrets.mask_value(k, _plain(v)) for k, v in sorted(params.items())}
-        except Exception:  # a broken estimator's params are not worth failing the log for
-            pass
-    names = getattr(obj, "feature_names_in_", None)
-    n_features = getattr(obj, "n_features_in_", None)
-    if names is not None:
-        attrs["feature_names"] = [str(n) for n in names]
-    if n_features is not None:
-        attrs["n_features"] = int(n_features)
-    importance, source = _importance(obj)
-    if importance is not None:
-        labels = attrs.get("feature_names") or [f"x{i}" for i in range(len(importance))]
-        attrs["feature_importance"] = {str(k): round(float(v), 6) for k, v in zip(labels, importance)}
-        attrs["importance_source"] = source
-    classes = getattr(obj, "classes_", None)
-    if classes is not None:
-        attrs["classes"] = [_plain(c) for c in list(classes)[:100]]
-    return attrs
-
-
-def _importance(obj: Any) -> tuple[list[float] | None, str | None]:
-    fi = getattr(obj, "feature_importances_", None)
-    if fi is not None:
-        return [float(v) for v in fi], "feature_importances_"
-    coef = getattr(obj, "coef_", None)
-    if coef is None:
-        return None, None
-    import numpy as np
-
-    c = np.abs(np.atleast_2d(np.asarray(coef, dtype=float))).mean(axis=0)
-    total = float(c.sum()) or 1.0
-    return [float(v) / total for v in c], "coef_"  # normalised |coef|, comparable across models
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-friendly stand-in for a parameter value (estimators become their class name)."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
-        return _plain(value.item())
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if hasattr(value, "get_params"):
-        return f"{type(value).__module__}.{type(value).__qualname__}"
-    return repr(value)[:200]
+# describe_model moved to `lineage.describe` (Pipelines, searches, calibration, feature
+# maps and importance); still importable from here.
+describe_model = _describe.describe_model
+_plain = _describe.plain
 
 
 def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]:
@@ -558,22 +506,55 @@ class Run:
                                                          Edge(node.id, agent.id, "was_attributed_to")], event_type="artifact")
             return stored
 
-    def log_model(self, model: Any, name: str | None = None, **_: Any) -> Node:
+    def log_model(self, model: Any, name: str | None = None, *, evaluation: Any = None, target: str | None = None,
+                  **_: Any) -> Node:
         """Save a fitted model content-addressed next to the store and record it.
 
-        Records its digest, class, hyperparameters, feature names and importance.
-        Extra keyword arguments of MLflow's ``log_model`` (signature, input_example, …)
-        are accepted and ignored, so MLflow code runs unchanged.
+        Records its digest, class, the chain of steps with each step's parameters (the
+        final estimator's as ``params``), the features it reads and those its final
+        estimator sees, and native importance (see `lineage.describe`). With held-out
+        data, ``evaluation=(X, y)`` or ``evaluation=DATASET_REF, target=COLUMN``, it
+        also computes permutation importance there and records that the run used the
+        data for evaluation. Extra keyword arguments of MLflow's ``log_model``
+        (signature, input_example, …) are accepted and ignored, so MLflow code runs
+        unchanged. Raises InvalidInputError for bad evaluation data (nothing recorded).
         """
         self._check_open()
         node, blob = model_node(self.store, model, name)
+        held_out = None
+        if evaluation is not None:
+            X, y, data_ref = self._evaluation_data(evaluation, target)
+            result = _describe.permutation(model, X, y)
+            held_out = data_ref
+            attrs = _describe.with_permutation(dict(node.attrs), result, dataset=data_ref[0].id, target=target)
+            node = Node(node.id, node.kind, node.name, attrs, node.created_at)
+        elif target is not None:
+            raise InvalidInputError("target= names the label column of evaluation=DATASET_REF; give evaluation= too")
         hex_id = node.id.split(":", 1)[1]
         self.store.put_artifact(hex_id, blob)
         with self.store.transaction():
             agent = ensure_agent(self.store)
             edges = [Edge(node.id, self.id, "was_generated_by"), Edge(node.id, agent.id, "was_attributed_to")]
+            if held_out is not None:
+                data_node = self._dataset(held_out)
+                self.store.add_edges([Edge(self.id, data_node.id, "used", "evaluation")], event_type="used")
             stored, _created = self.store.add_node(node, edges=edges, event_type="model")
             return stored
+
+    def _evaluation_data(self, evaluation: Any, target: str | None) -> tuple[Any, Any, tuple[Node, bool]]:
+        """``(X, y, prepared dataset)`` from ``(X, y)`` or a dataset reference + target."""
+        if isinstance(evaluation, tuple):
+            if len(evaluation) != 2:
+                raise InvalidInputError("evaluation= takes (X, y) or a dataset reference with target=COLUMN")
+            X, y = evaluation
+            return X, y, self._prepare(X, references=False)
+        if target is None:
+            raise InvalidInputError("evaluation=DATASET_REF needs target=COLUMN (the label column)")
+        data_node = evaluation if isinstance(evaluation, Node) else self.store.resolve(str(evaluation))
+        if data_node.kind != "dataset":
+            raise InvalidInputError(f"{data_node.id} is a {data_node.kind}; evaluation data must be a dataset")
+        X, y = _describe.split_target(_describe.load_frame(data_node), target)
+        return X, y, (data_node, False)
 
     def __repr__(self) -> str:
         return f"<Run {self.id} name={self.name!r}>"
@@ -669,8 +650,8 @@ def annotate(store: Store, ref: Any, field: str, text: str, *, author: str | Non
     given: when it looks like it holds a secret, a `lineage.secrets.SecretWarning` is
     issued (and the CLI prints a one-line notice) instead of masking it.
     """
-    if field not in ANNOTATION_FIELDS:
-        raise InvalidInputError(f"unknown field {field!r}; expected one of {', '.join(ANNOTATION_FIELDS)}")
+    if field not in ANNOTATION_FIELDS and field not in SENSITIVE_FIELDS:
+        raise InvalidInputError(f"unknown field {field!r}; expected one of {', '.join(ANNOTATION_FIELDS + SENSITIVE_FIELDS)}")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError(f"annotation {field!r} needs some text")
     node = ref if isinstance(ref, Node) else store.resolve(ref)

@@ -98,6 +98,10 @@ def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None
             model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
         ids = lg.log_predictions(model, np.zeros((3, 2)), [0, 1, 1], scores=[0.5, float("inf"), None], request_ids=["a", None, "c"])
         lg.annotate(model, "intended_use", "testing ✓")
+        lg.promote(model, "production", reason="approved ✓")  # promotions and importances: tables 11, 12
+        import pandas as pd
+
+        lg.compute_importance(model, data=pd.DataFrame({"x": [0.0, 1.0, 0.5], "y": [0, 1, 1]}), target="y")
         lg.redact(ids[0], reason="erasure request")  # the documented rule for erased rows
         report = lg.verify(record=True)
         count, head = lg.store.head()

@@ -29,7 +29,10 @@ LAYERS: dict[str, int] = {
     "capture": 4,
     "capture_cache": 4,
     "tracking": 5,
+    "describe": 5,  # model description and feature maps (tracking's level)
+    "promotion": 5,  # promotion labels and sensitive-column statements (tracking's level)
     "query": 6,
+    "features": 6,  # feature-level lineage: a query outside the package, so networkx stays unloaded
     "render": 7,
     "audit": 8,
     "interop": 9,

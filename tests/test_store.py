@@ -49,6 +49,10 @@ def fill(store: Store) -> dict[str, str]:
                      [(f"prediction:{new_uuid7_hex()}", model_id, "ee" * 32, json.dumps(i), 0.5, f"req-{i}", "2026-01-01T00:00:02.000000Z")
                       for i in range(3)])
     store.write("annotation", {"node": model_id}, {"annotations": [(model_id, "intended_use", "demo", "tester", "2026-01-01T00:00:03.000000Z")]})
+    store.write("promote", {"name": "rf", "label": "production"},
+                {"promotions": [("rf", "production", model_id, "promote", "validated", "tester", "2026-01-01T00:00:03.000000Z")]})
+    store.write("importance", {"model": model_id}, {"importances": [
+        (model_id, "permutation", "age", "input", 0.25, 0.01, d2.id, "y", "2026-01-01T00:00:03.000000Z")]})
     first_prediction = store.conn.execute("SELECT id FROM predictions ORDER BY pk LIMIT 1").fetchone()[0]
     store.redact(first_prediction, reason="erasure request")
     store.write("run_ended", {"run": run_id}, {"run_states": [(run_id, "finished", "2026-01-01T00:00:04.000000Z", 0, None, None)]})

@@ -76,6 +76,7 @@ def build_report(store: Store, node_id: str, *, standard: str = "annex-iv") -> A
     facts.integrity = integrity.check(store, facts)
     items = checklist.evaluate(facts)
     data = _document(store, facts, items, standard)
+    _add_serving(store, data)
     diagram, diagram_kind = _diagram(store, facts)
     from .chart import importance_svg
 
@@ -144,6 +145,18 @@ def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: s
         "prediction": facts.prediction,
     }
     return json.loads(json.dumps(doc, default=str))  # plain JSON values only (sets, tuples, numpy)
+
+
+def _add_serving(store: Store, data: dict[str, Any]) -> None:
+    """Labels, feature lineage and sensitive columns (`serving`), added to the model
+    object; for a prediction, the labels its model held when it was made."""
+    from . import serving
+
+    data["model"].update(json.loads(json.dumps(serving.model_extras(store, data["model"]["id"]), default=str)))
+    if data.get("prediction"):
+        from ..query.serving import labels_at_prediction
+
+        data["prediction"]["labels_at_prediction"] = labels_at_prediction(store, data["prediction"]["id"])
 
 
 def _status_text(m: dict[str, Any]) -> str:
@@ -223,6 +236,12 @@ class AuditReport:
     def standard(self) -> str:
         return self._data["report"]["standard"]
 
+    def note_selection(self, text: str) -> None:
+        """Say how the audited version was chosen (``audit NAME``: the version labelled
+        production, or the newest when none is): ``model.selection`` and a report note."""
+        self._data["model"]["selection"] = text
+        self._data["report"]["notes"].append(text)
+
     def item(self, key: str) -> dict[str, Any]:
         """One checklist item by key."""
         for i in self._data["checklist"]:
@@ -297,13 +316,20 @@ def build_inventory(store: Store, *, all_versions: bool = False) -> Inventory:
     against their events and its files re-hashed.
     """
     from . import facts as facts_mod
-    from . import integrity
+    from . import integrity, serving
 
     chain = store.verify(since_checkpoint=True)
     listed: dict[str, Any] = {}
     for node in store.nodes(kind="model"):  # newest first: the first of a name is its latest version
         key = node.id if all_versions or not node.name else node.name
         listed.setdefault(key, node)
+    histories: dict[str, Any] = {}
+    if not all_versions:  # a name means its production version when one is labelled (DESIGN.md §1)
+        for key, node in list(listed.items()):
+            holder = store.label_holder(node.name, serving.PRODUCTION) if node.name else None
+            if holder is not None:
+                listed[key] = store.get_node(holder) or node
+    verification = serving.last_verification(store)
     items = []
     for node in sorted(listed.values(), key=lambda n: (n.name or "", n.created_at or "", n.id)):
         facts = facts_mod.collect_model(store, node.id)
@@ -330,18 +356,58 @@ def build_inventory(store: Store, *, all_versions: bool = False) -> Inventory:
             "needs_person": [i["key"] for i in checks if i["status"] == NEEDS_PERSON],
             "integrity_ok": facts.integrity["ok"],
             "problems": facts.integrity["problems"],
+            **_serving_item(store, node, histories, facts, verification, all_versions),
         })
     events, head = store.head()
     doc = {
         "report": {"format": "lineage-inventory", "version": REPORT_VERSION, "generated_at": _now(),
                    "generator": f"lineage {_version()}", "store": str(store.path),
-                   "listing": "every version" if all_versions else "the newest version of each model name"},
+                   "listing": "every version" if all_versions else
+                   "of each model name, the version labelled production, else the newest"},
         "chain": {"ok": chain.ok, "verified_from": chain.checked_from, "events": chain.events,
                   "first_bad": chain.first_bad, "problems": list(chain.problems[:10])},
         "head": {"hash": head, "events": events, "command": f"lineage verify --head {head}"},
         "items": items,
     }
     return Inventory(json.loads(json.dumps(doc, default=str)))
+
+
+def _serving_item(store: Store, node: Any, histories: dict[str, Any], facts: Any,
+                  verification: dict[str, Any] | None, all_versions: bool) -> dict[str, Any]:
+    """The serving state of a name in the inventory: ``newest`` (version number),
+    ``labels`` (label -> version number), ``selected`` (how the listed version was
+    chosen), ``serving`` (every version with its predictions and labels; versions
+    serving predictions without a label are flagged), the headline metric, and the
+    store's last recorded verification."""
+    from ..query.serving import model_history, unlabelled_predictions
+    from . import serving
+
+    if not node.name:
+        return {"newest": 1, "labels": {}, "selected": "newest", "serving": [], "flags": [],
+                "headline_metric": serving.headline_metric(facts), "last_verification": verification}
+    hist = histories.get(node.name)
+    if hist is None:
+        hist = histories[node.name] = model_history(store, store.history(node.name, kind="model"))
+    number = hist.number(node.id)
+    rows, flags = [], []
+    for i, v in enumerate(hist.versions, 1):
+        p = hist.predictions.get(v.id, {"count": 0, "first_at": None, "last_at": None})
+        labels = hist.version_labels(v.id)
+        unlabelled = unlabelled_predictions(store, v.id, hist.promotions)["count"] if p["count"] else 0
+        rows.append({"version": i, "id": v.id, "labels": labels, "predictions": p["count"],
+                     "first_prediction_at": p["first_at"], "last_prediction_at": p["last_at"],
+                     "unlabelled_predictions": unlabelled})
+        if unlabelled:
+            flags.append({"version": i, "id": v.id, "flag": "serves predictions without a label",
+                          "predictions": unlabelled, "last_prediction_at": p["last_at"]})
+    if all_versions:
+        selected = f"version {number}"
+    elif serving.PRODUCTION in hist.labels:
+        selected = f"@{number}, labelled {serving.PRODUCTION}"
+    else:
+        selected = f"@{number}, the newest: no version is labelled {serving.PRODUCTION}"
+    return {"newest": len(hist.versions), "labels": dict(hist.labels), "selected": selected, "serving": rows,
+            "flags": flags, "headline_metric": serving.headline_metric(facts), "last_verification": verification}
 
 
 class Inventory:

@@ -1,0 +1,75 @@
+"""What reports and the inventory say about serving state and inputs: the labels a
+model version holds, how `audit NAME` chose it, its predictions, and the sensitive
+columns that reach it (a fact from feature-level lineage, not a free-text claim).
+
+Kept apart from `facts` so the report's core stays as it is: these are additions to
+the ``model`` (and ``prediction``) objects of the JSON report, whose schema allows them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store import Store
+
+PRODUCTION = "production"
+
+
+def model_extras(store: Store, model_id: str) -> dict[str, Any]:
+    """``{"labels", "name_labels", "features"}`` for a model version: the labels it holds
+    now, ``{label: version}`` of its name, and its inputs with the sensitive columns
+    reaching them (``features.sensitive``: column, where it was marked, allowed)."""
+    from ..features import feature_lineage
+    from ..query.serving import model_history
+
+    node = store.get_node(model_id)
+    if node is None:
+        return {}
+    out: dict[str, Any] = {"labels": [], "name_labels": {}}
+    if node.name:
+        hist = model_history(store, store.history(node.name, kind="model"))
+        out["labels"] = hist.version_labels(model_id)
+        out["name_labels"] = dict(hist.labels)
+    try:
+        fl = feature_lineage(store, model_id)
+    except Exception as exc:  # noqa: BLE001 - a report must not be lost to a feature map it cannot read
+        out["features"] = {"error": f"{type(exc).__name__}: {exc}"}
+        return out
+    out["features"] = {
+        "inputs": [{"column": r["column"], "sources": [s["ref"] for s in r["sources"]], "origins": r["origins"],
+                    "importance": r.get("importance", {}), "sensitive": r["sensitive"]} for r in fl.inputs],
+        "n_inputs": len(fl.inputs),
+        "n_features": len(fl.items),
+        "methods": fl.methods,
+        "sensitive": [{"column": s["column"], "marked_in": s["marked_in"], "allowed": s["allowed"],
+                       "features": s["features"], "allowance": s["allowance"]} for s in fl.sensitive],
+        "sensitive_ok": fl.ok,
+    }
+    return out
+
+
+def headline_metric(facts: Any) -> dict[str, Any] | None:
+    """The first overall metric the training run logged (its latest value), with the
+    data it was computed on: ``{"key", "value", "dataset"}``, or None."""
+    chosen: dict[str, Any] | None = None
+    for m in facts.metrics:
+        if m.get("group"):
+            continue
+        if chosen is None:
+            chosen = m
+        elif m["key"] == chosen["key"]:
+            chosen = m  # a later step of the same metric
+    if chosen is None:
+        return None
+    ds = chosen.get("dataset") or {}
+    return {"key": chosen["key"], "value": chosen["value"], "dataset": ds.get("name") or ds.get("id")}
+
+
+def last_verification(store: Store) -> dict[str, Any] | None:
+    """The last recorded `verify --record` checkpoint: ``{"event", "at", "actor",
+    "verified_through", "head"}``, or None when the store was never verified on record."""
+    cp = store.last_checkpoint()
+    if cp is None or cp.payload is None:
+        return None
+    return {"event": cp.seq, "at": cp.payload.get("at"), "actor": cp.payload.get("actor"),
+            "verified_through": cp.payload.get("verified_through"), "head": cp.payload.get("head")}

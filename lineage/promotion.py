@@ -1,0 +1,201 @@
+"""Promotion labels: which version of a model name is `production`, `staging`,
+`champion` (any word), who put it there, when and why.
+
+A label is held by at most one version of a name at a time. Every change is one ledger
+event whose rows go to the append-only `promotions` table: ``promote`` puts a label on
+a version, ``end`` takes it off the version that held it when it moves elsewhere (in
+the same event), ``unpromote`` takes it off without a successor. Nothing is updated in
+place, so the whole history of a label stays answerable ("which version was in
+production on 3 March?", "which label did this prediction's model hold?").
+
+`NAME@LABEL` resolves to the holder in every command (`Store.resolve`). Sensitive
+columns (`mark_sensitive`, `allow_sensitive`) are annotations, recorded here too
+since they are the other statements a reviewer makes about what a model may read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import capture
+from .errors import InvalidInputError, NodeNotFoundError
+from .model import LABEL_PATTERN, Node, now_iso
+from .store import Store
+from .tracking import annotate
+
+#: the label `audit NAME` and the inventory look for first
+PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """One change of a label: ``action`` is promote, end or unpromote."""
+
+    name: str
+    label: str
+    model: str
+    action: str
+    version: int | None
+    reason: str | None
+    author: str | None
+    at: str
+    event: int
+    previous: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "model": self.model, "version": self.version,
+                "action": self.action, "reason": self.reason, "author": self.author, "at": self.at,
+                "event": self.event, "previous": self.previous}
+
+
+def check_label(label: Any) -> str:
+    """``label`` when it is a word (letters, digits, ``_.-``; not a bare number, which
+    would read as ``name@N``); raises InvalidInputError otherwise."""
+    if not isinstance(label, str) or not LABEL_PATTERN.match(label):
+        raise InvalidInputError(f"a label is a word such as production, staging or champion "
+                                f"(letters, digits, _ . -; starting with a letter), not {label!r}")
+    return label
+
+
+def version_of(store: Store, node: Node) -> int | None:
+    """The version number (from 1) of a model node under its name."""
+    if not node.name:
+        return None
+    for i, v in enumerate(store.history(node.name, kind=node.kind), 1):
+        if v.id == node.id:
+            return i
+    return None
+
+
+def _who(author: str | None) -> str:
+    return author or capture.capture_agent()[1].get("user") or "unknown"
+
+
+def promote(store: Store, ref: Any, label: str, *, reason: str | None = None, author: str | None = None) -> Promotion:
+    """Put ``label`` on the model version ``ref`` names, ending it on the version that
+    held it; returns the promotion. Promoting the holder again records nothing.
+    Raises InvalidInputError for a non-model or a bad label, NodeNotFoundError for an
+    unknown reference; nothing is recorded then."""
+    check_label(label)
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInputError("reason= is text")
+    node = ref if isinstance(ref, Node) else store.resolve(str(ref))
+    if node.kind != "model":
+        raise InvalidInputError(f"{node.id} is a {node.kind}; only a model version can be promoted "
+                                f"(see `lineage ls --kind model`)")
+    if not node.name:
+        raise InvalidInputError(f"{node.id} has no name, so no label can name it; log it with a name")
+    who, at = _who(author), now_iso()
+    with store.transaction():
+        current = store.label_holder(node.name, label)
+        version = version_of(store, node)
+        if current == node.id:  # already there: no event, the existing promotion stands
+            last = promotion_history_rows(store, node.name, label)[-1]
+            return Promotion(node.name, label, node.id, "promote", version, last["reason"], last["author"], last["at"],
+                             last["event"])
+        rows: list[tuple[str, str, str, str, str | None, str, str]] = []
+        if current is not None:
+            rows.append((node.name, label, current, "end", f"label moved to {node.id}", who, at))
+        rows.append((node.name, label, node.id, "promote", reason, who, at))
+        seq = store.write("promote", {"name": node.name, "label": label, "model": node.id, "previous": current},
+                          {"promotions": rows})
+    return Promotion(node.name, label, node.id, "promote", version, reason, who, at, seq, current)
+
+
+def unpromote(store: Store, name: str, label: str, *, reason: str | None = None, author: str | None = None) -> Promotion:
+    """Take ``label`` off the version of ``name`` that holds it; returns the change.
+    Raises NodeNotFoundError when no version of ``name`` holds it (nothing recorded)."""
+    check_label(label)
+    if isinstance(name, Node):
+        name = name.name or ""
+    name = str(name)
+    if name.startswith("model:"):
+        name = name[len("model:"):]
+    with store.transaction():
+        holder = store.label_holder(name, label)
+        if holder is None:
+            labels = store.labels_of(name)
+            held = f"; its labels: {', '.join(sorted(labels))}" if labels else ""
+            raise NodeNotFoundError(f"{name}@{label}", f"no version of {name!r} holds the label {label!r}{held}")
+        node = store.get_node(holder)
+        who, at = _who(author), now_iso()
+        seq = store.write("unpromote", {"name": name, "label": label, "model": holder},
+                          {"promotions": [(name, label, holder, "unpromote", reason, who, at)]})
+    return Promotion(name, label, holder, "unpromote", version_of(store, node) if node else None, reason, who, at, seq)
+
+
+def promotion_history_rows(store: Store, name: str, label: str | None = None) -> list[dict[str, Any]]:
+    """The recorded label changes of a name (optionally one label), oldest first."""
+    return store.promotion_rows(name, label)
+
+
+# ---------------------------------------------------------------------------
+# sensitive columns: statements about data, and about what a model may read
+
+#: annotation field on a dataset: the columns that are sensitive (JSON list)
+SENSITIVE_FIELD = "sensitive_columns"
+#: annotation field on a model: the sensitive columns it may read, and why (JSON)
+ALLOW_FIELD = "sensitive_use"
+
+
+def _column_list(columns: Any) -> list[str]:
+    if isinstance(columns, str):
+        columns = [c for c in columns.split(",")]
+    cols = [str(c).strip() for c in (columns or ()) if str(c).strip()]
+    if not cols:
+        raise InvalidInputError("name at least one column (e.g. age,sex)")
+    return list(dict.fromkeys(cols))
+
+
+def parse_columns(text: str | None) -> list[str]:
+    """The columns an annotation's text names: a JSON list, a JSON object's
+    ``columns``, or plain text ``age,sex: reason`` (the names before the first colon)."""
+    if not text:
+        return []
+    try:
+        value = json.loads(text)
+    except ValueError:
+        head = text.split(":", 1)[0]
+        return [c.strip() for c in head.split(",") if c.strip()]
+    if isinstance(value, dict):
+        value = value.get("columns", [])
+    if isinstance(value, list):
+        return [str(c) for c in value]
+    return []
+
+
+def mark_sensitive(store: Store, ref: Any, columns: Sequence[str] | str, *, author: str | None = None) -> list[str]:
+    """Mark columns of a dataset sensitive (added to those already marked); returns the
+    full set. Raises InvalidInputError for a non-dataset or a column the dataset's
+    recorded schema does not have."""
+    node = ref if isinstance(ref, Node) else store.resolve(str(ref))
+    if node.kind != "dataset":
+        raise InvalidInputError(f"{node.id} is a {node.kind}; sensitive columns are marked on a dataset")
+    cols = _column_list(columns)
+    known = node.attrs.get("columns")
+    if isinstance(known, list) and known:
+        unknown = [c for c in cols if c not in known]
+        if unknown:
+            raise InvalidInputError(f"{node.name or node.id} has no column {unknown[0]!r} (columns: {', '.join(map(str, known[:20]))})")
+    current = parse_columns((store.annotations(node.id).get(SENSITIVE_FIELD) or {}).get("text"))
+    merged = list(dict.fromkeys([*current, *cols]))
+    if merged != current:
+        annotate(store, node, SENSITIVE_FIELD, json.dumps(merged), author=author)
+    return merged
+
+
+def allow_sensitive(store: Store, ref: Any, columns: Sequence[str] | str, reason: str, *,
+                    author: str | None = None) -> int:
+    """Record that a model may read these sensitive columns, and why (a person's
+    statement; `check sensitive` then passes for them); returns the event number."""
+    node = ref if isinstance(ref, Node) else store.resolve(str(ref))
+    if node.kind != "model":
+        raise InvalidInputError(f"{node.id} is a {node.kind}; sensitive use is allowed on a model")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInputError("allowing a sensitive column needs a reason (who approved it, for what)")
+    current = parse_columns((store.annotations(node.id).get(ALLOW_FIELD) or {}).get("text"))
+    cols = list(dict.fromkeys([*current, *_column_list(columns)]))
+    return annotate(store, node, ALLOW_FIELD, json.dumps({"columns": cols, "reason": reason}), author=author)

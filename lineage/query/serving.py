@@ -1,0 +1,128 @@
+"""Serving state: which version of a model name holds which label, how its labels
+changed, what each version has predicted, and which label a version held when a
+prediction was made.
+
+All of it is indexed lookups: the promotions of one name (``promotions_label``), the
+predictions of given model ids grouped by model (``predictions_model``), never a scan
+of the prediction log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidInputError
+from ..model import Node
+from ..store import Store, _chunks
+
+
+def prediction_counts(store: Store, model_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{model id: {"count", "first_at", "last_at"}}`` for the given model versions
+    (those with no predictions are left out). One grouped query per 500 ids, on the
+    ``model`` index."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(list(dict.fromkeys(model_ids)), 500):
+        marks = ", ".join("?" * len(chunk))
+        sql = (f"SELECT model, COUNT(*), MIN(created_at), MAX(created_at) FROM predictions "
+               f"WHERE model IN ({marks}) GROUP BY model")
+        for model, n, first, last in store.conn.execute(sql, chunk):
+            out[model] = {"count": n, "first_at": first, "last_at": last}
+    return out
+
+
+def _holders(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """``{label: model}`` after replaying promotion rows in order."""
+    held: dict[str, str] = {}
+    for r in rows:
+        if r["action"] == "promote":
+            held[r["label"]] = r["model"]
+        elif held.get(r["label"]) == r["model"]:
+            del held[r["label"]]
+    return held
+
+
+def labels_at_prediction(store: Store, prediction_id: str) -> list[str]:
+    """The labels the prediction's model version held when the prediction was recorded
+    (label changes recorded by earlier ledger events than the prediction's).
+    Raises InvalidInputError when ``prediction_id`` is not a prediction."""
+    row = store.conn.execute("SELECT model, event FROM predictions WHERE id = ?", (prediction_id,)).fetchone()
+    if row is None:
+        raise InvalidInputError(f"{prediction_id} is not a recorded prediction")
+    model_id, event = row
+    name_row = store.conn.execute("SELECT name FROM nodes WHERE id = ?", (model_id,)).fetchone()
+    if not name_row or not name_row[0]:
+        return []
+    before = [r for r in store.promotion_rows(name_row[0]) if r["event"] < event]
+    return sorted(label for label, holder in _holders(before).items() if holder == model_id)
+
+
+def unlabelled_predictions(store: Store, model_id: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Predictions a model version made while it held no label: ``{"count", "last_event"}``.
+
+    ``rows`` are its name's promotion rows (`Store.promotion_rows`). Predictions are
+    grouped by the event that recorded them (one indexed query), and each event is
+    placed against the label changes before it, by event number: exact, where
+    timestamps within one millisecond would not be."""
+    changes = sorted(r["event"] for r in rows if r["model"] == model_id)
+    count, last = 0, None
+    sql = "SELECT event, COUNT(*) FROM predictions WHERE model = ? GROUP BY event ORDER BY event"
+    for event, n in store.conn.execute(sql, (model_id,)):
+        before = [r for r in rows if r["event"] < event] if changes else []
+        held = any(m == model_id for m in _holders(before).values())
+        if not held:
+            count += n
+            last = event
+    return {"count": count, "last_event": last}
+
+
+@dataclass
+class ModelHistory:
+    """The versions of a model name beside the changes of its labels.
+
+    ``versions``: the nodes, oldest first; ``labels``: ``{label: version number}`` held
+    now; ``promotions``: every label change, oldest first, with version numbers."""
+
+    name: str
+    versions: list[Node]
+    promotions: list[dict[str, Any]] = field(default_factory=list)
+    labels: dict[str, int] = field(default_factory=dict)
+    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def version_labels(self, node_id: str) -> list[str]:
+        number = self.number(node_id)
+        return sorted(k for k, v in self.labels.items() if v == number)
+
+    def number(self, node_id: str) -> int | None:
+        for i, n in enumerate(self.versions, 1):
+            if n.id == node_id:
+                return i
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"items": [node + version, labels, predictions], "promotions": [...],
+        "labels": {label: version}}`` (DESIGN.md §5's history shape, plus labels)."""
+        items = []
+        for i, n in enumerate(self.versions, 1):
+            d = n.to_dict()
+            d["version"] = i
+            if n.kind == "model":
+                d["labels"] = self.version_labels(n.id)
+                d["predictions"] = self.predictions.get(n.id, {"count": 0, "first_at": None, "last_at": None})
+            items.append(d)
+        return {"items": items, "promotions": list(self.promotions), "labels": dict(self.labels)}
+
+
+def model_history(store: Store, versions: Sequence[Node]) -> ModelHistory:
+    """`ModelHistory` of recorded versions (as `Store.history` returns them)."""
+    name = versions[0].name if versions else ""
+    hist = ModelHistory(name or "", list(versions))
+    if not versions or versions[0].kind != "model" or not name:
+        return hist
+    number = {n.id: i for i, n in enumerate(versions, 1)}
+    rows = store.promotion_rows(name)
+    hist.promotions = [{**r, "version": number.get(r["model"])} for r in rows]
+    hist.labels = {label: number[m] for label, m in _holders(rows).items() if m in number}
+    hist.predictions = prediction_counts(store, [n.id for n in versions])
+    return hist
