@@ -153,7 +153,7 @@ class ImportBatch:
         Runs in one transaction, so existence is checked against a store no other
         writer changes meanwhile; an exception leaves nothing written.
         """
-        from .. import tracking
+        from .. import capture, tracking
 
         result = ImportResult(self.tool, self.source)
         with self.store.transaction():
@@ -182,7 +182,10 @@ class ImportBatch:
             for table in ("params", "metrics", "tags"):
                 if rows.get(table):
                     result.counts[table] = len(rows[table])
-            agent = tracking.ensure_agent(self.store)
+            agent_hex, _ = capture.capture_agent()
+            agent_id = make_id("agent", agent_hex)
+            if agent_id not in new_ids:  # (else this batch writes it: the importer is in the history)
+                agent_id = tracking.ensure_agent(self.store).id
             started = now_iso()
             activity = make_id("run", new_uuid7_hex())
             attrs = {"experiment": IMPORT_EXPERIMENT, "import": {"tool": self.tool, "source": self.source,
@@ -199,7 +202,7 @@ class ImportBatch:
                                         n.attrs.get("request_id"), n.created_at or started) for n in preds]
                 implicit = {(n.id, n.attrs.get("model")) for n in preds}
                 edges = [e for e in edges if not (e.rel == "was_derived_from" and (e.src, e.dst) in implicit)]
-            edge_rows = [(activity, agent.id, "was_associated_with", None)] + [(e.src, e.dst, e.rel, e.role) for e in edges]
+            edge_rows = [(activity, agent_id, "was_associated_with", None)] + [(e.src, e.dst, e.rel, e.role) for e in edges]
             rows["edges"] = edge_rows
             if aliases:
                 rows["aliases"] = aliases

@@ -26,7 +26,7 @@ from .. import hashing
 from ..errors import InvalidInputError
 from ..model import KINDS, Node, canonical_json, is_hex, make_id
 from ..store import Store
-from . import require
+from . import MissingExtraError, require
 from .bulk import ImportBatch, ImportResult
 from .graph import Scope
 
@@ -90,8 +90,13 @@ def write(sc: Scope, path: str | os.PathLike[str], fmt: str) -> int:
     """Write the scope as PROV-JSON, PROV-N or PROV-XML; returns the number of elements."""
     doc = to_document(sc)
     serializer = FORMATS[fmt]
-    Path(path).write_text(doc.serialize(format=serializer, **({"indent": 1} if serializer == "json" else {})),
-                          encoding="utf-8")
+    from prov.serializers import DoNotExist
+
+    try:
+        text = doc.serialize(format=serializer, **({"indent": 1} if serializer == "json" else {}))
+    except DoNotExist:  # PROV-XML needs lxml, an extra of prov's own
+        raise MissingExtraError(f"{fmt} needs lxml; install it with: pip install 'lineage-ml[prov]'") from None
+    Path(path).write_text(text, encoding="utf-8")
     return len(doc.get_records())
 
 
