@@ -46,7 +46,7 @@ def import_dvc(store: Store, repo: str | os.PathLike[str] = ".", *, all_commits:
     root = Path(repo).resolve()
     if not (root / ".dvc").is_dir():
         raise InvalidInputError(f"{root}: not a DVC repository (no .dvc/ folder; run `dvc init`)")
-    if not (root / "dvc.yaml").is_file() and not any(root.rglob("*.dvc")):
+    if not (root / "dvc.yaml").is_file() and not _dvc_files(root):
         raise InvalidInputError(f"{root / 'dvc.yaml'}: no such file (and no .dvc files): nothing to import")
     from dvc.repo import Repo
 
@@ -64,6 +64,15 @@ def import_dvc(store: Store, repo: str | os.PathLike[str] = ".", *, all_commits:
         raise InvalidInputError(f"{root}: DVC cannot read the pipeline: {_line(exc)}") from None
     _build(batch, store, root, revs)
     return batch.commit()
+
+
+def _dvc_files(root: Path) -> bool:
+    """True when a ``.dvc`` file (``dvc add``) exists outside .git/ and .dvc/."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in (".git", ".dvc")]
+        if any(f.endswith(".dvc") for f in filenames):
+            return True
+    return False
 
 
 def _line(exc: BaseException) -> str:
@@ -85,6 +94,7 @@ def _collect(repo: Any, root: Path, all_commits: bool) -> list[dict[str, Any]]:
     out = []
     revs = repo.brancher(all_commits=True) if all_commits else repo.brancher()
     for rev in revs:
+        rev = rev or "workspace"  # (DVC names the work tree "" when asked for it alone)
         commit = head if rev == "workspace" else rev
         info = _git(root, "log", "-1", "--format=%aI%x00%an%x00%ae", commit) if commit else None
         at, author, email = (info.split("\0") + ["", "", ""])[:3] if info else ("", "", "")
@@ -116,7 +126,12 @@ def _stage(repo: Any, st: Any) -> dict[str, Any]:
             prefix = "" if os.path.basename(str(d.def_path)) == "params.yaml" else f"{d.def_path}:"
             for k, v in _flatten(values).items():
                 params[prefix + k] = v
-    return {"name": st.addressing, "cmd": getattr(st, "cmd", None), "deps": files(st.deps), "outs": files(st.outs),
+    # (`addressing` is relative to the working directory: not a stable name)
+    dvcfile = repo.fs.relpath(st.path, repo.root_dir).replace(os.sep, "/")
+    name = getattr(st, "name", None) or dvcfile
+    if dvcfile != "dvc.yaml" and getattr(st, "cmd", None):
+        name = f"{dvcfile}:{name}"
+    return {"name": name, "cmd": getattr(st, "cmd", None), "deps": files(st.deps), "outs": files(st.outs),
             "params": params, "file": str(getattr(st, "relpath", ""))}
 
 
