@@ -168,11 +168,11 @@ class ImportBatch:
                 if kept:
                     rows[table] = kept
             edges = [e for e in self.edges if not self.store.edge_exists(e)]
-            aliases = [(node, name) for node, name in self.aliases
+            aliases: list[Sequence[Any]] = [(node, name) for node, name in self.aliases
                        if node not in new_ids and name not in self.store.aliases(node)
                        and (self.store.get_node(node) or Node("", "")).name != name]
             aliases += [(node, name) for node, name in self.aliases if node in new_ids and self.nodes[node].name != name]
-            aliases = list(dict.fromkeys(aliases))
+            aliases = list(dict.fromkeys(map(tuple, aliases)))
             if not new_nodes and not edges and not aliases and not any(rows.values()):
                 return result
             for n in new_nodes:
@@ -202,7 +202,7 @@ class ImportBatch:
                                         n.attrs.get("request_id"), n.created_at or started) for n in preds]
                 implicit = {(n.id, n.attrs.get("model")) for n in preds}
                 edges = [e for e in edges if not (e.rel == "was_derived_from" and (e.src, e.dst) in implicit)]
-            edge_rows = [(activity, agent_id, "was_associated_with", None)] + [(e.src, e.dst, e.rel, e.role) for e in edges]
+            edge_rows: list[Sequence[Any]] = [(activity, agent_id, "was_associated_with", None)] + [(e.src, e.dst, e.rel, e.role) for e in edges]
             rows["edges"] = edge_rows
             if aliases:
                 rows["aliases"] = aliases

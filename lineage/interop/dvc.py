@@ -52,7 +52,7 @@ def import_dvc(store: Store, repo: str | os.PathLike[str] = ".", *, all_commits:
 
     try:
         dvc_repo = Repo(str(root))
-    except Exception as exc:  # DVC's own errors (NotDvcRepoError, YAML errors) have many types
+    except Exception as exc:  # noqa: BLE001 - DVC's own errors (NotDvcRepoError, YAML errors) have many types
         raise InvalidInputError(f"{root}: DVC cannot open it: {_line(exc)}") from None
     batch = ImportBatch(store, tool="dvc", source=str(root), details={"all_commits": all_commits})
     try:
@@ -60,7 +60,7 @@ def import_dvc(store: Store, repo: str | os.PathLike[str] = ".", *, all_commits:
             revs = _collect(dvc_repo, root, all_commits)
     except InvalidInputError:
         raise
-    except Exception as exc:  # a broken dvc.yaml / dvc.lock in some commit
+    except Exception as exc:  # noqa: BLE001 - a broken dvc.yaml / dvc.lock in some commit
         raise InvalidInputError(f"{root}: DVC cannot read the pipeline: {_line(exc)}") from None
     _build(batch, store, root, revs)
     return batch.commit()
@@ -68,7 +68,7 @@ def import_dvc(store: Store, repo: str | os.PathLike[str] = ".", *, all_commits:
 
 def _dvc_files(root: Path) -> bool:
     """True when a ``.dvc`` file (``dvc add``) exists outside .git/ and .dvc/."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    for _dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if d not in (".git", ".dvc")]
         if any(f.endswith(".dvc") for f in filenames):
             return True
@@ -224,12 +224,12 @@ def _build(batch: ImportBatch, store: Store, root: Path, revs: list[dict[str, An
             if batch.has(rid):
                 continue
             at = rev["at"] or None
-            attrs = {"experiment": "dvc", "command": [st["cmd"]] if isinstance(st["cmd"], str) else list(st["cmd"]),
+            attrs: dict[str, Any] = {"experiment": "dvc", "command": [st["cmd"]] if isinstance(st["cmd"], str) else list(st["cmd"]),
                      "dvc": {"stage": st["name"], "lock_digest": lock_digest, "commit": rev["commit"], "repo": str(root)},
                      "imported_from": str(root)}
             if at:
                 attrs["started_at"] = _utc(at)
-            started = attrs.get("started_at")
+            started = _utc(at) if at else None
             batch.add_node(Node(rid, "run", st["name"], attrs, started))
             from .. import tracking
 

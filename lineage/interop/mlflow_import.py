@@ -109,7 +109,7 @@ def import_mlflow(store: Store, tracking_uri: str, *, experiments: Sequence[str]
             batch = _read(client, store, shown_uri, experiments, models=models)
         except InvalidInputError:
             raise
-        except Exception as exc:  # MLflow raises many types (MlflowException, requests', SQLAlchemy's)
+        except Exception as exc:  # noqa: BLE001 - MLflow raises many types (MlflowException, requests', SQLAlchemy's)
             raise InvalidInputError(f"{shown_uri}: cannot read the MLflow store: {_one_line(exc)}") from None
     return batch.commit()
 
@@ -195,7 +195,8 @@ def _code(batch: ImportBatch, tags: dict[str, str]) -> str | None:
              "branch": tags.get("mlflow.source.git.branch"), "dirty": False, "diff_digest": None,
              "entry_point": tags.get("mlflow.source.name"), "source": "mlflow"}
     # the identity lineage's capture gives a clean checkout of this commit (capture_code)
-    node = Node(make_id("code", hashing.hash_text(f"{commit}\0")), "code", attrs["entry_point"] or commit[:10], attrs)
+    entry = tags.get("mlflow.source.name")
+    node = Node(make_id("code", hashing.hash_text(f"{commit}\0")), "code", entry or commit[:10], attrs)
     batch.add_node(node)
     return node.id
 
@@ -280,7 +281,7 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
     registered: dict[str, list[dict[str, Any]]] = {}  # logged model id or source -> versions
     try:
         rms = list(_pages(lambda t: client.search_registered_models(page_token=t)))
-    except Exception:  # a tracking server without a registry: models stay unregistered
+    except Exception:  # noqa: BLE001 - a tracking server without a registry: models stay unregistered
         rms = []
     for rm in rms:
         aliases_of: dict[str, list[str]] = {}
@@ -347,7 +348,7 @@ def _hash_model_files(location: str) -> tuple[str | None, int, int]:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
-        except Exception:  # unreachable artifact store: the model is skipped, not the import
+        except Exception:  # noqa: BLE001 - unreachable artifact store: the model is skipped, not the import
             return None, 0, 0
         digest, manifest = hashing.hash_tree(path)
         return digest, len(manifest), sum(m[2] for m in manifest)

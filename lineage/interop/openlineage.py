@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
-from .. import __version__, hashing
+from .. import hashing
 from ..errors import InvalidInputError
 from ..model import Node, is_hex, make_id
 from ..store import Store
@@ -39,7 +39,15 @@ from .graph import Scope
 
 SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 RUN_EVENT_SCHEMA = SPEC + "#/$defs/RunEvent"
-PRODUCER = f"https://pypi.org/project/lineage-ml/{__version__}/"
+
+
+def _package_version() -> str:
+    from .. import __version__  # (the package root sits above this layer: read lazily)
+
+    return __version__
+
+
+PRODUCER = f"https://pypi.org/project/lineage-ml/{_package_version()}/"
 ML_FACET_SCHEMA = ("https://raw.githubusercontent.com/lineage-ml/lineage/main/lineage/interop/schemas/"
                    "LineageMLRunFacet.json#/$defs/LineageMLRunFacet")
 _FACETS = "https://openlineage.io/spec/facets/"
@@ -164,7 +172,8 @@ def _dataset(node: Node) -> dict[str, Any]:
     facets: dict[str, Any] = {"version": _facet("version", datasetVersion=_version(node))}
     cols = node.attrs.get("columns")
     if isinstance(cols, list) and cols:
-        types = node.attrs.get("schema") if isinstance(node.attrs.get("schema"), Mapping) else {}
+        schema = node.attrs.get("schema")
+        types: Mapping[str, Any] = schema if isinstance(schema, Mapping) else {}
         fields = []
         for i, c in enumerate(cols):
             f: dict[str, Any] = {"name": str(c), "ordinal_position": i + 1}
@@ -268,7 +277,7 @@ def post_events(evs: Iterable[Mapping[str, Any]], url: str, *, retries: int = 3,
         for attempt in range(retries + 1):
             req = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (the user's own URL)
+                with urllib.request.urlopen(req, timeout=timeout) as resp:  # (the user's own URL)
                     resp.read()
                 break
             except urllib.error.HTTPError as exc:
@@ -332,7 +341,7 @@ def validate_event(event: Any) -> list[str]:
             if isinstance(url, str) and "#" in url and known_schema(url):
                 try:
                     v = _validator(url)
-                except Exception:  # a pointer into the schema that does not resolve: base checks only
+                except (LookupError, ValueError):  # a pointer that does not resolve: base checks only
                     continue
                 problems += [f"{where}.{name}: {_problem(e)}" for e in v.iter_errors(facet)]
     return problems
@@ -381,7 +390,7 @@ def read_events(source: str | os.PathLike[str] | IO[str]) -> list[tuple[int, dic
             continue
         try:
             ev = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise InvalidInputError(f"{name}:{i}: not valid JSON ({exc.msg} at column {exc.colno}); "
                                     "expected one OpenLineage event per line") from None
         if not isinstance(ev, dict) or "run" not in ev:
@@ -494,12 +503,14 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
         attrs["command"] = [str(source_code["sourceCode"])]
     batch.add_node(Node(rid, "run", job["name"], attrs, started))
     ml = facets.get("lineage_ml") or {}
-    params = ml.get("params") if isinstance(ml.get("params"), Mapping) else {}
+    raw_params = ml.get("params")
+    params: Mapping[str, Any] = raw_params if isinstance(raw_params, Mapping) else {}
     if params:
         from .. import tracking
 
         batch.add_rows("params", [(rid, k, v) for k, v in tracking._secret_safe(params).items()])
-    metrics = ml.get("metrics") if isinstance(ml.get("metrics"), Mapping) else {}
+    raw_metrics = ml.get("metrics")
+    metrics: Mapping[str, Any] = raw_metrics if isinstance(raw_metrics, Mapping) else {}
     batch.add_rows("metrics", [(rid, k, v, 0, ended, None, None) for k, v in metrics.items() if v is not None])
     status = _STATUS_OF[final["eventType"]]
     error = (facets.get("errorMessage") or {}).get("message") if status == "failed" else None
@@ -511,7 +522,7 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
                       "branch": loc.get("branch"), "entry_point": loc.get("path"), "dirty": False, "diff_digest": None,
                       "source": "openlineage"}
         code_id = make_id("code", hashing.hash_text(f"{commit}\0"))
-        batch.add_node(Node(code_id, "code", code_attrs["entry_point"] or commit[:10], code_attrs))
+        batch.add_node(Node(code_id, "code", str(loc.get("path") or commit[:10]), code_attrs))
         batch.add_edge(rid, code_id, "used", "code")
     for ev in group:
         for d in ev.get("inputs") or []:

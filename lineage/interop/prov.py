@@ -125,7 +125,7 @@ def import_prov(store: Store, path: str | os.PathLike[str]) -> ImportResult:
         raise InvalidInputError(f"{path}: the prov package cannot read PROV-N; export as prov-json or prov-xml to import")
     try:
         doc = prov.read(str(p), format=fmt)
-    except Exception as exc:  # prov raises ValueError, KeyError, lxml and json errors alike
+    except Exception as exc:  # noqa: BLE001 - prov raises ValueError, KeyError, lxml and json errors alike
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise InvalidInputError(f"{path}: not a readable PROV-{fmt.upper()} document ({first})") from None
     doc = doc.flattened() if doc.has_bundles() else doc
