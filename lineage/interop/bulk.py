@@ -16,6 +16,7 @@ node present and writes nothing, not even an import activity.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,10 @@ IMPORT_EXPERIMENT = "lineage.import"
 
 #: tables whose rows belong to a run (first column); dropped with a run already stored
 _RUN_TABLES = ("params", "tags", "metrics", "run_states")
+
+#: tables written with `Store.write_bulk` when an import brings more than _BULK_MIN rows
+_BULK_TABLES = ("metrics", "params", "tags")
+_BULK_MIN = 1000
 
 
 def foreign_dataset_id(algorithm: str, digest: str) -> str:
@@ -53,12 +58,14 @@ def foreign_run_hex(tool: str, foreign_id: str, started_ms: int | None) -> str:
 
 
 def ms_to_iso(ms: int | float | None) -> str | None:
-    """Milliseconds since the epoch (MLflow's times) as ISO-8601 UTC with microseconds."""
+    """Milliseconds since the epoch (MLflow's times) as ISO-8601 UTC with microseconds,
+    lineage's form (``2026-01-01T00:00:00.123000Z``). Formatted by hand: an import
+    formats one per metric value, and datetime's strftime was a tenth of the import."""
     if ms is None:
         return None
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(float(ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    us = int(round(float(ms) * 1000))
+    sec, frac = divmod(us, 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:06d}Z"
 
 
 @dataclass
@@ -209,7 +216,13 @@ class ImportBatch:
             rows.setdefault("run_states", [])
             rows["run_states"] = [(activity, "running", started, None, None, None), *rows["run_states"],
                                   (activity, "finished", now_iso(), 0, None, None)]
+            # The many rows (metric histories, params) go through write_bulk, which
+            # encodes a batch column by column (~10x cheaper per row than `write`); each
+            # is one more event in the same transaction, naming the import activity.
+            bulky = {t: rows.pop(t) for t in _BULK_TABLES if len(rows.get(t, ())) > _BULK_MIN}
             payload = {"tool": self.tool, "source": self.source, "activity": activity, "counts": result.counts}
             result.event = self.store.write("import", payload, rows)
+            for table, table_rows in bulky.items():
+                self.store.write_bulk("import_rows", {"activity": activity}, table, table_rows)
             result.activity = activity
         return result
