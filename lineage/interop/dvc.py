@@ -174,13 +174,15 @@ def _build(batch: ImportBatch, store: Store, root: Path, revs: list[dict[str, An
         if f.get("size") is not None:
             attrs["size"] = f["size"]
         node_id = foreign
+        same_as = None
         if not md5.endswith(".dir") and abs_path.is_file() and _md5(abs_path) == md5:
             fd = hashing.hash_file(abs_path, cache=store.stat_cache)
             attrs.update(hashing.describe_file(abs_path, fd))
             attrs.update({"path": path, "abspath": str(abs_path), "digests": {"md5": md5}, "content_hashed": True})
             node_id = make_id("dataset", fd.digest)
-            if batch.has(foreign):
+            if batch.has(foreign):  # known by its MD5 before: the same data, now hashed
                 batch.add_edge(node_id, foreign, "was_derived_from", "same_data")
+                same_as = foreign
         else:
             attrs["content_hashed"] = False
             attrs["content"] = "not available in the work tree (known by DVC's MD5 only)"
@@ -189,7 +191,7 @@ def _build(batch: ImportBatch, store: Store, root: Path, revs: list[dict[str, An
             if prev is None:
                 found = store.nodes(kind="dataset", name=path, limit=1)
                 prev = found[0].id if found else None
-            if prev and prev != node_id:
+            if prev and prev not in (node_id, same_as):
                 batch.add_edge(node_id, prev, "was_revision_of")
         batch.add_node(Node(node_id, "dataset", path, attrs))
         latest[path] = node_id

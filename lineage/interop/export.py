@@ -49,7 +49,9 @@ def export(store: Store, fmt: str, ref: str | None = None, path: str | os.PathLi
     from .graph import scope
 
     t0 = time.perf_counter()
-    sc = scope(store, ref)
+    # OpenLineage speaks of runs and their inputs and outputs: the (millions of)
+    # predictions, which no run produced, are not read for it
+    sc = scope(store, ref, predictions=fmt != "openlineage")
     target = None if path is None else os.fspath(path)
     if target and target != "-":
         parent = Path(target).parent

@@ -26,9 +26,10 @@ class Scope:
     root: str | None = None
 
 
-def scope(store: Store, ref: str | None = None) -> Scope:
-    """The whole store (predictions included, each ``was_derived_from`` its model), or
-    the trace of ``ref``. Raises NodeNotFoundError / AmbiguousIdError for a bad ref."""
+def scope(store: Store, ref: str | None = None, *, predictions: bool = True) -> Scope:
+    """The whole store (predictions included, each ``was_derived_from`` its model,
+    unless ``predictions`` is false), or the trace of ``ref``. Raises
+    NodeNotFoundError / AmbiguousIdError for a bad ref."""
     if ref is not None:
         from .. import query
 
@@ -39,6 +40,8 @@ def scope(store: Store, ref: str | None = None) -> Scope:
 
     nodes = list(reversed(store.nodes()))  # oldest first: the order things happened
     edges = list(all_edges(store))
+    if not predictions:
+        return Scope(nodes, edges, None)
     preds = list(reversed(store.nodes(kind="prediction")))
     nodes += preds
     edges += [Edge(p.id, p.attrs["model"], "was_derived_from") for p in preds if p.attrs.get("model")]

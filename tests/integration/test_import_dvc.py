@@ -127,3 +127,24 @@ def test_a_repo_without_dvc_yaml_is_one_line(lg: lineage.Lineage, tmp_path: Path
     res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "dvc", str(repo)])
     assert res.exit_code == 1 and "dvc.yaml" in res.output and len(res.output.strip().splitlines()) == 1
     assert lg.store.head() == before
+
+
+def test_data_known_by_md5_is_linked_once_hashed(lg: lineage.Lineage, dvc_repo: Path) -> None:
+    clean = dvc_repo / "data" / "clean.csv"
+    content = clean.read_bytes()
+    clean.unlink()  # as after a `git clone` without `dvc pull`
+    lg.import_dvc(dvc_repo)
+    foreign = lg.get("data/clean.csv")
+    assert foreign.attrs["content_hashed"] is False and foreign.attrs["digests"] == {"md5": _md5_bytes(content)}
+    clean.write_bytes(content)  # `dvc pull`
+    result = lg.import_dvc(dvc_repo)
+    assert result.counts == {"dataset": 1, "edges": 1}
+    node = lg.get("dataset:" + hashlib.sha256(content).hexdigest())
+    assert node.attrs["digests"] == foreign.attrs["digests"]
+    assert [(e.dst, e.rel, e.role) for e in lg.trace(node.id, depth=1).edges() if e.src == node.id] == \
+        [(foreign.id, "was_derived_from", "same_data")]
+    assert lg.get("prep").id in lg.trace(node.id).graph  # its provenance goes through the MD5 node
+
+
+def _md5_bytes(b: bytes) -> str:
+    return hashlib.md5(b).hexdigest()
