@@ -86,8 +86,9 @@ def bench_mlflow(runs: int, workdir: Path) -> dict[str, Any]:
 
 
 def bench_exports(workdir: Path, size: str) -> dict[str, Any]:
-    import lineage
     from bench_queries import SIZES, cached_store
+
+    import lineage
 
     path, facts = cached_store(size, SIZES[size])
     lg = lineage.open(path, create=False)

@@ -63,7 +63,7 @@ def ms_to_iso(ms: int | float | None) -> str | None:
     formats one per metric value, and datetime's strftime was a tenth of the import."""
     if ms is None:
         return None
-    us = int(round(float(ms) * 1000))
+    us = round(float(ms) * 1000)
     sec, frac = divmod(us, 1_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:06d}Z"
 
