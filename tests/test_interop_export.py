@@ -203,3 +203,11 @@ def test_url_refused_is_one_clear_line(lg: lineage.Lineage, graph: dict[str, Any
     assert res.exit_code == 1
     assert "cannot post to http://127.0.0.1" in res.output and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
+
+
+def test_the_written_lines_are_the_events(lg: lineage.Lineage, graph: dict[str, Any], tmp_path: Path) -> None:
+    from lineage.interop.graph import scope
+
+    lg.export("openlineage", None, tmp_path / "e.jsonl")
+    written = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
+    assert written == list(openlineage.events(scope(lg.store, predictions=False)))

@@ -15,6 +15,7 @@ node present and writes nothing, not even an import activity.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -65,7 +66,13 @@ def ms_to_iso(ms: int | float | None) -> str | None:
         return None
     us = round(float(ms) * 1000)
     sec, frac = divmod(us, 1_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:06d}Z"
+    return f"{_second(sec)}.{frac:06d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(sec: int) -> str:
+    # the values of a metric history mostly share their second: format each once
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
 
 
 @dataclass
