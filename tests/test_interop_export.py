@@ -41,6 +41,9 @@ def graph(lg: lineage.Lineage, tmp_path: Path) -> dict[str, Any]:
         fit.log_metric("accuracy", 0.9)
         fit.log_metric("accuracy", 0.95, step=1)
         model = fit.log_model(LogisticRegression(C=0.5).fit([[1], [2], [3], [4]], [0, 0, 1, 1]), "clf")
+    lg.log_predictions(model, [[1], [2]], [0, 1], request_ids=["req-1", "req-2"])
+    raw.write_text("age,income,label\n30,100,1\n40,200,0\n50,300,1\n")
+    lg.log_dataset(str(raw))  # a second version: was_revision_of the first
     with pytest.raises(RuntimeError), lg.start_run("broken") as broken:
         raise RuntimeError("out of memory")
     return {"prep": prep.id, "fit": fit.id, "model": model.id, "clean": clean_node.id, "broken": broken.id}
@@ -142,6 +145,9 @@ def test_prov_round_trip(lg: lineage.Lineage, graph: dict[str, Any], tmp_path: P
             assert dict(twin.attrs) == dict(n.attrs)
     ours_edges = set(ours.edges)
     assert ours_edges <= set(theirs.edges)
+    assert other.get("request:req-2").attrs["model"] == graph["model"]
+    assert {"was_revision_of", "was_derived_from", "used", "was_generated_by", "was_associated_with", "was_attributed_to",
+            "was_informed_by"} <= {e.rel for e in ours_edges}
     assert other.import_prov(tmp_path / "g.json").changed is False  # idempotent
     assert other.verify().ok
     other.close()

@@ -159,6 +159,14 @@ class ImportBatch:
         (params, tags, metrics, run_states) are kept only when their run is new."""
         self.rows.setdefault(table, []).extend(rows)
 
+    def _implicit(self, e: Edge) -> bool:
+        """True for a prediction's derivation from its own model: the store keeps
+        that link as the prediction's ``model`` column, not as an edge."""
+        if e.rel != "was_derived_from" or not e.src.startswith("prediction:"):
+            return False
+        node = self.nodes.get(e.src) or self.store.get_node(e.src)
+        return node is not None and node.attrs.get("model") == e.dst
+
     # -- writing ------------------------------------------------------------
 
     def commit(self) -> ImportResult:
@@ -181,7 +189,7 @@ class ImportBatch:
                 kept = [r for r in table_rows if table not in _RUN_TABLES or r[0] in new_ids]
                 if kept:
                     rows[table] = kept
-            edges = [e for e in self.edges if not self.store.edge_exists(e)]
+            edges = [e for e in self.edges if not self._implicit(e) and not self.store.edge_exists(e)]
             aliases: list[Sequence[Any]] = [(node, name) for node, name in self.aliases
                        if node not in new_ids and name not in self.store.aliases(node)
                        and (self.store.get_node(node) or Node("", "")).name != name]
@@ -214,8 +222,6 @@ class ImportBatch:
                 rows["predictions"] = [(n.id, n.attrs.get("model"), n.attrs.get("input_digest"),
                                         canonical_json(n.attrs.get("output")), n.attrs.get("score"),
                                         n.attrs.get("request_id"), n.created_at or started) for n in preds]
-                implicit = {(n.id, n.attrs.get("model")) for n in preds}
-                edges = [e for e in edges if not (e.rel == "was_derived_from" and (e.src, e.dst) in implicit)]
             edge_rows: list[Sequence[Any]] = [(activity, agent_id, "was_associated_with", None)] + [(e.src, e.dst, e.rel, e.role) for e in edges]
             rows["edges"] = edge_rows
             if aliases:
