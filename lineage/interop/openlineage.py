@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import IO, Any
@@ -115,14 +116,19 @@ def _job(run: Node, namespace: str) -> tuple[str, str]:
 # export
 
 
+@dataclass(frozen=True)
 class _RunPlan:
-    """What the two events of one run are made of (shared by `events` and `write_events`)."""
+    """What the two events of one run are made of (shared by `events` and `_event_lines`)."""
 
-    __slots__ = ("end", "end_facets", "end_time", "inputs", "job", "outputs", "run_facets", "start_time", "uuid")
-
-    def __init__(self, **kw: Any) -> None:
-        for k, v in kw.items():
-            setattr(self, k, v)
+    uuid: str
+    start_time: str | None
+    end: str | None
+    end_time: str | None
+    run_facets: dict[str, Any]
+    end_facets: dict[str, Any]
+    job: dict[str, Any]
+    inputs: list[str]
+    outputs: list[str]
 
 
 def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
