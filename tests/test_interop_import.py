@@ -129,3 +129,10 @@ def test_foreign_ids_are_stable() -> None:
     a = foreign_run_hex("mlflow", "r1", 1_700_000_000_000)
     assert a == foreign_run_hex("mlflow", "r1", 1_700_000_000_000) and len(a) == 32 and a[12] == "7"
     assert a < foreign_run_hex("mlflow", "r0", 1_700_000_000_001)  # sorts by start time
+
+
+def test_mlflow_reference_of_a_mirrored_run(lg: lineage.Lineage) -> None:
+    # a run recorded with MLflow's id as its own (the MLflow plugin's mirror) resolves too
+    with lg.start_run("fit") as r:
+        pass
+    assert lg.get("mlflow:" + r.id.split(":")[1]).id == r.id
