@@ -426,7 +426,12 @@ def read_events(source: str | os.PathLike[str] | IO[str]) -> list[tuple[int, dic
     """``(line number, event)`` of every non-blank line of a JSON-lines file (``-``:
     stdin). Raises InvalidInputError naming the file, the line and the problem (not
     JSON, truncated, not a valid RunEvent)."""
-    name = "<stdin>" if source == "-" else getattr(source, "name", None) or os.fspath(source)  # type: ignore[arg-type]
+    if source == "-":
+        name = "<stdin>"
+    elif isinstance(source, (str, os.PathLike)):
+        name = os.fspath(source)
+    else:
+        name = str(getattr(source, "name", None) or "<stream>")
     if source == "-":
         lines: Iterable[str] = sys.stdin
     elif isinstance(source, (str, os.PathLike)):
