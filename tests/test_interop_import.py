@@ -136,3 +136,26 @@ def test_mlflow_reference_of_a_mirrored_run(lg: lineage.Lineage) -> None:
     with lg.start_run("fit") as r:
         pass
     assert lg.get("mlflow:" + r.id.split(":")[1]).id == r.id
+
+
+def test_a_failure_while_writing_leaves_nothing(lg: lineage.Lineage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.store import Store
+
+    ml = {"_producer": "https://x", "_schemaURL": openlineage.ML_FACET_SCHEMA, "lineageId": "run:" + "1" * 32,
+          "params": {f"p{i}": str(i) for i in range(1500)}, "metrics": {}}
+    end = _event(RUN_A, "COMPLETE", "2026-01-01T00:01:00Z", "big")
+    end["run"]["facets"] = {"lineage_ml": ml}
+    path = _write(tmp_path / "e.jsonl", [_event(RUN_A, "START", "2026-01-01T00:00:00Z", "big"), end])
+    before = lg.store.head()
+
+    def broken(*args: Any, **kwargs: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Store, "write_bulk", broken)  # the params (1,500 rows) go through write_bulk
+    with pytest.raises(OSError):
+        lg.import_openlineage(path)
+    assert lg.store.head() == before
+    assert not lg.store.node_exists("run:" + RUN_A.replace("-", ""))
+    monkeypatch.undo()
+    assert lg.import_openlineage(path).counts["params"] == 1500
+    assert lg.verify().ok
