@@ -126,3 +126,21 @@ def test_unreachable_tracking_uri_is_one_line(lg: lineage.Lineage, tmp_path: Pat
         assert res.exit_code == 1, res.output
         assert uri in res.output and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
     assert lg.store.head() == before
+
+
+def test_the_sql_fast_path_and_mlflows_calls_agree(lg: lineage.Lineage, mlflow_store: dict[str, Any], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.interop import mlflow_import
+
+    lg.import_mlflow(mlflow_store["uri"])
+    slow = lineage.open(tmp_path / "slow" / "lineage.db")
+    monkeypatch.setattr(mlflow_import, "_sql_runs", lambda *a: None)  # search_runs, as for a tracking server
+    monkeypatch.setattr(mlflow_import, "_sql_histories", lambda *a: None)  # get_metric_history_bulk
+    slow.import_mlflow(mlflow_store["uri"])
+    for run_id in (mlflow_store["run"], mlflow_store["child"], mlflow_store["failed"]):
+        a, b = lg.get(f"mlflow:{run_id}"), slow.get(f"mlflow:{run_id}")
+        assert (a.id, a.name, dict(a.attrs)) == (b.id, b.name, dict(b.attrs))
+        assert [(m["key"], m["step"], m["value"], m["at"]) for m in lg.store.metrics_of(a.id)] == \
+            [(m["key"], m["step"], m["value"], m["at"]) for m in slow.store.metrics_of(b.id)]
+        assert set(lg.trace(a.id, depth=1).edges()) == set(slow.trace(b.id, depth=1).edges())
+    slow.close()
