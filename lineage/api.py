@@ -19,6 +19,8 @@ from .model import Node, make_id
 from .store import Store, VerifyReport, locate
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .interop.bulk import ImportResult
+    from .interop.export import ExportResult
     from .query import Subgraph
 
 
@@ -382,6 +384,47 @@ class Lineage:
         """`feature_lineage` of a model, whose ``.ok`` is False when a sensitive column
         reaches its inputs without a ``sensitive_use`` allowance (``.violations``)."""
         return self.feature_lineage(model)
+    # -- interop: import other tools' history, export the graph (lineage/interop) --
+
+    def import_mlflow(self, tracking_uri: str, *, experiments: Sequence[str] = (),
+                      registry_uri: str | None = None) -> ImportResult:
+        """Import an MLflow tracking store (runs, params, metric histories, tags, datasets,
+        logged and registered models); returns an ImportResult (``.counts``,
+        ``.activity``). Idempotent. Raises MissingExtraError without mlflow,
+        InvalidInputError when the store cannot be read (nothing is written then)."""
+        from .interop.mlflow_import import import_mlflow
+
+        return import_mlflow(self.store, tracking_uri, experiments=experiments, registry_uri=registry_uri)
+
+    def import_dvc(self, repo: str | os.PathLike[str] = ".", *, all_commits: bool = False) -> ImportResult:
+        """Import a DVC repository's stages and data versions (those of every commit
+        with ``all_commits``); returns an ImportResult. Idempotent."""
+        from .interop.dvc import import_dvc
+
+        return import_dvc(self.store, repo, all_commits=all_commits)
+
+    def import_openlineage(self, source: Any) -> ImportResult:
+        """Import OpenLineage RunEvents from a JSON-lines file (``"-"``: stdin); returns
+        an ImportResult. Idempotent; a bad line raises InvalidInputError naming it."""
+        from .interop.openlineage import import_openlineage
+
+        return import_openlineage(self.store, source)
+
+    def import_prov(self, path: str | os.PathLike[str]) -> ImportResult:
+        """Rebuild the graph a PROV-JSON or PROV-XML document describes; returns an ImportResult."""
+        from .interop.prov import import_prov
+
+        return import_prov(self.store, path)
+
+    def export(self, format: str, ref: Any = None, path: str | os.PathLike[str] | None = None, *,
+               url: str | None = None, namespace: str = "lineage") -> ExportResult:
+        """Export the store (or the trace of ``ref``) as ``openlineage``, ``prov-json``,
+        ``prov-n``, ``prov-xml``, ``graphml`` or ``json`` to ``path``; OpenLineage events
+        can also be POSTed to ``url``. Returns an ExportResult (``.count``, ``.path``)."""
+        from .interop.export import export
+
+        node_ref = None if ref is None else self.get(ref).id
+        return export(self.store, format, node_ref, path, url=url, namespace=namespace)
 
 
 def _as_refs(refs: Any) -> Sequence[Any]:
@@ -427,3 +470,4 @@ def open(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> 
     lg = Lineage(store)
     lg.reap()
     return lg
+

@@ -1352,6 +1352,136 @@ def _annotate_sensitive(state: State, ref: str, sensitive: str | None, allow: st
     assert allow is not None
     event = lg.allow_sensitive(ref, allow, text, author=author)
     click.echo(f"recorded sensitive_use on {lg.get(ref).id} (event {event})")
+# import / export: other tools' history in, the graph out (lineage/interop)
+
+
+def _print_import(result: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    if not result.changed:
+        click.echo(f"nothing new to import from {result.source}")
+        return
+    parts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
+    click.echo(f"imported from {result.source}: {parts}")
+    click.echo(f"recorded as {result.activity} (event {result.event})")
+
+
+@cli.group(name="import", cls=LineageGroup)
+def import_() -> None:
+    """Bring in history recorded by MLflow, DVC, OpenLineage producers or PROV tools.
+
+    Imports are idempotent (running one again adds nothing) and all or nothing (a
+    bad record stops the import before anything is written). Each is recorded as an
+    activity naming its source.
+
+    \b
+    Example:
+      lineage import mlflow --tracking-uri sqlite:///mlflow.db
+      lineage import dvc . --all-commits
+      lineage import openlineage events.jsonl
+      lineage import prov graph.json
+    """
+
+
+@import_.command(name="mlflow")
+@click.option("--tracking-uri", required=True, envvar="MLFLOW_TRACKING_URI", metavar="URI",
+              help="MLflow tracking store: sqlite:///mlflow.db, a folder, or http(s)://server.")
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME", help="Only this experiment (repeatable).")
+@click.option("--registry-uri", metavar="URI", help="Model registry, when not the tracking store.")
+@json_option
+@pass_state
+def import_mlflow(state: State, tracking_uri: str, experiments: tuple[str, ...], registry_uri: str | None, as_json: bool) -> None:
+    """Import an MLflow store: runs, params, metric histories, tags, datasets, models.
+
+    `lineage show mlflow:<run_id>` finds an imported run by its MLflow id.
+
+    \b
+    Example:
+      lineage import mlflow --tracking-uri sqlite:///mlflow.db
+      lineage import mlflow --tracking-uri http://mlflow:5000 --experiment risk
+    """
+    lg = state.lineage(create=True)
+    _print_import(lg.import_mlflow(tracking_uri, experiments=experiments, registry_uri=registry_uri), as_json)
+
+
+@import_.command(name="dvc")
+@click.argument("repo", required=False, default=".", type=click.Path(file_okay=False))
+@click.option("--all-commits", is_flag=True, help="Walk every git commit, so past data versions are imported too.")
+@json_option
+@pass_state
+def import_dvc(state: State, repo: str, all_commits: bool, as_json: bool) -> None:
+    """Import a DVC pipeline: stages as runs, deps and outs as data versions.
+
+    \b
+    Example:
+      lineage import dvc
+      lineage import dvc path/to/repo --all-commits
+    """
+    lg = state.lineage(create=True)
+    _print_import(lg.import_dvc(repo, all_commits=all_commits), as_json)
+
+
+@import_.command(name="openlineage")
+@click.argument("source", metavar="FILE")
+@json_option
+@pass_state
+def import_openlineage(state: State, source: str, as_json: bool) -> None:
+    """Import OpenLineage RunEvents (JSON lines; - reads stdin).
+
+    \b
+    Example:
+      lineage import openlineage events.jsonl
+      cat events.jsonl | lineage import openlineage -
+    """
+    lg = state.lineage(create=True)
+    _print_import(lg.import_openlineage(source), as_json)
+
+
+@import_.command(name="prov")
+@click.argument("path", metavar="FILE")
+@json_option
+@pass_state
+def import_prov(state: State, path: str, as_json: bool) -> None:
+    """Import a W3C PROV document (PROV-JSON, or PROV-XML by its .xml suffix).
+
+    \b
+    Example:
+      lineage import prov graph.json
+    """
+    lg = state.lineage(create=True)
+    _print_import(lg.import_prov(path), as_json)
+
+
+@cli.command(name="export")
+@click.argument("ref", required=False)
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["openlineage", "prov-json", "prov-n", "prov-xml", "graphml", "json"]),
+              help="openlineage (JSON lines of RunEvents), W3C PROV, GraphML or lineage's subgraph JSON.")
+@click.option("-o", "--output", metavar="FILE", help="Where to write (- for stdout, openlineage only).")
+@click.option("--url", metavar="URL", help="POST OpenLineage events here (e.g. http://marquez:5000/api/v1/lineage).")
+@click.option("--namespace", default="lineage", show_default=True, help="OpenLineage job namespace.")
+@json_option
+@pass_state
+def export_(state: State, ref: str | None, fmt: str, output: str | None, url: str | None, namespace: str, as_json: bool) -> None:
+    """Export the whole store, or everything upstream of REF, for other tools.
+
+    \b
+    Example:
+      lineage export --format openlineage -o events.jsonl
+      lineage export --format openlineage --url http://localhost:5000/api/v1/lineage
+      lineage export --format prov-json random_forest -o model.prov.json
+      lineage export --format graphml -o lineage.graphml
+    """
+    if output is None and url is None:
+        raise click.UsageError("give -o FILE (or --url URL with --format openlineage)")
+    lg = state.lineage()
+    result = lg.export(fmt, ref, output, url=url, namespace=namespace)
+    if as_json:
+        emit_json(result.to_dict())
+    elif output != "-":
+        where = " and ".join(x for x in (result.path, result.url) if x)
+        click.echo(f"wrote {result.count:,} {'events' if fmt == 'openlineage' else 'records'} as {fmt} to {where}")
 
 
 if __name__ == "__main__":  # pragma: no cover

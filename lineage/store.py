@@ -1113,6 +1113,8 @@ class Store:
             r = parse_ref(_clean_text(str(ref)))
         except ValueError as exc:
             raise NodeNotFoundError(str(ref), str(exc)) from None
+        if r.name is not None and r.name.startswith("mlflow:") and r.kind is None:
+            return self._resolve_mlflow(r.name)
         if r.request is not None:
             rows = self.conn.execute(
                 f"SELECT {self._PRED_COLS} FROM predictions WHERE request_id = ? ORDER BY pk DESC LIMIT 2", (r.request,)
@@ -1236,6 +1238,24 @@ class Store:
         return self.conn.execute(
             "SELECT method, feature, level, value, std, dataset, target, at, event FROM importances "
             "WHERE model = ? ORDER BY pk", (model_id,)).fetchall()
+    def _resolve_mlflow(self, text: str) -> Node:
+        """``mlflow:RUN_ID``: the run imported from MLflow under that id (recorded as
+        an alias by `lineage import mlflow`), else a run mirrored with MLflow, whose own
+        hex is the MLflow run id."""
+        run_id = text.split(":", 1)[1].strip().lower()
+        row = self.conn.execute("SELECT node FROM aliases WHERE name = ? ORDER BY pk LIMIT 1", (f"mlflow:{run_id}",)).fetchone()
+        if row is not None:
+            node = self.get_node(row[0])
+            if node is not None:
+                return node
+        found = self._by_prefix(run_id, "run") if run_id and all(c in "0123456789abcdef" for c in run_id) else []
+        if len(found) == 1:
+            node = self.get_node(found[0])
+            assert node is not None
+            return node
+        if len(found) > 1:
+            raise AmbiguousIdError(text, found)
+        raise NodeNotFoundError(text, "no run imported from or mirrored with MLflow has that id; see `lineage import mlflow`")
 
     def _near_names(self, name: str, kind: str | None) -> list[str]:
         """Recorded names close to a mistyped one (only on the error path: it reads every

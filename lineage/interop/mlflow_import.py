@@ -1,0 +1,485 @@
+"""`lineage import mlflow`: an MLflow tracking store's history, read through MLflow's own
+client, as lineage nodes and relations.
+
+What becomes what:
+
+* an MLflow run (finished, failed or killed) -> a ``run`` node whose id is derived from
+  the MLflow run id (`foreign_run_hex`), with the alias ``mlflow:<run_id>`` (so
+  ``lineage show mlflow:<run_id>`` resolves), its status and times as run states, its
+  params, tags and every step of every metric;
+* ``mlflow.user`` -> an ``agent`` (``was_associated_with``); ``mlflow.source.git.commit``
+  -> the ``code`` node lineage's own capture gives a clean checkout of that commit
+  (``used``, role ``code``); ``mlflow.parentRunId`` -> the run's ``parent_run``;
+* a ``log_input`` dataset -> a ``dataset`` known by MLflow's digest
+  (`foreign_dataset_id`, ``attrs["digests"] = {"mlflow": …}``), ``used`` with the
+  dataset's context as role (``training`` when none);
+* a logged model -> a ``model`` node identified by the SHA-256 of its artifact files
+  (``was_generated_by`` its run); a registered model version names it and records its
+  version and aliases.
+
+Runs still running in MLflow are left for a later import (they would otherwise look
+crashed here). Runs already imported are skipped whole, so a second import of the
+same store writes nothing and an import after new runs adds only those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .. import capture, hashing
+from ..errors import InvalidInputError
+from ..model import Node, make_id
+from ..store import Store
+from . import require
+from .bulk import ImportBatch, ImportResult, foreign_dataset_id, foreign_run_hex, ms_to_iso
+
+_STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "failed"}
+_PAGE = 1000
+
+
+def mlflow_run_id(run_id: str, started_ms: int | None) -> str:
+    """Our ``run:`` id for an MLflow run (the same on every import)."""
+    return make_id("run", foreign_run_hex("mlflow", run_id, started_ms))
+
+
+@contextlib.contextmanager
+def _quick_failure() -> Iterator[None]:
+    """MLflow retries an unreachable server for minutes by default; an import should say
+    so at once. Only this process's environment, only while importing."""
+    keys = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+    saved = {k: os.environ.get(k) for k in keys}
+    for k, v in keys.items():
+        os.environ.setdefault(k, v)
+    try:
+        yield
+    finally:
+        for k, old in saved.items():
+            if old is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = old
+
+
+def _check_local(uri: str) -> None:
+    """A local store that does not exist would be created empty by MLflow: refuse."""
+    parsed = urlparse(uri)
+    path = None
+    if parsed.scheme == "sqlite":
+        path = uri.split(":///", 1)[1] if ":///" in uri else None
+        if path is not None and not path.startswith("/"):
+            path = os.path.abspath(path)
+        elif path is not None and uri.startswith("sqlite:////"):
+            path = "/" + path.lstrip("/")
+    elif parsed.scheme == "file":
+        path = parsed.path
+    elif parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
+        path = uri
+    if path is not None and path not in (":memory:", "") and not os.path.exists(path):
+        raise InvalidInputError(f"{uri}: no MLflow tracking store there (check --tracking-uri)")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def import_mlflow(store: Store, tracking_uri: str, *, experiments: Sequence[str] = (),
+                  registry_uri: str | None = None, models: bool = True) -> ImportResult:
+    """Import an MLflow tracking store's runs, datasets and models; returns the counts.
+
+    ``experiments`` limits the import to those experiment names (all when empty).
+    Raises MissingExtraError without mlflow, InvalidInputError when the store cannot
+    be read (the message names the URI and MLflow's reason); writes nothing then.
+    """
+    require("mlflow", "mlflow")
+    from mlflow import MlflowClient
+
+    _check_local(tracking_uri)
+    shown_uri = capture.strip_url_credentials(tracking_uri)
+    with _quick_failure():
+        try:
+            client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+            batch = _read(client, store, shown_uri, experiments, models=models)
+        except InvalidInputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - MLflow raises many types (MlflowException, requests', SQLAlchemy's)
+            raise InvalidInputError(f"{shown_uri}: cannot read the MLflow store: {_one_line(exc)}") from None
+    return batch.commit()
+
+
+def _pages(fetch: Any) -> Iterator[Any]:
+    token = None
+    while True:
+        page = fetch(token)
+        yield from page
+        token = getattr(page, "token", None)
+        if not token:
+            return
+
+
+def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: bool) -> ImportBatch:
+    from mlflow.entities import ViewType
+
+    exps = list(_pages(lambda t: client.search_experiments(view_type=ViewType.ACTIVE_ONLY, page_token=t)))
+    if names:
+        by_name = {e.name: e for e in exps}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise InvalidInputError(f"{uri}: no MLflow experiment named {unknown[0]!r} "
+                                    f"(there are: {', '.join(sorted(by_name)) or 'none'})")
+        exps = [by_name[n] for n in names]
+    exp_names = {e.experiment_id: e.name for e in exps}
+    batch = ImportBatch(store, tool="mlflow", source=uri, details={"experiments": sorted(exp_names.values())})
+    if not exps:
+        return batch
+    exp_ids = list(exp_names)
+    tracking_store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    runs = _sql_runs(tracking_store, exp_ids)
+    if runs is None:
+        runs = list(_pages(lambda t: client.search_runs(exp_ids, run_view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE,
+                                                        page_token=t)))
+    ids = {r.info.run_id: mlflow_run_id(r.info.run_id, r.info.start_time) for r in runs}
+    present = batch.stored(ids.values())
+    new_runs = [r for r in runs if ids[r.info.run_id] not in present and r.info.status in _STATUS]
+    history = _metric_histories(client, new_runs)
+    for r in new_runs:
+        _add_run(batch, r, ids, exp_names, history, uri)
+    if models:
+        _add_models(client, batch, exp_ids, ids)
+    return batch
+
+
+def _metric_histories(client: Any, runs: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
+    """Every step of every metric of ``runs``: ``{(run_id, key): [Metric, ...]}``.
+
+    SQL-backed stores answer one query per metric key for many runs
+    (``get_metric_history_bulk``); other stores are asked run by run, key by key.
+    """
+    out: dict[tuple[str, str], list[Any]] = {}
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    fast = _sql_histories(store, [r.info.run_id for r in runs if r.data.metrics])
+    if fast is not None:
+        return fast
+    bulk = getattr(store, "get_metric_history_bulk", None)
+    by_key: dict[str, list[str]] = {}
+    for r in runs:
+        for key in r.data.metrics:
+            by_key.setdefault(key, []).append(r.info.run_id)
+    for key, run_ids in by_key.items():
+        if bulk is not None:
+            for i in range(0, len(run_ids), 500):
+                for m in bulk(run_ids[i:i + 500], key, 2**31 - 1):
+                    out.setdefault((m.run_id, key), []).append(m)  # a Metric with its run_id
+        else:
+            for rid in run_ids:
+                out[(rid, key)] = list(client.get_metric_history(rid, key))
+    return out
+
+
+class _Point:
+    """One metric value (the fields of MLflow's ``Metric`` that the import reads)."""
+
+    __slots__ = ("step", "timestamp", "value")
+
+    def __init__(self, value: float, timestamp: int, step: int) -> None:
+        self.value, self.timestamp, self.step = value, timestamp, step
+
+
+def _sql_histories(store: Any, run_ids: Sequence[str]) -> dict[tuple[str, str], list[Any]] | None:
+    """Every metric value of ``run_ids`` from a SQL-backed MLflow store, in one query
+    per 500 runs, as column tuples through MLflow's own table model (``SqlMetric``).
+
+    MLflow's ``get_metric_history_bulk`` builds an ORM object per value: at 200 values
+    a run that was 80% of the import. None when the store is not SQL-backed (or its
+    model differs from what this reads), so the caller uses the client's calls.
+    """
+    maker = getattr(store, "ManagedSessionMaker", None)
+    if maker is None or not run_ids:
+        return None
+    try:
+        from mlflow.store.tracking.dbmodels.models import SqlMetric
+        from sqlalchemy import select
+
+        cols = (SqlMetric.run_uuid, SqlMetric.key, SqlMetric.value, SqlMetric.timestamp, SqlMetric.step, SqlMetric.is_nan)
+        out: dict[tuple[str, str], list[Any]] = {}
+        with maker() as session:
+            for i in range(0, len(run_ids), 500):
+                query = select(*cols).where(SqlMetric.run_uuid.in_(list(run_ids[i:i + 500])))
+                query = query.order_by(SqlMetric.run_uuid, SqlMetric.key, SqlMetric.timestamp, SqlMetric.step)
+                for run_uuid, key, value, ts, step, is_nan in session.execute(query):
+                    out.setdefault((run_uuid, key), []).append(_Point(float("nan") if is_nan else value, ts, step))
+        return out
+    except Exception:  # noqa: BLE001 - another MLflow's schema: fall back to its public calls
+        return None
+
+
+def _sql_runs(store: Any, exp_ids: Sequence[str]) -> list[Any] | None:
+    """The active runs of ``exp_ids`` with params, tags, latest metrics and dataset
+    inputs, from a SQL-backed MLflow store, read as column tuples through MLflow's own
+    table models (a handful of queries per 500 runs).
+
+    Shaped like MLflow's ``Run`` as far as the import reads it (``.info``, ``.data``,
+    ``.inputs.dataset_inputs``). ``search_runs`` builds an ORM object per param, tag
+    and metric: it was most of an import's time. None when the store is not SQL-backed
+    or its tables are not what this reads; the caller then uses ``search_runs``.
+    """
+    maker = getattr(store, "ManagedSessionMaker", None)
+    if maker is None:
+        return None
+    from types import SimpleNamespace as NS
+
+    try:
+        from mlflow.store.tracking.dbmodels import models as m
+        from sqlalchemy import select
+
+        runs: dict[str, Any] = {}
+        with maker() as session:
+            q = select(m.SqlRun.run_uuid, m.SqlRun.name, m.SqlRun.status, m.SqlRun.start_time, m.SqlRun.end_time,
+                       m.SqlRun.user_id, m.SqlRun.experiment_id, m.SqlRun.artifact_uri).where(
+                m.SqlRun.experiment_id.in_([int(e) for e in exp_ids]), m.SqlRun.lifecycle_stage == "active")
+            for rid, name, status, start, end, user, exp, art in session.execute(q):
+                runs[rid] = NS(info=NS(run_id=rid, run_name=name, status=status, start_time=start, end_time=end, user_id=user,
+                                       experiment_id=str(exp), artifact_uri=art),
+                               data=NS(params={}, tags={}, metrics={}), inputs=NS(dataset_inputs=[]))
+            ids = list(runs)
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                for rid, key, value in session.execute(select(m.SqlParam.run_uuid, m.SqlParam.key, m.SqlParam.value)
+                                                       .where(m.SqlParam.run_uuid.in_(chunk))):
+                    runs[rid].data.params[key] = value
+                for rid, key, value in session.execute(select(m.SqlTag.run_uuid, m.SqlTag.key, m.SqlTag.value)
+                                                       .where(m.SqlTag.run_uuid.in_(chunk))):
+                    runs[rid].data.tags[key] = value
+                lm = m.SqlLatestMetric
+                for rid, key, value, is_nan in session.execute(select(lm.run_uuid, lm.key, lm.value, lm.is_nan)
+                                                               .where(lm.run_uuid.in_(chunk))):
+                    runs[rid].data.metrics[key] = float("nan") if is_nan else value
+                q = (select(m.SqlInput.destination_id, m.SqlInput.input_uuid, m.SqlDataset.name, m.SqlDataset.digest,
+                            m.SqlDataset.dataset_source_type, m.SqlDataset.dataset_source, m.SqlDataset.dataset_schema,
+                            m.SqlDataset.dataset_profile)
+                     .join(m.SqlDataset, m.SqlDataset.dataset_uuid == m.SqlInput.source_id)
+                     .where(m.SqlInput.source_type == "DATASET", m.SqlInput.destination_type == "RUN",
+                            m.SqlInput.destination_id.in_(chunk)))
+                inputs: dict[str, Any] = {}
+                for rid, input_uuid, name, digest, stype, source, schema, profile in session.execute(q):
+                    di = NS(dataset=NS(name=name, digest=digest, source_type=stype, source=source, schema=schema,
+                                       profile=profile), tags=[])
+                    inputs[input_uuid] = di
+                    runs[rid].inputs.dataset_inputs.append(di)
+                uuids = list(inputs)
+                for j in range(0, len(uuids), 500):
+                    for input_uuid, key, value in session.execute(
+                            select(m.SqlInputTag.input_uuid, m.SqlInputTag.name, m.SqlInputTag.value)
+                            .where(m.SqlInputTag.input_uuid.in_(uuids[j:j + 500]))):
+                        inputs[input_uuid].tags.append(NS(key=key, value=value))
+        for r in runs.values():  # as RunInfo does: the run name is also the mlflow.runName tag
+            r.info.run_name = r.info.run_name or r.data.tags.get("mlflow.runName")
+        return list(runs.values())
+    except Exception:  # noqa: BLE001 - another MLflow's schema: fall back to its public calls
+        return None
+
+
+def _agent(batch: ImportBatch, user: str) -> str:
+    """The agent for an MLflow user. MLflow records no host, so the identity is
+    ``sha256("USER@")`` (lineage's own is ``USER@HOST``)."""
+    node = Node(make_id("agent", hashing.hash_text(f"{user}@")), "agent", user, {"user": user, "host": None, "email": None,
+                                                                               "source": "mlflow"})
+    batch.add_node(node)
+    return node.id
+
+
+def _code(batch: ImportBatch, tags: dict[str, str]) -> str | None:
+    commit = tags.get("mlflow.source.git.commit")
+    if not commit:
+        return None
+    repo = tags.get("mlflow.source.git.repoURL")
+    attrs = {"git": True, "commit": commit, "repo": capture.strip_url_credentials(repo) if repo else None,
+             "branch": tags.get("mlflow.source.git.branch"), "dirty": False, "diff_digest": None,
+             "entry_point": tags.get("mlflow.source.name"), "source": "mlflow"}
+    # the identity lineage's capture gives a clean checkout of this commit (capture_code)
+    entry = tags.get("mlflow.source.name")
+    node = Node(make_id("code", hashing.hash_text(f"{commit}\0")), "code", entry or commit[:10], attrs)
+    batch.add_node(node)
+    return node.id
+
+
+def _add_run(batch: ImportBatch, r: Any, ids: dict[str, str], exp_names: dict[str, str],
+             history: dict[tuple[str, str], list[Any]], uri: str) -> None:
+    from .. import tracking
+
+    info = r.info
+    rid = ids[info.run_id]
+    tags = dict(r.data.tags)
+    started = ms_to_iso(info.start_time) or ms_to_iso(0)
+    ended = ms_to_iso(info.end_time) or started
+    attrs: dict[str, Any] = {
+        "experiment": exp_names.get(info.experiment_id, info.experiment_id),
+        "started_at": started,
+        "mlflow": {"run_id": info.run_id, "experiment_id": info.experiment_id, "tracking_uri": uri,
+                   "artifact_uri": capture.strip_url_credentials(info.artifact_uri or "")},
+        "imported_from": uri,
+    }
+    if tags.get("mlflow.source.name"):
+        attrs["command"] = [tags["mlflow.source.name"]]
+    if tags.get("mlflow.note.content"):
+        attrs["description"] = tags["mlflow.note.content"]
+    parent = tags.get("mlflow.parentRunId")
+    if parent:
+        attrs["parent_run"] = ids.get(parent) or f"mlflow:{parent}"
+    name = info.run_name or tags.get("mlflow.runName") or info.run_id[:8]
+    batch.add_node(Node(rid, "run", name, attrs, started), aliases=[f"mlflow:{info.run_id}"])
+    user = info.user_id or tags.get("mlflow.user")
+    if user:
+        batch.add_edge(rid, _agent(batch, user), "was_associated_with")
+    code = _code(batch, tags)
+    if code:
+        batch.add_edge(rid, code, "used", "code")
+    batch.add_rows("params", [(rid, k, v) for k, v in tracking._secret_safe(dict(r.data.params)).items()])
+    batch.add_rows("tags", [(rid, k, v) for k, v in tracking._secret_safe(tags, "tags").items()])
+    rows = []
+    for key in r.data.metrics:
+        for m in history.get((info.run_id, key), []):
+            rows.append((rid, key, m.value, m.step, ms_to_iso(m.timestamp), None, None))
+    rows.sort(key=lambda row: (row[4], row[3]))
+    batch.add_rows("metrics", rows)
+    status = _STATUS[info.status]
+    batch.add_rows("run_states", [(rid, "running", started, None, None, None),
+                                  (rid, status, ended, None, "killed in MLflow" if info.status == "KILLED" else None, None)])
+    for di in r.inputs.dataset_inputs if r.inputs else ():
+        ds = di.dataset
+        context = next((t.value for t in di.tags if t.key == "mlflow.data.context"), None)
+        node = _dataset(ds)
+        batch.add_node(node)
+        batch.add_edge(rid, node.id, "used", context or "training")
+
+
+def _dataset(ds: Any) -> Node:
+    import json
+
+    attrs: dict[str, Any] = {"digests": {"mlflow": ds.digest}, "content_hashed": False, "source": "mlflow",
+                             "source_type": ds.source_type}
+    try:
+        src = json.loads(ds.source) if ds.source else {}
+    except ValueError:
+        src = {"raw": ds.source}
+    uri = src.get("uri") or src.get("url") or src.get("path") if isinstance(src, dict) else None
+    if uri:
+        attrs["uri"] = capture.strip_url_credentials(str(uri))
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        schema = json.loads(ds.schema) if ds.schema else {}
+        cols = schema.get("mlflow_colspec") or []
+        if cols:
+            attrs["columns"] = [c.get("name") for c in cols]
+            attrs["schema"] = {c.get("name"): c.get("type") for c in cols}
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        profile = json.loads(ds.profile) if ds.profile else {}
+        if "num_rows" in profile:
+            attrs["rows"] = profile["num_rows"]
+    return Node(foreign_dataset_id("mlflow", ds.digest), "dataset", ds.name, attrs)
+
+
+def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: dict[str, str]) -> None:
+    """Logged models of the imported experiments, named by their registered versions."""
+    registered: dict[str, list[dict[str, Any]]] = {}  # logged model id or source -> versions
+    try:
+        rms = list(_pages(lambda t: client.search_registered_models(page_token=t)))
+    except Exception:  # noqa: BLE001 - a tracking server without a registry: models stay unregistered
+        rms = []
+    for rm in rms:
+        aliases_of: dict[str, list[str]] = {}
+        for alias, version in (rm.aliases or {}).items():
+            aliases_of.setdefault(str(version), []).append(alias)
+        for v in client.search_model_versions(f"name='{rm.name}'"):
+            key = _model_key(v.source, getattr(v, "model_id", None))
+            registered.setdefault(key, []).append({"name": rm.name, "version": int(v.version),
+                                                   "aliases": sorted(aliases_of.get(str(v.version), [])),
+                                                   "run_id": v.run_id, "source": v.source})
+    search = getattr(client, "search_logged_models", None)
+    if search is None:
+        return
+    for lm in _pages(lambda t: search(exp_ids, page_token=t)):
+        run = run_ids.get(lm.source_run_id) if lm.source_run_id else None
+        regs = sorted(registered.get(lm.model_id, []), key=lambda x: (x["name"], x["version"]))
+        digest, files, size = _hash_model_files(lm.artifact_location)
+        if digest is None:
+            continue
+        model_id = make_id("model", digest)
+        if batch.has(model_id):
+            if run:
+                batch.add_edge(model_id, run, "was_generated_by")
+            continue
+        attrs: dict[str, Any] = {"format": "mlflow-model", "files": files, "size": size,
+                                 "mlflow": {"model_id": lm.model_id, "model_uri": f"models:/{lm.model_id}",
+                                            "artifact_location": capture.strip_url_credentials(lm.artifact_location),
+                                            "name": lm.name, "source_run_id": lm.source_run_id}}
+        flavor = _flavor(lm.artifact_location)
+        if flavor:
+            attrs.update(flavor)
+        if regs:
+            attrs["registered"] = regs
+        name = regs[-1]["name"] if regs else lm.name
+        batch.add_node(Node(model_id, "model", name, attrs, ms_to_iso(lm.creation_timestamp)),
+                       aliases=[r["name"] for r in regs])
+        if run:
+            batch.add_edge(model_id, run, "was_generated_by")
+
+
+def _model_key(source: str, model_id: str | None) -> str:
+    if model_id:
+        return model_id
+    return source[len("models:/"):] if source.startswith("models:/") else source
+
+
+def _local_dir(location: str) -> Path | None:
+    parsed = urlparse(location)
+    if parsed.scheme in ("", "file"):
+        p = Path(parsed.path if parsed.scheme == "file" else location)
+        return p if p.is_dir() else None
+    return None
+
+
+def _hash_model_files(location: str) -> tuple[str | None, int, int]:
+    """SHA-256 of a model's artifact folder (`hashing.hash_tree`), downloading it first
+    when it is not local; ``(None, 0, 0)`` when it cannot be read."""
+    local = _local_dir(location)
+    if local is not None:
+        digest, manifest = hashing.hash_tree(local)
+        return digest, len(manifest), sum(m[2] for m in manifest)
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
+        except Exception:  # noqa: BLE001 - unreachable artifact store: the model is skipped, not the import
+            return None, 0, 0
+        digest, manifest = hashing.hash_tree(path)
+        return digest, len(manifest), sum(m[2] for m in manifest)
+
+
+def _flavor(location: str) -> dict[str, Any]:
+    """The model's flavor and class from its MLmodel file, when local and readable."""
+    local = _local_dir(location)
+    if local is None or not (local / "MLmodel").is_file():
+        return {}
+    import yaml
+
+    try:
+        meta = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    flavors = meta.get("flavors") or {}
+    out: dict[str, Any] = {"mlflow_flavors": sorted(flavors)}
+    main = next((f for f in flavors if f != "python_function"), None)
+    if main:
+        out["flavor"] = main
+        version = (flavors[main] or {}).get(f"{main}_version")
+        if version:
+            out[f"{main}_version"] = version
+    return out

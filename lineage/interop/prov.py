@@ -1,0 +1,226 @@
+"""W3C PROV out and in, through the `prov` package (extra ``[prov]``).
+
+Out: every node becomes a PROV element (datasets, code, models, predictions, artifacts
+and environments are entities, runs activities, agents agents) whose identifier is its
+lineage id (one PROV namespace per kind, so ``dataset:3f2a…`` reads the same in PROV),
+with ``lineage:kind``, ``lineage:name``, ``lineage:created_at`` and ``lineage:attrs``
+(the attributes as canonical JSON) and ``prov:label``; runs carry their start and end
+times. Relations map to ``used`` (with ``prov:role``), ``wasGeneratedBy``,
+``wasDerivedFrom``, ``wasRevisionOf``, ``wasAssociatedWith``, ``wasAttributedTo`` and
+``wasInformedBy``. PROV-JSON, PROV-N and PROV-XML are written by `prov` itself.
+
+In: a PROV document written by us is rebuilt exactly (same ids, names, attributes,
+relations, run params, tags, metrics and states). Elements of other producers get
+ids from their qualified names and the kind their PROV class suggests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import hashing
+from ..errors import InvalidInputError
+from ..model import KINDS, Node, canonical_json, is_hex, make_id
+from ..store import Store
+from . import MissingExtraError, require
+from .bulk import ImportBatch, ImportResult
+from .graph import Scope
+
+NS = "https://lineage-ml.dev/ns#"
+ID_BASE = "https://lineage-ml.dev/id/"
+FORMATS = {"prov-json": "json", "prov-n": "provn", "prov-xml": "xml"}
+_RUN_STATE_KEYS = ("params", "tags", "metrics", "status", "ended_at", "exit_code", "error", "duration_s")
+
+
+def to_document(sc: Scope) -> Any:
+    """The scope as a ``prov.model.ProvDocument``."""
+    require("prov", "prov")
+    from prov.model import PROV_LABEL, PROV_ROLE, ProvDocument
+
+    doc = ProvDocument()
+    doc.add_namespace("lineage", NS)
+    for kind in KINDS:
+        doc.add_namespace(kind, f"{ID_BASE}{kind}/")
+    present = set()
+    for n in sc.nodes:
+        if n.kind not in KINDS:
+            continue
+        present.add(n.id)
+        attrs: dict[Any, Any] = {"lineage:kind": n.kind, "lineage:attrs": canonical_json(dict(n.attrs))}
+        if n.name is not None:
+            attrs["lineage:name"] = n.name
+            attrs[PROV_LABEL] = n.name
+        if n.created_at:
+            attrs["lineage:created_at"] = n.created_at
+        cls = KINDS[n.kind]
+        if cls == "activity":
+            doc.activity(n.id, n.attrs.get("started_at") or n.created_at, n.attrs.get("ended_at"), attrs)
+        elif cls == "agent":
+            doc.agent(n.id, attrs)
+        else:
+            doc.entity(n.id, attrs)
+    for e in sc.edges:
+        if e.src not in present or e.dst not in present:
+            continue
+        extra: dict[Any, Any] = {}
+        if e.role is not None:
+            extra[PROV_ROLE if e.rel == "used" else "lineage:role"] = e.role
+        if e.rel == "used":
+            doc.used(e.src, e.dst, other_attributes=extra or None)
+        elif e.rel == "was_generated_by":
+            doc.wasGeneratedBy(e.src, e.dst, other_attributes=extra or None)
+        elif e.rel == "was_derived_from":
+            doc.wasDerivedFrom(e.src, e.dst, other_attributes=extra or None)
+        elif e.rel == "was_revision_of":
+            doc.wasRevisionOf(e.src, e.dst, other_attributes=extra or None)
+        elif e.rel == "was_associated_with":
+            doc.wasAssociatedWith(e.src, e.dst, other_attributes=extra or None)
+        elif e.rel == "was_attributed_to":
+            doc.wasAttributedTo(e.src, e.dst, other_attributes=extra or None)
+        elif e.rel == "was_informed_by":
+            doc.wasInformedBy(e.src, e.dst, other_attributes=extra or None)
+    return doc
+
+
+def write(sc: Scope, path: str | os.PathLike[str], fmt: str) -> int:
+    """Write the scope as PROV-JSON, PROV-N or PROV-XML; returns the number of elements."""
+    doc = to_document(sc)
+    serializer = FORMATS[fmt]
+    from prov.serializers import DoNotExist
+
+    try:
+        text = doc.serialize(format=serializer, **({"indent": 1} if serializer == "json" else {}))
+    except DoNotExist:  # PROV-XML needs lxml, an extra of prov's own
+        raise MissingExtraError(f"{fmt} needs lxml; install it with: pip install 'lineage-ml[prov]'") from None
+    Path(path).write_text(text, encoding="utf-8")
+    return len(doc.get_records())
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".provn", ".pn"):
+        return "provn"
+    if suffix in (".xml", ".provx"):
+        return "xml"
+    return "json"
+
+
+def import_prov(store: Store, path: str | os.PathLike[str]) -> ImportResult:
+    """Rebuild the graph a PROV document describes (PROV-JSON, PROV-N by `.provn`, or
+    PROV-XML by `.xml`); returns the counts. Raises InvalidInputError for an unreadable
+    file, before anything is written."""
+    require("prov", "prov")
+    import prov
+    from prov.model import ProvActivity, ProvAgent, ProvEntity
+
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError(f"no such file: {path}")
+    fmt = _format_of(p)
+    if fmt == "provn":
+        raise InvalidInputError(f"{path}: the prov package cannot read PROV-N; export as prov-json or prov-xml to import")
+    try:
+        doc = prov.read(str(p), format=fmt)
+    except Exception as exc:  # noqa: BLE001 - prov raises ValueError, KeyError, lxml and json errors alike
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InvalidInputError(f"{path}: not a readable PROV-{fmt.upper()} document ({first})") from None
+    doc = doc.flattened() if doc.has_bundles() else doc
+    batch = ImportBatch(store, tool="prov", source=str(p.resolve()))
+    ids: dict[str, str] = {}
+    for rec in doc.get_records():
+        if isinstance(rec, (ProvEntity, ProvActivity, ProvAgent)):
+            ids[str(rec.identifier)] = _add_element(batch, rec)
+    for rec in doc.get_records():
+        if rec.is_relation():
+            _add_relation(batch, rec, ids)
+    return batch.commit()
+
+
+def _one(rec: Any, name: str) -> Any:
+    values = [v for k, v in rec.attributes if str(k) == name]
+    return values[0] if values else None
+
+
+def _add_element(batch: ImportBatch, rec: Any) -> str:
+    from prov.model import ProvActivity, ProvAgent
+
+    qn = str(rec.identifier)
+    kind = _one(rec, "lineage:kind")
+    kind = str(kind) if kind is not None else ("run" if isinstance(rec, ProvActivity) else "agent" if isinstance(rec, ProvAgent) else "dataset")
+    if kind not in KINDS:
+        raise InvalidInputError(f"{batch.source}: element {qn} has unknown lineage:kind {kind!r}")
+    head, _, local = qn.partition(":")
+    if head == kind and is_hex(local):
+        node_id = make_id(kind, local)
+    else:  # another producer's element: an id from its qualified name
+        digest = hashing.hash_text(f"prov:{rec.identifier.uri}")
+        node_id = make_id(kind, digest[:32] if kind in ("run", "prediction") else digest)
+    raw = _one(rec, "lineage:attrs")
+    try:
+        attrs = json.loads(str(raw)) if raw is not None else {}
+    except ValueError:
+        raise InvalidInputError(f"{batch.source}: element {qn} has lineage:attrs that are not JSON") from None
+    if raw is None:  # a foreign element: its attributes as text
+        attrs = {str(k): str(v) for k, v in rec.attributes if not str(k).startswith("prov:")}
+        attrs["prov_id"] = rec.identifier.uri
+    name = _one(rec, "lineage:name")
+    if name is None:
+        name = _one(rec, "prov:label") or (local if raw is None else None)
+    created = _one(rec, "lineage:created_at")
+    created_at = str(created) if created is not None else None
+    if kind == "run":
+        _add_run(batch, node_id, None if name is None else str(name), dict(attrs), created_at)
+    elif kind == "prediction":
+        batch.add_node(Node(node_id, kind, None, attrs, created_at))
+    else:
+        batch.add_node(Node(node_id, kind, None if name is None else str(name), attrs, created_at))
+    return node_id
+
+
+def _add_run(batch: ImportBatch, node_id: str, name: str | None, attrs: dict[str, Any], created_at: str | None) -> None:
+    """A run as the store keeps it: params, tags, metrics and states as rows, the rest
+    as attributes (an exported run's attrs carry its state, see `Store.with_run_state`)."""
+    state = {k: attrs.pop(k) for k in _RUN_STATE_KEYS if k in attrs}
+    started = attrs.get("started_at") or created_at
+    batch.add_node(Node(node_id, "run", name, attrs, created_at or started))
+    if isinstance(state.get("params"), Mapping):
+        batch.add_rows("params", [(node_id, k, v) for k, v in state["params"].items()])
+    if isinstance(state.get("tags"), Mapping):
+        batch.add_rows("tags", [(node_id, k, v) for k, v in state["tags"].items()])
+    end = state.get("ended_at") or started
+    if isinstance(state.get("metrics"), Mapping):
+        batch.add_rows("metrics", [(node_id, k, v, 0, end, None, None) for k, v in state["metrics"].items()])
+    status = state.get("status")
+    if status in ("finished", "failed", "crashed") and started:
+        batch.add_rows("run_states", [(node_id, "running", started, None, None, None),
+                                      (node_id, status, end, state.get("exit_code"), state.get("error"), None)])
+
+
+_RELATIONS = {
+    "ProvUsage": ("used", "prov:activity", "prov:entity"),
+    "ProvGeneration": ("was_generated_by", "prov:entity", "prov:activity"),
+    "ProvDerivation": ("was_derived_from", "prov:generatedEntity", "prov:usedEntity"),
+    "ProvAssociation": ("was_associated_with", "prov:activity", "prov:agent"),
+    "ProvAttribution": ("was_attributed_to", "prov:entity", "prov:agent"),
+    "ProvCommunication": ("was_informed_by", "prov:informed", "prov:informant"),
+}
+
+
+def _add_relation(batch: ImportBatch, rec: Any, ids: Mapping[str, str]) -> None:
+    spec = _RELATIONS.get(type(rec).__name__)
+    if spec is None:
+        return  # a PROV relation lineage has no counterpart for (delegation, influence, …)
+    rel, src_attr, dst_attr = spec
+    src, dst = _one(rec, src_attr), _one(rec, dst_attr)
+    if src is None or dst is None or str(src) not in ids or str(dst) not in ids:
+        return
+    types = {str(v) for k, v in rec.attributes if str(k) == "prov:type"}
+    if rel == "was_derived_from" and "prov:Revision" in types:
+        rel = "was_revision_of"
+    role = _one(rec, "prov:role") if rel == "used" else _one(rec, "lineage:role")
+    batch.add_edge(ids[str(src)], ids[str(dst)], rel, None if role is None else str(role))
+

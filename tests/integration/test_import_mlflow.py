@@ -1,0 +1,146 @@
+"""`lineage import mlflow` on a real MLflow store written by MLflow itself in the test:
+runs with params, step metrics, `log_input` datasets, a logged and registered
+scikit-learn model with an alias, a failed run and a nested one. What lineage shows
+afterwards is compared with what MLflow reports through its own client."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import require_module
+
+import lineage
+from lineage.cli import cli
+from lineage.interop.bulk import ms_to_iso
+
+
+@pytest.fixture
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    mlflow = require_module("mlflow")
+    pd = require_module("pandas")
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("risk")
+    df = pd.DataFrame({"age": [30, 40, 50, 60], "label": [0, 1, 0, 1]})
+    with mlflow.start_run(run_name="fit", tags={"mlflow.source.git.commit": "a" * 40, "team": "risk"}) as run:
+        mlflow.log_params({"C": 0.5, "penalty": "l2", "api_key": "s3cr3t"})
+        for step in range(4):
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        mlflow.log_metric("accuracy", 0.9)
+        mlflow.log_input(mlflow.data.from_pandas(df, source="data/train.csv", name="train", targets="label"), context="training")
+        mlflow.log_input(mlflow.data.from_pandas(df.head(2), source="data/test.csv", name="test"), context="testing")
+        clf = LogisticRegression(C=0.5).fit(df[["age"]], df["label"])
+        info = mlflow.sklearn.log_model(clf, name="model", registered_model_name="risk_model")
+        with mlflow.start_run(run_name="child", nested=True) as child:
+            mlflow.log_param("fold", 1)
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias("risk_model", "champion", "1")
+    failed = client.create_run(client.get_experiment_by_name("risk").experiment_id, run_name="broken")
+    client.set_terminated(failed.info.run_id, "FAILED")
+    yield {"uri": uri, "client": client, "run": run.info.run_id, "child": child.info.run_id,
+           "failed": failed.info.run_id, "model": info, "mlflow": mlflow}
+    mlflow.set_tracking_uri(None)
+
+
+def test_import_matches_what_mlflow_reports(lg: lineage.Lineage, mlflow_store: dict[str, Any]) -> None:
+    client = mlflow_store["client"]
+    result = lg.import_mlflow(mlflow_store["uri"])
+    assert result.counts["run"] == 3 and result.counts["model"] == 1
+    activity = lg.get(result.activity)
+    assert activity.attrs["import"]["source"] == mlflow_store["uri"] and activity.attrs["status"] == "finished"
+    exp = client.get_experiment_by_name("risk")
+    for r in client.search_runs([exp.experiment_id]):
+        node = lg.get(f"mlflow:{r.info.run_id}")
+        a = node.attrs
+        assert node.name == r.info.run_name and a["experiment"] == "risk"
+        assert a["status"] == {"FINISHED": "finished", "FAILED": "failed"}[r.info.status]
+        assert a["started_at"] == ms_to_iso(r.info.start_time) and a["ended_at"] == ms_to_iso(r.info.end_time)
+        expected_params = {k: ("***" if "key" in k else v) for k, v in r.data.params.items()}
+        assert a["params"] == expected_params
+        assert a["metrics"] == r.data.metrics
+        for key in r.data.metrics:
+            ours = [(m["step"], m["value"]) for m in lg.store.metrics_of(node.id) if m["key"] == key]
+            theirs = [(m.step, m.value) for m in client.get_metric_history(r.info.run_id, key)]
+            assert sorted(ours) == sorted(theirs)
+        for k, v in r.data.tags.items():
+            assert a["tags"][k] == v
+    fit = lg.get(f"mlflow:{mlflow_store['run']}")
+    child = lg.get(f"mlflow:{mlflow_store['child']}")
+    assert child.attrs["parent_run"] == fit.id
+    # datasets, by MLflow's digest, with the context as role
+    run = client.get_run(mlflow_store["run"])
+    roles = {e.role: e.dst for e in lg.trace(fit.id, depth=1).edges() if e.src == fit.id and e.rel == "used"}
+    for di in run.inputs.dataset_inputs:
+        context = next(t.value for t in di.tags if t.key == "mlflow.data.context")
+        ds = lg.get(roles[context])
+        assert ds.attrs["digests"] == {"mlflow": di.dataset.digest} and ds.name == di.dataset.name
+    assert lg.get(roles["code"]).attrs["commit"] == "a" * 40
+    # the model: its artifact files' digest, named and versioned by the registry
+    model_node = lg.get("risk_model")
+    assert model_node.kind == "model" and lg.store.generators(model_node.id) == [fit.id]
+    reg = model_node.attrs["registered"][0]
+    mv = client.get_model_version("risk_model", "1")
+    assert (reg["name"], reg["version"], reg["aliases"]) == ("risk_model", int(mv.version), ["champion"])
+    assert model_node.attrs["mlflow"]["model_id"] == mlflow_store["model"].model_id
+    assert {d.node.id for d in lg.which_data(model_node)} >= {roles["training"]}
+    assert lg.verify().ok
+
+
+def test_import_is_idempotent_and_incremental(lg: lineage.Lineage, mlflow_store: dict[str, Any]) -> None:
+    lg.import_mlflow(mlflow_store["uri"])
+    head = lg.store.head()
+    assert not lg.import_mlflow(mlflow_store["uri"]).changed
+    assert lg.store.head() == head
+    mlflow = mlflow_store["mlflow"]
+    with mlflow.start_run(run_name="again") as r:
+        mlflow.log_metric("accuracy", 0.7)
+    result = lg.import_mlflow(mlflow_store["uri"])
+    assert result.counts.get("run") == 1 and "model" not in result.counts
+    assert lg.get(f"mlflow:{r.info.run_id}").name == "again"
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "show", f"mlflow:{r.info.run_id}", "--json"])
+    assert res.exit_code == 0 and '"again"' in res.output
+
+
+def test_experiment_filter(lg: lineage.Lineage, mlflow_store: dict[str, Any]) -> None:
+    assert not lg.import_mlflow(mlflow_store["uri"], experiments=["Default"]).changed
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "mlflow", "--tracking-uri", mlflow_store["uri"],
+                                   "--experiment", "nope"])
+    assert res.exit_code == 1 and "no MLflow experiment named 'nope'" in res.output
+
+
+def test_unreachable_tracking_uri_is_one_line(lg: lineage.Lineage, tmp_path: Path) -> None:
+    require_module("mlflow")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    before = lg.store.head()
+    for uri in (f"http://127.0.0.1:{port}", f"sqlite:///{tmp_path / 'missing.db'}"):
+        res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "mlflow", "--tracking-uri", uri])
+        assert res.exit_code == 1, res.output
+        assert uri in res.output and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert lg.store.head() == before
+
+
+def test_the_sql_fast_path_and_mlflows_calls_agree(lg: lineage.Lineage, mlflow_store: dict[str, Any], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.interop import mlflow_import
+
+    lg.import_mlflow(mlflow_store["uri"])
+    slow = lineage.open(tmp_path / "slow" / "lineage.db")
+    monkeypatch.setattr(mlflow_import, "_sql_runs", lambda *a: None)  # search_runs, as for a tracking server
+    monkeypatch.setattr(mlflow_import, "_sql_histories", lambda *a: None)  # get_metric_history_bulk
+    slow.import_mlflow(mlflow_store["uri"])
+    for run_id in (mlflow_store["run"], mlflow_store["child"], mlflow_store["failed"]):
+        a, b = lg.get(f"mlflow:{run_id}"), slow.get(f"mlflow:{run_id}")
+        assert (a.id, a.name, dict(a.attrs)) == (b.id, b.name, dict(b.attrs))
+        assert [(m["key"], m["step"], m["value"], m["at"]) for m in lg.store.metrics_of(a.id)] == \
+            [(m["key"], m["step"], m["value"], m["at"]) for m in slow.store.metrics_of(b.id)]
+        assert set(lg.trace(a.id, depth=1).edges()) == set(slow.trace(b.id, depth=1).edges())
+    slow.close()

@@ -1,0 +1,161 @@
+"""OpenLineage import from hand-written events; bad input is one line and writes
+nothing; without a client library the command names the extra to install."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import lineage
+from lineage.cli import cli
+from lineage.interop import openlineage
+
+RUN_A = "01890a5d-ac96-774b-bcce-b302099a8057"
+RUN_B = "01890a5d-ac96-774b-bcce-b302099a8058"
+
+
+def _event(run: str, kind: str, t: str, job: str, inputs: list[dict[str, Any]] = (), outputs: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    return {"eventType": kind, "eventTime": t, "producer": "https://github.com/apache/airflow", "schemaURL": openlineage.RUN_EVENT_SCHEMA,
+            "run": {"runId": run}, "job": {"namespace": "airflow", "name": job}, "inputs": list(inputs), "outputs": list(outputs)}
+
+
+def _write(path: Path, events: list[Any]) -> Path:
+    path.write_text("".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in events))
+    return path
+
+
+@pytest.fixture
+def airflow_events(tmp_path: Path) -> Path:
+    raw = {"namespace": "s3://lake", "name": "raw/customers"}
+    clean = {"namespace": "file", "name": str(tmp_path / "clean.csv")}
+    return _write(tmp_path / "events.jsonl", [
+        _event(RUN_A, "START", "2026-01-01T00:00:00Z", "etl.extract", [raw]),
+        _event(RUN_A, "COMPLETE", "2026-01-01T00:01:00Z", "etl.extract", [raw], [clean]),
+        _event(RUN_B, "START", "2026-01-01T00:02:00Z", "etl.still_running", [clean]),
+    ])
+
+
+def test_openlineage_import_joins_the_ml_lineage(lg: lineage.Lineage, airflow_events: Path, tmp_path: Path) -> None:
+    result = lg.import_openlineage(airflow_events)
+    assert result.counts["run"] == 1  # the run with only a START waits for a later import
+    run = lg.get("run:" + RUN_A.replace("-", ""))
+    assert run.name == "etl.extract" and run.attrs["status"] == "finished"
+    assert run.attrs["started_at"] == "2026-01-01T00:00:00Z"
+    # the pipeline's output, hashed later by an ML run reading the same file: one node by name
+    clean = tmp_path / "clean.csv"
+    clean.write_text("a\n1\n")
+    imported = [n for n in lg.nodes(kind="dataset") if n.attrs.get("openlineage", {}).get("name") == str(clean)]
+    assert len(imported) == 1
+    with lg.start_run("train") as r:
+        r.log_input(imported[0])
+    assert run.id in {n.id for n in lg.trace(r.id).nodes()}
+    again = lg.import_openlineage(airflow_events)
+    assert not again.changed  # idempotent
+    assert lg.verify().ok
+
+
+def test_our_own_export_imports_as_nothing_new(lg: lineage.Lineage, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("x\n1\n")
+    with lg.start_run("fit") as r:
+        r.log_input(str(data))
+    lg.export("openlineage", None, tmp_path / "e.jsonl")
+    assert not lg.import_openlineage(tmp_path / "e.jsonl").changed
+
+
+def test_a_dataset_with_a_sha256_version_is_our_content_node(lg: lineage.Lineage, tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("x\n1\n")
+    node = lg.log_dataset(str(data))
+    ds = {"namespace": "file", "name": "/elsewhere/d.csv",
+          "facets": {"version": {"_producer": "https://x", "_schemaURL": openlineage.FACET_SCHEMAS["version"],
+                                 "datasetVersion": node.id.split(":")[1]}}}
+    path = _write(tmp_path / "e.jsonl", [_event(RUN_A, "START", "2026-01-01T00:00:00Z", "j"),
+                                        _event(RUN_A, "COMPLETE", "2026-01-01T00:00:01Z", "j", outputs=[ds])])
+    lg.import_openlineage(path)
+    assert lg.store.generators(node.id) == ["run:" + RUN_A.replace("-", "")]
+
+
+@pytest.mark.parametrize("bad, problem", [
+    ('{"eventType": "START", "eventTime": "2026-01-01T00:00:00Z", "run": {"runId"', ":2: not valid JSON"),
+    (json.dumps(_event("not-a-uuid", "START", "2026-01-01T00:00:00Z", "j")), ":2: event fails the OpenLineage 2-0-2 schema"),
+    (json.dumps({**_event(RUN_B, "START", "2026-01-01T00:00:00Z", "j"), "job": {"namespace": "n"}}), "'name' is a required property"),
+])
+def test_bad_lines_name_file_and_line_and_write_nothing(lg: lineage.Lineage, tmp_path: Path, bad: str, problem: str) -> None:
+    good = _event(RUN_A, "COMPLETE", "2026-01-01T00:00:00Z", "j")
+    path = _write(tmp_path / "bad.jsonl", [good, bad])
+    before = lg.store.head()
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "openlineage", str(path)])
+    assert res.exit_code == 1
+    assert f"{path}{problem}" in res.output or (problem in res.output and str(path) in res.output), res.output
+    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert lg.store.head() == before
+
+
+def test_stdin(lg: lineage.Lineage, airflow_events: Path) -> None:
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "openlineage", "-", "--json"],
+                             input=airflow_events.read_text())
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["counts"]["run"] == 1
+
+
+@pytest.mark.parametrize("argv, extra, module", [
+    (["import", "mlflow", "--tracking-uri", "sqlite:///x.db"], "mlflow", "mlflow"),
+    (["import", "dvc", "."], "dvc", "dvc"),
+])
+def test_without_the_client_the_command_names_the_extra(lg: lineage.Lineage, argv: list[str], extra: str, module: str) -> None:
+    if importlib.util.find_spec(module) is not None:
+        pytest.skip(f"{module} is installed here")
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), *argv])
+    assert res.exit_code == 1
+    assert f"pip install 'lineage-ml[{extra}]'" in res.output
+
+
+def test_mlflow_reference_of_an_unknown_run(lg: lineage.Lineage) -> None:
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "show", "mlflow:0123abcd"])
+    assert res.exit_code == 1 and "lineage import mlflow" in res.output
+
+
+def test_foreign_ids_are_stable() -> None:
+    from lineage.interop.bulk import foreign_dataset_id, foreign_run_hex
+
+    assert foreign_dataset_id("md5", "ABC") == foreign_dataset_id("MD5", "abc")
+    assert foreign_dataset_id("md5", "abc") != foreign_dataset_id("mlflow", "abc")
+    a = foreign_run_hex("mlflow", "r1", 1_700_000_000_000)
+    assert a == foreign_run_hex("mlflow", "r1", 1_700_000_000_000) and len(a) == 32 and a[12] == "7"
+    assert a < foreign_run_hex("mlflow", "r0", 1_700_000_000_001)  # sorts by start time
+
+
+def test_mlflow_reference_of_a_mirrored_run(lg: lineage.Lineage) -> None:
+    # a run recorded with MLflow's id as its own (the MLflow plugin's mirror) resolves too
+    with lg.start_run("fit") as r:
+        pass
+    assert lg.get("mlflow:" + r.id.split(":")[1]).id == r.id
+
+
+def test_a_failure_while_writing_leaves_nothing(lg: lineage.Lineage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.store import Store
+
+    ml = {"_producer": "https://x", "_schemaURL": openlineage.ML_FACET_SCHEMA, "lineageId": "run:" + "1" * 32,
+          "params": {f"p{i}": str(i) for i in range(1500)}, "metrics": {}}
+    end = _event(RUN_A, "COMPLETE", "2026-01-01T00:01:00Z", "big")
+    end["run"]["facets"] = {"lineage_ml": ml}
+    path = _write(tmp_path / "e.jsonl", [_event(RUN_A, "START", "2026-01-01T00:00:00Z", "big"), end])
+    before = lg.store.head()
+
+    def broken(*args: Any, **kwargs: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Store, "write_bulk", broken)  # the params (1,500 rows) go through write_bulk
+    with pytest.raises(OSError):
+        lg.import_openlineage(path)
+    assert lg.store.head() == before
+    assert not lg.store.node_exists("run:" + RUN_A.replace("-", ""))
+    monkeypatch.undo()
+    assert lg.import_openlineage(path).counts["params"] == 1500
+    assert lg.verify().ok
