@@ -541,15 +541,17 @@ class Run:
                                                          Edge(node.id, agent.id, "was_attributed_to")], event_type="artifact")
             return stored
 
-    def log_model(self, model: Any, name: str | None = None, **_: Any) -> Node:
+    def log_model(self, model: Any, name: str | None = None, *, attrs: Mapping[str, Any] | None = None, **_: Any) -> Node:
         """Save a fitted model content-addressed next to the store and record it.
 
-        Records its digest, class, hyperparameters, feature names and importance.
-        Extra keyword arguments of MLflow's ``log_model`` (signature, input_example, …)
-        are accepted and ignored, so MLflow code runs unchanged.
+        Records its digest, class, hyperparameters, feature names and importance, plus
+        ``attrs`` (a signature, the MLflow artifact path). Other keyword arguments of
+        MLflow's ``log_model`` are accepted and ignored, so MLflow code runs unchanged.
         """
         self._check_open()
         node, blob = model_node(self.store, model, name)
+        if attrs:
+            node = Node(node.id, node.kind, node.name, {**node.attrs, **attrs}, node.created_at)
         hex_id = node.id.split(":", 1)[1]
         self.store.put_artifact(hex_id, blob)
         with self.store.transaction():
