@@ -70,13 +70,17 @@ def _patch() -> None:
 
     for _, cls in all_estimators():
         for method in ("fit", "predict", "predict_proba"):
-            original = cls.__dict__.get(method)
-            if original is None or not callable(original) or getattr(original, "_lineage_autolog", False):
+            # patch the class that defines the method (GridSearchCV's fit is BaseSearchCV's)
+            owner = next((k for k in cls.__mro__ if method in k.__dict__), None)
+            if owner is None or not owner.__module__.startswith("sklearn."):
+                continue
+            original = owner.__dict__[method]
+            if not callable(original) or getattr(original, "_lineage_autolog", False):
                 continue
             wrapper = _fit_wrapper(original) if method == "fit" else _predict_wrapper(original)
             wrapper._lineage_autolog = True
-            setattr(cls, method, wrapper)
-            _patched.append((cls, method, original))
+            setattr(owner, method, wrapper)
+            _patched.append((owner, method, original))
 
 
 def _unpatch() -> None:

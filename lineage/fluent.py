@@ -52,6 +52,7 @@ class _Stack:
     def _forget(self, run: Run) -> None:
         if run in self.runs:
             self.runs.remove(run)
+        _default["last"] = run  # what last_active_run() answers, however the run ended
 
 
 def _stack() -> _Stack:

@@ -1,0 +1,2 @@
+"""Interoperability with other tools: MLflow (the tracking-store plugin, import), DVC,
+OpenLineage and PROV."""
