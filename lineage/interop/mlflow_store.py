@@ -35,7 +35,7 @@ import json
 import os
 import threading
 import warnings
-import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,11 @@ def parse_uri(uri: str) -> tuple[Path, Path]:
 # dataset objects: MLflow hands the store only a description (name, digest); the
 # rows are hashed from the object itself, remembered when MLflow describes it
 
-_datasets: weakref.WeakValueDictionary[tuple[str, str], Any] = weakref.WeakValueDictionary()
+# MLflow's autolog queues its writes and flushes them after the fit, when the dataset
+# object may be gone; so the last few are held (a bounded number, not a leak)
+_datasets: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_DATASETS_HELD = 16
+_datasets_lock = threading.Lock()
 
 
 def _remember_datasets() -> None:
@@ -84,10 +88,11 @@ def _remember_datasets() -> None:
 
     def _to_mlflow_entity(self: Any) -> Any:
         entity = original(self)
-        try:
+        with _datasets_lock:
             _datasets[(entity.name, entity.digest)] = self
-        except TypeError:  # not weak-referenceable: content hashing falls back to the digest
-            pass
+            _datasets.move_to_end((entity.name, entity.digest))
+            while len(_datasets) > _DATASETS_HELD:
+                _datasets.popitem(last=False)
         return entity
 
     _to_mlflow_entity._lineage = True  # type: ignore[attr-defined]
@@ -248,13 +253,14 @@ class LineageTrackingStore(_TrackingSqlStore):
                                  lambda _: self._inputs(run_id, datasets or []), "a dataset input")
 
     def _inputs(self, run_id: str, inputs: Any) -> None:
-        from ..tracking import dataset_node
+        from ..tracking import log_dataset
 
         run = self._mirror.run(run_id)
         for di in inputs:
             ds = di.dataset
             context = next((t.value for t in di.tags or () if t.key == "mlflow.data.context"), None) or "training"
-            obj = _datasets.get((ds.name, ds.digest))
+            with _datasets_lock:
+                obj = _datasets.get((ds.name, ds.digest))
             data = getattr(obj, "df", None)
             if data is None:
                 data = getattr(obj, "features", None)
@@ -265,9 +271,11 @@ class LineageTrackingStore(_TrackingSqlStore):
                     if targets is not None and not isinstance(targets, str):
                         run.log_input(targets, role=context, name=f"{ds.name}.targets")
                 continue
+            # the rows are not at hand (another process described them): MLflow's digest
             uri = _source_uri(ds) or f"mlflow-dataset:{ds.name}"
-            node = dataset_node(run.store, None, name=ds.name, uri=uri, digest=ds.digest)
-            run.log_input(node, role=context)
+            with run.store.transaction():
+                node = log_dataset(run.store, None, name=ds.name, uri=uri, digest=ds.digest)
+                run.log_input(node, role=context)
 
     # -- logged models (MLflow 3) ---------------------------------------------------
 
