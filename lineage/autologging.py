@@ -20,7 +20,9 @@ warning and the fit's result is returned as it would be without lineage.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import queue
 import threading
 import warnings
 import weakref
@@ -46,6 +48,7 @@ def autolog(disable: bool = False, log_predictions: bool = False, max_tuning_run
     if disable:
         _unpatch()
         _config["enabled"] = False
+        _writer.flush()
         return
     _config.update(enabled=True, log_predictions=bool(log_predictions),
                    max_tuning_runs=5 if max_tuning_runs is None else int(max_tuning_runs),
@@ -130,14 +133,70 @@ def _warn(what: str, exc: BaseException) -> None:
     warnings.warn(f"lineage autolog could not record {what}: {exc}", RuntimeWarning, stacklevel=4)
 
 
+class _PredictionWriter:
+    """Writes autolog's predictions from a thread of its own, on a connection of its
+    own, so a ``predict`` pays only for a copy of its rows (hashing the rows and the
+    bulk write happen beside it). `flush` waits for everything queued; the queue is
+    flushed at exit and by ``autolog(disable=True)`` and ``flush_async_logging()``."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def put(self, item: tuple[Any, ...]) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._work, name="lineage-autolog-predictions", daemon=True)
+                self.thread.start()
+        self.queue.put(item)
+
+    def _work(self) -> None:
+        from .store import Store
+        from .tracking import log_predictions
+
+        stores: dict[Any, Store] = {}
+        while True:
+            path, actor, model_id, X, out, ids = self.queue.get()
+            try:
+                if path not in stores:
+                    stores[path] = Store(path, create=False, actor=actor)
+                log_predictions(stores[path], model_id, X, out, request_ids=ids)
+            except LineageError as exc:
+                _warn("the predictions", exc)
+            finally:
+                self.queue.task_done()
+
+    def flush(self) -> None:
+        if self.thread is not None:
+            self.queue.join()
+
+
+_writer = _PredictionWriter()
+atexit.register(_writer.flush)
+
+
+def flush() -> None:
+    """Wait until every prediction autolog queued is written."""
+    _writer.flush()
+
+
+def _snapshot(data: Any) -> Any:
+    # the caller may change its array after predict returns; what it predicted on is kept
+    if hasattr(data, "copy"):
+        try:
+            return data.copy()
+        except TypeError:
+            pass
+    return list(data) if not hasattr(data, "shape") else data
+
+
 def _log_predictions(model_id: str, X: Any, out: Any) -> None:
     from . import fluent
 
     ids = getattr(_local, "request_ids", None)
-    try:
-        fluent.get_lineage().log_predictions(model_id, X, out, request_ids=ids)
-    except LineageError as exc:
-        _warn("the predictions", exc)
+    store = fluent.get_lineage().store
+    _writer.put((store.path, store.actor, model_id, _snapshot(X), _snapshot(out), None if ids is None else list(ids)))
 
 
 def _record_fit(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -249,4 +308,4 @@ def _record_search(run: Any, est: Any) -> None:
                     continue
 
 
-__all__ = ["autolog", "request_ids"]
+__all__ = ["autolog", "flush", "request_ids"]

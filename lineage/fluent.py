@@ -591,7 +591,11 @@ def log_predictions(model: Any, inputs: Any, outputs: Any, *, request_ids: Any =
 
 
 def flush_async_logging() -> None:
-    """Nothing to flush: every call is written when it returns."""
+    """Wait until the predictions autolog records in the background are written
+    (every other call is written when it returns)."""
+    from . import autologging
+
+    autologging.flush()
 
 
 def autolog(disable: bool = False, log_predictions: bool = False, **kwargs: Any) -> None:

@@ -97,11 +97,13 @@ def test_predictions_are_logged_in_bulk_with_request_ids(project: Path) -> None:
     clf = LogisticRegression().fit(X, y)
     with lineage.request_ids([f"req-{i}" for i in range(5)]):
         out = clf.predict(X[:5])
+    lineage.flush_async_logging()  # predictions are written beside the predict
     lg = fluent.get_lineage()
     pred = lg.get("request:req-3")
     assert pred.kind == "prediction" and pred.attrs["output"] == int(out[3])
     assert lg.get(pred.attrs["model"]).name == "LogisticRegression"
     clf.predict_proba(X[:2])
+    lineage.flush_async_logging()
     assert len(lg.nodes(kind="prediction")) == 7
 
 
