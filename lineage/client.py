@@ -85,7 +85,7 @@ class ModelVersion:
 
     def __init__(self, name: str, version: int, node: Node, run_id: str | None, aliases: list[str]) -> None:
         self.name = name
-        self.version = str(version)
+        self.version = version  # an int, as MLflow 3's SQL-backed registry returns it
         self.id = node.id
         self.run_id = run_id
         self.source = f"runs:/{run_id}/{node.attrs.get('artifact_path') or 'model'}" if run_id else node.id
@@ -359,7 +359,7 @@ class MlflowClient:
         mv = self.get_model_version(name, version)
         promote = getattr(self._lg, "promote", None)
         if promote is not None:
-            promote(f"{name}@{mv.version}", alias)
+            promote(mv.id, alias)
             return
         # until promotion labels exist on this branch: the label as a name of the version
         node = self._store.resolve(mv.id)

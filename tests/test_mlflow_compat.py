@@ -363,10 +363,10 @@ def test_mlflow_client(project: Path) -> None:
     client.create_registered_model("risk")
     v1 = client.create_model_version("risk", f"runs:/{r1.info.run_id}/model", run_id=r1.info.run_id)
     v2 = client.create_model_version("risk", f"runs:/{r2.info.run_id}/model", run_id=r2.info.run_id)
-    assert (v1.version, v2.version) == ("1", "2") and v2.run_id == r2.info.run_id
+    assert (v1.version, v2.version) == (1, 2) and v2.run_id == r2.info.run_id
     assert client.get_model_version("risk", 1).id == v1.id
     client.set_registered_model_alias("risk", "champion", 1)
-    assert client.get_model_version_by_alias("risk", "champion").version == "1"
+    assert client.get_model_version_by_alias("risk", "champion").version == 1
     assert lineage.pyfunc.load_model("models:/risk/2").id == v2.id
     assert lineage.pyfunc.load_model("models:/risk@champion").id == v1.id
     with pytest.raises(lineage.NodeNotFoundError):

@@ -131,7 +131,7 @@ def test_the_registry_and_aliases_reach_lineage(tmp_path: Path) -> None:
                                      registered_model_name="risk")
         client = mlflow.MlflowClient()
         client.set_registered_model_alias("risk", "champion", "1")
-        assert client.get_model_version_by_alias("risk", "champion").version == "1"
+        assert str(client.get_model_version_by_alias("risk", "champion").version) == "1"
     finally:
         mlflow.set_tracking_uri("")
     lg = lineage.open(tmp_path / ".lineage" / "lineage.db")
