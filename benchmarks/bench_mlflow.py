@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.chdir(cwd)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"| line | lineage | baseline | ratio | goal | met |\n|---|---|---|---|---|---|")
+    print("| line | lineage | baseline | ratio | goal | met |\n|---|---|---|---|---|---|")
     for r in rows:
         ratio = f"{r['ratio']:.1f}×" if r["ratio"] is not None else "–"
         met = {True: "yes", False: "no", None: "–"}[r["ok"]]

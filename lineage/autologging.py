@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import queue
 import threading
 import warnings
 import weakref
@@ -48,7 +47,7 @@ def autolog(disable: bool = False, log_predictions: bool = False, max_tuning_run
     if disable:
         _unpatch()
         _config["enabled"] = False
-        _writer.flush()
+        flush()
         return
     _config.update(enabled=True, log_predictions=bool(log_predictions),
                    max_tuning_runs=5 if max_tuning_runs is None else int(max_tuning_runs),
@@ -140,6 +139,8 @@ class _PredictionWriter:
     flushed at exit and by ``autolog(disable=True)`` and ``flush_async_logging()``."""
 
     def __init__(self) -> None:
+        import queue  # only once predictions are logged: keeps `import lineage` light
+
         self.queue: queue.Queue[Any] = queue.Queue()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
@@ -172,13 +173,20 @@ class _PredictionWriter:
             self.queue.join()
 
 
-_writer = _PredictionWriter()
-atexit.register(_writer.flush)
+_writers: list[_PredictionWriter] = []
+
+
+def _writer() -> _PredictionWriter:
+    if not _writers:
+        _writers.append(_PredictionWriter())
+        atexit.register(_writers[0].flush)
+    return _writers[0]
 
 
 def flush() -> None:
     """Wait until every prediction autolog queued is written."""
-    _writer.flush()
+    if _writers:
+        _writers[0].flush()
 
 
 def _snapshot(data: Any) -> Any:
@@ -196,7 +204,7 @@ def _log_predictions(model_id: str, X: Any, out: Any) -> None:
 
     ids = getattr(_local, "request_ids", None)
     store = fluent.get_lineage().store
-    _writer.put((store.path, store.actor, model_id, _snapshot(X), _snapshot(out), None if ids is None else list(ids)))
+    _writer().put((store.path, store.actor, model_id, _snapshot(X), _snapshot(out), None if ids is None else list(ids)))
 
 
 def _record_fit(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -16,7 +16,6 @@ an alias is a promotion label (``NAME@LABEL``).
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -288,6 +287,8 @@ class MlflowClient:
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         """Copy a run's artifact (a file or a folder) out of the store; returns the local path.
         Raises NodeNotFoundError when the run has no such artifact."""
+        import shutil
+
         want = path.strip("/")
         dst = Path(dst_path or os.getcwd())
         hits = [n for n in self._artifacts(run_id) if n.name == want or str(n.name).startswith(want + "/")]

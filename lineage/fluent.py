@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -505,6 +504,8 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
 
 
 def _log_bytes(data: bytes, artifact_file: str, run_id: str | None = None) -> Node:
+    import tempfile
+
     if not artifact_file or artifact_file.endswith("/"):
         raise InvalidInputError("artifact_file must name a file, e.g. 'config.json'")
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,7 +32,6 @@ warning, and MLflow's record stands.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import warnings
 from collections import OrderedDict
