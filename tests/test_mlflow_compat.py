@@ -399,3 +399,62 @@ def test_metric_history_api_and_cli(project: Path) -> None:
     assert res.exit_code == 0 and "█" in res.output and "last 0.3" in res.output
     res = runner.invoke(cli, ["--db", db, "show", "steps", "--metric", "nope"])
     assert res.exit_code == 1 and "it logged loss" in res.output
+
+
+# ---------------------------------------------------------------------------
+# the filter: what SQL narrows, MLflow's rules decide; nothing true is ever dropped
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_VALUES = [(0.1, "a", "x"), (0.5, "b", "x"), (0.9, "a", "y"), (0.5, "c", "y"), (0.3, "b", "x"), (1.5, "a", "z")]
+
+
+@pytest.fixture(scope="module")
+def searchable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("search")
+    fluent.set_tracking_uri(folder / "lineage.db")
+    for m, p, t in _VALUES:
+        with lineage.start_run(params={"p": p}, tags={"t": t}):
+            lineage.log_metric("m", m)
+    fluent.get_lineage().close()
+    fluent._default["lg"] = None
+    fluent._default["uri"] = None
+    return folder
+
+
+_clause = st.one_of(
+    st.tuples(st.just("metrics.m"), st.sampled_from(["=", "!=", "<", "<=", ">", ">="]),
+              st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.9, 1.5, 2.0])),
+    st.tuples(st.sampled_from(["params.p", "tags.t"]), st.sampled_from(["=", "!=", "LIKE", "ILIKE"]),
+              st.sampled_from(["a", "b", "x", "y", "A", "%", "b%", "_"])),
+)
+
+
+def _brute(m: float, p: str, t: str, clauses: list[tuple[str, str, Any]]) -> bool:
+    import re as _re
+
+    for field, op, value in clauses:
+        actual: Any = {"metrics.m": m, "params.p": p, "tags.t": t}[field]
+        if op in ("LIKE", "ILIKE"):
+            rx = "".join(".*" if c == "%" else "." if c == "_" else _re.escape(c) for c in value)
+            if not _re.fullmatch(rx, actual, _re.IGNORECASE if op == "ILIKE" else 0):
+                return False
+        elif not {"=": actual == value, "!=": actual != value, "<": actual < value, "<=": actual <= value,
+                  ">": actual > value, ">=": actual >= value}[op]:
+            return False
+    return True
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_clause, min_size=1, max_size=3))
+def test_search_runs_agrees_with_mlflows_rules(searchable: Path, clauses: list[tuple[str, str, Any]]) -> None:
+    text = " and ".join(f"{f} {op} {v!r}" if isinstance(v, float) else f"{f} {op} '{v}'" for f, op, v in clauses)
+    lg = lineage.open(searchable / "lineage.db")
+    try:
+        got = fluent._search(lg, None, text, None, None, "list", True, None, current=None,
+                             module=__import__("lineage.mlflow_filter", fromlist=["x"]))
+        want = sum(_brute(m, p, t, clauses) for m, p, t in _VALUES)
+        assert len(got) == want, text
+    finally:
+        lg.close()
