@@ -94,9 +94,11 @@ def test_the_elasticnet_example_runs_with_only_its_imports_changed(project: Path
     # the audit: training data is the training set only
     report = lg.audit(model)
     report.write(project / "audit.html")
-    facts = report.to_dict()
-    training = [d["name"] for d in facts["facts"]["data"] if d["use"] == "training"] if "facts" in facts else None
-    assert training in (None, ["diabetes-train"])
+    doc = report.to_dict()
+    assert [(d["name"], d["role"], d["use"]) for d in doc["data"]] == [
+        ("diabetes-train", "training", "training"), ("diabetes-test", "testing", "held_out")]
+    item = next(c for c in doc["checklist"] if c["key"] == "training_data")
+    assert item["status"] == "recorded" and "1 training, 1 testing" in item["summary"]
     assert "diabetes-test" in (project / "audit.html").read_text()
     assert lg.verify().ok
 
