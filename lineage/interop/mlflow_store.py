@@ -194,8 +194,15 @@ class LineageTrackingStore(_TrackingSqlStore):
             status = RunStatus.to_string(run_status) if run_status is not None else None
             if status in _STATUS:
                 run = self._mirror.runs.pop(run_id, None)
-                if run is not None:
-                    run.end(_STATUS[status])
+                if run is None:
+                    # started by another process (MlflowClient().set_terminated): the
+                    # reaper may have found it `crashed` when that process left; MLflow's
+                    # explicit end is the later fact, so it is recorded too
+                    handle = self._mirror.run(run_id)
+                    if self._mirror.store.with_run_state([handle.node])[0].attrs.get("status") not in ("running", "crashed"):
+                        return
+                    run = handle
+                run.end(_STATUS[status])
 
         return self._mirror.call(lambda: super(LineageTrackingStore, self).update_run_info(
             run_id, run_status, end_time, run_name), mirror, "the run's end")

@@ -148,3 +148,18 @@ def test_a_wrong_lineage_uri_is_a_clear_error() -> None:
         parse_uri("sqlite:///x.db")
     db, folder = parse_uri("lineage:///tmp/proj/my.db")
     assert db == Path("/tmp/proj/my.db") and folder == Path("/tmp/proj")
+
+
+def test_a_run_ended_by_another_process_is_ended_in_lineage(tmp_path: Path) -> None:
+    uri = f"lineage://{tmp_path}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": uri}
+    create = ("from mlflow import MlflowClient; c = MlflowClient(); "
+              "r = c.create_run('0', run_name='two-process'); c.log_param(r.info.run_id, 'a', 1); print(r.info.run_id)")
+    run_id = subprocess.run([sys.executable, "-c", create], env=env, capture_output=True, text=True, check=True,
+                            cwd=tmp_path).stdout.split()[-1]
+    end = f"from mlflow import MlflowClient; MlflowClient().set_terminated({run_id!r})"
+    subprocess.run([sys.executable, "-c", end], env=env, check=True, cwd=tmp_path)
+    lg = lineage.open(tmp_path / ".lineage" / "lineage.db")
+    run = lg.get(f"mlflow:{run_id}")
+    assert run.attrs["status"] == "finished" and run.attrs["params"] == {"a": "1"}
+    assert lg.verify().ok
