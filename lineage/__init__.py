@@ -9,8 +9,10 @@
 See docs/ for the data model, the tracking guide and the CLI reference.
 """
 
-from . import sklearn
+from . import data, models, pyfunc, sklearn
 from .api import Lineage, open
+from .autologging import request_ids
+from .client import MlflowClient
 from .errors import (
     AmbiguousIdError,
     FilterSyntaxError,
@@ -22,16 +24,37 @@ from .errors import (
     RenderError,
     SchemaVersionError,
     StoreCorruptError,
+    UnsupportedError,
     WriteRefusedError,
 )
+
+# -- MLflow's fluent API on the default store (`import lineage as mlflow`) ---------
 from .fluent import (
     active_run,
+    autolog,
+    create_experiment,
+    delete_experiment,
+    delete_run,
+    delete_tag,
     end_run,
+    flush_async_logging,
+    get_artifact_uri,
+    get_experiment,
+    get_experiment_by_name,
     get_lineage,
+    get_parent_run,
+    get_run,
+    get_tracking_uri,
+    is_tracking_uri_set,
     last_active_run,
     log_artifact,
+    log_artifacts,
     log_dataset,
+    log_dict,
+    log_figure,
+    log_image,
     log_input,
+    log_inputs,
     log_metric,
     log_metrics,
     log_model,
@@ -39,6 +62,10 @@ from .fluent import (
     log_param,
     log_params,
     log_predictions,
+    log_table,
+    log_text,
+    search_experiments,
+    search_runs,
     set_experiment,
     set_tag,
     set_tags,
@@ -59,6 +86,7 @@ __all__ = [
     "InvalidInputError",
     "Lineage",
     "LineageError",
+    "MlflowClient",
     "NoStoreError",
     "Node",
     "NodeNotFoundError",
@@ -66,16 +94,36 @@ __all__ = [
     "Run",
     "SchemaVersionError",
     "StoreCorruptError",
+    "UnsupportedError",
     "VerifyReport",
     "WriteRefusedError",
     "__version__",
     "active_run",
+    "autolog",
+    "create_experiment",
+    "data",
+    "delete_experiment",
+    "delete_run",
+    "delete_tag",
     "end_run",
+    "flush_async_logging",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
     "get_lineage",
+    "get_parent_run",
+    "get_run",
+    "get_tracking_uri",
+    "is_tracking_uri_set",
     "last_active_run",
     "log_artifact",
+    "log_artifacts",
     "log_dataset",
+    "log_dict",
+    "log_figure",
+    "log_image",
     "log_input",
+    "log_inputs",
     "log_metric",
     "log_metrics",
     "log_model",
@@ -83,7 +131,14 @@ __all__ = [
     "log_param",
     "log_params",
     "log_predictions",
+    "log_table",
+    "log_text",
+    "models",
     "open",
+    "pyfunc",
+    "request_ids",
+    "search_experiments",
+    "search_runs",
     "set_experiment",
     "set_tag",
     "set_tags",
@@ -91,3 +146,13 @@ __all__ = [
     "sklearn",
     "start_run",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # MLflow names lineage does not provide (tracing, GenAI, projects, deployments):
+    # one clear error that is also an AttributeError, so `hasattr` still answers False
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from .fluent import unsupported
+
+    raise unsupported(name)

@@ -218,6 +218,28 @@ class Lineage:
 
         return query.status(self.store)
 
+    # -- metric step history (MLflow's get_metric_history) ----------------------
+
+    def metric_history(self, run: Any, key: str) -> list[Any]:
+        """Every value of metric ``key`` a run logged, by step: a list of
+        `MetricPoint` (``.step``, ``.value``, ``.at``, ``.group``, ``.dataset``), with
+        ``.to_dict()`` and a terminal sparkline (``.sparkline()``).
+
+        Raises NodeNotFoundError for an unknown run or a metric the run never logged
+        (the message lists the ones it did), InvalidInputError for a node that is not a run."""
+        from .errors import InvalidInputError, NodeNotFoundError
+        from .query import runview
+
+        node = self.get(run)
+        if node.kind != "run":
+            raise InvalidInputError(f"{node.id} is a {node.kind}; metric history belongs to runs")
+        rows = runview.metric_history(self.store, node.id, key)
+        if not rows:
+            known = runview.metric_keys(self.store, node.id)
+            hint = f"it logged {', '.join(known)}" if known else "it logged no metrics"
+            raise NodeNotFoundError(f"{node.id} metric {key}", hint)
+        return MetricHistory(key, node.id, [MetricPoint(**r) for r in rows])
+
     # -- views and reports -----------------------------------------------------
 
     def render(self, subgraph: Subgraph, path: str | os.PathLike[str], **options: Any) -> Path:
@@ -425,6 +447,45 @@ class Lineage:
 
         node_ref = None if ref is None else self.get(ref).id
         return export(self.store, format, node_ref, path, url=url, namespace=namespace)
+class MetricPoint:
+    """One logged value of a metric: ``step``, ``value``, ``at`` (ISO time), ``group``
+    (a per-group result's group, else None) and ``dataset`` (the evaluation data, or None)."""
+
+    __slots__ = ("at", "dataset", "group", "step", "value")
+
+    def __init__(self, step: int, value: float, at: str, group: str | None = None, dataset: str | None = None) -> None:
+        self.step, self.value, self.at, self.group, self.dataset = step, value, at, group, dataset
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "value": self.value, "at": self.at, "group": self.group, "dataset": self.dataset}
+
+    def __repr__(self) -> str:
+        return f"MetricPoint(step={self.step}, value={self.value!r})"
+
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+class MetricHistory(Items):
+    """`metric_history`'s answer: a list of `MetricPoint`, oldest step first;
+    ``.to_dict()`` is ``{"run", "metric", "items": [...]}``."""
+
+    def __init__(self, key: str, run: str, points: Sequence[MetricPoint]) -> None:
+        super().__init__(points)
+        self.key = key
+        self.run = run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "metric": self.key, "items": [p.to_dict() for p in self]}
+
+    def sparkline(self, width: int = 60) -> str:
+        """The values of the overall (not per-group) series as a line of block characters."""
+        values = [p.value for p in self if p.group is None] or [p.value for p in self]
+        if len(values) > width:  # keep the shape: sample evenly, last value included
+            values = [values[round(i * (len(values) - 1) / (width - 1))] for i in range(width)]
+        lo, hi = min(values), max(values)
+        span = (hi - lo) or 1.0
+        return "".join(_SPARKS[min(len(_SPARKS) - 1, int((v - lo) / span * (len(_SPARKS) - 1) + 0.5))] for v in values)
 
 
 def _as_refs(refs: Any) -> Sequence[Any]:

@@ -386,19 +386,26 @@ def ls_(state: State, kind: str | None, name: str | None, limit: int | None, as_
 
 @cli.command()
 @click.argument("ref")
+@click.option("--metric", "metric", metavar="KEY", default=None, help="Show this metric's step history (REF a run).")
 @json_option
 @pass_state
-def show(state: State, ref: str, as_json: bool) -> None:
+def show(state: State, ref: str, as_json: bool, metric: str | None = None) -> None:
     """Show one node with all its attributes.
 
-    REF is an id, a unique prefix, a name, kind:name, name@N or request:ID.
+    REF is an id, a unique prefix, a name, kind:name, name@N, request:ID or
+    mlflow:RUN_ID. With --metric KEY (REF a run), show that metric's step history:
+    a table and a sparkline.
 
     \b
     Example:
       lineage show random_forest
       lineage show dataset:3f2a --json
+      lineage show mlflow:4f1c2d --metric rmse
     """
     lg = state.lineage()
+    if metric is not None:
+        _show_metric_history(lg, ref, metric, as_json)
+        return
     node = lg.get(ref)
     extra = _serving_attrs(lg, node)  # labels now (a model) or when made (a prediction)
     if extra:
@@ -423,6 +430,27 @@ def show(state: State, ref: str, as_json: bool) -> None:
     for key, value in node.attrs.items():
         table.add_row(Text(str(key)), Pretty(value) if isinstance(value, (dict, list)) else Text(str(value)))
     console().print(table)
+
+
+# -- show --metric: a run's step history (MLflow's metric history) ---------------
+
+def _show_metric_history(lg: Any, ref: str, key: str, as_json: bool) -> None:
+    points = lg.metric_history(ref, key)
+    if as_json:
+        emit_json(points.to_dict())
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{key} of {points.run}")
+    for col in ("step", "value", "at", "group"):
+        table.add_column(col, justify="right" if col in ("step", "value") else "left")
+    for p in points:
+        table.add_row(str(p.step), f"{p.value:.6g}", Text(str(p.at or "")), Text(p.group or ""))
+    console().print(table)
+    values = [p.value for p in points if p.group is None]
+    if len(values) > 1:
+        console().print(Text(f"{points.sparkline()}  min {min(values):.6g}  max {max(values):.6g}  last {values[-1]:.6g}"))
 
 
 @cli.command()

@@ -12,7 +12,8 @@ message that names the problem and, where there is one, the fix.
     │   └── FilterSyntaxError     a `runs --where` expression does not parse (names the position)
     ├── WriteRefusedError         a write that would break a rule (a changed param, a closed run)
     ├── IntegrityError            verification found tampering (carries the VerifyReport)
-    └── RenderError               a diagram could not be drawn (no `dot` program, unknown format)
+    ├── RenderError               a diagram could not be drawn (no `dot` program, unknown format)
+    └── UnsupportedError          an MLflow call lineage does not provide (also an AttributeError)
 """
 
 from __future__ import annotations
@@ -93,3 +94,13 @@ class IntegrityError(LineageError):
 
 class RenderError(LineageError):
     """Raised when a diagram cannot be drawn (no Graphviz `dot`, an unknown format)."""
+
+
+class UnsupportedError(LineageError, AttributeError):
+    """Raised when code asks for an MLflow call that lineage does not provide (tracing,
+    GenAI, projects, deployments). Also an AttributeError, so ``hasattr`` answers False."""
+
+    def __init__(self, call: str, hint: str = "") -> None:
+        self.call = call
+        msg = f"lineage does not support mlflow.{call}" + (f" ({hint})" if hint else "")
+        super().__init__(msg + "; keep real MLflow for it, with MLFLOW_TRACKING_URI=lineage:///DIR to record into lineage too")

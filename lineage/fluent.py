@@ -1,7 +1,9 @@
 """MLflow's fluent API on the default store and the active run.
 
 Tracking code written for MLflow runs after changing ``import mlflow`` to
-``import lineage as mlflow``: the names, argument names and defaults match.
+``import lineage as mlflow``: the names, argument names and defaults match, and the
+objects handed back have MLflow's shape (``run.info.run_id``, ``run.data.metrics``,
+``experiment.experiment_id``) while staying lineage's own (``run.id``).
 """
 
 from __future__ import annotations
@@ -9,18 +11,35 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .api import Lineage
 from .api import open as _open
-from .errors import InvalidInputError, WriteRefusedError
+from .entities import (
+    ActiveRun,
+    Experiment,
+    RunView,
+    display_name,
+    experiment_id_of,
+    experiment_name_for_id,
+    experiment_view,
+    from_ms,
+    known_experiments,
+    remember_experiment,
+    resolve_run,
+    run_hex,
+    run_view,
+    stored_name,
+)
+from .errors import InvalidInputError, UnsupportedError, WriteRefusedError
 from .model import Node
 from .tracking import Run
 
 _state = threading.local()
 _lock = threading.Lock()
-_default: dict[str, Any] = {"lg": None, "experiment": None}
+_default: dict[str, Any] = {"lg": None, "experiment": None, "uri": None}
 
 
 class _Stack:
@@ -32,6 +51,7 @@ class _Stack:
     def _forget(self, run: Run) -> None:
         if run in self.runs:
             self.runs.remove(run)
+        _default["last"] = run  # what last_active_run() answers, however the run ended
 
 
 def _stack() -> _Stack:
@@ -41,69 +61,186 @@ def _stack() -> _Stack:
     return s
 
 
+def _store_path(uri: str) -> str:
+    """The store file a tracking URI names: ``lineage:///DIR`` (the project folder whose
+    ``.lineage/lineage.db`` is used, or a path ending in ``.db``), ``sqlite:///x.db``,
+    ``file:///DIR`` or a plain path."""
+    text = os.fspath(uri)
+    for prefix in ("lineage://", "lineage:", "sqlite:///", "file://"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+            if prefix.startswith("lineage"):
+                if text.startswith("//"):
+                    text = text[1:]
+                if not text.endswith(".db"):
+                    text = os.path.join(text or ".", ".lineage", "lineage.db")
+            break
+    else:
+        if "://" in text:
+            raise InvalidInputError(f"tracking URI {uri!r}: lineage reads lineage:///DIR, sqlite:///FILE.db or a path")
+    return text
+
+
 def get_lineage() -> Lineage:
-    """The default store (``LINEAGE_DB`` or the nearest ``.lineage``), opened once."""
+    """The default store (``LINEAGE_DB``, ``MLFLOW_TRACKING_URI=lineage:///DIR``, or the
+    nearest ``.lineage``), opened once."""
     with _lock:
         if _default["lg"] is None:
-            _default["lg"] = _open()
+            env = os.environ.get("MLFLOW_TRACKING_URI", "")
+            if not os.environ.get("LINEAGE_DB") and env.startswith("lineage:"):
+                _default["lg"] = _open(_store_path(env))
+            else:
+                _default["lg"] = _open()
         return _default["lg"]
 
 
-def set_tracking_uri(path: str | os.PathLike[str]) -> None:
-    """Use another store file for the fluent API (MLflow's ``set_tracking_uri``)."""
+def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
+    """Use another store for the fluent API (MLflow's ``set_tracking_uri``): a path,
+    ``sqlite:///path.db`` or ``lineage:///PROJECT_DIR``."""
     with _lock:
-        path = os.fspath(path)
-        for prefix in ("sqlite:///", "file://"):
-            if path.startswith(prefix):
-                path = path[len(prefix):]
-        _default["lg"] = _open(path)
+        text = os.fspath(uri)
+        _default["lg"] = _open(_store_path(text))
+        _default["uri"] = text
 
 
-def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> str:
-    """Runs started after this belong to ``experiment_name``; returns it."""
-    name = experiment_name or experiment_id
-    if not name:
-        raise InvalidInputError("set_experiment needs a name")
+def get_tracking_uri() -> str:
+    """The store the fluent API writes to, as a URI (``sqlite:///…/lineage.db``)."""
+    if _default["uri"] and str(_default["uri"]).startswith("lineage:"):
+        return str(_default["uri"])
+    return f"sqlite:///{get_lineage().db_path}"
+
+
+def is_tracking_uri_set() -> bool:
+    """True once `set_tracking_uri` was called."""
+    return _default["uri"] is not None
+
+
+def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """Where the store keeps artifacts (content-addressed, next to the database)."""
+    base = (get_lineage().store.dir / "artifacts").as_uri()
+    return f"{base}/{artifact_path}" if artifact_path else base
+
+
+# ---------------------------------------------------------------------------
+# experiments
+
+
+def _current_experiment() -> str | None:
+    return _default["experiment"]
+
+
+def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
+    """Runs started after this belong to the experiment (created when new); returns it.
+
+    Raises InvalidInputError without a name or id, NodeNotFoundError for an unknown id."""
+    lg = get_lineage()
+    if experiment_name:
+        name = stored_name(str(experiment_name))
+        remember_experiment(name)
+    elif experiment_id is not None:
+        name = experiment_name_for_id(lg.store, experiment_id)
+    else:
+        raise InvalidInputError("set_experiment needs experiment_name or experiment_id")
     _default["experiment"] = name
-    return name
+    return experiment_view(lg.store, name)
+
+
+def create_experiment(name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None) -> str:
+    """Create an experiment; returns its id (a string). Raises WriteRefusedError when one
+    of that name exists, as MLflow does."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError("an experiment needs a name")
+    stored = stored_name(name)
+    if stored in known_experiments(get_lineage().store):
+        raise WriteRefusedError(f"experiment {name!r} already exists (id {experiment_id_of(stored)})")
+    remember_experiment(stored, tags)
+    return experiment_id_of(stored)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    """The experiment with an id. Raises NodeNotFoundError for an unknown id."""
+    lg = get_lineage()
+    return experiment_view(lg.store, experiment_name_for_id(lg.store, experiment_id))
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    """The experiment of that name, or None."""
+    lg = get_lineage()
+    stored = stored_name(str(name))
+    return experiment_view(lg.store, stored) if stored in known_experiments(lg.store) else None
+
+
+def search_experiments(view_type: Any = None, max_results: int | None = None, filter_string: str | None = None,
+                       order_by: Sequence[str] | None = None) -> list[Experiment]:
+    """Every experiment (those holding runs and those created in this process), by name;
+    ``filter_string`` takes ``name = 'x'`` / ``name LIKE 'x%'``."""
+    from . import mlflow_filter
+
+    lg = get_lineage()
+    out = [experiment_view(lg.store, n) for n in sorted(known_experiments(lg.store), key=display_name)]
+    clauses = mlflow_filter.parse(filter_string)
+    for c in clauses:
+        if c.entity != "attributes" or c.key.lower() != "name":
+            raise InvalidInputError(f"search_experiments filters by name only, not {c.entity}.{c.key}")
+        out = [e for e in out if mlflow_filter._compare(e.name, c.op, c.value)]
+    return out[:max_results] if max_results else out
+
+
+def delete_experiment(experiment_id: str) -> None:
+    """Refused: lineage's records are append-only."""
+    raise WriteRefusedError("lineage's records are append-only: experiments are not deleted")
+
+
+# ---------------------------------------------------------------------------
+# runs
 
 
 def start_run(run_id: str | None = None, experiment_id: str | None = None, run_name: str | None = None,
               nested: bool = False, parent_run_id: str | None = None, tags: Mapping[str, Any] | None = None,
               description: str | None = None, log_system_metrics: bool | None = None, *,
-              params: Mapping[str, Any] | None = None) -> Run:
-    """Start a run (or resume ``run_id``) and make it the active run.
+              params: Mapping[str, Any] | None = None) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it the active run; returns it, usable
+    as a context manager, with MLflow's ``.info`` and ``.data``.
 
     As in MLflow, a second run while one is active needs ``nested=True``; it then
-    records its parent.
-    """
+    records its parent. Raises NodeNotFoundError for an unknown ``run_id`` or
+    ``experiment_id``."""
     stack = _stack()
     if stack.runs and not nested and run_id is None:
         raise WriteRefusedError(
-            f"run {stack.runs[-1].id} is already active; end it with lineage.end_run() "
+            f"run {run_hex(stack.runs[-1].id)} is already active; end it with lineage.end_run() "
             "or start a nested run with nested=True"
         )
     lg = get_lineage()
     if run_id is not None:
-        run = Run.resume(lg.store, run_id, owner=stack)
+        node = resolve_run(lg.store, run_id)
+        run = ActiveRun.resume(lg.store, node.id, owner=stack)
     else:
-        parent = parent_run_id or (stack.runs[-1].id if (nested and stack.runs) else None)
-        run = Run.start(lg.store, run_name, params=params, tags=tags,
-                        experiment=experiment_id or _default["experiment"], description=description,
-                        parent=parent, owner=stack)
+        experiment = experiment_name_for_id(lg.store, experiment_id) if experiment_id is not None else _current_experiment()
+        user_tags = dict(tags or {})
+        run_name = run_name or user_tags.pop("mlflow.runName", None)
+        parent_tag = user_tags.pop("mlflow.parentRunId", None)
+        description = description or user_tags.pop("mlflow.note.content", None)
+        parent = parent_run_id or parent_tag or (stack.runs[-1].id if (nested and stack.runs) else None)
+        if parent is not None:
+            parent = resolve_run(lg.store, parent).id
+        run = ActiveRun.start(lg.store, run_name, params=params, tags=user_tags or None, experiment=experiment,
+                              description=description, parent=parent, owner=stack)
     stack.runs.append(run)
-    return run
+    return run  # type: ignore[return-value]
 
 
-def active_run() -> Run | None:
+def active_run() -> ActiveRun | None:
     """The innermost active run of this thread, or None."""
     runs = _stack().runs
-    return runs[-1] if runs else None
+    return runs[-1] if runs else None  # type: ignore[return-value]
 
 
-def last_active_run() -> Run | None:
-    """The run most recently ended with `end_run`, or None (MLflow's ``last_active_run``)."""
-    return _default.get("last")
+def last_active_run() -> RunView | None:
+    """The run most recently ended with `end_run` (or the active one), as MLflow's
+    ``last_active_run`` returns it; None when there is none."""
+    run = active_run() or _default.get("last")
+    return run_view(run.store, run.node) if run is not None else None
 
 
 def end_run(status: str = "FINISHED") -> None:
@@ -111,7 +248,106 @@ def end_run(status: str = "FINISHED") -> None:
     run = active_run()
     if run is not None:
         _default["last"] = run
-        run.end(status.lower())
+        run.end(str(status).lower())
+
+
+def get_run(run_id: str) -> RunView:
+    """A recorded run in MLflow's shape. Raises NodeNotFoundError for an unknown id."""
+    lg = get_lineage()
+    return run_view(lg.store, resolve_run(lg.store, run_id))
+
+
+def get_parent_run(run_id: str) -> RunView | None:
+    """The parent of a nested run, or None."""
+    lg = get_lineage()
+    parent = resolve_run(lg.store, run_id).attrs.get("parent_run")
+    return run_view(lg.store, resolve_run(lg.store, parent)) if parent else None
+
+
+def delete_run(run_id: str) -> None:
+    """Refused: lineage's records are append-only (a run is never deleted; redact
+    personal data with ``lineage redact`` instead)."""
+    raise WriteRefusedError(f"lineage's records are append-only: run {run_id} cannot be deleted "
+                            "(use `lineage redact` to erase personal data)")
+
+
+def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str = "", run_view_type: Any = None,
+                max_results: int = 100000, order_by: Sequence[str] | None = None, output_format: str = "pandas",
+                search_all_experiments: bool = False, experiment_names: Sequence[str] | None = None) -> Any:
+    """Runs matching MLflow's filter syntax, as a pandas DataFrame with MLflow's columns
+    (``run_id``, ``experiment_id``, ``status``, ``start_time``, ``metrics.rmse``,
+    ``params.alpha``, ``tags.x``, …) or, with ``output_format="list"`` or without
+    pandas, a list of runs.
+
+    Raises FilterSyntaxError (naming the position) for a malformed filter,
+    NodeNotFoundError for an unknown experiment id or name."""
+    from . import mlflow_filter
+
+    lg = get_lineage()
+    return _search(lg, experiment_ids, filter_string, max_results, order_by, output_format,
+                   search_all_experiments, experiment_names, current=_current_experiment(), module=mlflow_filter)
+
+
+def _search(lg: Lineage, experiment_ids: Sequence[str] | None, filter_string: str | None, max_results: int | None,
+            order_by: Sequence[str] | None, output_format: str, search_all: bool,
+            experiment_names: Sequence[str] | None, *, current: str | None, module: Any) -> Any:
+    if output_format not in ("pandas", "list"):
+        raise InvalidInputError(f"output_format must be 'pandas' or 'list', got {output_format!r}")
+    clauses = module.parse(filter_string)
+    order = module.parse_order(order_by)
+    if isinstance(experiment_ids, (str, int)):
+        experiment_ids = [str(experiment_ids)]
+    names: list[str] | None = None
+    if experiment_ids or experiment_names:
+        names = [experiment_name_for_id(lg.store, i) for i in experiment_ids or ()]
+        for n in experiment_names or ():
+            stored = stored_name(str(n))
+            if stored not in known_experiments(lg.store):
+                from .errors import NodeNotFoundError
+
+                raise NodeNotFoundError(f"experiment {n}", "no experiment has that name")
+            names.append(stored)
+    elif not search_all:
+        names = [current or "default"]
+    where = module.to_where(clauses)
+    if names is not None:
+        exp = "(" + " or ".join("experiment = '" + n.replace("'", "''") + "'" for n in names) + ")"
+        where = f"{exp} and ({where})" if where else exp
+    nodes = lg.runs(where=where)
+    views = [v for v in (run_view(lg.store, n) for n in nodes) if module.matches(v, clauses)]
+    views = module.sort_views(views, order)
+    if max_results is not None:
+        views = views[: int(max_results)]
+    if output_format == "list":
+        return views
+    try:
+        import pandas as pd
+    except ImportError:
+        return views
+    return _frame(pd, views)
+
+
+def _frame(pd: Any, views: list[RunView]) -> Any:
+    import numpy as np
+
+    base = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    metric_keys = sorted({k for v in views for k in v.data.metrics})
+    param_keys = sorted({k for v in views for k in v.data.params})
+    tag_keys = sorted({k for v in views for k in v.data.tags})
+    rows = []
+    for v in views:
+        row: dict[str, Any] = {"run_id": v.info.run_id, "experiment_id": v.info.experiment_id, "status": v.info.status,
+                               "artifact_uri": v.info.artifact_uri, "start_time": v.info.start_time,
+                               "end_time": v.info.end_time}
+        row.update({f"metrics.{k}": v.data.metrics.get(k, np.nan) for k in metric_keys})
+        row.update({f"params.{k}": v.data.params.get(k) for k in param_keys})
+        row.update({f"tags.{k}": v.data.tags.get(k) for k in tag_keys})
+        rows.append(row)
+    columns = base + [f"metrics.{k}" for k in metric_keys] + [f"params.{k}" for k in param_keys] + [f"tags.{k}" for k in tag_keys]
+    df = pd.DataFrame(rows, columns=columns)
+    for col in ("start_time", "end_time"):
+        df[col] = pd.to_datetime(df[col], unit="ms", utc=True)
+    return df
 
 
 def _run() -> Run:
@@ -119,44 +355,113 @@ def _run() -> Run:
     return active_run() or start_run()
 
 
-def log_param(key: str, value: Any) -> Any:
+def _run_for(run_id: str | None) -> Run:
+    """The live run ``run_id`` names (or the active one); logging to a run that has
+    ended is refused, as lineage's records of a run close when it ends."""
+    if run_id is None:
+        return _run()
+    from .client import live_run
+
+    return live_run(get_lineage().store, run_id)
+
+
+# ---------------------------------------------------------------------------
+# params, metrics, tags
+
+
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """Record a parameter on the active run (started if none is); returns ``value``.
     Params are immutable: logging a different value for a key is refused."""
     _run().log_param(key, value)
     return value
 
 
-def log_params(params: Mapping[str, Any]) -> None:
+def log_params(params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
     """Record several parameters on the active run, in one ledger event."""
-    _run().log_params(params)
+    _run_for(run_id).log_params(params)
 
 
-def log_metric(key: str, value: float, step: int | None = None, *, dataset: Any = None, group: str | None = None,
-               timestamp: Any = None, **_: Any) -> None:
-    """Record a metric on the active run; ``dataset`` records that the run used it for
-    evaluation, ``group`` marks a per-group result (``"age>60"``)."""
-    _run().log_metric(key, value, step, dataset=dataset, group=group)
+def _timestamp(ts: Any) -> str | None:
+    return None if ts is None else from_ms(ts)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None, *, dataset: Any = None, **_: Any) -> None:
-    """Record several metrics on the active run."""
-    _run().log_metrics(metrics, step, dataset=dataset)
+def log_metric(key: str, value: float, step: int | None = None, synchronous: bool | None = None,
+               timestamp: int | None = None, run_id: str | None = None, model_id: str | None = None, *,
+               dataset: Any = None, group: str | None = None, **_: Any) -> None:
+    """Record a metric on the active run; ``step`` keeps a history (`metric_history`),
+    ``timestamp`` is MLflow's milliseconds; ``dataset`` records that the run used it
+    for evaluation, ``group`` marks a per-group result (``"age>60"``)."""
+    run = _run_for(run_id)
+    run.log_metric(key, value, step, dataset=_dataset_data(dataset), group=group, timestamp=_timestamp(timestamp))
 
 
-def set_tag(key: str, value: Any) -> None:
+def log_metrics(metrics: Mapping[str, float], step: int | None = None, synchronous: bool | None = None,
+                run_id: str | None = None, timestamp: int | None = None, model_id: str | None = None, *,
+                dataset: Any = None, **_: Any) -> None:
+    """Record several metrics on the active run (one transaction)."""
+    run = _run_for(run_id)
+    at = _timestamp(timestamp)
+    data = _dataset_data(dataset)
+    with run.store.transaction():
+        for k, v in metrics.items():
+            run.log_metric(k, v, step, dataset=data, timestamp=at)
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
     """Set a tag on the active run (tags may change; every change is kept in the ledger)."""
     _run().set_tag(key, value)
 
 
-def set_tags(tags: Mapping[str, Any]) -> None:
+def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> None:
     """Set several tags on the active run."""
     _run().set_tags(tags)
 
 
-def log_input(dataset: Any, context: str | None = None, tags: Mapping[str, Any] | None = None, *,
+def delete_tag(key: str) -> None:
+    """Refused: a tag's history is kept; set it to another value instead."""
+    raise WriteRefusedError("lineage's records are append-only: set the tag to another value instead of deleting it")
+
+
+# ---------------------------------------------------------------------------
+# inputs, outputs, artifacts, models
+
+
+def _dataset_data(dataset: Any) -> Any:
+    from .data import Dataset
+
+    return dataset.data if isinstance(dataset, Dataset) else dataset
+
+
+def log_input(dataset: Any, context: str | None = None, tags: Mapping[str, Any] | None = None, model: Any = None, *,
               role: str | None = None, name: str | None = None) -> Node:
-    """Record that the active run read ``dataset``; MLflow's ``context`` is our ``role``."""
-    return _run().log_input(dataset, role=role or context or "training", name=name)
+    """Record that the active run read ``dataset`` (a `lineage.data` dataset, a path, an
+    array, a DataFrame or a recorded node); MLflow's ``context`` (``training``,
+    ``validation``, ``testing``, ``evaluation`` or any word) is kept as its role."""
+    from .data import Dataset
+
+    run = _run()
+    use = role or context or "training"
+    if isinstance(dataset, Dataset):
+        with run.store.transaction():
+            node = run.log_input(dataset.data, role=use, name=name or dataset.name)
+            if dataset.target_data is not None:
+                run.log_input(dataset.target_data, role=use, name=f"{name or dataset.name}.targets")
+            return node
+    if dataset is None:
+        raise InvalidInputError("log_input needs a dataset")
+    return run.log_input(dataset, role=use, name=name)
+
+
+def log_inputs(datasets: Sequence[Any] | None = None, contexts: Sequence[str | None] | None = None,
+               tags_list: Sequence[Any] | None = None, models: Any = None) -> None:
+    """Record several inputs of the active run, each with its context."""
+    datasets = list(datasets or [])
+    contexts = list(contexts or [None] * len(datasets))
+    if len(contexts) != len(datasets):
+        raise InvalidInputError("datasets and contexts must have the same length")
+    with _run().store.transaction():
+        for d, c in zip(datasets, contexts):
+            log_input(d, c)
 
 
 def log_output(data: Any, *, name: str | None = None) -> Node:
@@ -164,15 +469,118 @@ def log_output(data: Any, *, name: str | None = None) -> Node:
     return _run().log_output(data, name=name)
 
 
-def log_model(model: Any, name: str | None = None, artifact_path: str | None = None, **kwargs: Any) -> Node:
-    """Log a fitted model to the active run (``name`` or MLflow's ``artifact_path``);
+def log_model(model: Any, name: str | None = None, artifact_path: str | None = None, *, signature: Any = None,
+              input_example: Any = None, registered_model_name: str | None = None, evaluation: Any = None,
+              target: str | None = None, **kwargs: Any) -> Node:
+    """Log a fitted model to the active run (``name`` or MLflow's ``artifact_path``,
+    default ``model``); ``signature`` and ``input_example`` are recorded with it;
+    ``registered_model_name`` names the model, so ``NAME@N`` is its N-th version;
     ``evaluation=`` / ``target=`` compute permutation importance (see `Run.log_model`)."""
-    return _run().log_model(model, name or artifact_path, evaluation=kwargs.get("evaluation"), target=kwargs.get("target"))
+    from .models import signature_attrs
+
+    path = name or artifact_path or "model"
+    attrs = {"artifact_path": path, **signature_attrs(signature, input_example)}
+    return _run().log_model(model, registered_model_name or path, attrs=attrs, evaluation=evaluation, target=target)
 
 
-def log_artifact(local_path: str, artifact_path: str | None = None) -> Node:
-    """Keep a copy of a file the active run wrote (plot, report); returns its node."""
-    return _run().log_artifact(local_path, artifact_path)
+def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> Node:
+    """Keep a copy of a file the active run wrote (plot, report) under
+    ``artifact_path/<file name>``; returns its node."""
+    p = Path(local_path)
+    name = f"{artifact_path.strip('/')}/{p.name}" if artifact_path else p.name
+    return _run_for(run_id).log_artifact(p, name)
+
+
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> list[Node]:
+    """Keep a copy of every file under a folder, paths kept relative to it."""
+    root = Path(local_dir)
+    if not root.is_dir():
+        raise InvalidInputError(f"no such folder: {local_dir}")
+    run = _run_for(run_id)
+    out = []
+    with run.store.transaction():
+        for f in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = f.relative_to(root).as_posix()
+            out.append(run.log_artifact(f, f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel))
+    return out
+
+
+def _log_bytes(data: bytes, artifact_file: str, run_id: str | None = None) -> Node:
+    import tempfile
+
+    if not artifact_file or artifact_file.endswith("/"):
+        raise InvalidInputError("artifact_file must name a file, e.g. 'config.json'")
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / Path(artifact_file).name
+        p.write_bytes(data)
+        return _run_for(run_id).log_artifact(p, artifact_file.strip("/"))
+
+
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> Node:
+    """Keep a text as an artifact of the active run."""
+    return _log_bytes(str(text).encode("utf-8"), artifact_file, run_id)
+
+
+def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> Node:
+    """Keep a dict as a JSON (or YAML, by the file's suffix) artifact of the active run."""
+    if artifact_file.endswith((".yaml", ".yml")):
+        import yaml
+
+        text = yaml.safe_dump(dictionary, sort_keys=False)
+    else:
+        import json
+
+        text = json.dumps(dictionary, indent=2, default=str)
+    return _log_bytes(text.encode("utf-8"), artifact_file, run_id)
+
+
+def log_figure(figure: Any, artifact_file: str, *, save_kwargs: Mapping[str, Any] | None = None,
+               run_id: str | None = None) -> Node:
+    """Keep a matplotlib (or plotly) figure as an image artifact of the active run."""
+    import io
+
+    buf = io.BytesIO()
+    if hasattr(figure, "savefig"):
+        figure.savefig(buf, format=Path(artifact_file).suffix.lstrip(".") or "png", **dict(save_kwargs or {}))
+        data = buf.getvalue()
+    elif hasattr(figure, "to_html"):
+        data = figure.to_html().encode("utf-8")
+    else:
+        raise InvalidInputError(f"log_figure needs a matplotlib or plotly figure, got {type(figure).__name__}")
+    return _log_bytes(data, artifact_file, run_id)
+
+
+def log_image(image: Any, artifact_file: str | None = None, key: str | None = None, step: int | None = None,
+              **_: Any) -> Node:
+    """Keep an image (a numpy array or PIL image) as a PNG artifact of the active run."""
+    import io
+
+    import matplotlib.image
+
+    buf = io.BytesIO()
+    if hasattr(image, "save"):
+        image.save(buf, format="PNG")
+    else:
+        matplotlib.image.imsave(buf, image, format="png")
+    return _log_bytes(buf.getvalue(), artifact_file or f"images/{key or 'image'}_{step or 0}.png")
+
+
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> Node:
+    """Keep a table (a dict of columns or a DataFrame) as a JSON artifact, in MLflow's
+    ``{"columns": [...], "data": [[...]]}`` layout."""
+    import json
+
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):
+        table = {"columns": [str(c) for c in data.columns], "data": data.astype(object).values.tolist()}
+    elif isinstance(data, Mapping):
+        cols = [str(c) for c in data]
+        values = [list(v) for v in data.values()]
+        if len({len(v) for v in values}) > 1:
+            raise InvalidInputError("every column of a table needs the same number of values")
+        table = {"columns": cols, "data": [list(r) for r in zip(*values)]}
+    else:
+        raise InvalidInputError(f"log_table needs a dict of columns or a DataFrame, got {type(data).__name__}")
+    return _log_bytes(json.dumps(table, default=str).encode("utf-8"), artifact_file, run_id)
 
 
 def log_dataset(data: Any = None, *, name: str | None = None, uri: str | None = None, digest: str | None = None) -> Node:
@@ -183,6 +591,44 @@ def log_dataset(data: Any = None, *, name: str | None = None, uri: str | None = 
 def log_predictions(model: Any, inputs: Any, outputs: Any, *, request_ids: Any = None, scores: Any = None) -> list[str]:
     """Record predictions in bulk in the default store; returns their ids."""
     return get_lineage().log_predictions(model, inputs, outputs, request_ids=request_ids, scores=scores)
+
+
+def flush_async_logging() -> None:
+    """Wait until the predictions autolog records in the background are written
+    (every other call is written when it returns)."""
+    from . import autologging
+
+    autologging.flush()
+
+
+def autolog(disable: bool = False, log_predictions: bool = False, **kwargs: Any) -> None:
+    """Record every scikit-learn ``fit`` (MLflow's ``autolog``); see `lineage.autolog`."""
+    from . import autologging as _autolog
+
+    _autolog.autolog(disable=disable, log_predictions=log_predictions, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# MLflow calls lineage leaves to MLflow (tracing, GenAI, projects, deployments)
+
+UNSUPPORTED: dict[str, str] = {
+    **dict.fromkeys(("trace", "start_span", "get_trace", "search_traces", "get_current_active_span",
+                     "update_current_trace", "log_trace", "tracing", "get_last_active_trace_id",
+                     "set_trace_tag", "delete_trace_tag", "log_feedback", "log_expectation", "genai",
+                     "openai", "langchain", "llama_index", "anthropic", "evaluate", "register_prompt",
+                     "load_prompt", "dspy", "transformers", "set_active_model", "log_assessment"),
+                    "tracing and GenAI"),
+    **dict.fromkeys(("projects", "run", "deployments", "gateway", "server", "pyfunc_serve"),
+                    "projects and deployments"),
+    **dict.fromkeys(("pytorch", "tensorflow", "keras", "xgboost", "lightgbm", "catboost", "spark",
+                     "statsmodels", "prophet", "onnx", "h2o", "fastai"),
+                    "only the scikit-learn flavour is provided; log other models with lineage.log_model"),
+}
+
+
+def unsupported(name: str) -> UnsupportedError:
+    """The error for an MLflow name lineage does not provide."""
+    return UnsupportedError(name, UNSUPPORTED.get(name, "not part of the MLflow surface lineage provides"))
 
 
 @atexit.register

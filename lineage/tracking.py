@@ -507,7 +507,7 @@ class Run:
             return stored
 
     def log_model(self, model: Any, name: str | None = None, *, evaluation: Any = None, target: str | None = None,
-                  **_: Any) -> Node:
+                  attrs: Mapping[str, Any] | None = None, **_: Any) -> Node:
         """Save a fitted model content-addressed next to the store and record it.
 
         Records its digest, class, the chain of steps with each step's parameters (the
@@ -515,12 +515,15 @@ class Run:
         estimator sees, and native importance (see `lineage.describe`). With held-out
         data, ``evaluation=(X, y)`` or ``evaluation=DATASET_REF, target=COLUMN``, it
         also computes permutation importance there and records that the run used the
-        data for evaluation. Extra keyword arguments of MLflow's ``log_model``
+        data for evaluation. ``attrs`` adds recorded facts (a signature, the MLflow
+        artifact path). Other keyword arguments of MLflow's ``log_model``
         (signature, input_example, …) are accepted and ignored, so MLflow code runs
         unchanged. Raises InvalidInputError for bad evaluation data (nothing recorded).
         """
         self._check_open()
         node, blob = model_node(self.store, model, name)
+        if attrs:
+            node = Node(node.id, node.kind, node.name, {**node.attrs, **attrs}, node.created_at)
         held_out = None
         if evaluation is not None:
             X, y, data_ref = self._evaluation_data(evaluation, target)

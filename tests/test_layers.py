@@ -39,6 +39,14 @@ LAYERS: dict[str, int] = {
     "api": 10,
     "fluent": 11,
     "sklearn": 11,
+    # the MLflow surface (`import lineage as mlflow`): beside the fluent API
+    "entities": 11,
+    "mlflow_filter": 11,
+    "data": 11,
+    "models": 11,
+    "pyfunc": 11,
+    "client": 11,
+    "autologging": 11,
     "__init__": 12,
     "cli": 13,
     "__main__": 14,
@@ -223,7 +231,7 @@ def test_the_sql_check_sees_sql() -> None:
 # the public surface (as httpx's tests/test_exported_members.py)
 
 #: modules that are part of the API, and the dunder names that are
-PUBLIC_MODULES = {"sklearn"}
+PUBLIC_MODULES = {"sklearn", "data", "models", "pyfunc"}
 PUBLIC_DUNDERS = {"__version__"}
 
 

@@ -189,7 +189,7 @@ def _identity(f: Facts) -> Finding:
 
 def _training_data(f: Facts) -> Finding:
     data = f.data
-    training = [d for d in data if d["role"] == "training"]
+    training = [d for d in data if d.get("use", d["role"]) == "training"]
     roles: dict[str, int] = {}
     for d in data:
         roles[d["role"]] = roles.get(d["role"], 0) + 1
@@ -206,7 +206,7 @@ def _data_preparation(f: Facts) -> Finding:
     ev = [s["id"] for s in steps] + [s["id"] for s in training]
     if not training:
         return False, "No run is recorded as producing this model", ev
-    if not steps and not any(d["role"] == "training" for d in f.data):
+    if not steps and not any(d.get("use", d["role"]) == "training" for d in f.data):
         return False, "No data is recorded behind the training run, so there is no preparation lineage", ev
     if steps:
         names = ", ".join(s["name"] or s["id"] for s in steps)
@@ -217,7 +217,7 @@ def _data_preparation(f: Facts) -> Finding:
 
 def _representativeness(f: Facts) -> Finding:
     groups = [m for m in f.metrics if m.get("group")]
-    described = [d for d in f.data if d["role"] == "training" and (d.get("rows") is not None or d.get("columns"))]
+    described = [d for d in f.data if d.get("use", d["role"]) == "training" and (d.get("rows") is not None or d.get("columns"))]
     ev = [f"event {m['event']}" for m in groups] + [d["id"] for d in described]
     bits = []
     if groups:

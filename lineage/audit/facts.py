@@ -305,10 +305,10 @@ def _data_facts(store: Store, model_id: str, nodes: dict[str, Node], attributed:
                 agents: _Agents) -> list[dict[str, Any]]:
     from .. import query
 
-    order = {"training": 0, "evaluation": 1, "upstream": 2}
+    order = {"training": 0, "held_out": 1, "other": 2, "upstream": 3}
     uses = query.which_data(store, model_id)
     out = []
-    for use in sorted(uses, key=lambda u: (order.get(u.role, 3), u.distance, u.node.name or "", u.node.id)):
+    for use in sorted(uses, key=lambda u: (order[u.group], u.distance, u.node.name or "", u.node.id)):
         d = use.node
         a = d.attrs
         columns = a.get("columns")
@@ -316,6 +316,7 @@ def _data_facts(store: Store, model_id: str, nodes: dict[str, Node], attributed:
             "id": d.id,
             "name": d.name,
             "role": use.role,
+            "use": use.group,  # how the role counts: training, held_out, upstream, other
             "distance": use.distance,
             "digest": _hex(d.id),
             "location": a.get("uri") or a.get("abspath") or a.get("path"),

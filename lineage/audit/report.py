@@ -186,7 +186,7 @@ def _diagram(store: Store, facts: Any) -> tuple[str | None, str | None]:
         for n in sub.nodes():
             if n.kind != "group" and store.event_of(n.id) in failed:
                 marked[n.id] = "tampered"
-    highlight = [d["id"] for d in facts.data if d["role"] == "training" and d["id"] in sub]
+    highlight = [d["id"] for d in facts.data if d.get("use", d["role"]) == "training" and d["id"] in sub]
     options = {"highlight": highlight, "marked": marked}
     try:
         return _strip_prolog(render.to_svg(sub, **options)), "svg"
@@ -345,8 +345,8 @@ def build_inventory(store: Store, *, all_versions: bool = False) -> Inventory:
             "class": m["class"],
             "created_at": m["created_at"],
             "owner": (m.get("owner") or {}).get("label"),
-            "training_data": [{"id": d["id"], "name": d["name"]} for d in facts.data if d["role"] == "training"],
-            "evaluation_data": [{"id": d["id"], "name": d["name"]} for d in facts.data if d["role"] == "evaluation"],
+            "training_data": [{"id": d["id"], "name": d["name"]} for d in facts.data if d.get("use", d["role"]) == "training"],
+            "evaluation_data": [{"id": d["id"], "name": d["name"]} for d in facts.data if d.get("use", d["role"]) == "held_out"],
             "training_status": m["training_status"],
             "signed_off": m["signed_off"],
             "status": _status_text(m),

@@ -4,7 +4,8 @@ the graph out (OpenLineage events, PROV documents, GraphML / JSON).
 One module per format: `mlflow_import`, `dvc`, `openlineage`, `prov`, `graph`, and
 `bulk` (what every import shares: one all-or-nothing write, idempotent). Each
 integration's heavy client is an optional extra; `require` imports it or says which
-extra to install. The MLflow tracking plugin lives in `mlflow_plugin` (its own owner).
+extra to install. The MLflow tracking-store plugin (route 2 of docs/tracking.md) is `mlflow_plugin` (the
+entry points) and `mlflow_store` (the stores).
 """
 
 from __future__ import annotations

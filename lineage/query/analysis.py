@@ -11,19 +11,20 @@ from ..errors import InvalidInputError, NodeNotFoundError
 from ..model import Edge, Node
 from ..store import Store
 from .closure import _KIND_ORDER, _chunks, _closure, _distances, _edges_among, _fetch, _marks, _models_of, _root_id
-from .results import Change, DataUse, Diff, Suspect
-
-_DIRECT_ROLES = {"evaluation": "evaluation"}  # any other role of a used edge means training
+from .results import Change, DataUse, Diff, Suspect, role_group
 
 
 def which_data(store: Store, ref: str) -> list[DataUse]:
     """The datasets behind a model (or a prediction, run or dataset), each with its
     role and its distance in hops.
 
-    ``training`` and ``evaluation`` are the datasets the run(s) that produced the node
-    used, by the role of the ``used`` edge (``input``, from ``lineage run -i``, counts
-    as training); ``upstream`` are the sources further back. The farthest sources come
-    first, the data the model saw last.
+    The datasets the run(s) that produced the node used carry the role of their
+    ``used`` edge as recorded (``training``, ``input`` from ``lineage run -i``, MLflow's
+    ``validation``/``testing``/``evaluation`` contexts, or any other word);
+    ``upstream`` are the sources further back. `DataUse.group` says how each counts:
+    ``training`` and ``input`` as training, validation/testing/evaluation as held-out
+    data, never as training. When a run used one dataset in several roles, a training
+    role wins. The farthest sources come first, the data the model saw last.
     """
     root = _root_id(store, ref)
     ids = _closure(store, [root], upstream=True)
@@ -54,13 +55,13 @@ def which_data(store: Store, ref: str) -> list[DataUse]:
     for r in first_runs:
         for e in out_adj.get(r, ()):
             if e.rel == "used" and nodes[e.dst].kind == "dataset":
-                role = _DIRECT_ROLES.get(e.role or "", "training")
-                if roles.get(e.dst) != "training":  # training wins over evaluation
+                role = e.role or "training"
+                if role_group(roles.get(e.dst)) != "training" or e.dst not in roles:  # training wins
                     roles[e.dst] = role
-    rank = {"training": 0, "evaluation": 1, "upstream": 2}
+    rank = {"training": 0, "held_out": 1, "other": 2, "upstream": 3}
     out = [DataUse(n, roles.get(i, "upstream"), dist.get(i, 0)) for i, n in nodes.items()
            if n.kind == "dataset" and i != root]
-    out.sort(key=lambda u: (-u.distance, rank[u.role], u.node.name or "", u.node.id))
+    out.sort(key=lambda u: (-u.distance, rank[u.group], u.role, u.node.name or "", u.node.id))
     return out
 
 

@@ -39,14 +39,37 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+#: roles (the caller's words, MLflow's contexts included) that count as training data;
+#: ``train`` is what MLflow's autolog writes, ``input`` what `lineage run -i` writes
+TRAINING_ROLES = frozenset({"training", "train", "input"})
+#: roles of held-out data: reported as given, never counted as training
+HELD_OUT_ROLES = frozenset({"validation", "testing", "evaluation", "test", "eval", "val", "valid"})
+
+
+def role_group(role: str | None) -> str:
+    """``training``, ``held_out``, ``upstream`` or ``other`` for a stored role."""
+    if role is None or role in TRAINING_ROLES:
+        return "training"
+    if role in HELD_OUT_ROLES:
+        return "held_out"
+    return "upstream" if role == "upstream" else "other"
+
+
 @dataclass(frozen=True)
 class DataUse:
-    """A dataset behind a model: its ``role`` (``training``, ``evaluation``, or
-    ``upstream`` for sources further back) and ``distance`` in hops from the model."""
+    """A dataset behind a model: its ``role`` as the run recorded it (``training``,
+    ``validation``, ``testing``, ``evaluation``, ``input`` or any other word), or
+    ``upstream`` for sources further back, and ``distance`` in hops from the model.
+    `group` says how it counts: training, held-out, upstream or other."""
 
     node: Node
     role: str
     distance: int
+
+    @property
+    def group(self) -> str:
+        """``training``, ``held_out``, ``upstream`` or ``other``: see `role_group`."""
+        return role_group(self.role)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.node.to_dict(), "role": self.role, "distance": self.distance}
@@ -59,7 +82,7 @@ def data_uses_table(items: Sequence[DataUse], *, title: str | None = None) -> An
     """A rich Table of `which_data`'s answer."""
     table = _rich_table(title, ["role", "hops", "name", "id", "created"])
     for u in items:
-        style = {"training": "bold", "evaluation": "cyan"}.get(u.role, "dim")
+        style = {"training": "bold", "held_out": "cyan"}.get(u.group, "dim")
         table.add_row(_text(u.role, style), str(u.distance), _text(u.node.name), short_id(u.node.id, 12),
                       (u.node.created_at or "")[:19].replace("T", " "))
     return table

@@ -1,0 +1,319 @@
+"""``lineage.autolog()``: record every scikit-learn ``fit`` (and, when asked, ``predict``).
+
+    lineage.autolog()                       # also lineage.sklearn.autolog(), mlflow.autolog() in route 1
+    Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X, y)
+
+Each outermost ``fit`` records, on the active run (or on a run of its own, ended when
+the fit returns): the estimator's parameters (``get_params(deep=True)``, so a
+Pipeline's steps read ``clf__C``), ``X`` and ``y`` content-hashed as training data
+(DataFrame column names kept), the fitted model, and ``training_score``.
+``GridSearchCV`` / ``RandomizedSearchCV`` record the search on the parent run (its
+``best_*`` params, ``best_cv_score``, the best estimator) and up to
+``max_tuning_runs`` of the best candidates as child runs. With
+``log_predictions=True``, ``predict``/``predict_proba`` of an estimator autolog
+recorded log their outputs in bulk, with request ids from
+``with lineage.request_ids(ids):``. ``lineage.autolog(disable=True)`` undoes it.
+
+Autolog never breaks the user's code: a recording that fails is reported with a
+warning and the fit's result is returned as it would be without lineage.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import threading
+import warnings
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .errors import LineageError
+
+_config: dict[str, Any] = {"enabled": False, "log_predictions": False, "max_tuning_runs": 5,
+                           "log_datasets": True, "log_models": True}
+_patched: list[tuple[type, str, Any]] = []
+_local = threading.local()
+_models: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_SEARCH = ("GridSearchCV", "RandomizedSearchCV", "HalvingGridSearchCV", "HalvingRandomSearchCV")
+
+
+def autolog(disable: bool = False, log_predictions: bool = False, max_tuning_runs: int | None = 5,
+            log_datasets: bool = True, log_models: bool = True, silent: bool = False, **_: Any) -> None:
+    """Turn scikit-learn autologging on (or off with ``disable=True``).
+
+    Other MLflow autolog arguments are accepted and ignored."""
+    if disable:
+        _unpatch()
+        _config["enabled"] = False
+        flush()
+        return
+    _config.update(enabled=True, log_predictions=bool(log_predictions),
+                   max_tuning_runs=5 if max_tuning_runs is None else int(max_tuning_runs),
+                   log_datasets=bool(log_datasets), log_models=bool(log_models))
+    if not _patched:
+        _patch()
+
+
+@contextmanager
+def request_ids(ids: Sequence[Any]) -> Iterator[None]:
+    """Predictions autolog records inside the block carry these request ids (one per row)."""
+    previous = getattr(_local, "request_ids", None)
+    _local.request_ids = list(ids)
+    try:
+        yield
+    finally:
+        _local.request_ids = previous
+
+
+def _patch() -> None:
+    from sklearn.utils import all_estimators
+
+    for _, cls in all_estimators():
+        for method in ("fit", "predict", "predict_proba"):
+            # patch the class that defines the method (GridSearchCV's fit is BaseSearchCV's)
+            owner = next((k for k in cls.__mro__ if method in k.__dict__), None)
+            if owner is None or not owner.__module__.startswith("sklearn."):
+                continue
+            original = owner.__dict__[method]
+            if not callable(original) or getattr(original, "_lineage_autolog", False):
+                continue
+            wrapper = _fit_wrapper(original) if method == "fit" else _predict_wrapper(original)
+            wrapper._lineage_autolog = True
+            setattr(owner, method, wrapper)
+            _patched.append((owner, method, original))
+
+
+def _unpatch() -> None:
+    while _patched:
+        cls, method, original = _patched.pop()
+        setattr(cls, method, original)
+
+
+def _depth(name: str) -> int:
+    return int(getattr(_local, name, 0))
+
+
+def _fit_wrapper(original: Any) -> Any:
+    @functools.wraps(original)
+    def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not _config["enabled"] or _depth("fit") > 0:
+            return original(self, *args, **kwargs)
+        _local.fit = 1  # inner fits (a Pipeline's steps, a search's candidates) are part of this one
+        try:
+            return _record_fit(original, self, args, kwargs)
+        finally:
+            _local.fit = 0
+
+    return fit
+
+
+def _predict_wrapper(original: Any) -> Any:
+    @functools.wraps(original)
+    def predict(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if _depth("predict") > 0:
+            return original(self, *args, **kwargs)
+        _local.predict = 1
+        try:
+            out = original(self, *args, **kwargs)
+        finally:
+            _local.predict = 0
+        if _config["enabled"] and _config["log_predictions"] and _depth("fit") == 0 and args:
+            model_id = _models.get(self)
+            if model_id is not None:
+                _log_predictions(model_id, args[0], out)
+        return out
+
+    return predict
+
+
+def _warn(what: str, exc: BaseException) -> None:
+    warnings.warn(f"lineage autolog could not record {what}: {exc}", RuntimeWarning, stacklevel=4)
+
+
+class _PredictionWriter:
+    """Writes autolog's predictions from a thread of its own, on a connection of its
+    own, so a ``predict`` pays only for a copy of its rows (hashing the rows and the
+    bulk write happen beside it). `flush` waits for everything queued; the queue is
+    flushed at exit and by ``autolog(disable=True)`` and ``flush_async_logging()``."""
+
+    def __init__(self) -> None:
+        import queue  # only once predictions are logged: keeps `import lineage` light
+
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def put(self, item: tuple[Any, ...]) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._work, name="lineage-autolog-predictions", daemon=True)
+                self.thread.start()
+        self.queue.put(item)
+
+    def _work(self) -> None:
+        from .store import Store
+        from .tracking import log_predictions
+
+        stores: dict[Any, Store] = {}
+        while True:
+            path, actor, model_id, X, out, ids = self.queue.get()
+            try:
+                if path not in stores:
+                    stores[path] = Store(path, create=False, actor=actor)
+                log_predictions(stores[path], model_id, X, out, request_ids=ids)
+            except LineageError as exc:
+                _warn("the predictions", exc)
+            finally:
+                self.queue.task_done()
+
+    def flush(self) -> None:
+        if self.thread is not None:
+            self.queue.join()
+
+
+_writers: list[_PredictionWriter] = []
+
+
+def _writer() -> _PredictionWriter:
+    if not _writers:
+        _writers.append(_PredictionWriter())
+        atexit.register(_writers[0].flush)
+    return _writers[0]
+
+
+def flush() -> None:
+    """Wait until every prediction autolog queued is written."""
+    if _writers:
+        _writers[0].flush()
+
+
+def _snapshot(data: Any) -> Any:
+    # the caller may change its array after predict returns; what it predicted on is kept
+    if hasattr(data, "copy"):
+        try:
+            return data.copy()
+        except TypeError:
+            pass
+    return list(data) if not hasattr(data, "shape") else data
+
+
+def _log_predictions(model_id: str, X: Any, out: Any) -> None:
+    from . import fluent
+
+    ids = getattr(_local, "request_ids", None)
+    store = fluent.get_lineage().store
+    _writer().put((store.path, store.actor, model_id, _snapshot(X), _snapshot(out), None if ids is None else list(ids)))
+
+
+def _record_fit(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    from . import fluent
+
+    active = fluent.active_run()
+    own = None
+    if active is None:
+        try:
+            own = fluent.start_run(run_name=type(est).__name__)
+        except LineageError as exc:
+            _warn("a run for this fit", exc)
+            return original(est, *args, **kwargs)
+    run = active or own
+    assert run is not None
+    try:
+        result = original(est, *args, **kwargs)
+    except BaseException as exc:
+        if own is not None:
+            own.__exit__(type(exc), exc, None)
+        raise
+    try:
+        X = args[0] if args else kwargs.get("X")
+        y = args[1] if len(args) > 1 else kwargs.get("y")
+        _record(run, est, X, y)
+    except LineageError as exc:
+        _warn(f"the fit of {type(est).__name__}", exc)
+    finally:
+        if own is not None:
+            try:
+                own.end("finished")
+            except LineageError as exc:
+                _warn("the end of its run", exc)
+    return result
+
+
+def _params(est: Any) -> dict[str, Any]:
+    from .tracking import _plain
+
+    try:
+        params = est.get_params(deep=True)
+    except Exception:  # noqa: BLE001 -- a broken get_params is not worth failing the user's fit
+        return {}
+    return {str(k): _plain(v) for k, v in params.items()}
+
+
+def _log_new_params(run: Any, params: dict[str, Any]) -> None:
+    """Params the run does not hold yet (a second fit in one run keeps the first's)."""
+    from .tracking import _secret_safe
+
+    safe = _secret_safe(params)
+    existing = run.store.params_of(run.id, list(safe))
+    new = {k: v for k, v in safe.items() if k not in existing}
+    if new:
+        run.log_params(new)
+
+
+def _record(run: Any, est: Any, X: Any, y: Any) -> None:
+    name = type(est).__name__
+    store = run.store
+    with store.transaction():
+        _log_new_params(run, _params(est))
+        if _config["log_datasets"]:
+            if X is not None:
+                run.log_input(X, role="training", name=None)
+            if y is not None:
+                run.log_input(y, role="training", name=None)
+    is_search = name in _SEARCH and hasattr(est, "cv_results_")
+    if _config["log_models"]:
+        node = run.log_model(est, name, attrs={"artifact_path": "model"})
+        _models[est] = node.id
+        if is_search and getattr(est, "best_estimator_", None) is not None:
+            best = run.log_model(est.best_estimator_, type(est.best_estimator_).__name__,
+                                 attrs={"artifact_path": "best_estimator"})
+            _models[est.best_estimator_] = best.id
+    if X is not None and y is not None and hasattr(est, "score"):
+        try:
+            score = float(est.score(X, y))
+        except Exception as exc:  # noqa: BLE001 -- an estimator whose score needs more than X, y
+            _warn("training_score", exc)
+        else:
+            run.log_metric("training_score", score)
+    if is_search:
+        _record_search(run, est)
+
+
+def _record_search(run: Any, est: Any) -> None:
+    from .entities import ActiveRun
+
+    best = {f"best_{k}": v for k, v in (getattr(est, "best_params_", None) or {}).items()}
+    _log_new_params(run, best)
+    if getattr(est, "best_score_", None) is not None:
+        run.log_metric("best_cv_score", float(est.best_score_))
+    results = est.cv_results_
+    n = int(_config["max_tuning_runs"] or 0)
+    if n <= 0 or "params" not in results:
+        return
+    ranks = list(results.get("rank_test_score", range(1, len(results["params"]) + 1)))
+    order = sorted(range(len(results["params"])), key=lambda i: (ranks[i], i))[:n]
+    metric_keys = [k for k in results if k.startswith(("mean_", "std_", "rank_")) and "time" not in k]
+    for i in order:
+        child = ActiveRun.start(run.store, f"{run.name}-candidate-{i}", params=results["params"][i],
+                                experiment=run.experiment, parent=run.id)
+        with child, run.store.transaction():
+            for k in metric_keys:
+                try:
+                    child.log_metric(k, float(results[k][i]))
+                except (TypeError, ValueError, LineageError):
+                    continue
+
+
+__all__ = ["autolog", "flush", "request_ids"]

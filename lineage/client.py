@@ -1,0 +1,386 @@
+"""``MlflowClient``: MLflow's low-level client over a lineage store.
+
+    from lineage import MlflowClient
+    client = MlflowClient()
+    exp = client.create_experiment("wine")
+    run = client.create_run(exp)
+    client.log_param(run.info.run_id, "alpha", 0.5)
+    client.log_metric(run.info.run_id, "rmse", 0.7, step=1)
+    client.set_terminated(run.info.run_id)
+
+Runs are addressed by MLflow's run id (``run.info.run_id``, the 32 hex digits of the
+lineage id). Registered model versions are lineage's model versions (``NAME@N``);
+an alias is a promotion label (``NAME@LABEL``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .entities import (
+    ActiveRun,
+    Experiment,
+    FileInfo,
+    Metric,
+    RunView,
+    experiment_name_for_id,
+    resolve_run,
+    run_hex,
+    run_view,
+    stored_name,
+    to_ms,
+)
+from .errors import InvalidInputError, NodeNotFoundError, WriteRefusedError
+from .model import Node
+from .store import Store
+from .tracking import Run
+
+_live: dict[str, Run] = {}  # runs created by a client in this process, by lineage id
+_live_lock = threading.Lock()
+
+
+class _NoLock:
+    """The lock of a run written to from outside the process that started it."""
+
+    def release(self, *, remove: bool = False) -> None:
+        return None
+
+
+def live_run(store: Store, run_id: Any) -> Run:
+    """A `Run` to log to: the live one of this process when there is one (the active
+    fluent run, a client's run), else a handle that appends to the recorded run (MLflow
+    lets code log to a run after it ended; each value is its own ledger event).
+
+    Raises NodeNotFoundError for an unknown run id."""
+    from . import fluent
+
+    node = resolve_run(store, run_id)
+    for run in fluent._stack().runs:
+        if run.id == node.id:
+            return run
+    with _live_lock:
+        if node.id in _live and not _live[node.id]._ended:
+            return _live[node.id]
+    return Run(store, node, _NoLock())
+
+
+class _RegisteredModel:
+    def __init__(self, name: str, latest_versions: list[Any] | None = None, aliases: dict[str, str] | None = None,
+                 description: str | None = None) -> None:
+        self.name = name
+        self.latest_versions = latest_versions or []
+        self.aliases = aliases or {}
+        self.description = description
+        self.tags: dict[str, str] = {}
+
+
+class ModelVersion:
+    """A registered model version (MLflow's ``ModelVersion``); ``.id`` is the lineage
+    model id, ``NAME@version`` its reference."""
+
+    def __init__(self, name: str, version: int, node: Node, run_id: str | None, aliases: list[str]) -> None:
+        self.name = name
+        self.version = version  # an int, as MLflow 3's SQL-backed registry returns it
+        self.id = node.id
+        self.run_id = run_id
+        self.source = f"runs:/{run_id}/{node.attrs.get('artifact_path') or 'model'}" if run_id else node.id
+        self.status = "READY"
+        self.current_stage = "None"
+        self.aliases = aliases
+        self.creation_timestamp = to_ms(node.created_at)
+        self.last_updated_timestamp = self.creation_timestamp
+        self.description = node.attrs.get("description") or ""
+        self.tags: dict[str, str] = {}
+        self.model_id = node.id
+
+    def __repr__(self) -> str:
+        return f"<ModelVersion {self.name}@{self.version} {self.id}>"
+
+
+class MlflowClient:
+    """MLflow's ``MlflowClient`` on a lineage store (``tracking_uri``: a path,
+    ``sqlite:///x.db`` or ``lineage:///DIR``; default: the fluent API's store)."""
+
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
+        from . import fluent
+
+        if tracking_uri is None:
+            self._lg = fluent.get_lineage()
+        else:
+            from .api import open as _open
+
+            self._lg = _open(fluent._store_path(tracking_uri))
+        self.tracking_uri = tracking_uri or fluent.get_tracking_uri()
+
+    @property
+    def _store(self) -> Store:
+        return self._lg.store
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from .fluent import unsupported
+
+        raise unsupported(f"MlflowClient.{name}")
+
+    # -- experiments -----------------------------------------------------------
+
+    def create_experiment(self, name: str, artifact_location: str | None = None,
+                          tags: Mapping[str, Any] | None = None) -> str:
+        """Create an experiment; returns its id. Raises WriteRefusedError when it exists."""
+        from . import fluent
+
+        return fluent.create_experiment(name, artifact_location, tags)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        from .entities import experiment_view
+
+        return experiment_view(self._store, experiment_name_for_id(self._store, experiment_id))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        from .entities import experiment_view, known_experiments
+
+        stored = stored_name(str(name))
+        return experiment_view(self._store, stored) if stored in known_experiments(self._store) else None
+
+    def search_experiments(self, view_type: Any = None, max_results: int | None = None, filter_string: str | None = None,
+                           order_by: Sequence[str] | None = None, page_token: Any = None) -> list[Experiment]:
+        from . import fluent
+
+        return fluent.search_experiments(view_type, max_results, filter_string, order_by)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Refused: records are append-only."""
+        raise WriteRefusedError("lineage's records are append-only: experiments are not deleted")
+
+    # -- runs ------------------------------------------------------------------
+
+    def create_run(self, experiment_id: str, start_time: int | None = None, tags: Mapping[str, Any] | None = None,
+                   run_name: str | None = None) -> RunView:
+        """Start a run in an experiment (not the fluent API's active run); returns its view.
+        Raises NodeNotFoundError for an unknown experiment id."""
+        experiment = experiment_name_for_id(self._store, experiment_id)
+        user_tags = dict(tags or {})
+        run_name = run_name or user_tags.pop("mlflow.runName", None)
+        parent = user_tags.pop("mlflow.parentRunId", None)
+        parent_id = resolve_run(self._store, parent).id if parent else None
+        run = ActiveRun.start(self._store, run_name, tags=user_tags or None, experiment=experiment, parent=parent_id)
+        with _live_lock:
+            _live[run.id] = run
+        return run_view(self._store, run.node)
+
+    def get_run(self, run_id: str) -> RunView:
+        """A run in MLflow's shape. Raises NodeNotFoundError for an unknown id."""
+        return run_view(self._store, resolve_run(self._store, run_id))
+
+    def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
+        """End a run (``FINISHED`` unless said otherwise)."""
+        node = resolve_run(self._store, run_id)
+        with _live_lock:
+            run = _live.pop(node.id, None)
+        if run is None:
+            run = live_run(self._store, run_id)
+            if isinstance(run.__dict__.get("_lock"), _NoLock) and node.attrs.get("status") != "running":
+                raise WriteRefusedError(f"run {run_hex(node.id)} has already ended")
+        run.end((status or "FINISHED").lower())
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        if status and status.upper() != "RUNNING":
+            self.set_terminated(run_id, status)
+
+    def delete_run(self, run_id: str) -> None:
+        """Refused: records are append-only."""
+        from . import fluent
+
+        fluent.delete_run(run_id)
+
+    def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "", run_view_type: Any = None,
+                    max_results: int = 1000, order_by: Sequence[str] | None = None, page_token: Any = None) -> list[RunView]:
+        """Runs of the experiments matching MLflow's filter syntax, as a list."""
+        from . import fluent, mlflow_filter
+
+        return fluent._search(self._lg, [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids),
+                              filter_string, max_results, order_by, "list", False, None, current=None,
+                              module=mlflow_filter)
+
+    # -- params, metrics, tags -------------------------------------------------------
+
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        live_run(self._store, run_id).log_param(key, value)
+        return value
+
+    def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None,
+                   synchronous: bool | None = None, dataset_name: str | None = None, dataset_digest: str | None = None,
+                   model_id: str | None = None) -> None:
+        from .entities import from_ms
+
+        live_run(self._store, run_id).log_metric(key, value, step, timestamp=from_ms(timestamp) if timestamp else None)
+
+    def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Any] = (), tags: Sequence[Any] = (),
+                  synchronous: bool | None = None) -> None:
+        """Params, metrics and tags in one transaction (MLflow's entities or ``(key, value)`` pairs)."""
+        from .entities import from_ms
+
+        run = live_run(self._store, run_id)
+        with self._store.transaction():
+            if params:
+                run.log_params({_key(p): _value(p) for p in params})
+            if tags:
+                run.set_tags({_key(t): _value(t) for t in tags})
+            for m in metrics:
+                ts = getattr(m, "timestamp", None)
+                run.log_metric(_key(m), _value(m), getattr(m, "step", None), timestamp=from_ms(ts) if ts else None)
+
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+        live_run(self._store, run_id).set_tag(key, value)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every value of a metric, by step (MLflow's ``get_metric_history``)."""
+        from .query import runview
+
+        node = resolve_run(self._store, run_id)
+        return [Metric(key, float(r["value"]), to_ms(r["at"]), int(r["step"]))
+                for r in runview.metric_history(self._store, node.id, key) if r["group"] is None]
+
+    # -- inputs and artifacts --------------------------------------------------------
+
+    def log_inputs(self, run_id: str, datasets: Sequence[Any] | None = None, models: Any = None) -> None:
+        run = live_run(self._store, run_id)
+        from .data import Dataset
+
+        for d in datasets or ():
+            ds, context = (d, None) if isinstance(d, Dataset) else (getattr(d, "dataset", d), None)
+            run.log_input(ds.data if isinstance(ds, Dataset) else ds, role=context or "training",
+                          name=getattr(ds, "name", None))
+
+    def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        p = Path(local_path)
+        live_run(self._store, run_id).log_artifact(p, f"{artifact_path.strip('/')}/{p.name}" if artifact_path else p.name)
+
+    def _artifacts(self, run_id: str) -> list[Node]:
+        from .query import runview
+
+        node = resolve_run(self._store, run_id)
+        return [n for rel, _, n in runview.run_links(self._store, node.id) if rel == "was_generated_by" and n.kind == "artifact"]
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """The files (and folders) directly under ``path`` of a run's artifacts."""
+        prefix = (path or "").strip("/")
+        files: dict[str, FileInfo] = {}
+        for n in self._artifacts(run_id):
+            name = str(n.name or "")
+            if prefix and not name.startswith(prefix + "/"):
+                continue
+            rest = name[len(prefix) + 1:] if prefix else name
+            head, sep, _ = rest.partition("/")
+            full = f"{prefix}/{head}" if prefix else head
+            if sep:
+                files.setdefault(full, FileInfo(full, True, None))
+            else:
+                files[full] = FileInfo(full, False, n.attrs.get("size"))
+        return sorted(files.values(), key=lambda f: f.path)
+
+    def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        """Copy a run's artifact (a file or a folder) out of the store; returns the local path.
+        Raises NodeNotFoundError when the run has no such artifact."""
+        import shutil
+
+        want = path.strip("/")
+        dst = Path(dst_path or os.getcwd())
+        hits = [n for n in self._artifacts(run_id) if n.name == want or str(n.name).startswith(want + "/")]
+        if not hits:
+            raise NodeNotFoundError(f"runs:/{run_hex(resolve_run(self._store, run_id).id)}/{want}",
+                                    "the run has no artifact at that path")
+        for n in hits:
+            target = dst / str(n.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self._store.artifact_path(n.id.split(":", 1)[1]), target)
+        return str(dst / want)
+
+    # -- the model registry ------------------------------------------------------------
+
+    def create_registered_model(self, name: str, tags: Mapping[str, Any] | None = None,
+                                description: str | None = None) -> _RegisteredModel:
+        """A registered model is a model name in lineage: its versions are ``NAME@N``."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError("a registered model needs a name")
+        return _RegisteredModel(name, description=description)
+
+    def get_registered_model(self, name: str) -> _RegisteredModel:
+        versions = self._versions(name)
+        if not versions:
+            raise NodeNotFoundError(f"model:{name}", "no model version has that name")
+        return _RegisteredModel(name, [self._version(name, len(versions), versions[-1])])
+
+    def _versions(self, name: str) -> list[Node]:
+        return [n for n in self._store.history(name, kind="model")]
+
+    def _version(self, name: str, number: int, node: Node) -> ModelVersion:
+        run = _producer(self._store, node.id)
+        labels = [a.split("@", 1)[1] for a in self._store.aliases(node.id) if a.startswith(name + "@")]
+        return ModelVersion(name, number, node, run_hex(run) if run else None, labels)
+
+    def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
+                             run_link: str | None = None, description: str | None = None,
+                             await_creation_for: int = 300, model_id: str | None = None) -> ModelVersion:
+        """Register the model at ``source`` (``runs:/<run_id>/model``, ``models:/…`` or a
+        lineage reference) as the next version of ``name``. Raises NodeNotFoundError when
+        ``source`` names no recorded model."""
+        from .models import resolve_model_uri
+
+        node = resolve_model_uri(self._store, model_id or source)
+        versions = self._versions(name)
+        if node.id not in [v.id for v in versions]:
+            self._store.add_node(Node(node.id, "model", name, dict(node.attrs)), event_type="model")
+            versions = self._versions(name)
+        number = [v.id for v in versions].index(node.id) + 1
+        return self._version(name, number, versions[number - 1])
+
+    def get_model_version(self, name: str, version: str | int) -> ModelVersion:
+        """Version N of a registered model. Raises NodeNotFoundError when there is none."""
+        versions = self._versions(name)
+        try:
+            n = int(version)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"a version is a number, got {version!r}") from None
+        if not 1 <= n <= len(versions):
+            raise NodeNotFoundError(f"{name}@{version}", f"{name!r} has {len(versions)} version(s)")
+        return self._version(name, n, versions[n - 1])
+
+    def get_latest_versions(self, name: str, stages: Any = None) -> list[ModelVersion]:
+        versions = self._versions(name)
+        return [self._version(name, len(versions), versions[-1])] if versions else []
+
+    def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
+        """Point ``alias`` at a version: lineage's promotion label (``NAME@ALIAS`` resolves to it)."""
+        mv = self.get_model_version(name, version)
+        self._lg.promote(mv.id, alias)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version an alias points at. Raises NodeNotFoundError when none does."""
+        try:
+            node = self._store.resolve(f"{name}@{alias}")
+        except NodeNotFoundError:
+            raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias") from None
+        versions = self._versions(name)
+        ids = [v.id for v in versions]
+        if node.id not in ids:
+            raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias")
+        return self._version(name, ids.index(node.id) + 1, versions[ids.index(node.id)])
+
+
+def _producer(store: Store, node_id: str) -> str | None:
+    gens = store.generators(node_id)
+    return gens[-1] if gens else None
+
+
+def _key(entity: Any) -> str:
+    return str(entity[0] if isinstance(entity, (tuple, list)) else entity.key)
+
+
+def _value(entity: Any) -> Any:
+    return entity[1] if isinstance(entity, (tuple, list)) else entity.value

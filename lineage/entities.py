@@ -1,0 +1,327 @@
+"""MLflow-shaped views of what lineage records (``mlflow.entities``' names).
+
+Code written for MLflow reads ``run.info.run_id``, ``run.data.metrics``,
+``experiment.experiment_id``, ``model_version.version``; these classes give it that
+shape over lineage's nodes. `ActiveRun` is still lineage's own `Run` (``run.id`` is
+the lineage id), so a run object works with both APIs.
+
+Conventions kept from MLflow 3: run ids are 32 hex digits (our run id without its
+``run:`` kind), times are milliseconds since the epoch, statuses are ``RUNNING``,
+``FINISHED``, ``FAILED`` (a crashed run reads ``FAILED``), ``KILLED``; experiment ids
+are strings and the default experiment is ``"0"`` named ``Default``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import InvalidInputError, NodeNotFoundError, UnsupportedError
+from .model import Node
+from .store import Store
+from .tracking import DEFAULT_EXPERIMENT, Run
+
+#: lineage's run status -> MLflow's RunStatus name
+STATUS = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "crashed": "FAILED", "killed": "KILLED"}
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+
+# experiments created in this process that hold no run yet (a run records its experiment)
+_created: dict[str, dict[str, Any]] = {}
+_created_lock = threading.Lock()
+
+
+def to_ms(iso: str | None) -> int | None:
+    """Milliseconds since the epoch of an ISO-8601 time, or None."""
+    if not iso:
+        return None
+    try:
+        dt = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1000)
+
+
+def from_ms(ms: Any) -> str | None:
+    """The ISO-8601 UTC time of milliseconds since the epoch (MLflow's timestamps)."""
+    if ms is None:
+        return None
+    try:
+        return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise InvalidInputError(f"timestamp must be milliseconds since the epoch, got {ms!r}") from None
+
+
+def experiment_id_of(name: str | None) -> str:
+    """The MLflow experiment id of an experiment name: ``"0"`` for the default one, else a
+    stable number derived from the name (so every process agrees without a registry)."""
+    if not name or name in (DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_NAME):
+        return DEFAULT_EXPERIMENT_ID
+    return str(int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:15], 16))
+
+
+def display_name(name: str | None) -> str:
+    """MLflow's name of an experiment: ours is ``default``, MLflow's ``Default``."""
+    return DEFAULT_EXPERIMENT_NAME if not name or name == DEFAULT_EXPERIMENT else name
+
+
+def stored_name(name: str) -> str:
+    """Our name of an experiment MLflow code names (``Default`` is ``default``)."""
+    return DEFAULT_EXPERIMENT if name == DEFAULT_EXPERIMENT_NAME else name
+
+
+def known_experiments(store: Store) -> dict[str, dict[str, Any]]:
+    """Every experiment by stored name: those that hold runs, and those created here."""
+    from .query import runview
+
+    out: dict[str, dict[str, Any]] = {DEFAULT_EXPERIMENT: {"name": DEFAULT_EXPERIMENT, "runs": 0}}
+    with _created_lock:
+        for name, info in _created.items():
+            out[name] = dict(info)
+    for row in runview.experiments(store):
+        out[row["name"]] = {**out.get(row["name"], {}), **row}
+    return out
+
+
+def experiment_name_for_id(store: Store, experiment_id: Any) -> str:
+    """The stored name of an experiment id (the name itself is accepted too).
+
+    Raises NodeNotFoundError for an id no experiment has."""
+    ident = str(experiment_id)
+    known = known_experiments(store)
+    for name in known:
+        if experiment_id_of(name) == ident or name == ident:
+            return name
+    if ident == DEFAULT_EXPERIMENT_NAME:
+        return DEFAULT_EXPERIMENT
+    raise NodeNotFoundError(f"experiment {ident}", "no experiment has that id; see lineage.search_experiments()")
+
+
+def remember_experiment(name: str, tags: Mapping[str, Any] | None = None) -> None:
+    with _created_lock:
+        _created.setdefault(name, {"name": name, "runs": 0, "tags": dict(tags or {})})
+
+
+# ---------------------------------------------------------------------------
+# value objects
+
+
+@dataclass
+class Experiment:
+    """MLflow's ``Experiment``."""
+
+    experiment_id: str
+    name: str
+    artifact_location: str
+    lifecycle_stage: str = "active"
+    tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+    last_update_time: int | None = None
+
+
+def experiment_view(store: Store, name: str) -> Experiment:
+    info = known_experiments(store).get(name, {})
+    return Experiment(experiment_id_of(name), display_name(name), (store.dir / "artifacts").as_uri(),
+                      tags=dict(info.get("tags") or {}), creation_time=to_ms(info.get("first_at")),
+                      last_update_time=to_ms(info.get("last_at")))
+
+
+@dataclass
+class RunInfo:
+    """MLflow's ``RunInfo``."""
+
+    run_id: str
+    run_name: str | None
+    experiment_id: str
+    user_id: str | None
+    status: str
+    start_time: int | None
+    end_time: int | None
+    artifact_uri: str
+    lifecycle_stage: str = "active"
+
+    @property
+    def run_uuid(self) -> str:
+        return self.run_id
+
+
+@dataclass
+class RunData:
+    """MLflow's ``RunData``: params, the latest value of each metric, tags."""
+
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+@dataclass
+class DatasetInput:
+    """One dataset a run used: MLflow's ``DatasetInput`` in short (``.dataset.name``,
+    ``.dataset.digest``, ``.tags`` with ``mlflow.data.context``)."""
+
+    dataset: Any
+    tags: dict[str, str]
+
+
+@dataclass
+class RunInputs:
+    dataset_inputs: list[DatasetInput]
+
+
+@dataclass
+class _DatasetView:
+    name: str | None
+    digest: str
+    source: str | None
+    id: str
+
+
+@dataclass
+class RunView:
+    """A recorded run in MLflow's shape (what ``mlflow.get_run`` returns); ``.id`` is
+    its lineage id."""
+
+    info: RunInfo
+    data: RunData
+    inputs: RunInputs
+    id: str
+
+    def to_dictionary(self) -> dict[str, Any]:
+        return {"info": dict(vars(self.info)), "data": {"params": self.data.params, "metrics": self.data.metrics,
+                                                         "tags": self.data.tags}}
+
+
+@dataclass
+class Metric:
+    """One value of a metric (MLflow's ``Metric``); ``timestamp`` in milliseconds."""
+
+    key: str
+    value: float
+    timestamp: int | None
+    step: int
+
+
+@dataclass
+class FileInfo:
+    """An artifact of a run (MLflow's ``FileInfo``)."""
+
+    path: str
+    is_dir: bool
+    file_size: int | None
+
+
+def run_hex(node_id: str) -> str:
+    return node_id.split(":", 1)[1] if node_id.startswith("run:") else node_id
+
+
+def resolve_run(store: Store, run_id: Any) -> Node:
+    """The run node an MLflow run id names (32 hex, ``run:…``, a prefix or ``mlflow:<id>``).
+
+    Raises NodeNotFoundError for an unknown id, InvalidInputError for something not a run."""
+    if isinstance(run_id, Run):
+        run_id = run_id.id
+    if isinstance(run_id, RunView):
+        run_id = run_id.id
+    text = str(run_id or "").strip()
+    if not text:
+        raise InvalidInputError("a run id is needed")
+    ref = text if text.startswith(("run:", "mlflow:")) else f"run:{text}"
+    try:
+        node = store.resolve(ref)
+    except NodeNotFoundError:
+        raise NodeNotFoundError(text, "no run has that id; see lineage.search_runs()") from None
+    if node.kind != "run":
+        raise InvalidInputError(f"{text!r} is a {node.kind}, not a run")
+    return node
+
+
+def run_view(store: Store, node: Node) -> RunView:
+    """The MLflow-shaped view of a run node (its state, params, tags and metrics read now)."""
+    from .query import runview
+
+    if "status" not in node.attrs:
+        node = store.with_run_state([node])[0]
+    a = node.attrs
+    links = runview.run_links(store, node.id)
+    tags = {str(k): str(v) for k, v in (a.get("tags") or {}).items()}
+    tags.setdefault("mlflow.runName", node.name or "")
+    tags.setdefault("mlflow.source.type", "LOCAL")
+    user = None
+    inputs: list[DatasetInput] = []
+    for rel, role, other in links:
+        if rel != "used":
+            continue
+        if role == "code":
+            entry = other.attrs.get("entry_point")
+            if entry:
+                tags.setdefault("mlflow.source.name", str(entry))
+            if other.attrs.get("commit"):
+                tags.setdefault("mlflow.source.git.commit", str(other.attrs["commit"]))
+        elif other.kind == "dataset":
+            hexd = other.id.split(":", 1)[1]
+            ds = _DatasetView(other.name, hexd[:8], other.attrs.get("uri") or other.attrs.get("path"), other.id)
+            inputs.append(DatasetInput(ds, {"mlflow.data.context": role or "training"}))
+    user = _user_of(store, node)
+    if user:
+        tags.setdefault("mlflow.user", user)
+    if a.get("parent_run"):
+        tags.setdefault("mlflow.parentRunId", run_hex(str(a["parent_run"])))
+    info = RunInfo(
+        run_id=run_hex(node.id), run_name=node.name, experiment_id=experiment_id_of(a.get("experiment")),
+        user_id=user, status=STATUS.get(str(a.get("status")), "RUNNING"), start_time=to_ms(a.get("started_at") or node.created_at),
+        end_time=to_ms(a.get("ended_at")) if a.get("status") != "running" else None,
+        artifact_uri=(store.dir / "artifacts").as_uri(),
+    )
+    metrics = {str(k): float(v) for k, v in (a.get("metrics") or {}).items()}
+    params = {str(k): str(v) for k, v in (a.get("params") or {}).items()}
+    return RunView(info, RunData(params, metrics, tags), RunInputs(inputs), node.id)
+
+
+def _user_of(store: Store, run: Node) -> str | None:
+    from .query import runview
+
+    for agent_id in runview.associated_agents(store, run.id):
+        agent = store.get_node(agent_id)
+        if agent is not None:
+            return str(agent.attrs.get("user") or agent.name or "") or None
+    return None
+
+
+class ActiveRun(Run):
+    """A run in progress, as ``mlflow.start_run`` hands it out: lineage's `Run` (use it
+    as a context manager; ``.id`` is the lineage id) with MLflow's ``.info`` and ``.data``."""
+
+    @property
+    def info(self) -> RunInfo:  # type: ignore[override]
+        return self.view().info
+
+    @property
+    def data(self) -> RunData:
+        return self.view().data
+
+    @property
+    def inputs(self) -> RunInputs:
+        return self.view().inputs
+
+    def view(self) -> RunView:
+        """The MLflow-shaped view of this run, read now."""
+        return run_view(self.store, self.node)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        # A script stopped by a call lineage does not provide did not fail at its own
+        # work: the run ends finished, with the reason kept.
+        if isinstance(exc, UnsupportedError) and not self._ended and os.getpid() == self._pid:
+            self.end("finished", error=f"stopped at a call lineage does not support: {exc}"[:2000])
+            return
+        super().__exit__(exc_type, exc, tb)
+
+
+def as_view(store: Store, runs: Sequence[Node]) -> list[RunView]:
+    return [run_view(store, n) for n in store.with_run_state(list(runs))]

@@ -1,0 +1,196 @@
+"""``lineage.models``: MLflow's ``mlflow.models`` in short: `infer_signature`, and the
+model URIs (``runs:/<run_id>/model``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``)
+that ``load_model`` takes.
+
+A signature logged with a model (``log_model(..., signature=sig)``) is recorded in the
+model node's attributes (``signature``: input and output columns and types), where
+the audit report and ``lineage show`` read it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidInputError, NodeNotFoundError
+
+_NUMPY_TYPES = {"f8": "double", "f4": "float", "i8": "long", "i4": "integer", "b1": "boolean", "O": "string",
+                "U": "string", "S": "binary"}
+
+
+def _type_name(dtype: Any) -> str:
+    text = str(getattr(dtype, "str", dtype)).lstrip("<>|=")
+    if text in _NUMPY_TYPES:
+        return _NUMPY_TYPES[text]
+    for key, name in (("float64", "double"), ("float32", "float"), ("int64", "long"), ("int32", "integer"),
+                      ("bool", "boolean"), ("object", "string"), ("str", "string"), ("datetime", "datetime")):
+        if key in str(dtype):
+            return name
+    return _NUMPY_TYPES.get(text[:1], str(dtype))
+
+
+@dataclass
+class ColSpec:
+    """One column of a schema."""
+
+    type: str
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        if self.name is not None:
+            out["name"] = self.name
+        return out
+
+
+@dataclass
+class Schema:
+    """The columns (or the tensor) a model takes or returns."""
+
+    inputs: list[ColSpec] = field(default_factory=list)
+    shape: list[int] | None = None
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        if self.shape is not None and self.inputs:
+            return [{"type": "tensor", "tensor-spec": {"dtype": self.inputs[0].type, "shape": self.shape}}]
+        return [c.to_dict() for c in self.inputs]
+
+    def input_names(self) -> list[str]:
+        return [c.name for c in self.inputs if c.name is not None]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+@dataclass
+class ModelSignature:
+    """A model's input and output schema (MLflow's ``ModelSignature``)."""
+
+    inputs: Schema
+    outputs: Schema | None = None
+    params: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": self.inputs.to_json(), "outputs": self.outputs.to_json() if self.outputs else None}
+
+
+def _schema(data: Any) -> Schema:
+    if data is None:
+        return Schema()
+    if hasattr(data, "columns") and hasattr(data, "dtypes"):  # DataFrame
+        return Schema([ColSpec(_type_name(t), str(c)) for c, t in zip(data.columns, data.dtypes)])
+    if hasattr(data, "dtype") and hasattr(data, "name") and hasattr(data, "to_numpy"):  # Series
+        return Schema([ColSpec(_type_name(data.dtype), None if data.name is None else str(data.name))])
+    if hasattr(data, "dtype") and hasattr(data, "shape"):  # ndarray
+        return Schema([ColSpec(_type_name(data.dtype))], shape=[-1, *[int(d) for d in data.shape[1:]]])
+    if isinstance(data, dict):
+        return Schema([ColSpec(_type_name(type(v).__name__), str(k)) for k, v in data.items()])
+    if isinstance(data, (list, tuple)):
+        return Schema([ColSpec("string" if data and isinstance(data[0], str) else "double")])
+    raise InvalidInputError(f"cannot infer a schema from {type(data).__name__}; pass a DataFrame or an array")
+
+
+def infer_signature(model_input: Any = None, model_output: Any = None, params: Any = None) -> ModelSignature:
+    """The signature of a model from an example of its input and output (MLflow's
+    ``infer_signature``). Raises InvalidInputError for data of an unknown type."""
+    return ModelSignature(_schema(model_input), _schema(model_output) if model_output is not None else None, params)
+
+
+def signature_attrs(signature: Any, input_example: Any = None) -> dict[str, Any]:
+    """What a model node records of a signature (ours or MLflow's) and input example."""
+    out: dict[str, Any] = {}
+    if signature is not None:
+        if isinstance(signature, ModelSignature):
+            out["signature"] = {"inputs": signature.inputs.to_dict(),
+                                "outputs": signature.outputs.to_dict() if signature.outputs else None}
+        elif hasattr(signature, "to_dict"):
+            d = signature.to_dict()
+            out["signature"] = {k: (json.loads(v) if isinstance(v, str) else v) for k, v in d.items() if k in ("inputs", "outputs")}
+        else:
+            raise InvalidInputError(f"signature must come from infer_signature, got {type(signature).__name__}")
+    if input_example is not None:
+        out["input_example"] = {"schema": _schema(input_example).to_dict()}
+    return out
+
+
+# ---------------------------------------------------------------------------
+# model URIs
+
+
+def resolve_model_uri(store: Any, model_uri: Any) -> Any:
+    """The model node a model URI names: ``runs:/<run_id>/<artifact_path>``,
+    ``models:/<name>/<version>``, ``models:/<name>/latest``, ``models:/<name>@<alias>``,
+    or any lineage reference (``model:…``, a name, ``name@N``).
+
+    Raises NodeNotFoundError when nothing matches, InvalidInputError for a URI of
+    another shape or a node that is not a model."""
+    from .model import Node
+
+    if isinstance(model_uri, Node):
+        node = model_uri
+    else:
+        uri = str(model_uri or "").strip()
+        if not uri:
+            raise InvalidInputError("a model URI is needed, e.g. runs:/<run_id>/model or models:/<name>/<version>")
+        if uri.startswith("runs:/"):
+            node = _model_of_run(store, uri)
+        elif uri.startswith("models:/"):
+            body = uri[len("models:/"):].strip("/")
+            name, _, version = body.partition("/")
+            if "@" in name and not version:
+                ref = f"model:{name}"  # an alias: a promotion label, NAME@LABEL
+            elif not version or version == "latest":
+                ref = f"model:{name}"
+            elif version.isdigit():
+                ref = f"model:{name}@{version}"
+            else:
+                raise InvalidInputError(f"{uri!r}: the version must be a number, 'latest' or @alias")
+            try:
+                node = store.resolve(ref)
+            except NodeNotFoundError:
+                raise NodeNotFoundError(uri, "no registered model version matches it") from None
+        else:
+            node = store.resolve(uri)
+    if node.kind != "model":
+        raise InvalidInputError(f"{model_uri!r} names a {node.kind}, not a model")
+    return node
+
+
+def _model_of_run(store: Any, uri: str) -> Any:
+    from .entities import resolve_run
+    from .query import runview
+
+    body = uri[len("runs:/"):].strip("/")
+    run_id, _, path = body.partition("/")
+    try:
+        run = resolve_run(store, run_id)
+    except NodeNotFoundError:
+        raise NodeNotFoundError(uri, "no run has that id") from None
+    models = [n for rel, _, n in runview.run_links(store, run.id) if rel == "was_generated_by" and n.kind == "model"]
+    path = path.strip("/")
+    for m in reversed(models):
+        if not path or m.attrs.get("artifact_path") == path or m.name == path:
+            return m
+    names = ", ".join(sorted({str(m.attrs.get("artifact_path") or m.name) for m in models})) or "none"
+    raise NodeNotFoundError(uri, f"run {run_id} logged no model at {path!r} (its models: {names})")
+
+
+def load_model_object(store: Any, node: Any) -> Any:
+    """The fitted object of a recorded model, read back from its stored artifact after
+    checking its digest. Raises InvalidInputError when the artifact is missing or altered."""
+    import hashlib
+    import pickle
+
+    hex_id = node.id.split(":", 1)[1]
+    path = store.artifact_path(hex_id)
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        raise InvalidInputError(f"the artifact of {node.id} is missing ({path})") from None
+    if hashlib.sha256(blob).hexdigest() != hex_id:
+        raise InvalidInputError(f"the artifact of {node.id} does not match its recorded digest; run `lineage verify`")
+    return pickle.loads(blob)  # our own artifact, its digest checked above
+
+
+__all__ = ["ColSpec", "ModelSignature", "Schema", "infer_signature", "resolve_model_uri"]

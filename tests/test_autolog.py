@@ -1,0 +1,146 @@
+"""lineage.autolog(): scikit-learn fits and predictions recorded without tracking code."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lineage
+from lineage import fluent
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    fluent.set_tracking_uri(tmp_path / ".lineage" / "lineage.db")
+    monkeypatch.setitem(fluent._default, "experiment", None)
+    yield tmp_path
+    lineage.autolog(disable=True)
+    while fluent.active_run() is not None:
+        fluent.end_run()
+    fluent.get_lineage().close()
+    fluent._default["lg"] = None
+    fluent._default["uri"] = None
+
+
+def _data(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+def test_a_fit_records_a_run_with_params_data_model_and_score(project: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    lineage.autolog()
+    X, y = _data()
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(C=0.5))]).fit(X, y)
+    lg = fluent.get_lineage()
+    (run,) = lg.runs()
+    assert run.attrs["status"] == "finished" and run.name == "Pipeline"
+    assert run.attrs["params"]["clf__C"] == "0.5" and run.attrs["params"]["scale__with_mean"] == "True"
+    assert run.attrs["metrics"]["training_score"] == pytest.approx(pipe.score(X, y))
+    (model,) = lg.nodes(kind="model")
+    assert model.name == "Pipeline" and model.attrs["artifact_path"] == "model"
+    uses = lg.which_data(model)
+    assert [u.role for u in uses] == ["training", "training"]
+    assert {u.node.attrs["format"] for u in uses} == {"ndarray"}
+    # the steps' own fits are part of the pipeline's, not runs of their own
+    assert len(lg.nodes(kind="model")) == 1
+
+
+def test_fits_inside_an_active_run_log_to_it_and_keep_column_names(project: Path) -> None:
+    import pandas as pd
+    from sklearn.tree import DecisionTreeClassifier
+
+    lineage.autolog()
+    X, y = _data()
+    df = pd.DataFrame(X, columns=["age", "income", "debt"])
+    with lineage.start_run(run_name="mine") as run:
+        lineage.log_param("max_depth", 2)  # the user's value wins; autolog does not clash
+        DecisionTreeClassifier(max_depth=2).fit(df, pd.Series(y, name="default"))
+    lg = fluent.get_lineage()
+    assert [r.name for r in lg.runs()] == ["mine"]
+    uses = lg.which_data(lg.get("DecisionTreeClassifier"))
+    assert sorted(str(u.node.attrs["columns"]) for u in uses) == ["['age', 'income', 'debt']", "['default']"]
+    assert lineage.get_run(run.info.run_id).data.params["max_depth"] == "2"
+
+
+def test_grid_search_records_the_best_run_and_child_runs(project: Path) -> None:
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    lineage.sklearn.autolog(max_tuning_runs=3)
+    X, y = _data()
+    search = GridSearchCV(SVC(), {"C": [0.1, 1, 10], "kernel": ["linear", "rbf"]}, cv=3).fit(X, y)
+    lg = fluent.get_lineage()
+    runs = lg.runs()
+    parent = next(r for r in runs if r.name == "GridSearchCV")
+    children = [r for r in runs if r.attrs.get("parent_run") == parent.id]
+    assert len(children) == 3 and len(runs) == 4
+    assert parent.attrs["params"]["best_C"] == repr(search.best_params_["C"])
+    assert parent.attrs["metrics"]["best_cv_score"] == pytest.approx(search.best_score_)
+    assert {c.attrs["metrics"]["rank_test_score"] for c in children} <= {1.0, 2.0, 3.0}
+    assert {m.attrs["artifact_path"] for m in lg.nodes(kind="model")} == {"model", "best_estimator"}
+
+
+def test_predictions_are_logged_in_bulk_with_request_ids(project: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    lineage.autolog(log_predictions=True)
+    X, y = _data()
+    clf = LogisticRegression().fit(X, y)
+    with lineage.request_ids([f"req-{i}" for i in range(5)]):
+        out = clf.predict(X[:5])
+    lineage.flush_async_logging()  # predictions are written beside the predict
+    lg = fluent.get_lineage()
+    pred = lg.get("request:req-3")
+    assert pred.kind == "prediction" and pred.attrs["output"] == int(out[3])
+    assert lg.get(pred.attrs["model"]).name == "LogisticRegression"
+    clf.predict_proba(X[:2])
+    lineage.flush_async_logging()
+    assert len(lg.nodes(kind="prediction")) == 7
+
+
+def test_a_failing_fit_raises_and_its_run_fails(project: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    lineage.autolog()
+    with pytest.raises(ValueError):
+        LogisticRegression().fit([[1.0], [2.0]], [0, 0])  # one class only
+    (run,) = fluent.get_lineage().runs()
+    assert run.attrs["status"] == "failed"
+
+
+def test_disable_restores_scikit_learn(project: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    original = LinearRegression.fit
+    lineage.autolog()
+    assert LinearRegression.fit is not original
+    lineage.autolog(disable=True)
+    assert LinearRegression.fit is original
+    X, y = _data()
+    LinearRegression().fit(X, y)
+    assert fluent.get_lineage().runs() == []
+
+
+def test_a_recording_problem_warns_and_never_breaks_the_fit(project: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    lineage.autolog()
+    X, y = _data()
+    est = LinearRegression()
+    est.callback = lambda: None  # pickle cannot serialize it, so the model cannot be logged
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = est.fit(X, y)
+    assert hasattr(model, "coef_")
+    assert any("lineage autolog could not record" in str(w.message) for w in caught)
+    (run,) = fluent.get_lineage().runs()
+    assert run.attrs["status"] == "finished"  # our gap does not fail the user's run

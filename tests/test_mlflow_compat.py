@@ -1,0 +1,465 @@
+"""Route 1: MLflow code runs on lineage with only its import lines changed
+(``import lineage as mlflow``), without MLflow installed. The examples are MLflow's
+own (tests/mlflow_examples/), run as scripts in a fresh project folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import lineage
+from lineage import fluent
+from lineage.cli import cli
+
+EXAMPLES = Path(__file__).parent / "mlflow_examples"
+ROOT = Path(__file__).resolve().parents[1]
+
+#: the substitutions docs/tracking.md documents, and nothing else
+ROUTE_1 = [
+    ("import mlflow\n", "import lineage as mlflow\n"),
+    ("from mlflow.models import infer_signature\n", "from lineage.models import infer_signature\n"),
+    ("import mlflow.sklearn\n", "import lineage.sklearn\n"),
+]
+
+
+def route_1(name: str, folder: Path) -> Path:
+    text = (EXAMPLES / name).read_text()
+    assert "import mlflow\n" in text
+    for old, new in ROUTE_1:
+        text = text.replace(old, new)
+    script = folder / name
+    script.write_text(text)
+    return script
+
+
+def run_script(script: Path, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run([sys.executable, str(script), *args], cwd=script.parent, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with a store, used by the fluent API of this process too."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    fluent.set_tracking_uri(tmp_path / ".lineage" / "lineage.db")
+    monkeypatch.setitem(fluent._default, "experiment", None)
+    yield tmp_path
+    while fluent.active_run() is not None:
+        fluent.end_run()
+    fluent.get_lineage().close()
+    fluent._default["lg"] = None
+    fluent._default["uri"] = None
+
+
+def test_the_route_1_scripts_never_import_mlflow(tmp_path: Path) -> None:
+    # the point of route 1: the scripts need no MLflow (the quick suite's environment
+    # has none; where it is installed, the substituted scripts still must not load it)
+    script = route_1("sklearn_elasticnet_wine.py", tmp_path)
+    lines = [ln.strip() for ln in script.read_text().splitlines()]
+    assert not [ln for ln in lines if ln.startswith(("import mlflow", "from mlflow"))]
+    assert "import lineage as mlflow" in lines
+
+
+# ---------------------------------------------------------------------------
+# MLflow's own examples, import lines changed
+
+
+def test_the_elasticnet_example_runs_with_only_its_imports_changed(project: Path) -> None:
+    script = route_1("sklearn_elasticnet_wine.py", project)
+    run_script(script)
+    run_script(script, "0.3", "0.2")
+    lg = lineage.open(project / ".lineage" / "lineage.db")
+    runs = lg.runs()
+    assert len(runs) == 2 and {r.attrs["status"] for r in runs} == {"finished"}
+    assert {r.attrs["params"]["alpha"] for r in runs} == {"0.5", "0.3"}
+    # the registered model: version 2 is the second run's
+    model = lg.get("ElasticnetDiabetesModel@2")
+    assert model.kind == "model" and model.attrs["class"].endswith("ElasticNet")
+    assert [c["name"] for c in model.attrs["signature"]["inputs"]][:3] == ["age", "sex", "bmi"]
+    # trace: the model back to its run, data, code and environment
+    counts = lg.trace(model).to_dict()["counts"]
+    assert counts["run"] == 1 and counts["dataset"] == 2 and counts["code"] == 1
+    # which_data: MLflow's contexts kept, testing data held out
+    uses = {u.node.name: (u.role, u.group) for u in lg.which_data(model)}
+    assert uses == {"diabetes-train": ("training", "training"), "diabetes-test": ("testing", "held_out")}
+    # the audit: training data is the training set only
+    report = lg.audit(model)
+    report.write(project / "audit.html")
+    doc = report.to_dict()
+    assert [(d["name"], d["role"], d["use"]) for d in doc["data"]] == [
+        ("diabetes-train", "training", "training"), ("diabetes-test", "testing", "held_out")]
+    item = next(c for c in doc["checklist"] if c["key"] == "training_data")
+    assert item["status"] == "recorded" and "1 training, 1 testing" in item["summary"]
+    assert "diabetes-test" in (project / "audit.html").read_text()
+    assert lg.verify().ok
+
+
+def test_the_autolog_example_runs_with_only_its_imports_changed(project: Path) -> None:
+    script = route_1("sklearn_autolog.py", project)
+    out = run_script(script)
+    grid_id = out.split("grid ")[1].split()[0]
+    pipe_id = out.split("pipeline ")[1].split()[0]
+    grid = lineage.get_run(grid_id)
+    assert grid.info.status == "FINISHED"
+    assert grid.data.params["best_C"] in {"1", "5", "10"} and "best_cv_score" in grid.data.metrics
+    children = lineage.search_runs(filter_string=f"tags.mlflow.parentRunId = '{grid_id}'", output_format="list")
+    assert len(children) == 5  # max_tuning_runs
+    assert all("mean_test_score" in c.data.metrics for c in children)
+    pipe = lineage.get_run(pipe_id)
+    assert pipe.data.params["lr__fit_intercept"] == "True" and "scaler__with_mean" in pipe.data.params
+    assert pipe.data.metrics["training_score"] == pytest.approx(1.0)
+    lg = fluent.get_lineage()
+    model = lg.get("GridSearchCV")
+    uses = lg.which_data(model)
+    assert {u.role for u in uses} == {"training"}
+    assert any(u.node.attrs.get("columns", [None])[0] == "sepal length (cm)" for u in uses)  # names kept
+    assert lg.trace(model).to_dict()["counts"]["dataset"] == 2
+    lg.audit(model).write(project / "audit.html")
+    assert "GridSearchCV" in (project / "audit.html").read_text()
+
+
+# ---------------------------------------------------------------------------
+# runs in MLflow's shape
+
+
+def test_runs_have_mlflow_shape_and_stay_lineage_runs(project: Path) -> None:
+    with lineage.start_run(run_name="fit", tags={"team": "risk"}) as run:
+        assert lineage.active_run().info.run_id == run.info.run_id
+        info = run.info
+        assert len(info.run_id) == 32 and run.id == f"run:{info.run_id}"
+        assert info.run_name == "fit" and info.experiment_id == "0" and info.status == "RUNNING"
+        assert isinstance(info.start_time, int) and info.end_time is None and info.lifecycle_stage == "active"
+        lineage.log_params({"alpha": 0.5})
+        lineage.log_metrics({"rmse": 0.9}, step=0)
+        lineage.log_metric("rmse", 0.7, step=1)
+        assert run.data.metrics == {"rmse": 0.7} and run.data.params == {"alpha": "0.5"}
+        assert run.data.tags["team"] == "risk" and run.data.tags["mlflow.runName"] == "fit"
+        assert run.data.tags["mlflow.user"] == "tester"
+    got = lineage.get_run(run.info.run_id)
+    assert got.info.status == "FINISHED" and got.info.end_time >= got.info.start_time
+    assert lineage.last_active_run().info.run_id == run.info.run_id
+    with lineage.start_run(run_name="parent") as parent, lineage.start_run(run_name="child", nested=True) as child:
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+
+
+def test_a_crashed_or_failed_run_reads_failed(project: Path) -> None:
+    with pytest.raises(RuntimeError), lineage.start_run(run_name="boom") as run:
+        raise RuntimeError("boom")
+    assert lineage.get_run(run.info.run_id).info.status == "FAILED"
+
+
+def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(project: Path) -> None:
+    assert not hasattr(lineage, "start_span")
+    with pytest.raises(lineage.UnsupportedError, match="mlflow.projects") as err:
+        lineage.projects  # noqa: B018
+    assert isinstance(err.value, AttributeError) and isinstance(err.value, lineage.LineageError)
+    with pytest.raises(lineage.UnsupportedError), lineage.start_run(run_name="traced") as run:
+        lineage.log_param("a", 1)
+        lineage.trace  # noqa: B018
+    got = fluent.get_lineage().get(run.id)
+    assert got.attrs["status"] == "finished" and "does not support" in got.attrs["error"]
+    assert not hasattr(lineage.MlflowClient(), "create_prompt")
+
+
+def test_experiments(project: Path) -> None:
+    exp_id = lineage.create_experiment("wine")
+    assert isinstance(exp_id, str) and exp_id != "0"
+    assert lineage.get_experiment_by_name("wine").experiment_id == exp_id
+    assert lineage.get_experiment_by_name("Default").experiment_id == "0"
+    assert lineage.get_experiment_by_name("nope") is None
+    with pytest.raises(lineage.WriteRefusedError):
+        lineage.create_experiment("wine")
+    exp = lineage.set_experiment("wine")
+    assert exp.name == "wine" and exp.experiment_id == exp_id
+    with lineage.start_run() as run:
+        assert run.info.experiment_id == exp_id
+    with lineage.start_run(experiment_id="0") as other:
+        assert other.info.experiment_id == "0"
+    assert [e.name for e in lineage.search_experiments()] == ["Default", "wine"]
+    assert [e.name for e in lineage.search_experiments(filter_string="name LIKE 'w%'")] == ["wine"]
+    with pytest.raises(lineage.NodeNotFoundError):
+        lineage.start_run(experiment_id="12345")
+    assert lineage.get_run(run.info.run_id).info.experiment_id == exp_id
+
+
+def test_delete_run_is_refused(project: Path) -> None:
+    with lineage.start_run() as run:
+        pass
+    with pytest.raises(lineage.WriteRefusedError, match="append-only"):
+        lineage.delete_run(run.info.run_id)
+    assert lineage.get_run(run.info.run_id).info.status == "FINISHED"
+
+
+def test_tracking_uri(tmp_path: Path, project: Path) -> None:
+    other = tmp_path / "elsewhere"
+    lineage.set_tracking_uri(f"lineage://{other}")
+    assert lineage.get_tracking_uri() == f"lineage://{other}"
+    with lineage.start_run():
+        pass
+    assert (other / ".lineage" / "lineage.db").is_file()
+    lineage.set_tracking_uri(f"sqlite:///{tmp_path / 'x.db'}")
+    assert lineage.get_tracking_uri() == f"sqlite:///{tmp_path / 'x.db'}"
+
+
+# ---------------------------------------------------------------------------
+# search_runs
+
+
+def _three_runs() -> list[Any]:
+    out = []
+    for alpha, rmse, team in ((0.5, 0.7, "a"), (0.1, 0.9, "b"), (0.5, 0.95, "b")):
+        with lineage.start_run(params={"alpha": alpha}, tags={"team": team}) as run:
+            lineage.log_metric("rmse", rmse)
+        out.append(run.info.run_id)
+    return out
+
+
+def test_search_runs_speaks_mlflows_filter_and_columns(project: Path) -> None:
+    ids = _three_runs()
+    df = lineage.search_runs(filter_string="metrics.rmse < 0.93 and params.alpha = '0.5' and tags.team = 'a'")
+    assert list(df["run_id"]) == [ids[0]]
+    for col in ("run_id", "experiment_id", "status", "start_time", "params.alpha", "metrics.rmse", "tags.team"):
+        assert col in df.columns
+    assert str(df["start_time"].dtype).startswith("datetime64")
+    df = lineage.search_runs(order_by=["metrics.rmse DESC"])
+    assert list(df["run_id"]) == [ids[2], ids[1], ids[0]]
+    assert len(lineage.search_runs(max_results=2)) == 2
+    assert len(lineage.search_runs(filter_string="attributes.status = 'FINISHED'")) == 3
+    assert len(lineage.search_runs(filter_string="attributes.status = 'RUNNING'")) == 0
+    assert len(lineage.search_runs(filter_string="tags.team LIKE 'b%'")) == 2
+    assert len(lineage.search_runs(filter_string="params.alpha IN ('0.1', '0.3')")) == 1
+    runs = lineage.search_runs(experiment_names=["Default"], output_format="list")
+    assert {r.info.run_id for r in runs} == set(ids)
+    assert len(lineage.search_runs(experiment_ids=["0"], filter_string=f"attributes.run_id = '{ids[1]}'")) == 1
+
+
+@pytest.mark.parametrize("bad, pos", [
+    ("metrics.rmse <", 14),
+    ("metrics.rmse < 1 or params.a = 'x'", 17),
+    ("foo.rmse < 1", 0),
+    ("metrics.rmse < 0.5 and params.a = 'x", 34),
+])
+def test_a_malformed_filter_names_its_position(project: Path, bad: str, pos: int) -> None:
+    with pytest.raises(lineage.FilterSyntaxError) as err:
+        lineage.search_runs(filter_string=bad)
+    assert err.value.position == pos and f"position {pos}" in str(err.value)
+
+
+def test_unknown_ids_are_clear_errors_and_record_nothing(project: Path) -> None:
+    lg = fluent.get_lineage()
+    before = lg.store.head()
+    with pytest.raises(lineage.NodeNotFoundError, match="no run has that id"):
+        lineage.get_run("0" * 32)
+    with pytest.raises(lineage.NodeNotFoundError):
+        lineage.start_run(run_id="f" * 32)
+    with pytest.raises(lineage.NodeNotFoundError):
+        lineage.search_runs(experiment_ids=["999"])
+    with pytest.raises(lineage.NodeNotFoundError, match="runs:/"):
+        lineage.pyfunc.load_model(f"runs:/{'0' * 32}/model")
+    assert lg.store.head() == before
+
+
+# ---------------------------------------------------------------------------
+# datasets, models, artifacts
+
+
+def test_datasets_models_and_loading_back(project: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    df = pd.DataFrame({"x1": [0.0, 1.0, 2.0, 3.0], "x2": [1.0, 0.0, 1.0, 0.0], "y": [0, 0, 1, 1]})
+    ds = lineage.data.from_pandas(df, source="data/train.csv", targets="y", name="train")
+    assert ds.name == "train" and len(ds.digest) == 8 and ds.targets == "y" and ds.profile["num_rows"] == 4
+    assert ds.schema["mlflow_colspec"][0] == {"name": "x1", "type": "float64"}
+    arr = lineage.data.from_numpy(np.eye(4), targets=np.arange(4), name="val")
+    clf = LogisticRegression().fit(df[["x1", "x2"]], df["y"])
+    with lineage.start_run() as run:
+        lineage.log_input(ds, context="training")
+        lineage.log_input(arr, context="validation")
+        sig = lineage.models.infer_signature(df[["x1", "x2"]], clf.predict(df[["x1", "x2"]]))
+        node = lineage.sklearn.log_model(clf, name="model", signature=sig, input_example=df.head(2))
+    assert node.attrs["signature"]["inputs"] == [{"type": "double", "name": "x1"}, {"type": "double", "name": "x2"}]
+    lg = fluent.get_lineage()
+    roles = sorted((u.node.name, u.role) for u in lg.which_data(node))
+    assert roles == [("train", "training"), ("val", "validation"), ("val.targets", "validation")]
+    assert [d.tags["mlflow.data.context"] for d in lineage.get_run(run.info.run_id).inputs.dataset_inputs] == \
+        ["training", "validation", "validation"]
+    loaded = lineage.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    assert (loaded.predict(df[["x1", "x2"]]) == clf.predict(df[["x1", "x2"]])).all()
+    assert lineage.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(df[["x1", "x2"]]).tolist() == [0, 0, 1, 1]
+    with pytest.raises(lineage.NodeNotFoundError, match="logged no model at 'nope'"):
+        lineage.pyfunc.load_model(f"runs:/{run.info.run_id}/nope")
+    with pytest.raises(lineage.InvalidInputError):
+        lineage.data.from_pandas(df, targets="missing")
+
+
+def test_artifacts_dict_text_table_figure(project: Path, tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.txt").write_text("a")
+    (tmp_path / "out" / "sub").mkdir()
+    (tmp_path / "out" / "sub" / "b.txt").write_text("bb")
+    fig = plt.figure()
+    with lineage.start_run() as run:
+        lineage.log_dict({"C": 1}, "config/params.json")
+        lineage.log_text("hello", "notes.txt")
+        lineage.log_table({"a": [1, 2], "b": ["x", "y"]}, "table.json")
+        lineage.log_figure(fig, "plots/fig.png")
+        lineage.log_artifacts(tmp_path / "out", "outputs")
+    client = lineage.MlflowClient()
+    top = client.list_artifacts(run.info.run_id)
+    assert [(f.path, f.is_dir) for f in top] == [("config", True), ("notes.txt", False), ("outputs", True),
+                                                 ("plots", True), ("table.json", False)]
+    assert [(f.path, f.file_size) for f in client.list_artifacts(run.info.run_id, "outputs/sub")] == [("outputs/sub/b.txt", 2)]
+    got = client.download_artifacts(run.info.run_id, "config/params.json", str(tmp_path / "dl"))
+    assert json.loads(Path(got).read_text()) == {"C": 1}
+    assert json.loads((tmp_path / "dl" / "table.json").read_text() if False else
+                      Path(client.download_artifacts(run.info.run_id, "table.json", str(tmp_path / "dl"))).read_text()) == \
+        {"columns": ["a", "b"], "data": [[1, "x"], [2, "y"]]}
+
+
+# ---------------------------------------------------------------------------
+# MlflowClient
+
+
+def test_mlflow_client(project: Path) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    client = lineage.MlflowClient()
+    exp = client.create_experiment("client-exp")
+    assert client.get_experiment_by_name("client-exp").experiment_id == exp
+    run = client.create_run(exp, run_name="by-client")
+    rid = run.info.run_id
+    client.log_param(rid, "alpha", 0.5)
+    client.log_metric(rid, "loss", 1.0, step=0)
+    client.log_metric(rid, "loss", 0.5, step=1, timestamp=1_700_000_000_000)
+    client.log_batch(rid, metrics=[], params=[("beta", 2)], tags=[("team", "x")])
+    client.set_tag(rid, "stage", "dev")
+    assert lineage.active_run() is None  # a client's run is not the fluent API's
+    history = client.get_metric_history(rid, "loss")
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5)] and history[1].timestamp == 1_700_000_000_000
+    client.set_terminated(rid)
+    got = client.get_run(rid)
+    assert got.info.status == "FINISHED" and got.data.params == {"alpha": "0.5", "beta": "2"}
+    assert got.data.tags["team"] == "x" and got.data.tags["stage"] == "dev"
+    assert [r.info.run_id for r in client.search_runs([exp])] == [rid]
+    # the registry: versions are NAME@N, aliases promotion labels
+    with lineage.start_run() as r1:
+        lineage.sklearn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), name="model")
+    with lineage.start_run() as r2:
+        lineage.sklearn.log_model(DummyClassifier(strategy="uniform").fit([[0], [1]], [0, 1]), name="model")
+    client.create_registered_model("risk")
+    v1 = client.create_model_version("risk", f"runs:/{r1.info.run_id}/model", run_id=r1.info.run_id)
+    v2 = client.create_model_version("risk", f"runs:/{r2.info.run_id}/model", run_id=r2.info.run_id)
+    assert (v1.version, v2.version) == (1, 2) and v2.run_id == r2.info.run_id
+    assert client.get_model_version("risk", 1).id == v1.id
+    client.set_registered_model_alias("risk", "champion", 1)
+    assert client.get_model_version_by_alias("risk", "champion").version == 1
+    assert lineage.pyfunc.load_model("models:/risk/2").id == v2.id
+    assert lineage.pyfunc.load_model("models:/risk@champion").id == v1.id
+    with pytest.raises(lineage.NodeNotFoundError):
+        client.get_model_version("risk", 3)
+    with pytest.raises(lineage.NodeNotFoundError):
+        client.get_model_version_by_alias("risk", "nobody")
+
+
+# ---------------------------------------------------------------------------
+# metric step history: API and CLI
+
+
+def test_metric_history_api_and_cli(project: Path) -> None:
+    with lineage.start_run(run_name="steps") as run:
+        for step, loss in enumerate([1.0, 0.6, 0.4, 0.3]):
+            lineage.log_metric("loss", loss, step=step)
+    lg = fluent.get_lineage()
+    history = lg.metric_history(run, "loss")
+    assert [(p.step, p.value) for p in history] == [(0, 1.0), (1, 0.6), (2, 0.4), (3, 0.3)]
+    assert history.sparkline()[0] == "█" and history.sparkline()[-1] == "▁"
+    with pytest.raises(lineage.NodeNotFoundError, match="it logged loss"):
+        lg.metric_history(run, "acc")
+    db = str(project / ".lineage" / "lineage.db")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--db", db, "show", run.id, "--metric", "loss", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["metric"] == "loss" and [i["value"] for i in doc["items"]] == [1.0, 0.6, 0.4, 0.3]
+    res = runner.invoke(cli, ["--db", db, "show", "steps", "--metric", "loss"])
+    assert res.exit_code == 0 and "█" in res.output and "last 0.3" in res.output
+    res = runner.invoke(cli, ["--db", db, "show", "steps", "--metric", "nope"])
+    assert res.exit_code == 1 and "it logged loss" in res.output
+
+
+# ---------------------------------------------------------------------------
+# the filter: what SQL narrows, MLflow's rules decide; nothing true is ever dropped
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_VALUES = [(0.1, "a", "x"), (0.5, "b", "x"), (0.9, "a", "y"), (0.5, "c", "y"), (0.3, "b", "x"), (1.5, "a", "z")]
+
+
+@pytest.fixture(scope="module")
+def searchable(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("search")
+    fluent.set_tracking_uri(folder / "lineage.db")
+    for m, p, t in _VALUES:
+        with lineage.start_run(params={"p": p}, tags={"t": t}):
+            lineage.log_metric("m", m)
+    fluent.get_lineage().close()
+    fluent._default["lg"] = None
+    fluent._default["uri"] = None
+    return folder
+
+
+_clause = st.one_of(
+    st.tuples(st.just("metrics.m"), st.sampled_from(["=", "!=", "<", "<=", ">", ">="]),
+              st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.9, 1.5, 2.0])),
+    st.tuples(st.sampled_from(["params.p", "tags.t"]), st.sampled_from(["=", "!=", "LIKE", "ILIKE"]),
+              st.sampled_from(["a", "b", "x", "y", "A", "%", "b%", "_"])),
+)
+
+
+def _brute(m: float, p: str, t: str, clauses: list[tuple[str, str, Any]]) -> bool:
+    import re as _re
+
+    for field, op, value in clauses:
+        actual: Any = {"metrics.m": m, "params.p": p, "tags.t": t}[field]
+        if op in ("LIKE", "ILIKE"):
+            rx = "".join(".*" if c == "%" else "." if c == "_" else _re.escape(c) for c in value)
+            if not _re.fullmatch(rx, actual, _re.IGNORECASE if op == "ILIKE" else 0):
+                return False
+        elif not {"=": actual == value, "!=": actual != value, "<": actual < value, "<=": actual <= value,
+                  ">": actual > value, ">=": actual >= value}[op]:
+            return False
+    return True
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_clause, min_size=1, max_size=3))
+def test_search_runs_agrees_with_mlflows_rules(searchable: Path, clauses: list[tuple[str, str, Any]]) -> None:
+    text = " and ".join(f"{f} {op} {v!r}" if isinstance(v, float) else f"{f} {op} '{v}'" for f, op, v in clauses)
+    lg = lineage.open(searchable / "lineage.db")
+    try:
+        got = fluent._search(lg, None, text, None, None, "list", True, None, current=None,
+                             module=__import__("lineage.mlflow_filter", fromlist=["x"]))
+        want = sum(_brute(m, p, t, clauses) for m, p, t in _VALUES)
+        assert len(got) == want, text
+    finally:
+        lg.close()
