@@ -358,7 +358,9 @@ class MlflowClient:
     def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
         """Point ``alias`` at a version: lineage's promotion label (``NAME@ALIAS`` resolves to it)."""
         mv = self.get_model_version(name, version)
-        self._lg.promote(mv.id, alias)
+        from . import promotion
+
+        promotion.promote(self._store, mv.id, alias, name=name)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """The version an alias points at. Raises NodeNotFoundError when none does."""

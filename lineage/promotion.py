@@ -60,23 +60,29 @@ def check_label(label: Any) -> str:
     return label
 
 
-def version_of(store: Store, node: Node) -> int | None:
-    """The version number (from 1) of a model node under its name."""
-    if not node.name:
+def version_of(store: Store, node: Node, name: str | None = None) -> int | None:
+    """The version number (from 1) of a model node under its name (or ``name``, one of
+    its aliases: a registered model name)."""
+    name = name or node.name
+    if not name:
         return None
-    for i, v in enumerate(store.history(node.name, kind=node.kind), 1):
+    for i, v in enumerate(store.history(name, kind=node.kind), 1):
         if v.id == node.id:
             return i
     return None
 
 
 def _who(author: str | None) -> str:
-    return author or capture.capture_agent()[1].get("user") or "unknown"
+    attrs = capture.capture_agent()[1]  # the person as git names them, as annotations do
+    return author or attrs.get("name") or attrs.get("user") or "unknown"
 
 
-def promote(store: Store, ref: Any, label: str, *, reason: str | None = None, author: str | None = None) -> Promotion:
+def promote(store: Store, ref: Any, label: str, *, reason: str | None = None, author: str | None = None,
+            name: str | None = None) -> Promotion:
     """Put ``label`` on the model version ``ref`` names, ending it on the version that
     held it; returns the promotion. Promoting the holder again records nothing.
+    ``name`` chooses which of the model's names the label belongs to (an alias, as a
+    model registered under a second name in MLflow's registry); default its own name.
     Raises InvalidInputError for a non-model or a bad label, NodeNotFoundError for an
     unknown reference; nothing is recorded then."""
     check_label(label)
@@ -86,12 +92,16 @@ def promote(store: Store, ref: Any, label: str, *, reason: str | None = None, au
     if node.kind != "model":
         raise InvalidInputError(f"{node.id} is a {node.kind}; only a model version can be promoted "
                                 f"(see `lineage ls --kind model`)")
+    if name is not None and name != node.name:
+        if name not in store.aliases(node.id):
+            raise InvalidInputError(f"{node.id} is not named {name!r}; its names: {', '.join([node.name or '', *store.aliases(node.id)])}")
+        node = Node(node.id, node.kind, name, node.attrs, node.created_at)
     if not node.name:
         raise InvalidInputError(f"{node.id} has no name, so no label can name it; log it with a name")
     who, at = _who(author), now_iso()
     with store.transaction():
         current = store.label_holder(node.name, label)
-        version = version_of(store, node)
+        version = version_of(store, node, node.name)
         if current == node.id:  # already there: no event, the existing promotion stands
             last = promotion_history_rows(store, node.name, label)[-1]
             return Promotion(node.name, label, node.id, "promote", version, last["reason"], last["author"], last["at"],

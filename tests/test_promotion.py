@@ -51,6 +51,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     mp = pytest.MonkeyPatch()
     mp.chdir(root)
     mp.setenv("LINEAGE_USER", "tester")
+    mp.setenv("LINEAGE_NAME", "tester")  # not the developer's git user.name
     df = _frame(300, 0)
     df.to_csv(root / "applications.csv", index=False)
     db = root / ".lineage" / "lineage.db"

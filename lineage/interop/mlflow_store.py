@@ -410,7 +410,7 @@ class LineageRegistryStore(_RegistrySqlStore):
             from .. import promotion
 
             store = self._mirror.store
-            promotion.promote(store, store.resolve(node.id), alias)
+            promotion.promote(store, store.resolve(node.id), alias, name=name)
 
         return self._mirror.call(lambda: super(LineageRegistryStore, self).set_registered_model_alias(
             name, alias, version), mirror, "the model alias")
