@@ -28,10 +28,11 @@ import json
 import math
 import operator
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
@@ -39,11 +40,13 @@ from typing import Any
 
 from .errors import (
     AmbiguousIdError,
+    DiskFullError,
     InvalidInputError,
     LineageError,
     NodeNotFoundError,
     NoStoreError,
     SchemaVersionError,
+    StoreBusyError,
     StoreCorruptError,
     WriteRefusedError,
 )
@@ -461,6 +464,11 @@ def _erased_form(table: str, values: Sequence[Any]) -> bool:
                for i, c in enumerate(RECORD_TABLES[table]) if c in blank)
 
 
+def _order_problem(table: str, early_event: Any, early_pk: Any, late_event: Any, late_pk: Any) -> str:
+    return (f"event {early_event} ({table}): its row {early_pk} is placed after row {late_pk} of the later event "
+            f"{late_event}: rows were reordered or moved between events (this changes which value is the latest)")
+
+
 def _committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> bytes:
     """The digest a row's event committed to: its own, or, for an erased row that is
     exactly as erasure left it, the one recorded before erasure. An erased row edited
@@ -472,7 +480,7 @@ def _committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> byt
 
 def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
     """Values as SQLite will return them, so digests agree between write and verify."""
-    out = []
+    out: list[Any] = []
     for col, v in zip(columns, values):
         if v is None:
             out.append(None)
@@ -499,6 +507,8 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     checked_from: int = 0
     head_found: bool | None = None
+    #: caches (outside the chain) found stale and rebuilt: not tampering with evidence
+    repaired: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly DESIGN.md §5's shape. Where an incremental check started is
@@ -514,7 +524,8 @@ class VerifyReport:
     def __str__(self) -> str:
         if self.ok:
             scope = f" (from checkpoint at event {self.checked_from})" if self.checked_from else ""
-            return f"ok: {self.events} events verified{scope}, head {self.head}"
+            fixed = "".join(f"\n  repaired: {r}" for r in self.repaired)
+            return f"ok: {self.events} events verified{scope}, head {self.head}{fixed}"
         return f"FAILED at event {self.first_bad}: {self.problems[0] if self.problems else ''}"
 
 
@@ -531,6 +542,71 @@ class Event:
 
 
 # ---------------------------------------------------------------------------
+# backend errors, translated in one place
+
+#: how long a write waits for another writer's lock before StoreBusyError. Bulk writes
+#: hold the lock for short chunks only, so a wait this long means a stuck writer.
+_BUSY_SECONDS = 30.0
+
+
+def _translate(exc: sqlite3.Error, path: Path | str) -> LineageError | None:
+    """The lineage error a backend error means, or None to let it through as it is
+    (a constraint failure is a bug of ours, not a user's situation)."""
+    msg = str(exc).lower()
+    code = getattr(exc, "sqlite_errorcode", None)
+    if "locked" in msg or "busy" in msg or code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
+        return StoreBusyError(f"the lineage store {path} is busy: another process held its write lock for more than "
+                              f"{_BUSY_SECONDS:.0f} s; try again")
+    if "full" in msg or code == 13:  # SQLITE_FULL
+        return DiskFullError(f"the disk holding {path} is full: nothing of this write was kept; free some space and retry")
+    if "readonly" in msg or "read-only" in msg or code == 8:  # SQLITE_READONLY
+        return WriteRefusedError(f"the lineage store {path} is read-only here: it can be read, not written")
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in msg or "malformed" in msg or code in (11, 26)):
+        return StoreCorruptError(f"{path} is not a readable lineage store ({exc})")
+    return None
+
+
+@contextmanager
+def _map_errors(path: Path | str) -> Iterator[None]:
+    """Backend errors raised inside become lineage errors (httpx's ``map_exceptions``):
+    a busy store is a StoreBusyError, a full disk a DiskFullError, never a raw
+    ``sqlite3`` exception reaching the user."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        mapped = _translate(exc, path)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+class _Connection(sqlite3.Connection):
+    """An sqlite3 connection whose statements raise lineage errors for what a user can
+    meet (busy, full, read-only, damaged), so the query layer's reads are covered too."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            mapped = _translate(exc, self._lineage_path())
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.Error as exc:
+            mapped = _translate(exc, self._lineage_path())
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _lineage_path(self) -> str:
+        return str(getattr(self, "lineage_path", "the store"))
+
+
+# ---------------------------------------------------------------------------
 # the store
 
 class Store:
@@ -540,21 +616,36 @@ class Store:
         self.path = Path(path).expanduser().resolve()
         if not create and not self.path.is_file():
             raise NoStoreError(f"no lineage store at {self.path} (run `lineage init`)")
+        if not create and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new database, and the migration
+            # would silently turn it into an empty store that verifies "ok"
+            raise StoreCorruptError(f"{self.path} is empty (zero bytes): not a lineage store; "
+                                    "restore it from a backup, or remove it and run `lineage init`")
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dir = self.path.parent
         self.artifacts_dir = self.dir / "artifacts"
         self.locks_dir = self.dir / "locks"
         self._actor = actor
-        self._lock = threading.RLock()
-        self._depth = 0
+        self._create = create
+        self._closed = False
         self._savepoint = itertools.count()
         self._conn_pid = os.getpid()
         self._inherited: list[Any] = []
+        # One SQLite connection per thread (issue 8, point 7): a transaction is a
+        # connection's state, so threads sharing a connection saw each other's
+        # uncommitted writes and could read a head that was later rolled back.
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self.read_only = False
         try:
-            self._conn = self._connect()
-            self._configure()
-            self._migrate()
+            with _map_errors(self.path):
+                self._connect_here()
+                if not create and self.schema_version() == 0:
+                    raise StoreCorruptError(f"{self.path} is an empty SQLite database, not a lineage store; "
+                                            "run `lineage init` to make it one")
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(f"{self.path} is not a readable lineage store ({exc})") from None
         self._db: Any = None
@@ -562,41 +653,77 @@ class Store:
     # -- connection -------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False)
+        """A configured connection; a store whose directory cannot be written (no
+        ``-shm`` can be made next to it) opens read-only, immutable as a last resort."""
+        try:
+            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=_BUSY_SECONDS,
+                                   check_same_thread=False, factory=_Connection)
+            conn.lineage_path = str(self.path)  # type: ignore[attr-defined]
+            self._configure(conn)
+            return conn
+        except sqlite3.OperationalError:
+            if self._create or os.access(self.dir, os.W_OK):
+                raise
+        # a read-only directory: SQLite cannot create the WAL index; read what is there
+        self.read_only = True
+        uri = self.path.as_uri()
+        for mode in ("?mode=ro", "?immutable=1"):
+            try:
+                conn = sqlite3.connect(uri + mode, uri=True, isolation_level=None, timeout=_BUSY_SECONDS,
+                                       check_same_thread=False, factory=_Connection)
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
+                return conn
+            except sqlite3.OperationalError:
+                continue
+        raise StoreCorruptError(f"{self.path}: cannot open the store for reading (its directory is read-only)")
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """The SQLite connection of this process.
+        """This thread's SQLite connection (one per thread and per process).
 
         SQLite forbids using a connection carried across ``fork()`` (multiprocessing,
         joblib and data-loader workers all fork): a child that touches the store gets
-        a connection of its own. The inherited one is kept, unused and unclosed, since
-        closing it in the child could disturb the parent's use of it.
+        a connection of its own. The inherited ones are kept, unused and unclosed, since
+        closing them in the child could disturb the parent's use of them.
         """
         if self._conn_pid != os.getpid():
             self._after_fork()
-        return self._conn
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise LineageError(f"the lineage store {self.path} is closed; open it again with lineage.open()")
+            conn = self._connect()
+            with self._conns_lock:
+                self._conns.append(conn)
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    def _connect_here(self) -> None:
+        """Make sure this thread has its connection (and so its transaction depth)."""
+        if self.conn is None:  # never: `conn` always returns one or raises
+            raise LineageError("no connection")
 
     def _after_fork(self) -> None:
         self._conn_pid = os.getpid()
-        if isinstance(self._conn, _ClosedConnection):
-            return
-        self._inherited.append(self._conn)
-        self._lock = threading.RLock()  # one held by another thread at fork time never frees here
-        self._depth = 0
+        self._inherited.extend(self._conns)
+        self._conns = []
+        self._conns_lock = threading.Lock()
+        self._local = threading.local()
         self._db = None
-        self._conn = self._connect()
-        self._configure()
 
-    def _configure(self) -> None:
-        c = self.conn
-        c.execute("PRAGMA busy_timeout = 30000")
+    def _configure(self, c: sqlite3.Connection) -> None:
+        c.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":  # e.g. a read-only file system; say nothing, work anyway
             pass
         durability = os.environ.get("LINEAGE_DURABILITY", "normal").lower()
         c.execute("PRAGMA synchronous = FULL" if durability == "full" else "PRAGMA synchronous = NORMAL")
         c.execute("PRAGMA foreign_keys = ON")
+        # Freed pages are overwritten with zeros, so erased content (redact) does not
+        # linger in free space of the file, whatever the SQLite build's default.
+        c.execute("PRAGMA secure_delete = ON")
         # A page cache of up to 64 MiB (SQLite's default is 2 MiB): a ceiling, not an
         # allocation. Repeated queries in one process (a notebook, a service, an audit
         # checking many facts) stop re-reading the same index pages: runs() over 10k runs
@@ -613,11 +740,19 @@ class Store:
         return self._db
 
     def close(self) -> None:
-        """Close the connection; any later use is a one-line LineageError. Idempotent."""
-        if isinstance(self._conn, _ClosedConnection):
+        """Close every thread's connection; any later use is a one-line LineageError.
+        Idempotent."""
+        if self._closed:
             return
-        self.conn.close()
-        self._conn = _ClosedConnection(self.path)  # type: ignore[assignment]
+        self._closed = True
+        if self._conn_pid != os.getpid():
+            self._after_fork()
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for c in conns:
+            with suppress(sqlite3.Error):
+                c.close()
+        self._local = threading.local()
         self._db = None
 
     def __enter__(self) -> Store:
@@ -673,46 +808,76 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction; nested calls become savepoints, so a failed inner write
-        rolls back alone and a failed outer one rolls back whole."""
-        with self._lock:
-            if self._depth == 0:
-                self.conn.execute("BEGIN IMMEDIATE")
-                self._depth = 1
+        """One write transaction of this thread; nested calls become savepoints, so a
+        failed inner write rolls back alone and a failed outer one rolls back whole.
+
+        Raises StoreBusyError when another writer holds the lock past the busy wait
+        (`_BUSY_SECONDS`), StoreFullError when the disk is full.
+        """
+        conn = self.conn
+        local = self._local
+        with _map_errors(self.path):
+            if local.depth == 0:
+                conn.execute("BEGIN IMMEDIATE")
+                local.depth = 1
                 try:
                     yield
                 except BaseException:
-                    if self.conn.in_transaction:  # SQLite may have rolled back already
-                        self.conn.execute("ROLLBACK")
+                    if conn.in_transaction:  # SQLite may have rolled back already
+                        conn.execute("ROLLBACK")
                     raise
                 else:
                     try:
-                        self.conn.execute("COMMIT")
-                    except sqlite3.Error:  # disk full, a deferred constraint: nothing half-kept
-                        if self.conn.in_transaction:
-                            self.conn.execute("ROLLBACK")
+                        conn.execute("COMMIT")
+                    except (sqlite3.Error, LineageError):  # disk full, a deferred constraint: nothing half-kept
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
                         raise
                 finally:
-                    self._depth = 0
+                    local.depth = 0
             else:
                 name = f"sp{next(self._savepoint)}"
-                self.conn.execute(f"SAVEPOINT {name}")
-                self._depth += 1
+                conn.execute(f"SAVEPOINT {name}")
+                local.depth += 1
                 try:
                     yield
                 except BaseException:
-                    if self.conn.in_transaction:  # else SQLite already undid it all
-                        self.conn.execute(f"ROLLBACK TO {name}")
-                        self.conn.execute(f"RELEASE {name}")
+                    if conn.in_transaction:  # else SQLite already undid it all
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
                     raise
                 else:
-                    self.conn.execute(f"RELEASE {name}")
+                    conn.execute(f"RELEASE {name}")
                 finally:
-                    self._depth -= 1
+                    local.depth -= 1
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read everything inside from one consistent snapshot of the store (one read
+        transaction of this thread's connection), however many statements it takes
+        and whoever writes meanwhile. Inside a write transaction it is that
+        transaction. `verify` and the audit's integrity checks read through this."""
+        conn = self.conn
+        local = self._local
+        if local.depth > 0 or conn.in_transaction:
+            yield
+            return
+        with _map_errors(self.path):
+            conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read
+            local.depth = 1
+            try:
+                conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+                yield
+            finally:
+                local.depth = 0
+                if conn.in_transaction:
+                    conn.execute("COMMIT" if not self.read_only else "ROLLBACK")
 
     @property
     def in_transaction(self) -> bool:
-        return self._depth > 0
+        """True inside this thread's transaction (or snapshot)."""
+        self._connect_here()
+        return bool(self._local.depth > 0)
 
     # -- the one write path -----------------------------------------------
 
@@ -1214,7 +1379,29 @@ class Store:
         ``record``: append the result as a ``checkpoint`` event (only when it passed).
         ``since_checkpoint``: start from the last checkpoint instead of event 1 (the
         prefix before it was verified when the checkpoint was recorded).
+
+        Everything is read from one snapshot (`snapshot`), so writers appending
+        meanwhile are simply not seen: no false alarm. Derived caches (``open_runs``)
+        are checked against the evidence and repaired; that is reported in
+        ``.repaired``, never as tampering.
         """
+        want_head = head.lower() if head else None
+        if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
+            # a short prefix would match some event of almost any history
+            raise InvalidInputError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
+        with self.snapshot():
+            report = self._verify(head, since_checkpoint, progress)
+            stale = self._stale_open_runs()
+        if stale:
+            report.repaired.append(f"open_runs cache: {len(stale)} entr{'y' if len(stale) == 1 else 'ies'} did not match "
+                                   "the recorded run states (a cache, not evidence): rebuilt")
+            self._rebuild_open_runs()
+        if report.ok and record:
+            self.write("checkpoint", {"verified_through": report.events, "head": report.head, "from": report.checked_from})
+        return report
+
+    def _verify(self, head: str | None, since_checkpoint: bool,
+                progress: Callable[[int, int], None] | None) -> VerifyReport:
         total, _ = self.head()
         start, prev = 1, GENESIS
         if since_checkpoint:
@@ -1232,15 +1419,12 @@ class Store:
         report = VerifyReport(ok=True, events=0, head=prev, checked_from=start - 1)
         problems: list[tuple[int, str]] = []
         want_head = head.lower() if head else None
-        if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
-            # a short prefix would match some event of almost any history
-            raise InvalidInputError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
         found_head = False
         if want_head and start > 1:  # a head in the prefix the checkpoint vouches for
             found_head = any(str(h).startswith(want_head) for (h,) in self.conn.execute(
                 "SELECT hash FROM events WHERE seq < ? AND hash >= ? AND hash < ?", (start, want_head, want_head + "g")))
 
-        row_groups = self._row_groups(start - 1)
+        row_groups = self._row_groups(start - 1, problems)
         pending = next(row_groups, None)
         expected = start
         sha, fromhex = hashlib.sha256, bytes.fromhex
@@ -1289,13 +1473,18 @@ class Store:
             report.ok = False
             report.first_bad = problems[0][0]
             report.problems = [p[1] for p in problems]
-        elif record:
-            self.write("checkpoint", {"verified_through": report.events, "head": report.head, "from": report.checked_from})
         return report
 
-    def _row_groups(self, after: int) -> Iterator[tuple[int, str]]:
+    def _row_groups(self, after: int, problems: list[tuple[int, str]] | None = None) -> Iterator[tuple[int, str]]:
         """``(event, rows digest)`` for every event that has rows, in event order,
-        merged across tables so memory stays bounded by one event's rows."""
+        merged across tables so memory stays bounded by one event's rows.
+
+        Also checks the order rule (docs/integrity.md): in every table, rows sorted by
+        ``pk`` are sorted by event. Read in (event, pk) order, pks must only grow; a pk
+        at or below the largest seen so far is a row placed before rows of an earlier
+        event (a swapped pk, a row moved between events), which would change what
+        "latest" means. The earliest event involved is appended to ``problems``.
+        """
 
         erased = self._erased_rows()
 
@@ -1306,6 +1495,8 @@ class Store:
             mine = erased.get(table)
             sql = f"SELECT event, pk, {', '.join(columns)} FROM {table} WHERE event > ? ORDER BY event, pk"
             cur = self.conn.execute(sql, (after,))
+            top_pk: int | None = -1
+            top_event, first = 0, True
             while True:
                 rows = cur.fetchmany(2000)
                 if not rows:
@@ -1315,8 +1506,25 @@ class Store:
                     # a forged non-numeric event number: sort it first, where verify
                     # reports it as naming no event (instead of failing to compare)
                     events = tuple(e if isinstance(e, (int, float)) else -1 for e in events)
+                if problems is not None and top_pk is not None:
+                    if first and after > 0:
+                        # rows of checkpointed events placed after the new ones
+                        old = self.conn.execute(f"SELECT event, pk FROM {table} WHERE pk > ? AND event <= ? ORDER BY pk LIMIT 1",
+                                                (pks[0], after)).fetchone()
+                        if old is not None:
+                            problems.append((after + 1, _order_problem(table, old[0], old[1], events[0], pks[0])))
+                    first = False
+                    if top_pk >= pks[0] or any(map(operator.ge, pks, pks[1:])):
+                        for e, pk in zip(events, pks):
+                            if pk <= top_pk:
+                                problems.append((max(top_event, 0), _order_problem(table, top_event, top_pk, e, pk)))
+                                top_pk = None  # one report per table: the earliest event involved
+                                break
+                            top_pk, top_event = pk, e
+                    else:
+                        top_pk, top_event = pks[-1], events[-1]
                 texts = [_stored_column_json(c) for c in cols]
-                digests = map(_DIGEST, map(hashlib.sha256, map(str.encode, map(template.format, *texts))))
+                digests: Iterable[bytes] = map(_DIGEST, map(hashlib.sha256, map(str.encode, map(template.format, *texts))))
                 if mine:  # erased rows count as what their event committed to
                     digests = [_committed_digest(d, mine.get(pk)) if pk in mine and _erased_form(table, r[2:]) else d
                                for d, pk, r in zip(digests, pks, rows)]
@@ -1388,12 +1596,49 @@ class Store:
     # -- run locks: a live run holds an flock; a free lock on a `running` run means it died
 
     def run_lock(self, run_id: str) -> RunLock:
+        """The lock file of a run: only ever ``locks/<32 hex>.lock`` inside the store."""
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise InvalidInputError(f"{run_id!r} is not a run id (run:<32 hex digits>)")
         return RunLock(self.locks_dir / (run_id.split(":", 1)[1] + ".lock"))
 
     def running_runs(self) -> list[str]:
-        """Ids of runs whose latest state is `running` (from `open_runs`: its cost
-        follows the runs still open, not every run ever started)."""
-        return [r[0] for r in self.conn.execute("SELECT run FROM open_runs ORDER BY run")]
+        """Ids of runs whose latest state is `running`.
+
+        Read from `open_runs` (its cost follows the runs still open, not every run ever
+        started), which is a cache: each entry is checked against the evidence (a
+        well-formed run id whose latest recorded state is `running`) before it is
+        believed, and the cache is rebuilt when an entry is not.
+        """
+        out, stale = [], False
+        for (run,) in self.conn.execute("SELECT run FROM open_runs ORDER BY run").fetchall():
+            if isinstance(run, str) and _RUN_ID.fullmatch(run) and self._latest_status(run) == "running":
+                out.append(run)
+            else:
+                stale = True
+        if stale:
+            self._rebuild_open_runs()
+        return out
+
+    def _latest_status(self, run_id: str) -> str | None:
+        row = self.conn.execute("SELECT status FROM run_states WHERE run = ? ORDER BY pk DESC LIMIT 1", (run_id,)).fetchone()
+        return row[0] if row else None
+
+    _OPEN_RUNS_SQL = ("SELECT s.run FROM run_states s WHERE s.status = 'running' "
+                      "AND s.pk = (SELECT MAX(t.pk) FROM run_states t WHERE t.run = s.run)")
+
+    def _stale_open_runs(self) -> set[Any]:
+        """Entries of `open_runs` that the evidence contradicts, and runs it misses
+        (the symmetric difference with what run_states says). Reads every run state."""
+        cached = {r[0] for r in self.conn.execute("SELECT run FROM open_runs")}
+        actual = {r[0] for r in self.conn.execute(self._OPEN_RUNS_SQL)}
+        return cached ^ actual
+
+    def _rebuild_open_runs(self) -> None:
+        """Rebuild the `open_runs` cache from run_states; best effort (a read-only or
+        busy store keeps the stale cache, which every reader re-checks anyway)."""
+        with suppress(sqlite3.Error, LineageError), self.transaction():
+            self.conn.execute("DELETE FROM open_runs")
+            self.conn.execute(f"INSERT INTO open_runs (run) {self._OPEN_RUNS_SQL}")
 
     def reap_dead_runs(self, *, noticed_by: str | None = None) -> list[str]:
         """Record as `crashed` every `running` run whose process is gone; returns their ids."""
@@ -1483,21 +1728,11 @@ class Store:
         for model_name, count in per_model:
             groups.append(("prediction", model_name, count))
             edges.append(("prediction", model_name, "model", model_name, "was_derived_from", None, count))
-        return groups, edges  # type: ignore[return-value]
+        return groups, edges
 
 
 _EMPTY_ROWS = hashlib.sha256(b"").hexdigest()
-
-
-class _ClosedConnection:
-    """What a closed store's ``conn`` becomes: every use says so in one line, instead
-    of sqlite3's ProgrammingError traceback."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-
-    def __getattr__(self, name: str) -> Any:
-        raise LineageError(f"the lineage store {self._path} is closed; open it again with lineage.open()")
+_RUN_ID = re.compile(r"run:[0-9a-f]{32}")
 
 
 class StatCache:
@@ -1515,10 +1750,8 @@ class StatCache:
         return self.store.stat_get(key)
 
     def put(self, key: Any, digest: str, lines: int | None) -> None:
-        try:
+        with suppress(sqlite3.Error, LineageError):
             self.store.stat_put(key, digest, lines)
-        except sqlite3.Error:
-            pass
 
 
 class RunLock:
@@ -1573,10 +1806,8 @@ class RunLock:
             self._fd = None
             return
         if remove:
-            try:
+            with suppress(OSError):
                 os.unlink(self.path)
-            except OSError:
-                pass
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
