@@ -655,13 +655,14 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         """A configured connection; a store whose directory cannot be written (no
         ``-shm`` can be made next to it) opens read-only, immutable as a last resort."""
+        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=_BUSY_SECONDS,
+                               check_same_thread=False, factory=_Connection)
+        conn.lineage_path = str(self.path)  # type: ignore[attr-defined]
         try:
-            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=_BUSY_SECONDS,
-                                   check_same_thread=False, factory=_Connection)
-            conn.lineage_path = str(self.path)  # type: ignore[attr-defined]
             self._configure(conn)
             return conn
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, WriteRefusedError, StoreCorruptError):
+            conn.close()
             if self._create or os.access(self.dir, os.W_OK):
                 raise
         # a read-only directory: SQLite cannot create the WAL index; read what is there
@@ -671,10 +672,11 @@ class Store:
             try:
                 conn = sqlite3.connect(uri + mode, uri=True, isolation_level=None, timeout=_BUSY_SECONDS,
                                        check_same_thread=False, factory=_Connection)
+                conn.lineage_path = str(self.path)  # type: ignore[attr-defined]
                 conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
                 conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
                 return conn
-            except sqlite3.OperationalError:
+            except (sqlite3.OperationalError, LineageError):
                 continue
         raise StoreCorruptError(f"{self.path}: cannot open the store for reading (its directory is read-only)")
 

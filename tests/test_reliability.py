@@ -1,0 +1,452 @@
+"""Evidence that holds under real use (issue 8, the store's side): verify from one
+snapshot while processes and threads write, the order of rows committed by the chain,
+caches never trusted, threads isolated, unusable databases refused by reads.
+
+Quick versions here (`make test`); the long ones are in test_reliability_stress.py.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import sqlite3
+import stat
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lineage
+from lineage.cli import cli as main
+from lineage.errors import StoreBusyError, StoreCorruptError
+from lineage.model import Node, make_id, new_uuid7_hex
+from lineage.store import RECORD_TABLES, Store
+
+ACTOR = "agent:" + "0" * 64
+
+
+def dataset(hex_: str, name: str | None = None) -> Node:
+    return Node(make_id("dataset", hex_), "dataset", name, {})
+
+
+# ---------------------------------------------------------------------------
+# load: verify while others write
+
+
+def _process_writer(path: str, seconds: float, seed: int) -> None:  # pragma: no cover - runs in a child
+    lg = lineage.open(path)
+    deadline = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < deadline:
+        with lg.start_run(f"p{seed}", params={"i": i}) as run:
+            run.log_metric("loss", 1.0 / (i + 1))
+            run.set_tag("round", str(i)) if hasattr(run, "set_tag") else None
+        i += 1
+    lg.close()
+
+
+def _thread_writer(lg: Any, seconds: float, seed: int, errors: list[BaseException]) -> None:
+    deadline = time.monotonic() + seconds
+    i = 0
+    try:
+        while time.monotonic() < deadline:
+            if i % 3 == 2:
+                with lg.batch():
+                    lg.store.add_node(dataset(f"{seed:02x}{i:062x}", f"t{seed}"))
+                    lg.store.add_node(dataset(f"{seed + 64:02x}{i:062x}", f"t{seed}"))
+            else:
+                with lg.start_run(f"t{seed}", params={"i": i}) as run:
+                    run.log_metric("acc", i / 100)
+            i += 1
+    except BaseException as exc:  # reported by the test, not lost in the thread
+        errors.append(exc)
+
+
+def verify_under_load(path: Path, *, processes: int, threads: int, seconds: float, min_verifies: int) -> tuple[int, int]:
+    """Verify in a loop while ``processes`` processes and ``threads`` threads (sharing
+    one Lineage with the verifier) write; returns ``(verifies, false alarms)``."""
+    lineage.open(path).close()
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_process_writer, args=(str(path), seconds, n)) for n in range(processes)]
+    for p in procs:
+        p.start()
+    lg = lineage.open(path)
+    errors: list[BaseException] = []
+    workers = [threading.Thread(target=_thread_writer, args=(lg, seconds, n, errors)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    verifies = alarms = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline or verifies < min_verifies:
+        report = lg.verify()
+        verifies += 1
+        if not report.ok:
+            alarms += 1
+            print(report)
+    for t in workers:
+        t.join()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert not errors, errors
+    final = lg.verify()
+    assert final.ok, final
+    lg.close()
+    return verifies, alarms
+
+
+def test_verify_reads_one_snapshot_while_processes_and_threads_write(tmp_path: Path) -> None:
+    verifies, alarms = verify_under_load(tmp_path / "lineage.db", processes=4, threads=4, seconds=2.0, min_verifies=10)
+    assert alarms == 0 and verifies >= 10
+
+
+# ---------------------------------------------------------------------------
+# threads: one connection each, no one sees another's uncommitted writes
+
+
+def test_a_batch_in_one_thread_is_invisible_to_another_until_commit(store: Store) -> None:
+    store.add_node(dataset("11" * 32, "a"))
+    before = store.head()
+    inside, done = threading.Event(), threading.Event()
+    node = dataset("22" * 32, "b")
+
+    def writer() -> None:
+        try:
+            with store.transaction():
+                store.add_node(node)
+                inside.set()
+                done.wait(10)
+                raise RuntimeError("roll back")
+        except RuntimeError:
+            pass
+
+    t = threading.Thread(target=writer)
+    t.start()
+    assert inside.wait(10)
+    try:
+        assert not store.node_exists(node.id)
+        report = store.verify()
+        assert report.ok and (report.events, report.head) == before
+        assert not store.in_transaction
+    finally:
+        done.set()
+        t.join()
+    assert store.head() == before and not store.node_exists(node.id)
+
+
+def test_a_busy_store_is_a_one_line_lineage_error(store_path: Path) -> None:
+    s = Store(store_path, actor=ACTOR)
+    import lineage.store as store_mod
+
+    other = sqlite3.connect(store_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    old = store_mod._BUSY_SECONDS
+    try:
+        for c in s._conns:
+            c.execute("PRAGMA busy_timeout = 200")
+        with pytest.raises(StoreBusyError, match="busy"):
+            s.add_node(dataset("33" * 32, "c"))
+    finally:
+        store_mod._BUSY_SECONDS = old
+        other.execute("ROLLBACK")
+        other.close()
+    s.add_node(dataset("33" * 32, "c"))  # free again: it works
+    assert s.verify().ok
+    s.close()
+
+
+# ---------------------------------------------------------------------------
+# the order of rows across the whole history
+
+
+def _swap_pk(conn: sqlite3.Connection, table: str, a: int, b: int) -> None:
+    tmp = conn.execute(f"SELECT MAX(pk) FROM {table}").fetchone()[0] + 1000
+    conn.execute(f"UPDATE {table} SET pk = ? WHERE pk = ?", (tmp, a))
+    conn.execute(f"UPDATE {table} SET pk = ? WHERE pk = ?", (a, b))
+    conn.execute(f"UPDATE {table} SET pk = ? WHERE pk = ?", (b, tmp))
+
+
+def test_swapping_rows_of_different_events_fails_verify_and_names_the_earlier(lg: lineage.Lineage) -> None:
+    with lg.start_run("fit", tags={"stage": "old"}) as run:
+        pass
+    run_id = run.id
+    lg.store.write("tag", {"run": run_id}, {"tags": [(run_id, "stage", "new")]})
+    assert lg.get(run_id).attrs["tags"]["stage"] == "new"
+    rows = lg.store.conn.execute("SELECT pk, event FROM tags WHERE run = ? ORDER BY pk", (run_id,)).fetchall()
+    assert lg.verify(head=lg.verify().head).ok
+    _swap_pk(lg.store.conn, "tags", rows[0][0], rows[1][0])
+    assert lg.get(run_id).attrs["tags"]["stage"] == "old"  # the answer changed ...
+    report = lg.verify()
+    assert not report.ok and report.first_bad == rows[0][1]  # ... and verify says where
+    assert "reordered or moved" in " ".join(report.problems)
+
+
+def test_swapping_run_states_or_versions_fails_verify(lg: lineage.Lineage) -> None:
+    with lg.start_run("fit") as run:
+        pass
+    states = lg.store.conn.execute("SELECT pk FROM run_states WHERE run = ? ORDER BY pk", (run.id,)).fetchall()
+    lg.store.add_node(dataset("aa" * 32, "clf"))
+    lg.store.add_node(dataset("bb" * 32, "clf"))
+    assert lg.verify().ok
+    _swap_pk(lg.store.conn, "run_states", states[0][0], states[1][0])
+    assert lg.get(run.id).attrs["status"] == "running"
+    assert not lg.verify().ok
+    _swap_pk(lg.store.conn, "run_states", states[0][0], states[1][0])
+    assert lg.verify().ok
+    pks = [r[0] for r in lg.store.conn.execute("SELECT pk FROM nodes WHERE name = 'clf' ORDER BY pk")]
+    _swap_pk(lg.store.conn, "nodes", pks[0], pks[1])
+    assert lg.get("clf@1").id == "dataset:" + "bb" * 32
+    assert not lg.verify().ok
+
+
+def test_the_order_rule_holds_from_a_checkpoint_too(store: Store) -> None:
+    for i in range(4):
+        store.add_node(dataset(f"{i:02x}" * 32, f"d{i}"))
+    assert store.verify(record=True).ok
+    store.add_node(dataset("ee" * 32, "late"))
+    pks = [r[0] for r in store.conn.execute("SELECT pk FROM nodes ORDER BY pk")]
+    _swap_pk(store.conn, "nodes", pks[1], pks[-1])  # an old row after the new one
+    assert not store.verify(since_checkpoint=True).ok
+    assert not store.verify().ok
+
+
+# every kind of edit, on every table: a hypothesis property
+
+_TEMPLATE: dict[str, bytes] = {}
+
+
+def _filled(tmp_path: Path) -> Store:
+    """A store with rows in every recorded table over many events (built once, copied)."""
+    if "db" not in _TEMPLATE:
+        src = tmp_path / "template.db"
+        s = Store(src, actor=ACTOR)
+        run_id = make_id("run", new_uuid7_hex())
+        s.add_node(dataset("a1" * 32, "train"))
+        s.add_node(dataset("b2" * 32, "train"))
+        s.add_node(dataset("b2" * 32, "copy"))
+        s.add_node(Node(run_id, "run", "fit", {}), extra={"run_states": [(run_id, "running", "t0", None, None, None)],
+                                                          "params": [(run_id, "C", "1"), (run_id, "k", "2")],
+                                                          "tags": [(run_id, "stage", "a")]})
+        s.add_node(Node(make_id("dataset", "c3" * 32), "dataset", "out", {}),
+                   edges=[])
+        s.write("tag", {}, {"tags": [(run_id, "stage", "b"), (run_id, "team", "x")]})
+        s.write("metric", {}, {"metrics": [(run_id, "acc", 0.5, 0, "t1", None, None), (run_id, "acc", 0.6, 1, "t2", None, None)]})
+        s.write("metric", {}, {"metrics": [(run_id, "acc", 0.7, 2, "t3", None, None)]})
+        s.add_edges([lineage.model.Edge(run_id, "dataset:" + "a1" * 32, "used", "training")])
+        s.add_edges([lineage.model.Edge("dataset:" + "c3" * 32, run_id, "was_generated_by", None)])
+        model = make_id("model", "d4" * 32)
+        s.add_node(Node(model, "model", "clf", {}))
+        for batch in range(2):
+            s.write_bulk("predictions", {"model": model}, "predictions",
+                         [(make_id("prediction", new_uuid7_hex()), model, f"in{batch}{i}", "1", 0.5, f"r{batch}{i}", "t4") for i in range(3)])
+        s.write("annotation", {}, {"annotations": [(model, "intended_use", "x", "me", "t5")]})
+        s.write("annotation", {}, {"annotations": [(model, "intended_use", "y", "me", "t6")]})
+        s.write("run_ended", {}, {"run_states": [(run_id, "finished", "t7", 0, None, None)]})
+        s.redact(s.nodes(kind="prediction")[0].id, reason="test")
+        s.verify(record=True)
+        s.add_node(dataset("e5" * 32, "late"))
+        assert s.verify().ok
+        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        s.close()
+        _TEMPLATE["db"] = src.read_bytes()
+    path = tmp_path / f"copy{len(list(tmp_path.glob('copy*')))}.db"
+    path.write_bytes(_TEMPLATE["db"])
+    return Store(path, actor=ACTOR)
+
+
+KINDS_OF_EDIT = ["value", "type", "delete", "insert", "reorder_within", "reorder_across", "move",
+                 "truncate", "checkpoint"]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_kind_of_edit_fails_verify(tmp_path: Path, data: st.DataObject) -> None:
+    store = _filled(tmp_path)
+    c = store.conn
+    try:
+        head = store.verify().head
+        kind = data.draw(st.sampled_from(KINDS_OF_EDIT), label="kind")
+        table = data.draw(st.sampled_from(list(RECORD_TABLES)), label="table")
+        rows = c.execute(f"SELECT pk, event, {', '.join(RECORD_TABLES[table])} FROM {table} ORDER BY pk").fetchall()
+        pk = data.draw(st.sampled_from([r[0] for r in rows]), label="pk")
+        row = next(r for r in rows if r[0] == pk)
+        if kind == "value":
+            col = data.draw(st.sampled_from(RECORD_TABLES[table]), label="column")
+            old = c.execute(f"SELECT {col} FROM {table} WHERE pk = ?", (pk,)).fetchone()[0]
+            new = data.draw(st.text(min_size=1, max_size=6).filter(lambda v: v != old), label="value")
+            c.execute(f"UPDATE {table} SET {col} = ? WHERE pk = ?", (new, pk))
+        elif kind == "type":
+            col = data.draw(st.sampled_from(RECORD_TABLES[table]), label="column")
+            old = c.execute(f"SELECT {col} FROM {table} WHERE pk = ?", (pk,)).fetchone()[0]
+            new = str(old) if not isinstance(old, str) else (1 if old != "1" else 2)
+            if old is None:
+                new = "null"
+            c.execute(f"UPDATE {table} SET {col} = ? WHERE pk = ?", (new, pk))
+        elif kind == "delete":
+            c.execute(f"DELETE FROM {table} WHERE pk = ?", (pk,))
+        elif kind == "insert":
+            cols = ", ".join(RECORD_TABLES[table])
+            chosen = cols.replace("id,", "id || 'x',", 1) if table in ("nodes", "predictions") else cols
+            c.execute(f"INSERT INTO {table} ({cols}, event) SELECT {chosen}, event FROM {table} WHERE pk = ?", (pk,))
+        elif kind in ("reorder_within", "reorder_across"):
+            same = kind == "reorder_within"
+            others = [r for r in rows if (r[1] == row[1]) == same and r[0] != pk and r[2:] != row[2:]]
+            if not others:
+                kind = "delete"
+                c.execute(f"DELETE FROM {table} WHERE pk = ?", (pk,))
+            else:
+                other = data.draw(st.sampled_from(others), label="other")
+                _swap_pk(c, table, pk, other[0])
+        elif kind == "move":
+            events = [r[0] for r in c.execute("SELECT seq FROM events WHERE seq != ?", (row[1],))]
+            c.execute(f"UPDATE {table} SET event = ? WHERE pk = ?", (data.draw(st.sampled_from(events), label="to"), pk))
+        elif kind == "truncate":
+            last = c.execute("SELECT MAX(seq) FROM events").fetchone()[0]
+            cut = data.draw(st.integers(1, min(3, last - 1)), label="cut")
+            for t in RECORD_TABLES:
+                c.execute(f"DELETE FROM {t} WHERE event > ?", (last - cut,))
+            c.execute("DELETE FROM events WHERE seq > ?", (last - cut,))
+            # a consistent, shorter history: only a remembered head catches it
+            assert not store.verify(head=head).ok
+            return
+        elif kind == "checkpoint":
+            cp = c.execute("SELECT seq FROM events WHERE type = 'checkpoint'").fetchone()[0]
+            c.execute("UPDATE events SET payload = replace(payload, '\"verified_through\":', '\"verified_through\":1') WHERE seq = ?", (cp,))
+            assert not store.verify(since_checkpoint=True).ok
+        report = store.verify()
+        assert not report.ok, (kind, table, pk)
+        assert report.first_bad is not None
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------------
+# caches are never trusted
+
+
+def test_forged_open_runs_rows_never_crash_never_reap_never_escape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / ".lineage" / "lineage.db"
+    lg = lineage.open(db)
+    with lg.start_run("fit") as run:
+        pass
+    outside = tmp_path / "x.lock"
+    outside.write_text("keep me")
+    lg.store.conn.execute("INSERT INTO open_runs (run) VALUES (?), (?), (?), (?), (?)",
+                          ("garbage", 42, "run:../../x", run.id, "run:" + "ab" * 16))
+    events = lg.store.head()[0]
+    lg.close()
+    runner = CliRunner()
+    for args in (["ls"], ["show", run.id], ["verify"], ["runs"]):
+        result = runner.invoke(main, ["--db", str(db), *args])
+        assert result.exit_code == 0, (args, result.output)
+        assert "Traceback" not in result.output
+    lg = lineage.open(db)
+    assert lg.store.head()[0] == events  # no false `crashed` event
+    assert lg.get(run.id).attrs["status"] == "finished"
+    assert outside.read_text() == "keep me"
+    assert lg.store.running_runs() == []
+    lg.store.conn.execute("INSERT INTO open_runs (run) VALUES ('garbage')")
+    report = lg.verify()
+    assert report.ok and report.repaired and "cache" in str(report)
+    assert lg.store.conn.execute("SELECT COUNT(*) FROM open_runs").fetchone()[0] == 0
+    lg.close()
+
+
+def test_a_deleted_open_runs_row_is_rebuilt_by_verify(tmp_path: Path) -> None:
+    s = Store(tmp_path / "lineage.db", actor=ACTOR)
+    run_id = make_id("run", new_uuid7_hex())
+    s.add_node(Node(run_id, "run", "fit", {}), extra={"run_states": [(run_id, "running", "t", None, None, None)]})
+    s.conn.execute("DELETE FROM open_runs")
+    report = s.verify()
+    assert report.ok and report.repaired
+    assert s.running_runs() == [run_id]
+    s.close()
+
+
+# ---------------------------------------------------------------------------
+# databases a read must not turn into a store
+
+
+def test_a_zero_byte_database_is_not_made_a_store_by_a_read(tmp_path: Path) -> None:
+    zero = tmp_path / "zero.db"
+    zero.write_bytes(b"")
+    runner = CliRunner()
+    for args in (["ls"], ["verify"], ["verify", "--json"]):
+        result = runner.invoke(main, ["--db", str(zero), *args])
+        assert result.exit_code == 1, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+        assert "ok" not in result.stdout
+    assert zero.stat().st_size == 0
+    with pytest.raises(StoreCorruptError):
+        lineage.open(zero, create=False)
+
+
+def test_a_truncated_database_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "lineage.db"
+    s = Store(db, actor=ACTOR)
+    for i in range(50):
+        s.add_node(dataset(f"{i:02x}" * 32, f"d{i}"))
+    s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    s.close()
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2])
+    result = CliRunner().invoke(main, ["--db", str(db), "verify"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert not result.stdout.startswith("ok")
+
+
+def test_a_missing_database_is_not_created_by_a_read(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--db", str(tmp_path / "none.db"), "ls"])
+    assert result.exit_code == 1 and not (tmp_path / "none.db").exists()
+
+
+def test_a_read_only_store_directory_opens_for_reading(tmp_path: Path) -> None:
+    base = Path(tempfile.mkdtemp(prefix="lineage-ro-"))
+    try:
+        base.chmod(0o755)
+        d = base / ".lineage"
+        s = Store(d / "lineage.db", actor=ACTOR)
+        s.add_node(dataset("ab" * 32, "train"))
+        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        s.close()
+        for extra in ("lineage.db-wal", "lineage.db-shm"):
+            (d / extra).unlink(missing_ok=True)
+        (d / "lineage.db").chmod(0o444)
+        d.chmod(0o555)
+
+        def read() -> int:
+            try:
+                ro = Store(d / "lineage.db", create=False)
+                ok = ro.resolve("train").id == "dataset:" + "ab" * 32 and ro.verify().ok
+                ro.close()
+                return 0 if ok else 2
+            except BaseException:
+                return 3
+
+        if os.geteuid() != 0:
+            assert read() == 0
+            return
+        pid = os.fork()  # root writes anywhere: drop to `nobody`, where the mode bites
+        if pid == 0:  # pragma: no cover - the child's lines are not traced
+            code = 4
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                code = read()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        for p in (base, base / ".lineage"):
+            if p.exists():
+                p.chmod(stat.S_IRWXU)
+        shutil.rmtree(base, ignore_errors=True)
