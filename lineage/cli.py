@@ -1122,9 +1122,11 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
     """Erase the personal content of one node (GDPR erasure), keeping the record verifiable.
 
     A prediction loses its input digest, output, score and request id; any other node
-    its name and attributes; annotations on it lose their text. Ids, times and links
-    stay. The erasure is itself a ledger event (who, when, why), and `lineage verify`
-    still passes. It cannot be undone.
+    its name and attributes (a run also its params, tags and error text); annotations
+    on it lose their text. Ids, times and links stay. The erasure is itself a ledger
+    event (who, when, why), and `lineage verify` still passes. It cannot be undone.
+    The store's WAL and free pages are scrubbed; copies made earlier (backups,
+    exports, reports) are not reached, and the output says so.
 
     \b
     Example:
@@ -1137,6 +1139,9 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
         click.confirm(f"Erase the content of {node.id}? This cannot be undone", abort=True, err=True)
     seq = lg.redact(node, reason=reason)
     click.echo(f"erased {node.id} (event {seq})")
+    from .store import ERASURE_LIMITS
+
+    click.echo(f"not reached: {ERASURE_LIMITS}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -247,7 +247,16 @@ _ERASED_COLUMNS: dict[str, dict[str, Any]] = {
     "aliases": {"name": ""},
     "predictions": {"input_digest": None, "output": None, "score": None, "request_id": None},
     "annotations": {"text": None},
+    # a run's params, tags and error text (issue 8: a redacted run kept them). Keys,
+    # statuses, times and exit codes stay: they are the run's shape, not its content.
+    "params": {"value": None},
+    "tags": {"value": None},
+    "run_states": {"error": None},
 }
+
+#: What an erasure cannot reach; `redact`'s output and docs/integrity.md say so.
+ERASURE_LIMITS = ("copies made before the erasure are outside the store's reach: backups, exported files "
+                  "and audit reports already written, and (on PostgreSQL) the server's WAL archive and replicas")
 
 
 # ---------------------------------------------------------------------------
@@ -1345,6 +1354,13 @@ class Store:
                 targets += self._rows("aliases", "node = ?", node_id)
             if not targets:
                 raise NodeNotFoundError(node_id)
+            node_attrs: dict[str, Any] = {}
+            if targets[0][0] == "nodes":
+                with suppress(TypeError, ValueError):
+                    node_attrs = json.loads(targets[0][2][3]) or {}
+                if targets[0][2][1] == "run":
+                    for table in ("params", "tags", "run_states"):
+                        targets += self._rows(table, "run = ?", node_id)
             targets += self._rows("annotations", "node = ?", node_id)
             records, updates = [], []
             for table, pk, values in targets:
@@ -1353,16 +1369,63 @@ class Store:
                 columns = RECORD_TABLES[table]
                 blank = _ERASED_COLUMNS[table]
                 erased = tuple(blank.get(c, v) if c in blank else v for c, v in zip(columns, values))
+                if erased == tuple(values) and table not in ("nodes", "predictions"):
+                    continue  # nothing personal in it (a state without error text)
                 records.append((table, pk, row_digest(table, values).hex(), row_digest(table, erased).hex(), reason))
                 updates.append((table, pk, erased))
             if not records:
                 raise WriteRefusedError(f"{node_id} is already erased")
             seq = self.write("redact", {"node": node_id, "reason": reason, "rows": len(records)}, {"redactions": records})
+            # freed cells and pages are zeroed whatever the build's default (or a
+            # connection's setting): the old values must not stay in free space
+            self.conn.execute("PRAGMA secure_delete = ON")
             for table, pk, erased in updates:
                 columns = RECORD_TABLES[table]
                 sets = ", ".join(f"{c} = ?" for c in columns)
                 self.conn.execute(f"UPDATE {table} SET {sets} WHERE pk = ?", (*erased, pk))
-            return seq
+            self._forget_paths(node_attrs)
+        self.scrub()
+        return seq
+
+    def _forget_paths(self, attrs: Mapping[str, Any]) -> None:
+        """Drop stat cache entries for the paths an erased node recorded (a file, or
+        every file under a directory): the cache keys are the paths themselves."""
+        for key in ("path", "abspath", "uri"):
+            value = attrs.get(key)
+            if not isinstance(value, str) or not value:
+                continue
+            candidates = {value, _clean_text(os.path.abspath(value))}
+            with suppress(OSError, ValueError):
+                candidates.add(_clean_text(str(Path(value).resolve())))
+            for p in candidates:
+                base = p.rstrip("/")
+                self.conn.execute("DELETE FROM stat_cache WHERE path = ? OR (path >= ? AND path < ?)",
+                                  (p, base + "/", base + "0"))
+
+    def scrub(self) -> bool:
+        """Leave no old copy of erased content in the store's files: rewrite the
+        database (``VACUUM``: free pages and the unused space inside pages can hold old
+        row images written by a build or connection without ``secure_delete``), then
+        copy everything into the file and empty the WAL (``wal_checkpoint(TRUNCATE)``).
+
+        Returns False when a reader's open snapshot kept the checkpoint from finishing
+        (retried for a few seconds first). Does nothing inside a transaction. The
+        rewrite takes time in proportion to the store (about a second per 100 MB
+        here) and holds the write lock meanwhile: erasure is rare, correctness first.
+        """
+        if self.in_transaction or self.read_only:
+            return False
+        self.conn.execute("PRAGMA secure_delete = ON")
+        self.conn.execute("VACUUM")
+        for _ in range(50):
+            with suppress(LineageError):
+                busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return True
+            import time
+
+            time.sleep(0.1)
+        return False
 
     def _rows(self, table: str, where: str, arg: Any) -> list[tuple[str, int, tuple[Any, ...]]]:
         columns = RECORD_TABLES[table]

@@ -450,3 +450,94 @@ def test_a_read_only_store_directory_opens_for_reading(tmp_path: Path) -> None:
             if p.exists():
                 p.chmod(stat.S_IRWXU)
         shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# erasure erases every copy
+
+
+def _store_files(db: Path) -> list[Path]:
+    folder = db.parent
+    return [p for p in folder.rglob("*") if p.is_file() and p.suffix != ".lock"]
+
+
+def test_redact_leaves_no_copy_in_any_file_of_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "secretpath-4f1d"
+    data.mkdir()
+    (data / "people.csv").write_text("name\nAda\n")
+    db = tmp_path / ".lineage" / "lineage.db"
+    lg = lineage.open(db)
+    for c in lg.store._conns:  # as on a build whose SQLite has no SECURE_DELETE default
+        c.execute("PRAGMA secure_delete = OFF")
+    secrets = ["SECRET-RUN-9c2e", "SECRET-PARAM-71ab", "SECRET-TAG-5d0f", "SECRET-ERR-e83a", "SECRET-NOTE-44aa",
+               "secretpath-4f1d", "SECRET-NAME-0b7c"]
+    ds = lg.log_dataset(str(data), name="SECRET-NAME-0b7c")
+    with pytest.raises(RuntimeError), lg.start_run("SECRET-RUN-9c2e", params={"who": "SECRET-PARAM-71ab"},
+                                                   tags={"owner": "SECRET-TAG-5d0f"}) as run:
+        run.log_input(ds)
+        raise RuntimeError("SECRET-ERR-e83a")
+    lg.annotate(ds, "intended_use", "SECRET-NOTE-44aa")
+    for _ in range(30):  # enough history that pages move around
+        lg.store.add_node(dataset(new_uuid7_hex() * 2, "filler"))
+    other = sqlite3.connect(db)  # another process's connection, open throughout
+    other.execute("SELECT COUNT(*) FROM nodes").fetchone()
+    for c in lg.store._conns:
+        c.execute("PRAGMA secure_delete = OFF")
+    before = b"".join(p.read_bytes() for p in _store_files(db))
+    assert all(s.encode() in before for s in ("SECRET-PARAM-71ab", "SECRET-ERR-e83a"))
+    lg.redact(run.id, reason="GDPR request 1")
+    lg.redact(ds, reason="GDPR request 2")
+    assert lg.verify().ok
+    shown = lg.get(run.id).attrs
+    assert shown["params"]["who"] is None and shown["tags"]["owner"] is None and shown.get("error") is None
+    for path in _store_files(db):
+        raw = path.read_bytes()
+        for s in secrets:
+            assert s.encode() not in raw, f"{s} is still in {path.name}"
+    other.close()
+    lg.close()
+    result = CliRunner().invoke(main, ["--db", str(db), "verify"])
+    assert result.exit_code == 0
+
+
+def test_redact_says_what_it_cannot_reach(tmp_path: Path) -> None:
+    db = tmp_path / "lineage.db"
+    s = Store(db, actor=ACTOR)
+    s.add_node(dataset("ab" * 32, "person"))
+    s.close()
+    result = CliRunner().invoke(main, ["--db", str(db), "redact", "person", "--reason", "asked", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "backups" in result.stderr and "PostgreSQL" in result.stderr
+
+
+def _docs_verifier(tmp_path: Path) -> Path:
+    import re
+
+    text = (Path(__file__).parent.parent / "docs" / "integrity.md").read_text()
+    m = re.search(r"<!-- reference-verifier -->\n```python\n(.*?)^```", text, flags=re.S | re.M)
+    assert m
+    script = tmp_path / "verify_ref.py"
+    script.write_text(m.group(1))
+    return script
+
+
+def test_the_documented_verifier_follows_run_erasure_and_the_order_rule(lg: lineage.Lineage, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = _docs_verifier(tmp_path)
+    with pytest.raises(ValueError), lg.start_run("fit", params={"C": "1"}, tags={"t": "a"}) as run:
+        raise ValueError("boom")
+    lg.store.write("tag", {"run": run.id}, {"tags": [(run.id, "t", "b")]})
+    lg.redact(run.id, reason="asked")
+    lg.store.close()
+    db = str(lg.store.path)
+    out = subprocess.run([sys.executable, str(script), db], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("ok"), out.stderr
+    conn = sqlite3.connect(db, isolation_level=None)
+    pks = [r[0] for r in conn.execute("SELECT pk FROM tags ORDER BY pk")]
+    _swap_pk(conn, "tags", pks[0], pks[-1])
+    conn.close()
+    out = subprocess.run([sys.executable, str(script), db], capture_output=True, text=True)
+    assert out.returncode != 0 and "out of order" in out.stderr
