@@ -31,6 +31,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -502,6 +503,37 @@ def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[
     return tuple(out)
 
 
+#: names of bulk writes' staging tables (TEMP, so per connection; unique per process)
+_STAGING = itertools.count()
+
+
+class _encode_ahead:  # (lower case: used like a generator function)
+    """Chunks of rows encoded (`_encode_batch`) one step ahead, in a thread, while the
+    caller inserts the previous chunk (SQLite releases the GIL while it writes)."""
+
+    def __init__(self, table: str, kinds: Sequence[int], rows: Iterator[Sequence[Any]], size: int) -> None:
+        self.table, self.kinds, self.rows, self.size = table, kinds, rows, size
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-encode")
+
+    def _next(self) -> tuple[list[tuple[Any, ...]], bytes] | None:
+        batch = list(itertools.islice(self.rows, self.size))
+        return _encode_batch(self.table, self.kinds, batch) if batch else None
+
+    def __iter__(self) -> Iterator[tuple[list[tuple[Any, ...]], bytes]]:
+        try:
+            pending = self._pool.submit(self._next)
+            while True:
+                item = pending.result()
+                if item is None:
+                    return
+                pending = self._pool.submit(self._next)
+                yield item
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 # ---------------------------------------------------------------------------
 # verification results
 
@@ -945,10 +977,79 @@ class Store:
                 self.conn.execute("DELETE FROM open_runs WHERE run = ?", (state[0],))
 
     def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 5000) -> int:
-        """One event for many rows of one table, inserted in chunks (predictions, imports).
+        """One event for many rows of one table (predictions, imports); returns its number.
 
-        The same commitment as `write`, built incrementally so memory stays flat.
+        The same commitment as `write`, built incrementally so memory stays flat. The
+        rows are first staged, chunk by chunk, in a TEMP table of this connection:
+        SQLite keeps it outside the database file (in memory, spilling to a deleted
+        temporary file), so staging takes no lock on the store and no other connection,
+        read or `verify` can see it. A publish step then copies the rows into
+        ``table`` and appends the event in one transaction: the rows become visible all
+        at once, with their event. A writer killed half-way leaves nothing anywhere:
+        its temporary file disappears with the process. Inside an open transaction
+        (``lg.batch()``) the rows go straight into ``table`` within it, as the caller
+        asked for one transaction.
         """
+        columns = RECORD_TABLES[table]
+        kinds = _column_kinds(table, columns)
+        if self.in_transaction:
+            return self._write_bulk_direct(type_, payload, table, rows, chunk=chunk)
+        conn = self.conn
+        staged = f"lineage_staged_{next(_STAGING)}"
+        stage_cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+        rows_hash = hashlib.sha256()
+        n = 0
+        gc_was_enabled = gc.isenabled()
+        # Millions of short-lived tuples make the cyclic garbage collector run full
+        # collections over every object of the process again and again: that more
+        # than doubled the cost of a million rows. Rows hold no cycles, so collection
+        # is paused for the loop (and restored after).
+        gc.disable()
+        try:
+            with _map_errors(self.path):
+                conn.execute(f"CREATE TEMP TABLE {staged} ({stage_cols})")
+                sql = f"INSERT INTO temp.{staged} VALUES ({', '.join('?' * len(columns))})"
+                for out, digests in _encode_ahead(table, kinds, iter(rows), max(int(chunk), 100)):
+                    rows_hash.update(digests)  # SHA-256 over the row digests, as if fed one by one
+                    conn.execute("BEGIN")  # touches only the temp database: no lock on the store
+                    try:
+                        conn.executemany(sql, out)
+                    finally:
+                        conn.execute("COMMIT")
+                    n += len(out)
+            return self._publish(type_, payload, table, staged, n, rows_hash.hexdigest())
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            with suppress(sqlite3.Error, LineageError):
+                if conn.in_transaction and self._local.depth == 0:
+                    conn.execute("ROLLBACK")
+                conn.execute(f"DROP TABLE IF EXISTS temp.{staged}")
+
+    def _publish(self, type_: str, payload: Mapping[str, Any], table: str, staged: str, n: int, rows_digest: str) -> int:
+        """Copy staged rows into ``table`` and append their event, in one transaction."""
+        columns = RECORD_TABLES[table]
+        stage_cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+        with self.transaction():
+            seq, prev = self.head()
+            seq += 1
+            self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, event) "
+                              f"SELECT {stage_cols}, {int(seq)} FROM temp.{staged} ORDER BY rowid")
+            if table == "run_states":
+                self._track_open_runs(self.conn.execute(f"SELECT {stage_cols} FROM temp.{staged} ORDER BY rowid").fetchall())
+            body = {"at": now_iso(), "actor": self.actor, "table": table, "rows": n, **payload}
+            text = _clean_text(canonical_json(body))
+            payload_digest = hashlib.sha256(text.encode()).hexdigest()
+            h = chain_hash(prev, type_, payload_digest, rows_digest)
+            self.conn.execute(
+                "INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (seq, type_, text, payload_digest, rows_digest, h),
+            )
+            return seq
+
+    def _write_bulk_direct(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]],
+                           *, chunk: int) -> int:
+        """`write_bulk` inside the caller's transaction: rows straight into ``table``."""
         columns = RECORD_TABLES[table]
         marks = ", ".join("?" * len(columns))
         with self.transaction():
@@ -957,14 +1058,9 @@ class Store:
             # the event number is one int of ours for every row: a literal, not a binding
             sql = f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks}, {int(seq)})"
             rows_hash = hashlib.sha256()
-            update = rows_hash.update
             kinds = _column_kinds(table, columns)
             n = 0
             it = iter(rows)
-            # Millions of short-lived tuples make the cyclic garbage collector run
-            # full collections over every object of the process again and again:
-            # that more than doubled the cost of a million rows. Rows hold no
-            # cycles, so collection is paused for the loop (and restored after).
             gc_was_enabled = gc.isenabled()
             gc.disable()
             try:
@@ -973,7 +1069,7 @@ class Store:
                     if not batch:
                         break
                     out, digests = _encode_batch(table, kinds, batch)
-                    update(digests)  # SHA-256 over the row digests, as if fed one by one
+                    rows_hash.update(digests)
                     self.conn.executemany(sql, out)
                     if table == "run_states":
                         self._track_open_runs(out)
@@ -1422,8 +1518,6 @@ class Store:
                 busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 if not busy:
                     return True
-            import time
-
             time.sleep(0.1)
         return False
 
@@ -1636,23 +1730,37 @@ class Store:
     def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Path:
         """Keep bytes (or a file's content) under ``artifacts/ab/<digest>``; returns the path.
 
-        Written to a temporary name and renamed, so a crash never leaves half a file
-        under a digest's name.
+        Written to a temporary name, synced and renamed, so a crash never leaves half
+        a file under a digest's name; a failed write (a full disk) removes its
+        temporary file and raises DiskFullError, or InvalidInputError for another
+        OS error, naming the file.
         """
+        if data is None and source is None:
+            raise InvalidInputError("put_artifact needs data or a source file")
         target = self.artifacts_dir / digest[:2] / digest
         if target.exists():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{digest}.{os.getpid()}.tmp")
-        if data is not None:
-            tmp.write_bytes(data)
-        elif source is not None:
-            import shutil
+        tmp = target.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as out:
+                if data is not None:
+                    out.write(data)
+                else:
+                    import shutil
 
-            shutil.copyfile(source, tmp)
-        else:
-            raise InvalidInputError("put_artifact needs data or a source file")
-        os.replace(tmp, target)
+                    with open(source, "rb") as src:  # type: ignore[arg-type]
+                        shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())  # a full disk can surface only here (or at close)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with suppress(OSError):
+                tmp.unlink()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(f"the disk holding {self.artifacts_dir} is full: the artifact {digest[:12]}… "
+                                    "was not kept (nothing partial left); free some space and retry") from None
+            raise InvalidInputError(f"cannot write the artifact {target}: {exc.strerror or exc}") from None
         return target
 
     def artifact_path(self, digest: str) -> Path:

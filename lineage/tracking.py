@@ -6,6 +6,7 @@ one ledger event (or part of one) and a failed call leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import capture, hashing
-from .errors import InvalidInputError, WriteRefusedError
+from .errors import InvalidInputError, LineageError, WriteRefusedError
 from .model import (
     ANNOTATION_FIELDS,
     SECRET_MASK,
@@ -397,7 +398,11 @@ class Run:
         else:
             message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             # an error message often quotes a URL (a failed download): no credentials
-            self.end("failed", error=capture.strip_url_credentials(message[:2000]))
+            # If recording the end fails too (the disk that failed the run is still
+            # full, the store busy), the first error is the one to report, so it
+            # propagates; the run stays `running` and is reaped as `crashed` later.
+            with contextlib.suppress(LineageError):
+                self.end("failed", error=capture.strip_url_credentials(message[:2000]))
 
     @property
     def node(self) -> Node:
