@@ -28,6 +28,7 @@ import json
 import math
 import operator
 import os
+import random
 import re
 import sqlite3
 import threading
@@ -596,8 +597,7 @@ def _translate(exc: sqlite3.Error, path: Path | str) -> LineageError | None:
     msg = str(exc).lower()
     code = getattr(exc, "sqlite_errorcode", None)
     if "locked" in msg or "busy" in msg or code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
-        return StoreBusyError(f"the lineage store {path} is busy: another process held its write lock for more than "
-                              f"{_BUSY_SECONDS:.0f} s; try again")
+        return _busy(path)
     if "full" in msg or code == 13:  # SQLITE_FULL
         return DiskFullError(f"the disk holding {path} is full: nothing of this write was kept; free some space and retry")
     if "readonly" in msg or "read-only" in msg or code == 8:  # SQLITE_READONLY
@@ -605,6 +605,43 @@ def _translate(exc: sqlite3.Error, path: Path | str) -> LineageError | None:
     if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in msg or "malformed" in msg or code in (11, 26)):
         return StoreCorruptError(f"{path} is not a readable lineage store ({exc})")
     return None
+
+
+def _busy(path: Path | str) -> StoreBusyError:
+    return StoreBusyError(f"the lineage store {path} is busy: another process held its write lock for more than "
+                          f"{_BUSY_SECONDS:.0f} s; try again")
+
+
+def _begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to `_BUSY_SECONDS` for other processes' writes.
+
+    SQLite's own busy handler sleeps longer and longer between tries (up to 100 ms),
+    so under steady writing a waiter kept missing the moments the lock was free and
+    timed out while others wrote (starvation). Here a waiter retries every 0.5-3 ms,
+    with jitter, which takes the lock within a few milliseconds of its release.
+    """
+    raw = sqlite3.Connection.execute
+    try:
+        raw(conn, "BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as exc:
+        if _translate(exc, path).__class__ is not StoreBusyError:
+            raise
+    deadline = time.monotonic() + _BUSY_SECONDS
+    raw(conn, "PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            time.sleep(random.uniform(0.0005, 0.003))
+            try:
+                raw(conn, "BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if _translate(exc, path).__class__ is not StoreBusyError:
+                    raise
+                if time.monotonic() > deadline:
+                    raise _busy(path) from None
+    finally:
+        raw(conn, f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
 
 
 @contextmanager
@@ -679,6 +716,7 @@ class Store:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._writer = threading.Lock()  # this process's threads take turns to write
         self.read_only = False
         try:
             with _map_errors(self.path):
@@ -753,6 +791,7 @@ class Store:
         self._inherited.extend(self._conns)
         self._conns = []
         self._conns_lock = threading.Lock()
+        self._writer = threading.Lock()  # one held by another thread at fork time never frees here
         self._local = threading.local()
         self._db = None
 
@@ -861,23 +900,30 @@ class Store:
         local = self._local
         with _map_errors(self.path):
             if local.depth == 0:
-                conn.execute("BEGIN IMMEDIATE")
-                local.depth = 1
+                # Threads of this process queue here, asleep, rather than all polling
+                # SQLite's lock (and fighting for the GIL while one of them holds it)
+                if not self._writer.acquire(timeout=_BUSY_SECONDS):
+                    raise _busy(self.path)
                 try:
-                    yield
-                except BaseException:
-                    if conn.in_transaction:  # SQLite may have rolled back already
-                        conn.execute("ROLLBACK")
-                    raise
-                else:
+                    _begin_immediate(conn, self.path)
+                    local.depth = 1
                     try:
-                        conn.execute("COMMIT")
-                    except (sqlite3.Error, LineageError):  # disk full, a deferred constraint: nothing half-kept
-                        if conn.in_transaction:
+                        yield
+                    except BaseException:
+                        if conn.in_transaction:  # SQLite may have rolled back already
                             conn.execute("ROLLBACK")
                         raise
+                    else:
+                        try:
+                            conn.execute("COMMIT")
+                        except (sqlite3.Error, LineageError):  # disk full, a deferred constraint: nothing half-kept
+                            if conn.in_transaction:
+                                conn.execute("ROLLBACK")
+                            raise
+                    finally:
+                        local.depth = 0
                 finally:
-                    local.depth = 0
+                    self._writer.release()
             else:
                 name = f"sp{next(self._savepoint)}"
                 conn.execute(f"SAVEPOINT {name}")
@@ -1548,10 +1594,12 @@ class Store:
         if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
             # a short prefix would match some event of almost any history
             raise InvalidInputError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
+        outer = self.in_transaction  # inside a caller's snapshot or batch: repair nothing
         with self.snapshot():
             report = self._verify(head, since_checkpoint, progress)
-            stale = self._stale_open_runs()
-        if stale:
+            # (a full check reads every run state anyway; an incremental one stays cheap)
+            stale = self._stale_open_runs() if report.checked_from == 0 else set()
+        if stale and not outer:
             report.repaired.append(f"open_runs cache: {len(stale)} entr{'y' if len(stale) == 1 else 'ies'} did not match "
                                    "the recorded run states (a cache, not evidence): rebuilt")
             self._rebuild_open_runs()
