@@ -621,17 +621,10 @@ def _begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
     with jitter, which takes the lock within a few milliseconds of its release.
     """
     raw = sqlite3.Connection.execute
-    try:
-        raw(conn, "BEGIN IMMEDIATE")
-        return
-    except sqlite3.OperationalError as exc:
-        if _translate(exc, path).__class__ is not StoreBusyError:
-            raise
     deadline = time.monotonic() + _BUSY_SECONDS
-    raw(conn, "PRAGMA busy_timeout = 0")
+    raw(conn, "PRAGMA busy_timeout = 0")  # (the connection's own wait is for reads)
     try:
         while True:
-            time.sleep(random.uniform(0.0005, 0.003))
             try:
                 raw(conn, "BEGIN IMMEDIATE")
                 return
@@ -640,6 +633,7 @@ def _begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
                     raise
                 if time.monotonic() > deadline:
                     raise _busy(path) from None
+            time.sleep(random.uniform(0.0005, 0.003))
     finally:
         raw(conn, f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
 

@@ -103,7 +103,7 @@ def verify_under_load(path: Path, *, processes: int, threads: int, seconds: floa
 
 
 def test_verify_reads_one_snapshot_while_processes_and_threads_write(tmp_path: Path) -> None:
-    verifies, alarms = verify_under_load(tmp_path / "lineage.db", processes=4, threads=4, seconds=2.0, min_verifies=10)
+    verifies, alarms = verify_under_load(tmp_path / "lineage.db", processes=4, threads=4, seconds=1.5, min_verifies=10)
     assert alarms == 0 and verifies >= 10
 
 
@@ -264,7 +264,7 @@ KINDS_OF_EDIT = ["value", "type", "delete", "insert", "reorder_within", "reorder
                  "truncate", "checkpoint"]
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_kind_of_edit_fails_verify(tmp_path: Path, data: st.DataObject) -> None:
     store = _filled(tmp_path)
@@ -618,7 +618,7 @@ def test_a_bulk_write_lets_small_writers_through(store_path: Path) -> None:
     t = threading.Thread(target=small_writer)
     t.start()
     try:
-        s.write_bulk("predictions", {}, "predictions", _prediction_rows(model, 30_000))
+        s.write_bulk("predictions", {}, "predictions", _prediction_rows(model, 15_000))
     finally:
         stop.set()
         t.join()

@@ -33,7 +33,7 @@ def _writer_process(path: str, stop: Any, seed: int) -> None:  # pragma: no cove
     i = 0
     while not stop.is_set():
         if i % 5 == 4 and model is not None:
-            lg.store.write_bulk("predictions", {"model": model}, "predictions", _prediction_rows(model, 500))
+            lg.store.write_bulk("predictions", {"model": model}, "predictions", _prediction_rows(model, 200))
         else:
             with lg.start_run(f"p{seed}", params={"i": i}, tags={"round": str(i)}) as run:
                 run.log_metric("loss", 1.0 / (i + 1))
@@ -41,7 +41,7 @@ def _writer_process(path: str, stop: Any, seed: int) -> None:  # pragma: no cove
                     model = make_id("model", f"{seed:02x}" * 32)
                     lg.store.add_node(Node(model, "model", f"m{seed}", {}))
         i += 1
-        time.sleep(0.02)  # steady writing, not a spin: the store stays a size a full verify replays fast
+        time.sleep(0.05)  # steady writing, not a spin: the store stays a size a full verify replays fast
     lg.close()
 
 
@@ -56,7 +56,7 @@ def _writer_thread(lg: Any, stop: threading.Event, seed: int, errors: list[BaseE
                 with lg.start_run(f"t{seed}") as run:
                     run.log_param("i", i)
             i += 1
-            time.sleep(0.02)
+            time.sleep(0.05)
     except BaseException as exc:
         errors.append(exc)
 
@@ -79,11 +79,11 @@ def test_a_thousand_verifies_under_four_processes_and_four_threads(tmp_path: Pat
     started = time.monotonic()
     try:
         while verifies < 1000:
-            # a full replay every tenth time, else from the last checkpoint (recorded
-            # every twentieth), as a CI job and an audit would
-            report = lg.verify(since_checkpoint=verifies % 10 != 0, record=verifies % 20 == 19)
+            # a full replay every 25th time, else from the last checkpoint (recorded
+            # every tenth), as a CI job and audits would
+            report = lg.verify(since_checkpoint=verifies % 25 != 0, record=verifies % 10 == 9)
             verifies += 1
-            full += verifies % 10 == 1
+            full += verifies % 25 == 1
             if not report.ok:
                 alarms += 1
                 print("FALSE ALARM", report)
@@ -189,7 +189,7 @@ def test_a_large_bulk_write_never_starves_small_writers(tmp_path: Path) -> None:
             w.add_node(dataset(f"{i:064x}", "small"))
             waits.append(time.perf_counter() - t)
             i += 1
-            time.sleep(0.02)
+            time.sleep(0.05)
         w.close()
 
     t = threading.Thread(target=small_writer)
