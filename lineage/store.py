@@ -1447,7 +1447,23 @@ class Store:
             for pk, *values in rows:
                 erasure = mine.get(pk) if _erased_form(table, values) else None
                 h.update(_committed_digest(row_digest(table, values), erasure))
+            if rows and not self._in_place(table, seq, rows[0][0], rows[-1][0]):
+                return False
         return h.hexdigest() == rows_digest
+
+    def _in_place(self, table: str, seq: int, lo: int, hi: int) -> bool:
+        """The order rule around one event's rows ``lo..hi`` (pks) of ``table``: no row
+        of another event among them, none of a later event before them, none of an
+        earlier event after them. Index and rowid-range lookups only."""
+        c = self.conn
+        if c.execute(f"SELECT 1 FROM {table} WHERE pk BETWEEN ? AND ? AND event IS NOT ? LIMIT 1", (lo, hi, seq)).fetchone():
+            return False
+        before = c.execute(f"SELECT event FROM {table} WHERE pk < ? ORDER BY pk DESC LIMIT 1", (lo,)).fetchone()
+        after = c.execute(f"SELECT event FROM {table} WHERE pk > ? ORDER BY pk LIMIT 1", (hi,)).fetchone()
+        try:
+            return (before is None or before[0] <= seq) and (after is None or after[0] >= seq)
+        except TypeError:  # a forged non-numeric event number next to it
+            return False
 
     # -- erasure ---------------------------------------------------------------
 

@@ -672,3 +672,41 @@ def test_a_full_disk_keeps_nothing_partial_and_reports_the_first_error(tiny_disk
     report = lg.verify()
     assert report.ok, report
     lg.close()
+
+
+def test_an_audit_checks_the_order_of_the_rows_behind_its_facts(lg: lineage.Lineage) -> None:
+    with lg.start_run("fit", tags={"stage": "old"}) as run:
+        pass
+    lg.store.write("tag", {"run": run.id}, {"tags": [(run.id, "stage", "new")]})
+    pks = [r[0] for r in lg.store.conn.execute("SELECT pk FROM tags ORDER BY pk")]
+    events = [r[0] for r in lg.store.conn.execute("SELECT event FROM tags ORDER BY pk")]
+    assert all(lg.store.check_event_rows(e) for e in events)
+    _swap_pk(lg.store.conn, "tags", pks[0], pks[-1])
+    assert not lg.store.check_event_rows(events[0]) and not lg.store.check_event_rows(events[-1])
+
+
+def test_an_audit_under_a_writer_reports_an_intact_record(lg: lineage.Lineage, tmp_path: Path) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    with lg.start_run("fit") as run:
+        model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+    stop = threading.Event()
+
+    def writer() -> None:
+        w = lineage.open(lg.store.path)
+        i = 0
+        while not stop.is_set():
+            with w.start_run("other", params={"i": i}) as r:
+                r.log_metric("m", i)
+            i += 1
+            time.sleep(0.01)
+        w.close()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        results = [lg.audit(model).to_dict()["integrity"]["ok"] for _ in range(2)]
+    finally:
+        stop.set()
+        t.join()
+    assert all(results)
