@@ -58,6 +58,7 @@ integration: $(INTEG)/.installed
 docs: $(VENV)/.installed
 	$(BIN)/python docs/make_cli_reference.py
 	$(BIN)/python docs/make_examples.py
+	$(BIN)/python docs/make_architecture.py
 
 # The full goals need the 1M-node store (built once, ~30 s, cached in benchmarks/.cache);
 # `make bench QUICK=1` runs smaller sizes in a minute or two.

@@ -121,8 +121,10 @@ class Lineage:
         return self.store.redact(self.get(ref).id, reason=reason)
 
     def annotations(self, ref: Any) -> dict[str, dict[str, Any]]:
-        """The latest annotation of each field on a node."""
-        return self.store.annotations(self.get(ref).id)
+        """The latest annotation of each field on a node: ``{field: {text, author, at,
+        event, recorded_by, recorded_by_agent}}`` (``author`` as typed, ``recorded_by``
+        the identity that recorded it)."""
+        return tracking.read_annotations(self.store, self.get(ref).id)
 
     # -- reads ----------------------------------------------------------------
 

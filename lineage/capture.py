@@ -1,11 +1,12 @@
 """Capture of what a run cannot log by itself: its code (git), environment (Python,
-platform, packages) and agent (who, where); and the secret hygiene every captured
-string goes through (URL credentials, secret-looking params and options, and an
-allow-list of environment variables).
+platform, packages) and agent (who, where); every captured string goes through the
+secret detector (`lineage.secrets`), and only an allow-list of environment
+variables is kept.
 
 Each ``capture_*`` function returns ``(identity hex, attrs)``: the identity is the
 SHA-256 that makes the node's id, the attrs are what gets recorded. Nothing here
-writes anything; nothing here is imported from lineage except the model and errors.
+writes anything; nothing of lineage is imported here but the model and the secret
+detector.
 
 Importing this module is cheap: ``subprocess`` (and git) are only touched when code
 or an e-mail address is captured.
@@ -16,19 +17,21 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from lineage.model import SECRET_MASK, canonical_json, looks_secret
+from lineage.model import canonical_json
+from lineage.secrets import is_secret_name, mask_argv, mask_mapping, mask_text, mask_url
 
 if TYPE_CHECKING:
     import subprocess
 
 __all__ = [
     "ENV_ALLOWLIST",
+    "agent_label",
     "allowed_env",
     "capture_agent",
     "capture_code",
@@ -54,208 +57,16 @@ def _sha256(data: bytes | str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# URLs
+# secret hygiene: one detector, in lineage.secrets; these names are kept for callers
 
-
-# scheme:// at the start: what makes a string a URL here
-_URL_START = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-# scheme://rest, for finding URLs inside a longer string (an option's value, say)
-_EMBEDDED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+")
-# Schemes where the user name is an account on the server, not a credential
-# (ssh://git@github.com/...). Everywhere else a lone user name is as likely to be a
-# token (https://TOKEN@github.com/...), so it goes.
-_USER_IS_NOT_SECRET = frozenset({"ssh", "git+ssh", "ssh+git", "sftp", "scp", "rsync"})
-# Query parameters that carry credentials but whose names `looks_secret` misses:
-# signed-URL signatures (S3, GCS, Azure SAS `sig`) and auth headers passed as params.
-_SECRET_QUERY_NAMES = frozenset({"sig", "signature", "auth", "authorization", "code", "session"})
-
-
-def _secret_query_name(name: str) -> bool:
-    bare = name.lower()
-    return looks_secret(name) or bare in _SECRET_QUERY_NAMES or "signature" in bare
-
-
-def _mask_query(query: str) -> str:
-    """``query`` with the values of secret-looking parameters replaced by ``***``.
-
-    Works on the raw text, so every other parameter stays byte-for-byte as it was.
-    """
-    if not query:
-        return query
-    parts = []
-    for part in query.split("&"):
-        name, eq, _value = part.partition("=")
-        if eq and _secret_query_name(name):
-            part = f"{name}={SECRET_MASK}"
-        parts.append(part)
-    return "&".join(parts)
-
-
-def strip_url_credentials(url: str) -> str:
-    """Return ``url`` without credentials.
-
-    - ``https://user:pass@host/x.git`` and ``https://TOKEN@host/x`` -> ``https://host/...``
-      (any scheme: s3, gs, postgresql, ...); for ssh-like schemes
-      (``ssh://git@host/...``) the user name is kept and only a password dropped;
-    - scp-style ``git@github.com:org/repo.git`` is returned unchanged (``git`` is an
-      account, not a credential), unless it carries a ``user:password@``;
-    - query (and fragment) parameters whose names look secret (``token``,
-      ``X-Amz-Signature``, Azure's ``sig``, ...) keep their name, with the value ``***``;
-    - anything that is not a URL is returned unchanged.
-
-    A valid URL percent-encodes ``/ ? # @ :`` inside a user or password; such URLs
-    are always stripped exactly. Raw pastes are handled as far as they can be told
-    apart from a valid URL: a raw ``@``, ``:`` or ``[`` anywhere, and a raw ``/ ? #``
-    that leaves an impossible host (an AWS secret in ``s3://KEY:SECRET@bucket``).
-    What cannot be recognised is a raw password that reads as a valid URL by itself
-    (``user:123/x@host`` is also host ``user``, port 123, path ``/x@host``).
-    """
-    if not _URL_START.match(url):
-        return _strip_urls_in(url)  # not a URL, or text with URLs inside it
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        # An unbalanced '[' (urllib takes it for a broken IPv6 literal), typically
-        # inside a raw password: drop everything up to the host's '@'.
-        cut = _cut_userinfo(url)
-        return url if cut is None else strip_url_credentials(cut)
-    netloc = parts.netloc
-    userinfo, at, host = netloc.rpartition("@")
-    cut_short = not _valid_host(host) if at else _authority_cut_short(netloc)
-    if cut_short:
-        # A raw '/', '?' or '#' in a password ended the authority early, leaving
-        # something that is no host[:port]: find the real host further on.
-        cut = _cut_userinfo(url)
-        if cut is not None:
-            return strip_url_credentials(cut)
-    if at:
-        # rpartition: a raw '@' inside the password belongs to the userinfo
-        user = userinfo.partition(":")[0]  # the password, if any, is never kept
-        if parts.scheme.lower() in _USER_IS_NOT_SECRET and user and not looks_secret(user):
-            netloc = f"{user}@{host}"
-        else:
-            netloc = host
-    query = _mask_query(parts.query)
-    fragment = _mask_query(parts.fragment) if "=" in parts.fragment else parts.fragment
-    if (netloc, query, fragment) == (parts.netloc, parts.query, parts.fragment):
-        return url  # untouched: keep the caller's exact text
-    # Assembled by hand: urlunsplit drops the '//' of an empty host (postgresql:///db).
-    out = f"{url[: len(url.split('://', 1)[0])]}://{netloc}{parts.path}"
-    if query:
-        out += f"?{query}"
-    if fragment:
-        out += f"#{fragment}"
-    return out
-
-
-# host[:port] as it may stand between the userinfo and the path
-_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[^\s/?#@\[\]:]+)(?::[0-9]+)?")
-
-
-def _valid_host(host: str) -> bool:
-    return _HOST.fullmatch(host) is not None
-
-
-def _authority_cut_short(netloc: str) -> bool:
-    """True when ``netloc`` (with no '@') cannot be a host[:port]: a raw ``/ ? #`` in
-    a password made the parser end it early (``user:pa`` of ``user:pa/ss@host``)."""
-    return bool(netloc) and not _valid_host(netloc)
-
-
-def _cut_userinfo(url: str) -> str | None:
-    """``url`` with everything between ``://`` and the host removed, the host being
-    the first text after an ``@`` that is a valid host[:port] ending the authority;
-    None when there is no such ``@``."""
-    scheme, _, rest = url.partition("://")
-    for m in re.finditer("@", rest):
-        after = rest[m.end() :]
-        h = _HOST.match(after)
-        if h and h.end() > 0 and (h.end() == len(after) or after[h.end()] in "/?#"):
-            return f"{scheme}://{after}"
-    return None
-
-
-def _strip_scp_credentials(text: str) -> str:
-    # scp-like `user@host:path` has no password slot; `user:pass@host:path` is not
-    # valid scp syntax but is what a careless paste looks like, so it is cleaned.
-    m = re.match(r"^([^@/\s]+)@([\w.\-]+):(.*)$", text)
-    if m and ":" in m.group(1):
-        user = m.group(1).partition(":")[0]
-        return f"{user}@{m.group(2)}:{m.group(3)}"
-    return text
-
-
-def _strip_urls_in(text: str) -> str:
-    """``text`` with credentials stripped from every URL inside it."""
-    if "://" not in text:
-        return _strip_scp_credentials(text)
-    return _EMBEDDED_URL.sub(lambda m: strip_url_credentials(m.group(0)), text)
-
-
-# ---------------------------------------------------------------------------
-# params, argv, environment
-
-
-def redact_params(params: Mapping[Any, Any]) -> dict[Any, Any]:
-    """Return a copy of ``params`` safe to record.
-
-    Values whose keys look secret (`lineage.model.looks_secret`) become ``***``;
-    nested mappings are redacted the same way; credentials are stripped from URLs in
-    string values (a ``db_url`` holds a password without its name saying so).
-    """
-    out: dict[Any, Any] = {}
-    for key, value in params.items():
-        if looks_secret(str(key)):
-            out[key] = SECRET_MASK
-        elif isinstance(value, Mapping):
-            out[key] = redact_params(value)
-        elif isinstance(value, str):
-            out[key] = _strip_urls_in(value)
-        else:
-            out[key] = value
-    return out
-
-
-# NAME=VALUE: an option with its value (--api-key=X), a -p/--param pair
-# (password=X), or an environment-style assignment (TOKEN=abc)
-_ASSIGNMENT = re.compile(r"^(?P<name>[^=\s]+)=(?P<value>.*)$", re.DOTALL)
-
-
-def redact_argv(argv: Sequence[str]) -> list[str]:
-    """Return a copy of a command line safe to record.
-
-    - ``--api-key X`` -> ``--api-key ***`` (an option whose name looks secret masks the
-      next argument, unless that is itself a long option ``--...``);
-    - ``--api-key=X``, ``password=X`` (as in ``-p password=X``), ``TOKEN=abc`` ->
-      the value becomes ``***``;
-    - credentials are stripped from every URL in any argument.
-
-    Options and values whose names do not look secret are unchanged.
-    """
-    out: list[str] = []
-    mask_next = False
-    for arg in argv:
-        arg = str(arg)
-        if mask_next:
-            mask_next = False
-            if not arg.startswith("--"):
-                out.append(SECRET_MASK)
-                continue
-        m = _ASSIGNMENT.match(arg)
-        # `https://host/x?token=1` is a URL with a query, not an assignment to a name
-        if m and "://" not in m.group("name"):
-            name = m.group("name")
-            if looks_secret(name):
-                out.append(f"{name}={SECRET_MASK}")
-            else:
-                out.append(f"{name}={_strip_urls_in(m.group('value'))}")
-            continue
-        if arg.startswith("-") and len(arg) > 1 and looks_secret(arg.lstrip("-")):
-            mask_next = True
-            out.append(arg)
-            continue
-        out.append(_strip_urls_in(arg))
-    return out
+#: ``https://user:pw@host/x`` -> ``https://host/x`` (see `lineage.secrets.mask_url`)
+strip_url_credentials = mask_url
+#: a command line with secret options, headers and credentials masked (`lineage.secrets.mask_argv`)
+redact_argv = mask_argv
+#: params with secret-named values masked, nested too (`lineage.secrets.mask_mapping`)
+redact_params = mask_mapping
+#: whether a name (param, option, variable) looks secret (`lineage.secrets.is_secret_name`)
+looks_secret = is_secret_name
 
 
 #: environment variables that may be recorded with a run: those that change what
@@ -306,7 +117,7 @@ ENV_ALLOWLIST: tuple[str, ...] = (
 def _env_allowed(name: str) -> bool:
     for pattern in ENV_ALLOWLIST:
         if pattern.endswith("*"):
-            if name.startswith(pattern[:-1]) and not looks_secret(name):
+            if name.startswith(pattern[:-1]) and not is_secret_name(name):
                 return True
         elif name == pattern:
             return True
@@ -319,7 +130,7 @@ def allowed_env() -> dict[str, str]:
     No other environment variable is ever recorded (DESIGN.md §6).
     """
     # a value may still hold a URL with credentials (LINEAGE_DB=postgresql://u:pw@h/db)
-    return {name: strip_url_credentials(os.environ[name]) for name in sorted(os.environ) if _env_allowed(name)}
+    return {name: mask_text(os.environ[name]) for name in sorted(os.environ) if _env_allowed(name)}
 
 
 # ---------------------------------------------------------------------------
@@ -533,7 +344,7 @@ def _capture_git(where: str) -> dict[str, Any] | None:
         return None  # no commit yet: nothing to name the code by
 
     remote = _git(root, "config", "--get", "remote.origin.url")
-    repo = strip_url_credentials(remote.decode("utf-8", "replace").strip()) if remote else None
+    repo = mask_url(remote.decode("utf-8", "replace").strip()) if remote else None
 
     dirty = tracked_changes or bool(untracked)
     diff_digest: str | None = None
@@ -564,6 +375,8 @@ def _untracked_digest(root: str, rel: bytes) -> str:
         st = os.stat(path)
     except OSError:
         return "missing"  # deleted between `git status` and now
+    if not stat.S_ISREG(st.st_mode):
+        return "special"  # a FIFO or device (through a symlink): reading it may never end
     if st.st_size > UNTRACKED_CONTENT_LIMIT:
         return f"large:{st.st_size}:{st.st_mtime_ns}"
     digest = _file_sha256(os.fsdecode(path))
@@ -618,7 +431,7 @@ def _compute_environment() -> tuple[str, dict[str, Any]]:
         try:
             name = dist.metadata["Name"]
             version = dist.version
-        except Exception:  # a broken dist-info must not stop a run
+        except Exception:  # noqa: BLE001, S112 - a broken dist-info must not stop a run
             continue
         if not name or version is None:
             continue
@@ -643,25 +456,40 @@ def _current_user() -> str:
 
     try:
         return getpass.getuser()
-    except Exception:  # no passwd entry (containers with an arbitrary uid), no env vars
+    except Exception:  # noqa: BLE001 - no passwd entry (containers with an arbitrary uid), no env vars
         uid = getattr(os, "getuid", None)
         return f"uid{uid()}" if uid is not None else "unknown"
 
 
-def _git_email() -> str | None:
-    out = _git(os.getcwd() if os.path.isdir(os.getcwd()) else "/", "config", "--get", "user.email", timeout=5.0)
-    email = out.decode("utf-8", "replace").strip() if out else ""
-    return email or None
+def _git_config(key: str) -> str | None:
+    """``git config --get KEY`` as seen from the working directory, or None."""
+    where = os.getcwd() if os.path.isdir(os.getcwd()) else "/"
+    out = _git(where, "config", "--get", key, timeout=5.0)
+    value = out.decode("utf-8", "replace").strip() if out else ""
+    return value or None
+
+
+def agent_label(attrs: Mapping[str, Any]) -> str:
+    """How an agent reads in a record: ``"Ada Lovelace <ada@example.com> (ada@gpu-1)"``,
+    or ``"ada@gpu-1"`` when git names no one."""
+    account = f"{attrs.get('user') or 'unknown'}@{attrs.get('host') or 'unknown'}"
+    person = " ".join(p for p in (attrs.get("name"), f"<{attrs['email']}>" if attrs.get("email") else None) if p)
+    return f"{person} ({account})" if person else account
 
 
 def capture_agent() -> tuple[str, dict[str, Any]]:
     """Describe who runs this process, and where.
 
-    Returns ``(identity, attrs)`` with attrs ``user`` (``LINEAGE_USER`` if set, else the
-    login name), ``host`` and ``email`` (``LINEAGE_EMAIL`` if set, else git's
-    ``user.email``, else None). The identity is ``sha256(f"{user}@{host}")``.
-    The login name, host and git e-mail are looked up once per process; the
-    ``LINEAGE_*`` overrides are read on every call.
+    Returns ``(identity, attrs)`` with attrs ``name`` (``LINEAGE_NAME`` if set, else
+    git's ``user.name``, else None), ``email`` (``LINEAGE_EMAIL`` if set, else git's
+    ``user.email``, else None), ``user`` (``LINEAGE_USER`` if set, else the OS login
+    name) and ``host``. The person comes first: two people sharing one OS account
+    (a shared training server) are two agents when git tells them apart.
+
+    The identity is ``sha256(canonical_json([name, email, user, host]))`` when git
+    (or ``LINEAGE_NAME``/``LINEAGE_EMAIL``) names the person, else
+    ``sha256(f"{user}@{host}")`` as before. The login name, host and git identity are
+    looked up once per process; the ``LINEAGE_*`` overrides are read on every call.
     """
     global _agent_cache
     with _lock:
@@ -672,9 +500,15 @@ def capture_agent() -> tuple[str, dict[str, Any]]:
                 host = socket.gethostname()
             except OSError:
                 host = "unknown"
-            _agent_cache = {"user": _current_user(), "host": host, "email": _git_email()}
+            _agent_cache = {"user": _current_user(), "host": host, "email": _git_config("user.email"),
+                            "name": _git_config("user.name")}
         base = dict(_agent_cache)
     user = os.environ.get("LINEAGE_USER") or base["user"]
     email = os.environ.get("LINEAGE_EMAIL") or base["email"]
-    attrs = {"user": user, "host": base["host"], "email": email}
-    return _sha256(f"{user}@{base['host']}"), attrs
+    name = os.environ.get("LINEAGE_NAME") or base["name"]
+    attrs = {"user": user, "host": base["host"], "email": email, "name": name}
+    if name or email:
+        identity = _sha256(canonical_json([name, email, user, base["host"]]))
+    else:
+        identity = _sha256(f"{user}@{base['host']}")
+    return identity, attrs

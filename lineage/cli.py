@@ -1101,12 +1101,23 @@ def annotate(state: State, ref: str, statement: tuple[str, ...], field_: str | N
         raise click.UsageError("give --field and --text, or --card FILE")
     lg = state.lineage()
     node = lg.get(ref)
-    if card:
-        events = lg.annotate_card(node, card, author=author)
-        click.echo(f"recorded {len(events)} annotation(s) on {node.id}")
-    else:
-        event = lg.annotate(node, field_, text, author=author)
-        click.echo(f"recorded {field_} on {node.id} (event {event})")
+    import warnings
+
+    from .secrets import SecretWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SecretWarning)
+        if card:
+            events = lg.annotate_card(node, card, author=author)
+            click.echo(f"recorded {len(events)} annotation(s) on {node.id}")
+        else:
+            event = lg.annotate(node, field_, text, author=author)
+            click.echo(f"recorded {field_} on {node.id} (event {event})")
+    for w in caught:  # a statement that looks like it holds a secret: one line, kept as typed
+        if issubclass(w.category, SecretWarning):
+            click.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 # ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import os
 import pickle
 import stat as stat_mod
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -32,7 +33,9 @@ if TYPE_CHECKING:  # for annotations only: never imported at run time by this mo
     import pandas as pd
 
 __all__ = [
+    "CHANGE_RETRIES",
     "CHUNK_SIZE",
+    "EMPTY_TREE_DIGEST",
     "TEXT_SUFFIXES",
     "DigestCache",
     "FileDigest",
@@ -54,6 +57,15 @@ __all__ = [
 #: read size for streamed hashing. 1 MiB amortises the per-call overhead of
 #: ``readinto`` and ``update`` to nothing while staying far below any memory concern.
 CHUNK_SIZE = 1 << 20
+
+#: how many times a file that changes while it is read is read again before it is
+#: refused: a log file being appended to never settles, a file saved once does
+CHANGE_RETRIES = 3
+
+#: the digest of an empty directory: not that of empty input (``e3b0c442…``), which
+#: is the digest of an empty *file*; an empty folder and an empty file are different
+#: datasets. (Every non-empty tree's digest is its manifest's, as ``sha256sum`` gives.)
+EMPTY_TREE_DIGEST = hashlib.sha256(b"lineage:empty-directory\0").hexdigest()
 
 #: suffixes whose line count is worth knowing (``rows`` of a CSV); counting newlines
 #: costs a memchr pass per chunk, so binary formats do not pay for it by default.
@@ -162,8 +174,14 @@ def hash_file(
     nothing is read: the cost is one ``stat``. ``progress(done, total)`` is called once
     per chunk (once with ``(size, size)`` on a cache hit, so a progress bar completes).
 
+    A file that changes while it is read (its size, mtime, ctime or inode differ
+    before and after) is read again, up to `CHANGE_RETRIES` times, so the digest is
+    always of one version of the file, never a mix.
+
     Raises InvalidInputError (one line, naming the path) when the file is missing,
-    a directory, or unreadable.
+    a directory, unreadable, a special file (FIFO, device, socket: refused at once,
+    without opening it, as reading one may never end), or still changing after
+    `CHANGE_RETRIES` reads.
     """
     want_lines = _wants_lines(path) if count_lines is None else bool(count_lines)
     try:
@@ -172,10 +190,10 @@ def hash_file(
         raise _file_error(path, exc) from None
     if stat_mod.S_ISDIR(st.st_mode):
         raise _file_error(path, IsADirectoryError())
-    # Only regular files have a stat key worth trusting; a FIFO or device has no
-    # meaningful size/mtime, so it is always read.
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise _special_file_error(path, st.st_mode)
     key = None
-    if cache is not None and stat_mod.S_ISREG(st.st_mode):
+    if cache is not None:
         key = _key_from_stat(os.path.realpath(path), st)
     return _hash_file_keyed(path, key, st.st_size, cache, progress, want_lines, 0, st.st_size)
 
@@ -200,6 +218,70 @@ def _hash_file_keyed(
                 progress(done_before + size, total)
             return FileDigest(hit[0], size, hit[1] if want_lines else None)
 
+    for _attempt in range(CHANGE_RETRIES):
+        result, before, after = _read_once(path, progress, want_lines, size, done_before, total)
+        if not _same_version(before, after) or result.size != after.st_size:
+            continue  # written to while we read: the digest mixes two versions
+        if _racy(after):
+            # Changed within the file system's timestamp granularity of our read: a
+            # write may have left size and mtime as they were. Read again and trust
+            # the digest only if both reads agree (git's "racy clean" problem).
+            again, before2, after2 = _read_once(path, None, want_lines, size, done_before, total)
+            if again.digest != result.digest or not _same_version(before, before2) or not _same_version(after, after2):
+                continue
+        if key is not None and cache is not None and _key_from_stat(key.path, after) == key:
+            # Cached only under the stat key it was read with: a file replaced between
+            # our stat and our open has another inode, so another key.
+            cache.put(key, result.digest, result.lines)
+        return result
+    raise InvalidInputError(
+        f"{os.fspath(path)} changed while it was being hashed ({CHANGE_RETRIES} attempts); "
+        "hash it again once nothing is writing to it"
+    )
+
+
+def _special_file_error(path: str | os.PathLike[str], mode: int) -> InvalidInputError:
+    if stat_mod.S_ISFIFO(mode):
+        kind = "a FIFO (named pipe)"
+    elif stat_mod.S_ISCHR(mode):
+        kind = "a character device"
+    elif stat_mod.S_ISBLK(mode):
+        kind = "a block device"
+    elif stat_mod.S_ISSOCK(mode):
+        kind = "a socket"
+    else:
+        kind = "a special file"
+    return InvalidInputError(
+        f"{os.fspath(path)} is {kind}, not a regular file: lineage hashes files and directories "
+        "(write the data to a file first)"
+    )
+
+
+def _same_version(a: os.stat_result, b: os.stat_result) -> bool:
+    """True when two stats of one open file show no write in between."""
+    return (a.st_size, a.st_mtime_ns, a.st_ctime_ns, a.st_ino, a.st_dev) == (
+        b.st_size, b.st_mtime_ns, b.st_ctime_ns, b.st_ino, b.st_dev)
+
+
+def _racy(st: os.stat_result) -> bool:
+    """True when ``st``'s file changed so recently that a write in the same clock tick
+    would not show in its mtime: within 20 ms for file systems with sub-second
+    timestamps (the kernel's coarse clock ticks every 1-10 ms), 2 s for whole seconds."""
+    window = 2_000_000_000 if st.st_mtime_ns % 1_000_000_000 == 0 else 20_000_000
+    now = time.time_ns()
+    return now - st.st_mtime_ns < window or now - st.st_ctime_ns < window
+
+
+def _read_once(
+    path: str | os.PathLike[str],
+    progress: ProgressCallback | None,
+    want_lines: bool,
+    size: int,
+    done_before: int,
+    total: int,
+) -> tuple[FileDigest, os.stat_result, os.stat_result]:
+    """Read the file once: ``(digest, fstat before the first read, fstat after the
+    last)``. Refuses a special file found at the path (swapped in after a stat)."""
     h = hashlib.sha256()
     lines = 0
     done = 0
@@ -210,11 +292,22 @@ def _hash_file_keyed(
     fast_count = _numpy_newline_counter() if big else None
     counter = _LineCounter() if big and fast_count is None and _CPUS > 1 else None
     try:
-        with open(path, "rb", buffering=0) as f:
-            while True:
-                n = f.readinto(buf)
+        # O_NONBLOCK: should a FIFO have been swapped in since the stat, opening it
+        # must not wait for a writer (it has no effect on a regular file).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb", buffering=0) as f:
+            before = os.fstat(fd)
+            if not stat_mod.S_ISREG(before.st_mode):
+                raise _special_file_error(path, before.st_mode)
+            # Read what the file held when opened, no more: a file appended to as
+            # fast as we read would otherwise keep us reading forever. Growth shows
+            # in the size after, and the file is read again.
+            remaining = before.st_size
+            while remaining > 0:
+                n = f.readinto(view[: min(CHUNK_SIZE, remaining)])
                 if not n:
                     break
+                remaining -= n
                 # bytearray slicing copies, but a short read happens once, at the end
                 chunk = buf if n == CHUNK_SIZE else buf[:n]
                 if counter is not None:
@@ -232,18 +325,13 @@ def _hash_file_keyed(
                     progress(done_before + done, total)
             if counter is not None:
                 lines = counter.lines
-            if key is not None and cache is not None:
-                # Cache only if the file did not change while we read it; otherwise the
-                # digest would be filed under a stat key it does not belong to.
-                after = os.fstat(f.fileno())
-                if _key_from_stat(key.path, after) == key:
-                    cache.put(key, h.hexdigest(), lines if want_lines else None)
+            after = os.fstat(fd)
     except OSError as exc:
         raise _file_error(path, exc) from None
     finally:
         if counter is not None:
             counter.close()
-    return FileDigest(h.hexdigest(), done, lines if want_lines else None)
+    return FileDigest(h.hexdigest(), done, lines if want_lines else None), before, after
 
 
 #: below this size the helper thread (or importing numpy) costs more than it saves
@@ -333,7 +421,9 @@ def hash_tree(
         cd DIR && find . -name .git -prune -o -type f -printf '%P\\0' \\
           | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum
 
-    An empty directory has the digest of empty input, ``e3b0c442…``.
+    An empty directory (no file included) has its own digest, `EMPTY_TREE_DIGEST`,
+    not the digest of empty input (``e3b0c442…``, which ``sha256sum`` gives and which
+    is an empty *file*'s digest): an empty folder and an empty file are different data.
 
     What is included: regular files, and symlinks to regular files whose target lies
     inside the tree (hashed as the target's content). Skipped: entries named ``.git``
@@ -363,7 +453,8 @@ def hash_tree(
         done += st.st_size
         manifest.append((rel, fd.digest, fd.size))
         h.update(fd.digest.encode("ascii") + b"  " + os.fsencode(rel) + b"\n")
-    # (an empty tree hashes no lines: the digest of empty input, as `sha256sum` gives)
+    if not manifest:
+        return EMPTY_TREE_DIGEST, manifest
     return h.hexdigest(), manifest
 
 
@@ -461,7 +552,8 @@ def _byte_view(a: np.ndarray) -> memoryview:
     c = np.ascontiguousarray(a)  # no copy for an already C-contiguous array
     # Viewing as uint8 avoids the buffer protocol's refusal of some dtypes
     # (datetime64, e.g.) and of 0-d arrays.
-    return memoryview(c.reshape(-1).view(np.uint8))
+    flat: Any = c.reshape(-1).view(np.uint8)  # an ndarray is a buffer; numpy's stubs do not say so
+    return memoryview(flat)
 
 
 def hash_frame(df: pd.DataFrame) -> str:
@@ -584,7 +676,7 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
         return hash_frame(obj.to_frame()), attrs
     if isinstance(obj, (list, tuple)):
         rows = len(obj)
-        first = obj[0] if rows else None
+        first: Any = obj[0] if rows else None
         columns: Any
         if isinstance(first, dict):
             columns = [str(k) for k in first]
@@ -723,7 +815,7 @@ def hash_model(obj: Any) -> tuple[str, bytes]:
     """
     try:
         data = pickle.dumps(obj, protocol=5)
-    except Exception as exc:  # pickling raises TypeError, PicklingError, AttributeError, ...
+    except Exception as exc:  # noqa: BLE001 - pickling raises TypeError, PicklingError, AttributeError, ...
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InvalidInputError(
             f"cannot serialize the {type(obj).__qualname__} model with pickle: {reason}"

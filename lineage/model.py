@@ -329,15 +329,10 @@ def parse_ref(text: str) -> Ref:
 
 
 # ---------------------------------------------------------------------------
-# secrets (DESIGN.md §6): shared by capture (argv) and tracking (params)
+# secrets (DESIGN.md §6): what a masked secret reads as. The detector itself is
+# lineage.secrets (one place for the idea).
 
-_SECRET_NAME = re.compile(r"token|secret|password|passwd|key|credential", re.IGNORECASE)
 SECRET_MASK = "***"
-
-
-def looks_secret(name: str) -> bool:
-    """True for names like ``api_key``, ``AWS_SECRET``, ``--db-password``."""
-    return bool(_SECRET_NAME.search(name))
 
 
 # ---------------------------------------------------------------------------

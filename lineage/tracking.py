@@ -17,16 +17,14 @@ from json.encoder import encode_basestring as _json_str  # the string encoder of
 from pathlib import Path
 from typing import Any
 
-from . import capture, hashing
+from . import capture, hashing, secrets
 from .errors import InvalidInputError, LineageError, WriteRefusedError
 from .model import (
     ANNOTATION_FIELDS,
-    SECRET_MASK,
     Edge,
     Node,
     canonical_json,
     clean_text,
-    looks_secret,
     make_id,
     new_uuid7_hex,
     now_iso,
@@ -41,9 +39,10 @@ DEFAULT_EXPERIMENT = "default"
 # the nodes every run shares: who, with what code, in which environment
 
 def ensure_agent(store: Store) -> Node:
-    """The agent node for the current user and host (LINEAGE_USER overrides the user)."""
+    """The agent node for the current person (git's user.name and user.email), OS
+    account and host; named after the person, else the account."""
     hex_id, attrs = capture.capture_agent()
-    node = Node(make_id("agent", hex_id), "agent", attrs.get("user"), attrs)
+    node = Node(make_id("agent", hex_id), "agent", attrs.get("name") or attrs.get("user"), attrs)
     return store.add_node(node, event_type="agent")[0]
 
 
@@ -83,14 +82,15 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
     if uri is not None or (digest is not None and data is None):
         if not uri or not digest:
             raise InvalidInputError("remote data needs both uri= and digest= (the store's checksum)")
-        clean_uri = capture.strip_url_credentials(uri)
+        clean_uri = secrets.mask_text(uri)
         checksum = digest.strip().lower()
         if len(checksum) == 64 and all(c in "0123456789abcdef" for c in checksum):
             hex_id = checksum  # already a SHA-256
         else:
             hex_id = hashing.hash_text(f"checksum:{digest.strip()}")
         attrs = {"uri": clean_uri, "checksum": digest.strip(), "remote": True}
-        return Node(make_id("dataset", hex_id), "dataset", name or clean_uri.rstrip("/").rsplit("/", 1)[-1], attrs)
+        shown = secrets.mask_text(name) if name else clean_uri.rstrip("/").rsplit("/", 1)[-1]
+        return Node(make_id("dataset", hex_id), "dataset", shown, attrs)
     if isinstance(data, (str, os.PathLike)):
         path = Path(data).expanduser()
         if not path.exists():
@@ -148,7 +148,7 @@ def describe_model(obj: Any) -> dict[str, Any]:
     if hasattr(obj, "get_params"):
         try:
             params = obj.get_params(deep=False)
-            attrs["params"] = {k: (SECRET_MASK if looks_secret(k) else _plain(v)) for k, v in sorted(params.items())}
+            attrs["params"] = {k: secrets.mask_value(k, _plain(v)) for k, v in sorted(params.items())}
         except Exception:  # a broken estimator's params are not worth failing the log for
             pass
     names = getattr(obj, "feature_names_in_", None)
@@ -214,19 +214,18 @@ def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]
 # runs
 
 def _secret_safe(params: Mapping[str, Any], what: str = "params") -> dict[str, str]:
-    """Params (or tags) as recorded text: values of secret-looking names masked,
-    secret-looking keys inside mapping values masked, credentials stripped from URLs."""
+    """Params (or tags) as recorded text, through the secret detector
+    (`lineage.secrets.mask_value`: secret names masked, numbers under weak names kept,
+    secrets inside any text value masked)."""
     if not isinstance(params, Mapping):
         raise InvalidInputError(f"{what} must be a mapping of names to values, got {type(params).__name__}")
     out = {}
     for k, v in params.items():
         key = str(k)
-        if looks_secret(key):
-            out[key] = SECRET_MASK
-        else:
-            if isinstance(v, Mapping):
-                v = capture.redact_params(v)
-            out[key] = capture.strip_url_credentials(_param_text(v))
+        masked = secrets.mask_value(key, v)
+        # the text of a value is checked once more: a list's or an object's repr can
+        # hold what the value itself did not show (`Conn(password='x')`)
+        out[key] = secrets.mask_text(_param_text(masked))
     return out
 
 
@@ -319,13 +318,13 @@ class Run:
             started = now_iso()
             attrs: dict[str, Any] = {
                 "experiment": experiment or DEFAULT_EXPERIMENT,
-                "command": capture.redact_argv(argv),
+                "command": secrets.mask_argv(argv),
                 "started_at": started,
                 "host": agent.attrs.get("host"),
                 "pid": os.getpid(),
             }
             if description:
-                attrs["description"] = description
+                attrs["description"] = secrets.mask_text(str(description))
             if parent:
                 attrs["parent_run"] = parent
             env_vars = capture.allowed_env()
@@ -335,7 +334,7 @@ class Run:
             # train.py): the code node already carries the file name, and a run of the
             # same name would make `lineage show train.py` ambiguous every time
             default = (os.path.splitext(os.path.basename(entry))[0] or entry) if command is not None and entry else run_id.split(":", 1)[1][:8]
-            node = Node(run_id, "run", name or default, attrs, started)
+            node = Node(run_id, "run", secrets.mask_text(name) if name else default, attrs, started)
             edges = [
                 Edge(run_id, agent.id, "was_associated_with"),
                 Edge(run_id, code.id, "used", "code"),
@@ -375,6 +374,8 @@ class Run:
         if status not in ("finished", "failed", "crashed", "killed"):
             raise InvalidInputError(f"unknown run status {status!r}")
         status = "failed" if status == "killed" else status
+        if error is not None:
+            error = secrets.mask_text(str(error))  # error texts quote URLs, commands, configs
         self.store.write(
             "run_ended",
             {"run": self.id, "status": status},
@@ -397,12 +398,13 @@ class Run:
             self.end("failed", error="interrupted (KeyboardInterrupt)")
         else:
             message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            # an error message often quotes a URL (a failed download): no credentials
+            # an error message often quotes a URL (a failed download) or a config: masked
+            # before the cut, so a secret cut in two cannot leave a recognisable half.
             # If recording the end fails too (the disk that failed the run is still
             # full, the store busy), the first error is the one to report, so it
             # propagates; the run stays `running` and is reaped as `crashed` later.
             with contextlib.suppress(LineageError):
-                self.end("failed", error=capture.strip_url_credentials(message[:2000]))
+                self.end("failed", error=secrets.mask_text(message)[:2000])
 
     @property
     def node(self) -> Node:
@@ -533,8 +535,9 @@ class Run:
         """Keep a copy of a file the run wrote (plot, report) and record it as an artifact."""
         self._check_open()
         p = Path(path)
-        if not p.is_file():
+        if not p.exists():
             raise InvalidInputError(f"no such file: {path}")
+        # (hash_file names what else it is: a directory, a FIFO, a device)
         fd = hashing.hash_file(p, cache=self.store.stat_cache)
         self.store.put_artifact(fd.digest, source=p)
         attrs = {"path": p.as_posix(), "size": fd.size, "format": p.suffix.lstrip(".").lower() or "file",
@@ -560,7 +563,7 @@ class Run:
         with self.store.transaction():
             agent = ensure_agent(self.store)
             edges = [Edge(node.id, self.id, "was_generated_by"), Edge(node.id, agent.id, "was_attributed_to")]
-            stored, _ = self.store.add_node(node, edges=edges, event_type="model")
+            stored, _created = self.store.add_node(node, edges=edges, event_type="model")
             return stored
 
     def __repr__(self) -> str:
@@ -649,12 +652,45 @@ def _model_reference(store: Store, model: Any) -> str:
 
 def annotate(store: Store, ref: Any, field: str, text: str, *, author: str | None = None) -> int:
     """Record a person's statement about a node (``intended_use``, ``sign_off``, …);
-    returns the ledger event number. Unknown fields are refused with the list of keys."""
+    returns the ledger event number. Unknown fields are refused with the list of keys.
+
+    ``author`` is who makes the statement as typed (default: the current person, from
+    git, else the OS account); the identity that records it is the event's actor,
+    shown as ``recorded_by`` by `annotations`. The text is a person's words, kept as
+    given: when it looks like it holds a secret, a `lineage.secrets.SecretWarning` is
+    issued (and the CLI prints a one-line notice) instead of masking it.
+    """
     if field not in ANNOTATION_FIELDS:
         raise InvalidInputError(f"unknown field {field!r}; expected one of {', '.join(ANNOTATION_FIELDS)}")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError(f"annotation {field!r} needs some text")
     node = ref if isinstance(ref, Node) else store.resolve(ref)
-    who = author or capture.capture_agent()[1].get("user") or "unknown"
-    return store.write("annotation", {"node": node.id, "field": field},
-                       {"annotations": [(node.id, field, text, who, now_iso())]})
+    agent = capture.capture_agent()[1]
+    who = author or agent.get("name") or agent.get("user") or "unknown"
+    secrets.warn_if_secret(text, f"annotation {field!r} on {node.id}")
+    # Who records it, in the event's payload (which the chain commits to) beside the
+    # actor's agent id: readable even when that agent was never recorded as a node.
+    payload = {"node": node.id, "field": field, "recorded_by": capture.agent_label(agent)}
+    return store.write("annotation", payload, {"annotations": [(node.id, field, text, who, now_iso())]})
+
+
+def read_annotations(store: Store, node_id: str) -> dict[str, dict[str, Any]]:
+    """The latest annotation of each field on a node: ``{field: {text, author, at,
+    event, recorded_by, recorded_by_agent}}``.
+
+    ``author`` is the name typed with the statement; ``recorded_by`` is the identity
+    that recorded it (the ledger event's actor, as "Name <email> (user@host)"), and
+    ``recorded_by_agent`` its agent id (None when the actor is not a recorded agent).
+    """
+    notes = store.annotations(node_id)
+    for note in notes.values():
+        event = store.event(int(note["event"])) if note.get("event") is not None else None
+        payload = (event.payload or {}) if event is not None else {}
+        actor = str(payload.get("actor") or "") or None
+        label = payload.get("recorded_by")
+        if label is None and actor is not None:  # written before the payload said so
+            agent = store.get_node(actor) if actor.startswith("agent:") else None
+            label = capture.agent_label(agent.attrs) if agent is not None else actor
+        note["recorded_by"] = label
+        note["recorded_by_agent"] = actor if actor and actor.startswith("agent:") else None
+    return notes

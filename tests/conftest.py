@@ -33,6 +33,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("LINEAGE_DURABILITY", raising=False)
     monkeypatch.setenv("LINEAGE_USER", "tester")
     monkeypatch.setenv("LINEAGE_EMAIL", "tester@example.com")
+    monkeypatch.setenv("LINEAGE_NAME", "tester")  # not the developer's git user.name
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "LINEAGE_USER", "LINEAGE_EMAIL"):
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "LINEAGE_USER", "LINEAGE_EMAIL", "LINEAGE_NAME"):
         monkeypatch.delenv(var, raising=False)
     capture._reset_cache()
     yield
@@ -362,7 +362,7 @@ def test_redact_params() -> None:
         "n_estimators": 100,
         "auth": {"token": "abc", "user": "bob"},
         "db_url": "postgresql://bob:hunter2@db/prod",
-        "keys_seen": 3,  # looks secret by name: masked, as the rule says
+        "keys_seen": 3,  # a number under a weak name (key/token) is a setting: kept (docs/secrets.md)
     }
     out = redact_params(params)
     assert out == {
@@ -372,7 +372,7 @@ def test_redact_params() -> None:
         "n_estimators": 100,
         "auth": {"token": SECRET_MASK, "user": "bob"},
         "db_url": "postgresql://db/prod",
-        "keys_seen": SECRET_MASK,
+        "keys_seen": 3,
     }
     assert params["api_key"] == "sk-123"  # a copy, the caller's dict untouched
     assert "hunter2" not in canonical_json(out)
@@ -478,8 +478,9 @@ def test_lineage_user_overrides_on_every_call(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LINEAGE_USER", "alice")
     monkeypatch.setenv("LINEAGE_EMAIL", "alice@example.com")
     identity, attrs = capture_agent()  # no cache reset needed
-    assert attrs == {"user": "alice", "host": before["host"], "email": "alice@example.com"}
-    assert identity == sha(f"alice@{before['host']}")
+    assert attrs == {"user": "alice", "host": before["host"], "email": "alice@example.com", "name": None}
+    # a person named (here by e-mail) is part of the identity: one OS account, two people
+    assert identity == sha(canonical_json([None, "alice@example.com", "alice", before["host"]]))
     monkeypatch.setenv("LINEAGE_USER", "bob")
     assert capture_agent()[1]["user"] == "bob"
 
@@ -500,3 +501,18 @@ def test_agent_survives_getuser_failure(monkeypatch: pytest.MonkeyPatch) -> None
     identity, attrs = capture_agent()
     assert attrs["user"]
     assert identity == sha(f"{attrs['user']}@{attrs['host']}")
+
+
+@needs_git
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_an_untracked_link_to_a_fifo_does_not_block_code_capture(repo: Path, tmp_path: Path) -> None:
+    import threading
+
+    os.mkfifo(tmp_path / "pipe")
+    os.symlink(tmp_path / "pipe", repo / "pipe-link")  # git lists the link as untracked
+    box: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: box.update(result=capture_code(str(repo))), daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "capture_code blocked reading a FIFO"
+    assert box["result"][1]["dirty"] is True

@@ -267,13 +267,18 @@ def test_file_changing_while_hashed_is_not_cached(tmp_path: Path) -> None:
     p.write_bytes(os.urandom(3 * hashing.CHUNK_SIZE))
     cache = CountingCache()
 
+    grown = []
+
     def grow(done: int, total: int) -> None:
-        if done == hashing.CHUNK_SIZE:  # after the first chunk, someone writes
+        if done == hashing.CHUNK_SIZE and not grown:  # after the first chunk, someone writes once
+            grown.append(1)
             with open(p, "ab") as f:
                 f.write(b"more")
 
-    hash_file(p, cache=cache, progress=grow)
-    assert cache.puts == 0  # its digest belongs to no stat key
+    fd = hash_file(p, cache=cache, progress=grow)
+    # read again once it settled: the digest is of the file as it now is, never a mix
+    assert fd.digest == sha(p.read_bytes()) and fd.size == 3 * hashing.CHUNK_SIZE + 4
+    assert cache.puts == 0  # its digest belongs to no stat key taken before the read
     assert hash_file(p, cache=cache).digest == sha(p.read_bytes())
     assert cache.puts == 1
 
@@ -334,8 +339,10 @@ def test_tree_digest_reproducible_with_coreutils(tmp_path: Path) -> None:
 def test_empty_tree_has_stable_digest(tmp_path: Path) -> None:
     (tmp_path / "e1").mkdir()
     (tmp_path / "e2" / "sub").mkdir(parents=True)
-    assert hash_tree(tmp_path / "e1") == (EMPTY, [])
-    assert hash_tree(tmp_path / "e2") == (EMPTY, [])
+    assert hash_tree(tmp_path / "e1") == (hashing.EMPTY_TREE_DIGEST, [])
+    assert hash_tree(tmp_path / "e2") == (hashing.EMPTY_TREE_DIGEST, [])
+    # an empty folder is not an empty file (whose digest is that of empty input)
+    assert hashing.EMPTY_TREE_DIGEST != EMPTY
 
 
 def test_tree_changes_with_content_and_names(tmp_path: Path) -> None:
@@ -697,3 +704,157 @@ def test_read_errors_become_one_line_invalid_input(tmp_path: Path, monkeypatch: 
     with pytest.raises(InvalidInputError) as err:
         hash_file(p)
     assert str(err.value) == f"cannot read {p}: permission denied"
+
+
+# ---------------------------------------------------------------------------
+# files that change while hashed, special files
+
+
+def _finishes(fn: Any, timeout: float = 10.0) -> Any:
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it blocks."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(timeout)
+    assert not t.is_alive(), "hashing blocked on a special file"
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_at_once_with_one_line(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInputError, match="is a FIFO") as err:
+        _finishes(lambda: hash_file(fifo))
+    assert "\n" not in str(err.value) and str(fifo) in str(err.value)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_device_is_refused_at_once() -> None:
+    with pytest.raises(InvalidInputError, match="/dev/zero is a character device"):
+        _finishes(lambda: hash_file("/dev/zero"))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_swapped_in_after_the_stat_is_refused_without_blocking(tmp_path: Path) -> None:
+    # the open itself is non-blocking, and the fstat after it checks the kind again
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInputError, match="is a FIFO"):
+        _finishes(lambda: hashing._read_once(fifo, None, False, 0, 0, 0))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_special_files_inside_a_tree_are_skipped_without_blocking(tmp_path: Path) -> None:
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"a")
+    os.mkfifo(root / "pipe")
+    _digest, manifest = _finishes(lambda: hash_tree(root))
+    assert [m[0] for m in manifest] == ["a.txt"]
+
+
+def test_a_file_rewritten_in_place_by_another_thread_is_read_again(tmp_path: Path) -> None:
+    # Same size, same inode, and written within the same clock tick as the file's
+    # creation: only the re-read of a recently changed file catches it.
+    import threading
+
+    p = tmp_path / "data.bin"
+    old, new = b"A" * (4 * hashing.CHUNK_SIZE), b"B" * (4 * hashing.CHUNK_SIZE)
+    p.write_bytes(old)
+    go, written = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        go.wait()
+        with open(p, "r+b") as f:  # in place: no new inode, no new size
+            f.write(new)
+        written.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+
+    def progress(done: int, total: int) -> None:
+        if not go.is_set():  # after the first chunk of the first read
+            go.set()
+            written.wait()
+
+    fd = hash_file(p, progress=progress)
+    t.join()
+    assert fd.digest == sha(new)  # never the mix of one A chunk and three B chunks
+    mixed = sha(old[: hashing.CHUNK_SIZE] + new[hashing.CHUNK_SIZE :])
+    assert fd.digest != mixed
+
+
+def test_a_file_that_never_settles_is_refused_with_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "app.log"
+    p.write_bytes(b"x" * (2 * hashing.CHUNK_SIZE))
+    reads = []
+
+    def append(done: int, total: int) -> None:  # a writer that appends on every read
+        reads.append(done)
+        with open(p, "ab") as f:
+            f.write(b"more\n")
+
+    with pytest.raises(InvalidInputError, match="changed while it was being hashed") as err:
+        hash_file(p, progress=append)
+    assert str(p) in str(err.value) and "\n" not in str(err.value)
+    assert len(reads) >= hashing.CHANGE_RETRIES  # bounded: tried, then refused
+
+
+def test_an_empty_directory_and_an_empty_file_are_different_datasets(tmp_path: Path) -> None:
+    import lineage
+
+    (tmp_path / "empty_dir").mkdir()
+    (tmp_path / "empty.csv").write_bytes(b"")
+    lg = lineage.open(tmp_path / ".lineage" / "lineage.db")
+    try:
+        d = lg.log_dataset(tmp_path / "empty_dir", name="d")
+        f = lg.log_dataset(tmp_path / "empty.csv", name="f")
+        assert d.id != f.id
+        assert d.attrs["format"] == "directory" and d.attrs["files"] == 0
+    finally:
+        lg.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_cli_add_refuses_a_device_with_one_line_and_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from lineage.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = _finishes(lambda: CliRunner().invoke(cli, ["--db", str(tmp_path / "s" / "lineage.db"), "add", "/dev/zero"]))
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "character device" in lines[0], result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_logging_a_fifo_as_data_or_artifact_is_refused_at_once(tmp_path: Path) -> None:
+    import lineage
+
+    fifo = tmp_path / "stream"
+    os.mkfifo(fifo)
+    lg = lineage.open(tmp_path / ".lineage" / "lineage.db")
+    try:
+        with pytest.raises(InvalidInputError, match="FIFO"):
+            _finishes(lambda: lg.log_dataset(fifo))
+        with lg.start_run("r") as run:
+            with pytest.raises(InvalidInputError, match="FIFO"):
+                _finishes(lambda: run.log_input(str(fifo)))
+            with pytest.raises(InvalidInputError, match="FIFO"):
+                _finishes(lambda: run.log_artifact(fifo))
+        assert lg.nodes(kind="dataset") == [] and lg.nodes(kind="artifact") == []
+    finally:
+        lg.close()

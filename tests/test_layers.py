@@ -23,6 +23,7 @@ PACKAGE = Path(lineage.__file__).parent
 LAYERS: dict[str, int] = {
     "model": 0,
     "errors": 0,
+    "secrets": 1,  # the one secret detector: every layer that stores text uses it
     "hashing": 2,
     "store": 3,
     "capture": 4,

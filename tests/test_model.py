@@ -23,7 +23,6 @@ from lineage.model import (
     Ref,
     canonical_json,
     is_hex,
-    looks_secret,
     make_id,
     new_uuid7_hex,
     parse_ref,
@@ -115,16 +114,6 @@ def test_node_and_edge_shapes() -> None:
     assert d["attrs"] == {"rows": 3} and json.dumps(d)
     assert node.label == "train" and Node("run:" + "0" * 32, "run").label == "run:00000000"
     assert Edge("a", "b", "used", "training").to_dict() == {"src": "a", "dst": "b", "rel": "used", "role": "training"}
-
-
-@pytest.mark.parametrize("name", ["api_key", "AWS_SECRET_ACCESS_KEY", "--db-password", "token", "passwd", "credentials"])
-def test_secret_looking_names(name: str) -> None:
-    assert looks_secret(name)
-
-
-@pytest.mark.parametrize("name", ["lr", "n_estimators", "max_depth", "dataset", "C"])
-def test_ordinary_names(name: str) -> None:
-    assert not looks_secret(name)
 
 
 # ---------------------------------------------------------------------------

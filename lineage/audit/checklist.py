@@ -294,6 +294,8 @@ def _accountability(f: Facts) -> Finding:
     summary = f"{_n(len(steps), 'step').capitalize()} with who and when ({', '.join(people)})"
     if sign:
         summary += f"; signed off by {sign['author']} at {_when(sign['at'])}"
+        if sign.get("recorded_by") and sign["recorded_by"] != sign["author"]:
+            summary += f" (recorded by {sign['recorded_by']})"
         ev.append(f"event {sign['event']}")
     else:
         summary += "; no sign-off recorded"
@@ -436,7 +438,10 @@ def evaluate(facts: Facts) -> list[dict[str, Any]]:
 def _annotation(a: dict[str, Any] | None) -> dict[str, Any] | None:
     if a is None:
         return None
-    return {"text": a["text"], "author": a["author"], "at": a["at"], "event": a["event"]}
+    out = {"text": a["text"], "author": a["author"], "at": a["at"], "event": a["event"]}
+    if a.get("recorded_by") is not None:  # the identity that recorded it, beside the typed author
+        out["recorded_by"] = a["recorded_by"]
+    return out
 
 
 def arrange(items: list[dict[str, Any]], standard: str) -> list[dict[str, Any]]:

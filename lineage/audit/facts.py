@@ -238,7 +238,9 @@ def collect_model(store: Store, model_id: str) -> Facts:
 
     impact, later_runs = _impact(store, model_id)
 
-    annotations = store.annotations(model_id)
+    from ..tracking import read_annotations  # with who recorded each
+
+    annotations = read_annotations(store, model_id)
     owner = agents.brief(attributed.get(model_id))
     training_status = training_runs[-1]["status"] if training_runs else None
     sign = annotations.get("sign_off")

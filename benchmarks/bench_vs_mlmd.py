@@ -1,0 +1,223 @@
+"""Recording a pipeline: lineage against Google's ML Metadata (MLMD), on the same facts.
+
+    python benchmarks/bench_vs_mlmd.py                 # 400 groups, 3 repeats
+    python benchmarks/bench_vs_mlmd.py --groups 100 --repeats 1
+    MLMD_PYTHON=/path/to/venv/bin/python python benchmarks/bench_vs_mlmd.py
+
+Each *group* is one pipeline of the same topology, recorded through each system's
+public API:
+
+    2 raw datasets -> 2 preprocessing runs -> 2 processed datasets
+                   -> a training run (with its code version) -> a model -> 20 predictions
+
+What each system counts, so the work is equal:
+
+- lineage: ``log_dataset(uri=, digest=)`` for the four datasets, three runs through
+  ``start_run`` (each captures code, environment and agent, and writes a ledger event
+  per fact), ``log_model`` of a small fitted scikit-learn model (pickled, hashed, kept
+  as an artifact), ``log_predictions`` of 20 rows (one bulk event).
+- MLMD: one ``put_lineage_subgraph`` call per group (its fastest write path) holding
+  the same 4 DataSet artifacts, a Code artifact, a Model artifact (URI and digest as
+  properties: MLMD keeps no bytes), 20 Prediction artifacts, 4 executions (two
+  preprocessing, training with its params and metric, inference) and their INPUT and
+  OUTPUT events, attributed to one experiment context. MLMD's SQLite store, in a file.
+
+MLMD needs Python <= 3.11 (its wheels stop there): the MLMD half runs in a separate
+interpreter, ``$MLMD_PYTHON`` or this one when ``ml_metadata`` imports here. Without
+one the benchmark prints lineage's figures and says how to get the comparison.
+Machines here are noisy: compare the ratio printed in one run, not absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+N_PREDICTIONS = 20
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# lineage
+
+def record_lineage(folder: Path, groups: int) -> float:
+    """Seconds to record ``groups`` pipelines into a fresh store in ``folder``."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import lineage
+
+    os.chdir(folder)
+    X = np.arange(40, dtype=float).reshape(20, 2)
+    y = np.array([0, 1] * 10)
+    # the models are fitted beforehand: fitting is the user's work, not recording
+    models = [LogisticRegression(C=1.0 + g, max_iter=50).fit(X, y) for g in range(groups)]
+    lg = lineage.open(folder / ".lineage" / "lineage.db")
+    start = time.perf_counter()
+    for g in range(groups):
+        raw = [lg.log_dataset(uri=f"s3://bench/raw/{g}/{k}.csv", digest=_digest("raw", g, k), name=f"g{g}_raw_{k}")
+               for k in "ab"]
+        processed = []
+        for k, source in zip("ab", raw):
+            with lg.start_run(f"prep_{k}", params={"step": k}) as run:
+                run.log_input(source)
+                out = lg.log_dataset(uri=f"s3://bench/clean/{g}/{k}.csv", digest=_digest("clean", g, k),
+                                     name=f"g{g}_clean_{k}")
+                processed.append(run.log_output(out))
+        with lg.start_run("train", params={"C": 1.0 + g}) as run:
+            for p in processed:
+                run.log_input(p)
+            run.log_metric("accuracy", 0.9)
+            model = run.log_model(models[g], "model")
+        lg.log_predictions(model, X, y, request_ids=[f"{g}-{i}" for i in range(N_PREDICTIONS)])
+    elapsed = time.perf_counter() - start
+    lg.close()
+    return elapsed
+
+
+# ---------------------------------------------------------------------------
+# MLMD (runs in an interpreter where ml_metadata imports)
+
+MLMD_WORKER = r'''
+import hashlib, sys, time
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2 as pb
+
+path, groups, n_pred = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+config = pb.ConnectionConfig()
+config.sqlite.filename_uri = path
+config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+store = metadata_store.MetadataStore(config)
+
+def digest(*parts):
+    return hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()
+
+def artifact_type(name, **props):
+    t = pb.ArtifactType(name=name)
+    for k, v in props.items():
+        t.properties[k] = v
+    return store.put_artifact_type(t)
+
+def execution_type(name, **props):
+    t = pb.ExecutionType(name=name)
+    for k, v in props.items():
+        t.properties[k] = v
+    return store.put_execution_type(t)
+
+S, D = pb.STRING, pb.DOUBLE
+dataset_t = artifact_type("DataSet", digest=S)
+code_t = artifact_type("Code", commit=S)
+model_t = artifact_type("Model", digest=S, model_class=S)
+pred_t = artifact_type("Prediction", input_digest=S, output=S, request_id=S)
+prep_t = execution_type("Preprocess", step=S)
+train_t = execution_type("Trainer", C=D, accuracy=D)
+infer_t = execution_type("Inference")
+ctx_t = store.put_context_type(pb.ContextType(name="Experiment"))
+context = pb.Context(type_id=ctx_t, name="default")
+[ctx_id] = store.put_contexts([context])
+context.id = ctx_id
+
+def artifact(type_id, name, uri, **props):
+    a = pb.Artifact(type_id=type_id, name=name, uri=uri, state=pb.Artifact.LIVE)
+    for k, v in props.items():
+        a.properties[k].string_value = v
+    return a
+
+def execution(type_id, name, **props):
+    e = pb.Execution(type_id=type_id, name=name, last_known_state=pb.Execution.COMPLETE)
+    for k, v in props.items():
+        if isinstance(v, float):
+            e.properties[k].double_value = v
+        else:
+            e.properties[k].string_value = v
+    return e
+
+IN, OUT = pb.Event.INPUT, pb.Event.OUTPUT
+start = time.perf_counter()
+for g in range(groups):
+    arts = [artifact(dataset_t, f"g{g}_raw_{k}", f"s3://bench/raw/{g}/{k}.csv", digest=digest("raw", g, k)) for k in "ab"]
+    arts += [artifact(dataset_t, f"g{g}_clean_{k}", f"s3://bench/clean/{g}/{k}.csv", digest=digest("clean", g, k)) for k in "ab"]
+    arts.append(artifact(code_t, f"g{g}_code", "git://bench", commit=digest("code")))
+    arts.append(artifact(model_t, f"g{g}_model", f"file://models/{g}", digest=digest("model", g), model_class="LogisticRegression"))
+    arts += [artifact(pred_t, f"g{g}_pred_{i}", "", input_digest=digest("x", g, i), output=str(i % 2), request_id=f"{g}-{i}")
+             for i in range(n_pred)]
+    execs = [execution(prep_t, f"g{g}_prep_a", step="a"), execution(prep_t, f"g{g}_prep_b", step="b"),
+             execution(train_t, f"g{g}_train", C=1.0 + g, accuracy=0.9), execution(infer_t, f"g{g}_infer")]
+    edges = [(0, 0, pb.Event(type=IN)), (0, 2, pb.Event(type=OUT)),
+             (1, 1, pb.Event(type=IN)), (1, 3, pb.Event(type=OUT)),
+             (2, 2, pb.Event(type=IN)), (2, 3, pb.Event(type=IN)), (2, 4, pb.Event(type=IN)), (2, 5, pb.Event(type=OUT)),
+             (3, 5, pb.Event(type=IN))]
+    edges += [(3, 6 + i, pb.Event(type=OUT)) for i in range(n_pred)]
+    store.put_lineage_subgraph(execs, arts, [context], edges)
+print(time.perf_counter() - start)
+'''
+
+
+def find_mlmd_python() -> str | None:
+    """An interpreter where ``ml_metadata`` imports: $MLMD_PYTHON, else this one."""
+    for candidate in (os.environ.get("MLMD_PYTHON"), sys.executable):
+        if candidate and subprocess.run([candidate, "-c", "import ml_metadata"], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+def record_mlmd(python: str, folder: Path, groups: int) -> float:
+    out = subprocess.run([python, "-c", MLMD_WORKER, str(folder / "mlmd.sqlite"), str(groups), str(N_PREDICTIONS)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    python = find_mlmd_python()
+    ours: list[float] = []
+    theirs: list[float] = []
+    here = os.getcwd()
+    for _ in range(args.repeats):
+        folder = Path(tempfile.mkdtemp(prefix="bench-mlmd-"))
+        try:
+            # in turn, so both see the same machine state
+            if python:
+                theirs.append(record_mlmd(python, folder, args.groups))
+            ours.append(record_lineage(folder, args.groups))
+        finally:
+            os.chdir(here)
+            shutil.rmtree(folder, ignore_errors=True)
+    result: dict[str, object] = {"groups": args.groups, "lineage_s": ours, "lineage_median_s": statistics.median(ours)}
+    if theirs:
+        result.update(mlmd_s=theirs, mlmd_median_s=statistics.median(theirs),
+                      speed_vs_mlmd=statistics.median(theirs) / statistics.median(ours))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"{args.groups} groups of the pipeline topology, {args.repeats} repeats")
+    print(f"lineage: {', '.join(f'{t:.2f}' for t in ours)} s  (median {statistics.median(ours):.2f} s, "
+          f"{statistics.median(ours) / args.groups * 1000:.1f} ms per group)")
+    if theirs:
+        print(f"MLMD   : {', '.join(f'{t:.2f}' for t in theirs)} s  (median {statistics.median(theirs):.2f} s)")
+        print(f"lineage speed vs MLMD: {result['speed_vs_mlmd']:.2f}x  (goal >= 1.0x)")
+    else:
+        print("MLMD: skipped — ml_metadata needs Python <= 3.11; make a venv with `pip install ml-metadata` "
+              "and set MLMD_PYTHON to its python")
+
+
+if __name__ == "__main__":
+    main()
