@@ -1760,9 +1760,15 @@ class Store:
     # -- the stat cache (not evidence: outside the chain) ----------------------
 
     def stat_get(self, key: Any) -> tuple[str, int | None] | None:
+        """The cached ``(digest, lines)`` of a file whose size, mtime and inode match, or
+        None. An entry not shaped as lineage writes them (a digest that is not 64 hex
+        digits, a line count that is not a number) is garbage: ignored, so the file
+        is read again."""
         row = self.conn.execute("SELECT size, mtime_ns, inode, digest, lines FROM stat_cache WHERE path = ?", (_clean_text(key.path),)).fetchone()
         if row and (row[0], row[1], row[2]) == (key.size, key.mtime_ns, key.inode):
-            return row[3], row[4]
+            digest, lines = row[3], row[4]
+            if isinstance(digest, str) and _HEX64.fullmatch(digest) and (lines is None or type(lines) is int):
+                return digest, lines
         return None
 
     def stat_put(self, key: Any, digest: str, lines: int | None) -> None:
@@ -1964,6 +1970,7 @@ class Store:
 
 _EMPTY_ROWS = hashlib.sha256(b"").hexdigest()
 _RUN_ID = re.compile(r"run:[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class StatCache:

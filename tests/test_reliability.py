@@ -710,3 +710,16 @@ def test_an_audit_under_a_writer_reports_an_intact_record(lg: lineage.Lineage, t
         stop.set()
         t.join()
     assert all(results)
+
+
+def test_a_garbage_stat_cache_entry_is_never_believed(tmp_path: Path, store: Store) -> None:
+    from lineage.hashing import hash_file, stat_key
+
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    real = hash_file(data, cache=store.stat_cache).digest
+    for forged in ("not a digest", 42, "AB" * 32, None):
+        store.conn.execute("UPDATE stat_cache SET digest = ?", (forged,)) if forged is not None else \
+            store.conn.execute("UPDATE stat_cache SET lines = 'x', digest = ?", ("ab" * 32,))
+        assert store.stat_cache.get(stat_key(data)) is None
+        assert hash_file(data, cache=store.stat_cache).digest == real  # read again, cache rewritten
