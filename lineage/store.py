@@ -33,6 +33,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -708,7 +709,9 @@ class Store:
         # connection's state, so threads sharing a connection saw each other's
         # uncommitted writes and could read a head that was later rolled back.
         self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
+        # every thread's connection, to close them all; weakly held, so the
+        # connection of a thread that ended is closed when it is collected
+        self._conns: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._writer = threading.Lock()  # this process's threads take turns to write
         self.read_only = False
@@ -770,7 +773,7 @@ class Store:
                 raise LineageError(f"the lineage store {self.path} is closed; open it again with lineage.open()")
             conn = self._connect()
             with self._conns_lock:
-                self._conns.append(conn)
+                self._conns.add(conn)
             self._local.conn = conn
             self._local.depth = 0
         return conn
@@ -783,7 +786,7 @@ class Store:
     def _after_fork(self) -> None:
         self._conn_pid = os.getpid()
         self._inherited.extend(self._conns)
-        self._conns = []
+        self._conns = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._writer = threading.Lock()  # one held by another thread at fork time never frees here
         self._local = threading.local()
@@ -824,7 +827,7 @@ class Store:
         if self._conn_pid != os.getpid():
             self._after_fork()
         with self._conns_lock:
-            conns, self._conns = self._conns, []
+            conns, self._conns = list(self._conns), weakref.WeakSet()
         for c in conns:
             with suppress(sqlite3.Error):
                 c.close()

@@ -723,3 +723,18 @@ def test_a_garbage_stat_cache_entry_is_never_believed(tmp_path: Path, store: Sto
             store.conn.execute("UPDATE stat_cache SET lines = 'x', digest = ?", ("ab" * 32,))
         assert store.stat_cache.get(stat_key(data)) is None
         assert hash_file(data, cache=store.stat_cache).digest == real  # read again, cache rewritten
+
+
+def test_a_thread_that_ended_leaves_no_connection_open(store: Store) -> None:
+    import gc
+
+    def work() -> None:
+        store.add_node(dataset(new_uuid7_hex() * 2, "t"))
+
+    for _ in range(20):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    gc.collect()
+    assert len(store._conns) <= 2  # this thread's, and at most one not yet collected
+    assert store.verify().ok
