@@ -899,6 +899,8 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
             click.echo(f"the remembered head {head} is part of this history")
         if record:
             click.echo("recorded a checkpoint event")
+        for fixed in getattr(report, "repaired", ()):  # caches (not evidence) found stale and rebuilt
+            click.echo(f"repaired: {fixed}")
     else:
         click.echo(f"FAILED: first bad event {report.first_bad}", err=True)
         for p in report.problems[:20]:

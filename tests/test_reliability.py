@@ -367,7 +367,10 @@ def test_a_deleted_open_runs_row_is_rebuilt_by_verify(tmp_path: Path) -> None:
     report = s.verify()
     assert report.ok and report.repaired
     assert s.running_runs() == [run_id]
+    s.conn.execute("DELETE FROM open_runs")
     s.close()
+    shown = CliRunner().invoke(main, ["--db", str(tmp_path / "lineage.db"), "verify"])
+    assert shown.exit_code == 0 and "repaired: open_runs cache" in shown.output
 
 
 # ---------------------------------------------------------------------------
