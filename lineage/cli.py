@@ -935,6 +935,8 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
             click.echo(f"the remembered head {head} is part of this history")
         if record:
             click.echo("recorded a checkpoint event")
+        for fixed in getattr(report, "repaired", ()):  # caches (not evidence) found stale and rebuilt
+            click.echo(f"repaired: {fixed}")
     else:
         click.echo(f"FAILED: first bad event {report.first_bad}", err=True)
         for p in report.problems[:20]:
@@ -1187,9 +1189,11 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
     """Erase the personal content of one node (GDPR erasure), keeping the record verifiable.
 
     A prediction loses its input digest, output, score and request id; any other node
-    its name and attributes; annotations on it lose their text. Ids, times and links
-    stay. The erasure is itself a ledger event (who, when, why), and `lineage verify`
-    still passes. It cannot be undone.
+    its name and attributes (a run also its params, tags and error text); annotations
+    on it lose their text. Ids, times and links stay. The erasure is itself a ledger
+    event (who, when, why), and `lineage verify` still passes. It cannot be undone.
+    The store's WAL and free pages are scrubbed; copies made earlier (backups,
+    exports, reports) are not reached, and the output says so.
 
     \b
     Example:
@@ -1202,6 +1206,9 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
         click.confirm(f"Erase the content of {node.id}? This cannot be undone", abort=True, err=True)
     seq = lg.redact(node, reason=reason)
     click.echo(f"erased {node.id} (event {seq})")
+    from .store import ERASURE_LIMITS
+
+    click.echo(f"not reached: {ERASURE_LIMITS}", err=True)
 
 
 # ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@ message that names the problem and, where there is one, the fix.
     ├── NoStoreError              a read found no store (run `lineage init`)
     ├── SchemaVersionError        the store was written by a newer lineage
     ├── StoreCorruptError         the file is not a lineage store, or SQLite says it is damaged
+    ├── StoreBusyError            another writer held the store's lock past the busy wait (30 s)
+    ├── DiskFullError             the disk filled during a write (nothing of it was kept)
     ├── ReferenceLookupError      (abstract) a reference did not name exactly one node
     │   ├── NodeNotFoundError     nothing matches the reference
     │   └── AmbiguousIdError      several nodes match; the message lists them
@@ -39,6 +41,14 @@ class SchemaVersionError(LineageError):
 
 class StoreCorruptError(LineageError):
     """Raised when a file is not a lineage store or SQLite reports it damaged."""
+
+
+class StoreBusyError(LineageError):
+    """Raised when another writer holds the store's write lock past the busy wait."""
+
+
+class DiskFullError(LineageError):
+    """Raised when the disk fills during a write; the write was rolled back whole."""
 
 
 class ReferenceLookupError(LineageError):

@@ -28,10 +28,14 @@ import json
 import math
 import operator
 import os
+import random
+import re
 import sqlite3
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
@@ -39,11 +43,13 @@ from typing import Any
 
 from .errors import (
     AmbiguousIdError,
+    DiskFullError,
     InvalidInputError,
     LineageError,
     NodeNotFoundError,
     NoStoreError,
     SchemaVersionError,
+    StoreBusyError,
     StoreCorruptError,
     WriteRefusedError,
 )
@@ -285,7 +291,16 @@ _ERASED_COLUMNS: dict[str, dict[str, Any]] = {
     "aliases": {"name": ""},
     "predictions": {"input_digest": None, "output": None, "score": None, "request_id": None},
     "annotations": {"text": None},
+    # a run's params, tags and error text (issue 8: a redacted run kept them). Keys,
+    # statuses, times and exit codes stay: they are the run's shape, not its content.
+    "params": {"value": None},
+    "tags": {"value": None},
+    "run_states": {"error": None},
 }
+
+#: What an erasure cannot reach; `redact`'s output and docs/integrity.md say so.
+ERASURE_LIMITS = ("copies made before the erasure are outside the store's reach: backups, exported files "
+                  "and audit reports already written, and (on PostgreSQL) the server's WAL archive and replicas")
 
 
 # ---------------------------------------------------------------------------
@@ -502,6 +517,11 @@ def _erased_form(table: str, values: Sequence[Any]) -> bool:
                for i, c in enumerate(RECORD_TABLES[table]) if c in blank)
 
 
+def _order_problem(table: str, early_event: Any, early_pk: Any, late_event: Any, late_pk: Any) -> str:
+    return (f"event {early_event} ({table}): its row {early_pk} is placed after row {late_pk} of the later event "
+            f"{late_event}: rows were reordered or moved between events (this changes which value is the latest)")
+
+
 def _committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> bytes:
     """The digest a row's event committed to: its own, or, for an erased row that is
     exactly as erasure left it, the one recorded before erasure. An erased row edited
@@ -513,7 +533,7 @@ def _committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> byt
 
 def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
     """Values as SQLite will return them, so digests agree between write and verify."""
-    out = []
+    out: list[Any] = []
     for col, v in zip(columns, values):
         if v is None:
             out.append(None)
@@ -524,6 +544,37 @@ def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[
         else:
             out.append(_to_text(v))
     return tuple(out)
+
+
+#: names of bulk writes' staging tables (TEMP, so per connection; unique per process)
+_STAGING = itertools.count()
+
+
+class _encode_ahead:  # (lower case: used like a generator function)
+    """Chunks of rows encoded (`_encode_batch`) one step ahead, in a thread, while the
+    caller inserts the previous chunk (SQLite releases the GIL while it writes)."""
+
+    def __init__(self, table: str, kinds: Sequence[int], rows: Iterator[Sequence[Any]], size: int) -> None:
+        self.table, self.kinds, self.rows, self.size = table, kinds, rows, size
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-encode")
+
+    def _next(self) -> tuple[list[tuple[Any, ...]], bytes] | None:
+        batch = list(itertools.islice(self.rows, self.size))
+        return _encode_batch(self.table, self.kinds, batch) if batch else None
+
+    def __iter__(self) -> Iterator[tuple[list[tuple[Any, ...]], bytes]]:
+        try:
+            pending = self._pool.submit(self._next)
+            while True:
+                item = pending.result()
+                if item is None:
+                    return
+                pending = self._pool.submit(self._next)
+                yield item
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------------------
@@ -540,6 +591,8 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     checked_from: int = 0
     head_found: bool | None = None
+    #: caches (outside the chain) found stale and rebuilt: not tampering with evidence
+    repaired: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly DESIGN.md §5's shape. Where an incremental check started is
@@ -555,7 +608,8 @@ class VerifyReport:
     def __str__(self) -> str:
         if self.ok:
             scope = f" (from checkpoint at event {self.checked_from})" if self.checked_from else ""
-            return f"ok: {self.events} events verified{scope}, head {self.head}"
+            fixed = "".join(f"\n  repaired: {r}" for r in self.repaired)
+            return f"ok: {self.events} events verified{scope}, head {self.head}{fixed}"
         return f"FAILED at event {self.first_bad}: {self.problems[0] if self.problems else ''}"
 
 
@@ -572,6 +626,101 @@ class Event:
 
 
 # ---------------------------------------------------------------------------
+# backend errors, translated in one place
+
+#: how long a write waits for another writer's lock before StoreBusyError. Bulk writes
+#: hold the lock for short chunks only, so a wait this long means a stuck writer.
+_BUSY_SECONDS = 30.0
+
+
+def _translate(exc: sqlite3.Error, path: Path | str) -> LineageError | None:
+    """The lineage error a backend error means, or None to let it through as it is
+    (a constraint failure is a bug of ours, not a user's situation)."""
+    msg = str(exc).lower()
+    code = getattr(exc, "sqlite_errorcode", None)
+    if "locked" in msg or "busy" in msg or code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
+        return _busy(path)
+    if "full" in msg or code == 13:  # SQLITE_FULL
+        return DiskFullError(f"the disk holding {path} is full: nothing of this write was kept; free some space and retry")
+    if "readonly" in msg or "read-only" in msg or code == 8:  # SQLITE_READONLY
+        return WriteRefusedError(f"the lineage store {path} is read-only here: it can be read, not written")
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in msg or "malformed" in msg or code in (11, 26)):
+        return StoreCorruptError(f"{path} is not a readable lineage store ({exc})")
+    return None
+
+
+def _busy(path: Path | str) -> StoreBusyError:
+    return StoreBusyError(f"the lineage store {path} is busy: another process held its write lock for more than "
+                          f"{_BUSY_SECONDS:.0f} s; try again")
+
+
+def _begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to `_BUSY_SECONDS` for other processes' writes.
+
+    SQLite's own busy handler sleeps longer and longer between tries (up to 100 ms),
+    so under steady writing a waiter kept missing the moments the lock was free and
+    timed out while others wrote (starvation). Here a waiter retries every 0.5-3 ms,
+    with jitter, which takes the lock within a few milliseconds of its release.
+    """
+    raw = sqlite3.Connection.execute
+    deadline = time.monotonic() + _BUSY_SECONDS
+    raw(conn, "PRAGMA busy_timeout = 0")  # (the connection's own wait is for reads)
+    try:
+        while True:
+            try:
+                raw(conn, "BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if _translate(exc, path).__class__ is not StoreBusyError:
+                    raise
+                if time.monotonic() > deadline:
+                    raise _busy(path) from None
+            time.sleep(random.uniform(0.0005, 0.003))
+    finally:
+        raw(conn, f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
+
+
+@contextmanager
+def _map_errors(path: Path | str) -> Iterator[None]:
+    """Backend errors raised inside become lineage errors (httpx's ``map_exceptions``):
+    a busy store is a StoreBusyError, a full disk a DiskFullError, never a raw
+    ``sqlite3`` exception reaching the user."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        mapped = _translate(exc, path)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
+class _Connection(sqlite3.Connection):
+    """An sqlite3 connection whose statements raise lineage errors for what a user can
+    meet (busy, full, read-only, damaged), so the query layer's reads are covered too."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.Error as exc:
+            mapped = _translate(exc, self._lineage_path())
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.Error as exc:
+            mapped = _translate(exc, self._lineage_path())
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _lineage_path(self) -> str:
+        return str(getattr(self, "lineage_path", "the store"))
+
+
+# ---------------------------------------------------------------------------
 # the store
 
 class Store:
@@ -581,24 +730,39 @@ class Store:
         self.path = Path(path).expanduser().resolve()
         if not create and not self.path.is_file():
             raise NoStoreError(f"no lineage store at {self.path} (run `lineage init`)")
+        if not create and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new database, and the migration
+            # would silently turn it into an empty store that verifies "ok"
+            raise StoreCorruptError(f"{self.path} is empty (zero bytes): not a lineage store; "
+                                    "restore it from a backup, or remove it and run `lineage init`")
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.dir = self.path.parent
         self.artifacts_dir = self.dir / "artifacts"
         self.locks_dir = self.dir / "locks"
         self._actor = actor
-        self._lock = threading.RLock()
-        self._depth = 0
+        self._create = create
+        self._closed = False
         self._savepoint = itertools.count()
         self._conn_pid = os.getpid()
         self._inherited: list[Any] = []
-        # nodes this connection has seen recorded: see `known_node`
-        self._known: dict[str, tuple[Node, set[str]]] = {}
-        self._known_version: int | None = None
+        # One SQLite connection per thread (issue 8, point 7): a transaction is a
+        # connection's state, so threads sharing a connection saw each other's
+        # uncommitted writes and could read a head that was later rolled back.
+        self._local = threading.local()
+        # every thread's connection, to close them all; weakly held, so the
+        # connection of a thread that ended is closed when it is collected
+        self._conns: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
+        self._conns_lock = threading.Lock()
+        self._writer = threading.Lock()  # this process's threads take turns to write
+        self.read_only = False
         try:
-            self._conn = self._connect()
-            self._configure()
-            self._migrate()
+            with _map_errors(self.path):
+                self._connect_here()
+                if not create and self.schema_version() == 0:
+                    raise StoreCorruptError(f"{self.path} is an empty SQLite database, not a lineage store; "
+                                            "run `lineage init` to make it one")
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(f"{self.path} is not a readable lineage store ({exc})") from None
         self._db: Any = None
@@ -606,42 +770,80 @@ class Store:
     # -- connection -------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(str(self.path), isolation_level=None, timeout=30.0, check_same_thread=False)
+        """A configured connection; a store whose directory cannot be written (no
+        ``-shm`` can be made next to it) opens read-only, immutable as a last resort."""
+        conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=_BUSY_SECONDS,
+                               check_same_thread=False, factory=_Connection)
+        conn.lineage_path = str(self.path)  # type: ignore[attr-defined]
+        try:
+            self._configure(conn)
+            return conn
+        except (sqlite3.OperationalError, WriteRefusedError, StoreCorruptError):
+            conn.close()
+            if self._create or os.access(self.dir, os.W_OK):
+                raise
+        # a read-only directory: SQLite cannot create the WAL index; read what is there
+        self.read_only = True
+        uri = self.path.as_uri()
+        for mode in ("?mode=ro", "?immutable=1"):
+            try:
+                conn = sqlite3.connect(uri + mode, uri=True, isolation_level=None, timeout=_BUSY_SECONDS,
+                                       check_same_thread=False, factory=_Connection)
+                conn.lineage_path = str(self.path)  # type: ignore[attr-defined]
+                conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
+                return conn
+            except (sqlite3.OperationalError, LineageError):
+                continue
+        raise StoreCorruptError(f"{self.path}: cannot open the store for reading (its directory is read-only)")
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """The SQLite connection of this process.
+        """This thread's SQLite connection (one per thread and per process).
 
         SQLite forbids using a connection carried across ``fork()`` (multiprocessing,
         joblib and data-loader workers all fork): a child that touches the store gets
-        a connection of its own. The inherited one is kept, unused and unclosed, since
-        closing it in the child could disturb the parent's use of it.
+        a connection of its own. The inherited ones are kept, unused and unclosed, since
+        closing them in the child could disturb the parent's use of them.
         """
         if self._conn_pid != os.getpid():
             self._after_fork()
-        return self._conn
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise LineageError(f"the lineage store {self.path} is closed; open it again with lineage.open()")
+            conn = self._connect()
+            with self._conns_lock:
+                self._conns.add(conn)
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    def _connect_here(self) -> None:
+        """Make sure this thread has its connection (and so its transaction depth)."""
+        if self.conn is None:  # never: `conn` always returns one or raises
+            raise LineageError("no connection")
 
     def _after_fork(self) -> None:
         self._conn_pid = os.getpid()
-        if isinstance(self._conn, _ClosedConnection):
-            return
-        self._inherited.append(self._conn)
-        self._known.clear()  # (the parent's open transaction is not this connection's)
-        self._lock = threading.RLock()  # one held by another thread at fork time never frees here
-        self._depth = 0
+        self._inherited.extend(self._conns)
+        self._conns = weakref.WeakSet()
+        self._conns_lock = threading.Lock()
+        self._writer = threading.Lock()  # one held by another thread at fork time never frees here
+        self._local = threading.local()
         self._db = None
-        self._conn = self._connect()
-        self._configure()
 
-    def _configure(self) -> None:
-        c = self.conn
-        c.execute("PRAGMA busy_timeout = 30000")
+    def _configure(self, c: sqlite3.Connection) -> None:
+        c.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
         mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":  # e.g. a read-only file system; say nothing, work anyway
             pass
         durability = os.environ.get("LINEAGE_DURABILITY", "normal").lower()
         c.execute("PRAGMA synchronous = FULL" if durability == "full" else "PRAGMA synchronous = NORMAL")
         c.execute("PRAGMA foreign_keys = ON")
+        # Freed pages are overwritten with zeros, so erased content (redact) does not
+        # linger in free space of the file, whatever the SQLite build's default.
+        c.execute("PRAGMA secure_delete = ON")
         # A page cache of up to 64 MiB (SQLite's default is 2 MiB): a ceiling, not an
         # allocation. Repeated queries in one process (a notebook, a service, an audit
         # checking many facts) stop re-reading the same index pages: runs() over 10k runs
@@ -658,11 +860,19 @@ class Store:
         return self._db
 
     def close(self) -> None:
-        """Close the connection; any later use is a one-line LineageError. Idempotent."""
-        if isinstance(self._conn, _ClosedConnection):
+        """Close every thread's connection; any later use is a one-line LineageError.
+        Idempotent."""
+        if self._closed:
             return
-        self.conn.close()
-        self._conn = _ClosedConnection(self.path)  # type: ignore[assignment]
+        self._closed = True
+        if self._conn_pid != os.getpid():
+            self._after_fork()
+        with self._conns_lock:
+            conns, self._conns = list(self._conns), weakref.WeakSet()
+        for c in conns:
+            with suppress(sqlite3.Error):
+                c.close()
+        self._local = threading.local()
         self._db = None
 
     def __enter__(self) -> Store:
@@ -718,49 +928,86 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction; nested calls become savepoints, so a failed inner write
-        rolls back alone and a failed outer one rolls back whole."""
-        with self._lock:
-            if self._depth == 0:
-                self.conn.execute("BEGIN IMMEDIATE")
-                self._depth = 1
+        """One write transaction of this thread; nested calls become savepoints, so a
+        failed inner write rolls back alone and a failed outer one rolls back whole.
+
+        Raises StoreBusyError when another writer holds the lock past the busy wait
+        (`_BUSY_SECONDS`), StoreFullError when the disk is full.
+        """
+        conn = self.conn
+        local = self._local
+        with _map_errors(self.path):
+            if local.depth == 0:
+                # Threads of this process queue here, asleep, rather than all polling
+                # SQLite's lock (and fighting for the GIL while one of them holds it)
+                if not self._writer.acquire(timeout=_BUSY_SECONDS):
+                    raise _busy(self.path)
                 try:
-                    yield
-                except BaseException:
-                    self._known.clear()  # what it remembered may be undone
-                    if self.conn.in_transaction:  # SQLite may have rolled back already
-                        self.conn.execute("ROLLBACK")
-                    raise
-                else:
+                    _begin_immediate(conn, self.path)
+                    local.depth = 1
                     try:
-                        self.conn.execute("COMMIT")
-                    except sqlite3.Error:  # disk full, a deferred constraint: nothing half-kept
-                        self._known.clear()
-                        if self.conn.in_transaction:
-                            self.conn.execute("ROLLBACK")
+                        yield
+                    except BaseException:
+                        self._known.clear()  # what it remembered may be undone
+                        if conn.in_transaction:  # SQLite may have rolled back already
+                            conn.execute("ROLLBACK")
                         raise
+                    else:
+                        try:
+                            conn.execute("COMMIT")
+                        except (sqlite3.Error, LineageError):  # disk full, a deferred constraint: nothing half-kept
+                            self._known.clear()
+                            if conn.in_transaction:
+                                conn.execute("ROLLBACK")
+                            raise
+                    finally:
+                        local.depth = 0
                 finally:
-                    self._depth = 0
+                    self._writer.release()
             else:
                 name = f"sp{next(self._savepoint)}"
-                self.conn.execute(f"SAVEPOINT {name}")
-                self._depth += 1
+                conn.execute(f"SAVEPOINT {name}")
+                local.depth += 1
                 try:
                     yield
                 except BaseException:
                     self._known.clear()  # what the savepoint remembered may be undone
-                    if self.conn.in_transaction:  # else SQLite already undid it all
-                        self.conn.execute(f"ROLLBACK TO {name}")
-                        self.conn.execute(f"RELEASE {name}")
+                    if conn.in_transaction:  # else SQLite already undid it all
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
                     raise
                 else:
-                    self.conn.execute(f"RELEASE {name}")
+                    conn.execute(f"RELEASE {name}")
                 finally:
-                    self._depth -= 1
+                    local.depth -= 1
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read everything inside from one consistent snapshot of the store (one read
+        transaction of this thread's connection), however many statements it takes
+        and whoever writes meanwhile. Inside a write transaction it is that
+        transaction. `verify` and the audit's integrity checks read through this."""
+        conn = self.conn
+        local = self._local
+        if local.depth > 0 or conn.in_transaction:
+            yield
+            return
+        with _map_errors(self.path):
+            conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read
+            local.depth = 1
+            try:
+                conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+                yield
+            finally:
+                local.depth = 0
+                if conn.in_transaction:
+                    conn.execute("COMMIT" if not self.read_only else "ROLLBACK")
 
     @property
     def in_transaction(self) -> bool:
-        return self._depth > 0
+        """True inside this thread's transaction (or snapshot)."""
+        self._connect_here()
+        return bool(self._local.depth > 0)
 
     # -- the one write path -----------------------------------------------
 
@@ -817,10 +1064,79 @@ class Store:
                 self.conn.execute("DELETE FROM open_runs WHERE run = ?", (state[0],))
 
     def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 5000) -> int:
-        """One event for many rows of one table, inserted in chunks (predictions, imports).
+        """One event for many rows of one table (predictions, imports); returns its number.
 
-        The same commitment as `write`, built incrementally so memory stays flat.
+        The same commitment as `write`, built incrementally so memory stays flat. The
+        rows are first staged, chunk by chunk, in a TEMP table of this connection:
+        SQLite keeps it outside the database file (in memory, spilling to a deleted
+        temporary file), so staging takes no lock on the store and no other connection,
+        read or `verify` can see it. A publish step then copies the rows into
+        ``table`` and appends the event in one transaction: the rows become visible all
+        at once, with their event. A writer killed half-way leaves nothing anywhere:
+        its temporary file disappears with the process. Inside an open transaction
+        (``lg.batch()``) the rows go straight into ``table`` within it, as the caller
+        asked for one transaction.
         """
+        columns = RECORD_TABLES[table]
+        kinds = _column_kinds(table, columns)
+        if self.in_transaction:
+            return self._write_bulk_direct(type_, payload, table, rows, chunk=chunk)
+        conn = self.conn
+        staged = f"lineage_staged_{next(_STAGING)}"
+        stage_cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+        rows_hash = hashlib.sha256()
+        n = 0
+        gc_was_enabled = gc.isenabled()
+        # Millions of short-lived tuples make the cyclic garbage collector run full
+        # collections over every object of the process again and again: that more
+        # than doubled the cost of a million rows. Rows hold no cycles, so collection
+        # is paused for the loop (and restored after).
+        gc.disable()
+        try:
+            with _map_errors(self.path):
+                conn.execute(f"CREATE TEMP TABLE {staged} ({stage_cols})")
+                sql = f"INSERT INTO temp.{staged} VALUES ({', '.join('?' * len(columns))})"
+                for out, digests in _encode_ahead(table, kinds, iter(rows), max(int(chunk), 100)):
+                    rows_hash.update(digests)  # SHA-256 over the row digests, as if fed one by one
+                    conn.execute("BEGIN")  # touches only the temp database: no lock on the store
+                    try:
+                        conn.executemany(sql, out)
+                    finally:
+                        conn.execute("COMMIT")
+                    n += len(out)
+            return self._publish(type_, payload, table, staged, n, rows_hash.hexdigest())
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            with suppress(sqlite3.Error, LineageError):
+                if conn.in_transaction and self._local.depth == 0:
+                    conn.execute("ROLLBACK")
+                conn.execute(f"DROP TABLE IF EXISTS temp.{staged}")
+
+    def _publish(self, type_: str, payload: Mapping[str, Any], table: str, staged: str, n: int, rows_digest: str) -> int:
+        """Copy staged rows into ``table`` and append their event, in one transaction."""
+        columns = RECORD_TABLES[table]
+        stage_cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+        with self.transaction():
+            seq, prev = self.head()
+            seq += 1
+            self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, event) "
+                              f"SELECT {stage_cols}, {int(seq)} FROM temp.{staged} ORDER BY rowid")
+            if table == "run_states":
+                self._track_open_runs(self.conn.execute(f"SELECT {stage_cols} FROM temp.{staged} ORDER BY rowid").fetchall())
+            body = {"at": now_iso(), "actor": self.actor, "table": table, "rows": n, **payload}
+            text = _clean_text(canonical_json(body))
+            payload_digest = hashlib.sha256(text.encode()).hexdigest()
+            h = chain_hash(prev, type_, payload_digest, rows_digest)
+            self.conn.execute(
+                "INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (seq, type_, text, payload_digest, rows_digest, h),
+            )
+            return seq
+
+    def _write_bulk_direct(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]],
+                           *, chunk: int) -> int:
+        """`write_bulk` inside the caller's transaction: rows straight into ``table``."""
         columns = RECORD_TABLES[table]
         marks = ", ".join("?" * len(columns))
         with self.transaction():
@@ -829,14 +1145,9 @@ class Store:
             # the event number is one int of ours for every row: a literal, not a binding
             sql = f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks}, {int(seq)})"
             rows_hash = hashlib.sha256()
-            update = rows_hash.update
             kinds = _column_kinds(table, columns)
             n = 0
             it = iter(rows)
-            # Millions of short-lived tuples make the cyclic garbage collector run
-            # full collections over every object of the process again and again:
-            # that more than doubled the cost of a million rows. Rows hold no
-            # cycles, so collection is paused for the loop (and restored after).
             gc_was_enabled = gc.isenabled()
             gc.disable()
             try:
@@ -845,7 +1156,7 @@ class Store:
                     if not batch:
                         break
                     out, digests = _encode_batch(table, kinds, batch)
-                    update(digests)  # SHA-256 over the row digests, as if fed one by one
+                    rows_hash.update(digests)
                     self.conn.executemany(sql, out)
                     if table == "run_states":
                         self._track_open_runs(out)
@@ -930,13 +1241,23 @@ class Store:
     # commit by another connection (PRAGMA data_version) forgets them too: another
     # process may have erased one.
 
+    # The memory is per thread, as connections and transactions are: a node another
+    # thread has written but not committed is not known here.
+
+    @property
+    def _known(self) -> dict[str, tuple[Node, set[str]]]:
+        known: dict[str, tuple[Node, set[str]]] | None = getattr(self._local, "known", None)
+        if known is None:
+            known = self._local.known = {}
+        return known
+
     def known_node(self, node_id: str, name: str | None) -> Node | None:
         """The stored node ``node_id`` if this connection has seen it recorded, with
         ``name`` as its name or an alias (so `add_node` would write nothing); else None."""
         entry = self._known.get(node_id)
         if entry is None:
             return None
-        if self._conn_pid != os.getpid() or self._data_version() != self._known_version:
+        if self._conn_pid != os.getpid() or self._data_version() != getattr(self._local, "known_version", None):
             self._known.clear()
             return None
         node, names = entry
@@ -945,7 +1266,7 @@ class Store:
     def remember_node(self, node: Node, name: str | None = None) -> None:
         """Note that ``node`` (as stored) is recorded, also under ``name`` (an alias)."""
         if not self._known:
-            self._known_version = self._data_version()
+            self._local.known_version = self._data_version()
         names = self._known.setdefault(node.id, (node, set()))[1]
         names.update(n for n in (node.name, name) if n is not None)
 
@@ -1321,7 +1642,23 @@ class Store:
             for pk, *values in rows:
                 erasure = mine.get(pk) if _erased_form(table, values) else None
                 h.update(_committed_digest(row_digest(table, values), erasure))
+            if rows and not self._in_place(table, seq, rows[0][0], rows[-1][0]):
+                return False
         return h.hexdigest() == rows_digest
+
+    def _in_place(self, table: str, seq: int, lo: int, hi: int) -> bool:
+        """The order rule around one event's rows ``lo..hi`` (pks) of ``table``: no row
+        of another event among them, none of a later event before them, none of an
+        earlier event after them. Index and rowid-range lookups only."""
+        c = self.conn
+        if c.execute(f"SELECT 1 FROM {table} WHERE pk BETWEEN ? AND ? AND event IS NOT ? LIMIT 1", (lo, hi, seq)).fetchone():
+            return False
+        before = c.execute(f"SELECT event FROM {table} WHERE pk < ? ORDER BY pk DESC LIMIT 1", (lo,)).fetchone()
+        after = c.execute(f"SELECT event FROM {table} WHERE pk > ? ORDER BY pk LIMIT 1", (hi,)).fetchone()
+        try:
+            return (before is None or before[0] <= seq) and (after is None or after[0] >= seq)
+        except TypeError:  # a forged non-numeric event number next to it
+            return False
 
     # -- erasure ---------------------------------------------------------------
 
@@ -1365,6 +1702,13 @@ class Store:
                 targets += self._rows("aliases", "node = ?", node_id)
             if not targets:
                 raise NodeNotFoundError(node_id)
+            node_attrs: dict[str, Any] = {}
+            if targets[0][0] == "nodes":
+                with suppress(TypeError, ValueError):
+                    node_attrs = json.loads(targets[0][2][3]) or {}
+                if targets[0][2][1] == "run":
+                    for table in ("params", "tags", "run_states"):
+                        targets += self._rows(table, "run = ?", node_id)
             targets += self._rows("annotations", "node = ?", node_id)
             records, updates = [], []
             for table, pk, values in targets:
@@ -1373,16 +1717,61 @@ class Store:
                 columns = RECORD_TABLES[table]
                 blank = _ERASED_COLUMNS[table]
                 erased = tuple(blank.get(c, v) if c in blank else v for c, v in zip(columns, values))
+                if erased == tuple(values) and table not in ("nodes", "predictions"):
+                    continue  # nothing personal in it (a state without error text)
                 records.append((table, pk, row_digest(table, values).hex(), row_digest(table, erased).hex(), reason))
                 updates.append((table, pk, erased))
             if not records:
                 raise WriteRefusedError(f"{node_id} is already erased")
             seq = self.write("redact", {"node": node_id, "reason": reason, "rows": len(records)}, {"redactions": records})
+            # freed cells and pages are zeroed whatever the build's default (or a
+            # connection's setting): the old values must not stay in free space
+            self.conn.execute("PRAGMA secure_delete = ON")
             for table, pk, erased in updates:
                 columns = RECORD_TABLES[table]
                 sets = ", ".join(f"{c} = ?" for c in columns)
                 self.conn.execute(f"UPDATE {table} SET {sets} WHERE pk = ?", (*erased, pk))
-            return seq
+            self._forget_paths(node_attrs)
+        self.scrub()
+        return seq
+
+    def _forget_paths(self, attrs: Mapping[str, Any]) -> None:
+        """Drop stat cache entries for the paths an erased node recorded (a file, or
+        every file under a directory): the cache keys are the paths themselves."""
+        for key in ("path", "abspath", "uri"):
+            value = attrs.get(key)
+            if not isinstance(value, str) or not value:
+                continue
+            candidates = {value, _clean_text(os.path.abspath(value))}
+            with suppress(OSError, ValueError):
+                candidates.add(_clean_text(str(Path(value).resolve())))
+            for p in candidates:
+                base = p.rstrip("/")
+                self.conn.execute("DELETE FROM stat_cache WHERE path = ? OR (path >= ? AND path < ?)",
+                                  (p, base + "/", base + "0"))
+
+    def scrub(self) -> bool:
+        """Leave no old copy of erased content in the store's files: rewrite the
+        database (``VACUUM``: free pages and the unused space inside pages can hold old
+        row images written by a build or connection without ``secure_delete``), then
+        copy everything into the file and empty the WAL (``wal_checkpoint(TRUNCATE)``).
+
+        Returns False when a reader's open snapshot kept the checkpoint from finishing
+        (retried for a few seconds first). Does nothing inside a transaction. The
+        rewrite takes time in proportion to the store (about a second per 100 MB
+        here) and holds the write lock meanwhile: erasure is rare, correctness first.
+        """
+        if self.in_transaction or self.read_only:
+            return False
+        self.conn.execute("PRAGMA secure_delete = ON")
+        self.conn.execute("VACUUM")
+        for _ in range(50):
+            with suppress(LineageError):
+                busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return True
+            time.sleep(0.1)
+        return False
 
     def _rows(self, table: str, where: str, arg: Any) -> list[tuple[str, int, tuple[Any, ...]]]:
         columns = RECORD_TABLES[table]
@@ -1401,7 +1790,31 @@ class Store:
         ``record``: append the result as a ``checkpoint`` event (only when it passed).
         ``since_checkpoint``: start from the last checkpoint instead of event 1 (the
         prefix before it was verified when the checkpoint was recorded).
+
+        Everything is read from one snapshot (`snapshot`), so writers appending
+        meanwhile are simply not seen: no false alarm. Derived caches (``open_runs``)
+        are checked against the evidence and repaired; that is reported in
+        ``.repaired``, never as tampering.
         """
+        want_head = head.lower() if head else None
+        if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
+            # a short prefix would match some event of almost any history
+            raise InvalidInputError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
+        outer = self.in_transaction  # inside a caller's snapshot or batch: repair nothing
+        with self.snapshot():
+            report = self._verify(head, since_checkpoint, progress)
+            # (a full check reads every run state anyway; an incremental one stays cheap)
+            stale = self._stale_open_runs() if report.checked_from == 0 else set()
+        if stale and not outer:
+            report.repaired.append(f"open_runs cache: {len(stale)} entr{'y' if len(stale) == 1 else 'ies'} did not match "
+                                   "the recorded run states (a cache, not evidence): rebuilt")
+            self._rebuild_open_runs()
+        if report.ok and record:
+            self.write("checkpoint", {"verified_through": report.events, "head": report.head, "from": report.checked_from})
+        return report
+
+    def _verify(self, head: str | None, since_checkpoint: bool,
+                progress: Callable[[int, int], None] | None) -> VerifyReport:
         total, _ = self.head()
         start, prev = 1, GENESIS
         if since_checkpoint:
@@ -1419,15 +1832,12 @@ class Store:
         report = VerifyReport(ok=True, events=0, head=prev, checked_from=start - 1)
         problems: list[tuple[int, str]] = []
         want_head = head.lower() if head else None
-        if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
-            # a short prefix would match some event of almost any history
-            raise InvalidInputError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
         found_head = False
         if want_head and start > 1:  # a head in the prefix the checkpoint vouches for
             found_head = any(str(h).startswith(want_head) for (h,) in self.conn.execute(
                 "SELECT hash FROM events WHERE seq < ? AND hash >= ? AND hash < ?", (start, want_head, want_head + "g")))
 
-        row_groups = self._row_groups(start - 1)
+        row_groups = self._row_groups(start - 1, problems)
         pending = next(row_groups, None)
         expected = start
         sha, fromhex = hashlib.sha256, bytes.fromhex
@@ -1476,13 +1886,18 @@ class Store:
             report.ok = False
             report.first_bad = problems[0][0]
             report.problems = [p[1] for p in problems]
-        elif record:
-            self.write("checkpoint", {"verified_through": report.events, "head": report.head, "from": report.checked_from})
         return report
 
-    def _row_groups(self, after: int) -> Iterator[tuple[int, str]]:
+    def _row_groups(self, after: int, problems: list[tuple[int, str]] | None = None) -> Iterator[tuple[int, str]]:
         """``(event, rows digest)`` for every event that has rows, in event order,
-        merged across tables so memory stays bounded by one event's rows."""
+        merged across tables so memory stays bounded by one event's rows.
+
+        Also checks the order rule (docs/integrity.md): in every table, rows sorted by
+        ``pk`` are sorted by event. Read in (event, pk) order, pks must only grow; a pk
+        at or below the largest seen so far is a row placed before rows of an earlier
+        event (a swapped pk, a row moved between events), which would change what
+        "latest" means. The earliest event involved is appended to ``problems``.
+        """
 
         erased = self._erased_rows()
 
@@ -1493,6 +1908,8 @@ class Store:
             mine = erased.get(table)
             sql = f"SELECT event, pk, {', '.join(columns)} FROM {table} WHERE event > ? ORDER BY event, pk"
             cur = self.conn.execute(sql, (after,))
+            top_pk: int | None = -1
+            top_event, first = 0, True
             while True:
                 rows = cur.fetchmany(2000)
                 if not rows:
@@ -1502,8 +1919,25 @@ class Store:
                     # a forged non-numeric event number: sort it first, where verify
                     # reports it as naming no event (instead of failing to compare)
                     events = tuple(e if isinstance(e, (int, float)) else -1 for e in events)
+                if problems is not None and top_pk is not None:
+                    if first and after > 0:
+                        # rows of checkpointed events placed after the new ones
+                        old = self.conn.execute(f"SELECT event, pk FROM {table} WHERE pk > ? AND event <= ? ORDER BY pk LIMIT 1",
+                                                (pks[0], after)).fetchone()
+                        if old is not None:
+                            problems.append((after + 1, _order_problem(table, old[0], old[1], events[0], pks[0])))
+                    first = False
+                    if top_pk >= pks[0] or any(map(operator.ge, pks, pks[1:])):
+                        for e, pk in zip(events, pks):
+                            if pk <= top_pk:
+                                problems.append((max(top_event, 0), _order_problem(table, top_event, top_pk, e, pk)))
+                                top_pk = None  # one report per table: the earliest event involved
+                                break
+                            top_pk, top_event = pk, e
+                    else:
+                        top_pk, top_event = pks[-1], events[-1]
                 texts = [_stored_column_json(c) for c in cols]
-                digests = map(_DIGEST, map(hashlib.sha256, map(str.encode, map(template.format, *texts))))
+                digests: Iterable[bytes] = map(_DIGEST, map(hashlib.sha256, map(str.encode, map(template.format, *texts))))
                 if mine:  # erased rows count as what their event committed to
                     digests = [_committed_digest(d, mine.get(pk)) if pk in mine and _erased_form(table, r[2:]) else d
                                for d, pk, r in zip(digests, pks, rows)]
@@ -1522,9 +1956,15 @@ class Store:
     # -- the stat cache (not evidence: outside the chain) ----------------------
 
     def stat_get(self, key: Any) -> tuple[str, int | None] | None:
+        """The cached ``(digest, lines)`` of a file whose size, mtime and inode match, or
+        None. An entry not shaped as lineage writes them (a digest that is not 64 hex
+        digits, a line count that is not a number) is garbage: ignored, so the file
+        is read again."""
         row = self.conn.execute("SELECT size, mtime_ns, inode, digest, lines FROM stat_cache WHERE path = ?", (_clean_text(key.path),)).fetchone()
         if row and (row[0], row[1], row[2]) == (key.size, key.mtime_ns, key.inode):
-            return row[3], row[4]
+            digest, lines = row[3], row[4]
+            if isinstance(digest, str) and _HEX64.fullmatch(digest) and (lines is None or type(lines) is int):
+                return digest, lines
         return None
 
     def stat_put(self, key: Any, digest: str, lines: int | None) -> None:
@@ -1550,23 +1990,37 @@ class Store:
     def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Path:
         """Keep bytes (or a file's content) under ``artifacts/ab/<digest>``; returns the path.
 
-        Written to a temporary name and renamed, so a crash never leaves half a file
-        under a digest's name.
+        Written to a temporary name, synced and renamed, so a crash never leaves half
+        a file under a digest's name; a failed write (a full disk) removes its
+        temporary file and raises DiskFullError, or InvalidInputError for another
+        OS error, naming the file.
         """
+        if data is None and source is None:
+            raise InvalidInputError("put_artifact needs data or a source file")
         target = self.artifacts_dir / digest[:2] / digest
         if target.exists():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{digest}.{os.getpid()}.tmp")
-        if data is not None:
-            tmp.write_bytes(data)
-        elif source is not None:
-            import shutil
+        tmp = target.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as out:
+                if data is not None:
+                    out.write(data)
+                else:
+                    import shutil
 
-            shutil.copyfile(source, tmp)
-        else:
-            raise InvalidInputError("put_artifact needs data or a source file")
-        os.replace(tmp, target)
+                    with open(source, "rb") as src:  # type: ignore[arg-type]
+                        shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()
+                os.fsync(out.fileno())  # a full disk can surface only here (or at close)
+            os.replace(tmp, target)
+        except OSError as exc:
+            with suppress(OSError):
+                tmp.unlink()
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(f"the disk holding {self.artifacts_dir} is full: the artifact {digest[:12]}… "
+                                    "was not kept (nothing partial left); free some space and retry") from None
+            raise InvalidInputError(f"cannot write the artifact {target}: {exc.strerror or exc}") from None
         return target
 
     def artifact_path(self, digest: str) -> Path:
@@ -1575,12 +2029,49 @@ class Store:
     # -- run locks: a live run holds an flock; a free lock on a `running` run means it died
 
     def run_lock(self, run_id: str) -> RunLock:
+        """The lock file of a run: only ever ``locks/<32 hex>.lock`` inside the store."""
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise InvalidInputError(f"{run_id!r} is not a run id (run:<32 hex digits>)")
         return RunLock(self.locks_dir / (run_id.split(":", 1)[1] + ".lock"))
 
     def running_runs(self) -> list[str]:
-        """Ids of runs whose latest state is `running` (from `open_runs`: its cost
-        follows the runs still open, not every run ever started)."""
-        return [r[0] for r in self.conn.execute("SELECT run FROM open_runs ORDER BY run")]
+        """Ids of runs whose latest state is `running`.
+
+        Read from `open_runs` (its cost follows the runs still open, not every run ever
+        started), which is a cache: each entry is checked against the evidence (a
+        well-formed run id whose latest recorded state is `running`) before it is
+        believed, and the cache is rebuilt when an entry is not.
+        """
+        out, stale = [], False
+        for (run,) in self.conn.execute("SELECT run FROM open_runs ORDER BY run").fetchall():
+            if isinstance(run, str) and _RUN_ID.fullmatch(run) and self._latest_status(run) == "running":
+                out.append(run)
+            else:
+                stale = True
+        if stale:
+            self._rebuild_open_runs()
+        return out
+
+    def _latest_status(self, run_id: str) -> str | None:
+        row = self.conn.execute("SELECT status FROM run_states WHERE run = ? ORDER BY pk DESC LIMIT 1", (run_id,)).fetchone()
+        return row[0] if row else None
+
+    _OPEN_RUNS_SQL = ("SELECT s.run FROM run_states s WHERE s.status = 'running' "
+                      "AND s.pk = (SELECT MAX(t.pk) FROM run_states t WHERE t.run = s.run)")
+
+    def _stale_open_runs(self) -> set[Any]:
+        """Entries of `open_runs` that the evidence contradicts, and runs it misses
+        (the symmetric difference with what run_states says). Reads every run state."""
+        cached = {r[0] for r in self.conn.execute("SELECT run FROM open_runs")}
+        actual = {r[0] for r in self.conn.execute(self._OPEN_RUNS_SQL)}
+        return cached ^ actual
+
+    def _rebuild_open_runs(self) -> None:
+        """Rebuild the `open_runs` cache from run_states; best effort (a read-only or
+        busy store keeps the stale cache, which every reader re-checks anyway)."""
+        with suppress(sqlite3.Error, LineageError), self.transaction():
+            self.conn.execute("DELETE FROM open_runs")
+            self.conn.execute(f"INSERT INTO open_runs (run) {self._OPEN_RUNS_SQL}")
 
     def reap_dead_runs(self, *, noticed_by: str | None = None) -> list[str]:
         """Record as `crashed` every `running` run whose process is gone; returns their ids."""
@@ -1670,21 +2161,12 @@ class Store:
         for model_name, count in per_model:
             groups.append(("prediction", model_name, count))
             edges.append(("prediction", model_name, "model", model_name, "was_derived_from", None, count))
-        return groups, edges  # type: ignore[return-value]
+        return groups, edges
 
 
 _EMPTY_ROWS = hashlib.sha256(b"").hexdigest()
-
-
-class _ClosedConnection:
-    """What a closed store's ``conn`` becomes: every use says so in one line, instead
-    of sqlite3's ProgrammingError traceback."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-
-    def __getattr__(self, name: str) -> Any:
-        raise LineageError(f"the lineage store {self._path} is closed; open it again with lineage.open()")
+_RUN_ID = re.compile(r"run:[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class StatCache:
@@ -1702,10 +2184,8 @@ class StatCache:
         return self.store.stat_get(key)
 
     def put(self, key: Any, digest: str, lines: int | None) -> None:
-        try:
+        with suppress(sqlite3.Error, LineageError):
             self.store.stat_put(key, digest, lines)
-        except sqlite3.Error:
-            pass
 
 
 class RunLock:
@@ -1760,10 +2240,8 @@ class RunLock:
             self._fd = None
             return
         if remove:
-            try:
+            with suppress(OSError):
                 os.unlink(self.path)
-            except OSError:
-                pass
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None

@@ -6,6 +6,7 @@ one ledger event (or part of one) and a failed call leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -18,7 +19,7 @@ from typing import Any
 
 from . import capture, capture_cache, hashing, secrets
 from . import describe as _describe
-from .errors import InvalidInputError, WriteRefusedError
+from .errors import InvalidInputError, LineageError, WriteRefusedError
 from .model import (
     ANNOTATION_FIELDS,
     SENSITIVE_FIELDS,
@@ -360,8 +361,12 @@ class Run:
         else:
             message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             # an error message often quotes a URL (a failed download) or a config: masked
-            # before the cut, so a secret cut in two cannot leave a recognisable half
-            self.end("failed", error=secrets.mask_text(message)[:2000])
+            # before the cut, so a secret cut in two cannot leave a recognisable half.
+            # If recording the end fails too (the disk that failed the run is still
+            # full, the store busy), the first error is the one to report, so it
+            # propagates; the run stays `running` and is reaped as `crashed` later.
+            with contextlib.suppress(LineageError):
+                self.end("failed", error=secrets.mask_text(message)[:2000])
 
     @property
     def node(self) -> Node:

@@ -82,7 +82,14 @@ def check(store: Store, facts: Facts, *, chain: VerifyReport | None = None, file
     """The integrity section of a report (JSON-ready); ``ok`` is false when any check failed.
 
     ``chain``: a verification already run (an inventory verifies once for all models).
+    Everything is read from one snapshot of the store, so a writer appending meanwhile
+    never makes an honest record look tampered with.
     """
+    with store.snapshot():
+        return _check(store, facts, chain=chain, files=files)
+
+
+def _check(store: Store, facts: Facts, *, chain: VerifyReport | None, files: bool) -> dict[str, Any]:
     started = time.perf_counter()
     problems: list[str] = []
 
