@@ -247,6 +247,11 @@ def _filled(tmp_path: Path) -> Store:
                          [(make_id("prediction", new_uuid7_hex()), model, f"in{batch}{i}", "1", 0.5, f"r{batch}{i}", "t4") for i in range(3)])
         s.write("annotation", {}, {"annotations": [(model, "intended_use", "x", "me", "t5")]})
         s.write("annotation", {}, {"annotations": [(model, "intended_use", "y", "me", "t6")]})
+        for label_event in range(2):  # two events, so rows can move between them
+            s.write("promote", {}, {"promotions": [("clf", f"l{label_event}", model, "promote", "ok", "me", "t5"),
+                                                   ("clf", f"m{label_event}", model, "promote", None, "me", "t5")]})
+            s.write("importance", {}, {"importances": [(model, "permutation", f"f{label_event}", "input", 0.25, 0.01, None, "y", "t5"),
+                                                       (model, "native", f"g{label_event}", "input", 0.5, None, None, None, "t5")]})
         s.write("run_ended", {}, {"run_states": [(run_id, "finished", "t7", 0, None, None)]})
         s.redact(s.nodes(kind="prediction")[0].id, reason="test")
         s.verify(record=True)

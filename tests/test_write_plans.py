@@ -107,6 +107,10 @@ def test_no_write_scans_a_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     for sql in dict.fromkeys(statements):
         if not sql.lstrip().upper().startswith(("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")):
             continue
+        if "lineage_staged" in sql:
+            # a bulk write's own TEMP staging table: read whole, on purpose, when it is
+            # published (and dropped by now)
+            continue
         plan = [row[-1] for row in lg.store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
         checked += 1
         bad = _bad_steps(sql, plan)
