@@ -22,6 +22,7 @@ PACKAGE = Path(lineage.__file__).parent
 # `model` and `errors` import nothing of ours; everything may import them.
 LAYERS: dict[str, int] = {
     "model": 0,
+    "signing": 1,
     "errors": 0,
     "hashing": 2,
     "store": 3,

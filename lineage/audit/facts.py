@@ -65,6 +65,7 @@ class Facts:
     subgraph: Any = None
     prediction: dict[str, Any] | None = None
     integrity: dict[str, Any] | None = None
+    decision: dict[str, Any] | None = None  # a prediction's decision record (inputs, rule, reasons)
     # for the integrity check: events per table behind the facts, prediction events, files
     fact_events: dict[str, set[int]] = field(default_factory=dict)
     prediction_events: dict[int, int] = field(default_factory=dict)
@@ -305,6 +306,11 @@ def _data_facts(store: Store, model_id: str, nodes: dict[str, Node], attributed:
 
     order = {"training": 0, "evaluation": 1, "upstream": 2}
     uses = query.which_data(store, model_id)
+    versions: dict[str, list[str]] = {}  # dataset name -> ids, oldest first (`applications@2 of 2`)
+    for use in uses:
+        name = use.node.name
+        if name and name not in versions:
+            versions[name] = [v.id for v in store.history(name, kind="dataset")]
     out = []
     for use in sorted(uses, key=lambda u: (order.get(u.role, 3), u.distance, u.node.name or "", u.node.id)):
         d = use.node
@@ -328,6 +334,8 @@ def _data_facts(store: Store, model_id: str, nodes: dict[str, Node], attributed:
             "captured_by": agents.brief(attributed.get(d.id)) if d.id in attributed else None,
             "remote": bool(a.get("remote")),
             "event": store.event_of(d.id),
+            "version": (versions[d.name].index(d.id) + 1) if d.name and d.id in versions.get(d.name, []) else None,
+            "versions": len(versions[d.name]) if d.name and d.id in versions.get(d.name, []) else None,
         })
     return out
 
@@ -491,4 +499,9 @@ def collect_prediction(store: Store, prediction_id: str) -> Facts:
     facts.subgraph = query.trace(store, prediction_id)
     if event:
         facts.fact_events.setdefault("predictions", set()).add(event)
+    from . import decision
+
+    facts.decision = decision.collect(store, facts)
+    if facts.decision.get("inputs_event"):
+        facts.fact_events.setdefault("prediction_inputs", set()).add(facts.decision["inputs_event"])
     return facts

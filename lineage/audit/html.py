@@ -118,7 +118,8 @@ def _context(report: AuditReport) -> dict[str, Any]:
 
 def render_report(report: AuditReport) -> str:
     """The full HTML document of a model or prediction report."""
-    name = "prediction.html.j2" if report.subject["kind"] == "prediction" else "model.html.j2"
+    # a prediction's report is a decision record: its own title and layout (≤ 2 A4 pages)
+    name = "decision.html.j2" if report.subject["kind"] == "prediction" else "model.html.j2"
     return environment().get_template(name).render(**_context(report))
 
 

@@ -142,6 +142,7 @@ def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: s
         "retention": facts.retention,
         "lineage": lineage,
         "prediction": facts.prediction,
+        "decision": facts.decision,
     }
     return json.loads(json.dumps(doc, default=str))  # plain JSON values only (sets, tuples, numpy)
 
