@@ -406,8 +406,8 @@ def test_prediction_report_shows_the_whole_chain(qs_shared: lineage.Lineage) -> 
     files = {f["name"]: f["status"] for f in doc["integrity"]["files"]}
     assert files == {"random_forest": "intact", "train_clean": "intact", "test": "intact", "train": "intact"}
     html = report.to_html()
-    assert "Chain of origin" in html and p["input_digest"] in html and doc["model"]["digest"] in html
-    assert "<svg" in html
+    assert "Data lineage" in html and p["input_digest"] in html and doc["model"]["digest"] in html
+    assert "Reasons" in html and "Decision record" in html  # its own layout, not the Annex IV view
     md = report.to_markdown()
     assert "## Chain of origin" in md and p["input_digest"] in md
 
