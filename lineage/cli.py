@@ -1028,7 +1028,7 @@ def keygen(output: str, as_json: bool) -> None:
 # audit
 
 
-_STATUS_STYLE = {"recorded": "green", "needs a person": "yellow", "missing": "bold red"}
+_STATUS_STYLE = {"recorded": "green", "needs a person": "yellow", "missing": "bold red", "failed": "bold white on red"}
 
 
 def _audit_summary(doc: dict[str, Any]) -> Any:

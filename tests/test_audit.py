@@ -30,7 +30,7 @@ from lineage.model import ANNOTATION_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "<img src=x onerror=alert(1)>"
-COMPLIANCE_KEYS = [k for k in ANNOTATION_FIELDS if k != "sign_off"]
+COMPLIANCE_KEYS = [k for k in ANNOTATION_FIELDS if k not in ("sign_off", "validation")]  # extra keys, not fields
 
 
 def schema() -> dict[str, Any]:
@@ -110,11 +110,12 @@ def gap_store(lg: lineage.Lineage, tmp_path: Path) -> tuple[lineage.Lineage, lin
 # the JSON report on the quickstart store
 
 QUICKSTART_FOREST = {
-    "identity": RECORDED, "intended_use": MISSING, "training_data": RECORDED, "personal_data_origin": MISSING,
+    # identity: no independent validation recorded; retention: no period stated
+    "identity": NEEDS_PERSON, "intended_use": MISSING, "training_data": RECORDED, "personal_data_origin": MISSING,
     "data_preparation": RECORDED, "representativeness": NEEDS_PERSON, "code_version": NEEDS_PERSON,
     "third_party_components": NEEDS_PERSON, "hyperparameters": RECORDED, "environment": RECORDED,
     "evaluation": RECORDED, "metric_rationale": MISSING, "accountability": NEEDS_PERSON, "changes": NEEDS_PERSON,
-    "limitations": MISSING, "risk_management": MISSING, "prediction_log": RECORDED, "retention": RECORDED,
+    "limitations": MISSING, "risk_management": MISSING, "prediction_log": RECORDED, "retention": NEEDS_PERSON,
     "integrity": RECORDED, "monitoring": NEEDS_PERSON, "impact": RECORDED, "conformity": MISSING,
 }
 
@@ -254,7 +255,7 @@ def test_write_by_suffix(qs_shared: lineage.Lineage, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match=r"\.html, \.md or \.json"):
         report.write(tmp_path / "r.pdf")
     assert "Audit report" in report._repr_html_() and "<script" not in report._repr_html_()
-    assert "10 recorded" in repr(report)
+    assert "8 recorded" in repr(report)
 
 
 def test_html_is_self_contained(qs_shared: lineage.Lineage) -> None:
@@ -452,7 +453,7 @@ def test_edited_row_fails_the_report(qs: lineage.Lineage) -> None:
     doc = report.to_dict()
     assert event in doc["integrity"]["facts"]["failed"]
     assert doc["integrity"]["chain"]["ok"] is False and doc["integrity"]["chain"]["first_bad"] == event
-    assert report.item("integrity")["status"] == MISSING
+    assert report.item("integrity")["status"] == "failed"  # never shown as merely missing
     html = report.to_html()
     assert _alert_before_title(html) and "Integrity check failed" in html
     assert "tampered" in html  # the diagram marks the node whose event failed

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model import human_size
-from .checklist import FIELD_BY_KEY, MISSING, NEEDS_PERSON, RECORDED, arrange
+from .checklist import FAILED, FIELD_BY_KEY, MISSING, NEEDS_PERSON, RECORDED, arrange
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import AuditReport, Inventory
@@ -87,7 +87,7 @@ def value(v: Any) -> str:
 
 
 def status_class(status: str) -> str:
-    return {RECORDED: "recorded", NEEDS_PERSON: "person", MISSING: "missing"}.get(status, "missing")
+    return {RECORDED: "recorded", NEEDS_PERSON: "person", MISSING: "missing", FAILED: "failed"}.get(status, "missing")
 
 
 def plural(n: int, word: str) -> str:

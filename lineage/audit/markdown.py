@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .checklist import MISSING, NEEDS_PERSON, RECORDED, arrange
+from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, arrange
 from .html import num, size, when
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,7 +120,7 @@ def _integrity(d: dict[str, Any]) -> list[str]:
 
 
 def _status(s: str) -> str:
-    return {RECORDED: "recorded", NEEDS_PERSON: "**needs a person**", MISSING: "**missing**"}[s]
+    return {RECORDED: "recorded", NEEDS_PERSON: "**needs a person**", MISSING: "**missing**", FAILED: "**FAILED**"}[s]
 
 
 def _runs(runs: list[dict[str, Any]], label: str) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..store import Store
 from . import checklist
-from .checklist import MISSING, NEEDS_PERSON, RECORDED, STANDARDS
+from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, STANDARDS
 
 REPORT_FORMAT = "lineage-audit"
 REPORT_VERSION = 1
@@ -84,7 +84,7 @@ def build_report(store: Store, node_id: str, *, standard: str = "annex-iv") -> A
 
 
 def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: str) -> dict[str, Any]:
-    counts = {s: sum(1 for i in items if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING)}
+    counts = {s: sum(1 for i in items if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING, FAILED)}
     sub = facts.subgraph
     lineage = {"root": getattr(sub, "root", None), "nodes": len(sub) if sub is not None else 0,
                "edges": len(sub.edges()) if sub is not None else 0, "counts": dict(sub.counts) if sub is not None else {}}
@@ -137,7 +137,8 @@ def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: s
         "later_runs": facts.later_runs,
         "impact": facts.impact,
         "accountability": facts.accountability,
-        "annotations": {k: {"text": a["text"], "author": a["author"], "at": a["at"], "event": a["event"]}
+        "annotations": {k: {"text": a["text"], "author": a["author"], "at": a["at"], "event": a["event"],
+                            **({"recorded_by": a["recorded_by"]} if a.get("recorded_by") else {})}
                         for k, a in facts.annotations.items()},
         "retention": facts.retention,
         "lineage": lineage,
@@ -311,7 +312,7 @@ def build_inventory(store: Store, *, all_versions: bool = False) -> Inventory:
         facts.integrity = integrity.check(store, facts, chain=chain)
         checks = checklist.evaluate(facts)
         m = facts.model
-        counts = {s: sum(1 for i in checks if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING)}
+        counts = {s: sum(1 for i in checks if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING, FAILED)}
         items.append({
             "id": m["id"],
             "name": m["name"],
