@@ -93,7 +93,8 @@ def svg_tree(svg: str) -> ET.Element:
 
 
 def svg_nodes(root: ET.Element) -> list[ET.Element]:
-    return [g for g in root.iter(f"{SVG}g") if g.get("class") == "node"]
+    """The drawn nodes, the legend aside."""
+    return [g for g in root.iter(f"{SVG}g") if g.get("class") == "node" and g.findtext(f"{SVG}title") != "legend"]
 
 
 def svg_edges(root: ET.Element) -> list[ET.Element]:
@@ -647,7 +648,7 @@ def test_find_marks_spreads_stale_down_the_diagram(lg: lineage.Lineage, tmp_path
     assert set(marks.values()) == {"stale"}
     assert {train.id, model.id} <= set(marks) and sum(k.startswith("prediction:") for k in marks) == 8
     dot = render.to_dot(sub, marked=marks)
-    assert "<B>8 predictions</B>" in dot and dot.count("⚠ stale") == 4  # data, run, model, one group
+    assert "<B>8 predictions</B>" in dot and dot.count("⚠ stale") == 4 + 1  # data, run, model, one group; the legend
 
 
 def test_find_marks_sees_an_edited_run_state(forest) -> None:

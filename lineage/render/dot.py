@@ -153,8 +153,45 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
                     attrs["tooltip"] = _edge_text(d)
                     del attrs["label"]
         lines.append(f"  {ids[u]} -> {ids[v]} [{_attrs(attrs)}];")
+    lines += _legend(p, agent_edges)
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _legend(p: _Prepared, agent_edges: int) -> list[str]:
+    """A legend node (kinds drawn, edge styles, marks) in its own cluster, so every
+    drawing explains itself, standalone SVG files included."""
+    from .style import KIND_ORDER
+
+    g = p.g
+    kinds = {_kind_of(_node_of(g, n)) for n in g.nodes}
+    rows = []
+    for kind in KIND_ORDER:
+        if kind in kinds and kind in STYLE and kind != "group":
+            st = STYLE[kind]
+            shape = {"ellipse": "oval", "box": "box", "house": "house"}.get(st["shape"], st["shape"])
+            rows.append(f'<TR><TD BGCOLOR="{st["fillcolor"]}" BORDER="1" COLOR="{st["color"]}" WIDTH="22"> </TD>'
+                        f'<TD ALIGN="LEFT">{_esc(kind)} ({shape})</TD></TR>')
+    if any(_node_of(g, n).kind == "group" for n in g.nodes):
+        rows.append('<TR><TD BORDER="1" COLOR="#64748b">×N</TD><TD ALIGN="LEFT">folded group (double outline)</TD></TR>')
+    rows.append('<TR><TD>→</TD><TD ALIGN="LEFT">depends on (PROV direction)</TD></TR>')
+    if p.hl_pairs or p.hl_nodes:
+        rows.append(f'<TR><TD><FONT COLOR="{MARKS["highlight"]["color"]}"><B>━</B></FONT></TD>'
+                    f'<TD ALIGN="LEFT">highlighted path</TD></TR>')
+    if agent_edges:
+        rows.append('<TR><TD><FONT COLOR="#94a3b8">╌</FONT></TD><TD ALIGN="LEFT">who did it (dashed)</TD></TR>')
+    if any(d.get("role") == "indirect" for _, _, d in g.edges(data=True)):
+        rows.append('<TR><TD>┈</TD><TD ALIGN="LEFT">indirect (dotted)</TD></TR>')
+    for mark in sorted(set(p.marked.values())):
+        m = MARKS[mark]
+        rows.append(f'<TR><TD><FONT COLOR="{m["color"]}"><B>{_esc(m["tag"])}</B></FONT></TD>'
+                    f'<TD ALIGN="LEFT">{"file changed on disk" if mark == "stale" else "record altered"}</TD></TR>')
+    table = (f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
+             f'<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>{"".join(rows)}</TABLE>')
+    return ["  subgraph cluster_legend {",
+            f"    graph [{_attrs({'label': '', 'color': '#cbd5e1', 'style': 'rounded', 'margin': 6})}];",
+            f"    legend [{_attrs({'shape': 'plaintext', 'fontsize': 10, 'label': _Html(table), 'tooltip': 'legend'})}];",
+            "  }"]
 
 
 def to_dot(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str] | None = None,
