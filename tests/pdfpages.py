@@ -37,6 +37,7 @@ class Page:
     marks: list[tuple[float, float, str]] = field(default_factory=list)  # (y_low, y_high, tag) in points, y up
     tags: list[str] = field(default_factory=list)  # tags of marked content with ink, in drawing order
     text_sizes: list[float] = field(default_factory=list)  # rendered text heights in points
+    texts: list[tuple[float, float]] = field(default_factory=list)  # (baseline y, size in points) of each text shown
 
     def extent(self) -> tuple[float, float]:
         """(lowest, highest) y of any ink, in points from the bottom."""
@@ -44,7 +45,7 @@ class Page:
             return (0.0, 0.0)
         return min(m[0] for m in self.marks), max(m[1] for m in self.marks)
 
-    def blank_fraction(self, top_mm: float = 16, bottom_mm: float = 18) -> float:
+    def blank_fraction(self, top_mm: float = 12, bottom_mm: float = 14) -> float:
         """Share of the printable height (between the margins) with no ink below or above
         the marks: 1.0 for an empty page."""
         lo, hi = self.extent()
@@ -55,6 +56,17 @@ class Page:
 
     def last_tag(self) -> str | None:
         return self.tags[-1] if self.tags else None
+
+    def ends_with_heading(self, heading_pt: float = 10.4) -> bool:
+        """True when the lowest line of text on the page is set in heading sizes (at
+        least ``heading_pt``; body text is 9 pt, tables 8.5 pt): a heading left alone
+        at the bottom, its content on the next page. (Chromium tags the text of
+        headings as NonStruct, so the size tells headings apart, not the tag.)"""
+        if not self.texts:
+            return False
+        low = min(y for y, _ in self.texts)
+        bottom = [size for y, size in self.texts if y <= low + 2]
+        return all(size >= heading_pt for size in bottom)
 
 
 _TOKEN = re.compile(rb"/[^\s/\[\]<>()]+|\((?:\\.|[^\\)])*\)|<[0-9A-Fa-f\s]*>|\[|\]|<<|>>|[^\s/\[\]<>()]+")
@@ -82,11 +94,27 @@ def read(data: bytes) -> list[Page]:
         page = Page(box[2] - box[0], box[3] - box[1])
         contents = re.search(rb"/Contents\s+(\d+) 0 R", body)
         if contents:
-            stream = re.search(rb"stream\r?\n(.*?)\r?\nendstream", objs[int(contents.group(1))], re.S)
-            if stream:
-                _interpret(zlib.decompress(stream.group(1)), page)
+            raw = _stream(objs, int(contents.group(1)))
+            if raw is not None:
+                _interpret(zlib.decompress(raw), page)
         out.append(page)
     return out
+
+
+def _stream(objs: dict[int, bytes], num: int) -> bytes | None:
+    """The raw bytes of object ``num``'s stream, cut by its /Length (binary data may
+    hold the word endstream)."""
+    body = objs.get(num, b"")
+    start = re.search(rb"stream\r?\n", body)
+    if start is None:
+        return None
+    length = re.search(rb"/Length\s+(\d+)(\s+0\s+R)?", body[:start.start()])
+    if length is None:
+        return None
+    n = int(length.group(1))
+    if length.group(2):  # an indirect length
+        n = int(re.search(rb"\d+", objs[n]).group(0))
+    return body[start.end():start.end() + n]
 
 
 def _interpret(content: bytes, page: Page) -> None:
@@ -166,6 +194,7 @@ def _interpret(content: bytes, page: Page) -> None:
                 p1 = _apply(m, 0, font_size)
                 if not _is_white(fill):
                     page.text_sizes.append(abs(p1[1] - p0[1]))
+                    page.texts.append((p0[1], abs(p1[1] - p0[1])))
                     saved, ctm = ctm, IDENTITY
                     mark([p0, p1], fill)
                     ctm = saved

@@ -267,7 +267,7 @@ def test_html_is_self_contained(qs_shared: lineage.Lineage) -> None:
     assert all(u.startswith("#") for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", html))  # only in-page references
     assert html.count("<svg") >= 2  # the lineage diagram and the importance chart
     assert "<?xml" not in html and "<!DOCTYPE svg" not in html
-    assert "@media print" in html and "break-before: page" in html
+    assert "@media print" in html and "@page { size: A4" in html
     assert "lineage verify --head " in html
     assert "not a cryptographic signature" in html
 
@@ -346,7 +346,7 @@ def test_annotations_fill_human_fields_with_author_and_time(gap_store: tuple[lin
     assert event in doc["integrity"]["facts"]["events"]
     html = report.to_html()
     assert "Pre-screening of loan applications.\nNot for final decisions." in html
-    assert "Recorded by <strong>alice</strong>" in html
+    assert "Stated by <strong>alice</strong>" in html
     assert "Signed off</strong> by bob" in html and "not a cryptographic signature" in html
     md = report.to_markdown()
     assert "> Pre-screening of loan applications." in md and "alice" in md

@@ -115,6 +115,7 @@ STANDARDS: dict[str, dict[str, Any]] = {
             ("9", "Post-market monitoring plan", ("monitoring", "impact")),
         ),
     },
+    # the Model Card's own nine sections (Mitchell et al., 2019); record keeping after them
     "model-card": {
         "title": "Model Card (Mitchell et al., 2019)",
         "sections": (
@@ -123,14 +124,16 @@ STANDARDS: dict[str, dict[str, Any]] = {
             ("", "Intended Use", ("intended_use",)),
             ("", "Factors", ("representativeness",)),
             ("", "Metrics", ("metric_rationale",)),
-            ("", "Evaluation Data", ("evaluation",)),
+            ("", "Evaluation Data", (), "evaluation_data"),
             ("", "Training Data", ("training_data", "data_preparation", "personal_data_origin")),
-            ("", "Quantitative Analyses", ("monitoring",)),
+            ("", "Quantitative Analyses", ("evaluation",), "slices"),
             ("", "Ethical Considerations", ("risk_management",)),
             ("", "Caveats and Recommendations", ("limitations",)),
-            ("", "Record keeping", ("prediction_log", "retention", "integrity", "impact", "conformity")),
+            ("", "Record keeping", ("prediction_log", "monitoring", "retention", "integrity", "impact", "conformity")),
         ),
     },
+    # SR 11-7: development, independent validation (its own section: validator, date,
+    # scope, findings, outcome), governance, monitoring and outcomes
     "sr11-7": {
         "title": "SR 11-7 model risk management",
         "sections": (
@@ -139,7 +142,8 @@ STANDARDS: dict[str, dict[str, Any]] = {
             ("", "Model development and implementation",
              ("training_data", "personal_data_origin", "data_preparation", "representativeness", "code_version",
               "third_party_components", "hyperparameters", "environment")),
-            ("", "Model validation", ("metric_rationale", "limitations", "risk_management", "conformity")),
+            ("", "Independent validation", ("metric_rationale", "limitations"), "validation"),
+            ("", "Risk management and controls", ("risk_management", "conformity")),
             ("", "Ongoing monitoring", ("monitoring", "changes")),
             ("", "Outcomes analysis", ("evaluation", "prediction_log")),
         ),
@@ -150,7 +154,7 @@ STANDARDS: dict[str, dict[str, Any]] = {
 def _check_standards() -> None:
     # every arrangement shows every field exactly once
     for name, std in STANDARDS.items():
-        keys = [k for _, _, ks in std["sections"] for k in ks]
+        keys = [k for sec in std["sections"] for k in sec[2]]
         assert sorted(keys) == sorted(FIELD_BY_KEY), name
 
 
@@ -476,5 +480,12 @@ def _annotation(a: dict[str, Any] | None) -> dict[str, Any] | None:
 def arrange(items: list[dict[str, Any]], standard: str) -> list[dict[str, Any]]:
     """The items grouped into the sections of ``standard``: ``[{number, title, fields}]``."""
     by_key = {i["key"]: i for i in items}
-    return [{"number": num, "title": title, "fields": [by_key[k] for k in keys]}
-            for num, title, keys in STANDARDS[standard]["sections"]]
+    return [{"number": sec[0], "title": sec[1], "fields": [by_key[k] for k in sec[2]],
+             "extra": sec[3] if len(sec) > 3 else None}
+            for sec in STANDARDS[standard]["sections"]]
+
+
+def reading_order(standard: str) -> dict[str, int]:
+    """Field key -> its number in the order the arrangement shows them (1, 2, 3, …)."""
+    keys = [k for sec in STANDARDS[standard]["sections"] for k in sec[2]]
+    return {k: i for i, k in enumerate(keys, 1)}

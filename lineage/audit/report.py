@@ -76,11 +76,24 @@ def build_report(store: Store, node_id: str, *, standard: str = "annex-iv") -> A
     facts.integrity = integrity.check(store, facts)
     items = checklist.evaluate(facts)
     data = _document(store, facts, items, standard)
-    diagram, diagram_kind = _diagram(store, facts)
-    from .chart import importance_svg
+    full, full_kind = _diagram(store, facts)
+    # the page's diagram: the history summarised by role, readable on A4; the full
+    # diagram goes to the appendix (screen) and `lineage dag`
+    from .diagram import to_svg as role_svg
+
+    integ = facts.integrity
+    failed_events = set(integ["facts"]["failed"])
+    altered = {x["id"] for x in [*facts.data, *facts.training_runs, *facts.preparation, facts.model]
+               if x.get("event") in failed_events}
+    stale = {f["id"] for f in integ["files"] if f["status"] in ("changed", "missing", "unreadable")}
+    summary = role_svg(data, altered=altered, stale=stale)
+    diagram, diagram_kind = (_strip_prolog(summary), "svg") if summary else (full, full_kind)
+    from .chart import group_svg, importance_svg
 
     chart = importance_svg(facts.feature_importance) if facts.subject["kind"] == "model" else None
-    return AuditReport(data, diagram=diagram, diagram_kind=diagram_kind, chart=chart)
+    slices = group_svg(data["metrics"]) if facts.subject["kind"] == "model" else None
+    return AuditReport(data, diagram=diagram, diagram_kind=diagram_kind, chart=chart,
+                       full_diagram=full if summary else None, full_diagram_kind=full_kind, slices=slices)
 
 
 def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: str) -> dict[str, Any]:
@@ -123,6 +136,7 @@ def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: s
         "checklist": items,
         "sections": [{"number": s["number"], "title": s["title"], "fields": [f["key"] for f in s["fields"]]}
                      for s in checklist.arrange(items, standard)],
+        "reading_order": checklist.reading_order(standard),
         "model": m,
         "data": facts.data,
         "training_runs": facts.training_runs,
@@ -201,11 +215,15 @@ class AuditReport:
     ``.md`` or ``.json`` by suffix), ``.ok`` (integrity) and ``.missing`` (gap keys)."""
 
     def __init__(self, data: dict[str, Any], *, diagram: str | None = None, diagram_kind: str | None = None,
-                 chart: str | None = None) -> None:
+                 chart: str | None = None, full_diagram: str | None = None, full_diagram_kind: str | None = None,
+                 slices: str | None = None) -> None:
         self._data = data
         self.diagram = diagram
         self.diagram_kind = diagram_kind
         self.chart = chart
+        self.full_diagram = full_diagram  # every node, for the appendix (None: `diagram` is the full one)
+        self.full_diagram_kind = full_diagram_kind
+        self.slices = slices  # per-group metrics with their intervals, as SVG
 
     @property
     def ok(self) -> bool:
