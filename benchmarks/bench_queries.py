@@ -87,7 +87,7 @@ class _FakeCode:
         self.n = n
         self.current = 0
 
-    def __call__(self, path: Any = None, *, entry_point: Any = None) -> tuple[str, dict[str, Any]]:
+    def __call__(self, path: Any = None, *, entry_point: Any = None, **_: Any) -> tuple[str, dict[str, Any]]:
         i = self.current % self.n
         commit = hashlib.sha1(f"commit {i}".encode()).hexdigest()
         identity = hashlib.sha256(f"{commit}\0".encode()).hexdigest()

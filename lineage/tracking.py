@@ -6,6 +6,7 @@ one ledger event (or part of one) and a failed call leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -648,10 +649,8 @@ def _decision_rule(decision: Any) -> dict[str, Any]:
 def _plain_value(v: Any) -> Any:
     """A JSON scalar for a numpy/pandas value (NaN becomes None)."""
     if hasattr(v, "item") and callable(v.item):
-        try:
+        with contextlib.suppress(TypeError, ValueError):  # a 0-d numpy value -> its Python scalar
             v = v.item()
-        except (TypeError, ValueError):
-            pass
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, (str, int, float, bool)) or v is None:

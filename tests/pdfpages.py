@@ -206,9 +206,8 @@ def _interpret(content: bytes, page: Page) -> None:
                     names = [o for o in operands if o.startswith(b"/")]
                     name = names[0] if names else name
                 tags.append(name[1:].decode("latin1"))
-            elif op == b"EMC":
-                if tags:
-                    tags.pop()
+            elif op == b"EMC" and tags:
+                tags.pop()
         except (ValueError, IndexError):  # an operator with operands we do not model
             pass
         operands = []

@@ -510,7 +510,7 @@ def test_prediction_events_beyond_the_budget_are_counted_not_hidden(lg: lineage.
     X, y = _xy()
     with lg.start_run("fit") as run:
         model = run.log_model(DecisionTreeClassifier(max_depth=2).fit(X, y), "m")
-    for k in range(4):
+    for _ in range(4):
         lg.log_predictions(model, X[:10], y[:10])
     monkeypatch.setattr(integrity, "PREDICTION_ROW_BUDGET", 25)
     doc = lg.audit(model).to_dict()

@@ -16,7 +16,7 @@ from lineage.cli import cli
 
 pytest.importorskip("cryptography")
 
-from lineage import signing  # noqa: E402
+from lineage import signing
 
 
 def test_keygen_writes_a_pair_and_never_overwrites(tmp_path: Path) -> None:

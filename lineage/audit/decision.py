@@ -96,8 +96,8 @@ def load_model(store: Store, model: dict[str, Any]) -> tuple[Any | None, str]:
     if hashlib.sha256(blob).hexdigest() != model.get("digest"):
         return None, "the model file no longer matches its recorded digest, so it is not loaded"
     try:
-        return pickle.loads(blob), ""  # noqa: S301 - our own artifact, digest checked above
-    except Exception as exc:  # a missing library, a class moved: say so, don't fail the report
+        return pickle.loads(blob), ""  # our own artifact, its digest checked above
+    except Exception as exc:  # noqa: BLE001 - a missing library, a class moved: said in the record, not raised
         return None, f"the model cannot be loaded here ({type(exc).__name__}: {exc})"
 
 
@@ -121,9 +121,10 @@ def _training_frame(data: list[dict[str, Any]]) -> tuple[Any | None, str]:
                 frame = pd.read_parquet(p)
             else:
                 continue
-        except Exception:  # unreadable: try the next
-            continue
-        return frame, str(d.get("name") or d.get("id"))
+        except (OSError, ValueError, ImportError):  # unreadable (parse error, no parquet engine): try the next
+            frame = None
+        if frame is not None:
+            return frame, str(d.get("name") or d.get("id"))
     return None, ""
 
 
@@ -133,6 +134,7 @@ def baseline(store: Store, model_id: str, data: list[dict[str, Any]], features: 
     it came from."""
     import pandas as pd
 
+    frame: Any
     frame, name = _training_frame(data)
     source = f"training data {name}"
     if frame is None or not all(f in frame.columns for f in features):
@@ -229,7 +231,7 @@ def reasons(store: Store, facts: Any, inputs: dict[str, Any], output: Any) -> di
             for f, s in zip(features, replaced):
                 out.append({"feature": f, "contribution": full - float(s), "method": "replacement",
                             "value": inputs[f], "baseline": base[f]})
-    except Exception as exc:  # the model refuses these inputs: say so, keep the record
+    except Exception as exc:  # noqa: BLE001 - the model refuses these inputs: said in the record, not raised
         return {**empty, "note": f"the model could not score the kept inputs ({type(exc).__name__}: {exc})"}
     out = [r for r in out if math.isfinite(r["contribution"])]
     out.sort(key=lambda r: (-abs(r["contribution"]), r["feature"]))

@@ -233,7 +233,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
             changes["items"] = [{"aspect": c.aspect, "key": c.key, "a": _plain(c.a), "b": _plain(c.b)}
                                 for c in diff.changes if c.aspect != "metrics"]
             changes["items"] += _metric_changes(store, previous.id, metrics)
-        except Exception as exc:  # a comparison that fails must not cost the whole report
+        except Exception as exc:  # noqa: BLE001 - a comparison that fails must not cost the whole report
             changes["error"] = f"{type(exc).__name__}: {exc}"
 
     predictions = store.prediction_summary(model_id)
@@ -396,7 +396,7 @@ def _impact(store: Store, model_id: str) -> tuple[dict[str, Any], list[dict[str,
 
     try:
         sub = query.impact(store, model_id)
-    except Exception as exc:  # shown as a gap rather than failing the report
+    except Exception as exc:  # noqa: BLE001 - shown as a gap rather than failing the report
         return {"counts": {}, "error": f"{type(exc).__name__}: {exc}"}, []
     counts = dict(sub.counts)
     if model_id in sub:
@@ -484,7 +484,7 @@ def collect_prediction(store: Store, prediction_id: str) -> Facts:
     pred = store.get_node(prediction_id)
     if pred is None or pred.kind != "prediction":
         raise InvalidInputError(f"{prediction_id} is not a prediction")
-    model_id = pred.attrs.get("model")
+    model_id = str(pred.attrs.get("model") or "")
     facts = collect_model(store, model_id)
     event = store.event_of(prediction_id)
     ev = store.event(event) if event else None
@@ -607,11 +607,11 @@ def _validation(note: dict[str, Any] | None, owner: dict[str, Any] | None, owner
         return None
     fields: dict[str, Any] = {k: None for k in VALIDATION_KEYS}
     text = note.get("text") or ""
-    try:
-        import yaml
+    import yaml
 
+    try:
         parsed = yaml.safe_load(text)
-    except Exception:  # free text: kept as the findings
+    except yaml.YAMLError:  # free text: kept as the findings
         parsed = None
     if isinstance(parsed, dict):
         for k in VALIDATION_KEYS:

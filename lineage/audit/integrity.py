@@ -137,7 +137,7 @@ def check(store: Store, facts: Facts, *, chain: VerifyReport | None = None, file
             "matches": matches,
             "signature": _signature(cp.payload, cp.payload.get("actor"), recorders, agents),
         }
-        sig = checkpoint["signature"]
+        sig: dict[str, Any] | None = checkpoint["signature"]  # type: ignore[assignment]
         if sig is not None and not sig["valid"] and "not installed" not in str(sig["problem"]):
             problems.append(f"the checkpoint of event {cp.seq} carries a signature that does not hold: {sig['problem']}")
         if not matches:

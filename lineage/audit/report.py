@@ -193,10 +193,10 @@ def _diagram(store: Store, facts: Any) -> tuple[str | None, str | None]:
     options = {"highlight": highlight, "marked": marked}
     try:
         return _strip_prolog(render.to_svg(sub, **options)), "svg"
-    except Exception:  # no `dot` here: the renderer's HTML view still shows the graph
+    except Exception:  # noqa: BLE001 - no `dot` here: the renderer's HTML view still shows the graph
         try:
             return render.to_html_fragment(sub, **options), "html"
-        except Exception:
+        except Exception:  # noqa: BLE001 - a report without a diagram beats no report
             return None, None
 
 

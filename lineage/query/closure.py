@@ -5,6 +5,7 @@ distances, and the fetch of the reached rows into a `Subgraph`."""
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -105,6 +106,66 @@ def _closure(store: Store, seeds: Iterable[str], *, upstream: bool, bridges: Map
             assert bridges is not None
             frontier = [p for p, m in bridges.items() if m in reached and p not in reached]
     return reached
+
+
+# One statement for a whole upstream walk (`_upstream`): the ids the walk reaches
+# with their node rows (NULL for an id that is no node: a prediction, or a dangling
+# edge's end), then the provenance edges leaving them, tagged 0 and 1.
+_UP_ROWS = (
+    "WITH RECURSIVE walk(id) AS ({seeds} UNION "
+    "SELECT e.dst FROM edges e JOIN walk w ON e.src = w.id WHERE e.rel <> 'was_revision_of') "
+    "SELECT 0, w.id, n.kind, n.name, n.attrs, n.created_at, NULL FROM walk w LEFT JOIN nodes n ON n.id = w.id "
+    "UNION ALL "
+    "SELECT 1, e.src, e.dst, e.rel, e.role, NULL, e.pk FROM walk w JOIN edges e ON e.src = w.id "
+    "WHERE e.rel <> 'was_revision_of'"
+)
+
+
+def _upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | None:
+    """The nodes upstream of ``root`` (itself included) and the edges among them, as
+    `_closure`, `_fetch` and `_edges_among` together find them, in one statement
+    (plus one for a prediction's row and the run states of the runs reached).
+
+    Returns None when the walk meets a prediction other than the root (something
+    depends on a prediction: a second round is needed), for the general path to do.
+    Raises NodeNotFoundError when ``root`` is no node.
+    """
+    conn = store.conn
+    root_node: Node | None = None
+    if _is_prediction(root):
+        row = conn.execute(f"SELECT {store._PRED_COLS} FROM predictions WHERE id = ?", (root,)).fetchone()
+        if row is None:
+            raise NodeNotFoundError(root)
+        root_node = store._prediction_from_row(row)
+        sql, args = _UP_ROWS.format(seeds="SELECT ? UNION SELECT ?"), (root, row[1])
+    else:
+        sql, args = _UP_ROWS.format(seeds="VALUES (?)"), (root,)
+    nodes: dict[str, Node] = {}
+    raw_edges: list[tuple[Any, ...]] = []
+    runs: list[Node] = []
+    loads = json.loads
+    for tag, a, b, c, d, e, pk in conn.execute(sql, args):
+        if tag:
+            raw_edges.append((pk, a, b, c, d))
+        elif b is not None:
+            node = Node(a, b, c, loads(d), e)
+            nodes[a] = node
+            if b == "run":
+                runs.append(node)
+        elif a != root and _is_prediction(a):
+            return None  # a prediction mid-walk: its model is a second round
+    if root_node is not None:
+        nodes[root] = root_node
+    elif root not in nodes:
+        raise NodeNotFoundError(root)
+    for n in store.with_run_state(runs):
+        nodes[n.id] = n
+    raw_edges.sort()  # stored order, as `_edges_among` reads them
+    # both ends must be nodes that exist: an edge to a missing node is dropped
+    edges = [Edge(s, d, r, ro) for _, s, d, r, ro in raw_edges if d in nodes]
+    if root_node is not None and root_node.attrs.get("model") in nodes:
+        edges.append(Edge(root, root_node.attrs["model"], "was_derived_from"))
+    return nodes, edges
 
 
 def _levels(store: Store, seeds: Sequence[str], *, upstream: bool, depth: int,
@@ -215,9 +276,7 @@ def _subgraph(nodes: Mapping[str, Node], edges: list[Edge], root: str, *, direct
     d = dict(dist) if dist is not None else _distances([root], edges, upstream=upstream)
     ordered = sorted(nodes.values(), key=lambda n: _sort_key(n, d))
     edges.sort(key=lambda e: (d.get(e.src if upstream else e.dst, 1 << 30), e.src, e.dst, e.rel, e.role or ""))
-    sub = build_subgraph(ordered, edges, root, direction=direction)
-    nx.set_node_attributes(sub.graph, {i: d.get(i) for i in sub.graph}, "distance")
-    return sub
+    return build_subgraph(ordered, edges, root, direction=direction, distances=d)
 
 
 def _root_id(store: Store, ref: Any) -> str:

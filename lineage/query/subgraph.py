@@ -21,21 +21,55 @@ class Subgraph:
     `impact` counted but did not list.
     """
 
-    def __init__(self, graph: nx.MultiDiGraph, root: str | None, *, direction: str = "upstream",
+    def __init__(self, graph: nx.MultiDiGraph | None, root: str | None, *, direction: str = "upstream",
                  counts: Mapping[str, int] | None = None) -> None:
-        self.graph = graph
+        self._graph = graph
+        self._parts: _Parts | None = None
         self.root = root
         self.direction = direction
         self._counts = dict(counts) if counts is not None else None
+
+    @classmethod
+    def _from_parts(cls, nodes: Sequence[Node], edges: Sequence[Edge], root: str | None, *, direction: str,
+                    counts: Mapping[str, int] | None = None,
+                    distances: Mapping[str, int] | None = None) -> Subgraph:
+        """A Subgraph whose networkx graph is built on first use of `graph`.
+
+        A walk's answer is mostly read as lists (``to_dict``, ``nodes``, ``edges``):
+        building the MultiDiGraph was a third of a trace's time, so it waits until
+        someone asks for it. Every method answers the same either way.
+        """
+        sub = cls(None, root, direction=direction, counts=counts)
+        sub._parts = _Parts(nodes, edges, distances)
+        return sub
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The ``networkx.MultiDiGraph`` (built now if this Subgraph was made without one)."""
+        if self._graph is None:
+            assert self._parts is not None
+            self._graph = self._parts.build()
+            self._parts = None  # from now on the graph is the truth (callers may edit it)
+        return self._graph
+
+    @graph.setter
+    def graph(self, value: nx.MultiDiGraph) -> None:
+        self._graph = value
+        self._parts = None
 
     # -- contents -------------------------------------------------------------
 
     def nodes(self, kind: str | None = None) -> list[Node]:
         """The nodes (folded groups included, as Nodes of kind ``group``), optionally of one kind."""
-        out = [d["node"] for _, d in self.graph.nodes(data=True)]
+        if self._parts is not None:
+            out = list(self._parts.nodes.values())
+        else:
+            out = [d["node"] for _, d in self.graph.nodes(data=True)]
         return [n for n in out if kind is None or n.kind == kind]
 
     def edges(self) -> list[Edge]:
+        if self._parts is not None:
+            return self._parts.edges()
         return [Edge(u, v, d["rel"], d.get("role")) for u, v, d in self.graph.edges(data=True)]
 
     @property
@@ -60,9 +94,13 @@ class Subgraph:
         return {"root": self.root, "nodes": nodes, "edges": [e.to_dict() for e in self.edges()], "counts": self.counts}
 
     def __len__(self) -> int:
+        if self._parts is not None:
+            return len(self._parts.nodes)
         return self.graph.number_of_nodes()
 
     def __contains__(self, node_id: object) -> bool:
+        if self._parts is not None:
+            return node_id in self._parts.nodes
         return node_id in self.graph
 
     def __iter__(self) -> Iterator[Node]:
@@ -94,16 +132,46 @@ class Subgraph:
 
 
 def build_subgraph(nodes: Sequence[Node], edges: Sequence[Edge], root: str | None, *, direction: str,
-                   counts: Mapping[str, int] | None = None) -> Subgraph:
-    """A Subgraph from nodes and edges (edges whose ends are missing are dropped)."""
-    g = nx.MultiDiGraph()
-    g.add_nodes_from((n.id, {"node": n}) for n in nodes)  # in bulk: far cheaper than one call each
-    present = {n.id for n in nodes}
-    g.add_edges_from(
-        (e.src, e.dst, e.rel if e.role is None else f"{e.rel}:{e.role}", {"rel": e.rel, "role": e.role})
-        for e in edges if e.src in present and e.dst in present
-    )
-    return Subgraph(g, root, direction=direction, counts=counts)
+                   counts: Mapping[str, int] | None = None, distances: Mapping[str, int] | None = None) -> Subgraph:
+    """A Subgraph from nodes and edges (edges whose ends are missing are dropped);
+    with ``distances``, every graph node carries its ``distance`` (None when absent)."""
+    return Subgraph._from_parts(nodes, edges, root, direction=direction, counts=counts, distances=distances)
+
+
+class _Parts:
+    """A Subgraph's contents before (or instead of) its networkx graph: the nodes in
+    order, and the edges as the MultiDiGraph would hold them (keyed ``rel`` or
+    ``rel:role``, a repeated key kept once), iterated in the graph's own order."""
+
+    def __init__(self, nodes: Sequence[Node], edges: Sequence[Edge], distances: Mapping[str, int] | None) -> None:
+        self.nodes = {n.id: n for n in nodes}
+        present = self.nodes
+        self.edge_list = [e for e in edges if e.src in present and e.dst in present]
+        self.distances = distances
+        adj: dict[str, dict[str, dict[str, Edge]]] = {}
+        for e in self.edge_list:
+            key = e.rel if e.role is None else f"{e.rel}:{e.role}"
+            adj.setdefault(e.src, {}).setdefault(e.dst, {})[key] = e
+        self.adj = adj
+
+    def edges(self) -> list[Edge]:
+        """In networkx's order: by source node in node order, then by target in first
+        insertion order, then by key."""
+        adj = self.adj
+        return [e for src in self.nodes if src in adj for by_key in adj[src].values() for e in by_key.values()]
+
+    def build(self) -> nx.MultiDiGraph:
+        g = nx.MultiDiGraph()
+        d = self.distances
+        if d is None:
+            g.add_nodes_from((i, {"node": n}) for i, n in self.nodes.items())  # in bulk: far cheaper than one call each
+        else:
+            g.add_nodes_from((i, {"node": n, "distance": d.get(i)}) for i, n in self.nodes.items())
+        g.add_edges_from(
+            (e.src, e.dst, e.rel if e.role is None else f"{e.rel}:{e.role}", {"rel": e.rel, "role": e.role})
+            for e in self.edge_list
+        )
+        return g
 
 
 def _node_or_group(n: Node) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from .closure import (
     _predictions_of,
     _root_id,
     _subgraph,
+    _upstream,
 )
 from .subgraph import Subgraph
 
@@ -113,14 +114,19 @@ def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[s
     root = _root_id(store, ref)
     depth = _check_depth(depth)
     keep = _check_kinds(kinds)
-    if depth is None:
-        ids = _closure(store, [root], upstream=True)
+    walked = _upstream(store, root) if depth is None else None
+    if walked is not None:  # the common case, in one statement
+        nodes, edges = walked
         dist = None
     else:
-        dist = _levels(store, [root], upstream=True, depth=depth)
-        ids = set(dist)
-    nodes = _fetch(store, ids, root)
-    edges = _edges_among(store, nodes, upstream=True)
+        if depth is None:
+            ids = _closure(store, [root], upstream=True)
+            dist = None
+        else:
+            dist = _levels(store, [root], upstream=True, depth=depth)
+            ids = set(dist)
+        nodes = _fetch(store, ids, root)
+        edges = _edges_among(store, nodes, upstream=True)
     if dist is None:
         dist = _distances([root], edges, upstream=True)
     if keep is not None:

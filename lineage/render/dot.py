@@ -73,9 +73,8 @@ def _node_style(node: Node, *, root: bool, highlighted: bool, mark: str | None) 
              "color": base["color"], "penwidth": 1.2}
     if node.kind == "group" and _count_of(node) > 1:
         style["peripheries"] = STYLE["group"]["peripheries"]
-    if node.kind == "group":
-        if node.attrs.get("overflow"):
-            style["style"] += ",dashed"
+    if node.kind == "group" and node.attrs.get("overflow"):
+        style["style"] += ",dashed"
     if root:
         style["penwidth"] = 2.4
     if mark:
@@ -122,7 +121,7 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
         ids[n] = f"n{i}"
         node = _node_of(g, n)
         mark = p.marked.get(n)
-        attrs = _node_style(node, root=n == p.sub.root, highlighted=n in p.hl_nodes, mark=mark)
+        attrs: dict[str, Any] = _node_style(node, root=n == p.sub.root, highlighted=n in p.hl_nodes, mark=mark)
         attrs["label"] = _node_label(node, g, mark, p.short)
         attrs["tooltip"] = _tooltip(node)
         lines.append(f"  n{i} [{_attrs(attrs)}];")
@@ -132,7 +131,7 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
         lines.append(f"  n{len(ids)} [{_attrs({'shape': note['shape'], 'style': 'filled', 'fillcolor': note['fillcolor'], 'color': note['color'], 'fontcolor': note['fontcolor'], 'label': _Html(_esc(f'… {p.hidden:,} more nodes not shown{limit}')), 'tooltip': 'left out to keep the diagram readable'})}];")
     agent_edges = sum(1 for _, _, d in g.edges(data=True) if d.get("rel") in _AGENT_RELATIONS)
     for u, v, d in g.edges(data=True):
-        attrs: dict[str, Any] = {"label": _Html(_esc(_edge_text(d)))}
+        attrs = {"label": _Html(_esc(_edge_text(d)))}
         if p.edge_highlighted(u, v):
             attrs.update(color=MARKS["highlight"]["color"], fontcolor=MARKS["highlight"]["color"],
                          penwidth=MARKS["highlight"]["penwidth"], arrowsize=0.9)

@@ -123,10 +123,10 @@ def _rebuild(sub: Subgraph, rep: Mapping[str, str], new_nodes: Mapping[str, Node
             merged[key]["count"] += n
         else:
             merged[key] = {**d, "count": n}
-    for (ru, rv, key), attrs in merged.items():
+    for (ru, rv, _key), attrs in merged.items():
         if attrs["count"] == 1:
             del attrs["count"]
-        out.add_edge(ru, rv, key=key, **attrs)
+        out.add_edge(ru, rv, key=_key, **attrs)
     root = sub.root if sub.root is None or sub.root in out else rep.get(sub.root)
     return Subgraph(out, root, direction=sub.direction)
 

@@ -69,7 +69,7 @@ def to_mermaid(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, 
         if p.edge_highlighted(u, v):
             bold.append(str(i))
     for name, members in classes.items():
-        s = MARKS.get(name) if name in MARKS else STYLE.get(name)
+        s: dict[str, Any] = (MARKS.get(name) if name in MARKS else STYLE.get(name)) or {}
         if name == "root":
             lines.append("  classDef root stroke-width:3px")
         elif name in MARKS:
