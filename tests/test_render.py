@@ -7,6 +7,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -389,6 +390,9 @@ def test_mermaid_nodes_edges_and_quoting() -> None:
     edge_lines = [line for line in lines if MERMAID_EDGE.match(line)]
     assert len(node_lines) == 10 and len(edge_lines) == 11
     other = [line for line in lines[1:] if line not in node_lines and line not in edge_lines]
+    legend = [line for line in other if line.startswith(("  subgraph legend", "    legend_", "    class legend_", "  end"))]
+    assert legend and legend[0].startswith("  subgraph legend")  # every diagram explains itself
+    other = [line for line in other if line not in legend]
     assert all(re.match(r"^  (classDef|class|linkStyle) ", line) for line in other), other
     # labels hold no syntax: the only markup is our own <br>
     for line in node_lines:
@@ -652,7 +656,7 @@ def test_find_marks_spreads_stale_down_the_diagram(lg: lineage.Lineage, tmp_path
 
 
 def test_find_marks_sees_an_edited_run_state(forest) -> None:
-    lg, model, train = forest
+    lg, model, _train = forest
     sub = lg.trace(model)
     run_id = next(n.id for n in sub.nodes("run"))
     assert render.find_marks(lg, sub) == {}
@@ -663,3 +667,26 @@ def test_find_marks_sees_an_edited_run_state(forest) -> None:
 def test_highlight_by_bare_hex_prefix() -> None:
     sub = trace_of_prediction()
     assert render.to_dot(sub, highlight=["3f2a9c"]) == render.to_dot(sub, highlight=[RAW])
+
+
+def test_mermaid_over_its_default_limits_is_folded_or_refused() -> None:
+    """Mermaid refuses more than 500 edges or 50,000 characters: the file is cut to
+    the nearest nodes with a comment saying so, or refused with a hint."""
+    from lineage.model import Node
+    from lineage.query import Subgraph
+
+    g = nx.MultiDiGraph()
+    root = "model:" + "a" * 64
+    g.add_node(root, node=Node(root, "model", "m", {}))
+    for i in range(700):  # distinct runs with distinct datasets: nothing folds
+        run = f"run:{i:032x}"
+        data = f"dataset:{i:064x}"
+        g.add_node(run, node=Node(run, "run", f"r{i}", {"params": {"i": i}}))
+        g.add_node(data, node=Node(data, "dataset", f"d{i}", {"rows": i}))
+        g.add_edge(root, run, rel="was_generated_by")
+        g.add_edge(run, data, rel="used", role=f"training-{i}")
+    sub = Subgraph(g, root=root)
+    text = render.to_mermaid(sub, fold=False)
+    assert text.startswith("%% folded to the") and text.count(" -->|") <= 500 and len(text) <= 50_000
+    with pytest.raises(lineage.RenderError, match="Mermaid's default limits"):
+        render.to_mermaid(sub, fold=False, max_nodes=1000)
