@@ -33,7 +33,7 @@ from typing import Any
 
 from ..store import Store
 
-EXACT_LINEAR = "exact (linear): coefficient × (value − training mean), in {units}"
+EXACT_LINEAR = "exact (linear): coefficient × (value − baseline mean), in {units}"
 REPLACEMENT = ("replacement (model-agnostic, local): change in {units} when this feature alone is set to its "
                "baseline ({stat}); interactions between features are not attributed")
 TOP = 10
@@ -220,7 +220,7 @@ def reasons(store: Store, facts: Any, inputs: dict[str, Any], output: Any) -> di
                 c = float(row[j]) * (float(inputs[f]) - float(base[f]))
                 out.append({"feature": f, "contribution": c, "method": "exact (linear)", "value": inputs[f], "baseline": base[f]})
         else:
-            method = REPLACEMENT.format(units=units, stat=f"training {stat}")
+            method = REPLACEMENT.format(units=units, stat=stat)
             full = float(score(x_frame)[0])
             rows = []
             for f in features:
