@@ -433,8 +433,11 @@ def _accountability(data: list[dict[str, Any]], preparation: list[dict[str, Any]
         steps.append({"step": f"{p['rows'] or ''} predictions logged".strip(), "subject": model["id"], "who": p["who"],
                       "agent_id": p["agent_id"], "at": p["at"], "ended_at": None, "status": None, "event": p["event"]})
     for key, a in annotations.items():
+        # the typed author beside the identity that recorded it, when the store has both
+        who = a["author"] if not a.get("recorded_by") or a.get("recorded_by") == a["author"] else \
+            f"{a['author']} (recorded by {a['recorded_by']})"
         steps.append({"step": "sign-off" if key == "sign_off" else f"annotation {key}", "subject": model["id"],
-                      "who": a["author"], "agent_id": None, "at": a["at"], "ended_at": None, "status": None,
+                      "who": who, "agent_id": None, "at": a["at"], "ended_at": None, "status": None,
                       "event": a["event"]})
     return sorted(steps, key=lambda s: (s["at"] or "", s["event"] or 0))
 

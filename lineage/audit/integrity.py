@@ -185,8 +185,11 @@ def check(store: Store, facts: Facts, *, chain: VerifyReport | None = None, file
             "checkpoint": checkpoint,
             "scope": ("full replay from event 1 (no checkpoint recorded)" if checkpoint is None and chain.checked_from == 0
                       else "full replay from event 1 (the checkpoint could not be used)" if chain.checked_from == 0
-                      else f"events {chain.checked_from + 1} to {chain.events}, after the checkpoint's full verification "
-                           f"through event {chain.checked_from}"),
+                      else f"the whole history of {chain.events} events: verified in full through event "
+                           f"{chain.checked_from} by the checkpoint, nothing written since"
+                      if chain.checked_from >= chain.events
+                      else f"the whole history of {chain.events} events: events {chain.checked_from + 1} to {chain.events} "
+                           f"replayed now, the {chain.checked_from} before them verified in full by the checkpoint"),
         },
         "head": {"hash": head, "events": events, "command": f"lineage verify --head {head}"},
         "files": file_rows,
