@@ -690,3 +690,53 @@ def test_mermaid_over_its_default_limits_is_folded_or_refused() -> None:
     assert text.startswith("%% folded to the") and text.count(" -->|") <= 500 and len(text) <= 50_000
     with pytest.raises(lineage.RenderError, match="Mermaid's default limits"):
         render.to_mermaid(sub, fold=False, max_nodes=1000)
+
+
+def test_every_svg_carries_a_legend_of_what_it_draws() -> None:
+    require_program("dot")
+    sub = trace_of_prediction()
+    root = svg_tree(render.to_svg(sub, highlight=[next(n.id for n in sub.nodes() if n.kind == "dataset")]))
+    legend = [g for g in root.iter(f"{SVG}g") if g.findtext(f"{SVG}title") == "legend"]
+    assert len(legend) == 1
+    words = " ".join(texts(legend[0]))
+    for kind in {n.kind for n in sub.nodes()}:
+        assert kind in words
+    assert "highlighted path" in words and "depends on" in words
+
+
+def test_highlight_prefers_training_data_over_evaluation_data(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """From the model to its source file, the path through the held-out file is the
+    shorter one (4 hops against 6 through the cleaned training data); the bold path
+    still takes the training data."""
+    from sklearn.linear_model import LogisticRegression
+
+    for name, text in (("raw", "a,y\n1,0\n2,1\n3,0\n"), ("mid", "a,y\n1,0\n2,1\n"), ("train", "a,y\n1,0\n"),
+                       ("test", "a,y\n3,0\n")):
+        (tmp_path / f"{name}.csv").write_text(text)
+    with lg.start_run("split") as run:
+        run.log_input(tmp_path / "raw.csv")
+        test = run.log_output(tmp_path / "test.csv")
+        mid = run.log_output(tmp_path / "mid.csv")
+    with lg.start_run("clean") as run:
+        run.log_input(mid)
+        train = run.log_output(tmp_path / "train.csv")
+    with lg.start_run("fit") as run:
+        run.log_metric("accuracy", 0.9, dataset=test)
+        run.log_input(train)
+        model = run.log_model(LogisticRegression().fit([[1], [2]], [0, 1]), "m")
+    from lineage.render.prepare import _prepare
+
+    p = _prepare(lg.trace(model), highlight=[lg.get("raw.csv").id])
+    assert {train.id, mid.id} <= p.hl_nodes and test.id not in p.hl_nodes
+
+
+def test_html_page_fits_the_window_and_the_paper() -> None:
+    require_program("dot")
+    page = render.render(trace_of_prediction(), Path(tempfile_dir()) / "x.html").read_text()
+    assert "max-height:calc(100vh" in page and "@page{size:A4 landscape" in page and "max-width:100%" in page
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="lineage-render-")

@@ -32,7 +32,7 @@ _PATH_COST = {"was_informed_by": 2.5, "was_associated_with": 4.0, "was_attribute
 
 # Held-out data is not what a model was made from: a path through the evaluation file
 # would be drawn bold where the training data should be, so such edges cost more.
-_ROLE_COST = {"evaluation": 3.0, "validation": 3.0, "testing": 3.0, "test": 3.0}
+_ROLE_COST = {"evaluation": 10.0, "validation": 10.0, "testing": 10.0, "test": 10.0}
 
 
 def _path_cost(u: str, v: str, edges: Mapping[Any, Mapping[str, Any]]) -> float:
