@@ -130,8 +130,20 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
         note = STYLE["note"]
         lines.append(f"  n{len(ids)} [{_attrs({'shape': note['shape'], 'style': 'filled', 'fillcolor': note['fillcolor'], 'color': note['color'], 'fontcolor': note['fontcolor'], 'label': _Html(_esc(f'… {p.hidden:,} more nodes not shown{limit}')), 'tooltip': 'left out to keep the diagram readable'})}];")
     agent_edges = sum(1 for _, _, d in g.edges(data=True) if d.get("rel") in _AGENT_RELATIONS)
+    implied = _implied_informed_by(g)
+    fan_in = _fan_in(g)
+    labelled: set[tuple[str, str, Any]] = set()
     for u, v, d in g.edges(data=True):
+        if (u, v) in implied and d.get("rel") == "was_informed_by" and not p.edge_highlighted(u, v):
+            continue  # run -> run over the data it passed on: already drawn through that data
         attrs = {"label": _Html(_esc(_edge_text(d)))}
+        group_key = (v, d.get("rel"), d.get("role"))
+        if fan_in.get(group_key, 0) >= _FAN_IN_LABEL_ONCE:
+            # many edges of one relation into one node: label one of them with the count,
+            # not a stack of identical labels
+            attrs["label"] = (_Html(_esc(f"{_edge_text(d)} ×{fan_in[group_key]:,}")) if group_key not in labelled
+                              else None)
+            labelled.add(group_key)
         if p.edge_highlighted(u, v):
             attrs.update(color=MARKS["highlight"]["color"], fontcolor=MARKS["highlight"]["color"],
                          penwidth=MARKS["highlight"]["penwidth"], arrowsize=0.9)
@@ -152,12 +164,39 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
                     attrs["tooltip"] = _edge_text(d)
                     del attrs["label"]
         lines.append(f"  {ids[u]} -> {ids[v]} [{_attrs(attrs)}];")
-    lines += _legend(p, agent_edges)
+    lines += _legend(p, agent_edges, omitted=len(implied))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _legend(p: _Prepared, agent_edges: int) -> list[str]:
+#: this many edges of one relation and role into one node get a single label with the count
+_FAN_IN_LABEL_ONCE = 4
+
+
+def _implied_informed_by(g: nx.MultiDiGraph) -> set[tuple[str, str]]:
+    """``was_informed_by`` pairs (run, earlier run) also joined through an entity drawn
+    in the diagram (the run used what the earlier one generated): long arcs that say
+    nothing the data path does not."""
+    out = set()
+    for u, v, d in g.edges(data=True):
+        if d.get("rel") != "was_informed_by":
+            continue
+        used = {w for _, w, e in g.out_edges(u, data=True) if e.get("rel") == "used"}
+        if any(e.get("rel") == "was_generated_by" and x in used for x, _, e in g.in_edges(v, data=True)):
+            out.add((u, v))
+    return out
+
+
+def _fan_in(g: nx.MultiDiGraph) -> dict[tuple[str, Any, Any], int]:
+    counts: dict[tuple[str, Any, Any], int] = {}
+    for _, v, d in g.edges(data=True):
+        if d.get("rel") not in _AGENT_RELATIONS:
+            key = (v, d.get("rel"), d.get("role"))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _legend(p: _Prepared, agent_edges: int, *, omitted: int = 0) -> list[str]:
     """A legend node (kinds drawn, edge styles, marks) in its own cluster, so every
     drawing explains itself, standalone SVG files included."""
     from .style import KIND_ORDER
@@ -181,6 +220,9 @@ def _legend(p: _Prepared, agent_edges: int) -> list[str]:
         rows.append('<TR><TD><FONT COLOR="#94a3b8">╌</FONT></TD><TD ALIGN="LEFT">who did it (dashed)</TD></TR>')
     if any(d.get("role") == "indirect" for _, _, d in g.edges(data=True)):
         rows.append('<TR><TD>┈</TD><TD ALIGN="LEFT">indirect (dotted)</TD></TR>')
+    if omitted:
+        rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT">{omitted:,} run-to-run was_informed_by arc{"s" if omitted != 1 else ""} '
+                    f'not drawn: the data between the runs shows it</TD></TR>')
     for mark in sorted(set(p.marked.values())):
         m = MARKS[mark]
         rows.append(f'<TR><TD><FONT COLOR="{m["color"]}"><B>{_esc(m["tag"])}</B></FONT></TD>'
