@@ -94,9 +94,12 @@ class Lineage:
                                   description=description, parent=parent, command=command)
 
     def log_predictions(self, model: Any, inputs: Any, outputs: Any, *, request_ids: Sequence[Any] | None = None,
-                        scores: Any = None) -> list[str]:
-        """Record predictions in bulk (one ledger event); returns their ``prediction:`` ids."""
-        return tracking.log_predictions(self.store, model, inputs, outputs, request_ids=request_ids, scores=scores)
+                        scores: Any = None, keep_inputs: bool = False, decision: Mapping[str, Any] | None = None) -> list[str]:
+        """Record predictions in bulk (one ledger event); returns their ``prediction:`` ids.
+        ``keep_inputs`` keeps each row's values and ``decision`` the rule applied (see
+        `tracking.log_predictions`), for decision records."""
+        return tracking.log_predictions(self.store, model, inputs, outputs, request_ids=request_ids, scores=scores,
+                                        keep_inputs=keep_inputs, decision=decision)
 
     def annotate(self, ref: Any, field: str, text: str, *, author: str | None = None) -> int:
         """Record a person's statement (``intended_use``, ``limitations``, ``sign_off``, …)
@@ -265,6 +268,62 @@ class Lineage:
         from . import audit
 
         return audit.build_inventory(self.store, all_versions=all_versions)
+
+    # -- decision records and signed checkpoints (issue 14) ----------------------
+
+    def explain(self, ref: Any) -> dict[str, Any]:
+        """Why a prediction came out as it did (``request:ID`` or its id): its inputs, the
+        rule applied and ``reasons`` (``{feature, contribution, method}``, largest effect
+        first); for a model, its recorded feature importance. Raises InvalidInputError
+        for another kind of node."""
+        from .audit import decision
+
+        return decision.explain(self.store, self.get(ref).id)
+
+    @staticmethod
+    def keygen(path: str | os.PathLike[str]) -> dict[str, str]:
+        """Write an Ed25519 key pair (``path`` and ``path.pub``) for signed checkpoints;
+        returns ``{private, public, fingerprint}``. See `lineage.signing.keygen`."""
+        from . import signing
+
+        return signing.keygen(path)
+
+    def verify_signed(self, keyfile: str | os.PathLike[str], *, since_checkpoint: bool = False,
+                      progress: Any = None) -> VerifyReport:
+        """`verify`, and when it passes, a checkpoint event whose payload carries an
+        Ed25519 signature (key in ``keyfile``) over the head it vouches for. The key is
+        read first, so a bad key file writes nothing. Raises InvalidInputError for it."""
+        from . import signing
+
+        signing.load_private(keyfile)
+        report = self.store.verify(since_checkpoint=since_checkpoint, progress=progress)
+        if report.ok:
+            sig = signing.sign(keyfile, signing.checkpoint_message(report.events, report.head))
+            self.store.write("checkpoint", {"verified_through": report.events, "head": report.head,
+                                            "from": report.checked_from, "signature": sig})
+        return report
+
+    def checkpoint_signatures(self, *, head: str | None = None) -> list[dict[str, Any]]:
+        """Each signed checkpoint (those vouching for ``head``, a hex prefix, when given):
+        ``{event, at, verified_through, head, fingerprint, ok, problem}``; ``ok`` is
+        whether the signature matches the head it claims."""
+        from . import signing
+
+        out = []
+        for cp in self.store.checkpoints():
+            p = cp.payload or {}
+            sig = p.get("signature")
+            if sig is None or (head and not str(p.get("head", "")).startswith(head.lower())):
+                continue
+            try:
+                ok, why = signing.check(sig, signing.checkpoint_message(int(p.get("verified_through") or 0),
+                                                                         str(p.get("head"))))
+            except (TypeError, ValueError):
+                ok, why = False, "the checkpoint's claim is not a number and a hash"
+            out.append({"event": cp.seq, "at": p.get("at"), "verified_through": p.get("verified_through"),
+                        "head": p.get("head"), "fingerprint": sig.get("fingerprint") if isinstance(sig, dict) else None,
+                        "ok": ok, "problem": why or None})
+        return out
 
 
     # -- promotion, serving state, model description, feature lineage (issue 13) ------

@@ -900,9 +900,12 @@ def status_(state: State, check: bool, as_json: bool) -> None:
 @click.option("--head", "head", help="A head hash remembered earlier (e.g. from an audit report) that must still be in the history.")
 @click.option("--record", is_flag=True, help="Append the result as a checkpoint event (later incremental checks start there).")
 @click.option("--since-checkpoint", is_flag=True, help="Check only what was written since the last recorded checkpoint.")
+@click.option("--sign", "sign", type=click.Path(dir_okay=False), metavar="KEYFILE",
+              help="With --record: sign the checkpoint with this Ed25519 key (`lineage keygen`).")
 @json_option
 @pass_state
-def verify(state: State, head: str | None, record: bool, since_checkpoint: bool, as_json: bool) -> None:
+def verify(state: State, head: str | None, record: bool, since_checkpoint: bool, as_json: bool,
+           sign: str | None = None) -> None:
     """Replay the ledger and check every recorded row against it.
 
     Detects edited, inserted, deleted or reordered records and names the first bad
@@ -913,10 +916,17 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
       lineage verify
       lineage verify --head 9f2c41d0e7... --json
       lineage verify --record
+      lineage verify --record --sign ~/.lineage-keys/auditor
     """
     lg = state.lineage()
+    if sign and not record:
+        raise click.UsageError("--sign signs the checkpoint --record writes; give both")
+    if sign and head:
+        raise click.UsageError("--sign records a checkpoint; check a remembered --head separately")
     total = lg.store.head()[0]
-    if as_json or total < 50_000 or not sys.stderr.isatty():
+    if sign:
+        report = lg.verify_signed(sign, since_checkpoint=since_checkpoint)
+    elif as_json or total < 50_000 or not sys.stderr.isatty():
         report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint)
     else:
         from rich.progress import Progress
@@ -925,16 +935,25 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
             task = bar.add_task("verifying", total=total)
             report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint,
                                progress=lambda done, _total: bar.update(task, completed=done))
+    # a remembered head that a checkpoint signed: its signature is checked too
+    signatures = lg.checkpoint_signatures(head=head) if head else []
+    bad_sigs = [s for s in signatures if not s["ok"]]
+    if bad_sigs:
+        report.ok = False
+        report.first_bad = report.first_bad or bad_sigs[0]["event"]
+        report.problems = [*report.problems, *(f"event {s['event']} (checkpoint): {s['problem']}" for s in bad_sigs)]
     if as_json:
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), **({"signatures": signatures} if head or sign else {})})
     elif report.ok:
         scope = f" since checkpoint at event {report.checked_from}" if report.checked_from else ""
         click.echo(f"ok: {report.events} events verified{scope}")
         click.echo(f"head: {report.head}")
         if head:
             click.echo(f"the remembered head {head} is part of this history")
+            for sig in signatures:
+                click.echo(f"signed by key {sig['fingerprint']} at checkpoint event {sig['event']}: signature valid")
         if record:
-            click.echo("recorded a checkpoint event")
+            click.echo("recorded a checkpoint event" + (f", signed with {sign}" if sign else ""))
         for fixed in getattr(report, "repaired", ()):  # caches (not evidence) found stale and rebuilt
             click.echo(f"repaired: {fixed}")
     else:
@@ -949,10 +968,105 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
 
 
 # ---------------------------------------------------------------------------
+# explain and keygen (decision records and signed checkpoints)
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+@cli.command()
+@click.argument("ref")
+@json_option
+@pass_state
+def explain(state: State, ref: str, as_json: bool) -> None:
+    """Why a prediction came out as it did, or what a model relies on.
+
+    For a prediction (request:ID or its id): its inputs, the decision rule and the
+    reasons, each feature's contribution to the score with the method that computed
+    it (exact for linear models; per-feature replacement otherwise). For a model: its
+    recorded feature importance.
+
+    \b
+    Example:
+      lineage explain request:req-0042
+      lineage explain random_forest --json
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    doc = state.lineage().explain(ref)
+    if as_json:
+        emit_json(doc)
+        return
+    subject = doc["subject"]
+    out = console()
+    if subject["kind"] == "model":
+        out.print(Text(f"Feature importance of model {subject['name'] or subject['id']}", style="bold"))
+        if doc.get("source"):
+            out.print(Text(f"source: {doc['source']}", style="dim"))
+        table = Table(header_style="bold")
+        table.add_column("feature")
+        table.add_column("importance", justify="right")
+        for i in doc["importance"]:
+            table.add_row(Text(i["feature"]), f"{i['importance']:.4g}")
+        out.print(table if doc["importance"] else Text(doc.get("note") or "", style="yellow"))
+        return
+    m = doc["model"]
+    out.print(Text(f"Decision {subject['request_id'] or subject['id']} by {m['name']} "
+                   f"(version {m['version']} of {m['versions']})", style="bold"))
+    out.print(Text(f"output {_fmt(doc['output'])}, score {_fmt(doc['score'])}"
+                   + (f"; {doc['outcome']}" if doc.get("outcome") else "")))
+    if doc.get("rule"):
+        out.print(Text("rule: " + ", ".join(f"{k}={_fmt(v)}" for k, v in doc["rule"].items()), style="dim"))
+    if not doc["reasons"]:
+        out.print(Text(doc.get("note") or "no reasons available", style="yellow"))
+        return
+    out.print(Text(f"method: {doc['method']}; baseline: {doc['baseline_source']}", style="dim"))
+    table = Table(header_style="bold")
+    table.add_column("feature")
+    table.add_column("value", justify="right")
+    table.add_column("contribution", justify="right")
+    table.add_column("method")
+    for r in doc["reasons"][:15]:
+        table.add_row(Text(r["feature"]), Text(_fmt(r.get("value"))), f"{r['contribution']:+.4g}", r["method"])
+    out.print(table)
+
+
+@cli.command()
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), metavar="KEYFILE",
+              help="Where to write the private key; the public key goes to KEYFILE.pub.")
+@json_option
+def keygen(output: str, as_json: bool) -> None:
+    """Make an Ed25519 key pair for signed checkpoints and print its fingerprint.
+
+    Keep the private key away from the machine that records (a signature by the
+    recorder's own account proves little); give the fingerprint to whoever reads the
+    reports. Never overwrites a key.
+
+    \b
+    Example:
+      lineage keygen -o ~/.lineage-keys/auditor
+      lineage verify --record --sign ~/.lineage-keys/auditor
+    """
+    from .api import Lineage
+
+    try:
+        got = Lineage.keygen(output)
+    except LineageError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        emit_json(got)
+        return
+    click.echo(f"wrote the private key to {got['private']} and the public key to {got['public']}")
+    click.echo(f"fingerprint: {got['fingerprint']}")
+
+
+# ---------------------------------------------------------------------------
 # audit
 
 
-_STATUS_STYLE = {"recorded": "green", "needs a person": "yellow", "missing": "bold red"}
+_STATUS_STYLE = {"recorded": "green", "needs a person": "yellow", "missing": "bold red", "failed": "bold white on red"}
 
 
 def _audit_summary(doc: dict[str, Any]) -> Any:
@@ -974,7 +1088,7 @@ def _audit_summary(doc: dict[str, Any]) -> Any:
     head.append(f"Audit report: {subject['kind']} ", style="bold")
     head.append(str(subject["name"] or subject["id"]), style="bold cyan")
     head.append(f"  {subject['id']}\n", style="dim")
-    head.append(f"{doc['report']['standard_title']}; {doc['summary']['status']}\n")
+    head.append(f"{'Decision record' if doc.get('decision') else doc['report']['standard_title']}; {doc['summary']['status']}\n")
     head.append(f"{c['recorded']} recorded", style="green")
     head.append(", ")
     head.append(f"{c['needs a person']} need a person", style="yellow")
@@ -982,7 +1096,17 @@ def _audit_summary(doc: dict[str, Any]) -> Any:
     head.append(f"{c['missing']} missing", style="red")
     head.append("; integrity ")
     head.append("intact" if integ["ok"] else "FAILED", style="green" if integ["ok"] else "bold red")
+    head.append(f"\n{integ.get('summary', '')}", style="dim" if integ["ok"] else "red")
     parts.append(head)
+    dec = doc.get("decision")
+    if dec:  # a decision record: the decision and its reasons before the model's checklist
+        text = Text()
+        text.append("Decision: ", style="bold")
+        text.append(str(dec.get("outcome") or f"output {dec.get('output')}, score {dec.get('score')}") + "\n")
+        for r in dec.get("reasons", [])[:5]:
+            text.append(f"  {r['contribution']:+.4g}  {r['feature']}\n")
+        text.append((f"method: {dec['method']}" if dec.get("reasons") else str(dec.get("reasons_note") or "")), style="dim")
+        parts.append(text)
     table = Table(show_lines=False, header_style="bold", expand=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column("field", no_wrap=True)

@@ -351,7 +351,7 @@ ANNOTATION_FIELDS: tuple[str, ...] = (
     "representativeness", "code_version", "third_party_components", "hyperparameters",
     "environment", "evaluation", "metric_rationale", "accountability", "changes",
     "limitations", "risk_management", "prediction_log", "retention", "integrity",
-    "monitoring", "impact", "conformity", "sign_off",
+    "monitoring", "impact", "conformity", "sign_off", "validation",
 )
 
 #: annotation fields that are not checklist keys: statements about sensitive columns

@@ -56,7 +56,7 @@ from .errors import (
 from .model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref
 from .model import clean_text as _clean_text
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -82,6 +82,9 @@ RECORD_TABLES: dict[str, tuple[str, ...]] = {
     # importances computed after a model was logged (`lg.compute_importance`), one row
     # per feature, each with its method and the data it was measured on
     "importances": ("model", "method", "feature", "level", "value", "std", "dataset", "target", "at"),
+    # the input values of a prediction kept for its decision record (keep_inputs=True):
+    # erased with the prediction
+    "prediction_inputs": ("prediction", "inputs"),
 }
 
 _DDL_V1 = """
@@ -278,6 +281,19 @@ CREATE TABLE IF NOT EXISTS importances (
 CREATE INDEX IF NOT EXISTS importances_model ON importances (model, pk);
 CREATE INDEX IF NOT EXISTS importances_event ON importances (event)
 """,
+    # 7: the input values of predictions logged with keep_inputs=True (JSON object of
+    # feature -> value), so a decision can be reconstructed and explained; evidence,
+    # in the chain, and blanked by erasure of the prediction
+    7: """
+CREATE TABLE prediction_inputs (
+    pk INTEGER PRIMARY KEY,
+    prediction TEXT NOT NULL,
+    inputs TEXT,
+    event INTEGER NOT NULL
+);
+CREATE INDEX prediction_inputs_prediction ON prediction_inputs (prediction);
+CREATE INDEX prediction_inputs_event ON prediction_inputs (event)
+""",
 }
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.
@@ -296,6 +312,7 @@ _ERASED_COLUMNS: dict[str, dict[str, Any]] = {
     "params": {"value": None},
     "tags": {"value": None},
     "run_states": {"error": None},
+    "prediction_inputs": {"inputs": None},
 }
 
 #: What an erasure cannot reach; `redact`'s output and docs/integrity.md say so.
@@ -1697,6 +1714,7 @@ class Store:
             targets: list[tuple[str, int, tuple[Any, ...]]] = []
             if node_id.startswith("prediction:"):
                 targets += self._rows("predictions", "id = ?", node_id)
+                targets += self._rows("prediction_inputs", "prediction = ?", node_id)
             else:
                 targets += self._rows("nodes", "id = ?", node_id)
                 targets += self._rows("aliases", "node = ?", node_id)
@@ -2137,6 +2155,29 @@ class Store:
             first = lo if first is None or lo < first else first
             last = hi if last is None or hi > last else last
         return {"count": sum(events.values()), "first_at": first, "last_at": last, "events": events}
+
+    # -- signed checkpoints ------------------------------------------------------
+
+    def checkpoints(self) -> list[Event]:
+        """Every checkpoint event, oldest first (found through the events_type index)."""
+        seqs = [r[0] for r in self.conn.execute("SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq")]
+        return [e for e in (self.event(s) for s in seqs) if e is not None]
+
+    # -- decision records: the input values kept with predictions (keep_inputs=True) --
+
+    def prediction_inputs(self, prediction_id: str) -> tuple[str | None, int] | None:
+        """``(inputs JSON text, event)`` kept for a prediction (text None once erased),
+        or None when its inputs were not kept."""
+        row = self.conn.execute("SELECT inputs, event FROM prediction_inputs WHERE prediction = ? ORDER BY pk LIMIT 1",
+                                (prediction_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def kept_inputs(self, model_id: str, *, limit: int = 2000) -> list[str]:
+        """Up to ``limit`` kept input rows (JSON text) of a model's predictions, newest
+        first: the fallback baseline of an explanation when no training data is readable."""
+        sql = ("SELECT i.inputs FROM prediction_inputs i JOIN predictions p ON p.id = i.prediction "
+               "WHERE p.model = ? AND i.inputs IS NOT NULL ORDER BY i.pk DESC LIMIT ?")
+        return [r[0] for r in self.conn.execute(sql, (model_id, int(limit)))]
 
     # -- aggregates for the whole-store diagram (`lineage dag` without REF) ------------
 

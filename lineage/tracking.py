@@ -416,10 +416,16 @@ class Run:
             self.store.write("tags", {"run": self.id, "keys": [r[1] for r in rows]}, {"tags": rows})
 
     def log_metric(self, key: str, value: float, step: int | None = None, *, dataset: Any = None,
-                   group: str | None = None, timestamp: str | None = None) -> None:
+                   group: str | None = None, timestamp: str | None = None, n: int | None = None) -> None:
         """Record a metric value; ``dataset`` also records that the run used it for
-        evaluation, ``group`` marks a per-group result (``"age>60"``)."""
+        evaluation, ``group`` marks a per-group result (``"age>60"``), ``n`` the number
+        of rows it was computed on (reports give per-group confidence intervals from
+        it; kept in the metric event's payload)."""
         self._check_open()
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            if not (hasattr(n, "item") and isinstance(n.item(), int) and n.item() >= 1):  # numpy ints
+                raise InvalidInputError(f"metric {key!r}: n is the number of rows (a positive integer), got {n!r}")
+            n = int(n.item())
         if not isinstance(key, str) or not key:
             raise InvalidInputError(f"a metric needs a name (a non-empty string), got {key!r}")
         try:
@@ -445,7 +451,10 @@ class Run:
             }
             if edges:
                 rows["edges"] = [(e.src, e.dst, e.rel, e.role) for e in edges]
-            self.store.write("metric", {"run": self.id, "key": key}, rows)
+            payload: dict[str, Any] = {"run": self.id, "key": key}
+            if n is not None:
+                payload["n"] = n
+            self.store.write("metric", payload, rows)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, *, dataset: Any = None,
                     group: str | None = None) -> None:
@@ -588,12 +597,17 @@ def _as_list(values: Any, what: str = "outputs") -> list[Any]:
 
 
 def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, request_ids: Sequence[Any] | None = None,
-                    scores: Any = None) -> list[str]:
+                    scores: Any = None, keep_inputs: bool = False, decision: Mapping[str, Any] | None = None) -> list[str]:
     """Record many predictions of ``model`` in one ledger event; returns their ids in order.
 
     ``model`` is a model Node, a reference, or the fitted object itself (found by its
     digest). Each prediction stores the digest of its input row, the output, an
     optional score and the caller's request id (searchable as ``request:ID``).
+    ``keep_inputs=True`` also keeps each row's input values (a second event, erased
+    with the prediction by `redact`), so its decision can be reconstructed and
+    explained; ``decision`` is the rule applied to the score (e.g. ``{"threshold":
+    0.3, "positive": "refer"}``), recorded in the event's payload. Raises
+    InvalidInputError for mismatched lengths or a decision that is not a mapping.
     """
     model_ref = _model_reference(store, model)
     outs = _as_list(outputs)
@@ -612,8 +626,72 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     dumps = _output_json
     # outputs are stored JSON-encoded (strings too), so a read gives back what was logged
     rows = zip(ids, itertools.repeat(model_ref), digests, map(dumps, outs), score_list, reqs, itertools.repeat(at))
-    store.write_bulk("predictions", {"model": model_ref, "count": n}, "predictions", rows)
+    payload: dict[str, Any] = {"model": model_ref, "count": n}
+    if decision is not None:
+        payload["decision"] = _decision_rule(decision)
+    if not keep_inputs:
+        store.write_bulk("predictions", payload, "predictions", rows)
+        return ids
+    kept = _input_rows(store, model_ref, inputs, n)
+    with store.transaction():  # the predictions and their inputs appear together or not at all
+        store.write_bulk("predictions", {**payload, "inputs_kept": True}, "predictions", rows)
+        store.write_bulk("prediction_inputs", {"model": model_ref, "count": n}, "prediction_inputs",
+                         zip(ids, map(canonical_json, kept)))
     return ids
+
+
+# -- decision records: the rule and the input values kept with predictions ----
+
+
+def _decision_rule(decision: Any) -> dict[str, Any]:
+    """The decision rule as plain JSON; raises InvalidInputError for a non-mapping."""
+    if not isinstance(decision, Mapping) or not decision:
+        raise InvalidInputError('decision must be a mapping such as {"threshold": 0.3, "positive": "refer"}, '
+                                f"got {decision!r}")
+    return {str(k): _plain_value(v) for k, v in decision.items()}
+
+
+def _plain_value(v: Any) -> Any:
+    """A JSON scalar for a numpy/pandas value (NaN becomes None)."""
+    if hasattr(v, "item") and callable(v.item):
+        with contextlib.suppress(TypeError, ValueError):  # a 0-d numpy value -> its Python scalar
+            v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, Mapping):
+        return {str(k): _plain_value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain_value(x) for x in v]
+    return str(v)
+
+
+def _input_rows(store: Store, model_ref: str, inputs: Any, n: int) -> list[dict[str, Any]]:
+    """Each input row as ``{feature: value}``: DataFrame columns, dict rows, else the
+    model's recorded feature names (``x0``, ``x1``, … when none were recorded)."""
+    if hasattr(inputs, "columns") and hasattr(inputs, "itertuples"):
+        names = [str(c) for c in inputs.columns]
+        rows: list[Any] = [list(r) for r in inputs.itertuples(index=False, name=None)]
+    else:
+        if hasattr(inputs, "tolist"):
+            inputs = inputs.tolist()
+        rows = list(inputs)
+        node = store.get_node(model_ref)
+        recorded = (node.attrs.get("feature_names") if node is not None else None) or []
+        width = max((len(r) for r in rows if isinstance(r, (list, tuple))), default=1)
+        names = [str(x) for x in recorded] if len(recorded) == width else [f"x{i}" for i in range(width)]
+    if len(rows) != n:
+        raise InvalidInputError(f"{len(rows)} input rows but {n} outputs: they must match one to one")
+    out = []
+    for r in rows:
+        if isinstance(r, Mapping):
+            out.append({str(k): _plain_value(v) for k, v in r.items()})
+        elif isinstance(r, (list, tuple)):
+            out.append({k: _plain_value(v) for k, v in zip(names, r)})
+        else:
+            out.append({names[0]: _plain_value(r)})
+    return out
 
 
 def _output_json(o: Any) -> str:

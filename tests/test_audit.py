@@ -30,7 +30,7 @@ from lineage.model import ANNOTATION_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "<img src=x onerror=alert(1)>"
-COMPLIANCE_KEYS = [k for k in ANNOTATION_FIELDS if k != "sign_off"]
+COMPLIANCE_KEYS = [k for k in ANNOTATION_FIELDS if k not in ("sign_off", "validation")]  # extra keys, not fields
 
 
 def schema() -> dict[str, Any]:
@@ -110,11 +110,12 @@ def gap_store(lg: lineage.Lineage, tmp_path: Path) -> tuple[lineage.Lineage, lin
 # the JSON report on the quickstart store
 
 QUICKSTART_FOREST = {
-    "identity": RECORDED, "intended_use": MISSING, "training_data": RECORDED, "personal_data_origin": MISSING,
+    # identity: no independent validation recorded; retention: no period stated
+    "identity": NEEDS_PERSON, "intended_use": MISSING, "training_data": RECORDED, "personal_data_origin": MISSING,
     "data_preparation": RECORDED, "representativeness": NEEDS_PERSON, "code_version": NEEDS_PERSON,
     "third_party_components": NEEDS_PERSON, "hyperparameters": RECORDED, "environment": RECORDED,
     "evaluation": RECORDED, "metric_rationale": MISSING, "accountability": NEEDS_PERSON, "changes": NEEDS_PERSON,
-    "limitations": MISSING, "risk_management": MISSING, "prediction_log": RECORDED, "retention": RECORDED,
+    "limitations": MISSING, "risk_management": MISSING, "prediction_log": RECORDED, "retention": NEEDS_PERSON,
     "integrity": RECORDED, "monitoring": NEEDS_PERSON, "impact": RECORDED, "conformity": MISSING,
 }
 
@@ -254,7 +255,7 @@ def test_write_by_suffix(qs_shared: lineage.Lineage, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match=r"\.html, \.md or \.json"):
         report.write(tmp_path / "r.pdf")
     assert "Audit report" in report._repr_html_() and "<script" not in report._repr_html_()
-    assert "10 recorded" in repr(report)
+    assert "8 recorded" in repr(report)
 
 
 def test_html_is_self_contained(qs_shared: lineage.Lineage) -> None:
@@ -266,7 +267,7 @@ def test_html_is_self_contained(qs_shared: lineage.Lineage) -> None:
     assert all(u.startswith("#") for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", html))  # only in-page references
     assert html.count("<svg") >= 2  # the lineage diagram and the importance chart
     assert "<?xml" not in html and "<!DOCTYPE svg" not in html
-    assert "@media print" in html and "break-before: page" in html
+    assert "@media print" in html and "@page { size: A4" in html
     assert "lineage verify --head " in html
     assert "not a cryptographic signature" in html
 
@@ -345,7 +346,7 @@ def test_annotations_fill_human_fields_with_author_and_time(gap_store: tuple[lin
     assert event in doc["integrity"]["facts"]["events"]
     html = report.to_html()
     assert "Pre-screening of loan applications.\nNot for final decisions." in html
-    assert "Recorded by <strong>alice</strong>" in html
+    assert "Stated by <strong>alice</strong>" in html
     assert "Signed off</strong> by bob" in html and "not a cryptographic signature" in html
     md = report.to_markdown()
     assert "> Pre-screening of loan applications." in md and "alice" in md
@@ -406,8 +407,8 @@ def test_prediction_report_shows_the_whole_chain(qs_shared: lineage.Lineage) -> 
     files = {f["name"]: f["status"] for f in doc["integrity"]["files"]}
     assert files == {"random_forest": "intact", "train_clean": "intact", "test": "intact", "train": "intact"}
     html = report.to_html()
-    assert "Chain of origin" in html and p["input_digest"] in html and doc["model"]["digest"] in html
-    assert "<svg" in html
+    assert "Data lineage" in html and p["input_digest"] in html and doc["model"]["digest"] in html
+    assert "Reasons" in html and "Decision record" in html  # its own layout, not the Annex IV view
     md = report.to_markdown()
     assert "## Chain of origin" in md and p["input_digest"] in md
 
@@ -452,7 +453,7 @@ def test_edited_row_fails_the_report(qs: lineage.Lineage) -> None:
     doc = report.to_dict()
     assert event in doc["integrity"]["facts"]["failed"]
     assert doc["integrity"]["chain"]["ok"] is False and doc["integrity"]["chain"]["first_bad"] == event
-    assert report.item("integrity")["status"] == MISSING
+    assert report.item("integrity")["status"] == "failed"  # never shown as merely missing
     html = report.to_html()
     assert _alert_before_title(html) and "Integrity check failed" in html
     assert "tampered" in html  # the diagram marks the node whose event failed
@@ -509,7 +510,7 @@ def test_prediction_events_beyond_the_budget_are_counted_not_hidden(lg: lineage.
     X, y = _xy()
     with lg.start_run("fit") as run:
         model = run.log_model(DecisionTreeClassifier(max_depth=2).fit(X, y), "m")
-    for k in range(4):
+    for _ in range(4):
         lg.log_predictions(model, X[:10], y[:10])
     monkeypatch.setattr(integrity, "PREDICTION_ROW_BUDGET", 25)
     doc = lg.audit(model).to_dict()

@@ -122,8 +122,9 @@ def test_prediction_report_and_inventory_render(browser: object, lg: lineage.Lin
     assert _severe(browser) == []
     _assert_no_alert(browser)
     assert browser.find_elements(By.TAG_NAME, "img") == []
-    assert "Chain of origin" in browser.find_element(By.ID, "chain").text
-    assert browser.find_element(By.CSS_SELECTOR, "#lineage svg").is_displayed()
+    assert "Data lineage" in browser.find_element(By.ID, "data-lineage").text
+    assert "Reasons" in browser.find_element(By.ID, "reasons").text
+    assert browser.find_element(By.CSS_SELECTOR, "#lineage-diagram svg").is_displayed()
 
     inv = lg.inventory().write(tmp_path / "inventory.html")
     _load(browser, inv)

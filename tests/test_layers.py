@@ -22,6 +22,7 @@ PACKAGE = Path(lineage.__file__).parent
 # `model` and `errors` import nothing of ours; everything may import them.
 LAYERS: dict[str, int] = {
     "model": 0,
+    "signing": 1,
     "errors": 0,
     "secrets": 1,  # the one secret detector: every layer that stores text uses it
     "hashing": 2,

@@ -252,6 +252,9 @@ def _filled(tmp_path: Path) -> Store:
                                                    ("clf", f"m{label_event}", model, "promote", None, "me", "t5")]})
             s.write("importance", {}, {"importances": [(model, "permutation", f"f{label_event}", "input", 0.25, 0.01, None, "y", "t5"),
                                                        (model, "native", f"g{label_event}", "input", 0.5, None, None, None, "t5")]})
+        for kept in range(2):
+            s.write("inputs", {}, {"prediction_inputs": [(f"prediction:{kept:032x}", '{"age": 1}'),
+                                                         (f"prediction:{kept + 2:032x}", '{"age": 2}')]})
         s.write("run_ended", {}, {"run_states": [(run_id, "finished", "t7", 0, None, None)]})
         s.redact(s.nodes(kind="prediction")[0].id, reason="test")
         s.verify(record=True)

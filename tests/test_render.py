@@ -7,6 +7,7 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -93,7 +94,8 @@ def svg_tree(svg: str) -> ET.Element:
 
 
 def svg_nodes(root: ET.Element) -> list[ET.Element]:
-    return [g for g in root.iter(f"{SVG}g") if g.get("class") == "node"]
+    """The drawn nodes, the legend aside."""
+    return [g for g in root.iter(f"{SVG}g") if g.get("class") == "node" and g.findtext(f"{SVG}title") != "legend"]
 
 
 def svg_edges(root: ET.Element) -> list[ET.Element]:
@@ -145,7 +147,8 @@ def test_dot_uses_generated_ids_and_puts_real_ids_in_labels() -> None:
     assert len(node_lines) == 10
     edge_lines = [line for line in dot.splitlines() if "->" in line]
     assert all(re.match(r"\s+n\d+ -> n\d+ \[", line) for line in edge_lines)
-    assert len(edge_lines) == 11
+    assert len(edge_lines) == 10  # 11 relations; the run-to-run was_informed_by arc is implied by the data
+    assert "was_informed_by arc not drawn" in dot
     assert "dataset:3f2a9c41<" in dot  # the short id, inside the label
     assert 'rankdir="RL"' in dot  # PROV arrows point back; data still reads left to right
     assert 'rankdir="BT"' in render.to_dot(trace_of_prediction(), rankdir="TB")
@@ -179,9 +182,9 @@ def test_svg_has_every_node_with_its_name_short_id_and_facts() -> None:
     assert labels[PREP][:2] == ["preprocess", "finished · 1.2 s"]
     # the model shows its main metric, found on the run in the subgraph that made it
     assert labels[MODEL][:2] == ["random_forest", "accuracy 0.956"]
-    assert len(svg_edges(root)) == 11
+    assert len(svg_edges(root)) == 10  # the implied was_informed_by arc is left to the data path
     edge_labels = {t for e in svg_edges(root) for t in texts(e)}
-    assert {"used (training)", "was_generated_by", "was_derived_from", "was_informed_by"} <= edge_labels
+    assert {"used (training)", "was_generated_by", "was_derived_from"} <= edge_labels
 
 
 def test_hostile_names_are_literal_text_everywhere() -> None:
@@ -363,7 +366,8 @@ def test_ten_thousand_predictions_fold_into_one_node(forest) -> None:
     assert sum(bold(e) for e in svg_edges(root)) == 1
 
     # asked for everything, everything is there (not drawn: dot on 10k nodes is slow)
-    assert render.to_dot(sub, fold=False).count("was_derived_from") == 10_000
+    unfolded = render.to_dot(sub, fold=False)
+    assert unfolded.count(" -> ") == 10_000 and unfolded.count("was_derived_from ×10,000") == 1  # labelled once
     assert render.to_mermaid(sub).count("-->") == 1
 
     tree = tree_text(render.to_tree(sub))
@@ -388,6 +392,9 @@ def test_mermaid_nodes_edges_and_quoting() -> None:
     edge_lines = [line for line in lines if MERMAID_EDGE.match(line)]
     assert len(node_lines) == 10 and len(edge_lines) == 11
     other = [line for line in lines[1:] if line not in node_lines and line not in edge_lines]
+    legend = [line for line in other if line.startswith(("  subgraph legend", "    legend_", "    class legend_", "  end"))]
+    assert legend and legend[0].startswith("  subgraph legend")  # every diagram explains itself
+    other = [line for line in other if line not in legend]
     assert all(re.match(r"^  (classDef|class|linkStyle) ", line) for line in other), other
     # labels hold no syntax: the only markup is our own <br>
     for line in node_lines:
@@ -647,11 +654,11 @@ def test_find_marks_spreads_stale_down_the_diagram(lg: lineage.Lineage, tmp_path
     assert set(marks.values()) == {"stale"}
     assert {train.id, model.id} <= set(marks) and sum(k.startswith("prediction:") for k in marks) == 8
     dot = render.to_dot(sub, marked=marks)
-    assert "<B>8 predictions</B>" in dot and dot.count("⚠ stale") == 4  # data, run, model, one group
+    assert "<B>8 predictions</B>" in dot and dot.count("⚠ stale") == 4 + 1  # data, run, model, one group; the legend
 
 
 def test_find_marks_sees_an_edited_run_state(forest) -> None:
-    lg, model, train = forest
+    lg, model, _train = forest
     sub = lg.trace(model)
     run_id = next(n.id for n in sub.nodes("run"))
     assert render.find_marks(lg, sub) == {}
@@ -662,3 +669,76 @@ def test_find_marks_sees_an_edited_run_state(forest) -> None:
 def test_highlight_by_bare_hex_prefix() -> None:
     sub = trace_of_prediction()
     assert render.to_dot(sub, highlight=["3f2a9c"]) == render.to_dot(sub, highlight=[RAW])
+
+
+def test_mermaid_over_its_default_limits_is_folded_or_refused() -> None:
+    """Mermaid refuses more than 500 edges or 50,000 characters: the file is cut to
+    the nearest nodes with a comment saying so, or refused with a hint."""
+    from lineage.model import Node
+    from lineage.query import Subgraph
+
+    g = nx.MultiDiGraph()
+    root = "model:" + "a" * 64
+    g.add_node(root, node=Node(root, "model", "m", {}))
+    for i in range(700):  # distinct runs with distinct datasets: nothing folds
+        run = f"run:{i:032x}"
+        data = f"dataset:{i:064x}"
+        g.add_node(run, node=Node(run, "run", f"r{i}", {"params": {"i": i}}))
+        g.add_node(data, node=Node(data, "dataset", f"d{i}", {"rows": i}))
+        g.add_edge(root, run, rel="was_generated_by")
+        g.add_edge(run, data, rel="used", role=f"training-{i}")
+    sub = Subgraph(g, root=root)
+    text = render.to_mermaid(sub, fold=False)
+    assert text.startswith("%% folded to the") and text.count(" -->|") <= 500 and len(text) <= 50_000
+    with pytest.raises(lineage.RenderError, match="Mermaid's default limits"):
+        render.to_mermaid(sub, fold=False, max_nodes=1000)
+
+
+def test_every_svg_carries_a_legend_of_what_it_draws() -> None:
+    require_program("dot")
+    sub = trace_of_prediction()
+    root = svg_tree(render.to_svg(sub, highlight=[next(n.id for n in sub.nodes() if n.kind == "dataset")]))
+    legend = [g for g in root.iter(f"{SVG}g") if g.findtext(f"{SVG}title") == "legend"]
+    assert len(legend) == 1
+    words = " ".join(texts(legend[0]))
+    for kind in {n.kind for n in sub.nodes()}:
+        assert kind in words
+    assert "highlighted path" in words and "depends on" in words
+
+
+def test_highlight_prefers_training_data_over_evaluation_data(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """From the model to its source file, the path through the held-out file is the
+    shorter one (4 hops against 6 through the cleaned training data); the bold path
+    still takes the training data."""
+    from sklearn.linear_model import LogisticRegression
+
+    for name, text in (("raw", "a,y\n1,0\n2,1\n3,0\n"), ("mid", "a,y\n1,0\n2,1\n"), ("train", "a,y\n1,0\n"),
+                       ("test", "a,y\n3,0\n")):
+        (tmp_path / f"{name}.csv").write_text(text)
+    with lg.start_run("split") as run:
+        run.log_input(tmp_path / "raw.csv")
+        test = run.log_output(tmp_path / "test.csv")
+        mid = run.log_output(tmp_path / "mid.csv")
+    with lg.start_run("clean") as run:
+        run.log_input(mid)
+        train = run.log_output(tmp_path / "train.csv")
+    with lg.start_run("fit") as run:
+        run.log_metric("accuracy", 0.9, dataset=test)
+        run.log_input(train)
+        model = run.log_model(LogisticRegression().fit([[1], [2]], [0, 1]), "m")
+    from lineage.render.prepare import _prepare
+
+    p = _prepare(lg.trace(model), highlight=[lg.get("raw.csv").id])
+    assert {train.id, mid.id} <= p.hl_nodes and test.id not in p.hl_nodes
+
+
+def test_html_page_fits_the_window_and_the_paper() -> None:
+    require_program("dot")
+    page = render.render(trace_of_prediction(), Path(tempfile_dir()) / "x.html").read_text()
+    assert "max-height:calc(100vh" in page and "@page{size:A4 landscape" in page and "max-width:100%" in page
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="lineage-render-")

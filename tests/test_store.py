@@ -48,6 +48,9 @@ def fill(store: Store) -> dict[str, str]:
     store.write_bulk("predictions", {"model": model_id}, "predictions",
                      [(f"prediction:{new_uuid7_hex()}", model_id, "ee" * 32, json.dumps(i), 0.5, f"req-{i}", "2026-01-01T00:00:02.000000Z")
                       for i in range(3)])
+    kept = [r[0] for r in store.conn.execute("SELECT id FROM predictions ORDER BY pk")]
+    store.write_bulk("prediction_inputs", {"model": model_id}, "prediction_inputs",
+                     [(pid, json.dumps({"x0": i})) for i, pid in enumerate(kept)])
     store.write("annotation", {"node": model_id}, {"annotations": [(model_id, "intended_use", "demo", "tester", "2026-01-01T00:00:03.000000Z")]})
     store.write("promote", {"name": "rf", "label": "production"},
                 {"promotions": [("rf", "production", model_id, "promote", "validated", "tester", "2026-01-01T00:00:03.000000Z")]})
@@ -474,6 +477,7 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
                  extra={"run_states": [(left_open, "running", "2026-01-01T00:00:00.000000Z", None, None, None)]})
     old.close()
     conn = sqlite3.connect(store_path)
+    conn.execute("DROP TABLE prediction_inputs")  # migration 6
     conn.execute("DROP TABLE open_runs")  # migration 5
     conn.execute("DROP INDEX events_type")  # migration 2
     conn.execute("DROP TABLE redactions")  # migration 3

@@ -8,7 +8,14 @@ A field's status is one of:
 - ``needs a person``: a Part field whose evidence the graph supplies, waiting for a
   person's judgement (an annotation);
 - ``missing``: nothing supplies it. Missing fields are listed as gaps; the report never
-  invents them.
+  invents them;
+- ``failed``: the integrity field when a check failed (never shown as "missing").
+
+"Recorded" means the content meets the field's rule, not merely that something is
+there: identity needs an independent validation (a ``validation`` annotation whose
+validator is not the model's author) for its "validation dates"; retention needs a
+stated period (a ``retention`` annotation such as "logs 6 months, documentation 10
+years"). Without them those fields need a person.
 
 Citations are given as COMPLIANCE.md gives them; the report never quotes the texts.
 """
@@ -25,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 RECORDED = "recorded"
 MISSING = "missing"
 NEEDS_PERSON = "needs a person"
-STATUSES = (RECORDED, NEEDS_PERSON, MISSING)
+FAILED = "failed"  # the integrity check failed: never shown as merely "missing"
+STATUSES = (RECORDED, NEEDS_PERSON, MISSING, FAILED)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,7 @@ STANDARDS: dict[str, dict[str, Any]] = {
             ("9", "Post-market monitoring plan", ("monitoring", "impact")),
         ),
     },
+    # the Model Card's own nine sections (Mitchell et al., 2019); record keeping after them
     "model-card": {
         "title": "Model Card (Mitchell et al., 2019)",
         "sections": (
@@ -115,14 +124,16 @@ STANDARDS: dict[str, dict[str, Any]] = {
             ("", "Intended Use", ("intended_use",)),
             ("", "Factors", ("representativeness",)),
             ("", "Metrics", ("metric_rationale",)),
-            ("", "Evaluation Data", ("evaluation",)),
+            ("", "Evaluation Data", (), "evaluation_data"),
             ("", "Training Data", ("training_data", "data_preparation", "personal_data_origin")),
-            ("", "Quantitative Analyses", ("monitoring",)),
+            ("", "Quantitative Analyses", ("evaluation",), "slices"),
             ("", "Ethical Considerations", ("risk_management",)),
             ("", "Caveats and Recommendations", ("limitations",)),
-            ("", "Record keeping", ("prediction_log", "retention", "integrity", "impact", "conformity")),
+            ("", "Record keeping", ("prediction_log", "monitoring", "retention", "integrity", "impact", "conformity")),
         ),
     },
+    # SR 11-7: development, independent validation (its own section: validator, date,
+    # scope, findings, outcome), governance, monitoring and outcomes
     "sr11-7": {
         "title": "SR 11-7 model risk management",
         "sections": (
@@ -131,7 +142,8 @@ STANDARDS: dict[str, dict[str, Any]] = {
             ("", "Model development and implementation",
              ("training_data", "personal_data_origin", "data_preparation", "representativeness", "code_version",
               "third_party_components", "hyperparameters", "environment")),
-            ("", "Model validation", ("metric_rationale", "limitations", "risk_management", "conformity")),
+            ("", "Independent validation", ("metric_rationale", "limitations"), "validation"),
+            ("", "Risk management and controls", ("risk_management", "conformity")),
             ("", "Ongoing monitoring", ("monitoring", "changes")),
             ("", "Outcomes analysis", ("evaluation", "prediction_log")),
         ),
@@ -142,7 +154,7 @@ STANDARDS: dict[str, dict[str, Any]] = {
 def _check_standards() -> None:
     # every arrangement shows every field exactly once
     for name, std in STANDARDS.items():
-        keys = [k for _, _, ks in std["sections"] for k in ks]
+        keys = [k for sec in std["sections"] for k in sec[2]]
         assert sorted(keys) == sorted(FIELD_BY_KEY), name
 
 
@@ -178,6 +190,13 @@ def _identity(f: Facts) -> Finding:
         ev.append(f"event {m['event']}")
     owner = m.get("owner")
     bits = [f"Version {m['version']} of {m['versions']} of {m['name']}", f"recorded {_when(m.get('created_at'))}"]
+    v = m.get("validation")
+    if v and v.get("independent"):
+        bits.append(f"validated by {v['validator']} on {v.get('date') or _when(v.get('at'))}")
+    elif v:
+        bits.append(f"validation recorded by {v['validator']}, who is not independent of the model's author")
+    else:
+        bits.append("no independent validation recorded")
     if owner:
         bits.append(f"owner {owner['label']}")
         ev.append(owner["id"])
@@ -320,9 +339,21 @@ def _prediction_log(f: Facts) -> Finding:
                   f"input digest and output"), [f"event {e}" for e in p["events"]]
 
 
+_PERIOD = __import__("re").compile(r"\b\d+(\.\d+)?\s*(day|week|month|year)s?\b", __import__("re").I)
+
+
+def retention_period(f: Facts) -> str | None:
+    """The retention period a person stated (a ``retention`` annotation naming one), or None."""
+    note = f.annotations.get("retention")
+    text = (note or {}).get("text") or ""
+    return text if _PERIOD.search(text) else None
+
+
 def _retention(f: Facts) -> Finding:
     r = f.retention
-    bits = [f"The store holds every record since {_when(r['store_since'])} ({_days(r['store_days'])}; append-only, nothing deleted)"]
+    period = retention_period(f)
+    bits = [f"Retention period: {period}" if period else "No retention period recorded",
+            f"the store holds every record since {_when(r['store_since'])} ({_days(r['store_days'])}; append-only, nothing deleted)"]
     if r.get("log_days") is not None:
         bits.append(f"the prediction log spans {_days(r['log_days'])}")
     bits.append("logs are kept for as long as the store is" + (" (already over 6 months)" if r["store_days"] >= 183 else ""))
@@ -334,10 +365,7 @@ def _integrity(f: Facts) -> Finding:
     if i is None:
         return False, "Not checked", []
     ev = [f"head {i['head']['hash']}", f"{i['facts']['events_checked']} events checked"]
-    if i["ok"]:
-        return True, (f"{_n(i['facts']['events_checked'], 'event')} behind the facts checked; chain verified "
-                      f"from event {i['chain']['verified_from'] + 1} to {i['chain']['events']}; files intact"), ev
-    return False, "FAILED: " + "; ".join(i["problems"][:3]), ev
+    return bool(i["ok"]), i.get("summary") or ("checks passed" if i["ok"] else "FAILED: " + "; ".join(i["problems"][:3])), ev
 
 
 def _monitoring(f: Facts) -> Finding:
@@ -420,6 +448,13 @@ def evaluate(facts: Facts) -> list[dict[str, Any]]:
         status = status_of(field, has_evidence, annotated)
         if field.fill == "human" and note is not None:
             summary = "Stated by a person (see the annotation)"
+        # the content must meet the field's rule before it counts as recorded
+        if field.key == "integrity" and facts.integrity is not None and not facts.integrity["ok"]:
+            status = FAILED
+        elif field.key == "identity" and status == RECORDED and not (facts.model.get("validation") or {}).get("independent"):
+            status = NEEDS_PERSON
+        elif field.key == "retention" and has_evidence:
+            status = RECORDED if retention_period(facts) else NEEDS_PERSON
         items.append({
             "number": field.number,
             "key": field.key,
@@ -439,7 +474,7 @@ def _annotation(a: dict[str, Any] | None) -> dict[str, Any] | None:
     if a is None:
         return None
     out = {"text": a["text"], "author": a["author"], "at": a["at"], "event": a["event"]}
-    if a.get("recorded_by") is not None:  # the identity that recorded it, beside the typed author
+    if a.get("recorded_by"):  # the identity that recorded it, beside the typed author
         out["recorded_by"] = a["recorded_by"]
     return out
 
@@ -447,5 +482,12 @@ def _annotation(a: dict[str, Any] | None) -> dict[str, Any] | None:
 def arrange(items: list[dict[str, Any]], standard: str) -> list[dict[str, Any]]:
     """The items grouped into the sections of ``standard``: ``[{number, title, fields}]``."""
     by_key = {i["key"]: i for i in items}
-    return [{"number": num, "title": title, "fields": [by_key[k] for k in keys]}
-            for num, title, keys in STANDARDS[standard]["sections"]]
+    return [{"number": sec[0], "title": sec[1], "fields": [by_key[k] for k in sec[2]],
+             "extra": sec[3] if len(sec) > 3 else None}
+            for sec in STANDARDS[standard]["sections"]]
+
+
+def reading_order(standard: str) -> dict[str, int]:
+    """Field key -> its number in the order the arrangement shows them (1, 2, 3, …)."""
+    keys = [k for sec in STANDARDS[standard]["sections"] for k in sec[2]]
+    return {k: i for i, k in enumerate(keys, 1)}

@@ -65,6 +65,7 @@ class Facts:
     subgraph: Any = None
     prediction: dict[str, Any] | None = None
     integrity: dict[str, Any] | None = None
+    decision: dict[str, Any] | None = None  # a prediction's decision record (inputs, rule, reasons)
     # for the integrity check: events per table behind the facts, prediction events, files
     fact_events: dict[str, set[int]] = field(default_factory=dict)
     prediction_events: dict[int, int] = field(default_factory=dict)
@@ -208,11 +209,13 @@ def collect_model(store: Store, model_id: str) -> Facts:
             m["run"] = r["id"]
             if ds:
                 known = data_names.get(ds) or _brief(nodes.get(ds) or store.get_node(ds), ds)
-                m["dataset"] = {"id": ds, "name": known.get("name"), "digest": _hex(ds)}
+                m["dataset"] = {"id": ds, "name": known.get("name"), "digest": _hex(ds),
+                                "version": known.get("version"), "versions": known.get("versions")}
             else:
                 m["dataset"] = None
             metrics.append(m)
 
+    _group_statistics(store, metrics)
     a = node.attrs
     fi = a.get("feature_importance") or {}
     feature_importance = [{"feature": k, "importance": float(v)}
@@ -226,8 +229,11 @@ def collect_model(store: Store, model_id: str) -> Facts:
     if previous is not None:
         try:
             diff = query.diff(store, previous.id, model_id)
-            changes["items"] = [{"aspect": c.aspect, "key": c.key, "a": _plain(c.a), "b": _plain(c.b)} for c in diff.changes]
-        except Exception as exc:  # a comparison that fails must not cost the whole report
+            # metrics are compared per (metric, dataset, group) below, not as one latest value per name
+            changes["items"] = [{"aspect": c.aspect, "key": c.key, "a": _plain(c.a), "b": _plain(c.b)}
+                                for c in diff.changes if c.aspect != "metrics"]
+            changes["items"] += _metric_changes(store, previous.id, metrics)
+        except Exception as exc:  # noqa: BLE001 - a comparison that fails must not cost the whole report
             changes["error"] = f"{type(exc).__name__}: {exc}"
 
     predictions = store.prediction_summary(model_id)
@@ -242,6 +248,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
 
     annotations = read_annotations(store, model_id)
     owner = agents.brief(attributed.get(model_id))
+    validation = _validation(annotations.get("validation"), owner, nodes.get(attributed.get(model_id, "")))
     training_status = training_runs[-1]["status"] if training_runs else None
     sign = annotations.get("sign_off")
     evaluated = [m["at"] for m in metrics if m.get("at")]
@@ -266,6 +273,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
         "importance_source": a.get("importance_source"),
         "training_status": training_status,
         "evaluated_at": max(evaluated) if evaluated else None,
+        "validation": validation,
         "signed_off": {"author": sign["author"], "at": sign["at"], "event": sign["event"]} if sign else None,
     }
 
@@ -307,6 +315,11 @@ def _data_facts(store: Store, model_id: str, nodes: dict[str, Node], attributed:
 
     order = {"training": 0, "held_out": 1, "other": 2, "upstream": 3}
     uses = query.which_data(store, model_id)
+    versions: dict[str, list[str]] = {}  # dataset name -> ids, oldest first (`applications@2 of 2`)
+    for use in uses:
+        name = use.node.name
+        if name and name not in versions:
+            versions[name] = [v.id for v in store.history(name, kind="dataset")]
     out = []
     for use in sorted(uses, key=lambda u: (order[u.group], u.distance, u.node.name or "", u.node.id)):
         d = use.node
@@ -331,6 +344,8 @@ def _data_facts(store: Store, model_id: str, nodes: dict[str, Node], attributed:
             "captured_by": agents.brief(attributed.get(d.id)) if d.id in attributed else None,
             "remote": bool(a.get("remote")),
             "event": store.event_of(d.id),
+            "version": (versions[d.name].index(d.id) + 1) if d.name and d.id in versions.get(d.name, []) else None,
+            "versions": len(versions[d.name]) if d.name and d.id in versions.get(d.name, []) else None,
         })
     return out
 
@@ -384,7 +399,7 @@ def _impact(store: Store, model_id: str) -> tuple[dict[str, Any], list[dict[str,
 
     try:
         sub = query.impact(store, model_id)
-    except Exception as exc:  # shown as a gap rather than failing the report
+    except Exception as exc:  # noqa: BLE001 - shown as a gap rather than failing the report
         return {"counts": {}, "error": f"{type(exc).__name__}: {exc}"}, []
     counts = dict(sub.counts)
     if model_id in sub:
@@ -421,8 +436,11 @@ def _accountability(data: list[dict[str, Any]], preparation: list[dict[str, Any]
         steps.append({"step": f"{p['rows'] or ''} predictions logged".strip(), "subject": model["id"], "who": p["who"],
                       "agent_id": p["agent_id"], "at": p["at"], "ended_at": None, "status": None, "event": p["event"]})
     for key, a in annotations.items():
+        # the typed author beside the identity that recorded it, when the store has both
+        who = a["author"] if not a.get("recorded_by") or a.get("recorded_by") == a["author"] else \
+            f"{a['author']} (recorded by {a['recorded_by']})"
         steps.append({"step": "sign-off" if key == "sign_off" else f"annotation {key}", "subject": model["id"],
-                      "who": a["author"], "agent_id": None, "at": a["at"], "ended_at": None, "status": None,
+                      "who": who, "agent_id": None, "at": a["at"], "ended_at": None, "status": None,
                       "event": a["event"]})
     return sorted(steps, key=lambda s: (s["at"] or "", s["event"] or 0))
 
@@ -472,7 +490,7 @@ def collect_prediction(store: Store, prediction_id: str) -> Facts:
     pred = store.get_node(prediction_id)
     if pred is None or pred.kind != "prediction":
         raise InvalidInputError(f"{prediction_id} is not a prediction")
-    model_id = pred.attrs.get("model")
+    model_id = str(pred.attrs.get("model") or "")
     facts = collect_model(store, model_id)
     event = store.event_of(prediction_id)
     ev = store.event(event) if event else None
@@ -494,4 +512,128 @@ def collect_prediction(store: Store, prediction_id: str) -> Facts:
     facts.subgraph = query.trace(store, prediction_id)
     if event:
         facts.fact_events.setdefault("predictions", set()).add(event)
+    from . import decision
+
+    facts.decision = decision.collect(store, facts)
+    if facts.decision.get("inputs_event"):
+        facts.fact_events.setdefault("prediction_inputs", set()).add(facts.decision["inputs_event"])
     return facts
+
+
+# ---------------------------------------------------------------------------
+# honest figures: per-group statistics, metric comparisons, independent validation
+
+#: metric names where lower is better (the ratio to the best group divides the other way)
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "brier", "logloss", "fpr", "fnr")
+
+
+def sig4(x: Any) -> Any:
+    """A number rounded to 4 significant digits (other values unchanged)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or x == 0 or x != x:
+        return x
+    return float(f"{x:.4g}")
+
+
+def wilson(p: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval (95 % by default) of a proportion ``p`` over ``n`` rows."""
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _group_statistics(store: Store, metrics: list[dict[str, Any]]) -> None:
+    """Add ``n`` (rows, from the metric event's payload), ``ci`` (Wilson 95 % for a
+    metric between 0 and 1 with a known n) and, for per-group values, ``ratio_to_best``
+    (this group's value over the best group's, for the same metric and dataset)."""
+    for m in metrics:
+        ev = store.event(m["event"]) if m.get("event") else None
+        n = ev.payload.get("n") if ev is not None and ev.payload else None
+        m["n"] = n if isinstance(n, int) and n > 0 else None
+        v = m.get("value")
+        if m["n"] and isinstance(v, (int, float)) and 0 <= v <= 1:
+            lo, hi = wilson(float(v), m["n"])
+            m["ci"] = {"low": sig4(lo), "high": sig4(hi), "level": 0.95,
+                       "method": "Wilson score interval, the metric read as a proportion of n rows"}
+        else:
+            m["ci"] = None
+        m["ratio_to_best"] = None
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for m in metrics:
+        if m.get("group") and isinstance(m.get("value"), (int, float)):
+            groups.setdefault((m["run"], m["key"], (m.get("dataset") or {}).get("id"), m.get("step")), []).append(m)
+    for (_, key, _, _), ms in groups.items():
+        lower = any(w in key.lower() for w in _LOWER_IS_BETTER)
+        values = [float(x["value"]) for x in ms]
+        best = min(values) if lower else max(values)
+        for x in ms:
+            v = float(x["value"])
+            ratio = (best / v if v else None) if lower else (v / best if best else None)
+            x["ratio_to_best"] = sig4(ratio) if ratio is not None else None
+
+
+def _metric_label(m: dict[str, Any]) -> str:
+    ds = m.get("dataset") or {}
+    where = ds.get("name") or (ds.get("id") or "")[:20] or "no dataset recorded"
+    if ds.get("version"):
+        where = f"{where}@{ds['version']}"
+    return f"{m['key']} on {where}" + (f", group {m['group']}" if m.get("group") else "")
+
+
+def _metric_changes(store: Store, previous_id: str, metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each metric of this version beside the previous version's value for the same
+    metric, dataset name and group (latest step of each), rounded to 4 significant digits."""
+    mine: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for m in metrics:
+        mine[(m["key"], (m.get("dataset") or {}).get("name"), m.get("group"))] = m
+    theirs: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for run_id in store.generators(previous_id):
+        for m in store.metrics_of(run_id):
+            ds_id = m.pop("dataset")
+            node = store.get_node(ds_id) if ds_id else None
+            m["dataset"] = {"id": ds_id, "name": node.name if node else None} if ds_id else None
+            theirs[(m["key"], node.name if node else None, m.get("group"))] = m
+    out = []
+    for k in sorted(set(mine) | set(theirs), key=lambda t: tuple(str(x) for x in t)):
+        a, b = theirs.get(k), mine.get(k)
+        va, vb = sig4(a["value"]) if a else None, sig4(b["value"]) if b else None
+        if va != vb:
+            out.append({"aspect": "metrics", "key": _metric_label(b or a or {"key": k[0]}), "a": va, "b": vb})
+    return out
+
+
+#: the keys of a `validation` annotation (a YAML mapping, e.g. from a model card file)
+VALIDATION_KEYS = ("validator", "date", "scope", "findings", "outcome")
+
+
+def _validation(note: dict[str, Any] | None, owner: dict[str, Any] | None, owner_node: Node | None) -> dict[str, Any] | None:
+    """The independent validation recorded as a ``validation`` annotation: its fields,
+    who recorded it, and whether the validator is someone other than the model's author."""
+    if note is None:
+        return None
+    fields: dict[str, Any] = {k: None for k in VALIDATION_KEYS}
+    text = note.get("text") or ""
+    import yaml
+
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:  # free text: kept as the findings
+        parsed = None
+    if isinstance(parsed, dict):
+        for k in VALIDATION_KEYS:
+            if parsed.get(k) is not None:
+                fields[k] = str(parsed[k])
+    else:
+        fields["findings"] = text
+    fields["validator"] = fields["validator"] or note.get("author")
+    author_names = set()
+    if owner:
+        author_names |= {str(owner.get("label") or "").lower(), str(owner.get("email") or "").lower()}
+    if owner_node is not None:
+        author_names |= {str(owner_node.attrs.get(k) or "").lower() for k in ("user", "email", "name")}
+    author_names.discard("")
+    validator = str(fields["validator"] or "").lower()
+    independent = bool(validator) and validator not in author_names and validator.split("@")[0] not in author_names
+    return {**fields, "recorded_by": note.get("recorded_by") or note.get("author"), "at": note.get("at"),
+            "event": note.get("event"), "independent": independent,
+            "complete": all(fields[k] for k in VALIDATION_KEYS)}

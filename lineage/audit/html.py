@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model import human_size
-from .checklist import FIELD_BY_KEY, MISSING, NEEDS_PERSON, RECORDED, arrange
+from .checklist import FAILED, FIELD_BY_KEY, MISSING, NEEDS_PERSON, RECORDED, arrange
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import AuditReport, Inventory
@@ -38,6 +38,7 @@ def environment() -> Any:
         )
         env.filters.update(
             when=when, size=size, num=num, short=short, value=value, status_class=status_class, plural=plural,
+            days=days,
         )
         _env = env
     return _env
@@ -56,6 +57,13 @@ def when(ts: Any) -> str:
     except ValueError:
         return str(ts)
     return dt.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def days(n: Any) -> str:
+    """A span in days as people say it: ``less than a day``, ``3.5 days``."""
+    if n is None:
+        return "—"
+    return "less than a day" if float(n) < 1 else f"{float(n):,.1f} days"
 
 
 def size(n: Any) -> str:
@@ -87,7 +95,7 @@ def value(v: Any) -> str:
 
 
 def status_class(status: str) -> str:
-    return {RECORDED: "recorded", NEEDS_PERSON: "person", MISSING: "missing"}.get(status, "missing")
+    return {RECORDED: "recorded", NEEDS_PERSON: "person", MISSING: "missing", FAILED: "failed"}.get(status, "missing")
 
 
 def plural(n: int, word: str) -> str:
@@ -110,6 +118,10 @@ def _context(report: AuditReport) -> dict[str, Any]:
         "sections": arrange(items, d["report"]["standard"]),
         "fields": FIELD_BY_KEY,
         "diagram": report.diagram,
+        "full_diagram": report.full_diagram,
+        "slices": report.slices,
+        "order": d.get("reading_order") or {i["key"]: i["number"] for i in items},
+        "altered": set(d["integrity"]["facts"]["failed"]),
         "diagram_kind": report.diagram_kind,
         "chart": report.chart,
         "statuses": (RECORDED, NEEDS_PERSON, MISSING),
@@ -118,8 +130,9 @@ def _context(report: AuditReport) -> dict[str, Any]:
 
 def render_report(report: AuditReport) -> str:
     """The full HTML document of a model or prediction report."""
-    name = "prediction.html.j2" if report.subject["kind"] == "prediction" else "model.html.j2"
-    return environment().get_template(name).render(**_context(report))
+    # a prediction's report is a decision record: its own title and layout (≤ 2 A4 pages)
+    name = "decision.html.j2" if report.subject["kind"] == "prediction" else "model.html.j2"
+    return environment().get_template(name).render(**_context(report)).lstrip()
 
 
 def render_summary(report: AuditReport) -> str:

@@ -97,11 +97,15 @@ def _check(store: Store, facts: Facts, *, chain: VerifyReport | None, files: boo
     per_table = {t: sorted(s) for t, s in facts.fact_events.items() if s}
     fact_seqs = sorted({s for seqs in per_table.values() for s in seqs})
     failed = []
+    recorders: set[str] = set()
     for seq in fact_seqs:
         why = check_event(store, seq)
         if why:
             failed.append(seq)
             problems.append(why)
+        ev = store.event(seq)
+        if ev is not None and ev.payload and ev.payload.get("actor"):
+            recorders.add(str(ev.payload["actor"]))
 
     # predictions: their bulk events, all of them while the row budget lasts
     pred_total = len(facts.prediction_events)
@@ -138,7 +142,11 @@ def _check(store: Store, facts: Facts, *, chain: VerifyReport | None, files: boo
             "verified_through": through,
             "head": cp.payload.get("head"),
             "matches": matches,
+            "signature": _signature(cp.payload, cp.payload.get("actor"), recorders, agents),
         }
+        sig: dict[str, Any] | None = checkpoint["signature"]  # type: ignore[assignment]
+        if sig is not None and not sig["valid"] and "not installed" not in str(sig["problem"]):
+            problems.append(f"the checkpoint of event {cp.seq} carries a signature that does not hold: {sig['problem']}")
         if not matches:
             problems.append(f"the checkpoint of event {cp.seq} vouches for event {through} with hash "
                             f"{str(cp.payload.get('head'))[:16]}…, which that event no longer carries: the history before it was rewritten")
@@ -156,12 +164,17 @@ def _check(store: Store, facts: Facts, *, chain: VerifyReport | None, files: boo
             problems.append(f"{f['kind']} {f['name'] or f['id']}: the file {f['path']} {what}")
 
     events, head = store.head()
+    head_event = store.event(events) if events else None
+    head_at = head_event.payload.get("at") if head_event is not None and head_event.payload else None
+    events_checked = len(fact_seqs) + len([s for s in checked_pred if s not in fact_seqs])
+    bad_files = [f for f in file_rows if f["status"] in ("missing", "changed", "unreadable")]
     return {
+        "summary": _sentence(events_checked, events, head_at, sorted(set(failed)), chain, bad_files, problems, len(file_rows)),
         "ok": not problems,
         "problems": problems,
         "facts": {
             "ok": not failed,
-            "events_checked": len(fact_seqs) + len([s for s in checked_pred if s not in fact_seqs]),
+            "events_checked": events_checked,
             "events": fact_seqs,
             "by_table": {t: len(s) for t, s in per_table.items()},
             "failed": sorted(set(failed)),
@@ -179,11 +192,78 @@ def _check(store: Store, facts: Facts, *, chain: VerifyReport | None, files: boo
             "checkpoint": checkpoint,
             "scope": ("full replay from event 1 (no checkpoint recorded)" if checkpoint is None and chain.checked_from == 0
                       else "full replay from event 1 (the checkpoint could not be used)" if chain.checked_from == 0
-                      else f"events {chain.checked_from + 1} to {chain.events}, after the checkpoint's full verification "
-                           f"through event {chain.checked_from}"),
+                      else f"the whole history of {chain.events} events: verified in full through event "
+                           f"{chain.checked_from} by the checkpoint, nothing written since"
+                      if chain.checked_from >= chain.events
+                      else f"the whole history of {chain.events} events: events {chain.checked_from + 1} to {chain.events} "
+                           f"replayed now, the {chain.checked_from} before them verified in full by the checkpoint"),
         },
         "head": {"hash": head, "events": events, "command": f"lineage verify --head {head}"},
         "files": file_rows,
         "files_checked": files,
         "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def _when(ts: Any) -> str:
+    """``2026-12-01T14:02:11Z`` -> ``1 Dec 2026 14:02 UTC``."""
+    from datetime import datetime
+
+    try:
+        dt = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        return str(ts or "?")
+    return f"{dt.day} {dt.strftime('%b %Y %H:%M')} UTC"
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+def _sentence(checked: int, events: int, head_at: Any, failed: list[int], chain: VerifyReport,
+              bad_files: list[dict[str, Any]], problems: list[str], n_files: int) -> str:
+    """The integrity result in one sentence a non-engineer can read."""
+    if not problems:
+        return (f"Every record behind this report was checked: {_n(checked, 'record')} (ledger events) up to "
+                f"{_when(head_at)}, in a history of {events:,} events, and {_n(n_files, 'file')}; no changes found.")
+    bits = []
+    if failed:
+        bits.append(f"{_n(len(failed), 'record')} behind this report {'was' if len(failed) == 1 else 'were'} altered "
+                    f"after {'it was' if len(failed) == 1 else 'they were'} written (ledger event{'s' if len(failed) > 1 else ''} "
+                    f"{', '.join(map(str, failed[:5]))}{'…' if len(failed) > 5 else ''})")
+    if not chain.ok and chain.first_bad not in failed:
+        bits.append(f"the history fails its check from event {chain.first_bad}")
+    if bad_files:
+        bits.append(f"{_n(len(bad_files), 'file')} no longer {'matches' if len(bad_files) == 1 else 'match'} "
+                    f"what was recorded ({', '.join(str(f['name'] or f['id']) for f in bad_files[:3])})")
+    if not bits:
+        bits.append(problems[0])
+    text = "; ".join(bits)
+    return f"Do not rely on this report as it stands: {text[0].lower()}{text[1:]}."
+
+
+def _signature(payload: dict[str, Any], actor: Any, recorders: set[str], agents: Any) -> dict[str, Any] | None:
+    """Whose key signed a checkpoint, whether the signature holds, and whether the
+    account that recorded the checkpoint also recorded the facts of the report."""
+    sig = payload.get("signature")
+    if sig is None:
+        return None
+    from ..signing import check, checkpoint_message
+
+    try:
+        ok, why = check(sig, checkpoint_message(int(payload.get("verified_through") or 0), str(payload.get("head"))))
+    except ImportError:
+        ok, why = False, "not checked here: the `cryptography` package is not installed"
+    except (TypeError, ValueError):
+        ok, why = False, "the checkpoint's claim is not a number and a hash"
+    same = str(actor) in recorders
+    return {
+        "fingerprint": sig.get("fingerprint") if isinstance(sig, dict) else None,
+        "valid": ok,
+        "problem": why or None,
+        "signed_by_account": agents.label(actor),
+        "same_account_as_recorder": same,
+        "note": ("the checkpoint was recorded by the same account that recorded the facts of this report: the signature "
+                 "shows the key holder vouched for this history, not that someone independent checked it"
+                 if same else "the checkpoint was recorded by an account other than those that recorded the facts"),
     }

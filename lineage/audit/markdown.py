@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .checklist import MISSING, NEEDS_PERSON, RECORDED, arrange
+from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, arrange
 from .html import num, size, when
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,7 +86,7 @@ def _integrity(d: dict[str, Any]) -> list[str]:
     out.append("All checks passed." if i["ok"] else f"**Checks failed: {len(i['problems'])} problem(s).**")
     out.append("")
     tables = ", ".join(f"{t.replace('_', ' ')} {n}" for t, n in sorted(f["by_table"].items()))
-    facts_line = (f"- **Facts against their events** ({'ok' if f['ok'] else 'FAILED'}): {len(f['events'])} ledger events "
+    facts_line = (f"- **Facts against their events** ({'ok' if f['ok'] else 'FAILED'}): {f['events_checked']} ledger events "
                   f"behind the facts shown ({tables}) re-hashed against what each committed to, and each event's hash "
                   f"against its predecessor's.")
     if f["prediction_events_total"]:
@@ -120,7 +120,7 @@ def _integrity(d: dict[str, Any]) -> list[str]:
 
 
 def _status(s: str) -> str:
-    return {RECORDED: "recorded", NEEDS_PERSON: "**needs a person**", MISSING: "**missing**"}[s]
+    return {RECORDED: "recorded", NEEDS_PERSON: "**needs a person**", MISSING: "**missing**", FAILED: "**FAILED**"}[s]
 
 
 def _runs(runs: list[dict[str, Any]], label: str) -> list[str]:
@@ -235,13 +235,16 @@ def render_report(report: AuditReport) -> str:
         out += [f"# Audit report: prediction {esc(d['prediction']['request_id'] or d['prediction']['id'])}", ""]
     else:
         out += [f"# Audit report: model {esc(d['model']['name'])}", ""]
-    out += [f"{esc(d['report']['standard_title'])} · generated {when(d['report']['generated_at'])} by "
+    out += [f"{esc(d['report']['standard_title']) if subject['kind'] == 'model' else 'Decision record'} · generated "
+            f"{when(d['report']['generated_at'])} by "
             f"{esc(d['report']['generator'])} · ledger head `{d['integrity']['head']['hash']}` "
             f"({d['integrity']['head']['events']} events)", ""]
+    out += [("**Integrity:** " if d["integrity"]["ok"] else "**Integrity check failed:** ") + esc(d["integrity"]["summary"]), ""]
     m = d["model"]
     if subject["kind"] == "prediction":
         p = d["prediction"]
         files = {f["id"]: f for f in d["integrity"]["files"]}
+        out += _decision(d)
         out += ["## Chain of origin", ""]
         out += table(["", ""], [
             ["Prediction", code(p["id"])], ["Request id", cell(p["request_id"])], ["Made at", when(p["created_at"])],
@@ -269,9 +272,10 @@ def render_report(report: AuditReport) -> str:
     out += _integrity(d)
     out += ["## Compliance checklist", ""]
     rows = []
+    order = d.get("reading_order") or {}  # numbered in the order this arrangement shows them
     for sec in arrange(items, d["report"]["standard"]):
         rows.append(["", f"**{(sec['number'] + '. ') if sec['number'] else ''}{esc(sec['title'])}**", "", ""])
-        rows += [[str(i["number"]), f"{esc(i['title'])} (`{i['key']}`)", esc("; ".join(i["sources"])), _status(i["status"])]
+        rows += [[str(order.get(i["key"], i["number"])), f"{esc(i['title'])} (`{i['key']}`)", esc("; ".join(i["sources"])), _status(i["status"])]
                  for i in sec["fields"]]
     out += table(["#", "Field", "Sources", "Status"], rows)
     out += ["The lineage diagram and the feature-importance chart are in the HTML report "
@@ -280,7 +284,7 @@ def render_report(report: AuditReport) -> str:
         for sec in arrange(items, d["report"]["standard"]):
             out += [f"## {(sec['number'] + '. ') if sec['number'] else ''}{esc(sec['title'])}", ""]
             for i in sec["fields"]:
-                out += [f"### {i['number']}. {esc(i['title'])} — {_status(i['status'])}", "",
+                out += [f"### {order.get(i['key'], i['number'])}. {esc(i['title'])} — {_status(i['status'])}", "",
                         f"`{i['key']}` · {esc(' · '.join(i['sources']))} · fill: {esc(i['fill_note'])}", ""]
                 if i["fill"] != "human":
                     out += [esc(i["summary"]) + ".", ""]
@@ -319,3 +323,33 @@ def render_inventory(inventory: Inventory) -> str:
         for i in d["items"]])
     return "\n".join(out).rstrip() + "\n"
 
+
+
+def _decision(d: dict[str, Any]) -> list[str]:
+    """The decision record's core in Markdown: outcome, rule, reasons, inputs."""
+    dec = d.get("decision") or {}
+    out = ["## The decision", ""]
+    out += [f"- Output: {code(json_text(dec.get('output')))}; score: {dec.get('score')}",
+            f"- Rule: {esc(', '.join(f'{k}={v}' for k, v in (dec.get('rule') or {}).items())) or esc(dec.get('rule_note') or '')}"]
+    if dec.get("outcome"):
+        out.append(f"- Outcome: {esc(dec['outcome'])}")
+    out += ["", "## Reasons", ""]
+    if dec.get("reasons"):
+        out += [f"Method: {esc(dec['method'])}. Baseline: {esc(dec['baseline_source'])}.", ""]
+        out += table(["#", "Feature", "Value", "Contribution"],
+                     [[str(n), code(r["feature"]), esc(str(r.get("value"))), f"{r['contribution']:+.4g}"]
+                      for n, r in enumerate(dec["reasons"][:10], 1)])
+    else:
+        out += [esc(dec.get("reasons_note") or "No reasons available."), ""]
+    out += ["## Inputs", ""]
+    if dec.get("inputs"):
+        out += table(["Feature", "Value"], [[code(k), esc(str(v))] for k, v in sorted(dec["inputs"].items())])
+    else:
+        out += [esc(dec.get("inputs_note") or ""), ""]
+    return out
+
+
+def json_text(v: Any) -> str:
+    import json
+
+    return v if isinstance(v, str) else json.dumps(v)

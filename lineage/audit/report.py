@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import InvalidInputError
 from ..store import Store
 from . import checklist
-from .checklist import MISSING, NEEDS_PERSON, RECORDED, STANDARDS
+from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, STANDARDS
 
 REPORT_FORMAT = "lineage-audit"
 REPORT_VERSION = 1
@@ -77,15 +77,28 @@ def build_report(store: Store, node_id: str, *, standard: str = "annex-iv") -> A
     items = checklist.evaluate(facts)
     data = _document(store, facts, items, standard)
     _add_serving(store, data)
-    diagram, diagram_kind = _diagram(store, facts)
-    from .chart import importance_svg
+    full, full_kind = _diagram(store, facts)
+    # the page's diagram: the history summarised by role, readable on A4; the full
+    # diagram goes to the appendix (screen) and `lineage dag`
+    from .diagram import to_svg as role_svg
+
+    integ = facts.integrity
+    failed_events = set(integ["facts"]["failed"])
+    altered = {x["id"] for x in [*facts.data, *facts.training_runs, *facts.preparation, facts.model]
+               if x.get("event") in failed_events}
+    stale = {f["id"] for f in integ["files"] if f["status"] in ("changed", "missing", "unreadable")}
+    summary = role_svg(data, altered=altered, stale=stale)
+    diagram, diagram_kind = (_strip_prolog(summary), "svg") if summary else (full, full_kind)
+    from .chart import group_svg, importance_svg
 
     chart = importance_svg(facts.feature_importance) if facts.subject["kind"] == "model" else None
-    return AuditReport(data, diagram=diagram, diagram_kind=diagram_kind, chart=chart)
+    slices = group_svg(data["metrics"]) if facts.subject["kind"] == "model" else None
+    return AuditReport(data, diagram=diagram, diagram_kind=diagram_kind, chart=chart,
+                       full_diagram=full if summary else None, full_diagram_kind=full_kind, slices=slices)
 
 
 def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: str) -> dict[str, Any]:
-    counts = {s: sum(1 for i in items if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING)}
+    counts = {s: sum(1 for i in items if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING, FAILED)}
     sub = facts.subgraph
     lineage = {"root": getattr(sub, "root", None), "nodes": len(sub) if sub is not None else 0,
                "edges": len(sub.edges()) if sub is not None else 0, "counts": dict(sub.counts) if sub is not None else {}}
@@ -124,6 +137,7 @@ def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: s
         "checklist": items,
         "sections": [{"number": s["number"], "title": s["title"], "fields": [f["key"] for f in s["fields"]]}
                      for s in checklist.arrange(items, standard)],
+        "reading_order": checklist.reading_order(standard),
         "model": m,
         "data": facts.data,
         "training_runs": facts.training_runs,
@@ -138,11 +152,13 @@ def _document(store: Store, facts: Any, items: list[dict[str, Any]], standard: s
         "later_runs": facts.later_runs,
         "impact": facts.impact,
         "accountability": facts.accountability,
-        "annotations": {k: {"text": a["text"], "author": a["author"], "at": a["at"], "event": a["event"]}
+        "annotations": {k: {"text": a["text"], "author": a["author"], "at": a["at"], "event": a["event"],
+                            **({"recorded_by": a["recorded_by"]} if a.get("recorded_by") else {})}
                         for k, a in facts.annotations.items()},
         "retention": facts.retention,
         "lineage": lineage,
         "prediction": facts.prediction,
+        "decision": facts.decision,
     }
     return json.loads(json.dumps(doc, default=str))  # plain JSON values only (sets, tuples, numpy)
 
@@ -190,10 +206,10 @@ def _diagram(store: Store, facts: Any) -> tuple[str | None, str | None]:
     options = {"highlight": highlight, "marked": marked}
     try:
         return _strip_prolog(render.to_svg(sub, **options)), "svg"
-    except Exception:  # no `dot` here: the renderer's HTML view still shows the graph
+    except Exception:  # noqa: BLE001 - no `dot` here: the renderer's HTML view still shows the graph
         try:
             return render.to_html_fragment(sub, **options), "html"
-        except Exception:
+        except Exception:  # noqa: BLE001 - a report without a diagram beats no report
             return None, None
 
 
@@ -212,11 +228,15 @@ class AuditReport:
     ``.md`` or ``.json`` by suffix), ``.ok`` (integrity) and ``.missing`` (gap keys)."""
 
     def __init__(self, data: dict[str, Any], *, diagram: str | None = None, diagram_kind: str | None = None,
-                 chart: str | None = None) -> None:
+                 chart: str | None = None, full_diagram: str | None = None, full_diagram_kind: str | None = None,
+                 slices: str | None = None) -> None:
         self._data = data
         self.diagram = diagram
         self.diagram_kind = diagram_kind
         self.chart = chart
+        self.full_diagram = full_diagram  # every node, for the appendix (None: `diagram` is the full one)
+        self.full_diagram_kind = full_diagram_kind
+        self.slices = slices  # per-group metrics with their intervals, as SVG
 
     @property
     def ok(self) -> bool:
@@ -336,7 +356,7 @@ def build_inventory(store: Store, *, all_versions: bool = False) -> Inventory:
         facts.integrity = integrity.check(store, facts, chain=chain)
         checks = checklist.evaluate(facts)
         m = facts.model
-        counts = {s: sum(1 for i in checks if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING)}
+        counts = {s: sum(1 for i in checks if i["status"] == s) for s in (RECORDED, NEEDS_PERSON, MISSING, FAILED)}
         items.append({
             "id": m["id"],
             "name": m["name"],

@@ -73,9 +73,8 @@ def _node_style(node: Node, *, root: bool, highlighted: bool, mark: str | None) 
              "color": base["color"], "penwidth": 1.2}
     if node.kind == "group" and _count_of(node) > 1:
         style["peripheries"] = STYLE["group"]["peripheries"]
-    if node.kind == "group":
-        if node.attrs.get("overflow"):
-            style["style"] += ",dashed"
+    if node.kind == "group" and node.attrs.get("overflow"):
+        style["style"] += ",dashed"
     if root:
         style["penwidth"] = 2.4
     if mark:
@@ -122,7 +121,7 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
         ids[n] = f"n{i}"
         node = _node_of(g, n)
         mark = p.marked.get(n)
-        attrs = _node_style(node, root=n == p.sub.root, highlighted=n in p.hl_nodes, mark=mark)
+        attrs: dict[str, Any] = _node_style(node, root=n == p.sub.root, highlighted=n in p.hl_nodes, mark=mark)
         attrs["label"] = _node_label(node, g, mark, p.short)
         attrs["tooltip"] = _tooltip(node)
         lines.append(f"  n{i} [{_attrs(attrs)}];")
@@ -131,8 +130,20 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
         note = STYLE["note"]
         lines.append(f"  n{len(ids)} [{_attrs({'shape': note['shape'], 'style': 'filled', 'fillcolor': note['fillcolor'], 'color': note['color'], 'fontcolor': note['fontcolor'], 'label': _Html(_esc(f'… {p.hidden:,} more nodes not shown{limit}')), 'tooltip': 'left out to keep the diagram readable'})}];")
     agent_edges = sum(1 for _, _, d in g.edges(data=True) if d.get("rel") in _AGENT_RELATIONS)
+    implied = _implied_informed_by(g)
+    fan_in = _fan_in(g)
+    labelled: set[tuple[str, str, Any]] = set()
     for u, v, d in g.edges(data=True):
-        attrs: dict[str, Any] = {"label": _Html(_esc(_edge_text(d)))}
+        if (u, v) in implied and d.get("rel") == "was_informed_by" and not p.edge_highlighted(u, v):
+            continue  # run -> run over the data it passed on: already drawn through that data
+        attrs = {"label": _Html(_esc(_edge_text(d)))}
+        group_key = (v, d.get("rel"), d.get("role"))
+        if fan_in.get(group_key, 0) >= _FAN_IN_LABEL_ONCE:
+            # many edges of one relation into one node: label one of them with the count,
+            # not a stack of identical labels
+            attrs["label"] = (_Html(_esc(f"{_edge_text(d)} ×{fan_in[group_key]:,}")) if group_key not in labelled
+                              else None)
+            labelled.add(group_key)
         if p.edge_highlighted(u, v):
             attrs.update(color=MARKS["highlight"]["color"], fontcolor=MARKS["highlight"]["color"],
                          penwidth=MARKS["highlight"]["penwidth"], arrowsize=0.9)
@@ -153,8 +164,75 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
                     attrs["tooltip"] = _edge_text(d)
                     del attrs["label"]
         lines.append(f"  {ids[u]} -> {ids[v]} [{_attrs(attrs)}];")
+    lines += _legend(p, agent_edges, omitted=len(implied))
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+#: this many edges of one relation and role into one node get a single label with the count
+_FAN_IN_LABEL_ONCE = 4
+
+
+def _implied_informed_by(g: nx.MultiDiGraph) -> set[tuple[str, str]]:
+    """``was_informed_by`` pairs (run, earlier run) also joined through an entity drawn
+    in the diagram (the run used what the earlier one generated): long arcs that say
+    nothing the data path does not."""
+    out = set()
+    for u, v, d in g.edges(data=True):
+        if d.get("rel") != "was_informed_by":
+            continue
+        used = {w for _, w, e in g.out_edges(u, data=True) if e.get("rel") == "used"}
+        if any(e.get("rel") == "was_generated_by" and x in used for x, _, e in g.in_edges(v, data=True)):
+            out.add((u, v))
+    return out
+
+
+def _fan_in(g: nx.MultiDiGraph) -> dict[tuple[str, Any, Any], int]:
+    counts: dict[tuple[str, Any, Any], int] = {}
+    for _, v, d in g.edges(data=True):
+        if d.get("rel") not in _AGENT_RELATIONS:
+            key = (v, d.get("rel"), d.get("role"))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _legend(p: _Prepared, agent_edges: int, *, omitted: int = 0) -> list[str]:
+    """A legend node (kinds drawn, edge styles, marks) in its own cluster, so every
+    drawing explains itself, standalone SVG files included."""
+    from .style import KIND_ORDER
+
+    g = p.g
+    kinds = {_kind_of(_node_of(g, n)) for n in g.nodes}
+    rows = []
+    for kind in KIND_ORDER:
+        if kind in kinds and kind in STYLE and kind != "group":
+            st = STYLE[kind]
+            shape = {"ellipse": "oval", "box": "box", "house": "house"}.get(st["shape"], st["shape"])
+            rows.append(f'<TR><TD BGCOLOR="{st["fillcolor"]}" BORDER="1" COLOR="{st["color"]}" WIDTH="22"> </TD>'
+                        f'<TD ALIGN="LEFT">{_esc(kind)} ({shape})</TD></TR>')
+    if any(_node_of(g, n).kind == "group" for n in g.nodes):
+        rows.append('<TR><TD BORDER="1" COLOR="#64748b">×N</TD><TD ALIGN="LEFT">folded group (double outline)</TD></TR>')
+    rows.append('<TR><TD>→</TD><TD ALIGN="LEFT">depends on (PROV direction)</TD></TR>')
+    if p.hl_pairs or p.hl_nodes:
+        rows.append(f'<TR><TD><FONT COLOR="{MARKS["highlight"]["color"]}"><B>━</B></FONT></TD>'
+                    f'<TD ALIGN="LEFT">highlighted path</TD></TR>')
+    if agent_edges:
+        rows.append('<TR><TD><FONT COLOR="#94a3b8">╌</FONT></TD><TD ALIGN="LEFT">who did it (dashed)</TD></TR>')
+    if any(d.get("role") == "indirect" for _, _, d in g.edges(data=True)):
+        rows.append('<TR><TD>┈</TD><TD ALIGN="LEFT">indirect (dotted)</TD></TR>')
+    if omitted:
+        rows.append(f'<TR><TD COLSPAN="2" ALIGN="LEFT">{omitted:,} run-to-run was_informed_by arc{"s" if omitted != 1 else ""} '
+                    f'not drawn: the data between the runs shows it</TD></TR>')
+    for mark in sorted(set(p.marked.values())):
+        m = MARKS[mark]
+        rows.append(f'<TR><TD><FONT COLOR="{m["color"]}"><B>{_esc(m["tag"])}</B></FONT></TD>'
+                    f'<TD ALIGN="LEFT">{"file changed on disk" if mark == "stale" else "record altered"}</TD></TR>')
+    table = (f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">'
+             f'<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>{"".join(rows)}</TABLE>')
+    return ["  subgraph cluster_legend {",
+            f"    graph [{_attrs({'label': '', 'color': '#cbd5e1', 'style': 'rounded', 'margin': 6})}];",
+            f"    legend [{_attrs({'shape': 'plaintext', 'fontsize': 10, 'label': _Html(table), 'tooltip': 'legend'})}];",
+            "  }"]
 
 
 def to_dot(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str] | None = None,

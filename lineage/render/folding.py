@@ -117,16 +117,21 @@ def _rebuild(sub: Subgraph, rep: Mapping[str, str], new_nodes: Mapping[str, Node
         ru, rv = rep.get(u, u), rep.get(v, v)
         if ru == rv:
             continue
-        key = (ru, rv, _edge_key(d.get("rel", ""), d.get("role")))
+        # between a node and a folded group, one relation is one edge (with a count),
+        # whatever roles its members' edges had: 24 stacked "used (...)" labels say less
+        to_group = ru in new_nodes or rv in new_nodes
+        key = (ru, rv, _edge_key(d.get("rel", ""), None if to_group else d.get("role")))
         n = int(d.get("count", 1))
         if key in merged:
             merged[key]["count"] += n
+            if merged[key].get("role") != d.get("role"):
+                merged[key]["role"] = "several roles"
         else:
             merged[key] = {**d, "count": n}
-    for (ru, rv, key), attrs in merged.items():
+    for (ru, rv, _key), attrs in merged.items():
         if attrs["count"] == 1:
             del attrs["count"]
-        out.add_edge(ru, rv, key=key, **attrs)
+        out.add_edge(ru, rv, key=_key, **attrs)
     root = sub.root if sub.root is None or sub.root in out else rep.get(sub.root)
     return Subgraph(out, root, direction=sub.direction)
 

@@ -109,9 +109,13 @@ def _html_page(subgraph: Subgraph, **options: Any) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title>"
-        # a page of its own: the diagram at its natural size (readable), scrolled when wide
+        # a page of its own: the whole diagram fitted to the window (so the subject is on
+        # screen when it opens, centred), and to the paper when printed
         "<style>body{margin:24px;font-family:Helvetica,Arial,sans-serif}h1{font-size:18px;font-weight:600}"
-        ".lineage-diagram{overflow-x:auto}.lineage-diagram svg{max-width:none!important}</style>"
+        ".lineage-diagram{text-align:center}"
+        ".lineage-diagram svg{max-width:100%!important;max-height:calc(100vh - 140px);height:auto;width:auto}"
+        "@page{size:A4 landscape;margin:10mm}"
+        "@media print{body{margin:0}.lineage-diagram svg{max-height:170mm}}</style>"
         f"</head><body><h1>{html.escape(title)}</h1>\n"
         + to_html_fragment(subgraph, **options).replace('<div class="lineage-diagram">',
                                                          f'<div class="lineage-diagram">{_legend(subgraph)}', 1)

@@ -230,7 +230,7 @@ def _short_ids(drawn: Iterable[str], universe: Iterable[str] = ()) -> dict[str, 
         need = _MIN_SHORT.get(kind, 8)
         for j in (i - 1, i + 1):
             if 0 <= j < len(hexes):
-                need = max(need, len(os.path.commonprefix([h, hexes[j]])) + 1)
+                need = max(need, len(os.path.commonprefix([h, hexes[j]])) + 1)  # noqa: RUF071 - hex ids: a character prefix is the point
         out[node_id] = short_id(node_id, need)
     return out
 

@@ -25,12 +25,41 @@ def _mm(text: str) -> str:
                    for ch in text)
 
 
+#: Mermaid's default limits (its `maxEdges` and `maxTextSize` settings): past them a
+#: viewer shows an error instead of the diagram
+MERMAID_MAX_EDGES = 500
+MERMAID_MAX_TEXT = 50_000
+
+
+def _over_limits(text: str) -> bool:
+    return len(text) > MERMAID_MAX_TEXT or text.count(" -->|") > MERMAID_MAX_EDGES
+
+
 def to_mermaid(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str] | None = None,
                max_nodes: int | None = None, fold: bool | int = True, rankdir: str = "LR") -> str:
     """The diagram as a Mermaid flowchart (renders on GitHub and in Markdown viewers).
 
-    Options as `to_dot`. Mermaid's layout gives up around 500 edges; use ``max_nodes``.
+    Options as `to_dot`. A flowchart over Mermaid's default limits (500 edges, 50,000
+    characters) would not render: without ``max_nodes`` the nearest nodes are kept
+    until it fits (a comment says so); with it, or when nothing fits, RenderError
+    says what to do instead.
     """
+    text = _mermaid(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold, rankdir=rankdir)
+    if not _over_limits(text):
+        return text
+    if max_nodes is None:
+        for limit in (200, 120, 60, 30):
+            cut = _mermaid(subgraph, highlight=highlight, marked=marked, max_nodes=limit, fold=fold, rankdir=rankdir)
+            if not _over_limits(cut):
+                return (f"%% folded to the {limit} nodes nearest the root: the whole diagram is over Mermaid's "
+                        f"default limits ({MERMAID_MAX_EDGES} edges, {MERMAID_MAX_TEXT:,} characters)\n" + cut)
+    raise RenderError(f"this Mermaid diagram is over Mermaid's default limits ({MERMAID_MAX_EDGES} edges, "
+                      f"{MERMAID_MAX_TEXT:,} characters) and would not render; pass a smaller max_nodes "
+                      f"(say 100) or write .svg / .html instead")
+
+
+def _mermaid(subgraph: Subgraph, *, highlight: Any, marked: Mapping[str, str] | None, max_nodes: int | None,
+             fold: bool | int, rankdir: str) -> str:
     p = _prepare(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
     g = p.g
     direction = _RANKDIR.get(str(rankdir).upper())
@@ -69,7 +98,7 @@ def to_mermaid(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, 
         if p.edge_highlighted(u, v):
             bold.append(str(i))
     for name, members in classes.items():
-        s = MARKS.get(name) if name in MARKS else STYLE.get(name)
+        s: dict[str, Any] = (MARKS.get(name) if name in MARKS else STYLE.get(name)) or {}
         if name == "root":
             lines.append("  classDef root stroke-width:3px")
         elif name in MARKS:
@@ -85,4 +114,13 @@ def to_mermaid(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, 
     if bold:
         hl = MARKS["highlight"]
         lines.append(f"  linkStyle {','.join(bold)} stroke:{hl['color']},stroke-width:{int(hl['penwidth'])}px")
+    # the legend: the kinds drawn, in their own shapes and colours, and what arrows mean
+    kinds = [k for k in classes if k in STYLE and k not in ("group", "note")]
+    if kinds:
+        lines.append('  subgraph legend["Legend: arrows point to what a thing depends on (PROV)"]')
+        for k in kinds:
+            opening, closing = STYLE[k]["mermaid"]
+            lines.append(f'    legend_{k}{opening}"{_mm(k)}"{closing}')
+            lines.append(f"    class legend_{k} {k}")
+        lines.append("  end")
     return "\n".join(lines) + "\n"

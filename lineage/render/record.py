@@ -52,8 +52,9 @@ def overview(store: Store, *, per_kind: int = 12) -> Subgraph:
             g.add_node(gid, node=Node(gid, "group", name, {"of": kind, "count": count, "overview": True}))
         rest = items[len(shown):]
         if rest:
-            attrs = {"of": kind, "count": sum(c for _, c in rest), "overview": True, "names": len(rest)}
-            gid = _group_id(kind, attrs["count"], used_ids)
+            total = sum(c for _, c in rest)
+            attrs = {"of": kind, "count": total, "overview": True, "names": len(rest)}
+            gid = _group_id(kind, total, used_ids)
             g.add_node(gid, node=Node(gid, "group", None, attrs))
             for name, _ in rest:
                 ids[(kind, name)] = gid
@@ -89,7 +90,7 @@ def find_marks(lg: Lineage, subgraph: Subgraph, *, stale: bool = True, tampered:
             doc = {}
         g = subgraph.graph
         # status's own group ids name its folding, not ours: seed from real nodes only
-        seeds = [item.get("id") for key in ("changed", "affected") for item in doc.get(key, []) or []
+        seeds = [str(item.get("id")) for key in ("changed", "affected") for item in doc.get(key, []) or []
                  if isinstance(item, Mapping) and not str(item.get("id", "")).startswith("group:")]
         # status folds predictions per model into its own groups: spread "stale" down
         # the subgraph itself, so whatever is listed here is marked too
