@@ -269,6 +269,7 @@ def test_a_store_without_promotions_upgrades_and_still_verifies(store_path: Path
     conn = sqlite3.connect(store_path)
     conn.execute("DROP TABLE promotions")
     conn.execute("DROP TABLE importances")
+    conn.execute("DROP TABLE prediction_inputs")  # (migration 7, after this test's 6)
     conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
