@@ -74,6 +74,35 @@ def _default_name(store: Store, path: Path) -> str:
         return path.resolve().as_posix()
 
 
+#: digest algorithms whose hex length is known; others (crc32c, etag) are checked for form only
+_DIGEST_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
+                       "blake2b": 128, "blake2s": 64}
+_DIGEST_OTHER = ("crc32c", "crc64nvme", "etag", "xxh64", "xxh128")
+
+
+def valid_digest(digest: str) -> str:
+    """A caller-supplied checksum in normal form: ``algorithm:value`` (lowercase hex
+    for the hex algorithms); 64 bare hex digits are read as ``sha256:``.
+
+    Raises InvalidInputError for anything else (``9b2c...`` is not a digest).
+    """
+    text = str(digest).strip()
+    algo, sep, value = text.partition(":")
+    algo = algo.lower()
+    if not sep:
+        algo, value = "sha256", text
+    hexdigits = set("0123456789abcdef")
+    if algo in _DIGEST_HEX_LENGTHS:
+        v = value.lower()
+        if len(v) == _DIGEST_HEX_LENGTHS[algo] and set(v) <= hexdigits:
+            return f"{algo}:{v}"
+    elif algo in _DIGEST_OTHER and value and all(c.isalnum() or c in "+/=_-" for c in value) and len(value) <= 200:
+        return f"{algo}:{value}"
+    raise InvalidInputError(
+        f"{text[:80]!r} is not a digest: give it with its algorithm (md5:<32 hex>, sha256:<64 hex>, "
+        f"crc32c:<base64>, etag:<value>) or as 64 hex digits (SHA-256)")
+
+
 def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str | None = None,
                  digest: str | None = None, progress: Any = None) -> Node:
     """Describe a dataset as a (not yet stored) node: hash it, gather its attributes."""
@@ -83,9 +112,9 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
         if not uri or not digest:
             raise InvalidInputError("remote data needs both uri= and digest= (the store's checksum)")
         clean_uri = capture.strip_url_credentials(uri)
-        checksum = digest.strip().lower()
-        if len(checksum) == 64 and all(c in "0123456789abcdef" for c in checksum):
-            hex_id = checksum  # already a SHA-256
+        checksum = valid_digest(digest)
+        if checksum.startswith("sha256:"):
+            hex_id = checksum[len("sha256:"):]  # already a SHA-256
         else:
             hex_id = hashing.hash_text(f"checksum:{digest.strip()}")
         attrs = {"uri": clean_uri, "checksum": digest.strip(), "remote": True}

@@ -27,6 +27,11 @@ LAYERS: dict[str, int] = {
     "store": 3,
     "capture": 4,
     "tracking": 5,
+    # the write paths that grew out of tracking.py (DESIGN.md §3's tracking/ package)
+    "modelfile": 5,
+    "predfiles": 5,
+    "predlog": 5,
+    "supervise": 5,
     "query": 6,
     "render": 7,
     "audit": 8,
