@@ -86,6 +86,13 @@ class _Forwarder:
             except OSError:  # the group is gone already
                 pass
 
+    def resend(self) -> None:
+        if self.received is not None and self.pgid is not None:
+            try:
+                os.killpg(self.pgid, self.received)
+            except OSError:
+                pass
+
     def __exit__(self, *exc: object) -> None:
         for sig, previous in self._previous.items():
             signal.signal(sig, previous)
@@ -206,6 +213,8 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
                 run.end("failed", exit_code=code, error=reason)
                 return CommandResult(run.node, code, "failed", reason, 0.0)
             forward.pgid = proc.pid
+            if forward.received is not None:  # a signal that came while the program was starting
+                forward.resend()
             _hand_terminal(terminal, proc.pid)
             try:
                 raw = proc.wait()
