@@ -21,7 +21,8 @@ from typing import Any
 from . import hashing
 from .errors import InvalidInputError
 from .model import Edge, Node, clean_text, make_id
-from .store import STORE_DIR, Store
+from .store import Store
+from .tracking import describe_model, ensure_agent, project_path
 
 #: top-level packages whose classes are models when a pickle names them first
 MODEL_LIBRARIES = ("sklearn", "xgboost", "lightgbm", "catboost", "imblearn", "statsmodels")
@@ -35,20 +36,6 @@ _SCAN_OPCODES = 200
 
 _NOT_CLASSES = ("copyreg", "builtins", "__builtin__", "copy_reg", "_codecs", "collections", "numpy",
                 "joblib", "pandas")
-
-
-def project_root(store: Store) -> Path:
-    """The folder holding ``.lineage/`` (or the database's folder for a store elsewhere)."""
-    return store.dir.parent if store.dir.name == STORE_DIR else store.dir
-
-
-def project_path(store: Store, path: str | os.PathLike[str]) -> str:
-    """``path`` relative to the project root (``/`` separators) when inside it, else absolute."""
-    resolved = Path(path).expanduser().resolve()
-    try:
-        return resolved.relative_to(project_root(store)).as_posix()
-    except ValueError:
-        return resolved.as_posix()
 
 
 def sniff_model_class(path: str | os.PathLike[str]) -> str | None:
@@ -128,8 +115,6 @@ def model_file_node(store: Store, path: str | os.PathLike[str], *, name: str | N
     logged estimator; without, the class comes from the pickle's opcodes alone.
     Raises InvalidInputError for a missing file, or one that cannot be loaded.
     """
-    from .tracking import describe_model
-
     p = Path(path).expanduser()
     if not p.is_file():
         raise InvalidInputError(f"no such file: {path}")
@@ -157,8 +142,6 @@ def record_model_file(store: Store, path: str | os.PathLike[str], *, name: str |
 
     ``generated_by`` is the run that wrote it. The same bytes give the same node.
     """
-    from .tracking import ensure_agent
-
     node = model_file_node(store, path, name=name, load=load, obj=obj)
     store.put_artifact(node.id.split(":", 1)[1], source=path)
     with store.transaction():

@@ -530,6 +530,19 @@ class Event:
     hash: str
 
 
+def _ignore_in_git(folder: Path) -> None:
+    """Give a ``.lineage/`` folder a ``.gitignore`` of ``*``: a store inside a work tree
+    must not make the code it records look changed (untracked files)."""
+    if folder.name != STORE_DIR:
+        return
+    marker = folder / ".gitignore"
+    if not marker.exists():
+        try:
+            marker.write_text("# lineage's store: kept out of git (it records the code, it is not code)\n*\n")
+        except OSError:  # a read-only folder: the store still works
+            pass
+
+
 # ---------------------------------------------------------------------------
 # the store
 
@@ -542,6 +555,7 @@ class Store:
             raise NoStoreError(f"no lineage store at {self.path} (run `lineage init`)")
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _ignore_in_git(self.path.parent)
         self.dir = self.path.parent
         self.artifacts_dir = self.dir / "artifacts"
         self.locks_dir = self.dir / "locks"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import posixpath
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -64,14 +65,52 @@ def ensure_code(store: Store, *, path: str | None = None, entry_point: str | Non
 # ---------------------------------------------------------------------------
 # datasets
 
-def _default_name(store: Store, path: Path) -> str:
-    """A path relative to the project root when inside it: the folder holding
-    `.lineage/`, or the database's own folder for a store elsewhere (``--db x.db``)."""
-    root = store.dir.parent if store.dir.name == STORE_DIR else store.dir
+def project_root(store: Store) -> Path:
+    """The project's root: the folder holding ``.lineage/``, or the database's own
+    folder for a store elsewhere (``--db x.db``)."""
+    return store.dir.parent if store.dir.name == STORE_DIR else store.dir
+
+
+def project_path(store: Store, path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the project root (``/`` separators) when inside it, else absolute."""
+    resolved = Path(path).expanduser().resolve()
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return resolved.relative_to(project_root(store)).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        return resolved.as_posix()
+
+
+def _default_name(store: Store, path: Path) -> str:
+    """A path relative to the project root when inside it (see `project_path`)."""
+    return project_path(store, path)
+
+
+def local_file(store: Store, attrs: Mapping[str, Any]) -> str | None:
+    """Where a recorded local file (a dataset's, a model's) is now: its ``path``
+    relative to this store's project root, so a copied or moved project checks its own
+    files; the absolute path recorded beside it (a hint) when the project has not
+    moved, or for a path recorded outside the project. None for remote data.
+
+    Older records kept ``path`` as typed (relative to the working directory then) and
+    ``abspath``: the part of ``abspath`` before ``path`` was that directory; when it
+    is not inside this project, the project moved and ``path`` is taken from the root.
+    """
+    abspath = attrs.get("abspath")
+    rel = attrs.get("path")
+    if not rel or os.path.isabs(str(rel)) or not abspath:
+        return abspath or rel or None
+    rel = posixpath.normpath(str(rel).replace(os.sep, "/"))
+    if rel.startswith(".."):
+        return str(abspath)
+    root = project_root(store)
+    suffix = "/" + rel
+    apath = str(abspath).replace(os.sep, "/")
+    if not apath.endswith(suffix):
+        return str(abspath)
+    base = Path(apath[: -len(suffix)] or "/")
+    if base == root or root in base.parents:
+        return str(abspath)  # recorded in this project, where it still is
+    return str(root / rel)
 
 
 #: digest algorithms whose hex length is known; others (crc32c, etag) are checked for form only
@@ -127,7 +166,7 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
         if path.is_dir():
             hex_id, manifest = hashing.hash_tree(path, cache=cache, progress=progress)
             attrs = {
-                "path": str(Path(data).as_posix()),
+                "path": project_path(store, path),
                 "format": "directory",
                 "files": len(manifest),
                 "size": sum(m[2] for m in manifest),
@@ -135,7 +174,8 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
         else:
             fd = hashing.hash_file(path, cache=cache, progress=progress)
             hex_id, attrs = fd.digest, hashing.describe_file(path, fd)
-        attrs["abspath"] = str(path.resolve())
+            attrs["path"] = project_path(store, path)  # relative to the project root: a copied project checks its own files
+        attrs["abspath"] = str(path.resolve())  # a hint: where it was
         # (a file name that is not UTF-8 is named as the store will keep it, escaped)
         return Node(make_id("dataset", hex_id), "dataset", clean_text(name or _default_name(store, path)), attrs)
     try:

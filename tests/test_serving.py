@@ -356,3 +356,79 @@ def test_the_logger_flushes_at_exit(tmp_path: Path) -> None:
     with lineage.open(db, create=False) as lg:
         assert lg.describe("clf").attrs["predictions"]["count"] == 1000
         assert lg.verify().ok
+
+
+# ---------------------------------------------------------------------------
+# what a new user hit
+
+
+def test_a_partial_rerun_leaves_what_was_not_rebuilt_superseded(project: Path) -> None:
+    pipeline()
+    rows = (project / "raw.csv").read_text().splitlines()
+    (project / "raw.csv").write_text("\n".join(rows + ["99,9999,1,late"]) + "\n")
+    assert invoke("add", "raw.csv").exit_code == 0
+    py = sys.executable
+    assert invoke("run", "-i", "raw.csv", "-o", "clean.csv", "--", py, "clean.py", "raw.csv", "clean.csv").exit_code == 0
+    assert invoke("run", "-i", "clean.csv", "--model", "model.pkl", "--", py, "train.py", "clean.csv", "model.pkl").exit_code == 0
+    doc = as_json("status")
+    assert doc["changed"] == []
+    stale = {(n["name"], n["reason"]) for n in doc["affected"] if n["kind"] != "group"}
+    assert ("preds.csv", "superseded") in stale
+    assert not {name for name, _ in stale} & {"clean.csv", "model.pkl", "raw.csv"}  # rebuilt: current
+    assert invoke("status", "--check").exit_code == 1
+    result = invoke("run", "-i", "model.pkl", "-i", "new.csv", "--predictions", "preds.csv", "--id-column", "request_id",
+                    "--", py, "predict.py", "model.pkl", "new.csv", "preds.csv")
+    assert result.exit_code == 0
+    assert as_json("status")["affected"] == [], as_json("status")["affected"]
+
+
+def test_a_copied_project_checks_its_own_files(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    import shutil
+
+    invoke("add", "raw.csv")
+    assert invoke("status", "--check").exit_code == 0
+    copy = tmp_path_factory.mktemp("elsewhere") / "proj"
+    shutil.copytree(project, copy)
+    os.chdir(copy)
+    assert invoke("status", "--check").exit_code == 0
+    (copy / "raw.csv").write_text("age\n1\n")  # the copy's file, not the original's
+    doc = as_json("status")
+    assert [(n["name"], n["reason"]) for n in doc["changed"]] == [("raw.csv", "modified")]
+    os.chdir(project)
+    assert invoke("status", "--check").exit_code == 0  # the original is untouched
+
+
+def test_an_old_store_with_cwd_relative_paths_still_checks_its_files(project: Path) -> None:
+    (project / "sub").mkdir()
+    (project / "sub" / "d.csv").write_text("a\n1\n")
+    with lineage.open() as lg:
+        node = lg.log_dataset(project / "sub" / "d.csv")
+        from lineage.tracking import local_file
+
+        # as older versions recorded it: the path as typed from a subfolder
+        assert local_file(lg.store, {**node.attrs, "path": "d.csv"}) == str(project / "sub" / "d.csv")
+        assert node.attrs["path"] == "sub/d.csv" and node.attrs["abspath"] == str(project / "sub" / "d.csv")
+
+
+def test_the_store_does_not_dirty_the_tree_it_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LINEAGE_DB", raising=False)
+    env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    subprocess.run(["git", "init", "-q"], check=True)
+    (tmp_path / "step.py").write_text("open('out.csv', 'w').write('a\\n1\\n')\n")
+    subprocess.run(["git", "add", "step.py"], check=True)
+    subprocess.run(["git", "commit", "-qm", "step"], check=True)
+    assert invoke("init").exit_code == 0
+    assert (tmp_path / ".lineage" / ".gitignore").read_text().strip().endswith("*")
+    for _ in range(2):
+        assert invoke("run", "-o", "out.csv", "--", sys.executable, "step.py").exit_code == 0
+    codes = as_json("ls", "--kind", "code")["items"]
+    assert len(codes) == 1 and codes[0]["attrs"]["dirty"] is False
+    assert subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.strip() == "?? out.csv"
