@@ -79,10 +79,17 @@ def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
 
 
+#: the width of tables written to a pipe or a file: whole lines, so `lineage ls | grep x`
+#: finds what a terminal would have shown cut or wrapped ($COLUMNS still wins when set)
+PIPE_WIDTH = 10_000
+
+
 def console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH)
 
 
 def node_summary(node: Any) -> str:

@@ -264,7 +264,8 @@ def test_html_is_self_contained(qs_shared: lineage.Lineage) -> None:
     assert not [r for r in refs if re.match(r"(?:https?:)?//", r, re.I)], refs
     assert "@import" not in html
     assert all(u.startswith("#") for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", html))  # only in-page references
-    assert html.count("<svg") >= 2  # the lineage diagram and the importance chart
+    # the importance chart always; the lineage diagram when Graphviz's `dot` is installed
+    assert html.count("<svg") >= (2 if shutil.which("dot") else 1)
     assert "<?xml" not in html and "<!DOCTYPE svg" not in html
     assert "@media print" in html and "break-before: page" in html
     assert "lineage verify --head " in html
@@ -407,7 +408,8 @@ def test_prediction_report_shows_the_whole_chain(qs_shared: lineage.Lineage) -> 
     assert files == {"random_forest": "intact", "train_clean": "intact", "test": "intact", "train": "intact"}
     html = report.to_html()
     assert "Chain of origin" in html and p["input_digest"] in html and doc["model"]["digest"] in html
-    assert "<svg" in html
+    if shutil.which("dot"):  # the diagram needs Graphviz; the report is written without it
+        assert "<svg" in html
     md = report.to_markdown()
     assert "## Chain of origin" in md and p["input_digest"] in md
 

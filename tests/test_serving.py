@@ -432,3 +432,29 @@ def test_the_store_does_not_dirty_the_tree_it_records(tmp_path: Path, monkeypatc
     codes = as_json("ls", "--kind", "code")["items"]
     assert len(codes) == 1 and codes[0]["attrs"]["dirty"] is False
     assert subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.strip() == "?? out.csv"
+
+
+def test_print_of_a_trace_is_the_readable_tree(project: Path) -> None:
+    invoke("add", "raw.csv")
+    with lineage.open() as lg:
+        text = str(lg.trace("raw.csv"))
+    assert text.startswith("dataset") or "raw.csv" in text.splitlines()[0]
+    assert "<Subgraph" not in text and "raw.csv" in text
+
+
+def test_tables_piped_are_full_width(project: Path) -> None:
+    name = "a-very-long-folder-name-for-data/" + "predictions-of-the-quarterly-risk-model-v2.csv"
+    (project / name).parent.mkdir()
+    (project / name).write_text("a\n1\n")
+    invoke("add", name)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("COLUMNS", None)
+    out = subprocess.run([sys.executable, "-m", "lineage", "ls"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and name in out.stdout  # whole, on one line: `lineage ls | grep` finds it
+
+
+def test_dag_refuses_a_missing_folder_in_one_line(project: Path) -> None:
+    invoke("add", "raw.csv")
+    result = CliRunner().invoke(cli, ["dag", "raw.csv", "-o", "no/such/dir/a.html"])
+    assert result.exit_code == 1 and "no folder" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (project / "no").exists()
