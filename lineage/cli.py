@@ -549,6 +549,9 @@ def dag(state: State, ref: str | None, upstream: bool, output: str | None, max_n
                               keep=options.get("highlight", []), marked=options.get("marked")).to_dict())
         return
     if output:
+        folder = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(folder):  # a typo in a folder name must not grow a tree of folders
+            raise click.ClickException(f"cannot write {output}: there is no folder {folder} (create it first)")
         path = lg.render(sub, output, rankdir="TB" if top_down else "LR", **options)
         click.echo(f"wrote {path}")
         return

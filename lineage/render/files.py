@@ -39,8 +39,10 @@ def render(subgraph: Subgraph, path: str | os.PathLike[str], **options: Any) -> 
                           f"use one of {supported}")
     if fmt in ("svg", "png", "pdf"):
         _dot_program()  # fail before any work, and before touching the file system
-    if not target.parent.is_dir():  # a typo in a folder name must not grow a tree of folders
-        raise RenderError(f"cannot write {target}: there is no folder {target.parent} (create it first)")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RenderError(f"cannot write {target}: {exc.strerror}") from None
     if fmt == "dot":
         data: bytes = to_dot(subgraph, **options).encode("utf-8")
     elif fmt == "mermaid":
