@@ -49,9 +49,59 @@ def ensure_agent(store: Store) -> Node:
 
 def ensure_environment(store: Store) -> Node:
     """The environment node (Python, platform, packages); content-addressed and shared."""
-    hex_id, attrs = capture.capture_environment()
+    hex_id, attrs = _cached_environment(store)
     node = Node(make_id("environment", hex_id), "environment", f"python {attrs.get('python', '')}".strip(), attrs)
     return store.add_node(node, event_type="environment")[0]
+
+
+def _environment_key() -> str:
+    """What decides the installed packages: the interpreter and every folder on
+    ``sys.path`` with its modification time (installing, upgrading or removing a
+    package adds or removes a ``*.dist-info`` folder there, which changes it)."""
+    parts = [sys.executable, sys.version, platform_tag()]
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(f"{entry}\0-")
+    return hashing.hash_text("\n".join(parts))
+
+
+def platform_tag() -> str:
+    return f"{sys.platform}-{os.uname().release if hasattr(os, 'uname') else ''}"
+
+
+def _cached_environment(store: Store) -> tuple[str, dict[str, Any]]:
+    """`capture.capture_environment`, remembered across processes in the store's
+    ``cache/`` folder: reading every package's metadata took ~0.1-0.2 s of each
+    `lineage run`. A cache, not evidence (like the stat cache): keyed by the
+    interpreter and its package folders, and its identity recomputed from its content.
+    """
+    import json
+
+    path = store.dir / "cache" / f"environment-{_environment_key()[:32]}.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        attrs = doc["attrs"]
+        if isinstance(attrs, dict) and isinstance(attrs.get("packages"), dict) and doc["id"] == _environment_id(attrs):
+            return doc["id"], attrs
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    hex_id, attrs = capture.capture_environment()
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"id": hex_id, "attrs": attrs}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only store folder: no cache, same answer
+        pass
+    return hex_id, attrs
+
+
+def _environment_id(attrs: Mapping[str, Any]) -> str:
+    """The environment's identity as `capture.capture_environment` computes it."""
+    packages = attrs["packages"]
+    return hashing.hash_text(canonical_json([attrs["python"], attrs["platform"], [[n, v] for n, v in packages.items()]]))
 
 
 def ensure_code(store: Store, *, path: str | None = None, entry_point: str | None = None) -> Node:

@@ -458,3 +458,44 @@ def test_dag_refuses_a_missing_folder_in_one_line(project: Path) -> None:
     result = CliRunner().invoke(cli, ["dag", "raw.csv", "-o", "no/such/dir/a.html"])
     assert result.exit_code == 1 and "no folder" in result.output and len(result.output.strip().splitlines()) == 1
     assert not (project / "no").exists()
+
+
+# ---------------------------------------------------------------------------
+# the example service
+
+
+def test_the_example_service_records_every_answer(tmp_path: Path) -> None:
+    import http.client
+
+    root = Path(__file__).resolve().parents[1]
+    db = tmp_path / ".lineage" / "lineage.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "LINEAGE_USER": "service"}
+    n = 60
+    proc = subprocess.Popen([sys.executable, str(root / "examples" / "serve.py"), "--db", str(db), "--port", "0",
+                             "--max-requests", str(n)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = int(line.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        answers = []
+        for i in range(n):
+            body = json.dumps({"features": {"age": 20 + i, "income": 30_000 + 1000 * i}})
+            conn.request("POST", "/predict", body, {"X-Request-ID": f"svc-{i}", "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            assert resp.status == 200
+            answers.append(json.loads(resp.read()))
+        conn.close()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and f"served {n} requests, recorded {n} predictions" in out
+    with lineage.open(db, create=False) as lg:
+        assert lg.describe("service_model").attrs["predictions"]["count"] == n
+        assert lg.get("request:svc-7").attrs["output"] == answers[7]["prediction"]
+        assert lg.verify().ok
+    result = CliRunner().invoke(cli, ["--db", str(db), "trace", "request:svc-42", "--json"])
+    assert result.exit_code == 0, result.output
+    names = {node["name"] for node in json.loads(result.output)["nodes"]}
+    assert {"service_model", "applications", "train_service_model"} <= names
