@@ -22,7 +22,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from . import hashing
@@ -34,10 +33,6 @@ log = logging.getLogger("lineage")
 
 #: ``on_full`` choices
 ON_FULL = ("block", "drop")
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class PredictionLogger:
@@ -206,36 +201,85 @@ class PredictionLogger:
                     return
 
     def _rows(self, items: list[tuple[Any, Any, Any, Any, float, int]]) -> list[tuple[Any, ...]]:
-        """Ledger rows for queued calls; a call whose inputs cannot be digested is
-        counted in ``rejected`` (and recorded as such), the others go on."""
-        from .tracking import _as_list, _output_json
+        """Ledger rows for queued calls. Calls that pass plain lists (the common case of
+        a service logging one request) are digested together in one `row_digests` call;
+        a call whose inputs cannot be digested is counted in ``rejected`` (and recorded
+        as such), the others go on."""
+        from .tracking import _output_json
 
         digests: list[str] = []
         outs: list[Any] = []
         reqs: list[Any] = []
         scores: list[Any] = []
         times: list[str] = []
-        for inputs, outputs, request_ids, score, t, n in items:
+        plain: list[tuple[Any, Any, Any, Any, float, int]] = []
+
+        def take(group: list[tuple[Any, Any, Any, Any, float, int]]) -> None:
+            rows: list[Any] = []
+            for inputs, *_ in group:
+                rows += inputs
             try:
-                d = hashing.row_digests(inputs)
-                o = _as_list(outputs)
-                r = [None] * n if request_ids is None else [None if x is None else str(x) for x in _as_list(request_ids, "request_ids")]
-                s = [None] * n if score is None else _as_list(score, "scores")
-                if not (len(d) == len(o) == len(r) == len(s) == n):
-                    raise InvalidInputError(f"{n} predictions with {len(d)} input rows, {len(o)} outputs, "
-                                            f"{len(r)} request ids, {len(s)} scores")
-            except (InvalidInputError, TypeError, ValueError) as exc:
-                self.rejected += n
-                self.last_error = str(exc)
-                log.warning("lineage: %d predictions not recorded: %s", n, exc)
+                d = hashing.row_digests(rows)
+            except (InvalidInputError, TypeError, ValueError):
+                for item in group:  # find the bad call; keep the others
+                    self._take_one(item, digests, outs, reqs, scores, times)
+                return
+            digests.extend(d)
+            stamp = self._stamp
+            for _, outputs, request_ids, score, t, n in group:
+                outs.extend(outputs)
+                reqs.extend([None] * n if request_ids is None else [None if x is None else str(x) for x in request_ids])
+                scores.extend([None] * n if score is None else score)
+                times.extend([stamp(t)] * n)
+
+        for item in items:
+            inputs, outputs, request_ids, score, _, _ = item
+            if (type(inputs) is list and type(outputs) is list and (request_ids is None or type(request_ids) is list)
+                    and (score is None or (type(score) is list and len(score) == item[5]))):
+                plain.append(item)
                 continue
-            digests += d
-            outs += o
-            reqs += r
-            scores += s
-            times += [_iso(t)] * n
+            if plain:
+                take(plain)
+                plain = []
+            self._take_one(item, digests, outs, reqs, scores, times)
+        if plain:
+            take(plain)
         ids = map("prediction:".__add__, uuid7_batch(len(outs)))
         return list(zip(ids, itertools.repeat(self.model), digests, map(_output_json, outs), scores, reqs, times))
+
+    def _take_one(self, item: tuple[Any, Any, Any, Any, float, int], digests: list[str], outs: list[Any],
+                  reqs: list[Any], scores: list[Any], times: list[str]) -> None:
+        from .tracking import _as_list
+
+        inputs, outputs, request_ids, score, t, n = item
+        try:
+            d = hashing.row_digests(inputs)
+            o = _as_list(outputs)
+            r = [None] * n if request_ids is None else [None if x is None else str(x) for x in _as_list(request_ids, "request_ids")]
+            s = [None] * n if score is None else _as_list(score, "scores")
+            if not (len(d) == len(o) == len(r) == len(s) == n):
+                raise InvalidInputError(f"{n} predictions with {len(d)} input rows, {len(o)} outputs, "
+                                        f"{len(r)} request ids, {len(s)} scores")
+        except (InvalidInputError, TypeError, ValueError) as exc:
+            self.rejected += n
+            self.last_error = str(exc)
+            log.warning("lineage: %d predictions not recorded: %s", n, exc)
+            return
+        digests += d
+        outs += o
+        reqs += r
+        scores += s
+        times += [self._stamp(t)] * n
+
+    _second = -1
+    _prefix = ""
+
+    def _stamp(self, t: float) -> str:
+        """``now_iso()``'s format for time ``t``; the date part is formatted once a second."""
+        sec = int(t)
+        if sec != self._second:
+            self._second, self._prefix = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+        return f"{self._prefix}.{int((t - sec) * 1e6):06d}Z"
 
     def _write(self, rows: list[tuple[Any, ...]]) -> bool:
         try:
