@@ -711,3 +711,22 @@ def test_markdown_escaping_keeps_plain_values_readable() -> None:
     assert esc("a\n1. b") == "a\n\\1. b"  # a list cannot start inside the text
     assert quote("1. x\n# y") == ["> \\1. x", "> \\# y"]
     assert cell("a|b\nc") == "a\\|b c"
+
+
+# ---------------------------------------------------------------------------
+# what the docs show works on the demo store (issue 11)
+
+
+def test_the_docs_insights_example_works_on_the_demo_store(qs_shared: lineage.Lineage) -> None:
+    result = CliRunner().invoke(cli, ["--db", str(qs_shared.db_path), "insights", "accuracy", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["runs"] >= 3
+
+
+def test_the_demo_charts_real_column_names(qs_shared: lineage.Lineage) -> None:
+    importance = qs_shared.get("random_forest").attrs["feature_importance"]
+    assert "mean_radius" in importance and not any(re.fullmatch(r"x\d+", k) for k in importance)
+
+
+def test_the_shipped_diagram_shows_no_dirty_code() -> None:
+    assert "(dirty)" not in (ROOT / "docs" / "lineage.svg").read_text(encoding="utf-8")
