@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +57,17 @@ def bench_logger(folder: Path, calls: int = 20_000, rows: int = 100_000) -> list
         clock = time.perf_counter_ns
         for i in range(calls):
             x, y, r = [[i, i]], [i & 1], [f"p{i}"]
-            t0 = clock()
+            c0 = clock()
             logger.log(x, y, request_ids=r)
-            times.append(clock() - t0)
+            times.append(clock() - c0)
         logger.close()
         floor = []
         sink: list[Any] = []
         for i in range(calls):
             x, y, r = [[i, i]], [i & 1], [f"p{i}"]
-            t0 = clock()
+            c0 = clock()
             sink.append((x, y, r, None, time.time(), 1))
-            floor.append(clock() - t0)
+            floor.append(clock() - c0)
         times.sort()
         floor.sort()
         q = lambda v, p: v[int(p * (len(v) - 1))] / 1000  # noqa: E731 - µs at quantile p
@@ -85,7 +86,7 @@ def bench_logger(folder: Path, calls: int = 20_000, rows: int = 100_000) -> list
         for i in range(rows):
             logger.log(X[i:i + 1], y[i:i + 1], request_ids=ids[i:i + 1])
         logger.flush()
-        ours = rows / (time.perf_counter() - t0)
+        ours = rows / (time.perf_counter() - t0)  # rows/s
         logger.close()
         assert logger.written == rows
     # the writer thread alone: everything queued first, then one flush
@@ -193,7 +194,7 @@ def bench_run(folder: Path, repeats: int = 7) -> list[dict[str, Any]]:
     ]
 
 
-BENCHES = {"logger": bench_logger, "service": bench_service, "run": bench_run}
+BENCHES: dict[str, Callable[[Path], list[dict[str, Any]]]] = {"logger": bench_logger, "service": bench_service, "run": bench_run}
 
 
 def main() -> None:

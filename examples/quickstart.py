@@ -11,6 +11,7 @@ Run it with `make demo`, or `python examples/quickstart.py [OUT_DIR]` (default `
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
 import time
@@ -142,10 +143,8 @@ def _named(model: Any, header: list[str]) -> Any:
     """The estimator with its feature names even when pandas is absent (fitted on an
     array): the audit's importance chart then reads `mean_radius`, not `x0`."""
     if getattr(model, "feature_names_in_", None) is None:
-        try:
+        with contextlib.suppress(AttributeError):  # (a Pipeline derives it from its first step)
             model.feature_names_in_ = np.asarray(header, dtype=object)
-        except AttributeError:  # a Pipeline derives it from its first step
-            pass
     return model
 
 

@@ -68,7 +68,7 @@ def make_handler(model: Any, logger: Any, stats: dict[str, int], done: threading
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: a load test measures the model, not TCP set-up
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: Any) -> None:  # (the base class's name for it)
             pass  # the access log is the lineage store
 
         def do_POST(self) -> None:

@@ -64,11 +64,11 @@ def sniff_model_class(path: str | os.PathLike[str]) -> str | None:
             if name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
                 strings.append(str(arg))
             elif name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
-                memo[int(arg)] = strings[-1]
+                memo[int(str(arg))] = strings[-1]
             elif name == "MEMOIZE" and strings:
                 memo[len(memo)] = strings[-1]
-            elif name in ("BINGET", "LONG_BINGET", "GET") and int(arg) in memo:
-                strings.append(memo[int(arg)])
+            elif name in ("BINGET", "LONG_BINGET", "GET") and int(str(arg)) in memo:
+                strings.append(memo[int(str(arg))])
             elif name in ("GLOBAL", "STACK_GLOBAL", "INST"):
                 if name == "STACK_GLOBAL":
                     if len(strings) < 2:
@@ -80,7 +80,7 @@ def sniff_model_class(path: str | os.PathLike[str]) -> str | None:
                 if top in _NOT_CLASSES:
                     continue
                 return f"{module}.{qualname}" if top in MODEL_LIBRARIES else None
-    except Exception:  # genops raises ValueError, but a truncated frame can raise others; not a pickle
+    except (ValueError, EOFError, IndexError, KeyError, UnicodeDecodeError):  # not a (whole) pickle
         return None
     return None
 
@@ -102,7 +102,7 @@ def load_model_file(path: str | os.PathLike[str]) -> Any:
 
         with open(path, "rb") as f:
             return pickle.load(f)
-    except Exception as exc:  # unpickling can raise anything the pickled classes raise
+    except Exception as exc:  # noqa: BLE001 - unpickling raises whatever the pickled classes raise; told in one line
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InvalidInputError(f"cannot load {path} as a model: {reason} (or pass --no-load)") from None
 

@@ -206,9 +206,9 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
             if table.rows and hasattr(obj, "predict_proba"):
                 try:
                     scores = [float(max(p)) for p in obj.predict_proba(X)]
-                except Exception:  # a classifier without probabilities (SVC without probability=True)
+                except Exception:  # noqa: BLE001 - a classifier without probabilities (SVC without probability=True)
                     scores = None
-    except Exception as exc:  # the model's own error on this input: a bad file, told in one line
+    except Exception as exc:  # noqa: BLE001 - the model's own error on this input: a bad file, told in one line
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InvalidInputError(f"{model.name or model.id} could not predict {input_path}: {reason}") from None
     y = [v.item() if hasattr(v, "item") else v for v in y]

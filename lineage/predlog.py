@@ -285,7 +285,7 @@ class PredictionLogger:
         try:
             self.store.write_bulk("predictions", {"model": self.model, "count": len(rows), "source": "logger"},
                                   "predictions", rows)
-        except Exception as exc:  # a busy or failing store: keep the rows and retry (the writer thread must not die)
+        except Exception as exc:  # noqa: BLE001 - a busy or failing store: keep the rows, log, retry (the writer thread must not die)
             self._errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("lineage: writing %d predictions failed (%s); retrying", len(rows), self.last_error)
@@ -298,7 +298,7 @@ class PredictionLogger:
         try:
             self.store.write("predictions_dropped", {"model": self.model, "dropped": dropped, "rejected": rejected,
                                                      "reason": "queue full" if dropped else (self.last_error or "")})
-        except Exception as exc:  # as in _write: retried, never lost
+        except Exception as exc:  # noqa: BLE001 - as in _write: logged, retried, never lost
             self._errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             return False

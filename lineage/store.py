@@ -18,6 +18,7 @@ can later live in PostgreSQL. sqlite-utils is imported lazily: it costs ~0.25 s 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import gc
@@ -537,10 +538,8 @@ def _ignore_in_git(folder: Path) -> None:
         return
     marker = folder / ".gitignore"
     if not marker.exists():
-        try:
+        with contextlib.suppress(OSError):  # a read-only folder: the store still works
             marker.write_text("# lineage's store: kept out of git (it records the code, it is not code)\n*\n")
-        except OSError:  # a read-only folder: the store still works
-            pass
 
 
 # ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ otherwise ``failed``, with the reason on the run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -81,17 +82,13 @@ class _Forwarder:
         if self.received is None:
             self.received = signum
         if self.pgid is not None:
-            try:
+            with contextlib.suppress(OSError):  # the group is gone already
                 os.killpg(self.pgid, signum)
-            except OSError:  # the group is gone already
-                pass
 
     def resend(self) -> None:
         if self.received is not None and self.pgid is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(self.pgid, self.received)
-            except OSError:
-                pass
 
     def __exit__(self, *exc: object) -> None:
         for sig, previous in self._previous.items():
@@ -121,6 +118,14 @@ def _hand_terminal(fd: int | None, pgid: int) -> None:
         pass
     finally:
         signal.signal(signal.SIGTTOU, old)
+
+
+def _own_group() -> dict[str, Any]:
+    """Popen's arguments for a process group of the child's own (not a new session: it
+    keeps the terminal, which `_hand_terminal` gives its group)."""
+    if sys.version_info >= (3, 11):
+        return {"process_group": 0}
+    return {"preexec_fn": os.setpgrp}  # (Python 3.10: no process_group= yet)
 
 
 def _describe_exit(code: int) -> tuple[int, str]:
@@ -205,7 +210,7 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
             try:
                 # a process group of its own: a signal to `lineage run` reaches every
                 # process the program started (a shell script's children too)
-                proc = subprocess.Popen(cmd, process_group=0)
+                proc = subprocess.Popen(cmd, **_own_group())
             except OSError as exc:
                 # the shell's codes: 126 found but not executable, 127 not found
                 code = 126 if isinstance(exc, PermissionError) else 127

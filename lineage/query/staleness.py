@@ -22,7 +22,6 @@ def status(store: Store) -> Status:
     thanks to the store's stat cache.
     """
     from .. import hashing
-
     from ..tracking import local_file
 
     latest: dict[str, tuple[str, str]] = {}
