@@ -169,7 +169,7 @@ def _timed(cmd: list[str], cwd: Path, env: dict[str, str], repeats: int) -> tupl
 
 def bench_run(folder: Path, repeats: int = 7) -> list[dict[str, Any]]:
     repo = folder / "repo"
-    repo.mkdir()
+    repo.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "GIT_CONFIG_GLOBAL": os.devnull, "LINEAGE_USER": "bench",
            "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@x"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its .pyc files: measure that
