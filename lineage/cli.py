@@ -340,9 +340,6 @@ def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], models:
     parsed_params, parsed_tags = _parse_params(params), _parse_params(tags)
     if predictions is None and (id_column or output_column or of):
         raise click.UsageError("--id-column, --output-column and --of go with --predictions FILE")
-    for p in inputs:
-        if not os.path.exists(p):
-            raise click.ClickException(f"input {p} does not exist")
     lg = state.lineage(create=True)
     # (without --name, the run is named after the script it runs: train.py, not python)
     result = lg.run_command(cmd, inputs=inputs, outputs=outputs, models=models, params=parsed_params, tags=parsed_tags,
