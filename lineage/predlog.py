@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -75,9 +76,25 @@ class PredictionLogger:
         self._rejected_recorded = 0
         self._errors = 0
         self.last_error: str | None = None
+        self._start_writer()
+        atexit.register(self.close)
+
+    def _start_writer(self) -> None:
+        self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name=f"lineage-predictions-{self.model[6:18]}", daemon=True)
         self._thread.start()
-        atexit.register(self.close)
+
+    def _after_fork(self) -> None:
+        """A forked worker (gunicorn's preload, multiprocessing) has no writer thread and
+        may have inherited a held lock: it gets its own, and an empty queue (the
+        parent writes what it had queued; copying it would record it twice)."""
+        self._cond = threading.Condition(threading.Lock())
+        self._items = []
+        self._pending = self._in_flight = 0
+        self._flush_wanted = False
+        self.logged = self.written = self.dropped = self.rejected = 0
+        self._dropped_recorded = self._rejected_recorded = 0
+        self._start_writer()
 
     # -- the caller's side: cheap --------------------------------------------
 
@@ -99,6 +116,8 @@ class PredictionLogger:
                 raise InvalidInputError(f"{len(request_ids)} request ids for {n} predictions")
         except TypeError:
             raise InvalidInputError("inputs and request_ids must be sequences with one item per prediction") from None
+        if os.getpid() != self._pid:
+            self._after_fork()
         t = time.time()
         with self._cond:
             if self._closed:
@@ -123,6 +142,8 @@ class PredictionLogger:
         """Wait until everything logged so far is in the ledger; returns the rows
         written so far in total. Raises LineageError if the writer keeps failing past
         ``timeout`` seconds (default: wait as long as it takes)."""
+        if os.getpid() != self._pid:
+            self._after_fork()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._flush_wanted = True
@@ -137,6 +158,8 @@ class PredictionLogger:
 
     def close(self) -> None:
         """Flush, record any drop counts, and stop the writer thread. Idempotent."""
+        if os.getpid() != self._pid:
+            self._after_fork()  # a forked child's own writer flushes its own rows
         with self._cond:
             if self._closed:
                 return

@@ -499,3 +499,24 @@ def test_the_example_service_records_every_answer(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     names = {node["name"] for node in json.loads(result.output)["nodes"]}
     assert {"service_model", "applications", "train_service_model"} <= names
+
+
+def test_a_forked_worker_logs_through_its_own_writer(served: Any) -> None:
+    lg, model = served
+    logger = lg.prediction_logger(model, max_batch=10, max_delay=0.05)
+    logger.log([[0]], [0], request_ids=["parent-0"])
+    pid = os.fork()
+    if pid == 0:  # the worker: log, close, exit without running the parent's atexit
+        code = 1
+        try:
+            for i in range(20):
+                logger.log([[i]], [1], request_ids=[f"child-{i}"])
+            logger.close()
+            code = 0 if logger.written == 20 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    logger.close()
+    assert lg.describe(model).attrs["predictions"]["count"] == 21  # the parent's row once, the child's 20
+    assert lg.get("request:child-19").kind == "prediction" and lg.verify().ok
