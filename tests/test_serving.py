@@ -520,3 +520,21 @@ def test_a_forked_worker_logs_through_its_own_writer(served: Any) -> None:
     logger.close()
     assert lg.describe(model).attrs["predictions"]["count"] == 21  # the parent's row once, the child's 20
     assert lg.get("request:child-19").kind == "prediction" and lg.verify().ok
+
+
+def test_predictions_of_a_named_model_with_an_output_column(project: Path) -> None:
+    import joblib
+    from sklearn.dummy import DummyClassifier
+
+    joblib.dump(DummyClassifier().fit([[0], [1]], [0, 1]), "m.joblib")
+    model = as_json("add", "m.joblib", "--model")["items"][0]
+    assert model["kind"] == "model" and model["attrs"]["serializer"] == "joblib"
+    script = "open('p.csv', 'w').write('id,score,label\\nq-1,0.2,no\\nq-2,0.9,yes\\n')"
+    with lineage.open() as lg:
+        with pytest.raises(InvalidInputError, match="--output-column"):
+            lg.run_command([sys.executable, "-c", script], predictions="p.csv", id_column="id", of="m.joblib")
+        result = lg.run_command([sys.executable, "-c", script], predictions="p.csv", id_column="id",
+                                output_column="label", of="m.joblib")
+        assert result.ok and result.predictions == 2
+        assert lg.get("request:q-2").attrs["output"] == "yes"
+        assert lg.describe("m.joblib").attrs["predictions"]["count"] == 2
