@@ -120,6 +120,27 @@ def _hand_terminal(fd: int | None, pgid: int) -> None:
         signal.signal(signal.SIGTTOU, old)
 
 
+def _wait(proc: subprocess.Popen[bytes], terminal: int | None) -> int:
+    """Wait for the program; returns Popen's code (-N when a signal killed it).
+
+    Job control from a terminal: Ctrl-Z stops the program's group (it holds the
+    terminal), so `lineage run` stops itself too and gives the terminal back to the
+    shell; on `fg` it hands the terminal over again and resumes the group.
+    """
+    while True:
+        _, status = os.waitpid(proc.pid, os.WUNTRACED if terminal is not None else 0)
+        if not os.WIFSTOPPED(status):
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode
+        _hand_terminal(terminal, os.getpgrp())
+        os.kill(os.getpid(), signal.SIGSTOP)  # as the shell's job, until `fg` or `bg`
+        with contextlib.suppress(OSError):
+            if terminal is not None and os.tcgetpgrp(terminal) == os.getpgrp():  # `fg`, not `bg`
+                _hand_terminal(terminal, proc.pid)
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGCONT)
+
+
 def _own_group() -> dict[str, Any]:
     """Popen's arguments for a process group of the child's own (not a new session: it
     keeps the terminal, which `_hand_terminal` gives its group)."""
@@ -222,7 +243,7 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
                 forward.resend()
             _hand_terminal(terminal, proc.pid)
             try:
-                raw = proc.wait()
+                raw = _wait(proc, terminal)
             finally:
                 _hand_terminal(terminal, os.getpgrp())
         elapsed = time.monotonic() - started
