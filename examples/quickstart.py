@@ -11,10 +11,13 @@ Run it with `make demo`, or `python examples/quickstart.py [OUT_DIR]` (default `
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
@@ -85,19 +88,34 @@ def main(out: Path) -> None:
     ]:
         with lg.start_run(f"train_{name}", params=params, tags={"team": "risk"}, experiment="breast-cancer") as run:
             run.log_input(clean)
-            clf = estimator.fit(_frame(X_train, header), y_train)
-            pred = clf.predict(_frame(X_test, header))
+            clf = _named(estimator.fit(_frame(X_train, header), y_train), header)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # (named by hand when pandas is absent)
+                pred = clf.predict(_frame(X_test, header))
             run.log_metric("accuracy", accuracy_score(y_test, pred), dataset=test)
             run.log_metric("f1", f1_score(y_test, pred), dataset=test)
             big = X_test[:, header.index("mean_radius")] > 15
             run.log_metric("accuracy", accuracy_score(y_test[big], pred[big]), dataset=test, group="mean_radius>15")
             models[name] = (clf, run.log_model(clf, name))
 
+    # 3b. A small sweep of the forest's depth (metrics only, no model kept): what
+    #     `lineage insights accuracy` reads to say which parameter matters.
+    for depth in (2, 4, 8):
+        with lg.start_run("tune_random_forest", params={"n_estimators": 30, "max_depth": depth},
+                          experiment="breast-cancer-tuning") as run:
+            tuned = RandomForestClassifier(n_estimators=30, max_depth=depth, random_state=0)
+            tuned = _named(tuned.fit(_frame(X_train, header), y_train), header)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                run.log_metric("accuracy", accuracy_score(y_test, tuned.predict(_frame(X_test, header))))
+
     # 4. Serve: the forest predicts on rows it has never seen.
     forest, forest_node = models["random_forest"]
     X_serve = X_new[:, cols]
-    y_pred = forest.predict(_frame(X_serve, header))
-    proba = forest.predict_proba(_frame(X_serve, header))[:, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        y_pred = forest.predict(_frame(X_serve, header))
+        proba = forest.predict_proba(_frame(X_serve, header))[:, 1]
     ids = lg.log_predictions(forest_node, X_serve, y_pred, scores=proba,
                              request_ids=[f"req-{i:04d}" for i in range(len(y_pred))])
 
@@ -119,6 +137,15 @@ def _frame(X: np.ndarray, header: list[str]):
     except ImportError:
         return X
     return pd.DataFrame(X, columns=header)
+
+
+def _named(model: Any, header: list[str]) -> Any:
+    """The estimator with its feature names even when pandas is absent (fitted on an
+    array): the audit's importance chart then reads `mean_radius`, not `x0`."""
+    if getattr(model, "feature_names_in_", None) is None:
+        with contextlib.suppress(AttributeError):  # (a Pipeline derives it from its first step)
+            model.feature_names_in_ = np.asarray(header, dtype=object)
+    return model
 
 
 def _metric(lg: lineage.Lineage, model: lineage.Node) -> str:

@@ -21,7 +21,10 @@ from .store import Store, VerifyReport, locate
 if TYPE_CHECKING:  # pragma: no cover
     from .interop.bulk import ImportResult
     from .interop.export import ExportResult
+    from .predfiles import PredictResult
+    from .predlog import PredictionLogger
     from .query import Subgraph
+    from .supervise import CommandResult
 
 
 class Items(list):  # type: ignore[type-arg]
@@ -53,6 +56,8 @@ class Lineage:
         return self.store.path
 
     def close(self) -> None:
+        for logger in list(getattr(self, "_loggers", ())):
+            logger.close()  # their queued predictions go to the store before it closes
         self.store.close()
 
     def __enter__(self) -> Lineage:
@@ -130,6 +135,72 @@ class Lineage:
         event, recorded_by, recorded_by_agent}}`` (``author`` as typed, ``recorded_by``
         the identity that recorded it)."""
         return tracking.read_annotations(self.store, self.get(ref).id)
+
+    # -- commands, model files and served predictions (supervise, modelfile, predfiles, predlog)
+
+    def run_command(self, argv: Sequence[str], *, inputs: Sequence[str] = (), outputs: Sequence[str] = (),
+                    models: Sequence[str] = (), params: Mapping[str, Any] | None = None,
+                    tags: Mapping[str, Any] | None = None, name: str | None = None, experiment: str | None = None,
+                    predictions: str | None = None, id_column: str | None = None, output_column: str | None = None,
+                    of: Any = None, detect: bool = True, load: bool = True) -> CommandResult:
+        """Run any program as a recorded run, as ``lineage run`` does; returns a
+        `CommandResult` (``.run``, ``.exit_code``, ``.status``, ``.error``).
+
+        See `lineage.supervise.run_command` for every option. Raises InvalidInputError
+        before recording anything for a missing input or inconsistent options.
+        """
+        from .supervise import run_command
+
+        return run_command(self.store, argv, inputs=inputs, outputs=outputs, models=models, params=params, tags=tags,
+                           name=name, experiment=experiment, predictions=predictions, id_column=id_column,
+                           output_column=output_column, of=of, detect=detect, load=load)
+
+    def log_model_file(self, path: str | os.PathLike[str], *, name: str | None = None, load: bool = True) -> Node:
+        """Record a model file made elsewhere (a pickle or joblib file); returns its node,
+        content-addressed by the file's bytes. ``load=False`` does not unpickle it
+        (unpickling runs code from the file): the class is then read from the pickle's
+        opcodes and parameters, features and importance are not recorded."""
+        from .modelfile import record_model_file
+
+        return record_model_file(self.store, path, name=name, load=load)
+
+    def predict(self, model: Any, input: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                id_column: str | None = None, command: Sequence[str] | None = None) -> PredictResult:
+        """Run a recorded scikit-learn model on a CSV file, write its predictions to
+        ``output`` and record each one (request id from ``id_column``); returns a
+        `PredictResult`. The features are the model's ``feature_names_in_`` when it has
+        them, else every column but the id column, in file order."""
+        from .predfiles import predict_file
+
+        return predict_file(self.store, self.get(model), input, output, id_column=id_column, command=command)
+
+    def prediction_logger(self, model: Any, *, max_batch: int = 1000, max_delay: float = 0.5,
+                          max_queue: int = 100_000, on_full: str = "block") -> PredictionLogger:
+        """A logger for a live service: ``.log(X, y, request_ids=)`` queues rows in
+        microseconds and a background thread writes them as bulk events; ``.flush()``,
+        ``.close()`` (also at exit and on ``lg.close()``). ``on_full="drop"`` counts and
+        records rows refused by a full queue instead of waiting for room."""
+        from .predlog import PredictionLogger
+
+        logger = PredictionLogger(self.store, self.get(model) if isinstance(model, str) else model,
+                                  max_batch=max_batch, max_delay=max_delay, max_queue=max_queue, on_full=on_full)
+        if not hasattr(self, "_loggers"):
+            import weakref
+
+            self._loggers: weakref.WeakSet[PredictionLogger] = weakref.WeakSet()
+        self._loggers.add(logger)
+        return logger
+
+    def describe(self, ref: Any) -> Node:
+        """The node ``ref`` names, with the facts derived from other records added to
+        its attrs: for a model, ``predictions`` = ``{count, first, last}``."""
+        node = self.get(ref)
+        if node.kind != "model":
+            return node
+        summary = self.store.prediction_summary(node.id)
+        attrs = {**node.attrs, "predictions": {"count": summary["count"], "first": summary["first_at"],
+                                               "last": summary["last_at"]}}
+        return Node(node.id, node.kind, node.name, attrs, node.created_at)
 
     # -- reads ----------------------------------------------------------------
 

@@ -257,7 +257,7 @@ def _file_sha256(path: str) -> str | None:
 
 
 def capture_code(path: str | None = None, *, entry_point: str | None = None,
-                 capture_git: Callable[[str], dict[str, Any] | None] | None = None) -> tuple[str, dict[str, Any]]:
+                 capture_git: Callable[[str, str | None], dict[str, Any] | None] | None = None) -> tuple[str, dict[str, Any]]:
     """Identify the code a run executes.
 
     Inside a git work tree (found from ``path``, a file or directory, or the working
@@ -281,7 +281,7 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None,
     """
     start = os.fspath(path) if path is not None else os.getcwd()
     base = start if os.path.isdir(start) else (os.path.dirname(os.path.abspath(start)) or ".")
-    git = (capture_git or _capture_git)(base)
+    git = (capture_git or _capture_git)(base, _entry_script(entry_point, base))
     if git is not None:
         root = git["root"]
         script = _entry_script(entry_point, base)
@@ -308,9 +308,13 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None,
     return _sha256(b"interactive"), {"git": False, "entry_point": None, "script_digest": None, "interactive": True}
 
 
-def _capture_git(where: str) -> dict[str, Any] | None:
+def _capture_git(where: str, entry_script: str | None = None) -> dict[str, Any] | None:
     """The git attrs of the work tree containing ``where``, or None when there is no
-    usable one (not a work tree, git missing, no commit yet, git failing)."""
+    usable one (not a work tree, git missing, no commit yet, git failing).
+
+    Dirty as ``git describe --dirty`` sees it: tracked files differ from the commit,
+    or the ``entry_script`` itself is untracked. Other untracked files (the data a
+    run writes, a store's folder) do not make the code a new version."""
     out = _git(where, "rev-parse", "--show-toplevel")
     if out is None:
         return None
@@ -348,6 +352,7 @@ def _capture_git(where: str) -> dict[str, Any] | None:
     remote = _git(root, "config", "--get", "remote.origin.url")
     repo = mask_url(remote.decode("utf-8", "replace").strip()) if remote else None
 
+    untracked = _untracked_entry(root, entry_script, untracked)
     dirty = tracked_changes or bool(untracked)
     diff_digest: str | None = None
     if dirty:
@@ -369,6 +374,18 @@ def _capture_git(where: str) -> dict[str, Any] | None:
         "entry_point": None,
         "root": root,
     }
+
+
+def _untracked_entry(root: str, entry: str | None, untracked: list[bytes]) -> list[bytes]:
+    """The entry script's path among the untracked ones (a one-item list), else []."""
+    if entry is None or not untracked:
+        return []
+    try:
+        rel = os.path.relpath(os.path.realpath(os.fsdecode(entry)), os.path.realpath(root))
+    except (TypeError, ValueError):
+        return []
+    wanted = os.fsencode(rel.replace(os.sep, "/"))
+    return [u for u in untracked if u == wanted]
 
 
 def _untracked_digest(root: str, rel: bytes) -> str:

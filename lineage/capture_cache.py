@@ -202,18 +202,18 @@ def _meta_paths(dotgit: str, gitdir: str, common: str) -> list[str]:
     return paths
 
 
-def _cached_git(base: str) -> dict[str, Any] | None:
+def _cached_git(base: str, entry_script: str | None = None) -> dict[str, Any] | None:
     """`capture._capture_git` for ``base``, from the cache when still valid."""
     if any(os.environ.get(v) for v in _GIT_LOCATION_VARS):
         stats["git_uncached"] += 1
-        return capture._capture_git(base)
+        return capture._capture_git(base, entry_script)
     real = os.path.realpath(base)  # git -C resolves symlinks: walk the same path
     dotgit = _find_dotgit(real)
     if dotgit is None:
         # No `.git` anywhere above: git would fail to find a work tree. No subprocess.
         stats["no_repo"] += 1
         return None
-    key = (real, _env_key())
+    key = (real, entry_script, _env_key())
     with _lock:
         entry = _git_cache.get(key)
     if (entry is not None and entry.dotgit == dotgit and time.monotonic() - entry.computed_at < GIT_RECHECK_SECONDS
@@ -221,7 +221,7 @@ def _cached_git(base: str) -> dict[str, Any] | None:
         stats["git_hits"] += 1
         return copy.deepcopy(entry.result)
     stats["git_misses"] += 1
-    fresh = _compute(real, dotgit)
+    fresh = _compute(real, dotgit, entry_script)
     if isinstance(fresh, _GitEntry):
         with _lock:
             _git_cache[key] = fresh
@@ -231,7 +231,7 @@ def _cached_git(base: str) -> dict[str, Any] | None:
     return fresh
 
 
-def _compute(base: str, dotgit: str) -> _GitEntry | dict[str, Any] | None:
+def _compute(base: str, dotgit: str, entry_script: str | None = None) -> _GitEntry | dict[str, Any] | None:
     """Run git for ``base``: a cache entry when the answer may be cached, else the
     bare answer (see the module docstring for when it may not)."""
     started_ns = time.time_ns()
@@ -240,7 +240,7 @@ def _compute(base: str, dotgit: str) -> _GitEntry | dict[str, Any] | None:
     root = os.path.dirname(dotgit)
     listed = capture._git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard") if dirs else None
     if dirs is None or listed is None:
-        return capture._capture_git(base)
+        return capture._capture_git(base, entry_script)
     broot = os.fsencode(root)
     watch_dirs: set[bytes] = set()
     files: list[bytes] = []
@@ -256,9 +256,9 @@ def _compute(base: str, dotgit: str) -> _GitEntry | dict[str, Any] | None:
     folders = [broot] + sorted(os.path.join(broot, d) for d in watch_dirs)
     watch = meta + folders + files
     if len(watch) > MAX_WATCHED:
-        return capture._capture_git(base)
+        return capture._capture_git(base, entry_script)
     before = _signature(watch)
-    result = capture._capture_git(base)
+    result = capture._capture_git(base, entry_script)
     after = _signature(watch)
     if result is None or before != after or os.path.realpath(result.get("root") or "") != os.path.realpath(root):
         return result  # changed while git looked, or git sees another root (core.worktree)
@@ -309,6 +309,24 @@ def _allow_patterns() -> tuple[frozenset[str], tuple[str, ...]]:
     exact = frozenset(p for p in capture.ENV_ALLOWLIST if not p.endswith("*"))
     prefixes = tuple(p[:-1] for p in capture.ENV_ALLOWLIST if p.endswith("*"))
     return exact, prefixes
+
+
+def environment_if_cached() -> tuple[str, dict[str, Any]] | None:
+    """This process's environment capture when it is still valid, else None (no work)."""
+    key = _sys_path_key()
+    with _lock:
+        cached = _env_cache
+    if cached is None or cached[0] != key:
+        return None
+    identity, attrs = cached[1]
+    return identity, {**attrs, "packages": dict(attrs["packages"])}
+
+
+def remember_environment(value: tuple[str, dict[str, Any]]) -> None:
+    """Keep an environment capture found elsewhere (the store's file cache) for this process."""
+    global _env_cache
+    with _lock:
+        _env_cache = (_sys_path_key(), value)
 
 
 def allowed_env() -> dict[str, str]:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -82,10 +79,17 @@ def emit_json(doc: Any) -> None:
     click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
 
 
+#: the width of tables written to a pipe or a file: whole lines, so `lineage ls | grep x`
+#: finds what a terminal would have shown cut or wrapped ($COLUMNS still wins when set)
+PIPE_WIDTH = 10_000
+
+
 def console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH)
 
 
 def node_summary(node: Any) -> str:
@@ -213,20 +217,31 @@ def init(state: State, path: str | None) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--name", help="Name for the dataset (one path only); default: its path in the project.")
 @click.option("--uri", is_flag=True, help="Treat PATHS as remote URIs; needs --digest.")
-@click.option("--digest", help="Checksum of remote data, as the object store reports it.")
+@click.option("--digest", help="Checksum of remote data: md5:<hex>, sha256:<hex>, crc32c:<b64>, etag:<v>, or 64 hex (SHA-256).")
+@click.option("--model", "as_model", is_flag=True, help="The files are models (pickle or joblib), not datasets.")
+@click.option("--no-load", is_flag=True, help="With --model: do not unpickle it to describe it (unpickling runs its code).")
 @json_option
 @pass_state
-def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, digest: str | None, as_json: bool) -> None:
-    """Record dataset versions by content hash (what `dvc add` does).
+def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, digest: str | None, as_model: bool,
+        no_load: bool, as_json: bool) -> None:
+    """Record dataset versions by content hash (what `dvc add` does), or model files.
 
     Adding unchanged data again records nothing; changed data becomes a new version.
+    With --model, a pickled or joblib model made elsewhere is recorded as a model,
+    described (class, parameters, features, importance) by loading it, which runs
+    code from the file: add --no-load for a file you do not trust.
 
     \b
     Example:
       lineage add data/train.csv --name train
       lineage add data/images/
-      lineage add --uri s3://bucket/train.parquet --digest 9b2c...
+      lineage add model.pkl --model
+      lineage add --uri s3://bucket/train.parquet --digest md5:9b2c4f0e5d6a7b8c9d0e1f2a3b4c5d6e
     """
+    if no_load and not as_model:
+        raise click.UsageError("--no-load goes with --model")
+    if as_model and uri:
+        raise click.UsageError("--model records local files; --uri is for remote data")
     if name and len(paths) > 1:
         raise click.UsageError("--name goes with a single path")
     if uri and len(paths) > 1:
@@ -237,10 +252,17 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise click.ClickException(f"no such file or directory: {missing[0]}{more}")
+    if uri and digest is not None:
+        from .tracking import valid_digest
+
+        valid_digest(digest)  # before a store is created for it
     lg = state.lineage(create=True)
     nodes = []
     # One transaction per path, not one around all: hashing must not hold the write lock.
     for p in paths:
+        if as_model:
+            nodes.append(lg.log_model_file(p, name=name, load=not no_load))
+            continue
         if uri:
             nodes.append(lg.log_dataset(name=name, uri=p, digest=digest))
             continue
@@ -277,21 +299,37 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.option("-i", "--input", "inputs", multiple=True, help="A file or folder the command reads (repeatable).")
 @click.option("-o", "--output", "outputs", multiple=True, help="A file or folder the command writes (repeatable).")
+@click.option("-m", "--model", "models", multiple=True, help="A model file the command writes (repeatable).")
+@click.option("--predictions", metavar="FILE", help="A CSV file the command writes with one prediction per row.")
+@click.option("--id-column", metavar="C", help="With --predictions: the column of request ids.")
+@click.option("--output-column", metavar="Y", help="With --predictions: the column of outputs (default: the only other one).")
+@click.option("--of", "of", metavar="MODEL", help="With --predictions: whose predictions (default: the model input).")
+@click.option("--no-detect", is_flag=True, help="Record outputs as datasets, even pickled models (unless --model).")
+@click.option("--no-load", is_flag=True, help="Never unpickle a model file to describe it (unpickling runs its code).")
 @click.option("-p", "--param", "params", multiple=True, help="A parameter as key=value (repeatable).")
 @click.option("-n", "--name", help="Run name (default: the script it runs, else the program).")
 @click.option("-e", "--experiment", help="Experiment the run belongs to.")
 @click.option("-t", "--tag", "tags", multiple=True, help="A tag as key=value (repeatable).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_state
-def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], params: tuple[str, ...], name: str | None,
-        experiment: str | None, tags: tuple[str, ...], command: tuple[str, ...]) -> None:
+def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], models: tuple[str, ...],
+        predictions: str | None, id_column: str | None, output_column: str | None, of: str | None, no_detect: bool,
+        no_load: bool, params: tuple[str, ...], name: str | None, experiment: str | None, tags: tuple[str, ...],
+        command: tuple[str, ...]) -> None:
     """Run any command and record its inputs, outputs, code, environment and exit code.
 
-    Exits with the command's own exit code.
+    Exits with the command's own exit code (1 when it exited 0 but did not write a
+    declared output). A pickled or joblib scikit-learn model among -o outputs is
+    recorded as a model (--no-detect: as a dataset); an input whose bytes are a
+    recorded model is that model. Describing a model file unpickles it, which runs
+    code from the file: only files named here are loaded, and --no-load refuses it.
+    SIGINT, SIGTERM and SIGHUP are passed on to the command.
 
     \b
     Example:
       lineage run -i data/raw.csv -o data/clean.csv -p dropna=true -- python prep.py
+      lineage run -i data/clean.csv --model model.pkl -- python train.py
+      lineage run -i model.pkl -i new.csv --predictions preds.csv --id-column id -- python predict.py
       lineage run -i data/clean.csv -o model.rds -- Rscript fit.R
     """
     cmd = list(command)
@@ -300,59 +338,55 @@ def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], params:
     if not cmd:
         raise click.UsageError("give the command after --, e.g. lineage run -- python train.py")
     parsed_params, parsed_tags = _parse_params(params), _parse_params(tags)
-    for p in inputs:
-        if not os.path.exists(p):
-            raise click.ClickException(f"input {p} does not exist")
+    if predictions is None and (id_column or output_column or of):
+        raise click.UsageError("--id-column, --output-column and --of go with --predictions FILE")
     lg = state.lineage(create=True)
     # (without --name, the run is named after the script it runs: train.py, not python)
-    run_ = lg.start_run(name, params=parsed_params, tags=parsed_tags, experiment=experiment, command=cmd)
-    try:
-        # each input its own transaction, hashed before it: no write lock held while reading
-        for p in inputs:
-            run_.log_input(p, role="input")
-        started = time.monotonic()
-        try:
-            proc = subprocess.Popen(cmd)
-        except OSError as exc:
-            # the shell's codes: 126 found but not executable, 127 not found
-            code = 126 if isinstance(exc, PermissionError) else 127
-            reason = f"could not start {cmd[0]}: {exc.strerror or exc}"
-            run_.end("failed", exit_code=code, error=reason)
-            click.echo(f"Error: {reason}", err=True)
-            raise SystemExit(code) from None
-        # Ctrl-C reaches the child through the terminal; we wait for it to finish.
-        previous = signal.signal(signal.SIGINT, lambda *a: None)
-        try:
-            code = proc.wait()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        elapsed = time.monotonic() - started
-        killed = ""
-        if code < 0:  # killed by a signal: report it as a shell does, 128 + N
-            try:
-                killed = f"killed by {signal.Signals(-code).name}"
-            except ValueError:
-                killed = f"killed by signal {-code}"
-            code = 128 - code
-        missing = []
-        for p in outputs:
-            if os.path.exists(p):
-                run_.log_output(p)
-            else:
-                missing.append(p)
-        if code == 0 and not missing:
-            run_.end("finished", exit_code=0)
-        else:
-            why = killed or (f"exit code {code}" if code else f"declared outputs not written: {', '.join(missing)}")
-            run_.end("failed", exit_code=code, error=why)
-    except BaseException:
-        run_.end("failed", error="lineage run was interrupted")
-        raise
-    click.echo(f"lineage: recorded {run_.id} ({'finished' if code == 0 and not missing else 'failed'}, "
-               f"{elapsed:.1f}s, exit {code})", err=True)
-    if code == 0 and missing:
-        code = 1
-    raise SystemExit(code)
+    result = lg.run_command(cmd, inputs=inputs, outputs=outputs, models=models, params=parsed_params, tags=parsed_tags,
+                            name=name, experiment=experiment, predictions=predictions, id_column=id_column,
+                            output_column=output_column, of=of, detect=not no_detect, load=not no_load)
+    if result.exit_code in (126, 127) and result.duration == 0.0 and result.error and result.error.startswith("could not start"):
+        click.echo(f"Error: {result.error}", err=True)
+    else:
+        click.echo(f"lineage: {result.summary()}", err=True)
+    raise SystemExit(result.exit_code)
+
+
+# ---------------------------------------------------------------------------
+# predict: a recorded model on a file
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The CSV file to write the predictions to.")
+@click.option("--id-column", metavar="C", help="The input column of request ids (kept in the output; searchable as request:ID).")
+@json_option
+@pass_state
+def predict(state: State, model: str, input_path: str, output: str, id_column: str | None, as_json: bool) -> None:
+    """Run a recorded scikit-learn model on a CSV file and record every prediction.
+
+    The features are the model's feature names when it has them, else every column
+    but the id column, in file order. The input file is recorded as a dataset, the
+    output file too; each prediction's request id is its row's id column. Loading the
+    model unpickles its kept file, which runs code from it: predict with models you
+    recorded yourself.
+
+    \b
+    Example:
+      lineage predict model.pkl data/new.csv -o preds.csv --id-column request_id
+      lineage predict random_forest@2 batch.csv -o out.csv --json
+    """
+    if not os.path.isfile(input_path):
+        raise click.ClickException(f"no such file: {input_path}")
+    lg = state.lineage()
+    result = lg.predict(model, input_path, output, id_column=id_column,
+                        command=["lineage", "predict", model, input_path, "-o", output]
+                        + (["--id-column", id_column] if id_column else []))
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    click.echo(f"wrote {len(result.ids):,} predictions to {result.output} (recorded by {result.run.id})")
 
 
 # ---------------------------------------------------------------------------
@@ -406,7 +440,7 @@ def show(state: State, ref: str, as_json: bool, metric: str | None = None) -> No
     if metric is not None:
         _show_metric_history(lg, ref, metric, as_json)
         return
-    node = lg.get(ref)
+    node = lg.describe(ref)  # with derived facts: a model's prediction count and times
     extra = _serving_attrs(lg, node)  # labels now (a model) or when made (a prediction)
     if extra:
         from .model import Node
@@ -548,6 +582,9 @@ def dag(state: State, ref: str | None, upstream: bool, output: str | None, max_n
                               keep=options.get("highlight", []), marked=options.get("marked")).to_dict())
         return
     if output:
+        folder = os.path.dirname(os.path.abspath(output))
+        if not os.path.isdir(folder):  # a typo in a folder name must not grow a tree of folders
+            raise click.ClickException(f"cannot write {output}: there is no folder {folder} (create it first)")
         path = lg.render(sub, output, rankdir="TB" if top_down else "LR", **options)
         click.echo(f"wrote {path}")
         return

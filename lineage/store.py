@@ -18,6 +18,7 @@ can later live in PostgreSQL. sqlite-utils is imported lazily: it costs ~0.25 s 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import gc
@@ -642,6 +643,17 @@ class Event:
     hash: str
 
 
+def _ignore_in_git(folder: Path) -> None:
+    """Give a ``.lineage/`` folder a ``.gitignore`` of ``*``: a store inside a work tree
+    must not make the code it records look changed (untracked files)."""
+    if folder.name != STORE_DIR:
+        return
+    marker = folder / ".gitignore"
+    if not marker.exists():
+        with contextlib.suppress(OSError):  # a read-only folder: the store still works
+            marker.write_text("# lineage's store: kept out of git (it records the code, it is not code)\n*\n")
+
+
 # ---------------------------------------------------------------------------
 # backend errors, translated in one place
 
@@ -754,6 +766,7 @@ class Store:
                                     "restore it from a backup, or remove it and run `lineage init`")
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _ignore_in_git(self.path.parent)
         self.dir = self.path.parent
         self.artifacts_dir = self.dir / "artifacts"
         self.locks_dir = self.dir / "locks"

@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import math
 import os
+import posixpath
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -64,9 +65,65 @@ def ensure_agent(store: Store) -> Node:
 
 def ensure_environment(store: Store) -> Node:
     """The environment node (Python, platform, packages); content-addressed and shared."""
-    hex_id, attrs = capture_cache.capture_environment()
+    hex_id, attrs = _cached_environment(store)
     node = Node(make_id("environment", hex_id), "environment", f"python {attrs.get('python', '')}".strip(), attrs)
     return _ensure(store, node, "environment")
+
+
+def _environment_key() -> str:
+    """What decides the installed packages: the interpreter and every folder on
+    ``sys.path`` with its modification time (installing, upgrading or removing a
+    package adds or removes a ``*.dist-info`` folder there, which changes it)."""
+    parts = [sys.executable, sys.version, platform_tag()]
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(f"{entry}\0-")
+    return hashing.hash_text("\n".join(parts))
+
+
+def platform_tag() -> str:
+    return f"{sys.platform}-{os.uname().release if hasattr(os, 'uname') else ''}"
+
+
+def _cached_environment(store: Store) -> tuple[str, dict[str, Any]]:
+    """`capture.capture_environment`, remembered across processes in the store's
+    ``cache/`` folder: reading every package's metadata took ~0.1-0.2 s of each
+    `lineage run`. A cache, not evidence (like the stat cache): keyed by the
+    interpreter and its package folders, and its identity recomputed from its content.
+    Within one process, `capture_cache` answers first (no file read per run).
+    """
+    import json
+
+    memo = capture_cache.environment_if_cached()
+    if memo is not None:
+        return memo
+
+    path = store.dir / "cache" / f"environment-{_environment_key()[:32]}.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        attrs = doc["attrs"]
+        if isinstance(attrs, dict) and isinstance(attrs.get("packages"), dict) and doc["id"] == _environment_id(attrs):
+            capture_cache.remember_environment((doc["id"], attrs))
+            return doc["id"], attrs
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    hex_id, attrs = capture_cache.capture_environment()
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"id": hex_id, "attrs": attrs}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only store folder: no cache, same answer
+        pass
+    return hex_id, attrs
+
+
+def _environment_id(attrs: Mapping[str, Any]) -> str:
+    """The environment's identity as `capture.capture_environment` computes it."""
+    packages = attrs["packages"]
+    return hashing.hash_text(canonical_json([attrs["python"], attrs["platform"], [[n, v] for n, v in packages.items()]]))
 
 
 def ensure_code(store: Store, *, path: str | None = None, entry_point: str | None = None) -> Node:
@@ -80,14 +137,81 @@ def ensure_code(store: Store, *, path: str | None = None, entry_point: str | Non
 # ---------------------------------------------------------------------------
 # datasets
 
-def _default_name(store: Store, path: Path) -> str:
-    """A path relative to the project root when inside it: the folder holding
-    `.lineage/`, or the database's own folder for a store elsewhere (``--db x.db``)."""
-    root = store.dir.parent if store.dir.name == STORE_DIR else store.dir
+def project_root(store: Store) -> Path:
+    """The project's root: the folder holding ``.lineage/``, or the database's own
+    folder for a store elsewhere (``--db x.db``)."""
+    return store.dir.parent if store.dir.name == STORE_DIR else store.dir
+
+
+def project_path(store: Store, path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the project root (``/`` separators) when inside it, else absolute."""
+    resolved = Path(path).expanduser().resolve()
     try:
-        return path.resolve().relative_to(root).as_posix()
+        return resolved.relative_to(project_root(store)).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        return resolved.as_posix()
+
+
+def _default_name(store: Store, path: Path) -> str:
+    """A path relative to the project root when inside it (see `project_path`)."""
+    return project_path(store, path)
+
+
+def local_file(store: Store, attrs: Mapping[str, Any]) -> str | None:
+    """Where a recorded local file (a dataset's, a model's) is now: its ``path``
+    relative to this store's project root, so a copied or moved project checks its own
+    files; the absolute path recorded beside it (a hint) when the project has not
+    moved, or for a path recorded outside the project. None for remote data.
+
+    Older records kept ``path`` as typed (relative to the working directory then) and
+    ``abspath``: the part of ``abspath`` before ``path`` was that directory; when it
+    is not inside this project, the project moved and ``path`` is taken from the root.
+    """
+    abspath = attrs.get("abspath")
+    rel = attrs.get("path")
+    if not rel or os.path.isabs(str(rel)) or not abspath:
+        return abspath or rel or None
+    rel = posixpath.normpath(str(rel).replace(os.sep, "/"))
+    if rel.startswith(".."):
+        return str(abspath)
+    root = project_root(store)
+    suffix = "/" + rel
+    apath = str(abspath).replace(os.sep, "/")
+    if not apath.endswith(suffix):
+        return str(abspath)
+    base = Path(apath[: -len(suffix)] or "/")
+    if base == root or root in base.parents:
+        return str(abspath)  # recorded in this project, where it still is
+    return str(root / rel)
+
+
+#: digest algorithms whose hex length is known; others (crc32c, etag) are checked for form only
+_DIGEST_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
+                       "blake2b": 128, "blake2s": 64}
+_DIGEST_OTHER = ("crc32c", "crc64nvme", "etag", "xxh64", "xxh128")
+
+
+def valid_digest(digest: str) -> str:
+    """A caller-supplied checksum in normal form: ``algorithm:value`` (lowercase hex
+    for the hex algorithms); 64 bare hex digits are read as ``sha256:``.
+
+    Raises InvalidInputError for anything else (``9b2c...`` is not a digest).
+    """
+    text = str(digest).strip()
+    algo, sep, value = text.partition(":")
+    algo = algo.lower()
+    if not sep:
+        algo, value = "sha256", text
+    hexdigits = set("0123456789abcdef")
+    if algo in _DIGEST_HEX_LENGTHS:
+        v = value.lower()
+        if len(v) == _DIGEST_HEX_LENGTHS[algo] and set(v) <= hexdigits:
+            return f"{algo}:{v}"
+    elif algo in _DIGEST_OTHER and value and all(c.isalnum() or c in "+/=_-" for c in value) and len(value) <= 200:
+        return f"{algo}:{value}"
+    raise InvalidInputError(
+        f"{text[:80]!r} is not a digest: give it with its algorithm (md5:<32 hex>, sha256:<64 hex>, "
+        f"crc32c:<base64>, etag:<value>) or as 64 hex digits (SHA-256)")
 
 
 def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str | None = None,
@@ -99,9 +223,9 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
         if not uri or not digest:
             raise InvalidInputError("remote data needs both uri= and digest= (the store's checksum)")
         clean_uri = secrets.mask_text(uri)
-        checksum = digest.strip().lower()
-        if len(checksum) == 64 and all(c in "0123456789abcdef" for c in checksum):
-            hex_id = checksum  # already a SHA-256
+        checksum = valid_digest(digest)
+        if checksum.startswith("sha256:"):
+            hex_id = checksum[len("sha256:"):]  # already a SHA-256
         else:
             hex_id = hashing.hash_text(f"checksum:{digest.strip()}")
         attrs = {"uri": clean_uri, "checksum": digest.strip(), "remote": True}
@@ -115,7 +239,7 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
         if path.is_dir():
             hex_id, manifest = hashing.hash_tree(path, cache=cache, progress=progress)
             attrs = {
-                "path": str(Path(data).as_posix()),
+                "path": project_path(store, path),
                 "format": "directory",
                 "files": len(manifest),
                 "size": sum(m[2] for m in manifest),
@@ -123,7 +247,8 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
         else:
             fd = hashing.hash_file(path, cache=cache, progress=progress)
             hex_id, attrs = fd.digest, hashing.describe_file(path, fd)
-        attrs["abspath"] = str(path.resolve())
+            attrs["path"] = project_path(store, path)  # relative to the project root: a copied project checks its own files
+        attrs["abspath"] = str(path.resolve())  # a hint: where it was
         # (a file name that is not UTF-8 is named as the store will keep it, escaped)
         return Node(make_id("dataset", hex_id), "dataset", clean_text(name or _default_name(store, path)), attrs)
     try:

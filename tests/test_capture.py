@@ -164,22 +164,24 @@ def test_diff_digest_ignores_user_diff_configuration(repo: Path) -> None:
 
 
 @needs_git
-def test_untracked_files_make_it_dirty(repo: Path) -> None:
+def test_only_an_untracked_entry_script_makes_it_dirty(repo: Path) -> None:
+    # as `git describe --dirty`: the data a run writes is not a code change
     clean_id, _ = capture_code(str(repo))
     (repo / "notes.log").write_text("ignored\n")  # ignored by .gitignore
-    assert capture_code(str(repo)) [0] == clean_id
+    assert capture_code(str(repo))[0] == clean_id
+    (repo / "src" / "out.csv").write_text("a\n1\n")
+    assert capture_code(str(repo))[0] == clean_id and capture_code(str(repo))[1]["dirty"] is False
 
     (repo / "src" / "new.py").write_text("Y = 2\n")
-    id1, attrs = capture_code(str(repo))
+    id1, attrs = capture_code(str(repo / "src"), entry_point="new.py")
     assert attrs["dirty"] is True and attrs["diff_digest"] is not None and id1 != clean_id
 
     (repo / "src" / "new.py").write_text("Y = 3\n")  # content counts
-    id2, _ = capture_code(str(repo))
+    id2, _ = capture_code(str(repo / "src"), entry_point="new.py")
     assert id2 != id1
 
     (repo / "src" / "new.py").rename(repo / "src" / "new2.py")  # and so does the name
-    (repo / "src" / "new2.py").write_text("Y = 3\n")
-    assert capture_code(str(repo))[0] not in (id1, id2)
+    assert capture_code(str(repo / "src"), entry_point="new2.py")[0] not in (id1, id2)
 
 
 @needs_git

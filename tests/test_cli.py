@@ -178,7 +178,7 @@ def test_add_name_with_several_paths_is_bad_usage(db: Path) -> None:
 
 
 def test_add_remote_data_by_uri(db: Path) -> None:
-    node = as_json("add", "--uri", "s3://key:secret@bucket/train.parquet", "--digest", "abc123")["items"][0]
+    node = as_json("add", "--uri", "s3://key:secret@bucket/train.parquet", "--digest", "md5:" + "abc1" * 8)["items"][0]
     assert node["attrs"]["uri"] == "s3://bucket/train.parquet"
     assert "secret" not in json.dumps(node)
     assert_one_line_error(invoke("add", "--uri", "s3://bucket/x"), 1, contains="digest")

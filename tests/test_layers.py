@@ -32,6 +32,11 @@ LAYERS: dict[str, int] = {
     "tracking": 5,
     "describe": 5,  # model description and feature maps (tracking's level)
     "promotion": 5,  # promotion labels and sensitive-column statements (tracking's level)
+    # the write paths that grew out of tracking.py (DESIGN.md §3's tracking/ package)
+    "modelfile": 5,
+    "predfiles": 5,
+    "predlog": 5,
+    "supervise": 5,
     "query": 6,
     "features": 6,  # feature-level lineage: a query outside the package, so networkx stays unloaded
     "render": 7,

@@ -92,7 +92,7 @@ def test_directories_arrays_and_frames(lg: lineage.Lineage, tmp_path: Path) -> N
 
 
 def test_remote_data_by_uri_keeps_no_credentials(lg: lineage.Lineage) -> None:
-    node = lg.log_dataset(uri="https://bob:hunter2@example.com/data/train.parquet", digest="9b2c" * 8, name="remote")
+    node = lg.log_dataset(uri="https://bob:hunter2@example.com/data/train.parquet", digest="md5:" + "9b2c" * 8, name="remote")
     assert "hunter2" not in json.dumps(node.to_dict())
     assert node.attrs["uri"] == "https://example.com/data/train.parquet"
     with pytest.raises(InvalidInputError, match="digest"):

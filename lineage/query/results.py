@@ -213,11 +213,15 @@ class Status:
     changed: list[Node] = field(default_factory=list)
     affected: list[Node] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
+    #: why each affected node is stale: "upstream changed" (a file changed on disk) or
+    #: "superseded" (built from a version that has a newer one, and not rebuilt)
+    stale: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """True when every recorded local dataset still matches its file."""
-        return not self.changed
+        """True when every recorded local dataset still matches its file and nothing
+        current was built from a superseded version."""
+        return not self.changed and not self.affected
 
     @property
     def predictions(self) -> int:
@@ -227,7 +231,7 @@ class Status:
     def to_dict(self) -> dict[str, Any]:
         return {
             "changed": [{**n.to_dict(), "reason": self.reasons.get(n.id, "modified")} for n in self.changed],
-            "affected": [_node_or_group(n) for n in self.affected],
+            "affected": [{**_node_or_group(n), "reason": self.stale.get(n.id, "upstream changed")} for n in self.affected],
         }
 
     def __rich__(self) -> Any:
@@ -239,11 +243,12 @@ class Status:
         changed = _rich_table("changed on disk", ["dataset", "id", "reason", "path"])
         for n in self.changed:
             changed.add_row(_text(n.name), short_id(n.id, 12), self.reasons.get(n.id, "modified"),
-                            _text(n.attrs.get("abspath", "")))
-        affected = _rich_table("stale downstream", ["kind", "name", "id"])
+                            _text(n.attrs.get("path") or n.attrs.get("abspath", "")))
+        affected = _rich_table("stale downstream", ["kind", "name", "id", "why"])
         for n in self.affected:
+            why = self.stale.get(n.id, "upstream changed")
             if n.kind == "group":
-                affected.add_row("predictions", _text(n.name), f"of {short_id(n.attrs.get('model', ''), 12)}")
+                affected.add_row("predictions", _text(n.name), f"of {short_id(n.attrs.get('model', ''), 12)}", why)
             else:
-                affected.add_row(n.kind, _text(n.name), short_id(n.id, 12))
-        return Group(changed, affected)
+                affected.add_row(n.kind, _text(n.name), short_id(n.id, 12), why)
+        return Group(*([changed] if self.changed else []), affected)

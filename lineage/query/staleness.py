@@ -22,14 +22,17 @@ def status(store: Store) -> Status:
     thanks to the store's stat cache.
     """
     from .. import hashing
+    from ..tracking import local_file
 
     latest: dict[str, tuple[str, str]] = {}
     # json_extract is SQLite's; PostgreSQL: (attrs::jsonb ->> 'abspath')
-    for node_id, abspath, fmt in store.conn.execute(
-        "SELECT id, json_extract(attrs, '$.abspath'), json_extract(attrs, '$.format') FROM nodes "
-        "WHERE kind = 'dataset' AND json_extract(attrs, '$.abspath') IS NOT NULL ORDER BY pk"
+    for node_id, abspath, rel, fmt in store.conn.execute(
+        "SELECT id, json_extract(attrs, '$.abspath'), json_extract(attrs, '$.path'), json_extract(attrs, '$.format') "
+        "FROM nodes WHERE kind = 'dataset' AND json_extract(attrs, '$.abspath') IS NOT NULL ORDER BY pk"
     ):
-        latest[abspath] = (node_id, fmt)
+        # the file in this project (a copied or moved one checks its own), by its relative path
+        where = local_file(store, {"abspath": abspath, "path": rel}) or abspath
+        latest[where] = (node_id, fmt)
     cache = store.stat_cache
     reasons: dict[str, str] = {}
     for abspath, (node_id, fmt) in latest.items():
@@ -66,5 +69,47 @@ def status(store: Store) -> Status:
                 if gid in affected:
                     gid = f"{gid}:{model.split(':', 1)[1][:12]}"
                 affected[gid] = Node(gid, "group", f"{n:,} predictions", {"of": "prediction", "count": n, "model": model})
+    stale = {i: "upstream changed" for i in affected}
+    for i, n in _superseded_downstream(store, set(affected) | set(reasons)).items():
+        affected[i] = n
+        stale[i] = "superseded"
     ordered = sorted(affected.values(), key=lambda n: (_KIND_ORDER.get(n.kind, 99), n.name or "", n.id))
-    return Status(changed, ordered, reasons)
+    return Status(changed, ordered, reasons, stale)
+
+
+def _superseded_downstream(store: Store, skip: set[str]) -> dict[str, Node]:
+    """The newest versions that were built from an older version of something: a
+    dataset or model downstream of a version that has a newer one (a re-added
+    ``raw.csv``, a retrained ``model.pkl``), which is itself the newest of its name.
+    Their predictions are counted as one group per model. Old versions are history,
+    not stale: only what is current but was not rebuilt gets listed."""
+    newest: dict[tuple[str, str], str] = {}
+    old: set[str] = set()
+    for node_id, kind, name in store.conn.execute(
+        "SELECT id, kind, name FROM nodes WHERE kind IN ('dataset', 'model', 'artifact') AND name IS NOT NULL ORDER BY pk"
+    ):
+        key = (kind, name)
+        if key in newest:
+            old.add(newest[key])
+        newest[key] = node_id
+    old.update(r[0] for r in store.conn.execute("SELECT dst FROM edges WHERE rel = 'was_revision_of'"))
+    if not old:
+        return {}
+    current = set(newest.values()) - old
+    ids = _closure(store, sorted(old), upstream=False)
+    # rebuilt with the same bytes (content addressing: the same node) by a run that read
+    # only current versions: its newest producer is not downstream of an old version
+    found = []
+    for i in ids:
+        if i in current and i not in skip:
+            producers = store.generators(i)
+            if not producers or max(producers) in ids:
+                found.append(i)
+    nodes = store.get_nodes(found)
+    out: dict[str, Node] = dict(nodes)
+    for model, count in sorted(_prediction_counts(store, [i for i in nodes if i.startswith("model:")]).items()):
+        gid = f"group:prediction:{count}"
+        if gid in skip or gid in out:
+            gid = f"{gid}:{model.split(':', 1)[1][:12]}"
+        out[gid] = Node(gid, "group", f"{count:,} predictions", {"of": "prediction", "count": count, "model": model})
+    return out

@@ -112,6 +112,20 @@ class Subgraph:
 
     # -- views (imported lazily: the render layer sits above this one) ---------
 
+    def __str__(self) -> str:
+        """The readable tree ``lineage trace`` prints, as plain text (``print(lg.trace(ref))``)."""
+        import io
+        import shutil
+
+        from rich.console import Console
+
+        from ..render import to_tree
+
+        out = io.StringIO()
+        width = max(100, shutil.get_terminal_size((120, 24)).columns)
+        Console(file=out, width=width, color_system=None, highlight=False, soft_wrap=True).print(to_tree(self))
+        return out.getvalue().rstrip("\n")
+
     def __rich__(self) -> Any:
         from ..render import to_tree
 

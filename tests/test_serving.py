@@ -1,0 +1,540 @@
+"""Models and predictions from any pipeline and any live service: `lineage run` with
+models and prediction files, `lineage add --model`, `lineage predict`, the
+prediction logger, and the supervision of `lg.run_command` (signals, reasons)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import lineage
+from lineage.cli import cli
+from lineage.errors import InvalidInputError, WriteRefusedError
+
+CLEAN = textwrap.dedent("""\
+    import csv, sys
+    rows = list(csv.DictReader(open(sys.argv[1])))
+    with open(sys.argv[2], "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["age", "income", "label"])
+        w.writeheader()
+        for r in rows:
+            if r["age"]:
+                w.writerow({k: r[k] for k in ("age", "income", "label")})
+    """)
+
+TRAIN = textwrap.dedent("""\
+    import pickle, sys
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    df = pd.read_csv(sys.argv[1])
+    clf = LogisticRegression().fit(df[["age", "income"]], df["label"])
+    pickle.dump(clf, open(sys.argv[2], "wb"))
+    """)
+
+PREDICT = textwrap.dedent("""\
+    import csv, pickle, sys
+    import pandas as pd
+    clf = pickle.load(open(sys.argv[1], "rb"))
+    df = pd.read_csv(sys.argv[2])
+    df["y"] = clf.predict(df[["age", "income"]])
+    df[["request_id", "y"]].to_csv(sys.argv[3], index=False)
+    """)
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def as_json(*args: str) -> Any:
+    result = invoke(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LINEAGE_DB", raising=False)
+    monkeypatch.setenv("LINEAGE_USER", "tester")
+    (tmp_path / "clean.py").write_text(CLEAN)
+    (tmp_path / "train.py").write_text(TRAIN)
+    (tmp_path / "predict.py").write_text(PREDICT)
+    rows = ["age,income,label,note"] + [f"{20 + i},{1000 + 37 * i},{i % 2},x" for i in range(30)] + [",5,1,missing age"]
+    (tmp_path / "raw.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "new.csv").write_text("request_id,age,income\nreq-1,25,1200\nreq-2,44,1900\nreq-3,31,1100\n")
+    assert invoke("init").exit_code == 0
+    return tmp_path
+
+
+def pipeline(predictions: bool = True) -> None:
+    py = sys.executable
+    assert invoke("run", "-i", "raw.csv", "-o", "clean.csv", "--", py, "clean.py", "raw.csv", "clean.csv").exit_code == 0
+    assert invoke("run", "-i", "clean.csv", "--model", "model.pkl", "--", py, "train.py", "clean.csv", "model.pkl").exit_code == 0
+    if predictions:
+        result = invoke("run", "-i", "model.pkl", "-i", "new.csv", "--predictions", "preds.csv", "--id-column", "request_id",
+                        "--", py, "predict.py", "model.pkl", "new.csv", "preds.csv")
+        assert result.exit_code == 0, result.output
+
+
+def test_a_cli_only_pipeline_gets_models_predictions_and_an_audit(project: Path) -> None:
+    pipeline()
+    model = as_json("show", "model.pkl")
+    assert model["kind"] == "model"
+    a = model["attrs"]
+    assert a["class"] == "sklearn.linear_model._logistic.LogisticRegression"
+    assert a["feature_names"] == ["age", "income"] and set(a["feature_importance"]) == {"age", "income"}
+    assert a["predictions"]["count"] == 3 and a["predictions"]["first"] <= a["predictions"]["last"]
+    # the model read by predict.py is the model train.py wrote (content addressing), not a dataset
+    assert not [n for n in as_json("ls", "--kind", "dataset")["items"] if n["name"] == "model.pkl"]
+    trace = as_json("trace", "request:req-2")
+    names = {n["name"] for n in trace["nodes"]}
+    assert {"model.pkl", "clean.csv", "raw.csv", "train", "clean"} <= names
+    out = invoke("audit", "model.pkl", "-o", "audit.json")
+    assert out.exit_code == 0, out.output
+    assert json.loads((project / "audit.json").read_text())["subject"]["kind"] == "model"
+    inventory = as_json("audit", "--inventory")["items"]
+    assert [i["name"] for i in inventory] == ["model.pkl"]
+    assert invoke("redact", "request:req-1", "--reason", "GDPR 1", "--yes").exit_code == 0
+    assert invoke("verify").exit_code == 0
+
+
+def test_a_pickled_model_among_outputs_is_recognised_unless_no_detect(project: Path) -> None:
+    py = sys.executable
+    invoke("run", "-i", "raw.csv", "-o", "clean.csv", "--", py, "clean.py", "raw.csv", "clean.csv")
+    assert invoke("run", "-i", "clean.csv", "-o", "m1.pkl", "--", py, "train.py", "clean.csv", "m1.pkl").exit_code == 0
+    assert as_json("show", "m1.pkl")["kind"] == "model"
+    assert invoke("run", "--no-detect", "-i", "clean.csv", "-o", "m2.pkl", "--", py, "train.py", "clean.csv",
+                  "m2.pkl").exit_code == 0
+    assert as_json("show", "m2.pkl")["kind"] == "dataset"
+
+
+def test_no_load_never_unpickles_and_still_names_the_class(project: Path) -> None:
+    # a pickle whose loading would leave a mark: --no-load must not run it
+    (project / "evil.py").write_text(textwrap.dedent("""\
+        import pickle, sys
+        from sklearn.dummy import DummyClassifier
+        class Boom:
+            def __reduce__(self):
+                return (open, ("pwned", "w"))
+        clf = DummyClassifier().fit([[0], [1]], [0, 1])
+        clf.boom = Boom()
+        pickle.dump(clf, open(sys.argv[1], "wb"))
+        """))
+    result = invoke("run", "--no-load", "--model", "m.pkl", "--", sys.executable, "evil.py", "m.pkl")
+    assert result.exit_code == 0, result.output
+    assert not (project / "pwned").exists()
+    node = as_json("show", "m.pkl")
+    assert node["kind"] == "model" and node["attrs"]["class"] == "sklearn.dummy.DummyClassifier"
+    assert node["attrs"]["described"] is False
+
+
+def test_add_model_records_a_model_made_elsewhere(project: Path) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    clf = DecisionTreeClassifier(max_depth=2).fit([[0, 1], [1, 0], [2, 2]], [0, 1, 1])
+    with open("tree.pkl", "wb") as f:
+        pickle.dump(clf, f)
+    node = as_json("add", "tree.pkl", "--model")["items"][0]
+    assert node["kind"] == "model" and node["attrs"]["params"]["max_depth"] == 2
+    assert set(node["attrs"]["feature_importance"]) == {"x0", "x1"}
+    result = invoke("add", "raw.csv", "--no-load")
+    assert result.exit_code == 2 and "--model" in result.output
+
+
+def test_predict_runs_a_recorded_model_on_a_csv_and_records_every_row(project: Path) -> None:
+    pipeline(predictions=False)
+    # columns in another order and an extra one: features go by the model's names
+    (project / "batch.csv").write_text("income,extra,request_id,age\n1200,9,b-1,25\n1900,9,b-2,44\n")
+    doc = as_json("predict", "model.pkl", "batch.csv", "-o", "out.csv", "--id-column", "request_id")
+    assert doc["count"] == 2 and doc["features"] == ["age", "income"]
+    lines = (project / "out.csv").read_text().splitlines()
+    assert lines[0] == "request_id,prediction" and lines[1].startswith("b-1,")
+    pred = as_json("show", "request:b-2")
+    assert pred["kind"] == "prediction"
+    names = {n["name"] for n in as_json("trace", "request:b-2")["nodes"]}
+    assert {"model.pkl", "clean.csv", "raw.csv"} <= names
+    assert as_json("show", "model.pkl")["attrs"]["predictions"]["count"] == 2
+    # without feature names: every column but the id column, in file order
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    with open("lin.pkl", "wb") as f:
+        pickle.dump(LinearRegression().fit(np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]]), [1.0, 2.0, 4.0]), f)
+    invoke("add", "lin.pkl", "--model")
+    (project / "plain.csv").write_text("a,b,id\n1,1,p-1\n")
+    assert as_json("predict", "lin.pkl", "plain.csv", "-o", "p.csv", "--id-column", "id")["features"] == ["a", "b"]
+    bad = invoke("predict", "model.pkl", "plain.csv", "-o", "x.csv")
+    assert bad.exit_code == 1 and "age" in bad.output and "Traceback" not in bad.output
+
+
+def test_predict_reads_csv_without_pandas(project: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    with open("lin.pkl", "wb") as f:
+        pickle.dump(LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 2.0, 4.0]), f)
+    (project / "x.csv").write_text("x\n3\n")
+    code = "import sys; sys.modules['pandas'] = None\nfrom lineage.cli import main\n"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-m", "lineage", "add", "lin.pkl", "--model"], check=True, env=env, capture_output=True)
+    out = subprocess.run([sys.executable, "-c", code + "main(['predict', 'lin.pkl', 'x.csv', '-o', 'y.csv'])"],
+                         env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert abs(float((project / "y.csv").read_text().splitlines()[1]) - 6.0) < 1e-9
+
+
+def test_predictions_options_are_checked_before_running(project: Path) -> None:
+    result = invoke("run", "--id-column", "x", "--", sys.executable, "-c", "open('ran', 'w')")
+    assert result.exit_code == 2 and not (project / "ran").exists()
+    result = invoke("run", "--predictions", "p.csv", "--", sys.executable, "-c", "open('ran', 'w')")
+    assert result.exit_code == 1 and "--of" in result.output and not (project / "ran").exists()
+
+
+def test_a_missing_declared_output_says_why_on_the_summary_line(project: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "-o", "never.csv", "--", sys.executable, "-c", "pass"])
+    assert result.exit_code == 1
+    assert "declared output not written: never.csv" in result.output
+
+
+def test_run_command_is_the_python_equivalent(project: Path) -> None:
+    with lineage.open() as lg:
+        result = lg.run_command([sys.executable, "clean.py", "raw.csv", "clean.csv"], inputs=["raw.csv"],
+                                outputs=["clean.csv"], params={"dropna": True}, name="clean", tags={"team": "risk"})
+        assert result.ok and result.exit_code == 0 and result.run.attrs["status"] == "finished"
+        assert result.run.attrs["params"] == {"dropna": "True"}
+        assert [n.name for n in result.outputs] == ["clean.csv"]
+        failed = lg.run_command([sys.executable, "-c", "import sys; sys.exit(4)"])
+        assert failed.exit_code == 4 and failed.status == "failed" and failed.error == "exit code 4"
+        with pytest.raises(InvalidInputError, match="nope.csv"):
+            lg.run_command([sys.executable, "-c", "pass"], inputs=["nope.csv"])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signals_reach_the_commands_process_group_and_fail_the_run(project: Path, sig: signal.Signals) -> None:
+    # a shell whose child writes its pid: the grandchild must die with the group
+    (project / "job.sh").write_text("#!/bin/sh\nsleep 60 &\necho $! > child.pid\nwait\n")
+    os.chmod(project / "job.sh", 0o755)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    (project / "job.py").write_text("import os, time\nopen('child.pid', 'w').write(str(os.getpid()))\ntime.sleep(60)\n")
+    # sh starts `cmd &` ignoring SIGINT (POSIX) and waits on: Ctrl-C is tried on Python directly
+    argv = ["./job.sh"] if sig != signal.SIGINT else [sys.executable, "job.py"]
+    proc = subprocess.Popen([sys.executable, "-m", "lineage", "run", "--", *argv], env=env,
+                            stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not (project / "child.pid").exists() or not (project / "child.pid").read_text().strip():
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    child = int((project / "child.pid").read_text())
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + sig  # (Python ends an uncaught KeyboardInterrupt by SIGINT itself)
+    assert f"stopped by {sig.name}" in err
+    assert _gone(child)
+    run = as_json("ls", "--kind", "run", "--limit", "1")["items"][0]
+    assert run["attrs"]["status"] == "failed" and sig.name in run["attrs"]["error"]
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie nobody reaps in a container counts as gone)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().split(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_digests_must_be_digests(project: Path) -> None:
+    bad = invoke("add", "--uri", "s3://bucket/x.parquet", "--digest", "9b2c...")
+    assert bad.exit_code == 1 and "not a digest" in bad.output
+    for good in ("md5:" + "a" * 32, "sha256:" + "b" * 64, "c" * 64, "crc32c:AAAAAA=="):
+        assert invoke("add", "--uri", f"s3://bucket/{good[:5]}", "--digest", good).exit_code == 0, good
+    with lineage.open() as lg:
+        node = lg.log_dataset(uri="s3://b/y", digest="SHA256:" + "D" * 64)
+        assert node.id == "dataset:" + "d" * 64
+
+
+# ---------------------------------------------------------------------------
+# the prediction logger
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Any:
+    from sklearn.dummy import DummyClassifier
+
+    lg = lineage.open(tmp_path / ".lineage" / "lineage.db")
+    with lg.start_run("fit") as run:
+        model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+    yield lg, model
+    lg.close()
+
+
+def test_the_logger_writes_everything_in_bulk_from_a_thread(served: Any) -> None:
+    lg, model = served
+    logger = lg.prediction_logger(model, max_batch=50, max_delay=0.05)
+    before = lg.store.head()[0]
+    for i in range(500):
+        logger.log([[i]], [i % 2], request_ids=[f"r{i}"])
+    assert logger.flush() == 500
+    assert lg.get("request:r499").attrs["output"] == 1
+    events = lg.store.head()[0] - before
+    assert 1 <= events <= 500 // 10  # batched, not one event per call
+    logger.close()
+    with pytest.raises(WriteRefusedError):
+        logger.log([[1]], [1])
+    assert lg.describe(model).attrs["predictions"]["count"] == 500
+    assert lg.verify().ok
+
+
+def test_the_logger_rejects_mismatched_lengths_at_once(served: Any) -> None:
+    lg, model = served
+    with lg.prediction_logger(model) as logger, pytest.raises(InvalidInputError, match="match"):
+        logger.log([[1], [2]], [1])
+
+
+def test_a_full_queue_blocks_by_default_and_loses_nothing(served: Any) -> None:
+    lg, model = served
+    logger = lg.prediction_logger(model, max_batch=10, max_delay=10, max_queue=20)
+
+    def produce() -> None:
+        for i in range(300):
+            logger.log([[i]], [0], request_ids=[f"b{i}"])
+
+    threads = [threading.Thread(target=produce) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    logger.close()
+    assert logger.dropped == 0 and logger.written == 900
+    assert lg.describe(model).attrs["predictions"]["count"] == 900
+
+
+def test_drops_are_counted_and_recorded_never_silent(served: Any) -> None:
+    lg, model = served
+    logger = lg.prediction_logger(model, max_batch=10, max_delay=60, max_queue=10, on_full="drop")
+    with lg.batch():  # hold the write lock: the writer cannot empty the queue meanwhile
+        for i in range(50):
+            logger.log([[i]], [0])
+        time.sleep(0.1)
+    logger.close()
+    assert logger.dropped > 0 and logger.written + logger.dropped == 50
+    payloads = [e.payload for e in lg.store.events() if e.type == "predictions_dropped"]
+    assert sum(p["dropped"] for p in payloads) == logger.dropped
+    assert lg.verify().ok
+
+
+def test_the_logger_flushes_at_exit(tmp_path: Path) -> None:
+    db = tmp_path / "s" / "lineage.db"
+    code = textwrap.dedent(f"""\
+        import lineage
+        from sklearn.dummy import DummyClassifier
+        lg = lineage.open({str(db)!r})
+        with lg.start_run("fit") as run:
+            model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+        logger = lg.prediction_logger(model, max_batch=100000, max_delay=3600)
+        for i in range(1000):
+            logger.log([[i]], [1], request_ids=[str(i)])
+        """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+    with lineage.open(db, create=False) as lg:
+        assert lg.describe("clf").attrs["predictions"]["count"] == 1000
+        assert lg.verify().ok
+
+
+# ---------------------------------------------------------------------------
+# what a new user hit
+
+
+def test_a_partial_rerun_leaves_what_was_not_rebuilt_superseded(project: Path) -> None:
+    pipeline()
+    rows = (project / "raw.csv").read_text().splitlines()
+    (project / "raw.csv").write_text("\n".join(rows + ["99,9999,1,late"]) + "\n")
+    assert invoke("add", "raw.csv").exit_code == 0
+    py = sys.executable
+    assert invoke("run", "-i", "raw.csv", "-o", "clean.csv", "--", py, "clean.py", "raw.csv", "clean.csv").exit_code == 0
+    assert invoke("run", "-i", "clean.csv", "--model", "model.pkl", "--", py, "train.py", "clean.csv", "model.pkl").exit_code == 0
+    doc = as_json("status")
+    assert doc["changed"] == []
+    stale = {(n["name"], n["reason"]) for n in doc["affected"] if n["kind"] != "group"}
+    assert ("preds.csv", "superseded") in stale
+    assert not {name for name, _ in stale} & {"clean.csv", "model.pkl", "raw.csv"}  # rebuilt: current
+    assert invoke("status", "--check").exit_code == 1
+    result = invoke("run", "-i", "model.pkl", "-i", "new.csv", "--predictions", "preds.csv", "--id-column", "request_id",
+                    "--", py, "predict.py", "model.pkl", "new.csv", "preds.csv")
+    assert result.exit_code == 0
+    assert as_json("status")["affected"] == [], as_json("status")["affected"]
+
+
+def test_a_copied_project_checks_its_own_files(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    import shutil
+
+    invoke("add", "raw.csv")
+    assert invoke("status", "--check").exit_code == 0
+    copy = tmp_path_factory.mktemp("elsewhere") / "proj"
+    shutil.copytree(project, copy)
+    os.chdir(copy)
+    assert invoke("status", "--check").exit_code == 0
+    (copy / "raw.csv").write_text("age\n1\n")  # the copy's file, not the original's
+    doc = as_json("status")
+    assert [(n["name"], n["reason"]) for n in doc["changed"]] == [("raw.csv", "modified")]
+    os.chdir(project)
+    assert invoke("status", "--check").exit_code == 0  # the original is untouched
+
+
+def test_an_old_store_with_cwd_relative_paths_still_checks_its_files(project: Path) -> None:
+    (project / "sub").mkdir()
+    (project / "sub" / "d.csv").write_text("a\n1\n")
+    with lineage.open() as lg:
+        node = lg.log_dataset(project / "sub" / "d.csv")
+        from lineage.tracking import local_file
+
+        # as older versions recorded it: the path as typed from a subfolder
+        assert local_file(lg.store, {**node.attrs, "path": "d.csv"}) == str(project / "sub" / "d.csv")
+        assert node.attrs["path"] == "sub/d.csv" and node.attrs["abspath"] == str(project / "sub" / "d.csv")
+
+
+def test_the_store_does_not_dirty_the_tree_it_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LINEAGE_DB", raising=False)
+    env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    subprocess.run(["git", "init", "-q"], check=True)
+    (tmp_path / "step.py").write_text("open('out.csv', 'w').write('a\\n1\\n')\n")
+    subprocess.run(["git", "add", "step.py"], check=True)
+    subprocess.run(["git", "commit", "-qm", "step"], check=True)
+    assert invoke("init").exit_code == 0
+    assert (tmp_path / ".lineage" / ".gitignore").read_text().strip().endswith("*")
+    for _ in range(2):
+        assert invoke("run", "-o", "out.csv", "--", sys.executable, "step.py").exit_code == 0
+    codes = as_json("ls", "--kind", "code")["items"]
+    assert len(codes) == 1 and codes[0]["attrs"]["dirty"] is False
+    assert subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.strip() == "?? out.csv"
+
+
+def test_print_of_a_trace_is_the_readable_tree(project: Path) -> None:
+    invoke("add", "raw.csv")
+    with lineage.open() as lg:
+        text = str(lg.trace("raw.csv"))
+    assert text.startswith("dataset") or "raw.csv" in text.splitlines()[0]
+    assert "<Subgraph" not in text and "raw.csv" in text
+
+
+def test_tables_piped_are_full_width(project: Path) -> None:
+    name = "a-very-long-folder-name-for-data/" + "predictions-of-the-quarterly-risk-model-v2.csv"
+    (project / name).parent.mkdir()
+    (project / name).write_text("a\n1\n")
+    invoke("add", name)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("COLUMNS", None)
+    out = subprocess.run([sys.executable, "-m", "lineage", "ls"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and name in out.stdout  # whole, on one line: `lineage ls | grep` finds it
+
+
+def test_dag_refuses_a_missing_folder_in_one_line(project: Path) -> None:
+    invoke("add", "raw.csv")
+    result = CliRunner().invoke(cli, ["dag", "raw.csv", "-o", "no/such/dir/a.html"])
+    assert result.exit_code == 1 and "no folder" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (project / "no").exists()
+
+
+# ---------------------------------------------------------------------------
+# the example service
+
+
+def test_the_example_service_records_every_answer(tmp_path: Path) -> None:
+    import http.client
+
+    root = Path(__file__).resolve().parents[1]
+    db = tmp_path / ".lineage" / "lineage.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "LINEAGE_USER": "service"}
+    n = 60
+    proc = subprocess.Popen([sys.executable, str(root / "examples" / "serve.py"), "--db", str(db), "--port", "0",
+                             "--max-requests", str(n)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        port = int(line.rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        answers = []
+        for i in range(n):
+            body = json.dumps({"features": {"age": 20 + i, "income": 30_000 + 1000 * i}})
+            conn.request("POST", "/predict", body, {"X-Request-ID": f"svc-{i}", "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            assert resp.status == 200
+            answers.append(json.loads(resp.read()))
+        conn.close()
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and f"served {n} requests, recorded {n} predictions" in out
+    with lineage.open(db, create=False) as lg:
+        assert lg.describe("service_model").attrs["predictions"]["count"] == n
+        assert lg.get("request:svc-7").attrs["output"] == answers[7]["prediction"]
+        assert lg.verify().ok
+    result = CliRunner().invoke(cli, ["--db", str(db), "trace", "request:svc-42", "--json"])
+    assert result.exit_code == 0, result.output
+    names = {node["name"] for node in json.loads(result.output)["nodes"]}
+    assert {"service_model", "applications", "train_service_model"} <= names
+
+
+def test_a_forked_worker_logs_through_its_own_writer(served: Any) -> None:
+    lg, model = served
+    logger = lg.prediction_logger(model, max_batch=10, max_delay=0.05)
+    logger.log([[0]], [0], request_ids=["parent-0"])
+    pid = os.fork()
+    if pid == 0:  # the worker: log, close, exit without running the parent's atexit
+        code = 1
+        try:
+            for i in range(20):
+                logger.log([[i]], [1], request_ids=[f"child-{i}"])
+            logger.close()
+            code = 0 if logger.written == 20 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    logger.close()
+    assert lg.describe(model).attrs["predictions"]["count"] == 21  # the parent's row once, the child's 20
+    assert lg.get("request:child-19").kind == "prediction" and lg.verify().ok
+
+
+def test_predictions_of_a_named_model_with_an_output_column(project: Path) -> None:
+    import joblib
+    from sklearn.dummy import DummyClassifier
+
+    joblib.dump(DummyClassifier().fit([[0], [1]], [0, 1]), "m.joblib")
+    model = as_json("add", "m.joblib", "--model")["items"][0]
+    assert model["kind"] == "model" and model["attrs"]["serializer"] == "joblib"
+    script = "open('p.csv', 'w').write('id,score,label\\nq-1,0.2,no\\nq-2,0.9,yes\\n')"
+    with lineage.open() as lg:
+        with pytest.raises(InvalidInputError, match="--output-column"):
+            lg.run_command([sys.executable, "-c", script], predictions="p.csv", id_column="id", of="m.joblib")
+        result = lg.run_command([sys.executable, "-c", script], predictions="p.csv", id_column="id",
+                                output_column="label", of="m.joblib")
+        assert result.ok and result.predictions == 2
+        assert lg.get("request:q-2").attrs["output"] == "yes"
+        assert lg.describe("m.joblib").attrs["predictions"]["count"] == 2
