@@ -585,6 +585,14 @@ class _encode_ahead:  # (lower case: used like a generator function)
     def __iter__(self) -> Iterator[tuple[list[tuple[Any, ...]], bytes]]:
         try:
             pending = self._pool.submit(self._next)
+        except RuntimeError:
+            # the interpreter is shutting down (a flush at exit): no new threads, so
+            # encode in this one; slower, and the rows are still written whole
+            self._pool.shutdown(wait=False)
+            while (item := self._next()) is not None:
+                yield item
+            return
+        try:
             while True:
                 item = pending.result()
                 if item is None:

@@ -125,7 +125,8 @@ def test_untracked_files_commits_and_branches_are_seen(repo: Path) -> None:
 
     (repo / "src" / "new.py").write_text("Y = 2\n")  # in a watched folder: its mtime changes
     untracked = capture_cache.capture_code(str(repo))
-    assert untracked[1]["dirty"] is True and untracked[0] != clean[0]
+    # an untracked file does not make the code dirty (issue 11); the cache agrees with git
+    assert untracked[1]["dirty"] is False
     assert untracked == capture.capture_code(str(repo))
 
     git(repo, "add", "src/new.py")
@@ -141,11 +142,13 @@ def test_untracked_files_commits_and_branches_are_seen(repo: Path) -> None:
 def test_an_edited_untracked_file_is_seen(repo: Path) -> None:
     (repo / "notes.py").write_text("a = 1\n")
     age(repo)
-    before = capture_cache.capture_code(str(repo))
-    assert capture_cache.capture_code(str(repo)) == before  # cached, dirty
+    # an untracked entry script is the code: dirty, and its edit is a new code version
+    before = capture_cache.capture_code(str(repo), entry_point="notes.py")
+    assert before[1]["dirty"] is True
+    assert capture_cache.capture_code(str(repo), entry_point="notes.py") == before  # cached
     (repo / "notes.py").write_text("a = 2\n")
-    after = capture_cache.capture_code(str(repo))
-    assert after[0] != before[0] and after == capture.capture_code(str(repo))
+    after = capture_cache.capture_code(str(repo), entry_point="notes.py")
+    assert after[0] != before[0] and after == capture.capture_code(str(repo), entry_point="notes.py")
 
 
 @needs_git

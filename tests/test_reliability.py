@@ -606,7 +606,7 @@ def test_a_bulk_write_killed_half_way_leaves_nothing(store_path: Path) -> None:
     s = Store(store_path, actor=ACTOR)
     assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
     assert s.verify().ok and s.head()[0] == 1
-    leftovers = [p.name for p in store_path.parent.iterdir() if p.name not in ("lineage.db", "lineage.db-wal", "lineage.db-shm")]
+    leftovers = [p.name for p in store_path.parent.iterdir() if p.name not in ("lineage.db", "lineage.db-wal", "lineage.db-shm", ".gitignore")]
     assert leftovers == [] or all(p == "locks" for p in leftovers)
     s.close()
 
