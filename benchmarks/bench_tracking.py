@@ -400,7 +400,7 @@ def bench_verify(b: Bench, durability: str) -> None:
         t = time.perf_counter()
         prev = bytes(32)
         sha = hashlib.sha256
-        for type_, pd, rd, h in conn.execute("SELECT type, payload_digest, rows_digest, hash FROM events ORDER BY seq"):
+        for type_, pd, rd, _h in conn.execute("SELECT type, payload_digest, rows_digest, hash FROM events ORDER BY seq"):
             prev = sha(prev + type_.encode() + b"\x00" + bytes.fromhex(pd) + bytes.fromhex(rd)).digest()
         dt = time.perf_counter() - t
         assert prev.hex() == lg.store.head()[1]

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .supervise import CommandResult
 
 
-class Items(list):  # type: ignore[type-arg]
+class Items(list[Any]):
     """A list result (`runs`, `which_data`, `blame`, `nodes`, `history`) that is still a
     plain list, plus ``.to_dict()`` -> ``{"items": [...]}``, the JSON shape the CLI prints."""
 

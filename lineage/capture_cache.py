@@ -97,7 +97,7 @@ class _GitEntry:
     computed_at: float  # time.monotonic() when git ran
 
 
-_git_cache: dict[tuple[str, tuple[tuple[str, str], ...]], _GitEntry] = {}
+_git_cache: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], _GitEntry] = {}
 _env_cache: tuple[tuple[tuple[str, int | None], ...], tuple[str, dict[str, Any]]] | None = None
 _allowed_cache: tuple[tuple[tuple[str, str], ...], dict[str, str]] | None = None
 

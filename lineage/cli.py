@@ -34,7 +34,7 @@ class LineageGroup(click.Group):
             raise click.UsageError(str(exc), ctx) from None
         except LineageError as exc:
             err = click.ClickException(str(exc))
-            err.exit_code = exc.exit_code
+            err.exit_code = exc.exit_code  # type: ignore[misc]  # click reads it per instance
             raise err from None
         except BrokenPipeError:  # `lineage ls | head`
             sys.stderr.close()
@@ -272,7 +272,11 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
 
             with Progress(transient=True, console=console().__class__(stderr=True)) as bar:
                 task = bar.add_task(f"hashing {os.path.basename(os.path.normpath(p))}", total=None)
-                nodes.append(lg.log_dataset(p, name=name, progress=lambda done, total: bar.update(task, completed=done, total=total)))
+
+                def progress(done: int, total: int | None, bar: Any = bar, task: Any = task) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                nodes.append(lg.log_dataset(p, name=name, progress=progress))
         else:
             nodes.append(lg.log_dataset(p, name=name))
     if as_json:
@@ -515,8 +519,12 @@ def history(state: State, name: str, as_json: bool) -> None:
     if as_json:
         emit_json({"items": [n.to_dict() for n in versions]})
         return
-    console().print(nodes_table(versions, title=f"history of {name}",
-                                extra=[("version", lambda n, _v={n.id: i + 1 for i, n in enumerate(versions)}: f"@{_v[n.id]}")]))
+    number = {n.id: i + 1 for i, n in enumerate(versions)}
+
+    def version(n: Any) -> str:
+        return f"@{number[n.id]}"
+
+    console().print(nodes_table(versions, title=f"history of {name}", extra=[("version", version)]))
 
 
 # ---------------------------------------------------------------------------

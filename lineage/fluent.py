@@ -9,6 +9,7 @@ objects handed back have MLflow's shape (``run.info.run_id``, ``run.data.metrics
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -648,5 +649,5 @@ def _end_open_runs() -> None:
                 run.__exit__(type(died), died, None)
             else:
                 run.end("finished")
-        except Exception:  # the interpreter is going away; the reaper will mark it crashed
-            pass
+        except Exception:
+            logging.getLogger("lineage").debug("could not end run %s at exit", getattr(run, "id", "?"), exc_info=True)

@@ -290,7 +290,7 @@ def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]
     """The model's node (content-addressed by its serialized bytes) and those bytes."""
     try:
         hex_id, blob = hashing.hash_model(model)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - pickling a user's object can raise anything; one line names it
         raise InvalidInputError(f"cannot serialize {type(model).__name__} for logging: {exc}") from None
     attrs = describe_model(model)
     attrs.update({"artifact": f"artifacts/{hex_id[:2]}/{hex_id}", "size": len(blob), "serializer": "pickle"})

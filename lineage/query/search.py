@@ -166,7 +166,7 @@ def parse_order(order_by: str | Sequence[str]) -> list[tuple[str, str | None, bo
     ``[("metrics", "accuracy", True), ("params", "C", False)]`` (field, key,
     descending). Raises InvalidInputError for a key that cannot be sorted by."""
     keys = [k.strip() for k in order_by.split(",")] if isinstance(order_by, str) else [str(k).strip() for k in order_by]
-    out = []
+    out: list[tuple[str, str | None, bool]] = []
     for raw in keys:
         if not raw:
             continue

@@ -57,12 +57,12 @@ def status(store: Store) -> Status:
         seeds = [n.id for n in changed]
         ids = _closure(store, seeds, upstream=False)
         nodes = store.get_nodes([i for i in ids if i not in reasons])
-        for i, n in nodes.items():
-            if n.kind in ("agent",):
+        for i, node in nodes.items():
+            if node.kind in ("agent",):
                 continue
-            affected[i] = n
+            affected[i] = node
         for model, count in sorted(_prediction_counts(store, [i for i in nodes if i.startswith("model:")]).items()):
-            listed = sum(1 for n in nodes.values() if n.kind == "prediction" and n.attrs.get("model") == model)
+            listed = sum(1 for x in nodes.values() if x.kind == "prediction" and x.attrs.get("model") == model)
             n = count - listed
             if n > 0:
                 gid = f"group:prediction:{n}"
@@ -70,8 +70,8 @@ def status(store: Store) -> Status:
                     gid = f"{gid}:{model.split(':', 1)[1][:12]}"
                 affected[gid] = Node(gid, "group", f"{n:,} predictions", {"of": "prediction", "count": n, "model": model})
     stale = {i: "upstream changed" for i in affected}
-    for i, n in _superseded_downstream(store, set(affected) | set(reasons)).items():
-        affected[i] = n
+    for i, node in _superseded_downstream(store, set(affected) | set(reasons)).items():
+        affected[i] = node
         stale[i] = "superseded"
     ordered = sorted(affected.values(), key=lambda n: (_KIND_ORDER.get(n.kind, 99), n.name or "", n.id))
     return Status(changed, ordered, reasons, stale)

@@ -136,7 +136,7 @@ class Subgraph:
 
         try:
             return to_svg(self)
-        except Exception:  # no `dot` in this notebook: fall back to the HTML view
+        except Exception:  # noqa: BLE001 - a notebook display hook: no `dot`, or any drawing error, falls back to the HTML view
             return None
 
     def _repr_html_(self) -> str:

@@ -172,7 +172,8 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
         for i in ids:
             if _is_prediction(i) and i in nodes:
                 m = nodes[i].attrs.get("model")
-                listed[m] = listed.get(m, 0) + 1
+                if m is not None:
+                    listed[m] = listed.get(m, 0) + 1
         used_ids: set[str] = set()
         for model, count in sorted(_prediction_counts(store, models).items()):
             n = count - listed.get(model, 0)
