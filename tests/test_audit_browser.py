@@ -82,7 +82,7 @@ def _assert_no_alert(driver: object) -> None:
     from selenium.common.exceptions import NoAlertPresentException
 
     with pytest.raises(NoAlertPresentException):
-        driver.switch_to.alert.text  # noqa: B018 - raises when there is none
+        driver.switch_to.alert.text
 
 
 def test_report_renders_with_diagram_and_chart(browser: object, hostile_report: Path, tmp_path: Path) -> None:

@@ -163,11 +163,11 @@ def test_a_crashed_or_failed_run_reads_failed(project: Path) -> None:
 def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(project: Path) -> None:
     assert not hasattr(lineage, "start_span")
     with pytest.raises(lineage.UnsupportedError, match="mlflow.projects") as err:
-        lineage.projects  # noqa: B018
+        lineage.projects
     assert isinstance(err.value, AttributeError) and isinstance(err.value, lineage.LineageError)
     with pytest.raises(lineage.UnsupportedError), lineage.start_run(run_name="traced") as run:
         lineage.log_param("a", 1)
-        lineage.trace  # noqa: B018
+        lineage.trace
     got = fluent.get_lineage().get(run.id)
     assert got.attrs["status"] == "finished" and "does not support" in got.attrs["error"]
     assert not hasattr(lineage.MlflowClient(), "create_prompt")
