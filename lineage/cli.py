@@ -1022,25 +1022,47 @@ def _fmt(x: Any) -> str:
 
 @cli.command()
 @click.argument("ref")
+@click.option("--data", "data", metavar="REF", help="Held-out data (a dataset reference): compute and record "
+              "permutation importance of the model REF on it.")
+@click.option("--target", metavar="COLUMN", help="The label column of --data.")
 @json_option
 @pass_state
-def explain(state: State, ref: str, as_json: bool) -> None:
+def explain(state: State, ref: str, data: str | None, target: str | None, as_json: bool) -> None:
     """Why a prediction came out as it did, or what a model relies on.
 
     For a prediction (request:ID or its id): its inputs, the decision rule and the
     reasons, each feature's contribution to the score with the method that computed
     it (exact for linear models; per-feature replacement otherwise). For a model: its
-    recorded feature importance.
+    recorded feature importance; with --data and --target, permutation importance on
+    that held-out data is computed first and recorded (a ledger event).
 
     \b
     Example:
       lineage explain request:req-0042
       lineage explain random_forest --json
+      lineage explain random_forest --data test --target label
     """
     from rich.table import Table
     from rich.text import Text
 
-    doc = state.lineage().explain(ref)
+    lg = state.lineage()
+    if (data is None) != (target is None):
+        raise click.UsageError("--data and --target go together: the held-out data and its label column")
+    if data is not None and target is not None:
+        computed = lg.compute_importance(ref, data, target)
+        if as_json:
+            emit_json(computed)
+            return
+        table = Table(title=f"permutation importance on {data} ({computed.get('rows', '?')} rows, target {target})",
+                      header_style="bold", title_justify="left")
+        table.add_column("feature")
+        table.add_column("importance", justify="right")
+        table.add_column("std", justify="right")
+        for feature, value in sorted(computed["values"].items(), key=lambda kv: -abs(kv[1])):
+            table.add_row(Text(str(feature)), f"{value:.4g}", f"{computed['std'].get(feature, 0.0):.2g}")
+        console().print(table)
+        return
+    doc = lg.explain(ref)
     if as_json:
         emit_json(doc)
         return

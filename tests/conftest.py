@@ -31,6 +31,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's store or identity."""
     monkeypatch.delenv("LINEAGE_DB", raising=False)
     monkeypatch.delenv("LINEAGE_DURABILITY", raising=False)
+    for var in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(var, raising=False)  # MLflow's set_experiment exports these
     monkeypatch.setenv("LINEAGE_USER", "tester")
     monkeypatch.setenv("LINEAGE_EMAIL", "tester@example.com")
     monkeypatch.setenv("LINEAGE_NAME", "tester")  # not the developer's git user.name

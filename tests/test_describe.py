@@ -235,6 +235,25 @@ def test_compute_importance_later_is_recorded_with_its_method(lg: lineage.Lineag
     assert lg.verify().ok
 
 
+def test_explain_model_with_data_computes_and_records_permutation_importance(lg: lineage.Lineage,
+                                                                            project: dict[str, Any]) -> None:
+    train = project["train"]
+    with lg.start_run("fit") as run:
+        run.log_input(project["apps"])
+        run.log_model(_logreg().fit(train.drop(columns="y"), train.y), "risk")
+    db = str(lg.db_path)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--db", db, "explain", "risk", "--data", "test", "--target", "y", "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["method"] == "permutation" and set(doc["values"]) == {"age", "income", "sex", "region"}
+    assert lg.store.conn.execute("SELECT COUNT(*) FROM importances").fetchone()[0] == 4
+    table = runner.invoke(cli, ["--db", db, "explain", "risk", "--data", "test", "--target", "y"])
+    assert table.exit_code == 0 and "permutation importance on test" in table.output
+    half = runner.invoke(cli, ["--db", db, "explain", "risk", "--data", "test"])
+    assert half.exit_code == 2 and "go together" in half.output
+
+
 # ---------------------------------------------------------------------------
 # feature-level lineage and sensitive columns
 

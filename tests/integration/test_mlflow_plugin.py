@@ -27,12 +27,18 @@ def _mlflow() -> None:
     require_module("mlflow")
 
 
+
+def _clean_environ() -> dict[str, str]:
+    """This process's environment without the MLflow state an earlier test in the
+    session left there (MLflow's set_experiment exports MLFLOW_EXPERIMENT_ID)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_EXPERIMENT", "MLFLOW_RUN_ID"))}
+
 def run_mlflow_script(name: str, folder: Path, tracking_uri: str, *args: str) -> str:
     """Run one of MLflow's example scripts unchanged, in its own process."""
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / name
     script.write_text((EXAMPLES / name).read_text())
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONPATH": str(ROOT),
+    env = {**_clean_environ(), "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONPATH": str(ROOT),
            "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT": "30"}
     proc = subprocess.run([sys.executable, str(script), *args], cwd=folder, env=env, capture_output=True, text=True,
                           timeout=600)
@@ -100,7 +106,7 @@ def test_search_runs_is_the_same_against_sqlite_and_lineage(tmp_path: Path) -> N
         code = ("import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]); "
                 "df = mlflow.search_runs(experiment_names=['side-by-side'], order_by=['attributes.run_name']); "
                 "df.to_json(sys.argv[2], orient='split')")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**_clean_environ(), "PYTHONPATH": str(ROOT)}
         subprocess.run([sys.executable, "-c", code, uri, str(folder / "runs.json")], check=True, env=env, cwd=folder)
         frames[kind] = pd.read_json(folder / "runs.json", orient="split")
     drop = ["run_id", "experiment_id", "start_time", "end_time", "artifact_uri", "tags.mlflow.parentRunId",
@@ -152,7 +158,7 @@ def test_a_wrong_lineage_uri_is_a_clear_error() -> None:
 
 def test_a_run_ended_by_another_process_is_ended_in_lineage(tmp_path: Path) -> None:
     uri = f"lineage://{tmp_path}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": uri}
+    env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": uri}
     create = ("from mlflow import MlflowClient; c = MlflowClient(); "
               "r = c.create_run('0', run_name='two-process'); c.log_param(r.info.run_id, 'a', 1); print(r.info.run_id)")
     run_id = subprocess.run([sys.executable, "-c", create], env=env, capture_output=True, text=True, check=True,
