@@ -282,7 +282,7 @@ class Edge:
 
 
 # ---------------------------------------------------------------------------
-# references (DESIGN.md §1): parsed here, resolved against the store in store.py
+# references (DESIGN.md §1): parsed here, resolved against the store in store/core.py
 
 @dataclass(frozen=True)
 class Ref:

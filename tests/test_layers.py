@@ -1,5 +1,5 @@
 """The architecture, checked: layers only look down (DESIGN.md §3), SQL lives in
-store.py and the query package, `lineage.__all__` is the public surface, and ``import
+the store and query packages, `lineage.__all__` is the public surface, and ``import
 lineage`` stays light. Imports are read with `ast`, so nothing here runs the code."""
 
 from __future__ import annotations
@@ -189,15 +189,15 @@ def test_the_resolver_understands_the_import_forms() -> None:
 
 
 # ---------------------------------------------------------------------------
-# SQL lives in store.py and the query package (lineage/query/*.py)
+# SQL lives in the store package (lineage/store/*.py) and the query package (lineage/query/*.py)
 
 SQL_HOMES = {"lineage.store", "lineage.query"}
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE)\b")
 
 
 def is_sql_home(module: str) -> bool:
-    """``lineage.store``, or ``lineage.query`` and the modules of that package."""
-    return module in SQL_HOMES or module.startswith("lineage.query.")
+    """``lineage.store`` or ``lineage.query``, and the modules of those packages."""
+    return module in SQL_HOMES or module.startswith(("lineage.query.", "lineage.store."))
 
 
 def string_literals(tree: ast.Module) -> list[tuple[int, str]]:
@@ -219,11 +219,13 @@ def string_literals(tree: ast.Module) -> list[tuple[int, str]]:
 def test_sql_only_in_store_and_query(module: str) -> None:
     hits = [f"line {line}: {text.strip()[:60]!r}" for line, text in string_literals(parse(MODULES[module]))
             if SQL_WORDS.search(text)]
-    assert not hits, f"{module} holds SQL; move it to store.py (writes) or lineage/query/ (reads): {hits}"
+    assert not hits, f"{module} holds SQL; move it to lineage/store/ (writes) or lineage/query/ (reads): {hits}"
 
 
 def test_every_module_of_the_query_package_may_hold_sql() -> None:
     assert is_sql_home("lineage.query.walk") and is_sql_home("lineage.query")
+    assert is_sql_home("lineage.store.ledger") and is_sql_home("lineage.store")
+    assert not is_sql_home("lineage.storefront")
     assert not is_sql_home("lineage.querying") and not is_sql_home("lineage.render")
     assert not is_sql_home("lineage.render.dot")
 

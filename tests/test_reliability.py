@@ -143,7 +143,7 @@ def test_a_batch_in_one_thread_is_invisible_to_another_until_commit(store: Store
 
 def test_a_busy_store_is_a_one_line_lineage_error(store_path: Path) -> None:
     s = Store(store_path, actor=ACTOR)
-    import lineage.store as store_mod
+    import lineage.store.sqlite as store_mod  # the busy wait is SQLite's
 
     other = sqlite3.connect(store_path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")

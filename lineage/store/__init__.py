@@ -1,0 +1,54 @@
+"""The store: one SQLite file holding the recorded graph and its hash-chained ledger.
+
+A package split by concern (issue 10):
+
+* `schema`: tables, indexes, MIGRATIONS, SCHEMA_VERSION, RECORD_TABLES, column kinds;
+* `codec`: row digests, canonical encoding, coercion, the chain hash (one implementation
+  for writes, bulk writes and verify);
+* `ledger`: appending events, verify, checkpoints, event reads;
+* `erasure`: redact and scrub;
+* `files`: artifacts, run locks, the stat cache, the ``.gitignore`` of ``.lineage/``;
+* `sqlite`: connections, pragmas, the busy wait, backend errors translated in one place;
+* `locate`: finding a store;
+* `core`: the `Store` class, which delegates to the modules above.
+
+SQL is kept portable (standard SQL, no SQLite-only syntax in queries) so the same schema
+can later live in PostgreSQL. sqlite-utils is imported lazily: it costs ~0.25 s to import.
+Everything imported from ``lineage.store`` before the split is re-exported here.
+"""
+
+from __future__ import annotations
+
+from .codec import _coerce, _encode_batch, chain_hash, row_digest
+from .core import Store
+from .erasure import ERASURE_LIMITS
+from .files import RunLock, StatCache
+from .ledger import Event, VerifyReport
+from .locate import default_location, find_store, locate
+from .schema import DB_NAME, GENESIS, MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, STORE_DIR, _column_kinds
+from .sqlite import _chunks, _map_errors
+
+__all__ = [
+    "DB_NAME",
+    "ERASURE_LIMITS",
+    "GENESIS",
+    "MIGRATIONS",
+    "RECORD_TABLES",
+    "SCHEMA_VERSION",
+    "STORE_DIR",
+    "Event",
+    "RunLock",
+    "StatCache",
+    "Store",
+    "VerifyReport",
+    "_chunks",
+    "_coerce",
+    "_column_kinds",
+    "_encode_batch",
+    "_map_errors",
+    "chain_hash",
+    "default_location",
+    "find_store",
+    "locate",
+    "row_digest",
+]

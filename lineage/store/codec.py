@@ -1,0 +1,226 @@
+"""The row codec: what a row and an event commit to (digests, canonical encoding,
+coercion to what SQLite hands back), one implementation for writes, bulk writes
+and verify."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import operator
+from collections.abc import Iterator, Sequence
+from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
+from typing import Any
+
+from ..errors import (
+    InvalidInputError,
+)
+from ..model import canonical_json
+from ..model import clean_text as _clean_text
+from .schema import _INT, _INT_COLUMNS, _REAL, _REAL_COLUMNS, _TEXT
+
+# ---------------------------------------------------------------------------
+# digests
+
+def _sha(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def row_digest(table: str, values: Sequence[Any]) -> bytes:
+    """SHA-256 of ``canonical_json([table, *values])``: what a row commits to."""
+    return _sha(canonical_json([table, *values]).encode())
+
+
+def chain_hash(prev_hex: str, type_: str, payload_digest_hex: str, rows_digest_hex: str) -> str:
+    """``H(h_{n-1} ‖ type ‖ 0x00 ‖ H(payload) ‖ rows_digest)`` as hex: SHA-256 over the
+    previous hash's 32 bytes, the type's UTF-8 bytes, one zero byte, and the 32 bytes
+    of each digest.
+
+    A field that is not hex text can only be a forgery; rather than fail, the hash is
+    then taken over the fields' canonical JSON, so the chain stays defined and the
+    event does not match.
+    """
+    try:
+        data = bytes.fromhex(prev_hex) + type_.encode() + b"\x00" + bytes.fromhex(payload_digest_hex) + bytes.fromhex(rows_digest_hex)
+    except (TypeError, ValueError, AttributeError):
+        data = b"forged\x00" + canonical_json([str(prev_hex), str(type_), str(payload_digest_hex), str(rows_digest_hex)]).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _as_bytes(value: Any) -> bytes:
+    """Stored text as UTF-8 (a forged BLOB or number as whatever bytes it has)."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()
+
+
+
+_FLOAT_REPR = float.__repr__
+_INT_REPR = int.__repr__
+_INF = float("inf")
+_DIGEST = operator.methodcaller("digest")
+
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _to_real(v: Any) -> float | None:
+    """A value for a REAL column, as SQLite will hand it back: NaN is stored as NULL
+    and -0.0 as 0.0 (hashing ``-0.0`` at write time failed verify on an honest store)."""
+    try:
+        f = float(v) + 0.0  # + 0.0: -0.0 becomes 0.0, every other value is unchanged
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(f"{v!r} is not a number that can be stored (a float)") from None
+    return None if f != f else f
+
+
+def _to_int(v: Any) -> int:
+    """A value for an INTEGER column: an integer that fits SQLite's 64 bits."""
+    try:
+        i = int(v)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInputError(f"{v!r} is not an integer") from None
+    if not _INT64[0] <= i <= _INT64[1]:
+        raise InvalidInputError(f"{v!r} does not fit in a 64-bit integer")
+    return i
+
+
+def _to_text(v: Any) -> str:
+    return _clean_text(v if isinstance(v, str) else canonical_json(v))
+
+
+def _coerce_one(kind: int, v: Any) -> tuple[Any, str]:
+    """One value as `_coerce` stores it, and its canonical JSON text."""
+    if v is None:
+        return None, "null"
+    if kind == _TEXT:
+        v = _to_text(v)
+        return v, _json_str(v)
+    if kind == _REAL:
+        f = _to_real(v)
+        if f is None:  # SQLite stores NaN as NULL
+            return None, "null"
+        return f, (_FLOAT_REPR(f) if -_INF < f < _INF else ("Infinity" if f > 0 else "-Infinity"))
+    i = _to_int(v)
+    return i, _INT_REPR(i)
+
+
+def _encode_column(kind: int, col: Sequence[Any]) -> tuple[Sequence[Any], Sequence[str]]:
+    """A column of a batch as stored, and each value's canonical JSON text.
+
+    The common columns (all text, all finite floats, all ints, all NULL) go through
+    C-level ``map`` calls; anything else value by value through `_coerce_one`.
+    """
+    types = set(map(type, col))
+    if kind == _TEXT and types == {str}:
+        # (a string that is not valid UTF-8 fails str.encode in `_encode_batch`,
+        # which then cleans the batch and comes back here)
+        if col.count(col[0]) == len(col):  # one value throughout (a model id, a time)
+            return col, [_json_str(col[0])] * len(col)
+        return col, list(map(_json_str, col))
+    if kind == _REAL and types == {float} and all(map(math.isfinite, col)) and 0.0 not in col:
+        # (0.0 in col: a -0.0 may be among them, which SQLite hands back as 0.0)
+        return col, list(map(_FLOAT_REPR, col))
+    if kind == _INT and types == {int} and _INT64[0] <= min(col) and max(col) <= _INT64[1]:
+        return col, list(map(_INT_REPR, col))
+    if types == {type(None)}:
+        return col, ["null"] * len(col)
+    pairs = [_coerce_one(kind, v) for v in col]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _encode_batch(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> tuple[list[tuple[Any, ...]], bytes]:
+    """Rows of one table as stored (`_coerce`), ready for ``executemany``, and the
+    concatenation of their row digests (`row_digest` of each, in order).
+
+    Works column by column, so the per-row cost is a few C calls instead of
+    json.dumps: this is what makes `write_bulk` keep up with raw ``executemany``.
+    tests/test_store.py checks it against `_coerce` and `row_digest` on random rows.
+    """
+    columns = list(zip(*batch))
+    if len(columns) != len(kinds):
+        raise InvalidInputError(f"rows of {table} need {len(kinds)} values each")
+    values, texts = zip(*(_encode_column(k, c) for k, c in zip(kinds, columns)))
+    # '["table",{},{},…]': one format call per row builds its canonical JSON
+    prefix = canonical_json([table])[:-1].replace("{", "{{").replace("}", "}}")
+    template = prefix + ",{}" * len(kinds) + "]"
+    lines = map(template.format, *texts)
+    digests = map(_DIGEST, map(hashlib.sha256, map(str.encode, lines)))
+    try:
+        joined = b"".join(digests)
+    except UnicodeEncodeError:  # text that is not valid UTF-8: clean it, then as usual
+        clean = [tuple(_clean_text(v) if isinstance(v, str) else v for v in row) for row in batch]
+        return _encode_batch(table, kinds, clean)
+    return list(zip(*values)), joined
+
+
+def _stored_column_json(col: Sequence[Any]) -> Sequence[str]:
+    """``canonical_json(v)`` of each value of a column as SQLite returned it (verify):
+    C-level maps for uniform columns, value by value otherwise."""
+    types = set(map(type, col))
+    if types == {str}:
+        return list(map(_json_str, col))
+    if types == {int}:
+        return list(map(_INT_REPR, col))
+    if types == {float} and all(map(math.isfinite, col)):
+        return list(map(_FLOAT_REPR, col))
+    if types == {type(None)}:
+        return ["null"] * len(col)
+    return [canonical_json(v) for v in col]
+
+
+
+def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
+    """Values as SQLite will return them, so digests agree between write and verify."""
+    out: list[Any] = []
+    for col, v in zip(columns, values):
+        if v is None:
+            out.append(None)
+        elif (table, col) in _REAL_COLUMNS:
+            out.append(_to_real(v))  # NaN as NULL, -0.0 as 0.0: as SQLite stores them
+        elif (table, col) in _INT_COLUMNS:
+            out.append(_to_int(v))
+        else:
+            out.append(_to_text(v))
+    return tuple(out)
+
+
+class _encode_ahead:  # (lower case: used like a generator function)
+    """Chunks of rows encoded (`_encode_batch`) one step ahead, in a thread, while the
+    caller inserts the previous chunk (SQLite releases the GIL while it writes)."""
+
+    def __init__(self, table: str, kinds: Sequence[int], rows: Iterator[Sequence[Any]], size: int) -> None:
+        self.table, self.kinds, self.rows, self.size = table, kinds, rows, size
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-encode")
+
+    def _next(self) -> tuple[list[tuple[Any, ...]], bytes] | None:
+        batch = list(itertools.islice(self.rows, self.size))
+        return _encode_batch(self.table, self.kinds, batch) if batch else None
+
+    def __iter__(self) -> Iterator[tuple[list[tuple[Any, ...]], bytes]]:
+        try:
+            pending = self._pool.submit(self._next)
+        except RuntimeError:
+            # the interpreter is shutting down (a flush at exit): no new threads, so
+            # encode in this one; slower, and the rows are still written whole
+            self._pool.shutdown(wait=False)
+            while (item := self._next()) is not None:
+                yield item
+            return
+        try:
+            while True:
+                item = pending.result()
+                if item is None:
+                    return
+                pending = self._pool.submit(self._next)
+                yield item
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+_EMPTY_ROWS = hashlib.sha256(b"").hexdigest()
+_FIRST = operator.itemgetter(0)

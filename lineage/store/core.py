@@ -1,0 +1,1141 @@
+"""The `Store`: one SQLite file, its per-thread connections and transactions, the
+write path, and the reads that writes and references need. The ledger, erasure,
+files and SQLite specifics live in their own modules; `Store` delegates to them."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import itertools
+import json
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    AmbiguousIdError,
+    InvalidInputError,
+    LineageError,
+    NodeNotFoundError,
+    NoStoreError,
+    SchemaVersionError,
+    StoreCorruptError,
+)
+from ..model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref
+from ..model import clean_text as _clean_text
+from . import erasure as _erasure
+from . import files as _files
+from . import ledger as _ledger
+from . import sqlite as _sqlite
+from .codec import _coerce, _encode_ahead, _encode_batch, row_digest
+from .files import _RUN_ID, RunLock, StatCache, _ignore_in_git
+from .ledger import Event, VerifyReport
+from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, _column_kinds
+from .sqlite import _begin_immediate, _busy, _chunks, _map_errors
+
+#: names of bulk writes' staging tables (TEMP, so per connection; unique per process)
+_STAGING = itertools.count()
+
+
+class Store:
+    """A lineage store on one SQLite file. Writes go through `write`; reads are plain."""
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, actor: Callable[[], str] | str | None = None) -> None:
+        self.path = Path(path).expanduser().resolve()
+        if not create and not self.path.is_file():
+            raise NoStoreError(f"no lineage store at {self.path} (run `lineage init`)")
+        if not create and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new database, and the migration
+            # would silently turn it into an empty store that verifies "ok"
+            raise StoreCorruptError(f"{self.path} is empty (zero bytes): not a lineage store; "
+                                    "restore it from a backup, or remove it and run `lineage init`")
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _ignore_in_git(self.path.parent)
+        self.dir = self.path.parent
+        self.artifacts_dir = self.dir / "artifacts"
+        self.locks_dir = self.dir / "locks"
+        self._actor = actor
+        self._create = create
+        self._closed = False
+        self._savepoint = itertools.count()
+        self._conn_pid = os.getpid()
+        self._inherited: list[Any] = []
+        # One SQLite connection per thread (issue 8, point 7): a transaction is a
+        # connection's state, so threads sharing a connection saw each other's
+        # uncommitted writes and could read a head that was later rolled back.
+        self._local = threading.local()
+        # every thread's connection, to close them all; weakly held, so the
+        # connection of a thread that ended is closed when it is collected
+        self._conns: weakref.WeakSet[sqlite3.Connection] = weakref.WeakSet()
+        self._conns_lock = threading.Lock()
+        self._writer = threading.Lock()  # this process's threads take turns to write
+        self.read_only = False
+        try:
+            with _map_errors(self.path):
+                self._connect_here()
+                if not create and self.schema_version() == 0:
+                    raise StoreCorruptError(f"{self.path} is an empty SQLite database, not a lineage store; "
+                                            "run `lineage init` to make it one")
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptError(f"{self.path} is not a readable lineage store ({exc})") from None
+        self._db: Any = None
+
+    # -- connection -------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        """See `sqlite.connect`."""
+        return _sqlite.connect(self)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's SQLite connection (one per thread and per process).
+
+        SQLite forbids using a connection carried across ``fork()`` (multiprocessing,
+        joblib and data-loader workers all fork): a child that touches the store gets
+        a connection of its own. The inherited ones are kept, unused and unclosed, since
+        closing them in the child could disturb the parent's use of them.
+        """
+        if self._conn_pid != os.getpid():
+            self._after_fork()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise LineageError(f"the lineage store {self.path} is closed; open it again with lineage.open()")
+            conn = self._connect()
+            with self._conns_lock:
+                self._conns.add(conn)
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    def _connect_here(self) -> None:
+        """Make sure this thread has its connection (and so its transaction depth)."""
+        if self.conn is None:  # never: `conn` always returns one or raises
+            raise LineageError("no connection")
+
+    def _after_fork(self) -> None:
+        self._conn_pid = os.getpid()
+        self._inherited.extend(self._conns)
+        self._conns = weakref.WeakSet()
+        self._conns_lock = threading.Lock()
+        self._writer = threading.Lock()  # one held by another thread at fork time never frees here
+        self._local = threading.local()
+        self._db = None
+
+    def _configure(self, c: sqlite3.Connection) -> None:
+        """See `sqlite.configure`."""
+        _sqlite.configure(c)
+
+    @property
+    def db(self) -> Any:
+        """A ``sqlite_utils.Database`` on the same connection, for introspection and tools."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
+
+    def close(self) -> None:
+        """Close every thread's connection; any later use is a one-line LineageError.
+        Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._conn_pid != os.getpid():
+            self._after_fork()
+        with self._conns_lock:
+            conns, self._conns = list(self._conns), weakref.WeakSet()
+        for c in conns:
+            with suppress(sqlite3.Error):
+                c.close()
+        self._local = threading.local()
+        self._db = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def actor(self) -> str:
+        """Who is writing (an agent id or ``user@host``); recorded in every event."""
+        a = self._actor
+        if callable(a):
+            a = self._actor = a()
+        return a or "unknown"
+
+    # -- schema -----------------------------------------------------------
+
+    def schema_version(self) -> int:
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            if tables - {"sqlite_sequence"}:
+                raise StoreCorruptError(f"{self.path} is an SQLite file but not a lineage store")
+            return 0
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{self.path} has schema version {version}, newer than this lineage understands "
+                f"({SCHEMA_VERSION}); upgrade lineage (pip install -U lineage-ml)"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction():
+            version = self.schema_version()  # another process may have migrated meanwhile
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                # statement by statement: executescript() would COMMIT our transaction
+                for stmt in MIGRATIONS[v].split(";"):
+                    if stmt.strip():
+                        self.conn.execute(stmt)
+                self.conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(v),),
+                )
+            if version == 0:
+                self.conn.execute("INSERT INTO meta (key, value) VALUES ('created_at', ?)", (now_iso(),))
+
+    # -- transactions -----------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction of this thread; nested calls become savepoints, so a
+        failed inner write rolls back alone and a failed outer one rolls back whole.
+
+        Raises StoreBusyError when another writer holds the lock past the busy wait
+        (`_BUSY_SECONDS`), StoreFullError when the disk is full.
+        """
+        conn = self.conn
+        local = self._local
+        with _map_errors(self.path):
+            if local.depth == 0:
+                # Threads of this process queue here, asleep, rather than all polling
+                # SQLite's lock (and fighting for the GIL while one of them holds it)
+                if not self._writer.acquire(timeout=_sqlite._BUSY_SECONDS):
+                    raise _busy(self.path)
+                try:
+                    _begin_immediate(conn, self.path)
+                    local.depth = 1
+                    try:
+                        yield
+                    except BaseException:
+                        self._known.clear()  # what it remembered may be undone
+                        if conn.in_transaction:  # SQLite may have rolled back already
+                            conn.execute("ROLLBACK")
+                        raise
+                    else:
+                        try:
+                            conn.execute("COMMIT")
+                        except (sqlite3.Error, LineageError):  # disk full, a deferred constraint: nothing half-kept
+                            self._known.clear()
+                            if conn.in_transaction:
+                                conn.execute("ROLLBACK")
+                            raise
+                    finally:
+                        local.depth = 0
+                finally:
+                    self._writer.release()
+            else:
+                name = f"sp{next(self._savepoint)}"
+                conn.execute(f"SAVEPOINT {name}")
+                local.depth += 1
+                try:
+                    yield
+                except BaseException:
+                    self._known.clear()  # what the savepoint remembered may be undone
+                    if conn.in_transaction:  # else SQLite already undid it all
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    conn.execute(f"RELEASE {name}")
+                finally:
+                    local.depth -= 1
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read everything inside from one consistent snapshot of the store (one read
+        transaction of this thread's connection), however many statements it takes
+        and whoever writes meanwhile. Inside a write transaction it is that
+        transaction. `verify` and the audit's integrity checks read through this."""
+        conn = self.conn
+        local = self._local
+        if local.depth > 0 or conn.in_transaction:
+            yield
+            return
+        with _map_errors(self.path):
+            conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read
+            local.depth = 1
+            try:
+                conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+                yield
+            finally:
+                local.depth = 0
+                if conn.in_transaction:
+                    conn.execute("COMMIT" if not self.read_only else "ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside this thread's transaction (or snapshot)."""
+        self._connect_here()
+        return bool(self._local.depth > 0)
+
+    # -- the one write path -----------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """See `ledger.head`."""
+        return _ledger.head(self)
+
+    def write(self, type_: str, payload: Mapping[str, Any], rows: Mapping[str, Iterable[Sequence[Any]]] | None = None) -> int:
+        """Append one ledger event and the rows it records, atomically; returns its number.
+
+        ``rows`` maps a recorded table to tuples of its content columns
+        (RECORD_TABLES order). The event's payload gets ``at`` and ``actor`` added.
+        """
+        with self.transaction():
+            seq, prev = self.head()
+            seq += 1
+            rows_hash = hashlib.sha256()
+            n_rows = 0
+            for table, columns in RECORD_TABLES.items():
+                if not rows or table not in rows:
+                    continue
+                coerced = [_coerce(table, columns, r) for r in rows[table]]
+                if not coerced:
+                    continue
+                for values in coerced:
+                    rows_hash.update(row_digest(table, values))
+                n_rows += len(coerced)
+                marks = ", ".join("?" * (len(columns) + 1))
+                self.conn.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks})",
+                    [(*v, seq) for v in coerced],
+                )
+                if table == "run_states":
+                    self._track_open_runs(coerced)
+            body = {"at": now_iso(), "actor": self.actor, **payload}
+            return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
+
+    def _track_open_runs(self, states: Iterable[Sequence[Any]]) -> None:
+        """Keep `open_runs` in step with run_states rows ``(run, status, …)`` being
+        written, in the same transaction (the one place every run state passes)."""
+        for state in states:
+            if state[1] == "running":
+                self.conn.execute("INSERT INTO open_runs (run) VALUES (?) ON CONFLICT (run) DO NOTHING", (state[0],))
+            else:
+                self.conn.execute("DELETE FROM open_runs WHERE run = ?", (state[0],))
+
+    def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 5000) -> int:
+        """One event for many rows of one table (predictions, imports); returns its number.
+
+        The same commitment as `write`, built incrementally so memory stays flat. The
+        rows are first staged, chunk by chunk, in a TEMP table of this connection:
+        SQLite keeps it outside the database file (in memory, spilling to a deleted
+        temporary file), so staging takes no lock on the store and no other connection,
+        read or `verify` can see it. A publish step then copies the rows into
+        ``table`` and appends the event in one transaction: the rows become visible all
+        at once, with their event. A writer killed half-way leaves nothing anywhere:
+        its temporary file disappears with the process. Inside an open transaction
+        (``lg.batch()``) the rows go straight into ``table`` within it, as the caller
+        asked for one transaction.
+        """
+        columns = RECORD_TABLES[table]
+        kinds = _column_kinds(table, columns)
+        if self.in_transaction:
+            return self._write_bulk_direct(type_, payload, table, rows, chunk=chunk)
+        conn = self.conn
+        staged = f"lineage_staged_{next(_STAGING)}"
+        stage_cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+        rows_hash = hashlib.sha256()
+        n = 0
+        gc_was_enabled = gc.isenabled()
+        # Millions of short-lived tuples make the cyclic garbage collector run full
+        # collections over every object of the process again and again: that more
+        # than doubled the cost of a million rows. Rows hold no cycles, so collection
+        # is paused for the loop (and restored after).
+        gc.disable()
+        try:
+            with _map_errors(self.path):
+                conn.execute(f"CREATE TEMP TABLE {staged} ({stage_cols})")
+                sql = f"INSERT INTO temp.{staged} VALUES ({', '.join('?' * len(columns))})"
+                for out, digests in _encode_ahead(table, kinds, iter(rows), max(int(chunk), 100)):
+                    rows_hash.update(digests)  # SHA-256 over the row digests, as if fed one by one
+                    conn.execute("BEGIN")  # touches only the temp database: no lock on the store
+                    try:
+                        conn.executemany(sql, out)
+                    finally:
+                        conn.execute("COMMIT")
+                    n += len(out)
+            return self._publish(type_, payload, table, staged, n, rows_hash.hexdigest())
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            with suppress(sqlite3.Error, LineageError):
+                if conn.in_transaction and self._local.depth == 0:
+                    conn.execute("ROLLBACK")
+                conn.execute(f"DROP TABLE IF EXISTS temp.{staged}")
+
+    def _publish(self, type_: str, payload: Mapping[str, Any], table: str, staged: str, n: int, rows_digest: str) -> int:
+        """Copy staged rows into ``table`` and append their event, in one transaction."""
+        columns = RECORD_TABLES[table]
+        stage_cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+        with self.transaction():
+            seq, prev = self.head()
+            seq += 1
+            self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, event) "
+                              f"SELECT {stage_cols}, {int(seq)} FROM temp.{staged} ORDER BY rowid")
+            if table == "run_states":
+                self._track_open_runs(self.conn.execute(f"SELECT {stage_cols} FROM temp.{staged} ORDER BY rowid").fetchall())
+            body = {"at": now_iso(), "actor": self.actor, "table": table, "rows": n, **payload}
+            return _ledger.append_event(self, seq, prev, type_, body, rows_digest)
+
+    def _write_bulk_direct(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]],
+                           *, chunk: int) -> int:
+        """`write_bulk` inside the caller's transaction: rows straight into ``table``."""
+        columns = RECORD_TABLES[table]
+        marks = ", ".join("?" * len(columns))
+        with self.transaction():
+            seq, prev = self.head()
+            seq += 1
+            # the event number is one int of ours for every row: a literal, not a binding
+            sql = f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks}, {int(seq)})"
+            rows_hash = hashlib.sha256()
+            kinds = _column_kinds(table, columns)
+            n = 0
+            it = iter(rows)
+            gc_was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                while True:
+                    batch = list(itertools.islice(it, chunk))
+                    if not batch:
+                        break
+                    out, digests = _encode_batch(table, kinds, batch)
+                    rows_hash.update(digests)
+                    self.conn.executemany(sql, out)
+                    if table == "run_states":
+                        self._track_open_runs(out)
+                    n += len(batch)
+            finally:
+                if gc_was_enabled:
+                    gc.enable()
+            body = {"at": now_iso(), "actor": self.actor, "table": table, "rows": n, **payload}
+            return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
+
+    # -- node writes --------------------------------------------------------
+
+    def node_exists(self, node_id: str) -> bool:
+        table = "predictions" if node_id.startswith("prediction:") else "nodes"
+        return self.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (node_id,)).fetchone() is not None
+
+    def edge_exists(self, edge: Edge) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM edges WHERE src = ? AND dst = ? AND rel = ? AND role IS ?",
+            (edge.src, edge.dst, edge.rel, edge.role),
+        ).fetchone() is not None
+
+    def add_node(
+        self,
+        node: Node,
+        *,
+        edges: Sequence[Edge] = (),
+        event_type: str = "node",
+        alias: bool = True,
+        extra: Mapping[str, Iterable[Sequence[Any]]] | None = None,
+    ) -> tuple[Node, bool]:
+        """Record ``node`` (and ``edges``) unless a node with its id exists already.
+
+        Returns ``(the stored node, created?)``. For an existing node, new edges are still
+        recorded, and a new ``name`` becomes an alias (same bytes, second name), each in
+        one event; nothing is written when there is nothing new.
+        """
+        with self.transaction():
+            existing = self.get_node(node.id)
+            new_edges = [e for e in dict.fromkeys(edges) if not self.edge_exists(e)]
+            rows: dict[str, list[Sequence[Any]]] = {k: list(v) for k, v in (extra or {}).items()}
+            if existing is None:
+                rows["nodes"] = [(node.id, node.kind, node.name, canonical_json(dict(node.attrs)), node.created_at or now_iso())]
+            elif alias and node.name and node.name != existing.name and node.name not in self.aliases(node.id):
+                rows["aliases"] = [(node.id, node.name)]
+            if new_edges:
+                rows["edges"] = [(e.src, e.dst, e.rel, e.role) for e in new_edges]
+            if not rows:
+                return existing, False  # type: ignore[return-value]
+            payload: dict[str, Any] = {"node": node.id}
+            if new_edges:
+                payload["edges"] = len(new_edges)
+            self.write(event_type if existing is None else "link", payload, rows)
+            stored = self.get_node(node.id)
+            assert stored is not None
+            return stored, existing is None
+
+    def add_edges(self, edges: Sequence[Edge], *, event_type: str = "link") -> int:
+        """Record the edges not recorded yet; returns how many were new."""
+        with self.transaction():
+            new = [e for e in dict.fromkeys(edges) if not self.edge_exists(e)]
+            if new:
+                self.write(event_type, {"edges": len(new)}, {"edges": [(e.src, e.dst, e.rel, e.role) for e in new]})
+            return len(new)
+
+    # -- nodes known to be recorded (issue 16: no re-check query per write) ---------
+    #
+    # Every run start re-records its agent, environment and code nodes, which exist
+    # after the first run. `known_node` answers "is this node, under this name,
+    # already recorded?" from memory. An entry is added only once the node is in the
+    # database as seen by this connection; every rollback (of a transaction or a
+    # savepoint: `lg.batch()` included) forgets them all, since the write that
+    # recorded one may be among what was undone; so do a fork and an erasure. A
+    # commit by another connection (PRAGMA data_version) forgets them too: another
+    # process may have erased one.
+
+    # The memory is per thread, as connections and transactions are: a node another
+    # thread has written but not committed is not known here.
+
+    @property
+    def _known(self) -> dict[str, tuple[Node, set[str]]]:
+        known: dict[str, tuple[Node, set[str]]] | None = getattr(self._local, "known", None)
+        if known is None:
+            known = self._local.known = {}
+        return known
+
+    def known_node(self, node_id: str, name: str | None) -> Node | None:
+        """The stored node ``node_id`` if this connection has seen it recorded, with
+        ``name`` as its name or an alias (so `add_node` would write nothing); else None."""
+        entry = self._known.get(node_id)
+        if entry is None:
+            return None
+        if self._conn_pid != os.getpid() or self._data_version() != getattr(self._local, "known_version", None):
+            self._known.clear()
+            return None
+        node, names = entry
+        return node if name is None or name in names else None
+
+    def remember_node(self, node: Node, name: str | None = None) -> None:
+        """Note that ``node`` (as stored) is recorded, also under ``name`` (an alias)."""
+        if not self._known:
+            self._local.known_version = self._data_version()
+        names = self._known.setdefault(node.id, (node, set()))[1]
+        names.update(n for n in (node.name, name) if n is not None)
+
+    def _data_version(self) -> int:
+        # changes when another connection commits (SQLite's PRAGMA data_version)
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    # -- reads that writes and references need -----------------------------
+
+    def _node_from_row(self, row: Sequence[Any]) -> Node:
+        node_id, kind, name, attrs, created_at = row
+        return Node(node_id, kind, name, json.loads(attrs), created_at)
+
+    def _prediction_from_row(self, row: Sequence[Any]) -> Node:
+        pid, model, input_digest, output, score, request_id, created_at = row
+        attrs = {
+            "model": model,
+            "input_digest": input_digest,
+            "output": json.loads(output) if output is not None else None,
+            "score": score,
+            "request_id": request_id,
+        }
+        return Node(pid, "prediction", None, attrs, created_at)
+
+    _NODE_COLS = "id, kind, name, attrs, created_at"
+    _PRED_COLS = "id, model, input_digest, output, score, request_id, created_at"
+
+    def get_node(self, node_id: str) -> Node | None:
+        """The node with exactly this id (run nodes with their params, status, …), or None."""
+        if node_id.startswith("prediction:"):
+            row = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions WHERE id = ?", (node_id,)).fetchone()
+            return self._prediction_from_row(row) if row else None
+        row = self.conn.execute(f"SELECT {self._NODE_COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
+        if row is None:
+            return None
+        node = self._node_from_row(row)
+        if node.kind == "run":
+            node = self.with_run_state([node])[0]
+        return node
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        """Many nodes by exact id in a few queries; unknown ids are left out."""
+        out: dict[str, Node] = {}
+        preds = [i for i in ids if i.startswith("prediction:")]
+        others = [i for i in ids if not i.startswith("prediction:")]
+        for chunk in _chunks(others, 500):
+            marks = ", ".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT {self._NODE_COLS} FROM nodes WHERE id IN ({marks})", chunk):
+                out[row[0]] = self._node_from_row(row)
+        for chunk in _chunks(preds, 500):
+            marks = ", ".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions WHERE id IN ({marks})", chunk):
+                out[row[0]] = self._prediction_from_row(row)
+        runs = [n for n in out.values() if n.kind == "run"]
+        for n in self.with_run_state(runs):
+            out[n.id] = n
+        return out
+
+    def with_run_state(self, runs: Sequence[Node]) -> list[Node]:
+        """Run nodes with their current status, params, tags and latest metrics in attrs."""
+        if not runs:
+            return []
+        ids = [r.id for r in runs]
+        extra: dict[str, dict[str, Any]] = {i: {"params": {}, "tags": {}, "metrics": {}} for i in ids}
+        for chunk in _chunks(ids, 500):
+            marks = ", ".join("?" * len(chunk))
+            # params are immutable (a changed value is refused), so their order is moot
+            for run, key, value in self.conn.execute(f"SELECT run, key, value FROM params WHERE run IN ({marks})", chunk):
+                extra[run]["params"][key] = value
+            for run, key, value in self.conn.execute(f"SELECT run, key, value FROM tags WHERE run IN ({marks}) ORDER BY pk", chunk):
+                extra[run]["tags"][key] = value
+            for run, key, value in self.conn.execute(
+                f"SELECT run, key, value FROM metrics WHERE run IN ({marks}) AND grp IS NULL ORDER BY step, pk", chunk
+            ):
+                extra[run]["metrics"][key] = value
+            for run, status, at, exit_code, error in self.conn.execute(
+                f"SELECT run, status, at, exit_code, error FROM run_states WHERE run IN ({marks}) ORDER BY pk", chunk
+            ):
+                e = extra[run]
+                e["status"] = status
+                if status == "running":
+                    e.setdefault("started_at", at)
+                else:
+                    e["ended_at"] = at
+                    e["exit_code"] = exit_code
+                    e["error"] = error
+        out = []
+        for r in runs:
+            attrs = dict(r.attrs)
+            attrs.update(extra[r.id])
+            started, ended = attrs.get("started_at"), attrs.get("ended_at")
+            if started and ended:
+                attrs["duration_s"] = _seconds_between(started, ended)
+            out.append(Node(r.id, r.kind, r.name, attrs, r.created_at))
+        return out
+
+    def params_of(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, str]:
+        """A run's params; only those named in ``keys`` when given (an indexed lookup,
+        so logging one param costs the same however many the run has already)."""
+        if keys is None:
+            return {k: v for k, v in self.conn.execute("SELECT key, value FROM params WHERE run = ? ORDER BY pk", (run_id,))}
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(keys), 500):
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT key, value FROM params WHERE run = ? AND key IN ({marks}) ORDER BY pk"
+            out.update({k: v for k, v in self.conn.execute(sql, (run_id, *chunk))})
+        return out
+
+    def generators(self, node_id: str) -> list[str]:
+        """The runs recorded as having generated ``node_id``."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT dst FROM edges WHERE src = ? AND rel = 'was_generated_by' ORDER BY pk", (node_id,))]
+
+    def annotations(self, node_id: str) -> dict[str, dict[str, Any]]:
+        """The latest annotation of each field on a node: ``{field: {text, author, at, event}}``."""
+        out: dict[str, dict[str, Any]] = {}
+        for field_, text, author, at, event in self.conn.execute(
+            "SELECT field, text, author, at, event FROM annotations WHERE node = ? ORDER BY pk", (node_id,)
+        ):
+            out[field_] = {"text": text, "author": author, "at": at, "event": event}
+        return out
+
+    def aliases(self, node_id: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM aliases WHERE node = ? ORDER BY pk", (node_id,))]
+
+    def nodes(self, kind: str | None = None, name: str | None = None, limit: int | None = None) -> list[Node]:
+        """Nodes, newest first, optionally of one kind and/or name (aliases count as names)."""
+        if kind is not None and kind not in KINDS:
+            raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        lim = f" LIMIT {int(limit)}" if limit else ""
+        if kind == "prediction":
+            rows = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions ORDER BY pk DESC{lim}").fetchall()
+            return [self._prediction_from_row(r) for r in rows]
+        where: list[str] = []
+        args: list[Any] = []
+        if name is not None:
+            name = _clean_text(name)  # names are stored cleaned (see `clean_text`)
+            named, args = _named(name, kind)
+            where.append(named)
+        elif kind:
+            where.append("kind = ?")
+            args.append(kind)
+        sql = f"SELECT {self._NODE_COLS} FROM nodes"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY pk DESC{lim}"
+        nodes = [self._node_from_row(r) for r in self.conn.execute(sql, args)]
+        runs = {n.id: n for n in self.with_run_state([n for n in nodes if n.kind == "run"])}
+        return [runs.get(n.id, n) for n in nodes]
+
+    def history(self, name: str, kind: str | None = None) -> list[Node]:
+        """Every version recorded under ``name`` (as name or alias), oldest first."""
+        versions = list(reversed(self.nodes(kind=kind, name=name)))
+        if kind is None:
+            kinds = {n.kind for n in versions}
+            if len(kinds) > 1:
+                raise AmbiguousIdError(name, [f"{k}:{name}" for k in sorted(kinds)])
+        return versions
+
+    def resolve(self, ref: str) -> Node:
+        """The one node a reference names (DESIGN.md §1); raises NodeNotFoundError or
+        AmbiguousIdError listing the candidates."""
+        if isinstance(ref, Node):
+            return ref
+        try:
+            r = parse_ref(_clean_text(str(ref)))
+        except ValueError as exc:
+            raise NodeNotFoundError(str(ref), str(exc)) from None
+        if r.name is not None and r.name.startswith("mlflow:") and r.kind is None:
+            return self._resolve_mlflow(r.name)
+        if r.request is not None:
+            rows = self.conn.execute(
+                f"SELECT {self._PRED_COLS} FROM predictions WHERE request_id = ? ORDER BY pk DESC LIMIT 2", (r.request,)
+            ).fetchall()
+            if not rows:
+                raise NodeNotFoundError(r.text, "no prediction has that request id")
+            return self._prediction_from_row(rows[0])
+        if r.prefix is not None:
+            found = self._by_prefix(r.prefix, r.kind)
+            if len(found) == 1:
+                node = self.get_node(found[0])
+                assert node is not None
+                return node
+            if len(found) > 1:
+                raise AmbiguousIdError(r.text, found)
+        if r.label is not None and r.name is not None:
+            labelled = self._resolve_label(r)
+            if labelled is not None:
+                return labelled
+            # the whole text is an ordinary name that contains '@' (`user@host`)
+            r = replace(r, name=r.text.split(":", 1)[1] if r.kind else r.text, label=None)
+        if r.name is not None:
+            named, args = _named(r.name, r.kind)
+            kinds = [row[0] for row in self.conn.execute(f"SELECT DISTINCT kind FROM nodes WHERE {named}", args)]
+            if len(kinds) > 1:
+                raise AmbiguousIdError(r.text, [f"{k}:{r.name}" for k in sorted(kinds)])
+            if kinds:
+                if r.version is None:
+                    sql, qargs = f"SELECT id FROM nodes WHERE {named} ORDER BY pk DESC LIMIT 1", args
+                else:
+                    sql = f"SELECT id FROM nodes WHERE {named} ORDER BY pk LIMIT 1 OFFSET ?"
+                    qargs = [*args, max(r.version - 1, 0)]
+                row = self.conn.execute(sql, qargs).fetchone()
+                if row is None or (r.version is not None and r.version < 1):
+                    count = self.conn.execute(f"SELECT COUNT(*) FROM nodes WHERE {named}", args).fetchone()[0]
+                    raise NodeNotFoundError(r.text, f"{r.name!r} has versions 1 to {count}")
+                node = self.get_node(row[0])
+                assert node is not None
+                return node
+        near = self._near_names(r.name, r.kind) if r.name else []
+        raise NodeNotFoundError(r.text, f"did you mean {', '.join(near)}?" if near else "")
+
+    # -- promotion labels (NAME@LABEL) ------------------------------------------
+
+    def _resolve_label(self, r: Any) -> Node | None:
+        """The model version holding ``r.label`` under ``r.name``; None when the whole
+        text is itself a recorded name (``user@host``); else NodeNotFoundError saying
+        which labels the name has."""
+        holder = self.label_holder(r.name, r.label)
+        if holder is not None and r.kind in (None, "model"):
+            node = self.get_node(holder)
+            if node is not None:
+                return node
+        whole = r.text.split(":", 1)[1] if r.kind else r.text
+        if self.conn.execute("SELECT 1 FROM nodes WHERE name = ? LIMIT 1", (whole,)).fetchone():
+            return None  # an ordinary name that happens to contain '@'
+        labels = self.labels_of(r.name)
+        if labels:
+            held = ", ".join(f"{k} (on @{self._model_version(v)})" for k, v in sorted(labels.items()))
+            hint = f"no version of {r.name!r} holds the label {r.label!r}; its labels: {held}"
+        elif self.conn.execute("SELECT 1 FROM nodes WHERE name = ? AND kind = 'model' LIMIT 1", (r.name,)).fetchone():
+            hint = f"no version of {r.name!r} holds the label {r.label!r} (put one there with `lineage promote`)"
+        else:
+            hint = f"no model is named {r.name!r} (see `lineage ls --kind model`)"
+        raise NodeNotFoundError(r.text, hint)
+
+    def _model_version(self, model_id: str) -> int:
+        """A model's version number under its name (its rank among the nodes of that name)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*) FROM nodes n JOIN nodes m ON m.id = ? WHERE n.name = m.name AND n.kind = m.kind "
+            "AND n.pk <= m.pk", (model_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def label_holder(self, name: str, label: str) -> str | None:
+        """The id of the model version that holds ``label`` under ``name`` now, or None.
+        One indexed lookup: the newest row of (name, label) decides."""
+        row = self.conn.execute(
+            "SELECT model, action FROM promotions WHERE name = ? AND label = ? ORDER BY pk DESC LIMIT 1",
+            (_clean_text(name), label)).fetchone()
+        return row[0] if row and row[1] == "promote" else None
+
+    def labels_of(self, name: str) -> dict[str, str]:
+        """``{label: model id}`` for every label a model name holds now."""
+        out: dict[str, str] = {}
+        for label, model, action in self.conn.execute(
+                "SELECT label, model, action FROM promotions WHERE name = ? ORDER BY pk", (_clean_text(name),)):
+            if action == "promote":
+                out[label] = model
+            elif out.get(label) == model:
+                del out[label]
+        return out
+
+    def promotion_rows(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
+        """Every recorded change of a name's labels (or of one label), oldest first:
+        ``{name, label, model, action, reason, author, at, event}``."""
+        sql = "SELECT name, label, model, action, reason, author, at, event FROM promotions WHERE name = ?"
+        args: list[Any] = [_clean_text(name)]
+        if label is not None:
+            sql += " AND label = ?"
+            args.append(label)
+        cols = ("name", "label", "model", "action", "reason", "author", "at", "event")
+        return [dict(zip(cols, r)) for r in self.conn.execute(sql + " ORDER BY pk", args)]
+
+    # -- reads for feature-level lineage (lineage/features.py) ----------------------
+
+    def version_ids(self, name: str, kind: str) -> list[str]:
+        """Ids of every version of ``kind`` recorded under ``name`` (or as an alias), oldest first."""
+        name = _clean_text(name)
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM nodes WHERE (name = ? OR id IN (SELECT node FROM aliases WHERE name = ?)) "
+            "AND kind = ? ORDER BY pk", (name, name, kind))]
+
+    def used_by(self, run_id: str) -> list[tuple[str, str | None]]:
+        """``(entity id, role)`` of every `used` edge of a run, in recording order."""
+        return [(r[0], r[1]) for r in self.conn.execute(
+            "SELECT dst, role FROM edges WHERE src = ? AND rel = 'used' ORDER BY pk", (run_id,))]
+
+    def importance_rows(self, model_id: str) -> list[tuple[Any, ...]]:
+        """Importances computed after logging: ``(method, feature, level, value, std,
+        dataset, target, at, event)`` rows of a model, in order."""
+        return self.conn.execute(
+            "SELECT method, feature, level, value, std, dataset, target, at, event FROM importances "
+            "WHERE model = ? ORDER BY pk", (model_id,)).fetchall()
+    def _resolve_mlflow(self, text: str) -> Node:
+        """``mlflow:RUN_ID``: the run imported from MLflow under that id (recorded as
+        an alias by `lineage import mlflow`), else a run mirrored with MLflow, whose own
+        hex is the MLflow run id."""
+        run_id = text.split(":", 1)[1].strip().lower()
+        row = self.conn.execute("SELECT node FROM aliases WHERE name = ? ORDER BY pk LIMIT 1", (f"mlflow:{run_id}",)).fetchone()
+        if row is not None:
+            node = self.get_node(row[0])
+            if node is not None:
+                return node
+        found = self._by_prefix(run_id, "run") if run_id and all(c in "0123456789abcdef" for c in run_id) else []
+        if len(found) == 1:
+            node = self.get_node(found[0])
+            assert node is not None
+            return node
+        if len(found) > 1:
+            raise AmbiguousIdError(text, found)
+        raise NodeNotFoundError(text, "no run imported from or mirrored with MLflow has that id; see `lineage import mlflow`")
+
+    def _near_names(self, name: str, kind: str | None) -> list[str]:
+        """Recorded names close to a mistyped one (only on the error path: it reads every
+        distinct name of non-prediction nodes, tens of thousands at most)."""
+        import difflib
+
+        sql, args = "SELECT DISTINCT name FROM nodes WHERE name IS NOT NULL", []
+        if kind:
+            sql, args = sql + " AND kind = ?", [kind]
+        names = [row[0] for row in self.conn.execute(sql, args)]
+        near = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
+        return [f"{kind}:{n}" if kind else n for n in near]
+
+    def _by_prefix(self, prefix: str, kind: str | None) -> list[str]:
+        """Ids starting with ``kind:prefix`` (every kind when None), at most 9.
+
+        A range scan on the unique index: portable, and it uses the index where LIKE
+        would not (SQLite's LIKE is case-insensitive by default).
+        """
+        kinds = [kind] if kind else list(KINDS)
+        found: list[str] = []
+        for k in kinds:
+            lo = f"{k}:{prefix}"
+            hi = lo + "\uffff"
+            table = "predictions" if k == "prediction" else "nodes"
+            found += [r[0] for r in self.conn.execute(f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 9", (lo, hi))]
+        return found
+
+    # -- the ledger -----------------------------------------------------------
+
+    def events(self, start: int = 1, end: int | None = None) -> Iterator[Event]:
+        """See `ledger.events`."""
+        return _ledger.events(self, start, end)
+
+    def event(self, seq: int) -> Event | None:
+        """See `ledger.event`."""
+        return _ledger.event(self, seq)
+
+    def event_of(self, node_id: str) -> int | None:
+        """The number of the event that recorded a node."""
+        table = "predictions" if node_id.startswith("prediction:") else "nodes"
+        row = self.conn.execute(f"SELECT event FROM {table} WHERE id = ?", (node_id,)).fetchone()
+        return row[0] if row else None
+
+    def check_event_rows(self, seq: int) -> bool:
+        """See `ledger.check_event_rows`."""
+        return _ledger.check_event_rows(self, seq)
+
+    def _in_place(self, table: str, seq: int, lo: int, hi: int) -> bool:
+        """See `ledger._in_place`."""
+        return _ledger._in_place(self, table, seq, lo, hi)
+
+    # -- erasure ---------------------------------------------------------------
+
+    def _erased_rows(self, table: str | None = None, pks: Sequence[int] = ()) -> dict[str, dict[int, tuple[bytes, bytes]]]:
+        """See `erasure._erased_rows`."""
+        return _erasure._erased_rows(self, table, pks)
+
+    def redact(self, node_id: str, *, reason: str) -> int:
+        """See `erasure.redact`."""
+        return _erasure.redact(self, node_id, reason=reason)
+
+    def _forget_paths(self, attrs: Mapping[str, Any]) -> None:
+        """See `erasure._forget_paths`."""
+        return _erasure._forget_paths(self, attrs)
+
+    def scrub(self) -> bool:
+        """See `erasure.scrub`."""
+        return _erasure.scrub(self)
+
+    def _rows(self, table: str, where: str, arg: Any) -> list[tuple[str, int, tuple[Any, ...]]]:
+        """See `erasure._rows`."""
+        return _erasure._rows(self, table, where, arg)
+
+    def last_checkpoint(self) -> Event | None:
+        """See `ledger.last_checkpoint`."""
+        return _ledger.last_checkpoint(self)
+
+    def verify(self, *, head: str | None = None, record: bool = False, since_checkpoint: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        """See `ledger.verify`."""
+        return _ledger.verify(self, head=head, record=record, since_checkpoint=since_checkpoint, progress=progress)
+
+    def _verify(self, head: str | None, since_checkpoint: bool,
+                progress: Callable[[int, int], None] | None) -> VerifyReport:
+        """See `ledger._verify`."""
+        return _ledger._verify(self, head, since_checkpoint, progress)
+
+    def _row_groups(self, after: int, problems: list[tuple[int, str]] | None = None) -> Iterator[tuple[int, str]]:
+        """See `ledger._row_groups`."""
+        return _ledger._row_groups(self, after, problems)
+
+    # -- the stat cache (not evidence: outside the chain) ----------------------
+
+    def stat_get(self, key: Any) -> tuple[str, int | None] | None:
+        """See `files.stat_get`."""
+        return _files.stat_get(self, key)
+
+    def stat_put(self, key: Any, digest: str, lines: int | None) -> None:
+        """See `files.stat_put`."""
+        return _files.stat_put(self, key, digest, lines)
+
+    @property
+    def stat_cache(self) -> StatCache:
+        """The stat cache in the shape `hashing` takes (``cache=store.stat_cache``)."""
+        return StatCache(self)
+
+    # -- artifacts ---------------------------------------------------------
+
+    def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Path:
+        """See `files.put_artifact`."""
+        return _files.put_artifact(self, digest, data, source=source)
+
+    def artifact_path(self, digest: str) -> Path:
+        """See `files.artifact_path`."""
+        return _files.artifact_path(self, digest)
+
+    # -- run locks: a live run holds an flock; a free lock on a `running` run means it died
+
+    def run_lock(self, run_id: str) -> RunLock:
+        """See `files.run_lock`."""
+        return _files.run_lock(self, run_id)
+
+    def running_runs(self) -> list[str]:
+        """Ids of runs whose latest state is `running`.
+
+        Read from `open_runs` (its cost follows the runs still open, not every run ever
+        started), which is a cache: each entry is checked against the evidence (a
+        well-formed run id whose latest recorded state is `running`) before it is
+        believed, and the cache is rebuilt when an entry is not.
+        """
+        out, stale = [], False
+        for (run,) in self.conn.execute("SELECT run FROM open_runs ORDER BY run").fetchall():
+            if isinstance(run, str) and _RUN_ID.fullmatch(run) and self._latest_status(run) == "running":
+                out.append(run)
+            else:
+                stale = True
+        if stale:
+            self._rebuild_open_runs()
+        return out
+
+    def _latest_status(self, run_id: str) -> str | None:
+        row = self.conn.execute("SELECT status FROM run_states WHERE run = ? ORDER BY pk DESC LIMIT 1", (run_id,)).fetchone()
+        return row[0] if row else None
+
+    _OPEN_RUNS_SQL = ("SELECT s.run FROM run_states s WHERE s.status = 'running' "
+                      "AND s.pk = (SELECT MAX(t.pk) FROM run_states t WHERE t.run = s.run)")
+
+    def _stale_open_runs(self) -> set[Any]:
+        """Entries of `open_runs` that the evidence contradicts, and runs it misses
+        (the symmetric difference with what run_states says). Reads every run state."""
+        cached = {r[0] for r in self.conn.execute("SELECT run FROM open_runs")}
+        actual = {r[0] for r in self.conn.execute(self._OPEN_RUNS_SQL)}
+        return cached ^ actual
+
+    def _rebuild_open_runs(self) -> None:
+        """Rebuild the `open_runs` cache from run_states; best effort (a read-only or
+        busy store keeps the stale cache, which every reader re-checks anyway)."""
+        with suppress(sqlite3.Error, LineageError), self.transaction():
+            self.conn.execute("DELETE FROM open_runs")
+            self.conn.execute(f"INSERT INTO open_runs (run) {self._OPEN_RUNS_SQL}")
+
+    def reap_dead_runs(self, *, noticed_by: str | None = None) -> list[str]:
+        """Record as `crashed` every `running` run whose process is gone; returns their ids."""
+        reaped = []
+        for run_id in self.running_runs():
+            lock = self.run_lock(run_id)
+            if not lock.try_acquire():
+                continue  # its process is alive (or another reaper holds it right now)
+            try:
+                with self.transaction():
+                    if run_id in self.running_runs():  # re-check under the write lock
+                        self.write(
+                            "run_crashed",
+                            {"run": run_id},
+                            {"run_states": [(run_id, "crashed", now_iso(), None, "the run's process ended without closing the run", noticed_by or self.actor)]},
+                        )
+                        reaped.append(run_id)
+            finally:
+                lock.release(remove=True)
+        return reaped
+
+    # -- reads for audit reports: facts and the ledger events that recorded them -----
+
+    def metrics_of(self, run_id: str) -> list[dict[str, Any]]:
+        """Every metric value a run logged, in order, with the event that recorded it:
+        ``{key, value, step, at, dataset, group, event}``."""
+        sql = "SELECT key, value, step, at, dataset, grp, event FROM metrics WHERE run = ? ORDER BY pk"
+        return [dict(zip(("key", "value", "step", "at", "dataset", "group", "event"), r))
+                for r in self.conn.execute(sql, (run_id,))]
+
+    def run_states_of(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's state changes in order: ``{status, at, exit_code, error, noticed_by, event}``."""
+        sql = "SELECT status, at, exit_code, error, noticed_by, event FROM run_states WHERE run = ? ORDER BY pk"
+        return [dict(zip(("status", "at", "exit_code", "error", "noticed_by", "event"), r))
+                for r in self.conn.execute(sql, (run_id,))]
+
+    def record_events(self, node_ids: Sequence[str]) -> dict[str, set[int]]:
+        """The ledger events behind what is recorded about ``node_ids``, per table: their
+        node rows and aliases, the edges between two of them, the params, tags, metrics
+        and states of the runs among them, and their annotations (predictions aside)."""
+        ids = sorted({i for i in node_ids if not i.startswith("prediction:")})
+        out: dict[str, set[int]] = {t: set() for t in ("nodes", "aliases", "edges", "params", "tags", "metrics", "run_states", "annotations")}
+        wanted = set(ids)
+        for chunk in _chunks(ids, 500):
+            marks = ", ".join("?" * len(chunk))
+            for table, column in (("nodes", "id"), ("aliases", "node"), ("params", "run"), ("tags", "run"),
+                                  ("metrics", "run"), ("run_states", "run"), ("annotations", "node")):
+                out[table].update(r[0] for r in self.conn.execute(f"SELECT event FROM {table} WHERE {column} IN ({marks})", chunk))
+            out["edges"].update(r[1] for r in self.conn.execute(f"SELECT dst, event FROM edges WHERE src IN ({marks})", chunk)
+                                if r[0] in wanted)
+        return out
+
+    def prediction_summary(self, model_id: str) -> dict[str, Any]:
+        """How many predictions a model made, when the first and last were recorded, and
+        the events that wrote them with their row counts: ``{count, first_at, last_at,
+        events: {seq: rows}}``."""
+        sql = ("SELECT event, COUNT(*), MIN(created_at), MAX(created_at) FROM predictions "
+               "WHERE model = ? GROUP BY event ORDER BY event")
+        events: dict[int, int] = {}
+        first = last = None
+        for event, n, lo, hi in self.conn.execute(sql, (model_id,)):
+            events[event] = n
+            first = lo if first is None or lo < first else first
+            last = hi if last is None or hi > last else last
+        return {"count": sum(events.values()), "first_at": first, "last_at": last, "events": events}
+
+    # -- signed checkpoints ------------------------------------------------------
+
+    def checkpoints(self) -> list[Event]:
+        """See `ledger.checkpoints`."""
+        return _ledger.checkpoints(self)
+
+    # -- decision records: the input values kept with predictions (keep_inputs=True) --
+
+    def prediction_inputs(self, prediction_id: str) -> tuple[str | None, int] | None:
+        """``(inputs JSON text, event)`` kept for a prediction (text None once erased),
+        or None when its inputs were not kept."""
+        row = self.conn.execute("SELECT inputs, event FROM prediction_inputs WHERE prediction = ? ORDER BY pk LIMIT 1",
+                                (prediction_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def kept_inputs(self, model_id: str, *, limit: int = 2000) -> list[str]:
+        """Up to ``limit`` kept input rows (JSON text) of a model's predictions, newest
+        first: the fallback baseline of an explanation when no training data is readable."""
+        sql = ("SELECT i.inputs FROM prediction_inputs i JOIN predictions p ON p.id = i.prediction "
+               "WHERE p.model = ? AND i.inputs IS NOT NULL ORDER BY i.pk DESC LIMIT ?")
+        return [r[0] for r in self.conn.execute(sql, (model_id, int(limit)))]
+
+    # -- aggregates for the whole-store diagram (`lineage dag` without REF) ------------
+
+    def overview_counts(self) -> tuple[list[tuple[str, str | None, int]],
+                                       list[tuple[str, str | None, str, str | None, str, str | None, int]]]:
+        """The store summarised by aggregate queries, never row by row.
+
+        Returns ``(groups, edges)``: ``groups`` are ``(kind, name, count)`` for the nodes
+        grouped by kind and name, predictions grouped by their model's name as
+        ``("prediction", model_name, count)``; ``edges`` are ``(src_kind, src_name,
+        dst_kind, dst_name, rel, role, count)`` between those groups, the predictions'
+        link to their model as ``was_derived_from``.
+        """
+        groups = [(k, n, c) for k, n, c in self.conn.execute(
+            "SELECT kind, name, COUNT(*) FROM nodes GROUP BY kind, name")]
+        edges = [tuple(r) for r in self.conn.execute(
+            "SELECT s.kind, s.name, d.kind, d.name, e.rel, e.role, COUNT(*) FROM edges e "
+            "JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst "
+            "GROUP BY s.kind, s.name, d.kind, d.name, e.rel, e.role")]
+        per_model = self.conn.execute(
+            "SELECT m.name, COUNT(*) FROM predictions p JOIN nodes m ON m.id = p.model GROUP BY m.name").fetchall()
+        for model_name, count in per_model:
+            groups.append(("prediction", model_name, count))
+            edges.append(("prediction", model_name, "model", model_name, "was_derived_from", None, count))
+        return groups, edges
+
+
+def _named(name: str, kind: str | None) -> tuple[str, list[Any]]:
+    """A WHERE condition on ``nodes`` for the nodes called ``name`` (as name or alias),
+    of ``kind`` when given, and its arguments.
+
+    Two indexed lookups joined by UNION (``nodes_name``, then ``aliases_name``): the
+    plain ``name = ? OR id IN (aliases...)`` made SQLite walk every node of the kind
+    in pk order instead, a cost that grew with the store (issue 16).
+    """
+    if kind:
+        union = ("SELECT pk FROM nodes WHERE name = ? AND kind = ? UNION "
+                 "SELECT n.pk FROM aliases a JOIN nodes n ON n.id = a.node WHERE a.name = ? AND n.kind = ?")
+        return f"pk IN ({union})", [name, kind, name, kind]
+    union = "SELECT pk FROM nodes WHERE name = ? UNION SELECT n.pk FROM aliases a JOIN nodes n ON n.id = a.node WHERE a.name = ?"
+    return f"pk IN ({union})", [name, name]
+
+
+
+def _seconds_between(a: str, b: str) -> float | None:
+    from datetime import datetime
+
+    try:
+        fa = datetime.fromisoformat(a.replace("Z", "+00:00"))
+        fb = datetime.fromisoformat(b.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return round((fb - fa).total_seconds(), 3)

@@ -1,0 +1,194 @@
+"""The store's files beside the database: artifacts, run locks, the stat cache and
+the ``.gitignore`` of a ``.lineage/`` folder."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import sqlite3
+import threading
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    DiskFullError,
+    InvalidInputError,
+    LineageError,
+)
+from ..model import clean_text as _clean_text
+from .schema import STORE_DIR
+
+if TYPE_CHECKING:
+    from .core import Store
+
+
+def _ignore_in_git(folder: Path) -> None:
+    """Give a ``.lineage/`` folder a ``.gitignore`` of ``*``: a store inside a work tree
+    must not make the code it records look changed (untracked files)."""
+    if folder.name != STORE_DIR:
+        return
+    marker = folder / ".gitignore"
+    if not marker.exists():
+        with contextlib.suppress(OSError):  # a read-only folder: the store still works
+            marker.write_text("# lineage's store: kept out of git (it records the code, it is not code)\n*\n")
+
+
+_RUN_ID = re.compile(r"run:[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def stat_get(store: Store, key: Any) -> tuple[str, int | None] | None:
+    """The cached ``(digest, lines)`` of a file whose size, mtime and inode match, or
+    None. An entry not shaped as lineage writes them (a digest that is not 64 hex
+    digits, a line count that is not a number) is garbage: ignored, so the file
+    is read again."""
+    row = store.conn.execute("SELECT size, mtime_ns, inode, digest, lines FROM stat_cache WHERE path = ?", (_clean_text(key.path),)).fetchone()
+    if row and (row[0], row[1], row[2]) == (key.size, key.mtime_ns, key.inode):
+        digest, lines = row[3], row[4]
+        if isinstance(digest, str) and _HEX64.fullmatch(digest) and (lines is None or type(lines) is int):
+            return digest, lines
+    return None
+
+
+def stat_put(store: Store, key: Any, digest: str, lines: int | None) -> None:
+    # Not a recorded fact: written outside the ledger, and outside any open batch's
+    # ledger event (it rides along in the same transaction when there is one).
+    sql = (
+        "INSERT INTO stat_cache (path, size, mtime_ns, inode, digest, lines) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+        "inode = excluded.inode, digest = excluded.digest, lines = excluded.lines"
+    )
+    with store.transaction():
+        # (a path that is not UTF-8 is kept escaped; size, mtime and inode still
+        # have to match, so two names escaping alike cannot share an entry wrongly)
+        store.conn.execute(sql, (_clean_text(key.path), key.size, key.mtime_ns, key.inode, digest, lines))
+
+
+def put_artifact(store: Store, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Path:
+    """Keep bytes (or a file's content) under ``artifacts/ab/<digest>``; returns the path.
+
+    Written to a temporary name, synced and renamed, so a crash never leaves half
+    a file under a digest's name; a failed write (a full disk) removes its
+    temporary file and raises DiskFullError, or InvalidInputError for another
+    OS error, naming the file.
+    """
+    if data is None and source is None:
+        raise InvalidInputError("put_artifact needs data or a source file")
+    target = store.artifacts_dir / digest[:2] / digest
+    if target.exists():
+        return target
+    tmp = target.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as out:
+            if data is not None:
+                out.write(data)
+            else:
+                import shutil
+
+                with open(source, "rb") as src:  # type: ignore[arg-type]
+                    shutil.copyfileobj(src, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())  # a full disk can surface only here (or at close)
+        os.replace(tmp, target)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(f"the disk holding {store.artifacts_dir} is full: the artifact {digest[:12]}… "
+                                "was not kept (nothing partial left); free some space and retry") from None
+        raise InvalidInputError(f"cannot write the artifact {target}: {exc.strerror or exc}") from None
+    return target
+
+
+def artifact_path(store: Store, digest: str) -> Path:
+    return store.artifacts_dir / digest[:2] / digest
+
+
+def run_lock(store: Store, run_id: str) -> RunLock:
+    """The lock file of a run: only ever ``locks/<32 hex>.lock`` inside the store."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise InvalidInputError(f"{run_id!r} is not a run id (run:<32 hex digits>)")
+    return RunLock(store.locks_dir / (run_id.split(":", 1)[1] + ".lock"))
+
+
+class StatCache:
+    """The store's cache of file digests, as `hashing.DigestCache`.
+
+    A cache that cannot be written (a read-only store, a busy lock) is still a correct
+    cache, only a slower one, so a failed write is dropped: it must never fail the
+    read or the recording it was speeding up.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, key: Any) -> tuple[str, int | None] | None:
+        return self.store.stat_get(key)
+
+    def put(self, key: Any, digest: str, lines: int | None) -> None:
+        with suppress(sqlite3.Error, LineageError):
+            self.store.stat_put(key, digest, lines)
+
+
+class RunLock:
+    """An exclusive ``flock`` on a per-run file, held while the run's process lives.
+
+    The kernel drops it when the process dies, however it dies (SIGKILL included),
+    which is what lets another process tell a dead run from a live one.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = os.getpid()
+
+    def try_acquire(self) -> bool:
+        # A releasing holder (a reaper, a run's end) unlinks the file: a lock taken on
+        # a file opened just before that unlink guards nothing, since the next process
+        # opens a new file at the path and locks it too (and could mark a live run
+        # crashed). So the lock counts only if the path still names the locked file.
+        for _ in range(10):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                return False  # read-only store: we cannot judge, so we do not
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    return False
+                raise
+            try:
+                st, now = os.fstat(fd), os.stat(self.path)
+                same = (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
+            except OSError:
+                same = False  # unlinked under us
+            if same:
+                self._fd = fd
+                self._pid = os.getpid()
+                return True
+            os.close(fd)  # (closing drops the lock on the orphaned file) and try again
+        return False
+
+    def release(self, *, remove: bool = False) -> None:
+        if self._fd is None:
+            return
+        if self._pid != os.getpid():
+            # a forked child shares the parent's open file description, and so its
+            # lock: unlocking here would unlock the parent's live run. Just let go.
+            os.close(self._fd)
+            self._fd = None
+            return
+        if remove:
+            with suppress(OSError):
+                os.unlink(self.path)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None

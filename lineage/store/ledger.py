@@ -1,0 +1,348 @@
+"""The ledger: the append, verification, checkpoints and event reads (functions over a store).
+
+Everything recorded lives in append-only tables whose every row names the ledger
+event that wrote it (`event`). Each event commits to
+
+* the digest of its canonical JSON payload (who, when, what; erasable later), and
+* ``rows_digest``: SHA-256 over the digests of the rows it wrote, in (table, pk) order,
+  where a row's digest is SHA-256 of ``canonical_json([table, *columns])``;
+
+and the chain links them: ``h_n = H(h_{n-1} ‖ type ‖ H(payload) ‖ rows_digest)``.
+`verify` recomputes all of it, so an edited, inserted, deleted or reordered row of any
+recorded table, or of the ledger itself, names the first bad event. The stat cache of
+file digests is a cache, not evidence, and sits outside the chain."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import json
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    InvalidInputError,
+)
+from ..model import canonical_json
+from ..model import clean_text as _clean_text
+from .codec import _DIGEST, _EMPTY_ROWS, _FIRST, _as_bytes, _stored_column_json, chain_hash, row_digest
+from .erasure import _committed_digest, _erased_form, _erased_rows
+from .schema import GENESIS, RECORD_TABLES
+
+if TYPE_CHECKING:
+    from .core import Store
+
+
+# ---------------------------------------------------------------------------
+# verification results
+
+@dataclass
+class VerifyReport:
+    """What `verify` found. ``first_bad`` is the first event that fails, or None."""
+
+    ok: bool
+    events: int
+    head: str
+    first_bad: int | None = None
+    problems: list[str] = field(default_factory=list)
+    checked_from: int = 0
+    head_found: bool | None = None
+    #: caches (outside the chain) found stale and rebuilt: not tampering with evidence
+    repaired: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly DESIGN.md §5's shape. Where an incremental check started is
+        ``.checked_from`` (and in the command's text output), not a JSON key."""
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head": self.head,
+            "first_bad": self.first_bad,
+            "problems": list(self.problems),
+        }
+
+    def __str__(self) -> str:
+        if self.ok:
+            scope = f" (from checkpoint at event {self.checked_from})" if self.checked_from else ""
+            fixed = "".join(f"\n  repaired: {r}" for r in self.repaired)
+            return f"ok: {self.events} events verified{scope}, head {self.head}{fixed}"
+        return f"FAILED at event {self.first_bad}: {self.problems[0] if self.problems else ''}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One ledger event as stored."""
+
+    seq: int
+    type: str
+    payload: dict[str, Any] | None
+    payload_digest: str
+    rows_digest: str
+    hash: str
+
+
+def head(store: Store) -> tuple[int, str]:
+    """``(event count, head hash)``; ``(0, GENESIS)`` for an empty ledger."""
+    row = store.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS)
+
+
+def append_event(store: Store, seq: int, prev: str, type_: str, body: Mapping[str, Any], rows_digest: str) -> int:
+    """Append event ``seq`` after the head hash ``prev``, committing to ``body`` (its
+    payload, stored as cleaned canonical JSON) and ``rows_digest``; returns ``seq``.
+
+    The one append of the ledger: `Store.write`, bulk writes and their publish step all
+    end here, inside the caller's write transaction (which has read ``head`` in it).
+    """
+    text = _clean_text(canonical_json(body))
+    payload_digest = hashlib.sha256(text.encode()).hexdigest()
+    h = chain_hash(prev, type_, payload_digest, rows_digest)
+    store.conn.execute(
+        "INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
+        (seq, type_, text, payload_digest, rows_digest, h),
+    )
+    return seq
+
+
+def events(store: Store, start: int = 1, end: int | None = None) -> Iterator[Event]:
+    """Ledger events from ``start`` (1-based) through ``end``, in order."""
+    sql = "SELECT seq, type, payload, payload_digest, rows_digest, hash FROM events WHERE seq >= ?"
+    args: list[Any] = [start]
+    if end is not None:
+        sql += " AND seq <= ?"
+        args.append(end)
+    for seq, type_, payload, pd, rd, h in store.conn.execute(sql + " ORDER BY seq", args):
+        yield Event(seq, type_, json.loads(payload) if payload is not None else None, pd, rd, h)
+
+
+def event(store: Store, seq: int) -> Event | None:
+    return next(store.events(seq, seq), None)
+
+
+def check_event_rows(store: Store, seq: int) -> bool:
+    """True when the rows carrying event ``seq`` still hash to what it committed to,
+    and its payload to its payload digest. Cheap: a few indexed lookups."""
+    ev = store.conn.execute("SELECT payload, payload_digest, rows_digest FROM events WHERE seq = ?", (seq,)).fetchone()
+    if ev is None:
+        return False
+    payload, payload_digest, rows_digest = ev
+    if payload is not None and hashlib.sha256(_as_bytes(payload)).hexdigest() != payload_digest:
+        return False
+    h = hashlib.sha256()
+    for table, columns in RECORD_TABLES.items():
+        rows = store.conn.execute(f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk", (seq,)).fetchall()
+        mine = _erased_rows(store, table, [r[0] for r in rows]).get(table, {}) if rows else {}
+        for pk, *values in rows:
+            erasure = mine.get(pk) if _erased_form(table, values) else None
+            h.update(_committed_digest(row_digest(table, values), erasure))
+        if rows and not _in_place(store, table, seq, rows[0][0], rows[-1][0]):
+            return False
+    return h.hexdigest() == rows_digest
+
+
+def _in_place(store: Store, table: str, seq: int, lo: int, hi: int) -> bool:
+    """The order rule around one event's rows ``lo..hi`` (pks) of ``table``: no row
+    of another event among them, none of a later event before them, none of an
+    earlier event after them. Index and rowid-range lookups only."""
+    c = store.conn
+    if c.execute(f"SELECT 1 FROM {table} WHERE pk BETWEEN ? AND ? AND event IS NOT ? LIMIT 1", (lo, hi, seq)).fetchone():
+        return False
+    before = c.execute(f"SELECT event FROM {table} WHERE pk < ? ORDER BY pk DESC LIMIT 1", (lo,)).fetchone()
+    after = c.execute(f"SELECT event FROM {table} WHERE pk > ? ORDER BY pk LIMIT 1", (hi,)).fetchone()
+    try:
+        return (before is None or before[0] <= seq) and (after is None or after[0] >= seq)
+    except TypeError:  # a forged non-numeric event number next to it
+        return False
+
+
+def last_checkpoint(store: Store) -> Event | None:
+    row = store.conn.execute("SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq DESC LIMIT 1").fetchone()
+    return store.event(row[0]) if row else None
+
+
+def verify(store: Store, *, head: str | None = None, record: bool = False, since_checkpoint: bool = False,
+           progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+    """Replay the ledger and every recorded table (see the module docstring).
+
+    ``head``: a hash remembered from earlier that must still be in this history.
+    ``record``: append the result as a ``checkpoint`` event (only when it passed).
+    ``since_checkpoint``: start from the last checkpoint instead of event 1 (the
+    prefix before it was verified when the checkpoint was recorded).
+
+    Everything is read from one snapshot (`snapshot`), so writers appending
+    meanwhile are simply not seen: no false alarm. Derived caches (``open_runs``)
+    are checked against the evidence and repaired; that is reported in
+    ``.repaired``, never as tampering.
+    """
+    want_head = head.lower() if head else None
+    if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
+        # a short prefix would match some event of almost any history
+        raise InvalidInputError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
+    outer = store.in_transaction  # inside a caller's snapshot or batch: repair nothing
+    with store.snapshot():
+        report = _verify(store, head, since_checkpoint, progress)
+        # (a full check reads every run state anyway; an incremental one stays cheap)
+        stale = store._stale_open_runs() if report.checked_from == 0 else set()
+    if stale and not outer:
+        report.repaired.append(f"open_runs cache: {len(stale)} entr{'y' if len(stale) == 1 else 'ies'} did not match "
+                               "the recorded run states (a cache, not evidence): rebuilt")
+        store._rebuild_open_runs()
+    if report.ok and record:
+        store.write("checkpoint", {"verified_through": report.events, "head": report.head, "from": report.checked_from})
+    return report
+
+
+def _verify(store: Store, head: str | None, since_checkpoint: bool,
+            progress: Callable[[int, int], None] | None) -> VerifyReport:
+    total, _ = store.head()
+    start, prev = 1, GENESIS
+    if since_checkpoint:
+        cp = last_checkpoint(store)
+        if cp is not None and cp.payload is not None:
+            through = cp.payload.get("verified_through")
+            # Trust only a checkpoint that lies after what it vouches for, so the
+            # checkpoint event itself (payload, chain link) is among what is checked:
+            # an edited one pointing at itself or past it would otherwise skip every
+            # check. Anything else (a forged non-number) means a full check.
+            if type(through) is int and 0 < through < cp.seq:
+                base = store.event(through)
+                if base is not None and base.hash == cp.payload.get("head"):
+                    start, prev = through + 1, base.hash
+    report = VerifyReport(ok=True, events=0, head=prev, checked_from=start - 1)
+    problems: list[tuple[int, str]] = []
+    want_head = head.lower() if head else None
+    found_head = False
+    if want_head and start > 1:  # a head in the prefix the checkpoint vouches for
+        found_head = any(str(h).startswith(want_head) for (h,) in store.conn.execute(
+            "SELECT hash FROM events WHERE seq < ? AND hash >= ? AND hash < ?", (start, want_head, want_head + "g")))
+
+    row_groups = _row_groups(store, start - 1, problems)
+    pending = next(row_groups, None)
+    expected = start
+    sha, fromhex = hashlib.sha256, bytes.fromhex
+    for seq, type_, payload, pd, rd, h in store.conn.execute(
+        "SELECT seq, type, payload, payload_digest, rows_digest, hash FROM events WHERE seq >= ? ORDER BY seq", (start,)
+    ):
+        if seq != expected:
+            problems.append((expected, f"events {expected}..{seq - 1} are missing from the ledger"))
+            expected = seq
+        if payload is not None and sha(_as_bytes(payload)).hexdigest() != pd:
+            problems.append((seq, f"event {seq} ({type_}): payload does not match its digest"))
+        # rows belonging to events that do not exist (inserted rows)
+        while pending is not None and pending[0] < seq:
+            problems.append((pending[0], f"rows claim event {pending[0]}, which is not in the ledger"))
+            pending = next(row_groups, None)
+        actual = _EMPTY_ROWS
+        if pending is not None and pending[0] == seq:
+            actual = pending[1]
+            pending = next(row_groups, None)
+        if actual != rd:
+            problems.append((seq, f"event {seq} ({type_}): recorded rows were edited, inserted or deleted"))
+        try:  # chain_hash, inlined: it runs once per event
+            recomputed = sha(fromhex(prev) + type_.encode() + b"\x00" + fromhex(pd) + fromhex(rd)).hexdigest()
+        except (TypeError, ValueError, AttributeError):  # only a forged field is not hex text
+            problems.append((seq, f"event {seq}: a digest or its type is not hex text (edited event)"))
+            recomputed = chain_hash(prev, type_, pd, rd)
+        if recomputed != h:
+            problems.append((seq, f"event {seq} ({type_}): hash chain broken (edited, inserted or reordered event)"))
+        prev = recomputed
+        if want_head and not found_head and recomputed.startswith(want_head):
+            found_head = True
+        expected = seq + 1
+        if progress and seq % 10000 == 0:
+            progress(seq, total)
+    while pending is not None:
+        problems.append((pending[0], f"rows claim event {pending[0]}, which is not in the ledger"))
+        pending = next(row_groups, None)
+    report.events = expected - 1
+    report.head = prev
+    if want_head is not None:
+        report.head_found = found_head
+        if not found_head:
+            problems.append((report.events + 1, f"head {head} is not in this history: the ledger was truncated or rewritten"))
+    if problems:
+        problems.sort(key=lambda p: p[0])
+        report.ok = False
+        report.first_bad = problems[0][0]
+        report.problems = [p[1] for p in problems]
+    return report
+
+
+def _row_groups(store: Store, after: int, problems: list[tuple[int, str]] | None = None) -> Iterator[tuple[int, str]]:
+    """``(event, rows digest)`` for every event that has rows, in event order,
+    merged across tables so memory stays bounded by one event's rows.
+
+    Also checks the order rule (docs/integrity.md): in every table, rows sorted by
+    ``pk`` are sorted by event. Read in (event, pk) order, pks must only grow; a pk
+    at or below the largest seen so far is a row placed before rows of an earlier
+    event (a swapped pk, a row moved between events), which would change what
+    "latest" means. The earliest event involved is appended to ``problems``.
+    """
+
+    erased = _erased_rows(store, )
+
+    def stream(table: str, columns: tuple[str, ...], order: int) -> Iterator[tuple[Any, int, bytes]]:
+        # '["table",{},…]': the row digest of `row_digest`, batch by batch and
+        # column by column (json.dumps per row was most of verify's time)
+        template = canonical_json([table])[:-1].replace("{", "{{").replace("}", "}}") + ",{}" * len(columns) + "]"
+        mine = erased.get(table)
+        sql = f"SELECT event, pk, {', '.join(columns)} FROM {table} WHERE event > ? ORDER BY event, pk"
+        cur = store.conn.execute(sql, (after,))
+        top_pk: int | None = -1
+        top_event, first = 0, True
+        while True:
+            rows = cur.fetchmany(2000)
+            if not rows:
+                return
+            events, pks, *cols = zip(*rows)
+            if set(map(type, events)) != {int}:
+                # a forged non-numeric event number: sort it first, where verify
+                # reports it as naming no event (instead of failing to compare)
+                events = tuple(e if isinstance(e, (int, float)) else -1 for e in events)
+            if problems is not None and top_pk is not None:
+                if first and after > 0:
+                    # rows of checkpointed events placed after the new ones
+                    old = store.conn.execute(f"SELECT event, pk FROM {table} WHERE pk > ? AND event <= ? ORDER BY pk LIMIT 1",
+                                            (pks[0], after)).fetchone()
+                    if old is not None:
+                        problems.append((after + 1, _order_problem(table, old[0], old[1], events[0], pks[0])))
+                first = False
+                if top_pk >= pks[0] or any(map(operator.ge, pks, pks[1:])):
+                    for e, pk in zip(events, pks):
+                        if pk <= top_pk:
+                            problems.append((max(top_event, 0), _order_problem(table, top_event, top_pk, e, pk)))
+                            top_pk = None  # one report per table: the earliest event involved
+                            break
+                        top_pk, top_event = pk, e
+                else:
+                    top_pk, top_event = pks[-1], events[-1]
+            texts = [_stored_column_json(c) for c in cols]
+            digests: Iterable[bytes] = map(_DIGEST, map(hashlib.sha256, map(str.encode, map(template.format, *texts))))
+            if mine:  # erased rows count as what their event committed to
+                digests = [_committed_digest(d, mine.get(pk)) if pk in mine and _erased_form(table, r[2:]) else d
+                           for d, pk, r in zip(digests, pks, rows)]
+            yield from zip(events, itertools.repeat(order), digests)
+
+    streams = [stream(t, c, i) for i, (t, c) in enumerate(RECORD_TABLES.items())]
+    # Items compare as (event, table order, digest) tuples; no two streams share a
+    # table order, so rows of one event keep (table order, pk) order.
+    merged = heapq.merge(*streams)
+    for event, group in itertools.groupby(merged, key=_FIRST):
+        h = hashlib.sha256()
+        for _, _, d in group:
+            h.update(d)
+        yield event, h.hexdigest()
+
+
+def checkpoints(store: Store) -> list[Event]:
+    """Every checkpoint event, oldest first (found through the events_type index)."""
+    seqs = [r[0] for r in store.conn.execute("SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq")]
+    return [e for e in (store.event(s) for s in seqs) if e is not None]
+
+
+def _order_problem(table: str, early_event: Any, early_pk: Any, late_event: Any, late_pk: Any) -> str:
+    return (f"event {early_event} ({table}): its row {early_pk} is placed after row {late_pk} of the later event "
+            f"{late_event}: rows were reordered or moved between events (this changes which value is the latest)")
