@@ -124,9 +124,13 @@ def test_search_runs_is_the_same_against_sqlite_and_lineage(tmp_path: Path) -> N
     assert lg.verify().ok
 
 
-def test_the_registry_and_aliases_reach_lineage(tmp_path: Path) -> None:
+def test_the_registry_and_aliases_reach_lineage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     mlflow = require_module("mlflow")
     from sklearn.dummy import DummyClassifier
+
+    # an earlier test's mlflow.set_experiment() is remembered by this process's MLflow;
+    # a fresh script would start with none
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
 
     uri = f"lineage://{tmp_path}"
     mlflow.set_tracking_uri(uri)
