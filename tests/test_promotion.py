@@ -196,6 +196,9 @@ def test_moving_a_label_ends_it_on_the_previous_version(tmp_path: Path, served: 
         assert lg.labels_at(pred) == ["production"]
         show = json.loads(runner.invoke(cli, ["--db", str(db), "show", "request:req-7", "--json"]).stdout)
         assert show["attrs"]["labels_at_prediction"] == ["production"]
+        # and its decision record says so, after the label moved on
+        record = lg.audit("request:req-7").write(tmp_path / "decision.html").read_text()
+        assert "labels it held when this prediction was made: production" in record
         # @3 now serves with no label: the inventory flags new predictions it makes
         lg.log_predictions(served["models"][2], _frame(10, 3).drop(columns="default"), [0] * 10)
         item = lg.inventory().to_dict()["items"][0]
