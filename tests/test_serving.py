@@ -398,6 +398,23 @@ def test_a_copied_project_checks_its_own_files(project: Path, tmp_path_factory: 
     assert invoke("status", "--check").exit_code == 0  # the original is untouched
 
 
+def test_a_copied_projects_audit_checks_its_own_files(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    import shutil
+
+    pipeline(predictions=False)
+    copy = tmp_path_factory.mktemp("elsewhere") / "proj"
+    shutil.copytree(project, copy)
+    os.chdir(copy)
+    (copy / "clean.csv").write_text("age,income,y\n1,2,0\n")  # the copy's file, not the original's
+    with lineage.open() as lg:
+        files = {f["name"]: f for f in lg.audit("model.pkl").to_dict()["integrity"]["files"]}
+    assert files["clean.csv"]["status"] == "changed" and files["raw.csv"]["status"] == "intact"
+    os.chdir(project)
+    with lineage.open() as lg:
+        files = {f["name"]: f for f in lg.audit("model.pkl").to_dict()["integrity"]["files"]}
+    assert files["clean.csv"]["status"] == "intact"  # the original is untouched
+
+
 def test_an_old_store_with_cwd_relative_paths_still_checks_its_files(project: Path) -> None:
     (project / "sub").mkdir()
     (project / "sub" / "d.csv").write_text("a\n1\n")

@@ -472,7 +472,9 @@ def _file_targets(store: Store, model: Node, data: list[dict[str, Any]], nodes: 
             targets.append(FileTarget(d["id"], "dataset", d["name"], None, d["digest"],
                                       f"remote ({d.get('uri')}); recorded checksum, not re-read"))
         elif attrs.get("abspath"):
-            targets.append(FileTarget(d["id"], "dataset", d["name"], attrs["abspath"], d["digest"],
+            from ..tracking import local_file  # where the file is now: a copied project checks its own
+
+            targets.append(FileTarget(d["id"], "dataset", d["name"], local_file(store, attrs), d["digest"],
                                       "directory" if attrs.get("format") == "directory" else ""))
         else:
             targets.append(FileTarget(d["id"], "dataset", d["name"], None, d["digest"], "logged from memory: no file"))
