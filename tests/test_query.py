@@ -238,6 +238,10 @@ def test_impact_counts_predictions_and_lists_them_only_when_asked(store: Store, 
     groups = sub.nodes("group")
     assert sorted(g.attrs["count"] for g in groups) == [2, 3]
     assert {g.id for g in groups} == {"group:prediction:2", "group:prediction:3"}
+    # each folded group carries its date range: first and last of that model's predictions
+    for g in groups:
+        times = sorted(store.get_node(p).created_at for p in ml["predsA" if g.attrs["model"] == ml["A"] else "predsB"])
+        assert (g.attrs["first"], g.attrs["last"]) == (times[0], times[-1])
     assert sub.counts["prediction"] == 5 and sub.counts["model"] == 2 and sub.counts["run"] == 3
     doc = sub.to_dict()
     group_docs = [n for n in doc["nodes"] if n["kind"] == "group"]

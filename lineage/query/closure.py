@@ -214,6 +214,14 @@ def _prediction_counts(store: Store, models: Sequence[str]) -> dict[str, int]:
     return out
 
 
+def _prediction_span(store: Store, model: str) -> tuple[str | None, str | None]:
+    """When a model's first and last predictions were recorded: two lookups on the
+    ``model`` index in row order (rows are appended in time order), not a scan."""
+    first = store.conn.execute("SELECT created_at FROM predictions WHERE model = ? ORDER BY pk LIMIT 1", (model,)).fetchone()
+    last = store.conn.execute("SELECT created_at FROM predictions WHERE model = ? ORDER BY pk DESC LIMIT 1", (model,)).fetchone()
+    return (first[0] if first else None), (last[0] if last else None)
+
+
 def _predictions_of(store: Store, models: Sequence[str]) -> list[Node]:
     """Every prediction of ``models``, as nodes (fetched by the ``model`` index)."""
     out: list[Node] = []

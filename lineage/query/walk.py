@@ -20,6 +20,7 @@ from .closure import (
     _is_prediction,
     _levels,
     _prediction_counts,
+    _prediction_span,
     _predictions_of,
     _root_id,
     _subgraph,
@@ -183,7 +184,9 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
             if gid in used_ids:  # two models with as many predictions: tell them apart
                 gid = f"{gid}:{model.split(':', 1)[1][:12]}"
             used_ids.add(gid)
-            nodes[gid] = Node(gid, "group", f"{n:,} predictions", {"of": "prediction", "count": n, "model": model})
+            first, last = _prediction_span(store, model)  # the folded group's date range
+            nodes[gid] = Node(gid, "group", f"{n:,} predictions",
+                              {"of": "prediction", "count": n, "model": model, "first": first, "last": last})
             edges.append(Edge(gid, model, "was_derived_from"))
             dist[gid] = dist.get(model, 0) + 1
     return _subgraph(nodes, edges, root, direction="downstream", dist=dist)
