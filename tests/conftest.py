@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,32 @@ def require_module(name: str) -> Any:
         if IN_CI:
             pytest.fail(f"{name} is not installed, but `make integration` should have installed it")
         pytest.skip(f"{name} is not installed here (run `make integration`)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's, through chromedriver and selenium), one per test
+    module: at 1280x1600 and device scale 1, so measured sizes are CSS pixels, with the
+    browser's console log kept, and no background networking (this machine has none)."""
+    chromium = require_program("chromium")
+    driver_path = require_program("chromedriver")
+    pytest.importorskip("selenium")
+    import tempfile
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    profile = tempfile.mkdtemp(prefix="lineage-chromium-")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", f"--user-data-dir={profile}", "--window-size=1280,1600",
+                "--force-device-scale-factor=1"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

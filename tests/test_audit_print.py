@@ -165,27 +165,6 @@ def realistic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     bad.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    chromium = require_program("chromium")
-    driver_path = require_program("chromedriver")
-    pytest.importorskip("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="lineage-chromium-")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                f"--user-data-dir={profile}", "--window-size=1280,1600", "--force-device-scale-factor=1"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 _LABEL_PX = """
 const out = [];
 for (const svg of document.querySelectorAll(arguments[0])) {
