@@ -416,23 +416,19 @@ def test_prediction_report_shows_the_whole_chain(qs_shared: lineage.Lineage) -> 
     assert "## Chain of origin" in md and p["input_digest"] in md
 
 
-def test_prediction_report_flags_changed_training_data(qs: lineage.Lineage, quickstart: Path, tmp_path: Path) -> None:
-    # point the store at a private copy of the data, then change a training file
-    data = tmp_path / "data"
-    shutil.copytree(quickstart / "data", data)
-    con = sqlite3.connect(qs.store.path)
-    con.execute("UPDATE nodes SET attrs = replace(attrs, ?, ?) WHERE kind = 'dataset'",
-                (str(quickstart / "data"), str(data)))
-    con.commit()
-    con.close()
-    # (that edit is itself tampering: the report must say so, and name the file too)
-    with (data / "train_clean.csv").open("a") as f:
+def test_prediction_report_flags_changed_training_data(quickstart: Path, tmp_path: Path) -> None:
+    # a private copy of the whole project (store and data: paths are relative to the
+    # project root, so the copy checks its own files), then change a training file
+    copy = tmp_path / "project"
+    shutil.copytree(quickstart, copy)
+    with (copy / "data" / "train_clean.csv").open("a") as f:
         f.write("1,2,3\n")
-    report = qs.audit("request:req-0001")
-    assert not report.ok
-    files = {f["name"]: f["status"] for f in report.to_dict()["integrity"]["files"]}
-    assert files["train_clean"] == "changed" and files["random_forest"] == "intact"
-    assert "train_clean" in report.to_html()
+    with lineage.open(copy / ".lineage" / "lineage.db") as lg:
+        report = lg.audit("request:req-0001")
+        assert not report.ok
+        files = {f["name"]: f["status"] for f in report.to_dict()["integrity"]["files"]}
+        assert files["train_clean"] == "changed" and files["random_forest"] == "intact"
+        assert "train_clean" in report.to_html()
 
 
 # ---------------------------------------------------------------------------
