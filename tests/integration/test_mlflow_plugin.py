@@ -173,3 +173,49 @@ def test_a_run_ended_by_another_process_is_ended_in_lineage(tmp_path: Path) -> N
     run = lg.get(f"mlflow:{run_id}")
     assert run.attrs["status"] == "finished" and run.attrs["params"] == {"a": "1"}
     assert lg.verify().ok
+
+
+def test_mlflow_ui_serves_a_lineage_store(tmp_path: Path) -> None:
+    """`mlflow server --backend-store-uri lineage:///DIR` (what `mlflow ui` runs) serves
+    the runs recorded through the plugin. A local server on loopback, stopped at the end."""
+    require_module("mlflow")
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    uri = f"lineage://{tmp_path}"
+    env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": uri}
+    record = "import mlflow\nwith mlflow.start_run(run_name='served'):\n    mlflow.log_param('alpha', 0.5)\n"
+    subprocess.run([sys.executable, "-c", record], env=env, check=True, cwd=tmp_path, timeout=120)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    server = subprocess.Popen([str(mlflow_bin), "server", "--backend-store-uri", uri, "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", "1"], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # bounded wait for the server to answer
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "mlflow server did not start within 90 s"
+            time.sleep(1)
+        body = json.dumps({"experiment_ids": ["0"], "max_results": 10}).encode()
+        req = urllib.request.Request(f"{base}/api/2.0/mlflow/runs/search", data=body,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            runs = json.loads(r.read())["runs"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert [r["info"]["run_name"] for r in runs] == ["served"]
+    assert {p["key"]: p["value"] for p in runs[0]["data"]["params"]} == {"alpha": "0.5"}
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        assert lg.get(f"mlflow:{runs[0]['info']['run_id']}").kind == "run"
