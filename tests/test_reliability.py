@@ -15,6 +15,8 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -611,31 +613,39 @@ def test_a_bulk_write_killed_half_way_leaves_nothing(store_path: Path) -> None:
     s.close()
 
 
-def test_a_bulk_write_lets_small_writers_through(store_path: Path) -> None:
-    s = Store(store_path, actor=ACTOR)
-    model = make_id("model", "d4" * 32)
-    s.add_node(Node(model, "model", "clf", {}))
+@contextmanager
+def small_writer(path: Path, *, pause: float) -> Iterator[list[float]]:
+    """While the body runs, another connection records a small dataset every ``pause``
+    seconds; yields how long each of those writes took."""
     waits: list[float] = []
     stop = threading.Event()
 
-    def small_writer() -> None:
-        w = Store(store_path, actor=ACTOR)
+    def write() -> None:
+        w = Store(path, actor=ACTOR)
         i = 0
         while not stop.is_set():
             t = time.perf_counter()
             w.add_node(dataset(f"{i:064x}", "small"))
             waits.append(time.perf_counter() - t)
             i += 1
-            time.sleep(0.01)
+            time.sleep(pause)
         w.close()
 
-    t = threading.Thread(target=small_writer)
+    t = threading.Thread(target=write)
     t.start()
     try:
-        s.write_bulk("predictions", {}, "predictions", _prediction_rows(model, 15_000))
+        yield waits
     finally:
         stop.set()
         t.join()
+
+
+def test_a_bulk_write_lets_small_writers_through(store_path: Path) -> None:
+    s = Store(store_path, actor=ACTOR)
+    model = make_id("model", "d4" * 32)
+    s.add_node(Node(model, "model", "clf", {}))
+    with small_writer(store_path, pause=0.01) as waits:
+        s.write_bulk("predictions", {}, "predictions", _prediction_rows(model, 15_000))
     assert len(waits) >= 5  # they kept writing during the bulk write
     assert s.verify().ok
     s.close()

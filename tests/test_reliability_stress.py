@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_reliability import ACTOR, _prediction_rows, dataset
+from test_reliability import ACTOR, _prediction_rows, dataset, small_writer
 from test_reliability import test_every_kind_of_edit_fails_verify as _edit_property
 
 import lineage
@@ -178,24 +178,7 @@ def test_a_large_bulk_write_never_starves_small_writers(tmp_path: Path) -> None:
     s = Store(path, actor=ACTOR)
     model = make_id("model", "d4" * 32)
     s.add_node(Node(model, "model", "clf", {}))
-    waits: list[float] = []
-    stop = threading.Event()
-
-    def small_writer() -> None:
-        w = Store(path, actor=ACTOR)
-        i = 0
-        while not stop.is_set():
-            t = time.perf_counter()
-            w.add_node(dataset(f"{i:064x}", "small"))
-            waits.append(time.perf_counter() - t)
-            i += 1
-            time.sleep(0.05)
-        w.close()
-
-    t = threading.Thread(target=small_writer)
-    t.start()
     n = 300_000
-    started = time.perf_counter()
     publish: list[float] = []
     original = Store._publish
 
@@ -207,12 +190,12 @@ def test_a_large_bulk_write_never_starves_small_writers(tmp_path: Path) -> None:
             publish.append(time.perf_counter() - t0)
 
     Store._publish = timed  # type: ignore[method-assign]
+    started = time.perf_counter()
     try:
-        s.write_bulk("predictions", {}, "predictions", _prediction_rows(model, n))
+        with small_writer(path, pause=0.05) as waits:
+            s.write_bulk("predictions", {}, "predictions", _prediction_rows(model, n))
     finally:
         Store._publish = original  # type: ignore[method-assign]
-        stop.set()
-        t.join()
     took = time.perf_counter() - started
     waits.sort()
     print(f"\nFIGURE bulk: {n:,} predictions in {took:.1f} s, write lock held only to publish ({publish[0]:.2f} s); "
