@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import hashing
 from ..errors import InvalidInputError
-from ..model import KINDS, Node, canonical_json, is_hex, make_id
+from ..model import KINDS, PROV_NAMES, Node, canonical_json, is_hex, make_id
 from ..store import Store
 from . import MissingExtraError, require
 from .bulk import ImportBatch, ImportResult
@@ -69,20 +69,9 @@ def to_document(sc: Scope) -> Any:
         extra: dict[Any, Any] = {}
         if e.role is not None:
             extra[PROV_ROLE if e.rel == "used" else "lineage:role"] = e.role
-        if e.rel == "used":
-            doc.used(e.src, e.dst, other_attributes=extra or None)
-        elif e.rel == "was_generated_by":
-            doc.wasGeneratedBy(e.src, e.dst, other_attributes=extra or None)
-        elif e.rel == "was_derived_from":
-            doc.wasDerivedFrom(e.src, e.dst, other_attributes=extra or None)
-        elif e.rel == "was_revision_of":
-            doc.wasRevisionOf(e.src, e.dst, other_attributes=extra or None)
-        elif e.rel == "was_associated_with":
-            doc.wasAssociatedWith(e.src, e.dst, other_attributes=extra or None)
-        elif e.rel == "was_attributed_to":
-            doc.wasAttributedTo(e.src, e.dst, other_attributes=extra or None)
-        elif e.rel == "was_informed_by":
-            doc.wasInformedBy(e.src, e.dst, other_attributes=extra or None)
+        relate = PROV_NAMES.get(e.rel)  # the prov package names its methods as PROV does
+        if relate is not None:
+            getattr(doc, relate)(e.src, e.dst, other_attributes=extra or None)
     return doc
 
 
