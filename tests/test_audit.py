@@ -6,7 +6,6 @@ the chain) and hostile names in every format."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
 import shutil
@@ -20,6 +19,7 @@ import jsonschema
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import build_quickstart
 
 import lineage
 from lineage.audit import FIELDS, STANDARDS, Inventory
@@ -48,25 +48,16 @@ def validate(doc: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The quickstart's output folder (store, data, out/audit.html), built once."""
-    out = tmp_path_factory.mktemp("quickstart")
-    spec = importlib.util.spec_from_file_location("quickstart_example", ROOT / "examples" / "quickstart.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LINEAGE_USER", "tester")
-        mp.setenv("LINEAGE_EMAIL", "tester@example.com")
-        mp.delenv("LINEAGE_DB", raising=False)
-        module.main(out)
-    return out
+    return build_quickstart(tmp_path_factory.mktemp("quickstart"))
 
 
 @pytest.fixture
 def qs(quickstart: Path, tmp_path: Path) -> Iterator[lineage.Lineage]:
-    """A private copy of the quickstart store (tests here may tamper with it); its
-    datasets still point at the quickstart's data files."""
+    """A private copy of the quickstart project, store and data (tests here may tamper
+    with it): paths are relative to the project root, so the copy checks its own files,
+    which are intact until a test changes them."""
     target = tmp_path / "qs"
-    shutil.copytree(quickstart / ".lineage", target / ".lineage")
+    shutil.copytree(quickstart, target)
     lg = lineage.open(target / ".lineage" / "lineage.db")
     yield lg
     lg.close()
