@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,46 @@ def browser() -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo``; its output, stripped."""
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def committed_repo(tmp_path: Path) -> Path:
+    """A repository with one commit on `main`: train.py, src/util.py and .gitignore
+    (ignoring *.log), with a test identity and no signing."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.name", "Test User")
+    git(root, "config", "user.email", "test@example.com")
+    git(root, "config", "commit.gpgsign", "false")
+    (root / "train.py").write_text("print('fit')\n")
+    (root / ".gitignore").write_text("*.log\n")
+    (root / "src").mkdir()
+    (root / "src" / "util.py").write_text("X = 1\n")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "initial")
+    return root
+
+
+def build_quickstart(out: Path) -> Path:
+    """Run examples/quickstart.py into ``out`` (store, data, out/audit.html) as the
+    tester, whatever the environment says; returns ``out``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("quickstart_example", Path(__file__).parent.parent / "examples" / "quickstart.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LINEAGE_USER", "tester")
+        mp.setenv("LINEAGE_EMAIL", "tester@example.com")
+        mp.delenv("LINEAGE_DB", raising=False)
+        module.main(out)
+    return out

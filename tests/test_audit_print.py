@@ -13,7 +13,6 @@ PDFs are measured with `pdfpages` (this folder): no PDF library is installed her
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sqlite3
 import subprocess
@@ -25,11 +24,9 @@ from typing import Any
 import numpy as np
 import pdfpages
 import pytest
-from conftest import require_program
+from conftest import build_quickstart, require_program
 
 import lineage
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def print_pdf(html: Path, out: Path) -> list[pdfpages.Page]:
@@ -60,16 +57,7 @@ def assert_printable(pages: list[pdfpages.Page], *, max_pages: int, what: str) -
 
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lineage.Lineage]:
-    out = tmp_path_factory.mktemp("quickstart")
-    spec = importlib.util.spec_from_file_location("quickstart_example", ROOT / "examples" / "quickstart.py")
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LINEAGE_USER", "tester")
-        mp.setenv("LINEAGE_EMAIL", "tester@example.com")
-        mp.delenv("LINEAGE_DB", raising=False)
-        module.main(out)
+    out = build_quickstart(tmp_path_factory.mktemp("quickstart"))
     lg = lineage.open(out / ".lineage" / "lineage.db")
     yield lg
     lg.close()

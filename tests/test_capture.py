@@ -6,14 +6,13 @@ import hashlib
 import json
 import os
 import platform
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from conftest import committed_repo, git, needs_git
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,8 +28,6 @@ from lineage.capture import (
     strip_url_credentials,
 )
 from lineage.model import SECRET_MASK, canonical_json
-
-needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 
 def sha(data: bytes | str) -> str:
@@ -54,26 +51,10 @@ def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     capture._reset_cache()
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A repository with one commit on `main`: train.py and .gitignore (ignoring *.log)."""
-    root = tmp_path / "proj"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Test User")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "commit.gpgsign", "false")
-    (root / "train.py").write_text("print('fit')\n")
-    (root / ".gitignore").write_text("*.log\n")
-    (root / "src").mkdir()
-    (root / "src" / "util.py").write_text("X = 1\n")
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "initial")
-    return root
+    """The shared one-commit repository (tests/conftest.py `committed_repo`)."""
+    return committed_repo(tmp_path)
 
 
 # ---------------------------------------------------------------------------

@@ -4,19 +4,16 @@ while its validators hold, against real git repositories made in tmp_path."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import committed_repo, git, needs_git
 
 import lineage
 from lineage import capture, capture_cache, tracking
-
-needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 
 @pytest.fixture(autouse=True)
@@ -49,10 +46,6 @@ def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     return calls
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 def age(root: Path, seconds: float = 100.0) -> None:
     """Date every file and folder under ``root`` (``.git`` included) ``seconds`` back,
     as if the tree had been left alone that long: the cache trusts no timestamp
@@ -66,18 +59,8 @@ def age(root: Path, seconds: float = 100.0) -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "proj"
-    root.mkdir()
-    git(root, "init", "-q", "-b", "main")
-    git(root, "config", "user.name", "Test User")
-    git(root, "config", "user.email", "test@example.com")
-    git(root, "config", "commit.gpgsign", "false")
-    (root / "train.py").write_text("print('fit')\n")
-    (root / ".gitignore").write_text("*.log\n")
-    (root / "src").mkdir()
-    (root / "src" / "util.py").write_text("X = 1\n")
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "initial")
+    """The shared one-commit repository, left alone long enough for the cache to trust it."""
+    root = committed_repo(tmp_path)
     age(root)
     return root
 
