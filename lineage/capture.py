@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lineage.model import canonical_json
-from lineage.secrets import is_secret_name, mask_argv, mask_mapping, mask_text, mask_url
+from lineage.secrets import is_secret_name, mask_text, mask_url
 
 if TYPE_CHECKING:
     import subprocess
@@ -36,8 +36,6 @@ __all__ = [
     "capture_agent",
     "capture_code",
     "capture_environment",
-    "redact_argv",
-    "redact_params",
     "strip_url_credentials",
 ]
 
@@ -57,16 +55,11 @@ def _sha256(data: bytes | str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# secret hygiene: one detector, in lineage.secrets; these names are kept for callers
+# secret hygiene: one detector, in lineage.secrets
 
-#: ``https://user:pw@host/x`` -> ``https://host/x`` (see `lineage.secrets.mask_url`)
+#: ``https://user:pw@host/x`` -> ``https://host/x`` (`lineage.secrets.mask_url`, under
+#: the name the capture and import code reads best with)
 strip_url_credentials = mask_url
-#: a command line with secret options, headers and credentials masked (`lineage.secrets.mask_argv`)
-redact_argv = mask_argv
-#: params with secret-named values masked, nested too (`lineage.secrets.mask_mapping`)
-redact_params = mask_mapping
-#: whether a name (param, option, variable) looks secret (`lineage.secrets.is_secret_name`)
-looks_secret = is_secret_name
 
 
 #: environment variables that may be recorded with a run: those that change what

@@ -23,11 +23,10 @@ from lineage.capture import (
     capture_agent,
     capture_code,
     capture_environment,
-    redact_argv,
-    redact_params,
     strip_url_credentials,
 )
 from lineage.model import SECRET_MASK, canonical_json
+from lineage.secrets import mask_argv, mask_mapping
 
 
 def sha(data: bytes | str) -> str:
@@ -347,7 +346,7 @@ def test_redact_params() -> None:
         "db_url": "postgresql://bob:hunter2@db/prod",
         "keys_seen": 3,  # a number under a weak name (key/token) is a setting: kept (docs/secrets.md)
     }
-    out = redact_params(params)
+    out = mask_mapping(params)
     assert out == {
         "lr": 0.1,
         "api_key": SECRET_MASK,
@@ -379,7 +378,7 @@ def test_redact_params() -> None:
     ],
 )
 def test_redact_argv(argv: list[str], expected: list[str]) -> None:
-    assert redact_argv(argv) == expected
+    assert mask_argv(argv) == expected
 
 
 def test_allowed_env_records_only_the_allow_list(monkeypatch: pytest.MonkeyPatch) -> None:
