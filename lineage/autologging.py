@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import LineageError
+from .errors import InvalidInputError, LineageError, foreign, log
 
 _config: dict[str, Any] = {"enabled": False, "log_predictions": False, "max_tuning_runs": 5,
                            "log_datasets": True, "log_models": True}
@@ -245,8 +245,10 @@ def _params(est: Any) -> dict[str, Any]:
     from .tracking import _plain
 
     try:
-        params = est.get_params(deep=True)
-    except Exception:  # noqa: BLE001 -- a broken get_params is not worth failing the user's fit
+        with foreign("{type}: {reason}"):
+            params = est.get_params(deep=True)
+    except InvalidInputError as exc:  # a broken get_params is not worth failing the user's fit
+        log.debug("autolog: %s.get_params failed: %s", type(est).__name__, exc)
         return {}
     return {str(k): _plain(v) for k, v in params.items()}
 
@@ -282,8 +284,9 @@ def _record(run: Any, est: Any, X: Any, y: Any) -> None:
             _models[est.best_estimator_] = best.id
     if X is not None and y is not None and hasattr(est, "score"):
         try:
-            score = float(est.score(X, y))
-        except Exception as exc:  # noqa: BLE001 -- an estimator whose score needs more than X, y
+            with foreign("{type}: {reason}"):
+                score = float(est.score(X, y))
+        except InvalidInputError as exc:  # an estimator whose score needs more than X, y
             _warn("training_score", exc)
         else:
             run.log_metric("training_score", score)

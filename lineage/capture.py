@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lineage.errors import log
 from lineage.model import canonical_json
 from lineage.secrets import is_secret_name, mask_text, mask_url
 
@@ -443,7 +444,9 @@ def _compute_environment() -> tuple[str, dict[str, Any]]:
         try:
             name = dist.metadata["Name"]
             version = dist.version
-        except Exception:  # noqa: BLE001, S112 - a broken dist-info must not stop a run
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            # a broken dist-info (unreadable, undecodable, no METADATA) must not stop a run
+            log.debug("environment capture skips %s: %s", getattr(dist, "_path", dist), exc)
             continue
         if not name or version is None:
             continue
@@ -468,7 +471,7 @@ def _current_user() -> str:
 
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry (containers with an arbitrary uid), no env vars
+    except (OSError, KeyError, ImportError):  # no passwd entry (a container's arbitrary uid), no env vars, no pwd
         uid = getattr(os, "getuid", None)
         return f"uid{uid()}" if uid is not None else "unknown"
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import secrets
-from .errors import InvalidInputError
+from .errors import InvalidInputError, first_line, foreign, log
 from .model import Node
 
 #: the estimator chain is cut at this many steps (a stacking of hundreds of models)
@@ -66,8 +66,10 @@ def own_params(obj: Any) -> dict[str, Any]:
     if not hasattr(obj, "get_params"):
         return {}
     try:
-        params = obj.get_params(deep=False)
-    except Exception:  # noqa: BLE001 - a broken estimator's params are not worth failing the log for
+        with foreign("{type}: {reason}"):
+            params = obj.get_params(deep=False)
+    except InvalidInputError as exc:  # a broken estimator's params are not worth failing the log for
+        log.debug("%s.get_params failed: %s", type(obj).__name__, exc)
         return {}
     skip = {"steps", "transformers", "transformer_list", "estimators"}
     return {k: secrets.mask_value(k, plain(v)) for k, v in sorted(params.items()) if k not in skip}
@@ -243,12 +245,16 @@ def _names_out(est: Any, inputs: Sequence[str]) -> list[str] | None:
     # third-party transformers raise anything from get_feature_names_out; a name we
     # cannot get is a name we map to all inputs, never a failed log
     try:
-        return [str(n) for n in est.get_feature_names_out(list(inputs))]
-    except Exception:  # noqa: BLE001
-        try:
+        with foreign("{type}: {reason}"):
+            return [str(n) for n in est.get_feature_names_out(list(inputs))]
+    except InvalidInputError:
+        pass
+    try:
+        with foreign("{type}: {reason}"):
             return [str(n) for n in est.get_feature_names_out()]
-        except Exception:  # noqa: BLE001
-            return None
+    except InvalidInputError as exc:
+        log.debug("%s.get_feature_names_out failed: %s", type(est).__name__, exc)
+        return None
 
 
 def _one_hot(est: Any, inputs: Sequence[str], outs: Sequence[str]) -> list[tuple[str, list[str]]]:
@@ -345,12 +351,9 @@ def permutation(model: Any, X: Any, y: Any, *, n_repeats: int = PERMUTATION_REPE
     from sklearn.inspection import permutation_importance
 
     names = [str(c) for c in X.columns] if hasattr(X, "columns") else [f"x{i}" for i in range(_width(X))]
-    try:
+    with foreign("cannot compute permutation importance on this data: {reason}"):  # the model's own errors
         baseline = float(model.score(X, y))
         result = permutation_importance(model, X, y, n_repeats=n_repeats, random_state=seed)
-    except Exception as exc:  # noqa: BLE001 - the model's own errors on this data, as one line
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InvalidInputError(f"cannot compute permutation importance on this data: {reason}") from None
     return {
         "values": {n: round(float(v), 6) for n, v in zip(names, result.importances_mean)},
         "std": {n: round(float(v), 6) for n, v in zip(names, result.importances_std)},
@@ -385,8 +388,11 @@ def describe_model(obj: Any) -> dict[str, Any]:
     module = _module(obj)
     attrs["flavor"] = module if module in ("sklearn", "xgboost", "lightgbm", "torch") else "python"
     try:
-        _describe_into(obj, attrs)
-    except Exception:  # noqa: BLE001 - a description is a courtesy: an estimator we misread still logs
+        # reads a third-party estimator's attributes, which may raise anything
+        with foreign("{type}: {reason}"):
+            _describe_into(obj, attrs)
+    except InvalidInputError as exc:  # a description is a courtesy: an estimator we misread still logs
+        log.debug("description of %s left partial: %s", attrs["class"], exc)
         attrs.setdefault("params", own_params(obj))
     return attrs
 
@@ -481,11 +487,9 @@ def load_model(artifacts_dir: Path, node: Node) -> Any:
     except OSError as exc:
         raise InvalidInputError(f"cannot load {node.id} for description: its artifact {path} is "
                                 f"unreadable ({exc.strerror or exc})") from None
-    try:
-        return pickle.loads(data)  # our own artifact, content-addressed by its digest
-    except Exception as exc:  # noqa: BLE001 - unpickling raises whatever the missing class raises
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InvalidInputError(f"cannot load {node.id} for description: its pickle does not load here ({reason})") from None
+    # our own artifact, content-addressed by its digest; unpickling runs whatever classes it names
+    with foreign(f"cannot load {node.id} for description: its pickle does not load here ({{reason}})"):
+        return pickle.loads(data)
 
 
 def load_frame(node: Node) -> Any:
@@ -505,9 +509,10 @@ def load_frame(node: Node) -> Any:
         if suffix in (".json", ".jsonl"):
             return pd.read_json(p, lines=suffix == ".jsonl")
         return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
-    except Exception as exc:  # noqa: BLE001 - pandas' parser errors are many; one line says which
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InvalidInputError(f"cannot read {p} as a table: {reason}") from None
+    except (ValueError, OSError, ImportError) as exc:
+        # pandas' parser errors are ValueErrors (ParserError, EmptyDataError, a bad encoding),
+        # a missing parquet engine an ImportError; one line says which
+        raise InvalidInputError(f"cannot read {p} as a table: {first_line(exc)}") from None
 
 
 def split_target(frame: Any, target: str) -> tuple[Any, Any]:

@@ -20,8 +20,14 @@ message that names the problem and, where there is one, the fix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
+
+#: the one logger: what lineage deliberately swallows (a courtesy that failed, a retry)
+#: is said here, so a missing diagram or description leaves a trace
+log = logging.getLogger("lineage")
 
 
 class LineageError(Exception):
@@ -114,3 +120,36 @@ class UnsupportedError(LineageError, AttributeError):
         self.call = call
         msg = f"lineage does not support mlflow.{call}" + (f" ({hint})" if hint else "")
         super().__init__(msg + "; keep real MLflow for it, with MLFLOW_TRACKING_URI=lineage:///DIR to record into lineage too")
+
+
+# ---------------------------------------------------------------------------
+# the boundary with code lineage does not own
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (at most 300 characters), or its type's name
+    when it has none: what a one-line error quotes of a foreign exception."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+@contextmanager
+def foreign(message: str, *, error: type[LineageError] = InvalidInputError) -> Iterator[None]:
+    """Run code lineage does not own: a user's model (``predict``, ``score``,
+    ``get_params``), the classes a pickle names, another tool's library (MLflow, DVC,
+    prov, pandas' parsers). Their exceptions have no common base, so whatever they raise
+    becomes ``error(message)`` (InvalidInputError unless given), one line, with
+    ``{reason}`` in ``message`` replaced by the exception's first line and ``{type}`` by
+    its class name. lineage's own errors, and BaseExceptions that are not Exceptions
+    (KeyboardInterrupt, SystemExit), pass through unchanged.
+
+    Raises ``error`` as said; callers that deliberately carry on catch it and log.
+    """
+    try:
+        yield
+    except LineageError:
+        raise
+    except Exception as exc:  # boundary 1 of 5: foreign code raises any type; translated, not swallowed
+        text = message.replace("{reason}", first_line(exc)).replace("{type}", type(exc).__name__)
+        log.debug("%s", text, exc_info=True)  # the one line the user sees; the traceback for whoever debugs
+        raise error(text) from None

@@ -649,5 +649,5 @@ def _end_open_runs() -> None:
                 run.__exit__(type(died), died, None)
             else:
                 run.end("finished")
-        except Exception:
+        except Exception:  # boundary 2 of 5: the interpreter is exiting; one run's failure must not keep the others open
             logging.getLogger("lineage").debug("could not end run %s at exit", getattr(run, "id", "?"), exc_info=True)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from lineage.errors import InvalidInputError
+from lineage.errors import InvalidInputError, foreign
 from lineage.model import canonical_json
 
 if TYPE_CHECKING:  # for annotations only: never imported at run time by this module
@@ -813,11 +813,7 @@ def hash_model(obj: Any) -> tuple[str, bytes]:
 
     Raises InvalidInputError when the object cannot be pickled.
     """
-    try:
+    # pickling runs the object's own __reduce__/__getstate__, which may raise anything
+    with foreign(f"cannot serialize the {type(obj).__qualname__} model with pickle: {{reason}}"):
         data = pickle.dumps(obj, protocol=5)
-    except Exception as exc:  # noqa: BLE001 - pickling raises TypeError, PicklingError, AttributeError, ...
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InvalidInputError(
-            f"cannot serialize the {type(obj).__qualname__} model with pickle: {reason}"
-        ) from None
     return hashlib.sha256(data).hexdigest(), data

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hashing
-from .errors import InvalidInputError
+from .errors import InvalidInputError, foreign
 from .model import Edge, Node, clean_text, make_id
 from .store import Store
 from .tracking import describe_model, ensure_agent, project_path
@@ -92,19 +92,17 @@ def load_model_file(path: str | os.PathLike[str]) -> Any:
     Raises InvalidInputError when the file cannot be loaded.
     """
     try:
-        try:
-            import joblib
-        except ImportError:
-            joblib = None
+        import joblib
+    except ImportError:
+        joblib = None
+    # unpickling runs whatever the pickled classes do, and raises whatever they raise
+    with foreign(f"cannot load {path} as a model: {{reason}} (or pass --no-load)"):
         if joblib is not None:
             return joblib.load(path)
         import pickle
 
         with open(path, "rb") as f:
             return pickle.load(f)
-    except Exception as exc:  # noqa: BLE001 - unpickling raises whatever the pickled classes raise; told in one line
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InvalidInputError(f"cannot load {path} as a model: {reason} (or pass --no-load)") from None
 
 
 def model_file_node(store: Store, path: str | os.PathLike[str], *, name: str | None = None, load: bool = True,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, foreign, log
 from .model import Edge, Node
 from .store import Store
 
@@ -198,19 +198,19 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
             pass
     import warnings
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "X does not have valid feature names": we matched them by name
-            y = list(obj.predict(X)) if table.rows else []
+    # the model's own error on this input (a bad file) is told in one line
+    with warnings.catch_warnings(), foreign(f"{model.name or model.id} could not predict {input_path}: {{reason}}"):
+        warnings.simplefilter("ignore")  # "X does not have valid feature names": we matched them by name
+        y = list(obj.predict(X)) if table.rows else []
+    scores = None
+    if table.rows and hasattr(obj, "predict_proba"):
+        try:
+            with warnings.catch_warnings(), foreign("{type}: {reason}"):
+                warnings.simplefilter("ignore")
+                scores = [float(max(p)) for p in obj.predict_proba(X)]
+        except InvalidInputError as exc:  # a classifier without probabilities (SVC without probability=True)
+            log.debug("predictions without scores: predict_proba failed: %s", exc)
             scores = None
-            if table.rows and hasattr(obj, "predict_proba"):
-                try:
-                    scores = [float(max(p)) for p in obj.predict_proba(X)]
-                except Exception:  # noqa: BLE001 - a classifier without probabilities (SVC without probability=True)
-                    scores = None
-    except Exception as exc:  # noqa: BLE001 - the model's own error on this input: a bad file, told in one line
-        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise InvalidInputError(f"{model.name or model.id} could not predict {input_path}: {reason}") from None
     y = [v.item() if hasattr(v, "item") else v for v in y]
     ids = table.column(id_column) if id_column is not None else None
     with open(out, "w", newline="", encoding="utf-8") as f:

@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import hashing
@@ -304,26 +304,30 @@ class PredictionLogger:
             self._second, self._prefix = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
         return f"{self._prefix}.{int((t - sec) * 1e6):06d}Z"
 
-    def _write(self, rows: list[tuple[Any, ...]]) -> bool:
+    def _attempt(self, what: str, write: Callable[[], object]) -> bool:
+        """Run one write of the writer thread: True when it committed; False when it
+        failed, the error kept in `last_error` and logged, for a later retry."""
         try:
-            self.store.write_bulk("predictions", {"model": self.model, "count": len(rows), "source": "logger"},
-                                  "predictions", rows)
-        except Exception as exc:  # noqa: BLE001 - a busy or failing store: keep the rows, log, retry (the writer thread must not die)
+            write()
+        except Exception as exc:  # noqa: BLE001 - boundary 3 of 5: the writer thread must not die; a busy or failing store (either backend's errors) keeps the rows for a retry
             self._errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("lineage: writing %d predictions failed (%s); retrying", len(rows), self.last_error)
+            log.warning("lineage: %s failed (%s); retrying", what, self.last_error)
+            return False
+        return True
+
+    def _write(self, rows: list[tuple[Any, ...]]) -> bool:
+        if not self._attempt(f"writing {len(rows)} predictions", lambda: self.store.write_bulk(
+                "predictions", {"model": self.model, "count": len(rows), "source": "logger"}, "predictions", rows)):
             return False
         self.written += len(rows)
         return True
 
     def _record_losses(self, dropped: int) -> bool:
         rejected = self.rejected - self._rejected_recorded
-        try:
-            self.store.write("predictions_dropped", {"model": self.model, "dropped": dropped, "rejected": rejected,
-                                                     "reason": "queue full" if dropped else (self.last_error or "")})
-        except Exception as exc:  # noqa: BLE001 - as in _write: logged, retried, never lost
-            self._errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+        payload = {"model": self.model, "dropped": dropped, "rejected": rejected,
+                   "reason": "queue full" if dropped else (self.last_error or "")}
+        if not self._attempt("recording lost predictions", lambda: self.store.write("predictions_dropped", payload)):
             return False
         self._dropped_recorded += dropped
         self._rejected_recorded += rejected

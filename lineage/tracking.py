@@ -288,10 +288,7 @@ _plain = _describe.plain
 
 def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]:
     """The model's node (content-addressed by its serialized bytes) and those bytes."""
-    try:
-        hex_id, blob = hashing.hash_model(model)
-    except Exception as exc:  # noqa: BLE001 - pickling a user's object can raise anything; one line names it
-        raise InvalidInputError(f"cannot serialize {type(model).__name__} for logging: {exc}") from None
+    hex_id, blob = hashing.hash_model(model)  # InvalidInputError, one line, when it does not pickle
     attrs = describe_model(model)
     attrs.update({"artifact": f"artifacts/{hex_id[:2]}/{hex_id}", "size": len(blob), "serializer": "pickle"})
     return Node(make_id("model", hex_id), "model", name or type(model).__name__, attrs), blob

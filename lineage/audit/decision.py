@@ -31,6 +31,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidInputError, foreign, log
 from ..store import Store
 
 EXACT_LINEAR = "exact (linear): coefficient × (value − baseline mean), in {units}"
@@ -96,9 +97,12 @@ def load_model(store: Store, model: dict[str, Any]) -> tuple[Any | None, str]:
     if hashlib.sha256(blob).hexdigest() != model.get("digest"):
         return None, "the model file no longer matches its recorded digest, so it is not loaded"
     try:
-        return pickle.loads(blob), ""  # our own artifact, its digest checked above
-    except Exception as exc:  # noqa: BLE001 - a missing library, a class moved: said in the record, not raised
-        return None, f"the model cannot be loaded here ({type(exc).__name__}: {exc})"
+        # our own artifact, its digest checked above; unpickling runs the classes it names
+        with foreign("the model cannot be loaded here ({type}: {reason})"):
+            return pickle.loads(blob), ""
+    except InvalidInputError as exc:  # a missing library, a class moved: said in the record, not raised
+        log.warning("decision record: %s", exc)
+        return None, str(exc)
 
 
 def _training_frame(data: list[dict[str, Any]]) -> tuple[Any | None, str]:
@@ -205,34 +209,37 @@ def reasons(store: Store, facts: Any, inputs: dict[str, Any], output: Any) -> di
     stat = "mean" if linear else "median"
     base, source = baseline(store, facts.model["id"], facts.data, features, stat)
     try:
-        score, units = _score_fn(model, output)
-        x_frame = _frame(model, features, [inputs])
-        base_score = float(score(_frame(model, features, [base]))[0])
-        out: list[dict[str, Any]] = []
-        if linear:
-            coef = np.atleast_2d(np.asarray(model.coef_, dtype=float))
-            classes = list(getattr(model, "classes_", []))
-            row = coef[0] if coef.shape[0] == 1 else coef[classes.index(output) if output in classes else 0]
-            if coef.shape[0] > 1:
-                units = f"decision function of class {output!r}"
-            method = EXACT_LINEAR.format(units=units)
-            for j, f in enumerate(features):
-                c = float(row[j]) * (float(inputs[f]) - float(base[f]))
-                out.append({"feature": f, "contribution": c, "method": "exact (linear)", "value": inputs[f], "baseline": base[f]})
-        else:
-            method = REPLACEMENT.format(units=units, stat=stat)
-            full = float(score(x_frame)[0])
-            rows = []
-            for f in features:
-                r = dict(inputs)
-                r[f] = base[f]
-                rows.append(r)
-            replaced = score(_frame(model, features, rows))
-            for f, s in zip(features, replaced):
-                out.append({"feature": f, "contribution": full - float(s), "method": "replacement",
-                            "value": inputs[f], "baseline": base[f]})
-    except Exception as exc:  # noqa: BLE001 - the model refuses these inputs: said in the record, not raised
-        return {**empty, "note": f"the model could not score the kept inputs ({type(exc).__name__}: {exc})"}
+        # the model is the user's: whatever its scoring raises becomes one line in the record
+        with foreign("the model could not score the kept inputs ({type}: {reason})"):
+            score, units = _score_fn(model, output)
+            x_frame = _frame(model, features, [inputs])
+            base_score = float(score(_frame(model, features, [base]))[0])
+            out: list[dict[str, Any]] = []
+            if linear:
+                coef = np.atleast_2d(np.asarray(model.coef_, dtype=float))
+                classes = list(getattr(model, "classes_", []))
+                row = coef[0] if coef.shape[0] == 1 else coef[classes.index(output) if output in classes else 0]
+                if coef.shape[0] > 1:
+                    units = f"decision function of class {output!r}"
+                method = EXACT_LINEAR.format(units=units)
+                for j, f in enumerate(features):
+                    c = float(row[j]) * (float(inputs[f]) - float(base[f]))
+                    out.append({"feature": f, "contribution": c, "method": "exact (linear)", "value": inputs[f], "baseline": base[f]})
+            else:
+                method = REPLACEMENT.format(units=units, stat=stat)
+                full = float(score(x_frame)[0])
+                rows = []
+                for f in features:
+                    r = dict(inputs)
+                    r[f] = base[f]
+                    rows.append(r)
+                replaced = score(_frame(model, features, rows))
+                for f, s in zip(features, replaced):
+                    out.append({"feature": f, "contribution": full - float(s), "method": "replacement",
+                                "value": inputs[f], "baseline": base[f]})
+    except InvalidInputError as exc:  # the model refuses these inputs: said in the record, not raised
+        log.warning("decision record: %s", exc)
+        return {**empty, "note": str(exc)}
     out = [r for r in out if math.isfinite(r["contribution"])]
     out.sort(key=lambda r: (-abs(r["contribution"]), r["feature"]))
     return {"reasons": out, "method": method, "units": units, "baseline": base, "baseline_source": source,

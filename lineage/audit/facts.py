@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, LineageError, log
 from ..model import Node, canonical_json
 from ..store import Store
 
@@ -233,7 +233,8 @@ def collect_model(store: Store, model_id: str) -> Facts:
             changes["items"] = [{"aspect": c.aspect, "key": c.key, "a": _plain(c.a), "b": _plain(c.b)}
                                 for c in diff.changes if c.aspect != "metrics"]
             changes["items"] += _metric_changes(store, previous.id, metrics)
-        except Exception as exc:  # noqa: BLE001 - a comparison that fails must not cost the whole report
+        except LineageError as exc:  # a comparison that fails must not cost the whole report: shown as a gap
+            log.warning("audit of %s: the comparison with %s failed: %s", model_id, previous.id, exc)
             changes["error"] = f"{type(exc).__name__}: {exc}"
 
     predictions = store.prediction_summary(model_id)
@@ -399,7 +400,8 @@ def _impact(store: Store, model_id: str) -> tuple[dict[str, Any], list[dict[str,
 
     try:
         sub = query.impact(store, model_id)
-    except Exception as exc:  # noqa: BLE001 - shown as a gap rather than failing the report
+    except LineageError as exc:  # shown as a gap rather than failing the report
+        log.warning("audit of %s: its impact could not be walked: %s", model_id, exc)
         return {"counts": {}, "error": f"{type(exc).__name__}: {exc}"}, []
     counts = dict(sub.counts)
     if model_id in sub:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, RenderError, log
 from ..store import Store
 from . import checklist
 from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, STANDARDS
@@ -193,7 +193,8 @@ def _diagram(store: Store, facts: Any) -> tuple[str | None, str | None]:
         return None, None
     try:
         from .. import render
-    except ImportError:
+    except ImportError as exc:  # a renderer dependency missing here: the report still stands, the log says why
+        log.warning("audit report written without its diagram: %s", exc)
         return None, None
     integ = facts.integrity
     marked = {f["id"]: "stale" for f in integ["files"] if f["status"] in ("changed", "missing", "unreadable") and f["id"] in sub}
@@ -206,10 +207,12 @@ def _diagram(store: Store, facts: Any) -> tuple[str | None, str | None]:
     options = {"highlight": highlight, "marked": marked}
     try:
         return _strip_prolog(render.to_svg(sub, **options)), "svg"
-    except Exception:  # noqa: BLE001 - no `dot` here: the renderer's HTML view still shows the graph
+    except RenderError as exc:  # no `dot` here: the renderer's HTML view still shows the graph
+        log.info("audit diagram drawn as HTML, not SVG: %s", exc)
         try:
             return render.to_html_fragment(sub, **options), "html"
-        except Exception:  # noqa: BLE001 - a report without a diagram beats no report
+        except RenderError as exc2:  # a report without a diagram beats no report; the log says why
+            log.warning("audit report written without its diagram: %s", exc2)
             return None, None
 
 

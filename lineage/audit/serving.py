@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import LineageError, log
 from ..store import Store
 
 PRODUCTION = "production"
@@ -32,7 +33,8 @@ def model_extras(store: Store, model_id: str) -> dict[str, Any]:
         out["name_labels"] = dict(hist.labels)
     try:
         fl = feature_lineage(store, model_id)
-    except Exception as exc:  # noqa: BLE001 - a report must not be lost to a feature map it cannot read
+    except LineageError as exc:  # a report must not be lost to a feature map it cannot read: shown as a gap
+        log.warning("audit of %s: its feature map could not be read: %s", model_id, exc)
         out["features"] = {"error": f"{type(exc).__name__}: {exc}"}
         return out
     out["features"] = {

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import hashing
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, foreign
 from ..model import Node, canonical_json, make_id
 from ..store import Store
 from . import require
@@ -50,18 +50,13 @@ def import_dvc(store: Store, repo: str | os.PathLike[str] = ".", *, all_commits:
         raise InvalidInputError(f"{root / 'dvc.yaml'}: no such file (and no .dvc files): nothing to import")
     from dvc.repo import Repo
 
-    try:
+    # DVC's own errors (NotDvcRepoError, YAML errors) have many types: one line
+    with foreign(f"{root}: DVC cannot open it: {{reason}}"):
         dvc_repo = Repo(str(root))
-    except Exception as exc:  # noqa: BLE001 - DVC's own errors (NotDvcRepoError, YAML errors) have many types
-        raise InvalidInputError(f"{root}: DVC cannot open it: {_line(exc)}") from None
     batch = ImportBatch(store, tool="dvc", source=str(root), details={"all_commits": all_commits})
-    try:
-        with dvc_repo:
-            revs = _collect(dvc_repo, root, all_commits)
-    except InvalidInputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a broken dvc.yaml / dvc.lock in some commit
-        raise InvalidInputError(f"{root}: DVC cannot read the pipeline: {_line(exc)}") from None
+    # a broken dvc.yaml / dvc.lock in some commit: one line
+    with foreign(f"{root}: DVC cannot read the pipeline: {{reason}}"), dvc_repo:
+        revs = _collect(dvc_repo, root, all_commits)
     _build(batch, store, root, revs)
     return batch.commit()
 
@@ -73,11 +68,6 @@ def _dvc_files(root: Path) -> bool:
         if any(f.endswith(".dvc") for f in filenames):
             return True
     return False
-
-
-def _line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .. import capture, hashing
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, foreign, log
 from ..model import Node, make_id
 from ..store import Store
 from . import require
@@ -85,11 +85,6 @@ def _check_local(uri: str) -> None:
         raise InvalidInputError(f"{uri}: no MLflow tracking store there (check --tracking-uri)")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
-
-
 def import_mlflow(store: Store, tracking_uri: str, *, experiments: Sequence[str] = (),
                   registry_uri: str | None = None, models: bool = True) -> ImportResult:
     """Import an MLflow tracking store's runs, datasets and models; returns the counts.
@@ -103,14 +98,10 @@ def import_mlflow(store: Store, tracking_uri: str, *, experiments: Sequence[str]
 
     _check_local(tracking_uri)
     shown_uri = capture.strip_url_credentials(tracking_uri)
-    with _quick_failure():
-        try:
-            client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
-            batch = _read(client, store, shown_uri, experiments, models=models)
-        except InvalidInputError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - MLflow raises many types (MlflowException, requests', SQLAlchemy's)
-            raise InvalidInputError(f"{shown_uri}: cannot read the MLflow store: {_one_line(exc)}") from None
+    # MLflow raises many types (MlflowException, requests', SQLAlchemy's): one line
+    with _quick_failure(), foreign(f"{shown_uri}: cannot read the MLflow store: {{reason}}"):
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+        batch = _read(client, store, shown_uri, experiments, models=models)
     return batch.commit()
 
 
@@ -216,8 +207,20 @@ def _sql_histories(store: Any, run_ids: Sequence[str]) -> dict[tuple[str, str], 
                 for run_uuid, key, value, ts, step, is_nan in session.execute(query):
                     out.setdefault((run_uuid, key), []).append(_Point(float("nan") if is_nan else value, ts, step))
         return out
-    except Exception:  # noqa: BLE001 - another MLflow's schema: fall back to its public calls
+    except _schema_errors() as exc:  # another MLflow's schema: fall back to its public calls
+        log.debug("MLflow import: reading its tables failed (%s); using its client calls", exc)
         return None
+
+
+def _schema_errors() -> tuple[type[BaseException], ...]:
+    """What reading an MLflow's tables directly raises when they are not the ones this
+    reads: a module moved (ImportError), a column renamed (AttributeError), a table or
+    column missing in the database (SQLAlchemy's errors)."""
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+    except ImportError:
+        return (ImportError, AttributeError, ValueError)
+    return (ImportError, AttributeError, ValueError, SQLAlchemyError)
 
 
 def _sql_runs(store: Any, exp_ids: Sequence[str]) -> list[Any] | None:
@@ -282,7 +285,8 @@ def _sql_runs(store: Any, exp_ids: Sequence[str]) -> list[Any] | None:
         for r in runs.values():  # as RunInfo does: the run name is also the mlflow.runName tag
             r.info.run_name = r.info.run_name or r.data.tags.get("mlflow.runName")
         return list(runs.values())
-    except Exception:  # noqa: BLE001 - another MLflow's schema: fall back to its public calls
+    except _schema_errors() as exc:  # another MLflow's schema: fall back to its public calls
+        log.debug("MLflow import: reading its tables failed (%s); using its client calls", exc)
         return None
 
 
@@ -389,8 +393,10 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
     """Logged models of the imported experiments, named by their registered versions."""
     registered: dict[str, list[dict[str, Any]]] = {}  # logged model id or source -> versions
     try:
-        rms = list(_pages(lambda t: client.search_registered_models(page_token=t)))
-    except Exception:  # noqa: BLE001 - a tracking server without a registry: models stay unregistered
+        with foreign("{type}: {reason}"):
+            rms = list(_pages(lambda t: client.search_registered_models(page_token=t)))
+    except InvalidInputError as exc:  # a tracking server without a registry: models stay unregistered
+        log.info("MLflow import: no model registry read (%s); models stay unregistered", exc)
         rms = []
     for rm in rms:
         aliases_of: dict[str, list[str]] = {}
@@ -456,8 +462,11 @@ def _hash_model_files(location: str) -> tuple[str | None, int, int]:
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
-        except Exception:  # noqa: BLE001 - unreachable artifact store: the model is skipped, not the import
+            with foreign("{type}: {reason}"):
+                path = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
+        except InvalidInputError as exc:  # unreachable artifact store: the model is skipped, not the import
+            log.warning("MLflow import: the model files at %s cannot be read (%s); recorded without them",
+                        capture.strip_url_credentials(location), exc)
             return None, 0, 0
         digest, manifest = hashing.hash_tree(path)
         return digest, len(manifest), sum(m[2] for m in manifest)

@@ -43,7 +43,7 @@ from urllib.parse import unquote, urlparse
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as _RegistrySqlStore
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as _TrackingSqlStore
 
-from ..errors import InvalidInputError, LineageError, NodeNotFoundError
+from ..errors import InvalidInputError, LineageError, NodeNotFoundError, foreign, log
 from ..model import Edge, Node, make_id
 from ..store import Store
 from ..tracking import Run
@@ -346,8 +346,10 @@ def record_model(store: Store, run: Run, folder: Path, *, name: str, mlflow_mode
         try:  # MLflow's own loader reads its formats (pickle, cloudpickle, skops)
             import mlflow.sklearn
 
-            attrs.update(describe_model(mlflow.sklearn.load_model(folder.as_uri())))
-        except Exception:  # noqa: BLE001 -- a model that will not load is still recorded by digest
+            with foreign("{type}: {reason}"):
+                attrs.update(describe_model(mlflow.sklearn.load_model(folder.as_uri())))
+        except (ImportError, InvalidInputError) as exc:  # a model that will not load is still recorded by digest
+            log.info("MLflow model at %s recorded by digest only: %s", folder, exc)
             attrs["flavor"] = "sklearn"
         attrs.update({"artifact": f"artifacts/{digest[:2]}/{digest}", "serializer": (flavors.get("sklearn") or {})
                       .get("serialization_format", "cloudpickle"), "size": blob_path.stat().st_size})

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import hashing
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, foreign
 from ..model import KINDS, PROV_NAMES, Node, canonical_json, is_hex, make_id
 from ..store import Store
 from . import MissingExtraError, require
@@ -112,11 +112,9 @@ def import_prov(store: Store, path: str | os.PathLike[str]) -> ImportResult:
     fmt = _format_of(p)
     if fmt == "provn":
         raise InvalidInputError(f"{path}: the prov package cannot read PROV-N; export as prov-json or prov-xml to import")
-    try:
+    # prov raises ValueError, KeyError, lxml and json errors alike: one line
+    with foreign(f"{path}: not a readable PROV-{fmt.upper()} document ({{reason}})"):
         doc = prov.read(str(p), format=fmt)
-    except Exception as exc:  # noqa: BLE001 - prov raises ValueError, KeyError, lxml and json errors alike
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise InvalidInputError(f"{path}: not a readable PROV-{fmt.upper()} document ({first})") from None
     doc = doc.flattened() if doc.has_bundles() else doc
     batch = ImportBatch(store, tool="prov", source=str(p.resolve()))
     ids: dict[str, str] = {}

@@ -8,6 +8,7 @@ from typing import Any
 
 import networkx as nx
 
+from ..errors import RenderError, log
 from ..model import Edge, Node
 
 
@@ -136,7 +137,8 @@ class Subgraph:
 
         try:
             return to_svg(self)
-        except Exception:  # noqa: BLE001 - a notebook display hook: no `dot`, or any drawing error, falls back to the HTML view
+        except RenderError as exc:  # a notebook display hook: no `dot`, or too many nodes, falls back to the HTML view
+            log.debug("no SVG view (%s); the HTML view shows the graph", exc)
             return None
 
     def _repr_html_(self) -> str:
