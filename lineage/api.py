@@ -46,7 +46,6 @@ class Lineage:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._reaped = False
 
     # -- housekeeping -------------------------------------------------------
 
@@ -71,7 +70,6 @@ class Lineage:
 
     def reap(self) -> list[str]:
         """Record as `crashed` every `running` run whose process has died; returns their ids."""
-        self._reaped = True
         return self.store.reap_dead_runs()
 
     @contextmanager

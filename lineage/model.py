@@ -43,9 +43,6 @@ RELATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 #: relations a provenance walk follows; version history is not provenance.
 PROVENANCE_RELATIONS: tuple[str, ...] = tuple(r for r in RELATIONS if r != "was_revision_of")
 
-#: roles of `used` edges
-ROLES = ("training", "evaluation", "input", "code", "environment")
-
 RUN_STATUSES = ("running", "finished", "failed", "crashed")
 
 #: PROV-JSON names of our relations

@@ -33,7 +33,6 @@ RECORDED = "recorded"
 MISSING = "missing"
 NEEDS_PERSON = "needs a person"
 FAILED = "failed"  # the integrity check failed: never shown as merely "missing"
-STATUSES = (RECORDED, NEEDS_PERSON, MISSING, FAILED)
 
 
 @dataclass(frozen=True)

@@ -153,8 +153,3 @@ def to_svg(doc: dict[str, Any], **marks: Any) -> str | None:
     except RenderError:
         return None
 
-
-LEGEND = [
-    ("dataset", "data (oval)"), ("run", "a run: preparation or training (box)"), ("model", "the model (bold)"),
-    ("prediction", "its predictions"), ("evaluation", "held-out evaluation data"),
-]

@@ -15,14 +15,6 @@ from typing import Any
 
 from ..errors import InvalidInputError
 
-#: extra of ``lineage-ml`` that installs each client library
-EXTRAS: dict[str, str] = {
-    "mlflow": "mlflow",
-    "dvc": "dvc",
-    "openlineage": "openlineage",
-    "prov": "prov",
-}
-
 
 class MissingExtraError(InvalidInputError):
     """Raised when an integration's client library is not installed; names the extra."""

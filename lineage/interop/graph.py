@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,8 +87,3 @@ def write_json(sc: Scope, path: str | os.PathLike[str]) -> int:
     return len(doc["nodes"])
 
 
-def kinds_of(nodes: Sequence[Node]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for n in nodes:
-        out[n.kind] = out.get(n.kind, 0) + 1
-    return out

@@ -46,11 +46,6 @@ def metric_keys(store: Store, run_id: str) -> list[str]:
     return [r[0] for r in store.conn.execute("SELECT DISTINCT key FROM metrics WHERE run = ? ORDER BY key", (run_id,))]
 
 
-def runs_named_alias(store: Store, alias: str) -> list[str]:
-    """Ids of the nodes that carry ``alias`` as a second name (``mlflow:<run_id>``), oldest first."""
-    return [r[0] for r in store.conn.execute("SELECT node FROM aliases WHERE name = ? ORDER BY pk", (alias,))]
-
-
 def associated_agents(store: Store, run_id: str) -> list[str]:
     """The agents a run was associated with (who ran it), first recorded first."""
     return [r[0] for r in store.conn.execute(

@@ -130,10 +130,6 @@ class Store:
         self._local = threading.local()
         self._db = None
 
-    def _configure(self, c: sqlite3.Connection) -> None:
-        """See `sqlite.configure`."""
-        _sqlite.configure(c)
-
     @property
     def db(self) -> Any:
         """A ``sqlite_utils.Database`` on the same connection, for introspection and tools."""
@@ -309,7 +305,6 @@ class Store:
             seq, prev = self.head()
             seq += 1
             rows_hash = hashlib.sha256()
-            n_rows = 0
             for table, columns in RECORD_TABLES.items():
                 if not rows or table not in rows:
                     continue
@@ -318,7 +313,6 @@ class Store:
                     continue
                 for values in coerced:
                     rows_hash.update(row_digest(table, values))
-                n_rows += len(coerced)
                 marks = ", ".join("?" * (len(columns) + 1))
                 self.conn.executemany(
                     f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks})",

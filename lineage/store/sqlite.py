@@ -154,9 +154,8 @@ def connect(store: Store) -> sqlite3.Connection:
 
 def configure(c: sqlite3.Connection) -> None:
     c.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
-    mode = c.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":  # e.g. a read-only file system; say nothing, work anyway
-        pass
+    # a file system that cannot hold WAL (read-only) keeps its journal mode: work anyway
+    c.execute("PRAGMA journal_mode = WAL")
     durability = os.environ.get("LINEAGE_DURABILITY", "normal").lower()
     c.execute("PRAGMA synchronous = FULL" if durability == "full" else "PRAGMA synchronous = NORMAL")
     c.execute("PRAGMA foreign_keys = ON")
