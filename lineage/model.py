@@ -40,6 +40,22 @@ RELATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "was_revision_of": (frozenset({"dataset"}), frozenset({"dataset"})),
 }
 
+
+
+def relation_problem(src: str, dst: str, rel: str) -> str | None:
+    """Why the edge ``src --rel--> dst`` breaks `RELATIONS` (DESIGN.md §1: a `used`
+    edge goes from a run to an entity, never the other way), in one line; None when
+    it fits. The kinds are read from the ids (``kind:hex``)."""
+    allowed = RELATIONS.get(rel)
+    if allowed is None:
+        return f"unknown relation {rel!r} (expected one of {', '.join(RELATIONS)})"
+    src_kind, dst_kind = src.partition(":")[0], dst.partition(":")[0]
+    if src_kind in allowed[0] and dst_kind in allowed[1]:
+        return None
+    return (f"a {rel!r} edge goes from {'/'.join(sorted(allowed[0]))} to {'/'.join(sorted(allowed[1]))}, "
+            f"not from {src} to {dst}")
+
+
 #: relations a provenance walk follows; version history is not provenance.
 PROVENANCE_RELATIONS: tuple[str, ...] = tuple(r for r in RELATIONS if r != "was_revision_of")
 

@@ -26,8 +26,9 @@ from ..errors import (
     NoStoreError,
     SchemaVersionError,
     StoreCorruptError,
+    WriteRefusedError,
 )
-from ..model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref
+from ..model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref, relation_problem
 from ..model import clean_text as _clean_text
 from . import erasure as _erasure
 from . import files as _files
@@ -311,6 +312,10 @@ class Store:
                 coerced = [_coerce(table, columns, r) for r in rows[table]]
                 if not coerced:
                     continue
+                if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
+                    bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
+                    if bad:
+                        raise WriteRefusedError(f"refused: {bad}")
                 for values in coerced:
                     rows_hash.update(row_digest(table, values))
                 marks = ", ".join("?" * (len(columns) + 1))
