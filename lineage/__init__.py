@@ -10,6 +10,7 @@ See docs/ for the data model, the tracking guide and the CLI reference.
 """
 
 from . import data, models, pyfunc, sklearn
+from ._version import __version__
 from .api import Lineage, open
 from .autologging import request_ids
 from .client import MlflowClient
@@ -75,8 +76,6 @@ from .fluent import (
 from .model import Edge, Node
 from .store import VerifyReport
 from .tracking import Run
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AmbiguousIdError",

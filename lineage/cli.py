@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .errors import FilterSyntaxError, LineageError
 from .model import human_size
 
@@ -201,15 +201,10 @@ def init(state: State, path: str | None) -> None:
       lineage init
       lineage --db /data/team/lineage.db init
     """
-    from .api import open as open_lineage
-    from .store import DB_NAME, STORE_DIR, locate
+    from .api import init as init_lineage
 
-    target = state.db
-    if path:
-        target = os.path.join(path, STORE_DIR, DB_NAME)
-    existing = locate(target, create=True).is_file()
-    lg = open_lineage(target, create=True)
-    verb = "Found existing" if existing else "Initialized"
+    lg, created = init_lineage(None if path else state.db, root=path or None)
+    verb = "Initialized" if created else "Found existing"
     click.echo(f"{verb} lineage store at {lg.db_path}")
 
 
@@ -253,9 +248,9 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise click.ClickException(f"no such file or directory: {missing[0]}{more}")
     if uri and digest is not None:
-        from .tracking import valid_digest
+        from .api import Lineage
 
-        valid_digest(digest)  # before a store is created for it
+        Lineage.check_digest(digest)  # before a store is created for it
     lg = state.lineage(create=True)
     nodes = []
     # One transaction per path, not one around all: hashing must not hold the write lock.
@@ -571,7 +566,7 @@ def dag(state: State, ref: str | None, upstream: bool, output: str | None, max_n
     if ref is None:
         if highlights:
             raise click.UsageError("--highlight needs REF (the overview shows groups, not nodes)")
-        sub = render.overview(lg.store)
+        sub = lg.overview()
     else:
         node = lg.get(ref)
         targets = [lg.get(h) for h in highlights]
@@ -861,12 +856,12 @@ def runs_(state: State, where: str | None, sort: str | None, limit: int | None, 
       lineage runs --where "used = 'train' and started_at >= '2026-01-01'" --sort -metrics.accuracy --limit 10
       lineage runs --where "tags.team = 'risk' or experiment contains 'churn'" --json
     """
+    from .api import Lineage
     from .errors import InvalidInputError
-    from .query import parse_order
 
     if sort:
         try:
-            parse_order(sort)  # a bad key is bad usage (exit 2), like a bad filter
+            Lineage.check_order(sort)  # a bad key is bad usage (exit 2), like a bad filter
         except InvalidInputError as exc:
             raise click.BadParameter(str(exc), param_hint="--sort") from None
     lg = state.lineage()
@@ -968,7 +963,7 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
         raise click.UsageError("--sign signs the checkpoint --record writes; give both")
     if sign and head:
         raise click.UsageError("--sign records a checkpoint; check a remembered --head separately")
-    total = lg.store.head()[0]
+    total = lg.head()[0]
     if sign:
         report = lg.verify_signed(sign, since_checkpoint=since_checkpoint)
     elif as_json or total < 50_000 or not sys.stderr.isatty():
@@ -1397,9 +1392,7 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
         click.confirm(f"Erase the content of {node.id}? This cannot be undone", abort=True, err=True)
     seq = lg.redact(node, reason=reason)
     click.echo(f"erased {node.id} (event {seq})")
-    from .store import ERASURE_LIMITS
-
-    click.echo(f"not reached: {ERASURE_LIMITS}", err=True)
+    click.echo(f"not reached: {lg.erasure_limits}", err=True)
 
 
 # ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._version import __version__
 from ..errors import InvalidInputError, RenderError, log
 from ..store import Store
 from . import checklist
@@ -29,8 +30,6 @@ CITATION_NOTE = ("Articles are cited by number (AIA: Regulation (EU) 2024/1689; 
 
 
 def _version() -> str:
-    from .. import __version__
-
     return __version__
 
 

@@ -32,6 +32,7 @@ from typing import IO, Any
 from urllib.parse import urlparse
 
 from .. import hashing
+from .._version import __version__
 from ..errors import InvalidInputError
 from ..model import Node, is_hex, make_id
 from ..store import Store
@@ -43,8 +44,6 @@ RUN_EVENT_SCHEMA = SPEC + "#/$defs/RunEvent"
 
 
 def _package_version() -> str:
-    from .. import __version__  # (the package root sits above this layer: read lazily)
-
     return __version__
 
 
