@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import tracking
 from .model import Node, make_id
-from .store import Store, VerifyReport, locate
+from .store import DB_NAME, STORE_DIR, Store, VerifyReport, locate
 
 if TYPE_CHECKING:  # pragma: no cover
     from .interop.bulk import ImportResult
@@ -575,6 +575,46 @@ class Lineage:
 
         node_ref = None if ref is None else self.get(ref).id
         return export(self.store, format, node_ref, path, url=url, namespace=namespace)
+
+    # -- what the CLI used to reach past the facade for (issue 9) ---------------
+    # The CLI calls these instead of `lg.store`, `render.overview(lg.store)` or the
+    # store's and tracking's helpers, so it holds no logic the Python API lacks.
+
+    def overview(self, *, per_kind: int = 12) -> Subgraph:
+        """A diagram-sized summary of the whole store (`render.overview`): one group
+        node per (kind, name) with its count, built from aggregate queries only.
+        Returns a Subgraph whose root is None; draw it with `render`."""
+        from .render import overview
+
+        return overview(self.store, per_kind=per_kind)
+
+    def head(self) -> tuple[int, str]:
+        """``(number of ledger events, hash of the newest)``: the history's length and
+        the head `verify` would check, read without verifying."""
+        return self.store.head()
+
+    @property
+    def erasure_limits(self) -> str:
+        """What `redact` cannot reach (backups, copies, reports already written), in
+        one sentence, for whoever erases something."""
+        from .store import ERASURE_LIMITS
+
+        return ERASURE_LIMITS
+
+    @staticmethod
+    def check_digest(digest: str) -> str:
+        """A caller-supplied checksum in normal form (``algorithm:value``; 64 bare hex
+        digits read as ``sha256:``), checked before any store is opened for it.
+        Raises InvalidInputError for anything else."""
+        return tracking.valid_digest(digest)
+
+    @staticmethod
+    def check_order(order_by: str) -> None:
+        """Check a `runs` sort key (``-metrics.accuracy``) before a store is opened.
+        Raises InvalidInputError naming what is wrong."""
+        from .query import parse_order
+
+        parse_order(order_by)
 class MetricPoint:
     """One logged value of a metric: ``step``, ``value``, ``at`` (ISO time), ``group``
     (a per-group result's group, else None) and ``dataset`` (the evaluation data, or None)."""
@@ -646,6 +686,16 @@ def _card_text(value: Any) -> str:
     import yaml
 
     return yaml.safe_dump(value, sort_keys=False).strip()
+
+
+def init(path: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] | None = None) -> tuple[Lineage, bool]:
+    """What ``lineage init`` does: open the store at ``path`` (found as `open` finds
+    it) or in ``root``'s ``.lineage/`` folder, creating it when there is none.
+    Returns ``(the opened Lineage, whether it was created now)``."""
+    if root is not None:
+        path = os.path.join(root, STORE_DIR, DB_NAME)
+    existed = locate(path, create=True).is_file()
+    return open(path, create=True), not existed
 
 
 def open(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Lineage:

@@ -21,6 +21,7 @@ PACKAGE = Path(lineage.__file__).parent
 # rank of each layer: a module may import (at module level) only ranks <= its own.
 # `model` and `errors` import nothing of ours; everything may import them.
 LAYERS: dict[str, int] = {
+    "_version": 0,  # `__version__`, so no layer imports the package root for it
     "model": 0,
     "signing": 1,
     "errors": 0,
@@ -59,7 +60,15 @@ LAYERS: dict[str, int] = {
 }
 
 #: modules that must not import anything of ours at all
-LEAVES = {"model", "errors"}
+LEAVES = {"_version", "model", "errors"}
+
+#: the imports inside functions that reach UP the layers, each deliberate:
+#: (importing module, imported module) -> why. Everything else a function imports
+#: obeys the same order as module-level imports (DESIGN.md §3).
+LAZY_UP: dict[tuple[str, str], str] = {
+    ("lineage.query.subgraph", "lineage.render"):
+        "a Subgraph's views (str, __rich__, _repr_svg_, _repr_html_) draw it with the renderer (DESIGN.md §3)",
+}
 
 
 def modules() -> list[tuple[str, Path]]:
@@ -154,6 +163,80 @@ def test_layers_only_look_down(module: str) -> None:
             elif LAYERS.get(target_layer, 99) > rank:
                 bad.append(f"{target} (layer {target_layer} is above {layer})")
     assert not bad, f"{module} imports at module level: {', '.join(bad)}; import lazily inside the function"
+
+
+def function_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Imports that run only when a function is called: inside a function body, but
+    not under ``if TYPE_CHECKING:`` (never run)."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child.test):
+                for s in child.orelse:
+                    visit(s, in_function)
+                continue
+            if isinstance(child, (ast.Import, ast.ImportFrom)) and in_function:
+                found.append(child)
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(tree, False)
+    return found
+
+
+def lazy_upward_imports(module: str) -> list[str]:
+    """The modules ``module`` imports inside functions from a layer above its own."""
+    layer = layer_of(module)
+    out = []
+    for node in function_imports(parse(MODULES[module])):
+        for target in resolve(module, node):
+            target_layer = layer_of(target)
+            if target_layer != layer and (layer in LEAVES or LAYERS.get(target_layer, 99) > LAYERS[layer]):
+                out.append(target)
+    return out
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_inside_functions_look_down_too(module: str) -> None:
+    bad = [t for t in lazy_upward_imports(module) if (module, t) not in LAZY_UP]
+    assert not bad, (f"{module} imports {', '.join(sorted(set(bad)))} inside a function, from a higher layer; "
+                     f"pass what it needs down, or add a deliberate lazy view to LAZY_UP in {__file__} with why")
+
+
+def test_the_lazy_allow_list_has_no_stale_entries() -> None:
+    stale = [pair for pair in LAZY_UP if pair[1] not in lazy_upward_imports(pair[0])]
+    assert not stale, f"LAZY_UP allows imports the code no longer makes: {stale}"
+
+
+def test_function_imports_are_found_at_any_depth() -> None:
+    tree = ast.parse(
+        "import os\n"
+        "if TYPE_CHECKING:\n    from .api import Lineage\n"
+        "def f():\n    from . import render\n    if x:\n        import lineage\n"
+        "class C:\n    def m(self):\n        from ..query import trace\n"
+        "    def v(self):\n        if TYPE_CHECKING:\n            from . import api\n")
+    assert [ast.unparse(n) for n in function_imports(tree)] == [
+        "from . import render", "import lineage", "from ..query import trace"]
+
+
+#: what the CLI may import besides the facade (lineage.api): it parses, calls the
+#: facade and prints (DESIGN.md §3); the store and the write paths are the facade's
+CLI_MAY_IMPORT = {
+    "lineage._version": "--version",
+    "lineage.api": "the facade",
+    "lineage.errors": "one-line errors and exit codes",
+    "lineage.model": "short ids, sizes and kinds for printing",
+    "lineage.render": "views of the results it prints",
+    "lineage.secrets": "SecretWarning, the warning category it turns into a line",
+    "lineage.query": "rich tables of results (data_uses_table, suspects_table) until they move to render",
+}
+
+
+def test_the_cli_goes_through_the_facade() -> None:
+    reached = {t for node in ast.walk(parse(MODULES["lineage.cli"])) if isinstance(node, (ast.Import, ast.ImportFrom))
+               for t in resolve("lineage.cli", node)}
+    reached = {t if t in CLI_MAY_IMPORT or t == "lineage" else ".".join(t.split(".")[:2]) for t in reached}
+    assert reached - {"lineage"} <= set(CLI_MAY_IMPORT), f"the CLI reaches past the facade: {sorted(reached - set(CLI_MAY_IMPORT) - {'lineage'})}"
 
 
 def test_nothing_but_main_imports_the_cli() -> None:
