@@ -16,6 +16,11 @@ message that names the problem and, where there is one, the fix.
     ├── IntegrityError            verification found tampering (carries the VerifyReport)
     ├── RenderError               a diagram could not be drawn (no `dot` program, unknown format)
     └── UnsupportedError          an MLflow call lineage does not provide (also an AttributeError)
+
+Also here: `foreign`, the boundary with code lineage does not own (a user's model, the
+classes a pickle names, another tool's library), which turns whatever it raises into
+one InvalidInputError line; and `log`, the ``lineage`` logger, on which whatever lineage
+deliberately carries on from is said.
 """
 
 from __future__ import annotations
