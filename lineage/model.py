@@ -49,7 +49,7 @@ def relation_problem(src: str, dst: str, rel: str) -> str | None:
     allowed = RELATIONS.get(rel)
     if allowed is None:
         return f"unknown relation {rel!r} (expected one of {', '.join(RELATIONS)})"
-    src_kind, dst_kind = src.partition(":")[0], dst.partition(":")[0]
+    src_kind, dst_kind = str(src).partition(":")[0], str(dst).partition(":")[0]
     if src_kind in allowed[0] and dst_kind in allowed[1]:
         return None
     return (f"a {rel!r} edge goes from {'/'.join(sorted(allowed[0]))} to {'/'.join(sorted(allowed[1]))}, "

@@ -137,9 +137,11 @@ def graphs(draw: Any) -> tuple[list[tuple[str, str]], dict[str, str], list[tuple
     nodes = [(k, f"{k}:{i}") for i, k in enumerate(kinds)]
     models = [label for k, label in nodes if k == "model"]
     made_by = {label: draw(st.sampled_from(models)) for k, label in nodes if k == "prediction"}
-    edges = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1),
-                                    st.sampled_from(["was_derived_from", "used", "was_generated_by", "was_revision_of"])),
-                          max_size=3 * n))
+    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n))
+    # a relation that fits its ends' kinds (Store.write refuses others): derivation
+    # between any of these entities, a revision between two datasets
+    edges = [(s, d, draw(st.sampled_from(["was_derived_from", "was_revision_of"] if kinds[s] == kinds[d] == "dataset"
+                                         else ["was_derived_from"]))) for s, d in pairs]
     return nodes, made_by, edges
 
 

@@ -312,10 +312,6 @@ class Store:
                 coerced = [_coerce(table, columns, r) for r in rows[table]]
                 if not coerced:
                     continue
-                if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
-                    bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
-                    if bad:
-                        raise WriteRefusedError(f"refused: {bad}")
                 for values in coerced:
                     rows_hash.update(row_digest(table, values))
                 marks = ", ".join("?" * (len(columns) + 1))
@@ -323,6 +319,10 @@ class Store:
                     f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks})",
                     [(*v, seq) for v in coerced],
                 )
+                if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
+                    bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
+                    if bad:
+                        raise WriteRefusedError(f"refused: {bad}")  # (the transaction rolls back whole)
                 if table == "run_states":
                     self._track_open_runs(coerced)
             body = {"at": now_iso(), "actor": self.actor, **payload}
