@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import InvalidInputError, NodeNotFoundError
 from ..model import Edge, Node
 from ..store import Store
-from .closure import _KIND_ORDER, _chunks, _closure, _distances, _edges_among, _fetch, _marks, _models_of, _root_id
+from .closure import KIND_RANK, bfs_distances, chunks, edges_among, fetch_nodes, models_of, placeholders, reachable_ids, resolve_root
 from .results import Change, DataUse, Diff, Suspect, role_group
 
 
@@ -26,11 +26,11 @@ def which_data(store: Store, ref: str) -> list[DataUse]:
     data, never as training. When a run used one dataset in several roles, a training
     role wins. The farthest sources come first, the data the model saw last.
     """
-    root = _root_id(store, ref)
-    ids = _closure(store, [root], upstream=True)
-    nodes = _fetch(store, ids, root)
-    edges = _edges_among(store, nodes, upstream=True)
-    dist = _distances([root], edges, upstream=True)
+    root = resolve_root(store, ref)
+    ids = reachable_ids(store, [root], upstream=True)
+    nodes = fetch_nodes(store, ids, root)
+    edges = edges_among(store, nodes, upstream=True)
+    dist = bfs_distances([root], edges, upstream=True)
     # the first runs met walking up from the node: the ones that produced it
     out_adj: dict[str, list[Edge]] = {}
     for e in edges:
@@ -138,7 +138,7 @@ def diff(store: Store, a: str, b: str) -> Diff:
     Raises InvalidInputError for nodes that are neither models nor runs (nor produced
     by a run).
     """
-    ca, cb = _context(store, _root_id(store, a)), _context(store, _root_id(store, b))
+    ca, cb = _context(store, resolve_root(store, a)), _context(store, resolve_root(store, b))
     changes: list[Change] = []
     # data, keyed by name (ids for unnamed data)
     def by_name(uses: list[DataUse]) -> dict[str, dict[str, str]]:
@@ -218,8 +218,8 @@ def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Su
 
     Raises InvalidInputError when ``bad`` is empty.
     """
-    bad_ids = list(dict.fromkeys(_root_id(store, r) for r in bad))
-    good_ids = list(dict.fromkeys(_root_id(store, r) for r in good))
+    bad_ids = list(dict.fromkeys(resolve_root(store, r) for r in bad))
+    good_ids = list(dict.fromkeys(resolve_root(store, r) for r in good))
     if not bad_ids:
         raise InvalidInputError("blame needs at least one bad prediction (--bad REF)")
     overlap = set(bad_ids) & set(good_ids)
@@ -228,11 +228,11 @@ def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Su
     flagged = bad_ids + good_ids
     # what each flagged node directly depends on: its model, and any stored edges
     parents: dict[str, set[str]] = {i: set() for i in flagged}
-    for p, m in _models_of(store, flagged).items():
+    for p, m in models_of(store, flagged).items():
         parents[p].add(m)
-    for chunk in _chunks(flagged):
+    for chunk in chunks(flagged):
         for s, d in store.conn.execute(
-            f"SELECT src, dst FROM edges WHERE src IN ({_marks(len(chunk))}) AND rel <> 'was_revision_of'", chunk):
+            f"SELECT src, dst FROM edges WHERE src IN ({placeholders(len(chunk))}) AND rel <> 'was_revision_of'", chunk):
             parents[s].add(d)
     missing = [i for i in flagged if not parents[i] and not store.node_exists(i)]
     if missing:
@@ -242,7 +242,7 @@ def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Su
     def upstream_of(i: str) -> set[str]:
         key = frozenset(parents[i])
         if key not in walks:
-            walks[key] = _closure(store, sorted(key), upstream=True) if key else set()
+            walks[key] = reachable_ids(store, sorted(key), upstream=True) if key else set()
         return walks[key]
 
     counts_bad: dict[str, int] = {}
@@ -262,5 +262,5 @@ def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Su
             scores[u] = round(s, 6)
     found = store.get_nodes(list(scores))
     out = [Suspect(n, scores[i], counts_bad[i], counts_good.get(i, 0)) for i, n in found.items()]
-    out.sort(key=lambda s: (-s.score, _KIND_ORDER.get(s.node.kind, 99), -s.bad, s.node.name or "", s.node.id))
+    out.sort(key=lambda s: (-s.score, KIND_RANK.get(s.node.kind, 99), -s.bad, s.node.name or "", s.node.id))
     return out

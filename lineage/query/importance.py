@@ -8,18 +8,18 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..store import Store
-from .closure import _chunks, _marks
+from .closure import chunks, placeholders
 from .results import Insights, ParamImportance
-from .search import _LATEST_METRIC
+from .search import LATEST_METRIC
 
 
 def _latest_metric(store: Store, metric: str) -> dict[str, float]:
     sql = (f"SELECT m.run, m.value FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND m.value IS NOT NULL "
-           f"AND {_LATEST_METRIC}")
+           f"AND {LATEST_METRIC}")
     return {run: float(v) for run, v in store.conn.execute(sql, (metric,))}
 
 
-def _ranks(x: Any) -> Any:
+def average_ranks(x: Any) -> Any:
     """Average ranks (ties share the mean of their positions), as scipy's rankdata."""
     import numpy as np
 
@@ -35,7 +35,7 @@ def _ranks(x: Any) -> Any:
 def _spearman(x: Any, y: Any) -> float | None:
     import numpy as np
 
-    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = average_ranks(x), average_ranks(y)
     if np.std(rx) == 0 or np.std(ry) == 0:
         return None
     return float(np.corrcoef(rx, ry)[0, 1])
@@ -72,9 +72,9 @@ def insights(store: Store, metric: str, *, seed: int = 0) -> Insights:
         raise InvalidInputError(f"insights need at least 3 runs that logged {metric!r}; found {len(values)}{hint}")
     run_ids = sorted(values)
     params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
-    for chunk in _chunks(run_ids):
+    for chunk in chunks(run_ids):
         for run, key, value in store.conn.execute(
-            f"SELECT run, key, value FROM params WHERE run IN ({_marks(len(chunk))}) ORDER BY pk", chunk):
+            f"SELECT run, key, value FROM params WHERE run IN ({placeholders(len(chunk))}) ORDER BY pk", chunk):
             params[run][key] = value
     keys = sorted({k for p in params.values() for k in p})
     y = np.array([values[r] for r in run_ids], dtype=float)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import KINDS, Node, short_id
-from .subgraph import _node_or_group
+from .subgraph import node_or_group
 
 
 def _rich_table(title: str | None, columns: Sequence[str]) -> Any:
@@ -231,7 +231,7 @@ class Status:
     def to_dict(self) -> dict[str, Any]:
         return {
             "changed": [{**n.to_dict(), "reason": self.reasons.get(n.id, "modified")} for n in self.changed],
-            "affected": [{**_node_or_group(n), "reason": self.stale.get(n.id, "upstream changed")} for n in self.affected],
+            "affected": [{**node_or_group(n), "reason": self.stale.get(n.id, "upstream changed")} for n in self.affected],
         }
 
     def __rich__(self) -> Any:

@@ -90,7 +90,7 @@ class Subgraph:
         """The JSON shape of DESIGN.md §5: ``{"root", "nodes", "edges", "counts"}``."""
         nodes = []
         for n in self.nodes():
-            nodes.append(_node_or_group(n))
+            nodes.append(node_or_group(n))
         return {"root": self.root, "nodes": nodes, "edges": [e.to_dict() for e in self.edges()], "counts": self.counts}
 
     def __len__(self) -> int:
@@ -188,7 +188,7 @@ class _Parts:
         return g
 
 
-def _node_or_group(n: Node) -> dict[str, Any]:
+def node_or_group(n: Node) -> dict[str, Any]:
     """A node's JSON, or a folded group's in exactly DESIGN.md §5's shape (what it
     stands for is told by its edges: a prediction group's edge goes to its model)."""
     if n.kind == "group":
