@@ -11,14 +11,14 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
 from . import __version__
 from .errors import FilterSyntaxError, LineageError
-from .model import human_size
+from .model import KINDS, LISTING_ORDER
 
 # ---------------------------------------------------------------------------
 # plumbing
@@ -90,70 +90,6 @@ def console() -> Any:
     if sys.stdout.isatty() or os.environ.get("COLUMNS"):
         return Console(highlight=False, soft_wrap=False)
     return Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH)
-
-
-def node_summary(node: Any) -> str:
-    """The one or two facts that matter about a node, for tables."""
-    a = node.attrs
-    k = node.kind
-    if k == "dataset":
-        bits = []
-        if a.get("rows") is not None:
-            bits.append(f"{a['rows']:,} rows")
-        if a.get("size") is not None:
-            bits.append(human_size(a["size"]))
-        if a.get("uri"):
-            bits.append(a["uri"])
-        elif a.get("path"):
-            bits.append(a["path"])
-        return ", ".join(bits)
-    if k == "run":
-        bits = [a.get("status", "?")]
-        if a.get("duration_s") is not None:
-            bits.append(f"{a['duration_s']:.1f}s")
-        if a.get("experiment") and a.get("experiment") != "default":
-            bits.append(f"exp {a['experiment']}")
-        if a.get("exit_code") not in (None, 0):
-            bits.append(f"exit {a['exit_code']}")
-        return ", ".join(bits)
-    if k == "model":
-        return a.get("class", "").rsplit(".", 1)[-1]
-    if k == "code":
-        if a.get("commit"):
-            return f"{a['commit'][:10]}{' (dirty)' if a.get('dirty') else ''}"
-        return a.get("entry_point") or ""
-    if k == "environment":
-        return f"{len(a.get('packages', {}))} packages"
-    if k == "agent":
-        return f"{a.get('user')}@{a.get('host')}"
-    if k == "prediction":
-        return f"output {json.dumps(a.get('output'))[:40]}" + (f", request {a['request_id']}" if a.get("request_id") else "")
-    if k == "artifact":
-        return a.get("path", "")
-    return ""
-
-
-def nodes_table(nodes: Iterable[Any], *, title: str | None = None, extra: Sequence[tuple[str, Callable[[Any], str]]] = ()) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    from .model import short_id
-
-    def cell(value: Any) -> Any:  # user strings are data, not rich markup
-        return Text(value) if isinstance(value, str) else value
-
-    table = Table(title=cell(title) if title else None, show_lines=False, header_style="bold")
-    table.add_column("id", style="cyan", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("name", style="bold")
-    for header, _ in extra:
-        table.add_column(header)
-    table.add_column("created", no_wrap=True)
-    table.add_column("summary")
-    for n in nodes:
-        table.add_row(short_id(n.id, 12), n.kind, cell(n.name or ""), *(cell(f(n)) for _, f in extra),
-                      (n.created_at or "")[:19].replace("T", " "), cell(node_summary(n)))
-    return table
 
 
 # ---------------------------------------------------------------------------
@@ -398,7 +334,7 @@ def predict(state: State, model: str, input_path: str, output: str, id_column: s
 
 
 @cli.command(name="ls")
-@click.option("--kind", type=click.Choice(["dataset", "code", "model", "prediction", "artifact", "environment", "run", "agent"]), help="Only nodes of this kind.")
+@click.option("--kind", type=click.Choice(list(KINDS)), help="Only nodes of this kind.")
 @click.option("--name", help="Only nodes with this name.")
 @click.option("--limit", type=int, default=None,
               help="At most this many (newest first). Predictions default to 100: there may be millions.")
@@ -419,6 +355,8 @@ def ls_(state: State, kind: str | None, name: str | None, limit: int | None, as_
     if as_json:
         emit_json({"items": [n.to_dict() for n in nodes]})
         return
+    from .render.tables import nodes_table
+
     console().print(nodes_table(nodes))
 
 
@@ -524,6 +462,8 @@ def history(state: State, name: str, as_json: bool) -> None:
     def version(n: Any) -> str:
         return f"@{number[n.id]}"
 
+    from .render.tables import nodes_table
+
     console().print(nodes_table(versions, title=f"history of {name}", extra=[("version", version)]))
 
 
@@ -602,11 +542,11 @@ def dag(state: State, ref: str | None, upstream: bool, output: str | None, max_n
 # ---------------------------------------------------------------------------
 # questions: trace, impact, which-data, diff, blame, runs, insights, status
 
-_KIND_NAMES = ["dataset", "code", "model", "prediction", "artifact", "environment", "run", "agent"]
+_KIND_NAMES = list(KINDS)
 
 
 def _count_line(counts: dict[str, int], *, skip: str | None = None) -> str:
-    order = ["dataset", "code", "environment", "run", "model", "artifact", "prediction", "agent"]
+    order = LISTING_ORDER
     parts = []
     for kind in sorted(counts, key=lambda k: order.index(k) if k in order else len(order)):
         n = counts[kind] - (1 if kind == skip else 0)
@@ -746,7 +686,7 @@ def which_data(state: State, ref: str, as_json: bool) -> None:
       lineage which-data random_forest
       lineage which-data request:req-0042 --json
     """
-    from .query import data_uses_table
+    from .render.tables import data_uses_table
 
     lg = state.lineage()
     node = lg.get(ref)
@@ -812,7 +752,7 @@ def blame(state: State, bad: tuple[str, ...], good: tuple[str, ...], limit: int 
     if not suspects:
         click.echo("no upstream node stands behind the bad predictions more often than behind the good ones")
         return
-    from .query import suspects_table
+    from .render.tables import suspects_table
 
     shown = suspects[: limit or 20]
     console().print(suspects_table(shown, bad=len(set(bad_refs)), good=len(set(good_refs)), title="suspects"))
@@ -1424,6 +1364,8 @@ def _model_history(lg: Any, name: str, as_json: bool) -> None:
     if as_json:
         emit_json(hist.to_dict())
         return
+    from .render.tables import nodes_table
+
     table = nodes_table(hist.versions, title=f"history of {name}", extra=[
         ("version", lambda n: f"@{hist.number(n.id)}"),
         ("labels", lambda n: ", ".join(hist.version_labels(n.id))),

@@ -23,6 +23,7 @@ from . import describe as _describe
 from .errors import InvalidInputError, LineageError, WriteRefusedError
 from .model import (
     ANNOTATION_FIELDS,
+    ENDED_STATUSES,
     SENSITIVE_FIELDS,
     Edge,
     Node,
@@ -458,7 +459,7 @@ class Run:
             # a forked child (a worker, a subprocess that forgot exec) must not close
             # the parent's live run, nor unlock it: the lock is shared across fork
             raise WriteRefusedError(f"run {self.id} belongs to process {self._pid}; end it there")
-        if status not in ("finished", "failed", "crashed", "killed"):
+        if status not in (*ENDED_STATUSES, "killed"):  # killed: MLflow's word, recorded as failed
             raise InvalidInputError(f"unknown run status {status!r}")
         status = "failed" if status == "killed" else status
         if error is not None:

@@ -12,6 +12,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+from lineage.model import Node
+
 PACKAGE = Path(__file__).resolve().parent.parent / "lineage"
 
 # (importing module, owning module, name): why it is allowed
@@ -170,3 +174,72 @@ def test_render_and_query_packages_have_no_split_era_shims() -> None:
     assert not [n for n in vars(lineage.render) if _private(n) and not n.startswith("__")]
     for path in (PACKAGE / "render").glob("*.py"):  # a renderer reads its own modules, not its package
         assert "from .. import render" not in path.read_text(encoding="utf-8"), path.name
+
+
+# ---------------------------------------------------------------------------
+# one definition for each idea
+
+
+def _run_node(seconds: float) -> Node:
+    return Node("run:" + "0" * 31 + "1", "run", "fit", {"status": "finished", "duration_s": seconds, "experiment": "churn"})
+
+
+def test_a_table_and_a_diagram_say_the_same_facts_about_a_node() -> None:
+    from rich.console import Console
+
+    from lineage.query import build_subgraph
+    from lineage.render import to_dot
+    from lineage.render.labels import node_facts, node_summary
+    from lineage.render.tables import nodes_table
+
+    run = _run_node(1.24)
+    assert node_facts(run) == ["finished · 1.2 s", "exp churn"]  # one spelling of a duration: "1.2 s"
+    assert node_summary(run) == "finished · 1.2 s, exp churn"
+    out = Console(width=200, color_system=None, record=True)
+    out.print(nodes_table([run]))
+    assert "finished · 1.2 s, exp churn" in out.export_text()
+    assert "1.2 s" in to_dot(build_subgraph([run], [], run.id, direction="upstream"))
+    data = Node("dataset:" + "a" * 64, "dataset", "train", {"rows": 1000, "size": 2048, "path": "data/train.csv"})
+    assert node_summary(data) == ", ".join([*node_facts(data), "data/train.csv"])  # a table adds where it is
+
+
+def test_kinds_and_statuses_are_spelled_once() -> None:
+    from lineage.model import ENDED_STATUSES, KINDS, LISTING_ORDER, RUN_STATUSES
+    from lineage.query.closure import KIND_RANK
+    from lineage.render.style import KIND_ORDER
+
+    assert sorted(LISTING_ORDER) == sorted(KINDS)
+    assert sorted(KIND_ORDER) == sorted([*KINDS, "group"]) == sorted(KIND_RANK)
+    assert set(ENDED_STATUSES) == set(RUN_STATUSES) - {"running"}
+    # the lists the code once spelled out by hand now come from model
+    for path in (PACKAGE / "cli.py", PACKAGE / "tracking.py", PACKAGE / "interop" / "openlineage.py",
+                 PACKAGE / "interop" / "prov.py", PACKAGE / "query" / "closure.py"):
+        source = path.read_text(encoding="utf-8")
+        assert '"dataset", "code", "model", "prediction"' not in source, path.name
+        assert '"dataset", "code", "environment", "run"' not in source, path.name
+        assert '"finished", "failed", "crashed"' not in source, path.name
+
+
+def test_a_run_ends_with_any_status_the_model_names(tmp_path: Path) -> None:
+    import lineage
+    from lineage.errors import InvalidInputError
+    from lineage.model import ENDED_STATUSES
+
+    lg = lineage.open(tmp_path / "lineage.db")
+    try:
+        for status in ENDED_STATUSES:
+            run = lg.start_run(f"r-{status}")
+            run.end(status)
+            assert lg.get(run.id).attrs["status"] == status
+        with pytest.raises(InvalidInputError, match="unknown run status"):
+            lg.start_run("bad").end("paused")
+    finally:
+        lg.close()
+
+
+def test_the_query_layer_draws_no_tables() -> None:
+    # presentation is render's: a result's __rich__ calls lineage.render.tables
+    for path in (PACKAGE / "query").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not {m for m in imported if m.startswith("rich.table")}, path.name

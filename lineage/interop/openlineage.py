@@ -33,7 +33,7 @@ from urllib.parse import urlparse
 
 from .. import hashing
 from ..errors import InvalidInputError
-from ..model import Node, is_hex, make_id
+from ..model import RUN_STATUSES, Node, is_hex, make_id
 from ..store import Store
 from .bulk import IMPORT_EXPERIMENT, ImportBatch, ImportResult
 from .graph import Scope
@@ -282,7 +282,7 @@ def _run_facets(run: Node, nodes: Mapping[str, Node], outputs: list[str], namesp
                           "metrics": {str(k): _number(v) for k, v in (a.get("metrics") or {}).items()},
                           "tags": {str(k): (None if v is None else str(v)) for k, v in (a.get("tags") or {}).items()},
                           "models": models}
-    if a.get("status") in ("running", "finished", "failed", "crashed"):
+    if a.get("status") in RUN_STATUSES:
         ml["status"] = a["status"]
     facets: dict[str, Any] = {"lineage_ml": ml}
     parent = a.get("parent_run")

@@ -31,8 +31,6 @@ from .analysis import blame, diff, which_data
 from .filters import parse_filter
 from .importance import insights
 from .results import Change, DataUse, Diff, Insights, ParamImportance, Status, Suspect
-from .results import data_uses_table as data_uses_table  # for the CLI
-from .results import suspects_table as suspects_table  # for the CLI
 from .search import parse_order, runs
 from .staleness import status
 from .subgraph import Subgraph, build_subgraph

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import NodeNotFoundError
-from ..model import KINDS, PROVENANCE_RELATIONS, Edge, Node, is_hex
+from ..model import KINDS, LISTING_ORDER, PROVENANCE_RELATIONS, Edge, Node, is_hex
 from ..store import Store
 from .subgraph import Subgraph, build_subgraph
 
@@ -20,8 +20,7 @@ from .subgraph import Subgraph, build_subgraph
 _CHUNK = 500
 
 #: kinds in the order a listing shows them (and blame breaks ties in)
-KIND_RANK = {k: i for i, k in enumerate(("dataset", "code", "environment", "run", "model", "artifact",
-                                         "prediction", "agent", "group"))}
+KIND_RANK = {k: i for i, k in enumerate((*LISTING_ORDER, "group"))}
 
 # Walks follow every relation but version history; the SQL below spells that relation
 # out ('was_revision_of'), which this keeps in step with the data model.

@@ -15,7 +15,7 @@ from typing import Any
 
 import networkx as nx
 
-from ..model import Node, human_size, short_id
+from ..model import ENTITY_KINDS, Node, human_size, short_id
 from .folding import count_of, kind_of, node_of
 from .style import NAME_MAX, STYLE
 
@@ -74,11 +74,11 @@ def _main_metric(metrics: Any) -> tuple[str, Any] | None:
     return key, metrics[key]
 
 
-def _model_metric(node: Node, g: nx.MultiDiGraph) -> tuple[str, Any] | None:
+def _model_metric(node: Node, g: nx.MultiDiGraph | None) -> tuple[str, Any] | None:
     """The model's main metric: its own attrs first, else those of the run in this
     subgraph that generated it (render never asks the store)."""
     found = _main_metric(node.attrs.get("metrics"))
-    if found or node.id not in g:
+    if found or g is None or node.id not in g:
         return found
     for _, run_id, d in g.out_edges(node.id, data=True):
         if d.get("rel") == "was_generated_by":
@@ -114,8 +114,10 @@ def node_title(node: Node) -> str:
     return _clean(node.name) if node.name else node.kind
 
 
-def node_facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
-    """The one or two facts that matter about a node, as short strings."""
+def node_facts(node: Node, g: nx.MultiDiGraph | None = None) -> list[str]:
+    """The one or two facts that matter about a node, as short strings: what every
+    view (diagram labels, the terminal tree, tables through `node_summary`) says
+    about it. ``g``, the subgraph drawn, lets a model show its training run's metric."""
     a = node.attrs
     k = node.kind
     out: list[str] = []
@@ -129,7 +131,7 @@ def node_facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
             if kind == "prediction":  # named after their model
                 out.append(f"of {_clean(node.name)}")
             elif count > 1:
-                word = "versions" if kind in ("dataset", "model", "code", "environment", "artifact") else plural(kind, count)
+                word = "versions" if kind in ENTITY_KINDS and kind != "prediction" else plural(kind, count)
                 out.append(f"{count:,} {word}")
         elif node.name and kind != "prediction" and f"{count:,}" not in node.name:
             out.append(f"{count:,} {plural(kind, count)}")
@@ -196,6 +198,19 @@ def node_facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
         if bits:
             out.append(" · ".join(bits))
     return [f for f in out if f][:2]
+
+
+def node_summary(node: Node, g: nx.MultiDiGraph | None = None) -> str:
+    """`node_facts` on one line, for tables, followed by where the thing is, which a
+    table has room for: a dataset's URI or path, an artifact's path, a prediction's
+    request id."""
+    a = node.attrs
+    facts = node_facts(node, g)
+    if node.kind in ("dataset", "artifact") and (a.get("uri") or a.get("path")):
+        facts.append(str(a.get("uri") or a.get("path")))
+    elif node.kind == "prediction" and a.get("request_id"):
+        facts.append(f"request {a['request_id']}")
+    return ", ".join(facts)
 
 
 def fact_lines(facts: Sequence[str]) -> list[str]:
