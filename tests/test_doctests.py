@@ -149,5 +149,5 @@ def test_public_functions_have_numpydoc_sections_and_an_example(name: str, func:
     examples = doc.split("\nExamples\n--------\n", 1)[1]
     assert ">>> " in examples, f"{name}'s Examples section has no example"
     for p in params:
-        assert any(f"\n{star}{p}{end}" in doc for star in ("", "*", "**") for end in (" :", ",")) or f", {p} :" in doc, \
+        assert any(f"\n{star}{p}{end}" in doc for star in ("", "*", "**") for end in (" :", ",", "\n")) or f", {p} :" in doc, \
             f"{name} does not describe its parameter {p}"

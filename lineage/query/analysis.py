@@ -24,7 +24,31 @@ def which_data(store: Store, ref: str) -> list[DataUse]:
     ``upstream`` are the sources further back. `DataUse.group` says how each counts:
     ``training`` and ``input`` as training, validation/testing/evaluation as held-out
     data, never as training. When a run used one dataset in several roles, a training
-    role wins. The farthest sources come first, the data the model saw last.
+    role wins.
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    ref : str
+        A node id.
+
+    Returns
+    -------
+    list of DataUse
+        The farthest sources first, the data the model saw last.
+
+    Raises
+    ------
+    NodeNotFoundError
+        When ``ref`` names no node.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> uses = query.which_data(store, lg.get("clf").id)
+    >>> [(u.node.name, u.role, u.group) for u in uses]
+    [('raw', 'upstream', 'upstream'), ('train', 'training', 'training'), ('test', 'evaluation', 'held_out')]
     """
     root = resolve_root(store, ref)
     ids = reachable_ids(store, [root], upstream=True)
@@ -135,8 +159,29 @@ def diff(store: Store, a: str, b: str) -> Diff:
     ``model.*``), ``environment`` (Python, platform, each package's version) and
     ``metrics`` (each run's latest values).
 
-    Raises InvalidInputError for nodes that are neither models nor runs (nor produced
-    by a run).
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    a, b : str
+        Node ids.
+
+    Returns
+    -------
+    Diff
+        Iterable of `Change`; false when nothing differs.
+
+    Raises
+    ------
+    InvalidInputError
+        For nodes that are neither models nor runs (nor produced by a run).
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> d = query.diff(store, lg.get("clf@1").id, lg.get("clf@3").id)
+    >>> [(c.aspect, c.key) for c in d]
+    [('params', 'C'), ('params', 'model.C'), ('metrics', 'accuracy')]
     """
     ca, cb = _context(store, resolve_root(store, a)), _context(store, resolve_root(store, b))
     changes: list[Change] = []
@@ -211,12 +256,35 @@ def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Su
     behind the ``bad`` ones than behind the ``good`` ones: where to look first when
     predictions go wrong.
 
-    Returns `Suspect`s with a positive score, highest first; ties go to data, then
-    code, environment, runs and models, then to the node behind more bad predictions.
     Any node can be flagged, not just predictions. Predictions of one model share one
     upstream walk, so thousands of flagged predictions cost a few walks.
 
-    Raises InvalidInputError when ``bad`` is empty.
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    bad : sequence of str
+        Ids of the bad predictions.
+    good : sequence of str, optional
+        Ids of good ones to compare with.
+
+    Returns
+    -------
+    list of Suspect
+        Those with a positive score, highest first; ties go to data, then code,
+        environment, runs and models, then to the node behind more bad predictions.
+
+    Raises
+    ------
+    InvalidInputError
+        When ``bad`` is empty.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> suspects = query.blame(store, [lg.get("request:req-1").id])
+    >>> [(s.node.kind, s.node.name) for s in suspects][:3]
+    [('dataset', 'raw'), ('dataset', 'test'), ('dataset', 'train')]
     """
     bad_ids = list(dict.fromkeys(resolve_root(store, r) for r in bad))
     good_ids = list(dict.fromkeys(resolve_root(store, r) for r in good))

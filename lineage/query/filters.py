@@ -275,8 +275,34 @@ def _check_comparison(c: Comparison, pos: int) -> None:
 
 
 def parse_filter(text: str) -> Any:
-    """Parse a ``runs --where`` expression into a small tree (raises FilterSyntaxError
-    naming the 0-based position of the problem)."""
+    """Parse a ``runs --where`` expression into a small tree.
+
+    Parameters
+    ----------
+    text : str
+        The filter, e.g. ``params.C > 0.5 and status = 'finished'``.
+
+    Returns
+    -------
+    Comparison or BoolOp
+        The tree `runs` compiles to SQL.
+
+    Raises
+    ------
+    FilterSyntaxError
+        Naming the 0-based position of the problem.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> query.parse_filter("params.C > 0.5 and status = 'finished'")  # doctest: +NORMALIZE_WHITESPACE
+    BoolOp(op='and', args=(Comparison(field='params', key='C', op='>', values=(0.5,), pos=0),
+                           Comparison(field='status', key=None, op='=', values=('finished',), pos=19)))
+    >>> query.parse_filter("params.C >")
+    Traceback (most recent call last):
+    ...
+    lineage.errors.FilterSyntaxError: invalid filter at position 10: expected a number or a quoted string but found the end of the filter
+    """
     if not isinstance(text, str):
         raise FilterSyntaxError(f"a filter is text, got {type(text).__name__}")
     return _Parser(text).parse()

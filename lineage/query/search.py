@@ -162,9 +162,29 @@ def _number_text(v: float) -> str:
 
 
 def parse_order(order_by: str | Sequence[str]) -> list[tuple[str, str | None, bool]]:
-    """Sort keys for `runs`: ``"-metrics.accuracy,params.C"`` →
-    ``[("metrics", "accuracy", True), ("params", "C", False)]`` (field, key,
-    descending). Raises InvalidInputError for a key that cannot be sorted by."""
+    """Sort keys for `runs`.
+
+    Parameters
+    ----------
+    order_by : str or sequence of str
+        Keys separated by commas, ``-`` for descending (or a trailing ``DESC``).
+
+    Returns
+    -------
+    list of tuple of (str, str or None, bool)
+        ``(field, key, descending)`` for each key.
+
+    Raises
+    ------
+    InvalidInputError
+        For a key that cannot be sorted by.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> query.parse_order("-metrics.accuracy,params.C")
+    [('metrics', 'accuracy', True), ('params', 'C', False)]
+    """
     keys = [k.strip() for k in order_by.split(",")] if isinstance(order_by, str) else [str(k).strip() for k in order_by]
     out: list[tuple[str, str | None, bool]] = []
     for raw in keys:
@@ -227,14 +247,39 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
     """Runs across experiments that match a filter, with their status, params, tags
     and latest metrics in ``attrs``; newest first unless ``order_by`` says otherwise.
 
-    ``where`` is the filter language of DESIGN.md §5, e.g.
-    ``params.C > 0.5 and metrics.accuracy >= 0.9 and status = 'finished'`` or
-    ``used = 'train' and started_at >= '2024-05-01'``. ``order_by``: keys separated
-    by commas, ``-`` for descending: ``-metrics.accuracy,params.C``.
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    where : str, optional
+        The filter language of DESIGN.md §5, e.g.
+        ``params.C > 0.5 and metrics.accuracy >= 0.9 and status = 'finished'`` or
+        ``used = 'train' and started_at >= '2024-05-01'``.
+    order_by : str or sequence of str, optional
+        Keys separated by commas, ``-`` for descending: ``-metrics.accuracy,params.C``
+        (see `parse_order`).
+    limit : int, optional
+        At most this many.
 
-    Raises FilterSyntaxError (with the position) for a filter that does not parse,
-    InvalidInputError for a bad sort key or limit, NodeNotFoundError when ``used``
-    names no node.
+    Returns
+    -------
+    list of Node
+
+    Raises
+    ------
+    FilterSyntaxError
+        With the position, for a filter that does not parse.
+    InvalidInputError
+        For a bad sort key or limit.
+    NodeNotFoundError
+        When ``used`` names no node.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> found = query.runs(store, "metrics.accuracy >= 0.5", order_by="-metrics.accuracy")
+    >>> [n.attrs["params"]["C"] for n in found]
+    ['1.0', '0.1']
     """
     conditions = ["n.kind = 'run'"]
     args: list[Any] = []

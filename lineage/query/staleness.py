@@ -20,6 +20,26 @@ def status(store: Store) -> Status:
     For each path only the newest record is compared (an older version of a file is
     expected to differ from the file now). Unchanged files cost one ``stat`` each,
     thanks to the store's stat cache.
+
+    Parameters
+    ----------
+    store : Store
+        The store to read; paths are resolved from its project root.
+
+    Returns
+    -------
+    Status
+        ``.ok``, ``.changed``, ``.affected``, ``.reasons``, ``.stale``.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> query.status(store).ok
+    True
+    >>> Path("data/raw.csv").unlink()
+    >>> st = query.status(store)
+    >>> [(n.name, st.reasons[n.id]) for n in st.changed]
+    [('raw', 'missing')]
     """
     from .. import hashing
     from ..tracking import local_file

@@ -96,10 +96,14 @@ def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[s
 
     Parameters
     ----------
-    store : the store to read.
-    ref : a node id (or any reference `Store.resolve` accepts).
-    depth : at most this many hops from the node (None: no limit).
-    kinds : keep only nodes of these kinds (and the node itself); paths through the
+    store : Store
+        The store to read.
+    ref : str
+        A node id (or any reference `Store.resolve` accepts).
+    depth : int, optional
+        At most this many hops from the node (None: no limit).
+    kinds : sequence of str, optional
+        Keep only nodes of these kinds (and the node itself); paths through the
         nodes left out become edges with ``role="indirect"``.
 
     Returns
@@ -111,6 +115,15 @@ def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[s
     ------
     NodeNotFoundError, AmbiguousIdError
         When ``ref`` names no node or several.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> sub = query.trace(store, "clf")
+    >>> sorted(n.name for n in sub.nodes(kind="dataset"))
+    ['raw', 'test', 'train']
+    >>> query.trace(store, "clf", kinds=["dataset", "model"]).counts
+    {'model': 1, 'dataset': 3}
     """
     root = resolve_root(store, ref)
     depth = _check_depth(depth)
@@ -143,10 +156,34 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
     Predictions are counted, not fetched: each model's predictions appear as one
     folded ``group`` node (``group:prediction:<n>``, attrs ``{"of": "prediction",
     "count": n}``) with a ``was_derived_from`` edge to the model, and
-    ``counts["prediction"]`` is their total. ``include_predictions=True`` lists them
-    all instead. ``depth`` limits the hops from the node.
+    ``counts["prediction"]`` is their total.
 
-    Raises NodeNotFoundError / AmbiguousIdError when ``ref`` names no node or several.
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    ref : str
+        A node id (or any reference `Store.resolve` accepts).
+    include_predictions : bool, default False
+        List every prediction instead of one group per model.
+    depth : int, optional
+        At most this many hops from the node.
+
+    Returns
+    -------
+    Subgraph
+        Direction ``"downstream"``.
+
+    Raises
+    ------
+    NodeNotFoundError, AmbiguousIdError
+        When ``ref`` names no node or several.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> query.impact(store, "raw").counts
+    {'dataset': 3, 'run': 4, 'model': 3, 'prediction': 3}
     """
     root = resolve_root(store, ref)
     depth = _check_depth(depth)
@@ -197,8 +234,30 @@ def path(store: Store, a: str, b: str) -> list[Node]:
 
     When ``b`` is upstream of ``a`` the path follows edges the stored way (``a``
     depends on … on ``b``); when ``a`` is upstream of ``b``, it runs the other way.
-    Empty when neither depends on the other. Walks upstream only, so it never
-    touches a node's (possibly huge) downstream.
+    Walks upstream only, so it never touches a node's (possibly huge) downstream.
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    a, b : str
+        Node ids (or references `Store.resolve` accepts).
+
+    Returns
+    -------
+    list of Node
+        From ``a`` to ``b``, both included; empty when neither depends on the other.
+
+    Raises
+    ------
+    NodeNotFoundError
+        When either names no node.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> [n.name for n in query.path(store, "clf", "raw")]
+    ['clf', 'fit', 'prepare', 'raw']
     """
     a, b = resolve_root(store, a), resolve_root(store, b)
     if a == b:
@@ -220,7 +279,31 @@ def path(store: Store, a: str, b: str) -> list[Node]:
 
 def common_ancestors(store: Store, ids: Sequence[str]) -> list[Node]:
     """Nodes upstream of every one of ``ids`` (the nodes themselves left out), the
-    nearest first (by the sum of their distances)."""
+    nearest first (by the sum of their distances).
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    ids : sequence of str
+        Node ids (or references `Store.resolve` accepts).
+
+    Returns
+    -------
+    list of Node
+
+    Raises
+    ------
+    NodeNotFoundError
+        When one names no node.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> shared = query.common_ancestors(store, ["clf@1", "clf@3"])
+    >>> sorted(n.name for n in shared if n.kind == "dataset")
+    ['raw', 'test', 'train']
+    """
     roots = list(dict.fromkeys(resolve_root(store, i) for i in ids))
     if not roots:
         return []
