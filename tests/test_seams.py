@@ -61,18 +61,6 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         ("lineage.store.ledger", "lineage.store.erasure", "_erased_form"),
         ("lineage.store.ledger", "lineage.store.erasure", "_erased_rows"),
     ]},
-    # The write paths that grew out of tracking.py (issue 9's tracking/ package is the
-    # place they will share from) still borrow its helpers.
-    **{(imp, own, name): "write paths grown out of tracking.py, not yet a tracking/ package" for imp, own, name in [
-        ("lineage.autologging", "lineage.tracking", "_plain"),
-        ("lineage.autologging", "lineage.tracking", "_secret_safe"),
-        ("lineage.predlog", "lineage.tracking", "_model_reference"),
-        ("lineage.predlog", "lineage.tracking", "_output_json"),
-        ("lineage.predlog", "lineage.tracking", "_as_list"),
-        ("lineage.interop.dvc", "lineage.tracking", "_secret_safe"),
-        ("lineage.interop.mlflow_import", "lineage.tracking", "_secret_safe"),
-        ("lineage.interop.openlineage", "lineage.tracking", "_secret_safe"),
-    ]},
     # capture_cache re-validates what capture found by calling capture's own steps; the
     # two are one concern split for import cost.
     **{(imp, own, name): "capture_cache wraps capture's steps (one concern, two modules)" for imp, own, name in [

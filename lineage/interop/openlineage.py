@@ -567,7 +567,7 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
     if params:
         from .. import tracking
 
-        batch.add_rows("params", [(rid, k, v) for k, v in tracking._secret_safe(params).items()])
+        batch.add_rows("params", [(rid, k, v) for k, v in tracking.secret_safe(params).items()])
     raw_metrics = ml.get("metrics")
     metrics: Mapping[str, Any] = raw_metrics if isinstance(raw_metrics, Mapping) else {}
     batch.add_rows("metrics", [(rid, k, v, 0, ended, None, None) for k, v in metrics.items() if v is not None])
