@@ -760,27 +760,6 @@ def blame(state: State, bad: tuple[str, ...], good: tuple[str, ...], limit: int 
         click.echo(f"… and {len(suspects) - len(shown)} more (--limit N, or --json for all)")
 
 
-def _runs_table(nodes: Sequence[Any]) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    from .model import short_id
-
-    def brief(d: Any, n: int = 4) -> str:
-        items = list((d or {}).items())
-        text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in items[:n])
-        return text + (f", +{len(items) - n}" if len(items) > n else "")
-
-    table = Table(header_style="bold")
-    for col in ("id", "name", "experiment", "status", "started", "params", "metrics"):
-        table.add_column(col, no_wrap=col in ("id", "started"))
-    for n in nodes:
-        a = n.attrs
-        table.add_row(short_id(n.id, 12), Text(n.name or ""), Text(str(a.get("experiment", ""))), a.get("status", ""),
-                      (n.created_at or "")[:19].replace("T", " "), Text(brief(a.get("params"))), Text(brief(a.get("metrics"))))
-    return table
-
-
 @cli.command(name="runs")
 @click.option("--where", "where", metavar="EXPR",
               help="A filter: params.X, metrics.X, tags.X, name, experiment, status, started_at, used; "
@@ -820,7 +799,9 @@ def runs_(state: State, where: str | None, sort: str | None, limit: int | None, 
     if not found:
         click.echo("no runs match")
         return
-    console().print(_runs_table(found))
+    from .render.tables import runs_table
+
+    console().print(runs_table(found))
 
 
 @cli.command()

@@ -73,6 +73,26 @@ def nodes_table(nodes: Iterable[Node], *, title: str | None = None,
     return out
 
 
+def runs_table(nodes: Iterable[Node]) -> Any:
+    """A rich Table of `runs`' answer: id, name, experiment, status, start, and the
+    first four params and metrics of each run (``+N`` says how many more)."""
+    from rich.table import Table
+
+    def brief(d: Any, n: int = 4) -> str:
+        items = list((d or {}).items())
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in items[:n])
+        return shown + (f", +{len(items) - n}" if len(items) > n else "")
+
+    out = Table(header_style="bold")
+    for col in ("id", "name", "experiment", "status", "started", "params", "metrics"):
+        out.add_column(col, no_wrap=col in ("id", "started"))
+    for n in nodes:
+        a = n.attrs
+        out.add_row(short_id(n.id, 12), text(n.name or ""), text(str(a.get("experiment", ""))), a.get("status", ""),
+                    _created(n), text(brief(a.get("params"))), text(brief(a.get("metrics"))))
+    return out
+
+
 def data_uses_table(items: Sequence[DataUse], *, title: str | None = None) -> Any:
     """A rich Table of `which_data`'s answer: training data bold, held-out cyan."""
     out = table(title, ["role", "hops", "name", "id", "created"])
