@@ -415,18 +415,9 @@ def _show_metric_history(lg: Any, ref: str, key: str, as_json: bool) -> None:
     if as_json:
         emit_json(points.to_dict())
         return
-    from rich.table import Table
-    from rich.text import Text
+    from .render.tables import metric_history_view
 
-    table = Table(title=f"{key} of {points.run}")
-    for col in ("step", "value", "at", "group"):
-        table.add_column(col, justify="right" if col in ("step", "value") else "left")
-    for p in points:
-        table.add_row(str(p.step), f"{p.value:.6g}", Text(str(p.at or "")), Text(p.group or ""))
-    console().print(table)
-    values = [p.value for p in points if p.group is None]
-    if len(values) > 1:
-        console().print(Text(f"{points.sparkline()}  min {min(values):.6g}  max {max(values):.6g}  last {values[-1]:.6g}"))
+    console().print(metric_history_view(points))
 
 
 @cli.command()

@@ -93,6 +93,24 @@ def runs_table(nodes: Iterable[Node]) -> Any:
     return out
 
 
+def metric_history_view(points: Any) -> Any:
+    """`Lineage.metric_history`'s answer (a ``MetricHistory``, typed loosely: it lives in
+    the facade, above this layer): a table of the steps, then, for more than one
+    overall value, its sparkline with the min, max and last value."""
+    from rich.console import Group
+    from rich.table import Table
+
+    out = Table(title=text(f"{points.key} of {points.run}"))
+    for col in ("step", "value", "at", "group"):
+        out.add_column(col, justify="right" if col in ("step", "value") else "left")
+    for p in points:
+        out.add_row(str(p.step), f"{p.value:.6g}", text(p.at or ""), text(p.group or ""))
+    values = [p.value for p in points if p.group is None]
+    if len(values) <= 1:
+        return out
+    return Group(out, text(f"{points.sparkline()}  min {min(values):.6g}  max {max(values):.6g}  last {values[-1]:.6g}"))
+
+
 def data_uses_table(items: Sequence[DataUse], *, title: str | None = None) -> Any:
     """A rich Table of `which_data`'s answer: training data bold, held-out cyan."""
     out = table(title, ["role", "hops", "name", "id", "created"])
