@@ -61,13 +61,6 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         ("lineage.store.ledger", "lineage.store.erasure", "_erased_form"),
         ("lineage.store.ledger", "lineage.store.erasure", "_erased_rows"),
     ]},
-    # capture_cache re-validates what capture found by calling capture's own steps; the
-    # two are one concern split for import cost.
-    **{(imp, own, name): "capture_cache wraps capture's steps (one concern, two modules)" for imp, own, name in [
-        ("lineage.capture_cache", "lineage.capture", "_capture_git"),
-        ("lineage.capture_cache", "lineage.capture", "_git"),
-        ("lineage.capture_cache", "lineage.capture", "_reset_cache"),
-    ]},
     # MLflow's fluent API keeps its module state (the active-run stack, the default
     # store) private to fluent, as MLflow does; its client reads it.
     **{(imp, own, name): "MLflow-shaped modules share fluent's module state, as MLflow's do" for imp, own, name in [
