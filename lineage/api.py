@@ -51,10 +51,34 @@ class Lineage:
 
     @property
     def db_path(self) -> Path:
-        """The database file."""
+        """The database file.
+
+        Returns
+        -------
+        Path
+            The SQLite file (artifacts live beside it, in ``artifacts/``).
+
+        Examples
+        --------
+        >>> lg.db_path.name
+        'lineage.db'
+        """
         return self.store.path
 
     def close(self) -> None:
+        """Close the store: flush every prediction logger of this object, then close
+        the connections. Using the object afterwards fails; ``with lineage.open() as lg:``
+        closes it for you.
+
+        Returns
+        -------
+        None
+
+        Examples
+        --------
+        >>> other = lineage.open(lg.db_path)
+        >>> other.close()
+        """
         for logger in list(getattr(self, "_loggers", ())):
             logger.close()  # their queued predictions go to the store before it closes
         self.store.close()
@@ -69,12 +93,45 @@ class Lineage:
         return f"<Lineage {self.db_path}>"
 
     def reap(self) -> list[str]:
-        """Record as `crashed` every `running` run whose process has died; returns their ids."""
+        """Record as `crashed` every `running` run whose process has died (its OS lock is
+        free); `lineage.open` does this on the way in.
+
+        Returns
+        -------
+        list of str
+            The ids of the runs it recorded as crashed (usually none).
+
+        Examples
+        --------
+        >>> lg.reap()
+        []
+        """
         return self.store.reap_dead_runs()
 
     @contextmanager
     def batch(self) -> Iterator[Lineage]:
-        """Group many writes into one transaction (one commit); a failure rolls back all."""
+        """Group many writes into one transaction (one commit); a failure rolls back all.
+
+        Returns
+        -------
+        contextmanager of Lineage
+            This object, for the ``with`` block.
+
+        Raises
+        ------
+        LineageError
+            Whatever a write inside raises; nothing of the block is recorded then.
+
+        Examples
+        --------
+        >>> _ = Path("data/a.csv").write_text("x\\n1\\n")
+        >>> _ = Path("data/b.csv").write_text("x\\n2\\n")
+        >>> with lg.batch():
+        ...     a = lg.log_dataset("data/a.csv", name="a")
+        ...     b = lg.log_dataset("data/b.csv", name="b")
+        >>> [n.name for n in lg.nodes(kind="dataset", limit=2)]
+        ['b', 'a']
+        """
         with self.store.transaction():
             yield self
 
@@ -83,14 +140,87 @@ class Lineage:
     def log_dataset(self, data: Any = None, *, name: str | None = None, uri: str | None = None,
                     digest: str | None = None, progress: Any = None) -> Node:
         """Record a dataset version: a path (file or directory), an array, a DataFrame,
-        or remote data by ``uri`` with the caller's ``digest``. Returns its node."""
+        or remote data by ``uri`` with the caller's ``digest``.
+
+        The same bytes give the same node; changed bytes under a name already recorded
+        add a new version (``was_revision_of`` the previous one).
+
+        Parameters
+        ----------
+        data : str, PathLike, ndarray or DataFrame, optional
+            What to record; omit it for remote data given by ``uri``.
+        name : str, optional
+            The dataset's name (default: the file's path in the project).
+        uri : str, optional
+            Where remote data lives (``s3://…``); needs ``digest``.
+        digest : str, optional
+            The remote data's checksum, as its store reports it.
+        progress : callable, optional
+            Called with bytes read so far while a large file is hashed.
+
+        Returns
+        -------
+        Node
+            The ``dataset`` node.
+
+        Raises
+        ------
+        InvalidInputError
+            For a missing path, a special file, or a ``uri`` without a ``digest``.
+
+        Examples
+        --------
+        >>> node = lg.log_dataset("data/raw.csv", name="raw")  # already recorded: same node
+        >>> node.kind, node.name, node.attrs["rows"]
+        ('dataset', 'raw', 40)
+        >>> node.id == lg.get("raw").id
+        True
+        """
         return tracking.log_dataset(self.store, data, name=name, uri=uri, digest=digest, progress=progress)
 
     def start_run(self, name: str | None = None, *, params: Mapping[str, Any] | None = None,
                   tags: Mapping[str, Any] | None = None, experiment: str | None = None,
                   description: str | None = None, parent: str | None = None,
                   command: Sequence[str] | None = None, run_id: str | None = None) -> tracking.Run:
-        """Start (or, with ``run_id``, resume) a run; use it as a context manager."""
+        """Start (or, with ``run_id``, resume) a run; use it as a context manager.
+
+        Parameters
+        ----------
+        name : str, optional
+            The run's name.
+        params : mapping, optional
+            Parameters, recorded at the start.
+        tags : mapping, optional
+            Free tags, as in MLflow.
+        experiment : str, optional
+            The experiment it belongs to (``default`` unless set).
+        description : str, optional
+            A sentence about the run.
+        parent : str, optional
+            The id of the run this one is nested in.
+        command : sequence of str, optional
+            The command line it ran (default: this process's).
+        run_id : str, optional
+            Resume this run instead of starting one.
+
+        Returns
+        -------
+        Run
+            The open run; leaving the ``with`` block ends it (``failed`` on an exception).
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``run_id`` names no run.
+
+        Examples
+        --------
+        >>> with lg.start_run("fit", params={"C": 2.0}, experiment="demo") as run:
+        ...     _ = run.log_input("train")
+        ...     run.log_metric("accuracy", 0.7)
+        >>> lg.get(run.id).attrs["status"], lg.get(run.id).attrs["metrics"]
+        ('finished', {'accuracy': 0.7})
+        """
         if run_id is not None:
             return tracking.Run.resume(self.store, run_id)
         return tracking.Run.start(self.store, name, params=params, tags=tags, experiment=experiment,
@@ -98,19 +228,107 @@ class Lineage:
 
     def log_predictions(self, model: Any, inputs: Any, outputs: Any, *, request_ids: Sequence[Any] | None = None,
                         scores: Any = None, keep_inputs: bool = False, decision: Mapping[str, Any] | None = None) -> list[str]:
-        """Record predictions in bulk (one ledger event); returns their ``prediction:`` ids.
-        ``keep_inputs`` keeps each row's values and ``decision`` the rule applied (see
-        `tracking.log_predictions`), for decision records."""
+        """Record predictions in bulk (one ledger event).
+
+        Parameters
+        ----------
+        model : Node or str
+            The model that made them.
+        inputs : array-like or DataFrame
+            One row per prediction (stored as a digest unless ``keep_inputs``).
+        outputs : sequence
+            What the model answered, one per row.
+        request_ids : sequence, optional
+            The caller's ids, searchable as ``request:ID``.
+        scores : sequence, optional
+            A score per prediction.
+        keep_inputs : bool, default False
+            Keep each row's values (for decision records, see `explain`).
+        decision : mapping, optional
+            The rule applied to the model's output (see `tracking.log_predictions`).
+
+        Returns
+        -------
+        list of str
+            The ``prediction:`` ids, in row order.
+
+        Raises
+        ------
+        InvalidInputError
+            When the lengths disagree or ``model`` is not a model; nothing is recorded.
+
+        Examples
+        --------
+        >>> ids = lg.log_predictions("clf", [[0.1, 0.2]], [1], request_ids=["req-9"])
+        >>> lg.get("request:req-9").attrs["output"]
+        1
+        >>> ids[0] == lg.get("request:req-9").id
+        True
+        """
         return tracking.log_predictions(self.store, model, inputs, outputs, request_ids=request_ids, scores=scores,
                                         keep_inputs=keep_inputs, decision=decision)
 
     def annotate(self, ref: Any, field: str, text: str, *, author: str | None = None) -> int:
-        """Record a person's statement (``intended_use``, ``limitations``, ``sign_off``, …)
-        about a node; returns its ledger event number."""
+        """Record a person's statement about a node (``intended_use``, ``limitations``,
+        ``sign_off``, …): a ledger event with who and when.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The node it is about.
+        field : str
+            One of `tracking.ANNOTATION_FIELDS`.
+        text : str
+            The statement.
+        author : str, optional
+            Who says so (default: the recording identity).
+
+        Returns
+        -------
+        int
+            Its ledger event number.
+
+        Raises
+        ------
+        InvalidInputError
+            For an unknown field or an empty text.
+
+        Examples
+        --------
+        >>> event = lg.annotate("clf", "intended_use", "ranking demo data", author="ann")
+        >>> lg.annotations("clf")["intended_use"]["text"]
+        'ranking demo data'
+        """
         return tracking.annotate(self.store, ref, field, text, author=author)
 
     def annotate_card(self, ref: Any, card: Mapping[str, Any] | str | os.PathLike[str], *, author: str | None = None) -> list[int]:
-        """Record every field of a model card (a mapping or a YAML file) in one transaction."""
+        """Record every field of a model card (a mapping or a YAML file) in one transaction.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The model (or any node) the card describes.
+        card : mapping, str or PathLike
+            ``{field: text}``, or the path of a YAML file holding one.
+        author : str, optional
+            Who wrote it.
+
+        Returns
+        -------
+        list of int
+            The ledger event of each field recorded.
+
+        Raises
+        ------
+        InvalidInputError
+            For an unknown key or an unreadable card; nothing is recorded then.
+
+        Examples
+        --------
+        >>> events = lg.annotate_card("clf", {"intended_use": "demo", "limitations": "40 rows"})
+        >>> len(events), lg.annotations("clf")["limitations"]["text"]
+        (2, '40 rows')
+        """
         if not isinstance(card, Mapping):
             card = _load_card(card)
         with self.store.transaction():
@@ -125,13 +343,59 @@ class Lineage:
 
     def redact(self, ref: Any, *, reason: str) -> int:
         """Erase the personal content of one node (GDPR erasure) without breaking the
-        chain; returns the `redact` event's number. See `Store.redact`."""
+        chain. See `Store.redact`.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The node to erase.
+        reason : str
+            Why (kept in the ``redact`` event).
+
+        Returns
+        -------
+        int
+            The ``redact`` event's number.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+
+        Examples
+        --------
+        >>> event = lg.redact("request:req-1", reason="erasure request 7")
+        >>> lg.verify().ok  # the chain still verifies
+        True
+        """
         return self.store.redact(self.get(ref).id, reason=reason)
 
     def annotations(self, ref: Any) -> dict[str, dict[str, Any]]:
-        """The latest annotation of each field on a node: ``{field: {text, author, at,
-        event, recorded_by, recorded_by_agent}}`` (``author`` as typed, ``recorded_by``
-        the identity that recorded it)."""
+        """The latest annotation of each field on a node.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The node.
+
+        Returns
+        -------
+        dict
+            ``{field: {text, author, at, event, recorded_by, recorded_by_agent}}``
+            (``author`` as typed, ``recorded_by`` the identity that recorded it).
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+
+        Examples
+        --------
+        >>> _ = lg.annotate("clf", "limitations", "trained on 30 rows", author="ann")
+        >>> note = lg.annotations("clf")["limitations"]
+        >>> note["text"], note["author"]
+        ('trained on 30 rows', 'ann')
+        """
         return tracking.read_annotations(self.store, self.get(ref).id)
 
     # -- commands, model files and served predictions (supervise, modelfile, predfiles, predlog)
@@ -141,11 +405,49 @@ class Lineage:
                     tags: Mapping[str, Any] | None = None, name: str | None = None, experiment: str | None = None,
                     predictions: str | None = None, id_column: str | None = None, output_column: str | None = None,
                     of: Any = None, detect: bool = True, load: bool = True) -> CommandResult:
-        """Run any program as a recorded run, as ``lineage run`` does; returns a
-        `CommandResult` (``.run``, ``.exit_code``, ``.status``, ``.error``).
+        """Run any program as a recorded run, as ``lineage run`` does.
 
-        See `lineage.supervise.run_command` for every option. Raises InvalidInputError
-        before recording anything for a missing input or inconsistent options.
+        See `lineage.supervise.run_command` for every option.
+
+        Parameters
+        ----------
+        argv : sequence of str
+            The command and its arguments.
+        inputs, outputs : sequence of str
+            Files it reads and writes (recorded as datasets, before and after).
+        models : sequence of str
+            Model files it writes.
+        params, tags : mapping, optional
+            Recorded on the run.
+        name, experiment : str, optional
+            The run's name and experiment.
+        predictions : str, optional
+            A CSV file of predictions it writes, recorded row by row.
+        id_column, output_column : str, optional
+            The request id and output columns of ``predictions``.
+        of : Node or str, optional
+            The model ``predictions`` come from.
+        detect : bool, default True
+            Record files the program opened that were not declared.
+        load : bool, default True
+            Unpickle model files to describe them.
+
+        Returns
+        -------
+        CommandResult
+            ``.run``, ``.exit_code``, ``.status``, ``.error``.
+
+        Raises
+        ------
+        InvalidInputError
+            Before recording anything, for a missing input or inconsistent options.
+
+        Examples
+        --------
+        >>> import sys
+        >>> result = lg.run_command([sys.executable, "-c", "pass"], inputs=["data/raw.csv"], name="noop")
+        >>> result.status, result.exit_code, result.run.name
+        ('finished', 0, 'noop')
         """
         from .supervise import run_command
 
@@ -154,10 +456,38 @@ class Lineage:
                            output_column=output_column, of=of, detect=detect, load=load)
 
     def log_model_file(self, path: str | os.PathLike[str], *, name: str | None = None, load: bool = True) -> Node:
-        """Record a model file made elsewhere (a pickle or joblib file); returns its node,
-        content-addressed by the file's bytes. ``load=False`` does not unpickle it
-        (unpickling runs code from the file): the class is then read from the pickle's
-        opcodes and parameters, features and importance are not recorded."""
+        """Record a model file made elsewhere (a pickle or joblib file), content-addressed
+        by the file's bytes.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The file.
+        name : str, optional
+            The model's name (default: the file's stem).
+        load : bool, default True
+            Unpickle it to describe it. Unpickling runs code from the file: with False the
+            class is read from the pickle's opcodes, and parameters, features and importance
+            are not recorded.
+
+        Returns
+        -------
+        Node
+            The ``model`` node.
+
+        Raises
+        ------
+        InvalidInputError
+            For a missing or unreadable file.
+
+        Examples
+        --------
+        >>> import pickle
+        >>> _ = Path("weights.pkl").write_bytes(pickle.dumps({"w": 1}))
+        >>> node = lg.log_model_file("weights.pkl", name="weights", load=False)
+        >>> node.kind, node.name
+        ('model', 'weights')
+        """
         from .modelfile import record_model_file
 
         return record_model_file(self.store, path, name=name, load=load)
@@ -165,9 +495,43 @@ class Lineage:
     def predict(self, model: Any, input: str | os.PathLike[str], output: str | os.PathLike[str], *,
                 id_column: str | None = None, command: Sequence[str] | None = None) -> PredictResult:
         """Run a recorded scikit-learn model on a CSV file, write its predictions to
-        ``output`` and record each one (request id from ``id_column``); returns a
-        `PredictResult`. The features are the model's ``feature_names_in_`` when it has
-        them, else every column but the id column, in file order."""
+        ``output`` and record each one.
+
+        The features are the model's ``feature_names_in_`` when it has them, else every
+        column but the id column, in file order.
+
+        Parameters
+        ----------
+        model : Node or str
+            The recorded model.
+        input : str or PathLike
+            A CSV file of rows to predict.
+        output : str or PathLike
+            Where the predictions are written (CSV).
+        id_column : str, optional
+            The column holding each row's request id.
+        command : sequence of str, optional
+            The command line to record on the run.
+
+        Returns
+        -------
+        PredictResult
+            ``.run``, ``.ids``, ``.output``, ``.features``.
+
+        Raises
+        ------
+        InvalidInputError
+            For a missing file or column, or a model that cannot be loaded.
+
+        Examples
+        --------
+        >>> _ = Path("new.csv").write_text("id,a,b\\nr1,0.5,0.1\\nr2,-1.0,0.3\\n")
+        >>> result = lg.predict("clf", "new.csv", "out.csv", id_column="id")
+        >>> len(result.ids), result.features
+        (2, ['a', 'b'])
+        >>> lg.get("request:r1").kind
+        'prediction'
+        """
         from .predfiles import predict_file
 
         return predict_file(self.store, self.get(model), input, output, id_column=id_column, command=command)
@@ -175,9 +539,41 @@ class Lineage:
     def prediction_logger(self, model: Any, *, max_batch: int = 1000, max_delay: float = 0.5,
                           max_queue: int = 100_000, on_full: str = "block") -> PredictionLogger:
         """A logger for a live service: ``.log(X, y, request_ids=)`` queues rows in
-        microseconds and a background thread writes them as bulk events; ``.flush()``,
-        ``.close()`` (also at exit and on ``lg.close()``). ``on_full="drop"`` counts and
-        records rows refused by a full queue instead of waiting for room."""
+        microseconds and a background thread writes them as bulk events.
+
+        ``.flush()`` waits for the queue, ``.close()`` (also at exit and on
+        ``lg.close()``) flushes and stops the thread.
+
+        Parameters
+        ----------
+        model : Node or str
+            The model whose predictions it logs.
+        max_batch : int, default 1000
+            Rows per bulk event at most.
+        max_delay : float, default 0.5
+            Seconds a row waits at most before it is written.
+        max_queue : int, default 100_000
+            Rows queued at most.
+        on_full : {"block", "drop"}
+            Wait for room, or count and record the rows refused by a full queue.
+
+        Returns
+        -------
+        PredictionLogger
+
+        Raises
+        ------
+        InvalidInputError
+            For a bad option or a reference that is not a model.
+
+        Examples
+        --------
+        >>> log = lg.prediction_logger("clf")
+        >>> log.log([[0.1, 0.2]], [1], request_ids=["live-1"])
+        >>> log.close()
+        >>> lg.get("request:live-1").attrs["output"]
+        1
+        """
         from .predlog import PredictionLogger
 
         logger = PredictionLogger(self.store, self.get(model) if isinstance(model, str) else model,
@@ -191,7 +587,27 @@ class Lineage:
 
     def describe(self, ref: Any) -> Node:
         """The node ``ref`` names, with the facts derived from other records added to
-        its attrs: for a model, ``predictions`` = ``{count, first, last}``."""
+        its attrs: for a model, ``predictions`` = ``{count, first, last}``.
+
+        Parameters
+        ----------
+        ref : Node or str
+            Any reference.
+
+        Returns
+        -------
+        Node
+
+        Raises
+        ------
+        NodeNotFoundError, AmbiguousIdError
+            As `get`.
+
+        Examples
+        --------
+        >>> lg.describe("clf").attrs["predictions"]["count"]
+        3
+        """
         node = self.get(ref)
         if node.kind != "model":
             return node
@@ -203,8 +619,34 @@ class Lineage:
     # -- reads ----------------------------------------------------------------
 
     def get(self, ref: Any) -> Node:
-        """The node a reference names: an id, a unique prefix, a name, ``kind:name``,
-        ``name@N`` or ``request:ID``. Raises NodeNotFoundError / AmbiguousIdError."""
+        """The node a reference names.
+
+        Parameters
+        ----------
+        ref : Node, Run or str
+            An id, a unique prefix, a name (the newest node of that name), ``kind:name``,
+            ``name@N``, ``NAME@LABEL`` or ``request:ID``.
+
+        Returns
+        -------
+        Node
+
+        Raises
+        ------
+        NodeNotFoundError
+            When nothing matches.
+        AmbiguousIdError
+            When several nodes match; the message lists them.
+
+        Examples
+        --------
+        >>> lg.get("train").kind
+        'dataset'
+        >>> lg.get("clf@1").attrs["params"]["C"]
+        1.0
+        >>> lg.get("request:req-2").kind
+        'prediction'
+        """
         if isinstance(ref, Node):
             return ref
         if isinstance(ref, tracking.Run):
@@ -212,22 +654,107 @@ class Lineage:
         return self.store.resolve(str(ref))
 
     def nodes(self, kind: str | None = None, name: str | None = None, *, limit: int | None = None) -> list[Node]:
-        """Recorded nodes, newest first."""
+        """Recorded nodes, newest first.
+
+        Parameters
+        ----------
+        kind : str, optional
+            Only this kind (one of `model.KINDS`).
+        name : str, optional
+            Only nodes of this name.
+        limit : int, optional
+            At most this many.
+
+        Returns
+        -------
+        list of Node
+            With ``.to_dict()``, the JSON of ``lineage ls --json``.
+
+        Examples
+        --------
+        >>> [n.name for n in lg.nodes(kind="dataset")]
+        ['test', 'train', 'raw']
+        """
         return Items(self.store.nodes(kind=kind, name=name, limit=limit))
 
     def history(self, name: str, *, kind: str | None = None) -> list[Node]:
-        """Every version recorded under a name, oldest first."""
+        """Every version recorded under a name, oldest first.
+
+        Parameters
+        ----------
+        name : str
+            The name.
+        kind : str, optional
+            Only this kind, when names clash across kinds.
+
+        Returns
+        -------
+        list of Node
+
+        Examples
+        --------
+        >>> [n.attrs["params"]["C"] for n in lg.history("clf")]
+        [1.0, 0.1, 0.01]
+        """
         return Items(self.store.history(name, kind=kind))
 
     def verify(self, *, head: str | None = None, record: bool = False, since_checkpoint: bool = False,
                progress: Any = None) -> VerifyReport:
-        """Replay the ledger and every recorded table; see `Store.verify`."""
+        """Replay the ledger and every recorded table; see `Store.verify`.
+
+        Parameters
+        ----------
+        head : str, optional
+            A head hash remembered elsewhere, which must be a prefix of this history.
+        record : bool, default False
+            Append the result as a checkpoint event.
+        since_checkpoint : bool, default False
+            Start from the last checkpoint instead of the first event.
+        progress : callable, optional
+            Called with the events checked so far.
+
+        Returns
+        -------
+        VerifyReport
+            ``.ok``, ``.head``, ``.events``, and the first bad event when not ok.
+
+        Examples
+        --------
+        >>> report = lg.verify()
+        >>> report.ok, report.events > 0
+        (True, True)
+        """
         return self.store.verify(head=head, record=record, since_checkpoint=since_checkpoint, progress=progress)
 
     # -- questions (query layer) -----------------------------------------------
 
     def trace(self, ref: Any, *, depth: int | None = None, kinds: Sequence[str] | None = None) -> Subgraph:
-        """Everything upstream of a node, itself included."""
+        """Everything upstream of a node, itself included.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The node to start from.
+        depth : int, optional
+            At most this many hops.
+        kinds : sequence of str, optional
+            Keep only these kinds (the root is always kept).
+
+        Returns
+        -------
+        Subgraph
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+
+        Examples
+        --------
+        >>> sub = lg.trace("clf")
+        >>> sorted(n.name for n in sub.nodes(kind="dataset"))
+        ['raw', 'test', 'train']
+        """
         from . import query
 
         # a full id goes straight to the walk, which reports a missing node itself:
@@ -236,56 +763,253 @@ class Lineage:
         return query.trace(self.store, root, depth=depth, kinds=kinds)
 
     def impact(self, ref: Any, *, include_predictions: bool = False, depth: int | None = None) -> Subgraph:
-        """Everything downstream of a node; predictions counted, listed only when asked."""
+        """Everything downstream of a node; predictions counted, listed only when asked.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The node to start from.
+        include_predictions : bool, default False
+            List each prediction instead of one group per model.
+        depth : int, optional
+            At most this many hops.
+
+        Returns
+        -------
+        Subgraph
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+
+        Examples
+        --------
+        >>> lg.impact("train").counts
+        {'dataset': 1, 'run': 3, 'model': 3, 'prediction': 3}
+        """
         from . import query
 
         return query.impact(self.store, self.get(ref).id, include_predictions=include_predictions, depth=depth)
 
     def which_data(self, model: Any) -> list[Any]:
-        """The datasets behind a model, each with its role and distance; root sources first."""
+        """The datasets behind a model, each with its role and distance; root sources first.
+
+        Parameters
+        ----------
+        model : Node or str
+            A model (or a prediction: its model's data).
+
+        Returns
+        -------
+        list of DataUse
+            ``.node``, ``.role`` (as recorded, or ``upstream``), ``.distance``, ``.group``.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``model`` names nothing.
+
+        Examples
+        --------
+        >>> [(u.node.name, u.role, u.distance) for u in lg.which_data("clf")]
+        [('raw', 'upstream', 3), ('train', 'training', 2), ('test', 'evaluation', 2)]
+        """
         from . import query
 
         return Items(query.which_data(self.store, self.get(model).id))
 
     def path(self, a: Any, b: Any) -> list[Node]:
-        """A shortest provenance path from ``a`` back to ``b`` (empty when none)."""
+        """A shortest provenance path from ``a`` back to ``b`` (empty when none).
+
+        Parameters
+        ----------
+        a : Node or str
+            The later node.
+        b : Node or str
+            The node it may depend on.
+
+        Returns
+        -------
+        list of Node
+            From ``a`` to ``b``, both included.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When either names nothing.
+
+        Examples
+        --------
+        >>> [n.name for n in lg.path("clf", "raw")]
+        ['clf', 'fit', 'prepare', 'raw']
+        """
         from . import query
 
         return query.path(self.store, self.get(a).id, self.get(b).id)
 
     def common_ancestors(self, refs: Sequence[Any]) -> list[Node]:
-        """Nodes upstream of every one of ``refs``."""
+        """Nodes upstream of every one of ``refs``.
+
+        Parameters
+        ----------
+        refs : sequence of Node or str
+            Two or more nodes.
+
+        Returns
+        -------
+        list of Node
+            Nearest first.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When one names nothing.
+
+        Examples
+        --------
+        >>> sorted(n.name for n in lg.common_ancestors(["clf@1", "clf@2"]) if n.kind == "dataset")
+        ['raw', 'test', 'train']
+        """
         from . import query
 
         return query.common_ancestors(self.store, [self.get(r).id for r in refs])
 
     def diff(self, a: Any, b: Any) -> Any:
-        """How two models (or runs) differ: data, code, params, environment, metrics."""
+        """How two models (or runs) differ: data, code, params, environment, metrics.
+
+        Parameters
+        ----------
+        a, b : Node or str
+            The two models or runs.
+
+        Returns
+        -------
+        Diff
+            Iterable of `Change` (``.aspect``, ``.key``, ``.a``, ``.b``); false when equal.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When either names nothing.
+        InvalidInputError
+            When one is neither a model nor a run.
+
+        Examples
+        --------
+        >>> [(c.key, c.a, c.b) for c in lg.diff("clf@1", "clf@2").aspect("metrics")]
+        [('accuracy', 0.6, 0.5)]
+        """
         from . import query
 
         return query.diff(self.store, self.get(a).id, self.get(b).id)
 
     def blame(self, bad: Sequence[Any], good: Sequence[Any] = ()) -> list[Any]:
-        """Upstream nodes ranked by how much more often they stand behind the bad predictions."""
+        """Upstream nodes ranked by how much more often they stand behind the bad predictions.
+
+        Parameters
+        ----------
+        bad : sequence of Node or str
+            The bad predictions (or one).
+        good : sequence of Node or str, optional
+            Good ones to compare with.
+
+        Returns
+        -------
+        list of Suspect
+            ``.node``, ``.score``, ``.bad``, ``.good``, highest score first.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When a reference names nothing.
+
+        Examples
+        --------
+        >>> suspects = lg.blame(["request:req-1", "request:req-2"])
+        >>> suspects[0].score, suspects[0].bad
+        (1.0, 2)
+        """
         from . import query
 
         bad, good = _as_refs(bad), _as_refs(good)
         return Items(query.blame(self.store, [self.get(r).id for r in bad], [self.get(r).id for r in good]))
 
     def runs(self, where: str | None = None, order_by: str | None = None, limit: int | None = None) -> list[Node]:
-        """Runs matching a filter (``params.C > 0.5 and status = 'finished'``)."""
+        """Runs matching a filter (``params.C > 0.5 and status = 'finished'``).
+
+        Parameters
+        ----------
+        where : str, optional
+            The filter (see `query.parse_filter`).
+        order_by : str, optional
+            ``metrics.accuracy DESC``, ``params.C``, ``started_at``, … (see `query.parse_order`).
+        limit : int, optional
+            At most this many.
+
+        Returns
+        -------
+        list of Node
+
+        Raises
+        ------
+        FilterSyntaxError
+            For a filter or order that does not parse (the message points at it).
+
+        Examples
+        --------
+        >>> [n.attrs["params"]["C"] for n in lg.runs("params.C > 0.05", order_by="params.C")]
+        ['0.1', '1.0']
+        """
         from . import query
 
         return Items(query.runs(self.store, where=where, order_by=order_by, limit=limit))
 
     def insights(self, metric: str) -> Any:
-        """Which parameters matter most for ``metric`` across the runs that logged it."""
+        """Which parameters matter most for ``metric`` across the runs that logged it.
+
+        Parameters
+        ----------
+        metric : str
+            The metric's key.
+
+        Returns
+        -------
+        Insights
+            ``.items`` of `ParamImportance` (``.param``, ``.importance``, ``.correlation``).
+
+        Raises
+        ------
+        InvalidInputError
+            When fewer than 3 runs logged the metric.
+
+        Examples
+        --------
+        >>> found = lg.insights("accuracy")
+        >>> found.runs, [(i.param, i.correlation) for i in found.items]
+        (3, [('C', 1.0)])
+        """
         from . import query
 
         return query.insights(self.store, metric)
 
     def status(self) -> Any:
-        """Datasets whose files changed on disk, and the models and predictions they affect."""
+        """Datasets whose files changed on disk, and the models and predictions they affect.
+
+        Returns
+        -------
+        Status
+            ``.ok``, ``.changed``, ``.affected``, ``.predictions``.
+
+        Examples
+        --------
+        >>> lg.status().ok
+        True
+        >>> _ = Path("data/train.csv").write_text("a,b,target\\n0,0,0\\n")
+        >>> st = lg.status()
+        >>> [n.name for n in st.changed], st.predictions
+        (['train'], 3)
+        """
         from . import query
 
         return query.status(self.store)
@@ -293,12 +1017,38 @@ class Lineage:
     # -- metric step history (MLflow's get_metric_history) ----------------------
 
     def metric_history(self, run: Any, key: str) -> list[Any]:
-        """Every value of metric ``key`` a run logged, by step: a list of
-        `MetricPoint` (``.step``, ``.value``, ``.at``, ``.group``, ``.dataset``), with
-        ``.to_dict()`` and a terminal sparkline (``.sparkline()``).
+        """Every value of metric ``key`` a run logged, by step.
 
-        Raises NodeNotFoundError for an unknown run or a metric the run never logged
-        (the message lists the ones it did), InvalidInputError for a node that is not a run."""
+        Parameters
+        ----------
+        run : Node, Run or str
+            The run.
+        key : str
+            The metric.
+
+        Returns
+        -------
+        MetricHistory
+            A list of `MetricPoint` (``.step``, ``.value``, ``.at``, ``.group``,
+            ``.dataset``), with ``.to_dict()`` and a terminal ``.sparkline()``.
+
+        Raises
+        ------
+        NodeNotFoundError
+            For an unknown run, or a metric the run never logged (the message lists the
+            ones it did).
+        InvalidInputError
+            For a node that is not a run.
+
+        Examples
+        --------
+        >>> with lg.start_run("train-loop") as run:
+        ...     for step, loss in enumerate([0.9, 0.5, 0.3]):
+        ...         run.log_metric("loss", loss, step=step)
+        >>> history = lg.metric_history(run.id, "loss")
+        >>> [(p.step, p.value) for p in history], history.sparkline()
+        ([(0, 0.9), (1, 0.5), (2, 0.3)], '█▃▁')
+        """
         from .errors import InvalidInputError, NodeNotFoundError
         from .query import runview
 
@@ -316,13 +1066,69 @@ class Lineage:
 
     def render(self, subgraph: Subgraph, path: str | os.PathLike[str], **options: Any) -> Path:
         """Draw a subgraph to a file; the format comes from the suffix
-        (.svg .png .pdf .dot .mmd .html)."""
+        (.svg .png .pdf .dot .mmd .html).
+
+        Parameters
+        ----------
+        subgraph : Subgraph
+            What to draw (from `trace` or `impact`).
+        path : str or PathLike
+            The file to write.
+        **options
+            As `render.to_dot`: ``highlight``, ``max_nodes``, ``fold``, ``rankdir``, ….
+
+        Returns
+        -------
+        Path
+            The file written.
+
+        Raises
+        ------
+        RenderError
+            For an unknown suffix, or SVG/PNG/PDF without Graphviz.
+
+        Examples
+        --------
+        >>> lg.render(lg.trace("clf"), "clf.mmd").read_text().splitlines()[0]
+        'flowchart RL'
+        """
         from . import render
 
         return render.render(subgraph, path, **options)
 
     def audit(self, ref: Any, *, standard: str = "annex-iv") -> Any:
-        """The audit report of a model or prediction; ``.write("audit.html")``."""
+        """The audit report of a model or prediction; ``.write("audit.html")``.
+
+        A bare model name means the version labelled ``production`` when one is, else the
+        newest (the report says which).
+
+        Parameters
+        ----------
+        ref : Node or str
+            A model or a prediction.
+        standard : str, default "annex-iv"
+            The checklist to arrange the facts by.
+
+        Returns
+        -------
+        Report
+            ``.ok``, ``.missing``, ``.to_dict()``, ``.write(path)`` (.html, .md, .json).
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+        InvalidInputError
+            For another kind of node or an unknown standard.
+
+        Examples
+        --------
+        >>> report = lg.audit("clf")
+        >>> report.ok, "intended_use" in report.missing
+        (True, True)
+        >>> report.write("audit.md").name
+        'audit.md'
+        """
         from . import audit
 
         node, selection = self.resolve_for_audit(ref)
@@ -332,8 +1138,25 @@ class Lineage:
         return report
 
     def inventory(self, *, all_versions: bool = False) -> Any:
-        """Every model with its owner, data, status and report completeness (SR 11-7):
-        the newest version of each name, or every version with ``all_versions``."""
+        """Every model with its owner, data, status and report completeness (SR 11-7).
+
+        Parameters
+        ----------
+        all_versions : bool, default False
+            Every version instead of the newest of each name.
+
+        Returns
+        -------
+        Inventory
+            ``.items`` (one dict per model), ``.ok``, ``.to_dict()``, ``.write(path)``.
+
+        Examples
+        --------
+        >>> [(m["name"], m["version"]) for m in lg.inventory().items]
+        [('clf', 3)]
+        >>> len(lg.inventory(all_versions=True).items)
+        3
+        """
         from . import audit
 
         return audit.build_inventory(self.store, all_versions=all_versions)
@@ -341,18 +1164,61 @@ class Lineage:
     # -- decision records and signed checkpoints (issue 14) ----------------------
 
     def explain(self, ref: Any) -> dict[str, Any]:
-        """Why a prediction came out as it did (``request:ID`` or its id): its inputs, the
-        rule applied and ``reasons`` (``{feature, contribution, method}``, largest effect
-        first); for a model, its recorded feature importance. Raises InvalidInputError
-        for another kind of node."""
+        """Why a prediction came out as it did, or what a model weighs.
+
+        Parameters
+        ----------
+        ref : Node or str
+            A prediction (``request:ID`` or its id): its inputs, the rule applied and
+            ``reasons`` (``{feature, contribution, method}``, largest effect first); or a
+            model: its recorded feature importance.
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        InvalidInputError
+            For another kind of node.
+
+        Examples
+        --------
+        >>> lg.explain("clf")["importance"]
+        [{'feature': 'a', 'importance': 0.582371}, {'feature': 'b', 'importance': 0.417629}]
+        >>> lg.explain("request:req-1")["note"]
+        'no reasons: input values were not kept (log the predictions with keep_inputs=True)'
+        """
         from .audit import decision
 
         return decision.explain(self.store, self.get(ref).id)
 
     @staticmethod
     def keygen(path: str | os.PathLike[str]) -> dict[str, str]:
-        """Write an Ed25519 key pair (``path`` and ``path.pub``) for signed checkpoints;
-        returns ``{private, public, fingerprint}``. See `lineage.signing.keygen`."""
+        """Write an Ed25519 key pair (``path`` and ``path.pub``) for signed checkpoints.
+        See `lineage.signing.keygen`.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The private key's file (refused when it exists).
+
+        Returns
+        -------
+        dict
+            ``{private, public, fingerprint}``.
+
+        Raises
+        ------
+        InvalidInputError
+            When the file exists or cannot be written.
+
+        Examples
+        --------
+        >>> keys = lg.keygen("signing.key")
+        >>> sorted(keys), Path("signing.key.pub").exists()
+        (['fingerprint', 'private', 'public'], True)
+        """
         from . import signing
 
         return signing.keygen(path)
@@ -360,8 +1226,32 @@ class Lineage:
     def verify_signed(self, keyfile: str | os.PathLike[str], *, since_checkpoint: bool = False,
                       progress: Any = None) -> VerifyReport:
         """`verify`, and when it passes, a checkpoint event whose payload carries an
-        Ed25519 signature (key in ``keyfile``) over the head it vouches for. The key is
-        read first, so a bad key file writes nothing. Raises InvalidInputError for it."""
+        Ed25519 signature over the head it vouches for.
+
+        Parameters
+        ----------
+        keyfile : str or PathLike
+            The private key (from `keygen`), read first so a bad key writes nothing.
+        since_checkpoint : bool, default False
+            As `verify`.
+        progress : callable, optional
+            As `verify`.
+
+        Returns
+        -------
+        VerifyReport
+
+        Raises
+        ------
+        InvalidInputError
+            For a missing or bad key file.
+
+        Examples
+        --------
+        >>> _ = lg.keygen("signing.key")
+        >>> lg.verify_signed("signing.key").ok
+        True
+        """
         from . import signing
 
         signing.load_private(keyfile)
@@ -373,9 +1263,25 @@ class Lineage:
         return report
 
     def checkpoint_signatures(self, *, head: str | None = None) -> list[dict[str, Any]]:
-        """Each signed checkpoint (those vouching for ``head``, a hex prefix, when given):
-        ``{event, at, verified_through, head, fingerprint, ok, problem}``; ``ok`` is
-        whether the signature matches the head it claims."""
+        """Each signed checkpoint, with whether its signature matches the head it claims.
+
+        Parameters
+        ----------
+        head : str, optional
+            Only those vouching for this head (a hex prefix).
+
+        Returns
+        -------
+        list of dict
+            ``{event, at, verified_through, head, fingerprint, ok, problem}``.
+
+        Examples
+        --------
+        >>> _ = lg.keygen("signing.key")
+        >>> report = lg.verify_signed("signing.key")
+        >>> [(s["ok"], s["head"] == report.head) for s in lg.checkpoint_signatures()]
+        [(True, True)]
+        """
         from . import signing
 
         out = []
@@ -399,29 +1305,120 @@ class Lineage:
 
     def promote(self, ref: Any, label: str, reason: str | None = None, *, author: str | None = None) -> Any:
         """Put a label (``production``, ``staging``, any word) on one model version, ending
-        it on the version that held it; a ledger event with who and when. Returns the
-        `Promotion` (``.to_dict()``). ``NAME@LABEL`` then names that version.
-        Raises InvalidInputError for a non-model or a bad label; nothing is recorded."""
+        it on the version that held it; a ledger event with who and when.
+        ``NAME@LABEL`` then names that version.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The model version.
+        label : str
+            The label.
+        reason : str, optional
+            Why.
+        author : str, optional
+            Who decided (default: the recording identity).
+
+        Returns
+        -------
+        Promotion
+            With ``.to_dict()``.
+
+        Raises
+        ------
+        InvalidInputError
+            For a non-model or a bad label; nothing is recorded.
+
+        Examples
+        --------
+        >>> p = lg.promote("clf@2", "production", "best accuracy")
+        >>> p.to_dict()["version"], lg.get("clf@production").id == lg.get("clf@2").id
+        (2, True)
+        """
         from . import promotion
 
         return promotion.promote(self.store, self.get(ref), label, reason=reason, author=author)
 
     def unpromote(self, name: Any, label: str, *, reason: str | None = None, author: str | None = None) -> Any:
-        """Take a label off the version of a model name that holds it; returns the change.
-        Raises NodeNotFoundError when no version holds it."""
+        """Take a label off the version of a model name that holds it.
+
+        Parameters
+        ----------
+        name : str or Node
+            The model name (or one of its versions).
+        label : str
+            The label.
+        reason : str, optional
+            Why.
+        author : str, optional
+            Who decided.
+
+        Returns
+        -------
+        Promotion
+            The change (``action`` ``unpromote``).
+
+        Raises
+        ------
+        NodeNotFoundError
+            When no version holds the label.
+
+        Examples
+        --------
+        >>> _ = lg.promote("clf@2", "production")
+        >>> lg.unpromote("clf", "production", reason="retired").to_dict()["action"]
+        'unpromote'
+        >>> lg.labels("clf")
+        {}
+        """
         from . import promotion
 
         return promotion.unpromote(self.store, name, label, reason=reason, author=author)
 
     def promotions(self, name: Any) -> list[Any]:
-        """Every label change of a model name, oldest first, with version numbers."""
+        """Every label change of a model name, oldest first, with version numbers.
+
+        Parameters
+        ----------
+        name : str or Node
+            The model name (or one of its versions).
+
+        Returns
+        -------
+        list of dict
+            ``{name, label, model, version, action, reason, author, at, event, …}``.
+
+        Examples
+        --------
+        >>> _ = lg.promote("clf@1", "production")
+        >>> _ = lg.promote("clf@3", "production")
+        >>> [(p["version"], p["action"]) for p in lg.promotions("clf")]
+        [(1, 'promote'), (1, 'end'), (3, 'promote')]
+        """
         if not isinstance(name, str):
             name = self.get(name).name or ""
         return Items(self.model_history(name).promotions)
 
     def model_history(self, name: str) -> Any:
-        """The versions of a model name beside its label changes and predictions
-        (`ModelHistory`; ``.to_dict()`` is `lineage history NAME --json`)."""
+        """The versions of a model name beside its label changes and predictions.
+
+        Parameters
+        ----------
+        name : str
+            The model name (``model:NAME`` when names clash across kinds).
+
+        Returns
+        -------
+        ModelHistory
+            ``.versions``, ``.promotions``, ``.predictions``; ``.to_dict()`` is
+            ``lineage history NAME --json``.
+
+        Examples
+        --------
+        >>> h = lg.model_history("clf")
+        >>> len(h.versions), sorted(h.to_dict())
+        (3, ['items', 'labels', 'promotions'])
+        """
         from .model import KINDS
         from .query.serving import model_history
 
@@ -430,7 +1427,23 @@ class Lineage:
         return model_history(self.store, versions)
 
     def labels(self, name: Any) -> dict[str, Node]:
-        """``{label: model version}`` of every label a model name holds now."""
+        """``{label: model version}`` of every label a model name holds now.
+
+        Parameters
+        ----------
+        name : str, Node or Run
+            The model name (or one of its versions).
+
+        Returns
+        -------
+        dict of str to Node
+
+        Examples
+        --------
+        >>> _ = lg.promote("clf@2", "staging")
+        >>> {k: v.id == lg.get("clf@2").id for k, v in lg.labels("clf").items()}
+        {'staging': True}
+        """
         if not isinstance(name, str):  # a Node or a Run: its name
             name = self.get(name).name or ""
         elif name.startswith("model:"):
@@ -438,15 +1451,62 @@ class Lineage:
         return {k: self.get(v) for k, v in sorted(self.store.labels_of(name).items())}
 
     def labels_at(self, prediction: Any) -> list[str]:
-        """The labels the prediction's model version held when the prediction was made."""
+        """The labels the prediction's model version held when the prediction was made.
+
+        Parameters
+        ----------
+        prediction : Node or str
+            The prediction (``request:ID`` works).
+
+        Returns
+        -------
+        list of str
+
+        Raises
+        ------
+        NodeNotFoundError
+            When it names nothing.
+
+        Examples
+        --------
+        >>> _ = lg.promote("clf", "production")
+        >>> _ = lg.log_predictions("clf", [[0.0, 0.0]], [0], request_ids=["after"])
+        >>> lg.labels_at("request:req-1"), lg.labels_at("request:after")
+        ([], ['production'])
+        """
         from .query.serving import labels_at_prediction
 
         return labels_at_prediction(self.store, self.get(prediction).id)
 
     def resolve_for_audit(self, ref: Any) -> tuple[Node, str | None]:
-        """The model version `audit` and the inventory mean by ``ref``, and a sentence
-        saying how it was chosen: a bare model name is the version labelled
-        ``production`` when one is, else the newest (DESIGN.md §1)."""
+        """The model version `audit` and the inventory mean by ``ref``, and how it was chosen.
+
+        A bare model name is the version labelled ``production`` when one is, else the
+        newest (DESIGN.md §1).
+
+        Parameters
+        ----------
+        ref : Node, Run or str
+            Any reference.
+
+        Returns
+        -------
+        tuple of (Node, str or None)
+            The node, and a sentence saying how it was chosen (None when ``ref`` named
+            one version).
+
+        Raises
+        ------
+        NodeNotFoundError, AmbiguousIdError
+            As `get`.
+
+        Examples
+        --------
+        >>> _ = lg.promote("clf@2", "production")
+        >>> node, how = lg.resolve_for_audit("clf")
+        >>> how
+        'clf resolved to @2, the version labelled production (3 versions recorded)'
+        """
         from . import promotion
         from .model import parse_ref
 
@@ -474,10 +1534,32 @@ class Lineage:
                       f"this is the newest, @{len(versions)} of {len(versions)}")
 
     def describe_model(self, ref: Any) -> dict[str, Any]:
-        """The description of a recorded model (steps, params, features, importance):
-        as recorded, or, for a scikit-learn model logged before features were
-        described, read from its pickle. Raises InvalidInputError (one line) when
-        that pickle cannot be loaded."""
+        """The description of a recorded model (steps, params, features, importance).
+
+        As recorded, or, for a scikit-learn model logged before features were described,
+        read from its pickle.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The model.
+
+        Returns
+        -------
+        dict
+            ``class``, ``params``, ``features_out``, ``importance``, ….
+
+        Raises
+        ------
+        InvalidInputError
+            For another kind of node, or a pickle that cannot be loaded (one line).
+
+        Examples
+        --------
+        >>> d = lg.describe_model("clf")
+        >>> d["class"], d["features_out"]
+        ('sklearn.linear_model._logistic.LogisticRegression', ['a', 'b'])
+        """
         from . import describe
 
         node = self.get(ref)
@@ -493,8 +1575,28 @@ class Lineage:
 
     def feature_lineage(self, model: Any) -> Any:
         """Each feature of a model -> the source columns of the dataset versions it came
-        from (through recorded preparation runs), with importance and sensitivity
-        (`FeatureLineage`: ``.items``, ``.inputs``, ``.sensitive``, ``.ok``, ``.to_dict()``)."""
+        from (through recorded preparation runs), with importance and sensitivity.
+
+        Parameters
+        ----------
+        model : Node or str
+            The model (or a prediction: its model).
+
+        Returns
+        -------
+        FeatureLineage
+            ``.items``, ``.inputs``, ``.sensitive``, ``.ok``, ``.to_dict()``.
+
+        Raises
+        ------
+        InvalidInputError
+            For another kind of node.
+
+        Examples
+        --------
+        >>> [(i["feature"], i["sources"]) for i in lg.feature_lineage("clf").to_dict()["items"]]
+        [('a', ['train@1.a']), ('b', ['train@1.b'])]
+        """
         from .features import feature_lineage
 
         node = self.get(model)
@@ -503,10 +1605,36 @@ class Lineage:
         return feature_lineage(self.store, node.id, attrs=self.describe_model(node))
 
     def compute_importance(self, model: Any, data: Any, target: str, *, n_repeats: int = 5) -> dict[str, Any]:
-        """Permutation importance of a recorded model on held-out ``data`` (a dataset
-        reference, or a DataFrame) with label column ``target``, recorded with its
-        method and data; returns ``{"values", "std", "rows", "dataset", "event", …}``.
-        What `lineage explain MODEL --data REF --target COL` runs."""
+        """Permutation importance of a recorded model on held-out data, recorded with
+        its method and data. What ``lineage explain MODEL --data REF --target COL`` runs.
+
+        Parameters
+        ----------
+        model : Node or str
+            The model.
+        data : Node, str or DataFrame
+            A dataset reference, or a DataFrame.
+        target : str
+            The label column.
+        n_repeats : int, default 5
+            Permutations per feature.
+
+        Returns
+        -------
+        dict
+            ``{"values", "std", "rows", "dataset", "event", …}``.
+
+        Raises
+        ------
+        InvalidInputError
+            For a non-model, a missing column or data the model cannot read.
+
+        Examples
+        --------
+        >>> result = lg.compute_importance("clf", "test", "target")
+        >>> sorted(result["values"]), result["rows"]
+        (['a', 'b'], 10)
+        """
         from . import describe
         from .errors import InvalidInputError
 
@@ -516,8 +1644,33 @@ class Lineage:
         return describe.compute_importance(self.store, node, data, target, n_repeats=n_repeats)
 
     def mark_sensitive(self, ref: Any, columns: Sequence[str] | str, *, author: str | None = None) -> list[str]:
-        """Mark columns of a dataset sensitive (all versions of its name count); returns
-        every column now marked. An annotation: a ledger event with who and when."""
+        """Mark columns of a dataset sensitive (all versions of its name count): an
+        annotation, a ledger event with who and when.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The dataset.
+        columns : str or sequence of str
+            The columns.
+        author : str, optional
+            Who decided.
+
+        Returns
+        -------
+        list of str
+            Every column now marked.
+
+        Raises
+        ------
+        InvalidInputError
+            For a node that is not a dataset, or a column it does not have.
+
+        Examples
+        --------
+        >>> lg.mark_sensitive("raw", ["b"])
+        ['b']
+        """
         from . import promotion
 
         return promotion.mark_sensitive(self.store, self.get(ref), columns, author=author)
@@ -525,52 +1678,230 @@ class Lineage:
     def allow_sensitive(self, model: Any, columns: Sequence[str] | str, reason: str, *,
                         author: str | None = None) -> int:
         """Record that a model version may read these sensitive columns, and why (the
-        ``sensitive_use`` annotation `check_sensitive` accepts); returns the event."""
+        ``sensitive_use`` annotation `check_sensitive` accepts).
+
+        Parameters
+        ----------
+        model : Node or str
+            The model version.
+        columns : str or sequence of str
+            The sensitive columns it may read.
+        reason : str
+            Why.
+        author : str, optional
+            Who decided.
+
+        Returns
+        -------
+        int
+            The ledger event.
+
+        Raises
+        ------
+        InvalidInputError
+            For a node that is not a model or an empty reason.
+
+        Examples
+        --------
+        >>> _ = lg.mark_sensitive("raw", ["b"])
+        >>> _ = lg.allow_sensitive("clf", ["b"], "b is needed and consented to")
+        >>> lg.check_sensitive("clf").ok
+        True
+        """
         from . import promotion
 
         return promotion.allow_sensitive(self.store, self.get(model), columns, reason, author=author)
 
     def check_sensitive(self, model: Any) -> Any:
         """`feature_lineage` of a model, whose ``.ok`` is False when a sensitive column
-        reaches its inputs without a ``sensitive_use`` allowance (``.violations``)."""
+        reaches its inputs without a ``sensitive_use`` allowance (``.violations``).
+
+        Parameters
+        ----------
+        model : Node or str
+            The model.
+
+        Returns
+        -------
+        FeatureLineage
+
+        Examples
+        --------
+        >>> _ = lg.mark_sensitive("raw", ["b"])
+        >>> check = lg.check_sensitive("clf")
+        >>> check.ok, check.to_dict()["check"]["violations"]
+        (False, ['b'])
+        """
         return self.feature_lineage(model)
     # -- interop: import other tools' history, export the graph (lineage/interop) --
 
     def import_mlflow(self, tracking_uri: str, *, experiments: Sequence[str] = (),
                       registry_uri: str | None = None) -> ImportResult:
-        """Import an MLflow tracking store (runs, params, metric histories, tags, datasets,
-        logged and registered models); returns an ImportResult (``.counts``,
-        ``.activity``). Idempotent. Raises MissingExtraError without mlflow,
-        InvalidInputError when the store cannot be read (nothing is written then)."""
+        """Import an MLflow tracking store (runs, params, metric histories, tags,
+        datasets, logged and registered models). Idempotent.
+
+        Parameters
+        ----------
+        tracking_uri : str
+            The MLflow store (a directory, ``sqlite:///…`` or a server URL).
+        experiments : sequence of str, optional
+            Only these experiments.
+        registry_uri : str, optional
+            The model registry, when it is elsewhere.
+
+        Returns
+        -------
+        ImportResult
+            ``.counts``, ``.activity``.
+
+        Raises
+        ------
+        MissingExtraError
+            Without mlflow (``pip install 'lineage-ml[mlflow]'``).
+        InvalidInputError
+            When the store cannot be read; nothing is written then.
+
+        Examples
+        --------
+        Without mlflow installed (the ``[mlflow]`` extra) the import says what to install:
+
+        >>> try:
+        ...     lg.import_mlflow("mlruns")
+        ... except lineage.errors.LineageError as exc:
+        ...     print(type(exc).__name__)
+        MissingExtraError
+        """
         from .interop.mlflow_import import import_mlflow
 
         return import_mlflow(self.store, tracking_uri, experiments=experiments, registry_uri=registry_uri)
 
     def import_dvc(self, repo: str | os.PathLike[str] = ".", *, all_commits: bool = False) -> ImportResult:
-        """Import a DVC repository's stages and data versions (those of every commit
-        with ``all_commits``); returns an ImportResult. Idempotent."""
+        """Import a DVC repository's stages and data versions. Idempotent.
+
+        Parameters
+        ----------
+        repo : str or PathLike, default "."
+            The repository.
+        all_commits : bool, default False
+            Read every commit's versions, not only the work tree's.
+
+        Returns
+        -------
+        ImportResult
+
+        Raises
+        ------
+        MissingExtraError
+            Without dvc (``pip install 'lineage-ml[dvc]'``).
+        InvalidInputError
+            When ``repo`` is no DVC repository.
+
+        Examples
+        --------
+        Without dvc installed (the ``[dvc]`` extra) the import says what to install:
+
+        >>> try:
+        ...     lg.import_dvc(".")
+        ... except lineage.errors.LineageError as exc:
+        ...     print(type(exc).__name__)
+        MissingExtraError
+        """
         from .interop.dvc import import_dvc
 
         return import_dvc(self.store, repo, all_commits=all_commits)
 
     def import_openlineage(self, source: Any) -> ImportResult:
-        """Import OpenLineage RunEvents from a JSON-lines file (``"-"``: stdin); returns
-        an ImportResult. Idempotent; a bad line raises InvalidInputError naming it."""
+        """Import OpenLineage RunEvents from a JSON-lines file. Idempotent.
+
+        Parameters
+        ----------
+        source : str, PathLike or file
+            The file (``"-"``: stdin).
+
+        Returns
+        -------
+        ImportResult
+
+        Raises
+        ------
+        InvalidInputError
+            For a bad line, naming it.
+
+        Examples
+        --------
+        >>> _ = lg.export("openlineage", path="events.jsonl")
+        >>> with lineage.open("elsewhere/lineage.db") as other:
+        ...     counts = other.import_openlineage("events.jsonl").counts
+        >>> counts["run"]
+        4
+        """
         from .interop.openlineage import import_openlineage
 
         return import_openlineage(self.store, source)
 
     def import_prov(self, path: str | os.PathLike[str]) -> ImportResult:
-        """Rebuild the graph a PROV-JSON or PROV-XML document describes; returns an ImportResult."""
+        """Rebuild the graph a PROV-JSON or PROV-XML document describes.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The document.
+
+        Returns
+        -------
+        ImportResult
+
+        Raises
+        ------
+        InvalidInputError
+            For a missing file, PROV-N (which the prov package cannot read), or a
+            document that does not parse.
+
+        Examples
+        --------
+        >>> _ = lg.export("prov-json", "clf", "clf.prov.json")
+        >>> with lineage.open("elsewhere/lineage.db") as other:
+        ...     counts = other.import_prov("clf.prov.json").counts
+        >>> counts["dataset"], counts["run"]
+        (3, 2)
+        """
         from .interop.prov import import_prov
 
         return import_prov(self.store, path)
 
     def export(self, format: str, ref: Any = None, path: str | os.PathLike[str] | None = None, *,
                url: str | None = None, namespace: str = "lineage") -> ExportResult:
-        """Export the store (or the trace of ``ref``) as ``openlineage``, ``prov-json``,
-        ``prov-n``, ``prov-xml``, ``graphml`` or ``json`` to ``path``; OpenLineage events
-        can also be POSTed to ``url``. Returns an ExportResult (``.count``, ``.path``)."""
+        """Export the store (or the trace of ``ref``).
+
+        Parameters
+        ----------
+        format : str
+            ``openlineage``, ``prov-json``, ``prov-n``, ``prov-xml``, ``graphml`` or ``json``.
+        ref : Node or str, optional
+            Export only what this node was built from.
+        path : str or PathLike, optional
+            The file to write.
+        url : str, optional
+            POST OpenLineage events there.
+        namespace : str, default "lineage"
+            The OpenLineage namespace.
+
+        Returns
+        -------
+        ExportResult
+            ``.count``, ``.path``.
+
+        Raises
+        ------
+        InvalidInputError
+            For an unknown format.
+
+        Examples
+        --------
+        >>> result = lg.export("json", "clf", "clf.json")
+        >>> result.path, result.count > 0
+        ('clf.json', True)
+        """
         from .interop.export import export
 
         node_ref = None if ref is None else self.get(ref).id
@@ -583,38 +1914,120 @@ class Lineage:
     def overview(self, *, per_kind: int = 12) -> Subgraph:
         """A diagram-sized summary of the whole store (`render.overview`): one group
         node per (kind, name) with its count, built from aggregate queries only.
-        Returns a Subgraph whose root is None; draw it with `render`."""
+
+        Parameters
+        ----------
+        per_kind : int
+            How many names of each kind get a group of their own before the rest fold.
+
+        Returns
+        -------
+        Subgraph
+            The summary, with no root; draw it with `render`.
+
+        Examples
+        --------
+        >>> summary = lg.overview()
+        >>> summary.root is None, len(summary) > 0
+        (True, True)
+        """
         from .render import overview
 
         return overview(self.store, per_kind=per_kind)
 
     def head(self) -> tuple[int, str]:
-        """``(number of ledger events, hash of the newest)``: the history's length and
-        the head `verify` would check, read without verifying."""
+        """The history's length and the head `verify` would check, read without verifying.
+
+        Returns
+        -------
+        tuple of (int, str)
+            The number of ledger events and the hash of the newest.
+
+        Examples
+        --------
+        >>> events, head = lg.head()
+        >>> events > 0, head == lg.verify().head
+        (True, True)
+        """
         return self.store.head()
 
     @property
     def erasure_limits(self) -> str:
         """What `redact` cannot reach (backups, copies, reports already written), in
-        one sentence, for whoever erases something."""
+        one sentence, for whoever erases something.
+
+        Returns
+        -------
+        str
+            The sentence.
+
+        Examples
+        --------
+        >>> "backups" in lg.erasure_limits
+        True
+        """
         from .store import ERASURE_LIMITS
 
         return ERASURE_LIMITS
 
     @staticmethod
     def check_digest(digest: str) -> str:
-        """A caller-supplied checksum in normal form (``algorithm:value``; 64 bare hex
-        digits read as ``sha256:``), checked before any store is opened for it.
-        Raises InvalidInputError for anything else."""
+        """A caller-supplied checksum in normal form, checked before any store is
+        opened for it.
+
+        Parameters
+        ----------
+        digest : str
+            ``algorithm:value``; 64 bare hex digits are read as ``sha256:``.
+
+        Returns
+        -------
+        str
+            The digest as ``algorithm:value`` in lower case.
+
+        Raises
+        ------
+        InvalidInputError
+            For anything else.
+
+        Examples
+        --------
+        >>> lg.check_digest("AB" * 32) == "sha256:" + "ab" * 32
+        True
+        """
         return tracking.valid_digest(digest)
 
     @staticmethod
     def check_order(order_by: str) -> None:
-        """Check a `runs` sort key (``-metrics.accuracy``) before a store is opened.
-        Raises InvalidInputError naming what is wrong."""
+        """Check a `runs` sort key before a store is opened.
+
+        Parameters
+        ----------
+        order_by : str
+            ``params.KEY``, ``metrics.KEY``, ``tags.KEY``, ``name``, ``experiment``,
+            ``status`` or ``started_at``; a leading ``-`` sorts descending.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        InvalidInputError
+            Naming what is wrong.
+
+        Examples
+        --------
+        >>> lg.check_order("-metrics.accuracy")
+        >>> lg.check_order("size")
+        Traceback (most recent call last):
+        lineage.errors.InvalidInputError: cannot sort by 'size'; use params.KEY, metrics.KEY, tags.KEY, name, experiment, status or started_at (a leading - sorts descending)
+        """
         from .query import parse_order
 
         parse_order(order_by)
+
+
 class MetricPoint:
     """One logged value of a metric: ``step``, ``value``, ``at`` (ISO time), ``group``
     (a per-group result's group, else None) and ``dataset`` (the evaluation data, or None)."""

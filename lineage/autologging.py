@@ -242,7 +242,7 @@ def _record_fit(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str
 
 
 def _params(est: Any) -> dict[str, Any]:
-    from .tracking import _plain
+    from .describe import plain
 
     try:
         with foreign("{type}: {reason}"):
@@ -250,14 +250,14 @@ def _params(est: Any) -> dict[str, Any]:
     except InvalidInputError as exc:  # a broken get_params is not worth failing the user's fit
         log.debug("autolog: %s.get_params failed: %s", type(est).__name__, exc)
         return {}
-    return {str(k): _plain(v) for k, v in params.items()}
+    return {str(k): plain(v) for k, v in params.items()}
 
 
 def _log_new_params(run: Any, params: dict[str, Any]) -> None:
     """Params the run does not hold yet (a second fit in one run keeps the first's)."""
-    from .tracking import _secret_safe
+    from .tracking import secret_safe
 
-    safe = _secret_safe(params)
+    safe = secret_safe(params)
     existing = run.store.params_of(run.id, list(safe))
     new = {k: v for k, v in safe.items() if k not in existing}
     if new:

@@ -141,7 +141,7 @@ def _git_env() -> dict[str, str]:
     return env
 
 
-def _git(root: str, *args: str, timeout: float = GIT_TIMEOUT) -> bytes | None:
+def run_git(root: str, *args: str, timeout: float = GIT_TIMEOUT) -> bytes | None:
     """Stdout of ``git -C root args...``, or None if git is missing, fails or hangs."""
     import subprocess
 
@@ -271,11 +271,11 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None,
     it is the SHA-256 of ``b"interactive"`` and attrs carry ``"interactive": True``.
 
     Never raises for a missing or broken git: it falls back as above. ``capture_git``
-    replaces `_capture_git` (lineage.capture_cache passes its cached version).
+    replaces `git_attrs` (lineage.capture_cache passes its cached version).
     """
     start = os.fspath(path) if path is not None else os.getcwd()
     base = start if os.path.isdir(start) else (os.path.dirname(os.path.abspath(start)) or ".")
-    git = (capture_git or _capture_git)(base, _entry_script(entry_point, base))
+    git = (capture_git or git_attrs)(base, _entry_script(entry_point, base))
     if git is not None:
         root = git["root"]
         script = _entry_script(entry_point, base)
@@ -302,20 +302,20 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None,
     return _sha256(b"interactive"), {"git": False, "entry_point": None, "script_digest": None, "interactive": True}
 
 
-def _capture_git(where: str, entry_script: str | None = None) -> dict[str, Any] | None:
+def git_attrs(where: str, entry_script: str | None = None) -> dict[str, Any] | None:
     """The git attrs of the work tree containing ``where``, or None when there is no
     usable one (not a work tree, git missing, no commit yet, git failing).
 
     Dirty as ``git describe --dirty`` sees it: tracked files differ from the commit,
     or the ``entry_script`` itself is untracked. Other untracked files (the data a
     run writes, a store's folder) do not make the code a new version."""
-    out = _git(where, "rev-parse", "--show-toplevel")
+    out = run_git(where, "rev-parse", "--show-toplevel")
     if out is None:
         return None
     root = out.decode("utf-8", "surrogateescape").strip()
     if not root:
         return None  # inside .git, or a bare repository
-    status = _git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
+    status = run_git(root, "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all")
     if status is None:
         return None
     commit: str | None = None
@@ -343,7 +343,7 @@ def _capture_git(where: str, entry_script: str | None = None) -> dict[str, Any] 
     if commit is None:
         return None  # no commit yet: nothing to name the code by
 
-    remote = _git(root, "config", "--get", "remote.origin.url")
+    remote = run_git(root, "config", "--get", "remote.origin.url")
     repo = mask_url(remote.decode("utf-8", "replace").strip()) if remote else None
 
     untracked = _untracked_entry(root, entry_script, untracked)
@@ -404,7 +404,7 @@ _env_cache: tuple[str, dict[str, Any]] | None = None
 _agent_cache: dict[str, Any] | None = None
 
 
-def _reset_cache() -> None:
+def reset_cache() -> None:
     """Forget the cached environment and agent (for tests)."""
     global _env_cache, _agent_cache
     with _lock:
@@ -479,7 +479,7 @@ def _current_user() -> str:
 def _git_config(key: str) -> str | None:
     """``git config --get KEY`` as seen from the working directory, or None."""
     where = os.getcwd() if os.path.isdir(os.getcwd()) else "/"
-    out = _git(where, "config", "--get", key, timeout=5.0)
+    out = run_git(where, "config", "--get", key, timeout=5.0)
     value = out.decode("utf-8", "replace").strip() if out else ""
     return value or None
 

@@ -203,10 +203,10 @@ def _meta_paths(dotgit: str, gitdir: str, common: str) -> list[str]:
 
 
 def _cached_git(base: str, entry_script: str | None = None) -> dict[str, Any] | None:
-    """`capture._capture_git` for ``base``, from the cache when still valid."""
+    """`capture.git_attrs` for ``base``, from the cache when still valid."""
     if any(os.environ.get(v) for v in _GIT_LOCATION_VARS):
         stats["git_uncached"] += 1
-        return capture._capture_git(base, entry_script)
+        return capture.git_attrs(base, entry_script)
     real = os.path.realpath(base)  # git -C resolves symlinks: walk the same path
     dotgit = _find_dotgit(real)
     if dotgit is None:
@@ -238,9 +238,9 @@ def _compute(base: str, dotgit: str, entry_script: str | None = None) -> _GitEnt
     started = time.monotonic()
     dirs = _git_dirs(dotgit)
     root = os.path.dirname(dotgit)
-    listed = capture._git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard") if dirs else None
+    listed = capture.run_git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard") if dirs else None
     if dirs is None or listed is None:
-        return capture._capture_git(base, entry_script)
+        return capture.git_attrs(base, entry_script)
     broot = os.fsencode(root)
     watch_dirs: set[bytes] = set()
     files: list[bytes] = []
@@ -256,9 +256,9 @@ def _compute(base: str, dotgit: str, entry_script: str | None = None) -> _GitEnt
     folders = [broot] + sorted(os.path.join(broot, d) for d in watch_dirs)
     watch = meta + folders + files
     if len(watch) > MAX_WATCHED:
-        return capture._capture_git(base, entry_script)
+        return capture.git_attrs(base, entry_script)
     before = _signature(watch)
-    result = capture._capture_git(base, entry_script)
+    result = capture.git_attrs(base, entry_script)
     after = _signature(watch)
     if result is None or before != after or os.path.realpath(result.get("root") or "") != os.path.realpath(root):
         return result  # changed while git looked, or git sees another root (core.worktree)
@@ -297,7 +297,7 @@ def capture_environment() -> tuple[str, dict[str, Any]]:
         cached = _env_cache
     if cached is None or cached[0] != key:
         if cached is not None:
-            capture._reset_cache()  # (forgets the agent's lookups too: they are redone once)
+            capture.reset_cache()  # (forgets the agent's lookups too: they are redone once)
         cached = (key, capture.capture_environment())
         with _lock:
             _env_cache = cached

@@ -11,14 +11,14 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
 
 from ._version import __version__
 from .errors import FilterSyntaxError, LineageError
-from .model import human_size
+from .model import KINDS, LISTING_ORDER
 
 # ---------------------------------------------------------------------------
 # plumbing
@@ -90,70 +90,6 @@ def console() -> Any:
     if sys.stdout.isatty() or os.environ.get("COLUMNS"):
         return Console(highlight=False, soft_wrap=False)
     return Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH)
-
-
-def node_summary(node: Any) -> str:
-    """The one or two facts that matter about a node, for tables."""
-    a = node.attrs
-    k = node.kind
-    if k == "dataset":
-        bits = []
-        if a.get("rows") is not None:
-            bits.append(f"{a['rows']:,} rows")
-        if a.get("size") is not None:
-            bits.append(human_size(a["size"]))
-        if a.get("uri"):
-            bits.append(a["uri"])
-        elif a.get("path"):
-            bits.append(a["path"])
-        return ", ".join(bits)
-    if k == "run":
-        bits = [a.get("status", "?")]
-        if a.get("duration_s") is not None:
-            bits.append(f"{a['duration_s']:.1f}s")
-        if a.get("experiment") and a.get("experiment") != "default":
-            bits.append(f"exp {a['experiment']}")
-        if a.get("exit_code") not in (None, 0):
-            bits.append(f"exit {a['exit_code']}")
-        return ", ".join(bits)
-    if k == "model":
-        return a.get("class", "").rsplit(".", 1)[-1]
-    if k == "code":
-        if a.get("commit"):
-            return f"{a['commit'][:10]}{' (dirty)' if a.get('dirty') else ''}"
-        return a.get("entry_point") or ""
-    if k == "environment":
-        return f"{len(a.get('packages', {}))} packages"
-    if k == "agent":
-        return f"{a.get('user')}@{a.get('host')}"
-    if k == "prediction":
-        return f"output {json.dumps(a.get('output'))[:40]}" + (f", request {a['request_id']}" if a.get("request_id") else "")
-    if k == "artifact":
-        return a.get("path", "")
-    return ""
-
-
-def nodes_table(nodes: Iterable[Any], *, title: str | None = None, extra: Sequence[tuple[str, Callable[[Any], str]]] = ()) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    from .model import short_id
-
-    def cell(value: Any) -> Any:  # user strings are data, not rich markup
-        return Text(value) if isinstance(value, str) else value
-
-    table = Table(title=cell(title) if title else None, show_lines=False, header_style="bold")
-    table.add_column("id", style="cyan", no_wrap=True)
-    table.add_column("kind")
-    table.add_column("name", style="bold")
-    for header, _ in extra:
-        table.add_column(header)
-    table.add_column("created", no_wrap=True)
-    table.add_column("summary")
-    for n in nodes:
-        table.add_row(short_id(n.id, 12), n.kind, cell(n.name or ""), *(cell(f(n)) for _, f in extra),
-                      (n.created_at or "")[:19].replace("T", " "), cell(node_summary(n)))
-    return table
 
 
 # ---------------------------------------------------------------------------
@@ -393,7 +329,7 @@ def predict(state: State, model: str, input_path: str, output: str, id_column: s
 
 
 @cli.command(name="ls")
-@click.option("--kind", type=click.Choice(["dataset", "code", "model", "prediction", "artifact", "environment", "run", "agent"]), help="Only nodes of this kind.")
+@click.option("--kind", type=click.Choice(list(KINDS)), help="Only nodes of this kind.")
 @click.option("--name", help="Only nodes with this name.")
 @click.option("--limit", type=int, default=None,
               help="At most this many (newest first). Predictions default to 100: there may be millions.")
@@ -414,6 +350,8 @@ def ls_(state: State, kind: str | None, name: str | None, limit: int | None, as_
     if as_json:
         emit_json({"items": [n.to_dict() for n in nodes]})
         return
+    from .render.tables import nodes_table
+
     console().print(nodes_table(nodes))
 
 
@@ -472,18 +410,9 @@ def _show_metric_history(lg: Any, ref: str, key: str, as_json: bool) -> None:
     if as_json:
         emit_json(points.to_dict())
         return
-    from rich.table import Table
-    from rich.text import Text
+    from .render.tables import metric_history_view
 
-    table = Table(title=f"{key} of {points.run}")
-    for col in ("step", "value", "at", "group"):
-        table.add_column(col, justify="right" if col in ("step", "value") else "left")
-    for p in points:
-        table.add_row(str(p.step), f"{p.value:.6g}", Text(str(p.at or "")), Text(p.group or ""))
-    console().print(table)
-    values = [p.value for p in points if p.group is None]
-    if len(values) > 1:
-        console().print(Text(f"{points.sparkline()}  min {min(values):.6g}  max {max(values):.6g}  last {values[-1]:.6g}"))
+    console().print(metric_history_view(points))
 
 
 @cli.command()
@@ -518,6 +447,8 @@ def history(state: State, name: str, as_json: bool) -> None:
 
     def version(n: Any) -> str:
         return f"@{number[n.id]}"
+
+    from .render.tables import nodes_table
 
     console().print(nodes_table(versions, title=f"history of {name}", extra=[("version", version)]))
 
@@ -597,11 +528,11 @@ def dag(state: State, ref: str | None, upstream: bool, output: str | None, max_n
 # ---------------------------------------------------------------------------
 # questions: trace, impact, which-data, diff, blame, runs, insights, status
 
-_KIND_NAMES = ["dataset", "code", "model", "prediction", "artifact", "environment", "run", "agent"]
+_KIND_NAMES = list(KINDS)
 
 
 def _count_line(counts: dict[str, int], *, skip: str | None = None) -> str:
-    order = ["dataset", "code", "environment", "run", "model", "artifact", "prediction", "agent"]
+    order = LISTING_ORDER
     parts = []
     for kind in sorted(counts, key=lambda k: order.index(k) if k in order else len(order)):
         n = counts[kind] - (1 if kind == skip else 0)
@@ -741,7 +672,7 @@ def which_data(state: State, ref: str, as_json: bool) -> None:
       lineage which-data random_forest
       lineage which-data request:req-0042 --json
     """
-    from .query import data_uses_table
+    from .render.tables import data_uses_table
 
     lg = state.lineage()
     node = lg.get(ref)
@@ -807,33 +738,12 @@ def blame(state: State, bad: tuple[str, ...], good: tuple[str, ...], limit: int 
     if not suspects:
         click.echo("no upstream node stands behind the bad predictions more often than behind the good ones")
         return
-    from .query import suspects_table
+    from .render.tables import suspects_table
 
     shown = suspects[: limit or 20]
     console().print(suspects_table(shown, bad=len(set(bad_refs)), good=len(set(good_refs)), title="suspects"))
     if len(suspects) > len(shown):
         click.echo(f"… and {len(suspects) - len(shown)} more (--limit N, or --json for all)")
-
-
-def _runs_table(nodes: Sequence[Any]) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    from .model import short_id
-
-    def brief(d: Any, n: int = 4) -> str:
-        items = list((d or {}).items())
-        text = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in items[:n])
-        return text + (f", +{len(items) - n}" if len(items) > n else "")
-
-    table = Table(header_style="bold")
-    for col in ("id", "name", "experiment", "status", "started", "params", "metrics"):
-        table.add_column(col, no_wrap=col in ("id", "started"))
-    for n in nodes:
-        a = n.attrs
-        table.add_row(short_id(n.id, 12), Text(n.name or ""), Text(str(a.get("experiment", ""))), a.get("status", ""),
-                      (n.created_at or "")[:19].replace("T", " "), Text(brief(a.get("params"))), Text(brief(a.get("metrics"))))
-    return table
 
 
 @cli.command(name="runs")
@@ -875,7 +785,9 @@ def runs_(state: State, where: str | None, sort: str | None, limit: int | None, 
     if not found:
         click.echo("no runs match")
         return
-    console().print(_runs_table(found))
+    from .render.tables import runs_table
+
+    console().print(runs_table(found))
 
 
 @cli.command()
@@ -1417,6 +1329,8 @@ def _model_history(lg: Any, name: str, as_json: bool) -> None:
     if as_json:
         emit_json(hist.to_dict())
         return
+    from .render.tables import nodes_table
+
     table = nodes_table(hist.versions, title=f"history of {name}", extra=[
         ("version", lambda n: f"@{hist.number(n.id)}"),
         ("labels", lambda n: ", ".join(hist.version_labels(n.id))),

@@ -59,7 +59,14 @@ def relation_problem(src: str, dst: str, rel: str) -> str | None:
 #: relations a provenance walk follows; version history is not provenance.
 PROVENANCE_RELATIONS: tuple[str, ...] = tuple(r for r in RELATIONS if r != "was_revision_of")
 
+#: a run's status (DESIGN §1), and those it can end with
 RUN_STATUSES = ("running", "finished", "failed", "crashed")
+ENDED_STATUSES = tuple(s for s in RUN_STATUSES if s != "running")
+
+#: the kinds in the order listings show them and blame breaks ties in: where things
+#: come from (data, code, environment), what was done with them (run, model,
+#: artifact, prediction), then who. The same kinds as `KINDS`, in another order.
+LISTING_ORDER: tuple[str, ...] = ("dataset", "code", "environment", "run", "model", "artifact", "prediction", "agent")
 
 #: PROV-JSON names of our relations
 PROV_NAMES = {

@@ -45,7 +45,7 @@ class PredictionLogger:
 
     def __init__(self, store: Store, model: Any, *, max_batch: int = 1000, max_delay: float = 0.5,
                  max_queue: int = 100_000, on_full: str = "block") -> None:
-        from .tracking import _model_reference
+        from .tracking import model_reference
 
         if not isinstance(max_batch, int) or max_batch < 1:
             raise InvalidInputError(f"max_batch must be a positive integer, got {max_batch!r}")
@@ -56,7 +56,7 @@ class PredictionLogger:
         if on_full not in ON_FULL:
             raise InvalidInputError(f"on_full must be one of {', '.join(ON_FULL)}, got {on_full!r}")
         self.store = store
-        self.model = _model_reference(store, model)
+        self.model = model_reference(store, model)
         self.max_batch = max_batch
         self.max_delay = float(max_delay)
         self.max_queue = max_queue
@@ -228,7 +228,7 @@ class PredictionLogger:
         a service logging one request) are digested together in one `row_digests` call;
         a call whose inputs cannot be digested is counted in ``rejected`` (and recorded
         as such), the others go on."""
-        from .tracking import _output_json
+        from .tracking import output_json
 
         digests: list[str] = []
         outs: list[Any] = []
@@ -268,18 +268,18 @@ class PredictionLogger:
         if plain:
             take(plain)
         ids = map("prediction:".__add__, uuid7_batch(len(outs)))
-        return list(zip(ids, itertools.repeat(self.model), digests, map(_output_json, outs), scores, reqs, times))
+        return list(zip(ids, itertools.repeat(self.model), digests, map(output_json, outs), scores, reqs, times))
 
     def _take_one(self, item: tuple[Any, Any, Any, Any, float, int], digests: list[str], outs: list[Any],
                   reqs: list[Any], scores: list[Any], times: list[str]) -> None:
-        from .tracking import _as_list
+        from .tracking import as_list
 
         inputs, outputs, request_ids, score, t, n = item
         try:
             d = hashing.row_digests(inputs)
-            o = _as_list(outputs)
-            r = [None] * n if request_ids is None else [None if x is None else str(x) for x in _as_list(request_ids, "request_ids")]
-            s = [None] * n if score is None else _as_list(score, "scores")
+            o = as_list(outputs)
+            r = [None] * n if request_ids is None else [None if x is None else str(x) for x in as_list(request_ids, "request_ids")]
+            s = [None] * n if score is None else as_list(score, "scores")
             if not (len(d) == len(o) == len(r) == len(s) == n):
                 raise InvalidInputError(f"{n} predictions with {len(d)} input rows, {len(o)} outputs, "
                                         f"{len(r)} request ids, {len(s)} scores")

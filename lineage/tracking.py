@@ -23,6 +23,7 @@ from . import describe as _describe
 from .errors import InvalidInputError, LineageError, WriteRefusedError
 from .model import (
     ANNOTATION_FIELDS,
+    ENDED_STATUSES,
     SENSITIVE_FIELDS,
     Edge,
     Node,
@@ -297,7 +298,7 @@ def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]
 # ---------------------------------------------------------------------------
 # runs
 
-def _secret_safe(params: Mapping[str, Any], what: str = "params") -> dict[str, str]:
+def secret_safe(params: Mapping[str, Any], what: str = "params") -> dict[str, str]:
     """Params (or tags) as recorded text, through the secret detector
     (`lineage.secrets.mask_value`: secret names masked, numbers under weak names kept,
     secrets inside any text value masked)."""
@@ -426,9 +427,9 @@ class Run:
             ]
             extra: dict[str, list[Sequence[Any]]] = {"run_states": [(run_id, "running", started, None, None, None)]}
             if params:
-                extra["params"] = [(run_id, k, v) for k, v in _secret_safe(params).items()]
+                extra["params"] = [(run_id, k, v) for k, v in secret_safe(params).items()]
             if tags:
-                extra["tags"] = [(run_id, k, v) for k, v in _secret_safe(tags, "tags").items()]
+                extra["tags"] = [(run_id, k, v) for k, v in secret_safe(tags, "tags").items()]
             store.add_node(node, edges=edges, event_type="run_started", extra=extra)
             if not lock.try_acquire():
                 raise WriteRefusedError(f"cannot lock run {run_id}: {lock.path} is held by another process")
@@ -455,7 +456,7 @@ class Run:
             # a forked child (a worker, a subprocess that forgot exec) must not close
             # the parent's live run, nor unlock it: the lock is shared across fork
             raise WriteRefusedError(f"run {self.id} belongs to process {self._pid}; end it there")
-        if status not in ("finished", "failed", "crashed", "killed"):
+        if status not in (*ENDED_STATUSES, "killed"):  # killed: MLflow's word, recorded as failed
             raise InvalidInputError(f"unknown run status {status!r}")
         status = "failed" if status == "killed" else status
         if error is not None:
@@ -512,7 +513,7 @@ class Run:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self._check_open()
-        safe = _secret_safe(params)
+        safe = secret_safe(params)
         with self.store.transaction():
             existing = self.store.params_of(self.id, list(safe))
             rows = []
@@ -533,7 +534,7 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Tags can change (the latest wins); each change is kept in the ledger."""
         self._check_open()
-        rows = [(self.id, k, v) for k, v in _secret_safe(tags, "tags").items()]
+        rows = [(self.id, k, v) for k, v in secret_safe(tags, "tags").items()]
         if rows:
             self.store.write("tags", {"run": self.id, "keys": [r[1] for r in rows]}, {"tags": rows})
 
@@ -702,7 +703,9 @@ class Run:
 # ---------------------------------------------------------------------------
 # predictions
 
-def _as_list(values: Any, what: str = "outputs") -> list[Any]:
+def as_list(values: Any, what: str = "outputs") -> list[Any]:
+    """A list of per-prediction values (an array, a Series, any sequence; None: empty).
+    Raises InvalidInputError for a string, bytes or a mapping (``what`` names it)."""
     if values is None:
         return []
     if hasattr(values, "tolist"):
@@ -731,21 +734,21 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     0.3, "positive": "refer"}``), recorded in the event's payload. Raises
     InvalidInputError for mismatched lengths or a decision that is not a mapping.
     """
-    model_ref = _model_reference(store, model)
-    outs = _as_list(outputs)
+    model_ref = model_reference(store, model)
+    outs = as_list(outputs)
     digests = hashing.row_digests(inputs)
     n = len(outs)
     if len(digests) != n:
         raise InvalidInputError(f"{len(digests)} input rows but {n} outputs: they must match one to one")
-    reqs = [None] * n if request_ids is None else [None if r is None else str(r) for r in _as_list(request_ids, "request_ids")]
+    reqs = [None] * n if request_ids is None else [None if r is None else str(r) for r in as_list(request_ids, "request_ids")]
     if len(reqs) != n:
         raise InvalidInputError(f"{len(reqs)} request ids for {n} predictions")
-    score_list = [None] * n if scores is None else _as_list(scores, "scores")
+    score_list = [None] * n if scores is None else as_list(scores, "scores")
     if len(score_list) != n:
         raise InvalidInputError(f"{len(score_list)} scores for {n} predictions")
     ids = list(map("prediction:".__add__, uuid7_batch(n)))
     at = now_iso()
-    dumps = _output_json
+    dumps = output_json
     # outputs are stored JSON-encoded (strings too), so a read gives back what was logged
     rows = zip(ids, itertools.repeat(model_ref), digests, map(dumps, outs), score_list, reqs, itertools.repeat(at))
     payload: dict[str, Any] = {"model": model_ref, "count": n}
@@ -816,7 +819,7 @@ def _input_rows(store: Store, model_ref: str, inputs: Any, n: int) -> list[dict[
     return out
 
 
-def _output_json(o: Any) -> str:
+def output_json(o: Any) -> str:
     """``canonical_json(o)``, with the common scalar outputs (labels, numbers) encoded
     directly: a million predictions spent more time in json.dumps than in SQLite."""
     t = type(o)
@@ -829,7 +832,10 @@ def _output_json(o: Any) -> str:
     return canonical_json(o)
 
 
-def _model_reference(store: Store, model: Any) -> str:
+def model_reference(store: Store, model: Any) -> str:
+    """The id of the recorded model ``model`` names: a Node, a reference, or the
+    fitted object itself (by its digest). Raises InvalidInputError for another kind
+    of node or an object never logged, NodeNotFoundError for an unknown reference."""
     if isinstance(model, Node):
         node = model
     elif isinstance(model, str):

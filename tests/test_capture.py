@@ -45,9 +45,9 @@ def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "LINEAGE_USER", "LINEAGE_EMAIL", "LINEAGE_NAME"):
         monkeypatch.delenv(var, raising=False)
-    capture._reset_cache()
+    capture.reset_cache()
     yield
-    capture._reset_cache()
+    capture.reset_cache()
 
 
 @pytest.fixture
@@ -436,7 +436,7 @@ def test_capture_environment_is_cached_per_process(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(metadata, "distributions", boom)
     assert capture_environment() == (first[0], {**first[1], "packages": {k: v for k, v in first[1]["packages"].items() if k != "tampered"}})
-    capture._reset_cache()
+    capture.reset_cache()
     with pytest.raises(AssertionError, match="read again"):
         capture_environment()
 

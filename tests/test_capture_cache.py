@@ -36,13 +36,13 @@ def isolated_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 def git_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
     """Every git command capture runs (they still run: this only records them)."""
     calls: list[tuple[str, ...]] = []
-    real = capture._git
+    real = capture.run_git
 
     def recording(root: str, *args: str, **kw: Any) -> bytes | None:
         calls.append(args)
         return real(root, *args, **kw)
 
-    monkeypatch.setattr(capture, "_git", recording)
+    monkeypatch.setattr(capture, "run_git", recording)
     return calls
 
 
@@ -196,7 +196,7 @@ def test_environment_is_recomputed_when_a_package_appears(tmp_path: Path, monkey
     after = capture_cache.capture_environment()
     assert after[1]["packages"]["fake-pkg-for-lineage"] == "1.0"
     assert after[0] != before[0]
-    capture._reset_cache()
+    capture.reset_cache()
 
 
 def test_allowed_env_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -68,6 +68,8 @@ LEAVES = {"_version", "model", "errors"}
 LAZY_UP: dict[tuple[str, str], str] = {
     ("lineage.query.subgraph", "lineage.render"):
         "a Subgraph's views (str, __rich__, _repr_svg_, _repr_html_) draw it with the renderer (DESIGN.md §3)",
+    ("lineage.query.results", "lineage.render.tables"):
+        "query answers print as tables in a terminal or notebook (__rich__); the tables are presentation, in render",
 }
 
 

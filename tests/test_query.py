@@ -21,6 +21,8 @@ import lineage
 from lineage import query
 from lineage.errors import FilterSyntaxError, InvalidInputError, NodeNotFoundError
 from lineage.model import Edge, Node, make_id, new_uuid7_hex, now_iso
+from lineage.query.importance import average_ranks
+from lineage.query.search import where_terms
 from lineage.store import Store
 
 ACTOR = "agent:" + "0" * 64
@@ -615,7 +617,7 @@ def test_insights_need_three_runs(b: Builder, store: Store) -> None:
 
 
 def test_ranks_match_scipy_on_ties() -> None:
-    assert list(query._ranks([10, 20, 20, 5])) == [2.0, 3.5, 3.5, 1.0]
+    assert list(average_ranks([10, 20, 20, 5])) == [2.0, 3.5, 3.5, 1.0]
 
 
 # ---------------------------------------------------------------------------
@@ -684,12 +686,12 @@ def test_a_selective_filter_drives_the_search_through_an_index(store: Store, swe
     and probe the other conditions for those runs only: no scan of every run."""
     for where in ("used = 'train' and status = 'finished'", "params.penalty = 'l2' and metrics.accuracy > 0.5",
                   "metrics.accuracy > 0.9 and name contains 'lr'"):
-        terms, args = query._where(query.parse_filter(where), store)
+        terms, args = where_terms(query.parse_filter(where), store)
         sql = "SELECT n.id FROM nodes n WHERE " + " AND ".join(terms)
         plan = [row[-1] for row in store.conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
         assert not any(p.startswith("SCAN") or "nodes_kind" in p for p in plan), (where, plan)
         assert sorted(n.id for n in query.runs(store, where=where)) == sorted(
             r[0] for r in store.conn.execute(sql, args))
     # a top-level `or` (or a filter on unindexed fields) probes every run instead
-    terms, _ = query._where(query.parse_filter("experiment = 'churn' or status = 'failed'"), store)
+    terms, _ = where_terms(query.parse_filter("experiment = 'churn' or status = 'failed'"), store)
     assert terms[0] == "n.kind = 'run'"

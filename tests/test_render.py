@@ -285,7 +285,7 @@ def test_fold_threshold() -> None:
 
 
 def test_the_fold_threshold_is_read_through_the_package(monkeypatch) -> None:
-    monkeypatch.setattr(render, "FOLD_MIN", 3)  # `render.FOLD_MIN = 3` works as when render was one module
+    monkeypatch.setattr(render.style, "FOLD_MIN", 3)  # `render.style.FOLD_MIN = 3` changes it (docs/diagrams.md)
     assert len(render.fold(_siblings(3))) == 2
 
 
@@ -313,8 +313,8 @@ def test_max_nodes_keeps_the_nearest_and_notes_the_rest() -> None:
 
 def test_huge_diagrams_need_max_nodes_for_dot_and_notebooks_limit_themselves(monkeypatch) -> None:
     require_program("dot")
-    monkeypatch.setattr(render, "DOT_MAX_NODES", 20)
-    monkeypatch.setattr(render, "AUTO_MAX_NODES", 10)
+    monkeypatch.setattr(render.style, "DOT_MAX_NODES", 20)
+    monkeypatch.setattr(render.style, "AUTO_MAX_NODES", 10)
     runs = [Node("run:" + _uuid(i + 1), "run", f"step{i}", {"status": "finished"}) for i in range(30)]
     sub = build_subgraph(runs, [Edge(runs[i].id, runs[i + 1].id, "was_informed_by") for i in range(29)], runs[0].id,
                          direction="upstream")
@@ -726,9 +726,9 @@ def test_highlight_prefers_training_data_over_evaluation_data(lg: lineage.Lineag
         run.log_metric("accuracy", 0.9, dataset=test)
         run.log_input(train)
         model = run.log_model(LogisticRegression().fit([[1], [2]], [0, 1]), "m")
-    from lineage.render.prepare import _prepare
+    from lineage.render.prepare import prepare_graph
 
-    p = _prepare(lg.trace(model), highlight=[lg.get("raw.csv").id])
+    p = prepare_graph(lg.trace(model), highlight=[lg.get("raw.csv").id])
     assert {train.id, mid.id} <= p.hl_nodes and test.id not in p.hl_nodes
 
 

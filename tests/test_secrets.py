@@ -352,9 +352,9 @@ def git_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
-    capture._reset_cache()
+    capture.reset_cache()
     yield home
-    capture._reset_cache()
+    capture.reset_cache()
 
 
 def test_git_remote_credentials_are_masked(tmp_path: Path, git_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,9 +18,9 @@ from lineage.store import Store
 
 
 def _general(store: Store, root: str) -> tuple[dict[str, Any], list[Any]]:
-    ids = closure._closure(store, [root], upstream=True)
-    nodes = closure._fetch(store, ids, root)
-    return nodes, closure._edges_among(store, nodes, upstream=True)
+    ids = closure.reachable_ids(store, [root], upstream=True)
+    nodes = closure.fetch_nodes(store, ids, root)
+    return nodes, closure.edges_among(store, nodes, upstream=True)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -30,10 +30,10 @@ def test_the_one_statement_walk_equals_the_general_walk(graph: Any) -> None:
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "lineage.db", actor=ACTOR) as store:
         ids, _ = _load(store, nodes, made_by, edges)
         for start in ids:
-            fast = closure._upstream(store, start)
+            fast = closure.walk_upstream(store, start)
             nodes_g, edges_g = _general(store, start)
             if fast is None:  # a prediction mid-walk: the general path answers
-                assert any(i != start and i.startswith("prediction:") for i in closure._closure(store, [start], upstream=True))
+                assert any(i != start and i.startswith("prediction:") for i in closure.reachable_ids(store, [start], upstream=True))
                 continue
             assert fast[0] == nodes_g
             assert fast[1] == edges_g

@@ -350,9 +350,9 @@ def test_a_run_killed_with_sigkill_is_later_shown_crashed(tmp_path: Path) -> Non
                  st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.floats(), max_size=2)))
 def test_prediction_outputs_are_stored_as_canonical_json(value) -> None:
     from lineage.model import canonical_json
-    from lineage.tracking import _output_json
+    from lineage.tracking import output_json
 
-    assert _output_json(value) == canonical_json(value)
+    assert output_json(value) == canonical_json(value)
 
 
 def test_files_are_hashed_before_the_write_lock_is_taken(lg: lineage.Lineage, csv_file: Path, tmp_path: Path,

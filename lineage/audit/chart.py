@@ -59,10 +59,10 @@ def importance_svg(items: Sequence[dict[str, Any]], *, top: int = TOP, title: st
         fig.tight_layout()
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    return _inline(buf.getvalue())
+    return inline_svg(buf.getvalue())
 
 
-def _inline(svg: str) -> str:
+def inline_svg(svg: str) -> str:
     """Strip the XML prolog, DOCTYPE and metadata so the SVG can sit inside HTML."""
     svg = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", svg)
     svg = re.sub(r"<!DOCTYPE[^>]*>\s*", "", svg)
@@ -111,4 +111,4 @@ def group_svg(metrics: Sequence[dict[str, Any]], *, top: int = 4) -> str | None:
         fig.tight_layout()
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
-    return _inline(buf.getvalue())
+    return inline_svg(buf.getvalue())

@@ -170,7 +170,7 @@ def _n(count: int, word: str) -> str:
     return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
 
 
-def _when(ts: Any) -> str:
+def when_text(ts: Any) -> str:
     """ISO-8601 UTC as ``2026-11-26 05:10:33 UTC`` (what the HTML shows too)."""
     text = str(ts or "?")
     return text[:19].replace("T", " ") + " UTC" if len(text) >= 19 and text[10] == "T" else text
@@ -188,10 +188,10 @@ def _identity(f: Facts) -> Finding:
     if m.get("event") is not None:
         ev.append(f"event {m['event']}")
     owner = m.get("owner")
-    bits = [f"Version {m['version']} of {m['versions']} of {m['name']}", f"recorded {_when(m.get('created_at'))}"]
+    bits = [f"Version {m['version']} of {m['versions']} of {m['name']}", f"recorded {when_text(m.get('created_at'))}"]
     v = m.get("validation")
     if v and v.get("independent"):
-        bits.append(f"validated by {v['validator']} on {v.get('date') or _when(v.get('at'))}")
+        bits.append(f"validated by {v['validator']} on {v.get('date') or when_text(v.get('at'))}")
     elif v:
         bits.append(f"validation recorded by {v['validator']}, who is not independent of the model's author")
     else:
@@ -311,7 +311,7 @@ def _accountability(f: Facts) -> Finding:
     sign = f.annotations.get("sign_off")
     summary = f"{_n(len(steps), 'step').capitalize()} with who and when ({', '.join(people)})"
     if sign:
-        summary += f"; signed off by {sign['author']} at {_when(sign['at'])}"
+        summary += f"; signed off by {sign['author']} at {when_text(sign['at'])}"
         if sign.get("recorded_by") and sign["recorded_by"] != sign["author"]:
             summary += f" (recorded by {sign['recorded_by']})"
         ev.append(f"event {sign['event']}")
@@ -334,7 +334,7 @@ def _prediction_log(f: Facts) -> Finding:
     p = f.predictions
     if not p["count"]:
         return False, "No predictions recorded for this model", []
-    return True, (f"{_n(p['count'], 'prediction')} from {_when(p['first_at'])} to {_when(p['last_at'])}, each with time, model, "
+    return True, (f"{_n(p['count'], 'prediction')} from {when_text(p['first_at'])} to {when_text(p['last_at'])}, each with time, model, "
                   f"input digest and output"), [f"event {e}" for e in p["events"]]
 
 
@@ -352,7 +352,7 @@ def _retention(f: Facts) -> Finding:
     r = f.retention
     period = retention_period(f)
     bits = [f"Retention period: {period}" if period else "No retention period recorded",
-            f"the store holds every record since {_when(r['store_since'])} ({_days(r['store_days'])}; append-only, nothing deleted)"]
+            f"the store holds every record since {when_text(r['store_since'])} ({_days(r['store_days'])}; append-only, nothing deleted)"]
     if r.get("log_days") is not None:
         bits.append(f"the prediction log spans {_days(r['log_days'])}")
     bits.append("logs are kept for as long as the store is" + (" (already over 6 months)" if r["store_days"] >= 183 else ""))

@@ -146,10 +146,10 @@ def dot_source(doc: dict[str, Any], *, altered: set[str] | frozenset[str] = froz
 def to_svg(doc: dict[str, Any], **marks: Any) -> str | None:
     """The role diagram as SVG text, or None when Graphviz is not installed."""
     from ..errors import RenderError
-    from ..render.dot import _run_dot
+    from ..render.dot import run_dot
 
     try:
-        return _run_dot(dot_source(doc, **marks), "svg").decode("utf-8")
+        return run_dot(dot_source(doc, **marks), "svg").decode("utf-8")
     except RenderError:
         return None
 

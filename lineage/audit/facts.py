@@ -93,7 +93,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Agents:
+class Agents:
     """Agent ids -> ``user@host`` labels, looked up once each."""
 
     def __init__(self, store: Store, known: Iterable[Node] = ()) -> None:
@@ -135,7 +135,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
     sub = query.trace(store, model_id)
     nodes: dict[str, Node] = {n.id: n for n in sub.nodes() if n.kind != "group"}
     edges = sub.edges()
-    agents = _Agents(store, nodes.values())
+    agents = Agents(store, nodes.values())
 
     # who is responsible for what, straight from the edges of the trace
     attributed: dict[str, str] = {}
@@ -311,7 +311,7 @@ def _brief(node: Node | None, fallback_id: str | None = None) -> dict[str, Any]:
 
 
 def _data_facts(store: Store, model_id: str, nodes: dict[str, Node], attributed: dict[str, str],
-                agents: _Agents) -> list[dict[str, Any]]:
+                agents: Agents) -> list[dict[str, Any]]:
     from .. import query
 
     order = {"training": 0, "held_out": 1, "other": 2, "upstream": 3}
@@ -384,7 +384,7 @@ def _env_fact(node: Node, model_dist: str | None) -> dict[str, Any]:
     }
 
 
-def _event_actors(store: Store, seqs: list[int], agents: _Agents) -> list[dict[str, Any]]:
+def _event_actors(store: Store, seqs: list[int], agents: Agents) -> list[dict[str, Any]]:
     out = []
     for seq in seqs:
         ev = store.event(seq)
@@ -499,7 +499,7 @@ def collect_prediction(store: Store, prediction_id: str) -> Facts:
     event = store.event_of(prediction_id)
     ev = store.event(event) if event else None
     actor = ev.payload.get("actor") if ev is not None and ev.payload else None
-    agents = _Agents(store, facts.subgraph.nodes() if facts.subgraph is not None else ())
+    agents = Agents(store, facts.subgraph.nodes() if facts.subgraph is not None else ())
     facts.prediction = {
         "id": prediction_id,
         "created_at": pred.created_at,

@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from ..store import Store, VerifyReport, chain_hash
-from .facts import Facts, FileTarget, _Agents
+from .facts import Agents, Facts, FileTarget
 
 #: prediction rows re-hashed per report (about 0.3 s); events beyond it are left to the
 #: chain check, and the report says how many were checked
@@ -130,7 +130,7 @@ def _check(store: Store, facts: Facts, *, chain: VerifyReport | None, files: boo
         chain = store.verify(since_checkpoint=True)
     cp = store.last_checkpoint()
     checkpoint = None
-    agents = _Agents(store)
+    agents = Agents(store)
     if cp is not None and cp.payload is not None:
         through = int(cp.payload.get("verified_through", 0) or 0)
         base = store.event(through) if through else None

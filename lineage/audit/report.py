@@ -177,7 +177,7 @@ def _add_serving(store: Store, data: dict[str, Any]) -> None:
 def _status_text(m: dict[str, Any]) -> str:
     bits = [f"training run {m['training_status']}" if m.get("training_status") else "no training run recorded"]
     s = m.get("signed_off")
-    bits.append(f"signed off by {s['author']} at {checklist._when(s['at'])}" if s else "not signed off")
+    bits.append(f"signed off by {s['author']} at {checklist.when_text(s['at'])}" if s else "not signed off")
     return "; ".join(bits)
 
 
@@ -216,9 +216,9 @@ def _diagram(store: Store, facts: Any) -> tuple[str | None, str | None]:
 
 
 def _strip_prolog(svg: str) -> str:
-    from .chart import _inline
+    from .chart import inline_svg
 
-    return re.sub(r"<!--.*?-->\s*", "", _inline(svg), flags=re.S)
+    return re.sub(r"<!--.*?-->\s*", "", inline_svg(svg), flags=re.S)
 
 
 # ---------------------------------------------------------------------------

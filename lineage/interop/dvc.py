@@ -225,7 +225,7 @@ def _build(batch: ImportBatch, store: Store, root: Path, revs: list[dict[str, An
             batch.add_node(Node(rid, "run", st["name"], attrs, started))
             from .. import tracking
 
-            batch.add_rows("params", [(rid, k, v) for k, v in tracking._secret_safe(st["params"]).items()])
+            batch.add_rows("params", [(rid, k, v) for k, v in tracking.secret_safe(st["params"]).items()])
             if started:
                 batch.add_rows("run_states", [(rid, "running", started, None, None, None),
                                               (rid, "finished", started, 0, None, None)])

@@ -345,8 +345,8 @@ def _add_run(batch: ImportBatch, r: Any, ids: dict[str, str], exp_names: dict[st
     code = _code(batch, tags)
     if code:
         batch.add_edge(rid, code, "used", "code")
-    batch.add_rows("params", [(rid, k, v) for k, v in tracking._secret_safe(dict(r.data.params)).items()])
-    batch.add_rows("tags", [(rid, k, v) for k, v in tracking._secret_safe(tags, "tags").items()])
+    batch.add_rows("params", [(rid, k, v) for k, v in tracking.secret_safe(dict(r.data.params)).items()])
+    batch.add_rows("tags", [(rid, k, v) for k, v in tracking.secret_safe(tags, "tags").items()])
     rows = []
     for key in r.data.metrics:
         for m in history.get((info.run_id, key), []):

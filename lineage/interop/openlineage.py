@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 from .. import hashing
 from .._version import __version__
 from ..errors import InvalidInputError
-from ..model import Node, is_hex, make_id
+from ..model import RUN_STATUSES, Node, is_hex, make_id
 from ..store import Store
 from .bulk import IMPORT_EXPERIMENT, ImportBatch, ImportResult
 from .graph import Scope
@@ -281,7 +281,7 @@ def _run_facets(run: Node, nodes: Mapping[str, Node], outputs: list[str], namesp
                           "metrics": {str(k): _number(v) for k, v in (a.get("metrics") or {}).items()},
                           "tags": {str(k): (None if v is None else str(v)) for k, v in (a.get("tags") or {}).items()},
                           "models": models}
-    if a.get("status") in ("running", "finished", "failed", "crashed"):
+    if a.get("status") in RUN_STATUSES:
         ml["status"] = a["status"]
     facets: dict[str, Any] = {"lineage_ml": ml}
     parent = a.get("parent_run")
@@ -566,7 +566,7 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
     if params:
         from .. import tracking
 
-        batch.add_rows("params", [(rid, k, v) for k, v in tracking._secret_safe(params).items()])
+        batch.add_rows("params", [(rid, k, v) for k, v in tracking.secret_safe(params).items()])
     raw_metrics = ml.get("metrics")
     metrics: Mapping[str, Any] = raw_metrics if isinstance(raw_metrics, Mapping) else {}
     batch.add_rows("metrics", [(rid, k, v, 0, ended, None, None) for k, v in metrics.items() if v is not None])

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import hashing
 from ..errors import InvalidInputError, foreign
-from ..model import KINDS, PROV_NAMES, Node, canonical_json, is_hex, make_id
+from ..model import ENDED_STATUSES, KINDS, PROV_NAMES, Node, canonical_json, is_hex, make_id
 from ..store import Store
 from . import MissingExtraError, require
 from .bulk import ImportBatch, ImportResult
@@ -182,7 +182,7 @@ def _add_run(batch: ImportBatch, node_id: str, name: str | None, attrs: dict[str
     if isinstance(state.get("metrics"), Mapping):
         batch.add_rows("metrics", [(node_id, k, v, 0, end, None, None) for k, v in state["metrics"].items()])
     status = state.get("status")
-    if status in ("finished", "failed", "crashed") and started:
+    if status in ENDED_STATUSES and started:
         batch.add_rows("run_states", [(node_id, "running", started, None, None, None),
                                       (node_id, status, end, state.get("exit_code"), state.get("error"), None)])
 

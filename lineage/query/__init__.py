@@ -29,12 +29,8 @@ machinery every query shares), `walk` (trace, impact, path, common ancestors),
 
 from .analysis import blame, diff, which_data
 from .filters import parse_filter
-from .importance import _ranks as _ranks  # tests check the ranking on its own
 from .importance import insights
 from .results import Change, DataUse, Diff, Insights, ParamImportance, Status, Suspect
-from .results import data_uses_table as data_uses_table  # for the CLI
-from .results import suspects_table as suspects_table  # for the CLI
-from .search import _where as _where  # tests check which index drives a filter
 from .search import parse_order, runs
 from .staleness import status
 from .subgraph import Subgraph, build_subgraph

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import InvalidInputError, NodeNotFoundError
 from ..model import Edge, Node
 from ..store import Store
-from .closure import _KIND_ORDER, _chunks, _closure, _distances, _edges_among, _fetch, _marks, _models_of, _root_id
+from .closure import KIND_RANK, bfs_distances, chunks, edges_among, fetch_nodes, models_of, placeholders, reachable_ids, resolve_root
 from .results import Change, DataUse, Diff, Suspect, role_group
 
 
@@ -24,13 +24,37 @@ def which_data(store: Store, ref: str) -> list[DataUse]:
     ``upstream`` are the sources further back. `DataUse.group` says how each counts:
     ``training`` and ``input`` as training, validation/testing/evaluation as held-out
     data, never as training. When a run used one dataset in several roles, a training
-    role wins. The farthest sources come first, the data the model saw last.
+    role wins.
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    ref : str
+        A node id.
+
+    Returns
+    -------
+    list of DataUse
+        The farthest sources first, the data the model saw last.
+
+    Raises
+    ------
+    NodeNotFoundError
+        When ``ref`` names no node.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> uses = query.which_data(store, lg.get("clf").id)
+    >>> [(u.node.name, u.role, u.group) for u in uses]
+    [('raw', 'upstream', 'upstream'), ('train', 'training', 'training'), ('test', 'evaluation', 'held_out')]
     """
-    root = _root_id(store, ref)
-    ids = _closure(store, [root], upstream=True)
-    nodes = _fetch(store, ids, root)
-    edges = _edges_among(store, nodes, upstream=True)
-    dist = _distances([root], edges, upstream=True)
+    root = resolve_root(store, ref)
+    ids = reachable_ids(store, [root], upstream=True)
+    nodes = fetch_nodes(store, ids, root)
+    edges = edges_among(store, nodes, upstream=True)
+    dist = bfs_distances([root], edges, upstream=True)
     # the first runs met walking up from the node: the ones that produced it
     out_adj: dict[str, list[Edge]] = {}
     for e in edges:
@@ -135,10 +159,31 @@ def diff(store: Store, a: str, b: str) -> Diff:
     ``model.*``), ``environment`` (Python, platform, each package's version) and
     ``metrics`` (each run's latest values).
 
-    Raises InvalidInputError for nodes that are neither models nor runs (nor produced
-    by a run).
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    a, b : str
+        Node ids.
+
+    Returns
+    -------
+    Diff
+        Iterable of `Change`; false when nothing differs.
+
+    Raises
+    ------
+    InvalidInputError
+        For nodes that are neither models nor runs (nor produced by a run).
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> d = query.diff(store, lg.get("clf@1").id, lg.get("clf@3").id)
+    >>> [(c.aspect, c.key) for c in d]
+    [('params', 'C'), ('params', 'model.C'), ('metrics', 'accuracy')]
     """
-    ca, cb = _context(store, _root_id(store, a)), _context(store, _root_id(store, b))
+    ca, cb = _context(store, resolve_root(store, a)), _context(store, resolve_root(store, b))
     changes: list[Change] = []
     # data, keyed by name (ids for unnamed data)
     def by_name(uses: list[DataUse]) -> dict[str, dict[str, str]]:
@@ -211,15 +256,38 @@ def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Su
     behind the ``bad`` ones than behind the ``good`` ones: where to look first when
     predictions go wrong.
 
-    Returns `Suspect`s with a positive score, highest first; ties go to data, then
-    code, environment, runs and models, then to the node behind more bad predictions.
     Any node can be flagged, not just predictions. Predictions of one model share one
     upstream walk, so thousands of flagged predictions cost a few walks.
 
-    Raises InvalidInputError when ``bad`` is empty.
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    bad : sequence of str
+        Ids of the bad predictions.
+    good : sequence of str, optional
+        Ids of good ones to compare with.
+
+    Returns
+    -------
+    list of Suspect
+        Those with a positive score, highest first; ties go to data, then code,
+        environment, runs and models, then to the node behind more bad predictions.
+
+    Raises
+    ------
+    InvalidInputError
+        When ``bad`` is empty.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> suspects = query.blame(store, [lg.get("request:req-1").id])
+    >>> [(s.node.kind, s.node.name) for s in suspects][:3]
+    [('dataset', 'raw'), ('dataset', 'test'), ('dataset', 'train')]
     """
-    bad_ids = list(dict.fromkeys(_root_id(store, r) for r in bad))
-    good_ids = list(dict.fromkeys(_root_id(store, r) for r in good))
+    bad_ids = list(dict.fromkeys(resolve_root(store, r) for r in bad))
+    good_ids = list(dict.fromkeys(resolve_root(store, r) for r in good))
     if not bad_ids:
         raise InvalidInputError("blame needs at least one bad prediction (--bad REF)")
     overlap = set(bad_ids) & set(good_ids)
@@ -228,11 +296,11 @@ def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Su
     flagged = bad_ids + good_ids
     # what each flagged node directly depends on: its model, and any stored edges
     parents: dict[str, set[str]] = {i: set() for i in flagged}
-    for p, m in _models_of(store, flagged).items():
+    for p, m in models_of(store, flagged).items():
         parents[p].add(m)
-    for chunk in _chunks(flagged):
+    for chunk in chunks(flagged):
         for s, d in store.conn.execute(
-            f"SELECT src, dst FROM edges WHERE src IN ({_marks(len(chunk))}) AND rel <> 'was_revision_of'", chunk):
+            f"SELECT src, dst FROM edges WHERE src IN ({placeholders(len(chunk))}) AND rel <> 'was_revision_of'", chunk):
             parents[s].add(d)
     missing = [i for i in flagged if not parents[i] and not store.node_exists(i)]
     if missing:
@@ -242,7 +310,7 @@ def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Su
     def upstream_of(i: str) -> set[str]:
         key = frozenset(parents[i])
         if key not in walks:
-            walks[key] = _closure(store, sorted(key), upstream=True) if key else set()
+            walks[key] = reachable_ids(store, sorted(key), upstream=True) if key else set()
         return walks[key]
 
     counts_bad: dict[str, int] = {}
@@ -262,5 +330,5 @@ def blame(store: Store, bad: Sequence[str], good: Sequence[str] = ()) -> list[Su
             scores[u] = round(s, 6)
     found = store.get_nodes(list(scores))
     out = [Suspect(n, scores[i], counts_bad[i], counts_good.get(i, 0)) for i, n in found.items()]
-    out.sort(key=lambda s: (-s.score, _KIND_ORDER.get(s.node.kind, 99), -s.bad, s.node.name or "", s.node.id))
+    out.sort(key=lambda s: (-s.score, KIND_RANK.get(s.node.kind, 99), -s.bad, s.node.name or "", s.node.id))
     return out

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import NodeNotFoundError
-from ..model import KINDS, PROVENANCE_RELATIONS, Edge, Node, is_hex
+from ..model import KINDS, LISTING_ORDER, PROVENANCE_RELATIONS, Edge, Node, is_hex
 from ..store import Store
 from .subgraph import Subgraph, build_subgraph
 
@@ -20,8 +20,7 @@ from .subgraph import Subgraph, build_subgraph
 _CHUNK = 500
 
 #: kinds in the order a listing shows them (and blame breaks ties in)
-_KIND_ORDER = {k: i for i, k in enumerate(("dataset", "code", "environment", "run", "model", "artifact",
-                                           "prediction", "agent", "group"))}
+KIND_RANK = {k: i for i, k in enumerate((*LISTING_ORDER, "group"))}
 
 # Walks follow every relation but version history; the SQL below spells that relation
 # out ('was_revision_of'), which this keeps in step with the data model.
@@ -40,29 +39,32 @@ _DOWN_CTE = (
 )
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    """``items`` in lists of at most ``size``: SQLite caps the parameters of one statement."""
     for i in range(0, len(items), size):
         yield list(items[i : i + size])
 
 
-def _marks(n: int) -> str:
+def placeholders(n: int) -> str:
+    """``?, ?, ?`` for ``n`` parameters of an ``IN (...)``."""
     return ", ".join("?" * n)
 
 
-def _is_prediction(node_id: str) -> bool:
+def is_prediction(node_id: str) -> bool:
+    """Whether ``node_id`` names a prediction (they live in their own table, not in ``nodes``)."""
     return node_id.startswith("prediction:")
 
 
-def _models_of(store: Store, prediction_ids: Iterable[str]) -> dict[str, str]:
+def models_of(store: Store, prediction_ids: Iterable[str]) -> dict[str, str]:
     """``{prediction id: model id}`` for those of ``prediction_ids`` that exist."""
-    ids = [i for i in prediction_ids if _is_prediction(i)]
+    ids = [i for i in prediction_ids if is_prediction(i)]
     out: dict[str, str] = {}
-    for chunk in _chunks(ids):
-        out.update(store.conn.execute(f"SELECT id, model FROM predictions WHERE id IN ({_marks(len(chunk))})", chunk))
+    for chunk in chunks(ids):
+        out.update(store.conn.execute(f"SELECT id, model FROM predictions WHERE id IN ({placeholders(len(chunk))})", chunk))
     return out
 
 
-def _bridges(store: Store) -> dict[str, str]:
+def find_bridges(store: Store) -> dict[str, str]:
     """Predictions that something depends on (an edge points at them), with their models.
 
     Downstream walks continue from these; there are usually none, and finding that out
@@ -74,39 +76,39 @@ def _bridges(store: Store) -> dict[str, str]:
     return dict(store.conn.execute(sql))
 
 
-def _closure(store: Store, seeds: Iterable[str], *, upstream: bool, bridges: Mapping[str, str] | None = None) -> set[str]:
+def reachable_ids(store: Store, seeds: Iterable[str], *, upstream: bool, bridges: Mapping[str, str] | None = None) -> set[str]:
     """Every id reachable from ``seeds`` (included) along provenance edges, upstream
     (towards what things depend on) or downstream, following the implicit
     prediction → model edges too, except to the leaf predictions downstream (see
-    `_prediction_counts`). One recursive CTE per round; a second round happens only
+    `count_predictions`). One recursive CTE per round; a second round happens only
     when the walk meets a prediction with something on its far side."""
     sql = _UP_CTE if upstream else _DOWN_CTE
     reached: set[str] = set()
     frontier = list(dict.fromkeys(seeds))
     looked_up: set[str] = set()  # predictions whose model we already followed
     if upstream:
-        frontier += [m for m in _models_of(store, frontier).values() if m not in frontier]
-        looked_up.update(i for i in frontier if _is_prediction(i))
+        frontier += [m for m in models_of(store, frontier).values() if m not in frontier]
+        looked_up.update(i for i in frontier if is_prediction(i))
     elif bridges is None:
-        bridges = _bridges(store)
+        bridges = find_bridges(store)
     while frontier:
         new: set[str] = set()
-        for chunk in _chunks(frontier):
+        for chunk in chunks(frontier):
             seeds_sql = "VALUES " + ", ".join(["(?)"] * len(chunk))
             new.update(r[0] for r in store.conn.execute(sql.format(seeds=seeds_sql), chunk))
         new -= reached
         reached |= new
         if upstream:
-            preds = [i for i in new if _is_prediction(i) and i not in looked_up]
+            preds = [i for i in new if is_prediction(i) and i not in looked_up]
             looked_up.update(preds)
-            frontier = [m for m in set(_models_of(store, preds).values()) if m not in reached]
+            frontier = [m for m in set(models_of(store, preds).values()) if m not in reached]
         else:
             assert bridges is not None
             frontier = [p for p, m in bridges.items() if m in reached and p not in reached]
     return reached
 
 
-# One statement for a whole upstream walk (`_upstream`): the ids the walk reaches
+# One statement for a whole upstream walk (`walk_upstream`): the ids the walk reaches
 # with their node rows (NULL for an id that is no node: a prediction, or a dangling
 # edge's end), then the provenance edges leaving them, tagged 0 and 1, and for a
 # prediction its own row, tagged 2. (SQLite materializes the walk once for both
@@ -126,9 +128,9 @@ _PREDICTION_SEEDS = "SELECT ? UNION SELECT model FROM predictions WHERE id = ?"
 _PREDICTION_ROW = " UNION ALL SELECT 2, {cols} FROM predictions WHERE id = ?"
 
 
-def _upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | None:
+def walk_upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | None:
     """The nodes upstream of ``root`` (itself included) and the edges among them, as
-    `_closure`, `_fetch` and `_edges_among` together find them, in one statement
+    `reachable_ids`, `fetch_nodes` and `edges_among` together find them, in one statement
     (plus `Store.with_run_state` for the runs reached).
 
     Returns None when the walk meets a prediction other than the root (something
@@ -136,7 +138,7 @@ def _upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | N
     Raises NodeNotFoundError when ``root`` is no node.
     """
     root_node: Node | None = None
-    if _is_prediction(root):
+    if is_prediction(root):
         sql = _UP_ROWS.format(seeds=_PREDICTION_SEEDS) + _PREDICTION_ROW.format(cols=store._PRED_COLS)
         args: tuple[str, ...] = (root, root, root)
     else:
@@ -155,7 +157,7 @@ def _upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | N
             nodes[a] = node
             if b == "run":
                 runs.append(node)
-        elif a != root and _is_prediction(a):
+        elif a != root and is_prediction(a):
             return None  # a prediction mid-walk: its model is a second round
     if root_node is not None:
         nodes[root] = root_node
@@ -163,7 +165,7 @@ def _upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | N
         raise NodeNotFoundError(root)
     for n in store.with_run_state(runs):
         nodes[n.id] = n
-    raw_edges.sort()  # stored order, as `_edges_among` reads them
+    raw_edges.sort()  # stored order, as `edges_among` reads them
     # both ends must be nodes that exist: an edge to a missing node is dropped
     edges = [Edge(s, d, r, ro) for _, s, d, r, ro in raw_edges if d in nodes]
     if root_node is not None and root_node.attrs.get("model") in nodes:
@@ -171,8 +173,8 @@ def _upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | N
     return nodes, edges
 
 
-def _levels(store: Store, seeds: Sequence[str], *, upstream: bool, depth: int,
-            bridges: Mapping[str, str] | None = None) -> dict[str, int]:
+def walk_levels(store: Store, seeds: Sequence[str], *, upstream: bool, depth: int,
+                bridges: Mapping[str, str] | None = None) -> dict[str, int]:
     """``{id: hops from the nearest seed}`` for everything within ``depth`` hops.
 
     Walked one level per query rather than by a CTE: a depth-limited CTE must carry
@@ -182,18 +184,18 @@ def _levels(store: Store, seeds: Sequence[str], *, upstream: bool, depth: int,
     dist = {s: 0 for s in seeds}
     frontier = list(dict.fromkeys(seeds))
     if not upstream and bridges is None:
-        bridges = _bridges(store)
+        bridges = find_bridges(store)
     by_model: dict[str, list[str]] = {}
     for p, m in (bridges or {}).items():
         by_model.setdefault(m, []).append(p)
     far, near = ("dst", "src") if upstream else ("src", "dst")
     for d in range(1, depth + 1):
         found: set[str] = set()
-        for chunk in _chunks(frontier):
+        for chunk in chunks(frontier):
             found.update(r[0] for r in store.conn.execute(
-                f"SELECT {far} FROM edges WHERE {near} IN ({_marks(len(chunk))}) AND rel <> 'was_revision_of'", chunk))
+                f"SELECT {far} FROM edges WHERE {near} IN ({placeholders(len(chunk))}) AND rel <> 'was_revision_of'", chunk))
         if upstream:
-            found.update(_models_of(store, frontier).values())
+            found.update(models_of(store, frontier).values())
         else:
             for m in frontier:
                 found.update(by_model.get(m, ()))
@@ -205,16 +207,16 @@ def _levels(store: Store, seeds: Sequence[str], *, upstream: bool, depth: int,
     return dist
 
 
-def _prediction_counts(store: Store, models: Sequence[str]) -> dict[str, int]:
+def count_predictions(store: Store, models: Sequence[str]) -> dict[str, int]:
     """How many predictions each model made (``COUNT(*)`` on the ``model`` index)."""
     out: dict[str, int] = {}
-    for chunk in _chunks([m for m in models if m.startswith("model:")]):
+    for chunk in chunks([m for m in models if m.startswith("model:")]):
         out.update(store.conn.execute(
-            f"SELECT model, COUNT(*) FROM predictions WHERE model IN ({_marks(len(chunk))}) GROUP BY model", chunk))
+            f"SELECT model, COUNT(*) FROM predictions WHERE model IN ({placeholders(len(chunk))}) GROUP BY model", chunk))
     return out
 
 
-def _prediction_span(store: Store, model: str) -> tuple[str | None, str | None]:
+def prediction_span(store: Store, model: str) -> tuple[str | None, str | None]:
     """When a model's first and last predictions were recorded: two lookups on the
     ``model`` index in row order (rows are appended in time order), not a scan."""
     first = store.conn.execute("SELECT created_at FROM predictions WHERE model = ? ORDER BY pk LIMIT 1", (model,)).fetchone()
@@ -222,17 +224,17 @@ def _prediction_span(store: Store, model: str) -> tuple[str | None, str | None]:
     return (first[0] if first else None), (last[0] if last else None)
 
 
-def _predictions_of(store: Store, models: Sequence[str]) -> list[Node]:
+def predictions_of(store: Store, models: Sequence[str]) -> list[Node]:
     """Every prediction of ``models``, as nodes (fetched by the ``model`` index)."""
     out: list[Node] = []
     cols = store._PRED_COLS  # the store's own column list and row reader: one definition
-    for chunk in _chunks([m for m in models if m.startswith("model:")]):
-        rows = store.conn.execute(f"SELECT {cols} FROM predictions WHERE model IN ({_marks(len(chunk))}) ORDER BY pk", chunk)
+    for chunk in chunks([m for m in models if m.startswith("model:")]):
+        rows = store.conn.execute(f"SELECT {cols} FROM predictions WHERE model IN ({placeholders(len(chunk))}) ORDER BY pk", chunk)
         out.extend(map(store._prediction_from_row, rows))
     return out
 
 
-def _edges_among(store: Store, nodes: Mapping[str, Node], *, upstream: bool) -> list[Edge]:
+def edges_among(store: Store, nodes: Mapping[str, Node], *, upstream: bool) -> list[Edge]:
     """The provenance edges between ``nodes``, stored and implicit ones alike.
 
     Upstream sets are closed under out-edges and downstream sets under in-edges, so
@@ -240,9 +242,9 @@ def _edges_among(store: Store, nodes: Mapping[str, Node], *, upstream: bool) -> 
     """
     near = "src" if upstream else "dst"
     edges: list[Edge] = []
-    for chunk in _chunks(list(nodes)):
+    for chunk in chunks(list(nodes)):
         rows = store.conn.execute(
-            f"SELECT src, dst, rel, role FROM edges WHERE {near} IN ({_marks(len(chunk))}) "
+            f"SELECT src, dst, rel, role FROM edges WHERE {near} IN ({placeholders(len(chunk))}) "
             "AND rel <> 'was_revision_of' ORDER BY pk", chunk)
         # both ends must be nodes that exist: an edge to a missing node is dropped
         edges.extend(Edge(s, d, r, ro) for s, d, r, ro in rows if (d if upstream else s) in nodes)
@@ -252,7 +254,7 @@ def _edges_among(store: Store, nodes: Mapping[str, Node], *, upstream: bool) -> 
     return edges
 
 
-def _distances(root_ids: Iterable[str], edges: Iterable[Edge], *, upstream: bool) -> dict[str, int]:
+def bfs_distances(root_ids: Iterable[str], edges: Iterable[Edge], *, upstream: bool) -> dict[str, int]:
     """Hops from the nearest root, walking ``edges`` in the walk's direction."""
     adj: dict[str, list[str]] = {}
     for e in edges:
@@ -270,27 +272,28 @@ def _distances(root_ids: Iterable[str], edges: Iterable[Edge], *, upstream: bool
 
 
 def _sort_key(n: Node, dist: Mapping[str, int]) -> tuple[Any, ...]:
-    return (dist.get(n.id, 1 << 30), _KIND_ORDER.get(n.kind, 99), n.name or "", n.id)
+    return (dist.get(n.id, 1 << 30), KIND_RANK.get(n.kind, 99), n.name or "", n.id)
 
 
-def _fetch(store: Store, ids: Iterable[str], root: str) -> dict[str, Node]:
+def fetch_nodes(store: Store, ids: Iterable[str], root: str) -> dict[str, Node]:
+    """``{id: Node}`` for those of ``ids`` that exist. Raises NodeNotFoundError when ``root`` is not among them."""
     nodes = store.get_nodes(list(ids))
     if root not in nodes:
         raise NodeNotFoundError(root)
     return nodes
 
 
-def _subgraph(nodes: Mapping[str, Node], edges: list[Edge], root: str, *, direction: str,
-              dist: Mapping[str, int] | None = None) -> Subgraph:
+def as_subgraph(nodes: Mapping[str, Node], edges: list[Edge], root: str, *, direction: str,
+                dist: Mapping[str, int] | None = None) -> Subgraph:
     """Nodes nearest the root first; every graph node carries its ``distance`` too."""
     upstream = direction == "upstream"
-    d = dict(dist) if dist is not None else _distances([root], edges, upstream=upstream)
+    d = dict(dist) if dist is not None else bfs_distances([root], edges, upstream=upstream)
     ordered = sorted(nodes.values(), key=lambda n: _sort_key(n, d))
     edges.sort(key=lambda e: (d.get(e.src if upstream else e.dst, 1 << 30), e.src, e.dst, e.rel, e.role or ""))
     return build_subgraph(ordered, edges, root, direction=direction, distances=d)
 
 
-def _root_id(store: Store, ref: Any) -> str:
+def resolve_root(store: Store, ref: Any) -> str:
     """The id of ``ref``: taken as is when it is a full id (the facade resolves
     references first; a missing node is reported once the walk finds no row for it),
     else resolved."""

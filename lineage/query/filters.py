@@ -132,7 +132,9 @@ def _read_string(text: str, start: int, *, quotes: str = "'\"") -> tuple[str, in
 
 
 @dataclass(frozen=True)
-class _Cmp:
+class Comparison:
+    """One comparison of a runs filter (``metrics.acc > 0.9``), as `parse_filter` returns it."""
+
     field: str  # params, metrics, tags, name, experiment, status, started_at, used
     key: str | None
     op: str  # SQL operator, or "contains", "in", "not in"
@@ -141,7 +143,9 @@ class _Cmp:
 
 
 @dataclass(frozen=True)
-class _Bool:
+class BoolOp:
+    """``and``, ``or`` or ``not`` over parsed comparisons."""
+
     op: str  # and, or, not
     args: tuple[Any, ...]
 
@@ -176,19 +180,19 @@ class _Parser:
         while self.is_kw("or"):
             self.take()
             args.append(self.parse_and())
-        return args[0] if len(args) == 1 else _Bool("or", tuple(args))
+        return args[0] if len(args) == 1 else BoolOp("or", tuple(args))
 
     def parse_and(self) -> Any:
         args = [self.parse_not()]
         while self.is_kw("and"):
             self.take()
             args.append(self.parse_not())
-        return args[0] if len(args) == 1 else _Bool("and", tuple(args))
+        return args[0] if len(args) == 1 else BoolOp("and", tuple(args))
 
     def parse_not(self) -> Any:
         if self.is_kw("not"):
             self.take()
-            return _Bool("not", (self.parse_not(),))
+            return BoolOp("not", (self.parse_not(),))
         if self.tok.kind == "lparen":
             self.take()
             inner = self.parse_or()
@@ -198,7 +202,7 @@ class _Parser:
             return inner
         return self.parse_comparison()
 
-    def parse_comparison(self) -> _Cmp:
+    def parse_comparison(self) -> Comparison:
         t = self.tok
         if t.kind != "field":
             found = "the end of the filter" if t.kind == "end" else repr(t.text)
@@ -239,7 +243,7 @@ class _Parser:
             found = "the end of the filter" if op_tok.kind == "end" else repr(op_tok.text)
             raise FilterSyntaxError(f"expected a comparison (= != < <= > >= contains in) after {t.text} "
                                     f"but found {found}", op_tok.pos)
-        cmp = _Cmp(fld, key, op, values, t.pos)
+        cmp = Comparison(fld, key, op, values, t.pos)
         _check_comparison(cmp, op_tok.pos)
         return cmp
 
@@ -255,7 +259,7 @@ class _Parser:
         raise FilterSyntaxError(f"expected a number or a quoted string but found {found}", t.pos)
 
 
-def _check_comparison(c: _Cmp, pos: int) -> None:
+def _check_comparison(c: Comparison, pos: int) -> None:
     if c.field == "metrics" and any(isinstance(v, str) for v in c.values):
         raise FilterSyntaxError(f"metrics are numbers; compare metrics.{c.key} with a number", pos)
     if c.field == "metrics" and c.op == "contains":
@@ -271,8 +275,34 @@ def _check_comparison(c: _Cmp, pos: int) -> None:
 
 
 def parse_filter(text: str) -> Any:
-    """Parse a ``runs --where`` expression into a small tree (raises FilterSyntaxError
-    naming the 0-based position of the problem)."""
+    """Parse a ``runs --where`` expression into a small tree.
+
+    Parameters
+    ----------
+    text : str
+        The filter, e.g. ``params.C > 0.5 and status = 'finished'``.
+
+    Returns
+    -------
+    Comparison or BoolOp
+        The tree `runs` compiles to SQL.
+
+    Raises
+    ------
+    FilterSyntaxError
+        Naming the 0-based position of the problem.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> query.parse_filter("params.C > 0.5 and status = 'finished'")  # doctest: +NORMALIZE_WHITESPACE
+    BoolOp(op='and', args=(Comparison(field='params', key='C', op='>', values=(0.5,), pos=0),
+                           Comparison(field='status', key=None, op='=', values=('finished',), pos=19)))
+    >>> query.parse_filter("params.C >")
+    Traceback (most recent call last):
+    ...
+    lineage.errors.FilterSyntaxError: invalid filter at position 10: expected a number or a quoted string but found the end of the filter
+    """
     if not isinstance(text, str):
         raise FilterSyntaxError(f"a filter is text, got {type(text).__name__}")
     return _Parser(text).parse()

@@ -8,18 +8,18 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..store import Store
-from .closure import _chunks, _marks
+from .closure import chunks, placeholders
 from .results import Insights, ParamImportance
-from .search import _LATEST_METRIC
+from .search import LATEST_METRIC
 
 
 def _latest_metric(store: Store, metric: str) -> dict[str, float]:
     sql = (f"SELECT m.run, m.value FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND m.value IS NOT NULL "
-           f"AND {_LATEST_METRIC}")
+           f"AND {LATEST_METRIC}")
     return {run: float(v) for run, v in store.conn.execute(sql, (metric,))}
 
 
-def _ranks(x: Any) -> Any:
+def average_ranks(x: Any) -> Any:
     """Average ranks (ties share the mean of their positions), as scipy's rankdata."""
     import numpy as np
 
@@ -35,7 +35,7 @@ def _ranks(x: Any) -> Any:
 def _spearman(x: Any, y: Any) -> float | None:
     import numpy as np
 
-    rx, ry = _ranks(x), _ranks(y)
+    rx, ry = average_ranks(x), average_ranks(y)
     if np.std(rx) == 0 or np.std(ry) == 0:
         return None
     return float(np.corrcoef(rx, ry)[0, 1])
@@ -55,12 +55,34 @@ def insights(store: Store, metric: str, *, seed: int = 0) -> Insights:
     Fits a random forest (scikit-learn) of the metric's latest value on the runs'
     parameters (numbers as numbers; other values as categories, one column each)
     and reports each parameter's share of the permutation importance measured on
-    held-out folds (see `_forest_importance`; ``Insights.explained`` is the forest's
-    cross-validated R²), plus the Spearman rank correlation for numeric parameters,
-    over all the runs. Parameters that never vary are left out. Deterministic for a
-    given ``seed``.
+    held-out folds (``Insights.explained`` is the forest's cross-validated R²), plus
+    the Spearman rank correlation for numeric parameters, over all the runs.
+    Parameters that never vary are left out.
 
-    Raises InvalidInputError when fewer than 3 runs logged the metric.
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    metric : str
+        The metric's key.
+    seed : int, default 0
+        The forest's seed: the same seed gives the same answer.
+
+    Returns
+    -------
+    Insights
+
+    Raises
+    ------
+    InvalidInputError
+        When fewer than 3 runs logged the metric.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> found = query.insights(store, "accuracy")
+    >>> found.runs, [(i.param, i.correlation) for i in found.items]
+    (3, [('C', 1.0)])
     """
     import numpy as np
 
@@ -72,9 +94,9 @@ def insights(store: Store, metric: str, *, seed: int = 0) -> Insights:
         raise InvalidInputError(f"insights need at least 3 runs that logged {metric!r}; found {len(values)}{hint}")
     run_ids = sorted(values)
     params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
-    for chunk in _chunks(run_ids):
+    for chunk in chunks(run_ids):
         for run, key, value in store.conn.execute(
-            f"SELECT run, key, value FROM params WHERE run IN ({_marks(len(chunk))}) ORDER BY pk", chunk):
+            f"SELECT run, key, value FROM params WHERE run IN ({placeholders(len(chunk))}) ORDER BY pk", chunk):
             params[run][key] = value
     keys = sorted({k for p in params.values() for k in p})
     y = np.array([values[r] for r in run_ids], dtype=float)

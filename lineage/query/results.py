@@ -1,43 +1,15 @@
 """Result types of the analyses (`DataUse`, `Diff`, `Suspect`, `Insights`, `Status`,
-…) and their rich tables (rich is imported inside the methods that draw)."""
+…). Their terminal tables are drawn by `lineage.render.tables`, which each ``__rich__``
+imports when called (render is the layer above)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import KINDS, Node, short_id
-from .subgraph import _node_or_group
-
-
-def _rich_table(title: str | None, columns: Sequence[str]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=_text(title) if title else None, header_style="bold", title_justify="left")
-    for c in columns:
-        table.add_column(c)
-    return table
-
-
-def _text(value: Any, style: str = "") -> Any:
-    """User strings (names, params, paths) as rich Text: data, never markup."""
-    from rich.text import Text
-
-    return Text("" if value is None else str(value), style=style)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, str) and ":" in value and len(value) > 40:
-        kind = value.split(":", 1)[0]
-        if kind in KINDS:
-            return short_id(value, 12)
-    return str(value)
-
+from ..model import Node
+from .subgraph import node_or_group
 
 #: roles (the caller's words, MLflow's contexts included) that count as training data;
 #: ``train`` is what MLflow's autolog writes, ``input`` what `lineage run -i` writes
@@ -75,17 +47,9 @@ class DataUse:
         return {**self.node.to_dict(), "role": self.role, "distance": self.distance}
 
     def __rich__(self) -> Any:
+        from ..render.tables import data_uses_table
+
         return data_uses_table([self])
-
-
-def data_uses_table(items: Sequence[DataUse], *, title: str | None = None) -> Any:
-    """A rich Table of `which_data`'s answer."""
-    table = _rich_table(title, ["role", "hops", "name", "id", "created"])
-    for u in items:
-        style = {"training": "bold", "held_out": "cyan"}.get(u.group, "dim")
-        table.add_row(_text(u.role, style), str(u.distance), _text(u.node.name), short_id(u.node.id, 12),
-                      (u.node.created_at or "")[:19].replace("T", " "))
-    return table
 
 
 @dataclass(frozen=True)
@@ -128,15 +92,9 @@ class Diff:
         return {"a": self.a.id, "b": self.b.id, "changes": [c.to_dict() for c in self.changes]}
 
     def __rich__(self) -> Any:
-        title = f"{self.a.label} ({short_id(self.a.id)}) → {self.b.label} ({short_id(self.b.id)})"
-        table = _rich_table(title, ["aspect", "key", "a", "b"])
-        last = None
-        for c in self.changes:
-            table.add_row(c.aspect if c.aspect != last else "", _text(c.key), _text(_fmt(c.a)), _text(_fmt(c.b)))
-            last = c.aspect
-        if not self.changes:
-            table.add_row("", "no differences", "", "")
-        return table
+        from ..render.tables import diff_table
+
+        return diff_table(self)
 
 
 @dataclass(frozen=True)
@@ -152,14 +110,6 @@ class Suspect:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.node.to_dict(), "score": self.score, "bad": self.bad, "good": self.good}
-
-
-def suspects_table(items: Sequence[Suspect], *, bad: int, good: int, title: str | None = None) -> Any:
-    """A rich Table of `blame`'s answer."""
-    table = _rich_table(title, ["score", f"bad /{bad}", f"good /{good}", "kind", "name", "id"])
-    for s in items:
-        table.add_row(f"{s.score:.2f}", str(s.bad), str(s.good), s.node.kind, _text(s.node.name), short_id(s.node.id, 12))
-    return table
 
 
 @dataclass(frozen=True)
@@ -193,15 +143,9 @@ class Insights:
         return {"metric": self.metric, "runs": self.runs, "items": [i.to_dict() for i in self.items]}
 
     def __rich__(self) -> Any:
-        skill = "" if self.explained is None else \
-            f"; the parameters explain {max(self.explained, 0):.0%} of its variance (cross-validated)"
-        table = _rich_table(f"what matters for {self.metric} (across {self.runs} runs{skill})",
-                            ["param", "importance", "", "rank correlation"])
-        for i in self.items:
-            bar = "█" * round(i.importance * 30)
-            corr = "—" if i.correlation is None else f"{i.correlation:+.2f}"
-            table.add_row(_text(i.param), f"{i.importance:.2f}", _text(bar, "green"), corr)
-        return table
+        from ..render.tables import insights_table
+
+        return insights_table(self)
 
 
 @dataclass(frozen=True)
@@ -231,24 +175,10 @@ class Status:
     def to_dict(self) -> dict[str, Any]:
         return {
             "changed": [{**n.to_dict(), "reason": self.reasons.get(n.id, "modified")} for n in self.changed],
-            "affected": [{**_node_or_group(n), "reason": self.stale.get(n.id, "upstream changed")} for n in self.affected],
+            "affected": [{**node_or_group(n), "reason": self.stale.get(n.id, "upstream changed")} for n in self.affected],
         }
 
     def __rich__(self) -> Any:
-        from rich.console import Group
-        from rich.text import Text
+        from ..render.tables import status_view
 
-        if self.ok:
-            return Text("ok: every recorded local dataset matches its file", style="green")
-        changed = _rich_table("changed on disk", ["dataset", "id", "reason", "path"])
-        for n in self.changed:
-            changed.add_row(_text(n.name), short_id(n.id, 12), self.reasons.get(n.id, "modified"),
-                            _text(n.attrs.get("path") or n.attrs.get("abspath", "")))
-        affected = _rich_table("stale downstream", ["kind", "name", "id", "why"])
-        for n in self.affected:
-            why = self.stale.get(n.id, "upstream changed")
-            if n.kind == "group":
-                affected.add_row("predictions", _text(n.name), f"of {short_id(n.attrs.get('model', ''), 12)}", why)
-            else:
-                affected.add_row(n.kind, _text(n.name), short_id(n.id, 12), why)
-        return Group(*([changed] if self.changed else []), affected)
+        return status_view(self)

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import FilterSyntaxError, InvalidInputError
 from ..model import Node
 from ..store import Store
-from .filters import _Bool, _Cmp, parse_filter
+from .filters import BoolOp, Comparison, parse_filter
 
 # Fragments of SQL for each field, given the comparison as a SQL snippet over `v`.
 # Params and tags are stored as TEXT; a number in the filter compares numerically with
@@ -19,8 +19,8 @@ from .filters import _Bool, _Cmp, parse_filter
 # of the run-level series (not per-group results).
 _NUMERIC_TEXT = "({v} NOT GLOB '*[^0-9.eE+-]*' AND {v} GLOB '*[0-9]*')"
 _LATEST_TAG = "t.pk = (SELECT MAX(t2.pk) FROM tags t2 WHERE t2.run = t.run AND t2.key = t.key)"
-_LATEST_METRIC = ("NOT EXISTS (SELECT 1 FROM metrics m2 WHERE m2.run = m.run AND m2.key = m.key AND m2.grp IS NULL "
-                  "AND (m2.step > m.step OR (m2.step = m.step AND m2.pk > m.pk)))")
+LATEST_METRIC = ("NOT EXISTS (SELECT 1 FROM metrics m2 WHERE m2.run = m.run AND m2.key = m.key AND m2.grp IS NULL "
+                 "AND (m2.step > m.step OR (m2.step = m.step AND m2.pk > m.pk)))")
 _LATEST_STATE = "s.pk = (SELECT MAX(s2.pk) FROM run_states s2 WHERE s2.run = s.run)"
 
 
@@ -49,15 +49,15 @@ def _value_test(column: str, op: str, value: Any, *, numeric_column: bool = Fals
 def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
     """The filter as a condition on one run row ``n``: each comparison is a probe of
     that run's rows through the ``(run, key)`` indexes."""
-    if isinstance(expr, _Bool):
+    if isinstance(expr, BoolOp):
         parts = [_compile(a, store) for a in expr.args]
         if expr.op == "not":
             return f"NOT ({parts[0][0]})", parts[0][1]
         sql = f" {expr.op.upper()} ".join(f"({p[0]})" for p in parts)
         return sql, [x for p in parts for x in p[1]]
-    c: _Cmp = expr
+    c: Comparison = expr
     if c.op in ("in", "not in"):
-        alts = [_compile(_Cmp(c.field, c.key, "=", (v,), c.pos), store) for v in c.values]
+        alts = [_compile(Comparison(c.field, c.key, "=", (v,), c.pos), store) for v in c.values]
         sql = " OR ".join(f"({a[0]})" for a in alts)
         args = [x for a in alts for x in a[1]]
         return (f"NOT ({sql})", args) if c.op == "not in" else (sql, args)
@@ -91,7 +91,7 @@ def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
     raise FilterSyntaxError(f"unknown field {c.field!r}", c.pos)  # pragma: no cover - the parser allows no other
 
 
-def _driver(c: _Cmp, store: Store) -> tuple[int, str, list[Any]] | None:
+def _driver(c: Comparison, store: Store) -> tuple[int, str, list[Any]] | None:
     """For a comparison that every match must satisfy: the ids of the runs that pass
     it, as a subquery over one index (``params (key, run)``, ``edges (dst, …)``, …),
     and a guess at how selective it is (lower: fewer runs). None when no index helps
@@ -99,7 +99,7 @@ def _driver(c: _Cmp, store: Store) -> tuple[int, str, list[Any]] | None:
     if c.op in ("<>", "not in", "contains") or c.field in ("experiment", "started_at"):
         return None
     if c.op == "in":
-        parts = [_driver(_Cmp(c.field, c.key, "=", (v,), c.pos), store) for v in c.values]
+        parts = [_driver(Comparison(c.field, c.key, "=", (v,), c.pos), store) for v in c.values]
         if any(p is None for p in parts):
             return None
         return (max(p[0] for p in parts),  # type: ignore[index]
@@ -119,7 +119,7 @@ def _driver(c: _Cmp, store: Store) -> tuple[int, str, list[Any]] | None:
         return (1 if eq else 3), f"SELECT t.run FROM tags t WHERE t.key = ? AND {_LATEST_TAG} AND {test}", [c.key, *args]
     if c.field == "metrics":
         test, args = _value_test("m.value", c.op, v, numeric_column=True)
-        return 2, f"SELECT m.run FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND {test} AND {_LATEST_METRIC}", [
+        return 2, f"SELECT m.run FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND {test} AND {LATEST_METRIC}", [
             c.key, *args]
     if c.field == "status":
         # most runs finish: only the other states are worth driving from
@@ -128,16 +128,16 @@ def _driver(c: _Cmp, store: Store) -> tuple[int, str, list[Any]] | None:
     return None
 
 
-def _where(tree: Any, store: Store) -> tuple[list[str], list[Any]]:
+def where_terms(tree: Any, store: Store) -> tuple[list[str], list[Any]]:
     """WHERE terms for `runs`. When the filter's top level is an ``and`` (or one
     comparison), the most selective indexed comparison drives: its matches are
     found through its index and the other comparisons are probed for those runs
     only, so a filter costs what it selects rather than one probe per run per term.
     Otherwise every run is probed."""
-    conjuncts = list(tree.args) if isinstance(tree, _Bool) and tree.op == "and" else [tree]
+    conjuncts = list(tree.args) if isinstance(tree, BoolOp) and tree.op == "and" else [tree]
     best: tuple[int, int, tuple[int, str, list[Any]]] | None = None
     for i, c in enumerate(conjuncts):
-        if isinstance(c, _Cmp):
+        if isinstance(c, Comparison):
             d = _driver(c, store)
             if d is not None and (best is None or d[0] < best[2][0]):
                 best = (i, d[0], d)
@@ -162,9 +162,29 @@ def _number_text(v: float) -> str:
 
 
 def parse_order(order_by: str | Sequence[str]) -> list[tuple[str, str | None, bool]]:
-    """Sort keys for `runs`: ``"-metrics.accuracy,params.C"`` →
-    ``[("metrics", "accuracy", True), ("params", "C", False)]`` (field, key,
-    descending). Raises InvalidInputError for a key that cannot be sorted by."""
+    """Sort keys for `runs`.
+
+    Parameters
+    ----------
+    order_by : str or sequence of str
+        Keys separated by commas, ``-`` for descending (or a trailing ``DESC``).
+
+    Returns
+    -------
+    list of tuple of (str, str or None, bool)
+        ``(field, key, descending)`` for each key.
+
+    Raises
+    ------
+    InvalidInputError
+        For a key that cannot be sorted by.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> query.parse_order("-metrics.accuracy,params.C")
+    [('metrics', 'accuracy', True), ('params', 'C', False)]
+    """
     keys = [k.strip() for k in order_by.split(",")] if isinstance(order_by, str) else [str(k).strip() for k in order_by]
     out: list[tuple[str, str | None, bool]] = []
     for raw in keys:
@@ -227,19 +247,44 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
     """Runs across experiments that match a filter, with their status, params, tags
     and latest metrics in ``attrs``; newest first unless ``order_by`` says otherwise.
 
-    ``where`` is the filter language of DESIGN.md §5, e.g.
-    ``params.C > 0.5 and metrics.accuracy >= 0.9 and status = 'finished'`` or
-    ``used = 'train' and started_at >= '2024-05-01'``. ``order_by``: keys separated
-    by commas, ``-`` for descending: ``-metrics.accuracy,params.C``.
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    where : str, optional
+        The filter language of DESIGN.md §5, e.g.
+        ``params.C > 0.5 and metrics.accuracy >= 0.9 and status = 'finished'`` or
+        ``used = 'train' and started_at >= '2024-05-01'``.
+    order_by : str or sequence of str, optional
+        Keys separated by commas, ``-`` for descending: ``-metrics.accuracy,params.C``
+        (see `parse_order`).
+    limit : int, optional
+        At most this many.
 
-    Raises FilterSyntaxError (with the position) for a filter that does not parse,
-    InvalidInputError for a bad sort key or limit, NodeNotFoundError when ``used``
-    names no node.
+    Returns
+    -------
+    list of Node
+
+    Raises
+    ------
+    FilterSyntaxError
+        With the position, for a filter that does not parse.
+    InvalidInputError
+        For a bad sort key or limit.
+    NodeNotFoundError
+        When ``used`` names no node.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> found = query.runs(store, "metrics.accuracy >= 0.5", order_by="-metrics.accuracy")
+    >>> [n.attrs["params"]["C"] for n in found]
+    ['1.0', '0.1']
     """
     conditions = ["n.kind = 'run'"]
     args: list[Any] = []
     if where is not None and str(where).strip():
-        conditions, args = _where(parse_filter(where), store)
+        conditions, args = where_terms(parse_filter(where), store)
     terms = parse_order(order_by) if order_by else []
     cols, sort_args, order = _sort_sql(terms)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):

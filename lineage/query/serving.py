@@ -15,7 +15,8 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..model import Node
-from ..store import Store, _chunks
+from ..store import Store
+from .closure import chunks
 
 
 def prediction_counts(store: Store, model_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -23,7 +24,7 @@ def prediction_counts(store: Store, model_ids: Sequence[str]) -> dict[str, dict[
     (those with no predictions are left out). One grouped query per 500 ids, on the
     ``model`` index."""
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(list(dict.fromkeys(model_ids)), 500):
+    for chunk in chunks(list(dict.fromkeys(model_ids)), 500):
         marks = ", ".join("?" * len(chunk))
         sql = (f"SELECT model, COUNT(*), MIN(created_at), MAX(created_at) FROM predictions "
                f"WHERE model IN ({marks}) GROUP BY model")

@@ -7,7 +7,7 @@ import os
 from ..errors import InvalidInputError
 from ..model import Node
 from ..store import Store
-from .closure import _KIND_ORDER, _closure, _prediction_counts
+from .closure import KIND_RANK, count_predictions, reachable_ids
 from .results import Status
 
 
@@ -20,6 +20,26 @@ def status(store: Store) -> Status:
     For each path only the newest record is compared (an older version of a file is
     expected to differ from the file now). Unchanged files cost one ``stat`` each,
     thanks to the store's stat cache.
+
+    Parameters
+    ----------
+    store : Store
+        The store to read; paths are resolved from its project root.
+
+    Returns
+    -------
+    Status
+        ``.ok``, ``.changed``, ``.affected``, ``.reasons``, ``.stale``.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> query.status(store).ok
+    True
+    >>> Path("data/raw.csv").unlink()
+    >>> st = query.status(store)
+    >>> [(n.name, st.reasons[n.id]) for n in st.changed]
+    [('raw', 'missing')]
     """
     from .. import hashing
     from ..tracking import local_file
@@ -55,13 +75,13 @@ def status(store: Store) -> Status:
     affected: dict[str, Node] = {}
     if changed:
         seeds = [n.id for n in changed]
-        ids = _closure(store, seeds, upstream=False)
+        ids = reachable_ids(store, seeds, upstream=False)
         nodes = store.get_nodes([i for i in ids if i not in reasons])
         for i, node in nodes.items():
             if node.kind in ("agent",):
                 continue
             affected[i] = node
-        for model, count in sorted(_prediction_counts(store, [i for i in nodes if i.startswith("model:")]).items()):
+        for model, count in sorted(count_predictions(store, [i for i in nodes if i.startswith("model:")]).items()):
             listed = sum(1 for x in nodes.values() if x.kind == "prediction" and x.attrs.get("model") == model)
             n = count - listed
             if n > 0:
@@ -73,7 +93,7 @@ def status(store: Store) -> Status:
     for i, node in _superseded_downstream(store, set(affected) | set(reasons)).items():
         affected[i] = node
         stale[i] = "superseded"
-    ordered = sorted(affected.values(), key=lambda n: (_KIND_ORDER.get(n.kind, 99), n.name or "", n.id))
+    ordered = sorted(affected.values(), key=lambda n: (KIND_RANK.get(n.kind, 99), n.name or "", n.id))
     return Status(changed, ordered, reasons, stale)
 
 
@@ -96,7 +116,7 @@ def _superseded_downstream(store: Store, skip: set[str]) -> dict[str, Node]:
     if not old:
         return {}
     current = set(newest.values()) - old
-    ids = _closure(store, sorted(old), upstream=False)
+    ids = reachable_ids(store, sorted(old), upstream=False)
     # rebuilt with the same bytes (content addressing: the same node) by a run that read
     # only current versions: its newest producer is not downstream of an old version
     found = []
@@ -107,7 +127,7 @@ def _superseded_downstream(store: Store, skip: set[str]) -> dict[str, Node]:
                 found.append(i)
     nodes = store.get_nodes(found)
     out: dict[str, Node] = dict(nodes)
-    for model, count in sorted(_prediction_counts(store, [i for i in nodes if i.startswith("model:")]).items()):
+    for model, count in sorted(count_predictions(store, [i for i in nodes if i.startswith("model:")]).items()):
         gid = f"group:prediction:{count}"
         if gid in skip or gid in out:
             gid = f"{gid}:{model.split(':', 1)[1][:12]}"

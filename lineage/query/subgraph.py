@@ -91,7 +91,7 @@ class Subgraph:
         """The JSON shape of DESIGN.md §5: ``{"root", "nodes", "edges", "counts"}``."""
         nodes = []
         for n in self.nodes():
-            nodes.append(_node_or_group(n))
+            nodes.append(node_or_group(n))
         return {"root": self.root, "nodes": nodes, "edges": [e.to_dict() for e in self.edges()], "counts": self.counts}
 
     def __len__(self) -> int:
@@ -149,8 +149,39 @@ class Subgraph:
 
 def build_subgraph(nodes: Sequence[Node], edges: Sequence[Edge], root: str | None, *, direction: str,
                    counts: Mapping[str, int] | None = None, distances: Mapping[str, int] | None = None) -> Subgraph:
-    """A Subgraph from nodes and edges (edges whose ends are missing are dropped);
-    with ``distances``, every graph node carries its ``distance`` (None when absent)."""
+    """A Subgraph from nodes and edges you already have (edges whose ends are
+    missing are dropped).
+
+    Parameters
+    ----------
+    nodes : sequence of Node
+        The nodes.
+    edges : sequence of Edge
+        The edges among them.
+    root : str or None
+        The id the walk started from.
+    direction : {"upstream", "downstream"}
+        Which way the edges were followed.
+    counts : mapping, optional
+        ``{kind: count}`` when some nodes are folded (default: counted from ``nodes``).
+    distances : mapping, optional
+        ``{id: hops}``: every graph node then carries its ``distance`` (None when absent).
+
+    Returns
+    -------
+    Subgraph
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> from lineage.model import Edge, Node
+    >>> data = Node("dataset:" + "a" * 64, "dataset", "train")
+    >>> run = Node("run:" + "0" * 31 + "1", "run", "fit")
+    >>> sub = query.build_subgraph([run, data], [Edge(run.id, data.id, "used", "training")], run.id,
+    ...                            direction="upstream")
+    >>> sub.counts, [e.rel for e in sub.edges()], data.id in sub
+    ({'run': 1, 'dataset': 1}, ['used'], True)
+    """
     return Subgraph._from_parts(nodes, edges, root, direction=direction, counts=counts, distances=distances)
 
 
@@ -190,7 +221,7 @@ class _Parts:
         return g
 
 
-def _node_or_group(n: Node) -> dict[str, Any]:
+def node_or_group(n: Node) -> dict[str, Any]:
     """A node's JSON, or a folded group's in exactly DESIGN.md §5's shape (what it
     stands for is told by its edges: a prediction group's edge goes to its model)."""
     if n.kind == "group":

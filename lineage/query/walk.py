@@ -11,20 +11,20 @@ from ..errors import InvalidInputError
 from ..model import KINDS, Edge, Node
 from ..store import Store
 from .closure import (
-    _KIND_ORDER,
-    _bridges,
-    _closure,
-    _distances,
-    _edges_among,
-    _fetch,
-    _is_prediction,
-    _levels,
-    _prediction_counts,
-    _prediction_span,
-    _predictions_of,
-    _root_id,
-    _subgraph,
-    _upstream,
+    KIND_RANK,
+    as_subgraph,
+    bfs_distances,
+    count_predictions,
+    edges_among,
+    fetch_nodes,
+    find_bridges,
+    is_prediction,
+    prediction_span,
+    predictions_of,
+    reachable_ids,
+    resolve_root,
+    walk_levels,
+    walk_upstream,
 )
 from .subgraph import Subgraph
 
@@ -96,10 +96,14 @@ def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[s
 
     Parameters
     ----------
-    store : the store to read.
-    ref : a node id (or any reference `Store.resolve` accepts).
-    depth : at most this many hops from the node (None: no limit).
-    kinds : keep only nodes of these kinds (and the node itself); paths through the
+    store : Store
+        The store to read.
+    ref : str
+        A node id (or any reference `Store.resolve` accepts).
+    depth : int, optional
+        At most this many hops from the node (None: no limit).
+    kinds : sequence of str, optional
+        Keep only nodes of these kinds (and the node itself); paths through the
         nodes left out become edges with ``role="indirect"``.
 
     Returns
@@ -111,28 +115,37 @@ def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[s
     ------
     NodeNotFoundError, AmbiguousIdError
         When ``ref`` names no node or several.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> sub = query.trace(store, "clf")
+    >>> sorted(n.name for n in sub.nodes(kind="dataset"))
+    ['raw', 'test', 'train']
+    >>> query.trace(store, "clf", kinds=["dataset", "model"]).counts
+    {'model': 1, 'dataset': 3}
     """
-    root = _root_id(store, ref)
+    root = resolve_root(store, ref)
     depth = _check_depth(depth)
     keep = _check_kinds(kinds)
-    walked = _upstream(store, root) if depth is None else None
+    walked = walk_upstream(store, root) if depth is None else None
     if walked is not None:  # the common case, in one statement
         nodes, edges = walked
         dist = None
     else:
         if depth is None:
-            ids = _closure(store, [root], upstream=True)
+            ids = reachable_ids(store, [root], upstream=True)
             dist = None
         else:
-            dist = _levels(store, [root], upstream=True, depth=depth)
+            dist = walk_levels(store, [root], upstream=True, depth=depth)
             ids = set(dist)
-        nodes = _fetch(store, ids, root)
-        edges = _edges_among(store, nodes, upstream=True)
+        nodes = fetch_nodes(store, ids, root)
+        edges = edges_among(store, nodes, upstream=True)
     if dist is None:
-        dist = _distances([root], edges, upstream=True)
+        dist = bfs_distances([root], edges, upstream=True)
     if keep is not None:
         nodes, edges = _keep_kinds(nodes, edges, root, keep)
-    return _subgraph(nodes, edges, root, direction="upstream", dist=dist)
+    return as_subgraph(nodes, edges, root, direction="upstream", dist=dist)
 
 
 def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: int | None = None) -> Subgraph:
@@ -143,27 +156,51 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
     Predictions are counted, not fetched: each model's predictions appear as one
     folded ``group`` node (``group:prediction:<n>``, attrs ``{"of": "prediction",
     "count": n}``) with a ``was_derived_from`` edge to the model, and
-    ``counts["prediction"]`` is their total. ``include_predictions=True`` lists them
-    all instead. ``depth`` limits the hops from the node.
+    ``counts["prediction"]`` is their total.
 
-    Raises NodeNotFoundError / AmbiguousIdError when ``ref`` names no node or several.
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    ref : str
+        A node id (or any reference `Store.resolve` accepts).
+    include_predictions : bool, default False
+        List every prediction instead of one group per model.
+    depth : int, optional
+        At most this many hops from the node.
+
+    Returns
+    -------
+    Subgraph
+        Direction ``"downstream"``.
+
+    Raises
+    ------
+    NodeNotFoundError, AmbiguousIdError
+        When ``ref`` names no node or several.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> query.impact(store, "raw").counts
+    {'dataset': 3, 'run': 4, 'model': 3, 'prediction': 3}
     """
-    root = _root_id(store, ref)
+    root = resolve_root(store, ref)
     depth = _check_depth(depth)
-    bridges = _bridges(store)
+    bridges = find_bridges(store)
     if depth is None:
-        ids = _closure(store, [root], upstream=False, bridges=bridges)
+        ids = reachable_ids(store, [root], upstream=False, bridges=bridges)
         dist = None
     else:
-        dist = _levels(store, [root], upstream=False, depth=depth, bridges=bridges)
+        dist = walk_levels(store, [root], upstream=False, depth=depth, bridges=bridges)
         ids = set(dist)
-    nodes = _fetch(store, ids, root)
-    edges = _edges_among(store, nodes, upstream=False)
+    nodes = fetch_nodes(store, ids, root)
+    edges = edges_among(store, nodes, upstream=False)
     if dist is None:
-        dist = _distances([root], edges, upstream=False)
+        dist = bfs_distances([root], edges, upstream=False)
     models = [i for i in nodes if i.startswith("model:") and (depth is None or dist.get(i, depth) < depth)]
     if include_predictions:
-        for p in _predictions_of(store, sorted(models)):
+        for p in predictions_of(store, sorted(models)):
             if p.id not in nodes:
                 nodes[p.id] = p
                 edges.append(Edge(p.id, p.attrs["model"], "was_derived_from"))
@@ -171,12 +208,12 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
     else:
         listed: dict[str, int] = {}
         for i in ids:
-            if _is_prediction(i) and i in nodes:
+            if is_prediction(i) and i in nodes:
                 m = nodes[i].attrs.get("model")
                 if m is not None:
                     listed[m] = listed.get(m, 0) + 1
         used_ids: set[str] = set()
-        for model, count in sorted(_prediction_counts(store, models).items()):
+        for model, count in sorted(count_predictions(store, models).items()):
             n = count - listed.get(model, 0)
             if n <= 0:
                 continue
@@ -184,12 +221,12 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
             if gid in used_ids:  # two models with as many predictions: tell them apart
                 gid = f"{gid}:{model.split(':', 1)[1][:12]}"
             used_ids.add(gid)
-            first, last = _prediction_span(store, model)  # the folded group's date range
+            first, last = prediction_span(store, model)  # the folded group's date range
             nodes[gid] = Node(gid, "group", f"{n:,} predictions",
                               {"of": "prediction", "count": n, "model": model, "first": first, "last": last})
             edges.append(Edge(gid, model, "was_derived_from"))
             dist[gid] = dist.get(model, 0) + 1
-    return _subgraph(nodes, edges, root, direction="downstream", dist=dist)
+    return as_subgraph(nodes, edges, root, direction="downstream", dist=dist)
 
 
 def path(store: Store, a: str, b: str) -> list[Node]:
@@ -197,18 +234,40 @@ def path(store: Store, a: str, b: str) -> list[Node]:
 
     When ``b`` is upstream of ``a`` the path follows edges the stored way (``a``
     depends on … on ``b``); when ``a`` is upstream of ``b``, it runs the other way.
-    Empty when neither depends on the other. Walks upstream only, so it never
-    touches a node's (possibly huge) downstream.
+    Walks upstream only, so it never touches a node's (possibly huge) downstream.
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    a, b : str
+        Node ids (or references `Store.resolve` accepts).
+
+    Returns
+    -------
+    list of Node
+        From ``a`` to ``b``, both included; empty when neither depends on the other.
+
+    Raises
+    ------
+    NodeNotFoundError
+        When either names no node.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> [n.name for n in query.path(store, "clf", "raw")]
+    ['clf', 'fit', 'prepare', 'raw']
     """
-    a, b = _root_id(store, a), _root_id(store, b)
+    a, b = resolve_root(store, a), resolve_root(store, b)
     if a == b:
-        return list(_fetch(store, [a], a).values())
+        return list(fetch_nodes(store, [a], a).values())
     for start, goal in ((a, b), (b, a)):
-        ids = _closure(store, [start], upstream=True)
+        ids = reachable_ids(store, [start], upstream=True)
         if goal not in ids:
             continue
-        nodes = _fetch(store, ids, start)
-        edges = _edges_among(store, nodes, upstream=True)
+        nodes = fetch_nodes(store, ids, start)
+        edges = edges_among(store, nodes, upstream=True)
         g = nx.DiGraph()
         g.add_edges_from((e.src, e.dst) for e in edges)
         hops = nx.shortest_path(g, start, goal)
@@ -220,20 +279,44 @@ def path(store: Store, a: str, b: str) -> list[Node]:
 
 def common_ancestors(store: Store, ids: Sequence[str]) -> list[Node]:
     """Nodes upstream of every one of ``ids`` (the nodes themselves left out), the
-    nearest first (by the sum of their distances)."""
-    roots = list(dict.fromkeys(_root_id(store, i) for i in ids))
+    nearest first (by the sum of their distances).
+
+    Parameters
+    ----------
+    store : Store
+        The store to read.
+    ids : sequence of str
+        Node ids (or references `Store.resolve` accepts).
+
+    Returns
+    -------
+    list of Node
+
+    Raises
+    ------
+    NodeNotFoundError
+        When one names no node.
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> shared = query.common_ancestors(store, ["clf@1", "clf@3"])
+    >>> sorted(n.name for n in shared if n.kind == "dataset")
+    ['raw', 'test', 'train']
+    """
+    roots = list(dict.fromkeys(resolve_root(store, i) for i in ids))
     if not roots:
         return []
     common: set[str] | None = None
     total: dict[str, int] = {}
     for r in roots:
-        reached = _closure(store, [r], upstream=True)
-        nodes = _fetch(store, reached, r)
-        dist = _distances([r], _edges_among(store, nodes, upstream=True), upstream=True)
+        reached = reachable_ids(store, [r], upstream=True)
+        nodes = fetch_nodes(store, reached, r)
+        dist = bfs_distances([r], edges_among(store, nodes, upstream=True), upstream=True)
         common = set(reached) if common is None else common & reached
         for i in common:
             total[i] = total.get(i, 0) + dist.get(i, 0)
     assert common is not None
     common -= set(roots)
     found = store.get_nodes(list(common))
-    return sorted(found.values(), key=lambda n: (total.get(n.id, 0), _KIND_ORDER.get(n.kind, 99), n.name or "", n.id))
+    return sorted(found.values(), key=lambda n: (total.get(n.id, 0), KIND_RANK.get(n.kind, 99), n.name or "", n.id))

@@ -21,8 +21,11 @@ The modules: `style` (the `STYLE` table, `MARKS` and the shared constants), `fol
 (folding and the ``max_nodes`` cut), `prepare` (the highlighted path, and the prepared
 graph every view starts from), `labels` (what a node's label says), `dot` (DOT text and
 running Graphviz), `mermaid`, `html` (the notebook/report fragment and the ``.html``
-page), `tree` (the terminal tree), `record` (the store overview and the stale/tampered
-marks) and `files` (`render` to a file, and the quickstart's picture).
+page), `tree` (the terminal tree), `tables` (the terminal tables of the query layer's
+answers and of node listings), `record` (the store overview and the stale/tampered
+marks) and `files` (`render` to a file, and the quickstart's picture). The modules share
+through public names (`folding.node_of`, `labels.node_facts`, `prepare.prepare_graph`,
+…); what users call is listed in `__all__`.
 """
 
 from .dot import to_dot, to_svg

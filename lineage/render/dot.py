@@ -17,10 +17,11 @@ import networkx as nx
 from ..errors import RenderError
 from ..model import Node
 from ..query import Subgraph
-from .folding import _count_of, _kind_of, _node_of
-from .labels import _edge_text, _fact_lines, _facts, _id_line, _plural, _title
-from .prepare import _prepare, _Prepared
-from .style import _DOT_TIMEOUT, _RANKDIR, FONT, INSTALL_HINT, MARKS, STYLE
+from . import style
+from .folding import count_of, kind_of, node_of
+from .labels import edge_text, fact_lines, node_facts, node_title, plural, short_id_line
+from .prepare import Prepared, prepare_graph
+from .style import DOT_TIMEOUT, FONT, INSTALL_HINT, MARKS, RANKDIR, STYLE
 
 
 def _quote(value: Any) -> str:
@@ -55,10 +56,10 @@ def _esc(text: str) -> str:
 
 
 def _node_label(node: Node, g: nx.MultiDiGraph, mark: str | None, short: Mapping[str, str]) -> _Html:
-    lines = [f"<B>{_esc(_title(node))}</B>"]
-    for fact in _fact_lines(_facts(node, g)):
+    lines = [f"<B>{_esc(node_title(node))}</B>"]
+    for fact in fact_lines(node_facts(node, g)):
         lines.append(f'<FONT POINT-SIZE="10">{_esc(fact)}</FONT>')
-    id_line = _id_line(node, short)
+    id_line = short_id_line(node, short)
     if id_line:
         lines.append(f'<FONT POINT-SIZE="9" COLOR="#475569">{_esc(id_line)}</FONT>')
     if mark:
@@ -67,11 +68,11 @@ def _node_label(node: Node, g: nx.MultiDiGraph, mark: str | None, short: Mapping
 
 
 def _node_style(node: Node, *, root: bool, highlighted: bool, mark: str | None) -> dict[str, Any]:
-    kind = _kind_of(node)
+    kind = kind_of(node)
     base = STYLE.get(kind, STYLE["group"])
     style = {"shape": base["shape"], "style": base.get("style", "filled"), "fillcolor": base["fillcolor"],
              "color": base["color"], "penwidth": 1.2}
-    if node.kind == "group" and _count_of(node) > 1:
+    if node.kind == "group" and count_of(node) > 1:
         style["peripheries"] = STYLE["group"]["peripheries"]
     if node.kind == "group" and node.attrs.get("overflow"):
         style["style"] += ",dashed"
@@ -93,7 +94,7 @@ def _node_style(node: Node, *, root: bool, highlighted: bool, mark: str | None) 
 
 def _tooltip(node: Node) -> str:
     if node.kind == "group":
-        return f"{_count_of(node):,} {_plural(_kind_of(node), _count_of(node))}"
+        return f"{count_of(node):,} {plural(kind_of(node), count_of(node))}"
     return node.id
 
 
@@ -101,9 +102,10 @@ _AGENT_RELATIONS = ("was_associated_with", "was_attributed_to")
 _FEW_AGENT_EDGES = 8
 
 
-def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
+def dot_source(p: Prepared, rankdir: str, *, dpi: int | None = None) -> str:
+    """The DOT text of a prepared graph. Raises RenderError for an unknown ``rankdir``."""
     g = p.g
-    direction = _RANKDIR.get(str(rankdir).upper())
+    direction = RANKDIR.get(str(rankdir).upper())
     if direction is None:
         raise RenderError(f"unknown rankdir {rankdir!r}; expected LR (left to right) or TB (top to bottom)")
     graph_attrs: dict[str, Any] = {"rankdir": direction, "fontname": FONT, "fontsize": 10, "bgcolor": "white",
@@ -119,7 +121,7 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
     ids: dict[str, str] = {}
     for i, n in enumerate(g.nodes):
         ids[n] = f"n{i}"
-        node = _node_of(g, n)
+        node = node_of(g, n)
         mark = p.marked.get(n)
         attrs: dict[str, Any] = _node_style(node, root=n == p.sub.root, highlighted=n in p.hl_nodes, mark=mark)
         attrs["label"] = _node_label(node, g, mark, p.short)
@@ -136,12 +138,12 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
     for u, v, d in g.edges(data=True):
         if (u, v) in implied and d.get("rel") == "was_informed_by" and not p.edge_highlighted(u, v):
             continue  # run -> run over the data it passed on: already drawn through that data
-        attrs = {"label": _Html(_esc(_edge_text(d)))}
+        attrs = {"label": _Html(_esc(edge_text(d)))}
         group_key = (v, d.get("rel"), d.get("role"))
         if fan_in.get(group_key, 0) >= _FAN_IN_LABEL_ONCE:
             # many edges of one relation into one node: label one of them with the count,
             # not a stack of identical labels
-            attrs["label"] = (_Html(_esc(f"{_edge_text(d)} ×{fan_in[group_key]:,}")) if group_key not in labelled
+            attrs["label"] = (_Html(_esc(f"{edge_text(d)} ×{fan_in[group_key]:,}")) if group_key not in labelled
                               else None)
             labelled.add(group_key)
         if p.edge_highlighted(u, v):
@@ -161,7 +163,7 @@ def _dot_source(p: _Prepared, rankdir: str, *, dpi: int | None = None) -> str:
                 if agent_edges <= _FEW_AGENT_EDGES:
                     attrs["constraint"] = "false"
                 else:
-                    attrs["tooltip"] = _edge_text(d)
+                    attrs["tooltip"] = edge_text(d)
                     del attrs["label"]
         lines.append(f"  {ids[u]} -> {ids[v]} [{_attrs(attrs)}];")
     lines += _legend(p, agent_edges, omitted=len(implied))
@@ -196,13 +198,13 @@ def _fan_in(g: nx.MultiDiGraph) -> dict[tuple[str, Any, Any], int]:
     return counts
 
 
-def _legend(p: _Prepared, agent_edges: int, *, omitted: int = 0) -> list[str]:
+def _legend(p: Prepared, agent_edges: int, *, omitted: int = 0) -> list[str]:
     """A legend node (kinds drawn, edge styles, marks) in its own cluster, so every
     drawing explains itself, standalone SVG files included."""
     from .style import KIND_ORDER
 
     g = p.g
-    kinds = {_kind_of(_node_of(g, n)) for n in g.nodes}
+    kinds = {kind_of(node_of(g, n)) for n in g.nodes}
     rows = []
     for kind in KIND_ORDER:
         if kind in kinds and kind in STYLE and kind != "group":
@@ -210,7 +212,7 @@ def _legend(p: _Prepared, agent_edges: int, *, omitted: int = 0) -> list[str]:
             shape = {"ellipse": "oval", "box": "box", "house": "house"}.get(st["shape"], st["shape"])
             rows.append(f'<TR><TD BGCOLOR="{st["fillcolor"]}" BORDER="1" COLOR="{st["color"]}" WIDTH="22"> </TD>'
                         f'<TD ALIGN="LEFT">{_esc(kind)} ({shape})</TD></TR>')
-    if any(_node_of(g, n).kind == "group" for n in g.nodes):
+    if any(node_of(g, n).kind == "group" for n in g.nodes):
         rows.append('<TR><TD BORDER="1" COLOR="#64748b">×N</TD><TD ALIGN="LEFT">folded group (double outline)</TD></TR>')
     rows.append('<TR><TD>→</TD><TD ALIGN="LEFT">depends on (PROV direction)</TD></TR>')
     if p.hl_pairs or p.hl_nodes:
@@ -248,15 +250,16 @@ def to_dot(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str]
     Raises RenderError for a highlighted node that is not in the subgraph, an unknown
     mark or rankdir.
     """
-    p = _prepare(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
-    return _dot_source(p, rankdir)
+    p = prepare_graph(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
+    return dot_source(p, rankdir)
 
 
 # ---------------------------------------------------------------------------
 # running dot
 
 
-def _dot_program() -> str:
+def dot_program() -> str:
+    """The path of Graphviz's ``dot``. Raises RenderError, with how to install it, when missing."""
     found = shutil.which("dot")
     if found is None:
         raise RenderError(f"drawing SVG, PNG or PDF needs Graphviz's `dot` program, which is not installed; "
@@ -264,13 +267,14 @@ def _dot_program() -> str:
     return found
 
 
-def _run_dot(source: str, fmt: str) -> bytes:
-    program = _dot_program()
+def run_dot(source: str, fmt: str) -> bytes:
+    """What ``dot -T<fmt>`` makes of ``source``. Raises RenderError when dot is missing, fails or times out."""
+    program = dot_program()
     try:
         proc = subprocess.run([program, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
-                              timeout=_DOT_TIMEOUT, check=False)
+                              timeout=DOT_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
-        raise RenderError(f"dot took longer than {_DOT_TIMEOUT} s; draw fewer nodes (max_nodes=100)") from None
+        raise RenderError(f"dot took longer than {DOT_TIMEOUT} s; draw fewer nodes (max_nodes=100)") from None
     except OSError as exc:
         raise RenderError(f"could not run {program}: {exc.strerror}") from None
     if proc.returncode != 0 or not proc.stdout:
@@ -279,20 +283,16 @@ def _run_dot(source: str, fmt: str) -> bytes:
     return proc.stdout
 
 
-def _laid_out(subgraph: Subgraph, options: Mapping[str, Any], *, auto_limit: bool = False) -> _Prepared:
+def laid_out(subgraph: Subgraph, options: Mapping[str, Any], *, auto_limit: bool = False) -> Prepared:
     """The prepared graph for a format `dot` lays out. Graphviz takes minutes on
     thousands of nodes, so past `DOT_MAX_NODES` (after folding) it is refused unless
     the caller chose ``max_nodes``; with ``auto_limit`` (notebooks, reports) the
     nearest `AUTO_MAX_NODES` are drawn instead, with the usual note."""
-    # the limits are read through the package, as when render was one module, so that
-    # `render.DOT_MAX_NODES = ...` (the name docs/diagrams.md gives) still takes effect
-    from .. import render
-
     opts = {k: v for k, v in options.items() if k != "rankdir"}
-    p = _prepare(subgraph, **opts)
-    if opts.get("max_nodes") is None and len(p.g) > render.DOT_MAX_NODES:
+    p = prepare_graph(subgraph, **opts)
+    if opts.get("max_nodes") is None and len(p.g) > style.DOT_MAX_NODES:
         if auto_limit:
-            return _prepare(subgraph, **{**opts, "max_nodes": render.AUTO_MAX_NODES})
+            return prepare_graph(subgraph, **{**opts, "max_nodes": style.AUTO_MAX_NODES})
         raise RenderError(f"{len(p.g):,} nodes even after folding: more than Graphviz lays out in reasonable time; "
                           f"pass max_nodes (say 200) to draw the ones nearest the root, or write .dot or .mmd")
     return p
@@ -305,6 +305,6 @@ def to_svg(subgraph: Subgraph, **options: Any) -> str:
     and when more than `DOT_MAX_NODES` nodes are left after folding and no
     ``max_nodes`` was given.
     """
-    _dot_program()
-    p = _laid_out(subgraph, options)
-    return _run_dot(_dot_source(p, options.get("rankdir", "LR")), "svg").decode("utf-8")
+    dot_program()
+    p = laid_out(subgraph, options)
+    return run_dot(dot_source(p, options.get("rankdir", "LR")), "svg").decode("utf-8")

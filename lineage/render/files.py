@@ -12,9 +12,9 @@ import networkx as nx
 
 from ..errors import RenderError
 from ..query import Subgraph
-from .dot import _dot_program, _dot_source, _laid_out, _run_dot, to_dot
-from .folding import _node_of
-from .html import _html_page
+from .dot import dot_program, dot_source, laid_out, run_dot, to_dot
+from .folding import node_of
+from .html import html_page
 from .mermaid import to_mermaid
 from .record import find_marks
 from .style import FORMATS, INSTALL_HINT
@@ -38,7 +38,7 @@ def render(subgraph: Subgraph, path: str | os.PathLike[str], **options: Any) -> 
         raise RenderError(f"cannot draw {target.name!r}: unknown format {target.suffix or '(no suffix)'}; "
                           f"use one of {supported}")
     if fmt in ("svg", "png", "pdf"):
-        _dot_program()  # fail before any work, and before touching the file system
+        dot_program()  # fail before any work, and before touching the file system
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -48,10 +48,10 @@ def render(subgraph: Subgraph, path: str | os.PathLike[str], **options: Any) -> 
     elif fmt == "mermaid":
         data = to_mermaid(subgraph, **options).encode("utf-8")
     elif fmt == "html":
-        data = _html_page(subgraph, **options).encode("utf-8")
+        data = html_page(subgraph, **options).encode("utf-8")
     else:
-        p = _laid_out(subgraph, options)
-        data = _run_dot(_dot_source(p, options.get("rankdir", "LR"), dpi=144 if fmt == "png" else None), fmt)
+        p = laid_out(subgraph, options)
+        data = run_dot(dot_source(p, options.get("rankdir", "LR"), dpi=144 if fmt == "png" else None), fmt)
     try:
         target.write_bytes(data)
     except OSError as exc:
@@ -66,7 +66,7 @@ def _source_dataset(sub: Subgraph) -> str | None:
         return None
     lengths = nx.single_source_shortest_path_length(g if sub.direction != "downstream" else g.reverse(copy=False),
                                                     sub.root)
-    datasets = [(d, n) for n, d in lengths.items() if _node_of(g, n).kind == "dataset"]
+    datasets = [(d, n) for n, d in lengths.items() if node_of(g, n).kind == "dataset"]
     return max(datasets, key=lambda t: (t[0], t[1]))[1] if datasets else None
 
 

@@ -13,10 +13,12 @@ import networkx as nx
 
 from ..model import KINDS, Node
 from ..query import Subgraph
+from . import style
 from .style import KIND_ORDER
 
 
-def _node_of(graph: nx.MultiDiGraph, node_id: str) -> Node:
+def node_of(graph: nx.MultiDiGraph, node_id: str) -> Node:
+    """The `Node` behind a graph node (a stand-in built from the id for a bare networkx graph)."""
     # G._node is the node-attribute dict networkx documents for subclassing; the
     # G.nodes[...] view costs several times more in the per-node loops here
     node = graph._node[node_id].get("node")
@@ -26,39 +28,41 @@ def _node_of(graph: nx.MultiDiGraph, node_id: str) -> Node:
     return node
 
 
-def _kind_of(node: Node) -> str:
+def kind_of(node: Node) -> str:
     """The kind a node is drawn as: a group's ``of`` kind for groups."""
     return str(node.attrs.get("of", "group")) if node.kind == "group" else node.kind
 
 
-def _count_of(node: Node) -> int:
+def count_of(node: Node) -> int:
+    """How many nodes ``node`` stands for: a folded group's count, else 1."""
     return int(node.attrs.get("count", 1)) if node.kind == "group" else 1
 
 
-def _sort_key(graph: nx.MultiDiGraph, node_id: str) -> tuple[int, str, str]:
-    node = _node_of(graph, node_id)
+def sort_key(graph: nx.MultiDiGraph, node_id: str) -> tuple[int, str, str]:
+    """The order views list nodes in: by kind (`style.KIND_ORDER`), then name, then id."""
+    node = node_of(graph, node_id)
     kind = node.kind
     return (KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), (node.name or "").lower(), node_id)
 
 
-def _edge_key(rel: str, role: str | None) -> str:
+def edge_key(rel: str, role: str | None) -> str:
+    """``rel`` or ``rel:role``: what makes two edges alike when siblings fold."""
     return rel if role is None else f"{rel}:{role}"
 
 
-def _threshold(fold: bool | int) -> int:
+def fold_threshold(fold: bool | int) -> int:
+    """The smallest set of look-alike siblings that folds into one node: `style.FOLD_MIN`
+    (read at call time, so ``render.style.FOLD_MIN = ...`` changes it) for True, 0 (no
+    folding) for False, else the number given (at least 2)."""
     if fold is True:
-        # read through the package, as when render was one module, so that
-        # `render.FOLD_MIN = ...` (the name docs/diagrams.md gives) still takes effect
-        from .. import render
-
-        return render.FOLD_MIN
+        return style.FOLD_MIN
     if fold is False or fold is None:
         return 0
     return max(int(fold), 2)
 
 
-def _fold_siblings(sub: Subgraph, threshold: int, keep: set[str],
-                   marks: Mapping[str, str] | None = None) -> Subgraph:
+def fold_siblings(sub: Subgraph, threshold: int, keep: set[str],
+                  marks: Mapping[str, str] | None = None) -> Subgraph:
     """Fold nodes of one kind that share exactly the same (neighbour, relation, role,
     direction) set and the same mark, ``threshold`` or more of them, into one group
     node (which carries their mark as ``attrs["mark"]``)."""
@@ -83,8 +87,8 @@ def _fold_siblings(sub: Subgraph, threshold: int, keep: set[str],
     for (kind, mark, _), members in buckets.items():
         if len(members) < threshold:
             continue
-        gid = _group_id(kind, len(members), used_ids)
-        times = [t for t in (_node_of(g, m).created_at for m in members) if t]
+        gid = new_group_id(kind, len(members), used_ids)
+        times = [t for t in (node_of(g, m).created_at for m in members) if t]
         attrs: dict[str, Any] = {"of": kind, "count": len(members)}
         if times:
             attrs["first"], attrs["last"] = min(times), max(times)
@@ -120,7 +124,7 @@ def _rebuild(sub: Subgraph, rep: Mapping[str, str], new_nodes: Mapping[str, Node
         # between a node and a folded group, one relation is one edge (with a count),
         # whatever roles its members' edges had: 24 stacked "used (...)" labels say less
         to_group = ru in new_nodes or rv in new_nodes
-        key = (ru, rv, _edge_key(d.get("rel", ""), None if to_group else d.get("role")))
+        key = (ru, rv, edge_key(d.get("rel", ""), None if to_group else d.get("role")))
         n = int(d.get("count", 1))
         if key in merged:
             merged[key]["count"] += n
@@ -145,7 +149,7 @@ def _bfs(g: nx.MultiDiGraph, starts: Sequence[str]) -> Iterator[str]:
     def key(n: str) -> tuple[int, str, str]:
         k = keys.get(n)
         if k is None:
-            k = keys[n] = _sort_key(g, n)
+            k = keys[n] = sort_key(g, n)
         return k
 
     succ, pred = g.succ, g.pred
@@ -175,12 +179,12 @@ _SEVERITY = (None, "stale", "tampered")
 
 
 def _mark_of(g: nx.MultiDiGraph, n: str, marks: Mapping[str, str] | None) -> str | None:
-    node = _node_of(g, n)
+    node = node_of(g, n)
     return node.attrs.get("mark") if node.kind == "group" else (marks or {}).get(n)
 
 
-def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str],
-           marks: Mapping[str, str] | None = None) -> Subgraph:
+def limit_nodes(sub: Subgraph, max_nodes: int | None, force: Sequence[str],
+                marks: Mapping[str, str] | None = None) -> Subgraph:
     """Keep at most ``max_nodes`` nodes, nearest the root first (and every node of
     ``force``); fold the rest into one group per kind. ``graph.graph["hidden"]`` is the
     number of original nodes left out (groups count what they stand for)."""
@@ -194,14 +198,14 @@ def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str],
     candidates = list(itertools.islice((n for n in _bfs(g, starts) if n not in forced_set), budget))
     taken = forced_set.union(candidates)
     beyond = [n for n in g.nodes if n not in taken]
-    beyond_kinds = {_kind_of(_node_of(g, n)) for n in beyond}
+    beyond_kinds = {kind_of(node_of(g, n)) for n in beyond}
     # distinct kinds among what is left out when only candidates[:i] are kept, so
     # the overflow groups (one per kind) fit in the budget too
     suffix_kinds = [0] * (len(candidates) + 1)
     seen_kinds = set(beyond_kinds)
     suffix_kinds[len(candidates)] = len(seen_kinds)
     for i in range(len(candidates) - 1, -1, -1):
-        seen_kinds.add(_kind_of(_node_of(g, candidates[i])))
+        seen_kinds.add(kind_of(node_of(g, candidates[i])))
         suffix_kinds[i] = len(seen_kinds)
     k = len(candidates)
     while k > 0 and len(forced) + k + suffix_kinds[k] > max_nodes:
@@ -213,15 +217,15 @@ def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str],
         return sub
     per_kind: dict[str, list[str]] = {}
     for n in rest:
-        per_kind.setdefault(_kind_of(_node_of(g, n)), []).append(n)
+        per_kind.setdefault(kind_of(node_of(g, n)), []).append(n)
     rep: dict[str, str] = {}
     groups: dict[str, Node] = {}
     hidden = 0
     used_ids = set(g.nodes)
     for kind, members in per_kind.items():
-        count = sum(_count_of(_node_of(g, m)) for m in members)
+        count = sum(count_of(node_of(g, m)) for m in members)
         hidden += count
-        gid = _group_id(kind, count, used_ids)
+        gid = new_group_id(kind, count, used_ids)
         attrs: dict[str, Any] = {"of": kind, "count": count, "overflow": True}
         # a tampered node must not vanish into "37 more runs" unremarked
         worst = max((_mark_of(g, m, marks) for m in members), key=_SEVERITY.index)
@@ -236,7 +240,7 @@ def _limit(sub: Subgraph, max_nodes: int | None, force: Sequence[str],
     return out
 
 
-def _group_id(kind: str, count: int, used: set[str]) -> str:
+def new_group_id(kind: str, count: int, used: set[str]) -> str:
     """The id of a folded group, ``group:<kind>:<count>`` as the JSON contract has it;
     a second group of the same kind and size gets ``:2``, ``:3``… appended. Adds the
     id to ``used``."""
@@ -267,5 +271,5 @@ def fold(subgraph: Subgraph, *, fold: bool | int = True, max_nodes: int | None =
     """
     keep = [k for k in keep if k in subgraph.graph]
     protect = set(keep) | ({subgraph.root} if subgraph.root else set())
-    out = _fold_siblings(subgraph, _threshold(fold), protect, marked)
-    return _limit(out, max_nodes, keep, marked)
+    out = fold_siblings(subgraph, fold_threshold(fold), protect, marked)
+    return limit_nodes(out, max_nodes, keep, marked)

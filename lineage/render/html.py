@@ -10,10 +10,10 @@ import shutil
 from typing import Any
 
 from ..query import Subgraph
-from .dot import _dot_source, _laid_out, _run_dot
-from .folding import _kind_of, _node_of
-from .labels import _edge_text, _facts, _id_line, _short_ids, _title
-from .prepare import _Prepared
+from .dot import dot_source, laid_out, run_dot
+from .folding import kind_of, node_of
+from .labels import edge_text, node_facts, node_title, short_id_line, short_ids
+from .prepare import Prepared
 from .style import INSTALL_HINT, KIND_ORDER, MARKS, STYLE
 
 _CSS = """
@@ -37,30 +37,30 @@ def _inline_svg(svg: str) -> str:
     return svg.strip()
 
 
-def _html_table(p: _Prepared) -> str:
+def _html_table(p: Prepared) -> str:
     """The no-Graphviz view: nodes and edges as escaped HTML tables."""
     g = p.g
     rows = []
     for n in g.nodes:
-        node = _node_of(g, n)
-        kind = _kind_of(node)
+        node = node_of(g, n)
+        kind = kind_of(node)
         s = STYLE.get(kind, STYLE["group"])
         mark = p.marked.get(n)
         mark_html = f' <span class="mark" style="color:{MARKS[mark]["color"]}">{html.escape(MARKS[mark]["tag"])}</span>' if mark else ""
-        name = html.escape(_title(node))
+        name = html.escape(node_title(node))
         if n in p.hl_nodes or n == p.sub.root:
             name = f"<b>{name}</b>"
         rows.append(
             f'<tr><td><span class="swatch" style="background:{s["fillcolor"]};border-color:{s["color"]}"></span>'
-            f'{html.escape(kind)}</td><td>{name}{mark_html}</td><td><code>{html.escape(_id_line(node, p.short))}</code></td>'
-            f"<td>{html.escape(' · '.join(_facts(node, g)))}</td></tr>"
+            f'{html.escape(kind)}</td><td>{name}{mark_html}</td><td><code>{html.escape(short_id_line(node, p.short))}</code></td>'
+            f"<td>{html.escape(' · '.join(node_facts(node, g)))}</td></tr>"
         )
     edges = []
     for u, v, d in g.edges(data=True):
-        a, b = _node_of(g, u), _node_of(g, v)
+        a, b = node_of(g, u), node_of(g, v)
         style = ' style="font-weight:bold"' if p.edge_highlighted(u, v) else ""
-        edges.append(f"<tr{style}><td>{html.escape(_title(a))}</td><td>{html.escape(_edge_text(d))}</td>"
-                     f"<td>{html.escape(_title(b))}</td></tr>")
+        edges.append(f"<tr{style}><td>{html.escape(node_title(a))}</td><td>{html.escape(edge_text(d))}</td>"
+                     f"<td>{html.escape(node_title(b))}</td></tr>")
     hidden = f'<p class="hint">… {p.hidden:,} more nodes not shown</p>' if p.hidden else ""
     return (
         '<p class="hint">Graphviz is not installed, so this is the table view; for the diagram, '
@@ -77,9 +77,9 @@ def to_html_fragment(subgraph: Subgraph, **options: Any) -> str:
     else an escaped table of nodes and edges. Self-contained (inline CSS, no external
     references), for notebooks and the audit report. Options as `to_dot`."""
     # past DOT_MAX_NODES nodes (and no max_nodes) the nearest AUTO_MAX_NODES are shown
-    p = _laid_out(subgraph, options, auto_limit=True)
+    p = laid_out(subgraph, options, auto_limit=True)
     if shutil.which("dot"):
-        body = _inline_svg(_run_dot(_dot_source(p, options.get("rankdir", "LR")), "svg").decode("utf-8"))
+        body = _inline_svg(run_dot(dot_source(p, options.get("rankdir", "LR")), "svg").decode("utf-8"))
     else:
         body = _html_table(p)
     return f'<div class="lineage-diagram"><style>{_CSS.strip()}</style>{body}</div>'
@@ -88,7 +88,7 @@ def to_html_fragment(subgraph: Subgraph, **options: Any) -> str:
 def _legend(sub: Subgraph) -> str:
     kinds = []
     for n in sub.graph.nodes:
-        k = _kind_of(_node_of(sub.graph, n))
+        k = kind_of(node_of(sub.graph, n))
         if k in STYLE and k not in kinds:
             kinds.append(k)
     kinds.sort(key=lambda k: KIND_ORDER.index(k) if k in KIND_ORDER else 99)
@@ -98,12 +98,13 @@ def _legend(sub: Subgraph) -> str:
     return f'<p class="hint">{items}</p>'
 
 
-def _html_page(subgraph: Subgraph, **options: Any) -> str:
+def html_page(subgraph: Subgraph, **options: Any) -> str:
+    """A standalone ``.html`` page of the diagram (options as `to_dot`)."""
     root = subgraph.root
     if root and root in subgraph.graph:
-        node = _node_of(subgraph.graph, root)
+        node = node_of(subgraph.graph, root)
         what = "Upstream" if subgraph.direction != "downstream" else "Downstream"
-        title = f"{what} lineage of {_title(node)} ({_id_line(node, _short_ids([root], subgraph.graph.nodes))})"
+        title = f"{what} lineage of {node_title(node)} ({short_id_line(node, short_ids([root], subgraph.graph.nodes))})"
     else:
         title = "Lineage overview"
     return (

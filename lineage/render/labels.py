@@ -15,12 +15,12 @@ from typing import Any
 
 import networkx as nx
 
-from ..model import Node, human_size, short_id
-from .folding import _count_of, _kind_of, _node_of
-from .style import _NAME_MAX, STYLE
+from ..model import ENTITY_KINDS, Node, human_size, short_id
+from .folding import count_of, kind_of, node_of
+from .style import NAME_MAX, STYLE
 
 
-def _clean(text: Any, limit: int = _NAME_MAX) -> str:
+def _clean(text: Any, limit: int = NAME_MAX) -> str:
     """User text on one line: control characters dropped, newlines as spaces, cut to
     ``limit`` characters with an ellipsis."""
     s = str(text)
@@ -74,53 +74,56 @@ def _main_metric(metrics: Any) -> tuple[str, Any] | None:
     return key, metrics[key]
 
 
-def _model_metric(node: Node, g: nx.MultiDiGraph) -> tuple[str, Any] | None:
+def _model_metric(node: Node, g: nx.MultiDiGraph | None) -> tuple[str, Any] | None:
     """The model's main metric: its own attrs first, else those of the run in this
     subgraph that generated it (render never asks the store)."""
     found = _main_metric(node.attrs.get("metrics"))
-    if found or node.id not in g:
+    if found or g is None or node.id not in g:
         return found
     for _, run_id, d in g.out_edges(node.id, data=True):
         if d.get("rel") == "was_generated_by":
-            found = _main_metric(_node_of(g, run_id).attrs.get("metrics"))
+            found = _main_metric(node_of(g, run_id).attrs.get("metrics"))
             if found:
                 return found
     return None
 
 
-def _plural(kind: str, count: int) -> str:
+def plural(kind: str, count: int) -> str:
+    """The word for ``count`` nodes of ``kind`` (``run``, ``runs``, ``code version``)."""
     if count == 1:
         return {"code": "code version"}.get(kind, kind)
     return STYLE.get(kind, {}).get("plural", kind + "s")
 
 
-def _title(node: Node) -> str:
+def node_title(node: Node) -> str:
     """The first line: a human name."""
     a = node.attrs
     if node.kind == "group":
-        kind = _kind_of(node)
-        count = _count_of(node)
+        kind = kind_of(node)
+        count = count_of(node)
         if a.get("overflow"):
-            return f"{count:,} more {_plural(kind, count)}"
+            return f"{count:,} more {plural(kind, count)}"
         if a.get("names"):
-            return f"{count:,} other {_plural(kind, count)}"
+            return f"{count:,} other {plural(kind, count)}"
         if node.name and kind != "prediction":
             return _clean(node.name)
-        return f"{count:,} {_plural(kind, count)}"
+        return f"{count:,} {plural(kind, count)}"
     if node.kind == "prediction":
         rid = a.get("request_id")
         return f"request {_clean(rid, 30)}" if rid else "prediction"
     return _clean(node.name) if node.name else node.kind
 
 
-def _facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
-    """The one or two facts that matter about a node, as short strings."""
+def node_facts(node: Node, g: nx.MultiDiGraph | None = None) -> list[str]:
+    """The one or two facts that matter about a node, as short strings: what every
+    view (diagram labels, the terminal tree, tables through `node_summary`) says
+    about it. ``g``, the subgraph drawn, lets a model show its training run's metric."""
     a = node.attrs
     k = node.kind
     out: list[str] = []
     if k == "group":
-        kind = _kind_of(node)
-        count = _count_of(node)
+        kind = kind_of(node)
+        count = count_of(node)
         if a.get("names"):  # an overview's "other names" group
             out.append(f"under {int(a['names']):,} names" if kind != "prediction"
                        else f"of {int(a['names']):,} models")
@@ -128,10 +131,10 @@ def _facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
             if kind == "prediction":  # named after their model
                 out.append(f"of {_clean(node.name)}")
             elif count > 1:
-                word = "versions" if kind in ("dataset", "model", "code", "environment", "artifact") else _plural(kind, count)
+                word = "versions" if kind in ENTITY_KINDS and kind != "prediction" else plural(kind, count)
                 out.append(f"{count:,} {word}")
         elif node.name and kind != "prediction" and f"{count:,}" not in node.name:
-            out.append(f"{count:,} {_plural(kind, count)}")
+            out.append(f"{count:,} {plural(kind, count)}")
         if a.get("first") and a.get("last"):
             first, last = str(a["first"])[:10], str(a["last"])[:10]
             out.append(first if first == last else f"{first} … {last}")
@@ -197,7 +200,20 @@ def _facts(node: Node, g: nx.MultiDiGraph) -> list[str]:
     return [f for f in out if f][:2]
 
 
-def _fact_lines(facts: Sequence[str]) -> list[str]:
+def node_summary(node: Node, g: nx.MultiDiGraph | None = None) -> str:
+    """`node_facts` on one line, for tables, followed by where the thing is, which a
+    table has room for: a dataset's URI or path, an artifact's path, a prediction's
+    request id."""
+    a = node.attrs
+    facts = node_facts(node, g)
+    if node.kind in ("dataset", "artifact") and (a.get("uri") or a.get("path")):
+        facts.append(str(a.get("uri") or a.get("path")))
+    elif node.kind == "prediction" and a.get("request_id"):
+        facts.append(f"request {a['request_id']}")
+    return ", ".join(facts)
+
+
+def fact_lines(facts: Sequence[str]) -> list[str]:
     """Two short facts share a line; long ones get a line each."""
     if len(facts) == 2 and len(facts[0]) + len(facts[1]) <= 26:
         return [f"{facts[0]} · {facts[1]}"]
@@ -209,7 +225,7 @@ def _fact_lines(facts: Sequence[str]) -> list[str]:
 _MIN_SHORT = {"run": 12, "prediction": 12}
 
 
-def _short_ids(drawn: Iterable[str], universe: Iterable[str] = ()) -> dict[str, str]:
+def short_ids(drawn: Iterable[str], universe: Iterable[str] = ()) -> dict[str, str]:
     """``kind:prefix`` for each drawn id: the shortest prefix that tells it apart from
     every other id of its kind in ``drawn`` and ``universe`` (as git abbreviates
     commits), at least 8 hex digits (12 for time-ordered ids). Unique within the
@@ -235,13 +251,15 @@ def _short_ids(drawn: Iterable[str], universe: Iterable[str] = ()) -> dict[str, 
     return out
 
 
-def _id_line(node: Node, short: Mapping[str, str]) -> str:
+def short_id_line(node: Node, short: Mapping[str, str]) -> str:
+    """The short id shown under a node's title (empty for a folded group)."""
     if node.kind == "group":
         return ""
     return short.get(node.id) or short_id(node.id, _MIN_SHORT.get(node.kind, 8))
 
 
-def _edge_text(d: Mapping[str, Any]) -> str:
+def edge_text(d: Mapping[str, Any]) -> str:
+    """An edge's label: its relation, its role in brackets, ``×N`` when folded."""
     rel = str(d.get("rel") or "")
     role = d.get("role")
     text = f"{rel} ({_clean(role, 16)})" if role else rel

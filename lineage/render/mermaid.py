@@ -9,10 +9,10 @@ from typing import Any
 
 from ..errors import RenderError
 from ..query import Subgraph
-from .folding import _kind_of, _node_of
-from .labels import _edge_text, _fact_lines, _facts, _id_line, _title
-from .prepare import _prepare
-from .style import _RANKDIR, MARKS, STYLE
+from .folding import kind_of, node_of
+from .labels import edge_text, fact_lines, node_facts, node_title, short_id_line
+from .prepare import prepare_graph
+from .style import MARKS, RANKDIR, STYLE
 
 _MERMAID_SAFE = re.compile(r"[A-Za-z0-9 _.,()+\-=@/'%…·×→⚠✗]")
 
@@ -60,9 +60,9 @@ def to_mermaid(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, 
 
 def _mermaid(subgraph: Subgraph, *, highlight: Any, marked: Mapping[str, str] | None, max_nodes: int | None,
              fold: bool | int, rankdir: str) -> str:
-    p = _prepare(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
+    p = prepare_graph(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
     g = p.g
-    direction = _RANKDIR.get(str(rankdir).upper())
+    direction = RANKDIR.get(str(rankdir).upper())
     if direction is None:
         raise RenderError(f"unknown rankdir {rankdir!r}; expected LR (left to right) or TB (top to bottom)")
     lines = [f"flowchart {direction}"]
@@ -70,12 +70,12 @@ def _mermaid(subgraph: Subgraph, *, highlight: Any, marked: Mapping[str, str] | 
     classes: dict[str, list[str]] = {}
     for i, n in enumerate(g.nodes):
         ids[n] = f"n{i}"
-        node = _node_of(g, n)
-        kind = _kind_of(node)
+        node = node_of(g, n)
+        kind = kind_of(node)
         mark = p.marked.get(n)
-        parts = [_title(node), *_fact_lines(_facts(node, g))]
-        if _id_line(node, p.short):
-            parts.append(_id_line(node, p.short))
+        parts = [node_title(node), *fact_lines(node_facts(node, g))]
+        if short_id_line(node, p.short):
+            parts.append(short_id_line(node, p.short))
         if mark:
             parts.append(MARKS[mark]["tag"])
         label = "<br>".join(_mm(x) for x in parts)
@@ -94,7 +94,7 @@ def _mermaid(subgraph: Subgraph, *, highlight: Any, marked: Mapping[str, str] | 
         classes.setdefault("note", []).append(f"n{len(ids)}")
     bold = []
     for i, (u, v, d) in enumerate(g.edges(data=True)):
-        lines.append(f'  {ids[u]} -->|"{_mm(_edge_text(d))}"| {ids[v]}')
+        lines.append(f'  {ids[u]} -->|"{_mm(edge_text(d))}"| {ids[v]}')
         if p.edge_highlighted(u, v):
             bold.append(str(i))
     for name, members in classes.items():

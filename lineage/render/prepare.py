@@ -1,4 +1,4 @@
-"""A subgraph made ready to draw (`_prepare` -> `_Prepared`): references to highlight
+"""A subgraph made ready to draw (`prepare_graph` -> `Prepared`): references to highlight
 resolved among the nodes drawn, the subgraph folded and cut, and the highlighted path
 worked out (the cheapest path along the data, not through the agent)."""
 
@@ -12,8 +12,8 @@ import networkx as nx
 from ..errors import RenderError
 from ..model import KINDS, Node, is_hex, short_id
 from ..query import Subgraph
-from .folding import _fold_siblings, _limit, _node_of, _threshold
-from .labels import _short_ids
+from .folding import fold_siblings, fold_threshold, limit_nodes, node_of
+from .labels import short_ids
 from .style import MARKS
 
 
@@ -56,13 +56,13 @@ def _find(sub: Subgraph, ref: str) -> str:
         by_prefix = []
     if len(by_prefix) == 1:
         return by_prefix[0]
-    by_name = [n for n in g if _node_of(g, n).name == (rest if sep and kind in KINDS else ref)
-               and (not sep or kind not in KINDS or _node_of(g, n).kind == kind)]
+    by_name = [n for n in g if node_of(g, n).name == (rest if sep and kind in KINDS else ref)
+               and (not sep or kind not in KINDS or node_of(g, n).kind == kind)]
     found = by_prefix or by_name
     if len(found) == 1:
         return found[0]
     if found:
-        short = _short_ids(sorted(found)[:5], g.nodes)
+        short = short_ids(sorted(found)[:5], g.nodes)
         shown = ", ".join(short.get(n, n) for n in sorted(found)[:5])
         raise RenderError(f"cannot highlight {ref!r}: it matches {shown} in this diagram; give the id")
     what = short_id(ref, 12) if sep and kind in KINDS and is_hex(rest) else repr(ref)
@@ -86,7 +86,7 @@ def _shortest(g: nx.MultiDiGraph, a: str, b: str) -> list[str]:
         return [b]
 
 
-class _Prepared:
+class Prepared:
     """A subgraph ready to draw, with its emphasis worked out."""
 
     def __init__(self, sub: Subgraph, hl_nodes: set[str], hl_pairs: set[frozenset[str]],
@@ -97,20 +97,23 @@ class _Prepared:
         self.hl_pairs = hl_pairs
         self.marked = {k: v for k, v in marked.items() if k in self.g}
         for n in self.g.nodes:  # folded groups carry their members' mark
-            mark = _node_of(self.g, n).attrs.get("mark") if n.startswith("group:") else None
+            mark = node_of(self.g, n).attrs.get("mark") if n.startswith("group:") else None
             if mark in MARKS:
                 self.marked[n] = mark
         self.hidden = int(self.g.graph.get("hidden", 0))
         # short ids tell apart every node of the subgraph, folded ones included
-        self.short = _short_ids(list(self.g.nodes), all_ids)
+        self.short = short_ids(list(self.g.nodes), all_ids)
         self.max_nodes = self.g.graph.get("max_nodes")
 
     def edge_highlighted(self, u: str, v: str) -> bool:
         return frozenset((u, v)) in self.hl_pairs
 
 
-def _prepare(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str] | None = None,
-             max_nodes: int | None = None, fold: bool | int = True) -> _Prepared:
+def prepare_graph(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str] | None = None,
+                  max_nodes: int | None = None, fold: bool | int = True) -> Prepared:
+    """The graph every view draws: folded, cut to ``max_nodes``, with the highlighted path
+    and the marks worked out. Raises RenderError for a non-Subgraph, a bad ``max_nodes``
+    or mark, or a highlight that is not in the subgraph."""
     if not isinstance(subgraph, Subgraph):
         raise RenderError(f"expected a Subgraph (from lg.trace / lg.impact), got {type(subgraph).__name__}")
     if max_nodes is not None and int(max_nodes) < 1:
@@ -124,7 +127,7 @@ def _prepare(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, st
     marked = {k: v for k, v in marked.items() if k in g}
     protect = set(targets) | ({subgraph.root} if subgraph.root else set())
     # marked nodes fold with their like (10,000 stale predictions: one stale group)
-    folded = _fold_siblings(subgraph, _threshold(fold), protect, marked)
+    folded = fold_siblings(subgraph, fold_threshold(fold), protect, marked)
     # the path: from the root to each target; without a root, through the targets in order
     paths: list[list[str]] = []
     fg = folded.graph
@@ -137,6 +140,6 @@ def _prepare(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, st
             paths = [_shortest(fg, a, b) for a, b in zip(targets, targets[1:])]
     hl_nodes = {n for p in paths for n in p}
     pairs = {frozenset((a, b)) for p in paths for a, b in zip(p, p[1:])}
-    limited = _limit(folded, int(max_nodes) if max_nodes is not None else None,
-                     [*(n for p in paths for n in p), *targets], marked)
-    return _Prepared(limited, hl_nodes, pairs, marked, subgraph.graph.nodes)
+    limited = limit_nodes(folded, int(max_nodes) if max_nodes is not None else None,
+                          [*(n for p in paths for n in p), *targets], marked)
+    return Prepared(limited, hl_nodes, pairs, marked, subgraph.graph.nodes)

@@ -12,7 +12,7 @@ import networkx as nx
 
 from ..model import Node
 from ..query import Subgraph
-from .folding import _edge_key, _group_id
+from .folding import edge_key, new_group_id
 from .style import KIND_ORDER
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,14 +47,14 @@ def overview(store: Store, *, per_kind: int = 12) -> Subgraph:
         # noise (a store where every run has its own name), so only repeated names show
         shown = items if len(items) <= per_kind + 1 else [it for it in items[:per_kind] if it[1] > 1]
         for name, count in sorted(shown, key=lambda t: t[0] or ""):
-            gid = _group_id(kind, count, used_ids)
+            gid = new_group_id(kind, count, used_ids)
             ids[(kind, name)] = gid
             g.add_node(gid, node=Node(gid, "group", name, {"of": kind, "count": count, "overview": True}))
         rest = items[len(shown):]
         if rest:
             total = sum(c for _, c in rest)
             attrs = {"of": kind, "count": total, "overview": True, "names": len(rest)}
-            gid = _group_id(kind, total, used_ids)
+            gid = new_group_id(kind, total, used_ids)
             g.add_node(gid, node=Node(gid, "group", None, attrs))
             for name, _ in rest:
                 ids[(kind, name)] = gid
@@ -62,7 +62,7 @@ def overview(store: Store, *, per_kind: int = 12) -> Subgraph:
         u, v = ids.get((src_kind, src_name)), ids.get((dst_kind, dst_name))
         if u is None or v is None or u == v:
             continue  # version history inside one name is the count itself
-        key = _edge_key(rel, role)
+        key = edge_key(rel, role)
         if g.has_edge(u, v, key):
             g.edges[u, v, key]["count"] += int(count)
         else:

@@ -60,11 +60,16 @@ FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "d
 INSTALL_HINT = ("install Graphviz: apt-get install graphviz (Debian/Ubuntu), brew install graphviz (macOS), "
                 "or see graphviz.org/download")
 
-#: above this many nodes (after folding) `dot` formats need an explicit max_nodes
+#: above this many nodes (after folding) `dot` formats need an explicit max_nodes.
+#: The two limits are read here at call time, so ``render.style.DOT_MAX_NODES = ...``
+#: changes them (the package's copies, ``render.DOT_MAX_NODES``, are for reading).
 DOT_MAX_NODES = 1000
 #: what notebooks and reports draw of a bigger graph
 AUTO_MAX_NODES = 200
 
-_RANKDIR = {"LR": "RL", "RL": "LR", "TB": "BT", "TD": "BT", "BT": "TB"}  # data-flow direction -> graphviz's
-_NAME_MAX = 40
-_DOT_TIMEOUT = 120
+#: the data-flow direction a caller asks for -> graphviz's ``rankdir`` (arrows point against the flow)
+RANKDIR = {"LR": "RL", "RL": "LR", "TB": "BT", "TD": "BT", "BT": "TB"}
+#: names longer than this are cut with an ellipsis in labels
+NAME_MAX = 40
+#: seconds `dot` may take before a diagram is refused
+DOT_TIMEOUT = 120

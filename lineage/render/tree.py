@@ -10,9 +10,9 @@ import networkx as nx
 
 from ..model import Node
 from ..query import Subgraph
-from .folding import _count_of, _kind_of, _node_of, _sort_key
-from .labels import _edge_text, _facts, _id_line, _title
-from .prepare import _prepare
+from .folding import count_of, kind_of, node_of, sort_key
+from .labels import edge_text, node_facts, node_title, short_id_line
+from .prepare import prepare_graph
 from .style import MARKS, STYLE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,15 +32,15 @@ _INVERSE = {"used": "used by", "was_generated_by": "generated", "was_derived_fro
 
 def _tree_edge_text(d: Mapping[str, Any], downstream: bool) -> str:
     if not downstream:
-        return _edge_text(d)
-    return _edge_text({**d, "rel": _INVERSE.get(str(d.get("rel")), str(d.get("rel")))})
+        return edge_text(d)
+    return edge_text({**d, "rel": _INVERSE.get(str(d.get("rel")), str(d.get("rel")))})
 
 
 def _tree_label(node: Node, g: nx.MultiDiGraph, short: Mapping[str, str], *, rel: str | None,
                 highlighted: bool, mark: str | None, seen: bool) -> Any:
     from rich.text import Text
 
-    kind = _kind_of(node)
+    kind = kind_of(node)
     colour = STYLE.get(kind, STYLE["group"])["rich"]
     text = Text()
     if rel:
@@ -48,11 +48,11 @@ def _tree_label(node: Node, g: nx.MultiDiGraph, short: Mapping[str, str], *, rel
     name_style = f"bold {colour}"
     if highlighted:
         name_style += " underline"
-    text.append(_title(node), style=name_style)
-    id_line = _id_line(node, short)
+    text.append(node_title(node), style=name_style)
+    id_line = short_id_line(node, short)
     if id_line:
         text.append(f"  {id_line}", style="dim cyan")
-    facts = _facts(node, g)
+    facts = node_facts(node, g)
     if facts and not seen:
         text.append("  " + " · ".join(facts))
     if mark:
@@ -74,7 +74,7 @@ def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str
     from rich.text import Text
     from rich.tree import Tree
 
-    p = _prepare(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
+    p = prepare_graph(subgraph, highlight=highlight, marked=marked, max_nodes=max_nodes, fold=fold)
     g = p.g
     downstream = p.sub.direction == "downstream"
 
@@ -83,10 +83,10 @@ def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str
                  else [(v, d) for _, v, d in g.out_edges(n, data=True)])
         return sorted(pairs, key=lambda pair: (_REL_ORDER.get(str(pair[1].get("rel")), 1),
                                                _ROLE_ORDER.get(str(pair[1].get("role")), 9),
-                                               _sort_key(g, pair[0]), _edge_text(pair[1])))
+                                               sort_key(g, pair[0]), edge_text(pair[1])))
 
     def label(n: str, rel: str | None, highlighted: bool, again: bool) -> Any:
-        return _tree_label(_node_of(g, n), g, p.short, rel=rel, highlighted=highlighted, mark=p.marked.get(n),
+        return _tree_label(node_of(g, n), g, p.short, rel=rel, highlighted=highlighted, mark=p.marked.get(n),
                            seen=again)
 
     root = p.sub.root if p.sub.root in g else None
@@ -94,10 +94,10 @@ def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str
         tree = Tree(label(root, None, root in p.hl_nodes, False), guide_style="dim")
         tops: list[tuple[str, Any]] = [(root, tree)]
     else:  # an overview: start from what nothing else depends on
-        n_nodes = sum(_count_of(_node_of(g, n)) for n in g.nodes)
+        n_nodes = sum(count_of(node_of(g, n)) for n in g.nodes)
         tree = Tree(Text(f"lineage overview: {n_nodes:,} nodes", style="bold"), guide_style="dim")
         heads = [n for n in g.nodes if (g.out_degree(n) if downstream else g.in_degree(n)) == 0]
-        heads.sort(key=lambda n: _sort_key(g, n))
+        heads.sort(key=lambda n: sort_key(g, n))
         tops = [(n, None) for n in heads]
     expanded: set[str] = set()
     for top, branch in tops:
@@ -126,8 +126,8 @@ def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str
     seen = expanded
     # nodes not reachable from the root in this direction (a subgraph built by hand)
     if root is not None:
-        for n in sorted((m for m in g.nodes if m not in seen), key=lambda m: _sort_key(g, m)):
-            tree.add(_tree_label(_node_of(g, n), g, p.short, rel="(not connected)", highlighted=False,
+        for n in sorted((m for m in g.nodes if m not in seen), key=lambda m: sort_key(g, m)):
+            tree.add(_tree_label(node_of(g, n), g, p.short, rel="(not connected)", highlighted=False,
                                  mark=p.marked.get(n), seen=False))
     if p.hidden:
         tree.add(Text(f"… {p.hidden:,} more nodes not shown (max_nodes={p.max_nodes})", style="dim"))
