@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -202,7 +203,7 @@ def test_every_example_runs_verbatim(tmp_path: Path, page: Path, lang: str, code
 #: do: a network service, installing system packages); `<!-- file: NAME -->` before a
 #: block means the reader saves it as NAME; a `$` line whose comment says `# exit N`
 #: must exit with N (a check that is shown failing)
-RUN_IN_ORDER = [DOCS / "audit.md", DOCS / "diagrams.md"]
+RUN_IN_ORDER = [DOCS / "audit.md", DOCS / "diagrams.md", DOCS / "models.md"]
 
 _EOF = "LINEAGE_DOC_EOF"
 
@@ -212,10 +213,10 @@ def _page_blocks(page: Path) -> list[tuple[str, str, int, str | None]]:
     HTML comment just above it (or None)."""
     text = page.read_text(encoding="utf-8")
     found = []
-    for m in re.finditer(r"^```([a-z]*)\n(.*?)^```", text, flags=re.S | re.M):
+    for m in re.finditer(r"^( *)```([a-z]*)\n(.*?)^\1```", text, flags=re.S | re.M):  # in a list item too
         before = text[: m.start()].rstrip().splitlines()[-1:] or [""]
-        marker = before[0] if before[0].startswith("<!--") else None
-        found.append((m.group(1), m.group(2), text[: m.start()].count("\n") + 1, marker))
+        marker = before[0].strip() if before[0].strip().startswith("<!--") else None
+        found.append((m.group(2), textwrap.dedent(m.group(3)), text[: m.start()].count("\n") + 1, marker))
     return found
 
 
