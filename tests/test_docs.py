@@ -82,7 +82,7 @@ def test_readme_quickstart_runs(tmp_path: Path) -> None:
 
 def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None:
     text = (DOCS / "integrity.md").read_text(encoding="utf-8")
-    m = re.search(r"<!-- reference-verifier -->\n```python\n(.*?)^```", text, flags=re.S | re.M)
+    m = re.search(r"<!-- file: verify.py -->\n```python\n(.*?)^```", text, flags=re.S | re.M)
     assert m, "docs/integrity.md lost its reference verifier"
     script = tmp_path / "verify.py"
     script.write_text(m.group(1))
@@ -203,7 +203,8 @@ def test_every_example_runs_verbatim(tmp_path: Path, page: Path, lang: str, code
 #: do: a network service, installing system packages); `<!-- file: NAME -->` before a
 #: block means the reader saves it as NAME; a `$` line whose comment says `# exit N`
 #: must exit with N (a check that is shown failing)
-RUN_IN_ORDER = [DOCS / "audit.md", DOCS / "diagrams.md", DOCS / "models.md"]
+RUN_IN_ORDER = [DOCS / "audit.md", DOCS / "diagrams.md", DOCS / "models.md", DOCS / "concepts.md",
+                DOCS / "integrity.md", DOCS / "interop.md"]
 
 _EOF = "LINEAGE_DOC_EOF"
 
