@@ -201,10 +201,11 @@ def test_every_example_runs_verbatim(tmp_path: Path, page: Path, lang: str, code
 #: block (`python examples/quickstart.py .`, or a script of its own). Conventions:
 #: `<!-- not run: why -->` before a block skips it (only for what this machine cannot
 #: do: a network service, installing system packages); `<!-- file: NAME -->` before a
-#: block means the reader saves it as NAME; a `$` line whose comment says `# exit N`
-#: must exit with N (a check that is shown failing)
+#: block means the reader saves it as NAME; `<!-- needs: MODULE -->` runs a block only
+#: where that optional package is installed (tests/integration runs them); a `$` line
+#: whose comment says `# exit N` must exit with N (a check that is shown failing)
 RUN_IN_ORDER = [DOCS / "audit.md", DOCS / "diagrams.md", DOCS / "models.md", DOCS / "concepts.md",
-                DOCS / "integrity.md", DOCS / "interop.md"]
+                DOCS / "integrity.md", DOCS / "interop.md", DOCS / "secrets.md"]
 
 _EOF = "LINEAGE_DOC_EOF"
 
@@ -238,11 +239,23 @@ def _console_script(code: str) -> str:
     return "\n".join(out)
 
 
-def _page_script(page: Path) -> str:
-    """The whole page as one shell script, each block announced on stderr."""
+def _needs(marker: str | None) -> str | None:
+    """The optional package a block needs (``<!-- needs: mlflow -->``), or None."""
+    m = re.match(r"<!-- needs: ([\w.]+) -->", marker or "")
+    return m.group(1) if m else None
+
+
+def _page_script(page: Path, *, optional: bool = True) -> str:
+    """The whole page as one shell script, each block announced on stderr. A block that
+    needs an optional package this Python lacks is left out, unless ``optional`` is
+    False (then it runs, and fails if the package is missing)."""
     parts = ["set -e"]
     for lang, code, line, marker in _page_blocks(page):
         if marker is not None and marker.startswith("<!-- not run"):
+            continue
+        need = _needs(marker)
+        if need and optional and importlib.util.find_spec(need) is None:
+            parts.append(f"echo '>>> {page.name}:{line} left out: needs {need}' >&2")
             continue
         file = re.match(r"<!-- file: (\S+) -->", marker or "")
         if file:
@@ -257,18 +270,26 @@ def _page_script(page: Path) -> str:
     return "\n".join(parts) + "\n"
 
 
-@pytest.mark.parametrize("page", RUN_IN_ORDER, ids=lambda p: p.name)
-def test_every_example_of_a_page_runs_in_order(tmp_path: Path, page: Path) -> None:
+def run_page_in_order(page: Path, tmp_path: Path, *, optional: bool = True) -> None:
+    """Run a page's examples in order in an empty folder beside a copy of examples/
+    (as a reader with git set up: commits get an author); fails naming the block."""
     if shutil.which("lineage", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("the `lineage` command is not installed next to this Python")
     work = tmp_path / "work"
     work.mkdir()
     shutil.copytree(ROOT / "examples", work / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    out = subprocess.run(["bash", "-c", _page_script(page)], cwd=work, env=_example_env(tmp_path),
+    env = {**_example_env(tmp_path), "GIT_AUTHOR_NAME": "Docs Reader", "GIT_AUTHOR_EMAIL": "reader@example.com",
+           "GIT_COMMITTER_NAME": "Docs Reader", "GIT_COMMITTER_EMAIL": "reader@example.com"}
+    out = subprocess.run(["bash", "-c", _page_script(page, optional=optional)], cwd=work, env=env,
                          capture_output=True, text=True, timeout=600)
     blocks = [ln for ln in out.stderr.splitlines() if ln.startswith(">>> ")]
     where = blocks[-1][4:] if blocks else page.name
     assert out.returncode == 0, f"{where} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("page", RUN_IN_ORDER, ids=lambda p: p.name)
+def test_every_example_of_a_page_runs_in_order(tmp_path: Path, page: Path) -> None:
+    run_page_in_order(page, tmp_path)
 
 
 #: the languages of blocks that show something rather than run it
@@ -289,6 +310,6 @@ def test_no_example_escapes_the_runner(page: Path) -> None:
         if lang in ("console", "python"):
             if not run:
                 loose.append(f"{page.name}:{line} ({lang} on a page that is not run)")
-        elif lang not in _SHOWN and re.search(r"^(\$ )?(lineage|python) ", code, flags=re.M):
+        elif lang not in _SHOWN and re.search(r"^(\$ )?([A-Z_]+=\S* )*(lineage|python) ", code, flags=re.M):
             loose.append(f"{page.name}:{line} (unlabelled commands: make it ```console)")
     assert not loose, loose
