@@ -82,7 +82,7 @@ def test_readme_quickstart_runs(tmp_path: Path) -> None:
 
 def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None:
     text = (DOCS / "integrity.md").read_text(encoding="utf-8")
-    m = re.search(r"<!-- file: verify.py -->\n```python\n(.*?)^```", text, flags=re.S | re.M)
+    m = re.search(r"<!-- reference-verifier -->\n```python\n(.*?)^```", text, flags=re.S | re.M)
     assert m, "docs/integrity.md lost its reference verifier"
     script = tmp_path / "verify.py"
     script.write_text(m.group(1))
@@ -212,12 +212,19 @@ _EOF = "LINEAGE_DOC_EOF"
 
 def _page_blocks(page: Path) -> list[tuple[str, str, int, str | None]]:
     """``(language, code, line, marker)`` of every fenced block of a page, with the
-    HTML comment just above it (or None)."""
+    runner's HTML comment among those just above it (or None); other comments (such
+    as `<!-- reference-verifier -->`, which other tests look for) may sit between."""
     text = page.read_text(encoding="utf-8")
     found = []
     for m in re.finditer(r"^( *)```([a-z]*)\n(.*?)^\1```", text, flags=re.S | re.M):  # in a list item too
-        before = text[: m.start()].rstrip().splitlines()[-1:] or [""]
-        marker = before[0].strip() if before[0].strip().startswith("<!--") else None
+        marker = None
+        for above in reversed(text[: m.start()].rstrip().splitlines()):
+            above = above.strip()
+            if not above.startswith("<!--"):
+                break
+            if re.match(r"<!-- (not run|file:|needs:)", above):
+                marker = above
+                break
         found.append((m.group(2), textwrap.dedent(m.group(3)), text[: m.start()].count("\n") + 1, marker))
     return found
 
