@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -189,3 +190,133 @@ def test_every_example_runs_verbatim(tmp_path: Path, page: Path, lang: str, code
     else:
         out = subprocess.run([sys.executable, "-c", code], cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, f"{page.name}:{line} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+
+
+# ---------------------------------------------------------------------------
+# pages whose examples run one after another in one empty folder (issue 11)
+
+#: pages read top to bottom: their ```console and ```python blocks run in order, in one
+#: empty folder holding a copy of the repository's examples/, as one shell session (a
+#: variable set in one block is seen by the next). A page starts with its own set-up
+#: block (`python examples/quickstart.py .`, or a script of its own). Conventions:
+#: `<!-- not run: why -->` before a block skips it (only for what this machine cannot
+#: do: a network service, installing system packages); `<!-- file: NAME -->` before a
+#: block means the reader saves it as NAME; `<!-- needs: MODULE -->` runs a block only
+#: where that optional package is installed (tests/integration runs them); a `$` line
+#: whose comment says `# exit N` must exit with N (a check that is shown failing)
+RUN_IN_ORDER = [DOCS / "audit.md", DOCS / "diagrams.md", DOCS / "models.md", DOCS / "concepts.md",
+                DOCS / "integrity.md", DOCS / "interop.md", DOCS / "secrets.md"]
+
+_EOF = "LINEAGE_DOC_EOF"
+
+
+def _page_blocks(page: Path) -> list[tuple[str, str, int, str | None]]:
+    """``(language, code, line, marker)`` of every fenced block of a page, with the
+    runner's HTML comment among those just above it (or None); other comments (such
+    as `<!-- reference-verifier -->`, which other tests look for) may sit between."""
+    text = page.read_text(encoding="utf-8")
+    found = []
+    for m in re.finditer(r"^( *)```([a-z]*)\n(.*?)^\1```", text, flags=re.S | re.M):  # in a list item too
+        marker = None
+        for above in reversed(text[: m.start()].rstrip().splitlines()):
+            above = above.strip()
+            if not above.startswith("<!--"):
+                break
+            if re.match(r"<!-- (not run|file:|needs:)", above):
+                marker = above
+                break
+        found.append((m.group(2), textwrap.dedent(m.group(3)), text[: m.start()].count("\n") + 1, marker))
+    return found
+
+
+def _console_script(code: str) -> str:
+    """The ``$`` lines of a console block as shell; a line expected to fail checks its code."""
+    out = []
+    for ln in code.splitlines():
+        if not ln.startswith("$ "):
+            continue
+        cmd = ln[2:]
+        expected = re.search(r"#\s*exit (\d+)", cmd)
+        if expected is None:
+            out.append(cmd)
+        else:
+            code_ = expected.group(1)
+            out.append(f"set +e\n{cmd}\nrc=$?\nset -e\n"
+                       f"[ \"$rc\" = {code_} ] || {{ echo \"expected exit {code_}, got $rc: {cmd!s}\" | head -c 300 >&2; exit 1; }}")
+    return "\n".join(out)
+
+
+def _needs(marker: str | None) -> str | None:
+    """The optional package a block needs (``<!-- needs: mlflow -->``), or None."""
+    m = re.match(r"<!-- needs: ([\w.]+) -->", marker or "")
+    return m.group(1) if m else None
+
+
+def _page_script(page: Path, *, optional: bool = True) -> str:
+    """The whole page as one shell script, each block announced on stderr. A block that
+    needs an optional package this Python lacks is left out, unless ``optional`` is
+    False (then it runs, and fails if the package is missing)."""
+    parts = ["set -e"]
+    for lang, code, line, marker in _page_blocks(page):
+        if marker is not None and marker.startswith("<!-- not run"):
+            continue
+        need = _needs(marker)
+        if need and optional and importlib.util.find_spec(need) is None:
+            parts.append(f"echo '>>> {page.name}:{line} left out: needs {need}' >&2")
+            continue
+        file = re.match(r"<!-- file: (\S+) -->", marker or "")
+        if file:
+            parts.append(f"echo '>>> {page.name}:{line} (saved as {file.group(1)})' >&2")
+            parts.append(f"cat > {file.group(1)} <<'{_EOF}'\n{code}{_EOF}")
+        elif lang == "console":
+            parts.append(f"echo '>>> {page.name}:{line}' >&2")
+            parts.append(_console_script(code))
+        elif lang == "python":
+            parts.append(f"echo '>>> {page.name}:{line}' >&2")
+            parts.append(f"python - <<'{_EOF}'\n{code}{_EOF}")
+    return "\n".join(parts) + "\n"
+
+
+def run_page_in_order(page: Path, tmp_path: Path, *, optional: bool = True) -> None:
+    """Run a page's examples in order in an empty folder beside a copy of examples/
+    (as a reader with git set up: commits get an author); fails naming the block."""
+    if shutil.which("lineage", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("the `lineage` command is not installed next to this Python")
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copytree(ROOT / "examples", work / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {**_example_env(tmp_path), "GIT_AUTHOR_NAME": "Docs Reader", "GIT_AUTHOR_EMAIL": "reader@example.com",
+           "GIT_COMMITTER_NAME": "Docs Reader", "GIT_COMMITTER_EMAIL": "reader@example.com"}
+    out = subprocess.run(["bash", "-c", _page_script(page, optional=optional)], cwd=work, env=env,
+                         capture_output=True, text=True, timeout=600)
+    blocks = [ln for ln in out.stderr.splitlines() if ln.startswith(">>> ")]
+    where = blocks[-1][4:] if blocks else page.name
+    assert out.returncode == 0, f"{where} failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("page", RUN_IN_ORDER, ids=lambda p: p.name)
+def test_every_example_of_a_page_runs_in_order(tmp_path: Path, page: Path) -> None:
+    run_page_in_order(page, tmp_path)
+
+
+#: the languages of blocks that show something rather than run it
+_SHOWN = {"text", "yaml", "json", "mermaid", "toml", "sql", "bash", "ini", "diff", "html"}
+
+
+@pytest.mark.parametrize("page", [README, *sorted(DOCS.glob("*.md"))], ids=lambda p: p.name)
+def test_no_example_escapes_the_runner(page: Path) -> None:
+    """A block that looks like commands to type is run, or says why it cannot be:
+    an unlabelled block of `lineage …` lines would otherwise go untested."""
+    if page.name == "cli.md":
+        return  # generated from --help, checked by test_cli_reference_is_up_to_date
+    run = page in RUN_PAGES or page in RUN_IN_ORDER
+    loose = []
+    for lang, code, line, marker in _page_blocks(page):
+        if marker is not None and marker.startswith("<!-- not run"):
+            continue
+        if lang in ("console", "python"):
+            if not run:
+                loose.append(f"{page.name}:{line} ({lang} on a page that is not run)")
+        elif lang not in _SHOWN and re.search(r"^(\$ )?([A-Z_]+=\S* )*(lineage|python) ", code, flags=re.M):
+            loose.append(f"{page.name}:{line} (unlabelled commands: make it ```console)")
+    assert not loose, loose

@@ -732,10 +732,13 @@ def test_highlight_prefers_training_data_over_evaluation_data(lg: lineage.Lineag
     assert {train.id, mid.id} <= p.hl_nodes and test.id not in p.hl_nodes
 
 
-def test_html_page_fits_the_window_and_the_paper() -> None:
+def test_html_page_opens_on_its_subject_and_fits_the_paper() -> None:
+    """On screen the diagram keeps its size and the page jumps to the subject (checked in
+    Chromium by tests/test_dag_page_browser.py); on paper it fits one A4 landscape page."""
     require_program("dot")
     page = render.render(trace_of_prediction(), Path(tempfile_dir()) / "x.html").read_text()
-    assert "max-height:calc(100vh" in page and "@page{size:A4 landscape" in page and "max-width:100%" in page
+    assert '<meta http-equiv="refresh" content="0;url=#lineage-subject">' in page
+    assert "@page{size:A4 landscape" in page and "max-width:100%!important;max-height:170mm" in page
 
 
 def tempfile_dir() -> str:

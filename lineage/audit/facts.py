@@ -155,6 +155,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
     run_ids = [i for i, n in nodes.items() if n.kind == "run"]
     runs = store.get_nodes(run_ids)  # with status, params, tags and times
     training_ids = [r for r in store.generators(model_id) if r in runs]
+    param_events = store.param_events(run_ids)  # so an altered param is marked where it is shown
 
     def run_fact(run_id: str) -> dict[str, Any]:
         r = runs[run_id]
@@ -175,6 +176,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
             "noticed_by": agents.label(crash["noticed_by"]) if crash and crash.get("noticed_by") else None,
             "agent": agents.brief(associated.get(run_id)),
             "params": _plain(a.get("params", {})),
+            "param_events": param_events.get(run_id, {}),
             "tags": _plain(a.get("tags", {})),
             "command": _plain(a.get("command")) if a.get("command") else None,
             "code": [d for d, role in uses if role == "code"],
@@ -281,6 +283,8 @@ def collect_model(store: Store, model_id: str) -> Facts:
     hyperparameters = {
         "model": _plain(a.get("params", {})),
         "run": {k: v for r in training_runs for k, v in r["params"].items()},
+        # the event that wrote each run parameter shown (the same run wins as in "run")
+        "run_events": {k: e for r in training_runs for k, e in r["param_events"].items()},
     }
 
     accountability = _accountability(data, preparation, training_runs, model, annotations, predictions)

@@ -119,11 +119,17 @@ def _integrity(d: dict[str, Any]) -> list[str]:
     return out
 
 
+def _altered_mark(d: dict[str, Any], event: int | None) -> str:
+    """A mark after a value whose recording event failed its check (else nothing)."""
+    failed = d["integrity"]["facts"]["failed"]
+    return f" **(altered after it was written, event {event})**" if event is not None and event in failed else ""
+
+
 def _status(s: str) -> str:
     return {RECORDED: "recorded", NEEDS_PERSON: "**needs a person**", MISSING: "**missing**", FAILED: "**FAILED**"}[s]
 
 
-def _runs(runs: list[dict[str, Any]], label: str) -> list[str]:
+def _runs(runs: list[dict[str, Any]], label: str, d: dict[str, Any] | None = None) -> list[str]:
     out = []
     for r in runs:
         agent = (r.get("agent") or {}).get("label")
@@ -136,7 +142,9 @@ def _runs(runs: list[dict[str, Any]], label: str) -> list[str]:
                                               for x in r["inputs"]) or "nothing recorded"))
         out.append("  - wrote: " + (", ".join(f"{esc(x['name'] or _short(x['id']))} ({esc(x['kind'])})"
                                                for x in r["outputs"]) or "nothing recorded"))
-        out.append("  - parameters: " + (", ".join(f"{esc(k)}={esc(v)}" for k, v in sorted(r["params"].items())) or "none"))
+        events = r.get("param_events", {})
+        out.append("  - parameters: " + (", ".join(f"{esc(k)}={esc(v)}" + (_altered_mark(d, events.get(k)) if d else "")
+                                                   for k, v in sorted(r["params"].items())) or "none"))
     return out + ([""] if out else [])
 
 
@@ -163,7 +171,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
     if key == "training_data" and d["data"]:
         return _data_table(d)
     if key == "data_preparation":
-        return _runs(d["preparation"], "Preparation") + _runs(d["training_runs"], "Training")
+        return _runs(d["preparation"], "Preparation", d) + _runs(d["training_runs"], "Training", d)
     if key == "representativeness":
         groups = [x for x in d["metrics"] if x.get("group")]
         return table(["Group", "Metric", "Value", "Dataset"], [
@@ -186,7 +194,8 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
         hp = d["hyperparameters"]
         out = table(["Parameter", "Source", "Value"],
                     [[cell(k), "estimator", cell(v)] for k, v in sorted(hp["model"].items())]
-                    + [[cell(k), "run", cell(v)] for k, v in sorted(hp["run"].items())])
+                    + [[cell(k), "run", cell(v) + _altered_mark(d, hp.get("run_events", {}).get(k))]
+                       for k, v in sorted(hp["run"].items())])
         if d["feature_importance"]:
             out += [f"Feature importance (from {esc(m.get('importance_source'))}), top 20 of {len(d['feature_importance'])}:", ""]
             out += table(["Rank", "Feature", "Importance"],

@@ -98,8 +98,86 @@ def _legend(sub: Subgraph) -> str:
     return f'<p class="hint">{items}</p>'
 
 
+_NUMBER = r"-?\d+(?:\.\d+)?"
+
+
+def _subject_at(svg: str, dot_id: str) -> tuple[float, float] | None:
+    """Where the centre of node ``dot_id`` lies in dot's SVG, as fractions of the
+    picture's width and height; None when it cannot be found."""
+    box = re.search(r'viewBox="([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)"', svg)
+    shift = re.search(rf'class="graph" transform="scale\(1 1\) rotate\(0\) translate\(({_NUMBER}) ({_NUMBER})\)"', svg)
+    # the node's group runs to the next group dot writes (comments are stripped inline)
+    node = re.search(rf'<g id="node\d+" class="node">\s*<title>{re.escape(dot_id)}</title>(.*?)(?=<g id="(?:node|edge|clust)\d+"|</svg>)',
+                     svg, flags=re.S)
+    if not (box and shift and node):
+        return None
+    xs: list[float] = []
+    ys: list[float] = []
+    for cx, cy, rx, ry in re.findall(rf'<ellipse[^>]* cx="({_NUMBER})" cy="({_NUMBER})" rx="({_NUMBER})" ry="({_NUMBER})"', node.group(1)):
+        xs += [float(cx) - float(rx), float(cx) + float(rx)]
+        ys += [float(cy) - float(ry), float(cy) + float(ry)]
+    for points in re.findall(r'<(?:polygon|polyline)[^>]* points="([^"]+)"', node.group(1)):
+        for x, y in re.findall(rf"({_NUMBER}),({_NUMBER})", points):
+            xs.append(float(x))
+            ys.append(float(y))
+    for d in re.findall(r'<path[^>]* d="([^"]+)"', node.group(1)):
+        for x, y in re.findall(rf"({_NUMBER}),({_NUMBER})", d):
+            xs.append(float(x))
+            ys.append(float(y))
+    width, height = float(box.group(3)), float(box.group(4))
+    if not xs or width <= 0 or height <= 0:
+        return None
+    x = (min(xs) + max(xs)) / 2 + float(shift.group(1))
+    y = (min(ys) + max(ys)) / 2 + float(shift.group(2))
+    return min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)
+
+
+#: the page's own style. On screen the diagram keeps its natural size (labels as
+#: drawn, 11 pt), so browser zoom and scrolling work as on any page; on paper it is
+#: fitted to one A4 landscape page
+_PAGE_CSS = (
+    "body{margin:24px;font-family:Helvetica,Arial,sans-serif}h1{font-size:18px;font-weight:600}"
+    ".lineage-diagram{text-align:center}"
+    ".lineage-canvas{position:relative;display:inline-block;text-align:left}"
+    ".lineage-diagram svg{max-width:none!important;height:auto;display:block}"
+    # the subject's place: an empty anchor the page scrolls to when it opens, with a
+    # margin of half the window on every side, so the subject lands in the middle
+    ".lineage-subject{position:absolute;width:0;height:0;scroll-margin:50vh 50vw}"
+    ".lineage-room{display:inline-block}"
+    "@page{size:A4 landscape;margin:10mm}"
+    "@media print{body{margin:0}.lineage-room{display:block;padding:0!important}.lineage-canvas{display:block}"
+    ".lineage-diagram svg{max-width:100%!important;max-height:170mm;width:auto;height:auto;margin:0 auto}}"
+)
+
+
+def _page_body(subgraph: Subgraph, options: dict[str, Any]) -> tuple[str, bool]:
+    """The diagram of the page and whether it carries the subject's anchor: dot's SVG
+    with an anchor at the root's node, or the table view without Graphviz."""
+    p = laid_out(subgraph, options, auto_limit=True)
+    if not shutil.which("dot"):
+        return _html_table(p), False
+    svg = _inline_svg(run_dot(dot_source(p, options.get("rankdir", "LR")), "svg").decode("utf-8"))
+    root = subgraph.root
+    at = _subject_at(svg, f"n{list(p.g.nodes).index(root)}") if root is not None and root in p.g else None
+    size = re.search(rf'<svg width="({_NUMBER})pt" height="({_NUMBER})pt"', svg)
+    if at is None or size is None:
+        return f'<div class="lineage-canvas">{svg}</div>', False
+    anchor = (f'<a id="lineage-subject" class="lineage-subject" aria-hidden="true" '
+              f'style="left:{at[0] * 100:.3f}%;top:{at[1] * 100:.3f}%"></a>')
+    # room around the picture, so that a subject near its edge can still be scrolled
+    # to the middle of the window: half a window past the subject on each side, less
+    # what the picture already has there (1 pt = 4/3 CSS px)
+    w, h = float(size.group(1)) * 4 / 3, float(size.group(2)) * 4 / 3
+    left, right, top, bottom = at[0] * w, (1 - at[0]) * w, at[1] * h, (1 - at[1]) * h
+    room = " ".join(f"max(0px, calc(50v{axis} - {d:.0f}px))"
+                    for axis, d in (("h", top), ("w", right), ("h", bottom), ("w", left)))
+    return (f'<div class="lineage-room" style="padding:{room}"><div class="lineage-canvas">{svg}{anchor}</div></div>',
+            True)
+
+
 def html_page(subgraph: Subgraph, **options: Any) -> str:
-    """A standalone ``.html`` page of the diagram (options as `to_dot`)."""
+    """A standalone ``.html`` page of the diagram (options as `to_dot`), opening on
+    its subject."""
     root = subgraph.root
     if root and root in subgraph.graph:
         node = node_of(subgraph.graph, root)
@@ -107,19 +185,16 @@ def html_page(subgraph: Subgraph, **options: Any) -> str:
         title = f"{what} lineage of {node_title(node)} ({short_id_line(node, short_ids([root], subgraph.graph.nodes))})"
     else:
         title = "Lineage overview"
+    body, anchored = _page_body(subgraph, options)
+    # no script on the page: a refresh to the subject's anchor is what scrolls to it
+    # when the page opens (a same-page jump, so it happens once and nothing reloads)
+    refresh = '<meta http-equiv="refresh" content="0;url=#lineage-subject">' if anchored else ""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title>"
-        # a page of its own: the whole diagram fitted to the window (so the subject is on
-        # screen when it opens, centred), and to the paper when printed
-        "<style>body{margin:24px;font-family:Helvetica,Arial,sans-serif}h1{font-size:18px;font-weight:600}"
-        ".lineage-diagram{text-align:center}"
-        ".lineage-diagram svg{max-width:100%!important;max-height:calc(100vh - 140px);height:auto;width:auto}"
-        "@page{size:A4 landscape;margin:10mm}"
-        "@media print{body{margin:0}.lineage-diagram svg{max-height:170mm}}</style>"
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">" + refresh
+        + f"<title>{html.escape(title)}</title>"
+        f"<style>{_PAGE_CSS}</style>"
         f"</head><body><h1>{html.escape(title)}</h1>\n"
-        + to_html_fragment(subgraph, **options).replace('<div class="lineage-diagram">',
-                                                         f'<div class="lineage-diagram">{_legend(subgraph)}', 1)
+        f'<div class="lineage-diagram"><style>{_CSS.strip()}</style>{_legend(subgraph)}{body}</div>'
         + '\n<p class="hint" style="font-family:Helvetica,Arial,sans-serif;color:#6b7280;font-size:12px">'
         "Arrows point from a thing to what it depends on (W3C PROV). Hover a node for its full id.</p>"
         "\n</body></html>\n"

@@ -1050,6 +1050,18 @@ class Store:
                                 if r[0] in wanted)
         return out
 
+    # -- the event behind each param (audit reports mark an altered value where it appears)
+
+    def param_events(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """``{run: {key: event}}``: the ledger event that wrote each param row of
+        ``run_ids`` (a param is written once, so one event per key)."""
+        out: dict[str, dict[str, int]] = {r: {} for r in run_ids}
+        for chunk in _chunks(list(run_ids), 500):
+            marks = ", ".join("?" * len(chunk))
+            for run, key, event in self.conn.execute(f"SELECT run, key, event FROM params WHERE run IN ({marks}) ORDER BY pk", chunk):
+                out[run][key] = event
+        return out
+
     def prediction_summary(self, model_id: str) -> dict[str, Any]:
         """How many predictions a model made, when the first and last were recorded, and
         the events that wrote them with their row counts: ``{count, first_at, last_at,
