@@ -577,6 +577,20 @@ class Lineage:
 
         node_ref = None if ref is None else self.get(ref).id
         return export(self.store, format, node_ref, path, url=url, namespace=namespace)
+
+    # -- full-text search (issue 10: lineage/store/fulltext.py, lineage/query/search.py) --
+
+    def search(self, text: str, *, kind: str | None = None, limit: int | None = 20) -> Any:
+        """Nodes whose name, alias, annotations, params or tags match ``text``, best
+        first: a list of SearchHit (``.node``, ``.score``, ``.matches``) with
+        ``.to_dict()``. Words are ANDed and prefix-matched, ``"a phrase"`` is exact,
+        ``OR`` takes either side, ``-word`` excludes. Raises InvalidInputError for an
+        empty or wordless query."""
+        from .query.search import search_text
+
+        return search_text(self.store, text, kind=kind, limit=limit)
+
+
 class MetricPoint:
     """One logged value of a metric: ``step``, ``value``, ``at`` (ISO time), ``group``
     (a per-group result's group, else None) and ``dataset`` (the evaluation data, or None)."""

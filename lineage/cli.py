@@ -1710,5 +1710,51 @@ def export_(state: State, ref: str | None, fmt: str, output: str | None, url: st
         click.echo(f"wrote {result.count:,} {'events' if fmt == 'openlineage' else 'records'} as {fmt} to {where}")
 
 
+
+# ---------------------------------------------------------------------------
+# full-text search (issue 10)
+
+
+@cli.command(name="search")
+@click.argument("text", nargs=-1, required=True)
+@click.option("--kind", type=click.Choice(_KIND_NAMES), help="Only nodes of this kind.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N nodes.")
+@json_option
+@pass_state
+def search_(state: State, text: tuple[str, ...], kind: str | None, limit: int, as_json: bool) -> None:
+    """Find nodes by the words in their names, aliases, annotations, params and tags.
+
+    Words are ANDed and match the start of a word (`rand` finds random_forest);
+    "quoted words" are an exact phrase; OR takes either side; -word leaves out
+    what matches it. Best matches first (a name counts more than a param).
+
+    \b
+    Example:
+      lineage search forest
+      lineage search credit scoring --kind model
+      lineage search '"retail loans"' OR mortgage --json
+      lineage search penalty l2 -boost --limit 5
+    """
+    from .query.search import parse_text_query
+
+    try:  # a query that says nothing to look for is bad usage (exit 2), like a --where error
+        parse_text_query(" ".join(text))
+    except LineageError as exc:
+        raise click.UsageError(str(exc)) from None
+    lg = state.lineage()
+    hits = lg.search(" ".join(text), kind=kind, limit=limit)
+    if as_json:
+        emit_json(hits.to_dict())
+        return
+    if not hits:
+        click.echo(f"nothing matches {' '.join(text)!r}")
+        return
+
+    def where(node: Any) -> str:
+        hit = next(h for h in hits if h.node.id == node.id)
+        return "; ".join(f"{m['field']}: {m['text']}" for m in hit.matches[:3])
+
+    console().print(nodes_table([h.node for h in hits], extra=[("matched", where)]))
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -19,6 +19,7 @@ from ..errors import (
 )
 from ..model import canonical_json
 from ..model import clean_text as _clean_text
+from . import fulltext as _fulltext
 from .codec import row_digest
 from .schema import RECORD_TABLES
 from .sqlite import _chunks
@@ -141,6 +142,9 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
             sets = ", ".join(f"{c} = ?" for c in columns)
             store.conn.execute(f"UPDATE {table} SET {sets} WHERE pk = ?", (*erased, pk))
         _forget_paths(store, node_attrs)
+        # the search index's triggers removed the erased terms; merge its segments so
+        # no old segment keeps them (the VACUUM below then zeroes the freed pages)
+        _fulltext.after_erasure(store)
     scrub(store)
     return seq
 
