@@ -590,6 +590,34 @@ class Lineage:
 
         return search_text(self.store, text, kind=kind, limit=limit)
 
+    # -- publishing a store's history (issue 10: lineage/store/publish.py) --------
+
+    def push(self, to: str | os.PathLike[str]) -> Any:
+        """Copy this store's history that ``to`` lacks into it (a store path, or a
+        ``postgresql://`` URL once that backend is there; created when missing), with
+        one ``push`` event linking the copies to this store's head. Idempotent; all or
+        nothing. Returns a PushResult (``.events``, ``.head``, ``.push_event``, …).
+        Raises IntegrityError when this store fails verification, WriteRefusedError
+        when ``to`` is this store or holds a history this one no longer extends."""
+        from .store.publish import push
+
+        target = open(to, create=True)
+        try:
+            return push(self.store, target.store, source_location=str(self.store.path), target_location=str(to))
+        finally:
+            target.close()
+
+    def pull(self, from_: str | os.PathLike[str]) -> Any:
+        """Copy the history of the store at ``from_`` that this one lacks into this
+        one: `push` the other way. Raises NoStoreError when there is no store there."""
+        from .store.publish import push
+
+        source = open(from_, create=False)
+        try:
+            return push(source.store, self.store, source_location=str(from_), target_location=str(self.store.path))
+        finally:
+            source.close()
+
 
 class MetricPoint:
     """One logged value of a metric: ``step``, ``value``, ``at`` (ISO time), ``group``

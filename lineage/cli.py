@@ -1756,5 +1756,54 @@ def search_(state: State, text: tuple[str, ...], kind: str | None, limit: int, a
 
     console().print(nodes_table([h.node for h in hits], extra=[("matched", where)]))
 
+
+# ---------------------------------------------------------------------------
+# publishing a store's history (issue 10)
+
+
+def _print_push(result: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(str(result))
+
+
+@cli.command(name="push")
+@click.option("--to", "to", required=True, metavar="URL", help="The store to publish into: a path or a postgresql:// URL.")
+@json_option
+@pass_state
+def push_(state: State, to: str, as_json: bool) -> None:
+    """Publish this store's history into another store (e.g. the team's server).
+
+    Copies the events the other store lacks, re-chained there, and records one push
+    event that links them to this store's head, so `lineage verify` there proves
+    both chains. Pushing again adds only what is new. Erased rows stay erased;
+    artifact files are copied when the other store keeps files.
+
+    \b
+    Example:
+      lineage push --to postgresql://ml@db.internal/lineage
+      lineage push --to /shared/team/.lineage/lineage.db --json
+    """
+    _print_push(state.lineage().push(to), as_json)
+
+
+@cli.command(name="pull")
+@click.option("--from", "from_", required=True, metavar="URL", help="The store to copy from: a path or a postgresql:// URL.")
+@json_option
+@pass_state
+def pull_(state: State, from_: str, as_json: bool) -> None:
+    """Copy another store's history that this one lacks into this one.
+
+    The same as `lineage push` run from the other side: idempotent, all or nothing,
+    verified by `lineage verify` here.
+
+    \b
+    Example:
+      lineage pull --from postgresql://ml@db.internal/lineage
+      lineage pull --from ../colleague/.lineage/lineage.db --json
+    """
+    _print_push(state.lineage(create=True).pull(from_), as_json)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
