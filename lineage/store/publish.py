@@ -230,11 +230,14 @@ def push(source: Store, target: Store, *, source_location: str | None = None,
         raise WriteRefusedError(f"{dst_loc} starts with the same history as {src_loc}: it is the same store "
                                 "or a copy of it, so there is nothing to publish there")
     with source.snapshot():
+        total, head = source.head()
+        done, _ = _pushed_through(target, sid)
+        if done == total and not _erasures_since(source, target, sid, done):
+            return result  # nothing new: no need to verify the whole source again
         report = source.verify()
         if not report.ok:
             raise IntegrityError(f"{src_loc} fails verification at event {report.first_bad} "
                                  f"({report.problems[0] if report.problems else ''}): nothing was published", report)
-        total, head = source.head()
         _copy_artifacts(source, target, result)
         with target.transaction():
             done, done_head = _pushed_through(target, sid)
@@ -264,6 +267,8 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
     redactions: list[tuple[Any, ...]] = []
     aliases: list[tuple[Any, ...]] = []
     copies = 0
+    # (most stores have never erased anything: then no row needs the redaction lookup)
+    any_erased = source.conn.execute("SELECT 1 FROM redactions LIMIT 1").fetchone() is not None
     for ev in source.conn.execute(
             "SELECT seq, type, payload, payload_digest, rows_digest FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
             (done, total)).fetchall():
@@ -273,7 +278,7 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
             continue
         seq += 1
         copies += 1
-        mine = _copy_rows(source, target, src_seq, seq, result, redactions, aliases)
+        mine = _copy_rows(source, target, src_seq, seq, rd, result, redactions, aliases, any_erased)
         if mine != rd:
             rows_digests[str(src_seq)] = rd
         h = chain_hash(prev, type_, pd, mine)
@@ -307,29 +312,33 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
     result.omitted = len(omitted)
 
 
-def _copy_rows(source: Store, target: Store, src_seq: int, seq: int, result: PushResult,
-               redactions: list[tuple[Any, ...]], aliases: list[tuple[Any, ...]]) -> str:
+def _copy_rows(source: Store, target: Store, src_seq: int, seq: int, rows_digest: str, result: PushResult,
+               redactions: list[tuple[Any, ...]], aliases: list[tuple[Any, ...]], any_erased: bool) -> str:
     """Copy the rows of source event ``src_seq`` as target event ``seq``; returns the
-    rows digest of what was copied (the source's when nothing was skipped)."""
-    h = hashlib.sha256()
+    rows digest of what was copied: the source's ``rows_digest`` unless some rows were
+    already there (only then are the copied rows hashed again)."""
+    kept: list[tuple[str, Sequence[Any], bytes | None]] = []  # (table, values, committed digest of an erased row)
+    skipped = False
     for table, columns in RECORD_TABLES.items():
         rows = source.conn.execute(f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk",
                                    (src_seq,)).fetchall()
         if not rows:
             continue
-        erased = _erasure._erased_rows(source, table, [r[0] for r in rows]).get(table, {})
+        erased = _erasure._erased_rows(source, table, [r[0] for r in rows]).get(table, {}) if any_erased else {}
+        by_id = table in ("nodes", "predictions")
+        present = _present_ids(target, table, rows) if by_id else set()
         insert = (f"INSERT INTO {table} ({', '.join(columns)}, event) "
                   f"VALUES ({', '.join('?' * len(columns))}, {int(seq)})")
         plain: list[tuple[Any, ...]] = []
         for pk, *values in rows:
-            if table in _UNIQUE and _exists(target, table, columns, values):
+            if (values[0] in present) if by_id else (table in _UNIQUE and _exists(target, table, columns, values)):
                 result.skipped[table] = result.skipped.get(table, 0) + 1
+                skipped = True
                 if table == "nodes":
                     _alias_for(target, values, aliases)
                 continue
-            digest = row_digest(table, values)
-            erasure = erased.get(pk) if _erasure._erased_form(table, values) else None
-            if erasure is not None and digest == erasure[1]:
+            erasure = erased.get(pk) if erased and pk in erased and _erasure._erased_form(table, values) else None
+            if erasure is not None and row_digest(table, values) == erasure[1]:
                 # erased in the source: copied as erased, with a redaction naming our row
                 if plain:
                     target.conn.executemany(insert, plain)
@@ -338,14 +347,19 @@ def _copy_rows(source: Store, target: Store, src_seq: int, seq: int, result: Pus
                 reason = _reason(source, table, pk)
                 redactions.append((table, new_pk, erasure[0].hex(), erasure[1].hex(), reason))
                 result.erased += 1
-                h.update(erasure[0])
+                kept.append((table, values, erasure[0]))
             else:
                 plain.append(tuple(values))
-                h.update(digest)
+                kept.append((table, values, None))
         if plain:
             target.conn.executemany(insert, plain)
         if table == "run_states":
             target._track_open_runs([tuple(r[1:]) for r in rows])
+    if not skipped:
+        return rows_digest  # the same rows, each committing to the same digest
+    h = hashlib.sha256()
+    for table, values, committed in kept:
+        h.update(committed if committed is not None else row_digest(table, values))
     return h.hexdigest()
 
 
@@ -361,6 +375,18 @@ def _alias_for(target: Store, values: Sequence[Any], aliases: list[tuple[Any, ..
     if target.conn.execute("SELECT 1 FROM aliases WHERE node = ? AND name = ? LIMIT 1", (node_id, name)).fetchone():
         return
     aliases.append((node_id, name))
+
+
+def _present_ids(target: Store, table: str, rows: Sequence[Sequence[Any]]) -> set[str]:
+    """The ids among ``rows`` (pk first, then id) that ``table`` of the target holds:
+    one indexed ``IN`` query per 500 (a bulk event has many thousands)."""
+    ids = [r[1] for r in rows]
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        found.update(r[0] for r in target.conn.execute(
+            f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+    return found
 
 
 def _exists(target: Store, table: str, columns: Sequence[str], values: Sequence[Any]) -> bool:
