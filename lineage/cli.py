@@ -1715,7 +1715,8 @@ def export_(state: State, ref: str | None, fmt: str, output: str | None, url: st
 # full-text search (issue 10)
 
 
-@cli.command(name="search")
+# (unknown options are words: `-boost` excludes a word, it is not an option)
+@cli.command(name="search", context_settings={"ignore_unknown_options": True})
 @click.argument("text", nargs=-1, required=True)
 @click.option("--kind", type=click.Choice(_KIND_NAMES), help="Only nodes of this kind.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N nodes.")

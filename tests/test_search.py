@@ -174,5 +174,7 @@ def test_cli_search(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert table.exit_code == 0 and "random_forest_fit" in table.output
     none = runner.invoke(cli, ["--db", str(db), "search", "nothingmatchesthis"], catch_exceptions=False)
     assert none.exit_code == 0 and "nothing matches" in none.output
+    excluded = runner.invoke(cli, ["--db", str(db), "search", "fit", "-customers", "--json"], catch_exceptions=False)
+    assert excluded.exit_code == 0 and [i["name"] for i in json.loads(excluded.output)["items"]] == ["boosting_fit"]
     bad = runner.invoke(cli, ["--db", str(db), "search", "OR"])
     assert bad.exit_code == 2 and "OR needs a word" in bad.output and "Traceback" not in bad.output

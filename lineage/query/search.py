@@ -459,9 +459,10 @@ def search_text(store: Store, text: str, *, kind: str | None = None, limit: int 
         hits += f", excluded (grp, node, field, text, score) AS ({sql})"
         args += a
         conditions.append("node NOT IN (SELECT node FROM excluded)")
-    if kind is not None:  # node ids start with their kind (predictions included)
-        conditions.append("node >= ? AND node < ?")
-        cargs += [f"{kind}:", f"{kind};"]
+    if kind is not None:  # node ids start with their kind (predictions included); substr, not a
+        # range, as PostgreSQL's collations may order punctuation otherwise (over the hits only)
+        conditions.append("substr(node, 1, ?) = ?")
+        cargs += [len(kind) + 1, f"{kind}:"]
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     sql = (f"{hits} SELECT node, SUM(score) AS best FROM hits{where} GROUP BY node "
            f"HAVING COUNT(DISTINCT grp) = {len(q.groups)} ORDER BY best, node")

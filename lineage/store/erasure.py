@@ -82,11 +82,15 @@ def _erased_rows(store: Store, table: str | None = None, pks: Sequence[int] = ()
     out: dict[str, dict[int, tuple[bytes, bytes]]] = {}
     # redaction rows of events copied from another store (`lineage push`) name that
     # store's row numbers: the push event re-records them with ours (store/publish.py)
+    # (looked up only when there are redaction rows to sort out: most calls, from a
+    # write path asking whether a row was erased, find none)
     from .publish import copied_ranges, in_ranges
 
-    copied = copied_ranges(store)
+    copied: list[tuple[int, int]] | None = None
     for sql, args in queries:
         for tbl, row_pk, committed, erased, event in store.conn.execute(sql + " ORDER BY pk", args):
+            if copied is None:
+                copied = copied_ranges(store)
             if copied and in_ranges(copied, event):
                 continue
             try:

@@ -231,8 +231,10 @@ def push(source: Store, target: Store, *, source_location: str | None = None,
                                 "or a copy of it, so there is nothing to publish there")
     with source.snapshot():
         total, head = source.head()
-        done, _ = _pushed_through(target, sid)
-        if done == total and not _erasures_since(source, target, sid, done):
+        done, done_head = _pushed_through(target, sid)
+        at_done = source.event(done) if done else None
+        if (done == total and (at_done is None or at_done.hash == done_head)
+                and not _erasures_since(source, target, sid, done)):
             return result  # nothing new: no need to verify the whole source again
         report = source.verify()
         if not report.ok:
@@ -269,6 +271,13 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
     copies = 0
     # (most stores have never erased anything: then no row needs the redaction lookup)
     any_erased = source.conn.execute("SELECT 1 FROM redactions LIMIT 1").fetchone() is not None
+    # which tables each event has rows in (one index-only scan per table), so an event
+    # is read from the two or three tables it wrote, not from all of them
+    touched: dict[int, list[str]] = {}
+    for table in RECORD_TABLES:
+        for (event,) in source.conn.execute(
+                f"SELECT DISTINCT event FROM {table} WHERE event > ? AND event <= ?", (done, total)):
+            touched.setdefault(event, []).append(table)
     for ev in source.conn.execute(
             "SELECT seq, type, payload, payload_digest, rows_digest FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
             (done, total)).fetchall():
@@ -278,7 +287,8 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
             continue
         seq += 1
         copies += 1
-        mine = _copy_rows(source, target, src_seq, seq, rd, result, redactions, aliases, any_erased)
+        mine = _copy_rows(source, target, src_seq, seq, rd, result, redactions, aliases, any_erased,
+                          touched.get(src_seq, []))
         if mine != rd:
             rows_digests[str(src_seq)] = rd
         h = chain_hash(prev, type_, pd, mine)
@@ -313,13 +323,16 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
 
 
 def _copy_rows(source: Store, target: Store, src_seq: int, seq: int, rows_digest: str, result: PushResult,
-               redactions: list[tuple[Any, ...]], aliases: list[tuple[Any, ...]], any_erased: bool) -> str:
+               redactions: list[tuple[Any, ...]], aliases: list[tuple[Any, ...]], any_erased: bool,
+               tables: Sequence[str]) -> str:
     """Copy the rows of source event ``src_seq`` as target event ``seq``; returns the
     rows digest of what was copied: the source's ``rows_digest`` unless some rows were
     already there (only then are the copied rows hashed again)."""
     kept: list[tuple[str, Sequence[Any], bytes | None]] = []  # (table, values, committed digest of an erased row)
     skipped = False
     for table, columns in RECORD_TABLES.items():
+        if table not in tables:
+            continue
         rows = source.conn.execute(f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk",
                                    (src_seq,)).fetchall()
         if not rows:
