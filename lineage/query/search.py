@@ -414,16 +414,48 @@ class SearchResults(list[SearchHit]):
         return {"items": [h.to_dict() for h in self]}
 
 
-def _arms(store: Store, terms: Sequence[_Term], group: int) -> tuple[str, list[Any]]:
+def _arms(backend: str, terms: Sequence[_Term], group: int) -> tuple[str, list[Any]]:
     """The UNION ALL of every indexed table's rows matching any of ``terms``, tagged
     with ``group``, and its arguments."""
-    if getattr(store, "backend", "sqlite") == "sqlite":
+    if backend == "sqlite":
         arms, args = _SQLITE_ARMS, [fts5_match(terms)] * len(_SQLITE_ARMS)
     else:
         arms, args = POSTGRES_ARMS, [tsquery(terms)] * (2 * len(POSTGRES_ARMS))
     sql = " UNION ALL ".join(a.format(w=_WEIGHTS[t]).replace("SELECT ", f"SELECT {int(group)}, ", 1)
                              for t, a in arms.items())
     return sql, args
+
+
+def search_sql(backend: str, q: TextQuery, *, kind: str | None = None,
+               limit: int | None = None) -> tuple[str, list[Any], str, list[Any]]:
+    """The ranking query of `search_text` for ``backend`` (``"sqlite"`` or
+    ``"postgresql"``), with ``?`` placeholders: ``(sql, params, hits, hits_params)``,
+    where ``hits`` is its ``WITH`` clause (every matching row as ``(grp, node,
+    field, text, score)``), which the caller reuses to list what matched."""
+    parts, args = [], []
+    for i, g in enumerate(q.groups):
+        sql, a = _arms(backend, g, i)
+        parts.append(sql)
+        args += a
+    hits = f"WITH hits (grp, node, field, text, score) AS ({' UNION ALL '.join(parts)})"
+    conditions, cargs = [], []
+    if q.exclude:
+        sql, a = _arms(backend, q.exclude, -1)
+        hits += f", excluded (grp, node, field, text, score) AS ({sql})"
+        args += a
+        conditions.append("node NOT IN (SELECT node FROM excluded)")
+    if kind is not None:  # node ids start with their kind (predictions included); substr, not a
+        # range, as PostgreSQL's collations may order punctuation otherwise (over the hits only)
+        conditions.append("substr(node, 1, ?) = ?")
+        cargs += [len(kind) + 1, f"{kind}:"]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    sql = (f"{hits} SELECT node, SUM(score) AS best FROM hits{where} GROUP BY node "
+           f"HAVING COUNT(DISTINCT grp) = {len(q.groups)} ORDER BY best, node")
+    params = [*args, *cargs]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params, hits, args
 
 
 def search_text(store: Store, text: str, *, kind: str | None = None, limit: int | None = 20) -> SearchResults:
@@ -447,29 +479,7 @@ def search_text(store: Store, text: str, *, kind: str | None = None, limit: int 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InvalidInputError(f"limit must be a whole number (1 or more), got {limit!r}")
     q = parse_text_query(text)
-    parts, args = [], []
-    for i, g in enumerate(q.groups):
-        sql, a = _arms(store, g, i)
-        parts.append(sql)
-        args += a
-    hits = f"WITH hits (grp, node, field, text, score) AS ({' UNION ALL '.join(parts)})"
-    conditions, cargs = [], []
-    if q.exclude:
-        sql, a = _arms(store, q.exclude, -1)
-        hits += f", excluded (grp, node, field, text, score) AS ({sql})"
-        args += a
-        conditions.append("node NOT IN (SELECT node FROM excluded)")
-    if kind is not None:  # node ids start with their kind (predictions included); substr, not a
-        # range, as PostgreSQL's collations may order punctuation otherwise (over the hits only)
-        conditions.append("substr(node, 1, ?) = ?")
-        cargs += [len(kind) + 1, f"{kind}:"]
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    sql = (f"{hits} SELECT node, SUM(score) AS best FROM hits{where} GROUP BY node "
-           f"HAVING COUNT(DISTINCT grp) = {len(q.groups)} ORDER BY best, node")
-    params = [*args, *cargs]
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
+    sql, params, hits, args = search_sql(getattr(store, "backend", "sqlite"), q, kind=kind, limit=limit)
     ranked = [(r[0], r[1]) for r in store.conn.execute(sql, params)]
     if not ranked:
         return SearchResults()
