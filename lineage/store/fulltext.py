@@ -13,10 +13,14 @@ copy of the text, only the inverted index; erasure removes an erased row's terms
 The FTS tables are outside RECORD_TABLES and the ledger: nothing is hashed, and a
 stale or damaged index is rebuilt from the evidence (`rebuild`), never trusted.
 
-PostgreSQL (for the pg backend to wire; see `POSTGRES_DDL` and
-lineage/query/search.py's `POSTGRES_SEARCH_SQL`): no trigger and no extra table, a
-GIN index over ``to_tsvector('simple', …)`` of the same columns, which PostgreSQL
-maintains itself.
+PostgreSQL (for the pg backend to wire): no trigger and no extra table, a GIN index
+over ``to_tsvector('simple', …)`` of the same columns (`POSTGRES_DDL`), which
+PostgreSQL maintains itself; the query is lineage/query/search.py's `search_sql` with
+``backend="postgresql"`` (its `POSTGRES_ARMS`). Both are run on a real server by
+tests/test_search_postgres.py. To wire them: give the PostgreSQL store
+``backend = "postgresql"`` (what `migrate`, `search_text` and the helpers here read)
+and run migration 8 (`migrate`) through it like the other migrations; `MIGRATIONS`
+values may be code (`schema.MigrationStep`), not only SQL text.
 """
 
 from __future__ import annotations
