@@ -295,3 +295,29 @@ def test_cli_push_and_pull(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert missing.exit_code == 1 and "no lineage store" in missing.output and "Traceback" not in missing.output
     verify = runner.invoke(cli, ["--db", str(c_db), "verify"], catch_exceptions=False)
     assert verify.exit_code == 0
+
+
+def test_an_erasure_after_a_pull_and_a_push_reaches_the_right_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    server = tmp_path / "server.db"
+    a = lineage.open(tmp_path / "a.db")
+    b = lineage.open(tmp_path / "b.db")
+    with b.start_run("b_work", params={"owner": "bob"}):
+        pass
+    b.push(server)
+    with a.start_run("a_first"):
+        pass
+    a.pull(server)  # a now holds b's events, copied from the server
+    with a.start_run("a_later", params={"owner": "zorblax"}) as run:
+        pass
+    pushed = a.push(server)  # the server's own events in a's history are not sent back
+    assert pushed.omitted > 0
+    s = lineage.open(server)
+    assert [h.node.id for h in s.search("zorblax")] == [run.id]
+    a.redact(run.id, reason="GDPR 3")
+    assert a.push(server).erased >= 2  # the run's name and its param, found past the omitted events
+    assert s.search("zorblax") == [] and s.get(run.id).name is None
+    assert s.get("b_work").attrs["params"] == {"owner": "bob"}  # nothing else was touched
+    assert s.verify().ok and a.verify().ok and graph(s) == graph(a)
+    for lg in (a, b, s):
+        lg.close()

@@ -416,17 +416,19 @@ def _reason(source: Store, table: str, pk: int) -> str | None:
 
 
 def _erasures_since(source: Store, target: Store, sid: str, done: int) -> list[tuple[Any, ...]]:
-    """Rows the target got from the source in earlier pushes that the source has
-    erased since, and the target has not: ``(table, committed digest hex, erased
-    digest hex, reason, erased values)``, found by the digest each row's event
-    committed to."""
+    """Rows the target got from the source in earlier pushes (events up to ``done``)
+    that the source has erased since (a redaction in an event after ``done``) and the
+    target has not: ``(table, target pk, committed digest hex, erased digest hex,
+    reason, erased values)``. Each is found in the one target event that copied its
+    source event, by the digest that event committed to."""
     if done == 0:
         return []
     out = []
-    ranges = copied_ranges(target)
+    pushes = [(body, _omitted_seqs(body)) for _, body in _push_events(target) if body.get("source") == sid]
     theirs = copied_ranges(source)
     for tbl, row_pk, committed, erased_digest, reason, event in source.conn.execute(
-            "SELECT tbl, row_pk, row_digest, erased_digest, reason, event FROM redactions ORDER BY pk").fetchall():
+            "SELECT tbl, row_pk, row_digest, erased_digest, reason, event FROM redactions WHERE event > ? ORDER BY pk",
+            (done,)).fetchall():
         if tbl not in RECORD_TABLES or in_ranges(theirs, event):
             continue
         columns = RECORD_TABLES[tbl]
@@ -436,21 +438,37 @@ def _erasures_since(source: Store, target: Store, sid: str, done: int) -> list[t
         values = tuple(row[1:])
         if row_digest(tbl, values).hex() != erased_digest:
             continue
-        found = _find_copy(target, tbl, columns, committed, ranges)
+        copy_event = _target_event(pushes, row[0])
+        found = _find_copy(target, tbl, columns, committed, copy_event) if copy_event is not None else None
         if found is not None:
             out.append((tbl, found, committed, erased_digest, reason, values))
     return out
 
 
-def _find_copy(target: Store, table: str, columns: Sequence[str], committed: str,
-               ranges: Sequence[tuple[int, int]]) -> int | None:
-    """The target row (pk) of a copied event whose content has digest ``committed``
-    (so not erased yet), or None. Erasure is rare: a scan of the copied rows is fine."""
-    for lo, hi in ranges:
-        for pk, *values in target.conn.execute(
-                f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event BETWEEN ? AND ? ORDER BY pk", (lo, hi)):
-            if row_digest(table, values).hex() == committed:
-                return int(pk)
+def _omitted_seqs(body: dict[str, Any]) -> list[int]:
+    omitted = body.get("omitted") or {}
+    return sorted(int(k) for k in omitted if str(k).isdigit())
+
+
+def _target_event(pushes: Sequence[tuple[dict[str, Any], list[int]]], src_seq: int) -> int | None:
+    """The target event that copied source event ``src_seq``: the push whose range
+    holds it, its ``first`` copy, plus the copied (not omitted) events before it."""
+    for body, omitted in pushes:
+        lo, hi, first = body.get("from"), body.get("to"), body.get("first")
+        if type(lo) is int and type(hi) is int and type(first) is int and lo <= src_seq <= hi:
+            if src_seq in omitted:
+                return None
+            return first + (src_seq - lo) - bisect.bisect_left(omitted, src_seq)
+    return None
+
+
+def _find_copy(target: Store, table: str, columns: Sequence[str], committed: str, event: int) -> int | None:
+    """The row (pk) of target ``event`` in ``table`` whose content has digest
+    ``committed`` (so not erased yet), or None."""
+    for pk, *values in target.conn.execute(
+            f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk", (event,)):
+        if row_digest(table, values).hex() == committed:
+            return int(pk)
     return None
 
 
