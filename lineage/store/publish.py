@@ -512,6 +512,48 @@ def _copy_artifacts(source: Store, target: Store, result: PushResult) -> None:
 # verify: the copies reproduce the source chain
 
 
+def _replay(store: Store, body: dict[str, Any]) -> tuple[dict[int, str], str, bool]:
+    """Replay one push event's copies as the source's chain: ``({source seq: its
+    hash in the source}, the hash reached, every copy accounted for?)``."""
+    first, copies, lo, hi = (int(body[k]) for k in ("first", "copies", "from", "to"))
+    omitted = body.get("omitted") or {}
+    kept = body.get("rows_digests") or {}
+    rows = iter(store.conn.execute(
+        "SELECT seq, type, payload_digest, rows_digest FROM events WHERE seq >= ? AND seq < ? ORDER BY seq",
+        (first, first + copies)).fetchall())
+    h = str(body.get("prev"))
+    hashes: dict[int, str] = {}
+    for src_seq in range(lo, hi + 1):
+        key = str(src_seq)
+        if key in omitted:
+            t, pd, rd = omitted[key]
+        else:
+            row = next(rows, None)
+            if row is None:
+                return hashes, h, False
+            _, t, pd, rd = row
+            rd = kept.get(key, rd)
+        h = chain_hash(h, str(t), str(pd), str(rd))
+        hashes[src_seq] = h
+    return hashes, h, next(rows, None) is None
+
+
+def source_hashes(store: Store, push_seq: int) -> dict[int, str]:
+    """For the push event ``push_seq`` of this store: each target event it copied,
+    mapped to that event's hash in the source's chain (what the copy keeps, proven by
+    replay: `check_pushes`). Raises InvalidInputError when ``push_seq`` is not a push
+    event of this store."""
+    from ..errors import InvalidInputError
+
+    body = next((b for seq, b in _push_events(store) if seq == push_seq), None)
+    if body is None or not all(type(body.get(k)) is int for k in ("first", "copies", "from", "to")):
+        raise InvalidInputError(f"event {push_seq} is not a push event of this store")
+    hashes, _, _ = _replay(store, body)
+    omitted = {int(k) for k in (body.get("omitted") or {}) if str(k).isdigit()}
+    copied = [s for s in sorted(hashes) if s not in omitted]
+    return {int(body["first"]) + i: hashes[s] for i, s in enumerate(copied)}
+
+
 def check_pushes(store: Store, start: int = 1) -> list[tuple[int, str]]:
     """Problems ``(event, message)`` with the push events from ``start`` on: the
     copied events (with the digests the push event kept for omitted events and
@@ -520,32 +562,12 @@ def check_pushes(store: Store, start: int = 1) -> list[tuple[int, str]]:
     for seq, body in _push_events(store):
         if seq < start:
             continue
-        fields = [body.get(k) for k in ("first", "copies", "from", "to")]
-        if not all(type(x) is int for x in fields):
+        if not all(type(body.get(k)) is int for k in ("first", "copies", "from", "to")):
             problems.append((seq, f"event {seq} (push): its payload does not say which events it copied"))
             continue
-        first, copies, lo, hi = (int(x) for x in fields)  # type: ignore[arg-type]
-        omitted = body.get("omitted") or {}
-        kept = body.get("rows_digests") or {}
-        rows = iter(store.conn.execute(
-            "SELECT seq, type, payload_digest, rows_digest FROM events WHERE seq >= ? AND seq < ? ORDER BY seq",
-            (first, first + copies)).fetchall())
-        h = str(body.get("prev"))
-        ok = True
-        for src_seq in range(lo, hi + 1):
-            key = str(src_seq)
-            if key in omitted:
-                t, pd, rd = omitted[key]
-            else:
-                row = next(rows, None)
-                if row is None:
-                    ok = False
-                    break
-                _, t, pd, rd = row
-                rd = kept.get(key, rd)
-            h = chain_hash(h, str(t), str(pd), str(rd))
-        if not ok or next(rows, None) is not None or h != body.get("head"):
+        _, h, complete = _replay(store, body)
+        if not complete or h != body.get("head"):
+            first, copies = int(body["first"]), int(body["copies"])
             problems.append((seq, f"event {seq} (push): the copied events {first}..{first + copies - 1} do not "
                                   f"replay to the source head {str(body.get('head'))[:16]}… it recorded"))
     return problems
-
