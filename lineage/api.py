@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .predfiles import PredictResult
     from .predlog import PredictionLogger
     from .query import Subgraph
+    from .query.search import SearchResults
+    from .store.publish import PushResult
     from .supervise import CommandResult
 
 
@@ -2027,6 +2029,144 @@ class Lineage:
 
         parse_order(order_by)
 
+    # -- full-text search (issue 10: lineage/store/fulltext.py, lineage/query/search.py) --
+
+    def search(self, text: str, *, kind: str | None = None, limit: int | None = 20) -> SearchResults:
+        """Nodes whose name, alias, annotations, params or tags match ``text``, best first.
+
+        Parameters
+        ----------
+        text : str
+            Words, ANDed and prefix-matched; ``"a phrase"`` is exact, ``OR`` takes
+            either side, ``-word`` excludes.
+        kind : str, optional
+            Only nodes of this kind.
+        limit : int or None
+            At most this many hits (None: all).
+
+        Returns
+        -------
+        SearchResults
+            A list of SearchHit (``.node``, ``.score``, higher is better, and
+            ``.matches``, where it matched), with ``.to_dict()``.
+
+        Raises
+        ------
+        InvalidInputError
+            For an empty or wordless query.
+
+        Examples
+        --------
+        >>> [hit.node.name for hit in lg.search("raw", kind="dataset")]
+        ['raw']
+        """
+        from .query.search import search_text
+
+        return search_text(self.store, text, kind=kind, limit=limit)
+
+    @staticmethod
+    def check_search(text: str) -> None:
+        """Check a `search` text before a store is opened.
+
+        Parameters
+        ----------
+        text : str
+            The query, as `search` takes it.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        InvalidInputError
+            When it has nothing to look for.
+
+        Examples
+        --------
+        >>> lg.check_search("forest -boost")
+        >>> lg.check_search('""')
+        Traceback (most recent call last):
+        lineage.errors.InvalidInputError: ...
+        """
+        from .query.search import parse_text_query
+
+        parse_text_query(text)
+
+    # -- publishing a store's history (issue 10: lineage/store/publish.py) --------
+
+    def push(self, to: str | os.PathLike[str]) -> PushResult:
+        """Copy this store's history that ``to`` lacks into it, with one ``push`` event
+        linking the copies to this store's head; idempotent, all or nothing.
+
+        Parameters
+        ----------
+        to : str or path
+            A store path (created when missing) or a ``postgresql://`` URL.
+
+        Returns
+        -------
+        PushResult
+            ``.events`` copied, ``.head`` published, ``.push_event`` (None when there
+            was nothing new), ``.from_seq``/``.to_seq``.
+
+        Raises
+        ------
+        IntegrityError
+            When this store fails verification.
+        WriteRefusedError
+            When ``to`` is this store, or holds a history this one no longer extends.
+
+        Examples
+        --------
+        >>> lg.push("shared/lineage.db").events > 0
+        True
+        >>> lg.push("shared/lineage.db").events
+        0
+        """
+        from .store.publish import push
+
+        target = open(to, create=True)
+        try:
+            return push(self.store, target.store, source_location=str(self.store.path), target_location=str(to))
+        finally:
+            target.close()
+
+    def pull(self, from_: str | os.PathLike[str]) -> PushResult:
+        """Copy the history of the store at ``from_`` that this one lacks into this one:
+        `push` the other way.
+
+        Parameters
+        ----------
+        from_ : str or path
+            A store path or a ``postgresql://`` URL.
+
+        Returns
+        -------
+        PushResult
+            As `push`.
+
+        Raises
+        ------
+        NoStoreError
+            When there is no store there.
+        IntegrityError
+            When that store fails verification.
+
+        Examples
+        --------
+        >>> laptop = lineage.open("laptop/lineage.db")
+        >>> laptop.pull(".lineage/lineage.db").events > 0
+        True
+        >>> laptop.close()
+        """
+        from .store.publish import push
+
+        source = open(from_, create=False)
+        try:
+            return push(source.store, self.store, source_location=str(from_), target_location=str(self.store.path))
+        finally:
+            source.close()
 
 class MetricPoint:
     """One logged value of a metric: ``step``, ``value``, ``at`` (ISO time), ``group``

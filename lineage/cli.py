@@ -1617,5 +1617,103 @@ def export_(state: State, ref: str | None, fmt: str, output: str | None, url: st
         click.echo(f"wrote {result.count:,} {'events' if fmt == 'openlineage' else 'records'} as {fmt} to {where}")
 
 
+
+# ---------------------------------------------------------------------------
+# full-text search (issue 10)
+
+
+# (unknown options are words: `-boost` excludes a word, it is not an option)
+@cli.command(name="search", context_settings={"ignore_unknown_options": True})
+@click.argument("text", nargs=-1, required=True)
+@click.option("--kind", type=click.Choice(_KIND_NAMES), help="Only nodes of this kind.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most N nodes.")
+@json_option
+@pass_state
+def search_(state: State, text: tuple[str, ...], kind: str | None, limit: int, as_json: bool) -> None:
+    """Find nodes by the words in their names, aliases, annotations, params and tags.
+
+    Words are ANDed and match the start of a word (`rand` finds random_forest);
+    "quoted words" are an exact phrase; OR takes either side; -word leaves out
+    what matches it. Best matches first (a name counts more than a param).
+
+    \b
+    Example:
+      lineage search forest
+      lineage search credit scoring --kind model
+      lineage search '"retail loans"' OR mortgage --json
+      lineage search penalty l2 -boost --limit 5
+    """
+    from .api import Lineage
+
+    try:  # a query that says nothing to look for is bad usage (exit 2), like a --where error
+        Lineage.check_search(" ".join(text))
+    except LineageError as exc:
+        raise click.UsageError(str(exc)) from None
+    lg = state.lineage()
+    hits = lg.search(" ".join(text), kind=kind, limit=limit)
+    if as_json:
+        emit_json(hits.to_dict())
+        return
+    if not hits:
+        click.echo(f"nothing matches {' '.join(text)!r}")
+        return
+
+    def where(node: Any) -> str:
+        hit = next(h for h in hits if h.node.id == node.id)
+        return "; ".join(f"{m['field']}: {m['text']}" for m in hit.matches[:3])
+
+    from .render.tables import nodes_table
+
+    console().print(nodes_table([h.node for h in hits], extra=[("matched", where)]))
+
+
+# ---------------------------------------------------------------------------
+# publishing a store's history (issue 10)
+
+
+def _print_push(result: Any, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        click.echo(str(result))
+
+
+@cli.command(name="push")
+@click.option("--to", "to", required=True, metavar="URL", help="The store to publish into: a path or a postgresql:// URL.")
+@json_option
+@pass_state
+def push_(state: State, to: str, as_json: bool) -> None:
+    """Publish this store's history into another store (e.g. the team's server).
+
+    Copies the events the other store lacks, re-chained there, and records one push
+    event that links them to this store's head, so `lineage verify` there proves
+    both chains. Pushing again adds only what is new. Erased rows stay erased;
+    artifact files are copied when the other store keeps files.
+
+    \b
+    Example:
+      lineage push --to postgresql://ml@db.internal/lineage
+      lineage push --to /shared/team/.lineage/lineage.db --json
+    """
+    _print_push(state.lineage().push(to), as_json)
+
+
+@cli.command(name="pull")
+@click.option("--from", "from_", required=True, metavar="URL", help="The store to copy from: a path or a postgresql:// URL.")
+@json_option
+@pass_state
+def pull_(state: State, from_: str, as_json: bool) -> None:
+    """Copy another store's history that this one lacks into this one.
+
+    The same as `lineage push` run from the other side: idempotent, all or nothing,
+    verified by `lineage verify` here.
+
+    \b
+    Example:
+      lineage pull --from postgresql://ml@db.internal/lineage
+      lineage pull --from ../colleague/.lineage/lineage.db --json
+    """
+    _print_push(state.lineage(create=True).pull(from_), as_json)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

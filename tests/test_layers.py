@@ -230,7 +230,6 @@ CLI_MAY_IMPORT = {
     "lineage.model": "short ids, sizes and kinds for printing",
     "lineage.render": "views of the results it prints",
     "lineage.secrets": "SecretWarning, the warning category it turns into a line",
-    "lineage.query": "rich tables of results (data_uses_table, suspects_table) until they move to render",
 }
 
 

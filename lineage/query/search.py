@@ -3,7 +3,10 @@ and `parse_order`, its sort keys."""
 
 from __future__ import annotations
 
+import re as _re
 from collections.abc import Sequence
+from dataclasses import dataclass as _dataclass
+from dataclasses import field as _field
 from typing import Any
 
 from ..errors import FilterSyntaxError, InvalidInputError
@@ -298,3 +301,241 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
         params.append(limit)
     nodes = [store._node_from_row(row[:5]) for row in store.conn.execute(sql, params)]
     return store.with_run_state(nodes)
+
+
+# ---------------------------------------------------------------------------
+# full-text search (`lineage search TEXT`): names, aliases, annotations, params and
+# tags, through the store's full-text index (lineage/store/fulltext.py).
+#
+# The user's text is parsed here, never handed to the engine: words are ANDed and
+# prefix-matched (`forest` finds `random_forest`, `rand` finds it too), "quoted
+# words" are an exact phrase, `OR` between two terms takes either, and `-word`
+# leaves out what matches it. The parsed query is compiled to FTS5's MATCH
+# language (SQLite) or to a tsquery (PostgreSQL), so the two backends answer the
+# same question and no engine syntax error can reach a user.
+
+#: a word as both engines' tokenizers see it: letters and digits (``_``, ``-``, ``.``,
+#: ``/`` separate words, as in FTS5's unicode61 and PostgreSQL's default parser)
+_WORD = _re.compile(r"[^\W_]+")
+_CHUNK = _re.compile(r'"([^"]*)"?|(\S+)')
+
+#: how much a match in each place counts (multiplies the engine's relevance): a name
+#: says what a thing is, an alias nearly so; annotations, params and tags describe it
+_WEIGHTS = {"nodes": 3.0, "aliases": 2.0, "annotations": 1.0, "params": 1.0, "tags": 1.0}
+
+
+@_dataclass(frozen=True)
+class _Term:
+    words: tuple[str, ...]
+    prefix: bool  # the last word may be the start of a longer one
+
+
+@_dataclass(frozen=True)
+class TextQuery:
+    """A parsed search: every group must match (a group matches when any of its
+    terms does), and no term of ``exclude`` may."""
+
+    groups: tuple[tuple[_Term, ...], ...]
+    exclude: tuple[_Term, ...] = ()
+
+
+def parse_text_query(text: str) -> TextQuery:
+    """Parse the search language (see the comment above this section).
+
+    Raises InvalidInputError, one line, for text with no word to look for (empty,
+    punctuation only, only ``-excluded`` words) or an ``OR`` without a term on
+    each side.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInputError("nothing to search for: give a word, e.g. `lineage search forest`")
+    groups: list[list[_Term]] = []
+    exclude: list[_Term] = []
+    pending_or = False
+    for m in _CHUNK.finditer(text):
+        quoted, bare = m.group(1), m.group(2)
+        if bare == "OR":
+            if not groups or pending_or:
+                raise InvalidInputError(f"search {text!r}: OR needs a word on each side (`forest OR boost`)")
+            pending_or = True
+            continue
+        negate = bare is not None and bare.startswith("-") and len(bare) > 1
+        words = tuple(w.lower() for w in _WORD.findall(quoted if quoted is not None else bare.lstrip("-" if negate else "")))
+        if not words:
+            continue
+        term = _Term(words, prefix=quoted is None)
+        if negate:
+            exclude.append(term)
+        elif pending_or:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+        pending_or = False
+    if pending_or:
+        raise InvalidInputError(f"search {text!r}: OR needs a word on each side (`forest OR boost`)")
+    if not groups:
+        what = "only excluded words" if exclude else "no word (letters or digits)"
+        raise InvalidInputError(f"search {text!r} has {what} to look for; give a word, e.g. `lineage search forest`")
+    return TextQuery(tuple(tuple(g) for g in groups), tuple(exclude))
+
+
+def fts5_match(terms: Sequence[_Term]) -> str:
+    """Terms, any of which may match, in FTS5's MATCH language. Every word is letters
+    and digits only, so quoting it is all the escaping it needs."""
+    return " OR ".join('"' + " ".join(t.words) + '"' + ("*" if t.prefix else "") for t in terms)
+
+
+def tsquery(terms: Sequence[_Term]) -> str:
+    """Terms, any of which may match, as PostgreSQL's ``to_tsquery('simple', …)`` text
+    (for the pg branch): phrases as ``<->``, prefixes as ``:*``, quoted lexemes."""
+    def term(t: _Term) -> str:
+        lexemes = ["'" + w.replace("'", "''") + "'" for w in t.words]
+        if t.prefix:
+            lexemes[-1] += ":*"
+        return "(" + " <-> ".join(lexemes) + ")"
+
+    return " | ".join(map(term, terms))
+
+
+# One arm per indexed table: (node id, where it matched, the text, relevance).
+# FTS5's `rank` is bm25, lower (more negative) for better matches; weighted here.
+_SQLITE_ARMS = {
+    "nodes": "SELECT n.id, 'name', n.name, nodes_fts.rank * {w} FROM nodes_fts "
+             "JOIN nodes n ON n.pk = nodes_fts.rowid WHERE nodes_fts MATCH ?",
+    "aliases": "SELECT a.node, 'alias', a.name, aliases_fts.rank * {w} FROM aliases_fts "
+               "JOIN aliases a ON a.pk = aliases_fts.rowid WHERE aliases_fts MATCH ?",
+    "annotations": "SELECT a.node, 'annotation:' || a.field, a.text, annotations_fts.rank * {w} FROM annotations_fts "
+                   "JOIN annotations a ON a.pk = annotations_fts.rowid WHERE annotations_fts MATCH ?",
+    "params": "SELECT p.run, 'param:' || p.key, p.value, params_fts.rank * {w} FROM params_fts "
+              "JOIN params p ON p.pk = params_fts.rowid WHERE params_fts MATCH ?",
+    "tags": "SELECT t.run, 'tag:' || t.key, t.value, tags_fts.rank * {w} FROM tags_fts "
+            "JOIN tags t ON t.pk = tags_fts.rowid WHERE tags_fts MATCH ?",
+}
+
+#: The same search on PostgreSQL, for the pg branch to wire in `search_text` (one
+#: `?` per arm, each bound to `tsquery(q)`). Each expression repeats its GIN index's
+#: (lineage/store/fulltext.py POSTGRES_DDL) exactly, so the index is used; ts_rank
+#: is higher for better matches, so it is negated to sort like FTS5's bm25.
+POSTGRES_ARMS = {
+    "nodes": "SELECT n.id, 'name', n.name, -ts_rank(to_tsvector('simple', coalesce(n.name, '')), "
+             "to_tsquery('simple', ?)) * {w} FROM nodes n "
+             "WHERE to_tsvector('simple', coalesce(n.name, '')) @@ to_tsquery('simple', ?)",
+    "aliases": "SELECT a.node, 'alias', a.name, -ts_rank(to_tsvector('simple', coalesce(a.name, '')), "
+               "to_tsquery('simple', ?)) * {w} FROM aliases a "
+               "WHERE to_tsvector('simple', coalesce(a.name, '')) @@ to_tsquery('simple', ?)",
+    "annotations": "SELECT a.node, 'annotation:' || a.field, a.text, -ts_rank(to_tsvector('simple', "
+                   "coalesce(a.field, '') || ' ' || coalesce(a.text, '')), to_tsquery('simple', ?)) * {w} "
+                   "FROM annotations a WHERE to_tsvector('simple', coalesce(a.field, '') || ' ' || "
+                   "coalesce(a.text, '')) @@ to_tsquery('simple', ?)",
+    "params": "SELECT p.run, 'param:' || p.key, p.value, -ts_rank(to_tsvector('simple', coalesce(p.key, '') "
+              "|| ' ' || coalesce(p.value, '')), to_tsquery('simple', ?)) * {w} FROM params p "
+              "WHERE to_tsvector('simple', coalesce(p.key, '') || ' ' || coalesce(p.value, '')) "
+              "@@ to_tsquery('simple', ?)",
+    "tags": "SELECT t.run, 'tag:' || t.key, t.value, -ts_rank(to_tsvector('simple', coalesce(t.key, '') "
+            "|| ' ' || coalesce(t.value, '')), to_tsquery('simple', ?)) * {w} FROM tags t "
+            "WHERE to_tsvector('simple', coalesce(t.key, '') || ' ' || coalesce(t.value, '')) "
+            "@@ to_tsquery('simple', ?)",
+}
+
+
+@_dataclass
+class SearchHit:
+    """One node found by `search_text`: ``.node``, ``.score`` (higher is better) and
+    ``.matches``, where it matched: ``[{"field": "name" | "alias" | "param:KEY" |
+    "tag:KEY" | "annotation:FIELD", "text": …}]``."""
+
+    node: Node
+    score: float
+    matches: list[dict[str, Any]] = _field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A node (DESIGN.md §5) plus ``score`` and ``matches``."""
+        return {**self.node.to_dict(), "score": self.score, "matches": list(self.matches)}
+
+
+class SearchResults(list[SearchHit]):
+    """The hits of `search_text`, best first; ``.to_dict()`` is ``{"items": [...]}``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": [h.to_dict() for h in self]}
+
+
+def _arms(backend: str, terms: Sequence[_Term], group: int) -> tuple[str, list[Any]]:
+    """The UNION ALL of every indexed table's rows matching any of ``terms``, tagged
+    with ``group``, and its arguments."""
+    if backend == "sqlite":
+        arms, args = _SQLITE_ARMS, [fts5_match(terms)] * len(_SQLITE_ARMS)
+    else:
+        arms, args = POSTGRES_ARMS, [tsquery(terms)] * (2 * len(POSTGRES_ARMS))
+    sql = " UNION ALL ".join(a.format(w=_WEIGHTS[t]).replace("SELECT ", f"SELECT {int(group)}, ", 1)
+                             for t, a in arms.items())
+    return sql, args
+
+
+def search_sql(backend: str, q: TextQuery, *, kind: str | None = None,
+               limit: int | None = None) -> tuple[str, list[Any], str, list[Any]]:
+    """The ranking query of `search_text` for ``backend`` (``"sqlite"`` or
+    ``"postgresql"``), with ``?`` placeholders: ``(sql, params, hits, hits_params)``,
+    where ``hits`` is its ``WITH`` clause (every matching row as ``(grp, node,
+    field, text, score)``), which the caller reuses to list what matched."""
+    parts, args = [], []
+    for i, g in enumerate(q.groups):
+        sql, a = _arms(backend, g, i)
+        parts.append(sql)
+        args += a
+    hits = f"WITH hits (grp, node, field, text, score) AS ({' UNION ALL '.join(parts)})"
+    conditions, cargs = [], []
+    if q.exclude:
+        sql, a = _arms(backend, q.exclude, -1)
+        hits += f", excluded (grp, node, field, text, score) AS ({sql})"
+        args += a
+        conditions.append("node NOT IN (SELECT node FROM excluded)")
+    if kind is not None:  # node ids start with their kind (predictions included); substr, not a
+        # range, as PostgreSQL's collations may order punctuation otherwise (over the hits only)
+        conditions.append("substr(node, 1, ?) = ?")
+        cargs += [len(kind) + 1, f"{kind}:"]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    sql = (f"{hits} SELECT node, SUM(score) AS best FROM hits{where} GROUP BY node "
+           f"HAVING COUNT(DISTINCT grp) = {len(q.groups)} ORDER BY best, node")
+    params = [*args, *cargs]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return sql, params, hits, args
+
+
+def search_text(store: Store, text: str, *, kind: str | None = None, limit: int | None = 20) -> SearchResults:
+    """Nodes whose name, alias, annotations, params or tags match ``text`` (the
+    language of `parse_text_query`), best first; each with where it matched.
+
+    A node matches when each word (or OR-group) matches somewhere in what is
+    recorded about it, not necessarily in one place (`forest l2`: a run named
+    random_forest with a param l2), and none of the ``-excluded`` words does.
+    Relevance: the engine's (bm25 on SQLite), weighted by where it matched
+    (`_WEIGHTS`), summed over the matching rows.
+
+    Cost: one index lookup per indexed table and term group, then a group over the
+    matching rows (not over the store). Raises InvalidInputError for an empty or
+    wordless query, an unknown kind or a bad limit.
+    """
+    from ..model import KINDS
+
+    if kind is not None and kind not in KINDS:
+        raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidInputError(f"limit must be a whole number (1 or more), got {limit!r}")
+    q = parse_text_query(text)
+    sql, params, hits, args = search_sql(getattr(store, "backend", "sqlite"), q, kind=kind, limit=limit)
+    ranked = [(r[0], r[1]) for r in store.conn.execute(sql, params)]
+    if not ranked:
+        return SearchResults()
+    ids = [r[0] for r in ranked]
+    marks = ", ".join("?" * len(ids))
+    matches: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    seen: set[tuple[str, str, Any]] = set()
+    for node, field_, value in store.conn.execute(
+            f"{hits} SELECT node, field, text FROM hits WHERE node IN ({marks}) ORDER BY score, field", [*args, *ids]):
+        if (node, field_, value) not in seen:  # a row matching two groups is shown once
+            seen.add((node, field_, value))
+            matches[node].append({"field": field_, "text": value})
+    nodes = store.get_nodes(ids)
+    return SearchResults(SearchHit(nodes[i], round(-best, 4) + 0.0, matches[i]) for i, best in ranked if i in nodes)

@@ -10,6 +10,8 @@ A package split by concern (issue 10):
 * `files`: artifacts, run locks, the stat cache, the ``.gitignore`` of ``.lineage/``;
 * `sqlite`: connections, pragmas, the busy wait, backend errors translated in one place;
 * `locate`: finding a store;
+* `fulltext`: the full-text index behind `lineage search` (an index, not evidence);
+* `publish`: `push`/`pull`, a store's history copied into another and linked to its head;
 * `core`: the `Store` class, which delegates to the modules above.
 
 SQL is kept portable (standard SQL, no SQLite-only syntax in queries) so the same schema

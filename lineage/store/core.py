@@ -193,8 +193,11 @@ class Store:
         with self.transaction():
             version = self.schema_version()  # another process may have migrated meanwhile
             for v in range(version + 1, SCHEMA_VERSION + 1):
+                step = MIGRATIONS[v]
+                if callable(step):  # a migration written as code (schema.MigrationStep)
+                    step(self)
                 # statement by statement: executescript() would COMMIT our transaction
-                for stmt in MIGRATIONS[v].split(";"):
+                for stmt in step.split(";") if isinstance(step, str) else ():
                     if stmt.strip():
                         self.conn.execute(stmt)
                 self.conn.execute(

@@ -19,6 +19,7 @@ from ..errors import (
 )
 from ..model import canonical_json
 from ..model import clean_text as _clean_text
+from . import fulltext as _fulltext
 from .codec import row_digest
 from .schema import RECORD_TABLES
 from .sqlite import _chunks
@@ -72,15 +73,26 @@ def _committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> byt
 def _erased_rows(store: Store, table: str | None = None, pks: Sequence[int] = ()) -> dict[str, dict[int, tuple[bytes, bytes]]]:
     """``{table: {pk: (digest committed to, digest as erased)}}`` of erased rows:
     all of them, or only those of ``table`` among ``pks``."""
-    base = "SELECT tbl, row_pk, row_digest, erased_digest FROM redactions"
+    base = "SELECT tbl, row_pk, row_digest, erased_digest, event FROM redactions"
     if table is None:
         queries: Iterable[tuple[str, list[Any]]] = [(base, [])]
     else:  # in chunks: a bulk event's rows outnumber SQLite's bound-variable limit
         queries = ((f"{base} WHERE tbl = ? AND row_pk IN ({', '.join('?' * len(c))})", [table, *c])
                    for c in _chunks(list(pks), 500))
     out: dict[str, dict[int, tuple[bytes, bytes]]] = {}
+    # redaction rows of events copied from another store (`lineage push`) name that
+    # store's row numbers: the push event re-records them with ours (store/publish.py)
+    # (looked up only when there are redaction rows to sort out: most calls, from a
+    # write path asking whether a row was erased, find none)
+    from .publish import copied_ranges, in_ranges
+
+    copied: list[tuple[int, int]] | None = None
     for sql, args in queries:
-        for tbl, row_pk, committed, erased in store.conn.execute(sql + " ORDER BY pk", args):
+        for tbl, row_pk, committed, erased, event in store.conn.execute(sql + " ORDER BY pk", args):
+            if copied is None:
+                copied = copied_ranges(store)
+            if copied and in_ranges(copied, event):
+                continue
             try:
                 out.setdefault(str(tbl), {})[row_pk] = (bytes.fromhex(committed), bytes.fromhex(erased))
             except (TypeError, ValueError):  # a forged record: leave the row to fail verify
@@ -141,6 +153,9 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
             sets = ", ".join(f"{c} = ?" for c in columns)
             store.conn.execute(f"UPDATE {table} SET {sets} WHERE pk = ?", (*erased, pk))
         _forget_paths(store, node_attrs)
+        # the search index's triggers removed the erased terms; merge its segments so
+        # no old segment keeps them (the VACUUM below then zeroes the freed pages)
+        _fulltext.after_erasure(store)
     scrub(store)
     return seq
 

@@ -257,6 +257,10 @@ def _verify(store: Store, head: str | None, since_checkpoint: bool,
     while pending is not None:
         problems.append((pending[0], f"rows claim event {pending[0]}, which is not in the ledger"))
         pending = next(row_groups, None)
+    # the events copied from another store (`lineage push`) replay to its head
+    from .publish import check_pushes
+
+    problems += check_pushes(store, start)
     report.events = expected - 1
     report.head = prev
     if want_head is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-SCHEMA_VERSION = 7
+from . import fulltext
+
+SCHEMA_VERSION = 8
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -159,8 +162,12 @@ CREATE TABLE stat_cache (
 );
 """
 
+#: a migration written as code: called with the store inside the migration's transaction
+MigrationStep = Callable[[Any], None]
+
 # version -> DDL that upgrades a store from version-1 to version. Append, never edit.
-MIGRATIONS: dict[int, str] = {
+# (A step that is not one SQL script per backend is a `MigrationStep`.)
+MIGRATIONS: dict[int, str | MigrationStep] = {
     1: _DDL_V1,
     # 2: find the last checkpoint (audits start there) without scanning the ledger
     2: "CREATE INDEX events_type ON events (type, seq)",
@@ -242,6 +249,13 @@ CREATE TABLE prediction_inputs (
 CREATE INDEX prediction_inputs_prediction ON prediction_inputs (prediction);
 CREATE INDEX prediction_inputs_event ON prediction_inputs (event)
 """,
+    # 8: full-text search (`lineage search`) over names, aliases, annotations, params
+    # and tags: an index, not evidence (outside RECORD_TABLES and the ledger), created
+    # and backfilled through sqlite-utils' enable_fts, kept in step by its triggers.
+    # Code, not SQL text: trigger bodies hold semicolons, and PostgreSQL takes a GIN
+    # index instead (lineage/store/fulltext.py). Self-contained (replace=True), so the
+    # lead may renumber it at merge.
+    8: fulltext.migrate,
 }
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.
