@@ -403,6 +403,10 @@ class PgConnection:
             return _NoRows()
         if text.startswith("pragma wal_checkpoint"):
             return _NoRows([(0, 0, 0)])
+        if text.startswith("pragma query_only"):
+            on = text.rstrip(";").endswith(("on", "1", "true"))
+            self._run(lambda raw: raw.execute(f"SET default_transaction_read_only = {'on' if on else 'off'}"), retry=False)
+            return _NoRows()
         if text.startswith("pragma data_version"):
             return _NoRows([(self._store._data_version(),)])
         return _NoRows()  # secure_delete, synchronous, cache_size, …: nothing to do here
@@ -484,8 +488,8 @@ class PostgresStore(Store):
             # a dead client machine is noticed within a minute (its locks freed)
             conn.execute("SET tcp_keepalives_idle = 20")
             conn.execute("SET tcp_keepalives_interval = 5")
-            durability = os.environ.get("LINEAGE_DURABILITY", "normal").lower()
-            conn.execute("SET synchronous_commit = " + ("on" if durability == "full" else "on"))
+            # (LINEAGE_DURABILITY: a commit here is durable once the server has it;
+            # synchronous_commit stays as the server's administrator set it)
 
         return ConnectionPool(self._conninfo, min_size=1, max_size=int(os.environ.get("LINEAGE_PG_POOL", "16")),
                               kwargs={"application_name": app, "connect_timeout": 10},
