@@ -19,6 +19,8 @@ from click.testing import CliRunner, Result
 import lineage
 from lineage.cli import cli
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 NODE_KEYS = {"id", "kind", "name", "created_at", "attrs"}
 VERIFY_KEYS = {"ok", "events", "head", "first_bad", "problems"}
 

@@ -14,6 +14,8 @@ from click.testing import CliRunner
 import lineage
 from lineage.cli import cli
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 NODE_KEYS = {"id", "kind", "name", "created_at", "attrs"}
 
 

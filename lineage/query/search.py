@@ -246,7 +246,9 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
         raise InvalidInputError(f"limit must be a whole number (0 or more), got {limit!r}")
     select = ", ".join([f"n.{c.strip()}" for c in store._NODE_COLS.split(",")] + cols + ["n.pk"])
     sql = f"SELECT {select} FROM nodes n WHERE {' AND '.join(conditions)}"
-    sql += " ORDER BY " + ", ".join([*order, "n.pk DESC"])
+    if order:  # sort keys are output columns: PostgreSQL takes them in expressions only from a subquery
+        sql = f"SELECT * FROM ({sql}) q"
+    sql += " ORDER BY " + ", ".join([*order, "pk DESC" if order else "n.pk DESC"])
     params = [*sort_args, *args]
     if limit is not None:
         sql += " LIMIT ?"
