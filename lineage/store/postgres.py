@@ -311,7 +311,9 @@ class PgConnection:
         from psycopg.pq import TransactionStatus
 
         raw = self._raw
-        return raw is not None and not raw.closed and raw.info.transaction_status != TransactionStatus.IDLE
+        # (a broken connection's transaction is gone: the server rolled it back)
+        return (raw is not None and not raw.closed and not raw.broken
+                and raw.info.transaction_status != TransactionStatus.IDLE)
 
     def close(self) -> None:
         with suppress(Exception):
@@ -677,11 +679,10 @@ class PostgresStore(Store):
         if not self.running_runs():
             return []
         row = self.conn.execute("SELECT EXTRACT(EPOCH FROM (now() - pg_postmaster_start_time()))").fetchone()
-        if row is not None and float(row[0]) < _RESTART_GRACE_SECONDS and not os.environ.get("LINEAGE_PG_NO_GRACE"):
+        grace = float(os.environ.get("LINEAGE_PG_RESTART_GRACE", _RESTART_GRACE_SECONDS))
+        if row is not None and float(row[0]) < grace:
             return []
         return super().reap_dead_runs(noticed_by=noticed_by)
-
-
 
 
 # ---------------------------------------------------------------------------
