@@ -102,10 +102,11 @@ def _pg_admin() -> Any:
             if IN_CI:
                 pytest.fail(f"the PostgreSQL server at LINEAGE_TEST_POSTGRES cannot be reached: {exc}")
             pytest.skip(f"the PostgreSQL server at LINEAGE_TEST_POSTGRES cannot be reached ({str(exc).strip()[:80]})")
-    conn = _PG_ADMIN[0]
-    if conn.closed or conn.broken:  # the server was restarted by a fault test
-        import psycopg
+    import psycopg
 
+    try:
+        _PG_ADMIN[0].execute("SELECT 1")
+    except psycopg.Error:  # the server was restarted by a fault test
         _PG_ADMIN[0] = psycopg.connect(require_postgres(), autocommit=True, connect_timeout=5)
     return _PG_ADMIN[0]
 

@@ -478,7 +478,24 @@ class PostgresStore(Store):
             pool.putconn(raw)
 
     def _make_pool(self) -> Any:
+        import psycopg
         from psycopg_pool import ConnectionPool
+
+        # One connection first, to say at once why the server cannot be used (down,
+        # a refused login, no such database) rather than after the pool's wait.
+        pauses = iter(_RETRY_PAUSES)
+        while True:
+            try:
+                psycopg.connect(self._conninfo, connect_timeout=10).close()
+                break
+            except psycopg.Error as exc:
+                pause = next(pauses, None) if _is_disconnect(exc) else None
+                if pause is None:
+                    mapped = _translate(exc, str(self.path))
+                    if mapped is None:
+                        raise
+                    raise mapped from None
+                time.sleep(pause)
 
         schema = self.schema
         app = f"lineage:{schema}"[:63]
