@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import _pg_admin, pg_schema, pg_store_url, require_postgres
 
 import lineage
 from lineage.cli import cli
@@ -26,8 +27,6 @@ from lineage.errors import NoStoreError, StoreUnavailableError
 from lineage.model import Node, make_id, new_uuid7_hex
 from lineage.store import Store
 from lineage.store.postgres import PgUrl, translate
-
-from conftest import _pg_admin, pg_schema, pg_store_url, require_postgres
 
 ACTOR = "agent:" + "0" * 64
 

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import DB_ERRORS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,6 @@ from lineage.errors import (
 )
 from lineage.model import Edge, Node, make_id, new_uuid7_hex
 from lineage.store import GENESIS, RECORD_TABLES, SCHEMA_VERSION, Store, chain_hash, locate
-
-from conftest import DB_ERRORS
 
 H = "ab" * 32
 BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both

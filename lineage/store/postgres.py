@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from ..errors import (
@@ -401,7 +401,7 @@ class PgConnection:
             # transaction; the connection is in autocommit mode outside one)
             if not self.in_transaction:
                 for table in (*RECORD_TABLES, "stat_cache"):
-                    self._run(lambda raw, t=table: raw.execute(f"VACUUM {t}"), retry=True)
+                    self._run(functools.partial(_vacuum, table=table), retry=True)
             return _NoRows()
         if text.startswith("pragma wal_checkpoint"):
             return _NoRows([(0, 0, 0)])
@@ -412,6 +412,10 @@ class PgConnection:
         if text.startswith("pragma data_version"):
             return _NoRows([(self._store._data_version(),)])
         return _NoRows()  # secure_delete, synchronous, cache_size, …: nothing to do here
+
+
+def _vacuum(raw: Any, *, table: str) -> None:
+    raw.execute(f"VACUUM {table}")
 
 
 # ---------------------------------------------------------------------------
@@ -459,7 +463,7 @@ class PostgresStore(Store):
                 pool = self._pool
         try:
             return pool.getconn(timeout=_BUSY_SECONDS)
-        except Exception as exc:  # noqa: BLE001 - psycopg_pool.PoolTimeout, OperationalError: one line
+        except Exception as exc:
             import psycopg_pool
 
             if isinstance(exc, (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests)) or _is_disconnect(exc):
@@ -517,6 +521,11 @@ class PostgresStore(Store):
 
     def _connect(self) -> Any:
         return PgConnection(self)
+
+    @property
+    def _pgconn(self) -> PgConnection:
+        """This thread's connection, as its own type (`conn` is typed as sqlite3's)."""
+        return cast(PgConnection, self.conn)
 
     def _after_fork(self) -> None:
         # the parent's pool and connections are the parent's: kept, never used or
@@ -591,7 +600,7 @@ class PostgresStore(Store):
         (so the ledger stays one chain under any number of writers); nested calls
         become savepoints. A lost connection fails the write whole with one
         line (StoreUnavailableError); the next write reconnects."""
-        conn = self.conn
+        conn = self._pgconn
         local = self._local
         where = str(self.path)
         if local.depth == 0:
@@ -649,7 +658,7 @@ class PostgresStore(Store):
     def snapshot(self) -> Iterator[None]:
         """Everything read inside sees one snapshot (REPEATABLE READ), whoever
         commits meanwhile; inside a write transaction it is that transaction."""
-        conn = self.conn
+        conn = self._pgconn
         local = self._local
         if local.depth > 0 or conn.in_transaction:
             yield
@@ -725,7 +734,7 @@ def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, ro
 
     columns = RECORD_TABLES[table]
     kinds = _column_kinds(table, columns)
-    conn: PgConnection = store.conn
+    conn: PgConnection = store._pgconn
     staged = f"lineage_staged_{os.getpid()}_{next(_staging)}"
     cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
     defs = ", ".join(f"c{i + 1} {_PG_TYPES[k]}" for i, k in enumerate(kinds))
@@ -881,4 +890,4 @@ def open_url(url: str) -> PgUrl:
     return url if isinstance(url, PgUrl) else PgUrl(url)
 
 
-__all__ = ["SCHEMES", "PgConnection", "PgRunLock", "PgUrl", "bulk_load", "is_url", "open_url", "PostgresStore", "translate"]
+__all__ = ["SCHEMES", "PgConnection", "PgRunLock", "PgUrl", "PostgresStore", "bulk_load", "is_url", "open_url", "translate"]
