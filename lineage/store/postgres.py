@@ -357,13 +357,17 @@ class PgConnection:
 
         return self._run(run, retry=False)
 
-    def copy_rows(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        """``COPY … FROM STDIN`` of ``rows`` (psycopg's ``copy``)."""
+    def copy_rows(self, sql: str, rows: Iterable[Sequence[Any]], types: Sequence[str] | None = None) -> None:
+        """``COPY … FROM STDIN`` of ``rows`` (psycopg's ``copy``); binary when the
+        columns' ``types`` are given (``text``, ``float8``, ``int8``)."""
 
         def run(raw: Any) -> None:
             with raw.cursor() as cur, cur.copy(sql) as copy:
+                if types is not None:
+                    copy.set_types(list(types))
+                write = copy.write_row
                 for row in rows:
-                    copy.write_row(row)
+                    write(row)
 
         self._run(run, retry=False)
 
@@ -716,6 +720,7 @@ class PostgresStore(Store):
 
 
 _PG_TYPES = {0: 'TEXT COLLATE "C"', 1: "DOUBLE PRECISION", 2: "BIGINT"}
+_COPY_TYPES = {0: "text", 1: "float8", 2: "int8"}
 _staging = itertools.count()
 
 
@@ -745,12 +750,15 @@ def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, ro
     gc_was_enabled = gc.isenabled()
     gc.disable()  # (see Store.write_bulk: millions of short-lived tuples)
     try:
-        conn.execute(f"CREATE TEMP TABLE {staged} (ord BIGINT GENERATED ALWAYS AS IDENTITY, {defs})")
+        # (a TEMP table is private to this session and not WAL-logged; a sequential
+        # scan of it returns rows in the order they were written: nobody else reads it)
+        conn.execute(f"CREATE TEMP TABLE {staged} ({defs})")
         conn.execute("BEGIN")
         try:
+            types = [_COPY_TYPES[k] for k in kinds]
             for out, digests in _encode_ahead(table, kinds, iter(rows), chunk):
                 rows_hash.update(digests)
-                conn.copy_rows(f"COPY pg_temp.{staged} ({cols}) FROM STDIN", out)
+                conn.copy_rows(f"COPY pg_temp.{staged} ({cols}) FROM STDIN (FORMAT BINARY)", out, types)
                 n += len(out)
             conn.execute("COMMIT")
         except BaseException:
@@ -761,9 +769,9 @@ def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, ro
             seq, prev = store.head()
             seq += 1
             conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, event) "
-                         f"SELECT {cols}, {int(seq)} FROM pg_temp.{staged} ORDER BY ord")
+                         f"SELECT {cols}, {int(seq)} FROM pg_temp.{staged}")
             if table == "run_states":
-                store._track_open_runs(conn.execute(f"SELECT {cols} FROM pg_temp.{staged} ORDER BY ord").fetchall())
+                store._track_open_runs(conn.execute(f"SELECT {cols} FROM pg_temp.{staged}").fetchall())
             body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": n, **payload}
             return int(_ledger.append_event(store, seq, prev, type_, body, rows_hash.hexdigest()))
     finally:
