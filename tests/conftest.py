@@ -111,6 +111,41 @@ def _pg_admin() -> Any:
     return _PG_ADMIN[0]
 
 
+class _RawPostgres:
+    """A bare psycopg connection on a store's schema, shaped like the sqlite3
+    connection tamper tests use (execute with ``?``, commit, close)."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        from lineage.store.postgres import _split_url
+
+        conninfo, schema = _split_url(url)
+        self.conn = psycopg.connect(conninfo, autocommit=True)
+        self.conn.execute(f'SET search_path TO "{schema}"')
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        from lineage.store.postgres import translate
+
+        return self.conn.execute(translate(sql, bool(params)), tuple(params) or None)
+
+    def commit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def raw_connect(db: Any) -> Any:
+    """A connection that bypasses lineage (to tamper with a store): sqlite3 on a
+    file, psycopg on a PostgreSQL store's URL."""
+    import sqlite3
+
+    if isinstance(db, str) and db.startswith(("postgresql://", "postgres://")):
+        return _RawPostgres(db)
+    return sqlite3.connect(db)
+
+
 def pg_store_url(schema: str) -> str:
     """The URL of a store in ``schema`` of the test database."""
     return PG_URL + ("&" if "?" in PG_URL else "?") + f"schema={schema}"
