@@ -290,3 +290,21 @@ def test_a_server_restart_mid_run_is_survived(url: str) -> None:
         node = lg.get(run.id)
         assert node.attrs["status"] == "finished" and node.attrs["metrics"]["loss"] == 0.5
         assert lg.verify().ok
+
+
+def test_an_artifact_logged_on_one_machine_is_fetched_on_another(url: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")  # machine A's project
+    with lineage.open(url) as lg:
+        with lg.start_run("fit") as run:
+            model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+    monkeypatch.chdir(tmp_path / "b")  # machine B: no local copy
+    with lineage.open(url) as lg:
+        hex_id = model.id.split(":", 1)[1]
+        local = lg.store.artifact_path(hex_id)
+        assert local.is_relative_to(tmp_path / "b") and local.is_file()
+        assert local.read_bytes() == (tmp_path / "a" / ".lineage" / "artifacts" / hex_id[:2] / hex_id).read_bytes()

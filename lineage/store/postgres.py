@@ -565,6 +565,40 @@ class PostgresStore(Store):
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
 
+    def _migrate(self) -> None:
+        super()._migrate()
+        # Artifacts' bytes, for the other machines of the team: content-addressed
+        # (checked against their digest when fetched), so a cache outside the chain,
+        # like stat_cache. Not a migration: the table is PostgreSQL's only (on SQLite
+        # the files sit beside the database).
+        if not self.conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? "
+                                 "AND table_name = 'artifact_blobs'", (self.schema,)).fetchone():
+            with self.transaction():
+                self.conn.execute("CREATE TABLE IF NOT EXISTS artifact_blobs (digest TEXT PRIMARY KEY, data BYTEA NOT NULL)")
+
+    # -- artifacts: a local copy in the project's .lineage/, the bytes on the server --
+
+    def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Any:
+        """As on SQLite (a file under ``artifacts/``), and the bytes kept on the server
+        so that the team's other machines can fetch them (`artifact_path`)."""
+        path = super().put_artifact(digest, data, source=source)
+        if not self.conn.execute("SELECT 1 FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone():
+            with self.transaction():
+                self.conn.execute("INSERT INTO artifact_blobs (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
+                                  (digest, path.read_bytes()))
+        return path
+
+    def artifact_path(self, digest: str) -> Any:
+        """The local file of an artifact, fetched from the server first when this
+        machine has none (kept only if its bytes hash to ``digest``)."""
+        path = super().artifact_path(digest)
+        if not path.exists():
+            row = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
+            if row is not None and hashlib.sha256(bytes(row[0])).hexdigest() == digest:
+                with suppress(LineageError):
+                    super().put_artifact(digest, bytes(row[0]))
+        return path
+
     # -- transactions ---------------------------------------------------------
 
     def _begin_write(self, conn: PgConnection) -> None:
