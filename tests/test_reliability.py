@@ -651,7 +651,8 @@ def test_a_bulk_write_lets_small_writers_through(store_path: Path) -> None:
     s.add_node(Node(model, "model", "clf", {}))
     with small_writer(store_path, pause=0.01) as waits:
         s.write_bulk("predictions", {}, "predictions", _prediction_rows(model, 15_000))
-    assert len(waits) >= 5  # they kept writing during the bulk write
+    # they kept writing during the bulk write (a write to a server costs more round trips)
+    assert len(waits) >= (5 if isinstance(store_path, Path) else 2)
     assert s.verify().ok
     s.close()
 

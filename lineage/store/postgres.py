@@ -758,61 +758,101 @@ _COPY_TYPES = {0: "text", 1: "float8", 2: "int8"}
 _staging = itertools.count()
 
 
+#: a bulk write of up to this many rows is encoded in memory, then sent by COPY
+#: straight into its table under the append lock (the lock is held about as long as
+#: the copy from a staging table would hold it); a larger one is staged
+_DIRECT_ROWS = int(os.environ.get("LINEAGE_PG_DIRECT_ROWS", "200000"))
+
+
 def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
               chunk: int = 5000) -> int:
     """Many rows of ``table`` as one event; returns its number.
 
-    The rows are encoded (digests, canonical values: the codec every write uses) and
-    streamed by ``COPY`` into a TEMP table of this session: no lock on the store, and
-    nobody else can see them. Then one transaction takes the append lock, copies them
-    into ``table`` with their event number and appends the event: they become visible
-    all at once, and other writers wait only for that step. A writer killed half-way
-    leaves nothing: its temp table ends with its session.
+    The rows are encoded first (digests, canonical values: the codec every write
+    uses), with no lock held, however slowly they come. Up to `_DIRECT_ROWS` rows are
+    kept in memory and then sent by binary ``COPY`` into ``table`` in the one
+    transaction that takes the append lock and appends their event. More are streamed
+    by ``COPY`` into a TEMP table of this session as they come (no lock, nobody else
+    can see it), and then copied into ``table`` in that transaction. Either way the
+    rows become visible all at once, with their event, and a writer killed half-way
+    leaves nothing (a TEMP table ends with its session).
     """
-    from . import ledger as _ledger
-
     columns = RECORD_TABLES[table]
     kinds = _column_kinds(table, columns)
+    types = [_COPY_TYPES[k] for k in kinds]
     conn: PgConnection = store._pgconn
-    staged = f"lineage_staged_{os.getpid()}_{next(_staging)}"
+    staged: str | None = None
     cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
-    defs = ", ".join(f"c{i + 1} {_PG_TYPES[k]}" for i, k in enumerate(kinds))
     rows_hash = hashlib.sha256()
     n = 0
+    held: list[list[tuple[Any, ...]]] = []
     import gc
 
     gc_was_enabled = gc.isenabled()
     gc.disable()  # (see Store.write_bulk: millions of short-lived tuples)
     try:
-        # (a TEMP table is private to this session and not WAL-logged; a sequential
-        # scan of it returns rows in the order they were written: nobody else reads it)
-        conn.execute(f"CREATE TEMP TABLE {staged} ({defs})")
-        conn.execute("BEGIN")
-        try:
-            types = [_COPY_TYPES[k] for k in kinds]
-            for out, digests in _encode_ahead(table, kinds, iter(rows), chunk):
-                rows_hash.update(digests)
-                conn.copy_rows(f"COPY pg_temp.{staged} ({cols}) FROM STDIN (FORMAT BINARY)", out, types)
-                n += len(out)
-            conn.execute("COMMIT")
-        except BaseException:
-            with suppress(Exception):
+        for out, digests in _encode_ahead(table, kinds, iter(rows), chunk):
+            rows_hash.update(digests)
+            n += len(out)
+            held.append(out)
+            if n > _DIRECT_ROWS:
+                if staged is None:
+                    staged = _stage(conn, kinds)
+                for part in held:
+                    conn.copy_rows(f"COPY pg_temp.{staged} ({cols}) FROM STDIN (FORMAT BINARY)", part, types)
+                held = []
+        if staged is not None:
+            conn.execute("COMMIT")  # (the staging transaction: the TEMP table's rows)
+        return _publish(store, type_, payload, table, staged, held, n, rows_hash.hexdigest())
+    except BaseException:
+        with suppress(Exception):
+            if conn.in_transaction and store._local.depth == 0:
                 conn.raw.execute("ROLLBACK")
-            raise
-        with store.transaction():
-            seq, prev = store.head()
-            seq += 1
-            conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, event) "
-                         f"SELECT {cols}, {int(seq)} FROM pg_temp.{staged}")
-            if table == "run_states":
-                store._track_open_runs(conn.execute(f"SELECT {cols} FROM pg_temp.{staged}").fetchall())
-            body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": n, **payload}
-            return int(_ledger.append_event(store, seq, prev, type_, body, rows_hash.hexdigest()))
+        raise
     finally:
         if gc_was_enabled:
             gc.enable()
-        with suppress(Exception):
-            conn.execute(f"DROP TABLE IF EXISTS pg_temp.{staged}")
+        if staged is not None:
+            with suppress(Exception):
+                conn.execute(f"DROP TABLE IF EXISTS pg_temp.{staged}")
+
+
+def _stage(conn: PgConnection, kinds: Sequence[int]) -> str:
+    """A new TEMP table for staged rows (columns c1…), in an open transaction; its name."""
+    staged = f"lineage_staged_{os.getpid()}_{next(_staging)}"
+    defs = ", ".join(f"c{i + 1} {_PG_TYPES[k]}" for i, k in enumerate(kinds))
+    # (a TEMP table is private to this session and not WAL-logged; a sequential
+    # scan of it returns rows in the order they were written: nobody else reads it)
+    conn.execute(f"CREATE TEMP TABLE {staged} ({defs})")
+    conn.execute("BEGIN")
+    return staged
+
+
+def _publish(store: Any, type_: str, payload: Mapping[str, Any], table: str, staged: str | None,
+             held: list[list[tuple[Any, ...]]], n: int, rows_digest: str) -> int:
+    """Under the append lock: the rows into ``table`` (from the staging table, or
+    ``held`` in memory by COPY) and their event, in one transaction."""
+    from . import ledger as _ledger
+
+    columns = RECORD_TABLES[table]
+    kinds = _column_kinds(table, columns)
+    cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+    conn: PgConnection = store._pgconn
+    with store.transaction():
+        seq, prev = store.head()
+        seq += 1
+        if staged is not None:
+            conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, event) "
+                         f"SELECT {cols}, {int(seq)} FROM pg_temp.{staged}")
+        else:
+            sql = f"COPY {table} ({', '.join(columns)}, event) FROM STDIN (FORMAT BINARY)"
+            conn.copy_rows(sql, ((*r, seq) for part in held for r in part), [*(_COPY_TYPES[k] for k in kinds), "int8"])
+        if table == "run_states":
+            states = conn.execute(f"SELECT {cols} FROM pg_temp.{staged}").fetchall() if staged else \
+                [r for part in held for r in part]
+            store._track_open_runs(states)
+        body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": n, **payload}
+        return int(_ledger.append_event(store, seq, prev, type_, body, rows_digest))
 
 
 # ---------------------------------------------------------------------------
