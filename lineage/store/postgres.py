@@ -183,15 +183,29 @@ def translate(sql: str, with_params: bool = True) -> str:
 # backend errors, translated in one place
 
 
+#: what the server says when it refuses a login for good (retrying will not help)
+_REFUSALS = ("does not exist", "authentication failed", "no pg_hba.conf entry", "permission denied",
+             "password", "SSL", "certificate")
+
+
 def _is_disconnect(exc: BaseException) -> bool:
+    """True for a connection that failed or was lost for a reason that may pass (the
+    server down, restarting, the backend terminated): worth a retry."""
     import psycopg
 
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        if _refused(exc):
+            return False
         sqlstate = getattr(exc, "sqlstate", None)
         # 57P0x: the server is shutting down / the backend was terminated; 08xxx:
         # connection exceptions; no sqlstate: the socket itself failed
         return sqlstate is None or sqlstate.startswith(("57P", "08"))
     return False
+
+
+def _refused(exc: BaseException) -> bool:
+    text = str(exc)
+    return "FATAL" in text and any(r in text for r in _REFUSALS)
 
 
 def _translate(exc: BaseException, where: str) -> LineageError | None:
@@ -202,9 +216,14 @@ def _translate(exc: BaseException, where: str) -> LineageError | None:
 
     if isinstance(exc, LineageError):
         return exc
+    if _refused(exc):
+        reason = _first_line(exc).split("FATAL:", 1)[-1].strip()
+        if "database" in reason and "does not exist" in reason:
+            return NoStoreError(f"no lineage store at {where}: {reason} (create it with createdb)")
+        return StoreUnavailableError(f"the server of {where} refused the connection: {reason}")
     if _is_disconnect(exc):
         return StoreUnavailableError(f"the lineage store {where} cannot be reached ({_first_line(exc)}); "
-                                     "nothing of the interrupted write was kept: retry when the server is back")
+                                     "retry when the server is back")
     if isinstance(exc, (e.LockNotAvailable, e.DeadlockDetected, e.QueryCanceled, e.SerializationFailure)):
         return StoreBusyError(f"the lineage store {where} is busy: another writer held its append lock for more than "
                               f"{_BUSY_SECONDS:.0f} s; try again")
@@ -390,12 +409,6 @@ class PgConnection:
                 if mapped is None:
                     raise
                 raise mapped from None
-            except StoreUnavailableError:
-                # no connection could be had (the pool's wait): safe to retry
-                pause = next(pauses, None)
-                if pause is None:
-                    raise
-                time.sleep(pause)
 
     def _pragma(self, sql: str) -> Any:
         """SQLite's PRAGMAs and VACUUM, as far as they mean something here."""
@@ -466,7 +479,7 @@ class PostgresStore(Store):
                     self._pool = self._make_pool()
                 pool = self._pool
         try:
-            return pool.getconn(timeout=_BUSY_SECONDS)
+            return pool.getconn(timeout=10.0)
         except Exception as exc:
             import psycopg_pool
 
@@ -614,11 +627,6 @@ class PostgresStore(Store):
                 raw.execute("BEGIN")
                 raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, self._lock_key))
                 return
-            except StoreUnavailableError:
-                pause = next(pauses, None)
-                if pause is None:
-                    raise
-                time.sleep(pause)
             except psycopg.Error as exc:
                 with suppress(Exception):
                     if conn.in_transaction:
@@ -650,11 +658,15 @@ class PostgresStore(Store):
                 local.depth = 1
                 try:
                     yield
-                except BaseException:
+                except BaseException as exc:
                     self._known.clear()
                     with suppress(Exception):
                         if conn.in_transaction:
                             conn.raw.execute("ROLLBACK")
+                    if isinstance(exc, StoreUnavailableError) and "cannot be reached" in str(exc):
+                        raise StoreUnavailableError(
+                            str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")
+                        ) from None
                     raise
                 else:
                     try:
