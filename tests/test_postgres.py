@@ -308,3 +308,24 @@ def test_an_artifact_logged_on_one_machine_is_fetched_on_another(url: str, tmp_p
         local = lg.store.artifact_path(hex_id)
         assert local.is_relative_to(tmp_path / "b") and local.is_file()
         assert local.read_bytes() == (tmp_path / "a" / ".lineage" / "artifacts" / hex_id[:2] / hex_id).read_bytes()
+
+
+def test_an_older_store_on_the_server_is_upgraded_and_still_verifies(url: str) -> None:
+    from lineage.store import SCHEMA_VERSION
+
+    from conftest import raw_connect
+
+    with Store(url, actor=ACTOR) as s:
+        s.add_node(dataset(1))
+    raw = raw_connect(url)
+    for stmt in ("DROP TABLE prediction_inputs", "DROP TABLE open_runs", "DROP INDEX events_type", "DROP TABLE redactions",
+                 "DROP TABLE promotions", "DROP TABLE importances", "DROP INDEX predictions_request",
+                 "CREATE INDEX predictions_request ON predictions (request_id)",
+                 "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
+        raw.execute(stmt)
+    raw.close()
+    with Store(url, actor=ACTOR) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        s.add_node(dataset(2))
+        s.redact(dataset(2).id, reason="test")  # a table of a later migration
+        assert s.verify().ok
