@@ -311,9 +311,9 @@ def test_an_artifact_logged_on_one_machine_is_fetched_on_another(url: str, tmp_p
 
 
 def test_an_older_store_on_the_server_is_upgraded_and_still_verifies(url: str) -> None:
-    from lineage.store import SCHEMA_VERSION
-
     from conftest import raw_connect
+
+    from lineage.store import SCHEMA_VERSION
 
     with Store(url, actor=ACTOR) as s:
         s.add_node(dataset(1))
