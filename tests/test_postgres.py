@@ -329,3 +329,26 @@ def test_an_older_store_on_the_server_is_upgraded_and_still_verifies(url: str) -
         s.add_node(dataset(2))
         s.redact(dataset(2).id, reason="test")  # a table of a later migration
         assert s.verify().ok
+
+
+def test_a_forked_child_writes_on_its_own_sessions_and_leaves_the_parents_alone(url: str) -> None:
+    with Store(url, actor=ACTOR) as s:
+        s.add_node(dataset(1))
+        parent_pid = _backend_pid(s)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child's lines are not traced
+            code = 3
+            try:
+                s.add_node(dataset(2))  # a session of its own
+                code = 0 if _backend_pid(s) != parent_pid else 4
+                s.close()  # closes the child's connections, not the parent's
+                import gc
+
+                gc.collect()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert _backend_pid(s) == parent_pid  # the parent's session survived the child
+        s.add_node(dataset(3))
+        assert s.head()[0] == 3 and s.verify().ok

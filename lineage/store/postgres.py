@@ -306,6 +306,7 @@ class PgConnection:
         self._store = store
         self._raw: Any = None
         self._streams = itertools.count()
+        self._pid = os.getpid()
 
     # -- the raw psycopg connection -------------------------------------------
 
@@ -343,7 +344,7 @@ class PgConnection:
 
     def __del__(self) -> None:  # a thread ended: its connection goes back to the pool
         with suppress(Exception):
-            if self._raw is not None and self._store._pool_pid == os.getpid():
+            if self._raw is not None and self._pid == os.getpid():
                 self.close()
 
     # -- statements --------------------------------------------------------------
@@ -429,6 +430,19 @@ class PgConnection:
         if text.startswith("pragma data_version"):
             return _NoRows([(self._store._data_version(),)])
         return _NoRows()  # secure_delete, synchronous, cache_size, …: nothing to do here
+
+
+def _detach(raw: Any) -> None:
+    """In a forked child: point the child's copy of a parent's connection socket at
+    /dev/null, so that nothing the child does (or its exit, which ends libpq
+    connections) can write to the parent's session on the server."""
+    if raw is None:
+        return
+    with suppress(Exception):
+        fd = raw.pgconn.socket
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, fd)
+        os.close(null)
 
 
 def _vacuum(raw: Any, *, table: str) -> None:
@@ -547,6 +561,10 @@ class PostgresStore(Store):
     def _after_fork(self) -> None:
         # the parent's pool and connections are the parent's: kept, never used or
         # closed here (closing would end the parent's sessions on the server)
+        raws = [c._raw for c in list(self._conns) if isinstance(c, PgConnection)]  # type: ignore[attr-defined]
+        raws += list(getattr(self._pool, "_pool", ()) or ())  # the pool's idle connections
+        for raw in raws:
+            _detach(raw)
         self._inherited.append(self._pool)
         self._pool = None
         self._pool_pid = os.getpid()
@@ -623,9 +641,8 @@ class PostgresStore(Store):
         pauses = iter(_RETRY_PAUSES)
         while True:
             try:
-                raw = conn.raw
-                raw.execute("BEGIN")
-                raw.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, self._lock_key))
+                # (one round trip: both statements in one simple query; the keys are ours)
+                conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_LOCK_CLASS}, {int(self._lock_key)})")
                 return
             except psycopg.Error as exc:
                 with suppress(Exception):
@@ -968,7 +985,8 @@ class PgRunLock:
         if conn is None:
             return
         if self._pid != os.getpid():
-            _INHERITED.append(conn)  # the parent's session: leave it alone
+            _detach(conn)  # the parent's session: leave it alone
+            _INHERITED.append(conn)
             return
         self._stop.set()
         with suppress(Exception):
