@@ -352,3 +352,15 @@ def test_a_forked_child_writes_on_its_own_sessions_and_leaves_the_parents_alone(
         assert _backend_pid(s) == parent_pid  # the parent's session survived the child
         s.add_node(dataset(3))
         assert s.head()[0] == 3 and s.verify().ok
+
+
+def test_a_table_dropped_by_hand_is_one_line(url: str) -> None:
+    from conftest import raw_connect
+
+    with lineage.open(url):
+        pass
+    raw = raw_connect(url)
+    raw.execute("DROP TABLE nodes")
+    raw.close()
+    out = CliRunner().invoke(cli, ["--db", url, "ls"])
+    assert out.exit_code == 1 and "Traceback" not in out.output and "not a complete lineage store" in out.output

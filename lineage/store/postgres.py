@@ -239,6 +239,8 @@ def _translate(exc: BaseException, where: str) -> LineageError | None:
         return NoStoreError(f"no database for the lineage store {where} ({_first_line(exc)}); create it with createdb")
     if isinstance(exc, (e.InvalidAuthorizationSpecification, e.InvalidPassword)):
         return StoreUnavailableError(f"the server of {where} refused the login: {_first_line(exc)}")
+    if isinstance(exc, (e.UndefinedTable, e.UndefinedColumn)):  # a table dropped or altered by hand
+        return StoreCorruptError(f"{where} is not a complete lineage store ({_first_line(exc)}; see `lineage verify`)")
     if isinstance(exc, (e.DataCorrupted, e.IndexCorrupted)):
         return StoreCorruptError(f"{where}: the server reports damaged data ({_first_line(exc)})")
     return None
