@@ -177,6 +177,8 @@ def store_path(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) ->
         return
     require_postgres()
     monkeypatch.chdir(tmp_path)
+    # (a CI server has just started: no grace for runs reconnecting after a restart)
+    monkeypatch.setenv("LINEAGE_PG_RESTART_GRACE", "0")
     with pg_schema() as schema:
         yield pg_store_url(schema)
 
