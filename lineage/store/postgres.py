@@ -606,7 +606,7 @@ class PostgresStore(Store):
         # the files sit beside the database).
         if not self.conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? "
                                  "AND table_name = 'artifact_blobs'", (self.schema,)).fetchone():
-            with self.transaction():
+            with suppress(LineageError), self.transaction():  # (a read-only login: no sharing, no failure)
                 self.conn.execute("CREATE TABLE IF NOT EXISTS artifact_blobs (digest TEXT PRIMARY KEY, data BYTEA NOT NULL)")
 
     # -- artifacts: a local copy in the project's .lineage/, the bytes on the server --
@@ -615,8 +615,10 @@ class PostgresStore(Store):
         """As on SQLite (a file under ``artifacts/``), and the bytes kept on the server
         so that the team's other machines can fetch them (`artifact_path`)."""
         path = super().put_artifact(digest, data, source=source)
-        if not self.conn.execute("SELECT 1 FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone():
-            with self.transaction():
+        # best effort (a savepoint inside a caller's transaction): the local file is
+        # the artifact; without the table (a read-only login) it is not shared
+        with suppress(LineageError), self.transaction():
+            if not self.conn.execute("SELECT 1 FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone():
                 self.conn.execute("INSERT INTO artifact_blobs (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
                                   (digest, path.read_bytes()))
         return path
@@ -626,9 +628,9 @@ class PostgresStore(Store):
         machine has none (kept only if its bytes hash to ``digest``)."""
         path = super().artifact_path(digest)
         if not path.exists():
-            row = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
-            if row is not None and hashlib.sha256(bytes(row[0])).hexdigest() == digest:
-                with suppress(LineageError):
+            with suppress(LineageError):
+                row = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
+                if row is not None and hashlib.sha256(bytes(row[0])).hexdigest() == digest:
                     super().put_artifact(digest, bytes(row[0]))
         return path
 
