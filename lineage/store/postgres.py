@@ -1001,9 +1001,4 @@ class PgRunLock:
             self._keeper.join(timeout=5)
 
 
-def open_url(url: str) -> PgUrl:
-    """`PgUrl` of a store URL given by the user (``--db``, ``LINEAGE_DB``, ``open``)."""
-    return url if isinstance(url, PgUrl) else PgUrl(url)
-
-
-__all__ = ["SCHEMES", "PgConnection", "PgRunLock", "PgUrl", "PostgresStore", "bulk_load", "is_url", "open_url", "translate"]
+__all__ = ["SCHEMES", "PgConnection", "PgRunLock", "PgUrl", "PostgresStore", "bulk_load", "is_url", "translate"]
