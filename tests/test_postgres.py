@@ -364,3 +364,23 @@ def test_a_table_dropped_by_hand_is_one_line(url: str) -> None:
     raw.close()
     out = CliRunner().invoke(cli, ["--db", url, "ls"])
     assert out.exit_code == 1 and "Traceback" not in out.output and "not a complete lineage store" in out.output
+
+
+def test_a_connection_dropped_mid_copy_leaves_nothing_and_one_line(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("lineage.store.postgres._DIRECT_ROWS", 1000)  # staged as the rows come
+    with Store(url, actor=ACTOR) as s:
+        model = make_id("model", "cd" * 32)
+        s.add_node(Node(model, "model", "rf", {}))
+        pid = _backend_pid(s)
+
+        def rows() -> Any:
+            for n in range(30_000):
+                if n == 20_000:
+                    _pg_admin().execute("SELECT pg_terminate_backend(%s)", (pid,))
+                yield (f"prediction:{new_uuid7_hex()}", model, None, "1", 0.5, None, "2026-01-01T00:00:00.000000Z")
+
+        with pytest.raises(StoreUnavailableError) as err:
+            s.write_bulk("predictions", {"model": model}, "predictions", rows())
+        assert "\n" not in str(err.value) and "nothing of the interrupted write was kept" in str(err.value)
+        assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
+        assert s.head()[0] == 1 and s.verify().ok

@@ -684,7 +684,8 @@ class PostgresStore(Store):
                     with suppress(Exception):
                         if conn.in_transaction:
                             conn.raw.execute("ROLLBACK")
-                    if isinstance(exc, StoreUnavailableError) and "cannot be reached" in str(exc):
+                    if isinstance(exc, StoreUnavailableError) and "cannot be reached" in str(exc) \
+                            and "nothing of" not in str(exc):
                         raise StoreUnavailableError(
                             str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")
                         ) from None
@@ -837,10 +838,13 @@ def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, ro
         if staged is not None:
             conn.execute("COMMIT")  # (the staging transaction: the TEMP table's rows)
         return _publish(store, type_, payload, table, staged, held, n, rows_hash.hexdigest())
-    except BaseException:
+    except BaseException as exc:
         with suppress(Exception):
             if conn.in_transaction and store._local.depth == 0:
                 conn.raw.execute("ROLLBACK")
+        if isinstance(exc, StoreUnavailableError) and "nothing of" not in str(exc):
+            raise StoreUnavailableError(
+                str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
         raise
     finally:
         if gc_was_enabled:
