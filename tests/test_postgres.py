@@ -384,3 +384,22 @@ def test_a_connection_dropped_mid_copy_leaves_nothing_and_one_line(url: str, mon
         assert "\n" not in str(err.value) and "nothing of the interrupted write was kept" in str(err.value)
         assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
         assert s.head()[0] == 1 and s.verify().ok
+
+
+def test_processes_opening_one_empty_database_at_once_make_one_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uuid
+
+    require_postgres()
+    monkeypatch.chdir(tmp_path)
+    schema = "t_" + uuid.uuid4().hex[:16]  # not created: the first process to open makes it
+    target = pg_store_url(schema)
+    try:
+        procs = [subprocess.Popen([sys.executable, "-c", _WRITER, target, str(w), "3"], env=os.environ.copy())
+                 for w in range(3)]
+        assert [p.wait(timeout=120) for p in procs] == [0] * 3
+        with Store(target, actor=ACTOR) as s:
+            assert s.head()[0] == 9 and s.verify().ok
+    finally:
+        _pg_admin().execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                            (f"lineage:{schema}",))
+        _pg_admin().execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

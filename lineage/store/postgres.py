@@ -481,7 +481,11 @@ class PostgresStore(Store):
         if not create and self.schema_version() == 0:
             raise NoStoreError(f"no lineage store at {self.path} (run `lineage --db URL init`)")
         if create and not self.conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = ?", (self.schema,)).fetchone():
-            self.conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            import psycopg
+
+            # (IF NOT EXISTS is not safe against another process creating it meanwhile)
+            with suppress(psycopg.errors.UniqueViolation):
+                self.conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
 
     # -- connections ---------------------------------------------------------
 
@@ -606,7 +610,11 @@ class PostgresStore(Store):
         # the files sit beside the database).
         if not self.conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? "
                                  "AND table_name = 'artifact_blobs'", (self.schema,)).fetchone():
-            with suppress(LineageError), self.transaction():  # (a read-only login: no sharing, no failure)
+            import psycopg
+
+            # (a read-only login: no sharing, no failure; another process creating it at
+            # the same moment: IF NOT EXISTS is not safe against that, and it is there)
+            with suppress(LineageError, psycopg.errors.UniqueViolation), self.transaction():
                 self.conn.execute("CREATE TABLE IF NOT EXISTS artifact_blobs (digest TEXT PRIMARY KEY, data BYTEA NOT NULL)")
 
     # -- artifacts: a local copy in the project's .lineage/, the bytes on the server --
