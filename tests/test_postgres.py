@@ -403,3 +403,17 @@ def test_processes_opening_one_empty_database_at_once_make_one_store(tmp_path: P
         _pg_admin().execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
                             (f"lineage:{schema}",))
         _pg_admin().execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_a_newer_schema_on_the_server_is_one_line(url: str) -> None:
+    from conftest import raw_connect
+
+    with lineage.open(url):
+        pass
+    raw = raw_connect(url)
+    raw.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    raw.close()
+    for args in (["ls"], ["verify"]):
+        out = CliRunner().invoke(cli, ["--db", url, *args])
+        assert out.exit_code == 1 and "Traceback" not in out.output
+        assert "newer than this lineage understands" in out.output and len(out.output.strip().splitlines()) == 1
