@@ -523,6 +523,90 @@ def bench_startup(b: Bench, durability: str) -> None:
 # ---------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------
+# predictions on PostgreSQL (LINEAGE_BENCH_POSTGRES or LINEAGE_TEST_POSTGRES: a server URL)
+
+
+def _pg_url() -> str:
+    return os.environ.get("LINEAGE_BENCH_POSTGRES") or os.environ.get("LINEAGE_TEST_POSTGRES") or ""
+
+
+def bench_predictions_postgres(b: Bench, durability: str) -> None:
+    """The bulk write on PostgreSQL (COPY into a staging table, then one append)
+    against a raw ``COPY`` of the very same rows straight into the predictions table
+    (same schema and indexes), in one transaction, on the same server."""
+    import uuid
+
+    import numpy as np
+    import psycopg
+    from sklearn.linear_model import LogisticRegression
+
+    from lineage import hashing
+    from lineage.model import canonical_json, now_iso, uuid7_batch
+
+    url = _pg_url()
+    n = b.size("predictions")
+    rng = np.random.default_rng(0)
+    X = rng.random((n, 8))
+    y = (X[:, 0] > 0.5).astype(np.int64)
+    scores = X[:, 0].copy()
+    clf = LogisticRegression().fit(X[:2000], y[:2000])
+    admin = psycopg.connect(url, autocommit=True)
+    schemas: list[str] = []
+
+    def fresh() -> str:
+        schema = "bench_" + uuid.uuid4().hex[:12]
+        admin.execute(f"CREATE SCHEMA {schema}")
+        schemas.append(schema)
+        return url + ("&" if "?" in url else "?") + f"schema={schema}"
+
+    def ours() -> float:
+        import lineage
+
+        with lineage.open(fresh()) as lg:
+            with lg.start_run("fit") as run:
+                model = run.log_model(clf, "clf")
+            t = time.perf_counter()
+            lg.log_predictions(model, X, y, scores=scores)
+            return n / (time.perf_counter() - t)
+
+    model_id = "model:" + "ab" * 32
+    at = now_iso()
+    rows = list(zip(["prediction:" + h for h in uuid7_batch(n)], itertools.repeat(model_id), hashing.row_digests(X),
+                    map(canonical_json, y.tolist()), scores.tolist(), itertools.repeat(None), itertools.repeat(at),
+                    itertools.repeat(1)))
+
+    def raw() -> float:
+        from lineage.store import Store
+
+        target = fresh()
+        Store(target).close()  # lineage's schema and indexes, nothing else
+        schema = target.rsplit("schema=", 1)[1]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"SET search_path TO {schema}")
+            t = time.perf_counter()
+            conn.execute("BEGIN")
+            with conn.cursor() as cur, cur.copy("COPY predictions (id, model, input_digest, output, score, request_id, "
+                                                 "created_at, event) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            conn.execute("COMMIT")
+            return n / (time.perf_counter() - t)
+
+    try:
+        repeats = max(3, b.repeats - 2)
+        ours_r, raw_r = [], []
+        for _ in range(repeats):
+            raw_r.append(raw())
+            ours_r.append(ours())
+        b.record("log_predictions pg", durability, statistics.median(ours_r), statistics.median(raw_r), "/s",
+                 higher_is_better=True, note=f"({n:,} rows; raw: COPY)")
+    finally:
+        for schema in schemas:
+            admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.close()
+
+
 BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
     # name: (function, durabilities it runs at). Verify and start-up write nothing,
     # so durability cannot change them.
@@ -535,6 +619,8 @@ BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
     "growth": (bench_growth, ("normal",)),
     "startup": (bench_startup, ("normal",)),
 }
+if _pg_url():
+    BENCHES["predictions-pg"] = (bench_predictions_postgres, ("normal",))
 
 
 def _goal(row: dict[str, Any]) -> tuple[str, bool] | None:

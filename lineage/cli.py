@@ -97,7 +97,7 @@ def console() -> Any:
 
 
 @click.group(cls=LineageGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", type=click.Path(dir_okay=True), envvar="LINEAGE_DB", help="Store to use (default: the nearest .lineage/lineage.db).")
+@click.option("--db", type=click.Path(dir_okay=True), envvar="LINEAGE_DB", help="Store to use: a file, or a postgresql://USER@HOST/DB URL (default: the nearest .lineage/lineage.db).")
 @click.version_option(__version__, "--version", prog_name="lineage")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:

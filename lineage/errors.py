@@ -6,6 +6,7 @@ message that names the problem and, where there is one, the fix.
     ├── SchemaVersionError        the store was written by a newer lineage
     ├── StoreCorruptError         the file is not a lineage store, or SQLite says it is damaged
     ├── StoreBusyError            another writer held the store's lock past the busy wait (30 s)
+    ├── StoreUnavailableError     the store's server (PostgreSQL) cannot be reached; the write was not kept
     ├── DiskFullError             the disk filled during a write (nothing of it was kept)
     ├── ReferenceLookupError      (abstract) a reference did not name exactly one node
     │   ├── NodeNotFoundError     nothing matches the reference
@@ -56,6 +57,11 @@ class StoreCorruptError(LineageError):
 
 class StoreBusyError(LineageError):
     """Raised when another writer holds the store's write lock past the busy wait."""
+
+
+class StoreUnavailableError(LineageError):
+    """Raised when a PostgreSQL store's server cannot be reached (down, restarting, the
+    connection dropped mid-write); an interrupted write was rolled back whole."""
 
 
 class DiskFullError(LineageError):

@@ -1,4 +1,5 @@
-"""Shared fixtures: every store is a real SQLite file in a temporary folder."""
+"""Shared fixtures: every store is a real SQLite file in a temporary folder, or (in the
+modules that run on both backends) a fresh schema of a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,145 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LINEAGE_NAME", "tester")  # not the developer's git user.name
 
 
+# ---------------------------------------------------------------------------
+# backends: a module that sets ``BACKENDS = ("sqlite", "postgres")`` runs each test
+# using the store fixtures (store_path, store, lg) on both; `@pytest.mark.sqlite_only`
+# keeps a test of SQLite's files on SQLite. PostgreSQL needs a server:
+# LINEAGE_TEST_POSTGRES=$(bash .ci/postgres-up); without one these tests skip (in CI
+# they fail). Each test gets a fresh schema of that database (``?schema=t_…``).
+
+PG_URL = os.environ.get("LINEAGE_TEST_POSTGRES", "")
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    import sqlite3
+
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+#: what a backend raises for a bug of ours (a constraint failure), on either backend
+DB_ERRORS = _db_errors()
+_PG_HOW = "PostgreSQL tests skipped: run them with LINEAGE_TEST_POSTGRES=$(bash .ci/postgres-up)"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        backends = getattr(metafunc.module, "BACKENDS", ("sqlite",))
+        if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+            backends = ("sqlite",)
+        metafunc.parametrize("backend", list(backends))
+
+
 @pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / ".lineage" / "lineage.db"
+def backend() -> str:
+    return "sqlite"
+
+
+def require_postgres() -> str:
+    """The URL of the test server; skips (fails in CI) when there is none."""
+    if not PG_URL:
+        if IN_CI:
+            pytest.fail("LINEAGE_TEST_POSTGRES is not set, but CI must run the PostgreSQL tests (.ci/run starts a server)")
+        pytest.skip(_PG_HOW)
+    return PG_URL
+
+
+_PG_ADMIN: list[Any] = []
+
+
+def _pg_admin() -> Any:
+    if not _PG_ADMIN:
+        import psycopg
+
+        try:
+            _PG_ADMIN.append(psycopg.connect(require_postgres(), autocommit=True, connect_timeout=5))
+        except psycopg.OperationalError as exc:
+            if IN_CI:
+                pytest.fail(f"the PostgreSQL server at LINEAGE_TEST_POSTGRES cannot be reached: {exc}")
+            pytest.skip(f"the PostgreSQL server at LINEAGE_TEST_POSTGRES cannot be reached ({str(exc).strip()[:80]})")
+    import psycopg
+
+    try:
+        _PG_ADMIN[0].execute("SELECT 1")
+    except psycopg.Error:  # the server was restarted by a fault test
+        _PG_ADMIN[0] = psycopg.connect(require_postgres(), autocommit=True, connect_timeout=5)
+    return _PG_ADMIN[0]
+
+
+class _RawPostgres:
+    """A bare psycopg connection on a store's schema, shaped like the sqlite3
+    connection tamper tests use (execute with ``?``, commit, close)."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        from lineage.store.postgres import _split_url
+
+        conninfo, schema = _split_url(url)
+        self.conn = psycopg.connect(conninfo, autocommit=True)
+        self.conn.execute(f'SET search_path TO "{schema}"')
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        from lineage.store.postgres import translate
+
+        return self.conn.execute(translate(sql, bool(params)), tuple(params) or None)
+
+    def commit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def raw_connect(db: Any) -> Any:
+    """A connection that bypasses lineage (to tamper with a store): sqlite3 on a
+    file, psycopg on a PostgreSQL store's URL."""
+    import sqlite3
+
+    if isinstance(db, str) and db.startswith(("postgresql://", "postgres://")):
+        return _RawPostgres(db)
+    return sqlite3.connect(db)
+
+
+def pg_store_url(schema: str) -> str:
+    """The URL of a store in ``schema`` of the test database."""
+    return PG_URL + ("&" if "?" in PG_URL else "?") + f"schema={schema}"
+
+
+@contextmanager
+def pg_schema() -> Iterator[str]:
+    """A fresh schema of the test database (dropped after, with every session on it)."""
+    import uuid
+
+    admin = _pg_admin()
+    schema = "t_" + uuid.uuid4().hex[:16]
+    admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield schema
+    finally:
+        admin = _pg_admin()
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name IN (%s, %s)",
+                      (f"lineage:{schema}", f"lineage-run:{schema}"))
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+def store_path(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Where a test's store lives: a file in tmp_path, or (backend postgres) the URL of
+    a fresh schema, with the working directory in tmp_path (where its artifacts go)."""
+    if backend == "sqlite":
+        yield tmp_path / ".lineage" / "lineage.db"
+        return
+    require_postgres()
+    monkeypatch.chdir(tmp_path)
+    # (a CI server has just started: no grace for runs reconnecting after a restart)
+    monkeypatch.setenv("LINEAGE_PG_RESTART_GRACE", "0")
+    with pg_schema() as schema:
+        yield pg_store_url(schema)
 
 
 @pytest.fixture

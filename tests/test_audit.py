@@ -28,6 +28,8 @@ from lineage.cli import cli
 from lineage.errors import InvalidInputError
 from lineage.model import ANNOTATION_FIELDS
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = "<img src=x onerror=alert(1)>"
 COMPLIANCE_KEYS = [k for k in ANNOTATION_FIELDS if k not in ("sign_off", "validation")]  # extra keys, not fields

@@ -15,9 +15,12 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import raw_connect
 
 import lineage
 from lineage.cli import cli
+
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
 
 NODE_KEYS = {"id", "kind", "name", "created_at", "attrs"}
 VERIFY_KEYS = {"ok", "events", "head", "first_bad", "problems"}
@@ -55,8 +58,15 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def db(project: Path) -> Path:
-    """A store at the project root, created through `lineage init`."""
+def db(project: Path, backend: str, request: pytest.FixtureRequest) -> Any:
+    """A store at the project root, created through `lineage init` (on PostgreSQL:
+    `lineage --db URL init` on a fresh schema)."""
+    if backend == "postgres":
+        url = request.getfixturevalue("store_path")
+        request.getfixturevalue("monkeypatch").setenv("LINEAGE_DB", url)  # as a team would set it
+        result = invoke("init", db=url)
+        assert result.exit_code == 0, result.output
+        return url
     result = invoke("init")
     assert result.exit_code == 0, result.output
     return project / ".lineage" / "lineage.db"
@@ -68,11 +78,8 @@ def events(db: Path) -> int:
 
 
 def edges(db: Path) -> set[tuple[str, str, str, str | None]]:
-    conn = sqlite3.connect(db)
-    try:
-        return {tuple(r) for r in conn.execute("SELECT src, dst, rel, role FROM edges")}  # type: ignore[misc]
-    finally:
-        conn.close()
+    with lineage.open(db, create=False) as lg:
+        return {tuple(r) for r in lg.store.conn.execute("SELECT src, dst, rel, role FROM edges")}  # type: ignore[misc]
 
 
 # ---------------------------------------------------------------------------
@@ -241,8 +248,9 @@ def test_run_records_inputs_outputs_params_code_and_environment(project: Path, d
     assert as_json("show", code)["name"] == "prep.py"
     assert as_json("show", "prep.py")["id"] == code and as_json("show", "prep")["id"] == run["id"]  # no clash
     # secrets never reach the file, in any table or the ledger
-    raw = b"".join(p.read_bytes() for p in db.parent.glob("lineage.db*"))
-    assert b"hunter2" not in raw and b"s3cr3t" not in raw
+    if isinstance(db, Path):
+        raw = b"".join(p.read_bytes() for p in db.parent.glob("lineage.db*"))
+        assert b"hunter2" not in raw and b"s3cr3t" not in raw
 
 
 def test_run_propagates_the_exit_code_and_records_failure(db: Path) -> None:
@@ -445,7 +453,7 @@ def test_verify_writes_nothing(filled: dict[str, Any], db: Path) -> None:
 
 
 def test_a_tampered_store_fails_verify_naming_the_first_bad_event(filled: dict[str, Any], db: Path) -> None:
-    conn = sqlite3.connect(db)
+    conn = raw_connect(db)
     event = conn.execute("SELECT event FROM params WHERE key = 'C'").fetchone()[0]
     conn.execute("UPDATE params SET value = '100.0' WHERE key = 'C'")
     conn.commit()
@@ -465,7 +473,7 @@ def test_verify_head_catches_a_truncated_ledger(filled: dict[str, Any], db: Path
     assert invoke("verify", "--head", remembered["head"][:16]).exit_code == 0
     # cut the ledger back to before the remembered head (rows of the cut events too)
     keep = remembered["events"] - 2
-    conn = sqlite3.connect(db)
+    conn = raw_connect(db)
     for table in ("events",):
         conn.execute(f"DELETE FROM {table} WHERE seq > ?", (keep,))
     for table in ("nodes", "aliases", "edges", "params", "tags", "metrics", "run_states", "predictions", "annotations"):
@@ -518,6 +526,7 @@ def test_a_file_that_is_not_a_store_is_one_line(project: Path) -> None:
     assert_one_line_error(invoke("verify", db=other), 1, contains="not a lineage store")
 
 
+@pytest.mark.sqlite_only
 def test_a_newer_schema_is_one_line(db: Path) -> None:
     conn = sqlite3.connect(db)
     conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
@@ -527,6 +536,7 @@ def test_a_newer_schema_is_one_line(db: Path) -> None:
         assert_one_line_error(invoke(*args), 1, contains="newer than this lineage understands")
 
 
+@pytest.mark.sqlite_only
 def test_a_damaged_page_found_mid_command_is_one_line(project: Path, db: Path) -> None:
     with lineage.open(db) as lg:
         with lg.batch():

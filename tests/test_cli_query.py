@@ -14,11 +14,13 @@ from click.testing import CliRunner
 import lineage
 from lineage.cli import cli
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 NODE_KEYS = {"id", "kind", "name", "created_at", "attrs"}
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_path: Any) -> dict[str, Any]:
     """A store with raw -> prep -> clean -> fit (x2) -> models -> predictions."""
     from sklearn.dummy import DummyClassifier
 
@@ -27,7 +29,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     data.mkdir()
     (data / "raw.csv").write_text("a,b\n1,2\n3,4\n")
     (data / "test.csv").write_text("a,b\n5,6\n")
-    db = tmp_path / ".lineage" / "lineage.db"
+    db = store_path  # a file, or a PostgreSQL URL
     lg = lineage.open(db)
     raw = lg.log_dataset(data / "raw.csv", name="raw")
     test = lg.log_dataset(data / "test.csv", name="test")

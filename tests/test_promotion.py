@@ -22,6 +22,8 @@ import lineage
 from lineage.cli import cli
 from lineage.store import Store
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 NAME = "logistic_regression"
 
 
@@ -264,6 +266,7 @@ def test_an_edited_promotion_fails_verify(tmp_path: Path, lg: lineage.Lineage) -
     assert not report.ok and report.first_bad == seq
 
 
+@pytest.mark.sqlite_only  # edits the file with sqlite3
 def test_a_store_without_promotions_upgrades_and_still_verifies(store_path: Path) -> None:
     from lineage import store as store_module
 

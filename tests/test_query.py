@@ -25,6 +25,8 @@ from lineage.query.importance import average_ranks
 from lineage.query.search import where_terms
 from lineage.store import Store
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 ACTOR = "agent:" + "0" * 64
 
 
@@ -311,6 +313,7 @@ def test_path_and_common_ancestors(store: Store, ml: dict[str, Any]) -> None:
     assert common == {ml["clean"], ml["holdout"], ml["prep"], ml["raw"], ml["code1"], ml["env1"], ml["agent"]}
 
 
+@pytest.mark.sqlite_only  # reads SQLite's query plans
 def test_walks_never_scan_whole_tables(store: Store, ml: dict[str, Any]) -> None:
     """Every statement a query runs is answered from indexes: cost follows the answer."""
     statements: list[str] = []
@@ -681,6 +684,7 @@ def test_status_compares_only_the_newest_version_of_a_path(lg: lineage.Lineage, 
     assert result.affected and set(result.stale.values()) == {"superseded"}
 
 
+@pytest.mark.sqlite_only  # reads SQLite's query plans
 def test_a_selective_filter_drives_the_search_through_an_index(store: Store, sweep: dict[str, Any]) -> None:
     """`used = …`, a param's value or a metric range find their runs through an index
     and probe the other conditions for those runs only: no scan of every run."""

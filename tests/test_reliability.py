@@ -31,6 +31,8 @@ from lineage.errors import StoreBusyError, StoreCorruptError
 from lineage.model import Node, make_id, new_uuid7_hex
 from lineage.store import RECORD_TABLES, Store
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 ACTOR = "agent:" + "0" * 64
 
 
@@ -143,6 +145,7 @@ def test_a_batch_in_one_thread_is_invisible_to_another_until_commit(store: Store
     assert store.head() == before and not store.node_exists(node.id)
 
 
+@pytest.mark.sqlite_only
 def test_a_busy_store_is_a_one_line_lineage_error(store_path: Path) -> None:
     s = Store(store_path, actor=ACTOR)
     import lineage.store.sqlite as store_mod  # the busy wait is SQLite's
@@ -537,6 +540,7 @@ def _docs_verifier(tmp_path: Path) -> Path:
     return script
 
 
+@pytest.mark.sqlite_only
 def test_the_documented_verifier_follows_run_erasure_and_the_order_rule(lg: lineage.Lineage, tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -608,8 +612,9 @@ def test_a_bulk_write_killed_half_way_leaves_nothing(store_path: Path) -> None:
     s = Store(store_path, actor=ACTOR)
     assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
     assert s.verify().ok and s.head()[0] == 1
-    leftovers = [p.name for p in store_path.parent.iterdir() if p.name not in ("lineage.db", "lineage.db-wal", "lineage.db-shm", ".gitignore")]
-    assert leftovers == [] or all(p == "locks" for p in leftovers)
+    if isinstance(store_path, Path):  # (on PostgreSQL the staging table ended with the session)
+        leftovers = [p.name for p in store_path.parent.iterdir() if p.name not in ("lineage.db", "lineage.db-wal", "lineage.db-shm", ".gitignore")]
+        assert leftovers == [] or all(p == "locks" for p in leftovers)
     s.close()
 
 
@@ -646,7 +651,8 @@ def test_a_bulk_write_lets_small_writers_through(store_path: Path) -> None:
     s.add_node(Node(model, "model", "clf", {}))
     with small_writer(store_path, pause=0.01) as waits:
         s.write_bulk("predictions", {}, "predictions", _prediction_rows(model, 15_000))
-    assert len(waits) >= 5  # they kept writing during the bulk write
+    # they kept writing during the bulk write (a write to a server costs more round trips)
+    assert len(waits) >= (5 if isinstance(store_path, Path) else 2)
     assert s.verify().ok
     s.close()
 
@@ -742,7 +748,8 @@ def test_a_garbage_stat_cache_entry_is_never_believed(tmp_path: Path, store: Sto
     data = tmp_path / "d.csv"
     data.write_text("a\n1\n")
     real = hash_file(data, cache=store.stat_cache).digest
-    for forged in ("not a digest", 42, "AB" * 32, None):
+    # (PostgreSQL's typed columns refuse a number as a digest or text as a line count)
+    for forged in ("not a digest", 42, "AB" * 32, None) if store.dialect == "sqlite" else ("not a digest", "AB" * 32):
         store.conn.execute("UPDATE stat_cache SET digest = ?", (forged,)) if forged is not None else \
             store.conn.execute("UPDATE stat_cache SET lines = 'x', digest = ?", ("ab" * 32,))
         assert store.stat_cache.get(stat_key(data)) is None

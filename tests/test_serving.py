@@ -23,6 +23,8 @@ import lineage
 from lineage.cli import cli
 from lineage.errors import InvalidInputError, WriteRefusedError
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 CLEAN = textwrap.dedent("""\
     import csv, sys
     rows = list(csv.DictReader(open(sys.argv[1])))

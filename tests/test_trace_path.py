@@ -16,6 +16,8 @@ from lineage import query
 from lineage.query import closure
 from lineage.store import Store
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 
 def _general(store: Store, root: str) -> tuple[dict[str, Any], list[Any]]:
     ids = closure.reachable_ids(store, [root], upstream=True)

@@ -138,6 +138,8 @@ def walk_upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]]
     Raises NodeNotFoundError when ``root`` is no node.
     """
     root_node: Node | None = None
+    if is_prediction(root) and store.dialect != "sqlite":
+        return None  # (its UNION mixes column types, which only SQLite allows)
     if is_prediction(root):
         sql = _UP_ROWS.format(seeds=_PREDICTION_SEEDS) + _PREDICTION_ROW.format(cols=store._PRED_COLS)
         args: tuple[str, ...] = (root, root, root)

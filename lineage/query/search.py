@@ -294,7 +294,9 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
         raise InvalidInputError(f"limit must be a whole number (0 or more), got {limit!r}")
     select = ", ".join([f"n.{c.strip()}" for c in store._NODE_COLS.split(",")] + cols + ["n.pk"])
     sql = f"SELECT {select} FROM nodes n WHERE {' AND '.join(conditions)}"
-    sql += " ORDER BY " + ", ".join([*order, "n.pk DESC"])
+    if order:  # sort keys are output columns: PostgreSQL takes them in expressions only from a subquery
+        sql = f"SELECT * FROM ({sql}) q"
+    sql += " ORDER BY " + ", ".join([*order, "pk DESC" if order else "n.pk DESC"])
     params = [*sort_args, *args]
     if limit is not None:
         sql += " LIMIT ?"
@@ -524,7 +526,7 @@ def search_text(store: Store, text: str, *, kind: str | None = None, limit: int 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InvalidInputError(f"limit must be a whole number (1 or more), got {limit!r}")
     q = parse_text_query(text)
-    sql, params, hits, args = search_sql(getattr(store, "backend", "sqlite"), q, kind=kind, limit=limit)
+    sql, params, hits, args = search_sql(store.dialect, q, kind=kind, limit=limit)
     ranked = [(r[0], r[1]) for r in store.conn.execute(sql, params)]
     if not ranked:
         return SearchResults()

@@ -47,19 +47,19 @@ _STAGING = itertools.count()
 class Store:
     """A lineage store on one SQLite file. Writes go through `write`; reads are plain."""
 
+    #: the SQL dialect of the backend ("sqlite"; "postgresql" for `postgres.PostgresStore`)
+    dialect = "sqlite"
+
+    def __new__(cls, path: str | os.PathLike[str], *args: Any, **kwargs: Any) -> Store:
+        # a postgresql:// URL selects the PostgreSQL backend (lineage/store/postgres.py)
+        if cls is Store and isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+            from .postgres import PostgresStore
+
+            return super().__new__(PostgresStore)
+        return super().__new__(cls)
+
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, actor: Callable[[], str] | str | None = None) -> None:
-        self.path = Path(path).expanduser().resolve()
-        if not create and not self.path.is_file():
-            raise NoStoreError(f"no lineage store at {self.path} (run `lineage init`)")
-        if not create and self.path.stat().st_size == 0:
-            # SQLite would take an empty file for a new database, and the migration
-            # would silently turn it into an empty store that verifies "ok"
-            raise StoreCorruptError(f"{self.path} is empty (zero bytes): not a lineage store; "
-                                    "restore it from a backup, or remove it and run `lineage init`")
-        if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            _ignore_in_git(self.path.parent)
-        self.dir = self.path.parent
+        self._init_location(path, create)
         self.artifacts_dir = self.dir / "artifacts"
         self.locks_dir = self.dir / "locks"
         self._actor = actor
@@ -81,13 +81,33 @@ class Store:
         try:
             with _map_errors(self.path):
                 self._connect_here()
-                if not create and self.schema_version() == 0:
-                    raise StoreCorruptError(f"{self.path} is an empty SQLite database, not a lineage store; "
-                                            "run `lineage init` to make it one")
+                self._open_check(create)
                 self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(f"{self.path} is not a readable lineage store ({exc})") from None
         self._db: Any = None
+
+    def _init_location(self, path: str | os.PathLike[str], create: bool) -> None:
+        """Set ``path`` and ``dir`` (where artifacts and caches live) for the database
+        at ``path``; raises NoStoreError or StoreCorruptError for a missing or empty file."""
+        self.path = Path(path).expanduser().resolve()
+        if not create and not self.path.is_file():
+            raise NoStoreError(f"no lineage store at {self.path} (run `lineage init`)")
+        if not create and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new database, and the migration
+            # would silently turn it into an empty store that verifies "ok"
+            raise StoreCorruptError(f"{self.path} is empty (zero bytes): not a lineage store; "
+                                    "restore it from a backup, or remove it and run `lineage init`")
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _ignore_in_git(self.path.parent)
+        self.dir = self.path.parent
+
+    def _open_check(self, create: bool) -> None:
+        """Refuse, on a read (``create`` false), a database that holds no store yet."""
+        if not create and self.schema_version() == 0:
+            raise StoreCorruptError(f"{self.path} is an empty SQLite database, not a lineage store; "
+                                    "run `lineage init` to make it one")
 
     # -- connection -------------------------------------------------------
 

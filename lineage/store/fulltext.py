@@ -13,14 +13,12 @@ copy of the text, only the inverted index; erasure removes an erased row's terms
 The FTS tables are outside RECORD_TABLES and the ledger: nothing is hashed, and a
 stale or damaged index is rebuilt from the evidence (`rebuild`), never trusted.
 
-PostgreSQL (for the pg backend to wire): no trigger and no extra table, a GIN index
-over ``to_tsvector('simple', …)`` of the same columns (`POSTGRES_DDL`), which
-PostgreSQL maintains itself; the query is lineage/query/search.py's `search_sql` with
-``backend="postgresql"`` (its `POSTGRES_ARMS`). Both are run on a real server by
-tests/test_search_postgres.py. To wire them: give the PostgreSQL store
-``backend = "postgresql"`` (what `migrate`, `search_text` and the helpers here read)
-and run migration 8 (`migrate`) through it like the other migrations; `MIGRATIONS`
-values may be code (`schema.MigrationStep`), not only SQL text.
+PostgreSQL: no trigger and no extra table, a GIN index over
+``to_tsvector('simple', …)`` of the same columns (`POSTGRES_DDL`), which PostgreSQL
+maintains itself, created by the same migration step (`migrate` reads the store's
+``dialect``); the query is lineage/query/search.py's `search_sql` for
+``"postgresql"``. Both are run on a real server by tests/test_search_postgres.py and
+by the search tests on both backends.
 """
 
 from __future__ import annotations
@@ -59,10 +57,9 @@ def migrate(store: Store) -> None:
     """The migration step: create the index and backfill it from the rows already
     recorded. Called inside the migration's transaction.
 
-    The pg branch: call with the PostgreSQL store (``store.backend == "postgresql"``),
-    which runs `POSTGRES_DDL` instead.
+    On PostgreSQL it runs `POSTGRES_DDL` instead.
     """
-    if getattr(store, "backend", "sqlite") != "sqlite":
+    if store.dialect != "sqlite":
         for stmt in POSTGRES_DDL.split(";"):
             if stmt.strip():
                 store.conn.execute(stmt)
@@ -74,7 +71,7 @@ def migrate(store: Store) -> None:
 
 def installed(store: Store) -> bool:
     """True when this store has its full-text index (it is created by a migration)."""
-    if getattr(store, "backend", "sqlite") != "sqlite":
+    if store.dialect != "sqlite":
         return True
     found = {r[0] for r in store.conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%\\_fts' ESCAPE '\\'")}
@@ -83,7 +80,7 @@ def installed(store: Store) -> bool:
 
 def rebuild(store: Store) -> None:
     """Rebuild every FTS table from its source table (a stale or damaged index)."""
-    if getattr(store, "backend", "sqlite") != "sqlite":
+    if store.dialect != "sqlite":
         return  # PostgreSQL's expression indexes are never stale
     with store.transaction():
         for table in SOURCES:
@@ -94,7 +91,7 @@ def rebuild(store: Store) -> None:
 def check(store: Store) -> list[str]:
     """The FTS tables whose index does not match their source rows (FTS5's
     ``integrity-check`` against the content table), as names; empty when sound."""
-    if getattr(store, "backend", "sqlite") != "sqlite" or not installed(store):
+    if store.dialect != "sqlite" or not installed(store):
         return []
     bad = []
     for table in SOURCES:
@@ -111,7 +108,7 @@ def after_erasure(store: Store) -> None:
     tombstone in a newer segment; the old segment still holds the term until the
     segments are merged. ``optimize`` merges them all into one, so the erased
     words leave the index's pages (which the caller's VACUUM then zeroes)."""
-    if getattr(store, "backend", "sqlite") != "sqlite" or not installed(store):
+    if store.dialect != "sqlite" or not installed(store):
         return
     for table in SOURCES:
         t = fts_table(table)
@@ -119,7 +116,7 @@ def after_erasure(store: Store) -> None:
 
 
 # ---------------------------------------------------------------------------
-# PostgreSQL: for the pg branch to run as this migration's step (see `migrate`).
+# PostgreSQL: this migration's step there (see `migrate`).
 # 'simple': no stemming and no stop words, as FTS5's unicode61 tokenizer (names and
 # param values are identifiers, not prose). Expression indexes need no trigger: the
 # query in lineage/query/search.py repeats each expression exactly, so it uses them.

@@ -32,10 +32,17 @@ def default_location(start: str | os.PathLike[str] | None = None) -> Path:
 
 def locate(path: str | os.PathLike[str] | None = None, *, create: bool) -> Path:
     """Resolve the store path: explicit ``path``, then ``LINEAGE_DB``, then a walk up.
+    A ``postgresql://`` URL is returned as it is (a `postgres.PgUrl`).
 
     Raises NoStoreError when ``create`` is false and no store exists.
     """
     chosen = path or os.environ.get("LINEAGE_DB") or None
+    if isinstance(chosen, str) and chosen.startswith(("postgresql://", "postgres://")):
+        # a PostgreSQL store (lineage/store/postgres.py): a URL, not a file; a read of
+        # a database that holds no store yet fails when the store is opened
+        from .postgres import PgUrl
+
+        return PgUrl(chosen)  # type: ignore[return-value]  # a str standing for the location
     if chosen:
         p = Path(chosen).expanduser()
         if p.is_dir() or str(chosen).endswith(("/", os.sep)):

@@ -1,0 +1,1016 @@
+"""What is PostgreSQL's: the URL, connections (psycopg 3, a pool), the SQLite dialect
+of the rest of the package rewritten once per statement, per-backend DDL, the append
+lock, snapshots, run liveness without lock files, bulk loads through ``COPY``, and
+backend errors translated into lineage's error tree (in one place: `_translate`).
+
+The rest of the store, the ledger and the query layer write one dialect (SQLite's,
+kept close to standard SQL); `translate` turns it into PostgreSQL's: ``?`` becomes
+``%s``, ``json_extract(x, '$.k')`` becomes ``(x::jsonb ->> 'k')``, ``IS ?`` becomes
+``IS NOT DISTINCT FROM %s``, GLOB tests become regular expressions, ``LIKE`` becomes
+``ILIKE`` (SQLite's LIKE ignores ASCII case), PRAGMAs become no-ops or their
+equivalents. Text columns use the "C" collation, so ordering and the range scans on
+ids (``id >= ? AND id < ?``) behave as on SQLite, byte by byte.
+
+One chain under many writers: every write transaction starts by taking a transaction
+advisory lock keyed by the store's schema (`_LOCK_CLASS`), so appends are serialized
+across processes and machines, and it is released by COMMIT or ROLLBACK, or by the
+server when a writer's connection dies. A live run holds a session advisory lock
+keyed by its id on a connection of its own (`PgRunLock`): the server drops it when
+the process dies, however it dies, which is how a run killed on another machine is
+found crashed.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, cast
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from ..errors import (
+    DiskFullError,
+    InvalidInputError,
+    LineageError,
+    NoStoreError,
+    StoreBusyError,
+    StoreCorruptError,
+    StoreUnavailableError,
+    WriteRefusedError,
+)
+from ..model import now_iso
+from .codec import _encode_ahead
+from .core import Store
+from .schema import RECORD_TABLES, _column_kinds
+
+#: URL schemes that select this backend
+SCHEMES = ("postgresql://", "postgres://")
+
+#: how long a write waits for the append lock (another writer's transaction)
+_BUSY_SECONDS = 30.0
+
+#: tries of an operation that is safe to repeat (connecting, a read outside a
+#: transaction, the start of a write transaction) when the server cannot be reached,
+#: with the pause before each retry: about 10 s in all, the time a restart takes
+_RETRY_PAUSES = (0.1, 0.3, 0.6, 1.0, 2.0, 3.0, 3.0)
+
+#: after the server (re)starts, runs get this long to reconnect and take their locks
+#: again before a reaper may judge them dead
+_RESTART_GRACE_SECONDS = 30.0
+
+#: the first key of every advisory lock lineage takes (with the schema's key: the
+#: append lock; with a run's key: that run's liveness lock)
+_LOCK_CLASS = 0x4C494E  # "LIN"
+
+
+def is_url(location: Any) -> bool:
+    """True when ``location`` names a PostgreSQL store (a ``postgresql://`` URL)."""
+    return isinstance(location, str) and location.startswith(SCHEMES)
+
+
+class PgUrl(str):
+    """A store URL as shown (password removed: it goes into reports and messages),
+    carrying the full URL to connect with in `.secret`."""
+
+    secret: str
+
+    def __new__(cls, url: str) -> PgUrl:
+        parts = urlsplit(url)
+        shown = parts.netloc.rsplit("@", 1)
+        netloc = parts.netloc
+        if len(shown) == 2 and ":" in shown[0]:
+            netloc = shown[0].split(":", 1)[0] + ":***@" + shown[1]
+        self = super().__new__(cls, urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)))
+        self.secret = url.secret if isinstance(url, PgUrl) else url
+        return self
+
+    def is_file(self) -> bool:
+        """Whether a lineage store exists at this URL (what ``Path.is_file`` says of a
+        database file): its schema holds the ``meta`` table."""
+        try:
+            conninfo, schema = _split_url(self.secret)
+            import psycopg
+
+            with psycopg.connect(conninfo, connect_timeout=10) as c:
+                row = c.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'meta'",
+                                (schema,)).fetchone()
+                return row is not None
+        except Exception:  # noqa: BLE001 - any failure means "no store we can see"; opening it says why
+            return False
+
+
+def _split_url(url: str) -> tuple[str, str]:
+    """``(libpq conninfo URL, schema)``: lineage's own ``schema=`` query parameter
+    (default ``public``) is taken out of the URL, which libpq would refuse."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), "public")
+    rest = [(k, v) for k, v in query if k != "schema"]
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+        raise InvalidInputError(f"schema={schema!r} in the store URL is not a plain identifier (letters, digits, _)")
+    scheme = "postgresql" if parts.scheme in ("postgresql", "postgres") else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote), parts.fragment)), schema
+
+
+def _key(text: str) -> int:
+    """A stable 31-bit key for an advisory lock (non-zero)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF or 1
+
+
+# ---------------------------------------------------------------------------
+# the dialect: SQLite's text rewritten once per statement
+
+_PLACEHOLDER_SPLIT = re.compile(r"('(?:[^']|'')*')")
+_JSON_EXTRACT = re.compile(r"json_extract\(\s*([\w.]+)\s*,\s*'\$\.(\w+)'\s*\)")
+#: `_NUMERIC_TEXT` of the query layer: a value that looks like a number. PostgreSQL's
+#: CAST refuses what SQLite's takes leniently ('1e', '+'), so the test is strict here.
+_NUMBER_RE = r"'^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$'"
+_GLOBS = (
+    (re.compile(r"(\w+(?:\.\w+)?) NOT GLOB '\*\[\^0-9\.eE\+-\]\*'"), r"\1 ~ " + _NUMBER_RE.replace("\\", "\\\\")),
+    (re.compile(r"(\w+(?:\.\w+)?) GLOB '\*\[0-9\]\*'"), r"\1 ~ '[0-9]'"),
+)
+_DDL_TYPES = (
+    (re.compile(r"\bpk INTEGER PRIMARY KEY\b"), "pk BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+    (re.compile(r"\bBLOB\b"), "BYTEA"),
+    (re.compile(r"\bTEXT\b"), 'TEXT COLLATE "C"'),
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str, with_params: bool = True) -> str:
+    """``sql`` (SQLite's dialect, as the package writes it) in PostgreSQL's.
+
+    Only outside string literals: ``?`` becomes ``%s`` and ``%`` becomes ``%%`` (when
+    parameters are passed, psycopg reads ``%``). Cached: the package's statements are a
+    few hundred distinct strings.
+    """
+    head = sql.lstrip()[:12].upper()
+    if head.startswith("CREATE TABLE"):
+        for pattern, repl in _DDL_TYPES:
+            sql = pattern.sub(repl, sql)
+    sql = _JSON_EXTRACT.sub(r"(\1::jsonb ->> '\2')", sql)
+    for pattern, repl in _GLOBS:
+        sql = pattern.sub(repl, sql)
+    sql = sql.replace(" AS REAL)", " AS DOUBLE PRECISION)")
+    sql = sql.replace(" IS NOT ?", " IS DISTINCT FROM ?").replace(" IS ?", " IS NOT DISTINCT FROM ?")
+    sql = sql.replace(" LIKE ? ESCAPE", " ILIKE ? ESCAPE")
+    sql = sql.replace(" temp.", " pg_temp.")
+    if sql.startswith("WITH RECURSIVE"):
+        # the seeds of a walk take the collation of the columns it unions with
+        sql = sql.replace("(?)", '(CAST(? AS TEXT) COLLATE "C")').replace("SELECT ? UNION", 'SELECT CAST(? AS TEXT) COLLATE "C" UNION')
+    if "INSERT OR IGNORE INTO" in sql:
+        sql = sql.replace("INSERT OR IGNORE INTO", "INSERT INTO") + " ON CONFLICT DO NOTHING"
+    if not with_params:
+        return sql
+    pieces = _PLACEHOLDER_SPLIT.split(sql)
+    for i in range(0, len(pieces), 2):  # even pieces are outside literals
+        pieces[i] = pieces[i].replace("%", "%%").replace("?", "%s")
+    for i in range(1, len(pieces), 2):
+        pieces[i] = pieces[i].replace("%", "%%")
+    return "".join(pieces)
+
+
+# ---------------------------------------------------------------------------
+# backend errors, translated in one place
+
+
+#: what the server says when it refuses a login for good (retrying will not help)
+_REFUSALS = ("does not exist", "authentication failed", "no pg_hba.conf entry", "permission denied",
+             "password", "SSL", "certificate")
+
+
+def _is_disconnect(exc: BaseException) -> bool:
+    """True for a connection that failed or was lost for a reason that may pass (the
+    server down, restarting, the backend terminated): worth a retry."""
+    import psycopg
+
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        if _refused(exc):
+            return False
+        sqlstate = getattr(exc, "sqlstate", None)
+        # 57P0x: the server is shutting down / the backend was terminated; 08xxx:
+        # connection exceptions; no sqlstate: the socket itself failed
+        return sqlstate is None or sqlstate.startswith(("57P", "08"))
+    return False
+
+
+def _refused(exc: BaseException) -> bool:
+    text = str(exc)
+    return "FATAL" in text and any(r in text for r in _REFUSALS)
+
+
+def _translate(exc: BaseException, where: str) -> LineageError | None:
+    """The lineage error a psycopg error means, or None for a bug of ours (a
+    constraint failure, bad SQL), which is let through as it is."""
+    import psycopg
+    from psycopg import errors as e
+
+    if isinstance(exc, LineageError):
+        return exc
+    if _refused(exc):
+        reason = _first_line(exc).split("FATAL:", 1)[-1].strip()
+        if "database" in reason and "does not exist" in reason:
+            return NoStoreError(f"no lineage store at {where}: {reason} (create it with createdb)")
+        return StoreUnavailableError(f"the server of {where} refused the connection: {reason}")
+    if _is_disconnect(exc):
+        return StoreUnavailableError(f"the lineage store {where} cannot be reached ({_first_line(exc)}); "
+                                     "retry when the server is back")
+    if isinstance(exc, (e.LockNotAvailable, e.DeadlockDetected, e.QueryCanceled, e.SerializationFailure)):
+        return StoreBusyError(f"the lineage store {where} is busy: another writer held its append lock for more than "
+                              f"{_BUSY_SECONDS:.0f} s; try again")
+    if isinstance(exc, (e.DiskFull, e.OutOfMemory, e.InsufficientResources)):
+        return DiskFullError(f"the server holding {where} is out of space: nothing of this write was kept; "
+                             "free some space and retry")
+    if isinstance(exc, (e.ReadOnlySqlTransaction, e.InsufficientPrivilege)):
+        return WriteRefusedError(f"the lineage store {where} refuses this: {_first_line(exc)}")
+    if isinstance(exc, (e.UntranslatableCharacter, e.CharacterNotInRepertoire)) or (
+            isinstance(exc, psycopg.DataError) and "0x00" in str(exc)):
+        return InvalidInputError(f"text with a NUL character cannot be stored in PostgreSQL ({_first_line(exc)})")
+    if isinstance(exc, e.InvalidCatalogName):
+        return NoStoreError(f"no database for the lineage store {where} ({_first_line(exc)}); create it with createdb")
+    if isinstance(exc, (e.InvalidAuthorizationSpecification, e.InvalidPassword)):
+        return StoreUnavailableError(f"the server of {where} refused the login: {_first_line(exc)}")
+    if isinstance(exc, (e.UndefinedTable, e.UndefinedColumn)):  # a table dropped or altered by hand
+        return StoreCorruptError(f"{where} is not a complete lineage store ({_first_line(exc)}; see `lineage verify`)")
+    if isinstance(exc, (e.DataCorrupted, e.IndexCorrupted)):
+        return StoreCorruptError(f"{where}: the server reports damaged data ({_first_line(exc)})")
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+@contextmanager
+def _map_errors(where: str) -> Iterator[None]:
+    """psycopg errors raised inside become lineage errors (see `_translate`)."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        mapped = _translate(exc, where)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+# ---------------------------------------------------------------------------
+# connections
+
+
+class _NoRows:
+    """The result of a statement that is a no-op here (a PRAGMA with no equivalent)."""
+
+    def __init__(self, rows: Sequence[tuple[Any, ...]] = ()) -> None:
+        self._rows = list(rows)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchmany(self, size: int = 1) -> list[tuple[Any, ...]]:
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.fetchall())
+
+
+#: statements whose results can be very large (verify's scans): read through a
+#: server-side cursor inside a transaction, so memory stays flat
+_STREAMED = ("ORDER BY event, pk", "FROM events WHERE seq >= ? ORDER BY seq", "FROM edges ORDER BY pk")
+
+
+class PgConnection:
+    """One thread's connection, with the small sqlite3-like surface the package uses
+    (``execute``, ``executemany``, ``in_transaction``, ``close``).
+
+    Statements are rewritten by `translate`; errors become lineage errors. Outside a
+    transaction a lost connection is replaced (from the pool) and the statement
+    retried, a bounded number of times: a server restart needs no repair. Inside one,
+    the transaction is lost whole and the error says so.
+    """
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._raw: Any = None
+        self._streams = itertools.count()
+        self._pid = os.getpid()
+
+    # -- the raw psycopg connection -------------------------------------------
+
+    @property
+    def raw(self) -> Any:
+        """The psycopg connection (taken from the pool, replaced when broken)."""
+        raw = self._raw
+        if raw is not None and (raw.closed or raw.broken):
+            self._give_back()
+            raw = None
+        if raw is None:
+            raw = self._raw = self._store._getconn()
+        return raw
+
+    def _give_back(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            self._store._putconn(raw)
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        raw = self._raw
+        # (a broken connection's transaction is gone: the server rolled it back)
+        return (raw is not None and not raw.closed and not raw.broken
+                and raw.info.transaction_status != TransactionStatus.IDLE)
+
+    def close(self) -> None:
+        with suppress(Exception):
+            if self.in_transaction:
+                self._raw.rollback()
+        with suppress(Exception):
+            self._give_back()
+
+    def __del__(self) -> None:  # a thread ended: its connection goes back to the pool
+        with suppress(Exception):
+            if self._raw is not None and self._pid == os.getpid():
+                self.close()
+
+    # -- statements --------------------------------------------------------------
+
+    def execute(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] | None = (), /) -> Any:
+        head = sql.lstrip()[:7].upper()
+        if head.startswith(("PRAGMA", "VACUUM")):
+            return self._pragma(sql)
+        params = tuple(parameters) if parameters else None
+        text = translate(sql, params is not None)
+        return self._run(lambda raw: self._exec(raw, sql, text, params), retry=not self.in_transaction)
+
+    def _exec(self, raw: Any, sql: str, text: str, params: tuple[Any, ...] | None) -> Any:
+        if self.in_transaction and any(m in sql for m in _STREAMED):
+            cur = raw.cursor(name=f"lineage_stream_{next(self._streams)}")
+            cur.itersize = 5000
+            cur.execute(text, params)
+            return cur
+        return raw.execute(text, params, prepare=None)
+
+    def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> Any:
+        text = translate(sql, True)
+        rows = [tuple(p) for p in seq_of_parameters]
+
+        def run(raw: Any) -> Any:
+            cur = raw.cursor()
+            if rows:
+                cur.executemany(text, rows)
+            return cur
+
+        return self._run(run, retry=False)
+
+    def copy_rows(self, sql: str, rows: Iterable[Sequence[Any]], types: Sequence[str] | None = None) -> None:
+        """``COPY … FROM STDIN`` of ``rows`` (psycopg's ``copy``); binary when the
+        columns' ``types`` are given (``text``, ``float8``, ``int8``)."""
+
+        def run(raw: Any) -> None:
+            with raw.cursor() as cur, cur.copy(sql) as copy:
+                if types is not None:
+                    copy.set_types(list(types))
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+
+        self._run(run, retry=False)
+
+    def _run(self, fn: Callable[[Any], Any], *, retry: bool) -> Any:
+        import psycopg
+
+        where = str(self._store.path)
+        pauses = iter(_RETRY_PAUSES if retry else ())
+        while True:
+            try:
+                return fn(self.raw)
+            except psycopg.Error as exc:
+                if retry and _is_disconnect(exc):
+                    pause = next(pauses, None)
+                    if pause is not None:
+                        self._give_back()
+                        time.sleep(pause)
+                        continue
+                mapped = _translate(exc, where)
+                if mapped is None:
+                    raise
+                raise mapped from None
+
+    def _pragma(self, sql: str) -> Any:
+        """SQLite's PRAGMAs and VACUUM, as far as they mean something here."""
+        text = " ".join(sql.split()).lower()
+        if text.startswith("vacuum"):
+            # erasure's scrub: dead row versions are removed (VACUUM cannot run in a
+            # transaction; the connection is in autocommit mode outside one)
+            if not self.in_transaction:
+                for table in (*RECORD_TABLES, "stat_cache"):
+                    self._run(functools.partial(_vacuum, table=table), retry=True)
+            return _NoRows()
+        if text.startswith("pragma wal_checkpoint"):
+            return _NoRows([(0, 0, 0)])
+        if text.startswith("pragma query_only"):
+            on = text.rstrip(";").endswith(("on", "1", "true"))
+            self._run(lambda raw: raw.execute(f"SET default_transaction_read_only = {'on' if on else 'off'}"), retry=False)
+            return _NoRows()
+        if text.startswith("pragma data_version"):
+            return _NoRows([(self._store._data_version(),)])
+        return _NoRows()  # secure_delete, synchronous, cache_size, …: nothing to do here
+
+
+def _detach(raw: Any) -> None:
+    """In a forked child: point the child's copy of a parent's connection socket at
+    /dev/null, so that nothing the child does (or its exit, which ends libpq
+    connections) can write to the parent's session on the server."""
+    if raw is None:
+        return
+    with suppress(Exception):
+        fd = raw.pgconn.socket
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def _vacuum(raw: Any, *, table: str) -> None:
+    raw.execute(f"VACUUM {table}")
+
+
+# ---------------------------------------------------------------------------
+# the store on PostgreSQL
+
+
+class PostgresStore(Store):
+    """A lineage store in a PostgreSQL database (a schema of it: ``?schema=NAME``,
+    default ``public``). Same schema, ledger, queries and reports as on SQLite;
+    see the module docstring for what differs."""
+
+    dialect = "postgresql"
+
+    def _init_location(self, path: Any, create: bool) -> None:
+        url = path if isinstance(path, PgUrl) else PgUrl(str(path))
+        self.path = url  # type: ignore[assignment]
+        self._url = url
+        self._conninfo, self.schema = _split_url(url.secret)
+        self._lock_key = _key(f"{urlsplit(self._conninfo).path}/{self.schema}")
+        self._pool: Any = None
+        self._pool_pid = os.getpid()
+        self._pool_lock = threading.Lock()
+        # the files beside a store (artifacts, the environment cache) live in the
+        # project's own .lineage/ folder: the git root, or here
+        from .locate import default_location
+
+        self.dir = default_location().parent
+
+    def _open_check(self, create: bool) -> None:
+        if not create and self.schema_version() == 0:
+            raise NoStoreError(f"no lineage store at {self.path} (run `lineage --db URL init`)")
+        if create and not self.conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = ?", (self.schema,)).fetchone():
+            import psycopg
+
+            # (IF NOT EXISTS is not safe against another process creating it meanwhile)
+            with suppress(psycopg.errors.UniqueViolation):
+                self.conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
+    # -- connections ---------------------------------------------------------
+
+    def _getconn(self) -> Any:
+        if self._pool_pid != os.getpid():
+            self._after_fork()
+        pool = self._pool
+        if pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = self._make_pool()
+                pool = self._pool
+        try:
+            return pool.getconn(timeout=10.0)
+        except Exception as exc:
+            import psycopg_pool
+
+            if isinstance(exc, (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests)) or _is_disconnect(exc):
+                raise StoreUnavailableError(f"the lineage store {self.path} cannot be reached "
+                                            f"({_first_line(exc) or 'no connection'}); retry when the server is back") from None
+            mapped = _translate(exc, str(self.path))
+            if mapped is None:
+                raise
+            raise mapped from None
+
+    def _putconn(self, raw: Any) -> None:
+        pool = self._pool
+        if pool is None or self._pool_pid != os.getpid():
+            return
+        with suppress(Exception):
+            pool.putconn(raw)
+
+    def _make_pool(self) -> Any:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        # One connection first, to say at once why the server cannot be used (down,
+        # a refused login, no such database) rather than after the pool's wait.
+        pauses = iter(_RETRY_PAUSES)
+        while True:
+            try:
+                psycopg.connect(self._conninfo, connect_timeout=10).close()
+                break
+            except psycopg.Error as exc:
+                pause = next(pauses, None) if _is_disconnect(exc) else None
+                if pause is None:
+                    mapped = _translate(exc, str(self.path))
+                    if mapped is None:
+                        raise
+                    raise mapped from None
+                time.sleep(pause)
+
+        schema = self.schema
+        app = f"lineage:{schema}"[:63]
+
+        def configure(conn: Any) -> None:
+            conn.autocommit = True
+            conn.execute(f'SET search_path TO "{schema}"')
+            conn.execute(f"SET lock_timeout = '{int(_BUSY_SECONDS * 1000)}ms'")
+            # a dead client machine is noticed within a minute (its locks freed)
+            conn.execute("SET tcp_keepalives_idle = 20")
+            conn.execute("SET tcp_keepalives_interval = 5")
+            # (LINEAGE_DURABILITY: a commit here is durable once the server has it;
+            # synchronous_commit stays as the server's administrator set it)
+
+        return ConnectionPool(self._conninfo, min_size=1, max_size=int(os.environ.get("LINEAGE_PG_POOL", "16")),
+                              kwargs={"application_name": app, "connect_timeout": 10},
+                              configure=configure, open=True, max_idle=60, reconnect_timeout=10,
+                              check=ConnectionPool.check_connection, name=app)
+
+    def _connect(self) -> Any:
+        return PgConnection(self)
+
+    @property
+    def _pgconn(self) -> PgConnection:
+        """This thread's connection, as its own type (`conn` is typed as sqlite3's)."""
+        return cast(PgConnection, self.conn)
+
+    def _after_fork(self) -> None:
+        # the parent's pool and connections are the parent's: kept, never used or
+        # closed here (closing would end the parent's sessions on the server)
+        raws = [c._raw for c in list(self._conns) if isinstance(c, PgConnection)]  # type: ignore[attr-defined]
+        raws += list(getattr(self._pool, "_pool", ()) or ())  # the pool's idle connections
+        for raw in raws:
+            _detach(raw)
+        self._inherited.append(self._pool)
+        self._pool = None
+        self._pool_pid = os.getpid()
+        self._pool_lock = threading.Lock()
+        super()._after_fork()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        super().close()
+        pool, self._pool = self._pool, None
+        if pool is not None and self._pool_pid == os.getpid():
+            with suppress(Exception):
+                pool.close(timeout=5)
+
+    @property
+    def db(self) -> Any:
+        raise LineageError("sqlite-utils works on SQLite stores only; this store is on PostgreSQL")
+
+    # -- schema -------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        tables = {r[0] for r in self.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", (self.schema,))}
+        if "meta" not in tables:
+            if tables & set(RECORD_TABLES):
+                raise StoreCorruptError(f"{self.path} holds tables but not a lineage store (no `meta` table)")
+            return 0
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        super()._migrate()
+        # Artifacts' bytes, for the other machines of the team: content-addressed
+        # (checked against their digest when fetched), so a cache outside the chain,
+        # like stat_cache. Not a migration: the table is PostgreSQL's only (on SQLite
+        # the files sit beside the database).
+        if not self.conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? "
+                                 "AND table_name = 'artifact_blobs'", (self.schema,)).fetchone():
+            import psycopg
+
+            # (a read-only login: no sharing, no failure; another process creating it at
+            # the same moment: IF NOT EXISTS is not safe against that, and it is there)
+            with suppress(LineageError, psycopg.errors.UniqueViolation), self.transaction():
+                self.conn.execute("CREATE TABLE IF NOT EXISTS artifact_blobs (digest TEXT PRIMARY KEY, data BYTEA NOT NULL)")
+
+    # -- artifacts: a local copy in the project's .lineage/, the bytes on the server --
+
+    def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Any:
+        """As on SQLite (a file under ``artifacts/``), and the bytes kept on the server
+        so that the team's other machines can fetch them (`artifact_path`)."""
+        path = super().put_artifact(digest, data, source=source)
+        # best effort (a savepoint inside a caller's transaction): the local file is
+        # the artifact; without the table (a read-only login) it is not shared
+        with suppress(LineageError), self.transaction():
+            if not self.conn.execute("SELECT 1 FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone():
+                self.conn.execute("INSERT INTO artifact_blobs (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
+                                  (digest, path.read_bytes()))
+        return path
+
+    def artifact_path(self, digest: str) -> Any:
+        """The local file of an artifact, fetched from the server first when this
+        machine has none (kept only if its bytes hash to ``digest``)."""
+        path = super().artifact_path(digest)
+        if not path.exists():
+            with suppress(LineageError):
+                row = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
+                if row is not None and hashlib.sha256(bytes(row[0])).hexdigest() == digest:
+                    super().put_artifact(digest, bytes(row[0]))
+        return path
+
+    # -- transactions ---------------------------------------------------------
+
+    def _begin_write(self, conn: PgConnection) -> None:
+        """BEGIN and take the append lock: safe to retry on a lost connection,
+        since nothing of the transaction has happened yet."""
+        import psycopg
+
+        where = str(self.path)
+        pauses = iter(_RETRY_PAUSES)
+        while True:
+            try:
+                # (one round trip: both statements in one simple query; the keys are ours)
+                conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_LOCK_CLASS}, {int(self._lock_key)})")
+                return
+            except psycopg.Error as exc:
+                with suppress(Exception):
+                    if conn.in_transaction:
+                        conn.raw.execute("ROLLBACK")
+                pause = next(pauses, None) if _is_disconnect(exc) else None
+                if pause is None:
+                    mapped = _translate(exc, where)
+                    if mapped is None:
+                        raise
+                    raise mapped from None
+                conn._give_back()
+                time.sleep(pause)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction of this thread, holding the store's append lock
+        (so the ledger stays one chain under any number of writers); nested calls
+        become savepoints. A lost connection fails the write whole with one
+        line (StoreUnavailableError); the next write reconnects."""
+        conn = self._pgconn
+        local = self._local
+        where = str(self.path)
+        if local.depth == 0:
+            if not self._writer.acquire(timeout=_BUSY_SECONDS):
+                raise StoreBusyError(f"the lineage store {where} is busy: another thread held its write lock "
+                                     f"for more than {_BUSY_SECONDS:.0f} s; try again")
+            try:
+                self._begin_write(conn)
+                local.depth = 1
+                try:
+                    yield
+                except BaseException as exc:
+                    self._known.clear()
+                    with suppress(Exception):
+                        if conn.in_transaction:
+                            conn.raw.execute("ROLLBACK")
+                    if isinstance(exc, StoreUnavailableError) and "cannot be reached" in str(exc) \
+                            and "nothing of" not in str(exc):
+                        raise StoreUnavailableError(
+                            str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")
+                        ) from None
+                    raise
+                else:
+                    try:
+                        with _map_errors(where):
+                            conn.raw.execute("COMMIT")
+                    except BaseException as exc:
+                        self._known.clear()
+                        with suppress(Exception):
+                            if conn.in_transaction:
+                                conn.raw.execute("ROLLBACK")
+                        if isinstance(exc, StoreUnavailableError):
+                            raise StoreUnavailableError(
+                                f"the connection to {where} was lost while committing: the write may or may not "
+                                "be recorded; check with `lineage verify` and `lineage ls` before retrying") from None
+                        raise
+                finally:
+                    local.depth = 0
+            finally:
+                self._writer.release()
+        else:
+            name = f"sp{next(self._savepoint)}"
+            conn.execute(f"SAVEPOINT {name}")
+            local.depth += 1
+            try:
+                yield
+            except BaseException:
+                self._known.clear()
+                with suppress(LineageError):
+                    if conn.in_transaction:
+                        conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                        conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            else:
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            finally:
+                local.depth -= 1
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Everything read inside sees one snapshot (REPEATABLE READ), whoever
+        commits meanwhile; inside a write transaction it is that transaction."""
+        conn = self._pgconn
+        local = self._local
+        if local.depth > 0 or conn.in_transaction:
+            yield
+            return
+        with _map_errors(str(self.path)):
+            conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        local.depth = 1
+        try:
+            yield
+        finally:
+            local.depth = 0
+            with suppress(Exception):
+                if conn.in_transaction:
+                    conn.raw.execute("ROLLBACK")
+
+    def _data_version(self) -> int:
+        # The known-node cache is dropped when anyone commits an event (PRAGMA
+        # data_version is SQLite's): the newest event number, one index lookup.
+        row = self.conn.execute("SELECT seq FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        return int(row[0]) if row else 0
+
+    # -- bulk writes through COPY ------------------------------------------------
+
+    def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
+                   chunk: int = 5000) -> int:
+        """One event for many rows of one table, loaded through ``COPY``: see `bulk_load`."""
+        if self.in_transaction:
+            return self._write_bulk_direct(type_, payload, table, rows, chunk=chunk)
+        return bulk_load(self, type_, payload, table, rows, chunk=max(int(chunk), 1000))
+
+    # -- run liveness: session advisory locks, no lock files -----------------------
+
+    def run_lock(self, run_id: str) -> Any:
+        from .files import _RUN_ID
+
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise InvalidInputError(f"{run_id!r} is not a run id (run:<32 hex digits>)")
+        return PgRunLock(self, run_id)
+
+    def reap_dead_runs(self, *, noticed_by: str | None = None) -> list[str]:
+        """As on SQLite; except that for a while after the server (re)started,
+        runs may still be reconnecting to take their locks again: none is judged
+        dead meanwhile."""
+        if not self.running_runs():
+            return []
+        row = self.conn.execute("SELECT EXTRACT(EPOCH FROM (now() - pg_postmaster_start_time()))").fetchone()
+        grace = float(os.environ.get("LINEAGE_PG_RESTART_GRACE", _RESTART_GRACE_SECONDS))
+        if row is not None and float(row[0]) < grace:
+            return []
+        return super().reap_dead_runs(noticed_by=noticed_by)
+
+
+# ---------------------------------------------------------------------------
+# bulk load
+
+
+_PG_TYPES = {0: 'TEXT COLLATE "C"', 1: "DOUBLE PRECISION", 2: "BIGINT"}
+_COPY_TYPES = {0: "text", 1: "float8", 2: "int8"}
+_staging = itertools.count()
+
+
+#: a bulk write of up to this many rows is encoded in memory, then sent by COPY
+#: straight into its table under the append lock (the lock is held about as long as
+#: the copy from a staging table would hold it); a larger one is staged
+_DIRECT_ROWS = int(os.environ.get("LINEAGE_PG_DIRECT_ROWS", "200000"))
+
+
+def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
+              chunk: int = 5000) -> int:
+    """Many rows of ``table`` as one event; returns its number.
+
+    The rows are encoded first (digests, canonical values: the codec every write
+    uses), with no lock held, however slowly they come. Up to `_DIRECT_ROWS` rows are
+    kept in memory and then sent by binary ``COPY`` into ``table`` in the one
+    transaction that takes the append lock and appends their event. More are streamed
+    by ``COPY`` into a TEMP table of this session as they come (no lock, nobody else
+    can see it), and then copied into ``table`` in that transaction. Either way the
+    rows become visible all at once, with their event, and a writer killed half-way
+    leaves nothing (a TEMP table ends with its session).
+    """
+    columns = RECORD_TABLES[table]
+    kinds = _column_kinds(table, columns)
+    types = [_COPY_TYPES[k] for k in kinds]
+    conn: PgConnection = store._pgconn
+    staged: str | None = None
+    cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+    rows_hash = hashlib.sha256()
+    n = 0
+    held: list[list[tuple[Any, ...]]] = []
+    import gc
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # (see Store.write_bulk: millions of short-lived tuples)
+    try:
+        for out, digests in _encode_ahead(table, kinds, iter(rows), chunk):
+            rows_hash.update(digests)
+            n += len(out)
+            held.append(out)
+            if n > _DIRECT_ROWS:
+                if staged is None:
+                    staged = _stage(conn, kinds)
+                for part in held:
+                    conn.copy_rows(f"COPY pg_temp.{staged} ({cols}) FROM STDIN (FORMAT BINARY)", part, types)
+                held = []
+        if staged is not None:
+            conn.execute("COMMIT")  # (the staging transaction: the TEMP table's rows)
+        return _publish(store, type_, payload, table, staged, held, n, rows_hash.hexdigest())
+    except BaseException as exc:
+        with suppress(Exception):
+            if conn.in_transaction and store._local.depth == 0:
+                conn.raw.execute("ROLLBACK")
+        if isinstance(exc, StoreUnavailableError) and "nothing of" not in str(exc):
+            raise StoreUnavailableError(
+                str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
+        raise
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        if staged is not None:
+            with suppress(Exception):
+                conn.execute(f"DROP TABLE IF EXISTS pg_temp.{staged}")
+
+
+def _stage(conn: PgConnection, kinds: Sequence[int]) -> str:
+    """A new TEMP table for staged rows (columns c1…), in an open transaction; its name."""
+    staged = f"lineage_staged_{os.getpid()}_{next(_staging)}"
+    defs = ", ".join(f"c{i + 1} {_PG_TYPES[k]}" for i, k in enumerate(kinds))
+    # (a TEMP table is private to this session and not WAL-logged; a sequential
+    # scan of it returns rows in the order they were written: nobody else reads it)
+    conn.execute(f"CREATE TEMP TABLE {staged} ({defs})")
+    conn.execute("BEGIN")
+    return staged
+
+
+def _publish(store: Any, type_: str, payload: Mapping[str, Any], table: str, staged: str | None,
+             held: list[list[tuple[Any, ...]]], n: int, rows_digest: str) -> int:
+    """Under the append lock: the rows into ``table`` (from the staging table, or
+    ``held`` in memory by COPY) and their event, in one transaction."""
+    from . import ledger as _ledger
+
+    columns = RECORD_TABLES[table]
+    kinds = _column_kinds(table, columns)
+    cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+    conn: PgConnection = store._pgconn
+    with store.transaction():
+        seq, prev = store.head()
+        seq += 1
+        if staged is not None:
+            conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, event) "
+                         f"SELECT {cols}, {int(seq)} FROM pg_temp.{staged}")
+        else:
+            sql = f"COPY {table} ({', '.join(columns)}, event) FROM STDIN (FORMAT BINARY)"
+            conn.copy_rows(sql, ((*r, seq) for part in held for r in part), [*(_COPY_TYPES[k] for k in kinds), "int8"])
+        if table == "run_states":
+            states = conn.execute(f"SELECT {cols} FROM pg_temp.{staged}").fetchall() if staged else \
+                [r for part in held for r in part]
+            store._track_open_runs(states)
+        body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": n, **payload}
+        return int(_ledger.append_event(store, seq, prev, type_, body, rows_digest))
+
+
+# ---------------------------------------------------------------------------
+# run liveness
+
+
+#: locks whose process forked: the child keeps them referenced and never closes
+#: them (closing would end the parent's session on the server, and free its lock)
+_INHERITED: list[Any] = []
+
+
+class PgRunLock:
+    """A run's liveness lock: a session advisory lock keyed by the run id, held on a
+    connection of its own while the run's process lives. The server frees it when
+    that connection ends, however the process ends (SIGKILL, a lost machine: TCP
+    keepalives notice within a minute). A keeper thread reconnects and takes it again
+    after a server restart (reapers wait `_RESTART_GRACE_SECONDS` after one)."""
+
+    def __init__(self, store: Any, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.path = f"{store.path} (advisory lock of {run_id})"
+        self.key = _key(f"{store.schema}/{run_id}")
+        self._conn: Any = None
+        self._pid = os.getpid()
+        self._stop = threading.Event()
+        self._keeper: threading.Thread | None = None
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        conn = psycopg.connect(self.store._conninfo, autocommit=True, connect_timeout=10,
+                               application_name=f"lineage-run:{self.store.schema}"[:63])
+        conn.execute("SET tcp_keepalives_idle = 20")
+        conn.execute("SET tcp_keepalives_interval = 5")
+        return conn
+
+    def _take(self, conn: Any) -> bool:
+        return bool(conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_CLASS, self.key)).fetchone()[0])
+
+    def try_acquire(self) -> bool:
+        """True when the lock is now held here; False when its run is alive elsewhere."""
+        import psycopg
+
+        try:
+            held = self.store.conn.execute(
+                "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = ? AND objid = ? "
+                "AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                (_LOCK_CLASS, self.key)).fetchone()
+            if held:
+                return False
+            conn = self._connect()
+        except psycopg.Error as exc:
+            mapped = _translate(exc, str(self.store.path))
+            if mapped is None:
+                raise
+            raise mapped from None
+        try:
+            if not self._take(conn):
+                conn.close()
+                return False
+        except psycopg.Error:
+            conn.close()
+            return False
+        self._conn = conn
+        self._pid = os.getpid()
+        self._stop.clear()
+        self._keeper = threading.Thread(target=self._keep, name=f"lineage-runlock-{self.run_id[4:12]}", daemon=True)
+        self._keeper.start()
+        return True
+
+    def _keep(self) -> None:
+        """Check the lock's connection every few seconds; after a lost connection
+        (a server restart), reconnect and take the lock again."""
+        import psycopg
+
+        while not self._stop.wait(2.0):
+            conn = self._conn
+            if conn is None:
+                return
+            try:
+                conn.execute("SELECT 1")
+                continue
+            except psycopg.Error:
+                pass
+            with suppress(Exception):
+                conn.close()
+            while not self._stop.is_set():
+                try:
+                    fresh = self._connect()
+                    if self._take(fresh):
+                        self._conn = fresh
+                        break
+                    fresh.close()
+                except psycopg.Error:
+                    pass
+                self._stop.wait(random.uniform(0.5, 1.5))
+
+    def release(self, *, remove: bool = False) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._pid != os.getpid():
+            _detach(conn)  # the parent's session: leave it alone
+            _INHERITED.append(conn)
+            return
+        self._stop.set()
+        with suppress(Exception):
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_LOCK_CLASS, self.key))
+        with suppress(Exception):
+            conn.close()
+        if self._keeper is not None and self._keeper is not threading.current_thread():
+            self._keeper.join(timeout=5)
+
+
+__all__ = ["SCHEMES", "PgConnection", "PgRunLock", "PgUrl", "PostgresStore", "bulk_load", "is_url", "translate"]
