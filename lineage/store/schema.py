@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -34,6 +34,20 @@ RECORD_TABLES: dict[str, tuple[str, ...]] = {
     # erased with the prediction
     "prediction_inputs": ("prediction", "inputs"),
 }
+
+#: tables a bulk write loads in batches, invisible until published (lineage/store/bulk.py)
+BATCHED_TABLES = ("predictions", "prediction_inputs")
+
+
+def published(alias: str = "") -> str:
+    """An SQL condition, true for a row of a `BATCHED_TABLES` table that every reader
+    may see: written with its event, or of a published batch. ``alias``: the table's
+    alias in the query, if any. It excludes only rows of an unpublished batch (in
+    flight, or left over by a killed writer); the set it tests against is the handful
+    of unpublished batches, found through ``bulk_batches``' event index."""
+    col = f"{alias}.event" if alias else "event"
+    return f"{col} NOT IN (SELECT -batch FROM bulk_batches WHERE event IS NULL)"
+
 
 _DDL_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -241,6 +255,20 @@ CREATE TABLE prediction_inputs (
 );
 CREATE INDEX prediction_inputs_prediction ON prediction_inputs (prediction);
 CREATE INDEX prediction_inputs_event ON prediction_inputs (event)
+""",
+    # 8: bulk writes load their rows straight into their table in short transactions
+    # (issue 8: no writer waits on a long one), stored with ``event = -batch`` and
+    # invisible until their one ledger event publishes the batch (``event`` set here).
+    # Not a recorded table: which event a batch belongs to is committed by that
+    # event's rows digest (see lineage/store/bulk.py and docs/integrity.md).
+    # (IF NOT EXISTS: self-contained, so the lead may renumber it at merge.)
+    8: """
+CREATE TABLE IF NOT EXISTS bulk_batches (
+    batch INTEGER PRIMARY KEY AUTOINCREMENT,
+    tbl TEXT NOT NULL,
+    event INTEGER UNIQUE,
+    started_at TEXT NOT NULL
+)
 """,
 }
 

@@ -1,0 +1,254 @@
+"""Bulk writes (predictions, their kept inputs): loaded in short transactions, invisible
+until one short publish step (issue 8: no writer waits on a long one; issue 16: the
+rows are written once, with no copy from a staging table).
+
+How a bulk write goes:
+
+1. **Open a batch**: a row in ``bulk_batches`` (its number ``b``, the table, no event
+   yet), and an exclusive ``flock`` on ``locks/bulk-<b>.lock`` held while the writer
+   lives, taken before the batch row is committed.
+2. **Load**: the rows go straight into their table, chunk by chunk, each chunk its own
+   short transaction (`_load_chunk`, the one step a backend may replace, e.g. by
+   PostgreSQL's ``COPY``), stored with ``event = -b``. Every read of these tables
+   excludes rows of an unpublished batch (`published`), so nobody sees a part.
+   Encoding and hashing of the next chunk run in a thread meanwhile.
+3. **Publish**: one short transaction appends the ledger event, whose rows digest
+   covers every row of the batch in ``pk`` order, and sets ``bulk_batches.event`` to
+   its number: from that commit on, the rows are visible, all at once, with their
+   event. Its length does not depend on the number of rows.
+
+A writer killed before 3 leaves an unpublished batch whose lock is free: a
+**leftover**. It is invisible to every read and to `verify`, which reports it (not as
+tampering) and removes it, as does the next bulk write (`clean_leftovers`). Rows of a
+batch are found by ``event = -b`` (the ``<table>_event`` index), so a batch costs
+nothing to look up, however large the table.
+
+Order: the rows of one batch are in ``pk`` order (the order the event committed to),
+but rows of batches loaded at the same time, and rows written by ordinary events
+meanwhile, interleave in ``pk``. So in these two tables a row's place in history is
+(its event, its ``pk``), and the order rule of docs/integrity.md (rows sorted by
+``pk`` are sorted by event) binds the rows written with their event number; it never
+decides an answer here, since no prediction supersedes another.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LineageError
+from ..model import now_iso
+from . import ledger as _ledger
+from .codec import _encode_ahead
+from .files import RunLock
+from .schema import BATCHED_TABLES, RECORD_TABLES, _column_kinds, published
+
+if TYPE_CHECKING:
+    from .core import Store
+
+__all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "published", "write_batched"]
+
+#: rows per chunk: each chunk is one short transaction (~10-40 ms here, a few
+#: times that on a loaded machine), far below the ~0.5 s other writers may wait
+CHUNK_ROWS = 10_000
+
+#: rows deleted per transaction when a leftover is removed
+_DELETE_ROWS = 20_000
+
+
+def event_numbers(store: Store, raw: Iterable[Any]) -> dict[Any, Any]:
+    """The ledger event of each stored ``event`` value of a batched table: itself for
+    an event number, the publishing event for ``-batch`` (None when unpublished)."""
+    out: dict[Any, Any] = {}
+    batches = []
+    for e in raw:
+        if isinstance(e, int) and e < 0:
+            batches.append(-e)
+        else:
+            out[e] = e
+    for i in range(0, len(batches), 500):
+        chunk = batches[i:i + 500]
+        found = dict(store.conn.execute(
+            f"SELECT batch, event FROM bulk_batches WHERE batch IN ({', '.join('?' * len(chunk))})", chunk).fetchall())
+        out.update({-b: found.get(b) for b in chunk})
+    return out
+
+
+def batch_of_event(store: Store, table: str, seq: int) -> int | None:
+    """The batch an event published into ``table``, or None."""
+    row = store.conn.execute("SELECT batch FROM bulk_batches WHERE event = ? AND tbl = ?", (seq, table)).fetchone()
+    return int(row[0]) if row else None
+
+
+def published_batches(store: Store, table: str, after: int) -> list[tuple[int, int]]:
+    """``(batch, event)`` of every batch of ``table`` published by an event after
+    ``after``, in event order (verify reads their rows at their event's place)."""
+    return [(int(b), e) for b, e in store.conn.execute(
+        "SELECT batch, event FROM bulk_batches WHERE tbl = ? AND event > ? ORDER BY event", (table, after))]
+
+
+def _load_chunk(conn: sqlite3.Connection, table: str, columns: Sequence[str], event: int,
+                rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` (tuples of ``columns``, encoded) into ``table`` with ``event``.
+
+    The one step of a bulk write that talks to the database in bulk: a backend with a
+    faster loader (PostgreSQL's ``COPY``) replaces this function and nothing else."""
+    # the event (the batch's -b) is one int of ours for every row: a literal, not a binding
+    marks = ", ".join("?" * len(columns))
+    conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks}, {int(event)})", rows)
+
+
+def write_batched(store: Store, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]],
+                  *, chunk: int = CHUNK_ROWS) -> int:
+    """`Store.write_bulk` outside a transaction, for a table of `BATCHED_TABLES`:
+    load, then publish (see the module docstring). Returns the event's number.
+
+    On any error the rows loaded so far are removed (or, if that fails too, left as
+    an invisible leftover for the next bulk write or `verify` to remove) and the
+    error is raised: nothing of the write is ever visible.
+    """
+    columns = RECORD_TABLES[table]
+    kinds = _column_kinds(table, columns)
+    clean_leftovers(store)
+    batch, lock = _open_batch(store, table)
+    published_ok = False
+    gc_was_enabled = gc.isenabled()
+    # Millions of short-lived tuples make the cyclic garbage collector run full
+    # collections over every object of the process again and again (more than
+    # doubling the cost of a million rows). Rows hold no cycles: paused, then restored.
+    gc.disable()
+    try:
+        rows_hash = hashlib.sha256()
+        n = 0
+        conn = store.conn
+        with _synchronous_normal(store):
+            for out, digests in _encode_ahead(table, kinds, iter(rows), max(int(chunk), 100)):
+                rows_hash.update(digests)  # SHA-256 over the row digests, as if fed one by one
+                with store.transaction():  # short: one chunk; other writers go in between
+                    _load_chunk(conn, table, columns, -batch, out)
+                n += len(out)
+        if gc_was_enabled:
+            gc.enable()
+        seq = _publish(store, type_, payload, table, batch, n, rows_hash.hexdigest())
+        published_ok = True
+        return seq
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        if not published_ok:
+            with suppress(LineageError, sqlite3.Error):
+                _remove_batch(store, batch, table)
+        lock.release(remove=True)
+
+
+class _synchronous_normal:
+    """Chunks commit without an fsync even under ``LINEAGE_DURABILITY=full``: the
+    publish commit syncs the WAL, and with it every chunk before it (the WAL is one
+    file written in order), so a bulk write pays the sync once, as before."""
+
+    def __init__(self, store: Store) -> None:
+        self.conn = store.conn
+        self.was: int | None = None
+
+    def __enter__(self) -> None:
+        with suppress(sqlite3.Error, LineageError):
+            level = int(self.conn.execute("PRAGMA synchronous").fetchone()[0])
+            if level > 1:
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                self.was = level
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was is not None:
+            with suppress(sqlite3.Error, LineageError):
+                self.conn.execute(f"PRAGMA synchronous = {int(self.was)}")
+
+
+def _open_batch(store: Store, table: str) -> tuple[int, RunLock]:
+    """A new batch of ``table`` and the lock that says its writer is alive. The lock
+    is taken before the batch row commits, so no one ever sees the batch unlocked
+    while its writer lives."""
+    with store.transaction():
+        cur = store.conn.execute("INSERT INTO bulk_batches (tbl, started_at) VALUES (?, ?)", (table, now_iso()))
+        batch = int(cur.lastrowid or 0)
+        lock = RunLock(store.locks_dir / f"bulk-{batch}.lock")
+        # (a store whose locks/ cannot be written cannot be judged by anyone either:
+        # `clean_leftovers` then leaves the batch alone, which is safe)
+        lock.try_acquire()
+    return batch, lock
+
+
+def _publish(store: Store, type_: str, payload: Mapping[str, Any], table: str, batch: int, n: int,
+             rows_digest: str) -> int:
+    """Append the batch's event and mark it published, in one short transaction."""
+    with store.transaction():
+        seq, prev = store.head()
+        seq += 1
+        cur = store.conn.execute("UPDATE bulk_batches SET event = ? WHERE batch = ? AND event IS NULL", (seq, batch))
+        if cur.rowcount != 1:  # only an outside edit of the store can do this
+            raise LineageError(f"bulk write: its batch {batch} was removed while it was written; nothing was recorded")
+        body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": n, **payload}
+        return _ledger.append_event(store, seq, prev, type_, body, rows_digest)
+
+
+def _remove_batch(store: Store, batch: int, table: str) -> int:
+    """Delete an unpublished batch's rows, a chunk per short transaction, then the
+    batch itself; returns the number of rows removed."""
+    if table not in BATCHED_TABLES:  # a forged name never reaches the SQL
+        return 0
+    removed = 0
+    while True:
+        with store.transaction():
+            if store.conn.execute("SELECT 1 FROM bulk_batches WHERE batch = ? AND event IS NULL", (batch,)).fetchone() is None:
+                return removed  # published (never for a leftover) or already gone
+            cur = store.conn.execute(f"DELETE FROM {table} WHERE pk IN "
+                                     f"(SELECT pk FROM {table} WHERE event = ? LIMIT {_DELETE_ROWS})", (-batch,))
+            removed += max(cur.rowcount, 0)
+            if cur.rowcount < _DELETE_ROWS:
+                store.conn.execute("DELETE FROM bulk_batches WHERE batch = ? AND event IS NULL", (batch,))
+                return removed
+
+
+def unpublished(store: Store) -> list[tuple[int, str]]:
+    """``(batch, table)`` of every unpublished batch: in flight, or left over."""
+    return [(int(b), str(t)) for b, t in store.conn.execute("SELECT batch, tbl FROM bulk_batches WHERE event IS NULL")]
+
+
+def leftovers(store: Store) -> Iterator[tuple[int, str, RunLock]]:
+    """Unpublished batches whose writer is gone (their lock is free), each with its
+    lock now held by the caller (release it with ``remove=True`` when done)."""
+    for batch, table in unpublished(store):
+        lock = RunLock(store.locks_dir / f"bulk-{batch}.lock")
+        if lock.try_acquire():
+            yield batch, table, lock
+
+
+def leftover_rows(store: Store) -> tuple[int, int]:
+    """``(batches, rows)`` left over by killed bulk writers (their lock is free), read
+    only: for `verify`'s report."""
+    batches = rows = 0
+    for batch, table, lock in leftovers(store):
+        lock.release()
+        if table in BATCHED_TABLES:
+            batches += 1
+            rows += store.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE event = ?", (-batch,)).fetchone()[0]
+    return batches, rows
+
+
+def clean_leftovers(store: Store) -> tuple[int, int]:
+    """Remove what killed bulk writers left (never a live writer's batch: its lock is
+    held); returns ``(batches, rows)`` removed. Nothing to do costs one indexed
+    query. A read-only store is left as it is."""
+    if store.read_only or store.in_transaction:
+        return 0, 0
+    batches = rows = 0
+    for batch, table, lock in leftovers(store):
+        try:
+            rows += _remove_batch(store, batch, table)
+            batches += 1
+        finally:
+            lock.release(remove=True)
+    return batches, rows
