@@ -11,7 +11,8 @@ How a bulk write goes:
    short transaction (`_load_chunk`, the one step a backend may replace, e.g. by
    PostgreSQL's ``COPY``), stored with ``event = -b``. Every read of these tables
    excludes rows of an unpublished batch (`published`), so nobody sees a part.
-   Encoding and hashing of the next chunk run in a thread meanwhile.
+   Each chunk is encoded and hashed before its transaction starts, so the lock is
+   held for the insert alone; the rows per transaction follow a time budget.
 3. **Publish**: one short transaction appends the ledger event, whose rows digest
    covers every row of the batch in ``pk`` order, and sets ``bulk_batches.event`` to
    its number: from that commit on, the rows are visible, all at once, with their
@@ -36,6 +37,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
@@ -43,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LineageError
 from ..model import now_iso
 from . import ledger as _ledger
-from .codec import _encode_ahead
+from .codec import _encode_chunks, _Encoded
 from .files import RunLock
 from .schema import BATCHED_TABLES, RECORD_TABLES, _column_kinds, published
 
@@ -52,9 +54,14 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "published", "write_batched"]
 
-#: rows per chunk: each chunk is one short transaction (~10-40 ms here, a few
-#: times that on a loaded machine), far below the ~0.5 s other writers may wait
-CHUNK_ROWS = 10_000
+#: the most rows loaded in one transaction
+CHUNK_ROWS = 50_000
+
+#: how long one loading transaction aims to hold the write lock: the rows per
+#: transaction follow the rate measured on the previous one, so a loaded machine
+#: gets smaller transactions, not longer waits for other writers (who may wait
+#: ~0.5 s at most, issue 8)
+TXN_SECONDS = 0.05
 
 #: rows deleted per transaction when a leftover is removed
 _DELETE_ROWS = 20_000
@@ -78,26 +85,42 @@ def event_numbers(store: Store, raw: Iterable[Any]) -> dict[Any, Any]:
     return out
 
 
-def batch_of_event(store: Store, table: str, seq: int) -> int | None:
-    """The batch an event published into ``table``, or None."""
-    row = store.conn.execute("SELECT batch FROM bulk_batches WHERE event = ? AND tbl = ?", (seq, table)).fetchone()
-    return int(row[0]) if row else None
-
-
-def published_batches(store: Store, table: str, after: int) -> list[tuple[int, int]]:
-    """``(batch, event)`` of every batch of ``table`` published by an event after
-    ``after``, in event order (verify reads their rows at their event's place)."""
-    return [(int(b), e) for b, e in store.conn.execute(
-        "SELECT batch, event FROM bulk_batches WHERE tbl = ? AND event > ? ORDER BY event", (table, after))]
-
-
-def _load_chunk(conn: sqlite3.Connection, table: str, columns: Sequence[str], event: int,
-                rows: Sequence[Sequence[Any]]) -> None:
-    """Insert ``rows`` (tuples of ``columns``, encoded) into ``table`` with ``event``.
+def _load_chunk(conn: sqlite3.Connection, table: str, columns: Sequence[str], event: int, chunk: _Encoded) -> None:
+    """Insert an encoded chunk of rows of ``table`` (values of ``columns``) with ``event``.
 
     The one step of a bulk write that talks to the database in bulk: a backend with a
-    faster loader (PostgreSQL's ``COPY``) replaces this function and nothing else."""
-    # the event (the batch's -b) is one int of ours for every row: a literal, not a binding
+    faster loader (PostgreSQL's ``COPY`` of ``chunk.rows()``) replaces this function
+    and nothing else.
+
+    SQLite: ``executemany`` binding only the columns that vary; a column with one
+    value throughout the chunk (the model, the time, NULL request ids) and the event
+    are written into the statement once, as literals (a third fewer bindings per row
+    for predictions, about a tenth off the insert).
+    (Loading the chunk as one ``INSERT … SELECT FROM json_each(?)`` over the rows'
+    JSON ran without the GIL but cost more CPU: slower on a busy machine.)
+    """
+    picks = []
+    for i in range(len(columns)):
+        if i not in chunk.constant:
+            picks.append("?")
+            continue
+        v = chunk.constant[i]
+        picks.append(_sql_literal(v) if v is None or (isinstance(v, str) and "\x00" not in v) else "?")
+    if picks.count("?") != len(columns) - len(chunk.constant):  # (a text with NUL: bound after all)
+        _insert_rows(conn, table, columns, event, chunk.rows())
+        return
+    conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({', '.join(picks)}, {int(event)})",
+                     chunk.narrow)
+
+
+def _sql_literal(value: str | None) -> str:
+    """A text (without NUL) or NULL as an SQL literal: quotes doubled, nothing else
+    is special inside an SQL string."""
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+def _insert_rows(conn: sqlite3.Connection, table: str, columns: Sequence[str], event: int,
+                 rows: Sequence[Sequence[Any]]) -> None:
     marks = ", ".join("?" * len(columns))
     conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks}, {int(event)})", rows)
 
@@ -125,12 +148,19 @@ def write_batched(store: Store, type_: str, payload: Mapping[str, Any], table: s
         rows_hash = hashlib.sha256()
         n = 0
         conn = store.conn
-        with _synchronous_normal(store):
-            for out, digests in _encode_ahead(table, kinds, iter(rows), max(int(chunk), 100)):
-                rows_hash.update(digests)  # SHA-256 over the row digests, as if fed one by one
-                with store.transaction():  # short: one chunk; other writers go in between
-                    _load_chunk(conn, table, columns, -batch, out)
-                n += len(out)
+        # rows per chunk (one transaction each): from 2,000, then as many as TXN_SECONDS
+        # allows at the rate measured (never more than ``chunk``)
+        most = max(int(chunk), 100)
+        chunks = _encode_chunks(table, kinds, iter(rows), min(2_000, most))
+        with _loading(store):
+            for enc in chunks:
+                rows_hash.update(enc.digests)  # SHA-256 over the row digests, as if fed one by one
+                with store.transaction():  # short; other writers go in between
+                    t0 = time.perf_counter()
+                    _load_chunk(conn, table, columns, -batch, enc)
+                took = time.perf_counter() - t0
+                chunks.size = max(200, min(most, int(len(enc.lines) * TXN_SECONDS / max(took, 1e-4))))
+                n += len(enc.lines)
         if gc_was_enabled:
             gc.enable()
         seq = _publish(store, type_, payload, table, batch, n, rows_hash.hexdigest())
@@ -145,26 +175,30 @@ def write_batched(store: Store, type_: str, payload: Mapping[str, Any], table: s
         lock.release(remove=True)
 
 
-class _synchronous_normal:
-    """Chunks commit without an fsync even under ``LINEAGE_DURABILITY=full``: the
-    publish commit syncs the WAL, and with it every chunk before it (the WAL is one
-    file written in order), so a bulk write pays the sync once, as before."""
+class _loading:
+    """The loading transactions of one bulk write commit like one: without an fsync
+    even under ``LINEAGE_DURABILITY=full`` (the publish commit syncs the WAL, and with
+    it every chunk before it, the WAL being one file written in order), and without
+    checkpointing the WAL at every few commits (each checkpoint syncs the WAL and the
+    database: a fifth of the write's time here; the publish commit checkpoints once, as a
+    single large transaction does). The connection's settings are restored after."""
 
     def __init__(self, store: Store) -> None:
         self.conn = store.conn
-        self.was: int | None = None
+        self.was: list[tuple[str, int]] = []
 
     def __enter__(self) -> None:
         with suppress(sqlite3.Error, LineageError):
-            level = int(self.conn.execute("PRAGMA synchronous").fetchone()[0])
-            if level > 1:
-                self.conn.execute("PRAGMA synchronous = NORMAL")
-                self.was = level
+            for pragma, want in (("synchronous", 1), ("wal_autocheckpoint", 0)):
+                level = int(self.conn.execute(f"PRAGMA {pragma}").fetchone()[0])
+                if level != want:
+                    self.conn.execute(f"PRAGMA {pragma} = {want}")
+                    self.was.append((pragma, level))
 
     def __exit__(self, *exc: object) -> None:
-        if self.was is not None:
+        for pragma, level in self.was:
             with suppress(sqlite3.Error, LineageError):
-                self.conn.execute(f"PRAGMA synchronous = {int(self.was)}")
+                self.conn.execute(f"PRAGMA {pragma} = {int(level)}")
 
 
 def _open_batch(store: Store, table: str) -> tuple[int, RunLock]:

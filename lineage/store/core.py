@@ -40,6 +40,7 @@ from .ledger import Event, VerifyReport
 from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, _column_kinds
 from .sqlite import _begin_immediate, _busy, _chunks, _map_errors
 
+
 class Store:
     """A lineage store on one SQLite file. Writes go through `write`; reads are plain."""
 
@@ -335,7 +336,7 @@ class Store:
             else:
                 self.conn.execute("DELETE FROM open_runs WHERE run = ?", (state[0],))
 
-    def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 10_000) -> int:
+    def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 50_000) -> int:
         """One event for many rows of one table (predictions, imports); returns its number.
 
         The same commitment as `write`, built incrementally so memory stays flat. For
