@@ -780,10 +780,10 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
         store.write_bulk("predictions", payload, "predictions", rows)
         return ids
     kept = _input_rows(store, model_ref, inputs, n)
-    with store.transaction():  # the predictions and their inputs appear together or not at all
-        store.write_bulk("predictions", {**payload, "inputs_kept": True}, "predictions", rows)
-        store.write_bulk("prediction_inputs", {"model": model_ref, "count": n}, "prediction_inputs",
-                         zip(ids, map(canonical_json, kept)))
+    # the predictions and their inputs appear together or not at all
+    store.write_bulks([("predictions", {**payload, "inputs_kept": True}, "predictions", rows),
+                       ("prediction_inputs", {"model": model_ref, "count": n}, "prediction_inputs",
+                        zip(ids, map(canonical_json, kept)))])
     return ids
 
 

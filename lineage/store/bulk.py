@@ -52,7 +52,8 @@ from .schema import BATCHED_TABLES, RECORD_TABLES, _column_kinds, published
 if TYPE_CHECKING:
     from .core import Store
 
-__all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "published", "write_batched"]
+__all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "published", "write_batched",
+           "write_batched_many"]
 
 #: the most rows loaded in one transaction
 CHUNK_ROWS = 50_000
@@ -134,11 +135,42 @@ def write_batched(store: Store, type_: str, payload: Mapping[str, Any], table: s
     an invisible leftover for the next bulk write or `verify` to remove) and the
     error is raised: nothing of the write is ever visible.
     """
+    return write_batched_many(store, [(type_, payload, table, rows)], chunk=chunk)[0]
+
+
+def write_batched_many(store: Store, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]],
+                       *, chunk: int = CHUNK_ROWS) -> list[int]:
+    """Several bulk writes ``(type, payload, table, rows)`` loaded one after the other
+    and published together, in one short transaction (predictions and their kept
+    inputs appear together or not at all); returns their events' numbers, in order.
+    Raises as `write_batched`, leaving nothing visible."""
+    clean_leftovers(store)
+    loaded: list[tuple[int, RunLock, int, str]] = []  # (batch, lock, rows, rows digest)
+    published_ok = False
+    try:
+        for _, _, table, rows in writes:
+            batch, lock = _open_batch(store, table)
+            loaded.append((batch, lock, 0, ""))
+            n, digest = _load(store, table, batch, rows, chunk)
+            loaded[-1] = (batch, lock, n, digest)
+        with store.transaction():  # the publish: a few statements, whatever the rows
+            seqs = [_publish(store, type_, payload, table, batch, n, digest)
+                    for (type_, payload, table, _), (batch, _, n, digest) in zip(writes, loaded)]
+        published_ok = True
+        return seqs
+    finally:
+        for (_, _, table, _), (batch, lock, _, _) in zip(writes, loaded):
+            if not published_ok:
+                with suppress(LineageError, sqlite3.Error):
+                    _remove_batch(store, batch, table)
+            lock.release(remove=True)
+
+
+def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], chunk: int) -> tuple[int, str]:
+    """Load ``rows`` into ``table`` as ``batch``, a short transaction per chunk;
+    returns how many rows and their rows digest (what the event will commit to)."""
     columns = RECORD_TABLES[table]
     kinds = _column_kinds(table, columns)
-    clean_leftovers(store)
-    batch, lock = _open_batch(store, table)
-    published_ok = False
     gc_was_enabled = gc.isenabled()
     # Millions of short-lived tuples make the cyclic garbage collector run full
     # collections over every object of the process again and again (more than
@@ -161,18 +193,10 @@ def write_batched(store: Store, type_: str, payload: Mapping[str, Any], table: s
                 took = time.perf_counter() - t0
                 chunks.size = max(200, min(most, int(len(enc.lines) * TXN_SECONDS / max(took, 1e-4))))
                 n += len(enc.lines)
-        if gc_was_enabled:
-            gc.enable()
-        seq = _publish(store, type_, payload, table, batch, n, rows_hash.hexdigest())
-        published_ok = True
-        return seq
+        return n, rows_hash.hexdigest()
     finally:
         if gc_was_enabled:
             gc.enable()
-        if not published_ok:
-            with suppress(LineageError, sqlite3.Error):
-                _remove_batch(store, batch, table)
-        lock.release(remove=True)
 
 
 class _loading:
@@ -217,7 +241,8 @@ def _open_batch(store: Store, table: str) -> tuple[int, RunLock]:
 
 def _publish(store: Store, type_: str, payload: Mapping[str, Any], table: str, batch: int, n: int,
              rows_digest: str) -> int:
-    """Append the batch's event and mark it published, in one short transaction."""
+    """Append the batch's event and mark it published (in the caller's transaction,
+    or one of its own): a few statements, however many rows."""
     with store.transaction():
         seq, prev = store.head()
         seq += 1

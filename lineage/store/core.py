@@ -353,6 +353,18 @@ class Store:
                 return _bulk.write_batched(self, type_, payload, table, rows, chunk=chunk)
         return self._write_bulk_direct(type_, payload, table, rows, chunk=chunk)
 
+    def write_bulks(self, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]]) -> list[int]:
+        """Several `write_bulk` calls ``(type, payload, table, rows)`` whose rows appear
+        together or not at all (predictions and their kept inputs); returns their
+        events' numbers. Outside a transaction, for `bulk.BATCHED_TABLES`, each is
+        loaded as an invisible batch and one short transaction publishes them all;
+        otherwise they share one transaction."""
+        if not self.in_transaction and all(w[2] in _bulk.BATCHED_TABLES for w in writes):
+            with _map_errors(self.path):
+                return _bulk.write_batched_many(self, writes)
+        with self.transaction():
+            return [self.write_bulk(t, p, table, rows) for t, p, table, rows in writes]
+
     def _write_bulk_direct(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]],
                            *, chunk: int) -> int:
         """`write_bulk` inside the caller's transaction: rows straight into ``table``."""
