@@ -40,7 +40,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import LineageError
 from ..model import now_iso
@@ -145,30 +145,37 @@ def write_batched_many(store: Store, writes: Sequence[tuple[str, Mapping[str, An
     inputs appear together or not at all); returns their events' numbers, in order.
     Raises as `write_batched`, leaving nothing visible."""
     clean_leftovers(store)
-    loaded: list[tuple[int, RunLock, int, str]] = []  # (batch, lock, rows, rows digest)
+    loaded: list[tuple[int, RunLock, _Loaded | None]] = []
     published_ok = False
     try:
         for _, _, table, rows in writes:
             batch, lock = _open_batch(store, table)
-            loaded.append((batch, lock, 0, ""))
-            n, digest = _load(store, table, batch, rows, chunk)
-            loaded[-1] = (batch, lock, n, digest)
+            loaded.append((batch, lock, None))
+            loaded[-1] = (batch, lock, _load(store, table, batch, rows, chunk))
         with store.transaction():  # the publish: a few statements, whatever the rows
-            seqs = [_publish(store, type_, payload, table, batch, n, digest)
-                    for (type_, payload, table, _), (batch, _, n, digest) in zip(writes, loaded)]
+            seqs = [_publish(store, type_, payload, table, batch, done)
+                    for (type_, payload, table, _), (batch, _, done) in zip(writes, loaded) if done is not None]
         published_ok = True
         return seqs
     finally:
-        for (_, _, table, _), (batch, lock, _, _) in zip(writes, loaded):
+        for (_, _, table, _), (batch, lock, _) in zip(writes, loaded):
             if not published_ok:
                 with suppress(LineageError, sqlite3.Error):
                     _remove_batch(store, batch, table)
             lock.release(remove=True)
 
 
-def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], chunk: int) -> tuple[int, str]:
+class _Loaded(NamedTuple):
+    """What a batch's event commits to: its rows, their digest, the span of their pks."""
+
+    rows: int
+    digest: str
+    pks: tuple[int, int] | None
+
+
+def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], chunk: int) -> _Loaded:
     """Load ``rows`` into ``table`` as ``batch``, a short transaction per chunk;
-    returns how many rows and their rows digest (what the event will commit to)."""
+    returns what its event will commit to."""
     columns = RECORD_TABLES[table]
     kinds = _column_kinds(table, columns)
     gc_was_enabled = gc.isenabled()
@@ -179,6 +186,7 @@ def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], c
     try:
         rows_hash = hashlib.sha256()
         n = 0
+        lo = hi = 0
         conn = store.conn
         # rows per chunk (one transaction each): from 2,000, then as many as TXN_SECONDS
         # allows at the rate measured (never more than ``chunk``)
@@ -190,10 +198,13 @@ def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], c
                 with store.transaction():  # short; other writers go in between
                     t0 = time.perf_counter()
                     _load_chunk(conn, table, columns, -batch, enc)
+                    # (rows of one statement take consecutive pks: the lock is ours)
+                    hi = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+                    lo = lo or hi - len(enc.lines) + 1
                 took = time.perf_counter() - t0
                 chunks.size = max(200, min(most, int(len(enc.lines) * TXN_SECONDS / max(took, 1e-4))))
                 n += len(enc.lines)
-        return n, rows_hash.hexdigest()
+        return _Loaded(n, rows_hash.hexdigest(), (lo, hi) if n else None)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -239,18 +250,24 @@ def _open_batch(store: Store, table: str) -> tuple[int, RunLock]:
     return batch, lock
 
 
-def _publish(store: Store, type_: str, payload: Mapping[str, Any], table: str, batch: int, n: int,
-             rows_digest: str) -> int:
+def _publish(store: Store, type_: str, payload: Mapping[str, Any], table: str, batch: int, done: _Loaded) -> int:
     """Append the batch's event and mark it published (in the caller's transaction,
-    or one of its own): a few statements, however many rows."""
+    or one of its own): a few statements, however many rows.
+
+    The payload records the span of the batch's pks (``pks``: first, last): rows of
+    other writes loaded meanwhile may lie inside it, but none of the batch's rows
+    outside, so `verify` catches a row swapped with or moved to another event's place
+    even where the rows digests still match (docs/integrity.md, the order rule)."""
     with store.transaction():
         seq, prev = store.head()
         seq += 1
         cur = store.conn.execute("UPDATE bulk_batches SET event = ? WHERE batch = ? AND event IS NULL", (seq, batch))
         if cur.rowcount != 1:  # only an outside edit of the store can do this
             raise LineageError(f"bulk write: its batch {batch} was removed while it was written; nothing was recorded")
-        body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": n, **payload}
-        return _ledger.append_event(store, seq, prev, type_, body, rows_digest)
+        body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": done.rows, **payload}
+        if done.pks is not None:
+            body["pks"] = list(done.pks)
+        return _ledger.append_event(store, seq, prev, type_, body, done.digest)
 
 
 def _remove_batch(store: Store, batch: int, table: str) -> int:

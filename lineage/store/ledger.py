@@ -140,6 +140,8 @@ def check_event_rows(store: Store, seq: int) -> bool:
                 return False  # rows claiming a bulk event's number besides its batch: inserted
             rows = store.conn.execute(f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk",
                                       (-batch,)).fetchall()
+            if not _in_span(store, table, batch, payload):
+                return False
         mine = _erased_rows(store, table, [r[0] for r in rows]).get(table, {}) if rows else {}
         for pk, *values in rows:
             erasure = mine.get(pk) if _erased_form(table, values) else None
@@ -147,6 +149,20 @@ def check_event_rows(store: Store, seq: int) -> bool:
         if rows and batch is None and not _in_place(store, table, seq, rows[0][0], rows[-1][0]):
             return False
     return h.hexdigest() == rows_digest
+
+
+def _in_span(store: Store, table: str, batch: int, payload: Any) -> bool:
+    """True when every row of a published bulk batch lies within the pk span its
+    event's payload committed to (``pks``; an erased payload cannot be checked)."""
+    try:
+        lo, hi = json.loads(payload)["pks"]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return True  # no span recorded (no rows, an erased payload): the digests decide
+    first, last = store.conn.execute(f"SELECT MIN(pk), MAX(pk) FROM {table} WHERE event = ?", (-batch,)).fetchone()
+    try:
+        return first is None or (lo <= first and last <= hi)
+    except TypeError:  # a forged span
+        return False
 
 
 def _batch_of(store: Store, table: str, seq: int) -> int | None:
@@ -365,9 +381,13 @@ def _row_groups(store: Store, after: int, problems: list[tuple[int, str]] | None
     def batches(table: str, columns: tuple[str, ...]) -> Iterator[Any]:
         # rows of bulk writes published after `after`, each batch at its event's place,
         # in pk order within it (the order its event committed to; lineage/store/bulk.py)
-        for batch, event in store.conn.execute(
-                "SELECT batch, event FROM bulk_batches WHERE tbl = ? AND event > ? ORDER BY event", (table, after)).fetchall():
+        for batch, event, payload in store.conn.execute(
+                "SELECT b.batch, b.event, e.payload FROM bulk_batches b LEFT JOIN events e ON e.seq = b.event "
+                "WHERE b.tbl = ? AND b.event > ? ORDER BY b.event", (table, after)).fetchall():
             if isinstance(batch, int) and isinstance(event, int):
+                if problems is not None and not _in_span(store, table, batch, payload):
+                    problems.append((event, f"event {event} ({table}): a row lies outside the span of rows its "
+                                            "event committed to: rows were reordered or moved between events"))
                 yield from store.conn.execute(f"SELECT {event}, pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk",
                                               (-batch,))
 
