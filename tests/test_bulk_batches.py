@@ -27,6 +27,15 @@ MODEL = make_id("model", "d4" * 32)
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
+@pytest.fixture(autouse=True)
+def _every_write_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small writes skip batching (one short transaction); these tests write small
+    batches to look at them."""
+    from lineage.store import bulk
+
+    monkeypatch.setattr(bulk, "SMALL_ROWS", 0)
+
+
 def _store(path: Path) -> Store:
     s = Store(path, actor=ACTOR)
     if not s.node_exists(MODEL):
@@ -129,6 +138,20 @@ def _killed_half_way(store_path: Path) -> None:
             os._exit(3)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status)
+
+
+def test_a_small_write_goes_in_one_transaction_with_its_event(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.store import bulk
+
+    monkeypatch.setattr(bulk, "SMALL_ROWS", 2_000)
+    s = _store(store_path)
+    seq = s.write_bulk("predictions", {}, "predictions", _prediction_rows(MODEL, 2_000))
+    assert {r[0] for r in s.conn.execute("SELECT DISTINCT event FROM predictions")} == {seq}
+    assert s.conn.execute("SELECT COUNT(*) FROM bulk_batches").fetchone()[0] == 0
+    s.write_bulk("predictions", {}, "predictions", _prediction_rows(MODEL, 2_001))
+    assert s.conn.execute("SELECT COUNT(*) FROM bulk_batches").fetchone()[0] == 1
+    assert s.verify().ok and len(s.nodes(kind="prediction")) == 4_001
+    s.close()
 
 
 def test_the_next_bulk_write_removes_what_a_killed_one_left(store_path: Path) -> None:

@@ -244,9 +244,18 @@ def _filled(tmp_path: Path) -> Store:
         s.add_edges([lineage.model.Edge("dataset:" + "c3" * 32, run_id, "was_generated_by", None)])
         model = make_id("model", "d4" * 32)
         s.add_node(Node(model, "model", "clf", {}))
-        for batch in range(2):
-            s.write_bulk("predictions", {"model": model}, "predictions",
-                         [(make_id("prediction", new_uuid7_hex()), model, f"in{batch}{i}", "1", 0.5, f"r{batch}{i}", "t4") for i in range(3)])
+        from lineage.store import bulk
+
+        small, bulk.SMALL_ROWS = bulk.SMALL_ROWS, 0  # two real batches (event -batch), however small
+        try:
+            for batch in range(2):
+                s.write_bulk("predictions", {"model": model}, "predictions",
+                             [(make_id("prediction", new_uuid7_hex()), model, f"in{batch}{i}", "1", 0.5, f"r{batch}{i}", "t4")
+                              for i in range(3)])
+        finally:
+            bulk.SMALL_ROWS = small
+        s.write("predictions", {"model": model}, {"predictions": [  # and one written with its event
+            (make_id("prediction", new_uuid7_hex()), model, "in-w", "1", 0.5, "rw", "t4")]})
         s.write("annotation", {}, {"annotations": [(model, "intended_use", "x", "me", "t5")]})
         s.write("annotation", {}, {"annotations": [(model, "intended_use", "y", "me", "t6")]})
         for label_event in range(2):  # two events, so rows can move between them

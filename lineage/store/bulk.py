@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -57,6 +58,9 @@ __all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "
 
 #: the most rows loaded in one transaction
 CHUNK_ROWS = 50_000
+
+#: writes of this many rows or fewer skip batching: one short transaction, as `write`
+SMALL_ROWS = 2_000
 
 #: how long one loading transaction aims to hold the write lock: the rows per
 #: transaction follow the rate measured on the previous one, so a loaded machine
@@ -143,8 +147,22 @@ def write_batched_many(store: Store, writes: Sequence[tuple[str, Mapping[str, An
     """Several bulk writes ``(type, payload, table, rows)`` loaded one after the other
     and published together, in one short transaction (predictions and their kept
     inputs appear together or not at all); returns their events' numbers, in order.
-    Raises as `write_batched`, leaving nothing visible."""
+    Raises as `write_batched`, leaving nothing visible.
+
+    Writes that are all small (`SMALL_ROWS` rows or fewer each: a prediction
+    logger's flush, an API call's handful) go in one short transaction with their
+    event, as any write: a batch would cost them three transactions and a lock file
+    for nothing, since the lock is held for less than a load transaction anyway."""
     clean_leftovers(store)
+    peeked = []
+    for type_, payload, table, rows in writes:
+        it = iter(rows)
+        head = list(itertools.islice(it, SMALL_ROWS + 1))
+        peeked.append((type_, payload, table, head if len(head) <= SMALL_ROWS else itertools.chain(head, it)))
+    if all(isinstance(p[3], list) for p in peeked):
+        with store.transaction():
+            return [store._write_bulk_direct(t, p, table, rows, chunk=SMALL_ROWS) for t, p, table, rows in peeked]
+    writes = peeked
     loaded: list[tuple[int, RunLock, _Loaded | None]] = []
     published_ok = False
     try:
