@@ -341,12 +341,14 @@ class Store:
 
         The same commitment as `write`, built incrementally so memory stays flat. For
         predictions and kept inputs (`bulk.BATCHED_TABLES`), outside a transaction, the
-        rows are loaded straight into ``table`` in short transactions of ``chunk``
-        rows, as a batch no read can see, and a short publish step appends the event
+        rows are loaded straight into ``table`` in short transactions (~50 ms, at most
+        ``chunk`` rows), as a batch no read can see, and a short publish step appends the event
         that makes them visible all at once (`bulk.write_batched`): other writers
         never wait long, and a writer killed half-way leaves nothing visible. Inside
-        an open transaction (``lg.batch()``), or for another table, the rows go
-        straight into ``table`` in one transaction, as the caller asked.
+        an open transaction (``lg.batch()``), or for another table (imports write
+        metrics, params and tags inside their own transaction), or for 2,000 rows or
+        fewer (`bulk.SMALL_ROWS`), the rows go straight into ``table`` in one
+        transaction, with their event number.
         """
         if not self.in_transaction and table in _bulk.BATCHED_TABLES:
             with _map_errors(self.path):
