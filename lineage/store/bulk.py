@@ -28,8 +28,13 @@ Order: the rows of one batch are in ``pk`` order (the order the event committed 
 but rows of batches loaded at the same time, and rows written by ordinary events
 meanwhile, interleave in ``pk``. So in these two tables a row's place in history is
 (its event, its ``pk``), and the order rule of docs/integrity.md (rows sorted by
-``pk`` are sorted by event) binds the rows written with their event number; it never
-decides an answer here, since no prediction supersedes another.
+``pk`` are sorted by event) binds the rows written with their event number; for a
+batch, its event's payload commits to the span of its pks (``pks``), which every row
+of the batch must lie in. (No answer picks "the latest" among predictions of
+different writes: a prediction never supersedes another.)
+
+Writes of `SMALL_ROWS` rows or fewer skip all this: one short transaction with their
+event number, as any write.
 """
 
 from __future__ import annotations
