@@ -95,8 +95,11 @@ def event_numbers(store: Store, raw: Iterable[Any]) -> dict[Any, Any]:
     return out
 
 
-def _load_chunk(conn: sqlite3.Connection, table: str, columns: Sequence[str], event: int, chunk: _Encoded) -> None:
-    """Insert an encoded chunk of rows of ``table`` (values of ``columns``) with ``event``.
+def _load_chunk(conn: sqlite3.Connection, table: str, columns: Sequence[str], event: int,
+                chunk: _Encoded) -> tuple[int, int]:
+    """Insert an encoded chunk of rows of ``table`` (values of ``columns``) with ``event``;
+    returns the first and last ``pk`` they were given (in order, inside the caller's
+    write transaction).
 
     The one step of a bulk write that talks to the database in bulk: a backend with a
     faster loader (PostgreSQL's ``COPY`` of ``chunk.rows()``) replaces this function
@@ -118,9 +121,12 @@ def _load_chunk(conn: sqlite3.Connection, table: str, columns: Sequence[str], ev
         picks.append(_sql_literal(v) if v is None or (isinstance(v, str) and "\x00" not in v) else "?")
     if picks.count("?") != len(columns) - len(chunk.constant):  # (a text with NUL: bound after all)
         _insert_rows(conn, table, columns, event, chunk.rows())
-        return
-    conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({', '.join(picks)}, {int(event)})",
-                     chunk.narrow)
+    else:
+        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({', '.join(picks)}, {int(event)})",
+                         chunk.narrow)
+    # (rows of one statement take consecutive pks: the write lock is ours)
+    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    return last - len(chunk.lines) + 1, last
 
 
 def _sql_literal(value: str | None) -> str:
@@ -220,10 +226,8 @@ def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], c
                 rows_hash.update(enc.digests)  # SHA-256 over the row digests, as if fed one by one
                 with store.transaction():  # short; other writers go in between
                     t0 = time.perf_counter()
-                    _load_chunk(conn, table, columns, -batch, enc)
-                    # (rows of one statement take consecutive pks: the lock is ours)
-                    hi = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-                    lo = lo or hi - len(enc.lines) + 1
+                    first, hi = _load_chunk(conn, table, columns, -batch, enc)
+                    lo = lo or first
                 took = time.perf_counter() - t0
                 chunks.size = max(200, min(most, int(len(enc.lines) * TXN_SECONDS / max(took, 1e-4))))
                 n += len(enc.lines)
