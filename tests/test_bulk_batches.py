@@ -242,7 +242,7 @@ def test_a_store_from_before_batches_upgrades_and_still_verifies(tmp_path: Path,
     assert out.stdout.strip() == f"ok: {count} events, head {head}"
 
 
-def test_bulk_writes_loading_at_once_interleave_and_still_verify(store_path: Path) -> None:
+def test_bulk_writes_loading_at_once_interleave_and_still_verify(tmp_path: Path, store_path: Path) -> None:
     s = _store(store_path)
     errors: list[BaseException] = []
 
@@ -268,3 +268,5 @@ def test_bulk_writes_loading_at_once_interleave_and_still_verify(store_path: Pat
     assert report.ok, report
     assert s.prediction_summary(MODEL)["count"] == 12_000
     s.close()
+    out = subprocess.run([sys.executable, str(_reference_verifier(tmp_path)), str(store_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr  # the documented verifier agrees
