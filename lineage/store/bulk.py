@@ -250,6 +250,8 @@ class _loading:
         self.was: list[tuple[str, int]] = []
 
     def __enter__(self) -> None:
+        if not isinstance(self.conn, sqlite3.Connection):  # (SQLite's settings only)
+            return
         with suppress(sqlite3.Error, LineageError):
             for pragma, want in (("synchronous", 1), ("wal_autocheckpoint", 0)):
                 level = int(self.conn.execute(f"PRAGMA {pragma}").fetchone()[0])
