@@ -504,13 +504,13 @@ def _walk_tree(root: str, real_root: str) -> list[tuple[str, str, str, os.stat_r
 # in-memory data
 
 
-def _is_ndarray(obj: Any) -> bool:
+def is_ndarray(obj: Any) -> bool:
     # By class name and module, so the test itself never imports numpy; subclasses
     # (np.memmap, np.matrix) count too.
     return any(c.__name__ == "ndarray" and c.__module__ == "numpy" for c in type(obj).__mro__)
 
 
-def _is_pandas(obj: Any, name: str) -> bool:
+def is_pandas(obj: Any, name: str) -> bool:
     # `type(x).__module__.startswith("pandas")` along the MRO: true for pandas'
     # own classes and for subclasses (geopandas), without importing pandas.
     return any(c.__name__ == name and c.__module__.startswith("pandas") for c in type(obj).__mro__)
@@ -645,7 +645,7 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
 
     Raises InvalidInputError for any other type.
     """
-    if _is_ndarray(obj):
+    if is_ndarray(obj):
         shape = [int(d) for d in obj.shape]
         attrs: dict[str, Any] = {
             "format": "ndarray",
@@ -655,7 +655,7 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
             "dtype": obj.dtype.str if obj.dtype.fields is None else str(obj.dtype.descr),
         }
         return hash_array(obj), attrs
-    if _is_pandas(obj, "DataFrame"):
+    if is_pandas(obj, "DataFrame"):
         attrs = {
             "format": "dataframe",
             "rows": int(obj.shape[0]),
@@ -664,7 +664,7 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
             "dtypes": {str(c): str(t) for c, t in zip(obj.columns, obj.dtypes)},
         }
         return hash_frame(obj), attrs
-    if _is_pandas(obj, "Series"):
+    if is_pandas(obj, "Series"):
         # A Series is a one-column frame; its name is the column name.
         attrs = {
             "format": "series",
@@ -681,7 +681,7 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
         if isinstance(first, dict):
             columns = [str(k) for k in first]
             shape = [rows, len(columns)]
-        elif isinstance(first, (list, tuple)) or _is_ndarray(first):
+        elif isinstance(first, (list, tuple)) or is_ndarray(first):
             columns = len(first)
             shape = [rows, columns]
         else:
@@ -708,7 +708,7 @@ def row_digests(inputs: Any) -> list[str]:
 
     Raises InvalidInputError for any other type.
     """
-    if _is_pandas(inputs, "DataFrame"):
+    if is_pandas(inputs, "DataFrame"):
         dtypes = set(inputs.dtypes)
         import numpy as np
 
@@ -721,9 +721,9 @@ def row_digests(inputs: Any) -> list[str]:
             hash_text(canonical_json(dict(zip(names, map(_json_scalar, row)))))
             for row in inputs.itertuples(index=False, name=None)
         ]
-    if _is_pandas(inputs, "Series"):
+    if is_pandas(inputs, "Series"):
         inputs = inputs.to_numpy()
-    if _is_ndarray(inputs):
+    if is_ndarray(inputs):
         return _array_row_digests(inputs)
     if isinstance(inputs, (list, tuple)):
         return [hash_text(canonical_json(row)) for row in inputs]

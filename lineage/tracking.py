@@ -13,7 +13,7 @@ import os
 import posixpath
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
 from typing import Any
@@ -721,6 +721,28 @@ def as_list(values: Any, what: str = "outputs") -> list[Any]:
         raise InvalidInputError(f"{what} must be a sequence with one item per prediction, got {values!r}") from None
 
 
+def _input_digests(inputs: Any, size: int = 10_000) -> tuple[Iterable[str], int]:
+    """The input rows' digests (`hashing.row_digests`) and how many rows there are.
+
+    For a large array, DataFrame or list the digests are computed chunk by chunk as
+    the bulk write reads its rows, in its encoding thread, alongside the inserts
+    (issue 16), instead of all before the write starts. The digests are the same:
+    each row's depends on that row alone."""
+    if hashing.is_ndarray(inputs) and getattr(inputs, "ndim", 0) >= 1:
+        n, rows = int(inputs.shape[0]), inputs
+    elif hashing.is_pandas(inputs, "DataFrame"):
+        n, rows = len(inputs), inputs.iloc
+    elif isinstance(inputs, (list, tuple)):
+        n, rows = len(inputs), inputs
+    else:
+        digests = hashing.row_digests(inputs)
+        return digests, len(digests)
+    if n <= size:
+        digests = hashing.row_digests(inputs)
+        return digests, len(digests)
+    return itertools.chain.from_iterable(hashing.row_digests(rows[i:i + size]) for i in range(0, n, size)), n
+
+
 def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, request_ids: Sequence[Any] | None = None,
                     scores: Any = None, keep_inputs: bool = False, decision: Mapping[str, Any] | None = None) -> list[str]:
     """Record many predictions of ``model`` in one ledger event; returns their ids in order.
@@ -736,10 +758,10 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     """
     model_ref = model_reference(store, model)
     outs = as_list(outputs)
-    digests = hashing.row_digests(inputs)
     n = len(outs)
-    if len(digests) != n:
-        raise InvalidInputError(f"{len(digests)} input rows but {n} outputs: they must match one to one")
+    digests, n_inputs = _input_digests(inputs)
+    if n_inputs != n:
+        raise InvalidInputError(f"{n_inputs} input rows but {n} outputs: they must match one to one")
     reqs = [None] * n if request_ids is None else [None if r is None else str(r) for r in as_list(request_ids, "request_ids")]
     if len(reqs) != n:
         raise InvalidInputError(f"{len(reqs)} request ids for {n} predictions")
@@ -758,10 +780,10 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
         store.write_bulk("predictions", payload, "predictions", rows)
         return ids
     kept = _input_rows(store, model_ref, inputs, n)
-    with store.transaction():  # the predictions and their inputs appear together or not at all
-        store.write_bulk("predictions", {**payload, "inputs_kept": True}, "predictions", rows)
-        store.write_bulk("prediction_inputs", {"model": model_ref, "count": n}, "prediction_inputs",
-                         zip(ids, map(canonical_json, kept)))
+    # the predictions and their inputs appear together or not at all
+    store.write_bulks([("predictions", {**payload, "inputs_kept": True}, "predictions", rows),
+                       ("prediction_inputs", {"model": model_ref, "count": n}, "prediction_inputs",
+                        zip(ids, map(canonical_json, kept)))])
     return ids
 
 

@@ -29,7 +29,7 @@ import lineage
 from lineage.cli import cli as main
 from lineage.errors import StoreBusyError, StoreCorruptError
 from lineage.model import Node, make_id, new_uuid7_hex
-from lineage.store import RECORD_TABLES, Store
+from lineage.store import RECORD_TABLES, Store, published
 
 BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
 
@@ -247,9 +247,18 @@ def _filled(tmp_path: Path) -> Store:
         s.add_edges([lineage.model.Edge("dataset:" + "c3" * 32, run_id, "was_generated_by", None)])
         model = make_id("model", "d4" * 32)
         s.add_node(Node(model, "model", "clf", {}))
-        for batch in range(2):
-            s.write_bulk("predictions", {"model": model}, "predictions",
-                         [(make_id("prediction", new_uuid7_hex()), model, f"in{batch}{i}", "1", 0.5, f"r{batch}{i}", "t4") for i in range(3)])
+        from lineage.store import bulk
+
+        small, bulk.SMALL_ROWS = bulk.SMALL_ROWS, 0  # two real batches (event -batch), however small
+        try:
+            for batch in range(2):
+                s.write_bulk("predictions", {"model": model}, "predictions",
+                             [(make_id("prediction", new_uuid7_hex()), model, f"in{batch}{i}", "1", 0.5, f"r{batch}{i}", "t4")
+                              for i in range(3)])
+        finally:
+            bulk.SMALL_ROWS = small
+        s.write("predictions", {"model": model}, {"predictions": [  # and one written with its event
+            (make_id("prediction", new_uuid7_hex()), model, "in-w", "1", 0.5, "rw", "t4")]})
         s.write("annotation", {}, {"annotations": [(model, "intended_use", "x", "me", "t5")]})
         s.write("annotation", {}, {"annotations": [(model, "intended_use", "y", "me", "t6")]})
         for label_event in range(2):  # two events, so rows can move between them
@@ -580,15 +589,21 @@ def test_a_bulk_write_is_invisible_until_whole_and_verify_passes_meanwhile(store
 
     def look() -> None:
         other = Store(store_path, actor=ACTOR)  # another connection, as another process
-        seen["count"] = other.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+        seen["loaded"] = other.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] > 0
+        seen["count"] = other.conn.execute(f"SELECT COUNT(*) FROM predictions WHERE {published()}").fetchone()[0]
+        seen["listed"] = len(other.nodes(kind="prediction")) + other.prediction_summary(model)["count"]
         seen["verify"] = other.verify().ok
         other.add_node(dataset("77" * 32, "meanwhile"))  # a writer is not blocked
-        seen["mine"] = store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+        seen["mine"] = len(store.nodes(kind="prediction"))
         other.close()
 
-    store.write_bulk("predictions", {"model": model}, "predictions", _prediction_rows(model, 12_000, during=look, at=10_000))
-    assert seen == {"count": 0, "verify": True, "mine": 0}
-    assert store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 12_000
+    store.write_bulk("predictions", {"model": model}, "predictions", _prediction_rows(model, 12_000, during=look, at=10_000),
+                     chunk=2_000)
+    # loaded straight into the table (no copy), yet seen by no read, verify passing
+    # (on PostgreSQL the rows wait in the COPY's own transaction, not in the table)
+    assert seen == {"loaded": store.dialect == "sqlite", "count": 0, "listed": 0, "verify": True, "mine": 0}
+    assert store.conn.execute(f"SELECT COUNT(*) FROM predictions WHERE {published()}").fetchone()[0] == 12_000
+    assert len(store.nodes(kind="prediction")) == 12_000 == store.prediction_summary(model)["count"]
     assert store.verify().ok and store.head()[0] == 3
 
 
@@ -604,17 +619,29 @@ def test_a_bulk_write_killed_half_way_leaves_nothing(store_path: Path) -> None:
         try:
             child = Store(store_path, actor=ACTOR)
             child.write_bulk("predictions", {}, "predictions",
-                             _prediction_rows(model, 20_000, during=lambda: os.kill(os.getpid(), signal.SIGKILL), at=15_000))
+                             _prediction_rows(model, 20_000, during=lambda: os.kill(os.getpid(), signal.SIGKILL), at=15_000),
+                             chunk=2_000)
         finally:
             os._exit(3)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status)
     s = Store(store_path, actor=ACTOR)
-    assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
-    assert s.verify().ok and s.head()[0] == 1
-    if isinstance(store_path, Path):  # (on PostgreSQL the staging table ended with the session)
-        leftovers = [p.name for p in store_path.parent.iterdir() if p.name not in ("lineage.db", "lineage.db-wal", "lineage.db-shm", ".gitignore")]
-        assert leftovers == [] or all(p == "locks" for p in leftovers)
+    if not isinstance(store_path, Path):  # PostgreSQL: one COPY transaction, gone with the session
+        assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
+        assert s.verify().ok and s.head()[0] == 1
+        s.close()
+        return
+    # what it loaded is in the table (chunks of 2,000 committed) but no read sees it
+    assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] >= 10_000
+    assert s.nodes(kind="prediction") == [] and s.prediction_summary(model)["count"] == 0
+    report = s.verify()
+    assert report.ok and s.head()[0] == 1
+    assert any("bulk write leftovers: 1 unpublished batch" in r and "removed" in r for r in report.repaired), report.repaired
+    assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0  # cleaned up
+    assert s.conn.execute("SELECT COUNT(*) FROM bulk_batches").fetchone()[0] == 0
+    assert s.verify().repaired == []
+    leftovers = [p.name for p in store_path.parent.iterdir() if p.name not in ("lineage.db", "lineage.db-wal", "lineage.db-shm", ".gitignore")]
+    assert leftovers == [] or all(p == "locks" for p in leftovers)
     s.close()
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import NodeNotFoundError
 from ..model import KINDS, LISTING_ORDER, PROVENANCE_RELATIONS, Edge, Node, is_hex
-from ..store import Store
+from ..store import Store, published
 from .subgraph import Subgraph, build_subgraph
 
 #: at most this many ids per ``IN (...)`` list or ``VALUES`` seed list: far below
@@ -60,7 +60,8 @@ def models_of(store: Store, prediction_ids: Iterable[str]) -> dict[str, str]:
     ids = [i for i in prediction_ids if is_prediction(i)]
     out: dict[str, str] = {}
     for chunk in chunks(ids):
-        out.update(store.conn.execute(f"SELECT id, model FROM predictions WHERE id IN ({placeholders(len(chunk))})", chunk))
+        out.update(store.conn.execute(
+            f"SELECT id, model FROM predictions WHERE id IN ({placeholders(len(chunk))}) AND {published()}", chunk))
     return out
 
 
@@ -72,7 +73,7 @@ def find_bridges(store: Store) -> dict[str, str]:
     """
     sql = ("SELECT p.id, p.model FROM predictions p WHERE p.id IN "
            "(SELECT e.dst FROM edges e WHERE e.dst >= 'prediction:' AND e.dst < 'prediction;' "
-           "AND e.rel <> 'was_revision_of')")
+           f"AND e.rel <> 'was_revision_of') AND {published('p')}")
     return dict(store.conn.execute(sql))
 
 
@@ -124,8 +125,9 @@ _UP_ROWS = (
     "WHERE e.rel <> 'was_revision_of'"
 )
 # a prediction's walk starts at its model (predictions are not in `edges`)
-_PREDICTION_SEEDS = "SELECT ? UNION SELECT model FROM predictions WHERE id = ?"
-_PREDICTION_ROW = " UNION ALL SELECT 2, {cols} FROM predictions WHERE id = ?"
+# (rows of a bulk write not yet published are no one's: `published`)
+_PREDICTION_SEEDS = f"SELECT ? UNION SELECT model FROM predictions WHERE id = ? AND {published()}"
+_PREDICTION_ROW = " UNION ALL SELECT 2, {cols} FROM predictions WHERE id = ? AND " + published()
 
 
 def walk_upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | None:
@@ -214,15 +216,17 @@ def count_predictions(store: Store, models: Sequence[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for chunk in chunks([m for m in models if m.startswith("model:")]):
         out.update(store.conn.execute(
-            f"SELECT model, COUNT(*) FROM predictions WHERE model IN ({placeholders(len(chunk))}) GROUP BY model", chunk))
+            f"SELECT model, COUNT(*) FROM predictions WHERE model IN ({placeholders(len(chunk))}) AND {published()} "
+            "GROUP BY model", chunk))
     return out
 
 
 def prediction_span(store: Store, model: str) -> tuple[str | None, str | None]:
     """When a model's first and last predictions were recorded: two lookups on the
     ``model`` index in row order (rows are appended in time order), not a scan."""
-    first = store.conn.execute("SELECT created_at FROM predictions WHERE model = ? ORDER BY pk LIMIT 1", (model,)).fetchone()
-    last = store.conn.execute("SELECT created_at FROM predictions WHERE model = ? ORDER BY pk DESC LIMIT 1", (model,)).fetchone()
+    sql = f"SELECT created_at FROM predictions WHERE model = ? AND {published()} ORDER BY pk"
+    first = store.conn.execute(sql + " LIMIT 1", (model,)).fetchone()
+    last = store.conn.execute(sql + " DESC LIMIT 1", (model,)).fetchone()
     return (first[0] if first else None), (last[0] if last else None)
 
 
@@ -231,7 +235,8 @@ def predictions_of(store: Store, models: Sequence[str]) -> list[Node]:
     out: list[Node] = []
     cols = store._PRED_COLS  # the store's own column list and row reader: one definition
     for chunk in chunks([m for m in models if m.startswith("model:")]):
-        rows = store.conn.execute(f"SELECT {cols} FROM predictions WHERE model IN ({placeholders(len(chunk))}) ORDER BY pk", chunk)
+        rows = store.conn.execute(
+            f"SELECT {cols} FROM predictions WHERE model IN ({placeholders(len(chunk))}) AND {published()} ORDER BY pk", chunk)
         out.extend(map(store._prediction_from_row, rows))
     return out
 

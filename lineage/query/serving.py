@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InvalidInputError
 from ..model import Node
-from ..store import Store
+from ..store import Store, event_numbers, published
 from .closure import chunks
 
 
@@ -27,7 +27,7 @@ def prediction_counts(store: Store, model_ids: Sequence[str]) -> dict[str, dict[
     for chunk in chunks(list(dict.fromkeys(model_ids)), 500):
         marks = ", ".join("?" * len(chunk))
         sql = (f"SELECT model, COUNT(*), MIN(created_at), MAX(created_at) FROM predictions "
-               f"WHERE model IN ({marks}) GROUP BY model")
+               f"WHERE model IN ({marks}) AND {published()} GROUP BY model")
         for model, n, first, last in store.conn.execute(sql, chunk):
             out[model] = {"count": n, "first_at": first, "last_at": last}
     return out
@@ -48,10 +48,11 @@ def labels_at_prediction(store: Store, prediction_id: str) -> list[str]:
     """The labels the prediction's model version held when the prediction was recorded
     (label changes recorded by earlier ledger events than the prediction's).
     Raises InvalidInputError when ``prediction_id`` is not a prediction."""
-    row = store.conn.execute("SELECT model, event FROM predictions WHERE id = ?", (prediction_id,)).fetchone()
+    row = store.conn.execute(f"SELECT model, event FROM predictions WHERE id = ? AND {published()}",
+                             (prediction_id,)).fetchone()
     if row is None:
         raise InvalidInputError(f"{prediction_id} is not a recorded prediction")
-    model_id, event = row
+    model_id, event = row[0], event_numbers(store, [row[1]])[row[1]]  # a bulk row: its publishing event
     name_row = store.conn.execute("SELECT name FROM nodes WHERE id = ?", (model_id,)).fetchone()
     if not name_row or not name_row[0]:
         return []
@@ -68,8 +69,10 @@ def unlabelled_predictions(store: Store, model_id: str, rows: Sequence[dict[str,
     timestamps within one millisecond would not be."""
     changes = sorted(r["event"] for r in rows if r["model"] == model_id)
     count, last = 0, None
-    sql = "SELECT event, COUNT(*) FROM predictions WHERE model = ? GROUP BY event ORDER BY event"
-    for event, n in store.conn.execute(sql, (model_id,)):
+    sql = f"SELECT event, COUNT(*) FROM predictions WHERE model = ? AND {published()} GROUP BY event"
+    grouped = store.conn.execute(sql, (model_id,)).fetchall()
+    seqs = event_numbers(store, [e for e, _ in grouped])  # a bulk write's rows: its publishing event
+    for event, n in sorted(((seqs[e], n) for e, n in grouped if seqs[e] is not None)):
         before = [r for r in rows if r["event"] < event] if changes else []
         held = any(m == model_id for m in _holders(before).values())
         if not held:

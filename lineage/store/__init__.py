@@ -7,6 +7,7 @@ A package split by concern (issue 10):
   for writes, bulk writes and verify);
 * `ledger`: appending events, verify, checkpoints, event reads;
 * `erasure`: redact and scrub;
+* `bulk`: bulk writes loaded in short transactions, invisible until published;
 * `files`: artifacts, run locks, the stat cache, the ``.gitignore`` of ``.lineage/``;
 * `sqlite`: connections, pragmas, the busy wait, backend errors translated in one place;
 * `locate`: finding a store;
@@ -21,16 +22,18 @@ Everything imported from ``lineage.store`` before the split is re-exported here.
 
 from __future__ import annotations
 
+from .bulk import event_numbers
 from .codec import _coerce, _encode_batch, chain_hash, row_digest
 from .core import Store
 from .erasure import ERASURE_LIMITS
 from .files import RunLock, StatCache
 from .ledger import Event, VerifyReport
 from .locate import default_location, find_store, locate
-from .schema import DB_NAME, GENESIS, MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, STORE_DIR, _column_kinds
+from .schema import BATCHED_TABLES, DB_NAME, GENESIS, MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, STORE_DIR, _column_kinds, published
 from .sqlite import _chunks, _map_errors
 
 __all__ = [
+    "BATCHED_TABLES",
     "DB_NAME",
     "ERASURE_LIMITS",
     "GENESIS",
@@ -50,7 +53,9 @@ __all__ = [
     "_map_errors",
     "chain_hash",
     "default_location",
+    "event_numbers",
     "find_store",
     "locate",
+    "published",
     "row_digest",
 ]

@@ -10,7 +10,7 @@ import math
 import operator
 from collections.abc import Iterator, Sequence
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import (
     InvalidInputError,
@@ -131,29 +131,94 @@ def _encode_column(kind: int, col: Sequence[Any]) -> tuple[Sequence[Any], Sequen
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-def _encode_batch(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> tuple[list[tuple[Any, ...]], bytes]:
+class _Encoded(NamedTuple):
+    """A chunk of rows of one table, encoded (`_encode_chunk`)."""
+
+    #: the values as stored, column by column (`_coerce`)
+    columns: list[Sequence[Any]]
+    #: each row's canonical JSON, ``["table",v1,…]``: what its digest is taken over
+    lines: list[str]
+    #: the concatenation of the rows' 32-byte digests (`row_digest` of each, in order)
+    digests: bytes
+    #: the rows as given, when every value is stored as given (no need to rebuild them)
+    given: list[Sequence[Any]] | None
+    #: the value of each column that holds one value throughout (a model id, a time,
+    #: NULL), by column index: a loader may write it once instead of once per row
+    constant: dict[int, Any]
+    #: the rows as stored without those columns (what SQLite's loader binds: fewer
+    #: values per row), built here, in the encoding thread, not in the one holding
+    #: the write lock (lineage/store/bulk.py)
+    narrow: list[tuple[Any, ...]]
+
+    def rows(self) -> list[Sequence[Any]]:
+        """The rows as stored, ready for ``executemany``."""
+        return self.given if self.given is not None else list(zip(*self.columns))
+
+
+def _encode_batch(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], bytes]:
     """Rows of one table as stored (`_coerce`), ready for ``executemany``, and the
-    concatenation of their row digests (`row_digest` of each, in order).
+    concatenation of their row digests (`row_digest` of each, in order)."""
+    enc = _encode_chunk(table, kinds, batch)
+    return enc.rows(), enc.digests
+
+
+def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> _Encoded:
+    """Rows of one table encoded: as stored (`_coerce`), as canonical JSON, and digested.
 
     Works column by column, so the per-row cost is a few C calls instead of
     json.dumps: this is what makes `write_bulk` keep up with raw ``executemany``.
+    A column with one value throughout (a model id, a time) is written into the
+    per-batch template once; a text column that needs no JSON escaping (ids, hex
+    digests: checked at once over the joined column) is quoted by the template, so
+    the only per-row work left is one ``str.format``, one encode and one SHA-256.
     tests/test_store.py checks it against `_coerce` and `row_digest` on random rows.
     """
     columns = list(zip(*batch))
     if len(columns) != len(kinds):
         raise InvalidInputError(f"rows of {table} need {len(kinds)} values each")
-    values, texts = zip(*(_encode_column(k, c) for k, c in zip(kinds, columns)))
-    # '["table",{},{},…]': one format call per row builds its canonical JSON
-    prefix = canonical_json([table])[:-1].replace("{", "{{").replace("}", "}}")
-    template = prefix + ",{}" * len(kinds) + "]"
-    lines = map(template.format, *texts)
+    # '["table",…]': one format call per row builds its canonical JSON
+    template = canonical_json([table])[:-1].replace("{", "{{").replace("}", "}}")
+    values: list[Sequence[Any]] = []
+    texts: list[Sequence[str]] = []
+    constant: dict[int, Any] = {}
+    for i, (k, c) in enumerate(zip(kinds, columns)):
+        first = c[0]
+        if type(first) is str and k == _TEXT and c.count(first) == len(c):
+            # one value throughout: its JSON text goes into the template itself
+            values.append(c)
+            constant[i] = first
+            template += "," + _json_str(first).replace("{", "{{").replace("}", "}}")
+            continue
+        if first is None and c.count(None) == len(c):
+            values.append(c)
+            constant[i] = None
+            template += ",null"
+            continue
+        if k == _TEXT and set(map(type, c)) == {str}:
+            joined = "".join(c)
+            if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+                values.append(c)  # nothing to escape: the template quotes them
+                texts.append(c)
+                template += ',"{}"'
+                continue
+        v, t = _encode_column(k, c)
+        values.append(v)
+        texts.append(t)
+        template += ",{}"
+    template += "]"
+    lines = (list(map(template.format, *texts)) if texts
+             else [template.replace("{{", "{").replace("}}", "}")] * len(batch))
     digests = map(_DIGEST, map(hashlib.sha256, map(str.encode, lines)))
     try:
-        joined = b"".join(digests)
+        joined_digests = b"".join(digests)
     except UnicodeEncodeError:  # text that is not valid UTF-8: clean it, then as usual
         clean = [tuple(_clean_text(v) if isinstance(v, str) else v for v in row) for row in batch]
-        return _encode_batch(table, kinds, clean)
-    return list(zip(*values)), joined
+        return _encode_chunk(table, kinds, clean)
+    given = list(batch) if all(v is c for v, c in zip(values, columns)) and all(type(r) is tuple for r in batch) else None
+    if len(constant) == len(values):  # (every column constant: rows of nothing)
+        constant.pop(0)
+    narrow = list(zip(*(v for i, v in enumerate(values) if i not in constant)))
+    return _Encoded(values, lines, joined_digests, given, constant, narrow)
 
 
 def _stored_column_json(col: Sequence[Any]) -> Sequence[str]:
@@ -187,39 +252,23 @@ def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[
     return tuple(out)
 
 
-class _encode_ahead:  # (lower case: used like a generator function)
-    """Chunks of rows encoded (`_encode_batch`) one step ahead, in a thread, while the
-    caller inserts the previous chunk (SQLite releases the GIL while it writes)."""
+class _encode_chunks:  # (lower case: used like a generator function)
+    """Rows in encoded chunks (`_encode_chunk`) of ``size`` rows; the caller may change
+    ``size`` between chunks (bulk writes size them to a time budget).
+
+    Encoded in the caller's thread, on purpose: encoding one chunk ahead in a thread,
+    while SQLite inserted the previous one, was measured slower (0.56× raw
+    ``executemany`` against 0.68× inline, same run): ``executemany`` takes Python's
+    GIL back after every row, and the encoding thread holds it through whole C-level
+    passes over a column, so the two mostly took turns, paying for every handover.
+    """
 
     def __init__(self, table: str, kinds: Sequence[int], rows: Iterator[Sequence[Any]], size: int) -> None:
         self.table, self.kinds, self.rows, self.size = table, kinds, rows, size
-        from concurrent.futures import ThreadPoolExecutor
 
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-encode")
-
-    def _next(self) -> tuple[list[tuple[Any, ...]], bytes] | None:
-        batch = list(itertools.islice(self.rows, self.size))
-        return _encode_batch(self.table, self.kinds, batch) if batch else None
-
-    def __iter__(self) -> Iterator[tuple[list[tuple[Any, ...]], bytes]]:
-        try:
-            pending = self._pool.submit(self._next)
-        except RuntimeError:
-            # the interpreter is shutting down (a flush at exit): no new threads, so
-            # encode in this one; slower, and the rows are still written whole
-            self._pool.shutdown(wait=False)
-            while (item := self._next()) is not None:
-                yield item
-            return
-        try:
-            while True:
-                item = pending.result()
-                if item is None:
-                    return
-                pending = self._pool.submit(self._next)
-                yield item
-        finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+    def __iter__(self) -> Iterator[_Encoded]:
+        while batch := list(itertools.islice(self.rows, max(int(self.size), 1))):
+            yield _encode_chunk(self.table, self.kinds, batch)
 
 
 _EMPTY_ROWS = hashlib.sha256(b"").hexdigest()

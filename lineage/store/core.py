@@ -30,18 +30,16 @@ from ..errors import (
 )
 from ..model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref, relation_problem
 from ..model import clean_text as _clean_text
+from . import bulk as _bulk
 from . import erasure as _erasure
 from . import files as _files
 from . import ledger as _ledger
 from . import sqlite as _sqlite
-from .codec import _coerce, _encode_ahead, _encode_batch, row_digest
+from .codec import _coerce, _encode_batch, row_digest
 from .files import _RUN_ID, RunLock, StatCache, _ignore_in_git
 from .ledger import Event, VerifyReport
 from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, _column_kinds
 from .sqlite import _begin_immediate, _busy, _chunks, _map_errors
-
-#: names of bulk writes' staging tables (TEMP, so per connection; unique per process)
-_STAGING = itertools.count()
 
 
 class Store:
@@ -360,69 +358,36 @@ class Store:
             else:
                 self.conn.execute("DELETE FROM open_runs WHERE run = ?", (state[0],))
 
-    def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 5000) -> int:
+    def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 50_000) -> int:
         """One event for many rows of one table (predictions, imports); returns its number.
 
-        The same commitment as `write`, built incrementally so memory stays flat. The
-        rows are first staged, chunk by chunk, in a TEMP table of this connection:
-        SQLite keeps it outside the database file (in memory, spilling to a deleted
-        temporary file), so staging takes no lock on the store and no other connection,
-        read or `verify` can see it. A publish step then copies the rows into
-        ``table`` and appends the event in one transaction: the rows become visible all
-        at once, with their event. A writer killed half-way leaves nothing anywhere:
-        its temporary file disappears with the process. Inside an open transaction
-        (``lg.batch()``) the rows go straight into ``table`` within it, as the caller
-        asked for one transaction.
+        The same commitment as `write`, built incrementally so memory stays flat. For
+        predictions and kept inputs (`bulk.BATCHED_TABLES`), outside a transaction, the
+        rows are loaded straight into ``table`` in short transactions (~50 ms, at most
+        ``chunk`` rows), as a batch no read can see, and a short publish step appends the event
+        that makes them visible all at once (`bulk.write_batched`): other writers
+        never wait long, and a writer killed half-way leaves nothing visible. Inside
+        an open transaction (``lg.batch()``), or for another table (imports write
+        metrics, params and tags inside their own transaction), or for 2,000 rows or
+        fewer (`bulk.SMALL_ROWS`), the rows go straight into ``table`` in one
+        transaction, with their event number.
         """
-        columns = RECORD_TABLES[table]
-        kinds = _column_kinds(table, columns)
-        if self.in_transaction:
-            return self._write_bulk_direct(type_, payload, table, rows, chunk=chunk)
-        conn = self.conn
-        staged = f"lineage_staged_{next(_STAGING)}"
-        stage_cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
-        rows_hash = hashlib.sha256()
-        n = 0
-        gc_was_enabled = gc.isenabled()
-        # Millions of short-lived tuples make the cyclic garbage collector run full
-        # collections over every object of the process again and again: that more
-        # than doubled the cost of a million rows. Rows hold no cycles, so collection
-        # is paused for the loop (and restored after).
-        gc.disable()
-        try:
+        if not self.in_transaction and table in _bulk.BATCHED_TABLES:
             with _map_errors(self.path):
-                conn.execute(f"CREATE TEMP TABLE {staged} ({stage_cols})")
-                sql = f"INSERT INTO temp.{staged} VALUES ({', '.join('?' * len(columns))})"
-                for out, digests in _encode_ahead(table, kinds, iter(rows), max(int(chunk), 100)):
-                    rows_hash.update(digests)  # SHA-256 over the row digests, as if fed one by one
-                    conn.execute("BEGIN")  # touches only the temp database: no lock on the store
-                    try:
-                        conn.executemany(sql, out)
-                    finally:
-                        conn.execute("COMMIT")
-                    n += len(out)
-            return self._publish(type_, payload, table, staged, n, rows_hash.hexdigest())
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-            with suppress(sqlite3.Error, LineageError):
-                if conn.in_transaction and self._local.depth == 0:
-                    conn.execute("ROLLBACK")
-                conn.execute(f"DROP TABLE IF EXISTS temp.{staged}")
+                return _bulk.write_batched(self, type_, payload, table, rows, chunk=chunk)
+        return self._write_bulk_direct(type_, payload, table, rows, chunk=chunk)
 
-    def _publish(self, type_: str, payload: Mapping[str, Any], table: str, staged: str, n: int, rows_digest: str) -> int:
-        """Copy staged rows into ``table`` and append their event, in one transaction."""
-        columns = RECORD_TABLES[table]
-        stage_cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
+    def write_bulks(self, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]]) -> list[int]:
+        """Several `write_bulk` calls ``(type, payload, table, rows)`` whose rows appear
+        together or not at all (predictions and their kept inputs); returns their
+        events' numbers. Outside a transaction, for `bulk.BATCHED_TABLES`, each is
+        loaded as an invisible batch and one short transaction publishes them all;
+        otherwise they share one transaction."""
+        if not self.in_transaction and all(w[2] in _bulk.BATCHED_TABLES for w in writes):
+            with _map_errors(self.path):
+                return _bulk.write_batched_many(self, writes)
         with self.transaction():
-            seq, prev = self.head()
-            seq += 1
-            self.conn.execute(f"INSERT INTO {table} ({', '.join(columns)}, event) "
-                              f"SELECT {stage_cols}, {int(seq)} FROM temp.{staged} ORDER BY rowid")
-            if table == "run_states":
-                self._track_open_runs(self.conn.execute(f"SELECT {stage_cols} FROM temp.{staged} ORDER BY rowid").fetchall())
-            body = {"at": now_iso(), "actor": self.actor, "table": table, "rows": n, **payload}
-            return _ledger.append_event(self, seq, prev, type_, body, rows_digest)
+            return [self.write_bulk(t, p, table, rows) for t, p, table, rows in writes]
 
     def _write_bulk_direct(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]],
                            *, chunk: int) -> int:
@@ -460,8 +425,10 @@ class Store:
     # -- node writes --------------------------------------------------------
 
     def node_exists(self, node_id: str) -> bool:
-        table = "predictions" if node_id.startswith("prediction:") else "nodes"
-        return self.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (node_id,)).fetchone() is not None
+        if node_id.startswith("prediction:"):
+            sql = f"SELECT 1 FROM predictions WHERE id = ? AND {_bulk.published()}"
+            return self.conn.execute(sql, (node_id,)).fetchone() is not None
+        return self.conn.execute("SELECT 1 FROM nodes WHERE id = ?", (node_id,)).fetchone() is not None
 
     def edge_exists(self, edge: Edge) -> bool:
         return self.conn.execute(
@@ -579,7 +546,8 @@ class Store:
     def get_node(self, node_id: str) -> Node | None:
         """The node with exactly this id (run nodes with their params, status, …), or None."""
         if node_id.startswith("prediction:"):
-            row = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions WHERE id = ?", (node_id,)).fetchone()
+            row = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions WHERE id = ? AND {_bulk.published()}",
+                                    (node_id,)).fetchone()
             return self._prediction_from_row(row) if row else None
         row = self.conn.execute(f"SELECT {self._NODE_COLS} FROM nodes WHERE id = ?", (node_id,)).fetchone()
         if row is None:
@@ -600,7 +568,8 @@ class Store:
                 out[row[0]] = self._node_from_row(row)
         for chunk in _chunks(preds, 500):
             marks = ", ".join("?" * len(chunk))
-            for row in self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions WHERE id IN ({marks})", chunk):
+            sql = f"SELECT {self._PRED_COLS} FROM predictions WHERE id IN ({marks}) AND {_bulk.published()}"
+            for row in self.conn.execute(sql, chunk):
                 out[row[0]] = self._prediction_from_row(row)
         runs = [n for n in out.values() if n.kind == "run"]
         for n in self.with_run_state(runs):
@@ -680,7 +649,8 @@ class Store:
             raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
         lim = f" LIMIT {int(limit)}" if limit else ""
         if kind == "prediction":
-            rows = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions ORDER BY pk DESC{lim}").fetchall()
+            rows = self.conn.execute(f"SELECT {self._PRED_COLS} FROM predictions WHERE {_bulk.published()} "
+                                     f"ORDER BY pk DESC{lim}").fetchall()
             return [self._prediction_from_row(r) for r in rows]
         where: list[str] = []
         args: list[Any] = []
@@ -721,7 +691,8 @@ class Store:
             return self._resolve_mlflow(r.name)
         if r.request is not None:
             rows = self.conn.execute(
-                f"SELECT {self._PRED_COLS} FROM predictions WHERE request_id = ? ORDER BY pk DESC LIMIT 2", (r.request,)
+                f"SELECT {self._PRED_COLS} FROM predictions WHERE request_id = ? AND {_bulk.published()} "
+                "ORDER BY pk DESC LIMIT 2", (r.request,)
             ).fetchall()
             if not rows:
                 raise NodeNotFoundError(r.text, "no prediction has that request id")
@@ -884,8 +855,9 @@ class Store:
         for k in kinds:
             lo = f"{k}:{prefix}"
             hi = lo + "\uffff"
-            table = "predictions" if k == "prediction" else "nodes"
-            found += [r[0] for r in self.conn.execute(f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 9", (lo, hi))]
+            table, also = ("predictions", f" AND {_bulk.published()}") if k == "prediction" else ("nodes", "")
+            found += [r[0] for r in self.conn.execute(
+                f"SELECT id FROM {table} WHERE id >= ? AND id < ?{also} ORDER BY id LIMIT 9", (lo, hi))]
         return found
 
     # -- the ledger -----------------------------------------------------------
@@ -900,8 +872,11 @@ class Store:
 
     def event_of(self, node_id: str) -> int | None:
         """The number of the event that recorded a node."""
-        table = "predictions" if node_id.startswith("prediction:") else "nodes"
-        row = self.conn.execute(f"SELECT event FROM {table} WHERE id = ?", (node_id,)).fetchone()
+        if node_id.startswith("prediction:"):
+            row = self.conn.execute(f"SELECT event FROM predictions WHERE id = ? AND {_bulk.published()}",
+                                    (node_id,)).fetchone()
+            return _bulk.event_numbers(self, [row[0]])[row[0]] if row else None
+        row = self.conn.execute("SELECT event FROM nodes WHERE id = ?", (node_id,)).fetchone()
         return row[0] if row else None
 
     def check_event_rows(self, seq: int) -> bool:
@@ -1090,11 +1065,13 @@ class Store:
         the events that wrote them with their row counts: ``{count, first_at, last_at,
         events: {seq: rows}}``."""
         sql = ("SELECT event, COUNT(*), MIN(created_at), MAX(created_at) FROM predictions "
-               "WHERE model = ? GROUP BY event ORDER BY event")
+               f"WHERE model = ? AND {_bulk.published()} GROUP BY event")
         events: dict[int, int] = {}
         first = last = None
-        for event, n, lo, hi in self.conn.execute(sql, (model_id,)):
-            events[event] = n
+        rows = self.conn.execute(sql, (model_id,)).fetchall()
+        seqs = _bulk.event_numbers(self, [r[0] for r in rows])  # a batch's rows count under its event
+        for event, n, lo, hi in sorted(rows, key=lambda r: (seqs[r[0]] is None, seqs[r[0]] or 0)):
+            events[seqs[event]] = n
             first = lo if first is None or lo < first else first
             last = hi if last is None or hi > last else last
         return {"count": sum(events.values()), "first_at": first, "last_at": last, "events": events}
@@ -1110,15 +1087,16 @@ class Store:
     def prediction_inputs(self, prediction_id: str) -> tuple[str | None, int] | None:
         """``(inputs JSON text, event)`` kept for a prediction (text None once erased),
         or None when its inputs were not kept."""
-        row = self.conn.execute("SELECT inputs, event FROM prediction_inputs WHERE prediction = ? ORDER BY pk LIMIT 1",
-                                (prediction_id,)).fetchone()
-        return (row[0], row[1]) if row else None
+        row = self.conn.execute(f"SELECT inputs, event FROM prediction_inputs WHERE prediction = ? AND {_bulk.published()} "
+                                "ORDER BY pk LIMIT 1", (prediction_id,)).fetchone()
+        return (row[0], _bulk.event_numbers(self, [row[1]])[row[1]]) if row else None
 
     def kept_inputs(self, model_id: str, *, limit: int = 2000) -> list[str]:
         """Up to ``limit`` kept input rows (JSON text) of a model's predictions, newest
         first: the fallback baseline of an explanation when no training data is readable."""
         sql = ("SELECT i.inputs FROM prediction_inputs i JOIN predictions p ON p.id = i.prediction "
-               "WHERE p.model = ? AND i.inputs IS NOT NULL ORDER BY i.pk DESC LIMIT ?")
+               f"WHERE p.model = ? AND i.inputs IS NOT NULL AND {_bulk.published('i')} AND {_bulk.published('p')} "
+               "ORDER BY i.pk DESC LIMIT ?")
         return [r[0] for r in self.conn.execute(sql, (model_id, int(limit)))]
 
     # -- aggregates for the whole-store diagram (`lineage dag` without REF) ------------
@@ -1140,7 +1118,8 @@ class Store:
             "JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst "
             "GROUP BY s.kind, s.name, d.kind, d.name, e.rel, e.role")]
         per_model = self.conn.execute(
-            "SELECT m.name, COUNT(*) FROM predictions p JOIN nodes m ON m.id = p.model GROUP BY m.name").fetchall()
+            f"SELECT m.name, COUNT(*) FROM predictions p JOIN nodes m ON m.id = p.model WHERE {_bulk.published('p')} "
+            "GROUP BY m.name").fetchall()
         for model_name, count in per_model:
             groups.append(("prediction", model_name, count))
             edges.append(("prediction", model_name, "model", model_name, "was_derived_from", None, count))

@@ -21,7 +21,7 @@ from ..model import canonical_json
 from ..model import clean_text as _clean_text
 from . import fulltext as _fulltext
 from .codec import row_digest
-from .schema import RECORD_TABLES
+from .schema import BATCHED_TABLES, RECORD_TABLES, published
 from .sqlite import _chunks
 
 if TYPE_CHECKING:
@@ -202,5 +202,7 @@ def scrub(store: Store) -> bool:
 
 def _rows(store: Store, table: str, where: str, arg: Any) -> list[tuple[str, int, tuple[Any, ...]]]:
     columns = RECORD_TABLES[table]
+    if table in BATCHED_TABLES:  # an unpublished bulk write is no one's yet
+        where += f" AND {published()}"
     sql = f"SELECT pk, {', '.join(columns)} FROM {table} WHERE {where} ORDER BY pk"
     return [(table, row[0], tuple(row[1:])) for row in store.conn.execute(sql, (arg,))]

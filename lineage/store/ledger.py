@@ -30,7 +30,7 @@ from ..model import canonical_json
 from ..model import clean_text as _clean_text
 from .codec import _DIGEST, _EMPTY_ROWS, _FIRST, _as_bytes, _stored_column_json, chain_hash, row_digest
 from .erasure import _committed_digest, _erased_form, _erased_rows
-from .schema import GENESIS, RECORD_TABLES
+from .schema import BATCHED_TABLES, GENESIS, RECORD_TABLES
 
 if TYPE_CHECKING:
     from .core import Store
@@ -134,13 +134,41 @@ def check_event_rows(store: Store, seq: int) -> bool:
     h = hashlib.sha256()
     for table, columns in RECORD_TABLES.items():
         rows = store.conn.execute(f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk", (seq,)).fetchall()
+        batch = _batch_of(store, table, seq) if table in BATCHED_TABLES else None
+        if batch is not None:  # a bulk write: its rows carry -batch (lineage/store/bulk.py)
+            if rows:
+                return False  # rows claiming a bulk event's number besides its batch: inserted
+            rows = store.conn.execute(f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk",
+                                      (-batch,)).fetchall()
+            if not _in_span(store, table, batch, payload):
+                return False
         mine = _erased_rows(store, table, [r[0] for r in rows]).get(table, {}) if rows else {}
         for pk, *values in rows:
             erasure = mine.get(pk) if _erased_form(table, values) else None
             h.update(_committed_digest(row_digest(table, values), erasure))
-        if rows and not _in_place(store, table, seq, rows[0][0], rows[-1][0]):
+        if rows and batch is None and not _in_place(store, table, seq, rows[0][0], rows[-1][0]):
             return False
     return h.hexdigest() == rows_digest
+
+
+def _in_span(store: Store, table: str, batch: int, payload: Any) -> bool:
+    """True when every row of a published bulk batch lies within the pk span its
+    event's payload committed to (``pks``; an erased payload cannot be checked)."""
+    try:
+        lo, hi = json.loads(payload)["pks"]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return True  # no span recorded (no rows, an erased payload): the digests decide
+    first, last = store.conn.execute(f"SELECT MIN(pk), MAX(pk) FROM {table} WHERE event = ?", (-batch,)).fetchone()
+    try:
+        return first is None or (lo <= first and last <= hi)
+    except TypeError:  # a forged span
+        return False
+
+
+def _batch_of(store: Store, table: str, seq: int) -> int | None:
+    """The bulk batch that event ``seq`` published into ``table``, or None."""
+    row = store.conn.execute("SELECT batch FROM bulk_batches WHERE event = ? AND tbl = ?", (seq, table)).fetchone()
+    return row[0] if row and isinstance(row[0], int) else None
 
 
 def _in_place(store: Store, table: str, seq: int, lo: int, hi: int) -> bool:
@@ -148,10 +176,13 @@ def _in_place(store: Store, table: str, seq: int, lo: int, hi: int) -> bool:
     of another event among them, none of a later event before them, none of an
     earlier event after them. Index and rowid-range lookups only."""
     c = store.conn
-    if c.execute(f"SELECT 1 FROM {table} WHERE pk BETWEEN ? AND ? AND event IS NOT ? LIMIT 1", (lo, hi, seq)).fetchone():
+    # (rows of bulk batches, event < 0, interleave with others by pk: their place in
+    # history is their publishing event's, see lineage/store/bulk.py)
+    bulk = " AND NOT event < 0" if table in BATCHED_TABLES else ""
+    if c.execute(f"SELECT 1 FROM {table} WHERE pk BETWEEN ? AND ? AND event IS NOT ?{bulk} LIMIT 1", (lo, hi, seq)).fetchone():
         return False
-    before = c.execute(f"SELECT event FROM {table} WHERE pk < ? ORDER BY pk DESC LIMIT 1", (lo,)).fetchone()
-    after = c.execute(f"SELECT event FROM {table} WHERE pk > ? ORDER BY pk LIMIT 1", (hi,)).fetchone()
+    before = c.execute(f"SELECT event FROM {table} WHERE pk < ?{bulk} ORDER BY pk DESC LIMIT 1", (lo,)).fetchone()
+    after = c.execute(f"SELECT event FROM {table} WHERE pk > ?{bulk} ORDER BY pk LIMIT 1", (hi,)).fetchone()
     try:
         return (before is None or before[0] <= seq) and (after is None or after[0] >= seq)
     except TypeError:  # a forged non-numeric event number next to it
@@ -186,6 +217,18 @@ def verify(store: Store, *, head: str | None = None, record: bool = False, since
         report = _verify(store, head, since_checkpoint, progress)
         # (a full check reads every run state anyway; an incremental one stays cheap)
         stale = store._stale_open_runs() if report.checked_from == 0 else set()
+        from .bulk import leftover_rows  # (bulk writes append through this module)
+
+        left = leftover_rows(store)
+    if left[0] and not outer:
+        from .bulk import clean_leftovers
+
+        removed = clean_leftovers(store)
+        report.repaired.append(f"bulk write leftovers: {removed[0]} unpublished batch{'es' if removed[0] != 1 else ''} "
+                               f"({removed[1]:,} rows) of killed bulk writers, never visible and not evidence: removed")
+    elif left[0]:
+        report.repaired.append(f"bulk write leftovers: {left[0]} unpublished batch{'es' if left[0] != 1 else ''} "
+                               f"({left[1]:,} rows) of killed bulk writers, never visible and not evidence")
     if stale and not outer:
         report.repaired.append(f"open_runs cache: {len(stale)} entr{'y' if len(stale) == 1 else 'ies'} did not match "
                                "the recorded run states (a cache, not evidence): rebuilt")
@@ -257,6 +300,13 @@ def _verify(store: Store, head: str | None, since_checkpoint: bool,
     while pending is not None:
         problems.append((pending[0], f"rows claim event {pending[0]}, which is not in the ledger"))
         pending = next(row_groups, None)
+    if start == 1:  # bulk rows naming no batch at all were inserted (lineage/store/bulk.py)
+        for table in BATCHED_TABLES:
+            orphan = store.conn.execute(f"SELECT event FROM {table} WHERE event < 0 AND event NOT IN "
+                                        "(SELECT -batch FROM bulk_batches) LIMIT 1").fetchone()
+            if orphan is not None:
+                problems.append((expected, f"{table}: rows claim bulk batch {-orphan[0]}, which does not exist "
+                                           "(inserted rows)"))
     # the events copied from another store (`lineage push`) replay to its head
     from .publish import check_pushes
 
@@ -288,17 +338,19 @@ def _row_groups(store: Store, after: int, problems: list[tuple[int, str]] | None
 
     erased = _erased_rows(store, )
 
-    def stream(table: str, columns: tuple[str, ...], order: int) -> Iterator[tuple[Any, int, bytes]]:
+    def stream(table: str, columns: tuple[str, ...], order: int, cur: Iterator[Any] | None = None,
+               check_order: bool = True) -> Iterator[tuple[Any, int, bytes]]:
         # '["table",{},…]': the row digest of `row_digest`, batch by batch and
         # column by column (json.dumps per row was most of verify's time)
         template = canonical_json([table])[:-1].replace("{", "{{").replace("}", "}}") + ",{}" * len(columns) + "]"
         mine = erased.get(table)
-        sql = f"SELECT event, pk, {', '.join(columns)} FROM {table} WHERE event > ? ORDER BY event, pk"
-        cur = store.conn.execute(sql, (after,))
-        top_pk: int | None = -1
+        if cur is None:
+            sql = f"SELECT event, pk, {', '.join(columns)} FROM {table} WHERE event > ? ORDER BY event, pk"
+            cur = store.conn.execute(sql, (after,))
+        top_pk: int | None = -1 if check_order else None
         top_event, first = 0, True
         while True:
-            rows = cur.fetchmany(2000)
+            rows = list(itertools.islice(cur, 2000))
             if not rows:
                 return
             events, pks, *cols = zip(*rows)
@@ -330,7 +382,22 @@ def _row_groups(store: Store, after: int, problems: list[tuple[int, str]] | None
                            for d, pk, r in zip(digests, pks, rows)]
             yield from zip(events, itertools.repeat(order), digests)
 
+    def batches(table: str, columns: tuple[str, ...]) -> Iterator[Any]:
+        # rows of bulk writes published after `after`, each batch at its event's place,
+        # in pk order within it (the order its event committed to; lineage/store/bulk.py)
+        for batch, event, payload in store.conn.execute(
+                "SELECT b.batch, b.event, e.payload FROM bulk_batches b LEFT JOIN events e ON e.seq = b.event "
+                "WHERE b.tbl = ? AND b.event > ? ORDER BY b.event", (table, after)).fetchall():
+            if isinstance(batch, int) and isinstance(event, int):
+                if problems is not None and not _in_span(store, table, batch, payload):
+                    problems.append((event, f"event {event} ({table}): a row lies outside the span of rows its "
+                                            "event committed to: rows were reordered or moved between events"))
+                yield from store.conn.execute(f"SELECT {event}, pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk",
+                                              (-batch,))
+
     streams = [stream(t, c, i) for i, (t, c) in enumerate(RECORD_TABLES.items())]
+    streams += [stream(t, c, i, batches(t, c), check_order=False)
+                for i, (t, c) in enumerate(RECORD_TABLES.items()) if t in BATCHED_TABLES]
     # Items compare as (event, table order, digest) tuples; no two streams share a
     # table order, so rows of one event keep (table order, pk) order.
     merged = heapq.merge(*streams)

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import fulltext
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -37,6 +37,20 @@ RECORD_TABLES: dict[str, tuple[str, ...]] = {
     # erased with the prediction
     "prediction_inputs": ("prediction", "inputs"),
 }
+
+#: tables a bulk write loads in batches, invisible until published (lineage/store/bulk.py)
+BATCHED_TABLES = ("predictions", "prediction_inputs")
+
+
+def published(alias: str = "") -> str:
+    """An SQL condition, true for a row of a `BATCHED_TABLES` table that every reader
+    may see: written with its event, or of a published batch. ``alias``: the table's
+    alias in the query, if any. It excludes only rows of an unpublished batch (in
+    flight, or left over by a killed writer); the set it tests against is the handful
+    of unpublished batches, found through ``bulk_batches``' event index."""
+    col = f"{alias}.event" if alias else "event"
+    return f"{col} NOT IN (SELECT -batch FROM bulk_batches WHERE event IS NULL)"
+
 
 _DDL_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -256,6 +270,20 @@ CREATE INDEX prediction_inputs_event ON prediction_inputs (event)
     # index instead (lineage/store/fulltext.py). Self-contained (replace=True), so the
     # lead may renumber it at merge.
     8: fulltext.migrate,
+    # 9: bulk writes load their rows straight into their table in short transactions
+    # (issue 8: no writer waits on a long one), stored with ``event = -batch`` and
+    # invisible until their one ledger event publishes the batch (``event`` set here).
+    # Not a recorded table: which event a batch belongs to is committed by that
+    # event's rows digest (see lineage/store/bulk.py and docs/integrity.md).
+    # (IF NOT EXISTS: self-contained, so the lead may renumber it at merge.)
+    9: """
+CREATE TABLE IF NOT EXISTS bulk_batches (
+    batch INTEGER PRIMARY KEY AUTOINCREMENT,
+    tbl TEXT NOT NULL,
+    event INTEGER UNIQUE,
+    started_at TEXT NOT NULL
+)
+""",
 }
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.
