@@ -69,6 +69,11 @@ def ms_to_iso(ms: int | float | None) -> str | None:
     return f"{_second(sec)}.{frac:06d}Z"
 
 
+#: `ms_to_iso` remembering its answers: the values of a metric history share their
+#: times (MLflow's log_batch stamps a whole batch with one), so each is formatted once
+ms_to_iso_cached = functools.lru_cache(maxsize=65536)(ms_to_iso)
+
+
 @functools.lru_cache(maxsize=4096)
 def _second(sec: int) -> str:
     # the values of a metric history mostly share their second: format each once
