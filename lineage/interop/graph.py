@@ -36,9 +36,9 @@ def scope(store: Store, ref: str | None = None, *, predictions: bool = True) -> 
         root = store.resolve(ref).id
         sub = query.trace(store, root)
         return Scope([n for n in sub.nodes() if n.kind != "group"], sub.edges(), root)
-    from ..query.dump import all_edges
+    from ..query.dump import all_edges, all_nodes
 
-    nodes = list(reversed(store.nodes()))  # oldest first: the order things happened
+    nodes = all_nodes(store)  # oldest first: the order things happened
     edges = list(all_edges(store))
     if not predictions:
         return Scope(nodes, edges, None)

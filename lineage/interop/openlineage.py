@@ -306,10 +306,16 @@ def write_events(sc: Scope, path: str | os.PathLike[str], *, namespace: str = "l
     n = 0
     out: IO[str] = sys.stdout if os.fspath(path) == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
     try:
+        lines: list[str] = []
         for line in _event_lines(sc, namespace):
-            out.write(line)
-            out.write("\n")
-            n += 1
+            lines.append(line)
+            if len(lines) == 1000:  # one write per thousand events, not two per event
+                out.write("\n".join(lines) + "\n")
+                n += len(lines)
+                lines = []
+        if lines:
+            out.write("\n".join(lines) + "\n")
+            n += len(lines)
     finally:
         if out is not sys.stdout:
             out.close()
