@@ -29,14 +29,14 @@ import functools
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from .. import capture, hashing
 from ..errors import InvalidInputError
-from ..model import Node, make_id
+from ..model import LABEL_PATTERN, Node, make_id
 from ..store import Store
 from . import require
 from .bulk import ImportBatch, ImportResult, foreign_dataset_id, foreign_run_hex, ms_to_iso, ms_to_iso_cached
@@ -154,7 +154,7 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
     for r in new_runs:
         _add_run(batch, r, ids, exp_names, history, uri)
     if models:
-        _add_models(client, batch, exp_ids, ids)
+        _add_models(client, batch, exp_ids, ids, {r.info.run_id: r.info.artifact_uri for r in runs if r.info.artifact_uri})
     return batch
 
 
@@ -437,50 +437,169 @@ def _dataset(ds: Any) -> Node:
     return Node(foreign_dataset_id("mlflow", ds.digest), "dataset", ds.name, attrs)
 
 
-def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: dict[str, str]) -> None:
-    """Logged models of the imported experiments, named by their registered versions."""
-    registered: dict[str, list[dict[str, Any]]] = {}  # logged model id or source -> versions
+#: the owner word of the promotion labels an MLflow import puts on model versions (the
+#: start of their reason): labels MLflow no longer sets are taken off only when it put them
+LABEL_OWNER = "mlflow"
+#: MLflow's (deprecated, still written) stages that are labels here, as lowercase labels
+_STAGES = ("Staging", "Production")
+
+
+def _registry(client: Any) -> list[dict[str, Any]]:
+    """Every version of every registered model: name, version, aliases, stage, run,
+    source and logged-model id; empty for a tracking server without a registry."""
     try:
         rms = list(_pages(lambda t: client.search_registered_models(page_token=t)))
     except Exception:  # noqa: BLE001 - a tracking server without a registry: models stay unregistered
-        rms = []
+        return []
+    out = []
     for rm in rms:
         aliases_of: dict[str, list[str]] = {}
         for alias, version in (rm.aliases or {}).items():
             aliases_of.setdefault(str(version), []).append(alias)
-        for v in client.search_model_versions(f"name='{rm.name}'"):
-            key = _model_key(v.source, getattr(v, "model_id", None))
-            registered.setdefault(key, []).append({"name": rm.name, "version": int(v.version),
-                                                   "aliases": sorted(aliases_of.get(str(v.version), [])),
-                                                   "run_id": v.run_id, "source": v.source})
+        quoted = rm.name.replace("'", "\\'")
+        for v in client.search_model_versions(f"name='{quoted}'"):
+            stage = getattr(v, "current_stage", None)
+            out.append({"name": rm.name, "version": int(v.version), "aliases": sorted(aliases_of.get(str(v.version), [])),
+                        "stage": None if stage in (None, "None") else str(stage), "run_id": v.run_id, "source": v.source,
+                        "model_id": getattr(v, "model_id", None), "created": getattr(v, "creation_timestamp", None)})
+    return out
+
+
+def _reg_entry(v: Mapping[str, Any]) -> dict[str, Any]:
+    """A registered version as a model node records it (``attrs["registered"]``)."""
+    entry = {k: v[k] for k in ("name", "version", "aliases", "run_id", "source")}
+    if v.get("stage"):
+        entry["stage"] = v["stage"]
+    return entry
+
+
+def _source_location(source: str, run_id: str | None, artifact_uris: Mapping[str, str]) -> str | None:
+    """Where a registered version's files are: ``runs:/RUN/PATH`` under that run's
+    artifact root, any other URI or path as given; None for ``models:/`` (a logged
+    model, read as such) or a run outside the import."""
+    if source.startswith("models:/"):
+        return None
+    if source.startswith("runs:/"):
+        rid, _, path = source[len("runs:/"):].partition("/")
+        root = artifact_uris.get(rid)
+        return None if root is None else f"{root.rstrip('/')}/{path}" if path else root
+    return source
+
+
+def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: dict[str, str],
+                artifact_uris: Mapping[str, str] | None = None) -> None:
+    """Models of the imported experiments, named by their registered versions, and the
+    registry's present state: the labels it puts on versions (aliases, and the stages
+    Staging and Production) and versions registered since the last import.
+
+    A model is a logged model (MLflow 3), or, for a registered version without one
+    (MLflow 2's ``log_model``, or ``runs:/RUN/PATH`` registered by hand), the folder
+    its source names, holding an ``MLmodel`` file. Either is identified by the SHA-256
+    of its files.
+    """
+    artifact_uris = artifact_uris or {}
+    versions = _registry(client)
+    by_key: dict[str, list[dict[str, Any]]] = {}  # logged model id or source -> versions
+    for v in versions:
+        by_key.setdefault(_model_key(v["source"], v["model_id"]), []).append(v)
+    node_of: dict[str, str] = {}  # logged model id or source -> model node id
+    found: list[tuple[str, dict[str, Any], str | None, str | None, str | None]] = []  # (id, attrs, name, created, run)
+
     search = getattr(client, "search_logged_models", None)
-    if search is None:
-        return
-    for lm in _pages(lambda t: search(exp_ids, page_token=t)):
-        run = run_ids.get(lm.source_run_id) if lm.source_run_id else None
-        regs = sorted(registered.get(lm.model_id, []), key=lambda x: (x["name"], x["version"]))
+    for lm in _pages(lambda t: search(exp_ids, page_token=t)) if search is not None else ():
         digest, files, size = _hash_model_files(lm.artifact_location)
         if digest is None:
             continue
         model_id = make_id("model", digest)
-        if batch.has(model_id):
-            if run:
-                batch.add_edge(model_id, run, "was_generated_by")
-            continue
+        node_of[lm.model_id] = model_id
+        run = run_ids.get(lm.source_run_id) if lm.source_run_id else None
         attrs: dict[str, Any] = {"format": "mlflow-model", "files": files, "size": size,
                                  "mlflow": {"model_id": lm.model_id, "model_uri": f"models:/{lm.model_id}",
                                             "artifact_location": capture.strip_url_credentials(lm.artifact_location),
                                             "name": lm.name, "source_run_id": lm.source_run_id}}
-        flavor = _flavor(lm.artifact_location)
-        if flavor:
-            attrs.update(flavor)
-        if regs:
-            attrs["registered"] = regs
-        name = regs[-1]["name"] if regs else lm.name
-        batch.add_node(Node(model_id, "model", name, attrs, ms_to_iso(lm.creation_timestamp)),
-                       aliases=[r["name"] for r in regs])
+        attrs.update(_flavor(lm.artifact_location))
+        found.append((model_id, attrs, lm.name, ms_to_iso(lm.creation_timestamp), run))
+    hashed: dict[str, tuple[str | None, int, int]] = {}
+    for key, vs in by_key.items():
+        if key in node_of:
+            continue
+        v = min(vs, key=lambda x: x["version"])
+        if v["run_id"] and v["run_id"] not in run_ids:
+            continue  # its run is outside this import (another experiment)
+        location = _source_location(v["source"], v["run_id"], artifact_uris)
+        if location is None:
+            continue
+        if location not in hashed:
+            hashed[location] = _hash_model_files(location)
+        digest, files, size = hashed[location]
+        if digest is None:
+            continue
+        model_id = make_id("model", digest)
+        node_of[key] = model_id
+        attrs = {"format": "mlflow-model", "files": files, "size": size,
+                 "mlflow": {"source": capture.strip_url_credentials(v["source"]),
+                            "artifact_location": capture.strip_url_credentials(location), "source_run_id": v["run_id"]}}
+        attrs.update(_flavor(location))
+        found.append((model_id, attrs, None, ms_to_iso(v["created"]) if v["created"] else None,
+                      run_ids.get(v["run_id"]) if v["run_id"] else None))
+
+    regs_of: dict[str, list[dict[str, Any]]] = {}
+    for key, vs in by_key.items():
+        if key in node_of:
+            regs_of.setdefault(node_of[key], []).extend(vs)
+    stored = batch.stored([f[0] for f in found])
+    known = _known_versions(batch, stored) if stored else {}
+    for model_id, attrs, name, created, run in found:
+        regs = sorted(regs_of.get(model_id, []), key=lambda x: (x["name"], x["version"]))
         if run:
             batch.add_edge(model_id, run, "was_generated_by")
+        if batch.has(model_id):
+            # stored by an earlier import: what the registry added since is recorded
+            # by the import activity (and the names as aliases)
+            seen = known.get(model_id, set())
+            for v in regs:
+                if (v["name"], v["version"]) not in seen:
+                    batch.aliases[(model_id, v["name"])] = None
+                    batch.changes.append({"change": "version", "model": model_id, **_reg_entry(v)})
+            continue
+        if regs:
+            attrs["registered"] = [_reg_entry(v) for v in regs]
+        batch.add_node(Node(model_id, "model", regs[-1]["name"] if regs else name, attrs, created),
+                       aliases=[r["name"] for r in regs])
+
+    # labels: what MLflow's registry says now, per registered name
+    wanted: dict[str, dict[str, tuple[str, str]]] = {}
+    for v in sorted(versions, key=lambda x: (x["name"], x["version"])):
+        mid = node_of.get(_model_key(v["source"], v["model_id"]))
+        if mid is None:
+            continue
+        labels = wanted.setdefault(v["name"], {})
+        if v["stage"] in _STAGES and LABEL_PATTERN.match(v["stage"].lower()):
+            labels.setdefault(v["stage"].lower(), (mid, f"stage {v['stage']} of version {v['version']}"))
+    for v in versions:
+        mid = node_of.get(_model_key(v["source"], v["model_id"]))
+        if mid is None:
+            continue
+        for alias in v["aliases"]:  # an alias named like a stage wins over the stage
+            if LABEL_PATTERN.match(alias):
+                wanted.setdefault(v["name"], {})[alias] = (mid, f"alias {alias} of version {v['version']}")
+    names = {v["name"] for v in versions if node_of.get(_model_key(v["source"], v["model_id"]))}
+    for name in sorted(names):
+        batch.set_labels(name, wanted.get(name, {}), owner=LABEL_OWNER)
+
+
+def _known_versions(batch: ImportBatch, models: set[str]) -> dict[str, set[tuple[str, int]]]:
+    """``{model id: {(registered name, version)}}`` that earlier MLflow imports recorded:
+    on the model node (``attrs["registered"]``) or as a change of an import activity."""
+    out: dict[str, set[tuple[str, int]]] = {}
+    for act in batch.store.nodes(kind="run", name="import mlflow"):
+        for c in (act.attrs.get("import") or {}).get("registry") or ():
+            if c.get("change") == "version":
+                out.setdefault(c["model"], set()).add((c["name"], int(c["version"])))
+    for node in batch.store.get_nodes(sorted(models)).values():
+        for r in node.attrs.get("registered") or ():
+            out.setdefault(node.id, set()).add((r["name"], int(r["version"])))
+    return out
 
 
 def _model_key(source: str, model_id: str | None) -> str:
