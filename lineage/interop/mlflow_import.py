@@ -154,7 +154,8 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
     for r in new_runs:
         _add_run(batch, r, ids, exp_names, history, uri)
     if models:
-        _add_models(client, batch, exp_ids, ids, {r.info.run_id: r.info.artifact_uri for r in runs if r.info.artifact_uri})
+        _add_models(client, batch, exp_ids, ids, {r.info.run_id: r.info.artifact_uri for r in runs if r.info.artifact_uri},
+                    [m for r in runs for m in _logged_history(r)])
     return batch
 
 
@@ -487,15 +488,17 @@ def _source_location(source: str, run_id: str | None, artifact_uris: Mapping[str
 
 
 def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: dict[str, str],
-                artifact_uris: Mapping[str, str] | None = None) -> None:
+                artifact_uris: Mapping[str, str] | None = None,
+                logged: Sequence[tuple[str, str, str | None]] = ()) -> None:
     """Models of the imported experiments, named by their registered versions, and the
     registry's present state: the labels it puts on versions (aliases, and the stages
     Staging and Production) and versions registered since the last import.
 
     A model is a logged model (MLflow 3), or, for a registered version without one
     (MLflow 2's ``log_model``, or ``runs:/RUN/PATH`` registered by hand), the folder
-    its source names, holding an ``MLmodel`` file. Either is identified by the SHA-256
-    of its files.
+    its source names, holding an ``MLmodel`` file; and an unregistered MLflow 2 model,
+    named by its run's ``mlflow.log-model.history`` tag (``logged``: run id, artifact
+    path, time). Each is identified by the SHA-256 of its files.
     """
     artifact_uris = artifact_uris or {}
     versions = _registry(client)
@@ -543,17 +546,39 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
         found.append((model_id, attrs, None, ms_to_iso(v["created"]) if v["created"] else None,
                       run_ids.get(v["run_id"]) if v["run_id"] else None))
 
+    for run_id, path, created in logged or ():
+        # MLflow 2's log_model, unregistered: only the run's history tag names the folder
+        root = artifact_uris.get(run_id)
+        if root is None or run_id not in run_ids:
+            continue
+        location = f"{root.rstrip('/')}/{path}"
+        if location not in hashed:
+            hashed[location] = _hash_model_files(location)
+        digest, files, size = hashed[location]
+        if digest is None or (not _flavor(location) and _local_dir(location) is not None):
+            continue  # gone, or not a model folder (no readable MLmodel file)
+        model_id = make_id("model", digest)
+        attrs = {"format": "mlflow-model", "files": files, "size": size,
+                 "mlflow": {"source": f"runs:/{run_id}/{path}", "artifact_location": capture.strip_url_credentials(location),
+                            "source_run_id": run_id}}
+        attrs.update(_flavor(location))
+        found.append((model_id, attrs, path, created, run_ids[run_id]))
+
     regs_of: dict[str, list[dict[str, Any]]] = {}
     for key, vs in by_key.items():
         if key in node_of:
             regs_of.setdefault(node_of[key], []).extend(vs)
     stored = batch.stored([f[0] for f in found])
     known = _known_versions(batch, stored) if stored else {}
+    done: set[str] = set()
     for model_id, attrs, name, created, run in found:
         regs = sorted(regs_of.get(model_id, []), key=lambda x: (x["name"], x["version"]))
         if run:
             batch.add_edge(model_id, run, "was_generated_by")
-        if batch.has(model_id):
+        if model_id in done:  # the same files reached twice (a logged model and its registered source)
+            continue
+        done.add(model_id)
+        if model_id in stored:
             # stored by an earlier import: what the registry added since is recorded
             # by the import activity (and the names as aliases)
             seen = known.get(model_id, set())
@@ -586,6 +611,27 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
     names = {v["name"] for v in versions if node_of.get(_model_key(v["source"], v["model_id"]))}
     for name in sorted(names):
         batch.set_labels(name, wanted.get(name, {}), owner=LABEL_OWNER)
+
+
+def _logged_history(r: Any) -> list[tuple[str, str, str | None]]:
+    """The models MLflow 2's ``log_model`` recorded in a run's ``mlflow.log-model.history``
+    tag: ``(run id, artifact path, time)``; empty when there is none or it is not JSON."""
+    import json
+
+    text = r.data.tags.get("mlflow.log-model.history")
+    if not text:
+        return []
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        return []
+    out = []
+    for e in entries if isinstance(entries, list) else ():
+        if isinstance(e, dict) and isinstance(e.get("artifact_path"), str) and e["artifact_path"]:
+            when = e.get("utc_time_created")
+            created = str(when).replace(" ", "T") + "Z" if when else None
+            out.append((r.info.run_id, e["artifact_path"], created))
+    return list(dict.fromkeys(out))
 
 
 def _known_versions(batch: ImportBatch, models: set[str]) -> dict[str, set[tuple[str, int]]]:

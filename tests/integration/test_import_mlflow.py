@@ -5,6 +5,7 @@ afterwards is compared with what MLflow reports through its own client."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -212,8 +213,19 @@ def test_a_model_without_a_logged_model_entity(lg: lineage.Lineage, mlflow_store
     mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", "legacy_model")
     client.set_registered_model_alias("legacy_model", "prod", mv.version)
     assert getattr(mv, "model_id", None) is None  # no logged-model entity behind it
+    # and one never registered, known only by the history tag MLflow 2's log_model wrote
+    with mlflow.start_run(run_name="old-unregistered") as other:
+        clf2 = LogisticRegression(C=4.0).fit([[0], [1], [2], [3]], [0, 1, 1, 1])
+        mlflow.sklearn.save_model(clf2, str(tmp_path / "saved2"))
+        mlflow.log_artifacts(str(tmp_path / "saved2"), "clf")
+        mlflow.set_tag("mlflow.log-model.history", json.dumps([{
+            "run_id": other.info.run_id, "artifact_path": "clf", "utc_time_created": "2024-05-01 10:00:00.000000",
+            "flavors": {"sklearn": {}}}]))
     result = lg.import_mlflow(mlflow_store["uri"])
-    assert result.counts["model"] == 2  # risk_model's logged model and this one
+    assert result.counts["model"] == 3  # risk_model's logged model and these two
+    unregistered = lg.get("clf")
+    assert unregistered.kind == "model" and lg.store.generators(unregistered.id) == [lg.get(f"mlflow:{other.info.run_id}").id]
+    assert unregistered.created_at == "2024-05-01T10:00:00.000000Z" and "registered" not in unregistered.attrs
     node = lg.get("legacy_model")
     digest, _ = hashing.hash_tree(client.get_model_version("legacy_model", mv.version).source)
     assert node.kind == "model" and node.id == f"model:{digest}"
