@@ -258,6 +258,8 @@ class ImportBatch:
                     result.counts[table] = len(rows[table])
             if promotions:
                 result.counts["promotions"] = len(promotions)
+            if changes:
+                result.counts["registry_changes"] = len(changes)
             agent_hex, _ = capture.capture_agent()
             agent_id = make_id("agent", agent_hex)
             if agent_id not in new_ids:  # (else this batch writes it: the importer is in the history)
