@@ -274,15 +274,15 @@ def _sql_runs(store: Any, exp_ids: Sequence[str]) -> list[Any] | None:
             ids = list(runs)
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
-                for rid, key, value in session.execute(select(m.SqlParam.run_uuid, m.SqlParam.key, m.SqlParam.value)
-                                                       .where(m.SqlParam.run_uuid.in_(chunk))):
+                for rid, key, value in _raw_rows(session, select(m.SqlParam.run_uuid, m.SqlParam.key, m.SqlParam.value)
+                                                 .where(m.SqlParam.run_uuid.in_(chunk))):
                     runs[rid].data.params[key] = value
-                for rid, key, value in session.execute(select(m.SqlTag.run_uuid, m.SqlTag.key, m.SqlTag.value)
-                                                       .where(m.SqlTag.run_uuid.in_(chunk))):
+                for rid, key, value in _raw_rows(session, select(m.SqlTag.run_uuid, m.SqlTag.key, m.SqlTag.value)
+                                                 .where(m.SqlTag.run_uuid.in_(chunk))):
                     runs[rid].data.tags[key] = value
                 lm = m.SqlLatestMetric
-                for rid, key, value, is_nan in session.execute(select(lm.run_uuid, lm.key, lm.value, lm.is_nan)
-                                                               .where(lm.run_uuid.in_(chunk))):
+                for rid, key, value, is_nan in _raw_rows(session, select(lm.run_uuid, lm.key, lm.value, lm.is_nan)
+                                                         .where(lm.run_uuid.in_(chunk))):
                     runs[rid].data.metrics[key] = float("nan") if is_nan else value
                 q = (select(m.SqlInput.destination_id, m.SqlInput.input_uuid, m.SqlDataset.name, m.SqlDataset.digest,
                             m.SqlDataset.dataset_source_type, m.SqlDataset.dataset_source, m.SqlDataset.dataset_schema,
