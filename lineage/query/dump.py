@@ -10,16 +10,21 @@ only, never with a query per node.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..model import Edge, Node
 from ..store import Store
 
 
-def all_edges(store: Store) -> Iterator[Edge]:
-    """Every recorded edge, oldest first (streamed: memory follows the caller)."""
-    cur = store.conn.execute("SELECT src, dst, rel, role FROM edges ORDER BY pk")
+def all_edges(store: Store, rels: Sequence[str] | None = None) -> Iterator[Edge]:
+    """Every recorded edge (of the relations ``rels`` when given), oldest first
+    (streamed: memory follows the caller)."""
+    if rels is None:
+        cur = store.conn.execute("SELECT src, dst, rel, role FROM edges ORDER BY pk")
+    else:
+        marks = ", ".join("?" * len(rels))
+        cur = store.conn.execute(f"SELECT src, dst, rel, role FROM edges WHERE rel IN ({marks}) ORDER BY pk", list(rels))
     while True:
         rows = cur.fetchmany(10_000)
         if not rows:
