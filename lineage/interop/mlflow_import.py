@@ -506,22 +506,30 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
     for v in versions:
         by_key.setdefault(_model_key(v["source"], v["model_id"]), []).append(v)
     node_of: dict[str, str] = {}  # logged model id or source -> model node id
-    found: list[tuple[str, dict[str, Any], str | None, str | None, str | None]] = []  # (id, attrs, name, created, run)
+    # (id, attrs, name, created, run, aliases)
+    found: list[tuple[str, dict[str, Any], str | None, str | None, str | None, list[str]]] = []
 
     search = getattr(client, "search_logged_models", None)
     for lm in _pages(lambda t: search(exp_ids, page_token=t)) if search is not None else ():
-        digest, files, size = _hash_model_files(lm.artifact_location)
-        if digest is None:
-            continue
-        model_id = make_id("model", digest)
+        # a logged model imported before is known by its alias, not hashed (its files
+        # downloaded) again on every import
+        stored_id = _stored_model(batch.store, lm.model_id)
+        if stored_id is None:
+            digest, files, size = _hash_model_files(lm.artifact_location)
+            if digest is None:
+                continue
+            model_id = make_id("model", digest)
+        else:
+            model_id, files, size = stored_id, 0, 0
         node_of[lm.model_id] = model_id
         run = run_ids.get(lm.source_run_id) if lm.source_run_id else None
         attrs: dict[str, Any] = {"format": "mlflow-model", "files": files, "size": size,
                                  "mlflow": {"model_id": lm.model_id, "model_uri": f"models:/{lm.model_id}",
                                             "artifact_location": capture.strip_url_credentials(lm.artifact_location),
                                             "name": lm.name, "source_run_id": lm.source_run_id}}
-        attrs.update(_flavor(lm.artifact_location))
-        found.append((model_id, attrs, lm.name, ms_to_iso(lm.creation_timestamp), run))
+        if stored_id is None:
+            attrs.update(_flavor(lm.artifact_location))
+        found.append((model_id, attrs, lm.name, ms_to_iso(lm.creation_timestamp), run, [f"mlflow:{lm.model_id}"]))
     hashed: dict[str, tuple[str | None, int, int]] = {}
     for key, vs in by_key.items():
         if key in node_of:
@@ -544,7 +552,7 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
                             "artifact_location": capture.strip_url_credentials(location), "source_run_id": v["run_id"]}}
         attrs.update(_flavor(location))
         found.append((model_id, attrs, None, ms_to_iso(v["created"]) if v["created"] else None,
-                      run_ids.get(v["run_id"]) if v["run_id"] else None))
+                      run_ids.get(v["run_id"]) if v["run_id"] else None, []))
 
     for run_id, path, created in logged or ():
         # MLflow 2's log_model, unregistered: only the run's history tag names the folder
@@ -562,7 +570,7 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
                  "mlflow": {"source": f"runs:/{run_id}/{path}", "artifact_location": capture.strip_url_credentials(location),
                             "source_run_id": run_id}}
         attrs.update(_flavor(location))
-        found.append((model_id, attrs, path, created, run_ids[run_id]))
+        found.append((model_id, attrs, path, created, run_ids[run_id], []))
 
     regs_of: dict[str, list[dict[str, Any]]] = {}
     for key, vs in by_key.items():
@@ -571,7 +579,7 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
     stored = batch.stored([f[0] for f in found])
     known = _known_versions(batch, stored) if stored else {}
     done: set[str] = set()
-    for model_id, attrs, name, created, run in found:
+    for model_id, attrs, name, created, run, also in found:
         regs = sorted(regs_of.get(model_id, []), key=lambda x: (x["name"], x["version"]))
         if run:
             batch.add_edge(model_id, run, "was_generated_by")
@@ -590,7 +598,7 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
         if regs:
             attrs["registered"] = [_reg_entry(v) for v in regs]
         batch.add_node(Node(model_id, "model", regs[-1]["name"] if regs else name, attrs, created),
-                       aliases=[r["name"] for r in regs])
+                       aliases=[r["name"] for r in regs] + also)
 
     # labels: what MLflow's registry says now, per registered name
     wanted: dict[str, dict[str, tuple[str, str]]] = {}
@@ -611,6 +619,18 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
     names = {v["name"] for v in versions if node_of.get(_model_key(v["source"], v["model_id"]))}
     for name in sorted(names):
         batch.set_labels(name, wanted.get(name, {}), owner=LABEL_OWNER)
+
+
+def _stored_model(store: Store, mlflow_model_id: str) -> str | None:
+    """The id of the model node an earlier import (or the plugin) recorded for an MLflow
+    logged model (its alias ``mlflow:<model id>``), or None."""
+    from ..errors import AmbiguousIdError, NodeNotFoundError
+
+    try:
+        node = store.resolve(f"mlflow:{mlflow_model_id}")
+    except (NodeNotFoundError, AmbiguousIdError):
+        return None
+    return node.id if node.kind == "model" else None
 
 
 def _logged_history(r: Any) -> list[tuple[str, str, str | None]]:

@@ -90,6 +90,7 @@ def test_import_matches_what_mlflow_reports(lg: lineage.Lineage, mlflow_store: d
     mv = client.get_model_version("risk_model", "1")
     assert (reg["name"], reg["version"], reg["aliases"]) == ("risk_model", int(mv.version), ["champion"])
     assert model_node.attrs["mlflow"]["model_id"] == mlflow_store["model"].model_id
+    assert lg.get(f"mlflow:{mlflow_store['model'].model_id}").id == model_node.id  # as the plugin names it
     assert {d.node.id for d in lg.which_data(model_node)} >= {roles["training"]}
     assert lg.verify().ok
 
