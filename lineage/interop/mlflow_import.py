@@ -14,8 +14,14 @@ What becomes what:
   (`foreign_dataset_id`, ``attrs["digests"] = {"mlflow": …}``), ``used`` with the
   dataset's context as role (``training`` when none);
 * a logged model -> a ``model`` node identified by the SHA-256 of its artifact files
-  (``was_generated_by`` its run); a registered model version names it and records its
-  version and aliases.
+  (``was_generated_by`` its run, alias ``mlflow:<model_id>``); so is a model with no
+  logged-model entity (MLflow 2's shape: an ``MLmodel`` folder under a run's artifacts,
+  registered from ``runs:/…`` or named by the run's log-model history tag); a
+  registered model version names it and records its version;
+* the registry, re-read on every import: aliases and the Staging/Production stages are
+  promotion labels under the registered name, moved or taken off as MLflow moved or
+  dropped them since the last import (`ImportBatch.set_labels`); versions registered
+  since for a model already here are recorded by the import activity.
 
 Runs still running in MLflow are left for a later import (they would otherwise look
 crashed here). Runs already imported are skipped whole, so a second import of the
