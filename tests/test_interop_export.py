@@ -217,3 +217,56 @@ def test_the_written_lines_are_the_events(lg: lineage.Lineage, graph: dict[str, 
     lg.export("openlineage", None, tmp_path / "e.jsonl")
     written = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()]
     assert written == list(openlineage.events(scope(lg.store, predictions=False)))
+
+
+def test_the_one_pass_read_gives_what_store_nodes_gives(lg: lineage.Lineage, graph: dict[str, Any]) -> None:
+    from lineage.query.dump import all_edges, all_nodes
+
+    ours, theirs = all_nodes(lg.store), list(reversed(lg.store.nodes()))
+    assert [(n.id, n.kind, n.name, n.attrs, n.created_at) for n in ours] == \
+        [(n.id, n.kind, n.name, n.attrs, n.created_at) for n in theirs]
+    fit = next(n for n in ours if n.id == graph["fit"])
+    assert fit.attrs["metrics"] == {"accuracy": 0.95} and fit.attrs["status"] == "finished"
+    assert {e.rel for e in all_edges(lg.store, ["used"])} == {"used"}
+    assert len(list(all_edges(lg.store))) > len(list(all_edges(lg.store, ["used"])))
+
+
+def test_an_import_moves_and_removes_only_the_labels_it_put(lg: lineage.Lineage, graph: dict[str, Any],
+                                                            tmp_path: Path) -> None:
+    """`ImportBatch.set_labels`, the registry re-read of every import: what the other
+    tool changed is applied, what people set here is left alone."""
+    from sklearn.linear_model import LogisticRegression
+
+    from lineage.errors import NodeNotFoundError
+    from lineage.interop.bulk import ImportBatch
+
+    with lg.start_run("refit") as run:
+        v2 = run.log_model(LogisticRegression(C=2.0).fit([[1], [2], [3], [4]], [0, 1, 1, 1]), "clf")
+    v1 = graph["model"]
+
+    def sync(labels: dict[str, str]) -> Any:
+        batch = ImportBatch(lg.store, tool="registry", source="test")
+        batch.set_labels("clf", {k: (m, f"alias {k}") for k, m in labels.items()}, owner="reg")
+        return batch.commit()
+
+    assert sync({"champion": v1, "shadow": v1}).counts["promotions"] == 2
+    assert lg.get("clf@champion").id == v1 and lg.get("clf@shadow").id == v1
+    assert not sync({"champion": v1, "shadow": v1}).changed  # nothing changed there
+    result = sync({"champion": v2.id})  # moved one, deleted the other
+    assert lg.get("clf@champion").id == v2.id
+    with pytest.raises(NodeNotFoundError):
+        lg.get("clf@shadow")
+    assert [r["action"] for r in lg.store.promotion_rows("clf", "champion")] == ["promote", "end", "promote"]
+    changes = lg.get(result.activity).attrs["import"]["registry"]
+    assert [(c["change"], c["label"]) for c in changes] == [("label", "champion"), ("label removed", "shadow")]
+    # labels people put here stay while the tool does not change them
+    lg.promote(v1, "champion")
+    lg.promote(v1, "production")
+    assert not sync({"champion": v2.id}).changed
+    assert lg.get("clf@champion").id == v1 and lg.get("clf@production").id == v1
+    sync({"champion": v1})  # the tool moves it itself: followed
+    sync({})  # and drops it: the holder is the tool's, so it goes; production was never the tool's
+    with pytest.raises(NodeNotFoundError):
+        lg.get("clf@champion")
+    assert lg.get("clf@production").id == v1
+    assert lg.verify().ok

@@ -69,6 +69,11 @@ def ms_to_iso(ms: int | float | None) -> str | None:
     return f"{_second(sec)}.{frac:06d}Z"
 
 
+#: `ms_to_iso` remembering its answers: the values of a metric history share their
+#: times (MLflow's log_batch stamps a whole batch with one), so each is formatted once
+ms_to_iso_cached = functools.lru_cache(maxsize=65536)(ms_to_iso)
+
+
 @functools.lru_cache(maxsize=4096)
 def _second(sec: int) -> str:
     # the values of a metric history mostly share their second: format each once
@@ -113,6 +118,12 @@ class ImportBatch:
         self.edges: dict[Edge, None] = {}
         self.rows: dict[str, list[Sequence[Any]]] = {}
         self.aliases: dict[tuple[str, str], None] = {}
+        #: what changed in the other tool since the last import that no node or row
+        #: shows (a version registered for a model already here): kept in the import
+        #: activity's ``attrs["import"]["registry"]``
+        self.changes: list[dict[str, Any]] = []
+        #: name -> ({label: (model id, reason)}, owner): labels the other tool puts now
+        self.labels: dict[str, tuple[dict[str, tuple[str, str]], str]] = {}
         self._known: dict[str, bool] = {}
 
     # -- collecting ---------------------------------------------------------
@@ -159,6 +170,43 @@ class ImportBatch:
         (params, tags, metrics, run_states) are kept only when their run is new."""
         self.rows.setdefault(table, []).extend(rows)
 
+    def set_labels(self, name: str, labels: Mapping[str, tuple[str, str]], *, owner: str) -> None:
+        """The promotion labels the other tool puts on versions of ``name`` now:
+        ``{label: (model id, reason)}``. At `commit`, each label whose holder differs
+        from what the last import from ``owner`` recorded is moved (a ``promote`` row,
+        ending the previous holder), and a label that import put and the tool no longer
+        sets is taken off (``unpromote``); labels people set here are left alone unless
+        the tool changes them."""
+        self.labels[name] = (dict(labels), owner)
+
+    def _label_rows(self, who: str, at: str) -> tuple[list[Sequence[Any]], list[dict[str, Any]]]:
+        """Promotion rows and change records for `set_labels`, read under the write lock."""
+        rows: list[Sequence[Any]] = []
+        changes: list[dict[str, Any]] = []
+        for name, (wanted, owner) in sorted(self.labels.items()):
+            holders = self.store.labels_of(name)
+            recorded: dict[str, str | None] = {}  # label -> holder as the owner's last import saw it
+            for r in self.store.promotion_rows(name):
+                if (r["reason"] or "").startswith(f"{owner}:") and r["action"] in ("promote", "unpromote"):
+                    recorded[r["label"]] = r["model"] if r["action"] == "promote" else None
+            for label in sorted(set(wanted) | set(recorded)):
+                now = wanted.get(label)
+                model = now[0] if now else None
+                if label in recorded and recorded[label] == model:
+                    continue  # unchanged in the tool since the last import
+                if label not in recorded and now is None:
+                    continue
+                holder = holders.get(label)
+                if now is not None:
+                    if holder is not None and holder != model:
+                        rows.append((name, label, holder, "end", f"{owner}: label moved to {model}", who, at))
+                    rows.append((name, label, model, "promote", f"{owner}: {now[1]}", who, at))
+                    changes.append({"change": "label", "name": name, "label": label, "model": model, "previous": holder})
+                elif holder is not None and holder == recorded.get(label):
+                    rows.append((name, label, holder, "unpromote", f"{owner}: {label} is no longer set there", who, at))
+                    changes.append({"change": "label removed", "name": name, "label": label, "model": holder})
+        return rows, changes
+
     def _implicit(self, e: Edge) -> bool:
         """True for a prediction's derivation from its own model: the store keeps
         that link as the prediction's ``model`` column, not as an edge."""
@@ -195,7 +243,11 @@ class ImportBatch:
                        and (self.store.get_node(node) or Node("", "")).name != name]
             aliases += [(node, name) for node, name in self.aliases if node in new_ids and self.nodes[node].name != name]
             aliases = list(dict.fromkeys(map(tuple, aliases)))
-            if not new_nodes and not edges and not aliases and not any(rows.values()):
+            who_attrs = capture.capture_agent()[1]
+            who = who_attrs.get("name") or who_attrs.get("user") or "unknown"
+            promotions, label_changes = self._label_rows(who, now_iso())
+            changes = self.changes + label_changes
+            if not new_nodes and not edges and not aliases and not any(rows.values()) and not promotions and not changes:
                 return result
             for n in new_nodes:
                 result.counts[n.kind] = result.counts.get(n.kind, 0) + 1
@@ -204,14 +256,19 @@ class ImportBatch:
             for table in ("params", "metrics", "tags"):
                 if rows.get(table):
                     result.counts[table] = len(rows[table])
+            if promotions:
+                result.counts["promotions"] = len(promotions)
+            if changes:
+                result.counts["registry_changes"] = len(changes)
             agent_hex, _ = capture.capture_agent()
             agent_id = make_id("agent", agent_hex)
             if agent_id not in new_ids:  # (else this batch writes it: the importer is in the history)
                 agent_id = tracking.ensure_agent(self.store).id
             started = now_iso()
             activity = make_id("run", new_uuid7_hex())
+            details: dict[str, Any] = {**self.details, **({"registry": changes} if changes else {})}
             attrs = {"experiment": IMPORT_EXPERIMENT, "import": {"tool": self.tool, "source": self.source,
-                                                                   "counts": dict(result.counts), **self.details},
+                                                                   "counts": dict(result.counts), **details},
                      "started_at": started}
             node_rows: list[Sequence[Any]] = [(activity, "run", f"import {self.tool}", canonical_json(attrs), started)]
             node_rows += [(n.id, n.kind, n.name, canonical_json(dict(n.attrs)), n.created_at or started)
@@ -226,6 +283,8 @@ class ImportBatch:
             rows["edges"] = edge_rows
             if aliases:
                 rows["aliases"] = aliases
+            if promotions:
+                rows["promotions"] = promotions
             rows.setdefault("run_states", [])
             rows["run_states"] = [(activity, "running", started, None, None, None), *rows["run_states"],
                                   (activity, "finished", now_iso(), 0, None, None)]

@@ -51,7 +51,9 @@ def export(store: Store, fmt: str, ref: str | None = None, path: str | os.PathLi
     t0 = time.perf_counter()
     # OpenLineage speaks of runs and their inputs and outputs: the (millions of)
     # predictions, which no run produced, are not read for it
-    sc = scope(store, ref, predictions=fmt != "openlineage")
+    # and its events are made of runs' inputs and outputs: no other relation is read
+    ol = fmt == "openlineage"
+    sc = scope(store, ref, predictions=not ol, rels=("used", "was_generated_by") if ol else None)
     target = None if path is None else os.fspath(path)
     if target and target != "-":
         parent = Path(target).parent

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,25 +26,29 @@ class Scope:
     root: str | None = None
 
 
-def scope(store: Store, ref: str | None = None, *, predictions: bool = True) -> Scope:
+def scope(store: Store, ref: str | None = None, *, predictions: bool = True,
+          rels: Sequence[str] | None = None) -> Scope:
     """The whole store (predictions included, each ``was_derived_from`` its model,
-    unless ``predictions`` is false), or the trace of ``ref``. Raises
+    unless ``predictions`` is false), or the trace of ``ref``; only the edges of the
+    relations ``rels`` when given (an exporter that reads no others). Raises
     NodeNotFoundError / AmbiguousIdError for a bad ref."""
     if ref is not None:
         from .. import query
 
         root = store.resolve(ref).id
         sub = query.trace(store, root)
-        return Scope([n for n in sub.nodes() if n.kind != "group"], sub.edges(), root)
-    from ..query.dump import all_edges
+        return Scope([n for n in sub.nodes() if n.kind != "group"],
+                     [e for e in sub.edges() if rels is None or e.rel in rels], root)
+    from ..query.dump import all_edges, all_nodes
 
-    nodes = list(reversed(store.nodes()))  # oldest first: the order things happened
-    edges = list(all_edges(store))
+    nodes = all_nodes(store)  # oldest first: the order things happened
+    edges = list(all_edges(store, rels))
     if not predictions:
         return Scope(nodes, edges, None)
     preds = list(reversed(store.nodes(kind="prediction")))
     nodes += preds
-    edges += [Edge(p.id, p.attrs["model"], "was_derived_from") for p in preds if p.attrs.get("model")]
+    if rels is None or "was_derived_from" in rels:
+        edges += [Edge(p.id, p.attrs["model"], "was_derived_from") for p in preds if p.attrs.get("model")]
     return Scope(nodes, edges, None)
 
 

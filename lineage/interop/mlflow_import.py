@@ -14,8 +14,14 @@ What becomes what:
   (`foreign_dataset_id`, ``attrs["digests"] = {"mlflow": …}``), ``used`` with the
   dataset's context as role (``training`` when none);
 * a logged model -> a ``model`` node identified by the SHA-256 of its artifact files
-  (``was_generated_by`` its run); a registered model version names it and records its
-  version and aliases.
+  (``was_generated_by`` its run, alias ``mlflow:<model_id>``); so is a model with no
+  logged-model entity (MLflow 2's shape: an ``MLmodel`` folder under a run's artifacts,
+  registered from ``runs:/…`` or named by the run's log-model history tag); a
+  registered model version names it and records its version;
+* the registry, re-read on every import: aliases and the Staging/Production stages are
+  promotion labels under the registered name, moved or taken off as MLflow moved or
+  dropped them since the last import (`ImportBatch.set_labels`); versions registered
+  since for a model already here are recorded by the import activity.
 
 Runs still running in MLflow are left for a later import (they would otherwise look
 crashed here). Runs already imported are skipped whole, so a second import of the
@@ -25,19 +31,21 @@ same store writes nothing and an import after new runs adds only those.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from .. import capture, hashing
 from ..errors import InvalidInputError, foreign, log
-from ..model import Node, make_id
+from ..model import LABEL_PATTERN, Node, make_id
 from ..store import Store
 from . import require
-from .bulk import ImportBatch, ImportResult, foreign_dataset_id, foreign_run_hex, ms_to_iso
+from .bulk import ImportBatch, ImportResult, foreign_dataset_id, foreign_run_hex, ms_to_iso, ms_to_iso_cached
 
 _STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "failed"}
 _PAGE = 1000
@@ -143,21 +151,24 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
     for r in new_runs:
         _add_run(batch, r, ids, exp_names, history, uri)
     if models:
-        _add_models(client, batch, exp_ids, ids)
+        _add_models(client, batch, exp_ids, ids, {r.info.run_id: r.info.artifact_uri for r in runs if r.info.artifact_uri},
+                    [m for r in runs for m in _logged_history(r)])
     return batch
 
 
-def _metric_histories(client: Any, runs: Sequence[Any]) -> dict[tuple[str, str], list[Any]]:
-    """Every step of every metric of ``runs``: ``{(run_id, key): [Metric, ...]}``.
+def _metric_histories(client: Any, runs: Sequence[Any]) -> dict[str, list[tuple[str, Any, int, int]]]:
+    """Every step of every metric of ``runs``: ``{run_id: [(key, value, timestamp_ms,
+    step), ...]}``, each run's values ordered by time, step and key.
 
-    SQL-backed stores answer one query per metric key for many runs
-    (``get_metric_history_bulk``); other stores are asked run by run, key by key.
+    SQL-backed stores are read directly (`_sql_histories`: one query per 500 runs);
+    others answer one ``get_metric_history_bulk`` call per metric key for many runs, or
+    are asked run by run, key by key.
     """
-    out: dict[tuple[str, str], list[Any]] = {}
     store = getattr(getattr(client, "_tracking_client", None), "store", None)
     fast = _sql_histories(store, [r.info.run_id for r in runs if r.data.metrics])
     if fast is not None:
         return fast
+    out: dict[str, list[tuple[str, Any, int, int]]] = {}
     bulk = getattr(store, "get_metric_history_bulk", None)
     by_key: dict[str, list[str]] = {}
     for r in runs:
@@ -166,26 +177,40 @@ def _metric_histories(client: Any, runs: Sequence[Any]) -> dict[tuple[str, str],
     for key, run_ids in by_key.items():
         if bulk is not None:
             for i in range(0, len(run_ids), 500):
-                for m in bulk(run_ids[i:i + 500], key, 2**31 - 1):
-                    out.setdefault((m.run_id, key), []).append(m)  # a Metric with its run_id
+                for m in bulk(run_ids[i:i + 500], key, 2**31 - 1):  # a Metric with its run_id
+                    out.setdefault(m.run_id, []).append((key, m.value, m.timestamp, m.step))
         else:
             for rid in run_ids:
-                out[(rid, key)] = list(client.get_metric_history(rid, key))
+                out.setdefault(rid, []).extend((key, m.value, m.timestamp, m.step)
+                                               for m in client.get_metric_history(rid, key))
+    for values in out.values():
+        values.sort(key=lambda v: (v[2], v[3], v[0]))
     return out
 
 
-class _Point:
-    """One metric value (the fields of MLflow's ``Metric`` that the import reads)."""
+def _raw_rows(session: Any, query: Any) -> list[tuple[Any, ...]]:
+    """The rows of a SQLAlchemy ``query`` as the database driver returns them (plain
+    tuples). SQLAlchemy's result rows cost a few microseconds each, which at forty
+    thousand metric values was a fifth of an import; the statement is still built from
+    MLflow's own table models, so it follows MLflow's schema."""
+    conn = session.connection()
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    if compiled.positional:
+        params: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())
+    else:
+        params = compiled.params
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.execute(str(compiled), params)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
 
-    __slots__ = ("step", "timestamp", "value")
 
-    def __init__(self, value: float, timestamp: int, step: int) -> None:
-        self.value, self.timestamp, self.step = value, timestamp, step
-
-
-def _sql_histories(store: Any, run_ids: Sequence[str]) -> dict[tuple[str, str], list[Any]] | None:
+def _sql_histories(store: Any, run_ids: Sequence[str]) -> dict[str, list[tuple[str, Any, int, int]]] | None:
     """Every metric value of ``run_ids`` from a SQL-backed MLflow store, in one query
-    per 500 runs, as column tuples through MLflow's own table model (``SqlMetric``).
+    per 500 runs through MLflow's own table model (``SqlMetric``), as `_metric_histories`
+    returns them.
 
     MLflow's ``get_metric_history_bulk`` builds an ORM object per value: at 200 values
     a run that was 80% of the import. None when the store is not SQL-backed (or its
@@ -199,13 +224,17 @@ def _sql_histories(store: Any, run_ids: Sequence[str]) -> dict[tuple[str, str], 
         from sqlalchemy import select
 
         cols = (SqlMetric.run_uuid, SqlMetric.key, SqlMetric.value, SqlMetric.timestamp, SqlMetric.step, SqlMetric.is_nan)
-        out: dict[tuple[str, str], list[Any]] = {}
+        out: dict[str, list[tuple[str, Any, int, int]]] = {}
+        nan = float("nan")
         with maker() as session:
             for i in range(0, len(run_ids), 500):
                 query = select(*cols).where(SqlMetric.run_uuid.in_(list(run_ids[i:i + 500])))
-                query = query.order_by(SqlMetric.run_uuid, SqlMetric.key, SqlMetric.timestamp, SqlMetric.step)
-                for run_uuid, key, value, ts, step, is_nan in session.execute(query):
-                    out.setdefault((run_uuid, key), []).append(_Point(float("nan") if is_nan else value, ts, step))
+                query = query.order_by(SqlMetric.run_uuid, SqlMetric.timestamp, SqlMetric.step, SqlMetric.key)
+                run, values = None, None
+                for run_uuid, key, value, ts, step, is_nan in _raw_rows(session, query):
+                    if run_uuid != run:
+                        run, values = run_uuid, out.setdefault(run_uuid, [])
+                    values.append((key, nan if is_nan else value, ts, step))  # type: ignore[union-attr]
         return out
     except _schema_errors() as exc:  # another MLflow's schema: fall back to its public calls
         log.debug("MLflow import: reading its tables failed (%s); using its client calls", exc)
@@ -254,15 +283,15 @@ def _sql_runs(store: Any, exp_ids: Sequence[str]) -> list[Any] | None:
             ids = list(runs)
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
-                for rid, key, value in session.execute(select(m.SqlParam.run_uuid, m.SqlParam.key, m.SqlParam.value)
-                                                       .where(m.SqlParam.run_uuid.in_(chunk))):
+                for rid, key, value in _raw_rows(session, select(m.SqlParam.run_uuid, m.SqlParam.key, m.SqlParam.value)
+                                                 .where(m.SqlParam.run_uuid.in_(chunk))):
                     runs[rid].data.params[key] = value
-                for rid, key, value in session.execute(select(m.SqlTag.run_uuid, m.SqlTag.key, m.SqlTag.value)
-                                                       .where(m.SqlTag.run_uuid.in_(chunk))):
+                for rid, key, value in _raw_rows(session, select(m.SqlTag.run_uuid, m.SqlTag.key, m.SqlTag.value)
+                                                 .where(m.SqlTag.run_uuid.in_(chunk))):
                     runs[rid].data.tags[key] = value
                 lm = m.SqlLatestMetric
-                for rid, key, value, is_nan in session.execute(select(lm.run_uuid, lm.key, lm.value, lm.is_nan)
-                                                               .where(lm.run_uuid.in_(chunk))):
+                for rid, key, value, is_nan in _raw_rows(session, select(lm.run_uuid, lm.key, lm.value, lm.is_nan)
+                                                         .where(lm.run_uuid.in_(chunk))):
                     runs[rid].data.metrics[key] = float("nan") if is_nan else value
                 q = (select(m.SqlInput.destination_id, m.SqlInput.input_uuid, m.SqlDataset.name, m.SqlDataset.digest,
                             m.SqlDataset.dataset_source_type, m.SqlDataset.dataset_source, m.SqlDataset.dataset_schema,
@@ -290,6 +319,41 @@ def _sql_runs(store: Any, exp_ids: Sequence[str]) -> list[Any] | None:
         return None
 
 
+#: a short number as text (MLflow keeps every param as text): no secret detector finds
+#: anything in it, so under a name that keeps numbers it is kept without asking again
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?")
+
+
+@functools.lru_cache(maxsize=8192)
+def _numbers_kept(key: str) -> bool:
+    """Whether a number under ``key`` is recorded as given (not a secret name)."""
+    from .. import tracking
+
+    return tracking.secret_safe({key: "12345"}) == {key: "12345"}
+
+
+@functools.lru_cache(maxsize=65536)
+def _safe_value(key: str, value: Any) -> str:
+    from .. import tracking
+
+    return tracking.secret_safe({key: value})[key]
+
+
+def _secret_safe(values: Any, what: str = "params") -> dict[str, str]:
+    """`tracking.secret_safe` for an import's many params and tags: the detector is
+    asked once per (name, value), and once per name for short numbers (the params of a
+    sweep differ run to run only in their numbers); the detector was a third of an
+    import's own time."""
+    out: dict[str, str] = {}
+    for k, v in dict(values).items():
+        key = str(k)
+        if isinstance(v, str) and len(v) < 16 and _NUMBER.fullmatch(v) and _numbers_kept(key):
+            out[key] = v
+        else:
+            out[key] = _safe_value(key, v if isinstance(v, (str, int, float, bool)) or v is None else str(v))
+    return out
+
+
 def _agent(batch: ImportBatch, user: str) -> str:
     """The agent for an MLflow user. MLflow records no host, so the identity is
     ``sha256("USER@")`` (lineage's own is ``USER@HOST``)."""
@@ -315,9 +379,7 @@ def _code(batch: ImportBatch, tags: dict[str, str]) -> str | None:
 
 
 def _add_run(batch: ImportBatch, r: Any, ids: dict[str, str], exp_names: dict[str, str],
-             history: dict[tuple[str, str], list[Any]], uri: str) -> None:
-    from .. import tracking
-
+             history: dict[str, list[tuple[str, Any, int, int]]], uri: str) -> None:
     info = r.info
     rid = ids[info.run_id]
     tags = dict(r.data.tags)
@@ -345,14 +407,11 @@ def _add_run(batch: ImportBatch, r: Any, ids: dict[str, str], exp_names: dict[st
     code = _code(batch, tags)
     if code:
         batch.add_edge(rid, code, "used", "code")
-    batch.add_rows("params", [(rid, k, v) for k, v in tracking.secret_safe(dict(r.data.params)).items()])
-    batch.add_rows("tags", [(rid, k, v) for k, v in tracking.secret_safe(tags, "tags").items()])
-    rows = []
-    for key in r.data.metrics:
-        for m in history.get((info.run_id, key), []):
-            rows.append((rid, key, m.value, m.step, ms_to_iso(m.timestamp), None, None))
-    rows.sort(key=lambda row: (row[4], row[3]))
-    batch.add_rows("metrics", rows)
+    batch.add_rows("params", [(rid, k, v) for k, v in _secret_safe(r.data.params).items()])
+    batch.add_rows("tags", [(rid, k, v) for k, v in _secret_safe(tags, "tags").items()])
+    iso = ms_to_iso_cached
+    batch.add_rows("metrics", [(rid, key, value, step, iso(ts), None, None)
+                               for key, value, ts, step in history.get(info.run_id, ())])
     status = _STATUS[info.status]
     batch.add_rows("run_states", [(rid, "running", started, None, None, None),
                                   (rid, status, ended, None, "killed in MLflow" if info.status == "KILLED" else None, None)])
@@ -389,52 +448,236 @@ def _dataset(ds: Any) -> Node:
     return Node(foreign_dataset_id("mlflow", ds.digest), "dataset", ds.name, attrs)
 
 
-def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: dict[str, str]) -> None:
-    """Logged models of the imported experiments, named by their registered versions."""
-    registered: dict[str, list[dict[str, Any]]] = {}  # logged model id or source -> versions
+#: the owner word of the promotion labels an MLflow import puts on model versions (the
+#: start of their reason): labels MLflow no longer sets are taken off only when it put them
+LABEL_OWNER = "mlflow"
+#: MLflow's (deprecated, still written) stages that are labels here, as lowercase labels
+_STAGES = ("Staging", "Production")
+
+
+def _registry(client: Any) -> list[dict[str, Any]]:
+    """Every version of every registered model: name, version, aliases, stage, run,
+    source and logged-model id; empty for a tracking server without a registry."""
     try:
         with foreign("{type}: {reason}"):
             rms = list(_pages(lambda t: client.search_registered_models(page_token=t)))
     except InvalidInputError as exc:  # a tracking server without a registry: models stay unregistered
         log.info("MLflow import: no model registry read (%s); models stay unregistered", exc)
-        rms = []
+        return []
+    out = []
     for rm in rms:
         aliases_of: dict[str, list[str]] = {}
         for alias, version in (rm.aliases or {}).items():
             aliases_of.setdefault(str(version), []).append(alias)
-        for v in client.search_model_versions(f"name='{rm.name}'"):
-            key = _model_key(v.source, getattr(v, "model_id", None))
-            registered.setdefault(key, []).append({"name": rm.name, "version": int(v.version),
-                                                   "aliases": sorted(aliases_of.get(str(v.version), [])),
-                                                   "run_id": v.run_id, "source": v.source})
+        quoted = rm.name.replace("'", "\\'")
+        for v in client.search_model_versions(f"name='{quoted}'"):
+            stage = getattr(v, "current_stage", None)
+            out.append({"name": rm.name, "version": int(v.version), "aliases": sorted(aliases_of.get(str(v.version), [])),
+                        "stage": None if stage in (None, "None") else str(stage), "run_id": v.run_id, "source": v.source,
+                        "model_id": getattr(v, "model_id", None), "created": getattr(v, "creation_timestamp", None)})
+    return out
+
+
+def _reg_entry(v: Mapping[str, Any]) -> dict[str, Any]:
+    """A registered version as a model node records it (``attrs["registered"]``)."""
+    entry = {k: v[k] for k in ("name", "version", "aliases", "run_id", "source")}
+    if v.get("stage"):
+        entry["stage"] = v["stage"]
+    return entry
+
+
+def _source_location(source: str, run_id: str | None, artifact_uris: Mapping[str, str]) -> str | None:
+    """Where a registered version's files are: ``runs:/RUN/PATH`` under that run's
+    artifact root, any other URI or path as given; None for ``models:/`` (a logged
+    model, read as such) or a run outside the import."""
+    if source.startswith("models:/"):
+        return None
+    if source.startswith("runs:/"):
+        rid, _, path = source[len("runs:/"):].partition("/")
+        root = artifact_uris.get(rid)
+        return None if root is None else f"{root.rstrip('/')}/{path}" if path else root
+    return source
+
+
+def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: dict[str, str],
+                artifact_uris: Mapping[str, str] | None = None,
+                logged: Sequence[tuple[str, str, str | None]] = ()) -> None:
+    """Models of the imported experiments, named by their registered versions, and the
+    registry's present state: the labels it puts on versions (aliases, and the stages
+    Staging and Production) and versions registered since the last import.
+
+    A model is a logged model (MLflow 3), or, for a registered version without one
+    (MLflow 2's ``log_model``, or ``runs:/RUN/PATH`` registered by hand), the folder
+    its source names, holding an ``MLmodel`` file; and an unregistered MLflow 2 model,
+    named by its run's ``mlflow.log-model.history`` tag (``logged``: run id, artifact
+    path, time). Each is identified by the SHA-256 of its files.
+    """
+    artifact_uris = artifact_uris or {}
+    versions = _registry(client)
+    by_key: dict[str, list[dict[str, Any]]] = {}  # logged model id or source -> versions
+    for v in versions:
+        by_key.setdefault(_model_key(v["source"], v["model_id"]), []).append(v)
+    node_of: dict[str, str] = {}  # logged model id or source -> model node id
+    # (id, attrs, name, created, run, aliases)
+    found: list[tuple[str, dict[str, Any], str | None, str | None, str | None, list[str]]] = []
+
     search = getattr(client, "search_logged_models", None)
-    if search is None:
-        return
-    for lm in _pages(lambda t: search(exp_ids, page_token=t)):
+    for lm in _pages(lambda t: search(exp_ids, page_token=t)) if search is not None else ():
+        # a logged model imported before is known by its alias, not hashed (its files
+        # downloaded) again on every import
+        stored_id = _stored_model(batch.store, lm.model_id)
+        if stored_id is None:
+            digest, files, size = _hash_model_files(lm.artifact_location)
+            if digest is None:
+                continue
+            model_id = make_id("model", digest)
+        else:
+            model_id, files, size = stored_id, 0, 0
+        node_of[lm.model_id] = model_id
         run = run_ids.get(lm.source_run_id) if lm.source_run_id else None
-        regs = sorted(registered.get(lm.model_id, []), key=lambda x: (x["name"], x["version"]))
-        digest, files, size = _hash_model_files(lm.artifact_location)
-        if digest is None:
-            continue
-        model_id = make_id("model", digest)
-        if batch.has(model_id):
-            if run:
-                batch.add_edge(model_id, run, "was_generated_by")
-            continue
         attrs: dict[str, Any] = {"format": "mlflow-model", "files": files, "size": size,
                                  "mlflow": {"model_id": lm.model_id, "model_uri": f"models:/{lm.model_id}",
                                             "artifact_location": capture.strip_url_credentials(lm.artifact_location),
                                             "name": lm.name, "source_run_id": lm.source_run_id}}
-        flavor = _flavor(lm.artifact_location)
-        if flavor:
-            attrs.update(flavor)
-        if regs:
-            attrs["registered"] = regs
-        name = regs[-1]["name"] if regs else lm.name
-        batch.add_node(Node(model_id, "model", name, attrs, ms_to_iso(lm.creation_timestamp)),
-                       aliases=[r["name"] for r in regs])
+        if stored_id is None:
+            attrs.update(_flavor(lm.artifact_location))
+        found.append((model_id, attrs, lm.name, ms_to_iso(lm.creation_timestamp), run, [f"mlflow:{lm.model_id}"]))
+    hashed: dict[str, tuple[str | None, int, int]] = {}
+    for key, vs in by_key.items():
+        if key in node_of:
+            continue
+        v = min(vs, key=lambda x: x["version"])
+        if v["run_id"] and v["run_id"] not in run_ids:
+            continue  # its run is outside this import (another experiment)
+        location = _source_location(v["source"], v["run_id"], artifact_uris)
+        if location is None:
+            continue
+        if location not in hashed:
+            hashed[location] = _hash_model_files(location)
+        digest, files, size = hashed[location]
+        if digest is None:
+            continue
+        model_id = make_id("model", digest)
+        node_of[key] = model_id
+        attrs = {"format": "mlflow-model", "files": files, "size": size,
+                 "mlflow": {"source": capture.strip_url_credentials(v["source"]),
+                            "artifact_location": capture.strip_url_credentials(location), "source_run_id": v["run_id"]}}
+        attrs.update(_flavor(location))
+        found.append((model_id, attrs, None, ms_to_iso(v["created"]) if v["created"] else None,
+                      run_ids.get(v["run_id"]) if v["run_id"] else None, []))
+
+    for run_id, path, created in logged or ():
+        # MLflow 2's log_model, unregistered: only the run's history tag names the folder
+        root = artifact_uris.get(run_id)
+        if root is None or run_id not in run_ids:
+            continue
+        location = f"{root.rstrip('/')}/{path}"
+        if location not in hashed:
+            hashed[location] = _hash_model_files(location)
+        digest, files, size = hashed[location]
+        if digest is None or (not _flavor(location) and _local_dir(location) is not None):
+            continue  # gone, or not a model folder (no readable MLmodel file)
+        model_id = make_id("model", digest)
+        attrs = {"format": "mlflow-model", "files": files, "size": size,
+                 "mlflow": {"source": f"runs:/{run_id}/{path}", "artifact_location": capture.strip_url_credentials(location),
+                            "source_run_id": run_id}}
+        attrs.update(_flavor(location))
+        found.append((model_id, attrs, path, created, run_ids[run_id], []))
+
+    regs_of: dict[str, list[dict[str, Any]]] = {}
+    for key, vs in by_key.items():
+        if key in node_of:
+            regs_of.setdefault(node_of[key], []).extend(vs)
+    stored = batch.stored([f[0] for f in found])
+    known = _known_versions(batch, stored) if stored else {}
+    done: set[str] = set()
+    for model_id, attrs, name, created, run, also in found:
+        regs = sorted(regs_of.get(model_id, []), key=lambda x: (x["name"], x["version"]))
         if run:
             batch.add_edge(model_id, run, "was_generated_by")
+        if model_id in done:  # the same files reached twice (a logged model and its registered source)
+            continue
+        done.add(model_id)
+        if model_id in stored:
+            # stored by an earlier import: what the registry added since is recorded
+            # by the import activity (and the names as aliases)
+            seen = known.get(model_id, set())
+            for v in regs:
+                if (v["name"], v["version"]) not in seen:
+                    batch.aliases[(model_id, v["name"])] = None
+                    batch.changes.append({"change": "version", "model": model_id, **_reg_entry(v)})
+            continue
+        if regs:
+            attrs["registered"] = [_reg_entry(v) for v in regs]
+        batch.add_node(Node(model_id, "model", regs[-1]["name"] if regs else name, attrs, created),
+                       aliases=[r["name"] for r in regs] + also)
+
+    # labels: what MLflow's registry says now, per registered name
+    wanted: dict[str, dict[str, tuple[str, str]]] = {}
+    for v in sorted(versions, key=lambda x: (x["name"], x["version"])):
+        mid = node_of.get(_model_key(v["source"], v["model_id"]))
+        if mid is None:
+            continue
+        labels = wanted.setdefault(v["name"], {})
+        if v["stage"] in _STAGES and LABEL_PATTERN.match(v["stage"].lower()):
+            labels.setdefault(v["stage"].lower(), (mid, f"stage {v['stage']} of version {v['version']}"))
+    for v in versions:
+        mid = node_of.get(_model_key(v["source"], v["model_id"]))
+        if mid is None:
+            continue
+        for alias in v["aliases"]:  # an alias named like a stage wins over the stage
+            if LABEL_PATTERN.match(alias):
+                wanted.setdefault(v["name"], {})[alias] = (mid, f"alias {alias} of version {v['version']}")
+    names = {v["name"] for v in versions if node_of.get(_model_key(v["source"], v["model_id"]))}
+    for name in sorted(names):
+        batch.set_labels(name, wanted.get(name, {}), owner=LABEL_OWNER)
+
+
+def _stored_model(store: Store, mlflow_model_id: str) -> str | None:
+    """The id of the model node an earlier import (or the plugin) recorded for an MLflow
+    logged model (its alias ``mlflow:<model id>``), or None."""
+    from ..errors import AmbiguousIdError, NodeNotFoundError
+
+    try:
+        node = store.resolve(f"mlflow:{mlflow_model_id}")
+    except (NodeNotFoundError, AmbiguousIdError):
+        return None
+    return node.id if node.kind == "model" else None
+
+
+def _logged_history(r: Any) -> list[tuple[str, str, str | None]]:
+    """The models MLflow 2's ``log_model`` recorded in a run's ``mlflow.log-model.history``
+    tag: ``(run id, artifact path, time)``; empty when there is none or it is not JSON."""
+    import json
+
+    text = r.data.tags.get("mlflow.log-model.history")
+    if not text:
+        return []
+    try:
+        entries = json.loads(text)
+    except ValueError:
+        return []
+    out = []
+    for e in entries if isinstance(entries, list) else ():
+        if isinstance(e, dict) and isinstance(e.get("artifact_path"), str) and e["artifact_path"]:
+            when = e.get("utc_time_created")
+            created = str(when).replace(" ", "T") + "Z" if when else None
+            out.append((r.info.run_id, e["artifact_path"], created))
+    return list(dict.fromkeys(out))
+
+
+def _known_versions(batch: ImportBatch, models: set[str]) -> dict[str, set[tuple[str, int]]]:
+    """``{model id: {(registered name, version)}}`` that earlier MLflow imports recorded:
+    on the model node (``attrs["registered"]``) or as a change of an import activity."""
+    out: dict[str, set[tuple[str, int]]] = {}
+    for act in batch.store.nodes(kind="run", name="import mlflow"):
+        for c in (act.attrs.get("import") or {}).get("registry") or ():
+            if c.get("change") == "version":
+                out.setdefault(c["model"], set()).add((c["name"], int(c["version"])))
+    for node in batch.store.get_nodes(sorted(models)).values():
+        for r in node.attrs.get("registered") or ():
+            out.setdefault(node.id, set()).add((r["name"], int(r["version"])))
+    return out
 
 
 def _model_key(source: str, model_id: str | None) -> str:

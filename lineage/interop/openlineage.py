@@ -128,6 +128,8 @@ class _RunPlan:
     job: dict[str, Any]
     inputs: list[str]
     outputs: list[str]
+    #: what ``job["facets"]`` is made of (code node, command): runs of one script share it
+    job_key: tuple[str, str] = ("", "")
 
 
 def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
@@ -146,6 +148,7 @@ def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
         elif e.rel == "was_generated_by" and e.src in nodes:
             made.setdefault(e.dst, []).append(e.src)
     cache: dict[str, dict[str, Any]] = {}
+    job_facets: dict[tuple[str, str], dict[str, Any]] = {}  # the many runs of one script share one
 
     def ds(node_id: str) -> dict[str, Any]:
         doc = cache.get(node_id)
@@ -166,10 +169,16 @@ def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
                 end_facets = {**run_facets, "errorMessage": _facet("errorMessage", message=str(a.get("error") or a.get("status")),
                                                                   programmingLanguage="python")}
             start_time = a.get("started_at") or run.created_at
+            command = a.get("command")
+            job_key = (code.get(run.id, ""), json.dumps(command) if isinstance(command, list) else "")
+            jf = job_facets.get(job_key)
+            if jf is None:
+                jf = job_facets[job_key] = _job_facets(run, nodes.get(job_key[0]))
             yield _RunPlan(uuid=run_uuid(run.id), start_time=start_time, end=end, end_time=a.get("ended_at") or start_time,
                            run_facets=run_facets, end_facets=end_facets,
-                           job={"namespace": job_ns, "name": job_name, "facets": _job_facets(run, nodes.get(code.get(run.id, "")))},
-                           inputs=list(dict.fromkeys(used.get(run.id, []))), outputs=list(dict.fromkeys(made.get(run.id, []))))
+                           job={"namespace": job_ns, "name": job_name, "facets": jf},
+                           inputs=list(dict.fromkeys(used.get(run.id, []))), outputs=list(dict.fromkeys(made.get(run.id, []))),
+                           job_key=job_key)
 
     return plans(), ds
 
@@ -203,8 +212,12 @@ def _event_lines(sc: Scope, namespace: str) -> Iterator[str]:
         return t
 
     head = ',"producer":' + enc(PRODUCER) + ',"schemaURL":' + enc(RUN_EVENT_SCHEMA) + ',"run":{"runId":'
+    facets_text: dict[tuple[str, str], str] = {}
     for p in plans:
-        job = enc(p.job)
+        ft = facets_text.get(p.job_key)
+        if ft is None:
+            ft = facets_text[p.job_key] = enc(p.job["facets"])
+        job = f'{{"namespace":{enc(p.job["namespace"])},"name":{enc(p.job["name"])},"facets":{ft}}}'
         uuid = enc(p.uuid)
         run_facets = enc(p.run_facets)
         inputs = ",".join(map(ds_text, p.inputs))
@@ -305,10 +318,16 @@ def write_events(sc: Scope, path: str | os.PathLike[str], *, namespace: str = "l
     n = 0
     out: IO[str] = sys.stdout if os.fspath(path) == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
     try:
+        lines: list[str] = []
         for line in _event_lines(sc, namespace):
-            out.write(line)
-            out.write("\n")
-            n += 1
+            lines.append(line)
+            if len(lines) == 1000:  # one write per thousand events, not two per event
+                out.write("\n".join(lines) + "\n")
+                n += len(lines)
+                lines = []
+        if lines:
+            out.write("\n".join(lines) + "\n")
+            n += len(lines)
     finally:
         if out is not sys.stdout:
             out.close()

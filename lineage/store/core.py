@@ -610,7 +610,7 @@ class Store:
             attrs.update(extra[r.id])
             started, ended = attrs.get("started_at"), attrs.get("ended_at")
             if started and ended:
-                attrs["duration_s"] = _seconds_between(started, ended)
+                attrs["duration_s"] = seconds_between(started, ended)
             out.append(Node(r.id, r.kind, r.name, attrs, r.created_at))
         return out
 
@@ -1143,7 +1143,9 @@ def _named(name: str, kind: str | None) -> tuple[str, list[Any]]:
 
 
 
-def _seconds_between(a: str, b: str) -> float | None:
+def seconds_between(a: str, b: str) -> float | None:
+    """Seconds from ISO time ``a`` to ``b`` (a run's duration), or None when either
+    is not an ISO time."""
     from datetime import datetime
 
     try:

@@ -23,7 +23,10 @@ by the search tests on both backends.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
+
+from ..errors import LineageError
 
 if TYPE_CHECKING:
     from .core import Store
@@ -98,7 +101,7 @@ def check(store: Store) -> list[str]:
         t = fts_table(table)
         try:
             store.conn.execute(f"INSERT INTO {t} ({t}, rank) VALUES ('integrity-check', 1)")
-        except Exception:  # noqa: BLE001 - any failure of the check means "rebuild it"
+        except (sqlite3.Error, LineageError):  # the check failed: "rebuild it"
             bad.append(t)
     return bad
 

@@ -95,14 +95,16 @@ class PgUrl(str):
         """Whether a lineage store exists at this URL (what ``Path.is_file`` says of a
         database file): its schema holds the ``meta`` table."""
         try:
-            conninfo, schema = _split_url(self.secret)
             import psycopg
-
+        except ImportError:
+            return False  # (opening it says which extra to install)
+        try:
+            conninfo, schema = _split_url(self.secret)
             with psycopg.connect(conninfo, connect_timeout=10) as c:
                 row = c.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'meta'",
                                 (schema,)).fetchone()
                 return row is not None
-        except Exception:  # noqa: BLE001 - any failure means "no store we can see"; opening it says why
+        except (psycopg.Error, ValueError, OSError):  # "no store we can see"; opening it says why
             return False
 
 

@@ -5,6 +5,7 @@ afterwards is compared with what MLflow reports through its own client."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def test_import_matches_what_mlflow_reports(lg: lineage.Lineage, mlflow_store: d
     mv = client.get_model_version("risk_model", "1")
     assert (reg["name"], reg["version"], reg["aliases"]) == ("risk_model", int(mv.version), ["champion"])
     assert model_node.attrs["mlflow"]["model_id"] == mlflow_store["model"].model_id
+    assert lg.get(f"mlflow:{mlflow_store['model'].model_id}").id == model_node.id  # as the plugin names it
     assert {d.node.id for d in lg.which_data(model_node)} >= {roles["training"]}
     assert lg.verify().ok
 
@@ -144,3 +146,92 @@ def test_the_sql_fast_path_and_mlflows_calls_agree(lg: lineage.Lineage, mlflow_s
             [(m["key"], m["step"], m["value"], m["at"]) for m in slow.store.metrics_of(b.id)]
         assert set(lg.trace(a.id, depth=1).edges()) == set(slow.trace(b.id, depth=1).edges())
     slow.close()
+
+
+def test_registry_changes_are_read_on_the_next_import(lg: lineage.Lineage, mlflow_store: dict[str, Any]) -> None:
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    from lineage.errors import NodeNotFoundError
+
+    mlflow, client = mlflow_store["mlflow"], mlflow_store["client"]
+    client.set_registered_model_alias("risk_model", "shadow", "1")
+    lg.import_mlflow(mlflow_store["uri"])
+    v1 = lg.get("risk_model")
+    assert lg.get("risk_model@champion").id == v1.id and lg.get("risk_model@shadow").id == v1.id
+    # in MLflow: a second version, the alias moved, another deleted, a stage, and a
+    # third version registered from the first version's logged model
+    with mlflow.start_run(run_name="refit") as refit:
+        clf = LogisticRegression(C=2.0).fit([[30], [40], [50], [60]], [0, 1, 1, 1])
+        info2 = mlflow.sklearn.log_model(clf, name="model", registered_model_name="risk_model")
+    client.set_registered_model_alias("risk_model", "champion", "2")
+    client.delete_registered_model_alias("risk_model", "shadow")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stages are deprecated in MLflow 3, still written
+        client.transition_model_version_stage("risk_model", "1", "Production")
+    first = mlflow_store["model"]
+    client.create_model_version("risk_model", source=f"models:/{first.model_id}", run_id=mlflow_store["run"],
+                                model_id=first.model_id)
+    result = lg.import_mlflow(mlflow_store["uri"])
+    assert result.counts.get("run") == 1 and result.counts.get("model") == 1 and result.counts["promotions"] >= 3
+    v2 = lg.get("risk_model@champion")
+    assert v2.id != v1.id and v2.attrs["mlflow"]["model_id"] == info2.model_id
+    assert [(r["name"], r["version"]) for r in v2.attrs["registered"]] == [("risk_model", 2)]
+    assert lg.store.generators(v2.id) == [lg.get(f"mlflow:{refit.info.run_id}").id]
+    assert lg.get("risk_model@production").id == v1.id
+    with pytest.raises(NodeNotFoundError):
+        lg.get("risk_model@shadow")
+    shadow = lg.store.promotion_rows("risk_model", "shadow")
+    assert [r["action"] for r in shadow] == ["promote", "unpromote"] and shadow[-1]["model"] == v1.id
+    moved = lg.store.promotion_rows("risk_model", "champion")
+    assert [(r["action"], r["model"]) for r in moved] == [("promote", v1.id), ("end", v1.id), ("promote", v2.id)]
+    # each change is recorded by the import activity, the new version of v1 too
+    changes = lg.get(result.activity).attrs["import"]["registry"]
+    assert {"change": "version", "model": v1.id, "name": "risk_model", "version": 3} in [
+        {k: c[k] for k in ("change", "model", "name", "version")} for c in changes if c["change"] == "version"]
+    assert {(c["change"], c["label"]) for c in changes if c["change"].startswith("label")} == {
+        ("label", "champion"), ("label removed", "shadow"), ("label", "production")}
+    # a label set here by a person is left alone while MLflow does not change it
+    lg.promote(v2.id, "production")
+    assert not lg.import_mlflow(mlflow_store["uri"]).changed
+    assert lg.get("risk_model@production").id == v2.id
+    assert lg.verify().ok
+
+
+def test_a_model_without_a_logged_model_entity(lg: lineage.Lineage, mlflow_store: dict[str, Any], tmp_path: Path) -> None:
+    """MLflow 2's shape: the model is only files under the run's artifacts (an MLmodel
+    file), registered from ``runs:/RUN/model``; MLflow 3 still writes it."""
+    from sklearn.linear_model import LogisticRegression
+
+    from lineage import hashing
+
+    mlflow, client = mlflow_store["mlflow"], mlflow_store["client"]
+    with mlflow.start_run(run_name="old-style") as run:
+        clf = LogisticRegression(C=3.0).fit([[0], [1], [2], [3]], [0, 0, 1, 1])
+        mlflow.sklearn.save_model(clf, str(tmp_path / "saved"))
+        mlflow.log_artifacts(str(tmp_path / "saved"), "model")
+    mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", "legacy_model")
+    client.set_registered_model_alias("legacy_model", "prod", mv.version)
+    assert getattr(mv, "model_id", None) is None  # no logged-model entity behind it
+    # and one never registered, known only by the history tag MLflow 2's log_model wrote
+    with mlflow.start_run(run_name="old-unregistered") as other:
+        clf2 = LogisticRegression(C=4.0).fit([[0], [1], [2], [3]], [0, 1, 1, 1])
+        mlflow.sklearn.save_model(clf2, str(tmp_path / "saved2"))
+        mlflow.log_artifacts(str(tmp_path / "saved2"), "clf")
+        mlflow.set_tag("mlflow.log-model.history", json.dumps([{
+            "run_id": other.info.run_id, "artifact_path": "clf", "utc_time_created": "2024-05-01 10:00:00.000000",
+            "flavors": {"sklearn": {}}}]))
+    result = lg.import_mlflow(mlflow_store["uri"])
+    assert result.counts["model"] == 3  # risk_model's logged model and these two
+    unregistered = lg.get("clf")
+    assert unregistered.kind == "model" and lg.store.generators(unregistered.id) == [lg.get(f"mlflow:{other.info.run_id}").id]
+    assert unregistered.created_at == "2024-05-01T10:00:00.000000Z" and "registered" not in unregistered.attrs
+    node = lg.get("legacy_model")
+    digest, _ = hashing.hash_tree(client.get_model_version("legacy_model", mv.version).source)
+    assert node.kind == "model" and node.id == f"model:{digest}"
+    assert node.attrs["flavor"] == "sklearn" and node.attrs["format"] == "mlflow-model"
+    assert node.attrs["registered"][0]["version"] == int(mv.version)
+    assert lg.store.generators(node.id) == [lg.get(f"mlflow:{run.info.run_id}").id]
+    assert lg.get("legacy_model@prod").id == node.id
+    assert not lg.import_mlflow(mlflow_store["uri"]).changed
