@@ -44,6 +44,24 @@ _STAGING = itertools.count()
 
 _INSERTS: dict[str, str] = {}
 
+# How many times this process is a forked child of the one that imported this module
+# (os.fork and multiprocessing run the hook): `Store.conn` compares it, an int, where
+# it called os.getpid(), a system call, on every statement's connection (issue 16:
+# 230 per recorded pipeline, slow when every system call waits for a core).
+_FORKED = [0]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _FORKED.__setitem__(0, _FORKED[0] + 1))
+
+
+def _pid() -> int:
+    """This process's id as of its last fork seen by `_FORKED` (no system call)."""
+    if _PID[1] != _FORKED[0]:
+        _PID[:] = [os.getpid(), _FORKED[0]]
+    return int(_PID[0])
+
+
+_PID: list[int] = [os.getpid(), 0]
+
 
 def _insert_sql(table: str) -> str:
     """The INSERT of one recorded row of ``table`` (its content columns and event), made
@@ -79,6 +97,7 @@ class Store:
         self._closed = False
         self._savepoint = itertools.count()
         self._conn_pid = os.getpid()
+        self._forked = _FORKED[0]
         self._inherited: list[Any] = []
         # One SQLite connection per thread (issue 8, point 7): a transaction is a
         # connection's state, so threads sharing a connection saw each other's
@@ -116,7 +135,7 @@ class Store:
         a connection of its own. The inherited ones are kept, unused and unclosed, since
         closing them in the child could disturb the parent's use of them.
         """
-        if self._conn_pid != os.getpid():
+        if self._forked != _FORKED[0] or self._conn_pid != _pid():
             self._after_fork()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -140,6 +159,7 @@ class Store:
 
     def _after_fork(self) -> None:
         self._conn_pid = os.getpid()
+        self._forked = _FORKED[0]
         self._inherited.extend(self._conns)
         self._conns = weakref.WeakSet()
         self._conns_lock = threading.Lock()
@@ -626,7 +646,7 @@ class Store:
         entry = self._known.get(node_id)
         if entry is None:
             return None
-        if self._conn_pid != os.getpid():
+        if self._forked != _FORKED[0] or self._conn_pid != _pid():
             self._known.clear()
             return None
         local = self._local
