@@ -131,3 +131,16 @@ def test_a_run_start_writes_one_event_and_reads_nothing_back(tmp_path: Path) -> 
     run.end()
     assert lg.get(run.id).attrs["status"] == "finished"
     assert lg.verify().ok
+
+
+def test_edges_recorded_already_are_not_written_twice(tmp_path: Path) -> None:
+    from lineage.model import Edge
+
+    store = Store(tmp_path / "lineage.db")
+    first = [Edge("run:a", "dataset:b", "used", "training"), Edge("run:a", "dataset:c", "used", None)]
+    assert store.add_edges(first) == 2
+    again = [*first, Edge("run:a", "dataset:c", "used", "evaluation"), first[0]]
+    assert store.existing_edges(again) == set(first)
+    assert store.add_edges(again) == 1  # only the new role is new
+    assert store.conn.execute("SELECT COUNT(*) FROM edges").fetchone()[0] == 3
+    assert store.verify().ok

@@ -554,7 +554,13 @@ class Store:
                 continue
             where = " OR ".join(["(src = ? AND dst = ? AND rel = ? AND role IS ?)"] * len(chunk))
             args = [v for e in chunk for v in (e.src, e.dst, e.rel, e.role)]
-            found.update(Edge(*r) for r in self.conn.execute(f"SELECT src, dst, rel, role FROM edges WHERE {where}", args))
+            # rows come back as stored (text): match them to the edges asked about in
+            # the stored form, as the SQL comparison did
+            asked = {_coerce("edges", RECORD_TABLES["edges"], (e.src, e.dst, e.rel, e.role)): e for e in chunk}
+            for row in self.conn.execute(f"SELECT src, dst, rel, role FROM edges WHERE {where}", args):
+                edge = asked.get(tuple(row))
+                if edge is not None:
+                    found.add(edge)
         return found
 
     def add_node(
