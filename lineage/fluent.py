@@ -403,7 +403,7 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, synchrono
     run = _run_for(run_id)
     at = _timestamp(timestamp)
     data = _dataset_data(dataset)
-    with run.store.transaction():
+    with run.store.atomic():
         for k, v in metrics.items():
             run.log_metric(k, v, step, dataset=data, timestamp=at)
 
@@ -443,7 +443,7 @@ def log_input(dataset: Any, context: str | None = None, tags: Mapping[str, Any] 
     run = _run()
     use = role or context or "training"
     if isinstance(dataset, Dataset):
-        with run.store.transaction():
+        with run.store.atomic():
             node = run.log_input(dataset.data, role=use, name=name or dataset.name)
             if dataset.target_data is not None:
                 run.log_input(dataset.target_data, role=use, name=f"{name or dataset.name}.targets")
@@ -460,7 +460,7 @@ def log_inputs(datasets: Sequence[Any] | None = None, contexts: Sequence[str | N
     contexts = list(contexts or [None] * len(datasets))
     if len(contexts) != len(datasets):
         raise InvalidInputError("datasets and contexts must have the same length")
-    with _run().store.transaction():
+    with _run().store.atomic():
         for d, c in zip(datasets, contexts):
             log_input(d, c)
 
@@ -499,7 +499,7 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
         raise InvalidInputError(f"no such folder: {local_dir}")
     run = _run_for(run_id)
     out = []
-    with run.store.transaction():
+    with run.store.atomic():
         for f in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = f.relative_to(root).as_posix()
             out.append(run.log_artifact(f, f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel))
