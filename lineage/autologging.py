@@ -266,8 +266,7 @@ def _log_new_params(run: Any, params: dict[str, Any]) -> None:
 
 def _record(run: Any, est: Any, X: Any, y: Any) -> None:
     name = type(est).__name__
-    store = run.store
-    with store.transaction():
+    with run.batch():
         _log_new_params(run, _params(est))
         if _config["log_datasets"]:
             if X is not None:
@@ -311,7 +310,7 @@ def _record_search(run: Any, est: Any) -> None:
     for i in order:
         child = ActiveRun.start(run.store, f"{run.name}-candidate-{i}", params=results["params"][i],
                                 experiment=run.experiment, parent=run.id)
-        with child, run.store.transaction():
+        with child, run.batch():
             for k in metric_keys:
                 try:
                     child.log_metric(k, float(results[k][i]))

@@ -13,7 +13,7 @@ import os
 import posixpath
 import sys
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
 from typing import Any
@@ -447,6 +447,13 @@ class Run:
         if node.attrs.get("status") != "running":
             store.write("run_resumed", {"run": node.id}, {"run_states": [(node.id, "running", now_iso(), None, None, None)]})
         return cls(store, node, lock, owner=owner)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Run]:
+        """Group several writes of this run into one transaction (one commit): a failure
+        inside rolls back all of them. Yields the run."""
+        with self.store.transaction():
+            yield self
 
     def end(self, status: str = "finished", *, exit_code: int | None = None, error: str | None = None) -> None:
         """Close the run with a final status; a second call does nothing."""
