@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import tracking
 from .model import Node, make_id
@@ -41,6 +41,9 @@ def _agent_id() -> str:
     from .capture import capture_agent
 
     return make_id("agent", capture_agent()[0])
+
+
+_R = TypeVar("_R", bound=tracking.Run)  # `Lineage.open_run` hands back the class it was given
 
 
 class Lineage:
@@ -2283,8 +2286,8 @@ class Lineage:
         """
         return self.store.with_run_state(list(runs))
 
-    def open_run(self, run_class: type[tracking.Run] = tracking.Run, name: str | None = None, *,
-                 run_id: str | None = None, owner: Any = None, **fields: Any) -> tracking.Run:
+    def open_run(self, run_class: type[_R], name: str | None = None, *,
+                 run_id: str | None = None, owner: Any = None, **fields: Any) -> _R:
         """`start_run` (or, with ``run_id``, resume) handing back a ``run_class``, told
         through ``owner._forget(run)`` when it ends (the fluent API's active-run stack).
 
@@ -2304,7 +2307,7 @@ class Lineage:
         Returns
         -------
         Run
-            The open run, an instance of ``run_class``.
+            The open run, an instance of ``run_class`` (typed as such).
 
         Raises
         ------
@@ -2315,14 +2318,67 @@ class Lineage:
 
         Examples
         --------
-        >>> with lg.open_run(name="tune", experiment="demo", params={"C": 0.5}) as run:
+        >>> from lineage.tracking import Run
+        >>> with lg.open_run(Run, "tune", experiment="demo", params={"C": 0.5}) as run:
         ...     run.log_metric("accuracy", 0.6)
         >>> lg.get(run.id).attrs["status"]
         'finished'
         """
+        # start and resume are class methods that build ``cls``: the run is a ``run_class``
         if run_id is not None:
-            return run_class.resume(self.store, run_id, owner=owner)
-        return run_class.start(self.store, name, owner=owner, **fields)
+            return cast(_R, run_class.resume(self.store, run_id, owner=owner))
+        return cast(_R, run_class.start(self.store, name, owner=owner, **fields))
+
+    def run_handle(self, run: Any) -> tracking.Run:
+        """A handle that appends to a recorded run without holding its lock (MLflow lets
+        code log to a run after it ended; each value is its own ledger event).
+
+        Parameters
+        ----------
+        run : Node, Run or str
+            The run (any reference `get` accepts).
+
+        Returns
+        -------
+        Run
+            A `Run` on this store; ending it does not unlock anything.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``run`` names nothing.
+        InvalidInputError
+            When it names something that is not a run.
+
+        Examples
+        --------
+        >>> lg.run_handle("prepare").log_metric("rows", 30.0)
+        >>> lg.get("prepare").attrs["metrics"]["rows"]
+        30.0
+        """
+        from .errors import InvalidInputError
+
+        node = self.get(run)
+        if node.kind != "run":
+            raise InvalidInputError(f"{node.id} is a {node.kind}, not a run")
+        return tracking.Run(self.store, node, tracking.NO_LOCK)
+
+    @property
+    def actor(self) -> str:
+        """Who writes through this object (an agent id or ``user@host``), as every
+        ledger event records it.
+
+        Returns
+        -------
+        str
+            The actor; ``unknown`` when none could be captured.
+
+        Examples
+        --------
+        >>> lg.actor.startswith("agent:")
+        True
+        """
+        return self.store.actor
 
 class MetricPoint:
     """One logged value of a metric: ``step``, ``value``, ``at`` (ISO time), ``group``

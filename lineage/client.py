@@ -38,17 +38,10 @@ from .entities import (
 from .errors import InvalidInputError, NodeNotFoundError, WriteRefusedError
 from .model import Node
 from .store import Store
-from .tracking import Run
+from .tracking import NO_LOCK, Run
 
 _live: dict[str, Run] = {}  # runs created by a client in this process, by lineage id
 _live_lock = threading.Lock()
-
-
-class _NoLock:
-    """The lock of a run written to from outside the process that started it."""
-
-    def release(self, *, remove: bool = False) -> None:
-        return None
 
 
 def live_run(lg: Lineage, run_id: Any) -> Run:
@@ -66,7 +59,7 @@ def live_run(lg: Lineage, run_id: Any) -> Run:
     with _live_lock:
         if node.id in _live and not _live[node.id]._ended:
             return _live[node.id]
-    return Run(lg.store, node, _NoLock())  # a handle without the run's lock: see _NoLock
+    return lg.run_handle(node)
 
 
 class _RegisteredModel:
@@ -170,7 +163,7 @@ class MlflowClient:
         parent = user_tags.pop("mlflow.parentRunId", None)
         parent_id = resolve_run(self._lg, parent).id if parent else None
         run = self._lg.open_run(ActiveRun, run_name, tags=user_tags or None, experiment=experiment, parent=parent_id)
-        run.lineage = self._lg  # type: ignore[attr-defined]  # its MLflow view reads through the facade
+        run.lineage = self._lg  # its MLflow view reads through the facade
         with _live_lock:
             _live[run.id] = run
         return run_view(self._lg, run.node)
@@ -186,7 +179,7 @@ class MlflowClient:
             run = _live.pop(node.id, None)
         if run is None:
             run = live_run(self._lg, run_id)
-            if isinstance(run.__dict__.get("_lock"), _NoLock) and node.attrs.get("status") != "running":
+            if run.__dict__.get("_lock") is NO_LOCK and node.attrs.get("status") != "running":
                 raise WriteRefusedError(f"run {run_hex(node.id)} has already ended")
         run.end((status or "FINISHED").lower())
 

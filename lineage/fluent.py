@@ -226,10 +226,10 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         if parent is not None:
             parent = resolve_run(lg, parent).id
         run = lg.open_run(ActiveRun, run_name, params=params, tags=user_tags or None, experiment=experiment,
-                              description=description, parent=parent, owner=stack)
-    run.lineage = lg  # type: ignore[attr-defined]  # its MLflow view reads through the facade
+                          description=description, parent=parent, owner=stack)
+    run.lineage = lg  # its MLflow view reads through the facade
     stack.runs.append(run)
-    return run  # type: ignore[return-value]
+    return run
 
 
 def active_run() -> ActiveRun | None:

@@ -363,6 +363,17 @@ def _has_shebang(path: str) -> bool:
         return False
 
 
+class _NoLock:
+    """The lock of a run written to from outside the process that started it: a handle
+    that appends to a recorded run (`Lineage.run_handle`) holds no lock to release."""
+
+    def release(self, *, remove: bool = False) -> None:
+        return None
+
+
+NO_LOCK = _NoLock()
+
+
 class Run:
     """A run in progress: what `start_run` hands out. Use it as a context manager;
     a run that raises ends `failed` with the error message."""
@@ -447,6 +458,10 @@ class Run:
         if node.attrs.get("status") != "running":
             store.write("run_resumed", {"run": node.id}, {"run_states": [(node.id, "running", now_iso(), None, None, None)]})
         return cls(store, node, lock, owner=owner)
+
+    def recorded_params(self, keys: Sequence[str] | None = None) -> dict[str, str]:
+        """The params this run holds now; only those named in ``keys`` when given."""
+        return self.store.params_of(self.id, keys)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Run]:

@@ -245,15 +245,9 @@ MLFLOW_SURFACE = ("lineage.fluent", "lineage.client", "lineage.entities", "linea
 
 #: where it still reaches a `.store`, (module, function) -> why; each entry is work left
 STORE_REACHES = {
-    ("lineage.client", "live_run"):
-        "a handle that appends to an ended run without its lock (Run(store, node, _NoLock())): no facade method yet",
     ("lineage.client", "MlflowClient._store"):
         "the model registry calls (history of versions, aliases, add_node, promotion with name=, "
         "resolve_model_uri, artifact_path, generators) still read the store: no facade methods yet",
-    ("lineage.autologging", "_log_predictions"):
-        "the background writer opens its own Store from the path and actor (another thread's connection)",
-    ("lineage.autologging", "_log_new_params"): "params_of(run, keys): a run's own store, no facade method yet",
-    ("lineage.autologging", "_record_search"): "candidate runs start on the searching run's own store (a Run, not a Lineage)",
     ("lineage.pyfunc", "load_model"): "lineage.models' resolve_model_uri/load_model_object take a store",
 }
 
