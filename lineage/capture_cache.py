@@ -305,10 +305,17 @@ def capture_environment() -> tuple[str, dict[str, Any]]:
     return identity, {**attrs, "packages": dict(attrs["packages"])}
 
 
+_patterns: tuple[tuple[str, ...], tuple[frozenset[str], tuple[str, ...]]] | None = None
+
+
 def _allow_patterns() -> tuple[frozenset[str], tuple[str, ...]]:
-    exact = frozenset(p for p in capture.ENV_ALLOWLIST if not p.endswith("*"))
-    prefixes = tuple(p[:-1] for p in capture.ENV_ALLOWLIST if p.endswith("*"))
-    return exact, prefixes
+    global _patterns
+    allow = tuple(capture.ENV_ALLOWLIST)
+    if _patterns is None or _patterns[0] != allow:  # (made again if the list is changed)
+        exact = frozenset(p for p in allow if not p.endswith("*"))
+        prefixes = tuple(p[:-1] for p in allow if p.endswith("*"))
+        _patterns = (allow, (exact, prefixes))
+    return _patterns[1]
 
 
 def environment_if_cached() -> tuple[str, dict[str, Any]] | None:

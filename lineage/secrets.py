@@ -471,6 +471,28 @@ def mask_text(text: str) -> str:
     """
     if not isinstance(text, str) or not text:
         return text
+    if len(text) > _MEMO_MAX_LEN:
+        return _mask_text(text)
+    # The same short texts come back on every run (argv, names, URIs, params): their
+    # answer is remembered, keyed on the one setting it depends on (issue 16: 30
+    # calls of ~30 regular expressions each per recorded pipeline)
+    key = (text, os.environ.get(NOT_SECRET_ENV, ""))
+    out = _memo.get(key)
+    if out is None:
+        out = _mask_text(text)
+        if len(_memo) >= _MEMO_SIZE:
+            _memo.clear()
+        _memo[key] = out
+    return text if out == text else out
+
+
+_MEMO_MAX_LEN = 1000
+_MEMO_SIZE = 4096
+_memo: dict[tuple[str, str], str] = {}
+
+
+def _mask_text(text: str) -> str:
+    """`mask_text` itself, without the memo."""
     out = text
     if "PRIVATE KEY" in out:
         out = _PEM.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3) or ''}", out)

@@ -268,7 +268,7 @@ def log_dataset(store: Store, data: Any, *, name: str | None = None, uri: str | 
     a second name keep one node and record the name as an alias.
     """
     node = dataset_node(store, data, name=name, uri=uri, digest=digest, progress=progress)
-    with store.transaction():
+    with store.atomic():
         agent = ensure_agent(store)
         edges = [Edge(node.id, agent.id, "was_attributed_to"), *extra_edges]
         if node.name and not store.node_exists(node.id):
@@ -407,7 +407,7 @@ class Run:
             # the code is the script's repository, wherever it was started from
             code_path = os.path.dirname(os.path.abspath(entry))
         lock = store.run_lock(run_id)
-        with store.transaction():
+        with store.atomic():
             agent = ensure_agent(store)
             env = ensure_environment(store)
             code = ensure_code(store, path=code_path, entry_point=entry)
@@ -441,7 +441,8 @@ class Run:
                 extra["params"] = [(run_id, k, v) for k, v in secret_safe(params).items()]
             if tags:
                 extra["tags"] = [(run_id, k, v) for k, v in secret_safe(tags, "tags").items()]
-            store.add_node(node, edges=edges, event_type="run_started", extra=extra)
+            # (the id was made just now: nothing can be recorded under it or from it yet)
+            store.add_node(node, edges=edges, event_type="run_started", extra=extra, new=True)
             if not lock.try_acquire():
                 raise WriteRefusedError(f"cannot lock run {run_id}: {lock.path} is held by another process")
         return cls(store, node, lock, owner=owner)
@@ -465,9 +466,10 @@ class Run:
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Run]:
-        """Group several writes of this run into one transaction (one commit): a failure
-        inside rolls back all of them. Yields the run."""
-        with self.store.transaction():
+        """Group several writes of this run into one unit (one commit): a failure inside
+        rolls back all of them, so nothing inside should catch a write's error and go on
+        (use `Lineage.batch`, whose inner writes are savepoints, for that). Yields the run."""
+        with self.store.atomic():  # the store's unit of one logical write: no savepoints inside
             yield self
 
     def end(self, status: str = "finished", *, exit_code: int | None = None, error: str | None = None) -> None:
@@ -536,7 +538,7 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         self._check_open()
         safe = secret_safe(params)
-        with self.store.transaction():
+        with self.store.atomic():
             existing = self.store.params_of(self.id, list(safe))
             rows = []
             for k, v in safe.items():
@@ -582,7 +584,7 @@ class Run:
         except (TypeError, ValueError, OverflowError):
             raise InvalidInputError(f"metric {key!r}: step must be an integer, got {step!r}") from None
         prepared = self._prepare(dataset) if dataset is not None else None
-        with self.store.transaction():
+        with self.store.atomic():
             data_id = None
             edges: list[Edge] = []
             if prepared is not None:
@@ -603,7 +605,7 @@ class Run:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, *, dataset: Any = None,
                     group: str | None = None) -> None:
-        with self.store.transaction():
+        with self.store.atomic():
             for k, v in metrics.items():
                 self.log_metric(k, v, step, dataset=dataset, group=group)
 
@@ -630,7 +632,7 @@ class Run:
         """Record that the run read ``data`` (a Node, reference, path, array or frame)."""
         self._check_open()
         prepared = self._prepare(data, name=name)
-        with self.store.transaction():
+        with self.store.atomic():
             node = self._dataset(prepared)
             # one run consumed what another produced: say so run to run, too
             producers = [r for r in self.store.generators(node.id) if r != self.id]
@@ -642,7 +644,7 @@ class Run:
         """Record a dataset the run wrote; returns its node (`was_generated_by` this run)."""
         self._check_open()
         prepared = self._prepare(data, name=name, references=False)
-        with self.store.transaction():
+        with self.store.atomic():
             node = self._dataset(prepared)
             self.store.add_edges([Edge(node.id, self.id, "was_generated_by")], event_type="generated")
             return node
@@ -659,7 +661,7 @@ class Run:
         attrs = {"path": p.as_posix(), "size": fd.size, "format": p.suffix.lstrip(".").lower() or "file",
                  "artifact": f"artifacts/{fd.digest[:2]}/{fd.digest}"}
         node = Node(make_id("artifact", fd.digest), "artifact", name or p.name, attrs)
-        with self.store.transaction():
+        with self.store.atomic():
             agent = ensure_agent(self.store)
             stored, _ = self.store.add_node(node, edges=[Edge(node.id, self.id, "was_generated_by"),
                                                          Edge(node.id, agent.id, "was_attributed_to")], event_type="artifact")
@@ -694,7 +696,7 @@ class Run:
             raise InvalidInputError("target= names the label column of evaluation=DATASET_REF; give evaluation= too")
         hex_id = node.id.split(":", 1)[1]
         self.store.put_artifact(hex_id, blob)
-        with self.store.transaction():
+        with self.store.atomic():
             agent = ensure_agent(self.store)
             edges = [Edge(node.id, self.id, "was_generated_by"), Edge(node.id, agent.id, "was_attributed_to")]
             if held_out is not None:
@@ -799,6 +801,7 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     if decision is not None:
         payload["decision"] = _decision_rule(decision)
     if not keep_inputs:
+        # (a few rows go in one short transaction with their event: `bulk.SMALL_ROWS`)
         store.write_bulk("predictions", payload, "predictions", rows)
         return ids
     kept = _input_rows(store, model_ref, inputs, n)

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,37 @@ from .ledger import Event, VerifyReport
 from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, _column_kinds
 from .sqlite import _begin_immediate, _busy, _chunks, _map_errors
 
+_INSERTS: dict[str, str] = {}
+
+# How many times this process is a forked child of the one that imported this module
+# (os.fork and multiprocessing run the hook): `Store.conn` compares it, an int, where
+# it called os.getpid(), a system call, on every statement's connection (issue 16:
+# 230 per recorded pipeline, slow when every system call waits for a core).
+_FORKED = [0]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _FORKED.__setitem__(0, _FORKED[0] + 1))
+
+
+def _pid() -> int:
+    """This process's id as of its last fork seen by `_FORKED` (no system call)."""
+    if _PID[1] != _FORKED[0]:
+        _PID[:] = [os.getpid(), _FORKED[0]]
+    return int(_PID[0])
+
+
+_PID: list[int] = [os.getpid(), 0]
+
+
+def _insert_sql(table: str) -> str:
+    """The INSERT of one recorded row of ``table`` (its content columns and event), made
+    once: the same string each time, so SQLite's prepared statement is reused."""
+    sql = _INSERTS.get(table)
+    if sql is None:
+        columns = RECORD_TABLES[table]
+        sql = _INSERTS[table] = (f"INSERT INTO {table} ({', '.join(columns)}, event) "
+                                 f"VALUES ({', '.join('?' * (len(columns) + 1))})")
+    return sql
+
 
 class Store:
     """A lineage store on one SQLite file. Writes go through `write`; reads are plain."""
@@ -65,6 +96,7 @@ class Store:
         self._closed = False
         self._savepoint = itertools.count()
         self._conn_pid = os.getpid()
+        self._forked = _FORKED[0]
         self._inherited: list[Any] = []
         # One SQLite connection per thread (issue 8, point 7): a transaction is a
         # connection's state, so threads sharing a connection saw each other's
@@ -122,7 +154,7 @@ class Store:
         a connection of its own. The inherited ones are kept, unused and unclosed, since
         closing them in the child could disturb the parent's use of them.
         """
-        if self._conn_pid != os.getpid():
+        if self._forked != _FORKED[0] or self._conn_pid != _pid():
             self._after_fork()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -133,6 +165,10 @@ class Store:
                 self._conns.add(conn)
             self._local.conn = conn
             self._local.depth = 0
+            self._local.unit = False  # the innermost transaction level is an `atomic()` one
+            self._local.writing = False  # inside a write transaction begun here (BEGIN IMMEDIATE)
+            self._local.head = None  # (seq, hash) of the ledger's head, while trusted
+            self._local.version = None  # PRAGMA data_version when that was checked
         return conn
 
     def _connect_here(self) -> None:
@@ -142,6 +178,7 @@ class Store:
 
     def _after_fork(self) -> None:
         self._conn_pid = os.getpid()
+        self._forked = _FORKED[0]
         self._inherited.extend(self._conns)
         self._conns = weakref.WeakSet()
         self._conns_lock = threading.Lock()
@@ -228,16 +265,37 @@ class Store:
 
     # -- transactions -----------------------------------------------------
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> AbstractContextManager[None]:
         """One write transaction of this thread; nested calls become savepoints, so a
         failed inner write rolls back alone and a failed outer one rolls back whole.
 
         Raises StoreBusyError when another writer holds the lock past the busy wait
         (`_BUSY_SECONDS`), StoreFullError when the disk is full.
         """
+        return self._transaction(False)
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """One logical write of the store's own code (`write`, `add_node`, the tracking
+        calls): a transaction at the outermost level, a savepoint inside a caller's
+        `transaction()` (so a caller that catches the error keeps the rest of its
+        batch), and nothing at all directly inside another `atomic()` block: that block
+        rolls back whole when this one fails (nothing between them catches the error),
+        so a savepoint there only cost two statements (issue 16: 29 pairs per pipeline).
+        """
+        if self._local_state().depth > 0 and self._local.unit:
+            return nullcontext()
+        return self._transaction(True)
+
+    def _local_state(self) -> threading.local:
+        """This thread's connection state (made with the connection)."""
+        self._connect_here()
+        return self._local
+
+    @contextmanager
+    def _transaction(self, unit: bool) -> Iterator[None]:
         conn = self.conn
         local = self._local
+        outer_unit = local.unit
         with _map_errors(self.path):
             if local.depth == 0:
                 # Threads of this process queue here, asleep, rather than all polling
@@ -247,10 +305,13 @@ class Store:
                 try:
                     _begin_immediate(conn, self.path)
                     local.depth = 1
+                    local.unit = unit
+                    local.writing = True
+                    self._check_others()
                     try:
                         yield
                     except BaseException:
-                        self._known.clear()  # what it remembered may be undone
+                        self._forget()  # what it remembered may be undone
                         if conn.in_transaction:  # SQLite may have rolled back already
                             conn.execute("ROLLBACK")
                         raise
@@ -258,22 +319,25 @@ class Store:
                         try:
                             conn.execute("COMMIT")
                         except (sqlite3.Error, LineageError):  # disk full, a deferred constraint: nothing half-kept
-                            self._known.clear()
+                            self._forget()
                             if conn.in_transaction:
                                 conn.execute("ROLLBACK")
                             raise
                     finally:
                         local.depth = 0
+                        local.unit = False
+                        local.writing = False
                 finally:
                     self._writer.release()
             else:
                 name = f"sp{next(self._savepoint)}"
                 conn.execute(f"SAVEPOINT {name}")
                 local.depth += 1
+                local.unit = unit
                 try:
                     yield
                 except BaseException:
-                    self._known.clear()  # what the savepoint remembered may be undone
+                    self._forget()  # what the savepoint remembered may be undone
                     if conn.in_transaction:  # else SQLite already undid it all
                         conn.execute(f"ROLLBACK TO {name}")
                         conn.execute(f"RELEASE {name}")
@@ -282,6 +346,31 @@ class Store:
                     conn.execute(f"RELEASE {name}")
                 finally:
                     local.depth -= 1
+                    local.unit = outer_unit
+
+    # -- what a connection remembers between its transactions (issue 16) ----------
+    #
+    # The ledger's head and the nodes known to be recorded (`known_node`) are kept in
+    # memory per thread, as connections are. They stay true while no other
+    # connection commits: SQLite's PRAGMA data_version changes exactly then (never
+    # for this connection's own commits). It is read once per write transaction,
+    # right after BEGIN IMMEDIATE, when this connection holds the write lock and
+    # sees the newest data: if it moved, everything remembered is dropped and read
+    # again. Every rollback (of a transaction or a savepoint) drops it too.
+
+    def _check_others(self) -> None:
+        """Drop what this connection remembers when another one has committed since."""
+        local = self._local
+        version = self._data_version()
+        if version is None or version != getattr(local, "version", None):
+            local.head = None
+            self._known.clear()
+            local.version = version
+
+    def _forget(self) -> None:
+        """Drop the remembered head and known nodes (after a rollback, an erasure)."""
+        self._known.clear()
+        self._local.head = None
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -314,8 +403,20 @@ class Store:
     # -- the one write path -----------------------------------------------
 
     def head(self) -> tuple[int, str]:
-        """See `ledger.head`."""
+        """See `ledger.head`. Inside a write transaction, the head this connection
+        remembers when no other connection has committed since it was read or written
+        (checked at the transaction's start: `_check_others`); else read."""
+        local = self._local_state()
+        if local.writing:
+            if local.head is None:
+                local.head = _ledger.head(self)
+            return local.head
         return _ledger.head(self)
+
+    def _advance_head(self, seq: int, hash_: str) -> None:
+        """The ledger's one append (`ledger.append_event`) moved the head."""
+        local = self._local
+        local.head = (seq, hash_) if local.writing else None
 
     def write(self, type_: str, payload: Mapping[str, Any], rows: Mapping[str, Iterable[Sequence[Any]]] | None = None) -> int:
         """Append one ledger event and the rows it records, atomically; returns its number.
@@ -323,7 +424,7 @@ class Store:
         ``rows`` maps a recorded table to tuples of its content columns
         (RECORD_TABLES order). The event's payload gets ``at`` and ``actor`` added.
         """
-        with self.transaction():
+        with self.atomic():
             seq, prev = self.head()
             seq += 1
             rows_hash = hashlib.sha256()
@@ -335,11 +436,7 @@ class Store:
                     continue
                 for values in coerced:
                     rows_hash.update(row_digest(table, values))
-                marks = ", ".join("?" * (len(columns) + 1))
-                self.conn.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks})",
-                    [(*v, seq) for v in coerced],
-                )
+                self.conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
                 if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
                     bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
                     if bad:
@@ -436,6 +533,27 @@ class Store:
             (edge.src, edge.dst, edge.rel, edge.role),
         ).fetchone() is not None
 
+    def existing_edges(self, edges: Sequence[Edge]) -> set[Edge]:
+        """Which of ``edges`` are recorded already: one statement for up to 200 of them
+        (each an exact lookup on ``edges_src``), not one per edge."""
+        found: set[Edge] = set()
+        unique = list(dict.fromkeys(edges))
+        for chunk in _chunks(unique, 200):
+            if len(chunk) == 1:
+                if self.edge_exists(chunk[0]):
+                    found.add(chunk[0])
+                continue
+            where = " OR ".join(["(src = ? AND dst = ? AND rel = ? AND role IS ?)"] * len(chunk))
+            args = [v for e in chunk for v in (e.src, e.dst, e.rel, e.role)]
+            # rows come back as stored (text): match them to the edges asked about in
+            # the stored form, as the SQL comparison did
+            asked = {_coerce("edges", RECORD_TABLES["edges"], (e.src, e.dst, e.rel, e.role)): e for e in chunk}
+            for row in self.conn.execute(f"SELECT src, dst, rel, role FROM edges WHERE {where}", args):
+                edge = asked.get(tuple(row))
+                if edge is not None:
+                    found.add(edge)
+        return found
+
     def add_node(
         self,
         node: Node,
@@ -444,19 +562,29 @@ class Store:
         event_type: str = "node",
         alias: bool = True,
         extra: Mapping[str, Iterable[Sequence[Any]]] | None = None,
+        new: bool = False,
     ) -> tuple[Node, bool]:
         """Record ``node`` (and ``edges``) unless a node with its id exists already.
 
         Returns ``(the stored node, created?)``. For an existing node, new edges are still
         recorded, and a new ``name`` becomes an alias (same bytes, second name), each in
         one event; nothing is written when there is nothing new.
+
+        ``new=True`` is the caller's word that the id was generated just now (a UUIDv7
+        run id), so nothing can be recorded under it or from it yet: nothing is looked
+        up, and the node returned is the one written (a run without its state).
         """
-        with self.transaction():
-            existing = self.get_node(node.id)
-            new_edges = [e for e in dict.fromkeys(edges) if not self.edge_exists(e)]
+        with self.atomic():
+            existing = None if new else self.get_node(node.id)
+            unique = list(dict.fromkeys(edges))
+            known = set() if new else self.existing_edges(unique)
+            new_edges = [e for e in unique if e not in known]
             rows: dict[str, list[Sequence[Any]]] = {k: list(v) for k, v in (extra or {}).items()}
+            written: tuple[Any, ...] | None = None
             if existing is None:
-                rows["nodes"] = [(node.id, node.kind, node.name, canonical_json(dict(node.attrs)), node.created_at or now_iso())]
+                written = _coerce("nodes", RECORD_TABLES["nodes"],
+                                  (node.id, node.kind, node.name, canonical_json(dict(node.attrs)), node.created_at or now_iso()))
+                rows["nodes"] = [written]
             elif alias and node.name and node.name != existing.name and node.name not in self.aliases(node.id):
                 rows["aliases"] = [(node.id, node.name)]
             if new_edges:
@@ -467,14 +595,23 @@ class Store:
             if new_edges:
                 payload["edges"] = len(new_edges)
             self.write(event_type if existing is None else "link", payload, rows)
-            stored = self.get_node(node.id)
-            assert stored is not None
-            return stored, existing is None
+            if written is None:
+                # an alias or edges added: the node's own row (and a run's state) is as read
+                assert existing is not None
+                return existing, False
+            # The node as a read would give it back (the coerced row, its JSON parsed),
+            # without reading it: issue 16 counted a read before and after every add.
+            stored = self._node_from_row(written)
+            if stored.kind == "run" and not new:
+                stored = self.with_run_state([stored])[0]
+            return stored, True
 
     def add_edges(self, edges: Sequence[Edge], *, event_type: str = "link") -> int:
         """Record the edges not recorded yet; returns how many were new."""
-        with self.transaction():
-            new = [e for e in dict.fromkeys(edges) if not self.edge_exists(e)]
+        with self.atomic():
+            unique = list(dict.fromkeys(edges))
+            known = self.existing_edges(unique)
+            new = [e for e in unique if e not in known]
             if new:
                 self.write(event_type, {"edges": len(new)}, {"edges": [(e.src, e.dst, e.rel, e.role) for e in new]})
             return len(new)
@@ -506,21 +643,30 @@ class Store:
         entry = self._known.get(node_id)
         if entry is None:
             return None
-        if self._conn_pid != os.getpid() or self._data_version() != getattr(self._local, "known_version", None):
+        if self._forked != _FORKED[0] or self._conn_pid != _pid():
             self._known.clear()
             return None
+        local = self._local
+        if not local.writing:  # (inside a write transaction it was checked at its start)
+            version = self._data_version()
+            if version is None or version != local.version:
+                self._forget()
+                local.version = version
+                return None
         node, names = entry
         return node if name is None or name in names else None
 
     def remember_node(self, node: Node, name: str | None = None) -> None:
         """Note that ``node`` (as stored) is recorded, also under ``name`` (an alias)."""
-        if not self._known:
-            self._local.known_version = self._data_version()
+        if self._local_state().version is None:
+            return  # no write transaction of this connection has checked the others yet
         names = self._known.setdefault(node.id, (node, set()))[1]
         names.update(n for n in (node.name, name) if n is not None)
 
-    def _data_version(self) -> int:
-        # changes when another connection commits (SQLite's PRAGMA data_version)
+    def _data_version(self) -> int | None:
+        """A number that changes whenever another connection commits (SQLite's PRAGMA
+        data_version; never for this connection's own commits). A backend without such
+        a number returns None, and nothing is remembered between transactions."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
     # -- reads that writes and references need -----------------------------

@@ -154,8 +154,11 @@ class RunLock:
         # crashed). So the lock counts only if the path still names the locked file.
         for _ in range(10):
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                except FileNotFoundError:  # the first run of a store: no locks/ folder yet
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError:
                 return False  # read-only store: we cannot judge, so we do not
             try:

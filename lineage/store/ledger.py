@@ -104,6 +104,7 @@ def append_event(store: Store, seq: int, prev: str, type_: str, body: Mapping[st
         "INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
         (seq, type_, text, payload_digest, rows_digest, h),
     )
+    store._advance_head(seq, h)
     return seq
 
 

@@ -605,8 +605,12 @@ class PostgresStore(Store):
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
 
+    #: whether this store's schema exists (set once `_migrate` has run)
+    _schema_ready = False
+
     def _migrate(self) -> None:
         super()._migrate()
+        self._schema_ready = True
         # Artifacts' bytes, for the other machines of the team: content-addressed
         # (checked against their digest when fetched), so a cache outside the chain,
         # like stat_cache. Not a migration: the table is PostgreSQL's only (on SQLite
@@ -673,13 +677,15 @@ class PostgresStore(Store):
                 time.sleep(pause)
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One write transaction of this thread, holding the store's append lock
-        (so the ledger stays one chain under any number of writers); nested calls
-        become savepoints. A lost connection fails the write whole with one
-        line (StoreUnavailableError); the next write reconnects."""
+    def _transaction(self, unit: bool) -> Iterator[None]:
+        """One write transaction of this thread (`Store.transaction` / `atomic`),
+        holding the store's append lock (so the ledger stays one chain under any
+        number of writers); nested levels become savepoints. A lost connection fails
+        the write whole with one line (StoreUnavailableError); the next write
+        reconnects."""
         conn = self._pgconn
         local = self._local
+        outer_unit = local.unit
         where = str(self.path)
         if local.depth == 0:
             if not self._writer.acquire(timeout=_BUSY_SECONDS):
@@ -688,10 +694,13 @@ class PostgresStore(Store):
             try:
                 self._begin_write(conn)
                 local.depth = 1
+                local.unit = unit
+                local.writing = True
+                self._check_others()
                 try:
                     yield
                 except BaseException as exc:
-                    self._known.clear()
+                    self._forget()
                     with suppress(Exception):
                         if conn.in_transaction:
                             conn.raw.execute("ROLLBACK")
@@ -706,7 +715,7 @@ class PostgresStore(Store):
                         with _map_errors(where):
                             conn.raw.execute("COMMIT")
                     except BaseException as exc:
-                        self._known.clear()
+                        self._forget()
                         with suppress(Exception):
                             if conn.in_transaction:
                                 conn.raw.execute("ROLLBACK")
@@ -717,16 +726,19 @@ class PostgresStore(Store):
                         raise
                 finally:
                     local.depth = 0
+                    local.unit = False
+                    local.writing = False
             finally:
                 self._writer.release()
         else:
             name = f"sp{next(self._savepoint)}"
             conn.execute(f"SAVEPOINT {name}")
             local.depth += 1
+            local.unit = unit
             try:
                 yield
             except BaseException:
-                self._known.clear()
+                self._forget()
                 with suppress(LineageError):
                     if conn.in_transaction:
                         conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
@@ -736,6 +748,7 @@ class PostgresStore(Store):
                 conn.execute(f"RELEASE SAVEPOINT {name}")
             finally:
                 local.depth -= 1
+                local.unit = outer_unit
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -757,9 +770,14 @@ class PostgresStore(Store):
                 if conn.in_transaction:
                     conn.raw.execute("ROLLBACK")
 
-    def _data_version(self) -> int:
-        # The known-node cache is dropped when anyone commits an event (PRAGMA
-        # data_version is SQLite's): the newest event number, one index lookup.
+    def _data_version(self) -> int | None:
+        # What a connection remembers (the head, known nodes) is dropped when anyone
+        # commits an event (PRAGMA data_version is SQLite's): the newest event number,
+        # one index lookup. It changes with this connection's own commits too, so
+        # here the memory lasts one transaction: safe, if less of a saving. None
+        # (remember nothing) while the schema is being made: no `events` table yet.
+        if not self._schema_ready:
+            return None
         row = self.conn.execute("SELECT seq FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         return int(row[0]) if row else 0
 

@@ -295,6 +295,7 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
         target.conn.execute(
             "INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
             (seq, type_, payload, pd, mine, h))
+        target._advance_head(seq, h)  # (the head the target's connection remembers)
         prev = h
     redactions += _apply_later_erasures(target, later_erasures, result)
     if copies == 0 and not redactions and not aliases:
