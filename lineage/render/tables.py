@@ -205,7 +205,11 @@ def brief_value(x: Any) -> str:
 def permutation_importance_table(computed: dict[str, Any], *, data: str, target: str) -> Any:
     """`lineage explain --data --target`'s view of `Lineage.compute_importance`'s answer:
     one row per feature (largest effect first) with its importance and std."""
-    out = table(f"permutation importance on {data} ({computed.get('rows', '?')} rows, target {target})", [])
+    from rich.table import Table
+
+    # "table.title": the style rich gives a plain-string title, which this table had
+    out = Table(title=text(f"permutation importance on {data} ({computed.get('rows', '?')} rows, target {target})",
+                           "table.title"), header_style="bold", title_justify="left")
     out.add_column("feature")
     out.add_column("importance", justify="right")
     out.add_column("std", justify="right")
@@ -353,7 +357,11 @@ def inventory_table(doc: dict[str, Any]) -> Any:
 def label_changes_table(promotions: Sequence[dict[str, Any]]) -> Any:
     """`lineage history`'s log of label changes (``ModelHistory.promotions``): when,
     label, action (set or moved), version, by whom and why."""
-    out = table("label changes", ["when", "label", "action", "version", "by", "reason"])
+    from rich.table import Table
+
+    out = Table(title=text("label changes", "table.title"), header_style="bold", title_justify="left")
+    for col in ("when", "label", "action", "version", "by", "reason"):
+        out.add_column(col)
     for p in promotions:
         out.add_row((p["at"] or "")[:19].replace("T", " "), text(p["label"]), p["action"], f"@{p['version']}",
                     text(p["author"] or ""), text(p["reason"] or ""))
