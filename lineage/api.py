@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import tracking
 from .model import Node, make_id
@@ -41,6 +41,9 @@ def _agent_id() -> str:
     from .capture import capture_agent
 
     return make_id("agent", capture_agent()[0])
+
+
+_R = TypeVar("_R", bound=tracking.Run)  # `Lineage.open_run` hands back the class it was given
 
 
 class Lineage:
@@ -2167,6 +2170,215 @@ class Lineage:
             return push(source.store, self.store, source_location=str(from_), target_location=str(self.store.path))
         finally:
             source.close()
+
+    # -- what the MLflow surface (fluent, entities, client) reads through (issue 9) --
+    # `import lineage as mlflow` used to reach into `lg.store`; these give it what it
+    # needs (MLflow-shaped objects are built above, in lineage/entities.py).
+
+    def artifacts_uri(self) -> str:
+        """Where the store keeps artifacts (content-addressed, next to the database), as a URI.
+
+        Returns
+        -------
+        str
+            A ``file://`` URI of the store's ``artifacts`` folder.
+
+        Examples
+        --------
+        >>> lg.artifacts_uri().startswith("file://"), lg.artifacts_uri().endswith("/artifacts")
+        (True, True)
+        """
+        return (self.store.dir / "artifacts").as_uri()
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """Every experiment that holds a run, by name.
+
+        Returns
+        -------
+        list of dict
+            ``{name, runs, first_at, last_at}`` per experiment (runs: how many).
+
+        Examples
+        --------
+        >>> [(e["name"], e["runs"]) for e in lg.experiments()]
+        [('demo', 4)]
+        """
+        from .query import runview
+
+        return runview.experiments(self.store)
+
+    def run_links(self, run: Any) -> list[tuple[str, str | None, Node]]:
+        """What a run used and what it generated, oldest first.
+
+        Parameters
+        ----------
+        run : Node, Run or str
+            The run (any reference `get` accepts).
+
+        Returns
+        -------
+        list of (str, str or None, Node)
+            ``(rel, role, node)``: rel ``used`` with the role as recorded (training,
+            code, environment, …) or ``was_generated_by`` with role None.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``run`` names nothing.
+
+        Examples
+        --------
+        >>> [(rel, node.name) for rel, _, node in lg.run_links("prepare") if node.kind == "dataset"]
+        [('used', 'raw'), ('was_generated_by', 'train'), ('was_generated_by', 'test')]
+        """
+        from .query import runview
+
+        return runview.run_links(self.store, self.get(run).id)
+
+    def run_user(self, run: Any) -> str | None:
+        """Who ran a run: the user of the first agent it was associated with.
+
+        Parameters
+        ----------
+        run : Node, Run or str
+            The run (any reference `get` accepts).
+
+        Returns
+        -------
+        str or None
+            The user name (or the agent's name), None when no agent was recorded.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``run`` names nothing.
+
+        Examples
+        --------
+        >>> lg.run_user("prepare")
+        'tester'
+        """
+        from .query import runview
+
+        for agent_id in runview.associated_agents(self.store, self.get(run).id):
+            agent = self.store.get_node(agent_id)
+            if agent is not None:
+                return str(agent.attrs.get("user") or agent.name or "") or None
+        return None
+
+    def run_states(self, runs: Sequence[Node]) -> list[Node]:
+        """Run nodes with their current state (status, end time, metrics, params) read now.
+
+        Parameters
+        ----------
+        runs : sequence of Node
+            Run nodes, as `nodes` or `get` returned them.
+
+        Returns
+        -------
+        list of Node
+            The same runs, in the same order, their ``attrs`` holding the state.
+
+        Examples
+        --------
+        >>> [n.attrs["status"] for n in lg.run_states(lg.nodes(kind="run", name="prepare"))]
+        ['finished']
+        """
+        return self.store.with_run_state(list(runs))
+
+    def open_run(self, run_class: type[_R], name: str | None = None, *,
+                 run_id: str | None = None, owner: Any = None, **fields: Any) -> _R:
+        """`start_run` (or, with ``run_id``, resume) handing back a ``run_class``, told
+        through ``owner._forget(run)`` when it ends (the fluent API's active-run stack).
+
+        Parameters
+        ----------
+        run_class : type of Run
+            `Run` or a subclass of it (the MLflow surface's ``ActiveRun``).
+        name : str, optional
+            The run's name (a new run).
+        run_id : str, optional
+            Resume this run instead of starting one.
+        owner : object, optional
+            Told when the run ends; None for nobody.
+        **fields
+            What `start_run` takes besides: params, tags, experiment, description, parent.
+
+        Returns
+        -------
+        Run
+            The open run, an instance of ``run_class`` (typed as such).
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``run_id`` names no run.
+        WriteRefusedError
+            When that run is still running in another process.
+
+        Examples
+        --------
+        >>> from lineage.tracking import Run
+        >>> with lg.open_run(Run, "tune", experiment="demo", params={"C": 0.5}) as run:
+        ...     run.log_metric("accuracy", 0.6)
+        >>> lg.get(run.id).attrs["status"]
+        'finished'
+        """
+        # start and resume are class methods that build ``cls``: the run is a ``run_class``
+        if run_id is not None:
+            return cast(_R, run_class.resume(self.store, run_id, owner=owner))
+        return cast(_R, run_class.start(self.store, name, owner=owner, **fields))
+
+    def run_handle(self, run: Any) -> tracking.Run:
+        """A handle that appends to a recorded run without holding its lock (MLflow lets
+        code log to a run after it ended; each value is its own ledger event).
+
+        Parameters
+        ----------
+        run : Node, Run or str
+            The run (any reference `get` accepts).
+
+        Returns
+        -------
+        Run
+            A `Run` on this store; ending it does not unlock anything.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``run`` names nothing.
+        InvalidInputError
+            When it names something that is not a run.
+
+        Examples
+        --------
+        >>> lg.run_handle("prepare").log_metric("rows", 30.0)
+        >>> lg.get("prepare").attrs["metrics"]["rows"]
+        30.0
+        """
+        from .errors import InvalidInputError
+
+        node = self.get(run)
+        if node.kind != "run":
+            raise InvalidInputError(f"{node.id} is a {node.kind}, not a run")
+        return tracking.Run(self.store, node, tracking.NO_LOCK)
+
+    @property
+    def actor(self) -> str:
+        """Who writes through this object (an agent id or ``user@host``), as every
+        ledger event records it.
+
+        Returns
+        -------
+        str
+            The actor; ``unknown`` when none could be captured.
+
+        Examples
+        --------
+        >>> lg.actor.startswith("agent:")
+        True
+        """
+        return self.store.actor
 
 class MetricPoint:
     """One logged value of a metric: ``step``, ``value``, ``at`` (ISO time), ``group``

@@ -203,8 +203,8 @@ def _log_predictions(model_id: str, X: Any, out: Any) -> None:
     from . import fluent
 
     ids = getattr(_local, "request_ids", None)
-    store = fluent.get_lineage().store
-    _writer().put((store.path, store.actor, model_id, _snapshot(X), _snapshot(out), None if ids is None else list(ids)))
+    lg = fluent.get_lineage()
+    _writer().put((lg.db_path, lg.actor, model_id, _snapshot(X), _snapshot(out), None if ids is None else list(ids)))
 
 
 def _record_fit(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -258,7 +258,7 @@ def _log_new_params(run: Any, params: dict[str, Any]) -> None:
     from .tracking import secret_safe
 
     safe = secret_safe(params)
-    existing = run.store.params_of(run.id, list(safe))
+    existing = run.recorded_params(list(safe))
     new = {k: v for k, v in safe.items() if k not in existing}
     if new:
         run.log_params(new)
@@ -266,8 +266,7 @@ def _log_new_params(run: Any, params: dict[str, Any]) -> None:
 
 def _record(run: Any, est: Any, X: Any, y: Any) -> None:
     name = type(est).__name__
-    store = run.store
-    with store.transaction():
+    with run.batch():
         _log_new_params(run, _params(est))
         if _config["log_datasets"]:
             if X is not None:
@@ -295,8 +294,10 @@ def _record(run: Any, est: Any, X: Any, y: Any) -> None:
 
 
 def _record_search(run: Any, est: Any) -> None:
+    from . import fluent
     from .entities import ActiveRun
 
+    lg = getattr(run, "lineage", None) or fluent.get_lineage()  # the facade the searching run was opened through
     best = {f"best_{k}": v for k, v in (getattr(est, "best_params_", None) or {}).items()}
     _log_new_params(run, best)
     if getattr(est, "best_score_", None) is not None:
@@ -309,9 +310,10 @@ def _record_search(run: Any, est: Any) -> None:
     order = sorted(range(len(results["params"])), key=lambda i: (ranks[i], i))[:n]
     metric_keys = [k for k in results if k.startswith(("mean_", "std_", "rank_")) and "time" not in k]
     for i in order:
-        child = ActiveRun.start(run.store, f"{run.name}-candidate-{i}", params=results["params"][i],
-                                experiment=run.experiment, parent=run.id)
-        with child, run.store.transaction():
+        child = lg.open_run(ActiveRun, f"{run.name}-candidate-{i}", params=results["params"][i],
+                            experiment=run.experiment, parent=run.id)
+        child.lineage = lg  # its MLflow view reads through the facade
+        with child, lg.batch():  # a transaction: each failed metric below rolls back alone
             for k in metric_keys:
                 try:
                     child.log_metric(k, float(results[k][i]))

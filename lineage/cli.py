@@ -386,21 +386,9 @@ def show(state: State, ref: str, as_json: bool, metric: str | None = None) -> No
     if as_json:
         emit_json(node.to_dict())
         return
-    from rich.pretty import Pretty
-    from rich.table import Table
-    from rich.text import Text
+    from .render.tables import node_facts_table
 
-    table = Table(show_header=False, box=None, pad_edge=False)
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")  # ids and digests in full, never cut to "…"
-    # Text(), not str: user strings are data, not rich markup ("[red]" in a name)
-    table.add_row("id", Text(node.id))
-    table.add_row("kind", Text(node.kind))
-    table.add_row("name", Text(node.name or ""))
-    table.add_row("created", Text(node.created_at or ""))
-    for key, value in node.attrs.items():
-        table.add_row(Text(str(key)), Pretty(value) if isinstance(value, (dict, list)) else Text(str(value)))
-    console().print(table)
+    console().print(node_facts_table(node))
 
 
 # -- show --metric: a run's step history (MLflow's metric history) ---------------
@@ -923,10 +911,6 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
 # explain and keygen (decision records and signed checkpoints)
 
 
-def _fmt(x: Any) -> str:
-    return f"{x:.4g}" if isinstance(x, float) else str(x)
-
-
 @cli.command()
 @click.argument("ref")
 @click.option("--data", "data", metavar="REF", help="Held-out data (a dataset reference): compute and record "
@@ -949,8 +933,9 @@ def explain(state: State, ref: str, data: str | None, target: str | None, as_jso
       lineage explain random_forest --json
       lineage explain random_forest --data test --target label
     """
-    from rich.table import Table
     from rich.text import Text
+
+    from .render.tables import brief_value, feature_importance_table, permutation_importance_table, reasons_table
 
     lg = state.lineage()
     if (data is None) != (target is None):
@@ -960,14 +945,7 @@ def explain(state: State, ref: str, data: str | None, target: str | None, as_jso
         if as_json:
             emit_json(computed)
             return
-        table = Table(title=f"permutation importance on {data} ({computed.get('rows', '?')} rows, target {target})",
-                      header_style="bold", title_justify="left")
-        table.add_column("feature")
-        table.add_column("importance", justify="right")
-        table.add_column("std", justify="right")
-        for feature, value in sorted(computed["values"].items(), key=lambda kv: -abs(kv[1])):
-            table.add_row(Text(str(feature)), f"{value:.4g}", f"{computed['std'].get(feature, 0.0):.2g}")
-        console().print(table)
+        console().print(permutation_importance_table(computed, data=data, target=target))
         return
     doc = lg.explain(ref)
     if as_json:
@@ -979,32 +957,20 @@ def explain(state: State, ref: str, data: str | None, target: str | None, as_jso
         out.print(Text(f"Feature importance of model {subject['name'] or subject['id']}", style="bold"))
         if doc.get("source"):
             out.print(Text(f"source: {doc['source']}", style="dim"))
-        table = Table(header_style="bold")
-        table.add_column("feature")
-        table.add_column("importance", justify="right")
-        for i in doc["importance"]:
-            table.add_row(Text(i["feature"]), f"{i['importance']:.4g}")
-        out.print(table if doc["importance"] else Text(doc.get("note") or "", style="yellow"))
+        out.print(feature_importance_table(doc["importance"]) if doc["importance"] else Text(doc.get("note") or "", style="yellow"))
         return
     m = doc["model"]
     out.print(Text(f"Decision {subject['request_id'] or subject['id']} by {m['name']} "
                    f"(version {m['version']} of {m['versions']})", style="bold"))
-    out.print(Text(f"output {_fmt(doc['output'])}, score {_fmt(doc['score'])}"
+    out.print(Text(f"output {brief_value(doc['output'])}, score {brief_value(doc['score'])}"
                    + (f"; {doc['outcome']}" if doc.get("outcome") else "")))
     if doc.get("rule"):
-        out.print(Text("rule: " + ", ".join(f"{k}={_fmt(v)}" for k, v in doc["rule"].items()), style="dim"))
+        out.print(Text("rule: " + ", ".join(f"{k}={brief_value(v)}" for k, v in doc["rule"].items()), style="dim"))
     if not doc["reasons"]:
         out.print(Text(doc.get("note") or "no reasons available", style="yellow"))
         return
     out.print(Text(f"method: {doc['method']}; baseline: {doc['baseline_source']}", style="dim"))
-    table = Table(header_style="bold")
-    table.add_column("feature")
-    table.add_column("value", justify="right")
-    table.add_column("contribution", justify="right")
-    table.add_column("method")
-    for r in doc["reasons"][:15]:
-        table.add_row(Text(r["feature"]), Text(_fmt(r.get("value"))), f"{r['contribution']:+.4g}", r["method"])
-    out.print(table)
+    out.print(reasons_table(doc["reasons"]))
 
 
 @cli.command()
@@ -1038,104 +1004,6 @@ def keygen(output: str, as_json: bool) -> None:
 
 # ---------------------------------------------------------------------------
 # audit
-
-
-_STATUS_STYLE = {"recorded": "green", "needs a person": "yellow", "missing": "bold red", "failed": "bold white on red"}
-
-
-def _audit_summary(doc: dict[str, Any]) -> Any:
-    """The terminal view of an audit report: integrity first, then the checklist."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    integ = doc["integrity"]
-    subject = doc["subject"]
-    c = doc["completeness"]
-    parts: list[Any] = []
-    if not integ["ok"]:
-        warn = Text("INTEGRITY CHECK FAILED: this record may have been altered\n", style="bold white on red")
-        for p in integ["problems"][:8]:
-            warn.append(f"  - {p}\n", style="red")
-        parts.append(warn)
-    head = Text()
-    head.append(f"Audit report: {subject['kind']} ", style="bold")
-    head.append(str(subject["name"] or subject["id"]), style="bold cyan")
-    head.append(f"  {subject['id']}\n", style="dim")
-    head.append(f"{'Decision record' if doc.get('decision') else doc['report']['standard_title']}; {doc['summary']['status']}\n")
-    head.append(f"{c['recorded']} recorded", style="green")
-    head.append(", ")
-    head.append(f"{c['needs a person']} need a person", style="yellow")
-    head.append(", ")
-    head.append(f"{c['missing']} missing", style="red")
-    head.append("; integrity ")
-    head.append("intact" if integ["ok"] else "FAILED", style="green" if integ["ok"] else "bold red")
-    head.append(f"\n{integ.get('summary', '')}", style="dim" if integ["ok"] else "red")
-    parts.append(head)
-    dec = doc.get("decision")
-    if dec:  # a decision record: the decision and its reasons before the model's checklist
-        text = Text()
-        text.append("Decision: ", style="bold")
-        text.append(str(dec.get("outcome") or f"output {dec.get('output')}, score {dec.get('score')}") + "\n")
-        for r in dec.get("reasons", [])[:5]:
-            text.append(f"  {r['contribution']:+.4g}  {r['feature']}\n")
-        text.append((f"method: {dec['method']}" if dec.get("reasons") else str(dec.get("reasons_note") or "")), style="dim")
-        parts.append(text)
-    table = Table(show_lines=False, header_style="bold", expand=False)
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("field", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("finding (sources in the written report)")
-    by_key = {i["key"]: i for i in doc["checklist"]}
-    for sec in doc["sections"]:
-        table.add_row("", "", "", Text(f"{sec['number'] + '. ' if sec['number'] else ''}{sec['title']}", style="bold blue"))
-        for key in sec["fields"]:
-            i = by_key[key]
-            table.add_row(str(i["number"]), i["key"], Text(i["status"], style=_STATUS_STYLE[i["status"]]), i["summary"])
-    parts.append(table)
-    f, ch = integ["facts"], integ["chain"]
-    foot = Text()
-    foot.append(f"facts: {len(f['events'])} events behind them checked"
-                + (f", {f['prediction_events_checked']} of {f['prediction_events_total']} prediction events" if f["prediction_events_total"] else "")
-                + ("" if f["ok"] else f"; FAILED: {f['failed']}") + "\n")
-    foot.append(f"chain: {ch['scope']}" + ("" if ch["ok"] else f"; FAILED at event {ch['first_bad']}") + "\n")
-    bad = [x for x in integ["files"] if x["status"] in ("changed", "missing", "unreadable")]
-    foot.append(f"files: {len(integ['files'])} checked" + (f", {len(bad)} changed or missing" if bad else ", all intact") + "\n")
-    foot.append(f"head: {integ['head']['hash']} ({integ['head']['events']} events); check later with `{integ['head']['command']}`",
-                style="dim")
-    parts.append(foot)
-    return Group(*parts)
-
-
-def _inventory_table(doc: dict[str, Any]) -> Any:
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="Model inventory", header_style="bold")
-    table.add_column("model", no_wrap=True)
-    table.add_column("owner")
-    table.add_column("training data")
-    table.add_column("run")
-    table.add_column("signed off")
-    table.add_column("preds", justify="right")
-    table.add_column("rec/person/miss", justify="center")
-    table.add_column("integrity")
-    table.add_column("labels")
-    for i in doc["items"]:
-        c = i["completeness"]
-        signed = i["signed_off"]
-        labels = ", ".join(f"{k} @{v}" for k, v in sorted((i.get("labels") or {}).items()))
-        if i.get("newest") and i["newest"] != i["version"]:
-            labels += f"; newest @{i['newest']}"
-        for f in i.get("flags") or []:
-            labels += f"; @{f['version']} {f['flag']} ({f['predictions']:,})"
-        table.add_row(Text(f"{i['name'] or i['id']} v{i['version']}", style="bold"), i["owner"] or "",
-                      ", ".join(d["name"] or d["id"][:20] for d in i["training_data"]) or "-", i["training_status"] or "-",
-                      signed["author"] if signed else Text("no", style="yellow"), f"{i['predictions']:,}",
-                      f"{c['recorded']}/{c['needs a person']}/{c['missing']}",
-                      Text("intact", style="green") if i["integrity_ok"] else Text("FAILED", style="bold red"),
-                      Text(labels or "none", style="" if i.get("labels") else "yellow"))
-    return table
 
 
 @cli.command()
@@ -1181,7 +1049,9 @@ def audit(state: State, ref: str | None, output: str | None, standard: str, inve
         elif as_json:
             emit_json(inv.to_dict())
         else:
-            console().print(_inventory_table(inv.to_dict()))
+            from .render.tables import inventory_table
+
+            console().print(inventory_table(inv.to_dict()))
         if not inv.ok:
             click.echo("integrity check FAILED for the store or some model (see the inventory)", err=True)
             raise SystemExit(1)
@@ -1202,7 +1072,9 @@ def audit(state: State, ref: str | None, output: str | None, standard: str, inve
     elif as_json:
         emit_json(doc)
     else:
-        console().print(_audit_summary(doc))
+        from .render.tables import audit_summary
+
+        console().print(audit_summary(doc))
     if not report.ok:
         problems = doc["integrity"]["problems"]
         click.echo(f"integrity check FAILED: {problems[0] if problems else 'see the report'}", err=True)
@@ -1322,14 +1194,11 @@ def _serving_attrs(lg: Any, node: Any) -> dict[str, Any]:
 
 
 def _model_history(lg: Any, name: str, as_json: bool) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
     hist = lg.model_history(name)
     if as_json:
         emit_json(hist.to_dict())
         return
-    from .render.tables import nodes_table
+    from .render.tables import label_changes_table, nodes_table
 
     table = nodes_table(hist.versions, title=f"history of {name}", extra=[
         ("version", lambda n: f"@{hist.number(n.id)}"),
@@ -1339,13 +1208,7 @@ def _model_history(lg: Any, name: str, as_json: bool) -> None:
     out = console()
     out.print(table)
     if hist.promotions:
-        log = Table(title="label changes", header_style="bold", title_justify="left")
-        for col in ("when", "label", "action", "version", "by", "reason"):
-            log.add_column(col)
-        for p in hist.promotions:
-            log.add_row((p["at"] or "")[:19].replace("T", " "), Text(p["label"]), p["action"], f"@{p['version']}",
-                        Text(p["author"] or ""), Text(p["reason"] or ""))
-        out.print(log)
+        out.print(label_changes_table(hist.promotions))
     else:
         out.print("[dim]no labels: promote a version with `lineage promote NAME@N production`[/]")
 

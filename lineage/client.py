@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .api import Lineage
 from .entities import (
     ActiveRun,
     Experiment,
@@ -37,20 +38,13 @@ from .entities import (
 from .errors import InvalidInputError, NodeNotFoundError, WriteRefusedError
 from .model import Node
 from .store import Store
-from .tracking import Run
+from .tracking import NO_LOCK, Run
 
 _live: dict[str, Run] = {}  # runs created by a client in this process, by lineage id
 _live_lock = threading.Lock()
 
 
-class _NoLock:
-    """The lock of a run written to from outside the process that started it."""
-
-    def release(self, *, remove: bool = False) -> None:
-        return None
-
-
-def live_run(store: Store, run_id: Any) -> Run:
+def live_run(lg: Lineage, run_id: Any) -> Run:
     """A `Run` to log to: the live one of this process when there is one (the active
     fluent run, a client's run), else a handle that appends to the recorded run (MLflow
     lets code log to a run after it ended; each value is its own ledger event).
@@ -58,14 +52,14 @@ def live_run(store: Store, run_id: Any) -> Run:
     Raises NodeNotFoundError for an unknown run id."""
     from . import fluent
 
-    node = resolve_run(store, run_id)
+    node = resolve_run(lg, run_id)
     for run in fluent._stack().runs:
         if run.id == node.id:
             return run
     with _live_lock:
         if node.id in _live and not _live[node.id]._ended:
             return _live[node.id]
-    return Run(store, node, _NoLock())
+    return lg.run_handle(node)
 
 
 class _RegisteredModel:
@@ -139,13 +133,13 @@ class MlflowClient:
     def get_experiment(self, experiment_id: str) -> Experiment:
         from .entities import experiment_view
 
-        return experiment_view(self._store, experiment_name_for_id(self._store, experiment_id))
+        return experiment_view(self._lg, experiment_name_for_id(self._lg, experiment_id))
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
         from .entities import experiment_view, known_experiments
 
         stored = stored_name(str(name))
-        return experiment_view(self._store, stored) if stored in known_experiments(self._store) else None
+        return experiment_view(self._lg, stored) if stored in known_experiments(self._lg) else None
 
     def search_experiments(self, view_type: Any = None, max_results: int | None = None, filter_string: str | None = None,
                            order_by: Sequence[str] | None = None, page_token: Any = None) -> list[Experiment]:
@@ -163,28 +157,29 @@ class MlflowClient:
                    run_name: str | None = None) -> RunView:
         """Start a run in an experiment (not the fluent API's active run); returns its view.
         Raises NodeNotFoundError for an unknown experiment id."""
-        experiment = experiment_name_for_id(self._store, experiment_id)
+        experiment = experiment_name_for_id(self._lg, experiment_id)
         user_tags = dict(tags or {})
         run_name = run_name or user_tags.pop("mlflow.runName", None)
         parent = user_tags.pop("mlflow.parentRunId", None)
-        parent_id = resolve_run(self._store, parent).id if parent else None
-        run = ActiveRun.start(self._store, run_name, tags=user_tags or None, experiment=experiment, parent=parent_id)
+        parent_id = resolve_run(self._lg, parent).id if parent else None
+        run = self._lg.open_run(ActiveRun, run_name, tags=user_tags or None, experiment=experiment, parent=parent_id)
+        run.lineage = self._lg  # its MLflow view reads through the facade
         with _live_lock:
             _live[run.id] = run
-        return run_view(self._store, run.node)
+        return run_view(self._lg, run.node)
 
     def get_run(self, run_id: str) -> RunView:
         """A run in MLflow's shape. Raises NodeNotFoundError for an unknown id."""
-        return run_view(self._store, resolve_run(self._store, run_id))
+        return run_view(self._lg, resolve_run(self._lg, run_id))
 
     def set_terminated(self, run_id: str, status: str | None = None, end_time: int | None = None) -> None:
         """End a run (``FINISHED`` unless said otherwise)."""
-        node = resolve_run(self._store, run_id)
+        node = resolve_run(self._lg, run_id)
         with _live_lock:
             run = _live.pop(node.id, None)
         if run is None:
-            run = live_run(self._store, run_id)
-            if isinstance(run.__dict__.get("_lock"), _NoLock) and node.attrs.get("status") != "running":
+            run = live_run(self._lg, run_id)
+            if run.__dict__.get("_lock") is NO_LOCK and node.attrs.get("status") != "running":
                 raise WriteRefusedError(f"run {run_hex(node.id)} has already ended")
         run.end((status or "FINISHED").lower())
 
@@ -210,7 +205,7 @@ class MlflowClient:
     # -- params, metrics, tags -------------------------------------------------------
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        live_run(self._store, run_id).log_param(key, value)
+        live_run(self._lg, run_id).log_param(key, value)
         return value
 
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None,
@@ -218,15 +213,15 @@ class MlflowClient:
                    model_id: str | None = None) -> None:
         from .entities import from_ms
 
-        live_run(self._store, run_id).log_metric(key, value, step, timestamp=from_ms(timestamp) if timestamp else None)
+        live_run(self._lg, run_id).log_metric(key, value, step, timestamp=from_ms(timestamp) if timestamp else None)
 
     def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Any] = (), tags: Sequence[Any] = (),
                   synchronous: bool | None = None) -> None:
         """Params, metrics and tags in one transaction (MLflow's entities or ``(key, value)`` pairs)."""
         from .entities import from_ms
 
-        run = live_run(self._store, run_id)
-        with self._store.transaction():
+        run = live_run(self._lg, run_id)
+        with self._lg.batch():
             if params:
                 run.log_params({_key(p): _value(p) for p in params})
             if tags:
@@ -236,20 +231,21 @@ class MlflowClient:
                 run.log_metric(_key(m), _value(m), getattr(m, "step", None), timestamp=from_ms(ts) if ts else None)
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
-        live_run(self._store, run_id).set_tag(key, value)
+        live_run(self._lg, run_id).set_tag(key, value)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every value of a metric, by step (MLflow's ``get_metric_history``)."""
-        from .query import runview
-
-        node = resolve_run(self._store, run_id)
-        return [Metric(key, float(r["value"]), to_ms(r["at"]), int(r["step"]))
-                for r in runview.metric_history(self._store, node.id, key) if r["group"] is None]
+        node = resolve_run(self._lg, run_id)
+        try:
+            points = self._lg.metric_history(node, key)
+        except NodeNotFoundError:  # the run is known (above): it logged no such metric, and MLflow answers []
+            return []
+        return [Metric(key, float(p.value), to_ms(p.at), int(p.step)) for p in points if p.group is None]
 
     # -- inputs and artifacts --------------------------------------------------------
 
     def log_inputs(self, run_id: str, datasets: Sequence[Any] | None = None, models: Any = None) -> None:
-        run = live_run(self._store, run_id)
+        run = live_run(self._lg, run_id)
         from .data import Dataset
 
         for d in datasets or ():
@@ -259,13 +255,11 @@ class MlflowClient:
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
         p = Path(local_path)
-        live_run(self._store, run_id).log_artifact(p, f"{artifact_path.strip('/')}/{p.name}" if artifact_path else p.name)
+        live_run(self._lg, run_id).log_artifact(p, f"{artifact_path.strip('/')}/{p.name}" if artifact_path else p.name)
 
     def _artifacts(self, run_id: str) -> list[Node]:
-        from .query import runview
-
-        node = resolve_run(self._store, run_id)
-        return [n for rel, _, n in runview.run_links(self._store, node.id) if rel == "was_generated_by" and n.kind == "artifact"]
+        node = resolve_run(self._lg, run_id)
+        return [n for rel, _, n in self._lg.run_links(node) if rel == "was_generated_by" and n.kind == "artifact"]
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The files (and folders) directly under ``path`` of a run's artifacts."""
@@ -293,7 +287,7 @@ class MlflowClient:
         dst = Path(dst_path or os.getcwd())
         hits = [n for n in self._artifacts(run_id) if n.name == want or str(n.name).startswith(want + "/")]
         if not hits:
-            raise NodeNotFoundError(f"runs:/{run_hex(resolve_run(self._store, run_id).id)}/{want}",
+            raise NodeNotFoundError(f"runs:/{run_hex(resolve_run(self._lg, run_id).id)}/{want}",
                                     "the run has no artifact at that path")
         for n in hits:
             target = dst / str(n.name)
@@ -317,7 +311,7 @@ class MlflowClient:
         return _RegisteredModel(name, [self._version(name, len(versions), versions[-1])])
 
     def _versions(self, name: str) -> list[Node]:
-        return [n for n in self._store.history(name, kind="model")]
+        return [n for n in self._lg.history(name, kind="model")]
 
     def _version(self, name: str, number: int, node: Node) -> ModelVersion:
         run = _producer(self._store, node.id)
@@ -365,7 +359,7 @@ class MlflowClient:
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """The version an alias points at. Raises NodeNotFoundError when none does."""
         try:
-            node = self._store.resolve(f"{name}@{alias}")
+            node = self._lg.get(f"{name}@{alias}")
         except NodeNotFoundError:
             raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias") from None
         versions = self._versions(name)

@@ -16,15 +16,17 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError, NodeNotFoundError, UnsupportedError
 from .model import Node
-from .store import Store
 from .tracking import DEFAULT_EXPERIMENT, Run
+
+if TYPE_CHECKING:
+    from .api import Lineage
 
 #: lineage's run status -> MLflow's RunStatus name
 STATUS = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "crashed": "FAILED", "killed": "KILLED"}
@@ -77,25 +79,23 @@ def stored_name(name: str) -> str:
     return DEFAULT_EXPERIMENT if name == DEFAULT_EXPERIMENT_NAME else name
 
 
-def known_experiments(store: Store) -> dict[str, dict[str, Any]]:
+def known_experiments(lg: Lineage) -> dict[str, dict[str, Any]]:
     """Every experiment by stored name: those that hold runs, and those created here."""
-    from .query import runview
-
     out: dict[str, dict[str, Any]] = {DEFAULT_EXPERIMENT: {"name": DEFAULT_EXPERIMENT, "runs": 0}}
     with _created_lock:
         for name, info in _created.items():
             out[name] = dict(info)
-    for row in runview.experiments(store):
+    for row in lg.experiments():
         out[row["name"]] = {**out.get(row["name"], {}), **row}
     return out
 
 
-def experiment_name_for_id(store: Store, experiment_id: Any) -> str:
+def experiment_name_for_id(lg: Lineage, experiment_id: Any) -> str:
     """The stored name of an experiment id (the name itself is accepted too).
 
     Raises NodeNotFoundError for an id no experiment has."""
     ident = str(experiment_id)
-    known = known_experiments(store)
+    known = known_experiments(lg)
     for name in known:
         if experiment_id_of(name) == ident or name == ident:
             return name
@@ -126,9 +126,9 @@ class Experiment:
     last_update_time: int | None = None
 
 
-def experiment_view(store: Store, name: str) -> Experiment:
-    info = known_experiments(store).get(name, {})
-    return Experiment(experiment_id_of(name), display_name(name), (store.dir / "artifacts").as_uri(),
+def experiment_view(lg: Lineage, name: str) -> Experiment:
+    info = known_experiments(lg).get(name, {})
+    return Experiment(experiment_id_of(name), display_name(name), lg.artifacts_uri(),
                       tags=dict(info.get("tags") or {}), creation_time=to_ms(info.get("first_at")),
                       last_update_time=to_ms(info.get("last_at")))
 
@@ -221,8 +221,16 @@ def run_hex(node_id: str) -> str:
     return node_id.split(":", 1)[1] if node_id.startswith("run:") else node_id
 
 
-def resolve_run(store: Store, run_id: Any) -> Node:
+def resolve_run(lg: Lineage, run_id: Any) -> Node:
     """The run node an MLflow run id names (32 hex, ``run:…``, a prefix or ``mlflow:<id>``).
+
+    Raises NodeNotFoundError for an unknown id, InvalidInputError for something not a run."""
+    return find_run(lg.get, run_id)
+
+
+def find_run(lookup: Callable[[str], Node], run_id: Any) -> Node:
+    """`resolve_run` with ``lookup`` (a reference to its node: `Lineage.get`, or a
+    store's ``resolve`` where no facade is at hand) resolving the reference.
 
     Raises NodeNotFoundError for an unknown id, InvalidInputError for something not a run."""
     if isinstance(run_id, Run):
@@ -234,7 +242,7 @@ def resolve_run(store: Store, run_id: Any) -> Node:
         raise InvalidInputError("a run id is needed")
     ref = text if text.startswith(("run:", "mlflow:")) else f"run:{text}"
     try:
-        node = store.resolve(ref)
+        node = lookup(ref)
     except NodeNotFoundError:
         raise NodeNotFoundError(text, "no run has that id; see lineage.search_runs()") from None
     if node.kind != "run":
@@ -242,14 +250,12 @@ def resolve_run(store: Store, run_id: Any) -> Node:
     return node
 
 
-def run_view(store: Store, node: Node) -> RunView:
+def run_view(lg: Lineage, node: Node) -> RunView:
     """The MLflow-shaped view of a run node (its state, params, tags and metrics read now)."""
-    from .query import runview
-
     if "status" not in node.attrs:
-        node = store.with_run_state([node])[0]
+        node = lg.run_states([node])[0]
     a = node.attrs
-    links = runview.run_links(store, node.id)
+    links = lg.run_links(node)
     tags = {str(k): str(v) for k, v in (a.get("tags") or {}).items()}
     tags.setdefault("mlflow.runName", node.name or "")
     tags.setdefault("mlflow.source.type", "LOCAL")
@@ -268,7 +274,7 @@ def run_view(store: Store, node: Node) -> RunView:
             hexd = other.id.split(":", 1)[1]
             ds = _DatasetView(other.name, hexd[:8], other.attrs.get("uri") or other.attrs.get("path"), other.id)
             inputs.append(DatasetInput(ds, {"mlflow.data.context": role or "training"}))
-    user = _user_of(store, node)
+    user = lg.run_user(node)
     if user:
         tags.setdefault("mlflow.user", user)
     if a.get("parent_run"):
@@ -277,21 +283,11 @@ def run_view(store: Store, node: Node) -> RunView:
         run_id=run_hex(node.id), run_name=node.name, experiment_id=experiment_id_of(a.get("experiment")),
         user_id=user, status=STATUS.get(str(a.get("status")), "RUNNING"), start_time=to_ms(a.get("started_at") or node.created_at),
         end_time=to_ms(a.get("ended_at")) if a.get("status") != "running" else None,
-        artifact_uri=(store.dir / "artifacts").as_uri(),
+        artifact_uri=lg.artifacts_uri(),
     )
     metrics = {str(k): float(v) for k, v in (a.get("metrics") or {}).items()}
     params = {str(k): str(v) for k, v in (a.get("params") or {}).items()}
     return RunView(info, RunData(params, metrics, tags), RunInputs(inputs), node.id)
-
-
-def _user_of(store: Store, run: Node) -> str | None:
-    from .query import runview
-
-    for agent_id in runview.associated_agents(store, run.id):
-        agent = store.get_node(agent_id)
-        if agent is not None:
-            return str(agent.attrs.get("user") or agent.name or "") or None
-    return None
 
 
 class ActiveRun(Run):
@@ -310,9 +306,17 @@ class ActiveRun(Run):
     def inputs(self) -> RunInputs:
         return self.view().inputs
 
+    #: the facade it was opened through (set by whoever opens it: fluent, the client)
+    lineage: Lineage | None = None
+
     def view(self) -> RunView:
-        """The MLflow-shaped view of this run, read now."""
-        return run_view(self.store, self.node)
+        """The MLflow-shaped view of this run, read now (through `lineage`, the facade
+        it was opened through; the default store when none was set)."""
+        if self.lineage is None:
+            from .fluent import get_lineage
+
+            return run_view(get_lineage(), self.node)
+        return run_view(self.lineage, self.node)
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         # A script stopped by a call lineage does not provide did not fail at its own
@@ -323,5 +327,5 @@ class ActiveRun(Run):
         super().__exit__(exc_type, exc, tb)
 
 
-def as_view(store: Store, runs: Sequence[Node]) -> list[RunView]:
-    return [run_view(store, n) for n in store.with_run_state(list(runs))]
+def as_view(lg: Lineage, runs: Sequence[Node]) -> list[RunView]:
+    return [run_view(lg, n) for n in lg.run_states(list(runs))]

@@ -118,7 +118,7 @@ def is_tracking_uri_set() -> bool:
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
     """Where the store keeps artifacts (content-addressed, next to the database)."""
-    base = (get_lineage().store.dir / "artifacts").as_uri()
+    base = get_lineage().artifacts_uri()
     return f"{base}/{artifact_path}" if artifact_path else base
 
 
@@ -139,11 +139,11 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
         name = stored_name(str(experiment_name))
         remember_experiment(name)
     elif experiment_id is not None:
-        name = experiment_name_for_id(lg.store, experiment_id)
+        name = experiment_name_for_id(lg, experiment_id)
     else:
         raise InvalidInputError("set_experiment needs experiment_name or experiment_id")
     _default["experiment"] = name
-    return experiment_view(lg.store, name)
+    return experiment_view(lg, name)
 
 
 def create_experiment(name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None) -> str:
@@ -152,7 +152,7 @@ def create_experiment(name: str, artifact_location: str | None = None, tags: Map
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError("an experiment needs a name")
     stored = stored_name(name)
-    if stored in known_experiments(get_lineage().store):
+    if stored in known_experiments(get_lineage()):
         raise WriteRefusedError(f"experiment {name!r} already exists (id {experiment_id_of(stored)})")
     remember_experiment(stored, tags)
     return experiment_id_of(stored)
@@ -161,14 +161,14 @@ def create_experiment(name: str, artifact_location: str | None = None, tags: Map
 def get_experiment(experiment_id: str) -> Experiment:
     """The experiment with an id. Raises NodeNotFoundError for an unknown id."""
     lg = get_lineage()
-    return experiment_view(lg.store, experiment_name_for_id(lg.store, experiment_id))
+    return experiment_view(lg, experiment_name_for_id(lg, experiment_id))
 
 
 def get_experiment_by_name(name: str) -> Experiment | None:
     """The experiment of that name, or None."""
     lg = get_lineage()
     stored = stored_name(str(name))
-    return experiment_view(lg.store, stored) if stored in known_experiments(lg.store) else None
+    return experiment_view(lg, stored) if stored in known_experiments(lg) else None
 
 
 def search_experiments(view_type: Any = None, max_results: int | None = None, filter_string: str | None = None,
@@ -178,7 +178,7 @@ def search_experiments(view_type: Any = None, max_results: int | None = None, fi
     from . import mlflow_filter
 
     lg = get_lineage()
-    out = [experiment_view(lg.store, n) for n in sorted(known_experiments(lg.store), key=display_name)]
+    out = [experiment_view(lg, n) for n in sorted(known_experiments(lg), key=display_name)]
     clauses = mlflow_filter.parse(filter_string)
     for c in clauses:
         if c.entity != "attributes" or c.key.lower() != "name":
@@ -214,21 +214,22 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         )
     lg = get_lineage()
     if run_id is not None:
-        node = resolve_run(lg.store, run_id)
-        run = ActiveRun.resume(lg.store, node.id, owner=stack)
+        node = resolve_run(lg, run_id)
+        run = lg.open_run(ActiveRun, run_id=node.id, owner=stack)
     else:
-        experiment = experiment_name_for_id(lg.store, experiment_id) if experiment_id is not None else _current_experiment()
+        experiment = experiment_name_for_id(lg, experiment_id) if experiment_id is not None else _current_experiment()
         user_tags = dict(tags or {})
         run_name = run_name or user_tags.pop("mlflow.runName", None)
         parent_tag = user_tags.pop("mlflow.parentRunId", None)
         description = description or user_tags.pop("mlflow.note.content", None)
         parent = parent_run_id or parent_tag or (stack.runs[-1].id if (nested and stack.runs) else None)
         if parent is not None:
-            parent = resolve_run(lg.store, parent).id
-        run = ActiveRun.start(lg.store, run_name, params=params, tags=user_tags or None, experiment=experiment,
-                              description=description, parent=parent, owner=stack)
+            parent = resolve_run(lg, parent).id
+        run = lg.open_run(ActiveRun, run_name, params=params, tags=user_tags or None, experiment=experiment,
+                          description=description, parent=parent, owner=stack)
+    run.lineage = lg  # its MLflow view reads through the facade
     stack.runs.append(run)
-    return run  # type: ignore[return-value]
+    return run
 
 
 def active_run() -> ActiveRun | None:
@@ -241,7 +242,7 @@ def last_active_run() -> RunView | None:
     """The run most recently ended with `end_run` (or the active one), as MLflow's
     ``last_active_run`` returns it; None when there is none."""
     run = active_run() or _default.get("last")
-    return run_view(run.store, run.node) if run is not None else None
+    return run.view() if isinstance(run, ActiveRun) else run_view(get_lineage(), run.node) if run is not None else None
 
 
 def end_run(status: str = "FINISHED") -> None:
@@ -255,14 +256,14 @@ def end_run(status: str = "FINISHED") -> None:
 def get_run(run_id: str) -> RunView:
     """A recorded run in MLflow's shape. Raises NodeNotFoundError for an unknown id."""
     lg = get_lineage()
-    return run_view(lg.store, resolve_run(lg.store, run_id))
+    return run_view(lg, resolve_run(lg, run_id))
 
 
 def get_parent_run(run_id: str) -> RunView | None:
     """The parent of a nested run, or None."""
     lg = get_lineage()
-    parent = resolve_run(lg.store, run_id).attrs.get("parent_run")
-    return run_view(lg.store, resolve_run(lg.store, parent)) if parent else None
+    parent = resolve_run(lg, run_id).attrs.get("parent_run")
+    return run_view(lg, resolve_run(lg, parent)) if parent else None
 
 
 def delete_run(run_id: str) -> None:
@@ -300,10 +301,10 @@ def _search(lg: Lineage, experiment_ids: Sequence[str] | None, filter_string: st
         experiment_ids = [str(experiment_ids)]
     names: list[str] | None = None
     if experiment_ids or experiment_names:
-        names = [experiment_name_for_id(lg.store, i) for i in experiment_ids or ()]
+        names = [experiment_name_for_id(lg, i) for i in experiment_ids or ()]
         for n in experiment_names or ():
             stored = stored_name(str(n))
-            if stored not in known_experiments(lg.store):
+            if stored not in known_experiments(lg):
                 from .errors import NodeNotFoundError
 
                 raise NodeNotFoundError(f"experiment {n}", "no experiment has that name")
@@ -315,7 +316,7 @@ def _search(lg: Lineage, experiment_ids: Sequence[str] | None, filter_string: st
         exp = "(" + " or ".join("experiment = '" + n.replace("'", "''") + "'" for n in names) + ")"
         where = f"{exp} and ({where})" if where else exp
     nodes = lg.runs(where=where)
-    views = [v for v in (run_view(lg.store, n) for n in nodes) if module.matches(v, clauses)]
+    views = [v for v in (run_view(lg, n) for n in nodes) if module.matches(v, clauses)]
     views = module.sort_views(views, order)
     if max_results is not None:
         views = views[: int(max_results)]
@@ -363,7 +364,7 @@ def _run_for(run_id: str | None) -> Run:
         return _run()
     from .client import live_run
 
-    return live_run(get_lineage().store, run_id)
+    return live_run(get_lineage(), run_id)
 
 
 # ---------------------------------------------------------------------------
@@ -403,7 +404,7 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, synchrono
     run = _run_for(run_id)
     at = _timestamp(timestamp)
     data = _dataset_data(dataset)
-    with run.store.atomic():
+    with run.batch():
         for k, v in metrics.items():
             run.log_metric(k, v, step, dataset=data, timestamp=at)
 
@@ -443,7 +444,7 @@ def log_input(dataset: Any, context: str | None = None, tags: Mapping[str, Any] 
     run = _run()
     use = role or context or "training"
     if isinstance(dataset, Dataset):
-        with run.store.atomic():
+        with run.batch():
             node = run.log_input(dataset.data, role=use, name=name or dataset.name)
             if dataset.target_data is not None:
                 run.log_input(dataset.target_data, role=use, name=f"{name or dataset.name}.targets")
@@ -460,7 +461,7 @@ def log_inputs(datasets: Sequence[Any] | None = None, contexts: Sequence[str | N
     contexts = list(contexts or [None] * len(datasets))
     if len(contexts) != len(datasets):
         raise InvalidInputError("datasets and contexts must have the same length")
-    with _run().store.atomic():
+    with _run().batch():
         for d, c in zip(datasets, contexts):
             log_input(d, c)
 
@@ -499,7 +500,7 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
         raise InvalidInputError(f"no such folder: {local_dir}")
     run = _run_for(run_id)
     out = []
-    with run.store.atomic():
+    with run.batch():
         for f in sorted(p for p in root.rglob("*") if p.is_file()):
             rel = f.relative_to(root).as_posix()
             out.append(run.log_artifact(f, f"{artifact_path.strip('/')}/{rel}" if artifact_path else rel))

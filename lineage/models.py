@@ -158,13 +158,13 @@ def resolve_model_uri(store: Any, model_uri: Any) -> Any:
 
 
 def _model_of_run(store: Any, uri: str) -> Any:
-    from .entities import resolve_run
+    from .entities import find_run
     from .query import runview
 
     body = uri[len("runs:/"):].strip("/")
     run_id, _, path = body.partition("/")
     try:
-        run = resolve_run(store, run_id)
+        run = find_run(store.resolve, run_id)
     except NodeNotFoundError:
         raise NodeNotFoundError(uri, "no run has that id") from None
     models = [n for rel, _, n in runview.run_links(store, run.id) if rel == "was_generated_by" and n.kind == "model"]

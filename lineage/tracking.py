@@ -13,7 +13,7 @@ import os
 import posixpath
 import sys
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
 from typing import Any
@@ -363,6 +363,17 @@ def _has_shebang(path: str) -> bool:
         return False
 
 
+class _NoLock:
+    """The lock of a run written to from outside the process that started it: a handle
+    that appends to a recorded run (`Lineage.run_handle`) holds no lock to release."""
+
+    def release(self, *, remove: bool = False) -> None:
+        return None
+
+
+NO_LOCK = _NoLock()
+
+
 class Run:
     """A run in progress: what `start_run` hands out. Use it as a context manager;
     a run that raises ends `failed` with the error message."""
@@ -448,6 +459,18 @@ class Run:
         if node.attrs.get("status") != "running":
             store.write("run_resumed", {"run": node.id}, {"run_states": [(node.id, "running", now_iso(), None, None, None)]})
         return cls(store, node, lock, owner=owner)
+
+    def recorded_params(self, keys: Sequence[str] | None = None) -> dict[str, str]:
+        """The params this run holds now; only those named in ``keys`` when given."""
+        return self.store.params_of(self.id, keys)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Run]:
+        """Group several writes of this run into one unit (one commit): a failure inside
+        rolls back all of them, so nothing inside should catch a write's error and go on
+        (use `Lineage.batch`, whose inner writes are savepoints, for that). Yields the run."""
+        with self.store.atomic():  # the store's unit of one logical write: no savepoints inside
+            yield self
 
     def end(self, status: str = "finished", *, exit_code: int | None = None, error: str | None = None) -> None:
         """Close the run with a final status; a second call does nothing."""

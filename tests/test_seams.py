@@ -225,9 +225,12 @@ def test_a_run_ends_with_any_status_the_model_names(tmp_path: Path) -> None:
         lg.close()
 
 
-def test_the_query_layer_draws_no_tables() -> None:
-    # presentation is render's: a result's __rich__ calls lineage.render.tables
-    for path in (PACKAGE / "query").glob("*.py"):
+def test_the_query_layer_and_the_cli_draw_no_tables() -> None:
+    # presentation is render's: a result's __rich__ and every command call lineage.render.tables
+    for path in [*(PACKAGE / "query").glob("*.py"), PACKAGE / "cli.py"]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not {m for m in imported if m.startswith("rich.table")}, path.name
+        built = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and getattr(n.func, "id", getattr(n.func, "attr", None)) == "Table"]
+        assert not built, f"{path.name} builds rich tables at lines {built}"

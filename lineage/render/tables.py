@@ -173,3 +173,196 @@ def status_view(status: Status) -> Any:
         else:
             affected.add_row(n.kind, text(n.name), short_id(n.id, 12), why)
     return Group(*([changed] if status.changed else []), affected)
+
+
+# -- the CLI's views: `show`, `explain`, `audit`, `inventory`, `history` ---------------
+# The command line prints these; they live here so presentation has one home.
+
+
+def node_facts_table(node: Node) -> Any:
+    """`lineage show`'s view of one node: a two-column table of id, kind, name, created
+    and every attribute (dicts and lists pretty-printed, ids and digests never cut)."""
+    from rich.pretty import Pretty
+    from rich.table import Table
+
+    out = Table(show_header=False, box=None, pad_edge=False)
+    out.add_column(style="bold", no_wrap=True)
+    out.add_column(overflow="fold")  # ids and digests in full, never cut to "…"
+    out.add_row("id", text(node.id))
+    out.add_row("kind", text(node.kind))
+    out.add_row("name", text(node.name or ""))
+    out.add_row("created", text(node.created_at or ""))
+    for key, value in node.attrs.items():
+        out.add_row(text(key), Pretty(value) if isinstance(value, (dict, list)) else text(value))
+    return out
+
+
+def brief_value(x: Any) -> str:
+    """A value in an explanation: floats to 4 significant digits, anything else as str."""
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def permutation_importance_table(computed: dict[str, Any], *, data: str, target: str) -> Any:
+    """`lineage explain --data --target`'s view of `Lineage.compute_importance`'s answer:
+    one row per feature (largest effect first) with its importance and std."""
+    from rich.table import Table
+
+    # "table.title": the style rich gives a plain-string title, which this table had
+    out = Table(title=text(f"permutation importance on {data} ({computed.get('rows', '?')} rows, target {target})",
+                           "table.title"), header_style="bold", title_justify="left")
+    out.add_column("feature")
+    out.add_column("importance", justify="right")
+    out.add_column("std", justify="right")
+    for feature, value in sorted(computed["values"].items(), key=lambda kv: -abs(kv[1])):
+        out.add_row(text(feature), f"{value:.4g}", f"{computed['std'].get(feature, 0.0):.2g}")
+    return out
+
+
+def feature_importance_table(importance: Sequence[dict[str, Any]]) -> Any:
+    """A model's recorded feature importance (``explain``'s ``importance`` list) as a table."""
+    from rich.table import Table
+
+    out = Table(header_style="bold")
+    out.add_column("feature")
+    out.add_column("importance", justify="right")
+    for i in importance:
+        out.add_row(text(i["feature"]), f"{i['importance']:.4g}")
+    return out
+
+
+def reasons_table(reasons: Sequence[dict[str, Any]], *, limit: int = 15) -> Any:
+    """A decision's reasons (``explain``'s ``reasons`` list, the first ``limit``): each
+    feature's value, its signed contribution to the score and the method behind it."""
+    from rich.table import Table
+
+    out = Table(header_style="bold")
+    out.add_column("feature")
+    out.add_column("value", justify="right")
+    out.add_column("contribution", justify="right")
+    out.add_column("method")
+    for r in reasons[:limit]:
+        out.add_row(text(r["feature"]), text(brief_value(r.get("value"))), f"{r['contribution']:+.4g}", r["method"])
+    return out
+
+
+#: how each checklist status of an audit is coloured
+AUDIT_STATUS_STYLE = {"recorded": "green", "needs a person": "yellow", "missing": "bold red",
+                      "failed": "bold white on red"}
+
+
+def audit_summary(doc: dict[str, Any]) -> Any:
+    """The terminal view of an audit report (``build_report``'s dict): the integrity
+    warning if it failed, the heading, the decision (a decision record), the checklist
+    by section, then what the integrity check covered. Returns a rich `Group`."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    integ = doc["integrity"]
+    subject = doc["subject"]
+    c = doc["completeness"]
+    parts: list[Any] = []
+    if not integ["ok"]:
+        warn = Text("INTEGRITY CHECK FAILED: this record may have been altered\n", style="bold white on red")
+        for p in integ["problems"][:8]:
+            warn.append(f"  - {p}\n", style="red")
+        parts.append(warn)
+    head = Text()
+    head.append(f"Audit report: {subject['kind']} ", style="bold")
+    head.append(str(subject["name"] or subject["id"]), style="bold cyan")
+    head.append(f"  {subject['id']}\n", style="dim")
+    head.append(f"{'Decision record' if doc.get('decision') else doc['report']['standard_title']}; {doc['summary']['status']}\n")
+    head.append(f"{c['recorded']} recorded", style="green")
+    head.append(", ")
+    head.append(f"{c['needs a person']} need a person", style="yellow")
+    head.append(", ")
+    head.append(f"{c['missing']} missing", style="red")
+    head.append("; integrity ")
+    head.append("intact" if integ["ok"] else "FAILED", style="green" if integ["ok"] else "bold red")
+    head.append(f"\n{integ.get('summary', '')}", style="dim" if integ["ok"] else "red")
+    parts.append(head)
+    dec = doc.get("decision")
+    if dec:  # a decision record: the decision and its reasons before the model's checklist
+        said = Text()
+        said.append("Decision: ", style="bold")
+        said.append(str(dec.get("outcome") or f"output {dec.get('output')}, score {dec.get('score')}") + "\n")
+        for r in dec.get("reasons", [])[:5]:
+            said.append(f"  {r['contribution']:+.4g}  {r['feature']}\n")
+        said.append((f"method: {dec['method']}" if dec.get("reasons") else str(dec.get("reasons_note") or "")), style="dim")
+        parts.append(said)
+    checklist = Table(show_lines=False, header_style="bold", expand=False)
+    checklist.add_column("#", justify="right", style="dim")
+    checklist.add_column("field", no_wrap=True)
+    checklist.add_column("status", no_wrap=True)
+    checklist.add_column("finding (sources in the written report)")
+    by_key = {i["key"]: i for i in doc["checklist"]}
+    for sec in doc["sections"]:
+        checklist.add_row("", "", "", Text(f"{sec['number'] + '. ' if sec['number'] else ''}{sec['title']}",
+                                           style="bold blue"))
+        for key in sec["fields"]:
+            i = by_key[key]
+            checklist.add_row(str(i["number"]), text(i["key"]), Text(i["status"], style=AUDIT_STATUS_STYLE[i["status"]]),
+                              text(i["summary"]))
+    parts.append(checklist)
+    f, ch = integ["facts"], integ["chain"]
+    foot = Text()
+    foot.append(f"facts: {len(f['events'])} events behind them checked"
+                + (f", {f['prediction_events_checked']} of {f['prediction_events_total']} prediction events"
+                   if f["prediction_events_total"] else "")
+                + ("" if f["ok"] else f"; FAILED: {f['failed']}") + "\n")
+    foot.append(f"chain: {ch['scope']}" + ("" if ch["ok"] else f"; FAILED at event {ch['first_bad']}") + "\n")
+    bad = [x for x in integ["files"] if x["status"] in ("changed", "missing", "unreadable")]
+    foot.append(f"files: {len(integ['files'])} checked" + (f", {len(bad)} changed or missing" if bad else ", all intact") + "\n")
+    foot.append(f"head: {integ['head']['hash']} ({integ['head']['events']} events); check later with `{integ['head']['command']}`",
+                style="dim")
+    parts.append(foot)
+    return Group(*parts)
+
+
+def inventory_table(doc: dict[str, Any]) -> Any:
+    """`lineage inventory`'s view of the model inventory (its ``to_dict()``): one row per
+    model version with owner, training data, sign-off, predictions, completeness,
+    integrity and labels (with the newest version and any flags)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    out = Table(title="Model inventory", header_style="bold")
+    out.add_column("model", no_wrap=True)
+    out.add_column("owner")
+    out.add_column("training data")
+    out.add_column("run")
+    out.add_column("signed off")
+    out.add_column("preds", justify="right")
+    out.add_column("rec/person/miss", justify="center")
+    out.add_column("integrity")
+    out.add_column("labels")
+    for i in doc["items"]:
+        c = i["completeness"]
+        signed = i["signed_off"]
+        labels = ", ".join(f"{k} @{v}" for k, v in sorted((i.get("labels") or {}).items()))
+        if i.get("newest") and i["newest"] != i["version"]:
+            labels += f"; newest @{i['newest']}"
+        for f in i.get("flags") or []:
+            labels += f"; @{f['version']} {f['flag']} ({f['predictions']:,})"
+        out.add_row(Text(f"{i['name'] or i['id']} v{i['version']}", style="bold"), text(i["owner"] or ""),
+                    text(", ".join(d["name"] or d["id"][:20] for d in i["training_data"]) or "-"),
+                    text(i["training_status"] or "-"),
+                    text(signed["author"]) if signed else Text("no", style="yellow"), f"{i['predictions']:,}",
+                    f"{c['recorded']}/{c['needs a person']}/{c['missing']}",
+                    Text("intact", style="green") if i["integrity_ok"] else Text("FAILED", style="bold red"),
+                    Text(labels or "none", style="" if i.get("labels") else "yellow"))
+    return out
+
+
+def label_changes_table(promotions: Sequence[dict[str, Any]]) -> Any:
+    """`lineage history`'s log of label changes (``ModelHistory.promotions``): when,
+    label, action (set or moved), version, by whom and why."""
+    from rich.table import Table
+
+    out = Table(title=text("label changes", "table.title"), header_style="bold", title_justify="left")
+    for col in ("when", "label", "action", "version", "by", "reason"):
+        out.add_column(col)
+    for p in promotions:
+        out.add_row((p["at"] or "")[:19].replace("T", " "), text(p["label"]), p["action"], f"@{p['version']}",
+                    text(p["author"] or ""), text(p["reason"] or ""))
+    return out
