@@ -303,25 +303,23 @@ class Store:
                 if not self._writer.acquire(timeout=_sqlite._BUSY_SECONDS):
                     raise _busy(self.path)
                 try:
-                    _begin_immediate(conn, self.path)
+                    self._begin_tx(conn)
                     local.depth = 1
                     local.unit = unit
                     local.writing = True
                     self._check_others()
                     try:
                         yield
-                    except BaseException:
+                    except BaseException as exc:
                         self._forget()  # what it remembered may be undone
-                        if conn.in_transaction:  # SQLite may have rolled back already
-                            conn.execute("ROLLBACK")
+                        self._rollback_tx(conn, exc)
                         raise
                     else:
                         try:
-                            conn.execute("COMMIT")
-                        except (sqlite3.Error, LineageError):  # disk full, a deferred constraint: nothing half-kept
+                            self._commit_tx(conn)
+                        except BaseException as exc:  # disk full, a deferred constraint, a lost server: nothing half-kept
                             self._forget()
-                            if conn.in_transaction:
-                                conn.execute("ROLLBACK")
+                            self._rollback_tx(conn, exc, committing=True)
                             raise
                     finally:
                         local.depth = 0
@@ -338,15 +336,32 @@ class Store:
                     yield
                 except BaseException:
                     self._forget()  # what the savepoint remembered may be undone
-                    if conn.in_transaction:  # else SQLite already undid it all
-                        conn.execute(f"ROLLBACK TO {name}")
-                        conn.execute(f"RELEASE {name}")
+                    if conn.in_transaction:  # else the backend already undid it all
+                        with suppress(LineageError):  # (a lost connection: the whole transaction fails anyway)
+                            conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                            conn.execute(f"RELEASE SAVEPOINT {name}")
                     raise
                 else:
-                    conn.execute(f"RELEASE {name}")
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
                 finally:
                     local.depth -= 1
                     local.unit = outer_unit
+
+    # The three steps of a write transaction that differ by backend (postgres.py
+    # overrides them): SQLite's begin waits fairly for the file's write lock.
+
+    def _begin_tx(self, conn: Any) -> None:
+        """Begin a write transaction holding the store's write lock."""
+        _begin_immediate(conn, self.path)
+
+    def _commit_tx(self, conn: Any) -> None:
+        conn.execute("COMMIT")
+
+    def _rollback_tx(self, conn: Any, exc: BaseException, *, committing: bool = False) -> None:
+        """Undo the transaction after ``exc`` (raised by its body, or by the commit
+        when ``committing``); the caller re-raises ``exc``."""
+        if conn.in_transaction:  # SQLite may have rolled back already
+            conn.execute("ROLLBACK")
 
     # -- what a connection remembers between its transactions (issue 16) ----------
     #

@@ -676,79 +676,29 @@ class PostgresStore(Store):
                 conn._give_back()
                 time.sleep(pause)
 
-    @contextmanager
-    def _transaction(self, unit: bool) -> Iterator[None]:
-        """One write transaction of this thread (`Store.transaction` / `atomic`),
-        holding the store's append lock (so the ledger stays one chain under any
-        number of writers); nested levels become savepoints. A lost connection fails
-        the write whole with one line (StoreUnavailableError); the next write
-        reconnects."""
-        conn = self._pgconn
-        local = self._local
-        outer_unit = local.unit
+    def _begin_tx(self, conn: Any) -> None:
+        self._begin_write(conn)
+
+    def _commit_tx(self, conn: Any) -> None:
+        with _map_errors(str(self.path)):
+            conn.raw.execute("COMMIT")
+
+    def _rollback_tx(self, conn: Any, exc: BaseException, *, committing: bool = False) -> None:
+        """As on SQLite, and a lost connection says what became of the write: nothing
+        of it was kept, or (lost while committing) it may or may not be recorded."""
+        with suppress(Exception):  # (the connection may be gone: then so is the transaction)
+            if conn.in_transaction:
+                conn.raw.execute("ROLLBACK")
         where = str(self.path)
-        if local.depth == 0:
-            if not self._writer.acquire(timeout=_BUSY_SECONDS):
-                raise StoreBusyError(f"the lineage store {where} is busy: another thread held its write lock "
-                                     f"for more than {_BUSY_SECONDS:.0f} s; try again")
-            try:
-                self._begin_write(conn)
-                local.depth = 1
-                local.unit = unit
-                local.writing = True
-                self._check_others()
-                try:
-                    yield
-                except BaseException as exc:
-                    self._forget()
-                    with suppress(Exception):
-                        if conn.in_transaction:
-                            conn.raw.execute("ROLLBACK")
-                    if isinstance(exc, StoreUnavailableError) and "cannot be reached" in str(exc) \
-                            and "nothing of" not in str(exc):
-                        raise StoreUnavailableError(
-                            str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")
-                        ) from None
-                    raise
-                else:
-                    try:
-                        with _map_errors(where):
-                            conn.raw.execute("COMMIT")
-                    except BaseException as exc:
-                        self._forget()
-                        with suppress(Exception):
-                            if conn.in_transaction:
-                                conn.raw.execute("ROLLBACK")
-                        if isinstance(exc, StoreUnavailableError):
-                            raise StoreUnavailableError(
-                                f"the connection to {where} was lost while committing: the write may or may not "
-                                "be recorded; check with `lineage verify` and `lineage ls` before retrying") from None
-                        raise
-                finally:
-                    local.depth = 0
-                    local.unit = False
-                    local.writing = False
-            finally:
-                self._writer.release()
-        else:
-            name = f"sp{next(self._savepoint)}"
-            conn.execute(f"SAVEPOINT {name}")
-            local.depth += 1
-            local.unit = unit
-            try:
-                yield
-            except BaseException:
-                self._forget()
-                with suppress(LineageError):
-                    if conn.in_transaction:
-                        conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                        conn.execute(f"RELEASE SAVEPOINT {name}")
-                raise
-            else:
-                conn.execute(f"RELEASE SAVEPOINT {name}")
-            finally:
-                local.depth -= 1
-                local.unit = outer_unit
+        if not isinstance(exc, StoreUnavailableError):
+            return
+        if committing:
+            raise StoreUnavailableError(
+                f"the connection to {where} was lost while committing: the write may or may not "
+                "be recorded; check with `lineage verify` and `lineage ls` before retrying") from None
+        if "cannot be reached" in str(exc) and "nothing of" not in str(exc):
+            raise StoreUnavailableError(
+                str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
