@@ -15,6 +15,7 @@ from typing import Any
 
 from ..model import Edge, Node
 from ..store import Store
+from ..store.core import apply_run_state, with_duration
 
 
 def all_edges(store: Store, rels: Sequence[str] | None = None) -> Iterator[Edge]:
@@ -62,22 +63,13 @@ def run_states(store: Store) -> dict[str, dict[str, Any]]:
             state(run)["metrics"][key] = value
     for run, status, at, exit_code, error in conn.execute(
             "SELECT run, status, at, exit_code, error FROM run_states ORDER BY pk"):
-        e = state(run)
-        e["status"] = status
-        if status == "running":
-            e.setdefault("started_at", at)
-        else:
-            e["ended_at"] = at
-            e["exit_code"] = exit_code
-            e["error"] = error
+        apply_run_state(state(run), status, at, exit_code, error)
     return out
 
 
 def all_nodes(store: Store) -> list[Node]:
     """Every node of the nodes table, oldest first, runs with their state as
     `Store.nodes` gives them (predictions live in their own table: not read here)."""
-    from ..store.core import seconds_between
-
     with store.snapshot():
         states = run_states(store)
         out = []
@@ -86,8 +78,6 @@ def all_nodes(store: Store) -> list[Node]:
             a = json.loads(attrs)
             if kind == "run":
                 a.update(states.get(node_id) or {"params": {}, "tags": {}, "metrics": {}})
-                started, ended = a.get("started_at"), a.get("ended_at")
-                if started and ended:
-                    a["duration_s"] = seconds_between(started, ended)
+                with_duration(a)
             out.append(Node(node_id, kind, name, a, created_at))
     return out

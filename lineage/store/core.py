@@ -757,22 +757,12 @@ class Store:
             for run, status, at, exit_code, error in self.conn.execute(
                 f"SELECT run, status, at, exit_code, error FROM run_states WHERE run IN ({marks}) ORDER BY pk", chunk
             ):
-                e = extra[run]
-                e["status"] = status
-                if status == "running":
-                    e.setdefault("started_at", at)
-                else:
-                    e["ended_at"] = at
-                    e["exit_code"] = exit_code
-                    e["error"] = error
+                apply_run_state(extra[run], status, at, exit_code, error)
         out = []
         for r in runs:
             attrs = dict(r.attrs)
             attrs.update(extra[r.id])
-            started, ended = attrs.get("started_at"), attrs.get("ended_at")
-            if started and ended:
-                attrs["duration_s"] = seconds_between(started, ended)
-            out.append(Node(r.id, r.kind, r.name, attrs, r.created_at))
+            out.append(Node(r.id, r.kind, r.name, with_duration(attrs), r.created_at))
         return out
 
     def params_of(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, str]:
@@ -1302,6 +1292,26 @@ def _named(name: str, kind: str | None) -> tuple[str, list[Any]]:
     union = "SELECT pk FROM nodes WHERE name = ? UNION SELECT n.pk FROM aliases a JOIN nodes n ON n.id = a.node WHERE a.name = ?"
     return f"pk IN ({union})", [name, name]
 
+
+
+def apply_run_state(state: dict[str, Any], status: str, at: str, exit_code: int | None, error: str | None) -> None:
+    """Fold one ``run_states`` row (read in pk order) into a run's ``state``: its
+    status, when it started (the first ``running``) and how it ended."""
+    state["status"] = status
+    if status == "running":
+        state.setdefault("started_at", at)
+    else:
+        state["ended_at"] = at
+        state["exit_code"] = exit_code
+        state["error"] = error
+
+
+def with_duration(attrs: dict[str, Any]) -> dict[str, Any]:
+    """A run's ``attrs`` with ``duration_s`` added once it has started and ended."""
+    started, ended = attrs.get("started_at"), attrs.get("ended_at")
+    if started and ended:
+        attrs["duration_s"] = seconds_between(started, ended)
+    return attrs
 
 
 def seconds_between(a: str, b: str) -> float | None:
