@@ -93,16 +93,21 @@ def write(sc: Scope, path: str | os.PathLike[str], fmt: str) -> int:
     return len(doc.get_records())
 
 
-#: PROV-JSON's key for each relation, and its two ends (as the prov package writes them)
-_JSON_RELATIONS = {
-    "used": ("used", "prov:activity", "prov:entity"),
-    "was_generated_by": ("wasGeneratedBy", "prov:entity", "prov:activity"),
-    "was_derived_from": ("wasDerivedFrom", "prov:generatedEntity", "prov:usedEntity"),
-    "was_revision_of": ("wasDerivedFrom", "prov:generatedEntity", "prov:usedEntity"),
-    "was_associated_with": ("wasAssociatedWith", "prov:activity", "prov:agent"),
-    "was_attributed_to": ("wasAttributedTo", "prov:entity", "prov:agent"),
-    "was_informed_by": ("wasInformedBy", "prov:informed", "prov:informant"),
+#: the PROV attributes naming the two ends of each relation (as the prov package
+#: writes and reads them); a revision is a derivation
+_ENDS = {
+    "used": ("prov:activity", "prov:entity"),
+    "was_generated_by": ("prov:entity", "prov:activity"),
+    "was_derived_from": ("prov:generatedEntity", "prov:usedEntity"),
+    "was_revision_of": ("prov:generatedEntity", "prov:usedEntity"),
+    "was_associated_with": ("prov:activity", "prov:agent"),
+    "was_attributed_to": ("prov:entity", "prov:agent"),
+    "was_informed_by": ("prov:informed", "prov:informant"),
 }
+#: PROV-JSON's key for each relation, and its two ends (a revision is written as a
+#: wasDerivedFrom of type prov:Revision, as the prov package does)
+_JSON_RELATIONS = {rel: ("wasDerivedFrom" if rel == "was_revision_of" else PROV_NAMES[rel], *ends)
+                   for rel, ends in _ENDS.items()}
 _REVISION = {"$": "prov:Revision", "type": "xsd:QName"}
 
 
@@ -293,14 +298,15 @@ def _add_run(batch: ImportBatch, node_id: str, name: str | None, attrs: dict[str
                                       (node_id, status, end, state.get("exit_code"), state.get("error"), None)])
 
 
-_RELATIONS = {
-    "ProvUsage": ("used", "prov:activity", "prov:entity"),
-    "ProvGeneration": ("was_generated_by", "prov:entity", "prov:activity"),
-    "ProvDerivation": ("was_derived_from", "prov:generatedEntity", "prov:usedEntity"),
-    "ProvAssociation": ("was_associated_with", "prov:activity", "prov:agent"),
-    "ProvAttribution": ("was_attributed_to", "prov:entity", "prov:agent"),
-    "ProvCommunication": ("was_informed_by", "prov:informed", "prov:informant"),
-}
+#: the prov package's record classes read back, as our relations and their ends
+_RELATIONS = {cls: (rel, *_ENDS[rel]) for cls, rel in {
+    "ProvUsage": "used",
+    "ProvGeneration": "was_generated_by",
+    "ProvDerivation": "was_derived_from",
+    "ProvAssociation": "was_associated_with",
+    "ProvAttribution": "was_attributed_to",
+    "ProvCommunication": "was_informed_by",
+}.items()}
 
 
 def _add_relation(batch: ImportBatch, rec: Any, ids: Mapping[str, str]) -> None:
