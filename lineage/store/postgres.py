@@ -432,8 +432,6 @@ class PgConnection:
             on = text.rstrip(";").endswith(("on", "1", "true"))
             self._run(lambda raw: raw.execute(f"SET default_transaction_read_only = {'on' if on else 'off'}"), retry=False)
             return _NoRows()
-        if text.startswith("pragma data_version"):
-            return _NoRows([(self._store._data_version(),)])
         return _NoRows()  # secure_delete, synchronous, cache_size, …: nothing to do here
 
 
@@ -605,12 +603,8 @@ class PostgresStore(Store):
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
 
-    #: whether this store's schema exists (set once `_migrate` has run)
-    _schema_ready = False
-
     def _migrate(self) -> None:
         super()._migrate()
-        self._schema_ready = True
         # Artifacts' bytes, for the other machines of the team: content-addressed
         # (checked against their digest when fetched), so a cache outside the chain,
         # like stat_cache. Not a migration: the table is PostgreSQL's only (on SQLite
@@ -720,16 +714,13 @@ class PostgresStore(Store):
                 if conn.in_transaction:
                     conn.raw.execute("ROLLBACK")
 
-    def _data_version(self) -> int | None:
-        # What a connection remembers (the head, known nodes) is dropped when anyone
-        # commits an event (PRAGMA data_version is SQLite's): the newest event number,
-        # one index lookup. It changes with this connection's own commits too, so
-        # here the memory lasts one transaction: safe, if less of a saving. None
-        # (remember nothing) while the schema is being made: no `events` table yet.
-        if not self._schema_ready:
-            return None
-        row = self.conn.execute("SELECT seq FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        return int(row[0]) if row else 0
+    def _data_version(self) -> None:
+        """None: remember nothing between transactions. PostgreSQL has no number
+        that changes only with other connections' commits (PRAGMA data_version is
+        SQLite's); the newest event number changes with our own too, so checking it
+        would cost a round trip per transaction and per lookup for a memory that
+        never outlives one transaction. The head is still read once per transaction."""
+        return None
 
     # -- bulk writes through COPY ------------------------------------------------
 
