@@ -218,7 +218,7 @@ def test_a_store_from_before_batches_upgrades_and_still_verifies(tmp_path: Path,
         s.write_bulk("predictions", {}, "predictions", _prediction_rows(MODEL, 50))
     s.close()
     conn = sqlite3.connect(store_path)
-    conn.execute("DROP TABLE bulk_batches")  # migration 8
+    conn.execute("DROP TABLE bulk_batches")  # migration 9 (8, the search index, is re-made: replace=True)
     conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
