@@ -1034,31 +1034,15 @@ class Store:
         """See `ledger.check_event_rows`."""
         return _ledger.check_event_rows(self, seq)
 
-    def _in_place(self, table: str, seq: int, lo: int, hi: int) -> bool:
-        """See `ledger.rows_in_place`."""
-        return _ledger.rows_in_place(self, table, seq, lo, hi)
-
     # -- erasure ---------------------------------------------------------------
-
-    def _erased_rows(self, table: str | None = None, pks: Sequence[int] = ()) -> dict[str, dict[int, tuple[bytes, bytes]]]:
-        """See `erasure.erased_rows`."""
-        return _erasure.erased_rows(self, table, pks)
 
     def redact(self, node_id: str, *, reason: str) -> int:
         """See `erasure.redact`."""
         return _erasure.redact(self, node_id, reason=reason)
 
-    def _forget_paths(self, attrs: Mapping[str, Any]) -> None:
-        """See `erasure.forget_paths`."""
-        return _erasure.forget_paths(self, attrs)
-
     def scrub(self) -> bool:
         """See `erasure.scrub`."""
         return _erasure.scrub(self)
-
-    def _rows(self, table: str, where: str, arg: Any) -> list[tuple[str, int, tuple[Any, ...]]]:
-        """See `erasure.rows_where`."""
-        return _erasure.rows_where(self, table, where, arg)
 
     def last_checkpoint(self) -> Event | None:
         """See `ledger.last_checkpoint`."""
@@ -1068,15 +1052,6 @@ class Store:
                progress: Callable[[int, int], None] | None = None) -> VerifyReport:
         """See `ledger.verify`."""
         return _ledger.verify(self, head=head, record=record, since_checkpoint=since_checkpoint, progress=progress)
-
-    def _verify(self, head: str | None, since_checkpoint: bool,
-                progress: Callable[[int, int], None] | None) -> VerifyReport:
-        """See `ledger.check_chain`."""
-        return _ledger.check_chain(self, head, since_checkpoint, progress)
-
-    def _row_groups(self, after: int, problems: list[tuple[int, str]] | None = None) -> Iterator[tuple[int, str]]:
-        """See `ledger.event_row_digests`."""
-        return _ledger.event_row_digests(self, after, problems)
 
     # -- the stat cache (not evidence: outside the chain) ----------------------
 
