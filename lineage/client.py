@@ -52,7 +52,7 @@ def live_run(lg: Lineage, run_id: Any) -> Run:
     from . import fluent
 
     node = resolve_run(lg, run_id)
-    for run in fluent._stack().runs:
+    for run in fluent.run_stack().runs:
         if run.id == node.id:
             return run
     with _live_lock:
@@ -106,7 +106,7 @@ class MlflowClient:
         else:
             from .api import open as _open
 
-            self._lg = _open(fluent._store_path(tracking_uri))
+            self._lg = _open(fluent.store_path(tracking_uri))
         self.tracking_uri = tracking_uri or fluent.get_tracking_uri()
 
     def __getattr__(self, name: str) -> Any:
@@ -193,9 +193,9 @@ class MlflowClient:
         """Runs of the experiments matching MLflow's filter syntax, as a list."""
         from . import fluent, mlflow_filter
 
-        return fluent._search(self._lg, [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids),
-                              filter_string, max_results, order_by, "list", False, None, current=None,
-                              module=mlflow_filter)
+        return fluent.search_runs_on(self._lg, [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids),
+                                     filter_string, max_results, order_by, "list", False, None, current=None,
+                                     module=mlflow_filter)
 
     # -- params, metrics, tags -------------------------------------------------------
 

@@ -18,17 +18,9 @@ from lineage.model import Node
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lineage"
 
-# (importing module, owning module, name): why it is allowed
-ALLOWED: dict[tuple[str, str, str], str] = {
-    # MLflow's fluent API keeps its module state (the active-run stack, the default
-    # store) private to fluent, as MLflow does; its client reads it.
-    **{(imp, own, name): "MLflow-shaped modules share fluent's module state, as MLflow's do" for imp, own, name in [
-        ("lineage.client", "lineage.fluent", "_stack"),
-        ("lineage.client", "lineage.fluent", "_search"),
-        ("lineage.client", "lineage.fluent", "_store_path"),
-        ("lineage.fluent", "lineage.mlflow_filter", "_compare"),
-    ]},
-}
+# (importing module, owning module, name): why it is allowed. Empty: the store's modules
+# and the MLflow-shaped ones (fluent, client, mlflow_filter) now share public names.
+ALLOWED: dict[tuple[str, str, str], str] = {}
 
 
 def _module_name(path: Path, root: Path) -> str:
