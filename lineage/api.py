@@ -1308,7 +1308,8 @@ class Lineage:
 
     # -- promotion, serving state, model description, feature lineage (issue 13) ------
 
-    def promote(self, ref: Any, label: str, reason: str | None = None, *, author: str | None = None) -> Any:
+    def promote(self, ref: Any, label: str, reason: str | None = None, *, author: str | None = None,
+                name: str | None = None) -> Any:
         """Put a label (``production``, ``staging``, any word) on one model version, ending
         it on the version that held it; a ledger event with who and when.
         ``NAME@LABEL`` then names that version.
@@ -1323,6 +1324,9 @@ class Lineage:
             Why.
         author : str, optional
             Who decided (default: the recording identity).
+        name : str, optional
+            Which of the version's names the label belongs to: one it was registered
+            under (`register_model`); default its own name.
 
         Returns
         -------
@@ -1332,17 +1336,21 @@ class Lineage:
         Raises
         ------
         InvalidInputError
-            For a non-model or a bad label; nothing is recorded.
+            For a non-model, a bad label or a name the version does not have; nothing
+            is recorded.
 
         Examples
         --------
         >>> p = lg.promote("clf@2", "production", "best accuracy")
         >>> p.to_dict()["version"], lg.get("clf@production").id == lg.get("clf@2").id
         (2, True)
+        >>> _ = lg.register_model("clf@2", "churn")
+        >>> lg.promote("clf@2", "champion", name="churn").to_dict()["name"], lg.get("churn@champion").id == lg.get("clf@2").id
+        ('churn', True)
         """
         from . import promotion
 
-        return promotion.promote(self.store, self.get(ref), label, reason=reason, author=author)
+        return promotion.promote(self.store, self.get(ref), label, reason=reason, author=author, name=name)
 
     def unpromote(self, name: Any, label: str, *, reason: str | None = None, author: str | None = None) -> Any:
         """Take a label off the version of a model name that holds it.
@@ -2379,6 +2387,193 @@ class Lineage:
         True
         """
         return self.store.actor
+
+    # -- model versions as MLflow's registry and pyfunc read them (issue 9) ----------
+    # `MlflowClient`'s registry calls and `pyfunc.load_model` used to read `lg.store`
+    # (aliases, generators, artifact paths, add_node); these are what they need.
+
+    def artifact_file(self, ref: Any) -> Path:
+        """Where the store keeps its copy of an artifact's or a model's bytes
+        (content-addressed: the file is named after the digest in the id).
+
+        Parameters
+        ----------
+        ref : Node or str
+            An artifact or a model version (any reference `get` accepts).
+
+        Returns
+        -------
+        Path
+            The stored copy, inside the store's ``artifacts`` folder.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+        InvalidInputError
+            When it names something other than an artifact or a model, or the store
+            holds no copy of its bytes.
+
+        Examples
+        --------
+        >>> path = lg.artifact_file("clf@1")
+        >>> path.exists(), path.name == lg.get("clf@1").id.split(":", 1)[1]
+        (True, True)
+        """
+        from .errors import InvalidInputError
+
+        node = self.get(ref)
+        if node.kind not in ("artifact", "model"):
+            raise InvalidInputError(f"{node.id} is a {node.kind}; only artifacts and models have stored bytes")
+        path = self.store.artifact_path(node.id.split(":", 1)[1])
+        if not path.is_file():
+            raise InvalidInputError(f"the artifact of {node.id} is missing ({path})")
+        return path
+
+    def load_model(self, ref: Any) -> Any:
+        """The fitted object of a recorded model version, read back from the store's copy
+        after checking that its bytes still have the digest its id records.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The model version (any reference `get` accepts: ``clf``, ``clf@2``,
+            ``clf@production``, an id).
+
+        Returns
+        -------
+        object
+            The unpickled model (an estimator with its own ``predict``).
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+        InvalidInputError
+            When it names something other than a model, or its stored copy is missing or
+            altered (then run `verify`).
+
+        Examples
+        --------
+        >>> model = lg.load_model("clf@1")
+        >>> type(model).__name__, model.C
+        ('LogisticRegression', 1.0)
+        """
+        import hashlib
+        import pickle
+
+        from .errors import InvalidInputError
+
+        node = self.get(ref)
+        if node.kind != "model":
+            raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+        path = self.artifact_file(node)
+        try:
+            blob = path.read_bytes()
+        except OSError:
+            raise InvalidInputError(f"the artifact of {node.id} is missing ({path})") from None
+        if hashlib.sha256(blob).hexdigest() != node.id.split(":", 1)[1]:
+            raise InvalidInputError(f"the artifact of {node.id} does not match its recorded digest; run `lineage verify`")
+        return pickle.loads(blob)  # our own artifact, its digest checked above
+
+    def aliases(self, ref: Any) -> list[str]:
+        """The other names a node was recorded under, oldest first (a model version
+        registered under a second name, as MLflow's registry does).
+
+        Parameters
+        ----------
+        ref : Node or str
+            The node (any reference `get` accepts).
+
+        Returns
+        -------
+        list of str
+            Its names besides ``.name``; empty when it has none.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+
+        Examples
+        --------
+        >>> lg.aliases("clf@1")
+        []
+        >>> _ = lg.register_model("clf@1", "churn")
+        >>> lg.aliases("clf@1")
+        ['churn']
+        """
+        return self.store.aliases(self.get(ref).id)
+
+    def generated_by(self, ref: Any) -> list[Node]:
+        """The runs recorded as having generated a node, in the order recorded.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The node (any reference `get` accepts).
+
+        Returns
+        -------
+        list of Node
+            The run nodes; empty for a node no run generated (a source dataset).
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+
+        Examples
+        --------
+        >>> [(run.kind, run.name) for run in lg.generated_by("clf@2")]
+        [('run', 'fit')]
+        >>> lg.generated_by("raw")
+        []
+        """
+        ids = self.store.generators(self.get(ref).id)
+        return [node for node in (self.store.get_node(i) for i in ids) if node is not None]
+
+    def register_model(self, ref: Any, name: str) -> Node:
+        """Record a model version under a further name (MLflow's
+        ``create_model_version``): ``NAME@N`` and ``NAME@LABEL`` then count it among
+        that name's versions. Registering it under a name it has records nothing.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The model version (any reference `get` accepts).
+        name : str
+            The registered model name.
+
+        Returns
+        -------
+        Node
+            The model version as known under ``name`` (same id, same attributes).
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+        InvalidInputError
+            When it names something other than a model, or ``name`` is not a name.
+
+        Examples
+        --------
+        >>> lg.register_model("clf@2", "churn").name
+        'churn'
+        >>> lg.get("churn@1").id == lg.get("clf@2").id
+        True
+        """
+        from .errors import InvalidInputError
+
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInputError("a registered model needs a name")
+        node = self.get(ref)
+        if node.kind != "model":
+            raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+        if name != node.name and name not in self.store.aliases(node.id):
+            self.store.add_node(Node(node.id, "model", name, dict(node.attrs)), event_type="model")
+        return Node(node.id, node.kind, name, node.attrs, node.created_at)
 
 class MetricPoint:
     """One logged value of a metric: ``step``, ``value``, ``at`` (ISO time), ``group``

@@ -37,7 +37,6 @@ from .entities import (
 )
 from .errors import InvalidInputError, NodeNotFoundError, WriteRefusedError
 from .model import Node
-from .store import Store
 from .tracking import NO_LOCK, Run
 
 _live: dict[str, Run] = {}  # runs created by a client in this process, by lineage id
@@ -53,7 +52,7 @@ def live_run(lg: Lineage, run_id: Any) -> Run:
     from . import fluent
 
     node = resolve_run(lg, run_id)
-    for run in fluent._stack().runs:
+    for run in fluent.run_stack().runs:
         if run.id == node.id:
             return run
     with _live_lock:
@@ -107,12 +106,8 @@ class MlflowClient:
         else:
             from .api import open as _open
 
-            self._lg = _open(fluent._store_path(tracking_uri))
+            self._lg = _open(fluent.store_path(tracking_uri))
         self.tracking_uri = tracking_uri or fluent.get_tracking_uri()
-
-    @property
-    def _store(self) -> Store:
-        return self._lg.store
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -198,9 +193,9 @@ class MlflowClient:
         """Runs of the experiments matching MLflow's filter syntax, as a list."""
         from . import fluent, mlflow_filter
 
-        return fluent._search(self._lg, [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids),
-                              filter_string, max_results, order_by, "list", False, None, current=None,
-                              module=mlflow_filter)
+        return fluent.search_runs_on(self._lg, [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids),
+                                     filter_string, max_results, order_by, "list", False, None, current=None,
+                                     module=mlflow_filter)
 
     # -- params, metrics, tags -------------------------------------------------------
 
@@ -292,7 +287,7 @@ class MlflowClient:
         for n in hits:
             target = dst / str(n.name)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self._store.artifact_path(n.id.split(":", 1)[1]), target)
+            shutil.copyfile(self._lg.artifact_file(n), target)
         return str(dst / want)
 
     # -- the model registry ------------------------------------------------------------
@@ -314,9 +309,9 @@ class MlflowClient:
         return [n for n in self._lg.history(name, kind="model")]
 
     def _version(self, name: str, number: int, node: Node) -> ModelVersion:
-        run = _producer(self._store, node.id)
-        labels = [a.split("@", 1)[1] for a in self._store.aliases(node.id) if a.startswith(name + "@")]
-        return ModelVersion(name, number, node, run_hex(run) if run else None, labels)
+        runs = self._lg.generated_by(node)
+        labels = [a.split("@", 1)[1] for a in self._lg.aliases(node) if a.startswith(name + "@")]
+        return ModelVersion(name, number, node, run_hex(runs[-1].id) if runs else None, labels)
 
     def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
                              run_link: str | None = None, description: str | None = None,
@@ -326,10 +321,10 @@ class MlflowClient:
         ``source`` names no recorded model."""
         from .models import resolve_model_uri
 
-        node = resolve_model_uri(self._store, model_id or source)
+        node = resolve_model_uri(self._lg, model_id or source)
         versions = self._versions(name)
         if node.id not in [v.id for v in versions]:
-            self._store.add_node(Node(node.id, "model", name, dict(node.attrs)), event_type="model")
+            self._lg.register_model(node, name)
             versions = self._versions(name)
         number = [v.id for v in versions].index(node.id) + 1
         return self._version(name, number, versions[number - 1])
@@ -352,9 +347,7 @@ class MlflowClient:
     def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
         """Point ``alias`` at a version: lineage's promotion label (``NAME@ALIAS`` resolves to it)."""
         mv = self.get_model_version(name, version)
-        from . import promotion
-
-        promotion.promote(self._store, mv.id, alias, name=name)
+        self._lg.promote(mv.id, alias, name=name)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """The version an alias points at. Raises NodeNotFoundError when none does."""
@@ -367,11 +360,6 @@ class MlflowClient:
         if node.id not in ids:
             raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias")
         return self._version(name, ids.index(node.id) + 1, versions[ids.index(node.id)])
-
-
-def _producer(store: Store, node_id: str) -> str | None:
-    gens = store.generators(node_id)
-    return gens[-1] if gens else None
 
 
 def _key(entity: Any) -> str:

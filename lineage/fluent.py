@@ -55,14 +55,15 @@ class _Stack:
         _default["last"] = run  # what last_active_run() answers, however the run ended
 
 
-def _stack() -> _Stack:
+def run_stack() -> _Stack:
+    """This thread's stack of active runs (the innermost last), made on first use."""
     s = getattr(_state, "stack", None)
     if s is None:
         s = _state.stack = _Stack()
     return s
 
 
-def _store_path(uri: str) -> str:
+def store_path(uri: str) -> str:
     """The store file a tracking URI names: ``lineage:///DIR`` (the project folder whose
     ``.lineage/lineage.db`` is used, or a path ending in ``.db``), ``sqlite:///x.db``,
     ``file:///DIR`` or a plain path."""
@@ -89,7 +90,7 @@ def get_lineage() -> Lineage:
         if _default["lg"] is None:
             env = os.environ.get("MLFLOW_TRACKING_URI", "")
             if not os.environ.get("LINEAGE_DB") and env.startswith("lineage:"):
-                _default["lg"] = _open(_store_path(env))
+                _default["lg"] = _open(store_path(env))
             else:
                 _default["lg"] = _open()
         return _default["lg"]
@@ -100,7 +101,7 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
     ``sqlite:///path.db`` or ``lineage:///PROJECT_DIR``."""
     with _lock:
         text = os.fspath(uri)
-        _default["lg"] = _open(_store_path(text))
+        _default["lg"] = _open(store_path(text))
         _default["uri"] = text
 
 
@@ -183,7 +184,7 @@ def search_experiments(view_type: Any = None, max_results: int | None = None, fi
     for c in clauses:
         if c.entity != "attributes" or c.key.lower() != "name":
             raise InvalidInputError(f"search_experiments filters by name only, not {c.entity}.{c.key}")
-        out = [e for e in out if mlflow_filter._compare(e.name, c.op, c.value)]
+        out = [e for e in out if mlflow_filter.compare(e.name, c.op, c.value)]
     return out[:max_results] if max_results else out
 
 
@@ -206,7 +207,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     As in MLflow, a second run while one is active needs ``nested=True``; it then
     records its parent. Raises NodeNotFoundError for an unknown ``run_id`` or
     ``experiment_id``."""
-    stack = _stack()
+    stack = run_stack()
     if stack.runs and not nested and run_id is None:
         raise WriteRefusedError(
             f"run {run_hex(stack.runs[-1].id)} is already active; end it with lineage.end_run() "
@@ -234,7 +235,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
 
 def active_run() -> ActiveRun | None:
     """The innermost active run of this thread, or None."""
-    runs = _stack().runs
+    runs = run_stack().runs
     return runs[-1] if runs else None  # type: ignore[return-value]
 
 
@@ -286,13 +287,15 @@ def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str 
     from . import mlflow_filter
 
     lg = get_lineage()
-    return _search(lg, experiment_ids, filter_string, max_results, order_by, output_format,
-                   search_all_experiments, experiment_names, current=_current_experiment(), module=mlflow_filter)
+    return search_runs_on(lg, experiment_ids, filter_string, max_results, order_by, output_format,
+                          search_all_experiments, experiment_names, current=_current_experiment(), module=mlflow_filter)
 
 
-def _search(lg: Lineage, experiment_ids: Sequence[str] | None, filter_string: str | None, max_results: int | None,
-            order_by: Sequence[str] | None, output_format: str, search_all: bool,
-            experiment_names: Sequence[str] | None, *, current: str | None, module: Any) -> Any:
+def search_runs_on(lg: Lineage, experiment_ids: Sequence[str] | None, filter_string: str | None, max_results: int | None,
+                   order_by: Sequence[str] | None, output_format: str, search_all: bool,
+                   experiment_names: Sequence[str] | None, *, current: str | None, module: Any) -> Any:
+    """`search_runs` on ``lg``: the runs of the experiments matching MLflow's filter, ordered and cut, as a
+    DataFrame or a list (``output_format``)."""
     if output_format not in ("pandas", "list"):
         raise InvalidInputError(f"output_format must be 'pandas' or 'list', got {output_format!r}")
     clauses = module.parse(filter_string)

@@ -223,11 +223,13 @@ def _like(pattern: str, text: str, *, ci: bool) -> bool:
     return re.fullmatch(rx, text, re.IGNORECASE | re.DOTALL if ci else re.DOTALL) is not None
 
 
-def _compare(actual: Any, op: str, expected: Any) -> bool:
+def compare(actual: Any, op: str, expected: Any) -> bool:
+    """True when ``actual`` stands in relation ``op`` to ``expected`` as MLflow's filters compare (None
+    matches nothing)."""
     if actual is None:
         return False
     if op in ("in", "not in"):
-        inside = any(_compare(actual, "=", e) for e in expected)
+        inside = any(compare(actual, "=", e) for e in expected)
         return inside if op == "in" else not inside
     if op in ("like", "ilike", "not like", "not ilike"):
         hit = _like(str(expected), str(actual), ci="ilike" in op)
@@ -265,17 +267,17 @@ def matches(view: Any, clauses: Sequence[Clause]) -> bool:
             actual = _attribute(view, c.key)
             if c.key.lower() == "status" and isinstance(c.value, str):
                 actual, expected = str(actual), c.value.upper()
-                if not _compare(actual, c.op, expected):
+                if not compare(actual, c.op, expected):
                     return False
                 continue
         else:  # datasets.name / datasets.digest / datasets.context
             k = c.key.lower()
             values = [d.tags.get("mlflow.data.context") if k == "context" else getattr(d.dataset, k, None)
                       for d in view.inputs.dataset_inputs]
-            if not any(_compare(v, c.op, c.value) for v in values):
+            if not any(compare(v, c.op, c.value) for v in values):
                 return False
             continue
-        if not _compare(actual, c.op, c.value):
+        if not compare(actual, c.op, c.value):
             return False
     return True
 

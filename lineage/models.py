@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError, NodeNotFoundError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import Lineage
+    from .model import Node
 
 _NUMPY_TYPES = {"f8": "double", "f4": "float", "i8": "long", "i4": "integer", "b1": "boolean", "O": "string",
                 "U": "string", "S": "binary"}
@@ -118,8 +122,8 @@ def signature_attrs(signature: Any, input_example: Any = None) -> dict[str, Any]
 # model URIs
 
 
-def resolve_model_uri(store: Any, model_uri: Any) -> Any:
-    """The model node a model URI names: ``runs:/<run_id>/<artifact_path>``,
+def resolve_model_uri(lg: Lineage, model_uri: Any) -> Node:
+    """The model node a model URI names in ``lg``'s store: ``runs:/<run_id>/<artifact_path>``,
     ``models:/<name>/<version>``, ``models:/<name>/latest``, ``models:/<name>@<alias>``,
     or any lineage reference (``model:…``, a name, ``name@N``).
 
@@ -134,7 +138,7 @@ def resolve_model_uri(store: Any, model_uri: Any) -> Any:
         if not uri:
             raise InvalidInputError("a model URI is needed, e.g. runs:/<run_id>/model or models:/<name>/<version>")
         if uri.startswith("runs:/"):
-            node = _model_of_run(store, uri)
+            node = _model_of_run(lg, uri)
         elif uri.startswith("models:/"):
             body = uri[len("models:/"):].strip("/")
             name, _, version = body.partition("/")
@@ -147,50 +151,32 @@ def resolve_model_uri(store: Any, model_uri: Any) -> Any:
             else:
                 raise InvalidInputError(f"{uri!r}: the version must be a number, 'latest' or @alias")
             try:
-                node = store.resolve(ref)
+                node = lg.get(ref)
             except NodeNotFoundError:
                 raise NodeNotFoundError(uri, "no registered model version matches it") from None
         else:
-            node = store.resolve(uri)
+            node = lg.get(uri)
     if node.kind != "model":
         raise InvalidInputError(f"{model_uri!r} names a {node.kind}, not a model")
     return node
 
 
-def _model_of_run(store: Any, uri: str) -> Any:
+def _model_of_run(lg: Lineage, uri: str) -> Node:
     from .entities import find_run
-    from .query import runview
 
     body = uri[len("runs:/"):].strip("/")
     run_id, _, path = body.partition("/")
     try:
-        run = find_run(store.resolve, run_id)
+        run = find_run(lg.get, run_id)
     except NodeNotFoundError:
         raise NodeNotFoundError(uri, "no run has that id") from None
-    models = [n for rel, _, n in runview.run_links(store, run.id) if rel == "was_generated_by" and n.kind == "model"]
+    models = [n for rel, _, n in lg.run_links(run) if rel == "was_generated_by" and n.kind == "model"]
     path = path.strip("/")
     for m in reversed(models):
         if not path or m.attrs.get("artifact_path") == path or m.name == path:
             return m
     names = ", ".join(sorted({str(m.attrs.get("artifact_path") or m.name) for m in models})) or "none"
     raise NodeNotFoundError(uri, f"run {run_id} logged no model at {path!r} (its models: {names})")
-
-
-def load_model_object(store: Any, node: Any) -> Any:
-    """The fitted object of a recorded model, read back from its stored artifact after
-    checking its digest. Raises InvalidInputError when the artifact is missing or altered."""
-    import hashlib
-    import pickle
-
-    hex_id = node.id.split(":", 1)[1]
-    path = store.artifact_path(hex_id)
-    try:
-        blob = path.read_bytes()
-    except OSError:
-        raise InvalidInputError(f"the artifact of {node.id} is missing ({path})") from None
-    if hashlib.sha256(blob).hexdigest() != hex_id:
-        raise InvalidInputError(f"the artifact of {node.id} does not match its recorded digest; run `lineage verify`")
-    return pickle.loads(blob)  # our own artifact, its digest checked above
 
 
 __all__ = ["ColSpec", "ModelSignature", "Schema", "infer_signature", "resolve_model_uri"]

@@ -35,11 +35,11 @@ def load_model(model_uri: Any, suppress_warnings: bool = False, dst_path: str | 
     ``models:/<name>@<alias>`` or a lineage reference), read from the store after
     checking its digest. Raises NodeNotFoundError when the URI names no recorded model."""
     from . import fluent
-    from .models import load_model_object, resolve_model_uri
+    from .models import resolve_model_uri
 
-    store = fluent.get_lineage().store
-    node = resolve_model_uri(store, model_uri)
-    return PyFuncModel(load_model_object(store, node), node)
+    lg = fluent.get_lineage()
+    node = resolve_model_uri(lg, model_uri)
+    return PyFuncModel(lg.load_model(node), node)
 
 
 __all__ = ["PyFuncModel", "load_model"]

@@ -33,10 +33,10 @@ def load_model(model_uri: Any, dst_path: str | None = None) -> Any:
 
     Raises NodeNotFoundError when the URI names no recorded model."""
     from . import fluent
-    from .models import load_model_object, resolve_model_uri
+    from .models import resolve_model_uri
 
-    store = fluent.get_lineage().store
-    return load_model_object(store, resolve_model_uri(store, model_uri))
+    lg = fluent.get_lineage()
+    return lg.load_model(resolve_model_uri(lg, model_uri))
 
 
 def save_model(sk_model: Any, path: str, **kwargs: Any) -> None:

@@ -457,8 +457,8 @@ def test_search_runs_agrees_with_mlflows_rules(searchable: Path, clauses: list[t
     text = " and ".join(f"{f} {op} {v!r}" if isinstance(v, float) else f"{f} {op} '{v}'" for f, op, v in clauses)
     lg = lineage.open(searchable / "lineage.db")
     try:
-        got = fluent._search(lg, None, text, None, None, "list", True, None, current=None,
-                             module=__import__("lineage.mlflow_filter", fromlist=["x"]))
+        got = fluent.search_runs_on(lg, None, text, None, None, "list", True, None, current=None,
+                                    module=__import__("lineage.mlflow_filter", fromlist=["x"]))
         want = sum(_brute(m, p, t, clauses) for m, p, t in _VALUES)
         assert len(got) == want, text
     finally:

@@ -152,13 +152,13 @@ def test_a_busy_store_is_a_one_line_lineage_error(store_path: Path) -> None:
 
     other = sqlite3.connect(store_path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
-    old = store_mod._BUSY_SECONDS
-    store_mod._BUSY_SECONDS = 0.3
+    old = store_mod.BUSY_SECONDS
+    store_mod.BUSY_SECONDS = 0.3
     try:
         with pytest.raises(StoreBusyError, match="busy"):
             s.add_node(dataset("33" * 32, "c"))
     finally:
-        store_mod._BUSY_SECONDS = old
+        store_mod.BUSY_SECONDS = old
         other.execute("ROLLBACK")
         other.close()
     s.add_node(dataset("33" * 32, "c"))  # free again: it works

@@ -18,65 +18,9 @@ from lineage.model import Node
 
 PACKAGE = Path(__file__).resolve().parent.parent / "lineage"
 
-# (importing module, owning module, name): why it is allowed
-ALLOWED: dict[tuple[str, str, str], str] = {
-    # The store package's modules (codec, schema, sqlite, ledger, erasure, files) were
-    # cut out of one module and still share its private names; they sit below the
-    # store's public surface (Store and its methods) and change together.
-    **{(imp, own, name): "store internals: one package cut from one module (issue 10)" for imp, own, name in [
-        ("lineage.store", "lineage.store.codec", "_coerce"),
-        ("lineage.store.postgres", "lineage.store.codec", "_encode_batch"),
-        ("lineage.store.bulk", "lineage.store.codec", "_Encoded"),
-        ("lineage.store.bulk", "lineage.store.codec", "_encode_chunks"),
-        ("lineage.store.bulk", "lineage.store.schema", "_column_kinds"),
-        ("lineage.store.postgres", "lineage.store.files", "_RUN_ID"),
-        ("lineage.store.postgres", "lineage.store.schema", "_column_kinds"),
-        ("lineage.store.publish", "lineage.store.erasure", "_erased_form"),
-        ("lineage.store.publish", "lineage.store.erasure", "_erased_rows"),
-        ("lineage.store", "lineage.store.codec", "_encode_batch"),
-        ("lineage.store", "lineage.store.schema", "_column_kinds"),
-        ("lineage.store", "lineage.store.sqlite", "_chunks"),
-        ("lineage.store", "lineage.store.sqlite", "_map_errors"),
-        ("lineage.store.codec", "lineage.store.schema", "_INT"),
-        ("lineage.store.codec", "lineage.store.schema", "_INT_COLUMNS"),
-        ("lineage.store.codec", "lineage.store.schema", "_REAL"),
-        ("lineage.store.codec", "lineage.store.schema", "_REAL_COLUMNS"),
-        ("lineage.store.codec", "lineage.store.schema", "_TEXT"),
-        ("lineage.store.core", "lineage.store.codec", "_coerce"),
-        ("lineage.store.core", "lineage.store.codec", "_encode_batch"),
-        ("lineage.store.core", "lineage.store.files", "_RUN_ID"),
-        ("lineage.store.core", "lineage.store.files", "_ignore_in_git"),
-        ("lineage.store.core", "lineage.store.schema", "_column_kinds"),
-        ("lineage.store.core", "lineage.store.sqlite", "_begin_immediate"),
-        ("lineage.store.core", "lineage.store.sqlite", "_busy"),
-        ("lineage.store.core", "lineage.store.sqlite", "_chunks"),
-        ("lineage.store.core", "lineage.store.sqlite", "_map_errors"),
-        ("lineage.store.core", "lineage.store.sqlite", "_BUSY_SECONDS"),
-        ("lineage.store.core", "lineage.store.ledger", "_in_place"),
-        ("lineage.store.core", "lineage.store.ledger", "_verify"),
-        ("lineage.store.core", "lineage.store.ledger", "_row_groups"),
-        ("lineage.store.core", "lineage.store.erasure", "_erased_rows"),
-        ("lineage.store.core", "lineage.store.erasure", "_forget_paths"),
-        ("lineage.store.core", "lineage.store.erasure", "_rows"),
-        ("lineage.store.erasure", "lineage.store.sqlite", "_chunks"),
-        ("lineage.store.ledger", "lineage.store.codec", "_DIGEST"),
-        ("lineage.store.ledger", "lineage.store.codec", "_EMPTY_ROWS"),
-        ("lineage.store.ledger", "lineage.store.codec", "_FIRST"),
-        ("lineage.store.ledger", "lineage.store.codec", "_as_bytes"),
-        ("lineage.store.ledger", "lineage.store.codec", "_stored_column_json"),
-        ("lineage.store.ledger", "lineage.store.erasure", "_committed_digest"),
-        ("lineage.store.ledger", "lineage.store.erasure", "_erased_form"),
-        ("lineage.store.ledger", "lineage.store.erasure", "_erased_rows"),
-    ]},
-    # MLflow's fluent API keeps its module state (the active-run stack, the default
-    # store) private to fluent, as MLflow does; its client reads it.
-    **{(imp, own, name): "MLflow-shaped modules share fluent's module state, as MLflow's do" for imp, own, name in [
-        ("lineage.client", "lineage.fluent", "_stack"),
-        ("lineage.client", "lineage.fluent", "_search"),
-        ("lineage.client", "lineage.fluent", "_store_path"),
-        ("lineage.fluent", "lineage.mlflow_filter", "_compare"),
-    ]},
-}
+# (importing module, owning module, name): why it is allowed. Empty: the store's modules
+# and the MLflow-shaped ones (fluent, client, mlflow_filter) now share public names.
+ALLOWED: dict[tuple[str, str, str], str] = {}
 
 
 def _module_name(path: Path, root: Path) -> str:

@@ -401,10 +401,10 @@ _cell = st.one_of(
 @settings(max_examples=200, deadline=None)
 @given(table=st.sampled_from(list(RECORD_TABLES)), data=st.data())
 def test_bulk_encoding_equals_row_digest(table: str, data: st.DataObject) -> None:
-    from lineage.store import _coerce, _column_kinds, _encode_batch, row_digest
+    from lineage.store import as_stored, column_kinds, encode_batch, row_digest
 
     columns = RECORD_TABLES[table]
-    kinds = _column_kinds(table, columns)
+    kinds = column_kinds(table, columns)
     n = data.draw(st.integers(1, 6))
     # a column is either uniform (the C fast path) or mixed (value by value)
     cols = []
@@ -419,8 +419,8 @@ def test_bulk_encoding_equals_row_digest(table: str, data: st.DataObject) -> Non
                 st.floats(allow_nan=False, allow_infinity=False) if uniform != "none" else st.none())
         cols.append(data.draw(st.lists(strategy, min_size=n, max_size=n)))
     rows = list(zip(*cols))
-    out, digests = _encode_batch(table, kinds, rows)
-    expected = [_coerce(table, columns, r) for r in rows]
+    out, digests = encode_batch(table, kinds, rows)
+    expected = [as_stored(table, columns, r) for r in rows]
     assert [tuple(o) for o in out] == [tuple(e) for e in expected]  # (no NaN survives _coerce)
     assert digests == b"".join(row_digest(table, e) for e in expected)
 

@@ -23,14 +23,14 @@ Everything imported from ``lineage.store`` before the split is re-exported here.
 from __future__ import annotations
 
 from .bulk import event_numbers
-from .codec import _coerce, _encode_batch, chain_hash, row_digest
+from .codec import as_stored, chain_hash, encode_batch, row_digest
 from .core import Store
 from .erasure import ERASURE_LIMITS
 from .files import RunLock, StatCache
 from .ledger import Event, VerifyReport
 from .locate import default_location, find_store, locate
-from .schema import BATCHED_TABLES, DB_NAME, GENESIS, MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, STORE_DIR, _column_kinds, published
-from .sqlite import _chunks, _map_errors
+from .schema import BATCHED_TABLES, DB_NAME, GENESIS, MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, STORE_DIR, column_kinds, published
+from .sqlite import chunked, map_errors
 
 __all__ = [
     "BATCHED_TABLES",
@@ -46,16 +46,16 @@ __all__ = [
     "StatCache",
     "Store",
     "VerifyReport",
-    "_chunks",
-    "_coerce",
-    "_column_kinds",
-    "_encode_batch",
-    "_map_errors",
+    "as_stored",
     "chain_hash",
+    "chunked",
+    "column_kinds",
     "default_location",
+    "encode_batch",
     "event_numbers",
     "find_store",
     "locate",
+    "map_errors",
     "published",
     "row_digest",
 ]

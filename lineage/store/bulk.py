@@ -51,9 +51,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import LineageError
 from ..model import now_iso
 from . import ledger as _ledger
-from .codec import _encode_chunks, _Encoded
+from .codec import EncodedChunk, encode_chunks
 from .files import RunLock
-from .schema import BATCHED_TABLES, RECORD_TABLES, _column_kinds, published
+from .schema import BATCHED_TABLES, RECORD_TABLES, column_kinds, published
 
 if TYPE_CHECKING:
     from .core import Store
@@ -96,7 +96,7 @@ def event_numbers(store: Store, raw: Iterable[Any]) -> dict[Any, Any]:
 
 
 def _load_chunk(conn: sqlite3.Connection, table: str, columns: Sequence[str], event: int,
-                chunk: _Encoded) -> tuple[int, int]:
+                chunk: EncodedChunk) -> tuple[int, int]:
     """Insert an encoded chunk of rows of ``table`` (values of ``columns``) with ``event``;
     returns the first and last ``pk`` they were given (in order, inside the caller's
     write transaction).
@@ -206,7 +206,7 @@ def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], c
     """Load ``rows`` into ``table`` as ``batch``, a short transaction per chunk;
     returns what its event will commit to."""
     columns = RECORD_TABLES[table]
-    kinds = _column_kinds(table, columns)
+    kinds = column_kinds(table, columns)
     gc_was_enabled = gc.isenabled()
     # Millions of short-lived tuples make the cyclic garbage collector run full
     # collections over every object of the process again and again (more than
@@ -220,7 +220,7 @@ def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], c
         # rows per chunk (one transaction each): from 2,000, then as many as TXN_SECONDS
         # allows at the rate measured (never more than ``chunk``)
         most = max(int(chunk), 100)
-        chunks = _encode_chunks(table, kinds, iter(rows), min(2_000, most))
+        chunks = encode_chunks(table, kinds, iter(rows), min(2_000, most))
         with _loading(store):
             for enc in chunks:
                 rows_hash.update(enc.digests)  # SHA-256 over the row digests, as if fed one by one

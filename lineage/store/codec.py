@@ -17,7 +17,7 @@ from ..errors import (
 )
 from ..model import canonical_json
 from ..model import clean_text as _clean_text
-from .schema import _INT, _INT_COLUMNS, _REAL, _REAL_COLUMNS, _TEXT
+from .schema import INT_COLUMNS, KIND_INT, KIND_REAL, KIND_TEXT, REAL_COLUMNS
 
 # ---------------------------------------------------------------------------
 # digests
@@ -47,7 +47,7 @@ def chain_hash(prev_hex: str, type_: str, payload_digest_hex: str, rows_digest_h
     return hashlib.sha256(data).hexdigest()
 
 
-def _as_bytes(value: Any) -> bytes:
+def as_bytes(value: Any) -> bytes:
     """Stored text as UTF-8 (a forged BLOB or number as whatever bytes it has)."""
     if isinstance(value, str):
         return value.encode()
@@ -60,7 +60,8 @@ def _as_bytes(value: Any) -> bytes:
 _FLOAT_REPR = float.__repr__
 _INT_REPR = int.__repr__
 _INF = float("inf")
-_DIGEST = operator.methodcaller("digest")
+#: ``digest_of(h)`` is ``h.digest()``, a hash object's bytes: a C-level function for ``map``
+digest_of = operator.methodcaller("digest")
 
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
@@ -92,13 +93,13 @@ def _to_text(v: Any) -> str:
 
 
 def _coerce_one(kind: int, v: Any) -> tuple[Any, str]:
-    """One value as `_coerce` stores it, and its canonical JSON text."""
+    """One value as `as_stored` stores it, and its canonical JSON text."""
     if v is None:
         return None, "null"
-    if kind == _TEXT:
+    if kind == KIND_TEXT:
         v = _to_text(v)
         return v, _json_str(v)
-    if kind == _REAL:
+    if kind == KIND_REAL:
         f = _to_real(v)
         if f is None:  # SQLite stores NaN as NULL
             return None, "null"
@@ -114,16 +115,16 @@ def _encode_column(kind: int, col: Sequence[Any]) -> tuple[Sequence[Any], Sequen
     C-level ``map`` calls; anything else value by value through `_coerce_one`.
     """
     types = set(map(type, col))
-    if kind == _TEXT and types == {str}:
-        # (a string that is not valid UTF-8 fails str.encode in `_encode_batch`,
+    if kind == KIND_TEXT and types == {str}:
+        # (a string that is not valid UTF-8 fails str.encode in `encode_batch`,
         # which then cleans the batch and comes back here)
         if col.count(col[0]) == len(col):  # one value throughout (a model id, a time)
             return col, [_json_str(col[0])] * len(col)
         return col, list(map(_json_str, col))
-    if kind == _REAL and types == {float} and all(map(math.isfinite, col)) and 0.0 not in col:
+    if kind == KIND_REAL and types == {float} and all(map(math.isfinite, col)) and 0.0 not in col:
         # (0.0 in col: a -0.0 may be among them, which SQLite hands back as 0.0)
         return col, list(map(_FLOAT_REPR, col))
-    if kind == _INT and types == {int} and _INT64[0] <= min(col) and max(col) <= _INT64[1]:
+    if kind == KIND_INT and types == {int} and _INT64[0] <= min(col) and max(col) <= _INT64[1]:
         return col, list(map(_INT_REPR, col))
     if types == {type(None)}:
         return col, ["null"] * len(col)
@@ -131,10 +132,10 @@ def _encode_column(kind: int, col: Sequence[Any]) -> tuple[Sequence[Any], Sequen
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
-class _Encoded(NamedTuple):
+class EncodedChunk(NamedTuple):
     """A chunk of rows of one table, encoded (`_encode_chunk`)."""
 
-    #: the values as stored, column by column (`_coerce`)
+    #: the values as stored, column by column (`as_stored`)
     columns: list[Sequence[Any]]
     #: each row's canonical JSON, ``["table",v1,…]``: what its digest is taken over
     lines: list[str]
@@ -155,15 +156,15 @@ class _Encoded(NamedTuple):
         return self.given if self.given is not None else list(zip(*self.columns))
 
 
-def _encode_batch(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], bytes]:
-    """Rows of one table as stored (`_coerce`), ready for ``executemany``, and the
+def encode_batch(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], bytes]:
+    """Rows of one table as stored (`as_stored`), ready for ``executemany``, and the
     concatenation of their row digests (`row_digest` of each, in order)."""
     enc = _encode_chunk(table, kinds, batch)
     return enc.rows(), enc.digests
 
 
-def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> _Encoded:
-    """Rows of one table encoded: as stored (`_coerce`), as canonical JSON, and digested.
+def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> EncodedChunk:
+    """Rows of one table encoded: as stored (`as_stored`), as canonical JSON, and digested.
 
     Works column by column, so the per-row cost is a few C calls instead of
     json.dumps: this is what makes `write_bulk` keep up with raw ``executemany``.
@@ -171,7 +172,7 @@ def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any
     per-batch template once; a text column that needs no JSON escaping (ids, hex
     digests: checked at once over the joined column) is quoted by the template, so
     the only per-row work left is one ``str.format``, one encode and one SHA-256.
-    tests/test_store.py checks it against `_coerce` and `row_digest` on random rows.
+    tests/test_store.py checks it against `as_stored` and `row_digest` on random rows.
     """
     columns = list(zip(*batch))
     if len(columns) != len(kinds):
@@ -183,7 +184,7 @@ def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any
     constant: dict[int, Any] = {}
     for i, (k, c) in enumerate(zip(kinds, columns)):
         first = c[0]
-        if type(first) is str and k == _TEXT and c.count(first) == len(c):
+        if type(first) is str and k == KIND_TEXT and c.count(first) == len(c):
             # one value throughout: its JSON text goes into the template itself
             values.append(c)
             constant[i] = first
@@ -194,7 +195,7 @@ def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any
             constant[i] = None
             template += ",null"
             continue
-        if k == _TEXT and set(map(type, c)) == {str}:
+        if k == KIND_TEXT and set(map(type, c)) == {str}:
             joined = "".join(c)
             if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
                 values.append(c)  # nothing to escape: the template quotes them
@@ -208,7 +209,7 @@ def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any
     template += "]"
     lines = (list(map(template.format, *texts)) if texts
              else [template.replace("{{", "{").replace("}}", "}")] * len(batch))
-    digests = map(_DIGEST, map(hashlib.sha256, map(str.encode, lines)))
+    digests = map(digest_of, map(hashlib.sha256, map(str.encode, lines)))
     try:
         joined_digests = b"".join(digests)
     except UnicodeEncodeError:  # text that is not valid UTF-8: clean it, then as usual
@@ -218,10 +219,10 @@ def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any
     if len(constant) == len(values):  # (every column constant: rows of nothing)
         constant.pop(0)
     narrow = list(zip(*(v for i, v in enumerate(values) if i not in constant)))
-    return _Encoded(values, lines, joined_digests, given, constant, narrow)
+    return EncodedChunk(values, lines, joined_digests, given, constant, narrow)
 
 
-def _stored_column_json(col: Sequence[Any]) -> Sequence[str]:
+def stored_column_json(col: Sequence[Any]) -> Sequence[str]:
     """``canonical_json(v)`` of each value of a column as SQLite returned it (verify):
     C-level maps for uniform columns, value by value otherwise."""
     types = set(map(type, col))
@@ -237,22 +238,22 @@ def _stored_column_json(col: Sequence[Any]) -> Sequence[str]:
 
 
 
-def _coerce(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
+def as_stored(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:
     """Values as SQLite will return them, so digests agree between write and verify."""
     out: list[Any] = []
     for col, v in zip(columns, values):
         if v is None:
             out.append(None)
-        elif (table, col) in _REAL_COLUMNS:
+        elif (table, col) in REAL_COLUMNS:
             out.append(_to_real(v))  # NaN as NULL, -0.0 as 0.0: as SQLite stores them
-        elif (table, col) in _INT_COLUMNS:
+        elif (table, col) in INT_COLUMNS:
             out.append(_to_int(v))
         else:
             out.append(_to_text(v))
     return tuple(out)
 
 
-class _encode_chunks:  # (lower case: used like a generator function)
+class encode_chunks:  # (lower case: used like a generator function)
     """Rows in encoded chunks (`_encode_chunk`) of ``size`` rows; the caller may change
     ``size`` between chunks (bulk writes size them to a time budget).
 
@@ -266,10 +267,12 @@ class _encode_chunks:  # (lower case: used like a generator function)
     def __init__(self, table: str, kinds: Sequence[int], rows: Iterator[Sequence[Any]], size: int) -> None:
         self.table, self.kinds, self.rows, self.size = table, kinds, rows, size
 
-    def __iter__(self) -> Iterator[_Encoded]:
+    def __iter__(self) -> Iterator[EncodedChunk]:
         while batch := list(itertools.islice(self.rows, max(int(self.size), 1))):
             yield _encode_chunk(self.table, self.kinds, batch)
 
 
-_EMPTY_ROWS = hashlib.sha256(b"").hexdigest()
-_FIRST = operator.itemgetter(0)
+#: the rows digest of an event that wrote no rows (SHA-256 of nothing)
+EMPTY_ROWS_DIGEST = hashlib.sha256(b"").hexdigest()
+#: ``first_item(t)`` is ``t[0]``: a C-level sort or group key
+first_item = operator.itemgetter(0)

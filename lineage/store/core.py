@@ -35,11 +35,11 @@ from . import erasure as _erasure
 from . import files as _files
 from . import ledger as _ledger
 from . import sqlite as _sqlite
-from .codec import _coerce, _encode_batch, row_digest
-from .files import _RUN_ID, RunLock, StatCache, _ignore_in_git
+from .codec import as_stored, encode_batch, row_digest
+from .files import RUN_ID_PATTERN, RunLock, StatCache, ignore_in_git
 from .ledger import Event, VerifyReport
-from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, _column_kinds
-from .sqlite import _begin_immediate, _busy, _chunks, _map_errors
+from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, column_kinds
+from .sqlite import begin_immediate, busy_error, chunked, map_errors
 
 _INSERTS: dict[str, str] = {}
 
@@ -109,7 +109,7 @@ class Store:
         self._writer = threading.Lock()  # this process's threads take turns to write
         self.read_only = False
         try:
-            with _map_errors(self.path):
+            with map_errors(self.path):
                 self._connect_here()
                 self._open_check(create)
                 self._migrate()
@@ -130,7 +130,7 @@ class Store:
                                     "restore it from a backup, or remove it and run `lineage init`")
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _ignore_in_git(self.path.parent)
+            ignore_in_git(self.path.parent)
         self.dir = self.path.parent
 
     def _open_check(self, create: bool) -> None:
@@ -270,7 +270,7 @@ class Store:
         failed inner write rolls back alone and a failed outer one rolls back whole.
 
         Raises StoreBusyError when another writer holds the lock past the busy wait
-        (`_BUSY_SECONDS`), StoreFullError when the disk is full.
+        (`BUSY_SECONDS`), StoreFullError when the disk is full.
         """
         return self._transaction(False)
 
@@ -296,12 +296,12 @@ class Store:
         conn = self.conn
         local = self._local
         outer_unit = local.unit
-        with _map_errors(self.path):
+        with map_errors(self.path):
             if local.depth == 0:
                 # Threads of this process queue here, asleep, rather than all polling
                 # SQLite's lock (and fighting for the GIL while one of them holds it)
-                if not self._writer.acquire(timeout=_sqlite._BUSY_SECONDS):
-                    raise _busy(self.path)
+                if not self._writer.acquire(timeout=_sqlite.BUSY_SECONDS):
+                    raise busy_error(self.path)
                 try:
                     self._begin_tx(conn)
                     local.depth = 1
@@ -352,7 +352,7 @@ class Store:
 
     def _begin_tx(self, conn: Any) -> None:
         """Begin a write transaction holding the store's write lock."""
-        _begin_immediate(conn, self.path)
+        begin_immediate(conn, self.path)
 
     def _commit_tx(self, conn: Any) -> None:
         conn.execute("COMMIT")
@@ -398,7 +398,7 @@ class Store:
         if local.depth > 0 or conn.in_transaction:
             yield
             return
-        with _map_errors(self.path):
+        with map_errors(self.path):
             conn.execute("BEGIN")  # deferred: the snapshot is taken by the first read
             local.depth = 1
             try:
@@ -446,7 +446,7 @@ class Store:
             for table, columns in RECORD_TABLES.items():
                 if not rows or table not in rows:
                     continue
-                coerced = [_coerce(table, columns, r) for r in rows[table]]
+                coerced = [as_stored(table, columns, r) for r in rows[table]]
                 if not coerced:
                     continue
                 for values in coerced:
@@ -485,7 +485,7 @@ class Store:
         transaction, with their event number.
         """
         if not self.in_transaction and table in _bulk.BATCHED_TABLES:
-            with _map_errors(self.path):
+            with map_errors(self.path):
                 return _bulk.write_batched(self, type_, payload, table, rows, chunk=chunk)
         return self._write_bulk_direct(type_, payload, table, rows, chunk=chunk)
 
@@ -496,7 +496,7 @@ class Store:
         loaded as an invisible batch and one short transaction publishes them all;
         otherwise they share one transaction."""
         if not self.in_transaction and all(w[2] in _bulk.BATCHED_TABLES for w in writes):
-            with _map_errors(self.path):
+            with map_errors(self.path):
                 return _bulk.write_batched_many(self, writes)
         with self.transaction():
             return [self.write_bulk(t, p, table, rows) for t, p, table, rows in writes]
@@ -512,7 +512,7 @@ class Store:
             # the event number is one int of ours for every row: a literal, not a binding
             sql = f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({marks}, {int(seq)})"
             rows_hash = hashlib.sha256()
-            kinds = _column_kinds(table, columns)
+            kinds = column_kinds(table, columns)
             n = 0
             it = iter(rows)
             gc_was_enabled = gc.isenabled()
@@ -522,7 +522,7 @@ class Store:
                     batch = list(itertools.islice(it, chunk))
                     if not batch:
                         break
-                    out, digests = _encode_batch(table, kinds, batch)
+                    out, digests = encode_batch(table, kinds, batch)
                     rows_hash.update(digests)
                     self.conn.executemany(sql, out)
                     if table == "run_states":
@@ -553,7 +553,7 @@ class Store:
         (each an exact lookup on ``edges_src``), not one per edge."""
         found: set[Edge] = set()
         unique = list(dict.fromkeys(edges))
-        for chunk in _chunks(unique, 200):
+        for chunk in chunked(unique, 200):
             if len(chunk) == 1:
                 if self.edge_exists(chunk[0]):
                     found.add(chunk[0])
@@ -562,7 +562,7 @@ class Store:
             args = [v for e in chunk for v in (e.src, e.dst, e.rel, e.role)]
             # rows come back as stored (text): match them to the edges asked about in
             # the stored form, as the SQL comparison did
-            asked = {_coerce("edges", RECORD_TABLES["edges"], (e.src, e.dst, e.rel, e.role)): e for e in chunk}
+            asked = {as_stored("edges", RECORD_TABLES["edges"], (e.src, e.dst, e.rel, e.role)): e for e in chunk}
             for row in self.conn.execute(f"SELECT src, dst, rel, role FROM edges WHERE {where}", args):
                 edge = asked.get(tuple(row))
                 if edge is not None:
@@ -597,8 +597,8 @@ class Store:
             rows: dict[str, list[Sequence[Any]]] = {k: list(v) for k, v in (extra or {}).items()}
             written: tuple[Any, ...] | None = None
             if existing is None:
-                written = _coerce("nodes", RECORD_TABLES["nodes"],
-                                  (node.id, node.kind, node.name, canonical_json(dict(node.attrs)), node.created_at or now_iso()))
+                written = as_stored("nodes", RECORD_TABLES["nodes"],
+                                    (node.id, node.kind, node.name, canonical_json(dict(node.attrs)), node.created_at or now_iso()))
                 rows["nodes"] = [written]
             elif alias and node.name and node.name != existing.name and node.name not in self.aliases(node.id):
                 rows["aliases"] = [(node.id, node.name)]
@@ -723,11 +723,11 @@ class Store:
         out: dict[str, Node] = {}
         preds = [i for i in ids if i.startswith("prediction:")]
         others = [i for i in ids if not i.startswith("prediction:")]
-        for chunk in _chunks(others, 500):
+        for chunk in chunked(others, 500):
             marks = ", ".join("?" * len(chunk))
             for row in self.conn.execute(f"SELECT {self._NODE_COLS} FROM nodes WHERE id IN ({marks})", chunk):
                 out[row[0]] = self._node_from_row(row)
-        for chunk in _chunks(preds, 500):
+        for chunk in chunked(preds, 500):
             marks = ", ".join("?" * len(chunk))
             sql = f"SELECT {self._PRED_COLS} FROM predictions WHERE id IN ({marks}) AND {_bulk.published()}"
             for row in self.conn.execute(sql, chunk):
@@ -743,7 +743,7 @@ class Store:
             return []
         ids = [r.id for r in runs]
         extra: dict[str, dict[str, Any]] = {i: {"params": {}, "tags": {}, "metrics": {}} for i in ids}
-        for chunk in _chunks(ids, 500):
+        for chunk in chunked(ids, 500):
             marks = ", ".join("?" * len(chunk))
             # params are immutable (a changed value is refused), so their order is moot
             for run, key, value in self.conn.execute(f"SELECT run, key, value FROM params WHERE run IN ({marks})", chunk):
@@ -771,7 +771,7 @@ class Store:
         if keys is None:
             return {k: v for k, v in self.conn.execute("SELECT key, value FROM params WHERE run = ? ORDER BY pk", (run_id,))}
         out: dict[str, str] = {}
-        for chunk in _chunks(list(keys), 500):
+        for chunk in chunked(list(keys), 500):
             marks = ", ".join("?" * len(chunk))
             sql = f"SELECT key, value FROM params WHERE run = ? AND key IN ({marks}) ORDER BY pk"
             out.update({k: v for k, v in self.conn.execute(sql, (run_id, *chunk))})
@@ -1034,31 +1034,15 @@ class Store:
         """See `ledger.check_event_rows`."""
         return _ledger.check_event_rows(self, seq)
 
-    def _in_place(self, table: str, seq: int, lo: int, hi: int) -> bool:
-        """See `ledger._in_place`."""
-        return _ledger._in_place(self, table, seq, lo, hi)
-
     # -- erasure ---------------------------------------------------------------
-
-    def _erased_rows(self, table: str | None = None, pks: Sequence[int] = ()) -> dict[str, dict[int, tuple[bytes, bytes]]]:
-        """See `erasure._erased_rows`."""
-        return _erasure._erased_rows(self, table, pks)
 
     def redact(self, node_id: str, *, reason: str) -> int:
         """See `erasure.redact`."""
         return _erasure.redact(self, node_id, reason=reason)
 
-    def _forget_paths(self, attrs: Mapping[str, Any]) -> None:
-        """See `erasure._forget_paths`."""
-        return _erasure._forget_paths(self, attrs)
-
     def scrub(self) -> bool:
         """See `erasure.scrub`."""
         return _erasure.scrub(self)
-
-    def _rows(self, table: str, where: str, arg: Any) -> list[tuple[str, int, tuple[Any, ...]]]:
-        """See `erasure._rows`."""
-        return _erasure._rows(self, table, where, arg)
 
     def last_checkpoint(self) -> Event | None:
         """See `ledger.last_checkpoint`."""
@@ -1068,15 +1052,6 @@ class Store:
                progress: Callable[[int, int], None] | None = None) -> VerifyReport:
         """See `ledger.verify`."""
         return _ledger.verify(self, head=head, record=record, since_checkpoint=since_checkpoint, progress=progress)
-
-    def _verify(self, head: str | None, since_checkpoint: bool,
-                progress: Callable[[int, int], None] | None) -> VerifyReport:
-        """See `ledger._verify`."""
-        return _ledger._verify(self, head, since_checkpoint, progress)
-
-    def _row_groups(self, after: int, problems: list[tuple[int, str]] | None = None) -> Iterator[tuple[int, str]]:
-        """See `ledger._row_groups`."""
-        return _ledger._row_groups(self, after, problems)
 
     # -- the stat cache (not evidence: outside the chain) ----------------------
 
@@ -1119,7 +1094,7 @@ class Store:
         """
         out, stale = [], False
         for (run,) in self.conn.execute("SELECT run FROM open_runs ORDER BY run").fetchall():
-            if isinstance(run, str) and _RUN_ID.fullmatch(run) and self._latest_status(run) == "running":
+            if isinstance(run, str) and RUN_ID_PATTERN.fullmatch(run) and self._latest_status(run) == "running":
                 out.append(run)
             else:
                 stale = True
@@ -1190,7 +1165,7 @@ class Store:
         ids = sorted({i for i in node_ids if not i.startswith("prediction:")})
         out: dict[str, set[int]] = {t: set() for t in ("nodes", "aliases", "edges", "params", "tags", "metrics", "run_states", "annotations")}
         wanted = set(ids)
-        for chunk in _chunks(ids, 500):
+        for chunk in chunked(ids, 500):
             marks = ", ".join("?" * len(chunk))
             for table, column in (("nodes", "id"), ("aliases", "node"), ("params", "run"), ("tags", "run"),
                                   ("metrics", "run"), ("run_states", "run"), ("annotations", "node")):
@@ -1205,7 +1180,7 @@ class Store:
         """``{run: {key: event}}``: the ledger event that wrote each param row of
         ``run_ids`` (a param is written once, so one event per key)."""
         out: dict[str, dict[str, int]] = {r: {} for r in run_ids}
-        for chunk in _chunks(list(run_ids), 500):
+        for chunk in chunked(list(run_ids), 500):
             marks = ", ".join("?" * len(chunk))
             for run, key, event in self.conn.execute(f"SELECT run, key, event FROM params WHERE run IN ({marks}) ORDER BY pk", chunk):
                 out[run][key] = event

@@ -22,7 +22,7 @@ from ..model import clean_text as _clean_text
 from . import fulltext as _fulltext
 from .codec import row_digest
 from .schema import BATCHED_TABLES, RECORD_TABLES, published
-from .sqlite import _chunks
+from .sqlite import chunked
 
 if TYPE_CHECKING:
     from .core import Store
@@ -48,7 +48,7 @@ ERASURE_LIMITS = ("copies made before the erasure are outside the store's reach:
                   "and audit reports already written, and (on PostgreSQL) the server's WAL archive and replicas")
 
 
-def _erased_form(table: str, values: Sequence[Any]) -> bool:
+def in_erased_form(table: str, values: Sequence[Any]) -> bool:
     """True when a row of ``table`` holds exactly what erasure leaves in its erasable
     columns. A redaction record counts only for such a row: otherwise a well-chained
     `redact` event appended later could vouch for any rewrite of any fact (a metric's
@@ -61,7 +61,7 @@ def _erased_form(table: str, values: Sequence[Any]) -> bool:
 
 
 
-def _committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> bytes:
+def committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> bytes:
     """The digest a row's event committed to: its own, or, for an erased row that is
     exactly as erasure left it, the one recorded before erasure. An erased row edited
     since keeps its own digest, so its event fails verification."""
@@ -70,7 +70,7 @@ def _committed_digest(actual: bytes, erasure: tuple[bytes, bytes] | None) -> byt
     return actual
 
 
-def _erased_rows(store: Store, table: str | None = None, pks: Sequence[int] = ()) -> dict[str, dict[int, tuple[bytes, bytes]]]:
+def erased_rows(store: Store, table: str | None = None, pks: Sequence[int] = ()) -> dict[str, dict[int, tuple[bytes, bytes]]]:
     """``{table: {pk: (digest committed to, digest as erased)}}`` of erased rows:
     all of them, or only those of ``table`` among ``pks``."""
     base = "SELECT tbl, row_pk, row_digest, erased_digest, event FROM redactions"
@@ -78,7 +78,7 @@ def _erased_rows(store: Store, table: str | None = None, pks: Sequence[int] = ()
         queries: Iterable[tuple[str, list[Any]]] = [(base, [])]
     else:  # in chunks: a bulk event's rows outnumber SQLite's bound-variable limit
         queries = ((f"{base} WHERE tbl = ? AND row_pk IN ({', '.join('?' * len(c))})", [table, *c])
-                   for c in _chunks(list(pks), 500))
+                   for c in chunked(list(pks), 500))
     out: dict[str, dict[int, tuple[bytes, bytes]]] = {}
     # redaction rows of events copied from another store (`lineage push`) name that
     # store's row numbers: the push event re-records them with ours (store/publish.py)
@@ -116,11 +116,11 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
     with store.transaction():
         targets: list[tuple[str, int, tuple[Any, ...]]] = []
         if node_id.startswith("prediction:"):
-            targets += _rows(store, "predictions", "id = ?", node_id)
-            targets += _rows(store, "prediction_inputs", "prediction = ?", node_id)
+            targets += rows_where(store, "predictions", "id = ?", node_id)
+            targets += rows_where(store, "prediction_inputs", "prediction = ?", node_id)
         else:
-            targets += _rows(store, "nodes", "id = ?", node_id)
-            targets += _rows(store, "aliases", "node = ?", node_id)
+            targets += rows_where(store, "nodes", "id = ?", node_id)
+            targets += rows_where(store, "aliases", "node = ?", node_id)
         if not targets:
             raise NodeNotFoundError(node_id)
         node_attrs: dict[str, Any] = {}
@@ -129,11 +129,11 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
                 node_attrs = json.loads(targets[0][2][3]) or {}
             if targets[0][2][1] == "run":
                 for table in ("params", "tags", "run_states"):
-                    targets += _rows(store, table, "run = ?", node_id)
-        targets += _rows(store, "annotations", "node = ?", node_id)
+                    targets += rows_where(store, table, "run = ?", node_id)
+        targets += rows_where(store, "annotations", "node = ?", node_id)
         records, updates = [], []
         for table, pk, values in targets:
-            if _erased_rows(store, table, [pk]):
+            if erased_rows(store, table, [pk]):
                 continue
             columns = RECORD_TABLES[table]
             blank = _ERASED_COLUMNS[table]
@@ -152,7 +152,7 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
             columns = RECORD_TABLES[table]
             sets = ", ".join(f"{c} = ?" for c in columns)
             store.conn.execute(f"UPDATE {table} SET {sets} WHERE pk = ?", (*erased, pk))
-        _forget_paths(store, node_attrs)
+        forget_paths(store, node_attrs)
         # the search index's triggers removed the erased terms; merge its segments so
         # no old segment keeps them (the VACUUM below then zeroes the freed pages)
         _fulltext.after_erasure(store)
@@ -160,7 +160,7 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
     return seq
 
 
-def _forget_paths(store: Store, attrs: Mapping[str, Any]) -> None:
+def forget_paths(store: Store, attrs: Mapping[str, Any]) -> None:
     """Drop stat cache entries for the paths an erased node recorded (a file, or
     every file under a directory): the cache keys are the paths themselves."""
     for key in ("path", "abspath", "uri"):
@@ -200,7 +200,9 @@ def scrub(store: Store) -> bool:
     return False
 
 
-def _rows(store: Store, table: str, where: str, arg: Any) -> list[tuple[str, int, tuple[Any, ...]]]:
+def rows_where(store: Store, table: str, where: str, arg: Any) -> list[tuple[str, int, tuple[Any, ...]]]:
+    """``(table, pk, values)`` of each published row of ``table`` matching ``where`` (one ``?``, bound to
+    ``arg``), in pk order."""
     columns = RECORD_TABLES[table]
     if table in BATCHED_TABLES:  # an unpublished bulk write is no one's yet
         where += f" AND {published()}"

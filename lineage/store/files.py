@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .core import Store
 
 
-def _ignore_in_git(folder: Path) -> None:
+def ignore_in_git(folder: Path) -> None:
     """Give a ``.lineage/`` folder a ``.gitignore`` of ``*``: a store inside a work tree
     must not make the code it records look changed (untracked files)."""
     if folder.name != STORE_DIR:
@@ -37,7 +37,8 @@ def _ignore_in_git(folder: Path) -> None:
             marker.write_text("# lineage's store: kept out of git (it records the code, it is not code)\n*\n")
 
 
-_RUN_ID = re.compile(r"run:[0-9a-f]{32}")
+#: a run's id as lineage makes them: a run lock is named after it, so nothing else may be
+RUN_ID_PATTERN = re.compile(r"run:[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -111,7 +112,7 @@ def artifact_path(store: Store, digest: str) -> Path:
 
 def run_lock(store: Store, run_id: str) -> RunLock:
     """The lock file of a run: only ever ``locks/<32 hex>.lock`` inside the store."""
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
         raise InvalidInputError(f"{run_id!r} is not a run id (run:<32 hex digits>)")
     return RunLock(store.locks_dir / (run_id.split(":", 1)[1] + ".lock"))
 

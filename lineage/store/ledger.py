@@ -28,8 +28,8 @@ from ..errors import (
 )
 from ..model import canonical_json
 from ..model import clean_text as _clean_text
-from .codec import _DIGEST, _EMPTY_ROWS, _FIRST, _as_bytes, _stored_column_json, chain_hash, row_digest
-from .erasure import _committed_digest, _erased_form, _erased_rows
+from .codec import EMPTY_ROWS_DIGEST, as_bytes, chain_hash, digest_of, first_item, row_digest, stored_column_json
+from .erasure import committed_digest, erased_rows, in_erased_form
 from .schema import BATCHED_TABLES, GENESIS, RECORD_TABLES
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def check_event_rows(store: Store, seq: int) -> bool:
     if ev is None:
         return False
     payload, payload_digest, rows_digest = ev
-    if payload is not None and hashlib.sha256(_as_bytes(payload)).hexdigest() != payload_digest:
+    if payload is not None and hashlib.sha256(as_bytes(payload)).hexdigest() != payload_digest:
         return False
     h = hashlib.sha256()
     for table, columns in RECORD_TABLES.items():
@@ -143,11 +143,11 @@ def check_event_rows(store: Store, seq: int) -> bool:
                                       (-batch,)).fetchall()
             if not _in_span(store, table, batch, payload):
                 return False
-        mine = _erased_rows(store, table, [r[0] for r in rows]).get(table, {}) if rows else {}
+        mine = erased_rows(store, table, [r[0] for r in rows]).get(table, {}) if rows else {}
         for pk, *values in rows:
-            erasure = mine.get(pk) if _erased_form(table, values) else None
-            h.update(_committed_digest(row_digest(table, values), erasure))
-        if rows and batch is None and not _in_place(store, table, seq, rows[0][0], rows[-1][0]):
+            erasure = mine.get(pk) if in_erased_form(table, values) else None
+            h.update(committed_digest(row_digest(table, values), erasure))
+        if rows and batch is None and not rows_in_place(store, table, seq, rows[0][0], rows[-1][0]):
             return False
     return h.hexdigest() == rows_digest
 
@@ -172,7 +172,7 @@ def _batch_of(store: Store, table: str, seq: int) -> int | None:
     return row[0] if row and isinstance(row[0], int) else None
 
 
-def _in_place(store: Store, table: str, seq: int, lo: int, hi: int) -> bool:
+def rows_in_place(store: Store, table: str, seq: int, lo: int, hi: int) -> bool:
     """The order rule around one event's rows ``lo..hi`` (pks) of ``table``: no row
     of another event among them, none of a later event before them, none of an
     earlier event after them. Index and rowid-range lookups only."""
@@ -215,7 +215,7 @@ def verify(store: Store, *, head: str | None = None, record: bool = False, since
         raise InvalidInputError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
     outer = store.in_transaction  # inside a caller's snapshot or batch: repair nothing
     with store.snapshot():
-        report = _verify(store, head, since_checkpoint, progress)
+        report = check_chain(store, head, since_checkpoint, progress)
         # (a full check reads every run state anyway; an incremental one stays cheap)
         stale = store._stale_open_runs() if report.checked_from == 0 else set()
         from .bulk import leftover_rows  # (bulk writes append through this module)
@@ -239,8 +239,10 @@ def verify(store: Store, *, head: str | None = None, record: bool = False, since
     return report
 
 
-def _verify(store: Store, head: str | None, since_checkpoint: bool,
-            progress: Callable[[int, int], None] | None) -> VerifyReport:
+def check_chain(store: Store, head: str | None, since_checkpoint: bool,
+                progress: Callable[[int, int], None] | None) -> VerifyReport:
+    """The VerifyReport of replaying the chain and every event's rows from event 1 (or the last
+    checkpoint), with ``head`` looked for; reads only (`verify` adds repairs and checkpoints)."""
     total, _ = store.head()
     start, prev = 1, GENESIS
     if since_checkpoint:
@@ -263,7 +265,7 @@ def _verify(store: Store, head: str | None, since_checkpoint: bool,
         found_head = any(str(h).startswith(want_head) for (h,) in store.conn.execute(
             "SELECT hash FROM events WHERE seq < ? AND hash >= ? AND hash < ?", (start, want_head, want_head + "g")))
 
-    row_groups = _row_groups(store, start - 1, problems)
+    row_groups = event_row_digests(store, start - 1, problems)
     pending = next(row_groups, None)
     expected = start
     sha, fromhex = hashlib.sha256, bytes.fromhex
@@ -273,13 +275,13 @@ def _verify(store: Store, head: str | None, since_checkpoint: bool,
         if seq != expected:
             problems.append((expected, f"events {expected}..{seq - 1} are missing from the ledger"))
             expected = seq
-        if payload is not None and sha(_as_bytes(payload)).hexdigest() != pd:
+        if payload is not None and sha(as_bytes(payload)).hexdigest() != pd:
             problems.append((seq, f"event {seq} ({type_}): payload does not match its digest"))
         # rows belonging to events that do not exist (inserted rows)
         while pending is not None and pending[0] < seq:
             problems.append((pending[0], f"rows claim event {pending[0]}, which is not in the ledger"))
             pending = next(row_groups, None)
-        actual = _EMPTY_ROWS
+        actual = EMPTY_ROWS_DIGEST
         if pending is not None and pending[0] == seq:
             actual = pending[1]
             pending = next(row_groups, None)
@@ -326,7 +328,7 @@ def _verify(store: Store, head: str | None, since_checkpoint: bool,
     return report
 
 
-def _row_groups(store: Store, after: int, problems: list[tuple[int, str]] | None = None) -> Iterator[tuple[int, str]]:
+def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]] | None = None) -> Iterator[tuple[int, str]]:
     """``(event, rows digest)`` for every event that has rows, in event order,
     merged across tables so memory stays bounded by one event's rows.
 
@@ -337,7 +339,7 @@ def _row_groups(store: Store, after: int, problems: list[tuple[int, str]] | None
     "latest" means. The earliest event involved is appended to ``problems``.
     """
 
-    erased = _erased_rows(store, )
+    erased = erased_rows(store, )
 
     def stream(table: str, columns: tuple[str, ...], order: int, cur: Iterator[Any] | None = None,
                check_order: bool = True) -> Iterator[tuple[Any, int, bytes]]:
@@ -376,10 +378,10 @@ def _row_groups(store: Store, after: int, problems: list[tuple[int, str]] | None
                         top_pk, top_event = pk, e
                 else:
                     top_pk, top_event = pks[-1], events[-1]
-            texts = [_stored_column_json(c) for c in cols]
-            digests: Iterable[bytes] = map(_DIGEST, map(hashlib.sha256, map(str.encode, map(template.format, *texts))))
+            texts = [stored_column_json(c) for c in cols]
+            digests: Iterable[bytes] = map(digest_of, map(hashlib.sha256, map(str.encode, map(template.format, *texts))))
             if mine:  # erased rows count as what their event committed to
-                digests = [_committed_digest(d, mine.get(pk)) if pk in mine and _erased_form(table, r[2:]) else d
+                digests = [committed_digest(d, mine.get(pk)) if pk in mine and in_erased_form(table, r[2:]) else d
                            for d, pk, r in zip(digests, pks, rows)]
             yield from zip(events, itertools.repeat(order), digests)
 
@@ -402,7 +404,7 @@ def _row_groups(store: Store, after: int, problems: list[tuple[int, str]] | None
     # Items compare as (event, table order, digest) tuples; no two streams share a
     # table order, so rows of one event keep (table order, pk) order.
     merged = heapq.merge(*streams)
-    for event, group in itertools.groupby(merged, key=_FIRST):
+    for event, group in itertools.groupby(merged, key=first_item):
         h = hashlib.sha256()
         for _, _, d in group:
             h.update(d)

@@ -46,15 +46,15 @@ from ..errors import (
     WriteRefusedError,
 )
 from ..model import now_iso
-from .codec import _encode_batch
+from .codec import encode_batch
 from .core import Store
-from .schema import RECORD_TABLES, _column_kinds
+from .schema import RECORD_TABLES, column_kinds
 
 #: URL schemes that select this backend
 SCHEMES = ("postgresql://", "postgres://")
 
 #: how long a write waits for the append lock (another writer's transaction)
-_BUSY_SECONDS = 30.0
+BUSY_SECONDS = 30.0
 
 #: tries of an operation that is safe to repeat (connecting, a read outside a
 #: transaction, the start of a write transaction) when the server cannot be reached,
@@ -229,7 +229,7 @@ def _translate(exc: BaseException, where: str) -> LineageError | None:
                                      "retry when the server is back")
     if isinstance(exc, (e.LockNotAvailable, e.DeadlockDetected, e.QueryCanceled, e.SerializationFailure)):
         return StoreBusyError(f"the lineage store {where} is busy: another writer held its append lock for more than "
-                              f"{_BUSY_SECONDS:.0f} s; try again")
+                              f"{BUSY_SECONDS:.0f} s; try again")
     if isinstance(exc, (e.DiskFull, e.OutOfMemory, e.InsufficientResources)):
         return DiskFullError(f"the server holding {where} is out of space: nothing of this write was kept; "
                              "free some space and retry")
@@ -254,7 +254,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def _map_errors(where: str) -> Iterator[None]:
+def map_errors(where: str) -> Iterator[None]:
     """psycopg errors raised inside become lineage errors (see `_translate`)."""
     import psycopg
 
@@ -545,7 +545,7 @@ class PostgresStore(Store):
         def configure(conn: Any) -> None:
             conn.autocommit = True
             conn.execute(f'SET search_path TO "{schema}"')
-            conn.execute(f"SET lock_timeout = '{int(_BUSY_SECONDS * 1000)}ms'")
+            conn.execute(f"SET lock_timeout = '{int(BUSY_SECONDS * 1000)}ms'")
             # a dead client machine is noticed within a minute (its locks freed)
             conn.execute("SET tcp_keepalives_idle = 20")
             conn.execute("SET tcp_keepalives_interval = 5")
@@ -674,7 +674,7 @@ class PostgresStore(Store):
         self._begin_write(conn)
 
     def _commit_tx(self, conn: Any) -> None:
-        with _map_errors(str(self.path)):
+        with map_errors(str(self.path)):
             conn.raw.execute("COMMIT")
 
     def _rollback_tx(self, conn: Any, exc: BaseException, *, committing: bool = False) -> None:
@@ -703,7 +703,7 @@ class PostgresStore(Store):
         if local.depth > 0 or conn.in_transaction:
             yield
             return
-        with _map_errors(str(self.path)):
+        with map_errors(str(self.path)):
             conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         local.depth = 1
         try:
@@ -741,9 +741,9 @@ class PostgresStore(Store):
     # -- run liveness: session advisory locks, no lock files -----------------------
 
     def run_lock(self, run_id: str) -> Any:
-        from .files import _RUN_ID
+        from .files import RUN_ID_PATTERN
 
-        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
             raise InvalidInputError(f"{run_id!r} is not a run id (run:<32 hex digits>)")
         return PgRunLock(self, run_id)
 
@@ -777,10 +777,10 @@ _DIRECT_ROWS = int(os.environ.get("LINEAGE_PG_DIRECT_ROWS", "200000"))
 
 def _encoded_chunks(table: str, kinds: Sequence[int], rows: Iterator[Sequence[Any]],
                     size: int) -> Iterator[tuple[list[Sequence[Any]], bytes]]:
-    """Chunks of ``rows`` encoded (`_encode_batch`), in this thread: a thread ahead
+    """Chunks of ``rows`` encoded (`encode_batch`), in this thread: a thread ahead
     lost to inline encoding in the bulk benchmark (the GIL is taken back per row)."""
     while batch := list(itertools.islice(rows, size)):
-        yield _encode_batch(table, kinds, batch)
+        yield encode_batch(table, kinds, batch)
 
 
 def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
@@ -797,7 +797,7 @@ def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, ro
     leaves nothing (a TEMP table ends with its session).
     """
     columns = RECORD_TABLES[table]
-    kinds = _column_kinds(table, columns)
+    kinds = column_kinds(table, columns)
     types = [_COPY_TYPES[k] for k in kinds]
     conn: PgConnection = store._pgconn
     staged: str | None = None
@@ -857,7 +857,7 @@ def _publish(store: Any, type_: str, payload: Mapping[str, Any], table: str, sta
     from . import ledger as _ledger
 
     columns = RECORD_TABLES[table]
-    kinds = _column_kinds(table, columns)
+    kinds = column_kinds(table, columns)
     cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
     conn: PgConnection = store._pgconn
     with store.transaction():

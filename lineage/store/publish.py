@@ -338,7 +338,7 @@ def _copy_rows(source: Store, target: Store, src_seq: int, seq: int, rows_digest
                                    (src_seq,)).fetchall()
         if not rows:
             continue
-        erased = _erasure._erased_rows(source, table, [r[0] for r in rows]).get(table, {}) if any_erased else {}
+        erased = _erasure.erased_rows(source, table, [r[0] for r in rows]).get(table, {}) if any_erased else {}
         by_id = table in ("nodes", "predictions")
         present = _present_ids(target, table, rows) if by_id else set()
         insert = (f"INSERT INTO {table} ({', '.join(columns)}, event) "
@@ -351,7 +351,7 @@ def _copy_rows(source: Store, target: Store, src_seq: int, seq: int, rows_digest
                 if table == "nodes":
                     _alias_for(target, values, aliases)
                 continue
-            erasure = erased.get(pk) if erased and pk in erased and _erasure._erased_form(table, values) else None
+            erasure = erased.get(pk) if erased and pk in erased and _erasure.in_erased_form(table, values) else None
             if erasure is not None and row_digest(table, values) == erasure[1]:
                 # erased in the source: copied as erased, with a redaction naming our row
                 if plain:

@@ -287,13 +287,13 @@ CREATE TABLE IF NOT EXISTS bulk_batches (
 }
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.
-_REAL_COLUMNS = {("metrics", "value"), ("predictions", "score"), ("importances", "value"), ("importances", "std")}
-_INT_COLUMNS = {("metrics", "step"), ("run_states", "exit_code"), ("redactions", "row_pk")}
+REAL_COLUMNS = {("metrics", "value"), ("predictions", "score"), ("importances", "value"), ("importances", "std")}
+INT_COLUMNS = {("metrics", "step"), ("run_states", "exit_code"), ("redactions", "row_pk")}
 
-#: a column's kind, as `_column_kinds` gives it for the row codec (lineage/store/codec.py)
-_TEXT, _REAL, _INT = 0, 1, 2
+#: a column's kind, as `column_kinds` gives it for the row codec (lineage/store/codec.py)
+KIND_TEXT, KIND_REAL, KIND_INT = 0, 1, 2
 
 
-def _column_kinds(table: str, columns: Sequence[str]) -> tuple[int, ...]:
-    """The kind (`_TEXT`, `_REAL` or `_INT`) of each of ``columns`` of ``table``."""
-    return tuple(_REAL if (table, c) in _REAL_COLUMNS else _INT if (table, c) in _INT_COLUMNS else _TEXT for c in columns)
+def column_kinds(table: str, columns: Sequence[str]) -> tuple[int, ...]:
+    """The kind (`KIND_TEXT`, `KIND_REAL` or `KIND_INT`) of each of ``columns`` of ``table``."""
+    return tuple(KIND_REAL if (table, c) in REAL_COLUMNS else KIND_INT if (table, c) in INT_COLUMNS else KIND_TEXT for c in columns)

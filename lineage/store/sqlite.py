@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 #: how long a write waits for another writer's lock before StoreBusyError. Bulk writes
 #: hold the lock for short chunks only, so a wait this long means a stuck writer.
-_BUSY_SECONDS = 30.0
+BUSY_SECONDS = 30.0
 
 
 def _translate(exc: sqlite3.Error, path: Path | str) -> LineageError | None:
@@ -38,7 +38,7 @@ def _translate(exc: sqlite3.Error, path: Path | str) -> LineageError | None:
     msg = str(exc).lower()
     code = getattr(exc, "sqlite_errorcode", None)
     if "locked" in msg or "busy" in msg or code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
-        return _busy(path)
+        return busy_error(path)
     if "full" in msg or code == 13:  # SQLITE_FULL
         return DiskFullError(f"the disk holding {path} is full: nothing of this write was kept; free some space and retry")
     if "readonly" in msg or "read-only" in msg or code == 8:  # SQLITE_READONLY
@@ -48,13 +48,14 @@ def _translate(exc: sqlite3.Error, path: Path | str) -> LineageError | None:
     return None
 
 
-def _busy(path: Path | str) -> StoreBusyError:
+def busy_error(path: Path | str) -> StoreBusyError:
+    """The StoreBusyError of a write that waited `BUSY_SECONDS` for the lock of the store at ``path``."""
     return StoreBusyError(f"the lineage store {path} is busy: another process held its write lock for more than "
-                          f"{_BUSY_SECONDS:.0f} s; try again")
+                          f"{BUSY_SECONDS:.0f} s; try again")
 
 
-def _begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
-    """``BEGIN IMMEDIATE``, waiting up to `_BUSY_SECONDS` for other processes' writes.
+def begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
+    """``BEGIN IMMEDIATE``, waiting up to `BUSY_SECONDS` for other processes' writes.
 
     SQLite's own busy handler sleeps longer and longer between tries (up to 100 ms),
     so under steady writing a waiter kept missing the moments the lock was free and
@@ -62,7 +63,7 @@ def _begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
     with jitter, which takes the lock within a few milliseconds of its release.
     """
     raw = sqlite3.Connection.execute
-    deadline = time.monotonic() + _BUSY_SECONDS
+    deadline = time.monotonic() + BUSY_SECONDS
     raw(conn, "PRAGMA busy_timeout = 0")  # (the connection's own wait is for reads)
     try:
         while True:
@@ -73,14 +74,14 @@ def _begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
                 if _translate(exc, path).__class__ is not StoreBusyError:
                     raise
                 if time.monotonic() > deadline:
-                    raise _busy(path) from None
+                    raise busy_error(path) from None
             time.sleep(random.uniform(0.0005, 0.003))
     finally:
-        raw(conn, f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
+        raw(conn, f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
 
 
 @contextmanager
-def _map_errors(path: Path | str) -> Iterator[None]:
+def map_errors(path: Path | str) -> Iterator[None]:
     """Backend errors raised inside become lineage errors (httpx's ``map_exceptions``):
     a busy store is a StoreBusyError, a full disk a DiskFullError, never a raw
     ``sqlite3`` exception reaching the user."""
@@ -97,7 +98,7 @@ class _Connection(sqlite3.Connection):
     """An sqlite3 connection whose statements raise lineage errors for what a user can
     meet (busy, full, read-only, damaged), so the query layer's reads are covered too.
 
-    (The same translation as `_map_errors`, written as try/except: a statement is the
+    (The same translation as `map_errors`, written as try/except: a statement is the
     hottest call of the package, and a generator context manager per statement costs.)
     """
 
@@ -126,7 +127,7 @@ class _Connection(sqlite3.Connection):
 def connect(store: Store) -> sqlite3.Connection:
     """A configured connection; a store whose directory cannot be written (no
     ``-shm`` can be made next to it) opens read-only, immutable as a last resort."""
-    conn = sqlite3.connect(str(store.path), isolation_level=None, timeout=_BUSY_SECONDS,
+    conn = sqlite3.connect(str(store.path), isolation_level=None, timeout=BUSY_SECONDS,
                            check_same_thread=False, factory=_Connection)
     conn.lineage_path = str(store.path)  # type: ignore[attr-defined]
     try:
@@ -141,11 +142,11 @@ def connect(store: Store) -> sqlite3.Connection:
     uri = store.path.as_uri()
     for mode in ("?mode=ro", "?immutable=1"):
         try:
-            conn = sqlite3.connect(uri + mode, uri=True, isolation_level=None, timeout=_BUSY_SECONDS,
+            conn = sqlite3.connect(uri + mode, uri=True, isolation_level=None, timeout=BUSY_SECONDS,
                                    check_same_thread=False, factory=_Connection)
             conn.lineage_path = str(store.path)  # type: ignore[attr-defined]
             conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
             return conn
         except (sqlite3.OperationalError, LineageError):
             continue
@@ -153,7 +154,7 @@ def connect(store: Store) -> sqlite3.Connection:
 
 
 def configure(c: sqlite3.Connection) -> None:
-    c.execute(f"PRAGMA busy_timeout = {int(_BUSY_SECONDS * 1000)}")
+    c.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
     # a file system that cannot hold WAL (read-only) keeps its journal mode: work anyway
     c.execute("PRAGMA journal_mode = WAL")
     durability = os.environ.get("LINEAGE_DURABILITY", "normal").lower()
@@ -169,6 +170,7 @@ def configure(c: sqlite3.Connection) -> None:
     c.execute("PRAGMA cache_size = -65536")
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+def chunked(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    """Lists of up to ``size`` consecutive ``items``, in order."""
     for i in range(0, len(items), size):
         yield list(items[i : i + size])
