@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import NodeNotFoundError
 from ..model import KINDS, LISTING_ORDER, PROVENANCE_RELATIONS, Edge, Node, is_hex
 from ..store import Store, published
+from ..store.core import apply_run_state, with_duration
 from .subgraph import Subgraph, build_subgraph
 
 #: at most this many ids per ``IN (...)`` list or ``VALUES`` seed list: far below
@@ -111,70 +112,118 @@ def reachable_ids(store: Store, seeds: Iterable[str], *, upstream: bool, bridges
 
 # One statement for a whole upstream walk (`walk_upstream`): the ids the walk reaches
 # with their node rows (NULL for an id that is no node: a prediction, or a dangling
-# edge's end), then the provenance edges leaving them, tagged 0 and 1, and for a
-# prediction its own row, tagged 2. (SQLite materializes the walk once for both
-# reads of it. Folding the runs' params, tags, metrics and states in as four more
-# branches was measured too: 3× slower than `Store.with_run_state`'s four queries.)
+# edge's end), tagged 0; the provenance edges leaving them, tagged 1; for a prediction
+# its own row, tagged 2; and the state of the runs among them (`Store.with_run_state`'s
+# params, tags, metrics and run_states rows), tagged 3 to 6, with the pks (and a
+# metric's step) to put them in that method's order. SQLite materializes the walk once
+# for all its reads. (The run state used to be four more statements after this one:
+# with their Python, a quarter of a trace's time, issue 16.)
+#
+# Columns: tag, six texts, a real, two integers. Branch 0's NULLs are typed because
+# PostgreSQL settles a UNION's column types branch by branch, left to right.
 _UP_ROWS = (
     "WITH RECURSIVE walk(id) AS ({seeds} UNION "
     "SELECT e.dst FROM edges e JOIN walk w ON e.src = w.id WHERE e.rel <> 'was_revision_of') "
-    "SELECT 0, w.id, n.kind, n.name, n.attrs, n.created_at, NULL, NULL FROM walk w "
-    "LEFT JOIN nodes n ON n.id = w.id "
+    "SELECT 0, w.id, n.kind, n.name, n.attrs, n.created_at, CAST(NULL AS TEXT), CAST(NULL AS DOUBLE PRECISION), "
+    "CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM walk w LEFT JOIN nodes n ON n.id = w.id "
     "UNION ALL "
-    "SELECT 1, e.src, e.dst, e.rel, e.role, NULL, NULL, e.pk FROM walk w JOIN edges e ON e.src = w.id "
-    "WHERE e.rel <> 'was_revision_of'"
+    "SELECT 1, e.src, e.dst, e.rel, e.role, NULL, NULL, NULL, NULL, e.pk FROM walk w JOIN edges e ON e.src = w.id "
+    "WHERE e.rel <> 'was_revision_of' "
+    # the range on run ids keeps the four probes below to the runs of the walk
+    "UNION ALL SELECT 3, x.run, x.key, x.value, NULL, NULL, NULL, NULL, NULL, x.pk "
+    "FROM walk w JOIN params x ON x.run = w.id WHERE w.id >= 'run:' AND w.id < 'run;' "
+    "UNION ALL SELECT 4, x.run, x.key, x.value, NULL, NULL, NULL, NULL, NULL, x.pk "
+    "FROM walk w JOIN tags x ON x.run = w.id WHERE w.id >= 'run:' AND w.id < 'run;' "
+    "UNION ALL SELECT 5, x.run, x.key, NULL, NULL, NULL, NULL, x.value, x.step, x.pk "
+    "FROM walk w JOIN metrics x ON x.run = w.id WHERE w.id >= 'run:' AND w.id < 'run;' AND x.grp IS NULL "
+    "UNION ALL SELECT 6, x.run, x.status, x.at, x.error, NULL, NULL, NULL, x.exit_code, x.pk "
+    "FROM walk w JOIN run_states x ON x.run = w.id WHERE w.id >= 'run:' AND w.id < 'run;'"
 )
 # a prediction's walk starts at its model (predictions are not in `edges`)
 # (rows of a bulk write not yet published are no one's: `published`)
 _PREDICTION_SEEDS = f"SELECT ? UNION SELECT model FROM predictions WHERE id = ? AND {published()}"
-_PREDICTION_ROW = " UNION ALL SELECT 2, {cols} FROM predictions WHERE id = ? AND " + published()
+_PREDICTION_ROW = (" UNION ALL SELECT 2, id, model, input_digest, output, request_id, created_at, score, NULL, NULL "
+                   f"FROM predictions WHERE id = ? AND {published()}")
+_UP_FROM_PREDICTION = _UP_ROWS.format(seeds=_PREDICTION_SEEDS) + _PREDICTION_ROW
+_UP_FROM_NODE = _UP_ROWS.format(seeds="VALUES (?)")
+
+
+def _state_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    # `Store.with_run_state`'s orders: each table in pk order, metrics by step first
+    # (its latest step wins); the tag keeps the tables apart
+    return (row[0], row[8] or 0, row[9]) if row[0] == 5 else (row[0], 0, row[9])
 
 
 def walk_upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | None:
-    """The nodes upstream of ``root`` (itself included) and the edges among them, as
-    `reachable_ids`, `fetch_nodes` and `edges_among` together find them, in one statement
-    (plus `Store.with_run_state` for the runs reached).
+    """The nodes upstream of ``root`` (itself included, runs with their state as
+    `Store.with_run_state` gives it) and the edges among them, as `reachable_ids`,
+    `fetch_nodes` and `edges_among` together find them, in one statement.
 
     Returns None when the walk meets a prediction other than the root (something
     depends on a prediction: a second round is needed), for the general path to do.
     Raises NodeNotFoundError when ``root`` is no node.
     """
     root_node: Node | None = None
-    if is_prediction(root) and store.dialect != "sqlite":
-        return None  # (its UNION mixes column types, which only SQLite allows)
+    args: tuple[str, ...]
     if is_prediction(root):
-        sql = _UP_ROWS.format(seeds=_PREDICTION_SEEDS) + _PREDICTION_ROW.format(cols=store._PRED_COLS)
-        args: tuple[str, ...] = (root, root, root)
+        sql, args = _UP_FROM_PREDICTION, (root, root, root)
     else:
-        sql, args = _UP_ROWS.format(seeds="VALUES (?)"), (root,)
+        sql, args = _UP_FROM_NODE, (root,)
     nodes: dict[str, Node] = {}
     raw_edges: list[tuple[Any, ...]] = []
-    runs: list[Node] = []
-    loads = json.loads
-    for tag, a, b, c, d, e, f, pk in store.conn.execute(sql, args):
-        if tag == 1:
-            raw_edges.append((pk, a, b, c, d))
+    runs: list[tuple[str, str, str | None, str, str | None]] = []
+    states: list[tuple[Any, ...]] = []
+    from_row = Node.from_row  # attrs parsed when read: most callers never read most of them
+    for row in store.conn.execute(sql, args):
+        tag, a, b, c, d, e = row[:6]
+        if tag == 0:
+            if b is None:
+                if a != root and is_prediction(a):
+                    return None  # a prediction mid-walk: its model is a second round
+            elif b == "run":
+                runs.append((a, b, c, d, e))
+            else:
+                nodes[a] = from_row(a, b, c, d, e)
+        elif tag == 1:
+            raw_edges.append((row[9], a, b, c, d))
         elif tag == 2:
-            root_node = store._prediction_from_row((a, b, c, d, e, f, pk))
-        elif b is not None:
-            node = Node(a, b, c, loads(d), e)
-            nodes[a] = node
-            if b == "run":
-                runs.append(node)
-        elif a != root and is_prediction(a):
-            return None  # a prediction mid-walk: its model is a second round
+            root_node = store._prediction_from_row((a, b, c, d, row[7], e, row[6]))
+        else:
+            states.append(row)
+    if runs:
+        _add_runs(nodes, runs, states)
     if root_node is not None:
         nodes[root] = root_node
     elif root not in nodes:
         raise NodeNotFoundError(root)
-    for n in store.with_run_state(runs):
-        nodes[n.id] = n
     raw_edges.sort()  # stored order, as `edges_among` reads them
     # both ends must be nodes that exist: an edge to a missing node is dropped
     edges = [Edge(s, d, r, ro) for _, s, d, r, ro in raw_edges if d in nodes]
     if root_node is not None and root_node.attrs.get("model") in nodes:
         edges.append(Edge(root, root_node.attrs["model"], "was_derived_from"))
     return nodes, edges
+
+
+def _add_runs(nodes: dict[str, Node], runs: Sequence[tuple[str, str, str | None, str, str | None]],
+              states: list[tuple[Any, ...]]) -> None:
+    """Put the run rows into ``nodes`` with their state folded into attrs, exactly as
+    `Store.with_run_state` does it, from ``walk_upstream``'s rows tagged 3 to 6."""
+    extra: dict[str, dict[str, Any]] = {r[0]: {"params": {}, "tags": {}, "metrics": {}} for r in runs}
+    states.sort(key=_state_order)
+    for tag, run, key, value, error, _, _, number, integer, _ in states:
+        state = extra[run]
+        if tag == 3:
+            state["params"][key] = value
+        elif tag == 4:
+            state["tags"][key] = value
+        elif tag == 5:
+            state["metrics"][key] = number
+        else:  # run_states: key is the status, value the time
+            apply_run_state(state, key, value, integer, error)
+    for run_id, kind, name, attrs, created_at in runs:
+        a = json.loads(attrs)
+        a.update(extra[run_id])
+        nodes[run_id] = Node(run_id, kind, name, with_duration(a), created_at)
 
 
 def walk_levels(store: Store, seeds: Sequence[str], *, upstream: bool, depth: int,
