@@ -10,7 +10,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -270,19 +270,29 @@ class Node:
     created_at: str | None = None
 
     @classmethod
-    def from_row(cls, node_id: str, kind: str, name: str | None, attrs_json: str, created_at: str | None) -> Node:
+    def from_row(cls, node_id: str, kind: str, name: str | None, attrs_json: str, created_at: str | None,
+                 finish: Callable[[dict[str, Any]], Mapping[str, Any]] | None = None) -> Node:
         """The node of a stored row whose ``attrs`` are still the row's JSON text: they
-        are parsed on first use of `attrs`, then kept.
+        are parsed on first use of `attrs` (then passed through ``finish``, when given,
+        to add what other rows say: a run's state), and kept.
 
         A walk builds far more nodes than its caller reads the attrs of (a trace's
         tree shows names and ids), and parsing every row's JSON was a fifth of a
         trace's time (issue 16). The node is a `Node` like any other: ``attrs`` is
         the same plain dict once read, and equality, ``repr``, ``dataclasses.replace``
         and ``asdict``, copying and pickling all read it through the attribute.
+        ``finish`` must not depend on anything that changes later.
         """
         node = object.__new__(cls)
         # frozen: the fields go straight into the instance dict, as unpickling does
-        node.__dict__.update(id=node_id, kind=kind, name=name, created_at=created_at, _attrs_json=attrs_json)
+        state = node.__dict__
+        state["id"] = node_id
+        state["kind"] = kind
+        state["name"] = name
+        state["created_at"] = created_at
+        state["_attrs_json"] = attrs_json
+        if finish is not None:
+            state["_attrs_finish"] = finish
         return node
 
     if not TYPE_CHECKING:  # (hidden from mypy, which would otherwise accept any attribute name)
@@ -294,8 +304,12 @@ class Node:
             if name == "attrs":
                 state = self.__dict__
                 if "_attrs_json" in state:
+                    attrs = json.loads(state["_attrs_json"])
+                    finish = state.get("_attrs_finish")
+                    if finish is not None:
+                        attrs = finish(attrs)
                     # setdefault: two threads parsing at once still share one dict
-                    return state.setdefault("attrs", json.loads(state["_attrs_json"]))
+                    return state.setdefault("attrs", attrs)
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __getstate__(self) -> dict[str, Any]:
@@ -304,6 +318,7 @@ class Node:
         if "_attrs_json" in state:
             state.setdefault("attrs", self.attrs)
             del state["_attrs_json"]
+            state.pop("_attrs_finish", None)
         return state
 
     def to_dict(self) -> dict[str, Any]:
@@ -325,7 +340,7 @@ class Node:
         return f"{self.id} ({self.name})" if self.name else self.id
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Edge:
     """A relation in PROV's direction: ``src`` depends on ``dst``."""
 
@@ -333,6 +348,16 @@ class Edge:
     dst: str
     rel: str
     role: str | None = None
+
+    def __init__(self, src: str, dst: str, rel: str, role: str | None = None) -> None:
+        # The dataclass's own __init__ for a frozen class sets each field through
+        # object.__setattr__: twice the cost of this, and a walk makes an Edge per row
+        # (issue 16). The same fields, the same signature.
+        state = self.__dict__
+        state["src"] = src
+        state["dst"] = dst
+        state["rel"] = rel
+        state["role"] = role
 
     def to_dict(self) -> dict[str, Any]:
         return {"src": self.src, "dst": self.dst, "rel": self.rel, "role": self.role}

@@ -192,14 +192,27 @@ class _Parts:
 
     def __init__(self, nodes: Sequence[Node], edges: Sequence[Edge], distances: Mapping[str, int] | None) -> None:
         self.nodes = {n.id: n for n in nodes}
-        present = self.nodes
-        self.edge_list = [e for e in edges if e.src in present and e.dst in present]
+        self._edges = list(edges)  # a copy: the caller may reuse its list
         self.distances = distances
-        adj: dict[str, dict[str, dict[str, Edge]]] = {}
-        for e in self.edge_list:
-            key = e.rel if e.role is None else f"{e.rel}:{e.role}"
-            adj.setdefault(e.src, {}).setdefault(e.dst, {})[key] = e
-        self.adj = adj
+        self._adj: dict[str, dict[str, dict[str, Edge]]] | None = None
+
+    @property
+    def edge_list(self) -> list[Edge]:
+        """The edges whose ends are both nodes here, in the order given."""
+        present = self.nodes
+        return [e for e in self._edges if e.src in present and e.dst in present]
+
+    @property
+    def adj(self) -> dict[str, dict[str, dict[str, Edge]]]:
+        """``{src: {dst: {key: Edge}}}`` as the MultiDiGraph would hold them (made on
+        first use: many a walk's answer is never asked for its edges)."""
+        if self._adj is None:
+            adj: dict[str, dict[str, dict[str, Edge]]] = {}
+            for e in self.edge_list:
+                key = e.rel if e.role is None else f"{e.rel}:{e.role}"
+                adj.setdefault(e.src, {}).setdefault(e.dst, {})[key] = e
+            self._adj = adj
+        return self._adj
 
     def edges(self) -> list[Edge]:
         """In networkx's order: by source node in node order, then by target in first

@@ -23,6 +23,7 @@ from .closure import (
     predictions_of,
     reachable_ids,
     resolve_root,
+    upstream_subgraph,
     walk_levels,
     walk_upstream,
 )
@@ -128,6 +129,10 @@ def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[s
     root = resolve_root(store, ref)
     depth = _check_depth(depth)
     keep = _check_kinds(kinds)
+    if depth is None and keep is None:
+        sub = upstream_subgraph(store, root)  # the common case: one statement, one pass
+        if sub is not None:
+            return sub
     walked = walk_upstream(store, root) if depth is None else None
     if walked is not None:  # the common case, in one statement
         nodes, edges = walked
