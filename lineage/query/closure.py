@@ -5,7 +5,6 @@ distances, and the fetch of the reached rows into a `Subgraph`."""
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
