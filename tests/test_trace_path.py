@@ -159,8 +159,8 @@ def test_a_node_read_from_a_row_is_a_node_like_any_other() -> None:
     # text the store would not write (keys out of order, spaces, a lone surrogate's
     # escape): to_dict still gives exactly what it gives for the parsed attrs
     for odd in ('{"b": 1, "a": {"d": 2, "c": [1.0]}}', '{"s":"\\ud800x"}', "{}"):
-        made = Node.from_row(eager.id, "dataset", "d", odd, None).to_dict()
-        assert json.dumps(made) == json.dumps(Node(eager.id, "dataset", "d", json.loads(odd)).to_dict())
+        shown = Node.from_row(eager.id, "dataset", "d", odd, None).to_dict()
+        assert json.dumps(shown) == json.dumps(Node(eager.id, "dataset", "d", json.loads(odd)).to_dict())
     for made in (pickle.loads(pickle.dumps(lazy())), copy.copy(lazy()), copy.deepcopy(lazy())):
         assert made == eager and "_attrs_json" not in vars(made)
     assert dataclasses.asdict(lazy()) == dataclasses.asdict(eager)
