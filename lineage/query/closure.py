@@ -191,20 +191,19 @@ def _walk_rows(store: Store, root: str) -> tuple[dict[str, Node], list[_RawEdge]
                 returned = returned or a == root
             elif b == "run":
                 runs.append((a, c, d, e))
-                states[a] = []
             else:
                 nodes[a] = from_row(a, b, c, d, e)
         elif tag == 1:
             raw_edges.append((pk, a, b, c, d))
         elif tag == 2:
             root_node = store._prediction_from_row((root, a, b, c, number, d, e))
-        else:
-            states[a].append(row)
+        else:  # (in whatever order the branches' rows come)
+            states.setdefault(a, []).append(row)
     if returned:  # then the root's own edges were read twice: from the walk, and beside it
         raw_edges = list({edge[0]: edge for edge in raw_edges}.values())
     for run_id, name, attrs, created_at in runs:
         # the state is folded when the attrs are read, as the JSON is parsed
-        nodes[run_id] = from_row(run_id, "run", name, attrs, created_at, partial(_with_state, states[run_id]))
+        nodes[run_id] = from_row(run_id, "run", name, attrs, created_at, partial(_with_state, states.get(run_id, ())))
     if root_node is not None:
         nodes[root] = root_node
         model = root_node.attrs.get("model")
