@@ -5,15 +5,16 @@ distances, and the fetch of the reached rows into a `Subgraph`."""
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from ..errors import NodeNotFoundError
 from ..model import KINDS, LISTING_ORDER, PROVENANCE_RELATIONS, Edge, Node, is_hex
 from ..store import Store, published
-from .subgraph import Subgraph, build_subgraph
+from ..store.core import apply_run_state, with_duration
+from .subgraph import Subgraph, build_subgraph, deferred_subgraph
 
 #: at most this many ids per ``IN (...)`` list or ``VALUES`` seed list: far below
 #: SQLite's oldest limit of 999 host parameters, and PostgreSQL's 65535
@@ -111,70 +112,199 @@ def reachable_ids(store: Store, seeds: Iterable[str], *, upstream: bool, bridges
 
 # One statement for a whole upstream walk (`walk_upstream`): the ids the walk reaches
 # with their node rows (NULL for an id that is no node: a prediction, or a dangling
-# edge's end), then the provenance edges leaving them, tagged 0 and 1, and for a
-# prediction its own row, tagged 2. (SQLite materializes the walk once for both
-# reads of it. Folding the runs' params, tags, metrics and states in as four more
-# branches was measured too: 3× slower than `Store.with_run_state`'s four queries.)
+# edge's end), tagged 0; the provenance edges leaving them, tagged 1; for a prediction
+# its own row, tagged 2; and the state of the runs among them (`Store.with_run_state`'s
+# params, tags, metrics and run_states rows), tagged 3 to 6, with the pks (and a
+# metric's step) to put them in that method's order. SQLite materializes the walk once
+# for all its reads. (The run state used to be four more statements after this one:
+# with their Python, a quarter of a trace's time, issue 16.)
+#
+# Columns: tag, five texts, a real, two integers; as few as the rows need, since
+# every column of every row costs (half of this statement's time was making its
+# rows into Python tuples). Branch 0's NULLs are typed because PostgreSQL settles a
+# UNION's column types branch by branch, left to right.
 _UP_ROWS = (
     "WITH RECURSIVE walk(id) AS ({seeds} UNION "
     "SELECT e.dst FROM edges e JOIN walk w ON e.src = w.id WHERE e.rel <> 'was_revision_of') "
-    "SELECT 0, w.id, n.kind, n.name, n.attrs, n.created_at, NULL, NULL FROM walk w "
-    "LEFT JOIN nodes n ON n.id = w.id "
+    "SELECT 0, w.id, n.kind, n.name, n.attrs, n.created_at, CAST(NULL AS DOUBLE PRECISION), "
+    "CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM walk w LEFT JOIN nodes n ON n.id = w.id "
     "UNION ALL "
-    "SELECT 1, e.src, e.dst, e.rel, e.role, NULL, NULL, e.pk FROM walk w JOIN edges e ON e.src = w.id "
-    "WHERE e.rel <> 'was_revision_of'"
+    "SELECT 1, e.src, e.dst, e.rel, e.role, NULL, NULL, NULL, e.pk FROM walk w CROSS JOIN edges e "
+    "WHERE e.src = w.id AND e.rel <> 'was_revision_of' "
+    # The range on run ids keeps the four probes below to the runs of the walk. CROSS
+    # JOIN holds SQLite to the written order, the walk outside: from the range it could
+    # infer one on x.run, and it has chosen to read every run's rows in that range
+    # (PostgreSQL reads CROSS JOIN ... WHERE as the inner join it is and plans freely.)
+    "UNION ALL SELECT 3, x.run, x.key, x.value, NULL, NULL, NULL, NULL, x.pk "
+    "FROM walk w CROSS JOIN params x WHERE x.run = w.id AND w.id >= 'run:' AND w.id < 'run;' "
+    "UNION ALL SELECT 4, x.run, x.key, x.value, NULL, NULL, NULL, NULL, x.pk "
+    "FROM walk w CROSS JOIN tags x WHERE x.run = w.id AND w.id >= 'run:' AND w.id < 'run;' "
+    "UNION ALL SELECT 5, x.run, x.key, NULL, NULL, NULL, x.value, x.step, x.pk "
+    "FROM walk w CROSS JOIN metrics x WHERE x.run = w.id AND w.id >= 'run:' AND w.id < 'run;' AND x.grp IS NULL "
+    "UNION ALL SELECT 6, x.run, x.status, x.at, x.error, NULL, NULL, x.exit_code, x.pk "
+    "FROM walk w CROSS JOIN run_states x WHERE x.run = w.id AND w.id >= 'run:' AND w.id < 'run;'"
 )
-# a prediction's walk starts at its model (predictions are not in `edges`)
+# A prediction's walk starts from what the prediction points at: its model
+# (predictions are not in `edges`) and the ends of any edges stored from it; not from
+# the prediction itself, which is no node row (seeding the walk with it cost a fifth
+# of the statement: a temporary b-tree for the seeds' UNION, and probes that find
+# nothing). Its edges and its own row (the rest of its node: its id is the root) are
+# read beside the walk. (A UNION ALL of seeds is enough: the recursive UNION drops a
+# repeated row wherever it comes from.)
 # (rows of a bulk write not yet published are no one's: `published`)
-_PREDICTION_SEEDS = f"SELECT ? UNION SELECT model FROM predictions WHERE id = ? AND {published()}"
-_PREDICTION_ROW = " UNION ALL SELECT 2, {cols} FROM predictions WHERE id = ? AND " + published()
+_PREDICTION_SEEDS = (f"SELECT model FROM predictions WHERE id = ? AND {published()} "
+                     "UNION ALL SELECT dst FROM edges WHERE src = ? AND rel <> 'was_revision_of'")
+_PREDICTION_ROWS = (" UNION ALL SELECT 1, src, dst, rel, role, NULL, NULL, NULL, pk FROM edges "
+                    "WHERE src = ? AND rel <> 'was_revision_of'"
+                    " UNION ALL SELECT 2, model, input_digest, output, request_id, created_at, score, NULL, NULL "
+                    f"FROM predictions WHERE id = ? AND {published()}")
+_UP_FROM_PREDICTION = _UP_ROWS.format(seeds=_PREDICTION_SEEDS) + _PREDICTION_ROWS
+_UP_FROM_NODE = _UP_ROWS.format(seeds="VALUES (?)")
+
+
+#: a raw edge row of `_walk_rows`: (pk, src, dst, rel, role)
+_RawEdge = tuple[float, str, str, str, "str | None"]
+
+
+def _walk_rows(store: Store, root: str) -> tuple[dict[str, Node], list[_RawEdge]] | None:
+    """`walk_upstream`'s statement, read: ``{id: Node}`` and the edges as rows
+    ``(pk, src, dst, rel, role)`` in no order, those to missing nodes included; a
+    prediction root's edge to its model comes last, with an infinite pk."""
+    root_node: Node | None = None
+    args: tuple[str, ...]
+    if is_prediction(root):
+        sql, args = _UP_FROM_PREDICTION, (root, root, root, root)
+    else:
+        sql, args = _UP_FROM_NODE, (root,)
+    nodes: dict[str, Node] = {}
+    raw_edges: list[_RawEdge] = []
+    states: dict[str, list[tuple[Any, ...]]] = {}  # a run's state rows
+    runs: list[tuple[str, str | None, str, str | None]] = []
+    from_row = Node.from_row  # attrs parsed when read: most callers never read most of them
+    returned = False  # the walk came back to its (prediction) root, through a cycle
+    for row in store.conn.execute(sql, args):
+        tag, a, b, c, d, e, number, integer, pk = row
+        if tag == 0:
+            if b is None:
+                if a != root and is_prediction(a):
+                    return None  # a prediction mid-walk: its model is a second round
+                returned = returned or a == root
+            elif b == "run":
+                runs.append((a, c, d, e))
+            else:
+                nodes[a] = from_row(a, b, c, d, e)
+        elif tag == 1:
+            raw_edges.append((pk, a, b, c, d))
+        elif tag == 2:
+            root_node = store._prediction_from_row((root, a, b, c, number, d, e))
+        else:  # (in whatever order the branches' rows come)
+            states.setdefault(a, []).append(row)
+    if returned:  # then the root's own edges were read twice: from the walk, and beside it
+        raw_edges = list({edge[0]: edge for edge in raw_edges}.values())
+    for run_id, name, attrs, created_at in runs:
+        # the state is folded when the attrs are read, as the JSON is parsed
+        nodes[run_id] = from_row(run_id, "run", name, attrs, created_at, partial(_with_state, states.get(run_id, ())))
+    if root_node is not None:
+        nodes[root] = root_node
+        model = root_node.attrs.get("model")
+        if model is not None:
+            raw_edges.append((_LAST, root, model, "was_derived_from", None))
+    elif root not in nodes:
+        raise NodeNotFoundError(root)
+    return nodes, raw_edges
+
+
+_LAST = float("inf")  # the pk of an implicit edge: after every stored one, as `edges_among` lists it
 
 
 def walk_upstream(store: Store, root: str) -> tuple[dict[str, Node], list[Edge]] | None:
-    """The nodes upstream of ``root`` (itself included) and the edges among them, as
-    `reachable_ids`, `fetch_nodes` and `edges_among` together find them, in one statement
-    (plus `Store.with_run_state` for the runs reached).
+    """The nodes upstream of ``root`` (itself included, runs with their state as
+    `Store.with_run_state` gives it) and the edges among them, as `reachable_ids`,
+    `fetch_nodes` and `edges_among` together find them, in one statement.
 
     Returns None when the walk meets a prediction other than the root (something
     depends on a prediction: a second round is needed), for the general path to do.
     Raises NodeNotFoundError when ``root`` is no node.
     """
-    root_node: Node | None = None
-    if is_prediction(root) and store.dialect != "sqlite":
-        return None  # (its UNION mixes column types, which only SQLite allows)
-    if is_prediction(root):
-        sql = _UP_ROWS.format(seeds=_PREDICTION_SEEDS) + _PREDICTION_ROW.format(cols=store._PRED_COLS)
-        args: tuple[str, ...] = (root, root, root)
-    else:
-        sql, args = _UP_ROWS.format(seeds="VALUES (?)"), (root,)
-    nodes: dict[str, Node] = {}
-    raw_edges: list[tuple[Any, ...]] = []
-    runs: list[Node] = []
-    loads = json.loads
-    for tag, a, b, c, d, e, f, pk in store.conn.execute(sql, args):
-        if tag == 1:
-            raw_edges.append((pk, a, b, c, d))
-        elif tag == 2:
-            root_node = store._prediction_from_row((a, b, c, d, e, f, pk))
-        elif b is not None:
-            node = Node(a, b, c, loads(d), e)
-            nodes[a] = node
-            if b == "run":
-                runs.append(node)
-        elif a != root and is_prediction(a):
-            return None  # a prediction mid-walk: its model is a second round
-    if root_node is not None:
-        nodes[root] = root_node
-    elif root not in nodes:
-        raise NodeNotFoundError(root)
-    for n in store.with_run_state(runs):
-        nodes[n.id] = n
+    walked = _walk_rows(store, root)
+    if walked is None:
+        return None
+    nodes, raw_edges = walked
     raw_edges.sort()  # stored order, as `edges_among` reads them
     # both ends must be nodes that exist: an edge to a missing node is dropped
-    edges = [Edge(s, d, r, ro) for _, s, d, r, ro in raw_edges if d in nodes]
-    if root_node is not None and root_node.attrs.get("model") in nodes:
-        edges.append(Edge(root, root_node.attrs["model"], "was_derived_from"))
-    return nodes, edges
+    return nodes, [Edge(s, d, r, ro) for _, s, d, r, ro in raw_edges if d in nodes]
+
+
+def upstream_subgraph(store: Store, root: str) -> Subgraph | None:
+    """``as_subgraph`` of `walk_upstream`'s answer, with distances from ``root``: the
+    same Subgraph, put in order (distances, sorts, an Edge per row) in one pass over
+    the rows when first read rather than in three passes before it is returned
+    (together a third of a trace's time, issue 16). The walk itself is read whole
+    now, in its one statement.
+
+    Returns None, and raises, as `walk_upstream` does.
+    """
+    walked = _walk_rows(store, root)
+    if walked is None:
+        return None
+    nodes, raw_edges = walked
+    return deferred_subgraph(nodes, partial(_in_order, nodes, raw_edges, root), root, direction="upstream")
+
+
+def _in_order(nodes: Mapping[str, Node], raw_edges: Sequence[_RawEdge],
+              root: str) -> tuple[list[Node], list[Edge], dict[str, int]]:
+    """What `as_subgraph` makes of `walk_upstream`'s answer (``raw_edges`` as
+    `_walk_rows` reads them): the nodes in order, the edges in order, the distances."""
+    # the edges `walk_upstream` keeps (to a node that exists), and the walk's
+    # adjacency for the distances
+    kept: list[_RawEdge] = []
+    adj: dict[str, list[str]] = {}
+    near = adj.get
+    for edge in raw_edges:
+        if edge[2] in nodes:
+            kept.append(edge)
+            up = near(edge[1])
+            if up is None:
+                adj[edge[1]] = [edge[2]]
+            else:
+                up.append(edge[2])
+    dist = {root: 0}
+    queue = deque((root,))
+    while queue:
+        u = queue.popleft()
+        for v in near(u, ()):
+            if v not in dist:
+                dist[v] = dist[u] + 1
+                queue.append(v)
+    # as `as_subgraph` orders them; the pk last stands for `walk_upstream`'s sort by
+    # pk before as_subgraph's stable sort
+    far, hops, rank = 1 << 30, dist.get, KIND_RANK.get
+    ordered = sorted(nodes.values(), key=lambda n: (hops(n.id, far), rank(n.kind, 99), n.name or "", n.id))
+    kept.sort(key=lambda e: (hops(e[1], far), e[1], e[2], e[3], e[4] or "", e[0]))
+    return ordered, [Edge(s, d, r, ro) for _, s, d, r, ro in kept], dist
+
+
+def _state_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    # `Store.with_run_state`'s orders: each table in pk order, metrics by step first
+    # (its latest step wins); the tag keeps the tables apart
+    return (row[0], row[7], row[8]) if row[0] == 5 else (row[0], 0, row[8])
+
+
+def _with_state(rows: Sequence[tuple[Any, ...]], attrs: dict[str, Any]) -> dict[str, Any]:
+    """A run's ``attrs`` with the state its ``rows`` (`walk_upstream`'s rows tagged 3
+    to 6) tell, added exactly as `Store.with_run_state` adds it."""
+    state: dict[str, Any] = {"params": {}, "tags": {}, "metrics": {}}
+    for tag, _, key, value, error, _, number, integer, _ in sorted(rows, key=_state_order):
+        if tag == 3:
+            state["params"][key] = value
+        elif tag == 4:
+            state["tags"][key] = value
+        elif tag == 5:
+            state["metrics"][key] = number
+        else:  # run_states: key is the status, value the time
+            apply_run_state(state, key, value, integer, error)
+    attrs.update(state)
+    return with_duration(attrs)
 
 
 def walk_levels(store: Store, seeds: Sequence[str], *, upstream: bool, depth: int,
@@ -264,9 +394,14 @@ def edges_among(store: Store, nodes: Mapping[str, Node], *, upstream: bool) -> l
 def bfs_distances(root_ids: Iterable[str], edges: Iterable[Edge], *, upstream: bool) -> dict[str, int]:
     """Hops from the nearest root, walking ``edges`` in the walk's direction."""
     adj: dict[str, list[str]] = {}
+    get = adj.get
     for e in edges:
         a, b = (e.src, e.dst) if upstream else (e.dst, e.src)
-        adj.setdefault(a, []).append(b)
+        near = get(a)
+        if near is None:
+            adj[a] = [b]
+        else:
+            near.append(b)
     dist = {r: 0 for r in root_ids}
     queue = deque(dist)
     while queue:
@@ -276,10 +411,6 @@ def bfs_distances(root_ids: Iterable[str], edges: Iterable[Edge], *, upstream: b
                 dist[v] = dist[u] + 1
                 queue.append(v)
     return dist
-
-
-def _sort_key(n: Node, dist: Mapping[str, int]) -> tuple[Any, ...]:
-    return (dist.get(n.id, 1 << 30), KIND_RANK.get(n.kind, 99), n.name or "", n.id)
 
 
 def fetch_nodes(store: Store, ids: Iterable[str], root: str) -> dict[str, Node]:
@@ -292,11 +423,19 @@ def fetch_nodes(store: Store, ids: Iterable[str], root: str) -> dict[str, Node]:
 
 def as_subgraph(nodes: Mapping[str, Node], edges: list[Edge], root: str, *, direction: str,
                 dist: Mapping[str, int] | None = None) -> Subgraph:
-    """Nodes nearest the root first; every graph node carries its ``distance`` too."""
+    """Nodes nearest the root first (then by kind, name and id); every graph node
+    carries its ``distance`` too. Edges in the order of their near end's distance,
+    then by source, target, relation and role."""
     upstream = direction == "upstream"
     d = dict(dist) if dist is not None else bfs_distances([root], edges, upstream=upstream)
-    ordered = sorted(nodes.values(), key=lambda n: _sort_key(n, d))
-    edges.sort(key=lambda e: (d.get(e.src if upstream else e.dst, 1 << 30), e.src, e.dst, e.rel, e.role or ""))
+    # (the keys written out in the lambdas: a helper function per item was a tenth
+    # of the sorting's cost, issue 16)
+    far, hops, rank = 1 << 30, d.get, KIND_RANK.get
+    ordered = sorted(nodes.values(), key=lambda n: (hops(n.id, far), rank(n.kind, 99), n.name or "", n.id))
+    if upstream:
+        edges.sort(key=lambda e: (hops(e.src, far), e.src, e.dst, e.rel, e.role or ""))
+    else:
+        edges.sort(key=lambda e: (hops(e.dst, far), e.src, e.dst, e.rel, e.role or ""))
     return build_subgraph(ordered, edges, root, direction=direction, distances=d)
 
 

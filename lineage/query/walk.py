@@ -23,6 +23,7 @@ from .closure import (
     predictions_of,
     reachable_ids,
     resolve_root,
+    upstream_subgraph,
     walk_levels,
     walk_upstream,
 )
@@ -128,8 +129,15 @@ def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[s
     root = resolve_root(store, ref)
     depth = _check_depth(depth)
     keep = _check_kinds(kinds)
-    walked = walk_upstream(store, root) if depth is None else None
-    if walked is not None:  # the common case, in one statement
+    walked: tuple[dict[str, Node], list[Edge]] | None = None
+    if depth is None and keep is None:
+        sub = upstream_subgraph(store, root)  # the common case: one statement, one pass
+        if sub is not None:
+            return sub
+        # (None: a prediction mid-walk; walk_upstream would say the same)
+    elif depth is None:
+        walked = walk_upstream(store, root)
+    if walked is not None:  # kinds asked for: the same one statement
         nodes, edges = walked
         dist = None
     else:
