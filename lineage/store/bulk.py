@@ -44,8 +44,8 @@ import hashlib
 import itertools
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import LineageError
@@ -58,8 +58,8 @@ from .schema import BATCHED_TABLES, RECORD_TABLES, _column_kinds, published
 if TYPE_CHECKING:
     from .core import Store
 
-__all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "published", "write_batched",
-           "write_batched_many"]
+__all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "published", "staged",
+           "write_batched", "write_batched_many"]
 
 #: the most rows loaded in one transaction
 CHUNK_ROWS = 50_000
@@ -194,6 +194,48 @@ def write_batched_many(store: Store, writes: Sequence[tuple[str, Mapping[str, An
             lock.release(remove=True)
 
 
+@contextmanager
+def staged(store: Store, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]],
+           *, chunk: int = CHUNK_ROWS) -> Iterator[Callable[[], list[int]]]:
+    """Load each write ``(type, payload, table, rows)`` as an invisible batch (short
+    transactions, as `write_batched_many`), then yield ``publish``: called inside the
+    caller's own write transaction, it appends the writes' events there, in order,
+    and publishes their batches, returning the events' numbers. So the rows become
+    visible with whatever else that transaction writes (an import's nodes and its
+    event), at its commit, or never. Leaving the block with the batches unpublished
+    (an error, ``publish`` not called, or its transaction rolled back) removes them,
+    or leaves them as invisible leftovers if that fails too.
+
+    For imports (lineage/interop/bulk.py). Raises LineageError inside a transaction
+    (the loading transactions could not be short), and on a backend without batches
+    (PostgreSQL: there a write's rows are invisible until it commits anyway)."""
+    if store.in_transaction or not isinstance(store.conn, sqlite3.Connection):
+        raise LineageError("staged bulk writes need an SQLite store outside a transaction")
+    clean_leftovers(store)
+    loaded: list[tuple[int, RunLock, _Loaded | None]] = []
+    try:
+        for _, _, table, rows in writes:
+            batch, lock = _open_batch(store, table)
+            loaded.append((batch, lock, None))
+            loaded[-1] = (batch, lock, _load(store, table, batch, rows, chunk))
+
+        def publish() -> list[int]:
+            if not store.in_transaction:
+                raise LineageError("publish the staged bulk writes inside a write transaction")
+            return [_publish(store, type_, payload, table, batch, done)
+                    for (type_, payload, table, _), (batch, _, done) in zip(writes, loaded) if done is not None]
+
+        yield publish
+    finally:
+        for (_, _, table, _), (batch, lock, _) in zip(writes, loaded):
+            with suppress(LineageError, sqlite3.Error):
+                # (one indexed read when published, the usual case)
+                row = store.conn.execute("SELECT event FROM bulk_batches WHERE batch = ?", (batch,)).fetchone()
+                if row is not None and row[0] is None:
+                    _remove_batch(store, batch, table)
+            lock.release(remove=True)
+
+
 class _Loaded(NamedTuple):
     """What a batch's event commits to: its rows, their digest, the span of their pks."""
 
@@ -293,6 +335,9 @@ def _publish(store: Store, type_: str, payload: Mapping[str, Any], table: str, b
         cur = store.conn.execute("UPDATE bulk_batches SET event = ? WHERE batch = ? AND event IS NULL", (seq, batch))
         if cur.rowcount != 1:  # only an outside edit of the store can do this
             raise LineageError(f"bulk write: its batch {batch} was removed while it was written; nothing was recorded")
+        if table == "run_states":  # the `open_runs` cache follows run states as they become visible
+            store._track_open_runs(store.conn.execute("SELECT run, status FROM run_states WHERE event = ? ORDER BY pk",
+                                                      (-batch,)).fetchall())
         body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": done.rows, **payload}
         if done.pks is not None:
             body["pks"] = list(done.pks)
