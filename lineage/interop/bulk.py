@@ -128,6 +128,9 @@ class ImportBatch:
         #: name -> ({label: (model id, reason)}, owner): labels the other tool puts now
         self.labels: dict[str, tuple[dict[str, tuple[str, str]], str]] = {}
         self._known: dict[str, bool] = {}
+        self._who: tuple[str, dict[str, Any]] | None = None
+        #: node id -> its attrs as canonical JSON, encoded before the write lock is taken
+        self._encoded: dict[str, str] = {}
 
     # -- collecting ---------------------------------------------------------
 
@@ -261,6 +264,8 @@ class ImportBatch:
         self._known.clear()
         present = self.stored(self.nodes)
         bulky = self._bulky(present)
+        self._agent()
+        self._encoded = {i: canonical_json(dict(n.attrs)) for i, n in self.nodes.items() if i not in present}
         if sum(map(len, bulky.values())) <= store_bulk.SMALL_ROWS:
             return None
         activity = make_id("run", new_uuid7_hex())
@@ -271,15 +276,25 @@ class ImportBatch:
                     self._known.clear()  # re-check under the write lock
                     if self.stored(self.nodes) != present:
                         raise _Changed
-                    return self._write(present, activity, publish)
+                    return self._write(present, activity, publish, bulky)
             except _Changed:
                 return None
 
-    def _write(self, present: set[str], activity: str, publish: Callable[[], list[int]] | None) -> ImportResult:
+    def _agent(self) -> tuple[str, dict[str, Any]]:
+        """Who imports (`capture.capture_agent`: it runs git), found once per import,
+        before the write lock is taken."""
+        if self._who is None:
+            from .. import capture
+
+            self._who = capture.capture_agent()
+        return self._who
+
+    def _write(self, present: set[str], activity: str, publish: Callable[[], list[int]] | None,
+               staged: Mapping[str, list[Sequence[Any]]] | None = None) -> ImportResult:
         """Write what is new, inside the caller's write transaction, given which
-        nodes the store holds (``present``); ``publish`` publishes the staged rows of
-        the bulk tables (`_bulky`), else those are written here too."""
-        from .. import capture, tracking
+        nodes the store holds (``present``); ``publish`` publishes the ``staged`` rows
+        of the bulk tables (`_bulky` for ``present``), else those are written here too."""
+        from .. import tracking
 
         result = ImportResult(self.tool, self.source)
         new_nodes = [n for i, n in self.nodes.items() if i not in present]
@@ -287,16 +302,21 @@ class ImportBatch:
         new_ids = {n.id for n in new_nodes}
         rows: dict[str, list[Sequence[Any]]] = {}
         for table, table_rows in self.rows.items():
+            if staged and table in staged:  # (picked already, before the lock was taken)
+                rows[table] = staged[table]
+                continue
             kept = [r for r in table_rows if table not in _RUN_TABLES or r[0] in new_ids]
             if kept:
                 rows[table] = kept
-        edges = [e for e in self.edges if not self._implicit(e) and not self.store.edge_exists(e)]
+        candidates = [e for e in self.edges if not self._implicit(e)]
+        known = self.store.existing_edges(candidates)  # (a statement per 200 edges, not one per edge)
+        edges = [e for e in candidates if e not in known]
         aliases: list[Sequence[Any]] = [(node, name) for node, name in self.aliases
                    if node not in new_ids and name not in self.store.aliases(node)
                    and (self.store.get_node(node) or Node("", "")).name != name]
         aliases += [(node, name) for node, name in self.aliases if node in new_ids and self.nodes[node].name != name]
         aliases = list(dict.fromkeys(map(tuple, aliases)))
-        who_attrs = capture.capture_agent()[1]
+        agent_hex, who_attrs = self._agent()
         who = who_attrs.get("name") or who_attrs.get("user") or "unknown"
         promotions, label_changes = self._label_rows(who, now_iso())
         changes = self.changes + label_changes
@@ -313,7 +333,6 @@ class ImportBatch:
             result.counts["promotions"] = len(promotions)
         if changes:
             result.counts["registry_changes"] = len(changes)
-        agent_hex, _ = capture.capture_agent()
         agent_id = make_id("agent", agent_hex)
         if agent_id not in new_ids:  # (else this batch writes it: the importer is in the history)
             agent_id = tracking.ensure_agent(self.store).id
@@ -323,7 +342,8 @@ class ImportBatch:
                                                                "counts": dict(result.counts), **details},
                  "started_at": started}
         node_rows: list[Sequence[Any]] = [(activity, "run", f"import {self.tool}", canonical_json(attrs), started)]
-        node_rows += [(n.id, n.kind, n.name, canonical_json(dict(n.attrs)), n.created_at or started)
+        encoded = self._encoded
+        node_rows += [(n.id, n.kind, n.name, encoded.get(n.id) or canonical_json(dict(n.attrs)), n.created_at or started)
                       for n in new_nodes if n.kind != "prediction"]
         rows["nodes"] = node_rows
         preds = [n for n in new_nodes if n.kind == "prediction"]

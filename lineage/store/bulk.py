@@ -214,10 +214,15 @@ def staged(store: Store, writes: Sequence[tuple[str, Mapping[str, Any], str, Ite
     clean_leftovers(store)
     loaded: list[tuple[int, RunLock, _Loaded | None]] = []
     try:
-        for _, _, table, rows in writes:
-            batch, lock = _open_batch(store, table)
-            loaded.append((batch, lock, None))
-            loaded[-1] = (batch, lock, _load(store, table, batch, rows, chunk))
+        with _loading(store):  # (the batches' opening commits too: no checkpoint between loads)
+            for _, _, table, rows in writes:
+                batch, lock = _open_batch(store, table)
+                loaded.append((batch, lock, None))
+                loaded[-1] = (batch, lock, _load(store, table, batch, rows, chunk))
+        # Copy what was loaded from the WAL into the database now, holding no write
+        # lock (a passive checkpoint lets writers go on), rather than at the publish
+        # commit, whose transaction would hold the lock meanwhile.
+        _checkpoint(store)
 
         def publish() -> list[int]:
             if not store.in_transaction:
@@ -225,7 +230,10 @@ def staged(store: Store, writes: Sequence[tuple[str, Mapping[str, Any], str, Ite
             return [_publish(store, type_, payload, table, batch, done)
                     for (type_, payload, table, _), (batch, _, done) in zip(writes, loaded) if done is not None]
 
-        yield publish
+        # (the publish commit does not checkpoint either: done after it, lock-free)
+        with _no_autocheckpoint(store):
+            yield publish
+        _checkpoint(store)
     finally:
         for (_, _, table, _), (batch, lock, _) in zip(writes, loaded):
             with suppress(LineageError, sqlite3.Error):
@@ -234,6 +242,31 @@ def staged(store: Store, writes: Sequence[tuple[str, Mapping[str, Any], str, Ite
                 if row is not None and row[0] is None:
                     _remove_batch(store, batch, table)
             lock.release(remove=True)
+
+
+def _checkpoint(store: Store) -> None:
+    """A passive WAL checkpoint on SQLite: it takes no write lock (writers go on),
+    and copies what no reader still needs; best effort."""
+    if isinstance(store.conn, sqlite3.Connection) and not store.in_transaction:
+        with suppress(sqlite3.Error, LineageError):
+            store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+
+@contextmanager
+def _no_autocheckpoint(store: Store) -> Iterator[None]:
+    """No automatic checkpoint at this connection's commits inside (SQLite's
+    ``wal_autocheckpoint``, restored after)."""
+    conn = store.conn
+    was = None
+    with suppress(sqlite3.Error, LineageError):
+        was = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+    try:
+        yield
+    finally:
+        if was is not None:
+            with suppress(sqlite3.Error, LineageError):
+                conn.execute(f"PRAGMA wal_autocheckpoint = {int(was)}")
 
 
 class _Loaded(NamedTuple):
@@ -336,8 +369,9 @@ def _publish(store: Store, type_: str, payload: Mapping[str, Any], table: str, b
         if cur.rowcount != 1:  # only an outside edit of the store can do this
             raise LineageError(f"bulk write: its batch {batch} was removed while it was written; nothing was recorded")
         if table == "run_states":  # the `open_runs` cache follows run states as they become visible
-            store._track_open_runs(store.conn.execute("SELECT run, status FROM run_states WHERE event = ? ORDER BY pk",
-                                                      (-batch,)).fetchall())
+            # (only each run's last state of the batch matters: one statement per run)
+            last = dict(store.conn.execute("SELECT run, status FROM run_states WHERE event = ? ORDER BY pk", (-batch,)))
+            store._track_open_runs(list(last.items()))
         body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": done.rows, **payload}
         if done.pks is not None:
             body["pks"] = list(done.pks)
