@@ -97,9 +97,11 @@ def test_a_large_import_loads_batches_and_publishes_them_with_its_event(store_pa
     assert types == ["import", *(["import_rows"] * 4)], types
     assert {(e.payload or {})["table"] for e in s.events(result.event + 1)} == {"params", "tags", "metrics", "run_states"}
     batches = s.conn.execute("SELECT COUNT(*) FROM bulk_batches WHERE event IS NOT NULL").fetchone()[0]
-    assert batches == (4 if staged else 0)  # PostgreSQL: one transaction (rows invisible until it commits)
+    assert batches == (4 if staged else 0)
     if staged:
         assert len(held) > 5  # loads, and the one transaction that writes the event and publishes
+    else:  # PostgreSQL: staged in TEMP tables without the append lock, taken once, to copy them in
+        assert len(held) == 1
     run = s.get_node(_run_id(3))
     assert run is not None and run.attrs["status"] == "finished" and run.attrs["params"]["p7"] == "fresh7"
     assert run.attrs["metrics"]["m2"] == 3.0 and run.attrs["tags"]["t0"] == "fresh"
@@ -128,8 +130,6 @@ def test_an_import_that_meets_the_same_history_meanwhile_is_written_once(store_p
     """Two imports of one history at once: the second finds the runs written while it
     loaded, drops its batches, and writes what is still new in one transaction."""
     s = Store(store_path, actor=ACTOR)
-    if s.dialect != "sqlite":
-        pytest.skip("the staged path is SQLite's")
     monkeypatch.setattr(import_bulk, "_BULK_MIN", 50)
     first = _history(s, word="fresh", value=1.0)
     second = _history(s, word="fresh", value=1.0)
@@ -156,7 +156,7 @@ def test_an_import_that_meets_the_same_history_meanwhile_is_written_once(store_p
     s.close()
 
 
-def _kill_import(path: Path, *, at: str, blind: bool = False) -> None:
+def _kill_import(path: Any, *, at: str, blind: bool = False) -> None:
     """Import a leftover history in a forked child SIGKILLed half-way: ``at`` "load"
     (its third load transaction) or "publish" (inside the publish transaction, after
     the import's event was written there). ``blind``: the child takes every run for
@@ -171,7 +171,10 @@ def _kill_import(path: Path, *, at: str, blind: bool = False) -> None:
                 ImportBatch.stored = lambda self, ids: set()  # type: ignore[method-assign]
             die = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # noqa: E731
             if at == "publish":
+                from lineage.store import postgres
+
                 store_bulk._publish = die  # type: ignore[assignment]
+                postgres._publish = die  # type: ignore[assignment]
                 if blind:  # (its nodes' rows would clash with the stored ones: killed before)
                     ImportBatch._write = die  # type: ignore[method-assign,assignment]
             else:
@@ -206,6 +209,21 @@ def test_an_import_killed_half_way_leaves_nothing_visible(tmp_path: Path, at: st
     report = s.verify()
     assert report.ok, report
     assert s.conn.execute("SELECT COUNT(*) FROM params").fetchone()[0] == 0  # verify removed the leftover
+    s.close()
+
+
+def test_an_import_killed_while_publishing_leaves_nothing_on_either_backend(store_path: Any) -> None:
+    """Killed inside the one transaction that takes the lock, after the import's
+    event was written there (on PostgreSQL its rows were staged in TEMP tables of
+    the killed session: gone with it)."""
+    Store(store_path, actor=ACTOR).close()
+    _kill_import(store_path, at="publish")
+    s = Store(store_path, actor=ACTOR)
+    assert s.nodes(kind="run") == [] and s.head()[0] == 0
+    assert _visible(s) == {"params": 0, "tags": 0, "metrics": 0, "run_states": 0}
+    assert s.verify().ok
+    assert _history(s, word="fresh", value=1.0).commit().counts["run"] == RUNS  # and the import can be run again
+    assert _visible(s)["params"] == RUNS * KEYS and s.verify().ok
     s.close()
 
 

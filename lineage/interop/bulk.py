@@ -233,9 +233,11 @@ class ImportBatch:
         loads those rows as invisible batches in short transactions, then writes
         its nodes and event and publishes the batches in one short transaction
         (`_commit_staged`): other writers never wait on the whole import (issue 8).
-        A smaller one, or one on PostgreSQL, is one transaction.
+        On PostgreSQL those rows are staged in TEMP tables of the session without
+        the append lock, and copied in by the one transaction that takes it. A
+        smaller import is one transaction.
         """
-        if self.store.dialect == "sqlite" and not self.store.in_transaction:
+        if not self.store.in_transaction:
             staged = self._commit_staged()
             if staged is not None:
                 return staged
@@ -255,7 +257,7 @@ class ImportBatch:
         return out
 
     def _commit_staged(self) -> ImportResult | None:
-        """`commit` for a large import on SQLite (see there); None when the import is
+        """`commit` for a large import (see there); None when the import is
         small, or when what the store holds changed between loading and publishing
         (another import of the same history): then the caller writes it in one
         transaction, having removed the batches."""

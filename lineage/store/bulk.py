@@ -207,8 +207,15 @@ def staged(store: Store, writes: Sequence[tuple[str, Mapping[str, Any], str, Ite
     or leaves them as invisible leftovers if that fails too.
 
     For imports (lineage/interop/bulk.py). Raises LineageError inside a transaction
-    (the loading transactions could not be short), and on a backend without batches
-    (PostgreSQL: there a write's rows are invisible until it commits anyway)."""
+    (the loading transactions could not be short). PostgreSQL has no batches: there
+    the rows are staged in TEMP tables, without the append lock, and ``publish``
+    copies them in (`postgres.staged`)."""
+    if store.dialect == "postgresql":  # (COPY into TEMP tables: lineage/store/postgres.py)
+        from .postgres import staged as pg_staged
+
+        with pg_staged(store, writes) as pg_publish:
+            yield pg_publish
+        return
     if store.in_transaction or not isinstance(store.conn, sqlite3.Connection):
         raise LineageError("staged bulk writes need an SQLite store outside a transaction")
     clean_leftovers(store)
