@@ -11,6 +11,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_bulk_batches import _reference_verifier
 
 import lineage
 from lineage.interop import bulk as import_bulk
@@ -282,6 +285,10 @@ def test_no_read_sees_a_killed_imports_rows(tmp_path: Path, monkeypatch: pytest.
         e for per in answers["param_events"].values() for e in per.values()}
     assert events and all(0 < e <= head for e in events)
     assert answers["get"]["attrs"]["params"]["p1"] == "fresh1" and answers["get"]["attrs"]["status"] == "finished"
+    count, head_hash = s.head()
+    out = subprocess.run([sys.executable, str(_reference_verifier(tmp_path)), str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr  # the documented verifier agrees, leftover and all
+    assert out.stdout.strip() == f"ok: {count} events, head {head_hash}"
     report = lg.verify()
     assert report.ok and any("leftover" in r for r in report.repaired), report
     assert s.conn.execute(f"SELECT COUNT(*) FROM params WHERE NOT {store_bulk.published()}").fetchone()[0] == 0
