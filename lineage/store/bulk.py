@@ -1,6 +1,8 @@
-"""Bulk writes (predictions, their kept inputs): loaded in short transactions, invisible
-until one short publish step (issue 8: no writer waits on a long one; issue 16: the
-rows are written once, with no copy from a staging table).
+"""Bulk writes (predictions, their kept inputs, an import's run rows): loaded in short
+transactions, invisible until one short publish step (issue 8: no writer waits on a
+long one; issue 16: the rows are written once, with no copy from a staging table).
+An import publishes its batches inside its own short transaction, with its event
+and nodes (`staged`).
 
 How a bulk write goes:
 
@@ -26,12 +28,14 @@ nothing to look up, however large the table.
 
 Order: the rows of one batch are in ``pk`` order (the order the event committed to),
 but rows of batches loaded at the same time, and rows written by ordinary events
-meanwhile, interleave in ``pk``. So in these two tables a row's place in history is
+meanwhile, interleave in ``pk``. So in these tables a row's place in history is
 (its event, its ``pk``), and the order rule of docs/integrity.md (rows sorted by
 ``pk`` are sorted by event) binds the rows written with their event number; for a
 batch, its event's payload commits to the span of its pks (``pks``), which every row
 of the batch must lie in. (No answer picks "the latest" among predictions of
-different writes: a prediction never supersedes another.)
+different writes: a prediction never supersedes another. In the run tables it does,
+but every row of a run an import brings is in that import's batch: the runs are
+new, and invisible until it publishes, so no other write can touch them meanwhile.)
 
 Writes of `SMALL_ROWS` rows or fewer skip all this: one short transaction with their
 event number, as any write.

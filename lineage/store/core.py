@@ -479,10 +479,10 @@ class Store:
         ``chunk`` rows), as a batch no read can see, and a short publish step appends the event
         that makes them visible all at once (`bulk.write_batched`): other writers
         never wait long, and a writer killed half-way leaves nothing visible. Inside
-        an open transaction (``lg.batch()``), or for another table (imports write
-        metrics, params and tags inside their own transaction), or for 2,000 rows or
-        fewer (`bulk.SMALL_ROWS`), the rows go straight into ``table`` in one
-        transaction, with their event number.
+        an open transaction (``lg.batch()``), or for another table, or for 2,000 rows
+        or fewer (`bulk.SMALL_ROWS`), the rows go straight into ``table`` in one
+        transaction, with their event number. (Imports load their run tables'
+        rows as batches through `bulk.staged`, published with the import's event.)
         """
         if not self.in_transaction and table in _bulk.BATCHED_TABLES:
             with _map_errors(self.path):
