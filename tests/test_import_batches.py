@@ -404,3 +404,31 @@ def test_a_large_import_never_holds_the_lock_long_and_stays_whole(tmp_path: Path
     assert lg.verify().ok
     lg.close()
     one.close()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.usefixtures("every_table_bulk")
+def test_an_imported_run_erases_and_pushes_like_any_other(tmp_path: Path) -> None:
+    """A staged import's rows (stored under their batch) are erased by `redact` and
+    copied by `push` under the event that published them; both stores verify."""
+    lg = lineage.open(tmp_path / "a" / "lineage.db")
+    _history(lg.store, word="fresh", value=1.0).commit()
+    assert lg.store.conn.execute("SELECT COUNT(*) FROM params WHERE event < 0").fetchone()[0] == RUNS * KEYS
+    rid = _run_id(4)
+    lg.redact(rid, reason="asked to")
+    run = lg.get(rid)
+    assert set(run.attrs["params"].values()) == {None} and set(run.attrs["tags"].values()) == {None}
+    assert lg.verify().ok
+    target = tmp_path / "b" / "lineage.db"
+    lineage.open(target).close()
+    pushed = lg.push(target)
+    assert pushed.events > 0
+    other = lineage.open(target)
+    assert other.verify().ok and lg.verify().ok
+    for i in (0, 4, RUNS - 1):  # every run's params, tags, metrics and state, as in the source
+        mine, theirs = lg.get(_run_id(i)).attrs, other.get(_run_id(i)).attrs
+        assert {k: mine[k] for k in ("params", "tags", "metrics", "status")} == \
+            {k: theirs[k] for k in ("params", "tags", "metrics", "status")}
+    assert _visible(other.store)["params"] == RUNS * KEYS
+    other.close()
+    lg.close()
