@@ -616,7 +616,9 @@ class Lineage:
         node = self.get(ref)
         if node.kind != "model":
             return node
-        summary = self.store.prediction_summary(node.id)
+        from .query.rows import prediction_summary
+
+        summary = prediction_summary(self.store, node.id)
         attrs = {**node.attrs, "predictions": {"count": summary["count"], "first": summary["first_at"],
                                                "last": summary["last_at"]}}
         return Node(node.id, node.kind, node.name, attrs, node.created_at)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 import lineage
 from lineage.cli import cli
+from lineage.query import rows as query_rows
 
 FEATURES = ["income", "debt", "age"]
 
@@ -106,9 +107,9 @@ def test_decision_json_validates(credit: dict[str, Any], tmp_path: Path) -> None
 def test_kept_inputs_are_erased_with_the_prediction(credit: dict[str, Any]) -> None:
     lg = credit["lg"]
     pid = lg.get("request:lr-3").id
-    assert lg.store.prediction_inputs(pid)[0] is not None
+    assert query_rows.prediction_inputs(lg.store, pid)[0] is not None
     lg.redact(pid, reason="GDPR request 1")
-    assert lg.store.prediction_inputs(pid)[0] is None
+    assert query_rows.prediction_inputs(lg.store, pid)[0] is None
     assert lg.verify().ok
     dec = lg.audit(pid).to_dict()["decision"]
     assert dec["inputs"] is None and "erased" in dec["inputs_note"]

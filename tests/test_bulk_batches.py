@@ -20,6 +20,7 @@ from test_reliability import ACTOR, _prediction_rows
 import lineage
 from lineage.errors import NodeNotFoundError
 from lineage.model import Node, make_id
+from lineage.query import rows as query_rows
 from lineage.query.serving import prediction_counts
 from lineage.store import Store, published
 
@@ -59,9 +60,9 @@ def test_no_read_sees_a_batch_in_flight(store_path: Path) -> None:
             seen["get"] = other.get_node(pid)
             seen["exists"] = other.node_exists(pid)
             seen["listed"] = other.nodes(kind="prediction")
-            seen["summary"] = other.prediction_summary(MODEL)["count"]
+            seen["summary"] = query_rows.prediction_summary(other, MODEL)["count"]
             seen["counts"] = prediction_counts(other, [MODEL])
-            seen["overview"] = [g for g in other.overview_counts()[0] if g[0] == "prediction"]
+            seen["overview"] = [g for g in query_rows.overview_counts(other)[0] if g[0] == "prediction"]
             for ref in (pid, pid[:20], f"request:{request}"):
                 with pytest.raises(NodeNotFoundError):
                     lg.get(ref)
@@ -77,7 +78,7 @@ def test_no_read_sees_a_batch_in_flight(store_path: Path) -> None:
     assert seen.pop("loaded") >= 2_000  # loaded straight into the table...
     assert seen == {"get": None, "exists": False, "listed": [], "summary": 0, "counts": {}, "overview": [],
                     "impact": 0, "verify": True}  # ...yet seen by no read
-    assert s.prediction_summary(MODEL)["count"] == 3_000 == len(s.nodes(kind="prediction"))
+    assert query_rows.prediction_summary(s, MODEL)["count"] == 3_000 == len(s.nodes(kind="prediction"))
     assert s.resolve("request:req7").kind == "prediction"
     s.close()
 
@@ -90,7 +91,7 @@ def test_concurrent_readers_never_see_a_partial_batch(store_path: Path) -> None:
     def read() -> None:
         r = Store(store_path, actor=ACTOR)
         while not stop.is_set():
-            counts.add(r.prediction_summary(MODEL)["count"])
+            counts.add(query_rows.prediction_summary(r, MODEL)["count"])
             counts.add(int(r.conn.execute(f"SELECT COUNT(*) FROM predictions WHERE {published()}").fetchone()[0]))
             counts.add(prediction_counts(r, [MODEL]).get(MODEL, {}).get("count", 0))
         r.close()
@@ -229,8 +230,8 @@ def test_a_store_from_before_batches_upgrades_and_still_verifies(tmp_path: Path,
     s.write_bulk("predictions", {}, "predictions", _prediction_rows(MODEL, 30))
     with s.transaction():
         s.write_bulk("predictions", {}, "predictions", _prediction_rows(MODEL, 20))
-    assert len(s.nodes(kind="prediction")) == 100 == s.prediction_summary(MODEL)["count"]
-    assert sorted(s.prediction_summary(MODEL)["events"].values()) == [20, 30, 50]
+    assert len(s.nodes(kind="prediction")) == 100 == query_rows.prediction_summary(s, MODEL)["count"]
+    assert sorted(query_rows.prediction_summary(s, MODEL)["events"].values()) == [20, 30, 50]
     report = s.verify()
     assert report.ok, report
     count, head = s.head()
@@ -266,7 +267,7 @@ def test_bulk_writes_loading_at_once_interleave_and_still_verify(tmp_path: Path,
     assert len(set(events)) == 3 and sum(1 for a, b in zip(events, events[1:]) if a != b) >= 2
     report = s.verify()
     assert report.ok, report
-    assert s.prediction_summary(MODEL)["count"] == 12_000
+    assert query_rows.prediction_summary(s, MODEL)["count"] == 12_000
     s.close()
     out = subprocess.run([sys.executable, str(_reference_verifier(tmp_path)), str(store_path)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr  # the documented verifier agrees

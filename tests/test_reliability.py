@@ -29,6 +29,7 @@ import lineage
 from lineage.cli import cli as main
 from lineage.errors import StoreBusyError, StoreCorruptError
 from lineage.model import Node, make_id, new_uuid7_hex
+from lineage.query import rows as query_rows
 from lineage.store import RECORD_TABLES, Store, published
 
 BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
@@ -591,7 +592,7 @@ def test_a_bulk_write_is_invisible_until_whole_and_verify_passes_meanwhile(store
         other = Store(store_path, actor=ACTOR)  # another connection, as another process
         seen["loaded"] = other.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] > 0
         seen["count"] = other.conn.execute(f"SELECT COUNT(*) FROM predictions WHERE {published()}").fetchone()[0]
-        seen["listed"] = len(other.nodes(kind="prediction")) + other.prediction_summary(model)["count"]
+        seen["listed"] = len(other.nodes(kind="prediction")) + query_rows.prediction_summary(other, model)["count"]
         seen["verify"] = other.verify().ok
         other.add_node(dataset("77" * 32, "meanwhile"))  # a writer is not blocked
         seen["mine"] = len(store.nodes(kind="prediction"))
@@ -603,7 +604,7 @@ def test_a_bulk_write_is_invisible_until_whole_and_verify_passes_meanwhile(store
     # (on PostgreSQL the rows wait in the COPY's own transaction, not in the table)
     assert seen == {"loaded": store.dialect == "sqlite", "count": 0, "listed": 0, "verify": True, "mine": 0}
     assert store.conn.execute(f"SELECT COUNT(*) FROM predictions WHERE {published()}").fetchone()[0] == 12_000
-    assert len(store.nodes(kind="prediction")) == 12_000 == store.prediction_summary(model)["count"]
+    assert len(store.nodes(kind="prediction")) == 12_000 == query_rows.prediction_summary(store, model)["count"]
     assert store.verify().ok and store.head()[0] == 3
 
 
@@ -633,7 +634,7 @@ def test_a_bulk_write_killed_half_way_leaves_nothing(store_path: Path) -> None:
         return
     # what it loaded is in the table (chunks of 2,000 committed) but no read sees it
     assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] >= 10_000
-    assert s.nodes(kind="prediction") == [] and s.prediction_summary(model)["count"] == 0
+    assert s.nodes(kind="prediction") == [] and query_rows.prediction_summary(s, model)["count"] == 0
     report = s.verify()
     assert report.ok and s.head()[0] == 1
     assert any("bulk write leftovers: 1 unpublished batch" in r and "removed" in r for r in report.repaired), report.repaired

@@ -24,6 +24,7 @@ from test_reliability import test_every_kind_of_edit_fails_verify as _edit_prope
 
 import lineage
 from lineage.model import Node, make_id, new_uuid7_hex
+from lineage.query import rows as query_rows
 from lineage.store import Store
 
 pytestmark = pytest.mark.stress
@@ -204,7 +205,7 @@ def test_a_large_bulk_write_never_starves_small_writers(tmp_path: Path, monkeypa
           f"{waits[len(waits) // 2] * 1000:.1f} ms, longest wait {waits[-1]:.3f} s")
     assert len(waits) > 20
     assert max(held) < 0.5 and waits[-1] < 0.5
-    assert len(s.nodes(kind="prediction", limit=5)) == 5 and s.prediction_summary(model)["count"] == n
+    assert len(s.nodes(kind="prediction", limit=5)) == 5 and query_rows.prediction_summary(s, model)["count"] == n
     assert s.verify().ok
     s.close()
 

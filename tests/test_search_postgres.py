@@ -49,6 +49,9 @@ def _fill(conn: Any) -> None:
     for stmt in first.split(";"):  # the schema's own tables (version 1 holds all five)
         if stmt.strip():
             conn.execute(stmt)
+    # (reads of params and tags skip rows of unpublished bulk batches: migration 9's table)
+    conn.execute("CREATE TABLE bulk_batches (batch BIGINT PRIMARY KEY, tbl TEXT NOT NULL, event BIGINT UNIQUE, "
+                 "started_at TEXT NOT NULL)")
     for stmt in fulltext.POSTGRES_DDL.split(";"):
         if stmt.strip():
             conn.execute(stmt)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInputError, foreign, log
+from ..query import rows as query_rows
 from ..store import Store
 
 EXACT_LINEAR = "exact (linear): coefficient × (value − baseline mean), in {units}"
@@ -52,7 +53,7 @@ def rule_of(store: Store, event: int | None) -> dict[str, Any] | None:
 def kept_inputs(store: Store, prediction_id: str) -> tuple[dict[str, Any] | None, str, int | None]:
     """``(inputs, note, event)``: the input values kept for a prediction, or None with
     the reason why they are not shown."""
-    got = store.prediction_inputs(prediction_id)
+    got = query_rows.prediction_inputs(store, prediction_id)
     if got is None:
         return None, "input values were not kept (log the predictions with keep_inputs=True)", None
     text, event = got
@@ -142,7 +143,7 @@ def baseline(store: Store, model_id: str, data: list[dict[str, Any]], features: 
     frame, name = _training_frame(data)
     source = f"training data {name}"
     if frame is None or not all(f in frame.columns for f in features):
-        rows = [json.loads(t) for t in store.kept_inputs(model_id)]
+        rows = [json.loads(t) for t in query_rows.kept_inputs(store, model_id)]
         frame = pd.DataFrame([r for r in rows if isinstance(r, dict)])
         source = f"the {len(frame):,} kept inputs of this model's predictions (no readable training file)"
     out: dict[str, Any] = {}

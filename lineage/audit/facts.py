@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidInputError, LineageError, log
 from ..model import Node, canonical_json
+from ..query import rows as query_rows
 from ..store import Store
 
 #: libraries worth naming in a report when installed (normalised distribution names)
@@ -155,13 +156,13 @@ def collect_model(store: Store, model_id: str) -> Facts:
     run_ids = [i for i, n in nodes.items() if n.kind == "run"]
     runs = store.get_nodes(run_ids)  # with status, params, tags and times
     training_ids = [r for r in store.generators(model_id) if r in runs]
-    param_events = store.param_events(run_ids)  # so an altered param is marked where it is shown
+    param_events = query_rows.param_events(store, run_ids)  # so an altered param is marked where it is shown
 
     def run_fact(run_id: str) -> dict[str, Any]:
         r = runs[run_id]
         a = r.attrs
         uses = used.get(run_id, [])
-        states = store.run_states_of(run_id)
+        states = query_rows.run_states_of(store, run_id)
         crash = next((s for s in reversed(states) if s["status"] == "crashed"), None)
         return {
             "id": run_id,
@@ -206,7 +207,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
     metrics = []
     data_names = {d["id"]: d for d in data}
     for r in training_runs:
-        for m in store.metrics_of(r["id"]):
+        for m in query_rows.metrics_of(store, r["id"]):
             ds = m.pop("dataset")
             m["run"] = r["id"]
             if ds:
@@ -239,7 +240,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
             log.warning("audit of %s: the comparison with %s failed: %s", model_id, previous.id, exc)
             changes["error"] = f"{type(exc).__name__}: {exc}"
 
-    predictions = store.prediction_summary(model_id)
+    predictions = query_rows.prediction_summary(store, model_id)
     pred_events = dict(predictions["events"])
     predictions = {"count": predictions["count"], "first_at": predictions["first_at"], "last_at": predictions["last_at"],
                    "events": sorted(pred_events)}
@@ -302,7 +303,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
     shown = set(nodes) | {r["id"] for r in later_runs}
     if previous is not None:
         shown |= {n.id for n in query.trace(store, previous.id).nodes() if n.kind != "group"}
-    facts.fact_events = store.record_events(sorted(shown))
+    facts.fact_events = query_rows.record_events(store, sorted(shown))
     facts.prediction_events = pred_events
     facts.files = _file_targets(store, node, data, nodes)
     return facts
@@ -596,7 +597,7 @@ def _metric_changes(store: Store, previous_id: str, metrics: list[dict[str, Any]
         mine[(m["key"], (m.get("dataset") or {}).get("name"), m.get("group"))] = m
     theirs: dict[tuple[Any, ...], dict[str, Any]] = {}
     for run_id in store.generators(previous_id):
-        for m in store.metrics_of(run_id):
+        for m in query_rows.metrics_of(store, run_id):
             ds_id = m.pop("dataset")
             node = store.get_node(ds_id) if ds_id else None
             m["dataset"] = {"id": ds_id, "name": node.name if node else None} if ds_id else None

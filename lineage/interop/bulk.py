@@ -3,9 +3,11 @@ already holds, and write the rest as one ledger event, with the import itself re
 
 An import is all or nothing: the reader (MLflow, DVC, OpenLineage, PROV) builds an
 `ImportBatch` completely before anything is written, so a bad record found halfway
-leaves the store untouched; `ImportBatch.commit` then writes in one transaction, one
-event whose rows digest commits to every row (DESIGN.md §2: a bulk write is one event,
-invisible until whole).
+leaves the store untouched; `ImportBatch.commit` then writes it, invisible until
+whole (DESIGN.md §2): the import's event (its nodes, edges, small row sets) and one
+event per run table written in bulk, all committed together. A large import's bulk
+rows are loaded beforehand as invisible batches in short transactions (SQLite,
+lineage/store/bulk.py), so the write lock is never held for the whole import.
 
 Idempotence comes from identities that do not depend on when the import ran: content
 digests, foreign digests (`foreign_dataset_id`), and run ids derived from the other
@@ -18,7 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +34,8 @@ IMPORT_EXPERIMENT = "lineage.import"
 _RUN_TABLES = ("params", "tags", "metrics", "run_states")
 
 #: tables written with `Store.write_bulk` when an import brings more than _BULK_MIN rows
-_BULK_TABLES = ("metrics", "params", "tags")
+#: (on SQLite loaded as invisible batches when they total more than bulk.SMALL_ROWS)
+_BULK_TABLES = ("metrics", "params", "tags", "run_states")
 _BULK_MIN = 1000
 
 
@@ -125,6 +128,9 @@ class ImportBatch:
         #: name -> ({label: (model id, reason)}, owner): labels the other tool puts now
         self.labels: dict[str, tuple[dict[str, tuple[str, str]], str]] = {}
         self._known: dict[str, bool] = {}
+        self._who: tuple[str, dict[str, Any]] | None = None
+        #: node id -> its attrs as canonical JSON, encoded before the write lock is taken
+        self._encoded: dict[str, str] = {}
 
     # -- collecting ---------------------------------------------------------
 
@@ -220,81 +226,156 @@ class ImportBatch:
     def commit(self) -> ImportResult:
         """Write what is new as one event with an import activity; returns the counts.
 
-        Runs in one transaction, so existence is checked against a store no other
-        writer changes meanwhile; an exception leaves nothing written.
+        All or nothing, checked against a store no other writer changes meanwhile
+        (existence is read again under the write lock); an exception leaves nothing
+        written. A large import (more than `bulk.SMALL_ROWS` rows of run tables to
+        write in bulk: metric histories, params, tags, run states) on SQLite first
+        loads those rows as invisible batches in short transactions, then writes
+        its nodes and event and publishes the batches in one short transaction
+        (`_commit_staged`): other writers never wait on the whole import (issue 8).
+        On PostgreSQL those rows are staged in TEMP tables of the session without
+        the append lock, and copied in by the one transaction that takes it. A
+        smaller import is one transaction.
         """
-        from .. import capture, tracking
-
-        result = ImportResult(self.tool, self.source)
+        if not self.store.in_transaction:
+            staged = self._commit_staged()
+            if staged is not None:
+                return staged
         with self.store.transaction():
             self._known.clear()  # re-check under the write lock
-            present = self.stored(self.nodes)
-            new_nodes = [n for i, n in self.nodes.items() if i not in present]
-            result.skipped = len(present)
-            new_ids = {n.id for n in new_nodes}
-            rows: dict[str, list[Sequence[Any]]] = {}
-            for table, table_rows in self.rows.items():
-                kept = [r for r in table_rows if table not in _RUN_TABLES or r[0] in new_ids]
-                if kept:
-                    rows[table] = kept
-            edges = [e for e in self.edges if not self._implicit(e) and not self.store.edge_exists(e)]
-            aliases: list[Sequence[Any]] = [(node, name) for node, name in self.aliases
-                       if node not in new_ids and name not in self.store.aliases(node)
-                       and (self.store.get_node(node) or Node("", "")).name != name]
-            aliases += [(node, name) for node, name in self.aliases if node in new_ids and self.nodes[node].name != name]
-            aliases = list(dict.fromkeys(map(tuple, aliases)))
-            who_attrs = capture.capture_agent()[1]
-            who = who_attrs.get("name") or who_attrs.get("user") or "unknown"
-            promotions, label_changes = self._label_rows(who, now_iso())
-            changes = self.changes + label_changes
-            if not new_nodes and not edges and not aliases and not any(rows.values()) and not promotions and not changes:
-                return result
-            for n in new_nodes:
-                result.counts[n.kind] = result.counts.get(n.kind, 0) + 1
-            if edges:
-                result.counts["edges"] = len(edges)
-            for table in ("params", "metrics", "tags"):
-                if rows.get(table):
-                    result.counts[table] = len(rows[table])
-            if promotions:
-                result.counts["promotions"] = len(promotions)
-            if changes:
-                result.counts["registry_changes"] = len(changes)
-            agent_hex, _ = capture.capture_agent()
-            agent_id = make_id("agent", agent_hex)
-            if agent_id not in new_ids:  # (else this batch writes it: the importer is in the history)
-                agent_id = tracking.ensure_agent(self.store).id
-            started = now_iso()
-            activity = make_id("run", new_uuid7_hex())
-            details: dict[str, Any] = {**self.details, **({"registry": changes} if changes else {})}
-            attrs = {"experiment": IMPORT_EXPERIMENT, "import": {"tool": self.tool, "source": self.source,
-                                                                   "counts": dict(result.counts), **details},
-                     "started_at": started}
-            node_rows: list[Sequence[Any]] = [(activity, "run", f"import {self.tool}", canonical_json(attrs), started)]
-            node_rows += [(n.id, n.kind, n.name, canonical_json(dict(n.attrs)), n.created_at or started)
-                          for n in new_nodes if n.kind != "prediction"]
-            rows["nodes"] = node_rows
-            preds = [n for n in new_nodes if n.kind == "prediction"]
-            if preds:  # predictions live in their own table; their model link is a column
-                rows["predictions"] = [(n.id, n.attrs.get("model"), n.attrs.get("input_digest"),
-                                        canonical_json(n.attrs.get("output")), n.attrs.get("score"),
-                                        n.attrs.get("request_id"), n.created_at or started) for n in preds]
-            edge_rows: list[Sequence[Any]] = [(activity, agent_id, "was_associated_with", None)] + [(e.src, e.dst, e.rel, e.role) for e in edges]
-            rows["edges"] = edge_rows
-            if aliases:
-                rows["aliases"] = aliases
-            if promotions:
-                rows["promotions"] = promotions
-            rows.setdefault("run_states", [])
-            rows["run_states"] = [(activity, "running", started, None, None, None), *rows["run_states"],
-                                  (activity, "finished", now_iso(), 0, None, None)]
-            # The many rows (metric histories, params) go through write_bulk, which
-            # encodes a batch column by column (~10x cheaper per row than `write`); each
-            # is one more event in the same transaction, naming the import activity.
-            bulky = {t: rows.pop(t) for t in _BULK_TABLES if len(rows.get(t, ())) > _BULK_MIN}
-            payload = {"tool": self.tool, "source": self.source, "activity": activity, "counts": result.counts}
-            result.event = self.store.write("import", payload, rows)
+            return self._write(self.stored(self.nodes), make_id("run", new_uuid7_hex()), None)
+
+    def _bulky(self, present: set[str]) -> dict[str, list[Sequence[Any]]]:
+        """The rows of the tables written in bulk (`_BULK_TABLES` with more than
+        `_BULK_MIN` rows), given which nodes the store holds (``present``)."""
+        new_ids = {i for i in self.nodes if i not in present}
+        out = {}
+        for table in _BULK_TABLES:
+            kept = [r for r in self.rows.get(table, ()) if table not in _RUN_TABLES or r[0] in new_ids]
+            if len(kept) > _BULK_MIN:
+                out[table] = kept
+        return out
+
+    def _commit_staged(self) -> ImportResult | None:
+        """`commit` for a large import (see there); None when the import is
+        small, or when what the store holds changed between loading and publishing
+        (another import of the same history): then the caller writes it in one
+        transaction, having removed the batches."""
+        from ..store import bulk as store_bulk
+
+        self._known.clear()
+        present = self.stored(self.nodes)
+        bulky = self._bulky(present)
+        self._agent()
+        self._encoded = {i: canonical_json(dict(n.attrs)) for i, n in self.nodes.items() if i not in present}
+        if sum(map(len, bulky.values())) <= store_bulk.SMALL_ROWS:
+            return None
+        activity = make_id("run", new_uuid7_hex())
+        writes = [("import_rows", {"activity": activity}, table, rows) for table, rows in bulky.items()]
+        with store_bulk.staged(self.store, writes) as publish:
+            try:
+                with self.store.transaction():  # short: the import's event, then the batches' publish
+                    self._known.clear()  # re-check under the write lock
+                    if self.stored(self.nodes) != present:
+                        raise _Changed
+                    return self._write(present, activity, publish, bulky)
+            except _Changed:
+                return None
+
+    def _agent(self) -> tuple[str, dict[str, Any]]:
+        """Who imports (`capture.capture_agent`: it runs git), found once per import,
+        before the write lock is taken."""
+        if self._who is None:
+            from .. import capture
+
+            self._who = capture.capture_agent()
+        return self._who
+
+    def _write(self, present: set[str], activity: str, publish: Callable[[], list[int]] | None,
+               staged: Mapping[str, list[Sequence[Any]]] | None = None) -> ImportResult:
+        """Write what is new, inside the caller's write transaction, given which
+        nodes the store holds (``present``); ``publish`` publishes the ``staged`` rows
+        of the bulk tables (`_bulky` for ``present``), else those are written here too."""
+        from .. import tracking
+
+        result = ImportResult(self.tool, self.source)
+        new_nodes = [n for i, n in self.nodes.items() if i not in present]
+        result.skipped = len(present)
+        new_ids = {n.id for n in new_nodes}
+        rows: dict[str, list[Sequence[Any]]] = {}
+        for table, table_rows in self.rows.items():
+            if staged and table in staged:  # (picked already, before the lock was taken)
+                rows[table] = staged[table]
+                continue
+            kept = [r for r in table_rows if table not in _RUN_TABLES or r[0] in new_ids]
+            if kept:
+                rows[table] = kept
+        candidates = [e for e in self.edges if not self._implicit(e)]
+        known = self.store.existing_edges(candidates)  # (a statement per 200 edges, not one per edge)
+        edges = [e for e in candidates if e not in known]
+        aliases: list[Sequence[Any]] = [(node, name) for node, name in self.aliases
+                   if node not in new_ids and name not in self.store.aliases(node)
+                   and (self.store.get_node(node) or Node("", "")).name != name]
+        aliases += [(node, name) for node, name in self.aliases if node in new_ids and self.nodes[node].name != name]
+        aliases = list(dict.fromkeys(map(tuple, aliases)))
+        agent_hex, who_attrs = self._agent()
+        who = who_attrs.get("name") or who_attrs.get("user") or "unknown"
+        promotions, label_changes = self._label_rows(who, now_iso())
+        changes = self.changes + label_changes
+        if not new_nodes and not edges and not aliases and not any(rows.values()) and not promotions and not changes:
+            return result
+        for n in new_nodes:
+            result.counts[n.kind] = result.counts.get(n.kind, 0) + 1
+        if edges:
+            result.counts["edges"] = len(edges)
+        for table in ("params", "metrics", "tags"):
+            if rows.get(table):
+                result.counts[table] = len(rows[table])
+        if promotions:
+            result.counts["promotions"] = len(promotions)
+        if changes:
+            result.counts["registry_changes"] = len(changes)
+        agent_id = make_id("agent", agent_hex)
+        if agent_id not in new_ids:  # (else this batch writes it: the importer is in the history)
+            agent_id = tracking.ensure_agent(self.store).id
+        started = now_iso()
+        details: dict[str, Any] = {**self.details, **({"registry": changes} if changes else {})}
+        attrs = {"experiment": IMPORT_EXPERIMENT, "import": {"tool": self.tool, "source": self.source,
+                                                               "counts": dict(result.counts), **details},
+                 "started_at": started}
+        node_rows: list[Sequence[Any]] = [(activity, "run", f"import {self.tool}", canonical_json(attrs), started)]
+        encoded = self._encoded
+        node_rows += [(n.id, n.kind, n.name, encoded.get(n.id) or canonical_json(dict(n.attrs)), n.created_at or started)
+                      for n in new_nodes if n.kind != "prediction"]
+        rows["nodes"] = node_rows
+        preds = [n for n in new_nodes if n.kind == "prediction"]
+        if preds:  # predictions live in their own table; their model link is a column
+            rows["predictions"] = [(n.id, n.attrs.get("model"), n.attrs.get("input_digest"),
+                                    canonical_json(n.attrs.get("output")), n.attrs.get("score"),
+                                    n.attrs.get("request_id"), n.created_at or started) for n in preds]
+        edge_rows: list[Sequence[Any]] = [(activity, agent_id, "was_associated_with", None)] + [(e.src, e.dst, e.rel, e.role) for e in edges]
+        rows["edges"] = edge_rows
+        if aliases:
+            rows["aliases"] = aliases
+        if promotions:
+            rows["promotions"] = promotions
+        # The many rows (metric histories, params, …) are written in bulk (`_bulky`),
+        # encoded a batch column by column (~10x cheaper per row than `write`): each
+        # table one more event, naming the import activity, after the import's own.
+        bulky = {t: rows.pop(t) for t in _BULK_TABLES if len(rows.get(t, ())) > _BULK_MIN}
+        rows["run_states"] = [(activity, "running", started, None, None, None), *rows.get("run_states", ()),
+                              (activity, "finished", now_iso(), 0, None, None)]
+        payload = {"tool": self.tool, "source": self.source, "activity": activity, "counts": result.counts}
+        result.event = self.store.write("import", payload, rows)
+        if publish is not None:  # (loaded beforehand as invisible batches: published now)
+            publish()
+        else:
             for table, table_rows in bulky.items():
                 self.store.write_bulk("import_rows", {"activity": activity}, table, table_rows)
-            result.activity = activity
+        result.activity = activity
         return result
+
+
+class _Changed(Exception):
+    """What the store holds changed between loading an import's batches and
+    publishing them: written again in one transaction instead."""

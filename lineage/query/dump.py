@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..model import Edge, Node
-from ..store import Store
+from ..store import Store, published
 from ..store.core import apply_run_state, with_duration
 
 
@@ -47,14 +47,16 @@ def run_states(store: Store) -> dict[str, dict[str, Any]]:
         return e
 
     conn = store.conn
-    for run, key, value in conn.execute("SELECT run, key, value FROM params"):
+    # (rows of an unpublished bulk batch are no one's yet: `published`)
+    for run, key, value in conn.execute(f"SELECT run, key, value FROM params WHERE {published()}"):
         state(run)["params"][key] = value
-    for run, key, value in conn.execute("SELECT run, key, value FROM tags ORDER BY pk"):
+    for run, key, value in conn.execute(f"SELECT run, key, value FROM tags WHERE {published()} ORDER BY pk"):
         state(run)["tags"][key] = value
     # the latest value of each metric: highest step, then the last recorded (as
     # with_run_state's ORDER BY step, pk), chosen in one pass rather than a sort
     best: dict[tuple[str, str], Any] = {}
-    for run, key, value, step in conn.execute("SELECT run, key, value, step FROM metrics WHERE grp IS NULL ORDER BY pk"):
+    for run, key, value, step in conn.execute(
+            f"SELECT run, key, value, step FROM metrics WHERE grp IS NULL AND {published()} ORDER BY pk"):
         k = (run, key)
         s = step or 0
         b = best.get(k)
@@ -62,7 +64,7 @@ def run_states(store: Store) -> dict[str, dict[str, Any]]:
             best[k] = s
             state(run)["metrics"][key] = value
     for run, status, at, exit_code, error in conn.execute(
-            "SELECT run, status, at, exit_code, error FROM run_states ORDER BY pk"):
+            f"SELECT run, status, at, exit_code, error FROM run_states WHERE {published()} ORDER BY pk"):
         apply_run_state(state(run), status, at, exit_code, error)
     return out
 

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..store import Store
+from ..store import Store, published
 from .closure import chunks, placeholders
 from .results import Insights, ParamImportance
 from .search import LATEST_METRIC
@@ -15,7 +15,7 @@ from .search import LATEST_METRIC
 
 def _latest_metric(store: Store, metric: str) -> dict[str, float]:
     sql = (f"SELECT m.run, m.value FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND m.value IS NOT NULL "
-           f"AND {LATEST_METRIC}")
+           f"AND {published('m')} AND {LATEST_METRIC}")
     return {run: float(v) for run, v in store.conn.execute(sql, (metric,))}
 
 
@@ -89,14 +89,15 @@ def insights(store: Store, metric: str, *, seed: int = 0) -> Insights:
     values = _latest_metric(store, metric)
     if len(values) < 3:
         known = [r[0] for r in store.conn.execute(
-            "SELECT DISTINCT key FROM metrics WHERE grp IS NULL ORDER BY key LIMIT 20")]
+            f"SELECT DISTINCT key FROM metrics WHERE grp IS NULL AND {published()} ORDER BY key LIMIT 20")]
         hint = f" (logged metrics: {', '.join(known)})" if known and metric not in known else ""
         raise InvalidInputError(f"insights need at least 3 runs that logged {metric!r}; found {len(values)}{hint}")
     run_ids = sorted(values)
     params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
     for chunk in chunks(run_ids):
         for run, key, value in store.conn.execute(
-            f"SELECT run, key, value FROM params WHERE run IN ({placeholders(len(chunk))}) ORDER BY pk", chunk):
+            f"SELECT run, key, value FROM params WHERE run IN ({placeholders(len(chunk))}) AND {published()} ORDER BY pk",
+                chunk):
             params[run][key] = value
     keys = sorted({k for p in params.values() for k in p})
     y = np.array([values[r] for r in run_ids], dtype=float)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Node
-from ..store import Store
+from ..store import Store, published
 
 
 def experiments(store: Store) -> list[dict[str, Any]]:
@@ -37,13 +37,14 @@ def metric_history(store: Store, run_id: str, key: str) -> list[dict[str, Any]]:
     """Every value of one metric of a run, by step then logging order:
     ``{step, value, at, group, dataset}``. Per-group values carry their group."""
     sql = ("SELECT step, value, at, grp, dataset FROM metrics WHERE run = ? AND key = ? "
-           "ORDER BY step, pk")
+           f"AND {published()} ORDER BY step, pk")
     return [dict(zip(("step", "value", "at", "group", "dataset"), r)) for r in store.conn.execute(sql, (run_id, key))]
 
 
 def metric_keys(store: Store, run_id: str) -> list[str]:
     """The names of the metrics a run logged, sorted."""
-    return [r[0] for r in store.conn.execute("SELECT DISTINCT key FROM metrics WHERE run = ? ORDER BY key", (run_id,))]
+    sql = f"SELECT DISTINCT key FROM metrics WHERE run = ? AND {published()} ORDER BY key"
+    return [r[0] for r in store.conn.execute(sql, (run_id,))]
 
 
 def associated_agents(store: Store, run_id: str) -> list[str]:

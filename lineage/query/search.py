@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import FilterSyntaxError, InvalidInputError
 from ..model import Node
-from ..store import Store
+from ..store import Store, published
 from .filters import BoolOp, Comparison, parse_filter
 
 # Fragments of SQL for each field, given the comparison as a SQL snippet over `v`.
@@ -19,12 +19,17 @@ from .filters import BoolOp, Comparison, parse_filter
 # the values that look like numbers (GLOB is SQLite's; PostgreSQL would use
 # `v ~ '^[-+0-9.eE]+$'`), and text compares as text. Tags and run states change over
 # time: the latest row wins. Metrics: the latest value (by step, then order logged)
-# of the run-level series (not per-group results).
+# of the run-level series (not per-group results). Rows of an unpublished bulk batch
+# (an import in flight, or left by a killed one) are never seen: `published`.
 _NUMERIC_TEXT = "({v} NOT GLOB '*[^0-9.eE+-]*' AND {v} GLOB '*[0-9]*')"
-_LATEST_TAG = "t.pk = (SELECT MAX(t2.pk) FROM tags t2 WHERE t2.run = t.run AND t2.key = t.key)"
-LATEST_METRIC = ("NOT EXISTS (SELECT 1 FROM metrics m2 WHERE m2.run = m.run AND m2.key = m.key AND m2.grp IS NULL "
-                 "AND (m2.step > m.step OR (m2.step = m.step AND m2.pk > m.pk)))")
-_LATEST_STATE = "s.pk = (SELECT MAX(s2.pk) FROM run_states s2 WHERE s2.run = s.run)"
+_LATEST_TAG = f"t.pk = (SELECT MAX(t2.pk) FROM tags t2 WHERE t2.run = t.run AND t2.key = t.key AND {published('t2')})"
+LATEST_METRIC = (f"{published('m')} AND NOT EXISTS (SELECT 1 FROM metrics m2 WHERE m2.run = m.run AND m2.key = m.key "
+                 f"AND m2.grp IS NULL AND {published('m2')} AND (m2.step > m.step OR (m2.step = m.step AND m2.pk > m.pk)))")
+_LATEST_STATE = f"s.pk = (SELECT MAX(s2.pk) FROM run_states s2 WHERE s2.run = s.run AND {published('s2')})"
+#: a run's latest metric value and status, as scalar subqueries on the run ``n``
+_METRIC_OF_N = ("(SELECT m.value FROM metrics m WHERE m.run = n.id AND m.key = ? AND m.grp IS NULL "
+                f"AND {published('m')} ORDER BY m.step DESC, m.pk DESC LIMIT 1)")
+_STATUS_OF_N = f"(SELECT s.status FROM run_states s WHERE s.run = n.id AND {published('s')} ORDER BY s.pk DESC LIMIT 1)"
 
 
 def _like_pattern(text: str) -> str:
@@ -67,19 +72,17 @@ def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
     v = c.values[0]
     if c.field == "params":
         test, args = _value_test("p.value", c.op, v)
-        return f"EXISTS (SELECT 1 FROM params p WHERE p.run = n.id AND p.key = ? AND {test})", [c.key, *args]
+        return f"EXISTS (SELECT 1 FROM params p WHERE p.run = n.id AND p.key = ? AND {published('p')} AND {test})", [
+            c.key, *args]
     if c.field == "tags":
         test, args = _value_test("t.value", c.op, v)
         return f"EXISTS (SELECT 1 FROM tags t WHERE t.run = n.id AND t.key = ? AND {_LATEST_TAG} AND {test})", [c.key, *args]
     # the latest value as a scalar subquery: one probe of the (run, …) index per run
     if c.field == "metrics":
-        latest = ("(SELECT m.value FROM metrics m WHERE m.run = n.id AND m.key = ? AND m.grp IS NULL "
-                  "ORDER BY m.step DESC, m.pk DESC LIMIT 1)")
-        test, args = _value_test(latest, c.op, v, numeric_column=True)
+        test, args = _value_test(_METRIC_OF_N, c.op, v, numeric_column=True)
         return test, [c.key, *args]
     if c.field == "status":
-        latest = "(SELECT s.status FROM run_states s WHERE s.run = n.id ORDER BY s.pk DESC LIMIT 1)"
-        return _value_test(latest, c.op, v)
+        return _value_test(_STATUS_OF_N, c.op, v)
     if c.field == "name":
         return _value_test("n.name", c.op, v if isinstance(v, str) else _number_text(v))
     if c.field == "experiment":
@@ -116,7 +119,8 @@ def _driver(c: Comparison, store: Store) -> tuple[int, str, list[Any]] | None:
             v if isinstance(v, str) else _number_text(v)]
     if c.field == "params":
         test, args = _value_test("p.value", c.op, v)
-        return (1 if eq else 3), f"SELECT p.run FROM params p WHERE p.key = ? AND {test}", [c.key, *args]
+        return (1 if eq else 3), f"SELECT p.run FROM params p WHERE p.key = ? AND {published('p')} AND {test}", [
+            c.key, *args]
     if c.field == "tags":
         test, args = _value_test("t.value", c.op, v)
         return (1 if eq else 3), f"SELECT t.run FROM tags t WHERE t.key = ? AND {_LATEST_TAG} AND {test}", [c.key, *args]
@@ -219,14 +223,13 @@ def _sort_sql(terms: list[tuple[str, str | None, bool]]) -> tuple[list[str], lis
         d = " DESC" if desc else ""
         alias = f"s{i}"
         if fld == "metrics":
-            cols.append(f"(SELECT m.value FROM metrics m WHERE m.run = n.id AND m.key = ? AND m.grp IS NULL "
-                        f"ORDER BY m.step DESC, m.pk DESC LIMIT 1) AS {alias}")
+            cols.append(f"{_METRIC_OF_N} AS {alias}")
             args.append(key)
             order += [f"{alias} IS NULL", f"{alias}{d}"]
             continue
         if fld in ("params", "tags"):
             table = fld
-            cols.append(f"(SELECT x.value FROM {table} x WHERE x.run = n.id AND x.key = ? "
+            cols.append(f"(SELECT x.value FROM {table} x WHERE x.run = n.id AND x.key = ? AND {published('x')} "
                         f"ORDER BY x.pk DESC LIMIT 1) AS {alias}")
             args.append(key)
             numeric = _NUMERIC_TEXT.format(v=alias)
@@ -238,7 +241,7 @@ def _sort_sql(terms: list[tuple[str, str | None, bool]]) -> tuple[list[str], lis
             "name": "n.name",
             "experiment": "json_extract(n.attrs, '$.experiment')",
             "started_at": "n.created_at",
-            "status": "(SELECT s.status FROM run_states s WHERE s.run = n.id ORDER BY s.pk DESC LIMIT 1)",
+            "status": _STATUS_OF_N,
         }[fld]
         cols.append(f"{expr} AS {alias}")
         order += [f"{alias} IS NULL", f"{alias}{d}"]
@@ -408,9 +411,9 @@ _SQLITE_ARMS = {
     "annotations": "SELECT a.node, 'annotation:' || a.field, a.text, annotations_fts.rank * {w} FROM annotations_fts "
                    "JOIN annotations a ON a.pk = annotations_fts.rowid WHERE annotations_fts MATCH ?",
     "params": "SELECT p.run, 'param:' || p.key, p.value, params_fts.rank * {w} FROM params_fts "
-              "JOIN params p ON p.pk = params_fts.rowid WHERE params_fts MATCH ?",
+              f"JOIN params p ON p.pk = params_fts.rowid WHERE params_fts MATCH ? AND {published('p')}",
     "tags": "SELECT t.run, 'tag:' || t.key, t.value, tags_fts.rank * {w} FROM tags_fts "
-            "JOIN tags t ON t.pk = tags_fts.rowid WHERE tags_fts MATCH ?",
+            f"JOIN tags t ON t.pk = tags_fts.rowid WHERE tags_fts MATCH ? AND {published('t')}",
 }
 
 #: The same search on PostgreSQL, for the pg branch to wire in `search_text` (one
@@ -431,11 +434,11 @@ POSTGRES_ARMS = {
     "params": "SELECT p.run, 'param:' || p.key, p.value, -ts_rank(to_tsvector('simple', coalesce(p.key, '') "
               "|| ' ' || coalesce(p.value, '')), to_tsquery('simple', ?)) * {w} FROM params p "
               "WHERE to_tsvector('simple', coalesce(p.key, '') || ' ' || coalesce(p.value, '')) "
-              "@@ to_tsquery('simple', ?)",
+              f"@@ to_tsquery('simple', ?) AND {published('p')}",
     "tags": "SELECT t.run, 'tag:' || t.key, t.value, -ts_rank(to_tsvector('simple', coalesce(t.key, '') "
             "|| ' ' || coalesce(t.value, '')), to_tsquery('simple', ?)) * {w} FROM tags t "
             "WHERE to_tsvector('simple', coalesce(t.key, '') || ' ' || coalesce(t.value, '')) "
-            "@@ to_tsquery('simple', ?)",
+            f"@@ to_tsquery('simple', ?) AND {published('t')}",
 }
 
 

@@ -12,6 +12,7 @@ import networkx as nx
 
 from ..model import Node
 from ..query import Subgraph
+from ..query import rows as query_rows
 from .folding import edge_key, new_group_id
 from .style import KIND_ORDER
 
@@ -34,7 +35,7 @@ def overview(store: Store, *, per_kind: int = 12) -> Subgraph:
     ``"names"``: how many names an "other" group stands for); ``root`` is None and
     ``direction`` is ``"overview"``.
     """
-    groups, edges = store.overview_counts()
+    groups, edges = query_rows.overview_counts(store)
     by_kind: dict[str, list[tuple[str | None, int]]] = {}
     for kind, name, count in groups:
         by_kind.setdefault(kind, []).append((name, int(count)))
@@ -119,7 +120,7 @@ def find_marks(lg: Lineage, subgraph: Subgraph, *, stale: bool = True, tampered:
                 seq = store.event_of(node.id)
                 events = {seq} if seq is not None else set()
             else:  # its row, and its params, tags, metrics, states and annotations
-                events = set().union(*store.record_events([node.id]).values())
+                events = set().union(*query_rows.record_events(store, [node.id]).values())
             if not all(intact(seq) for seq in sorted(events)):
                 marks[node.id] = "tampered"
     return marks

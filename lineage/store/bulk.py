@@ -1,6 +1,8 @@
-"""Bulk writes (predictions, their kept inputs): loaded in short transactions, invisible
-until one short publish step (issue 8: no writer waits on a long one; issue 16: the
-rows are written once, with no copy from a staging table).
+"""Bulk writes (predictions, their kept inputs, an import's run rows): loaded in short
+transactions, invisible until one short publish step (issue 8: no writer waits on a
+long one; issue 16: the rows are written once, with no copy from a staging table).
+An import publishes its batches inside its own short transaction, with its event
+and nodes (`staged`).
 
 How a bulk write goes:
 
@@ -26,12 +28,14 @@ nothing to look up, however large the table.
 
 Order: the rows of one batch are in ``pk`` order (the order the event committed to),
 but rows of batches loaded at the same time, and rows written by ordinary events
-meanwhile, interleave in ``pk``. So in these two tables a row's place in history is
+meanwhile, interleave in ``pk``. So in these tables a row's place in history is
 (its event, its ``pk``), and the order rule of docs/integrity.md (rows sorted by
 ``pk`` are sorted by event) binds the rows written with their event number; for a
 batch, its event's payload commits to the span of its pks (``pks``), which every row
 of the batch must lie in. (No answer picks "the latest" among predictions of
-different writes: a prediction never supersedes another.)
+different writes: a prediction never supersedes another. In the run tables it does,
+but every row of a run an import brings is in that import's batch: the runs are
+new, and invisible until it publishes, so no other write can touch them meanwhile.)
 
 Writes of `SMALL_ROWS` rows or fewer skip all this: one short transaction with their
 event number, as any write.
@@ -44,8 +48,8 @@ import hashlib
 import itertools
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import LineageError
@@ -58,8 +62,8 @@ from .schema import BATCHED_TABLES, RECORD_TABLES, column_kinds, published
 if TYPE_CHECKING:
     from .core import Store
 
-__all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "published", "write_batched",
-           "write_batched_many"]
+__all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "published", "staged",
+           "write_batched", "write_batched_many"]
 
 #: the most rows loaded in one transaction
 CHUNK_ROWS = 50_000
@@ -194,6 +198,88 @@ def write_batched_many(store: Store, writes: Sequence[tuple[str, Mapping[str, An
             lock.release(remove=True)
 
 
+@contextmanager
+def staged(store: Store, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]],
+           *, chunk: int = CHUNK_ROWS) -> Iterator[Callable[[], list[int]]]:
+    """Load each write ``(type, payload, table, rows)`` as an invisible batch (short
+    transactions, as `write_batched_many`), then yield ``publish``: called inside the
+    caller's own write transaction, it appends the writes' events there, in order,
+    and publishes their batches, returning the events' numbers. So the rows become
+    visible with whatever else that transaction writes (an import's nodes and its
+    event), at its commit, or never. Leaving the block with the batches unpublished
+    (an error, ``publish`` not called, or its transaction rolled back) removes them,
+    or leaves them as invisible leftovers if that fails too.
+
+    For imports (lineage/interop/bulk.py). Raises LineageError inside a transaction
+    (the loading transactions could not be short). PostgreSQL has no batches: there
+    the rows are staged in TEMP tables, without the append lock, and ``publish``
+    copies them in (`postgres.staged`)."""
+    if store.dialect == "postgresql":  # (COPY into TEMP tables: lineage/store/postgres.py)
+        from .postgres import staged as pg_staged
+
+        with pg_staged(store, writes) as pg_publish:
+            yield pg_publish
+        return
+    if store.in_transaction or not isinstance(store.conn, sqlite3.Connection):
+        raise LineageError("staged bulk writes need an SQLite store outside a transaction")
+    clean_leftovers(store)
+    loaded: list[tuple[int, RunLock, _Loaded | None]] = []
+    try:
+        with _loading(store):  # (the batches' opening commits too: no checkpoint between loads)
+            for _, _, table, rows in writes:
+                batch, lock = _open_batch(store, table)
+                loaded.append((batch, lock, None))
+                loaded[-1] = (batch, lock, _load(store, table, batch, rows, chunk))
+        # Copy what was loaded from the WAL into the database now, holding no write
+        # lock (a passive checkpoint lets writers go on), rather than at the publish
+        # commit, whose transaction would hold the lock meanwhile.
+        _checkpoint(store)
+
+        def publish() -> list[int]:
+            if not store.in_transaction:
+                raise LineageError("publish the staged bulk writes inside a write transaction")
+            return [_publish(store, type_, payload, table, batch, done)
+                    for (type_, payload, table, _), (batch, _, done) in zip(writes, loaded) if done is not None]
+
+        # (the publish commit does not checkpoint either: done after it, lock-free)
+        with _no_autocheckpoint(store):
+            yield publish
+        _checkpoint(store)
+    finally:
+        for (_, _, table, _), (batch, lock, _) in zip(writes, loaded):
+            with suppress(LineageError, sqlite3.Error):
+                # (one indexed read when published, the usual case)
+                row = store.conn.execute("SELECT event FROM bulk_batches WHERE batch = ?", (batch,)).fetchone()
+                if row is not None and row[0] is None:
+                    _remove_batch(store, batch, table)
+            lock.release(remove=True)
+
+
+def _checkpoint(store: Store) -> None:
+    """A passive WAL checkpoint on SQLite: it takes no write lock (writers go on),
+    and copies what no reader still needs; best effort."""
+    if isinstance(store.conn, sqlite3.Connection) and not store.in_transaction:
+        with suppress(sqlite3.Error, LineageError):
+            store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+
+@contextmanager
+def _no_autocheckpoint(store: Store) -> Iterator[None]:
+    """No automatic checkpoint at this connection's commits inside (SQLite's
+    ``wal_autocheckpoint``, restored after)."""
+    conn = store.conn
+    was = None
+    with suppress(sqlite3.Error, LineageError):
+        was = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+    try:
+        yield
+    finally:
+        if was is not None:
+            with suppress(sqlite3.Error, LineageError):
+                conn.execute(f"PRAGMA wal_autocheckpoint = {int(was)}")
+
+
 class _Loaded(NamedTuple):
     """What a batch's event commits to: its rows, their digest, the span of their pks."""
 
@@ -293,6 +379,10 @@ def _publish(store: Store, type_: str, payload: Mapping[str, Any], table: str, b
         cur = store.conn.execute("UPDATE bulk_batches SET event = ? WHERE batch = ? AND event IS NULL", (seq, batch))
         if cur.rowcount != 1:  # only an outside edit of the store can do this
             raise LineageError(f"bulk write: its batch {batch} was removed while it was written; nothing was recorded")
+        if table == "run_states":  # the `open_runs` cache follows run states as they become visible
+            # (only each run's last state of the batch matters: one statement per run)
+            last = dict(store.conn.execute("SELECT run, status FROM run_states WHERE event = ? ORDER BY pk", (-batch,)))
+            store._track_open_runs(list(last.items()))
         body = {"at": now_iso(), "actor": store.actor, "table": table, "rows": done.rows, **payload}
         if done.pks is not None:
             body["pks"] = list(done.pks)

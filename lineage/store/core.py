@@ -479,10 +479,10 @@ class Store:
         ``chunk`` rows), as a batch no read can see, and a short publish step appends the event
         that makes them visible all at once (`bulk.write_batched`): other writers
         never wait long, and a writer killed half-way leaves nothing visible. Inside
-        an open transaction (``lg.batch()``), or for another table (imports write
-        metrics, params and tags inside their own transaction), or for 2,000 rows or
-        fewer (`bulk.SMALL_ROWS`), the rows go straight into ``table`` in one
-        transaction, with their event number.
+        an open transaction (``lg.batch()``), or for another table, or for 2,000 rows
+        or fewer (`bulk.SMALL_ROWS`), the rows go straight into ``table`` in one
+        transaction, with their event number. (Imports load their run tables'
+        rows as batches through `bulk.staged`, published with the import's event.)
         """
         if not self.in_transaction and table in _bulk.BATCHED_TABLES:
             with map_errors(self.path):
@@ -746,16 +746,21 @@ class Store:
         for chunk in chunked(ids, 500):
             marks = ", ".join("?" * len(chunk))
             # params are immutable (a changed value is refused), so their order is moot
-            for run, key, value in self.conn.execute(f"SELECT run, key, value FROM params WHERE run IN ({marks})", chunk):
+            # (every read of a run table leaves out rows of an unpublished bulk batch)
+            for run, key, value in self.conn.execute(
+                    f"SELECT run, key, value FROM params WHERE run IN ({marks}) AND {_bulk.published()}", chunk):
                 extra[run]["params"][key] = value
-            for run, key, value in self.conn.execute(f"SELECT run, key, value FROM tags WHERE run IN ({marks}) ORDER BY pk", chunk):
+            for run, key, value in self.conn.execute(
+                    f"SELECT run, key, value FROM tags WHERE run IN ({marks}) AND {_bulk.published()} ORDER BY pk", chunk):
                 extra[run]["tags"][key] = value
             for run, key, value in self.conn.execute(
-                f"SELECT run, key, value FROM metrics WHERE run IN ({marks}) AND grp IS NULL ORDER BY step, pk", chunk
+                f"SELECT run, key, value FROM metrics WHERE run IN ({marks}) AND grp IS NULL AND {_bulk.published()} "
+                "ORDER BY step, pk", chunk
             ):
                 extra[run]["metrics"][key] = value
             for run, status, at, exit_code, error in self.conn.execute(
-                f"SELECT run, status, at, exit_code, error FROM run_states WHERE run IN ({marks}) ORDER BY pk", chunk
+                f"SELECT run, status, at, exit_code, error FROM run_states WHERE run IN ({marks}) AND {_bulk.published()} "
+                "ORDER BY pk", chunk
             ):
                 apply_run_state(extra[run], status, at, exit_code, error)
         out = []
@@ -769,11 +774,12 @@ class Store:
         """A run's params; only those named in ``keys`` when given (an indexed lookup,
         so logging one param costs the same however many the run has already)."""
         if keys is None:
-            return {k: v for k, v in self.conn.execute("SELECT key, value FROM params WHERE run = ? ORDER BY pk", (run_id,))}
+            sql = f"SELECT key, value FROM params WHERE run = ? AND {_bulk.published()} ORDER BY pk"
+            return {k: v for k, v in self.conn.execute(sql, (run_id,))}
         out: dict[str, str] = {}
         for chunk in chunked(list(keys), 500):
             marks = ", ".join("?" * len(chunk))
-            sql = f"SELECT key, value FROM params WHERE run = ? AND key IN ({marks}) ORDER BY pk"
+            sql = f"SELECT key, value FROM params WHERE run = ? AND key IN ({marks}) AND {_bulk.published()} ORDER BY pk"
             out.update({k: v for k, v in self.conn.execute(sql, (run_id, *chunk))})
         return out
 
@@ -1103,11 +1109,12 @@ class Store:
         return out
 
     def _latest_status(self, run_id: str) -> str | None:
-        row = self.conn.execute("SELECT status FROM run_states WHERE run = ? ORDER BY pk DESC LIMIT 1", (run_id,)).fetchone()
+        row = self.conn.execute(f"SELECT status FROM run_states WHERE run = ? AND {_bulk.published()} ORDER BY pk DESC LIMIT 1",
+                                (run_id,)).fetchone()
         return row[0] if row else None
 
-    _OPEN_RUNS_SQL = ("SELECT s.run FROM run_states s WHERE s.status = 'running' "
-                      "AND s.pk = (SELECT MAX(t.pk) FROM run_states t WHERE t.run = s.run)")
+    _OPEN_RUNS_SQL = (f"SELECT s.run FROM run_states s WHERE s.status = 'running' AND {_bulk.published('s')} "
+                      f"AND s.pk = (SELECT MAX(t.pk) FROM run_states t WHERE t.run = s.run AND {_bulk.published('t')})")
 
     def _stale_open_runs(self) -> set[Any]:
         """Entries of `open_runs` that the evidence contradicts, and runs it misses
@@ -1143,113 +1150,14 @@ class Store:
                 lock.release(remove=True)
         return reaped
 
-    # -- reads for audit reports: facts and the ledger events that recorded them -----
-
-    def metrics_of(self, run_id: str) -> list[dict[str, Any]]:
-        """Every metric value a run logged, in order, with the event that recorded it:
-        ``{key, value, step, at, dataset, group, event}``."""
-        sql = "SELECT key, value, step, at, dataset, grp, event FROM metrics WHERE run = ? ORDER BY pk"
-        return [dict(zip(("key", "value", "step", "at", "dataset", "group", "event"), r))
-                for r in self.conn.execute(sql, (run_id,))]
-
-    def run_states_of(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's state changes in order: ``{status, at, exit_code, error, noticed_by, event}``."""
-        sql = "SELECT status, at, exit_code, error, noticed_by, event FROM run_states WHERE run = ? ORDER BY pk"
-        return [dict(zip(("status", "at", "exit_code", "error", "noticed_by", "event"), r))
-                for r in self.conn.execute(sql, (run_id,))]
-
-    def record_events(self, node_ids: Sequence[str]) -> dict[str, set[int]]:
-        """The ledger events behind what is recorded about ``node_ids``, per table: their
-        node rows and aliases, the edges between two of them, the params, tags, metrics
-        and states of the runs among them, and their annotations (predictions aside)."""
-        ids = sorted({i for i in node_ids if not i.startswith("prediction:")})
-        out: dict[str, set[int]] = {t: set() for t in ("nodes", "aliases", "edges", "params", "tags", "metrics", "run_states", "annotations")}
-        wanted = set(ids)
-        for chunk in chunked(ids, 500):
-            marks = ", ".join("?" * len(chunk))
-            for table, column in (("nodes", "id"), ("aliases", "node"), ("params", "run"), ("tags", "run"),
-                                  ("metrics", "run"), ("run_states", "run"), ("annotations", "node")):
-                out[table].update(r[0] for r in self.conn.execute(f"SELECT event FROM {table} WHERE {column} IN ({marks})", chunk))
-            out["edges"].update(r[1] for r in self.conn.execute(f"SELECT dst, event FROM edges WHERE src IN ({marks})", chunk)
-                                if r[0] in wanted)
-        return out
-
-    # -- the event behind each param (audit reports mark an altered value where it appears)
-
-    def param_events(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        """``{run: {key: event}}``: the ledger event that wrote each param row of
-        ``run_ids`` (a param is written once, so one event per key)."""
-        out: dict[str, dict[str, int]] = {r: {} for r in run_ids}
-        for chunk in chunked(list(run_ids), 500):
-            marks = ", ".join("?" * len(chunk))
-            for run, key, event in self.conn.execute(f"SELECT run, key, event FROM params WHERE run IN ({marks}) ORDER BY pk", chunk):
-                out[run][key] = event
-        return out
-
-    def prediction_summary(self, model_id: str) -> dict[str, Any]:
-        """How many predictions a model made, when the first and last were recorded, and
-        the events that wrote them with their row counts: ``{count, first_at, last_at,
-        events: {seq: rows}}``."""
-        sql = ("SELECT event, COUNT(*), MIN(created_at), MAX(created_at) FROM predictions "
-               f"WHERE model = ? AND {_bulk.published()} GROUP BY event")
-        events: dict[int, int] = {}
-        first = last = None
-        rows = self.conn.execute(sql, (model_id,)).fetchall()
-        seqs = _bulk.event_numbers(self, [r[0] for r in rows])  # a batch's rows count under its event
-        for event, n, lo, hi in sorted(rows, key=lambda r: (seqs[r[0]] is None, seqs[r[0]] or 0)):
-            events[seqs[event]] = n
-            first = lo if first is None or lo < first else first
-            last = hi if last is None or hi > last else last
-        return {"count": sum(events.values()), "first_at": first, "last_at": last, "events": events}
-
     # -- signed checkpoints ------------------------------------------------------
 
     def checkpoints(self) -> list[Event]:
         """See `ledger.checkpoints`."""
         return _ledger.checkpoints(self)
 
-    # -- decision records: the input values kept with predictions (keep_inputs=True) --
-
-    def prediction_inputs(self, prediction_id: str) -> tuple[str | None, int] | None:
-        """``(inputs JSON text, event)`` kept for a prediction (text None once erased),
-        or None when its inputs were not kept."""
-        row = self.conn.execute(f"SELECT inputs, event FROM prediction_inputs WHERE prediction = ? AND {_bulk.published()} "
-                                "ORDER BY pk LIMIT 1", (prediction_id,)).fetchone()
-        return (row[0], _bulk.event_numbers(self, [row[1]])[row[1]]) if row else None
-
-    def kept_inputs(self, model_id: str, *, limit: int = 2000) -> list[str]:
-        """Up to ``limit`` kept input rows (JSON text) of a model's predictions, newest
-        first: the fallback baseline of an explanation when no training data is readable."""
-        sql = ("SELECT i.inputs FROM prediction_inputs i JOIN predictions p ON p.id = i.prediction "
-               f"WHERE p.model = ? AND i.inputs IS NOT NULL AND {_bulk.published('i')} AND {_bulk.published('p')} "
-               "ORDER BY i.pk DESC LIMIT ?")
-        return [r[0] for r in self.conn.execute(sql, (model_id, int(limit)))]
-
-    # -- aggregates for the whole-store diagram (`lineage dag` without REF) ------------
-
-    def overview_counts(self) -> tuple[list[tuple[str, str | None, int]],
-                                       list[tuple[str, str | None, str, str | None, str, str | None, int]]]:
-        """The store summarised by aggregate queries, never row by row.
-
-        Returns ``(groups, edges)``: ``groups`` are ``(kind, name, count)`` for the nodes
-        grouped by kind and name, predictions grouped by their model's name as
-        ``("prediction", model_name, count)``; ``edges`` are ``(src_kind, src_name,
-        dst_kind, dst_name, rel, role, count)`` between those groups, the predictions'
-        link to their model as ``was_derived_from``.
-        """
-        groups = [(k, n, c) for k, n, c in self.conn.execute(
-            "SELECT kind, name, COUNT(*) FROM nodes GROUP BY kind, name")]
-        edges = [tuple(r) for r in self.conn.execute(
-            "SELECT s.kind, s.name, d.kind, d.name, e.rel, e.role, COUNT(*) FROM edges e "
-            "JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst "
-            "GROUP BY s.kind, s.name, d.kind, d.name, e.rel, e.role")]
-        per_model = self.conn.execute(
-            f"SELECT m.name, COUNT(*) FROM predictions p JOIN nodes m ON m.id = p.model WHERE {_bulk.published('p')} "
-            "GROUP BY m.name").fetchall()
-        for model_name, count in per_model:
-            groups.append(("prediction", model_name, count))
-            edges.append(("prediction", model_name, "model", model_name, "was_derived_from", None, count))
-        return groups, edges
+    # (the reads that serve reports, audits and the API rather than writes live in
+    # the query layer: lineage/query/rows.py, issue 10)
 
 
 def _named(name: str, kind: str | None) -> tuple[str, list[Any]]:

@@ -49,8 +49,9 @@ from ..errors import IntegrityError, WriteRefusedError
 from . import erasure as _erasure
 from . import files as _files
 from . import fulltext as _fulltext
+from .bulk import event_numbers
 from .codec import chain_hash, row_digest
-from .schema import GENESIS, RECORD_TABLES
+from .schema import BATCHED_TABLES, GENESIS, RECORD_TABLES, published
 
 if TYPE_CHECKING:
     from .core import Store
@@ -278,6 +279,13 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
         for (event,) in source.conn.execute(
                 f"SELECT DISTINCT event FROM {table} WHERE event > ? AND event <= ?", (done, total)):
             touched.setdefault(event, []).append(table)
+    # (rows of bulk writes carry -batch: they belong to the event that published it)
+    batches: dict[tuple[int, str], int] = {}
+    for batch, event, table in source.conn.execute(
+            "SELECT batch, event, tbl FROM bulk_batches WHERE event > ? AND event <= ?", (done, total)).fetchall():
+        if table in BATCHED_TABLES:
+            batches[(event, table)] = batch
+            touched.setdefault(event, []).append(table)
     for ev in source.conn.execute(
             "SELECT seq, type, payload, payload_digest, rows_digest FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
             (done, total)).fetchall():
@@ -288,7 +296,7 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
         seq += 1
         copies += 1
         mine = _copy_rows(source, target, src_seq, seq, rd, result, redactions, aliases, any_erased,
-                          touched.get(src_seq, []))
+                          touched.get(src_seq, []), batches)
         if mine != rd:
             rows_digests[str(src_seq)] = rd
         h = chain_hash(prev, type_, pd, mine)
@@ -325,7 +333,7 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
 
 def _copy_rows(source: Store, target: Store, src_seq: int, seq: int, rows_digest: str, result: PushResult,
                redactions: list[tuple[Any, ...]], aliases: list[tuple[Any, ...]], any_erased: bool,
-               tables: Sequence[str]) -> str:
+               tables: Sequence[str], batches: dict[tuple[int, str], int]) -> str:
     """Copy the rows of source event ``src_seq`` as target event ``seq``; returns the
     rows digest of what was copied: the source's ``rows_digest`` unless some rows were
     already there (only then are the copied rows hashed again)."""
@@ -334,8 +342,9 @@ def _copy_rows(source: Store, target: Store, src_seq: int, seq: int, rows_digest
     for table, columns in RECORD_TABLES.items():
         if table not in tables:
             continue
+        # a bulk write's rows: those of the batch its event published (``batches``)
         rows = source.conn.execute(f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk",
-                                   (src_seq,)).fetchall()
+                                   (-batches.get((src_seq, table), 0) or src_seq,)).fetchall()
         if not rows:
             continue
         erased = _erasure.erased_rows(source, table, [r[0] for r in rows]).get(table, {}) if any_erased else {}
@@ -398,8 +407,9 @@ def _present_ids(target: Store, table: str, rows: Sequence[Sequence[Any]]) -> se
     found: set[str] = set()
     for i in range(0, len(ids), 500):
         chunk = ids[i:i + 500]
+        also = f" AND {published()}" if table in BATCHED_TABLES else ""  # (a leftover holds nothing)
         found.update(r[0] for r in target.conn.execute(
-            f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk))
+            f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(chunk))}){also}", chunk))
     return found
 
 
@@ -434,8 +444,10 @@ def _erasures_since(source: Store, target: Store, sid: str, done: int) -> list[t
             continue
         columns = RECORD_TABLES[tbl]
         row = source.conn.execute(f"SELECT event, {', '.join(columns)} FROM {tbl} WHERE pk = ?", (row_pk,)).fetchone()
-        if row is None or row[0] > done:
-            continue  # copied (erased) by this push, not an earlier one
+        if row is not None and isinstance(row[0], int) and row[0] < 0:  # a bulk write's row: its publishing event
+            row = (event_numbers(source, [row[0]])[row[0]], *row[1:])
+        if row is None or row[0] is None or row[0] > done:
+            continue  # copied (erased) by this push, not an earlier one (or never published)
         values = tuple(row[1:])
         if row_digest(tbl, values).hex() != erased_digest:
             continue

@@ -38,8 +38,10 @@ RECORD_TABLES: dict[str, tuple[str, ...]] = {
     "prediction_inputs": ("prediction", "inputs"),
 }
 
-#: tables a bulk write loads in batches, invisible until published (lineage/store/bulk.py)
-BATCHED_TABLES = ("predictions", "prediction_inputs")
+#: tables a bulk write loads in batches, invisible until published (lineage/store/bulk.py):
+#: predictions and their kept inputs, and the run tables an import fills in bulk
+#: (metric histories, params, tags, run states: lineage/interop/bulk.py)
+BATCHED_TABLES = ("predictions", "prediction_inputs", "params", "tags", "metrics", "run_states")
 
 
 def published(alias: str = "") -> str:

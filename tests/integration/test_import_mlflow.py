@@ -17,6 +17,7 @@ from conftest import require_module
 import lineage
 from lineage.cli import cli
 from lineage.interop.bulk import ms_to_iso
+from lineage.query import rows as query_rows
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def test_import_matches_what_mlflow_reports(lg: lineage.Lineage, mlflow_store: d
         assert a["params"] == expected_params
         assert a["metrics"] == r.data.metrics
         for key in r.data.metrics:
-            ours = [(m["step"], m["value"]) for m in lg.store.metrics_of(node.id) if m["key"] == key]
+            ours = [(m["step"], m["value"]) for m in query_rows.metrics_of(lg.store, node.id) if m["key"] == key]
             theirs = [(m.step, m.value) for m in client.get_metric_history(r.info.run_id, key)]
             assert sorted(ours) == sorted(theirs)
         for k, v in r.data.tags.items():
@@ -142,8 +143,8 @@ def test_the_sql_fast_path_and_mlflows_calls_agree(lg: lineage.Lineage, mlflow_s
     for run_id in (mlflow_store["run"], mlflow_store["child"], mlflow_store["failed"]):
         a, b = lg.get(f"mlflow:{run_id}"), slow.get(f"mlflow:{run_id}")
         assert (a.id, a.name, dict(a.attrs)) == (b.id, b.name, dict(b.attrs))
-        assert [(m["key"], m["step"], m["value"], m["at"]) for m in lg.store.metrics_of(a.id)] == \
-            [(m["key"], m["step"], m["value"], m["at"]) for m in slow.store.metrics_of(b.id)]
+        assert [(m["key"], m["step"], m["value"], m["at"]) for m in query_rows.metrics_of(lg.store, a.id)] == \
+            [(m["key"], m["step"], m["value"], m["at"]) for m in query_rows.metrics_of(slow.store, b.id)]
         assert set(lg.trace(a.id, depth=1).edges()) == set(slow.trace(b.id, depth=1).edges())
     slow.close()
 

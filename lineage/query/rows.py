@@ -1,0 +1,143 @@
+"""Reads that serve reports, audits and the API rather than writes: a run's metric
+values and states with the events that recorded them, the events behind what is
+recorded about some nodes, a model's predictions summarised, kept prediction inputs,
+importances, the store's overview. Functions over a `Store` (issue 10: reads that
+serve queries live in the query layer; the store keeps what writes and references
+need).
+
+Every read of a table that bulk writes load in batches (`BATCHED_TABLES`: the run
+tables, predictions, kept inputs) excludes rows of an unpublished batch
+(`published`), and reports a batch's rows under the event that published it
+(`event_numbers`): no read sees a part of a bulk write (issue 8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..store import Store, event_numbers, published
+from .closure import chunks, placeholders
+
+__all__ = ["kept_inputs", "metrics_of", "overview_counts", "param_events", "prediction_inputs",
+           "prediction_summary", "record_events", "run_states_of"]
+
+
+def _with_events(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with each ``event`` as the ledger event (a batch's publishing event)."""
+    if any(isinstance(r["event"], int) and r["event"] < 0 for r in rows):
+        seqs = event_numbers(store, {r["event"] for r in rows})
+        for r in rows:
+            r["event"] = seqs.get(r["event"], r["event"])
+    return rows
+
+
+def metrics_of(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Every metric value a run logged, in order, with the event that recorded it:
+    ``{key, value, step, at, dataset, group, event}``."""
+    sql = f"SELECT key, value, step, at, dataset, grp, event FROM metrics WHERE run = ? AND {published()} ORDER BY pk"
+    return _with_events(store, [dict(zip(("key", "value", "step", "at", "dataset", "group", "event"), r))
+                                for r in store.conn.execute(sql, (run_id,))])
+
+
+def run_states_of(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """A run's state changes in order: ``{status, at, exit_code, error, noticed_by, event}``."""
+    sql = (f"SELECT status, at, exit_code, error, noticed_by, event FROM run_states WHERE run = ? AND {published()} "
+           "ORDER BY pk")
+    return _with_events(store, [dict(zip(("status", "at", "exit_code", "error", "noticed_by", "event"), r))
+                                for r in store.conn.execute(sql, (run_id,))])
+
+
+def record_events(store: Store, node_ids: Sequence[str]) -> dict[str, set[int]]:
+    """The ledger events behind what is recorded about ``node_ids``, per table: their
+    node rows and aliases, the edges between two of them, the params, tags, metrics
+    and states of the runs among them, and their annotations (predictions aside)."""
+    ids = sorted({i for i in node_ids if not i.startswith("prediction:")})
+    out: dict[str, set[int]] = {t: set() for t in ("nodes", "aliases", "edges", "params", "tags", "metrics",
+                                                   "run_states", "annotations")}
+    wanted = set(ids)
+    for chunk in chunks(ids, 500):
+        marks = placeholders(len(chunk))
+        for table, column in (("nodes", "id"), ("aliases", "node"), ("params", "run"), ("tags", "run"),
+                              ("metrics", "run"), ("run_states", "run"), ("annotations", "node")):
+            also = f" AND {published()}" if table in ("params", "tags", "metrics", "run_states") else ""
+            found = {r[0] for r in store.conn.execute(
+                f"SELECT DISTINCT event FROM {table} WHERE {column} IN ({marks}){also}", chunk)}
+            if any(isinstance(e, int) and e < 0 for e in found):  # a batch's rows: its publishing event
+                found = set(event_numbers(store, found).values())
+            out[table].update(found)
+        out["edges"].update(r[1] for r in store.conn.execute(f"SELECT dst, event FROM edges WHERE src IN ({marks})", chunk)
+                            if r[0] in wanted)
+    return out
+
+
+def param_events(store: Store, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """``{run: {key: event}}``: the ledger event that wrote each param row of
+    ``run_ids`` (a param is written once, so one event per key)."""
+    out: dict[str, dict[str, int]] = {r: {} for r in run_ids}
+    raw: list[tuple[str, str, Any]] = []
+    for chunk in chunks(list(run_ids), 500):
+        sql = f"SELECT run, key, event FROM params WHERE run IN ({placeholders(len(chunk))}) AND {published()} ORDER BY pk"
+        raw += store.conn.execute(sql, chunk).fetchall()
+    seqs = event_numbers(store, {r[2] for r in raw})
+    for run, key, event in raw:
+        out[run][key] = seqs.get(event, event)
+    return out
+
+
+def prediction_summary(store: Store, model_id: str) -> dict[str, Any]:
+    """How many predictions a model made, when the first and last were recorded, and
+    the events that wrote them with their row counts: ``{count, first_at, last_at,
+    events: {seq: rows}}``."""
+    sql = ("SELECT event, COUNT(*), MIN(created_at), MAX(created_at) FROM predictions "
+           f"WHERE model = ? AND {published()} GROUP BY event")
+    events: dict[int, int] = {}
+    first = last = None
+    rows = store.conn.execute(sql, (model_id,)).fetchall()
+    seqs = event_numbers(store, [r[0] for r in rows])  # a batch's rows count under its event
+    for event, n, lo, hi in sorted(rows, key=lambda r: (seqs[r[0]] is None, seqs[r[0]] or 0)):
+        events[seqs[event]] = n
+        first = lo if first is None or lo < first else first
+        last = hi if last is None or hi > last else last
+    return {"count": sum(events.values()), "first_at": first, "last_at": last, "events": events}
+
+
+def prediction_inputs(store: Store, prediction_id: str) -> tuple[str | None, int] | None:
+    """``(inputs JSON text, event)`` kept for a prediction (text None once erased),
+    or None when its inputs were not kept."""
+    row = store.conn.execute(f"SELECT inputs, event FROM prediction_inputs WHERE prediction = ? AND {published()} "
+                             "ORDER BY pk LIMIT 1", (prediction_id,)).fetchone()
+    return (row[0], event_numbers(store, [row[1]])[row[1]]) if row else None
+
+
+def kept_inputs(store: Store, model_id: str, *, limit: int = 2000) -> list[str]:
+    """Up to ``limit`` kept input rows (JSON text) of a model's predictions, newest
+    first: the fallback baseline of an explanation when no training data is readable."""
+    sql = ("SELECT i.inputs FROM prediction_inputs i JOIN predictions p ON p.id = i.prediction "
+           f"WHERE p.model = ? AND i.inputs IS NOT NULL AND {published('i')} AND {published('p')} "
+           "ORDER BY i.pk DESC LIMIT ?")
+    return [r[0] for r in store.conn.execute(sql, (model_id, int(limit)))]
+
+
+def overview_counts(store: Store) -> tuple[list[tuple[str, str | None, int]],
+                                           list[tuple[str, str | None, str, str | None, str, str | None, int]]]:
+    """The store summarised by aggregate queries, never row by row.
+
+    Returns ``(groups, edges)``: ``groups`` are ``(kind, name, count)`` for the nodes
+    grouped by kind and name, predictions grouped by their model's name as
+    ``("prediction", model_name, count)``; ``edges`` are ``(src_kind, src_name,
+    dst_kind, dst_name, rel, role, count)`` between those groups, the predictions'
+    link to their model as ``was_derived_from``.
+    """
+    groups = [(k, n, c) for k, n, c in store.conn.execute("SELECT kind, name, COUNT(*) FROM nodes GROUP BY kind, name")]
+    edges = [tuple(r) for r in store.conn.execute(
+        "SELECT s.kind, s.name, d.kind, d.name, e.rel, e.role, COUNT(*) FROM edges e "
+        "JOIN nodes s ON s.id = e.src JOIN nodes d ON d.id = e.dst "
+        "GROUP BY s.kind, s.name, d.kind, d.name, e.rel, e.role")]
+    per_model = store.conn.execute(
+        f"SELECT m.name, COUNT(*) FROM predictions p JOIN nodes m ON m.id = p.model WHERE {published('p')} "
+        "GROUP BY m.name").fetchall()
+    for model_name, count in per_model:
+        groups.append(("prediction", model_name, count))
+        edges.append(("prediction", model_name, "model", model_name, "was_derived_from", None, count))
+    return groups, edges
