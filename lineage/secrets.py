@@ -106,7 +106,28 @@ def _allowed_names() -> frozenset[str]:
 
 
 def _name_class(name: str) -> str | None:
-    """``"strong"``, ``"weak"``, ``"suspect"`` or None for a name (see the word lists)."""
+    """``"strong"``, ``"weak"``, ``"suspect"`` or None for a name (see the word lists).
+
+    Remembered per name and `NOT_SECRET_ENV` value (the one setting it reads): the
+    same param and tag names come back on every call (issue 16: two regular
+    expressions and a dozen word tests per logged param)."""
+    key = (name, os.environ.get(NOT_SECRET_ENV, ""))
+    try:
+        return _name_classes[key]
+    except KeyError:
+        pass
+    out = _classify_name(name)
+    if len(_name_classes) >= _MEMO_SIZE:
+        _name_classes.clear()
+    _name_classes[key] = out
+    return out
+
+
+_name_classes: dict[tuple[str, str], str | None] = {}
+
+
+def _classify_name(name: str) -> str | None:
+    """`_name_class` itself, without the memo."""
     words = _words(name)
     if not words:
         return None

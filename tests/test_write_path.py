@@ -147,3 +147,29 @@ def test_edges_recorded_already_are_not_written_twice(tmp_path: Path) -> None:
     assert store.add_edges(again) == 1  # only the new role is new
     assert store.conn.execute("SELECT COUNT(*) FROM edges").fetchone()[0] == 3
     assert store.verify().ok
+
+
+def test_a_logged_param_is_six_statements_and_a_metric_five(tmp_path: Path) -> None:
+    """Issue 16, per call: BEGIN IMMEDIATE, the data_version check, (a param: the
+    lookup of its key), the row, the event, COMMIT. No busy-wait switches around the
+    BEGIN, no search-index trigger inside the INSERT; and the connection's own busy
+    wait is back on for the next read."""
+    lg = lineage.open(tmp_path / "lineage.db")
+    run = lg.start_run("r")
+    run.log_param("warm", 1)
+    for i in range(3):
+        seen: list[str] = []
+        lg.store.conn.set_trace_callback(seen.append)
+        run.log_param(f"p{i}", i)
+        lg.store.conn.set_trace_callback(None)
+        assert [s.split()[0].upper() for s in seen] == ["BEGIN", "PRAGMA", "SELECT", "INSERT", "INSERT", "COMMIT"], seen
+        assert "data_version" in seen[1]
+        seen = []
+        lg.store.conn.set_trace_callback(seen.append)
+        run.log_metric("m", i / 10, step=i)
+        lg.store.conn.set_trace_callback(None)
+        assert [s.split()[0].upper() for s in seen] == ["BEGIN", "PRAGMA", "INSERT", "INSERT", "COMMIT"], seen
+    # a read outside a transaction waits for a busy store again (30 s, not 0)
+    assert lg.store.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
+    run.end()
+    assert lg.verify().ok
