@@ -35,7 +35,7 @@ from . import erasure as _erasure
 from . import files as _files
 from . import ledger as _ledger
 from . import sqlite as _sqlite
-from .codec import _coerce, _encode_batch, row_digest
+from .codec import _coerce, _encode_batch, encode_row
 from .files import _RUN_ID, RunLock, StatCache, _ignore_in_git
 from .ledger import Event, VerifyReport
 from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, _column_kinds
@@ -443,14 +443,16 @@ class Store:
             seq, prev = self.head()
             seq += 1
             rows_hash = hashlib.sha256()
-            for table, columns in RECORD_TABLES.items():
+            for table in RECORD_TABLES:
                 if not rows or table not in rows:
                     continue
-                coerced = [_coerce(table, columns, r) for r in rows[table]]
+                coerced = []
+                for r in rows[table]:
+                    values, digest = encode_row(table, r)  # (= _coerce and row_digest, in one pass)
+                    coerced.append(values)
+                    rows_hash.update(digest)
                 if not coerced:
                     continue
-                for values in coerced:
-                    rows_hash.update(row_digest(table, values))
                 self.conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
                 if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
                     bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
