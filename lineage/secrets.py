@@ -102,7 +102,12 @@ def _normal(name: str) -> str:
 
 def _allowed_names() -> frozenset[str]:
     raw = os.environ.get(NOT_SECRET_ENV, "")
-    return frozenset(_normal(n) for n in raw.split(",") if n.strip())
+    if raw != _allowed[0]:  # (parsed once per value of the setting)
+        _allowed[:] = [raw, frozenset(_normal(n) for n in raw.split(",") if n.strip())]
+    return _allowed[1]  # type: ignore[return-value]
+
+
+_allowed: list[str | frozenset[str]] = ["", frozenset()]
 
 
 def _name_class(name: str) -> str | None:
@@ -133,16 +138,19 @@ def _classify_name(name: str) -> str | None:
         return None
     if words[-1].endswith(_NOT_A_NAME_SUFFIXES) or (len(words) > 1 and words[-1] in _QUALIFIERS):
         return None
-    if _normal(name) in _allowed_names():
+    allowed = _allowed_names()
+    if allowed and "_".join(words) in allowed:
         return None
-    glued = "".join(words)
-    if any(s in glued for s in _STRONG_SUBSTRINGS) or any(w in _STRONG_WORDS for w in words):
+    if _STRONG_GLUED.search("".join(words)) or not _STRONG_WORDS.isdisjoint(words):
         return "strong"
-    if any(w in _WEAK_WORDS for w in words):
+    if not _WEAK_WORDS.isdisjoint(words):
         return "weak"
-    if any(w in _SUSPECT_WORDS for w in words):
+    if not _SUSPECT_WORDS.isdisjoint(words):
         return "suspect"
     return None
+
+
+_STRONG_GLUED = re.compile("|".join(_STRONG_SUBSTRINGS))
 
 
 def is_secret_name(name: str) -> bool:
@@ -491,6 +499,10 @@ def mask_text(text: str) -> str:
     returned unchanged (the same object).
     """
     if not isinstance(text, str) or not text:
+        return text
+    if len(text) < 40 and _NUMBER.fullmatch(text):
+        # a number (a param's value, most often) has none of the shapes below: they
+        # all need letters, a separator or 40 characters (`_AWS_SECRET`)
         return text
     if len(text) > _MEMO_MAX_LEN:
         return _mask_text(text)

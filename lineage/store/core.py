@@ -52,16 +52,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _FORKED.__setitem__(0, _FORKED[0] + 1))
 
 
-def _pid() -> int:
-    """This process's id as of its last fork seen by `_FORKED` (no system call)."""
-    if _PID[1] != _FORKED[0]:
-        _PID[:] = [os.getpid(), _FORKED[0]]
-    return int(_PID[0])
-
-
-_PID: list[int] = [os.getpid(), 0]
-
-
 def _insert_sql(table: str) -> str:
     """The INSERT of one recorded row of ``table`` (its content columns and event), made
     once: the same string each time, so SQLite's prepared statement is reused."""
@@ -154,7 +144,9 @@ class Store:
         a connection of its own. The inherited ones are kept, unused and unclosed, since
         closing them in the child could disturb the parent's use of them.
         """
-        if self._forked != _FORKED[0] or self._conn_pid != _pid():
+        # (`_FORKED` counts every fork, so it alone tells a child: the pid compare,
+        # one call per statement, said nothing more; issue 16)
+        if self._forked != _FORKED[0]:
             self._after_fork()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -442,6 +434,7 @@ class Store:
         with self.atomic():
             seq, prev = self.head()
             seq += 1
+            conn = self.conn
             rows_hash = hashlib.sha256()
             for table in RECORD_TABLES:
                 if not rows or table not in rows:
@@ -453,7 +446,7 @@ class Store:
                     rows_hash.update(digest)
                 if not coerced:
                     continue
-                self.conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
+                conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
                 if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
                     bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
                     if bad:
@@ -660,7 +653,7 @@ class Store:
         entry = self._known.get(node_id)
         if entry is None:
             return None
-        if self._forked != _FORKED[0] or self._conn_pid != _pid():
+        if self._forked != _FORKED[0]:
             self._known.clear()
             return None
         local = self._local
