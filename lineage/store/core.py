@@ -573,6 +573,7 @@ class Store:
         alias: bool = True,
         extra: Mapping[str, Iterable[Sequence[Any]]] | None = None,
         new: bool = False,
+        absent: bool = False,
     ) -> tuple[Node, bool]:
         """Record ``node`` (and ``edges``) unless a node with its id exists already.
 
@@ -583,9 +584,12 @@ class Store:
         ``new=True`` is the caller's word that the id was generated just now (a UUIDv7
         run id), so nothing can be recorded under it or from it yet: nothing is looked
         up, and the node returned is the one written (a run without its state).
+        ``absent=True`` is the caller's word that it found no node with this id inside
+        the caller's open `atomic()` block: the node is not looked up again (its edges
+        still are).
         """
         with self.atomic():
-            existing = None if new else self.get_node(node.id)
+            existing = None if new or absent else self.get_node(node.id)
             unique = list(dict.fromkeys(edges))
             known = set() if new else self.existing_edges(unique)
             new_edges = [e for e in unique if e not in known]
