@@ -171,3 +171,29 @@ def test_a_store_that_cannot_be_written_is_searched_in_memory(tmp_path: Path) ->
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_search_while_another_writer_holds_the_lock_still_sees_everything(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.store import sqlite as store_sqlite
+
+    db = tmp_path / "lineage.db"
+    lg = lineage.open(db)
+    with lg.start_run("marmalade_run", params={"jar": "glass"}):
+        pass
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's long write
+    monkeypatch.setattr(store_sqlite, "_BUSY_SECONDS", 0.3)
+    try:
+        assert names(lg.search("marmalade")) == ["marmalade_run"]  # indexed in memory meanwhile
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with lg.start_run("later_run", params={"jar": "tin"}):
+        pass
+    assert names(lg.search("tin")) == ["later_run"]
+    run_id = lg.search("marmalade")[0].node.id
+    lg.redact(run_id, reason="GDPR request 11")  # the in-memory copy goes with the words
+    assert lg.search("marmalade") == [] and names(lg.search("tin")) == ["later_run"]
+    assert fulltext.check(lg.store) == []
+    assert lg.verify().ok

@@ -37,7 +37,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LineageError, WriteRefusedError
+from ..errors import LineageError, StoreBusyError, WriteRefusedError
 
 if TYPE_CHECKING:
     from .core import Store
@@ -130,6 +130,7 @@ def after_erasure(store: Store) -> None:
     pages). Costs time in proportion to the indexed rows, as the VACUUM does."""
     if store.dialect != "sqlite" or not installed(store):
         return
+    _drop_here(store)
     with store.transaction():
         rebuild(store)
         for table in SOURCES:
@@ -189,9 +190,9 @@ def catch_up(store: Store) -> None:
     index holds every row. One cheap statement when nothing is new; else a short
     write transaction (one INSERT … SELECT per table behind).
 
-    A store this process cannot write is indexed in this connection's TEMP schema
-    instead (`_catch_up_here`). Raises StoreBusyError when another writer holds the
-    store's lock past the busy wait.
+    A store this process cannot write, or not now (another writer held its lock
+    past the busy wait, or the caller reads an older snapshot), is indexed in this
+    connection's TEMP schema instead (`_catch_up_here`).
     """
     if store.dialect != "sqlite" or not installed(store):
         return
@@ -207,9 +208,19 @@ def catch_up(store: Store) -> None:
                                        "WHERE pk > ? AND pk <= ? ORDER BY pk", (mark, top))
                     _set_mark(store, table, top)
             return
-        except WriteRefusedError:
-            pass  # this file cannot be written here: index in memory instead
+        except (WriteRefusedError, StoreBusyError):
+            pass  # this file cannot be written here (or not now): index in memory instead
     _catch_up_here(store)
+
+
+def _drop_here(store: Store) -> None:
+    """Drop this connection's TEMP copy of the index (`_catch_up_here`), which still
+    holds the words an erasure just took out of the rows."""
+    conn = store.conn
+    if getattr(conn, "lineage_fts_here", False):
+        for table in SOURCES:
+            conn.execute(f"DROP TABLE IF EXISTS temp.{fts_table(table)}")
+        conn.lineage_fts_here = False  # type: ignore[attr-defined]
 
 
 def _catch_up_here(store: Store) -> None:
