@@ -102,26 +102,55 @@ def _normal(name: str) -> str:
 
 def _allowed_names() -> frozenset[str]:
     raw = os.environ.get(NOT_SECRET_ENV, "")
-    return frozenset(_normal(n) for n in raw.split(",") if n.strip())
+    if raw != _allowed[0]:  # (parsed once per value of the setting)
+        _allowed[:] = [raw, frozenset(_normal(n) for n in raw.split(",") if n.strip())]
+    return _allowed[1]  # type: ignore[return-value]
+
+
+_allowed: list[str | frozenset[str]] = ["", frozenset()]
 
 
 def _name_class(name: str) -> str | None:
-    """``"strong"``, ``"weak"``, ``"suspect"`` or None for a name (see the word lists)."""
+    """``"strong"``, ``"weak"``, ``"suspect"`` or None for a name (see the word lists).
+
+    Remembered per name and `NOT_SECRET_ENV` value (the one setting it reads): the
+    same param and tag names come back on every call (issue 16: two regular
+    expressions and a dozen word tests per logged param)."""
+    key = (name, os.environ.get(NOT_SECRET_ENV, ""))
+    try:
+        return _name_classes[key]
+    except KeyError:
+        pass
+    out = _classify_name(name)
+    if len(_name_classes) >= _MEMO_SIZE:
+        _name_classes.clear()
+    _name_classes[key] = out
+    return out
+
+
+_name_classes: dict[tuple[str, str], str | None] = {}
+
+
+def _classify_name(name: str) -> str | None:
+    """`_name_class` itself, without the memo."""
     words = _words(name)
     if not words:
         return None
     if words[-1].endswith(_NOT_A_NAME_SUFFIXES) or (len(words) > 1 and words[-1] in _QUALIFIERS):
         return None
-    if _normal(name) in _allowed_names():
+    allowed = _allowed_names()
+    if allowed and "_".join(words) in allowed:
         return None
-    glued = "".join(words)
-    if any(s in glued for s in _STRONG_SUBSTRINGS) or any(w in _STRONG_WORDS for w in words):
+    if _STRONG_GLUED.search("".join(words)) or not _STRONG_WORDS.isdisjoint(words):
         return "strong"
-    if any(w in _WEAK_WORDS for w in words):
+    if not _WEAK_WORDS.isdisjoint(words):
         return "weak"
-    if any(w in _SUSPECT_WORDS for w in words):
+    if not _SUSPECT_WORDS.isdisjoint(words):
         return "suspect"
     return None
+
+
+_STRONG_GLUED = re.compile("|".join(_STRONG_SUBSTRINGS))
 
 
 def is_secret_name(name: str) -> bool:
@@ -470,6 +499,10 @@ def mask_text(text: str) -> str:
     returned unchanged (the same object).
     """
     if not isinstance(text, str) or not text:
+        return text
+    if len(text) < 40 and _NUMBER.fullmatch(text):
+        # a number (a param's value, most often) has none of the shapes below: they
+        # all need letters, a separator or 40 characters (`_AWS_SECRET`)
         return text
     if len(text) > _MEMO_MAX_LEN:
         return _mask_text(text)

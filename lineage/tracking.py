@@ -271,11 +271,12 @@ def log_dataset(store: Store, data: Any, *, name: str | None = None, uri: str | 
     with store.atomic():
         agent = ensure_agent(store)
         edges = [Edge(node.id, agent.id, "was_attributed_to"), *extra_edges]
-        if node.name and not store.node_exists(node.id):
+        absent = not store.node_exists(node.id)  # (in this transaction: add_node need not look again)
+        if node.name and absent:
             previous = store.nodes(kind="dataset", name=node.name, limit=1)
             if previous:
                 edges.append(Edge(node.id, previous[0].id, "was_revision_of"))
-        return store.add_node(node, edges=edges, event_type="dataset")[0]
+        return store.add_node(node, edges=edges, event_type="dataset", absent=absent)[0]
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Full-text search (`lineage search`, `lg.search`): names, aliases, annotations,
-params and tags through the FTS5 index (lineage/store/fulltext.py), kept in step by
-triggers, backfilled by a migration, outside the ledger, and emptied of erased words."""
+params and tags through the FTS5 index (lineage/store/fulltext.py), brought up to date
+when searched (tests/test_search_catchup.py), backfilled by a migration, outside the
+ledger, and emptied of erased words."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import FilterSyntaxError, InvalidInputError
 from ..model import Node
-from ..store import Store, published
+from ..store import Store, fulltext, published
 from .filters import BoolOp, Comparison, parse_filter
 
 # Fragments of SQL for each field, given the comparison as a SQL snippet over `v`.
@@ -529,6 +529,8 @@ def search_text(store: Store, text: str, *, kind: str | None = None, limit: int 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InvalidInputError(f"limit must be a whole number (1 or more), got {limit!r}")
     q = parse_text_query(text)
+    # the index is brought up to date here, not by every write (lineage/store/fulltext.py)
+    fulltext.catch_up(store)
     sql, params, hits, args = search_sql(store.dialect, q, kind=kind, limit=limit)
     ranked = [(r[0], r[1]) for r in store.conn.execute(sql, params)]
     if not ranked:

@@ -8,7 +8,7 @@ import hashlib
 import itertools
 import math
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from typing import Any, NamedTuple
 
@@ -17,7 +17,7 @@ from ..errors import (
 )
 from ..model import canonical_json
 from ..model import clean_text as _clean_text
-from .schema import INT_COLUMNS, KIND_INT, KIND_REAL, KIND_TEXT, REAL_COLUMNS
+from .schema import INT_COLUMNS, KIND_INT, KIND_REAL, KIND_TEXT, REAL_COLUMNS, RECORD_TABLES
 
 # ---------------------------------------------------------------------------
 # digests
@@ -236,6 +236,68 @@ def stored_column_json(col: Sequence[Any]) -> Sequence[str]:
         return ["null"] * len(col)
     return [canonical_json(v) for v in col]
 
+
+
+# ---------------------------------------------------------------------------
+# one event's rows and payload, encoded without json.dumps (issue 16: `Store.write`)
+
+_ROW_KINDS: dict[str, tuple[int, ...]] = {}
+
+
+def encode_row(table: str, values: Sequence[Any]) -> tuple[tuple[Any, ...], bytes]:
+    """One row of ``table`` as stored and its digest: exactly ``(_coerce(table,
+    columns, values), row_digest(table, that))``, in one pass. Each value's canonical
+    JSON comes from `_coerce_one` with its stored form, so the row's text is joined,
+    not dumped (tests/test_write_path.py compares the two on random rows)."""
+    kinds = _ROW_KINDS.get(table)
+    if kinds is None:
+        kinds = _ROW_KINDS[table] = tuple(KIND_REAL if (table, c) in REAL_COLUMNS else KIND_INT if (table, c) in INT_COLUMNS
+                                          else KIND_TEXT for c in RECORD_TABLES[table])
+    stored: list[Any] = []
+    texts = [_json_str(table)]
+    for kind, v in zip(kinds, values):
+        value, text = _coerce_one(kind, v)
+        stored.append(value)
+        texts.append(text)
+    return tuple(stored), _sha(("[" + ",".join(texts) + "]").encode())
+
+
+class _NotFlat(Exception):
+    """A payload `payload_text` leaves to `canonical_json`."""
+
+
+def payload_text(body: Mapping[str, Any]) -> str:
+    """An event's payload as stored: exactly ``clean_text(canonical_json(body))``.
+
+    The payloads of single writes are flat (text, ints, None, lists of text): those
+    are joined here, keys sorted, each value through the same C string encoder
+    ``json`` uses; anything else (floats, nested objects, text that is not valid
+    Unicode) goes through `canonical_json`. tests/test_write_path.py compares the
+    two on random payloads."""
+    try:
+        parts = []
+        for key in sorted(body):
+            if type(key) is not str:
+                raise _NotFlat
+            v = body[key]
+            t = type(v)
+            if t is str:
+                text = _json_str(v)
+            elif t is int:
+                text = _INT_REPR(v)
+            elif v is None:
+                text = "null"
+            elif t is list and all(type(x) is str for x in v):
+                text = "[" + ",".join(map(_json_str, v)) + "]"
+            else:
+                raise _NotFlat
+            parts.append(_json_str(key) + ":" + text)
+        out = "{" + ",".join(parts) + "}"
+        if not out.isascii():
+            out.encode()  # lone surrogates: canonical_json writes them cleaned
+        return out
+    except (_NotFlat, TypeError, UnicodeEncodeError):
+        return _clean_text(canonical_json(body))
 
 
 def as_stored(table: str, columns: Sequence[str], values: Sequence[Any]) -> tuple[Any, ...]:

@@ -35,7 +35,7 @@ from . import erasure as _erasure
 from . import files as _files
 from . import ledger as _ledger
 from . import sqlite as _sqlite
-from .codec import as_stored, encode_batch, row_digest
+from .codec import as_stored, encode_batch, encode_row
 from .files import RUN_ID_PATTERN, RunLock, StatCache, ignore_in_git
 from .ledger import Event, VerifyReport
 from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, column_kinds
@@ -50,16 +50,6 @@ _INSERTS: dict[str, str] = {}
 _FORKED = [0]
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _FORKED.__setitem__(0, _FORKED[0] + 1))
-
-
-def _pid() -> int:
-    """This process's id as of its last fork seen by `_FORKED` (no system call)."""
-    if _PID[1] != _FORKED[0]:
-        _PID[:] = [os.getpid(), _FORKED[0]]
-    return int(_PID[0])
-
-
-_PID: list[int] = [os.getpid(), 0]
 
 
 def _insert_sql(table: str) -> str:
@@ -154,7 +144,9 @@ class Store:
         a connection of its own. The inherited ones are kept, unused and unclosed, since
         closing them in the child could disturb the parent's use of them.
         """
-        if self._forked != _FORKED[0] or self._conn_pid != _pid():
+        # (`_FORKED` counts every fork, so it alone tells a child: the pid compare,
+        # one call per statement, said nothing more; issue 16)
+        if self._forked != _FORKED[0]:
             self._after_fork()
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -442,16 +434,19 @@ class Store:
         with self.atomic():
             seq, prev = self.head()
             seq += 1
+            conn = self.conn
             rows_hash = hashlib.sha256()
-            for table, columns in RECORD_TABLES.items():
+            for table in RECORD_TABLES:
                 if not rows or table not in rows:
                     continue
-                coerced = [as_stored(table, columns, r) for r in rows[table]]
+                coerced = []
+                for r in rows[table]:
+                    values, digest = encode_row(table, r)  # (= _coerce and row_digest, in one pass)
+                    coerced.append(values)
+                    rows_hash.update(digest)
                 if not coerced:
                     continue
-                for values in coerced:
-                    rows_hash.update(row_digest(table, values))
-                self.conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
+                conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
                 if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
                     bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
                     if bad:
@@ -578,6 +573,7 @@ class Store:
         alias: bool = True,
         extra: Mapping[str, Iterable[Sequence[Any]]] | None = None,
         new: bool = False,
+        absent: bool = False,
     ) -> tuple[Node, bool]:
         """Record ``node`` (and ``edges``) unless a node with its id exists already.
 
@@ -588,9 +584,12 @@ class Store:
         ``new=True`` is the caller's word that the id was generated just now (a UUIDv7
         run id), so nothing can be recorded under it or from it yet: nothing is looked
         up, and the node returned is the one written (a run without its state).
+        ``absent=True`` is the caller's word that it found no node with this id inside
+        the caller's open `atomic()` block: the node is not looked up again (its edges
+        still are).
         """
         with self.atomic():
-            existing = None if new else self.get_node(node.id)
+            existing = None if new or absent else self.get_node(node.id)
             unique = list(dict.fromkeys(edges))
             known = set() if new else self.existing_edges(unique)
             new_edges = [e for e in unique if e not in known]
@@ -658,7 +657,7 @@ class Store:
         entry = self._known.get(node_id)
         if entry is None:
             return None
-        if self._forked != _FORKED[0] or self._conn_pid != _pid():
+        if self._forked != _FORKED[0]:
             self._known.clear()
             return None
         local = self._local

@@ -27,8 +27,7 @@ from ..errors import (
     InvalidInputError,
 )
 from ..model import canonical_json
-from ..model import clean_text as _clean_text
-from .codec import EMPTY_ROWS_DIGEST, as_bytes, chain_hash, digest_of, first_item, row_digest, stored_column_json
+from .codec import EMPTY_ROWS_DIGEST, as_bytes, chain_hash, digest_of, first_item, payload_text, row_digest, stored_column_json
 from .erasure import committed_digest, erased_rows, in_erased_form
 from .schema import BATCHED_TABLES, GENESIS, RECORD_TABLES
 
@@ -97,7 +96,7 @@ def append_event(store: Store, seq: int, prev: str, type_: str, body: Mapping[st
     The one append of the ledger: `Store.write`, bulk writes and their publish step all
     end here, inside the caller's write transaction (which has read ``head`` in it).
     """
-    text = _clean_text(canonical_json(body))
+    text = payload_text(body)  # (= clean_text(canonical_json(body)), joined without json.dumps)
     payload_digest = hashlib.sha256(text.encode()).hexdigest()
     h = chain_hash(prev, type_, payload_digest, rows_digest)
     store.conn.execute(

@@ -61,23 +61,36 @@ def begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
     so under steady writing a waiter kept missing the moments the lock was free and
     timed out while others wrote (starvation). Here a waiter retries every 0.5-3 ms,
     with jitter, which takes the lock within a few milliseconds of its release.
+
+    For that the connection's own busy wait is switched off (``busy_timeout = 0``),
+    and left off through the transaction and after it: a statement of the write
+    transaction never waits for a lock (it holds the write lock, and WAL readers
+    never block it), and the connection's next statement outside a transaction
+    switches the wait back on first (`_Connection.execute`, for reads). So a run of
+    write transactions, one per logged value, pays for neither switch (issue 16:
+    two ``PRAGMA`` statements of the seven or eight a logged value cost).
     """
     raw = sqlite3.Connection.execute
     deadline = time.monotonic() + BUSY_SECONDS
-    raw(conn, "PRAGMA busy_timeout = 0")  # (the connection's own wait is for reads)
-    try:
-        while True:
-            try:
-                raw(conn, "BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if _translate(exc, path).__class__ is not StoreBusyError:
-                    raise
-                if time.monotonic() > deadline:
-                    raise busy_error(path) from None
-            time.sleep(random.uniform(0.0005, 0.003))
-    finally:
-        raw(conn, f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+    if not getattr(conn, "lineage_short_wait", False):
+        raw(conn, "PRAGMA busy_timeout = 0")
+        conn.lineage_short_wait = True  # type: ignore[attr-defined]
+    while True:
+        try:
+            raw(conn, "BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if _translate(exc, path).__class__ is not StoreBusyError:
+                raise
+            if time.monotonic() > deadline:
+                raise busy_error(path) from None
+        time.sleep(random.uniform(0.0005, 0.003))
+
+
+def _wait_long(conn: sqlite3.Connection) -> None:
+    """Switch the connection's own busy wait back on (`begin_immediate` left it off)."""
+    sqlite3.Connection.execute(conn, f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+    conn.lineage_short_wait = False  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -102,7 +115,13 @@ class _Connection(sqlite3.Connection):
     hottest call of the package, and a generator context manager per statement costs.)
     """
 
+    #: the busy wait is off (`begin_immediate`): switched back on before a statement
+    #: outside a transaction, which may be a read that has to wait
+    lineage_short_wait = False
+
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if self.lineage_short_wait and not self.in_transaction:
+            _wait_long(self)
         try:
             return super().execute(sql, parameters)
         except sqlite3.Error as exc:
@@ -112,6 +131,8 @@ class _Connection(sqlite3.Connection):
             raise mapped from exc
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        if self.lineage_short_wait and not self.in_transaction:
+            _wait_long(self)
         try:
             return super().executemany(sql, parameters)
         except sqlite3.Error as exc:
