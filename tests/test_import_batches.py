@@ -29,7 +29,7 @@ from lineage.interop.bulk import ImportBatch, foreign_run_hex
 from lineage.model import Node, make_id
 from lineage.query import dump, runview
 from lineage.query import rows as query_rows
-from lineage.store import Store
+from lineage.store import Store, fulltext
 from lineage.store import bulk as store_bulk
 
 BACKENDS = ("sqlite", "postgres")
@@ -293,6 +293,14 @@ def test_no_read_sees_a_killed_imports_rows(tmp_path: Path, monkeypatch: pytest.
     assert report.ok and any("leftover" in r for r in report.repaired), report
     assert s.conn.execute(f"SELECT COUNT(*) FROM params WHERE NOT {store_bulk.published()}").fetchone()[0] == 0
     assert _visible(s)["params"] == RUNS * KEYS
+    # The search above indexed the leftover's rows; removing them freed their pks,
+    # which the next rows take: those must be found, and the index stay sound.
+    with lg.start_run(name="after") as run:
+        run.log_param("p_after", "brandnewword")
+        run.set_tag("t_after", "brandnewtag")
+    found = lg.search("brandnewword").to_dict()["items"]
+    assert [item["id"] for item in found] == [run.id]
+    assert lg.search("brandnewtag").to_dict()["items"] and fulltext.check(s) == []
     lg.close()
 
 

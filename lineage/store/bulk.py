@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import LineageError
 from ..model import now_iso
+from . import fulltext as _fulltext
 from . import ledger as _ledger
 from .codec import EncodedChunk, encode_chunks
 from .files import RunLock
@@ -399,10 +400,14 @@ def _remove_batch(store: Store, batch: int, table: str) -> int:
         with store.transaction():
             if store.conn.execute("SELECT 1 FROM bulk_batches WHERE batch = ? AND event IS NULL", (batch,)).fetchone() is None:
                 return removed  # published (never for a leftover) or already gone
-            cur = store.conn.execute(f"DELETE FROM {table} WHERE pk IN "
-                                     f"(SELECT pk FROM {table} WHERE event = ? LIMIT {_DELETE_ROWS})", (-batch,))
-            removed += max(cur.rowcount, 0)
-            if cur.rowcount < _DELETE_ROWS:
+            pks = [r[0] for r in store.conn.execute(f"SELECT pk FROM {table} WHERE event = ? LIMIT {_DELETE_ROWS}", (-batch,))]
+            _fulltext.unindex(store, table, pks)  # (a search may have indexed them; their pks can be reused)
+            for start in range(0, len(pks), 500):
+                part = pks[start:start + 500]
+                cur = store.conn.execute(f"DELETE FROM {table} WHERE pk IN ({', '.join('?' * len(part))})", part)
+                removed += max(cur.rowcount, 0)
+            _fulltext.settle_mark(store, table)
+            if len(pks) < _DELETE_ROWS:
                 store.conn.execute("DELETE FROM bulk_batches WHERE batch = ? AND event IS NULL", (batch,))
                 return removed
 

@@ -185,6 +185,37 @@ def _behind(store: Store) -> dict[str, tuple[int, int]]:
     return out
 
 
+def unindex(store: Store, table: str, pks: list[int]) -> None:
+    """Take the rows ``pks`` of ``table`` out of its index before they are deleted
+    (a left-over bulk batch's rows: `bulk._remove_batch`). Only rows at or below the
+    high-water mark are in the index; an external-content FTS5 table must be told
+    the old values. Then `settle_mark`, after the rows are gone."""
+    if store.dialect != "sqlite" or table not in SOURCES or not pks or not installed(store):
+        return
+    row = store.conn.execute("SELECT pk FROM main.fts_marks WHERE tbl = ?", (table,)).fetchone()
+    mark = row[0] if row and row[0] is not None else 0
+    indexed = [pk for pk in pks if pk <= mark]
+    if not indexed:
+        return
+    columns = ", ".join(SOURCES[table])
+    t = fts_table(table)
+    for start in range(0, len(indexed), 500):
+        part = indexed[start:start + 500]
+        marks = ", ".join("?" * len(part))
+        store.conn.execute(f"INSERT INTO main.{t} ({t}, rowid, {columns}) SELECT 'delete', pk, {columns} "
+                           f"FROM main.{table} WHERE pk IN ({marks})", part)
+
+
+def settle_mark(store: Store, table: str) -> None:
+    """After rows of ``table`` were deleted (`unindex` first): bring its high-water
+    mark down to the newest pk left, so that the pks the deleted rows free, which
+    SQLite hands to the next inserts, are indexed when they are reused."""
+    if store.dialect != "sqlite" or table not in SOURCES or not installed(store):
+        return
+    store.conn.execute(f"UPDATE main.fts_marks SET pk = (SELECT COALESCE(MAX(pk), 0) FROM main.{table}) "
+                       f"WHERE tbl = ? AND pk > (SELECT COALESCE(MAX(pk), 0) FROM main.{table})", (table,))
+
+
 def catch_up(store: Store) -> None:
     """Index the rows written since the index last caught up; returns when the
     index holds every row. One cheap statement when nothing is new; else a short
