@@ -651,6 +651,12 @@ class PostgresStore(Store):
         import psycopg
 
         where = str(self.path)
+        if conn.in_transaction:
+            # a bulk load's transaction (`bulk_load_many`): its rows are in, unseen;
+            # the lock is taken now, for the final append only
+            with _map_errors(where):
+                conn.raw.execute(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, {int(self._lock_key)})")
+            return
         pauses = iter(_RETRY_PAUSES)
         while True:
             try:
@@ -732,11 +738,13 @@ class PostgresStore(Store):
         return bulk_load(self, type_, payload, table, rows, chunk=max(int(chunk), 1000))
 
     def write_bulks(self, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]]) -> list[int]:
-        """Several `write_bulk` calls whose rows appear together or not at all: one
-        transaction (a COPY's rows are invisible until it commits, so SQLite's
-        unpublished batches are not needed here)."""
-        with self.transaction():
-            return [self._write_bulk_direct(t, p, table, rows, chunk=5000) for t, p, table, rows in writes]
+        """Several `write_bulk` calls whose rows appear together or not at all: loaded
+        in one transaction that takes the append lock only to append their events
+        (`bulk_load_many`); inside the caller's transaction, straight into it."""
+        if self.in_transaction:
+            with self.transaction():
+                return [self._write_bulk_direct(t, p, table, rows, chunk=5000) for t, p, table, rows in writes]
+        return bulk_load_many(self, writes)
 
     # -- run liveness: session advisory locks, no lock files -----------------------
 
@@ -769,9 +777,14 @@ _COPY_TYPES = {0: "text", 1: "float8", 2: "int8"}
 _staging = itertools.count()
 
 
-#: a bulk write of up to this many rows is encoded in memory, then sent by COPY
-#: straight into its table under the append lock (the lock is held about as long as
-#: the copy from a staging table would hold it); a larger one is staged
+#: a bulk write of up to this many rows (a prediction logger's flush) goes in one short
+#: transaction with its event, its rows sent by COPY under the append lock, as any
+#: write: a batch would cost it four more statements for a lock held a few ms anyway
+SMALL_ROWS = 2_000
+
+#: a bulk write of another table (imports' params, metrics) of up to this many rows
+#: is held in memory, then copied straight into its table under the append lock; a
+#: larger one is staged in a TEMP table first (those rows need their event number)
 _DIRECT_ROWS = int(os.environ.get("LINEAGE_PG_DIRECT_ROWS", "200000"))
 
 
@@ -783,19 +796,134 @@ def _encoded_chunks(table: str, kinds: Sequence[int], rows: Iterator[Sequence[An
         yield _encode_batch(table, kinds, batch)
 
 
+class _Batch:
+    """A bulk batch loaded in this session's open transaction (`_load_batch`): what
+    its event will commit to."""
+
+    def __init__(self, table: str, batch: int) -> None:
+        self.table, self.batch = table, batch
+        self.rows = 0
+        self.digest = hashlib.sha256().hexdigest()
+        self.pks: tuple[int, int] | None = None
+
+
 def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
               chunk: int = 5000) -> int:
-    """Many rows of ``table`` as one event; returns its number.
+    """Many rows of ``table`` as one event; returns its number. See `bulk_load_many`."""
+    return bulk_load_many(store, [(type_, payload, table, rows)], chunk=chunk)[0]
 
-    The rows are encoded first (digests, canonical values: the codec every write
-    uses), with no lock held, however slowly they come. Up to `_DIRECT_ROWS` rows are
-    kept in memory and then sent by binary ``COPY`` into ``table`` in the one
-    transaction that takes the append lock and appends their event. More are streamed
-    by ``COPY`` into a TEMP table of this session as they come (no lock, nobody else
-    can see it), and then copied into ``table`` in that transaction. Either way the
-    rows become visible all at once, with their event, and a writer killed half-way
-    leaves nothing (a TEMP table ends with its session).
+
+def bulk_load_many(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]], *,
+                   chunk: int = 5000) -> list[int]:
+    """Several bulk writes ``(type, payload, table, rows)`` whose rows appear together
+    or not at all (predictions and their kept inputs); returns their events' numbers.
+
+    Rows of `BATCHED_TABLES` (predictions, their kept inputs) are encoded and sent by
+    binary ``COPY`` straight into their table as they come, in one transaction that
+    holds **no** append lock: they are stored as a bulk batch (``event = -batch``, a
+    ``bulk_batches`` row, as SQLite's batches in lineage/store/bulk.py) and nobody
+    else sees them, since they are not committed. Only then does the transaction take
+    the append lock, append the events and point each batch at its event: the lock is
+    held for a few statements, whatever the number of rows, so other writers are not
+    held up by a large load. A writer killed half-way leaves nothing: its transaction
+    is rolled back by the server, batch row and rows alike.
+
+    Writes of `SMALL_ROWS` rows or fewer each go in one short transaction with their
+    events, as any write. Rows of another table (imports' params and metrics) are
+    encoded with no lock held, then copied in under the lock (from memory, or from a
+    TEMP table past `_DIRECT_ROWS`), since their rows carry their event number.
     """
+    from .schema import BATCHED_TABLES
+
+    peeked: list[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]] = []
+    for type_, payload, table, rows in writes:
+        it = iter(rows)
+        head = list(itertools.islice(it, SMALL_ROWS + 1))
+        peeked.append((type_, payload, table, head if len(head) <= SMALL_ROWS else itertools.chain(head, it)))
+    if all(isinstance(w[3], list) for w in peeked):
+        with store.transaction():
+            return [store._write_bulk_direct(t, p, table, rows, chunk=SMALL_ROWS) for t, p, table, rows in peeked]
+    if not all(w[2] in BATCHED_TABLES for w in peeked):
+        with store.transaction():  # (not a pairing this package makes: one transaction, under the lock)
+            if len(peeked) > 1:
+                return [store._write_bulk_direct(t, p, table, rows, chunk=chunk) for t, p, table, rows in peeked]
+        return [_bulk_load_other(store, *peeked[0], chunk=chunk)]
+    conn: PgConnection = store._pgconn
+    import gc
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # (see Store.write_bulk: millions of short-lived tuples)
+    try:
+        conn.execute("BEGIN")  # the load: no append lock (`_begin_write` takes it later, in this transaction)
+        loaded = [_load_batch(conn, table, rows, chunk) for _, _, table, rows in peeked]
+        with store.transaction():  # takes the append lock: a few statements, whatever the rows
+            return [_publish_batch(store, type_, payload, done) for (type_, payload, _, _), done in zip(peeked, loaded)]
+    except BaseException as exc:
+        with suppress(Exception):
+            if conn.in_transaction and store._local.depth == 0:
+                conn.raw.execute("ROLLBACK")
+        if isinstance(exc, StoreUnavailableError) and "nothing of" not in str(exc):
+            raise StoreUnavailableError(
+                str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
+        raise
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _load_batch(conn: PgConnection, table: str, rows: Iterable[Sequence[Any]], chunk: int) -> _Batch:
+    """Open a batch of ``table`` and COPY ``rows`` into it, in the open transaction
+    (no lock taken); returns what its event will commit to.
+
+    The span of the rows' pks (recorded in the event's payload, as for SQLite's
+    batches) is bounded without reading the rows back: a value drawn from the pk's
+    sequence before the first row, and the sequence's last value in this session after
+    the last (a sequence only grows, whoever draws from it meanwhile)."""
+    columns = RECORD_TABLES[table]
+    kinds = _column_kinds(table, columns)
+    types = [*(_COPY_TYPES[k] for k in kinds), "int8"]
+    row = conn.execute("INSERT INTO bulk_batches (tbl, started_at) VALUES (?, ?) RETURNING batch",
+                       (table, now_iso())).fetchone()
+    done = _Batch(table, int(row[0]))
+    seq_name = f"pg_get_serial_sequence('{table}', 'pk')"
+    lo = int(conn.execute(f"SELECT nextval({seq_name})").fetchone()[0])
+    sql = f"COPY {table} ({', '.join(columns)}, event) FROM STDIN (FORMAT BINARY)"
+    rows_hash = hashlib.sha256()
+    tag = -done.batch
+    for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
+        rows_hash.update(digests)  # SHA-256 over the row digests in pk order, as the event commits to
+        done.rows += len(out)
+        conn.copy_rows(sql, ((*r, tag) for r in out), types)
+    done.digest = rows_hash.hexdigest()
+    if done.rows:
+        done.pks = (lo, int(conn.execute(f"SELECT currval({seq_name})").fetchone()[0]))
+    return done
+
+
+def _publish_batch(store: Any, type_: str, payload: Mapping[str, Any], done: _Batch) -> int:
+    """Under the append lock (the caller's transaction): the batch's event, and the
+    batch pointed at it; returns the event's number."""
+    from . import ledger as _ledger
+
+    seq, prev = store.head()
+    seq += 1
+    store.conn.execute("UPDATE bulk_batches SET event = ? WHERE batch = ?", (seq, done.batch))
+    body: dict[str, Any] = {"at": now_iso(), "actor": store.actor, "table": done.table, "rows": done.rows, **payload}
+    if done.pks is not None:
+        body["pks"] = list(done.pks)
+    return int(_ledger.append_event(store, seq, prev, type_, body, done.digest))
+
+
+def _bulk_load_other(store: Any, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
+                     chunk: int = 5000) -> int:
+    """A bulk write of a table outside `BATCHED_TABLES`: the rows are encoded first,
+    with no lock held, however slowly they come; up to `_DIRECT_ROWS` rows are kept
+    in memory and then sent by binary ``COPY`` into ``table`` in the one transaction
+    that takes the append lock and appends their event; more are streamed by ``COPY``
+    into a TEMP table of this session as they come (no lock, nobody else can see it),
+    and then copied into ``table`` in that transaction. Either way the rows become
+    visible all at once, with their event, and a writer killed half-way leaves
+    nothing (a TEMP table ends with its session)."""
     columns = RECORD_TABLES[table]
     kinds = _column_kinds(table, columns)
     types = [_COPY_TYPES[k] for k in kinds]
@@ -810,7 +938,7 @@ def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, ro
     gc_was_enabled = gc.isenabled()
     gc.disable()  # (see Store.write_bulk: millions of short-lived tuples)
     try:
-        for out, digests in _encoded_chunks(table, kinds, iter(rows), chunk):
+        for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
             rows_hash.update(digests)
             n += len(out)
             held.append(out)
