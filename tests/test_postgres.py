@@ -253,6 +253,52 @@ def test_a_large_bulk_write_holds_the_append_lock_only_for_its_final_append(url:
         assert len(s.conn.execute("SELECT id FROM nodes WHERE kind = 'dataset'").fetchall()) == len(waits)
 
 
+def _table_bytes(schema: str, table: str) -> bytes | None:
+    """Every file of ``table`` on the server (heap, TOAST, indexes), read from its data
+    directory; None when the server's files are not readable here (a remote server)."""
+    admin = _pg_admin()
+    admin.execute("CHECKPOINT")  # the pages on disk are what a copy of the disk holds
+    root = Path(admin.execute("SHOW data_directory").fetchone()[0])
+    rels = admin.execute(
+        "SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND (c.relname = %s OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = "
+        "%s::regclass) OR c.oid = (SELECT reltoastrelid FROM pg_class WHERE oid = %s::regclass))",
+        (schema, table, f"{schema}.{table}", f"{schema}.{table}")).fetchall()
+    out = b""
+    for (rel,) in rels:
+        if rel is None:
+            continue
+        for f in (root / rel).parent.glob((root / rel).name + "*"):
+            try:
+                out += f.read_bytes()
+            except OSError:
+                return None
+    return out
+
+
+def test_erasure_rewrites_the_tables_it_changed_so_no_old_row_version_remains(url: str) -> None:
+    """`redact` on PostgreSQL: the erased content is gone from the live rows and, after
+    the rewrite (VACUUM FULL of the changed tables, their indexes with them: the search
+    index holds the name's words), from the tables' files on the server's disk too."""
+    from lineage.store.postgres import _split_url
+
+    secret, kept = "Zyxwvut-Qrstuv", "Other-Person"
+    with Store(url, actor=ACTOR) as s:
+        schema = _split_url(url)[1]
+        if _table_bytes(schema, "nodes") is None:
+            pytest.skip("the server's data directory is not readable from here")
+        target = Node(make_id("dataset", "ab" * 32), "dataset", secret, {"owner": secret})
+        s.add_node(target)
+        s.add_node(Node(make_id("dataset", "cd" * 32), "dataset", kept, {"owner": kept}))
+        before = _table_bytes(schema, "nodes") or b""
+        assert secret.encode() in before and b"zyxwvut" in before  # the row, and its words in the index
+        s.redact(target.id, reason="erasure request")
+        data = _table_bytes(schema, "nodes") or b""
+        assert secret.encode() not in data and b"zyxwvut" not in data and b"qrstuv" not in data
+        assert kept.encode() in data  # the rest is still there
+        assert s.get_node(target.id).name is None and s.verify().ok  # type: ignore[union-attr]
+
+
 # ---------------------------------------------------------------------------
 # faults
 

@@ -419,9 +419,17 @@ class PgConnection:
     def _pragma(self, sql: str) -> Any:
         """SQLite's PRAGMAs and VACUUM, as far as they mean something here."""
         text = " ".join(sql.split()).lower()
+        if text.startswith("vacuum full"):
+            # erasure's scrub of the tables it changed (`erasure.scrub`): one row,
+            # (every table rewritten?,)
+            if self.in_transaction:
+                return _NoRows([(False,)])
+            names = [t.strip() for t in text[len("vacuum full"):].split(",") if t.strip()]
+            tables = [t for t in names if t in RECORD_TABLES or t == "stat_cache"]  # (never a forged name)
+            return _NoRows([(all([self._run(functools.partial(_vacuum_full, table=t), retry=True) for t in tables]),)])
         if text.startswith("vacuum"):
-            # erasure's scrub: dead row versions are removed (VACUUM cannot run in a
-            # transaction; the connection is in autocommit mode outside one)
+            # dead row versions are removed (VACUUM cannot run in a transaction; the
+            # connection is in autocommit mode outside one)
             if not self.in_transaction:
                 for table in (*RECORD_TABLES, "stat_cache"):
                     self._run(functools.partial(_vacuum, table=table), retry=True)
@@ -450,6 +458,32 @@ def _detach(raw: Any) -> None:
 
 def _vacuum(raw: Any, *, table: str) -> None:
     raw.execute(f"VACUUM {table}")
+
+
+#: how long erasure's rewrite of one table waits for the table's lock (readers and
+#: writers of that table queue behind a waiting VACUUM FULL, so the wait is short)
+_SCRUB_LOCK_SECONDS = float(os.environ.get("LINEAGE_PG_SCRUB_LOCK_SECONDS", "5"))
+
+
+def _vacuum_full(raw: Any, *, table: str) -> bool:
+    """Rewrite ``table`` and its indexes (``VACUUM (FULL)``): the old row versions,
+    erased content included, are not copied into the new files, and the old files
+    are removed. It holds the table's exclusive lock while it runs (in proportion to
+    the table: measured in docs/postgres.md); when the lock cannot be had within
+    `_SCRUB_LOCK_SECONDS` (a long reader), a plain ``VACUUM`` runs instead, which
+    marks the dead versions free without erasing their bytes, and False is
+    returned."""
+    import psycopg
+
+    raw.execute(f"SET lock_timeout = '{int(_SCRUB_LOCK_SECONDS * 1000)}ms'")
+    try:
+        raw.execute(f"VACUUM (FULL) {table}")
+        return True
+    except psycopg.errors.LockNotAvailable:
+        raw.execute(f"VACUUM {table}")
+        return False
+    finally:
+        raw.execute("RESET lock_timeout")
 
 
 # ---------------------------------------------------------------------------
