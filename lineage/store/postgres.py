@@ -942,10 +942,19 @@ def _load_batch(conn: PgConnection, table: str, rows: Iterable[Sequence[Any]], c
     sql = f"COPY {table} ({', '.join(columns)}, event) FROM STDIN (FORMAT BINARY)"
     rows_hash = hashlib.sha256()
     tag = -done.batch
-    for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
-        rows_hash.update(digests)  # SHA-256 over the row digests in pk order, as the event commits to
-        done.rows += len(out)
-        conn.copy_rows(sql, ((*r, tag) for r in out), types)
+
+    def encoded() -> Iterator[tuple[Any, ...]]:
+        for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
+            rows_hash.update(digests)  # SHA-256 over the row digests in pk order, as the event commits to
+            done.rows += len(out)
+            for r in out:
+                yield (*r, tag)
+
+    # One COPY for the whole batch, fed as the rows are encoded: psycopg sends from a
+    # thread of its own and the server inserts as the data arrives, so encoding here
+    # and inserting there overlap (a COPY per chunk waited for the server each time:
+    # half the time of the write)
+    conn.copy_rows(sql, encoded(), types)
     done.digest = rows_hash.hexdigest()
     if done.rows:
         done.pks = (lo, int(conn.execute(f"SELECT currval({seq_name})").fetchone()[0]))
