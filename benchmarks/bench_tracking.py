@@ -707,6 +707,71 @@ def bench_predictions_postgres(b: Bench, durability: str) -> None:
         admin.close()
 
 
+_APPENDER = """
+import sys, time
+import lineage
+lg = lineage.open(sys.argv[1])
+n, w = int(sys.argv[2]), sys.argv[3]
+with lg.start_run("w" + w) as run:
+    t = time.time()
+    for i in range(n):
+        run.log_param(f"p{i}", i)
+    print(t, time.time())
+"""
+
+
+def _window_rate(procs: list[Any], writes: int) -> float:
+    """Writes/s over the window from the first writer's start to the last one's end
+    (each prints its loop's start and end times: process start-up is left out)."""
+    spans = [tuple(map(float, p.communicate()[0].split())) for p in procs]
+    return writes / (max(e for _, e in spans) - min(s for s, _ in spans))
+
+
+def bench_writers_postgres(b: Bench, durability: str) -> None:
+    """Appends/s on one chain from 1 and from 8 writer processes (``log_param``, one
+    commit each), all on one store: appends serialize on the chain's lock, so this is
+    the ceiling of one store on one server. Raw: the same from 8 processes as plain
+    psycopg ``INSERT`` + ``COMMIT`` with no lock (what the chain costs)."""
+    n = 100 if b.quick else 400
+    pg = _PgSchemas(_pg_url())
+
+    def ours(procs: int) -> float:
+        url = pg.fresh()
+        import lineage
+
+        lineage.open(url).close()  # the schema, before the writers race to make it
+        ps = [subprocess.Popen([sys.executable, "-c", _APPENDER, url, str(n), str(w)], stdout=subprocess.PIPE)
+              for w in range(procs)]
+        return _window_rate(ps, procs * n)
+
+    raw_code = """
+import sys, time, psycopg
+c = psycopg.connect(sys.argv[1], autocommit=True)
+c.execute("SET search_path TO " + sys.argv[2])
+t = time.time()
+for i in range(int(sys.argv[3])):
+    c.execute("BEGIN")
+    c.execute("INSERT INTO params (run, key, value, event) VALUES (%s, %s, %s, %s)", ("run:" + sys.argv[4], f"p{i}", str(i), i))
+    c.execute("COMMIT")
+print(t, time.time())
+"""
+
+    def raw(procs: int) -> float:
+        conn = pg.raw()
+        schema = conn.execute("SHOW search_path").fetchone()[0]
+        conn.close()
+        ps = [subprocess.Popen([sys.executable, "-c", raw_code, pg.url, schema, str(n), str(w)], stdout=subprocess.PIPE)
+              for w in range(procs)]
+        return _window_rate(ps, procs * n)
+
+    try:
+        for procs in (1, 8):
+            b.record(f"appends pg, {procs} writer{'s' if procs > 1 else ''}", durability, ours(procs), raw(procs), "/s",
+                     higher_is_better=True, note=f"({n} log_param each; raw: INSERT + COMMIT, no chain)")
+    finally:
+        pg.close()
+
+
 BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
     # name: (function, durabilities it runs at). Verify and start-up write nothing,
     # so durability cannot change them.
@@ -723,6 +788,7 @@ BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
 PG_BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
     "params-pg": (bench_params_postgres, ("normal",)),
     "predictions-pg": (bench_predictions_postgres, ("normal",)),
+    "writers-pg": (bench_writers_postgres, ("normal",)),
 }
 
 
