@@ -299,6 +299,32 @@ def test_erasure_rewrites_the_tables_it_changed_so_no_old_row_version_remains(ur
         assert s.get_node(target.id).name is None and s.verify().ok  # type: ignore[union-attr]
 
 
+def test_a_write_from_inside_a_bulk_writes_rows_is_refused_and_nothing_is_kept(url: str) -> None:
+    """The rows of a bulk write load in a transaction of the writer's connection; a
+    write made from inside them on that connection would commit the half-loaded
+    batch with it: refused in one line, and the bulk write fails whole."""
+    from lineage.errors import WriteRefusedError
+
+    with Store(url, actor=ACTOR) as s:
+        model = make_id("model", "cd" * 32)
+        s.add_node(Node(model, "model", "rf", {}))
+
+        def rows() -> Any:
+            for k in range(5_000):
+                if k == 3_000:
+                    assert s.nodes(kind="prediction") == []  # reads are fine: the batch is not published
+                    s.add_node(dataset(9))
+                yield (f"prediction:{new_uuid7_hex()}", model, None, "1", 0.5, None, "2026-01-01T00:00:00.000000Z")
+
+        with pytest.raises(WriteRefusedError) as err:
+            s.write_bulk("predictions", {"model": model}, "predictions", rows())
+        assert "\n" not in str(err.value)
+        assert s.head()[0] == 1 and not s.node_exists(dataset(9).id) and s.verify().ok
+        assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
+        s.add_node(dataset(10))  # the store is usable after
+        assert s.head()[0] == 2
+
+
 # ---------------------------------------------------------------------------
 # faults
 

@@ -704,6 +704,11 @@ class PostgresStore(Store):
 
         where = str(self.path)
         if conn.in_transaction:
+            if not getattr(self._local, "bulk_publish", False):
+                # (a write from inside a bulk write's rows, on its connection: it would
+                # commit the half-loaded batch with it)
+                raise WriteRefusedError(f"{where}: a write from inside the rows of a bulk write, in the same thread, "
+                                        "cannot be recorded before that write ends; write it before or after")
             # a bulk load's transaction (`bulk_load_many`): its rows are in, unseen;
             # the lock is taken now, for the final append only
             with _map_errors(where):
@@ -834,6 +839,10 @@ _staging = itertools.count()
 #: write: a batch would cost it four more statements for a lock held a few ms anyway
 SMALL_ROWS = 2_000
 
+#: a bulk batch's rows are encoded (no COPY open) and held in memory up to this many,
+#: then sent by one COPY
+_COPY_ROWS = int(os.environ.get("LINEAGE_PG_COPY_ROWS", "100000"))
+
 #: a bulk write of another table (imports' params, metrics) of up to this many rows
 #: is held in memory, then copied straight into its table under the append lock; a
 #: larger one is staged in a TEMP table first (those rows need their event number)
@@ -871,8 +880,8 @@ def bulk_load_many(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], st
     or not at all (predictions and their kept inputs); returns their events' numbers.
 
     Rows of `BATCHED_TABLES` (predictions, their kept inputs) are encoded and sent by
-    binary ``COPY`` straight into their table as they come, in one transaction that
-    holds **no** append lock: they are stored as a bulk batch (``event = -batch``, a
+    binary ``COPY`` straight into their table (one COPY per `_COPY_ROWS` rows), in one
+    transaction that holds **no** append lock: they are stored as a bulk batch (``event = -batch``, a
     ``bulk_batches`` row, as SQLite's batches in lineage/store/bulk.py) and nobody
     else sees them, since they are not committed. Only then does the transaction take
     the append lock, append the events and point each batch at its event: the lock is
@@ -908,8 +917,12 @@ def bulk_load_many(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], st
     try:
         conn.execute("BEGIN")  # the load: no append lock (`_begin_write` takes it later, in this transaction)
         loaded = [_load_batch(conn, table, rows, chunk) for _, _, table, rows in peeked]
-        with store.transaction():  # takes the append lock: a few statements, whatever the rows
-            return [_publish_batch(store, type_, payload, done) for (type_, payload, _, _), done in zip(peeked, loaded)]
+        store._local.bulk_publish = True
+        try:
+            with store.transaction():  # takes the append lock: a few statements, whatever the rows
+                return [_publish_batch(store, type_, payload, done) for (type_, payload, _, _), done in zip(peeked, loaded)]
+        finally:
+            store._local.bulk_publish = False
     except BaseException as exc:
         with suppress(Exception):
             if conn.in_transaction and store._local.depth == 0:
@@ -942,19 +955,26 @@ def _load_batch(conn: PgConnection, table: str, rows: Iterable[Sequence[Any]], c
     sql = f"COPY {table} ({', '.join(columns)}, event) FROM STDIN (FORMAT BINARY)"
     rows_hash = hashlib.sha256()
     tag = -done.batch
+    held: list[list[Sequence[Any]]] = []
+    n_held = 0
 
-    def encoded() -> Iterator[tuple[Any, ...]]:
-        for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
-            rows_hash.update(digests)  # SHA-256 over the row digests in pk order, as the event commits to
-            done.rows += len(out)
-            for r in out:
-                yield (*r, tag)
+    def flush() -> None:
+        # One COPY for many chunks: a COPY per chunk waited for the server to finish
+        # each (half the time of the write). The rows' iterator is never advanced
+        # while a COPY is open: it may read the store on this connection.
+        conn.copy_rows(sql, ((*r, tag) for part in held for r in part), types)
+        held.clear()
 
-    # One COPY for the whole batch, fed as the rows are encoded: psycopg sends from a
-    # thread of its own and the server inserts as the data arrives, so encoding here
-    # and inserting there overlap (a COPY per chunk waited for the server each time:
-    # half the time of the write)
-    conn.copy_rows(sql, encoded(), types)
+    for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
+        rows_hash.update(digests)  # SHA-256 over the row digests in pk order, as the event commits to
+        done.rows += len(out)
+        held.append(out)
+        n_held += len(out)
+        if n_held >= _COPY_ROWS:
+            flush()
+            n_held = 0
+    if held:
+        flush()
     done.digest = rows_hash.hexdigest()
     if done.rows:
         done.pks = (lo, int(conn.execute(f"SELECT currval({seq_name})").fetchone()[0]))
