@@ -902,8 +902,14 @@ def bulk_load_many(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], st
         head = list(itertools.islice(it, SMALL_ROWS + 1))
         peeked.append((type_, payload, table, head if len(head) <= SMALL_ROWS else itertools.chain(head, it)))
     if all(isinstance(w[3], list) for w in peeked):
+        # encoded first, with no lock held; then one short transaction, a COPY each
+        encoded = []
+        for type_, payload, table, rows in peeked:
+            kinds = _column_kinds(table, RECORD_TABLES[table])
+            held, digests = _encode_batch(table, kinds, list(rows)) if rows else ([], b"")
+            encoded.append((type_, payload, table, [held], len(held), hashlib.sha256(digests).hexdigest()))
         with store.transaction():
-            return [store._write_bulk_direct(t, p, table, rows, chunk=SMALL_ROWS) for t, p, table, rows in peeked]
+            return [_publish(store, t, p, table, None, held, n, digest) for t, p, table, held, n, digest in encoded]
     if not all(w[2] in BATCHED_TABLES for w in peeked):
         with store.transaction():  # (not a pairing this package makes: one transaction, under the lock)
             if len(peeked) > 1:
