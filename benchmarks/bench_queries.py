@@ -4,6 +4,7 @@
     python benchmarks/bench_queries.py --sizes 10k,100k # what `make bench` can afford
     python benchmarks/bench_queries.py --rebuild        # ignore the cached stores
     python benchmarks/bench_queries.py --build-cost --sizes 10k,100k,1m  # build cost per node, 10k against 1M
+    python benchmarks/bench_queries.py --sizes 100k --db postgresql://user@host/db  # also on PostgreSQL, side by side
 
 Each store is shaped like real ML lineage. At 1M nodes: 1,000 datasets (300 remote
 raw sources, some of them revisions of one another, and 700 derived tables that runs
@@ -33,6 +34,13 @@ The baseline ("raw") is a hand-written recursive CTE on the same file, through t
 same sqlite3 connection settings, doing the least work that answers the question:
 ids (and, for the trace, the node rows) only, no Python objects, no graph. Every
 figure is a median over repeated calls on random starts; ratios are ours / raw.
+
+On PostgreSQL (``--db URL``, or ``LINEAGE_BENCH_POSTGRES``): the same store is built
+through the same API into a schema of that database (``bench_queries_<size>_v<N>``,
+kept between runs like the SQLite cache: built under another name and renamed when
+complete), and measured the same way; the raw baseline there is the same recursive
+CTE through a plain psycopg connection (``search_path`` set to that schema). Without a
+server the PostgreSQL half is skipped with one line.
 """
 
 from __future__ import annotations
@@ -198,6 +206,60 @@ def cached_store(label: str, total: int, *, rebuild: bool = False) -> tuple[Path
     return final, facts
 
 
+def _with_schema(url: str, schema: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode([*query, ("schema", schema)]), parts.fragment))
+
+
+def cached_pg_store(url: str, label: str, total: int, *, rebuild: bool = False) -> tuple[str, dict[str, Any]]:
+    """The PostgreSQL store for a size: a schema of the database at ``url``, built
+    when missing (or when ``rebuild``) under a temporary name, renamed when complete;
+    its facts are kept in ``lineage_bench.facts``. Returns its URL and facts."""
+    import psycopg
+
+    from lineage.store.postgres import _split_url
+
+    conninfo, _ = _split_url(url)
+    final = f"bench_queries_{label}_v{SHAPE_VERSION}"
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute("CREATE SCHEMA IF NOT EXISTS lineage_bench")
+        admin.execute("CREATE TABLE IF NOT EXISTS lineage_bench.facts (name TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        row = admin.execute("SELECT body FROM lineage_bench.facts WHERE name = %s", (final,)).fetchone()
+        exists = admin.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (final,)).fetchone()
+        if row and exists and not rebuild:
+            return _with_schema(url, final), json.loads(row[0])
+        building = f"bench_building_{label}_{os.getpid()}"
+        admin.execute(f"DROP SCHEMA IF EXISTS {building} CASCADE")
+        print(f"building the {label} store on PostgreSQL (schema {final}) ...", file=sys.stderr)
+        facts = build(_with_schema(url, building), total)  # type: ignore[arg-type]
+        admin.execute(f"DROP SCHEMA IF EXISTS {final} CASCADE")
+        admin.execute(f"ALTER SCHEMA {building} RENAME TO {final}")
+        admin.execute("VACUUM ANALYZE")  # as a server's autovacuum would have by now
+        admin.execute("INSERT INTO lineage_bench.facts VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET body = "
+                      "EXCLUDED.body", (final, json.dumps(facts)))
+    print(f"built in {facts['build_s']} s", file=sys.stderr)
+    return _with_schema(url, final), facts
+
+
+def pg_url(given: str | None) -> str | None:
+    """The PostgreSQL server to measure on: ``--db``, else ``LINEAGE_BENCH_POSTGRES``;
+    None (with one line saying how) when there is none or psycopg is missing."""
+    url = given or os.environ.get("LINEAGE_BENCH_POSTGRES")
+    if not url:
+        print("PostgreSQL: skipped (pass --db postgresql://… or set LINEAGE_BENCH_POSTGRES to measure it too)",
+              file=sys.stderr)
+        return None
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        print("PostgreSQL: skipped (psycopg is not installed: pip install 'lineage[postgres]')", file=sys.stderr)
+        return None
+    return url
+
+
 # ---------------------------------------------------------------------------
 # measuring
 
@@ -217,6 +279,27 @@ WITH RECURSIVE down(id) AS (
     UNION SELECT p.id FROM predictions p JOIN down ON p.model = down.id
 )
 SELECT id FROM down
+"""
+
+# PostgreSQL allows one recursive term: the prediction's own step (to its model) is a
+# seed, as the query layer does it on PostgreSQL; the answer is the same set of rows.
+# The node rows are fetched by id (`= ANY(ARRAY(…))`): joined to the walk, the planner
+# guesses hundreds of ancestors and hashes the whole nodes table (25 ms at 1M nodes
+# against 3-4 ms this way), which would make a baseline too easy to beat
+RAW_TRACE_PG = """
+WITH RECURSIVE up(id) AS (
+    SELECT ?::text COLLATE "C" UNION SELECT model FROM predictions WHERE id = ?
+    UNION SELECT e.dst FROM edges e JOIN up ON e.src = up.id WHERE e.rel <> 'was_revision_of'
+)
+SELECT n.id, n.kind, n.name, n.attrs, n.created_at FROM nodes n WHERE n.id = ANY(ARRAY(SELECT id FROM up))
+"""
+
+RAW_IMPACT_PG = """
+WITH RECURSIVE down(id) AS (
+    SELECT ?::text COLLATE "C"
+    UNION SELECT e.src FROM edges e JOIN down ON e.dst = down.id WHERE e.rel <> 'was_revision_of'
+)
+SELECT id FROM down UNION ALL SELECT p.id FROM predictions p JOIN down ON p.model = down.id
 """
 
 RUNS_FILTER = "params.C > 0.5 and metrics.accuracy >= 0.9 and status = 'finished'"
@@ -253,34 +336,79 @@ def _peak_rss_delta_mb(fn: Callable[[], Any]) -> float | None:
     return max(0, _rss_kb("VmHWM") - before) / 1024
 
 
-def measure(label: str, path: Path, facts: dict[str, Any], *, quick: bool) -> dict[str, Any]:
+class _Raw:
+    """The raw baseline's connection: plain sqlite3 on the same file, or plain psycopg
+    on the same schema, with the same hand-written SQL (``?`` placeholders, rewritten
+    for psycopg)."""
+
+    def __init__(self, target: Path | str) -> None:
+        self.pg = isinstance(target, str)
+        if self.pg:
+            import psycopg
+
+            from lineage.store.postgres import _split_url
+
+            conninfo, schema = _split_url(str(target))
+            self.con: Any = psycopg.connect(conninfo, autocommit=True)
+            self.con.execute(f'SET search_path TO "{schema}"')
+            self.schema = schema
+            self.trace_sql, self.impact_sql = RAW_TRACE_PG, RAW_IMPACT_PG
+        else:
+            self.con = sqlite3.connect(target)
+            self.trace_sql, self.impact_sql = RAW_TRACE, RAW_IMPACT
+            self.path = Path(target)
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.con.execute(sql.replace("?", "%s") if self.pg else sql, params)
+
+    def trace(self, prediction: str) -> list[Any]:
+        return self.execute(self.trace_sql, (prediction,) * self.trace_sql.count("?")).fetchall()
+
+    def impact(self, dataset: str) -> list[Any]:
+        return self.execute(self.impact_sql, (dataset,)).fetchall()
+
+    def size(self) -> int:
+        """Bytes the store takes: the database file, or the schema's tables with
+        their indexes and TOAST."""
+        if not self.pg:
+            return self.path.stat().st_size
+        return int(self.execute("SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r'",
+                                (self.schema,)).fetchone()[0])
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def measure(label: str, path: Path | str, facts: dict[str, Any], *, quick: bool) -> dict[str, Any]:
     import tracemalloc
 
     import lineage
     from lineage import query
 
     lg = lineage.open(path, create=False)
-    con = sqlite3.connect(path)  # the raw baseline: its own connection, same file
+    con = _Raw(path)  # the raw baseline: its own connection, same store
     rng = random.Random(11)
     n_pred = con.execute("SELECT MAX(pk) FROM predictions").fetchone()[0]
     n_nodes = con.execute("SELECT COUNT(*) FROM nodes").fetchone()[0] + con.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
     n_edges = con.execute("SELECT COUNT(*) FROM edges").fetchone()[0]
-    size = path.stat().st_size
-    models = [r[0] for r in con.execute("SELECT id FROM nodes WHERE kind = 'model'")]
+    size = con.size()
+    models = [r[0] for r in con.execute("SELECT id FROM nodes WHERE kind = 'model' ORDER BY pk")]
     hub = facts["hub"]
+    lo_pk = con.execute("SELECT MIN(pk) FROM predictions").fetchone()[0]
 
     def random_prediction() -> str:
         while True:
-            row = con.execute("SELECT id FROM predictions WHERE pk = ?", (rng.randint(1, n_pred),)).fetchone()
+            row = con.execute("SELECT id FROM predictions WHERE pk = ?", (rng.randint(lo_pk, n_pred),)).fetchone()
             if row:
-                return row[0]
+                return str(row[0])
 
-    out: dict[str, Any] = {"label": label, "nodes": n_nodes, "edges": n_edges, "implicit_edges": n_pred,
-                           "bytes": size, "build_s": facts.get("build_s")}
+    out: dict[str, Any] = {"label": label, "backend": "postgresql" if con.pg else "sqlite", "nodes": n_nodes,
+                           "edges": n_edges, "implicit_edges": n_pred, "bytes": size, "build_s": facts.get("build_s")}
     # warm both connections' caches on the same pages
     for _ in range(50):
         p = random_prediction()
-        con.execute(RAW_TRACE, (p,)).fetchall()
+        con.trace(p)
         lg.trace(p)
     reps = 200 if quick else 1000
     pairs = [random_prediction() for _ in range(reps)]
@@ -290,7 +418,7 @@ def measure(label: str, path: Path, facts: dict[str, Any], *, quick: bool) -> di
         lg.trace(p)
         ours.append(time.perf_counter() - t)
         t = time.perf_counter()
-        con.execute(RAW_TRACE, (p,)).fetchall()
+        con.trace(p)
         raw.append(time.perf_counter() - t)
     out["trace_ms"] = statistics.median(ours) * 1000
     out["trace_raw_ms"] = statistics.median(raw) * 1000
@@ -302,12 +430,12 @@ def measure(label: str, path: Path, facts: dict[str, Any], *, quick: bool) -> di
     impact_reps = 3 if quick else 5
     sub = lg.impact(hub)
     rows = sum(sub.counts.values())
-    raw_rows = len(con.execute(RAW_IMPACT, (hub,)).fetchall())
+    raw_rows = len(con.impact(hub))
     out["impact_rows"] = rows
     out["impact_raw_rows"] = raw_rows
     out["impact_counts"] = dict(sub.counts)
     out["impact_ms"] = _median_ms(lambda: lg.impact(hub), impact_reps)
-    out["impact_raw_ms"] = _median_ms(lambda: con.execute(RAW_IMPACT, (hub,)).fetchall(), impact_reps)
+    out["impact_raw_ms"] = _median_ms(lambda: con.impact(hub), impact_reps)
     out["impact_listed_ms"] = _median_ms(lambda: lg.impact(hub, include_predictions=True), impact_reps)
 
     # the small answers
@@ -329,6 +457,15 @@ def measure(label: str, path: Path, facts: dict[str, Any], *, quick: bool) -> di
     lg.trace(random_prediction())
     out["trace_peak_py_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
+
+    # the audit of a model (no checkpoint recorded: the report checks the chain from
+    # event 1 itself, the read-only path), built in memory, and a full verify
+    audits = 2 if quick else 3
+    out["audit_s"] = _median_ms(lambda m: lg.audit(m).to_dict(), audits, setup=lambda: rng.choice(models)) / 1000
+    t = time.perf_counter()
+    ok = lg.store.verify().ok
+    out["verify_s"] = time.perf_counter() - t
+    out["verify_ok"] = ok
     lg.close()
     con.close()
     return out
@@ -336,21 +473,22 @@ def measure(label: str, path: Path, facts: dict[str, Any], *, quick: bool) -> di
 
 def report(results: list[dict[str, Any]]) -> str:
     """A markdown table of the figures, with the ratios the goals are stated in."""
-    lines = ["| store | nodes | bytes per node+edge | trace (ours / raw CTE) | impact of the hub (ours / raw) "
-             "| which_data | diff | runs filter (all / top 20) | blame 10+10 |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| store | backend | nodes | bytes per node+edge | trace (ours / raw CTE) | impact of the hub (ours / raw) "
+             "| which_data | diff | runs filter (all / top 20) | blame 10+10 | audit of a model (no checkpoint) | verify |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         per = r["bytes"] / (r["nodes"] + r["edges"] + r["implicit_edges"])
         per_stored = r["bytes"] / (r["nodes"] + r["edges"])
         ours_rate = r["impact_rows"] / (r["impact_ms"] / 1000)
         raw_rate = r["impact_raw_rows"] / (r["impact_raw_ms"] / 1000)
         lines.append(
-            f"| {r['label']} | {r['nodes']:,} | {per:.0f} ({per_stored:.0f} stored) "
+            f"| {r['label']} | {r['backend']} | {r['nodes']:,} | {per:.0f} ({per_stored:.0f} stored) "
             f"| {r['trace_ms']:.3f} / {r['trace_raw_ms']:.3f} ms = {r['trace_ms'] / r['trace_raw_ms']:.1f}× "
             f"| {r['impact_ms']:.0f} / {r['impact_raw_ms']:.0f} ms; {ours_rate / 1000:,.0f}k / {raw_rate / 1000:,.0f}k rows/s "
             f"= {ours_rate / raw_rate:.2f}× "
             f"| {r['which_data_ms']:.2f} ms | {r['diff_ms']:.2f} ms "
-            f"| {r['runs_ms']:.1f} / {r['runs_top_ms']:.1f} ms ({r['runs_matched']} runs) | {r['blame_ms']:.1f} ms |")
+            f"| {r['runs_ms']:.1f} / {r['runs_top_ms']:.1f} ms ({r['runs_matched']} runs) | {r['blame_ms']:.1f} ms "
+            f"| {r['audit_s']:.2f} s | {r['verify_s']:.2f} s |")
     return "\n".join(lines)
 
 
@@ -395,6 +533,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", dest="json_out", help="also write the raw figures to this file")
     parser.add_argument("--build-cost", action="store_true",
                         help="only build each size afresh and compare the build cost per node (e.g. --sizes 10k,1m)")
+    parser.add_argument("--db", metavar="URL", help="also measure on this PostgreSQL server (postgresql://…; default: "
+                        "LINEAGE_BENCH_POSTGRES), side by side with SQLite")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="which of sqlite, postgresql to measure "
+                        "(default both; postgresql only with a server)")
     args = parser.parse_args(argv)
     labels = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in labels if s not in SIZES]
@@ -405,22 +547,30 @@ def main(argv: list[str] | None = None) -> None:
         if args.json_out:
             Path(args.json_out).write_text(json.dumps(rows, indent=2))
         return
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    url = pg_url(args.db) if "postgresql" in backends else None
     results = []
     for label in labels:
-        path, facts = cached_store(label, SIZES[label], rebuild=args.rebuild)
-        r = measure(label, path, facts, quick=args.quick)
-        results.append(r)
-        print(f"{label}: trace {r['trace_ms']:.3f} ms (raw {r['trace_raw_ms']:.3f} ms, "
+        targets: list[tuple[Path | str, dict[str, Any]]] = []
+        if "sqlite" in backends:
+            targets.append(cached_store(label, SIZES[label], rebuild=args.rebuild))
+        if url:
+            targets.append(cached_pg_store(url, label, SIZES[label], rebuild=args.rebuild))
+        for path, facts in targets:
+            r = measure(label, path, facts, quick=args.quick)
+            results.append(r)
+            print(f"{label} ({r['backend']}): trace {r['trace_ms']:.3f} ms (raw {r['trace_raw_ms']:.3f} ms, "
               f"query only {r['trace_query_ms']:.3f} ms, median answer {r['trace_nodes']:.0f} nodes), "
               f"impact {r['impact_ms']:.0f} ms for {r['impact_rows']:,} rows (raw {r['impact_raw_ms']:.0f} ms, "
               f"listing predictions {r['impact_listed_ms']:.0f} ms), peak RSS of a trace "
               f"{r['trace_peak_rss_mb']} MB, Python allocations {r['trace_peak_py_mb']:.2f} MB, "
-              f"build {r['build_s']} s", file=sys.stderr)
+              f"audit {r['audit_s']:.2f} s, verify {r['verify_s']:.2f} s, build {r['build_s']} s", file=sys.stderr)
     print(report(results))
-    if len(results) > 1 and results[0]["label"] == "10k":
-        base = results[0]["trace_ms"]
-        for r in results[1:]:
-            print(f"trace at {r['label']} / trace at 10k: {r['trace_ms'] / base:.2f}×")
+    for backend in ("sqlite", "postgresql"):
+        mine = [r for r in results if r["backend"] == backend]
+        if len(mine) > 1 and mine[0]["label"] == "10k":
+            for r in mine[1:]:
+                print(f"{backend}: trace at {r['label']} / trace at 10k: {r['trace_ms'] / mine[0]['trace_ms']:.2f}×")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
 

@@ -29,6 +29,14 @@ Baselines (what "raw" means for each line):
   than a few seconds, as in a project being worked on) and outside git.
 - ``log_dataset`` of a new name: the same call at 1,000 datasets, so "raw" there is
   lineage itself at a tenth of the store (the ratio says whether it stays flat).
+
+On PostgreSQL (``--db URL``, or ``LINEAGE_BENCH_POSTGRES`` / ``LINEAGE_TEST_POSTGRES``;
+skipped with one line without a server), each in a fresh schema of that server:
+
+- ``log_param pg`` / ``log_metric pg``: a plain psycopg connection doing ``BEGIN;
+  INSERT`` of one row into the same table (same schema and indexes); ``COMMIT``.
+- ``log_predictions pg``: a binary ``COPY`` of the very rows lineage writes, prepared
+  beforehand, in one transaction, into the same table.
 """
 
 from __future__ import annotations
@@ -532,10 +540,100 @@ def _pg_url() -> str:
     return os.environ.get("LINEAGE_BENCH_POSTGRES") or os.environ.get("LINEAGE_TEST_POSTGRES") or ""
 
 
+class _PgSchemas:
+    """Fresh schemas on the benchmark server (one store each), dropped at the end."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.url = url
+        self.admin = psycopg.connect(url, autocommit=True)
+        self.schemas: list[str] = []
+
+    def fresh(self) -> str:
+        import uuid
+
+        schema = "bench_" + uuid.uuid4().hex[:12]
+        self.admin.execute(f"CREATE SCHEMA {schema}")
+        self.schemas.append(schema)
+        return self.url + ("&" if "?" in self.url else "?") + f"schema={schema}"
+
+    def raw(self) -> Any:
+        """A plain psycopg connection (autocommit) on a fresh schema holding lineage's
+        tables and indexes, nothing else of lineage."""
+        import psycopg
+
+        from lineage.store import Store
+
+        target = self.fresh()
+        Store(target).close()
+        conn = psycopg.connect(self.url, autocommit=True)
+        conn.execute(f"SET search_path TO {target.rsplit('schema=', 1)[1]}")
+        return conn
+
+    def close(self) -> None:
+        for schema in self.schemas:
+            self.admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        self.admin.close()
+
+
+def bench_params_postgres(b: Bench, durability: str) -> None:
+    """``log_param`` / ``log_metric`` on PostgreSQL, one commit each, against a plain
+    psycopg ``BEGIN; INSERT; COMMIT`` of the same row into the same table."""
+    import lineage
+
+    n = b.size("latency_calls")
+    pg = _PgSchemas(_pg_url())
+
+    def ours(kind: str) -> Callable[[], float]:
+        def go() -> float:
+            with lineage.open(pg.fresh()) as lg:
+                run = lg.start_run("bench")
+                times = []
+                for i in range(n):
+                    t = time.perf_counter()
+                    if kind == "param":
+                        run.log_param(f"param_{i}", i)
+                    else:
+                        run.log_metric("loss", 1.0 / (i + 1), step=i)
+                    times.append(time.perf_counter() - t)
+                run.end()
+            return statistics.median(times) * 1e3
+        return go
+
+    def raw(table: str) -> Callable[[], float]:
+        def go() -> float:
+            conn = pg.raw()
+            times = []
+            for i in range(n):
+                t = time.perf_counter()
+                conn.execute("BEGIN")
+                if table == "params":
+                    conn.execute("INSERT INTO params (run, key, value, event) VALUES (%s, %s, %s, %s)",
+                                 ("run:1", f"param_{i}", str(i), i))
+                else:
+                    conn.execute("INSERT INTO metrics (run, key, value, step, at, event) VALUES (%s, %s, %s, %s, %s, %s)",
+                                 ("run:1", "loss", 1.0 / (i + 1), i, "2026-01-01T00:00:00Z", i))
+                conn.execute("COMMIT")
+                times.append(time.perf_counter() - t)
+            conn.close()
+            return statistics.median(times) * 1e3
+        return go
+
+    try:
+        b.record("log_param pg", durability, median_of(b.repeats, ours("param")), median_of(b.repeats, raw("params")),
+                 "ms", note="(raw: psycopg INSERT + COMMIT)")
+        b.record("log_metric pg", durability, median_of(b.repeats, ours("metric")), median_of(b.repeats, raw("metrics")),
+                 "ms", note="(raw: psycopg INSERT + COMMIT)")
+    finally:
+        pg.close()
+
+
 def bench_predictions_postgres(b: Bench, durability: str) -> None:
-    """The bulk write on PostgreSQL (COPY into a staging table, then one append)
-    against a raw ``COPY`` of the very same rows straight into the predictions table
-    (same schema and indexes), in one transaction, on the same server."""
+    """The bulk write on PostgreSQL (binary COPY straight into the table as a batch,
+    then one short append) against a raw binary ``COPY`` of the very same rows
+    straight into the predictions table (same schema and indexes), in one
+    transaction, on the same server."""
     import uuid
 
     import numpy as np
@@ -588,7 +686,8 @@ def bench_predictions_postgres(b: Bench, durability: str) -> None:
             t = time.perf_counter()
             conn.execute("BEGIN")
             with conn.cursor() as cur, cur.copy("COPY predictions (id, model, input_digest, output, score, request_id, "
-                                                 "created_at, event) FROM STDIN") as copy:
+                                                 "created_at, event) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "text", "text", "text", "float8", "text", "text", "int8"])
                 for row in rows:
                     copy.write_row(row)
             conn.execute("COMMIT")
@@ -601,11 +700,76 @@ def bench_predictions_postgres(b: Bench, durability: str) -> None:
             raw_r.append(raw())
             ours_r.append(ours())
         b.record("log_predictions pg", durability, statistics.median(ours_r), statistics.median(raw_r), "/s",
-                 higher_is_better=True, note=f"({n:,} rows; raw: COPY)")
+                 higher_is_better=True, note=f"({n:,} rows; raw: binary COPY)")
     finally:
         for schema in schemas:
             admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         admin.close()
+
+
+_APPENDER = """
+import sys, time
+import lineage
+lg = lineage.open(sys.argv[1])
+n, w = int(sys.argv[2]), sys.argv[3]
+with lg.start_run("w" + w) as run:
+    t = time.time()
+    for i in range(n):
+        run.log_param(f"p{i}", i)
+    print(t, time.time())
+"""
+
+
+def _window_rate(procs: list[Any], writes: int) -> float:
+    """Writes/s over the window from the first writer's start to the last one's end
+    (each prints its loop's start and end times: process start-up is left out)."""
+    spans = [tuple(map(float, p.communicate()[0].split())) for p in procs]
+    return writes / (max(e for _, e in spans) - min(s for s, _ in spans))
+
+
+def bench_writers_postgres(b: Bench, durability: str) -> None:
+    """Appends/s on one chain from 1 and from 8 writer processes (``log_param``, one
+    commit each), all on one store: appends serialize on the chain's lock, so this is
+    the ceiling of one store on one server. Raw: the same from 8 processes as plain
+    psycopg ``INSERT`` + ``COMMIT`` with no lock (what the chain costs)."""
+    n = 100 if b.quick else 400
+    pg = _PgSchemas(_pg_url())
+
+    def ours(procs: int) -> float:
+        url = pg.fresh()
+        import lineage
+
+        lineage.open(url).close()  # the schema, before the writers race to make it
+        ps = [subprocess.Popen([sys.executable, "-c", _APPENDER, url, str(n), str(w)], stdout=subprocess.PIPE)
+              for w in range(procs)]
+        return _window_rate(ps, procs * n)
+
+    raw_code = """
+import sys, time, psycopg
+c = psycopg.connect(sys.argv[1], autocommit=True)
+c.execute("SET search_path TO " + sys.argv[2])
+t = time.time()
+for i in range(int(sys.argv[3])):
+    c.execute("BEGIN")
+    c.execute("INSERT INTO params (run, key, value, event) VALUES (%s, %s, %s, %s)", ("run:" + sys.argv[4], f"p{i}", str(i), i))
+    c.execute("COMMIT")
+print(t, time.time())
+"""
+
+    def raw(procs: int) -> float:
+        conn = pg.raw()
+        schema = conn.execute("SHOW search_path").fetchone()[0]
+        conn.close()
+        ps = [subprocess.Popen([sys.executable, "-c", raw_code, pg.url, schema, str(n), str(w)], stdout=subprocess.PIPE)
+              for w in range(procs)]
+        return _window_rate(ps, procs * n)
+
+    try:
+        for procs in (1, 8):
+            b.record(f"appends pg, {procs} writer{'s' if procs > 1 else ''}", durability, ours(procs), raw(procs), "/s",
+                     higher_is_better=True, note=f"({n} log_param each; raw: INSERT + COMMIT, no chain)")
+    finally:
+        pg.close()
 
 
 BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
@@ -620,8 +784,12 @@ BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
     "growth": (bench_growth, ("normal",)),
     "startup": (bench_startup, ("normal",)),
 }
-if _pg_url():
-    BENCHES["predictions-pg"] = (bench_predictions_postgres, ("normal",))
+#: on PostgreSQL, when a server is given (--db, LINEAGE_BENCH_POSTGRES or LINEAGE_TEST_POSTGRES)
+PG_BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
+    "params-pg": (bench_params_postgres, ("normal",)),
+    "predictions-pg": (bench_predictions_postgres, ("normal",)),
+    "writers-pg": (bench_writers_postgres, ("normal",)),
+}
 
 
 def _goal(row: dict[str, Any]) -> tuple[str, bool] | None:
@@ -650,8 +818,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="repeats per measurement (default 5)")
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHES)}")
     parser.add_argument("--durability", choices=["normal", "full", "both"], default="both")
+    parser.add_argument("--db", metavar="URL", help="also run the PostgreSQL benchmarks (params-pg, predictions-pg) "
+                        "on this server (postgresql://…; default LINEAGE_BENCH_POSTGRES or LINEAGE_TEST_POSTGRES)")
     args = parser.parse_args(argv)
+    if args.db:
+        os.environ["LINEAGE_BENCH_POSTGRES"] = args.db
+    if _pg_url():
+        BENCHES.update(PG_BENCHES)
     chosen = args.only.split(",") if args.only else list(BENCHES)
+    if not _pg_url():
+        print("PostgreSQL: skipped (pass --db postgresql://… or set LINEAGE_BENCH_POSTGRES to measure it too)")
+        chosen = [c for c in chosen if c not in PG_BENCHES]
     unknown = [c for c in chosen if c not in BENCHES]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")

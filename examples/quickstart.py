@@ -47,11 +47,13 @@ def read_csv(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     return header[:-1], data[:, :-1], data[:, -1].astype(int)
 
 
-def main(out: Path) -> None:
+def main(out: Path, db: str | None = None) -> None:
+    """``db``: another store to record into (a ``postgresql://`` URL) instead of
+    ``out/.lineage/lineage.db``."""
     started = time.perf_counter()
     data_dir = out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    lg = lineage.open(out / ".lineage" / "lineage.db")
+    lg = lineage.open(db or out / ".lineage" / "lineage.db")
 
     # 1. Raw data, split and versioned: what `dvc add` does, with content hashes.
     bunch = load_breast_cancer()

@@ -268,9 +268,10 @@ def committed_repo(tmp_path: Path) -> Path:
     return root
 
 
-def build_quickstart(out: Path) -> Path:
+def build_quickstart(out: Path, db: str | None = None) -> Path:
     """Run examples/quickstart.py into ``out`` (store, data, out/audit.html) as the
-    tester, whatever the environment says; returns ``out``."""
+    tester, whatever the environment says; returns ``out``. ``db``: record into that
+    store instead (a PostgreSQL URL), with ``out`` as the working directory."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("quickstart_example", Path(__file__).parent.parent / "examples" / "quickstart.py")
@@ -281,5 +282,8 @@ def build_quickstart(out: Path) -> Path:
         mp.setenv("LINEAGE_USER", "tester")
         mp.setenv("LINEAGE_EMAIL", "tester@example.com")
         mp.delenv("LINEAGE_DB", raising=False)
-        module.main(out)
+        if db is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            mp.chdir(out)
+        module.main(out, db)
     return out

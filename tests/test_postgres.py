@@ -197,7 +197,10 @@ def test_bulk_predictions_are_invisible_until_whole(url: str) -> None:
 
         seq = s.write_bulk("predictions", {"model": model}, "predictions", rows())
         assert seen == [0]
-        assert s.conn.execute("SELECT COUNT(*) FROM predictions WHERE event = ?", (seq,)).fetchone()[0] == 20_000
+        # loaded as a bulk batch (event = -batch), published by its event
+        assert s.conn.execute("SELECT COUNT(*) FROM predictions p JOIN bulk_batches b ON p.event = -b.batch "
+                              "WHERE b.event = ?", (seq,)).fetchone()[0] == 20_000
+        assert s.conn.execute("SELECT COUNT(*) FROM bulk_batches WHERE event IS NULL").fetchone()[0] == 0
         assert s.check_event_rows(seq) and s.verify().ok
 
         def failing() -> Any:
@@ -208,6 +211,118 @@ def test_bulk_predictions_are_invisible_until_whole(url: str) -> None:
             s.write_bulk("predictions", {"model": model}, "predictions", failing())
         assert s.head()[0] == seq and s.verify().ok
         assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 20_000
+
+
+def test_a_large_bulk_write_holds_the_append_lock_only_for_its_final_append(url: str) -> None:
+    """Other writers are not held up by a large load: the rows are copied before the
+    append lock is taken, which is held for the few statements of the append only.
+    A writer keeps appending from the middle of the load until after it returned; its
+    slowest write waits well under a second (the whole copy takes seconds)."""
+    n = 150_000
+    with Store(url, actor=ACTOR) as s, Store(url, actor=ACTOR) as other:
+        model = make_id("model", "cd" * 32)
+        s.add_node(Node(model, "model", "rf", {}))
+        done = threading.Event()
+        waits: list[float] = []
+
+        def keep_writing() -> None:
+            i = 100
+            while not done.is_set() or len(waits) < 3:
+                t = time.perf_counter()
+                other.add_node(dataset(i))
+                waits.append(time.perf_counter() - t)
+                i += 1
+                time.sleep(0.01)
+
+        writer = threading.Thread(target=keep_writing)
+
+        def rows() -> Any:
+            for k in range(n):
+                if k == n // 2:
+                    writer.start()
+                yield (f"prediction:{new_uuid7_hex()}", model, "ee" * 32, "1", 0.5, None, "2026-01-01T00:00:00.000000Z")
+
+        t0 = time.perf_counter()
+        seq = s.write_bulk("predictions", {"model": model}, "predictions", rows())
+        took = time.perf_counter() - t0
+        done.set()
+        writer.join()
+        print(f"slowest of {len(waits)} writes during a {took:.1f} s bulk write: {max(waits) * 1000:.0f} ms")
+        assert max(waits) < 0.5, (max(waits), took)
+        assert s.event(seq).payload["rows"] == n and s.verify().ok
+        assert len(s.conn.execute("SELECT id FROM nodes WHERE kind = 'dataset'").fetchall()) == len(waits)
+
+
+def _table_bytes(schema: str, table: str) -> bytes | None:
+    """Every file of ``table`` on the server (heap, TOAST, indexes), read from its data
+    directory; None when the server's files are not readable here (a remote server)."""
+    admin = _pg_admin()
+    admin.execute("CHECKPOINT")  # the pages on disk are what a copy of the disk holds
+    root = Path(admin.execute("SHOW data_directory").fetchone()[0])
+    rels = admin.execute(
+        "SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND (c.relname = %s OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = "
+        "%s::regclass) OR c.oid = (SELECT reltoastrelid FROM pg_class WHERE oid = %s::regclass))",
+        (schema, table, f"{schema}.{table}", f"{schema}.{table}")).fetchall()
+    out = b""
+    for (rel,) in rels:
+        if rel is None:
+            continue
+        for f in (root / rel).parent.glob((root / rel).name + "*"):
+            try:
+                out += f.read_bytes()
+            except OSError:
+                return None
+    return out
+
+
+def test_erasure_rewrites_the_tables_it_changed_so_no_old_row_version_remains(url: str) -> None:
+    """`redact` on PostgreSQL: the erased content is gone from the live rows and, after
+    the rewrite (VACUUM FULL of the changed tables, their indexes with them: the search
+    index holds the name's words), from the tables' files on the server's disk too."""
+    from lineage.store.postgres import _split_url
+
+    secret, kept = "Zyxwvut-Qrstuv", "Other-Person"
+    with Store(url, actor=ACTOR) as s:
+        schema = _split_url(url)[1]
+        if _table_bytes(schema, "nodes") is None:
+            pytest.skip("the server's data directory is not readable from here")
+        target = Node(make_id("dataset", "ab" * 32), "dataset", secret, {"owner": secret})
+        s.add_node(target)
+        s.add_node(Node(make_id("dataset", "cd" * 32), "dataset", kept, {"owner": kept}))
+        before = _table_bytes(schema, "nodes") or b""
+        assert secret.encode() in before and b"zyxwvut" in before  # the row, and its words in the index
+        s.redact(target.id, reason="erasure request")
+        data = _table_bytes(schema, "nodes") or b""
+        assert secret.encode() not in data and b"zyxwvut" not in data and b"qrstuv" not in data
+        assert kept.encode() in data  # the rest is still there
+        assert s.get_node(target.id).name is None and s.verify().ok  # type: ignore[union-attr]
+
+
+def test_a_write_from_inside_a_bulk_writes_rows_is_refused_and_nothing_is_kept(url: str) -> None:
+    """The rows of a bulk write load in a transaction of the writer's connection; a
+    write made from inside them on that connection would commit the half-loaded
+    batch with it: refused in one line, and the bulk write fails whole."""
+    from lineage.errors import WriteRefusedError
+
+    with Store(url, actor=ACTOR) as s:
+        model = make_id("model", "cd" * 32)
+        s.add_node(Node(model, "model", "rf", {}))
+
+        def rows() -> Any:
+            for k in range(5_000):
+                if k == 3_000:
+                    assert s.nodes(kind="prediction") == []  # reads are fine: the batch is not published
+                    s.add_node(dataset(9))
+                yield (f"prediction:{new_uuid7_hex()}", model, None, "1", 0.5, None, "2026-01-01T00:00:00.000000Z")
+
+        with pytest.raises(WriteRefusedError) as err:
+            s.write_bulk("predictions", {"model": model}, "predictions", rows())
+        assert "\n" not in str(err.value)
+        assert s.head()[0] == 1 and not s.node_exists(dataset(9).id) and s.verify().ok
+        assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
+        s.add_node(dataset(10))  # the store is usable after
+        assert s.head()[0] == 2
 
 
 # ---------------------------------------------------------------------------

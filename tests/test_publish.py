@@ -330,3 +330,80 @@ def test_an_erasure_after_a_pull_and_a_push_reaches_the_right_row(tmp_path: Path
     assert s.verify().ok and a.verify().ok and graph(s) == graph(a)
     for lg in (a, b, s):
         lg.close()
+
+
+def _counts(lg: lineage.Lineage) -> dict[str, int]:
+    c = lg.store.conn
+    return {t: c.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("nodes", "edges", "params", "metrics", "tags", "annotations", "run_states", "predictions")}
+
+
+def test_history_through_a_third_store_is_not_recorded_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A → server → B, then B → A: A's own events come back by another path and are
+    omitted (params and metrics rows are not repeated, not only nodes and edges);
+    the graph and every table's row count equal A's, and all three verify."""
+    monkeypatch.chdir(tmp_path)
+    a = lineage.open(tmp_path / "a" / "lineage.db")
+    work(a, tmp_path / "wa", "a")
+    server = tmp_path / "server" / "lineage.db"
+    b_path = tmp_path / "b" / "lineage.db"
+    a.push(server)
+    b = lineage.open(b_path)
+    b.pull(server)
+    before = _counts(a)
+    result = b.push(tmp_path / "a" / "lineage.db")
+    # nothing of A's work is copied back: only the records of the two pushes it went
+    # through (the server's and B's), which A did not have
+    assert result.omitted > 0
+    types = [r[0] for r in a.store.conn.execute("SELECT type FROM events WHERE seq >= ? AND seq < ?",
+                                                (result.push_event - result.events, result.push_event))]
+    assert types == ["push", "push"]
+    assert _counts(a) == before and graph(a) == graph(b) and facts(a) == facts(b)
+    # B's own work goes through the server to A, then A → B again adds nothing either
+    work(b, tmp_path / "wb", "b")
+    b.push(server)
+    a.pull(server)
+    counts = _counts(a)
+    result = a.push(b_path)
+    # (only the ledger's records of pushes travel on: they carry no rows here)
+    types = {r[0] for r in b.store.conn.execute("SELECT type FROM events WHERE seq >= ?",
+                                                (result.push_event - result.events,))}
+    assert types == {"push"} and _counts(b) == counts == _counts(a)
+    assert facts(a) == facts(b) and graph(a) == graph(b)
+    s = lineage.open(server)
+    assert facts(s) == facts(a) and _counts(s) == counts
+    assert a.verify().ok and b.verify().ok and s.verify().ok
+    for lg in (a, b, s):
+        lg.close()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from("ASB"), st.sampled_from(["work", "A", "S", "B"])), min_size=1, max_size=8))
+def test_any_push_path_among_three_stores_records_each_row_once(tmp_path_factory: pytest.TempPathFactory,
+                                                                steps: list[tuple[str, str]]) -> None:
+    """Work anywhere and push along any path between three stores; once the history
+    has gone around (everyone → S, S → everyone), all three hold the same graph and
+    the same rows, each once: the row counts equal the work's."""
+    root = tmp_path_factory.mktemp("three")
+    paths = {k: root / f"{k}.db" for k in "ASB"}
+    stores = {k: lineage.open(p) for k, p in paths.items()}
+    runs = 0
+    for i, (where, what) in enumerate(steps):
+        if what == "work":
+            with stores[where].start_run(f"r{i}", params={"i": i, "at": where}) as run:
+                run.log_metric("m", float(i))
+            runs += 1
+        elif what != where:
+            stores[where].push(paths[what])
+    for k in "AB":
+        stores[k].push(paths["S"])
+    for k in "AB":
+        stores["S"].push(paths[k])
+    c = _counts(stores["A"])
+    assert c["params"] == 2 * runs and c["metrics"] == runs
+    for k in "SB":
+        assert _counts(stores[k]) == c and facts(stores[k]) == facts(stores["A"])
+        assert graph(stores[k]) == graph(stores["A"])
+    for lg in stores.values():
+        assert lg.verify().ok
+        lg.close()

@@ -45,7 +45,8 @@ _ERASED_COLUMNS: dict[str, dict[str, Any]] = {
 
 #: What an erasure cannot reach; `redact`'s output and docs/integrity.md say so.
 ERASURE_LIMITS = ("copies made before the erasure are outside the store's reach: backups, exported files "
-                  "and audit reports already written, and (on PostgreSQL) the server's WAL archive and replicas")
+                  "and audit reports already written, and (on PostgreSQL) the server's WAL (until its segments "
+                  "are recycled), WAL archive, replicas and base backups")
 
 
 def in_erased_form(table: str, values: Sequence[Any]) -> bool:
@@ -156,7 +157,7 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
         # the search index's triggers removed the erased terms; merge its segments so
         # no old segment keeps them (the VACUUM below then zeroes the freed pages)
         _fulltext.after_erasure(store)
-    scrub(store)
+    scrub(store, tables=sorted({t for t, _, _ in updates} | {"stat_cache"}))
     return seq
 
 
@@ -176,19 +177,30 @@ def forget_paths(store: Store, attrs: Mapping[str, Any]) -> None:
                               (p, base + "/", base + "0"))
 
 
-def scrub(store: Store) -> bool:
+def scrub(store: Store, *, tables: Sequence[str] = ()) -> bool:
     """Leave no old copy of erased content in the store's files: rewrite the
     database (``VACUUM``: free pages and the unused space inside pages can hold old
     row images written by a build or connection without ``secure_delete``), then
     copy everything into the file and empty the WAL (``wal_checkpoint(TRUNCATE)``).
 
+    On PostgreSQL: rewrite ``tables`` (those the erasure changed; default every
+    recorded table) and their indexes with ``VACUUM (FULL)``, one table at a time,
+    so no old row version stays in the table's files (plain ``VACUUM`` leaves the
+    dead versions' bytes in place until reused); see lineage/store/postgres.py's
+    `_vacuum_full`. The server's WAL, archive, replicas and backups are out of reach
+    (`ERASURE_LIMITS`).
+
     Returns False when a reader's open snapshot kept the checkpoint from finishing
-    (retried for a few seconds first). Does nothing inside a transaction. The
-    rewrite takes time in proportion to the store (about a second per 100 MB
-    here) and holds the write lock meanwhile: erasure is rare, correctness first.
+    (retried for a few seconds first), or on PostgreSQL a table's lock could not be
+    had for the rewrite. Does nothing inside a transaction. The rewrite takes time
+    in proportion to the store (about a second per 100 MB here) and holds the write
+    lock meanwhile: erasure is rare, correctness first.
     """
     if store.in_transaction or store.read_only:
         return False
+    if store.dialect != "sqlite":
+        names = [t for t in (tables or (*RECORD_TABLES, "stat_cache")) if t in RECORD_TABLES or t == "stat_cache"]
+        return bool(store.conn.execute(f"VACUUM FULL {', '.join(names)}").fetchone()[0])
     store.conn.execute("PRAGMA secure_delete = ON")
     store.conn.execute("VACUUM")
     for _ in range(50):

@@ -419,9 +419,17 @@ class PgConnection:
     def _pragma(self, sql: str) -> Any:
         """SQLite's PRAGMAs and VACUUM, as far as they mean something here."""
         text = " ".join(sql.split()).lower()
+        if text.startswith("vacuum full"):
+            # erasure's scrub of the tables it changed (`erasure.scrub`): one row,
+            # (every table rewritten?,)
+            if self.in_transaction:
+                return _NoRows([(False,)])
+            names = [t.strip() for t in text[len("vacuum full"):].split(",") if t.strip()]
+            tables = [t for t in names if t in RECORD_TABLES or t == "stat_cache"]  # (never a forged name)
+            return _NoRows([(all([self._run(functools.partial(_vacuum_full, table=t), retry=True) for t in tables]),)])
         if text.startswith("vacuum"):
-            # erasure's scrub: dead row versions are removed (VACUUM cannot run in a
-            # transaction; the connection is in autocommit mode outside one)
+            # dead row versions are removed (VACUUM cannot run in a transaction; the
+            # connection is in autocommit mode outside one)
             if not self.in_transaction:
                 for table in (*RECORD_TABLES, "stat_cache"):
                     self._run(functools.partial(_vacuum, table=table), retry=True)
@@ -450,6 +458,32 @@ def _detach(raw: Any) -> None:
 
 def _vacuum(raw: Any, *, table: str) -> None:
     raw.execute(f"VACUUM {table}")
+
+
+#: how long erasure's rewrite of one table waits for the table's lock (readers and
+#: writers of that table queue behind a waiting VACUUM FULL, so the wait is short)
+_SCRUB_LOCK_SECONDS = float(os.environ.get("LINEAGE_PG_SCRUB_LOCK_SECONDS", "5"))
+
+
+def _vacuum_full(raw: Any, *, table: str) -> bool:
+    """Rewrite ``table`` and its indexes (``VACUUM (FULL)``): the old row versions,
+    erased content included, are not copied into the new files, and the old files
+    are removed. It holds the table's exclusive lock while it runs (in proportion to
+    the table: measured in docs/postgres.md); when the lock cannot be had within
+    `_SCRUB_LOCK_SECONDS` (a long reader), a plain ``VACUUM`` runs instead, which
+    marks the dead versions free without erasing their bytes, and False is
+    returned."""
+    import psycopg
+
+    raw.execute(f"SET lock_timeout = '{int(_SCRUB_LOCK_SECONDS * 1000)}ms'")
+    try:
+        raw.execute(f"VACUUM (FULL) {table}")
+        return True
+    except psycopg.errors.LockNotAvailable:
+        raw.execute(f"VACUUM {table}")
+        return False
+    finally:
+        raw.execute("RESET lock_timeout")
 
 
 # ---------------------------------------------------------------------------
@@ -609,14 +643,32 @@ class PostgresStore(Store):
         # (checked against their digest when fetched), so a cache outside the chain,
         # like stat_cache. Not a migration: the table is PostgreSQL's only (on SQLite
         # the files sit beside the database).
-        if not self.conn.execute("SELECT 1 FROM information_schema.tables WHERE table_schema = ? "
-                                 "AND table_name = 'artifact_blobs'", (self.schema,)).fetchone():
+        blobs, by_model = self.conn.execute(
+            "SELECT (SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = 'artifact_blobs'), "
+            "(SELECT 1 FROM pg_indexes WHERE schemaname = ? AND indexname = 'predictions_model_pk')",
+            (self.schema, self.schema)).fetchone()
+        if not by_model:
+            self._index_predictions_by_model()
+        if not blobs:
             import psycopg
 
             # (a read-only login: no sharing, no failure; another process creating it at
             # the same moment: IF NOT EXISTS is not safe against that, and it is there)
             with suppress(LineageError, psycopg.errors.UniqueViolation), self.transaction():
                 self.conn.execute("CREATE TABLE IF NOT EXISTS artifact_blobs (digest TEXT PRIMARY KEY, data BYTEA NOT NULL)")
+
+    def _index_predictions_by_model(self) -> None:
+        """A model's predictions in row order (``WHERE model = ? ORDER BY pk``: the
+        first and last of a model, its predictions listed): SQLite's index on
+        ``model`` carries the rowid and serves it; PostgreSQL's does not, and its
+        planner then walks the whole table in pk order looking for the model (17 ms a
+        lookup at 100k predictions, 23 s for the impact of a dataset). Not a migration:
+        the index is PostgreSQL's only. Built once, on first open (a large table takes
+        a while; writers wait meanwhile)."""
+        import psycopg
+
+        with suppress(LineageError, psycopg.errors.UniqueViolation), self.transaction():
+            self.conn.execute("CREATE INDEX IF NOT EXISTS predictions_model_pk ON predictions (model, pk)")
 
     # -- artifacts: a local copy in the project's .lineage/, the bytes on the server --
 
@@ -651,6 +703,17 @@ class PostgresStore(Store):
         import psycopg
 
         where = str(self.path)
+        if conn.in_transaction:
+            if not getattr(self._local, "bulk_publish", False):
+                # (a write from inside a bulk write's rows, on its connection: it would
+                # commit the half-loaded batch with it)
+                raise WriteRefusedError(f"{where}: a write from inside the rows of a bulk write, in the same thread, "
+                                        "cannot be recorded before that write ends; write it before or after")
+            # a bulk load's transaction (`bulk_load_many`): its rows are in, unseen;
+            # the lock is taken now, for the final append only
+            with _map_errors(where):
+                conn.raw.execute(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, {int(self._lock_key)})")
+            return
         pauses = iter(_RETRY_PAUSES)
         while True:
             try:
@@ -732,11 +795,13 @@ class PostgresStore(Store):
         return bulk_load(self, type_, payload, table, rows, chunk=max(int(chunk), 1000))
 
     def write_bulks(self, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]]) -> list[int]:
-        """Several `write_bulk` calls whose rows appear together or not at all: one
-        transaction (a COPY's rows are invisible until it commits, so SQLite's
-        unpublished batches are not needed here)."""
-        with self.transaction():
-            return [self._write_bulk_direct(t, p, table, rows, chunk=5000) for t, p, table, rows in writes]
+        """Several `write_bulk` calls whose rows appear together or not at all: loaded
+        in one transaction that takes the append lock only to append their events
+        (`bulk_load_many`); inside the caller's transaction, straight into it."""
+        if self.in_transaction:
+            with self.transaction():
+                return [self._write_bulk_direct(t, p, table, rows, chunk=5000) for t, p, table, rows in writes]
+        return bulk_load_many(self, writes)
 
     # -- run liveness: session advisory locks, no lock files -----------------------
 
@@ -769,9 +834,18 @@ _COPY_TYPES = {0: "text", 1: "float8", 2: "int8"}
 _staging = itertools.count()
 
 
-#: a bulk write of up to this many rows is encoded in memory, then sent by COPY
-#: straight into its table under the append lock (the lock is held about as long as
-#: the copy from a staging table would hold it); a larger one is staged
+#: a bulk write of up to this many rows (a prediction logger's flush) goes in one short
+#: transaction with its event, its rows sent by COPY under the append lock, as any
+#: write: a batch would cost it four more statements for a lock held a few ms anyway
+SMALL_ROWS = 2_000
+
+#: a bulk batch's rows are encoded (no COPY open) and held in memory up to this many,
+#: then sent by one COPY
+_COPY_ROWS = int(os.environ.get("LINEAGE_PG_COPY_ROWS", "100000"))
+
+#: a bulk write of another table (imports' params, metrics) of up to this many rows
+#: is held in memory, then copied straight into its table under the append lock; a
+#: larger one is staged in a TEMP table first (those rows need their event number)
 _DIRECT_ROWS = int(os.environ.get("LINEAGE_PG_DIRECT_ROWS", "200000"))
 
 
@@ -783,19 +857,160 @@ def _encoded_chunks(table: str, kinds: Sequence[int], rows: Iterator[Sequence[An
         yield encode_batch(table, kinds, batch)
 
 
+class _Batch:
+    """A bulk batch loaded in this session's open transaction (`_load_batch`): what
+    its event will commit to."""
+
+    def __init__(self, table: str, batch: int) -> None:
+        self.table, self.batch = table, batch
+        self.rows = 0
+        self.digest = hashlib.sha256().hexdigest()
+        self.pks: tuple[int, int] | None = None
+
+
 def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
               chunk: int = 5000) -> int:
-    """Many rows of ``table`` as one event; returns its number.
+    """Many rows of ``table`` as one event; returns its number. See `bulk_load_many`."""
+    return bulk_load_many(store, [(type_, payload, table, rows)], chunk=chunk)[0]
 
-    The rows are encoded first (digests, canonical values: the codec every write
-    uses), with no lock held, however slowly they come. Up to `_DIRECT_ROWS` rows are
-    kept in memory and then sent by binary ``COPY`` into ``table`` in the one
-    transaction that takes the append lock and appends their event. More are streamed
-    by ``COPY`` into a TEMP table of this session as they come (no lock, nobody else
-    can see it), and then copied into ``table`` in that transaction. Either way the
-    rows become visible all at once, with their event, and a writer killed half-way
-    leaves nothing (a TEMP table ends with its session).
+
+def bulk_load_many(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]], *,
+                   chunk: int = 5000) -> list[int]:
+    """Several bulk writes ``(type, payload, table, rows)`` whose rows appear together
+    or not at all (predictions and their kept inputs); returns their events' numbers.
+
+    Rows of `BATCHED_TABLES` (predictions, their kept inputs) are encoded and sent by
+    binary ``COPY`` straight into their table (one COPY per `_COPY_ROWS` rows), in one
+    transaction that holds **no** append lock: they are stored as a bulk batch (``event = -batch``, a
+    ``bulk_batches`` row, as SQLite's batches in lineage/store/bulk.py) and nobody
+    else sees them, since they are not committed. Only then does the transaction take
+    the append lock, append the events and point each batch at its event: the lock is
+    held for a few statements, whatever the number of rows, so other writers are not
+    held up by a large load. A writer killed half-way leaves nothing: its transaction
+    is rolled back by the server, batch row and rows alike.
+
+    Writes of `SMALL_ROWS` rows or fewer each go in one short transaction with their
+    events, as any write. Rows of another table (imports' params and metrics) are
+    encoded with no lock held, then copied in under the lock (from memory, or from a
+    TEMP table past `_DIRECT_ROWS`), since their rows carry their event number.
     """
+    from .schema import BATCHED_TABLES
+
+    peeked: list[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]] = []
+    for type_, payload, table, rows in writes:
+        it = iter(rows)
+        head = list(itertools.islice(it, SMALL_ROWS + 1))
+        peeked.append((type_, payload, table, head if len(head) <= SMALL_ROWS else itertools.chain(head, it)))
+    if all(isinstance(w[3], list) for w in peeked):
+        # encoded first, with no lock held; then one short transaction, a COPY each
+        encoded = []
+        for type_, payload, table, rows in peeked:
+            kinds = _column_kinds(table, RECORD_TABLES[table])
+            held, digests = _encode_batch(table, kinds, list(rows)) if rows else ([], b"")
+            encoded.append((type_, payload, table, [held], len(held), hashlib.sha256(digests).hexdigest()))
+        with store.transaction():
+            return [_publish(store, t, p, table, None, held, n, digest) for t, p, table, held, n, digest in encoded]
+    if not all(w[2] in BATCHED_TABLES for w in peeked):
+        with store.transaction():  # (not a pairing this package makes: one transaction, under the lock)
+            if len(peeked) > 1:
+                return [store._write_bulk_direct(t, p, table, rows, chunk=chunk) for t, p, table, rows in peeked]
+        return [_bulk_load_other(store, *peeked[0], chunk=chunk)]
+    conn: PgConnection = store._pgconn
+    import gc
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # (see Store.write_bulk: millions of short-lived tuples)
+    try:
+        conn.execute("BEGIN")  # the load: no append lock (`_begin_write` takes it later, in this transaction)
+        loaded = [_load_batch(conn, table, rows, chunk) for _, _, table, rows in peeked]
+        store._local.bulk_publish = True
+        try:
+            with store.transaction():  # takes the append lock: a few statements, whatever the rows
+                return [_publish_batch(store, type_, payload, done) for (type_, payload, _, _), done in zip(peeked, loaded)]
+        finally:
+            store._local.bulk_publish = False
+    except BaseException as exc:
+        with suppress(Exception):
+            if conn.in_transaction and store._local.depth == 0:
+                conn.raw.execute("ROLLBACK")
+        if isinstance(exc, StoreUnavailableError) and "nothing of" not in str(exc):
+            raise StoreUnavailableError(
+                str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
+        raise
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _load_batch(conn: PgConnection, table: str, rows: Iterable[Sequence[Any]], chunk: int) -> _Batch:
+    """Open a batch of ``table`` and COPY ``rows`` into it, in the open transaction
+    (no lock taken); returns what its event will commit to.
+
+    The span of the rows' pks (recorded in the event's payload, as for SQLite's
+    batches) is bounded without reading the rows back: a value drawn from the pk's
+    sequence before the first row, and the sequence's last value in this session after
+    the last (a sequence only grows, whoever draws from it meanwhile)."""
+    columns = RECORD_TABLES[table]
+    kinds = _column_kinds(table, columns)
+    types = [*(_COPY_TYPES[k] for k in kinds), "int8"]
+    row = conn.execute("INSERT INTO bulk_batches (tbl, started_at) VALUES (?, ?) RETURNING batch",
+                       (table, now_iso())).fetchone()
+    done = _Batch(table, int(row[0]))
+    seq_name = f"pg_get_serial_sequence('{table}', 'pk')"
+    lo = int(conn.execute(f"SELECT nextval({seq_name})").fetchone()[0])
+    sql = f"COPY {table} ({', '.join(columns)}, event) FROM STDIN (FORMAT BINARY)"
+    rows_hash = hashlib.sha256()
+    tag = -done.batch
+    held: list[list[Sequence[Any]]] = []
+    n_held = 0
+
+    def flush() -> None:
+        # One COPY for many chunks: a COPY per chunk waited for the server to finish
+        # each (half the time of the write). The rows' iterator is never advanced
+        # while a COPY is open: it may read the store on this connection.
+        conn.copy_rows(sql, ((*r, tag) for part in held for r in part), types)
+        held.clear()
+
+    for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
+        rows_hash.update(digests)  # SHA-256 over the row digests in pk order, as the event commits to
+        done.rows += len(out)
+        held.append(out)
+        n_held += len(out)
+        if n_held >= _COPY_ROWS:
+            flush()
+            n_held = 0
+    if held:
+        flush()
+    done.digest = rows_hash.hexdigest()
+    if done.rows:
+        done.pks = (lo, int(conn.execute(f"SELECT currval({seq_name})").fetchone()[0]))
+    return done
+
+
+def _publish_batch(store: Any, type_: str, payload: Mapping[str, Any], done: _Batch) -> int:
+    """Under the append lock (the caller's transaction): the batch's event, and the
+    batch pointed at it; returns the event's number."""
+    from . import ledger as _ledger
+
+    seq, prev = store.head()
+    seq += 1
+    store.conn.execute("UPDATE bulk_batches SET event = ? WHERE batch = ?", (seq, done.batch))
+    body: dict[str, Any] = {"at": now_iso(), "actor": store.actor, "table": done.table, "rows": done.rows, **payload}
+    if done.pks is not None:
+        body["pks"] = list(done.pks)
+    return int(_ledger.append_event(store, seq, prev, type_, body, done.digest))
+
+
+def _bulk_load_other(store: Any, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
+                     chunk: int = 5000) -> int:
+    """A bulk write of a table outside `BATCHED_TABLES`: the rows are encoded first,
+    with no lock held, however slowly they come; up to `_DIRECT_ROWS` rows are kept
+    in memory and then sent by binary ``COPY`` into ``table`` in the one transaction
+    that takes the append lock and appends their event; more are streamed by ``COPY``
+    into a TEMP table of this session as they come (no lock, nobody else can see it),
+    and then copied into ``table`` in that transaction. Either way the rows become
+    visible all at once, with their event, and a writer killed half-way leaves
+    nothing (a TEMP table ends with its session)."""
     columns = RECORD_TABLES[table]
     kinds = column_kinds(table, columns)
     types = [_COPY_TYPES[k] for k in kinds]
@@ -810,7 +1025,7 @@ def bulk_load(store: Any, type_: str, payload: Mapping[str, Any], table: str, ro
     gc_was_enabled = gc.isenabled()
     gc.disable()  # (see Store.write_bulk: millions of short-lived tuples)
     try:
-        for out, digests in _encoded_chunks(table, kinds, iter(rows), chunk):
+        for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
             rows_hash.update(digests)
             n += len(out)
             held.append(out)

@@ -21,7 +21,14 @@ machines), an identical edge or alias. Such a copied event then commits to fewer
 than the source's; the push event keeps the source's rows digest for it
 (``rows_digests``), so the replay still reaches the source head. Events the source
 itself got from the target (a pull earlier) are not sent back: the push event keeps
-their ``[type, payload digest, rows digest]`` (``omitted``) for the replay.
+their ``[type, payload digest, rows digest]`` (``omitted``) for the replay. Nor are
+events the target holds already by another path (history that went A → server → B
+and then B → A, or B → server → A then B → A): an event is the same event wherever it
+was copied to, since a copy keeps its type, its payload (with its time and actor) and
+its rows digest (the source's, as the push event kept it where rows were skipped);
+an event of the source whose ``(type, payload digest, rows digest)`` the target holds
+is omitted the same way, so params, metrics and tags are never recorded twice, by
+any path (`_origins`).
 
 Erasure: a row erased in the source is copied in its erased form (the original is gone),
 and a row copied earlier and erased in the source since is erased on the target too.
@@ -258,10 +265,46 @@ def push(source: Store, target: Store, *, source_location: str | None = None,
     return result
 
 
+def _rows_digest_overrides(store: Store) -> dict[int, str]:
+    """``{event: the rows digest it had in its source}`` for this store's copied events
+    that committed to fewer rows than in their source (rows already there were
+    skipped: the push event kept the source's digest, ``rows_digests``)."""
+    out: dict[int, str] = {}
+    for _, body in _push_events(store):
+        kept = body.get("rows_digests") or {}
+        lo, hi, first = body.get("from"), body.get("to"), body.get("first")
+        if not kept or not (type(lo) is int and type(hi) is int and type(first) is int):
+            continue
+        omitted = set(_omitted_seqs(body))
+        seq = first
+        for src_seq in range(lo, hi + 1):
+            if src_seq in omitted:
+                continue
+            if str(src_seq) in kept:
+                out[seq] = str(kept[str(src_seq)])
+            seq += 1
+    return out
+
+
+def _origins(store: Store) -> set[tuple[str, str, str]]:
+    """The ``(type, payload digest, rows digest as first recorded)`` of every event of
+    ``store``: what an event is, wherever it was copied to (`_copy` omits a source event
+    the target holds already). One read of the events' digests."""
+    overrides = _rows_digest_overrides(store)
+    return {(str(t), str(pd), overrides.get(seq, str(rd)))
+            for seq, t, pd, rd in store.conn.execute("SELECT seq, type, payload_digest, rows_digest FROM events")}
+
+
 def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str | None, done: int, total: int,
           head: str, later_erasures: list[tuple[Any, ...]]) -> None:
     """The push's one transaction on the target (the caller holds it)."""
     omit = _from_target(source, tid)
+    # Events the target may hold by another path exist only where one side holds
+    # copies (push events of its own): otherwise both histories are native, and
+    # different stores (their ids differ) share no event
+    src_pushes = bool(_push_events(source))
+    held = _origins(target) if src_pushes or _push_events(target) else set()
+    src_overrides = _rows_digest_overrides(source) if held and src_pushes else {}
     seq, prev = target.head()
     first = seq + 1
     prev_src = source.event(done).hash if done else GENESIS  # type: ignore[union-attr]
@@ -290,7 +333,7 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
             "SELECT seq, type, payload, payload_digest, rows_digest FROM events WHERE seq > ? AND seq <= ? ORDER BY seq",
             (done, total)).fetchall():
         src_seq, type_, payload, pd, rd = ev
-        if in_ranges(omit, src_seq):
+        if in_ranges(omit, src_seq) or (held and (type_, pd, src_overrides.get(src_seq, rd)) in held):
             omitted[str(src_seq)] = [type_, pd, rd]
             continue
         seq += 1
