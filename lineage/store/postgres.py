@@ -711,7 +711,7 @@ class PostgresStore(Store):
                                         "cannot be recorded before that write ends; write it before or after")
             # a bulk load's transaction (`bulk_load_many`): its rows are in, unseen;
             # the lock is taken now, for the final append only
-            with _map_errors(where):
+            with map_errors(where):
                 conn.raw.execute(f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, {int(self._lock_key)})")
             return
         pauses = iter(_RETRY_PAUSES)
@@ -905,8 +905,8 @@ def bulk_load_many(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], st
         # encoded first, with no lock held; then one short transaction, a COPY each
         encoded = []
         for type_, payload, table, rows in peeked:
-            kinds = _column_kinds(table, RECORD_TABLES[table])
-            held, digests = _encode_batch(table, kinds, list(rows)) if rows else ([], b"")
+            kinds = column_kinds(table, RECORD_TABLES[table])
+            held, digests = encode_batch(table, kinds, list(rows)) if rows else ([], b"")
             encoded.append((type_, payload, table, [held], len(held), hashlib.sha256(digests).hexdigest()))
         with store.transaction():
             return [_publish(store, t, p, table, None, held, n, digest) for t, p, table, held, n, digest in encoded]
@@ -951,7 +951,7 @@ def _load_batch(conn: PgConnection, table: str, rows: Iterable[Sequence[Any]], c
     sequence before the first row, and the sequence's last value in this session after
     the last (a sequence only grows, whoever draws from it meanwhile)."""
     columns = RECORD_TABLES[table]
-    kinds = _column_kinds(table, columns)
+    kinds = column_kinds(table, columns)
     types = [*(_COPY_TYPES[k] for k in kinds), "int8"]
     row = conn.execute("INSERT INTO bulk_batches (tbl, started_at) VALUES (?, ?) RETURNING batch",
                        (table, now_iso())).fetchone()
