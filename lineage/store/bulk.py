@@ -127,7 +127,7 @@ def _load_chunk(conn: sqlite3.Connection, table: str, columns: Sequence[str], ev
         _insert_rows(conn, table, columns, event, chunk.rows())
     else:
         conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({', '.join(picks)}, {int(event)})",
-                         chunk.narrow)
+                         zip(*chunk.narrow))
     # (rows of one statement take consecutive pks: the write lock is ours)
     last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
     return last - chunk.n + 1, last

@@ -136,22 +136,26 @@ class _Encoded(NamedTuple):
     #: the concatenation of the rows' 32-byte digests (`row_digest` of each, in order);
     #: None when left to the caller (`rowdigest.chunk_digests` of ``pieces``)
     digests: bytes | None
-    #: the rows as given, when every value is stored as given (no need to rebuild them)
+    #: the rows as given, when every value is stored as given (no need to rebuild
+    #: them, if they are tuples: checked by `rows`, which few callers need)
     given: list[Sequence[Any]] | None
     #: the value of each column that holds one value throughout (a model id, a time,
     #: NULL), by column index: a loader may write it once instead of once per row
     constant: dict[int, Any]
-    #: the rows as stored without those columns (what SQLite's loader binds: fewer
-    #: values per row), built while encoding, not by the code holding the write lock
+    #: the columns as stored without those (what SQLite's loader binds: fewer values
+    #: per row), zipped into rows as ``executemany`` binds them: zip reuses one tuple
+    #: when the previous row is done with, so no tuple per row is built and kept
     #: (lineage/store/bulk.py)
-    narrow: list[tuple[Any, ...]]
+    narrow: list[Sequence[Any]]
     #: what every row's canonical JSON is made of (`rowdigest.chunk_lines`): the
     #: digests can be computed from this alone, in another process
     pieces: list[Piece]
 
     def rows(self) -> list[Sequence[Any]]:
         """The rows as stored, ready for ``executemany``."""
-        return self.given if self.given is not None else list(zip(*self.columns))
+        if self.given is not None and all(type(r) is tuple for r in self.given):
+            return self.given
+        return list(zip(*self.columns))
 
 
 def _encode_batch(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], bytes]:
@@ -210,10 +214,10 @@ def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any
         values.append(stored)
         pieces.append(piece)
     n = len(batch)
-    given = list(batch) if all(v is c for v, c in zip(values, columns)) and all(type(r) is tuple for r in batch) else None
+    given = list(batch) if all(v is c for v, c in zip(values, columns)) else None
     if len(constant) == len(values):  # (every column constant: rows of nothing)
         constant.pop(0)
-    narrow = list(zip(*(v for i, v in enumerate(values) if i not in constant)))
+    narrow = [v for i, v in enumerate(values) if i not in constant]
     return _Encoded(values, n, chunk_digests(pieces, n) if digests else None, given, constant, narrow, pieces)
 
 
