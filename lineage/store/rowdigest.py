@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import marshal
 import operator
 import os
-import marshal
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
