@@ -199,3 +199,40 @@ def test_a_helper_answering_wrong_digests_fails_the_write_and_leaves_nothing(
         s.write_bulk("predictions", {"model": MODEL}, "predictions", _rows(20_000), chunk=1_000)
     assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 0
     assert s.verify().ok
+
+
+def test_the_documented_stdlib_verifier_accepts_bulk_writes_digested_by_the_helper(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    import numpy as np
+    from sklearn.dummy import DummyClassifier
+    from test_reliability import _docs_verifier
+
+    import lineage
+
+    calls: list[int] = []
+    real_submit = rowdigest.Helper.submit
+
+    def counted(self: rowdigest.Helper, pieces: Any, n: int) -> Any:
+        calls.append(n)
+        return real_submit(self, pieces, n)
+
+    monkeypatch.setattr(rowdigest.Helper, "submit", counted)
+    n = 12_000
+    X = np.random.default_rng(1).random((n, 3))
+    outputs = [["yes", 'a "quoted" é', 1, 2.5, None, {"k": [1, 2]}][i % 6] for i in range(n)]
+    scores = [[0.5, float("nan"), float("inf"), -0.0, None][i % 5] for i in range(n)]
+    db = tmp_path / ".lineage" / "lineage.db"
+    with lineage.open(db) as lg:
+        with lg.start_run("fit") as run:
+            model = run.log_model(DummyClassifier().fit([[0, 0, 0], [1, 1, 1]], [0, 1]), "clf")
+        lg.log_predictions(model, X, outputs, scores=scores, request_ids=[f"r{i}" if i % 3 else None for i in range(n)],
+                           keep_inputs=True)
+        assert lg.verify().ok
+        count, head = lg.store.head()
+    if rowdigest.start_helper() is not None:
+        assert calls  # (the helper did digest some of the chunks)
+    out = subprocess.run([sys.executable, str(_docs_verifier(tmp_path)), str(db)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"ok: {count} events, head {head}"
