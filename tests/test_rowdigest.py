@@ -70,6 +70,13 @@ def test_chunk_digests_are_row_digests_of_the_stored_values(table: str, data: st
     assert _encode_chunk(table, kinds, rows).digests == reference
 
 
+@given(st.lists(st.text(max_size=6), min_size=1, max_size=6))
+def test_a_text_column_travels_to_the_helper_unchanged(col: list[str]) -> None:
+    packed = rowdigest._packed(("s", col))
+    assert list(rowdigest._unpacked(packed)[1]) == col
+    assert packed[0] == ("s\n" if not any("\n" in t for t in col) else "s")
+
+
 @pytest.fixture
 def helper() -> Any:
     h = rowdigest.start_helper()

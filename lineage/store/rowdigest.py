@@ -116,7 +116,7 @@ class Helper:
         """Send a chunk; returns the future of its digests (`chunk_digests`)."""
         # serialised here, by the caller's thread, so the I/O thread never holds the GIL
         # long; marshal (3x faster than pickle here): both ends are the same interpreter
-        msg = marshal.dumps((list(pieces), n))
+        msg = marshal.dumps(([_packed(p) for p in pieces], n))
         return self.pool.submit(self._call, msg, n)
 
     def _call(self, msg: bytes, n: int) -> bytes:
@@ -167,6 +167,22 @@ def start_helper() -> Helper | None:
     return Helper(proc, ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage-rowdigest"))
 
 
+def _packed(piece: Piece) -> Any:
+    """A piece as it travels: a text column without newlines as one text joined by
+    them (a fifth of the cost of marshalling each text; ids and digests)."""
+    if isinstance(piece, str) or piece[0] != "s":
+        return piece
+    joined = "\n".join(piece[1])
+    return ("s\n", joined) if joined.count("\n") == len(piece[1]) - 1 else piece
+
+
+def _unpacked(piece: Any) -> Piece:
+    """A piece as `_packed` sent it, as it was."""
+    if isinstance(piece, str) or piece[0] != "s\n":
+        return piece
+    return ("s", piece[1].split("\n"))
+
+
 def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     """The helper's loop: read a length-prefixed marshalled ``(pieces, n)``, write its
     digests, until the input ends. Any error ends the process (the caller then
@@ -180,7 +196,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
         if len(msg) < size:
             return
         pieces, n = marshal.loads(msg)  # (from the parent process, which started this one)
-        out.write(chunk_digests(pieces, n))
+        out.write(chunk_digests([_unpacked(p) for p in pieces], n))
         out.flush()
 
 
