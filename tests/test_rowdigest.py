@@ -108,8 +108,9 @@ def test_a_helper_that_dies_fails_its_futures(helper: rowdigest.Helper) -> None:
 
 
 def test_no_helper_without_a_second_cpu_or_an_executable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sys, "executable", "")
-    assert rowdigest.start_helper() is None
+    for program in ("", "/usr/bin/uwsgi"):  # (an embedding program's binary is not a Python to run)
+        monkeypatch.setattr(sys, "executable", program)
+        assert rowdigest.start_helper() is None
     monkeypatch.undo()
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert rowdigest.start_helper() is None

@@ -147,13 +147,15 @@ class Helper:
 
 def start_helper() -> Helper | None:
     """A new helper process, or None where one would not help or cannot run: a
-    single CPU, no known Python executable, or this module not a file on disk."""
+    single CPU, no Python executable known (an embedding program's own binary is not
+    run), or this module not a file on disk."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     script = os.path.abspath(__file__)
-    if cpus < 2 or not sys.executable or not os.path.isfile(script):
+    python = os.path.basename(sys.executable or "").lower()
+    if cpus < 2 or not python.startswith(("python", "pypy")) or not os.path.isfile(script):
         return None
     from concurrent.futures import ThreadPoolExecutor
 
