@@ -11,8 +11,10 @@ How a bulk write goes:
    short transaction (`_load_chunk`, the one step a backend may replace, e.g. by
    PostgreSQL's ``COPY``), stored with ``event = -b``. Every read of these tables
    excludes rows of an unpublished batch (`published`), so nobody sees a part.
-   Each chunk is encoded and hashed before its transaction starts, so the lock is
-   held for the insert alone; the rows per transaction follow a time budget.
+   Each chunk is encoded before its transaction starts, so the lock is held for the
+   insert alone; the rows per transaction follow a time budget. Its row digests are
+   computed by a helper process while SQLite inserts (`_Digests`), and a thread
+   checkpoints the WAL as chunks commit (`_loading`): issue 16.
 3. **Publish**: one short transaction appends the ledger event, whose rows digest
    covers every row of the batch in ``pk`` order, and sets ``bulk_batches.event`` to
    its number: from that commit on, the rows are visible, all at once, with their
