@@ -50,6 +50,16 @@ def test_the_wal_is_copied_into_the_database_while_a_bulk_write_loads(store_path
     assert not _loading_threads()  # the checkpointing thread (and the helper's) ended with the write
 
 
+def test_a_bulk_write_takes_its_size_on_disk_once(store_path: Path) -> None:
+    # (before: the whole write sat in the WAL until the publish copied it into the
+    # database file, so the store briefly took twice the write's size)
+    s = _store(store_path)
+    s.write_bulk("predictions", {"model": MODEL}, "predictions", _prediction_rows(MODEL, 40_000), chunk=2_000)
+    wal = store_path.with_name(store_path.name + "-wal").stat().st_size
+    assert wal < 0.8 * store_path.stat().st_size
+    assert s.verify().ok
+
+
 @pytest.mark.parametrize("durability", ["normal", "full"])
 def test_a_bulk_write_gives_its_connection_back_as_it_found_it(store_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 durability: str) -> None:
