@@ -13,8 +13,7 @@ How a bulk write goes:
    excludes rows of an unpublished batch (`published`), so nobody sees a part.
    Each chunk is encoded before its transaction starts, so the lock is held for the
    insert alone; the rows per transaction follow a time budget. Its row digests are
-   computed by a helper process while SQLite inserts (`_Digests`), and a thread
-   checkpoints the WAL as chunks commit (`_loading`): issue 16.
+   computed by a helper process while SQLite inserts (`_Digests`, issue 16).
 3. **Publish**: one short transaction appends the ledger event, whose rows digest
    covers every row of the batch in ``pk`` order, and sets ``bulk_batches.event`` to
    its number: from that commit on, the rows are visible, all at once, with their
@@ -45,9 +44,7 @@ import collections
 import gc
 import hashlib
 import itertools
-import shutil
 import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import suppress
@@ -229,7 +226,7 @@ def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], c
         # allows at the rate measured (never more than ``chunk``)
         most = max(int(chunk), 100)
         chunks = _encode_chunks(table, kinds, iter(rows), min(2_000, most), digests=False)
-        with _loading(store) as loading:
+        with _loading(store):
             for enc in chunks:
                 digests.add(enc)  # (to the helper process, or here when it is busy)
                 with store.transaction():  # short; other writers go in between
@@ -237,7 +234,6 @@ def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], c
                     first, hi = _load_chunk(conn, table, columns, -batch, enc)
                     lo = lo or first
                 took = time.perf_counter() - t0
-                loading.committed()
                 chunks.size = max(200, min(most, int(enc.n * TXN_SECONDS / max(took, 1e-4))))
                 n += enc.n
                 digests.collect()
@@ -323,82 +319,29 @@ class _Digests:
             self.helper = None
 
 
-#: free bytes on the store's file system below which a bulk write's pages stay in
-#: the WAL until it is published (`_loading`)
-_CHECKPOINT_ROOM = 64 << 20
-
-
 class _loading:
     """The loading transactions of one bulk write commit like one: without an fsync
     even under ``LINEAGE_DURABILITY=full`` (the publish commit syncs the WAL, and with
     it every chunk before it, the WAL being one file written in order), and without
-    checkpointing the WAL at every few commits on the loader's thread (each checkpoint
-    syncs the WAL and the database: a fifth of the write's time here). The
-    connection's settings are restored after.
-
-    The checkpoints are not skipped but moved: a thread of its own, on a connection
-    of its own, copies the WAL into the database after each chunk commits
-    (`committed`), while the loader encodes the next one, syncing as any checkpoint
-    does. SQLite leaves the GIL while it checkpoints, and most of a checkpoint is
-    waiting for the disk: the publish commit then finds little left to copy, instead
-    of the whole write (0.1–0.2 s per 100,000 predictions here, which a single large
-    transaction, raw ``executemany``'s, pays at its commit). ``wal_checkpoint(RESTART)``
-    without a busy wait: it copies what it can and, when no one else writes or reads
-    at that moment, lets the next chunk start the WAL over, so the WAL stays a few
-    chunks long instead of the whole write (42 MB for 100,000 predictions) and the
-    write takes its size on disk once, not twice. It may hold other writers for one
-    chunk's copy (milliseconds), never longer. On a nearly full disk
-    (`_CHECKPOINT_ROOM`) the pages stay in the WAL until the publish, as they did
-    before: a write that then fails reuses its own WAL frames to remove its rows,
-    where pages copied into the database file would give no room back."""
+    checkpointing the WAL at every few commits (each checkpoint syncs the WAL and the
+    database: a fifth of the write's time here; the publish commit checkpoints once, as a
+    single large transaction does). The connection's settings are restored after."""
 
     def __init__(self, store: Store) -> None:
         self.conn = store.conn
-        self.path = store.path
         self.was: list[tuple[str, int]] = []
-        self.wake = threading.Event()
-        self.done = False
-        self.thread: threading.Thread | None = None
 
-    def __enter__(self) -> _loading:
+    def __enter__(self) -> None:
         if not isinstance(self.conn, sqlite3.Connection):  # (SQLite's settings only)
-            return self
+            return
         with suppress(sqlite3.Error, LineageError):
             for pragma, want in (("synchronous", 1), ("wal_autocheckpoint", 0)):
                 level = int(self.conn.execute(f"PRAGMA {pragma}").fetchone()[0])
                 if level != want:
                     self.conn.execute(f"PRAGMA {pragma} = {want}")
                     self.was.append((pragma, level))
-        if any(pragma == "wal_autocheckpoint" for pragma, _ in self.was):
-            self.thread = threading.Thread(target=self._checkpoints, name="lineage-checkpoint", daemon=True)
-            self.thread.start()
-        return self
-
-    def committed(self) -> None:
-        """A loading transaction committed: its pages may be checkpointed."""
-        self.wake.set()
-
-    def _checkpoints(self) -> None:
-        try:
-            # (the file exists: the loader has it open; timeout 0: the checkpoint
-            # never waits for a lock, it copies what it can)
-            conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error:
-            return
-        try:
-            while self.wake.wait() and not self.done:
-                self.wake.clear()
-                with suppress(sqlite3.Error, OSError):
-                    if shutil.disk_usage(self.path.parent).free >= _CHECKPOINT_ROOM:
-                        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
-        finally:
-            conn.close()
 
     def __exit__(self, *exc: object) -> None:
-        if self.thread is not None:
-            self.done = True
-            self.wake.set()
-            self.thread.join()
         for pragma, level in self.was:
             with suppress(sqlite3.Error, LineageError):
                 self.conn.execute(f"PRAGMA {pragma} = {int(level)}")
