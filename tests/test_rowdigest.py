@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,8 @@ def test_a_helper_killed_mid_write_costs_nothing_but_time(store_path: Path, monk
         pytest.skip("no helper process on this machine")
     assert s.verify().ok
     assert s.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 20_000
+    assert started[0].proc.returncode is not None  # reaped
+    assert not [t for t in threading.enumerate() if t.name.startswith("lineage-rowdigest")]
 
 
 def test_a_helper_answering_wrong_digests_fails_the_write_and_leaves_nothing(

@@ -297,10 +297,12 @@ class _Digests:
             self.pending.popleft()
 
     def _answer(self, enc: _Encoded, future: Future[bytes]) -> bytes:
+        from concurrent.futures import CancelledError  # (loaded with the helper)
+
         try:
             got = future.result()
-        except (rowdigest.HelperError, OSError, ValueError):
-            self.helper = None  # gone: the rest is digested here
+        except (rowdigest.HelperError, OSError, ValueError, CancelledError):
+            self.close()  # gone: this chunk and the rest are digested here
             return rowdigest.chunk_digests(enc.pieces, enc.n)
         if len(got) != enc.n * rowdigest.DIGEST_SIZE or got[:rowdigest.DIGEST_SIZE] != row_digest(
                 self.table, [c[0] for c in enc.columns]):
