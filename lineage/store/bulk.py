@@ -13,8 +13,9 @@ How a bulk write goes:
    short transaction (`_load_chunk`, the one step a backend may replace, e.g. by
    PostgreSQL's ``COPY``), stored with ``event = -b``. Every read of these tables
    excludes rows of an unpublished batch (`published`), so nobody sees a part.
-   Each chunk is encoded and hashed before its transaction starts, so the lock is
-   held for the insert alone; the rows per transaction follow a time budget.
+   Each chunk is encoded before its transaction starts, so the lock is held for the
+   insert alone; the rows per transaction follow a time budget. Its row digests are
+   computed by a helper process while SQLite inserts (`_Digests`, issue 16).
 3. **Publish**: one short transaction appends the ledger event, whose rows digest
    covers every row of the batch in ``pk`` order, and sets ``bulk_batches.event`` to
    its number: from that commit on, the rows are visible, all at once, with their
@@ -43,6 +44,7 @@ event number, as any write.
 
 from __future__ import annotations
 
+import collections
 import gc
 import hashlib
 import itertools
@@ -56,11 +58,14 @@ from ..errors import LineageError
 from ..model import now_iso
 from . import fulltext as _fulltext
 from . import ledger as _ledger
-from .codec import EncodedChunk, encode_chunks
+from . import rowdigest
+from .codec import EncodedChunk, encode_chunks, row_digest
 from .files import RunLock
 from .schema import BATCHED_TABLES, RECORD_TABLES, column_kinds, published
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from .core import Store
 
 __all__ = ["BATCHED_TABLES", "CHUNK_ROWS", "clean_leftovers", "event_numbers", "published", "staged",
@@ -128,10 +133,10 @@ def _load_chunk(conn: sqlite3.Connection, table: str, columns: Sequence[str], ev
         _insert_rows(conn, table, columns, event, chunk.rows())
     else:
         conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}, event) VALUES ({', '.join(picks)}, {int(event)})",
-                         chunk.narrow)
+                         zip(*chunk.narrow))
     # (rows of one statement take consecutive pks: the write lock is ours)
     last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-    return last - len(chunk.lines) + 1, last
+    return last - chunk.n + 1, last
 
 
 def _sql_literal(value: str | None) -> str:
@@ -299,29 +304,108 @@ def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], c
     # collections over every object of the process again and again (more than
     # doubling the cost of a million rows). Rows hold no cycles: paused, then restored.
     gc.disable()
+    digests = _Digests(table)
     try:
-        rows_hash = hashlib.sha256()
         n = 0
         lo = hi = 0
         conn = store.conn
         # rows per chunk (one transaction each): from 2,000, then as many as TXN_SECONDS
         # allows at the rate measured (never more than ``chunk``)
         most = max(int(chunk), 100)
-        chunks = encode_chunks(table, kinds, iter(rows), min(2_000, most))
+        chunks = encode_chunks(table, kinds, iter(rows), min(2_000, most), digests=False)
         with _loading(store):
             for enc in chunks:
-                rows_hash.update(enc.digests)  # SHA-256 over the row digests, as if fed one by one
+                digests.add(enc)  # (to the helper process, or here when it is busy)
                 with store.transaction():  # short; other writers go in between
                     t0 = time.perf_counter()
                     first, hi = _load_chunk(conn, table, columns, -batch, enc)
                     lo = lo or first
                 took = time.perf_counter() - t0
-                chunks.size = max(200, min(most, int(len(enc.lines) * TXN_SECONDS / max(took, 1e-4))))
-                n += len(enc.lines)
-        return _Loaded(n, rows_hash.hexdigest(), (lo, hi) if n else None)
+                chunks.size = max(200, min(most, int(enc.n * TXN_SECONDS / max(took, 1e-4))))
+                n += enc.n
+                digests.collect()
+        return _Loaded(n, digests.hexdigest(), (lo, hi) if n else None)
     finally:
+        digests.close()
         if gc_was_enabled:
             gc.enable()
+
+
+#: use a helper process for the row digests of bulk writes (`_Digests`)
+HELPER = True
+
+#: chunks the helper process may have in hand before the loader computes the next
+#: one's digests itself (so the loader never waits for a busy helper)
+_HELPER_AHEAD = 2
+
+
+class _Digests:
+    """The rows digest of a bulk write (SHA-256 over the rows' digests, in order),
+    with the rows' digests computed by a helper process while SQLite inserts
+    (lineage/store/rowdigest.py): the encoding that raw ``executemany`` is handed
+    ready-made moves off the loader's core (issue 16).
+
+    Chunks go to the helper while it has fewer than `_HELPER_AHEAD` in hand, and are
+    digested here otherwise (a busy machine, a helper still starting): whichever is
+    free does the work, and the loader never waits except for the last chunks. The
+    helper only hashes values the codec already coerced, and the first row of each
+    chunk it answers is checked against the reference `row_digest`; if it dies or
+    answers wrong, its chunks are digested here (or the write fails, never records a
+    wrong digest)."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.hash = hashlib.sha256()
+        self.pending: collections.deque[tuple[EncodedChunk, Future[bytes] | bytes]] = collections.deque()
+        self.helper: rowdigest.Helper | None = None
+        self.chunks = 0
+
+    def add(self, enc: EncodedChunk) -> None:
+        """Digest a chunk: sent to the helper, or here."""
+        self.chunks += 1
+        if self.chunks == 2 and HELPER:
+            # (started with the second chunk: a write of one chunk is over before a
+            # helper would be ready; the first is digested here meanwhile)
+            self.helper = rowdigest.start_helper()
+        if self.helper is not None and sum(not isinstance(d, bytes) and not d.done() for _, d in self.pending) < _HELPER_AHEAD:
+            self.pending.append((enc, self.helper.submit(enc.pieces, enc.n)))
+        else:
+            self.pending.append((enc, rowdigest.chunk_digests(enc.pieces, enc.n)))
+
+    def collect(self, *, wait: bool = False) -> None:
+        """Fold the digests of the chunks answered so far, in order (all, waiting, with ``wait``)."""
+        while self.pending:
+            enc, got = self.pending[0]
+            if not isinstance(got, bytes):
+                if not (wait or got.done()):
+                    return
+                got = self._answer(enc, got)
+            self.hash.update(got)
+            self.pending.popleft()
+
+    def _answer(self, enc: EncodedChunk, future: Future[bytes]) -> bytes:
+        from concurrent.futures import CancelledError  # (loaded with the helper)
+
+        try:
+            got = future.result()
+        except (rowdigest.HelperError, OSError, ValueError, CancelledError):
+            self.close()  # gone: this chunk and the rest are digested here
+            return rowdigest.chunk_digests(enc.pieces, enc.n)
+        if len(got) != enc.n * rowdigest.DIGEST_SIZE or got[:rowdigest.DIGEST_SIZE] != row_digest(
+                self.table, [c[0] for c in enc.columns]):
+            raise LineageError("bulk write: the row digests of the helper process differ from the reference "
+                               "encoding; nothing was recorded")
+        return got
+
+    def hexdigest(self) -> str:
+        """The rows digest, every chunk folded (waiting for the helper's last answers)."""
+        self.collect(wait=True)
+        return self.hash.hexdigest()
+
+    def close(self) -> None:
+        if self.helper is not None:
+            self.helper.close()
+            self.helper = None
 
 
 class _loading:

@@ -17,6 +17,7 @@ from ..errors import (
 )
 from ..model import canonical_json
 from ..model import clean_text as _clean_text
+from .rowdigest import Piece, chunk_digests
 from .schema import INT_COLUMNS, KIND_INT, KIND_REAL, KIND_TEXT, REAL_COLUMNS, RECORD_TABLES
 
 # ---------------------------------------------------------------------------
@@ -108,28 +109,22 @@ def _coerce_one(kind: int, v: Any) -> tuple[Any, str]:
     return i, _INT_REPR(i)
 
 
-def _encode_column(kind: int, col: Sequence[Any]) -> tuple[Sequence[Any], Sequence[str]]:
-    """A column of a batch as stored, and each value's canonical JSON text.
+def _column_piece(kind: int, col: Sequence[Any]) -> tuple[Sequence[Any], Piece]:
+    """A varying column of a batch as stored, and how its values are written in the
+    rows' canonical JSON (a `rowdigest.Piece`).
 
-    The common columns (all text, all finite floats, all ints, all NULL) go through
-    C-level ``map`` calls; anything else value by value through `_coerce_one`.
+    The common columns (all finite floats, all ints) are passed on as they are, to be
+    written by C-level ``map`` calls; anything else is coerced value by value through
+    `_coerce_one`, which also gives its JSON text.
     """
     types = set(map(type, col))
-    if kind == KIND_TEXT and types == {str}:
-        # (a string that is not valid UTF-8 fails str.encode in `encode_batch`,
-        # which then cleans the batch and comes back here)
-        if col.count(col[0]) == len(col):  # one value throughout (a model id, a time)
-            return col, [_json_str(col[0])] * len(col)
-        return col, list(map(_json_str, col))
     if kind == KIND_REAL and types == {float} and all(map(math.isfinite, col)) and 0.0 not in col:
         # (0.0 in col: a -0.0 may be among them, which SQLite hands back as 0.0)
-        return col, list(map(_FLOAT_REPR, col))
+        return col, ("f", col)
     if kind == KIND_INT and types == {int} and _INT64[0] <= min(col) and max(col) <= _INT64[1]:
-        return col, list(map(_INT_REPR, col))
-    if types == {type(None)}:
-        return col, ["null"] * len(col)
+        return col, ("i", col)
     pairs = [_coerce_one(kind, v) for v in col]
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+    return [p[0] for p in pairs], ("j", [p[1] for p in pairs])
 
 
 class EncodedChunk(NamedTuple):
@@ -137,89 +132,94 @@ class EncodedChunk(NamedTuple):
 
     #: the values as stored, column by column (`as_stored`)
     columns: list[Sequence[Any]]
-    #: each row's canonical JSON, ``["table",v1,…]``: what its digest is taken over
-    lines: list[str]
-    #: the concatenation of the rows' 32-byte digests (`row_digest` of each, in order)
-    digests: bytes
-    #: the rows as given, when every value is stored as given (no need to rebuild them)
+    #: how many rows
+    n: int
+    #: the concatenation of the rows' 32-byte digests (`row_digest` of each, in order);
+    #: None when left to the caller (`rowdigest.chunk_digests` of ``pieces``)
+    digests: bytes | None
+    #: the rows as given, when every value is stored as given (no need to rebuild
+    #: them, if they are tuples: checked by `rows`, which few callers need)
     given: list[Sequence[Any]] | None
     #: the value of each column that holds one value throughout (a model id, a time,
     #: NULL), by column index: a loader may write it once instead of once per row
     constant: dict[int, Any]
-    #: the rows as stored without those columns (what SQLite's loader binds: fewer
-    #: values per row), built here, in the encoding thread, not in the one holding
-    #: the write lock (lineage/store/bulk.py)
-    narrow: list[tuple[Any, ...]]
+    #: the columns as stored without those (what SQLite's loader binds: fewer values
+    #: per row), zipped into rows as ``executemany`` binds them: zip reuses one tuple
+    #: when the previous row is done with, so no tuple per row is built and kept
+    #: (lineage/store/bulk.py)
+    narrow: list[Sequence[Any]]
+    #: what every row's canonical JSON is made of (`rowdigest.chunk_lines`): the
+    #: digests can be computed from this alone, in another process
+    pieces: list[Piece]
 
     def rows(self) -> list[Sequence[Any]]:
         """The rows as stored, ready for ``executemany``."""
-        return self.given if self.given is not None else list(zip(*self.columns))
+        if self.given is not None and all(type(r) is tuple for r in self.given):
+            return self.given
+        return list(zip(*self.columns))
 
 
 def encode_batch(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], bytes]:
     """Rows of one table as stored (`as_stored`), ready for ``executemany``, and the
     concatenation of their row digests (`row_digest` of each, in order)."""
     enc = _encode_chunk(table, kinds, batch)
+    assert enc.digests is not None
     return enc.rows(), enc.digests
 
 
-def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]]) -> EncodedChunk:
-    """Rows of one table encoded: as stored (`as_stored`), as canonical JSON, and digested.
+def _valid_texts(col: Sequence[str]) -> Sequence[str]:
+    """``col`` itself when every text can be written as UTF-8 (one check over the
+    joined column), else each text as `clean_text` makes it."""
+    joined = "".join(col)
+    return col if _clean_text(joined) is joined else tuple(map(_clean_text, col))
+
+
+def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any]], *,
+                  digests: bool = True) -> EncodedChunk:
+    """Rows of one table encoded: as stored (`as_stored`), and digested (``digests=False``:
+    left to the caller, who has ``pieces`` to compute them from).
 
     Works column by column, so the per-row cost is a few C calls instead of
     json.dumps: this is what makes `write_bulk` keep up with raw ``executemany``.
     A column with one value throughout (a model id, a time) is written into the
-    per-batch template once; a text column that needs no JSON escaping (ids, hex
-    digests: checked at once over the joined column) is quoted by the template, so
-    the only per-row work left is one ``str.format``, one encode and one SHA-256.
-    tests/test_store.py checks it against `as_stored` and `row_digest` on random rows.
+    rows' JSON template once (`rowdigest.chunk_lines`), so the only per-row work left
+    is one ``str.format``, one encode and one SHA-256. tests/test_store.py checks it
+    against `as_stored` and `row_digest` on random rows.
     """
     columns = list(zip(*batch))
     if len(columns) != len(kinds):
         raise InvalidInputError(f"rows of {table} need {len(kinds)} values each")
-    # '["table",…]': one format call per row builds its canonical JSON
-    template = canonical_json([table])[:-1].replace("{", "{{").replace("}", "}}")
     values: list[Sequence[Any]] = []
-    texts: list[Sequence[str]] = []
+    pieces: list[Piece] = [_json_str(table)]
     constant: dict[int, Any] = {}
     for i, (k, c) in enumerate(zip(kinds, columns)):
         first = c[0]
         if type(first) is str and k == KIND_TEXT and c.count(first) == len(c):
             # one value throughout: its JSON text goes into the template itself
-            values.append(c)
-            constant[i] = first
-            template += "," + _json_str(first).replace("{", "{{").replace("}", "}}")
+            v = _clean_text(first)
+            values.append(c if v is first else (v,) * len(c))
+            constant[i] = v
+            pieces.append(_json_str(v))
             continue
         if first is None and c.count(None) == len(c):
             values.append(c)
             constant[i] = None
-            template += ",null"
+            pieces.append("null")
             continue
         if k == KIND_TEXT and set(map(type, c)) == {str}:
-            joined = "".join(c)
-            if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
-                values.append(c)  # nothing to escape: the template quotes them
-                texts.append(c)
-                template += ',"{}"'
-                continue
-        v, t = _encode_column(k, c)
-        values.append(v)
-        texts.append(t)
-        template += ",{}"
-    template += "]"
-    lines = (list(map(template.format, *texts)) if texts
-             else [template.replace("{{", "{").replace("}}", "}")] * len(batch))
-    digests = map(digest_of, map(hashlib.sha256, map(str.encode, lines)))
-    try:
-        joined_digests = b"".join(digests)
-    except UnicodeEncodeError:  # text that is not valid UTF-8: clean it, then as usual
-        clean = [tuple(_clean_text(v) if isinstance(v, str) else v for v in row) for row in batch]
-        return _encode_chunk(table, kinds, clean)
-    given = list(batch) if all(v is c for v, c in zip(values, columns)) and all(type(r) is tuple for r in batch) else None
+            texts = _valid_texts(c)
+            values.append(texts)
+            pieces.append(("s", texts))
+            continue
+        stored, piece = _column_piece(k, c)
+        values.append(stored)
+        pieces.append(piece)
+    n = len(batch)
+    given = list(batch) if all(v is c for v, c in zip(values, columns)) else None
     if len(constant) == len(values):  # (every column constant: rows of nothing)
         constant.pop(0)
-    narrow = list(zip(*(v for i, v in enumerate(values) if i not in constant)))
-    return EncodedChunk(values, lines, joined_digests, given, constant, narrow)
+    narrow = [v for i, v in enumerate(values) if i not in constant]
+    return EncodedChunk(values, n, chunk_digests(pieces, n) if digests else None, given, constant, narrow, pieces)
 
 
 def stored_column_json(col: Sequence[Any]) -> Sequence[str]:
@@ -316,22 +316,25 @@ def as_stored(table: str, columns: Sequence[str], values: Sequence[Any]) -> tupl
 
 
 class encode_chunks:  # (lower case: used like a generator function)
-    """Rows in encoded chunks (`_encode_chunk`) of ``size`` rows; the caller may change
-    ``size`` between chunks (bulk writes size them to a time budget).
+    """Rows in encoded chunks (`_encode_chunk`, without digests unless ``digests``) of
+    ``size`` rows; the caller may change ``size`` between chunks (bulk writes size
+    them to a time budget).
 
-    Encoded in the caller's thread, on purpose: encoding one chunk ahead in a thread,
-    while SQLite inserted the previous one, was measured slower (0.56× raw
-    ``executemany`` against 0.68× inline, same run): ``executemany`` takes Python's
-    GIL back after every row, and the encoding thread holds it through whole C-level
-    passes over a column, so the two mostly took turns, paying for every handover.
+    Encoded in the caller's thread: a thread encoding a chunk ahead while SQLite
+    inserted the previous one was measured slower (0.56× raw ``executemany`` against
+    0.68× inline, same run): ``executemany`` takes Python's GIL back after every row,
+    and the encoding thread holds it through whole C-level passes over a column, so
+    the two mostly took turns. The digests, the larger part, can go to another
+    process instead (lineage/store/rowdigest.py), which has its own GIL.
     """
 
-    def __init__(self, table: str, kinds: Sequence[int], rows: Iterator[Sequence[Any]], size: int) -> None:
-        self.table, self.kinds, self.rows, self.size = table, kinds, rows, size
+    def __init__(self, table: str, kinds: Sequence[int], rows: Iterator[Sequence[Any]], size: int, *,
+                 digests: bool = True) -> None:
+        self.table, self.kinds, self.rows, self.size, self.digests = table, kinds, rows, size, digests
 
     def __iter__(self) -> Iterator[EncodedChunk]:
         while batch := list(itertools.islice(self.rows, max(int(self.size), 1))):
-            yield _encode_chunk(self.table, self.kinds, batch)
+            yield _encode_chunk(self.table, self.kinds, batch, digests=self.digests)
 
 
 #: the rows digest of an event that wrote no rows (SHA-256 of nothing)
