@@ -930,12 +930,7 @@ def bulk_load_many(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], st
         finally:
             store._local.bulk_publish = False
     except BaseException as exc:
-        with suppress(Exception):
-            if conn.in_transaction and store._local.depth == 0:
-                conn.raw.execute("ROLLBACK")
-        if isinstance(exc, StoreUnavailableError) and "nothing of" not in str(exc):
-            raise StoreUnavailableError(
-                str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
+        _abandon(store, conn, exc)
         raise
     finally:
         if gc_was_enabled:
@@ -1001,6 +996,18 @@ def _publish_batch(store: Any, type_: str, payload: Mapping[str, Any], done: _Ba
     return int(_ledger.append_event(store, seq, prev, type_, body, done.digest))
 
 
+def _abandon(store: Any, conn: PgConnection, exc: BaseException) -> None:
+    """A bulk write failed part-way: roll back what it sent (none of it was
+    committed) and, for a lost connection, raise its error saying that nothing was
+    kept; otherwise return, and the caller re-raises ``exc``."""
+    with suppress(Exception):
+        if conn.in_transaction and store._local.depth == 0:
+            conn.raw.execute("ROLLBACK")
+    if isinstance(exc, StoreUnavailableError) and "nothing of" not in str(exc):
+        raise StoreUnavailableError(
+            str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
+
+
 def _bulk_load_other(store: Any, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
                      chunk: int = 5000) -> int:
     """A bulk write of a table outside `BATCHED_TABLES`: the rows are encoded first,
@@ -1039,12 +1046,7 @@ def _bulk_load_other(store: Any, type_: str, payload: Mapping[str, Any], table: 
             conn.execute("COMMIT")  # (the staging transaction: the TEMP table's rows)
         return _publish(store, type_, payload, table, staged, held, n, rows_hash.hexdigest())
     except BaseException as exc:
-        with suppress(Exception):
-            if conn.in_transaction and store._local.depth == 0:
-                conn.raw.execute("ROLLBACK")
-        if isinstance(exc, StoreUnavailableError) and "nothing of" not in str(exc):
-            raise StoreUnavailableError(
-                str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
+        _abandon(store, conn, exc)
         raise
     finally:
         if gc_was_enabled:
