@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -287,3 +288,23 @@ def build_quickstart(out: Path, db: str | None = None) -> Path:
             mp.chdir(out)
         module.main(out, db)
     return out
+
+
+def lock_holds(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """A list that fills, for the rest of the test, with how long each outermost
+    write transaction of ``store`` held the write lock (from its BEGIN's return to
+    its commit): what other writers wait behind."""
+    held: list[float] = []
+    original = Store.transaction
+
+    @contextmanager
+    def timed(self: Store) -> Iterator[None]:
+        outer = not self.in_transaction
+        with original(self):
+            t0 = time.perf_counter()  # the lock is taken: from here to the commit
+            yield
+        if self is store and outer:
+            held.append(time.perf_counter() - t0)
+
+    monkeypatch.setattr(Store, "transaction", timed)
+    return held

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import lock_holds
 from test_bulk_batches import _reference_verifier
 
 import lineage
@@ -65,20 +66,7 @@ def every_table_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
 @contextmanager
 def held_locks(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     """How long each outermost write transaction of ``store`` held the write lock."""
-    held: list[float] = []
-    original = Store.transaction
-
-    @contextmanager
-    def timed(self: Store) -> Iterator[None]:
-        outer = not self.in_transaction
-        with original(self):
-            t0 = time.perf_counter()  # the lock is taken: from here to the commit
-            yield
-        if self is store and outer:
-            held.append(time.perf_counter() - t0)
-
-    monkeypatch.setattr(Store, "transaction", timed)
-    yield held
+    yield lock_holds(store, monkeypatch)
 
 
 def _visible(store: Store) -> dict[str, int]:

@@ -11,12 +11,11 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import lock_holds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_reliability import ACTOR, _prediction_rows, dataset, small_writer
@@ -182,19 +181,7 @@ def test_a_large_bulk_write_never_starves_small_writers(tmp_path: Path, monkeypa
     model = make_id("model", "d4" * 32)
     s.add_node(Node(model, "model", "clf", {}))
     n = 300_000
-    held: list[float] = []  # each write transaction of the bulk writer: a chunk's load, or the publish
-    original = Store.transaction
-
-    @contextmanager
-    def timed(self: Store) -> Iterator[None]:
-        outer = not self.in_transaction
-        with original(self):
-            t0 = time.perf_counter()  # the lock is taken: from here to the commit
-            yield
-        if self is s and outer:
-            held.append(time.perf_counter() - t0)
-
-    monkeypatch.setattr(Store, "transaction", timed)
+    held = lock_holds(s, monkeypatch)  # each write transaction of the bulk writer: a chunk's load, or the publish
     started = time.perf_counter()
     with small_writer(path, pause=0.02) as waits:
         s.write_bulk("predictions", {}, "predictions", _prediction_rows(model, n))
