@@ -233,8 +233,8 @@ class ImportBatch:
         loads those rows as invisible batches in short transactions, then writes
         its nodes and event and publishes the batches in one short transaction
         (`_commit_staged`): other writers never wait on the whole import (issue 8).
-        On PostgreSQL those rows are staged in TEMP tables of the session without
-        the append lock, and copied in by the one transaction that takes it. A
+        On PostgreSQL those rows are loaded as batches in one transaction without
+        the append lock, which the same transaction takes only to publish them. A
         smaller import is one transaction.
         """
         if not self.store.in_transaction:

@@ -217,10 +217,10 @@ def staged(store: Store, writes: Sequence[tuple[str, Mapping[str, Any], str, Ite
     or leaves them as invisible leftovers if that fails too.
 
     For imports (lineage/interop/bulk.py). Raises LineageError inside a transaction
-    (the loading transactions could not be short). PostgreSQL has no batches: there
-    the rows are staged in TEMP tables, without the append lock, and ``publish``
-    copies them in (`postgres.staged`)."""
-    if store.dialect == "postgresql":  # (COPY into TEMP tables: lineage/store/postgres.py)
+    (the loading transactions could not be short). On PostgreSQL the batches are
+    loaded in one transaction without the append lock, which ``publish`` takes in
+    that same transaction (`postgres.staged`)."""
+    if store.dialect == "postgresql":  # (one transaction, the lock taken last: lineage/store/postgres.py)
         from .postgres import staged as pg_staged
 
         with pg_staged(store, writes) as pg_publish:

@@ -1059,50 +1059,44 @@ def _bulk_load_other(store: Any, type_: str, payload: Mapping[str, Any], table: 
 @contextmanager
 def staged(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], str, Iterable[Sequence[Any]]]],
            *, chunk: int = 5000) -> Iterator[Callable[[], list[int]]]:
-    """PostgreSQL's `bulk.staged` (an import's bulk rows): each write's rows encoded
-    and sent by ``COPY`` into a TEMP table of this session, in transactions that take
-    no append lock (nobody else can see a TEMP table); then ``publish``, called in
-    the caller's write transaction (which holds the append lock), copies them into
-    their tables with their events, one ``INSERT … SELECT`` per write on the server,
-    so the rows become visible with that transaction's commit. A writer killed
-    half-way leaves nothing: TEMP tables end with their session; they are dropped
-    when the block ends."""
+    """PostgreSQL's `bulk.staged` (an import's bulk rows): each write's rows sent by
+    ``COPY`` straight into its table as a bulk batch (``event = -batch``, as
+    `bulk_load_many` does), in one transaction that takes no append lock; then
+    ``publish``, called in the caller's write transaction (the same transaction,
+    which takes the append lock only then, `_begin_write`), points each batch at its
+    event: a few statements, however many the rows. The rows become visible with
+    that commit. A writer killed half-way, or a caller that gives up before
+    publishing, leaves nothing: the transaction rolls back."""
     if store.in_transaction:
         raise LineageError("staged bulk writes need to start outside a transaction")
     conn: PgConnection = store._pgconn
-    done: list[tuple[str, Mapping[str, Any], str, str, int, str]] = []
     try:
+        conn.execute("BEGIN")  # the load: no append lock
+        loaded = []
         for type_, payload, table, rows in writes:
-            columns = RECORD_TABLES[table]
-            kinds = column_kinds(table, columns)
-            types = [_COPY_TYPES[k] for k in kinds]
-            cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
-            name = _stage(conn, kinds)
-            done.append((type_, payload, table, name, 0, ""))
-            rows_hash, n = hashlib.sha256(), 0
-            for out, digests in _encoded_chunks(table, kinds, iter(rows), chunk):
-                rows_hash.update(digests)
-                n += len(out)
-                conn.copy_rows(f"COPY pg_temp.{name} ({cols}) FROM STDIN (FORMAT BINARY)", out, types)
-            conn.execute("COMMIT")  # (the staging transaction: the TEMP table's rows)
-            done[-1] = (type_, payload, table, name, n, rows_hash.hexdigest())
+            states = list(rows) if table == "run_states" else None  # (open runs are tracked at publish)
+            loaded.append((type_, payload, states, _load_batch(conn, table, rows if states is None else states, chunk)))
 
         def publish() -> list[int]:
             if not store.in_transaction:
                 raise LineageError("publish the staged bulk writes inside a write transaction")
-            return [_publish(store, type_, payload, table, name, [], n, digest)
-                    for type_, payload, table, name, n, digest in done]
+            out = []
+            for type_, payload, states, done in loaded:
+                if states is not None:
+                    store._track_open_runs(states)
+                out.append(_publish_batch(store, type_, payload, done))
+            return out
 
-        yield publish
-    except BaseException:
-        with suppress(Exception):
-            if conn.in_transaction and store._local.depth == 0:
-                conn.raw.execute("ROLLBACK")
+        store._local.bulk_publish = True
+        try:
+            yield publish
+        finally:
+            store._local.bulk_publish = False
+        if conn.in_transaction and store._local.depth == 0:
+            conn.raw.execute("ROLLBACK")  # never published: the batches go with the transaction
+    except BaseException as exc:
+        _abandon(store, conn, exc)
         raise
-    finally:
-        for *_, name, _, _ in done:
-            with suppress(Exception):
-                conn.execute(f"DROP TABLE IF EXISTS pg_temp.{name}")
 
 
 def _stage(conn: PgConnection, kinds: Sequence[int]) -> str:
