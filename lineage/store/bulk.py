@@ -45,7 +45,6 @@ event number, as any write.
 from __future__ import annotations
 
 import collections
-import gc
 import hashlib
 import itertools
 import sqlite3
@@ -59,7 +58,7 @@ from ..model import now_iso
 from . import fulltext as _fulltext
 from . import ledger as _ledger
 from . import rowdigest
-from .codec import EncodedChunk, encode_chunks, row_digest
+from .codec import EncodedChunk, encode_chunks, gc_paused, row_digest
 from .files import RunLock
 from .schema import BATCHED_TABLES, RECORD_TABLES, column_kinds, published
 
@@ -299,36 +298,30 @@ def _load(store: Store, table: str, batch: int, rows: Iterable[Sequence[Any]], c
     returns what its event will commit to."""
     columns = RECORD_TABLES[table]
     kinds = column_kinds(table, columns)
-    gc_was_enabled = gc.isenabled()
-    # Millions of short-lived tuples make the cyclic garbage collector run full
-    # collections over every object of the process again and again (more than
-    # doubling the cost of a million rows). Rows hold no cycles: paused, then restored.
-    gc.disable()
-    digests = _Digests(table)
-    try:
-        n = 0
-        lo = hi = 0
-        conn = store.conn
-        # rows per chunk (one transaction each): from 2,000, then as many as TXN_SECONDS
-        # allows at the rate measured (never more than ``chunk``)
-        most = max(int(chunk), 100)
-        chunks = encode_chunks(table, kinds, iter(rows), min(2_000, most), digests=False)
-        with _loading(store):
-            for enc in chunks:
-                digests.add(enc)  # (to the helper process, or here when it is busy)
-                with store.transaction():  # short; other writers go in between
-                    t0 = time.perf_counter()
-                    first, hi = _load_chunk(conn, table, columns, -batch, enc)
-                    lo = lo or first
-                took = time.perf_counter() - t0
-                chunks.size = max(200, min(most, int(enc.n * TXN_SECONDS / max(took, 1e-4))))
-                n += enc.n
-                digests.collect()
-        return _Loaded(n, digests.hexdigest(), (lo, hi) if n else None)
-    finally:
-        digests.close()
-        if gc_was_enabled:
-            gc.enable()
+    with gc_paused():  # (millions of short-lived tuples, no cycles: see codec.gc_paused)
+        digests = _Digests(table)
+        try:
+            n = 0
+            lo = hi = 0
+            conn = store.conn
+            # rows per chunk (one transaction each): from 2,000, then as many as TXN_SECONDS
+            # allows at the rate measured (never more than ``chunk``)
+            most = max(int(chunk), 100)
+            chunks = encode_chunks(table, kinds, iter(rows), min(2_000, most), digests=False)
+            with _loading(store):
+                for enc in chunks:
+                    digests.add(enc)  # (to the helper process, or here when it is busy)
+                    with store.transaction():  # short; other writers go in between
+                        t0 = time.perf_counter()
+                        first, hi = _load_chunk(conn, table, columns, -batch, enc)
+                        lo = lo or first
+                    took = time.perf_counter() - t0
+                    chunks.size = max(200, min(most, int(enc.n * TXN_SECONDS / max(took, 1e-4))))
+                    n += enc.n
+                    digests.collect()
+            return _Loaded(n, digests.hexdigest(), (lo, hi) if n else None)
+        finally:
+            digests.close()
 
 
 #: use a helper process for the row digests of bulk writes (`_Digests`)

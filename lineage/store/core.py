@@ -4,7 +4,6 @@ files and SQLite specifics live in their own modules; `Store` delegates to them.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import itertools
 import json
@@ -35,7 +34,7 @@ from . import erasure as _erasure
 from . import files as _files
 from . import ledger as _ledger
 from . import sqlite as _sqlite
-from .codec import as_stored, encode_batch, encode_row
+from .codec import as_stored, encode_batch, encode_row, gc_paused
 from .files import RUN_ID_PATTERN, RunLock, StatCache, ignore_in_git
 from .ledger import Event, VerifyReport
 from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, column_kinds
@@ -510,9 +509,7 @@ class Store:
             kinds = column_kinds(table, columns)
             n = 0
             it = iter(rows)
-            gc_was_enabled = gc.isenabled()
-            gc.disable()
-            try:
+            with gc_paused():
                 while True:
                     batch = list(itertools.islice(it, chunk))
                     if not batch:
@@ -523,9 +520,6 @@ class Store:
                     if table == "run_states":
                         self._track_open_runs(out)
                     n += len(batch)
-            finally:
-                if gc_was_enabled:
-                    gc.enable()
             body = {"at": now_iso(), "actor": self.actor, "table": table, "rows": n, **payload}
             return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
 

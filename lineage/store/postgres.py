@@ -46,7 +46,7 @@ from ..errors import (
     WriteRefusedError,
 )
 from ..model import now_iso
-from .codec import encode_batch
+from .codec import encode_batch, gc_paused
 from .core import Store
 from .schema import RECORD_TABLES, column_kinds
 
@@ -916,25 +916,11 @@ def bulk_load_many(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], st
                 return [store._write_bulk_direct(t, p, table, rows, chunk=chunk) for t, p, table, rows in peeked]
         return [_bulk_load_other(store, *peeked[0], chunk=chunk)]
     conn: PgConnection = store._pgconn
-    import gc
-
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # (see Store.write_bulk: millions of short-lived tuples)
-    try:
+    with gc_paused(), _whole_or_nothing(store, conn):
         conn.execute("BEGIN")  # the load: no append lock (`_begin_write` takes it later, in this transaction)
         loaded = [_load_batch(conn, table, rows, chunk) for _, _, table, rows in peeked]
-        store._local.bulk_publish = True
-        try:
-            with store.transaction():  # takes the append lock: a few statements, whatever the rows
-                return [_publish_batch(store, type_, payload, done) for (type_, payload, _, _), done in zip(peeked, loaded)]
-        finally:
-            store._local.bulk_publish = False
-    except BaseException as exc:
-        _abandon(store, conn, exc)
-        raise
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+        with _publishing(store), store.transaction():  # takes the append lock: a few statements, whatever the rows
+            return [_publish_batch(store, type_, payload, done) for (type_, payload, _, _), done in zip(peeked, loaded)]
 
 
 def _load_batch(conn: PgConnection, table: str, rows: Iterable[Sequence[Any]], chunk: int) -> _Batch:
@@ -996,16 +982,31 @@ def _publish_batch(store: Any, type_: str, payload: Mapping[str, Any], done: _Ba
     return int(_ledger.append_event(store, seq, prev, type_, body, done.digest))
 
 
-def _abandon(store: Any, conn: PgConnection, exc: BaseException) -> None:
-    """A bulk write failed part-way: roll back what it sent (none of it was
-    committed) and, for a lost connection, raise its error saying that nothing was
-    kept; otherwise return, and the caller re-raises ``exc``."""
-    with suppress(Exception):
-        if conn.in_transaction and store._local.depth == 0:
-            conn.raw.execute("ROLLBACK")
-    if isinstance(exc, StoreUnavailableError) and "nothing of" not in str(exc):
-        raise StoreUnavailableError(
-            str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
+@contextmanager
+def _whole_or_nothing(store: Any, conn: PgConnection) -> Iterator[None]:
+    """A bulk write's guard: if it fails part-way, what it sent is rolled back (none
+    of it was committed), and a lost connection's error says that nothing was kept."""
+    try:
+        yield
+    except BaseException as exc:
+        with suppress(Exception):
+            if conn.in_transaction and store._local.depth == 0:
+                conn.raw.execute("ROLLBACK")
+        if isinstance(exc, StoreUnavailableError) and "nothing of" not in str(exc):
+            raise StoreUnavailableError(
+                str(exc).replace("; retry when", "; nothing of the interrupted write was kept: retry when")) from None
+        raise
+
+
+@contextmanager
+def _publishing(store: Any) -> Iterator[None]:
+    """Let a write transaction join this thread's open bulk-load transaction and take
+    the append lock in it (`_begin_write` refuses that to any other write)."""
+    store._local.bulk_publish = True
+    try:
+        yield
+    finally:
+        store._local.bulk_publish = False
 
 
 def _bulk_load_other(store: Any, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *,
@@ -1027,30 +1028,22 @@ def _bulk_load_other(store: Any, type_: str, payload: Mapping[str, Any], table: 
     rows_hash = hashlib.sha256()
     n = 0
     held: list[list[Sequence[Any]]] = []
-    import gc
-
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # (see Store.write_bulk: millions of short-lived tuples)
     try:
-        for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
-            rows_hash.update(digests)
-            n += len(out)
-            held.append(out)
-            if n > _DIRECT_ROWS:
-                if staged is None:
-                    staged = _stage(conn, kinds)
-                for part in held:
-                    conn.copy_rows(f"COPY pg_temp.{staged} ({cols}) FROM STDIN (FORMAT BINARY)", part, types)
-                held = []
-        if staged is not None:
-            conn.execute("COMMIT")  # (the staging transaction: the TEMP table's rows)
-        return _publish(store, type_, payload, table, staged, held, n, rows_hash.hexdigest())
-    except BaseException as exc:
-        _abandon(store, conn, exc)
-        raise
+        with gc_paused(), _whole_or_nothing(store, conn):
+            for out, digests in _encoded_chunks(table, kinds, iter(rows), max(int(chunk), 1000)):
+                rows_hash.update(digests)
+                n += len(out)
+                held.append(out)
+                if n > _DIRECT_ROWS:
+                    if staged is None:
+                        staged = _stage(conn, kinds)
+                    for part in held:
+                        conn.copy_rows(f"COPY pg_temp.{staged} ({cols}) FROM STDIN (FORMAT BINARY)", part, types)
+                    held = []
+            if staged is not None:
+                conn.execute("COMMIT")  # (the staging transaction: the TEMP table's rows)
+            return _publish(store, type_, payload, table, staged, held, n, rows_hash.hexdigest())
     finally:
-        if gc_was_enabled:
-            gc.enable()
         if staged is not None:
             with suppress(Exception):
                 conn.execute(f"DROP TABLE IF EXISTS pg_temp.{staged}")
@@ -1070,7 +1063,7 @@ def staged(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], str, Itera
     if store.in_transaction:
         raise LineageError("staged bulk writes need to start outside a transaction")
     conn: PgConnection = store._pgconn
-    try:
+    with _whole_or_nothing(store, conn):
         conn.execute("BEGIN")  # the load: no append lock
         loaded = []
         for type_, payload, table, rows in writes:
@@ -1087,16 +1080,10 @@ def staged(store: Any, writes: Sequence[tuple[str, Mapping[str, Any], str, Itera
                 out.append(_publish_batch(store, type_, payload, done))
             return out
 
-        store._local.bulk_publish = True
-        try:
+        with _publishing(store):
             yield publish
-        finally:
-            store._local.bulk_publish = False
         if conn.in_transaction and store._local.depth == 0:
             conn.raw.execute("ROLLBACK")  # never published: the batches go with the transaction
-    except BaseException as exc:
-        _abandon(store, conn, exc)
-        raise
 
 
 def _stage(conn: PgConnection, kinds: Sequence[int]) -> str:
