@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import exit_code_as_nobody
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -459,20 +460,7 @@ def test_a_read_only_store_directory_opens_for_reading(tmp_path: Path) -> None:
             except BaseException:
                 return 3
 
-        if os.geteuid() != 0:
-            assert read() == 0
-            return
-        pid = os.fork()  # root writes anywhere: drop to `nobody`, where the mode bites
-        if pid == 0:  # pragma: no cover - the child's lines are not traced
-            code = 4
-            try:
-                os.setgid(65534)
-                os.setuid(65534)
-                code = read()
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert exit_code_as_nobody(read) == 0  # (as root: in a child dropped to `nobody`, where the mode bites)
     finally:
         for p in (base, base / ".lineage"):
             if p.exists():

@@ -6,12 +6,12 @@ through a copy of the index in memory."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import exit_code_as_nobody
 
 import lineage
 from lineage.store import SCHEMA_VERSION, Store, fulltext
@@ -151,20 +151,7 @@ def test_a_store_that_cannot_be_written_is_searched_in_memory(tmp_path: Path) ->
             return 3
 
     try:
-        if os.geteuid() != 0:
-            assert search() == 0
-            return
-        pid = os.fork()  # root writes anywhere: drop to `nobody`, where the mode bites
-        if pid == 0:  # pragma: no cover - the child's lines are not traced
-            code = 4
-            try:
-                os.setgid(65534)
-                os.setuid(65534)
-                code = search()
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert exit_code_as_nobody(search) == 0  # (as root: in a child dropped to `nobody`, where the mode bites)
     finally:
         d.chmod(0o755)
         (d / "lineage.db").chmod(0o644)
