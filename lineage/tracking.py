@@ -443,6 +443,7 @@ class Run:
             if tags:
                 extra["tags"] = [(run_id, k, v) for k, v in secret_safe(tags, "tags").items()]
             # (the id was made just now: nothing can be recorded under it or from it yet)
+            store.know_all_params(run_id)
             store.add_node(node, edges=edges, event_type="run_started", extra=extra, new=True)
             if not lock.try_acquire():
                 raise WriteRefusedError(f"cannot lock run {run_id}: {lock.path} is held by another process")
@@ -538,9 +539,13 @@ class Run:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self._check_open()
-        safe = secret_safe(params)
+        # compared as stored: text that is not valid Unicode is kept escaped (`clean_text`)
+        safe = {clean_text(k): clean_text(v) for k, v in secret_safe(params).items()}
         with self.store.atomic():
-            existing = self.store.params_of(self.id, list(safe))
+            # (a run started by this connection: its params are known, not read back)
+            existing = self.store.known_params(self.id)
+            if existing is None:
+                existing = self.store.params_of(self.id, list(safe))
             rows = []
             for k, v in safe.items():
                 if k in existing:

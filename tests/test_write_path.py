@@ -6,8 +6,11 @@ a rolled-back savepoint, a failed write, and that the savings stay saved."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -151,11 +154,12 @@ def test_edges_recorded_already_are_not_written_twice(tmp_path: Path) -> None:
     assert store.verify().ok
 
 
-def test_a_logged_param_is_six_statements_and_a_metric_five(tmp_path: Path) -> None:
-    """Issue 16, per call: BEGIN IMMEDIATE, the data_version check, (a param: the
-    lookup of its key), the row, the event, COMMIT. No busy-wait switches around the
-    BEGIN, no search-index trigger inside the INSERT; and the connection's own busy
-    wait is back on for the next read."""
+def test_a_logged_param_and_a_metric_are_five_statements(tmp_path: Path) -> None:
+    """Issue 16, per call: BEGIN IMMEDIATE, the data_version check, the row, the
+    event, COMMIT. A param of a run this connection started is checked against the
+    params it knows, not looked up; no busy-wait switches around the BEGIN, no
+    search-index trigger inside the INSERT; and the connection's own busy wait is
+    back on for the next read."""
     lg = lineage.open(tmp_path / "lineage.db")
     run = lg.start_run("r")
     run.log_param("warm", 1)
@@ -164,7 +168,7 @@ def test_a_logged_param_is_six_statements_and_a_metric_five(tmp_path: Path) -> N
         lg.store.conn.set_trace_callback(seen.append)
         run.log_param(f"p{i}", i)
         lg.store.conn.set_trace_callback(None)
-        assert [s.split()[0].upper() for s in seen] == ["BEGIN", "PRAGMA", "SELECT", "INSERT", "INSERT", "COMMIT"], seen
+        assert [s.split()[0].upper() for s in seen] == ["BEGIN", "PRAGMA", "INSERT", "INSERT", "COMMIT"], seen
         assert "data_version" in seen[1]
         seen = []
         lg.store.conn.set_trace_callback(seen.append)
@@ -175,6 +179,92 @@ def test_a_logged_param_is_six_statements_and_a_metric_five(tmp_path: Path) -> N
     assert lg.store.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000
     run.end()
     assert lg.verify().ok
+
+
+# ---------------------------------------------------------------------------
+# a run's params, known in memory while nothing else writes (`Store.known_params`)
+
+
+def _param_rows(lg: lineage.Lineage, run_id: str) -> list[tuple[str, str]]:
+    return lg.store.conn.execute("SELECT key, value FROM params WHERE run = ? ORDER BY pk", (run_id,)).fetchall()
+
+
+def test_a_param_written_by_another_process_is_seen_before_the_next_one(tmp_path: Path) -> None:
+    db = tmp_path / "lineage.db"
+    lg = lineage.open(db)
+    run = lg.start_run("r", params={"a": 1})
+    run.log_param("b", 2)
+    # an MLflow client in another process logs a param of the same run
+    code = ("import sys; from lineage.store import Store; s = Store(sys.argv[1]); "
+            "s.write('params', {'run': sys.argv[2], 'keys': ['c']}, {'params': [(sys.argv[2], 'c', '3')]}); s.close()")
+    subprocess.run([sys.executable, "-c", code, str(db), run.id], check=True)
+    with pytest.raises(WriteRefusedError, match="already '3'"):
+        run.log_param("c", 4)
+    run.log_param("c", 3)  # the same value again: nothing to do
+    run.log_param("a", 1)
+    with pytest.raises(WriteRefusedError, match="already '1'"):
+        run.log_param("a", 5)
+    assert _param_rows(lg, run.id) == [("a", "1"), ("b", "2"), ("c", "3")]
+    run.end()
+    assert lg.verify().ok
+
+
+def test_a_param_rolled_back_inside_a_batch_can_be_logged_again(tmp_path: Path) -> None:
+    lg = lineage.open(tmp_path / "lineage.db")
+    run = lg.start_run("r")
+    with pytest.raises(RuntimeError), lg.batch():
+        run.log_param("lr", 0.1)
+        raise RuntimeError("undo")
+    run.log_param("lr", 0.2)  # the rolled-back 0.1 is not remembered
+    with lg.batch():
+        run.log_param("n", 1)
+        with pytest.raises(WriteRefusedError):
+            run.log_param("n", 2)  # refused alone; the batch goes on
+        run.log_param("m", 3)
+    with pytest.raises(WriteRefusedError):
+        run.log_param("m", 4)
+    assert _param_rows(lg, run.id) == [("lr", "0.2"), ("n", "1"), ("m", "3")]
+    run.end()
+    assert lg.verify().ok
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["log", "other", "batch_fail", "resume"]),
+                          st.sampled_from(["a", "b", "c", "\udcff"]), st.integers(0, 2)), max_size=12))
+def test_params_stay_immutable_whoever_writes_them(tmp_path_factory: pytest.TempPathFactory,
+                                                   steps: list[tuple[str, str, int]]) -> None:
+    """Whatever mix of this connection's logs, another connection's writes, rolled
+    back batches and resumed runs: a key is stored once, with the first value that
+    stayed, and logging another value for it is refused."""
+    db = tmp_path_factory.mktemp("params") / "lineage.db"
+    lg = lineage.open(db)
+    other = Store(db)
+    run = lg.start_run("r")
+    model: dict[str, str] = {}
+    for action, key, value in steps:
+        stored = key.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if action == "other":
+            if stored not in model:
+                other.write("params", {"run": run.id, "keys": [key]}, {"params": [(run.id, key, str(value))]})
+                model[stored] = str(value)
+        elif action == "batch_fail":
+            with pytest.raises((RuntimeError, WriteRefusedError)), lg.batch():
+                run.log_param(key, value)
+                raise RuntimeError("undo")
+        elif action == "resume":
+            run.end()
+            run = lg.start_run(run_id=run.id)
+        elif model.get(stored, str(value)) != str(value):
+            with pytest.raises(WriteRefusedError):
+                run.log_param(key, value)
+        else:
+            run.log_param(key, value)
+            model[stored] = str(value)
+    rows = _param_rows(lg, run.id)
+    assert dict(rows) == model and len(rows) == len(model)
+    run.end()
+    other.close()
+    lg.close()
 
 
 # ---------------------------------------------------------------------------
@@ -281,3 +371,60 @@ def test_a_recorded_pipeline_costs_a_bounded_number_of_statements(tmp_path: Path
         counts.append(len(seen))
     assert max(counts[1:]) <= 180, counts  # (the first group also records its datasets' first versions)
     assert lg.verify().ok
+
+
+# ---------------------------------------------------------------------------
+# WAL checkpoints run in a thread of their own (`sqlite.Checkpointer`)
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "lineage-checkpoint"]
+
+
+def test_the_wal_is_copied_back_in_the_background_not_by_a_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.store import sqlite as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 8)
+    db = tmp_path / "lineage.db"
+    lg = lineage.open(db)
+    lg.store.conn.execute("PRAGMA wal_autocheckpoint = 0")  # the writer itself never checkpoints now
+    run = lg.start_run("r")
+    size = db.stat().st_size
+    for i in range(40):
+        run.log_metric("m", i / 10, step=i)
+    deadline = time.monotonic() + 10
+    while db.stat().st_size <= size and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert db.stat().st_size > size, "no checkpoint copied the WAL into the database file"
+    assert _checkpoint_threads()
+    run.end()
+    lg.close()
+    assert not _checkpoint_threads()  # closing the store stops its thread
+    assert lineage.open(db).verify().ok
+
+
+def test_a_forked_child_checkpoints_on_its_own_and_closes_without_waiting(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from lineage.store import sqlite as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 4)
+    lg = lineage.open(tmp_path / "lineage.db")
+    run = lg.start_run("r")
+    for i in range(10):
+        run.log_metric("parent", i, step=i)  # the parent's thread is running now
+    pid = os.fork()
+    if pid == 0:  # the child: writes, checkpoints through a thread of its own, closes
+        code = 1
+        try:
+            for i in range(10):
+                lg.store.write("note", {"child": i})
+            code = 0 if _checkpoint_threads() else 2
+            lg.close()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    run.log_metric("parent", 10, step=10)
+    run.end()
+    assert lg.verify().ok
+    assert lg.store.conn.execute("SELECT COUNT(*) FROM events WHERE type = 'note'").fetchone()[0] == 10

@@ -452,6 +452,8 @@ def _publish(store: Store, type_: str, payload: Mapping[str, Any], table: str, b
     outside, so `verify` catches a row swapped with or moved to another event's place
     even where the rows digests still match (docs/integrity.md, the order rule)."""
     with store.transaction():
+        if table == "params":
+            store._forget_known()  # (params published here are not noted: see `Store.known_params`)
         seq, prev = store.head()
         seq += 1
         cur = store.conn.execute("UPDATE bulk_batches SET event = ? WHERE batch = ? AND event IS NULL", (seq, batch))

@@ -97,6 +97,7 @@ class Store:
         self._conns_lock = threading.Lock()
         self._writer = threading.Lock()  # this process's threads take turns to write
         self.read_only = False
+        self._checkpointer = _sqlite.Checkpointer(self.path)
         try:
             with map_errors(self.path):
                 self._connect_here()
@@ -160,6 +161,7 @@ class Store:
             self._local.writing = False  # inside a write transaction begun here (BEGIN IMMEDIATE)
             self._local.head = None  # (seq, hash) of the ledger's head, while trusted
             self._local.version = None  # PRAGMA data_version when that was checked
+            self._local.params = {}  # run id -> all its params, while known (`known_params`)
         return conn
 
     def _connect_here(self) -> None:
@@ -194,6 +196,7 @@ class Store:
         self._closed = True
         if self._conn_pid != os.getpid():
             self._after_fork()
+        self._checkpointer.close()
         with self._conns_lock:
             conns, self._conns = list(self._conns), weakref.WeakSet()
         for c in conns:
@@ -347,6 +350,7 @@ class Store:
 
     def _commit_tx(self, conn: Any) -> None:
         conn.execute("COMMIT")
+        self._checkpointer.committed()
 
     def _rollback_tx(self, conn: Any, exc: BaseException, *, committing: bool = False) -> None:
         """Undo the transaction after ``exc`` (raised by its body, or by the commit
@@ -370,13 +374,18 @@ class Store:
         version = self._data_version()
         if version is None or version != getattr(local, "version", None):
             local.head = None
-            self._known.clear()
+            self._forget_known()
             local.version = version
 
     def _forget(self) -> None:
-        """Drop the remembered head and known nodes (after a rollback, an erasure)."""
-        self._known.clear()
+        """Drop the remembered head, known nodes and params (after a rollback, an erasure)."""
+        self._forget_known()
         self._local.head = None
+
+    def _forget_known(self) -> None:
+        """Drop the known nodes and runs' params (`known_node`, `known_params`)."""
+        self._known.clear()
+        self._local.params = {}
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -446,6 +455,8 @@ class Store:
                 if not coerced:
                     continue
                 conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
+                if table == "params" and self._local.params:
+                    self._note_params(coerced)
                 if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
                     bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
                     if bad:
@@ -454,6 +465,15 @@ class Store:
                     self._track_open_runs(coerced)
             body = {"at": now_iso(), "actor": self.actor, **payload}
             return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
+
+    def _note_params(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Params rows ``(run, key, value)`` as stored, written in this transaction:
+        added to the runs' params this connection knows all of (`known_params`)."""
+        memo = self._local.params
+        for run, key, value in rows:
+            known = memo.get(run)
+            if known is not None:
+                known[key] = value
 
     def _track_open_runs(self, states: Iterable[Sequence[Any]]) -> None:
         """Keep `open_runs` in step with run_states rows ``(run, status, …)`` being
@@ -501,6 +521,8 @@ class Store:
         columns = RECORD_TABLES[table]
         marks = ", ".join("?" * len(columns))
         with self.transaction():
+            if table == "params":
+                self._forget_known()  # (params written here are not noted: see `known_params`)
             seq, prev = self.head()
             seq += 1
             # the event number is one int of ours for every row: a literal, not a binding
@@ -652,7 +674,7 @@ class Store:
         if entry is None:
             return None
         if self._forked != _FORKED[0]:
-            self._known.clear()
+            self._forget_known()
             return None
         local = self._local
         if not local.writing:  # (inside a write transaction it was checked at its start)
@@ -670,6 +692,26 @@ class Store:
             return  # no write transaction of this connection has checked the others yet
         names = self._known.setdefault(node.id, (node, set()))[1]
         names.update(n for n in (node.name, name) if n is not None)
+
+    def known_params(self, run_id: str) -> dict[str, str] | None:
+        """Every param of ``run_id`` (stored text by key) when this connection knows
+        them all, else None: it started the run in this transaction or one before,
+        has seen every param of it written since (`write` notes them), and nothing
+        was rolled back, erased, bulk-loaded or committed by another connection
+        meanwhile (the rule `known_node` follows). Only inside a write transaction,
+        where the others' commits were checked at its start: a logged param is then
+        checked against memory, not read back (issue 16)."""
+        local = self._local_state()
+        if not local.writing or self._forked != _FORKED[0] or local.version is None:
+            return None
+        return local.params.get(run_id)
+
+    def know_all_params(self, run_id: str) -> None:
+        """Note that ``run_id`` has no params but those this connection writes from now
+        on (a run whose id was made just now): see `known_params`."""
+        local = self._local_state()
+        if local.writing and local.version is not None:
+            local.params[run_id] = {}
 
     def _data_version(self) -> int | None:
         """A number that changes whenever another connection commits (SQLite's PRAGMA

@@ -113,7 +113,7 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
     """
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInputError("erasure needs a reason as text (e.g. 'GDPR request 2026-114')")
-    store._known.clear()  # an erased node's name and attrs are no longer what was seen
+    store._forget_known()  # an erased node's name and attrs are no longer what was seen
     with store.transaction():
         targets: list[tuple[str, int, tuple[Any, ...]]] = []
         if node_id.startswith("prediction:"):

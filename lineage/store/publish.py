@@ -538,7 +538,7 @@ def _apply_later_erasures(target: Store, found: list[tuple[Any, ...]], result: P
         out.append((tbl, pk, committed, erased_digest, reason))
         result.erased += 1
     if out:
-        target._known.clear()
+        target._forget_known()
     return out
 
 
