@@ -428,3 +428,18 @@ def test_a_forked_child_checkpoints_on_its_own_and_closes_without_waiting(tmp_pa
     run.end()
     assert lg.verify().ok
     assert lg.store.conn.execute("SELECT COUNT(*) FROM events WHERE type = 'note'").fetchone()[0] == 10
+
+
+def test_savepoint_journals_stay_in_memory_and_scrub_keeps_it_so(tmp_path: Path) -> None:
+    """Every call inside `lg.batch()` is a savepoint whose journal SQLite spilled to a
+    file in /var/tmp past 64 KiB (two writes of each page changed): kept in memory,
+    also after an erasure's VACUUM (which alone copies the store through a file)."""
+    lg = lineage.open(tmp_path / "lineage.db")
+    assert lg.store.conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+    with lg.batch():
+        for i in range(30):
+            lg.log_dataset(uri=f"s3://b/{i}.csv", digest=f"{i:064x}", name=f"d{i}")
+    node = lg.get("d3")
+    assert lg.redact(node.id, reason="test") >= 1
+    assert lg.store.conn.execute("PRAGMA temp_store").fetchone()[0] == 2
+    assert lg.verify().ok

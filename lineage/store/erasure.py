@@ -202,7 +202,11 @@ def scrub(store: Store, *, tables: Sequence[str] = ()) -> bool:
         names = [t for t in (tables or (*RECORD_TABLES, "stat_cache")) if t in RECORD_TABLES or t == "stat_cache"]
         return bool(store.conn.execute(f"VACUUM FULL {', '.join(names)}").fetchone()[0])
     store.conn.execute("PRAGMA secure_delete = ON")
-    store.conn.execute("VACUUM")
+    store.conn.execute("PRAGMA temp_store = FILE")  # (VACUUM's copy of the whole store: not in memory)
+    try:
+        store.conn.execute("VACUUM")
+    finally:
+        store.conn.execute("PRAGMA temp_store = MEMORY")
     for _ in range(50):
         with suppress(LineageError):
             busy, _, _ = store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()

@@ -190,6 +190,14 @@ def configure(c: sqlite3.Connection) -> None:
     # checking many facts) stop re-reading the same index pages: runs() over 10k runs
     # at 1M nodes went from 23 to 19 ms. mmap_size was measured too and gave nothing.
     c.execute("PRAGMA cache_size = -65536")
+    # Savepoints (every call inside `lg.batch()`) journal the pages they change; past
+    # 64 KiB SQLite moved that journal to a file in /var/tmp for the rest of the
+    # transaction, so each call of a batched pipeline wrote its pages twice, through
+    # about 400 pwrite calls per group of the MLMD benchmark (issue 16). In memory
+    # it holds one savepoint's pages at most. (Also where SQLite puts sorts and
+    # TEMP tables: the queries are index-driven; `erasure.scrub` switches it back
+    # to a file around its VACUUM, which copies the whole database.)
+    c.execute("PRAGMA temp_store = MEMORY")
 
 
 # ---------------------------------------------------------------------------
