@@ -238,6 +238,41 @@ def test_trace_depth_and_kinds(store: Store, ml: dict[str, Any]) -> None:
         query.trace(store, ml["A"], depth=-1)
 
 
+def test_impact_asks_for_every_models_predictions_in_a_few_statements(store: Store, b: Builder) -> None:
+    """The folded groups' counts and date ranges come from one statement per chunk of
+    models, not one or two per model (on PostgreSQL each is a round trip)."""
+    data = b.node("dataset", "hub", {"checksum": "1"})
+    models = []
+    for i in range(12):
+        fit = b.run(f"fit{i}", uses=[(data, "training")])
+        model = b.node("model", f"m{i}", key=f"m{i}", edges=[(fit, "was_generated_by", None)])
+        b.predictions(model, 2 + i % 3)
+        models.append(model)
+    seen: list[str] = []
+    conn = store.conn
+    if hasattr(conn, "set_trace_callback"):
+        conn.set_trace_callback(seen.append)
+    else:  # PostgreSQL's connection: count the statements it is handed
+        execute = conn.execute
+
+        def counted(sql: str, *args: Any) -> Any:
+            seen.append(sql)
+            return execute(sql, *args)
+
+        conn.execute = counted  # type: ignore[method-assign]
+    try:
+        sub = query.impact(store, data)
+    finally:
+        if hasattr(conn, "set_trace_callback"):
+            conn.set_trace_callback(None)
+        else:
+            del conn.execute
+    groups = {g.attrs["model"]: g for g in sub.nodes("group")}
+    assert set(groups) == set(models) and all(g.attrs["first"] and g.attrs["last"] for g in groups.values())
+    on_predictions = [s for s in seen if "FROM predictions" in s]
+    assert 1 <= len(on_predictions) <= 3, on_predictions
+
+
 def test_impact_counts_predictions_and_lists_them_only_when_asked(store: Store, ml: dict[str, Any]) -> None:
     sub = query.impact(store, ml["raw"])
     assert node_ids(sub) == {ml["raw"], ml["prep"], ml["clean"], ml["fitA"], ml["fitB"], ml["A"], ml["B"]}

@@ -351,13 +351,19 @@ def count_predictions(store: Store, models: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def prediction_span(store: Store, model: str) -> tuple[str | None, str | None]:
-    """When a model's first and last predictions were recorded: two lookups on the
-    ``model`` index in row order (rows are appended in time order), not a scan."""
-    sql = f"SELECT created_at FROM predictions WHERE model = ? AND {published()} ORDER BY pk"
-    first = store.conn.execute(sql + " LIMIT 1", (model,)).fetchone()
-    last = store.conn.execute(sql + " DESC LIMIT 1", (model,)).fetchone()
-    return (first[0] if first else None), (last[0] if last else None)
+def prediction_spans(store: Store, models: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+    """When each model's first and last predictions were recorded: for each model
+    two lookups on the ``model`` index in row order (rows are appended in time
+    order), not a scan, all in one statement per chunk of models (on PostgreSQL a
+    round trip per model was most of an impact's time: 0.37x the raw rate)."""
+    out: dict[str, tuple[str | None, str | None]] = {}
+    one = f"SELECT p.created_at FROM predictions p WHERE p.model = n.id AND {published('p')} ORDER BY p.pk"
+    for chunk in chunks([m for m in models if m.startswith("model:")]):
+        for model, first, last in store.conn.execute(
+                f"SELECT n.id, ({one} LIMIT 1), ({one} DESC LIMIT 1) FROM nodes n WHERE n.id IN ({placeholders(len(chunk))})",
+                chunk):
+            out[model] = (first, last)
+    return out
 
 
 def predictions_of(store: Store, models: Sequence[str]) -> list[Node]:

@@ -19,7 +19,7 @@ from .closure import (
     fetch_nodes,
     find_bridges,
     is_prediction,
-    prediction_span,
+    prediction_spans,
     predictions_of,
     reachable_ids,
     resolve_root,
@@ -221,7 +221,9 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
                 if m is not None:
                     listed[m] = listed.get(m, 0) + 1
         used_ids: set[str] = set()
-        for model, count in sorted(count_predictions(store, models).items()):
+        counts = count_predictions(store, models)
+        spans = prediction_spans(store, [m for m, count in counts.items() if count > listed.get(m, 0)])
+        for model, count in sorted(counts.items()):
             n = count - listed.get(model, 0)
             if n <= 0:
                 continue
@@ -229,7 +231,7 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
             if gid in used_ids:  # two models with as many predictions: tell them apart
                 gid = f"{gid}:{model.split(':', 1)[1][:12]}"
             used_ids.add(gid)
-            first, last = prediction_span(store, model)  # the folded group's date range
+            first, last = spans.get(model, (None, None))  # the folded group's date range
             nodes[gid] = Node(gid, "group", f"{n:,} predictions",
                               {"of": "prediction", "count": n, "model": model, "first": first, "last": last})
             edges.append(Edge(gid, model, "was_derived_from"))
