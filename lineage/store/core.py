@@ -483,6 +483,9 @@ class Store:
                 self.conn.execute("INSERT INTO open_runs (run) VALUES (?) ON CONFLICT (run) DO NOTHING", (state[0],))
             else:
                 self.conn.execute("DELETE FROM open_runs WHERE run = ?", (state[0],))
+                # (an ended run's params are no longer worth remembering: the memory
+                # stays as small as the runs open in this process)
+                self._local.params.pop(state[0], None)
 
     def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 50_000) -> int:
         """One event for many rows of one table (predictions, imports); returns its number.
