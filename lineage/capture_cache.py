@@ -169,12 +169,12 @@ def _c_library() -> Any:
     if _libc is None:
         _libc = False
         if sys.platform.startswith("linux"):
-            import ctypes
-
             try:
+                import ctypes
+
                 lib = ctypes.CDLL(None, use_errno=True)
                 init, add = lib.inotify_init1, lib.inotify_add_watch
-            except (OSError, AttributeError):
+            except (ImportError, OSError, AttributeError):  # (a Python built without ctypes, an old libc)
                 return None
             init.argtypes, init.restype = [ctypes.c_int], ctypes.c_int
             add.argtypes, add.restype = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32], ctypes.c_int
@@ -233,7 +233,8 @@ class _Watcher:
 
     def unchanged(self) -> bool:
         """Read every pending event (one ``read`` when there are none); False once any
-        of them changes the answer. Call with ``_lock`` held: a read takes the events."""
+        of them changes the answer, and from then on. Call with ``_lock`` held once the
+        watcher is shared: a read takes the events, and another thread may close it."""
         if self.stale or self.pid != os.getpid():
             return False
         while True:
