@@ -148,7 +148,7 @@ _IN_MODIFY, _IN_ATTRIB, _IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 _IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
 _IN_DELETE_SELF, _IN_MOVE_SELF, _IN_UNMOUNT, _IN_Q_OVERFLOW, _IN_IGNORED = 0x400, 0x800, 0x2000, 0x4000, 0x8000
 _IN_ONLYDIR, _IN_DONT_FOLLOW = 0x01000000, 0x02000000
-_IN_NONBLOCK, _IN_CLOEXEC = os.O_NONBLOCK, 0o2000000
+_IN_NONBLOCK, _IN_CLOEXEC = os.O_NONBLOCK, getattr(os, "O_CLOEXEC", 0o2000000)  # (as O_*: they differ by arch)
 # what a directory watch asks for: entries coming and going, a child's content or
 # attributes, the directory itself going away (reads and opens are not asked for:
 # git's own reads would be events)
