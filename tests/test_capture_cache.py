@@ -3,14 +3,20 @@ while its validators hold, against real git repositories made in tmp_path."""
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import committed_repo, git, needs_git
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lineage
 from lineage import capture, capture_cache, tracking
@@ -215,6 +221,228 @@ def test_allowed_env_follows_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert "LINEAGE_API_TOKEN" not in second
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert "OMP_NUM_THREADS" not in capture_cache.allowed_env()
+
+
+# ---------------------------------------------------------------------------
+# re-validation by inotify (Linux), and by lstat where inotify is refused
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
+
+
+def no_inotify() -> int:
+    """What `capture_cache.open_inotify` does in a seccomp sandbox or off Linux."""
+    raise OSError(errno.ENOSYS, "inotify_init1 refused")
+
+
+@pytest.fixture(params=["inotify", "lstat"])
+def validation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each way of re-validating a cached answer: inotify (Linux), or the lstat of
+    every watched path, which is what a kernel refusing inotify gets."""
+    if request.param == "inotify" and not sys.platform.startswith("linux"):
+        pytest.skip("inotify is Linux only")
+    if request.param == "lstat":
+        monkeypatch.setattr(capture_cache, "open_inotify", no_inotify)
+    return str(request.param)
+
+
+def primed(repo: Path, validation: str, entry: str | None = None) -> tuple[str, dict[str, Any]]:
+    """Cache the answer for ``repo`` and check that the next run start reuses it."""
+    first = capture_cache.capture_code(str(repo), entry_point=entry)
+    if not capture_cache.stats[f"git_{validation}"]:
+        # In a dirty tree `git diff` refreshes the index while git looks: that answer
+        # is not kept, the next one is (with RACY_SECONDS at 0: see settled())
+        first = capture_cache.capture_code(str(repo), entry_point=entry)
+    assert capture_cache.stats[f"git_{validation}"] == 1, capture_cache.stats
+    hits = capture_cache.stats["git_hits"]
+    assert capture_cache.capture_code(str(repo), entry_point=entry) == first
+    assert capture_cache.stats["git_hits"] == hits + 1
+    return first
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trust timestamps written before the answer was computed: `age` cannot date the
+    index back without making git refresh it again, so a dirty tree's index is always
+    young. (`test_fresh_timestamps_are_not_trusted` checks the real setting.)"""
+    monkeypatch.setattr(capture_cache, "RACY_SECONDS", 0.0)
+
+
+def new_folder(repo: Path) -> None:
+    (repo / "pkg").mkdir()
+    (repo / "pkg" / "a.py").write_text("a = 1\n")
+
+
+def rename(repo: Path) -> None:
+    (repo / "src" / "util.py").rename(repo / "src" / "helpers.py")
+
+
+def branch(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+
+
+CHANGES: dict[str, Callable[[Path], Any]] = {
+    # the same size: only the timestamp (or the event) tells
+    "edit a tracked file": lambda r: (r / "src" / "util.py").write_text("X = 2\n"),
+    "create an untracked file": lambda r: (r / "notes.py").write_text("n = 1\n"),
+    "create an untracked file in a subfolder": lambda r: (r / "src" / "more.py").write_text("m = 1\n"),
+    "create a folder with a file": lambda r: new_folder(r),
+    "delete a tracked file": lambda r: (r / "src" / "util.py").unlink(),
+    "rename a tracked file": rename,
+    "chmod a tracked file": lambda r: (r / "train.py").chmod(0o755),
+    "git add": lambda r: ((r / "train.py").write_text("print('go')\n"), git(r, "add", "train.py")),
+    "git commit": lambda r: git(r, "commit", "-q", "--allow-empty", "-m", "empty"),
+    "switch branch": branch,
+}
+
+
+@needs_git
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_every_change_git_would_see_is_seen(repo: Path, validation: str, change: str,
+                                            git_calls: list[tuple[str, ...]]) -> None:
+    before = primed(repo, validation)
+    git_calls.clear()
+    CHANGES[change](repo)
+    after = capture_cache.capture_code(str(repo))
+    assert any(c[0] == "status" for c in git_calls), "the cached answer was reused"
+    assert after == capture.capture_code(str(repo))
+    if change not in ("create an untracked file", "create an untracked file in a subfolder",
+                      "create a folder with a file"):  # (untracked files leave the code clean)
+        assert after != before
+
+
+@needs_git
+@pytest.mark.usefixtures("settled")
+def test_an_exclude_rule_is_seen(repo: Path, validation: str, git_calls: list[tuple[str, ...]]) -> None:
+    (repo / "notes.py").write_text("a = 1\n")
+    age(repo)
+    before = primed(repo, validation, "notes.py")
+    assert before[1]["dirty"] is True  # an untracked entry script
+    git_calls.clear()
+    with open(repo / ".git" / "info" / "exclude", "a") as f:
+        f.write("notes.py\n")
+    after = capture_cache.capture_code(str(repo), entry_point="notes.py")
+    assert git_calls and after[1]["dirty"] is False
+    assert after == capture.capture_code(str(repo), entry_point="notes.py")
+
+
+@needs_git
+def test_writing_an_ignored_file_runs_no_git(repo: Path, validation: str, git_calls: list[tuple[str, ...]]) -> None:
+    (repo / "train.log").write_text("epoch 0\n")  # *.log is ignored; its creation is seen once
+    age(repo)
+    first = primed(repo, validation)
+    git_calls.clear()
+    for epoch in range(1, 4):  # what a training loop appending to its log does between runs
+        with open(repo / "train.log", "a") as f:
+            f.write(f"epoch {epoch}\n")
+        assert capture_cache.capture_code(str(repo)) == first
+    assert git_calls == []
+    assert capture_cache.stats["git_hits"] == 4
+
+
+@needs_git
+@linux_only
+def test_a_forked_child_leaves_the_parent_its_events(repo: Path, git_calls: list[tuple[str, ...]]) -> None:
+    primed(repo, "inotify")
+    (repo / "src" / "util.py").write_text("X = 2\n")  # an event waits in the parent's instance
+    fresh = capture.capture_code(str(repo))
+    assert fresh[1]["dirty"] is True
+    git_calls.clear()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its answer, and whether it asked git
+        try:
+            got = capture_cache.capture_code(str(repo))
+            os.write(write, json.dumps([got, bool(git_calls)]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child, child_asked_git = json.loads(f.read())
+    os.waitpid(pid, 0)
+    assert child_asked_git and tuple(child) == tuple(json.loads(json.dumps(fresh)))
+    # the child did not read the parent's instance: the parent still sees the edit
+    assert capture_cache.capture_code(str(repo)) == fresh
+    assert any(c[0] == "status" for c in git_calls)
+
+
+@needs_git
+@linux_only
+@pytest.mark.usefixtures("settled")
+def test_inotify_instances_are_closed_when_answers_are_replaced(repo: Path) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    base = open_fds()
+    primed(repo, "inotify")
+    assert open_fds() == base + 1
+    for n in range(3):  # each edit replaces the answer: one instance at a time
+        (repo / "train.py").write_text(f"print({n})\n")
+        age(repo)
+        for _ in range(2):  # (once more when git refreshed its index while it looked)
+            capture_cache.capture_code(str(repo))
+        assert open_fds() == base + 1
+    assert capture_cache.stats["git_inotify"] == 4
+    capture_cache.reset()
+    assert open_fds() == base
+
+
+@needs_git
+def test_beyond_max_watchers_answers_are_checked_by_lstat(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           git_calls: list[tuple[str, ...]]) -> None:
+    monkeypatch.setattr(capture_cache, "MAX_WATCHERS", 0)
+    primed(repo, "lstat")
+    git_calls.clear()
+    (repo / "src" / "util.py").write_text("X = 2\n")
+    assert capture_cache.capture_code(str(repo)) == capture.capture_code(str(repo))
+    assert git_calls
+
+
+OPERATIONS = ["edit", "create", "create_sub", "delete_untracked", "write_ignored", "add", "commit", "branch",
+              "exclude", "restore"]
+
+
+def operate(repo: Path, op: str, n: int) -> None:
+    """One thing a user does to a work tree between two runs."""
+    if op == "edit":
+        (repo / "src" / "util.py").write_text(f"X = {n % 10}\n")
+    elif op == "create":
+        (repo / f"u{n % 3}.py").write_text(f"u = {n}\n")
+    elif op == "create_sub":
+        (repo / "src" / f"s{n % 3}.py").write_text(f"s = {n}\n")
+    elif op == "delete_untracked":
+        for path in [*repo.glob("u*.py"), *repo.glob("src/s*.py")][:1]:
+            path.unlink()
+    elif op == "write_ignored":
+        with open(repo / "run.log", "a") as log:
+            log.write(f"{n}\n")
+    elif op == "add":
+        git(repo, "add", "-A")
+    elif op == "commit":
+        git(repo, "commit", "-q", "--allow-empty", "-m", f"c{n}")
+    elif op == "branch":
+        git(repo, "checkout", "-q", "-B", f"b{n % 2}")
+    elif op == "exclude":
+        with open(repo / ".git" / "info" / "exclude", "a") as rules:
+            rules.write(f"u{n % 3}.py\n")
+    elif op == "restore":
+        git(repo, "checkout", "-q", "--", ".")
+
+
+@needs_git
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 9)), min_size=1, max_size=6))
+def test_the_cached_answer_is_always_gits(tmp_path: Path, settled: None, steps: list[tuple[str, int]]) -> None:
+    repo = committed_repo(Path(tempfile.mkdtemp(dir=tmp_path)))
+    capture_cache.reset()
+    entry = str(repo / "u0.py")  # an untracked entry script makes untracked files matter
+    for op, n in steps:
+        age(repo)
+        kept = capture_cache.stats["git_inotify"] + capture_cache.stats["git_lstat"]
+        for _ in range(2):  # (once more when git refreshed its index while it looked)
+            capture_cache.capture_code(str(repo), entry_point=entry)
+        assert capture_cache.stats["git_inotify"] + capture_cache.stats["git_lstat"] > kept  # the answer is cached...
+        operate(repo, op, n)  # ...and must not outlive the change
+        assert capture_cache.capture_code(str(repo), entry_point=entry) == capture.capture_code(str(repo), entry_point=entry)
 
 
 # ---------------------------------------------------------------------------
