@@ -77,6 +77,9 @@ def record_lineage(folder: Path, groups: int, *, on_open: Any = None, batch: boo
 
     import lineage
 
+    # each run captures its code: the script's work tree, found from sys.argv[0],
+    # which must still name the script after the chdir into the store's folder
+    sys.argv[0] = os.path.abspath(sys.argv[0])
     os.chdir(folder)
     X = np.arange(40, dtype=float).reshape(20, 2)
     y = np.array([0, 1] * 10)
