@@ -95,7 +95,7 @@ def _shallow_params(obj: Any) -> Mapping[str, Any]:
     except TypeError:  # (a class that cannot be weakly referenced)
         names = None
     if names is None:
-        return obj.get_params(deep=False)  # type: ignore[no-any-return]
+        return obj.get_params(deep=False)
     return {k: getattr(obj, k) for k in names}  # (what get_params(deep=False) does, in its order)
 
 
