@@ -288,10 +288,9 @@ describe_model = _describe.describe_model
 _plain = _describe.plain
 
 
-def model_node(store: Store, model: Any, name: str | None, *, hashed: tuple[str, bytes] | None = None) -> tuple[Node, bytes]:
-    """The model's node (content-addressed by its serialized bytes) and those bytes
-    (``hashed``: `hashing.hash_model`'s answer, when the caller has it already)."""
-    hex_id, blob = hashed or hashing.hash_model(model)  # InvalidInputError, one line, when it does not pickle
+def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]:
+    """The model's node (content-addressed by its serialized bytes) and those bytes."""
+    hex_id, blob = hashing.hash_model(model)  # InvalidInputError, one line, when it does not pickle
     attrs = describe_model(model)
     attrs.update({"artifact": f"artifacts/{hex_id[:2]}/{hex_id}", "size": len(blob), "serializer": "pickle"})
     return Node(make_id("model", hex_id), "model", name or type(model).__name__, attrs), blob
@@ -659,7 +658,7 @@ class Run:
             raise InvalidInputError(f"no such file: {path}")
         # (hash_file names what else it is: a directory, a FIFO, a device)
         fd = hashing.hash_file(p, cache=self.store.stat_cache)
-        self.store.put_artifact(fd.digest, source=p, later=True)  # (synced before the commit below)
+        self.store.put_artifact(fd.digest, source=p)
         attrs = {"path": p.as_posix(), "size": fd.size, "format": p.suffix.lstrip(".").lower() or "file",
                  "artifact": f"artifacts/{fd.digest[:2]}/{fd.digest}"}
         node = Node(make_id("artifact", fd.digest), "artifact", name or p.name, attrs)
@@ -684,15 +683,7 @@ class Run:
         unchanged. Raises InvalidInputError for bad evaluation data (nothing recorded).
         """
         self._check_open()
-        hashed = None
-        if evaluation is None and target is None:
-            # The bytes first, synced off this thread (`put_artifact(later=True)`) while
-            # the model is described and recorded; the commit below waits for them
-            # (issue 16: the fsync was a quarter of log_model). With evaluation data
-            # they wait until it is known good, so a bad one keeps nothing.
-            hashed = hashing.hash_model(model)
-            self.store.put_artifact(hashed[0], hashed[1], later=True)
-        node, blob = model_node(self.store, model, name, hashed=hashed)
+        node, blob = model_node(self.store, model, name)
         if attrs:
             node = Node(node.id, node.kind, node.name, {**node.attrs, **attrs}, node.created_at)
         held_out = None
@@ -704,8 +695,8 @@ class Run:
             node = Node(node.id, node.kind, node.name, attrs, node.created_at)
         elif target is not None:
             raise InvalidInputError("target= names the label column of evaluation=DATASET_REF; give evaluation= too")
-        if hashed is None:
-            self.store.put_artifact(node.id.split(":", 1)[1], blob, later=True)
+        hex_id = node.id.split(":", 1)[1]
+        self.store.put_artifact(hex_id, blob)
         with self.store.atomic():
             agent = ensure_agent(self.store)
             edges = [Edge(node.id, self.id, "was_generated_by"), Edge(node.id, agent.id, "was_attributed_to")]

@@ -1,11 +1,12 @@
-"""A model's bytes are synced off the caller's thread, never after the commit that
-records them (issue 16): `put_artifact(later=True)` hands the write, the fsync and
-the rename to a worker, and every COMMIT waits for the artifacts its thread put.
+"""A model's bytes are on disk, synced, under their digest's name before the commit
+that records them; a sync that fails (a full disk) records nothing and leaves nothing
+under the name; and `describe`'s per-class memory of scikit-learn's parameter names
+records exactly what `get_params` gives (issue 16).
 
 Real stores, real scikit-learn models and real files; the one stand-in is
-`lineage.store.files.sync_file`, the documented hook through which a test makes
-the sync slow or makes it fail as a full disk does (ENOSPC), which no disk here can
-be made to do on demand.
+`lineage.store.files.sync_file`, the documented hook through which a test watches
+the sync or makes it fail as a full disk does (ENOSPC), which no disk here can be
+made to do on demand.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import hashlib
 import os
 import pickle
 import threading
-import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -70,38 +70,29 @@ def test_a_logged_model_is_on_disk_with_its_digest_once_log_model_returns(lg: li
     assert lg.verify().ok
 
 
-def test_the_commit_waits_for_the_sync_of_the_bytes_it_records(lg: lineage.Lineage, monkeypatch: pytest.MonkeyPatch,
-                                                               store_path: Any) -> None:
-    """While the sync is held back, the model is neither recorded (a second connection
-    sees no model) nor under its name; once the sync is done, both are."""
-    held, entered = threading.Event(), threading.Event()
-    real = os.fsync
-
-    def slow_disk(fd: int) -> None:
-        entered.set()
-        held.wait(30)
-        real(fd)
-
-    monkeypatch.setattr(files, "sync_file", slow_disk)
+def test_the_bytes_are_synced_before_the_model_is_recorded(lg: lineage.Lineage, monkeypatch: pytest.MonkeyPatch,
+                                                          store_path: Any) -> None:
+    """At the moment of the sync, nothing of the model is recorded yet (a second
+    connection sees no model) and nothing is under its digest's name."""
+    seen: list[tuple[int, bool]] = []
     model = _models(1)[0]
     digest = hashlib.sha256(pickle.dumps(model, protocol=5)).hexdigest()
     target = lg.store.artifacts_dir / digest[:2] / digest
-    out: list[Any] = []
-    with lg.start_run("fit") as run:
-        t = threading.Thread(target=lambda: out.append(run.log_model(model, "clf")))
-        t.start()
-        assert entered.wait(30)
-        time.sleep(0.2)  # (the caller has had time to reach its commit)
+
+    def watching(fd: int) -> None:
         other = lineage.open(store_path)
         try:
-            assert other.store.nodes(kind="model", limit=5) == []  # nothing recorded yet
+            seen.append((len(other.store.nodes(kind="model", limit=5)), target.exists()))
         finally:
             other.close()
-        assert not target.exists() and t.is_alive()
-        held.set()
-        t.join(30)
-    assert out and out[0].id == f"model:{digest}"
-    _kept(lg, out[0])
+        os.fsync(fd)
+
+    monkeypatch.setattr(files, "sync_file", watching)
+    with lg.start_run("fit") as run:
+        node = run.log_model(model, "clf")
+    assert seen == [(0, False)]
+    assert node.id == f"model:{digest}"
+    _kept(lg, node)
     _no_temporaries(lg)
 
 
@@ -109,7 +100,7 @@ def test_a_batch_of_several_models_keeps_every_file_and_reads_its_own_before_com
     models = _models(4, start=10.0)
     with lg.batch(), lg.start_run("fit") as run:
         nodes = [run.log_model(m, f"clf{i}") for i, m in enumerate(models)]
-        # read back inside the batch, before its commit: the read waits for the bytes
+        # read back inside the batch, before its commit
         assert lg.load_model(nodes[0]).C == 10.0
         assert lg.artifact_file(nodes[2]).is_file()
     for node in nodes:
@@ -171,69 +162,6 @@ def test_two_threads_logging_models_keep_every_file(lg: lineage.Lineage) -> None
     assert _model_count(lg) == 11  # the shared model is one node
     _no_temporaries(lg)
     assert lg.verify().ok
-
-
-@pytest.mark.sqlite_only
-def test_a_forked_child_never_waits_for_the_parents_worker(lg: lineage.Lineage, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The parent's worker is stuck in a sync when the process forks: the child, which
-    has no such thread, logs and commits a model of its own all the same."""
-    parent = os.getpid()
-    held, entered = threading.Event(), threading.Event()
-    real = os.fsync
-
-    def stuck_in_parent(fd: int) -> None:
-        if os.getpid() == parent:
-            entered.set()
-            held.wait(60)
-        real(fd)
-
-    monkeypatch.setattr(files, "sync_file", stuck_in_parent)
-    lg.store.put_artifact("ab" * 32, b"the parent's bytes", later=True)  # (no commit waits for it here)
-    assert entered.wait(30)
-    child_model = _models(1, start=50.0)[0]
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            with lg.start_run("child") as run:
-                node = run.log_model(child_model, "clf")
-            digest = node.id.split(":", 1)[1]
-            data = (lg.store.artifacts_dir / digest[:2] / digest).read_bytes()
-            code = 0 if hashlib.sha256(data).hexdigest() == digest else 2
-        finally:
-            os._exit(code)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            assert time.monotonic() < deadline, "the forked child hung"
-            time.sleep(0.05)
-        assert os.waitstatus_to_exitcode(status) == 0
-    finally:
-        held.set()
-    lg.store.wait_artifacts()  # the parent's own write completes once its disk answers
-    assert (lg.store.artifacts_dir / "ab" / ("ab" * 32)).read_bytes() == b"the parent's bytes"
-
-
-def test_full_durability_also_syncs_the_folder_that_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                   store_path: Any) -> None:
-    monkeypatch.chdir(tmp_path)
-    synced: list[int] = []
-
-    def counting(fd: int) -> None:
-        synced.append(fd)
-        os.fsync(fd)
-
-    monkeypatch.setattr(files, "sync_file", counting)
-    model_a, model_b = _models(2, start=60.0)
-    with lineage.open(store_path) as lg, lg.start_run("fit") as run:
-        run.log_model(model_a, "a")
-        assert len(synced) == 1  # normal: the file's bytes
-        monkeypatch.setenv("LINEAGE_DURABILITY", "full")
-        run.log_model(model_b, "b")
-        assert len(synced) == 3  # full: the bytes, then the folder holding the new name
 
 
 @pytest.mark.parametrize("kind", ["logistic", "pipeline", "forest"])

@@ -307,7 +307,6 @@ class Store:
                         raise
                     else:
                         try:
-                            self.wait_artifacts()  # the bytes it points at are on disk first
                             self._commit_tx(conn)
                         except BaseException as exc:  # disk full, a deferred constraint, a lost server: nothing half-kept
                             self._forget()
@@ -354,12 +353,6 @@ class Store:
         when ``committing``); the caller re-raises ``exc``."""
         if conn.in_transaction:  # SQLite may have rolled back already
             conn.execute("ROLLBACK")
-
-    def wait_artifacts(self) -> None:
-        """Wait for the artifacts this thread put with ``later=True`` (see
-        `files.wait_artifacts`); run right before every COMMIT, on both backends.
-        Raises DiskFullError when one could not be written: the commit is not made."""
-        _files.wait_artifacts(self)
 
     # -- what a connection remembers between its transactions (issue 16) ----------
     #
@@ -1076,11 +1069,9 @@ class Store:
 
     # -- artifacts ---------------------------------------------------------
 
-    def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None,
-                     later: bool = False) -> Path:
-        """See `files.put_artifact` (``later``: synced off the caller's path, before
-        this thread's next commit)."""
-        return _files.put_artifact(self, digest, data, source=source, later=later)
+    def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Path:
+        """See `files.put_artifact`."""
+        return _files.put_artifact(self, digest, data, source=source)
 
     def artifact_path(self, digest: str) -> Path:
         """See `files.artifact_path`."""

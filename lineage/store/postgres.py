@@ -672,25 +672,16 @@ class PostgresStore(Store):
 
     # -- artifacts: a local copy in the project's .lineage/, the bytes on the server --
 
-    def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None,
-                     later: bool = False) -> Any:
+    def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Any:
         """As on SQLite (a file under ``artifacts/``), and the bytes kept on the server
-        so that the team's other machines can fetch them (`artifact_path`).
-        ``later`` holds only inside an open transaction: outside one, the blob's own
-        commit below would wait for the sync at once anyway (it gains nothing), and,
-        best effort as it is, would swallow a failed sync that the commit recording
-        the artifact must raise."""
-        later = later and self.in_transaction
-        path = super().put_artifact(digest, data, source=source, later=later)
+        so that the team's other machines can fetch them (`artifact_path`)."""
+        path = super().put_artifact(digest, data, source=source)
         # best effort (a savepoint inside a caller's transaction): the local file is
-        # the artifact; without the table (a read-only login) it is not shared, nor
-        # without the file (its write put ``later`` failed: the next commit says so)
-        with suppress(LineageError, OSError), self.transaction():
+        # the artifact; without the table (a read-only login) it is not shared
+        with suppress(LineageError), self.transaction():
             if not self.conn.execute("SELECT 1 FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone():
-                # (the bytes given, or the file: `artifact_path` waits for a write put ``later``)
-                blob = data if data is not None else super().artifact_path(digest).read_bytes()
                 self.conn.execute("INSERT INTO artifact_blobs (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
-                                  (digest, blob))
+                                  (digest, path.read_bytes()))
         return path
 
     def artifact_path(self, digest: str) -> Any:
