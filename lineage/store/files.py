@@ -10,6 +10,7 @@ import os
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,13 @@ def stat_put(store: Store, key: Any, digest: str, lines: int | None) -> None:
         store.conn.execute(sql, (_clean_text(key.path), key.size, key.mtime_ns, key.inode, digest, lines))
 
 
+#: the call that makes an artifact's bytes durable before it gets its digest's name
+#: (``os.fsync``). A documented hook: a test may replace it with one raising
+#: ``OSError(errno.ENOSPC, ...)`` to meet a full disk, which no disk here can be made
+#: to do on demand.
+sync_file: Callable[[int], None] = os.fsync
+
+
 def put_artifact(store: Store, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Path:
     """Keep bytes (or a file's content) under ``artifacts/ab/<digest>``; returns the path.
 
@@ -84,8 +92,13 @@ def put_artifact(store: Store, digest: str, data: bytes | None = None, *, source
         return target
     tmp = target.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as out:
+        try:
+            out = open(tmp, "wb")  # noqa: SIM115 (closed by the with below)
+        except FileNotFoundError:  # the first artifact under this two-digit prefix
+            # (made only then: a mkdir per artifact was a system call per log_model, issue 16)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            out = open(tmp, "wb")  # noqa: SIM115
+        with out:
             if data is not None:
                 out.write(data)
             else:
@@ -94,7 +107,7 @@ def put_artifact(store: Store, digest: str, data: bytes | None = None, *, source
                 with open(source, "rb") as src:  # type: ignore[arg-type]
                     shutil.copyfileobj(src, out, 1 << 20)
             out.flush()
-            os.fsync(out.fileno())  # a full disk can surface only here (or at close)
+            sync_file(out.fileno())  # a full disk can surface only here (or at close)
         os.replace(tmp, target)
     except OSError as exc:
         with suppress(OSError):
