@@ -675,3 +675,40 @@ def test_open_runs_follow_every_state_change(store: Store) -> None:
     assert store.running_runs() == latest_running() == sorted([runs[0], runs[2]])
     assert sorted(store.reap_dead_runs()) == sorted([runs[0], runs[2]])
     assert store.running_runs() == latest_running() == []
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["params", "tags", "metrics", "states"]),
+                          st.sampled_from(["a", "b"]), st.integers(0, 3)), max_size=25))
+def test_run_state_read_in_one_statement_equals_the_four_reads(tmp_path_factory: pytest.TempPathFactory,
+                                                               writes: list[tuple[int, str, str, int]]) -> None:
+    """PostgreSQL reads a run's params, tags, metrics and states as one union (one
+    round trip): on the same rows it must give what the four reads give."""
+    store = Store(tmp_path_factory.mktemp("union") / "lineage.db")
+    runs = [Node(make_id("run", new_uuid7_hex()), "run", f"r{i}", {}) for i in range(3)]
+    for r in runs:
+        store.add_node(r, extra={"run_states": [(r.id, "running", "2026-01-01T00:00:00Z", None, None, None)]})
+    seen_params: set[tuple[str, str]] = set()
+    for i, (k, what, key, v) in enumerate(writes):
+        run = runs[k].id
+        if what == "params" and (run, key) not in seen_params:
+            seen_params.add((run, key))
+            store.write("params", {"run": run}, {"params": [(run, key, str(v))]})
+        elif what == "tags":
+            store.write("tags", {"run": run}, {"tags": [(run, key, f"t{v}")]})
+        elif what == "metrics":  # steps out of order, and a per-group value beside
+            store.write("metric", {"run": run}, {"metrics": [(run, key, v / 10, 3 - v, f"2026-01-01T00:00:0{v}Z", None, None),
+                                                             (run, key, 9.0, 9, f"2026-01-01T00:00:0{v}Z", None, "g")]})
+        elif what == "states":
+            status = ["finished", "failed", "running", "finished"][v]
+            store.write("run_state", {"run": run}, {"run_states": [(run, status, f"2026-01-0{i % 9 + 1}T00:00:00Z",
+                                                                    v, "boom" if status == "failed" else None, None)]})
+    stored = [store.get_node(r.id) for r in runs]
+    four_reads = store.with_run_state(stored)
+    store.dialect = "postgresql"  # (this instance only: the union's path, on the same rows)
+    try:
+        one_statement = store.with_run_state(stored)
+    finally:
+        store.dialect = "sqlite"
+    assert one_statement == four_reads
+    store.close()

@@ -62,6 +62,23 @@ def _insert_sql(table: str) -> str:
     return sql
 
 
+# `Store.with_run_state`'s four reads as one statement, for a server (PostgreSQL):
+# rows tagged by table (0 params, 1 tags, 2 metrics, 3 states), each table's in the
+# order its rows apply; every read of a run table leaves out rows of an unpublished
+# bulk batch (`bulk.published`).
+_RUN_STATE_UNION = (
+    "SELECT 0, run, key, value, CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS TEXT), CAST(NULL AS INTEGER), "
+    "CAST(NULL AS TEXT), 0, pk FROM params WHERE run IN ({marks}) AND " + _bulk.published() + " "
+    "UNION ALL SELECT 1, run, key, value, NULL, NULL, NULL, NULL, 0, pk FROM tags "
+    "WHERE run IN ({marks}) AND " + _bulk.published() + " "
+    "UNION ALL SELECT 2, run, key, NULL, value, NULL, NULL, NULL, step, pk FROM metrics "
+    "WHERE run IN ({marks}) AND grp IS NULL AND " + _bulk.published() + " "
+    "UNION ALL SELECT 3, run, status, NULL, NULL, at, exit_code, error, 0, pk FROM run_states "
+    "WHERE run IN ({marks}) AND " + _bulk.published() + " "
+    "ORDER BY 1, 9, 10"
+)
+
+
 class Store:
     """A lineage store on one SQLite file. Writes go through `write`; reads are plain."""
 
@@ -781,8 +798,11 @@ class Store:
             return []
         ids = [r.id for r in runs]
         extra: dict[str, dict[str, Any]] = {i: {"params": {}, "tags": {}, "metrics": {}} for i in ids}
-        for chunk in chunked(ids, 500):
+        for chunk in chunked(ids, 250):
             marks = ", ".join("?" * len(chunk))
+            if self.dialect != "sqlite":
+                self._apply_run_state_rows(extra, chunk, marks)  # (one round trip, not four)
+                continue
             # params are immutable (a changed value is refused), so their order is moot
             # (every read of a run table leaves out rows of an unpublished bulk batch)
             for run, key, value in self.conn.execute(
@@ -807,6 +827,22 @@ class Store:
             attrs.update(extra[r.id])
             out.append(Node(r.id, r.kind, r.name, with_duration(attrs), r.created_at))
         return out
+
+    def _apply_run_state_rows(self, extra: dict[str, dict[str, Any]], runs: Sequence[str], marks: str) -> None:
+        """`with_run_state`'s four reads as one statement, their union (`_RUN_STATE_UNION`):
+        one round trip to a server instead of four (which_data on PostgreSQL: 7
+        statements to 4). SQLite's calls are in-process, where the four are cheaper
+        than sorting their union."""
+        rows = self.conn.execute(_RUN_STATE_UNION.format(marks=marks), list(runs) * 4)
+        for kind, run, key, text, number, at, exit_code, error, _, _ in rows:
+            if kind == 0:
+                extra[run]["params"][key] = text
+            elif kind == 1:  # tags: the latest wins
+                extra[run]["tags"][key] = text
+            elif kind == 2:  # metrics: the value of the latest step
+                extra[run]["metrics"][key] = number
+            else:  # run states, oldest first (`key` is the status)
+                apply_run_state(extra[run], key, at, exit_code, error)
 
     def params_of(self, run_id: str, keys: Sequence[str] | None = None) -> dict[str, str]:
         """A run's params; only those named in ``keys`` when given (an indexed lookup,
