@@ -100,7 +100,6 @@ class Store:
         self._actor = actor
         self._create = create
         self._closed = False
-        self._savepoint = itertools.count()
         self._conn_pid = os.getpid()
         self._forked = _FORKED[0]
         self._inherited: list[Any] = []
@@ -339,7 +338,10 @@ class Store:
                 finally:
                     self._writer.release()
             else:
-                name = f"sp{next(self._savepoint)}"
+                # named by depth, so each level's statements are the same text every
+                # time (prepared once, from the connection's statement cache): a name
+                # met again refers to the newest savepoint of that name, this level's
+                name = f"sp{local.depth}"
                 conn.execute(f"SAVEPOINT {name}")
                 local.depth += 1
                 local.unit = unit
