@@ -34,9 +34,10 @@ _floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
                  hnp.arrays(np.float32, st.tuples(st.just(1), st.integers(1, 5)), elements=st.floats(width=32)),
                  st.lists(st.integers(-5, 5), min_size=1, max_size=6)))
 def test_one_row_coefficients_give_the_general_answer(coef: Any) -> None:
-    values, method = native_importance(_Fitted(coef))
+    with np.errstate(all="ignore"):  # (huge or infinite coefficients overflow as they always did)
+        values, method = native_importance(_Fitted(coef))
+        expected = _general(coef)
     assert method == "coef_"
-    expected = _general(coef)
     assert values is not None and len(values) == len(expected)
     assert all((a == b and str(a) == str(b)) or (a != a and b != b) for a, b in zip(values, expected))
     assert all(type(v) is float for v in values)
