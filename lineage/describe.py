@@ -362,7 +362,14 @@ def native_importance(final: Any) -> tuple[list[float] | None, str | None]:
     import numpy as np
 
     try:
-        c = np.abs(np.atleast_2d(np.asarray(coef, dtype=float))).mean(axis=0)
+        a = np.atleast_2d(np.asarray(coef, dtype=float))
+        if a.ndim == 2 and a.shape[0] == 1:
+            # One row (a binary classifier, a regression): the mean over one row is the
+            # row itself, exactly; numpy's mean machinery was half the cost (issue 16).
+            row = np.abs(a[0])
+            total = float(row.sum()) or 1.0
+            return [v / total for v in row.tolist()], "coef_"
+        c = np.abs(a).mean(axis=0)
     except (TypeError, ValueError):
         return None, None
     total = float(c.sum()) or 1.0

@@ -198,7 +198,13 @@ def canonical_json(value: Any) -> str:
     could be taken over them; they are written as `clean_text` makes them. Any other
     value gives exactly ``json.dumps``'s text.
     """
-    text = _CANONICAL.encode(value)
+    if _ENCODE is None:
+        text = _CANONICAL.encode(value)
+    else:
+        try:
+            text = "".join(_ENCODE(value, 0))
+        except RecursionError:  # a value that holds itself: the encoder says so, as before
+            text = _CANONICAL.encode(value)
     if not text.isascii():
         try:
             text.encode()
@@ -252,6 +258,14 @@ def clean_text(v: str) -> str:
 # Built once: json.dumps with non-default options builds a new encoder on every call,
 # which was a third of the cost of hashing a short row. Same options, same text.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+# The C encoder `_CANONICAL.encode` builds on every call, built once (issue 16: for a
+# node's few attrs, building it was half the cost). Same options and string encoder,
+# so the same text; without the encoder's table of objects being written (it would be
+# shared between threads), a value that holds itself ends in RecursionError, and is
+# then handed to `_CANONICAL` for its usual ValueError.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_ENCODE: Callable[[Any, int], Any] | None = None if _c_make_encoder is None else _c_make_encoder(
+    None, _json_default, json.encoder.encode_basestring, None, ":", ",", True, False, True)
 
 
 def human_size(n: Any, *, missing: str = "") -> str:

@@ -504,6 +504,8 @@ def mask_text(text: str) -> str:
         # a number (a param's value, most often) has none of the shapes below: they
         # all need letters, a separator or 40 characters (`_AWS_SECRET`)
         return text
+    if not _may_hold_secret(text):
+        return text
     if len(text) > _MEMO_MAX_LEN:
         return _mask_text(text)
     # The same short texts come back on every run (argv, names, URIs, params): their
@@ -524,8 +526,39 @@ _MEMO_SIZE = 4096
 _memo: dict[tuple[str, str], str] = {}
 
 
+# What every rule of `_mask_text` needs to find anything (issue 16: dataset names and
+# URIs are new on every call, so the memo misses, and most text holds none of these):
+# - a URL's credentials, a secret query or fragment parameter, a Slack hook, scp's
+#   `user:pw@host`: '@', '=' or "slack";
+# - a `name=value` / `name: value` pair: '=' or a ':' that is not a URL's "://"
+#   (a pair whose separator is that colon has a value starting with '//', which
+#   `_mask_pair` declines); header lines: "authorization" or "cookie", in any case
+#   (the same case-insensitive match the rule makes, Unicode case folding included);
+# - options, `curl -u`, `mysql -p` inside a string: a '-' at the start or after
+#   whitespace, a quote or '(' (where each of those rules has its first '-');
+# - PEM blocks, `Bearer`-style schemes, the token formats (their literal prefixes) and
+#   AWS secrets (a run of 40 of their characters).
+# Text with none of them is what the rule chain returns untouched.
+# tests/test_secrets.py compares the two on random and secret-built text.
+_TRIGGER = re.compile(
+    r"@|=|:(?!//)|slack|PRIVATE KEY|(?i:authorization|cookie)"
+    r"|(?:^|[\s\"'`(])-"
+    r"|[Bb]earer|Basic|Token|Digest"
+    r"|A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|BIA|CCA|Iza)|gh[pousr]_|github_pat_|glpat-|xox[abposr]-"
+    r"|[sr]k_(?:live|test)_|whsec_|sk-|hf_|npm_|pypi-AgE|SG\.|eyJ"
+)
+_AWS_RUN = re.compile(r"[A-Za-z0-9/+]{40}")
+
+
+def _may_hold_secret(text: str) -> bool:
+    """False when no rule of `_mask_text` can match in ``text`` (it would return
+    ``text`` unchanged); True when the rules must look."""
+    return _TRIGGER.search(text) is not None or (len(text) >= 40 and _AWS_RUN.search(text) is not None)
+
+
 def _mask_text(text: str) -> str:
-    """`mask_text` itself, without the memo."""
+    """`mask_text` itself, without the memo or the pre-screen (`_may_hold_secret`):
+    the reference the fast path is tested against."""
     out = text
     if "PRIVATE KEY" in out:
         out = _PEM.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3) or ''}", out)

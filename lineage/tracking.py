@@ -190,6 +190,7 @@ def local_file(store: Store, attrs: Mapping[str, Any]) -> str | None:
 _DIGEST_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
                        "blake2b": 128, "blake2s": 64}
 _DIGEST_OTHER = ("crc32c", "crc64nvme", "etag", "xxh64", "xxh128")
+_LOWER_HEX = "0123456789abcdef"
 
 
 def valid_digest(digest: str) -> str:
@@ -198,6 +199,8 @@ def valid_digest(digest: str) -> str:
 
     Raises InvalidInputError for anything else (``9b2c...`` is not a digest).
     """
+    if type(digest) is str and len(digest) == 71 and digest.startswith("sha256:") and not digest[7:].strip(_LOWER_HEX):
+        return digest  # already in normal form, as hashlib's hexdigest gives it (issue 16)
     text = str(digest).strip()
     algo, sep, value = text.partition(":")
     algo = algo.lower()
