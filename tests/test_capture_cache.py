@@ -544,12 +544,14 @@ def relink(link: Path, target: Path) -> None:
 
 @needs_git
 def test_a_replaced_symlink_in_the_path_to_the_script_is_seen(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    for name in "ab":
+        (tmp_path / name).mkdir()
     one = committed_repo(tmp_path / "a")
     two = committed_repo(tmp_path / "b")
     (two / "train.py").write_text("print('another')\n")
     git(two, "commit", "-qam", "other")
-    age(one), age(two)
+    age(one)
+    age(two)
     current = tmp_path / "current"
     current.symlink_to(one)
     entry = str(current / "train.py")
@@ -563,7 +565,8 @@ def test_a_replaced_symlink_in_the_path_to_the_script_is_seen(tmp_path: Path) ->
 
 @needs_git
 def test_a_folder_on_the_path_replaced_by_a_symlink_is_seen(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    for name in "ab":
+        (tmp_path / name).mkdir()
     one = committed_repo(tmp_path / "a")
     two = committed_repo(tmp_path / "b")
     git(two, "commit", "-q", "--allow-empty", "-m", "other")
@@ -674,18 +677,33 @@ def set_email(config: Path, email: str) -> None:
     git(config.parent, "config", "--file", str(config), "user.email", email)
 
 
+def other_user(config: Path, m: pytest.MonkeyPatch) -> None:
+    m.setenv("USER", "grace")
+    m.setenv("LOGNAME", "grace")
+
+
+def repo_email(config: Path, m: pytest.MonkeyPatch) -> None:
+    """``git init`` in the working directory, whose configuration names someone else."""
+    git(config.parent.parent, "init", "-q")
+    git(config.parent.parent, "config", "user.email", "repo@example.com")
+
+
+def move_elsewhere(config: Path, m: pytest.MonkeyPatch) -> None:
+    elsewhere = config.parent.parent / "elsewhere"
+    elsewhere.mkdir()
+    git(elsewhere, "init", "-q")
+    git(elsewhere, "config", "user.email", "there@example.com")
+    m.chdir(elsewhere)
+
+
 AGENT_CHANGES: dict[str, Callable[[Path, pytest.MonkeyPatch], Any]] = {
     "git's user.email": lambda c, m: set_email(c, "ada@lovelace.org"),
     "git's user.name": lambda c, m: git(c.parent, "config", "--file", str(c), "user.name", "Augusta Ada King"),
     "HOME": lambda c, m: m.setenv("HOME", str(c.parent.parent)),
-    "USER": lambda c, m: (m.setenv("USER", "grace"), m.setenv("LOGNAME", "grace")),
+    "USER": other_user,
     "LINEAGE_EMAIL": lambda c, m: m.setenv("LINEAGE_EMAIL", "ops@example.com"),
-    "a repository's own user.email": lambda c, m: (
-        git(c.parent.parent, "init", "-q"), git(c.parent.parent, "config", "user.email", "repo@example.com")),
-    "the working directory": lambda c, m: (
-        (c.parent.parent / "elsewhere").mkdir(), git(c.parent.parent / "elsewhere", "init", "-q"),
-        git(c.parent.parent / "elsewhere", "config", "user.email", "there@example.com"),
-        m.chdir(c.parent.parent / "elsewhere")),
+    "a repository's own user.email": repo_email,
+    "the working directory": move_elsewhere,
 }
 
 
