@@ -27,10 +27,13 @@ answer is exactly what `capture` returned when it was computed.
     directory (a new untracked file, a new folder, a removed file), a write, close
     after writing or attribute change of a watched file (ignored files may be written
     freely: a ``*.pyc``, a log), any event on one of git's watched files, a watched
-    directory removed, moved or unmounted, and a queue overflow. The few paths
-    outside the repository (``~/.gitconfig``, ``$XDG_CONFIG_HOME/git/…``,
-    ``/etc/gitconfig``, ``GIT_CONFIG_GLOBAL``/``GIT_CONFIG_SYSTEM``) and git files
-    whose directory does not exist are still checked by ``lstat`` at every run start;
+    directory removed, moved or unmounted, and a queue overflow. The user's and the
+    system's configuration (``~/.gitconfig``, ``$XDG_CONFIG_HOME/git/…``,
+    ``/etc/gitconfig``, ``GIT_CONFIG_GLOBAL``/``GIT_CONFIG_SYSTEM``) are watched the
+    same way, by name in their folders, when each is a regular file or missing; one
+    that is something else (``GIT_CONFIG_GLOBAL=/dev/null``: a device is written to
+    all the time) and git files whose directory does not exist are checked by
+    ``lstat`` at every run start;
   * otherwise (not Linux, inotify refused by a sandbox, ``fs.inotify.max_user_watches``
     or ``max_user_instances`` reached, more than `MAX_WATCHERS` instances in this
     process), by the ``lstat`` (mtime and ctime in ns, size, inode, mode) of every
@@ -67,10 +70,40 @@ are never watched: every run writes there.
 function that raises `OSError` shows what happens where the kernel refuses inotify
 (the ``lstat`` rule above; tests do this).
 
+**The whole code answer** (`capture_code`): what `capture` adds around git's answer
+(finding the code's folder and the entry script, resolving both with ``realpath``,
+walking up for ``.git``, outside git hashing the script) is kept too, per arguments,
+working directory, ``sys.argv[0]`` and ``GIT_*``/``HOME`` environment, while git's
+answer inside it is reused (above) and an ``lstat`` of each path looked at reads the
+same: the type of every folder from ``/`` down to the code's folder and to the entry
+script, whether each ``.git`` looked for on the way up exists, and the entry
+script's mtime, ctime, size, inode and mode. Kept only when none of those paths is
+a symlink and none holds ``..`` (then resolving is a function of those types alone:
+a folder replaced by a symlink, a re-pointed symlink, a new ``.git`` below the one
+found, each changes an ``lstat``), and not when the script was modified less than
+`RACY_SECONDS` before (outside git its digest is the identity).
+
+**Agent** (`capture_agent`): git's ``user.name``/``user.email``, the login name and
+the host, asked again (two ``git config`` calls) when any of these changed: the
+``GIT_*``, ``HOME``, ``XDG_CONFIG_HOME``, ``LOGNAME``, ``USER``, ``LNAME``,
+``USERNAME`` or ``LINEAGE_*`` overrides, the working directory, the user id, or a
+file git's answer may come from (each ``.git`` looked for from the working
+directory up, the repository's ``config``/``config.worktree``, the user's and the
+system's configuration, ``/etc/passwd``; by inotify or ``lstat`` as for git, with the
+same `RACY_SECONDS` rule for what is ``lstat``-checked); and at least every
+`GIT_RECHECK_SECONDS` (a configuration ``include`` is not watched, nor the host name).
+
 **Environment** (`capture_environment`): reused while the directories of
 ``sys.path`` keep their mtimes (installing or removing a package adds or removes a
 ``*.dist-info`` entry in one of them). **Allow-listed variables** (`allowed_env`):
 reused while the allow-listed names and their values are the same.
+
+**Environment variables** are not read name by name at every call: a copy of
+``os.environ``'s underlying dict is compared with the last one seen (under 1 µs),
+and the filtered keys above (``GIT_*``, the agent's variables, the allow-list) are
+recomputed only when it differs. What changes ``os.environ`` (assignment, ``pop``,
+``monkeypatch.setenv``) is seen by the next call; ``os.putenv`` alone was never seen,
+since `capture` reads ``os.environ``.
 """
 
 from __future__ import annotations
