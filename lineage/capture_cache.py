@@ -362,7 +362,7 @@ class _GitEntry:
 
 
 _git_cache: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], _GitEntry] = {}
-_env_cache: tuple[tuple[tuple[str, int | None], ...], tuple[str, dict[str, Any]]] | None = None
+_env_cache: _EnvEntry | None = None
 _allowed_cache: tuple[tuple[tuple[str, str], ...], dict[str, str]] | None = None
 
 #: how often each cache answered without recomputing, or recomputed (for tests and
@@ -383,6 +383,8 @@ def reset() -> None:
         if _agent_entry is not None:
             _agent_entry.close()
         _agent_entry = None
+        if _env_cache is not None:
+            _env_cache.close()
         _env_cache = None
         _allowed_cache = _allowed_seen = None
         _env_key_memo = _agent_env_memo = None
@@ -770,21 +772,117 @@ def _sys_path_key() -> tuple[tuple[str, int | None], ...]:
     return tuple(out)
 
 
+@dataclass
+class _EnvEntry:
+    """An environment capture and how to tell cheaply that ``sys.path`` still holds it."""
+
+    key: tuple[tuple[str, int | None], ...]  # `_sys_path_key` when it was kept: the rule
+    value: tuple[str, dict[str, Any]]
+    path: list[str] | None = None  # sys.path as the watcher was set up for it
+    stat_checked: list[tuple[str, int | None]] = field(default_factory=list)  # entries not watched
+    watcher: _Watcher | None = None
+    armed_at: float = 0.0
+
+    def valid(self) -> bool:
+        """True while `_sys_path_key` would still equal ``key`` (call with ``_lock``
+        held). Without a full key when the watcher shows no event on any watched
+        folder, ``sys.path`` is the same list and the folders it could not watch keep
+        their mtimes; at least every `GIT_RECHECK_SECONDS` (a mount over a folder sends
+        no event), or when the watcher saw something, by the full key as before."""
+        if (self.watcher is not None and self.path == sys.path
+                and time.monotonic() - self.armed_at < GIT_RECHECK_SECONDS and self.watcher.unchanged()
+                and _mtimes([e for e, _m in self.stat_checked]) == [m for _e, m in self.stat_checked]):
+            return True
+        if _sys_path_key() != self.key:
+            return False
+        if self.watcher is None or self.watcher.stale or self.path != sys.path:
+            self.close()
+            self._arm()  # (an event that did not change an mtime: watch again)
+        else:
+            self.armed_at = time.monotonic()
+        return True
+
+    def _arm(self) -> None:
+        """Watch the folders of ``sys.path`` (on Linux; nothing when inotify is refused)."""
+        try:
+            fd = open_inotify()
+        except OSError:
+            return
+        watcher = _Watcher(fd, os.getpid())
+        path = list(sys.path)
+        stat_checked: list[str] = []
+        try:
+            for entry in path:
+                if (not entry or not os.path.isabs(entry) or os.path.normpath(entry) != os.path.realpath(entry)
+                        or not os.path.isdir(entry)):
+                    stat_checked.append(entry)  # the working directory, a zip file, missing, through a symlink
+                    continue
+                here = os.path.normpath(entry)
+                # entries coming and going, and the folder itself re-dated or removed...
+                watcher.add(os.fsencode(here), {b""}, work_tree=True)
+                while True:  # ...and each folder above, for the name leading down to it
+                    parent = os.path.dirname(here)
+                    if parent == here:
+                        break
+                    watcher.add(os.fsencode(parent), {os.fsencode(os.path.basename(here))}, work_tree=False)
+                    here = parent
+        except OSError:
+            watcher.close()
+            return
+        if _sys_path_key() != self.key:  # (changed before the watch began: the full key decides)
+            watcher.close()
+            return
+        self.path, self.watcher, self.armed_at = path, watcher, time.monotonic()
+        self.stat_checked = list(zip(stat_checked, _mtimes(stat_checked)))
+
+    def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.close()
+        self.watcher = None
+
+
+def _mtimes(entries: list[str]) -> list[int | None]:
+    out: list[int | None] = []
+    for entry in entries:
+        try:
+            out.append(os.stat(entry or ".").st_mtime_ns)
+        except OSError:
+            out.append(None)
+    return out
+
+
+def _keep_environment(key: tuple[tuple[str, int | None], ...], value: tuple[str, dict[str, Any]]) -> None:
+    global _env_cache
+    entry = _EnvEntry(key, value)
+    entry._arm()
+    with _lock:
+        if _env_cache is not None:
+            _env_cache.close()
+        _env_cache = entry
+
+
+def _valid_environment() -> _EnvEntry | None:
+    with _lock:
+        cached = _env_cache
+        return cached if cached is not None and cached.valid() else None
+
+
 def capture_environment() -> tuple[str, dict[str, Any]]:
     """`lineage.capture.capture_environment`, recomputed when a directory of
     ``sys.path`` changed (a package installed or removed in this process's life).
     Returns ``(identity hex, attrs)``; the attrs are a copy each time."""
-    global _env_cache
-    key = _sys_path_key()
-    with _lock:
-        cached = _env_cache
-    if cached is None or cached[0] != key:
-        if cached is not None:
-            capture.reset_cache()  # (forgets the agent's lookups too: they are redone once)
-        cached = (key, capture.capture_environment())
+    cached = _valid_environment()
+    if cached is None:
         with _lock:
-            _env_cache = cached
-    identity, attrs = cached[1]
+            had = _env_cache is not None
+        if had:
+            capture.reset_cache()  # (forgets the agent's lookups too: they are redone once)
+        key = _sys_path_key()
+        value = capture.capture_environment()
+        _keep_environment(key, value)
+        identity, attrs = value
+    else:
+        identity, attrs = cached.value
     return identity, {**attrs, "packages": dict(attrs["packages"])}
 
 
@@ -803,20 +901,16 @@ def _allow_patterns() -> tuple[frozenset[str], tuple[str, ...]]:
 
 def environment_if_cached() -> tuple[str, dict[str, Any]] | None:
     """This process's environment capture when it is still valid, else None (no work)."""
-    key = _sys_path_key()
-    with _lock:
-        cached = _env_cache
-    if cached is None or cached[0] != key:
+    cached = _valid_environment()
+    if cached is None:
         return None
-    identity, attrs = cached[1]
+    identity, attrs = cached.value
     return identity, {**attrs, "packages": dict(attrs["packages"])}
 
 
 def remember_environment(value: tuple[str, dict[str, Any]]) -> None:
     """Keep an environment capture found elsewhere (the store's file cache) for this process."""
-    global _env_cache
-    with _lock:
-        _env_cache = (_sys_path_key(), value)
+    _keep_environment(_sys_path_key(), value)
 
 
 _allowed_seen: tuple[int, tuple[str, ...], dict[str, str]] | None = None

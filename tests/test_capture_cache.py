@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -795,3 +795,93 @@ def test_the_kept_agent_is_always_a_fresh_capture(tmp_path: Path, steps: list[tu
             else:
                 os.environ[k] = v
         capture_cache.reset()
+
+
+# ---------------------------------------------------------------------------
+# the environment: sys.path's folders watched (Linux), their mtimes otherwise
+
+
+def fake_package(site: Path, name: str, version: str) -> None:
+    meta = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder on ``sys.path`` to install fake packages into."""
+    folder = tmp_path / "venv" / "site"
+    folder.mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", [*sys.path, str(folder)])
+    capture.reset_cache()  # (capture keeps its own answer per process)
+    yield folder
+    capture.reset_cache()
+
+
+@pytest.mark.parametrize("change", ["install", "uninstall", "upgrade", "replace the folder", "replace a folder above",
+                                    "append to sys.path"])
+def test_every_package_change_is_seen_by_the_next_run_start(site: Path, validation: str, change: str,
+                                                            tmp_path: Path) -> None:
+    fake_package(site, "fake-pkg-for-lineage", "1.0")
+    age(tmp_path / "venv")
+    before = capture_cache.capture_environment()
+    assert before[1]["packages"]["fake-pkg-for-lineage"] == "1.0"
+    assert capture_cache.environment_if_cached() == before  # kept
+    other = tmp_path / "other"
+    if change == "install":
+        fake_package(site, "another-fake-pkg", "2.0")
+    elif change == "uninstall":
+        for path in sorted(site.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+    elif change == "upgrade":
+        (site / "fake_pkg_for_lineage-1.0.dist-info").rename(site / "fake_pkg_for_lineage-1.1.dist-info")
+        (site / "fake_pkg_for_lineage-1.1.dist-info" / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: fake-pkg-for-lineage\nVersion: 1.1\n")
+    elif change == "replace the folder":  # a new folder at the same path, with another package in it
+        site.rename(tmp_path / "venv" / "old-site")
+        site.mkdir()
+        fake_package(site, "fake-pkg-for-lineage", "3.0")
+        age(tmp_path / "venv")
+    elif change == "replace a folder above":  # `mv venv venv.old && python -m venv venv`
+        (tmp_path / "venv").rename(tmp_path / "venv.old")
+        site.mkdir(parents=True)
+        fake_package(site, "fake-pkg-for-lineage", "4.0")
+        age(tmp_path / "venv")
+    elif change == "append to sys.path":
+        other.mkdir()
+        fake_package(other, "another-fake-pkg", "5.0")
+        sys.path.append(str(other))
+    assert capture_cache.environment_if_cached() is None  # no longer valid: the next run start recomputes
+    after = capture_cache.capture_environment()
+    capture.reset_cache()
+    assert after == capture.capture_environment()
+    assert after != before
+
+
+@linux_only
+def test_a_kept_environment_is_checked_without_a_stat_of_each_folder(site: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    age(tmp_path / "venv")
+    first = capture_cache.capture_environment()
+
+    def no_full_key() -> Any:
+        raise AssertionError("stat of every sys.path folder")
+
+    monkeypatch.setattr(capture_cache, "_sys_path_key", no_full_key)
+    for _ in range(3):
+        assert capture_cache.environment_if_cached() == first
+    fake_package(site, "another-fake-pkg", "2.0")
+    monkeypatch.undo()
+    assert capture_cache.environment_if_cached() is None
+
+
+@pytest.mark.usefixtures("site")
+def test_a_forked_child_checks_the_environment_itself(validation: str) -> None:
+    first = capture_cache.capture_environment()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        ok = capture_cache.environment_if_cached() == first
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert capture_cache.environment_if_cached() == first
