@@ -32,8 +32,11 @@ answer is exactly what `capture` returned when it was computed.
     ``/etc/gitconfig``, ``GIT_CONFIG_GLOBAL``/``GIT_CONFIG_SYSTEM``) are watched the
     same way, by name in their folders, when each is a regular file or missing; one
     that is something else (``GIT_CONFIG_GLOBAL=/dev/null``: a device is written to
-    all the time) and git files whose directory does not exist are checked by
-    ``lstat`` at every run start;
+    all the time) is checked by ``lstat`` at every run start. A file whose directory
+    does not exist (``~/.config/git/config`` without ``~/.config/git``) is watched
+    through the nearest folder above that does, for the name leading down (its
+    creation is an event); when that folder appeared before the watch began, by
+    ``lstat``;
   * otherwise (not Linux, inotify refused by a sandbox, ``fs.inotify.max_user_watches``
     or ``max_user_instances`` reached, more than `MAX_WATCHERS` instances in this
     process), by the ``lstat`` (mtime and ctime in ns, size, inode, mode) of every
@@ -334,11 +337,35 @@ def _watch(work_folders: dict[bytes, set[bytes]], git_files: list[bytes]) -> tup
             except OSError as exc:
                 if exc.errno in _OUT_OF_WATCHES:
                     raise
-                unwatched += [os.path.join(folder, n) for n in names]  # no such folder (yet)
+                if not (exc.errno == errno.ENOENT and _watch_above(watcher, folder)):
+                    unwatched += [os.path.join(folder, n) for n in names]  # no such folder (yet)
     except OSError:
         watcher.close()  # out of watches, or a work-tree folder gone already: lstat instead
         return None, git_files
     return watcher, unwatched
+
+
+def _watch_above(watcher: _Watcher, missing: bytes) -> bool:
+    """Watch the nearest existing folder above the ``missing`` one for the name that
+    leads down to it (``~/.config`` for ``git`` when ``~/.config/git/config`` is
+    looked for): its creation is then an event, and nothing below needs an ``lstat``
+    until it exists. False when that cannot be done: the caller ``lstat``s instead."""
+    child = missing
+    while True:
+        parent = os.path.dirname(child)
+        if parent == child:
+            return False
+        try:
+            watcher.add(parent, {os.path.basename(child)}, work_tree=False)
+        except OSError as exc:
+            if exc.errno in _OUT_OF_WATCHES:
+                raise
+            if exc.errno != errno.ENOENT:
+                return False
+            child = parent
+            continue
+        # (created before the watch began: no event will tell, so the caller lstats)
+        return _stat_sig(child) is None
 
 
 @dataclass

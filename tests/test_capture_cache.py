@@ -885,3 +885,24 @@ def test_a_forked_child_checks_the_environment_itself(validation: str) -> None:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert capture_cache.environment_if_cached() == first
+
+
+@needs_git
+@linux_only
+def test_a_configuration_folder_made_later_is_seen(gitconfig: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``$XDG_CONFIG_HOME/git/config`` whose folder does not exist yet: watched through
+    the folder above, so making it and writing a configuration there is seen."""
+    xdg = tmp_path / "xdg"
+    xdg.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    gitconfig.unlink()
+    first = capture_cache.capture_agent()
+    assert first[1]["email"] is None
+    assert capture_cache.capture_agent() == first and capture_cache.stats["agent_hits"] == 1
+    entry = capture_cache._agent_entry
+    assert entry is not None and entry.watcher is not None and entry.watch == []  # nothing left to lstat
+    (xdg / "git").mkdir()
+    (xdg / "git" / "config").write_text("[user]\n\temail = xdg@example.com\n")
+    after = capture_cache.capture_agent()
+    assert after[1]["email"] == "xdg@example.com" and after == capture.capture_agent(fresh=True)
