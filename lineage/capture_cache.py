@@ -84,7 +84,8 @@ script's mtime, ctime, size, inode and mode. Kept only when none of those paths 
 a symlink and none holds ``..`` (then resolving is a function of those types alone:
 a folder replaced by a symlink, a re-pointed symlink, a new ``.git`` below the one
 found, each changes an ``lstat``), and not when the script was modified less than
-`RACY_SECONDS` before (outside git its digest is the identity).
+`RACY_SECONDS` before (outside git its digest is the identity); recomputed at least
+every `GIT_RECHECK_SECONDS`, outside git too.
 
 **Agent** (`capture_agent`): git's ``user.name``/``user.email``, the login name and
 the host, asked again (two ``git config`` calls) when any of these changed: the
@@ -431,10 +432,13 @@ class _CodeMemo:
     paths: list[tuple[str, bool]]  # every path whose lstat decided the answer (True: the entry script)
     kinds: list[tuple[int, ...] | None]  # what lstat said of each, when the answer was computed
     answer: tuple[str, dict[str, Any]]
+    computed_at: float  # time.monotonic()
 
     def valid(self) -> bool:
         """True while the git answer is still reused and every path reads the same
         (call with ``_lock`` held)."""
+        if time.monotonic() - self.computed_at >= GIT_RECHECK_SECONDS:
+            return False  # (outside git too: a write through a shared mmap leaves the script's mtime)
         if self.git is not None:
             key, entry = self.git
             if (_git_cache.get(key) is not entry or time.monotonic() - entry.computed_at >= GIT_RECHECK_SECONDS
@@ -460,7 +464,8 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None) -> 
     the script its size, mtime, ctime and inode: outside git the script's digest is
     the identity). Only when none of them is a symlink and no path holds ``..``: then
     resolving a path is a function of those types alone. Not kept when the script
-    was modified less than `RACY_SECONDS` before."""
+    was modified less than `RACY_SECONDS` before, nor for longer than
+    `GIT_RECHECK_SECONDS` (outside git as well)."""
     env_key, located = _env_state()
     try:
         cwd: str | None = os.getcwd()
@@ -481,6 +486,7 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None) -> 
             return memo.answer[0], dict(memo.answer[1])  # (flat: a copy is a deep copy)
     paths = None if located or cwd is None else _code_paths(path, entry_point, argv0, cwd)
     started_ns = time.time_ns()
+    started = time.monotonic()
     before = _kinds(paths) if paths is not None else None
     found: dict[str, Any] = {}
     answer = capture.capture_code(path, entry_point=entry_point,
@@ -492,7 +498,7 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None) -> 
     if (after != before or any(k is not None and stat.S_ISLNK(k[-1]) for k in after)
             or any(full and k is not None and k[0] >= racy for (_p, full), k in zip(paths, after))):
         return answer  # a symlink, something moved while we looked, or a script too fresh to trust
-    memo = _CodeMemo(found.get("entry"), paths, after, (answer[0], dict(answer[1])))
+    memo = _CodeMemo(found.get("entry"), paths, after, (answer[0], dict(answer[1])), started)
     with _lock:
         if len(_code_memo) >= _CODE_MEMO_SIZE:
             _code_memo.clear()

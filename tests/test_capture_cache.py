@@ -906,3 +906,16 @@ def test_a_configuration_folder_made_later_is_seen(gitconfig: Path, tmp_path: Pa
     (xdg / "git" / "config").write_text("[user]\n\temail = xdg@example.com\n")
     after = capture_cache.capture_agent()
     assert after[1]["email"] == "xdg@example.com" and after == capture.capture_agent(fresh=True)
+
+
+def test_outside_git_the_script_is_hashed_again_after_the_recheck_period(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "job.py"
+    script.write_text("print(1)\n")
+    age(tmp_path)
+    first = capture_cache.capture_code(str(tmp_path), entry_point=str(script))
+    assert capture_cache.capture_code(str(tmp_path), entry_point=str(script)) == first
+    assert capture_cache.stats["code_hits"] == 1
+    monkeypatch.setattr(capture_cache, "GIT_RECHECK_SECONDS", 0.0)
+    assert capture_cache.capture_code(str(tmp_path), entry_point=str(script)) == first
+    assert capture_cache.stats["code_hits"] == 1  # (what no lstat shows: a write through a shared mmap)
