@@ -492,7 +492,7 @@ def agent_label(attrs: Mapping[str, Any]) -> str:
     return f"{person} ({account})" if person else account
 
 
-def capture_agent() -> tuple[str, dict[str, Any]]:
+def capture_agent(*, fresh: bool = False) -> tuple[str, dict[str, Any]]:
     """Describe who runs this process, and where.
 
     Returns ``(identity, attrs)`` with attrs ``name`` (``LINEAGE_NAME`` if set, else
@@ -504,11 +504,13 @@ def capture_agent() -> tuple[str, dict[str, Any]]:
     The identity is ``sha256(canonical_json([name, email, user, host]))`` when git
     (or ``LINEAGE_NAME``/``LINEAGE_EMAIL``) names the person, else
     ``sha256(f"{user}@{host}")`` as before. The login name, host and git identity are
-    looked up once per process; the ``LINEAGE_*`` overrides are read on every call.
+    looked up once per process (again with ``fresh``: `lineage.capture_cache` asks for
+    that when what they depend on changed); the ``LINEAGE_*`` overrides are read on
+    every call.
     """
     global _agent_cache
     with _lock:
-        if _agent_cache is None:
+        if _agent_cache is None or fresh:
             import socket
 
             try:

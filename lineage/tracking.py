@@ -59,7 +59,7 @@ def _ensure(store: Store, node: Node, event_type: str) -> Node:
 def ensure_agent(store: Store) -> Node:
     """The agent node for the current person (git's user.name and user.email), OS
     account and host; named after the person, else the account."""
-    hex_id, attrs = capture.capture_agent()
+    hex_id, attrs = capture_cache.capture_agent()
     node = Node(make_id("agent", hex_id), "agent", attrs.get("name") or attrs.get("user"), attrs)
     return _ensure(store, node, "agent")
 

@@ -9,7 +9,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -505,3 +505,417 @@ def test_another_connection_committing_forgets_known_nodes(tmp_path: Path) -> No
         assert lg.store.known_node(agent, None) is None
         assert lg.verify().ok
 
+
+
+# ---------------------------------------------------------------------------
+# the whole code answer: kept with the paths that were looked at to find it
+
+
+@needs_git
+def test_answers_are_flat_so_a_copy_is_a_deep_copy(repo: Path) -> None:
+    for _ in range(2):  # (computed, then kept)
+        _, attrs = capture_cache.capture_code(str(repo), entry_point=str(repo / "train.py"))
+        assert all(v is None or isinstance(v, (str, bool)) for v in attrs.values())
+
+
+@needs_git
+def test_a_kept_answer_runs_no_git_and_resolves_nothing(repo: Path, git_calls: list[tuple[str, ...]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = str(repo / "train.py")
+    first = capture_cache.capture_code(str(repo), entry_point=entry)
+    second = capture_cache.capture_code(str(repo), entry_point=entry)
+    assert second == first and capture_cache.stats["code_hits"] == 1
+    git_calls.clear()
+
+    def no_realpath(path: Any) -> str:
+        raise AssertionError("resolved a path for a kept answer")
+
+    monkeypatch.setattr(os.path, "realpath", no_realpath)
+    assert capture_cache.capture_code(str(repo), entry_point=entry) == first
+    assert git_calls == [] and capture_cache.stats["code_hits"] == 2
+
+
+def relink(link: Path, target: Path) -> None:
+    """Point the symlink ``link`` at ``target`` the way a deploy does: a new link renamed over it."""
+    tmp = link.with_name(link.name + ".new")
+    tmp.symlink_to(target)
+    tmp.rename(link)
+
+
+@needs_git
+def test_a_replaced_symlink_in_the_path_to_the_script_is_seen(tmp_path: Path) -> None:
+    for name in "ab":
+        (tmp_path / name).mkdir()
+    one = committed_repo(tmp_path / "a")
+    two = committed_repo(tmp_path / "b")
+    (two / "train.py").write_text("print('another')\n")
+    git(two, "commit", "-qam", "other")
+    age(one)
+    age(two)
+    current = tmp_path / "current"
+    current.symlink_to(one)
+    entry = str(current / "train.py")
+    first = capture_cache.capture_code(str(current), entry_point=entry)
+    assert capture_cache.capture_code(str(current), entry_point=entry) == first
+    relink(current, two)
+    after = capture_cache.capture_code(str(current), entry_point=entry)
+    assert after[1]["root"] == str(two.resolve()) and after[1]["commit"] != first[1]["commit"]
+    assert after == capture.capture_code(str(current), entry_point=entry)
+
+
+@needs_git
+def test_a_folder_on_the_path_replaced_by_a_symlink_is_seen(tmp_path: Path) -> None:
+    for name in "ab":
+        (tmp_path / name).mkdir()
+    one = committed_repo(tmp_path / "a")
+    two = committed_repo(tmp_path / "b")
+    git(two, "commit", "-q", "--allow-empty", "-m", "other")
+    age(tmp_path)
+    entry = str(one / "train.py")
+    first = capture_cache.capture_code(str(one), entry_point=entry)
+    assert capture_cache.capture_code(str(one), entry_point=entry) == first
+    assert capture_cache.stats["code_hits"] == 1  # kept: no symlink on the way
+    one.rename(tmp_path / "a" / "old")
+    one.symlink_to(two)  # the same path now leads to another repository
+    after = capture_cache.capture_code(str(one), entry_point=entry)
+    assert after[1]["commit"] != first[1]["commit"]
+    assert after == capture.capture_code(str(one), entry_point=entry)
+
+
+@needs_git
+def test_a_repository_made_below_the_one_found_is_seen(repo: Path) -> None:
+    sub = repo / "tools"
+    sub.mkdir()
+    (sub / "job.py").write_text("print(1)\n")
+    age(repo)
+    entry = str(sub / "job.py")
+    first = capture_cache.capture_code(str(sub), entry_point=entry)
+    assert first[1]["root"] == str(repo.resolve())
+    assert capture_cache.capture_code(str(sub), entry_point=entry) == first
+    git(sub, "init", "-q", "-b", "main")
+    git(sub, "config", "user.email", "t@example.com")
+    git(sub, "config", "user.name", "T")
+    git(sub, "add", "job.py")
+    git(sub, "commit", "-q", "-m", "inner")
+    after = capture_cache.capture_code(str(sub), entry_point=entry)
+    assert after[1]["root"] == str(sub.resolve())
+    assert after == capture.capture_code(str(sub), entry_point=entry)
+
+
+def test_outside_git_an_edited_script_is_seen_and_an_unchanged_one_is_not_hashed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "job.py"
+    script.write_text("print(1)\n")
+    age(tmp_path)
+    first = capture_cache.capture_code(str(tmp_path), entry_point=str(script))
+    hashed: list[str] = []
+    real = capture._file_sha256
+
+    def counting(path: str) -> str | None:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(capture, "_file_sha256", counting)
+    assert capture_cache.capture_code(str(tmp_path), entry_point=str(script)) == first
+    assert hashed == []  # the same lstat: the digest is the one computed before
+    script.write_text("print(2)\n")  # the same size, a new mtime
+    after = capture_cache.capture_code(str(tmp_path), entry_point=str(script))
+    assert after[0] != first[0] and after == capture.capture_code(str(tmp_path), entry_point=str(script))
+
+
+@needs_git
+def test_outside_git_a_new_repository_above_is_seen(tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    (proj / "src").mkdir(parents=True)
+    script = proj / "src" / "job.py"
+    script.write_text("print(1)\n")
+    age(tmp_path)
+    first = capture_cache.capture_code(str(proj / "src"), entry_point=str(script))
+    assert first[1]["git"] is False
+    assert capture_cache.capture_code(str(proj / "src"), entry_point=str(script)) == first
+    git(proj, "init", "-q", "-b", "main")
+    git(proj, "config", "user.email", "t@example.com")
+    git(proj, "config", "user.name", "T")
+    git(proj, "add", ".")
+    git(proj, "commit", "-q", "-m", "first")
+    after = capture_cache.capture_code(str(proj / "src"), entry_point=str(script))
+    assert after[1]["git"] is True and after == capture.capture_code(str(proj / "src"), entry_point=str(script))
+
+
+def test_a_relative_entry_point_follows_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, text in (("a", "print('a')\n"), ("b", "print('bb')\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "job.py").write_text(text)
+    age(tmp_path)
+    answers = []
+    for name in ("a", "b", "a"):
+        monkeypatch.chdir(tmp_path / name)
+        answers.append(capture_cache.capture_code(None, entry_point="job.py"))
+        assert answers[-1] == capture.capture_code(None, entry_point="job.py")
+    assert answers[0] == answers[2] != answers[1]
+
+
+# ---------------------------------------------------------------------------
+# the agent: kept while git's configuration, the account and the overrides hold
+
+
+@pytest.fixture
+def gitconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real user configuration naming a person, old enough to be trusted."""
+    path = tmp_path / "home" / ".gitconfig"
+    path.write_text("[user]\n\tname = Ada Lovelace\n\temail = ada@example.com\n")
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL")
+    monkeypatch.delenv("LINEAGE_NAME", raising=False)
+    monkeypatch.delenv("LINEAGE_EMAIL", raising=False)
+    monkeypatch.delenv("LINEAGE_USER", raising=False)
+    monkeypatch.chdir(tmp_path)
+    age(tmp_path / "home")
+    return path
+
+
+def set_email(config: Path, email: str) -> None:
+    git(config.parent, "config", "--file", str(config), "user.email", email)
+
+
+def other_user(config: Path, m: pytest.MonkeyPatch) -> None:
+    m.setenv("USER", "grace")
+    m.setenv("LOGNAME", "grace")
+
+
+def repo_email(config: Path, m: pytest.MonkeyPatch) -> None:
+    """``git init`` in the working directory, whose configuration names someone else."""
+    git(config.parent.parent, "init", "-q")
+    git(config.parent.parent, "config", "user.email", "repo@example.com")
+
+
+def move_elsewhere(config: Path, m: pytest.MonkeyPatch) -> None:
+    elsewhere = config.parent.parent / "elsewhere"
+    elsewhere.mkdir()
+    git(elsewhere, "init", "-q")
+    git(elsewhere, "config", "user.email", "there@example.com")
+    m.chdir(elsewhere)
+
+
+AGENT_CHANGES: dict[str, Callable[[Path, pytest.MonkeyPatch], Any]] = {
+    "git's user.email": lambda c, m: set_email(c, "ada@lovelace.org"),
+    "git's user.name": lambda c, m: git(c.parent, "config", "--file", str(c), "user.name", "Augusta Ada King"),
+    "HOME": lambda c, m: m.setenv("HOME", str(c.parent.parent)),
+    "USER": other_user,
+    "LINEAGE_EMAIL": lambda c, m: m.setenv("LINEAGE_EMAIL", "ops@example.com"),
+    "a repository's own user.email": repo_email,
+    "the working directory": move_elsewhere,
+}
+
+
+@needs_git
+@pytest.mark.parametrize("change", sorted(AGENT_CHANGES))
+def test_every_change_to_who_runs_is_seen_by_the_next_call(gitconfig: Path, validation: str, change: str,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         git_calls: list[tuple[str, ...]]) -> None:
+    first = capture_cache.capture_agent()
+    assert first[1]["email"] == "ada@example.com"
+    git_calls.clear()
+    assert capture_cache.capture_agent() == first  # kept: no git
+    assert git_calls == [] and capture_cache.stats["agent_hits"] == 1
+    AGENT_CHANGES[change](gitconfig, monkeypatch)
+    after = capture_cache.capture_agent()
+    assert after == capture.capture_agent(fresh=True)
+    assert after != first
+
+
+@needs_git
+def test_the_agent_node_follows_git_config_between_runs(gitconfig: Path, tmp_path: Path) -> None:
+    with lineage.open(tmp_path / "store" / "lineage.db") as lg:
+        with tracking.Run.start(lg.store, "one") as one:
+            pass
+        set_email(gitconfig, "ada@lovelace.org")
+        with tracking.Run.start(lg.store, "two") as two:
+            pass
+        who = [next(e.dst for e in lg.trace(r.id).edges() if e.dst.startswith("agent:")) for r in (one, two)]
+        assert who[0] != who[1] and lg.get(who[1]).attrs["email"] == "ada@lovelace.org"
+
+
+@needs_git
+def test_the_agent_is_asked_again_after_the_recheck_period(gitconfig: Path, git_calls: list[tuple[str, ...]],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    capture_cache.capture_agent()
+    monkeypatch.setattr(capture_cache, "GIT_RECHECK_SECONDS", 0.0)
+    git_calls.clear()
+    capture_cache.capture_agent()
+    assert git_calls  # (what no validator sees: an `include`d file, the host name)
+
+
+AGENT_OPS = ["email", "name", "home", "user", "override", "unset_override", "repo_email", "noop"]
+
+
+@needs_git
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(AGENT_OPS), st.integers(0, 3)), min_size=1, max_size=6))
+def test_the_kept_agent_is_always_a_fresh_capture(tmp_path: Path, steps: list[tuple[str, int]]) -> None:
+    top = Path(tempfile.mkdtemp(dir=tmp_path))
+    homes = [top / "h0", top / "h1"]
+    for home in homes:
+        home.mkdir()
+        (home / ".gitconfig").write_text("[user]\n\tname = A\n\temail = a@example.com\n")
+    work = top / "work"
+    work.mkdir()
+    git(work, "init", "-q")
+    saved = {k: os.environ.get(k) for k in ("HOME", "USER", "LOGNAME", "LINEAGE_EMAIL", "GIT_CONFIG_GLOBAL")}
+    old = os.getcwd()
+    try:
+        os.environ.pop("GIT_CONFIG_GLOBAL", None)
+        os.environ.pop("LINEAGE_EMAIL", None)
+        os.environ["HOME"] = str(homes[0])
+        os.chdir(work)
+        capture_cache.reset()
+        for op, n in steps:
+            capture_cache.capture_agent()
+            capture_cache.capture_agent()
+            home = Path(os.environ["HOME"])
+            if op == "email":
+                set_email(home / ".gitconfig", f"e{n}@example.com")
+            elif op == "name":
+                git(home, "config", "--file", str(home / ".gitconfig"), "user.name", f"N{n}")
+            elif op == "home":
+                os.environ["HOME"] = str(homes[n % 2])
+            elif op == "user":
+                os.environ["USER"] = os.environ["LOGNAME"] = f"u{n}"
+            elif op == "override":
+                os.environ["LINEAGE_EMAIL"] = f"o{n}@example.com"
+            elif op == "unset_override":
+                os.environ.pop("LINEAGE_EMAIL", None)
+            elif op == "repo_email":
+                git(work, "config", "user.email", f"r{n}@example.com")
+            assert capture_cache.capture_agent() == capture.capture_agent(fresh=True)
+    finally:
+        os.chdir(old)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        capture_cache.reset()
+
+
+# ---------------------------------------------------------------------------
+# the environment: sys.path's folders watched (Linux), their mtimes otherwise
+
+
+def fake_package(site: Path, name: str, version: str) -> None:
+    meta = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder on ``sys.path`` to install fake packages into."""
+    folder = tmp_path / "venv" / "site"
+    folder.mkdir(parents=True)
+    monkeypatch.setattr(sys, "path", [*sys.path, str(folder)])
+    capture.reset_cache()  # (capture keeps its own answer per process)
+    yield folder
+    capture.reset_cache()
+
+
+@pytest.mark.parametrize("change", ["install", "uninstall", "upgrade", "replace the folder", "replace a folder above",
+                                    "append to sys.path"])
+def test_every_package_change_is_seen_by_the_next_run_start(site: Path, validation: str, change: str,
+                                                            tmp_path: Path) -> None:
+    fake_package(site, "fake-pkg-for-lineage", "1.0")
+    age(tmp_path / "venv")
+    before = capture_cache.capture_environment()
+    assert before[1]["packages"]["fake-pkg-for-lineage"] == "1.0"
+    assert capture_cache.environment_if_cached() == before  # kept
+    other = tmp_path / "other"
+    if change == "install":
+        fake_package(site, "another-fake-pkg", "2.0")
+    elif change == "uninstall":
+        for path in sorted(site.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+    elif change == "upgrade":
+        (site / "fake_pkg_for_lineage-1.0.dist-info").rename(site / "fake_pkg_for_lineage-1.1.dist-info")
+        (site / "fake_pkg_for_lineage-1.1.dist-info" / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: fake-pkg-for-lineage\nVersion: 1.1\n")
+    elif change == "replace the folder":  # a new folder at the same path, with another package in it
+        site.rename(tmp_path / "venv" / "old-site")
+        site.mkdir()
+        fake_package(site, "fake-pkg-for-lineage", "3.0")
+        age(tmp_path / "venv")
+    elif change == "replace a folder above":  # `mv venv venv.old && python -m venv venv`
+        (tmp_path / "venv").rename(tmp_path / "venv.old")
+        site.mkdir(parents=True)
+        fake_package(site, "fake-pkg-for-lineage", "4.0")
+        age(tmp_path / "venv")
+    elif change == "append to sys.path":
+        other.mkdir()
+        fake_package(other, "another-fake-pkg", "5.0")
+        sys.path.append(str(other))
+    assert capture_cache.environment_if_cached() is None  # no longer valid: the next run start recomputes
+    after = capture_cache.capture_environment()
+    capture.reset_cache()
+    assert after == capture.capture_environment()
+    assert after != before
+
+
+@linux_only
+def test_a_kept_environment_is_checked_without_a_stat_of_each_folder(site: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    age(tmp_path / "venv")
+    first = capture_cache.capture_environment()
+
+    def no_full_key() -> Any:
+        raise AssertionError("stat of every sys.path folder")
+
+    monkeypatch.setattr(capture_cache, "_sys_path_key", no_full_key)
+    for _ in range(3):
+        assert capture_cache.environment_if_cached() == first
+    fake_package(site, "another-fake-pkg", "2.0")
+    monkeypatch.undo()
+    assert capture_cache.environment_if_cached() is None
+
+
+@pytest.mark.usefixtures("site")
+def test_a_forked_child_checks_the_environment_itself(validation: str) -> None:
+    first = capture_cache.capture_environment()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        ok = capture_cache.environment_if_cached() == first
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert capture_cache.environment_if_cached() == first
+
+
+@needs_git
+@linux_only
+def test_a_configuration_folder_made_later_is_seen(gitconfig: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``$XDG_CONFIG_HOME/git/config`` whose folder does not exist yet: watched through
+    the folder above, so making it and writing a configuration there is seen."""
+    xdg = tmp_path / "xdg"
+    xdg.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    gitconfig.unlink()
+    first = capture_cache.capture_agent()
+    assert first[1]["email"] is None
+    assert capture_cache.capture_agent() == first and capture_cache.stats["agent_hits"] == 1
+    entry = capture_cache._agent_entry
+    assert entry is not None and entry.watcher is not None and entry.watch == []  # nothing left to lstat
+    (xdg / "git").mkdir()
+    (xdg / "git" / "config").write_text("[user]\n\temail = xdg@example.com\n")
+    after = capture_cache.capture_agent()
+    assert after[1]["email"] == "xdg@example.com" and after == capture.capture_agent(fresh=True)
+
+
+def test_outside_git_the_script_is_hashed_again_after_the_recheck_period(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    script = tmp_path / "job.py"
+    script.write_text("print(1)\n")
+    age(tmp_path)
+    first = capture_cache.capture_code(str(tmp_path), entry_point=str(script))
+    assert capture_cache.capture_code(str(tmp_path), entry_point=str(script)) == first
+    assert capture_cache.stats["code_hits"] == 1
+    monkeypatch.setattr(capture_cache, "GIT_RECHECK_SECONDS", 0.0)
+    assert capture_cache.capture_code(str(tmp_path), entry_point=str(script)) == first
+    assert capture_cache.stats["code_hits"] == 1  # (what no lstat shows: a write through a shared mmap)
