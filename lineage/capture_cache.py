@@ -369,14 +369,13 @@ def _watch_above(watcher: _Watcher, missing: bytes) -> bool:
         return _stat_sig(child) is None
 
 
-@dataclass
-class _GitEntry:
-    dotgit: str  # the `.git` that was found from the base directory
-    watch: list[bytes]  # absolute paths whose lstat is the validator (with a watcher: what it cannot watch)
+class _Validated:
+    """An answer kept while its validators show no change: an inotify watcher on
+    what it can watch, and the ``lstat`` signature of the rest (``watch``)."""
+
+    watch: list[bytes]
     signature: list[tuple[int, ...] | None]
-    result: dict[str, Any]
-    computed_at: float  # time.monotonic() when git ran
-    watcher: _Watcher | None = None  # inotify on the rest of the watched paths
+    watcher: _Watcher | None
 
     def unchanged(self) -> bool:
         """True while the validators show no change (call with ``_lock`` held)."""
@@ -387,6 +386,16 @@ class _GitEntry:
     def close(self) -> None:
         if self.watcher is not None:
             self.watcher.close()
+
+
+@dataclass
+class _GitEntry(_Validated):
+    dotgit: str  # the `.git` that was found from the base directory
+    watch: list[bytes]  # absolute paths whose lstat is the validator (with a watcher: what it cannot watch)
+    signature: list[tuple[int, ...] | None]
+    result: dict[str, Any]
+    computed_at: float  # time.monotonic() when git ran
+    watcher: _Watcher | None = None  # inotify on the rest of the watched paths
 
 
 _git_cache: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], _GitEntry] = {}
@@ -978,7 +987,7 @@ _AGENT_VARS = frozenset({"HOME", "XDG_CONFIG_HOME", "LOGNAME", "USER", "LNAME", 
 
 
 @dataclass
-class _AgentEntry:
+class _AgentEntry(_Validated):
     env: tuple[tuple[str, str], ...]
     cwd: str | None  # (git reads the configuration of the repository it is started in)
     uid: int | None
@@ -987,16 +996,6 @@ class _AgentEntry:
     answer: tuple[str, dict[str, Any]]
     computed_at: float
     watcher: _Watcher | None = None
-
-    def unchanged(self) -> bool:
-        """True while the validators show no change (call with ``_lock`` held)."""
-        if self.watcher is not None and not self.watcher.unchanged():
-            return False
-        return _signature(self.watch) == self.signature
-
-    def close(self) -> None:
-        if self.watcher is not None:
-            self.watcher.close()
 
 
 _agent_entry: _AgentEntry | None = None
