@@ -443,3 +443,23 @@ def test_savepoint_journals_stay_in_memory_and_scrub_keeps_it_so(tmp_path: Path)
     assert lg.redact(node.id, reason="test") >= 1
     assert lg.store.conn.execute("PRAGMA temp_store").fetchone()[0] == 2
     assert lg.verify().ok
+
+
+def test_a_bulk_write_is_not_checkpointed_between_its_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk write's loading commits are one write (bulk._loading): the background
+    checkpointer is not woken between them, however many there are; only the
+    commits around them count."""
+    from lineage.store import sqlite as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 1)
+    lg = lineage.open(tmp_path / "lineage.db")
+    with lg.start_run("fit") as run:
+        run.log_metric("m", 1.0)
+    before = lg.store._checkpointer.woken
+    rows = [(f"prediction:{i:032x}", "model:" + "a" * 64, "b" * 64, "1", None, None, "2026-01-01T00:00:00Z")
+            for i in range(30_000)]
+    lg.store.write_bulk("predictions", {"model": "model:" + "a" * 64}, "predictions", rows, chunk=1_000)
+    assert lg.store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 30_000
+    assert lg.store._checkpointer.woken - before <= 2  # the batch's opening commit and the publish
+    assert lg.store._checkpointer.paused == 0
+    assert lg.verify().ok

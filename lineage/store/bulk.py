@@ -412,15 +412,18 @@ class _loading:
     it every chunk before it, the WAL being one file written in order), and without
     checkpointing the WAL at every few commits (each checkpoint syncs the WAL and the
     database: a fifth of the write's time here; the publish commit checkpoints once, as a
-    single large transaction does). The connection's settings are restored after."""
+    single large transaction does; nor does this process's background checkpointer).
+    The connection's settings are restored after."""
 
     def __init__(self, store: Store) -> None:
         self.conn = store.conn
+        self.checkpointer = store._checkpointer
         self.was: list[tuple[str, int]] = []
 
     def __enter__(self) -> None:
         if not isinstance(self.conn, sqlite3.Connection):  # (SQLite's settings only)
             return
+        self.checkpointer.pause()
         with suppress(sqlite3.Error, LineageError):
             for pragma, want in (("synchronous", 1), ("wal_autocheckpoint", 0)):
                 level = int(self.conn.execute(f"PRAGMA {pragma}").fetchone()[0])
@@ -429,6 +432,8 @@ class _loading:
                     self.was.append((pragma, level))
 
     def __exit__(self, *exc: object) -> None:
+        if isinstance(self.conn, sqlite3.Connection):
+            self.checkpointer.resume()
         for pragma, level in self.was:
             with suppress(sqlite3.Error, LineageError):
                 self.conn.execute(f"PRAGMA {pragma} = {int(level)}")
