@@ -186,20 +186,7 @@ def bench_params(b: Bench, durability: str) -> None:
 
     def raw(table: str) -> Callable[[], float]:
         def go() -> float:
-            conn = b.raw(durability)
-            times = []
-            for i in range(n):
-                t = time.perf_counter()
-                conn.execute("BEGIN IMMEDIATE")
-                if table == "params":
-                    conn.execute("INSERT INTO params (run, key, value, event) VALUES (?, ?, ?, ?)", ("run:1", f"param_{i}", str(i), i))
-                else:
-                    conn.execute("INSERT INTO metrics (run, key, value, step, at, event) VALUES (?, ?, ?, ?, ?, ?)",
-                                 ("run:1", "loss", 1.0 / (i + 1), i, "2026-01-01T00:00:00Z", i))
-                conn.execute("COMMIT")
-                times.append(time.perf_counter() - t)
-            conn.close()
-            return statistics.median(times) * 1e3
+            return raw_row_commits(b.raw(durability), table, n, mark="?", begin="BEGIN IMMEDIATE")
         return go
 
     b.record("log_param", durability, median_of(b.repeats, ours_param), median_of(b.repeats, raw("params")), "ms")
@@ -208,6 +195,26 @@ def bench_params(b: Bench, durability: str) -> None:
 
 # ---------------------------------------------------------------------------
 # predictions: throughput of one bulk event
+
+
+def raw_row_commits(conn: Any, table: str, n: int, *, mark: str, begin: str) -> float:
+    """The raw baseline of one logged value: median milliseconds of ``begin``, one
+    INSERT of a param or metric row and COMMIT, ``n`` times, on a plain connection
+    (sqlite3 or psycopg: ``mark`` is its placeholder); closes ``conn``."""
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        conn.execute(begin)
+        if table == "params":
+            conn.execute(f"INSERT INTO params (run, key, value, event) VALUES ({', '.join([mark] * 4)})",
+                         ("run:1", f"param_{i}", str(i), i))
+        else:
+            conn.execute(f"INSERT INTO metrics (run, key, value, step, at, event) VALUES ({', '.join([mark] * 6)})",
+                         ("run:1", "loss", 1.0 / (i + 1), i, "2026-01-01T00:00:00Z", i))
+        conn.execute("COMMIT")
+        times.append(time.perf_counter() - t)
+    conn.close()
+    return statistics.median(times) * 1e3
 
 
 def bench_predictions(b: Bench, durability: str) -> None:
@@ -603,21 +610,7 @@ def bench_params_postgres(b: Bench, durability: str) -> None:
 
     def raw(table: str) -> Callable[[], float]:
         def go() -> float:
-            conn = pg.raw()
-            times = []
-            for i in range(n):
-                t = time.perf_counter()
-                conn.execute("BEGIN")
-                if table == "params":
-                    conn.execute("INSERT INTO params (run, key, value, event) VALUES (%s, %s, %s, %s)",
-                                 ("run:1", f"param_{i}", str(i), i))
-                else:
-                    conn.execute("INSERT INTO metrics (run, key, value, step, at, event) VALUES (%s, %s, %s, %s, %s, %s)",
-                                 ("run:1", "loss", 1.0 / (i + 1), i, "2026-01-01T00:00:00Z", i))
-                conn.execute("COMMIT")
-                times.append(time.perf_counter() - t)
-            conn.close()
-            return statistics.median(times) * 1e3
+            return raw_row_commits(pg.raw(), table, n, mark="%s", begin="BEGIN")
         return go
 
     try:
