@@ -181,10 +181,7 @@ def write_batched_many(store: Store, writes: Sequence[tuple[str, Mapping[str, An
     if all(isinstance(p[3], list) for p in peeked):
         # (no leftover check here: a small write makes no batch, and the next large
         # one, or `verify`, removes what a killed writer left)
-        if len(peeked) == 1:  # one write is its own transaction (no savepoint inside)
-            t, p, table, rows = peeked[0]
-            return [store._write_bulk_direct(t, p, table, rows, chunk=SMALL_ROWS)]
-        with store.transaction():
+        with store.atomic():  # one transaction, no savepoint per write: all or nothing
             return [store._write_bulk_direct(t, p, table, rows, chunk=SMALL_ROWS) for t, p, table, rows in peeked]
     clean_leftovers(store)
     writes = peeked

@@ -542,7 +542,7 @@ class Store:
         """`write_bulk` inside the caller's transaction: rows straight into ``table``."""
         columns = RECORD_TABLES[table]
         marks = ", ".join("?" * len(columns))
-        with self.transaction():
+        with self.atomic():  # (a savepoint inside a caller's transaction(), as every write)
             if table == "params":
                 self._forget_known()  # (params written here are not noted: see `known_params`)
             seq, prev = self.head()
