@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import child_status
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -422,12 +423,39 @@ def test_a_forked_child_checkpoints_on_its_own_and_closes_without_waiting(tmp_pa
             lg.close()
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    status = child_status(pid)
     assert os.waitstatus_to_exitcode(status) == 0
     run.log_metric("parent", 10, step=10)
     run.end()
     assert lg.verify().ok
     assert lg.store.conn.execute("SELECT COUNT(*) FROM events WHERE type = 'note'").fetchone()[0] == 10
+
+
+def test_forks_taken_while_the_checkpointer_works_give_children_that_can_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork copies only the forking thread, but every mutex as it is: one taken
+    while the checkpoint thread was inside SQLite gave a child whose first SQLite
+    call waited forever (one fork in about twelve did; CI hung on it). With a
+    checkpoint woken by every commit, many forks land on a busy thread."""
+    from lineage.store import sqlite as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend, "CHECKPOINT_EVERY", 1)
+    for round_ in range(40):  # a store each: its thread opens a connection, then checkpoints
+        lg = lineage.open(tmp_path / f"{round_}.db")
+        for i in range(3):
+            lg.store.write("note", {"parent": i})  # each commit wakes the thread
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                lg.store.write("note", {"child": round_})
+                code = 0
+            finally:
+                os._exit(code)
+        assert os.waitstatus_to_exitcode(child_status(pid, seconds=20)) == 0, f"the child of fork {round_}"
+        assert lg.store.conn.execute("SELECT COUNT(*) FROM events WHERE type = 'note'").fetchone()[0] == 4
+        assert lg.verify().ok
+        lg.close()
 
 
 def test_savepoint_journals_stay_in_memory_and_scrub_keeps_it_so(tmp_path: Path) -> None:

@@ -212,6 +212,24 @@ CHECKPOINT_EVERY = 64
 #: but unused keeps no thread); the next commits start another
 CHECKPOINT_IDLE_SECONDS = 30.0
 
+#: held by a checkpointer thread for each SQLite call it makes, and by a fork for
+#: its duration. SQLite's Unix layer keeps process-wide mutexes (the one guarding
+#: its table of open files and their locks above all); a fork taken while another
+#: thread was inside SQLite copies that mutex held into the child, whose first
+#: SQLite call then waits for it forever (seen in CI: a forked writer hung in its
+#: first PRAGMA). So a fork waits for the checkpoint under way, a few
+#: milliseconds at most, and the child never starts inside one.
+_IN_SQLITE = threading.Lock()
+
+
+def _release_after_fork() -> None:
+    _IN_SQLITE.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_IN_SQLITE.acquire, after_in_parent=_release_after_fork,
+                        after_in_child=_release_after_fork)
+
 
 class Checkpointer:
     """Copies a store's WAL back into its database file from a thread of its own,
@@ -275,18 +293,21 @@ class Checkpointer:
             self.paused -= 1
 
     def _run(self, wake: threading.Event) -> None:
+        # every SQLite call of this thread holds _IN_SQLITE, so no fork copies it midway
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=0, check_same_thread=False)
+            with _IN_SQLITE:
+                conn = sqlite3.connect(self.path, isolation_level=None, timeout=0, check_same_thread=False)
         except sqlite3.Error:
             return  # (the store is gone or unreadable: its writers' own checkpoints remain)
         try:
             while wake.wait(CHECKPOINT_IDLE_SECONDS) and not self._closed:
                 wake.clear()
                 # (busy with another checkpoint, or the disk: the next wake retries)
-                with suppress(sqlite3.Error):
+                with _IN_SQLITE, suppress(sqlite3.Error):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         finally:
-            conn.close()
+            with _IN_SQLITE:
+                conn.close()
 
     def close(self) -> None:
         """Stop the thread (after the checkpoint it may be running); idempotent."""
