@@ -3,8 +3,10 @@ modules that run on both backends) a fresh schema of a real PostgreSQL server.""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +31,31 @@ def require_program(name: str) -> str:
             pytest.fail(f"{name} is not installed, but .ci/run should have installed it")
         pytest.skip(f"{name} is not installed here (CI installs it via .ci/run)")
     return path
+
+
+# ---------------------------------------------------------------------------
+# a stuck test stops the run, saying where, instead of using up CI's 90 minutes
+# (once a forked child deadlocked and its parent waited on it until CI's deadline)
+
+#: seconds one test (setup, call, teardown) may take; stress tests get three times it
+TEST_TIMEOUT_SECONDS = float(os.environ.get("LINEAGE_TEST_TIMEOUT", "300"))
+_TERMINAL = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_TERMINAL] = os.dup(2)  # the real stderr: pytest captures fd 2 during tests
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Past the limit, faulthandler prints every thread's stack to the terminal and
+    ends the run with a failure (a deadlock cannot be interrupted from Python)."""
+    limit = TEST_TIMEOUT_SECONDS * (3 if item.get_closest_marker("stress") else 1)
+    faulthandler.dump_traceback_later(limit, exit=True, file=item.config.stash[_TERMINAL])
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(autouse=True)
@@ -325,5 +352,24 @@ def exit_code_as_nobody(check: Callable[[], int]) -> int:
             code = check()
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return os.waitstatus_to_exitcode(child_status(pid))
+
+
+#: seconds a forked child of a test may take before it is killed and the test fails
+CHILD_SECONDS = 60.0
+
+
+def child_status(pid: int, seconds: float = CHILD_SECONDS) -> int:
+    """The wait status of the forked child ``pid`` (``os.waitpid``'s), waiting at most
+    ``seconds``: a child still running then is killed and the test fails. A hung
+    child left behind would keep the run's output pipe open after pytest ends."""
+    deadline = time.monotonic() + seconds
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"the forked child {pid} was still running after {seconds:.0f} s (killed)")
+        time.sleep(0.01)

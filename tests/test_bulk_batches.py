@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import child_status
 from test_reliability import ACTOR, _prediction_rows
 
 import lineage
@@ -137,7 +138,7 @@ def _killed_half_way(store_path: Path) -> None:
                              chunk=1_000)
         finally:
             os._exit(3)
-    _, status = os.waitpid(pid, 0)
+    status = child_status(pid)
     assert os.WIFSIGNALED(status)
 
 

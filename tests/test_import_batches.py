@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import lock_holds
+from conftest import child_status, lock_holds
 from test_bulk_batches import _reference_verifier
 
 import lineage
@@ -202,7 +202,7 @@ def _kill_import(path: Any, *, at: str, blind: bool = False) -> None:
             _history(child, word="leftover", value=900_000.0, last="running").commit()
         finally:
             os._exit(3)
-    _, status = os.waitpid(pid, 0)
+    status = child_status(pid)
     assert os.WIFSIGNALED(status)
 
 
@@ -398,7 +398,10 @@ def test_a_large_import_never_holds_the_lock_long_and_stays_whole(tmp_path: Path
     read_counts, verifies = out.get(timeout=120)
     waits, failures = wrote.get(timeout=120)
     for p in others:
-        p.join()
+        p.join(60)
+        if p.is_alive():
+            p.kill()
+            pytest.fail("a reader or writer process was still running a minute after the import (killed)")
     seen.update(read_counts)
     waits.sort()
     print(f"\nFIGURE import: {sum(result.counts.values()):,} rows and nodes in {took:.1f} s; the write lock held "

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import _pg_admin, pg_schema, pg_store_url, require_postgres
+from conftest import _pg_admin, child_status, pg_schema, pg_store_url, require_postgres
 
 import lineage
 from lineage.cli import cli
@@ -462,7 +462,7 @@ def test_a_forked_child_writes_on_its_own_sessions_and_leaves_the_parents_alone(
                 gc.collect()
             finally:
                 os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        status = child_status(pid)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
         assert _backend_pid(s) == parent_pid  # the parent's session survived the child
         s.add_node(dataset(3))

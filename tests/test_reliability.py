@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import exit_code_as_nobody
+from conftest import child_status, exit_code_as_nobody
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -612,7 +612,7 @@ def test_a_bulk_write_killed_half_way_leaves_nothing(store_path: Path) -> None:
                              chunk=2_000)
         finally:
             os._exit(3)
-    _, status = os.waitpid(pid, 0)
+    status = child_status(pid)
     assert os.WIFSIGNALED(status)
     s = Store(store_path, actor=ACTOR)
     if not isinstance(store_path, Path):  # PostgreSQL: one COPY transaction, gone with the session

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import child_status
 
 import lineage
 from lineage import fluent
@@ -234,7 +235,7 @@ def test_a_forked_child_does_not_end_its_parents_run(tmp_path: Path, monkeypatch
             except BaseException:
                 code = 3
             os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        status = child_status(pid)
         assert os.WEXITSTATUS(status) == 0
         lg = lineage.open(tmp_path / "lineage.db")
         try:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from conftest import child_status
 
 import lineage
 from lineage.cli import cli
@@ -534,7 +535,7 @@ def test_a_forked_worker_logs_through_its_own_writer(served: Any) -> None:
             code = 0 if logger.written == 20 else 2
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    status = child_status(pid)
     assert os.waitstatus_to_exitcode(status) == 0
     logger.close()
     assert lg.describe(model).attrs["predictions"]["count"] == 21  # the parent's row once, the child's 20

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import DB_ERRORS
+from conftest import DB_ERRORS, child_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -646,7 +646,7 @@ def test_a_forked_child_writes_through_its_own_connection(store: Store) -> None:
             code = 3
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    status = child_status(pid)
     assert os.waitstatus_to_exitcode(status) == 0
     assert store.conn is parent_conn  # the parent keeps its own
     store.add_node(dataset("cd" * 32, "from-parent"))
