@@ -153,16 +153,17 @@ class _PredictionWriter:
         self.queue.put(item)
 
     def _work(self) -> None:
-        from .store import Store
+        from .store import Store, fork_gate
         from .tracking import log_predictions
 
         stores: dict[Any, Store] = {}
         while True:
             path, actor, model_id, X, out, ids = self.queue.get()
             try:
-                if path not in stores:
-                    stores[path] = Store(path, create=False, actor=actor)
-                log_predictions(stores[path], model_id, X, out, request_ids=ids)
+                with fork_gate.passage():  # a fork waits for this write (see store.ForkGate)
+                    if path not in stores:
+                        stores[path] = Store(path, create=False, actor=actor)
+                    log_predictions(stores[path], model_id, X, out, request_ids=ids)
             except LineageError as exc:
                 _warn("the predictions", exc)
             finally:

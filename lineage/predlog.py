@@ -28,7 +28,7 @@ from typing import Any
 from . import hashing
 from .errors import InvalidInputError, LineageError, WriteRefusedError
 from .model import uuid7_batch
-from .store import Store
+from .store import Store, fork_gate
 
 log = logging.getLogger("lineage")
 
@@ -308,7 +308,8 @@ class PredictionLogger:
         """Run one write of the writer thread: True when it committed; False when it
         failed, the error kept in `last_error` and logged, for a later retry."""
         try:
-            write()
+            with fork_gate.passage():  # a fork waits for this write (see store.ForkGate)
+                write()
         except Exception as exc:  # noqa: BLE001 - boundary 3 of 5: the writer thread must not die; a busy or failing store (either backend's errors) keeps the rows for a retry
             self._errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"

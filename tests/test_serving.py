@@ -542,6 +542,30 @@ def test_a_forked_worker_logs_through_its_own_writer(served: Any) -> None:
     assert lg.get("request:child-19").kind == "prediction" and lg.verify().ok
 
 
+def test_workers_forked_while_the_parents_logger_writes_can_log(served: Any) -> None:
+    """gunicorn's preload forks workers from a parent whose logger may be writing at
+    that moment: a fork copied a SQLite mutex the writer thread held, and the
+    worker's first write waited forever. The fork now waits for that write."""
+    lg, model = served
+    logger = lg.prediction_logger(model, max_batch=1, max_delay=0)
+    for round_ in range(30):
+        logger.log([[round_]], [0], request_ids=[f"parent-{round_}"])  # its writer starts at once
+        time.sleep(round_ % 10 / 10_000)  # forks land at different points of its write
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                logger.log([[round_]], [1], request_ids=[f"worker-{round_}"])
+                logger.close()
+                code = 0 if logger.written == 1 else 2
+            finally:
+                os._exit(code)
+        assert os.waitstatus_to_exitcode(child_status(pid, seconds=20)) == 0, f"the worker of fork {round_}"
+    logger.close()
+    assert lg.describe(model).attrs["predictions"]["count"] == 60
+    assert lg.verify().ok
+
+
 def test_predictions_of_a_named_model_with_an_output_column(project: Path) -> None:
     import joblib
     from sklearn.dummy import DummyClassifier

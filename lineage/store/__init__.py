@@ -30,7 +30,7 @@ from .files import RunLock, StatCache
 from .ledger import Event, VerifyReport
 from .locate import default_location, find_store, locate
 from .schema import BATCHED_TABLES, DB_NAME, GENESIS, MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, STORE_DIR, column_kinds, published
-from .sqlite import chunked, map_errors
+from .sqlite import chunked, fork_gate, map_errors
 
 __all__ = [
     "BATCHED_TABLES",
@@ -54,6 +54,7 @@ __all__ = [
     "encode_batch",
     "event_numbers",
     "find_store",
+    "fork_gate",
     "locate",
     "map_errors",
     "published",

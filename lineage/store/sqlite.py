@@ -212,23 +212,66 @@ CHECKPOINT_EVERY = 64
 #: but unused keeps no thread); the next commits start another
 CHECKPOINT_IDLE_SECONDS = 30.0
 
-#: held by a checkpointer thread for each SQLite call it makes, and by a fork for
-#: its duration. SQLite's Unix layer keeps process-wide mutexes (the one guarding
-#: its table of open files and their locks above all); a fork taken while another
-#: thread was inside SQLite copies that mutex held into the child, whose first
-#: SQLite call then waits for it forever (seen in CI: a forked writer hung in its
-#: first PRAGMA). So a fork waits for the checkpoint under way, a few
-#: milliseconds at most, and the child never starts inside one.
-_IN_SQLITE = threading.Lock()
+class ForkGate:
+    """What a fork waits for: the SQLite calls of lineage's own background threads
+    (the checkpointer, a prediction logger's writer, autolog's prediction writer).
+
+    SQLite's Unix layer keeps process-wide mutexes (the one guarding its table of
+    open files and their locks above all). A fork copies only the forking thread
+    but every mutex as it is: one taken while another thread was inside SQLite gave
+    a child whose first SQLite call waited forever (seen in CI, about one fork in
+    twelve onto a busy checkpointer; gunicorn's preload forks workers the same way).
+    Background threads pass through the gate around their SQLite work, many at a
+    time; a fork (`os.register_at_fork`) closes it and waits until none is inside,
+    so no child starts inside a SQLite call. The wait is a checkpoint or one bulk
+    write: milliseconds, unless that write waits for the store's lock.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._inside = 0
+        self._forking = False
+
+    @contextmanager
+    def passage(self) -> Iterator[None]:
+        """Around one stretch of a background thread's SQLite calls."""
+        with self._cond:
+            while self._forking:
+                self._cond.wait()
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._inside -= 1
+                if not self._inside:
+                    self._cond.notify_all()
+
+    def before_fork(self) -> None:
+        with self._cond:
+            self._forking = True
+            while self._inside:
+                self._cond.wait()
+
+    def after_fork_in_parent(self) -> None:
+        with self._cond:
+            self._forking = False
+            self._cond.notify_all()
+
+    def after_fork_in_child(self) -> None:
+        # the child has none of the parent's threads; its copy of the condition's lock
+        # may be held (taken by a thread that does not exist here)
+        self._cond = threading.Condition(threading.Lock())
+        self._inside = 0
+        self._forking = False
 
 
-def _release_after_fork() -> None:
-    _IN_SQLITE.release()
-
+#: the one gate of this process (see `ForkGate`)
+fork_gate = ForkGate()
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_IN_SQLITE.acquire, after_in_parent=_release_after_fork,
-                        after_in_child=_release_after_fork)
+    os.register_at_fork(before=fork_gate.before_fork, after_in_parent=fork_gate.after_fork_in_parent,
+                        after_in_child=fork_gate.after_fork_in_child)
 
 
 class Checkpointer:
@@ -293,9 +336,9 @@ class Checkpointer:
             self.paused -= 1
 
     def _run(self, wake: threading.Event) -> None:
-        # every SQLite call of this thread holds _IN_SQLITE, so no fork copies it midway
+        # every SQLite call of this thread passes the fork gate: no fork copies one midway
         try:
-            with _IN_SQLITE:
+            with fork_gate.passage():
                 conn = sqlite3.connect(self.path, isolation_level=None, timeout=0, check_same_thread=False)
         except sqlite3.Error:
             return  # (the store is gone or unreadable: its writers' own checkpoints remain)
@@ -303,10 +346,10 @@ class Checkpointer:
             while wake.wait(CHECKPOINT_IDLE_SECONDS) and not self._closed:
                 wake.clear()
                 # (busy with another checkpoint, or the disk: the next wake retries)
-                with _IN_SQLITE, suppress(sqlite3.Error):
+                with fork_gate.passage(), suppress(sqlite3.Error):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         finally:
-            with _IN_SQLITE:
+            with fork_gate.passage():
                 conn.close()
 
     def close(self) -> None:
