@@ -446,7 +446,7 @@ class Run:
             if tags:
                 extra["tags"] = [(run_id, k, v) for k, v in secret_safe(tags, "tags").items()]
             # (the id was made just now: nothing can be recorded under it or from it yet)
-            store.know_all_params(run_id)
+            store.know_new_run(run_id)
             store.add_node(node, edges=edges, event_type="run_started", extra=extra, new=True)
             if not lock.try_acquire():
                 raise WriteRefusedError(f"cannot lock run {run_id}: {lock.path} is held by another process")

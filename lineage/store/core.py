@@ -178,6 +178,7 @@ class Store:
             self._local.head = None  # (seq, hash) of the ledger's head, while trusted
             self._local.version = None  # PRAGMA data_version when that was checked
             self._local.params = {}  # run id -> all its params, while known (`known_params`)
+            self._local.edges = {}  # run id -> all edges from or to it, while known (`known_edges`)
         return conn
 
     def _connect_here(self) -> None:
@@ -402,9 +403,10 @@ class Store:
         self._local.head = None
 
     def _forget_known(self) -> None:
-        """Drop the known nodes and runs' params (`known_node`, `known_params`)."""
+        """Drop the known nodes and runs' params and edges (`known_node`, `known_params`)."""
         self._known.clear()
         self._local.params = {}
+        self._local.edges = {}
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -480,6 +482,8 @@ class Store:
                     bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
                     if bad:
                         raise WriteRefusedError(f"refused: {bad}")  # (the transaction rolls back whole)
+                    if self._local.edges:
+                        self._note_edges(coerced)
                 if table == "run_states":
                     self._track_open_runs(coerced)
             body = {"at": now_iso(), "actor": self.actor, **payload}
@@ -494,6 +498,16 @@ class Store:
             if known is not None:
                 known[key] = value
 
+    def _note_edges(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Edges rows ``(src, dst, rel, role)`` as stored, written in this transaction:
+        added to the edges of the runs this connection knows all of (`known_edges`)."""
+        memo = self._local.edges
+        for row in rows:
+            for end in (row[0], row[1]):
+                known = memo.get(end)
+                if known is not None:
+                    known.add(tuple(row))
+
     def _track_open_runs(self, states: Iterable[Sequence[Any]]) -> None:
         """Keep `open_runs` in step with run_states rows ``(run, status, …)`` being
         written, in the same transaction (the one place every run state passes)."""
@@ -505,6 +519,7 @@ class Store:
                 # (an ended run's params are no longer worth remembering: the memory
                 # stays as small as the runs open in this process)
                 self._local.params.pop(state[0], None)
+                self._local.edges.pop(state[0], None)
 
     def write_bulk(self, type_: str, payload: Mapping[str, Any], table: str, rows: Iterable[Sequence[Any]], *, chunk: int = 50_000) -> int:
         """One event for many rows of one table (predictions, imports); returns its number.
@@ -543,8 +558,8 @@ class Store:
         columns = RECORD_TABLES[table]
         marks = ", ".join("?" * len(columns))
         with self.atomic():  # (a savepoint inside a caller's transaction(), as every write)
-            if table == "params":
-                self._forget_known()  # (params written here are not noted: see `known_params`)
+            if table in ("params", "edges"):
+                self._forget_known()  # (rows written here are not noted: see `known_params`)
             seq, prev = self.head()
             seq += 1
             # the event number is one int of ours for every row: a literal, not a binding
@@ -586,6 +601,17 @@ class Store:
         (each an exact lookup on ``edges_src``), not one per edge."""
         found: set[Edge] = set()
         unique = list(dict.fromkeys(edges))
+        if self._local_state().edges:  # edges of a run whose edges this connection all knows
+            unknown = []
+            for e in unique:
+                known = self.known_edges(e.src)
+                if known is None:
+                    known = self.known_edges(e.dst)
+                if known is None:
+                    unknown.append(e)
+                elif as_stored("edges", RECORD_TABLES["edges"], (e.src, e.dst, e.rel, e.role)) in known:
+                    found.add(e)
+            unique = unknown
         for chunk in chunked(unique, 200):
             if len(chunk) == 1:
                 if self.edge_exists(chunk[0]):
@@ -728,12 +754,22 @@ class Store:
             return None
         return local.params.get(run_id)
 
-    def know_all_params(self, run_id: str) -> None:
-        """Note that ``run_id`` has no params but those this connection writes from now
-        on (a run whose id was made just now): see `known_params`."""
+    def known_edges(self, node_id: str) -> set[tuple[Any, ...]] | None:
+        """Every edge from or to the run ``node_id``, as stored ``(src, dst, rel, role)``,
+        when this connection knows them all (the rule of `known_params`), else None:
+        `existing_edges` then answers from memory, not with a query (issue 16)."""
+        local = self._local_state()
+        if not local.writing or self._forked != _FORKED[0] or local.version is None:
+            return None
+        return local.edges.get(node_id)
+
+    def know_new_run(self, run_id: str) -> None:
+        """Note that ``run_id`` (made just now) has no params and no edges but those this
+        connection writes from now on: see `known_params` and `known_edges`."""
         local = self._local_state()
         if local.writing and local.version is not None:
             local.params[run_id] = {}
+            local.edges[run_id] = set()
 
     def _data_version(self) -> int | None:
         """A number that changes whenever another connection commits (SQLite's PRAGMA
