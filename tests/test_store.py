@@ -486,7 +486,8 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
     conn = sqlite3.connect(store_path)
     conn.execute("DROP TABLE prediction_inputs")  # migration 6
     conn.execute("DROP TABLE open_runs")  # migration 5
-    conn.execute("DROP INDEX events_type")  # migration 2
+    conn.execute("DROP INDEX events_checkpoint")  # migration 11 (which dropped migration 2's events_type)
+    conn.execute("DROP INDEX events_push")
     conn.execute("DROP TABLE redactions")  # migration 3
     conn.execute("DROP INDEX predictions_request")  # migration 4: back to the full index
     conn.execute("CREATE INDEX predictions_request ON predictions (request_id)")
@@ -496,13 +497,15 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
     s = Store(store_path, actor="agent:" + "0" * 64)
     assert s.schema_version() == SCHEMA_VERSION == max(store_module.MIGRATIONS)
     indexes = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "events_type" in indexes
+    assert {"events_checkpoint", "events_push"} <= indexes and "events_type" not in indexes  # 2, then 11
     assert s.running_runs() == [left_open]  # migration 5 found it from run_states
     fill(s)
     s.verify(record=True)
     plan = " ".join(r[-1] for r in s.conn.execute(
         "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq DESC LIMIT 1"))
-    assert "USING COVERING INDEX events_type" in plan  # no scan of the ledger
+    assert "USING COVERING INDEX events_checkpoint" in plan  # no scan of the ledger
+    plan = " ".join(r[-1] for r in s.conn.execute("EXPLAIN QUERY PLAN SELECT seq, payload FROM events WHERE type = 'push' ORDER BY seq DESC"))
+    assert "USING INDEX events_push" in plan
     plan = " ".join(r[-1] for r in s.conn.execute("EXPLAIN QUERY PLAN SELECT id FROM predictions WHERE request_id = ?", ("x",)))
     assert "predictions_request" in plan  # the partial index still serves request:ID
     assert s.resolve("request:req-1").kind == "prediction"

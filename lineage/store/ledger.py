@@ -411,7 +411,7 @@ def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]] 
 
 
 def checkpoints(store: Store) -> list[Event]:
-    """Every checkpoint event, oldest first (found through the events_type index)."""
+    """Every checkpoint event, oldest first (found through the events_checkpoint index)."""
     seqs = [r[0] for r in store.conn.execute("SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq")]
     return [e for e in (store.event(s) for s in seqs) if e is not None]
 

@@ -144,7 +144,7 @@ def store_id(store: Store) -> str | None:
 
 def _push_events(store: Store) -> list[tuple[int, dict[str, Any]]]:
     """``(seq, payload)`` of this store's own ``push`` events, oldest first (through
-    the events_type index). A push event copied from another store (it was in the
+    the events_push index). A push event copied from another store (it was in the
     history pulled or pushed here) describes that store's numbering and is left out:
     walking newest first, each push event's copies are known before they are met,
     since a push's copies always come just before its own event."""
