@@ -298,6 +298,9 @@ def _origins(store: Store) -> set[tuple[str, str, str]]:
 def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str | None, done: int, total: int,
           head: str, later_erasures: list[tuple[Any, ...]]) -> None:
     """The push's one transaction on the target (the caller holds it)."""
+    # rows copied straight into the target's tables are not noted in what its
+    # connection remembers of its own runs' params and edges: drop that memory
+    target._forget_known()
     omit = _from_target(source, tid)
     # Events the target may hold by another path exist only where one side holds
     # copies (push events of its own): otherwise both histories are native, and
