@@ -212,6 +212,7 @@ CHECKPOINT_EVERY = 64
 #: but unused keeps no thread); the next commits start another
 CHECKPOINT_IDLE_SECONDS = 30.0
 
+
 class ForkGate:
     """What a fork waits for: the SQLite calls of lineage's own background threads
     (the checkpointer, a prediction logger's writer, autolog's prediction writer).
