@@ -69,9 +69,9 @@ A directory with no ``.git`` in it or above it (and no ``GIT_DIR``) is not a wor
 tree: that needs no git at all. Files under the store's own ``.lineage/`` folder
 are never watched: every run writes there.
 
-`open_inotify` is the one place an inotify instance is made: replacing it with a
-function that raises `OSError` shows what happens where the kernel refuses inotify
-(the ``lstat`` rule above; tests do this).
+`fswatch.open_inotify` is the one place an inotify instance is made: replacing it
+with a function that raises `OSError` shows what happens where the kernel refuses
+inotify (the ``lstat`` rule above; tests do this).
 
 **The whole code answer** (`capture_code`): what `capture` adds around git's answer
 (finding the code's folder and the entry script, resolving both with ``realpath``,
@@ -112,19 +112,16 @@ since `capture` reads ``os.environ``.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
-import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import capture
+from . import capture, fswatch
 
 __all__ = [
     "GIT_RECHECK_SECONDS",
@@ -135,7 +132,6 @@ __all__ = [
     "capture_agent",
     "capture_code",
     "capture_environment",
-    "open_inotify",
     "reset",
     "stats",
 ]
@@ -178,140 +174,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
-# ---------------------------------------------------------------------------
-# inotify (Linux), through the C library: no dependency
-
-_IN_MODIFY, _IN_ATTRIB, _IN_CLOSE_WRITE = 0x2, 0x4, 0x8
-_IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
-_IN_DELETE_SELF, _IN_MOVE_SELF, _IN_UNMOUNT, _IN_Q_OVERFLOW, _IN_IGNORED = 0x400, 0x800, 0x2000, 0x4000, 0x8000
-_IN_ONLYDIR, _IN_DONT_FOLLOW = 0x01000000, 0x02000000
-_IN_NONBLOCK, _IN_CLOEXEC = os.O_NONBLOCK, getattr(os, "O_CLOEXEC", 0o2000000)  # (as O_*: they differ by arch)
-# what a directory watch asks for: entries coming and going, a child's content or
-# attributes, the directory itself going away (reads and opens are not asked for:
-# git's own reads would be events)
-_WATCH_MASK = (_IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE
-               | _IN_DELETE | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_ONLYDIR | _IN_DONT_FOLLOW)
-_ENTRIES = _IN_CREATE | _IN_DELETE | _IN_MOVED_FROM | _IN_MOVED_TO
-_GONE = _IN_Q_OVERFLOW | _IN_IGNORED | _IN_DELETE_SELF | _IN_MOVE_SELF | _IN_UNMOUNT
-_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
-# errors of inotify_add_watch that mean "no more watches here", not "no such folder"
-_OUT_OF_WATCHES = (errno.ENOSPC, errno.EMFILE, errno.ENFILE, errno.ENOMEM)
-
-_libc: Any = None
-
-
-def _c_library() -> Any:
-    """libc's inotify functions (ctypes, loaded on first use), or None off Linux."""
-    global _libc
-    if _libc is None:
-        _libc = False
-        if sys.platform.startswith("linux"):
-            try:
-                import ctypes
-
-                lib = ctypes.CDLL(None, use_errno=True)
-                init, add = lib.inotify_init1, lib.inotify_add_watch
-            except (ImportError, OSError, AttributeError):  # (a Python built without ctypes, an old libc)
-                return None
-            init.argtypes, init.restype = [ctypes.c_int], ctypes.c_int
-            add.argtypes, add.restype = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32], ctypes.c_int
-            _libc = (init, add, ctypes.get_errno)
-    return _libc or None
-
-
-def _libc_open_inotify() -> int:
-    lib = _c_library()
-    if lib is None:
-        raise OSError(errno.ENOSYS, "inotify is Linux only")
-    fd = int(lib[0](_IN_NONBLOCK | _IN_CLOEXEC))
-    if fd < 0:
-        err = lib[2]()
-        raise OSError(err, os.strerror(err))
-    return fd
-
-
-#: makes a new non-blocking inotify instance and returns its file descriptor; raises
-#: OSError when the kernel refuses (not Linux, a seccomp sandbox, max_user_instances).
-#: Replace it with a function that raises to see the ``lstat`` fallback.
-open_inotify: Callable[[], int] = _libc_open_inotify
-
-
-def _add_watch(fd: int, folder: bytes) -> int:
-    """The watch descriptor of ``folder`` on the instance ``fd``; raises OSError."""
-    lib = _c_library()
-    if lib is None:
-        raise OSError(errno.ENOSYS, "inotify is Linux only")
-    wd = int(lib[1](fd, folder, _WATCH_MASK))
-    if wd < 0:
-        err = lib[2]()
-        raise OSError(err, os.strerror(err))
-    return wd
-
-
-@dataclass
-class _Watcher:
-    """One inotify instance watching the directories an answer depends on."""
-
-    fd: int
-    pid: int  # the process that made it: the only one that may read it
-    # wd -> (a work-tree directory: any entry coming or going matters, the names in it that matter)
-    folders: dict[int, tuple[bool, set[bytes]]] = field(default_factory=dict)
-    stale: bool = False
-
-    def add(self, folder: bytes, names: set[bytes], *, work_tree: bool) -> None:
-        """Watch ``folder`` for ``names`` (and, in the work tree, any entry coming or
-        going). Raises OSError when it cannot be watched."""
-        wd = _add_watch(self.fd, folder)
-        if wd in self.folders:  # the same directory reached twice: one watch for both roles
-            was_work, was_names = self.folders[wd]
-            self.folders[wd] = (was_work or work_tree, was_names | names)
-        else:
-            self.folders[wd] = (work_tree, set(names))
-
-    def unchanged(self) -> bool:
-        """Read every pending event (one ``read`` when there are none); False once any
-        of them changes the answer, and from then on. Call with ``_lock`` held once the
-        watcher is shared: a read takes the events, and another thread may close it."""
-        if self.stale or self.pid != os.getpid():
-            return False
-        while True:
-            try:
-                buf = os.read(self.fd, 65536)
-            except BlockingIOError:
-                return True
-            except OSError:
-                self.stale = True
-                return False
-            off = 0
-            while off < len(buf):
-                wd, mask, _cookie, size = _EVENT.unpack_from(buf, off)
-                name = buf[off + _EVENT.size: off + _EVENT.size + size].rstrip(b"\0")
-                off += _EVENT.size + size
-                if self._matters(wd, mask, name):
-                    self.stale = True
-                    return False
-
-    def _matters(self, wd: int, mask: int, name: bytes) -> bool:
-        if mask & _GONE:
-            return True  # overflow (events lost), or a watched folder removed/moved/unmounted
-        folder = self.folders.get(wd)
-        if folder is None:
-            return True
-        work_tree, names = folder
-        if mask & _ENTRIES and work_tree:
-            return True  # a new, removed or renamed entry: maybe an untracked file git would list
-        return name in names  # a write to an ignored file, or to git's other files, does not
-
-    def close(self) -> None:
-        """Close the instance (in a forked child, only the child's copy of it)."""
-        if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = -1
-        self.stale = True
-
-
-def _watch(work_folders: dict[bytes, set[bytes]], git_files: list[bytes]) -> tuple[_Watcher | None, list[bytes]]:
+def _watch(work_folders: dict[bytes, set[bytes]], git_files: list[bytes]) -> tuple[fswatch.Watcher | None, list[bytes]]:
     """An inotify instance watching ``work_folders`` (folder -> names in it that
     matter) and the folders of ``git_files``, and the git files it cannot watch (their
     folder does not exist): those stay ``lstat``-checked. ``(None, git_files)`` when
@@ -321,10 +184,10 @@ def _watch(work_folders: dict[bytes, set[bytes]], git_files: list[bytes]) -> tup
     if watchers >= MAX_WATCHERS:
         return None, git_files
     try:
-        fd = open_inotify()
+        fd = fswatch.open_inotify()
     except OSError:
         return None, git_files
-    watcher = _Watcher(fd, os.getpid())
+    watcher = fswatch.Watcher(fd, os.getpid())
     unwatched: list[bytes] = []
     try:
         for folder, names in work_folders.items():
@@ -336,7 +199,7 @@ def _watch(work_folders: dict[bytes, set[bytes]], git_files: list[bytes]) -> tup
             try:
                 watcher.add(folder, names, work_tree=False)
             except OSError as exc:
-                if exc.errno in _OUT_OF_WATCHES:
+                if exc.errno in fswatch.OUT_OF_WATCHES:
                     raise
                 if not (exc.errno == errno.ENOENT and _watch_above(watcher, folder)):
                     unwatched += [os.path.join(folder, n) for n in names]  # no such folder (yet)
@@ -346,7 +209,7 @@ def _watch(work_folders: dict[bytes, set[bytes]], git_files: list[bytes]) -> tup
     return watcher, unwatched
 
 
-def _watch_above(watcher: _Watcher, missing: bytes) -> bool:
+def _watch_above(watcher: fswatch.Watcher, missing: bytes) -> bool:
     """Watch the nearest existing folder above the ``missing`` one for the name that
     leads down to it (``~/.config`` for ``git`` when ``~/.config/git/config`` is
     looked for): its creation is then an event, and nothing below needs an ``lstat``
@@ -359,7 +222,7 @@ def _watch_above(watcher: _Watcher, missing: bytes) -> bool:
         try:
             watcher.add(parent, {os.path.basename(child)}, work_tree=False)
         except OSError as exc:
-            if exc.errno in _OUT_OF_WATCHES:
+            if exc.errno in fswatch.OUT_OF_WATCHES:
                 raise
             if exc.errno != errno.ENOENT:
                 return False
@@ -375,7 +238,7 @@ class _Validated:
 
     watch: list[bytes]
     signature: list[tuple[int, ...] | None]
-    watcher: _Watcher | None
+    watcher: fswatch.Watcher | None
 
     def unchanged(self) -> bool:
         """True while the validators show no change (call with ``_lock`` held)."""
@@ -395,7 +258,7 @@ class _GitEntry(_Validated):
     signature: list[tuple[int, ...] | None]
     result: dict[str, Any]
     computed_at: float  # time.monotonic() when git ran
-    watcher: _Watcher | None = None  # inotify on the rest of the watched paths
+    watcher: fswatch.Watcher | None = None  # inotify on the rest of the watched paths
 
 
 _git_cache: dict[tuple[str, str | None, tuple[tuple[str, str], ...]], _GitEntry] = {}
@@ -822,7 +685,7 @@ class _EnvEntry:
     value: tuple[str, dict[str, Any]]
     path: list[str] | None = None  # sys.path as the watcher was set up for it
     stat_checked: list[tuple[str, int | None]] = field(default_factory=list)  # entries not watched
-    watcher: _Watcher | None = None
+    watcher: fswatch.Watcher | None = None
     armed_at: float = 0.0
 
     def valid(self) -> bool:
@@ -847,10 +710,10 @@ class _EnvEntry:
     def _arm(self) -> None:
         """Watch the folders of ``sys.path`` (on Linux; nothing when inotify is refused)."""
         try:
-            fd = open_inotify()
+            fd = fswatch.open_inotify()
         except OSError:
             return
-        watcher = _Watcher(fd, os.getpid())
+        watcher = fswatch.Watcher(fd, os.getpid())
         path = list(sys.path)
         stat_checked: list[str] = []
         try:
@@ -995,7 +858,7 @@ class _AgentEntry(_Validated):
     signature: list[tuple[int, ...] | None]
     answer: tuple[str, dict[str, Any]]
     computed_at: float
-    watcher: _Watcher | None = None
+    watcher: fswatch.Watcher | None = None
 
 
 _agent_entry: _AgentEntry | None = None

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lineage
-from lineage import capture, capture_cache, tracking
+from lineage import capture, capture_cache, fswatch, tracking
 
 
 @pytest.fixture(autouse=True)
@@ -230,7 +230,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="in
 
 
 def no_inotify() -> int:
-    """What `capture_cache.open_inotify` does in a seccomp sandbox or off Linux."""
+    """What `fswatch.open_inotify` does in a seccomp sandbox or off Linux."""
     raise OSError(errno.ENOSYS, "inotify_init1 refused")
 
 
@@ -241,7 +241,7 @@ def validation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     if request.param == "inotify" and not sys.platform.startswith("linux"):
         pytest.skip("inotify is Linux only")
     if request.param == "lstat":
-        monkeypatch.setattr(capture_cache, "open_inotify", no_inotify)
+        monkeypatch.setattr(fswatch, "open_inotify", no_inotify)
     return str(request.param)
 
 

@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "model": 0,
     "signing": 1,
     "errors": 0,
+    "fswatch": 0,  # inotify through the C library: imports nothing of ours
     "secrets": 1,  # the one secret detector: every layer that stores text uses it
     "hashing": 2,
     "store": 3,
