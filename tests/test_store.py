@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -12,6 +13,7 @@ from conftest import DB_ERRORS, child_status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import lineage
 from lineage.errors import (
     AmbiguousIdError,
     InvalidInputError,
@@ -382,6 +384,27 @@ def test_a_run_whose_lock_is_free_is_reaped_as_crashed(store: Store) -> None:
     assert node.attrs["status"] == "crashed"
     assert store.reap_dead_runs() == []
     assert store.verify().ok
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.skipif(not hasattr(fcntl, "F_OFD_SETLK"), reason="open-file-description locks are Linux's")
+def test_runs_lock_bytes_of_one_file_and_leave_no_file_per_run(lg: lineage.Lineage) -> None:
+    """A run's lock is a byte of locks/runs.lock (no file made and unlinked per run);
+    a second lock on the same run conflicts even inside this process (so a reaper
+    never takes its own process's live run for dead), and an ended run's is free."""
+    store = lg.store
+    runs = [lg.start_run(f"r{i}") for i in range(5)]
+    assert sorted(p.name for p in store.locks_dir.iterdir()) == ["runs.lock"]
+    assert not any(store.run_lock(r.id).try_acquire() for r in runs)  # each held, by this process
+    assert lg.store.reap_dead_runs() == []
+    runs[2].end()
+    again = store.run_lock(runs[2].id)
+    assert again.try_acquire()
+    again.release(remove=True)
+    assert not store.run_lock(runs[3].id).try_acquire()  # releasing one byte left the others held
+    for r in runs[:2] + runs[3:]:
+        r.end()
+    assert sorted(p.name for p in store.locks_dir.iterdir()) == ["runs.lock"]
 
 
 # ---------------------------------------------------------------------------

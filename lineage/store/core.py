@@ -35,7 +35,7 @@ from . import files as _files
 from . import ledger as _ledger
 from . import sqlite as _sqlite
 from .codec import as_stored, encode_batch, encode_row, gc_paused
-from .files import RUN_ID_PATTERN, RunLock, StatCache, ignore_in_git
+from .files import RUN_ID_PATTERN, ByteLock, RunLock, StatCache, ignore_in_git
 from .ledger import Event, VerifyReport
 from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, column_kinds
 from .sqlite import begin_immediate, busy_error, chunked, map_errors
@@ -1198,7 +1198,7 @@ class Store:
 
     # -- run locks: a live run holds an flock; a free lock on a `running` run means it died
 
-    def run_lock(self, run_id: str) -> RunLock:
+    def run_lock(self, run_id: str) -> RunLock | ByteLock:
         """See `files.run_lock`."""
         return _files.run_lock(self, run_id)
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import re
 import sqlite3
+import struct
 import threading
 from collections.abc import Callable
 from contextlib import suppress
@@ -123,11 +125,16 @@ def artifact_path(store: Store, digest: str) -> Path:
     return store.artifacts_dir / digest[:2] / digest
 
 
-def run_lock(store: Store, run_id: str) -> RunLock:
-    """The lock file of a run: only ever ``locks/<32 hex>.lock`` inside the store."""
+def run_lock(store: Store, run_id: str) -> RunLock | ByteLock:
+    """The lock of a run: a byte of ``locks/runs.lock`` where the kernel has
+    open-file-description locks (Linux), else the file ``locks/<32 hex>.lock``
+    (only ever inside the store)."""
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
         raise InvalidInputError(f"{run_id!r} is not a run id (run:<32 hex digits>)")
-    return RunLock(store.locks_dir / (run_id.split(":", 1)[1] + ".lock"))
+    hex_id = run_id.split(":", 1)[1]
+    if _OFD_LOCKS:
+        return ByteLock(store.locks_dir / RUN_LOCKS_FILE, int(hashlib.sha256(hex_id.encode()).hexdigest()[:15], 16))
+    return RunLock(store.locks_dir / (hex_id + ".lock"))
 
 
 class StatCache:
@@ -147,6 +154,72 @@ class StatCache:
     def put(self, key: Any, digest: str, lines: int | None) -> None:
         with suppress(sqlite3.Error, LineageError):
             self.store.stat_put(key, digest, lines)
+
+
+#: the file whose bytes are the runs' locks (`ByteLock`)
+RUN_LOCKS_FILE = "runs.lock"
+
+#: open-file-description locks (Linux 3.15+): owned by one ``open``, like ``flock``,
+#: so two opens in one process conflict and a fork shares its parent's
+_OFD_LOCKS = hasattr(fcntl, "F_OFD_SETLK")
+
+
+class ByteLock:
+    """An exclusive lock on one byte of a shared lock file, held while its process
+    lives: the same contract as `RunLock`, without a file per run.
+
+    A run's lock used to be a file of its own, created, ``flock``ed and unlinked
+    again at the run's end: two directory updates of the store's file system per run,
+    ~25 µs of CPU and, measured by sampling, about 7% of the wall time of a batched
+    pipeline (issue 16). Here every run locks its own byte (at an offset drawn from
+    its id: 60 bits, so two runs meeting on one byte is a 2^-60 chance) of one file
+    that is never unlinked, with an open-file-description lock (``F_OFD_SETLK``).
+    Like ``flock`` and unlike POSIX record locks, it belongs to the ``open`` that
+    took it: two opens conflict inside one process too (a reaper never takes its
+    own process's live run for dead), closing another descriptor of the file does
+    not drop it, and the kernel drops it when the holder's process dies.
+    """
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.offset = offset
+        self._fd: int | None = None
+        self._pid = os.getpid()
+
+    def _set(self, fd: int, kind: int) -> None:
+        # struct flock: type, whence, start, length, pid (0 for OFD locks)
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", kind, os.SEEK_SET, self.offset, 1, 0))
+
+    def try_acquire(self) -> bool:
+        try:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except FileNotFoundError:  # the first run of a store: no locks/ folder yet
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return False  # read-only store: we cannot judge, so we do not
+        try:
+            self._set(fd, fcntl.F_WRLCK)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return False
+            raise
+        self._fd = fd
+        self._pid = os.getpid()
+        return True
+
+    def release(self, *, remove: bool = False) -> None:
+        """Unlock (``remove`` is `RunLock`'s: the shared file is never unlinked)."""
+        if self._fd is None:
+            return
+        if self._pid == os.getpid():
+            # (a forked child shares the parent's open file description, and so its
+            # lock: unlocking there would unlock the parent's live run. Just let go.)
+            self._set(self._fd, fcntl.F_UNLCK)
+        os.close(self._fd)
+        self._fd = None
 
 
 class RunLock:
