@@ -159,6 +159,20 @@ class StatCache:
 #: the file whose bytes are the runs' locks (`ByteLock`)
 RUN_LOCKS_FILE = "runs.lock"
 
+
+def _open_lock_file(path: Path) -> int | None:
+    """A read-write descriptor of the lock file ``path`` (made, and ``locks/`` with
+    it, on first use), or None where it cannot be opened for writing (a read-only
+    store: we cannot judge whether its runs live, so we do not)."""
+    try:
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except FileNotFoundError:  # the first lock of a store: no locks/ folder yet
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return None
+
 #: open-file-description locks (Linux 3.15+): owned by one ``open``, like ``flock``,
 #: so two opens in one process conflict and a fork shares its parent's
 _OFD_LOCKS = hasattr(fcntl, "F_OFD_SETLK")
@@ -191,14 +205,9 @@ class ByteLock:
         fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", kind, os.SEEK_SET, self.offset, 1, 0))
 
     def try_acquire(self) -> bool:
-        try:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except FileNotFoundError:  # the first run of a store: no locks/ folder yet
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError:
-            return False  # read-only store: we cannot judge, so we do not
+        fd = _open_lock_file(self.path)
+        if fd is None:
+            return False
         try:
             self._set(fd, fcntl.F_WRLCK)
         except OSError as exc:
@@ -223,7 +232,8 @@ class ByteLock:
 
 
 class RunLock:
-    """An exclusive ``flock`` on a per-run file, held while the run's process lives.
+    """An exclusive ``flock`` on a file of its own, held while its process lives: a
+    bulk batch's, and a run's where the kernel has no `ByteLock`.
 
     The kernel drops it when the process dies, however it dies (SIGKILL included),
     which is what lets another process tell a dead run from a live one.
@@ -240,14 +250,9 @@ class RunLock:
         # opens a new file at the path and locks it too (and could mark a live run
         # crashed). So the lock counts only if the path still names the locked file.
         for _ in range(10):
-            try:
-                try:
-                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-                except FileNotFoundError:  # the first run of a store: no locks/ folder yet
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            except OSError:
-                return False  # read-only store: we cannot judge, so we do not
+            fd = _open_lock_file(self.path)
+            if fd is None:
+                return False
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
