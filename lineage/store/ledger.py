@@ -339,13 +339,20 @@ def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]] 
     """
 
     erased = erased_rows(store, )
+    # An event that published a bulk batch of a table has no row of that table naming
+    # it directly (its rows carry -batch: lineage/store/bulk.py). A row that does was
+    # moved out of the batch into its event: the same rows in another form, which the
+    # digests alone saw only when the merge below happened to order it as before.
+    claimed = {t: {e for (e,) in store.conn.execute("SELECT event FROM bulk_batches WHERE tbl = ? AND event > ?",
+                                                     (t, after))} for t in BATCHED_TABLES}
 
-    def stream(table: str, columns: tuple[str, ...], order: int, cur: Iterator[Any] | None = None,
-               check_order: bool = True) -> Iterator[tuple[Any, int, bytes]]:
+    def stream(table: str, columns: tuple[str, ...], order: tuple[int, int], cur: Iterator[Any] | None = None,
+               check_order: bool = True) -> Iterator[tuple[Any, tuple[int, int], bytes]]:
         # '["table",{},…]': the row digest of `row_digest`, batch by batch and
         # column by column (json.dumps per row was most of verify's time)
         template = canonical_json([table])[:-1].replace("{", "{{").replace("}", "}}") + ",{}" * len(columns) + "]"
         mine = erased.get(table)
+        published = claimed.get(table) if cur is None else None  # (the direct rows of a batched table)
         if cur is None:
             sql = f"SELECT event, pk, {', '.join(columns)} FROM {table} WHERE event > ? ORDER BY event, pk"
             cur = store.conn.execute(sql, (after,))
@@ -360,6 +367,11 @@ def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]] 
                 # a forged non-numeric event number: sort it first, where verify
                 # reports it as naming no event (instead of failing to compare)
                 events = tuple(e if isinstance(e, (int, float)) else -1 for e in events)
+            if problems is not None and published and not published.isdisjoint(events):
+                moved = min(published.intersection(events))
+                problems.append((moved, f"event {moved} ({table}): a row names the event directly, but the event "
+                                        "published a bulk batch: a row was moved out of its batch"))
+                published = None  # one report per table
             if problems is not None and top_pk is not None:
                 if first and after > 0:
                     # rows of checkpointed events placed after the new ones
@@ -397,11 +409,12 @@ def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]] 
                 yield from store.conn.execute(f"SELECT {event}, pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk",
                                               (-batch,))
 
-    streams = [stream(t, c, i) for i, (t, c) in enumerate(RECORD_TABLES.items())]
-    streams += [stream(t, c, i, batches(t, c), check_order=False)
+    streams = [stream(t, c, (i, 0)) for i, (t, c) in enumerate(RECORD_TABLES.items())]
+    streams += [stream(t, c, (i, 1), batches(t, c), check_order=False)
                 for i, (t, c) in enumerate(RECORD_TABLES.items()) if t in BATCHED_TABLES]
-    # Items compare as (event, table order, digest) tuples; no two streams share a
-    # table order, so rows of one event keep (table order, pk) order.
+    # Items compare as (event, (table order, batched?), digest) tuples; no two streams
+    # share an order, so rows of one event keep (table order, pk) order (an event's
+    # rows of one table are all direct or all of its batch: `claimed` above).
     merged = heapq.merge(*streams)
     for event, group in itertools.groupby(merged, key=first_item):
         h = hashlib.sha256()
