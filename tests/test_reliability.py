@@ -656,12 +656,17 @@ def test_a_bulk_write_killed_half_way_leaves_nothing(store_path: Path) -> None:
 @contextmanager
 def small_writer(path: Path, *, pause: float) -> Iterator[list[float]]:
     """While the body runs, another connection records a small dataset every ``pause``
-    seconds; yields how long each of those writes took."""
+    seconds; yields how long each of those writes took. The body starts once that
+    connection is open and has written once (else a short body could be over before
+    the writer began: a flaky count, seen once under load)."""
     waits: list[float] = []
     stop = threading.Event()
+    ready = threading.Event()
 
     def write() -> None:
         w = Store(path, actor=ACTOR)
+        w.add_node(dataset("f" * 64, "warm-up"))
+        ready.set()
         i = 0
         while not stop.is_set():
             t = time.perf_counter()
@@ -673,6 +678,7 @@ def small_writer(path: Path, *, pause: float) -> Iterator[list[float]]:
 
     t = threading.Thread(target=write)
     t.start()
+    assert ready.wait(60), "the small writer did not start"
     try:
         yield waits
     finally:
