@@ -339,12 +339,16 @@ def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]] 
     """
 
     erased = erased_rows(store, )
-    # An event that published a bulk batch of a table has no row of that table naming
-    # it directly (its rows carry -batch: lineage/store/bulk.py). A row that does was
-    # moved out of the batch into its event: the same rows in another form, which the
-    # digests alone saw only when the merge below happened to order it as before.
-    claimed = {t: {e for (e,) in store.conn.execute("SELECT event FROM bulk_batches WHERE tbl = ? AND event > ?",
-                                                     (t, after))} for t in BATCHED_TABLES}
+    # The bulk batches published after `after`, per batched table, read once: their
+    # rows are merged in at their events' places (`batches`), and no row of the table
+    # names one of those events directly (its rows carry -batch: lineage/store/bulk.py).
+    # A row that does was moved out of its batch into its event: the same rows in
+    # another form, which the digests alone saw only when the merge below happened to
+    # order it as before.
+    published_batches = {t: store.conn.execute(
+        "SELECT b.batch, b.event, e.payload FROM bulk_batches b LEFT JOIN events e ON e.seq = b.event "
+        "WHERE b.tbl = ? AND b.event > ? ORDER BY b.event", (t, after)).fetchall() for t in BATCHED_TABLES}
+    claimed = {t: {event for _, event, _ in rows} for t, rows in published_batches.items()}
 
     def stream(table: str, columns: tuple[str, ...], order: tuple[int, int], cur: Iterator[Any] | None = None,
                check_order: bool = True) -> Iterator[tuple[Any, tuple[int, int], bytes]]:
@@ -399,9 +403,7 @@ def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]] 
     def batches(table: str, columns: tuple[str, ...]) -> Iterator[Any]:
         # rows of bulk writes published after `after`, each batch at its event's place,
         # in pk order within it (the order its event committed to; lineage/store/bulk.py)
-        for batch, event, payload in store.conn.execute(
-                "SELECT b.batch, b.event, e.payload FROM bulk_batches b LEFT JOIN events e ON e.seq = b.event "
-                "WHERE b.tbl = ? AND b.event > ? ORDER BY b.event", (table, after)).fetchall():
+        for batch, event, payload in published_batches[table]:
             if isinstance(batch, int) and isinstance(event, int):
                 if problems is not None and not _in_span(store, table, batch, payload):
                     problems.append((event, f"event {event} ({table}): a row lies outside the span of rows its "
