@@ -601,12 +601,13 @@ class Store:
         (each an exact lookup on ``edges_src``), not one per edge."""
         found: set[Edge] = set()
         unique = list(dict.fromkeys(edges))
-        if self._local_state().edges:  # edges of a run whose edges this connection all knows
+        memo = self.known_edges()
+        if memo:  # edges of a run whose edges this connection all knows: answered here
             unknown = []
             for e in unique:
-                known = self.known_edges(e.src)
+                known = memo.get(e.src)
                 if known is None:
-                    known = self.known_edges(e.dst)
+                    known = memo.get(e.dst)
                 if known is None:
                     unknown.append(e)
                 elif as_stored("edges", RECORD_TABLES["edges"], (e.src, e.dst, e.rel, e.role)) in known:
@@ -754,14 +755,16 @@ class Store:
             return None
         return local.params.get(run_id)
 
-    def known_edges(self, node_id: str) -> set[tuple[Any, ...]] | None:
-        """Every edge from or to the run ``node_id``, as stored ``(src, dst, rel, role)``,
-        when this connection knows them all (the rule of `known_params`), else None:
-        `existing_edges` then answers from memory, not with a query (issue 16)."""
+    def known_edges(self) -> dict[str, set[tuple[Any, ...]]]:
+        """Run id -> every edge from or to that run, as stored ``(src, dst, rel, role)``,
+        for the runs whose edges this connection knows all of (the rule of
+        `known_params`); empty where nothing may be trusted (outside a write
+        transaction, in a forked child). `existing_edges` answers from it, not with a
+        query (issue 16)."""
         local = self._local_state()
         if not local.writing or self._forked != _FORKED[0] or local.version is None:
-            return None
-        return local.edges.get(node_id)
+            return {}
+        return local.edges
 
     def know_new_run(self, run_id: str) -> None:
         """Note that ``run_id`` (made just now) has no params and no edges but those this
