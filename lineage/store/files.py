@@ -173,6 +173,10 @@ def _open_lock_file(path: Path) -> int | None:
     except OSError:
         return None
 
+
+#: what a non-blocking lock attempt raises when another holder has the lock
+_HELD_ELSEWHERE = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+
 #: open-file-description locks (Linux 3.15+): owned by one ``open``, like ``flock``,
 #: so two opens in one process conflict and a fork shares its parent's
 _OFD_LOCKS = hasattr(fcntl, "F_OFD_SETLK")
@@ -212,7 +216,7 @@ class ByteLock:
             self._set(fd, fcntl.F_WRLCK)
         except OSError as exc:
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if exc.errno in _HELD_ELSEWHERE:
                 return False
             raise
         self._fd = fd
@@ -257,7 +261,7 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 os.close(fd)
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                if exc.errno in _HELD_ELSEWHERE:
                     return False
                 raise
             try:
