@@ -13,7 +13,7 @@ import os
 import posixpath
 import sys
 import traceback
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
 from typing import Any
@@ -56,17 +56,32 @@ def _ensure(store: Store, node: Node, event_type: str) -> Node:
     return stored
 
 
+def _once_per_transaction(store: Store, what: str,
+                          capture: Callable[[], tuple[str, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
+    """``capture()``, asked once per write transaction (`Store.transaction_memo`):
+    a batch is recorded as one moment, by one agent in one environment. The answer
+    is shared within the transaction: its callers only build a `Node` of it, which
+    `_ensure` hands to `Store.add_node` (which does not change it) or drops."""
+    memo = store.transaction_memo()
+    if memo is None:
+        return capture()
+    found = memo.get(what)
+    if found is None:
+        found = memo[what] = capture()
+    return found
+
+
 def ensure_agent(store: Store) -> Node:
     """The agent node for the current person (git's user.name and user.email), OS
     account and host; named after the person, else the account."""
-    hex_id, attrs = capture_cache.capture_agent()
+    hex_id, attrs = _once_per_transaction(store, "agent", capture_cache.capture_agent)
     node = Node(make_id("agent", hex_id), "agent", attrs.get("name") or attrs.get("user"), attrs)
     return _ensure(store, node, "agent")
 
 
 def ensure_environment(store: Store) -> Node:
     """The environment node (Python, platform, packages); content-addressed and shared."""
-    hex_id, attrs = _cached_environment(store)
+    hex_id, attrs = _once_per_transaction(store, "environment", lambda: _cached_environment(store))
     node = Node(make_id("environment", hex_id), "environment", f"python {attrs.get('python', '')}".strip(), attrs)
     return _ensure(store, node, "environment")
 
@@ -129,7 +144,13 @@ def _environment_id(attrs: Mapping[str, Any]) -> str:
 
 def ensure_code(store: Store, *, path: str | None = None, entry_point: str | None = None) -> Node:
     """The code node of the working tree (git commit + diff digest, or the script's digest)."""
-    hex_id, attrs = capture_cache.capture_code(path, entry_point=entry_point)
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:  # (the working directory was removed)
+        cwd = None
+    # (what the answer depends on inside one transaction: a batch may run code from several places)
+    key = f"code\0{path}\0{entry_point}\0{cwd}\0{sys.argv[0] if sys.argv else ''}"
+    hex_id, attrs = _once_per_transaction(store, key, lambda: capture_cache.capture_code(path, entry_point=entry_point))
     name = attrs.get("entry_point") or (Path(attrs["root"]).name if attrs.get("root") else None)
     node = Node(make_id("code", hex_id), "code", name, attrs)
     return _ensure(store, node, "code")

@@ -142,6 +142,68 @@ def test_a_run_start_writes_one_event_and_reads_nothing_back(tmp_path: Path) -> 
     assert lg.verify().ok
 
 
+def test_a_batch_captures_its_agent_environment_and_code_once_as_one_moment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: inside one transaction the agent, the environment and the code are
+    asked for once (a batch is one unit of work, by one person in one environment);
+    each transaction outside asks again, so a change between calls is seen."""
+    from lineage import capture_cache
+
+    calls = {"agent": 0, "code": 0}
+    real_agent, real_code = capture_cache.capture_agent, capture_cache.capture_code
+
+    def agent() -> tuple[str, dict]:
+        calls["agent"] += 1
+        return real_agent()
+
+    def code(*args: object, **kwargs: object) -> tuple[str, dict]:
+        calls["code"] += 1
+        return real_code(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(capture_cache, "capture_agent", agent)
+    monkeypatch.setattr(capture_cache, "capture_code", code)
+    monkeypatch.chdir(tmp_path)
+    lg = lineage.open(tmp_path / "lineage.db")
+    monkeypatch.setenv("LINEAGE_USER", "alice")
+    with lg.batch():
+        data = lg.log_dataset(uri="s3://b/a.csv", digest="ab" * 32, name="a")
+        for name in ("prep", "train"):
+            with lg.start_run(name) as run:
+                run.log_input(data)
+                monkeypatch.setenv("LINEAGE_USER", "bob")  # (mid-batch: the batch keeps its moment)
+    assert calls == {"agent": 1, "code": 1}
+
+    def users(run_name: str) -> set[str]:
+        rows = lg.store.conn.execute(
+            "SELECT e.dst FROM edges e JOIN nodes n ON n.id = e.src WHERE n.name = ? AND e.rel = 'was_associated_with'",
+            (run_name,)).fetchall()
+        return {lg.get(dst).attrs["user"] for dst, in rows}
+
+    assert users("prep") == users("train") == {"alice"}
+    with lg.start_run("later"):
+        pass  # a transaction of its own: bob now
+    assert calls == {"agent": 2, "code": 2}
+    assert users("later") == {"bob"}
+    assert lg.verify().ok
+
+
+def test_a_capture_rolled_back_with_its_batch_is_recorded_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The once-per-transaction answer is a capture, not a record: a batch that rolls
+    back takes its agent node with it, and the next write records it again."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LINEAGE_USER", "carol")
+    lg = lineage.open(tmp_path / "lineage.db")
+    with pytest.raises(RuntimeError), lg.batch():
+        with lg.start_run("r"):
+            pass
+        raise RuntimeError("the caller fails")
+    assert lg.nodes(kind="agent") == []
+    with lg.start_run("r2"):
+        pass
+    assert [a.attrs["user"] for a in lg.nodes(kind="agent")] == ["carol"]
+    assert lg.verify().ok
+
+
 def test_edges_recorded_already_are_not_written_twice(tmp_path: Path) -> None:
     from lineage.model import Edge
 

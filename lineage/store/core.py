@@ -179,6 +179,7 @@ class Store:
             self._local.version = None  # PRAGMA data_version when that was checked
             self._local.params = {}  # run id -> all its params, while known (`known_params`)
             self._local.edges = {}  # run id -> all edges from or to it, while known (`known_edges`)
+            self._local.moment = None  # `transaction_memo`'s dict, inside a write transaction
         return conn
 
     def _connect_here(self) -> None:
@@ -297,6 +298,16 @@ class Store:
             return nullcontext()
         return self._transaction(True)
 
+    def transaction_memo(self) -> dict[str, Any] | None:
+        """A dict that lives exactly as long as this thread's outermost write
+        transaction, or None outside one. The tracking layer keeps there what it
+        captures once per transaction, as one moment: who records (the agent) and in
+        which environment. A batch of writes is one unit of work, so its every node
+        names the same agent and environment, and they are looked up once, not once
+        per node (about 11 lookups per group of the MLMD pipeline, issue 16)."""
+        local = self._local_state()
+        return local.moment if local.depth > 0 else None
+
     def _local_state(self) -> threading.local:
         """This thread's connection state (made with the connection)."""
         self._connect_here()
@@ -318,6 +329,7 @@ class Store:
                     local.depth = 1
                     local.unit = unit
                     local.writing = True
+                    local.moment = {}
                     self._check_others()
                     try:
                         yield
@@ -336,6 +348,7 @@ class Store:
                         local.depth = 0
                         local.unit = False
                         local.writing = False
+                        local.moment = None
                 finally:
                     self._writer.release()
             else:
