@@ -289,6 +289,20 @@ def test_lineage_not_secret_lets_named_values_through(monkeypatch: pytest.Monkey
     assert mask_mapping({"sort_key": GH}) == {"sort_key": MASK}
 
 
+def test_a_remembered_command_line_follows_the_escape_hatch_and_is_a_fresh_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mask_argv remembers its answers (every run of a process records one argv):
+    the answer still moves with LINEAGE_NOT_SECRET, and a caller's list is its own."""
+    argv = ["t.py", "--api-key", "sk-live-abc"]
+    first = mask_argv(argv)
+    assert first == ["t.py", "--api-key", MASK]
+    first.append("changed by the caller")
+    assert mask_argv(argv) == ["t.py", "--api-key", MASK]
+    monkeypatch.setenv(NOT_SECRET_ENV, "--api-key")
+    assert mask_argv(argv) == argv
+    monkeypatch.delenv(NOT_SECRET_ENV)
+    assert mask_argv(tuple(argv)) == ["t.py", "--api-key", MASK]
+
+
 def test_capture_strips_urls_with_the_detector() -> None:
     assert capture.strip_url_credentials is mask_url
 
