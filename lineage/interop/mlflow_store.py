@@ -237,8 +237,6 @@ class LineageTrackingStore(_TrackingSqlStore):
     def _metrics(self, run_id: str, metrics: Any) -> None:
         from datetime import datetime, timezone
 
-        from ..query import runview
-
         run = self._mirror.run(run_id)
         with run.store.transaction():
             for m in metrics:
@@ -246,7 +244,11 @@ class LineageTrackingStore(_TrackingSqlStore):
                     if m.timestamp else None
                 if getattr(m, "model_id", None):
                     # MLflow 3 logs a run's metrics again to link them to a logged model;
-                    # the value is already recorded (MLflow's table drops the same duplicate)
+                    # the value is already recorded (MLflow's table drops the same duplicate).
+                    # (imported here: the query layer brings networkx, 0.1-0.3 s that a
+                    # script's first logged metric paid inside its loop)
+                    from ..query import runview
+
                     seen = runview.metric_history(run.store, run.id, m.key)
                     if any(r["step"] == (m.step or 0) and r["value"] == m.value and r["at"] == at for r in seen):
                         continue

@@ -175,6 +175,22 @@ def test_a_run_ended_by_another_process_is_ended_in_lineage(tmp_path: Path) -> N
     assert lg.verify().ok
 
 
+def test_logging_through_the_plugin_loads_no_query_layer(tmp_path: Path) -> None:
+    """A script's first metric used to import lineage's query layer (and networkx with
+    it), 0.1-0.3 s inside the script's own loop: recording needs neither."""
+    env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet",
+           "MLFLOW_TRACKING_URI": f"lineage://{tmp_path}"}
+    code = ("import sys, mlflow\n"
+            "with mlflow.start_run():\n"
+            "    mlflow.log_param('a', 1); mlflow.log_metric('m', 0.5, step=1); mlflow.set_tag('t', 'x')\n"
+            "print(sorted(m for m in sys.modules if m == 'networkx' or m.startswith('lineage.query')))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path, timeout=120).stdout.split("\n")
+    assert out[-2] == "[]", out
+    run = lineage.open(tmp_path / ".lineage" / "lineage.db").runs()[0]
+    assert run.attrs["params"] == {"a": "1"} and run.attrs["metrics"]["m"] == 0.5
+
+
 def test_mlflow_ui_serves_a_lineage_store(tmp_path: Path) -> None:
     """`mlflow server --backend-store-uri lineage:///DIR` (what `mlflow ui` runs) serves
     the runs recorded through the plugin. A local server on loopback, stopped at the end."""
