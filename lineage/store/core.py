@@ -301,10 +301,10 @@ class Store:
     def transaction_memo(self) -> dict[str, Any] | None:
         """A dict that lives exactly as long as this thread's outermost write
         transaction, or None outside one. The tracking layer keeps there what it
-        captures once per transaction, as one moment: who records (the agent) and in
-        which environment. A batch of writes is one unit of work, so its every node
-        names the same agent and environment, and they are looked up once, not once
-        per node (about 11 lookups per group of the MLMD pipeline, issue 16)."""
+        captures once per transaction, as one moment: who records (the agent), in
+        which environment, with which code. A batch of writes is one unit of work,
+        so its nodes name the same agent and environment, looked up once, not once
+        per node (17 lookups per group of the MLMD pipeline, issue 16)."""
         local = self._local_state()
         return local.moment if local.depth > 0 else None
 
