@@ -62,10 +62,15 @@ docs: $(VENV)/.installed
 
 # The full goals need the 1M-node store (built once, ~30 s, cached in benchmarks/.cache);
 # `make bench QUICK=1` runs smaller sizes in a minute or two.
+# The peers' benchmarks run their peer's half when it is there (MLMD: the interpreter
+# $MLMD_PYTHON names; MLflow: `make integration`'s venv) and say so when it is not.
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_tracking.py $(if $(QUICK),--quick)
 	$(BIN)/python benchmarks/bench_queries.py $(if $(QUICK),--sizes 10k,100k --quick)
 	$(BIN)/python benchmarks/bench_audit.py $(if $(QUICK),--size 100k --models 5)
+	$(BIN)/python benchmarks/bench_vs_mlmd.py $(if $(QUICK),--groups 200)
+	$(BIN)/python benchmarks/bench_trace_vs_mlmd.py $(if $(QUICK),--sizes 10k)
+	PYTHONPATH=$(CURDIR) $(if $(wildcard $(INTEG)/bin/python),$(INTEG),$(VENV))/bin/python benchmarks/bench_mlflow.py $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) $(INTEG) out .lineage build *.egg-info
