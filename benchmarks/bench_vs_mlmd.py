@@ -304,13 +304,20 @@ def main() -> None:
     def med(xs: list[tuple[float, float]], i: int) -> float:
         return statistics.median(x[i] for x in xs)
 
+    def best(xs: list[tuple[float, float]], i: int) -> float:
+        # (a shared machine only ever adds time: the fastest repeat of each system is
+        # the one least disturbed, as `timeit` reports its minimum)
+        return min(x[i] for x in xs)
+
     result: dict[str, Any] = {"groups": args.groups, "repeats": args.repeats}
     for mode in modes:
         result[mode] = {"lineage_s": [x[0] for x in ours[mode]], "lineage_cpu_s": [x[1] for x in ours[mode]],
                         "lineage_median_s": med(ours[mode], 0), "lineage_median_cpu_s": med(ours[mode], 1)}
         if theirs:
             result[mode].update(speed_vs_mlmd=med(theirs, 0) / med(ours[mode], 0),
-                                cpu_speed_vs_mlmd=med(theirs, 1) / med(ours[mode], 1))
+                                cpu_speed_vs_mlmd=med(theirs, 1) / med(ours[mode], 1),
+                                best_speed_vs_mlmd=best(theirs, 0) / best(ours[mode], 0),
+                                best_cpu_speed_vs_mlmd=best(theirs, 1) / best(ours[mode], 1))
     if theirs:
         result.update(mlmd_s=[x[0] for x in theirs], mlmd_cpu_s=[x[1] for x in theirs],
                       mlmd_median_s=med(theirs, 0), mlmd_median_cpu_s=med(theirs, 1))
@@ -328,7 +335,9 @@ def main() -> None:
               f"CPU {med(ours[mode], 1) / args.groups * 1000:.1f})")
         if theirs:
             print(f"  speed vs MLMD: {result[mode]['speed_vs_mlmd']:.2f}x wall, "
-                  f"{result[mode]['cpu_speed_vs_mlmd']:.2f}x CPU  (goal >= 1.0x)")
+                  f"{result[mode]['cpu_speed_vs_mlmd']:.2f}x CPU  (goal >= 1.0x); "
+                  f"fastest repeat against fastest: {result[mode]['best_speed_vs_mlmd']:.2f}x wall, "
+                  f"{result[mode]['best_cpu_speed_vs_mlmd']:.2f}x CPU")
     if not theirs:
         print("MLMD: skipped — ml_metadata needs Python <= 3.11; make a venv with `pip install ml-metadata` "
               "and set MLMD_PYTHON to its python")
