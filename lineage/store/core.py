@@ -304,7 +304,7 @@ class Store:
         captures once per transaction, as one moment: who records (the agent), in
         which environment, with which code. A batch of writes is one unit of work,
         so its nodes name the same agent and environment, looked up once, not once
-        per node (17 lookups per group of the MLMD pipeline, issue 16)."""
+        per node (14 lookups per group of the MLMD pipeline, issue 16)."""
         local = self._local_state()
         return local.moment if local.depth > 0 else None
 
