@@ -338,7 +338,7 @@ def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]] 
     "latest" means. The earliest event involved is appended to ``problems``.
     """
 
-    erased = erased_rows(store, )
+    erased = erased_rows(store)
     # The bulk batches published after `after`, per batched table, read once: their
     # rows are merged in at their events' places (`batches`), and no row of the table
     # names one of those events directly (its rows carry -batch: lineage/store/bulk.py).
