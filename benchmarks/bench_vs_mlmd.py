@@ -4,6 +4,7 @@
     python benchmarks/bench_vs_mlmd.py --groups 100 --repeats 1
     MLMD_PYTHON=/path/to/venv/bin/python python benchmarks/bench_vs_mlmd.py
     python benchmarks/bench_vs_mlmd.py --profile --groups 100   # where lineage's time goes
+    python benchmarks/bench_vs_mlmd.py --pages --groups 300     # which B-trees a group's commit writes
 
 Each *group* is one pipeline of the same topology, recorded through each system's
 public API:
@@ -97,25 +98,30 @@ def record_lineage(folder: Path, groups: int, *, on_open: Any = None, batch: boo
     cpu = time.process_time()
     for g in range(groups):
         with lg.batch() if batch else contextlib.nullcontext():
-            raw = [lg.log_dataset(uri=f"s3://bench/raw/{g}/{k}.csv", digest=_digest("raw", g, k), name=f"g{g}_raw_{k}")
-                   for k in "ab"]
-            processed = []
-            for k, source in zip("ab", raw):
-                with lg.start_run(f"prep_{k}", params={"step": k}) as run:
-                    run.log_input(source)
-                    out = lg.log_dataset(uri=f"s3://bench/clean/{g}/{k}.csv", digest=_digest("clean", g, k),
-                                         name=f"g{g}_clean_{k}")
-                    processed.append(run.log_output(out))
-            with lg.start_run("train", params={"C": 1.0 + g}) as run:
-                for p in processed:
-                    run.log_input(p)
-                run.log_metric("accuracy", 0.9)
-                model = run.log_model(models[g], "model")
-            lg.log_predictions(model, X, y, request_ids=[f"{g}-{i}" for i in range(N_PREDICTIONS)])
+            record_group(lg, g, models[g], X, y)
     elapsed = time.perf_counter() - start
     LAST_CPU[0] = time.process_time() - cpu
     lg.close()
     return elapsed
+
+
+def record_group(lg: Any, g: int, fitted: Any, X: Any, y: Any) -> None:
+    """Group ``g`` of the topology, through lineage's public API (``fitted``: its model)."""
+    raw = [lg.log_dataset(uri=f"s3://bench/raw/{g}/{k}.csv", digest=_digest("raw", g, k), name=f"g{g}_raw_{k}")
+           for k in "ab"]
+    processed = []
+    for k, source in zip("ab", raw):
+        with lg.start_run(f"prep_{k}", params={"step": k}) as run:
+            run.log_input(source)
+            out = lg.log_dataset(uri=f"s3://bench/clean/{g}/{k}.csv", digest=_digest("clean", g, k),
+                                 name=f"g{g}_clean_{k}")
+            processed.append(run.log_output(out))
+    with lg.start_run("train", params={"C": 1.0 + g}) as run:
+        for p in processed:
+            run.log_input(p)
+        run.log_metric("accuracy", 0.9)
+        model = run.log_model(fitted, "model")
+    lg.log_predictions(model, X, y, request_ids=[f"{g}-{i}" for i in range(N_PREDICTIONS)])
 
 
 #: CPU seconds (user + system, all threads) of the last `record_lineage` loop
@@ -267,6 +273,102 @@ def profile_lineage(groups: int, top: int = 25) -> None:
     stats.sort_stats("tottime").print_stats(top)
 
 
+def _wal_frames(db: Path) -> list[int]:
+    """The page number of every frame in ``db``'s WAL file, in order."""
+    import struct
+
+    wal = Path(f"{db}-wal").read_bytes()
+    if len(wal) < 32:
+        return []
+    size = struct.unpack(">I", wal[8:12])[0]
+    return [struct.unpack(">I", wal[off:off + 4])[0] for off in range(32, len(wal) - 23, 24 + size)]
+
+
+def _btree_of(con: Any) -> dict[int, str]:
+    """Page number -> the table or index it belongs to (SQLite's ``dbstat``; empty
+    where this SQLite was built without it)."""
+    import sqlite3
+
+    try:
+        return dict(con.execute("SELECT pageno, name FROM dbstat"))
+    except sqlite3.OperationalError:
+        return {}
+
+
+def wal_pages(groups: int) -> None:
+    """Which B-trees one batched group's commit writes (WAL frames, one 4 KiB page
+    each), on a store of ``groups`` groups; then the store's edges replayed, group by
+    group, into an edges table indexed by node id (as stored) and by node ``pk`` (an
+    integer), to show what content-addressed ids cost the edge indexes."""
+    import collections
+    import sqlite3
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import lineage
+
+    here = os.getcwd()
+    folder = Path(tempfile.mkdtemp(prefix="bench-mlmd-pages-"))
+    try:
+        record_lineage(folder, groups, batch=True)
+        db = folder / ".lineage" / "lineage.db"
+        X = np.arange(40, dtype=float).reshape(20, 2)
+        y = np.array([0, 1] * 10)
+        lg = lineage.open(db)
+        for g in (groups, groups + 1):  # the first captures this process's environment
+            fitted = LogisticRegression(C=1.0 + g, max_iter=50).fit(X, y)
+            if g == groups + 1:
+                con = sqlite3.connect(db)
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                con.close()
+            with lg.batch():
+                record_group(lg, g, fitted, X, y)
+        frames = _wal_frames(db)
+        lg.close()
+        con = sqlite3.connect(db)
+        names = _btree_of(con)
+        by_tree = collections.Counter(names.get(p, f"page {p}") for p in frames)
+        print(f"one batched group on a store of {groups} groups: {len(frames)} WAL frames")
+        for name, n in by_tree.most_common():
+            print(f"  {n:4d}  {name}")
+        edges = con.execute("SELECT src, dst, rel, role, event FROM edges ORDER BY pk").fetchall()
+        pk_of = dict(con.execute("SELECT id, pk FROM nodes"))
+        ends = [r[0] for r in con.execute("SELECT seq FROM events WHERE type = 'predictions' ORDER BY seq")]
+        con.close()
+        print(f"the same store's {len(edges)} edges replayed a group per commit; frames of the last group's commit:")
+        for key, typ in (("node id (text, as stored)", "TEXT"), ("node pk (integer)", "INTEGER")):
+            replay = folder / f"edges-{typ}.db"
+            con = sqlite3.connect(replay, isolation_level=None)
+            con.execute("PRAGMA journal_mode = WAL")
+            con.executescript(f"""
+                CREATE TABLE edges (pk INTEGER PRIMARY KEY, src {typ}, dst {typ}, rel TEXT, role TEXT, event INTEGER);
+                CREATE INDEX edges_src ON edges (src, dst, rel, role);
+                CREATE INDEX edges_dst ON edges (dst, src, rel);
+                CREATE INDEX edges_event ON edges (event);""")
+            i = 0
+            for n, end in enumerate(ends):
+                if n == len(ends) - 1:
+                    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                con.execute("BEGIN")
+                while i < len(edges) and edges[i][4] <= end:
+                    src, dst, rel, role, event = edges[i]
+                    if typ == "INTEGER":
+                        src, dst = pk_of.get(src, src), pk_of.get(dst, dst)
+                    con.execute("INSERT INTO edges (src, dst, rel, role, event) VALUES (?, ?, ?, ?, ?)",
+                                (src, dst, rel, role, event))
+                    i += 1
+                con.execute("COMMIT")
+            pages = _wal_frames(replay)
+            names = _btree_of(con)
+            con.close()
+            trees = collections.Counter(names.get(p, f"page {p}") for p in pages)
+            print(f"  keyed by {key}: {len(pages)} frames ({', '.join(f'{k} {v}' for k, v in trees.most_common())})")
+    finally:
+        os.chdir(here)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=400)
@@ -275,9 +377,14 @@ def main() -> None:
                         help="call: each public call commits; batch: one lg.batch() per group (default: both)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--profile", action="store_true", help="profile lineage's half only (no MLMD, no repeats)")
+    parser.add_argument("--pages", action="store_true",
+                        help="which tables and indexes one batched group's commit writes (lineage only)")
     args = parser.parse_args()
     if args.profile:
         profile_lineage(args.groups)
+        return
+    if args.pages:
+        wal_pages(args.groups)
         return
     python = find_mlmd_python()
     modes = ["call", "batch"] if args.mode == "both" else [args.mode]
