@@ -632,6 +632,42 @@ def test_a_bulk_write_is_not_checkpointed_between_its_chunks(tmp_path: Path, mon
             for i in range(30_000)]
     lg.store.write_bulk("predictions", {"model": "model:" + "a" * 64}, "predictions", rows, chunk=1_000)
     assert lg.store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 30_000
-    assert lg.store._checkpointer.woken - before <= 2  # the batch's opening commit and the publish
+    # the batch's opening commit, and the publish (its commit, and the wake for its load)
+    assert lg.store._checkpointer.woken - before <= 3
     assert lg.store._checkpointer.paused == 0
     assert lg.verify().ok
+
+
+def test_a_bulk_write_leaves_copying_its_rows_into_the_database_to_the_checkpointer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The publish commit of a bulk write does not copy the load from the WAL into
+    the database file (SQLite's autocheckpoint would, inside the caller's call: a
+    third of a 100,000-row write); it wakes the checkpointer thread, which does.
+    Held back here, the rows are still committed, readable and verified; once the
+    thread runs, the database file holds them."""
+    from lineage.store import sqlite as sqlite_backend
+
+    held: list[threading.Event] = []
+    monkeypatch.setattr(sqlite_backend.Checkpointer, "_run", lambda self, wake: held.append(wake))
+    db = tmp_path / "lineage.db"
+    lg = lineage.open(db)
+    with lg.start_run("fit") as run:
+        run.log_metric("m", 1.0)
+    lg.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = db.stat().st_size
+    woken = lg.store._checkpointer.woken
+    rows = [(f"prediction:{i:032x}", "model:" + "a" * 64, "b" * 64, "1", None, None, "2026-01-01T00:00:00Z")
+            for i in range(30_000)]
+    lg.store.write_bulk("predictions", {"model": "model:" + "a" * 64}, "predictions", rows, chunk=5_000)
+    wal = Path(f"{db}-wal").stat().st_size
+    assert wal > 4_000_000  # (the load: over 1,000 pages, past SQLite's autocheckpoint)
+    assert db.stat().st_size - size < wal // 10, "the publish commit copied the load into the database itself"
+    assert lg.store._checkpointer.woken > woken and held  # the thread was asked
+    assert lg.store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 30_000
+    assert lg.verify().ok
+    monkeypatch.undo()
+    lg.store._checkpointer.wake()  # (the real thread now)
+    deadline = time.monotonic() + 10
+    while db.stat().st_size - size < wal // 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert db.stat().st_size - size >= wal // 2, "the checkpointer did not copy the load"

@@ -312,6 +312,15 @@ class Checkpointer:
         self._commits += 1
         if self._commits < CHECKPOINT_EVERY or self.paused:
             return
+        self.wake()
+
+    def wake(self) -> None:
+        """Checkpoint now, on the thread (started if need be): after a commit that
+        left many pages in the WAL (a bulk write's publish), and after every
+        `CHECKPOINT_EVERY` commits. Does nothing while paused (a bulk write loading:
+        its own publish wakes it after)."""
+        if self.paused:
+            return
         self._commits = 0
         self.woken += 1
         with self._lock:
