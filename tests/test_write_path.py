@@ -6,6 +6,7 @@ a rolled-back savepoint, a failed write, and that the savings stay saved."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -546,6 +547,29 @@ def test_the_wal_is_copied_back_in_the_background_not_by_a_write(tmp_path: Path,
     lg.close()
     assert not _checkpoint_threads()  # closing the store stops its thread
     assert lineage.open(db).verify().ok
+
+
+def test_commits_of_many_pages_leave_the_wal_to_the_checkpointer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A few large commits (batches) take the WAL past SQLite's default of 1,000
+    pages long before the checkpointer's 64 commits; they no longer copy it back
+    inside the caller's write (the safety net is at `WAL_AUTOCHECKPOINT_PAGES`)."""
+    from lineage.store import sqlite as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend.Checkpointer, "_run", lambda self, wake: None)  # (held back)
+    db = tmp_path / "lineage.db"
+    lg = lineage.open(db)
+    with lg.start_run("warm-up"):
+        pass
+    lg.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = db.stat().st_size
+    for b in range(8):  # 8 commits of 300 new datasets each: random ids, pages all over the indexes
+        with lg.batch():
+            for i in range(300):
+                lg.log_dataset(uri=f"s3://bucket/{b}/{i}.csv", digest=hashlib.sha256(f"{b}/{i}".encode()).hexdigest())
+    assert Path(f"{db}-wal").stat().st_size > 4_100_000  # past 1,000 pages of 4 KiB
+    assert db.stat().st_size == size, "a commit copied the WAL back into the database itself"
+    assert lg.store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == sqlite_backend.WAL_AUTOCHECKPOINT_PAGES
+    assert lg.verify().ok
 
 
 def test_a_forked_child_checkpoints_on_its_own_and_closes_without_waiting(tmp_path: Path,
