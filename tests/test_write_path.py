@@ -678,6 +678,9 @@ def test_a_bulk_write_leaves_copying_its_rows_into_the_database_to_the_checkpoin
     with lg.start_run("fit") as run:
         run.log_metric("m", 1.0)
     lg.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    # (SQLite's default threshold, which this load passes; lineage's own net, 10,000
+    # pages, is beyond what 30,000 rows write)
+    lg.store.conn.execute("PRAGMA wal_autocheckpoint = 1000")
     size = db.stat().st_size
     woken = lg.store._checkpointer.woken
     rows = [(f"prediction:{i:032x}", "model:" + "a" * 64, "b" * 64, "1", None, None, "2026-01-01T00:00:00Z")
