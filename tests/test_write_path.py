@@ -666,7 +666,7 @@ def test_a_bulk_write_leaves_copying_its_rows_into_the_database_to_the_checkpoin
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The publish commit of a bulk write does not copy the load from the WAL into
     the database file (SQLite's autocheckpoint would, inside the caller's call: a
-    third of a 100,000-row write); it wakes the checkpointer thread, which does.
+    fifth to a third of a 100,000-row write); it wakes the checkpointer thread, which does.
     Held back here, the rows are still committed, readable and verified; once the
     thread runs, the database file holds them."""
     from lineage.store import sqlite as sqlite_backend

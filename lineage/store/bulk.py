@@ -194,7 +194,7 @@ def write_batched_many(store: Store, writes: Sequence[tuple[str, Mapping[str, An
             loaded[-1] = (batch, lock, _load(store, table, batch, rows, chunk))
         # The publish: a few statements, whatever the rows. Its commit would copy the
         # whole load from the WAL into the database file (SQLite's autocheckpoint: a
-        # third of a 100,000-row write here, its fsyncs included); that copy is the
+        # fifth to a third of a 100,000-row write here, its fsyncs included); that copy is the
         # background checkpointer's, on its own thread, as every other commit's is.
         # The commit itself syncs as configured (`full`: the WAL, and the load with it).
         with _no_autocheckpoint(store), store.transaction():
