@@ -641,6 +641,13 @@ def test_savepoint_journals_stay_in_memory_and_scrub_keeps_it_so(tmp_path: Path)
     assert lg.verify().ok
 
 
+def _bulk_predictions(lg: lineage.Lineage, n: int, *, chunk: int) -> None:
+    """``n`` predictions of one model in one bulk write, loaded ``chunk`` rows at a time."""
+    model = "model:" + "a" * 64
+    rows = [(f"prediction:{i:032x}", model, "b" * 64, "1", None, None, "2026-01-01T00:00:00Z") for i in range(n)]
+    lg.store.write_bulk("predictions", {"model": model}, "predictions", rows, chunk=chunk)
+
+
 def test_a_bulk_write_is_not_checkpointed_between_its_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A bulk write's loading commits are one write (bulk._loading): the background
     checkpointer is not woken between them, however many there are; only the
@@ -652,9 +659,7 @@ def test_a_bulk_write_is_not_checkpointed_between_its_chunks(tmp_path: Path, mon
     with lg.start_run("fit") as run:
         run.log_metric("m", 1.0)
     before = lg.store._checkpointer.woken
-    rows = [(f"prediction:{i:032x}", "model:" + "a" * 64, "b" * 64, "1", None, None, "2026-01-01T00:00:00Z")
-            for i in range(30_000)]
-    lg.store.write_bulk("predictions", {"model": "model:" + "a" * 64}, "predictions", rows, chunk=1_000)
+    _bulk_predictions(lg, 30_000, chunk=1_000)
     assert lg.store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == 30_000
     # the batch's opening commit, and the publish (its commit, and the wake for its load)
     assert lg.store._checkpointer.woken - before <= 3
@@ -683,9 +688,7 @@ def test_a_bulk_write_leaves_copying_its_rows_into_the_database_to_the_checkpoin
     lg.store.conn.execute("PRAGMA wal_autocheckpoint = 1000")
     size = db.stat().st_size
     woken = lg.store._checkpointer.woken
-    rows = [(f"prediction:{i:032x}", "model:" + "a" * 64, "b" * 64, "1", None, None, "2026-01-01T00:00:00Z")
-            for i in range(30_000)]
-    lg.store.write_bulk("predictions", {"model": "model:" + "a" * 64}, "predictions", rows, chunk=5_000)
+    _bulk_predictions(lg, 30_000, chunk=5_000)
     wal = Path(f"{db}-wal").stat().st_size
     assert wal > 4_000_000  # (the load: over 1,000 pages, past SQLite's autocheckpoint)
     assert db.stat().st_size - size < wal // 10, "the publish commit copied the load into the database itself"

@@ -323,9 +323,8 @@ class Checkpointer:
     def committed(self) -> None:
         """Count one commit of this process (called right after it)."""
         self._commits += 1
-        if self._commits < CHECKPOINT_EVERY or self.paused:
-            return
-        self.wake()
+        if self._commits >= CHECKPOINT_EVERY:
+            self.wake()  # (which does nothing while paused)
 
     def wake(self) -> None:
         """Checkpoint now, on the thread (started if need be): after a commit that
