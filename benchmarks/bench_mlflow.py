@@ -99,23 +99,32 @@ def route_1(tmp: Path, n: int, mlflow: Any, repeats: int = 3) -> list[dict[str, 
     return rows
 
 
-def route_2(tmp: Path, n: int, mlflow: Any) -> list[dict[str, Any]]:
+def route_2(tmp: Path, n: int, mlflow: Any, repeats: int = 3) -> list[dict[str, Any]]:
+    """Per call, real MLflow on the ``lineage://`` plugin store against MLflow on its
+    own SQLite store: ``repeats`` rounds, the two taking turns round by round (each
+    round a run of its own in each store), so that both meet the same moments of a
+    noisy machine; the median round of each. (Measured one after the other, once,
+    the ratio swung from 0.8x to 1.6x between runs: MLflow's own call moves by 2x
+    here from one minute to the next.)"""
+    uris = {"plain": f"sqlite:///{tmp / 'plain2' / 'mlflow.db'}", "lineage": f"lineage://{tmp / 'mirrored'}"}
+    (tmp / "plain2").mkdir(exist_ok=True)
+    rounds: dict[str, list[tuple[float, float]]] = {kind: [] for kind in uris}
+    for r in range(repeats):
+        for kind, uri in uris.items():
+            mlflow.set_tracking_uri(uri)
+            with mlflow.start_run():
+                # store built, migrations run, every module of both calls imported: not what is measured
+                mlflow.log_param("warm", 1)
+                mlflow.log_metric("warm", 1.0)
+                p = _per_call(lambda i, r=r: mlflow.log_param(f"p{r}_{i}", i), n)
+                m = _per_call(lambda i: mlflow.log_metric("loss", 1.0 / (i + 1), step=i), n)
+            rounds[kind].append((p, m))
     out = []
-    results: dict[str, tuple[float, float]] = {}
-    for kind, uri in (("plain", f"sqlite:///{tmp / 'plain2' / 'mlflow.db'}"), ("lineage", f"lineage://{tmp / 'mirrored'}")):
-        (tmp / "plain2").mkdir(exist_ok=True)
-        mlflow.set_tracking_uri(uri)
-        with mlflow.start_run():
-            # store built, migrations run, every module of both calls imported: not what is measured
-            mlflow.log_param("warm", 1)
-            mlflow.log_metric("warm", 1.0)
-            p = _per_call(lambda i: mlflow.log_param(f"p{i}", i), n)
-            m = _per_call(lambda i: mlflow.log_metric("loss", 1.0 / (i + 1), step=i), n)
-        results[kind] = (p, m)
     for j, name in enumerate(("log_param", "log_metric")):
-        ours, raw = results["lineage"][j], results["plain"][j]
-        out.append({"line": f"route 2 {name} (per call)", "ours": ours, "raw": raw, "unit": "ms",
-                    "ratio": ours / raw, "goal": "≤ 1.3× plain MLflow", "ok": ours / raw <= 1.3})
+        ours = statistics.median(x[j] for x in rounds["lineage"])
+        raw = statistics.median(x[j] for x in rounds["plain"])
+        out.append({"line": f"route 2 {name} (per call, median of {repeats} rounds)", "ours": ours, "raw": raw,
+                    "unit": "ms", "ratio": ours / raw, "goal": "≤ 1.3× plain MLflow", "ok": ours / raw <= 1.3})
     return out
 
 
@@ -217,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                   "(run in .venv-integration for them)", file=sys.stderr)
         else:
             try:
-                rows += route_2(tmp, n, mlflow)
+                rows += route_2(tmp, n, mlflow, repeats)
             except Exception as exc:  # the plugin's entry points not installed in this environment
                 print(f"route 2 skipped: {exc} (pip install -e . in this environment)", file=sys.stderr)
         rows += autolog_lines(tmp, repeats)
