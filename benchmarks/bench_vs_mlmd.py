@@ -5,6 +5,7 @@
     MLMD_PYTHON=/path/to/venv/bin/python python benchmarks/bench_vs_mlmd.py
     python benchmarks/bench_vs_mlmd.py --profile --groups 100   # where lineage's time goes
     python benchmarks/bench_vs_mlmd.py --pages --groups 300     # which B-trees a group's commit writes
+    python benchmarks/bench_vs_mlmd.py --replay                 # lineage against its own SQL, replayed raw
 
 Each *group* is one pipeline of the same topology, recorded through each system's
 public API:
@@ -369,6 +370,68 @@ def wal_pages(groups: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def replay_sql(groups: int, repeats: int) -> None:
+    """Lineage's batched run against the SQL it issued: every statement of the timed
+    loop (with its parameters) is kept, then replayed through plain ``sqlite3`` on a
+    copy of the store as it was when the clock started, with the same pragmas. The
+    replay is the floor no Python above SQLite can go under; the ratio says how much
+    of a group is lineage's own work (Python, the model file) rather than SQL."""
+    import sqlite3
+
+    log: list[tuple[bool, str, Any]] = []
+
+    def watch(lg: Any) -> None:
+        store, conn = lg.store, lg.store.conn
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copy(store.path, folder / "before.db")
+        execute, executemany, begin = conn.execute, conn.executemany, store._begin_tx
+
+        def logged_execute(sql: str, args: Any = ()) -> Any:
+            log.append((False, sql, args))
+            return execute(sql, args)
+
+        def logged_executemany(sql: str, rows: Any) -> Any:
+            rows = list(rows)
+            log.append((True, sql, rows))
+            return executemany(sql, rows)
+
+        def logged_begin(c: Any) -> None:
+            log.append((False, "BEGIN IMMEDIATE", ()))  # (issued on the raw class: not seen above)
+            begin(c)
+
+        # instance attributes shadow the connection class's and the store's methods
+        conn.execute, conn.executemany, store._begin_tx = logged_execute, logged_executemany, logged_begin
+
+    here = os.getcwd()
+    folder = Path(tempfile.mkdtemp(prefix="bench-mlmd-replay-"))
+    try:
+        wall = record_lineage(folder, groups, on_open=watch, batch=True)
+        cpu = LAST_CPU[0]
+        raw: list[tuple[float, float]] = []
+        for r in range(repeats):
+            copy = folder / f"replay-{r}.db"
+            shutil.copy(folder / "before.db", copy)
+            con = sqlite3.connect(copy, isolation_level=None)
+            for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "wal_autocheckpoint = 10000",
+                           "cache_size = -65536", "foreign_keys = ON", "temp_store = MEMORY", "secure_delete = ON"):
+                con.execute(f"PRAGMA {pragma}")
+            start, start_cpu = time.perf_counter(), time.process_time()
+            for many, sql, args in log:
+                (con.executemany if many else con.execute)(sql, args)
+            raw.append((time.perf_counter() - start, time.process_time() - start_cpu))
+            con.close()
+    finally:
+        os.chdir(here)
+        shutil.rmtree(folder, ignore_errors=True)
+    raw_wall = statistics.median(x[0] for x in raw)
+    raw_cpu = statistics.median(x[1] for x in raw)
+    print(f"{groups} groups, lg.batch(): {len(log) / groups:.0f} statements per group")
+    print(f"lineage               : {wall / groups * 1000:.2f} ms per group (CPU {cpu / groups * 1000:.2f})")
+    print(f"its SQL, replayed raw : {raw_wall / groups * 1000:.2f} ms per group (CPU {raw_cpu / groups * 1000:.2f}), "
+          f"median of {repeats}")
+    print(f"  lineage / raw: {wall / raw_wall:.1f}x wall, {cpu / raw_cpu:.1f}x CPU")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, default=400)
@@ -379,7 +442,12 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile lineage's half only (no MLMD, no repeats)")
     parser.add_argument("--pages", action="store_true",
                         help="which tables and indexes one batched group's commit writes (lineage only)")
+    parser.add_argument("--replay", action="store_true",
+                        help="lineage's batched run against its own SQL replayed through plain sqlite3 (no MLMD)")
     args = parser.parse_args()
+    if args.replay:
+        replay_sql(args.groups, args.repeats)
+        return
     if args.profile:
         profile_lineage(args.groups)
         return
