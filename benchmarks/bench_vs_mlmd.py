@@ -378,11 +378,13 @@ def replay_sql(groups: int, repeats: int) -> None:
     of a group is lineage's own work (Python, the model file) rather than SQL."""
     import sqlite3
 
+    from lineage.store.sqlite import configure
+
     log: list[tuple[bool, str, Any]] = []
 
     def watch(lg: Any) -> None:
         store, conn = lg.store, lg.store.conn
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         shutil.copy(store.path, folder / "before.db")
         execute, executemany, begin = conn.execute, conn.executemany, store._begin_tx
 
@@ -412,9 +414,7 @@ def replay_sql(groups: int, repeats: int) -> None:
             copy = folder / f"replay-{r}.db"
             shutil.copy(folder / "before.db", copy)
             con = sqlite3.connect(copy, isolation_level=None)
-            for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "wal_autocheckpoint = 10000",
-                           "cache_size = -65536", "foreign_keys = ON", "temp_store = MEMORY", "secure_delete = ON"):
-                con.execute(f"PRAGMA {pragma}")
+            configure(con)  # the store's own pragmas (LINEAGE_DURABILITY included)
             start, start_cpu = time.perf_counter(), time.process_time()
             for many, sql, args in log:
                 (con.executemany if many else con.execute)(sql, args)

@@ -30,7 +30,8 @@ import statistics
 import tempfile
 import time
 
-NET_PAGES = 10_000  # lineage's wal_autocheckpoint (lineage/store/sqlite.py)
+from lineage.store.sqlite import WAL_AUTOCHECKPOINT_PAGES as NET_PAGES
+
 SLICE = 500
 
 
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--commits", type=int, default=8000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    if args.commits < 2 * SLICE or args.runs < 1:
+        parser.error(f"--commits must be at least {2 * SLICE} (a first slice and a second half) and --runs at least 1")
     print(f"µs per commit (wall/CPU), slices of {SLICE} commits; WAL net {NET_PAGES} pages")
     firsts: dict[str, list[float]] = {}
     lasts: dict[str, list[float]] = {}
