@@ -522,11 +522,9 @@ def with_permutation(attrs: dict[str, Any], result: Mapping[str, Any], *, datase
 # reading recorded things back: a model's pickle, a dataset's file
 
 
-def load_model(artifacts_dir: Path, node: Node) -> Any:
-    """The fitted object a model node's artifact holds. Raises InvalidInputError (one
-    line) when the file is missing or cannot be unpickled here."""
-    hex_id = node.id.split(":", 1)[1]
-    path = artifacts_dir / hex_id[:2] / hex_id
+def load_model(path: Path, node: Node) -> Any:
+    """The fitted object a model node's artifact (the file ``path``) holds. Raises
+    InvalidInputError (one line) when the file is missing or cannot be unpickled here."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -587,7 +585,7 @@ def compute_importance(store: Any, model: Node, data: Any, target: str, *,
 
     if not isinstance(target, str) or not target:
         raise InvalidInputError("target= names the label column of the data")
-    fitted = load_model(store.artifacts_dir, model)
+    fitted = load_model(store.artifact_path(model.id.split(":", 1)[1]), model)
     if hasattr(data, "columns") and not isinstance(data, Node):
         frame = data
         data_node = None

@@ -724,9 +724,9 @@ class Run:
             node = Node(node.id, node.kind, node.name, attrs, node.created_at)
         elif target is not None:
             raise InvalidInputError("target= names the label column of evaluation=DATASET_REF; give evaluation= too")
-        hex_id = node.id.split(":", 1)[1]
-        self.store.put_artifact(hex_id, blob)
         with self.store.atomic():
+            # (inside the transaction: a small model's bytes are committed with its record)
+            self.store.put_artifact(node.id.split(":", 1)[1], blob)
             agent = ensure_agent(self.store)
             edges = [Edge(node.id, self.id, "was_generated_by"), Edge(node.id, agent.id, "was_attributed_to")]
             if held_out is not None:

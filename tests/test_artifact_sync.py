@@ -1,7 +1,10 @@
-"""A model's bytes are on disk, synced, under their digest's name before the commit
-that records them; a sync that fails (a full disk) records nothing and leaves nothing
-under the name; and `describe`'s per-class memory of scikit-learn's parameter names
-records exactly what `get_params` gives (issue 16).
+"""A model's bytes are durable before, or with, the commit that records them: a small
+model's bytes are written by that very transaction into the database (its file is not
+synced, and is written again from there when lost or cut short); a larger model's
+file is synced under its digest's name before the commit. A sync that fails (a full
+disk) records nothing and leaves nothing under the name; and `describe`'s per-class
+memory of scikit-learn's parameter names records exactly what `get_params` gives
+(issue 16).
 
 Real stores, real scikit-learn models and real files; the one stand-in is
 `lineage.store.files.sync_file`, the documented hook through which a test watches
@@ -32,6 +35,7 @@ from lineage import describe
 from lineage.errors import DiskFullError
 from lineage.model import canonical_json
 from lineage.store import files
+from lineage.store.core import INLINE_ARTIFACT_BYTES
 
 BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
 
@@ -40,7 +44,27 @@ y = np.array([0, 1] * 10)
 
 
 def _models(n: int, start: float = 1.0) -> list[LogisticRegression]:
+    """Small models (a pickle of about 1 KB: kept in the database too)."""
     return [LogisticRegression(C=start + i, max_iter=50).fit(X, y) for i in range(n)]
+
+
+def _large_models(n: int, start: int = 0) -> list[RandomForestClassifier]:
+    """Models whose pickle is past `INLINE_ARTIFACT_BYTES` (their file is synced)."""
+    rng = np.random.default_rng(7)
+    Xl = rng.normal(size=(300, 4))
+    yl = (Xl[:, 0] + rng.normal(scale=0.5, size=300) > 0).astype(int)
+    out = [RandomForestClassifier(n_estimators=60, random_state=start + i).fit(Xl, yl) for i in range(n)]
+    assert all(len(pickle.dumps(m, protocol=5)) > INLINE_ARTIFACT_BYTES for m in out)
+    return out
+
+
+def _digest_of(model: Any) -> str:
+    return hashlib.sha256(pickle.dumps(model, protocol=5)).hexdigest()
+
+
+def _kept_in_database(lg: lineage.Lineage, digest: str) -> bytes | None:
+    row = lg.store.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
+    return None if row is None else bytes(row[0])
 
 
 def _kept(lg: lineage.Lineage, node: Any) -> Path:
@@ -70,13 +94,13 @@ def test_a_logged_model_is_on_disk_with_its_digest_once_log_model_returns(lg: li
     assert lg.verify().ok
 
 
-def test_the_bytes_are_synced_before_the_model_is_recorded(lg: lineage.Lineage, monkeypatch: pytest.MonkeyPatch,
-                                                          store_path: Any) -> None:
+def test_a_large_models_bytes_are_synced_before_the_model_is_recorded(lg: lineage.Lineage, monkeypatch: pytest.MonkeyPatch,
+                                                                     store_path: Any) -> None:
     """At the moment of the sync, nothing of the model is recorded yet (a second
     connection sees no model) and nothing is under its digest's name."""
     seen: list[tuple[int, bool]] = []
-    model = _models(1)[0]
-    digest = hashlib.sha256(pickle.dumps(model, protocol=5)).hexdigest()
+    model = _large_models(1)[0]
+    digest = _digest_of(model)
     target = lg.store.artifacts_dir / digest[:2] / digest
 
     def watching(fd: int) -> None:
@@ -94,6 +118,93 @@ def test_the_bytes_are_synced_before_the_model_is_recorded(lg: lineage.Lineage, 
     assert node.id == f"model:{digest}"
     _kept(lg, node)
     _no_temporaries(lg)
+    # (PostgreSQL keeps every artifact's bytes on the server, for the team's other machines)
+    assert (_kept_in_database(lg, digest) is None) == (lg.store.dialect == "sqlite")
+
+
+def test_a_small_models_bytes_are_committed_with_its_record_and_its_file_is_not_synced(
+        lg: lineage.Lineage, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+
+    def watching(fd: int) -> None:
+        synced.append(fd)
+        os.fsync(fd)
+
+    monkeypatch.setattr(files, "sync_file", watching)
+    kept_model, undone_model = _models(2, start=40.0)
+    with lg.start_run("fit") as run:
+        node = run.log_model(kept_model, "clf")
+        # a batch that fails takes the model's bytes with its record
+        with pytest.raises(RuntimeError), lg.batch():
+            run.log_model(undone_model, "clf")
+            raise RuntimeError("the user's code failed")
+    assert synced == []
+    digest = node.id.split(":", 1)[1]
+    assert _kept_in_database(lg, digest) == _kept(lg, node).read_bytes()
+    assert _kept_in_database(lg, _digest_of(undone_model)) is None
+    assert [n.id for n in lg.store.nodes(kind="model", limit=5)] == [node.id]
+    _no_temporaries(lg)
+    assert lg.verify().ok
+
+
+@pytest.mark.parametrize("damage", ["lost", "cut short", "emptied"])
+def test_a_small_models_file_a_power_cut_damaged_is_written_again_from_the_database(
+        lg: lineage.Lineage, damage: str) -> None:
+    """Its file was never synced: a power cut can lose it, or leave it cut short
+    under its name. Reading the model restores it; so does logging it again."""
+    model = _models(1, start=50.0)[0]
+    with lg.start_run("fit") as run:
+        node = run.log_model(model, "clf")
+    path = _kept(lg, node)
+
+    def harm() -> None:
+        if damage == "lost":
+            path.unlink()
+        else:
+            path.write_bytes(path.read_bytes()[:40] if damage == "cut short" else b"")
+
+    harm()
+    assert lg.load_model(node).C == 50.0
+    _kept(lg, node)
+    harm()
+    assert lg.artifact_file(node) == path
+    _kept(lg, node)
+    harm()
+    with lg.start_run("fit again") as run:
+        assert run.log_model(model, "clf").id == node.id
+    _kept(lg, node)
+    _no_temporaries(lg)
+
+
+def test_an_older_store_gains_the_artifact_table_and_keeps_its_synced_files(tmp_path: Path) -> None:
+    """Migration 12 adds ``artifact_blobs``; models logged before it stay readable
+    from their (synced) files, with no copy in the database."""
+    import sqlite3
+
+    from lineage.store import SCHEMA_VERSION
+
+    db = tmp_path / ".lineage" / "lineage.db"
+    old = lineage.open(db)
+    with old.start_run("fit") as run:
+        before = run.log_model(_models(1, start=60.0)[0], "clf")
+    old.store.conn.execute("DELETE FROM artifact_blobs")
+    old.close()
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE artifact_blobs")
+    conn.execute("UPDATE meta SET value = '11' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    lg = lineage.open(db)
+    try:
+        assert lg.store.schema_version() == SCHEMA_VERSION == 12
+        assert lg.load_model(before).C == 60.0
+        assert _kept_in_database(lg, before.id.split(":", 1)[1]) is None
+        with lg.start_run("fit") as run:
+            after = run.log_model(_models(1, start=61.0)[0], "clf")
+        assert _kept_in_database(lg, after.id.split(":", 1)[1]) == _kept(lg, after).read_bytes()
+        assert lg.verify().ok
+    finally:
+        lg.close()
 
 
 def test_a_batch_of_several_models_keeps_every_file_and_reads_its_own_before_commit(lg: lineage.Lineage) -> None:
@@ -114,7 +225,7 @@ def test_a_full_disk_at_the_sync_rolls_back_the_model_and_leaves_no_file(lg: lin
     def full_disk(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    first, second, third = _models(3, start=20.0)
+    first, second, third = _large_models(3, start=20)  # (a small model's file is not synced)
     with lg.start_run("fit") as run:
         kept = run.log_model(first, "clf")
         monkeypatch.setattr(files, "sync_file", full_disk)
@@ -128,7 +239,7 @@ def test_a_full_disk_at_the_sync_rolls_back_the_model_and_leaves_no_file(lg: lin
         assert lg.store.nodes(kind="dataset", limit=5) == []
         assert [n.id for n in lg.store.nodes(kind="model", limit=5)] == [kept.id]
         for model in (second, third):
-            digest = hashlib.sha256(pickle.dumps(model, protocol=5)).hexdigest()
+            digest = _digest_of(model)
             assert not (lg.store.artifacts_dir / digest[:2] / digest).exists()
         _no_temporaries(lg)
         again = run.log_model(second, "clf")  # the disk has room again: the same call succeeds

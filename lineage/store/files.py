@@ -79,18 +79,24 @@ def stat_put(store: Store, key: Any, digest: str, lines: int | None) -> None:
 sync_file: Callable[[int], None] = os.fsync
 
 
-def put_artifact(store: Store, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Path:
+def put_artifact(store: Store, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None,
+                 synced: bool = True) -> Path:
     """Keep bytes (or a file's content) under ``artifacts/ab/<digest>``; returns the path.
 
     Written to a temporary name, synced and renamed, so a crash never leaves half
     a file under a digest's name; a failed write (a full disk) removes its
     temporary file and raises DiskFullError, or InvalidInputError for another
-    OS error, naming the file.
+    OS error, naming the file. ``synced=False`` skips the sync, for bytes the
+    caller keeps durable elsewhere (the database's copy: `Store.put_artifact`): a
+    process that dies still leaves no half file, a power cut may.
+
+    Bytes already under their name are not written again, unless the file there
+    has another size (cut short by a power cut, before its bytes were synced).
     """
     if data is None and source is None:
         raise InvalidInputError("put_artifact needs data or a source file")
-    target = store.artifacts_dir / digest[:2] / digest
-    if target.exists():
+    target = artifact_path(store, digest)
+    if holds(target, None if data is None else len(data)):
         return target
     tmp = target.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
@@ -109,7 +115,8 @@ def put_artifact(store: Store, digest: str, data: bytes | None = None, *, source
                 with open(source, "rb") as src:  # type: ignore[arg-type]
                     shutil.copyfileobj(src, out, 1 << 20)
             out.flush()
-            sync_file(out.fileno())  # a full disk can surface only here (or at close)
+            if synced:
+                sync_file(out.fileno())  # a full disk can surface only here (or at close)
         os.replace(tmp, target)
     except OSError as exc:
         with suppress(OSError):
@@ -123,6 +130,15 @@ def put_artifact(store: Store, digest: str, data: bytes | None = None, *, source
 
 def artifact_path(store: Store, digest: str) -> Path:
     return store.artifacts_dir / digest[:2] / digest
+
+
+def holds(path: Path, size: int | None) -> bool:
+    """Whether a file is at ``path`` (of ``size`` bytes, when given)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return size is None or st.st_size == size
 
 
 def run_lock(store: Store, run_id: str) -> RunLock | ByteLock:

@@ -47,7 +47,7 @@ from ..errors import (
 )
 from ..model import now_iso
 from .codec import encode_batch, gc_paused
-from .core import Store
+from .core import INLINE_ARTIFACT_BYTES, Store
 from .schema import RECORD_TABLES, column_kinds
 
 #: URL schemes that select this backend
@@ -638,24 +638,13 @@ class PostgresStore(Store):
         return int(row[0]) if row else 0
 
     def _migrate(self) -> None:
+        # (artifacts' bytes, `artifact_blobs`, were this backend's own table before
+        # migration 12 made it every store's: IF NOT EXISTS there keeps it as it is)
         super()._migrate()
-        # Artifacts' bytes, for the other machines of the team: content-addressed
-        # (checked against their digest when fetched), so a cache outside the chain,
-        # like stat_cache. Not a migration: the table is PostgreSQL's only (on SQLite
-        # the files sit beside the database).
-        blobs, by_model = self.conn.execute(
-            "SELECT (SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = 'artifact_blobs'), "
-            "(SELECT 1 FROM pg_indexes WHERE schemaname = ? AND indexname = 'predictions_model_pk')",
-            (self.schema, self.schema)).fetchone()
+        by_model = self.conn.execute("SELECT 1 FROM pg_indexes WHERE schemaname = ? AND indexname = 'predictions_model_pk'",
+                                     (self.schema,)).fetchone()
         if not by_model:
             self._index_predictions_by_model()
-        if not blobs:
-            import psycopg
-
-            # (a read-only login: no sharing, no failure; another process creating it at
-            # the same moment: IF NOT EXISTS is not safe against that, and it is there)
-            with suppress(LineageError, psycopg.errors.UniqueViolation), self.transaction():
-                self.conn.execute("CREATE TABLE IF NOT EXISTS artifact_blobs (digest TEXT PRIMARY KEY, data BYTEA NOT NULL)")
 
     def _index_predictions_by_model(self) -> None:
         """A model's predictions in row order (``WHERE model = ? ORDER BY pk``: the
@@ -673,26 +662,18 @@ class PostgresStore(Store):
     # -- artifacts: a local copy in the project's .lineage/, the bytes on the server --
 
     def put_artifact(self, digest: str, data: bytes | None = None, *, source: str | os.PathLike[str] | None = None) -> Any:
-        """As on SQLite (a file under ``artifacts/``), and the bytes kept on the server
-        so that the team's other machines can fetch them (`artifact_path`)."""
+        """As on SQLite (a file under ``artifacts/``; small bytes in ``artifact_blobs``
+        too), and every artifact's bytes kept on the server, so that the team's other
+        machines can fetch them (`Store.artifact_path` writes a missing file from there)."""
         path = super().put_artifact(digest, data, source=source)
+        if data is not None and len(data) <= INLINE_ARTIFACT_BYTES:
+            return path  # (kept by the Store's own put, in the caller's transaction)
         # best effort (a savepoint inside a caller's transaction): the local file is
         # the artifact; without the table (a read-only login) it is not shared
         with suppress(LineageError), self.transaction():
             if not self.conn.execute("SELECT 1 FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone():
                 self.conn.execute("INSERT INTO artifact_blobs (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
                                   (digest, path.read_bytes()))
-        return path
-
-    def artifact_path(self, digest: str) -> Any:
-        """The local file of an artifact, fetched from the server first when this
-        machine has none (kept only if its bytes hash to ``digest``)."""
-        path = super().artifact_path(digest)
-        if not path.exists():
-            with suppress(LineageError):
-                row = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
-                if row is not None and hashlib.sha256(bytes(row[0])).hexdigest() == digest:
-                    super().put_artifact(digest, bytes(row[0]))
         return path
 
     # -- transactions ---------------------------------------------------------
