@@ -147,21 +147,23 @@ def test_a_small_models_bytes_are_committed_with_its_record_and_its_file_is_not_
     assert lg.verify().ok
 
 
-@pytest.mark.parametrize("damage", ["lost", "cut short", "emptied"])
+@pytest.mark.parametrize("damage", ["lost", "cut short", "emptied", "zeroed"])
 def test_a_small_models_file_a_power_cut_damaged_is_written_again_from_the_database(
         lg: lineage.Lineage, damage: str) -> None:
     """Its file was never synced: a power cut can lose it, or leave it cut short
-    under its name. Reading the model restores it; so does logging it again."""
+    or unwritten under its name. Reading the model restores it; so does logging it
+    again."""
     model = _models(1, start=50.0)[0]
     with lg.start_run("fit") as run:
         node = run.log_model(model, "clf")
     path = _kept(lg, node)
 
     def harm() -> None:
+        size = path.stat().st_size
         if damage == "lost":
             path.unlink()
         else:
-            path.write_bytes(path.read_bytes()[:40] if damage == "cut short" else b"")
+            path.write_bytes({"cut short": path.read_bytes()[:40], "emptied": b"", "zeroed": bytes(size)}[damage])
 
     harm()
     assert lg.load_model(node).C == 50.0

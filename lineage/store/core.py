@@ -1228,19 +1228,25 @@ class Store:
 
     def artifact_path(self, digest: str) -> Path:
         """See `files.artifact_path`. When the database keeps the artifact's bytes
-        (`put_artifact`) and the file is missing or of another size (bytes a power
-        cut lost before the disk had them), the file is written again from there
-        first (synced, and only if those bytes hash to ``digest``)."""
+        (`put_artifact`), a file that is missing or holds other bytes (a small
+        artifact's file is not synced: a power cut can lose it or cut it short) is
+        written again from there first (synced, and only if those bytes hash to
+        ``digest``). A small artifact's file is compared byte for byte; a larger one
+        (on PostgreSQL, every artifact's bytes are kept) only for its size."""
         path = _files.artifact_path(self, digest)
         # (best effort: a store that cannot be written, or a server that went away,
         # leaves the file as it is, and reading it says what is wrong)
-        with suppress(LineageError, sqlite3.Error):
+        with suppress(LineageError, sqlite3.Error, OSError):
             row = self.conn.execute("SELECT length(data) FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
-            if row is not None and not _files.holds(path, int(row[0])):
-                kept = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
-                data = bytes(kept[0]) if kept is not None else b""
-                if hashlib.sha256(data).hexdigest() == digest:
-                    _files.put_artifact(self, digest, data)
+            if row is None:
+                return path
+            size = int(row[0])
+            if size > INLINE_ARTIFACT_BYTES and _files.size_of(path) == size:
+                return path
+            kept = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
+            data = bytes(kept[0]) if kept is not None else b""
+            if hashlib.sha256(data).hexdigest() == digest:
+                _files.put_artifact(self, digest, data)  # (writes it only if the file holds other bytes)
         return path
 
     # -- run locks: a live run holds an flock; a free lock on a `running` run means it died

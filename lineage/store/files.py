@@ -91,12 +91,12 @@ def put_artifact(store: Store, digest: str, data: bytes | None = None, *, source
     process that dies still leaves no half file, a power cut may.
 
     Bytes already under their name are not written again, unless the file there
-    has another size (cut short by a power cut, before its bytes were synced).
+    holds other bytes (damaged by a power cut before its bytes were synced).
     """
     if data is None and source is None:
         raise InvalidInputError("put_artifact needs data or a source file")
     target = artifact_path(store, digest)
-    if holds(target, None if data is None else len(data)):
+    if holds(target, data):
         return target
     tmp = target.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
@@ -132,13 +132,23 @@ def artifact_path(store: Store, digest: str) -> Path:
     return store.artifacts_dir / digest[:2] / digest
 
 
-def holds(path: Path, size: int | None) -> bool:
-    """Whether a file is at ``path`` (of ``size`` bytes, when given)."""
+def size_of(path: Path) -> int | None:
+    """The size of the file at ``path``, or None when there is none."""
     try:
-        st = os.stat(path)
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def holds(path: Path, data: bytes | None = None) -> bool:
+    """Whether a file is at ``path`` (holding exactly ``data``, when given)."""
+    try:
+        if data is None:
+            return os.path.isfile(path)
+        with open(path, "rb") as f:
+            return f.read(len(data) + 1) == data
     except OSError:
         return False
-    return size is None or st.st_size == size
 
 
 def run_lock(store: Store, run_id: str) -> RunLock | ByteLock:
