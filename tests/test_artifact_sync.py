@@ -35,7 +35,7 @@ from lineage import describe
 from lineage.errors import DiskFullError
 from lineage.model import canonical_json
 from lineage.store import files
-from lineage.store.core import INLINE_ARTIFACT_BYTES
+from lineage.store.files import INLINE_ARTIFACT_BYTES
 
 BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
 

@@ -35,18 +35,12 @@ from . import files as _files
 from . import ledger as _ledger
 from . import sqlite as _sqlite
 from .codec import as_stored, encode_batch, encode_row, gc_paused
-from .files import RUN_ID_PATTERN, ByteLock, RunLock, StatCache, ignore_in_git
+from .files import INLINE_ARTIFACT_BYTES, RUN_ID_PATTERN, ByteLock, RunLock, StatCache, ignore_in_git
 from .ledger import Event, VerifyReport
 from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, column_kinds
 from .sqlite import begin_immediate, busy_error, chunked, map_errors
 
 _INSERTS: dict[str, str] = {}
-
-#: artifacts given as bytes up to this size are kept in the database too, by the
-#: transaction that records them, and their file is not synced (`Store.put_artifact`).
-#: Past it, the bytes' own write outweighs a sync's fixed ~0.2 ms, and a second copy
-#: costs more room than it saves time.
-INLINE_ARTIFACT_BYTES = 64 * 1024
 
 # How many times this process is a forked child of the one that imported this module
 # (os.fork and multiprocessing run the hook): `Store.conn` compares it, an int, where
@@ -1246,7 +1240,7 @@ class Store:
             kept = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
             data = bytes(kept[0]) if kept is not None else b""
             if hashlib.sha256(data).hexdigest() == digest:
-                _files.put_artifact(self, digest, data)  # (writes it only if the file holds other bytes)
+                _files.put_artifact(self, digest, data)  # (writes it only if the file is not those bytes)
         return path
 
     # -- run locks: a live run holds an flock; a free lock on a `running` run means it died

@@ -47,7 +47,8 @@ from ..errors import (
 )
 from ..model import now_iso
 from .codec import encode_batch, gc_paused
-from .core import INLINE_ARTIFACT_BYTES, Store
+from .core import Store
+from .files import INLINE_ARTIFACT_BYTES
 from .schema import RECORD_TABLES, column_kinds
 
 #: URL schemes that select this backend
