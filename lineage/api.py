@@ -1584,7 +1584,7 @@ class Lineage:
             raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
         attrs = dict(node.attrs)
         if "features_out" not in attrs and attrs.get("flavor") == "sklearn":
-            fresh = describe.describe_model(describe.load_model(self.store.artifact_path(node.id.split(":", 1)[1]), node))
+            fresh = describe.describe_model(describe.load_model(self.store, node))
             attrs = {**fresh, **{k: v for k, v in attrs.items() if k in ("artifact", "size", "serializer")}}
         return attrs
 

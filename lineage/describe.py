@@ -522,9 +522,11 @@ def with_permutation(attrs: dict[str, Any], result: Mapping[str, Any], *, datase
 # reading recorded things back: a model's pickle, a dataset's file
 
 
-def load_model(path: Path, node: Node) -> Any:
-    """The fitted object a model node's artifact (the file ``path``) holds. Raises
+def load_model(store: Any, node: Node) -> Any:
+    """The fitted object a model node's artifact holds (read through
+    ``store.artifact_path``, which restores a file a power cut damaged). Raises
     InvalidInputError (one line) when the file is missing or cannot be unpickled here."""
+    path = store.artifact_path(node.id.split(":", 1)[1])
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -585,7 +587,7 @@ def compute_importance(store: Any, model: Node, data: Any, target: str, *,
 
     if not isinstance(target, str) or not target:
         raise InvalidInputError("target= names the label column of the data")
-    fitted = load_model(store.artifact_path(model.id.split(":", 1)[1]), model)
+    fitted = load_model(store, model)
     if hasattr(data, "columns") and not isinstance(data, Node):
         frame = data
         data_node = None

@@ -1213,7 +1213,7 @@ class Store:
         ``LINEAGE_DURABILITY``, so their file is not synced; `artifact_path` writes
         it again if a power cut lost it. Larger bytes, and files, are synced.
         """
-        if data is not None and len(data) <= INLINE_ARTIFACT_BYTES:
+        if _files.kept_inline(data):
             with self.atomic():
                 self.conn.execute("INSERT INTO artifact_blobs (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
                                   (digest, data))

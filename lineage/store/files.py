@@ -148,13 +148,19 @@ def size_of(path: Path) -> int | None:
         return None
 
 
+def kept_inline(data: bytes | None) -> bool:
+    """Whether ``data`` is small enough to be kept in the database too
+    (`INLINE_ARTIFACT_BYTES`; `Store.put_artifact`)."""
+    return data is not None and len(data) <= INLINE_ARTIFACT_BYTES
+
+
 def holds(path: Path, data: bytes | None = None) -> bool:
     """Whether a file is at ``path`` holding ``data``, when given: compared byte for
     byte up to `INLINE_ARTIFACT_BYTES`, by size past it (a synced file was whole
     before its rename; reading it all again would cost its whole size)."""
     if data is None:
         return os.path.isfile(path)
-    if len(data) > INLINE_ARTIFACT_BYTES:
+    if not kept_inline(data):
         return size_of(path) == len(data)
     try:
         with open(path, "rb") as f:

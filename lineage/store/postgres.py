@@ -46,9 +46,9 @@ from ..errors import (
     WriteRefusedError,
 )
 from ..model import now_iso
+from . import files as _files
 from .codec import encode_batch, gc_paused
 from .core import Store
-from .files import INLINE_ARTIFACT_BYTES
 from .schema import RECORD_TABLES, column_kinds
 
 #: URL schemes that select this backend
@@ -667,7 +667,7 @@ class PostgresStore(Store):
         too), and every artifact's bytes kept on the server, so that the team's other
         machines can fetch them (`Store.artifact_path` writes a missing file from there)."""
         path = super().put_artifact(digest, data, source=source)
-        if data is not None and len(data) <= INLINE_ARTIFACT_BYTES:
+        if _files.kept_inline(data):
             return path  # (kept by the Store's own put, in the caller's transaction)
         # best effort (a savepoint inside a caller's transaction): the local file is
         # the artifact; without the table (a read-only login) it is not shared
