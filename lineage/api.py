@@ -117,6 +117,12 @@ class Lineage:
     def batch(self) -> Iterator[Lineage]:
         """Group many writes into one transaction (one commit); a failure rolls back all.
 
+        A call refused inside (invalid input, a param logged again with another
+        value) changes nothing: catch its error and the batch goes on. A call that
+        fails after it began writing (a full disk, an interrupt) cannot be undone
+        alone: on SQLite, every later write in the block is refused and leaving it
+        raises WriteRefusedError, nothing of the block recorded.
+
         Returns
         -------
         contextmanager of Lineage

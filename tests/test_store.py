@@ -152,9 +152,9 @@ def test_a_failed_write_rolls_back_whole(store: Store) -> None:
     store.add_node(dataset(H, "train"))
     before = store.head()
     with pytest.raises(DB_ERRORS):
-        # the second table's insert fails: no rows and no event survive
+        # the second table's insert fails (an alias of no node): no rows and no event survive
         store.write("bad", {}, {"nodes": [("dataset:" + "cc" * 32, "dataset", "x", "{}", "t")],
-                                "edges": [(None, "a", "used", None)]})
+                                "aliases": [(None, "x")]})
     assert store.head() == before
     assert not store.node_exists("dataset:" + "cc" * 32)
     assert store.verify().ok
@@ -164,7 +164,7 @@ def test_inner_failure_in_a_batch_rolls_back_only_itself(store: Store) -> None:
     with store.transaction():
         store.add_node(dataset("11" * 32, "a"))
         with pytest.raises(DB_ERRORS):
-            store.write("bad", {}, {"edges": [(None, "a", "used", None)]})
+            store.write("bad", {}, {"aliases": [(None, "x")]})
         store.add_node(dataset("22" * 32, "b"))
     assert store.node_exists("dataset:" + "11" * 32) and store.node_exists("dataset:" + "22" * 32)
     assert store.head()[0] == 2

@@ -701,3 +701,133 @@ def test_a_bulk_write_leaves_copying_its_rows_into_the_database_to_the_checkpoin
     while db.stat().st_size - size < wal // 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert db.stat().st_size - size >= wal // 2, "the checkpointer did not copy the load"
+
+
+# ---------------------------------------------------------------------------
+# a call inside `lg.batch()` is guarded, not a savepoint (`Store._guarded`)
+
+
+def _datasets(lg: lineage.Lineage) -> list[str]:
+    return sorted(str(n.name) for n in lg.nodes(kind="dataset"))
+
+
+def test_a_batch_sends_no_savepoint_and_a_refused_call_leaves_it_whole(tmp_path: Path) -> None:
+    lg = lineage.open(tmp_path / "lineage.db")
+    seen: list[str] = []
+    lg.store.conn.set_trace_callback(seen.append)
+    with lg.batch():
+        lg.log_dataset(uri="s3://b/a.csv", digest="a" * 64, name="a")
+        run = lg.start_run("r", params={"C": 1})
+        with pytest.raises(WriteRefusedError):
+            run.log_params({"C": 2})  # immutable: refused before anything is written
+        with pytest.raises(WriteRefusedError, match="unknown relation"):
+            # a node and a bad edge in one write: refused whole, the node not written either
+            lg.store.write("note", {}, {"nodes": [("dataset:" + "c" * 64, "dataset", "c", "{}", "2026-01-01T00:00:00Z")],
+                                        "edges": [(run.id, "dataset:" + "c" * 64, "bogus", None)]})
+        run.log_metric("m", 0.5)
+        run.end()
+        lg.log_dataset(uri="s3://b/b.csv", digest="b" * 64, name="b")
+    lg.store.conn.set_trace_callback(None)
+    assert not [s for s in seen if "SAVEPOINT" in s.upper()]
+    assert _datasets(lg) == ["a", "b"]
+    node = lg.get(run.id)
+    assert node.attrs["params"] == {"C": "1"} and node.attrs["metrics"] == {"m": 0.5}
+    assert lg.verify().ok
+
+
+def _fail_dataset_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the ledger append of a dataset's event fail: after its node row is written."""
+    real = _ledger.append_event
+
+    def failing(store: Store, seq: int, prev: str, type_: str, body: object, rows_digest: str) -> int:
+        if type_ == "dataset":
+            raise OSError("disk gone")
+        return real(store, seq, prev, type_, body, rows_digest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_ledger, "append_event", failing)
+
+
+def test_a_call_failing_part_way_and_caught_inside_a_batch_fails_the_batch_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lg = lineage.open(tmp_path / "lineage.db")
+    lg.log_dataset(uri="s3://b/before.csv", digest="f" * 64, name="before")
+    head = lg.store.head()
+    with pytest.raises(WriteRefusedError, match="nothing of this batch was recorded.*OSError: disk gone"):
+        with lg.batch():
+            run = lg.start_run("r")
+            with monkeypatch.context() as m:
+                _fail_dataset_events(m)
+                with pytest.raises(OSError):
+                    lg.log_dataset(uri="s3://b/a.csv", digest="a" * 64, name="a")  # its node row was written
+            with pytest.raises(WriteRefusedError, match="failed part-way"):
+                run.log_metric("m", 0.5)  # nothing more goes into a batch that cannot be kept
+            with pytest.raises(WriteRefusedError, match="failed part-way"), lg.store.transaction():
+                pass
+    assert lg.store.head() == head
+    assert _datasets(lg) == ["before"]
+    assert lg.runs() == [] or all(r.id != run.id for r in lg.runs())
+    lg.log_dataset(uri="s3://b/after.csv", digest="e" * 64, name="after")  # the store writes on
+    assert _datasets(lg) == ["after", "before"]
+    assert lg.verify().ok
+
+
+def test_a_call_failing_part_way_out_of_a_batch_rolls_it_back_with_its_own_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lg = lineage.open(tmp_path / "lineage.db")
+    _fail_dataset_events(monkeypatch)
+    with pytest.raises(OSError, match="disk gone"), lg.batch():
+        lg.start_run("r").end()
+        lg.log_dataset(uri="s3://b/a.csv", digest="a" * 64, name="a")
+    monkeypatch.undo()
+    assert lg.store.head()[0] == 0
+    lg.log_dataset(uri="s3://b/b.csv", digest="b" * 64, name="b")
+    assert _datasets(lg) == ["b"] and lg.verify().ok
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.sampled_from(["dataset", "refused param", "bad edge", "metric"]), min_size=1, max_size=8))
+def test_refused_calls_inside_a_batch_change_nothing(tmp_path_factory: pytest.TempPathFactory, ops: list[str]) -> None:
+    """Whatever refused calls a batch meets (and its caller catches), what it records
+    is exactly what the same calls record without them."""
+    def record(lg: lineage.Lineage, with_refusals: bool) -> None:
+        with lg.batch():
+            run = lg.start_run("r", params={"C": 1})
+            for i, op in enumerate(ops):
+                if op == "dataset":
+                    lg.log_dataset(uri=f"s3://b/{i}.csv", digest=f"{i:064x}", name=f"d{i}")
+                elif op == "metric":
+                    run.log_metric("m", float(i), step=i)
+                elif with_refusals and op == "refused param":
+                    with pytest.raises(WriteRefusedError):
+                        run.log_params({"C": 2})
+                elif with_refusals:
+                    with pytest.raises(WriteRefusedError):
+                        lg.store.write("note", {"i": i}, {"edges": [(run.id, run.id, "bogus", None)]})
+            run.end()
+
+    stores = []
+    for with_refusals in (True, False):
+        lg = lineage.open(tmp_path_factory.mktemp("s") / "lineage.db")
+        record(lg, with_refusals)
+        stores.append(lg)
+    a, b = stores
+    assert a.store.head()[0] == b.store.head()[0]
+    assert _datasets(a) == _datasets(b)
+    assert [e.type for e in a.store.events()] == [e.type for e in b.store.events()]
+    assert a.verify().ok
+
+
+def test_a_call_failing_part_way_inside_a_rolled_back_transaction_leaves_the_batch_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An explicit transaction inside a batch is a savepoint: rolling it back undoes a
+    call that failed part-way inside it, and the batch goes on."""
+    lg = lineage.open(tmp_path / "lineage.db")
+    with lg.batch():
+        lg.log_dataset(uri="s3://b/a.csv", digest="a" * 64, name="a")
+        with monkeypatch.context() as m:
+            _fail_dataset_events(m)
+            with pytest.raises(OSError), lg.store.transaction():
+                lg.log_dataset(uri="s3://b/b.csv", digest="b" * 64, name="b")
+        lg.log_dataset(uri="s3://b/c.csv", digest="c" * 64, name="c")
+    assert _datasets(lg) == ["a", "c"]
+    assert lg.verify().ok

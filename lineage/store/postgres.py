@@ -718,6 +718,12 @@ class PostgresStore(Store):
     def _begin_tx(self, conn: Any) -> None:
         self._begin_write(conn)
 
+    def _changes(self) -> int | None:
+        """Not counted here: a call inside a caller's transaction stays a savepoint
+        (`Store.atomic`), which a statement error also needs on PostgreSQL, where it
+        aborts the whole transaction otherwise."""
+        return None
+
     def _commit_tx(self, conn: Any) -> None:
         with map_errors(str(self.path)):
             conn.raw.execute("COMMIT")
