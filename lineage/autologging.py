@@ -314,7 +314,7 @@ def _record_search(run: Any, est: Any) -> None:
         child = lg.open_run(ActiveRun, f"{run.name}-candidate-{i}", params=results["params"][i],
                             experiment=run.experiment, parent=run.id)
         child.lineage = lg  # its MLflow view reads through the facade
-        with child, lg.batch():  # a transaction: each failed metric below rolls back alone
+        with child, lg.batch():  # one transaction: a metric refused below changes nothing, the rest go on
             for k in metric_keys:
                 try:
                     child.log_metric(k, float(results[k][i]))

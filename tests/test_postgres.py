@@ -180,6 +180,37 @@ def test_a_run_killed_elsewhere_is_found_crashed_without_lock_files(url: str, tm
     assert not (tmp_path / ".lineage" / "locks").exists()
 
 
+def test_a_process_holds_its_runs_locks_on_one_session_and_each_stays_its_own(url: str) -> None:
+    """Every live run of a process is locked on one session (not a connection a run:
+    connecting was half of an empty run's cost); each lock still conflicts with a
+    second taker in the same process, and ending one run frees its lock alone."""
+    admin = _pg_admin()
+
+    def lock_sessions() -> int:
+        return int(admin.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = %s",
+                                 (f"lineage-run:{schema}",)).fetchone()[0])
+
+    with lineage.open(url) as lg:
+        schema = lg.store.schema
+        runs = [lg.start_run(f"r{i}") for i in range(4)]
+        assert lock_sessions() == 1
+        assert not any(lg.store.run_lock(r.id).try_acquire() for r in runs)  # each held, by this process
+        assert lg.reap() == []
+        runs[1].end()
+        again = lg.store.run_lock(runs[1].id)
+        assert again.try_acquire()  # an ended run's lock is free
+        assert not lg.store.run_lock(again.run_id).try_acquire()  # and now held again, once
+        again.release()
+        assert not lg.store.run_lock(runs[2].id).try_acquire()  # the others still held
+        for r in runs[:1] + runs[2:]:
+            r.end()
+        with lg.start_run("next"):
+            assert lock_sessions() == 1  # the session is kept for the next runs
+        assert lg.verify().ok
+
+
+# ---------------------------------------------------------------------------
+# bulk loads through COPY
 # ---------------------------------------------------------------------------
 # bulk loads through COPY
 

@@ -15,9 +15,9 @@ One chain under many writers: every write transaction starts by taking a transac
 advisory lock keyed by the store's schema (`_LOCK_CLASS`), so appends are serialized
 across processes and machines, and it is released by COMMIT or ROLLBACK, or by the
 server when a writer's connection dies. A live run holds a session advisory lock
-keyed by its id on a connection of its own (`PgRunLock`): the server drops it when
-the process dies, however it dies, which is how a run killed on another machine is
-found crashed.
+keyed by its id on its process's lock session for the store (`PgRunLock`, one
+connection a process, not one a run): the server drops it when the process dies,
+however it dies, which is how a run killed on another machine is found crashed.
 """
 
 from __future__ import annotations
@@ -1116,39 +1116,155 @@ def _publish(store: Any, type_: str, payload: Mapping[str, Any], table: str, sta
 # run liveness
 
 
-#: locks whose process forked: the child keeps them referenced and never closes
-#: them (closing would end the parent's session on the server, and free its lock)
-_INHERITED: list[Any] = []
+class _LockSession:
+    """The session that holds the liveness locks of one process's runs on one store
+    (a server's schema): a single connection, not one per run. Connecting cost
+    3-5 ms of every run's start here, half of an empty run (issue 16), and a sweep
+    of parallel runs opened as many sessions and keeper threads as it had runs.
+
+    A session advisory lock is re-entrant within its session, so the keys held
+    here are also kept in `keys`, and a key already in it is refused: two runs of
+    one process can no more hold one lock than two processes can. A keeper thread,
+    alive while a key is held, checks the connection every two seconds; after a
+    lost connection (a server restart) it connects again and takes every key
+    again, retrying those another session took meanwhile. The lock is held only
+    around each step, never while waiting, so runs start and end meanwhile.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.conninfo = store._conninfo
+        self.app = f"lineage-run:{store.schema}"[:63]
+        self.lock = threading.Lock()
+        self.conn: Any = None
+        self.keys: set[int] = set()
+        #: keys held before a lost connection and not yet taken again
+        self.missing: set[int] = set()
+        self.keeper: threading.Thread | None = None
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10, application_name=self.app)
+        conn.execute("SET tcp_keepalives_idle = 20")
+        conn.execute("SET tcp_keepalives_interval = 5")
+        return conn
+
+    def take(self, key: int) -> bool:
+        """Take ``key``'s lock; False when a session (this one included) holds it.
+        Raises psycopg.Error when the server cannot be reached."""
+        with self.lock:
+            if key in self.keys:
+                return False
+            if self.conn is None or self.conn.closed or self.conn.broken:
+                self._reconnect()
+            if not _try_lock(self.conn, key):
+                return False
+            self.keys.add(key)
+            if self.keeper is None or not self.keeper.is_alive():
+                self.keeper = threading.Thread(target=self._keep, name="lineage-runlocks", daemon=True)
+                self.keeper.start()
+            return True
+
+    def give_back(self, key: int) -> None:
+        with self.lock:
+            if key not in self.keys:
+                return
+            self.keys.discard(key)
+            if key in self.missing:
+                self.missing.discard(key)
+                return
+            with suppress(Exception):  # (a lost session has freed it already)
+                self.conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_LOCK_CLASS, key))
+
+    def _reconnect(self) -> None:
+        """A fresh connection, holding again every key held (under ``lock``)."""
+        old, self.conn = self.conn, None
+        if old is not None:
+            with suppress(Exception):
+                old.close()
+        self.conn = self._connect()
+        self.missing = set(self.keys)
+        self._retake()
+
+    def _retake(self) -> None:
+        for key in list(self.missing):
+            with suppress(Exception):
+                if _try_lock(self.conn, key):
+                    self.missing.discard(key)
+
+    def _keep(self) -> None:
+        import psycopg
+
+        while True:
+            time.sleep(2.0)
+            with self.lock:
+                if not self.keys:
+                    self.keeper = None
+                    return  # (the next run's lock starts another)
+                conn = self.conn
+            try:  # (psycopg serializes the threads that share a connection)
+                conn.execute("SELECT 1")
+            except (psycopg.Error, AttributeError):  # lost (a server restart; no connection): again, outside the lock
+                try:
+                    fresh = self._connect()
+                except psycopg.Error:
+                    time.sleep(random.uniform(0.5, 1.5))  # the server is still away: again soon
+                    continue
+                with self.lock:
+                    old, self.conn = self.conn, fresh
+                    with suppress(Exception):
+                        old.close()
+                    self.missing = set(self.keys)
+            if self.missing:
+                with self.lock:
+                    self._retake()
+
+
+#: this process's lock sessions, by (connection string, schema); a forked child finds
+#: none of its parent's (keyed by process id too) and never touches them
+_SESSIONS: dict[tuple[str, str, int], _LockSession] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _lock_session(store: Any) -> _LockSession:
+    key = (store._conninfo, store.schema, os.getpid())
+    with _SESSIONS_LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = _SESSIONS[key] = _LockSession(store)
+        return session
+
+
+def _try_lock(conn: Any, key: int) -> bool:
+    return bool(conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_CLASS, key)).fetchone()[0])
+
+
+def _detach_lock_sessions() -> None:
+    """In a forked child: its copies of the parent's lock sessions pointed at
+    /dev/null, so nothing the child does (or its exit) ends the parent's sessions."""
+    for session in list(_SESSIONS.values()):
+        _detach(session.conn)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_detach_lock_sessions)
 
 
 class PgRunLock:
-    """A run's liveness lock: a session advisory lock keyed by the run id, held on a
-    connection of its own while the run's process lives. The server frees it when
-    that connection ends, however the process ends (SIGKILL, a lost machine: TCP
-    keepalives notice within a minute). A keeper thread reconnects and takes it again
-    after a server restart (reapers wait `_RESTART_GRACE_SECONDS` after one)."""
+    """A run's liveness lock: a session advisory lock keyed by the run id, held on
+    this process's lock session for the store (`_LockSession`) while the run lives
+    here. The server frees it when that session ends, however the process ends
+    (SIGKILL, a lost machine: TCP keepalives notice within a minute); after a server
+    restart the session takes it again (reapers wait `_RESTART_GRACE_SECONDS` after
+    one)."""
 
     def __init__(self, store: Any, run_id: str) -> None:
         self.store = store
         self.run_id = run_id
         self.path = f"{store.path} (advisory lock of {run_id})"
         self.key = _key(f"{store.schema}/{run_id}")
-        self._conn: Any = None
+        self._session: _LockSession | None = None
         self._pid = os.getpid()
-        self._stop = threading.Event()
-        self._keeper: threading.Thread | None = None
-
-    def _connect(self) -> Any:
-        import psycopg
-
-        conn = psycopg.connect(self.store._conninfo, autocommit=True, connect_timeout=10,
-                               application_name=f"lineage-run:{self.store.schema}"[:63])
-        conn.execute("SET tcp_keepalives_idle = 20")
-        conn.execute("SET tcp_keepalives_interval = 5")
-        return conn
-
-    def _take(self, conn: Any) -> bool:
-        return bool(conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (_LOCK_CLASS, self.key)).fetchone()[0])
 
     def try_acquire(self) -> bool:
         """True when the lock is now held here; False when its run is alive elsewhere."""
@@ -1161,68 +1277,23 @@ class PgRunLock:
                 (_LOCK_CLASS, self.key)).fetchone()
             if held:
                 return False
-            conn = self._connect()
+            session = _lock_session(self.store)
+            if not session.take(self.key):
+                return False
         except psycopg.Error as exc:
             mapped = _translate(exc, str(self.store.path))
             if mapped is None:
                 raise
             raise mapped from None
-        try:
-            if not self._take(conn):
-                conn.close()
-                return False
-        except psycopg.Error:
-            conn.close()
-            return False
-        self._conn = conn
+        self._session = session
         self._pid = os.getpid()
-        self._stop.clear()
-        self._keeper = threading.Thread(target=self._keep, name=f"lineage-runlock-{self.run_id[4:12]}", daemon=True)
-        self._keeper.start()
         return True
 
-    def _keep(self) -> None:
-        """Check the lock's connection every few seconds; after a lost connection
-        (a server restart), reconnect and take the lock again."""
-        import psycopg
-
-        while not self._stop.wait(2.0):
-            conn = self._conn
-            if conn is None:
-                return
-            try:
-                conn.execute("SELECT 1")
-                continue
-            except psycopg.Error:
-                pass
-            with suppress(Exception):
-                conn.close()
-            while not self._stop.is_set():
-                try:
-                    fresh = self._connect()
-                    if self._take(fresh):
-                        self._conn = fresh
-                        break
-                    fresh.close()
-                except psycopg.Error:
-                    pass
-                self._stop.wait(random.uniform(0.5, 1.5))
-
     def release(self, *, remove: bool = False) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        if self._pid != os.getpid():
-            _detach(conn)  # the parent's session: leave it alone
-            _INHERITED.append(conn)
-            return
-        self._stop.set()
-        with suppress(Exception):
-            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (_LOCK_CLASS, self.key))
-        with suppress(Exception):
-            conn.close()
-        if self._keeper is not None and self._keeper is not threading.current_thread():
-            self._keeper.join(timeout=5)
+        session, self._session = self._session, None
+        if session is None or self._pid != os.getpid():
+            return  # (in a forked child: the parent's lock, left alone)
+        session.give_back(self.key)
 
 
 __all__ = ["SCHEMES", "PgConnection", "PgRunLock", "PgUrl", "PostgresStore", "bulk_load", "is_url", "staged", "translate"]
