@@ -37,6 +37,7 @@ skipped with one line without a server), each in a fresh schema of that server:
   INSERT`` of one row into the same table (same schema and indexes); ``COMMIT``.
 - ``log_predictions pg``: a binary ``COPY`` of the very rows lineage writes, prepared
   beforehand, in one transaction, into the same table.
+- ``empty run pg``: none; the goal is SQLite's (≤ 5 ms).
 """
 
 from __future__ import annotations
@@ -648,6 +649,34 @@ def bench_params_postgres(b: Bench, durability: str) -> None:
         pg.close()
 
 
+def bench_runs_postgres(b: Bench, durability: str) -> None:
+    """An empty run (start and end, nothing logged) on PostgreSQL, with the same goal
+    as on SQLite (≤ 5 ms): its run node and states, and its liveness lock (taken on
+    the process's one lock session, `postgres._LockSession`)."""
+    import lineage
+
+    n = 50 if b.quick else 200
+    pg = _PgSchemas(_pg_url())
+
+    def go() -> float:
+        with lineage.open(pg.fresh()) as lg:
+            for _ in range(5):  # the first run captures; later ones re-validate
+                with lg.start_run("warm"):
+                    pass
+            times = []
+            for _ in range(n):
+                t = time.perf_counter()
+                with lg.start_run("empty"):
+                    pass
+                times.append(time.perf_counter() - t)
+        return statistics.median(times) * 1e3
+
+    try:
+        b.record("empty run pg", durability, median_of(3, go), None, "ms", note="(start + end, nothing logged)")
+    finally:
+        pg.close()
+
+
 def bench_predictions_postgres(b: Bench, durability: str) -> None:
     """The bulk write on PostgreSQL (binary COPY straight into the table as a batch,
     then one short append) against a raw binary ``COPY`` of the very same rows
@@ -806,6 +835,7 @@ BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
 #: on PostgreSQL, when a server is given (--db, LINEAGE_BENCH_POSTGRES or LINEAGE_TEST_POSTGRES)
 PG_BENCHES: dict[str, tuple[Callable[[Bench, str], None], tuple[str, ...]]] = {
     "params-pg": (bench_params_postgres, ("normal",)),
+    "runs-pg": (bench_runs_postgres, ("normal",)),
     "predictions-pg": (bench_predictions_postgres, ("normal",)),
     "writers-pg": (bench_writers_postgres, ("normal",)),
 }
