@@ -480,6 +480,21 @@ def _script_repo(root: Path, files: int) -> Path:
     return repo
 
 
+def _empty_runs_ms(lg: Any, n: int) -> float:
+    """Median milliseconds of ``n`` empty runs (start and end) in ``lg``, after five
+    untimed ones (the first run captures; later ones re-validate)."""
+    for _ in range(5):
+        with lg.start_run("warm"):
+            pass
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        with lg.start_run("empty"):
+            pass
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
 def bench_runs(b: Bench, durability: str) -> None:
     n = 200 if b.quick else 1000
 
@@ -488,16 +503,7 @@ def bench_runs(b: Bench, durability: str) -> None:
         sys.argv[0] = str(script)  # as if started as `python <script>`
         try:
             with b.open(durability) as lg:
-                for _ in range(5):  # the first run captures; later ones re-validate
-                    with lg.start_run("warm"):
-                        pass
-                times = []
-                for _ in range(n):
-                    t = time.perf_counter()
-                    with lg.start_run("empty"):
-                        pass
-                    times.append(time.perf_counter() - t)
-                return statistics.median(times) * 1e3
+                return _empty_runs_ms(lg, n)
         finally:
             sys.argv[0] = saved
 
@@ -660,16 +666,7 @@ def bench_runs_postgres(b: Bench, durability: str) -> None:
 
     def go() -> float:
         with lineage.open(pg.fresh()) as lg:
-            for _ in range(5):  # the first run captures; later ones re-validate
-                with lg.start_run("warm"):
-                    pass
-            times = []
-            for _ in range(n):
-                t = time.perf_counter()
-                with lg.start_run("empty"):
-                    pass
-                times.append(time.perf_counter() - t)
-        return statistics.median(times) * 1e3
+            return _empty_runs_ms(lg, n)
 
     try:
         b.record("empty run pg", durability, median_of(3, go), None, "ms", note="(start + end, nothing logged)")
