@@ -120,9 +120,10 @@ class Lineage:
         A call refused inside (invalid input, a param logged again with another
         value) changes nothing: catch its error and the batch goes on. A call that
         fails after it began writing (a full disk, an interrupt) cannot be undone
-        alone: on SQLite, if its error is caught, every later write in the block is
-        refused and leaving the block raises WriteRefusedError; nothing of the block
-        is recorded either way.
+        alone: if its error is caught, every later write in the block is refused and
+        leaving the block raises WriteRefusedError; nothing of the block is recorded
+        either way. (On PostgreSQL, so does a call whose statement failed: the server
+        aborts the whole transaction.)
 
         Returns
         -------

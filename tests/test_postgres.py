@@ -209,6 +209,44 @@ def test_a_process_holds_its_runs_locks_on_one_session_and_each_stays_its_own(ur
         assert lg.verify().ok
 
 
+def test_a_batch_goes_on_past_a_refused_call_and_fails_whole_at_a_statement_error(url: str) -> None:
+    """A call inside `lg.batch()` is no savepoint here either: a refused call sends
+    nothing and the batch goes on; a statement error aborts PostgreSQL's transaction,
+    so the batch fails whole, every later write refused with one line."""
+    from lineage.errors import WriteRefusedError
+
+    with lineage.open(url) as lg:
+        seen: list[str] = []
+        with lg.batch():
+            run = lg.start_run("r", params={"C": 1})
+            real = lg.store.conn.execute
+
+            def watch(sql: str, *args: Any) -> Any:
+                seen.append(sql)
+                return real(sql, *args)
+
+            lg.store.conn.execute = watch  # type: ignore[method-assign]
+            with pytest.raises(WriteRefusedError):
+                run.log_params({"C": 2})
+            run.log_metric("m", 0.5)
+            del lg.store.conn.execute
+            run.end()
+        assert not [s for s in seen if "SAVEPOINT" in s.upper()]
+        assert lg.get(run.id).attrs["metrics"] == {"m": 0.5}
+        before = lg.store.head()
+        with pytest.raises(WriteRefusedError, match="nothing of this batch was recorded"):
+            with lg.batch():
+                lg.log_dataset(uri="s3://b/a.csv", digest="a" * 64, name="a")
+                with pytest.raises(Exception, match="null value|not-null|NOT NULL"):
+                    lg.store.write("bad", {}, {"aliases": [(None, "x")]})
+                with pytest.raises(WriteRefusedError, match="failed part-way"):
+                    lg.log_dataset(uri="s3://b/b.csv", digest="b" * 64, name="b")
+        assert lg.store.head() == before
+        assert [n.name for n in lg.nodes(kind="dataset")] == []
+        lg.log_dataset(uri="s3://b/c.csv", digest="c" * 64, name="c")  # the store writes on
+        assert lg.verify().ok
+
+
 # ---------------------------------------------------------------------------
 # bulk loads through COPY
 # ---------------------------------------------------------------------------

@@ -295,10 +295,10 @@ class Store:
         rolls back whole when this one fails (nothing between them catches the error),
         so a savepoint there only cost two statements (issue 16: 29 pairs per pipeline).
 
-        Directly inside a caller's `transaction()` (``lg.batch()``), where the backend
-        counts the rows its statements change (SQLite), the unit is guarded instead of
-        a savepoint (`_guarded`): a call refused before it wrote anything leaves the
-        batch as it was; one that fails after it began writing fails the whole batch.
+        Directly inside a caller's `transaction()` (``lg.batch()``), the unit is
+        guarded instead of a savepoint (`_guarded`): a call refused before it wrote
+        anything leaves the batch as it was; one that fails after it began writing
+        fails the whole batch.
         """
         local = self._local_state()
         if local.depth > 0:
@@ -396,15 +396,17 @@ class Store:
     @contextmanager
     def _guarded(self, local: threading.local) -> Iterator[None]:
         """One `atomic()` unit directly inside a caller's transaction, without a
-        savepoint. A savepoint per call of a batch cost two statements and a copy of
-        every page the call changed into the savepoint's journal: 0.3-0.5 ms of a
-        batched pipeline group's 3.8-4.4 (issue 16, the two alternating in one process).
+        savepoint. A savepoint per call of a batch cost two statements (on SQLite also
+        a copy of every page the call changed into the savepoint's journal): 7-9% of
+        a batched pipeline group on SQLite, 16-21% on PostgreSQL (issue 16, the two
+        alternating in one process).
 
         The calls check their input before they write, so a refused or invalid call
         fails having changed no row: the transaction is as it was, and the caller may
         catch the error and go on. A unit that fails after it changed rows (a full
-        disk, an interrupt, a bug) cannot be undone alone: the whole transaction is
-        marked failed, every later write in it is refused, and it rolls back whole
+        disk, an interrupt, a bug), or whose transaction the backend broke (a
+        statement error on PostgreSQL), cannot be undone alone: the whole transaction
+        is marked failed, every later write in it is refused, and it rolls back whole
         at its end, raising, so nothing half-written is ever committed.
         """
         if local.failed is not None:
@@ -415,7 +417,7 @@ class Store:
             yield
         except BaseException as exc:
             self._forget()  # (what it remembered may name rows that will not be kept)
-            if self._changes() != before:
+            if self._changes() != before or self._transaction_broken():
                 local.failed = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise
         finally:
@@ -423,10 +425,14 @@ class Store:
 
     def _changes(self) -> int | None:
         """Rows changed by this thread's connection so far (SQLite's ``total_changes``,
-        triggers' included), or None where the backend does not count them
-        (PostgreSQL: its calls inside a transaction stay savepoints, which its
-        aborted-transaction rule needs anyway)."""
+        triggers' included), or None for a backend that counts nothing (its calls
+        inside a caller's transaction would stay savepoints)."""
         return self.conn.total_changes
+
+    def _transaction_broken(self) -> bool:
+        """Whether this thread's write transaction is gone (SQLite rolls one back
+        itself after some errors: a full disk, an I/O error)."""
+        return not self.conn.in_transaction
 
     # The three steps of a write transaction that differ by backend (postgres.py
     # overrides them): SQLite's begin waits fairly for the file's write lock.

@@ -313,6 +313,8 @@ class PgConnection:
         self._raw: Any = None
         self._streams = itertools.count()
         self._pid = os.getpid()
+        #: statements sent that may change rows (all but SELECTs), for `PostgresStore._changes`
+        self.writes = 0
 
     # -- the raw psycopg connection -------------------------------------------
 
@@ -359,6 +361,8 @@ class PgConnection:
         head = sql.lstrip()[:7].upper()
         if head.startswith(("PRAGMA", "VACUUM")):
             return self._pragma(sql)
+        if not head.startswith("SELECT"):
+            self.writes += 1
         params = tuple(parameters) if parameters else None
         text = translate(sql, params is not None)
         return self._run(lambda raw: self._exec(raw, sql, text, params), retry=not self.in_transaction)
@@ -372,6 +376,7 @@ class PgConnection:
         return raw.execute(text, params, prepare=None)
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Sequence[Any]], /) -> Any:
+        self.writes += 1
         text = translate(sql, True)
         rows = [tuple(p) for p in seq_of_parameters]
 
@@ -386,6 +391,7 @@ class PgConnection:
     def copy_rows(self, sql: str, rows: Iterable[Sequence[Any]], types: Sequence[str] | None = None) -> None:
         """``COPY … FROM STDIN`` of ``rows`` (psycopg's ``copy``); binary when the
         columns' ``types`` are given (``text``, ``float8``, ``int8``)."""
+        self.writes += 1
 
         def run(raw: Any) -> None:
             with raw.cursor() as cur, cur.copy(sql) as copy:
@@ -719,10 +725,18 @@ class PostgresStore(Store):
         self._begin_write(conn)
 
     def _changes(self) -> int | None:
-        """Not counted here: a call inside a caller's transaction stays a savepoint
-        (`Store.atomic`), which a statement error also needs on PostgreSQL, where it
-        aborts the whole transaction otherwise."""
-        return None
+        """The statements this thread's connection sent that may change rows (every
+        one but a SELECT): coarser than SQLite's count of rows, so a call that sent
+        one and failed fails its batch, as one that changed rows does (`Store._guarded`)."""
+        return self._pgconn.writes
+
+    def _transaction_broken(self) -> bool:
+        """Also when a statement failed: PostgreSQL then aborts the whole transaction
+        (only a savepoint could have kept it), and every statement after fails."""
+        from psycopg.pq import TransactionStatus
+
+        conn = self._pgconn
+        return not conn.in_transaction or conn.raw.info.transaction_status == TransactionStatus.INERROR
 
     def _commit_tx(self, conn: Any) -> None:
         with map_errors(str(self.path)):
