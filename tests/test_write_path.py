@@ -29,6 +29,18 @@ def _consecutive(store: Store) -> list[int]:
     return [e.seq for e in store.events()]
 
 
+def _fail_dataset_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the ledger append of a dataset's event fail: after its node row is written."""
+    real = _ledger.append_event
+
+    def failing(store: Store, seq: int, prev: str, type_: str, body: object, rows_digest: str) -> int:
+        if type_ == "dataset":
+            raise OSError("disk gone")
+        return real(store, seq, prev, type_, body, rows_digest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_ledger, "append_event", failing)
+
+
 def test_two_connections_writing_in_turn_keep_one_chain(tmp_path: Path) -> None:
     db = tmp_path / "lineage.db"
     a, b = Store(db), Store(db)
@@ -87,19 +99,10 @@ def test_a_write_failing_inside_one_call_leaves_nothing_and_forgets(tmp_path: Pa
     lg = lineage.open(tmp_path / "lineage.db")
     lg.log_dataset(uri="s3://b/a.csv", digest="a" * 64, name="a")  # the agent is known from here on
     before = lg.store.head()
-    real = _ledger.append_event
-    calls = []
-
-    def failing(store: Store, seq: int, prev: str, type_: str, body: object, rows_digest: str) -> int:
-        calls.append(type_)
-        if type_ == "dataset":
-            raise OSError("disk gone")
-        return real(store, seq, prev, type_, body, rows_digest)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_ledger, "append_event", failing)
-    with pytest.raises(OSError):
-        lg.log_dataset(uri="s3://b/b.csv", digest="b" * 64, name="b")
-    monkeypatch.setattr(_ledger, "append_event", real)
+    with monkeypatch.context() as m:
+        _fail_dataset_events(m)
+        with pytest.raises(OSError):
+            lg.log_dataset(uri="s3://b/b.csv", digest="b" * 64, name="b")
     assert lg.store.head() == before
     assert [n.name for n in lg.nodes(kind="dataset")] == ["a"]
     lg.log_dataset(uri="s3://b/c.csv", digest="c" * 64, name="c")
@@ -733,18 +736,6 @@ def test_a_batch_sends_no_savepoint_and_a_refused_call_leaves_it_whole(tmp_path:
     node = lg.get(run.id)
     assert node.attrs["params"] == {"C": "1"} and node.attrs["metrics"] == {"m": 0.5}
     assert lg.verify().ok
-
-
-def _fail_dataset_events(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the ledger append of a dataset's event fail: after its node row is written."""
-    real = _ledger.append_event
-
-    def failing(store: Store, seq: int, prev: str, type_: str, body: object, rows_digest: str) -> int:
-        if type_ == "dataset":
-            raise OSError("disk gone")
-        return real(store, seq, prev, type_, body, rows_digest)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_ledger, "append_event", failing)
 
 
 def test_a_call_failing_part_way_and_caught_inside_a_batch_fails_the_batch_whole(

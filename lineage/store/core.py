@@ -289,23 +289,17 @@ class Store:
 
     def atomic(self) -> AbstractContextManager[None]:
         """One logical write of the store's own code (`write`, `add_node`, the tracking
-        calls): a transaction at the outermost level, a savepoint inside a caller's
-        `transaction()` (so a caller that catches the error keeps the rest of its
-        batch), and nothing at all directly inside another `atomic()` block: that block
-        rolls back whole when this one fails (nothing between them catches the error),
-        so a savepoint there only cost two statements (issue 16: 29 pairs per pipeline).
-
-        Directly inside a caller's `transaction()` (``lg.batch()``), the unit is
-        guarded instead of a savepoint (`_guarded`): a call refused before it wrote
-        anything leaves the batch as it was; one that fails after it began writing
-        fails the whole batch.
+        calls): a transaction at the outermost level; directly inside a caller's
+        `transaction()` (``lg.batch()``), a guarded unit, not a savepoint (`_guarded`:
+        a call refused before it wrote anything leaves the batch as it was, one that
+        fails after it began writing fails the whole batch); and nothing at all
+        directly inside another `atomic()` block: that block rolls back whole when this
+        one fails (nothing between them catches the error), so a savepoint there only
+        cost two statements (issue 16: 29 pairs per pipeline).
         """
         local = self._local_state()
         if local.depth > 0:
-            if local.unit:
-                return nullcontext()
-            if self._changes() is not None:
-                return self._guarded(local)
+            return nullcontext() if local.unit else self._guarded(local)
         return self._transaction(True)
 
     def transaction_memo(self) -> dict[str, Any] | None:
@@ -423,10 +417,9 @@ class Store:
         finally:
             local.unit = False
 
-    def _changes(self) -> int | None:
+    def _changes(self) -> int:
         """Rows changed by this thread's connection so far (SQLite's ``total_changes``,
-        triggers' included), or None for a backend that counts nothing (its calls
-        inside a caller's transaction would stay savepoints)."""
+        triggers' included): a guarded unit that moved it cannot be undone alone."""
         return self.conn.total_changes
 
     def _transaction_broken(self) -> bool:
@@ -1296,14 +1289,19 @@ class Store:
         # (best effort: a store that cannot be written, or a server that went away,
         # leaves the file as it is, and reading it says what is wrong)
         with suppress(LineageError, sqlite3.Error, OSError):
-            row = self.conn.execute("SELECT length(data) FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
+            # (a small copy comes with its size, in one lookup; a large one only when
+            # the file does not have its size)
+            row = self.conn.execute("SELECT length(data), CASE WHEN length(data) <= ? THEN data END "
+                                    "FROM artifact_blobs WHERE digest = ?", (INLINE_ARTIFACT_BYTES, digest)).fetchone()
             if row is None:
                 return path
-            size = int(row[0])
-            if size > INLINE_ARTIFACT_BYTES and _files.size_of(path) == size:
-                return path
-            kept = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
-            data = bytes(kept[0]) if kept is not None else b""
+            size, copy = int(row[0]), row[1]
+            if copy is None:  # (a large one)
+                if _files.size_of(path) == size:
+                    return path
+                kept = self.conn.execute("SELECT data FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone()
+                copy = kept[0] if kept is not None else b""
+            data = bytes(copy)
             if hashlib.sha256(data).hexdigest() == digest:
                 _files.put_artifact(self, digest, data)  # (writes it only if the file is not those bytes)
         return path

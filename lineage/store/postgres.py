@@ -680,7 +680,7 @@ class PostgresStore(Store):
         with suppress(LineageError), self.transaction():
             if not self.conn.execute("SELECT 1 FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone():
                 self.conn.execute("INSERT INTO artifact_blobs (digest, data) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
-                                  (digest, path.read_bytes()))
+                                  (digest, data if data is not None else path.read_bytes()))
         return path
 
     # -- transactions ---------------------------------------------------------
@@ -724,7 +724,7 @@ class PostgresStore(Store):
     def _begin_tx(self, conn: Any) -> None:
         self._begin_write(conn)
 
-    def _changes(self) -> int | None:
+    def _changes(self) -> int:
         """The statements this thread's connection sent that may change rows (every
         one but a SELECT): coarser than SQLite's count of rows, so a call that sent
         one and failed fails its batch, as one that changed rows does (`Store._guarded`)."""
