@@ -157,27 +157,29 @@ def new_uuid7_hex() -> str:
 _SEQ_HEX = [f"{s:03x}" for s in range(4096)]
 
 
-def uuid7_batch(n: int) -> list[str]:
-    """``n`` UUIDv7 hex ids in increasing order, cheaper than ``n`` calls for bulk writes.
+def uuid7_batch(n: int, prefix: str = "") -> list[str]:
+    """``n`` UUIDv7 hex ids in increasing order, cheaper than ``n`` calls for bulk
+    writes; each after ``prefix`` (``"prediction:"``: the node ids themselves).
 
     Id ``i`` is ``(ms + i // 4096) << 80 | 0x7 << 76 | (i % 4096) << 64 | 0b10 << 62 |
     base | i`` (``base``: 30 random bits above the low 32), written as 32 hex digits.
-    The hex is assembled from its fixed-width parts rather than formatted from a
-    128-bit integer per id, which halves the cost for a million predictions.
+    The hex is assembled from fixed-width parts rather than formatted from a 128-bit
+    integer per id: within a block of 4096 ids everything but ``i % 4096`` is the
+    same, and that is both the 3 hex digits of ``rand_a`` and the last 3 of the low
+    32 bits, so an id is four joined texts (a fourth of the cost of formatting each
+    id's counter, for 100,000 predictions).
     """
     with _uuid_lock:
         ms = max(time.time_ns() // 1_000_000, _uuid_last[0] + 1)
         _uuid_last[0], _uuid_last[1] = ms + n // 4096, 0xFFF
     base = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1) & ~0xFFFFFFFF
     variant_and_rand = f"{((0b10 << 62) | base) >> 32:08x}"  # bits 63..32 of the low half
-    middles = [s + variant_and_rand for s in _SEQ_HEX[: min(n, 4096)]]
-    low = "{:08x}".format
     out: list[str] = []
     for block in range(0, n, 4096):
-        head = f"{ms + block // 4096:012x}7"
-        m = min(4096, n - block)
-        # C-level maps: head + seq + random bits, then the counter's 8 hex digits
-        out += map(str.__add__, map(head.__add__, middles[:m]), map(low, range(block & 0xFFFFFFFF, (block & 0xFFFFFFFF) + m)))
+        head = f"{prefix}{ms + block // 4096:012x}7"
+        # the low 32 bits, i = block + j: the block's 5 hex digits, then j's 3
+        middle = f"{variant_and_rand}{(block & 0xFFFFFFFF) >> 12:05x}"
+        out += [head + seq + middle + seq for seq in _SEQ_HEX[: min(4096, n - block)]]
     return out
 
 

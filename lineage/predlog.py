@@ -267,7 +267,7 @@ class PredictionLogger:
             self._take_one(item, digests, outs, reqs, scores, times)
         if plain:
             take(plain)
-        ids = map("prediction:".__add__, uuid7_batch(len(outs)))
+        ids = uuid7_batch(len(outs), "prediction:")
         return list(zip(ids, itertools.repeat(self.model), digests, map(output_json, outs), scores, reqs, times))
 
     def _take_one(self, item: tuple[Any, Any, Any, Any, float, int], digests: list[str], outs: list[Any],

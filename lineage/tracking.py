@@ -822,7 +822,7 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     score_list = [None] * n if scores is None else as_list(scores, "scores")
     if len(score_list) != n:
         raise InvalidInputError(f"{len(score_list)} scores for {n} predictions")
-    ids = list(map("prediction:".__add__, uuid7_batch(n)))
+    ids = uuid7_batch(n, "prediction:")
     at = now_iso()
     dumps = output_json
     # outputs are stored JSON-encoded (strings too), so a read gives back what was logged

@@ -472,6 +472,23 @@ def test_uuid7_batch_is_sorted_unique_and_well_formed() -> None:
     assert uuid7_time(ids[0]).year >= 2024
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.one_of(st.integers(0, 20), st.integers(4090, 12_300)), prefix=st.sampled_from(["", "prediction:", "é:"]))
+def test_uuid7_batch_ids_are_the_documented_fields(n: int, prefix: str) -> None:
+    from lineage.model import uuid7_batch
+
+    ids = uuid7_batch(n, prefix)
+    assert len(ids) == n and len(set(ids)) == n and ids == sorted(ids)
+    values = [int(i.removeprefix(prefix), 16) for i in ids]
+    assert all(i.startswith(prefix) and len(i) == len(prefix) + 32 for i in ids)
+    if not n:
+        return
+    ms0, rand = values[0] >> 80, (values[0] >> 32) & ((1 << 30) - 1)
+    for i, v in enumerate(values):  # (ms + i // 4096) << 80 | 0x7 << 76 | (i % 4096) << 64 | 0b10 << 62 | base | i
+        assert v >> 80 == ms0 + i // 4096 and (v >> 76) & 0xF == 0x7 and (v >> 64) & 0xFFF == i % 4096
+        assert (v >> 62) & 0b11 == 0b10 and (v >> 32) & ((1 << 30) - 1) == rand and v & 0xFFFFFFFF == i
+
+
 @pytest.mark.parametrize("sql", [
     "UPDATE events SET rows_digest = 'not hex' WHERE seq = 2",
     "UPDATE events SET payload_digest = X'00ff' WHERE seq = 2",
