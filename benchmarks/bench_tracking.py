@@ -267,7 +267,7 @@ def bench_predictions(b: Bench, durability: str) -> None:
     # the rows lineage writes, built before the clock starts
     model_id = "model:" + "ab" * 32
     at = now_iso()
-    rows = list(zip(["prediction:" + h for h in uuid7_batch(n)], itertools.repeat(model_id), hashing.row_digests(X),
+    rows = list(zip(uuid7_batch(n, "prediction:"), itertools.repeat(model_id), hashing.row_digests(X),
                     map(canonical_json, y.tolist()), scores.tolist(), itertools.repeat(None), itertools.repeat(at),
                     itertools.repeat(1)))
     sql = ("INSERT INTO predictions (id, model, input_digest, output, score, request_id, created_at, event) "
@@ -716,7 +716,7 @@ def bench_predictions_postgres(b: Bench, durability: str) -> None:
 
     model_id = "model:" + "ab" * 32
     at = now_iso()
-    rows = list(zip(["prediction:" + h for h in uuid7_batch(n)], itertools.repeat(model_id), hashing.row_digests(X),
+    rows = list(zip(uuid7_batch(n, "prediction:"), itertools.repeat(model_id), hashing.row_digests(X),
                     map(canonical_json, y.tolist()), scores.tolist(), itertools.repeat(None), itertools.repeat(at),
                     itertools.repeat(1)))
 

@@ -91,7 +91,7 @@ def test_the_helper_answers_what_this_process_computes(helper: rowdigest.Helper)
     kinds = column_kinds("predictions", RECORD_TABLES["predictions"])
     chunks = []
     for size in (1, 7, 3000):
-        ids = ["prediction:" + h for h in uuid7_batch(size)]
+        ids = uuid7_batch(size, "prediction:")
         rows = [(ids[i], MODEL, f"{i:064x}", ["x", "é\n\"", "1", '{"a": 1}'][i % 4], [0.25, 1e300, -3.5][i % 3],
                  None if i % 2 else f"req-{i}", "2026-01-01T00:00:00.000000Z") for i in range(size)]
         chunks.append(_encode_chunk("predictions", kinds, rows, digests=False))
@@ -137,7 +137,7 @@ def _store(path: Path) -> Store:
 
 
 def _rows(n: int) -> list[tuple[Any, ...]]:
-    ids = ["prediction:" + h for h in uuid7_batch(n)]
+    ids = uuid7_batch(n, "prediction:")
     return [(ids[i], MODEL, f"{i:064x}", str(i % 3), (i % 7) / 7 if i % 5 else None, None if i % 3 else f"r{i}",
              "2026-01-01T00:00:00.000000Z") for i in range(n)]
 
