@@ -9,7 +9,7 @@
 See docs/ for the data model, the tracking guide and the CLI reference.
 """
 
-from . import data, models, pyfunc, sklearn
+from . import config, data, models, pyfunc, sklearn
 from ._version import __version__
 from .api import Lineage, open
 from .autologging import request_ids
@@ -75,6 +75,7 @@ from .fluent import (
 )
 from .model import Edge, Node
 from .store import VerifyReport
+from .store.asyncwrite import RunOperations
 from .tracking import Run
 
 __all__ = [
@@ -91,6 +92,7 @@ __all__ = [
     "NodeNotFoundError",
     "RenderError",
     "Run",
+    "RunOperations",
     "SchemaVersionError",
     "StoreCorruptError",
     "UnsupportedError",
@@ -99,6 +101,7 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "config",
     "create_experiment",
     "data",
     "delete_experiment",

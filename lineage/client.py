@@ -37,6 +37,8 @@ from .entities import (
 )
 from .errors import InvalidInputError, NodeNotFoundError, WriteRefusedError
 from .model import Node
+from .store.asyncwrite import RunOperations
+from .store.asyncwrite import wanted as wanted_async
 from .tracking import NO_LOCK, Run
 
 _live: dict[str, Run] = {}  # runs created by a client in this process, by lineage id
@@ -199,34 +201,58 @@ class MlflowClient:
 
     # -- params, metrics, tags -------------------------------------------------------
 
+    # (``synchronous=False``, or MLFLOW_ENABLE_ASYNC_LOGGING=true: queued, a RunOperations
+    # returned, as MLflow's client does; see `Run.queue`)
+
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        live_run(self._lg, run_id).log_param(key, value)
+        run = live_run(self._lg, run_id)
+        if wanted_async(synchronous):
+            return run.queue(lambda: run.log_param(key, value))
+        run.log_param(key, value)
         return value
 
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None,
                    synchronous: bool | None = None, dataset_name: str | None = None, dataset_digest: str | None = None,
-                   model_id: str | None = None) -> None:
+                   model_id: str | None = None) -> RunOperations | None:
         from .entities import from_ms
 
-        live_run(self._lg, run_id).log_metric(key, value, step, timestamp=from_ms(timestamp) if timestamp else None)
+        run = live_run(self._lg, run_id)
+        at = from_ms(timestamp) if timestamp else None
+        if wanted_async(synchronous):
+            return run.queue(lambda: run.log_metric(key, value, step, timestamp=at))
+        run.log_metric(key, value, step, timestamp=at)
+        return None
 
     def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Any] = (), tags: Sequence[Any] = (),
-                  synchronous: bool | None = None) -> None:
+                  synchronous: bool | None = None) -> RunOperations | None:
         """Params, metrics and tags in one transaction (MLflow's entities or ``(key, value)`` pairs)."""
         from .entities import from_ms
 
         run = live_run(self._lg, run_id)
-        with self._lg.batch():
-            if params:
-                run.log_params({_key(p): _value(p) for p in params})
-            if tags:
-                run.set_tags({_key(t): _value(t) for t in tags})
-            for m in metrics:
-                ts = getattr(m, "timestamp", None)
-                run.log_metric(_key(m), _value(m), getattr(m, "step", None), timestamp=from_ms(ts) if ts else None)
+        params_ = {_key(p): _value(p) for p in params}
+        tags_ = {_key(t): _value(t) for t in tags}
+        points = [(_key(m), _value(m), getattr(m, "step", None), getattr(m, "timestamp", None)) for m in metrics]
 
-    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
-        live_run(self._lg, run_id).set_tag(key, value)
+        def write() -> None:
+            with self._lg.batch():
+                if params_:
+                    run.log_params(params_)
+                if tags_:
+                    run.set_tags(tags_)
+                for key, value, step, ts in points:
+                    run.log_metric(key, value, step, timestamp=from_ms(ts) if ts else None)
+
+        if wanted_async(synchronous):
+            return run.queue(write)
+        write()
+        return None
+
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
+        run = live_run(self._lg, run_id)
+        if wanted_async(synchronous):
+            return run.queue(lambda: run.set_tag(key, value))
+        run.set_tag(key, value)
+        return None
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every value of a metric, by step (MLflow's ``get_metric_history``)."""

@@ -36,6 +36,8 @@ from .entities import (
 )
 from .errors import InvalidInputError, UnsupportedError, WriteRefusedError
 from .model import Node
+from .store.asyncwrite import RunOperations, drain_all
+from .store.asyncwrite import wanted as wanted_async
 from .tracking import Run
 
 _state = threading.local()
@@ -375,15 +377,26 @@ def _run_for(run_id: str | None) -> Run:
 
 
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
-    """Record a parameter on the active run (started if none is); returns ``value``.
-    Params are immutable: logging a different value for a key is refused."""
-    _run().log_param(key, value)
+    """Record a parameter on the active run (started if none is); returns ``value``,
+    or with ``synchronous=False`` (or ``MLFLOW_ENABLE_ASYNC_LOGGING=true``) a
+    `RunOperations` whose ``wait()`` reports the write. Params are immutable: logging
+    a different value for a key is refused."""
+    run = _run()
+    if wanted_async(synchronous):
+        return run.queue(lambda: run.log_param(key, value))
+    run.log_param(key, value)
     return value
 
 
-def log_params(params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None) -> None:
+def log_params(params: Mapping[str, Any], synchronous: bool | None = None,
+               run_id: str | None = None) -> RunOperations | None:
     """Record several parameters on the active run, in one ledger event."""
-    _run_for(run_id).log_params(params)
+    run = _run_for(run_id)
+    if wanted_async(synchronous):
+        copy = dict(params)  # (the caller may change its dict before the write)
+        return run.queue(lambda: run.log_params(copy))
+    run.log_params(params)
+    return None
 
 
 def _timestamp(ts: Any) -> str | None:
@@ -392,34 +405,55 @@ def _timestamp(ts: Any) -> str | None:
 
 def log_metric(key: str, value: float, step: int | None = None, synchronous: bool | None = None,
                timestamp: int | None = None, run_id: str | None = None, model_id: str | None = None, *,
-               dataset: Any = None, group: str | None = None, **_: Any) -> None:
+               dataset: Any = None, group: str | None = None, **_: Any) -> RunOperations | None:
     """Record a metric on the active run; ``step`` keeps a history (`metric_history`),
     ``timestamp`` is MLflow's milliseconds; ``dataset`` records that the run used it
     for evaluation, ``group`` marks a per-group result (``"age>60"``)."""
     run = _run_for(run_id)
-    run.log_metric(key, value, step, dataset=_dataset_data(dataset), group=group, timestamp=_timestamp(timestamp))
+    data, at = _dataset_data(dataset), _timestamp(timestamp)
+    if wanted_async(synchronous):
+        return run.queue(lambda: run.log_metric(key, value, step, dataset=data, group=group, timestamp=at))
+    run.log_metric(key, value, step, dataset=data, group=group, timestamp=at)
+    return None
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, synchronous: bool | None = None,
                 run_id: str | None = None, timestamp: int | None = None, model_id: str | None = None, *,
-                dataset: Any = None, **_: Any) -> None:
+                dataset: Any = None, **_: Any) -> RunOperations | None:
     """Record several metrics on the active run (one transaction)."""
     run = _run_for(run_id)
     at = _timestamp(timestamp)
     data = _dataset_data(dataset)
-    with run.batch():
-        for k, v in metrics.items():
-            run.log_metric(k, v, step, dataset=data, timestamp=at)
+    values = dict(metrics)
+
+    def write() -> None:
+        with run.batch():
+            for k, v in values.items():
+                run.log_metric(k, v, step, dataset=data, timestamp=at)
+
+    if wanted_async(synchronous):
+        return run.queue(write)
+    write()
+    return None
 
 
-def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
     """Set a tag on the active run (tags may change; every change is kept in the ledger)."""
-    _run().set_tag(key, value)
+    run = _run()
+    if wanted_async(synchronous):
+        return run.queue(lambda: run.set_tag(key, value))
+    run.set_tag(key, value)
+    return None
 
 
-def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> None:
+def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOperations | None:
     """Set several tags on the active run."""
-    _run().set_tags(tags)
+    run = _run()
+    if wanted_async(synchronous):
+        copy = dict(tags)
+        return run.queue(lambda: run.set_tags(copy))
+    run.set_tags(tags)
+    return None
 
 
 def delete_tag(key: str) -> None:
@@ -599,10 +633,11 @@ def log_predictions(model: Any, inputs: Any, outputs: Any, *, request_ids: Any =
 
 
 def flush_async_logging() -> None:
-    """Wait until the predictions autolog records in the background are written
-    (every other call is written when it returns)."""
+    """Wait until what is written in the background is written: the calls made with
+    ``synchronous=False`` and the predictions autolog records."""
     from . import autologging
 
+    drain_all()
     autologging.flush()
 
 

@@ -35,6 +35,7 @@ from .model import (
     uuid7_batch,
 )
 from .store import STORE_DIR, Store
+from .store.asyncwrite import RunOperations
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -489,6 +490,17 @@ class Run:
     def recorded_params(self, keys: Sequence[str] | None = None) -> dict[str, str]:
         """The params this run holds now; only those named in ``keys`` when given."""
         return self.store.params_of(self.id, keys)
+
+    def queue(self, call: Callable[[], Any]) -> RunOperations:
+        """MLflow's ``synchronous=False``: ``call`` (a write to this run) queued for the
+        store's background writer, which commits many queued calls at a time
+        (`Store.submit`); returns the handle whose ``wait()`` reports the write.
+        Inside a batch it is written at once, as the batch's other calls are: the
+        batch is already one commit."""
+        if self.store.in_transaction:
+            call()
+            return RunOperations()
+        return self.store.submit(call)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Run]:

@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "pyfunc": 11,
     "client": 11,
     "autologging": 11,
+    "config": 11,  # `mlflow.config`: the async-logging switch, the tracking URI
     "__init__": 12,
     "cli": 13,
     "__main__": 14,
@@ -357,7 +358,7 @@ def test_the_sql_check_sees_sql() -> None:
 # the public surface (as httpx's tests/test_exported_members.py)
 
 #: modules that are part of the API, and the dunder names that are
-PUBLIC_MODULES = {"sklearn", "data", "models", "pyfunc"}
+PUBLIC_MODULES = {"sklearn", "data", "models", "pyfunc", "config"}
 PUBLIC_DUNDERS = {"__version__"}
 
 

@@ -34,6 +34,7 @@ from . import erasure as _erasure
 from . import files as _files
 from . import ledger as _ledger
 from . import sqlite as _sqlite
+from .asyncwrite import AsyncWriter, RunOperations
 from .codec import as_stored, encode_batch, encode_row, gc_paused
 from .files import INLINE_ARTIFACT_BYTES, RUN_ID_PATTERN, ByteLock, RunLock, StatCache, ignore_in_git
 from .ledger import Event, VerifyReport
@@ -114,6 +115,7 @@ class Store:
         self._writer = threading.Lock()  # this process's threads take turns to write
         self.read_only = False
         self._checkpointer = _sqlite.Checkpointer(self.path)
+        self._async: AsyncWriter | None = None  # MLflow's async logging, made on first use
         try:
             with map_errors(self.path):
                 self._connect_here()
@@ -197,6 +199,7 @@ class Store:
         self._writer = threading.Lock()  # one held by another thread at fork time never frees here
         self._local = threading.local()
         self._db = None
+        self._async = None  # (its thread is the parent's; what it had queued is the parent's to write)
 
     @property
     def db(self) -> Any:
@@ -215,6 +218,8 @@ class Store:
         self._closed = True
         if self._conn_pid != os.getpid():
             self._after_fork()
+        if self._async is not None:
+            self._async.close()  # (what was queued is written first)
         self._checkpointer.close()
         with self._conns_lock:
             conns, self._conns = list(self._conns), weakref.WeakSet()
@@ -287,6 +292,17 @@ class Store:
         """
         return self._transaction(False)
 
+    def submit(self, call: Callable[[], Any]) -> RunOperations:
+        """Queue ``call`` (a function writing through this store's calls) for the
+        store's background writer, which commits many queued calls at a time; returns
+        the handle whose ``wait`` reports the outcome. Every later write of this
+        process waits for it first (see `asyncwrite`)."""
+        if self._async is None:
+            with self._conns_lock:
+                if self._async is None:
+                    self._async = AsyncWriter(self)
+        return self._async.submit(call)
+
     def atomic(self) -> AbstractContextManager[None]:
         """One logical write of the store's own code (`write`, `add_node`, the tracking
         calls): a transaction at the outermost level; directly inside a caller's
@@ -324,6 +340,9 @@ class Store:
         outer_unit = local.unit
         with map_errors(self.path):
             if local.depth == 0:
+                queued = self._async
+                if queued is not None and queued.pending and not queued.on_writer_thread():
+                    queued.drain()  # what was queued before this write is written before it
                 # Threads of this process queue here, asleep, rather than all polling
                 # SQLite's lock (and fighting for the GIL while one of them holds it)
                 if not self._writer.acquire(timeout=_sqlite.BUSY_SECONDS):
