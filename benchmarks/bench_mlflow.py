@@ -10,6 +10,8 @@ Lines and their baselines:
   lineage store, against MLflow 3's own SQLite store (``sqlite:///mlflow.db``) doing
   the same calls in the same process (goal: ≥ 30× faster). Skipped, with a message,
   when MLflow is not importable.
+- route 1 with ``synchronous=False`` (MLflow's async logging) on both sides, per call
+  until ``flush_async_logging()`` returns; no goal, for scale.
 - route 2, the same calls through real MLflow with ``lineage:///DIR`` (MLflow's SQLite
   store underneath, every write mirrored into lineage), against plain
   ``sqlite:///`` (goal: ≤ 1.3×).
@@ -96,6 +98,46 @@ def route_1(tmp: Path, n: int, mlflow: Any, repeats: int = 3) -> list[dict[str, 
         rows.append({"line": f"route 1 {name} (per call, median of {repeats} rounds)", "ours": mine, "raw": other,
                      "unit": "ms", "ratio": (other / mine) if other else None,
                      "goal": "≥ 30× faster than MLflow's SQLite store", "ok": (other / mine >= 30) if other else None})
+    return rows
+
+
+def route_1_async(tmp: Path, n: int, mlflow: Any, repeats: int = 3) -> list[dict[str, Any]]:
+    """MLflow's async logging (``synchronous=False``) on both sides: per call, timed
+    until ``flush_async_logging()`` returns (everything written), the two taking turns
+    round by round. No goal: a line for scale beside the per-call figures above."""
+    import lineage
+
+    lineage.set_tracking_uri(tmp / "r1a" / ".lineage" / "lineage.db")
+    ours: dict[str, list[float]] = {"log_param": [], "log_metric": []}
+    theirs: dict[str, list[float]] = {"log_param": [], "log_metric": []}
+
+    def until_flushed(module: Any, call: Callable[[int], Any]) -> float:
+        t = time.perf_counter()
+        for i in range(n):
+            call(i)
+        module.flush_async_logging()
+        return (time.perf_counter() - t) * 1000 / n
+
+    if mlflow is not None:
+        mlflow.set_tracking_uri(f"sqlite:///{tmp / 'plain-async' / 'mlflow.db'}")
+        (tmp / "plain-async").mkdir(exist_ok=True)
+    with lineage.start_run(run_name="bench-async"):
+        their_run = mlflow.start_run() if mlflow is not None else None
+        for r in range(repeats):
+            ours["log_param"].append(until_flushed(lineage, lambda i, r=r: lineage.log_param(f"p{r}_{i}", i, synchronous=False)))
+            ours["log_metric"].append(until_flushed(lineage, lambda i: lineage.log_metric("loss", 1.0 / (i + 1), step=i, synchronous=False)))
+            if their_run is not None:
+                theirs["log_param"].append(until_flushed(mlflow, lambda i, r=r: mlflow.log_param(f"p{r}_{i}", i, synchronous=False)))
+                theirs["log_metric"].append(until_flushed(mlflow, lambda i: mlflow.log_metric("loss", 1.0 / (i + 1), step=i, synchronous=False)))
+        if their_run is not None:
+            mlflow.end_run()
+    rows = []
+    for name in ("log_param", "log_metric"):
+        mine = statistics.median(ours[name])
+        other = statistics.median(theirs[name]) if theirs[name] else None
+        rows.append({"line": f"route 1 {name}, synchronous=False (per call, until flushed; median of {repeats} rounds)",
+                     "ours": mine, "raw": other, "unit": "ms", "ratio": (other / mine) if other else None,
+                     "goal": "– (MLflow's async mode on both sides, for scale)", "ok": None})
     return rows
 
 
@@ -221,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     try:
         rows += route_1(tmp, n, mlflow, repeats)
+        rows += route_1_async(tmp, n, mlflow, repeats)
         if mlflow is None:
             print("MLflow is not importable here: route-1 baselines and route 2 skipped "
                   "(run in .venv-integration for them)", file=sys.stderr)
