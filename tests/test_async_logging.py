@@ -255,3 +255,45 @@ def test_queued_or_not_the_store_ends_the_same(tmp_path_factory: pytest.TempPath
             results.append((run.recorded_params(), run_view(lg, run.node).data.tags, histories, _event_keys(lg, run.id)))
             assert lg.verify().ok
     assert results[0] == results[1]
+
+
+def _other_process_writes(path: str, n: int) -> None:  # pragma: no cover - runs in a child
+    with lineage.open(path) as lg, lg.start_run("other") as run:
+        for i in range(n):
+            run.log_metric("other", i, step=i)
+
+
+@pytest.mark.stress
+def test_queued_writes_under_another_process_and_a_synchronous_thread(tmp_path: Path) -> None:
+    """The writer thread shares the store's lock with another process writing each
+    call and with a thread of its own process writing synchronously: every queued
+    call is written once, in order, and the ledger verifies."""
+    import multiprocessing
+    import threading
+
+    path = tmp_path / ".lineage" / "lineage.db"
+    with lineage.open(path) as lg:
+        other = multiprocessing.get_context("spawn").Process(target=_other_process_writes, args=(str(path), 400))
+        other.start()
+        run = lg.start_run("fit")
+        sync_errors: list[BaseException] = []
+
+        def tags() -> None:
+            try:
+                for i in range(200):
+                    run.set_tag("sync", str(i))
+            except BaseException as exc:  # reported below
+                sync_errors.append(exc)
+
+        side = threading.Thread(target=tags)
+        side.start()
+        ops = [run.queue(lambda i=i: run.log_metric("loss", 1.0 / (i + 1), step=i)) for i in range(3000)]
+        combine(ops).wait()
+        side.join(60)
+        other.join(120)
+        run.end()
+        assert not sync_errors and other.exitcode == 0
+        history = lg.metric_history(run.node, "loss")
+        assert [p.step for p in history] == list(range(3000))
+        report = lg.verify()
+        assert report.ok, report.problems[:3]
