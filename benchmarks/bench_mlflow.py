@@ -68,76 +68,53 @@ def _mlflow() -> Any:
     return mlflow
 
 
-def route_1(tmp: Path, n: int, mlflow: Any, repeats: int = 3) -> list[dict[str, Any]]:
+def route_1(tmp: Path, n: int, mlflow: Any, repeats: int = 3, *, queued: bool = False) -> list[dict[str, Any]]:
     """Per call, lineage's fluent API against MLflow's on its SQLite store: ``repeats``
     rounds of ``n`` calls each, the two taking turns (so both meet the same moments
-    of a noisy machine); the median round of each."""
+    of a noisy machine); the median round of each. ``queued``: MLflow's async logging
+    (``synchronous=False``) on both sides, each round timed until
+    ``flush_async_logging()`` returns (everything written); no goal, for scale."""
     import lineage
 
-    lineage.set_tracking_uri(tmp / "r1" / ".lineage" / "lineage.db")
+    kw = {"synchronous": False} if queued else {}
+    folder = "r1a" if queued else "r1"
+
+    def per_call(module: Any, call: Callable[[int], Any]) -> float:
+        t = time.perf_counter()
+        for i in range(n):
+            call(i)
+        if queued:
+            module.flush_async_logging()
+        return (time.perf_counter() - t) * 1000 / n
+
+    lineage.set_tracking_uri(tmp / folder / ".lineage" / "lineage.db")
     ours: dict[str, list[float]] = {"log_param": [], "log_metric": []}
     theirs: dict[str, list[float]] = {"log_param": [], "log_metric": []}
     if mlflow is not None:
-        mlflow.set_tracking_uri(f"sqlite:///{tmp / 'plain' / 'mlflow.db'}")
-        (tmp / "plain").mkdir(exist_ok=True)
+        mlflow.set_tracking_uri(f"sqlite:///{tmp / folder / 'mlflow.db'}")
     with lineage.start_run(run_name="bench"):
         their_run = mlflow.start_run() if mlflow is not None else None
         for r in range(repeats):
             # (each round its own keys: a param is logged once)
-            ours["log_param"].append(_per_call(lambda i, r=r: lineage.log_param(f"p{r}_{i}", i), n))
-            ours["log_metric"].append(_per_call(lambda i: lineage.log_metric("loss", 1.0 / (i + 1), step=i), n))
-            if their_run is not None:
-                theirs["log_param"].append(_per_call(lambda i, r=r: mlflow.log_param(f"p{r}_{i}", i), n))
-                theirs["log_metric"].append(_per_call(lambda i: mlflow.log_metric("loss", 1.0 / (i + 1), step=i), n))
+            for side, module, out in ((True, lineage, ours), (their_run is not None, mlflow, theirs)):
+                if side:
+                    out["log_param"].append(per_call(module, lambda i, r=r, m=module: m.log_param(f"p{r}_{i}", i, **kw)))
+                    out["log_metric"].append(per_call(module, lambda i, m=module: m.log_metric("loss", 1.0 / (i + 1), step=i, **kw)))
         if their_run is not None:
             mlflow.end_run()
     rows = []
     for name in ("log_param", "log_metric"):
         mine = statistics.median(ours[name])
         other = statistics.median(theirs[name]) if theirs[name] else None
-        rows.append({"line": f"route 1 {name} (per call, median of {repeats} rounds)", "ours": mine, "raw": other,
-                     "unit": "ms", "ratio": (other / mine) if other else None,
-                     "goal": "≥ 30× faster than MLflow's SQLite store", "ok": (other / mine >= 30) if other else None})
-    return rows
-
-
-def route_1_async(tmp: Path, n: int, mlflow: Any, repeats: int = 3) -> list[dict[str, Any]]:
-    """MLflow's async logging (``synchronous=False``) on both sides: per call, timed
-    until ``flush_async_logging()`` returns (everything written), the two taking turns
-    round by round. No goal: a line for scale beside the per-call figures above."""
-    import lineage
-
-    lineage.set_tracking_uri(tmp / "r1a" / ".lineage" / "lineage.db")
-    ours: dict[str, list[float]] = {"log_param": [], "log_metric": []}
-    theirs: dict[str, list[float]] = {"log_param": [], "log_metric": []}
-
-    def until_flushed(module: Any, call: Callable[[int], Any]) -> float:
-        t = time.perf_counter()
-        for i in range(n):
-            call(i)
-        module.flush_async_logging()
-        return (time.perf_counter() - t) * 1000 / n
-
-    if mlflow is not None:
-        mlflow.set_tracking_uri(f"sqlite:///{tmp / 'plain-async' / 'mlflow.db'}")
-        (tmp / "plain-async").mkdir(exist_ok=True)
-    with lineage.start_run(run_name="bench-async"):
-        their_run = mlflow.start_run() if mlflow is not None else None
-        for r in range(repeats):
-            ours["log_param"].append(until_flushed(lineage, lambda i, r=r: lineage.log_param(f"p{r}_{i}", i, synchronous=False)))
-            ours["log_metric"].append(until_flushed(lineage, lambda i: lineage.log_metric("loss", 1.0 / (i + 1), step=i, synchronous=False)))
-            if their_run is not None:
-                theirs["log_param"].append(until_flushed(mlflow, lambda i, r=r: mlflow.log_param(f"p{r}_{i}", i, synchronous=False)))
-                theirs["log_metric"].append(until_flushed(mlflow, lambda i: mlflow.log_metric("loss", 1.0 / (i + 1), step=i, synchronous=False)))
-        if their_run is not None:
-            mlflow.end_run()
-    rows = []
-    for name in ("log_param", "log_metric"):
-        mine = statistics.median(ours[name])
-        other = statistics.median(theirs[name]) if theirs[name] else None
-        rows.append({"line": f"route 1 {name}, synchronous=False (per call, until flushed; median of {repeats} rounds)",
-                     "ours": mine, "raw": other, "unit": "ms", "ratio": (other / mine) if other else None,
-                     "goal": "– (MLflow's async mode on both sides, for scale)", "ok": None})
+        ratio = (other / mine) if other else None
+        row = {"ours": mine, "raw": other, "unit": "ms", "ratio": ratio}
+        if queued:
+            row.update(line=f"route 1 {name}, synchronous=False (per call, until flushed; median of {repeats} rounds)",
+                       goal="– (MLflow's async mode on both sides, for scale)", ok=None)
+        else:
+            row.update(line=f"route 1 {name} (per call, median of {repeats} rounds)",
+                       goal="≥ 30× faster than MLflow's SQLite store", ok=(ratio >= 30) if ratio else None)
+        rows.append(row)
     return rows
 
 
@@ -263,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     try:
         rows += route_1(tmp, n, mlflow, repeats)
-        rows += route_1_async(tmp, n, mlflow, repeats)
+        rows += route_1(tmp, n, mlflow, repeats, queued=True)
         if mlflow is None:
             print("MLflow is not importable here: route-1 baselines and route 2 skipped "
                   "(run in .venv-integration for them)", file=sys.stderr)
