@@ -411,10 +411,14 @@ def log_metric(key: str, value: float, step: int | None = None, synchronous: boo
     for evaluation, ``group`` marks a per-group result (``"age>60"``)."""
     run = _run_for(run_id)
     data, at = _dataset_data(dataset), _timestamp(timestamp)
-    if wanted_async(synchronous):
-        return run.queue(lambda: run.log_metric(key, value, step, dataset=data, group=group, timestamp=at))
+    queue = wanted_async(synchronous)
+    # (a queued metric with a dataset is written at once: the dataset is hashed
+    # before its write transaction begins, never inside the writer's batch, which
+    # would hold the store's lock for the whole hash)
+    if queue and data is None:
+        return run.queue(lambda: run.log_metric(key, value, step, group=group, timestamp=at))
     run.log_metric(key, value, step, dataset=data, group=group, timestamp=at)
-    return None
+    return RunOperations() if queue else None
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, synchronous: bool | None = None,
@@ -431,10 +435,11 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, synchrono
             for k, v in values.items():
                 run.log_metric(k, v, step, dataset=data, timestamp=at)
 
-    if wanted_async(synchronous):
+    queue = wanted_async(synchronous)
+    if queue and data is None:  # (with a dataset: written at once, as in `log_metric`)
         return run.queue(write)
     write()
-    return None
+    return RunOperations() if queue else None
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:

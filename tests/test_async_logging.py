@@ -297,3 +297,16 @@ def test_queued_writes_under_another_process_and_a_synchronous_thread(tmp_path: 
         assert [p.step for p in history] == list(range(3000))
         report = lg.verify()
         assert report.ok, report.problems[:3]
+
+
+def test_a_queued_metric_with_a_dataset_is_written_at_once(project: Path) -> None:
+    """The dataset is hashed before its write transaction, never inside the writer's
+    batch (which would hold the store's lock for the whole hash)."""
+    import numpy as np
+
+    with lineage.start_run() as run:
+        op = lineage.log_metric("auc", 0.9, dataset=np.arange(1000).reshape(100, 10), synchronous=False)
+        assert isinstance(op, RunOperations)
+        assert run.store._async is None  # nothing was queued: no writer thread was needed
+        op.wait()
+        assert lineage.get_run(run.info.run_id).data.metrics == {"auc": 0.9}
