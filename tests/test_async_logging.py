@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import subprocess
+import threading
 import sys
 from pathlib import Path
 from typing import Any
@@ -310,3 +311,22 @@ def test_a_queued_metric_with_a_dataset_is_written_at_once(project: Path) -> Non
         assert run.store._async is None  # nothing was queued: no writer thread was needed
         op.wait()
         assert lineage.get_run(run.info.run_id).data.metrics == {"auc": 0.9}
+
+
+def test_a_queued_call_that_ends_the_writer_thread_does_not_strand_the_rest(tmp_path: Path) -> None:
+    """A call raising what is not an Exception (SystemExit, which in a thread ends
+    only the thread) fails alone: the calls batched with it are still written."""
+    with lineage.open(tmp_path / "lineage.db") as lg, lg.start_run("fit") as run:
+        def leave() -> None:
+            raise SystemExit(3)
+
+        gate = threading.Event()
+        blocked = run.queue(gate.wait)  # (holds the writer until the rest is queued)
+        ended = run.queue(leave)
+        after = [run.queue(lambda i=i: run.log_param(f"p{i}", i)) for i in range(10)]
+        gate.set()
+        blocked.wait()
+        with pytest.raises(lineage.LineageError, match="SystemExit"):
+            ended.wait()
+        combine(after).wait()
+        assert len(run.recorded_params()) == 10

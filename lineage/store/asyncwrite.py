@@ -129,24 +129,33 @@ class AsyncWriter:
             ticket = self._issued
             self._queue.append((ticket, call))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="lineage-async-log", daemon=True)
-                self._thread.start()
+                self._start_thread()
             self._cond.notify_all()
         return RunOperations([(self, ticket)])
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="lineage-async-log", daemon=True)
+        self._thread.start()
+
+    def _wait_until(self, ticket: int) -> None:
+        """Wait (holding the lock) until every ticket up to ``ticket`` has its answer.
+        Should the thread have ended on an error of its own (not a call's: those are
+        answers), the next one is started for what is left."""
+        while self._done < ticket:
+            if self._queue and (self._thread is None or not self._thread.is_alive()):
+                self._start_thread()
+            self._cond.wait(1.0)
 
     def result(self, ticket: int) -> BaseException | None:
         """Wait for ``ticket``'s answer: None when written, else the error."""
         with self._cond:
-            while self._done < ticket:
-                self._cond.wait()
+            self._wait_until(ticket)
             return self._failures.get(ticket)  # (kept: a second wait gives the same answer)
 
     def drain(self) -> None:
         """Wait until everything queued so far is written (from any thread but the writer)."""
         with self._cond:
-            until = self._issued
-            while self._done < until:
-                self._cond.wait()
+            self._wait_until(self._issued)
 
     def close(self) -> None:
         """Write what is queued, then stop the thread; idempotent."""
@@ -169,7 +178,7 @@ class AsyncWriter:
             try:
                 with fork_gate.passage():  # (a fork waits for the batch: no child starts inside SQLite)
                     failures = self._write(batch)
-            except BaseException as exc:  # (not an error of a write: the thread ends, a later call starts another)
+            except BaseException as exc:  # (an error of the writer itself: the thread ends, the next wait or call starts another)
                 failures = {ticket: exc for ticket, _ in batch}
                 self._thread = None
                 raise
@@ -189,14 +198,14 @@ class AsyncWriter:
                         call()
                     except LineageError as exc:  # refused before it wrote: the rest goes on
                         failures[ticket] = exc
-        except Exception as exc:  # noqa: BLE001 - boundary 4 of 5: a batch failed part-way (a full disk, a lost connection); each call alone gets its answer
+        except BaseException as exc:  # noqa: BLE001 - boundary 4 of 5: a batch failed part-way (a full disk, a lost connection, a call raising SystemExit); each call alone gets its answer
             _log.debug("asynchronous batch of %d writes failed (%s); writing them one by one", len(batch), exc)
             failures = {}
             for ticket, call in batch:
                 try:
                     with self._store.transaction():
                         call()
-                except Exception as one:  # noqa: BLE001 - boundary 5 of 5: a writer thread must not die of a write; the caller hears of it through RunOperations.wait, and the log
+                except BaseException as one:  # noqa: BLE001 - boundary 5 of 5: the writer thread must not die of a call (in a thread, SystemExit ends only the thread); the caller hears of it through RunOperations.wait, and the log
                     failures[ticket] = one
         for failure in failures.values():
             _log.warning("lineage: an asynchronous write failed: %s: %s", type(failure).__name__, failure)

@@ -199,7 +199,7 @@ class Store:
         self._writer = threading.Lock()  # one held by another thread at fork time never frees here
         self._local = threading.local()
         self._db = None
-        self._async = None  # (its thread is the parent's; what it had queued is the parent's to write)
+        # (`_async` stays: the fork itself emptied it, `asyncwrite._after_fork_in_child`)
 
     @property
     def db(self) -> Any:
@@ -215,11 +215,11 @@ class Store:
         Idempotent."""
         if self._closed:
             return
+        if self._async is not None:
+            self._async.close()  # what was queued is written first, while the store is open
         self._closed = True
         if self._conn_pid != os.getpid():
             self._after_fork()
-        if self._async is not None:
-            self._async.close()  # (what was queued is written first)
         self._checkpointer.close()
         with self._conns_lock:
             conns, self._conns = list(self._conns), weakref.WeakSet()
