@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import subprocess
-import threading
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
