@@ -330,3 +330,33 @@ def test_a_queued_call_that_ends_the_writer_thread_does_not_strand_the_rest(tmp_
             ended.wait()
         combine(after).wait()
         assert len(run.recorded_params()) == 10
+
+
+def test_a_busy_store_fails_the_batch_once_not_once_per_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holding the write lock past the busy wait: the batch's calls
+    all fail with StoreBusyError after one wait (not one wait per call), and once
+    the lock is free the next calls are written."""
+    import sqlite3
+    import time
+
+    from lineage.store import sqlite as store_sqlite
+
+    path = tmp_path / "lineage.db"
+    with lineage.open(path) as lg, lg.start_run("fit") as run:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's long write
+        monkeypatch.setattr(store_sqlite, "BUSY_SECONDS", 0.3)
+        try:
+            gate = threading.Event()
+            first = run.queue(gate.wait)  # (the next calls queue up behind it: one batch)
+            ops = [run.queue(lambda i=i: run.log_param(f"p{i}", i)) for i in range(50)]
+            t = time.monotonic()
+            gate.set()
+            with pytest.raises(lineage.LineageError, match="StoreBusyError"):
+                combine([first, *ops]).wait()
+            assert time.monotonic() - t < 5  # 50 waits of 0.3 s would be 15 s
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        run.queue(lambda: run.log_param("after", 1)).wait()
+        assert run.recorded_params() == {"after": "1"}

@@ -191,22 +191,32 @@ class AsyncWriter:
     def _write(self, batch: list[tuple[int, Callable[[], Any]]]) -> dict[int, BaseException]:
         """Write ``batch`` in one transaction; returns the failures by ticket."""
         failures: dict[int, BaseException] = {}
+        began = False
         try:
             with self._store.transaction():
+                began = True
                 for ticket, call in batch:
                     try:
                         call()
                     except LineageError as exc:  # refused before it wrote: the rest goes on
                         failures[ticket] = exc
         except BaseException as exc:  # noqa: BLE001 - boundary 4 of 5: a batch failed part-way (a full disk, a lost connection, a call raising SystemExit); each call alone gets its answer
-            _log.debug("asynchronous batch of %d writes failed (%s); writing them one by one", len(batch), exc)
-            failures = {}
-            for ticket, call in batch:
-                try:
-                    with self._store.transaction():
-                        call()
-                except BaseException as one:  # noqa: BLE001 - boundary 5 of 5: the writer thread must not die of a call (in a thread, SystemExit ends only the thread); the caller hears of it through RunOperations.wait, and the log
-                    failures[ticket] = one
+            if began:
+                _log.debug("asynchronous batch of %d writes failed (%s); writing them one by one", len(batch), exc)
+                failures = self._one_by_one(batch)
+            else:  # the store's lock was never had (a busy store): one by one would wait as long for each
+                failures = dict.fromkeys((ticket for ticket, _ in batch), exc)
         for failure in failures.values():
             _log.warning("lineage: an asynchronous write failed: %s: %s", type(failure).__name__, failure)
+        return failures
+
+    def _one_by_one(self, batch: list[tuple[int, Callable[[], Any]]]) -> dict[int, BaseException]:
+        """Each call of ``batch`` in a transaction of its own; returns the failures by ticket."""
+        failures: dict[int, BaseException] = {}
+        for ticket, call in batch:
+            try:
+                with self._store.transaction():
+                    call()
+            except BaseException as one:  # noqa: BLE001 - boundary 5 of 5: the writer thread must not die of a call (in a thread, SystemExit ends only the thread); the caller hears of it through RunOperations.wait, and the log
+                failures[ticket] = one
         return failures
