@@ -87,7 +87,7 @@ def test_a_refused_call_fails_alone_and_wait_names_it(project: Path, caplog: pyt
                 with pytest.raises(lineage.LineageError, match=r"WriteRefusedError: param 'lr' .* is already '0.1'"):
                     bad.wait()
             combine(before + after).wait()  # the others were written
-    assert "an asynchronous write failed" in caplog.text  # reported even to a caller who never waits
+    assert "1 asynchronous write failed: WriteRefusedError" in caplog.text  # reported even to one who never waits
     view = lineage.get_run(run.info.run_id)
     assert view.data.params["lr"] == "0.1" and len(view.data.params) == 51
     assert len(lineage.get_lineage().metric_history(run.node, "loss")) == 50
@@ -352,8 +352,10 @@ def test_a_busy_store_fails_the_batch_once_not_once_per_call(tmp_path: Path, mon
             ops = [run.queue(lambda i=i: run.log_param(f"p{i}", i)) for i in range(50)]
             t = time.monotonic()
             gate.set()
+            with pytest.raises(lineage.LineageError, match=r"StoreBusyError: .* \(×50\)$"):
+                combine(ops).wait()
             with pytest.raises(lineage.LineageError, match="StoreBusyError"):
-                combine([first, *ops]).wait()
+                first.wait()
             assert time.monotonic() - t < 5  # 50 waits of 0.3 s would be 15 s
         finally:
             other.execute("ROLLBACK")

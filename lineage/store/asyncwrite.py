@@ -80,10 +80,20 @@ class RunOperations:
     def wait(self) -> None:
         errors = [e for e in (w.result(t) for w, t in self._tickets) if e is not None]
         if errors:
-            raise LineageError("asynchronous logging failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in errors))
+            raise LineageError(f"asynchronous logging failed: {_summary(errors)}")
 
     def __repr__(self) -> str:
         return f"RunOperations({len(self._tickets)} queued writes)"
+
+
+def _summary(errors: Iterable[BaseException]) -> str:
+    """The errors as one line, each distinct one once, with its count when repeated
+    (a busy store fails a whole batch with the same error)."""
+    counts: dict[str, int] = {}
+    for e in errors:
+        text = f"{type(e).__name__}: {e}"
+        counts[text] = counts.get(text, 0) + 1
+    return "; ".join(text if n == 1 else f"{text} (×{n})" for text, n in counts.items())
 
 
 def combine(operations: Sequence[RunOperations | None]) -> RunOperations:
@@ -206,8 +216,9 @@ class AsyncWriter:
                 failures = self._one_by_one(batch)
             else:  # the store's lock was never had (a busy store): one by one would wait as long for each
                 failures = dict.fromkeys((ticket for ticket, _ in batch), exc)
-        for failure in failures.values():
-            _log.warning("lineage: an asynchronous write failed: %s: %s", type(failure).__name__, failure)
+        if failures:
+            _log.warning("lineage: %d asynchronous write%s failed: %s", len(failures), "s" * (len(failures) > 1),
+                         _summary(failures.values()))
         return failures
 
     def _one_by_one(self, batch: list[tuple[int, Callable[[], Any]]]) -> dict[int, BaseException]:
