@@ -38,7 +38,6 @@ from .entities import (
 from .errors import InvalidInputError, NodeNotFoundError, WriteRefusedError
 from .model import Node
 from .store.asyncwrite import RunOperations
-from .store.asyncwrite import wanted as wanted_async
 from .tracking import NO_LOCK, Run
 
 _live: dict[str, Run] = {}  # runs created by a client in this process, by lineage id
@@ -202,14 +201,12 @@ class MlflowClient:
     # -- params, metrics, tags -------------------------------------------------------
 
     # (``synchronous=False``, or MLFLOW_ENABLE_ASYNC_LOGGING=true: queued, a RunOperations
-    # returned, as MLflow's client does; see `Run.queue`)
+    # returned, as MLflow's client does; see `Run.perform`)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         run = live_run(self._lg, run_id)
-        if wanted_async(synchronous):
-            return run.queue(lambda: run.log_param(key, value))
-        run.log_param(key, value)
-        return value
+        queued = run.perform(lambda: run.log_param(key, value), synchronous)
+        return value if queued is None else queued
 
     def log_metric(self, run_id: str, key: str, value: float, timestamp: int | None = None, step: int | None = None,
                    synchronous: bool | None = None, dataset_name: str | None = None, dataset_digest: str | None = None,
@@ -218,10 +215,7 @@ class MlflowClient:
 
         run = live_run(self._lg, run_id)
         at = from_ms(timestamp) if timestamp else None
-        if wanted_async(synchronous):
-            return run.queue(lambda: run.log_metric(key, value, step, timestamp=at))
-        run.log_metric(key, value, step, timestamp=at)
-        return None
+        return run.perform(lambda: run.log_metric(key, value, step, timestamp=at), synchronous)
 
     def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Any] = (), tags: Sequence[Any] = (),
                   synchronous: bool | None = None) -> RunOperations | None:
@@ -242,17 +236,11 @@ class MlflowClient:
                 for key, value, step, ts in points:
                     run.log_metric(key, value, step, timestamp=from_ms(ts) if ts else None)
 
-        if wanted_async(synchronous):
-            return run.queue(write)
-        write()
-        return None
+        return run.perform(write, synchronous)
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
         run = live_run(self._lg, run_id)
-        if wanted_async(synchronous):
-            return run.queue(lambda: run.set_tag(key, value))
-        run.set_tag(key, value)
-        return None
+        return run.perform(lambda: run.set_tag(key, value), synchronous)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every value of a metric, by step (MLflow's ``get_metric_history``)."""

@@ -37,7 +37,6 @@ from .entities import (
 from .errors import InvalidInputError, UnsupportedError, WriteRefusedError
 from .model import Node
 from .store.asyncwrite import RunOperations, drain_all
-from .store.asyncwrite import wanted as wanted_async
 from .tracking import Run
 
 _state = threading.local()
@@ -382,21 +381,16 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     `RunOperations` whose ``wait()`` reports the write. Params are immutable: logging
     a different value for a key is refused."""
     run = _run()
-    if wanted_async(synchronous):
-        return run.queue(lambda: run.log_param(key, value))
-    run.log_param(key, value)
-    return value
+    queued = run.perform(lambda: run.log_param(key, value), synchronous)
+    return value if queued is None else queued
 
 
 def log_params(params: Mapping[str, Any], synchronous: bool | None = None,
                run_id: str | None = None) -> RunOperations | None:
     """Record several parameters on the active run, in one ledger event."""
     run = _run_for(run_id)
-    if wanted_async(synchronous):
-        copy = dict(params)  # (the caller may change its dict before the write)
-        return run.queue(lambda: run.log_params(copy))
-    run.log_params(params)
-    return None
+    copy = dict(params)  # (queued, the caller may change its dict before the write)
+    return run.perform(lambda: run.log_params(copy), synchronous)
 
 
 def _timestamp(ts: Any) -> str | None:
@@ -411,14 +405,11 @@ def log_metric(key: str, value: float, step: int | None = None, synchronous: boo
     for evaluation, ``group`` marks a per-group result (``"age>60"``)."""
     run = _run_for(run_id)
     data, at = _dataset_data(dataset), _timestamp(timestamp)
-    queue = wanted_async(synchronous)
     # (a queued metric with a dataset is written at once: the dataset is hashed
     # before its write transaction begins, never inside the writer's batch, which
     # would hold the store's lock for the whole hash)
-    if queue and data is None:
-        return run.queue(lambda: run.log_metric(key, value, step, group=group, timestamp=at))
-    run.log_metric(key, value, step, dataset=data, group=group, timestamp=at)
-    return RunOperations() if queue else None
+    return run.perform(lambda: run.log_metric(key, value, step, dataset=data, group=group, timestamp=at),
+                       synchronous, at_once=data is not None)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None, synchronous: bool | None = None,
@@ -435,30 +426,20 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None, synchrono
             for k, v in values.items():
                 run.log_metric(k, v, step, dataset=data, timestamp=at)
 
-    queue = wanted_async(synchronous)
-    if queue and data is None:  # (with a dataset: written at once, as in `log_metric`)
-        return run.queue(write)
-    write()
-    return RunOperations() if queue else None
+    return run.perform(write, synchronous, at_once=data is not None)  # (as in `log_metric`)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> RunOperations | None:
     """Set a tag on the active run (tags may change; every change is kept in the ledger)."""
     run = _run()
-    if wanted_async(synchronous):
-        return run.queue(lambda: run.set_tag(key, value))
-    run.set_tag(key, value)
-    return None
+    return run.perform(lambda: run.set_tag(key, value), synchronous)
 
 
 def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> RunOperations | None:
     """Set several tags on the active run."""
     run = _run()
-    if wanted_async(synchronous):
-        copy = dict(tags)
-        return run.queue(lambda: run.set_tags(copy))
-    run.set_tags(tags)
-    return None
+    copy = dict(tags)
+    return run.perform(lambda: run.set_tags(copy), synchronous)
 
 
 def delete_tag(key: str) -> None:

@@ -36,6 +36,7 @@ from .model import (
 )
 from .store import STORE_DIR, Store
 from .store.asyncwrite import RunOperations
+from .store.asyncwrite import wanted as wanted_async
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -501,6 +502,20 @@ class Run:
             call()
             return RunOperations()
         return self.store.submit(call)
+
+    def perform(self, call: Callable[[], Any], synchronous: bool | None = None, *,
+                at_once: bool = False) -> RunOperations | None:
+        """``call`` (a write to this run) as MLflow's ``synchronous`` argument asks:
+        written now (None returned), or queued (`queue`: its RunOperations returned).
+        ``at_once``: written now even when queuing is asked, the caller still getting
+        a RunOperations (a metric with a dataset: hashed outside any transaction)."""
+        if not wanted_async(synchronous):
+            call()
+            return None
+        if at_once:
+            call()
+            return RunOperations()
+        return self.queue(call)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Run]:

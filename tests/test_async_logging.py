@@ -308,7 +308,7 @@ def test_a_queued_metric_with_a_dataset_is_written_at_once(project: Path) -> Non
     with lineage.start_run() as run:
         op = lineage.log_metric("auc", 0.9, dataset=np.arange(1000).reshape(100, 10), synchronous=False)
         assert isinstance(op, RunOperations)
-        assert run.store._async is None  # nothing was queued: no writer thread was needed
+        assert run.store._async._thread is None  # nothing was queued: no writer thread was needed
         op.wait()
         assert lineage.get_run(run.info.run_id).data.metrics == {"auc": 0.9}
 

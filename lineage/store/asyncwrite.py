@@ -57,8 +57,7 @@ if hasattr(os, "register_at_fork"):  # (POSIX)
 def drain_all() -> None:
     """Wait until every store's queued writes are written (`flush_async_logging`; at exit)."""
     for writer in list(_writers):
-        if not writer.on_writer_thread():
-            writer.drain()
+        writer.drain()
 
 
 def wanted(synchronous: bool | None) -> bool:
@@ -163,14 +162,17 @@ class AsyncWriter:
             return self._failures.get(ticket)  # (kept: a second wait gives the same answer)
 
     def drain(self) -> None:
-        """Wait until everything queued so far is written (from any thread but the writer)."""
+        """Wait until everything queued so far is written. On the writer thread itself
+        (a queued call writing, or flushing) it returns at once: the writer writes in
+        order, and waiting for itself would never end."""
+        if self.on_writer_thread():
+            return
         with self._cond:
             self._wait_until(self._issued)
 
     def close(self) -> None:
         """Write what is queued, then stop the thread; idempotent."""
-        if self._thread is not None and not self.on_writer_thread():
-            self.drain()
+        self.drain()
         with self._cond:
             self._closed = True
             self._cond.notify_all()

@@ -115,7 +115,7 @@ class Store:
         self._writer = threading.Lock()  # this process's threads take turns to write
         self.read_only = False
         self._checkpointer = _sqlite.Checkpointer(self.path)
-        self._async: AsyncWriter | None = None  # MLflow's async logging, made on first use
+        self._async = AsyncWriter(self)  # MLflow's async logging (its thread starts on first use)
         try:
             with map_errors(self.path):
                 self._connect_here()
@@ -215,8 +215,7 @@ class Store:
         Idempotent."""
         if self._closed:
             return
-        if self._async is not None:
-            self._async.close()  # what was queued is written first, while the store is open
+        self._async.close()  # what was queued is written first, while the store is open
         self._closed = True
         if self._conn_pid != os.getpid():
             self._after_fork()
@@ -297,10 +296,6 @@ class Store:
         store's background writer, which commits many queued calls at a time; returns
         the handle whose ``wait`` reports the outcome. Every later write of this
         process waits for it first (see `asyncwrite`)."""
-        if self._async is None:
-            with self._conns_lock:
-                if self._async is None:
-                    self._async = AsyncWriter(self)
         return self._async.submit(call)
 
     def atomic(self) -> AbstractContextManager[None]:
@@ -340,9 +335,8 @@ class Store:
         outer_unit = local.unit
         with map_errors(self.path):
             if local.depth == 0:
-                queued = self._async
-                if queued is not None and queued.pending and not queued.on_writer_thread():
-                    queued.drain()  # what was queued before this write is written before it
+                if self._async.pending:
+                    self._async.drain()  # what was queued before this write is written before it
                 # Threads of this process queue here, asleep, rather than all polling
                 # SQLite's lock (and fighting for the GIL while one of them holds it)
                 if not self._writer.acquire(timeout=_sqlite.BUSY_SECONDS):
