@@ -461,6 +461,27 @@ def test_a_payload_encodes_as_canonical_json_does(body: dict) -> None:
     assert payload_text(body) == expected
 
 
+def test_a_write_of_several_tables_digests_them_in_record_order_and_refuses_unknown_ones(tmp_path: Path) -> None:
+    """A write's rows digest follows RECORD_TABLES' order whatever order the caller
+    gives its tables in (a single table is taken as given), so the event verifies;
+    a table that is not recorded fails the write instead of being dropped."""
+    lg = lineage.open(tmp_path / "s.db")
+    store = lg.store
+    run = lg.start_run("r")
+    rows = {"tags": [(run.id, "t", "1")], "params": [(run.id, "p", "2")]}  # (tags come after params)
+    seq = store.write("custom", {"run": run.id}, rows)
+    assert _ledger.check_event_rows(store, seq)
+    assert store.params_of(run.id) == {"p": "2"}
+    head = store.head()
+    for bad in ({"params": [(run.id, "q", "3")], "nope": [("x",)]}, {"nope": [("x",)]}):
+        with pytest.raises(KeyError, match="nope"):
+            store.write("custom", {"run": run.id}, bad)
+        assert store.head() == head  # nothing of it kept
+    assert store.params_of(run.id) == {"p": "2"}
+    assert lg.verify().ok
+    lg.close()
+
+
 def test_now_iso_is_utc_with_microseconds_and_moves_forward() -> None:
     import re
     from datetime import datetime, timezone

@@ -52,6 +52,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=lambda: _FORKED.__setitem__(0, _FORKED[0] + 1))
 
 
+def _digest_order(rows: Mapping[str, Any]) -> Iterable[str]:
+    """The tables of one write's ``rows`` in RECORD_TABLES order, which its rows digest
+    follows. Most writes have one table: it is taken as it is, not found by a scan of
+    all twelve (issue 16)."""
+    if len(rows) <= 1:
+        return rows  # (a table that is not recorded fails at its first row: `encode_row`)
+    ordered = [table for table in RECORD_TABLES if table in rows]
+    if len(ordered) < len(rows):  # a bug of the caller: never dropped silently
+        raise KeyError(f"not recorded tables: {sorted(set(rows) - set(ordered))}")
+    return ordered
+
+
 def _insert_sql(table: str) -> str:
     """The INSERT of one recorded row of ``table`` (its content columns and event), made
     once: the same string each time, so SQLite's prepared statement is reused."""
@@ -547,9 +559,8 @@ class Store:
             # every row encoded and checked before the first is written: a refused call
             # inside a batch changes nothing (`_guarded`)
             tables: list[tuple[str, list[tuple[Any, ...]]]] = []
-            for table in RECORD_TABLES:
-                if not rows or table not in rows:
-                    continue
+            rows = rows or {}
+            for table in _digest_order(rows):
                 coerced = []
                 for r in rows[table]:
                     values, digest = encode_row(table, r)  # (= _coerce and row_digest, in one pass)
