@@ -452,6 +452,8 @@ def delete_tag(key: str) -> None:
 
 
 def _dataset_data(dataset: Any) -> Any:
+    if dataset is None:  # (most metrics: no import statement run per logged value)
+        return None
     from .data import Dataset
 
     return dataset.data if isinstance(dataset, Dataset) else dataset

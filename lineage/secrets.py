@@ -100,8 +100,8 @@ def _normal(name: str) -> str:
     return "_".join(_words(name))
 
 
-def _allowed_names() -> frozenset[str]:
-    raw = os.environ.get(NOT_SECRET_ENV, "")
+def _allowed_names(raw: str) -> frozenset[str]:
+    """The names `NOT_SECRET_ENV` lets through, when its value is ``raw``."""
     if raw != _allowed[0]:  # (parsed once per value of the setting)
         _allowed[:] = [raw, frozenset(_normal(n) for n in raw.split(",") if n.strip())]
     return _allowed[1]  # type: ignore[return-value]
@@ -116,12 +116,12 @@ def _name_class(name: str) -> str | None:
     Remembered per name and `NOT_SECRET_ENV` value (the one setting it reads): the
     same param and tag names come back on every call (issue 16: two regular
     expressions and a dozen word tests per logged param)."""
-    key = (name, os.environ.get(NOT_SECRET_ENV, ""))
-    try:
-        return _name_classes[key]
-    except KeyError:
-        pass
-    out = _classify_name(name)
+    setting = os.environ.get(NOT_SECRET_ENV, "")  # (read once: 1 µs of a logged param's ~100)
+    key = (name, setting)
+    known = _name_classes.get(key, _UNKNOWN)  # (not try/except: a new name is common, and raising costs)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
+    out = _classify_name(name, _allowed_names(setting))
     if len(_name_classes) >= _MEMO_SIZE:
         _name_classes.clear()
     _name_classes[key] = out
@@ -129,16 +129,16 @@ def _name_class(name: str) -> str | None:
 
 
 _name_classes: dict[tuple[str, str], str | None] = {}
+_UNKNOWN = object()  # (not yet classified: None is an answer)
 
 
-def _classify_name(name: str) -> str | None:
-    """`_name_class` itself, without the memo."""
+def _classify_name(name: str, allowed: frozenset[str]) -> str | None:
+    """`_name_class` itself, without the memo; ``allowed``: the names let through."""
     words = _words(name)
     if not words:
         return None
     if words[-1].endswith(_NOT_A_NAME_SUFFIXES) or (len(words) > 1 and words[-1] in _QUALIFIERS):
         return None
-    allowed = _allowed_names()
     if allowed and "_".join(words) in allowed:
         return None
     if _STRONG_GLUED.search("".join(words)) or not _STRONG_WORDS.isdisjoint(words):
