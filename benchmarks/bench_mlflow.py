@@ -73,19 +73,21 @@ def _mlflow() -> Any:
 class SqlReplay:
     """The SQL of one committed ``log_param`` / ``log_metric`` (`BEGIN IMMEDIATE`, the
     ``PRAGMA data_version`` check, the row, the ledger event, ``COMMIT``), issued through
-    plain ``sqlite3`` on a store of the same schema and pragmas: the floor of a call
-    that commits a ledger event, with no Python above SQLite (no hashing, no JSON, no
+    plain ``sqlite3`` on a store of the same schema and pragmas, its WAL copied back by
+    the store's own background checkpointer as lineage's is: the floor of a call that
+    commits a ledger event, with no Python above SQLite (no hashing, no JSON, no
     secret check). MLflow's time over this is the most any such call could reach."""
 
     def __init__(self, path: Path) -> None:
         import sqlite3
 
         import lineage
-        from lineage.store.sqlite import configure
+        from lineage.store.sqlite import Checkpointer, configure
 
         lineage.open(path).close()  # the schema, made by lineage itself
         self.conn = sqlite3.connect(path, isolation_level=None)
         configure(self.conn)  # the store's own pragmas (LINEAGE_DURABILITY included)
+        self.checkpointer = Checkpointer(path)
         self.run = "run:" + "0" * 32
         self.seq = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
         self.digest = "0" * 64  # (a SHA-256 in hex, as every event's three digests are)
@@ -100,6 +102,11 @@ class SqlReplay:
         conn.execute("INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
                      (self.seq, type_, payload, d, d, d))
         conn.execute("COMMIT")
+        self.checkpointer.committed()
+
+    def close(self) -> None:
+        self.checkpointer.close()
+        self.conn.close()
 
     def params(self, keys: list[str]) -> float:
         """Milliseconds per call, one committed param per key (payloads built before the clock)."""
@@ -162,7 +169,7 @@ def route_1(tmp: Path, n: int, mlflow: Any, repeats: int = 3, *, queued: bool = 
         if their_run is not None:
             mlflow.end_run()
     if replay is not None:
-        replay.conn.close()
+        replay.close()
     rows = []
     for name in ("log_param", "log_metric"):
         mine = statistics.median(ours[name])
