@@ -64,11 +64,30 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test reads the developer's store or identity."""
     monkeypatch.delenv("LINEAGE_DB", raising=False)
     monkeypatch.delenv("LINEAGE_DURABILITY", raising=False)
-    for var in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI"):
+    for var in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI",
+                "MLFLOW_ENABLE_ASYNC_LOGGING"):
         monkeypatch.delenv(var, raising=False)  # MLflow's set_experiment exports these
     monkeypatch.setenv("LINEAGE_USER", "tester")
     monkeypatch.setenv("LINEAGE_EMAIL", "tester@example.com")
     monkeypatch.setenv("LINEAGE_NAME", "tester")  # not the developer's git user.name
+
+
+@pytest.fixture
+def fluent_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project folder whose store the fluent API of this process uses
+    (``lineage.log_param`` and the rest, as ``import lineage as mlflow`` scripts do);
+    afterwards the runs left active are ended and the store is closed and forgotten."""
+    from lineage import fluent
+
+    monkeypatch.chdir(tmp_path)
+    fluent.set_tracking_uri(tmp_path / ".lineage" / "lineage.db")
+    monkeypatch.setitem(fluent._default, "experiment", None)
+    yield tmp_path
+    while fluent.active_run() is not None:
+        fluent.end_run()
+    fluent.get_lineage().close()
+    fluent._default["lg"] = None
+    fluent._default["uri"] = None
 
 
 # ---------------------------------------------------------------------------

@@ -18,25 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lineage
-from lineage import fluent
 from lineage.entities import resolve_run, run_view
 from lineage.store.asyncwrite import ASYNC_ENV, RunOperations, combine
 
 BACKENDS = ("sqlite", "postgres")  # the queue's writer thread on both backends
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The fluent API on a fresh store in tmp_path, async logging off unless a test turns it on."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv(ASYNC_ENV, raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    fluent.set_tracking_uri(tmp_path / ".lineage" / "lineage.db")
-    monkeypatch.setitem(fluent._default, "experiment", None)
-    yield tmp_path
-    while fluent.active_run() is not None:
-        fluent.end_run()
 
 
 def _event_keys(lg: lineage.Lineage, run_id: str) -> list[tuple[str, str]]:
@@ -51,7 +37,7 @@ def _event_keys(lg: lineage.Lineage, run_id: str) -> list[tuple[str, str]]:
     return out
 
 
-def test_queued_calls_return_run_operations_and_are_written_in_call_order(project: Path) -> None:
+def test_queued_calls_return_run_operations_and_are_written_in_call_order(fluent_project: Path) -> None:
     with lineage.start_run() as run:
         ops = [lineage.log_param("a", 1, synchronous=False), lineage.log_metric("m", 0.5, step=0, synchronous=False)]
         assert lineage.log_param("b", 2) == 2  # synchronous: the value, as MLflow returns it
@@ -68,7 +54,7 @@ def test_queued_calls_return_run_operations_and_are_written_in_call_order(projec
     assert lg.verify().ok
 
 
-def test_a_synchronous_tag_after_a_queued_one_stays_the_latest(project: Path) -> None:
+def test_a_synchronous_tag_after_a_queued_one_stays_the_latest(fluent_project: Path) -> None:
     with lineage.start_run() as run:
         for i in range(200):
             lineage.set_tag("phase", f"queued {i}", synchronous=False)
@@ -76,7 +62,7 @@ def test_a_synchronous_tag_after_a_queued_one_stays_the_latest(project: Path) ->
     assert lineage.get_run(run.info.run_id).data.tags["phase"] == "final"
 
 
-def test_a_refused_call_fails_alone_and_wait_names_it(project: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_refused_call_fails_alone_and_wait_names_it(fluent_project: Path, caplog: pytest.LogCaptureFixture) -> None:
     with lineage.start_run() as run:
         lineage.log_param("lr", 0.1)
         before = [lineage.log_metric("loss", 1.0 / (i + 1), step=i, synchronous=False) for i in range(50)]
@@ -170,7 +156,7 @@ def test_inside_a_batch_a_queued_call_is_written_at_once(lg: lineage.Lineage) ->
         op.wait()
 
 
-def test_the_switch_mlflow_reads(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_switch_mlflow_reads(fluent_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with lineage.start_run():
         assert lineage.log_param("off", 1) == 1
         lineage.config.enable_async_logging()
@@ -187,7 +173,7 @@ def test_the_switch_mlflow_reads(project: Path, monkeypatch: pytest.MonkeyPatch)
         lineage.config.enable_system_metrics_logging()
 
 
-def test_the_client_queues_the_same_calls(project: Path) -> None:
+def test_the_client_queues_the_same_calls(fluent_project: Path) -> None:
     client = lineage.MlflowClient()
     run = client.create_run(experiment_id="0")
     rid = run.info.run_id
@@ -300,7 +286,7 @@ def test_queued_writes_under_another_process_and_a_synchronous_thread(tmp_path: 
         assert report.ok, report.problems[:3]
 
 
-def test_a_queued_metric_with_a_dataset_is_written_at_once(project: Path) -> None:
+def test_a_queued_metric_with_a_dataset_is_written_at_once(fluent_project: Path) -> None:
     """The dataset is hashed before its write transaction, never inside the writer's
     batch (which would hold the store's lock for the whole hash)."""
     import numpy as np

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,17 +14,10 @@ from lineage import fluent
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    fluent.set_tracking_uri(tmp_path / ".lineage" / "lineage.db")
-    monkeypatch.setitem(fluent._default, "experiment", None)
-    yield tmp_path
+def project(fluent_project: Path) -> Iterator[Path]:
+    """The fluent project, with autolog switched off after each test (before its runs end)."""
+    yield fluent_project
     lineage.autolog(disable=True)
-    while fluent.active_run() is not None:
-        fluent.end_run()
-    fluent.get_lineage().close()
-    fluent._default["lg"] = None
-    fluent._default["uri"] = None
 
 
 def _data(n: int = 60) -> tuple[np.ndarray, np.ndarray]:

@@ -48,21 +48,6 @@ def run_script(script: Path, *args: str) -> str:
     return proc.stdout
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project folder with a store, used by the fluent API of this process too."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    fluent.set_tracking_uri(tmp_path / ".lineage" / "lineage.db")
-    monkeypatch.setitem(fluent._default, "experiment", None)
-    yield tmp_path
-    while fluent.active_run() is not None:
-        fluent.end_run()
-    fluent.get_lineage().close()
-    fluent._default["lg"] = None
-    fluent._default["uri"] = None
-
-
 def test_the_route_1_scripts_never_import_mlflow(tmp_path: Path) -> None:
     # the point of route 1: the scripts need no MLflow (the quick suite's environment
     # has none; where it is installed, the substituted scripts still must not load it)
@@ -76,11 +61,11 @@ def test_the_route_1_scripts_never_import_mlflow(tmp_path: Path) -> None:
 # MLflow's own examples, import lines changed
 
 
-def test_the_elasticnet_example_runs_with_only_its_imports_changed(project: Path) -> None:
-    script = route_1("sklearn_elasticnet_wine.py", project)
+def test_the_elasticnet_example_runs_with_only_its_imports_changed(fluent_project: Path) -> None:
+    script = route_1("sklearn_elasticnet_wine.py", fluent_project)
     run_script(script)
     run_script(script, "0.3", "0.2")
-    lg = lineage.open(project / ".lineage" / "lineage.db")
+    lg = lineage.open(fluent_project / ".lineage" / "lineage.db")
     runs = lg.runs()
     assert len(runs) == 2 and {r.attrs["status"] for r in runs} == {"finished"}
     assert {r.attrs["params"]["alpha"] for r in runs} == {"0.5", "0.3"}
@@ -96,18 +81,18 @@ def test_the_elasticnet_example_runs_with_only_its_imports_changed(project: Path
     assert uses == {"diabetes-train": ("training", "training"), "diabetes-test": ("testing", "held_out")}
     # the audit: training data is the training set only
     report = lg.audit(model)
-    report.write(project / "audit.html")
+    report.write(fluent_project / "audit.html")
     doc = report.to_dict()
     assert [(d["name"], d["role"], d["use"]) for d in doc["data"]] == [
         ("diabetes-train", "training", "training"), ("diabetes-test", "testing", "held_out")]
     item = next(c for c in doc["checklist"] if c["key"] == "training_data")
     assert item["status"] == "recorded" and "1 training, 1 testing" in item["summary"]
-    assert "diabetes-test" in (project / "audit.html").read_text()
+    assert "diabetes-test" in (fluent_project / "audit.html").read_text()
     assert lg.verify().ok
 
 
-def test_the_autolog_example_runs_with_only_its_imports_changed(project: Path) -> None:
-    script = route_1("sklearn_autolog.py", project)
+def test_the_autolog_example_runs_with_only_its_imports_changed(fluent_project: Path) -> None:
+    script = route_1("sklearn_autolog.py", fluent_project)
     out = run_script(script)
     grid_id = out.split("grid ")[1].split()[0]
     pipe_id = out.split("pipeline ")[1].split()[0]
@@ -126,15 +111,15 @@ def test_the_autolog_example_runs_with_only_its_imports_changed(project: Path) -
     assert {u.role for u in uses} == {"training"}
     assert any(u.node.attrs.get("columns", [None])[0] == "sepal length (cm)" for u in uses)  # names kept
     assert lg.trace(model).to_dict()["counts"]["dataset"] == 2
-    lg.audit(model).write(project / "audit.html")
-    assert "GridSearchCV" in (project / "audit.html").read_text()
+    lg.audit(model).write(fluent_project / "audit.html")
+    assert "GridSearchCV" in (fluent_project / "audit.html").read_text()
 
 
 # ---------------------------------------------------------------------------
 # runs in MLflow's shape
 
 
-def test_runs_have_mlflow_shape_and_stay_lineage_runs(project: Path) -> None:
+def test_runs_have_mlflow_shape_and_stay_lineage_runs(fluent_project: Path) -> None:
     with lineage.start_run(run_name="fit", tags={"team": "risk"}) as run:
         assert lineage.active_run().info.run_id == run.info.run_id
         info = run.info
@@ -154,13 +139,13 @@ def test_runs_have_mlflow_shape_and_stay_lineage_runs(project: Path) -> None:
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
 
 
-def test_a_crashed_or_failed_run_reads_failed(project: Path) -> None:
+def test_a_crashed_or_failed_run_reads_failed(fluent_project: Path) -> None:
     with pytest.raises(RuntimeError), lineage.start_run(run_name="boom") as run:
         raise RuntimeError("boom")
     assert lineage.get_run(run.info.run_id).info.status == "FAILED"
 
 
-def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(project: Path) -> None:
+def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(fluent_project: Path) -> None:
     assert not hasattr(lineage, "start_span")
     with pytest.raises(lineage.UnsupportedError, match="mlflow.projects") as err:
         lineage.projects
@@ -173,7 +158,7 @@ def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(projec
     assert not hasattr(lineage.MlflowClient(), "create_prompt")
 
 
-def test_experiments(project: Path) -> None:
+def test_experiments(fluent_project: Path) -> None:
     exp_id = lineage.create_experiment("wine")
     assert isinstance(exp_id, str) and exp_id != "0"
     assert lineage.get_experiment_by_name("wine").experiment_id == exp_id
@@ -194,7 +179,7 @@ def test_experiments(project: Path) -> None:
     assert lineage.get_run(run.info.run_id).info.experiment_id == exp_id
 
 
-def test_delete_run_is_refused(project: Path) -> None:
+def test_delete_run_is_refused(fluent_project: Path) -> None:
     with lineage.start_run() as run:
         pass
     with pytest.raises(lineage.WriteRefusedError, match="append-only"):
@@ -202,7 +187,7 @@ def test_delete_run_is_refused(project: Path) -> None:
     assert lineage.get_run(run.info.run_id).info.status == "FINISHED"
 
 
-def test_tracking_uri(tmp_path: Path, project: Path) -> None:
+def test_tracking_uri(tmp_path: Path, fluent_project: Path) -> None:
     other = tmp_path / "elsewhere"
     lineage.set_tracking_uri(f"lineage://{other}")
     assert lineage.get_tracking_uri() == f"lineage://{other}"
@@ -226,7 +211,7 @@ def _three_runs() -> list[Any]:
     return out
 
 
-def test_search_runs_speaks_mlflows_filter_and_columns(project: Path) -> None:
+def test_search_runs_speaks_mlflows_filter_and_columns(fluent_project: Path) -> None:
     ids = _three_runs()
     df = lineage.search_runs(filter_string="metrics.rmse < 0.93 and params.alpha = '0.5' and tags.team = 'a'")
     assert list(df["run_id"]) == [ids[0]]
@@ -251,13 +236,13 @@ def test_search_runs_speaks_mlflows_filter_and_columns(project: Path) -> None:
     ("foo.rmse < 1", 0),
     ("metrics.rmse < 0.5 and params.a = 'x", 34),
 ])
-def test_a_malformed_filter_names_its_position(project: Path, bad: str, pos: int) -> None:
+def test_a_malformed_filter_names_its_position(fluent_project: Path, bad: str, pos: int) -> None:
     with pytest.raises(lineage.FilterSyntaxError) as err:
         lineage.search_runs(filter_string=bad)
     assert err.value.position == pos and f"position {pos}" in str(err.value)
 
 
-def test_unknown_ids_are_clear_errors_and_record_nothing(project: Path) -> None:
+def test_unknown_ids_are_clear_errors_and_record_nothing(fluent_project: Path) -> None:
     lg = fluent.get_lineage()
     before = lg.store.head()
     with pytest.raises(lineage.NodeNotFoundError, match="no run has that id"):
@@ -275,7 +260,7 @@ def test_unknown_ids_are_clear_errors_and_record_nothing(project: Path) -> None:
 # datasets, models, artifacts
 
 
-def test_datasets_models_and_loading_back(project: Path) -> None:
+def test_datasets_models_and_loading_back(fluent_project: Path) -> None:
     import numpy as np
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
@@ -306,7 +291,7 @@ def test_datasets_models_and_loading_back(project: Path) -> None:
         lineage.data.from_pandas(df, targets="missing")
 
 
-def test_artifacts_dict_text_table_figure(project: Path, tmp_path: Path) -> None:
+def test_artifacts_dict_text_table_figure(fluent_project: Path, tmp_path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -339,7 +324,7 @@ def test_artifacts_dict_text_table_figure(project: Path, tmp_path: Path) -> None
 # MlflowClient
 
 
-def test_mlflow_client(project: Path) -> None:
+def test_mlflow_client(fluent_project: Path) -> None:
     from sklearn.dummy import DummyClassifier
 
     client = lineage.MlflowClient()
@@ -384,7 +369,7 @@ def test_mlflow_client(project: Path) -> None:
 # metric step history: API and CLI
 
 
-def test_metric_history_api_and_cli(project: Path) -> None:
+def test_metric_history_api_and_cli(fluent_project: Path) -> None:
     with lineage.start_run(run_name="steps") as run:
         for step, loss in enumerate([1.0, 0.6, 0.4, 0.3]):
             lineage.log_metric("loss", loss, step=step)
@@ -394,7 +379,7 @@ def test_metric_history_api_and_cli(project: Path) -> None:
     assert history.sparkline()[0] == "█" and history.sparkline()[-1] == "▁"
     with pytest.raises(lineage.NodeNotFoundError, match="it logged loss"):
         lg.metric_history(run, "acc")
-    db = str(project / ".lineage" / "lineage.db")
+    db = str(fluent_project / ".lineage" / "lineage.db")
     runner = CliRunner()
     res = runner.invoke(cli, ["--db", db, "show", run.id, "--metric", "loss", "--json"])
     assert res.exit_code == 0, res.output
