@@ -492,13 +492,14 @@ class Run:
         """The params this run holds now; only those named in ``keys`` when given."""
         return self.store.params_of(self.id, keys)
 
-    def queue(self, call: Callable[[], Any]) -> RunOperations:
+    def queue(self, call: Callable[[], Any], *, at_once: bool = False) -> RunOperations:
         """MLflow's ``synchronous=False``: ``call`` (a write to this run) queued for the
         store's background writer, which commits many queued calls at a time
         (`Store.submit`); returns the handle whose ``wait()`` reports the write.
-        Inside a batch it is written at once, as the batch's other calls are: the
-        batch is already one commit."""
-        if self.store.in_transaction:
+        Written at once instead inside a batch, as the batch's other calls are (the
+        batch is already one commit), and when ``at_once`` asks (a metric with a
+        dataset: hashed outside any transaction)."""
+        if at_once or self.store.in_transaction:
             call()
             return RunOperations()
         return self.store.submit(call)
@@ -506,16 +507,12 @@ class Run:
     def perform(self, call: Callable[[], Any], synchronous: bool | None = None, *,
                 at_once: bool = False) -> RunOperations | None:
         """``call`` (a write to this run) as MLflow's ``synchronous`` argument asks:
-        written now (None returned), or queued (`queue`: its RunOperations returned).
-        ``at_once``: written now even when queuing is asked, the caller still getting
-        a RunOperations (a metric with a dataset: hashed outside any transaction)."""
+        written now (None returned), or queued (`queue`, with ``at_once``: its
+        RunOperations returned)."""
         if not wanted_async(synchronous):
             call()
             return None
-        if at_once:
-            call()
-            return RunOperations()
-        return self.queue(call)
+        return self.queue(call, at_once=at_once)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Run]:
