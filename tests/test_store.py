@@ -507,6 +507,28 @@ def test_forged_values_of_the_wrong_type_fail_verify_without_crashing(store: Sto
     assert not report.ok and report.first_bad is not None and report.problems
 
 
+@settings(max_examples=300, deadline=None)
+@given(streams=st.lists(st.lists(st.tuples(st.integers(1, 12), st.binary(min_size=32, max_size=32)), max_size=30),
+                        min_size=1, max_size=5), data=st.data())
+def test_verify_hashes_each_events_rows_stream_by_stream_however_they_are_chunked(
+        streams: list[list[tuple[int, bytes]]], data: st.DataObject) -> None:
+    import hashlib
+
+    from lineage.store.ledger import by_event
+
+    streams = [sorted(s, key=lambda r: r[0]) for s in streams]  # (stable: an event's rows keep their order)
+    # what an event commits to: its rows' digests, table by table, each table's in its order
+    expected = [(e, hashlib.sha256(b"".join(d for s in streams for event, d in s if event == e)).hexdigest())
+                for e in sorted({e for s in streams for e, _ in s})]
+    chunked = []
+    for s in streams:  # cut anywhere, an event's rows across chunks, empty chunks between
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(s)), max_size=8), label="cuts"))
+        bounds = [0, *cuts, len(s)]
+        chunks = [s[a:b] for a, b in zip(bounds, bounds[1:])]
+        chunked.append(iter([([e for e, _ in c], [d for _, d in c]) for c in chunks]))
+    assert list(by_event(chunked)) == expected
+
+
 def test_chain_hash_is_the_documented_byte_layout() -> None:
     import hashlib
 

@@ -241,20 +241,23 @@ def _encode_chunk(table: str, kinds: Sequence[int], batch: Sequence[Sequence[Any
     return EncodedChunk(values, n, chunk_digests(pieces, n) if digests else None, given, constant, narrow, pieces)
 
 
-def stored_column_json(col: Sequence[Any]) -> Sequence[str]:
-    """``canonical_json(v)`` of each value of a column as SQLite returned it (verify):
-    C-level maps for uniform columns, value by value otherwise."""
+def stored_column_piece(col: Sequence[Any]) -> Piece:
+    """A column of values as SQLite returned them (verify) as one item of its rows'
+    JSON (`rowdigest.Piece`), the same texts ``canonical_json`` makes of each value:
+    a value the same throughout (a run id, a key, NULL) as its JSON text once, to be
+    written into the rows' template; uniform columns for C-level maps; anything else
+    (a forged type) value by value."""
     types = set(map(type, col))
     if types == {str}:
-        return list(map(_json_str, col))
-    if types == {int}:
-        return list(map(_INT_REPR, col))
-    if types == {float} and all(map(math.isfinite, col)):
-        return list(map(_FLOAT_REPR, col))
+        first = col[0]
+        return _json_str(first) if col.count(first) == len(col) else ("s", col)
     if types == {type(None)}:
-        return ["null"] * len(col)
-    return [canonical_json(v) for v in col]
-
+        return "null"
+    if types == {int}:
+        return ("i", col)
+    if types == {float} and all(map(math.isfinite, col)):
+        return ("f", col)
+    return ("j", [canonical_json(v) for v in col])
 
 
 # ---------------------------------------------------------------------------
