@@ -780,3 +780,16 @@ def test_run_state_read_in_one_statement_equals_the_four_reads(tmp_path_factory:
         store.dialect = "sqlite"
     assert one_statement == four_reads
     store.close()
+
+
+@pytest.mark.parametrize("chunks", [
+    [([1, 3, 2], [b"a" * 32] * 3)],  # out of order within a chunk
+    [([5, 6], [b"a" * 32] * 2), ([3, 7], [b"b" * 32] * 2)],  # a chunk starting before the last one ended
+])
+def test_rows_out_of_event_order_are_a_damaged_store_not_a_verdict(chunks: list[tuple[list[int], list[bytes]]]) -> None:
+    from lineage.store.ledger import by_event
+
+    # (SQLite returns rows out of `ORDER BY event` only from a damaged index: hashing
+    # them under whichever event comes next would blame the wrong event)
+    with pytest.raises(StoreCorruptError, match="out of event order"):
+        list(by_event([iter(chunks)]))

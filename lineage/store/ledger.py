@@ -474,8 +474,8 @@ class _Buffer:
         if self.chunks is not None:
             for events, digests in self.chunks:
                 if events:
-                    if not all(map(operator.le, events, events[1:])) or (
-                            self.start < len(self.events) and events[0] < self.events[-1]):
+                    # (`events` keeps the last chunk's events even once all are taken)
+                    if not all(map(operator.le, events, events[1:])) or (self.events and events[0] < self.events[-1]):
                         raise StoreCorruptError("the store returned rows out of event order: its indexes are "
                                                 "damaged (`sqlite3 lineage.db 'REINDEX'`, then verify again)")
                     self.events = [*self.events[self.start:], *events]
