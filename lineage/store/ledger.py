@@ -273,7 +273,7 @@ def check_chain(store: Store, head: str | None, since_checkpoint: bool,
         if seq != expected:
             problems.append((expected, f"events {expected}..{seq - 1} are missing from the ledger"))
             expected = seq
-        if payload is not None and sha(payload.encode() if type(payload) is str else as_bytes(payload)).hexdigest() != pd:
+        if payload is not None and sha(as_bytes(payload)).hexdigest() != pd:
             problems.append((seq, f"event {seq} ({type_}): payload does not match its digest"))
         # rows belonging to events that do not exist (inserted rows)
         while pending is not None and pending[0] < seq:
@@ -407,9 +407,10 @@ def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]])
                            for d, pk, r in zip(digests, pks, rows)]
             yield events, digests
 
-    def batches(table: str, columns: tuple[str, ...]) -> Iterator[Any]:
+    def batches(table: str) -> Iterator[Any]:
         # rows of bulk writes published after `after`, each batch at its event's place,
         # in pk order within it (the order its event committed to; lineage/store/bulk.py)
+        columns = RECORD_TABLES[table]
         for batch, event, payload in published_batches[table]:
             if isinstance(batch, int) and isinstance(event, int):
                 if not _in_span(store, table, batch, payload):
@@ -422,10 +423,10 @@ def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]])
     # are all direct or all of its batch: `claimed` above), so an event's rows are
     # hashed in (table order, pk) order
     streams = []
-    for t, c in RECORD_TABLES.items():
+    for t in RECORD_TABLES:
         streams.append(stream(t))
         if t in BATCHED_TABLES:
-            streams.append(stream(t, batches(t, c), check_order=False))
+            streams.append(stream(t, batches(t), check_order=False))
     return by_event(streams)
 
 
@@ -469,8 +470,8 @@ class _Buffer:
         self.start = 0
 
     def pull(self) -> bool:
-        """Read the stream's next chunk in place of what was taken (None when done);
-        whether rows are left to take."""
+        """Read the stream's next non-empty chunk in place of the rows taken (marking
+        the stream exhausted when there is none); whether rows are left to take."""
         if self.chunks is not None:
             for events, digests in self.chunks:
                 if events:
