@@ -1552,7 +1552,7 @@ class Lineage:
         if holder is not None:
             number = next(i for i, v in enumerate(versions, 1) if v.id == holder)
             return self.get(holder), (f"{node.name} resolved to @{number}, the version labelled "
-                                      f"{promotion.PRODUCTION} ({len(versions)} versions recorded)")
+                                      f"{promotion.PRODUCTION} ({len(versions)} version{'s' if len(versions) != 1 else ''} recorded)")
         return node, (f"no version of {node.name} is promoted to {promotion.PRODUCTION}; "
                       f"this is the newest, @{len(versions)} of {len(versions)}")
 

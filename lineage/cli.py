@@ -962,7 +962,8 @@ def explain(state: State, ref: str, data: str | None, target: str | None, as_jso
     m = doc["model"]
     out.print(Text(f"Decision {subject['request_id'] or subject['id']} by {m['name']} "
                    f"(version {m['version']} of {m['versions']})", style="bold"))
-    out.print(Text(f"output {brief_value(doc['output'])}, score {brief_value(doc['score'])}"
+    out.print(Text(f"output {brief_value(doc['output'])}"
+                   + (f", score {brief_value(doc['score'])}" if doc["score"] is not None else "")  # (a classifier without scores)
                    + (f"; {doc['outcome']}" if doc.get("outcome") else "")))
     if doc.get("rule"):
         out.print(Text("rule: " + ", ".join(f"{k}={brief_value(v)}" for k, v in doc["rule"].items()), style="dim"))

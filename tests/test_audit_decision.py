@@ -144,6 +144,10 @@ def test_cli_explain_prediction(credit: dict[str, Any]) -> None:
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
     assert [r["feature"] for r in doc["reasons"]] == [r["feature"] for r in credit["lg"].explain("request:lr-0")["reasons"]]
+    # a prediction logged without a score says nothing of one (not "score None")
+    res = CliRunner().invoke(cli, ["--db", db, "explain", "request:bare-0"])
+    assert res.exit_code == 0, res.output
+    assert "output " in res.output and "score" not in res.output.splitlines()[1]
 
 
 def test_cli_explain_model_shows_feature_importance(credit: dict[str, Any]) -> None:

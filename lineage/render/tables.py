@@ -285,7 +285,8 @@ def audit_summary(doc: dict[str, Any]) -> Any:
     if dec:  # a decision record: the decision and its reasons before the model's checklist
         said = Text()
         said.append("Decision: ", style="bold")
-        said.append(str(dec.get("outcome") or f"output {dec.get('output')}, score {dec.get('score')}") + "\n")
+        score = "" if dec.get("score") is None else f", score {dec['score']}"
+        said.append(str(dec.get("outcome") or f"output {dec.get('output')}{score}") + "\n")
         for r in dec.get("reasons", [])[:5]:
             said.append(f"  {r['contribution']:+.4g}  {r['feature']}\n")
         said.append((f"method: {dec['method']}" if dec.get("reasons") else str(dec.get("reasons_note") or "")), style="dim")
