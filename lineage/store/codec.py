@@ -278,6 +278,12 @@ def encode_row(table: str, values: Sequence[Any]) -> tuple[tuple[Any, ...], byte
     stored: list[Any] = []
     texts = [_json_str(table)]
     for kind, v in zip(kinds, values):
+        if kind == KIND_TEXT and type(v) is str and v.isascii():
+            # (most values of most rows: ids, names, times; stored as given, as
+            # `_coerce_one` would, without its three calls)
+            stored.append(v)
+            texts.append(_json_str(v))
+            continue
         value, text = _coerce_one(kind, v)
         stored.append(value)
         texts.append(text)
