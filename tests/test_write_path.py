@@ -12,17 +12,36 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import child_status
-from hypothesis import given, settings
+from conftest import child_status, pg_schema, pg_store_url, require_postgres
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lineage
 from lineage.errors import WriteRefusedError
 from lineage.store import RECORD_TABLES, Store
 from lineage.store import ledger as _ledger
+
+# The tests of what is remembered across transactions take ``store_path`` and run on
+# both backends: SQLite checks it with PRAGMA data_version, PostgreSQL with the
+# ledger's head, read with every BEGIN (`PostgresStore._check_others`).
+BACKENDS = ("sqlite", "postgres")
+
+
+@contextmanager
+def _fresh_location(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A new store's location on ``backend``, for each example of a property test."""
+    if backend == "sqlite":
+        yield tmp_path_factory.mktemp("store") / "lineage.db"
+        return
+    require_postgres()
+    with pg_schema() as schema:
+        yield pg_store_url(schema)
 
 
 def _consecutive(store: Store) -> list[int]:
@@ -41,8 +60,8 @@ def _fail_dataset_events(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_ledger, "append_event", failing)
 
 
-def test_two_connections_writing_in_turn_keep_one_chain(tmp_path: Path) -> None:
-    db = tmp_path / "lineage.db"
+def test_two_connections_writing_in_turn_keep_one_chain(store_path: Path) -> None:
+    db = store_path
     a, b = Store(db), Store(db)
     for i in range(5):
         a.write("note", {"i": i, "by": "a"})
@@ -53,8 +72,8 @@ def test_two_connections_writing_in_turn_keep_one_chain(tmp_path: Path) -> None:
     assert _consecutive(a) == list(range(1, 12))
 
 
-def test_another_process_commits_between_two_writes(tmp_path: Path) -> None:
-    db = tmp_path / "lineage.db"
+def test_another_process_commits_between_two_writes(store_path: Path) -> None:
+    db = store_path
     lg = lineage.open(db)
     lg.log_dataset(uri="s3://b/a.csv", digest="a" * 64, name="a")
     code = ("import lineage, sys; lg = lineage.open(sys.argv[1]); "
@@ -248,6 +267,62 @@ def test_a_logged_param_and_a_metric_are_five_statements(tmp_path: Path) -> None
     assert lg.verify().ok
 
 
+def test_a_logged_param_and_a_metric_on_postgresql_are_three_round_trips(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same call on PostgreSQL, where each statement waited for is a round trip:
+    the BEGIN, the append lock and the ledger's head in one query; the row and the
+    event sent together in a pipeline; COMMIT. As many as a bare INSERT's own
+    transaction (BEGIN, INSERT, COMMIT). The run's params are checked in memory, as
+    nobody else wrote since this connection's last commit (the head says so)."""
+    import psycopg
+
+    require_postgres()
+    monkeypatch.chdir(tmp_path)
+    with pg_schema() as schema:
+        lg = lineage.open(pg_store_url(schema))
+        run = lg.start_run("r")
+        run.log_param("warm", 1)
+        sent: list[tuple[str, bool]] = []  # (statement, inside a pipeline)
+        piped = [False]
+        real_execute, real_many, real_pipeline = (psycopg.Connection.execute, psycopg.Cursor.executemany,
+                                                  psycopg.Connection.pipeline)
+
+        def execute(self: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+            sent.append((" ".join(str(query).split()), piped[0]))
+            return real_execute(self, query, params, **kw)
+
+        def executemany(self: Any, query: Any, params: Any, **kw: Any) -> Any:
+            sent.append((" ".join(str(query).split()), piped[0]))
+            return real_many(self, query, params, **kw)
+
+        @contextmanager
+        def pipeline(self: Any) -> Iterator[Any]:
+            with real_pipeline(self) as p:
+                piped[0] = True
+                try:
+                    yield p
+                finally:
+                    piped[0] = False
+
+        with monkeypatch.context() as patched:
+            patched.setattr(psycopg.Connection, "execute", execute)
+            patched.setattr(psycopg.Cursor, "executemany", executemany)
+            patched.setattr(psycopg.Connection, "pipeline", pipeline)
+            for call in (lambda: run.log_param("p", 2), lambda: run.log_metric("m", 0.5, step=1)):
+                sent.clear()
+                call()
+                first, *rows, event, commit = sent
+                assert first[0].startswith("BEGIN;") and "pg_advisory_xact_lock" in first[0] and "FROM events" in first[0]
+                assert [r[0].split()[:2] for r in rows] == [["INSERT", "INTO"]] and event[0].startswith("INSERT INTO events")
+                assert rows[0][1] and event[1], "the row and the event go out together"
+                assert commit == ("COMMIT", False)
+        with pytest.raises(WriteRefusedError, match="already '2'"):
+            run.log_param("p", 3)  # (refused from memory, as on SQLite)
+        run.end()
+        assert lg.verify().ok
+        lg.close()
+
+
 # ---------------------------------------------------------------------------
 # a run's params, known in memory while nothing else writes (`Store.known_params`)
 
@@ -256,8 +331,8 @@ def _param_rows(lg: lineage.Lineage, run_id: str) -> list[tuple[str, str]]:
     return lg.store.conn.execute("SELECT key, value FROM params WHERE run = ? ORDER BY pk", (run_id,)).fetchall()
 
 
-def test_a_param_written_by_another_process_is_seen_before_the_next_one(tmp_path: Path) -> None:
-    db = tmp_path / "lineage.db"
+def test_a_param_written_by_another_process_is_seen_before_the_next_one(store_path: Path) -> None:
+    db = store_path
     lg = lineage.open(db)
     run = lg.start_run("r", params={"a": 1})
     run.log_param("b", 2)
@@ -317,8 +392,8 @@ def test_a_new_runs_edges_are_checked_in_memory_and_recorded_once(tmp_path: Path
     assert lg.verify().ok
 
 
-def test_an_edge_written_by_another_process_or_rolled_back_is_not_trusted_to_memory(tmp_path: Path) -> None:
-    db = tmp_path / "lineage.db"
+def test_an_edge_written_by_another_process_or_rolled_back_is_not_trusted_to_memory(store_path: Path) -> None:
+    db = store_path
     lg = lineage.open(db)
     data = lg.log_dataset(uri="s3://b/x.csv", digest="a" * 64, name="x")
     other_data = lg.log_dataset(uri="s3://b/y.csv", digest="b" * 64, name="y")
@@ -340,15 +415,19 @@ def test_an_edge_written_by_another_process_or_rolled_back_is_not_trusted_to_mem
     assert lg.verify().ok
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(["log", "other", "batch_fail", "resume"]),
                           st.sampled_from(["a", "b", "c", "\udcff"]), st.integers(0, 2)), max_size=12))
-def test_params_stay_immutable_whoever_writes_them(tmp_path_factory: pytest.TempPathFactory,
+def test_params_stay_immutable_whoever_writes_them(tmp_path_factory: pytest.TempPathFactory, backend: str,
                                                    steps: list[tuple[str, str, int]]) -> None:
     """Whatever mix of this connection's logs, another connection's writes, rolled
     back batches and resumed runs: a key is stored once, with the first value that
     stayed, and logging another value for it is refused."""
-    db = tmp_path_factory.mktemp("params") / "lineage.db"
+    with _fresh_location(backend, tmp_path_factory) as db:
+        _params_stay_immutable(db, steps)
+
+
+def _params_stay_immutable(db: Any, steps: list[tuple[str, str, int]]) -> None:
     lg = lineage.open(db)
     other = Store(db)
     run = lg.start_run("r")
@@ -379,15 +458,19 @@ def test_params_stay_immutable_whoever_writes_them(tmp_path_factory: pytest.Temp
     lg.close()
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.sampled_from(["log", "other", "batch_fail", "resume"]), st.sampled_from("xyz")),
                 max_size=10))
-def test_a_runs_edges_are_recorded_once_whoever_writes_them(tmp_path_factory: pytest.TempPathFactory,
+def test_a_runs_edges_are_recorded_once_whoever_writes_them(tmp_path_factory: pytest.TempPathFactory, backend: str,
                                                             steps: list[tuple[str, str]]) -> None:
     """Whatever mix of this connection's inputs, another connection's edges, rolled
     back batches and resumed runs: each input of the run is recorded exactly once
     when it was logged, and not at all otherwise."""
-    db = tmp_path_factory.mktemp("edges") / "lineage.db"
+    with _fresh_location(backend, tmp_path_factory) as db:
+        _edges_recorded_once(db, steps)
+
+
+def _edges_recorded_once(db: Any, steps: list[tuple[str, str]]) -> None:
     lg = lineage.open(db)
     other = Store(db)
     data = {k: lg.log_dataset(uri=f"s3://b/{k}.csv", digest=d * 64, name=k) for k, d in zip("xyz", "abc")}

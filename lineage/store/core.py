@@ -573,16 +573,23 @@ class Store:
                     if bad:
                         raise WriteRefusedError(f"refused: {bad}")
                 tables.append((table, coerced))
-            for table, coerced in tables:
-                conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
-                if table == "params" and self._local.params:
-                    self._note_params(coerced)
-                if table == "edges" and self._local.edges:
-                    self._note_edges(coerced)
-                if table == "run_states":
-                    self._track_open_runs(coerced)
             body = {"at": now_iso(), "actor": self.actor, **payload}
-            return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
+            with self._sending():  # (nothing below reads: a server gets it all in one round trip)
+                for table, coerced in tables:
+                    conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
+                    if table == "params" and self._local.params:
+                        self._note_params(coerced)
+                    if table == "edges" and self._local.edges:
+                        self._note_edges(coerced)
+                    if table == "run_states":
+                        self._track_open_runs(coerced)
+                return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
+
+    def _sending(self) -> AbstractContextManager[None]:
+        """Around a write's statements, none of which reads: on a server the
+        statements go out together and their outcome comes back once (PostgreSQL's
+        pipeline); an in-process SQLite runs each as it comes."""
+        return nullcontext()
 
     def _note_params(self, rows: Iterable[Sequence[Any]]) -> None:
         """Params rows ``(run, key, value)`` as stored, written in this transaction:

@@ -82,9 +82,17 @@ class Event:
     hash: str
 
 
+#: the newest event's number and hash (`head`; PostgreSQL reads it with its BEGIN)
+HEAD_SQL = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+
+
 def head(store: Store) -> tuple[int, str]:
     """``(event count, head hash)``; ``(0, GENESIS)`` for an empty ledger."""
-    row = store.conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    return head_of(store.conn.execute(HEAD_SQL).fetchone())
+
+
+def head_of(row: Sequence[Any] | None) -> tuple[int, str]:
+    """The head `HEAD_SQL`'s row says (None: an empty ledger)."""
     return (row[0], row[1]) if row else (0, GENESIS)
 
 

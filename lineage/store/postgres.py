@@ -47,6 +47,7 @@ from ..errors import (
 )
 from ..model import now_iso
 from . import files as _files
+from . import ledger as _ledger
 from .codec import encode_batch, gc_paused
 from .core import Store
 from .schema import RECORD_TABLES, column_kinds
@@ -513,6 +514,7 @@ class PostgresStore(Store):
         self._pool: Any = None
         self._pool_pid = os.getpid()
         self._pool_lock = threading.Lock()
+        self._has_events = False  # (until `_migrate` has made sure of the ledger's table)
         # the files beside a store (artifacts, the environment cache) live in the
         # project's own .lineage/ folder: the git root, or here
         from .locate import default_location
@@ -648,6 +650,7 @@ class PostgresStore(Store):
         # (artifacts' bytes, `artifact_blobs`, were this backend's own table before
         # migration 12 made it every store's: IF NOT EXISTS there keeps it as it is)
         super()._migrate()
+        self._has_events = True
         by_model = self.conn.execute("SELECT 1 FROM pg_indexes WHERE schemaname = ? AND indexname = 'predictions_model_pk'",
                                      (self.schema,)).fetchone()
         if not by_model:
@@ -691,6 +694,7 @@ class PostgresStore(Store):
         import psycopg
 
         where = str(self.path)
+        self._local.begun_head = None
         if conn.in_transaction:
             if not getattr(self._local, "bulk_publish", False):
                 # (a write from inside a bulk write's rows, on its connection: it would
@@ -705,8 +709,18 @@ class PostgresStore(Store):
         pauses = iter(_RETRY_PAUSES)
         while True:
             try:
-                # (one round trip: both statements in one simple query; the keys are ours)
-                conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({_LOCK_CLASS}, {int(self._lock_key)})")
+                # One round trip: the statements in one simple query (the keys are ours).
+                # The head is read once the lock is held, by a statement of its own, so
+                # (READ COMMITTED) it sees every append committed before; not while the
+                # store is being made, when there is no ledger yet.
+                lock = f"BEGIN; SELECT pg_advisory_xact_lock({_LOCK_CLASS}, {int(self._lock_key)})"
+                if not self._has_events:
+                    conn.raw.execute(lock)
+                    return
+                cur = conn.raw.execute(f"{lock}; {_ledger.HEAD_SQL}")
+                cur.nextset()
+                cur.nextset()
+                self._local.begun_head = _ledger.head_of(cur.fetchone())
                 return
             except psycopg.Error as exc:
                 with suppress(Exception):
@@ -723,6 +737,30 @@ class PostgresStore(Store):
 
     def _begin_tx(self, conn: Any) -> None:
         self._begin_write(conn)
+
+    def _check_others(self) -> None:
+        """What this connection remembers (`known_node`, a run's params and edges) is
+        kept when nobody else has written since its last commit: PostgreSQL has no
+        PRAGMA data_version, but every change to the recorded tables appends to the
+        ledger, so a head that has not moved since then says so. `_begin_write`
+        read the head with the BEGIN, under the append lock: no round trip here."""
+        local = self._local
+        begun = local.begun_head
+        if begun is None or begun != getattr(local, "left_head", None):
+            self._forget_known()
+        local.head = begun
+        local.version = begun  # (what `known_params` asks: checked at this transaction's start)
+        local.left_head = None  # (set again by a commit: a rollback leaves it unset)
+
+    @contextmanager
+    def _sending(self) -> Iterator[None]:
+        """A write's statements in psycopg's pipeline: sent without waiting for each
+        one's answer, their outcome read once at the end (the first error raised
+        there, the transaction then failed whole): the row inserts and the ledger's
+        append cost one round trip, not one each."""
+        raw = self._pgconn.raw
+        with map_errors(str(self.path)), raw.pipeline():
+            yield
 
     def _changes(self) -> int:
         """The statements this thread's connection sent that may change rows (every
@@ -741,6 +779,7 @@ class PostgresStore(Store):
     def _commit_tx(self, conn: Any) -> None:
         with map_errors(str(self.path)):
             conn.raw.execute("COMMIT")
+        self._local.left_head = self._local.head  # the head this commit leaves (`_check_others`)
 
     def _rollback_tx(self, conn: Any, exc: BaseException, *, committing: bool = False) -> None:
         """As on SQLite, and a lost connection says what became of the write: nothing
@@ -780,11 +819,11 @@ class PostgresStore(Store):
                     conn.raw.execute("ROLLBACK")
 
     def _data_version(self) -> None:
-        """None: remember nothing between transactions. PostgreSQL has no number
-        that changes only with other connections' commits (PRAGMA data_version is
-        SQLite's); the newest event number changes with our own too, so checking it
-        would cost a round trip per transaction and per lookup for a memory that
-        never outlives one transaction. The head is still read once per transaction."""
+        """None: PostgreSQL has no number that changes only with other connections'
+        commits (PRAGMA data_version is SQLite's), so outside a write transaction
+        nothing remembered is trusted. Inside one, the head read with its BEGIN
+        tells whether anybody else wrote since this connection's last commit
+        (`_check_others`)."""
         return None
 
     # -- bulk writes through COPY ------------------------------------------------
@@ -973,8 +1012,6 @@ def _load_batch(conn: PgConnection, table: str, rows: Iterable[Sequence[Any]], c
 def _publish_batch(store: Any, type_: str, payload: Mapping[str, Any], done: _Batch) -> int:
     """Under the append lock (the caller's transaction): the batch's event, and the
     batch pointed at it; returns the event's number."""
-    from . import ledger as _ledger
-
     seq, prev = store.head()
     seq += 1
     store.conn.execute("UPDATE bulk_batches SET event = ? WHERE batch = ?", (seq, done.batch))
@@ -1103,8 +1140,6 @@ def _publish(store: Any, type_: str, payload: Mapping[str, Any], table: str, sta
              held: list[list[Sequence[Any]]], n: int, rows_digest: str) -> int:
     """Under the append lock: the rows into ``table`` (from the staging table, or
     ``held`` in memory by COPY) and their event, in one transaction."""
-    from . import ledger as _ledger
-
     columns = RECORD_TABLES[table]
     kinds = column_kinds(table, columns)
     cols = ", ".join(f"c{i + 1}" for i in range(len(columns)))
