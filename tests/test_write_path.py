@@ -323,6 +323,36 @@ def test_a_logged_param_and_a_metric_on_postgresql_are_three_round_trips(tmp_pat
         lg.close()
 
 
+def test_a_libpq_without_pipeline_mode_writes_the_same_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pipeline mode needs libpq 14: with an older one each statement waits for its
+    answer, and the store records exactly as it does with it."""
+    import psycopg
+
+    from lineage.store import postgres
+
+    require_postgres()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(postgres, "_pipeline_supported", lambda: False)
+    entered: list[bool] = []
+    real_pipeline = psycopg.Connection.pipeline
+
+    def pipeline(self: Any) -> Any:
+        entered.append(True)
+        return real_pipeline(self)
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", pipeline)
+    with pg_schema() as schema:
+        lg = lineage.open(pg_store_url(schema))
+        with lg.start_run("r", params={"a": 1}) as run:
+            run.log_param("b", 2)
+            run.log_metric("m", 0.5)
+            with pytest.raises(WriteRefusedError):
+                run.log_param("a", 3)
+        assert not entered
+        assert lg.get(run.id).attrs["params"] == {"a": "1", "b": "2"} and lg.verify().ok
+        lg.close()
+
+
 # ---------------------------------------------------------------------------
 # a run's params, known in memory while nothing else writes (`Store.known_params`)
 

@@ -255,6 +255,15 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+@functools.cache
+def _pipeline_supported() -> bool:
+    """Whether psycopg's libpq has pipeline mode (libpq 14 and later; the binary
+    wheels bundle one that has)."""
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
 @contextmanager
 def map_errors(where: str) -> Iterator[None]:
     """psycopg errors raised inside become lineage errors (see `_translate`)."""
@@ -759,6 +768,9 @@ class PostgresStore(Store):
         there, the transaction then failed whole): the row inserts and the ledger's
         append cost one round trip, not one each."""
         raw = self._pgconn.raw
+        if not _pipeline_supported():  # (a libpq before 14: each statement waits, as it did)
+            yield
+            return
         with map_errors(str(self.path)), raw.pipeline():
             yield
 
