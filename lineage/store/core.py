@@ -879,7 +879,9 @@ class Store:
     def _data_version(self) -> int | None:
         """A number that changes whenever another connection commits (SQLite's PRAGMA
         data_version; never for this connection's own commits). A backend without such
-        a number returns None, and nothing is remembered between transactions."""
+        a number returns None: nothing remembered is trusted outside a write
+        transaction, and its `_check_others` says what is inside one (PostgreSQL: the
+        ledger's head)."""
         return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
 
     # -- reads that writes and references need -----------------------------

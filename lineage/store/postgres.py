@@ -752,14 +752,14 @@ class PostgresStore(Store):
         kept when nobody else has written since its last commit: PostgreSQL has no
         PRAGMA data_version, but every change to the recorded tables appends to the
         ledger, so a head that has not moved since then says so. `_begin_write`
-        read the head with the BEGIN, under the append lock: no round trip here."""
+        read the head with the BEGIN, under the append lock: no round trip here.
+        ``version`` (SQLite's data_version there) is the head the memory was last
+        checked against: this one, then the one this transaction's commit leaves."""
         local = self._local
         begun = local.begun_head
-        if begun is None or begun != getattr(local, "left_head", None):
+        if begun is None or begun != local.version:
             self._forget_known()
-        local.head = begun
-        local.version = begun  # (what `known_params` asks: checked at this transaction's start)
-        local.left_head = None  # (set again by a commit: a rollback leaves it unset)
+        local.head = local.version = begun
 
     @contextmanager
     def _sending(self) -> Iterator[None]:
@@ -767,11 +767,10 @@ class PostgresStore(Store):
         one's answer, their outcome read once at the end (the first error raised
         there, the transaction then failed whole): the row inserts and the ledger's
         append cost one round trip, not one each."""
-        raw = self._pgconn.raw
         if not _pipeline_supported():  # (a libpq before 14: each statement waits, as it did)
             yield
             return
-        with map_errors(str(self.path)), raw.pipeline():
+        with map_errors(str(self.path)), self._pgconn.raw.pipeline():
             yield
 
     def _changes(self) -> int:
@@ -791,7 +790,7 @@ class PostgresStore(Store):
     def _commit_tx(self, conn: Any) -> None:
         with map_errors(str(self.path)):
             conn.raw.execute("COMMIT")
-        self._local.left_head = self._local.head  # the head this commit leaves (`_check_others`)
+        self._local.version = self._local.head  # the head this commit leaves (`_check_others`)
 
     def _rollback_tx(self, conn: Any, exc: BaseException, *, committing: bool = False) -> None:
         """As on SQLite, and a lost connection says what became of the write: nothing
