@@ -216,19 +216,29 @@ def pg_schema() -> Iterator[str]:
         admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
+@contextmanager
+def store_location(backend: str, folder: Path) -> Iterator[Any]:
+    """A new store's location on ``backend``: a file in ``folder``, or the URL of a
+    fresh schema of the test database (dropped after). Property tests take one per
+    example; most tests take `store_path`."""
+    if backend == "sqlite":
+        yield folder / ".lineage" / "lineage.db"
+        return
+    require_postgres()
+    with pg_schema() as schema:
+        yield pg_store_url(schema)
+
+
 @pytest.fixture
 def store_path(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Where a test's store lives: a file in tmp_path, or (backend postgres) the URL of
     a fresh schema, with the working directory in tmp_path (where its artifacts go)."""
-    if backend == "sqlite":
-        yield tmp_path / ".lineage" / "lineage.db"
-        return
-    require_postgres()
-    monkeypatch.chdir(tmp_path)
-    # (a CI server has just started: no grace for runs reconnecting after a restart)
-    monkeypatch.setenv("LINEAGE_PG_RESTART_GRACE", "0")
-    with pg_schema() as schema:
-        yield pg_store_url(schema)
+    if backend != "sqlite":
+        monkeypatch.chdir(tmp_path)
+        # (a CI server has just started: no grace for runs reconnecting after a restart)
+        monkeypatch.setenv("LINEAGE_PG_RESTART_GRACE", "0")
+    with store_location(backend, tmp_path) as location:
+        yield location
 
 
 @pytest.fixture

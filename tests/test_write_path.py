@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import child_status, pg_schema, pg_store_url, require_postgres
+from conftest import child_status, store_location
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,17 +31,6 @@ from lineage.store import ledger as _ledger
 # both backends: SQLite checks it with PRAGMA data_version, PostgreSQL with the
 # ledger's head, read with every BEGIN (`PostgresStore._check_others`).
 BACKENDS = ("sqlite", "postgres")
-
-
-@contextmanager
-def _fresh_location(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A new store's location on ``backend``, for each example of a property test."""
-    if backend == "sqlite":
-        yield tmp_path_factory.mktemp("store") / "lineage.db"
-        return
-    require_postgres()
-    with pg_schema() as schema:
-        yield pg_store_url(schema)
 
 
 def _consecutive(store: Store) -> list[int]:
@@ -276,10 +265,9 @@ def test_a_logged_param_and_a_metric_on_postgresql_are_three_round_trips(tmp_pat
     nobody else wrote since this connection's last commit (the head says so)."""
     import psycopg
 
-    require_postgres()
     monkeypatch.chdir(tmp_path)
-    with pg_schema() as schema:
-        lg = lineage.open(pg_store_url(schema))
+    with store_location("postgres", tmp_path) as url:
+        lg = lineage.open(url)
         run = lg.start_run("r")
         run.log_param("warm", 1)
         sent: list[tuple[str, bool]] = []  # (statement, inside a pipeline)
@@ -330,7 +318,6 @@ def test_a_libpq_without_pipeline_mode_writes_the_same_ledger(tmp_path: Path, mo
 
     from lineage.store import postgres
 
-    require_postgres()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(postgres, "_pipeline_supported", lambda: False)
     entered: list[bool] = []
@@ -341,8 +328,8 @@ def test_a_libpq_without_pipeline_mode_writes_the_same_ledger(tmp_path: Path, mo
         return real_pipeline(self)
 
     monkeypatch.setattr(psycopg.Connection, "pipeline", pipeline)
-    with pg_schema() as schema:
-        lg = lineage.open(pg_store_url(schema))
+    with store_location("postgres", tmp_path) as url:
+        lg = lineage.open(url)
         with lg.start_run("r", params={"a": 1}) as run:
             run.log_param("b", 2)
             run.log_metric("m", 0.5)
@@ -453,7 +440,7 @@ def test_params_stay_immutable_whoever_writes_them(tmp_path_factory: pytest.Temp
     """Whatever mix of this connection's logs, another connection's writes, rolled
     back batches and resumed runs: a key is stored once, with the first value that
     stayed, and logging another value for it is refused."""
-    with _fresh_location(backend, tmp_path_factory) as db:
+    with store_location(backend, tmp_path_factory.mktemp("store")) as db:
         _params_stay_immutable(db, steps)
 
 
@@ -496,7 +483,7 @@ def test_a_runs_edges_are_recorded_once_whoever_writes_them(tmp_path_factory: py
     """Whatever mix of this connection's inputs, another connection's edges, rolled
     back batches and resumed runs: each input of the run is recorded exactly once
     when it was logged, and not at all otherwise."""
-    with _fresh_location(backend, tmp_path_factory) as db:
+    with store_location(backend, tmp_path_factory.mktemp("store")) as db:
         _edges_recorded_once(db, steps)
 
 
