@@ -1446,8 +1446,9 @@ class Lineage:
         from .query.serving import model_history
 
         kind, sep, rest = name.partition(":")
-        versions = self.history(rest, kind=kind) if sep and kind in KINDS and rest else self.history(name)
-        return model_history(self.store, versions)
+        if sep and kind in KINDS and rest:
+            return model_history(self.store, self.history(rest, kind=kind), rest)
+        return model_history(self.store, self.history(name), name)
 
     def labels(self, name: Any) -> dict[str, Node]:
         """``{label: model version}`` of every label a model name holds now.
@@ -2542,6 +2543,21 @@ class Lineage:
         """
         ids = self.store.generators(self.get(ref).id)
         return [node for node in (self.store.get_node(i) for i in ids) if node is not None]
+
+    def model_names(self) -> list[str]:
+        """Every name model versions are recorded or registered under, sorted (the
+        registered models of MLflow's registry).
+
+        Returns
+        -------
+        list of str
+
+        Examples
+        --------
+        >>> lg.model_names()
+        ['clf']
+        """
+        return self.store.model_names()
 
     def register_model(self, ref: Any, name: str) -> Node:
         """Record a model version under a further name (MLflow's

@@ -35,8 +35,9 @@ from .entities import (
     stored_name,
     to_ms,
 )
-from .errors import InvalidInputError, NodeNotFoundError, WriteRefusedError
+from .errors import NodeNotFoundError, WriteRefusedError
 from .model import Node
+from .registry import ModelRegistry
 from .store.asyncwrite import RunOperations
 from .tracking import NO_LOCK, Run
 
@@ -62,42 +63,10 @@ def live_run(lg: Lineage, run_id: Any) -> Run:
     return lg.run_handle(node)
 
 
-class _RegisteredModel:
-    def __init__(self, name: str, latest_versions: list[Any] | None = None, aliases: dict[str, str] | None = None,
-                 description: str | None = None) -> None:
-        self.name = name
-        self.latest_versions = latest_versions or []
-        self.aliases = aliases or {}
-        self.description = description
-        self.tags: dict[str, str] = {}
-
-
-class ModelVersion:
-    """A registered model version (MLflow's ``ModelVersion``); ``.id`` is the lineage
-    model id, ``NAME@version`` its reference."""
-
-    def __init__(self, name: str, version: int, node: Node, run_id: str | None, aliases: list[str]) -> None:
-        self.name = name
-        self.version = version  # an int, as MLflow 3's SQL-backed registry returns it
-        self.id = node.id
-        self.run_id = run_id
-        self.source = f"runs:/{run_id}/{node.attrs.get('artifact_path') or 'model'}" if run_id else node.id
-        self.status = "READY"
-        self.current_stage = "None"
-        self.aliases = aliases
-        self.creation_timestamp = to_ms(node.created_at)
-        self.last_updated_timestamp = self.creation_timestamp
-        self.description = node.attrs.get("description") or ""
-        self.tags: dict[str, str] = {}
-        self.model_id = node.id
-
-    def __repr__(self) -> str:
-        return f"<ModelVersion {self.name}@{self.version} {self.id}>"
-
-
-class MlflowClient:
+class MlflowClient(ModelRegistry):
     """MLflow's ``MlflowClient`` on a lineage store (``tracking_uri``: a path,
-    ``sqlite:///x.db`` or ``lineage:///DIR``; default: the fluent API's store)."""
+    ``sqlite:///x.db`` or ``lineage:///DIR``; default: the fluent API's store); the
+    model registry's calls are `registry.ModelRegistry`'s."""
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         from . import fluent
@@ -303,77 +272,6 @@ class MlflowClient:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self._lg.artifact_file(n), target)
         return str(dst / want)
-
-    # -- the model registry ------------------------------------------------------------
-
-    def create_registered_model(self, name: str, tags: Mapping[str, Any] | None = None,
-                                description: str | None = None) -> _RegisteredModel:
-        """A registered model is a model name in lineage: its versions are ``NAME@N``."""
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidInputError("a registered model needs a name")
-        return _RegisteredModel(name, description=description)
-
-    def get_registered_model(self, name: str) -> _RegisteredModel:
-        versions = self._versions(name)
-        if not versions:
-            raise NodeNotFoundError(f"model:{name}", "no model version has that name")
-        return _RegisteredModel(name, [self._version(name, len(versions), versions[-1])])
-
-    def _versions(self, name: str) -> list[Node]:
-        return [n for n in self._lg.history(name, kind="model")]
-
-    def _version(self, name: str, number: int, node: Node) -> ModelVersion:
-        runs = self._lg.generated_by(node)
-        labels = [a.split("@", 1)[1] for a in self._lg.aliases(node) if a.startswith(name + "@")]
-        return ModelVersion(name, number, node, run_hex(runs[-1].id) if runs else None, labels)
-
-    def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
-                             run_link: str | None = None, description: str | None = None,
-                             await_creation_for: int = 300, model_id: str | None = None) -> ModelVersion:
-        """Register the model at ``source`` (``runs:/<run_id>/model``, ``models:/…`` or a
-        lineage reference) as the next version of ``name``. Raises NodeNotFoundError when
-        ``source`` names no recorded model."""
-        from .models import resolve_model_uri
-
-        node = resolve_model_uri(self._lg, model_id or source)
-        versions = self._versions(name)
-        if node.id not in [v.id for v in versions]:
-            self._lg.register_model(node, name)
-            versions = self._versions(name)
-        number = [v.id for v in versions].index(node.id) + 1
-        return self._version(name, number, versions[number - 1])
-
-    def get_model_version(self, name: str, version: str | int) -> ModelVersion:
-        """Version N of a registered model. Raises NodeNotFoundError when there is none."""
-        versions = self._versions(name)
-        try:
-            n = int(version)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"a version is a number, got {version!r}") from None
-        if not 1 <= n <= len(versions):
-            raise NodeNotFoundError(f"{name}@{version}", f"{name!r} has {len(versions)} version(s)")
-        return self._version(name, n, versions[n - 1])
-
-    def get_latest_versions(self, name: str, stages: Any = None) -> list[ModelVersion]:
-        versions = self._versions(name)
-        return [self._version(name, len(versions), versions[-1])] if versions else []
-
-    def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
-        """Point ``alias`` at a version: lineage's promotion label (``NAME@ALIAS`` resolves to it)."""
-        mv = self.get_model_version(name, version)
-        self._lg.promote(mv.id, alias, name=name)
-
-    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        """The version an alias points at. Raises NodeNotFoundError when none does."""
-        try:
-            node = self._lg.get(f"{name}@{alias}")
-        except NodeNotFoundError:
-            raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias") from None
-        versions = self._versions(name)
-        ids = [v.id for v in versions]
-        if node.id not in ids:
-            raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias")
-        return self._version(name, ids.index(node.id) + 1, versions[ids.index(node.id)])
 
 
 def _key(entity: Any) -> str:

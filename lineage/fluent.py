@@ -36,6 +36,7 @@ from .entities import (
 )
 from .errors import InvalidInputError, UnsupportedError, WriteRefusedError
 from .model import Node
+from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
 from .tracking import Run
 
@@ -508,6 +509,16 @@ def log_model(model: Any, name: str | None = None, artifact_path: str | None = N
     path = name or artifact_path or "model"
     attrs = {"artifact_path": path, **signature_attrs(signature, input_example)}
     return _run().log_model(model, registered_model_name or path, attrs=attrs, evaluation=evaluation, target=target)
+
+
+def register_model(model_uri: Any, name: str, await_registration_for: int = 300, *,
+                   tags: Mapping[str, Any] | None = None) -> ModelVersion:
+    """Register the model at ``model_uri`` (``runs:/<run_id>/model``, ``models:/…`` or a
+    lineage reference) as the next version of ``name`` (MLflow's ``register_model``);
+    returns its `registry.ModelVersion`. ``NAME@N`` then names it."""
+    from .client import MlflowClient
+
+    return MlflowClient().create_model_version(name, model_uri, tags=tags)
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> Node:

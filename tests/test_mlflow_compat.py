@@ -365,6 +365,60 @@ def test_mlflow_client(fluent_project: Path) -> None:
         client.get_model_version_by_alias("risk", "nobody")
 
 
+def test_the_registry_calls_real_scripts_make(fluent_project: Path) -> None:
+    """`mlflow.register_model`, aliases read back, MLflow 2's stages as labels, and the
+    registry's searches: the calls MLflow's registry tutorials make."""
+    from sklearn.dummy import DummyClassifier
+
+    client = lineage.MlflowClient()
+    runs = []
+    for strategy in ("prior", "uniform"):
+        with lineage.start_run() as run:
+            lineage.sklearn.log_model(DummyClassifier(strategy=strategy).fit([[0], [1]], [0, 1]), name="model")
+        runs.append(run.info.run_id)
+    v1 = lineage.register_model(f"runs:/{runs[0]}/model", "risk")
+    v2 = lineage.register_model(f"runs:/{runs[1]}/model", "risk")
+    assert (v1.version, v2.version, v2.run_id) == (1, 2, runs[1])
+    assert lineage.register_model(f"runs:/{runs[1]}/model", "risk").version == 2  # registered once
+
+    # an alias is read back where MLflow shows it
+    client.set_registered_model_alias("risk", "champion", 2)
+    assert client.get_model_version("risk", 2).aliases == ["champion"]
+    assert client.get_model_version("risk", 1).aliases == []
+    assert client.get_registered_model("risk").aliases == {"champion": "2"}
+    client.delete_registered_model_alias("risk", "champion")
+    with pytest.raises(lineage.NodeNotFoundError):
+        client.get_model_version_by_alias("risk", "champion")
+
+    # stages: one version holds each of Staging and Production; who moved it is on record
+    assert client.transition_model_version_stage("risk", 1, "Production").current_stage == "Production"
+    assert client.transition_model_version_stage("risk", 2, "production").current_stage == "Production"
+    assert client.get_model_version("risk", 1).current_stage == "None"
+    assert lineage.pyfunc.load_model("models:/risk@production").id == v2.id
+    assert [v.version for v in client.get_latest_versions("risk", stages=["Production"])] == [2]
+    assert {(v.version, v.current_stage) for v in client.get_latest_versions("risk")} == {(1, "None"), (2, "Production")}
+    client.transition_model_version_stage("risk", 2, "Archived")
+    assert client.get_model_version("risk", 2).current_stage == "None"
+    changes = fluent.get_lineage().promotions("risk")
+    assert [(c["label"], c["version"], c["action"]) for c in changes] == [
+        ("champion", 2, "promote"), ("champion", 2, "unpromote"), ("production", 1, "promote"),
+        ("production", 1, "end"), ("production", 2, "promote"), ("production", 2, "unpromote")]
+    assert all(c["author"] for c in changes)
+    with pytest.raises(lineage.InvalidInputError, match="MLflow's stages are None, Staging, Production, Archived"):
+        client.transition_model_version_stage("risk", 1, "Prod")
+
+    # searches
+    assert [v.version for v in client.search_model_versions("name = 'risk'")] == [2, 1]
+    # (every model name is a registered model here: the name it was logged under too)
+    assert [(v.name, v.version) for v in client.search_model_versions(f"run_id = '{runs[0]}'")] == [
+        ("model", 1), ("risk", 1)]
+    assert [m.name for m in client.search_registered_models("name LIKE 'ri%'")] == ["risk"]
+    assert [m.name for m in client.search_registered_models()] == ["model", "risk"]
+    assert client.search_registered_models("name = 'nobody'") == []
+    with pytest.raises(lineage.InvalidInputError, match="model version tags are not kept"):
+        client.search_model_versions("tags.team = 'a'")
+
+
 # ---------------------------------------------------------------------------
 # metric step history: API and CLI
 

@@ -118,9 +118,11 @@ class ModelHistory:
         return {"items": items, "promotions": list(self.promotions), "labels": dict(self.labels)}
 
 
-def model_history(store: Store, versions: Sequence[Node]) -> ModelHistory:
-    """`ModelHistory` of recorded versions (as `Store.history` returns them)."""
-    name = versions[0].name if versions else ""
+def model_history(store: Store, versions: Sequence[Node], name: str | None = None) -> ModelHistory:
+    """`ModelHistory` of recorded versions (as `Store.history` returns them) under
+    ``name``: the name they were looked up by, which for a registered name (an
+    alias) is not the versions' own (default: the first version's name)."""
+    name = name or (versions[0].name if versions else "")
     hist = ModelHistory(name or "", list(versions))
     if not versions or versions[0].kind != "model" or not name:
         return hist

@@ -1019,6 +1019,13 @@ class Store:
     def aliases(self, node_id: str) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM aliases WHERE node = ? ORDER BY pk", (node_id,))]
 
+    def model_names(self) -> list[str]:
+        """Every name a model version was recorded or registered under, sorted."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT name FROM nodes WHERE kind = 'model' AND name IS NOT NULL"
+            " UNION SELECT a.name FROM aliases a JOIN nodes n ON n.id = a.node WHERE n.kind = 'model'"
+            " ORDER BY 1")]
+
     def nodes(self, kind: str | None = None, name: str | None = None, limit: int | None = None) -> list[Node]:
         """Nodes, newest first, optionally of one kind and/or name (aliases count as names)."""
         if kind is not None and kind not in KINDS:

@@ -1,0 +1,232 @@
+"""MLflow's model registry on a lineage store: the registry half of ``MlflowClient``.
+
+A registered model is a model name; its versions are lineage's model versions
+(``NAME@N``, in the order they were recorded or registered under it). An alias is a
+promotion label (``NAME@LABEL``): one version holds it, and every change is a ledger
+event with who and when (`Lineage.promote`). MLflow 2's stages are labels too:
+``Staging`` and ``Production`` are the labels ``staging`` and ``production``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .entities import run_hex, to_ms
+from .errors import InvalidInputError, NodeNotFoundError
+from .model import Node
+
+if TYPE_CHECKING:
+    from .api import Lineage
+
+#: MLflow 2's stages that are labels (the others, ``None`` and ``Archived``, are the
+#: absence of one)
+STAGE_LABELS = {"staging": "Staging", "production": "Production"}
+_STAGES = ("None", "Staging", "Production", "Archived")
+
+
+class RegisteredModel:
+    """MLflow's ``RegisteredModel``: ``aliases`` maps each alias to its version number."""
+
+    def __init__(self, name: str, latest_versions: list[ModelVersion] | None = None,
+                 aliases: dict[str, str] | None = None, description: str | None = None,
+                 versions: Sequence[ModelVersion] = ()) -> None:
+        self.name = name
+        self.latest_versions = latest_versions or []
+        self.aliases = aliases or {}
+        self.description = description
+        self.tags: dict[str, str] = {}
+        # (when its first version was recorded, and its newest)
+        self.creation_timestamp = versions[0].creation_timestamp if versions else None
+        self.last_updated_timestamp = versions[-1].creation_timestamp if versions else None
+
+    def __repr__(self) -> str:
+        return f"<RegisteredModel {self.name} ({len(self.latest_versions)} latest)>"
+
+
+class ModelVersion:
+    """A registered model version (MLflow's ``ModelVersion``); ``.id`` is the lineage
+    model id, ``NAME@version`` its reference."""
+
+    def __init__(self, name: str, version: int, node: Node, run_id: str | None, aliases: list[str]) -> None:
+        self.name = name
+        self.version = version  # an int, as MLflow 3's SQL-backed registry returns it
+        self.id = node.id
+        self.run_id = run_id
+        self.source = f"runs:/{run_id}/{node.attrs.get('artifact_path') or 'model'}" if run_id else node.id
+        self.status = "READY"
+        self.aliases = aliases
+        # (a stage is a label this version holds: Production before Staging)
+        self.current_stage = next((STAGE_LABELS[s] for s in ("production", "staging") if s in aliases), "None")
+        self.creation_timestamp = to_ms(node.created_at)
+        self.last_updated_timestamp = self.creation_timestamp
+        self.description = node.attrs.get("description") or ""
+        self.tags: dict[str, str] = {}
+        self.model_id = node.id
+
+    def __repr__(self) -> str:
+        return f"<ModelVersion {self.name}@{self.version} {self.id}>"
+
+
+class ModelRegistry:
+    """The registry calls of ``MlflowClient`` (it inherits them); ``_lg`` is its store."""
+
+    _lg: Lineage
+
+    def create_registered_model(self, name: str, tags: Mapping[str, Any] | None = None,
+                                description: str | None = None) -> RegisteredModel:
+        """A registered model is a model name in lineage: its versions are ``NAME@N``."""
+        return RegisteredModel(_checked_name(name), description=description)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """The model name with its latest version and its aliases. Raises
+        NodeNotFoundError when no version has that name."""
+        versions = self._all_versions(name)
+        if not versions:
+            raise NodeNotFoundError(f"model:{name}", "no model version has that name")
+        aliases = {alias: str(v.version) for v in versions for alias in v.aliases}
+        return RegisteredModel(name, [versions[-1]], dict(sorted(aliases.items())), versions=versions)
+
+    def search_registered_models(self, filter_string: str | None = None, max_results: int = 100,
+                                 order_by: Sequence[str] | None = None, page_token: Any = None) -> list[RegisteredModel]:
+        """Registered models whose name matches ``filter_string`` (MLflow's syntax on
+        ``name``: ``name = 'churn'``, ``name LIKE 'churn%'``), by name."""
+        clauses = _clauses(filter_string, allowed=("name",))
+        names = [n for n in self._lg.model_names() if _matches({"name": n}, clauses)]
+        return [self.get_registered_model(n) for n in names[:max_results]]
+
+    def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
+                             run_link: str | None = None, description: str | None = None,
+                             await_creation_for: int = 300, model_id: str | None = None) -> ModelVersion:
+        """Register the model at ``source`` (``runs:/<run_id>/model``, ``models:/…`` or a
+        lineage reference) as the next version of ``name``; a model already among its
+        versions keeps its number (versions are content: the same bytes are one
+        version). Raises NodeNotFoundError when ``source`` names no recorded model."""
+        from .models import resolve_model_uri
+
+        node = resolve_model_uri(self._lg, model_id or source)
+        versions = self._versions(_checked_name(name))
+        if node.id not in [v.id for v in versions]:
+            self._lg.register_model(node, name)
+            versions = self._versions(name)
+        number = [v.id for v in versions].index(node.id) + 1
+        return self._version(name, number, versions[number - 1])
+
+    def get_model_version(self, name: str, version: str | int) -> ModelVersion:
+        """Version N of a registered model. Raises NodeNotFoundError when there is none."""
+        versions = self._versions(name)
+        try:
+            n = int(version)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"a version is a number, got {version!r}") from None
+        if not 1 <= n <= len(versions):
+            raise NodeNotFoundError(f"{name}@{version}", f"{name!r} has {len(versions)} version(s)")
+        return self._version(name, n, versions[n - 1])
+
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
+        """The newest version in each stage (of ``stages``, MLflow's names, any case;
+        every stage when None), as MLflow 2's registry answers."""
+        wanted = None if stages is None else {_stage(s) for s in stages}
+        newest: dict[str, ModelVersion] = {}
+        for v in self._all_versions(name):
+            if wanted is None or v.current_stage in wanted:
+                newest[v.current_stage] = v
+        return sorted(newest.values(), key=lambda v: v.version)
+
+    def search_model_versions(self, filter_string: str | None = None, max_results: int = 10_000,
+                              order_by: Sequence[str] | None = None, page_token: Any = None) -> list[ModelVersion]:
+        """Versions matching ``filter_string`` (MLflow's syntax on ``name`` and
+        ``run_id``: ``name = 'churn'``, ``run_id = '…'``, ``name IN (…)``,
+        ``name LIKE …``), by name, newest version first."""
+        clauses = _clauses(filter_string, allowed=("name", "run_id"))
+        named = [c.value for c in clauses if c.key == "name" and c.op == "="]
+        names = named[:1] if named else self._lg.model_names()  # (one name: its versions only)
+        found = [v for n in names for v in reversed(self._all_versions(n))
+                 if _matches({"name": v.name, "run_id": v.run_id}, clauses)]
+        return found[:max_results]
+
+    def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
+        """Point ``alias`` at a version: lineage's promotion label (``NAME@ALIAS`` resolves to it)."""
+        mv = self.get_model_version(name, version)
+        self._lg.promote(mv.id, alias, name=name)
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Take ``alias`` off the version holding it (a ledger event, as setting it was).
+        Raises NodeNotFoundError when no version holds it."""
+        self._lg.unpromote(name, alias)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version an alias points at. Raises NodeNotFoundError when none does."""
+        try:
+            node = self._lg.get(f"{name}@{alias}")
+        except NodeNotFoundError:
+            raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias") from None
+        versions = self._versions(name)
+        ids = [v.id for v in versions]
+        if node.id not in ids:
+            raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias")
+        return self._version(name, ids.index(node.id) + 1, versions[ids.index(node.id)])
+
+    def transition_model_version_stage(self, name: str, version: str | int, stage: str,
+                                       archive_existing_versions: bool = False) -> ModelVersion:
+        """MLflow 2's stages, as labels: ``Staging`` or ``Production`` puts that label
+        on the version, ending it on the version that held it (one version holds a
+        label: as ``archive_existing_versions=True`` does); ``None`` or ``Archived``
+        takes the version's stage labels off. Each change is a ledger event."""
+        wanted = _stage(stage)
+        mv = self.get_model_version(name, version)
+        if wanted in STAGE_LABELS.values():
+            self._lg.promote(mv.id, wanted.lower(), name=name)
+        else:
+            for label in STAGE_LABELS:
+                if label in mv.aliases:
+                    self._lg.unpromote(name, label, reason=f"stage set to {wanted}")
+        return self.get_model_version(name, mv.version)
+
+    # -- versions ---------------------------------------------------------------
+
+    def _versions(self, name: str) -> list[Node]:
+        return list(self._lg.history(name, kind="model"))
+
+    def _version(self, name: str, number: int, node: Node, labels: Mapping[str, Node] | None = None) -> ModelVersion:
+        runs = self._lg.generated_by(node)
+        held = labels if labels is not None else self._lg.labels(name)
+        aliases = [label for label, holder in held.items() if holder.id == node.id]
+        return ModelVersion(name, number, node, run_hex(runs[-1].id) if runs else None, aliases)
+
+    def _all_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first (its labels read once)."""
+        labels = self._lg.labels(name)
+        return [self._version(name, i, node, labels) for i, node in enumerate(self._versions(name), start=1)]
+
+
+def _checked_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError("a registered model needs a name")
+    return name
+
+
+def _stage(stage: Any) -> str:
+    """MLflow's name of a stage given in any case; InvalidInputError for another word."""
+    for known in _STAGES:
+        if isinstance(stage, str) and stage.strip().lower() == known.lower():
+            return known
+    raise InvalidInputError(f"unknown stage {stage!r}; MLflow's stages are {', '.join(_STAGES)}")
+
+
+def _clauses(filter_string: str | None, *, allowed: Sequence[str]) -> list[Any]:
+    """The clauses of a registry filter, each on one of ``allowed``'s attributes."""
+    from . import mlflow_filter
+
+    clauses = mlflow_filter.parse(filter_string)
+    for c in clauses:
+        if c.entity != "attributes" or c.key.lower() not in allowed:
+            raise InvalidInputError(f"this filter can compare {' and '.join(allowed)} "
+                                    f"(model version tags are not kept), not {c.entity}.{c.key}")
+    return clauses
+
+
+def _matches(values: Mapping[str, Any], clauses: Sequence[Any]) -> bool:
+    from .mlflow_filter import compare
+
+    return all(compare(values.get(c.key.lower()), c.op, c.value) for c in clauses)
