@@ -217,6 +217,49 @@ class FileInfo:
     file_size: int | None
 
 
+class ModelInfo(Node):
+    """What ``log_model`` returns: the model's `Node`, usable wherever one is, with the
+    fields of MLflow 3's ``ModelInfo`` that code reads. ``model_uri`` is
+    ``runs:/<run_id>/<artifact_path>``, which ``pyfunc.load_model`` and
+    ``sklearn.load_model`` take; ``registered_model_version`` is N of ``NAME@N`` when
+    the model was logged with ``registered_model_name``. It equals the plain node."""
+
+    # (not dataclass fields: set by `model_info`, so equality stays the node's)
+    run_id: str | None = None
+    registered_model_version: int | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Node):
+            return NotImplemented
+        return (self.id, self.kind, self.name, self.attrs, self.created_at) == \
+            (other.id, other.kind, other.name, other.attrs, other.created_at)
+
+    __hash__ = None  # type: ignore[assignment]  # (as a Node: its attrs are a dict)
+
+    @property
+    def artifact_path(self) -> str:
+        return str(self.attrs.get("artifact_path") or "model")
+
+    @property
+    def model_uri(self) -> str:
+        return f"runs:/{self.run_id}/{self.artifact_path}" if self.run_id else self.id
+
+    @property
+    def model_id(self) -> str:
+        return self.id
+
+    @property
+    def utc_time_created(self) -> str | None:
+        return self.created_at
+
+
+def model_info(node: Node, run_id: str | None, registered_model_version: int | None = None) -> ModelInfo:
+    """``node`` as the `ModelInfo` of a model logged by the run ``run_id`` (MLflow's hex id)."""
+    info = ModelInfo(node.id, node.kind, node.name, node.attrs, node.created_at)
+    info.__dict__.update(run_id=run_id, registered_model_version=registered_model_version)  # (frozen: no setattr)
+    return info
+
+
 def run_hex(node_id: str) -> str:
     return node_id.split(":", 1)[1] if node_id.startswith("run:") else node_id
 

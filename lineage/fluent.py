@@ -21,6 +21,7 @@ from .api import open as _open
 from .entities import (
     ActiveRun,
     Experiment,
+    ModelInfo,
     RunView,
     display_name,
     experiment_id_of,
@@ -28,6 +29,7 @@ from .entities import (
     experiment_view,
     from_ms,
     known_experiments,
+    model_info,
     remember_experiment,
     resolve_run,
     run_hex,
@@ -499,16 +501,23 @@ def log_output(data: Any, *, name: str | None = None) -> Node:
 
 def log_model(model: Any, name: str | None = None, artifact_path: str | None = None, *, signature: Any = None,
               input_example: Any = None, registered_model_name: str | None = None, evaluation: Any = None,
-              target: str | None = None, **kwargs: Any) -> Node:
+              target: str | None = None, **kwargs: Any) -> ModelInfo:
     """Log a fitted model to the active run (``name`` or MLflow's ``artifact_path``,
     default ``model``); ``signature`` and ``input_example`` are recorded with it;
     ``registered_model_name`` names the model, so ``NAME@N`` is its N-th version;
-    ``evaluation=`` / ``target=`` compute permutation importance (see `Run.log_model`)."""
+    ``evaluation=`` / ``target=`` compute permutation importance (see `Run.log_model`).
+    Returns the model's node as MLflow's `entities.ModelInfo` (``.model_uri``)."""
     from .models import signature_attrs
 
     path = name or artifact_path or "model"
     attrs = {"artifact_path": path, **signature_attrs(signature, input_example)}
-    return _run().log_model(model, registered_model_name or path, attrs=attrs, evaluation=evaluation, target=target)
+    run = _run()
+    node = run.log_model(model, registered_model_name or path, attrs=attrs, evaluation=evaluation, target=target)
+    version = None
+    if registered_model_name:
+        ids = [v.id for v in get_lineage().history(registered_model_name, kind="model")]
+        version = ids.index(node.id) + 1 if node.id in ids else None
+    return model_info(node, run_hex(run.id), version)
 
 
 def register_model(model_uri: Any, name: str, await_registration_for: int = 300, *,

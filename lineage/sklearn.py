@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Node
+from .entities import ModelInfo
 
 
 def log_model(sk_model: Any, artifact_path: str | None = None, *, name: str | None = None, signature: Any = None,
-              input_example: Any = None, registered_model_name: str | None = None, **kwargs: Any) -> Node:
+              input_example: Any = None, registered_model_name: str | None = None, **kwargs: Any) -> ModelInfo:
     """Save a fitted scikit-learn estimator and record it on the active run (one is
-    started if none is active); returns its model node. ``signature`` and
+    started if none is active); returns its model node, as MLflow's ``ModelInfo``
+    (``.model_uri``). ``signature`` and
     ``input_example`` are recorded with it; ``registered_model_name`` names it, so
     ``NAME@N`` is its N-th version. Other MLflow arguments are accepted and ignored."""
     from . import fluent

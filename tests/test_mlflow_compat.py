@@ -26,6 +26,7 @@ ROUTE_1 = [
     ("import mlflow\n", "import lineage as mlflow\n"),
     ("from mlflow.models import infer_signature\n", "from lineage.models import infer_signature\n"),
     ("import mlflow.sklearn\n", "import lineage.sklearn\n"),
+    ("from mlflow import MlflowClient\n", "from lineage import MlflowClient\n"),
 ]
 
 
@@ -88,6 +89,28 @@ def test_the_elasticnet_example_runs_with_only_its_imports_changed(fluent_projec
     item = next(c for c in doc["checklist"] if c["key"] == "training_data")
     assert item["status"] == "recorded" and "1 training, 1 testing" in item["summary"]
     assert "diabetes-test" in (fluent_project / "audit.html").read_text()
+    assert lg.verify().ok
+
+
+def test_model_info_and_the_registry_run_with_only_imports_changed(fluent_project: Path) -> None:
+    # log_model's ModelInfo (.model_uri, .run_id, .registered_model_version), then the
+    # registry: what MLflow's tracking quickstart and registry guides do
+    out = run_script(route_1("model_info.py", fluent_project))
+    lines = [ln.split() for ln in out.splitlines()]
+    versions = [ln for ln in lines if ln[0] == "version"]
+    assert [v[1] for v in versions] == ["1", "2"]
+    lg = lineage.open(fluent_project / ".lineage" / "lineage.db")
+    for v in versions:
+        run = lineage.get_run(v[5])
+        assert v[3] == f"runs:/{v[5]}/iris_model" and run.data.tags["purpose"] == "quickstart-shaped check"
+        model = lg.get(f"iris-classifier@{v[1]}")
+        assert [r.id for r in lg.generated_by(model)] == [f"run:{v[5]}"]
+        assert model.attrs["artifact_path"] == "iris_model" and "signature" in model.attrs
+    champion = next(ln for ln in lines if ln[0] == "champion")
+    assert champion[1:3] == ["2", "['champion']"] and champion[3] == versions[1][5]
+    assert next(ln for ln in lines if ln[0] == "production") == ["production", "[2]"]
+    assert lg.labels("iris-classifier").keys() == {"champion", "production"}
+    assert lg.labels("iris-classifier")["production"].id == lg.get("iris-classifier@2").id
     assert lg.verify().ok
 
 
