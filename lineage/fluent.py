@@ -70,9 +70,10 @@ def run_stack() -> _Stack:
 def store_path(uri: str) -> str:
     """The store file a tracking URI names: ``lineage:///DIR`` (the project folder whose
     ``.lineage/lineage.db`` is used, or a path ending in ``.db``), ``sqlite:///x.db``,
-    ``file:///DIR`` or a plain path."""
+    MLflow's file store ``file:///DIR`` or ``file:./DIR`` (the folder MLflow would keep
+    its runs in: ``DIR/lineage.db``), or a plain path."""
     text = os.fspath(uri)
-    for prefix in ("lineage://", "lineage:", "sqlite:///", "file://"):
+    for prefix in ("lineage://", "lineage:", "sqlite:///", "file:"):
         if text.startswith(prefix):
             text = text[len(prefix):]
             if prefix.startswith("lineage"):
@@ -80,10 +81,20 @@ def store_path(uri: str) -> str:
                     text = text[1:]
                 if not text.endswith(".db"):
                     text = os.path.join(text or ".", ".lineage", "lineage.db")
+            elif prefix == "file:":
+                # file:///abs, file:/abs and file:./rel (no host: file://host/… is not local)
+                if text.startswith("//"):
+                    if not text.startswith("///"):
+                        raise InvalidInputError(f"tracking URI {uri!r}: a file URI names a local folder "
+                                                "(file:///ABS/DIR or file:./DIR)")
+                    text = text[2:]
+                if not text.endswith(".db"):
+                    text = os.path.join(text or ".", "lineage.db")
             break
     else:
         if "://" in text:
-            raise InvalidInputError(f"tracking URI {uri!r}: lineage reads lineage:///DIR, sqlite:///FILE.db or a path")
+            raise InvalidInputError(f"tracking URI {uri!r}: lineage reads lineage:///DIR, sqlite:///FILE.db, "
+                                    "file:///DIR or a path")
     return text
 
 

@@ -210,7 +210,7 @@ def test_delete_run_is_refused(fluent_project: Path) -> None:
     assert lineage.get_run(run.info.run_id).info.status == "FINISHED"
 
 
-def test_tracking_uri(tmp_path: Path, fluent_project: Path) -> None:
+def test_tracking_uri(tmp_path: Path, fluent_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     other = tmp_path / "elsewhere"
     lineage.set_tracking_uri(f"lineage://{other}")
     assert lineage.get_tracking_uri() == f"lineage://{other}"
@@ -219,6 +219,19 @@ def test_tracking_uri(tmp_path: Path, fluent_project: Path) -> None:
     assert (other / ".lineage" / "lineage.db").is_file()
     lineage.set_tracking_uri(f"sqlite:///{tmp_path / 'x.db'}")
     assert lineage.get_tracking_uri() == f"sqlite:///{tmp_path / 'x.db'}"
+    # MLflow's file store: the folder it would keep runs in holds the store
+    lineage.set_tracking_uri(f"file://{tmp_path / 'mlruns'}")
+    with lineage.start_run():
+        pass
+    assert (tmp_path / "mlruns" / "lineage.db").is_file()
+    monkeypatch.chdir(tmp_path)
+    lineage.set_tracking_uri("file:./local-runs")
+    with lineage.start_run() as run:
+        pass
+    assert lineage.open(tmp_path / "local-runs" / "lineage.db").get(run.id).kind == "run"
+    assert not list(tmp_path.glob("file:*"))
+    with pytest.raises(lineage.InvalidInputError, match="a file URI names a local folder"):
+        lineage.set_tracking_uri("file://server/share/mlruns")
 
 
 # ---------------------------------------------------------------------------
