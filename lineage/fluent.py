@@ -679,6 +679,9 @@ UNSUPPORTED: dict[str, str] = {
                     "tracing and GenAI"),
     **dict.fromkeys(("projects", "run", "deployments", "gateway", "server", "pyfunc_serve"),
                     "projects and deployments"),
+    **dict.fromkeys(("pyfunc.PythonModel", "pyfunc.PythonModelContext", "pyfunc.log_model", "pyfunc.save_model"),
+                    "custom Python models; log the fitted object itself with mlflow.sklearn.log_model or "
+                    "lineage.log_model"),
     **dict.fromkeys(("pytorch", "tensorflow", "keras", "xgboost", "lightgbm", "catboost", "spark",
                      "statsmodels", "prophet", "onnx", "h2o", "fastai"),
                     "only the scikit-learn flavour is provided; log other models with lineage.log_model"),

@@ -42,4 +42,14 @@ def load_model(model_uri: Any, suppress_warnings: bool = False, dst_path: str | 
     return PyFuncModel(lg.load_model(node), node)
 
 
+def __getattr__(name: str) -> Any:
+    # what MLflow's ``mlflow.pyfunc`` has and this module does not: one clear error
+    # that is also an AttributeError (as for ``mlflow.<name>``, `fluent.unsupported`)
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from .fluent import unsupported
+
+    raise unsupported(f"pyfunc.{name}")
+
+
 __all__ = ["PyFuncModel", "load_model"]

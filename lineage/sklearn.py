@@ -54,3 +54,13 @@ def autolog(disable: bool = False, log_predictions: bool = False, max_tuning_run
     from . import autologging as _autolog
 
     _autolog.autolog(disable=disable, log_predictions=log_predictions, max_tuning_runs=max_tuning_runs, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    # what MLflow's ``mlflow.sklearn`` has and this module does not: one clear error
+    # that is also an AttributeError (as for ``mlflow.<name>``, `fluent.unsupported`)
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from .fluent import unsupported
+
+    raise unsupported(f"sklearn.{name}")

@@ -179,6 +179,12 @@ def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(fluent
     got = fluent.get_lineage().get(run.id)
     assert got.attrs["status"] == "finished" and "does not support" in got.attrs["error"]
     assert not hasattr(lineage.MlflowClient(), "create_prompt")
+    # the flavour modules too: a custom Python model names the call and the way out
+    with pytest.raises(lineage.UnsupportedError, match=r"mlflow\.pyfunc\.PythonModel \(custom Python models"):
+        class Adder(lineage.pyfunc.PythonModel):  # (the base class is what fails)
+            pass
+    assert not hasattr(lineage.sklearn, "save_model_to_cloud")
+    assert hasattr(lineage.pyfunc, "load_model") and hasattr(lineage.sklearn, "log_model")
 
 
 def test_experiments(fluent_project: Path) -> None:
