@@ -139,7 +139,7 @@ class ModelRegistry:
         ``run_id``: ``name = 'churn'``, ``run_id = '…'``, ``name IN (…)``,
         ``name LIKE …``), by name, newest version first."""
         clauses = _clauses(filter_string, allowed=("name", "run_id"))
-        named = [c.value for c in clauses if c.key == "name" and c.op == "="]
+        named = [str(c.value) for c in clauses if c.key.lower() == "name" and c.op == "="]
         names = named[:1] if named else self._lg.model_names()  # (one name: its versions only)
         found = [v for n in names for v in reversed(self._all_versions(n))
                  if _matches({"name": v.name, "run_id": v.run_id}, clauses)]
