@@ -8,6 +8,7 @@ them, so ``import lineage`` stays fast.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -2633,13 +2634,24 @@ class MetricHistory(Items):
         return {"run": self.run, "metric": self.key, "items": [p.to_dict() for p in self]}
 
     def sparkline(self, width: int = 60) -> str:
-        """The values of the overall (not per-group) series as a line of block characters."""
+        """The values of the overall (not per-group) series as a line of block characters
+        (a NaN, recorded as None, is a gap; an infinity the top or bottom block)."""
         values = [p.value for p in self if p.group is None] or [p.value for p in self]
         if len(values) > width:  # keep the shape: sample evenly, last value included
             values = [values[round(i * (len(values) - 1) / (width - 1))] for i in range(width)]
-        lo, hi = min(values), max(values)
+        finite = [v for v in values if v is not None and math.isfinite(v)]
+        lo, hi = (min(finite), max(finite)) if finite else (0.0, 0.0)
         span = (hi - lo) or 1.0
-        return "".join(_SPARKS[min(len(_SPARKS) - 1, int((v - lo) / span * (len(_SPARKS) - 1) + 0.5))] for v in values)
+        top = len(_SPARKS) - 1
+
+        def block(v: float | None) -> str:
+            if v is None or math.isnan(v):
+                return " "
+            if math.isinf(v):
+                return _SPARKS[top if v > 0 else 0]
+            return _SPARKS[min(top, int((v - lo) / span * top + 0.5))]
+
+        return "".join(map(block, values))
 
 
 def _as_refs(refs: Any) -> Sequence[Any]:

@@ -29,6 +29,7 @@ from .entities import (
     Metric,
     RunView,
     experiment_name_for_id,
+    metric_value,
     resolve_run,
     run_hex,
     run_view,
@@ -218,7 +219,7 @@ class MlflowClient(ModelRegistry):
             points = self._lg.metric_history(node, key)
         except NodeNotFoundError:  # the run is known (above): it logged no such metric, and MLflow answers []
             return []
-        return [Metric(key, float(p.value), to_ms(p.at), int(p.step)) for p in points if p.group is None]
+        return [Metric(key, metric_value(p.value), to_ms(p.at), int(p.step)) for p in points if p.group is None]
 
     # -- inputs and artifacts --------------------------------------------------------
 

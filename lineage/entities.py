@@ -14,6 +14,7 @@ are strings and the default experiment is ``"0"`` named ``Default``.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -260,6 +261,12 @@ def model_info(node: Node, run_id: str | None, registered_model_version: int | N
     return info
 
 
+def metric_value(value: Any) -> float:
+    """A recorded metric value as MLflow hands it out: a NaN, which SQLite keeps as
+    NULL (and lineage's JSON as null), is NaN again."""
+    return math.nan if value is None else float(value)
+
+
 def run_hex(node_id: str) -> str:
     return node_id.split(":", 1)[1] if node_id.startswith("run:") else node_id
 
@@ -328,7 +335,7 @@ def run_view(lg: Lineage, node: Node) -> RunView:
         end_time=to_ms(a.get("ended_at")) if a.get("status") != "running" else None,
         artifact_uri=lg.artifacts_uri(),
     )
-    metrics = {str(k): float(v) for k, v in (a.get("metrics") or {}).items()}
+    metrics = {str(k): metric_value(v) for k, v in (a.get("metrics") or {}).items()}
     params = {str(k): str(v) for k, v in (a.get("params") or {}).items()}
     return RunView(info, RunData(params, metrics, tags), RunInputs(inputs), node.id)
 

@@ -187,6 +187,38 @@ def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(fluent
     assert hasattr(lineage.pyfunc, "load_model") and hasattr(lineage.sklearn, "log_model")
 
 
+def test_a_nan_or_infinite_metric_reads_back_as_mlflow_gives_it(fluent_project: Path) -> None:
+    """A diverged loss: SQLite keeps a NaN as NULL; every reader hands it out as NaN
+    (MLflow's objects), null (JSON) or a gap, and none fails on it."""
+    import math
+
+    runs = []
+    for i, loss in enumerate((math.nan, 0.5, math.inf)):
+        with lineage.start_run(params={"lr": i}) as run:
+            for step, value in enumerate((1.0, math.nan, loss)):
+                lineage.log_metric("loss", value, step=step)
+            lineage.log_param("config", "x" * 10_000)
+        runs.append(run.info.run_id)
+    client = lineage.MlflowClient()
+    assert math.isnan(client.get_run(runs[0]).data.metrics["loss"])
+    assert client.get_run(runs[2]).data.metrics["loss"] == math.inf
+    history = [(m.step, m.value) for m in client.get_metric_history(runs[2], "loss")]
+    assert history[0] == (0, 1.0) and math.isnan(history[1][1]) and history[2] == (2, math.inf)
+    frame = lineage.search_runs(order_by=["metrics.loss ASC"])
+    assert frame["metrics.loss"].tolist()[:2] == [0.5, math.inf] and math.isnan(frame["metrics.loss"].tolist()[2])
+    assert [r.info.run_id for r in lineage.search_runs(filter_string="metrics.loss < 1", output_format="list")] == [runs[1]]
+    lg = fluent.get_lineage()
+    assert lg.metric_history(f"run:{runs[2]}", "loss").sparkline() == "▁ █"
+    assert lg.metric_history(f"run:{runs[0]}", "loss").to_dict()["items"][2]["value"] is None  # JSON: null
+    with pytest.raises(lineage.InvalidInputError, match="finite number; found 1"):
+        lg.insights("loss")
+    result = CliRunner().invoke(cli, ["runs"], terminal_width=400)
+    assert result.exit_code == 0 and "loss=nan" in result.output and "loss=inf" in result.output
+    assert "x" * 41 not in result.output and "x" * 39 + "…" in result.output  # a long param, cut
+    assert json.loads(CliRunner().invoke(cli, ["runs", "--json"]).output)["items"]
+    assert lg.verify().ok
+
+
 def test_experiments(fluent_project: Path) -> None:
     exp_id = lineage.create_experiment("wine")
     assert isinstance(exp_id, str) and exp_id != "0"

@@ -14,9 +14,11 @@ from .search import LATEST_METRIC
 
 
 def _latest_metric(store: Store, metric: str) -> dict[str, float]:
+    """Each run's latest value of ``metric``, when it is a finite number (a NaN is
+    kept as NULL; an infinity, a diverged loss, says nothing a forest can fit)."""
     sql = (f"SELECT m.run, m.value FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND m.value IS NOT NULL "
            f"AND {published('m')} AND {LATEST_METRIC}")
-    return {run: float(v) for run, v in store.conn.execute(sql, (metric,))}
+    return {run: float(v) for run, v in store.conn.execute(sql, (metric,)) if math.isfinite(v)}
 
 
 def average_ranks(x: Any) -> Any:
@@ -91,7 +93,8 @@ def insights(store: Store, metric: str, *, seed: int = 0) -> Insights:
         known = [r[0] for r in store.conn.execute(
             f"SELECT DISTINCT key FROM metrics WHERE grp IS NULL AND {published()} ORDER BY key LIMIT 20")]
         hint = f" (logged metrics: {', '.join(known)})" if known and metric not in known else ""
-        raise InvalidInputError(f"insights need at least 3 runs that logged {metric!r}; found {len(values)}{hint}")
+        raise InvalidInputError(f"insights need at least 3 runs whose latest {metric!r} is a finite number; "
+                                f"found {len(values)}{hint}")
     run_ids = sorted(values)
     params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
     for chunk in chunks(run_ids):

@@ -20,7 +20,7 @@ from .folding import count_of, kind_of, node_of
 from .style import NAME_MAX, STYLE
 
 
-def _clean(text: Any, limit: int = NAME_MAX) -> str:
+def clean_line(text: Any, limit: int = NAME_MAX) -> str:
     """User text on one line: control characters dropped, newlines as spaces, cut to
     ``limit`` characters with an ellipsis."""
     s = str(text)
@@ -33,7 +33,7 @@ def _num(v: Any) -> str:
     try:
         f = float(v)
     except (TypeError, ValueError):
-        return _clean(v, 16)
+        return clean_line(v, 16)
     if math.isnan(f) or math.isinf(f):
         return str(f)
     if f == int(f) and abs(f) < 1e15:
@@ -106,12 +106,12 @@ def node_title(node: Node) -> str:
         if a.get("names"):
             return f"{count:,} other {plural(kind, count)}"
         if node.name and kind != "prediction":
-            return _clean(node.name)
+            return clean_line(node.name)
         return f"{count:,} {plural(kind, count)}"
     if node.kind == "prediction":
         rid = a.get("request_id")
-        return f"request {_clean(rid, 30)}" if rid else "prediction"
-    return _clean(node.name) if node.name else node.kind
+        return f"request {clean_line(rid, 30)}" if rid else "prediction"
+    return clean_line(node.name) if node.name else node.kind
 
 
 def node_facts(node: Node, g: nx.MultiDiGraph | None = None) -> list[str]:
@@ -129,7 +129,7 @@ def node_facts(node: Node, g: nx.MultiDiGraph | None = None) -> list[str]:
                        else f"of {int(a['names']):,} models")
         elif a.get("overview") and node.name:
             if kind == "prediction":  # named after their model
-                out.append(f"of {_clean(node.name)}")
+                out.append(f"of {clean_line(node.name)}")
             elif count > 1:
                 word = "versions" if kind in ENTITY_KINDS and kind != "prediction" else plural(kind, count)
                 out.append(f"{count:,} {word}")
@@ -142,40 +142,40 @@ def node_facts(node: Node, g: nx.MultiDiGraph | None = None) -> list[str]:
         if a.get("rows") is not None:
             out.append(f"{_num(a['rows'])} rows")
         if a.get("remote") or a.get("uri"):
-            out.append(_clean(str(a.get("uri", "")).split("://", 1)[0] + " remote", 24))
+            out.append(clean_line(str(a.get("uri", "")).split("://", 1)[0] + " remote", 24))
         elif a.get("size") is not None:
             out.append(human_size(a["size"]))
     elif k == "run":
         status = str(a.get("status") or "")
-        bits = [_clean(status, 12)] if status else []
+        bits = [clean_line(status, 12)] if status else []
         if a.get("duration_s") is not None:
             bits.append(_duration(a["duration_s"]))
         if status in ("failed", "crashed") and a.get("exit_code") not in (None, 0):
-            bits.append(f"exit {_clean(a['exit_code'], 6)}")
+            bits.append(f"exit {clean_line(a['exit_code'], 6)}")
         if bits:
             out.append(" · ".join(bits))
         if a.get("experiment") and a.get("experiment") != "default":
-            out.append(f"exp {_clean(a['experiment'], 24)}")
+            out.append(f"exp {clean_line(a['experiment'], 24)}")
     elif k == "model":
         metric = _model_metric(node, g)
         if metric:
-            out.append(f"{_clean(metric[0], 16)} {_num(metric[1])}")
+            out.append(f"{clean_line(metric[0], 16)} {_num(metric[1])}")
         cls = str(a.get("class") or "").rsplit(".", 1)[-1]
         if cls and cls != node.name:
-            out.append(_clean(cls, 28))
+            out.append(clean_line(cls, 28))
     elif k == "prediction":
         bits = []
         if "output" in a:
-            bits.append("→ " + _clean(json.dumps(a.get("output"), ensure_ascii=False, default=str), 20))
+            bits.append("→ " + clean_line(json.dumps(a.get("output"), ensure_ascii=False, default=str), 20))
         if a.get("score") is not None:
             bits.append(f"score {_num(a['score'])}")
         if bits:
             out.append(" · ".join(bits))
     elif k == "code":
         if a.get("commit"):
-            out.append(f"git {_clean(a['commit'], 40)[:8]}{' (dirty)' if a.get('dirty') else ''}")
+            out.append(f"git {clean_line(a['commit'], 40)[:8]}{' (dirty)' if a.get('dirty') else ''}")
         elif a.get("entry_point") and a.get("entry_point") != node.name:
-            out.append(_clean(a["entry_point"]))
+            out.append(clean_line(a["entry_point"]))
         else:
             out.append("not in git")
     elif k == "environment":
@@ -184,15 +184,15 @@ def node_facts(node: Node, g: nx.MultiDiGraph | None = None) -> list[str]:
         if isinstance(packages, Mapping):
             bits.append(f"{len(packages)} packages")
         if a.get("platform"):
-            bits.append(_clean(str(a["platform"]).split("-", 1)[0], 12))
+            bits.append(clean_line(str(a["platform"]).split("-", 1)[0], 12))
         if bits:
             out.append(" · ".join(bits))
     elif k == "agent":
         where = a.get("email") or a.get("host")  # who answers for it, else where it ran
         if where:
-            out.append(_clean(where, 30))
+            out.append(clean_line(where, 30))
     elif k == "artifact":
-        bits = [_clean(a["format"], 10)] if a.get("format") else []
+        bits = [clean_line(a["format"], 10)] if a.get("format") else []
         if a.get("size") is not None:
             bits.append(human_size(a["size"]))
         if bits:
@@ -262,7 +262,7 @@ def edge_text(d: Mapping[str, Any]) -> str:
     """An edge's label: its relation, its role in brackets, ``×N`` when folded."""
     rel = str(d.get("rel") or "")
     role = d.get("role")
-    text = f"{rel} ({_clean(role, 16)})" if role else rel
+    text = f"{rel} ({clean_line(role, 16)})" if role else rel
     if d.get("count", 1) > 1:
         text += f" ×{int(d['count']):,}"
-    return _clean(text, 48)
+    return clean_line(text, 48)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..model import KINDS, Node, short_id
-from .labels import node_summary
+from .labels import clean_line, node_summary
 
 if TYPE_CHECKING:
     from ..query.results import DataUse, Diff, Insights, Status, Suspect
@@ -80,8 +80,14 @@ def runs_table(nodes: Iterable[Node]) -> Any:
 
     def brief(d: Any, n: int = 4) -> str:
         items = list((d or {}).items())
-        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in items[:n])
+        shown = ", ".join(f"{k}={value(v)}" for k, v in items[:n])
         return shown + (f", +{len(items) - n}" if len(items) > n else "")
+
+    def value(v: Any) -> str:
+        if v is None:  # a NaN metric (SQLite keeps NaN as NULL)
+            return "nan"
+        # (a param may be a long text, a whole config: the table shows its start)
+        return f"{v:.4g}" if isinstance(v, float) else clean_line(v, 40)
 
     out = Table(header_style="bold")
     for col in ("id", "name", "experiment", "status", "started", "params", "metrics"):
