@@ -7,7 +7,6 @@ stderr and an exit code: 1 for a failed check or a bad reference, 2 for bad usag
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
@@ -18,7 +17,7 @@ import click
 
 from ._version import __version__
 from .errors import FilterSyntaxError, LineageError
-from .model import KINDS, LISTING_ORDER
+from .model import KINDS, LISTING_ORDER, json_document
 
 # ---------------------------------------------------------------------------
 # plumbing
@@ -76,7 +75,7 @@ def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+    click.echo(json_document(doc))
 
 
 #: the width of tables written to a pipe or a file: whole lines, so `lineage ls | grep x`

@@ -6,6 +6,7 @@ This module imports nothing else of lineage's, so every layer may use it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -268,6 +269,30 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 _c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
 _ENCODE: Callable[[Any, int], Any] | None = None if _c_make_encoder is None else _c_make_encoder(
     None, _json_default, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+
+
+def json_document(value: Any, *, indent: int | None = 2) -> str:
+    """``value`` as a JSON document any parser reads (the ``--json`` outputs, report
+    files): an infinite metric, which ``json`` would write as the bare token
+    ``Infinity`` (not JSON; jq and browsers refuse it), is the string
+    ``"Infinity"``/``"-Infinity"``, and a NaN ``"NaN"``, as protobuf's JSON mapping
+    writes them (and MLflow's REST API with it)."""
+    try:
+        return json.dumps(value, indent=indent, ensure_ascii=False, default=_json_default, allow_nan=False)
+    except ValueError:  # (only then is the document walked)
+        return json.dumps(_finite(value), indent=indent, ensure_ascii=False, default=_json_default)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    return _finite(_json_default(value))
 
 
 def human_size(n: Any, *, missing: str = "") -> str:

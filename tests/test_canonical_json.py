@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lineage.model import _cleaned, _json_default, canonical_json
+from lineage.model import _cleaned, _json_default, canonical_json, json_document
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
@@ -96,3 +96,34 @@ def test_one_encoder_serves_many_threads() -> None:
     for t in threads:
         t.join()
     assert all(got == expected for got in out.values())
+
+
+# ---------------------------------------------------------------------------
+# json_document: what --json and report files print
+
+_DOC_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=20)
+
+
+def _expected(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _expected(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expected(v) for v in value]
+    return value
+
+
+@given(_DOC_VALUES)
+@settings(max_examples=300, deadline=None)
+def test_a_json_document_is_json_any_parser_reads(value: Any) -> None:
+    """No bare NaN/Infinity tokens (jq and browsers refuse them): a non-finite float is
+    protobuf's string for it, and everything else reads back exactly as it was."""
+    text = json_document(value)
+    parsed = json.loads(text, parse_constant=lambda token: pytest.fail(f"not JSON: {token}"))
+    assert parsed == _expected(value)
+    assert json_document(np.float64("inf")) == '"Infinity"' and json_document([np.float32(0.5)]) == "[\n  0.5\n]"
+

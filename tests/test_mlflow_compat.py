@@ -215,7 +215,27 @@ def test_a_nan_or_infinite_metric_reads_back_as_mlflow_gives_it(fluent_project: 
     result = CliRunner().invoke(cli, ["runs"], terminal_width=400)
     assert result.exit_code == 0 and "loss=nan" in result.output and "loss=inf" in result.output
     assert "x" * 41 not in result.output and "x" * 39 + "…" in result.output  # a long param, cut
-    assert json.loads(CliRunner().invoke(cli, ["runs", "--json"]).output)["items"]
+    # --json is a JSON document any parser reads: no bare Infinity/NaN tokens
+    def strict(text: str) -> Any:
+        return json.loads(text, parse_constant=lambda token: pytest.fail(f"not JSON: {token}"))
+
+    items = strict(CliRunner().invoke(cli, ["runs", "--json"]).output)["items"]
+    assert sorted(str(i["attrs"]["metrics"]["loss"]) for i in items) == ["0.5", "Infinity", "None"]
+    with lineage.start_run() as run:
+        lineage.log_metric("loss", -math.inf)
+        from sklearn.dummy import DummyClassifier
+
+        model = lineage.sklearn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), name="diverged")
+    report = lg.audit(model.id)
+    path = report.write(fluent_project / "audit.json")
+    doc = strict(Path(path).read_text())
+    assert "-Infinity" in [m["value"] for m in doc["metrics"]]
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads(resources.files("lineage.audit").joinpath("schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(doc, schema)
     assert lg.verify().ok
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import InvalidInputError, RenderError, log
+from ..model import json_document
 from ..store import Store
 from . import checklist
 from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, STANDARDS
@@ -276,7 +277,7 @@ class AuditReport:
         return copy.deepcopy(self._data)
 
     def to_json(self) -> str:
-        return json.dumps(self._data, indent=2, ensure_ascii=False)
+        return json_document(self._data)
 
     def to_html(self) -> str:
         from .html import render_report
@@ -452,7 +453,7 @@ class Inventory:
         return copy.deepcopy(self._data)
 
     def to_json(self) -> str:
-        return json.dumps(self._data, indent=2, ensure_ascii=False)
+        return json_document(self._data)
 
     def to_html(self) -> str:
         from .html import render_inventory

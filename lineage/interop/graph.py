@@ -6,14 +6,13 @@ trace reaches (everything upstream of it, itself included); every exporter reads
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model import Edge, Node, canonical_json
+from ..model import Edge, Node, canonical_json, json_document
 from ..store import Store
 
 
@@ -88,7 +87,7 @@ def to_json_doc(sc: Scope) -> dict[str, Any]:
 def write_json(sc: Scope, path: str | os.PathLike[str]) -> int:
     """Write the subgraph JSON document; returns the number of nodes."""
     doc = to_json_doc(sc)
-    Path(path).write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    Path(path).write_text(json_document(doc, indent=1), encoding="utf-8")
     return len(doc["nodes"])
 
 
