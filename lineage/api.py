@@ -1399,6 +1399,44 @@ class Lineage:
 
         return promotion.unpromote(self.store, name, label, reason=reason, author=author)
 
+    def set_stage(self, ref: Any, name: str, stage: str, *, author: str | None = None) -> str:
+        """Move a model version to one of MLflow 2's registry stages, as labels:
+        ``Staging`` and ``Production`` are the labels ``staging`` and ``production``
+        (one holder each: the version that held it loses it), ``None`` and
+        ``Archived`` take the version's stage labels off. Each change is a ledger event.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The model version.
+        name : str
+            The model name the stage belongs to (a registered name).
+        stage : str
+            ``None``, ``Staging``, ``Production`` or ``Archived``, in any case.
+        author : str, optional
+            Who decided.
+
+        Returns
+        -------
+        str
+            The stage, as MLflow names it.
+
+        Raises
+        ------
+        InvalidInputError
+            For another word, or a node that is not a model version named ``name``.
+
+        Examples
+        --------
+        >>> lg.set_stage("clf@2", "clf", "production")
+        'Production'
+        >>> lg.labels("clf")["production"].id == lg.get("clf@2").id
+        True
+        """
+        from . import promotion
+
+        return promotion.set_stage(self.store, self.get(ref), name, stage, author=author)
+
     def promotions(self, name: Any) -> list[Any]:
         """Every label change of a model name, oldest first, with version numbers.
 

@@ -137,6 +137,36 @@ def unpromote(store: Store, name: str, label: str, *, reason: str | None = None,
     return Promotion(name, label, holder, "unpromote", version_of(store, node) if node else None, reason, who, at, seq)
 
 
+#: MLflow 2's registry stages that are labels, one version holding each; the other
+#: two, ``None`` and ``Archived``, are the absence of one
+STAGE_LABELS = {"Staging": "staging", "Production": PRODUCTION}
+STAGES = ("None", "Staging", "Production", "Archived")
+
+
+def stage_name(stage: Any) -> str:
+    """MLflow's name of a stage given in any case; InvalidInputError for another word."""
+    for known in STAGES:
+        if isinstance(stage, str) and stage.strip().lower() == known.lower():
+            return known
+    raise InvalidInputError(f"unknown stage {stage!r}; MLflow's stages are {', '.join(STAGES)}")
+
+
+def set_stage(store: Store, ref: Any, name: str, stage: Any, *, author: str | None = None) -> str:
+    """Move a model version of ``name`` to an MLflow stage, as labels (`STAGE_LABELS`):
+    Staging or Production puts that label on it, ending it on the version that held
+    it; None or Archived takes the stage labels it holds off. Returns the stage's name."""
+    wanted = stage_name(stage)
+    node = ref if isinstance(ref, Node) else store.resolve(str(ref))
+    with store.transaction():
+        if wanted in STAGE_LABELS:
+            promote(store, node, STAGE_LABELS[wanted], name=name, author=author)
+        else:
+            for label in STAGE_LABELS.values():
+                if store.label_holder(name, label) == node.id:
+                    unpromote(store, name, label, reason=f"stage set to {wanted}", author=author)
+    return wanted
+
+
 def promotion_history_rows(store: Store, name: str, label: str | None = None) -> list[dict[str, Any]]:
     """The recorded label changes of a name (optionally one label), oldest first."""
     return store.promotion_rows(name, label)

@@ -15,14 +15,11 @@ from typing import TYPE_CHECKING, Any
 from .entities import run_hex, to_ms
 from .errors import InvalidInputError, NodeNotFoundError
 from .model import Node
+from .promotion import STAGE_LABELS, stage_name
 
 if TYPE_CHECKING:
     from .api import Lineage
 
-#: MLflow 2's stages that are labels (the others, ``None`` and ``Archived``, are the
-#: absence of one)
-STAGE_LABELS = {"staging": "Staging", "production": "Production"}
-_STAGES = ("None", "Staging", "Production", "Archived")
 
 
 class RegisteredModel:
@@ -57,7 +54,7 @@ class ModelVersion:
         self.status = "READY"
         self.aliases = aliases
         # (a stage is a label this version holds: Production before Staging)
-        self.current_stage = next((STAGE_LABELS[s] for s in ("production", "staging") if s in aliases), "None")
+        self.current_stage = next((s for s in ("Production", "Staging") if STAGE_LABELS[s] in aliases), "None")
         self.creation_timestamp = to_ms(node.created_at)
         self.last_updated_timestamp = self.creation_timestamp
         self.description = node.attrs.get("description") or ""
@@ -126,7 +123,7 @@ class ModelRegistry:
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
         """The newest version in each stage (of ``stages``, MLflow's names, any case;
         every stage when None), as MLflow 2's registry answers."""
-        wanted = None if stages is None else {_stage(s) for s in stages}
+        wanted = None if stages is None else {stage_name(s) for s in stages}
         newest: dict[str, ModelVersion] = {}
         for v in self._all_versions(name):
             if wanted is None or v.current_stage in wanted:
@@ -173,14 +170,8 @@ class ModelRegistry:
         on the version, ending it on the version that held it (one version holds a
         label: as ``archive_existing_versions=True`` does); ``None`` or ``Archived``
         takes the version's stage labels off. Each change is a ledger event."""
-        wanted = _stage(stage)
         mv = self.get_model_version(name, version)
-        if wanted in STAGE_LABELS.values():
-            self._lg.promote(mv.id, wanted.lower(), name=name)
-        else:
-            for label in STAGE_LABELS:
-                if label in mv.aliases:
-                    self._lg.unpromote(name, label, reason=f"stage set to {wanted}")
+        self._lg.set_stage(mv.id, name, stage)
         return self.get_model_version(name, mv.version)
 
     # -- versions ---------------------------------------------------------------
@@ -204,14 +195,6 @@ def _checked_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError("a registered model needs a name")
     return name
-
-
-def _stage(stage: Any) -> str:
-    """MLflow's name of a stage given in any case; InvalidInputError for another word."""
-    for known in _STAGES:
-        if isinstance(stage, str) and stage.strip().lower() == known.lower():
-            return known
-    raise InvalidInputError(f"unknown stage {stage!r}; MLflow's stages are {', '.join(_STAGES)}")
 
 
 def _clauses(filter_string: str | None, *, allowed: Sequence[str]) -> list[Any]:

@@ -419,5 +419,32 @@ class LineageRegistryStore(_RegistrySqlStore):
         return self._mirror.call(lambda: super(LineageRegistryStore, self).set_registered_model_alias(
             name, alias, version), mirror, "the model alias")
 
+    def delete_registered_model_alias(self, name: str, alias: str) -> Any:
+        def mirror(_: Any) -> None:
+            from .. import promotion
+
+            store = self._mirror.store
+            if store.label_holder(name, alias) is not None:  # (an alias set before lineage recorded)
+                promotion.unpromote(store, name, alias)
+
+        return self._mirror.call(lambda: super(LineageRegistryStore, self).delete_registered_model_alias(
+            name, alias), mirror, "the removed model alias")
+
+    def transition_model_version_stage(self, name: str, version: Any, stage: str,
+                                       archive_existing_versions: bool = False) -> Any:
+        """MLflow 2's stages, mirrored as labels (`promotion.set_stage`): lineage's
+        ``production`` is the version last moved there, where MLflow without
+        ``archive_existing_versions`` may keep several versions in Production."""
+        def mirror(mv: Any) -> None:
+            from .. import promotion
+
+            node = self._model_node(getattr(mv, "model_id", None), mv.source)
+            if node is None:
+                raise InvalidInputError(f"no recorded model for {name} version {version}")
+            promotion.set_stage(self._mirror.store, node, name, stage)
+
+        return self._mirror.call(lambda: super(LineageRegistryStore, self).transition_model_version_stage(
+            name, version, stage, archive_existing_versions), mirror, "the model stage")
+
 
 __all__ = ["LineageRegistryStore", "LineageTrackingStore", "parse_uri", "record_model"]

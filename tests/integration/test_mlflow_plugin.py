@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -139,15 +140,33 @@ def test_the_registry_and_aliases_reach_lineage(tmp_path: Path, monkeypatch: pyt
         with mlflow.start_run() as run:
             mlflow.sklearn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), name="model",
                                      registered_model_name="risk")
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(DummyClassifier(strategy="uniform").fit([[0], [1]], [0, 1]), name="model",
+                                     registered_model_name="risk")
         client = mlflow.MlflowClient()
         client.set_registered_model_alias("risk", "champion", "1")
         assert str(client.get_model_version_by_alias("risk", "champion").version) == "1"
+        client.set_registered_model_alias("risk", "challenger", "2")
+        client.delete_registered_model_alias("risk", "challenger")
+        # MLflow 2's stages: mirrored as the labels staging and production
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # (MLflow 3 deprecates stages)
+            client.transition_model_version_stage("risk", "1", "Staging")
+            client.transition_model_version_stage("risk", "2", "Production")
+            client.transition_model_version_stage("risk", "1", "Archived")
     finally:
         mlflow.set_tracking_uri("")
     lg = lineage.open(tmp_path / ".lineage" / "lineage.db")
-    model = lg.get("model:risk")
+    model = lg.get("risk@1")
     assert lg.get("risk@champion").id == model.id
     assert lg.store.generators(model.id) == [lg.get(f"mlflow:{run.info.run_id}").id]
+    # what MLflow's registry says now, lineage says, with who changed it and when
+    assert {k: v.id for k, v in lg.labels("risk").items()} == {"champion": model.id,
+                                                               "production": lg.get("risk@2").id}
+    changes = [(c["label"], c["version"], c["action"]) for c in lg.promotions("risk")]
+    assert changes == [("champion", 1, "promote"), ("challenger", 2, "promote"), ("challenger", 2, "unpromote"),
+                       ("staging", 1, "promote"), ("production", 2, "promote"), ("staging", 1, "unpromote")]
+    assert lg.verify().ok
 
 
 def test_a_wrong_lineage_uri_is_a_clear_error() -> None:
