@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from .api import Lineage
 
 
-
 class RegisteredModel:
     """MLflow's ``RegisteredModel``: ``aliases`` maps each alias to its version number."""
 
