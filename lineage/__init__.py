@@ -74,6 +74,7 @@ from .fluent import (
     set_tracking_uri,
     start_run,
 )
+from .fluent import missing_names as _missing_names
 from .model import Edge, Node
 from .store import VerifyReport
 from .store.asyncwrite import RunOperations
@@ -152,11 +153,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # MLflow names lineage does not provide (tracing, GenAI, projects, deployments):
-    # one clear error that is also an AttributeError, so `hasattr` still answers False
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from .fluent import unsupported
-
-    raise unsupported(name)
+# MLflow names lineage does not provide (tracing, GenAI, projects, deployments)
+__getattr__ = _missing_names()

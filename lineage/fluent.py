@@ -12,7 +12,7 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -691,6 +691,19 @@ UNSUPPORTED: dict[str, str] = {
 def unsupported(name: str) -> UnsupportedError:
     """The error for an MLflow name lineage does not provide."""
     return UnsupportedError(name, UNSUPPORTED.get(name, "not part of the MLflow surface lineage provides"))
+
+
+def missing_names(prefix: str = "") -> Callable[[str], Any]:
+    """A module's ``__getattr__`` for the MLflow names it does not provide (``mlflow.``
+    + ``prefix`` + the name): one clear error that is also an AttributeError, so
+    ``hasattr`` still answers False."""
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise unsupported(prefix + name)
+
+    return __getattr__
 
 
 @atexit.register

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .fluent import missing_names
+
 
 class PyFuncModel:
     """A loaded model: ``predict(data)`` calls the estimator's own ``predict``;
@@ -42,14 +44,8 @@ def load_model(model_uri: Any, suppress_warnings: bool = False, dst_path: str | 
     return PyFuncModel(lg.load_model(node), node)
 
 
-def __getattr__(name: str) -> Any:
-    # what MLflow's ``mlflow.pyfunc`` has and this module does not: one clear error
-    # that is also an AttributeError (as for ``mlflow.<name>``, `fluent.unsupported`)
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from .fluent import unsupported
-
-    raise unsupported(f"pyfunc.{name}")
+# what MLflow's ``mlflow.pyfunc`` has and this module does not
+__getattr__ = missing_names("pyfunc.")
 
 
 __all__ = ["PyFuncModel", "load_model"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .entities import ModelInfo
+from .fluent import missing_names
 
 
 def log_model(sk_model: Any, artifact_path: str | None = None, *, name: str | None = None, signature: Any = None,
@@ -56,11 +57,5 @@ def autolog(disable: bool = False, log_predictions: bool = False, max_tuning_run
     _autolog.autolog(disable=disable, log_predictions=log_predictions, max_tuning_runs=max_tuning_runs, **kwargs)
 
 
-def __getattr__(name: str) -> Any:
-    # what MLflow's ``mlflow.sklearn`` has and this module does not: one clear error
-    # that is also an AttributeError (as for ``mlflow.<name>``, `fluent.unsupported`)
-    if name.startswith("__"):
-        raise AttributeError(name)
-    from .fluent import unsupported
-
-    raise unsupported(f"sklearn.{name}")
+# what MLflow's ``mlflow.sklearn`` has and this module does not
+__getattr__ = missing_names("sklearn.")
