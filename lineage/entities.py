@@ -239,11 +239,11 @@ class ModelInfo(Node):
 
     @property
     def artifact_path(self) -> str:
-        return str(self.attrs.get("artifact_path") or "model")
+        return artifact_path_of(self)
 
     @property
     def model_uri(self) -> str:
-        return f"runs:/{self.run_id}/{self.artifact_path}" if self.run_id else self.id
+        return model_source(self, self.run_id)
 
     @property
     def model_id(self) -> str:
@@ -252,6 +252,17 @@ class ModelInfo(Node):
     @property
     def utc_time_created(self) -> str | None:
         return self.created_at
+
+
+def artifact_path_of(node: Node) -> str:
+    """Where in its run a model was logged (MLflow's ``artifact_path``; ``model`` by default)."""
+    return str(node.attrs.get("artifact_path") or "model")
+
+
+def model_source(node: Node, run_id: str | None) -> str:
+    """The URI MLflow names a logged model by, ``runs:/<run_id>/<artifact_path>``
+    (``pyfunc.load_model`` takes it); the lineage id when no run is known."""
+    return f"runs:/{run_id}/{artifact_path_of(node)}" if run_id else node.id
 
 
 def model_info(node: Node, run_id: str | None, registered_model_version: int | None = None) -> ModelInfo:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .entities import run_hex, to_ms
+from .entities import model_source, run_hex, to_ms
 from .errors import InvalidInputError, NodeNotFoundError
 from .model import Node
 from .promotion import STAGE_LABELS, stage_name
@@ -49,7 +49,7 @@ class ModelVersion:
         self.version = version  # an int, as MLflow 3's SQL-backed registry returns it
         self.id = node.id
         self.run_id = run_id
-        self.source = f"runs:/{run_id}/{node.attrs.get('artifact_path') or 'model'}" if run_id else node.id
+        self.source = model_source(node, run_id)
         self.status = "READY"
         self.aliases = aliases
         # (a stage is a label this version holds: Production before Staging)
