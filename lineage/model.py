@@ -216,17 +216,25 @@ def canonical_json(value: Any) -> str:
     return text
 
 
-def _cleaned(value: Any) -> Any:
-    """``value`` with every string in it passed through `clean_text`."""
-    if isinstance(value, str):
-        return clean_text(value)
+def _json_mapped(value: Any, leaf: Callable[[Any], Any], key: Callable[[Any], Any] = lambda k: k) -> Any:
+    """``value`` as the plain JSON values it is written as (`_json_default` for the
+    rest), with ``leaf`` applied to each scalar and ``key`` to each object key."""
     if isinstance(value, dict):
-        return {(clean_text(k) if isinstance(k, str) else k): _cleaned(v) for k, v in value.items()}
+        return {key(k): _json_mapped(v, leaf, key) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_cleaned(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return _cleaned(_json_default(value))
+        return [_json_mapped(v, leaf, key) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return leaf(value)
+    return _json_mapped(_json_default(value), leaf, key)
+
+
+def _clean_scalar(value: Any) -> Any:
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def _cleaned(value: Any) -> Any:
+    """``value`` with every string in it (keys too) passed through `clean_text`."""
+    return _json_mapped(value, _clean_scalar, _clean_scalar)
 
 
 def _json_default(value: Any) -> Any:
@@ -280,19 +288,14 @@ def json_document(value: Any, *, indent: int | None = 2) -> str:
     try:
         return json.dumps(value, indent=indent, ensure_ascii=False, default=_json_default, allow_nan=False)
     except ValueError:  # (only then is the document walked)
-        return json.dumps(_finite(value), indent=indent, ensure_ascii=False, default=_json_default)
+        return json.dumps(_json_mapped(value, _finite), indent=indent, ensure_ascii=False)
 
 
 def _finite(value: Any) -> Any:
+    """A non-finite float as protobuf's JSON string for it; any other scalar as it is."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    return _finite(_json_default(value))
+    return value
 
 
 def human_size(n: Any, *, missing: str = "") -> str:
