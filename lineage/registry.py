@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from .entities import model_source, run_hex, to_ms
 from .errors import InvalidInputError, NodeNotFoundError
 from .model import Node
-from .promotion import STAGE_LABELS, stage_name
 
 if TYPE_CHECKING:
     from .api import Lineage
@@ -52,7 +51,10 @@ class ModelVersion:
         self.source = model_source(node, run_id)
         self.status = "READY"
         self.aliases = aliases
-        # (a stage is a label this version holds: Production before Staging)
+        # (a stage is a label this version holds: Production before Staging; promotion
+        # is imported here, not by `import lineage`, which loads this module)
+        from .promotion import STAGE_LABELS
+
         self.current_stage = next((s for s in ("Production", "Staging") if STAGE_LABELS[s] in aliases), "None")
         self.creation_timestamp = to_ms(node.created_at)
         self.last_updated_timestamp = self.creation_timestamp
@@ -122,6 +124,8 @@ class ModelRegistry:
     def get_latest_versions(self, name: str, stages: Sequence[str] | None = None) -> list[ModelVersion]:
         """The newest version in each stage (of ``stages``, MLflow's names, any case;
         every stage when None), as MLflow 2's registry answers."""
+        from .promotion import stage_name
+
         wanted = None if stages is None else {stage_name(s) for s in stages}
         newest: dict[str, ModelVersion] = {}
         for v in self._all_versions(name):
