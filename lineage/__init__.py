@@ -9,11 +9,12 @@
 See docs/ for the data model, the tracking guide and the CLI reference.
 """
 
-from . import config, data, models, pyfunc, sklearn
+from . import config, data, exceptions, models, pyfunc, sklearn
 from ._version import __version__
 from .api import Lineage, open
 from .autologging import request_ids
 from .client import MlflowClient
+from .entities import missing_names as _missing_names
 from .errors import (
     AmbiguousIdError,
     FilterSyntaxError,
@@ -74,7 +75,6 @@ from .fluent import (
     set_tracking_uri,
     start_run,
 )
-from .fluent import missing_names as _missing_names
 from .model import Edge, Node
 from .store import VerifyReport
 from .store.asyncwrite import RunOperations
@@ -110,6 +110,7 @@ __all__ = [
     "delete_run",
     "delete_tag",
     "end_run",
+    "exceptions",
     "flush_async_logging",
     "get_artifact_uri",
     "get_experiment",

@@ -83,7 +83,7 @@ class MlflowClient(ModelRegistry):
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        from .fluent import unsupported
+        from .entities import unsupported
 
         raise unsupported(f"MlflowClient.{name}")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from .fluent import get_tracking_uri, is_tracking_uri_set, set_tracking_uri, unsupported
+from .entities import unsupported
+from .fluent import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
 from .store.asyncwrite import ASYNC_ENV
 
 __all__ = ["enable_async_logging", "get_tracking_uri", "is_tracking_uri_set", "set_tracking_uri"]

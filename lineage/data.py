@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from .entities import missing_names
 from .errors import InvalidInputError
 
 
@@ -133,3 +134,6 @@ def from_numpy(features: Any, source: Any = None, targets: Any = None, name: str
 
 
 __all__ = ["Dataset", "from_numpy", "from_pandas"]
+
+
+__getattr__ = missing_names("data.")

@@ -210,6 +210,32 @@ class Metric:
 
 
 @dataclass
+class Param:
+    """A parameter (MLflow's ``Param``), as `MlflowClient.log_batch` takes it."""
+
+    key: str
+    value: str
+
+
+@dataclass
+class RunTag:
+    """A tag (MLflow's ``RunTag``), as `MlflowClient.log_batch` takes it."""
+
+    key: str
+    value: str
+
+
+class ViewType:
+    """MLflow's ``ViewType`` for ``search_runs(run_view_type=…)`` and
+    ``search_experiments``: lineage deletes no run or experiment, so every view is
+    every one of them."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+
+@dataclass
 class FileInfo:
     """An artifact of a run (MLflow's ``FileInfo``)."""
 
@@ -390,3 +416,48 @@ class ActiveRun(Run):
 
 def as_view(lg: Lineage, runs: Sequence[Node]) -> list[RunView]:
     return [run_view(lg, n) for n in lg.run_states(list(runs))]
+
+
+# ---------------------------------------------------------------------------
+# MLflow calls lineage leaves to MLflow (tracing, GenAI, projects, deployments)
+
+UNSUPPORTED: dict[str, str] = {
+    **dict.fromkeys(("trace", "start_span", "get_trace", "search_traces", "get_current_active_span",
+                     "update_current_trace", "log_trace", "tracing", "get_last_active_trace_id",
+                     "set_trace_tag", "delete_trace_tag", "log_feedback", "log_expectation", "genai",
+                     "openai", "langchain", "llama_index", "anthropic", "register_prompt",
+                     "load_prompt", "dspy", "transformers", "set_active_model", "log_assessment"),
+                    "tracing and GenAI"),
+    **dict.fromkeys(("evaluate", "models.evaluate"),
+                    "model evaluation; compute the metrics and record them with log_metric(s), "
+                    "dataset= naming the evaluation data"),
+    **dict.fromkeys(("projects", "run", "deployments", "gateway", "server", "pyfunc_serve"),
+                    "projects and deployments"),
+    **dict.fromkeys(("pyfunc.PythonModel", "pyfunc.PythonModelContext", "pyfunc.log_model", "pyfunc.save_model"),
+                    "custom Python models; log the fitted object itself with mlflow.sklearn.log_model or "
+                    "lineage.log_model"),
+    **dict.fromkeys(("pytorch", "tensorflow", "keras", "xgboost", "lightgbm", "catboost", "spark",
+                     "statsmodels", "prophet", "onnx", "h2o", "fastai"),
+                    "only the scikit-learn flavour is provided; log other models with lineage.log_model"),
+}
+
+
+def unsupported(name: str) -> UnsupportedError:
+    """The error for an MLflow name lineage does not provide."""
+    return UnsupportedError(name, UNSUPPORTED.get(name, "not part of the MLflow surface lineage provides"))
+
+
+def missing_names(prefix: str = "") -> Callable[[str], Any]:
+    """A module's ``__getattr__`` for the MLflow names it does not provide (``mlflow.``
+    + ``prefix`` + the name): one clear error that is also an AttributeError, so
+    ``hasattr`` still answers False."""
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise unsupported(prefix + name)
+
+    return __getattr__
+
+
+__getattr__ = missing_names("entities.")

@@ -12,7 +12,7 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from .entities import (
     run_view,
     stored_name,
 )
-from .errors import InvalidInputError, UnsupportedError, WriteRefusedError
+from .errors import InvalidInputError, WriteRefusedError
 from .model import Node
 from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
@@ -143,7 +143,17 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
 
 
 def _current_experiment() -> str | None:
-    return _default["experiment"]
+    """The experiment new runs join: `set_experiment`'s, else MLflow's environment
+    variables' (``MLFLOW_EXPERIMENT_NAME``, created when new, as MLflow does; or
+    ``MLFLOW_EXPERIMENT_ID``), else None (the default experiment)."""
+    if _default["experiment"] is not None:
+        return str(_default["experiment"])
+    name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if name:
+        remember_experiment(stored_name(name))
+        return stored_name(name)
+    experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    return experiment_name_for_id(get_lineage(), experiment_id) if experiment_id else None
 
 
 def set_experiment(experiment_name: str | None = None, experiment_id: str | None = None) -> Experiment:
@@ -229,6 +239,9 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
             "or start a nested run with nested=True"
         )
     lg = get_lineage()
+    if run_id is None and os.environ.get("MLFLOW_RUN_ID"):
+        # (MLflow's: a run handed to this process to resume, used once)
+        run_id = os.environ.pop("MLFLOW_RUN_ID")
     if run_id is not None:
         node = resolve_run(lg, run_id)
         run = lg.open_run(ActiveRun, run_id=node.id, owner=stack)
@@ -320,20 +333,16 @@ def search_runs_on(lg: Lineage, experiment_ids: Sequence[str] | None, filter_str
     names: list[str] | None = None
     if experiment_ids or experiment_names:
         names = [experiment_name_for_id(lg, i) for i in experiment_ids or ()]
-        for n in experiment_names or ():
-            stored = stored_name(str(n))
-            if stored not in known_experiments(lg):
-                from .errors import NodeNotFoundError
-
-                raise NodeNotFoundError(f"experiment {n}", "no experiment has that name")
-            names.append(stored)
+        # (a name no experiment has is passed over, as MLflow does: none known, no runs)
+        known = known_experiments(lg) if experiment_names else ()
+        names += [stored for stored in (stored_name(str(n)) for n in experiment_names or ()) if stored in known]
     elif not search_all:
         names = [current or "default"]
     where = module.to_where(clauses)
     if names is not None:
         exp = "(" + " or ".join("experiment = '" + n.replace("'", "''") + "'" for n in names) + ")"
         where = f"{exp} and ({where})" if where else exp
-    nodes = lg.runs(where=where)
+    nodes = lg.runs(where=where) if names != [] else []
     views = [v for v in (run_view(lg, n) for n in nodes) if module.matches(v, clauses)]
     views = module.sort_views(views, order)
     if max_results is not None:
@@ -665,45 +674,6 @@ def autolog(disable: bool = False, log_predictions: bool = False, **kwargs: Any)
     from . import autologging as _autolog
 
     _autolog.autolog(disable=disable, log_predictions=log_predictions, **kwargs)
-
-
-# ---------------------------------------------------------------------------
-# MLflow calls lineage leaves to MLflow (tracing, GenAI, projects, deployments)
-
-UNSUPPORTED: dict[str, str] = {
-    **dict.fromkeys(("trace", "start_span", "get_trace", "search_traces", "get_current_active_span",
-                     "update_current_trace", "log_trace", "tracing", "get_last_active_trace_id",
-                     "set_trace_tag", "delete_trace_tag", "log_feedback", "log_expectation", "genai",
-                     "openai", "langchain", "llama_index", "anthropic", "evaluate", "register_prompt",
-                     "load_prompt", "dspy", "transformers", "set_active_model", "log_assessment"),
-                    "tracing and GenAI"),
-    **dict.fromkeys(("projects", "run", "deployments", "gateway", "server", "pyfunc_serve"),
-                    "projects and deployments"),
-    **dict.fromkeys(("pyfunc.PythonModel", "pyfunc.PythonModelContext", "pyfunc.log_model", "pyfunc.save_model"),
-                    "custom Python models; log the fitted object itself with mlflow.sklearn.log_model or "
-                    "lineage.log_model"),
-    **dict.fromkeys(("pytorch", "tensorflow", "keras", "xgboost", "lightgbm", "catboost", "spark",
-                     "statsmodels", "prophet", "onnx", "h2o", "fastai"),
-                    "only the scikit-learn flavour is provided; log other models with lineage.log_model"),
-}
-
-
-def unsupported(name: str) -> UnsupportedError:
-    """The error for an MLflow name lineage does not provide."""
-    return UnsupportedError(name, UNSUPPORTED.get(name, "not part of the MLflow surface lineage provides"))
-
-
-def missing_names(prefix: str = "") -> Callable[[str], Any]:
-    """A module's ``__getattr__`` for the MLflow names it does not provide (``mlflow.``
-    + ``prefix`` + the name): one clear error that is also an AttributeError, so
-    ``hasattr`` still answers False."""
-
-    def __getattr__(name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        raise unsupported(prefix + name)
-
-    return __getattr__
 
 
 @atexit.register

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .entities import missing_names
 from .errors import InvalidInputError, NodeNotFoundError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -180,3 +181,6 @@ def _model_of_run(lg: Lineage, uri: str) -> Node:
 
 
 __all__ = ["ColSpec", "ModelSignature", "Schema", "infer_signature", "resolve_model_uri"]
+
+
+__getattr__ = missing_names("models.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fluent import missing_names
+from .entities import missing_names
 
 
 class PyFuncModel:

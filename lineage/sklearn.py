@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .entities import ModelInfo
-from .fluent import missing_names
+from .entities import ModelInfo, missing_names
 
 
 def log_model(sk_model: Any, artifact_path: str | None = None, *, name: str | None = None, signature: Any = None,

@@ -334,6 +334,8 @@ def secret_safe(params: Mapping[str, Any], what: str = "params") -> dict[str, st
     out = {}
     for k, v in params.items():
         key = str(k)
+        if hasattr(v, "item") and getattr(v, "ndim", None) == 0:  # a numpy scalar: its number (masked as one)
+            v = v.item()
         masked = secrets.mask_value(key, v)
         # the text of a value is checked once more: a list's or an object's repr can
         # hold what the value itself did not show (`Conn(password='x')`)
@@ -343,16 +345,25 @@ def secret_safe(params: Mapping[str, Any], what: str = "params") -> dict[str, st
 
 def _param_text(value: Any) -> str:
     """Params are stored as text, like MLflow's: numbers keep their repr so filters can
-    compare them numerically."""
+    compare them numerically (a float subclass, numpy's ``float64``, as the float it
+    is: numpy 2's repr is ``np.float64(0.1)``, where MLflow stores ``0.1``); lists and
+    mappings as canonical JSON; other objects (dates, paths, decimals) as their
+    ``str``, as MLflow writes them."""
     try:
         if isinstance(value, str):
             return value
         if isinstance(value, bool) or value is None:
             return str(value)
-        if isinstance(value, (int, float)):
-            return repr(value)
-        plain = _plain(value)
-        return plain if isinstance(plain, str) else canonical_json(plain)
+        if isinstance(value, int):
+            return repr(int(value))
+        if isinstance(value, float):
+            return repr(float(value))
+        if getattr(value, "ndim", 0) and hasattr(value, "tolist"):  # an array: its items, as a list's
+            value = value.tolist()
+        if isinstance(value, (list, tuple, Mapping)) or hasattr(value, "get_params") or hasattr(value, "ndim"):
+            plain = _plain(value)
+            return plain if isinstance(plain, str) else canonical_json(plain)
+        return str(value)
     except ValueError as exc:  # an int too long to write out in decimal
         raise InvalidInputError(f"cannot record a {type(value).__name__} value as text: {exc}") from None
 
@@ -999,3 +1010,14 @@ def read_annotations(store: Store, node_id: str) -> dict[str, dict[str, Any]]:
         note["recorded_by"] = label
         note["recorded_by_agent"] = actor if actor and actor.startswith("agent:") else None
     return notes
+
+
+def __getattr__(name: str) -> Any:
+    # `import lineage as mlflow` makes this module `mlflow.tracking`, where MLflow
+    # scripts find their client (`mlflow.tracking.MlflowClient()`): handed over lazily,
+    # as the client sits in the layer above
+    if name == "MlflowClient":
+        from .client import MlflowClient
+
+        return MlflowClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -56,6 +56,7 @@ LAYERS: dict[str, int] = {
     "client": 11,
     "registry": 11,
     "autologging": 11,
+    "exceptions": 11,  # `mlflow.exceptions`: MlflowException, as lineage's base error
     "config": 11,  # `mlflow.config`: the async-logging switch, the tracking URI
     "__init__": 12,
     "cli": 13,
@@ -73,6 +74,8 @@ LAZY_UP: dict[tuple[str, str], str] = {
         "a Subgraph's views (str, __rich__, _repr_svg_, _repr_html_) draw it with the renderer (DESIGN.md §3)",
     ("lineage.query.results", "lineage.render.tables"):
         "query answers print as tables in a terminal or notebook (__rich__); the tables are presentation, in render",
+    ("lineage.tracking", "lineage.client"):
+        "`import lineage as mlflow` makes tracking `mlflow.tracking`, whose MlflowClient scripts reach for",
 }
 
 
@@ -359,7 +362,7 @@ def test_the_sql_check_sees_sql() -> None:
 # the public surface (as httpx's tests/test_exported_members.py)
 
 #: modules that are part of the API, and the dunder names that are
-PUBLIC_MODULES = {"sklearn", "data", "models", "pyfunc", "config"}
+PUBLIC_MODULES = {"sklearn", "data", "models", "pyfunc", "config", "exceptions"}
 PUBLIC_DUNDERS = {"__version__"}
 
 

@@ -187,6 +187,66 @@ def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(fluent
     assert hasattr(lineage.pyfunc, "load_model") and hasattr(lineage.sklearn, "log_model")
 
 
+def test_mlflows_submodules_name_what_they_lack_and_hand_over_what_scripts_import(fluent_project: Path) -> None:
+    for module, name in ((lineage.models, "get_model_info"), (lineage.data, "get_source"),
+                         (lineage.entities, "Dataset"), (lineage.exceptions, "RestException")):
+        with pytest.raises(lineage.UnsupportedError, match=rf"mlflow\.{module.__name__.split('.')[-1]}\.{name}"):
+            getattr(module, name)
+    with pytest.raises(lineage.UnsupportedError, match="model evaluation"):
+        lineage.evaluate
+    # what MLflow scripts import from them
+    from lineage.entities import Metric, Param, RunTag, ViewType
+
+    assert lineage.tracking.MlflowClient is lineage.MlflowClient  # `mlflow.tracking.MlflowClient()`
+    with lineage.start_run() as run:
+        lineage.MlflowClient().log_batch(run.info.run_id, metrics=[Metric("loss", 0.5, 0, 1)],
+                                         params=[Param("alpha", "0.1")], tags=[RunTag("team", "a")])
+    got = lineage.get_run(run.info.run_id).data
+    assert (got.params, got.metrics["loss"], got.tags["team"]) == ({"alpha": "0.1"}, 0.5, "a")
+    assert len(lineage.search_runs(run_view_type=ViewType.ACTIVE_ONLY)) == 1
+    # `except MlflowException:` catches lineage's errors
+    with pytest.raises(lineage.exceptions.MlflowException, match="no run has that id"):
+        lineage.get_run("0" * 32)
+    # an experiment name nobody has finds no runs, as in MLflow (not an error)
+    assert len(lineage.search_runs(experiment_names=["nobody"])) == 0
+    assert [r.info.run_id for r in lineage.search_runs(experiment_names=["nobody", "Default"],
+                                                       output_format="list")] == [run.info.run_id]
+
+
+def test_numpy_params_are_stored_as_mlflow_stores_them(fluent_project: Path) -> None:
+    """numpy 2's repr is ``np.float64(0.1)``; MLflow stores ``str(value)``: ``0.1``. A
+    sweep over ``np.logspace`` must be findable by the value it logged."""
+    import datetime
+
+    import numpy as np
+
+    with lineage.start_run() as run:
+        lineage.log_params({"alpha": np.float64(0.1), "n": np.int64(3), "flag": np.bool_(True),
+                            "day": datetime.date(2024, 1, 2), "grid": np.array([1, 2]),
+                            "password": np.int64(1234)})
+    params = lineage.get_run(run.info.run_id).data.params
+    assert params == {"alpha": "0.1", "n": "3", "flag": "True", "day": "2024-01-02", "grid": "[1,2]",
+                      "password": "***"}
+    assert len(lineage.search_runs(filter_string="params.alpha = '0.1'")) == 1
+
+
+def test_mlflows_environment_variables_choose_the_experiment_and_the_run(
+        fluent_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
+    with lineage.start_run() as first:
+        pass
+    assert lineage.get_run(first.info.run_id).info.experiment_id == lineage.get_experiment_by_name("from-env").experiment_id
+    monkeypatch.setenv("MLFLOW_RUN_ID", first.info.run_id)
+    with lineage.start_run() as resumed:  # resumes the run named, once (MLflow pops the variable)
+        lineage.log_param("later", 1)
+    assert resumed.info.run_id == first.info.run_id and "MLFLOW_RUN_ID" not in os.environ
+    assert lineage.get_run(first.info.run_id).data.params == {"later": "1"}
+    lineage.set_experiment("chosen")  # set_experiment wins over the environment
+    with lineage.start_run() as run:
+        pass
+    assert lineage.get_run(run.info.run_id).info.experiment_id == lineage.get_experiment_by_name("chosen").experiment_id
+
+
 def test_a_nan_or_infinite_metric_reads_back_as_mlflow_gives_it(fluent_project: Path) -> None:
     """A diverged loss: SQLite keeps a NaN as NULL; every reader hands it out as NaN
     (MLflow's objects), null (JSON) or a gap, and none fails on it."""
