@@ -144,8 +144,10 @@ def _environment_id(attrs: Mapping[str, Any]) -> str:
     return hashing.hash_text(canonical_json([attrs["python"], attrs["platform"], [[n, v] for n, v in packages.items()]]))
 
 
-def ensure_code(store: Store, *, path: str | None = None, entry_point: str | None = None) -> Node:
-    """The code node of the working tree (git commit + diff digest, or the script's digest)."""
+def ensure_code(store: Store, *, path: str | None = None, entry_point: str | None = None) -> tuple[Node, str | None]:
+    """The code node of the working tree (git commit + diff digest, or the script's
+    digest), and the entry point as captured now: the runs of one commit share its
+    node, whose own ``entry_point`` is the first one's."""
     try:
         cwd: str | None = os.getcwd()
     except OSError:  # (the working directory was removed)
@@ -155,7 +157,7 @@ def ensure_code(store: Store, *, path: str | None = None, entry_point: str | Non
     hex_id, attrs = _once_per_transaction(store, key, lambda: capture_cache.capture_code(path, entry_point=entry_point))
     name = attrs.get("entry_point") or (Path(attrs["root"]).name if attrs.get("root") else None)
     node = Node(make_id("code", hex_id), "code", name, attrs)
-    return _ensure(store, node, "code")
+    return _ensure(store, node, "code"), attrs.get("entry_point")
 
 
 # ---------------------------------------------------------------------------
@@ -448,7 +450,7 @@ class Run:
         with store.atomic():
             agent = ensure_agent(store)
             env = ensure_environment(store)
-            code = ensure_code(store, path=code_path, entry_point=entry)
+            code, script = ensure_code(store, path=code_path, entry_point=entry)
             started = now_iso()
             attrs: dict[str, Any] = {
                 "experiment": experiment or DEFAULT_EXPERIMENT,
@@ -457,6 +459,8 @@ class Run:
                 "host": agent.attrs.get("host"),
                 "pid": os.getpid(),
             }
+            if script:  # the run's own script (its code node may name another's: `ensure_code`)
+                attrs["entry_point"] = script
             if description:
                 attrs["description"] = secrets.mask_text(str(description))
             if parent:

@@ -500,3 +500,30 @@ def test_an_untracked_link_to_a_fifo_does_not_block_code_capture(repo: Path, tmp
     # an untracked file is not the code (issue 11: dirty means tracked changes, or an
     # untracked entry script), so the link leaves the tree clean
     assert box["result"][1]["dirty"] is False
+
+
+@needs_git
+def test_runs_of_one_commit_keep_their_own_scripts(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two scripts of one commit share its code node (identified by commit and diff,
+    DESIGN.md §1), which names the first one's script; each run keeps its own, and
+    `diff` and the audit read it there: the second run is not said to have run the
+    first's script."""
+    import lineage
+    from lineage.audit.facts import collect_model
+
+    (repo / "prep.py").write_text("open('clean.csv', 'w').write('x\\n1\\n')\n")
+    (repo / "train.py").write_text("import pickle\npickle.dump({'w': 1}, open('model.pkl', 'wb'))\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "two steps")
+    monkeypatch.chdir(repo)
+    lg = lineage.open(repo / ".lineage" / "lineage.db")
+    lg.run_command([sys.executable, "prep.py"], outputs=["clean.csv"])
+    lg.run_command([sys.executable, "train.py"], inputs=["clean.csv"], models=["model.pkl"])
+    prep, train = sorted(lg.nodes(kind="run"), key=lambda r: r.created_at)
+    assert (prep.attrs["entry_point"], train.attrs["entry_point"]) == ("prep.py", "train.py")
+    code = lg.trace("model.pkl").nodes(kind="code")
+    assert len(code) == 1  # one commit: one code node, as DESIGN.md §1 identifies it
+    assert {"aspect": "code", "key": "entry_point", "a": "prep.py", "b": "train.py"} in \
+        lg.diff(prep, train).to_dict()["changes"]
+    facts = collect_model(lg.store, lg.get("model.pkl").id)
+    assert set(facts.code[0]["entry_point"].split(", ")) == {"prep.py", "train.py"}

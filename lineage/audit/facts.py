@@ -9,7 +9,7 @@ trace, its predictions' summary), not the size of the store.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -197,7 +197,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
 
     data = _data_facts(store, model_id, nodes, attributed, agents)
     code_ids = list(dict.fromkeys(c for r in training_runs + preparation for c in r["code"]))
-    code = [_code_fact(nodes[c], [r["id"] for r in training_runs + preparation if c in r["code"]])
+    code = [_code_fact(nodes[c], [r["id"] for r in training_runs + preparation if c in r["code"]], nodes)
             for c in code_ids if c in nodes]
     env_ids = list(dict.fromkeys(e for r in training_runs + preparation for e in r["environment"]))
     model_dist = MODULE_DISTRIBUTIONS.get(str(node.attrs.get("class", "")).split(".", 1)[0])
@@ -356,8 +356,12 @@ def _data_facts(store: Store, model_id: str, nodes: dict[str, Node], attributed:
     return out
 
 
-def _code_fact(node: Node, used_by: list[str]) -> dict[str, Any]:
+def _code_fact(node: Node, used_by: list[str], nodes: Mapping[str, Node]) -> dict[str, Any]:
     a = node.attrs
+    # the scripts its runs started from (each run records its own; the code node, shared
+    # by the runs of one commit, names the first one's)
+    scripts = list(dict.fromkeys(nodes[r].attrs.get("entry_point") or a.get("entry_point")
+                                 for r in used_by if r in nodes))
     return {
         "id": node.id,
         "name": node.name,
@@ -367,7 +371,7 @@ def _code_fact(node: Node, used_by: list[str]) -> dict[str, Any]:
         "commit": a.get("commit"),
         "dirty": a.get("dirty"),
         "diff_digest": a.get("diff_digest"),
-        "entry_point": a.get("entry_point"),
+        "entry_point": ", ".join(filter(None, scripts)) or a.get("entry_point"),
         "git": a.get("git"),
         "created_at": node.created_at,
         "used_by": used_by,

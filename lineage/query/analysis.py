@@ -150,6 +150,15 @@ def _dict_changes(aspect: str, a: Mapping[str, Any], b: Mapping[str, Any], *, pr
 _CODE_FIELDS = ("repo", "branch", "commit", "dirty", "diff_digest", "entry_point", "script_digest")
 
 
+def _code_attrs(c: Any) -> dict[str, Any]:
+    """The code fields of one side of a diff: its code node's, with the entry point its
+    run recorded (runs before that recorded none: the code node's then)."""
+    attrs = dict(c.code.attrs) if c.code else {}
+    if c.run is not None and c.run.attrs.get("entry_point"):
+        attrs["entry_point"] = c.run.attrs["entry_point"]
+    return attrs
+
+
 def diff(store: Store, a: str, b: str) -> Diff:
     """How two models (or runs; a prediction stands for its model) differ in lineage.
 
@@ -206,13 +215,14 @@ def diff(store: Store, a: str, b: str) -> Diff:
         else:
             changes += [Change("data", key, i, None) for i in only_a]
             changes += [Change("data", key, None, i) for i in only_b]
-    # code
-    if (ca.code and ca.code.id) != (cb.code and cb.code.id):
-        attrs_a = dict(ca.code.attrs) if ca.code else {}
-        attrs_b = dict(cb.code.attrs) if cb.code else {}
-        code_changes = [Change("code", k, attrs_a.get(k), attrs_b.get(k)) for k in _CODE_FIELDS
-                        if attrs_a.get(k) != attrs_b.get(k)]
-        changes += code_changes or [Change("code", "id", ca.code and ca.code.id, cb.code and cb.code.id)]
+    # code: what each ran, with the run's own entry point (the runs of one commit share
+    # its code node, which names the first one's script)
+    attrs_a, attrs_b = _code_attrs(ca), _code_attrs(cb)
+    code_changes = [Change("code", k, attrs_a.get(k), attrs_b.get(k)) for k in _CODE_FIELDS
+                    if attrs_a.get(k) != attrs_b.get(k)]
+    if not code_changes and (ca.code and ca.code.id) != (cb.code and cb.code.id):
+        code_changes = [Change("code", "id", ca.code and ca.code.id, cb.code and cb.code.id)]
+    changes += code_changes
     # params: the run's, then the model's own
     pa = dict(ca.run.attrs.get("params", {})) if ca.run else {}
     pb = dict(cb.run.attrs.get("params", {})) if cb.run else {}
