@@ -68,6 +68,59 @@ def test_our_own_export_imports_as_nothing_new(lg: lineage.Lineage, tmp_path: Pa
     assert not lg.import_openlineage(tmp_path / "e.jsonl").changed
 
 
+@pytest.fixture
+def credit(lg: lineage.Lineage, tmp_path: Path) -> dict[str, str]:
+    """Two CSVs, a run in experiment `credit` that logs a Pipeline and a forest,
+    predictions of the Pipeline and a promotion: what a user exports."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = [[0, 1], [1, 0], [2, 1], [3, 0]], [0, 0, 1, 1]
+    (tmp_path / "train.csv").write_text("a,b,y\n0,1,0\n1,0,0\n2,1,1\n3,0,1\n")
+    (tmp_path / "test.csv").write_text("a,b,y\n1,1,0\n")
+    train = lg.log_dataset(str(tmp_path / "train.csv"), name="train")
+    test = lg.log_dataset(str(tmp_path / "test.csv"), name="test")
+    with lg.start_run("fit", params={"C": 1.0}, experiment="credit") as run:
+        run.log_input(train)
+        run.log_metric("accuracy", 0.9, dataset=test)
+        pipe = Pipeline([("scale", StandardScaler()), ("lr", LogisticRegression())]).fit(X, y)
+        model = run.log_model(pipe, "pipe_model")
+        run.log_model(RandomForestClassifier(n_estimators=2, random_state=0).fit(X, y), "forest")
+    lg.log_predictions(model, X[:2], [0, 0], request_ids=["r1", "r2"])
+    lg.promote(model, "production", reason="first")
+    lg.export("openlineage", None, tmp_path / "all.openlineage")
+    return {"model": model.id, "run": run.id, "train": train.id, "events": str(tmp_path / "all.openlineage")}
+
+
+def test_our_own_export_into_the_same_store_adds_nothing(lg: lineage.Lineage, credit: dict[str, str]) -> None:
+    before = {n.id for n in lg.nodes()}
+    result = lg.import_openlineage(credit["events"])
+    assert not result.changed, result.counts
+    assert {n.id for n in lg.nodes()} == before
+    assert lg.get("pipe_model").id == credit["model"]  # one node by that name, not a dataset twin too
+
+
+def test_our_own_export_into_a_fresh_store_keeps_models_and_experiments(credit: dict[str, str], tmp_path: Path) -> None:
+    other = lineage.open(tmp_path / "other" / "lineage.db")
+    try:
+        result = other.import_openlineage(credit["events"])
+        assert result.counts["model"] == 2 and "prediction" not in result.counts
+        model = other.get("pipe_model")
+        assert (model.id, model.kind) == (credit["model"], "model")
+        assert model.attrs["class"] == "sklearn.pipeline.Pipeline" and model.attrs["params"]
+        run = other.get(credit["run"])
+        assert (run.name, run.attrs["experiment"], run.attrs["status"]) == ("fit", "credit", "finished")
+        assert run.attrs["params"] == {"C": "1.0"} and run.attrs["metrics"] == {"accuracy": 0.9}
+        assert other.store.generators(model.id) == [run.id]
+        assert credit["train"] in {u.node.id for u in other.which_data(model.id)}
+        assert not other.import_openlineage(credit["events"]).changed
+        assert other.verify().ok
+    finally:
+        other.close()
+
+
 def test_a_dataset_with_a_sha256_version_is_our_content_node(lg: lineage.Lineage, tmp_path: Path) -> None:
     data = tmp_path / "d.csv"
     data.write_text("x\n1\n")

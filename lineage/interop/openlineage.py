@@ -13,7 +13,9 @@ In (`import_openlineage`): a JSON-lines stream (Airflow, Spark, dbt, the Python
 client) becomes runs and datasets. A run keeps its OpenLineage run id as its own id,
 so importing twice, or importing our own export, adds nothing; a dataset is one node
 per namespace and name (and version, when the producer gave one); a version that is a
-SHA-256 is our content id, so the upstream pipeline joins the ML lineage.
+SHA-256 is our content id, so the upstream pipeline joins the ML lineage. Our own
+events (with the ``lineage_ml`` facet) come back as they were: models as models, runs
+in their experiment.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .._version import __version__
 from ..errors import InvalidInputError
 from ..model import RUN_STATUSES, Node, is_hex, make_id
 from ..store import Store
-from .bulk import IMPORT_EXPERIMENT, ImportBatch, ImportResult
+from .bulk import IMPORT_EXPERIMENT, ImportBatch, ImportResult, foreign_dataset_id
 from .graph import Scope
 
 SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -64,6 +66,8 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 _END = {"finished": "COMPLETE", "failed": "FAIL", "crashed": "FAIL"}
 _STATUS_OF = {"COMPLETE": "finished", "FAIL": "failed", "ABORT": "failed"}
 _IO_KINDS = ("dataset", "model", "artifact", "prediction")
+#: the kinds besides datasets an imported export brings back by their `dataset_name`
+_ENTITY_KINDS = ("model", "artifact")
 
 
 # ---------------------------------------------------------------------------
@@ -493,8 +497,9 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
     """Import OpenLineage RunEvents (JSON lines) as runs and datasets; returns the counts.
 
     A run is recorded once it has a terminal event (COMPLETE, FAIL, ABORT); one with
-    only a START is left for a later import. Raises InvalidInputError for bad input,
-    before anything is written."""
+    only a START is left for a later import. Events our own export wrote (they carry
+    the ``lineage_ml`` facet) come back as they were: models as models, runs in their
+    experiment. Raises InvalidInputError for bad input, before anything is written."""
     name = "<stdin>" if source == "-" else os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<stream>"
     evs = read_events(source)
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -502,6 +507,7 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
         runs.setdefault(ev["run"]["runId"], []).append(ev)
     batch = ImportBatch(store, tool="openlineage", source=os.path.abspath(name) if os.path.exists(name) else name)
     known = _known_datasets(store) if evs else {}
+    models = _exported_models(ev for _, ev in evs)
     generated: dict[str, str] = {}
     plans = []
     for run_id, group in runs.items():
@@ -511,14 +517,32 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
             continue
         rid = make_id("run", _run_hex(run_id))
         plans.append((rid, run_id, group, final))
-        for ev in group:
+        for ev in group:  # (ids only: a run already recorded adds no node)
             for d in ev.get("outputs") or []:
-                generated[_ds_id(batch, d, known)] = rid
+                generated[_entity(d, known, models, _ml_facet(ev) is not None).id] = rid
     for rid, run_id, group, final in plans:
         if batch.has(rid):
             continue
-        _add_ol_run(batch, rid, run_id, group, final, known, generated)
+        _add_ol_run(batch, rid, run_id, group, final, known, models, generated)
     return batch.commit()
+
+
+def _ml_facet(ev: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Our ``lineage_ml`` run facet when lineage's own export wrote the event, else None."""
+    ml = ((ev.get("run") or {}).get("facets") or {}).get("lineage_ml")
+    return ml if isinstance(ml, Mapping) and ml.get("_schemaURL") == ML_FACET_SCHEMA else None
+
+
+def _exported_models(evs: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """``model id -> {id, name, class, hyperparameters}`` of the models our export's
+    ``lineage_ml`` facets list: an output whose version is one of these is that model."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for ev in evs:
+        ml = _ml_facet(ev)
+        for m in (ml or {}).get("models") or []:
+            if isinstance(m, Mapping) and isinstance(m.get("id"), str):
+                out[m["id"]] = m
+    return out
 
 
 def _known_datasets(store: Store) -> dict[tuple[str, str], str]:
@@ -529,38 +553,66 @@ def _known_datasets(store: Store) -> dict[tuple[str, str], str]:
     return out
 
 
-def _ds_id(batch: ImportBatch, d: Mapping[str, Any], known: dict[tuple[str, str], str]) -> str:
-    """The node of an OpenLineage dataset: our content node when its version is a
-    SHA-256, else the one node of that namespace and name (and version)."""
+def _entity(d: Mapping[str, Any], known: Mapping[tuple[str, str], str], models: Mapping[str, Mapping[str, Any]],
+            ours: bool) -> Node:
+    """The node an OpenLineage dataset stands for (not added): our content node when
+    its version is a SHA-256, else the one node of that namespace and name (and
+    version). In our own export (``ours``) the version and the name also say the
+    kind: a model the ``lineage_ml`` facet lists, or ``lineage`` + ``KIND/NAME``
+    (`dataset_name`), and ``ALGO:DIGEST`` is data known by a foreign digest."""
     ns, name = str(d["namespace"]), str(d["name"])
     version = ((d.get("facets") or {}).get("version") or {}).get("datasetVersion")
-    if isinstance(version, str) and len(version) == 64 and is_hex(version):
-        node_id = make_id("dataset", version)
+    sha256 = isinstance(version, str) and len(version) == 64 and is_hex(version)
+    kind, short = "dataset", name.rstrip("/").rsplit("/", 1)[-1] or name
+    attrs: dict[str, Any] = {"openlineage": {"namespace": ns, "name": name}, "source": "openlineage"}
+    if ours and sha256:
+        model = models.get(f"model:{version}")
+        head, _, rest = name.partition("/")
+        if model is not None:
+            kind, short = "model", str(model.get("name") or short)
+            attrs.update({k: v for k, v in (("class", model.get("class")), ("params", model.get("hyperparameters"))) if v})
+        elif ns == "lineage" and head in _ENTITY_KINDS and rest:
+            kind, short = head, rest
+    if sha256:
+        node_id = make_id(kind, str(version))
+    elif ours and isinstance(version, str) and ":" in version:  # `_version` of data known by a foreign digest
+        algo, digest = version.split(":", 1)
+        node_id = foreign_dataset_id(algo, digest)
+        attrs.update(digests={algo: digest}, content_hashed=False)
     elif version is None and (ns, name) in known:
-        return known[(ns, name)]
+        return Node(known[(ns, name)], "dataset")
     else:
         node_id = make_id("dataset", hashing.hash_text(f"openlineage:{ns}:{name}:{version or ''}"))
-    if node_id not in batch.nodes and not batch.stored([node_id]):
-        attrs: dict[str, Any] = {"openlineage": {"namespace": ns, "name": name}, "source": "openlineage"}
-        if version is not None:
-            attrs["version"] = str(version)
-        if ns == "file":
-            attrs["path"] = name
-        elif "://" in ns:
-            attrs["uri"] = ns.rstrip("/") + "/" + name.lstrip("/")
-        fields = ((d.get("facets") or {}).get("schema") or {}).get("fields")
-        if isinstance(fields, list) and fields:
-            attrs["columns"] = [f.get("name") for f in fields if isinstance(f, Mapping)]
-            types = {f.get("name"): f.get("type") for f in fields if isinstance(f, Mapping) and f.get("type")}
-            if types:
-                attrs["schema"] = types
-        batch.add_node(Node(node_id, "dataset", name.rstrip("/").rsplit("/", 1)[-1] or name, attrs))
-    known.setdefault((ns, name), node_id)
-    return node_id
+    if version is not None:
+        attrs["version"] = str(version)
+    if ns == "file":
+        attrs["path"] = name
+    elif "://" in ns:
+        attrs["uri"] = ns.rstrip("/") + "/" + name.lstrip("/")
+    fields = ((d.get("facets") or {}).get("schema") or {}).get("fields")
+    if isinstance(fields, list) and fields:
+        attrs["columns"] = [f.get("name") for f in fields if isinstance(f, Mapping)]
+        types = {f.get("name"): f.get("type") for f in fields if isinstance(f, Mapping) and f.get("type")}
+        if types:
+            attrs["schema"] = types
+    return Node(node_id, kind, short, attrs)
+
+
+def _add_entity(batch: ImportBatch, d: Mapping[str, Any], known: dict[tuple[str, str], str],
+                models: Mapping[str, Mapping[str, Any]], ours: bool) -> str:
+    """`_entity`, added to the batch unless recorded already; returns its id."""
+    node = _entity(d, known, models, ours)
+    # (a node already recorded is left as it is: not even its name as an alias)
+    if node.id not in batch.nodes and not batch.stored([node.id]):
+        batch.add_node(node)
+    if node.kind == "dataset":
+        known.setdefault((str(d["namespace"]), str(d["name"])), node.id)
+    return node.id
 
 
 def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str, Any]], final: dict[str, Any],
-                known: dict[tuple[str, str], str], generated: Mapping[str, str]) -> None:
+                known: dict[tuple[str, str], str], models: Mapping[str, Mapping[str, Any]],
+                generated: Mapping[str, str]) -> None:
     job = final["job"]
     start = next((e for e in group if e.get("eventType") == "START"), group[0])
     started, ended = str(start["eventTime"]), str(final["eventTime"])
@@ -569,7 +621,13 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
     for ev in group:
         facets.update((ev.get("run") or {}).get("facets") or {})
         job_facets.update((ev.get("job") or {}).get("facets") or {})
-    attrs: dict[str, Any] = {"experiment": job["namespace"], "started_at": started, "imported_from": batch.source,
+    ml = facets.get("lineage_ml") or {}
+    experiment, run_name = job["namespace"], job["name"]
+    if _ml_facet(final) is not None and ml.get("experiment"):  # our export: the job name is EXPERIMENT.NAME outside `default` (`_job`)
+        experiment = str(ml["experiment"])
+        if experiment != "default" and run_name.startswith(experiment + "."):
+            run_name = run_name[len(experiment) + 1:]
+    attrs: dict[str, Any] = {"experiment": experiment, "started_at": started, "imported_from": batch.source,
                              "openlineage": {"run_id": run_id, "job_namespace": job["namespace"], "job_name": job["name"],
                                              "producer": final.get("producer")}}
     parent = (facets.get("parent") or {}).get("run", {}).get("runId")
@@ -578,19 +636,20 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
     source_code = job_facets.get("sourceCode") or {}
     if source_code.get("sourceCode"):
         attrs["command"] = [str(source_code["sourceCode"])]
-    batch.add_node(Node(rid, "run", job["name"], attrs, started))
-    ml = facets.get("lineage_ml") or {}
-    raw_params = ml.get("params")
-    params: Mapping[str, Any] = raw_params if isinstance(raw_params, Mapping) else {}
-    if params:
-        from .. import tracking
+    batch.add_node(Node(rid, "run", run_name, attrs, started))
+    from .. import tracking
 
-        batch.add_rows("params", [(rid, k, v) for k, v in tracking.secret_safe(params).items()])
+    for table in ("params", "tags"):
+        raw = ml.get(table)
+        if isinstance(raw, Mapping) and raw:
+            batch.add_rows(table, [(rid, k, v) for k, v in tracking.secret_safe(raw, table).items()])
     raw_metrics = ml.get("metrics")
     metrics: Mapping[str, Any] = raw_metrics if isinstance(raw_metrics, Mapping) else {}
     batch.add_rows("metrics", [(rid, k, v, 0, ended, None, None) for k, v in metrics.items() if v is not None])
     status = _STATUS_OF[final["eventType"]]
-    error = (facets.get("errorMessage") or {}).get("message") if status == "failed" else None
+    if status == "failed" and ml.get("status") == "crashed":  # (both are a FAIL event; our facet tells them apart)
+        status = "crashed"
+    error = (facets.get("errorMessage") or {}).get("message") if status != "finished" else None
     batch.add_rows("run_states", [(rid, "running", started, None, None, None), (rid, status, ended, None, error, None)])
     loc = job_facets.get("sourceCodeLocation") or {}
     if loc.get("version"):
@@ -602,12 +661,12 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
         batch.add_node(Node(code_id, "code", str(loc.get("path") or commit[:10]), code_attrs))
         batch.add_edge(rid, code_id, "used", "code")
     for ev in group:
+        ours = _ml_facet(ev) is not None
         for d in ev.get("inputs") or []:
-            ds = _ds_id(batch, d, known)
+            ds = _add_entity(batch, d, known, models, ours)
             batch.add_edge(rid, ds, "used", "input")
             producer = generated.get(ds) or next(iter(batch.store.generators(ds)), None)
             if producer and producer != rid:
                 batch.add_edge(rid, producer, "was_informed_by")
         for d in ev.get("outputs") or []:
-            batch.add_edge(_ds_id(batch, d, known), rid, "was_generated_by")
-
+            batch.add_edge(_add_entity(batch, d, known, models, ours), rid, "was_generated_by")
