@@ -212,3 +212,41 @@ def test_a_failure_while_writing_leaves_nothing(lg: lineage.Lineage, tmp_path: P
     monkeypatch.undo()
     assert lg.import_openlineage(path).counts["params"] == 1500
     assert lg.verify().ok
+
+
+@pytest.fixture
+def foreign_prov(tmp_path: Path) -> Path:
+    """Another producer's PROV-JSON: `ex:cleaned` and `ex:alice` are named only by
+    relations, never declared (PROV-DM allows it); the activity has its times."""
+    doc = {"prefix": {"ex": "http://example.org/"},
+           "entity": {"ex:raw": {"prov:label": "raw"}},
+           "activity": {"ex:clean": {"prov:startTime": "2024-01-01T00:00:00Z", "prov:endTime": "2024-01-01T01:00:00Z"}},
+           "used": {"_:u1": {"prov:activity": "ex:clean", "prov:entity": "ex:raw"}},
+           "wasGeneratedBy": {"_:g1": {"prov:entity": "ex:cleaned", "prov:activity": "ex:clean"}},
+           "wasDerivedFrom": {"_:d1": {"prov:generatedEntity": "ex:cleaned", "prov:usedEntity": "ex:raw"}},
+           "wasAssociatedWith": {"_:a1": {"prov:activity": "ex:clean", "prov:agent": "ex:alice"}}}
+    path = tmp_path / "foreign.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_prov_elements_only_relations_name_are_kept_with_their_relations(lg: lineage.Lineage, foreign_prov: Path) -> None:
+    result = lg.import_prov(foreign_prov)
+    assert result.counts["dataset"] == 2 and result.counts["agent"] >= 1
+    cleaned, clean, raw = lg.get("cleaned"), lg.get("clean"), lg.get("raw")
+    assert cleaned.kind == "dataset" and clean.kind == "run"
+    assert lg.store.generators(cleaned.id) == [clean.id]
+    edges = {(e["src"], e["dst"], e["rel"]) for e in lg.trace(cleaned.id).to_dict()["edges"]}
+    assert (cleaned.id, raw.id, "was_derived_from") in edges
+    assert lg.get("alice").kind == "agent"
+    assert (clean.id, lg.get("alice").id, "was_associated_with") in edges
+    assert not lg.import_prov(foreign_prov).changed  # the undeclared ends have stable ids too
+
+
+def test_a_foreign_prov_activity_keeps_its_times(lg: lineage.Lineage, foreign_prov: Path) -> None:
+    lg.import_prov(foreign_prov)
+    [run] = [r for r in lg.runs() if r.name == "clean"]
+    assert run.attrs["started_at"] == "2024-01-01T00:00:00.000000Z"
+    assert run.attrs["ended_at"] == "2024-01-01T01:00:00.000000Z"
+    assert run.attrs["status"] == "finished" and run.attrs["experiment"] == "default"
+    assert run.attrs["imported_from"] == str(foreign_prov.resolve())

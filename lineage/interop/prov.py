@@ -11,7 +11,9 @@ times. Relations map to ``used`` (with ``prov:role``), ``wasGeneratedBy``,
 
 In: a PROV document written by us is rebuilt exactly (same ids, names, attributes,
 relations, run params, tags, metrics and states). Elements of other producers get
-ids from their qualified names and the kind their PROV class suggests.
+ids from their qualified names and the kind their PROV class suggests (an activity
+keeps its times); one that only relations name is kept too, with the kind of the end
+it is at.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +236,7 @@ def import_prov(store: Store, path: str | os.PathLike[str]) -> ImportResult:
             ids[str(rec.identifier)] = _add_element(batch, rec)
     for rec in doc.get_records():
         if rec.is_relation():
-            _add_relation(batch, rec, ids)
+            _add_relation(batch, rec, ids)  # (adds the ends it names that no element declares)
     return batch.commit()
 
 
@@ -251,25 +253,26 @@ def _add_element(batch: ImportBatch, rec: Any) -> str:
     kind = str(kind) if kind is not None else ("run" if isinstance(rec, ProvActivity) else "agent" if isinstance(rec, ProvAgent) else "dataset")
     if kind not in KINDS:
         raise InvalidInputError(f"{batch.source}: element {qn} has unknown lineage:kind {kind!r}")
-    head, _, local = qn.partition(":")
-    if head == kind and is_hex(local):
-        node_id = make_id(kind, local)
-    else:  # another producer's element: an id from its qualified name
-        digest = hashing.hash_text(f"prov:{rec.identifier.uri}")
-        node_id = make_id(kind, digest[:32] if kind in ("run", "prediction") else digest)
+    node_id, local = _node_id(kind, rec.identifier)
     raw = _one(rec, "lineage:attrs")
     try:
         attrs = json.loads(str(raw)) if raw is not None else {}
     except ValueError:
         raise InvalidInputError(f"{batch.source}: element {qn} has lineage:attrs that are not JSON") from None
-    if raw is None:  # a foreign element: its attributes as text
+    if raw is None:  # a foreign element: its attributes as text, an activity's times as a run's
         attrs = {str(k): str(v) for k, v in rec.attributes if not str(k).startswith("prov:")}
         attrs["prov_id"] = rec.identifier.uri
+        if isinstance(rec, ProvActivity):
+            attrs.setdefault("experiment", "default")  # (DESIGN §1: a run's experiment unless set)
+        if isinstance(rec, ProvActivity) and rec.get_startTime() is not None:
+            attrs["started_at"] = _utc_iso(rec.get_startTime())
+            if rec.get_endTime() is not None:  # (without one, whether it ended is unknown: no status)
+                attrs.update(ended_at=_utc_iso(rec.get_endTime()), status="finished")
     name = _one(rec, "lineage:name")
     if name is None:
         name = _one(rec, "prov:label") or (local if raw is None else None)
     created = _one(rec, "lineage:created_at")
-    created_at = str(created) if created is not None else None
+    created_at = str(created) if created is not None else attrs.get("started_at")
     if kind == "run":
         _add_run(batch, node_id, None if name is None else str(name), dict(attrs), created_at)
     elif kind == "prediction":
@@ -279,10 +282,31 @@ def _add_element(batch: ImportBatch, rec: Any) -> str:
     return node_id
 
 
+def _node_id(kind: str, identifier: Any) -> tuple[str, str]:
+    """The node id of a PROV element (a ``prov`` QualifiedName) and its local part:
+    our own id when we wrote it (``dataset:3f2a…``), else one derived from its URI."""
+    head, _, local = str(identifier).partition(":")
+    if head == kind and is_hex(local):
+        return make_id(kind, local), local
+    digest = hashing.hash_text(f"prov:{identifier.uri}")
+    return make_id(kind, digest[:32] if kind in ("run", "prediction") else digest), local
+
+
+def _utc_iso(t: datetime) -> str:
+    """A PROV time in lineage's form (UTC, microseconds, ``Z``); xsd:dateTime may omit
+    the zone, and such a time is taken as UTC."""
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _add_run(batch: ImportBatch, node_id: str, name: str | None, attrs: dict[str, Any], created_at: str | None) -> None:
     """A run as the store keeps it: params, tags, metrics and states as rows, the rest
-    as attributes (an exported run's attrs carry its state, see `Store.with_run_state`)."""
+    as attributes (an exported run's attrs carry its state, see `Store.with_run_state`).
+    Like every imported run it says where it came from (``imported_from``), unless it
+    already did (a run another import brought, then exported to PROV)."""
     state = {k: attrs.pop(k) for k in _RUN_STATE_KEYS if k in attrs}
+    attrs.setdefault("imported_from", batch.source)
     started = attrs.get("started_at") or created_at
     batch.add_node(Node(node_id, "run", name, attrs, created_at or started))
     if isinstance(state.get("params"), Mapping):
@@ -309,17 +333,41 @@ _RELATIONS = {cls: (rel, *_ENDS[rel]) for cls, rel in {
 }.items()}
 
 
-def _add_relation(batch: ImportBatch, rec: Any, ids: Mapping[str, str]) -> None:
+#: the kind of an element PROV-DM lets a relation name without declaring it, by the
+#: end it is at (as `_add_element` reads a declared entity, activity or agent)
+_END_KINDS = {"prov:entity": "dataset", "prov:generatedEntity": "dataset", "prov:usedEntity": "dataset",
+              "prov:activity": "run", "prov:informed": "run", "prov:informant": "run", "prov:agent": "agent"}
+
+
+def _add_relation(batch: ImportBatch, rec: Any, ids: dict[str, str]) -> None:
     spec = _RELATIONS.get(type(rec).__name__)
     if spec is None:
         return  # a PROV relation lineage has no counterpart for (delegation, influence, …)
     rel, src_attr, dst_attr = spec
     src, dst = _one(rec, src_attr), _one(rec, dst_attr)
-    if src is None or dst is None or str(src) not in ids or str(dst) not in ids:
-        return
+    if src is None or dst is None:
+        return  # (the prov package already refuses a relation without its two ends)
+    for end, attr in ((src, src_attr), (dst, dst_attr)):
+        if str(end) not in ids:
+            ids[str(end)] = _add_undeclared(batch, end, _END_KINDS[attr])
     types = {str(v) for k, v in rec.attributes if str(k) == "prov:type"}
     if rel == "was_derived_from" and "prov:Revision" in types:
         rel = "was_revision_of"
     role = _one(rec, "prov:role") if rel == "used" else _one(rec, "lineage:role")
     batch.add_edge(ids[str(src)], ids[str(dst)], rel, None if role is None else str(role))
+
+
+def _add_undeclared(batch: ImportBatch, identifier: Any, kind: str) -> str:
+    """A node for an element only a relation names (PROV-DM allows it): kept, so its
+    relations are, with the kind of the end it is at and its name from its qualified
+    name; returns its id."""
+    node_id, local = _node_id(kind, identifier)
+    if batch.has(node_id):  # (recorded already: left as it is)
+        return node_id
+    attrs = {"prov_id": identifier.uri, "prov_declared": False}
+    if kind == "run":
+        _add_run(batch, node_id, local, attrs, None)
+    else:
+        batch.add_node(Node(node_id, kind, local, attrs))
+    return node_id
 
