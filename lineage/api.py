@@ -71,10 +71,17 @@ class Lineage:
         """
         return self.store.path
 
-    def close(self) -> None:
+    def close(self, *, discard_if_new: bool = False) -> None:
         """Close the store: flush every prediction logger of this object, then close
         the connections. Using the object afterwards fails; ``with lineage.open() as lg:``
         closes it for you.
+
+        Parameters
+        ----------
+        discard_if_new : bool, default False
+            Also remove the store when this object created it and nothing was written
+            to it: what `lineage import` does when the import fails, so bad input
+            leaves no empty store behind.
 
         Returns
         -------
@@ -87,7 +94,10 @@ class Lineage:
         """
         for logger in list(getattr(self, "_loggers", ())):
             logger.close()  # their queued predictions go to the store before it closes
-        self.store.close()
+        if discard_if_new:
+            self.store.discard_if_new()
+        else:
+            self.store.close()
 
     def __enter__(self) -> Lineage:
         return self

@@ -7,10 +7,11 @@ stderr and an exit code: 1 for a failed check or a bad reference, 2 for bad usag
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
@@ -65,6 +66,19 @@ class State:
         if self._lg is not None:
             self._lg.close()
             self._lg = None
+
+    @contextlib.contextmanager
+    def importing(self) -> Iterator[Any]:
+        """The store for an import, created when missing; when the import fails, a
+        store it created is removed again (a failed import writes nothing, not even
+        an empty store)."""
+        lg = self.lineage(create=True)
+        try:
+            yield lg
+        except BaseException:
+            self._lg = None
+            lg.close(discard_if_new=True)
+            raise
 
 
 pass_state = click.make_pass_decorator(State)
@@ -1397,8 +1411,9 @@ def import_mlflow(state: State, tracking_uri: str, experiments: tuple[str, ...],
       lineage import mlflow --tracking-uri sqlite:///mlflow.db
       lineage import mlflow --tracking-uri http://mlflow:5000 --experiment risk
     """
-    lg = state.lineage(create=True)
-    _print_import(lg.import_mlflow(tracking_uri, experiments=experiments, registry_uri=registry_uri), as_json)
+    with state.importing() as lg:
+        result = lg.import_mlflow(tracking_uri, experiments=experiments, registry_uri=registry_uri)
+    _print_import(result, as_json)
 
 
 @import_.command(name="dvc")
@@ -1414,8 +1429,9 @@ def import_dvc(state: State, repo: str, all_commits: bool, as_json: bool) -> Non
       lineage import dvc
       lineage import dvc path/to/repo --all-commits
     """
-    lg = state.lineage(create=True)
-    _print_import(lg.import_dvc(repo, all_commits=all_commits), as_json)
+    with state.importing() as lg:
+        result = lg.import_dvc(repo, all_commits=all_commits)
+    _print_import(result, as_json)
 
 
 @import_.command(name="openlineage")
@@ -1430,8 +1446,9 @@ def import_openlineage(state: State, source: str, as_json: bool) -> None:
       lineage import openlineage events.jsonl
       cat events.jsonl | lineage import openlineage -
     """
-    lg = state.lineage(create=True)
-    _print_import(lg.import_openlineage(source), as_json)
+    with state.importing() as lg:
+        result = lg.import_openlineage(source)
+    _print_import(result, as_json)
 
 
 @import_.command(name="prov")
@@ -1445,8 +1462,9 @@ def import_prov(state: State, path: str, as_json: bool) -> None:
     Example:
       lineage import prov graph.json
     """
-    lg = state.lineage(create=True)
-    _print_import(lg.import_prov(path), as_json)
+    with state.importing() as lg:
+        result = lg.import_prov(path)
+    _print_import(result, as_json)
 
 
 @cli.command(name="export")

@@ -250,3 +250,18 @@ def test_a_foreign_prov_activity_keeps_its_times(lg: lineage.Lineage, foreign_pr
     assert run.attrs["ended_at"] == "2024-01-01T01:00:00.000000Z"
     assert run.attrs["status"] == "finished" and run.attrs["experiment"] == "default"
     assert run.attrs["imported_from"] == str(foreign_prov.resolve())
+
+
+def test_a_failed_import_into_a_new_store_leaves_no_store(lg: lineage.Lineage, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"eventType": "START", "run": {"runId": "0189\n')  # cut off inside a string
+    for db in (tmp_path / "new.db", tmp_path / "a" / "b" / "new.db"):
+        res = CliRunner().invoke(cli, ["--db", str(db), "import", "openlineage", str(bad)])
+        assert res.exit_code == 1
+        assert res.output.strip().startswith(f"Error: {bad}:1: not valid JSON (Unterminated string starting at: column ")
+        assert len(res.output.strip().splitlines()) == 1
+        assert not db.exists() and not db.with_name("new.db-wal").exists()
+    assert not (tmp_path / "a").exists()  # nor the folders made for it
+    # a store that was there before (even one with nothing in it) stays
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "openlineage", str(bad)])
+    assert res.exit_code == 1 and lg.db_path.exists() and lg.verify().ok

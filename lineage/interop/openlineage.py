@@ -472,7 +472,7 @@ def read_events(source: str | os.PathLike[str] | IO[str]) -> list[tuple[int, dic
         try:
             ev = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidInputError(f"{name}:{i}: not valid JSON ({exc.msg} at column {exc.colno}); "
+            raise InvalidInputError(f"{name}:{i}: not valid JSON ({exc.msg}: column {exc.colno}); "
                                     "expected one OpenLineage event per line") from None
         if not isinstance(ev, dict) or "run" not in ev:
             if isinstance(ev, dict) and ("dataset" in ev or "job" in ev) and "eventType" not in ev:

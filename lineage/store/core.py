@@ -148,6 +148,10 @@ class Store:
             # would silently turn it into an empty store that verifies "ok"
             raise StoreCorruptError(f"{self.path} is empty (zero bytes): not a lineage store; "
                                     "restore it from a backup, or remove it and run `lineage init`")
+        # what this open creates (missing folders, their .gitignore, the database),
+        # so that `discard_if_new` can take it back
+        self._made = [p for p in (*reversed(self.path.parents), self.path.parent / ".gitignore", self.path)
+                      if create and not p.exists()]
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             ignore_in_git(self.path.parent)
@@ -239,6 +243,21 @@ class Store:
                 c.close()
         self._local = threading.local()
         self._db = None
+
+    def discard_if_new(self) -> bool:
+        """Close the store, and remove it when this object created it and nothing was
+        written to it since (no ledger event): a command that failed, such as an import
+        of bad input, leaves no empty store behind. True when it was removed."""
+        new = self.path in getattr(self, "_made", ()) and not self._closed and self.head()[0] == 0
+        self.close()
+        if not new:
+            return False
+        for suffix in ("-wal", "-shm", "-journal", ""):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        for p in reversed(self._made[:-1]):  # its .gitignore, then the folders it made, deepest first
+            with suppress(OSError):  # (one that holds something else now stays)
+                p.unlink() if p.name == ".gitignore" else p.rmdir()
+        return True
 
     def __enter__(self) -> Store:
         return self
