@@ -303,7 +303,12 @@ def collect_model(store: Store, model_id: str) -> Facts:
     shown = set(nodes) | {r["id"] for r in later_runs}
     if previous is not None:
         shown |= {n.id for n in query.trace(store, previous.id).nodes() if n.kind != "group"}
+    # a column is shown as sensitive when any version of its dataset's name marks it
+    shown |= {v for d in data if d["name"] for v in store.version_ids(d["name"], "dataset")}
     facts.fact_events = query_rows.record_events(store, sorted(shown))
+    # the labels, importances and erased predictions the report shows (`serving`)
+    for table, seqs in query_rows.serving_events(store, model_id, node.name).items():
+        facts.fact_events.setdefault(table, set()).update(seqs)
     facts.prediction_events = pred_events
     facts.files = _file_targets(store, node, data, nodes)
     return facts

@@ -3,7 +3,8 @@
 Three checks, each with a stated scope:
 
 1. **Facts.** Every ledger event that recorded something the report shows (a node, an
-   edge, a param, a metric, a run state, an annotation, the predictions it counts) is
+   edge, a param, a metric, a run state, an annotation, a label change of the model's
+   name, an importance, an erasure, the predictions it counts) is
    re-checked on its own: its rows still hash to what it committed to, its payload to
    its digest, and its hash still follows from its predecessor's. Cheap, and it catches
    an edit to exactly the records the report relies on.

@@ -17,8 +17,9 @@ PRODUCTION = "production"
 
 
 def model_extras(store: Store, model_id: str) -> dict[str, Any]:
-    """``{"labels", "name_labels", "features"}`` for a model version: the labels it holds
-    now, ``{label: version}`` of its name, and its inputs with the sensitive columns
+    """``{"labels", "name_labels", "label_events", "features"}`` for a model version: the
+    labels it holds now, ``{label: version}`` of its name, the events that changed
+    them, and its inputs with the sensitive columns
     reaching them (``features.sensitive``: column, where it was marked, allowed)."""
     from ..features import feature_lineage
     from ..query.serving import model_history
@@ -31,6 +32,8 @@ def model_extras(store: Store, model_id: str) -> dict[str, Any]:
         hist = model_history(store, store.history(node.name, kind="model"))
         out["labels"] = hist.version_labels(model_id)
         out["name_labels"] = dict(hist.labels)
+        # the events that changed the name's labels, so an altered one is marked where the labels are shown
+        out["label_events"] = sorted({int(p["event"]) for p in hist.promotions})
     try:
         fl = feature_lineage(store, model_id)
     except LineageError as exc:  # a report must not be lost to a feature map it cannot read: shown as a gap

@@ -20,7 +20,7 @@ from ..store import Store, event_numbers, published
 from .closure import chunks, placeholders
 
 __all__ = ["kept_inputs", "metrics_of", "overview_counts", "param_events", "prediction_inputs",
-           "prediction_summary", "record_events", "run_states_of"]
+           "prediction_summary", "record_events", "run_states_of", "serving_events"]
 
 
 def _with_events(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -51,10 +51,11 @@ def run_states_of(store: Store, run_id: str) -> list[dict[str, Any]]:
 def record_events(store: Store, node_ids: Sequence[str]) -> dict[str, set[int]]:
     """The ledger events behind what is recorded about ``node_ids``, per table: their
     node rows and aliases, the edges between two of them, the params, tags, metrics
-    and states of the runs among them, and their annotations (predictions aside)."""
+    and states of the runs among them, their annotations, and the erasures of any of
+    those rows (predictions aside)."""
     ids = sorted({i for i in node_ids if not i.startswith("prediction:")})
     out: dict[str, set[int]] = {t: set() for t in ("nodes", "aliases", "edges", "params", "tags", "metrics",
-                                                   "run_states", "annotations")}
+                                                   "run_states", "annotations", "redactions")}
     wanted = set(ids)
     for chunk in chunks(ids, 500):
         marks = placeholders(len(chunk))
@@ -68,6 +69,37 @@ def record_events(store: Store, node_ids: Sequence[str]) -> dict[str, set[int]]:
             out[table].update(found)
         out["edges"].update(r[1] for r in store.conn.execute(f"SELECT dst, event FROM edges WHERE src IN ({marks})", chunk)
                             if r[0] in wanted)
+        # an erased row hashes through its redaction record: a forged one would make an
+        # edited row pass as erased, so the event that wrote the redaction is checked too
+        for table, column in _ERASABLE:
+            out["redactions"].update(r[0] for r in store.conn.execute(
+                f"SELECT DISTINCT r.event FROM redactions r JOIN {table} t ON t.pk = r.row_pk "
+                f"WHERE r.tbl = '{table}' AND t.{column} IN ({marks})", chunk))
+    return out
+
+
+#: tables whose rows erasure can blank, with the column naming the node each row is about
+_ERASABLE = (("nodes", "id"), ("aliases", "node"), ("params", "run"), ("tags", "run"), ("run_states", "run"),
+             ("annotations", "node"))
+
+
+def serving_events(store: Store, model_id: str, name: str | None) -> dict[str, set[int]]:
+    """The ledger events behind a model's serving facts, per table: every change of
+    its name's labels (the labels a report shows for the version and the name come
+    from replaying all of them), the importances computed for it after logging, and
+    the erasures of its predictions and their kept inputs (``redactions``)."""
+    out: dict[str, set[int]] = {"promotions": set(), "importances": set(), "redactions": set()}
+    if name:
+        out["promotions"] = {r[0] for r in store.conn.execute("SELECT DISTINCT event FROM promotions WHERE name = ?",
+                                                               (name,))}
+    out["importances"] = {r[0] for r in store.conn.execute("SELECT DISTINCT event FROM importances WHERE model = ?",
+                                                            (model_id,))}
+    out["redactions"] = {r[0] for r in store.conn.execute(
+        "SELECT DISTINCT r.event FROM redactions r JOIN predictions p ON p.pk = r.row_pk "
+        "WHERE r.tbl = 'predictions' AND p.model = ? "
+        "UNION SELECT DISTINCT r.event FROM redactions r JOIN prediction_inputs i ON i.pk = r.row_pk "
+        "JOIN predictions p ON p.id = i.prediction WHERE r.tbl = 'prediction_inputs' AND p.model = ?",
+        (model_id, model_id))}
     return out
 
 
