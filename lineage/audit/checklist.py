@@ -277,6 +277,11 @@ def _hyperparameters(f: Facts) -> Finding:
     if not n_model and not n_run:
         return False, "No hyperparameters recorded", ev
     extra = "; feature importance recorded" if f.feature_importance else ""
+    steps = [s for s in f.model.get("steps") or [] if s["depth"]]
+    if steps:  # a composite: its chain is part of the design, not only the last step's settings
+        chain = " → ".join(str(s["class"] or "—").rsplit(".", 1)[-1] for s in steps)
+        return True, (f"{_n(len(steps), 'step')} ({chain}), each with its own parameters; "
+                      f"{_n(n_model, 'final estimator parameter')} and {_n(n_run, 'run parameter')} recorded{extra}"), ev
     return True, f"{_n(n_model, 'estimator parameter').capitalize()} and {_n(n_run, 'run parameter')} recorded{extra}", ev
 
 

@@ -261,6 +261,10 @@ def collect_model(store: Store, model_id: str) -> Facts:
         "name": node.name,
         "digest": _hex(model_id),
         "class": a.get("class"),
+        # a composite (Pipeline, ColumnTransformer, ensemble) as its chain of steps, each
+        # with its own parameters: the class alone hides what the model does to its inputs
+        "final_estimator": a.get("final_estimator"),
+        "steps": _steps(a.get("steps")),
         "flavor": a.get("flavor"),
         "created_at": node.created_at,
         "event": store.event_of(model_id),
@@ -312,6 +316,26 @@ def collect_model(store: Store, model_id: str) -> Facts:
     facts.prediction_events = pred_events
     facts.files = _file_targets(store, node, data, nodes)
     return facts
+
+
+def _steps(recorded: Any) -> list[dict[str, Any]] | None:
+    """A model's recorded chain of steps (`describe.steps_of`) as the report shows it:
+    ``{"step", "class", "params", "depth"}`` plus ``columns`` where a ColumnTransformer
+    recorded them; None for a plain estimator (its class and parameters say it all)."""
+    if not isinstance(recorded, list) or not recorded:
+        return None
+    out = []
+    for s in recorded:
+        if not isinstance(s, dict):
+            continue
+        path = str(s.get("step") or "")
+        step: dict[str, Any] = {"step": path, "class": s.get("class"), "params": _plain(s.get("params") or {}),
+                                # the pipeline itself is the unnamed root: its steps are depth 1
+                                "depth": path.count("/") + (1 if "/" in path or s is not recorded[0] else 0)}
+        if s.get("columns") is not None:
+            step["columns"] = [str(c) for c in s["columns"]]
+        out.append(step)
+    return out
 
 
 def _brief(node: Node | None, fallback_id: str | None = None) -> dict[str, Any]:

@@ -158,6 +158,21 @@ def _data_table(d: dict[str, Any]) -> list[str]:
         for x in d["data"]])
 
 
+def _short_class(qualname: Any) -> str:
+    """``sklearn.preprocessing._data.StandardScaler`` -> ``StandardScaler``."""
+    return str(qualname or "—").rsplit(".", 1)[-1]
+
+
+def _text(v: Any) -> str:
+    """A param value as text: strings as they are, the rest as compact JSON (as in HTML)."""
+    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+
+
+def _chain(steps: list[dict[str, Any]]) -> str:
+    """A composite model's steps in data-flow order, ``path (Class) → …`` (the unnamed root left out)."""
+    return " → ".join(f"{code(x['step'])} ({cell(_short_class(x['class']))})" for x in steps if x["depth"])
+
+
 def _detail(key: str, d: dict[str, Any]) -> list[str]:
     m = d["model"]
     if key == "identity":
@@ -166,7 +181,10 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
             ["Name", cell(m["name"])], ["Version", f"{m['version']} of {m['versions']}"],
             ["Parent version", f"{cell(prev['name'])} {code(prev['id'])}" if prev else "none (first version)"],
             ["Owner", cell((m.get("owner") or {}).get("label"))], ["Recorded", f"{when(m['created_at'])} (event {m['event']})"],
-            ["Evaluated", when(m.get("evaluated_at"))], ["Artifact", f"{code(m['artifact'] or '—')} ({size(m['size'])})"],
+            ["Evaluated", when(m.get("evaluated_at"))], ["Class", cell(m["class"])],
+            *([["Steps", f"{_chain(m['steps'])}; final estimator {cell(_short_class(m.get('final_estimator')))}"]]
+              if m.get("steps") else []),
+            ["Artifact", f"{code(m['artifact'] or '—')} ({size(m['size'])})"],
         ])
     if key == "training_data" and d["data"]:
         return _data_table(d)
@@ -192,10 +210,17 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
         return out
     if key == "hyperparameters":
         hp = d["hyperparameters"]
+        source = f"final estimator ({cell(_short_class(m.get('final_estimator')))})" if m.get("steps") else "estimator"
         out = table(["Parameter", "Source", "Value"],
-                    [[cell(k), "estimator", cell(v)] for k, v in sorted(hp["model"].items())]
+                    [[cell(k), source, cell(v)] for k, v in sorted(hp["model"].items())]
                     + [[cell(k), "run", cell(v) + _altered_mark(d, hp.get("run_events", {}).get(k))]
                        for k, v in sorted(hp["run"].items())])
+        if m.get("steps"):
+            out += [f"Steps and their own parameters ({sum(1 for x in m['steps'] if x['depth'])}):", ""]
+            out += table(["Step", "Class", "Columns", "Own parameters"], [
+                [code(x["step"]), cell(_short_class(x["class"])), cell(", ".join(x["columns"])) if "columns" in x else "",
+                 cell(", ".join(f"{k}={_text(v)}" for k, v in sorted(x["params"].items())) or "none")]
+                for x in m["steps"]])
         if d["feature_importance"]:
             out += [f"Feature importance (from {esc(m.get('importance_source'))}), top 20 of {len(d['feature_importance'])}:", ""]
             out += table(["Rank", "Feature", "Importance"],
@@ -271,6 +296,7 @@ def render_report(report: AuditReport) -> str:
         out += table(["", ""], [
             ["Name", f"**{cell(m['name'])}** (version {m['version']} of {m['versions']})"], ["Id", code(m["id"])],
             ["Digest", code("sha256:" + m["digest"])], ["Class", cell(m["class"])],
+            *([["Steps", _chain(m["steps"])]] if m.get("steps") else []),
             ["Who", cell((m.get("owner") or {}).get("label"))], ["When", when(m["created_at"])],
             ["Status", cell(d["summary"]["status"])],
             ["Predictions", f"{d['predictions']['count']}" + (f", {when(d['predictions']['first_at'])} to "
