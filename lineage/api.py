@@ -2287,7 +2287,8 @@ class Lineage:
         -------
         list of (str, str or None, Node)
             ``(rel, role, node)``: rel ``used`` with the role as recorded (training,
-            code, environment, …) or ``was_generated_by`` with role None.
+            code, environment, …) or ``was_generated_by`` with the path the run logged
+            it at (artifacts, and models logged at an MLflow artifact path) or None.
 
         Raises
         ------

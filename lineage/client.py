@@ -236,16 +236,19 @@ class MlflowClient(ModelRegistry):
         p = Path(local_path)
         live_run(self._lg, run_id).log_artifact(p, f"{artifact_path.strip('/')}/{p.name}" if artifact_path else p.name)
 
-    def _artifacts(self, run_id: str) -> list[Node]:
+    def _artifacts(self, run_id: str) -> list[tuple[str, Node]]:
+        """``(path in the run, artifact node)`` of each file the run logged: the path is
+        the role of its generation (the node, its content, may be named after where it
+        was logged first); older records have none, and their node's name is it."""
         node = resolve_run(self._lg, run_id)
-        return [n for rel, _, n in self._lg.run_links(node) if rel == "was_generated_by" and n.kind == "artifact"]
+        return [(str(role or n.name or ""), n) for rel, role, n in self._lg.run_links(node)
+                if rel == "was_generated_by" and n.kind == "artifact"]
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The files (and folders) directly under ``path`` of a run's artifacts."""
         prefix = (path or "").strip("/")
         files: dict[str, FileInfo] = {}
-        for n in self._artifacts(run_id):
-            name = str(n.name or "")
+        for name, n in self._artifacts(run_id):
             if prefix and not name.startswith(prefix + "/"):
                 continue
             rest = name[len(prefix) + 1:] if prefix else name
@@ -264,12 +267,12 @@ class MlflowClient(ModelRegistry):
 
         want = path.strip("/")
         dst = Path(dst_path or os.getcwd())
-        hits = [n for n in self._artifacts(run_id) if n.name == want or str(n.name).startswith(want + "/")]
+        hits = [(name, n) for name, n in self._artifacts(run_id) if name == want or name.startswith(want + "/")]
         if not hits:
             raise NodeNotFoundError(f"runs:/{run_hex(resolve_run(self._lg, run_id).id)}/{want}",
                                     "the run has no artifact at that path")
-        for n in hits:
-            target = dst / str(n.name)
+        for name, n in hits:
+            target = dst / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self._lg.artifact_file(n), target)
         return str(dst / want)

@@ -34,8 +34,9 @@ STATUS = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "cra
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 
-# experiments created in this process that hold no run yet (a run records its experiment)
-_created: dict[str, dict[str, Any]] = {}
+# experiments created in this process that hold no run yet (a run records its
+# experiment), by the store they were created in: another store does not have them
+_created: dict[str, dict[str, dict[str, Any]]] = {}
 _created_lock = threading.Lock()
 
 
@@ -84,7 +85,7 @@ def known_experiments(lg: Lineage) -> dict[str, dict[str, Any]]:
     """Every experiment by stored name: those that hold runs, and those created here."""
     out: dict[str, dict[str, Any]] = {DEFAULT_EXPERIMENT: {"name": DEFAULT_EXPERIMENT, "runs": 0}}
     with _created_lock:
-        for name, info in _created.items():
+        for name, info in _created.get(str(lg.db_path), {}).items():
             out[name] = dict(info)
     for row in lg.experiments():
         out[row["name"]] = {**out.get(row["name"], {}), **row}
@@ -105,9 +106,10 @@ def experiment_name_for_id(lg: Lineage, experiment_id: Any) -> str:
     raise NodeNotFoundError(f"experiment {ident}", "no experiment has that id; see lineage.search_experiments()")
 
 
-def remember_experiment(name: str, tags: Mapping[str, Any] | None = None) -> None:
+def remember_experiment(lg: Lineage, name: str, tags: Mapping[str, Any] | None = None) -> None:
+    """Note an experiment created in ``lg``'s store that holds no run yet."""
     with _created_lock:
-        _created.setdefault(name, {"name": name, "runs": 0, "tags": dict(tags or {})})
+        _created.setdefault(str(lg.db_path), {}).setdefault(name, {"name": name, "runs": 0, "tags": dict(tags or {})})
 
 
 # ---------------------------------------------------------------------------
@@ -254,6 +256,7 @@ class ModelInfo(Node):
     # (not dataclass fields: set by `model_info`, so equality stays the node's)
     run_id: str | None = None
     registered_model_version: int | None = None
+    logged_path: str | None = None  # where this call logged it (the node names the first path)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Node):
@@ -265,11 +268,11 @@ class ModelInfo(Node):
 
     @property
     def artifact_path(self) -> str:
-        return artifact_path_of(self)
+        return self.logged_path or artifact_path_of(self)
 
     @property
     def model_uri(self) -> str:
-        return model_source(self, self.run_id)
+        return f"runs:/{self.run_id}/{self.artifact_path}" if self.run_id else self.id
 
     @property
     def model_id(self) -> str:
@@ -291,10 +294,13 @@ def model_source(node: Node, run_id: str | None) -> str:
     return f"runs:/{run_id}/{artifact_path_of(node)}" if run_id else node.id
 
 
-def model_info(node: Node, run_id: str | None, registered_model_version: int | None = None) -> ModelInfo:
-    """``node`` as the `ModelInfo` of a model logged by the run ``run_id`` (MLflow's hex id)."""
+def model_info(node: Node, run_id: str | None, registered_model_version: int | None = None,
+               logged_path: str | None = None) -> ModelInfo:
+    """``node`` as the `ModelInfo` of a model the run ``run_id`` (MLflow's hex id) logged
+    at ``logged_path``."""
     info = ModelInfo(node.id, node.kind, node.name, node.attrs, node.created_at)
-    info.__dict__.update(run_id=run_id, registered_model_version=registered_model_version)  # (frozen: no setattr)
+    info.__dict__.update(run_id=run_id, registered_model_version=registered_model_version,  # (frozen: no setattr)
+                         logged_path=logged_path)
     return info
 
 

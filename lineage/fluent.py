@@ -150,7 +150,7 @@ def _current_experiment() -> str | None:
         return str(_default["experiment"])
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
     if name:
-        remember_experiment(stored_name(name))
+        remember_experiment(get_lineage(), stored_name(name))
         return stored_name(name)
     experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
     return experiment_name_for_id(get_lineage(), experiment_id) if experiment_id else None
@@ -163,7 +163,7 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
     lg = get_lineage()
     if experiment_name:
         name = stored_name(str(experiment_name))
-        remember_experiment(name)
+        remember_experiment(lg, name)
     elif experiment_id is not None:
         name = experiment_name_for_id(lg, experiment_id)
     else:
@@ -180,7 +180,7 @@ def create_experiment(name: str, artifact_location: str | None = None, tags: Map
     stored = stored_name(name)
     if stored in known_experiments(get_lineage()):
         raise WriteRefusedError(f"experiment {name!r} already exists (id {experiment_id_of(stored)})")
-    remember_experiment(stored, tags)
+    remember_experiment(get_lineage(), stored, tags)
     return experiment_id_of(stored)
 
 
@@ -537,7 +537,7 @@ def log_model(model: Any, name: str | None = None, artifact_path: str | None = N
     if registered_model_name:
         ids = [v.id for v in get_lineage().history(registered_model_name, kind="model")]
         version = ids.index(node.id) + 1 if node.id in ids else None
-    return model_info(node, run_hex(run.id), version)
+    return model_info(node, run_hex(run.id), version, path)
 
 
 def register_model(model_uri: Any, name: str, await_registration_for: int = 300, *,

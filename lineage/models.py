@@ -171,12 +171,15 @@ def _model_of_run(lg: Lineage, uri: str) -> Node:
         run = find_run(lg.get, run_id)
     except NodeNotFoundError:
         raise NodeNotFoundError(uri, "no run has that id") from None
-    models = [n for rel, _, n in lg.run_links(run) if rel == "was_generated_by" and n.kind == "model"]
+    # (where the run logged each: the role of its generation, else, in older records,
+    # the path the model node was first logged at, or its name)
+    models = [(role or m.attrs.get("artifact_path"), m) for rel, role, m in lg.run_links(run)
+              if rel == "was_generated_by" and m.kind == "model"]
     path = path.strip("/")
-    for m in reversed(models):
-        if not path or m.attrs.get("artifact_path") == path or m.name == path:
+    for where, m in reversed(models):
+        if not path or where == path or m.name == path:
             return m
-    names = ", ".join(sorted({str(m.attrs.get("artifact_path") or m.name) for m in models})) or "none"
+    names = ", ".join(sorted({str(where or m.name) for where, m in models})) or "none"
     raise NodeNotFoundError(uri, f"run {run_id} logged no model at {path!r} (its models: {names})")
 
 

@@ -729,10 +729,14 @@ class Run:
         self.store.put_artifact(fd.digest, source=p)
         attrs = {"path": p.as_posix(), "size": fd.size, "format": p.suffix.lstrip(".").lower() or "file",
                  "artifact": f"artifacts/{fd.digest[:2]}/{fd.digest}"}
-        node = Node(make_id("artifact", fd.digest), "artifact", name or p.name, attrs)
+        where = name or p.name
+        node = Node(make_id("artifact", fd.digest), "artifact", where, attrs)
         with self.store.atomic():
             agent = ensure_agent(self.store)
-            stored, _ = self.store.add_node(node, edges=[Edge(node.id, self.id, "was_generated_by"),
+            # (the node is its content, named where it was first logged; where this run
+            # put it is the role of its generation: the same bytes logged again, here or
+            # by another run, under another path keep that path: `artifact_paths`)
+            stored, _ = self.store.add_node(node, edges=[Edge(node.id, self.id, "was_generated_by", where),
                                                          Edge(node.id, agent.id, "was_attributed_to")], event_type="artifact")
             return stored
 
@@ -751,6 +755,9 @@ class Run:
         unchanged. Raises InvalidInputError for bad evaluation data (nothing recorded).
         """
         self._check_open()
+        # (MLflow's artifact path, where given, is the role of its generation, as an
+        # artifact's path is: the same model logged again under another path keeps both)
+        where = (attrs or {}).get("artifact_path")
         node, blob = model_node(self.store, model, name)
         if attrs:
             node = Node(node.id, node.kind, node.name, {**node.attrs, **attrs}, node.created_at)
@@ -767,7 +774,7 @@ class Run:
             # (inside the transaction: a small model's bytes are committed with its record)
             self.store.put_artifact(node.id.split(":", 1)[1], blob)
             agent = ensure_agent(self.store)
-            edges = [Edge(node.id, self.id, "was_generated_by"), Edge(node.id, agent.id, "was_attributed_to")]
+            edges = [Edge(node.id, self.id, "was_generated_by", where), Edge(node.id, agent.id, "was_attributed_to")]
             if held_out is not None:
                 data_node = self._dataset(held_out)
                 self.store.add_edges([Edge(self.id, data_node.id, "used", "evaluation")], event_type="used")

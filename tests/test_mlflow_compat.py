@@ -478,6 +478,34 @@ def test_artifacts_dict_text_table_figure(fluent_project: Path, tmp_path: Path) 
 # MlflowClient
 
 
+def test_the_same_bytes_logged_at_two_paths_keep_both(fluent_project: Path, tmp_path: Path) -> None:
+    """Artifacts and models are their content; where each run put them is its own:
+    the same text at two paths, the same dict in another run under another name, and a
+    deterministic model re-logged by a re-run script under a new name all read back,
+    list and load at the paths given, as in MLflow."""
+    from sklearn.linear_model import LogisticRegression
+
+    client = lineage.MlflowClient()
+    X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    with lineage.start_run() as a:
+        lineage.log_dict({"features": ["x", "y"]}, "columns.json")
+        lineage.log_text("same", "notes/a.txt")
+        lineage.log_text("same", "notes/b.txt")
+        lineage.sklearn.log_model(LogisticRegression().fit(X, y), name="model")
+    with lineage.start_run() as b:
+        lineage.log_dict({"features": ["x", "y"]}, "features.json")
+        info = lineage.sklearn.log_model(LogisticRegression().fit(X, y), name="classifier")
+    assert [f.path for f in client.list_artifacts(a.info.run_id, "notes")] == ["notes/a.txt", "notes/b.txt"]
+    assert [f.path for f in client.list_artifacts(b.info.run_id)] == ["features.json"]
+    got = client.download_artifacts(b.info.run_id, "features.json", str(tmp_path / "out"))
+    assert json.loads(Path(got).read_text()) == {"features": ["x", "y"]}
+    assert info.model_uri == f"runs:/{b.info.run_id}/classifier" and info.artifact_path == "classifier"
+    assert lineage.sklearn.load_model(info.model_uri).predict([[3.0]]).tolist() == [1]
+    assert lineage.sklearn.load_model(f"runs:/{a.info.run_id}/model").predict([[0.0]]).tolist() == [0]
+    with pytest.raises(lineage.NodeNotFoundError, match="its models: model"):
+        lineage.sklearn.load_model(f"runs:/{a.info.run_id}/classifier")
+
+
 def test_mlflow_client(fluent_project: Path) -> None:
     from sklearn.dummy import DummyClassifier
 

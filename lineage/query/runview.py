@@ -20,14 +20,15 @@ def experiments(store: Store) -> list[dict[str, Any]]:
 def run_links(store: Store, run_id: str) -> list[tuple[str, str | None, Node]]:
     """What a run used and what it generated, oldest first: ``(rel, role, node)`` with
     rel ``used`` (role as recorded: training, code, environment, …) or
-    ``was_generated_by`` (role None)."""
+    ``was_generated_by`` (role: where the run put it, for artifacts and models logged
+    at an MLflow artifact path; else None)."""
     rows: list[tuple[int, str, str | None, str]] = []
     for pk, dst, role in store.conn.execute(
             "SELECT pk, dst, role FROM edges WHERE src = ? AND rel = 'used' ORDER BY pk", (run_id,)):
         rows.append((pk, "used", role, dst))
-    for pk, src in store.conn.execute(
-            "SELECT pk, src FROM edges WHERE dst = ? AND rel = 'was_generated_by' ORDER BY pk", (run_id,)):
-        rows.append((pk, "was_generated_by", None, src))
+    for pk, src, role in store.conn.execute(
+            "SELECT pk, src, role FROM edges WHERE dst = ? AND rel = 'was_generated_by' ORDER BY pk", (run_id,)):
+        rows.append((pk, "was_generated_by", role, src))
     rows.sort()
     found = store.get_nodes([r[3] for r in rows])
     return [(rel, role, found[i]) for _, rel, role, i in rows if i in found]
