@@ -31,6 +31,7 @@ from .entities import (
     experiment_name_for_id,
     metric_value,
     resolve_run,
+    run_artifacts,
     run_hex,
     run_view,
     stored_name,
@@ -150,6 +151,10 @@ class MlflowClient(ModelRegistry):
         run.end((status or "FINISHED").lower())
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
+        """Rename a run (the ``mlflow.runName`` tag, as MLflow keeps a run's name: a
+        ledger event; the run's node keeps the name it started with) and/or end it."""
+        if name is not None:
+            self.set_tag(run_id, "mlflow.runName", name)
         if status and status.upper() != "RUNNING":
             self.set_terminated(run_id, status)
 
@@ -237,12 +242,7 @@ class MlflowClient(ModelRegistry):
         live_run(self._lg, run_id).log_artifact(p, f"{artifact_path.strip('/')}/{p.name}" if artifact_path else p.name)
 
     def _artifacts(self, run_id: str) -> list[tuple[str, Node]]:
-        """``(path in the run, artifact node)`` of each file the run logged: the path is
-        the role of its generation (the node, its content, may be named after where it
-        was logged first); older records have none, and their node's name is it."""
-        node = resolve_run(self._lg, run_id)
-        return [(str(role or n.name or ""), n) for rel, role, n in self._lg.run_links(node)
-                if rel == "was_generated_by" and n.kind == "artifact"]
+        return run_artifacts(self._lg, resolve_run(self._lg, run_id))
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The files (and folders) directly under ``path`` of a run's artifacts."""

@@ -343,6 +343,15 @@ def find_run(lookup: Callable[[str], Node], run_id: Any) -> Node:
     return node
 
 
+def run_artifacts(lg: Lineage, run: Any) -> list[tuple[str, Node]]:
+    """``(path in the run, artifact node)`` of each file the run logged, oldest first
+    (a path logged twice: its newest is the last): the path is the role of its
+    generation (the node, its content, may be named after where it was logged
+    first); older records have none, and their node's name is it."""
+    return [(str(role or n.name or ""), n) for rel, role, n in lg.run_links(run)
+            if rel == "was_generated_by" and n.kind == "artifact"]
+
+
 def run_view(lg: Lineage, node: Node) -> RunView:
     """The MLflow-shaped view of a run node (its state, params, tags and metrics read now)."""
     if "status" not in node.attrs:
@@ -350,8 +359,14 @@ def run_view(lg: Lineage, node: Node) -> RunView:
     a = node.attrs
     links = lg.run_links(node)
     tags = {str(k): str(v) for k, v in (a.get("tags") or {}).items()}
+    # (a run renamed with the mlflow.runName tag, as MLflow renames one, reads renamed:
+    # its node keeps the name it started with)
     tags.setdefault("mlflow.runName", node.name or "")
     tags.setdefault("mlflow.source.type", "LOCAL")
+    if a.get("description"):
+        tags.setdefault("mlflow.note.content", str(a["description"]))
+    if a.get("entry_point"):  # the run's own script (its code node may name another run's)
+        tags.setdefault("mlflow.source.name", str(a["entry_point"]))
     user = None
     inputs: list[DatasetInput] = []
     for rel, role, other in links:
@@ -373,7 +388,7 @@ def run_view(lg: Lineage, node: Node) -> RunView:
     if a.get("parent_run"):
         tags.setdefault("mlflow.parentRunId", run_hex(str(a["parent_run"])))
     info = RunInfo(
-        run_id=run_hex(node.id), run_name=node.name, experiment_id=experiment_id_of(a.get("experiment")),
+        run_id=run_hex(node.id), run_name=tags["mlflow.runName"], experiment_id=experiment_id_of(a.get("experiment")),
         user_id=user, status=STATUS.get(str(a.get("status")), "RUNNING"), start_time=to_ms(a.get("started_at") or node.created_at),
         end_time=to_ms(a.get("ended_at")) if a.get("status") != "running" else None,
         artifact_uri=lg.artifacts_uri(),

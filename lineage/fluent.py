@@ -32,6 +32,7 @@ from .entities import (
     model_info,
     remember_experiment,
     resolve_run,
+    run_artifacts,
     run_hex,
     run_view,
     stored_name,
@@ -71,7 +72,9 @@ def store_path(uri: str) -> str:
     """The store file a tracking URI names: ``lineage:///DIR`` (the project folder whose
     ``.lineage/lineage.db`` is used, or a path ending in ``.db``), ``sqlite:///x.db``,
     MLflow's file store ``file:///DIR`` or ``file:./DIR`` (the folder MLflow would keep
-    its runs in: ``DIR/lineage.db``), or a plain path."""
+    its runs in: ``DIR/lineage.db``), or a plain path: a database file (an existing
+    file, or a name ending in ``.db``, ``.sqlite`` or ``.sqlite3``), else, as MLflow
+    reads ``./mlruns``, a folder (``DIR/lineage.db``)."""
     text = os.fspath(uri)
     for prefix in ("lineage://", "lineage:", "sqlite:///", "file:"):
         if text.startswith(prefix):
@@ -95,6 +98,8 @@ def store_path(uri: str) -> str:
         if "://" in text:
             raise InvalidInputError(f"tracking URI {uri!r}: lineage reads lineage:///DIR, sqlite:///FILE.db, "
                                     "file:///DIR or a path")
+        if os.path.isdir(text) or not (os.path.isfile(text) or text.endswith((".db", ".sqlite", ".sqlite3"))):
+            text = os.path.join(text, "lineage.db")
     return text
 
 
@@ -133,8 +138,16 @@ def is_tracking_uri_set() -> bool:
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
-    """Where the store keeps artifacts (content-addressed, next to the database)."""
-    base = get_lineage().artifacts_uri()
+    """Where the store keeps artifacts (content-addressed, next to the database); for
+    a path the active run logged, the ``file://`` URI of its stored copy (named by its
+    digest, not its path: it exists and holds what was logged)."""
+    lg = get_lineage()
+    run = active_run()
+    if artifact_path and run is not None:
+        found = [n for where, n in run_artifacts(lg, run.id) if where == artifact_path.strip("/")]
+        if found:
+            return lg.artifact_file(found[-1]).resolve().as_uri()
+    base = lg.artifacts_uri()
     return f"{base}/{artifact_path}" if artifact_path else base
 
 
@@ -647,7 +660,28 @@ def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> Node:
         table = {"columns": cols, "data": [list(r) for r in zip(*values)]}
     else:
         raise InvalidInputError(f"log_table needs a dict of columns or a DataFrame, got {type(data).__name__}")
+    earlier = _logged_table(_run_for(run_id), artifact_file.strip("/"))
+    if earlier is not None:  # as MLflow: a table logged again at its path gets the new rows appended
+        columns = list(dict.fromkeys([*earlier["columns"], *table["columns"]]))
+        rows = [dict(zip(t["columns"], r)) for t in (earlier, table) for r in t["data"]]
+        table = {"columns": columns, "data": [[r.get(c) for c in columns] for r in rows]}
     return _log_bytes(json.dumps(table, default=str).encode("utf-8"), artifact_file, run_id)
+
+
+def _logged_table(run: Run, path: str) -> dict[str, Any] | None:
+    """The table ``run`` last logged at ``path`` (MLflow's layout), or None."""
+    import json
+
+    lg = get_lineage()
+    found = [n for where, n in run_artifacts(lg, run.id) if where == path]
+    if not found:
+        return None
+    try:
+        table = json.loads(Path(lg.artifact_file(found[-1])).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(table, dict) and isinstance(table.get("columns"), list) and isinstance(table.get("data"), list)
+    return table if ok else None
 
 
 def log_dataset(data: Any = None, *, name: str | None = None, uri: str | None = None, digest: str | None = None) -> Node:

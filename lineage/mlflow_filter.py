@@ -214,7 +214,8 @@ def to_where(clauses: Sequence[Clause]) -> str | None:
             if statuses:
                 parts.append("status in (" + ", ".join(map(_quote, statuses)) + ")")
         elif c.entity == "attributes" and c.key.lower() in ("run_name", "run name", "name") and c.op == "=":
-            parts.append(f"name = {_quote(c.value)}")
+            # (the name it started with, or the one a mlflow.runName tag renamed it to)
+            parts.append(f"(name = {_quote(c.value)} or {_field('tags', 'mlflow.runName')} = {_quote(c.value)})")
     return " and ".join(parts) or None
 
 

@@ -506,6 +506,41 @@ def test_the_same_bytes_logged_at_two_paths_keep_both(fluent_project: Path, tmp_
         lineage.sklearn.load_model(f"runs:/{a.info.run_id}/classifier")
 
 
+def test_a_run_renamed_reads_renamed_and_keeps_its_description(fluent_project: Path) -> None:
+    with lineage.start_run(run_name="old", description="my desc") as run:
+        lineage.set_tag("mlflow.runName", "renamed")
+    got = lineage.get_run(run.info.run_id)
+    assert (got.info.run_name, got.data.tags["mlflow.note.content"]) == ("renamed", "my desc")
+    lineage.MlflowClient().update_run(run.info.run_id, name="again")
+    assert lineage.get_run(run.info.run_id).info.run_name == "again"
+    assert len(lineage.search_runs(filter_string="attributes.run_name = 'again'")) == 1
+    assert len(lineage.search_runs(filter_string="attributes.run_name = 'old'")) == 0
+    assert fluent.get_lineage().get(run.id).name == "old"  # (the node keeps the name it started with)
+
+
+def test_log_table_appends_and_a_logged_path_has_a_uri_that_exists(fluent_project: Path, tmp_path: Path) -> None:
+    from urllib.parse import urlparse
+
+    with lineage.start_run() as run:
+        lineage.log_table({"x": [1, 2]}, artifact_file="t.json")
+        lineage.log_table({"x": [3], "y": ["a"]}, artifact_file="t.json")
+        lineage.log_dict({"a": 1}, "config.json")
+        uri = lineage.get_artifact_uri("config.json")
+    assert json.loads(Path(urlparse(uri).path).read_text()) == {"a": 1}
+    got = lineage.MlflowClient().download_artifacts(run.info.run_id, "t.json", str(tmp_path / "dl"))
+    assert json.loads(Path(got).read_text()) == {"columns": ["x", "y"], "data": [[1, None], [2, None], [3, "a"]]}
+    assert [f.path for f in lineage.MlflowClient().list_artifacts(run.info.run_id)] == ["config.json", "t.json"]
+
+
+def test_a_plain_tracking_path_is_a_folder_as_mlflows_mlruns(fluent_project: Path) -> None:
+    lineage.set_tracking_uri("./mlruns")
+    with lineage.start_run():
+        lineage.log_param("a", 1)
+    assert (fluent_project / "mlruns" / "lineage.db").is_file()
+    lineage.set_tracking_uri(str(fluent_project / "other.sqlite"))
+    assert lineage.get_tracking_uri() == f"sqlite:///{fluent_project / 'other.sqlite'}"
+
+
 def test_mlflow_client(fluent_project: Path) -> None:
     from sklearn.dummy import DummyClassifier
 
