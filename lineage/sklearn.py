@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .entities import ModelInfo, missing_names
+from .errors import InvalidInputError
 
 
 def log_model(sk_model: Any, artifact_path: str | None = None, *, name: str | None = None, signature: Any = None,
@@ -36,16 +37,42 @@ def load_model(model_uri: Any, dst_path: str | None = None) -> Any:
     from . import fluent
     from .models import resolve_model_uri
 
+    saved = _saved_model_file(model_uri)
+    if saved is not None:  # a folder `save_model` (or MLflow's) wrote: read as it is, nothing recorded
+        import pickle
+
+        with open(saved, "rb") as f:
+            return pickle.load(f)
     lg = fluent.get_lineage()
     return lg.load_model(resolve_model_uri(lg, model_uri))
 
 
 def save_model(sk_model: Any, path: str, **kwargs: Any) -> None:
-    """Write a fitted estimator to a file with pickle (nothing is recorded; use `log_model`)."""
+    """Write a fitted estimator to a new folder ``path``, as ``path/model.pkl`` (MLflow's
+    layout, which `load_model` reads back); nothing is recorded (use `log_model`).
+    Raises InvalidInputError when ``path`` exists, as MLflow does."""
+    import os
     import pickle
 
-    with open(path, "wb") as f:
+    if os.path.exists(path):
+        raise InvalidInputError(f"{path} already exists; save_model writes a new folder")
+    os.makedirs(path)
+    with open(os.path.join(path, "model.pkl"), "wb") as f:
         pickle.dump(sk_model, f, protocol=5)
+
+
+def _saved_model_file(model_uri: Any) -> str | None:
+    """``DIR/model.pkl`` when ``model_uri`` is a local folder holding one (``file:`` or
+    a plain path); None for model URIs and lineage references."""
+    import os
+
+    text = str(model_uri)
+    if text.startswith("file://"):
+        text = text[len("file://"):]
+    elif text.startswith("file:"):
+        text = text[len("file:"):]
+    found = os.path.join(text, "model.pkl")
+    return found if os.path.isdir(text) and os.path.isfile(found) else None
 
 
 def autolog(disable: bool = False, log_predictions: bool = False, max_tuning_runs: int | None = 5,

@@ -541,6 +541,28 @@ def test_a_plain_tracking_path_is_a_folder_as_mlflows_mlruns(fluent_project: Pat
     assert lineage.get_tracking_uri() == f"sqlite:///{fluent_project / 'other.sqlite'}"
 
 
+def test_pyfunc_applies_the_logged_signature_and_saved_models_load_back(fluent_project: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    from sklearn.linear_model import Ridge
+
+    X = pd.DataFrame({"a": [0.0, 1, 2, 3], "b": [1.0, 2, 3, 5]})
+    model = Ridge().fit(X, X.a + X.b)
+    with lineage.start_run() as run:
+        lineage.sklearn.log_model(model, name="m", signature=lineage.models.infer_signature(X, model.predict(X)))
+    pm = lineage.pyfunc.load_model(f"runs:/{run.info.run_id}/m")
+    expected = model.predict(X).tolist()
+    assert pm.predict(X[["b", "a"]]).tolist() == expected  # put in the signature's order, as MLflow does
+    assert pm.predict({"a": 0.0, "b": 1.0}).tolist() == expected[:1]
+    with pytest.raises(lineage.InvalidInputError, match="missing column.*'b'"):
+        pm.predict(X[["a"]])
+    assert pm.metadata.run_id == run.info.run_id and pm.metadata.artifact_path == "m"
+    assert pm.metadata.get_input_schema().input_names() == ["a", "b"]
+    lineage.sklearn.save_model(model, "saved")
+    assert lineage.sklearn.load_model("saved").predict(X).tolist() == expected
+    with pytest.raises(lineage.InvalidInputError, match="already exists"):
+        lineage.sklearn.save_model(model, "saved")
+
+
 def test_mlflow_client(fluent_project: Path) -> None:
     from sklearn.dummy import DummyClassifier
 
