@@ -165,12 +165,37 @@ class RunData:
 
 
 @dataclass
+class InputTag:
+    """A tag of a dataset input (MLflow's ``InputTag``)."""
+
+    key: str
+    value: str
+
+
+class InputTags(list[InputTag]):
+    """A dataset input's tags: MLflow's list of `InputTag` (``for t in di.tags:
+    t.key``), also read by key (``di.tags["mlflow.data.context"]``, ``.get``)."""
+
+    def __getitem__(self, item: Any) -> Any:
+        if isinstance(item, str):
+            found = self.get(item)
+            if found is None:
+                raise KeyError(item)
+            return found
+        return super().__getitem__(item)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return next((t.value for t in self if t.key == key), default)
+
+
+@dataclass
 class DatasetInput:
     """One dataset a run used: MLflow's ``DatasetInput`` in short (``.dataset.name``,
-    ``.dataset.digest``, ``.tags`` with ``mlflow.data.context``)."""
+    ``.dataset.digest``, ``.dataset.source_type``, ``.tags`` with
+    ``mlflow.data.context``)."""
 
     dataset: Any
-    tags: dict[str, str]
+    tags: InputTags
 
 
 @dataclass
@@ -184,6 +209,13 @@ class _DatasetView:
     digest: str
     source: str | None
     id: str
+
+    @property
+    def source_type(self) -> str:
+        """Where it came from, as MLflow names it: ``local`` for a file, else the
+        URI's scheme (``s3``, ``http``, …)."""
+        scheme = str(self.source or "").partition("://")[0] if "://" in str(self.source or "") else ""
+        return "local" if scheme in ("", "file") else scheme
 
 
 @dataclass
@@ -381,7 +413,7 @@ def run_view(lg: Lineage, node: Node) -> RunView:
         elif other.kind == "dataset":
             hexd = other.id.split(":", 1)[1]
             ds = _DatasetView(other.name, hexd[:8], other.attrs.get("uri") or other.attrs.get("path"), other.id)
-            inputs.append(DatasetInput(ds, {"mlflow.data.context": role or "training"}))
+            inputs.append(DatasetInput(ds, InputTags([InputTag("mlflow.data.context", role or "training")])))
     user = lg.run_user(node)
     if user:
         tags.setdefault("mlflow.user", user)

@@ -37,7 +37,7 @@ from .entities import (
     run_view,
     stored_name,
 )
-from .errors import InvalidInputError, WriteRefusedError
+from .errors import InvalidInputError, WriteRefusedError, log
 from .model import Node
 from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
@@ -504,6 +504,9 @@ def log_input(dataset: Any, context: str | None = None, tags: Mapping[str, Any] 
 
     run = _run()
     use = role or context or "training"
+    dropped = sorted(str(k) for k in (tags or {}) if k != "mlflow.data.context")
+    if dropped:  # (said, not silently lost: the context is the one tag an input keeps, as its role)
+        log.warning("lineage keeps a dataset input's context, not its tags: %s not recorded", ", ".join(dropped))
     if isinstance(dataset, Dataset):
         with run.batch():
             node = run.log_input(dataset.data, role=use, name=name or dataset.name)

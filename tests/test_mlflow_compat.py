@@ -563,6 +563,19 @@ def test_pyfunc_applies_the_logged_signature_and_saved_models_load_back(fluent_p
         lineage.sklearn.save_model(model, "saved")
 
 
+def test_dataset_inputs_read_as_mlflows(fluent_project: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import numpy as np
+
+    ev = lineage.data.from_numpy(np.arange(6).reshape(3, 2), name="eval")
+    with lineage.start_run() as run:
+        lineage.log_input(ev, context="evaluation", tags={"split": "test"})
+    assert "split not recorded" in caplog.text  # said, not silently dropped
+    (di,) = lineage.get_run(run.info.run_id).inputs.dataset_inputs
+    assert [(t.key, t.value) for t in di.tags] == [("mlflow.data.context", "evaluation")]
+    assert di.tags["mlflow.data.context"] == di.tags.get("mlflow.data.context") == "evaluation"
+    assert di.dataset.name == "eval" and di.dataset.source_type == "local"
+
+
 def test_mlflow_client(fluent_project: Path) -> None:
     from sklearn.dummy import DummyClassifier
 
