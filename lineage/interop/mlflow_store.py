@@ -43,7 +43,7 @@ from urllib.parse import unquote, urlparse
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as _RegistrySqlStore
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as _TrackingSqlStore
 
-from ..errors import InvalidInputError, LineageError, NodeNotFoundError, foreign, log
+from ..errors import InvalidInputError, LineageError, NodeNotFoundError, WriteRefusedError, foreign, log
 from ..model import Edge, Node, make_id
 from ..store import Store
 from ..tracking import Run
@@ -199,8 +199,14 @@ class LineageTrackingStore(_TrackingSqlStore):
                     # reaper may have found it `crashed` when that process left; MLflow's
                     # explicit end is the later fact, so it is recorded too
                     handle = self._mirror.run(run_id)
-                    if self._mirror.store.with_run_state([handle.node])[0].attrs.get("status") not in ("running", "crashed"):
-                        return
+                    ended = self._mirror.store.with_run_state([handle.node])[0].attrs.get("status")
+                    if ended == _STATUS[status]:
+                        return  # (ended so already: nothing to record)
+                    if ended not in ("running", "crashed"):
+                        # (said, not silently different: MLflow re-ends it, lineage keeps the
+                        # run's first end, a ledger fact; `call` turns this into a warning)
+                        raise WriteRefusedError(f"run {handle.id} already ended {ended}; lineage keeps that end, "
+                                                f"not {status}")
                     run = handle
                 run.end(_STATUS[status])
 

@@ -291,3 +291,22 @@ def test_an_async_logging_script_records_the_same_on_mlflow_and_on_route_1(tmp_p
     # (not compared: a queued tag and then the same tag set synchronously. MLflow's
     # store may write the queued one last, so its latest value depends on timing;
     # lineage's is the later call's, `tests/test_async_logging.py` checks it)
+
+
+def test_a_run_ended_again_differently_is_said_not_silently_kept(tmp_path: Path) -> None:
+    """MLflow lets set_terminated re-end a finished run (a post-hoc check failed);
+    lineage keeps the run's first end, a ledger fact, and warns that it differs."""
+    env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet",
+           "MLFLOW_TRACKING_URI": f"lineage://{tmp_path}"}
+    code = ("import mlflow, warnings\nfrom mlflow import MlflowClient\n"
+            "with mlflow.start_run() as r:\n    pass\n"
+            "MlflowClient().set_terminated(r.info.run_id, 'FINISHED')\n"  # the same end: nothing to say
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    warnings.simplefilter('always')\n"
+            "    MlflowClient().set_terminated(r.info.run_id, 'FAILED')\n"
+            "print([str(w.message) for w in seen if 'lineage' in str(w.message)])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path, timeout=120).stdout
+    assert "already ended finished" in out and "not FAILED" in out, out
+    run = lineage.open(tmp_path / ".lineage" / "lineage.db").runs()[0]
+    assert run.attrs["status"] == "finished"
