@@ -204,7 +204,7 @@ class Lineage:
 
     def start_run(self, name: str | None = None, *, params: Mapping[str, Any] | None = None,
                   tags: Mapping[str, Any] | None = None, experiment: str | None = None,
-                  description: str | None = None, parent: str | None = None,
+                  description: str | None = None, parent: Any = None,
                   command: Sequence[str] | None = None, run_id: str | None = None) -> tracking.Run:
         """Start (or, with ``run_id``, resume) a run; use it as a context manager.
 
@@ -220,8 +220,8 @@ class Lineage:
             The experiment it belongs to (``default`` unless set).
         description : str, optional
             A sentence about the run.
-        parent : str, optional
-            The id of the run this one is nested in.
+        parent : Run, Node or str, optional
+            The run this one is nested in (any reference `get` accepts).
         command : sequence of str, optional
             The command line it ran (default: this process's).
         run_id : str, optional
@@ -235,7 +235,9 @@ class Lineage:
         Raises
         ------
         NodeNotFoundError
-            When ``run_id`` names no run.
+            When ``run_id`` or ``parent`` names no run.
+        InvalidInputError
+            When ``parent`` names something other than a run.
 
         Examples
         --------

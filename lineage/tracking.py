@@ -20,7 +20,7 @@ from typing import Any
 
 from . import capture, capture_cache, hashing, secrets
 from . import describe as _describe
-from .errors import InvalidInputError, LineageError, WriteRefusedError
+from .errors import InvalidInputError, LineageError, NodeNotFoundError, WriteRefusedError
 from .model import (
     ANNOTATION_FIELDS,
     ENDED_STATUSES,
@@ -327,6 +327,16 @@ def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]
 # ---------------------------------------------------------------------------
 # runs
 
+def _run_id_of(store: Store, ref: Any) -> str:
+    """The id of the run ``ref`` names: a `Run`, a run `Node`, or a reference."""
+    node = store.get_node(ref.id) if isinstance(ref, (Run, Node)) else store.resolve(str(ref))
+    if node is None:
+        raise NodeNotFoundError(str(ref.id), "no run has that id")
+    if node.kind != "run":
+        raise InvalidInputError(f"parent must be a run, not the {node.kind} {node.id}")
+    return node.id
+
+
 def secret_safe(params: Mapping[str, Any], what: str = "params") -> dict[str, str]:
     """Params (or tags) as recorded text, through the secret detector
     (`lineage.secrets.mask_value`: secret names masked, numbers under weak names kept,
@@ -433,9 +443,13 @@ class Run:
     @classmethod
     def start(cls, store: Store, name: str | None = None, *, params: Mapping[str, Any] | None = None,
               tags: Mapping[str, Any] | None = None, experiment: str | None = None, description: str | None = None,
-              parent: str | None = None, command: Sequence[str] | None = None, code_path: str | None = None,
+              parent: Any = None, command: Sequence[str] | None = None, code_path: str | None = None,
               entry_point: str | None = None, owner: Any = None) -> Run:
-        """Record a new run (with its code, environment and agent) and take its lock."""
+        """Record a new run (with its code, environment and agent) and take its lock.
+        Raises NodeNotFoundError when ``parent`` names no run, InvalidInputError when
+        it names something else (a run is nested in a run: DESIGN.md §1)."""
+        if parent is not None:
+            parent = _run_id_of(store, parent)
         run_id = make_id("run", new_uuid7_hex())
         argv = list(command) if command is not None else list(sys.argv)
         # `python train.py` and `./train.sh` alike: the first argument that is a file

@@ -427,3 +427,19 @@ def test_a_script_started_from_elsewhere_records_its_own_repository(tmp_path: Pa
     lg = lineage.open(db)
     code = lg.trace(out.stdout.strip()).nodes("code")
     assert len(code) == 1 and code[0].attrs["commit"] == commit and code[0].attrs["dirty"] is False
+
+
+def test_a_nested_run_names_its_parent_by_run_node_or_reference(lg: lineage.Lineage) -> None:
+    with lg.start_run("sweep") as parent:
+        with lg.start_run("trial", parent=parent) as by_run:
+            pass
+        with lg.start_run("trial2", parent="sweep") as by_name:
+            pass
+    assert lg.get(by_run.id).attrs["parent_run"] == lg.get(by_name.id).attrs["parent_run"] == parent.id
+    n = lg.verify().events
+    with pytest.raises(lineage.NodeNotFoundError):
+        lg.start_run("orphan", parent="no-such-run")
+    train = lg.log_dataset([[1, 2]], name="train")
+    with pytest.raises(lineage.InvalidInputError, match="parent must be a run"):
+        lg.start_run("odd", parent=train)
+    assert lg.verify().events == n + 1  # (the dataset's event only: no run was started)
