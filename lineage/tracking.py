@@ -34,9 +34,10 @@ from .model import (
     now_iso,
     uuid7_batch,
 )
-from .store import STORE_DIR, Store
+from .store import Store
 from .store.asyncwrite import RunOperations
 from .store.asyncwrite import wanted as wanted_async
+from .store.files import project_path, project_root
 
 DEFAULT_EXPERIMENT = "default"
 
@@ -162,21 +163,6 @@ def ensure_code(store: Store, *, path: str | None = None, entry_point: str | Non
 
 # ---------------------------------------------------------------------------
 # datasets
-
-def project_root(store: Store) -> Path:
-    """The project's root: the folder holding ``.lineage/``, or the database's own
-    folder for a store elsewhere (``--db x.db``)."""
-    return store.dir.parent if store.dir.name == STORE_DIR else store.dir
-
-
-def project_path(store: Store, path: str | os.PathLike[str]) -> str:
-    """``path`` relative to the project root (``/`` separators) when inside it, else absolute."""
-    resolved = Path(path).expanduser().resolve()
-    try:
-        return resolved.relative_to(project_root(store)).as_posix()
-    except ValueError:
-        return resolved.as_posix()
-
 
 def _default_name(store: Store, path: Path) -> str:
     """A path relative to the project root when inside it (see `project_path`)."""

@@ -1083,6 +1083,11 @@ class Store:
     def resolve(self, ref: str) -> Node:
         """The one node a reference names (DESIGN.md §1); raises NodeNotFoundError or
         AmbiguousIdError listing the candidates."""
+        return self._resolve(ref, paths=True)
+
+    def _resolve(self, ref: str, *, paths: bool) -> Node:
+        """`resolve`; ``paths``: also try a reference that reads as a file path as
+        its path from the project root (once: the retry itself does not)."""
         if isinstance(ref, Node):
             return ref
         try:
@@ -1131,8 +1136,34 @@ class Store:
                 node = self.get_node(row[0])
                 assert node is not None
                 return node
+        path = self._as_project_path(r.name) if paths and r.name and r.label is None else None
+        if path is not None:
+            # `add` and `run` name a file by its path from the project root, so
+            # `./model.pkl`, an absolute path or `clean.csv` typed inside data/ are
+            # looked up in that form (only after the text as given matched nothing)
+            as_path = (f"{r.kind}:" if r.kind else "") + path + (f"@{r.version}" if r.version is not None else "")
+            try:
+                return self._resolve(as_path, paths=False)
+            except NodeNotFoundError:
+                near = self._near_names(path, r.kind)
+                hint = f"nothing is recorded as {path!r}, its path from the project root {_files.project_root(self)}"
+                raise NodeNotFoundError(r.text, hint + (f"; did you mean {', '.join(near)}?" if near else "")) from None
         near = self._near_names(r.name, r.kind) if r.name else []
         raise NodeNotFoundError(r.text, f"did you mean {', '.join(near)}?" if near else "")
+
+    def _as_project_path(self, name: str) -> str | None:
+        """``name`` as the project-relative path a file is recorded under (see
+        `files.project_path`) when it reads as a path: it starts with ``./``, ``../``,
+        ``/`` or ``~``, or names a file that exists from the working directory. None
+        otherwise, or when that form is the text itself (nothing new to try)."""
+        looks_like_path = name.startswith(("./", "../", "/", "~")) or os.path.exists(name)
+        if not looks_like_path:
+            return None
+        try:
+            path = _files.project_path(self, name)
+        except (OSError, RuntimeError):  # an unresolvable path (a symlink loop): not a file reference
+            return None
+        return path if path != name else None
 
     # -- promotion labels (NAME@LABEL) ------------------------------------------
 

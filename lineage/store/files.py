@@ -40,6 +40,23 @@ def ignore_in_git(folder: Path) -> None:
             marker.write_text("# lineage's store: kept out of git (it records the code, it is not code)\n*\n")
 
 
+def project_root(store: Store) -> Path:
+    """The project's root: the folder holding ``.lineage/``, or the database's own
+    folder for a store elsewhere (``--db x.db``)."""
+    return store.dir.parent if store.dir.name == STORE_DIR else store.dir
+
+
+def project_path(store: Store, path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the project root (``/`` separators) when inside it, else
+    absolute: the name `add` and `run` record for a file, and the form a path given as
+    a reference is looked up by (`Store.resolve`)."""
+    resolved = Path(path).expanduser().resolve()
+    try:
+        return resolved.relative_to(project_root(store)).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
 #: a run's id as lineage makes them: a run lock is named after it, so nothing else may be
 RUN_ID_PATTERN = re.compile(r"run:[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
