@@ -910,7 +910,8 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
         for fixed in getattr(report, "repaired", ()):  # caches (not evidence) found stale and rebuilt
             click.echo(f"repaired: {fixed}")
     else:
-        click.echo(f"FAILED: first bad event {report.first_bad}", err=True)
+        # (a lost --head names no event of this ledger: then the problem says it all)
+        click.echo("FAILED" + (f": first bad event {report.first_bad}" if report.first_bad is not None else ""), err=True)
         for p in report.problems[:20]:
             click.echo(f"  - {p}", err=True)
         if len(report.problems) > 20:

@@ -12,6 +12,7 @@ message that names the problem and, where there is one, the fix.
     │   ├── NodeNotFoundError     nothing matches the reference
     │   └── AmbiguousIdError      several nodes match; the message lists them
     ├── InvalidInputError         bad arguments: a missing file, an unsupported object, a bad value
+    │   ├── BadArgumentError      an argument of the wrong form (a --head that is not hex): bad usage, exit 2
     │   └── FilterSyntaxError     a `runs --where` expression does not parse (names the position)
     ├── WriteRefusedError         a write that would break a rule (a changed param, a closed run)
     ├── IntegrityError            verification found tampering (carries the VerifyReport)
@@ -94,6 +95,13 @@ class AmbiguousIdError(ReferenceLookupError):
 
 class InvalidInputError(LineageError):
     """Raised for bad arguments: a missing file, an unsupported object, a malformed value."""
+
+
+class BadArgumentError(InvalidInputError):
+    """Raised when an argument has the wrong form (a head hash that is not hex): bad
+    usage, exit 2, as against a well-formed one that names nothing (exit 1)."""
+
+    exit_code = 2
 
 
 class FilterSyntaxError(InvalidInputError):

@@ -504,6 +504,23 @@ def test_verify_head_catches_a_truncated_ledger(filled: dict[str, Any], db: Path
     assert doc["ok"] is False and any("truncated" in p for p in doc["problems"])
 
 
+def test_verify_head_that_is_not_a_hash_is_bad_usage(filled: dict[str, Any]) -> None:
+    for bad in ("deadbeef", "z" * 64):
+        assert_one_line_error(invoke("verify", "--head", bad), 2, contains="--head takes the hex head hash")
+
+
+def test_verify_head_of_no_event_names_no_bad_event(filled: dict[str, Any], db: Path) -> None:
+    # well-formed but from nowhere: a failed check (exit 1), not an event past the end
+    result = invoke("verify", "--head", "a" * 64, "--json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False and doc["first_bad"] is None and doc["events"] == events(db)
+    assert len(doc["problems"]) == 1 and "matches no event of this ledger" in doc["problems"][0]
+    text = invoke("verify", "--head", "a" * 64)
+    assert text.exit_code == 1 and "first bad event" not in text.stderr
+    assert "matches no event of this ledger" in text.stderr and "Traceback" not in text.output
+
+
 def test_verify_record_appends_a_checkpoint(filled: dict[str, Any], db: Path) -> None:
     before = events(db)
     result = invoke("verify", "--record")

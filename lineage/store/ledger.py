@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _json_str  # canonical_json's string encoder
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidInputError, StoreCorruptError
+from ..errors import BadArgumentError, StoreCorruptError
 from .codec import EMPTY_ROWS_DIGEST, as_bytes, chain_hash, digest_of, first_item, payload_text, row_digest, stored_column_piece
 from .erasure import committed_digest, erased_rows, in_erased_form
 from .rowdigest import chunk_lines
@@ -218,7 +218,7 @@ def verify(store: Store, *, head: str | None = None, record: bool = False, since
     want_head = head.lower() if head else None
     if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
         # a short prefix would match some event of almost any history
-        raise InvalidInputError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
+        raise BadArgumentError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
     outer = store.in_transaction  # inside a caller's snapshot or batch: repair nothing
     with store.snapshot():
         report = check_chain(store, head, since_checkpoint, progress)
@@ -322,15 +322,19 @@ def check_chain(store: Store, head: str | None, since_checkpoint: bool,
     problems += check_pushes(store, start)
     report.events = expected - 1
     report.head = prev
+    # a remembered head found nowhere names no bad event of this ledger (first_bad
+    # stays an event number or None): it is said apart, after the events' problems
+    lost_head: list[str] = []
     if want_head is not None:
         report.head_found = found_head
         if not found_head:
-            problems.append((report.events + 1, f"head {head} is not in this history: the ledger was truncated or rewritten"))
-    if problems:
+            lost_head.append(f"the remembered head {head} matches no event of this ledger ({report.events} events): "
+                             "it was truncated or rewritten since, or the head is from another store")
+    if problems or lost_head:
         problems.sort(key=lambda p: p[0])
         report.ok = False
-        report.first_bad = problems[0][0]
-        report.problems = [p[1] for p in problems]
+        report.first_bad = problems[0][0] if problems else None
+        report.problems = [p[1] for p in problems] + lost_head
     return report
 
 
