@@ -170,6 +170,26 @@ def test_runs_syntax_error_exits_2_and_names_the_position(project: dict[str, Any
     assert result.exit_code == 2 and "cannot sort" in result.output
 
 
+def test_runs_started_at_takes_only_an_iso_time(project: dict[str, Any]) -> None:
+    for bad in ("yesterday", "2026-13-01", "last week"):
+        result = run_cli(project, "runs", "--where", f"started_at > '{bad}'")
+        assert result.exit_code == 2 and "ISO date or time" in result.output and repr(bad) in result.output
+    assert len(run_json(project, "runs", "--where", "started_at > '2000-01-01'")["items"]) == 4
+    assert len(run_json(project, "runs", "--where", "started_at >= 2000")["items"]) == 4
+    assert run_json(project, "runs", "--where", "started_at < '2000-01-01T10:00:00Z'")["items"] == []
+    assert len(run_json(project, "runs", "--where", "started_at contains '-'")["items"]) == 4  # text: any
+
+
+def test_runs_used_contains_matches_a_used_dataset_name(project: dict[str, Any]) -> None:
+    names = sorted(i["name"] for i in run_json(project, "runs", "--where", "used contains 'lea'")["items"])
+    assert names == ["fit", "fit", "fit"]  # they used `clean`
+    assert [i["name"] for i in run_json(project, "runs", "--where", "used contains 'ra'")["items"]] == ["prep"]
+    assert len(run_json(project, "runs", "--where", "not used contains 'ra'")["items"]) == 3
+    assert run_json(project, "runs", "--where", "used contains 'nothing'")["items"] == []
+    result = run_cli(project, "runs", "--where", "used > 'raw'")
+    assert result.exit_code == 2 and "used takes = != in" in result.output
+
+
 def test_insights_json(project: dict[str, Any]) -> None:
     doc = run_json(project, "insights", "accuracy")
     assert set(doc) == {"metric", "runs", "items"} and doc["metric"] == "accuracy" and doc["runs"] == 3

@@ -4,8 +4,10 @@ parser into a small tree of comparisons; `search` compiles the tree to SQL."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ..errors import FilterSyntaxError
@@ -21,6 +23,8 @@ from ..model import RUN_STATUSES
 #   field      := params.KEY | metrics.KEY | tags.KEY | name | experiment | status
 #                 | started_at | used            (KEY may be quoted: params."a b")
 #   op         := = | == | != | <> | < | <= | > | >= | contains
+#                 (started_at compares with an ISO date/time; `used contains 'x'`:
+#                 a used dataset's name contains x)
 #   value      := number | 'text' | "text"       (a quote inside is doubled or \-escaped)
 #
 # User text only ever reaches SQL as a bound parameter; the SQL around it is built
@@ -268,10 +272,37 @@ def _check_comparison(c: Comparison, pos: int) -> None:
         for v in c.values:
             if v not in RUN_STATUSES:
                 raise FilterSyntaxError(f"unknown status {v!r}; expected one of {', '.join(RUN_STATUSES)}", pos)
-    if c.field == "used" and c.op not in ("=", "<>", "in", "not in"):
-        raise FilterSyntaxError("used takes = != or in, with a dataset reference", pos)
+    if c.field == "used" and c.op not in ("=", "<>", "in", "not in", "contains"):
+        raise FilterSyntaxError("used takes = != in (a dataset reference) or contains (text in a dataset's name)", pos)
+    if c.field == "started_at" and c.op != "contains":
+        for v in c.values:
+            text = v if isinstance(v, str) else f"{v:g}"
+            if not _is_iso_time(text):
+                raise FilterSyntaxError(f"started_at compares with an ISO date or time in quotes, e.g. '2026-05-01' "
+                                        f"or '2026-05-01T14:30' (UTC), not {text!r}", pos)
     if c.field == "used" and any(not isinstance(v, str) for v in c.values):
         raise FilterSyntaxError("used needs a quoted reference, e.g. used = 'train'", pos)
+
+
+#: what started_at compares with: a leading part of an ISO-8601 UTC time as runs record
+#: it (``2026-05-01T14:30:00.123456Z``), so a date compares by the day (search.py)
+_ISO_PREFIX = re.compile(r"\d{4}(-\d{2}(-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d{1,6})?)?)?Z?)?)?)?")
+#: the strptime format of each length of such a prefix (longer: with a fraction)
+_ISO_FORMATS = {4: "%Y", 7: "%Y-%m", 10: "%Y-%m-%d", 13: "%Y-%m-%dT%H", 16: "%Y-%m-%dT%H:%M", 19: "%Y-%m-%dT%H:%M:%S"}
+
+
+def _is_iso_time(text: str) -> bool:
+    """Whether ``text`` is a date or time `started_at` can be compared with. It is
+    compared with the stored text, so anything else ('yesterday') would silently
+    match nothing or everything."""
+    if not _ISO_PREFIX.fullmatch(text):
+        return False
+    digits = text.rstrip("Z").replace(" ", "T")
+    try:  # a real calendar date and clock time (not month 13 or hour 25)
+        datetime.strptime(digits, _ISO_FORMATS.get(len(digits), "%Y-%m-%dT%H:%M:%S.%f"))
+    except ValueError:
+        return False
+    return True
 
 
 def parse_filter(text: str) -> Any:

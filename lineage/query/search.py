@@ -49,7 +49,7 @@ def _value_test(column: str, op: str, value: Any, *, numeric_column: bool = Fals
         return f"({guard} AND CAST({column} AS REAL) {op} ?)", [value]
     if prefix:
         # started_at '2024-05-01' compares by the day: '<=' takes in the whole day
-        text = str(value).replace(" ", "T")
+        text = str(value).replace(" ", "T").rstrip("Z")  # (stored times are UTC, ending in Z after the fraction)
         return f"substr({column}, 1, {len(text)}) {op} ?", [text]
     return f"{column} {op} ?", [value]
 
@@ -90,6 +90,12 @@ def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
         return _value_test("json_extract(n.attrs, '$.experiment')", c.op, v if isinstance(v, str) else _number_text(v))
     if c.field == "started_at":
         return _value_test("n.created_at", c.op, v if isinstance(v, str) else _number_text(v), prefix=c.op != "contains")
+    if c.field == "used" and c.op == "contains":
+        # a used dataset whose name (or an alias: the same bytes under another name) contains the text
+        test, args = _value_test("d.name", "contains", v)
+        return ("EXISTS (SELECT 1 FROM edges e JOIN nodes d ON d.id = e.dst WHERE e.src = n.id AND e.rel = 'used' "
+                f"AND d.kind = 'dataset' AND ({test} OR EXISTS (SELECT 1 FROM aliases a WHERE a.node = d.id "
+                f"AND {test.replace('d.name', 'a.name')})))", [*args, *args])
     if c.field == "used":
         sql = "EXISTS (SELECT 1 FROM edges e WHERE e.src = n.id AND e.dst = ? AND e.rel = 'used')"
         target = store.resolve(v).id
