@@ -1086,8 +1086,9 @@ class Lineage:
         rows = runview.metric_history(self.store, node.id, key)
         if not rows:
             known = runview.metric_keys(self.store, node.id)
-            hint = f"it logged {', '.join(known)}" if known else "it logged no metrics"
-            raise NodeNotFoundError(f"{node.id} metric {key}", hint)
+            logged = f"it logged {', '.join(known)}" if known else "it logged no metrics"
+            # (the run was found: the missing thing is the metric, not a node)
+            raise NodeNotFoundError(f"{node.id} metric {key}", message=f"{node.id} has no metric named {key!r}; {logged}")
         return MetricHistory(key, node.id, [MetricPoint(**r) for r in rows])
 
     # -- views and reports -----------------------------------------------------

@@ -76,8 +76,11 @@ class ReferenceLookupError(LineageError):
 class NodeNotFoundError(ReferenceLookupError):
     """Raised when no node matches a reference."""
 
-    def __init__(self, ref: str, hint: str = "") -> None:
+    def __init__(self, ref: str, hint: str = "", *, message: str | None = None) -> None:
         self.ref = ref
+        if message is not None:  # the node was found but not the thing asked of it (a metric)
+            super().__init__(message)
+            return
         msg = f"no node matches {ref!r}"
         super().__init__(msg + (f" ({hint})" if hint else " (see `lineage ls`)"))
 

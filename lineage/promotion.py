@@ -115,15 +115,29 @@ def promote(store: Store, ref: Any, label: str, *, reason: str | None = None, au
     return Promotion(node.name, label, node.id, "promote", version, reason, who, at, seq, current)
 
 
+def _model_name(store: Store, name: str, label: str) -> str:
+    """The model name in ``name``: without ``model:``, and without ``@LABEL`` when the
+    caller wrote the reference `NAME@LABEL` where the name goes (``unpromote
+    risk@production production``), unless a model is really named so. A different
+    label there is a contradiction: InvalidInputError."""
+    if name.startswith("model:"):
+        name = name[len("model:"):]
+    base, at, written = name.rpartition("@")
+    if not at or not base or not LABEL_PATTERN.match(written) or store.version_ids(name, "model"):
+        return name
+    if written != label:
+        raise InvalidInputError(f"{name!r} names the label {written!r} but {label!r} was given; "
+                                f"give the model name and one label: {base} {label}")
+    return base
+
+
 def unpromote(store: Store, name: str, label: str, *, reason: str | None = None, author: str | None = None) -> Promotion:
     """Take ``label`` off the version of ``name`` that holds it; returns the change.
     Raises NodeNotFoundError when no version of ``name`` holds it (nothing recorded)."""
     check_label(label)
     if isinstance(name, Node):
         name = name.name or ""
-    name = str(name)
-    if name.startswith("model:"):
-        name = name[len("model:"):]
+    name = _model_name(store, str(name), label)
     with store.transaction():
         holder = store.label_holder(name, label)
         if holder is None:

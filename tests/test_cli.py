@@ -383,6 +383,17 @@ def test_show_resolves_every_reference_form(filled: dict[str, Any], form: str) -
     assert as_json("show", ref)["id"] == expected
 
 
+def test_show_metric_that_a_run_did_not_log_names_the_metric(filled: dict[str, Any]) -> None:
+    with lineage.open(create=False) as lg:
+        with lg.start_run("scored") as run:
+            run.log_metric("accuracy", 0.9)
+            run.log_metric("loss", 0.2)
+    line = assert_one_line_error(invoke("show", run.id, "--metric", "nosuch"), 1)
+    assert line == f"Error: {run.id} has no metric named 'nosuch'; it logged accuracy, loss"
+    line = assert_one_line_error(invoke("show", filled["run"], "--metric", "nosuch"), 1)
+    assert "no node matches" not in line and line.endswith("it logged no metrics")
+
+
 def test_show_as_a_table_prints_the_full_id(filled: dict[str, Any]) -> None:
     result = invoke("show", filled["v1"])
     assert result.exit_code == 0

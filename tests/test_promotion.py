@@ -239,6 +239,7 @@ def test_promoting_the_holder_again_records_nothing(lg: lineage.Lineage) -> None
     (["promote", f"{NAME}@3", "bad label"], "a label is a word"),
     (["promote", f"{NAME}@staging", "production"], "holds the label 'staging'"),
     (["unpromote", NAME, "staging"], "no version of 'logistic_regression' holds the label 'staging'"),
+    (["unpromote", f"{NAME}@staging", "production"], f"give the model name and one label: {NAME} production"),
     (["audit", f"{NAME}@canary"], "holds the label 'canary'"),
 ])
 def test_bad_promotions_are_one_line_exit_1_and_record_nothing(served: dict[str, Any], args: list[str], message: str) -> None:
@@ -250,6 +251,19 @@ def test_bad_promotions_are_one_line_exit_1_and_record_nothing(served: dict[str,
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     with _open(served) as lg:
         assert lg.store.head() == before
+
+
+def test_unpromote_takes_name_at_label_for_the_name(lg: lineage.Lineage) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    with lg.start_run("fit") as run:
+        run.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "m")
+        run.log_model(LogisticRegression(C=2.0).fit([[0.0], [1.0]], [0, 1]), "ops@prod")  # a name with '@'
+    lg.promote("m", "production")
+    lg.promote("ops@prod", "prod")
+    # `m@production` where the name goes: the reference names the same label
+    assert lg.unpromote("m@production", "production").name == "m" and lg.labels("m") == {}
+    assert lg.unpromote("ops@prod", "prod").name == "ops@prod"  # a model really named so keeps its name
 
 
 def test_an_edited_promotion_fails_verify(tmp_path: Path, lg: lineage.Lineage) -> None:
