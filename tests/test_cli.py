@@ -436,6 +436,19 @@ def test_ambiguous_reference_lists_the_candidates(filled: dict[str, Any]) -> Non
     assert all(r in line for r in runs[:3])
 
 
+def test_ambiguous_prefix_counts_every_match(filled: dict[str, Any]) -> None:
+    with lineage.open(create=False) as lg:
+        with lg.batch():
+            for i in range(30):
+                with lg.start_run(f"r{i}"):
+                    pass
+        runs = [n.id for n in lg.nodes(kind="run")]
+    common = os.path.commonprefix(runs)
+    assert len(runs) == 31 and len(common) > len("run:")
+    line = assert_one_line_error(invoke("show", common), 1, contains="ambiguous")
+    assert "and 23 more;" in line  # 31 runs, 8 shown: the count is not the shortlist's
+
+
 def test_history_json_oldest_first(filled: dict[str, Any]) -> None:
     doc = as_json("history", "train")
     assert set(doc) == {"items"} and all(set(n) == NODE_KEYS for n in doc["items"])

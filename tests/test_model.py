@@ -138,6 +138,8 @@ def test_error_messages_are_one_line_and_name_the_fix() -> None:
     text = str(many)
     assert "\n" not in text and "dataset:ab0" in text and "and 2 more" in text and "kind:name" in text
     assert many.candidates[-1] == "dataset:ab9"
+    assert "and 72 more;" in str(errors.AmbiguousIdError("ab", [f"dataset:ab{i}" for i in range(9)], total=80))
+    assert "and at least 19,992 more" in str(errors.AmbiguousIdError("ab", ["a:1"] * 9, total=20_000))
     assert str(errors.FilterSyntaxError("unexpected ')'", 7)) == "invalid filter at position 7: unexpected ')'"
     report = object()
     assert errors.IntegrityError("bad", report).report is report

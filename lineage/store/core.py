@@ -1111,7 +1111,7 @@ class Store:
                 assert node is not None
                 return node
             if len(found) > 1:
-                raise AmbiguousIdError(r.text, found)
+                raise AmbiguousIdError(r.text, found, total=self._prefix_count(r.prefix, r.kind))
         if r.label is not None and r.name is not None:
             labelled = self._resolve_label(r)
             if labelled is not None:
@@ -1292,6 +1292,20 @@ class Store:
             found += [r[0] for r in self.conn.execute(
                 f"SELECT id FROM {table} WHERE id >= ? AND id < ?{also} ORDER BY id LIMIT 9", (lo, hi))]
         return found
+
+    def _prefix_count(self, prefix: str, kind: str | None) -> int:
+        """How many ids start with ``kind:prefix``, counted up to just past
+        `AmbiguousIdError.COUNT_CAP` per kind: millions of predictions can share a
+        prefix. A range scan of the unique index, as `_by_prefix`; only on the error
+        path, so an ambiguous reference says how many it matched."""
+        total = 0
+        for k in [kind] if kind else list(KINDS):
+            lo = f"{k}:{prefix}"
+            table, also = ("predictions", f" AND {_bulk.published()}") if k == "prediction" else ("nodes", "")
+            total += self.conn.execute(
+                f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE id >= ? AND id < ?{also} LIMIT ?) AS hits",
+                (lo, lo + "\uffff", AmbiguousIdError.COUNT_CAP + 1)).fetchone()[0]
+        return total
 
     # -- the ledger -----------------------------------------------------------
 
