@@ -2106,7 +2106,9 @@ class Lineage:
     # -- full-text search (issue 10: lineage/store/fulltext.py, lineage/query/search.py) --
 
     def search(self, text: str, *, kind: str | None = None, limit: int | None = 20) -> SearchResults:
-        """Nodes whose name, alias, annotations, params or tags match ``text``, best first.
+        """Nodes whose name, alias, annotations, params or tags match ``text``, best
+        first; when ``text`` is one word equal to a prediction's request id, that
+        prediction too, ahead of them.
 
         Parameters
         ----------

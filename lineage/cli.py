@@ -1516,7 +1516,8 @@ def search_(state: State, text: tuple[str, ...], kind: str | None, limit: int, a
 
     Words are ANDed and match the start of a word (`rand` finds random_forest);
     "quoted words" are an exact phrase; OR takes either side; -word leaves out
-    what matches it. Best matches first (a name counts more than a param).
+    what matches it. Best matches first (a name counts more than a param). A word
+    that is a prediction's request id finds that prediction too.
 
     \b
     Example:

@@ -65,6 +65,25 @@ def test_phrases_or_exclusion_kind_and_limit(lg: lineage.Lineage, tmp_path: Path
     assert len(lg.search("fit", limit=1)) == 1
 
 
+def test_a_request_id_finds_its_prediction_first(lg: lineage.Lineage, store_path: Path) -> None:
+    import numpy as np
+    from sklearn.dummy import DummyClassifier
+
+    with lg.start_run("fit") as run:
+        model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "req_model")
+    preds = lg.log_predictions(model, np.zeros((3, 1)), [0, 1, 0], request_ids=["req-0001", "req-0002", "req-0003"])
+    hits = lg.search("req-0003")
+    assert [h.node.id for h in hits][:1] == [preds[2]]
+    assert hits[0].matches == [{"field": "request_id", "text": "req-0003"}]
+    assert hits[0].score > max((h.score for h in hits[1:]), default=0.0)
+    assert [h.node.id for h in lg.search('"req-0001"', kind="prediction")] == [preds[0]]
+    assert lg.search("req-0003", kind="model") == []  # the kind filter holds
+    assert [h.node.id for h in lg.search("req-0003", limit=1)] == [preds[2]]
+    assert lg.search("req-000", kind="prediction") == []  # exact, not a prefix
+    doc = json.loads(CliRunner().invoke(cli, ["--db", str(store_path), "search", "req-0002", "--json"]).stdout)
+    assert doc["items"][0]["id"] == preds[1]
+
+
 def test_a_name_match_ranks_above_a_param_match(lg: lineage.Lineage) -> None:
     with lg.start_run("other", params={"model": "forest"}):
         pass

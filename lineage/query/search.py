@@ -535,6 +535,18 @@ def search_text(store: Store, text: str, *, kind: str | None = None, limit: int 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise InvalidInputError(f"limit must be a whole number (1 or more), got {limit!r}")
     q = parse_text_query(text)
+    by_request = _by_request_id(store, text, kind=kind, limit=limit)
+    rest = None if limit is None else limit - len(by_request)
+    found = _by_text(store, q, kind=kind, limit=rest) if rest is None or rest > 0 else SearchResults()
+    if not by_request:
+        return found
+    # an identifier the caller gave outranks every text match
+    top = max((h.score for h in found), default=0.0) + 1.0
+    return SearchResults([*(SearchHit(h.node, top, h.matches) for h in by_request), *found])
+
+
+def _by_text(store: Store, q: TextQuery, *, kind: str | None, limit: int | None) -> SearchResults:
+    """`search_text`'s hits in the full-text index, best first."""
     # the index is brought up to date here, not by every write (lineage/store/fulltext.py)
     fulltext.catch_up(store)
     sql, params, hits, args = search_sql(store.dialect, q, kind=kind, limit=limit)
@@ -552,3 +564,19 @@ def search_text(store: Store, text: str, *, kind: str | None = None, limit: int 
             matches[node].append({"field": field_, "text": value})
     nodes = store.get_nodes(ids)
     return SearchResults(SearchHit(nodes[i], round(-best, 4) + 0.0, matches[i]) for i, best in ranked if i in nodes)
+
+
+def _by_request_id(store: Store, text: str, *, kind: str | None, limit: int | None) -> SearchResults:
+    """The predictions whose caller's request id is exactly ``text`` (one word, quotes
+    allowed), newest first: DESIGN §1 makes the request id searchable. One lookup on
+    the ``predictions (request_id)`` index; predictions stay out of the full-text
+    index, which would grow by millions of rows for this one column (exact, not
+    prefix: a range scan under PostgreSQL's collations would miss ids)."""
+    wanted = text.strip().strip('"')
+    if kind not in (None, "prediction") or not wanted or any(c.isspace() for c in wanted):
+        return SearchResults()
+    sql = (f"SELECT id FROM predictions WHERE request_id = ? AND {published()} ORDER BY pk DESC"
+           + (" LIMIT ?" if limit is not None else ""))
+    ids = [r[0] for r in store.conn.execute(sql, [wanted] + ([limit] if limit is not None else []))]
+    nodes = store.get_nodes(ids)
+    return SearchResults(SearchHit(nodes[i], 0.0, [{"field": "request_id", "text": wanted}]) for i in ids if i in nodes)
