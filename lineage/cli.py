@@ -12,7 +12,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import IO, Any, cast
 
 import click
 
@@ -97,12 +97,40 @@ def emit_json(doc: Any) -> None:
 PIPE_WIDTH = 10_000
 
 
+class _TrimmedLines:
+    """A text stream that drops the spaces at the end of each line it passes on to
+    ``out``. Rich pads every row of a table to the table's width, which for a
+    pipe (`PIPE_WIDTH`) can be hundreds of columns of trailing blanks."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.partial = ""  # a line not yet ended: its end may still gain blanks
+
+    def write(self, text: str) -> int:
+        *lines, self.partial = (self.partial + text).split("\n")
+        if lines:
+            self.out.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.partial:
+            self.out.write(self.partial.rstrip(" "))
+            self.partial = ""
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
 def console() -> Any:
     from rich.console import Console
 
-    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+    if sys.stdout.isatty():
         return Console(highlight=False, soft_wrap=False)
-    return Console(highlight=False, soft_wrap=False, width=PIPE_WIDTH)
+    # ($COLUMNS, when set, is the width rich takes)
+    width = None if os.environ.get("COLUMNS") else PIPE_WIDTH
+    trimmed = cast("IO[str]", _TrimmedLines(sys.stdout))  # (rich writes, flushes and asks isatty: all it has)
+    return Console(highlight=False, soft_wrap=False, width=width, file=trimmed)
 
 
 # ---------------------------------------------------------------------------

@@ -383,6 +383,15 @@ def test_show_resolves_every_reference_form(filled: dict[str, Any], form: str) -
     assert as_json("show", ref)["id"] == expected
 
 
+def test_output_to_a_pipe_has_no_trailing_spaces(filled: dict[str, Any]) -> None:
+    # a long fact (the command) makes the table wide: the short rows were padded to it
+    for args in (["show", filled["run"]], ["ls"], ["trace", filled["model"]], ["history", "train"]):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        padded = [line for line in result.stdout.splitlines() if line != line.rstrip()]
+        assert padded == [], (args, padded[:2])
+
+
 def test_show_metric_that_a_run_did_not_log_names_the_metric(filled: dict[str, Any]) -> None:
     with lineage.open(create=False) as lg:
         with lg.start_run("scored") as run:
