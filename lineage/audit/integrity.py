@@ -3,11 +3,11 @@
 Three checks, each with a stated scope:
 
 1. **Facts.** Every ledger event that recorded something the report shows (a node, an
-   edge, a param, a metric, a run state, an annotation, a label change of the model's
-   name, an importance, an erasure, the predictions it counts) is
-   re-checked on its own: its rows still hash to what it committed to, its payload to
-   its digest, and its hash still follows from its predecessor's. Cheap, and it catches
-   an edit to exactly the records the report relies on.
+   edge, a param, a tag, a metric, a run state, an annotation, a label change of the
+   model's name, an importance, an erasure, the predictions it counts, a prediction's
+   kept inputs) is re-checked on its own: its rows still hash to what it committed to,
+   its payload to its digest, and its hash still follows from its predecessor's.
+   Cheap, and it catches an edit to exactly the records the report relies on.
 2. **Chain.** `Store.verify(since_checkpoint=True)`: the whole ledger from the last
    recorded full verification (`lineage verify --record`) to the head; from event 1
    when no checkpoint exists. The checkpoint's own claim is checked too: the event it
