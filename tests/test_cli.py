@@ -362,6 +362,20 @@ def test_ls_as_a_table(filled: dict[str, Any]) -> None:
     assert result.exit_code == 0 and "dataset" in result.stdout and "train" in result.stdout
 
 
+def test_names_never_reach_the_terminal_as_control_characters(project: Path, db: Path) -> None:
+    """A name is data (DESIGN.md §6): its escape sequences (colour, a window title),
+    a right-to-left override or a newline must not act on the terminal of whoever
+    lists the store; the JSON keeps the name as recorded."""
+    hostile = "\x1b[31mred\x1b[0m\u202eevil\nline2\x1b]0;pwned\x07"
+    with lineage.open(create=False) as lg:
+        lg.log_dataset(str(project / "data" / "train.csv"), name=hostile)
+    for args in (["ls"], ["show", hostile]):
+        out = invoke(*args).stdout
+        assert "red" in out and "evil line2" in out, out
+        assert not any(ch in out for ch in "\x1b\x07\u202e"), repr(out)
+    assert as_json("show", hostile)["name"] == hostile
+
+
 def test_show_json_is_one_node(filled: dict[str, Any]) -> None:
     node = as_json("show", filled["run"])
     assert set(node) == NODE_KEYS

@@ -20,13 +20,14 @@ from .folding import count_of, kind_of, node_of
 from .style import NAME_MAX, STYLE
 
 
-def clean_line(text: Any, limit: int = NAME_MAX) -> str:
-    """User text on one line: control characters dropped, newlines as spaces, cut to
-    ``limit`` characters with an ellipsis."""
+def clean_line(text: Any, limit: int | None = NAME_MAX) -> str:
+    """User text on one line: control characters dropped (a terminal's escape
+    sequences, direction overrides), newlines as spaces, cut to ``limit`` characters
+    with an ellipsis (None: never cut)."""
     s = str(text)
     s = re.sub(r"[\r\n\t\v\f]+", " ", s)
     s = "".join(ch for ch in s if ch.isprintable() or ch == " ")
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
 
 
 def _num(v: Any) -> str:

@@ -20,10 +20,12 @@ if TYPE_CHECKING:
 
 
 def text(value: Any, style: str = "") -> Any:
-    """``value`` as a rich `Text` (None as empty): user strings are data, never markup."""
+    """``value`` as a rich `Text` (None as empty): user strings are data, never markup,
+    and never the terminal's: control characters are dropped and line breaks become
+    spaces, so a name cannot colour, retitle or reorder the terminal (`clean_line`)."""
     from rich.text import Text
 
-    return Text("" if value is None else str(value), style=style)
+    return Text("" if value is None else clean_line(value, None), style=style)
 
 
 def table(title: str | None, columns: Sequence[str]) -> Any:
