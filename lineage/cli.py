@@ -497,7 +497,7 @@ def history(state: State, name: str, as_json: bool) -> None:
 @click.option("--highlight", "highlights", multiple=True, metavar="REF",
               help="Draw the path from REF to this node in bold (repeatable).")
 @click.option("--all", "show_all", is_flag=True,
-              help="Draw every node: no folding of look-alike siblings, no --max-nodes limit.")
+              help="Draw every node: no folding of look-alike siblings, and no --max-nodes limit unless one is given.")
 @click.option("--top-down", is_flag=True, help="Lay the diagram out top to bottom instead of left to right.")
 @click.option("--check", is_flag=True, help="Mark tampered nodes and stale ones (data changed on disk).")
 @json_option
@@ -522,7 +522,9 @@ def dag(state: State, ref: str | None, upstream: bool, output: str | None, max_n
     from . import render
 
     lg = state.lineage()
-    options: dict[str, Any] = {"fold": not show_all, "max_nodes": None if show_all else max_nodes}
+    # (--all lifts the default limit; a --max-nodes given with it still holds)
+    given = click.get_current_context().get_parameter_source("max_nodes") == click.core.ParameterSource.COMMANDLINE
+    options: dict[str, Any] = {"fold": not show_all, "max_nodes": None if show_all and not given else max_nodes}
     if ref is None:
         if highlights:
             raise click.UsageError("--highlight needs REF (the overview shows groups, not nodes)")

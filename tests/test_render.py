@@ -289,6 +289,24 @@ def test_the_fold_threshold_is_read_through_the_package(monkeypatch) -> None:
     assert len(render.fold(_siblings(3))) == 2
 
 
+def test_max_nodes_keeps_the_nearest_along_the_data_not_through_a_shared_agent() -> None:
+    """Every run is associated with the one agent and uses the one environment: a walk
+    through them puts every run two steps from the root, and the cut kept the far end
+    of a chain (step_1, step_10, ... by name). Context nodes are reached, not crossed."""
+    agent = Node("agent:" + _hex("a"), "agent", "ann")
+    env = Node("environment:" + _hex("e"), "environment", "py")
+    runs = [Node("run:" + _uuid(i + 1), "run", f"step{i}", {"status": "finished"}) for i in range(30)]
+    data = [Node("dataset:" + _hex(f"{i + 16:02x}"), "dataset", f"d{i}") for i in range(31)]
+    edges = []
+    for i, run in enumerate(runs):
+        edges += [Edge(run.id, data[i].id, "used", "training"), Edge(data[i + 1].id, run.id, "was_generated_by"),
+                  Edge(run.id, agent.id, "was_associated_with"), Edge(run.id, env.id, "used", "environment")]
+    sub = build_subgraph([agent, env, *runs, *data], edges, data[-1].id, direction="upstream")
+    cut = render.fold(sub, max_nodes=12)
+    kept = sorted(int(n.name[4:]) for n in cut.nodes() if n.kind == "run")
+    assert kept and kept == list(range(29, 29 - len(kept), -1))[::-1]  # the last steps, nearest d30
+
+
 def test_max_nodes_keeps_the_nearest_and_notes_the_rest() -> None:
     # a chain of 30 runs, each informed by the previous: nothing folds
     runs = [Node("run:" + _uuid(i + 1), "run", f"step{i}", {"status": "finished"}) for i in range(30)]
@@ -543,6 +561,25 @@ def test_demo_diagram_with_and_without_dot(lg: lineage.Lineage, tmp_path: Path, 
     message = render.demo_diagram(lg, sub, tmp_path / "out2")
     assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["lineage.dot", "lineage.mmd"]
     assert "\n" not in message and "apt-get install graphviz" in message and "lineage.svg" in message
+
+
+def test_cli_dag_all_with_max_nodes_keeps_the_limit(lg: lineage.Lineage) -> None:
+    prev = lg.log_dataset([[0]], name="d0")
+    with lg.batch():
+        for i in range(1, 21):
+            with lg.start_run(f"step_{i}") as run:
+                run.log_input(prev)
+                prev = run.log_output([[i]], name=f"d{i}")
+    import json
+
+    def nodes(*args: str) -> list[dict[str, object]]:
+        result = CliRunner().invoke(cli, ["--db", str(lg.db_path), "dag", "d20", "--json", *args])
+        assert result.exit_code == 0, result.output
+        return list(json.loads(result.stdout)["nodes"])
+
+    assert len(nodes("--all")) > 40  # everything: 21 datasets, 20 runs, their context
+    cut = nodes("--all", "--max-nodes", "12")
+    assert len(cut) <= 12 and "step_20" in {n.get("name") for n in cut}
 
 
 def test_cli_dag_overview(lg: lineage.Lineage, tmp_path: Path) -> None:

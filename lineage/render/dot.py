@@ -294,7 +294,8 @@ def laid_out(subgraph: Subgraph, options: Mapping[str, Any], *, auto_limit: bool
         if auto_limit:
             return prepare_graph(subgraph, **{**opts, "max_nodes": style.AUTO_MAX_NODES})
         raise RenderError(f"{len(p.g):,} nodes even after folding: more than Graphviz lays out in reasonable time; "
-                          f"pass max_nodes (say 200) to draw the ones nearest the root, or write .dot or .mmd")
+                          f"pass max_nodes (say 200; `lineage dag --max-nodes 200`) to draw the ones nearest the "
+                          f"root, or write .dot or .mmd")
     return p
 
 

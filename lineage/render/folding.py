@@ -140,10 +140,17 @@ def _rebuild(sub: Subgraph, rep: Mapping[str, str], new_nodes: Mapping[str, Node
     return Subgraph(out, root, direction=sub.direction)
 
 
+#: kinds that are the context of many runs, not the flow of data: reached, never
+#: walked through (one agent or environment links every run of a store in two steps)
+_CONTEXT_KINDS = frozenset({"agent", "environment", "code"})
+
+
 def _bfs(g: nx.MultiDiGraph, starts: Sequence[str]) -> Iterator[str]:
-    """Every node once, nearest the starts first (edges followed both ways, neighbours
-    in a stable order); then the other components, biggest hubs first. Lazy: a caller
-    that needs the nearest hundred does not pay for ordering thirty thousand."""
+    """Every node once, nearest the starts first along the flow of data (edges followed
+    both ways, neighbours in a stable order; a context node, `_CONTEXT_KINDS`, is
+    reached but not walked through unless it is a start); then the other nodes,
+    biggest hubs first. Lazy: a caller that needs the nearest hundred does not pay for
+    ordering thirty thousand."""
     keys: dict[str, tuple[int, str, str]] = {}
 
     def key(n: str) -> tuple[int, str, str]:
@@ -161,6 +168,8 @@ def _bfs(g: nx.MultiDiGraph, starts: Sequence[str]) -> Iterator[str]:
         while queue:
             n = queue.popleft()
             yield n
+            if n != start and kind_of(node_of(g, n)) in _CONTEXT_KINDS:
+                continue
             for m in sorted(succ[n].keys() | pred[n].keys(), key=key):
                 if m not in seen:
                     seen.add(m)
