@@ -85,6 +85,9 @@ def test_round_trip_gives_an_equal_graph_and_both_verify(two, tmp_path: Path) ->
     assert [h.node.id for h in b.search("model_a")] == [ids["model"]]
     artifact = a.get(ids["model"]).attrs.get("artifact_digest") or a.get(ids["model"]).id.split(":")[1]
     assert b.store.artifact_path(artifact).exists()
+    # kept where the target keeps bytes: on PostgreSQL, on the server (where the
+    # team's other machines fetch them), not only in this machine's folder
+    assert b.store.has_artifact(artifact) and result.artifacts >= 1
     # each copy keeps its original hash: the replay gives every source event's hash
     originals = publish.source_hashes(b.store, result.push_event)
     assert originals == {i + 1: e.hash for i, e in enumerate(src)}

@@ -1382,6 +1382,10 @@ class Store:
                 return _files.put_artifact(self, digest, data, synced=False)
         return _files.put_artifact(self, digest, data, source=source)
 
+    def has_artifact(self, digest: str) -> bool:
+        """Whether this store keeps the bytes of ``digest`` (here: its file)."""
+        return _files.artifact_path(self, digest).is_file()
+
     def artifact_path(self, digest: str) -> Path:
         """See `files.artifact_path`. When the database keeps the artifact's bytes
         (`put_artifact`), a file that is missing or holds other bytes (a small

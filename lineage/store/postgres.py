@@ -695,6 +695,11 @@ class PostgresStore(Store):
                                   (digest, data if data is not None else path.read_bytes()))
         return path
 
+    def has_artifact(self, digest: str) -> bool:
+        """Whether the server keeps the bytes of ``digest`` (a local copy alone does not
+        share them with the team)."""
+        return self.conn.execute("SELECT 1 FROM artifact_blobs WHERE digest = ?", (digest,)).fetchone() is not None
+
     # -- transactions ---------------------------------------------------------
 
     def _begin_write(self, conn: PgConnection) -> None:

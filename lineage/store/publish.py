@@ -49,7 +49,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import IntegrityError, WriteRefusedError
@@ -546,24 +545,32 @@ def _apply_later_erasures(target: Store, found: list[tuple[Any, ...]], result: P
 
 
 def _copy_artifacts(source: Store, target: Store, result: PushResult) -> None:
-    """Copy the source's artifact files the target lacks (content-addressed, so a file
-    already there under its digest is the same file)."""
-    src_dir = getattr(source, "artifacts_dir", None)
-    if src_dir is None or not Path(src_dir).is_dir():
+    """Copy the bytes of the source's models and artifacts the target lacks
+    (content-addressed: the same digest is the same bytes), through the target's own
+    `put_artifact` (on PostgreSQL also onto the server, where the team's other
+    machines fetch them). Only the digests the source's records name: a PostgreSQL
+    store's local folder is shared by every store opened from the project, so its
+    other files are not this store's; and a source that keeps its bytes on a server
+    hands over those this machine has no copy of (`Store.artifact_path`)."""
+    if getattr(source, "artifacts_dir", None) is None:
         return
-    files = [p for p in Path(src_dir).glob("??/*") if p.is_file() and not p.name.startswith(".")]
+    digests = sorted({str(node_id).split(":", 1)[1] for (node_id,) in source.conn.execute(
+        "SELECT id FROM nodes WHERE kind IN ('model', 'artifact')")})
     if getattr(target, "artifacts_dir", None) is None:
-        if files:
-            result.artifacts_note = (f"the target keeps no files: {len(files)} artifact file(s) stay only in "
+        held = [d for d in digests if _files.artifact_path(source, d).exists()]
+        if held:
+            result.artifacts_note = (f"the target keeps no files: {len(held)} artifact file(s) stay only in "
                                      f"{result.source_location}; the records still name their digests")
         return
-    for p in files:
-        digest = p.name
-        if _files.artifact_path(target, digest).exists():
+    for digest in digests:
+        if target.has_artifact(digest):
             continue
+        p = source.artifact_path(digest)
+        if not p.is_file():
+            continue  # (a record with no bytes kept: an imported model known by its digest only)
         if hashlib.sha256(p.read_bytes()).hexdigest() != digest:
             raise IntegrityError(f"artifact {p} does not match its digest: nothing was published")
-        _files.put_artifact(target, digest, source=p)
+        target.put_artifact(digest, source=p)
         result.artifacts += 1
 
 
