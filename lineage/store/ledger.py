@@ -165,7 +165,12 @@ def _in_span(store: Store, table: str, batch: int, payload: Any) -> bool:
         lo, hi = json.loads(payload)["pks"]
     except (TypeError, ValueError, KeyError, AttributeError):
         return True  # no span recorded (no rows, an erased payload): the digests decide
-    first, last = store.conn.execute(f"SELECT MIN(pk), MAX(pk) FROM {table} WHERE event = ?", (-batch,)).fetchone()
+    # (through the batch's rows by the event index: PostgreSQL answered a bare MIN/MAX
+    # by walking the primary key from one end, filtering on event, a scan of the
+    # table per batch; a materialized CTE is read whole, by the index)
+    first, last = store.conn.execute(
+        f"WITH batch_rows AS MATERIALIZED (SELECT pk FROM {table} WHERE event = ?) "
+        "SELECT MIN(pk), MAX(pk) FROM batch_rows", (-batch,)).fetchone()
     try:
         return first is None or (lo <= first and last <= hi)
     except TypeError:  # a forged span
