@@ -46,9 +46,11 @@ class Table:
         return [r[i] for r in self.rows]
 
 
-def read_csv(path: str | os.PathLike[str]) -> Table:
-    """Read a CSV file with a header line. Raises InvalidInputError when it is missing,
-    empty, or a row's length differs from the header's."""
+def read_csv(path: str | os.PathLike[str], *, as_text: str | None = None) -> Table:
+    """Read a CSV file with a header line; cells that read as numbers become numbers,
+    except in the column ``as_text`` (the request ids: ``007`` stays ``007``, not 7).
+    Raises InvalidInputError when it is missing, empty, or a row's length differs
+    from the header's."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -56,12 +58,13 @@ def read_csv(path: str | os.PathLike[str]) -> Table:
             if not header:
                 raise InvalidInputError(f"{path} is empty: a CSV file with a header line is needed")
             table = Table([h.strip() for h in header])
+            text_at = table.columns.index(as_text) if as_text in table.columns else -1
             for n, row in enumerate(reader, start=2):
                 if not row:
                     continue
                 if len(row) != len(header):
                     raise InvalidInputError(f"{path}, line {n}: {len(row)} fields, but the header has {len(header)}")
-                table.rows.append([cell(v) for v in row])
+                table.rows.append([v if i == text_at else cell(v) for i, v in enumerate(row)])
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -101,7 +104,7 @@ def log_prediction_file(store: Store, model: Node, path: str | os.PathLike[str],
     """
     from .tracking import log_predictions
 
-    table = read_csv(path)
+    table = read_csv(path, as_text=id_column)
     out_col = output_column_of(table, path, id_column=id_column, output_column=output_column)
     out_i = table.columns.index(out_col)
     keep = [i for i, c in enumerate(table.columns) if i != out_i and c != id_column] or \
@@ -178,12 +181,14 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
     model = model_ref if isinstance(model_ref, Node) else store.resolve(str(model_ref))
     if model.kind != "model":
         raise InvalidInputError(f"{model.id} is a {model.kind}, not a model")
-    table = read_csv(input_path)
+    table = read_csv(input_path, as_text=id_column)
     if id_column is not None:
         _need_column(table, id_column, input_path, "--id-column")
     out = Path(output_path)
     if not out.parent.is_dir():
         raise InvalidInputError(f"cannot write {output_path}: no folder {out.parent}")
+    if out.exists() and out.resolve() == Path(input_path).resolve():
+        raise InvalidInputError(f"{output_path} is the input file: write the predictions to another file")
     obj = model_object(store, model)
     features = feature_columns(obj, model, table, id_column=id_column)
     idx = [table.columns.index(f) for f in features]

@@ -36,6 +36,14 @@ log = logging.getLogger("lineage")
 ON_FULL = ("block", "drop")
 
 
+
+def _copied(values: Any) -> Any:
+    """``values`` as they are now: an array's, a frame's or a list's copy (with its
+    array rows copied too), anything else as it is."""
+    if isinstance(values, list):
+        return [v.copy() if hasattr(v, "ndim") else v for v in values]
+    return values.copy() if hasattr(values, "ndim") and hasattr(values, "copy") else values
+
 class PredictionLogger:
     """Logs predictions of one model from any thread; see the module's docstring.
 
@@ -114,8 +122,14 @@ class PredictionLogger:
                 raise InvalidInputError(f"{len(inputs)} input rows but {n} outputs: they must match one to one")
             if request_ids is not None and len(request_ids) != n:
                 raise InvalidInputError(f"{len(request_ids)} request ids for {n} predictions")
+            if scores is not None and len(scores) != n:
+                raise InvalidInputError(f"{len(scores)} scores for {n} predictions")
         except TypeError:
-            raise InvalidInputError("inputs and request_ids must be sequences with one item per prediction") from None
+            raise InvalidInputError("inputs, request_ids and scores must be sequences with one item per prediction") from None
+        # (a copy, as the call returns before the rows are written: a service that
+        # reuses its input buffer must not change what it logged)
+        inputs, outputs = _copied(inputs), _copied(outputs)
+        scores = _copied(scores) if scores is not None else None
         if os.getpid() != self._pid:
             self._after_fork()
         t = time.time()

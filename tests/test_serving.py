@@ -180,6 +180,14 @@ def test_predict_runs_a_recorded_model_on_a_csv_and_records_every_row(project: P
     assert as_json("predict", "lin.pkl", "plain.csv", "-o", "p.csv", "--id-column", "id")["features"] == ["a", "b"]
     bad = invoke("predict", "model.pkl", "plain.csv", "-o", "x.csv")
     assert bad.exit_code == 1 and "age" in bad.output and "Traceback" not in bad.output
+    # request ids are text as written (007 is not 7), and the input is never overwritten
+    (project / "ids.csv").write_text("a,b,id\n1,1,007\n2,2,1e3\n")
+    invoke("predict", "lin.pkl", "ids.csv", "-o", "ids_out.csv", "--id-column", "id")
+    assert as_json("show", "request:007")["attrs"]["request_id"] == "007"
+    assert [ln.split(",")[0] for ln in (project / "ids_out.csv").read_text().splitlines()] == ["id", "007", "1e3"]
+    same = invoke("predict", "lin.pkl", "ids.csv", "-o", "ids.csv", "--id-column", "id")
+    assert same.exit_code == 1 and "input file" in same.output
+    assert (project / "ids.csv").read_text() == "a,b,id\n1,1,007\n2,2,1e3\n"
 
 
 def test_predict_reads_csv_without_pandas(project: Path) -> None:
@@ -308,6 +316,24 @@ def test_the_logger_rejects_mismatched_lengths_at_once(served: Any) -> None:
     lg, model = served
     with lg.prediction_logger(model) as logger, pytest.raises(InvalidInputError, match="match"):
         logger.log([[1], [2]], [1])
+    with lg.prediction_logger(model) as logger, pytest.raises(InvalidInputError, match="1 scores for 2"):
+        logger.log([[1], [2]], [1, 0], scores=[0.5])
+
+
+def test_the_logger_keeps_the_rows_as_they_were_when_logged(served: Any) -> None:
+    """log() returns before the rows are written: a service reusing its input buffer
+    must not change what it logged (every prediction got the last row's digest)."""
+    import numpy as np
+
+    lg, model = served
+    buf = np.zeros((1, 1))
+    with lg.prediction_logger(model, max_delay=5) as logger:
+        for i in range(3):
+            buf[0, 0] = i
+            logger.log(buf, [0], request_ids=[f"buf{i}"])
+    digests = [lg.get(f"request:buf{i}").attrs["input_digest"] for i in range(3)]
+    ids = lg.log_predictions(model, np.array([[0.0], [1.0], [2.0]]), [0, 0, 0])
+    assert digests == [lg.get(i).attrs["input_digest"] for i in ids]
 
 
 def test_a_full_queue_blocks_by_default_and_loses_nothing(served: Any) -> None:
