@@ -82,6 +82,7 @@ def test_other_models_use_a_stated_model_agnostic_method(credit: dict[str, Any])
     dec = credit["lg"].audit("request:rf-0").to_dict()["decision"]
     assert dec["reasons"] and all(r["method"] == "replacement" for r in dec["reasons"])
     assert "model-agnostic" in dec["method"] and "median" in dec["method"]
+    assert "np." not in json.dumps(dec)  # a class reads as its value (1), never numpy 2's np.int64(1)
     assert [abs(r["contribution"]) for r in dec["reasons"]] == sorted((abs(r["contribution"]) for r in dec["reasons"]),
                                                                      reverse=True)
 

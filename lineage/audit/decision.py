@@ -169,7 +169,8 @@ def _score_fn(model: Any, output: Any) -> tuple[Any, str]:
     if hasattr(model, "decision_function") and hasattr(model, "classes_") and len(model.classes_) == 2:
         return (lambda X: np.asarray(model.decision_function(X), dtype=float).ravel()), "log-odds (decision function)"
     if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
-        classes = list(model.classes_)
+        # (numpy's scalars as the plain values they hold: numpy 2 writes np.int64(1))
+        classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
         k = classes.index(output) if output in classes else len(classes) - 1
         return (lambda X: np.asarray(model.predict_proba(X), dtype=float)[:, k]), f"probability of class {classes[k]!r}"
     return (lambda X: np.asarray(model.predict(X), dtype=float).ravel()), "predicted value"
