@@ -241,14 +241,14 @@ class MlflowClient(ModelRegistry):
         p = Path(local_path)
         live_run(self._lg, run_id).log_artifact(p, f"{artifact_path.strip('/')}/{p.name}" if artifact_path else p.name)
 
-    def _artifacts(self, run_id: str) -> list[tuple[str, Node]]:
+    def _artifacts(self, run_id: str) -> dict[str, Node]:
         return run_artifacts(self._lg, resolve_run(self._lg, run_id))
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The files (and folders) directly under ``path`` of a run's artifacts."""
         prefix = (path or "").strip("/")
         files: dict[str, FileInfo] = {}
-        for name, n in self._artifacts(run_id):
+        for name, n in self._artifacts(run_id).items():
             if prefix and not name.startswith(prefix + "/"):
                 continue
             rest = name[len(prefix) + 1:] if prefix else name
@@ -267,7 +267,7 @@ class MlflowClient(ModelRegistry):
 
         want = path.strip("/")
         dst = Path(dst_path or os.getcwd())
-        hits = [(name, n) for name, n in self._artifacts(run_id) if name == want or name.startswith(want + "/")]
+        hits = [(name, n) for name, n in self._artifacts(run_id).items() if name == want or name.startswith(want + "/")]
         if not hits:
             raise NodeNotFoundError(f"runs:/{run_hex(resolve_run(self._lg, run_id).id)}/{want}",
                                     "the run has no artifact at that path")

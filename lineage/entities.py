@@ -214,8 +214,8 @@ class _DatasetView:
     def source_type(self) -> str:
         """Where it came from, as MLflow names it: ``local`` for a file, else the
         URI's scheme (``s3``, ``http``, …)."""
-        scheme = str(self.source or "").partition("://")[0] if "://" in str(self.source or "") else ""
-        return "local" if scheme in ("", "file") else scheme
+        scheme, sep, _ = str(self.source or "").partition("://")
+        return scheme if sep and scheme != "file" else "local"
 
 
 @dataclass
@@ -304,7 +304,7 @@ class ModelInfo(Node):
 
     @property
     def model_uri(self) -> str:
-        return f"runs:/{self.run_id}/{self.artifact_path}" if self.run_id else self.id
+        return model_source(self, self.run_id, self.artifact_path)
 
     @property
     def model_id(self) -> str:
@@ -320,10 +320,11 @@ def artifact_path_of(node: Node) -> str:
     return str(node.attrs.get("artifact_path") or "model")
 
 
-def model_source(node: Node, run_id: str | None) -> str:
+def model_source(node: Node, run_id: str | None, artifact_path: str | None = None) -> str:
     """The URI MLflow names a logged model by, ``runs:/<run_id>/<artifact_path>``
-    (``pyfunc.load_model`` takes it); the lineage id when no run is known."""
-    return f"runs:/{run_id}/{artifact_path_of(node)}" if run_id else node.id
+    (``pyfunc.load_model`` takes it; the path the node was first logged at unless
+    ``artifact_path`` says another); the lineage id when no run is known."""
+    return f"runs:/{run_id}/{artifact_path or artifact_path_of(node)}" if run_id else node.id
 
 
 def model_info(node: Node, run_id: str | None, registered_model_version: int | None = None,
@@ -375,13 +376,13 @@ def find_run(lookup: Callable[[str], Node], run_id: Any) -> Node:
     return node
 
 
-def run_artifacts(lg: Lineage, run: Any) -> list[tuple[str, Node]]:
-    """``(path in the run, artifact node)`` of each file the run logged, oldest first
-    (a path logged twice: its newest is the last): the path is the role of its
-    generation (the node, its content, may be named after where it was logged
-    first); older records have none, and their node's name is it."""
-    return [(str(role or n.name or ""), n) for rel, role, n in lg.run_links(run)
-            if rel == "was_generated_by" and n.kind == "artifact"]
+def run_artifacts(lg: Lineage, run: Any) -> dict[str, Node]:
+    """Path in the run -> the artifact the run last logged there, in the order the
+    paths were first logged: the path is the role of the artifact's generation (the
+    node, its content, may be named after where it was logged first); older records
+    have none, and their node's name is it."""
+    return {str(role or n.name or ""): n for rel, role, n in lg.run_links(run)
+            if rel == "was_generated_by" and n.kind == "artifact"}
 
 
 def run_view(lg: Lineage, node: Node) -> RunView:

@@ -38,7 +38,7 @@ from .entities import (
     stored_name,
 )
 from .errors import InvalidInputError, WriteRefusedError, log
-from .model import Node
+from .model import Node, version_number
 from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
 from .tracking import Run
@@ -143,10 +143,9 @@ def get_artifact_uri(artifact_path: str | None = None) -> str:
     digest, not its path: it exists and holds what was logged)."""
     lg = get_lineage()
     run = active_run()
-    if artifact_path and run is not None:
-        found = [n for where, n in run_artifacts(lg, run.id) if where == artifact_path.strip("/")]
-        if found:
-            return lg.artifact_file(found[-1]).resolve().as_uri()
+    found = run_artifacts(lg, run.id).get(artifact_path.strip("/")) if artifact_path and run is not None else None
+    if found is not None:
+        return lg.artifact_file(found).resolve().as_uri()
     base = lg.artifacts_uri()
     return f"{base}/{artifact_path}" if artifact_path else base
 
@@ -163,8 +162,9 @@ def _current_experiment() -> str | None:
         return str(_default["experiment"])
     name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
     if name:
-        remember_experiment(get_lineage(), stored_name(name))
-        return stored_name(name)
+        stored = stored_name(name)
+        remember_experiment(get_lineage(), stored)
+        return stored
     experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
     return experiment_name_for_id(get_lineage(), experiment_id) if experiment_id else None
 
@@ -549,10 +549,8 @@ def log_model(model: Any, name: str | None = None, artifact_path: str | None = N
     attrs = {"artifact_path": path, **signature_attrs(signature, input_example)}
     run = _run()
     node = run.log_model(model, registered_model_name or path, attrs=attrs, evaluation=evaluation, target=target)
-    version = None
-    if registered_model_name:
-        ids = [v.id for v in get_lineage().history(registered_model_name, kind="model")]
-        version = ids.index(node.id) + 1 if node.id in ids else None
+    version = (version_number(get_lineage().history(registered_model_name, kind="model"), node.id)
+               if registered_model_name else None)
     return model_info(node, run_hex(run.id), version, path)
 
 
@@ -676,11 +674,11 @@ def _logged_table(run: Run, path: str) -> dict[str, Any] | None:
     import json
 
     lg = get_lineage()
-    found = [n for where, n in run_artifacts(lg, run.id) if where == path]
-    if not found:
+    found = run_artifacts(lg, run.id).get(path)
+    if found is None:
         return None
     try:
-        table = json.loads(Path(lg.artifact_file(found[-1])).read_text(encoding="utf-8"))
+        table = json.loads(Path(lg.artifact_file(found)).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     ok = isinstance(table, dict) and isinstance(table.get("columns"), list) and isinstance(table.get("data"), list)

@@ -11,7 +11,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -103,6 +103,12 @@ def split_id(node_id: str) -> tuple[str, str]:
     if not sep or kind not in KINDS or not is_hex(rest):
         raise ValueError(f"not a lineage id: {node_id!r}")
     return kind, rest
+
+
+def version_number(versions: Sequence[Node], node_id: str) -> int | None:
+    """N of ``NAME@N``: the place (from 1) of ``node_id`` among a name's versions,
+    oldest first (as `Store.history` lists them); None when it is not one of them."""
+    return next((i for i, v in enumerate(versions, 1) if v.id == node_id), None)
 
 
 def short_id(node_id: str, n: int = 8) -> str:

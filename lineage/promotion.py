@@ -22,7 +22,7 @@ from typing import Any
 
 from . import capture
 from .errors import InvalidInputError, NodeNotFoundError
-from .model import LABEL_PATTERN, Node, now_iso
+from .model import LABEL_PATTERN, Node, now_iso, version_number
 from .store import Store
 from .tracking import annotate
 
@@ -64,12 +64,7 @@ def version_of(store: Store, node: Node, name: str | None = None) -> int | None:
     """The version number (from 1) of a model node under its name (or ``name``, one of
     its aliases: a registered model name)."""
     name = name or node.name
-    if not name:
-        return None
-    for i, v in enumerate(store.history(name, kind=node.kind), 1):
-        if v.id == node.id:
-            return i
-    return None
+    return version_number(store.history(name, kind=node.kind), node.id) if name else None
 
 
 def _who(author: str | None) -> str:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .entities import model_source, run_hex, to_ms
 from .errors import InvalidInputError, NodeNotFoundError
-from .model import Node
+from .model import Node, version_number
 
 if TYPE_CHECKING:
     from .api import Lineage
@@ -104,11 +104,10 @@ class ModelRegistry:
 
         node = resolve_model_uri(self._lg, model_id or source)
         versions = self._versions(_checked_name(name))
-        if node.id not in [v.id for v in versions]:
+        if version_number(versions, node.id) is None:
             self._lg.register_model(node, name)
             versions = self._versions(name)
-        number = [v.id for v in versions].index(node.id) + 1
-        return self._version(name, number, versions[number - 1])
+        return self._numbered(name, node, versions, (f"{name}@{source}", "it could not be registered"))
 
     def get_model_version(self, name: str, version: str | int) -> ModelVersion:
         """Version N of a registered model. Raises NodeNotFoundError when there is none."""
@@ -161,11 +160,8 @@ class ModelRegistry:
             node = self._lg.get(f"{name}@{alias}")
         except NodeNotFoundError:
             raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias") from None
-        versions = self._versions(name)
-        ids = [v.id for v in versions]
-        if node.id not in ids:
-            raise NodeNotFoundError(f"{name}@{alias}", "no version of that model holds the alias")
-        return self._version(name, ids.index(node.id) + 1, versions[ids.index(node.id)])
+        return self._numbered(name, node, self._versions(name),
+                              (f"{name}@{alias}", "no version of that model holds the alias"))
 
     def transition_model_version_stage(self, name: str, version: str | int, stage: str,
                                        archive_existing_versions: bool = False) -> ModelVersion:
@@ -187,6 +183,14 @@ class ModelRegistry:
         held = labels if labels is not None else self._lg.labels(name)
         aliases = [label for label, holder in held.items() if holder.id == node.id]
         return ModelVersion(name, number, node, run_hex(runs[-1].id) if runs else None, aliases)
+
+    def _numbered(self, name: str, node: Node, versions: Sequence[Node], missing: tuple[str, str]) -> ModelVersion:
+        """``node`` as its version of ``name`` (``versions``, oldest first); when it is
+        not one of them, NodeNotFoundError(``*missing``)."""
+        number = version_number(versions, node.id)
+        if number is None:
+            raise NodeNotFoundError(*missing)
+        return self._version(name, number, node)
 
     def _all_versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first (its labels read once)."""

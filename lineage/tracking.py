@@ -735,7 +735,7 @@ class Run:
             agent = ensure_agent(self.store)
             # (the node is its content, named where it was first logged; where this run
             # put it is the role of its generation: the same bytes logged again, here or
-            # by another run, under another path keep that path: `artifact_paths`)
+            # by another run, under another path keep that path: `Lineage.run_links`)
             stored, _ = self.store.add_node(node, edges=[Edge(node.id, self.id, "was_generated_by", where),
                                                          Edge(node.id, agent.id, "was_attributed_to")], event_type="artifact")
             return stored

@@ -92,10 +92,11 @@ def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
         return _value_test("n.created_at", c.op, v if isinstance(v, str) else _number_text(v), prefix=c.op != "contains")
     if c.field == "used" and c.op == "contains":
         # a used dataset whose name (or an alias: the same bytes under another name) contains the text
-        test, args = _value_test("d.name", "contains", v)
+        name_test, name_args = _value_test("d.name", "contains", v)
+        alias_test, alias_args = _value_test("a.name", "contains", v)
         return ("EXISTS (SELECT 1 FROM edges e JOIN nodes d ON d.id = e.dst WHERE e.src = n.id AND e.rel = 'used' "
-                f"AND d.kind = 'dataset' AND ({test} OR EXISTS (SELECT 1 FROM aliases a WHERE a.node = d.id "
-                f"AND {test.replace('d.name', 'a.name')})))", [*args, *args])
+                f"AND d.kind = 'dataset' AND ({name_test} OR EXISTS (SELECT 1 FROM aliases a WHERE a.node = d.id "
+                f"AND {alias_test})))", [*name_args, *alias_args])
     if c.field == "used":
         sql = "EXISTS (SELECT 1 FROM edges e WHERE e.src = n.id AND e.dst = ? AND e.rel = 'used')"
         target = store.resolve(v).id
