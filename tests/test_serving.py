@@ -336,6 +336,28 @@ def test_the_logger_keeps_the_rows_as_they_were_when_logged(served: Any) -> None
     assert digests == [lg.get(i).attrs["input_digest"] for i in ids]
 
 
+def test_a_label_moved_while_the_logger_waits_is_not_credited_to_earlier_predictions(served: Any) -> None:
+    """The logger writes up to ``max_delay`` after a prediction is made: a promotion
+    in that window is recorded first, yet the prediction was made before it, with no
+    label. The decision record and the inventory must say so."""
+    lg, model = served
+    with lg.prediction_logger(model, max_delay=60) as logger:
+        logger.log([[0]], [0], request_ids=["before-promotion"])
+        time.sleep(0.002)  # (the times are microseconds apart at least)
+        lg.promote(model, "production")
+        logger.log([[1]], [1], request_ids=["after-promotion"])
+    before, after = lg.get("request:before-promotion"), lg.get("request:after-promotion")
+    events = {e for (e,) in lg.store.conn.execute("SELECT DISTINCT event FROM predictions")}
+    assert len(events) == 1  # one delayed write holds both, after the promotion's event
+    assert lg.labels_at(before) == [] and lg.labels_at(after) == ["production"]
+    item = lg.inventory().to_dict()["items"][0]
+    assert [(s["predictions"], s["unlabelled_predictions"]) for s in item["serving"]] == [(2, 1)]
+    assert item["flags"][0]["flag"] == "serves predictions without a label"
+    # and a prediction logged at once, after the promotion, holds it
+    lg.log_predictions(model, [[2]], [0], request_ids=["direct"])
+    assert lg.labels_at("request:direct") == ["production"]
+
+
 def test_a_full_queue_blocks_by_default_and_loses_nothing(served: Any) -> None:
     lg, model = served
     logger = lg.prediction_logger(model, max_batch=10, max_delay=10, max_queue=20)

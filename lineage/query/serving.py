@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..errors import InvalidInputError
@@ -44,11 +45,34 @@ def _holders(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     return held
 
 
+def _not_after(at: str | None, made: str | None) -> bool:
+    """Whether a label change recorded at ``at`` took effect by ``made``, a
+    prediction's own time. A change whose time cannot be read counts (event order
+    alone then decides)."""
+    if not at or not made:
+        return True
+    if len(at) == len(made) and at.endswith("Z") and made.endswith("Z"):  # both now_iso(): text orders as time
+        return at <= made
+    try:
+        return datetime.fromisoformat(at.replace("Z", "+00:00")) <= datetime.fromisoformat(made.replace("Z", "+00:00"))
+    except (TypeError, ValueError):  # (unreadable, or one naive and one aware)
+        return True
+
+
+def _in_effect(rows: Sequence[dict[str, Any]], event: int, made: str | None) -> list[dict[str, Any]]:
+    """The label changes in effect for a prediction recorded by ledger event ``event``
+    at its own time ``made``: recorded before it, and not made after it. A prediction
+    logger writes up to ``max_delay`` seconds after the prediction was made, so a
+    label moved in that window is recorded first yet came later."""
+    return [r for r in rows if r["event"] < event and _not_after(r["at"], made)]
+
+
 def labels_at_prediction(store: Store, prediction_id: str) -> list[str]:
-    """The labels the prediction's model version held when the prediction was recorded
-    (label changes recorded by earlier ledger events than the prediction's).
+    """The labels the prediction's model version held when the prediction was made
+    (label changes recorded by earlier ledger events than the prediction's, and not
+    made after the prediction's own time).
     Raises InvalidInputError when ``prediction_id`` is not a prediction."""
-    row = store.conn.execute(f"SELECT model, event FROM predictions WHERE id = ? AND {published()}",
+    row = store.conn.execute(f"SELECT model, event, created_at FROM predictions WHERE id = ? AND {published()}",
                              (prediction_id,)).fetchone()
     if row is None:
         raise InvalidInputError(f"{prediction_id} is not a recorded prediction")
@@ -56,7 +80,7 @@ def labels_at_prediction(store: Store, prediction_id: str) -> list[str]:
     name_row = store.conn.execute("SELECT name FROM nodes WHERE id = ?", (model_id,)).fetchone()
     if not name_row or not name_row[0]:
         return []
-    before = [r for r in store.promotion_rows(name_row[0]) if r["event"] < event]
+    before = _in_effect(store.promotion_rows(name_row[0]), event, row[2])
     return sorted(label for label, holder in _holders(before).items() if holder == model_id)
 
 
@@ -66,17 +90,30 @@ def unlabelled_predictions(store: Store, model_id: str, rows: Sequence[dict[str,
     ``rows`` are its name's promotion rows (`Store.promotion_rows`). Predictions are
     grouped by the event that recorded them (one indexed query), and each event is
     placed against the label changes before it, by event number: exact, where
-    timestamps within one millisecond would not be."""
+    timestamps within one millisecond would not be. Only an event some of whose
+    predictions were made before a change it follows (a logger's delayed write) is
+    split by the predictions' own times."""
     changes = sorted(r["event"] for r in rows if r["model"] == model_id)
     count, last = 0, None
-    sql = f"SELECT event, COUNT(*) FROM predictions WHERE model = ? AND {published()} GROUP BY event"
+    sql = (f"SELECT event, MIN(created_at), COUNT(*) FROM predictions WHERE model = ? AND {published()} "
+           f"GROUP BY event")
     grouped = store.conn.execute(sql, (model_id,)).fetchall()
-    seqs = event_numbers(store, [e for e, _ in grouped])  # a bulk write's rows: its publishing event
-    for event, n in sorted(((seqs[e], n) for e, n in grouped if seqs[e] is not None)):
-        before = [r for r in rows if r["event"] < event] if changes else []
-        held = any(m == model_id for m in _holders(before).values())
-        if not held:
-            count += n
+    seqs = event_numbers(store, [e for e, _, _ in grouped])  # a bulk write's rows: its publishing event
+    for event, raw, first, n in sorted(((seqs[e], e, t, n) for e, t, n in grouped if seqs[e] is not None)):
+        if not changes:
+            unheld = n
+        else:
+            prior = [r for r in rows if r["event"] < event]
+            if all(_not_after(r["at"], first) for r in prior):
+                by_time = [(first, n)]
+            else:  # a delayed write: place each prediction time on its own
+                by_time = store.conn.execute(
+                    "SELECT created_at, COUNT(*) FROM predictions WHERE event = ? AND model = ? GROUP BY created_at",
+                    (raw, model_id)).fetchall()
+            unheld = sum(k for made, k in by_time
+                         if not any(m == model_id for m in _holders(_in_effect(prior, event, made)).values()))
+        if unheld:
+            count += unheld
             last = event
     return {"count": count, "last_event": last}
 
