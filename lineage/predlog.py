@@ -11,7 +11,10 @@ When the queue is full, ``log()`` waits for room by default (nothing is lost); w
 ``on_full="drop"`` it returns at once and the rows are counted, and every count is
 recorded in the ledger as a ``predictions_dropped`` event, never silently lost.
 ``flush()`` returns when everything logged before it is written; ``close()``
-flushes and stops the thread; a flush also runs at interpreter exit.
+flushes and stops the thread; a flush also runs at interpreter exit, and when the
+process is sent SIGTERM while that signal is still Python's default (which exits
+without running ``atexit``: a plain service stopped by its supervisor would lose its
+queue). A process with its own SIGTERM handler keeps it, and closes its loggers.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import atexit
 import itertools
 import logging
 import os
+import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,6 +39,44 @@ log = logging.getLogger("lineage")
 
 #: ``on_full`` choices
 ON_FULL = ("block", "drop")
+
+#: how long SIGTERM waits for the loggers' queues to be written before the process ends
+TERM_FLUSH_SECONDS = 10.0
+
+_live: weakref.WeakSet[PredictionLogger] = weakref.WeakSet()
+
+
+def _flush_on_sigterm() -> None:
+    """Make SIGTERM write the queues before the process ends, when SIGTERM is still
+    the default (a handler the process set stays) and this is the main thread (the
+    only one that may set one)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # (an embedded interpreter may refuse)
+        return
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # The handler runs on the main thread, between any two of its bytecodes, perhaps
+    # inside a logger's lock: the flush runs on a thread of its own, then the signal
+    # is delivered again with its default action, so the process still ends by
+    # SIGTERM (what its supervisor expects). A second SIGTERM ends it at once.
+    signal.signal(signum, signal.SIG_DFL)
+    threading.Thread(target=_flush_then_end, args=(signum,), name="lineage-sigterm", daemon=True).start()
+
+
+def _flush_then_end(signum: int) -> None:
+    try:
+        for logger in list(_live):
+            try:
+                logger.flush(timeout=TERM_FLUSH_SECONDS)
+            except LineageError as exc:  # (ending anyway: say what was not written)
+                log.warning("lineage: at SIGTERM, predictions of %s not written: %s", logger.model, exc)
+    finally:  # whatever happened, the process ends as it was told to
+        os.kill(os.getpid(), signum)
 
 
 
@@ -86,6 +129,8 @@ class PredictionLogger:
         self.last_error: str | None = None
         self._start_writer()
         atexit.register(self.close)
+        _live.add(self)
+        _flush_on_sigterm()
 
     def _start_writer(self) -> None:
         self._pid = os.getpid()
@@ -181,6 +226,7 @@ class PredictionLogger:
             self._cond.notify_all()
         self._thread.join()
         atexit.unregister(self.close)
+        _live.discard(self)
 
     def __enter__(self) -> PredictionLogger:
         return self

@@ -413,6 +413,48 @@ def test_the_logger_flushes_at_exit(tmp_path: Path) -> None:
 # what a new user hit
 
 
+def test_sigterm_writes_the_queue_and_the_process_still_ends_by_sigterm(tmp_path: Path) -> None:
+    """A service stopped by its supervisor gets SIGTERM, whose default ends Python
+    without ``atexit``: the queued predictions were lost."""
+    db = tmp_path / "s" / "lineage.db"
+    code = textwrap.dedent(f"""\
+        import sys, time
+        import lineage
+        from sklearn.dummy import DummyClassifier
+        lg = lineage.open({str(db)!r})
+        with lg.start_run("fit") as run:
+            model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+        logger = lg.prediction_logger(model, max_batch=100000, max_delay=3600)
+        for i in range(1000):
+            logger.log([[i]], [1], request_ids=[str(i)])
+        print("serving", flush=True)
+        time.sleep(60)
+        """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "serving\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    with lineage.open(db, create=False) as lg:
+        assert lg.describe("clf").attrs["predictions"]["count"] == 1000
+        assert lg.verify().ok
+
+
+def test_a_services_own_sigterm_handler_is_kept(served: Any) -> None:
+    lg, model = served
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def mine(signum: int, frame: Any) -> None:
+        """the service's own"""
+
+    signal.signal(signal.SIGTERM, mine)
+    try:
+        with lg.prediction_logger(model):
+            assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_a_partial_rerun_leaves_what_was_not_rebuilt_superseded(project: Path) -> None:
     pipeline()
     rows = (project / "raw.csv").read_text().splitlines()
