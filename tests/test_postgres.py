@@ -515,6 +515,26 @@ def test_an_older_store_on_the_server_is_upgraded_and_still_verifies(url: str) -
         assert s.verify().ok
 
 
+def test_a_version_12_store_gets_word_split_search_indexes(url: str) -> None:
+    """Migration 13: the GIN indexes of a store made before it split `train.csv` as
+    FTS5 does once it is opened, and search finds what SQLite's would."""
+    from conftest import raw_connect
+
+    with Store(url, actor=ACTOR) as s:
+        s.add_node(Node(make_id("dataset", "d" * 64), "dataset", "train.csv", {}))
+    raw = raw_connect(url)
+    for table, expr in (("nodes", "coalesce(name, '')"), ("params", "coalesce(key, '') || ' ' || coalesce(value, '')")):
+        raw.execute(f"DROP INDEX {table}_fts")
+        raw.execute(f"CREATE INDEX {table}_fts ON {table} USING GIN (to_tsvector('simple', {expr}))")
+    raw.execute("UPDATE meta SET value = '12' WHERE key = 'schema_version'")
+    raw.close()
+    with lineage.open(url) as lg:
+        assert lg.store.schema_version() == 13
+        defs = [r[0] for r in lg.store.conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%\\_fts'")]
+        assert len(defs) == 5 and all("translate" in d for d in defs)
+        assert [h.node.name for h in lg.search("train")] == ["train.csv"]
+
+
 def test_a_forked_child_writes_on_its_own_sessions_and_leaves_the_parents_alone(url: str) -> None:
     with Store(url, actor=ACTOR) as s:
         s.add_node(dataset(1))

@@ -37,7 +37,11 @@ def pg() -> Iterator[Any]:
 
 
 def _pg(sql: str) -> str:
-    return sql.replace("%", "%%").replace("?", "%s")
+    """The statement as the store's PostgreSQL backend sends it (placeholders only
+    outside literals: the index expression's punctuation holds a ``?``)."""
+    from lineage.store.postgres import translate
+
+    return translate(sql)
 
 
 RUN_A, RUN_B, DATA = "run:" + "a" * 32, "run:" + "b" * 32, "dataset:" + "c" * 64
@@ -52,9 +56,8 @@ def _fill(conn: Any) -> None:
     # (reads of params and tags skip rows of unpublished bulk batches: migration 9's table)
     conn.execute("CREATE TABLE bulk_batches (batch BIGINT PRIMARY KEY, tbl TEXT NOT NULL, event BIGINT UNIQUE, "
                  "started_at TEXT NOT NULL)")
-    for stmt in fulltext.POSTGRES_DDL.split(";"):
-        if stmt.strip():
-            conn.execute(stmt)
+    for stmt in fulltext.POSTGRES_DDL:
+        conn.execute(stmt)
     conn.execute(_pg("INSERT INTO nodes (pk, id, kind, name, attrs, created_at, event) VALUES "
                      "(1, ?, 'run', 'random_forest_fit', '{}', 't', 1), (2, ?, 'run', 'boosting_fit', '{}', 't', 2), "
                      "(3, ?, 'dataset', 'retail_loans', '{}', 't', 3)"), (RUN_A, RUN_B, DATA))
@@ -89,6 +92,21 @@ def test_postgres_search_answers_as_sqlite_does(pg: Any) -> None:
     # match `fit`; a param-only match ranks below a name match
     pg.execute(_pg("INSERT INTO params (pk, run, key, value, event) VALUES (3, ?, 'model', 'forest', 6)"), (RUN_B,))
     assert _search(pg, "forest") == [RUN_A, RUN_B]
+
+
+def test_postgres_splits_words_where_fts5_does(pg: Any) -> None:
+    """PostgreSQL's parser keeps a file name, a path and a number whole, where FTS5
+    splits them at punctuation: `search train` found no train.csv on a team store."""
+    _fill(pg)
+    rows = [("train.csv", "data/train.csv"), ("lr", "0.1"), ("alpha", "1e-05"), ("model", "model-8"),
+            ("uri", "s3://bucket/x.parquet"), ("owner", "ana@example.com")]
+    for pk, (key, value) in enumerate(rows, 10):
+        pg.execute(_pg("INSERT INTO params (pk, run, key, value, event) VALUES (?, ?, ?, ?, 7)"),
+                   (pk, RUN_B, key, value))
+    for text in ("train", "csv", '"train.csv"', '"data/train.csv"', "0.1", '"1e-05"', "model-8", "parquet",
+                 "bucket", "example"):
+        assert _search(pg, text) == [RUN_B], text
+    assert _search(pg, "model-9") == []
 
 
 def test_postgres_uses_the_gin_indexes(pg: Any) -> None:

@@ -427,26 +427,27 @@ _SQLITE_ARMS = {
 #: `?` per arm, each bound to `tsquery(q)`). Each expression repeats its GIN index's
 #: (lineage/store/fulltext.py POSTGRES_DDL) exactly, so the index is used; ts_rank
 #: is higher for better matches, so it is negated to sort like FTS5's bm25.
-POSTGRES_ARMS = {
-    "nodes": "SELECT n.id, 'name', n.name, -ts_rank(to_tsvector('simple', coalesce(n.name, '')), "
-             "to_tsquery('simple', ?)) * {w} FROM nodes n "
-             "WHERE to_tsvector('simple', coalesce(n.name, '')) @@ to_tsquery('simple', ?)",
-    "aliases": "SELECT a.node, 'alias', a.name, -ts_rank(to_tsvector('simple', coalesce(a.name, '')), "
-               "to_tsquery('simple', ?)) * {w} FROM aliases a "
-               "WHERE to_tsvector('simple', coalesce(a.name, '')) @@ to_tsquery('simple', ?)",
-    "annotations": "SELECT a.node, 'annotation:' || a.field, a.text, -ts_rank(to_tsvector('simple', "
-                   "coalesce(a.field, '') || ' ' || coalesce(a.text, '')), to_tsquery('simple', ?)) * {w} "
-                   "FROM annotations a WHERE to_tsvector('simple', coalesce(a.field, '') || ' ' || "
-                   "coalesce(a.text, '')) @@ to_tsquery('simple', ?)",
-    "params": "SELECT p.run, 'param:' || p.key, p.value, -ts_rank(to_tsvector('simple', coalesce(p.key, '') "
-              "|| ' ' || coalesce(p.value, '')), to_tsquery('simple', ?)) * {w} FROM params p "
-              "WHERE to_tsvector('simple', coalesce(p.key, '') || ' ' || coalesce(p.value, '')) "
-              f"@@ to_tsquery('simple', ?) AND {published('p')}",
-    "tags": "SELECT t.run, 'tag:' || t.key, t.value, -ts_rank(to_tsvector('simple', coalesce(t.key, '') "
-            "|| ' ' || coalesce(t.value, '')), to_tsquery('simple', ?)) * {w} FROM tags t "
-            "WHERE to_tsvector('simple', coalesce(t.key, '') || ' ' || coalesce(t.value, '')) "
-            f"@@ to_tsquery('simple', ?) AND {published('t')}",
+POSTGRES_ARMS = {  # ({v}: `_pg_words` of the arm's table)
+    "nodes": "SELECT n.id, 'name', n.name, -ts_rank({v}, to_tsquery('simple', ?)) * {w} FROM nodes n "
+             "WHERE {v} @@ to_tsquery('simple', ?)",
+    "aliases": "SELECT a.node, 'alias', a.name, -ts_rank({v}, to_tsquery('simple', ?)) * {w} FROM aliases a "
+               "WHERE {v} @@ to_tsquery('simple', ?)",
+    "annotations": "SELECT a.node, 'annotation:' || a.field, a.text, -ts_rank({v}, to_tsquery('simple', ?)) * {w} "
+                   "FROM annotations a WHERE {v} @@ to_tsquery('simple', ?)",
+    "params": "SELECT p.run, 'param:' || p.key, p.value, -ts_rank({v}, to_tsquery('simple', ?)) * {w} FROM params p "
+              f"WHERE {{v}} @@ to_tsquery('simple', ?) AND {published('p')}",
+    "tags": "SELECT t.run, 'tag:' || t.key, t.value, -ts_rank({v}, to_tsquery('simple', ?)) * {w} FROM tags t "
+            f"WHERE {{v}} @@ to_tsquery('simple', ?) AND {published('t')}",
 }
+
+
+_PG_ALIAS = {"nodes": "n", "aliases": "a", "annotations": "a", "params": "p", "tags": "t"}
+
+
+def _pg_words(table: str) -> str:
+    """The tsvector of a POSTGRES_ARMS arm: its index's expression, on the arm's alias."""
+    return fulltext.words(" || ' ' || ".join(f"coalesce({_PG_ALIAS[table]}.{c}, '')"
+                                             for c in fulltext.SOURCES[table]))
 
 
 @_dataclass
@@ -478,7 +479,7 @@ def _arms(backend: str, terms: Sequence[_Term], group: int) -> tuple[str, list[A
         arms, args = _SQLITE_ARMS, [fts5_match(terms)] * len(_SQLITE_ARMS)
     else:
         arms, args = POSTGRES_ARMS, [tsquery(terms)] * (2 * len(POSTGRES_ARMS))
-    sql = " UNION ALL ".join(a.format(w=_WEIGHTS[t]).replace("SELECT ", f"SELECT {int(group)}, ", 1)
+    sql = " UNION ALL ".join(a.format(w=_WEIGHTS[t], v=_pg_words(t)).replace("SELECT ", f"SELECT {int(group)}, ", 1)
                              for t, a in arms.items())
     return sql, args
 

@@ -74,9 +74,8 @@ def migrate(store: Store) -> None:
     On PostgreSQL it runs `POSTGRES_DDL` instead.
     """
     if store.dialect != "sqlite":
-        for stmt in POSTGRES_DDL.split(";"):
-            if stmt.strip():
-                store.conn.execute(stmt)
+        for stmt in POSTGRES_DDL:
+            store.conn.execute(stmt)
         return
     db = _database(store)
     for table, columns in SOURCES.items():
@@ -275,15 +274,38 @@ def _catch_up_here(store: Store) -> None:
 # PostgreSQL: this migration's step there (see `migrate`).
 # 'simple': no stemming and no stop words, as FTS5's unicode61 tokenizer (names and
 # param values are identifiers, not prose). Expression indexes need no trigger: the
-# query in lineage/query/search.py repeats each expression exactly, so it uses them.
+# query in lineage/query/search.py repeats each expression (`words`) exactly, so it
+# uses them.
 
-POSTGRES_DDL = """
-CREATE INDEX IF NOT EXISTS nodes_fts ON nodes USING GIN (to_tsvector('simple', coalesce(name, '')));
-CREATE INDEX IF NOT EXISTS aliases_fts ON aliases USING GIN (to_tsvector('simple', coalesce(name, '')));
-CREATE INDEX IF NOT EXISTS annotations_fts ON annotations
-    USING GIN (to_tsvector('simple', coalesce(field, '') || ' ' || coalesce(text, '')));
-CREATE INDEX IF NOT EXISTS params_fts ON params
-    USING GIN (to_tsvector('simple', coalesce(key, '') || ' ' || coalesce(value, '')));
-CREATE INDEX IF NOT EXISTS tags_fts ON tags
-    USING GIN (to_tsvector('simple', coalesce(key, '') || ' ' || coalesce(value, '')))
-"""
+#: ASCII punctuation: FTS5's unicode61 separates words at each, while PostgreSQL's
+#: parser keeps ``train.csv``, ``data/x.csv``, ``0.1`` and ``1e-05`` whole (a file,
+#: a path, numbers) and makes ``model-8`` into ``model`` and ``-8``, so on a team
+#: store `lineage search train` found no ``train.csv`` (migration 13).
+PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+def words(expression: str) -> str:
+    """The tsvector of a text ``expression``, split into words where FTS5 splits."""
+    table = PUNCTUATION.replace("'", "''")
+    return f"to_tsvector('simple', translate({expression}, '{table}', '{' ' * len(PUNCTUATION)}'))"
+
+
+def _columns(table: str) -> str:
+    """The text indexed for ``table``: its `SOURCES` columns joined by a space."""
+    return " || ' ' || ".join(f"coalesce({c}, '')" for c in SOURCES[table])
+
+
+#: one statement each (the punctuation holds a semicolon: never split on one)
+POSTGRES_DDL = tuple(f"CREATE INDEX IF NOT EXISTS {table}_fts ON {table} USING GIN ({words(_columns(table))})"
+                     for table in SOURCES)
+
+
+def split_words(store: Store) -> None:
+    """Migration 13: PostgreSQL's indexes rebuilt over words split as FTS5 splits them
+    (`PUNCTUATION`). Nothing on SQLite."""
+    if store.dialect == "sqlite":
+        return
+    for table in SOURCES:
+        store.conn.execute(f"DROP INDEX IF EXISTS {table}_fts")
+    for stmt in POSTGRES_DDL:
+        store.conn.execute(stmt)

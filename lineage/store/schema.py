@@ -7,7 +7,7 @@ from typing import Any
 
 from . import fulltext
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -313,6 +313,10 @@ CREATE INDEX IF NOT EXISTS events_push ON events (type, seq) WHERE type = 'push'
     # used) and outside the chain, like stat_cache. PostgreSQL stores had the table
     # already, for a team's other machines. (IF NOT EXISTS: self-contained.)
     12: "CREATE TABLE IF NOT EXISTS artifact_blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL)",
+    # 13: PostgreSQL's full-text indexes split words where FTS5 does, at punctuation
+    # (`lineage search train` found no `train.csv` on a team store, nor `0.1` a param
+    # of 0.1). Code: it rebuilds the GIN indexes there, and does nothing on SQLite.
+    13: fulltext.split_words,
 }
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.
