@@ -25,6 +25,9 @@ from .errors import InvalidInputError
 from .model import Edge, Node
 from .store import Store
 
+#: a file changed this recently (ns) is not judged by its stamp (see `_file_stamp`)
+FRESH_NS = 2_000_000_000
+
 #: signals that stop `lineage run` and are passed on to the program instead
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -149,6 +152,20 @@ def _own_group() -> dict[str, Any]:
     return {"preexec_fn": os.setpgrp}  # (Python 3.10: no process_group= yet)
 
 
+def _file_stamp(path: str) -> tuple[int, ...] | None:
+    """What changes when a file is written: inode, size and change time (any write,
+    even one that restores the old mtime, moves ``st_ctime``). None for a missing
+    file, a directory (its files are not walked here), and a file changed in the last
+    two seconds, whose stamp a filesystem with coarse times might not move again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not os.path.isfile(path) or time.time_ns() - st.st_ctime_ns < FRESH_NS:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _describe_exit(code: int) -> tuple[int, str]:
     """A shell's exit code (128 + N for a signal) and the words for it."""
     if code >= 0:
@@ -225,6 +242,10 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
                 run.log_input(p, role="input")
         if of_node is None and predictions is not None:
             of_node = next(iter(input_models.values()))
+        # a declared output already there before the program ran, and left as it was,
+        # was not written by it: crediting the run with it would be false provenance
+        declared = [*outputs, *(m for m in models if m not in outputs), *([predictions] if predictions else [])]
+        stamps = {p: _file_stamp(p) for p in declared}
         started = time.monotonic()
         terminal = _terminal_fd()
         with _Forwarder() as forward:
@@ -254,10 +275,11 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
             if raw >= 0 and code == 0:
                 code = 128 + forward.received
         missing: list[str] = []
+        untouched = {p for p, stamp in stamps.items() if stamp is not None and stamp == _file_stamp(p)}
         declared_models = {os.path.normpath(m) for m in models}
         for p in [*outputs, *(m for m in models if m not in outputs)]:
-            if not os.path.exists(p):
-                missing.append(p)
+            if not os.path.exists(p) or p in untouched:
+                missing.append(f"{p} (left as it was)" if p in untouched else p)
                 continue
             is_model = os.path.normpath(p) in declared_models or (detect and os.path.isfile(p) and modelfile.looks_like_model(p))
             if is_model:
@@ -265,8 +287,8 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
             else:
                 result_outputs.append(run.log_output(p))
         if predictions is not None:
-            if not os.path.exists(predictions):
-                missing.append(predictions)
+            if not os.path.exists(predictions) or predictions in untouched:
+                missing.append(f"{predictions} (left as it was)" if predictions in untouched else predictions)
             else:
                 result_outputs.append(run.log_output(predictions))
                 if code == 0 and forward.received is None:

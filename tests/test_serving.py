@@ -218,6 +218,32 @@ def test_a_missing_declared_output_says_why_on_the_summary_line(project: Path) -
     assert "declared output not written: never.csv" in result.output
 
 
+def test_a_declared_output_left_from_before_is_not_credited_to_the_run(project: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step that exits 0 without writing its output (a crash it swallowed) must not
+    be recorded as the maker of the file an earlier run left there."""
+    from lineage import supervise
+
+    monkeypatch.setattr(supervise, "FRESH_NS", 0)  # (the file was just made: judge it anyway)
+    Path("model.txt").write_text("from an earlier run\n")
+    result = CliRunner().invoke(cli, ["run", "-n", "train", "-o", "model.txt", "--", sys.executable, "-c", "pass"])
+    assert result.exit_code == 1
+    assert "declared output not written: model.txt (left as it was)" in result.output
+    with lineage.open() as lg:
+        run = lg.get("train")
+        assert run.attrs["status"] == "failed"
+        made = lg.store.conn.execute("SELECT COUNT(*) FROM edges WHERE rel = 'was_generated_by' AND dst = ?",
+                                     (run.id,)).fetchone()[0]
+        assert made == 0
+    # rewritten with the same bytes, or with its old time put back (cp -p): written
+    rewrite = "import os, sys; s = os.stat(sys.argv[1]); open(sys.argv[1], 'w').write(open(sys.argv[1]).read() or 'x'); " \
+              "os.utime(sys.argv[1], ns=(s.st_atime_ns, s.st_mtime_ns))"
+    result = CliRunner().invoke(cli, ["run", "-n", "again", "-o", "model.txt", "--", sys.executable, "-c", rewrite, "model.txt"])
+    assert result.exit_code == 0, result.output
+    with lineage.open() as lg:
+        assert lg.store.generators(lg.get("model.txt").id) == [lg.get("again").id]
+
+
 def test_run_command_is_the_python_equivalent(project: Path) -> None:
     with lineage.open() as lg:
         result = lg.run_command([sys.executable, "clean.py", "raw.csv", "clean.csv"], inputs=["raw.csv"],
