@@ -1366,13 +1366,15 @@ def check_sensitive(state: State, model: str, as_json: bool) -> None:
     else:
         for v in fl.sensitive:
             state_ = "allowed" if v["allowed"] else "NOT ALLOWED"
-            click.echo(f"{v['column']}: sensitive ({', '.join(v['marked_in'])}), reaches "
-                       f"{', '.join(v['features'])}: {state_}")
+            reach = (f"reaches {', '.join(v['features'])}" if v.get("confirmed", True)
+                     else "may reach it (the model records no input column names)")
+            click.echo(f"{v['column']}: sensitive ({', '.join(v['marked_in'])}), {reach}: {state_}")
         if fl.ok:
             click.echo(f"ok: no sensitive column reaches {m['name']}@{m['version']} without an allowance")
     if not fl.ok:
         cols = ", ".join(v["column"] for v in fl.violations)
-        click.echo(f"sensitive column(s) {cols} reach {m['name']}@{m['version']} with no allowance "
+        verb = "reach" if all(v.get("confirmed", True) for v in fl.violations) else "may reach"
+        click.echo(f"sensitive column(s) {cols} {verb} {m['name']}@{m['version']} with no allowance "
                    f"(`lineage annotate {m['name']}@{m['version']} --allow-sensitive {cols} --text REASON`)", err=True)
         raise SystemExit(1)
 

@@ -252,17 +252,30 @@ def feature_lineage(store: Store, model_id: str, *, attrs: dict[str, Any] | None
     # sensitive columns reaching the model, and whether a person allowed each
     allow = store.annotations(model_id).get(ALLOW_FIELD) or {}
     allowed = set(_columns_of_text(allow.get("text")))
-    for row in input_rows:
-        if not row["sensitive"]:
-            continue
-        marked = [h["ref"] for c in row["chains"] for h in c if h["sensitive"]]
-        ok = row["column"] in allowed
-        result.sensitive.append({
-            "column": row["column"], "marked_in": marked, "allowed": ok,
-            "features": [i["feature"] for i in items if row["column"] in i["inputs"]],
-            "allowance": {"reason": _reason_of_text(allow.get("text")), "author": allow.get("author"),
-                          "at": allow.get("at"), "event": allow.get("event")} if ok else None,
-        })
+    reaching = [(row["column"], [h["ref"] for c in row["chains"] for h in c if h["sensitive"]], True,
+                 [i["feature"] for i in items if row["column"] in i["inputs"]]) for row in input_rows if row["sensitive"]]
+    if not inputs:
+        # the model records no input columns (fitted on an array): which columns of its
+        # training data it read is unknown, so a sensitive one among them may reach it,
+        # unconfirmed. A check that cannot tell must not pass.
+        marks: dict[str, list[str]] = {}
+        for d in training:
+            node_d = dataset(d)
+            assert node_d is not None
+            columns = node_d.attrs.get("columns")
+            for col in (columns if isinstance(columns, list) else sorted(_sensitive_columns(store, node_d, sensitive_cache))):
+                for h in hop(node_d, str(col), 0, {d}):
+                    if h["sensitive"]:
+                        marks.setdefault(str(col), []).append(h["ref"])
+        reaching += [(col, refs, False, []) for col, refs in sorted(marks.items())]
+    for column, marked, confirmed, features in reaching:
+        ok = column in allowed
+        entry = {"column": column, "marked_in": marked, "allowed": ok, "features": features,
+                 "allowance": {"reason": _reason_of_text(allow.get("text")), "author": allow.get("author"),
+                               "at": allow.get("at"), "event": allow.get("event")} if ok else None}
+        if not confirmed:
+            entry["confirmed"] = False
+        result.sensitive.append(entry)
     return result
 
 

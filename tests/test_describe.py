@@ -319,6 +319,31 @@ def test_a_sensitive_column_reaching_a_model_fails_the_check(lg: lineage.Lineage
     assert lg.verify().ok
 
 
+def test_a_model_fitted_on_an_array_cannot_pass_the_sensitive_check_unallowed(
+        lg: lineage.Lineage, project: dict[str, Any], tmp_path: Path) -> None:
+    """Fitted on `.to_numpy()`, the model records no column names: which columns of
+    its training data it read is unknown, so a sensitive one there may reach it. The
+    gate said "ok" exactly where it could not know."""
+    from sklearn.linear_model import LogisticRegression
+
+    train = project["train"]
+    with lg.start_run("fit-array") as run:
+        run.log_input(project["apps"])
+        run.log_model(LogisticRegression(max_iter=500).fit(train[["age", "income"]].to_numpy(), train.y), "blind")
+    db, runner = str(lg.db_path), CliRunner(env={"COLUMNS": "200"})
+    assert runner.invoke(cli, ["--db", db, "check", "sensitive", "blind"]).exit_code == 0  # nothing marked yet
+    lg.mark_sensitive("raw", ["sex"])  # upstream of the training data, carried by the column chain
+    check = runner.invoke(cli, ["--db", db, "check", "sensitive", "blind"])
+    assert check.exit_code == 1
+    assert "sex: sensitive (raw@1.sex), may reach it (the model records no input column names)" in check.output
+    assert "sensitive column(s) sex may reach blind@1 with no allowance" in check.output
+    doc = json.loads(runner.invoke(cli, ["--db", db, "check", "sensitive", "blind", "--json"]).stdout)
+    assert doc["violations"] == ["sex"] and doc["sensitive"][0]["confirmed"] is False
+    assert "may reach it: the model records no input column names" in lg.audit("blind").to_html()
+    lg.allow_sensitive("blind", ["sex"], "not read: the script takes age and income only (reviewed)")
+    assert runner.invoke(cli, ["--db", db, "check", "sensitive", "blind"]).exit_code == 0
+
+
 def test_a_model_whose_pickle_cannot_load_is_one_line_exit_1(lg: lineage.Lineage, tmp_path: Path) -> None:
     # a scikit-learn model recorded before features were described, whose artifact is damaged
     hex_id = "ab" * 32

@@ -47,7 +47,8 @@ def model_extras(store: Store, model_id: str) -> dict[str, Any]:
         "n_features": len(fl.items),
         "methods": fl.methods,
         "sensitive": [{"column": s["column"], "marked_in": s["marked_in"], "allowed": s["allowed"],
-                       "features": s["features"], "allowance": s["allowance"]} for s in fl.sensitive],
+                       "features": s["features"], "allowance": s["allowance"],
+                       "confirmed": s.get("confirmed", True)} for s in fl.sensitive],
         "sensitive_ok": fl.ok,
     }
     return out
