@@ -375,17 +375,26 @@ def command_entry_point(argv: Sequence[str]) -> str | None:
 
     The program itself when it is a script (``./prep.sh``, ``train.py``); else the
     first script among its next two arguments (``python train.py``,
-    ``/usr/bin/python3 -u train.py``, ``Rscript fit.R``); else the program's name
-    (``cp``, ``python -m pkg``), so the interpreter binary is never taken for the
-    code and a data file argument (``cp a.csv b.csv``) never either.
+    ``/usr/bin/python3 -u train.py``, ``Rscript fit.R``); for ``python -m pkg.train``
+    the module's file when it is in the working directory (``pkg/train.py``, or a
+    package's ``__main__.py``), else ``python -m pkg.train``, so two modules are two
+    codes; else the program's name (``cp``), so the interpreter binary is never taken
+    for the code and a data file argument (``cp a.csv b.csv``) never either.
     """
     if not argv:
         return None
     program = str(argv[0])
     if os.path.isfile(program) and (program.endswith(SCRIPT_SUFFIXES) or _has_shebang(program)):
         return program
-    for arg in argv[1:3]:
-        arg = str(arg)
+    args = [str(a) for a in argv[1:4]]
+    if os.path.basename(program).startswith("python") and "-m" in args[:2] and args.index("-m") + 1 < len(args):
+        module = args[args.index("-m") + 1]
+        path = module.replace(".", "/")
+        for candidate in (f"{path}.py", f"{path}/__main__.py"):
+            if os.path.isfile(candidate):
+                return candidate
+        return f"{os.path.basename(program)} -m {module}"
+    for arg in args[:2]:
         if arg.endswith(SCRIPT_SUFFIXES) and os.path.isfile(arg):
             return arg
     return os.path.basename(program)

@@ -400,7 +400,14 @@ def test_the_code_of_a_wrapped_command_is_its_script_not_the_interpreter(tmp_pat
     assert command_entry_point([sys.executable, "-u", "train.py", "--lr", "1"]) == "train.py"
     assert command_entry_point(["./prep", "a.csv"]) == "./prep"
     assert command_entry_point(["cp", "a.csv", "b.csv"]) == "cp"
-    assert command_entry_point([sys.executable, "-m", "pkg.train"]) == Path(sys.executable).name
+    python = Path(sys.executable).name
+    assert command_entry_point([sys.executable, "-m", "pkg.train"]) == f"{python} -m pkg.train"
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "train.py").write_text("print(2)\n")
+    (tmp_path / "tool").mkdir()
+    (tmp_path / "tool" / "__main__.py").write_text("print(3)\n")
+    assert command_entry_point([sys.executable, "-m", "pkg.train", "--lr", "1"]) == "pkg/train.py"
+    assert command_entry_point([sys.executable, "-u", "-m", "tool"]) == "tool/__main__.py"
     assert command_entry_point([]) is None
 
 
