@@ -766,12 +766,21 @@ def _array_row_digests(arr: np.ndarray) -> list[str]:
 # descriptions and models
 
 
+def _csv_delimiter(header: str) -> str:
+    """A ``.csv`` header's delimiter: ``,`` unless the line has none and has ``;``
+    (spreadsheets in locales whose decimal mark is a comma write those) or ``|``."""
+    if "," in header:
+        return ","
+    return next((d for d in (";", "|", "\t") if d in header), ",")
+
+
 def describe_file(path: str | os.PathLike[str], digest: FileDigest) -> dict[str, Any]:
     """Return the attrs of a dataset file already hashed into ``digest``.
 
     Always: ``path`` (as given, with ``/`` separators), ``size``, ``format`` (the suffix
     in lowercase without the dot, or ``"file"``). For ``.csv``/``.tsv``: ``columns``
-    (the header's names, parsed with the csv module from the first line only) and,
+    (the header's names, parsed with the csv module from the first line only, split
+    at ``;``, ``|`` or a tab when a ``.csv`` header has no comma) and,
     when ``digest.lines`` was counted, ``rows`` (data lines: newlines, plus one for a
     last line without its newline, minus the header). ``rows`` counts lines, so a
     quoted field spanning lines makes it an over-estimate.
@@ -795,7 +804,7 @@ def describe_file(path: str | os.PathLike[str], digest: FileDigest) -> dict[str,
     except OSError as exc:
         raise _file_error(path, exc) from None
     text = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
-    delimiter = "\t" if suffix == ".tsv" else ","
+    delimiter = "\t" if suffix == ".tsv" else _csv_delimiter(text)
     header = next(csv.reader([text], delimiter=delimiter), [])
     attrs["columns"] = header
     if digest.lines is not None:

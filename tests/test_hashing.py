@@ -595,6 +595,15 @@ def test_describe_csv(tmp_path: Path) -> None:
     }
 
 
+def test_a_csv_header_without_commas_is_split_at_its_own_delimiter(tmp_path: Path) -> None:
+    """A spreadsheet in a decimal-comma locale writes ``;``: one column named
+    ``id;val`` matched no column in feature lineage."""
+    assert _describe(tmp_path, "eu.csv", b"id;amount;sex\n1;2,5;f\n")["columns"] == ["id", "amount", "sex"]
+    assert _describe(tmp_path, "p.csv", b"id|v\n1|2\n")["columns"] == ["id", "v"]
+    assert _describe(tmp_path, "one.csv", b"only\n1\n")["columns"] == ["only"]
+    assert _describe(tmp_path, "mixed.csv", b'id,"a;b"\n1,2\n')["columns"] == ["id", "a;b"]
+
+
 def test_describe_csv_edge_cases(tmp_path: Path) -> None:
     assert _describe(tmp_path, "a.csv", b"x,y\n1,2\n3,4")["rows"] == 2  # no final newline
     assert _describe(tmp_path, "b.csv", b"x,y")["rows"] == 0  # header only
