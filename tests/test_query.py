@@ -719,6 +719,22 @@ def test_status_compares_only_the_newest_version_of_a_path(lg: lineage.Lineage, 
     assert result.affected and set(result.stale.values()) == {"superseded"}
 
 
+def test_status_watches_a_second_path_recorded_with_the_same_bytes(lg: lineage.Lineage, project: dict[str, Any]) -> None:
+    """Content addressing makes a copy the same node, its path an alias: the copy was
+    never checked, so an edit to it went unseen."""
+    copy = project["data"] / "raw_copy.csv"
+    copy.write_bytes((project["data"] / "raw.csv").read_bytes())
+    node = lg.log_dataset(copy)
+    assert node.id == project["raw"].id
+    assert lg.status().ok
+    copy.write_text("a,b\n7,7\n")
+    result = lg.status()
+    assert [n.id for n in result.changed] == [project["raw"].id]
+    assert result.reasons[project["raw"].id].startswith("modified (as ") and "raw_copy.csv" in result.reasons[project["raw"].id]
+    lg.log_dataset(copy)  # recorded again: the copy's newest record is its own version now
+    assert not lg.status().changed
+
+
 @pytest.mark.sqlite_only  # reads SQLite's query plans
 def test_a_selective_filter_drives_the_search_through_an_index(store: Store, sweep: dict[str, Any]) -> None:
     """`used = …`, a param's value or a metric range find their runs through an index

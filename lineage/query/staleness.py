@@ -7,6 +7,7 @@ import os
 from ..errors import InvalidInputError
 from ..model import Node
 from ..store import Store
+from ..store.files import project_root
 from .closure import KIND_RANK, count_predictions, reachable_ids
 from .results import Status
 
@@ -44,19 +45,32 @@ def status(store: Store) -> Status:
     from .. import hashing
     from ..tracking import local_file
 
-    latest: dict[str, tuple[str, str]] = {}
+    recorded: list[tuple[int, str, str, str, str | None]] = []
     # json_extract is SQLite's; PostgreSQL: (attrs::jsonb ->> 'abspath')
-    for node_id, abspath, rel, fmt in store.conn.execute(
-        "SELECT id, json_extract(attrs, '$.abspath'), json_extract(attrs, '$.path'), json_extract(attrs, '$.format') "
-        "FROM nodes WHERE kind = 'dataset' AND json_extract(attrs, '$.abspath') IS NOT NULL ORDER BY pk"
+    for event, node_id, abspath, rel, fmt in store.conn.execute(
+        "SELECT event, id, json_extract(attrs, '$.abspath'), json_extract(attrs, '$.path'), json_extract(attrs, '$.format') "
+        "FROM nodes WHERE kind = 'dataset' AND json_extract(attrs, '$.abspath') IS NOT NULL"
     ):
         # the file in this project (a copied or moved one checks its own), by its relative path
-        where = local_file(store, {"abspath": abspath, "path": rel}) or abspath
-        latest[where] = (node_id, fmt)
+        recorded.append((event, local_file(store, {"abspath": abspath, "path": rel}) or abspath, node_id, fmt, None))
+    # the same bytes added from a second path are one node with that path as an alias:
+    # that file is watched too, once it exists (an alias may be a plain name instead)
+    root = project_root(store)
+    for event, node_id, alias, fmt in store.conn.execute(
+        "SELECT a.event, a.node, a.name, json_extract(n.attrs, '$.format') FROM aliases a "
+        "JOIN nodes n ON n.id = a.node WHERE n.kind = 'dataset' AND json_extract(n.attrs, '$.abspath') IS NOT NULL"
+    ):
+        path = os.path.join(root, alias) if not os.path.isabs(alias) else alias
+        if os.path.exists(path):
+            recorded.append((event, path, node_id, fmt, alias))
+    latest: dict[str, tuple[str, str, str | None]] = {}
+    for _, where, node_id, fmt, alias in sorted(recorded, key=lambda r: r[0]):  # the newest record of each file
+        latest[where] = (node_id, fmt, alias)
     cache = store.stat_cache
     reasons: dict[str, str] = {}
-    for abspath, (node_id, fmt) in latest.items():
+    for abspath, (node_id, fmt, alias) in latest.items():
         want = node_id.split(":", 1)[1]
+        as_alias = f" (as {alias})" if alias else ""
         if not os.path.exists(abspath):
             reasons[node_id] = "missing"
             continue
@@ -66,10 +80,10 @@ def status(store: Store) -> Status:
             else:
                 got = hashing.hash_file(abspath, cache=cache).digest if fmt != "directory" else None
         except InvalidInputError:
-            reasons[node_id] = "unreadable"
+            reasons[node_id] = "unreadable" + as_alias
             continue
         if got != want:
-            reasons[node_id] = "modified"
+            reasons[node_id] = "modified" + as_alias
     changed_nodes = store.get_nodes(list(reasons))
     changed = sorted(changed_nodes.values(), key=lambda n: (n.name or "", n.id))
     affected: dict[str, Node] = {}
