@@ -198,7 +198,7 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
     input does not exist, or the predictions options do not fit together.
     """
     from . import modelfile
-    from .tracking import Run
+    from .tracking import PARENT_RUN_ENV, Run
 
     cmd = [str(a) for a in argv]
     if not cmd:
@@ -252,7 +252,10 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
             try:
                 # a process group of its own: a signal to `lineage run` reaches every
                 # process the program started (a shell script's children too)
-                proc = subprocess.Popen(cmd, **_own_group())
+                # the program's own runs (a script using lineage, a nested `lineage
+                # run`) nest in this one
+                env = {**os.environ, PARENT_RUN_ENV: run.id}
+                proc = subprocess.Popen(cmd, env=env, **_own_group())
             except OSError as exc:
                 # the shell's codes: 126 found but not executable, 127 not found
                 code = 126 if isinstance(exc, PermissionError) else 127

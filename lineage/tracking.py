@@ -313,6 +313,21 @@ def model_node(store: Store, model: Any, name: str | None) -> tuple[Node, bytes]
 # ---------------------------------------------------------------------------
 # runs
 
+#: set by `lineage run` for the command it runs: the wrapping run's id
+PARENT_RUN_ENV = "LINEAGE_PARENT_RUN"
+
+
+def _wrapping_run(store: Store) -> str | None:
+    """The run of the `lineage run` this process runs under (`PARENT_RUN_ENV`), when it
+    is a run of this store: a script's own runs nest in it, as a wrapped
+    `lineage run` does. None otherwise (a script that opens another store)."""
+    ref = os.environ.get(PARENT_RUN_ENV)
+    if not ref or not ref.startswith("run:"):
+        return None
+    node = store.get_node(ref)
+    return node.id if node is not None and node.kind == "run" else None
+
+
 def _run_id_of(store: Store, ref: Any) -> str:
     """The id of the run ``ref`` names: a `Run`, a run `Node`, or a reference."""
     node = store.get_node(ref.id) if isinstance(ref, (Run, Node)) else store.resolve(str(ref))
@@ -445,6 +460,8 @@ class Run:
         it names something else (a run is nested in a run: DESIGN.md §1)."""
         if parent is not None:
             parent = _run_id_of(store, parent)
+        else:
+            parent = _wrapping_run(store)
         run_id = make_id("run", new_uuid7_hex())
         argv = list(command) if command is not None else list(sys.argv)
         # `python train.py` and `./train.sh` alike: the first argument that is a file

@@ -244,6 +244,25 @@ def test_a_declared_output_left_from_before_is_not_credited_to_the_run(project: 
         assert lg.store.generators(lg.get("model.txt").id) == [lg.get("again").id]
 
 
+def test_runs_a_wrapped_command_starts_nest_in_the_wrapping_run(project: Path) -> None:
+    """A script that logs its own run, or a nested `lineage run`, under `lineage run`:
+    the inner runs had no link to the outer one."""
+    script = "import lineage; lg = lineage.open(); run = lg.start_run('inner'); run.end('finished')"
+    lineage_cli = [sys.executable, "-m", "lineage"]
+    result = CliRunner().invoke(cli, ["run", "-n", "outer", "--", "sh", "-c",
+                                      f"{sys.executable} -c \"{script}\" && "
+                                      f"{' '.join(lineage_cli)} run -n nested -- true"])
+    assert result.exit_code == 0, result.output
+    with lineage.open() as lg:
+        outer = lg.get("outer").id
+        assert lg.get("inner").attrs["parent_run"] == outer
+        assert lg.get("nested").attrs["parent_run"] == outer
+        # a run started outside any `lineage run` nests in nothing
+        alone = lg.start_run("alone")
+        alone.end("finished")
+        assert "parent_run" not in lg.get("alone").attrs
+
+
 def test_run_command_is_the_python_equivalent(project: Path) -> None:
     with lineage.open() as lg:
         result = lg.run_command([sys.executable, "clean.py", "raw.csv", "clean.csv"], inputs=["raw.csv"],
