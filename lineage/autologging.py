@@ -14,6 +14,8 @@ Pipeline's steps read ``clf__C``), ``X`` and ``y`` content-hashed as training da
 recorded log their outputs in bulk, with request ids from
 ``with lineage.request_ids(ids):``. ``lineage.autolog(disable=True)`` undoes it.
 
+A fit that raises fails its run (when autolog started one) and keeps its params
+and data, as MLflow's autolog does; the exception reaches the caller unchanged.
 Autolog never breaks the user's code: a recording that fails is reported with a
 warning and the fit's result is returned as it would be without lineage.
 """
@@ -221,15 +223,25 @@ def _record_fit(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str
             return original(est, *args, **kwargs)
     run = active or own
     assert run is not None
+    X = args[0] if args else kwargs.get("X")
+    y = args[1] if len(args) > 1 else kwargs.get("y")
     try:
         result = original(est, *args, **kwargs)
-    except BaseException as exc:
+    except Exception as exc:
+        # what the failed fit was asked to do, and on which data: the params and
+        # inputs, as MLflow's autolog keeps them (no model: there is none)
+        try:
+            _record_attempt(run, est, X, y)
+        except LineageError as failed:
+            _warn(f"the failed fit of {type(est).__name__}", failed)
+        if own is not None:
+            own.__exit__(type(exc), exc, None)
+        raise
+    except BaseException as exc:  # (Ctrl-C: end the run, record nothing more)
         if own is not None:
             own.__exit__(type(exc), exc, None)
         raise
     try:
-        X = args[0] if args else kwargs.get("X")
-        y = args[1] if len(args) > 1 else kwargs.get("y")
         _record(run, est, X, y)
     except LineageError as exc:
         _warn(f"the fit of {type(est).__name__}", exc)
@@ -265,8 +277,8 @@ def _log_new_params(run: Any, params: dict[str, Any]) -> None:
         run.log_params(new)
 
 
-def _record(run: Any, est: Any, X: Any, y: Any) -> None:
-    name = type(est).__name__
+def _record_attempt(run: Any, est: Any, X: Any, y: Any) -> None:
+    """The params of a fit and its data, as training inputs (one transaction)."""
     with run.batch():
         _log_new_params(run, _params(est))
         if _config["log_datasets"]:
@@ -274,6 +286,11 @@ def _record(run: Any, est: Any, X: Any, y: Any) -> None:
                 run.log_input(X, role="training", name=None)
             if y is not None:
                 run.log_input(y, role="training", name=None)
+
+
+def _record(run: Any, est: Any, X: Any, y: Any) -> None:
+    name = type(est).__name__
+    _record_attempt(run, est, X, y)
     is_search = name in _SEARCH and hasattr(est, "cv_results_")
     if _config["log_models"]:
         node = run.log_model(est, name, attrs={"artifact_path": "model"})

@@ -107,8 +107,13 @@ def test_a_failing_fit_raises_and_its_run_fails(project: Path) -> None:
     lineage.autolog()
     with pytest.raises(ValueError):
         LogisticRegression().fit([[1.0], [2.0]], [0, 0])  # one class only
-    (run,) = fluent.get_lineage().runs()
+    lg = fluent.get_lineage()
+    (run,) = lg.runs()
     assert run.attrs["status"] == "failed"
+    # what it was asked to do, and on which data: the params and inputs stay
+    assert run.attrs["params"]["C"] == "1.0"
+    assert [role for _, role in lg.store.used_by(run.id) if role == "training"] == ["training", "training"]
+    assert lg.nodes(kind="model") == []
 
 
 def test_disable_restores_scikit_learn(project: Path) -> None:
