@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import re
 import tempfile
@@ -528,11 +529,9 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
         stored_id = _stored_model(batch.store, lm.model_id)
         if stored_id is None:
             digest, files, size = _hash_model_files(lm.artifact_location)
-            if digest is None:
-                continue
-            model_id = make_id("model", digest)
+            model_id = make_id("model", digest) if digest else _unread_model_id(lm.model_id)
         else:
-            model_id, files, size = stored_id, 0, 0
+            digest, (model_id, files, size) = None, (stored_id, 0, 0)
         node_of[lm.model_id] = model_id
         run = run_ids.get(lm.source_run_id) if lm.source_run_id else None
         attrs: dict[str, Any] = {"format": "mlflow-model", "files": files, "size": size,
@@ -540,7 +539,7 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
                                             "artifact_location": capture.strip_url_credentials(lm.artifact_location),
                                             "name": lm.name, "source_run_id": lm.source_run_id}}
         if stored_id is None:
-            attrs.update(_flavor(lm.artifact_location))
+            attrs.update(_flavor(lm.artifact_location) if digest else {"files_missing": True})
         found.append((model_id, attrs, lm.name, ms_to_iso(lm.creation_timestamp), run, [f"mlflow:{lm.model_id}"]))
     hashed: dict[str, tuple[str | None, int, int]] = {}
     for key, vs in by_key.items():
@@ -555,14 +554,12 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
         if location not in hashed:
             hashed[location] = _hash_model_files(location)
         digest, files, size = hashed[location]
-        if digest is None:
-            continue
-        model_id = make_id("model", digest)
+        model_id = make_id("model", digest) if digest else _unread_model_id(key)
         node_of[key] = model_id
         attrs = {"format": "mlflow-model", "files": files, "size": size,
                  "mlflow": {"source": capture.strip_url_credentials(v["source"]),
                             "artifact_location": capture.strip_url_credentials(location), "source_run_id": v["run_id"]}}
-        attrs.update(_flavor(location))
+        attrs.update(_flavor(location) if digest else {"files_missing": True})
         found.append((model_id, attrs, None, ms_to_iso(v["created"]) if v["created"] else None,
                       run_ids.get(v["run_id"]) if v["run_id"] else None, []))
 
@@ -584,6 +581,9 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
         attrs.update(_flavor(location))
         found.append((model_id, attrs, path, created, run_ids[run_id], []))
 
+    # versions are numbered in the order nodes are added: oldest first (MLflow lists
+    # logged models newest first, which made `risk@1` MLflow's version 2)
+    found.sort(key=lambda f: (f[3] is None, f[3] or ""))
     regs_of: dict[str, list[dict[str, Any]]] = {}
     for key, vs in by_key.items():
         if key in node_of:
@@ -631,6 +631,15 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
     names = {v["name"] for v in versions if node_of.get(_model_key(v["source"], v["model_id"]))}
     for name in sorted(names):
         batch.set_labels(name, wanted.get(name, {}), owner=LABEL_OWNER)
+
+
+def _unread_model_id(mlflow_key: str) -> str:
+    """The id of a model whose files cannot be read (deleted, an unreachable artifact
+    store): its registry versions, labels and run are still history worth keeping.
+    Like `foreign_dataset_id`, ``model:`` + SHA-256 of ``"mlflow-model:KEY"`` (MLflow's
+    model id, or a version's source), the same on every import and never a content id;
+    the node says ``files_missing``."""
+    return make_id("model", hashlib.sha256(f"mlflow-model:{mlflow_key}".encode()).hexdigest())
 
 
 def _stored_model(store: Store, mlflow_model_id: str) -> str | None:
@@ -708,7 +717,8 @@ def _hash_model_files(location: str) -> tuple[str | None, int, int]:
             with foreign("{type}: {reason}"):
                 path = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp)
         except InvalidInputError as exc:  # unreachable artifact store: the model is skipped, not the import
-            log.warning("MLflow import: the model files at %s cannot be read (%s); recorded without them",
+            log.warning("MLflow import: the model files at %s cannot be read (%s); the model is recorded "
+                        "without them (files_missing)",
                         capture.strip_url_credentials(location), exc)
             return None, 0, 0
         digest, manifest = hashing.hash_tree(path)

@@ -236,3 +236,42 @@ def test_a_model_without_a_logged_model_entity(lg: lineage.Lineage, mlflow_store
     assert lg.store.generators(node.id) == [lg.get(f"mlflow:{run.info.run_id}").id]
     assert lg.get("legacy_model@prod").id == node.id
     assert not lg.import_mlflow(mlflow_store["uri"]).changed
+
+
+def test_registered_versions_keep_mlflows_order_and_survive_lost_files(lg: lineage.Lineage, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow lists logged models newest first: `risk@1` was MLflow's version 2, and a
+    bare `risk` the oldest. And a registered version whose files were deleted vanished
+    with its label, under a warning that said it was recorded without them."""
+    import shutil
+
+    mlflow = require_module("mlflow")
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'order.db'}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.set_experiment("order")
+        infos = []
+        for c in (0.5, 1.0, 2.0):
+            with mlflow.start_run(run_name=f"C={c}"):
+                model = LogisticRegression(C=c).fit([[0.0], [1.0]], [0, 1])
+                infos.append(mlflow.sklearn.log_model(model, name="model", registered_model_name="risk"))
+        client = mlflow.MlflowClient()
+        client.set_registered_model_alias("risk", "production", "1")
+        gone = Path(client.get_logged_model(infos[0].model_id).artifact_location.removeprefix("file://"))
+        shutil.rmtree(gone)
+    finally:
+        mlflow.set_tracking_uri(None)
+    lg.import_mlflow(uri)
+    for n in (1, 2, 3):
+        assert lg.get(f"risk@{n}").attrs["registered"][0]["version"] == n
+    assert lg.get("risk").attrs["registered"][0]["version"] == 3  # a bare name: the newest
+    lost = lg.get("risk@production")
+    assert lost.attrs["registered"][0]["version"] == 1 and lost.attrs["files_missing"] is True
+    assert lg.store.generators(lost.id)  # its run is kept
+    before = lg.store.head()
+    lg.import_mlflow(uri)  # and the same on the next import
+    assert lg.store.head() == before  # nothing new
+    assert lg.verify().ok
