@@ -696,6 +696,14 @@ def test_metric_history_api_and_cli(fluent_project: Path) -> None:
     res = runner.invoke(cli, ["--db", db, "show", "steps", "--metric", "nope"])
     assert res.exit_code == 1 and "it logged loss" in res.output
 
+    # a diverged loss: MLflow logs NaN, kept as null; the table shows it, never a traceback
+    with lineage.start_run(run_name="diverged"):
+        for step, loss in enumerate([1.0, float("nan"), float("nan")]):
+            lineage.log_metric("loss", loss, step=step)
+    res = runner.invoke(cli, ["--db", db, "show", "diverged", "--metric", "loss"])
+    assert res.exit_code == 0, res.output
+    assert "nan" in res.output and "min 1  max 1  last nan" in res.output
+
 
 # ---------------------------------------------------------------------------
 # the filter: what SQL narrows, MLflow's rules decide; nothing true is ever dropped

@@ -111,12 +111,18 @@ def metric_history_view(points: Any) -> Any:
     out = Table(title=text(f"{points.key} of {points.run}"))
     for col in ("step", "value", "at", "group"):
         out.add_column(col, justify="right" if col in ("step", "value") else "left")
+    def shown(v: float | None) -> str:
+        return "nan" if v is None else f"{v:.6g}"  # (a NaN is recorded as None: JSON has no NaN)
+
     for p in points:
-        out.add_row(str(p.step), f"{p.value:.6g}", text(p.at or ""), text(p.group or ""))
+        out.add_row(str(p.step), shown(p.value), text(p.at or ""), text(p.group or ""))
     values = [p.value for p in points if p.group is None]
+    numbers = [v for v in values if v is not None and v == v]
     if len(values) <= 1:
         return out
-    return Group(out, text(f"{points.sparkline()}  min {min(values):.6g}  max {max(values):.6g}  last {values[-1]:.6g}"))
+    if not numbers:
+        return Group(out, text(f"{points.sparkline()}  last {shown(values[-1])}"))
+    return Group(out, text(f"{points.sparkline()}  min {min(numbers):.6g}  max {max(numbers):.6g}  last {shown(values[-1])}"))
 
 
 def data_uses_table(items: Sequence[DataUse], *, title: str | None = None) -> Any:
