@@ -60,9 +60,11 @@ def mlflow_run_id(run_id: str, started_ms: int | None) -> str:
 @contextlib.contextmanager
 def _quick_failure() -> Iterator[None]:
     """MLflow retries an unreachable server for minutes by default; an import should say
-    so at once. Only this process's environment, only while importing."""
+    so at once. And MLflow 3 refuses to open a file store (``./mlruns``, where most
+    existing history is) unless allowed: importing only reads it. Only this process's
+    environment, only while importing, and never over a value the user set."""
     keys = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_ALLOW_FILE_STORE": "true"}
     saved = {k: os.environ.get(k) for k in keys}
     for k, v in keys.items():
         os.environ.setdefault(k, v)

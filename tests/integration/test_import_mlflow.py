@@ -6,6 +6,7 @@ afterwards is compared with what MLflow reports through its own client."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -275,3 +276,22 @@ def test_registered_versions_keep_mlflows_order_and_survive_lost_files(lg: linea
     lg.import_mlflow(uri)  # and the same on the next import
     assert lg.store.head() == before  # nothing new
     assert lg.verify().ok
+
+
+def test_a_file_store_imports_though_mlflow_3_refuses_to_open_one(lg: lineage.Lineage, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most existing history is in ``./mlruns``; MLflow 3 opens a file store only when
+    allowed, and the one-line error was cut off before saying how."""
+    mlflow = require_module("mlflow")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # (MLflow writing it, as an older MLflow did)
+    mlflow.set_tracking_uri("./mlruns")
+    try:
+        with mlflow.start_run(run_name="old-history"):
+            mlflow.log_param("alpha", 0.1)
+    finally:
+        mlflow.set_tracking_uri(None)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
+    result = lg.import_mlflow("./mlruns")
+    assert result.counts["run"] == 1 and lg.get("old-history").attrs["params"]["alpha"] == "0.1"
+    assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # only while importing
