@@ -282,16 +282,17 @@ def test_a_file_store_imports_though_mlflow_3_refuses_to_open_one(lg: lineage.Li
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Most existing history is in ``./mlruns``; MLflow 3 opens a file store only when
     allowed, and the one-line error was cut off before saying how."""
-    mlflow = require_module("mlflow")
+    require_module("mlflow")
+    import subprocess
+    import sys
+
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # (MLflow writing it, as an older MLflow did)
-    mlflow.set_tracking_uri("./mlruns")
-    try:
-        with mlflow.start_run(run_name="old-history"):
-            mlflow.log_param("alpha", 0.1)
-    finally:
-        mlflow.set_tracking_uri(None)
-    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    # written by a process of its own, as an older MLflow did (this one would remember
+    # the store it opened, allowed)
+    write = ("import mlflow; mlflow.set_tracking_uri('./mlruns')\n"
+             "with mlflow.start_run(run_name='old-history'): mlflow.log_param('alpha', 0.1)\n")
+    subprocess.run([sys.executable, "-c", write], check=True, env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"})
     result = lg.import_mlflow("./mlruns")
     assert result.counts["run"] == 1 and lg.get("old-history").attrs["params"]["alpha"] == "0.1"
     assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # only while importing
