@@ -24,7 +24,7 @@ What becomes what:
   since for a model already here are recorded by the import activity.
 
 Runs still running in MLflow are left for a later import (they would otherwise look
-crashed here). Runs already imported are skipped whole, so a second import of the
+crashed here), with the models they logged. Runs already imported are skipped whole, so a second import of the
 same store writes nothing and an import after new runs adds only those.
 """
 
@@ -154,7 +154,11 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
     for r in new_runs:
         _add_run(batch, r, ids, exp_names, history, uri)
     if models:
-        _add_models(client, batch, exp_ids, ids, {r.info.run_id: r.info.artifact_uri for r in runs if r.info.artifact_uri},
+        # a model's run must be here: one still running is left, with its models, for
+        # a later import (else its model would point at a run not recorded yet)
+        done = {k: v for k, v in ids.items() if v in present}
+        done.update((r.info.run_id, ids[r.info.run_id]) for r in new_runs)
+        _add_models(client, batch, exp_ids, done, {r.info.run_id: r.info.artifact_uri for r in runs if r.info.artifact_uri},
                     [m for r in runs for m in _logged_history(r)])
     return batch
 
@@ -528,6 +532,8 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
     for lm in _pages(lambda t: search(exp_ids, page_token=t)) if search is not None else ():
         # a logged model imported before is known by its alias, not hashed (its files
         # downloaded) again on every import
+        if lm.source_run_id and lm.source_run_id not in run_ids:
+            continue  # its run is still running, or outside this import
         stored_id = _stored_model(batch.store, lm.model_id)
         if stored_id is None:
             digest, files, size = _hash_model_files(lm.artifact_location)

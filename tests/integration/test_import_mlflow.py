@@ -296,3 +296,28 @@ def test_a_file_store_imports_though_mlflow_3_refuses_to_open_one(lg: lineage.Li
     result = lg.import_mlflow("./mlruns")
     assert result.counts["run"] == 1 and lg.get("old-history").attrs["params"]["alpha"] == "0.1"
     assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # only while importing
+
+
+def test_a_running_runs_model_waits_for_its_run(lg: lineage.Lineage, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run still running is left for a later import, and its model was not: it came
+    in pointing at a run not recorded yet, so `trace` found nothing upstream."""
+    mlflow = require_module("mlflow")
+    from sklearn.linear_model import LogisticRegression
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'running.db'}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        run = mlflow.start_run(run_name="long")
+        mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name="model",
+                                 registered_model_name="risk")
+        result = lg.import_mlflow(uri)
+    finally:
+        mlflow.end_run()  # (before the URI is reset: MLflow would end it in ./mlflow.db at exit)
+        mlflow.set_tracking_uri(None)
+    assert "model" not in result.counts and "run" not in result.counts
+    lg.import_mlflow(uri)
+    model = lg.get("risk")
+    assert lg.store.generators(model.id) == [lg.get(f"mlflow:{run.info.run_id}").id]
+    assert lg.verify().ok
