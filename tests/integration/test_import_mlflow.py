@@ -309,6 +309,7 @@ def test_a_running_runs_model_waits_for_its_run(lg: lineage.Lineage, tmp_path: P
     uri = f"sqlite:///{tmp_path / 'running.db'}"
     mlflow.set_tracking_uri(uri)
     try:
+        mlflow.set_experiment("long-training")
         run = mlflow.start_run(run_name="long")
         mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name="model",
                                  registered_model_name="risk")
