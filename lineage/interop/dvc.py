@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import hashing
+from .. import capture, hashing
 from ..errors import InvalidInputError, foreign
 from ..model import Node, canonical_json, make_id
 from ..store import Store
@@ -91,8 +91,14 @@ def _collect(repo: Any, root: Path, all_commits: bool) -> list[dict[str, Any]]:
         stages = []
         for st in repo.index.stages:
             stages.append(_stage(repo, st))
+        dirty, diff = False, None
+        if rev == "workspace" and commit:
+            # the work tree, not the commit: uncommitted data, dvc.lock or code are
+            # a different code identity (DESIGN.md §1: commit and diff digest)
+            state = capture.git_attrs(str(root)) or {}
+            dirty, diff = bool(state.get("dirty")), state.get("diff_digest")
         out.append({"rev": rev, "commit": commit, "at": at or None, "author": author or None, "email": email or None,
-                    "stages": stages})
+                    "stages": stages, "dirty": dirty, "diff_digest": diff})
     out.sort(key=lambda r: (r["rev"] == "workspace", r["at"] or ""))
     return out
 
@@ -191,9 +197,9 @@ def _build(batch: ImportBatch, store: Store, root: Path, revs: list[dict[str, An
     for rev in revs:
         code_id = None
         if rev["commit"]:
-            code_attrs = {"git": True, "commit": rev["commit"], "dirty": False, "diff_digest": None, "root": str(root),
-                          "repo": None, "entry_point": None, "source": "dvc"}
-            code_id = make_id("code", hashing.hash_text(f"{rev['commit']}\0"))
+            code_attrs = {"git": True, "commit": rev["commit"], "dirty": rev["dirty"], "diff_digest": rev["diff_digest"],
+                          "root": str(root), "repo": None, "entry_point": None, "source": "dvc"}
+            code_id = make_id("code", hashing.hash_text(f"{rev['commit']}\0{rev['diff_digest'] or ''}"))
             batch.add_node(Node(code_id, "code", root.name, code_attrs))
         agent_id = None
         if rev["author"]:

@@ -148,3 +148,19 @@ def test_data_known_by_md5_is_linked_once_hashed(lg: lineage.Lineage, dvc_repo: 
 
 def _md5_bytes(b: bytes) -> str:
     return hashlib.md5(b).hexdigest()
+
+
+def test_an_uncommitted_repro_is_not_recorded_as_the_clean_commit(lg: lineage.Lineage, dvc_repo: Path) -> None:
+    """The work tree's dvc.lock after an uncommitted `dvc repro` was recorded with
+    HEAD's code, `dirty: false`: checking that commit out gives other data."""
+    (dvc_repo / "data" / "raw.csv").write_text("a,b\n7,7\n")
+    _sh(dvc_repo, _dvc(), "add", "-q", "data/raw.csv")
+    _sh(dvc_repo, _dvc(), "repro", "-q")
+    lg.import_dvc(dvc_repo)
+    run = lg.get("prep")
+    code = next(e.dst for e in lg.trace(run.id, depth=1).edges() if e.role == "code" and e.dst.startswith("code:"))
+    attrs = lg.get(code).attrs
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=dvc_repo, capture_output=True, text=True).stdout.strip()
+    assert attrs["commit"] == head and attrs["dirty"] is True and attrs["diff_digest"]
+    assert code != "code:" + hashlib.sha256(f"{head}\0".encode()).hexdigest()  # not the clean commit's code
+    assert lg.verify().ok
