@@ -148,6 +148,7 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
         runs = list(_pages(lambda t: client.search_runs(exp_ids, run_view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE,
                                                         page_token=t)))
     ids = {r.info.run_id: mlflow_run_id(r.info.run_id, r.info.start_time) for r in runs}
+    ids.update(_runs_named(store, list(ids)))  # recorded here already: by the plugin, under its own id
     present = batch.stored(ids.values())
     new_runs = [r for r in runs if ids[r.info.run_id] not in present and r.info.status in _STATUS]
     history = _metric_histories(client, new_runs)
@@ -648,6 +649,20 @@ def _unread_model_id(mlflow_key: str) -> str:
     model id, or a version's source), the same on every import and never a content id;
     the node says ``files_missing``."""
     return make_id("model", hashlib.sha256(f"mlflow-model:{mlflow_key}".encode()).hexdigest())
+
+
+def _runs_named(store: Store, mlflow_run_ids: Sequence[str]) -> dict[str, str]:
+    """``{MLflow run id: run node id}`` for the runs this store already knows by the
+    alias ``mlflow:<run id>``: the MLflow plugin records a run under an id of its own
+    (not `mlflow_run_id`'s), so an import of the MLflow store behind it duplicated
+    every run. One indexed query per 500 ids."""
+    out: dict[str, str] = {}
+    for i in range(0, len(mlflow_run_ids), 500):
+        names = [f"mlflow:{r}" for r in mlflow_run_ids[i:i + 500]]
+        sql = f"SELECT name, node FROM aliases WHERE name IN ({', '.join('?' * len(names))})"
+        out.update((name[len("mlflow:"):], node) for name, node in store.conn.execute(sql, names)
+                   if node.startswith("run:"))
+    return out
 
 
 def _stored_model(store: Store, mlflow_model_id: str) -> str | None:

@@ -76,6 +76,14 @@ def test_the_elasticnet_example_unchanged_is_recorded_in_lineage(tmp_path: Path)
     res = CliRunner().invoke(cli, ["--db", str(tmp_path / ".lineage" / "lineage.db"), "show", f"mlflow:{run_id}",
                                    "--metric", "rmse"])
     assert res.exit_code == 0, res.output
+    # importing the MLflow store behind the plugin finds its runs here: no second copy
+    behind = tmp_path / ".lineage" / "mlflow.db"
+    assert behind.is_file()
+    runs = [r.id for r in lg.runs()]
+    result = lg.import_mlflow(f"sqlite:///{behind}")
+    assert "run" not in result.counts and "model" not in result.counts
+    assert [r.id for r in lg.runs() if not r.name.startswith("import")] == runs
+    assert lg.store.generators(model.id) == [run.id]
 
 
 def test_the_autolog_example_unchanged_is_recorded_in_lineage(tmp_path: Path) -> None:
