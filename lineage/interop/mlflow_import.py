@@ -655,14 +655,9 @@ def _runs_named(store: Store, mlflow_run_ids: Sequence[str]) -> dict[str, str]:
     """``{MLflow run id: run node id}`` for the runs this store already knows by the
     alias ``mlflow:<run id>``: the MLflow plugin records a run under an id of its own
     (not `mlflow_run_id`'s), so an import of the MLflow store behind it duplicated
-    every run. One indexed query per 500 ids."""
-    out: dict[str, str] = {}
-    for i in range(0, len(mlflow_run_ids), 500):
-        names = [f"mlflow:{r}" for r in mlflow_run_ids[i:i + 500]]
-        sql = f"SELECT name, node FROM aliases WHERE name IN ({', '.join('?' * len(names))})"
-        out.update((name[len("mlflow:"):], node) for name, node in store.conn.execute(sql, names)
-                   if node.startswith("run:"))
-    return out
+    every run."""
+    named = store.alias_targets([f"mlflow:{r}" for r in mlflow_run_ids])
+    return {name[len("mlflow:"):]: node for name, node in named.items() if node.startswith("run:")}
 
 
 def _stored_model(store: Store, mlflow_model_id: str) -> str | None:

@@ -1246,6 +1246,18 @@ class Store:
         return self.conn.execute(
             "SELECT method, feature, level, value, std, dataset, target, at, event FROM importances "
             "WHERE model = ? ORDER BY pk", (model_id,)).fetchall()
+    def alias_targets(self, names: Sequence[str]) -> dict[str, str]:
+        """``{alias: node id}`` for those of ``names`` recorded as an alias (the first
+        node each names); one query per 500 names, on the ``aliases_name`` index."""
+        out: dict[str, str] = {}
+        names = list(dict.fromkeys(names))
+        for i in range(0, len(names), 500):
+            chunk = names[i:i + 500]
+            rows = self.conn.execute(
+                f"SELECT name, node FROM aliases WHERE name IN ({', '.join('?' * len(chunk))}) ORDER BY pk DESC", chunk)
+            out.update(rows)  # (newest first: the oldest of a name is written last, and kept)
+        return out
+
     def _resolve_mlflow(self, text: str) -> Node:
         """``mlflow:RUN_ID``: the run imported from MLflow under that id (recorded as
         an alias by `lineage import mlflow`), else a run mirrored with MLflow, whose own
