@@ -95,12 +95,13 @@ def output_column_of(table: Table, path: Any, *, id_column: str | None, output_c
 
 
 def log_prediction_file(store: Store, model: Node, path: str | os.PathLike[str], *, id_column: str | None = None,
-                        output_column: str | None = None) -> list[str]:
+                        output_column: str | None = None, run: str | None = None) -> list[str]:
     """Record every row of a predictions CSV as a prediction of ``model``; returns the ids.
 
     The output is the output column's value; the request id the id column's; the input
     digest is the digest of the row's other columns as ``{column: value}`` (the id
-    alone when there is nothing else). Raises InvalidInputError for a bad file.
+    alone when there is nothing else). ``run``: the run that wrote the file. Raises
+    InvalidInputError for a bad file.
     """
     from .tracking import log_predictions
 
@@ -114,7 +115,7 @@ def log_prediction_file(store: Store, model: Node, path: str | os.PathLike[str],
     ids = None if id_column is None else table.column(id_column)
     if not table.rows:
         return []
-    return log_predictions(store, model, inputs, outputs, request_ids=ids)
+    return log_predictions(store, model, inputs, outputs, request_ids=ids, run=run)
 
 
 # ---------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
     try:
         run.log_input(str(input_path), role="input")
         store.add_edges([Edge(run.id, model.id, "used", "model")], event_type="used")
-        pred_ids = log_predictions(store, model, rows, y, request_ids=ids, scores=scores) if y else []
+        pred_ids = log_predictions(store, model, rows, y, request_ids=ids, scores=scores, run=run.id) if y else []
         run.log_output(str(out))
     except BaseException:
         run.end("failed", error="lineage predict was interrupted")

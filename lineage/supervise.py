@@ -299,7 +299,7 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
                     from .predfiles import log_prediction_file
 
                     n_predictions = len(log_prediction_file(store, of_node, predictions, id_column=id_column,
-                                                            output_column=output_column))
+                                                            output_column=output_column, run=run.id))
         if code == 0 and not missing and forward.received is None:
             run.end("finished", exit_code=0)
             return CommandResult(run.node, 0, "finished", None, elapsed, result_outputs, result_models, n_predictions)

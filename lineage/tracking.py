@@ -870,7 +870,8 @@ def _input_digests(inputs: Any, size: int = 10_000) -> tuple[Iterable[str], int]
 
 
 def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, request_ids: Sequence[Any] | None = None,
-                    scores: Any = None, keep_inputs: bool = False, decision: Mapping[str, Any] | None = None) -> list[str]:
+                    scores: Any = None, keep_inputs: bool = False, decision: Mapping[str, Any] | None = None,
+                    run: str | None = None) -> list[str]:
     """Record many predictions of ``model`` in one ledger event; returns their ids in order.
 
     ``model`` is a model Node, a reference, or the fitted object itself (found by its
@@ -879,8 +880,10 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     ``keep_inputs=True`` also keeps each row's input values (a second event, erased
     with the prediction by `redact`), so its decision can be reconstructed and
     explained; ``decision`` is the rule applied to the score (e.g. ``{"threshold":
-    0.3, "positive": "refer"}``), recorded in the event's payload. Raises
-    InvalidInputError for mismatched lengths or a decision that is not a mapping.
+    0.3, "positive": "refer"}``), recorded in the event's payload. ``run`` is the run
+    that made them (a batch scoring of a file), recorded there too: a trace of each
+    then leads to that run and the input it read. Raises InvalidInputError for
+    mismatched lengths or a decision that is not a mapping.
     """
     model_ref = model_reference(store, model)
     outs = as_list(outputs)
@@ -900,6 +903,8 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     # outputs are stored JSON-encoded (strings too), so a read gives back what was logged
     rows = zip(ids, itertools.repeat(model_ref), digests, map(dumps, outs), score_list, reqs, itertools.repeat(at))
     payload: dict[str, Any] = {"model": model_ref, "count": n}
+    if run is not None:
+        payload["run"] = run
     if decision is not None:
         payload["decision"] = _decision_rule(decision)
     if not keep_inputs:

@@ -520,6 +520,8 @@ def test_a_version_12_store_gets_word_split_search_indexes(url: str) -> None:
     FTS5 does once it is opened, and search finds what SQLite's would."""
     from conftest import raw_connect
 
+    from lineage.store import SCHEMA_VERSION
+
     with Store(url, actor=ACTOR) as s:
         s.add_node(Node(make_id("dataset", "d" * 64), "dataset", "train.csv", {}))
     raw = raw_connect(url)
@@ -529,7 +531,7 @@ def test_a_version_12_store_gets_word_split_search_indexes(url: str) -> None:
     raw.execute("UPDATE meta SET value = '12' WHERE key = 'schema_version'")
     raw.close()
     with lineage.open(url) as lg:
-        assert lg.store.schema_version() == 13
+        assert lg.store.schema_version() == SCHEMA_VERSION
         defs = [r[0] for r in lg.store.conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname LIKE '%\\_fts'")]
         assert len(defs) == 5 and all("translate" in d for d in defs)
         assert [h.node.name for h in lg.search("train")] == ["train.csv"]

@@ -750,3 +750,25 @@ def test_a_selective_filter_drives_the_search_through_an_index(store: Store, swe
     # a top-level `or` (or a filter on unindexed fields) probes every run instead
     terms, _ = where_terms(query.parse_filter("experiment = 'churn' or status = 'failed'"), store)
     assert terms[0] == "n.kind = 'run'"
+
+
+def test_predictions_a_run_scored_trace_to_it_and_are_its_impact(lg: lineage.Lineage, project: dict[str, Any]) -> None:
+    """Batch scoring (`lineage predict`) records the run with the predictions: a
+    prediction traces to that run and the file it read, the file's impact counts
+    them. Both backends: the link is read from the ledger event's payload."""
+    from lineage.tracking import log_predictions
+
+    scored = project["data"] / "scored.csv"
+    scored.write_text("a,b\n1,2\n3,4\n")
+    with lg.start_run("score") as run:
+        run.log_input(scored)
+    ids = log_predictions(lg.store, project["model"], [[1.0], [3.0]], [0, 1], request_ids=["s-1", "s-2"], run=run.id)
+    up = lg.trace("request:s-2")
+    assert {n.id for n in up.nodes()} >= {run.id, lg.get(str(scored)).id, project["model"].id}
+    assert any(e.src == ids[1] and e.dst == run.id and e.rel == "was_generated_by" for e in up.edges())
+    assert run.id in {n.id for n in lg.trace("request:s-2", depth=1).nodes()}
+    down = lg.impact(str(scored))
+    assert down.counts["prediction"] == 2
+    listed = lg.impact(str(scored), include_predictions=True)
+    assert {n.id for n in listed.nodes(kind="prediction")} == set(ids)
+    assert lg.verify().ok

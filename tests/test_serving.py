@@ -190,6 +190,31 @@ def test_predict_runs_a_recorded_model_on_a_csv_and_records_every_row(project: P
     assert (project / "ids.csv").read_text() == "a,b,id\n1,1,007\n2,2,1e3\n"
 
 
+def test_a_scored_files_predictions_lead_to_their_run_and_input(project: Path) -> None:
+    """A prediction of a batch scoring traced only to its model; impact of the scored
+    file missed the predictions computed from it."""
+    pipeline()  # `lineage run --predictions` scores new.csv
+    (project / "batch.csv").write_text("request_id,age,income\nb-1,25,1200\nb-2,44,1900\n")
+    invoke("predict", "model.pkl", "batch.csv", "-o", "out.csv", "--id-column", "request_id")
+    for request, scored in (("req-1", "new.csv"), ("b-2", "batch.csv")):
+        doc = as_json("trace", f"request:{request}")
+        names = {n["name"] for n in doc["nodes"]}
+        assert {scored, "model.pkl", "clean.csv"} <= names, names
+        runs = [e["dst"] for e in doc["edges"] if e["src"] == doc["root"] and e["rel"] == "was_generated_by"]
+        assert len(runs) == 1 and any(n["id"] == runs[0] and n["kind"] == "run" for n in doc["nodes"])
+        # the same through the level walk
+        assert scored in {n["name"] for n in as_json("trace", f"request:{request}", "--depth", "2")["nodes"]}
+    impact = as_json("impact", "batch.csv")
+    assert impact["counts"]["prediction"] == 2
+    group = next(n for n in impact["nodes"] if n["kind"] == "group")
+    assert group["count"] == 2
+    assert [e["dst"][:4] for e in impact["edges"] if e["src"] == group["id"]] == ["run:"]
+    listed = as_json("impact", "new.csv", "--predictions")
+    assert sorted(n["attrs"]["request_id"] for n in listed["nodes"] if n["kind"] == "prediction") == ["req-1", "req-2", "req-3"]
+    # a model in the walk counts its predictions once, with itself
+    assert as_json("impact", "raw.csv")["counts"]["prediction"] == 5
+
+
 def test_predict_reads_csv_without_pandas(project: Path) -> None:
     from sklearn.linear_model import LinearRegression
 

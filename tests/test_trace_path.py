@@ -133,7 +133,7 @@ def test_the_trace_statement_probes_each_run_by_its_id(lg: Any) -> None:
     """The walk stays the outer loop of every branch: a run's params, tags, metrics and
     states are found by ``run = ?``, never by reading a range of every run's rows."""
     ids = _pipeline(lg)
-    for sql, args in ((closure._UP_FROM_PREDICTION, (ids["preds"][0],) * 4), (closure._UP_FROM_NODE, (ids["model"],))):
+    for sql, args in ((closure._UP_FROM_PREDICTION, (ids["preds"][0],) * 6), (closure._UP_FROM_NODE, (ids["model"],))):
         plan = [row[-1] for row in lg.store.conn.execute("EXPLAIN QUERY PLAN " + sql, args)]
         for table in ("params", "tags", "metrics", "run_states"):
             assert f"SEARCH x USING INDEX {table}_run (run=?)" in plan, (table, plan)

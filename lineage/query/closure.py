@@ -66,6 +66,26 @@ def models_of(store: Store, prediction_ids: Iterable[str]) -> dict[str, str]:
     return out
 
 
+# The run that scored a batch of predictions (`lineage predict`, `lineage run
+# --predictions`) is in the payload of the ledger event that recorded them (a bulk
+# row's ``event`` is ``-batch``: its publishing event). Read per prediction, by keys.
+_SCORED_BY = (
+    "SELECT p.id, json_extract(e.payload, '$.run') FROM predictions p JOIN events e ON e.seq = "
+    "CASE WHEN p.event < 0 THEN (SELECT b.event FROM bulk_batches b WHERE b.batch = -p.event) ELSE p.event END "
+    "WHERE p.id IN ({marks}) AND json_extract(e.payload, '$.run') IS NOT NULL"
+)
+
+
+def scored_by(store: Store, prediction_ids: Iterable[str]) -> dict[str, str]:
+    """``{prediction id: run id}`` for those of ``prediction_ids`` a recorded run made
+    (the run that read their input file): an implicit ``was_generated_by`` edge."""
+    ids = [i for i in prediction_ids if is_prediction(i)]
+    out: dict[str, str] = {}
+    for chunk in chunks(ids):
+        out.update(store.conn.execute(_SCORED_BY.format(marks=placeholders(len(chunk))), chunk))
+    return out
+
+
 def find_bridges(store: Store) -> dict[str, str]:
     """Predictions that something depends on (an edge points at them), with their models.
 
@@ -89,7 +109,8 @@ def reachable_ids(store: Store, seeds: Iterable[str], *, upstream: bool, bridges
     frontier = list(dict.fromkeys(seeds))
     looked_up: set[str] = set()  # predictions whose model we already followed
     if upstream:
-        frontier += [m for m in models_of(store, frontier).values() if m not in frontier]
+        frontier += [m for m in (*models_of(store, frontier).values(), *scored_by(store, frontier).values())
+                     if m not in frontier]
         looked_up.update(i for i in frontier if is_prediction(i))
     elif bridges is None:
         bridges = find_bridges(store)
@@ -103,7 +124,8 @@ def reachable_ids(store: Store, seeds: Iterable[str], *, upstream: bool, bridges
         if upstream:
             preds = [i for i in new if is_prediction(i) and i not in looked_up]
             looked_up.update(preds)
-            frontier = [m for m in set(models_of(store, preds).values()) if m not in reached]
+            frontier = [m for m in {*models_of(store, preds).values(), *scored_by(store, preds).values()}
+                        if m not in reached]
         else:
             assert bridges is not None
             frontier = [p for p, m in bridges.items() if m in reached and p not in reached]
@@ -153,11 +175,16 @@ _UP_ROWS = (
 # repeated row wherever it comes from.)
 # (rows of a bulk write not yet published are no one's: `published`)
 _PREDICTION_SEEDS = (f"SELECT model FROM predictions WHERE id = ? AND {published()} "
-                     "UNION ALL SELECT dst FROM edges WHERE src = ? AND rel <> 'was_revision_of'")
+                     "UNION ALL SELECT dst FROM edges WHERE src = ? AND rel <> 'was_revision_of' "
+                     "UNION ALL " + _SCORED_BY.format(marks="?").replace("SELECT p.id, ", "SELECT ", 1))
 _PREDICTION_ROWS = (" UNION ALL SELECT 1, src, dst, rel, role, NULL, NULL, NULL, pk FROM edges "
                     "WHERE src = ? AND rel <> 'was_revision_of'"
                     " UNION ALL SELECT 2, model, input_digest, output, request_id, created_at, score, NULL, NULL "
-                    f"FROM predictions WHERE id = ? AND {published()}")
+                    f"FROM predictions WHERE id = ? AND {published()}"
+                    # tag 7: the run that scored it (`scored_by`)
+                    " UNION ALL " + _SCORED_BY.format(marks="?").replace(
+                        "SELECT p.id, json_extract(e.payload, '$.run')",
+                        "SELECT 7, json_extract(e.payload, '$.run'), NULL, NULL, NULL, NULL, NULL, NULL, NULL", 1))
 _UP_FROM_PREDICTION = _UP_ROWS.format(seeds=_PREDICTION_SEEDS) + _PREDICTION_ROWS
 _UP_FROM_NODE = _UP_ROWS.format(seeds="VALUES (?)")
 
@@ -173,7 +200,7 @@ def _walk_rows(store: Store, root: str) -> tuple[dict[str, Node], list[_RawEdge]
     root_node: Node | None = None
     args: tuple[str, ...]
     if is_prediction(root):
-        sql, args = _UP_FROM_PREDICTION, (root, root, root, root)
+        sql, args = _UP_FROM_PREDICTION, (root, root, root, root, root, root)
     else:
         sql, args = _UP_FROM_NODE, (root,)
     nodes: dict[str, Node] = {}
@@ -182,6 +209,7 @@ def _walk_rows(store: Store, root: str) -> tuple[dict[str, Node], list[_RawEdge]
     runs: list[tuple[str, str | None, str, str | None]] = []
     from_row = Node.from_row  # attrs parsed when read: most callers never read most of them
     returned = False  # the walk came back to its (prediction) root, through a cycle
+    scorer: str | None = None  # the run that scored a prediction root
     for row in store.conn.execute(sql, args):
         tag, a, b, c, d, e, number, integer, pk = row
         if tag == 0:
@@ -197,6 +225,8 @@ def _walk_rows(store: Store, root: str) -> tuple[dict[str, Node], list[_RawEdge]
             raw_edges.append((pk, a, b, c, d))
         elif tag == 2:
             root_node = store._prediction_from_row((root, a, b, c, number, d, e))
+        elif tag == 7:
+            scorer = a
         else:  # (in whatever order the branches' rows come)
             states.setdefault(a, []).append(row)
     if returned:  # then the root's own edges were read twice: from the walk, and beside it
@@ -209,6 +239,8 @@ def _walk_rows(store: Store, root: str) -> tuple[dict[str, Node], list[_RawEdge]
         model = root_node.attrs.get("model")
         if model is not None:
             raw_edges.append((_LAST, root, model, "was_derived_from", None))
+        if scorer is not None:
+            raw_edges.append((_LAST, root, scorer, "was_generated_by", "predictions"))
     elif root not in nodes:
         raise NodeNotFoundError(root)
     return nodes, raw_edges
@@ -330,6 +362,7 @@ def walk_levels(store: Store, seeds: Sequence[str], *, upstream: bool, depth: in
                 f"SELECT {far} FROM edges WHERE {near} IN ({placeholders(len(chunk))}) AND rel <> 'was_revision_of'", chunk))
         if upstream:
             found.update(models_of(store, frontier).values())
+            found.update(scored_by(store, frontier).values())
         else:
             for m in frontier:
                 found.update(by_model.get(m, ()))
@@ -377,6 +410,37 @@ def predictions_of(store: Store, models: Sequence[str]) -> list[Node]:
     return out
 
 
+def scored_batches(store: Store, run_ids: Sequence[str]) -> list[tuple[str, str, int, int]]:
+    """The prediction writes the given runs made (`scored_by`'s other direction):
+    ``(run, model, count, event)`` with ``event`` as the predictions table stores it
+    (``-batch`` for a bulk write). On the partial index ``events_scored_by``
+    (migration 14): no scan of the ledger."""
+    found: list[tuple[str, str, int, int]] = []
+    for chunk in chunks([r for r in run_ids if r.startswith("run:")]):
+        found.extend(store.conn.execute(
+            "SELECT json_extract(payload, '$.run'), json_extract(payload, '$.model'), "
+            "json_extract(payload, '$.count'), seq FROM events "
+            f"WHERE type = 'predictions' AND json_extract(payload, '$.run') IN ({placeholders(len(chunk))})", chunk))
+    if not found:
+        return []
+    batch_of: dict[int, int] = {}
+    for chunk in chunks([seq for *_, seq in found]):
+        batch_of.update((e, b) for b, e in store.conn.execute(
+            f"SELECT batch, event FROM bulk_batches WHERE event IN ({placeholders(len(chunk))})", chunk))
+    return [(run, model, int(count or 0), -batch_of[seq] if seq in batch_of else seq) for run, model, count, seq in found]
+
+
+def predictions_in(store: Store, events: Sequence[int]) -> list[tuple[int, Node]]:
+    """The predictions written by the given writes (``event`` as stored), as
+    ``(event, node)`` (on the ``predictions_event`` index)."""
+    out: list[tuple[int, Node]] = []
+    for chunk in chunks(list(events)):
+        rows = store.conn.execute(f"SELECT event, {store._PRED_COLS} FROM predictions WHERE event IN "
+                                  f"({placeholders(len(chunk))}) AND {published()} ORDER BY pk", chunk)
+        out.extend((row[0], store._prediction_from_row(row[1:])) for row in rows)
+    return out
+
+
 def edges_among(store: Store, nodes: Mapping[str, Node], *, upstream: bool) -> list[Edge]:
     """The provenance edges between ``nodes``, stored and implicit ones alike.
 
@@ -394,6 +458,9 @@ def edges_among(store: Store, nodes: Mapping[str, Node], *, upstream: bool) -> l
     for i, n in nodes.items():
         if n.kind == "prediction" and n.attrs.get("model") in nodes:
             edges.append(Edge(i, n.attrs["model"], "was_derived_from"))
+    for i, run in scored_by(store, [i for i, n in nodes.items() if n.kind == "prediction"]).items():
+        if run in nodes:
+            edges.append(Edge(i, run, "was_generated_by", "predictions"))
     return edges
 
 

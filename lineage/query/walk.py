@@ -20,9 +20,11 @@ from .closure import (
     find_bridges,
     is_prediction,
     prediction_spans,
+    predictions_in,
     predictions_of,
     reachable_ids,
     resolve_root,
+    scored_batches,
     upstream_subgraph,
     walk_levels,
     walk_upstream,
@@ -91,7 +93,8 @@ def _keep_kinds(nodes: dict[str, Node], edges: list[Edge], root: str, keep: set[
 def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[str] | None = None) -> Subgraph:
     """Everything upstream of a node, the node itself included.
 
-    A prediction leads to its model, the model to the run that trained it, the run to
+    A prediction leads to its model (and to the run that scored it, when a run did:
+    `lineage predict`), the model to the run that trained it, the run to
     its datasets, code, environment and agent, each dataset to the run that wrote it,
     and so on to the roots. ``was_revision_of`` (version history) is not followed.
 
@@ -236,7 +239,38 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
                               {"of": "prediction", "count": n, "model": model, "first": first, "last": last})
             edges.append(Edge(gid, model, "was_derived_from"))
             dist[gid] = dist.get(model, 0) + 1
+    _add_scored(store, nodes, edges, dist, set(models), include_predictions)
     return as_subgraph(nodes, edges, root, direction="downstream", dist=dist)
+
+
+def _add_scored(store: Store, nodes: dict[str, Node], edges: list[Edge], dist: dict[str, int],
+                models: set[str], listed: bool) -> None:
+    """The predictions runs of the walk made (`lineage predict` of a downstream file):
+    listed, or one group per run. Those of a model in the walk are counted with it."""
+    runs = [i for i, n in nodes.items() if n.kind == "run"]
+    batches = [b for b in scored_batches(store, runs) if b[1] not in models]
+    if not batches:
+        return
+    if listed:
+        run_of = {event: run for run, _, _, event in batches}
+        for event, p in predictions_in(store, list(run_of)):
+            if p.id not in nodes:
+                nodes[p.id] = p
+                run = run_of[event]
+                edges.append(Edge(p.id, run, "was_generated_by", "predictions"))
+                dist[p.id] = dist.get(run, 0) + 1
+        return
+    per_run: dict[str, tuple[int, str]] = {}
+    for run, model, count, _ in batches:
+        n, _ = per_run.get(run, (0, model))
+        per_run[run] = (n + count, model)
+    for run, (n, model) in sorted(per_run.items()):
+        gid = f"group:prediction:{n}"
+        if gid in nodes:
+            gid = f"{gid}:{run.split(':', 1)[1][:12]}"
+        nodes[gid] = Node(gid, "group", f"{n:,} predictions", {"of": "prediction", "count": n, "model": model, "run": run})
+        edges.append(Edge(gid, run, "was_generated_by", "predictions"))
+        dist[gid] = dist.get(run, 0) + 1
 
 
 def path(store: Store, a: str, b: str) -> list[Node]:

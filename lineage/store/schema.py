@@ -7,7 +7,7 @@ from typing import Any
 
 from . import fulltext
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -317,6 +317,11 @@ CREATE INDEX IF NOT EXISTS events_push ON events (type, seq) WHERE type = 'push'
     # (`lineage search train` found no `train.csv` on a team store, nor `0.1` a param
     # of 0.1). Code: it rebuilds the GIN indexes there, and does nothing on SQLite.
     13: fulltext.split_words,
+    # 14: the predictions a run made (`lineage predict`, `lineage run --predictions`)
+    # are found from the run by its id in their event's payload (`impact` of the
+    # file it scored): a partial index holds just those events, one entry per write.
+    14: "CREATE INDEX IF NOT EXISTS events_scored_by ON events (json_extract(payload, '$.run')) "
+        "WHERE type = 'predictions'",
 }
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.
