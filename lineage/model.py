@@ -112,8 +112,13 @@ def version_number(versions: Sequence[Node], node_id: str) -> int | None:
 
 
 def short_id(node_id: str, n: int = 8) -> str:
-    """The id cut to ``n`` hex digits, for labels: ``dataset:3f2a9c41``."""
+    """The id cut to ``n`` hex digits, for labels: ``dataset:3f2a9c41``. A
+    time-ordered id with a zero time field (a DVC stage's run, whose id must not
+    depend on when it was seen) keeps 8 digits past it: the zeros alone name every
+    such run, and a label should work as a reference."""
     kind, _, rest = node_id.partition(":")
+    if rest.startswith("000000000000"):
+        n = max(n, 20)
     return f"{kind}:{rest[:n]}"
 
 

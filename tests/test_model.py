@@ -49,6 +49,8 @@ def test_ids() -> None:
     assert node_id == "dataset:" + "ab" * 32
     assert split_id(node_id) == ("dataset", "ab" * 32)
     assert short_id(node_id) == "dataset:abababab"
+    # a zero time field (a DVC stage's run): the shown id still tells runs apart
+    assert short_id("run:" + "0" * 12 + "7" + "1f" * 9 + "ab", 12) == "run:" + "0" * 12 + "71f1f1f1"
     for bad in ("dataset", "thing:abc", "dataset:xyz", "dataset:"):
         with pytest.raises(ValueError):
             split_id(bad)
