@@ -114,7 +114,7 @@ def test_node_and_edge_shapes() -> None:
     d = node.to_dict()
     assert list(d) == ["id", "kind", "name", "created_at", "attrs"]
     assert d["attrs"] == {"rows": 3} and json.dumps(d)
-    assert node.label == "train" and Node("run:" + "0" * 32, "run").label == "run:00000000"
+    assert node.label == "train" and Node("run:" + "1" * 32, "run").label == "run:11111111"
     assert Edge("a", "b", "used", "training").to_dict() == {"src": "a", "dst": "b", "rel": "used", "role": "training"}
 
 
