@@ -418,8 +418,10 @@ def _add_run(batch: ImportBatch, r: Any, ids: dict[str, str], exp_names: dict[st
     batch.add_rows("params", [(rid, k, v) for k, v in _secret_safe(r.data.params).items()])
     batch.add_rows("tags", [(rid, k, v) for k, v in _secret_safe(tags, "tags").items()])
     iso = ms_to_iso_cached
+    # (MLflow 3's file store writes a metric logged with a model once more, same value,
+    # step and time: one point, as its SQL store and the plugin keep it)
     batch.add_rows("metrics", [(rid, key, value, step, iso(ts), None, None)
-                               for key, value, ts, step in history.get(info.run_id, ())])
+                               for key, value, ts, step in dict.fromkeys(history.get(info.run_id, ()))])
     status = _STATUS[info.status]
     batch.add_rows("run_states", [(rid, "running", started, None, None, None),
                                   (rid, status, ended, None, "killed in MLflow" if info.status == "KILLED" else None, None)])

@@ -290,11 +290,17 @@ def test_a_file_store_imports_though_mlflow_3_refuses_to_open_one(lg: lineage.Li
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
     # written by a process of its own, as an older MLflow did (this one would remember
     # the store it opened, allowed)
-    write = ("import mlflow; mlflow.set_tracking_uri('./mlruns')\n"
-             "with mlflow.start_run(run_name='old-history'): mlflow.log_param('alpha', 0.1)\n")
+    write = ("import mlflow; from sklearn.linear_model import LogisticRegression\n"
+             "mlflow.set_tracking_uri('./mlruns')\n"
+             "with mlflow.start_run(run_name='old-history'):\n"
+             "    mlflow.log_param('alpha', 0.1)\n"
+             "    for step in range(3): mlflow.log_metric('loss', 1.0 / (step + 1), step=step)\n"
+             "    mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name='model')\n")
     subprocess.run([sys.executable, "-c", write], check=True, env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"})
     result = lg.import_mlflow("./mlruns")
     assert result.counts["run"] == 1 and lg.get("old-history").attrs["params"]["alpha"] == "0.1"
+    # the file store writes a metric logged before the model once more: one point each
+    assert [p.step for p in lg.metric_history("old-history", "loss")] == [0, 1, 2]
     assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # only while importing
 
 
