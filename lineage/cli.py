@@ -69,9 +69,9 @@ class State:
 
     @contextlib.contextmanager
     def importing(self) -> Iterator[Any]:
-        """The store for an import, created when missing; when the import fails, a
-        store it created is removed again (a failed import writes nothing, not even
-        an empty store)."""
+        """The store for an import, created when missing; when the import fails, or
+        finds nothing to import, a store it created is removed again (it writes
+        nothing, not even an empty store)."""
         lg = self.lineage(create=True)
         try:
             yield lg
@@ -79,6 +79,9 @@ class State:
             self._lg = None
             lg.close(discard_if_new=True)
             raise
+        if lg.store.head()[0] == 0:  # (discard_if_new keeps a store it did not create)
+            self._lg = None
+            lg.close(discard_if_new=True)
 
 
 pass_state = click.make_pass_decorator(State)

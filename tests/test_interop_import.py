@@ -265,3 +265,11 @@ def test_a_failed_import_into_a_new_store_leaves_no_store(lg: lineage.Lineage, t
     # a store that was there before (even one with nothing in it) stays
     res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "openlineage", str(bad)])
     assert res.exit_code == 1 and lg.db_path.exists() and lg.verify().ok
+
+    # an import that finds nothing to import leaves no new store either
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    db = tmp_path / "c" / "new.db"
+    res = CliRunner().invoke(cli, ["--db", str(db), "import", "openlineage", str(empty)])
+    assert res.exit_code == 0, res.output
+    assert not db.exists() and not (tmp_path / "c").exists()
