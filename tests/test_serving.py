@@ -460,34 +460,10 @@ def test_drops_are_counted_and_recorded_never_silent(served: Any) -> None:
     assert lg.verify().ok
 
 
-def test_the_logger_flushes_at_exit(tmp_path: Path) -> None:
-    db = tmp_path / "s" / "lineage.db"
-    code = textwrap.dedent(f"""\
-        import lineage
-        from sklearn.dummy import DummyClassifier
-        lg = lineage.open({str(db)!r})
-        with lg.start_run("fit") as run:
-            model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
-        logger = lg.prediction_logger(model, max_batch=100000, max_delay=3600)
-        for i in range(1000):
-            logger.log([[i]], [1], request_ids=[str(i)])
-        """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
-    with lineage.open(db, create=False) as lg:
-        assert lg.describe("clf").attrs["predictions"]["count"] == 1000
-        assert lg.verify().ok
-
-
-# ---------------------------------------------------------------------------
-# what a new user hit
-
-
-def test_sigterm_writes_the_queue_and_the_process_still_ends_by_sigterm(tmp_path: Path) -> None:
-    """A service stopped by its supervisor gets SIGTERM, whose default ends Python
-    without ``atexit``: the queued predictions were lost."""
-    db = tmp_path / "s" / "lineage.db"
-    code = textwrap.dedent(f"""\
+def _logging_service(db: Path, then: str = "") -> str:
+    """A script that logs 1,000 predictions through a logger that would not write
+    them for an hour, then runs ``then``."""
+    return textwrap.dedent(f"""\
         import sys, time
         import lineage
         from sklearn.dummy import DummyClassifier
@@ -497,6 +473,27 @@ def test_sigterm_writes_the_queue_and_the_process_still_ends_by_sigterm(tmp_path
         logger = lg.prediction_logger(model, max_batch=100000, max_delay=3600)
         for i in range(1000):
             logger.log([[i]], [1], request_ids=[str(i)])
+        """) + textwrap.dedent(then)
+
+
+def _all_predictions_written(db: Path) -> None:
+    with lineage.open(db, create=False) as lg:
+        assert lg.describe("clf").attrs["predictions"]["count"] == 1000
+        assert lg.verify().ok
+
+
+def test_the_logger_flushes_at_exit(tmp_path: Path) -> None:
+    db = tmp_path / "s" / "lineage.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", _logging_service(db)], check=True, env=env, timeout=60)
+    _all_predictions_written(db)
+
+
+def test_sigterm_writes_the_queue_and_the_process_still_ends_by_sigterm(tmp_path: Path) -> None:
+    """A service stopped by its supervisor gets SIGTERM, whose default ends Python
+    without ``atexit``: the queued predictions were lost."""
+    db = tmp_path / "s" / "lineage.db"
+    code = _logging_service(db, then="""\
         print("serving", flush=True)
         time.sleep(60)
         """)
@@ -505,9 +502,11 @@ def test_sigterm_writes_the_queue_and_the_process_still_ends_by_sigterm(tmp_path
     assert proc.stdout is not None and proc.stdout.readline() == "serving\n"
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == -signal.SIGTERM
-    with lineage.open(db, create=False) as lg:
-        assert lg.describe("clf").attrs["predictions"]["count"] == 1000
-        assert lg.verify().ok
+    _all_predictions_written(db)
+
+
+# ---------------------------------------------------------------------------
+# what a new user hit
 
 
 def test_a_services_own_sigterm_handler_is_kept(served: Any) -> None:

@@ -5,9 +5,11 @@ afterwards is compared with what MLflow reports through its own client."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +241,24 @@ def test_a_model_without_a_logged_model_entity(lg: lineage.Lineage, mlflow_store
     assert not lg.import_mlflow(mlflow_store["uri"]).changed
 
 
+@contextlib.contextmanager
+def _mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> Iterator[tuple[Any, str]]:
+    """MLflow writing to a SQLite store of its own in ``tmp_path``, in experiment
+    ``name`` (MLflow keeps the last experiment across stores); afterwards any run
+    left open is ended there (MLflow would end it in ./mlflow.db at exit) and the
+    tracking URI reset."""
+    mlflow = require_module("mlflow")
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / (name + '.db')}"
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.set_experiment(name)
+        yield mlflow, uri
+    finally:
+        mlflow.end_run()
+        mlflow.set_tracking_uri(None)
+
+
 def test_registered_versions_keep_mlflows_order_and_survive_lost_files(lg: lineage.Lineage, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """MLflow lists logged models newest first: `risk@1` was MLflow's version 2, and a
@@ -246,14 +266,9 @@ def test_registered_versions_keep_mlflows_order_and_survive_lost_files(lg: linea
     with its label, under a warning that said it was recorded without them."""
     import shutil
 
-    mlflow = require_module("mlflow")
     from sklearn.linear_model import LogisticRegression
 
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'order.db'}"
-    mlflow.set_tracking_uri(uri)
-    try:
-        mlflow.set_experiment("order")
+    with _mlflow_store(tmp_path, monkeypatch, "order") as (mlflow, uri):
         infos = []
         for c in (0.5, 1.0, 2.0):
             with mlflow.start_run(run_name=f"C={c}"):
@@ -263,8 +278,6 @@ def test_registered_versions_keep_mlflows_order_and_survive_lost_files(lg: linea
         client.set_registered_model_alias("risk", "production", "1")
         gone = Path(client.get_logged_model(infos[0].model_id).artifact_location.removeprefix("file://"))
         shutil.rmtree(gone)
-    finally:
-        mlflow.set_tracking_uri(None)
     lg.import_mlflow(uri)
     for n in (1, 2, 3):
         assert lg.get(f"risk@{n}").attrs["registered"][0]["version"] == n
@@ -308,21 +321,13 @@ def test_a_running_runs_model_waits_for_its_run(lg: lineage.Lineage, tmp_path: P
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A run still running is left for a later import, and its model was not: it came
     in pointing at a run not recorded yet, so `trace` found nothing upstream."""
-    mlflow = require_module("mlflow")
     from sklearn.linear_model import LogisticRegression
 
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'running.db'}"
-    mlflow.set_tracking_uri(uri)
-    try:
-        mlflow.set_experiment("long-training")
+    with _mlflow_store(tmp_path, monkeypatch, "long-training") as (mlflow, uri):
         run = mlflow.start_run(run_name="long")
         mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name="model",
                                  registered_model_name="risk")
         result = lg.import_mlflow(uri)
-    finally:
-        mlflow.end_run()  # (before the URI is reset: MLflow would end it in ./mlflow.db at exit)
-        mlflow.set_tracking_uri(None)
     assert "model" not in result.counts and "run" not in result.counts
     lg.import_mlflow(uri)
     model = lg.get("risk")
