@@ -24,8 +24,9 @@ What becomes what:
   since for a model already here are recorded by the import activity.
 
 Runs still running in MLflow are left for a later import (they would otherwise look
-crashed here), with the models they logged. Runs already imported are skipped whole, so a second import of the
-same store writes nothing and an import after new runs adds only those.
+crashed here), with the models they logged. Runs already imported are skipped
+whole, so a second import of the same store writes nothing and an import after new
+runs adds only those.
 """
 
 from __future__ import annotations
@@ -542,7 +543,7 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
             digest, files, size = _hash_model_files(lm.artifact_location)
             model_id = make_id("model", digest) if digest else _unread_model_id(lm.model_id)
         else:
-            digest, (model_id, files, size) = None, (stored_id, 0, 0)
+            model_id, files, size, digest = stored_id, 0, 0, None
         node_of[lm.model_id] = model_id
         run = run_ids.get(lm.source_run_id) if lm.source_run_id else None
         attrs: dict[str, Any] = {"format": "mlflow-model", "files": files, "size": size,
