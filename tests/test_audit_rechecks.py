@@ -203,3 +203,28 @@ def test_a_forged_sensitive_mark_on_another_version_fails_the_audit(tmp_path: Pa
 
     doc = _assert_fails_naming(db, model.id, tmp_path / "a.json", event, "annotation")
     assert doc["model"]["features"]["sensitive"] == []  # what the forged row says, but not vouched for
+
+
+def test_a_forged_stat_cache_row_does_not_pass_a_swapped_model_file(tmp_path: Path) -> None:
+    """The stat cache is outside the chain: one UPDATE of it, matched to a swapped
+    model file, made the audit call the file intact. A report re-reads the bytes."""
+    import os
+    import pickle
+
+    (tmp_path / "train.csv").write_text(ROWS)
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        model, _ = _model(lg, lg.log_dataset(tmp_path / "train.csv"), tmp_path / "train.csv")
+        assert lg.audit(model).to_dict()["integrity"]["ok"]
+        path = lg.store.artifact_path(model.id.split(":", 1)[1])
+        db = lg.db_path
+    os.chmod(path, 0o644)
+    path.write_bytes(pickle.dumps(LogisticRegression(C=123.0).fit([[0, 0], [1, 1]], [1, 0])))
+    st = os.stat(path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM artifact_blobs")  # (the copy in the database is a cache too)
+        # a cache row vouching that the swapped file has the recorded digest
+        conn.execute("INSERT OR REPLACE INTO stat_cache (path, size, mtime_ns, inode, digest, lines) "
+                     "VALUES (?, ?, ?, ?, ?, NULL)", (str(path), st.st_size, st.st_mtime_ns, st.st_ino, path.name))
+    code, doc = _audit_json(db, "risk", tmp_path / "a.json")
+    assert code == 1 and doc["integrity"]["ok"] is False
+    assert any(f["status"] == "changed" and f["id"] == model.id for f in doc["integrity"]["files"])
