@@ -606,7 +606,9 @@ def mask_value(name: str, value: Any) -> Any:
     Under a secret name (`is_secret_name`) a text becomes ``***``; so does a number
     under a strong name (``password``, ``pin``, ``secret``). A number or boolean under
     a weak name (``max_tokens=100``, ``num_keys=3``) is a setting and is kept. Other
-    strings go through `mask_text`; mappings are masked key by key; lists item by item.
+    strings go through `mask_text`; mappings are masked key by key; lists item by item,
+    and a list of strings with an option among them as the command line it is
+    (`mask_argv`: ``["--token", "X"]``).
     """
     cls = _name_class(str(name))
     if isinstance(value, bool) or value is None:
@@ -618,7 +620,10 @@ def mask_value(name: str, value: Any) -> Any:
             return {k: mask_value(str(name), v) for k, v in value.items()}
         return mask_mapping(value)
     if isinstance(value, (list, tuple)):
-        return [mask_value(name, v) for v in value]
+        items = list(value)
+        if any(isinstance(v, str) and v.startswith("-") for v in items) and all(isinstance(v, str) for v in items):
+            items = mask_argv(items)  # a command line (`sys.argv`, overrides): `--api-key X` masks X
+        return [mask_value(name, v) for v in items]
     if isinstance(value, str):
         if value == MASK:
             return value

@@ -137,6 +137,9 @@ FORMS: list[tuple[str, Any, str, str]] = [
     ("param", ("credentials", {"user": "bob", "value": "hunter2pw"}), "hunter2pw", "credentials"),
     ("param", ("db_url", "postgresql://u:pw0rd1@h/db"), "pw0rd1", "postgresql://h/db"),
     ("param", ("note", f"uses {AWS_ID}"), AWS_ID, "uses"),
+    # a command line logged as a list (`sys.argv`, Hydra overrides): as the argv it is
+    ("param", ("argv", ["train.py", "--api-key", "seca3xyz"]), "seca3xyz", "--api-key"),
+    ("param", ("overrides", ("--token", "seca9xyz")), "seca9xyz", "--token"),
 ]
 
 
