@@ -228,3 +228,19 @@ def test_a_forged_stat_cache_row_does_not_pass_a_swapped_model_file(tmp_path: Pa
     code, doc = _audit_json(db, "risk", tmp_path / "a.json")
     assert code == 1 and doc["integrity"]["ok"] is False
     assert any(f["status"] == "changed" and f["id"] == model.id for f in doc["integrity"]["files"])
+
+
+def test_an_erased_models_report_says_who_erased_it_when_and_why(tmp_path: Path) -> None:
+    """Erasure blanks the model's name and attributes: its report read "model —",
+    "Integrity intact", and never said the model was erased, by whom or why."""
+    (tmp_path / "train.csv").write_text(ROWS)
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        model, _ = _model(lg, lg.log_dataset(tmp_path / "train.csv"), tmp_path / "train.csv")
+        assert "erased" not in lg.audit(model).to_dict()["model"]
+        event = lg.redact(model, reason="GDPR request 2026-114")
+        report = lg.audit(model)
+        erased = report.to_dict()["model"]["erased"]
+        assert erased["event"] == event and erased["reason"] == "GDPR request 2026-114"
+        assert erased["actor"] and erased["at"]
+        for text in (report.to_markdown(), report.to_html()):
+            assert "This model was erased" in text and "GDPR request 2026-114" in text

@@ -275,6 +275,11 @@ def render_report(report: AuditReport) -> str:
             f"({d['integrity']['head']['events']} events)", ""]
     out += [("**Integrity:** " if d["integrity"]["ok"] else "**Integrity check failed:** ") + esc(d["integrity"]["summary"]), ""]
     m = d["model"]
+    if m.get("erased"):
+        e = m["erased"]
+        out += [f"**This model was erased** (event {e['event']}) at {when(e['at'])} by {esc(e['actor'] or 'unknown')}: "
+                f"{esc(e['reason'] or 'no reason given')}. Its name, attributes and description are gone; its "
+                "place in the graph and the record of the erasure remain.", ""]
     if subject["kind"] == "prediction":
         p = d["prediction"]
         files = {f["id"]: f for f in d["integrity"]["files"]}

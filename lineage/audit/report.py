@@ -169,6 +169,9 @@ def _add_serving(store: Store, data: dict[str, Any]) -> None:
     from . import serving
 
     data["model"].update(json.loads(json.dumps(serving.model_extras(store, data["model"]["id"]), default=str)))
+    erased = store.erasure_of(data["model"]["id"])
+    if erased is not None:  # an erased model reads "—" everywhere: say why, by whom, when
+        data["model"]["erased"] = erased
     if data.get("prediction"):
         from ..query.serving import labels_at_prediction
 

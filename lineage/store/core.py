@@ -1246,6 +1246,19 @@ class Store:
         return self.conn.execute(
             "SELECT method, feature, level, value, std, dataset, target, at, event FROM importances "
             "WHERE model = ? ORDER BY pk", (model_id,)).fetchall()
+    def erasure_of(self, node_id: str) -> dict[str, Any] | None:
+        """How a node's own row was erased (`redact`): ``{"event", "reason", "actor",
+        "at"}`` from its redaction record and that event; None when it was not.
+        Indexed lookups (``redactions_row``, the event by number)."""
+        row = self.conn.execute(
+            "SELECT r.event, r.reason FROM redactions r JOIN nodes n ON r.tbl = 'nodes' AND r.row_pk = n.pk "
+            "WHERE n.id = ? ORDER BY r.pk DESC LIMIT 1", (node_id,)).fetchone()
+        if row is None:
+            return None
+        ev = self.event(row[0])
+        payload = (ev.payload if ev is not None else None) or {}
+        return {"event": row[0], "reason": row[1], "actor": payload.get("actor"), "at": payload.get("at")}
+
     def alias_targets(self, names: Sequence[str]) -> dict[str, str]:
         """``{alias: node id}`` for those of ``names`` recorded as an alias (the first
         node each names); one query per 500 names, on the ``aliases_name`` index."""
