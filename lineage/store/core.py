@@ -1246,6 +1246,7 @@ class Store:
         return self.conn.execute(
             "SELECT method, feature, level, value, std, dataset, target, at, event FROM importances "
             "WHERE model = ? ORDER BY pk", (model_id,)).fetchall()
+
     def erasure_of(self, node_id: str) -> dict[str, Any] | None:
         """How a node's own row was erased (`redact`): ``{"event", "reason", "actor",
         "at"}`` from its redaction record and that event; None when it was not.
