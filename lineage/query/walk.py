@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import networkx as nx
 
@@ -223,22 +224,14 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
                 m = nodes[i].attrs.get("model")
                 if m is not None:
                     listed[m] = listed.get(m, 0) + 1
-        used_ids: set[str] = set()
         counts = count_predictions(store, models)
         spans = prediction_spans(store, [m for m, count in counts.items() if count > listed.get(m, 0)])
         for model, count in sorted(counts.items()):
             n = count - listed.get(model, 0)
             if n <= 0:
                 continue
-            gid = f"group:prediction:{n}"
-            if gid in used_ids:  # two models with as many predictions: tell them apart
-                gid = f"{gid}:{model.split(':', 1)[1][:12]}"
-            used_ids.add(gid)
             first, last = spans.get(model, (None, None))  # the folded group's date range
-            nodes[gid] = Node(gid, "group", f"{n:,} predictions",
-                              {"of": "prediction", "count": n, "model": model, "first": first, "last": last})
-            edges.append(Edge(gid, model, "was_derived_from"))
-            dist[gid] = dist.get(model, 0) + 1
+            _fold(nodes, edges, dist, n, (model, "was_derived_from", None), {"model": model, "first": first, "last": last})
     _add_scored(store, nodes, edges, dist, set(models), include_predictions)
     return as_subgraph(nodes, edges, root, direction="downstream", dist=dist)
 
@@ -265,12 +258,21 @@ def _add_scored(store: Store, nodes: dict[str, Node], edges: list[Edge], dist: d
         n, _ = per_run.get(run, (0, model))
         per_run[run] = (n + count, model)
     for run, (n, model) in sorted(per_run.items()):
-        gid = f"group:prediction:{n}"
-        if gid in nodes:
-            gid = f"{gid}:{run.split(':', 1)[1][:12]}"
-        nodes[gid] = Node(gid, "group", f"{n:,} predictions", {"of": "prediction", "count": n, "model": model, "run": run})
-        edges.append(Edge(gid, run, "was_generated_by", "predictions"))
-        dist[gid] = dist.get(run, 0) + 1
+        _fold(nodes, edges, dist, n, (run, "was_generated_by", "predictions"), {"model": model, "run": run})
+
+
+def _fold(nodes: dict[str, Node], edges: list[Edge], dist: dict[str, int], n: int,
+          link: tuple[str, str, str | None], attrs: dict[str, Any]) -> None:
+    """One ``group`` node standing for ``n`` predictions (``group:prediction:<n>``,
+    attrs ``{"of", "count", **attrs}``), with an edge ``link`` = (end, relation,
+    role) to the node they hang from, one hop past it."""
+    end, rel, role = link
+    gid = f"group:prediction:{n}"
+    if gid in nodes:  # two groups of as many predictions: tell them apart
+        gid = f"{gid}:{end.split(':', 1)[1][:12]}"
+    nodes[gid] = Node(gid, "group", f"{n:,} predictions", {"of": "prediction", "count": n, **attrs})
+    edges.append(Edge(gid, end, rel, role))
+    dist[gid] = dist.get(end, 0) + 1
 
 
 def path(store: Store, a: str, b: str) -> list[Node]:
