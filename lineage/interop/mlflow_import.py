@@ -665,14 +665,10 @@ def _runs_named(store: Store, mlflow_run_ids: Sequence[str]) -> dict[str, str]:
 
 def _stored_model(store: Store, mlflow_model_id: str) -> str | None:
     """The id of the model node an earlier import (or the plugin) recorded for an MLflow
-    logged model (its alias ``mlflow:<model id>``), or None."""
-    from ..errors import AmbiguousIdError, NodeNotFoundError
-
-    try:
-        node = store.resolve(f"mlflow:{mlflow_model_id}")
-    except (NodeNotFoundError, AmbiguousIdError):
-        return None
-    return node.id if node.kind == "model" else None
+    logged model (its alias ``mlflow:<model id>``, as `_runs_named` finds runs), or None."""
+    alias = f"mlflow:{mlflow_model_id}"
+    node = store.alias_targets([alias]).get(alias)
+    return node if node is not None and node.startswith("model:") else None
 
 
 def _logged_history(r: Any) -> list[tuple[str, str, str | None]]:
