@@ -50,7 +50,7 @@ def check_event(store: Store, seq: int) -> str | None:
     return None
 
 
-def check_files(store: Store, targets: list[FileTarget]) -> list[dict[str, Any]]:
+def check_files(targets: list[FileTarget]) -> list[dict[str, Any]]:
     """Each target re-hashed: status ``intact``, ``changed``, ``missing``, ``unreadable``
     or ``not checked`` (nothing on disk to check).
 
@@ -160,7 +160,7 @@ def _check(store: Store, facts: Facts, *, chain: VerifyReport | None, files: boo
             problems.append(f"… and {len(chain.problems) - 10} more chain problems")
 
     # 3. files
-    file_rows = check_files(store, facts.files) if files else []
+    file_rows = check_files(facts.files) if files else []
     for f in file_rows:
         if f["status"] in ("missing", "changed", "unreadable"):
             what = {"missing": "is missing", "changed": "no longer matches its recorded digest",
