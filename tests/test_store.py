@@ -549,6 +549,7 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
                  extra={"run_states": [(left_open, "running", "2026-01-01T00:00:00.000000Z", None, None, None)]})
     old.close()
     conn = sqlite3.connect(store_path)
+    conn.execute("DROP INDEX events_scored_by")  # migration 14
     conn.execute("DROP TABLE prediction_inputs")  # migration 6
     conn.execute("DROP TABLE open_runs")  # migration 5
     conn.execute("DROP INDEX events_checkpoint")  # migration 11 (which dropped migration 2's events_type)
@@ -574,6 +575,10 @@ def test_an_older_store_is_upgraded_on_open_and_still_verifies(store_path: Path)
     plan = " ".join(r[-1] for r in s.conn.execute("EXPLAIN QUERY PLAN SELECT id FROM predictions WHERE request_id = ?", ("x",)))
     assert "predictions_request" in plan  # the partial index still serves request:ID
     assert s.resolve("request:req-1").kind == "prediction"
+    plan = " ".join(r[-1] for r in s.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT seq FROM events WHERE type = 'predictions' AND json_extract(payload, '$.run') IN (?)",
+        ("run:x",)))
+    assert "USING INDEX events_scored_by" in plan  # migration 14: a run's predictions, no scan of the ledger
     assert s.last_checkpoint() is not None and s.verify().ok
     s.close()
 
