@@ -79,13 +79,13 @@ def _flush_then_end(signum: int) -> None:
         os.kill(os.getpid(), signum)
 
 
-
 def _copied(values: Any) -> Any:
     """``values`` as they are now: an array's, a frame's or a list's copy (with its
     array rows copied too), anything else as it is."""
     if isinstance(values, list):
         return [v.copy() if hasattr(v, "ndim") else v for v in values]
     return values.copy() if hasattr(values, "ndim") and hasattr(values, "copy") else values
+
 
 class PredictionLogger:
     """Logs predictions of one model from any thread; see the module's docstring.

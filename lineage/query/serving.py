@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..model import Node
+from ..model import Node, version_number
 from ..store import Store, event_numbers, published
 from .closure import chunks
 
@@ -136,10 +136,7 @@ class ModelHistory:
         return sorted(k for k, v in self.labels.items() if v == number)
 
     def number(self, node_id: str) -> int | None:
-        for i, n in enumerate(self.versions, 1):
-            if n.id == node_id:
-                return i
-        return None
+        return version_number(self.versions, node_id)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"items": [node + version, labels, predictions], "promotions": [...],
