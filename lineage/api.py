@@ -1584,7 +1584,7 @@ class Lineage:
         'clf resolved to @2, the version labelled production (3 versions recorded)'
         """
         from . import promotion
-        from .model import parse_ref
+        from .model import parse_ref, version_number
 
         if isinstance(ref, (Node, tracking.Run)):
             return self.get(ref), None
@@ -1603,8 +1603,9 @@ class Lineage:
         versions = self.store.history(node.name, kind="model")
         holder = self.store.label_holder(node.name, promotion.PRODUCTION)
         if holder is not None:
-            number = next(i for i, v in enumerate(versions, 1) if v.id == holder)
-            return self.get(holder), (f"{node.name} resolved to @{number}, the version labelled "
+            number = version_number(versions, holder)
+            which = f"@{number}" if number is not None else holder
+            return self.get(holder), (f"{node.name} resolved to {which}, the version labelled "
                                       f"{promotion.PRODUCTION} ({len(versions)} version{'s' if len(versions) != 1 else ''} recorded)")
         return node, (f"no version of {node.name} is promoted to {promotion.PRODUCTION}; "
                       f"this is the newest, @{len(versions)} of {len(versions)}")

@@ -91,16 +91,18 @@ class AmbiguousIdError(ReferenceLookupError):
     #: counts of matches at or past this are a floor (the store stops counting there)
     COUNT_CAP = 10_000
 
-    def __init__(self, ref: str, candidates: Sequence[str], *, total: int | None = None) -> None:
+    def __init__(self, ref: str, candidates: Sequence[str], *, total: int | None = None,
+                 hint: str = "use a longer prefix or kind:name") -> None:
         """``candidates``: some or all of the matches; ``total``: how many there are
-        when more than the candidates (counted up to `COUNT_CAP`)."""
+        when more than the candidates (counted up to `COUNT_CAP`); ``hint``: how to
+        name one of them."""
         self.ref = ref
         self.candidates = list(candidates)
         self.total = max(total or 0, len(self.candidates))
         shown = ", ".join(self.candidates[:8])
         rest = self.total - len(self.candidates[:8])
         more = f" and {'at least ' if self.total > self.COUNT_CAP else ''}{rest:,} more" if rest > 0 else ""
-        super().__init__(f"{ref!r} is ambiguous: it matches {shown}{more}; use a longer prefix or kind:name")
+        super().__init__(f"{ref!r} is ambiguous: it matches {shown}{more}; {hint}")
 
 
 class InvalidInputError(LineageError):

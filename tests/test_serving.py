@@ -406,6 +406,23 @@ def test_the_logger_keeps_the_rows_as_they_were_when_logged(served: Any) -> None
     assert digests == [lg.get(i).attrs["input_digest"] for i in ids]
 
 
+def test_a_request_id_logged_twice_is_ambiguous_not_the_newest(served: Any) -> None:
+    """A retried request is logged twice with one request id. `request:ID` must not
+    quietly pick the newest answer: an auditor asking why it was answered so would
+    read one of two decisions as the only one."""
+    lg, model = served
+    first = lg.log_predictions(model, [[0]], [0], request_ids=["retried"])[0]
+    second = lg.log_predictions(model, [[1]], [1], request_ids=["retried"])[0]
+    with pytest.raises(lineage.AmbiguousIdError) as err:
+        lg.get("request:retried")
+    assert err.value.candidates == [first, second]
+    assert "name the prediction by its id" in str(err.value)
+    assert lg.get(first).attrs["output"] == 0  # each stays reachable by its own id
+    result = CliRunner().invoke(cli, ["--db", str(lg.store.path), "show", "request:retried"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert first in result.output
+
+
 def test_a_label_moved_while_the_logger_waits_is_not_credited_to_earlier_predictions(served: Any) -> None:
     """The logger writes up to ``max_delay`` after a prediction is made: a promotion
     in that window is recorded first, yet the prediction was made before it, with no

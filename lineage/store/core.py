@@ -1103,6 +1103,16 @@ class Store:
             ).fetchall()
             if not rows:
                 raise NodeNotFoundError(r.text, "no prediction has that request id")
+            if len(rows) > 1:
+                # a retried request logged twice: which answer is meant is the caller's
+                # to say, not the newest's by default
+                ids = [row[0] for row in self.conn.execute(
+                    f"SELECT id FROM predictions WHERE request_id = ? AND {_bulk.published()} "
+                    "ORDER BY pk LIMIT 9", (r.request,))]
+                total = self.conn.execute(
+                    f"SELECT count(*) FROM predictions WHERE request_id = ? AND {_bulk.published()}",
+                    (r.request,)).fetchone()[0]
+                raise AmbiguousIdError(r.text, ids, total=total, hint="name the prediction by its id")
             return self._prediction_from_row(rows[0])
         if r.prefix is not None:
             found = self._by_prefix(r.prefix, r.kind)
