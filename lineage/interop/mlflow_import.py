@@ -485,15 +485,27 @@ def _registry(client: Any) -> list[dict[str, Any]]:
             stage = getattr(v, "current_stage", None)
             out.append({"name": rm.name, "version": int(v.version), "aliases": sorted(aliases_of.get(str(v.version), [])),
                         "stage": None if stage in (None, "None") else str(stage), "run_id": v.run_id, "source": v.source,
-                        "model_id": getattr(v, "model_id", None), "created": getattr(v, "creation_timestamp", None)})
+                        "model_id": getattr(v, "model_id", None), "created": getattr(v, "creation_timestamp", None),
+                        # what people wrote in the registry: often the only statement of a
+                        # version's purpose, so kept rather than dropped
+                        "description": _described(getattr(v, "description", None)),
+                        "tags": _secret_safe(getattr(v, "tags", None) or {}, "tags"),
+                        "model_description": _described(getattr(rm, "description", None)),
+                        "model_tags": _secret_safe(getattr(rm, "tags", None) or {}, "tags")})
     return out
+
+
+def _described(text: str | None) -> str | None:
+    """A registry description as it may be kept: secrets masked, None when empty."""
+    return _safe_value("description", text) if text else None
 
 
 def _reg_entry(v: Mapping[str, Any]) -> dict[str, Any]:
     """A registered version as a model node records it (``attrs["registered"]``)."""
     entry = {k: v[k] for k in ("name", "version", "aliases", "run_id", "source")}
-    if v.get("stage"):
-        entry["stage"] = v["stage"]
+    for key in ("stage", "description", "tags", "model_description", "model_tags"):
+        if v.get(key):  # left out when empty, as before these were read
+            entry[key] = v[key]
     return entry
 
 

@@ -47,6 +47,11 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, A
             mlflow.log_param("fold", 1)
     client = mlflow.MlflowClient()
     client.set_registered_model_alias("risk_model", "champion", "1")
+    client.update_registered_model("risk_model", description="Scores loan applications")
+    client.set_registered_model_tag("risk_model", "owner", "risk-team")
+    client.update_model_version("risk_model", "1", description="First candidate, reviewed by Ann")
+    client.set_model_version_tag("risk_model", "1", "validation_status", "approved")
+    client.set_model_version_tag("risk_model", "1", "deploy_token", "hunter2hunter2")
     failed = client.create_run(client.get_experiment_by_name("risk").experiment_id, run_name="broken")
     client.set_terminated(failed.info.run_id, "FAILED")
     yield {"uri": uri, "client": client, "run": run.info.run_id, "child": child.info.run_id,
@@ -93,6 +98,10 @@ def test_import_matches_what_mlflow_reports(lg: lineage.Lineage, mlflow_store: d
     reg = model_node.attrs["registered"][0]
     mv = client.get_model_version("risk_model", "1")
     assert (reg["name"], reg["version"], reg["aliases"]) == ("risk_model", int(mv.version), ["champion"])
+    # what people wrote in the registry is kept with the version, secrets masked
+    assert reg["description"] == mv.description == "First candidate, reviewed by Ann"
+    assert reg["tags"] == {"validation_status": "approved", "deploy_token": "***"}
+    assert (reg["model_description"], reg["model_tags"]) == ("Scores loan applications", {"owner": "risk-team"})
     assert model_node.attrs["mlflow"]["model_id"] == mlflow_store["model"].model_id
     assert lg.get(f"mlflow:{mlflow_store['model'].model_id}").id == model_node.id  # as the plugin names it
     assert {d.node.id for d in lg.which_data(model_node)} >= {roles["training"]}
