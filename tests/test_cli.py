@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -533,6 +534,8 @@ def test_a_tampered_store_fails_verify_naming_the_first_bad_event(filled: dict[s
     assert doc["ok"] is False and doc["first_bad"] == event and doc["problems"]
     text = invoke("verify")
     assert text.exit_code == 1 and f"first bad event {event}" in text.stderr
+    assert re.search(r"rows now: [^)]*params \d", text.stderr)  # where to look: the digest cannot name the row
+    assert "not a head to remember" in text.stderr  # the recomputed head is no reference
 
 
 def test_verify_head_catches_a_truncated_ledger(filled: dict[str, Any], db: Path) -> None:

@@ -297,7 +297,8 @@ def check_chain(store: Store, head: str | None, since_checkpoint: bool,
             actual = pending[1]
             pending = next(row_groups, None)
         if actual != rd:
-            problems.append((seq, f"event {seq} ({type_}): recorded rows were edited, inserted or deleted"))
+            problems.append((seq, f"event {seq} ({type_}): recorded rows were edited, inserted or deleted"
+                                  f" ({_rows_now(store, seq)})"))
         try:  # chain_hash, inlined: it runs once per event
             recomputed = sha(fromhex(prev) + type_.encode() + b"\x00" + fromhex(pd) + fromhex(rd)).hexdigest()
         except (TypeError, ValueError, AttributeError):  # only a forged field is not hex text
@@ -341,6 +342,23 @@ def check_chain(store: Store, head: str | None, since_checkpoint: bool,
         report.first_bad = problems[0][0] if problems else None
         report.problems = [p[1] for p in problems] + lost_head
     return report
+
+
+def _rows_now(store: Store, seq: int) -> str:
+    """Where an event's rows are now, for a rows-digest problem: ``rows now: params 1``.
+    The digest covers all of an event's rows at once, so it cannot say which row
+    changed; the tables holding them are where an auditor looks (read only on a
+    failure, through each table's event index)."""
+    counts = []
+    for table in RECORD_TABLES:
+        n = store.conn.execute(f"SELECT count(*) FROM {table} WHERE event = ?", (seq,)).fetchone()[0]
+        if table in BATCHED_TABLES:
+            n += store.conn.execute(f"SELECT count(*) FROM {table} WHERE event IN "
+                                    "(SELECT -batch FROM bulk_batches WHERE tbl = ? AND event = ?)",
+                                    (table, seq)).fetchone()[0]
+        if n:
+            counts.append(f"{table} {n:,}")
+    return "rows now: " + (", ".join(counts) if counts else "none")
 
 
 def event_row_digests(store: Store, after: int, problems: list[tuple[int, str]]) -> Iterator[tuple[int, str]]:
