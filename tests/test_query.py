@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import lineage
 from lineage import query
 from lineage.errors import FilterSyntaxError, InvalidInputError, NodeNotFoundError
-from lineage.model import Edge, Node, make_id, new_uuid7_hex, now_iso
+from lineage.model import Edge, Node, make_id, new_uuid7_hex, now_iso, short_id
 from lineage.query.importance import average_ranks
 from lineage.query.search import where_terms
 from lineage.store import Store
@@ -717,6 +717,21 @@ def test_status_compares_only_the_newest_version_of_a_path(lg: lineage.Lineage, 
     assert not result.changed  # the old version's digest is not compared with the file now
     # but what was built from raw@1 and not rebuilt is stale: superseded
     assert result.affected and set(result.stale.values()) == {"superseded"}
+
+
+def test_status_says_when_a_file_went_back_to_a_recorded_version(lg: lineage.Lineage, project: dict[str, Any]) -> None:
+    """Checking out old data is a change from the newest record, but not new bytes:
+    the reason names the version it matches, as `git status` cannot."""
+    raw = project["data"] / "raw.csv"
+    first = raw.read_text()
+    raw.write_text("a,b\n5,5\n")
+    lg.log_dataset(raw, name="raw")
+    raw.write_text(first)
+    result = lg.status()
+    assert [n.id for n in result.changed] == [lg.get("raw").id]
+    assert result.reasons[lg.get("raw").id] == f"modified (back to {short_id(project['raw'].id)}, recorded before)"
+    raw.write_text("a,b\n6,6\n")  # bytes never recorded: plainly modified
+    assert lg.status().reasons[lg.get("raw").id] == "modified"
 
 
 def test_status_watches_a_second_path_recorded_with_the_same_bytes(lg: lineage.Lineage, project: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..errors import InvalidInputError
-from ..model import Node
+from ..model import Node, short_id
 from ..store import Store
 from ..store.files import project_root
 from .closure import KIND_RANK, count_predictions, reachable_ids
@@ -83,7 +83,11 @@ def status(store: Store) -> Status:
             reasons[node_id] = "unreadable" + as_alias
             continue
         if got != want:
-            reasons[node_id] = "modified" + as_alias
+            # reverted to bytes recorded before (a `git checkout` of old data): say
+            # which version, so "modified" does not read as something new
+            earlier = store.get_node(f"dataset:{got}") if got else None
+            again = f" (back to {short_id(earlier.id)}, recorded before)" if earlier is not None else ""
+            reasons[node_id] = "modified" + as_alias + again
     changed_nodes = store.get_nodes(list(reasons))
     changed = sorted(changed_nodes.values(), key=lambda n: (n.name or "", n.id))
     affected: dict[str, Node] = {}
