@@ -1213,8 +1213,9 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
     its name and attributes (a run also its params, tags and error text); annotations
     on it lose their text. Ids, times and links stay. The erasure is itself a ledger
     event (who, when, why), and `lineage verify` still passes. It cannot be undone.
-    The store's WAL and free pages are scrubbed; copies made earlier (backups,
-    exports, reports) are not reached, and the output says so.
+    The store's WAL and free pages are scrubbed (when another process holds the store
+    open, the output says what may remain and how to finish); copies made earlier
+    (backups, exports, reports) are not reached, and the output says so.
 
     \b
     Example:
