@@ -394,7 +394,9 @@ class Lineage:
         >>> lg.verify().ok  # the chain still verifies
         True
         """
-        return self.store.redact(self.get(ref).id, reason=reason)
+        node = self.get(ref)
+        tracking.ensure_actor(self.store)  # who erased it, as a node the report can name
+        return self.store.redact(node.id, reason=reason)
 
     def annotations(self, ref: Any) -> dict[str, dict[str, Any]]:
         """The latest annotation of each field on a node.
@@ -752,6 +754,8 @@ class Lineage:
         >>> report.ok, report.events > 0
         (True, True)
         """
+        if record:
+            tracking.ensure_actor(self.store)  # the checkpoint's author, as a node
         return self.store.verify(head=head, record=record, since_checkpoint=since_checkpoint, progress=progress)
 
     # -- questions (query layer) -----------------------------------------------

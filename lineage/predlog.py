@@ -96,7 +96,7 @@ class PredictionLogger:
 
     def __init__(self, store: Store, model: Any, *, max_batch: int = 1000, max_delay: float = 0.5,
                  max_queue: int = 100_000, on_full: str = "block") -> None:
-        from .tracking import model_reference
+        from .tracking import ensure_actor, model_reference
 
         if not isinstance(max_batch, int) or max_batch < 1:
             raise InvalidInputError(f"max_batch must be a positive integer, got {max_batch!r}")
@@ -108,6 +108,9 @@ class PredictionLogger:
             raise InvalidInputError(f"on_full must be one of {', '.join(ON_FULL)}, got {on_full!r}")
         self.store = store
         self.model = model_reference(store, model)
+        # the service account its batches are recorded by, as a node the reports
+        # name, written here in the caller's thread, not by each flush
+        ensure_actor(store)
         self.max_batch = max_batch
         self.max_delay = float(max_delay)
         self.max_queue = max_queue

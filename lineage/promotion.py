@@ -24,7 +24,7 @@ from . import capture
 from .errors import InvalidInputError, NodeNotFoundError
 from .model import LABEL_PATTERN, Node, now_iso, version_number
 from .store import Store
-from .tracking import annotate
+from .tracking import annotate, ensure_actor
 
 #: the label `audit NAME` and the inventory look for first
 PRODUCTION = "production"
@@ -68,8 +68,10 @@ def version_of(store: Store, node: Node, name: str | None = None) -> int | None:
 
 
 def _who(author: str | None) -> str:
-    attrs = capture.capture_agent()[1]  # the person as git names them, as annotations do
-    return author or attrs.get("name") or attrs.get("user") or "unknown"
+    """Who a label change is by: as typed, else the recording account in full
+    (``Ada <ada@x> (paula@host)``). Git's name alone is the checkout's owner, who
+    need not be the person promoting from it."""
+    return author or capture.agent_label(capture.capture_agent()[1])
 
 
 def promote(store: Store, ref: Any, label: str, *, reason: str | None = None, author: str | None = None,
@@ -105,6 +107,7 @@ def promote(store: Store, ref: Any, label: str, *, reason: str | None = None, au
         if current is not None:
             rows.append((node.name, label, current, "end", f"label moved to {node.id}", who, at))
         rows.append((node.name, label, node.id, "promote", reason, who, at))
+        ensure_actor(store)  # the event's actor, as a node the reports can name
         seq = store.write("promote", {"name": node.name, "label": label, "model": node.id, "previous": current},
                           {"promotions": rows})
     return Promotion(node.name, label, node.id, "promote", version, reason, who, at, seq, current)
@@ -141,6 +144,7 @@ def unpromote(store: Store, name: str, label: str, *, reason: str | None = None,
             raise NodeNotFoundError(f"{name}@{label}", f"no version of {name!r} holds the label {label!r}{held}")
         node = store.get_node(holder)
         who, at = _who(author), now_iso()
+        ensure_actor(store)
         seq = store.write("unpromote", {"name": name, "label": label, "model": holder},
                           {"promotions": [(name, label, holder, "unpromote", reason, who, at)]})
     return Promotion(name, label, holder, "unpromote", version_of(store, node) if node else None, reason, who, at, seq)

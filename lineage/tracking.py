@@ -13,6 +13,7 @@ import os
 import posixpath
 import sys
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring as _json_str  # the string encoder of canonical_json
 from pathlib import Path
@@ -80,6 +81,23 @@ def ensure_agent(store: Store) -> Node:
     hex_id, attrs = _once_per_transaction(store, "agent", capture_cache.capture_agent)
     node = Node(make_id("agent", hex_id), "agent", attrs.get("name") or attrs.get("user"), attrs)
     return _ensure(store, node, "agent")
+
+
+#: stores (this process's objects) whose actor is known to be a recorded agent node:
+#: nodes are never deleted, so once seen it stays, and a write need not ask again
+_ACTOR_RECORDED: weakref.WeakKeyDictionary[Store, str] = weakref.WeakKeyDictionary()
+
+
+def ensure_actor(store: Store) -> None:
+    """Record the agent a store's events name as their actor, if it is not yet: a
+    promotion, an annotation or a batch of predictions is written without a run, and
+    a report must be able to name who wrote it, not only show an agent id that no
+    command resolves. Asked of the store once per process."""
+    if _ACTOR_RECORDED.get(store) == store.actor:
+        return
+    node = ensure_agent(store)
+    if node.id == store.actor and not store.in_transaction:  # (committed: no rollback can undo it)
+        _ACTOR_RECORDED[store] = node.id
 
 
 def ensure_environment(store: Store) -> Node:
@@ -898,6 +916,7 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     if len(score_list) != n:
         raise InvalidInputError(f"{len(score_list)} scores for {n} predictions")
     ids = uuid7_batch(n, "prediction:")
+    ensure_actor(store)  # the account a report names as the predictions' logger
     at = now_iso()
     dumps = output_json
     # outputs are stored JSON-encoded (strings too), so a read gives back what was logged
@@ -1029,7 +1048,9 @@ def annotate(store: Store, ref: Any, field: str, text: str, *, author: str | Non
     # Who records it, in the event's payload (which the chain commits to) beside the
     # actor's agent id: readable even when that agent was never recorded as a node.
     payload = {"node": node.id, "field": field, "recorded_by": capture.agent_label(agent)}
-    return store.write("annotation", payload, {"annotations": [(node.id, field, text, who, now_iso())]})
+    with store.atomic():
+        ensure_actor(store)  # the actor is a node a report can name, not only an id
+        return store.write("annotation", payload, {"annotations": [(node.id, field, text, who, now_iso())]})
 
 
 def read_annotations(store: Store, node_id: str) -> dict[str, dict[str, Any]]:
