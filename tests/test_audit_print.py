@@ -135,9 +135,13 @@ def realistic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
             "intended_use": "Pre-screening of consumer credit applications; a person decides every referral.",
             "limitations": "Trained on one lender's 2025 applications.",
             "retention": "Prediction logs 6 months; documentation 10 years.",
-            "validation": {"validator": "Vera Validator", "date": "2026-11-30", "scope": "holdout data, per-age slices",
-                           "findings": "No material gap between age groups.", "outcome": "approved with monitoring"},
         }, author="Ann Owner")
+        with pytest.MonkeyPatch.context() as env:  # the validator, from her own account
+            env.setenv("LINEAGE_USER", "vera")
+            with lineage.open(lg.db_path) as vera:
+                vera.annotate_card(model, {"validation": {
+                    "validator": "Vera Validator", "date": "2026-11-30", "scope": "holdout data, per-age slices",
+                    "findings": "No material gap between age groups.", "outcome": "approved with monitoring"}})
         lg.verify(record=True)
         lg.close()
     tampered = tmp_path_factory.mktemp("tampered")

@@ -98,3 +98,33 @@ def test_a_forged_label_of_another_version_fails_this_versions_audit(tmp_path: P
     with lineage.open(db) as lg:
         integ = lg.audit(newer.id).to_dict()["integrity"]
     assert integ["ok"] is False and event in integ["facts"]["failed"]
+
+
+def test_who_promoted_and_who_logged_predictions_are_in_the_report(tmp_path: Path, monkeypatch) -> None:
+    """An auditor's first question of a model in production: who put it there, when
+    and why. The promotion was in no report, its author read as the checkout's git
+    name (the developer's, not the promoter's), and the service account that logged
+    predictions appeared as an agent id no command could resolve."""
+    import socket
+
+    db, model_id, name = _store(tmp_path)  # by this process's own account
+    monkeypatch.setenv("LINEAGE_USER", "paula")
+    with lineage.open(db) as lg:
+        lg.promote(model_id, "staging", reason="second review passed")
+    monkeypatch.setenv("LINEAGE_USER", "svc")
+    with lineage.open(db) as lg, lg.prediction_logger(model_id) as logger:
+        logger.log([[0]], [0], request_ids=["r-1"])
+    with lineage.open(db) as lg:
+        doc = lg.audit(model_id).to_dict()
+        steps = {s["step"]: s for s in doc["accountability"]}
+        staged = steps["label staging put on this version"]
+        assert f"(paula@{socket.gethostname()})" in staged["who"] and staged["status"] == "second review passed"
+        assert "label production put on this version" in steps
+        logged = next(s for s in doc["accountability"] if s["step"].endswith("predictions logged"))
+        assert logged["who"] == f"svc@{socket.gethostname()}"
+        # every actor named by these events is a recorded agent
+        for step in (staged, logged):
+            agent = lg.get(step["agent_id"])
+            assert agent.kind == "agent" and agent.attrs["user"] in ("paula", "svc")
+        assert lg.model_history(name).promotions[-1]["author"] == staged["who"]
+        assert lg.verify().ok

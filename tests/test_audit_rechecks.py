@@ -244,3 +244,34 @@ def test_an_erased_models_report_says_who_erased_it_when_and_why(tmp_path: Path)
         assert erased["actor"] and erased["at"]
         for text in (report.to_markdown(), report.to_html()):
             assert "This model was erased" in text and "GDPR request 2026-114" in text
+
+
+def test_a_data_file_rewritten_as_a_later_recorded_version_is_superseded_not_tampered(tmp_path: Path) -> None:
+    """A training script rewrites its split each run and both versions are recorded:
+    the older model's report said "Do not rely on this report" and exited 1 though
+    nothing was altered. It now names the version the file holds; bytes recorded
+    nowhere still fail the audit."""
+    train = tmp_path / "train.csv"
+    train.write_text(ROWS)
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        old, _ = _model(lg, lg.log_dataset(train, name="train"), train)
+        train.write_text(ROWS + ROWS.splitlines()[-1] + "\n")
+        _model(lg, lg.log_dataset(train, name="train"), train)
+        db = lg.db_path
+    code, doc = _audit_json(db, old.id, tmp_path / "a.json")
+    integ = doc["integrity"]
+    assert code == 0 and integ["ok"], integ["problems"]
+    (row,) = [f for f in integ["files"] if f["kind"] == "dataset"]
+    assert row["status"] == "superseded" and "now holds train@2" in row["note"]
+    assert "1 file now holds another recorded version (train)" in integ["summary"]
+    train.write_text("age,sex,y\n1,0,1\n")  # bytes never recorded: changed, and the report fails
+    code, doc = _audit_json(db, old.id, tmp_path / "b.json")
+    assert code == 1 and [f["status"] for f in doc["integrity"]["files"] if f["kind"] == "dataset"] == ["changed"]
+    # a model file is the store's own copy: another recorded model's bytes there are tampering
+    with lineage.open(db) as lg:
+        newer = lg.get("risk")
+        path = lg.store.artifact_path(old.id.split(":", 1)[1])
+        path.chmod(0o644)
+        path.write_bytes(lg.store.artifact_path(newer.id.split(":", 1)[1]).read_bytes())
+    code, doc = _audit_json(db, old.id, tmp_path / "c.json")
+    assert code == 1 and [f["status"] for f in doc["integrity"]["files"] if f["kind"] == "model"] == ["changed"]

@@ -75,6 +75,22 @@ def test_comparison_names_each_metrics_dataset_at_4_digits(store: dict[str, Any]
     assert "0.7234557932983448" not in store["lg"].audit(store["models"][1]).to_html()
 
 
+def test_comparison_says_when_the_evaluation_data_changed(store: dict[str, Any], tmp_path: Path) -> None:
+    """Scored on test@2 against the previous version's test@1: a row "roc_auc on
+    test@2: 0.72 → 0.61" read as a like-for-like regression of the model."""
+    from sklearn.linear_model import LogisticRegression
+
+    lg, previous = store["lg"], store["models"][1]
+    test2 = lg.log_dataset(_csv(tmp_path / "test.csv", 120, 7), name="test")
+    with lg.start_run("fit") as run:
+        run.log_metric("roc_auc", 0.61, dataset=test2, n=120)
+        model = run.log_model(LogisticRegression(C=9.0).fit([[0, 0], [1, 1]], [0, 1]), "risk")
+    changes = [c for c in lg.audit(model).to_dict()["changes"]["items"] if c["aspect"] == "metrics"]
+    assert {"key": "roc_auc on test (evaluation data changed: @1 → @2)", "a": 0.7512, "b": 0.61,
+            "aspect": "metrics"} in changes
+    assert lg.audit(model).to_dict()["changes"]["previous"]["id"] == previous.id
+
+
 def test_retention_needs_a_stated_period(store: dict[str, Any]) -> None:
     lg, model = store["lg"], store["models"][1]
     assert lg.audit(model).item("retention")["status"] == "needs a person"
@@ -85,7 +101,7 @@ def test_retention_needs_a_stated_period(store: dict[str, Any]) -> None:
     assert item["status"] == "recorded" and "10 years" in item["summary"]
 
 
-def test_validation_needs_someone_other_than_the_author(store: dict[str, Any]) -> None:
+def test_validation_needs_someone_other_than_the_author(store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     lg, model = store["lg"], store["models"][1]
     assert lg.audit(model).item("identity")["status"] == "needs a person"
     lg.annotate_card(model, {"validation": {"validator": "dev", "date": "2026-12-01", "scope": "all",
@@ -93,8 +109,17 @@ def test_validation_needs_someone_other_than_the_author(store: dict[str, Any]) -
     doc = lg.audit(model).to_dict()
     assert doc["model"]["validation"]["independent"] is False
     assert lg.audit(model).item("identity")["status"] == "needs a person"
-    lg.annotate_card(model, {"validation": {"validator": "Vera Validator", "date": "2026-12-01", "scope": "holdout",
-                                            "findings": "no gap between groups", "outcome": "approved"}})
+    card = {"validation": {"validator": "Vera Validator", "date": "2026-12-01", "scope": "holdout",
+                           "findings": "no gap between groups", "outcome": "approved"}}
+    # another name, typed from the author's own account, proves nothing
+    lg.annotate_card(model, card, author="Vera Validator")
+    v = lg.audit(model).to_dict()["model"]["validation"]
+    assert v["validator"] == "Vera Validator" and v["self_recorded"] and v["independent"] is False
+    assert lg.audit(model).item("identity")["status"] == "needs a person"
+    assert "author's own account" in lg.audit(model, standard="sr11-7").to_html()
+    monkeypatch.setenv("LINEAGE_USER", "vera")  # Vera, from her own login
+    with lineage.open(lg.db_path) as vera:
+        vera.annotate_card(model, card)
     doc = lg.audit(model, standard="sr11-7").to_dict()
     v = doc["model"]["validation"]
     assert v["independent"] and v["complete"] and v["validator"] == "Vera Validator"

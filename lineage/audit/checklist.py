@@ -192,6 +192,9 @@ def _identity(f: Facts) -> Finding:
     v = m.get("validation")
     if v and v.get("independent"):
         bits.append(f"validated by {v['validator']} on {v.get('date') or when_text(v.get('at'))}")
+    elif v and v.get("self_recorded"):
+        bits.append(f"validation naming {v['validator']} recorded from the model author's own account, "
+                    "so not independent")
     elif v:
         bits.append(f"validation recorded by {v['validator']}, who is not independent of the model's author")
     else:

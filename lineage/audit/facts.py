@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import InvalidInputError, LineageError, log
-from ..model import Node, canonical_json
+from ..model import Node, canonical_json, short_id, version_number
 from ..query import rows as query_rows
 from ..store import Store
 
@@ -252,7 +252,9 @@ def collect_model(store: Store, model_id: str) -> Facts:
 
     annotations = read_annotations(store, model_id)
     owner = agents.brief(attributed.get(model_id))
-    validation = _validation(annotations.get("validation"), owner, nodes.get(attributed.get(model_id, "")))
+    note = annotations.get("validation")
+    recorder = store.get_node(note["recorded_by_agent"]) if note and note.get("recorded_by_agent") else None
+    validation = _validation(note, owner, nodes.get(attributed.get(model_id, "")), recorder)
     training_status = training_runs[-1]["status"] if training_runs else None
     sign = annotations.get("sign_off")
     evaluated = [m["at"] for m in metrics if m.get("at")]
@@ -293,6 +295,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
     }
 
     accountability = _accountability(data, preparation, training_runs, model, annotations, predictions)
+    accountability = sorted(accountability + _label_steps(store, node), key=lambda s: (s["at"] or "", s["event"] or 0))
     retention = _retention(store, predictions)
 
     facts = Facts(
@@ -485,6 +488,28 @@ def _accountability(data: list[dict[str, Any]], preparation: list[dict[str, Any]
     return sorted(steps, key=lambda s: (s["at"] or "", s["event"] or 0))
 
 
+def _label_steps(store: Store, node: Node) -> list[dict[str, Any]]:
+    """The label changes of this version (put on, moved away, taken off) as steps:
+    who promoted a model to production, when and why is the accountability an
+    auditor asks for first (SR 11-7's approval of use). Under each of its names, as
+    a version registered under a second name is promoted there."""
+    steps = []
+    for name in dict.fromkeys(n for n in (node.name, *store.aliases(node.id)) if n):
+        for r in store.promotion_rows(name):
+            if r["model"] != node.id:
+                continue
+            what = {"promote": f"label {r['label']} put on this version",
+                    "end": f"label {r['label']} moved to another version",
+                    "unpromote": f"label {r['label']} taken off"}.get(r["action"], f"label {r['label']} {r['action']}")
+            if name != node.name:
+                what += f" (as {name})"
+            ev = store.event(int(r["event"]))
+            actor = ev.payload.get("actor") if ev is not None and ev.payload else None
+            steps.append({"step": what, "subject": node.id, "who": r["author"], "agent_id": actor, "at": r["at"],
+                          "ended_at": None, "status": r["reason"], "event": r["event"]})
+    return steps
+
+
 def _retention(store: Store, predictions: dict[str, Any]) -> dict[str, Any]:
     first = store.event(1)
     since = first.payload.get("at") if first is not None and first.payload else None
@@ -640,17 +665,38 @@ def _metric_changes(store: Store, previous_id: str, metrics: list[dict[str, Any]
         a, b = theirs.get(k), mine.get(k)
         va, vb = sig4(a["value"]) if a else None, sig4(b["value"]) if b else None
         if va != vb:
-            out.append({"aspect": "metrics", "key": _metric_label(b or a or {"key": k[0]}), "a": va, "b": vb})
+            label = _metric_label(b or a or {"key": k[0]})
+            ds_a, ds_b = ((x.get("dataset") or {}).get("id") if x else None for x in (a, b))
+            if a and b and ds_a != ds_b:
+                # the same name, another version: not a like-for-like comparison, and
+                # the reader must not take the change for the model's alone
+                label = f"{k[0]} on {k[1] or 'no dataset recorded'} (evaluation data changed: " \
+                        f"{_version_text(store, ds_a, k[1])} → {_version_text(store, ds_b, k[1])})" + \
+                        (f", group {k[2]}" if k[2] else "")
+            out.append({"aspect": "metrics", "key": label, "a": va, "b": vb})
     return out
+
+
+def _version_text(store: Store, dataset_id: str | None, name: str | None) -> str:
+    """``@2`` for a dataset version under ``name``, else its short id."""
+    if dataset_id is None:
+        return "none"
+    number = version_number(store.history(name, kind="dataset"), dataset_id) if name else None
+    return f"@{number}" if number is not None else short_id(dataset_id)
 
 
 #: the keys of a `validation` annotation (a YAML mapping, e.g. from a model card file)
 VALIDATION_KEYS = ("validator", "date", "scope", "findings", "outcome")
 
 
-def _validation(note: dict[str, Any] | None, owner: dict[str, Any] | None, owner_node: Node | None) -> dict[str, Any] | None:
+def _validation(note: dict[str, Any] | None, owner: dict[str, Any] | None, owner_node: Node | None,
+                recorder: Node | None = None) -> dict[str, Any] | None:
     """The independent validation recorded as a ``validation`` annotation: its fields,
-    who recorded it, and whether the validator is someone other than the model's author."""
+    who recorded it, and whether the validator is someone other than the model's author.
+
+    The validator's name is typed, so it alone proves nothing: a validation recorded
+    from the author's own account (the same agent, or the same login on the same host,
+    ``recorder``) is not independent whatever name it gives (``self_recorded``)."""
     if note is None:
         return None
     fields: dict[str, Any] = {k: None for k in VALIDATION_KEYS}
@@ -675,7 +721,13 @@ def _validation(note: dict[str, Any] | None, owner: dict[str, Any] | None, owner
         author_names |= {str(owner_node.attrs.get(k) or "").lower() for k in ("user", "email", "name")}
     author_names.discard("")
     validator = str(fields["validator"] or "").lower()
-    independent = bool(validator) and validator not in author_names and validator.split("@")[0] not in author_names
+    self_recorded = False
+    if recorder is not None and owner_node is not None:
+        account = (recorder.attrs.get("user"), recorder.attrs.get("host"))
+        self_recorded = recorder.id == owner_node.id or (
+            account[0] is not None and account == (owner_node.attrs.get("user"), owner_node.attrs.get("host")))
+    independent = bool(validator) and validator not in author_names and validator.split("@")[0] not in author_names \
+        and not self_recorded
     return {**fields, "recorded_by": note.get("recorded_by") or note.get("author"), "at": note.get("at"),
-            "event": note.get("event"), "independent": independent,
+            "event": note.get("event"), "independent": independent, "self_recorded": self_recorded,
             "complete": all(fields[k] for k in VALIDATION_KEYS)}

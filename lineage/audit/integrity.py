@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..store import Store, VerifyReport, chain_hash
@@ -52,7 +53,8 @@ def check_event(store: Store, seq: int) -> str | None:
 
 def check_files(targets: list[FileTarget]) -> list[dict[str, Any]]:
     """Each target re-hashed: status ``intact``, ``changed``, ``missing``, ``unreadable``
-    or ``not checked`` (nothing on disk to check).
+    or ``not checked`` (nothing on disk to check); `check` turns a ``changed`` file
+    that holds another recorded version into ``superseded``.
 
     Read whole, never through the stat cache: the cache is outside the chain, and one
     UPDATE of it made a swapped model file pass the audit as intact. What a report
@@ -80,6 +82,29 @@ def check_files(targets: list[FileTarget]) -> list[dict[str, Any]]:
                     row["status"] = "intact" if actual == t.expected else "changed"
         out.append(row)
     return out
+
+
+def _name_other_versions(store: Store, rows: list[dict[str, Any]]) -> None:
+    """A data file that now holds another recorded version (a training file a later
+    run rewrote) is ``superseded``, with the version named: the record is intact and
+    nothing was tampered with, but the bytes recorded here are no longer at that path
+    to be re-read. "changed" would send an auditor looking for tampering that is not
+    there. Only for datasets, which live in the user's folders: a model or artifact
+    file is the store's own copy, named by its digest, and any other bytes there
+    were put there behind the store's back, even another recorded version's."""
+    from ..model import version_number
+
+    for row in rows:
+        if row["status"] != "changed" or not row["actual"] or row["kind"] != "dataset":
+            continue
+        other = store.get_node(f"{row['kind']}:{row['actual']}")
+        if other is None:
+            continue
+        number = version_number(store.history(other.name, kind=other.kind), other.id) if other.name else None
+        which = f"{other.name}@{number}" if number is not None else other.id
+        row["status"] = "superseded"
+        row["note"] = (f"now holds {which} ({other.id[:20]}…, recorded {_when(other.created_at)}), another recorded "
+                       "version: the bytes recorded here are not at this path to re-check")
 
 
 def check(store: Store, facts: Facts, *, chain: VerifyReport | None = None, files: bool = True) -> dict[str, Any]:
@@ -161,6 +186,7 @@ def _check(store: Store, facts: Facts, *, chain: VerifyReport | None, files: boo
 
     # 3. files
     file_rows = check_files(facts.files) if files else []
+    _name_other_versions(store, file_rows)
     for f in file_rows:
         if f["status"] in ("missing", "changed", "unreadable"):
             what = {"missing": "is missing", "changed": "no longer matches its recorded digest",
@@ -173,7 +199,8 @@ def _check(store: Store, facts: Facts, *, chain: VerifyReport | None, files: boo
     events_checked = len(fact_seqs) + len([s for s in checked_pred if s not in fact_seqs])
     bad_files = [f for f in file_rows if f["status"] in ("missing", "changed", "unreadable")]
     return {
-        "summary": _sentence(events_checked, events, head_at, sorted(set(failed)), chain, bad_files, problems, len(file_rows)),
+        "summary": _sentence(events_checked, events, head_at, sorted(set(failed)), chain, bad_files, problems, len(file_rows),
+                             [f for f in file_rows if f["status"] == "superseded"]),
         "ok": not problems,
         "problems": problems,
         "facts": {
@@ -225,11 +252,15 @@ def _n(count: int, word: str) -> str:
 
 
 def _sentence(checked: int, events: int, head_at: Any, failed: list[int], chain: VerifyReport,
-              bad_files: list[dict[str, Any]], problems: list[str], n_files: int) -> str:
+              bad_files: list[dict[str, Any]], problems: list[str], n_files: int,
+              moved_on: Sequence[dict[str, Any]] = ()) -> str:
     """The integrity result in one sentence a non-engineer can read."""
     if not problems:
         return (f"Every record behind this report was checked: {_n(checked, 'record')} (ledger events) up to "
-                f"{_when(head_at)}, in a history of {events:,} events, and {_n(n_files, 'file')}; no changes found.")
+                f"{_when(head_at)}, in a history of {events:,} events, and {_n(n_files, 'file')}; no changes found."
+                + (f" {_n(len(moved_on), 'file')} now {'holds' if len(moved_on) == 1 else 'hold'} another recorded "
+                   f"version ({', '.join(str(f['name'] or f['id']) for f in moved_on[:3])}), so the bytes recorded "
+                   "here could not be re-read there." if moved_on else ""))
     bits = []
     if failed:
         bits.append(f"{_n(len(failed), 'record')} behind this report {'was' if len(failed) == 1 else 'were'} altered "
