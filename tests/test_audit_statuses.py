@@ -180,3 +180,22 @@ def test_cli_audit_request_writes_decision_reasons(lg: lineage.Lineage, tmp_path
     reasons = json.loads(out.read_text())["decision"]["reasons"]
     assert [set(r) >= {"feature", "contribution", "method"} for r in reasons] == [True, True]
     assert abs(reasons[0]["contribution"]) >= abs(reasons[1]["contribution"])
+
+
+def test_markdown_carries_what_the_html_states(store: dict[str, Any]) -> None:
+    """docs/audit.md: Markdown is the same content without the pictures. It had no
+    sensitive-column statement, an empty "Evaluation Data" section in the Model Card
+    and no validation status in SR 11-7's "Independent validation"."""
+    lg, model = store["lg"], store["models"][1]
+    lg.mark_sensitive("train", ["a"])
+    card = lg.audit(model, standard="model-card").to_markdown()
+    assert "Sensitive columns reaching the model" in card and "**no allowance**" in card
+    evaluation = card.split("## Evaluation Data", 1)[1].split("\n## ", 1)[0]
+    assert "| test | evaluation |" in evaluation and "| train |" not in evaluation
+    sr = lg.audit(model, standard="sr11-7").to_markdown()
+    section = sr.split("## Independent validation", 1)[1].split("\n## ", 1)[0]
+    assert "**No independent validation recorded.**" in section
+    lg.annotate_card(model, {"validation": {"validator": "dev", "date": "2026-12-01", "scope": "all",
+                                            "findings": "fine", "outcome": "approved"}})
+    section = lg.audit(model, standard="sr11-7").to_markdown().split("## Independent validation", 1)[1]
+    assert "Status: **incomplete**" in section and "not independent" in section

@@ -148,14 +148,62 @@ def _runs(runs: list[dict[str, Any]], label: str, d: dict[str, Any] | None = Non
     return out + ([""] if out else [])
 
 
-def _data_table(d: dict[str, Any]) -> list[str]:
+def _data_table(d: dict[str, Any], role: str | None = None) -> list[str]:
+    """The datasets behind the report (only those of ``role``, when given)."""
     files = {f["id"]: f for f in d["integrity"]["files"]}
     return table(["Dataset", "Role", "Location", "SHA-256", "Size", "Rows × cols", "Captured", "On disk"], [
         [cell(x["name"]), cell(x["role"]), cell(x["location"] or "in memory"), code(x["digest"]), size(x["size"]),
          f"{num(x['rows'])} × {num(x['columns'])}",
          f"{when(x['captured_at'])} by {cell((x.get('captured_by') or {}).get('label'))}",
          files[x["id"]]["status"] if x["id"] in files else "not checked"]
-        for x in d["data"]])
+        for x in d["data"] if role is None or x["role"] == role])
+
+
+def _serving(d: dict[str, Any]) -> list[str]:
+    """The HTML report's "Serving state and inputs": labels, how the version was
+    chosen, and the sensitive columns that reach it, stated as facts."""
+    m = d["model"]
+    f, labels, name_labels = m.get("features") or {}, m.get("labels") or [], m.get("name_labels") or {}
+    held = ", ".join(f"{esc(k)} → version {v}" for k, v in sorted(name_labels.items()))
+    rows = [["Labels", (esc(", ".join(labels)) if labels else "none held by this version")
+             + (f" (of {esc(m['name'])}: {held})" if held else "")]]
+    if m.get("selection"):
+        rows.append(["Chosen", cell(m["selection"])])
+    if "n_inputs" in f:
+        rows.append(["Inputs", f"{f['n_inputs']} input columns; the final estimator sees {f['n_features']} features"])
+    out = ["## Serving state and inputs", ""] + table(["", ""], rows)
+    if f.get("error"):
+        out += [f"The feature map could not be read: {esc(f['error'])}.", ""]
+    if f.get("sensitive"):
+        out += ["Sensitive columns reaching the model:", ""]
+        out += table(["Column", "Marked sensitive in", "Becomes", "Allowed"], [
+            [code(s["column"]), cell(", ".join(s["marked_in"])),
+             "may reach it: the model records no input column names" if not s.get("confirmed", True)
+             else cell(", ".join(s["features"])),
+             f"allowed: {cell(s['allowance'].get('reason') or '')} ({cell(s['allowance'].get('author') or '?')}, "
+             f"{when(s['allowance'].get('at'))})" if s["allowed"] else "**no allowance**"]
+            for s in f["sensitive"]])
+    elif "inputs" in f:
+        out += ["No column marked sensitive reaches this model's inputs.", ""]
+    return out
+
+
+def _validation(d: dict[str, Any]) -> list[str]:
+    """SR 11-7's "Independent validation" block, as in the HTML report."""
+    v = d["model"].get("validation")
+    if not v:
+        return [f"**No independent validation recorded.** Record one with `lineage annotate "
+                f"{_short(d['model']['id'], 16)} --card validation.yaml`, the file holding `validation: {{validator: …, "
+                "date: …, scope: …, findings: …, outcome: …}`.", ""]
+    status = "recorded" if v["independent"] and v["complete"] else "incomplete"
+    who = ("independent of the author" if v["independent"] else
+           "recorded from the model author's own account: not independent" if v.get("self_recorded")
+           else "the model's author: not independent")
+    return [f"Status: **{status}**", ""] + table(["", ""], [
+        ["Validator", f"{cell(v['validator'])} ({who})"], ["Date", cell(v["date"])], ["Scope", cell(v["scope"])],
+        ["Findings", cell(v["findings"])], ["Outcome", cell(v["outcome"])],
+        ["Recorded", f"by {cell(v['recorded_by'])} at {when(v['at'])} (ledger event {v['event']})"
+                     + _altered_mark(d, v.get("event"))]])
 
 
 def _short_class(qualname: Any) -> str:
@@ -309,6 +357,7 @@ def render_report(report: AuditReport) -> str:
             ["Checklist", f"{c['recorded']} recorded, {c['needs a person']} need a person, {c['missing']} missing"],
             ["Integrity", "intact" if d["integrity"]["ok"] else "**FAILED**"],
         ])
+        out += _serving(d)
     out += _integrity(d)
     out += ["## Compliance checklist", ""]
     rows = []
@@ -323,6 +372,12 @@ def render_report(report: AuditReport) -> str:
     if subject["kind"] == "model":
         for sec in arrange(items, d["report"]["standard"]):
             out += [f"## {(sec['number'] + '. ') if sec['number'] else ''}{esc(sec['title'])}", ""]
+            if sec.get("extra") == "validation":
+                out += _validation(d)
+            elif sec.get("extra") == "evaluation_data":
+                evaluation = _data_table(d, "evaluation")
+                out += evaluation if len(evaluation) > 3 else [
+                    "No evaluation dataset recorded (metrics logged with `dataset=` record one).", ""]
             for i in sec["fields"]:
                 out += [f"### {order.get(i['key'], i['number'])}. {esc(i['title'])} — {_status(i['status'])}", "",
                         f"`{i['key']}` · {esc(' · '.join(i['sources']))} · fill: {esc(i['fill_note'])}", ""]
