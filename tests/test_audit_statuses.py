@@ -199,3 +199,33 @@ def test_markdown_carries_what_the_html_states(store: dict[str, Any]) -> None:
                                             "findings": "fine", "outcome": "approved"}})
     section = lg.audit(model, standard="sr11-7").to_markdown().split("## Independent validation", 1)[1]
     assert "Status: **incomplete**" in section and "not independent" in section
+
+
+def test_a_model_fitted_on_an_array_and_scored_on_it_is_not_said_evaluated(lg: lineage.Lineage) -> None:
+    """Its data has no location, size or columns, and its only score is in-sample:
+    the report claimed "each with location, digest, size", "composition (rows,
+    columns)" and a recorded evaluation."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    with lg.start_run("fit") as run:
+        data = run.log_input(X)
+        clf = LogisticRegression().fit(X, y)
+        run.log_metric("accuracy", clf.score(X, y), dataset=data)
+        model = run.log_model(clf, "np_model")
+    report = lg.audit(model)
+    training = report.item("training_data")
+    assert training["status"] == "recorded" and "no location or size" in training["summary"]
+    assert "location, digest, size" not in training["summary"]
+    assert "composition (rows)" in report.item("representativeness")["summary"]
+    evaluation = report.item("evaluation")
+    assert evaluation["status"] == "missing" and "in-sample" in evaluation["summary"]
+    with lg.start_run("score") as run:  # a held-out score as well: evaluated, the in-sample one said so
+        held_out = run.log_input(X[:10] + 1, role="evaluation")
+        run.log_metric("accuracy", 0.8, dataset=held_out)
+        run.log_metric("accuracy", clf.score(X, y), dataset=data)
+        model2 = run.log_model(LogisticRegression(C=2.0).fit(X, y), "np_model")
+        run.log_input(data)
+    evaluation = lg.audit(model2).item("evaluation")
+    assert evaluation["status"] == "recorded" and "1 on the training data itself" in evaluation["summary"]

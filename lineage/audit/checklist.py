@@ -218,7 +218,13 @@ def _training_data(f: Facts) -> Finding:
     ev = [d["id"] for d in data]
     if not training:
         return False, f"No training dataset recorded (datasets: {summary})", ev
-    return True, f"{_n(len(data), 'dataset')}: {summary}; each with location, digest, size and capture time", ev
+    located = sum(1 for d in data if d.get("location"))
+    where = ("each with location, digest, size and capture time" if located == len(data) else
+             "each with digest and capture time, logged from memory: no location or size, only the digest "
+             "identifies them" if not located else
+             f"each with digest and capture time; {located} of {len(data)} with location and size (the rest "
+             "logged from memory: only their digest identifies them)")
+    return True, f"{_n(len(data), 'dataset')}: {summary}; {where}", ev
 
 
 def _data_preparation(f: Facts) -> Finding:
@@ -244,7 +250,9 @@ def _representativeness(f: Facts) -> Finding:
     if groups:
         bits.append(f"{_n(len({m['group'] for m in groups}), 'group')} with per-group metrics")
     if described:
-        bits.append("training data composition (rows, columns)")
+        parts = [p for p, present in (("rows", any(d.get("rows") is not None for d in described)),
+                                      ("columns", any(d.get("columns") for d in described))) if present]
+        bits.append(f"training data composition ({', '.join(parts)})")
     if not bits:
         return False, "No per-group metrics or data composition recorded", ev
     return True, "Evidence: " + " and ".join(bits) + "; the judgement of representativeness and bias is a person's", ev
@@ -303,7 +311,16 @@ def _evaluation(f: Facts) -> Finding:
     with_data = [m for m in metrics if m.get("dataset")]
     groups = {m["group"] for m in metrics if m.get("group")}
     ev = sorted({m["dataset"]["id"] for m in with_data}) + [f"event {m['event']}" for m in metrics]
+    # a score on the data the model was fitted on says how well it fits, not how it
+    # does on data it has not seen: DESIGN.md's evaluation roles are held out
+    training = {d["id"] for d in f.data if d.get("use", d["role"]) == "training"}
+    in_sample = [m for m in with_data if m["dataset"]["id"] in training]
+    if in_sample and len(in_sample) == len(with_data) == len(metrics):
+        return False, (f"No held-out evaluation: {'the' if len(metrics) == 1 else 'every'} metric was computed on the "
+                       "training data itself (in-sample)"), ev
     summary = f"{_n(len(metrics), 'metric value').capitalize()}, {len(with_data)} with the dataset they were computed on"
+    if in_sample:
+        summary += f" ({len(in_sample)} on the training data itself: in-sample, not held out)"
     if groups:
         summary += f", {_n(len(groups), 'group')} with per-group results"
     summary += "; no thresholds recorded" if not f.annotations.get("evaluation") else ""
