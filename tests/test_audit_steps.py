@@ -88,6 +88,14 @@ def test_a_column_transformers_columns_are_shown(tmp_path: Path) -> None:
     assert "prep/cat" in html and "OneHotEncoder" in html and "handle_unknown=ignore" in html
     assert "columns: sex" in html and "columns: age" in html
     assert "`prep/cat` | OneHotEncoder | sex |" in md and "handle\\_unknown=ignore" in md
+    # the branches run side by side, each on its columns, not one after another
+    assert ("`prep` (ColumnTransformer) [`num` (StandardScaler) ‖ `cat` (OneHotEncoder)] → `clf` (LogisticRegression)"
+            in md)
+    assert ('<span class="mono">num</span> (StandardScaler) <span class="muted small">on age</span> ‖ '
+            '<span class="mono">cat</span> (OneHotEncoder) <span class="muted small">on sex</span>] → ') in html
+    with lineage.open(db) as lg:
+        hp = lg.audit(model_id).item("hyperparameters")["summary"]
+    assert "ColumnTransformer [num: StandardScaler ‖ cat: OneHotEncoder] → LogisticRegression" in hp
 
 
 def test_a_hostile_step_name_stays_text(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .steps import chain_text
+
 if TYPE_CHECKING:  # pragma: no cover
     from .facts import Facts
 
@@ -290,7 +292,7 @@ def _hyperparameters(f: Facts) -> Finding:
     extra = "; feature importance recorded" if f.feature_importance else ""
     steps = [s for s in f.model.get("steps") or [] if s["depth"]]
     if steps:  # a composite: its chain is part of the design, not only the last step's settings
-        chain = " → ".join(str(s["class"] or "—").rsplit(".", 1)[-1] for s in steps)
+        chain = chain_text(steps)
         return True, (f"{_n(len(steps), 'step')} ({chain}), each with its own parameters; "
                       f"{_n(n_model, 'final estimator parameter')} and {_n(n_run, 'run parameter')} recorded{extra}"), ev
     return True, f"{_n(n_model, 'estimator parameter').capitalize()} and {_n(n_run, 'run parameter')} recorded{extra}", ev

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model import human_size
 from .checklist import FAILED, FIELD_BY_KEY, MISSING, NEEDS_PERSON, RECORDED, arrange
+from .steps import short_class, step_tree
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import AuditReport, Inventory
@@ -38,7 +39,7 @@ def environment() -> Any:
         )
         env.filters.update(
             when=when, size=size, num=num, short=short, value=value, status_class=status_class, plural=plural,
-            days=days,
+            days=days, step_tree=step_tree, short_class=short_class,
         )
         _env = env
     return _env

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, arrange
 from .html import num, size, when
+from .steps import short_class, step_tree
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import AuditReport, Inventory
@@ -206,19 +207,20 @@ def _validation(d: dict[str, Any]) -> list[str]:
                      + _altered_mark(d, v.get("event"))]])
 
 
-def _short_class(qualname: Any) -> str:
-    """``sklearn.preprocessing._data.StandardScaler`` -> ``StandardScaler``."""
-    return str(qualname or "—").rsplit(".", 1)[-1]
-
-
 def _text(v: Any) -> str:
     """A param value as text: strings as they are, the rest as compact JSON (as in HTML)."""
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
 
 
 def _chain(steps: list[dict[str, Any]]) -> str:
-    """A composite model's steps in data-flow order, ``path (Class) → …`` (the unnamed root left out)."""
-    return " → ".join(f"{code(x['step'])} ({cell(_short_class(x['class']))})" for x in steps if x["depth"])
+    """A composite model's steps in data-flow order, ``name (Class) → …``, a
+    ColumnTransformer's branches side by side in brackets (`step_tree`)."""
+    def nodes(tree: list[dict[str, Any]], sep: str) -> str:
+        return sep.join(f"{code(x['name'])} ({cell(short_class(x['class']))})"
+                        + (f" [{nodes(x['children'], ' ‖ ' if x['parallel'] else ' → ')}]" if x["children"] else "")
+                        for x in tree)
+
+    return nodes(step_tree(steps), " → ")
 
 
 def _detail(key: str, d: dict[str, Any]) -> list[str]:
@@ -230,7 +232,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
             ["Parent version", f"{cell(prev['name'])} {code(prev['id'])}" if prev else "none (first version)"],
             ["Owner", cell((m.get("owner") or {}).get("label"))], ["Recorded", f"{when(m['created_at'])} (event {m['event']})"],
             ["Evaluated", when(m.get("evaluated_at"))], ["Class", cell(m["class"])],
-            *([["Steps", f"{_chain(m['steps'])}; final estimator {cell(_short_class(m.get('final_estimator')))}"]]
+            *([["Steps", f"{_chain(m['steps'])}; final estimator {cell(short_class(m.get('final_estimator')))}"]]
               if m.get("steps") else []),
             ["Artifact", f"{code(m['artifact'] or '—')} ({size(m['size'])})"],
         ])
@@ -258,7 +260,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
         return out
     if key == "hyperparameters":
         hp = d["hyperparameters"]
-        source = f"final estimator ({cell(_short_class(m.get('final_estimator')))})" if m.get("steps") else "estimator"
+        source = f"final estimator ({cell(short_class(m.get('final_estimator')))})" if m.get("steps") else "estimator"
         out = table(["Parameter", "Source", "Value"],
                     [[cell(k), source, cell(v)] for k, v in sorted(hp["model"].items())]
                     + [[cell(k), "run", cell(v) + _altered_mark(d, hp.get("run_events", {}).get(k))]
@@ -266,7 +268,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
         if m.get("steps"):
             out += [f"Steps and their own parameters ({sum(1 for x in m['steps'] if x['depth'])}):", ""]
             out += table(["Step", "Class", "Columns", "Own parameters"], [
-                [code(x["step"]), cell(_short_class(x["class"])), cell(", ".join(x["columns"])) if "columns" in x else "",
+                [code(x["step"]), cell(short_class(x["class"])), cell(", ".join(x["columns"])) if "columns" in x else "",
                  cell(", ".join(f"{k}={_text(v)}" for k, v in sorted(x["params"].items())) or "none")]
                 for x in m["steps"]])
         if d["feature_importance"]:
