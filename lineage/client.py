@@ -111,8 +111,9 @@ class MlflowClient(ModelRegistry):
     def search_experiments(self, view_type: Any = None, max_results: int | None = None, filter_string: str | None = None,
                            order_by: Sequence[str] | None = None, page_token: Any = None) -> list[Experiment]:
         from . import fluent
+        from .entities import paged
 
-        return fluent.search_experiments(view_type, max_results, filter_string, order_by)
+        return paged(fluent.search_experiments(view_type, None, filter_string, order_by), max_results, page_token)
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Refused: records are append-only."""
@@ -166,12 +167,15 @@ class MlflowClient(ModelRegistry):
 
     def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "", run_view_type: Any = None,
                     max_results: int = 1000, order_by: Sequence[str] | None = None, page_token: Any = None) -> list[RunView]:
-        """Runs of the experiments matching MLflow's filter syntax, as a list."""
+        """Runs of the experiments matching MLflow's filter syntax: a page of
+        ``max_results``, with ``.token`` for the next (MLflow's ``PagedList``)."""
         from . import fluent, mlflow_filter
+        from .entities import paged
 
-        return fluent.search_runs_on(self._lg, [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids),
-                                     filter_string, max_results, order_by, "list", False, None, current=None,
-                                     module=mlflow_filter)
+        found = fluent.search_runs_on(self._lg, [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids),
+                                      filter_string, None, order_by, "list", False, None, current=None,
+                                      module=mlflow_filter)
+        return paged(found, max_results, page_token)
 
     # -- params, metrics, tags -------------------------------------------------------
 

@@ -385,6 +385,42 @@ def run_artifacts(lg: Lineage, run: Any) -> dict[str, Node]:
             if rel == "was_generated_by" and n.kind == "artifact"}
 
 
+class PagedList(list[Any]):
+    """MLflow's ``PagedList``: one page of a search, and ``token``, the
+    ``page_token`` that asks for the next page (None on the last)."""
+
+    def __init__(self, items: Sequence[Any], token: str | None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
+def paged(items: Sequence[Any], max_results: int | None, page_token: Any) -> PagedList:
+    """The page of ``items`` (the whole answer, in order) that ``page_token`` asks
+    for, ``max_results`` long: the ``while page.token:`` loop of MLflow's docs walks
+    them all. A token is the offset, opaque as MLflow's are."""
+    import base64
+    import json
+
+    start = 0
+    if page_token:
+        try:
+            start = int(json.loads(base64.urlsafe_b64decode(str(page_token).encode()))["offset"])
+        except (ValueError, KeyError, TypeError):
+            raise InvalidInputError(f"invalid page_token {page_token!r}: pass the token of a previous page") from None
+    end = len(items) if max_results is None else start + int(max_results)
+    token = (base64.urlsafe_b64encode(json.dumps({"offset": end}).encode()).decode()
+             if end < len(items) else None)
+    return PagedList(list(items[start:end]), token)
+
+
+def mlflow_status(attrs: Mapping[str, Any]) -> str:
+    """MLflow's status of a run: a failed run whose error text says it was killed
+    (`end_run(status="KILLED")`, an imported KILLED run) reads ``KILLED``."""
+    if attrs.get("status") == "failed" and str(attrs.get("error") or "").startswith("killed"):
+        return "KILLED"
+    return STATUS.get(str(attrs.get("status")), "RUNNING")
+
+
 def run_view(lg: Lineage, node: Node) -> RunView:
     """The MLflow-shaped view of a run node (its state, params, tags and metrics read now)."""
     if "status" not in node.attrs:
@@ -422,7 +458,7 @@ def run_view(lg: Lineage, node: Node) -> RunView:
         tags.setdefault("mlflow.parentRunId", run_hex(str(a["parent_run"])))
     info = RunInfo(
         run_id=run_hex(node.id), run_name=tags["mlflow.runName"], experiment_id=experiment_id_of(a.get("experiment")),
-        user_id=user, status=STATUS.get(str(a.get("status")), "RUNNING"), start_time=to_ms(a.get("started_at") or node.created_at),
+        user_id=user, status=mlflow_status(a), start_time=to_ms(a.get("started_at") or node.created_at),
         end_time=to_ms(a.get("ended_at")) if a.get("status") != "running" else None,
         artifact_uri=lg.artifacts_uri(),
     )

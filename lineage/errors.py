@@ -38,10 +38,25 @@ log = logging.getLogger("lineage")
 
 
 class LineageError(Exception):
-    """Root of every error lineage raises on purpose."""
+    """Root of every error lineage raises on purpose.
+
+    It is also ``mlflow.exceptions.MlflowException`` for ``import lineage as mlflow``,
+    so it answers as that does: ``error_code`` (MLflow's name for the kind of error,
+    which scripts compare), ``message`` and ``get_http_status_code()``."""
 
     #: exit code the CLI uses for this error (DESIGN.md §5)
     exit_code = 1
+    #: MLflow's ``ErrorCode`` name for this kind of error
+    error_code = "INTERNAL_ERROR"
+    _HTTP = {"INVALID_PARAMETER_VALUE": 400, "RESOURCE_DOES_NOT_EXIST": 404, "TEMPORARILY_UNAVAILABLE": 503,
+             "NOT_IMPLEMENTED": 501}
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+    def get_http_status_code(self) -> int:
+        return self._HTTP.get(self.error_code, 500)
 
 
 class NoStoreError(LineageError):
@@ -59,10 +74,14 @@ class StoreCorruptError(LineageError):
 class StoreBusyError(LineageError):
     """Raised when another writer holds the store's write lock past the busy wait."""
 
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
 
 class StoreUnavailableError(LineageError):
     """Raised when a PostgreSQL store's server cannot be reached (down, restarting, the
     connection dropped mid-write); an interrupted write was rolled back whole."""
+
+    error_code = "TEMPORARILY_UNAVAILABLE"
 
 
 class DiskFullError(LineageError):
@@ -72,9 +91,13 @@ class DiskFullError(LineageError):
 class ReferenceLookupError(LineageError):
     """Base of the errors raised when a reference does not name exactly one node."""
 
+    error_code = "INVALID_PARAMETER_VALUE"
+
 
 class NodeNotFoundError(ReferenceLookupError):
     """Raised when no node matches a reference."""
+
+    error_code = "RESOURCE_DOES_NOT_EXIST"
 
     def __init__(self, ref: str, hint: str = "", *, message: str | None = None) -> None:
         self.ref = ref
@@ -108,6 +131,8 @@ class AmbiguousIdError(ReferenceLookupError):
 class InvalidInputError(LineageError):
     """Raised for bad arguments: a missing file, an unsupported object, a malformed value."""
 
+    error_code = "INVALID_PARAMETER_VALUE"
+
 
 class BadArgumentError(InvalidInputError):
     """Raised when an argument has the wrong form (a head hash that is not hex): bad
@@ -130,6 +155,8 @@ class FilterSyntaxError(InvalidInputError):
 class WriteRefusedError(LineageError):
     """Raised when a write would break a rule of the record (e.g. changing a logged param)."""
 
+    error_code = "INVALID_PARAMETER_VALUE"  # as MLflow answers a changed param or a closed run
+
 
 class IntegrityError(LineageError):
     """Raised when verification finds the record altered; `.report` holds the details."""
@@ -146,6 +173,8 @@ class RenderError(LineageError):
 class UnsupportedError(LineageError, AttributeError):
     """Raised when code asks for an MLflow call that lineage does not provide (tracing,
     GenAI, projects, deployments). Also an AttributeError, so ``hasattr`` answers False."""
+
+    error_code = "NOT_IMPLEMENTED"
 
     def __init__(self, call: str, hint: str = "") -> None:
         self.call = call

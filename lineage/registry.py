@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .entities import model_source, run_hex, to_ms
+from .entities import PagedList, model_source, paged, run_hex, to_ms
 from .errors import InvalidInputError, NodeNotFoundError
 from .model import Node, version_number
 
@@ -24,7 +24,7 @@ class RegisteredModel:
     """MLflow's ``RegisteredModel``: ``aliases`` maps each alias to its version number."""
 
     def __init__(self, name: str, latest_versions: list[ModelVersion] | None = None,
-                 aliases: dict[str, str] | None = None, description: str | None = None,
+                 aliases: dict[str, int] | None = None, description: str | None = None,
                  versions: Sequence[ModelVersion] = ()) -> None:
         self.name = name
         self.latest_versions = latest_versions or []
@@ -82,7 +82,7 @@ class ModelRegistry:
         versions = self._all_versions(name)
         if not versions:
             raise NodeNotFoundError(f"model:{name}", "no model version has that name")
-        aliases = {alias: str(v.version) for v in versions for alias in v.aliases}
+        aliases = {alias: v.version for v in versions for alias in v.aliases}  # ints, as MLflow 3 gives them
         return RegisteredModel(name, [versions[-1]], dict(sorted(aliases.items())), versions=versions)
 
     def search_registered_models(self, filter_string: str | None = None, max_results: int = 100,
@@ -91,7 +91,8 @@ class ModelRegistry:
         ``name``: ``name = 'churn'``, ``name LIKE 'churn%'``), by name."""
         clauses = _clauses(filter_string, allowed=("name",))
         names = [n for n in self._lg.model_names() if _matches({"name": n}, clauses)]
-        return [self.get_registered_model(n) for n in names[:max_results]]
+        page = paged(names, max_results, page_token)
+        return PagedList([self.get_registered_model(n) for n in page], page.token)
 
     def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
                              run_link: str | None = None, description: str | None = None,
@@ -142,7 +143,7 @@ class ModelRegistry:
         names = named[:1] if named else self._lg.model_names()  # (one name: its versions only)
         found = [v for n in names for v in reversed(self._all_versions(n))
                  if _matches({"name": v.name, "run_id": v.run_id}, clauses)]
-        return found[:max_results]
+        return paged(found, max_results, page_token)
 
     def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
         """Point ``alias`` at a version: lineage's promotion label (``NAME@ALIAS`` resolves to it)."""

@@ -83,6 +83,10 @@ def ensure_agent(store: Store) -> Node:
     return _ensure(store, node, "agent")
 
 
+#: the error text of a run MLflow would call KILLED: lineage's statuses are running,
+#: finished, failed and crashed (DESIGN.md), so a killed run is failed, said so here
+KILLED = "killed"
+
 #: stores (this process's objects) whose actor is known to be a recorded agent node:
 #: nodes are never deleted, so once seen it stays, and a write need not ask again
 _ACTOR_RECORDED: weakref.WeakKeyDictionary[Store, str] = weakref.WeakKeyDictionary()
@@ -591,7 +595,8 @@ class Run:
             raise WriteRefusedError(f"run {self.id} belongs to process {self._pid}; end it there")
         if status not in (*ENDED_STATUSES, "killed"):  # killed: MLflow's word, recorded as failed
             raise InvalidInputError(f"unknown run status {status!r}")
-        status = "failed" if status == "killed" else status
+        if status == "killed":  # kept apart by its error text, so MLflow's views read KILLED again
+            status, error = "failed", error or KILLED
         if error is not None:
             error = secrets.mask_text(str(error))  # error texts quote URLs, commands, configs
         self.store.write(

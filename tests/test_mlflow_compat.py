@@ -168,6 +168,55 @@ def test_a_crashed_or_failed_run_reads_failed(fluent_project: Path) -> None:
     assert lineage.get_run(run.info.run_id).info.status == "FAILED"
 
 
+def test_a_killed_run_reads_killed_and_is_found_as_such(fluent_project: Path) -> None:
+    """lineage records it as failed (its statuses are DESIGN.md's four), with the
+    error text 'killed'; MLflow's views and filters read KILLED, as MLflow wrote it."""
+    with lineage.start_run(run_name="stopped") as run:
+        lineage.end_run(status="KILLED")
+    client = lineage.MlflowClient()
+    other = client.create_run(run.info.experiment_id, run_name="client-stopped")
+    client.set_terminated(other.info.run_id, status="KILLED")
+    assert [lineage.get_run(r.info.run_id).info.status for r in (run, other)] == ["KILLED", "KILLED"]
+    found = lineage.search_runs(filter_string="attributes.status = 'KILLED'", output_format="list")
+    assert {r.info.run_id for r in found} == {run.info.run_id, other.info.run_id}
+    assert not lineage.search_runs(filter_string="attributes.status = 'FAILED'", output_format="list")
+    with lineage.open() as lg:
+        assert lg.get(f"run:{run.info.run_id}").attrs["status"] == "failed"
+
+
+def test_an_error_answers_as_mlflows_exception(fluent_project: Path) -> None:
+    """``except MlflowException as e: e.error_code`` is how MLflow scripts tell errors apart."""
+    from lineage.exceptions import MlflowException
+
+    with lineage.start_run() as run:
+        lineage.log_param("p", "1")
+    with pytest.raises(MlflowException) as changed:
+        lineage.MlflowClient().log_param(run.info.run_id, "p", "2")
+    assert changed.value.error_code == "INVALID_PARAMETER_VALUE" and changed.value.get_http_status_code() == 400
+    with pytest.raises(MlflowException) as missing:
+        lineage.get_run("0" * 32)
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST" and missing.value.message == str(missing.value)
+
+
+def test_searches_come_in_pages_with_a_token(fluent_project: Path) -> None:
+    """MLflow's docs page through results with ``while page.token``: the token was missing."""
+    lineage.set_experiment("paging")
+    for i in range(5):
+        with lineage.start_run(run_name=f"r{i}"):
+            lineage.log_metric("score", i)
+    client = lineage.MlflowClient()
+    exp = client.get_experiment_by_name("paging").experiment_id
+    page = client.search_runs([exp], max_results=2, order_by=["metrics.score DESC"])
+    names = [r.info.run_name for r in page]
+    while page.token:
+        page = client.search_runs([exp], max_results=2, order_by=["metrics.score DESC"], page_token=page.token)
+        names += [r.info.run_name for r in page]
+    assert names == ["r4", "r3", "r2", "r1", "r0"]
+    assert client.search_runs([exp], max_results=10).token is None
+    with pytest.raises(lineage.InvalidInputError, match="page_token"):
+        client.search_runs([exp], page_token="not-a-token")
+
+
 def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(fluent_project: Path) -> None:
     assert not hasattr(lineage, "start_span")
     with pytest.raises(lineage.UnsupportedError, match="mlflow.projects") as err:
@@ -637,7 +686,7 @@ def test_the_registry_calls_real_scripts_make(fluent_project: Path) -> None:
     client.set_registered_model_alias("risk", "champion", 2)
     assert client.get_model_version("risk", 2).aliases == ["champion"]
     assert client.get_model_version("risk", 1).aliases == []
-    assert client.get_registered_model("risk").aliases == {"champion": "2"}
+    assert client.get_registered_model("risk").aliases == {"champion": 2}  # an int, as MLflow 3 gives it
     client.delete_registered_model_alias("risk", "champion")
     with pytest.raises(lineage.NodeNotFoundError):
         client.get_model_version_by_alias("risk", "champion")
