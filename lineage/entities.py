@@ -307,6 +307,13 @@ class ModelInfo(Node):
         return model_source(self, self.run_id, self.artifact_path)
 
     @property
+    def signature(self) -> Any:
+        """The recorded signature as MLflow's ``ModelSignature`` (None without one)."""
+        from .models import ModelSignature
+
+        return ModelSignature.from_recorded(self.attrs.get("signature"))
+
+    @property
     def model_id(self) -> str:
         return self.id
 
@@ -449,7 +456,8 @@ def run_view(lg: Lineage, node: Node) -> RunView:
                 tags.setdefault("mlflow.source.git.commit", str(other.attrs["commit"]))
         elif other.kind == "dataset":
             hexd = other.id.split(":", 1)[1]
-            ds = _DatasetView(other.name, hexd[:8], other.attrs.get("uri") or other.attrs.get("path"), other.id)
+            ds = _DatasetView(other.name, hexd[:8], other.attrs.get("uri") or other.attrs.get("path")
+                              or other.attrs.get("source"), other.id)
             inputs.append(DatasetInput(ds, InputTags([InputTag("mlflow.data.context", role or "training")])))
     user = lg.run_user(node)
     if user:

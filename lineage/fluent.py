@@ -509,7 +509,7 @@ def log_input(dataset: Any, context: str | None = None, tags: Mapping[str, Any] 
         log.warning("lineage keeps a dataset input's context, not its tags: %s not recorded", ", ".join(dropped))
     if isinstance(dataset, Dataset):
         with run.batch():
-            node = run.log_input(dataset.data, role=use, name=name or dataset.name)
+            node = run.log_input(dataset.data, role=use, name=name or dataset.name, source=dataset.source)
             if dataset.target_data is not None:
                 run.log_input(dataset.target_data, role=use, name=f"{name or dataset.name}.targets")
             return node

@@ -315,8 +315,13 @@ def sort_views(views: list[Any], order: Sequence[tuple[str, str, bool]]) -> list
                 return _attribute(v, key)
             return getattr(v.data, entity, {}).get(key)
 
-        present = [v for v in views if value(v) is not None]
+        # NaN (a diverged trial's loss) is no number to order by: after the numbers in
+        # both directions, as MLflow puts it, before the runs without the key. Sorted
+        # among the numbers, its comparisons (all false) split the list, and
+        # `max_results=1` picked the worst run as the best.
         missing = [v for v in views if value(v) is None]
+        nans = [v for v in views if _is_nan(value(v))]
+        present = [v for v in views if value(v) is not None and not _is_nan(value(v))]
 
         def sort_key(v: Any, value: Any = value) -> tuple[int, Any]:
             x = value(v)
@@ -326,5 +331,9 @@ def sort_views(views: list[Any], order: Sequence[tuple[str, str, bool]]) -> list
                 return (1, str(x))
 
         present.sort(key=sort_key, reverse=desc)
-        views = present + missing
+        views = present + nans + missing
     return views
+
+
+def _is_nan(x: Any) -> bool:
+    return isinstance(x, float) and x != x

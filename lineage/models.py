@@ -64,6 +64,22 @@ class Schema:
     def input_names(self) -> list[str]:
         return [c.name for c in self.inputs if c.name is not None]
 
+    def input_types(self) -> list[str]:
+        return [c.type for c in self.inputs]
+
+    @classmethod
+    def from_recorded(cls, specs: Any) -> Schema:
+        """The schema as a model node records it (`to_dict`'s list, or its JSON)."""
+        if isinstance(specs, str):
+            specs = json.loads(specs)
+        cols: list[ColSpec] = []
+        for s in specs or ():
+            if s.get("type") == "tensor":  # one tensor: its dtype and shape
+                spec = s.get("tensor-spec") or {}
+                return cls([ColSpec(str(spec.get("dtype")))], shape=list(spec.get("shape") or []))
+            cols.append(ColSpec(str(s.get("type")), s.get("name")))
+        return cls(cols)
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
@@ -78,6 +94,14 @@ class ModelSignature:
 
     def to_dict(self) -> dict[str, Any]:
         return {"inputs": self.inputs.to_json(), "outputs": self.outputs.to_json() if self.outputs else None}
+
+    @classmethod
+    def from_recorded(cls, recorded: Any) -> ModelSignature | None:
+        """The signature a model node records (``attrs["signature"]``), or None."""
+        if not isinstance(recorded, dict) or not recorded.get("inputs"):
+            return None
+        outputs = recorded.get("outputs")
+        return cls(Schema.from_recorded(recorded["inputs"]), Schema.from_recorded(outputs) if outputs else None)
 
 
 def _schema(data: Any) -> Schema:
@@ -126,7 +150,7 @@ def signature_attrs(signature: Any, input_example: Any = None) -> dict[str, Any]
 def resolve_model_uri(lg: Lineage, model_uri: Any) -> Node:
     """The model node a model URI names in ``lg``'s store: ``runs:/<run_id>/<artifact_path>``,
     ``models:/<name>/<version>``, ``models:/<name>/latest``, ``models:/<name>@<alias>``,
-    or any lineage reference (``model:…``, a name, ``name@N``).
+    ``models:/<name>/Production`` (or ``Staging``), or any lineage reference (``model:…``, a name, ``name@N``).
 
     Raises NodeNotFoundError when nothing matches, InvalidInputError for a URI of
     another shape or a node that is not a model."""
@@ -149,8 +173,12 @@ def resolve_model_uri(lg: Lineage, model_uri: Any) -> Node:
                 ref = f"model:{name}"
             elif version.isdigit():
                 ref = f"model:{name}@{version}"
+            elif version.lower() in ("staging", "production"):
+                # MLflow 2's stage URIs: the version holding the stage's label
+                # (`transition_model_version_stage` puts it)
+                ref = f"model:{name}@{version.lower()}"
             else:
-                raise InvalidInputError(f"{uri!r}: the version must be a number, 'latest' or @alias")
+                raise InvalidInputError(f"{uri!r}: the version must be a number, 'latest', Staging, Production or @alias")
             try:
                 node = lg.get(ref)
             except NodeNotFoundError:

@@ -252,8 +252,10 @@ def valid_digest(digest: str) -> str:
 
 
 def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str | None = None,
-                 digest: str | None = None, progress: Any = None) -> Node:
-    """Describe a dataset as a (not yet stored) node: hash it, gather its attributes."""
+                 digest: str | None = None, progress: Any = None, source: Any = None) -> Node:
+    """Describe a dataset as a (not yet stored) node: hash it, gather its attributes.
+    ``source``: where data held in memory was read from (a URL, a table), kept as
+    ``attrs["source"]`` (credentials masked): the origin of the bytes the id names."""
     if isinstance(data, Node):
         return data
     if uri is not None or (digest is not None and data is None):
@@ -292,6 +294,8 @@ def dataset_node(store: Store, data: Any, *, name: str | None = None, uri: str |
         hex_id, attrs = hashing.hash_data(data)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"cannot log {type(data).__name__} as a dataset: {exc}") from None
+    if source is not None and str(source):
+        attrs["source"] = secrets.mask_text(os.fspath(source) if isinstance(source, os.PathLike) else str(source))
     return Node(make_id("dataset", hex_id), "dataset", name, attrs)
 
 
@@ -729,7 +733,8 @@ class Run:
 
     # -- inputs and outputs ---------------------------------------------------
 
-    def _prepare(self, data: Any, *, name: str | None = None, references: bool = True) -> tuple[Node, bool]:
+    def _prepare(self, data: Any, *, name: str | None = None, references: bool = True,
+                 source: Any = None) -> tuple[Node, bool]:
         """``(node, needs recording)`` for a Node, a reference or data to hash.
 
         Hashing happens here, before the caller opens its write transaction: hashing a
@@ -740,16 +745,17 @@ class Run:
             return data, False
         if references and isinstance(data, str) and not os.path.exists(data):
             return self.store.resolve(data), False  # a reference to something recorded
-        return dataset_node(self.store, data, name=name), True
+        return dataset_node(self.store, data, name=name, source=source), True
 
     def _dataset(self, prepared: tuple[Node, bool]) -> Node:
         node, fresh = prepared
         return log_dataset(self.store, node) if fresh else node
 
-    def log_input(self, data: Any, *, role: str = "training", name: str | None = None) -> Node:
-        """Record that the run read ``data`` (a Node, reference, path, array or frame)."""
+    def log_input(self, data: Any, *, role: str = "training", name: str | None = None, source: Any = None) -> Node:
+        """Record that the run read ``data`` (a Node, reference, path, array or frame);
+        ``source``: where an array or frame was read from (`dataset_node`)."""
         self._check_open()
-        prepared = self._prepare(data, name=name)
+        prepared = self._prepare(data, name=name, source=source)
         with self.store.atomic():
             node = self._dataset(prepared)
             # one run consumed what another produced: say so run to run, too

@@ -811,3 +811,46 @@ def test_search_runs_agrees_with_mlflows_rules(searchable: Path, clauses: list[t
         assert len(got) == want, text
     finally:
         lg.close()
+
+
+def test_a_diverged_trial_does_not_scramble_the_best_run(fluent_project: Path) -> None:
+    """A NaN among the values split the sort, and ``max_results=1`` picked the worst run."""
+    lineage.set_experiment("order")
+    for name, v in [("a", 0.5), ("c", 0.9), ("d", float("nan")), ("e", 0.1)]:
+        with lineage.start_run(run_name=name):
+            lineage.log_metric("acc", v)
+    with lineage.start_run(run_name="none"):
+        pass
+
+    def names(order: str, n: int | None = None) -> list[str]:
+        found = lineage.search_runs(experiment_names=["order"], order_by=[f"metrics.acc {order}"], output_format="list",
+                                    **({"max_results": n} if n else {}))
+        return [r.info.run_name for r in found]
+
+    assert names("DESC") == ["c", "a", "e", "d", "none"] and names("DESC", 1) == ["c"]
+    assert names("ASC") == ["e", "a", "c", "d", "none"]  # NaN after the numbers both ways, as MLflow
+
+
+def test_mlflows_model_idioms_read_back(fluent_project: Path) -> None:
+    """A data source URL, a stage URI and a logged model's signature, as MLflow's docs use them."""
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "y": [2.0, 4.0, 6.0]})
+    url = "https://example.org/data/winequality-white.csv?token=s3cr3tvalue1234567890"
+    ds = lineage.data.from_pandas(df, source=url, name="wine", targets="y")
+    model = LinearRegression().fit(df[["a"]], df["y"])
+    with lineage.start_run() as run:
+        lineage.log_input(ds, context="training")
+        sig = lineage.models.infer_signature(df[["a"]], model.predict(df[["a"]]))
+        info = lineage.sklearn.log_model(model, name="model", signature=sig, registered_model_name="lr")
+    read = lineage.get_run(run.info.run_id).inputs.dataset_inputs[0].dataset
+    assert read.source_type == "https" and read.source.startswith("https://example.org/data/winequality-white.csv")
+    assert "s3cr3tvalue" not in read.source  # a credential in the URL is masked, as everywhere
+    with lineage.open() as lg:
+        assert lg.get("wine").attrs["source"] == read.source  # the data's origin is in the graph
+    assert info.signature.inputs.input_names() == ["a"] and info.signature.inputs.input_types() == ["double"]
+    lineage.MlflowClient().transition_model_version_stage("lr", "1", "Production")
+    assert lineage.pyfunc.load_model("models:/lr/Production").predict(pd.DataFrame({"a": [4.0]}))[0] == pytest.approx(8.0)
+    with pytest.raises(lineage.NodeNotFoundError):
+        lineage.pyfunc.load_model("models:/lr/Staging")
