@@ -1026,6 +1026,12 @@ class Store:
         return [r[0] for r in self.conn.execute(
             "SELECT dst FROM edges WHERE src = ? AND rel = 'was_generated_by' ORDER BY pk", (node_id,))]
 
+    def generated_paths(self, run_id: str) -> set[str]:
+        """Where a run put what it generated (the roles of its `was_generated_by`
+        edges: artifact paths in the run), for a writer that must not record one twice."""
+        return {r[0] for r in self.conn.execute(
+            "SELECT role FROM edges WHERE dst = ? AND rel = 'was_generated_by' AND role IS NOT NULL", (run_id,))}
+
     def annotations(self, node_id: str) -> dict[str, dict[str, Any]]:
         """The latest annotation of each field on a node: ``{field: {text, author, at, event}}``."""
         out: dict[str, dict[str, Any]] = {}

@@ -5,6 +5,7 @@ Run by `make integration` (.venv-integration has MLflow and this package's entry
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -200,6 +201,28 @@ def test_a_run_ended_by_another_process_is_ended_in_lineage(tmp_path: Path) -> N
     run = lg.get(f"mlflow:{run_id}")
     assert run.attrs["status"] == "finished" and run.attrs["params"] == {"a": "1"}
     assert lg.verify().ok
+
+
+def test_artifacts_logged_through_the_plugin_are_lineage_artifacts(tmp_path: Path) -> None:
+    """MLflow's artifact repository never calls a tracking store: plots, configs and
+    reports logged through the plugin were nowhere in the graph. They are read from
+    the run's folder when it ends, as `import lineage as mlflow` records them."""
+    env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet",
+           "MLFLOW_TRACKING_URI": f"lineage://{tmp_path}"}
+    (tmp_path / "report.txt").write_text("r")
+    code = ("import mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.log_dict({'k': 'v'}, 'config.json'); mlflow.log_text('hello', 'notes/readme.txt')\n"
+            "    mlflow.log_artifact('report.txt')\n"
+            "print(run.info.run_id)")
+    run_id = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                            cwd=tmp_path, timeout=120).stdout.split()[-1]
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        run = lg.get(f"mlflow:{run_id}")
+        made = {role: node for rel, role, node in lg.run_links(run) if rel == "was_generated_by"}
+        assert sorted(made) == ["config.json", "notes/readme.txt", "report.txt"]
+        assert made["notes/readme.txt"].id == "artifact:" + hashlib.sha256(b"hello").hexdigest()
+        assert lg.verify().ok
 
 
 def test_logging_through_the_plugin_loads_no_query_layer(tmp_path: Path) -> None:
