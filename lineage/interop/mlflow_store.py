@@ -191,6 +191,8 @@ class LineageTrackingStore(_TrackingSqlStore):
         from mlflow.entities import RunStatus
 
         def mirror(_: Any) -> None:
+            if run_name:
+                self._mirror_rename(run_id, str(run_name))
             status = RunStatus.to_string(run_status) if run_status is not None else None
             if status in _STATUS:
                 run = self._mirror.runs.pop(run_id, None)
@@ -213,6 +215,15 @@ class LineageTrackingStore(_TrackingSqlStore):
 
         return self._mirror.call(lambda: super(LineageTrackingStore, self).update_run_info(
             run_id, run_status, end_time, run_name), mirror, "the run's end")
+
+    def _mirror_rename(self, run_id: str, name: str) -> None:
+        """``update_run(run_id, name=…)``: a rename, recorded as route 1 records one,
+        a new ``mlflow.runName`` tag (the node keeps the name it started with). Only
+        a name that differs: MLflow passes the current one along with other updates."""
+        run = self._mirror.runs.get(run_id) or self._mirror.run(run_id)
+        state = self._mirror.store.with_run_state([run.node])[0].attrs
+        if (state.get("tags") or {}).get("mlflow.runName", run.node.name) != name:
+            run.set_tag("mlflow.runName", name)
 
     def _mirror_artifacts(self, run_id: str, run: Run) -> None:
         """The files the run logged (``log_artifact(s)``, ``log_dict``, ``log_text``,

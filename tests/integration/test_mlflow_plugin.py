@@ -203,7 +203,7 @@ def test_a_run_ended_by_another_process_is_ended_in_lineage(tmp_path: Path) -> N
     assert lg.verify().ok
 
 
-def test_artifacts_logged_through_the_plugin_are_lineage_artifacts(tmp_path: Path) -> None:
+def test_artifacts_and_a_rename_through_the_plugin_reach_lineage(tmp_path: Path) -> None:
     """MLflow's artifact repository never calls a tracking store: plots, configs and
     reports logged through the plugin were nowhere in the graph. They are read from
     the run's folder when it ends, as `import lineage as mlflow` records them."""
@@ -214,6 +214,7 @@ def test_artifacts_logged_through_the_plugin_are_lineage_artifacts(tmp_path: Pat
             "with mlflow.start_run() as run:\n"
             "    mlflow.log_dict({'k': 'v'}, 'config.json'); mlflow.log_text('hello', 'notes/readme.txt')\n"
             "    mlflow.log_artifact('report.txt')\n"
+            "mlflow.MlflowClient().update_run(run.info.run_id, name='renamed')\n"
             "print(run.info.run_id)")
     run_id = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                             cwd=tmp_path, timeout=120).stdout.split()[-1]
@@ -222,6 +223,8 @@ def test_artifacts_logged_through_the_plugin_are_lineage_artifacts(tmp_path: Pat
         made = {role: node for rel, role, node in lg.run_links(run) if rel == "was_generated_by"}
         assert sorted(made) == ["config.json", "notes/readme.txt", "report.txt"]
         assert made["notes/readme.txt"].id == "artifact:" + hashlib.sha256(b"hello").hexdigest()
+        # and a rename after the end (update_run(name=)), as route 1 records one
+        assert lg.store.with_run_state([run])[0].attrs["tags"]["mlflow.runName"] == "renamed"
         assert lg.verify().ok
 
 
