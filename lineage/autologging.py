@@ -6,7 +6,8 @@
 Each outermost ``fit`` records, on the active run (or on a run of its own, ended when
 the fit returns): the estimator's parameters (``get_params(deep=True)``, so a
 Pipeline's steps read ``clf__C``), ``X`` and ``y`` content-hashed as training data
-(DataFrame column names kept), the fitted model, and ``training_score``.
+(DataFrame column names kept), the fitted model, MLflow's ``estimator_name`` and
+``estimator_class`` tags, ``training_score`` and MLflow's other ``training_*`` metrics.
 ``GridSearchCV`` / ``RandomizedSearchCV`` record the search on the parent run (its
 ``best_*`` params, ``best_cv_score``, the best estimator) and up to
 ``max_tuning_runs`` of the best candidates as child runs. With
@@ -73,6 +74,10 @@ def _patch() -> None:
     from sklearn.utils import all_estimators
 
     for _, cls in all_estimators():
+        if cls.__module__ == "sklearn.preprocessing._label":
+            # LabelEncoder, LabelBinarizer: target encoders sklearn's own metrics fit
+            # inside roc_auc_score & co. (a user's call of those read as a model's fit)
+            continue
         for method in ("fit", "predict", "predict_proba"):
             # patch the class that defines the method (GridSearchCV's fit is BaseSearchCV's)
             owner = next((k for k in cls.__mro__ if method in k.__dict__), None)
@@ -299,6 +304,8 @@ def _record(run: Any, est: Any, X: Any, y: Any) -> None:
             best = run.log_model(est.best_estimator_, type(est.best_estimator_).__name__,
                                  attrs={"artifact_path": "best_estimator"})
             _models[est.best_estimator_] = best.id
+    # MLflow's tags for the fitted estimator: scripts and dashboards filter on them
+    run.set_tags({"estimator_name": name, "estimator_class": f"{type(est).__module__}.{type(est).__qualname__}"})
     if X is not None and y is not None and hasattr(est, "score"):
         try:
             with foreign("{type}: {reason}"):
@@ -307,8 +314,58 @@ def _record(run: Any, est: Any, X: Any, y: Any) -> None:
             _warn("training_score", exc)
         else:
             run.log_metric("training_score", score)
+        metrics = _training_metrics(est, X, y)
+        if metrics:
+            run.log_metrics(metrics)
     if is_search:
         _record_search(run, est)
+
+
+def _training_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
+    """The ``training_*`` metrics MLflow's sklearn autolog logs, on the training data
+    (in-sample: how the model fits, not how it generalises). A metric the estimator
+    cannot give (no predict_proba, one class, a multi-output y) is left out, as MLflow
+    leaves it out."""
+    import math
+
+    from sklearn import metrics as m
+    from sklearn.base import is_classifier, is_regressor
+
+    out: dict[str, float] = {}
+
+    def put(key: str, compute: Any) -> None:
+        try:
+            value = float(compute())
+        except Exception:  # noqa: BLE001 (a metric sklearn refuses for this data: not logged)
+            return
+        if math.isfinite(value):
+            out[f"training_{key}"] = value
+
+    try:
+        with foreign("{type}: {reason}"):
+            pred = est.predict(X)
+    except InvalidInputError:
+        return out
+    if is_classifier(est):
+        put("accuracy_score", lambda: m.accuracy_score(y, pred))
+        put("precision_score", lambda: m.precision_score(y, pred, average="weighted", zero_division=0))
+        put("recall_score", lambda: m.recall_score(y, pred, average="weighted", zero_division=0))
+        put("f1_score", lambda: m.f1_score(y, pred, average="weighted", zero_division=0))
+        if hasattr(est, "predict_proba"):
+            try:
+                with foreign("{type}: {reason}"):
+                    proba = est.predict_proba(X)
+            except InvalidInputError:
+                return out
+            put("log_loss", lambda: m.log_loss(y, proba, labels=getattr(est, "classes_", None)))
+            put("roc_auc", lambda: m.roc_auc_score(y, proba[:, 1]) if proba.shape[1] == 2
+                else m.roc_auc_score(y, proba, multi_class="ovr", average="weighted"))
+    elif is_regressor(est):
+        put("mean_squared_error", lambda: m.mean_squared_error(y, pred))
+        put("root_mean_squared_error", lambda: math.sqrt(m.mean_squared_error(y, pred)))
+        put("mean_absolute_error", lambda: m.mean_absolute_error(y, pred))
+        put("r2_score", lambda: m.r2_score(y, pred))
+    return out
 
 
 def _record_search(run: Any, est: Any) -> None:
@@ -326,7 +383,7 @@ def _record_search(run: Any, est: Any) -> None:
         return
     ranks = list(results.get("rank_test_score", range(1, len(results["params"]) + 1)))
     order = sorted(range(len(results["params"])), key=lambda i: (ranks[i], i))[:n]
-    metric_keys = [k for k in results if k.startswith(("mean_", "std_", "rank_")) and "time" not in k]
+    metric_keys = [k for k in results if k.startswith(("mean_", "std_", "rank_"))]  # (fit and score times too, as MLflow)
     for i in order:
         child = lg.open_run(ActiveRun, f"{run.name}-candidate-{i}", params=results["params"][i],
                             experiment=run.experiment, parent=run.id)

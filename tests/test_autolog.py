@@ -39,6 +39,16 @@ def test_a_fit_records_a_run_with_params_data_model_and_score(project: Path) -> 
     assert run.attrs["status"] == "finished" and run.name == "Pipeline"
     assert run.attrs["params"]["clf__C"] == "0.5" and run.attrs["params"]["scale__with_mean"] == "True"
     assert run.attrs["metrics"]["training_score"] == pytest.approx(pipe.score(X, y))
+    # MLflow's tags and in-sample metrics, which scripts read by name
+    assert run.attrs["tags"]["estimator_class"] == "sklearn.pipeline.Pipeline"
+    assert run.attrs["tags"]["estimator_name"] == "Pipeline"
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    assert run.attrs["metrics"]["training_f1_score"] == pytest.approx(f1_score(y, pipe.predict(X), average="weighted"))
+    assert run.attrs["metrics"]["training_roc_auc"] == pytest.approx(roc_auc_score(y, pipe.predict_proba(X)[:, 1]))
+    assert {"training_accuracy_score", "training_precision_score", "training_recall_score",
+            "training_log_loss"} <= set(run.attrs["metrics"])
+    # (roc_auc_score fits a LabelEncoder inside: not a fit of the user's, no run or model)
     (model,) = lg.nodes(kind="model")
     assert model.name == "Pipeline" and model.attrs["artifact_path"] == "model"
     uses = lg.which_data(model)
