@@ -204,6 +204,22 @@ class RunInputs:
 
 
 @dataclass
+class LoggedModelOutput:
+    """A model a run logged (MLflow 3's ``LoggedModelOutput``); ``model_id`` is the
+    lineage model id, which ``pyfunc.load_model`` and every reference take."""
+
+    model_id: str
+    step: int = 0
+
+
+@dataclass
+class RunOutputs:
+    """What a run produced, in MLflow 3's shape: ``model_outputs``."""
+
+    model_outputs: list[LoggedModelOutput] = field(default_factory=list)
+
+
+@dataclass
 class _DatasetView:
     name: str | None
     digest: str
@@ -227,6 +243,7 @@ class RunView:
     data: RunData
     inputs: RunInputs
     id: str
+    outputs: RunOutputs = field(default_factory=RunOutputs)
 
     def to_dictionary(self) -> dict[str, Any]:
         return {"info": dict(vars(self.info)), "data": {"params": self.data.params, "metrics": self.data.metrics,
@@ -472,7 +489,9 @@ def run_view(lg: Lineage, node: Node) -> RunView:
     )
     metrics = {str(k): metric_value(v) for k, v in (a.get("metrics") or {}).items()}
     params = {str(k): str(v) for k, v in (a.get("params") or {}).items()}
-    return RunView(info, RunData(params, metrics, tags), RunInputs(inputs), node.id)
+    outputs = RunOutputs([LoggedModelOutput(other.id) for rel, _, other in links
+                          if rel == "was_generated_by" and other.kind == "model"])
+    return RunView(info, RunData(params, metrics, tags), RunInputs(inputs), node.id, outputs)
 
 
 class ActiveRun(Run):

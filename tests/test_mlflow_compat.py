@@ -850,6 +850,8 @@ def test_mlflows_model_idioms_read_back(fluent_project: Path) -> None:
     with lineage.open() as lg:
         assert lg.get("wine").attrs["source"] == read.source  # the data's origin is in the graph
     assert info.signature.inputs.input_names() == ["a"] and info.signature.inputs.input_types() == ["double"]
+    outputs = lineage.get_run(run.info.run_id).outputs.model_outputs  # MLflow 3's RunOutputs
+    assert [o.model_id for o in outputs] == [info.model_id]
     lineage.MlflowClient().transition_model_version_stage("lr", "1", "Production")
     assert lineage.pyfunc.load_model("models:/lr/Production").predict(pd.DataFrame({"a": [4.0]}))[0] == pytest.approx(8.0)
     with pytest.raises(lineage.NodeNotFoundError):
