@@ -335,8 +335,9 @@ def _training_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:
 
     def put(key: str, compute: Any) -> None:
         try:
-            value = float(compute())
-        except Exception:  # noqa: BLE001 (a metric sklearn refuses for this data: not logged)
+            with foreign("{type}: {reason}"):  # (a metric sklearn refuses for this data: not logged)
+                value = float(compute())
+        except InvalidInputError:
             return
         if math.isfinite(value):
             out[f"training_{key}"] = value
