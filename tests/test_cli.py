@@ -262,6 +262,19 @@ def test_run_propagates_the_exit_code_and_records_failure(db: Path) -> None:
     assert run["attrs"]["status"] == "failed" and run["attrs"]["exit_code"] == 3
 
 
+def test_a_csv_whose_header_csv_refuses_is_still_recorded_with_the_run(project: Path, db: Path) -> None:
+    """A bare carriage return in a CSV header (old Mac line ends, or bytes that are no
+    CSV) made the csv module raise while describing the output: a command that exited
+    0 was recorded as failed, "interrupted", its output dropped, with a traceback."""
+    result = invoke("run", "-o", "out.csv", "--", sys.executable, "-c",
+                    "open('out.csv', 'wb').write(b'a\\rb,c\\n1,2\\n')")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    run = latest_run(db)
+    assert run["attrs"]["status"] == "finished" and run["attrs"]["exit_code"] == 0
+    added = invoke("add", "out.csv", "--json")
+    assert added.exit_code == 0 and "Traceback" not in added.output
+
+
 def test_run_of_a_missing_program_exits_127_with_one_line(db: Path) -> None:
     result = invoke("run", "--", "no-such-program-anywhere", "x")
     line = assert_one_line_error(result, 127, contains="no-such-program-anywhere")

@@ -614,6 +614,11 @@ def test_describe_csv_edge_cases(tmp_path: Path) -> None:
     assert tsv["format"] == "tsv" and tsv["columns"] == ["a", "b,c"] and tsv["rows"] == 1
 
 
+def test_a_header_the_csv_module_refuses_leaves_out_only_the_columns(tmp_path: Path) -> None:
+    described = _describe(tmp_path, "cr.csv", b"a\rb,c\n1,2\n")
+    assert "columns" not in described and described["rows"] == 1 and described["format"] == "csv"
+
+
 def test_describe_other_formats(tmp_path: Path) -> None:
     assert _describe(tmp_path, "m.Parquet", b"PAR1")["format"] == "parquet"
     attrs = _describe(tmp_path, "README", b"hello")
