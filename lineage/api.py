@@ -2732,6 +2732,8 @@ def _load_card(path: str | os.PathLike[str]) -> Mapping[str, Any]:
         raise InvalidInputError(f"cannot read card {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise InvalidInputError(f"card {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"card {path} is not UTF-8 text: save it as UTF-8") from None
     if not isinstance(data, Mapping):
         raise InvalidInputError(f"card {path} must be a mapping of field keys to text")
     return data

@@ -36,6 +36,14 @@ class LineageGroup(click.Group):
             err = click.ClickException(str(exc))
             err.exit_code = exc.exit_code  # type: ignore[misc]  # click reads it per instance
             raise err from None
+        except UnicodeEncodeError as exc:
+            if "surrogates" not in str(exc.reason):
+                raise
+            # a byte of the command line that is not UTF-8 (a Latin-1 terminal's "café")
+            # reached a search or filter as Python's escape for it
+            bad = exc.object[exc.start:exc.end].encode("utf-8", "surrogateescape")
+            raise click.UsageError(f"an argument holds a byte that is not UTF-8 ({bad!r}); "
+                                   "set your terminal to UTF-8 or leave the character out", ctx) from None
         except BrokenPipeError:  # `lineage ls | head`
             sys.stderr.close()
             raise SystemExit(0) from None
@@ -232,33 +240,48 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
 
         Lineage.check_digest(digest)  # before a store is created for it
     lg = state.lineage(create=True)
+    if not uri:
+        # Every file hashed first, outside any transaction: a big one takes seconds,
+        # and no writer must wait on the lock for it (the stat cache keeps the digests
+        # for the writes below). A file that cannot be read stops here, before any write.
+        for p in paths:
+            _hash_for_add(lg, p, show=not as_json and sys.stderr.isatty())
     nodes = []
-    # One transaction per path, not one around all: hashing must not hold the write lock.
-    for p in paths:
-        if as_model:
-            nodes.append(lg.log_model_file(p, name=name, load=not no_load))
-            continue
-        if uri:
-            nodes.append(lg.log_dataset(name=name, uri=p, digest=digest))
-            continue
-        big = os.path.isdir(p) or os.path.getsize(p) > 64 * 2**20
-        if big and not as_json and sys.stderr.isatty():
-            from rich.progress import Progress
-
-            with Progress(transient=True, console=console().__class__(stderr=True)) as bar:
-                task = bar.add_task(f"hashing {os.path.basename(os.path.normpath(p))}", total=None)
-
-                def progress(done: int, total: int | None, bar: Any = bar, task: Any = task) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                nodes.append(lg.log_dataset(p, name=name, progress=progress))
-        else:
-            nodes.append(lg.log_dataset(p, name=name))
+    with lg.batch():  # all the paths are recorded, or none (a file that is no model)
+        for p in paths:
+            if as_model:
+                nodes.append(lg.log_model_file(p, name=name, load=not no_load))
+            elif uri:
+                nodes.append(lg.log_dataset(name=name, uri=p, digest=digest))
+            else:
+                nodes.append(lg.log_dataset(p, name=name))
     if as_json:
         emit_json({"items": [n.to_dict() for n in nodes]})
         return
     for n in nodes:
         click.echo(f"{n.id}  {n.name or ''}")
+
+
+def _hash_for_add(lg: Any, path: str, *, show: bool) -> None:
+    """Hash ``path`` into the store's stat cache, with a progress bar for a big one."""
+    from .hashing import hash_file, hash_tree
+
+    cache = lg.store.stat_cache
+
+    def digest(progress: Any = None) -> None:
+        if os.path.isdir(path):
+            hash_tree(path, cache=cache, progress=progress)
+        else:
+            hash_file(path, cache=cache, progress=progress)
+
+    if not (show and (os.path.isdir(path) or os.path.getsize(path) > 64 * 2**20)):
+        digest()
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=console().__class__(stderr=True)) as bar:
+        task = bar.add_task(f"hashing {os.path.basename(os.path.normpath(path))}", total=None)
+        digest(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 # ---------------------------------------------------------------------------
@@ -615,6 +638,8 @@ def _read_refs(values: Sequence[str]) -> list[str]:
                     refs += [line.strip() for line in f if line.strip() and not line.startswith("#")]
             except OSError as exc:
                 raise click.ClickException(f"cannot read {v[1:]}: {exc.strerror}") from None
+            except UnicodeDecodeError:
+                raise click.ClickException(f"{v[1:]} is not UTF-8 text: it should hold one reference a line") from None
         else:
             refs += [r for r in v.split(",") if r.strip()] if "," in v else [v]
     return refs

@@ -96,7 +96,10 @@ def load_model_file(path: str | os.PathLike[str]) -> Any:
     except ImportError:
         joblib = None
     # unpickling runs whatever the pickled classes do, and raises whatever they raise
-    with foreign(f"cannot load {path} as a model: {{reason}} (or pass --no-load)"):
+    # (joblib's own words for a file that is no pickle, "pop from empty list", name
+    # nothing the user can act on: the question they answer comes first)
+    with foreign(f"cannot load {path} as a model: is it a pickle or joblib file? ({{type}}: {{reason}}; "
+                 "or pass --no-load)"):
         if joblib is not None:
             return joblib.load(path)
         import pickle

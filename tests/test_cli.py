@@ -173,6 +173,33 @@ def test_add_several_paths_and_a_directory(project: Path, db: Path) -> None:
     assert tree["attrs"]["format"] == "directory" and tree["attrs"]["files"] == 2
 
 
+def test_add_records_every_path_or_none(project: Path, db: Path) -> None:
+    """A later path that fails (a CSV given to --model) left the earlier ones recorded
+    while the command exited 1; a missing path was already checked first."""
+    import pickle
+
+    from sklearn.dummy import DummyClassifier
+
+    (project / "good.pkl").write_bytes(pickle.dumps(DummyClassifier().fit([[0], [1]], [0, 1])))
+    n = events(db)
+    result = invoke("add", "--model", "good.pkl", "data/train.csv")
+    line = assert_one_line_error(result, 1, contains="data/train.csv")
+    assert "is it a pickle or joblib file?" in line
+    assert events(db) == n  # good.pkl is not recorded either
+    assert invoke("add", "--model", "good.pkl").exit_code == 0 and events(db) > n
+
+
+def test_text_that_is_not_utf8_is_one_line_not_a_traceback(project: Path, db: Path) -> None:
+    """A Latin-1 card file, a references file, a search typed in a Latin-1 terminal."""
+    invoke("add", "data/train.csv")
+    (project / "card.yaml").write_bytes(b"intended_use: caf\xe9\n")
+    assert_one_line_error(invoke("annotate", "data/train.csv", "--card", "card.yaml"), 1, contains="not UTF-8")
+    (project / "refs").write_bytes(b"x\xff\n")
+    assert_one_line_error(invoke("blame", "--bad", "@refs"), 1, contains="not UTF-8")
+    search = invoke("search", "caf\udce9")  # (how Python hands over the byte 0xe9 of a command line)
+    assert search.exit_code == 2 and "Traceback" not in search.output and "not UTF-8" in search.stderr
+
+
 def test_add_a_missing_file_records_nothing(project: Path, db: Path) -> None:
     n = events(db)
     result = invoke("add", "data/train.csv", "data/nope.csv")
