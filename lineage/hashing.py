@@ -15,6 +15,7 @@ and progress reporting is a plain callback so this layer never imports rich.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -805,13 +806,11 @@ def describe_file(path: str | os.PathLike[str], digest: FileDigest) -> dict[str,
         raise _file_error(path, exc) from None
     text = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
     delimiter = "\t" if suffix == ".tsv" else _csv_delimiter(text)
-    try:
+    # a header the csv module refuses (a bare carriage return: old Mac line ends, or
+    # bytes that are no CSV at all) is still data with a digest: only the column
+    # names are not known
+    with contextlib.suppress(csv.Error):
         attrs["columns"] = next(csv.reader([text], delimiter=delimiter), [])
-    except csv.Error:
-        # a header the csv module refuses (a bare carriage return: old Mac line ends,
-        # or bytes that are no CSV at all): the file is still data with a digest;
-        # only the column names are not known
-        pass
     if digest.lines is not None:
         lines = digest.lines + (0 if last == b"\n" else 1)
         attrs["rows"] = max(lines - 1, 0)
