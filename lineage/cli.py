@@ -288,12 +288,13 @@ def _hash_for_add(lg: Any, path: str, *, show: bool) -> None:
 # run
 
 
-def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
+def _parse_params(pairs: Sequence[str], option: str = "-p") -> dict[str, str]:
+    """``key=value`` pairs of a repeated option (``option``: how the error names it)."""
     params = {}
     for p in pairs:
         key, sep, value = p.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{p!r} is not key=value", param_hint="-p")
+            raise click.BadParameter(f"{p!r} is not key=value", param_hint=option)
         params[key] = value
     return params
 
@@ -339,7 +340,7 @@ def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], models:
         cmd = cmd[1:]
     if not cmd:
         raise click.UsageError("give the command after --, e.g. lineage run -- python train.py")
-    parsed_params, parsed_tags = _parse_params(params), _parse_params(tags)
+    parsed_params, parsed_tags = _parse_params(params), _parse_params(tags, "-t")
     if predictions is None and (id_column or output_column or of):
         raise click.UsageError("--id-column, --output-column and --of go with --predictions FILE")
     lg = state.lineage(create=True)
@@ -398,7 +399,7 @@ def predict(state: State, model: str, input_path: str, output: str, id_column: s
 @cli.command(name="ls")
 @click.option("--kind", type=click.Choice(list(KINDS)), help="Only nodes of this kind.")
 @click.option("--name", help="Only nodes with this name.")
-@click.option("--limit", type=int, default=None,
+@click.option("--limit", type=click.IntRange(min=1), default=None,
               help="At most this many (newest first). Predictions default to 100: there may be millions.")
 @json_option
 @pass_state

@@ -167,6 +167,23 @@ def feature_columns(obj: Any, model: Node, table: Table, *, id_column: str | Non
     return [c for c in table.columns if c != id_column]
 
 
+def _refuse_recorded_data(store: Store, out: Path) -> None:
+    """Refuse to write over a file whose bytes are recorded data that no earlier
+    `predict` wrote (``-o data/raw.csv`` by a slip clobbered the training data); the
+    predictions of an earlier run may be written over, as a re-run does."""
+    if not out.is_file():
+        return
+    from .hashing import hash_file
+
+    node = store.get_node(f"dataset:{hash_file(out, cache=store.stat_cache).digest}")
+    if node is None:
+        return
+    makers = store.get_nodes(store.generators(node.id))
+    if not any(m.kind == "run" and m.name == "predict" for m in makers.values()):
+        raise InvalidInputError(f"{out} holds recorded data ({node.name or node.id}): write the predictions to "
+                                "another file, or move it first")
+
+
 def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str], *,
                  id_column: str | None = None, output_column: str = "prediction",
                  command: Sequence[str] | None = None) -> PredictResult:
@@ -190,6 +207,7 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
         raise InvalidInputError(f"cannot write {output_path}: no folder {out.parent}")
     if out.exists() and out.resolve() == Path(input_path).resolve():
         raise InvalidInputError(f"{output_path} is the input file: write the predictions to another file")
+    _refuse_recorded_data(store, out)
     obj = model_object(store, model)
     features = feature_columns(obj, model, table, id_column=id_column)
     idx = [table.columns.index(f) for f in features]

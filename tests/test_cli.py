@@ -200,6 +200,18 @@ def test_text_that_is_not_utf8_is_one_line_not_a_traceback(project: Path, db: Pa
     assert search.exit_code == 2 and "Traceback" not in search.output and "not UTF-8" in search.stderr
 
 
+def test_options_given_wrong_are_named_as_given(project: Path, tmp_path: Path) -> None:
+    """-t named as -p; ls --limit -5 listed everything; --db sqlite:///x.db made a
+    folder named 'sqlite:' and a store in it."""
+    tag = invoke("run", "-t", "novalue", "--", "true")
+    assert tag.exit_code == 2 and "-t" in tag.stderr and "-p" not in tag.stderr
+    for bad in ("-5", "0"):
+        assert invoke("ls", "--limit", bad).exit_code == 2
+    for url in ("sqlite:///x.db", "mysql://u@h/db"):
+        assert_one_line_error(invoke("init", db=url), 1, contains="unsupported store URL")
+    assert not (project / "sqlite:").exists() and not (project / "mysql:").exists()
+
+
 def test_add_a_missing_file_records_nothing(project: Path, db: Path) -> None:
     n = events(db)
     result = invoke("add", "data/train.csv", "data/nope.csv")

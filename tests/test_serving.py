@@ -188,6 +188,13 @@ def test_predict_runs_a_recorded_model_on_a_csv_and_records_every_row(project: P
     same = invoke("predict", "lin.pkl", "ids.csv", "-o", "ids.csv", "--id-column", "id")
     assert same.exit_code == 1 and "input file" in same.output
     assert (project / "ids.csv").read_text() == "a,b,id\n1,1,007\n2,2,1e3\n"
+    # nor is recorded data (a slip of -o onto the raw file), while a re-run may
+    # write over the predictions an earlier predict wrote
+    raw = (project / "raw.csv").read_bytes()
+    clobber = invoke("predict", "lin.pkl", "plain.csv", "-o", "raw.csv", "--id-column", "id")
+    assert clobber.exit_code == 1 and "holds recorded data" in clobber.output and "Traceback" not in clobber.output
+    assert (project / "raw.csv").read_bytes() == raw
+    assert invoke("predict", "lin.pkl", "ids.csv", "-o", "ids_out.csv", "--id-column", "id").exit_code == 0
 
 
 def test_a_scored_files_predictions_lead_to_their_run_and_input(project: Path) -> None:

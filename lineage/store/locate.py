@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..errors import (
+    InvalidInputError,
     NoStoreError,
 )
 from .schema import DB_NAME, STORE_DIR
@@ -43,6 +45,9 @@ def locate(path: str | os.PathLike[str] | None = None, *, create: bool) -> Path:
         from .postgres import PgUrl
 
         return PgUrl(chosen)  # type: ignore[return-value]  # a str standing for the location
+    if isinstance(chosen, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", chosen):
+        # `sqlite:///x.db`, `mysql://…` read as a path made a folder named `sqlite:`
+        raise InvalidInputError(f"unsupported store URL {chosen!r}: give a file path or a postgresql:// URL")
     if chosen:
         p = Path(chosen).expanduser()
         if p.is_dir() or str(chosen).endswith(("/", os.sep)):
