@@ -19,6 +19,7 @@ import click
 from ._version import __version__
 from .errors import FilterSyntaxError, LineageError
 from .model import KINDS, LISTING_ORDER, json_document
+from .render.labels import clean_line
 
 # ---------------------------------------------------------------------------
 # plumbing
@@ -259,7 +260,7 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
         emit_json({"items": [n.to_dict() for n in nodes]})
         return
     for n in nodes:
-        click.echo(f"{n.id}  {n.name or ''}")
+        click.echo(f"{n.id}  {clean_line(n.name or '', None)}")  # (a name never drives the terminal)
 
 
 def _hash_for_add(lg: Any, path: str, *, show: bool) -> None:
@@ -1314,7 +1315,7 @@ def promote(state: State, ref: str, label: str, reason: str | None, as_json: boo
         emit_json(p.to_dict())
         return
     moved = f" (moved from {p.previous})" if p.previous else ""
-    click.echo(f"{p.name}@{p.label} is now @{p.version} {p.model}{moved}")
+    click.echo(f"{clean_line(p.name, None)}@{p.label} is now @{p.version} {p.model}{moved}")
 
 
 @cli.command()
@@ -1335,7 +1336,7 @@ def unpromote(state: State, name: str, label: str, reason: str | None, as_json: 
     if as_json:
         emit_json(p.to_dict())
         return
-    click.echo(f"{p.name}@{p.label} no longer names a version (was @{p.version} {p.model})")
+    click.echo(f"{clean_line(p.name, None)}@{p.label} no longer names a version (was @{p.version} {p.model})")
 
 
 @cli.command()

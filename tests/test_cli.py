@@ -210,6 +210,9 @@ def test_options_given_wrong_are_named_as_given(project: Path, tmp_path: Path) -
     for url in ("sqlite:///x.db", "mysql://u@h/db"):
         assert_one_line_error(invoke("init", db=url), 1, contains="unsupported store URL")
     assert not (project / "sqlite:").exists() and not (project / "mysql:").exists()
+    # a name cannot drive the terminal when `add` echoes it (ls and show already clean it)
+    added = invoke("add", "data/train.csv", "--name", "a\x1b]0;PWNED\x07b")
+    assert added.exit_code == 0 and "\x1b" not in added.output and "\x07" not in added.output
 
 
 def test_add_a_missing_file_records_nothing(project: Path, db: Path) -> None:
