@@ -215,6 +215,14 @@ def test_options_given_wrong_are_named_as_given(project: Path, tmp_path: Path) -
     assert added.exit_code == 0 and "\x1b" not in added.output and "\x07" not in added.output
 
 
+def test_a_file_added_under_another_name_is_found_by_its_path(project: Path, db: Path) -> None:
+    """`add f.csv --name train`: `show f.csv` said nothing was recorded there."""
+    (project / "f.csv").write_text("a,b\n7,7\n")
+    added = as_json("add", "f.csv", "--name", "train")["items"][0]
+    assert as_json("show", "f.csv")["id"] == added["id"]
+    assert as_json("trace", "f.csv")["nodes"][0]["id"] == added["id"]
+
+
 def test_add_a_missing_file_records_nothing(project: Path, db: Path) -> None:
     n = events(db)
     result = invoke("add", "data/train.csv", "data/nope.csv")

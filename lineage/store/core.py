@@ -1152,6 +1152,12 @@ class Store:
                 node = self.get_node(row[0])
                 assert node is not None
                 return node
+        if paths and r.name and r.label is None and r.version is None:
+            # a file recorded under another name (`add f.csv --name train`) is still
+            # that file: its bytes name it, as its id is their digest
+            by_content = self._by_content(r.name, r.kind)
+            if by_content is not None:
+                return by_content
         path = self._as_project_path(r.name) if paths and r.name and r.label is None else None
         if path is not None:
             # `add` and `run` name a file by its path from the project root, so
@@ -1166,6 +1172,21 @@ class Store:
                 raise NodeNotFoundError(r.text, hint + (f"; did you mean {', '.join(near)}?" if near else "")) from None
         near = self._near_names(r.name, r.kind) if r.name else []
         raise NodeNotFoundError(r.text, f"did you mean {', '.join(near)}?" if near else "")
+
+    def _by_content(self, name: str, kind: str | None) -> Node | None:
+        """The recorded dataset, model or artifact whose id is the digest of the file
+        ``name`` names, when it is one (hashed through the stat cache); else None."""
+        if not os.path.isfile(name):
+            return None
+        from ..hashing import hash_file
+
+        try:
+            digest = hash_file(name, cache=self.stat_cache).digest
+        except (LineageError, OSError):
+            return None
+        ids = [f"{k}:{digest}" for k in ("dataset", "model", "artifact") if kind in (None, k)]
+        found = self.get_nodes(ids)
+        return next((found[i] for i in ids if i in found), None)
 
     def _as_project_path(self, name: str) -> str | None:
         """``name`` as the project-relative path a file is recorded under (see
