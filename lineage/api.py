@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from . import tracking
+from . import hashing, tracking
 from .model import Node, make_id
 from .store import DB_NAME, STORE_DIR, Store, VerifyReport, locate
 
@@ -482,6 +482,39 @@ class Lineage:
         return run_command(self.store, argv, inputs=inputs, outputs=outputs, models=models, params=params, tags=tags,
                            name=name, experiment=experiment, predictions=predictions, id_column=id_column,
                            output_column=output_column, of=of, detect=detect, load=load)
+
+    def digest(self, path: str | os.PathLike[str], *, progress: Any = None) -> str:
+        """The SHA-256 that names a file or folder as a dataset (``dataset:<digest>``),
+        remembered in the store's stat cache, so recording it next costs a ``stat``.
+
+        `lineage add` hashes every path first, outside any write transaction, then
+        records them all in one.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            A file or a directory.
+        progress : callable, optional
+            ``progress(done_bytes, total_bytes)``, called while hashing.
+
+        Returns
+        -------
+        str
+            64 hex digits.
+
+        Raises
+        ------
+        InvalidInputError
+            When the path is missing or cannot be read.
+
+        Examples
+        --------
+        >>> lg.digest("data/raw.csv") == lg.log_dataset("data/raw.csv").id.split(":")[1]
+        True
+        """
+        if os.path.isdir(path):
+            return hashing.hash_tree(path, cache=self.store.stat_cache, progress=progress)[0]
+        return hashing.hash_file(path, cache=self.store.stat_cache, progress=progress).digest
 
     def log_model_file(self, path: str | os.PathLike[str], *, name: str | None = None, load: bool = True) -> Node:
         """Record a model file made elsewhere (a pickle or joblib file), content-addressed

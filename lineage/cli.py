@@ -19,7 +19,6 @@ import click
 from ._version import __version__
 from .errors import FilterSyntaxError, LineageError
 from .model import KINDS, LISTING_ORDER, json_document
-from .render.labels import clean_line
 
 # ---------------------------------------------------------------------------
 # plumbing
@@ -260,29 +259,26 @@ def add(state: State, paths: tuple[str, ...], name: str | None, uri: bool, diges
         emit_json({"items": [n.to_dict() for n in nodes]})
         return
     for n in nodes:
-        click.echo(f"{n.id}  {clean_line(n.name or '', None)}")  # (a name never drives the terminal)
+        click.echo(f"{n.id}  {_shown(n.name or '')}")  # (a name never drives the terminal)
 
 
 def _hash_for_add(lg: Any, path: str, *, show: bool) -> None:
     """Hash ``path`` into the store's stat cache, with a progress bar for a big one."""
-    from .hashing import hash_file, hash_tree
-
-    cache = lg.store.stat_cache
-
-    def digest(progress: Any = None) -> None:
-        if os.path.isdir(path):
-            hash_tree(path, cache=cache, progress=progress)
-        else:
-            hash_file(path, cache=cache, progress=progress)
-
     if not (show and (os.path.isdir(path) or os.path.getsize(path) > 64 * 2**20)):
-        digest()
+        lg.digest(path)
         return
     from rich.progress import Progress
 
     with Progress(transient=True, console=console().__class__(stderr=True)) as bar:
         task = bar.add_task(f"hashing {os.path.basename(os.path.normpath(path))}", total=None)
-        digest(lambda done, total: bar.update(task, completed=done, total=total))
+        lg.digest(path, progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def _shown(name: str) -> str:
+    """A user's name as echoed on a terminal: control characters dropped (`clean_line`)."""
+    from .render.labels import clean_line
+
+    return clean_line(name, None)
 
 
 # ---------------------------------------------------------------------------
@@ -1315,7 +1311,7 @@ def promote(state: State, ref: str, label: str, reason: str | None, as_json: boo
         emit_json(p.to_dict())
         return
     moved = f" (moved from {p.previous})" if p.previous else ""
-    click.echo(f"{clean_line(p.name, None)}@{p.label} is now @{p.version} {p.model}{moved}")
+    click.echo(f"{_shown(p.name)}@{p.label} is now @{p.version} {p.model}{moved}")
 
 
 @cli.command()
@@ -1336,7 +1332,7 @@ def unpromote(state: State, name: str, label: str, reason: str | None, as_json: 
     if as_json:
         emit_json(p.to_dict())
         return
-    click.echo(f"{clean_line(p.name, None)}@{p.label} no longer names a version (was @{p.version} {p.model})")
+    click.echo(f"{_shown(p.name)}@{p.label} no longer names a version (was @{p.version} {p.model})")
 
 
 @cli.command()
