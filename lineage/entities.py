@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError, NodeNotFoundError, UnsupportedError
 from .model import Node
-from .tracking import DEFAULT_EXPERIMENT, Run
+from .tracking import DEFAULT_EXPERIMENT, KILLED, Run
 
 if TYPE_CHECKING:
     from .api import Lineage
@@ -440,7 +440,7 @@ def paged(items: Sequence[Any], max_results: int | None, page_token: Any) -> Pag
 def mlflow_status(attrs: Mapping[str, Any]) -> str:
     """MLflow's status of a run: a failed run whose error text says it was killed
     (`end_run(status="KILLED")`, an imported KILLED run) reads ``KILLED``."""
-    if attrs.get("status") == "failed" and str(attrs.get("error") or "").startswith("killed"):
+    if attrs.get("status") == "failed" and str(attrs.get("error") or "").startswith(KILLED):
         return "KILLED"
     return STATUS.get(str(attrs.get("status")), "RUNNING")
 

@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from .entities import missing_names
 from .errors import InvalidInputError, NodeNotFoundError
+from .promotion import STAGE_LABELS
+
+#: a stage's name in a ``models:/NAME/STAGE`` URI (any case) -> the label that holds it
+_STAGE_LABELS = {stage.lower(): label for stage, label in STAGE_LABELS.items()}
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import Lineage
@@ -173,10 +177,10 @@ def resolve_model_uri(lg: Lineage, model_uri: Any) -> Node:
                 ref = f"model:{name}"
             elif version.isdigit():
                 ref = f"model:{name}@{version}"
-            elif version.lower() in ("staging", "production"):
+            elif version.lower() in _STAGE_LABELS:
                 # MLflow 2's stage URIs: the version holding the stage's label
                 # (`transition_model_version_stage` puts it)
-                ref = f"model:{name}@{version.lower()}"
+                ref = f"model:{name}@{_STAGE_LABELS[version.lower()]}"
             else:
                 raise InvalidInputError(f"{uri!r}: the version must be a number, 'latest', Staging, Production or @alias")
             try:

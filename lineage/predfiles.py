@@ -167,6 +167,10 @@ def feature_columns(obj: Any, model: Node, table: Table, *, id_column: str | Non
     return [c for c in table.columns if c != id_column]
 
 
+#: the name of the run `predict_file` records (and of the runs whose output it may replace)
+PREDICT_RUN = "predict"
+
+
 def _refuse_recorded_data(store: Store, out: Path) -> None:
     """Refuse to write over a file whose bytes are recorded data that no earlier
     `predict` wrote (``-o data/raw.csv`` by a slip clobbered the training data); the
@@ -179,7 +183,7 @@ def _refuse_recorded_data(store: Store, out: Path) -> None:
     if node is None:
         return
     makers = store.get_nodes(store.generators(node.id))
-    if not any(m.kind == "run" and m.name == "predict" for m in makers.values()):
+    if not any(m.kind == "run" and m.name == PREDICT_RUN for m in makers.values()):
         raise InvalidInputError(f"{out} holds recorded data ({node.name or node.id}): write the predictions to "
                                 "another file, or move it first")
 
@@ -242,8 +246,8 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
         w.writerow(([id_column] if id_column else []) + [output_column])
         for i, v in enumerate(y):
             w.writerow(([ids[i]] if ids is not None else []) + [v])
-    run = Run.start(store, "predict", command=list(command) if command else ["lineage", "predict", str(model_ref),
-                                                                              str(input_path), "-o", str(output_path)],
+    run = Run.start(store, PREDICT_RUN, command=list(command) if command else ["lineage", "predict", str(model_ref),
+                                                                                   str(input_path), "-o", str(output_path)],
                     entry_point="lineage")
     try:
         run.log_input(str(input_path), role="input")

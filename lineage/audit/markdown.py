@@ -377,8 +377,7 @@ def render_report(report: AuditReport) -> str:
             if sec.get("extra") == "validation":
                 out += _validation(d)
             elif sec.get("extra") == "evaluation_data":
-                evaluation = _data_table(d, "evaluation")
-                out += evaluation if len(evaluation) > 3 else [
+                out += _data_table(d, "evaluation") if any(x["role"] == "evaluation" for x in d["data"]) else [
                     "No evaluation dataset recorded (metrics logged with `dataset=` record one).", ""]
             for i in sec["fields"]:
                 out += [f"### {order.get(i['key'], i['number'])}. {esc(i['title'])} — {_status(i['status'])}", "",

@@ -220,7 +220,7 @@ class LineageTrackingStore(_TrackingSqlStore):
         """``update_run(run_id, name=…)``: a rename, recorded as route 1 records one,
         a new ``mlflow.runName`` tag (the node keeps the name it started with). Only
         a name that differs: MLflow passes the current one along with other updates."""
-        run = self._mirror.runs.get(run_id) or self._mirror.run(run_id)
+        run = self._mirror.run(run_id)
         state = self._mirror.store.with_run_state([run.node])[0].attrs
         if (state.get("tags") or {}).get("mlflow.runName", run.node.name) != name:
             run.set_tag("mlflow.runName", name)

@@ -1301,9 +1301,7 @@ class Store:
         """``{alias: node id}`` for those of ``names`` recorded as an alias (the first
         node each names); one query per 500 names, on the ``aliases_name`` index."""
         out: dict[str, str] = {}
-        names = list(dict.fromkeys(names))
-        for i in range(0, len(names), 500):
-            chunk = names[i:i + 500]
+        for chunk in chunked(list(dict.fromkeys(names)), 500):
             rows = self.conn.execute(
                 f"SELECT name, node FROM aliases WHERE name IN ({', '.join('?' * len(chunk))}) ORDER BY pk DESC", chunk)
             out.update(rows)  # (newest first: the oldest of a name is written last, and kept)
