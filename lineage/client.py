@@ -160,10 +160,16 @@ class MlflowClient(ModelRegistry):
             self.set_terminated(run_id, status)
 
     def delete_run(self, run_id: str) -> None:
-        """Refused: records are append-only."""
+        """Mark a run deleted (see `fluent.delete_run`: the record stays)."""
         from . import fluent
 
         fluent.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        """Undo `delete_run`."""
+        from . import fluent
+
+        fluent.restore_run(run_id)
 
     def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "", run_view_type: Any = None,
                     max_results: int = 1000, order_by: Sequence[str] | None = None, page_token: Any = None) -> list[RunView]:
@@ -174,7 +180,7 @@ class MlflowClient(ModelRegistry):
 
         found = fluent.search_runs_on(self._lg, [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids),
                                       filter_string, None, order_by, "list", False, None, current=None,
-                                      module=mlflow_filter)
+                                      module=mlflow_filter, view_type=run_view_type)
         return paged(found, max_results, page_token)
 
     # -- params, metrics, tags -------------------------------------------------------

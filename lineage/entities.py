@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError, NodeNotFoundError, UnsupportedError
 from .model import Node
-from .tracking import DEFAULT_EXPERIMENT, KILLED, Run
+from .tracking import DEFAULT_EXPERIMENT, KILLED, LIFECYCLE_TAG, Run
 
 if TYPE_CHECKING:
     from .api import Lineage
@@ -277,13 +277,27 @@ class RunTag:
 
 
 class ViewType:
-    """MLflow's ``ViewType`` for ``search_runs(run_view_type=…)`` and
-    ``search_experiments``: lineage deletes no run or experiment, so every view is
-    every one of them."""
+    """MLflow's ``ViewType`` for ``search_runs(run_view_type=…)`` (runs marked deleted
+    with `delete_run` are left out of ``ACTIVE_ONLY``, the default) and
+    ``search_experiments`` (no experiment is deleted: every view is every one)."""
 
     ACTIVE_ONLY = 1
     DELETED_ONLY = 2
     ALL = 3
+
+
+_VIEW_TYPES = {"ACTIVE_ONLY": ViewType.ACTIVE_ONLY, "DELETED_ONLY": ViewType.DELETED_ONLY, "ALL": ViewType.ALL}
+
+
+def in_view(view: RunView, view_type: Any) -> bool:
+    """Whether a run belongs in a ``search_runs`` of MLflow's ``run_view_type`` (a
+    `ViewType` number or MLflow's own enum; None: active only, MLflow's default)."""
+    wanted = _VIEW_TYPES.get(str(view_type).upper(), view_type) if view_type is not None else ViewType.ACTIVE_ONLY
+    if wanted not in (ViewType.ACTIVE_ONLY, ViewType.DELETED_ONLY, ViewType.ALL):
+        raise InvalidInputError(f"run_view_type must be ViewType.ACTIVE_ONLY, DELETED_ONLY or ALL, got {view_type!r}")
+    if wanted == ViewType.ALL:
+        return True
+    return (view.info.lifecycle_stage == "deleted") == (wanted == ViewType.DELETED_ONLY)
 
 
 @dataclass
@@ -452,6 +466,8 @@ def run_view(lg: Lineage, node: Node) -> RunView:
     a = node.attrs
     links = lg.run_links(node)
     tags = {str(k): str(v) for k, v in (a.get("tags") or {}).items()}
+    # (deleted is a state of the run in MLflow's views, not one of its tags)
+    lifecycle = "deleted" if tags.pop(LIFECYCLE_TAG, None) == "deleted" else "active"
     # (a run renamed with the mlflow.runName tag, as MLflow renames one, reads renamed:
     # its node keeps the name it started with)
     tags.setdefault("mlflow.runName", node.name or "")
@@ -485,7 +501,7 @@ def run_view(lg: Lineage, node: Node) -> RunView:
         run_id=run_hex(node.id), run_name=tags["mlflow.runName"], experiment_id=experiment_id_of(a.get("experiment")),
         user_id=user, status=mlflow_status(a), start_time=to_ms(a.get("started_at") or node.created_at),
         end_time=to_ms(a.get("ended_at")) if a.get("status") != "running" else None,
-        artifact_uri=lg.artifacts_uri(),
+        artifact_uri=lg.artifacts_uri(), lifecycle_stage=lifecycle,
     )
     metrics = {str(k): metric_value(v) for k, v in (a.get("metrics") or {}).items()}
     params = {str(k): str(v) for k, v in (a.get("params") or {}).items()}

@@ -28,6 +28,7 @@ from .entities import (
     experiment_name_for_id,
     experiment_view,
     from_ms,
+    in_view,
     known_experiments,
     model_info,
     remember_experiment,
@@ -41,7 +42,7 @@ from .errors import InvalidInputError, WriteRefusedError, log
 from .model import Node, version_number
 from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
-from .tracking import Run
+from .tracking import LIFECYCLE_TAG, Run
 
 _state = threading.local()
 _lock = threading.Lock()
@@ -309,10 +310,27 @@ def get_parent_run(run_id: str) -> RunView | None:
 
 
 def delete_run(run_id: str) -> None:
-    """Refused: lineage's records are append-only (a run is never deleted; redact
-    personal data with ``lineage redact`` instead)."""
-    raise WriteRefusedError(f"lineage's records are append-only: run {run_id} cannot be deleted "
-                            "(use `lineage redact` to erase personal data)")
+    """Mark a run deleted, as MLflow's ``delete_run`` does: it leaves ``search_runs``
+    (unless ``run_view_type`` asks for deleted runs) and reads ``lifecycle_stage
+    "deleted"``; `restore_run` brings it back. Records are append-only: the run stays
+    in the graph, and who deleted it and when is a ledger event (a tag, `LIFECYCLE_TAG`).
+    Raises NodeNotFoundError for an unknown run."""
+    _set_lifecycle(run_id, "deleted")
+
+
+def restore_run(run_id: str) -> None:
+    """Undo `delete_run`. Raises WriteRefusedError for a run that is not deleted, as MLflow does."""
+    _set_lifecycle(run_id, "active")
+
+
+def _set_lifecycle(run_id: str, stage: str) -> None:
+    from .client import live_run
+
+    lg = get_lineage()
+    node = resolve_run(lg, run_id)
+    if stage == "active" and run_view(lg, node).info.lifecycle_stage != "deleted":
+        raise WriteRefusedError(f"run {run_hex(node.id)} is not deleted: nothing to restore")
+    live_run(lg, node.id).set_tag(LIFECYCLE_TAG, stage)
 
 
 def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str = "", run_view_type: Any = None,
@@ -329,14 +347,16 @@ def search_runs(experiment_ids: Sequence[str] | None = None, filter_string: str 
 
     lg = get_lineage()
     return search_runs_on(lg, experiment_ids, filter_string, max_results, order_by, output_format,
-                          search_all_experiments, experiment_names, current=_current_experiment(), module=mlflow_filter)
+                          search_all_experiments, experiment_names, current=_current_experiment(), module=mlflow_filter,
+                          view_type=run_view_type)
 
 
 def search_runs_on(lg: Lineage, experiment_ids: Sequence[str] | None, filter_string: str | None, max_results: int | None,
                    order_by: Sequence[str] | None, output_format: str, search_all: bool,
-                   experiment_names: Sequence[str] | None, *, current: str | None, module: Any) -> Any:
-    """`search_runs` on ``lg``: the runs of the experiments matching MLflow's filter, ordered and cut, as a
-    DataFrame or a list (``output_format``)."""
+                   experiment_names: Sequence[str] | None, *, current: str | None, module: Any,
+                   view_type: Any = None) -> Any:
+    """`search_runs` on ``lg``: the runs of the experiments matching MLflow's filter and
+    ``view_type`` (`in_view`), ordered and cut, as a DataFrame or a list (``output_format``)."""
     if output_format not in ("pandas", "list"):
         raise InvalidInputError(f"output_format must be 'pandas' or 'list', got {output_format!r}")
     clauses = module.parse(filter_string)
@@ -356,7 +376,7 @@ def search_runs_on(lg: Lineage, experiment_ids: Sequence[str] | None, filter_str
         exp = "(" + " or ".join("experiment = '" + n.replace("'", "''") + "'" for n in names) + ")"
         where = f"{exp} and ({where})" if where else exp
     nodes = lg.runs(where=where) if names != [] else []
-    views = [v for v in (run_view(lg, n) for n in nodes) if module.matches(v, clauses)]
+    views = [v for v in (run_view(lg, n) for n in nodes) if in_view(v, view_type) and module.matches(v, clauses)]
     views = module.sort_views(views, order)
     if max_results is not None:
         views = views[: int(max_results)]

@@ -87,6 +87,13 @@ def ensure_agent(store: Store) -> Node:
 #: finished, failed and crashed (DESIGN.md), so a killed run is failed, said so here
 KILLED = "killed"
 
+#: The run tag MLflow's ``delete_run`` and ``restore_run`` set (``deleted`` /
+#: ``active``): MLflow's ``lifecycle_stage`` of a run. Records are append-only, so a
+#: deleted run stays in the graph, and who deleted it and when is the tag's ledger
+#: event; MLflow's views read the tag as ``info.lifecycle_stage`` and leave deleted
+#: runs out of active searches (`entities.in_view`).
+LIFECYCLE_TAG = "mlflow.lifecycleStage"
+
 #: stores (this process's objects) whose actor is known to be a recorded agent node:
 #: nodes are never deleted, so once seen it stays, and a write need not ask again
 _ACTOR_RECORDED: weakref.WeakKeyDictionary[Store, str] = weakref.WeakKeyDictionary()

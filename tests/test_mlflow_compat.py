@@ -369,12 +369,57 @@ def test_experiments(fluent_project: Path) -> None:
     assert lineage.get_run(run.info.run_id).info.experiment_id == exp_id
 
 
-def test_delete_run_is_refused(fluent_project: Path) -> None:
-    with lineage.start_run() as run:
-        pass
-    with pytest.raises(lineage.WriteRefusedError, match="append-only"):
-        lineage.delete_run(run.info.run_id)
-    assert lineage.get_run(run.info.run_id).info.status == "FINISHED"
+def test_delete_run_hides_the_run_from_searches_and_keeps_its_record(fluent_project: Path) -> None:
+    """MLflow's soft delete: out of active searches, readable as deleted, restorable;
+    the run, its params and who deleted it stay in the store (append-only)."""
+    from lineage import MlflowClient
+    from lineage.entities import ViewType
+
+    with lineage.start_run() as kept:
+        lineage.log_param("alpha", 1)
+    with lineage.start_run() as dropped:
+        lineage.log_param("alpha", 2)
+    run_id = dropped.info.run_id
+    lineage.delete_run(run_id)
+
+    view = lineage.get_run(run_id)
+    assert view.info.lifecycle_stage == "deleted"
+    assert view.data.params == {"alpha": "2"}  # the record stays
+    assert "mlflow.lifecycleStage" not in view.data.tags  # a state of the run, not one of its tags
+    ids = lambda **kw: {r.info.run_id for r in lineage.search_runs(output_format="list", **kw)}  # noqa: E731
+    assert ids() == {kept.info.run_id}  # MLflow's default: active runs only
+    assert ids(run_view_type=ViewType.DELETED_ONLY) == {run_id}
+    assert ids(run_view_type=ViewType.ALL) == {kept.info.run_id, run_id}
+    assert ids(run_view_type="ALL", filter_string="attributes.lifecycle_stage = 'deleted'") == {run_id}
+    client = MlflowClient()
+    assert [r.info.run_id for r in client.search_runs(["0"])] == [kept.info.run_id]
+    with pytest.raises(lineage.InvalidInputError, match="run_view_type"):
+        lineage.search_runs(run_view_type=7)
+
+    client.restore_run(run_id)
+    assert lineage.get_run(run_id).info.lifecycle_stage == "active"
+    assert ids() == {kept.info.run_id, run_id}
+    with pytest.raises(lineage.WriteRefusedError, match="not deleted"):
+        client.restore_run(run_id)
+    # both changes are ledger events of the run, and the ledger still verifies
+    lg = fluent.get_lineage()
+    history = [e.payload["keys"] for e in lg.store.events() if e.type == "tags"]
+    assert history[-2:] == [["mlflow.lifecycleStage"], ["mlflow.lifecycleStage"]]
+    assert lg.verify().ok
+
+
+def test_the_audit_says_who_deleted_the_training_run(fluent_project: Path) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = np.random.default_rng(0).random((40, 3)), np.arange(40) % 2
+    with lineage.start_run(run_name="train") as run:
+        info = lineage.sklearn.log_model(LogisticRegression().fit(X, y), name="clf")
+    lineage.delete_run(run.info.run_id)
+    doc = fluent.get_lineage().audit(info.id).to_dict()
+    steps = [s for s in doc["accountability"] if "deleted" in s["step"]]
+    assert [s["step"] for s in steps] == ["training run train marked deleted in MLflow"]
+    assert steps[0]["who"] and steps[0]["at"] and steps[0]["event"]
 
 
 def test_tracking_uri(tmp_path: Path, fluent_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

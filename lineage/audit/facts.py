@@ -18,6 +18,7 @@ from ..errors import InvalidInputError, LineageError, log
 from ..model import Node, canonical_json, short_id, version_number
 from ..query import rows as query_rows
 from ..store import Store
+from ..tracking import LIFECYCLE_TAG
 
 #: libraries worth naming in a report when installed (normalised distribution names)
 KEY_PACKAGES = (
@@ -187,6 +188,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
             "outputs": [{"id": o, "name": nodes[o].name if o in nodes else None, "kind": o.split(":", 1)[0]}
                         for o in generated_by.get(run_id, [])],
             "states": states,
+            "lifecycle": _lifecycle(store, run_id, agents),
             "event": store.event_of(run_id),
         }
 
@@ -471,6 +473,10 @@ def _accountability(data: list[dict[str, Any]], preparation: list[dict[str, Any]
         steps.append({"step": f"{what} {r['name'] or r['id']}", "subject": r["id"], "who": who.get("label"),
                       "agent_id": who.get("id"), "at": r["started_at"], "ended_at": r["ended_at"], "status": status,
                       "event": r.get("event")})
+        for change in r["lifecycle"]:
+            steps.append({"step": f"{what} {r['name'] or r['id']} {change['what']}", "subject": r["id"],
+                          "who": change["who"], "agent_id": change["agent_id"], "at": change["at"], "ended_at": None,
+                          "status": None, "event": change["event"]})
     owner = model.get("owner") or {}
     steps.append({"step": f"model {model['name']} recorded", "subject": model["id"], "who": owner.get("label"),
                   "agent_id": owner.get("id"), "at": model["created_at"], "ended_at": None, "status": None,
@@ -486,6 +492,21 @@ def _accountability(data: list[dict[str, Any]], preparation: list[dict[str, Any]
                       "who": who, "agent_id": None, "at": a["at"], "ended_at": None, "status": None,
                       "event": a["event"]})
     return sorted(steps, key=lambda s: (s["at"] or "", s["event"] or 0))
+
+
+def _lifecycle(store: Store, run_id: str, agents: Agents) -> list[dict[str, Any]]:
+    """A run marked deleted or restored through MLflow (`delete_run`, `restore_run`):
+    ``{what, who, agent_id, at, event}`` each time. The run and all it recorded stay
+    (records are append-only), but someone judged it not worth keeping in sight, and
+    an auditor reading a model trained by it should know who, and when."""
+    out = []
+    for change in query_rows.tag_changes_of(store, run_id, LIFECYCLE_TAG):
+        ev = store.event(int(change["event"]))
+        payload = ev.payload if ev is not None and ev.payload else {}
+        out.append({"what": "marked deleted in MLflow" if change["value"] == "deleted" else "restored in MLflow",
+                    "who": agents.label(payload.get("actor")), "agent_id": payload.get("actor"),
+                    "at": payload.get("at"), "event": change["event"]})
+    return out
 
 
 def _label_steps(store: Store, node: Node) -> list[dict[str, Any]]:

@@ -46,7 +46,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as _TrackingS
 from ..errors import InvalidInputError, LineageError, NodeNotFoundError, WriteRefusedError, foreign, log
 from ..model import Edge, Node, make_id
 from ..store import Store
-from ..tracking import Run
+from ..tracking import LIFECYCLE_TAG, Run
 
 SCHEME = "lineage"
 _STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}
@@ -215,6 +215,14 @@ class LineageTrackingStore(_TrackingSqlStore):
 
         return self._mirror.call(lambda: super(LineageTrackingStore, self).update_run_info(
             run_id, run_status, end_time, run_name), mirror, "the run's end")
+
+    def delete_run(self, run_id: str) -> Any:
+        return self._mirror.call(lambda: super(LineageTrackingStore, self).delete_run(run_id),
+                                 lambda _: self._mirror.run(run_id).set_tag(LIFECYCLE_TAG, "deleted"), "the run's deletion")
+
+    def restore_run(self, run_id: str) -> Any:
+        return self._mirror.call(lambda: super(LineageTrackingStore, self).restore_run(run_id),
+                                 lambda _: self._mirror.run(run_id).set_tag(LIFECYCLE_TAG, "active"), "the run's restoration")
 
     def _mirror_rename(self, run_id: str, name: str) -> None:
         """``update_run(run_id, name=…)``: a rename, recorded as route 1 records one,

@@ -40,6 +40,12 @@ def metrics_of(store: Store, run_id: str) -> list[dict[str, Any]]:
                                 for r in store.conn.execute(sql, (run_id,))])
 
 
+def tag_changes_of(store: Store, run_id: str, key: str) -> list[dict[str, Any]]:
+    """Every value a run's tag ``key`` was given, in order: ``{value, event}``."""
+    sql = f"SELECT value, event FROM tags WHERE run = ? AND key = ? AND {published()} ORDER BY pk"
+    return _with_events(store, [dict(zip(("value", "event"), r)) for r in store.conn.execute(sql, (run_id, key))])
+
+
 def run_states_of(store: Store, run_id: str) -> list[dict[str, Any]]:
     """A run's state changes in order: ``{status, at, exit_code, error, noticed_by, event}``."""
     sql = (f"SELECT status, at, exit_code, error, noticed_by, event FROM run_states WHERE run = ? AND {published()} "

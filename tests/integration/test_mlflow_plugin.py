@@ -228,6 +228,31 @@ def test_artifacts_and_a_rename_through_the_plugin_reach_lineage(tmp_path: Path)
         assert lg.verify().ok
 
 
+def test_a_run_deleted_and_restored_through_the_plugin_is_recorded(tmp_path: Path) -> None:
+    """MLflow's ``delete_run`` (the UI's delete button, a cleanup script) hides a run;
+    lineage keeps it and records who deleted it and when, and reads it deleted, as
+    route 1 does."""
+    env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet",
+           "MLFLOW_TRACKING_URI": f"lineage://{tmp_path}"}
+    code = ("import mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.log_param('a', 1)\n"
+            "c = mlflow.MlflowClient(); c.delete_run(run.info.run_id)\n"
+            "assert not mlflow.search_runs(output_format='list')\n"
+            "print(run.info.run_id)")
+    run_id = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                            cwd=tmp_path, timeout=120).stdout.split()[-1]
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        run = lg.get(f"mlflow:{run_id}")
+        assert lg.store.with_run_state([run])[0].attrs["tags"]["mlflow.lifecycleStage"] == "deleted"
+    restore = f"import mlflow; mlflow.MlflowClient().restore_run({run_id!r})"
+    subprocess.run([sys.executable, "-c", restore], env=env, check=True, cwd=tmp_path, timeout=120)
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        run = lg.get(f"mlflow:{run_id}")
+        assert lg.store.with_run_state([run])[0].attrs["tags"]["mlflow.lifecycleStage"] == "active"
+        assert lg.verify().ok
+
+
 def test_logging_through_the_plugin_loads_no_query_layer(tmp_path: Path) -> None:
     """A script's first metric used to import lineage's query layer (and networkx with
     it), 0.1-0.3 s inside the script's own loop: recording needs neither."""
