@@ -782,3 +782,20 @@ def tempfile_dir() -> str:
     import tempfile
 
     return tempfile.mkdtemp(prefix="lineage-render-")
+
+
+def test_a_subgraph_as_text_is_its_tree_inside_a_notebook_too(monkeypatch) -> None:
+    """rich takes a process whose IPython shell is Jupyter's for a notebook and, asked
+    to print, displays instead of writing: ``str(lg.trace(m))`` came back empty there,
+    so a trace saved to a file or a log from a notebook was ""."""
+    import builtins
+
+    class ZMQInteractiveShell:  # the class name rich looks for (Jupyter's kernel shell)
+        pass
+
+    monkeypatch.setattr(builtins, "get_ipython", lambda: ZMQInteractiveShell(), raising=False)
+    runs = [Node("run:" + _uuid(i + 1), "run", f"step{i}", {"status": "finished"}) for i in range(3)]
+    sub = build_subgraph(runs, [Edge(runs[i].id, runs[i + 1].id, "was_informed_by") for i in range(2)], runs[0].id,
+                         direction="upstream")
+    text = str(sub)
+    assert all(f"step{i}" in text for i in range(3))

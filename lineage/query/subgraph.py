@@ -140,7 +140,10 @@ class Subgraph:
 
         out = io.StringIO()
         width = max(100, shutil.get_terminal_size((120, 24)).columns)
-        Console(file=out, width=width, color_system=None, highlight=False, soft_wrap=True).print(to_tree(self))
+        # (force_jupyter off: in a notebook rich would display the tree as a side effect
+        # and leave the text empty, so `str()`, saved or logged, was "")
+        Console(file=out, width=width, color_system=None, highlight=False, soft_wrap=True,
+                force_jupyter=False).print(to_tree(self))
         return out.getvalue().rstrip("\n")
 
     def __rich__(self) -> Any:
