@@ -595,7 +595,7 @@ class Lineage:
         """
         from .predfiles import predict_file
 
-        return predict_file(self.store, self.get(model), input, output, id_column=id_column, command=command)
+        return predict_file(self.store, self._model(model), input, output, id_column=id_column, command=command)
 
     def prediction_logger(self, model: Any, *, max_batch: int = 1000, max_delay: float = 0.5,
                           max_queue: int = 100_000, on_full: str = "block") -> PredictionLogger:
@@ -637,7 +637,7 @@ class Lineage:
         """
         from .predlog import PredictionLogger
 
-        logger = PredictionLogger(self.store, self.get(model) if isinstance(model, str) else model,
+        logger = PredictionLogger(self.store, self._model(model) if isinstance(model, str) else model,
                                   max_batch=max_batch, max_delay=max_delay, max_queue=max_queue, on_full=on_full)
         if not hasattr(self, "_loggers"):
             import weakref
@@ -740,13 +740,38 @@ class Lineage:
         """
         return Items(self.store.nodes(kind=kind, name=name, limit=limit))
 
+    def _model(self, ref: Any, *, also: tuple[str, ...] = (), check: bool = True) -> Node:
+        """The model version ``ref`` names, for the verbs that take a model (or one of
+        the kinds in ``also``). A name or prefix shared with a run or a dataset means
+        the model: autolog names a run and the model it fits after the estimator, so
+        `audit LogisticRegression` was ambiguous between the two though only one of
+        them can be audited. Raises InvalidInputError for a node of another kind
+        (unless ``check`` is false: the verb says why in its own words)."""
+        from .errors import AmbiguousIdError, InvalidInputError, NodeNotFoundError
+
+        try:
+            node = self.get(ref)
+        except AmbiguousIdError as exc:
+            text = str(ref)
+            if not isinstance(ref, str) or ":" in text.split("@", 1)[0] or \
+                    not any(c.startswith("model:") for c in exc.candidates):
+                raise
+            try:
+                node = self.get(f"model:{text}")
+            except NodeNotFoundError:
+                raise exc from None
+        if check and node.kind != "model" and node.kind not in also:
+            raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+        return node
+
     def history(self, name: str, *, kind: str | None = None) -> list[Node]:
         """Every version recorded under a name, oldest first.
 
         Parameters
         ----------
         name : str
-            The name.
+            The name, or ``kind:name`` (what an ambiguous reference asks for, when
+            a run and a model share a name).
         kind : str, optional
             Only this kind, when names clash across kinds.
 
@@ -759,6 +784,11 @@ class Lineage:
         >>> [n.attrs["params"]["C"] for n in lg.history("clf")]
         [1.0, 0.1, 0.01]
         """
+        from .model import KINDS
+
+        prefix, sep, rest = name.partition(":") if isinstance(name, str) else ("", "", "")
+        if kind is None and sep and prefix in KINDS and rest:
+            kind, name = prefix, rest
         return Items(self.store.history(name, kind=kind))
 
     def verify(self, *, head: str | None = None, record: bool = False, since_checkpoint: bool = False,
@@ -882,7 +912,7 @@ class Lineage:
         """
         from . import query
 
-        return Items(query.which_data(self.store, self.get(model).id))
+        return Items(query.which_data(self.store, self._model(model, check=False).id))
 
     def path(self, a: Any, b: Any) -> list[Node]:
         """A shortest provenance path from ``a`` back to ``b`` (empty when none).
@@ -1411,7 +1441,7 @@ class Lineage:
         """
         from . import promotion
 
-        return promotion.promote(self.store, self.get(ref), label, reason=reason, author=author, name=name)
+        return promotion.promote(self.store, self._model(ref, check=False), label, reason=reason, author=author, name=name)
 
     def unpromote(self, name: Any, label: str, *, reason: str | None = None, author: str | None = None) -> Any:
         """Take a label off the version of a model name that holds it.
@@ -1485,7 +1515,7 @@ class Lineage:
         """
         from . import promotion
 
-        return promotion.set_stage(self.store, self.get(ref), name, stage, author=author)
+        return promotion.set_stage(self.store, self._model(ref, check=False), name, stage, author=author)
 
     def promotions(self, name: Any) -> list[Any]:
         """Every label change of a model name, oldest first, with version numbers.
@@ -1535,9 +1565,9 @@ class Lineage:
         from .query.serving import model_history
 
         kind, sep, rest = name.partition(":")
-        if sep and kind in KINDS and rest:
-            return model_history(self.store, self.history(rest, kind=kind), rest)
-        return model_history(self.store, self.history(name), name)
+        bare = rest if sep and kind in KINDS and rest else name
+        # (only the model's versions: autolog names a run after the estimator too)
+        return model_history(self.store, self.history(bare, kind="model"), bare)
 
     def labels(self, name: Any) -> dict[str, Node]:
         """``{label: model version}`` of every label a model name holds now.
@@ -1633,8 +1663,8 @@ class Lineage:
         bare = r.name is not None and r.version is None and r.label is None and r.prefix is None \
             and r.request is None and r.kind in (None, "model")
         if not bare:
-            return self.get(text), None
-        node = self.get(text)
+            return self._model(text, check=False), None
+        node = self._model(text, check=False)
         if node.kind != "model" or not node.name:
             return node, None
         versions = self.store.history(node.name, kind="model")
@@ -1676,11 +1706,7 @@ class Lineage:
         """
         from . import describe
 
-        node = self.get(ref)
-        if node.kind != "model":
-            from .errors import InvalidInputError
-
-            raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+        node = self._model(ref)
         attrs = dict(node.attrs)
         if "features_out" not in attrs and attrs.get("flavor") == "sklearn":
             fresh = describe.describe_model(describe.load_model(self.store, node))
@@ -1713,7 +1739,7 @@ class Lineage:
         """
         from .features import feature_lineage
 
-        node = self.get(model)
+        node = self._model(model, also=("prediction",))
         if node.kind == "prediction":
             node = self.get(node.attrs["model"])
         return feature_lineage(self.store, node.id, attrs=self.describe_model(node))
@@ -1750,11 +1776,8 @@ class Lineage:
         (['a', 'b'], 10)
         """
         from . import describe
-        from .errors import InvalidInputError
 
-        node = self.get(model)
-        if node.kind != "model":
-            raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+        node = self._model(model)
         return describe.compute_importance(self.store, node, data, target, n_repeats=n_repeats)
 
     def mark_sensitive(self, ref: Any, columns: Sequence[str] | str, *, author: str | None = None) -> list[str]:
@@ -1824,7 +1847,7 @@ class Lineage:
         """
         from . import promotion
 
-        return promotion.allow_sensitive(self.store, self.get(model), columns, reason, author=author)
+        return promotion.allow_sensitive(self.store, self._model(model, check=False), columns, reason, author=author)
 
     def check_sensitive(self, model: Any) -> Any:
         """`feature_lineage` of a model, whose ``.ok`` is False when a sensitive column
@@ -2568,9 +2591,7 @@ class Lineage:
 
         from .errors import InvalidInputError
 
-        node = self.get(ref)
-        if node.kind != "model":
-            raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+        node = self._model(ref)
         path = self.artifact_file(node)
         try:
             blob = path.read_bytes()
@@ -2687,9 +2708,7 @@ class Lineage:
 
         if not isinstance(name, str) or not name.strip():
             raise InvalidInputError("a registered model needs a name")
-        node = self.get(ref)
-        if node.kind != "model":
-            raise InvalidInputError(f"{node.id} is a {node.kind}, not a model")
+        node = self._model(ref)
         if name != node.name and name not in self.store.aliases(node.id):
             self.store.add_node(Node(node.id, "model", name, dict(node.attrs)), event_type="model")
         return Node(node.id, node.kind, name, node.attrs, node.created_at)

@@ -480,14 +480,8 @@ def history(state: State, name: str, as_json: bool) -> None:
       lineage history train
       lineage history data/train.csv --json
     """
-    from .model import KINDS
-
     lg = state.lineage()
-    kind, sep, rest = name.partition(":")
-    if sep and kind in KINDS and rest:  # `dataset:train` when a name is used by two kinds
-        versions = lg.history(rest, kind=kind)
-    else:
-        versions = lg.history(name)
+    versions = lg.history(name)  # (or `dataset:train`, when a name is used by two kinds)
     if not versions:  # an unknown name is an unknown reference: exit 1, JSON or not
         raise click.ClickException(f"no versions recorded under {name!r} (see `lineage ls`)")
     if versions[0].kind == "model":  # versions beside the promotions of their labels

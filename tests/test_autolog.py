@@ -153,3 +153,30 @@ def test_a_recording_problem_warns_and_never_breaks_the_fit(project: Path) -> No
     assert any("lineage autolog could not record" in str(w.message) for w in caught)
     (run,) = fluent.get_lineage().runs()
     assert run.attrs["status"] == "finished"  # our gap does not fail the user's run
+
+
+def test_verbs_that_take_a_model_read_the_estimators_name_as_the_model(project: Path) -> None:
+    """Autolog names a run and the model it fits after the estimator, so every verb
+    given "LogisticRegression" said it was ambiguous, though only the model can be
+    audited, promoted, loaded or described; and the `model:NAME` the error asks
+    for found no history."""
+    from sklearn.linear_model import LogisticRegression
+
+    lineage.autolog()
+    X, y = _data()
+    LogisticRegression().fit(X, y)
+    LogisticRegression(C=0.5).fit(X, y)
+    lg = fluent.get_lineage()
+    newest = lg.history("model:LogisticRegression")[-1]
+    assert [n.kind for n in lg.history("model:LogisticRegression")] == ["model", "model"]
+    assert [n.kind for n in lg.history("run:LogisticRegression")] == ["run", "run"]
+    assert lg.describe_model("LogisticRegression")["class"].endswith("LogisticRegression")
+    assert lg.audit("LogisticRegression").to_dict()["subject"]["id"] == newest.id
+    lg.promote("LogisticRegression", "production")
+    assert lg.labels("LogisticRegression")["production"].id == newest.id
+    assert lg.load_model("LogisticRegression").C == 0.5
+    assert len(lg.model_history("LogisticRegression").versions) == 2
+    with pytest.raises(lineage.InvalidInputError, match="is a run, not a model"):
+        lg.describe_model("run:LogisticRegression")
+    with pytest.raises(lineage.AmbiguousIdError):  # a verb that takes any kind still asks
+        lg.get("LogisticRegression")
