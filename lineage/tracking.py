@@ -817,6 +817,9 @@ class Run:
         unchanged. Raises InvalidInputError for bad evaluation data (nothing recorded).
         """
         self._check_open()
+        if isinstance(model, (str, os.PathLike)):  # (it was pickled as the model: a str)
+            raise InvalidInputError(f"log_model takes the fitted model object, not a path ({os.fspath(model)!r}); "
+                                    "record a saved model file with lg.log_model_file(PATH), or `lineage run -o PATH`")
         # (MLflow's artifact path, where given, is the role of its generation, as an
         # artifact's path is: the same model logged again under another path keeps both)
         where = (attrs or {}).get("artifact_path")

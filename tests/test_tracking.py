@@ -186,6 +186,16 @@ def test_log_model_saves_the_artifact_and_describes_it(lg: lineage.Lineage, fitt
     assert (pickle.loads(artifact.read_bytes()).predict(X) == forest.predict(X)).all()
 
 
+def test_log_model_of_a_path_says_how_to_record_a_model_file(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """``run.log_model("model.pkl", "m")`` pickled the path's text as the model (class
+    ``builtins.str``), for a file that need not exist."""
+    with lg.start_run("train") as run:
+        for path in ("model.pkl", tmp_path / "model.pkl"):
+            with pytest.raises(lineage.InvalidInputError, match="not a path.*log_model_file"):
+                run.log_model(path, "m")
+    assert lg.nodes(kind="model") == []
+
+
 def test_predictions_are_logged_in_bulk_and_findable(lg: lineage.Lineage, fitted) -> None:
     X, y, forest, _ = fitted
     with lg.start_run("train") as run:
