@@ -247,10 +247,14 @@ class Lineage:
         >>> lg.get(run.id).attrs["status"], lg.get(run.id).attrs["metrics"]
         ('finished', {'accuracy': 0.7})
         """
+        opened = tracking.OPENED_RUNS
         if run_id is not None:
-            return tracking.Run.resume(self.store, run_id)
-        return tracking.Run.start(self.store, name, params=params, tags=tags, experiment=experiment,
-                                  description=description, parent=parent, command=command)
+            run = tracking.Run.resume(self.store, run_id, owner=opened)
+        else:
+            run = tracking.Run.start(self.store, name, params=params, tags=tags, experiment=experiment,
+                                     description=description, parent=parent, command=command, owner=opened)
+        opened.runs.append(run)
+        return run
 
     def log_predictions(self, model: Any, inputs: Any, outputs: Any, *, request_ids: Sequence[Any] | None = None,
                         scores: Any = None, keep_inputs: bool = False, decision: Mapping[str, Any] | None = None) -> list[str]:

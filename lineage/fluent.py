@@ -42,7 +42,7 @@ from .errors import InvalidInputError, WriteRefusedError, log
 from .model import Node, version_number
 from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
-from .tracking import LIFECYCLE_TAG, Run
+from .tracking import LIFECYCLE_TAG, OPENED_RUNS, Run
 
 _state = threading.local()
 _lock = threading.Lock()
@@ -276,9 +276,36 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
 
 
 def active_run() -> ActiveRun | None:
-    """The innermost active run of this thread, or None."""
+    """The innermost active run of this thread, or None: one started here, else the
+    newest run this thread opened with `Lineage.start_run` on the same store and has
+    not ended. Inside ``with lg.start_run("x"):``, ``lineage.log_metric`` and autolog
+    had each started a run of their own (one left running), splitting the work."""
     runs = run_stack().runs
-    return runs[-1] if runs else None  # type: ignore[return-value]
+    if runs:
+        return runs[-1]  # type: ignore[return-value]
+    return _opened_run()
+
+
+def _opened_run() -> ActiveRun | None:
+    """The newest open run of `tracking.OPENED_RUNS` on the fluent API's store (any
+    store before that one is opened), as an `ActiveRun`: MLflow's face of the same
+    object, sharing its state (its end, its lock, the params it knows), so ending
+    either ends both."""
+    opened = [r for r in OPENED_RUNS.runs if not r._ended]
+    if not opened:
+        return None
+    run = opened[-1]
+    lg = _default["lg"]
+    if lg is not None and str(lg.store.path) != str(run.store.path):
+        return None  # (a run of another store: the fluent API writes to its own)
+    if isinstance(run, ActiveRun):
+        return run
+    view = run.__dict__.get("_mlflow_view")
+    if view is None:
+        view = object.__new__(ActiveRun)
+        view.__dict__ = run.__dict__  # (one state, two faces: not a copy that could drift)
+        run.__dict__["_mlflow_view"] = view
+    return view
 
 
 def last_active_run() -> RunView | None:

@@ -12,6 +12,7 @@ import math
 import os
 import posixpath
 import sys
+import threading
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -93,6 +94,24 @@ KILLED = "killed"
 #: event; MLflow's views read the tag as ``info.lifecycle_stage`` and leave deleted
 #: runs out of active searches (`entities.in_view`).
 LIFECYCLE_TAG = "mlflow.lifecycleStage"
+
+class _OpenedRuns(threading.local):
+    """The runs a thread opened through the facade (`Lineage.start_run`), oldest
+    first, until they end: the fluent API (``lineage.log_metric``, autolog) logs to
+    the newest when it has no run of its own, so the two documented styles mix
+    (`fluent.active_run`). A run ended from another thread is left in its opener's
+    list, ended: readers skip those."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+
+    def _forget(self, run: Run) -> None:  # (a run's owner is told when it ends)
+        if run in self.runs:
+            self.runs.remove(run)
+
+
+OPENED_RUNS = _OpenedRuns()
+
 
 #: stores (this process's objects) whose actor is known to be a recorded agent node:
 #: nodes are never deleted, so once seen it stays, and a write need not ask again

@@ -180,3 +180,29 @@ def test_verbs_that_take_a_model_read_the_estimators_name_as_the_model(project: 
         lg.describe_model("run:LogisticRegression")
     with pytest.raises(lineage.AmbiguousIdError):  # a verb that takes any kind still asks
         lg.get("LogisticRegression")
+
+
+def test_inside_a_facade_run_the_fluent_calls_and_autolog_log_to_it(project: Path) -> None:
+    """The README's ``with lg.start_run("x"):`` and MLflow's habits in one cell:
+    ``lineage.log_metric`` had started a run of its own (left running after the
+    block) and autolog a third, so the model's trace did not lead to the run the
+    user named."""
+    from sklearn.linear_model import LogisticRegression
+
+    lg = fluent.get_lineage()
+    with lg.start_run("by hand", params={"C": 1.0}) as run:
+        assert lineage.active_run().info.run_id == run.id.split(":", 1)[1]
+        lineage.log_metric("accuracy", 0.93)
+        lineage.autolog()
+        X, y = _data()
+        model = LogisticRegression().fit(X, y)
+    assert lineage.active_run() is None  # ended with its block, both faces
+    assert [n.name for n in lg.runs()] == ["by hand"]
+    recorded = lg.get(run.id)
+    assert recorded.attrs["status"] == "finished" and recorded.attrs["metrics"]["accuracy"] == 0.93
+    made = [o for rel, _, o in lg.run_links(recorded) if rel == "was_generated_by"]
+    assert [m.kind for m in made] == ["model"] and lg.load_model(made[0]).coef_.tolist() == model.coef_.tolist()
+    # a run of another store is not the fluent API's
+    other = lineage.open(project / "elsewhere" / "lineage.db")
+    with other.start_run("elsewhere"):
+        assert lineage.active_run() is None
