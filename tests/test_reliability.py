@@ -840,3 +840,21 @@ def test_a_thread_that_ended_leaves_no_connection_open(store: Store) -> None:
     gc.collect()
     assert len(store._conns) <= 2  # this thread's, and at most one not yet collected
     assert store.verify().ok
+
+
+def test_a_store_deleted_while_open_refuses_writes_rather_than_losing_them(tmp_path: Path) -> None:
+    """SQLite writes on to an open file that no longer has a name: a notebook whose
+    store folder was removed while its kernel lived logged on, every call returning
+    normally, and found nothing when the store was opened again."""
+    import shutil
+
+    folder = tmp_path / "project"
+    lg = lineage.open(folder / ".lineage" / "lineage.db")
+    run = lg.start_run("before")
+    run.log_param("a", 1)
+    shutil.rmtree(folder)
+    with pytest.raises(lineage.LineageError, match="deleted or replaced while this process had it open"):
+        run.log_param("b", 2)
+    (tmp_path / "x.csv").write_text("a\n1\n")
+    with pytest.raises(lineage.LineageError, match="deleted or replaced"):
+        lg.log_dataset(tmp_path / "x.csv")
