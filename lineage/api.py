@@ -37,6 +37,20 @@ class Items(list[Any]):
     def to_dict(self) -> dict[str, Any]:
         return {"items": [x.to_dict() if hasattr(x, "to_dict") else x for x in self]}
 
+    def _repr_html_(self) -> str | None:
+        """In a notebook, the table ``lineage`` prints for such a list (a list of nodes
+        showed as a long repr of dataclasses); None, the plain repr, for other lists."""
+        from .query.results import DataUse
+        from .render import tables
+        from .render.views import as_html
+
+        if self and all(isinstance(x, DataUse) for x in self):
+            return as_html(tables.data_uses_table(self))
+        if self and all(isinstance(x, Node) for x in self):
+            runs = all(x.kind == "run" and "status" in x.attrs for x in self)
+            return as_html(tables.runs_table(self) if runs else tables.nodes_table(self))
+        return None
+
 
 def _agent_id() -> str:
     from .capture import capture_agent
@@ -743,6 +757,27 @@ class Lineage:
         ['test', 'train', 'raw']
         """
         return Items(self.store.nodes(kind=kind, name=name, limit=limit))
+
+    def holds(self, run: tracking.Run) -> bool:
+        """Whether ``run`` records into this store (opened through this facade or
+        another one on the same file or server).
+
+        Parameters
+        ----------
+        run : Run
+            An open run.
+
+        Returns
+        -------
+        bool
+
+        Examples
+        --------
+        >>> with lg.start_run("fit") as run:
+        ...     lg.holds(run)
+        True
+        """
+        return str(run.store.path) == str(self.store.path)
 
     def _model(self, ref: Any, *, also: tuple[str, ...] = (), check: bool = True) -> Node:
         """The model version ``ref`` names, for the verbs that take a model (or one of

@@ -296,7 +296,7 @@ def _opened_run() -> ActiveRun | None:
         return None
     run = opened[-1]
     lg = _default["lg"]
-    if lg is not None and str(lg.store.path) != str(run.store.path):
+    if lg is not None and not lg.holds(run):
         return None  # (a run of another store: the fluent API writes to its own)
     if isinstance(run, ActiveRun):
         return run

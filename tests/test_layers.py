@@ -74,6 +74,8 @@ LAZY_UP: dict[tuple[str, str], str] = {
         "a Subgraph's views (str, __rich__, _repr_svg_, _repr_html_) draw it with the renderer (DESIGN.md §3)",
     ("lineage.query.results", "lineage.render.tables"):
         "query answers print as tables in a terminal or notebook (__rich__); the tables are presentation, in render",
+    ("lineage.query.results", "lineage.render.views"):
+        "query answers show as those tables in str() and in a notebook (_repr_html_)",
     ("lineage.tracking", "lineage.client"):
         "`import lineage as mlflow` makes tracking `mlflow.tracking`, whose MlflowClient scripts reach for",
 }

@@ -799,3 +799,24 @@ def test_a_subgraph_as_text_is_its_tree_inside_a_notebook_too(monkeypatch) -> No
                          direction="upstream")
     text = str(sub)
     assert all(f"step{i}" in text for i in range(3))
+
+
+def test_answers_show_as_their_tables_in_print_and_in_a_notebook(lg: lineage.Lineage) -> None:
+    """A diff, a list of runs and `which_data` showed in a notebook (and a diff in
+    print()) as the dataclasses' reprs: kilobytes of nested node dumps. They show as
+    the tables `lineage` prints, every user string escaped in the HTML."""
+    hostile = "<script>alert(1)</script> & co"
+    with lg.start_run(hostile, params={"C": 1.0}) as a:
+        a.log_metric("accuracy", 0.8)
+    with lg.start_run("second", params={"C": 2.0}) as b:
+        b.log_metric("accuracy", 0.9)
+    diff = lg.diff(a.id, b.id)
+    text = str(diff)
+    assert "accuracy" in text and "0.8" in text and "0.9" in text and "Change(" not in text
+    html = diff._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;" in html and "accuracy" in html
+    runs = lg.runs()
+    html = runs._repr_html_()
+    assert html is not None and "&lt;script&gt;" in html and "second" in html and "<script>" not in html
+    assert lg.history(hostile)._repr_html_() is not None  # nodes of any kind
+    assert lineage.api.Items([1, 2])._repr_html_() is None  # anything else: the plain repr

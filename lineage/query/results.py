@@ -18,6 +18,22 @@ TRAINING_ROLES = frozenset({"training", "train", "input"})
 HELD_OUT_ROLES = frozenset({"validation", "testing", "evaluation", "test", "eval", "val", "valid"})
 
 
+class _Views:
+    """``str()``/``print()`` and Jupyter show an answer as the table ``lineage`` prints
+    (its ``__rich__``), not as the dataclass's repr (a diff was 4 KB of nested node
+    dumps in a notebook)."""
+
+    def __str__(self) -> str:
+        from ..render.views import as_text
+
+        return as_text(self)
+
+    def _repr_html_(self) -> str:
+        from ..render.views import as_html
+
+        return as_html(self)
+
+
 def role_group(role: str | None) -> str:
     """``training``, ``held_out``, ``upstream`` or ``other`` for a stored role."""
     if role is None or role in TRAINING_ROLES:
@@ -68,7 +84,7 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Diff:
+class Diff(_Views):
     """How two models (or runs) differ in lineage."""
 
     a: Node
@@ -127,7 +143,7 @@ class ParamImportance:
 
 
 @dataclass(frozen=True)
-class Insights:
+class Insights(_Views):
     """Which parameters matter most for ``metric``, across ``runs`` runs: each
     parameter's share of the importance (shares sum to 1, or are all 0 when the
     parameters predict nothing) and its rank correlation with the metric."""
@@ -149,7 +165,7 @@ class Insights:
 
 
 @dataclass(frozen=True)
-class Status:
+class Status(_Views):
     """Recorded datasets whose file on disk no longer matches its digest (``changed``)
     and what depends on them (``affected``: datasets, runs and models, each model's
     predictions folded into one ``group`` node)."""
