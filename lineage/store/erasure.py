@@ -62,7 +62,9 @@ SCRUB_TRIES = 50
 #: What an erasure cannot reach; `redact`'s output and docs/integrity.md say so.
 ERASURE_LIMITS = ("copies made before the erasure are outside the store's reach: backups, exported files "
                   "and audit reports already written, and (on PostgreSQL) the server's WAL (until its segments "
-                  "are recycled), WAL archive, replicas and base backups")
+                  "are recycled), WAL archive, replicas and base backups; and a person is found by their agent's "
+                  "name, email and login, not in free text (a statement's words, a reason, an error) nor in the "
+                  "paths of data and code nodes (docs/integrity.md, Erasure)")
 
 
 def in_erased_form(table: str, values: Sequence[Any]) -> bool:
