@@ -56,6 +56,9 @@ _ERASED_COLUMNS: dict[str, dict[str, Any]] = {
 # and kind, an annotation's author): what the record vouches for is a blanking.
 _PERSON_FORMS: dict[str, dict[str, Any]] = {"annotations": {"author": None}}
 
+#: tables whose rows can be erased twice, in two forms (a person's, then a node's)
+PARTLY_ERASABLE = frozenset(_PERSON_FORMS)
+
 #: How often `scrub` asks for the WAL to be emptied, 0.1 s apart, while readers hold it.
 SCRUB_TRIES = 50
 
