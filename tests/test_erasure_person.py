@@ -178,3 +178,21 @@ def test_an_erased_author_edited_back_fails_verify(tmp_path: Path, monkeypatch: 
         assert not lg.verify().ok
         conn.execute("UPDATE promotions SET author = NULL, label = 'production' WHERE label = 'staging'")
         assert not lg.verify().ok
+
+
+def test_a_tag_or_param_that_is_the_person_loses_its_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           store_path: Any) -> None:
+    """An MLflow script's `mlflow.user` tag is the login; a param can hold the email:
+    their values go, their keys and the run's other values stay."""
+    monkeypatch.chdir(tmp_path)
+    with _as(monkeypatch, EVE, store_path) as lg:
+        with lg.start_run("fit", params={"notify": "eve@example.com", "C": 0.5},
+                          tags={"mlflow.user": "evelogin", "team": "risk"}) as run:
+            pass
+        lg.redact(lg.actor, reason="GDPR request 9")
+        node = lg.get(run.id)  # (the run's own attrs named her too: erased whole)
+        params = dict(lg.store.conn.execute("SELECT key, value FROM params WHERE run = ?", (run.id,)).fetchall())
+        tags = dict(lg.store.conn.execute("SELECT key, value FROM tags WHERE run = ?", (run.id,)).fetchall())
+        assert params["notify"] is None and params["C"] == "0.5"
+        assert tags["mlflow.user"] is None and tags["team"] == "risk"
+        assert node.attrs["redacted"] is True and node.name is None and lg.verify().ok
