@@ -387,7 +387,8 @@ class Lineage:
 
     def redact(self, ref: Any, *, reason: str) -> int:
         """Erase the personal content of one node (GDPR erasure) without breaking the
-        chain. See `Store.redact`.
+        chain; for an agent, also the person's name, email and login wherever else the
+        store recorded them. See `Store.redact`.
 
         Parameters
         ----------

@@ -20,11 +20,11 @@ import re
 import stat
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lineage.errors import log
-from lineage.model import canonical_json
+from lineage.model import agent_label, canonical_json
 from lineage.secrets import is_secret_name, mask_text, mask_url
 
 if TYPE_CHECKING:
@@ -482,14 +482,6 @@ def _git_config(key: str) -> str | None:
     out = run_git(where, "config", "--get", key, timeout=5.0)
     value = out.decode("utf-8", "replace").strip() if out else ""
     return value or None
-
-
-def agent_label(attrs: Mapping[str, Any]) -> str:
-    """How an agent reads in a record: ``"Ada Lovelace <ada@example.com> (ada@gpu-1)"``,
-    or ``"ada@gpu-1"`` when git names no one."""
-    account = f"{attrs.get('user') or 'unknown'}@{attrs.get('host') or 'unknown'}"
-    person = " ".join(p for p in (attrs.get("name"), f"<{attrs['email']}>" if attrs.get("email") else None) if p)
-    return f"{person} ({account})" if person else account
 
 
 def capture_agent(*, fresh: bool = False) -> tuple[str, dict[str, Any]]:

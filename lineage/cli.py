@@ -1228,8 +1228,12 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
 
     A prediction loses its input digest, output, score and request id; any other node
     its name and attributes (a run also its params, tags and error text); annotations
-    on it lose their text. Ids, times and links stay. The erasure is itself a ledger
-    event (who, when, why), and `lineage verify` still passes. It cannot be undone.
+    on it lose their text. A person (an agent) also loses their name, email and login
+    wherever else they were recorded: as the author of a label change or a statement,
+    in who recorded a statement, in their runs' captured environment (the statements
+    and labels stay, their author reads [erased]). Ids, times and links stay. The
+    erasure is itself a ledger event (who, when, why), and `lineage verify` still
+    passes. It cannot be undone.
     The store's WAL and free pages are scrubbed (when another process holds the store
     open, the output says what may remain and how to finish); copies made earlier
     (backups, exports, reports) are not reached, and the output says so.
@@ -1238,6 +1242,7 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
     Example:
       lineage redact request:req-0042 --reason "GDPR request 2026-114"
       lineage redact dataset:3f2a9c --reason "consent withdrawn" --yes
+      lineage redact agent:9e13228d --reason "GDPR request 2026-115"
     """
     lg = state.lineage()
     node = lg.get(ref)

@@ -204,6 +204,20 @@ def uuid7_time(hex_id: str) -> datetime:
 # ---------------------------------------------------------------------------
 # canonical JSON: the one encoding that digests and the ledger are computed over
 
+#: How a person whose agent was erased reads where their name stood (an author, who
+#: recorded a statement): the fact stays, and says that its person was erased.
+ERASED_PERSON = "[erased]"
+
+
+def agent_label(attrs: Mapping[str, Any]) -> str:
+    """How an agent reads in a record: ``"Ada Lovelace <ada@example.com> (ada@gpu-1)"``,
+    or ``"ada@gpu-1"`` when git names no one. (Here, below the store, because erasure
+    must find the very text a record was written with.)"""
+    account = f"{attrs.get('user') or 'unknown'}@{attrs.get('host') or 'unknown'}"
+    person = " ".join(p for p in (attrs.get("name"), f"<{attrs['email']}>" if attrs.get("email") else None) if p)
+    return f"{person} ({account})" if person else account
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 kept: equal values give equal text.
 

@@ -26,6 +26,7 @@ from .errors import InvalidInputError, LineageError, NodeNotFoundError, WriteRef
 from .model import (
     ANNOTATION_FIELDS,
     ENDED_STATUSES,
+    ERASED_PERSON,
     SENSITIVE_FIELDS,
     Edge,
     Node,
@@ -1107,7 +1108,10 @@ def read_annotations(store: Store, node_id: str) -> dict[str, dict[str, Any]]:
         payload = (event.payload or {}) if event is not None else {}
         actor = str(payload.get("actor") or "") or None
         label = payload.get("recorded_by")
-        if label is None and actor is not None:  # written before the payload said so
+        if event is not None and event.payload is None:
+            # a payload goes only with the person it named (`erasure._person_rows`)
+            label = ERASED_PERSON
+        elif label is None and actor is not None:  # written before the payload said so
             agent = store.get_node(actor) if actor.startswith("agent:") else None
             label = capture.agent_label(agent.attrs) if agent is not None else actor
         note["recorded_by"] = label

@@ -21,6 +21,7 @@ from conftest import require_program
 
 import lineage
 from lineage.cli import cli
+from lineage.model import ERASED_PERSON
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -106,6 +107,8 @@ def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None
 
         lg.compute_importance(model, data=pd.DataFrame({"x": [0.0, 1.0, 0.5], "y": [0, 1, 1]}), target="y")
         lg.redact(ids[0], reason="erasure request")  # the documented rule for erased rows
+        lg.redact(lg.actor, reason="erasure request 2")  # a person: a promotion's and a statement's author
+        assert lg.store.promotion_rows("clf")[0]["author"] == ERASED_PERSON
         report = lg.verify(record=True)
         count, head = lg.store.head()
     out = subprocess.run([sys.executable, str(script), str(db)], capture_output=True, text=True)

@@ -368,6 +368,33 @@ def test_erasure_rewrites_the_tables_it_changed_so_no_old_row_version_remains(ur
         assert s.get_node(target.id).name is None and s.verify().ok  # type: ignore[union-attr]
 
 
+def test_erasing_a_person_rewrites_the_ledger_and_the_tables_that_named_them(url: str) -> None:
+    """A person's erasure changes rows of promotions and annotations and the payload of
+    the event that recorded their statement: the events table is rewritten with the
+    others, so no old version of the payload stays in its files."""
+    from lineage.model import agent_label, now_iso
+    from lineage.store.postgres import _split_url
+
+    eve = {"name": "Eve Qzxwplm", "email": "eve.qzxwplm@example.com", "user": "eveqz", "host": "vm"}
+    agent = make_id("agent", "ef" * 32)
+    with Store(url, actor=agent) as s:
+        schema = _split_url(url)[1]
+        if _table_bytes(schema, "events") is None:
+            pytest.skip("the server's data directory is not readable from here")
+        s.add_node(Node(agent, "agent", eve["name"], eve))
+        model = make_id("model", "ab" * 32)
+        s.add_node(Node(model, "model", "risk", {}))
+        s.write("annotation", {"node": model, "field": "intended_use", "recorded_by": agent_label(eve)},
+                {"annotations": [(model, "intended_use", "ranking", eve["name"], now_iso())]})
+        s.write("promote", {"name": "risk", "label": "production", "model": model},
+                {"promotions": [("risk", "production", model, "promote", None, agent_label(eve), now_iso())]})
+        assert b"qzxwplm" in (_table_bytes(schema, "events") or b"").lower()
+        s.redact(agent, reason="erasure request")
+        for table in ("events", "annotations", "promotions", "nodes"):
+            assert b"qzxwplm" not in (_table_bytes(schema, table) or b"").lower(), table
+        assert s.annotations(model)["intended_use"]["text"] == "ranking" and s.verify().ok
+
+
 def test_a_write_from_inside_a_bulk_writes_rows_is_refused_and_nothing_is_kept(url: str) -> None:
     """The rows of a bulk write load in a transaction of the writer's connection; a
     write made from inside them on that connection would commit the half-loaded

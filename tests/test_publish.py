@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import lineage
 from lineage.cli import cli
 from lineage.errors import IntegrityError, WriteRefusedError
+from lineage.model import ERASED_PERSON, agent_label
 from lineage.store import publish
 
 
@@ -231,6 +232,30 @@ def test_erased_rows_stay_erased(two, tmp_path: Path) -> None:
     # editing an erased copy is still caught
     b.store.conn.execute("UPDATE params SET value = 'forged' WHERE run = ?", (ids["run"],))
     assert not b.verify().ok
+    b.close()
+
+
+def test_a_person_erased_after_a_push_is_erased_on_the_target_too(two, tmp_path: Path) -> None:
+    """The person's rows went with the next push, but the payload of the event that
+    recorded their statement ("recorded_by": their name and email) stayed on the
+    target: the copy keeps the payload's digest, so it is erased there as well."""
+    a, b_path = two
+    ids = work(a, tmp_path / "laptop")
+    a.annotate(ids["model"], "intended_use", "demo")
+    me = a.get(a.actor).attrs
+    a.push(b_path)
+    a.redact(a.actor, reason="GDPR 3")
+    a.push(b_path)
+    b = lineage.open(b_path)
+    assert b.verify().ok and a.verify().ok
+    rows = [repr(r) for t in ("events", "annotations", "promotions", "nodes") for r in b.store.conn.execute(f"SELECT * FROM {t}")]
+    assert [r for r in rows if agent_label(me) in r] == []
+    assert b.annotations(ids["model"])["intended_use"]["recorded_by"] == ERASED_PERSON
+    b.close()
+    a.redact(ids["model"], reason="GDPR 4")  # the statement, erased in its second form
+    a.push(b_path)
+    b = lineage.open(b_path)
+    assert b.verify().ok and b.annotations(ids["model"])["intended_use"]["text"] is None
     b.close()
 
 

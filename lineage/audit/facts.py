@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import InvalidInputError, LineageError, log
-from ..model import Node, canonical_json, short_id, version_number
+from ..model import ERASED_PERSON, Node, canonical_json, short_id, version_number
 from ..query import rows as query_rows
 from ..store import Store
 from ..tracking import LIFECYCLE_TAG
@@ -112,6 +112,8 @@ class Agents:
                 self.nodes[agent_id] = node
         if node is None:
             return agent_id
+        if node.attrs.get("redacted") and node.name is None:  # erased: the id, said to be of no one now
+            return f"{ERASED_PERSON} {agent_id}"
         user, host = node.attrs.get("user"), node.attrs.get("host")
         return f"{user}@{host}" if user and host else (node.name or agent_id)
 

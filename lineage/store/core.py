@@ -27,7 +27,7 @@ from ..errors import (
     StoreCorruptError,
     WriteRefusedError,
 )
-from ..model import KINDS, Edge, Node, canonical_json, now_iso, parse_ref, relation_problem
+from ..model import ERASED_PERSON, KINDS, Edge, Node, canonical_json, now_iso, parse_ref, relation_problem
 from ..model import clean_text as _clean_text
 from . import bulk as _bulk
 from . import erasure as _erasure
@@ -1056,12 +1056,13 @@ class Store:
             "SELECT role FROM edges WHERE dst = ? AND rel = 'was_generated_by' AND role IS NOT NULL", (run_id,))}
 
     def annotations(self, node_id: str) -> dict[str, dict[str, Any]]:
-        """The latest annotation of each field on a node: ``{field: {text, author, at, event}}``."""
+        """The latest annotation of each field on a node: ``{field: {text, author, at, event}}``;
+        an author erased with their person reads `ERASED_PERSON`."""
         out: dict[str, dict[str, Any]] = {}
         for field_, text, author, at, event in self.conn.execute(
             "SELECT field, text, author, at, event FROM annotations WHERE node = ? ORDER BY pk", (node_id,)
         ):
-            out[field_] = {"text": text, "author": author, "at": at, "event": event}
+            out[field_] = {"text": text, "author": ERASED_PERSON if author is None else author, "at": at, "event": event}
         return out
 
     def aliases(self, node_id: str) -> list[str]:
@@ -1277,14 +1278,19 @@ class Store:
 
     def promotion_rows(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
         """Every recorded change of a name's labels (or of one label), oldest first:
-        ``{name, label, model, action, reason, author, at, event}``."""
+        ``{name, label, model, action, reason, author, at, event}``; an author erased with
+        their person reads `ERASED_PERSON`."""
         sql = "SELECT name, label, model, action, reason, author, at, event FROM promotions WHERE name = ?"
         args: list[Any] = [_clean_text(name)]
         if label is not None:
             sql += " AND label = ?"
             args.append(label)
         cols = ("name", "label", "model", "action", "reason", "author", "at", "event")
-        return [dict(zip(cols, r)) for r in self.conn.execute(sql + " ORDER BY pk", args)]
+        rows = [dict(zip(cols, r)) for r in self.conn.execute(sql + " ORDER BY pk", args)]
+        for r in rows:
+            if r["author"] is None:  # (only erasure leaves one without: `erasure._person_rows`)
+                r["author"] = ERASED_PERSON
+        return rows
 
     # -- reads for feature-level lineage (lineage/features.py) ----------------------
 

@@ -442,7 +442,7 @@ class PgConnection:
             if self.in_transaction:
                 return _NoRows([(False,)])
             names = [t.strip() for t in text[len("vacuum full"):].split(",") if t.strip()]
-            tables = [t for t in names if t in RECORD_TABLES or t == "stat_cache"]  # (never a forged name)
+            tables = [t for t in names if t in RECORD_TABLES or t in ("events", "stat_cache")]  # (never a forged name)
             return _NoRows([(all([self._run(functools.partial(_vacuum_full, table=t), retry=True) for t in tables]),)])
         if text.startswith("vacuum"):
             # dead row versions are removed (VACUUM cannot run in a transaction; the

@@ -351,6 +351,7 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
         target._advance_head(seq, h)  # (the head the target's connection remembers)
         prev = h
     redactions += _apply_later_erasures(target, later_erasures, result)
+    _apply_later_payload_erasures(source, target, sid, done, result)
     if copies == 0 and not redactions and not aliases:
         # all of it came from the target in the first place (a pull, then a push):
         # nothing to record, so pushing back and forth adds nothing
@@ -522,11 +523,21 @@ def _target_event(pushes: Sequence[tuple[dict[str, Any], list[int]]], src_seq: i
 
 def _find_copy(target: Store, table: str, columns: Sequence[str], committed: str, event: int) -> int | None:
     """The row (pk) of target ``event`` in ``table`` whose content has digest
-    ``committed`` (so not erased yet), or None."""
+    ``committed`` (so not erased yet), or that the target erased from it in another
+    form (a statement that lost its author with a person, now losing its text with
+    its node), or None."""
+    partly: dict[int, bytes] = {}
     for pk, *values in target.conn.execute(
             f"SELECT pk, {', '.join(columns)} FROM {table} WHERE event = ? ORDER BY pk", (event,)):
-        if row_digest(table, values).hex() == committed:
+        d = row_digest(table, values)
+        if d.hex() == committed:
             return int(pk)
+        partly[int(pk)] = d
+    if not partly or table not in _erasure.PARTLY_ERASABLE:
+        return None
+    for pk, (was, now) in _erasure.erased_rows(target, table, list(partly)).get(table, {}).items():
+        if was.hex() == committed and partly.get(pk) == now:
+            return pk
     return None
 
 
@@ -542,6 +553,26 @@ def _apply_later_erasures(target: Store, found: list[tuple[Any, ...]], result: P
     if out:
         target._forget_known()
     return out
+
+
+def _apply_later_payload_erasures(source: Store, target: Store, sid: str, done: int, result: PushResult) -> None:
+    """Erase, on the target, the payloads of copied events whose payload the source
+    erased after they were pushed (a person's erasure: `erasure._person_rows`). A copy
+    keeps its payload's digest, so the chain verifies there as here; the payload is
+    erased only where its digest is the source's (the same payload, not another)."""
+    if done == 0:
+        return
+    pushes = [(body, _omitted_seqs(body)) for _, body in _push_events(target) if body.get("source") == sid]
+    for src_seq, digest in source.conn.execute(
+            "SELECT seq, payload_digest FROM events WHERE payload IS NULL AND seq <= ? ORDER BY seq", (done,)).fetchall():
+        mine = _target_event(pushes, int(src_seq))
+        if mine is None:
+            continue
+        held = target.conn.execute("SELECT 1 FROM events WHERE seq = ? AND payload_digest = ? AND payload IS NOT NULL",
+                                   (mine, digest)).fetchone()
+        if held is not None:
+            target.conn.execute("UPDATE events SET payload = NULL WHERE seq = ?", (mine,))
+            result.erased += 1
 
 
 def _copy_artifacts(source: Store, target: Store, result: PushResult) -> None:
