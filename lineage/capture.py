@@ -250,7 +250,7 @@ def _file_sha256(path: str) -> str | None:
     return h.hexdigest()
 
 
-def capture_code(path: str | None = None, *, entry_point: str | None = None,
+def capture_code(path: str | None = None, *, entry_point: str | None = None, inline: str | None = None,
                  capture_git: Callable[[str, str | None], dict[str, Any] | None] | None = None) -> tuple[str, dict[str, Any]]:
     """Identify the code a run executes.
 
@@ -270,12 +270,19 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None,
     ``"command\\0" + entry_point``; with no entry point at all (an interactive session)
     it is the SHA-256 of ``b"interactive"`` and attrs carry ``"interactive": True``.
 
+    ``inline``: the text of an inline program (``python -c TEXT``), which is the code
+    then, not the command's name: attrs get ``script_digest``, its UTF-8 SHA-256 (what
+    ``printf %s TEXT | sha256sum`` prints). Outside git that digest is the identity,
+    as a script file's is; in git the identity is
+    ``sha256(f"{commit}\\0{diff_digest or ''}\\0{script_digest}")``.
+
     Never raises for a missing or broken git: it falls back as above. ``capture_git``
     replaces `git_attrs` (lineage.capture_cache passes its cached version).
     """
     start = os.fspath(path) if path is not None else os.getcwd()
     base = start if os.path.isdir(start) else (os.path.dirname(os.path.abspath(start)) or ".")
     git = (capture_git or git_attrs)(base, _entry_script(entry_point, base))
+    inline_digest = _sha256(inline) if inline is not None else None
     if git is not None:
         root = git["root"]
         script = _entry_script(entry_point, base)
@@ -290,8 +297,14 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None,
                 shown = script
         git["entry_point"] = shown
         identity = _sha256(f"{git['commit']}\0{git['diff_digest'] or ''}")
+        if inline_digest is not None:
+            # the program is not in the tree: one commit runs many different ones
+            git["script_digest"] = inline_digest
+            identity = _sha256(f"{git['commit']}\0{git['diff_digest'] or ''}\0{inline_digest}")
         return identity, git
 
+    if inline_digest is not None:
+        return inline_digest, {"git": False, "entry_point": entry_point, "script_digest": inline_digest}
     script = _entry_script(entry_point, base)
     if script is not None:
         digest = _file_sha256(script)

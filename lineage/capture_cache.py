@@ -324,7 +324,8 @@ _code_memo: dict[tuple[Any, ...], _CodeMemo] = {}
 _CODE_MEMO_SIZE = 32
 
 
-def capture_code(path: str | None = None, *, entry_point: str | None = None) -> tuple[str, dict[str, Any]]:
+def capture_code(path: str | None = None, *, entry_point: str | None = None,
+                 inline: str | None = None) -> tuple[str, dict[str, Any]]:
     """`lineage.capture.capture_code`, with the git part cached as the module
     docstring says. Returns ``(identity hex, attrs)``, the same as `capture`'s.
 
@@ -344,7 +345,7 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None) -> 
     except OSError:  # (the working directory was removed)
         cwd = None
     argv0 = sys.argv[0] if entry_point is None and sys.argv else None
-    key = (path, entry_point, argv0, cwd, env_key)
+    key = (path, entry_point, argv0, cwd, env_key, inline)
     if not located and cwd is not None:
         with _lock:
             memo = _code_memo.get(key)
@@ -361,7 +362,7 @@ def capture_code(path: str | None = None, *, entry_point: str | None = None) -> 
     started = time.monotonic()
     before = _kinds(paths) if paths is not None else None
     found: dict[str, Any] = {}
-    answer = capture.capture_code(path, entry_point=entry_point,
+    answer = capture.capture_code(path, entry_point=entry_point, inline=inline,
                                   capture_git=lambda base, script: _cached_git(base, script, found))
     if paths is None or before is None or not found:
         return answer

@@ -11,6 +11,7 @@ import itertools
 import math
 import os
 import posixpath
+import re
 import sys
 import threading
 import traceback
@@ -194,17 +195,20 @@ def _environment_id(attrs: Mapping[str, Any]) -> str:
     return hashing.hash_text(canonical_json([attrs["python"], attrs["platform"], [[n, v] for n, v in packages.items()]]))
 
 
-def ensure_code(store: Store, *, path: str | None = None, entry_point: str | None = None) -> tuple[Node, str | None]:
+def ensure_code(store: Store, *, path: str | None = None, entry_point: str | None = None,
+                inline: str | None = None) -> tuple[Node, str | None]:
     """The code node of the working tree (git commit + diff digest, or the script's
-    digest), and the entry point as captured now: the runs of one commit share its
-    node, whose own ``entry_point`` is the first one's."""
+    digest; with an ``inline`` program's text, that too), and the entry point as
+    captured now: the runs of one commit share its node, whose own ``entry_point``
+    is the first one's."""
     try:
         cwd: str | None = os.getcwd()
     except OSError:  # (the working directory was removed)
         cwd = None
     # (what the answer depends on inside one transaction: a batch may run code from several places)
-    key = f"code\0{path}\0{entry_point}\0{cwd}\0{sys.argv[0] if sys.argv else ''}"
-    hex_id, attrs = _once_per_transaction(store, key, lambda: capture_cache.capture_code(path, entry_point=entry_point))
+    key = f"code\0{path}\0{entry_point}\0{cwd}\0{sys.argv[0] if sys.argv else ''}\0{inline}"
+    hex_id, attrs = _once_per_transaction(store, key, lambda: capture_cache.capture_code(path, entry_point=entry_point,
+                                                                                          inline=inline))
     name = attrs.get("entry_point") or (Path(attrs["root"]).name if attrs.get("root") else None)
     node = Node(make_id("code", hex_id), "code", name, attrs)
     return _ensure(store, node, "code"), attrs.get("entry_point")
@@ -446,14 +450,18 @@ def command_entry_point(argv: Sequence[str]) -> str | None:
     ``/usr/bin/python3 -u train.py``, ``Rscript fit.R``); for ``python -m pkg.train``
     the module's file when it is in the working directory (``pkg/train.py``, or a
     package's ``__main__.py``), else ``python -m pkg.train``, so two modules are two
-    codes; else the program's name (``cp``), so the interpreter binary is never taken
-    for the code and a data file argument (``cp a.csv b.csv``) never either.
+    codes; ``python -c`` (``sh -c``, ``bash -c``) for an inline program, whose text
+    (`command_inline_code`) is then the code; else the program's name (``cp``), so
+    the interpreter binary is never taken for the code and a data file argument
+    (``cp a.csv b.csv``) never either.
     """
     if not argv:
         return None
     program = str(argv[0])
     if os.path.isfile(program) and (program.endswith(SCRIPT_SUFFIXES) or _has_shebang(program)):
         return program
+    if command_inline_code(argv) is not None:
+        return f"{os.path.basename(program)} -c"
     args = [str(a) for a in argv[1:4]]
     if os.path.basename(program).startswith("python") and "-m" in args[:2] and args.index("-m") + 1 < len(args):
         module = args[args.index("-m") + 1]
@@ -466,6 +474,26 @@ def command_entry_point(argv: Sequence[str]) -> str | None:
         if arg.endswith(SCRIPT_SUFFIXES) and os.path.isfile(arg):
             return arg
     return os.path.basename(program)
+
+
+#: programs whose ``-c`` option takes the program's text: an interpreter, or a shell
+_INLINE_PROGRAMS = re.compile(r"(python|pypy)[0-9.]*|(ba|z|da|k)?sh")
+
+
+def command_inline_code(argv: Sequence[str]) -> str | None:
+    """The program text of a wrapped ``python -c TEXT`` (``-c`` first or second, as in
+    ``python -u -c TEXT``; also ``sh``/``bash -c``), else None. The text is the code
+    that runs, so it is captured as a script file's content would be: two inline
+    programs are two code versions, and the same one run twice is one."""
+    if len(argv) < 3 or not _INLINE_PROGRAMS.fullmatch(os.path.basename(str(argv[0]))):
+        return None
+    args = [str(a) for a in argv[1:]]
+    for i in range(min(2, len(args) - 1)):
+        if args[i] == "-c":
+            return args[i + 1]
+        if not args[i].startswith("-") or args[i] in ("-m", "--"):
+            return None  # a script's or a module's arguments, not the interpreter's options
+    return None
 
 
 def _has_shebang(path: str) -> bool:
@@ -518,8 +546,10 @@ class Run:
         run_id = make_id("run", new_uuid7_hex())
         argv = list(command) if command is not None else list(sys.argv)
         # `python train.py` and `./train.sh` alike: the first argument that is a file
+        inline = None
         if entry_point is None and command is not None:
             entry = command_entry_point(argv)
+            inline = command_inline_code(argv)
         else:  # this process's own argv: sys.argv[0] is the script (`python train.py`)
             entry = entry_point or next((a for a in argv[:3] if os.path.isfile(a)), None)
         if code_path is None and entry is not None:
@@ -529,7 +559,7 @@ class Run:
         with store.atomic():
             agent = ensure_agent(store)
             env = ensure_environment(store)
-            code, script = ensure_code(store, path=code_path, entry_point=entry)
+            code, script = ensure_code(store, path=code_path, entry_point=entry, inline=inline)
             started = now_iso()
             attrs: dict[str, Any] = {
                 "experiment": experiment or DEFAULT_EXPERIMENT,

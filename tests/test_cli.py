@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import raw_connect
+from conftest import committed_repo, git, needs_git, raw_connect
 
 import lineage
 from lineage.cli import cli
@@ -787,3 +787,63 @@ def test_redact_asks_first_and_needs_a_reason(filled: dict[str, Any], db: Path) 
     declined = CliRunner().invoke(cli, ["--db", str(db), "redact", "request:req-2", "--reason", "x"], input="n\n")
     assert declined.exit_code == 1 and events(db) == before
     assert invoke("redact", "request:req-2").exit_code == 2  # --reason is required
+
+
+# ---------------------------------------------------------------------------
+# `python -c`: the inline program is the code
+
+
+def _run_code(db: Path | str, program: str) -> dict[str, Any]:
+    """Run ``python -c program`` through `lineage run`; the code node its run used."""
+    result = invoke("run", "--", sys.executable, "-c", program, db=db)
+    assert result.exit_code == 0, result.output
+    run = latest_run(db)
+    code = [dst for src, dst, rel, role in edges(db) if src == run["id"] and role == "code"]
+    assert len(code) == 1
+    node: dict[str, Any] = as_json("show", code[0], db=db)
+    return node
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_inline_programs_are_code_versions_of_their_own(project: Path, db: Path) -> None:
+    """`lineage run -- python -c "print(1)"` and `... "print(2)"` used to share one
+    code node (the identity of the command name `python`): two different programs
+    looked like the same code. Outside git the code is the program text itself,
+    digested as a script file is (``printf %s 'print(1)' | sha256sum``)."""
+    one = _run_code(db, "print(1)")
+    two = _run_code(db, "print(2)")
+    again = _run_code(db, "print(1)")
+    assert one["id"] != two["id"]
+    assert again["id"] == one["id"]  # the same program is the same code
+    assert one["id"] == f"code:{_sha('print(1)')}"
+    assert one["attrs"]["script_digest"] == _sha("print(1)") and two["attrs"]["script_digest"] == _sha("print(2)")
+    assert one["attrs"]["entry_point"] == f"{os.path.basename(sys.executable)} -c"
+
+
+@needs_git
+@pytest.mark.sqlite_only
+def test_inline_programs_in_a_git_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a work tree the code is the commit (and its diff) with the program: two
+    inline programs at one commit are two code versions, each naming the commit."""
+    repo = committed_repo(tmp_path)
+    monkeypatch.chdir(repo)
+    db = repo / ".lineage" / "lineage.db"
+    assert invoke("init").exit_code == 0
+    one = _run_code(db, "print(1)")
+    two = _run_code(db, "print(2)")
+    commit = git(repo, "rev-parse", "HEAD")
+    assert one["id"] != two["id"]
+    assert one["attrs"]["commit"] == two["attrs"]["commit"] == commit and one["attrs"]["git"] is True
+    assert one["attrs"]["script_digest"] == _sha("print(1)")
+    assert _run_code(db, "print(1)")["id"] == one["id"]
+    # a script of the repository is still the commit's code, not an inline program's
+    script = invoke("run", "--", sys.executable, "train.py", db=db)
+    assert script.exit_code == 0, script.output
+    code = [dst for src, dst, rel, role in edges(db) if src == latest_run(db)["id"] and role == "code"]
+    assert code[0] not in (one["id"], two["id"])
+    assert "script_digest" not in as_json("show", code[0], db=db)["attrs"]

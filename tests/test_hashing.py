@@ -3,7 +3,9 @@ real files in tmp_path."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import pickle
 import shutil
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import exit_code_as_nobody
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -104,7 +106,7 @@ def test_large_text_file_counts_lines_across_chunks(tmp_path: Path, monkeypatch:
     # Big enough for the numpy (or, without numpy, threaded) counter, with newlines
     # straddling chunk borders.
     if not numpy_counter:
-        monkeypatch.setattr(hashing, "_numpy_newline_counter", lambda: None)
+        monkeypatch.setattr(hashing, "_numpy_newline_counter", lambda *_: None)
     line = b"0.123456,abc,\xc3\xa9\n"
     data = line * ((20 * hashing.CHUNK_SIZE) // len(line)) + b"tail-without-newline"
     p = tmp_path / "big.csv"
@@ -863,3 +865,83 @@ def test_logging_a_fifo_as_data_or_artifact_is_refused_at_once(tmp_path: Path) -
         assert lg.nodes(kind="dataset") == [] and lg.nodes(kind="artifact") == []
     finally:
         lg.close()
+
+
+# ---------------------------------------------------------------------------
+# CSV rows: a newline inside a quoted field breaks no record
+
+_COUNTERS = ["numpy", "numpy<2", "thread", "inline"]
+
+
+def _use_counter(monkeypatch: pytest.MonkeyPatch, which: str, chunk: int) -> None:
+    # A tiny chunk puts quotes and newlines on every side of chunk borders; the
+    # threshold at 0 sends even a small file to the numpy or threaded counter.
+    monkeypatch.setattr(hashing, "CHUNK_SIZE", chunk)
+    if which == "inline":
+        return
+    monkeypatch.setattr(hashing, "_THREADED_COUNT_MIN", 0)
+    if which == "numpy<2":  # no np.bitwise_count: bits are counted unpacked
+        monkeypatch.delattr(np, "bitwise_count", raising=False)
+    if which == "thread":
+        monkeypatch.setattr(hashing, "_numpy_newline_counter", lambda *_: None)
+        monkeypatch.setattr(hashing, "_CPUS", 2)
+
+
+def _rows(path: Path) -> int:
+    fd = hash_file(path)
+    return int(hashing.describe_file(path, fd)["rows"])
+
+
+@pytest.mark.parametrize("which", _COUNTERS)
+@pytest.mark.parametrize("chunk", [1, 3, 1 << 20])
+def test_csv_rows_ignore_newlines_inside_quotes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                which: str, chunk: int) -> None:
+    _use_counter(monkeypatch, which, chunk)
+    p = tmp_path / "t.csv"
+    cases = {
+        b'id,text\n1,"a\nb"\n2,c\n': 2,
+        b'id,text\n1,"a\nb"\n2,c': 2,  # no trailing newline
+        b'id,text\r\n1,"a\r\nb"\r\n2,c\r\n': 2,  # CRLF, inside the field too
+        b'id,text\n1,"say ""hi""\nthere"\n2,"x"\n': 2,  # escaped quotes keep the parity
+        b'id,text\n1,"""\n"""\n': 1,
+        b'id\n': 0,
+        b'id': 0,
+        b'id\n1\n\n': 2,  # a blank line is a record to csv.reader too
+    }
+    for data, rows in cases.items():
+        p.write_bytes(data)
+        assert _rows(p) == rows, data
+    # A .tsv (unquoted by most tools) and a .txt count every newline, as before.
+    for name in ("t.tsv", "t.txt"):
+        q = tmp_path / name
+        q.write_bytes(b'id\ttext\n1\t"a\nb"\n')
+        assert hash_file(q).lines == 3, name
+
+
+# No bare "\r": csv.writer leaves it unquoted when the terminator is "\n", and
+# csv.reader then ends a record there (old Mac line ends, which rows do not count).
+_FIELD = st.lists(st.sampled_from(["a", "b", ",", '"', '""', "\n", "\r\n", " ", "é"]), max_size=8).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(st.lists(_FIELD, min_size=1, max_size=4), min_size=1, max_size=12),
+    terminator=st.sampled_from(["\r\n", "\n"]),
+    trailing=st.booleans(),
+    which=st.sampled_from(_COUNTERS),
+    chunk=st.integers(1, 64),
+)
+def test_csv_rows_match_csv_reader(tmp_path: Path, rows: list[list[str]], terminator: str, trailing: bool,
+                                   which: str, chunk: int) -> None:
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator=terminator).writerows(rows)
+    text = buf.getvalue()
+    if not trailing:
+        text = text[: -len(terminator)]
+    p = tmp_path / "p.csv"
+    p.write_bytes(text.encode("utf-8"))
+    expected = max(len(list(csv.reader(io.StringIO(text, newline="")))) - 1, 0)
+    with pytest.MonkeyPatch.context() as mp:
+        _use_counter(mp, which, chunk)
+        assert _rows(p) == expected
+    assert _rows(p) == expected  # and with the real chunk size

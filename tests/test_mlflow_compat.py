@@ -539,6 +539,38 @@ def test_datasets_models_and_loading_back(fluent_project: Path) -> None:
         lineage.data.from_pandas(df, targets="missing")
 
 
+def test_the_dataset_submodules_import_as_mlflow_s(fluent_project: Path) -> None:
+    """``mlflow.data.pandas_dataset.PandasDataset`` (and ``numpy_dataset``) are MLflow
+    import paths scripts use (isinstance checks, type hints); ``lineage.data`` was a
+    single module, so importing them raised ModuleNotFoundError."""
+    import numpy as np
+    import pandas as pd
+
+    import lineage as mlflow
+    from lineage.data.numpy_dataset import NumpyDataset
+    from lineage.data.pandas_dataset import PandasDataset
+
+    assert mlflow.data.pandas_dataset.PandasDataset is PandasDataset
+    assert mlflow.data.dataset.Dataset is mlflow.data.Dataset
+    df = pd.DataFrame({"x": [1.0, 2.0], "y": [0, 1]})
+    ds = mlflow.data.from_pandas(df, targets="y", name="train")
+    assert isinstance(ds, PandasDataset) and isinstance(ds, mlflow.data.Dataset)
+    assert mlflow.data.pandas_dataset.from_pandas(df, name="train").full_digest == ds.full_digest
+    arr = mlflow.data.numpy_dataset.from_numpy(np.eye(2), targets=np.arange(2))
+    assert isinstance(arr, NumpyDataset) and arr.target_data is not None
+    with mlflow.start_run():
+        mlflow.log_input(ds, context="training")
+        mlflow.log_input(arr, context="validation")
+    assert sorted(u.role for u in fluent.get_lineage().which_data(mlflow.last_active_run().info.run_id)) == \
+        ["training", "validation", "validation"]
+    with pytest.raises(AttributeError):  # MLflow names lineage lacks: one clear error, still an AttributeError
+        mlflow.data.pandas_dataset.no_such_name
+    # the submodules stay light: pandas and numpy load only with the caller's data
+    code = "import sys, lineage.data.pandas_dataset, lineage.data.numpy_dataset; print('pandas' in sys.modules, 'numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
 def test_artifacts_dict_text_table_figure(fluent_project: Path, tmp_path: Path) -> None:
     import matplotlib
 

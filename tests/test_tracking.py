@@ -421,6 +421,23 @@ def test_the_code_of_a_wrapped_command_is_its_script_not_the_interpreter(tmp_pat
     assert command_entry_point([]) is None
 
 
+def test_an_inline_program_is_the_code_of_a_wrapped_command() -> None:
+    from lineage.tracking import command_entry_point, command_inline_code
+
+    python = Path(sys.executable).name
+    assert command_inline_code([sys.executable, "-c", "print(1)"]) == "print(1)"
+    assert command_inline_code([sys.executable, "-u", "-c", "print(1)", "x"]) == "print(1)"
+    assert command_entry_point([sys.executable, "-u", "-c", "print(1)"]) == f"{python} -c"
+    assert command_inline_code(["/bin/bash", "-c", "make all"]) == "make all"
+    assert command_inline_code(["sh", "-c", "echo"]) == "echo"
+    # a script's own -c option, a module's, a program that is no interpreter: none
+    assert command_inline_code([sys.executable, "train.py", "-c", "cfg.yaml"]) is None
+    assert command_inline_code([sys.executable, "-m", "tool", "-c", "x"]) is None
+    assert command_inline_code(["ssh", "-c", "aes128-ctr", "host"]) is None
+    assert command_inline_code(["gcc", "-c", "a.c"]) is None
+    assert command_inline_code([sys.executable, "-c"]) is None
+
+
 def test_a_script_started_from_elsewhere_records_its_own_repository(tmp_path: Path) -> None:
     repo = tmp_path / "project"
     repo.mkdir()

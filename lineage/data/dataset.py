@@ -1,21 +1,13 @@
-"""``lineage.data``: MLflow's ``mlflow.data`` dataset objects, content-hashed.
-
-    ds = lineage.data.from_pandas(df, source="data/wine.csv", targets="quality", name="wine")
-    lineage.log_input(ds, context="training")
-
-A dataset object carries ``name``, ``digest`` (the first 8 hex digits of lineage's
-SHA-256 of the content), ``source``, ``targets``, ``schema`` and ``profile``, as
-MLflow's do; `log_input` records the full content hash, so the same rows give the same
-dataset node whoever logs them. Importing this module imports neither numpy nor pandas.
-"""
+"""``lineage.data.dataset``: the base of the dataset objects (MLflow's
+``mlflow.data.dataset.Dataset``)."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from .entities import missing_names
-from .errors import InvalidInputError
+from ..entities import missing_names
+from ..errors import InvalidInputError
 
 
 class Dataset:
@@ -34,7 +26,7 @@ class Dataset:
 
     def _hash(self) -> tuple[str, dict[str, Any]]:
         if self._hashed is None:
-            from . import hashing
+            from .. import hashing
 
             try:
                 self._hashed = hashing.hash_data(self._data)
@@ -107,33 +99,7 @@ class Dataset:
         return f"<Dataset {self.name!r} digest={self.digest}>"
 
 
-def from_pandas(df: Any, source: Any = None, targets: str | None = None, name: str | None = None,
-                digest: str | None = None, predictions: str | None = None) -> Dataset:
-    """A dataset of a pandas DataFrame (MLflow's ``mlflow.data.from_pandas``).
-
-    Raises InvalidInputError when ``df`` is not a DataFrame or ``targets`` names no column."""
-    if not hasattr(df, "columns") or not hasattr(df, "dtypes"):
-        raise InvalidInputError(f"from_pandas needs a pandas DataFrame, got {type(df).__name__}")
-    for col, what in ((targets, "targets"), (predictions, "predictions")):
-        if col is not None and col not in df.columns:
-            raise InvalidInputError(f"{what}={col!r} is not a column of the DataFrame")
-    return Dataset(df, source=source, targets=targets, name=name, digest=digest, predictions=predictions, kind="pandas")
+__all__ = ["Dataset"]
 
 
-def from_numpy(features: Any, source: Any = None, targets: Any = None, name: str | None = None,
-               digest: str | None = None) -> Dataset:
-    """A dataset of numpy arrays (MLflow's ``mlflow.data.from_numpy``); the targets, when
-    given, are logged as a second dataset next to the features.
-
-    Raises InvalidInputError when ``features`` is not an array."""
-    if not hasattr(features, "shape") or not hasattr(features, "dtype"):
-        raise InvalidInputError(f"from_numpy needs a numpy array, got {type(features).__name__}")
-    if targets is not None and (not hasattr(targets, "shape") or len(targets) != len(features)):
-        raise InvalidInputError("targets must be an array with one row per row of features")
-    return Dataset(features, source=source, targets=targets, name=name, digest=digest, kind="numpy")
-
-
-__all__ = ["Dataset", "from_numpy", "from_pandas"]
-
-
-__getattr__ = missing_names("data.")
+__getattr__ = missing_names("data.dataset.")
