@@ -221,6 +221,36 @@ _DIFF_ARGS = (
 # code
 
 
+#: how a kernel's sys.argv[0] ends: ipykernel's launcher (JupyterLab, Notebook, VS
+#: Code, nbclient, papermill all start kernels through it)
+_KERNEL_LAUNCHERS = ("ipykernel_launcher.py", "ipykernel/__main__.py")
+
+#: the entry point of a run started in a notebook whose file is not known
+NOTEBOOK_CELLS = "(notebook cells)"
+
+
+def notebook_code() -> tuple[str | None, str | None]:
+    """Inside a Jupyter kernel, the code a run executes: ``(the notebook's file,
+    None)`` when the kernel knows it (VS Code's ``__vsc_ipynb_file__``, Jupyter
+    Server's ``JPY_SESSION_NAME``: absolute, or relative to the server's folder while
+    the kernel runs in the notebook's), else ``(NOTEBOOK_CELLS, the cells run so far)``
+    (IPython's ``In``), an inline program. ``(None, None)`` outside a kernel. Every
+    notebook's runs had ipykernel's launcher script as their code, so no two of them
+    differed in code and none showed the notebook's commit."""
+    argv0 = (sys.argv[0] if sys.argv else "").replace(os.sep, "/")
+    if not argv0.endswith(_KERNEL_LAUNCHERS):
+        return None, None
+    main = sys.modules.get("__main__")  # (IPython's user namespace in a kernel)
+    for named in (getattr(main, "__vsc_ipynb_file__", None), os.environ.get("JPY_SESSION_NAME")):
+        if isinstance(named, str) and named.endswith(".ipynb"):
+            for candidate in (named, os.path.join(os.getcwd(), os.path.basename(named))):
+                if os.path.isfile(candidate):
+                    return os.path.abspath(candidate), None
+    cells = getattr(main, "In", None)
+    text = "\n\n".join(c for c in cells if isinstance(c, str) and c.strip()) if isinstance(cells, list) else ""
+    return (NOTEBOOK_CELLS, text) if text else (None, None)
+
+
 def _entry_script(entry_point: str | None, base: str | None) -> str | None:
     """The file the entry point names, if it is one: ``entry_point`` relative to the
     working directory (as a shell would), else to ``base``; by default sys.argv[0]."""

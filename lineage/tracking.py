@@ -551,8 +551,9 @@ class Run:
             entry = command_entry_point(argv)
             inline = command_inline_code(argv)
         else:  # this process's own argv: sys.argv[0] is the script (`python train.py`)
-            entry = entry_point or next((a for a in argv[:3] if os.path.isfile(a)), None)
-        if code_path is None and entry is not None:
+            notebook, inline = capture.notebook_code() if entry_point is None else (None, None)
+            entry = entry_point or notebook or next((a for a in argv[:3] if os.path.isfile(a)), None)
+        if code_path is None and entry is not None and entry != capture.NOTEBOOK_CELLS:
             # the code is the script's repository, wherever it was started from
             code_path = os.path.dirname(os.path.abspath(entry))
         lock = store.run_lock(run_id)

@@ -527,3 +527,58 @@ def test_runs_of_one_commit_keep_their_own_scripts(repo: Path, monkeypatch: pyte
         lg.diff(prep, train).to_dict()["changes"]
     facts = collect_model(lg.store, lg.get("model.pkl").id)
     assert set(facts.code[0]["entry_point"].split(", ")) == {"prep.py", "train.py"}
+
+
+# A Jupyter kernel is a process whose sys.argv[0] is ipykernel's launcher and whose
+# __main__ is IPython's user namespace (``In``: the cells run so far). The kernels
+# here are such processes, started from a file of that name, so the test needs
+# neither Jupyter nor IPython.
+_KERNEL = """
+import json, sys
+import lineage
+__main__ = sys.modules["__main__"]
+__main__.In = json.loads(sys.argv[1])
+lg = lineage.open(sys.argv[2])
+with lg.start_run("nb") as run:
+    pass
+code = [o for rel, role, o in lg.run_links(lg.get(run.id)) if role == "code"][0]
+print(json.dumps({"id": code.id, "attrs": code.attrs, "entry": lg.get(run.id).attrs.get("entry_point")}))
+"""
+
+
+def _kernel_run(folder: Path, cells: list[str], db: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    import subprocess
+
+    launcher = folder / "kernel" / "ipykernel_launcher.py"
+    launcher.parent.mkdir(exist_ok=True)
+    launcher.write_text(_KERNEL)
+    environ = {k: v for k, v in os.environ.items() if k != "JPY_SESSION_NAME"}
+    out = subprocess.run([sys.executable, str(launcher), json.dumps(cells), str(db)], cwd=folder, check=True,
+                         capture_output=True, text=True, env={**environ, **(env or {})}).stdout
+    return json.loads(out.splitlines()[-1])
+
+
+@needs_git
+def test_a_notebook_run_has_the_notebook_as_its_code(tmp_path: Path) -> None:
+    """Every notebook's runs had ipykernel's launcher script as their code: no two
+    differed, and none showed the notebook's commit."""
+    repo = committed_repo(tmp_path)
+    (repo / "analysis.ipynb").write_text('{"cells": [], "nbformat": 4, "nbformat_minor": 5}\n')
+    git(repo, "add", "analysis.ipynb")
+    git(repo, "commit", "-q", "-m", "notebook")
+    db = tmp_path / "store" / "lineage.db"
+    # Jupyter Server names the notebook relative to its own folder; the kernel runs in the notebook's
+    found = _kernel_run(repo, ["x = 1"], db, {"JPY_SESSION_NAME": "projects/proj/analysis.ipynb"})
+    assert found["attrs"]["entry_point"] == "analysis.ipynb" and found["entry"] == "analysis.ipynb"
+    assert found["attrs"]["commit"] == git(repo, "rev-parse", "HEAD") and found["attrs"]["dirty"] is False
+
+
+def test_a_notebook_without_a_known_file_has_its_cells_as_code(tmp_path: Path) -> None:
+    db = tmp_path / "store" / "lineage.db"
+    first = _kernel_run(tmp_path, ["import numpy as np", "X = np.ones(3)"], db)
+    again = _kernel_run(tmp_path, ["import numpy as np", "X = np.ones(3)"], db)
+    other = _kernel_run(tmp_path, ["import numpy as np", "X = np.zeros(3)"], db)
+    assert first["id"] == again["id"] != other["id"]
+    assert first["entry"] == "(notebook cells)" and "ipykernel" not in json.dumps(first["attrs"])
+    digest = hashlib.sha256(b"import numpy as np\n\nX = np.ones(3)").hexdigest()
+    assert first["attrs"]["script_digest"] == digest
