@@ -188,6 +188,15 @@ def test_a_wrong_lineage_uri_is_a_clear_error() -> None:
     assert db == Path("/tmp/proj/my.db") and folder == Path("/tmp/proj")
 
 
+def run_on_plugin(folder: Path, code: str) -> str:
+    """Run Python ``code`` with MLflow on ``lineage://FOLDER``, in its own process; the
+    last word it prints (a run id)."""
+    env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet",
+           "MLFLOW_TRACKING_URI": f"lineage://{folder}"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                          cwd=folder, timeout=120).stdout.split()[-1]
+
+
 def test_a_run_ended_by_another_process_is_ended_in_lineage(tmp_path: Path) -> None:
     uri = f"lineage://{tmp_path}"
     env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": uri}
@@ -207,8 +216,6 @@ def test_artifacts_and_a_rename_through_the_plugin_reach_lineage(tmp_path: Path)
     """MLflow's artifact repository never calls a tracking store: plots, configs and
     reports logged through the plugin were nowhere in the graph. They are read from
     the run's folder when it ends, as `import lineage as mlflow` records them."""
-    env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet",
-           "MLFLOW_TRACKING_URI": f"lineage://{tmp_path}"}
     (tmp_path / "report.txt").write_text("r")
     code = ("import mlflow\n"
             "with mlflow.start_run() as run:\n"
@@ -216,8 +223,7 @@ def test_artifacts_and_a_rename_through_the_plugin_reach_lineage(tmp_path: Path)
             "    mlflow.log_artifact('report.txt')\n"
             "mlflow.MlflowClient().update_run(run.info.run_id, name='renamed')\n"
             "print(run.info.run_id)")
-    run_id = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
-                            cwd=tmp_path, timeout=120).stdout.split()[-1]
+    run_id = run_on_plugin(tmp_path, code)
     with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
         run = lg.get(f"mlflow:{run_id}")
         made = {role: node for rel, role, node in lg.run_links(run) if rel == "was_generated_by"}
@@ -232,21 +238,17 @@ def test_a_run_deleted_and_restored_through_the_plugin_is_recorded(tmp_path: Pat
     """MLflow's ``delete_run`` (the UI's delete button, a cleanup script) hides a run;
     lineage keeps it and records who deleted it and when, and reads it deleted, as
     route 1 does."""
-    env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet",
-           "MLFLOW_TRACKING_URI": f"lineage://{tmp_path}"}
     code = ("import mlflow\n"
             "with mlflow.start_run() as run:\n"
             "    mlflow.log_param('a', 1)\n"
             "c = mlflow.MlflowClient(); c.delete_run(run.info.run_id)\n"
             "assert not mlflow.search_runs(output_format='list')\n"
             "print(run.info.run_id)")
-    run_id = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
-                            cwd=tmp_path, timeout=120).stdout.split()[-1]
+    run_id = run_on_plugin(tmp_path, code)
     with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
         run = lg.get(f"mlflow:{run_id}")
         assert lg.store.with_run_state([run])[0].attrs["tags"]["mlflow.lifecycleStage"] == "deleted"
-    restore = f"import mlflow; mlflow.MlflowClient().restore_run({run_id!r})"
-    subprocess.run([sys.executable, "-c", restore], env=env, check=True, cwd=tmp_path, timeout=120)
+    run_on_plugin(tmp_path, f"import mlflow; mlflow.MlflowClient().restore_run({run_id!r}); print('ok')")
     with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
         run = lg.get(f"mlflow:{run_id}")
         assert lg.store.with_run_state([run])[0].attrs["tags"]["mlflow.lifecycleStage"] == "active"
