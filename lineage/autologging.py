@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from . import internal
 from .errors import InvalidInputError, LineageError, foreign, log
 
 _config: dict[str, Any] = {"enabled": False, "log_predictions": False, "max_tuning_runs": 5,
@@ -105,7 +106,8 @@ def _depth(name: str) -> int:
 def _fit_wrapper(original: Any) -> Any:
     @functools.wraps(original)
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not _config["enabled"] or _depth("fit") > 0:
+        if not _config["enabled"] or _depth("fit") > 0 or not internal.recording():
+            # (not recording: lineage's own fit, e.g. insights' forests, is no run of the user's)
             return original(self, *args, **kwargs)
         _local.fit = 1  # inner fits (a Pipeline's steps, a search's candidates) are part of this one
         try:
@@ -126,7 +128,8 @@ def _predict_wrapper(original: Any) -> Any:
             out = original(self, *args, **kwargs)
         finally:
             _local.predict = 0
-        if _config["enabled"] and _config["log_predictions"] and _depth("fit") == 0 and args:
+        if (_config["enabled"] and _config["log_predictions"] and _depth("fit") == 0 and args
+                and internal.recording()):  # (lineage's own scoring of a user's model is no prediction)
             model_id = _models.get(self)
             if model_id is not None:
                 _log_predictions(model_id, args[0], out)

@@ -206,3 +206,37 @@ def test_inside_a_facade_run_the_fluent_calls_and_autolog_log_to_it(project: Pat
     other = lineage.open(project / "elsewhere" / "lineage.db")
     with other.start_run("elsewhere"):
         assert lineage.active_run() is None
+
+
+def test_lineages_own_fits_are_not_recorded_by_autolog(project: Path) -> None:
+    """insights() fits forests of its own: with autolog on they became five runs and
+    five models per call, and inside a user's run their params and arrays polluted it."""
+    lineage.autolog()
+    lg = fluent.get_lineage()
+    for i, c in enumerate([0.1, 0.3, 1.0, 3.0, 10.0, 30.0]):
+        with lineage.start_run(run_name=f"trial-{i}"):
+            lineage.log_param("C", c)
+            lineage.log_metric("score", 0.5 + 0.01 * i)
+    before = {kind: len(lg.nodes(kind=kind)) for kind in ("run", "model", "dataset")}
+    lg.insights("score")
+    with lineage.start_run(run_name="user-analysis") as mine:
+        lg.insights("score")
+    after = {kind: len(lg.nodes(kind=kind)) for kind in ("run", "model", "dataset")}
+    assert after == {**before, "run": before["run"] + 1}  # only the user's own run
+    run = lineage.get_run(mine.info.run_id)
+    assert run.data.params == {} and run.data.metrics == {}
+    assert lg.which_data(lg.get(mine.info.run_id)) == []
+
+
+def test_lineages_own_scoring_of_a_model_is_not_logged_as_predictions(project: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from lineage.describe import permutation
+
+    lineage.autolog(log_predictions=True)
+    X, y = _data()
+    clf = LogisticRegression().fit(X, y)
+    permutation(clf, X, y, n_repeats=2)  # (predicts many times, all of it lineage's work)
+    clf.predict(X[:3])  # the user's own predict is still logged
+    lineage.flush_async_logging()
+    assert len(fluent.get_lineage().nodes(kind="prediction")) == 3
