@@ -532,7 +532,7 @@ def hash_array(arr: np.ndarray) -> str:
     C-order bytes (no copy when the array is already C-contiguous), so equal values
     of a different dtype, byte order or shape give a different digest. Object arrays
     hold pointers, so they are hashed as the header plus canonical JSON of
-    ``arr.tolist()``.
+    ``arr.tolist()`` (objects without a text of their own by state: `_values_json`).
     """
     import numpy as np  # already loaded if the caller holds an array
 
@@ -540,7 +540,7 @@ def hash_array(arr: np.ndarray) -> str:
     header = _array_header(a.dtype, a.shape)
     h = hashlib.sha256(header)
     if a.dtype.hasobject:
-        h.update(canonical_json(a.tolist()).encode("utf-8"))
+        h.update(_values_json(a.tolist()).encode("utf-8"))
     else:
         h.update(_byte_view(a))
     return h.hexdigest()
@@ -565,7 +565,8 @@ def hash_frame(df: pd.DataFrame) -> str:
     from the same rows hashes equal whatever produced it; a filtered or re-indexed
     frame's index is data and is included); then each column: numeric, bool and
     datetime columns by their numpy bytes, every other column (object, strings,
-    categoricals, nullable extension types) by canonical JSON of its values. Each part
+    categoricals, nullable extension types) by canonical JSON of its values (an
+    object whose text would be its address by its class and state: `_values_json`). Each part
     is length-prefixed, so no two different frames can produce the same byte stream.
 
     Equal frames give equal digests; a different value, row or column order, column
@@ -616,7 +617,66 @@ def _hash_values(h: Any, values: Any, np: Any) -> None:
         # The category set and order are part of the type; record them too.
         cats = {"categories": list(dtype.categories), "ordered": bool(dtype.ordered)}
         _update_framed(h, canonical_json(cats).encode("utf-8"))
-    _update_framed(h, canonical_json([_json_scalar(v) for v in values.tolist()]).encode("utf-8"))
+    _update_framed(h, _values_json([_json_scalar(v) for v in values.tolist()]).encode("utf-8"))
+
+
+# What `canonical_json` writes for an object with neither __str__ nor __repr__ of its
+# own: "<mod.P object at 0x7f…>", an address, different in every process and for
+# every re-created value, so the same data got a new digest each time.
+_ADDRESS = " at 0x"
+
+
+def _values_json(values: Any) -> str:
+    """Canonical JSON of data values, where every object that would be written as its
+    address is written as its class and state instead (`_by_state`).
+
+    Only text that holds an address is redone, so every digest that was reproducible
+    before (numbers, strings, dates, …) is unchanged, and the common case costs one
+    substring search."""
+    text = canonical_json(values)
+    if _ADDRESS in text:
+        by_state = canonical_json(_by_state(values, ()))
+        if by_state != text:  # (a string that merely says " at 0x" changes nothing)
+            # marked: no text canonical_json writes starts with NUL, so these byte
+            # streams are apart from every one without objects
+            return "\x00by-state\x00" + by_state
+    return text
+
+
+def _has_default_repr(cls: type) -> bool:
+    own: Any = (cls.__repr__, cls.__str__)  # (Any: typeshed's signatures of the two differ)
+    return own[0] is object.__repr__ and own[1] is object.__str__
+
+
+def _by_state(v: Any, seen: tuple[int, ...]) -> Any:
+    """``v`` with each object whose text is its address replaced by
+    ``{"__object__": "module.Class", "state": …}`` (its ``__dict__`` and slots, by the
+    same rule), inside lists, tuples, dicts and sets too. Anything else is returned as
+    it is, so it is written as before."""
+    cls = type(v)
+    if v is None or cls in (str, int, float, bool):
+        return v
+    if id(v) in seen:
+        raise InvalidInputError(f"cannot hash a {cls.__module__}.{cls.__qualname__} that holds itself as data")
+    inner = (*seen, id(v))
+    if isinstance(v, (list, tuple)):
+        return [_by_state(x, inner) for x in v]
+    if isinstance(v, dict):
+        return {k: _by_state(x, inner) for k, x in v.items()}
+    if isinstance(v, (set, frozenset)):
+        if not any(_ADDRESS in str(x) for x in v):
+            return sorted(v, key=str)  # as `canonical_json` writes a set: the text it always had
+        # (by their text as state: by str, the order would follow the addresses)
+        return sorted((_by_state(x, inner) for x in v), key=canonical_json)
+    if _has_default_repr(cls):
+        state: dict[str, Any] = dict(getattr(v, "__dict__", None) or {})
+        for klass in cls.__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            for slot in (slots,) if isinstance(slots, str) else slots:
+                if slot not in ("__dict__", "__weakref__") and hasattr(v, slot):
+                    state[slot] = getattr(v, slot)
+        return {"__object__": f"{cls.__module__}.{cls.__qualname__}", "state": _by_state(state, inner)}
+    return v
 
 
 def _json_scalar(v: Any) -> Any:
@@ -689,7 +749,7 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
             columns = 1 if rows else 0
             shape = [rows]
         attrs = {"format": "list", "rows": rows, "columns": columns, "shape": shape}
-        return hash_text(canonical_json(list(obj))), attrs
+        return hash_text(_values_json(list(obj))), attrs
     raise InvalidInputError(
         f"cannot hash a {type(obj).__module__}.{type(obj).__qualname__} as a dataset; "
         "pass a file path, a numpy array, a pandas DataFrame or a list of rows"
@@ -719,7 +779,7 @@ def row_digests(inputs: Any) -> list[str]:
                 return _array_row_digests(inputs.to_numpy())
         names = [str(c) for c in inputs.columns]
         return [
-            hash_text(canonical_json(dict(zip(names, map(_json_scalar, row)))))
+            hash_text(_values_json(dict(zip(names, map(_json_scalar, row)))))
             for row in inputs.itertuples(index=False, name=None)
         ]
     if is_pandas(inputs, "Series"):
@@ -727,7 +787,7 @@ def row_digests(inputs: Any) -> list[str]:
     if is_ndarray(inputs):
         return _array_row_digests(inputs)
     if isinstance(inputs, (list, tuple)):
-        return [hash_text(canonical_json(row)) for row in inputs]
+        return [hash_text(_values_json(row)) for row in inputs]
     raise InvalidInputError(
         f"cannot split a {type(inputs).__module__}.{type(inputs).__qualname__} into rows; "
         "pass a numpy array, a pandas DataFrame or a list of rows"
