@@ -6,7 +6,8 @@ user (or an auditor) can recompute a digest without lineage:
 
 - a file: ``sha256sum FILE``;
 - a directory: the ``sha256sum`` of a ``sha256sum``-format manifest, see `hash_tree`;
-- an array: SHA-256 of ``f"{dtype.str}|{shape}|"`` followed by its C-order bytes.
+- an array: SHA-256 of ``f"{dtype.str}|{shape}|"`` followed by its C-order bytes;
+- a scipy.sparse matrix: its canonical CSR form's data, indices and row pointers, see `hash_sparse`.
 
 Importing this module is cheap on purpose: numpy is imported only when an array is
 hashed, pandas never by us (a DataFrame that reaches us means pandas is loaded already),
@@ -517,6 +518,32 @@ def is_pandas(obj: Any, name: str) -> bool:
     return any(c.__name__ == name and c.__module__.startswith("pandas") for c in type(obj).__mro__)
 
 
+def is_sparse(obj: Any) -> bool:
+    """A scipy.sparse matrix or array (csr, csc, coo, …), told without importing scipy."""
+    return type(obj).__module__.startswith("scipy.sparse") and hasattr(obj, "tocsr") and hasattr(obj, "nnz")
+
+
+def hash_sparse(mat: Any) -> str:
+    """Return the SHA-256 hex digest of a scipy.sparse matrix, by value.
+
+    Covers ``f"scipy.sparse|csr|{dtype.str}|{shape}|"`` then, each length-prefixed, the
+    data, column indices (int64) and row pointers (int64) of its canonical CSR form:
+    duplicates summed, indices sorted, stored zeros dropped — so equal matrices give
+    equal digests whatever their format (csr, csc, coo), index width or entry order,
+    and the caller's matrix is not changed (the canonical form is a copy).
+    """
+    import numpy as np
+
+    with foreign(f"cannot hash a {type(mat).__qualname__} as a dataset: {{reason}}"):
+        csr = mat.tocsr(copy=True)
+        csr.sum_duplicates()  # (sorts the indices too)
+        csr.eliminate_zeros()
+    h = hashlib.sha256(b"scipy.sparse|csr|" + _array_header(csr.dtype, tuple(csr.shape)))
+    for part in (csr.data, csr.indices.astype(np.int64, copy=False), csr.indptr.astype(np.int64, copy=False)):
+        _update_framed(h, _byte_view(np.asarray(part)))
+    return h.hexdigest()
+
+
 def _array_header(dtype: Any, shape: tuple[int, ...]) -> bytes:
     # dtype.str ('<f8', '|b1', '<U5') carries kind, size and byte order. A structured
     # dtype's str is only '|V16', which two different record layouts can share, so
@@ -698,9 +725,10 @@ def _json_scalar(v: Any) -> Any:
 def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
     """Hash an in-memory dataset and describe it.
 
-    Accepts a numpy array, a pandas DataFrame or Series, or a list/tuple of rows
-    (lists, tuples or dicts; or scalars). Returns ``(digest, attrs)`` with attrs
-    ``format`` (``"ndarray"``, ``"dataframe"``, ``"series"`` or ``"list"``), ``rows``,
+    Accepts a numpy array, a scipy.sparse matrix, a pandas DataFrame or Series, or a
+    list/tuple of rows (lists, tuples or dicts; or scalars). Returns ``(digest, attrs)``
+    with attrs ``format`` (``"ndarray"``, ``"sparse"``, ``"dataframe"``, ``"series"`` or
+    ``"list"``), ``rows``,
     ``columns`` (the names for a DataFrame, a count otherwise), ``shape``, and ``dtype``
     / ``dtypes`` where known. Lists are hashed as their canonical JSON.
 
@@ -716,6 +744,18 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
             "dtype": obj.dtype.str if obj.dtype.fields is None else str(obj.dtype.descr),
         }
         return hash_array(obj), attrs
+    if is_sparse(obj):
+        shape = [int(d) for d in obj.shape]
+        attrs = {
+            "format": "sparse",
+            "rows": shape[0] if shape else 1,
+            "columns": (shape[1] if len(shape) >= 2 else 1),
+            "shape": shape,
+            "dtype": obj.dtype.str,
+            "sparse_format": str(getattr(obj, "format", "")),
+            "nnz": int(obj.nnz),  # (as stored: may count duplicates and zeros the digest leaves out)
+        }
+        return hash_sparse(obj), attrs
     if is_pandas(obj, "DataFrame"):
         attrs = {
             "format": "dataframe",
@@ -752,7 +792,7 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
         return hash_text(_values_json(list(obj))), attrs
     raise InvalidInputError(
         f"cannot hash a {type(obj).__module__}.{type(obj).__qualname__} as a dataset; "
-        "pass a file path, a numpy array, a pandas DataFrame or a list of rows"
+        "pass a file path, a numpy array, a scipy.sparse matrix, a pandas DataFrame or a list of rows"
     )
 
 

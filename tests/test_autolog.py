@@ -240,3 +240,50 @@ def test_lineages_own_scoring_of_a_model_is_not_logged_as_predictions(project: P
     clf.predict(X[:3])  # the user's own predict is still logged
     lineage.flush_async_logging()
     assert len(fluent.get_lineage().nodes(kind="prediction")) == 3
+
+
+def test_a_fit_on_a_sparse_matrix_is_recorded_whole(project: Path) -> None:
+    """TF-IDF and one-hot output is scipy.sparse: it could not be hashed, and that one
+    failure dropped the fit's params, model and metrics too."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    docs = ["good movie", "bad movie", "great film", "awful film", "good plot", "bad plot"] * 3
+    labels = [1, 0, 1, 0, 1, 0] * 3
+    X = TfidfVectorizer().fit_transform(docs)  # (fit outside autolog: the vectorizer is not the model here)
+    lineage.autolog()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left unrecorded
+        with lineage.start_run(run_name="sparse-fit") as active:
+            LogisticRegression(C=2.0).fit(X, labels)
+    lg = fluent.get_lineage()
+    run = lineage.get_run(active.info.run_id)
+    assert run.data.params["C"] == "2.0" and "training_accuracy_score" in run.data.metrics
+    (model,) = lg.nodes(kind="model")
+    data = {u.node.attrs["format"]: u.node for u in lg.which_data(model)}
+    assert set(data) == {"sparse", "list"}
+    assert data["sparse"].attrs["rows"] == 18 and data["sparse"].attrs["columns"] == X.shape[1]
+
+
+def test_one_part_that_cannot_be_recorded_drops_only_itself(project: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    class ArrayLike:  # scikit-learn reads it through np.asarray; lineage cannot hash it
+        def __init__(self, a: np.ndarray) -> None:
+            self.a = a
+
+        def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+            return self.a
+
+    lineage.autolog()
+    X, y = _data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LogisticRegression(C=0.25).fit(ArrayLike(X), y)
+    said = [str(w.message) for w in caught if "lineage autolog" in str(w.message)]
+    assert len(said) == 1 and "the training data X of the fit of LogisticRegression" in said[0]
+    lg = fluent.get_lineage()
+    (run,) = lg.runs()
+    assert run.attrs["params"]["C"] == "0.25" and "training_score" in run.attrs["metrics"]
+    (model,) = lg.nodes(kind="model")
+    assert [u.node.attrs["format"] for u in lg.which_data(model)] == ["ndarray"]  # y is kept

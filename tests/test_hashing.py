@@ -931,3 +931,24 @@ def test_the_digests_of_data_without_such_objects_are_unchanged() -> None:
     assert hash_data(np.array([["a", 1], ["b", None]], dtype=object))[0] == \
         "e90c69a48f1adceafaf7b7cc019b2785bcb407137307d6ca3d1a3b30d64f77e6"
     assert hash_data([{"a", "b"}])[0] == hashlib.sha256(b'[["a","b"]]').hexdigest()
+
+
+def test_sparse_matrices_hash_by_value_whatever_their_format() -> None:
+    import scipy.sparse as sp
+
+    dense = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 0.0]])
+    csr = sp.csr_matrix(dense)
+    digest, attrs = hash_data(csr)
+    assert attrs == {"format": "sparse", "rows": 2, "columns": 3, "shape": [2, 3], "dtype": "<f8",
+                     "sparse_format": "csr", "nnz": 2}
+    # one matrix, one digest: csc, coo, a sparse array, unsorted indices, duplicate
+    # entries and stored zeros are only ways of writing it down
+    unsorted = sp.csr_matrix((np.array([1.5, 0.0, 2.0]), np.array([1, 0, 0]), np.array([0, 2, 3])), shape=(2, 3))
+    dup = sp.coo_matrix((np.array([1.0, 0.5, 2.0]), (np.array([0, 0, 1]), np.array([1, 1, 0]))), shape=(2, 3))
+    for same in (sp.csc_matrix(dense), sp.coo_array(dense), unsorted, dup):
+        assert hash_data(same)[0] == digest
+    assert not unsorted.has_sorted_indices and dup.nnz == 3  # the caller's matrices are left as they were
+    assert hash_data(sp.csr_matrix(dense * 2))[0] != digest
+    assert hash_data(sp.csr_matrix(dense.astype(np.float32)))[0] != digest
+    assert hash_data(sp.csr_matrix(dense.T))[0] != digest
+    assert hash_data(dense)[0] != digest  # dense and sparse are told apart
