@@ -287,3 +287,31 @@ def test_one_part_that_cannot_be_recorded_drops_only_itself(project: Path) -> No
     assert run.attrs["params"]["C"] == "0.25" and "training_score" in run.attrs["metrics"]
     (model,) = lg.nodes(kind="model")
     assert [u.node.attrs["format"] for u in lg.which_data(model)] == ["ndarray"]  # y is kept
+
+
+def test_a_name_given_to_data_autolog_saw_first_is_its_name(project: Path) -> None:
+    """The notebook order: fit (autolog records X unnamed), then name X. The name was
+    kept only as an alias: the node returned, diagrams and audits said "dataset"."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    lineage.autolog()
+    X, y = _data()
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    LogisticRegression().fit(frame, y)
+    lg = fluent.get_lineage()
+    (unnamed_x,) = [n for n in lg.nodes(kind="dataset") if n.attrs["format"] == "dataframe"]
+    assert unnamed_x.name is None
+    named = lg.log_dataset(frame, name="iris_X")
+    assert named.id == unnamed_x.id and named.name == "iris_X"  # same bytes, same node, the name given
+    assert lg.get(named.id).name == "iris_X" and lg.get("iris_X").name == "iris_X"
+    assert [n.name for n in lg.nodes(kind="dataset", name="iris_X")] == ["iris_X"]
+    model = lg.get("model:LogisticRegression")
+    assert "iris_X" in {n.name for n in lg.trace(model).nodes()}
+    assert "iris_X" in {u.node.name for u in lg.which_data(model)}
+    assert "iris_X" in str(lg.trace(model)) and "iris_X" in lg.trace(model)._repr_html_()  # (the views)
+    assert "iris_X" in {r.name for r in lg.impact(named).nodes() if r.kind == "dataset"}
+    # a second name is a second name (an alias); the first stays the one shown
+    assert lg.log_dataset(frame, name="features").name == "iris_X"
+    assert lg.aliases(named.id) == ["iris_X", "features"]
+    assert lg.verify().ok
