@@ -18,7 +18,10 @@ recorded log their outputs in bulk, with request ids from
 A fit that raises fails its run (when autolog started one) and keeps its params
 and data, as MLflow's autolog does; the exception reaches the caller unchanged.
 Autolog never breaks the user's code: a recording that fails is reported with a
-warning and the fit's result is returned as it would be without lineage.
+warning and the fit's result is returned as it would be without lineage. Each part
+(params and data, model, tags, metrics) is recorded on its own, so data lineage
+cannot hash drops only that data; one warning line names what was left out.
+Fits lineage makes itself (`internal.unrecorded`) are never recorded.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from . import internal
 from .errors import InvalidInputError, LineageError, foreign, log
 
 _config: dict[str, Any] = {"enabled": False, "log_predictions": False, "max_tuning_runs": 5,
@@ -105,7 +109,8 @@ def _depth(name: str) -> int:
 def _fit_wrapper(original: Any) -> Any:
     @functools.wraps(original)
     def fit(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not _config["enabled"] or _depth("fit") > 0:
+        if not _config["enabled"] or _depth("fit") > 0 or not internal.recording():
+            # (not recording: lineage's own fit, e.g. insights' forests, is no run of the user's)
             return original(self, *args, **kwargs)
         _local.fit = 1  # inner fits (a Pipeline's steps, a search's candidates) are part of this one
         try:
@@ -126,7 +131,8 @@ def _predict_wrapper(original: Any) -> Any:
             out = original(self, *args, **kwargs)
         finally:
             _local.predict = 0
-        if _config["enabled"] and _config["log_predictions"] and _depth("fit") == 0 and args:
+        if (_config["enabled"] and _config["log_predictions"] and _depth("fit") == 0 and args
+                and internal.recording()):  # (lineage's own scoring of a user's model is no prediction)
             model_id = _models.get(self)
             if model_id is not None:
                 _log_predictions(model_id, args[0], out)
@@ -137,6 +143,17 @@ def _predict_wrapper(original: Any) -> Any:
 
 def _warn(what: str, exc: BaseException) -> None:
     warnings.warn(f"lineage autolog could not record {what}: {exc}", RuntimeWarning, stacklevel=4)
+
+
+#: the parts of a fit's record that could not be written, each with its reason
+Missed = list[tuple[str, LineageError]]
+
+
+def _warn_missed(fit: str, missed: Missed) -> None:
+    """One line for everything of one fit that was not recorded (the rest was)."""
+    parts = ", ".join(what for what, _ in missed)
+    reasons = "; ".join(dict.fromkeys(str(exc) for _, exc in missed))  # (the same reason once)
+    warnings.warn(f"lineage autolog could not record {parts} of {fit}: {reasons}", RuntimeWarning, stacklevel=4)
 
 
 class _PredictionWriter:
@@ -235,10 +252,9 @@ def _record_fit(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str
     except Exception as exc:
         # what the failed fit was asked to do, and on which data: the params and
         # inputs, as MLflow's autolog keeps them (no model: there is none)
-        try:
-            _record_attempt(run, est, X, y)
-        except LineageError as failed:
-            _warn(f"the failed fit of {type(est).__name__}", failed)
+        missed = _record_attempt(run, est, X, y)
+        if missed:
+            _warn_missed(f"the failed fit of {type(est).__name__}", missed)
         if own is not None:
             own.__exit__(type(exc), exc, None)
         raise
@@ -247,9 +263,9 @@ def _record_fit(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str
             own.__exit__(type(exc), exc, None)
         raise
     try:
-        _record(run, est, X, y)
-    except LineageError as exc:
-        _warn(f"the fit of {type(est).__name__}", exc)
+        missed = _record(run, est, X, y)
+        if missed:
+            _warn_missed(f"the fit of {type(est).__name__}", missed)
     finally:
         if own is not None:
             try:
@@ -282,43 +298,78 @@ def _log_new_params(run: Any, params: dict[str, Any]) -> None:
         run.log_params(new)
 
 
-def _record_attempt(run: Any, est: Any, X: Any, y: Any) -> None:
-    """The params of a fit and its data, as training inputs (one transaction)."""
-    with run.batch():
-        _log_new_params(run, _params(est))
-        if _config["log_datasets"]:
-            if X is not None:
-                run.log_input(X, role="training", name=None)
-            if y is not None:
-                run.log_input(y, role="training", name=None)
+def _record_attempt(run: Any, est: Any, X: Any, y: Any) -> Missed:
+    """The params of a fit and its data, as training inputs; what could not be written.
+
+    One transaction when all goes well; when one part is refused (data that cannot be
+    hashed), each part alone, so that one part's problem drops only that part."""
+    params = _params(est)
+    inputs = [(what, data) for what, data in (("X", X), ("y", y)) if data is not None] if _config["log_datasets"] else []
+    try:
+        with run.batch():
+            _log_new_params(run, params)
+            for _, data in inputs:
+                run.log_input(data, role="training", name=None)
+        return []
+    except LineageError as exc:
+        log.debug("autolog: params and data in one transaction failed (%s); each part alone", exc)
+    missed: Missed = []
+    try:
+        _log_new_params(run, params)
+    except LineageError as exc:
+        missed.append(("the params", exc))
+    for what, data in inputs:
+        try:
+            run.log_input(data, role="training", name=None)
+        except LineageError as exc:
+            missed.append((f"the training data {what}", exc))
+    return missed
 
 
-def _record(run: Any, est: Any, X: Any, y: Any) -> None:
+def _record(run: Any, est: Any, X: Any, y: Any) -> Missed:
+    """Record a finished fit, each part (params and data, model, tags, metrics, the
+    search) on its own: one part's problem drops that part only, as MLflow's autolog
+    logs params, metrics and the model whatever became of the dataset. Returns what
+    could not be recorded."""
     name = type(est).__name__
-    _record_attempt(run, est, X, y)
+    missed = _record_attempt(run, est, X, y)
     is_search = name in _SEARCH and hasattr(est, "cv_results_")
     if _config["log_models"]:
-        node = run.log_model(est, name, attrs={"artifact_path": "model"})
-        _models[est] = node.id
-        if is_search and getattr(est, "best_estimator_", None) is not None:
-            best = run.log_model(est.best_estimator_, type(est.best_estimator_).__name__,
-                                 attrs={"artifact_path": "best_estimator"})
-            _models[est.best_estimator_] = best.id
-    # MLflow's tags for the fitted estimator: scripts and dashboards filter on them
-    run.set_tags({"estimator_name": name, "estimator_class": f"{type(est).__module__}.{type(est).__qualname__}"})
+        try:
+            node = run.log_model(est, name, attrs={"artifact_path": "model"})
+            _models[est] = node.id
+            if is_search and getattr(est, "best_estimator_", None) is not None:
+                best = run.log_model(est.best_estimator_, type(est.best_estimator_).__name__,
+                                     attrs={"artifact_path": "best_estimator"})
+                _models[est.best_estimator_] = best.id
+        except LineageError as exc:
+            missed.append(("the model", exc))
+    try:
+        # MLflow's tags for the fitted estimator: scripts and dashboards filter on them
+        run.set_tags({"estimator_name": name, "estimator_class": f"{type(est).__module__}.{type(est).__qualname__}"})
+    except LineageError as exc:
+        missed.append(("the estimator tags", exc))
     if X is not None and y is not None and hasattr(est, "score"):
         try:
             with foreign("{type}: {reason}"):
-                score = float(est.score(X, y))
+                score: float | None = float(est.score(X, y))
         except InvalidInputError as exc:  # an estimator whose score needs more than X, y
             _warn("training_score", exc)
-        else:
-            run.log_metric("training_score", score)
-        metrics = _training_metrics(est, X, y)
-        if metrics:
-            run.log_metrics(metrics)
+            score = None
+        try:
+            if score is not None:
+                run.log_metric("training_score", score)
+            metrics = _training_metrics(est, X, y)
+            if metrics:
+                run.log_metrics(metrics)
+        except LineageError as exc:
+            missed.append(("the training metrics", exc))
     if is_search:
-        _record_search(run, est)
+        try:
+            _record_search(run, est)
+        except LineageError as exc:
+            missed.append(("the search's results", exc))
+    return missed
 
 
 def _training_metrics(est: Any, X: Any, y: Any) -> dict[str, float]:

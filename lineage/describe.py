@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import secrets
+from . import internal, secrets
 from .errors import InvalidInputError, first_line, foreign, log
 from .model import Node
 
@@ -396,7 +396,8 @@ def permutation(model: Any, X: Any, y: Any, *, n_repeats: int = PERMUTATION_REPE
     from sklearn.inspection import permutation_importance
 
     names = [str(c) for c in X.columns] if hasattr(X, "columns") else [f"x{i}" for i in range(_width(X))]
-    with foreign("cannot compute permutation importance on this data: {reason}"):  # the model's own errors
+    # (internal.unrecorded: scoring the model is lineage's work, not predictions autolog should log)
+    with foreign("cannot compute permutation importance on this data: {reason}"), internal.unrecorded():
         baseline = float(model.score(X, y))
         result = permutation_importance(model, X, y, n_repeats=n_repeats, random_state=seed)
     return {

@@ -6,7 +6,8 @@ user (or an auditor) can recompute a digest without lineage:
 
 - a file: ``sha256sum FILE``;
 - a directory: the ``sha256sum`` of a ``sha256sum``-format manifest, see `hash_tree`;
-- an array: SHA-256 of ``f"{dtype.str}|{shape}|"`` followed by its C-order bytes.
+- an array: SHA-256 of ``f"{dtype.str}|{shape}|"`` followed by its C-order bytes;
+- a scipy.sparse matrix: its canonical CSR form's data, indices and row pointers, see `hash_sparse`.
 
 Importing this module is cheap on purpose: numpy is imported only when an array is
 hashed, pandas never by us (a DataFrame that reaches us means pandas is loaded already),
@@ -599,6 +600,32 @@ def is_pandas(obj: Any, name: str) -> bool:
     return any(c.__name__ == name and c.__module__.startswith("pandas") for c in type(obj).__mro__)
 
 
+def is_sparse(obj: Any) -> bool:
+    """A scipy.sparse matrix or array (csr, csc, coo, …), told without importing scipy."""
+    return type(obj).__module__.startswith("scipy.sparse") and hasattr(obj, "tocsr") and hasattr(obj, "nnz")
+
+
+def hash_sparse(mat: Any) -> str:
+    """Return the SHA-256 hex digest of a scipy.sparse matrix, by value.
+
+    Covers ``f"scipy.sparse|csr|{dtype.str}|{shape}|"`` then, each length-prefixed, the
+    data, column indices (int64) and row pointers (int64) of its canonical CSR form:
+    duplicates summed, indices sorted, stored zeros dropped — so equal matrices give
+    equal digests whatever their format (csr, csc, coo), index width or entry order,
+    and the caller's matrix is not changed (the canonical form is a copy).
+    """
+    import numpy as np
+
+    with foreign(f"cannot hash a {type(mat).__qualname__} as a dataset: {{reason}}"):
+        csr = mat.tocsr(copy=True)
+        csr.sum_duplicates()  # (sorts the indices too)
+        csr.eliminate_zeros()
+    h = hashlib.sha256(b"scipy.sparse|csr|" + _array_header(csr.dtype, tuple(csr.shape)))
+    for part in (csr.data, csr.indices.astype(np.int64, copy=False), csr.indptr.astype(np.int64, copy=False)):
+        _update_framed(h, _byte_view(np.asarray(part)))
+    return h.hexdigest()
+
+
 def _array_header(dtype: Any, shape: tuple[int, ...]) -> bytes:
     # dtype.str ('<f8', '|b1', '<U5') carries kind, size and byte order. A structured
     # dtype's str is only '|V16', which two different record layouts can share, so
@@ -614,7 +641,7 @@ def hash_array(arr: np.ndarray) -> str:
     C-order bytes (no copy when the array is already C-contiguous), so equal values
     of a different dtype, byte order or shape give a different digest. Object arrays
     hold pointers, so they are hashed as the header plus canonical JSON of
-    ``arr.tolist()``.
+    ``arr.tolist()`` (objects without a text of their own by state: `_values_json`).
     """
     import numpy as np  # already loaded if the caller holds an array
 
@@ -622,7 +649,7 @@ def hash_array(arr: np.ndarray) -> str:
     header = _array_header(a.dtype, a.shape)
     h = hashlib.sha256(header)
     if a.dtype.hasobject:
-        h.update(canonical_json(a.tolist()).encode("utf-8"))
+        h.update(_values_json(a.tolist()).encode("utf-8"))
     else:
         h.update(_byte_view(a))
     return h.hexdigest()
@@ -647,7 +674,8 @@ def hash_frame(df: pd.DataFrame) -> str:
     from the same rows hashes equal whatever produced it; a filtered or re-indexed
     frame's index is data and is included); then each column: numeric, bool and
     datetime columns by their numpy bytes, every other column (object, strings,
-    categoricals, nullable extension types) by canonical JSON of its values. Each part
+    categoricals, nullable extension types) by canonical JSON of its values (an
+    object whose text would be its address by its class and state: `_values_json`). Each part
     is length-prefixed, so no two different frames can produce the same byte stream.
 
     Equal frames give equal digests; a different value, row or column order, column
@@ -698,7 +726,66 @@ def _hash_values(h: Any, values: Any, np: Any) -> None:
         # The category set and order are part of the type; record them too.
         cats = {"categories": list(dtype.categories), "ordered": bool(dtype.ordered)}
         _update_framed(h, canonical_json(cats).encode("utf-8"))
-    _update_framed(h, canonical_json([_json_scalar(v) for v in values.tolist()]).encode("utf-8"))
+    _update_framed(h, _values_json([_json_scalar(v) for v in values.tolist()]).encode("utf-8"))
+
+
+# What `canonical_json` writes for an object with neither __str__ nor __repr__ of its
+# own: "<mod.P object at 0x7f…>", an address, different in every process and for
+# every re-created value, so the same data got a new digest each time.
+_ADDRESS = " at 0x"
+
+
+def _values_json(values: Any) -> str:
+    """Canonical JSON of data values, where every object that would be written as its
+    address is written as its class and state instead (`_by_state`).
+
+    Only text that holds an address is redone, so every digest that was reproducible
+    before (numbers, strings, dates, …) is unchanged, and the common case costs one
+    substring search."""
+    text = canonical_json(values)
+    if _ADDRESS in text:
+        by_state = canonical_json(_by_state(values, ()))
+        if by_state != text:  # (a string that merely says " at 0x" changes nothing)
+            # marked: no text canonical_json writes starts with NUL, so these byte
+            # streams are apart from every one without objects
+            return "\x00by-state\x00" + by_state
+    return text
+
+
+def _has_default_repr(cls: type) -> bool:
+    own: Any = (cls.__repr__, cls.__str__)  # (Any: typeshed's signatures of the two differ)
+    return own[0] is object.__repr__ and own[1] is object.__str__
+
+
+def _by_state(v: Any, seen: tuple[int, ...]) -> Any:
+    """``v`` with each object whose text is its address replaced by
+    ``{"__object__": "module.Class", "state": …}`` (its ``__dict__`` and slots, by the
+    same rule), inside lists, tuples, dicts and sets too. Anything else is returned as
+    it is, so it is written as before."""
+    cls = type(v)
+    if v is None or cls in (str, int, float, bool):
+        return v
+    if id(v) in seen:
+        raise InvalidInputError(f"cannot hash a {cls.__module__}.{cls.__qualname__} that holds itself as data")
+    inner = (*seen, id(v))
+    if isinstance(v, (list, tuple)):
+        return [_by_state(x, inner) for x in v]
+    if isinstance(v, dict):
+        return {k: _by_state(x, inner) for k, x in v.items()}
+    if isinstance(v, (set, frozenset)):
+        if not any(_ADDRESS in str(x) for x in v):
+            return sorted(v, key=str)  # as `canonical_json` writes a set: the text it always had
+        # (by their text as state: by str, the order would follow the addresses)
+        return sorted((_by_state(x, inner) for x in v), key=canonical_json)
+    if _has_default_repr(cls):
+        state: dict[str, Any] = dict(getattr(v, "__dict__", None) or {})
+        for klass in cls.__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            for slot in (slots,) if isinstance(slots, str) else slots:
+                if slot not in ("__dict__", "__weakref__") and hasattr(v, slot):
+                    state[slot] = getattr(v, slot)
+        return {"__object__": f"{cls.__module__}.{cls.__qualname__}", "state": _by_state(state, inner)}
+    return v
 
 
 def _json_scalar(v: Any) -> Any:
@@ -720,9 +807,10 @@ def _json_scalar(v: Any) -> Any:
 def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
     """Hash an in-memory dataset and describe it.
 
-    Accepts a numpy array, a pandas DataFrame or Series, or a list/tuple of rows
-    (lists, tuples or dicts; or scalars). Returns ``(digest, attrs)`` with attrs
-    ``format`` (``"ndarray"``, ``"dataframe"``, ``"series"`` or ``"list"``), ``rows``,
+    Accepts a numpy array, a scipy.sparse matrix, a pandas DataFrame or Series, or a
+    list/tuple of rows (lists, tuples or dicts; or scalars). Returns ``(digest, attrs)``
+    with attrs ``format`` (``"ndarray"``, ``"sparse"``, ``"dataframe"``, ``"series"`` or
+    ``"list"``), ``rows``,
     ``columns`` (the names for a DataFrame, a count otherwise), ``shape``, and ``dtype``
     / ``dtypes`` where known. Lists are hashed as their canonical JSON.
 
@@ -738,6 +826,18 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
             "dtype": obj.dtype.str if obj.dtype.fields is None else str(obj.dtype.descr),
         }
         return hash_array(obj), attrs
+    if is_sparse(obj):
+        shape = [int(d) for d in obj.shape]
+        attrs = {
+            "format": "sparse",
+            "rows": shape[0] if shape else 1,
+            "columns": (shape[1] if len(shape) >= 2 else 1),
+            "shape": shape,
+            "dtype": obj.dtype.str,
+            "sparse_format": str(getattr(obj, "format", "")),
+            "nnz": int(obj.nnz),  # (as stored: may count duplicates and zeros the digest leaves out)
+        }
+        return hash_sparse(obj), attrs
     if is_pandas(obj, "DataFrame"):
         attrs = {
             "format": "dataframe",
@@ -771,10 +871,10 @@ def hash_data(obj: Any) -> tuple[str, dict[str, Any]]:
             columns = 1 if rows else 0
             shape = [rows]
         attrs = {"format": "list", "rows": rows, "columns": columns, "shape": shape}
-        return hash_text(canonical_json(list(obj))), attrs
+        return hash_text(_values_json(list(obj))), attrs
     raise InvalidInputError(
         f"cannot hash a {type(obj).__module__}.{type(obj).__qualname__} as a dataset; "
-        "pass a file path, a numpy array, a pandas DataFrame or a list of rows"
+        "pass a file path, a numpy array, a scipy.sparse matrix, a pandas DataFrame or a list of rows"
     )
 
 
@@ -801,7 +901,7 @@ def row_digests(inputs: Any) -> list[str]:
                 return _array_row_digests(inputs.to_numpy())
         names = [str(c) for c in inputs.columns]
         return [
-            hash_text(canonical_json(dict(zip(names, map(_json_scalar, row)))))
+            hash_text(_values_json(dict(zip(names, map(_json_scalar, row)))))
             for row in inputs.itertuples(index=False, name=None)
         ]
     if is_pandas(inputs, "Series"):
@@ -809,7 +909,7 @@ def row_digests(inputs: Any) -> list[str]:
     if is_ndarray(inputs):
         return _array_row_digests(inputs)
     if isinstance(inputs, (list, tuple)):
-        return [hash_text(canonical_json(row)) for row in inputs]
+        return [hash_text(_values_json(row)) for row in inputs]
     raise InvalidInputError(
         f"cannot split a {type(inputs).__module__}.{type(inputs).__qualname__} into rows; "
         "pass a numpy array, a pandas DataFrame or a list of rows"

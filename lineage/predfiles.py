@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import internal
 from .errors import InvalidInputError, foreign, log
 from .model import Edge, Node
 from .store import Store
@@ -227,13 +228,15 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
     import warnings
 
     # the model's own error on this input (a bad file) is told in one line
-    with warnings.catch_warnings(), foreign(f"{model.name or model.id} could not predict {input_path}: {{reason}}"):
+    # (unrecorded: these predictions are recorded below, by lineage, not a second time by autolog)
+    with warnings.catch_warnings(), foreign(f"{model.name or model.id} could not predict {input_path}: {{reason}}"), \
+            internal.unrecorded():
         warnings.simplefilter("ignore")  # "X does not have valid feature names": we matched them by name
         y = list(obj.predict(X)) if table.rows else []
     scores = None
     if table.rows and hasattr(obj, "predict_proba"):
         try:
-            with warnings.catch_warnings(), foreign("{type}: {reason}"):
+            with warnings.catch_warnings(), foreign("{type}: {reason}"), internal.unrecorded():
                 warnings.simplefilter("ignore")
                 scores = [float(max(p)) for p in obj.predict_proba(X)]
         except InvalidInputError as exc:  # a classifier without probabilities (SVC without probability=True)

@@ -206,3 +206,112 @@ def test_inside_a_facade_run_the_fluent_calls_and_autolog_log_to_it(project: Pat
     other = lineage.open(project / "elsewhere" / "lineage.db")
     with other.start_run("elsewhere"):
         assert lineage.active_run() is None
+
+
+def test_lineages_own_fits_are_not_recorded_by_autolog(project: Path) -> None:
+    """insights() fits forests of its own: with autolog on they became five runs and
+    five models per call, and inside a user's run their params and arrays polluted it."""
+    lineage.autolog()
+    lg = fluent.get_lineage()
+    for i, c in enumerate([0.1, 0.3, 1.0, 3.0, 10.0, 30.0]):
+        with lineage.start_run(run_name=f"trial-{i}"):
+            lineage.log_param("C", c)
+            lineage.log_metric("score", 0.5 + 0.01 * i)
+    before = {kind: len(lg.nodes(kind=kind)) for kind in ("run", "model", "dataset")}
+    lg.insights("score")
+    with lineage.start_run(run_name="user-analysis") as mine:
+        lg.insights("score")
+    after = {kind: len(lg.nodes(kind=kind)) for kind in ("run", "model", "dataset")}
+    assert after == {**before, "run": before["run"] + 1}  # only the user's own run
+    run = lineage.get_run(mine.info.run_id)
+    assert run.data.params == {} and run.data.metrics == {}
+    assert lg.which_data(lg.get(mine.info.run_id)) == []
+
+
+def test_lineages_own_scoring_of_a_model_is_not_logged_as_predictions(project: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from lineage.describe import permutation
+
+    lineage.autolog(log_predictions=True)
+    X, y = _data()
+    clf = LogisticRegression().fit(X, y)
+    permutation(clf, X, y, n_repeats=2)  # (predicts many times, all of it lineage's work)
+    clf.predict(X[:3])  # the user's own predict is still logged
+    lineage.flush_async_logging()
+    assert len(fluent.get_lineage().nodes(kind="prediction")) == 3
+
+
+def test_a_fit_on_a_sparse_matrix_is_recorded_whole(project: Path) -> None:
+    """TF-IDF and one-hot output is scipy.sparse: it could not be hashed, and that one
+    failure dropped the fit's params, model and metrics too."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    docs = ["good movie", "bad movie", "great film", "awful film", "good plot", "bad plot"] * 3
+    labels = [1, 0, 1, 0, 1, 0] * 3
+    X = TfidfVectorizer().fit_transform(docs)  # (fit outside autolog: the vectorizer is not the model here)
+    lineage.autolog()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left unrecorded
+        with lineage.start_run(run_name="sparse-fit") as active:
+            LogisticRegression(C=2.0).fit(X, labels)
+    lg = fluent.get_lineage()
+    run = lineage.get_run(active.info.run_id)
+    assert run.data.params["C"] == "2.0" and "training_accuracy_score" in run.data.metrics
+    (model,) = lg.nodes(kind="model")
+    data = {u.node.attrs["format"]: u.node for u in lg.which_data(model)}
+    assert set(data) == {"sparse", "list"}
+    assert data["sparse"].attrs["rows"] == 18 and data["sparse"].attrs["columns"] == X.shape[1]
+
+
+def test_one_part_that_cannot_be_recorded_drops_only_itself(project: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    class ArrayLike:  # scikit-learn reads it through np.asarray; lineage cannot hash it
+        def __init__(self, a: np.ndarray) -> None:
+            self.a = a
+
+        def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+            return self.a
+
+    lineage.autolog()
+    X, y = _data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        LogisticRegression(C=0.25).fit(ArrayLike(X), y)
+    said = [str(w.message) for w in caught if "lineage autolog" in str(w.message)]
+    assert len(said) == 1 and "the training data X of the fit of LogisticRegression" in said[0]
+    lg = fluent.get_lineage()
+    (run,) = lg.runs()
+    assert run.attrs["params"]["C"] == "0.25" and "training_score" in run.attrs["metrics"]
+    (model,) = lg.nodes(kind="model")
+    assert [u.node.attrs["format"] for u in lg.which_data(model)] == ["ndarray"]  # y is kept
+
+
+def test_a_name_given_to_data_autolog_saw_first_is_its_name(project: Path) -> None:
+    """The notebook order: fit (autolog records X unnamed), then name X. The name was
+    kept only as an alias: the node returned, diagrams and audits said "dataset"."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    lineage.autolog()
+    X, y = _data()
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    LogisticRegression().fit(frame, y)
+    lg = fluent.get_lineage()
+    (unnamed_x,) = [n for n in lg.nodes(kind="dataset") if n.attrs["format"] == "dataframe"]
+    assert unnamed_x.name is None
+    named = lg.log_dataset(frame, name="iris_X")
+    assert named.id == unnamed_x.id and named.name == "iris_X"  # same bytes, same node, the name given
+    assert lg.get(named.id).name == "iris_X" and lg.get("iris_X").name == "iris_X"
+    assert [n.name for n in lg.nodes(kind="dataset", name="iris_X")] == ["iris_X"]
+    model = lg.get("model:LogisticRegression")
+    assert "iris_X" in {n.name for n in lg.trace(model).nodes()}
+    assert "iris_X" in {u.node.name for u in lg.which_data(model)}
+    assert "iris_X" in str(lg.trace(model)) and "iris_X" in lg.trace(model)._repr_html_()  # (the views)
+    assert "iris_X" in {r.name for r in lg.impact(named).nodes() if r.kind == "dataset"}
+    # a second name is a second name (an alias); the first stays the one shown
+    assert lg.log_dataset(frame, name="features").name == "iris_X"
+    assert lg.aliases(named.id) == ["iris_X", "features"]
+    assert lg.verify().ok

@@ -945,3 +945,92 @@ def test_csv_rows_match_csv_reader(tmp_path: Path, rows: list[list[str]], termin
         _use_counter(mp, which, chunk)
         assert _rows(p) == expected
     assert _rows(p) == expected  # and with the real chunk size
+
+
+# Objects whose text is their address ("<P object at 0x7f…>"): the same data gave a new
+# digest in every process and for every re-created frame, so each re-run of a notebook
+# cell made a new "version" of the dataset. A module of its own, so that a second
+# process can import the class by the same name.
+_OBJECTS_MODULE = '''
+class P:
+    def __init__(self, v, tags=()):
+        self.v = v
+        self.tags = set(tags)
+
+
+class Slotted:
+    __slots__ = ("a", "b")
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+
+def digests():
+    import numpy as np
+    import pandas as pd
+
+    from lineage.hashing import hash_data, row_digests
+
+    frame = pd.DataFrame({"o": [P(1, ["x", "y"]), P(2)], "s": ["a", "b"], "n": [1.5, 2.5]})
+    return [hash_data(frame)[0], hash_data(pd.Series([Slotted(1, P(3)), None]))[0],
+            hash_data(np.array([P(1), P(2)], dtype=object))[0], hash_data([[P(1), {P(2)}]])[0],
+            *row_digests(frame)]
+'''
+
+
+def test_objects_in_data_hash_by_value_in_every_process(tmp_path: Path) -> None:
+    (tmp_path / "objs_mod.py").write_text(_OBJECTS_MODULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import objs_mod
+
+        here = objs_mod.digests()
+        assert here == objs_mod.digests()  # re-created values: the same digests
+        code = "import objs_mod; print(' '.join(objs_mod.digests()))"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path]), "PYTHONHASHSEED": "random"}
+        for _ in range(2):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            assert out.stdout.split() == here
+        # by value: another value, another digest
+        import pandas as pd
+
+        assert hash_data(pd.Series([objs_mod.P(1)]))[0] != hash_data(pd.Series([objs_mod.P(2)]))[0]
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("objs_mod", None)
+
+
+def test_the_digests_of_data_without_such_objects_are_unchanged() -> None:
+    """What a store already holds must still be found: frames of numbers, strings
+    (even strings that say " at 0x") and sets keep the digests they always had."""
+    import pandas as pd
+
+    # (digests the code before objects were hashed by state gave)
+    assert hash_data(pd.DataFrame({"n": [1.5, 2.5], "i": [1, 2]}))[0] == \
+        "e23103e6be0e6220ff6457a6f9f7ba2c9736649057723a2640c7301d7c68c634"
+    assert hash_data(pd.DataFrame({"s": ["<x at 0x1>", "b"]}, dtype=object))[0] == \
+        "22e21ddbb386ff4db55341d286b77d67f042e91b86c1362402e28a5633cabf24"
+    assert hash_data(np.array([["a", 1], ["b", None]], dtype=object))[0] == \
+        "e90c69a48f1adceafaf7b7cc019b2785bcb407137307d6ca3d1a3b30d64f77e6"
+    assert hash_data([{"a", "b"}])[0] == hashlib.sha256(b'[["a","b"]]').hexdigest()
+
+
+def test_sparse_matrices_hash_by_value_whatever_their_format() -> None:
+    import scipy.sparse as sp
+
+    dense = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 0.0]])
+    csr = sp.csr_matrix(dense)
+    digest, attrs = hash_data(csr)
+    assert attrs == {"format": "sparse", "rows": 2, "columns": 3, "shape": [2, 3], "dtype": "<f8",
+                     "sparse_format": "csr", "nnz": 2}
+    # one matrix, one digest: csc, coo, a sparse array, unsorted indices, duplicate
+    # entries and stored zeros are only ways of writing it down
+    unsorted = sp.csr_matrix((np.array([1.5, 0.0, 2.0]), np.array([1, 0, 0]), np.array([0, 2, 3])), shape=(2, 3))
+    dup = sp.coo_matrix((np.array([1.0, 0.5, 2.0]), (np.array([0, 0, 1]), np.array([1, 1, 0]))), shape=(2, 3))
+    for same in (sp.csc_matrix(dense), sp.coo_array(dense), unsorted, dup):
+        assert hash_data(same)[0] == digest
+    assert not unsorted.has_sorted_indices and dup.nnz == 3  # the caller's matrices are left as they were
+    assert hash_data(sp.csr_matrix(dense * 2))[0] != digest
+    assert hash_data(sp.csr_matrix(dense.astype(np.float32)))[0] != digest
+    assert hash_data(sp.csr_matrix(dense.T))[0] != digest
+    assert hash_data(dense)[0] != digest  # dense and sparse are told apart

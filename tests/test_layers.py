@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "signing": 1,
     "errors": 0,
     "fswatch": 0,  # inotify through the C library: imports nothing of ours
+    "internal": 0,  # the "lineage's own fit, not recorded" switch: set in query/describe/audit, read by autolog
     "secrets": 1,  # the one secret detector: every layer that stores text uses it
     "hashing": 2,
     "store": 3,
@@ -64,7 +65,7 @@ LAYERS: dict[str, int] = {
 }
 
 #: modules that must not import anything of ours at all
-LEAVES = {"_version", "model", "errors"}
+LEAVES = {"_version", "model", "errors", "internal"}
 
 #: the imports inside functions that reach UP the layers, each deliberate:
 #: (importing module, imported module) -> why. Everything else a function imports

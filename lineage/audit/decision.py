@@ -31,6 +31,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from .. import internal
 from ..errors import InvalidInputError, foreign, log
 from ..query import rows as query_rows
 from ..store import Store
@@ -212,7 +213,8 @@ def reasons(store: Store, facts: Any, inputs: dict[str, Any], output: Any) -> di
     base, source = baseline(store, facts.model["id"], facts.data, features, stat)
     try:
         # the model is the user's: whatever its scoring raises becomes one line in the record
-        with foreign("the model could not score the kept inputs ({type}: {reason})"):
+        # (unrecorded: re-scoring for a report is no prediction for autolog to log)
+        with foreign("the model could not score the kept inputs ({type}: {reason})"), internal.unrecorded():
             score, units = _score_fn(model, output)
             x_frame = _frame(model, features, [inputs])
             base_score = float(score(_frame(model, features, [base]))[0])

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import NodeNotFoundError
 from ..model import KINDS, LISTING_ORDER, PROVENANCE_RELATIONS, Edge, Node, is_hex
-from ..store import Store, published
+from ..store import Store, node_name, published
 from ..store.core import apply_run_state, with_duration
 from .subgraph import Subgraph, build_subgraph, deferred_subgraph
 
@@ -148,7 +148,7 @@ def reachable_ids(store: Store, seeds: Iterable[str], *, upstream: bool, bridges
 _UP_ROWS = (
     "WITH RECURSIVE walk(id) AS ({seeds} UNION "
     "SELECT e.dst FROM edges e JOIN walk w ON e.src = w.id WHERE e.rel <> 'was_revision_of') "
-    "SELECT 0, w.id, n.kind, n.name, n.attrs, n.created_at, CAST(NULL AS DOUBLE PRECISION), "
+    "SELECT 0, w.id, n.kind, " + node_name("n") + ", n.attrs, n.created_at, CAST(NULL AS DOUBLE PRECISION), "
     "CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) FROM walk w LEFT JOIN nodes n ON n.id = w.id "
     "UNION ALL "
     "SELECT 1, e.src, e.dst, e.rel, e.role, NULL, NULL, NULL, e.pk FROM walk w CROSS JOIN edges e "

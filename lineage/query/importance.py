@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import internal
 from ..errors import InvalidInputError
 from ..store import Store, published
 from .closure import chunks, placeholders
@@ -166,10 +167,11 @@ def _forest_importance(X: Any, y: Any, *, seed: int) -> tuple[Any, float | None]
     for train, test in KFold(n_splits=min(5, n), shuffle=True, random_state=seed).split(X):
         forest = RandomForestRegressor(n_estimators=100 if n <= 500 else 50, random_state=seed,
                                        min_samples_leaf=1 if n < 50 else 3)
-        forest.fit(X[train], y[train])
-        sse += float(((forest.predict(X[test]) - y[test]) ** 2).sum())
-        result = permutation_importance(forest, X[test], y[test], scoring="neg_mean_squared_error",
-                                        n_repeats=5, random_state=seed)
+        with internal.unrecorded():  # a query's own forest: autolog must not make it a run (a read writes nothing)
+            forest.fit(X[train], y[train])
+            sse += float(((forest.predict(X[test]) - y[test]) ** 2).sum())
+            result = permutation_importance(forest, X[test], y[test], scoring="neg_mean_squared_error",
+                                            n_repeats=5, random_state=seed)
         rise += result.importances_mean * len(test)
     explained = 1.0 - sse / (n * variance)
     importance = np.clip(rise / n, 0, None)

@@ -302,7 +302,7 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
     cols, sort_args, order = _sort_sql(terms)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InvalidInputError(f"limit must be a whole number (0 or more), got {limit!r}")
-    select = ", ".join([f"n.{c.strip()}" for c in store._NODE_COLS.split(",")] + cols + ["n.pk"])
+    select = ", ".join([store.node_columns("n"), *cols, "n.pk"])
     sql = f"SELECT {select} FROM nodes n WHERE {' AND '.join(conditions)}"
     if order:  # sort keys are output columns: PostgreSQL takes them in expressions only from a subquery
         sql = f"SELECT * FROM ({sql}) q"

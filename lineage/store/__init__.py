@@ -29,7 +29,18 @@ from .erasure import ERASURE_LIMITS
 from .files import RunLock, StatCache
 from .ledger import Event, VerifyReport
 from .locate import default_location, find_store, locate
-from .schema import BATCHED_TABLES, DB_NAME, GENESIS, MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, STORE_DIR, column_kinds, published
+from .schema import (
+    BATCHED_TABLES,
+    DB_NAME,
+    GENESIS,
+    MIGRATIONS,
+    RECORD_TABLES,
+    SCHEMA_VERSION,
+    STORE_DIR,
+    column_kinds,
+    node_name,
+    published,
+)
 from .sqlite import chunked, fork_gate, map_errors
 
 __all__ = [
@@ -57,6 +68,7 @@ __all__ = [
     "fork_gate",
     "locate",
     "map_errors",
+    "node_name",
     "published",
     "row_digest",
 ]

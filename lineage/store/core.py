@@ -38,7 +38,7 @@ from .asyncwrite import AsyncWriter, RunOperations
 from .codec import as_stored, encode_batch, encode_row, gc_paused
 from .files import INLINE_ARTIFACT_BYTES, RUN_ID_PATTERN, ByteLock, RunLock, StatCache, ignore_in_git
 from .ledger import Event, VerifyReport
-from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, column_kinds
+from .schema import MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, column_kinds, node_name
 from .sqlite import begin_immediate, busy_error, chunked, map_errors
 
 _INSERTS: dict[str, str] = {}
@@ -821,6 +821,10 @@ class Store:
             if written is None:
                 # an alias or edges added: the node's own row (and a run's state) is as read
                 assert existing is not None
+                if existing.name is None and "aliases" in rows:
+                    # the first name for bytes recorded unnamed is the one it is shown by
+                    # (`schema.node_name`): returned as a read from now on gives it
+                    return replace(existing, name=node.name), False
                 return existing, False
             # The node as a read would give it back (the coerced row, its JSON parsed),
             # without reading it: issue 16 counted a read before and after every add.
@@ -943,7 +947,13 @@ class Store:
         }
         return Node(pid, "prediction", None, attrs, created_at)
 
-    _NODE_COLS = "id, kind, name, attrs, created_at"
+    # (the name as shown: `node_name`, a later name for bytes first recorded unnamed)
+    _NODE_COLS = f"id, kind, {node_name()}, attrs, created_at"
+
+    @staticmethod
+    def node_columns(alias: str) -> str:
+        """`_NODE_COLS` for a query that names the nodes table ``alias``."""
+        return f"{alias}.id, {alias}.kind, {node_name(alias)}, {alias}.attrs, {alias}.created_at"
     _PRED_COLS = "id, model, input_digest, output, score, request_id, created_at"
 
     def get_node(self, node_id: str) -> Node | None:

@@ -54,6 +54,18 @@ def published(alias: str = "") -> str:
     return f"{col} NOT IN (SELECT -batch FROM bulk_batches WHERE event IS NULL)"
 
 
+def node_name(alias: str = "") -> str:
+    """An SQL expression: the name a node is shown by. Its own ``name``; for a node
+    recorded without one (data autolog saw first), the first name given to the same
+    bytes since, from ``aliases`` — node rows are never rewritten (the ledger), so the
+    name a person gave later is found there. Machine aliases (``mlflow:ID``) and
+    erased names are no names. ``alias``: the nodes table's alias in the query, if any.
+    The lookup runs only for a node without a name (COALESCE stops at the first value)."""
+    t = f"{alias}." if alias else "nodes."
+    return (f"COALESCE({t}name, (SELECT x.name FROM aliases x WHERE x.node = {t}id AND x.name <> '' "
+            f"AND substr(x.name, 1, 7) <> 'mlflow:' ORDER BY x.pk LIMIT 1))")
+
+
 _DDL_V1 = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE events (
