@@ -759,6 +759,28 @@ class Lineage:
         """
         return Items(self.store.nodes(kind=kind, name=name, limit=limit))
 
+    def count_nodes(self, kind: str | None = None, name: str | None = None) -> int:
+        """How many nodes `nodes` lists without a limit (one COUNT): what a cut listing
+        says it left out.
+
+        Parameters
+        ----------
+        kind : str, optional
+            Only this kind (one of `model.KINDS`; predictions are counted only so).
+        name : str, optional
+            Only nodes of this name.
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> lg.count_nodes(kind="dataset")
+        3
+        """
+        return self.store.count_nodes(kind=kind, name=name)
+
     def holds(self, run: tracking.Run) -> bool:
         """Whether ``run`` records into this store (opened through this facade or
         another one on the same file or server).
@@ -1099,6 +1121,33 @@ class Lineage:
         from . import query
 
         return Items(query.runs(self.store, where=where, order_by=order_by, limit=limit))
+
+    def count_runs(self, where: str | None = None) -> int:
+        """How many runs `runs` lists for ``where`` without a limit (one COUNT): what a
+        cut listing says it left out.
+
+        Parameters
+        ----------
+        where : str, optional
+            The filter (see `query.parse_filter`).
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        FilterSyntaxError
+            For a filter that does not parse, as `runs`.
+
+        Examples
+        --------
+        >>> lg.count_runs("params.C > 0.05")
+        2
+        """
+        from . import query
+
+        return query.count_runs(self.store, where=where)
 
     def insights(self, metric: str) -> Any:
         """Which parameters matter most for ``metric`` across the runs that logged it.

@@ -393,15 +393,32 @@ def predict(state: State, model: str, input_path: str, output: str, id_column: s
 # ls, show, history
 
 
+#: rows a listing's table shows when no --limit is given (its --json lists all, but
+#: for predictions): a table of 10,000 rows takes seconds to draw and no one reads it
+TABLE_LIMIT = 100
+
+
+def _left_out(shown: int, total: int, *, json_all: bool = True) -> None:
+    """The footer of a cut table: how many rows it left out and how to see them."""
+    if total > shown:
+        more = total - shown
+        click.echo(f"… {more:,} more not shown ({shown:,} of {total:,}): use --limit N"
+                   + (", or --json for all" if json_all else ""))
+
+
 @cli.command(name="ls")
 @click.option("--kind", type=click.Choice(list(KINDS)), help="Only nodes of this kind.")
 @click.option("--name", help="Only nodes with this name.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="At most this many (newest first). Predictions default to 100: there may be millions.")
+              help=f"At most this many (newest first). The table shows {TABLE_LIMIT} by default, and says "
+                   f"how many more there are; --json lists all, but predictions ({TABLE_LIMIT}: there may be millions).")
 @json_option
 @pass_state
 def ls_(state: State, kind: str | None, name: str | None, limit: int | None, as_json: bool) -> None:
     """List recorded nodes, newest first.
+
+    Without --kind, predictions are not listed (there may be millions): the table
+    says how many there are; `--kind prediction` lists them.
 
     \b
     Example:
@@ -410,14 +427,22 @@ def ls_(state: State, kind: str | None, name: str | None, limit: int | None, as_
     """
     lg = state.lineage()
     if limit is None and kind == "prediction":
-        limit = 100
-    nodes = lg.nodes(kind=kind, name=name, limit=limit)
+        limit = TABLE_LIMIT
+    shown = TABLE_LIMIT if limit is None else limit  # the table's rows
+    # (the table: one row past them says whether anything was cut, without a count every time)
+    nodes = lg.nodes(kind=kind, name=name, limit=limit if as_json else shown + 1)
     if as_json:
         emit_json({"items": [n.to_dict() for n in nodes]})
         return
     from .render.tables import nodes_table
 
-    console().print(nodes_table(nodes))
+    console().print(nodes_table(nodes[:shown]))
+    if len(nodes) > shown:
+        _left_out(shown, lg.count_nodes(kind=kind, name=name), json_all=kind != "prediction")
+    if kind is None and name is None:
+        predictions = lg.count_nodes(kind="prediction")
+        if predictions:
+            click.echo(f"({predictions:,} predictions not listed: lineage ls --kind prediction)")
 
 
 @cli.command()
@@ -802,7 +827,8 @@ def blame(state: State, bad: tuple[str, ...], good: tuple[str, ...], limit: int 
               help="A filter: params.X, metrics.X, tags.X, name, experiment, status, started_at, used; "
                    "= != < <= > >= contains in; and or not ( ).")
 @click.option("--sort", "sort", metavar="KEY[,KEY]", help="Sort keys, - for descending: -metrics.accuracy,params.C")
-@click.option("--limit", type=click.IntRange(min=0), help="At most N runs.")
+@click.option("--limit", type=click.IntRange(min=0),
+              help=f"At most N runs. The table shows {TABLE_LIMIT} by default and says how many more match; --json lists all.")
 @json_option
 @pass_state
 def runs_(state: State, where: str | None, sort: str | None, limit: int | None, as_json: bool) -> None:
@@ -826,8 +852,9 @@ def runs_(state: State, where: str | None, sort: str | None, limit: int | None, 
         except InvalidInputError as exc:
             raise click.BadParameter(str(exc), param_hint="--sort") from None
     lg = state.lineage()
-    try:
-        found = lg.runs(where=where, order_by=sort, limit=limit)
+    shown = TABLE_LIMIT if limit is None else limit  # the table's rows
+    try:  # (the table: one row past them says whether anything was cut)
+        found = lg.runs(where=where, order_by=sort, limit=limit if as_json else shown + 1)
     except FilterSyntaxError as exc:  # usage of `lineage runs`, not of the group
         raise click.BadParameter(str(exc), param_hint="--where") from None
     if as_json:
@@ -838,7 +865,9 @@ def runs_(state: State, where: str | None, sort: str | None, limit: int | None, 
         return
     from .render.tables import runs_table
 
-    console().print(runs_table(found))
+    console().print(runs_table(found[:shown]))
+    if len(found) > shown:
+        _left_out(shown, lg.count_runs(where))
 
 
 @cli.command()
@@ -1609,6 +1638,7 @@ def search_(state: State, text: tuple[str, ...], kind: str | None, limit: int, a
     from .render.tables import nodes_table
 
     console().print(nodes_table([h.node for h in hits], extra=[("matched", where)]))
+    _left_out(len(hits), hits.total, json_all=False)
 
 
 # ---------------------------------------------------------------------------

@@ -115,8 +115,15 @@ def short_id(node_id: str, n: int = 8) -> str:
     """The id cut to ``n`` hex digits, for labels: ``dataset:3f2a9c41``. A
     time-ordered id with a zero time field (a DVC stage's run, whose id must not
     depend on when it was seen) keeps 8 digits past it: the zeros alone name every
-    such run, and a label should work as a reference."""
+    such run, and a label should work as a reference.
+
+    A prediction's id is never cut: a batch's ids share their leading (time)
+    digits and differ only further on (`uuid7_batch`), and two batches logged in
+    the same millisecond by two processes differ only in random digits, so no fixed
+    prefix names one prediction in the store; the full id always does."""
     kind, _, rest = node_id.partition(":")
+    if kind == "prediction":
+        return node_id
     if rest.startswith("000000000000"):
         n = max(n, 20)
     return f"{kind}:{rest[:n]}"

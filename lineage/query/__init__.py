@@ -31,7 +31,7 @@ from .analysis import blame, diff, which_data
 from .filters import parse_filter
 from .importance import insights
 from .results import Change, DataUse, Diff, Insights, ParamImportance, Status, Suspect
-from .search import parse_order, runs
+from .search import count_runs, parse_order, runs
 from .staleness import status
 from .subgraph import Subgraph, build_subgraph
 from .walk import common_ancestors, impact, path, trace
@@ -48,6 +48,7 @@ __all__ = [
     "blame",
     "build_subgraph",
     "common_ancestors",
+    "count_runs",
     "diff",
     "impact",
     "insights",

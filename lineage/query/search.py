@@ -315,6 +315,33 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
     return store.with_run_state(nodes)
 
 
+def count_runs(store: Store, where: str | None = None) -> int:
+    """How many runs `runs` would list for ``where`` without a limit: one COUNT with the
+    same filter, so a cut listing can say how many it left out.
+
+    Parameters
+    ----------
+    store : Store
+    where : str, optional
+        A filter (see `parse_filter`).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from lineage import query
+    >>> query.count_runs(store, "metrics.accuracy >= 0.5")
+    2
+    """
+    conditions = ["n.kind = 'run'"]
+    args: list[Any] = []
+    if where is not None and str(where).strip():
+        conditions, args = where_terms(parse_filter(where), store)
+    return int(store.conn.execute(f"SELECT COUNT(*) FROM nodes n WHERE {' AND '.join(conditions)}", args).fetchone()[0])
+
+
 # ---------------------------------------------------------------------------
 # full-text search (`lineage search TEXT`): names, aliases, annotations, params and
 # tags, through the store's full-text index (lineage/store/fulltext.py).
@@ -466,7 +493,11 @@ class SearchHit:
 
 
 class SearchResults(list[SearchHit]):
-    """The hits of `search_text`, best first; ``.to_dict()`` is ``{"items": [...]}``."""
+    """The hits of `search_text`, best first; ``.to_dict()`` is ``{"items": [...]}``.
+    ``.total``: how many nodes matched before the limit cut them (a listing says how
+    many it left out)."""
+
+    total: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"items": [h.to_dict() for h in self]}
@@ -507,8 +538,11 @@ def search_sql(backend: str, q: TextQuery, *, kind: str | None = None,
         conditions.append("substr(node, 1, ?) = ?")
         cargs += [len(kind) + 1, f"{kind}:"]
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    # equal scores (the versions of one name) newest first, as `lineage ls` lists
+    # nodes, not in hash order
     sql = (f"{hits} SELECT node, SUM(score) AS best FROM hits{where} GROUP BY node "
-           f"HAVING COUNT(DISTINCT grp) = {len(q.groups)} ORDER BY best, node")
+           f"HAVING COUNT(DISTINCT grp) = {len(q.groups)} "
+           "ORDER BY best, (SELECT o.pk FROM nodes o WHERE o.id = hits.node) DESC, node")
     params = [*args, *cargs]
     if limit is not None:
         sql += " LIMIT ?"
@@ -538,23 +572,30 @@ def search_text(store: Store, text: str, *, kind: str | None = None, limit: int 
         raise InvalidInputError(f"limit must be a whole number (1 or more), got {limit!r}")
     q = parse_text_query(text)
     by_request = _by_request_id(store, text, kind=kind, limit=limit)
-    rest = None if limit is None else limit - len(by_request)
-    found = _by_text(store, q, kind=kind, limit=rest) if rest is None or rest > 0 else SearchResults()
+    rest = None if limit is None else max(limit - len(by_request), 0)
+    found = _by_text(store, q, kind=kind, limit=rest)
     if not by_request:
         return found
     # an identifier the caller gave outranks every text match
     top = max((h.score for h in found), default=0.0) + 1.0
-    return SearchResults([*(SearchHit(h.node, top, h.matches) for h in by_request), *found])
+    out = SearchResults([*(SearchHit(h.node, top, h.matches) for h in by_request), *found])
+    out.total = by_request.total + found.total
+    return out
 
 
 def _by_text(store: Store, q: TextQuery, *, kind: str | None, limit: int | None) -> SearchResults:
     """`search_text`'s hits in the full-text index, best first."""
     # the index is brought up to date here, not by every write (lineage/store/fulltext.py)
     fulltext.catch_up(store)
-    sql, params, hits, args = search_sql(store.dialect, q, kind=kind, limit=limit)
-    ranked = [(r[0], r[1]) for r in store.conn.execute(sql, params)]
+    # ranked without a LIMIT: the engine groups and sorts every matching node anyway,
+    # and their number is what a cut listing reports; only ``limit`` are read in full
+    sql, params, hits, args = search_sql(store.dialect, q, kind=kind)
+    every = [(r[0], r[1]) for r in store.conn.execute(sql, params)]
+    ranked = every if limit is None else every[:limit]
     if not ranked:
-        return SearchResults()
+        out = SearchResults()
+        out.total = len(every)
+        return out
     ids = [r[0] for r in ranked]
     marks = ", ".join("?" * len(ids))
     matches: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
@@ -565,7 +606,9 @@ def _by_text(store: Store, q: TextQuery, *, kind: str | None, limit: int | None)
             seen.add((node, field_, value))
             matches[node].append({"field": field_, "text": value})
     nodes = store.get_nodes(ids)
-    return SearchResults(SearchHit(nodes[i], round(-best, 4) + 0.0, matches[i]) for i, best in ranked if i in nodes)
+    out = SearchResults(SearchHit(nodes[i], round(-best, 4) + 0.0, matches[i]) for i, best in ranked if i in nodes)
+    out.total = len(every) - (len(ranked) - len(out))
+    return out
 
 
 def _by_request_id(store: Store, text: str, *, kind: str | None, limit: int | None) -> SearchResults:
@@ -577,8 +620,10 @@ def _by_request_id(store: Store, text: str, *, kind: str | None, limit: int | No
     wanted = text.strip().strip('"')
     if kind not in (None, "prediction") or not wanted or any(c.isspace() for c in wanted):
         return SearchResults()
-    sql = (f"SELECT id FROM predictions WHERE request_id = ? AND {published()} ORDER BY pk DESC"
-           + (" LIMIT ?" if limit is not None else ""))
-    ids = [r[0] for r in store.conn.execute(sql, [wanted] + ([limit] if limit is not None else []))]
+    sql = f"SELECT id FROM predictions WHERE request_id = ? AND {published()} ORDER BY pk DESC"
+    every = [r[0] for r in store.conn.execute(sql, [wanted])]  # (ids only: a few, as request ids go)
+    ids = every if limit is None else every[:limit]
     nodes = store.get_nodes(ids)
-    return SearchResults(SearchHit(nodes[i], 0.0, [{"field": "request_id", "text": wanted}]) for i in ids if i in nodes)
+    out = SearchResults(SearchHit(nodes[i], 0.0, [{"field": "request_id", "text": wanted}]) for i in ids if i in nodes)
+    out.total = len(every) - (len(ids) - len(out))
+    return out

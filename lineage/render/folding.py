@@ -244,6 +244,19 @@ def limit_nodes(sub: Subgraph, max_nodes: int | None, force: Sequence[str],
         for m in members:
             rep[m] = gid
     out = _rebuild(sub, rep, groups)
+    # Each edge between a kept node and an overflow group carries ``hidden``: how many
+    # nodes of the group are that node's own neighbours by that relation. The group
+    # counts every hidden node of its kind, under every parent: a tree that labelled
+    # each parent's edge with it said "generated 2,895 more models" under a run that
+    # made one. (An edge's ``count`` is no substitute: a member may be a group itself.)
+    own: dict[tuple[str, str, str], set[str]] = {}
+    for u, v, d in g.edges(data=True):
+        ru, rv = rep.get(u, u), rep.get(v, v)
+        if (ru in groups) != (rv in groups):
+            own.setdefault((ru, rv, edge_key(d.get("rel", ""), None)), set()).add(u if ru in groups else v)
+    for (ru, rv, key), theirs in own.items():
+        if out.graph.has_edge(ru, rv, key):
+            out.graph[ru][rv][key]["hidden"] = sum(count_of(node_of(g, m)) for m in theirs)
     out.graph.graph["hidden"] = hidden + int(g.graph.get("hidden", 0))
     out.graph.graph["max_nodes"] = max_nodes
     return out

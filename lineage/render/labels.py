@@ -223,14 +223,16 @@ def fact_lines(facts: Sequence[str]) -> list[str]:
 
 # Generated ids (UUIDv7) start with a millisecond timestamp: their first 12 hex digits
 # are the same for everything logged in the same millisecond, 8 for the same minute.
-_MIN_SHORT = {"run": 12, "prediction": 12}
+# (A prediction's id is shown in full: `short_id` never cuts it.)
+_MIN_SHORT = {"run": 12}
 
 
 def short_ids(drawn: Iterable[str], universe: Iterable[str] = ()) -> dict[str, str]:
     """``kind:prefix`` for each drawn id: the shortest prefix that tells it apart from
     every other id of its kind in ``drawn`` and ``universe`` (as git abbreviates
     commits), at least 8 hex digits (12 for time-ordered ids). Unique within the
-    subgraph, folded nodes included, so it works as a reference."""
+    subgraph, folded nodes included, so it works as a reference; a prediction's id
+    is whole (`short_id`), as only the whole id is unique in the store."""
     by_kind: dict[str, list[str]] = {}
     for node_id in itertools.chain(drawn, universe):
         kind, sep, rest = node_id.partition(":")

@@ -117,6 +117,9 @@ def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str
                 stack.pop()
                 continue
             child, d = step
+            if _overflow(g, child):
+                parent_branch.add(_overflow_label(node_of(g, child), d, downstream))
+                continue
             again = child in expanded
             lit = p.edge_highlighted(n, child) or (child in p.hl_nodes and not p.hl_pairs)
             child_branch = parent_branch.add(label(child, _tree_edge_text(d, downstream), lit, again))
@@ -126,9 +129,56 @@ def to_tree(subgraph: Subgraph, *, highlight: Any = (), marked: Mapping[str, str
     seen = expanded
     # nodes not reachable from the root in this direction (a subgraph built by hand)
     if root is not None:
-        for n in sorted((m for m in g.nodes if m not in seen), key=lambda m: sort_key(g, m)):
+        for n in sorted((m for m in g.nodes if m not in seen and not _overflow(g, m)), key=lambda m: sort_key(g, m)):
             tree.add(_tree_label(node_of(g, n), g, p.short, rel="(not connected)", highlighted=False,
                                  mark=p.marked.get(n), seen=False))
     if p.hidden:
-        tree.add(Text(f"… {p.hidden:,} more nodes not shown (max_nodes={p.max_nodes})", style="dim"))
+        tree.add(_hidden_note(g, p.hidden, p.max_nodes))
     return tree
+
+
+def _overflow(g: nx.MultiDiGraph, n: str) -> bool:
+    """Whether ``n`` is the group `limit_nodes` made of every node past the cut of a kind."""
+    node = node_of(g, n)
+    return node.kind == "group" and bool(node.attrs.get("overflow"))
+
+
+def _overflow_label(group: Node, d: Mapping[str, Any], downstream: bool) -> Any:
+    """A leaf for what the cut hid next to ONE node: the edge's ``hidden`` count (set by
+    `limit_nodes`: that node's own hidden neighbours), never the group's, which counts
+    every hidden node of the kind under every parent ("generated 2,895 more models"
+    under a run that made one). The
+    leaf is not expanded: what lies below hidden nodes is hidden too, and the footer
+    (`_hidden_note`) counts it."""
+    from rich.text import Text
+
+    from .labels import plural
+
+    kind = kind_of(group)
+    count = int(d.get("hidden", d.get("count", 1)))
+    text = Text()
+    text.append(f"{_tree_edge_text({**d, 'count': 1}, downstream)} ", style="dim")
+    text.append(f"{count:,} more {plural(kind, count)} (not shown)", style=f"{STYLE.get(kind, STYLE['group'])['rich']}")
+    return text
+
+
+def _hidden_note(g: nx.MultiDiGraph, hidden: int, max_nodes: int | None) -> Any:
+    """The footer of a cut tree: how many nodes are not shown in all, and of which
+    kinds (a tampered or stale one among them is named: it must not vanish unremarked)."""
+    from rich.text import Text
+
+    from .labels import plural
+
+    per_kind: dict[str, tuple[int, str | None]] = {}
+    for n in g.nodes:
+        if _overflow(g, n):
+            group = node_of(g, n)
+            per_kind[kind_of(group)] = (count_of(group), group.attrs.get("mark"))
+    note = Text(f"… {hidden:,} more nodes not shown (max_nodes={max_nodes})", style="dim")
+    if per_kind:
+        note.append(": " + ", ".join(f"{count:,} {plural(kind, count)}" for kind, (count, _) in per_kind.items()),
+                    style="dim")
+    for kind, (_, mark) in per_kind.items():
+        if mark:
+            note.append(f"  {MARKS[mark]['tag']} among the {plural(kind, 2)}", style=MARKS[mark]["rich"])
+    return note

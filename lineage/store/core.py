@@ -1111,6 +1111,25 @@ class Store:
         runs = {n.id: n for n in self.with_run_state([n for n in nodes if n.kind == "run"])}
         return [runs.get(n.id, n) for n in nodes]
 
+    def count_nodes(self, kind: str | None = None, name: str | None = None) -> int:
+        """How many nodes `nodes` would list without a limit (one COUNT, on the kind or
+        name index; predictions: on their own table), so a cut listing can say how
+        many it left out."""
+        if kind is not None and kind not in KINDS:
+            raise InvalidInputError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        if kind == "prediction":
+            return int(self.conn.execute(f"SELECT COUNT(*) FROM predictions WHERE {_bulk.published()}").fetchone()[0])
+        where: list[str] = []
+        args: list[Any] = []
+        if name is not None:
+            named, args = _named(_clean_text(name), kind)
+            where.append(named)
+        elif kind:
+            where.append("kind = ?")
+            args.append(kind)
+        sql = "SELECT COUNT(*) FROM nodes" + (" WHERE " + " AND ".join(where) if where else "")
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
     def history(self, name: str, kind: str | None = None) -> list[Node]:
         """Every version recorded under ``name`` (as name or alias), oldest first."""
         versions = list(reversed(self.nodes(kind=kind, name=name)))
