@@ -787,3 +787,20 @@ def test_predictions_a_run_scored_trace_to_it_and_are_its_impact(lg: lineage.Lin
     listed = lg.impact(str(scored), include_predictions=True)
     assert {n.id for n in listed.nodes(kind="prediction")} == set(ids)
     assert lg.verify().ok
+
+
+def test_status_with_more_superseded_versions_than_one_compound_select_holds(lg: lineage.Lineage) -> None:
+    """A walk seeded with 500 ids was one VALUES list of 500 rows, past SQLite's 500
+    terms of a compound SELECT: `lineage status` failed on any store with 500
+    superseded versions ("too many terms in compound SELECT")."""
+    import hashlib
+
+    with lg.batch():
+        for i in range(620):
+            lg.log_dataset(uri=f"s3://b/d/{i}.csv", digest=hashlib.sha256(str(i).encode()).hexdigest(), name="d")
+    from sklearn.dummy import DummyClassifier
+
+    with lg.start_run("fit") as run:
+        run.log_input(lg.history("d")[0])  # built from the oldest version, never rebuilt
+        model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+    assert lg.status().stale == {model.id: "superseded"}

@@ -16,9 +16,14 @@ from ..store import Store, node_name, published
 from ..store.core import apply_run_state, with_duration
 from .subgraph import Subgraph, build_subgraph, deferred_subgraph
 
-#: at most this many ids per ``IN (...)`` list or ``VALUES`` seed list: far below
-#: SQLite's oldest limit of 999 host parameters, and PostgreSQL's 65535
+#: at most this many ids per ``IN (...)`` list: far below SQLite's oldest limit of 999
+#: host parameters, and PostgreSQL's 65535
 _CHUNK = 500
+#: at most this many rows per ``VALUES`` seed list: SQLite counts each row of one as a
+#: term of a compound SELECT, at most 500 (SQLITE_MAX_COMPOUND_SELECT), so 500 seeds
+#: failed "too many terms in compound SELECT": `lineage status` on a store with 500
+#: superseded versions
+_SEEDS = 250
 
 #: kinds in the order a listing shows them (and blame breaks ties in)
 KIND_RANK = {k: i for i, k in enumerate((*LISTING_ORDER, "group"))}
@@ -116,7 +121,7 @@ def reachable_ids(store: Store, seeds: Iterable[str], *, upstream: bool, bridges
         bridges = find_bridges(store)
     while frontier:
         new: set[str] = set()
-        for chunk in chunks(frontier):
+        for chunk in chunks(frontier, _SEEDS):
             seeds_sql = "VALUES " + ", ".join(["(?)"] * len(chunk))
             new.update(r[0] for r in store.conn.execute(sql.format(seeds=seeds_sql), chunk))
         new -= reached
