@@ -94,6 +94,9 @@ class State:
 
 pass_state = click.make_pass_decorator(State)
 
+#: a report that replays at least this many events from event 1 says how to avoid it
+CHECKPOINT_HINT_EVENTS = 10_000
+
 
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")(f)
@@ -1172,6 +1175,12 @@ def audit(state: State, ref: str | None, output: str | None, standard: str, inve
         from .render.tables import audit_summary
 
         console().print(audit_summary(doc))
+    chain = (doc.get("integrity") or {}).get("chain") or {}
+    if chain.get("verified_from") == 0 and (chain.get("events") or 0) >= CHECKPOINT_HINT_EVENTS:
+        # (the replay is most of such a report's time, and the cure is one command away)
+        click.echo(f"note: this report replayed all {chain['events']:,} ledger events, as no checkpoint could be "
+                   "used; record one with `lineage verify --record` (e.g. nightly) and reports replay only what "
+                   "came after it", err=True)
     if not report.ok:
         problems = doc["integrity"]["problems"]
         click.echo(f"integrity check FAILED: {problems[0] if problems else 'see the report'}", err=True)

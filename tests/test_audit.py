@@ -560,6 +560,21 @@ def test_checkpoint_scope_is_reported(qs: lineage.Lineage) -> None:
     assert f"checkpoint event {first.events + 1}" in html
 
 
+def test_a_report_that_replayed_the_whole_ledger_says_how_to_avoid_it(qs: lineage.Lineage, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a checkpoint a report replays the chain from event 1: seconds on a big
+    store, and only the written report said why."""
+    import lineage.cli as cli_module
+
+    monkeypatch.setattr(cli_module, "CHECKPOINT_HINT_EVENTS", 10)  # (the quickstart's ledger is small)
+    args = ["--db", str(qs.db_path), "audit", "random_forest", "-o", str(tmp_path / "a.md")]
+    before = CliRunner().invoke(cli, args)
+    assert before.exit_code == 0 and "lineage verify --record" in before.stderr
+    qs.verify(record=True)
+    after = CliRunner().invoke(cli, args)
+    assert after.exit_code == 0 and "verify --record" not in after.stderr
+
+
 def test_a_checkpoint_that_vouches_for_another_history_fails(qs: lineage.Lineage) -> None:
     events, _ = qs.store.head()
     qs.store.write("checkpoint", {"verified_through": events, "head": "f" * 64, "from": 0})
