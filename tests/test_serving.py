@@ -765,3 +765,26 @@ def test_predictions_of_a_named_model_with_an_output_column(project: Path) -> No
         assert result.ok and result.predictions == 2
         assert lg.get("request:q-2").attrs["output"] == "yes"
         assert lg.describe("m.joblib").attrs["predictions"]["count"] == 2
+
+
+def test_many_flagged_versions_read_as_one_line_in_the_inventory(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """200 versions of a name serving unlabelled predictions made a 10,000-character
+    cell ("@1 … @200 serves predictions without a label", one per version) in the
+    inventory's table and page; the JSON keeps one flag per version."""
+    from click.testing import CliRunner
+    from sklearn.dummy import DummyClassifier
+
+    from lineage.cli import cli
+
+    with lg.start_run("fit") as run:
+        models = [run.log_model(DummyClassifier(constant=i, strategy="constant").fit([[0], [1]], [i, i]), "m")
+                  for i in range(5)]
+    for m in models:
+        lg.log_predictions(m, [[0], [1]], [0, 1])
+    doc = lg.inventory().to_dict()
+    assert [f["version"] for f in doc["items"][0]["flags"]] == [1, 2, 3, 4, 5]
+    line = "serves predictions without a label: 5 versions, @1 … @5 (10)"
+    table = CliRunner().invoke(cli, ["--db", str(lg.db_path), "audit", "--inventory"], terminal_width=400)
+    assert line in table.output and "@2 serves" not in table.output
+    page = lg.inventory().write(tmp_path / "inventory.html").read_text()
+    assert line in page and "@2 serves" not in page

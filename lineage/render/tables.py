@@ -9,7 +9,7 @@ never markup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..model import KINDS, Node, short_id
@@ -334,6 +334,19 @@ def audit_summary(doc: dict[str, Any]) -> Any:
     return Group(*parts)
 
 
+def flag_lines(flags: Sequence[Mapping[str, Any]], *, most: int = 3) -> list[str]:
+    """The inventory's flags of one model name as short lines: up to ``most`` versions
+    each on its own, more as one line per kind of flag. A name with 200 versions
+    serving unlabelled predictions made a 10,000-character cell in every view."""
+    if len(flags) <= most:
+        return [f"@{f['version']} {f['flag']} ({f['predictions']:,})" for f in flags]
+    by_flag: dict[str, list[Mapping[str, Any]]] = {}
+    for f in flags:
+        by_flag.setdefault(str(f["flag"]), []).append(f)
+    return [f"{flag}: {len(fs):,} versions, @{fs[0]['version']} … @{fs[-1]['version']} "
+            f"({sum(int(f['predictions']) for f in fs):,})" for flag, fs in by_flag.items()]
+
+
 def inventory_table(doc: dict[str, Any]) -> Any:
     """`lineage inventory`'s view of the model inventory (its ``to_dict()``): one row per
     model version with owner, training data, sign-off, predictions, completeness,
@@ -357,8 +370,8 @@ def inventory_table(doc: dict[str, Any]) -> Any:
         labels = ", ".join(f"{k} @{v}" for k, v in sorted((i.get("labels") or {}).items()))
         if i.get("newest") and i["newest"] != i["version"]:
             labels += f"; newest @{i['newest']}"
-        for f in i.get("flags") or []:
-            labels += f"; @{f['version']} {f['flag']} ({f['predictions']:,})"
+        for line in flag_lines(i.get("flags") or []):
+            labels += f"; {line}"
         out.add_row(Text(f"{i['name'] or i['id']} v{i['version']}", style="bold"), text(i["owner"] or ""),
                     text(", ".join(d["name"] or d["id"][:20] for d in i["training_data"]) or "-"),
                     text(i["training_status"] or "-"),
