@@ -980,7 +980,8 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
     if as_json:
         emit_json({**report.to_dict(), **({"signatures": signatures} if head or sign else {})})
     elif report.ok:
-        scope = f" since checkpoint at event {report.checked_from}" if report.checked_from else ""
+        scope = f" since checkpoint at event {report.checked_from}" if report.checked_from else \
+            " (no usable checkpoint: the whole ledger was replayed)" if since_checkpoint else ""
         click.echo(f"ok: {report.events} events verified{scope}")
         click.echo(f"head: {report.head}")
         if head:

@@ -642,6 +642,8 @@ def test_verify_head_of_no_event_names_no_bad_event(filled: dict[str, Any], db: 
 
 
 def test_verify_record_appends_a_checkpoint(filled: dict[str, Any], db: Path) -> None:
+    # (with none yet, --since-checkpoint says it replayed everything, not as if it had skipped)
+    assert "no usable checkpoint: the whole ledger was replayed" in invoke("verify", "--since-checkpoint").stdout
     before = events(db)
     result = invoke("verify", "--record")
     assert result.exit_code == 0 and "checkpoint" in result.stdout
