@@ -98,6 +98,17 @@ pass_state = click.make_pass_decorator(State)
 CHECKPOINT_HINT_EVENTS = 10_000
 
 
+def checkpoint_hint(chain: dict[str, Any]) -> None:
+    """On stderr, when a report's chain check (its JSON ``chain``) replayed a long
+    ledger from event 1: how to make the next one check only what came after. The
+    replay is most of such a report's time (6 s at 1M predictions, against 0.6 s
+    after a checkpoint), and the written report was the only place that said why."""
+    if chain.get("verified_from") == 0 and (chain.get("events") or 0) >= CHECKPOINT_HINT_EVENTS:
+        click.echo(f"note: this report replayed all {chain['events']:,} ledger events, as no checkpoint could be "
+                   "used; record one with `lineage verify --record` (e.g. nightly) and reports replay only what "
+                   "came after it", err=True)
+
+
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")(f)
 
@@ -1153,6 +1164,7 @@ def audit(state: State, ref: str | None, output: str | None, standard: str, inve
             from .render.tables import inventory_table
 
             console().print(inventory_table(inv.to_dict()))
+        checkpoint_hint(inv.to_dict()["chain"])  # (it replays the chain as a report does)
         if not inv.ok:
             click.echo("integrity check FAILED for the store or some model (see the inventory)", err=True)
             raise SystemExit(1)
@@ -1176,12 +1188,7 @@ def audit(state: State, ref: str | None, output: str | None, standard: str, inve
         from .render.tables import audit_summary
 
         console().print(audit_summary(doc))
-    chain = (doc.get("integrity") or {}).get("chain") or {}
-    if chain.get("verified_from") == 0 and (chain.get("events") or 0) >= CHECKPOINT_HINT_EVENTS:
-        # (the replay is most of such a report's time, and the cure is one command away)
-        click.echo(f"note: this report replayed all {chain['events']:,} ledger events, as no checkpoint could be "
-                   "used; record one with `lineage verify --record` (e.g. nightly) and reports replay only what "
-                   "came after it", err=True)
+    checkpoint_hint((doc.get("integrity") or {}).get("chain") or {})
     if not report.ok:
         problems = doc["integrity"]["problems"]
         click.echo(f"integrity check FAILED: {problems[0] if problems else 'see the report'}", err=True)

@@ -568,11 +568,14 @@ def test_a_report_that_replayed_the_whole_ledger_says_how_to_avoid_it(qs: lineag
 
     monkeypatch.setattr(cli_module, "CHECKPOINT_HINT_EVENTS", 10)  # (the quickstart's ledger is small)
     args = ["--db", str(qs.db_path), "audit", "random_forest", "-o", str(tmp_path / "a.md")]
-    before = CliRunner().invoke(cli, args)
-    assert before.exit_code == 0 and "lineage verify --record" in before.stderr
+    inventory = ["--db", str(qs.db_path), "audit", "--inventory", "--json"]  # (which replays the chain too)
+    for command in (args, inventory):
+        before = CliRunner().invoke(cli, command)
+        assert before.exit_code == 0 and "lineage verify --record" in before.stderr, command
     qs.verify(record=True)
-    after = CliRunner().invoke(cli, args)
-    assert after.exit_code == 0 and "verify --record" not in after.stderr
+    for command in (args, inventory):
+        after = CliRunner().invoke(cli, command)
+        assert after.exit_code == 0 and "verify --record" not in after.stderr
 
 
 def test_a_checkpoint_that_vouches_for_another_history_fails(qs: lineage.Lineage) -> None:

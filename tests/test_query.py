@@ -804,3 +804,25 @@ def test_status_with_more_superseded_versions_than_one_compound_select_holds(lg:
         run.log_input(lg.history("d")[0])  # built from the oldest version, never rebuilt
         model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
     assert lg.status().stale == {model.id: "superseded"}
+
+
+def test_a_query_past_an_sqlite_limit_is_not_reported_as_damage(lg: lineage.Lineage,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A statement of ours past one of SQLite's limits (the 500-row seed list above)
+    was reported as "the lineage store failed: ... (see `lineage verify`)", as if the
+    store were damaged."""
+    from click.testing import CliRunner
+
+    import lineage.query.closure as closure
+    from lineage.cli import cli
+
+    with lg.batch():
+        for i in range(620):
+            lg.log_dataset(uri=f"s3://b/d/{i}.csv", digest=hashlib.sha256(str(i).encode()).hexdigest(), name="d")
+    monkeypatch.setattr(closure, "_SEEDS", 1000)  # the seed lists' old size: one query past the limit
+    result = CliRunner().invoke(cli, ["--db", str(lg.db_path), "status"])
+    assert result.exit_code == 1
+    assert "too many terms in compound SELECT" in result.stderr and "not damage to the store" in result.stderr
+    assert "lineage verify" not in result.stderr and "Traceback" not in result.output
+    with pytest.raises(lineage.LineageError, match="a bug in lineage"):
+        lg.status()

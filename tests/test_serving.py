@@ -788,3 +788,55 @@ def test_many_flagged_versions_read_as_one_line_in_the_inventory(lg: lineage.Lin
     assert line in table.output and "@2 serves" not in table.output
     page = lg.inventory().write(tmp_path / "inventory.html").read_text()
     assert line in page and "@2 serves" not in page
+
+
+def test_the_inventory_reads_a_names_predictions_once_and_each_event_once(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """The inventory asked for each version's unlabelled predictions on its own (10,000
+    statements for 50 names at 1M predictions) and re-checked the events the models
+    share once per model; its Markdown left the flags out."""
+    import re
+    from collections import Counter
+
+    from sklearn.dummy import DummyClassifier
+
+    made: list[Any] = []
+
+    def versions(n: int) -> None:
+        with lg.start_run("fit") as run:
+            fitted = [run.log_model(DummyClassifier(constant=k, strategy="constant").fit([[0], [1]], [k, k]), name)
+                      for i in range(len(made), len(made) + n) for k, name in ((2 * i, "m"), (2 * i + 1, "n"))]
+        if not made:  # (a version that holds a label: its writes are placed one by one)
+            lg.promote(fitted[0], "staging")
+        made.extend(fitted)
+        with lg.batch():
+            for m in fitted:
+                lg.log_predictions(m, [[0], [1]], [0, 1])
+
+    def inventory() -> tuple[list[str], dict[str, Any]]:
+        statements: list[str] = []
+        lg.store.conn.set_trace_callback(statements.append)
+        try:
+            doc = lg.inventory().to_dict()
+        finally:
+            lg.store.conn.set_trace_callback(None)
+        return statements, doc
+
+    versions(3)
+    few, _ = inventory()
+    versions(9)
+    many, doc = inventory()
+    reads = [s for s in many if "FROM predictions" in s]
+    assert len(reads) == len([s for s in few if "FROM predictions" in s])  # the same, whatever the versions
+    checked = Counter(s for s in many if s.startswith("SELECT payload, payload_digest, rows_digest FROM events"))
+    assert checked and max(checked.values()) == 1
+    flagged = {i["name"]: [f["version"] for f in i["flags"]] for i in doc["items"]}
+    assert flagged == {"m": [v for v in range(1, 13) if v != 1], "n": list(range(1, 13))}
+    markdown = lg.inventory().to_markdown()
+    assert "serves predictions without a label: 11 versions, @2 … @12 (22)" in markdown
+    from click.testing import CliRunner
+
+    from lineage.cli import cli
+
+    table = CliRunner().invoke(cli, ["--db", str(lg.db_path), "audit", "--inventory"], terminal_width=400).output
+    assert "serves predictions without a label: 12 versions" in table
+    assert not re.search(r"│\s*;", table)  # a name with no label began its cell with a stray "; "

@@ -397,6 +397,8 @@ def render_report(report: AuditReport) -> str:
 
 
 def render_inventory(inventory: Inventory) -> str:
+    from ..render.tables import flag_lines  # (the flags read as in the table and the page)
+
     d = inventory.to_dict()
     out: list[str] = []
     bad = [i for i in d["items"] if not i["integrity_ok"]]
@@ -410,7 +412,8 @@ def render_inventory(inventory: Inventory) -> str:
             f"Generated {when(d['report']['generated_at'])} by {esc(d['report']['generator'])} · ledger head "
             f"`{d['head']['hash']}` ({d['head']['events']} events)", ""]
     out += table(["Model", "Owner", "Training data", "Status", "Predictions", "Recorded / needs a person / missing", "Integrity"], [
-        [f"**{cell(i['name'])}** v{i['version']}/{i['versions']} {code(_short(i['id'], 16))}", cell(i["owner"]),
+        [f"**{cell(i['name'])}** v{i['version']}/{i['versions']} {code(_short(i['id'], 16))}"
+         + "".join(f" · {cell(line)}" for line in flag_lines(i.get("flags") or [])), cell(i["owner"]),
          ", ".join(cell(x["name"] or _short(x["id"])) for x in i["training_data"]) or "none recorded", cell(i["status"]),
          num(i["predictions"]),
          f"{i['completeness']['recorded']} / {i['completeness']['needs a person']} / {i['completeness']['missing']}"

@@ -9,7 +9,7 @@ of the prediction log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -84,38 +84,68 @@ def labels_at_prediction(store: Store, prediction_id: str) -> list[str]:
     return sorted(label for label, holder in _holders(before).items() if holder == model_id)
 
 
+#: a model version's predictions written by one write: (``event`` as stored, first
+#: and last ``created_at``, how many)
+PredictionGroup = tuple[Any, "str | None", "str | None", int]
+
+
+def prediction_groups(store: Store, model_ids: Sequence[str]) -> dict[str, list[PredictionGroup]]:
+    """``{model id: [PredictionGroup]}``: the given versions' predictions grouped by
+    the write that recorded them (versions with none left out). One grouped query
+    per 500 ids, on the ``model`` index: for the versions of a name at once, where a
+    query per version was 10,000 statements in an inventory of 50 names."""
+    out: dict[str, list[PredictionGroup]] = {}
+    for chunk in chunks(list(dict.fromkeys(model_ids)), 500):
+        marks = ", ".join("?" * len(chunk))
+        sql = (f"SELECT model, event, MIN(created_at), MAX(created_at), COUNT(*) FROM predictions "
+               f"WHERE model IN ({marks}) AND {published()} GROUP BY model, event")
+        for model, event, first, last, n in store.conn.execute(sql, chunk):
+            out.setdefault(model, []).append((event, first, last, n))
+    return out
+
+
 def unlabelled_predictions(store: Store, model_id: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Predictions a model version made while it held no label: ``{"count", "last_event"}``.
 
-    ``rows`` are its name's promotion rows (`Store.promotion_rows`). Predictions are
-    grouped by the event that recorded them (one indexed query), and each event is
-    placed against the label changes before it, by event number: exact, where
-    timestamps within one millisecond would not be. Only an event some of whose
-    predictions were made before a change it follows (a logger's delayed write) is
-    split by the predictions' own times."""
-    changes = sorted(r["event"] for r in rows if r["model"] == model_id)
-    count, last = 0, None
-    sql = (f"SELECT event, MIN(created_at), COUNT(*) FROM predictions WHERE model = ? AND {published()} "
-           f"GROUP BY event")
-    grouped = store.conn.execute(sql, (model_id,)).fetchall()
-    seqs = event_numbers(store, [e for e, _, _ in grouped])  # a bulk write's rows: its publishing event
-    for event, raw, first, n in sorted(((seqs[e], e, t, n) for e, t, n in grouped if seqs[e] is not None)):
-        if not changes:
-            unheld = n
-        else:
-            prior = [r for r in rows if r["event"] < event]
-            if all(_not_after(r["at"], first) for r in prior):
-                by_time = [(first, n)]
-            else:  # a delayed write: place each prediction time on its own
-                by_time = store.conn.execute(
-                    "SELECT created_at, COUNT(*) FROM predictions WHERE event = ? AND model = ? GROUP BY created_at",
-                    (raw, model_id)).fetchall()
-            unheld = sum(k for made, k in by_time
-                         if not any(m == model_id for m in _holders(_in_effect(prior, event, made)).values()))
-        if unheld:
-            count += unheld
-            last = event
-    return {"count": count, "last_event": last}
+    ``rows`` are its name's promotion rows (`Store.promotion_rows`); see `unlabelled_of`."""
+    return unlabelled_of(store, prediction_groups(store, [model_id]), rows).get(model_id, {"count": 0, "last_event": None})
+
+
+def unlabelled_of(store: Store, groups: Mapping[str, Sequence[PredictionGroup]],
+                  rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`unlabelled_predictions` of each model of ``groups`` (`prediction_groups` of
+    versions of one name, whose promotion rows ``rows`` are). A version that never
+    held a label made all of its predictions without one: `prediction_counts` answers
+    for it without grouping its rows by write.
+
+    Each write's predictions are placed against the label changes before it, by event
+    number: exact, where timestamps within one millisecond would not be. Only a write
+    some of whose predictions were made before a change it follows (a logger's delayed
+    write) is split by the predictions' own times. The bulk writes' events are looked
+    up once for all the models."""
+    seqs = event_numbers(store, {g[0] for gs in groups.values() for g in gs})  # a bulk write's rows: its publishing event
+    out: dict[str, dict[str, Any]] = {}
+    for model_id, grouped in groups.items():
+        changes = [r for r in rows if r["model"] == model_id]
+        count, last = 0, None
+        for event, raw, first, n in sorted((seqs[e], e, t, n) for e, t, _, n in grouped if seqs[e] is not None):
+            if not changes:
+                unheld = n
+            else:
+                prior = [r for r in rows if r["event"] < event]
+                if all(_not_after(r["at"], first) for r in prior):
+                    by_time = [(first, n)]
+                else:  # a delayed write: place each prediction time on its own
+                    by_time = store.conn.execute(
+                        "SELECT created_at, COUNT(*) FROM predictions WHERE event = ? AND model = ? GROUP BY created_at",
+                        (raw, model_id)).fetchall()
+                unheld = sum(k for made, k in by_time
+                             if not any(m == model_id for m in _holders(_in_effect(prior, event, made)).values()))
+            if unheld:
+                count += unheld
+                last = event
+        out[model_id] = {"count": count, "last_event": last}
+    return out
 
 
 @dataclass

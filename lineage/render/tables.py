@@ -367,11 +367,10 @@ def inventory_table(doc: dict[str, Any]) -> Any:
     for i in doc["items"]:
         c = i["completeness"]
         signed = i["signed_off"]
-        labels = ", ".join(f"{k} @{v}" for k, v in sorted((i.get("labels") or {}).items()))
-        if i.get("newest") and i["newest"] != i["version"]:
-            labels += f"; newest @{i['newest']}"
-        for line in flag_lines(i.get("flags") or []):
-            labels += f"; {line}"
+        held = ", ".join(f"{k} @{v}" for k, v in sorted((i.get("labels") or {}).items()))
+        newest = [f"newest @{i['newest']}"] if i.get("newest") and i["newest"] != i["version"] else []
+        # (joined, not appended: a name with no label began its cell with a stray "; ")
+        labels = "; ".join([*([held] if held else []), *newest, *flag_lines(i.get("flags") or [])])
         out.add_row(Text(f"{i['name'] or i['id']} v{i['version']}", style="bold"), text(i["owner"] or ""),
                     text(", ".join(d["name"] or d["id"][:20] for d in i["training_data"]) or "-"),
                     text(i["training_status"] or "-"),

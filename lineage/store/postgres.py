@@ -246,6 +246,9 @@ def _translate(exc: BaseException, where: str) -> LineageError | None:
         return StoreUnavailableError(f"the server of {where} refused the login: {_first_line(exc)}")
     if isinstance(exc, (e.UndefinedTable, e.UndefinedColumn)):  # a table dropped or altered by hand
         return StoreCorruptError(f"{where} is not a complete lineage store ({_first_line(exc)}; see `lineage verify`)")
+    if isinstance(exc, e.ProgramLimitExceeded):  # (class 54: a statement of ours too big for the server)
+        return LineageError(f"a query of lineage's went past a limit of PostgreSQL ({_first_line(exc)}): a bug in "
+                            f"lineage, not damage to the store {where}; please report it")
     if isinstance(exc, (e.DataCorrupted, e.IndexCorrupted)):
         return StoreCorruptError(f"{where}: the server reports damaged data ({_first_line(exc)})")
     return None

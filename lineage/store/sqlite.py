@@ -33,11 +33,23 @@ if TYPE_CHECKING:
 BUSY_SECONDS = 30.0
 
 
+#: what SQLite says when one statement of ours goes past one of its compile-time limits
+#: (a plain SQLITE_ERROR, as a typo in our SQL would be): a bug of lineage's queries,
+#: which the CLI's catch-all for SQLite errors reported as if the store were damaged
+#: ("see `lineage verify`": `lineage status` on a store of 500 superseded versions)
+_QUERY_LIMITS = ("too many terms in compound select", "too many sql variables", "expression tree is too large",
+                 "too many columns", "too many from clause terms", "parser stack overflow",
+                 "too many arguments on function")
+
+
 def _translate(exc: sqlite3.Error, path: Path | str) -> LineageError | None:
     """The lineage error a backend error means, or None to let it through as it is
     (a constraint failure is a bug of ours, not a user's situation)."""
     msg = str(exc).lower()
     code = getattr(exc, "sqlite_errorcode", None)
+    if any(limit in msg for limit in _QUERY_LIMITS):
+        return LineageError(f"a query of lineage's went past a limit of SQLite ({exc}): a bug in lineage, "
+                            f"not damage to the store {path}; please report it")
     if "locked" in msg or "busy" in msg or code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
         return busy_error(path)
     if "full" in msg or code == 13:  # SQLITE_FULL
