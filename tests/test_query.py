@@ -811,6 +811,8 @@ def test_a_query_past_an_sqlite_limit_is_not_reported_as_damage(lg: lineage.Line
     """A statement of ours past one of SQLite's limits (the 500-row seed list above)
     was reported as "the lineage store failed: ... (see `lineage verify`)", as if the
     store were damaged."""
+    if lg.store.dialect != "sqlite":
+        pytest.skip("the limit is SQLite's (500 terms of a compound SELECT); PostgreSQL has no such one")
     from click.testing import CliRunner
 
     import lineage.query.closure as closure

@@ -797,6 +797,9 @@ def test_the_inventory_reads_a_names_predictions_once_and_each_event_once(lg: li
     import re
     from collections import Counter
 
+    if lg.store.dialect != "sqlite":
+        pytest.skip("counts statements through SQLite's trace callback; the query is the same on PostgreSQL")
+
     from sklearn.dummy import DummyClassifier
 
     made: list[Any] = []
