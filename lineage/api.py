@@ -52,6 +52,15 @@ class Items(list[Any]):
         return None
 
 
+def _kind_and_name(name: Any) -> tuple[str | None, Any]:
+    """``dataset:train`` -> ``("dataset", "train")``; a name without a kind's prefix ->
+    ``(None, name)``: how `history` reads a name used by two kinds."""
+    from .model import KINDS
+
+    prefix, sep, rest = name.partition(":") if isinstance(name, str) else ("", "", "")
+    return (prefix, rest) if sep and prefix in KINDS and rest else (None, name)
+
+
 def _agent_id() -> str:
     from .capture import capture_agent
 
@@ -846,11 +855,8 @@ class Lineage:
         >>> [n.attrs["params"]["C"] for n in lg.history("clf")]
         [1.0, 0.1, 0.01]
         """
-        from .model import KINDS
-
-        prefix, sep, rest = name.partition(":") if isinstance(name, str) else ("", "", "")
-        if kind is None and sep and prefix in KINDS and rest:
-            kind, name = prefix, rest
+        if kind is None:
+            kind, name = _kind_and_name(name)
         return Items(self.store.history(name, kind=kind))
 
     def verify(self, *, head: str | None = None, record: bool = False, since_checkpoint: bool = False,
@@ -1650,11 +1656,9 @@ class Lineage:
         >>> len(h.versions), sorted(h.to_dict())
         (3, ['items', 'labels', 'promotions'])
         """
-        from .model import KINDS
         from .query.serving import model_history
 
-        kind, sep, rest = name.partition(":")
-        bare = rest if sep and kind in KINDS and rest else name
+        bare = _kind_and_name(name)[1]
         # (only the model's versions: autolog names a run after the estimator too)
         return model_history(self.store, self.history(bare, kind="model"), bare)
 
