@@ -84,9 +84,9 @@ def labels_at_prediction(store: Store, prediction_id: str) -> list[str]:
     return sorted(label for label, holder in _holders(before).items() if holder == model_id)
 
 
-#: a model version's predictions written by one write: (``event`` as stored, first
-#: and last ``created_at``, how many)
-PredictionGroup = tuple[Any, "str | None", "str | None", int]
+#: a model version's predictions written by one write: (``event`` as stored, the first
+#: ``created_at``, how many)
+PredictionGroup = tuple[Any, "str | None", int]
 
 
 def prediction_groups(store: Store, model_ids: Sequence[str]) -> dict[str, list[PredictionGroup]]:
@@ -97,10 +97,10 @@ def prediction_groups(store: Store, model_ids: Sequence[str]) -> dict[str, list[
     out: dict[str, list[PredictionGroup]] = {}
     for chunk in chunks(list(dict.fromkeys(model_ids)), 500):
         marks = ", ".join("?" * len(chunk))
-        sql = (f"SELECT model, event, MIN(created_at), MAX(created_at), COUNT(*) FROM predictions "
+        sql = (f"SELECT model, event, MIN(created_at), COUNT(*) FROM predictions "
                f"WHERE model IN ({marks}) AND {published()} GROUP BY model, event")
-        for model, event, first, last, n in store.conn.execute(sql, chunk):
-            out.setdefault(model, []).append((event, first, last, n))
+        for model, event, first, n in store.conn.execute(sql, chunk):
+            out.setdefault(model, []).append((event, first, n))
     return out
 
 
@@ -128,7 +128,7 @@ def unlabelled_of(store: Store, groups: Mapping[str, Sequence[PredictionGroup]],
     for model_id, grouped in groups.items():
         changes = [r for r in rows if r["model"] == model_id]
         count, last = 0, None
-        for event, raw, first, n in sorted((seqs[e], e, t, n) for e, t, _, n in grouped if seqs[e] is not None):
+        for event, raw, first, n in sorted((seqs[e], e, t, n) for e, t, n in grouped if seqs[e] is not None):
             if not changes:
                 unheld = n
             else:
