@@ -115,6 +115,13 @@ def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"ok: {count} events, head {head}"
     assert report.ok
+    blanked = tmp_path / "blanked.db"
+    with sqlite3.connect(db) as src, sqlite3.connect(blanked) as dst:
+        src.backup(dst)
+        dst.execute("UPDATE events SET payload = NULL WHERE seq = "  # what it recorded, by whom, when: gone
+                    "(SELECT max(seq) FROM events WHERE type = 'metric' AND payload IS NOT NULL)")
+    out = subprocess.run([sys.executable, str(script), str(blanked)], capture_output=True, text=True)
+    assert out.returncode != 0 and "no erasure record lists it" in out.stderr
     conn = sqlite3.connect(db)
     conn.execute("UPDATE metrics SET value = 0.9 WHERE key = 'accuracy'")
     conn.commit()

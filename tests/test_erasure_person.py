@@ -196,3 +196,45 @@ def test_a_tag_or_param_that_is_the_person_loses_its_value(tmp_path: Path, monke
         assert params["notify"] is None and params["C"] == "0.5"
         assert tags["mlflow.user"] is None and tags["team"] == "risk"
         assert node.attrs["redacted"] is True and node.name is None and lg.verify().ok
+
+
+def test_a_payload_blanked_outside_lineage_fails_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        store_path: Any) -> None:
+    """The chain commits to a payload's digest, not its text, so an erasure may blank a
+    payload and still verify; one blanked by hand (who promoted, and why, gone) must
+    not: only a payload an erasure record lists may be gone."""
+    ids = _two_people(tmp_path, monkeypatch, store_path)
+    with _as(monkeypatch, BOB, store_path) as lg:
+        conn = lg.store.conn
+        (seq,) = conn.execute("SELECT max(seq) FROM events WHERE type = 'promote'").fetchone()
+        conn.execute("UPDATE events SET payload = NULL WHERE seq = ?", (seq,))
+        report = lg.verify()
+        assert not report.ok and report.first_bad == seq
+        assert f"event {seq}: its payload is gone, and no erasure record" in report.problems[0]
+    result = CliRunner().invoke(cli, ["--db", str(store_path), "verify"])
+    assert result.exit_code != 0 and f"event {seq}" in result.output
+    assert ids["model"]
+
+
+def test_an_erasure_record_that_names_a_person_erased_later_keeps_its_list(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_path: Any) -> None:
+    """Eve's erasure lists the events whose payloads it blanked; its reason names Bob,
+    who handled it. Erasing Bob blanks that record's payload too, so the new record
+    carries its list along, or Eve's blanked payloads would read as deleted by hand."""
+    ids = _two_people(tmp_path, monkeypatch, store_path)
+    with _as(monkeypatch, EVE, store_path) as lg:
+        eve = lg.actor
+    with _as(monkeypatch, BOB, store_path) as lg:
+        bob = lg.actor
+        lg.redact(eve, reason="GDPR request 2026-7, handled by bob@example.com")
+        first, payload = lg.store.conn.execute("SELECT seq, payload FROM events WHERE type = 'redact'").fetchone()
+        eves = json.loads(payload)["payloads"]
+        lg.redact(bob, reason="GDPR request 2026-8")
+        conn = lg.store.conn
+        assert conn.execute("SELECT payload FROM events WHERE seq = ?", (first,)).fetchone() == (None,)
+        (last,) = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM events WHERE type = 'redact' AND seq > ?",
+                                                          (first,))]
+        assert set(eves) | {first} <= set(last["payloads"])
+        report = lg.verify()
+        assert report.ok, report.problems
+        assert lg.get(ids["model"]).name == "risk"

@@ -435,3 +435,27 @@ def test_any_push_path_among_three_stores_records_each_row_once(tmp_path_factory
     for lg in stores.values():
         assert lg.verify().ok
         lg.close()
+
+
+def test_a_copied_erasure_record_vouches_for_no_event_of_the_target(two, tmp_path: Path) -> None:
+    """A redact event copied by a push lists the source's event numbers. On a target
+    with history of its own those are other events: blanking one of them by hand is
+    caught, while the payloads the push brought blank (listed by the push event) verify."""
+    a, b_path = two
+    work(a, tmp_path / "laptop")
+    a.redact(a.actor, reason="GDPR 5")
+    listed = json.loads(a.store.conn.execute("SELECT payload FROM events WHERE type = 'redact'").fetchone()[0])["payloads"]
+    b = lineage.open(b_path)
+    work(b, tmp_path / "server", tag="b")
+    b.close()
+    a.push(b_path)
+    b = lineage.open(b_path)
+    assert b.verify().ok
+    (push,) = [json.loads(p) for (p,) in b.store.conn.execute("SELECT payload FROM events WHERE type = 'push'")]
+    copied_blank = [s for (s,) in b.store.conn.execute("SELECT seq FROM events WHERE payload IS NULL ORDER BY seq")]
+    assert push["payloads"] == copied_blank and len(copied_blank) == len(listed)
+    (theirs,) = [s for s in listed if s not in copied_blank][:1]
+    b.store.conn.execute("UPDATE events SET payload = NULL WHERE seq = ?", (theirs,))
+    report = b.verify()
+    assert not report.ok and report.first_bad == theirs
+    b.close()

@@ -122,6 +122,43 @@ def erased_rows(store: Store, table: str | None = None, pks: Sequence[int] = ())
     return out
 
 
+#: The events that record erasures (`redact`) and copies (`push`): the ones whose
+#: ``payloads`` list vouches for the payloads erased in this store.
+PAYLOAD_RECORDS = frozenset({"redact", "push"})
+
+
+def listed_payloads(store: Store, records: Iterable[tuple[int, str | None]]) -> set[int]:
+    """The events whose payloads the erasure records ``(seq, payload)`` (events of
+    `PAYLOAD_RECORDS` types) list as erased. A record copied from another store
+    (`lineage push`) numbers that store's events, not ours, and is left out: the push
+    event that copied it lists what it brought here erased."""
+    from .publish import copied_ranges, in_ranges  # (publish builds on this module)
+
+    copied: list[tuple[int, int]] | None = None
+    out: set[int] = set()
+    for seq, payload in records:
+        if not isinstance(payload, str) or '"payloads"' not in payload:
+            continue
+        if copied is None:
+            copied = copied_ranges(store)
+        if in_ranges(copied, seq):
+            continue
+        with suppress(TypeError, ValueError, KeyError):  # (an edited payload: its digest check reports it)
+            out.update(s for s in json.loads(payload)["payloads"] if type(s) is int)
+    return out
+
+
+def unvouched_payloads(store: Store, erased: Sequence[int], records: Iterable[tuple[int, str | None]]) -> list[tuple[int, str]]:
+    """Problems ``(event, message)`` for events whose payload is gone (NULL) with no
+    erasure record listing it. Erasure blanks a payload whole, and says so in its
+    `redact` event (a push, in its `push` event): a payload blanked any other way is
+    evidence removed, which the chain alone cannot see, as it commits to the
+    payload's digest, not its text."""
+    listed = listed_payloads(store, records)
+    return [(seq, f"event {seq}: its payload is gone, and no erasure record (redact or push event) lists it: "
+                  "deleted outside lineage") for seq in erased if seq not in listed]
+
+
 def redact(store: Store, node_id: str, *, reason: str) -> int:
     """Erase the personal content of one node (GDPR erasure); returns the event number.
 
@@ -180,7 +217,12 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
             raise WriteRefusedError(f"{node_id} is already erased")
         body: dict[str, Any] = {"node": node_id, "reason": reason, "rows": len(records)}
         if payloads:  # a payload erased says so, where the chain keeps it: else it reads as lost
-            body["payloads"] = payloads
+            # (an erasure record among them takes its list along: erased, it no longer vouches)
+            kinds = ", ".join(f"'{t}'" for t in sorted(PAYLOAD_RECORDS))
+            held = [row for chunk in chunked(payloads, 500) for row in store.conn.execute(
+                f"SELECT seq, payload FROM events WHERE type IN ({kinds}) AND seq IN ({', '.join('?' * len(chunk))})",
+                chunk)]
+            body["payloads"] = sorted(set(payloads) | listed_payloads(store, held))
         seq = store.write("redact", body, {"redactions": records})
         # freed cells and pages are zeroed whatever the build's default (or a
         # connection's setting): the old values must not stay in free space

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BadArgumentError, StoreCorruptError
 from .codec import EMPTY_ROWS_DIGEST, as_bytes, chain_hash, digest_of, first_item, payload_text, row_digest, stored_column_piece
-from .erasure import committed_digest, erased_rows, in_erased_form
+from .erasure import PAYLOAD_RECORDS, committed_digest, erased_rows, in_erased_form, unvouched_payloads
 from .rowdigest import chunk_lines
 from .schema import BATCHED_TABLES, GENESIS, RECORD_TABLES
 
@@ -280,14 +280,20 @@ def check_chain(store: Store, head: str | None, since_checkpoint: bool,
     pending = next(row_groups, None)
     expected = start
     sha, fromhex = hashlib.sha256, bytes.fromhex
+    erased: list[int] = []  # events whose payload is gone, each to be found in an erasure record
+    records: list[tuple[int, str | None]] = []  # the erasure records (`erasure.PAYLOAD_RECORDS`)
     for seq, type_, payload, pd, rd, h in store.conn.execute(
         "SELECT seq, type, payload, payload_digest, rows_digest, hash FROM events WHERE seq >= ? ORDER BY seq", (start,)
     ):
         if seq != expected:
             problems.append((expected, f"events {expected}..{seq - 1} are missing from the ledger"))
             expected = seq
-        if payload is not None and sha(as_bytes(payload)).hexdigest() != pd:
+        if payload is None:
+            erased.append(seq)
+        elif sha(as_bytes(payload)).hexdigest() != pd:
             problems.append((seq, f"event {seq} ({type_}): payload does not match its digest"))
+        if type_ in PAYLOAD_RECORDS:
+            records.append((seq, payload))
         # rows belonging to events that do not exist (inserted rows)
         while pending is not None and pending[0] < seq:
             problems.append((pending[0], f"rows claim event {pending[0]}, which is not in the ledger"))
@@ -326,6 +332,8 @@ def check_chain(store: Store, head: str | None, since_checkpoint: bool,
     from .publish import check_pushes
 
     problems += check_pushes(store, start)
+    if erased:  # (an erasure record always comes after what it erased: within what was replayed)
+        problems += unvouched_payloads(store, erased, records)
     report.events = expected - 1
     report.head = prev
     # a remembered head found nowhere names no bad event of this ledger (first_bad

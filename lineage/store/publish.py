@@ -314,6 +314,7 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
     rows_digests: dict[str, str] = {}
     redactions: list[tuple[Any, ...]] = []
     aliases: list[tuple[Any, ...]] = []
+    payloads: list[int] = []  # our events whose payload is erased: copied so, or erased by this push
     copies = 0
     # (most stores have never erased anything: then no row needs the redaction lookup)
     any_erased = source.conn.execute("SELECT 1 FROM redactions LIMIT 1").fetchone() is not None
@@ -344,6 +345,8 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
                           touched.get(src_seq, []), batches)
         if mine != rd:
             rows_digests[str(src_seq)] = rd
+        if payload is None:
+            payloads.append(seq)
         h = chain_hash(prev, type_, pd, mine)
         target.conn.execute(
             "INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
@@ -351,8 +354,8 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
         target._advance_head(seq, h)  # (the head the target's connection remembers)
         prev = h
     redactions += _apply_later_erasures(target, later_erasures, result)
-    _apply_later_payload_erasures(source, target, sid, done, result)
-    if copies == 0 and not redactions and not aliases:
+    payloads += _apply_later_payload_erasures(source, target, sid, done, result)
+    if copies == 0 and not redactions and not aliases and not payloads:
         # all of it came from the target in the first place (a pull, then a push):
         # nothing to record, so pushing back and forth adds nothing
         result.omitted = len(omitted)
@@ -367,6 +370,8 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
         body["rows_digests"] = rows_digests
     if result.skipped:
         body["skipped"] = dict(result.skipped)
+    if payloads:  # as a `redact` event lists the payloads it erased (`erasure.unvouched_payloads`)
+        body["payloads"] = payloads
     rows: dict[str, list[tuple[Any, ...]]] = {}
     if aliases:
         rows["aliases"] = aliases
@@ -555,13 +560,15 @@ def _apply_later_erasures(target: Store, found: list[tuple[Any, ...]], result: P
     return out
 
 
-def _apply_later_payload_erasures(source: Store, target: Store, sid: str, done: int, result: PushResult) -> None:
+def _apply_later_payload_erasures(source: Store, target: Store, sid: str, done: int, result: PushResult) -> list[int]:
     """Erase, on the target, the payloads of copied events whose payload the source
-    erased after they were pushed (a person's erasure: `erasure._person_rows`). A copy
-    keeps its payload's digest, so the chain verifies there as here; the payload is
-    erased only where its digest is the source's (the same payload, not another)."""
+    erased after they were pushed (a person's erasure: `erasure._person_rows`); returns
+    the target's events erased. A copy keeps its payload's digest, so the chain
+    verifies there as here; the payload is erased only where its digest is the
+    source's (the same payload, not another)."""
+    erased: list[int] = []
     if done == 0:
-        return
+        return erased
     pushes = [(body, _omitted_seqs(body)) for _, body in _push_events(target) if body.get("source") == sid]
     for src_seq, digest in source.conn.execute(
             "SELECT seq, payload_digest FROM events WHERE payload IS NULL AND seq <= ? ORDER BY seq", (done,)).fetchall():
@@ -572,7 +579,9 @@ def _apply_later_payload_erasures(source: Store, target: Store, sid: str, done: 
                                    (mine, digest)).fetchone()
         if held is not None:
             target.conn.execute("UPDATE events SET payload = NULL WHERE seq = ?", (mine,))
+            erased.append(mine)
             result.erased += 1
+    return erased
 
 
 def _copy_artifacts(source: Store, target: Store, result: PushResult) -> None:
