@@ -326,11 +326,15 @@ def test_incremental_verify_starts_at_the_checkpoint(store: Store) -> None:
     assert not store.verify(since_checkpoint=True).ok
 
 
-def test_payload_can_be_erased_without_breaking_the_chain(store: Store) -> None:
+def test_a_payload_erased_keeps_the_chain_but_must_be_an_erasures(store: Store) -> None:
+    """The chain commits to a payload's digest, not its text, so a NULL payload breaks
+    no link; only an erasure may make one, and says so (tests/test_erasure_person.py)."""
     ids = fill(store)
     seq = store.event_of(ids["d1"])
     store.conn.execute("UPDATE events SET payload = NULL WHERE seq = ?", (seq,))
-    assert store.verify().ok  # the chain commits to the payload's digest, not its text
+    report = store.verify()
+    assert not report.ok and report.first_bad == seq and len(report.problems) == 1
+    assert "no erasure record" in report.problems[0] and "chain" not in report.problems[0]
 
 
 # ---------------------------------------------------------------------------
