@@ -925,7 +925,8 @@ class Lineage:
         root = ref if isinstance(ref, str) else self.get(ref).id
         return query.trace(self.store, root, depth=depth, kinds=kinds)
 
-    def impact(self, ref: Any, *, include_predictions: bool = False, depth: int | None = None) -> Subgraph:
+    def impact(self, ref: Any, *, include_predictions: bool = False, depth: int | None = None,
+               max_predictions: int | None = None) -> Subgraph:
         """Everything downstream of a node; predictions counted, listed only when asked.
 
         Parameters
@@ -936,6 +937,10 @@ class Lineage:
             List each prediction instead of one group per model.
         depth : int, optional
             At most this many hops.
+        max_predictions : int, optional
+            With ``include_predictions``: list at most this many of each model's
+            predictions, the rest counted in one group per model (a view of a few
+            hundred nodes need not build a million).
 
         Returns
         -------
@@ -953,7 +958,8 @@ class Lineage:
         """
         from . import query
 
-        return query.impact(self.store, self.get(ref).id, include_predictions=include_predictions, depth=depth)
+        return query.impact(self.store, self.get(ref).id, include_predictions=include_predictions, depth=depth,
+                            max_predictions=max_predictions)
 
     def which_data(self, model: Any) -> list[Any]:
         """The datasets behind a model, each with its role and distance; root sources first.

@@ -323,6 +323,19 @@ def json_document(value: Any, *, indent: int | None = 2) -> str:
         return json.dumps(_json_mapped(value, _finite), indent=indent, ensure_ascii=False)
 
 
+# json_document's options on one line, built once (json.dumps with options builds an
+# encoder per call: a tenth of writing a prediction's line)
+_LINE = json.JSONEncoder(ensure_ascii=False, default=_json_default, allow_nan=False)
+
+
+def json_line(value: Any) -> str:
+    """``value`` as `json_document` writes it, on one line."""
+    try:
+        return _LINE.encode(value)
+    except ValueError:  # a non-finite float: as json_document maps it
+        return json_document(value, indent=None)
+
+
 def _finite(value: Any) -> Any:
     """A non-finite float as protobuf's JSON string for it; any other scalar as it is."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -345,6 +358,22 @@ def human_size(n: Any, *, missing: str = "") -> str:
 
 # ---------------------------------------------------------------------------
 # value types
+
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+
+def _flat_copy(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``attrs`` as the JSON round trip ``json.loads(canonical_json(attrs))`` gives them,
+    when they are flat (every key ASCII text, every value a plain scalar, its text
+    ASCII, so nothing is converted or cleaned): then a shallow copy is that, at a
+    twentieth of the cost (a prediction's attrs: `Subgraph.to_dict` of 300,000 of them
+    took 6.6 s). None otherwise."""
+    for key, value in attrs.items():
+        kind = type(value)
+        if kind not in _FLAT or type(key) is not str or not key.isascii() or (kind is str and not value.isascii()):
+            return None
+    return dict(attrs)
+
 
 @dataclass(frozen=True)
 class Node:
@@ -419,6 +448,8 @@ class Node:
             parsed = json.loads(state["_attrs_json"])
             if isinstance(parsed, dict) and canonical_json(parsed) == state["_attrs_json"]:
                 attrs = parsed
+        if attrs is None:
+            attrs = _flat_copy(self.attrs)
         return {
             "id": self.id,
             "kind": self.kind,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lineage.model import _cleaned, _json_default, canonical_json, json_document
+from lineage.model import Node, _cleaned, _flat_copy, _json_default, canonical_json, json_document, json_line
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
@@ -127,3 +127,29 @@ def test_a_json_document_is_json_any_parser_reads(value: Any) -> None:
     assert parsed == _expected(value)
     assert json_document(np.float64("inf")) == '"Infinity"' and json_document([np.float32(0.5)]) == "[\n  0.5\n]"
 
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.one_of(_text, st.integers()), _json_values, max_size=6))
+def test_a_nodes_json_attrs_are_the_round_trip_whatever_the_fast_path(attrs: dict[Any, Any]) -> None:
+    """`Node.to_dict` copies flat attrs (`_flat_copy`) instead of the JSON round trip:
+    the same value either way, and a copy the node does not share."""
+    try:
+        expected = json.loads(canonical_json(attrs))
+    except (TypeError, ValueError):
+        return  # (keys of mixed types cannot be sorted: to_dict raises as before)
+    doc = Node("dataset:ab", "dataset", "x", attrs).to_dict()["attrs"]
+    assert json_document(doc) == json_document(expected)
+    flat = _flat_copy(attrs)
+    assert flat is None or (flat == attrs and flat is not attrs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_json_line_is_json_document_on_one_line(value: Any) -> None:
+    try:
+        expected = json.loads(json_document(value))
+    except (TypeError, ValueError):
+        return
+    line = json_line(value)
+    assert "\n" not in line and json.loads(line) == expected

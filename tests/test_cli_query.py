@@ -110,6 +110,53 @@ def test_impact_json_counts_and_lists_predictions(project: dict[str, Any]) -> No
     assert result.exit_code == 0 and "affected" in text and "3 models, 6 predictions" in text
 
 
+def test_impact_predictions_tree_lists_no_more_than_it_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`impact --predictions` in a terminal built all 300,000 predictions (11 s) for a
+    tree of 100 nodes: it now lists at most --max-nodes a model, and the tree reads
+    as before, the listed ones and the rest one line ("×40 40 predictions")."""
+    from sklearn.dummy import DummyClassifier
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.csv").write_text("a,y\n1,0\n2,1\n")
+    with lineage.open(tmp_path / "s.db") as lg:
+        data = lg.log_dataset(tmp_path / "train.csv", name="train")
+        with lg.start_run("fit") as run:
+            run.log_input(data)
+            model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+        lg.log_predictions(model, np.zeros((40, 1)), [0] * 40)
+
+    def tree(*args: str) -> list[str]:
+        result = CliRunner().invoke(cli, ["--db", str(tmp_path / "s.db"), "impact", "train", *args])
+        assert result.exit_code == 0, result.output
+        return [" ".join(line.split()) for line in result.output.splitlines()]
+
+    asked: list[Any] = []
+    impact = lineage.Lineage.impact
+    monkeypatch.setattr(lineage.Lineage, "impact",
+                        lambda self, *a, **k: asked.append(k.get("max_predictions")) or impact(self, *a, **k))
+    cut, whole = tree("--predictions", "--max-nodes", "10"), tree("--predictions", "--max-nodes", "1000")
+    assert asked == [10, 1000]
+    assert cut == whole
+    assert any(line.endswith("derived into ×40 40 predictions " + line.split()[-1]) for line in cut), cut
+
+
+def test_a_big_json_answer_is_the_same_document_one_item_a_line(project: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past `BIG_JSON_ITEMS` items, --json writes each item on its own line with json's C
+    encoder (indenting 300,000 predictions field by field took most of 19 s): the same
+    document, and still one a person can read and grep."""
+    import lineage.cli as cli_module
+
+    small = run_json(project, "impact", "raw", "--predictions")
+    monkeypatch.setattr(cli_module, "BIG_JSON_ITEMS", 3)
+    result = run_cli(project, "impact", "raw", "--predictions", "--json")
+    assert json.loads(result.output) == small
+    lines = result.output.splitlines()
+    assert len(lines) == len(small) + 2 + sum(len(v) + 1 for v in small.values() if isinstance(v, list) and v)
+    assert all(json.loads(line.strip().rstrip(",")) in small["nodes"] + small["edges"]
+               for line in lines if line.startswith("    "))
+
+
 def test_which_data_json(project: dict[str, Any]) -> None:
     doc = run_json(project, "which-data", project["models"][1])
     assert set(doc) == {"items"}

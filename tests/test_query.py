@@ -298,6 +298,23 @@ def test_impact_counts_predictions_and_lists_them_only_when_asked(store: Store, 
     assert ml["raw2"] not in sub and ml["agent"] not in sub
 
 
+def test_impact_lists_at_most_max_predictions_a_model_and_counts_the_rest(store: Store, ml: dict[str, Any]) -> None:
+    """A view that shows 100 nodes asked for every one of 300,000 predictions (11 s):
+    ``max_predictions`` lists each model's first N, the rest stay counted in its group."""
+    full = query.impact(store, ml["raw"], include_predictions=True)
+    some = query.impact(store, ml["raw"], include_predictions=True, max_predictions=2)
+    listed = {n.id for n in some.nodes("prediction")}
+    assert listed == set(ml["predsA"][:2]) | set(ml["predsB"][:2])  # each model's first, in order written
+    (group,) = some.nodes("group")
+    assert group.attrs["model"] == ml["A"] and group.attrs["count"] == len(ml["predsA"]) - 2 == 1
+    assert some.counts == full.counts
+    assert node_ids(query.impact(store, ml["raw"], include_predictions=True, max_predictions=10)) == node_ids(full)
+    none = query.impact(store, ml["raw"], include_predictions=True, max_predictions=0)
+    assert not none.nodes("prediction") and sorted(g.attrs["count"] for g in none.nodes("group")) == [2, 3]
+    with pytest.raises(InvalidInputError, match="max_predictions"):
+        query.impact(store, ml["raw"], include_predictions=True, max_predictions=-1)
+
+
 def test_equal_prediction_counts_get_distinct_group_ids(b: Builder, store: Store) -> None:
     d = b.node("dataset", "d")
     r = b.run("fit", uses=[(d, "training")])

@@ -404,10 +404,19 @@ def prediction_spans(store: Store, models: Sequence[str]) -> dict[str, tuple[str
     return out
 
 
-def predictions_of(store: Store, models: Sequence[str]) -> list[Node]:
-    """Every prediction of ``models``, as nodes (fetched by the ``model`` index)."""
+def predictions_of(store: Store, models: Sequence[str], *, limit: int | None = None) -> list[Node]:
+    """Every prediction of ``models``, as nodes (fetched by the ``model`` index); with
+    ``limit``, the first ``limit`` of each model (one statement a model, reading no
+    further along its index than that)."""
     out: list[Node] = []
     cols = store._PRED_COLS  # the store's own column list and row reader: one definition
+    if limit is not None:
+        for model in models:
+            if model.startswith("model:"):
+                out.extend(map(store._prediction_from_row, store.conn.execute(
+                    f"SELECT {cols} FROM predictions WHERE model = ? AND {published()} ORDER BY pk LIMIT ?",
+                    (model, limit))))
+        return out
     for chunk in chunks([m for m in models if m.startswith("model:")]):
         rows = store.conn.execute(
             f"SELECT {cols} FROM predictions WHERE model IN ({placeholders(len(chunk))}) AND {published()} ORDER BY pk", chunk)

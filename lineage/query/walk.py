@@ -160,7 +160,8 @@ def trace(store: Store, ref: str, *, depth: int | None = None, kinds: Sequence[s
     return as_subgraph(nodes, edges, root, direction="upstream", dist=dist)
 
 
-def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: int | None = None) -> Subgraph:
+def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: int | None = None,
+           max_predictions: int | None = None) -> Subgraph:
     """Everything downstream of a node, the node itself included: for a bad dataset,
     every dataset derived from it, every run that read any of them, every model those
     runs trained, and the predictions of those models.
@@ -180,6 +181,10 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
         List every prediction instead of one group per model.
     depth : int, optional
         At most this many hops from the node.
+    max_predictions : int, optional
+        With ``include_predictions``, list at most this many of each model's
+        predictions (its first), the rest counted in its group: a view that shows
+        only so many nodes need not build a million.
 
     Returns
     -------
@@ -199,6 +204,9 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
     """
     root = resolve_root(store, ref)
     depth = _check_depth(depth)
+    if max_predictions is not None and (isinstance(max_predictions, bool) or not isinstance(max_predictions, int)
+                                        or max_predictions < 0):
+        raise InvalidInputError(f"max_predictions must be a whole number (0 or more), got {max_predictions!r}")
     bridges = find_bridges(store)
     if depth is None:
         ids = reachable_ids(store, [root], upstream=False, bridges=bridges)
@@ -212,16 +220,16 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
         dist = bfs_distances([root], edges, upstream=False)
     models = [i for i in nodes if i.startswith("model:") and (depth is None or dist.get(i, depth) < depth)]
     if include_predictions:
-        for p in predictions_of(store, sorted(models)):
+        for p in predictions_of(store, sorted(models), limit=max_predictions):
             if p.id not in nodes:
                 nodes[p.id] = p
                 edges.append(Edge(p.id, p.attrs["model"], "was_derived_from"))
                 dist[p.id] = dist.get(p.attrs["model"], 0) + 1
-    else:
+    if not include_predictions or max_predictions is not None:  # the rest counted, one group a model
         listed: dict[str, int] = {}
-        for i in ids:
-            if is_prediction(i) and i in nodes:
-                m = nodes[i].attrs.get("model")
+        for i, node in nodes.items():
+            if is_prediction(i):
+                m = node.attrs.get("model")
                 if m is not None:
                     listed[m] = listed.get(m, 0) + 1
         counts = count_predictions(store, models)
@@ -232,7 +240,7 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
                 continue
             first, last = spans.get(model, (None, None))  # the folded group's date range
             _fold(nodes, edges, dist, n, (model, "was_derived_from", None), {"model": model, "first": first, "last": last})
-    _add_scored(store, nodes, edges, dist, set(models), include_predictions)
+    _add_scored(store, nodes, edges, dist, set(models), include_predictions and max_predictions is None)
     return as_subgraph(nodes, edges, root, direction="downstream", dist=dist)
 
 

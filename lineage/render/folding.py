@@ -71,25 +71,40 @@ def fold_siblings(sub: Subgraph, threshold: int, keep: set[str],
     if not threshold or g.number_of_nodes() < threshold:
         return sub
     buckets: dict[tuple[Any, ...], list[str]] = {}
+    # groups the query made (predictions counted, not fetched), by the same signature: a
+    # fold of listed look-alikes joins the group of the rest (`impact(max_predictions=)`)
+    counted: dict[tuple[Any, ...], str] = {}
     succ, pred = g.succ, g.pred  # adjacency dicts: the views cost more than the work here
     for n, data in g.nodes(data=True):
         node = data.get("node")
-        if n in keep or node is None or node.kind == "group":
+        if n in keep or node is None:
             continue
         sig = frozenset(
             [(v, d.get("rel"), d.get("role"), 1) for v, keyed in succ[n].items() for d in keyed.values()]
             + [(u, d.get("rel"), d.get("role"), 0) for u, keyed in pred[n].items() for d in keyed.values()]
         )
-        buckets.setdefault((node.kind, marks.get(n), sig), []).append(n)
+        if node.kind != "group":
+            buckets.setdefault((node.kind, marks.get(n), sig), []).append(n)
+        elif "mark" not in node.attrs:
+            counted[(kind_of(node), marks.get(n), sig)] = n
     rep: dict[str, str] = {}
     groups: dict[str, Node] = {}
+    weights: dict[str, int] = {}
     used_ids = set(g.nodes)
-    for (kind, mark, _), members in buckets.items():
+    for key, members in buckets.items():
+        kind, mark, _ = key
         if len(members) < threshold:
             continue
-        gid = new_group_id(kind, len(members), used_ids)
         times = [t for t in (node_of(g, m).created_at for m in members) if t]
-        attrs: dict[str, Any] = {"of": kind, "count": len(members)}
+        joined = counted.get(key)
+        if joined is not None:
+            gid, before = joined, node_of(g, joined)
+            weights[gid] = count_of(before)  # its edge stands for that many
+            attrs: dict[str, Any] = {**before.attrs, "count": count_of(before) + len(members)}
+            times += [t for t in (before.attrs.get("first"), before.attrs.get("last")) if t]
+        else:
+            gid = new_group_id(kind, len(members), used_ids)
+            attrs = {"of": kind, "count": len(members)}
         if times:
             attrs["first"], attrs["last"] = min(times), max(times)
         if mark:
@@ -99,13 +114,16 @@ def fold_siblings(sub: Subgraph, threshold: int, keep: set[str],
             rep[m] = gid
     if not groups:
         return sub
-    return _rebuild(sub, rep, groups)
+    return _rebuild(sub, rep, groups, weights)
 
 
-def _rebuild(sub: Subgraph, rep: Mapping[str, str], new_nodes: Mapping[str, Node]) -> Subgraph:
+def _rebuild(sub: Subgraph, rep: Mapping[str, str], new_nodes: Mapping[str, Node],
+             weights: Mapping[str, int] | None = None) -> Subgraph:
     """A copy of ``sub`` with nodes replaced by their representatives (``rep``), parallel
     edges merged and self-loops dropped. A merged edge's ``count`` is the number of
-    edges it stands for (a folded group's edge to a shared neighbour: one per member)."""
+    edges it stands for (a folded group's edge to a shared neighbour: one per member;
+    an edge of a node in ``weights``, a counted group others joined: its count)."""
+    weights = weights or {}
     g = sub.graph
     out = nx.MultiDiGraph()
     out.graph.update(g.graph)
@@ -125,7 +143,7 @@ def _rebuild(sub: Subgraph, rep: Mapping[str, str], new_nodes: Mapping[str, Node
         # whatever roles its members' edges had: 24 stacked "used (...)" labels say less
         to_group = ru in new_nodes or rv in new_nodes
         key = (ru, rv, edge_key(d.get("rel", ""), None if to_group else d.get("role")))
-        n = int(d.get("count", 1))
+        n = weights.get(u) or weights.get(v) or int(d.get("count", 1))
         if key in merged:
             merged[key]["count"] += n
             if merged[key].get("role") != d.get("role"):

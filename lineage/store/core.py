@@ -4,6 +4,7 @@ files and SQLite specifics live in their own modules; `Store` delegates to them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -101,6 +102,19 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_output(text: str) -> Any:
+    return json.loads(text)
+
+
+def _output_value(text: str) -> Any:
+    """A prediction's stored output, parsed. A model's outputs repeat (a classifier's
+    few classes): parsing each row's text again was two thirds of reading a
+    model's predictions; a list or object is parsed afresh, as it is not shared."""
+    value = _parsed_output(text)
+    return json.loads(text) if isinstance(value, (list, dict)) else value
+
 
 class Store:
     """A lineage store on one SQLite file. Writes go through `write`; reads are plain."""
@@ -941,7 +955,7 @@ class Store:
         attrs = {
             "model": model,
             "input_digest": input_digest,
-            "output": json.loads(output) if output is not None else None,
+            "output": _output_value(output) if output is not None else None,
             "score": score,
             "request_id": request_id,
         }
