@@ -595,6 +595,26 @@ def test_row_digests_of_arrays() -> None:
     assert row_digests(np.asfortranarray(x)) == d
 
 
+def test_row_digests_of_sparse_matrices() -> None:
+    sp = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 5)) * (rng.random((6, 5)) > 0.5)
+    d = row_digests(x)
+    # narrow: each row is its dense row, whatever the format, index width or stored zeros
+    for m in (sp.csr_matrix(x), sp.csc_matrix(x), sp.coo_array(x), sp.csr_array(x)):
+        assert row_digests(m) == d
+    padded = sp.csr_matrix(x)
+    padded.data[padded.data > 0.9] = 0.0  # explicit zeros stored
+    assert row_digests(padded) == row_digests(padded.toarray())
+    # wide: by the non-zero entries, the same in every format, row by row
+    wide = sp.random(4, hashing.SPARSE_DENSE_WIDTH + 1, density=0.01, format="csr", random_state=1)
+    w = row_digests(wide)
+    assert len(set(w)) == 4 and row_digests(wide.tocoo()) == w and row_digests(wide[2]) == [w[2]]
+    assert w[0] != hash_array(wide[0].toarray()[0])  # (its own form, told apart by its prefix)
+    with pytest.raises(InvalidInputError, match="1-D sparse"):
+        row_digests(sp.coo_array(np.array([1.0, 0.0, 2.0])))
+
+
 def test_row_digests_of_frames_and_lists() -> None:
     pd = _pd()
     x = np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]])
