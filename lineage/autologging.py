@@ -88,12 +88,36 @@ def _patch() -> None:
             if owner is None or not owner.__module__.startswith("sklearn."):
                 continue
             original = owner.__dict__[method]
-            if not callable(original) or getattr(original, "_lineage_autolog", False):
+            if getattr(original, "_lineage_autolog", False):
                 continue
-            wrapper = _fit_wrapper(original) if method == "fit" else _predict_wrapper(original)
+            if callable(original):
+                wrapper = _fit_wrapper(original) if method == "fit" else _predict_wrapper(original)
+            elif method != "fit" and _is_available_if(original):
+                wrapper = _available_if_wrapper(original)
+                if wrapper is None:
+                    continue
+            else:
+                continue
             wrapper._lineage_autolog = True
             setattr(owner, method, wrapper)
             _patched.append((owner, method, original))
+
+
+def _is_available_if(attr: Any) -> bool:
+    # Pipeline's and the searches' predict exist only when their last step has one:
+    # sklearn's `available_if` descriptor, which is not callable itself. Unwrapped,
+    # a Pipeline's predictions were never recorded (its steps' are part of it).
+    return type(attr).__name__ == "_AvailableIfDescriptor" and callable(getattr(attr, "fn", None))
+
+
+def _available_if_wrapper(descriptor: Any) -> Any:
+    """The same `available_if` descriptor around the recording predict (None if this
+    scikit-learn's descriptor is built otherwise: that method is then left alone)."""
+    try:
+        return type(descriptor)(_predict_wrapper(descriptor.fn), descriptor.check,
+                                attribute_name=descriptor.attribute_name)
+    except (AttributeError, TypeError):
+        return None
 
 
 def _unpatch() -> None:

@@ -288,6 +288,29 @@ def test_predictions_on_sparse_input_are_recorded(project: Path) -> None:
     assert [p.attrs["input_digest"] for p in preds] == row_digests(X[:4].toarray())  # as the dense rows
 
 
+def test_a_pipelines_predictions_on_text_are_recorded(project: Path) -> None:
+    """A Pipeline's ``predict`` is sklearn's `available_if` descriptor, not a function:
+    autolog left it alone, so Pipeline(TfidfVectorizer, LogisticRegression) recorded
+    its fit and never its predictions."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    docs = ["good movie", "bad movie", "great film", "awful film", "good plot", "bad plot"] * 3
+    lineage.autolog(log_predictions=True)
+    pipe = Pipeline([("tfidf", TfidfVectorizer()), ("clf", LogisticRegression())]).fit(docs, [1, 0] * 9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with lineage.request_ids(["t-0", "t-1"]):
+            out = pipe.predict(["a good film", "an awful plot"])
+        lineage.flush_async_logging()
+    lg = fluent.get_lineage()
+    pred = lg.get("request:t-1")
+    assert pred.attrs["output"] == int(out[1]) and lg.get(pred.attrs["model"]).name == "Pipeline"
+    assert len(lg.nodes(kind="prediction")) == 2  # the pipeline's, not its last step's too
+    assert not hasattr(Pipeline([("tfidf", TfidfVectorizer())]), "predict")  # (still only when the last step has one)
+
+
 def test_predictions_the_writer_cannot_record_are_named_each_time(project: Path) -> None:
     """A failure in the background writer is a one-line warning naming what was not
     recorded, every time (Python shows a warning once per line of code by default,
