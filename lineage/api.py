@@ -287,8 +287,9 @@ class Lineage:
         ----------
         model : Node or str
             The model that made them.
-        inputs : array-like or DataFrame
-            One row per prediction (stored as a digest unless ``keep_inputs``).
+        inputs : array-like, DataFrame, list or scipy.sparse matrix
+            One row per prediction (stored as a digest unless ``keep_inputs``; a
+            sparse row's digest is its dense row's up to 4096 columns).
         outputs : sequence
             What the model answered, one per row.
         request_ids : sequence, optional

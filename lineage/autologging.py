@@ -88,12 +88,36 @@ def _patch() -> None:
             if owner is None or not owner.__module__.startswith("sklearn."):
                 continue
             original = owner.__dict__[method]
-            if not callable(original) or getattr(original, "_lineage_autolog", False):
+            if getattr(original, "_lineage_autolog", False):
                 continue
-            wrapper = _fit_wrapper(original) if method == "fit" else _predict_wrapper(original)
+            if callable(original):
+                wrapper = _fit_wrapper(original) if method == "fit" else _predict_wrapper(original)
+            elif method != "fit" and _is_available_if(original):
+                wrapper = _available_if_wrapper(original)
+                if wrapper is None:
+                    continue
+            else:
+                continue
             wrapper._lineage_autolog = True
             setattr(owner, method, wrapper)
             _patched.append((owner, method, original))
+
+
+def _is_available_if(attr: Any) -> bool:
+    # Pipeline's and the searches' predict exist only when their last step has one:
+    # sklearn's `available_if` descriptor, which is not callable itself. Unwrapped,
+    # a Pipeline's predictions were never recorded (its steps' are part of it).
+    return type(attr).__name__ == "_AvailableIfDescriptor" and callable(getattr(attr, "fn", None))
+
+
+def _available_if_wrapper(descriptor: Any) -> Any:
+    """The same `available_if` descriptor around the recording predict (None if this
+    scikit-learn's descriptor is built otherwise: that method is then left alone)."""
+    try:
+        return type(descriptor)(_predict_wrapper(descriptor.fn), descriptor.check,
+                                attribute_name=descriptor.attribute_name)
+    except (AttributeError, TypeError):
+        return None
 
 
 def _unpatch() -> None:
@@ -135,7 +159,7 @@ def _predict_wrapper(original: Any) -> Any:
                 and internal.recording()):  # (lineage's own scoring of a user's model is no prediction)
             model_id = _models.get(self)
             if model_id is not None:
-                _log_predictions(model_id, args[0], out)
+                _log_predictions(self, model_id, args[0], out)
         return out
 
     return predict
@@ -182,16 +206,40 @@ class _PredictionWriter:
 
         stores: dict[Any, Store] = {}
         while True:
-            path, actor, model_id, X, out, ids = self.queue.get()
+            path, actor, model_id, model_class, X, out, ids = self.queue.get()
             try:
-                with fork_gate.passage():  # a fork waits for this write (see store.ForkGate)
+                # (whatever the rows make numpy or the store raise becomes one line: the
+                # thread must live on, and the user hear what was lost, not a traceback)
+                with fork_gate.passage(), foreign("{type}: {reason}"):  # a fork waits for this write (see store.ForkGate)
                     if path not in stores:
                         stores[path] = Store(path, create=False, actor=actor)
                     log_predictions(stores[path], model_id, X, out, request_ids=ids)
             except LineageError as exc:
-                _warn("the predictions", exc)
+                self._lost(stores.get(path), model_id, model_class, out, exc)
             finally:
                 self.queue.task_done()
+
+    @staticmethod
+    def _lost(store: Any, model_id: str, model_class: str, out: Any, exc: LineageError) -> None:
+        """Say that these predictions were not recorded: a warning each time (not once
+        per place, Python's default: the second loss would go unseen, as every one is
+        warned from the same line of this thread), and a ``predictions_dropped`` event
+        in the ledger, as the prediction logger records its losses, when the store
+        still takes writes."""
+        try:
+            n: int | str = len(out)
+        except TypeError:
+            n = "the"
+        reason = str(exc)
+        warnings.warn_explicit(
+            f"lineage autolog did not record {n} predictions of {model_class} ({model_id[:18]}…): {reason}",
+            RuntimeWarning, __file__, 0, module=__name__, registry={})
+        if store is not None:
+            try:
+                store.write("predictions_dropped", {"model": model_id, "dropped": 0, "rejected": n if isinstance(n, int) else 0,
+                                                    "reason": reason, "source": "autolog"})
+            except LineageError as again:
+                log.debug("the loss of predictions of %s could not be recorded either: %s", model_id, again)
 
     def flush(self) -> None:
         if self.thread is not None:
@@ -224,12 +272,13 @@ def _snapshot(data: Any) -> Any:
     return list(data) if not hasattr(data, "shape") else data
 
 
-def _log_predictions(model_id: str, X: Any, out: Any) -> None:
+def _log_predictions(model: Any, model_id: str, X: Any, out: Any) -> None:
     from . import fluent
 
     ids = getattr(_local, "request_ids", None)
     lg = fluent.get_lineage()
-    _writer().put((lg.db_path, lg.actor, model_id, _snapshot(X), _snapshot(out), None if ids is None else list(ids)))
+    _writer().put((lg.db_path, lg.actor, model_id, type(model).__name__, _snapshot(X), _snapshot(out),
+                   None if ids is None else list(ids)))
 
 
 def _record_fit(original: Any, est: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -166,8 +166,10 @@ class PredictionLogger:
         except TypeError:
             raise InvalidInputError("outputs must be a sequence with one item per prediction") from None
         try:
-            if len(inputs) != n:
-                raise InvalidInputError(f"{len(inputs)} input rows but {n} outputs: they must match one to one")
+            # (a scipy.sparse matrix has rows but no len(): TF-IDF features are one)
+            rows = int(inputs.shape[0]) if hashing.is_sparse(inputs) and len(inputs.shape) == 2 else len(inputs)
+            if rows != n:
+                raise InvalidInputError(f"{rows} input rows but {n} outputs: they must match one to one")
             if request_ids is not None and len(request_ids) != n:
                 raise InvalidInputError(f"{len(request_ids)} request ids for {n} predictions")
             if scores is not None and len(scores) != n:

@@ -950,6 +950,8 @@ def _input_digests(inputs: Any, size: int = 10_000) -> tuple[Iterable[str], int]
         n, rows = len(inputs), inputs.iloc
     elif isinstance(inputs, (list, tuple)):
         n, rows = len(inputs), inputs
+    elif hashing.is_sparse(inputs) and len(inputs.shape) == 2:
+        n, rows = int(inputs.shape[0]), inputs.tocsr()  # (csr: a COO matrix cannot be sliced)
     else:
         digests = hashing.row_digests(inputs)
         return digests, len(digests)
@@ -1043,14 +1045,13 @@ def _input_rows(store: Store, model_ref: str, inputs: Any, n: int) -> list[dict[
     if hasattr(inputs, "columns") and hasattr(inputs, "itertuples"):
         names = [str(c) for c in inputs.columns]
         rows: list[Any] = [list(r) for r in inputs.itertuples(index=False, name=None)]
+    elif hashing.is_sparse(inputs):
+        rows = _sparse_input_rows(inputs, _feature_names(store, model_ref, int(inputs.shape[-1])))
     else:
         if hasattr(inputs, "tolist"):
             inputs = inputs.tolist()
         rows = list(inputs)
-        node = store.get_node(model_ref)
-        recorded = (node.attrs.get("feature_names") if node is not None else None) or []
-        width = max((len(r) for r in rows if isinstance(r, (list, tuple))), default=1)
-        names = [str(x) for x in recorded] if len(recorded) == width else [f"x{i}" for i in range(width)]
+        names = _feature_names(store, model_ref, max((len(r) for r in rows if isinstance(r, (list, tuple))), default=1))
     if len(rows) != n:
         raise InvalidInputError(f"{len(rows)} input rows but {n} outputs: they must match one to one")
     out = []
@@ -1062,6 +1063,34 @@ def _input_rows(store: Store, model_ref: str, inputs: Any, n: int) -> list[dict[
         else:
             out.append({names[0]: _plain_value(r)})
     return out
+
+
+def _feature_names(store: Store, model_ref: str, width: int) -> list[str]:
+    """The model's recorded feature names when there are ``width`` of them, else ``x0``, ``x1``, …"""
+    node = store.get_node(model_ref)
+    recorded = (node.attrs.get("feature_names") if node is not None else None) or []
+    return [str(x) for x in recorded] if len(recorded) == width else [f"x{i}" for i in range(width)]
+
+
+def _sparse_input_rows(mat: Any, names: list[str]) -> list[dict[str, Any]]:
+    """A scipy.sparse matrix's rows as ``{feature: value}``. Up to
+    `hashing.SPARSE_DENSE_WIDTH` columns, every feature, as a dense row keeps them
+    (its digest is the dense row's too); wider, only the non-zero ones: a row of a
+    TF-IDF matrix names its few words, not a million zeros. A feature a kept row
+    does not name is 0."""
+    if len(mat.shape) != 2:
+        raise InvalidInputError(f"cannot keep the rows of a {len(mat.shape)}-D sparse array; pass a 2-D one")
+    csr = mat.tocsr(copy=True)
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    n, width = (int(d) for d in csr.shape)
+    if width <= hashing.SPARSE_DENSE_WIDTH:
+        step = max(1, (1 << 20) // max(width, 1))
+        return [dict(zip(names, map(_plain_value, row)))
+                for start in range(0, n, step) for row in csr[start:start + step].toarray().tolist()]
+    indptr, indices, data = csr.indptr.tolist(), csr.indices.tolist(), csr.data.tolist()
+    return [{names[j]: _plain_value(v) for j, v in zip(indices[indptr[i]:indptr[i + 1]], data[indptr[i]:indptr[i + 1]])}
+            for i in range(n)]
 
 
 def output_json(o: Any) -> str:

@@ -265,6 +265,81 @@ def test_a_fit_on_a_sparse_matrix_is_recorded_whole(project: Path) -> None:
     assert data["sparse"].attrs["rows"] == 18 and data["sparse"].attrs["columns"] == X.shape[1]
 
 
+def test_predictions_on_sparse_input_are_recorded(project: Path) -> None:
+    """``predict`` on a scipy.sparse matrix failed in autolog's background writer
+    ("cannot split a csr_matrix into rows"), and the predictions were lost."""
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    from lineage.hashing import row_digests
+
+    X, y = _data()
+    X = sp.csr_matrix(np.where(X > 0, X, 0.0))
+    lineage.autolog(log_predictions=True)
+    clf = LogisticRegression().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left unrecorded
+        with lineage.request_ids([f"sp-{i}" for i in range(4)]):
+            out = clf.predict(X[:4])
+        lineage.flush_async_logging()
+    lg = fluent.get_lineage()
+    preds = [lg.get(f"request:sp-{i}") for i in range(4)]
+    assert [p.attrs["output"] for p in preds] == out.tolist()
+    assert [p.attrs["input_digest"] for p in preds] == row_digests(X[:4].toarray())  # as the dense rows
+
+
+def test_a_pipelines_predictions_on_text_are_recorded(project: Path) -> None:
+    """A Pipeline's ``predict`` is sklearn's `available_if` descriptor, not a function:
+    autolog left it alone, so Pipeline(TfidfVectorizer, LogisticRegression) recorded
+    its fit and never its predictions."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    docs = ["good movie", "bad movie", "great film", "awful film", "good plot", "bad plot"] * 3
+    lineage.autolog(log_predictions=True)
+    pipe = Pipeline([("tfidf", TfidfVectorizer()), ("clf", LogisticRegression())]).fit(docs, [1, 0] * 9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with lineage.request_ids(["t-0", "t-1"]):
+            out = pipe.predict(["a good film", "an awful plot"])
+        lineage.flush_async_logging()
+    lg = fluent.get_lineage()
+    pred = lg.get("request:t-1")
+    assert pred.attrs["output"] == int(out[1]) and lg.get(pred.attrs["model"]).name == "Pipeline"
+    assert len(lg.nodes(kind="prediction")) == 2  # the pipeline's, not its last step's too
+    assert not hasattr(Pipeline([("tfidf", TfidfVectorizer())]), "predict")  # (still only when the last step has one)
+
+
+def test_predictions_the_writer_cannot_record_are_named_each_time(project: Path) -> None:
+    """A failure in the background writer is a one-line warning naming what was not
+    recorded, every time (Python shows a warning once per line of code by default,
+    and every one came from the same line of the writer), and a ``predictions_dropped``
+    event when the store still takes writes."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _data()
+    lineage.autolog(log_predictions=True)
+    clf = LogisticRegression().fit(X, y)
+    lg = fluent.get_lineage()
+    lg.store.conn.execute("CREATE TRIGGER no_predictions BEFORE INSERT ON predictions "
+                          "BEGIN SELECT RAISE(ABORT, 'the disk said no'); END")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # (Python's own filter: once per place)
+        clf.predict(X[:3])
+        lineage.flush_async_logging()
+        clf.predict(X[:3])
+        lineage.flush_async_logging()
+    lost = [str(w.message) for w in caught if "did not record" in str(w.message)]
+    assert len(lost) == 2, [str(w.message) for w in caught]
+    assert lost[0].startswith("lineage autolog did not record 3 predictions of LogisticRegression (model:")
+    assert "the disk said no" in lost[0] and "\n" not in lost[0]
+    lg.store.conn.execute("DROP TRIGGER no_predictions")
+    dropped = [e.payload for e in lg.store.events() if e.type == "predictions_dropped"]
+    assert [(d["rejected"], d["source"]) for d in dropped] == [(3, "autolog")] * 2
+    assert lg.nodes(kind="prediction") == []
+
+
 def test_one_part_that_cannot_be_recorded_drops_only_itself(project: Path) -> None:
     from sklearn.linear_model import LogisticRegression
 

@@ -510,6 +510,48 @@ def test_frame_with_duplicate_column_names() -> None:
     assert hash_frame(a) != hash_frame(b)
 
 
+#: ``hash_frame`` of `_text_frame`, computed under pandas 2.3.3 (where its text
+#: columns are ``object``) with ``hash_data(_text_frame())[0]`` at lineage 1d58ea0,
+#: before string dtypes were normalised: the digest every store written under pandas 2
+#: holds for it. pandas 3 (``str`` columns) must give the same; if either pandas
+#: version drifts, datasets already recorded would look changed.
+PANDAS2_TEXT_FRAME = "602791dd932993f48c426f5b1c92c134c222a8706038c55c9341c27b32d3850f"
+
+
+def _text_frame(text_dtype: Any = None) -> Any:
+    pd = _pd()
+    df = pd.DataFrame({"name": ["ann", "bob", None], "age": [31, 42, 57], "city": ["oslo", np.nan, "rome"]})
+    return df if text_dtype is None else df.astype({"name": text_dtype, "city": text_dtype})
+
+
+def test_text_frame_digest_is_pandas_2s() -> None:
+    assert hash_frame(_text_frame()) == PANDAS2_TEXT_FRAME
+
+
+@pytest.mark.parametrize("text_dtype", [object, "str", "string[python]", "string[pyarrow]"])
+def test_text_columns_hash_alike_in_every_string_dtype(text_dtype: Any) -> None:
+    pd = _pd()
+    if "pyarrow" in str(text_dtype):
+        pytest.importorskip("pyarrow")
+    df = _text_frame(text_dtype)
+    assert hash_frame(df) == PANDAS2_TEXT_FRAME
+    # missing values: None, NaN and pd.NA are one missing value
+    for missing in (None, np.nan, pd.NA):
+        other = df.copy()
+        other.loc[0, "city"] = missing
+        same = df.copy()
+        same.loc[0, "city"] = None
+        assert hash_frame(other) == hash_frame(same) != PANDAS2_TEXT_FRAME
+
+
+def test_text_series_digest_is_pandas_2s() -> None:
+    pd = _pd()
+    # computed as PANDAS2_TEXT_FRAME, with hash_data(pd.Series(["a", None], name="s"))[0]
+    for dtype in (object, "str", "string[python]"):
+        digest, _ = hash_data(pd.Series(["a", None], name="s", dtype=dtype))
+        assert digest == "7b7bb42b17b41116362f75fa3bffc0ff242bac657465825effecbd772a10b97f"
+
+
 # ---------------------------------------------------------------------------
 # hash_data and row_digests
 
@@ -551,6 +593,26 @@ def test_row_digests_of_arrays() -> None:
     assert row_digests(np.array([5, 6, 5])) == [hash_array(np.int64(5)), hash_array(np.int64(6)), hash_array(np.int64(5))]
     assert row_digests(np.empty((0, 3))) == []
     assert row_digests(np.asfortranarray(x)) == d
+
+
+def test_row_digests_of_sparse_matrices() -> None:
+    sp = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 5)) * (rng.random((6, 5)) > 0.5)
+    d = row_digests(x)
+    # narrow: each row is its dense row, whatever the format, index width or stored zeros
+    for m in (sp.csr_matrix(x), sp.csc_matrix(x), sp.coo_array(x), sp.csr_array(x)):
+        assert row_digests(m) == d
+    padded = sp.csr_matrix(x)
+    padded.data[padded.data > 0.9] = 0.0  # explicit zeros stored
+    assert row_digests(padded) == row_digests(padded.toarray())
+    # wide: by the non-zero entries, the same in every format, row by row
+    wide = sp.random(4, hashing.SPARSE_DENSE_WIDTH + 1, density=0.01, format="csr", random_state=1)
+    w = row_digests(wide)
+    assert len(set(w)) == 4 and row_digests(wide.tocoo()) == w and row_digests(wide[2]) == [w[2]]
+    assert w[0] != hash_array(wide[0].toarray()[0])  # (its own form, told apart by its prefix)
+    with pytest.raises(InvalidInputError, match="1-D sparse"):
+        row_digests(sp.coo_array(np.array([1.0, 0.0, 2.0])))
 
 
 def test_row_digests_of_frames_and_lists() -> None:

@@ -397,6 +397,22 @@ def test_the_logger_rejects_mismatched_lengths_at_once(served: Any) -> None:
         logger.log([[1], [2]], [1, 0], scores=[0.5])
 
 
+def test_the_logger_takes_sparse_rows_as_their_dense_ones(served: Any) -> None:
+    """A service scoring TF-IDF features logs a scipy.sparse matrix: ``log`` refused it
+    (a sparse matrix has no len()), though its rows are rows like an array's."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    lg, model = served
+    dense = np.array([[0.0, 1.5, 0.0], [2.0, 0.0, 0.0]])
+    with lg.prediction_logger(model, max_delay=0.01) as logger:
+        logger.log(sp.csr_matrix(dense), [1, 0], request_ids=["sp-0", "sp-1"])
+        logger.log(dense, [1, 0], request_ids=["d-0", "d-1"])
+        assert logger.flush() == 4 and logger.rejected == 0
+    for i in range(2):
+        assert lg.get(f"request:sp-{i}").attrs["input_digest"] == lg.get(f"request:d-{i}").attrs["input_digest"]
+
+
 def test_the_logger_keeps_the_rows_as_they_were_when_logged(served: Any) -> None:
     """log() returns before the rows are written: a service reusing its input buffer
     must not change what it logged (every prediction got the last row's digest)."""

@@ -214,6 +214,54 @@ def test_predictions_are_logged_in_bulk_and_findable(lg: lineage.Lineage, fitted
     assert lg.verify().ok
 
 
+def test_sparse_predictions_are_recorded_as_their_dense_rows(lg: lineage.Lineage, fitted) -> None:
+    """``log_predictions`` refused a scipy.sparse input ("cannot split … into rows"):
+    TF-IDF and one-hot features are sparse. A row's digest is its dense row's, and
+    the kept inputs are plain JSON."""
+    import scipy.sparse as sp
+
+    from lineage.query.rows import prediction_inputs
+
+    X, y, _, lr = fitted
+    X = np.where(np.abs(X) > 0.5, X, 0.0)  # (zeros: a sparse matrix worth the name)
+    lr = type(lr)().fit(sp.csr_matrix(X), y)
+    with lg.start_run("train") as run:
+        model = run.log_model(lr, "lr")
+    dense_ids = lg.log_predictions(model, X[:4], lr.predict(X[:4]))
+    for sparse in (sp.csr_matrix(X[:4]), sp.csc_matrix(X[:4]), sp.coo_array(X[:4])):
+        ids = lg.log_predictions(model, sparse, lr.predict(sparse), keep_inputs=True)
+        for dense_id, sparse_id in zip(dense_ids, ids):
+            assert lg.get(sparse_id).attrs["input_digest"] == lg.get(dense_id).attrs["input_digest"]
+        kept = prediction_inputs(lg.store, ids[1])
+        assert kept is not None and kept[0] is not None
+        assert json.loads(kept[0]) == {f"x{j}": float(v) for j, v in enumerate(X[1])}
+    assert lg.verify().ok
+
+
+def test_wide_sparse_predictions_keep_only_their_words(lg: lineage.Lineage) -> None:
+    """Past SPARSE_DENSE_WIDTH columns a row is digested and kept by its non-zero
+    entries: a million-word vocabulary is not densified per prediction."""
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    from lineage.hashing import SPARSE_DENSE_WIDTH, row_digests
+    from lineage.query.rows import prediction_inputs
+
+    width = SPARSE_DENSE_WIDTH + 1
+    X = sp.random(30, width, density=0.002, format="csr", random_state=0)
+    y = np.arange(30) % 2
+    lr = LogisticRegression().fit(X, y)
+    with lg.start_run("train") as run:
+        model = run.log_model(lr, "lr")
+    ids = lg.log_predictions(model, X[:3], lr.predict(X[:3]), keep_inputs=True)
+    assert [lg.get(i).attrs["input_digest"] for i in ids] == row_digests(X[:3].tocsc())
+    assert lg.get(ids[2]).attrs["input_digest"] == row_digests(X[2])[0]  # one row looked up alone
+    kept = prediction_inputs(lg.store, ids[0])
+    assert kept is not None and kept[0] is not None
+    row = X[0].tocoo()
+    assert json.loads(kept[0]) == {f"x{j}": float(v) for j, v in zip(row.col, row.data)}
+
+
 def test_annotations_are_ledger_events_with_author(lg: lineage.Lineage, csv_file: Path) -> None:
     node = lg.log_dataset(csv_file, name="train")
     seq = lg.annotate(node, "intended_use", "Demo only")
