@@ -680,9 +680,8 @@ def hash_frame(df: pd.DataFrame) -> str:
     is length-prefixed, so no two different frames can produce the same byte stream.
 
     Equal frames give equal digests; a different value, row or column order, column
-    name or dtype gives a different one. Text columns count as ``object`` whatever
-    their string dtype (``str``, ``string[python]``, ``string[pyarrow]``), so a frame
-    hashes alike under pandas 2 and pandas 3 (`_dtype_name`).
+    name or dtype gives a different one. pandas 3's text dtype ``str`` counts as
+    ``object``, pandas 2's, so a frame hashes alike under both (`_dtype_name`).
     """
     import numpy as np
 
@@ -704,25 +703,19 @@ def hash_frame(df: pd.DataFrame) -> str:
     return h.hexdigest()
 
 
-#: the names of pandas' string dtypes other than ``object`` (``ArrowDtype``'s strings
-#: print as these; ``StringDtype``, the ``str`` and ``string`` dtypes, is told by type)
-_ARROW_STRINGS = frozenset({"string[pyarrow]", "large_string[pyarrow]"})
-
-
 def _dtype_name(dtype: Any) -> str:
     """The name `hash_frame` records for a column's dtype: ``str(dtype)``, except that
-    every string dtype is ``"object"``.
+    pandas 3's default text dtype, ``str``, is ``"object"``.
 
-    pandas 3 stores text as its ``str`` dtype where pandas 2 used ``object``, so the
-    same frame read by either would otherwise get two digests, and a pandas upgrade
-    would show every dataset as changed. ``"object"`` is what pandas 2, the
-    long-standing version, recorded for text, so stores written under it keep their
-    digests; ``string[python]`` and ``string[pyarrow]`` are text too and hash alike.
-    Their values are hashed as text in every case, each missing value (None, NaN,
-    pd.NA) as null (`_json_scalar`)."""
-    if type(dtype).__name__ == "StringDtype" or str(dtype) in _ARROW_STRINGS:
-        return "object"
-    return str(dtype)
+    pandas 3 reads text as ``str`` where pandas 2 read it as ``object``, so the same
+    frame would otherwise get two digests, and a pandas upgrade would show every
+    dataset as changed. ``"object"`` is what pandas 2 recorded, so stores written
+    under it keep their digests. A dtype asked for by name (``string``,
+    ``string[pyarrow]``) prints alike under both and stays as it is: mapping it too
+    would change digests already recorded. Values are hashed as text in every case,
+    each missing value (None, NaN, pd.NA) as null (`_json_scalar`)."""
+    name = str(dtype)
+    return "object" if name == "str" else name
 
 
 def _update_framed(h: Any, data: bytes | memoryview) -> None:
