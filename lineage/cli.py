@@ -1511,9 +1511,32 @@ def _print_import(result: Any, as_json: bool) -> None:
     if not result.changed:
         click.echo(f"nothing new to import from {result.source}")
         return
-    parts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
-    click.echo(f"imported from {result.source}: {parts}")
+    click.echo(f"imported from {result.source}: {_import_counts(result.counts, result.tool)}")
     click.echo(f"recorded as {result.activity} (event {result.event})")
+
+
+#: how an import's summary names the tool whose deletions it reports
+_TOOL_NAMES = {"mlflow": "MLflow", "dvc": "DVC", "openlineage": "OpenLineage", "prov": "PROV"}
+
+
+def _import_counts(counts: dict[str, int], tool: str) -> str:
+    """``3 run (1 deleted in MLflow), 12 params, …``: runs deleted in the other tool
+    are imported, but hidden from MLflow's views here as there, so the summary says
+    how many, and how many runs already here it marked deleted or restored."""
+    name = _TOOL_NAMES.get(tool, tool)
+    counts = dict(counts)
+    deleted = counts.pop("runs_deleted", 0)
+    notes = {"runs_marked_deleted": f"marked deleted (deleted in {name} since imported)",
+             "runs_restored": f"marked active again (restored in {name})"}
+    parts = []
+    for k, n in counts.items():
+        if k in notes:
+            parts.append(f"{n} run{'s' if n != 1 else ''} {notes[k]}")
+        elif k == "run" and deleted:
+            parts.append(f"{n} run ({deleted} deleted in {name})")
+        else:
+            parts.append(f"{n} {k}")
+    return ", ".join(parts)
 
 
 @cli.group(name="import", cls=LineageGroup)
@@ -1536,14 +1559,18 @@ def import_() -> None:
 @import_.command(name="mlflow")
 @click.option("--tracking-uri", required=True, envvar="MLFLOW_TRACKING_URI", metavar="URI",
               help="MLflow tracking store: sqlite:///mlflow.db, a folder, or http(s)://server.")
-@click.option("--experiment", "experiments", multiple=True, metavar="NAME", help="Only this experiment (repeatable).")
+@click.option("--experiment", "experiments", multiple=True, metavar="NAME",
+              help="Only this experiment (repeatable); a deleted experiment's name imports it too.")
 @click.option("--registry-uri", metavar="URI", help="Model registry, when not the tracking store.")
 @json_option
 @pass_state
 def import_mlflow(state: State, tracking_uri: str, experiments: tuple[str, ...], registry_uri: str | None, as_json: bool) -> None:
     """Import an MLflow store: runs, params, metric histories, tags, datasets, models.
 
-    `lineage show mlflow:<run_id>` finds an imported run by its MLflow id.
+    `lineage show mlflow:<run_id>` finds an imported run by its MLflow id. Runs
+    deleted in MLflow (and those of deleted experiments) are imported too, tagged
+    mlflow.lifecycleStage=deleted: hidden from search_runs here as there, shown by
+    `lineage runs`; a later import records deletions and restorations since.
 
     \b
     Example:

@@ -104,6 +104,35 @@ def test_a_large_import_loads_batches_and_publishes_them_with_its_event(store_pa
     s.close()
 
 
+@pytest.mark.usefixtures("every_table_bulk")
+def test_a_stored_runs_tag_changes_in_an_import_with_batches(store_path: Any) -> None:
+    """`ImportBatch.tag_now`: a run already here deleted in the other tool since (the
+    lifecycle tag) gets one new tag row, in the import's own event even when that
+    import's tags go in batches, and never twice; a new run's tags come from add_rows."""
+    s = Store(store_path, actor=ACTOR)
+    old = make_id("run", foreign_run_hex("test", "old", T0))
+    first = ImportBatch(s, tool="test", source="history")
+    first.add_node(Node(old, "run", "old", {"experiment": "hist"}, "2026-01-01T00:00:00.000000Z"))
+    first.commit()
+    b = _history(s, word="fresh", value=1.0)
+    b.tag_now(old, "mlflow.lifecycleStage", "deleted", absent="active")
+    b.tag_now(_run_id(0), "mlflow.lifecycleStage", "deleted", absent="active")  # new: no row from tag_now
+    result = b.commit()
+    assert result.counts["tags"] == RUNS * KEYS + 1 and result.counts["runs_marked_deleted"] == 1
+    assert [(c["value"], c["event"]) for c in query_rows.tag_changes_of(s, old, "mlflow.lifecycleStage")] == \
+        [("deleted", result.event)]
+    assert query_rows.tag_changes_of(s, _run_id(0), "mlflow.lifecycleStage") == []
+    again = ImportBatch(s, tool="test", source="history")
+    again.tag_now(old, "mlflow.lifecycleStage", "deleted", absent="active")
+    assert not again.commit().changed
+    restored = ImportBatch(s, tool="test", source="history")
+    restored.tag_now(old, "mlflow.lifecycleStage", "active", absent="active")
+    assert restored.commit().counts == {"tags": 1, "runs_restored": 1}
+    assert query_rows.tag_values(s, [old, _run_id(0)], "mlflow.lifecycleStage") == {old: "active"}
+    assert s.verify().ok
+    s.close()
+
+
 def test_a_large_import_holds_the_lock_for_a_small_part_of_its_time(store_path: Any,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """200 runs with 100 params, tags and metrics each (80,000 rows): the rows are

@@ -127,6 +127,8 @@ class ImportBatch:
         self.changes: list[dict[str, Any]] = []
         #: name -> ({label: (model id, reason)}, owner): labels the other tool puts now
         self.labels: dict[str, tuple[dict[str, tuple[str, str]], str]] = {}
+        #: (run, tag key) -> (value now, value when the tag is absent): `tag_now`
+        self.tags_now: dict[tuple[str, str], tuple[str, str | None]] = {}
         self._known: dict[str, bool] = {}
         self._who: tuple[str, dict[str, Any]] | None = None
         #: node id -> its attrs as canonical JSON, encoded before the write lock is taken
@@ -175,6 +177,34 @@ class ImportBatch:
         """Rows of a recorded table (RECORD_TABLES order). Rows of a run table
         (params, tags, metrics, run_states) are kept only when their run is new."""
         self.rows.setdefault(table, []).extend(rows)
+
+    def tag_now(self, run: str, key: str, value: str, *, absent: str | None = None) -> None:
+        """The value the other tool gives tag ``key`` of ``run`` now, for a run the
+        store may hold already. Its other rows are history written once (`add_rows`
+        drops them for a stored run), but a tag can change afterwards (MLflow's delete
+        and restore of a run are a tag here, `tracking.LIFECYCLE_TAG`): at `commit`, a
+        stored run whose latest value differs (no tag reads as ``absent``) gets a new
+        tag row in the import's event; a new run gets its tag rows from `add_rows`."""
+        self.tags_now[(run, key)] = (value, absent)
+
+    def _tag_changes(self) -> list[Sequence[Any]]:
+        """The tag rows `tag_now` asks for; read under the write lock, so two imports
+        racing record a change once."""
+        from ..query import rows as query_rows
+
+        stored = self.stored([run for run, _ in self.tags_now])
+        by_key: dict[str, list[str]] = {}
+        for run, key in self.tags_now:
+            if run in stored:
+                by_key.setdefault(key, []).append(run)
+        out: list[Sequence[Any]] = []
+        for key, runs in sorted(by_key.items()):
+            recorded = query_rows.tag_values(self.store, runs, key)
+            for run in runs:
+                value, absent = self.tags_now[(run, key)]
+                if recorded.get(run, absent) != value:
+                    out.append((run, key, value))
+        return out
 
     def set_labels(self, name: str, labels: Mapping[str, tuple[str, str]], *, owner: str) -> None:
         """The promotion labels the other tool puts on versions of ``name`` now:
@@ -322,15 +352,18 @@ class ImportBatch:
         who = who_attrs.get("name") or who_attrs.get("user") or "unknown"
         promotions, label_changes = self._label_rows(who, now_iso())
         changes = self.changes + label_changes
-        if not new_nodes and not edges and not aliases and not any(rows.values()) and not promotions and not changes:
+        retagged = self._tag_changes()
+        if (not new_nodes and not edges and not aliases and not any(rows.values()) and not promotions and not changes
+                and not retagged):
             return result
         for n in new_nodes:
             result.counts[n.kind] = result.counts.get(n.kind, 0) + 1
         if edges:
             result.counts["edges"] = len(edges)
         for table in ("params", "metrics", "tags"):
-            if rows.get(table):
-                result.counts[table] = len(rows[table])
+            if rows.get(table) or (table == "tags" and retagged):
+                result.counts[table] = len(rows.get(table, ())) + (len(retagged) if table == "tags" else 0)
+        result.counts.update(_lifecycle_counts(rows.get("tags", ()), new_ids, retagged))
         if promotions:
             result.counts["promotions"] = len(promotions)
         if changes:
@@ -363,6 +396,8 @@ class ImportBatch:
         # encoded a batch column by column (~10x cheaper per row than `write`): each
         # table one more event, naming the import activity, after the import's own.
         bulky = {t: rows.pop(t) for t in _BULK_TABLES if len(rows.get(t, ())) > _BULK_MIN}
+        if retagged:  # (a few rows for runs already stored: in the import's own event, never a batch)
+            rows["tags"] = [*rows.get("tags", ()), *retagged]
         rows["run_states"] = [(activity, "running", started, None, None, None), *rows.get("run_states", ()),
                               (activity, "finished", now_iso(), 0, None, None)]
         payload = {"tool": self.tool, "source": self.source, "activity": activity, "counts": result.counts}
@@ -374,6 +409,22 @@ class ImportBatch:
                 self.store.write_bulk("import_rows", {"activity": activity}, table, table_rows)
         result.activity = activity
         return result
+
+
+def _lifecycle_counts(new_tags: Iterable[Sequence[Any]], new_runs: set[str],
+                      retagged: Sequence[Sequence[Any]]) -> dict[str, int]:
+    """How many runs an import brings that were deleted in the other tool
+    (``runs_deleted``: they are in the import, marked, `tracking.LIFECYCLE_TAG`), and
+    how many stored runs it marks deleted or restored (``runs_marked_deleted``,
+    ``runs_restored``): what an import's summary says beside its run count, as a run
+    hidden from MLflow's views is easy to miss."""
+    from ..tracking import LIFECYCLE_TAG
+
+    deleted = {r[0] for r in new_tags if r[1] == LIFECYCLE_TAG and r[2] == "deleted" and r[0] in new_runs}
+    marked = [r for r in retagged if r[1] == LIFECYCLE_TAG]
+    counts = {"runs_deleted": len(deleted), "runs_marked_deleted": sum(r[2] == "deleted" for r in marked),
+              "runs_restored": sum(r[2] != "deleted" for r in marked)}
+    return {k: n for k, n in counts.items() if n}
 
 
 class _Changed(Exception):

@@ -23,6 +23,13 @@ What becomes what:
   dropped them since the last import (`ImportBatch.set_labels`); versions registered
   since for a model already here are recorded by the import activity.
 
+Runs deleted in MLflow are imported too, as are the runs of a deleted experiment:
+MLflow's delete is a soft delete (``lifecycle_stage = "deleted"``, restorable until
+``mlflow gc``), and provenance must not depend on someone having clicked it. Each is
+marked with the tag ``mlflow.lifecycleStage = "deleted"`` (`tracking.LIFECYCLE_TAG`),
+so lineage's MLflow views hide it as MLflow did; a run deleted or restored in MLflow
+since it was imported gets that tag (``deleted`` / ``active``) on the next import.
+
 Runs still running in MLflow are left for a later import (they would otherwise look
 crashed here), with the models they logged. Runs already imported are skipped
 whole, so a second import of the same store writes nothing and an import after new
@@ -46,6 +53,7 @@ from .. import capture, hashing
 from ..errors import InvalidInputError, foreign, log
 from ..model import LABEL_PATTERN, Node, make_id
 from ..store import Store
+from ..tracking import LIFECYCLE_TAG
 from . import require
 from .bulk import ImportBatch, ImportResult, foreign_dataset_id, foreign_run_hex, ms_to_iso, ms_to_iso_cached
 
@@ -101,7 +109,8 @@ def import_mlflow(store: Store, tracking_uri: str, *, experiments: Sequence[str]
                   registry_uri: str | None = None, models: bool = True) -> ImportResult:
     """Import an MLflow tracking store's runs, datasets and models; returns the counts.
 
-    ``experiments`` limits the import to those experiment names (all when empty).
+    ``experiments`` limits the import to those experiment names (all when empty; a
+    deleted experiment's name imports it, its runs marked deleted).
     Raises MissingExtraError without mlflow, InvalidInputError when the store cannot
     be read (the message names the URI and MLflow's reason); writes nothing then.
     """
@@ -130,7 +139,8 @@ def _pages(fetch: Any) -> Iterator[Any]:
 def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: bool) -> ImportBatch:
     from mlflow.entities import ViewType
 
-    exps = list(_pages(lambda t: client.search_experiments(view_type=ViewType.ACTIVE_ONLY, page_token=t)))
+    # deleted experiments too: their runs are history, marked deleted (`_stage`)
+    exps = list(_pages(lambda t: client.search_experiments(view_type=ViewType.ALL, page_token=t)))
     if names:
         by_name = {e.name: e for e in exps}
         unknown = [n for n in names if n not in by_name]
@@ -139,14 +149,18 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
                                     f"(there are: {', '.join(sorted(by_name)) or 'none'})")
         exps = [by_name[n] for n in names]
     exp_names = {e.experiment_id: e.name for e in exps}
-    batch = ImportBatch(store, tool="mlflow", source=uri, details={"experiments": sorted(exp_names.values())})
+    gone = {e.experiment_id for e in exps if e.lifecycle_stage == "deleted"}
+    details: dict[str, Any] = {"experiments": sorted(exp_names.values())}
+    if gone:
+        details["deleted_experiments"] = sorted(exp_names[e] for e in gone)
+    batch = ImportBatch(store, tool="mlflow", source=uri, details=details)
     if not exps:
         return batch
     exp_ids = list(exp_names)
     tracking_store = getattr(getattr(client, "_tracking_client", None), "store", None)
     runs = _sql_runs(tracking_store, exp_ids)
     if runs is None:
-        runs = list(_pages(lambda t: client.search_runs(exp_ids, run_view_type=ViewType.ACTIVE_ONLY, max_results=_PAGE,
+        runs = list(_pages(lambda t: client.search_runs(exp_ids, run_view_type=ViewType.ALL, max_results=_PAGE,
                                                         page_token=t)))
     ids = {r.info.run_id: mlflow_run_id(r.info.run_id, r.info.start_time) for r in runs}
     ids.update(_runs_named(store, list(ids)))  # recorded here already: by the plugin, under its own id
@@ -154,7 +168,10 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
     new_runs = [r for r in runs if ids[r.info.run_id] not in present and r.info.status in _STATUS]
     history = _metric_histories(client, new_runs)
     for r in new_runs:
-        _add_run(batch, r, ids, exp_names, history, uri)
+        _add_run(batch, r, ids, exp_names, history, uri, _stage(r, gone))
+    for r in runs:
+        if ids[r.info.run_id] in present:  # deleted or restored in MLflow since it was recorded here?
+            batch.tag_now(ids[r.info.run_id], LIFECYCLE_TAG, _stage(r, gone), absent="active")
     if models:
         # a model's run must be here: one still running is left, with its models, for
         # a later import (else its model would point at a run not recorded yet)
@@ -163,6 +180,14 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
         _add_models(client, batch, exp_ids, done, {r.info.run_id: r.info.artifact_uri for r in runs if r.info.artifact_uri},
                     [m for r in runs for m in _logged_history(r)])
     return batch
+
+
+def _stage(run: Any, deleted_experiments: set[str]) -> str:
+    """``deleted`` for a run MLflow deleted, or one of a deleted experiment (MLflow's
+    SQL store marks those runs deleted too, its file store does not: both hide them),
+    else ``active``: the run's `LIFECYCLE_TAG` here."""
+    deleted = run.info.lifecycle_stage == "deleted" or run.info.experiment_id in deleted_experiments
+    return "deleted" if deleted else "active"
 
 
 def _metric_histories(client: Any, runs: Sequence[Any]) -> dict[str, list[tuple[str, Any, int, int]]]:
@@ -262,7 +287,7 @@ def _schema_errors() -> tuple[type[BaseException], ...]:
 
 
 def _sql_runs(store: Any, exp_ids: Sequence[str]) -> list[Any] | None:
-    """The active runs of ``exp_ids`` with params, tags, latest metrics and dataset
+    """The runs of ``exp_ids`` (deleted ones too) with params, tags, latest metrics and dataset
     inputs, from a SQL-backed MLflow store, read as column tuples through MLflow's own
     table models (a handful of queries per 500 runs).
 
@@ -283,11 +308,11 @@ def _sql_runs(store: Any, exp_ids: Sequence[str]) -> list[Any] | None:
         runs: dict[str, Any] = {}
         with maker() as session:
             q = select(m.SqlRun.run_uuid, m.SqlRun.name, m.SqlRun.status, m.SqlRun.start_time, m.SqlRun.end_time,
-                       m.SqlRun.user_id, m.SqlRun.experiment_id, m.SqlRun.artifact_uri).where(
-                m.SqlRun.experiment_id.in_([int(e) for e in exp_ids]), m.SqlRun.lifecycle_stage == "active")
-            for rid, name, status, start, end, user, exp, art in session.execute(q):
+                       m.SqlRun.user_id, m.SqlRun.experiment_id, m.SqlRun.artifact_uri, m.SqlRun.lifecycle_stage).where(
+                m.SqlRun.experiment_id.in_([int(e) for e in exp_ids]))
+            for rid, name, status, start, end, user, exp, art, stage in session.execute(q):
                 runs[rid] = NS(info=NS(run_id=rid, run_name=name, status=status, start_time=start, end_time=end, user_id=user,
-                                       experiment_id=str(exp), artifact_uri=art),
+                                       experiment_id=str(exp), artifact_uri=art, lifecycle_stage=stage),
                                data=NS(params={}, tags={}, metrics={}), inputs=NS(dataset_inputs=[]))
             ids = list(runs)
             for i in range(0, len(ids), 500):
@@ -388,10 +413,14 @@ def _code(batch: ImportBatch, tags: dict[str, str]) -> str | None:
 
 
 def _add_run(batch: ImportBatch, r: Any, ids: dict[str, str], exp_names: dict[str, str],
-             history: dict[str, list[tuple[str, Any, int, int]]], uri: str) -> None:
+             history: dict[str, list[tuple[str, Any, int, int]]], uri: str, stage: str = "active") -> None:
     info = r.info
     rid = ids[info.run_id]
     tags = dict(r.data.tags)
+    if stage == "deleted":  # hidden from lineage's MLflow views as from MLflow's (an active run needs no tag)
+        tags[LIFECYCLE_TAG] = "deleted"
+    else:
+        tags.pop(LIFECYCLE_TAG, None)  # (MLflow keeps no such tag: one set by hand would not say deleted)
     started = ms_to_iso(info.start_time) or ms_to_iso(0)
     ended = ms_to_iso(info.end_time) or started
     attrs: dict[str, Any] = {

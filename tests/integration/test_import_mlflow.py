@@ -342,3 +342,130 @@ def test_a_running_runs_model_waits_for_its_run(lg: lineage.Lineage, tmp_path: P
     model = lg.get("risk")
     assert lg.store.generators(model.id) == [lg.get(f"mlflow:{run.info.run_id}").id]
     assert lg.verify().ok
+
+
+def _deleted_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """An MLflow store where someone clicked delete: an active run, a deleted run that
+    logged and registered the model in production, and a deleted experiment with a run."""
+    from sklearn.linear_model import LogisticRegression
+
+    with _mlflow_store(tmp_path, monkeypatch, "credit") as (mlflow, uri):
+        client = mlflow.MlflowClient()
+        with mlflow.start_run(run_name="kept") as kept:
+            mlflow.log_param("C", 1.0)
+        with mlflow.start_run(run_name="trained-prod") as prod:
+            mlflow.log_param("C", 0.5)
+            mlflow.log_metric("auc", 0.8)
+            info = mlflow.sklearn.log_model(LogisticRegression(C=0.5).fit([[0.0], [1.0]], [0, 1]), name="model",
+                                            registered_model_name="credit_model")
+        client.set_registered_model_alias("credit_model", "production", "1")
+        client.delete_run(prod.info.run_id)
+        mlflow.set_experiment("scratch")
+        with mlflow.start_run(run_name="tried") as tried:
+            mlflow.log_metric("auc", 0.6)
+        client.delete_experiment(client.get_experiment_by_name("scratch").experiment_id)
+        mlflow.set_experiment("credit")
+        yield {"uri": uri, "client": client, "mlflow": mlflow, "kept": kept.info.run_id, "prod": prod.info.run_id,
+               "tried": tried.info.run_id, "model": info}
+
+
+@pytest.fixture
+def deleted_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    yield from _deleted_history(tmp_path, monkeypatch)
+
+
+def _stage_of(lg: lineage.Lineage, mlflow_id: str) -> str | None:
+    return lg.get(f"mlflow:{mlflow_id}").attrs["tags"].get("mlflow.lifecycleStage")
+
+
+@pytest.mark.parametrize("path", ["sql", "search_runs"])
+def test_deleted_runs_are_imported_and_marked(lg: lineage.Lineage, deleted_history: dict[str, Any], path: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's delete is a soft delete: the run that trained the production model,
+    deleted there, was left out with its model, so its provenance hung on nobody
+    having clicked delete. Read through MLflow's tables and through `search_runs`
+    (a tracking server's path) alike."""
+    from lineage.interop import mlflow_import
+
+    if path == "search_runs":
+        monkeypatch.setattr(mlflow_import, "_sql_runs", lambda *a: None)
+    h = deleted_history
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "mlflow", "--tracking-uri", h["uri"]])
+    assert res.exit_code == 0, res.output
+    assert "3 run (2 deleted in MLflow)" in res.output
+    assert _stage_of(lg, h["kept"]) is None
+    assert _stage_of(lg, h["prod"]) == _stage_of(lg, h["tried"]) == "deleted"
+    prod = lg.get(f"mlflow:{h['prod']}")
+    assert prod.attrs["params"] == {"C": "0.5"} and prod.attrs["metrics"] == {"auc": 0.8}
+    # the deleted experiment's run keeps the experiment's name
+    assert lg.get(f"mlflow:{h['tried']}").attrs["experiment"] == "scratch"
+    # the production model, registered from the deleted run, is here and linked to it
+    model = lg.get("credit_model@production")
+    assert model.attrs["mlflow"]["model_id"] == h["model"].model_id and lg.store.generators(model.id) == [prod.id]
+    # lineage's MLflow surface hides deleted runs as MLflow did
+    from lineage.entities import ViewType
+
+    client = lineage.MlflowClient(tracking_uri=str(lg.db_path))
+    credit = client.get_experiment_by_name("credit").experiment_id
+    assert [r.info.run_name for r in client.search_runs([credit])] == ["kept"]
+    every = client.search_runs([credit], run_view_type=ViewType.ALL)
+    assert {r.info.run_name for r in every} == {"kept", "trained-prod"}
+    assert [r.info.lifecycle_stage for r in client.search_runs([credit], run_view_type=ViewType.DELETED_ONLY)] == ["deleted"]
+    head = lg.store.head()
+    assert not lg.import_mlflow(h["uri"]).changed and lg.store.head() == head
+    assert lg.verify().ok
+
+
+def test_deletions_and_restorations_since_are_recorded(lg: lineage.Lineage, deleted_history: dict[str, Any]) -> None:
+    from lineage.query import rows as query_rows
+
+    h, client = deleted_history, deleted_history["client"]
+    lg.import_mlflow(h["uri"])
+    client.restore_run(h["prod"])
+    client.delete_run(h["kept"])
+    result = lg.import_mlflow(h["uri"])
+    assert result.counts == {"tags": 2, "runs_marked_deleted": 1, "runs_restored": 1}
+    assert _stage_of(lg, h["prod"]) == "active" and _stage_of(lg, h["kept"]) == "deleted"
+    changes = query_rows.tag_changes_of(lg.store, lg.get(f"mlflow:{h['prod']}").id, "mlflow.lifecycleStage")
+    assert [c["value"] for c in changes] == ["deleted", "active"] and changes[-1]["event"] == result.event
+    head = lg.store.head()
+    assert not lg.import_mlflow(h["uri"]).changed and lg.store.head() == head
+    # the audit's accountability step names the restoration of the model's run
+    from lineage.audit import facts
+
+    steps = facts._lifecycle(lg.store, lg.get(f"mlflow:{h['prod']}").id, facts.Agents(lg.store))
+    assert [s["what"] for s in steps] == ["marked deleted in MLflow", "restored in MLflow"]
+    assert lg.verify().ok
+
+
+def test_a_deleted_experiment_can_be_named(lg: lineage.Lineage, deleted_history: dict[str, Any]) -> None:
+    result = lg.import_mlflow(deleted_history["uri"], experiments=["scratch"])
+    assert result.counts["run"] == 1 and result.counts["runs_deleted"] == 1
+    assert lg.get(result.activity).attrs["import"]["deleted_experiments"] == ["scratch"]
+    assert _stage_of(lg, deleted_history["tried"]) == "deleted"
+
+
+def test_a_file_stores_deleted_runs_are_imported(lg: lineage.Lineage, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """``./mlruns`` deletes differently: a deleted experiment moves to ``.trash`` and
+    its runs stay active there; they are marked deleted all the same."""
+    require_module("mlflow")
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    write = ("import mlflow\n"
+             "mlflow.set_tracking_uri('./mlruns'); c = mlflow.MlflowClient()\n"
+             "mlflow.set_experiment('keep')\n"
+             "with mlflow.start_run(run_name='gone') as r: mlflow.log_param('a', 1)\n"
+             "c.delete_run(r.info.run_id)\n"
+             "mlflow.set_experiment('trash')\n"
+             "with mlflow.start_run(run_name='in-trash'): mlflow.log_param('a', 2)\n"
+             "c.delete_experiment(c.get_experiment_by_name('trash').experiment_id)\n")
+    subprocess.run([sys.executable, "-c", write], check=True, env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"})
+    result = lg.import_mlflow("./mlruns")
+    assert result.counts["run"] == result.counts["runs_deleted"] == 2
+    for name, exp in (("gone", "keep"), ("in-trash", "trash")):
+        node = lg.get(name)
+        assert node.attrs["tags"]["mlflow.lifecycleStage"] == "deleted" and node.attrs["experiment"] == exp
+    assert not lg.import_mlflow("./mlruns").changed
