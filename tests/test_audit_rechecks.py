@@ -275,3 +275,37 @@ def test_a_data_file_rewritten_as_a_later_recorded_version_is_superseded_not_tam
         path.write_bytes(lg.store.artifact_path(newer.id.split(":", 1)[1]).read_bytes())
     code, doc = _audit_json(db, old.id, tmp_path / "c.json")
     assert code == 1 and [f["status"] for f in doc["integrity"]["files"] if f["kind"] == "model"] == ["changed"]
+
+
+# ---------------------------------------------------------------------------
+# the chain check and the fact checks share their work
+
+def test_facts_the_chain_replayed_are_not_hashed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An audit replays the chain from its checkpoint, rows and all, in the same
+    snapshot as its fact checks: re-hashing those facts' events was half of the audit
+    of a model with a million predictions. Only events the checkpoint vouches for are
+    re-checked one by one; and when the replay fails, each fact event again, to name it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.csv").write_text(ROWS)
+    db = tmp_path / "s.db"
+    with lineage.open(db) as lg:
+        model, X = _model(lg, lg.log_dataset(tmp_path / "train.csv", name="train"), tmp_path / "train.csv")
+        lg.log_predictions(model, X, [0] * len(X))
+    checked: list[int] = []
+    original = lineage.store.Store.check_event_rows
+    monkeypatch.setattr(lineage.store.Store, "check_event_rows",
+                        lambda self, seq: checked.append(seq) or original(self, seq))
+    doc = _intact(db, "risk")
+    assert checked == [] and doc["integrity"]["facts"]["events_checked"] > 3
+    with lineage.open(db) as lg:
+        lg.verify(record=True)
+        through = lg.store.head()[0]
+        lg.annotate(model, "intended_use", "scoring demo rows")  # after the checkpoint: replayed
+    doc = _intact(db, "risk")
+    assert checked and max(checked) <= through
+    checked.clear()
+    with sqlite3.connect(db) as conn:  # a fact's row edited after the checkpoint
+        (event,) = conn.execute("SELECT event FROM annotations WHERE field = 'intended_use'").fetchone()
+        conn.execute("UPDATE annotations SET text = 'anything' WHERE event = ?", (event,))
+    _assert_fails_naming(db, "risk", tmp_path / "r.json", event, "annotation")
+    assert event in checked

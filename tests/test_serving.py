@@ -846,7 +846,8 @@ def test_the_inventory_reads_a_names_predictions_once_and_each_event_once(lg: li
     many, doc = inventory()
     reads = [s for s in many if "FROM predictions" in s]
     assert len(reads) == len([s for s in few if "FROM predictions" in s])  # the same, whatever the versions
-    checked = Counter(s for s in many if s.startswith("SELECT payload, payload_digest, rows_digest FROM events"))
+    lg.verify(record=True)  # (events after a checkpoint are replayed by the chain check, not checked one by one)
+    checked = Counter(s for s in inventory()[0] if s.startswith("SELECT payload, payload_digest, rows_digest FROM events"))
     assert checked and max(checked.values()) == 1
     flagged = {i["name"]: [f["version"] for f in i["flags"]] for i in doc["items"]}
     assert flagged == {"m": [v for v in range(1, 13) if v != 1], "n": list(range(1, 13))}

@@ -341,6 +341,11 @@ def build_inventory(store: Store, *, all_versions: bool = False) -> Inventory:
     the last checkpoint) for all of them; each listed model's facts are checked
     against their events and its files re-hashed.
     """
+    with store.snapshot():  # (one snapshot: the chain verified once holds for every model's check)
+        return _build_inventory(store, all_versions=all_versions)
+
+
+def _build_inventory(store: Store, *, all_versions: bool) -> Inventory:
     from . import facts as facts_mod
     from . import integrity, serving
 
