@@ -93,6 +93,17 @@ _SEPARATORS = re.compile(r"[^A-Za-z0-9]+")
 
 
 def _words(name: str) -> list[str]:
+    if name.isascii() and name.islower() and name.replace("_", "").isalnum():
+        # snake_case (most params' and tags' names): no camelCase to split, no capital
+        # to lower, "_" the only separator; the same words as the two regular
+        # expressions below, for a third of their cost (tests/test_secrets_fastpath.py)
+        words = name.split("_")
+        return words if "" not in words else [w for w in words if w]
+    return _words_of_any(name)
+
+
+def _words_of_any(name: str) -> list[str]:
+    """`_words` of any name, by the rules themselves."""
     return [w.lower() for w in _SEPARATORS.split(_CAMEL.sub("_", name)) if w]
 
 

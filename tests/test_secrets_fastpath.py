@@ -124,3 +124,16 @@ def test_the_escape_hatch_does_not_change_what_the_pre_screen_passes(monkeypatch
     monkeypatch.setenv(NOT_SECRET_ENV, "token")
     assert mask_text("token=abc123def") == _mask_text("token=abc123def") == "token=abc123def"
     assert os.environ[NOT_SECRET_ENV] == "token" and secrets.MASK == "***"
+
+
+# Names: snake_case pieces (the fast path's), with the characters that leave it
+# (capitals, other separators, digits alone, non-ASCII letters, a KELVIN SIGN).
+_NAME_PIECES = ["p", "lr", "max", "api", "key", "_", "__", "0", "12", "Key", "API", "-", ".", " ", "é", "\u212a", "x"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.lists(st.sampled_from(_NAME_PIECES), max_size=8).map("".join), _PRINTABLE, _RANDOM))
+def test_name_words_fast_path_is_the_rules(name: str) -> None:
+    """`_words`' snake_case shortcut splits every name exactly as the regular
+    expressions do (`_words_of_any`), so a name is classified the same either way."""
+    assert secrets._words(name) == secrets._words_of_any(name)

@@ -130,6 +130,12 @@ class map_errors:  # (lower case: used as a function, ``with map_errors(path):``
         return False
 
 
+# sqlite3's own statements, called by `_Connection`'s as plain functions: ``super()``
+# built a proxy object on each of the four or five statements of every logged value
+_EXECUTE = sqlite3.Connection.execute
+_EXECUTEMANY = sqlite3.Connection.executemany
+
+
 class _Connection(sqlite3.Connection):
     """An sqlite3 connection whose statements raise lineage errors for what a user can
     meet (busy, full, read-only, damaged), so the query layer's reads are covered too.
@@ -146,7 +152,7 @@ class _Connection(sqlite3.Connection):
         if self.lineage_short_wait and not self.in_transaction:
             _wait_long(self)
         try:
-            return super().execute(sql, parameters)
+            return _EXECUTE(self, sql, parameters)
         except sqlite3.Error as exc:
             mapped = _translate(exc, self._lineage_path())
             if mapped is None:
@@ -157,7 +163,7 @@ class _Connection(sqlite3.Connection):
         if self.lineage_short_wait and not self.in_transaction:
             _wait_long(self)
         try:
-            return super().executemany(sql, parameters)
+            return _EXECUTEMANY(self, sql, parameters)
         except sqlite3.Error as exc:
             mapped = _translate(exc, self._lineage_path())
             if mapped is None:
