@@ -120,12 +120,19 @@ def short_id(node_id: str, n: int = 8) -> str:
     A prediction's id is never cut: a batch's ids share their leading (time)
     digits and differ only further on (`uuid7_batch`), and two batches logged in
     the same millisecond by two processes differ only in random digits, so no fixed
-    prefix names one prediction in the store; the full id always does."""
+    prefix names one prediction in the store; the full id always does.
+
+    A run's id (a UUIDv7) keeps at least 16 digits: its first 12 are the millisecond
+    it started, which runs started together share (a sweep in one ``lg.batch()``, an
+    import); the next 4 are the version digit and the counter that tells apart the
+    runs one process starts in one millisecond (`new_uuid7_hex`)."""
     kind, _, rest = node_id.partition(":")
     if kind == "prediction":
         return node_id
     if rest.startswith("000000000000"):
         n = max(n, 20)
+    elif kind == "run" and n >= 12 and len(rest) == 32:
+        n = max(n, 16)
     return f"{kind}:{rest[:n]}"
 
 

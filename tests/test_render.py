@@ -166,7 +166,7 @@ def test_short_ids_tell_the_diagrams_nodes_apart() -> None:
                          a.id, direction="upstream")
     dot = render.to_dot(sub)
     assert "run:01a2164a6b9d7001<" in dot and "run:01a2164a6b9d7002<" in dot
-    assert "run:01a2164a7000<" in dot  # time-ordered ids: at least 12 digits
+    assert "run:01a2164a70000000<" in dot  # a run's time-ordered id: at least 16 digits, as in tables
     assert "dataset:3f2a9c41<" in dot  # content digests: 8 are plenty
 
 

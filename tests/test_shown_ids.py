@@ -82,3 +82,20 @@ def test_a_traced_prediction_id_pastes_back(batch: dict[str, Any]) -> None:
         found = resolves_to(batch, ref)
         assert found.startswith(ref)
     assert pred in shown_ids(out)
+
+
+def test_runs_started_in_one_millisecond_show_ids_that_paste_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's id starts with the millisecond it started: a sweep started in one batch
+    printed five rows of the same ``run:01a2430662d7`` in `ls` and `runs`."""
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "lineage.db"
+    with lineage.open(db) as lg, lg.batch():
+        runs = []
+        for c in range(20):  # (several start in one millisecond, however busy the machine)
+            with lg.start_run(f"sweep-{c}") as run:
+                runs.append(run.id)
+    target = {"db": str(db)}
+    for args in (("ls", "--kind", "run"), ("runs",)):
+        shown = [i for i in shown_ids(run_cli(target, *args)) if i.startswith("run:")]
+        assert len(shown) == len(set(shown)) == len(runs), shown
+        assert sorted(resolves_to(target, ref) for ref in shown) == sorted(runs)

@@ -222,15 +222,15 @@ def fact_lines(facts: Sequence[str]) -> list[str]:
 
 
 # Generated ids (UUIDv7) start with a millisecond timestamp: their first 12 hex digits
-# are the same for everything logged in the same millisecond, 8 for the same minute.
-# (A prediction's id is shown in full: `short_id` never cuts it.)
-_MIN_SHORT = {"run": 12}
+# are the same for everything logged in the same millisecond, 8 for the same minute;
+# a run shows 16, as everywhere (`short_id`). (A prediction's id is shown in full.)
+_MIN_SHORT = {"run": 16}
 
 
 def short_ids(drawn: Iterable[str], universe: Iterable[str] = ()) -> dict[str, str]:
     """``kind:prefix`` for each drawn id: the shortest prefix that tells it apart from
     every other id of its kind in ``drawn`` and ``universe`` (as git abbreviates
-    commits), at least 8 hex digits (12 for time-ordered ids). Unique within the
+    commits), at least 8 hex digits (16 for a run's time-ordered id). Unique within the
     subgraph, folded nodes included, so it works as a reference; a prediction's id
     is whole (`short_id`), as only the whole id is unique in the store."""
     by_kind: dict[str, list[str]] = {}
