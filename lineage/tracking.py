@@ -1082,7 +1082,7 @@ def _sparse_input_rows(mat: Any, names: list[str]) -> list[dict[str, Any]]:
     `hashing.SPARSE_DENSE_WIDTH` columns, every feature, as a dense row keeps them
     (its digest is the dense row's too); wider, only the non-zero ones: a row of a
     TF-IDF matrix names its few words, not a million zeros. A feature a kept row
-    does not name is 0."""
+    does not name is 0: `audit.decision.sparse_rows` rebuilds it as a CSR row."""
     if len(mat.shape) != 2:
         raise InvalidInputError(f"cannot keep the rows of a {len(mat.shape)}-D sparse array; pass a 2-D one")
     csr = mat.tocsr(copy=True)

@@ -166,3 +166,142 @@ def test_decision_record_html(credit: dict[str, Any], tmp_path: Path) -> None:
     assert "Decision record" in html and "Annex IV technical documentation" not in html.split("<body>")[0]
     for part in ("Inputs", "Reasons", "Decision rule", "income", "exact (linear)"):
         assert part in html
+
+
+# ---------------------------------------------------------------------------
+# wide sparse rows (TF-IDF): kept as their non-zero features, rebuilt as CSR rows
+
+
+@pytest.fixture
+def wide(lg: lineage.Lineage) -> dict[str, Any]:
+    """A LogisticRegression and a MultinomialNB fit on a real scipy.sparse matrix wider
+    than SPARSE_DENSE_WIDTH, their predictions on sparse rows logged with kept inputs."""
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import MultinomialNB
+
+    from lineage.hashing import SPARSE_DENSE_WIDTH
+
+    width = 5000
+    assert width > SPARSE_DENSE_WIDTH
+    X = sp.random(200, width, density=0.002, format="csr", random_state=0)
+    y = (np.asarray(X[:, :2500].sum(axis=1)).ravel() > np.asarray(X[:, 2500:].sum(axis=1)).ravel()).astype(int)
+    lr = LogisticRegression(C=10.0, max_iter=1000).fit(X, y)
+    nb = MultinomialNB().fit(X, y)
+    with lg.start_run("fit-tfidf") as run:
+        m_lr = run.log_model(lr, "tfidf_lr")
+        m_nb = run.log_model(nb, "tfidf_nb")
+    new = X[:6]
+    rule = {"threshold": 0.5, "positive": "spam", "negative": "ham"}
+    lg.log_predictions(m_lr, new, lr.predict(new).tolist(), scores=lr.predict_proba(new)[:, 1].tolist(),
+                       request_ids=[f"wlr-{i}" for i in range(6)], keep_inputs=True, decision=rule)
+    lg.log_predictions(m_nb, new, nb.predict(new).tolist(), scores=nb.predict_proba(new)[:, 1].tolist(),
+                       request_ids=[f"wnb-{i}" for i in range(6)], keep_inputs=True, decision=rule)
+    return {"lg": lg, "lr": lr, "nb": nb, "X": X, "new": new, "width": width}
+
+
+def _nonzero(row: Any) -> dict[str, float]:
+    coo = row.tocoo()
+    return {f"x{j}": float(v) for j, v in zip(coo.col, coo.data)}
+
+
+def test_a_kept_wide_sparse_row_is_rebuilt_as_a_csr_row(wide: dict[str, Any]) -> None:
+    """A kept row of a model wider than SPARSE_DENSE_WIDTH names its non-zero features;
+    the others are 0 (not NaN), and the row goes to the model as a 1 × width CSR row,
+    which re-scores to the recorded output."""
+    import scipy.sparse as sp
+
+    from lineage.audit import decision
+
+    lg, lr, nb = wide["lg"], wide["lr"], wide["nb"]
+    for i in range(6):
+        for prefix, model in (("wlr", lr), ("wnb", nb)):
+            pid = lg.get(f"request:{prefix}-{i}").id
+            inputs, note, _ = decision.kept_inputs(lg.store, pid)
+            assert inputs == _nonzero(wide["new"][i]) and not note
+            x = decision.sparse_rows(decision.model_features(model, {}), [inputs])
+            assert sp.issparse(x) and x.format == "csr" and x.shape == (1, wide["width"]) and x.nnz == len(inputs)
+            assert (x != wide["new"][i]).nnz == 0
+            doc = lg.explain(pid)
+            assert model.predict(x).tolist() == [doc["output"]]
+            assert model.predict_proba(x)[0, 1] == pytest.approx(doc["score"], rel=1e-12)
+
+
+def test_wide_sparse_linear_reasons_are_exact_over_the_non_zero_features(wide: dict[str, Any]) -> None:
+    lg, lr = wide["lg"], wide["lr"]
+    row = wide["new"][1]
+    doc = lg.explain("request:wlr-1")
+    assert doc["note"] is None, doc["note"]
+    assert doc["inputs"] == _nonzero(row)
+    got = {r["feature"]: r["contribution"] for r in doc["reasons"]}
+    # the row's non-zero features, each coefficient × value (the baseline is the empty row)
+    assert set(got) == set(_nonzero(row)) and 0 < len(got) < 100
+    for f, v in _nonzero(row).items():
+        assert got[f] == pytest.approx(lr.coef_[0][int(f[1:])] * v, rel=1e-9, abs=1e-12)
+    assert all(r["method"] == "exact (linear)" and r["baseline"] == 0 for r in doc["reasons"])
+    assert [abs(c) for c in got.values()] == sorted(map(abs, got.values()), reverse=True)
+    assert "exact" in doc["method"] and "0" in doc["baseline_source"]
+    # re-scoring: the contributions add up to the recorded score's log-odds minus the empty row's
+    dec = lg.audit("request:wlr-1").to_dict()["decision"]
+    assert dec["score_at_baseline"] == pytest.approx(float(lr.intercept_[0]))
+    logit = float(np.log(dec["score"] / (1 - dec["score"])))
+    assert sum(got.values()) + dec["score_at_baseline"] == pytest.approx(logit, rel=1e-6)
+    assert dec["baseline"] == {f: 0.0 for f in got}  # not 5,000 zeros
+
+
+def test_wide_sparse_replacement_reasons_name_the_non_zero_features(wide: dict[str, Any]) -> None:
+    import scipy.sparse as sp
+
+    lg, nb = wide["lg"], wide["nb"]
+    row = wide["new"][2]
+    doc = lg.explain("request:wnb-2")
+    assert doc["note"] is None, doc["note"]
+    assert {r["feature"] for r in doc["reasons"]} == set(_nonzero(row))
+    assert "replacement" in doc["method"] and "model-agnostic" in doc["method"]
+    k = list(nb.classes_).index(doc["output"])
+    full = nb.predict_proba(row)[0, k]
+    for r in doc["reasons"]:
+        j = int(r["feature"][1:])
+        zeroed = sp.lil_matrix(row)
+        zeroed[0, j] = 0
+        assert r["contribution"] == pytest.approx(full - nb.predict_proba(zeroed.tocsr())[0, k], rel=1e-9, abs=1e-12)
+
+
+def test_wide_sparse_decision_in_the_audit_report_and_cli(wide: dict[str, Any], tmp_path: Path) -> None:
+    from lineage.audit import schema
+
+    lg = wide["lg"]
+    db = str(lg.store.path)
+    for ref in ("request:wlr-0", "request:wnb-0"):
+        doc = lg.audit(ref).to_dict()
+        jsonschema.Draft202012Validator(schema()).validate(doc)
+        dec = doc["decision"]
+        assert dec["reasons"] and dec["reasons_note"] is None and dec["outcome"]
+        out = tmp_path / f"{ref.split(':')[1]}.json"
+        res = CliRunner().invoke(cli, ["--db", db, "audit", ref, "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        assert json.loads(out.read_text())["decision"]["reasons"] == dec["reasons"]
+        res = CliRunner().invoke(cli, ["--db", db, "explain", ref, "--json"])
+        assert res.exit_code == 0, res.output
+        got = json.loads(res.output)
+        assert got["reasons"] == dec["reasons"] and got["note"] is None
+        res = CliRunner().invoke(cli, ["--db", db, "explain", ref])
+        assert res.exit_code == 0 and "x" in res.output and "no reasons" not in res.output
+        html = lg.audit(ref).to_html()
+        assert "Reasons" in html and "no reasons" not in html
+
+
+def test_a_narrow_row_missing_a_feature_is_not_a_sparse_row(lg: lineage.Lineage) -> None:
+    """Only past SPARSE_DENSE_WIDTH does a missing feature mean 0: a narrow model's
+    dict row without one of its features still has no reasons, saying which."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _data()
+    frame = pd.DataFrame(X, columns=FEATURES)
+    lr = LogisticRegression(max_iter=1000).fit(frame, y)
+    with lg.start_run("fit") as run:
+        model = run.log_model(lr, "narrow")
+    lg.log_predictions(model, [{"income": 50.0, "debt": 10.0}], [1], request_ids=["short"], keep_inputs=True)
+    doc = lg.explain("request:short")
+    assert doc["reasons"] == [] and "lack feature(s) age" in doc["note"]

@@ -18,6 +18,13 @@ The baseline is the training data's mean (linear) or median (replacement), mode 
 text columns, read from the training dataset's file when it is readable, else from
 the inputs kept with the model's logged predictions (the report names which).
 
+A **wide sparse row** (a model of more than `hashing.SPARSE_DENSE_WIDTH` features, a
+TF-IDF vocabulary, whose kept row names fewer: only its non-zero features were kept)
+is rebuilt as a 1 × width scipy.sparse CSR row, every feature it does not name 0, and
+handed to the model as such; never densified. Its baseline is the empty row (every
+feature 0), so the reasons are its non-zero features alone: ``coefficient × value``
+for a linear model, the change in the score when that feature is set to 0 otherwise.
+
 The model is loaded from the store's artifact only after its bytes are checked
 against the digest that names it.
 """
@@ -39,6 +46,10 @@ from ..store import Store
 EXACT_LINEAR = "exact (linear): coefficient × (value − baseline mean), in {units}"
 REPLACEMENT = ("replacement (model-agnostic, local): change in {units} when this feature alone is set to its "
                "baseline ({stat}); interactions between features are not attributed")
+EXACT_LINEAR_SPARSE = ("exact (linear): coefficient × value, the row's non-zero features against the empty row "
+                       "(every feature 0), in {units}")
+#: where a wide sparse row's baseline comes from
+SPARSE_BASELINE = "zero: the empty row (a feature a sparse row does not name is 0)"
 TOP = 10
 
 
@@ -187,6 +198,98 @@ def _frame(model: Any, features: list[str], rows: list[dict[str, Any]]) -> Any:
     return frame.to_numpy(dtype=float) if all(np.issubdtype(t, np.number) for t in frame.dtypes) else frame
 
 
+def model_features(model: Any, recorded: dict[str, Any]) -> list[str] | None:
+    """The model's features in column order, named as `log_predictions` named them when
+    it kept a row: ``feature_names_in_``, else the recorded ``feature_names`` when there
+    are as many as the model reads, else ``x0``, ``x1``, …; None when the model says
+    neither its names nor its width (``recorded``: the audit's model facts)."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        return [str(n) for n in names]
+    width = getattr(model, "n_features_in_", None) or recorded.get("n_features")
+    if not isinstance(width, int) or width <= 0:
+        return None
+    given = recorded.get("feature_names") or []
+    return [str(n) for n in given] if len(given) == width else [f"x{i}" for i in range(width)]
+
+
+def is_sparse_row(features: list[str] | None, inputs: dict[str, Any]) -> bool:
+    """Whether a kept row is a wide sparse row: the model reads more than
+    `hashing.SPARSE_DENSE_WIDTH` features and the row names fewer (the rest are 0)."""
+    from ..hashing import SPARSE_DENSE_WIDTH
+
+    return features is not None and len(features) > SPARSE_DENSE_WIDTH and len(inputs) < len(features)
+
+
+def sparse_rows(features: list[str], rows: list[dict[str, Any]]) -> Any:
+    """Kept rows as a scipy.sparse CSR matrix, ``len(rows)`` × ``len(features)``: each
+    named feature at its column, every other one 0. Raises InvalidInputError for a
+    feature the model does not read or a value that is not a number."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    column = {f: j for j, f in enumerate(features)}
+    indptr, indices, data = [0], [], []
+    for r in rows:
+        unknown = [f for f in r if f not in column]
+        if unknown:
+            raise InvalidInputError(f"the kept inputs name feature(s) the model does not read: {', '.join(unknown[:5])}")
+        for f, v in sorted(r.items(), key=lambda kv: column[kv[0]]):
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise InvalidInputError(f"the kept input {f}={v!r} of a sparse row is not a number")
+            indices.append(column[f])
+            data.append(float(v))
+        indptr.append(len(indices))
+    return sp.csr_matrix((np.asarray(data, dtype=float), np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+                         shape=(len(rows), len(features)))
+
+
+def _sparse_reasons(model: Any, features: list[str], inputs: dict[str, Any], output: Any,
+                    linear: bool) -> tuple[list[dict[str, Any]], str, str, float]:
+    """``(reasons, method, units, score_at_baseline)`` of a wide sparse row against the
+    empty row: one reason per non-zero feature, the model only ever given CSR rows."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    score, units = _score_fn(model, output)
+    x = sparse_rows(features, [inputs])
+    base_score = float(score(sp.csr_matrix((1, len(features)), dtype=float))[0])
+    named = [features[j] for j in x.indices.tolist()]
+    values = x.data.tolist()
+    out: list[dict[str, Any]] = []
+    if linear:
+        coef = np.atleast_2d(np.asarray(model.coef_, dtype=float))
+        classes = list(getattr(model, "classes_", []))
+        row = coef[0] if coef.shape[0] == 1 else coef[classes.index(output) if output in classes else 0]
+        if coef.shape[0] > 1:
+            units = f"decision function of class {output!r}"
+        for f, j, v in zip(named, x.indices.tolist(), values):
+            out.append({"feature": f, "contribution": float(row[j]) * v, "method": "exact (linear)",
+                        "value": inputs[f], "baseline": 0.0})
+        return out, EXACT_LINEAR_SPARSE.format(units=units), units, base_score
+    full = float(score(x)[0])
+    k = len(named)
+    if not k:  # the empty row itself: nothing to attribute
+        return out, REPLACEMENT.format(units=units, stat="0"), units, base_score
+    # row i of the k rows scored: the row without its i-th non-zero feature, a block of
+    # rows at a time (k rows of k - 1 entries: a long document's square stays bounded)
+    data, indices = np.asarray(x.data), np.asarray(x.indices)
+    step = max(1, (1 << 20) // k)
+    parts = []
+    for start in range(0, k, step):
+        m = min(step, k - start)
+        keep = np.ones((m, k), dtype=bool)
+        keep[np.arange(m), start + np.arange(m)] = False
+        block = sp.csr_matrix((np.tile(data, (m, 1))[keep], np.tile(indices, (m, 1))[keep],
+                               np.arange(m + 1, dtype=np.int64) * (k - 1)), shape=(m, len(features)))
+        parts.append(np.asarray(score(block), dtype=float))
+    replaced = np.concatenate(parts)
+    for f, s in zip(named, replaced):
+        out.append({"feature": f, "contribution": full - float(s), "method": "replacement",
+                    "value": inputs[f], "baseline": 0.0})
+    return out, REPLACEMENT.format(units=units, stat="0"), units, base_score
+
+
 def _is_plain_linear(model: Any) -> bool:
     coef = getattr(model, "coef_", None)
     return coef is not None and not hasattr(model, "steps") and getattr(coef, "ndim", 1) in (1, 2)
@@ -203,12 +306,26 @@ def reasons(store: Store, facts: Any, inputs: dict[str, Any], output: Any) -> di
     model, why = load_model(store, facts.model)
     if model is None:
         return {**empty, "note": why}
+    linear = _is_plain_linear(model)
+    wide = model_features(model, facts.model)
+    if is_sparse_row(wide, inputs):
+        assert wide is not None
+        try:
+            with foreign("the model could not score the kept inputs ({type}: {reason})"), internal.unrecorded():
+                found, method, units, base_score = _sparse_reasons(model, wide, inputs, output, linear)
+        except InvalidInputError as exc:  # the model refuses the row: said in the record, not raised
+            log.warning("decision record: %s", exc)
+            return {**empty, "note": str(exc)}
+        found = [r for r in found if math.isfinite(r["contribution"])]
+        found.sort(key=lambda r: (-abs(r["contribution"]), r["feature"]))
+        # the baseline of the features the row names: the rest are 0 too, and a million of them say nothing
+        return {"reasons": found, "method": method, "units": units, "baseline": dict.fromkeys(inputs, 0.0),
+                "baseline_source": SPARSE_BASELINE, "score_at_baseline": base_score, "note": ""}
     names = getattr(model, "feature_names_in_", None)
     features = [str(n) for n in names] if names is not None else list(inputs)
     missing = [f for f in features if f not in inputs]
     if missing:
         return {**empty, "note": f"the kept inputs lack feature(s) {', '.join(missing[:5])}"}
-    linear = _is_plain_linear(model)
     stat = "mean" if linear else "median"
     base, source = baseline(store, facts.model["id"], facts.data, features, stat)
     try:
