@@ -459,3 +459,37 @@ def test_a_copied_erasure_record_vouches_for_no_event_of_the_target(two, tmp_pat
     report = b.verify()
     assert not report.ok and report.first_bad == theirs
     b.close()
+
+
+def test_a_push_recorded_before_pushes_listed_blank_payloads_still_verifies(
+        two, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pushes made before this rule listed no blank payloads: the events they copied
+    keep the rule of their day (a blank payload there counts as erased), or every
+    team store fed by a laptop that erased a person would now fail verify. A payload
+    blanked by hand outside those copies is still caught."""
+    a, b_path = two
+    ids = work(a, tmp_path / "laptop")
+    b = lineage.open(b_path)
+    work(b, tmp_path / "server", tag="b")  # (history of its own: copies get other numbers)
+    own = b.store.conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+    b.close()
+    write = lineage.store.Store.write
+
+    def as_before(self, type_, payload, rows=None):  # a push event as the code before this rule wrote it
+        return write(self, type_, {k: v for k, v in payload.items() if not (type_ == "push" and k == "payloads")}, rows)
+
+    monkeypatch.setattr(lineage.store.Store, "write", as_before)
+    a.redact(a.actor, reason="GDPR 6")
+    a.push(b_path)
+    a.annotate(ids["model"], "limitations", "more")
+    a.push(b_path)
+    monkeypatch.undo()
+    b = lineage.open(b_path)
+    conn = b.store.conn
+    assert all("payloads" not in json.loads(p) for (p,) in conn.execute("SELECT payload FROM events WHERE type = 'push'"))
+    assert conn.execute("SELECT count(*) FROM events WHERE payload IS NULL").fetchone()[0] > 0
+    assert b.verify().ok
+    conn.execute("UPDATE events SET payload = NULL WHERE seq = ?", (own,))  # the server's own event
+    report = b.verify()
+    assert not report.ok and report.first_bad == own
+    b.close()

@@ -127,36 +127,48 @@ def erased_rows(store: Store, table: str | None = None, pks: Sequence[int] = ())
 PAYLOAD_RECORDS = frozenset({"redact", "push"})
 
 
-def listed_payloads(store: Store, records: Iterable[tuple[int, str | None]]) -> set[int]:
-    """The events whose payloads the erasure records ``(seq, payload)`` (events of
-    `PAYLOAD_RECORDS` types) list as erased. A record copied from another store
-    (`lineage push`) numbers that store's events, not ours, and is left out: the push
-    event that copied it lists what it brought here erased."""
+def vouched_payloads(store: Store, records: Iterable[tuple[int, str, str | None]]
+                     ) -> tuple[set[int], list[tuple[int, int]]]:
+    """What the erasure records ``(seq, type, payload)`` (events of `PAYLOAD_RECORDS`
+    types) vouch for: the events whose payloads they list as erased (``payloads``),
+    and the ranges of events copied by a push recorded before pushes listed them,
+    whose blank payloads keep the rule of their day (any was taken as erased). A
+    record copied from another store (`lineage push`) numbers that store's events,
+    not ours, and is left out: the push event that copied it lists what it brought
+    here erased."""
     from .publish import copied_ranges, in_ranges  # (publish builds on this module)
 
     copied: list[tuple[int, int]] | None = None
-    out: set[int] = set()
-    for seq, payload in records:
-        if not isinstance(payload, str) or '"payloads"' not in payload:
+    listed: set[int] = set()
+    ranges: list[tuple[int, int]] = []
+    for seq, type_, payload in records:
+        if not isinstance(payload, str):
             continue
         if copied is None:
             copied = copied_ranges(store)
         if in_ranges(copied, seq):
             continue
-        with suppress(TypeError, ValueError, KeyError):  # (an edited payload: its digest check reports it)
-            out.update(s for s in json.loads(payload)["payloads"] if type(s) is int)
-    return out
+        with suppress(TypeError, ValueError, AttributeError):  # (an edited payload: its digest check reports it)
+            body = json.loads(payload)
+            if isinstance(body.get("payloads"), list):
+                listed.update(s for s in body["payloads"] if type(s) is int)
+            elif type_ == "push" and type(body.get("first")) is int and type(body.get("copies")) is int:
+                ranges.append((body["first"], body["first"] + body["copies"] - 1))
+    return listed, sorted(ranges)
 
 
-def unvouched_payloads(store: Store, erased: Sequence[int], records: Iterable[tuple[int, str | None]]) -> list[tuple[int, str]]:
+def unvouched_payloads(store: Store, erased: Sequence[int], records: Iterable[tuple[int, str, str | None]]
+                       ) -> list[tuple[int, str]]:
     """Problems ``(event, message)`` for events whose payload is gone (NULL) with no
     erasure record listing it. Erasure blanks a payload whole, and says so in its
     `redact` event (a push, in its `push` event): a payload blanked any other way is
     evidence removed, which the chain alone cannot see, as it commits to the
     payload's digest, not its text."""
-    listed = listed_payloads(store, records)
+    from .publish import in_ranges
+
+    listed, ranges = vouched_payloads(store, records)
     return [(seq, f"event {seq}: its payload is gone, and no erasure record (redact or push event) lists it: "
-                  "deleted outside lineage") for seq in erased if seq not in listed]
+                  "deleted outside lineage") for seq in erased if seq not in listed and not in_ranges(ranges, seq)]
 
 
 def redact(store: Store, node_id: str, *, reason: str) -> int:
@@ -220,9 +232,13 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
             # (an erasure record among them takes its list along: erased, it no longer vouches)
             kinds = ", ".join(f"'{t}'" for t in sorted(PAYLOAD_RECORDS))
             held = [row for chunk in chunked(payloads, 500) for row in store.conn.execute(
-                f"SELECT seq, payload FROM events WHERE type IN ({kinds}) AND seq IN ({', '.join('?' * len(chunk))})",
+                f"SELECT seq, type, payload FROM events WHERE type IN ({kinds}) AND seq IN ({', '.join('?' * len(chunk))})",
                 chunk)]
-            body["payloads"] = sorted(set(payloads) | listed_payloads(store, held))
+            carried, ranges = vouched_payloads(store, held)
+            for lo, hi in ranges:  # (an older push's blank copies, vouched by its range: listed from now on)
+                carried.update(s for (s,) in store.conn.execute(
+                    "SELECT seq FROM events WHERE seq >= ? AND seq <= ? AND payload IS NULL", (lo, hi)))
+            body["payloads"] = sorted(set(payloads) | carried)
         seq = store.write("redact", body, {"redactions": records})
         # freed cells and pages are zeroed whatever the build's default (or a
         # connection's setting): the old values must not stay in free space

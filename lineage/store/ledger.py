@@ -281,7 +281,7 @@ def check_chain(store: Store, head: str | None, since_checkpoint: bool,
     expected = start
     sha, fromhex = hashlib.sha256, bytes.fromhex
     erased: list[int] = []  # events whose payload is gone, each to be found in an erasure record
-    records: list[tuple[int, str | None]] = []  # the erasure records (`erasure.PAYLOAD_RECORDS`)
+    records: list[tuple[int, str, str | None]] = []  # the erasure records (`erasure.PAYLOAD_RECORDS`)
     for seq, type_, payload, pd, rd, h in store.conn.execute(
         "SELECT seq, type, payload, payload_digest, rows_digest, hash FROM events WHERE seq >= ? ORDER BY seq", (start,)
     ):
@@ -293,7 +293,7 @@ def check_chain(store: Store, head: str | None, since_checkpoint: bool,
         elif sha(as_bytes(payload)).hexdigest() != pd:
             problems.append((seq, f"event {seq} ({type_}): payload does not match its digest"))
         if type_ in PAYLOAD_RECORDS:
-            records.append((seq, payload))
+            records.append((seq, type_, payload))
         # rows belonging to events that do not exist (inserted rows)
         while pending is not None and pending[0] < seq:
             problems.append((pending[0], f"rows claim event {pending[0]}, which is not in the ledger"))

@@ -370,8 +370,9 @@ def _copy(source: Store, target: Store, result: PushResult, sid: str, tid: str |
         body["rows_digests"] = rows_digests
     if result.skipped:
         body["skipped"] = dict(result.skipped)
-    if payloads:  # as a `redact` event lists the payloads it erased (`erasure.unvouched_payloads`)
-        body["payloads"] = payloads
+    # as a `redact` event lists the payloads it erased (`erasure.unvouched_payloads`); always
+    # there, so a push without it is one recorded before pushes listed them
+    body["payloads"] = payloads
     rows: dict[str, list[tuple[Any, ...]]] = {}
     if aliases:
         rows["aliases"] = aliases
