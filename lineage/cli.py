@@ -997,7 +997,7 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
     lg = state.lineage()
     if sign and not record:
         raise click.UsageError("--sign signs the checkpoint --record writes; give both")
-    if sign and head:
+    if sign and head is not None:
         raise click.UsageError("--sign records a checkpoint; check a remembered --head separately")
     total = lg.head()[0]
     if sign:
@@ -1012,14 +1012,14 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
             report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint,
                                progress=lambda done, _total: bar.update(task, completed=done))
     # a remembered head that a checkpoint signed: its signature is checked too
-    signatures = lg.checkpoint_signatures(head=head) if head else []
+    signatures = lg.checkpoint_signatures(head=head) if head is not None else []
     bad_sigs = [s for s in signatures if not s["ok"]]
     if bad_sigs:
         report.ok = False
         report.first_bad = report.first_bad or bad_sigs[0]["event"]
         report.problems = [*report.problems, *(f"event {s['event']} (checkpoint): {s['problem']}" for s in bad_sigs)]
     if as_json:
-        emit_json({**report.to_dict(), **({"signatures": signatures} if head or sign else {})})
+        emit_json({**report.to_dict(), **({"signatures": signatures} if head is not None or sign else {})})
     elif report.ok:
         scope = f" since checkpoint at event {report.checked_from}" if report.checked_from else \
             " (no usable checkpoint: the whole ledger was replayed)" if since_checkpoint else ""

@@ -102,3 +102,17 @@ def test_cli_sign_and_check_head(lg: lineage.Lineage, tmp_path: Path) -> None:
         assert sigs and not sigs[0]["ok"] and "does not match" in sigs[0]["problem"]
     res = runner.invoke(cli, ["--db", db, "verify", "--head", "cd" * 32])
     assert res.exit_code == 1
+
+
+def test_empty_head_is_bad_usage_not_a_silent_pass(lg: lineage.Lineage, tmp_path: Path) -> None:
+    # `lineage verify --head "$HEAD"` where extracting HEAD failed: an empty head is
+    # malformed like any other, never a plain verify that exits 0 without the head
+    _model(lg, tmp_path)
+    db = str(lg.store.path)
+    runner = CliRunner()
+    for extra in ([], ["--json"]):
+        res = runner.invoke(cli, ["--db", db, "verify", "--head", "", *extra])
+        assert res.exit_code == 2, res.output
+        assert "--head takes the hex head hash" in res.output and "Traceback" not in res.output
+    with pytest.raises(lineage.LineageError, match="at least 12 digits"):
+        lg.verify(head="")

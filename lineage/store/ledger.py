@@ -220,7 +220,9 @@ def verify(store: Store, *, head: str | None = None, record: bool = False, since
     are checked against the evidence and repaired; that is reported in
     ``.repaired``, never as tampering.
     """
-    want_head = head.lower() if head else None
+    # `head is not None`, not `if head`: an empty --head (a failed `HEAD=$(…)` in a script)
+    # is a malformed head, never a silent plain verify
+    want_head = head.lower() if head is not None else None
     if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
         # a short prefix would match some event of almost any history
         raise BadArgumentError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
