@@ -204,3 +204,21 @@ def test_verify_key_bad_input_is_one_line(lg: lineage.Lineage, tmp_path: Path) -
         assert message in res.output and "Traceback" not in res.output and res.output.count("\n") == 1
     res = runner.invoke(cli, ["--db", db, "verify", "--record", "--sign", got["private"], "--key", got["public"]])
     assert res.exit_code == 2
+
+
+def test_markdown_report_shows_the_checkpoint_signature(lg: lineage.Lineage, tmp_path: Path) -> None:
+    # docs/audit.md: a report shows the key that signed the last checkpoint and whether
+    # it holds; the Markdown report (read on paper like the HTML one) said nothing
+    _model(lg, tmp_path)
+    runner = CliRunner()
+    key = signing.keygen(tmp_path / "auditor")
+    assert runner.invoke(cli, ["--db", str(lg.store.path), "verify", "--record", "--sign", key["private"]]).exit_code == 0
+    head = lg.store.last_checkpoint().payload["head"]
+    out = tmp_path / "audit.md"
+    res = runner.invoke(cli, ["--db", str(lg.store.path), "audit", "m", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    md = out.read_text()
+    assert f"signed by key `{key['fingerprint']}`: the signature holds" in md
+    assert "recorded by the same account" in md
+    assert f"`lineage verify --head {head} --key KEYFILE.pub`" in md
+    assert f"lineage verify --head {head} --key KEYFILE.pub" in lg.audit("m").to_html()
