@@ -861,13 +861,20 @@ class Lineage:
         return Items(self.store.history(name, kind=kind))
 
     def verify(self, *, head: str | None = None, record: bool = False, since_checkpoint: bool = False,
-               progress: Any = None) -> VerifyReport:
+               progress: Any = None, key: str | os.PathLike[str] | None = None) -> VerifyReport:
         """Replay the ledger and every recorded table; see `Store.verify`.
 
         Parameters
         ----------
         head : str, optional
             A head hash remembered elsewhere, which must be a prefix of this history.
+        key : str or PathLike, optional
+            The key the caller trusts: its public key file (``KEYFILE.pub`` from `keygen`)
+            or its fingerprint (``SHA256:…``). Then the check also fails unless a
+            checkpoint signed by that key vouches for ``head`` or a later head (without
+            ``head``: for some head of this history), and when any checkpoint signed by that key does
+            not hold or vouches for a head this ledger no longer carries (a rewrite).
+            Checkpoints signed by other keys are not trusted, whatever they say.
         record : bool, default False
             Append the result as a checkpoint event.
         since_checkpoint : bool, default False
@@ -885,10 +892,66 @@ class Lineage:
         >>> report = lg.verify()
         >>> report.ok, report.events > 0
         (True, True)
+        >>> keys = lg.keygen("auditor.key")
+        >>> lg.verify(key=keys["public"]).ok      # no checkpoint signed by that key yet
+        False
+        >>> _ = lg.verify_signed("auditor.key")
+        >>> lg.verify(key=keys["public"]).ok, lg.verify(key=keys["fingerprint"]).ok
+        (True, True)
         """
+        trusted = None
+        if key is not None:
+            from . import signing
+
+            trusted = signing.trusted_fingerprint(key)  # a bad key is an error before any work
         if record:
             tracking.ensure_actor(self.store)  # the checkpoint's author, as a node
-        return self.store.verify(head=head, record=record, since_checkpoint=since_checkpoint, progress=progress)
+        report = self.store.verify(head=head, record=record, since_checkpoint=since_checkpoint, progress=progress)
+        if trusted is not None:
+            self._check_trusted_key(report, trusted, head)
+        return report
+
+    def _check_trusted_key(self, report: VerifyReport, trusted: str, head: str | None) -> None:
+        """Fail ``report`` unless a checkpoint signed by the ``trusted`` fingerprint vouches
+        for ``head`` (or, without one, exists), and when one of that key's checkpoints
+        does not hold or vouches for a head the ledger no longer carries."""
+        from .signing import short as signing_short
+        from .store import publish
+
+        copied = publish.copied_ranges(self.store)
+        problems: list[tuple[int, str]] = []
+        vouching, local = [], []  # local: not a pushed copy, so its numbers are this ledger's
+        for s in self.checkpoint_signatures():
+            if s["fingerprint"] != trusted:
+                continue
+            if not s["ok"]:
+                problems.append((s["event"], f"event {s['event']} (checkpoint signed by the given key): {s['problem']}"))
+                continue
+            if not publish.in_ranges(copied, s["event"]):  # a pushed copy vouches for its source's chain
+                through = s["verified_through"]
+                base = self.store.event(through) if type(through) is int else None
+                if base is None or base.hash != s["head"]:
+                    problems.append((s["event"], f"event {s['event']} (checkpoint signed by the given key) vouches for "
+                                                 f"event {through} with hash {str(s['head'])[:16]}…, which this ledger "
+                                                 "no longer carries: the history was rewritten since it was signed"))
+                    continue
+                local.append(through)
+            vouching.append(s)
+        # a checkpoint vouches for every head before the one it signed: the chain links them
+        at = self.store.event_with_hash(head) if head is not None and report.head_found else None
+        if head is not None and report.head_found and not any(at is not None and at <= through for through in local):
+            problems.append((0, f"no checkpoint signed by the given key {signing_short(trusted)} vouches for the head "
+                                f"{head} (or a later one)"))
+        elif head is None and not vouching and not problems:
+            problems.append((0, f"no checkpoint of this ledger is signed by the given key {signing_short(trusted)} "
+                                "(`lineage verify --record --sign KEYFILE` records one)"))
+        if problems:
+            report.ok = False
+            bad = [seq for seq, _ in problems if seq]
+            if bad and report.first_bad is None:
+                report.first_bad = min(bad)
+            report.problems = [*report.problems, *(p for _, p in problems)]
+        report.trusted_checkpoints = [s["event"] for s in vouching]
 
     # -- questions (query layer) -----------------------------------------------
 

@@ -978,10 +978,14 @@ def status_(state: State, check: bool, as_json: bool) -> None:
 @click.option("--since-checkpoint", is_flag=True, help="Check only what was written since the last recorded checkpoint.")
 @click.option("--sign", "sign", type=click.Path(dir_okay=False), metavar="KEYFILE",
               help="With --record: sign the checkpoint with this Ed25519 key (`lineage keygen`).")
+@click.option("--key", "key", metavar="PUBKEY",
+              help="The key you trust: its public key file (KEYFILE.pub) or fingerprint (SHA256:…). Fails unless "
+                   "a checkpoint signed by it vouches for --head or later (or for this history), and when one it signed "
+                   "no longer matches the ledger.")
 @json_option
 @pass_state
 def verify(state: State, head: str | None, record: bool, since_checkpoint: bool, as_json: bool,
-           sign: str | None = None) -> None:
+           sign: str | None = None, key: str | None = None) -> None:
     """Replay the ledger and check every recorded row against it.
 
     Detects edited, inserted, deleted or reordered records and names the first bad
@@ -993,33 +997,37 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
       lineage verify --head 9f2c41d0e7... --json
       lineage verify --record
       lineage verify --record --sign ~/.lineage-keys/auditor
+      lineage verify --head 9f2c41d0e7... --key auditor.pub
     """
     lg = state.lineage()
     if sign and not record:
         raise click.UsageError("--sign signs the checkpoint --record writes; give both")
-    if sign and head:
+    if sign and head is not None:
         raise click.UsageError("--sign records a checkpoint; check a remembered --head separately")
+    if sign and key is not None:
+        raise click.UsageError("--sign records a checkpoint; check it against a --key separately")
     total = lg.head()[0]
     if sign:
         report = lg.verify_signed(sign, since_checkpoint=since_checkpoint)
     elif as_json or total < 50_000 or not sys.stderr.isatty():
-        report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint)
+        report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint, key=key)
     else:
         from rich.progress import Progress
 
         with Progress(transient=True, console=console().__class__(stderr=True)) as bar:
             task = bar.add_task("verifying", total=total)
-            report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint,
+            report = lg.verify(head=head, record=record, since_checkpoint=since_checkpoint, key=key,
                                progress=lambda done, _total: bar.update(task, completed=done))
     # a remembered head that a checkpoint signed: its signature is checked too
-    signatures = lg.checkpoint_signatures(head=head) if head else []
+    signatures = lg.checkpoint_signatures(head=head) if head is not None else []
     bad_sigs = [s for s in signatures if not s["ok"]]
     if bad_sigs:
         report.ok = False
         report.first_bad = report.first_bad or bad_sigs[0]["event"]
         report.problems = [*report.problems, *(f"event {s['event']} (checkpoint): {s['problem']}" for s in bad_sigs)]
     if as_json:
-        emit_json({**report.to_dict(), **({"signatures": signatures} if head or sign else {})})
+        emit_json({**report.to_dict(), **({"signatures": signatures} if head is not None or sign else {}),
+                   **({"trusted_checkpoints": report.trusted_checkpoints} if key is not None else {})})
     elif report.ok:
         scope = f" since checkpoint at event {report.checked_from}" if report.checked_from else \
             " (no usable checkpoint: the whole ledger was replayed)" if since_checkpoint else ""
@@ -1028,7 +1036,12 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
         if head:
             click.echo(f"the remembered head {head} is part of this history")
             for sig in signatures:
-                click.echo(f"signed by key {sig['fingerprint']} at checkpoint event {sig['event']}: signature valid")
+                click.echo(f"signed by key {sig['fingerprint']} at checkpoint event {sig['event']}: signature valid"
+                           + ("" if key is None or sig["event"] in (report.trusted_checkpoints or ())
+                              else " (not the key given: not trusted)"))
+        if key is not None and report.trusted_checkpoints:
+            click.echo(f"vouched for by the given key: checkpoint event{'s' if len(report.trusted_checkpoints) > 1 else ''} "
+                       + ", ".join(map(str, report.trusted_checkpoints)))
         if record:
             click.echo("recorded a checkpoint event" + (f", signed with {sign}" if sign else ""))
         for fixed in getattr(report, "repaired", ()):  # caches (not evidence) found stale and rebuilt

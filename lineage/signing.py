@@ -105,6 +105,40 @@ def load_private(path: str | os.PathLike[str]) -> Any:
     return key
 
 
+def trusted_fingerprint(key: str | os.PathLike[str]) -> str:
+    """The fingerprint of the key an auditor trusts, given as its public key file (PEM, as
+    `keygen` writes ``KEYFILE.pub``) or as the fingerprint itself (``SHA256:`` and 64 hex
+    digits, as `keygen` prints it). Raises InvalidInputError, in one line, for a file that
+    is missing, unreadable or a directory, a private key (give its ``.pub``), a key of
+    another kind, or anything else.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    ed25519 = _crypto()
+    text = os.fspath(key)
+    if isinstance(text, str) and text.upper().startswith("SHA256:") and not Path(text).expanduser().exists():
+        hexpart = text.split(":", 1)[1].strip().lower()
+        if len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
+            raise InvalidInputError(f"{text!r} is not a key fingerprint: `lineage keygen` prints SHA256: and 64 hex digits")
+        return "SHA256:" + hexpart
+    p = Path(key).expanduser()
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read the public key file {p}: {exc.strerror or exc}") from None
+    if b"PRIVATE KEY" in data:
+        raise InvalidInputError(f"{p} is a private key; check signatures with its public key ({p.name}.pub), "
+                                "which is all an auditor needs")
+    try:
+        public = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError):
+        raise InvalidInputError(f"{p} is not a PEM public key (the KEYFILE.pub `lineage keygen` writes) "
+                                "nor a fingerprint (SHA256: and 64 hex digits)") from None
+    if not isinstance(public, ed25519.Ed25519PublicKey):
+        raise InvalidInputError(f"{p} holds a {type(public).__name__}; signed checkpoints use Ed25519 keys (`lineage keygen`)")
+    return fingerprint(_raw_public(public))
+
+
 def checkpoint_message(verified_through: int, head: str) -> bytes:
     """What a checkpoint signature covers: the event count and head hash it vouches for."""
     return f"lineage checkpoint {int(verified_through)} {head}".encode()

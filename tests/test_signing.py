@@ -102,3 +102,123 @@ def test_cli_sign_and_check_head(lg: lineage.Lineage, tmp_path: Path) -> None:
         assert sigs and not sigs[0]["ok"] and "does not match" in sigs[0]["problem"]
     res = runner.invoke(cli, ["--db", db, "verify", "--head", "cd" * 32])
     assert res.exit_code == 1
+
+
+def test_empty_head_is_bad_usage_not_a_silent_pass(lg: lineage.Lineage, tmp_path: Path) -> None:
+    # `lineage verify --head "$HEAD"` where extracting HEAD failed: an empty head is
+    # malformed like any other, never a plain verify that exits 0 without the head
+    _model(lg, tmp_path)
+    db = str(lg.store.path)
+    runner = CliRunner()
+    for extra in ([], ["--json"]):
+        res = runner.invoke(cli, ["--db", db, "verify", "--head", "", *extra])
+        assert res.exit_code == 2, res.output
+        assert "--head takes the hex head hash" in res.output and "Traceback" not in res.output
+    with pytest.raises(lineage.LineageError, match="at least 12 digits"):
+        lg.verify(head="")
+
+
+def _rewrite_history(db: str) -> None:
+    """What an insider with write access can do: edit an early event's payload and
+    recompute its digest and every later hash, so the chain holds again."""
+    import hashlib
+
+    con = sqlite3.connect(db)
+    seq, payload = con.execute("SELECT seq, payload FROM events WHERE type != 'checkpoint' AND payload IS NOT NULL "
+                               "ORDER BY seq LIMIT 1").fetchone()
+    body = json.loads(payload)
+    body["at"] = "2000-01-01T00:00:00Z"
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    con.execute("UPDATE events SET payload = ?, payload_digest = ? WHERE seq = ?",
+                (text, hashlib.sha256(text.encode()).hexdigest(), seq))
+    h = bytes(32)
+    for s, type_, pd, rd in con.execute("SELECT seq, type, payload_digest, rows_digest FROM events ORDER BY seq").fetchall():
+        h = hashlib.sha256(h + type_.encode() + b"\x00" + bytes.fromhex(pd) + bytes.fromhex(rd)).digest()
+        con.execute("UPDATE events SET hash = ? WHERE seq = ?", (h.hex(), s))
+    con.commit()
+    con.close()
+
+
+def test_verify_key_trusts_only_the_auditors_key(lg: lineage.Lineage, tmp_path: Path) -> None:
+    # the auditor holds only auditor.pub (or its fingerprint); a checkpoint signed with
+    # a key the recorder made for the occasion must not pass as "signature valid"
+    _model(lg, tmp_path)
+    db = str(lg.store.path)
+    runner = CliRunner()
+    auditor = signing.keygen(tmp_path / "auditor")
+    mallory = signing.keygen(tmp_path / "mallory")
+    assert runner.invoke(cli, ["--db", db, "verify", "--record", "--sign", auditor["private"]]).exit_code == 0
+    signed_head = lg.store.last_checkpoint().payload["head"]
+
+    for key in (auditor["public"], auditor["fingerprint"]):
+        res = runner.invoke(cli, ["--db", db, "verify", "--head", signed_head[:16], "--key", key])
+        assert res.exit_code == 0, res.output
+        assert "vouched for by the given key: checkpoint event" in res.output
+    earlier = lg.store.event(2).hash  # a head remembered before the signed one: the chain links them
+    assert runner.invoke(cli, ["--db", db, "verify", "--head", earlier, "--key", auditor["public"]]).exit_code == 0
+    doc = json.loads(runner.invoke(cli, ["--db", db, "verify", "--key", auditor["public"], "--json"]).output)
+    assert doc["ok"] and doc["trusted_checkpoints"] == [lg.store.last_checkpoint().seq]
+
+    # another key vouches for a later head: valid signature, but not the auditor's
+    lg.annotate("m", "limitations", "none")
+    assert runner.invoke(cli, ["--db", db, "verify", "--record", "--sign", mallory["private"]]).exit_code == 0
+    mallory_head = lg.store.last_checkpoint().payload["head"]
+    res = runner.invoke(cli, ["--db", db, "verify", "--head", mallory_head])
+    assert res.exit_code == 0  # without --key: any key's signature holds
+    res = runner.invoke(cli, ["--db", db, "verify", "--head", mallory_head, "--key", auditor["public"]])
+    assert res.exit_code == 1, res.output
+    assert "no checkpoint signed by the given key" in res.output and "not trusted" not in res.output
+    res = runner.invoke(cli, ["--db", db, "verify", "--key", signing.keygen(tmp_path / "stranger")["public"]])
+    assert res.exit_code == 1 and "no checkpoint of this ledger is signed by the given key" in res.output
+
+    # the history rewritten consistently and re-signed by mallory: the plain chain holds
+    # (it cannot see a rewrite), the auditor's key does not
+    lg.close()
+    _rewrite_history(db)
+    runner.invoke(cli, ["--db", db, "verify", "--record", "--sign", mallory["private"]])
+    with lineage.open(db) as again:
+        new_head = again.store.last_checkpoint().payload["head"]
+        assert again.verify().ok
+    res = runner.invoke(cli, ["--db", db, "verify", "--head", new_head])
+    assert res.exit_code == 0 and "signature valid" in res.output
+    res = runner.invoke(cli, ["--db", db, "verify", "--head", new_head, "--key", auditor["public"]])
+    assert res.exit_code == 1, res.output
+    assert "which this ledger no longer carries: the history was rewritten" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_verify_key_bad_input_is_one_line(lg: lineage.Lineage, tmp_path: Path) -> None:
+    _model(lg, tmp_path)
+    db = str(lg.store.path)
+    runner = CliRunner()
+    got = signing.keygen(tmp_path / "auditor")
+    (tmp_path / "junk.pub").write_text("not a key")
+    cases = {str(tmp_path / "missing.pub"): "cannot read the public key file",
+             str(tmp_path): "cannot read the public key file",
+             got["private"]: "is a private key; check signatures with its public key",
+             str(tmp_path / "junk.pub"): "is not a PEM public key",
+             "SHA256:1234": "is not a key fingerprint"}
+    for key, message in cases.items():
+        res = runner.invoke(cli, ["--db", db, "verify", "--key", key])
+        assert res.exit_code == 1, (key, res.output)
+        assert message in res.output and "Traceback" not in res.output and res.output.count("\n") == 1
+    res = runner.invoke(cli, ["--db", db, "verify", "--record", "--sign", got["private"], "--key", got["public"]])
+    assert res.exit_code == 2
+
+
+def test_markdown_report_shows_the_checkpoint_signature(lg: lineage.Lineage, tmp_path: Path) -> None:
+    # docs/audit.md: a report shows the key that signed the last checkpoint and whether
+    # it holds; the Markdown report (read on paper like the HTML one) said nothing
+    _model(lg, tmp_path)
+    runner = CliRunner()
+    key = signing.keygen(tmp_path / "auditor")
+    assert runner.invoke(cli, ["--db", str(lg.store.path), "verify", "--record", "--sign", key["private"]]).exit_code == 0
+    head = lg.store.last_checkpoint().payload["head"]
+    out = tmp_path / "audit.md"
+    res = runner.invoke(cli, ["--db", str(lg.store.path), "audit", "m", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    md = out.read_text()
+    assert f"signed by key `{key['fingerprint']}`: the signature holds" in md
+    assert "recorded by the same account" in md
+    assert f"`lineage verify --head {head} --key KEYFILE.pub`" in md
+    assert f"lineage verify --head {head} --key KEYFILE.pub" in lg.audit("m").to_html()

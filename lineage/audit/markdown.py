@@ -27,6 +27,30 @@ _LINE_START = re.compile(r"(\n\s*)([-+#=]|\d+[.)])")
 _FIRST_LINE_START = re.compile(r"^(\s*)([-+#=]|\d+[.)])")
 
 
+def _code(text: Any, pattern: str) -> str:
+    """Payload text as a code span only when it is what lineage writes there, else escaped."""
+    return f"`{text}`" if re.fullmatch(pattern, str(text)) else esc(text)
+
+
+def _signature_lines(cp: dict[str, Any] | None) -> list[str]:
+    """The last checkpoint's signature, as the HTML report's `signature_line` says it:
+    whose key, whether it holds, and whether the recorder signed its own history."""
+    if not cp:
+        return []
+    s = cp.get("signature")
+    if not s:
+        return [f"- The last checkpoint (event {cp['event']}) is not signed; `lineage verify --record --sign KEYFILE` "
+                "records a signed one."]
+    command = f"lineage verify --head {cp['head']} --key KEYFILE.pub"
+    held = "the signature holds" if s["valid"] else f"**the signature does not hold** ({esc(s['problem'])})"
+    by = f" (recorded by {esc(s['signed_by_account'])})" if s.get("signed_by_account") else ""
+    note = str(s.get("note") or "")
+    key = _code(s["fingerprint"], "SHA256:[0-9a-f]{64}")
+    return [f"- **Signature**: checkpoint event {cp['event']} is signed by key {key}: {held}. "
+            f"{esc(note[:1].upper() + note[1:])}{by}. Check it with the key you trust: "
+            f"{_code(command, 'lineage verify --head [0-9a-f]{64} --key KEYFILE.pub')}."]
+
+
 def esc(value: Any) -> str:
     """A user string made inert for Markdown (and for the HTML a renderer may pass through)."""
     if value is None:
@@ -106,6 +130,7 @@ def _integrity(d: dict[str, Any]) -> list[str]:
     if ch.get("first_bad"):
         chain_line += f" First bad event: {ch['first_bad']}."
     out.append(chain_line)
+    out.extend(_signature_lines(cp))
     bad = [x for x in i["files"] if x["status"] in ("changed", "missing", "unreadable")]
     out.append(f"- **Files on disk** ({'ok' if not bad else 'FAILED'}): {len(i['files'])} files re-hashed and compared "
                f"with their recorded digests.")

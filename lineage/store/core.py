@@ -1619,6 +1619,10 @@ class Store:
         """See `ledger.checkpoints`."""
         return _ledger.checkpoints(self)
 
+    def event_with_hash(self, prefix: str) -> int | None:
+        """See `ledger.event_with_hash`."""
+        return _ledger.event_with_hash(self, prefix)
+
     # (the reads that serve reports, audits and the API rather than writes live in
     # the query layer: lineage/query/rows.py, issue 10)
 

@@ -50,6 +50,9 @@ class VerifyReport:
     head_found: bool | None = None
     #: caches (outside the chain) found stale and rebuilt: not tampering with evidence
     repaired: list[str] = field(default_factory=list)
+    #: with a trusted key (`Lineage.verify(key=...)`): the checkpoints that key signed
+    #: which hold and vouch for a head of this ledger; None when no key was given
+    trusted_checkpoints: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly DESIGN.md §5's shape. Where an incremental check started is
@@ -220,7 +223,9 @@ def verify(store: Store, *, head: str | None = None, record: bool = False, since
     are checked against the evidence and repaired; that is reported in
     ``.repaired``, never as tampering.
     """
-    want_head = head.lower() if head else None
+    # `head is not None`, not `if head`: an empty --head (a failed `HEAD=$(…)` in a script)
+    # is a malformed head, never a silent plain verify
+    want_head = head.lower() if head is not None else None
     if want_head is not None and (len(want_head) < 12 or not all(c in "0123456789abcdef" for c in want_head)):
         # a short prefix would match some event of almost any history
         raise BadArgumentError(f"--head takes the hex head hash `lineage verify` printed (at least 12 digits), not {head!r}")
@@ -576,6 +581,16 @@ def checkpoints(store: Store) -> list[Event]:
     """Every checkpoint event, oldest first (found through the events_checkpoint index)."""
     seqs = [r[0] for r in store.conn.execute("SELECT seq FROM events WHERE type = 'checkpoint' ORDER BY seq")]
     return [e for e in (store.event(s) for s in seqs) if e is not None]
+
+
+def event_with_hash(store: Store, prefix: str) -> int | None:
+    """The number of the first event whose stored hash starts with the hex ``prefix``
+    (a head remembered elsewhere), or None."""
+    want = prefix.lower()
+    for seq, h in store.conn.execute("SELECT seq, hash FROM events ORDER BY seq"):
+        if str(h).startswith(want):
+            return int(seq)
+    return None
 
 
 def _order_problem(table: str, early_event: Any, early_pk: Any, late_event: Any, late_pk: Any) -> str:
