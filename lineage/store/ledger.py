@@ -587,10 +587,9 @@ def event_with_hash(store: Store, prefix: str) -> int | None:
     """The number of the first event whose stored hash starts with the hex ``prefix``
     (a head remembered elsewhere), or None."""
     want = prefix.lower()
-    for seq, h in store.conn.execute("SELECT seq, hash FROM events ORDER BY seq"):
-        if str(h).startswith(want):
-            return int(seq)
-    return None
+    # (hex text sorts as its digits: the prefix's range, compared in SQL, not row by row in Python)
+    row = store.conn.execute("SELECT min(seq) FROM events WHERE hash >= ? AND hash < ?", (want, want + "g")).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def _order_problem(table: str, early_event: Any, early_pk: Any, late_event: Any, late_pk: Any) -> str:
