@@ -1053,10 +1053,15 @@ def verify(state: State, head: str | None, record: bool, since_checkpoint: bool,
             click.echo(f"  - {p}", err=True)
         if len(report.problems) > 20:
             click.echo(f"  … and {len(report.problems) - 20} more", err=True)
-        # the chain recomputed over a damaged ledger: shown for comparison, never to be
-        # written down as the head to check against later
-        click.echo(f"head: {report.head} ({report.events} events, recomputed over the damaged ledger: "
-                   "not a head to remember)", err=True)
+        if key is not None and report.first_bad is None and report.head_found is not False:
+            # (only the key's vouching failed: the ledger itself replayed clean)
+            click.echo(f"head: {report.head} ({report.events} events: the ledger replays intact, but no checkpoint "
+                       "signed by the given key vouches for it)", err=True)
+        else:
+            # the chain recomputed over a damaged ledger: shown for comparison, never to be
+            # written down as the head to check against later
+            click.echo(f"head: {report.head} ({report.events} events, recomputed over the damaged ledger: "
+                       "not a head to remember)", err=True)
     if not report.ok:
         raise SystemExit(1)
 

@@ -115,6 +115,9 @@ def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"ok: {count} events, head {head}"
     assert report.ok
+    missing = tmp_path / "no-such.db"  # (read only: a mistyped path is an error, not a new empty store)
+    assert subprocess.run([sys.executable, str(script), str(missing)], capture_output=True).returncode != 0
+    assert not missing.exists()
     blanked = tmp_path / "blanked.db"
     with sqlite3.connect(db) as src, sqlite3.connect(blanked) as dst:
         src.backup(dst)
