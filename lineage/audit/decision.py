@@ -244,6 +244,17 @@ def sparse_rows(features: list[str], rows: list[dict[str, Any]]) -> Any:
                          shape=(len(rows), len(features)))
 
 
+
+def _linear_row(model: Any, output: Any, units: str) -> tuple[Any, str]:
+    """A linear model's coefficients for ``output`` (its class's row when it has one a
+    class), and the units its contributions are in."""
+    import numpy as np
+
+    coef = np.atleast_2d(np.asarray(model.coef_, dtype=float))
+    classes = list(getattr(model, "classes_", []))
+    row = coef[0] if coef.shape[0] == 1 else coef[classes.index(output) if output in classes else 0]
+    return row, (f"decision function of class {output!r}" if coef.shape[0] > 1 else units)
+
 def _sparse_reasons(model: Any, features: list[str], inputs: dict[str, Any], output: Any,
                     linear: bool) -> tuple[list[dict[str, Any]], str, str, float]:
     """``(reasons, method, units, score_at_baseline)`` of a wide sparse row against the
@@ -258,11 +269,7 @@ def _sparse_reasons(model: Any, features: list[str], inputs: dict[str, Any], out
     values = x.data.tolist()
     out: list[dict[str, Any]] = []
     if linear:
-        coef = np.atleast_2d(np.asarray(model.coef_, dtype=float))
-        classes = list(getattr(model, "classes_", []))
-        row = coef[0] if coef.shape[0] == 1 else coef[classes.index(output) if output in classes else 0]
-        if coef.shape[0] > 1:
-            units = f"decision function of class {output!r}"
+        row, units = _linear_row(model, output, units)
         for f, j, v in zip(named, x.indices.tolist(), values):
             out.append({"feature": f, "contribution": float(row[j]) * v, "method": "exact (linear)",
                         "value": inputs[f], "baseline": 0.0})
@@ -299,8 +306,6 @@ def reasons(store: Store, facts: Any, inputs: dict[str, Any], output: Any) -> di
     """The explanation of one decision: ``{reasons, method, units, baseline, baseline_source,
     score_at_baseline, note}``; ``reasons`` is a list of ``{feature, contribution, method,
     value, baseline}``, largest absolute contribution first."""
-    import numpy as np
-
     empty: dict[str, Any] = {"reasons": [], "method": None, "units": None, "baseline": None,
                              "baseline_source": None, "score_at_baseline": None, "note": ""}
     model, why = load_model(store, facts.model)
@@ -337,11 +342,7 @@ def reasons(store: Store, facts: Any, inputs: dict[str, Any], output: Any) -> di
             base_score = float(score(_frame(model, features, [base]))[0])
             out: list[dict[str, Any]] = []
             if linear:
-                coef = np.atleast_2d(np.asarray(model.coef_, dtype=float))
-                classes = list(getattr(model, "classes_", []))
-                row = coef[0] if coef.shape[0] == 1 else coef[classes.index(output) if output in classes else 0]
-                if coef.shape[0] > 1:
-                    units = f"decision function of class {output!r}"
+                row, units = _linear_row(model, output, units)
                 method = EXACT_LINEAR.format(units=units)
                 for j, f in enumerate(features):
                     c = float(row[j]) * (float(inputs[f]) - float(base[f]))
