@@ -24,7 +24,7 @@ import pickle
 import stat as stat_mod
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from lineage.errors import InvalidInputError, foreign
@@ -45,6 +45,8 @@ __all__ = [
     "FileDigest",
     "ProgressCallback",
     "StatKey",
+    "canonical_csr",
+    "dense_row_blocks",
     "describe_file",
     "hash_array",
     "hash_bytes",
@@ -52,8 +54,10 @@ __all__ = [
     "hash_file",
     "hash_frame",
     "hash_model",
+    "hash_sparse",
     "hash_text",
     "hash_tree",
+    "is_sparse",
     "row_digests",
     "stat_key",
 ]
@@ -606,6 +610,26 @@ def is_sparse(obj: Any) -> bool:
     return type(obj).__module__.startswith("scipy.sparse") and hasattr(obj, "tocsr") and hasattr(obj, "nnz")
 
 
+def canonical_csr(mat: Any, failure: str) -> Any:
+    """A copy of a scipy.sparse matrix in canonical CSR form: duplicates summed, column
+    indices sorted, stored zeros dropped, so equal matrices have equal parts whatever
+    their format. ``failure`` begins the one-line error when scipy refuses it."""
+    with foreign(f"{failure}: {{reason}}"):
+        csr = mat.tocsr(copy=True)
+        csr.sum_duplicates()  # (sorts the indices too)
+        csr.eliminate_zeros()
+    return csr
+
+
+def dense_row_blocks(csr: Any) -> Iterator[Any]:
+    """The rows of a 2-D CSR matrix as dense arrays, in order, `_DENSE_CHUNK` values at
+    a time: a narrow sparse input read as the dense rows it stands for, in bounded memory."""
+    n, width = (int(d) for d in csr.shape)
+    step = max(1, _DENSE_CHUNK // max(width, 1))
+    for start in range(0, n, step):
+        yield csr[start:start + step].toarray()
+
+
 def hash_sparse(mat: Any) -> str:
     """Return the SHA-256 hex digest of a scipy.sparse matrix, by value.
 
@@ -617,10 +641,7 @@ def hash_sparse(mat: Any) -> str:
     """
     import numpy as np
 
-    with foreign(f"cannot hash a {type(mat).__qualname__} as a dataset: {{reason}}"):
-        csr = mat.tocsr(copy=True)
-        csr.sum_duplicates()  # (sorts the indices too)
-        csr.eliminate_zeros()
+    csr = canonical_csr(mat, f"cannot hash a {type(mat).__qualname__} as a dataset")
     h = hashlib.sha256(b"scipy.sparse|csr|" + _array_header(csr.dtype, tuple(csr.shape)))
     for part in (csr.data, csr.indices.astype(np.int64, copy=False), csr.indptr.astype(np.int64, copy=False)):
         _update_framed(h, _byte_view(np.asarray(part)))
@@ -962,17 +983,10 @@ def _sparse_row_digests(mat: Any) -> list[str]:
 
     if len(mat.shape) != 2:
         raise InvalidInputError(f"cannot split a {len(mat.shape)}-D sparse array into rows; pass a 2-D one")
-    with foreign(f"cannot split a {type(mat).__qualname__} into rows: {{reason}}"):
-        csr = mat.tocsr(copy=True)
-        csr.sum_duplicates()  # (sorts the indices too)
-        csr.eliminate_zeros()
+    csr = canonical_csr(mat, f"cannot split a {type(mat).__qualname__} into rows")
     n, width = (int(d) for d in csr.shape)
     if width <= SPARSE_DENSE_WIDTH:
-        step = max(1, _DENSE_CHUNK // max(width, 1))
-        out: list[str] = []
-        for start in range(0, n, step):
-            out += _array_row_digests(csr[start:start + step].toarray())
-        return out
+        return [d for block in dense_row_blocks(csr) for d in _array_row_digests(block)]
     base = hashlib.sha256(b"scipy.sparse.row|" + _array_header(csr.dtype, (width,)))
     data = np.ascontiguousarray(csr.data)
     indices = csr.indices.astype(np.int64)

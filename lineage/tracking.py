@@ -1085,14 +1085,10 @@ def _sparse_input_rows(mat: Any, names: list[str]) -> list[dict[str, Any]]:
     does not name is 0: `audit.decision.sparse_rows` rebuilds it as a CSR row."""
     if len(mat.shape) != 2:
         raise InvalidInputError(f"cannot keep the rows of a {len(mat.shape)}-D sparse array; pass a 2-D one")
-    csr = mat.tocsr(copy=True)
-    csr.sum_duplicates()
-    csr.eliminate_zeros()
+    csr = hashing.canonical_csr(mat, f"cannot keep the rows of a {type(mat).__qualname__}")
     n, width = (int(d) for d in csr.shape)
     if width <= hashing.SPARSE_DENSE_WIDTH:
-        step = max(1, (1 << 20) // max(width, 1))
-        return [dict(zip(names, map(_plain_value, row)))
-                for start in range(0, n, step) for row in csr[start:start + step].toarray().tolist()]
+        return [dict(zip(names, map(_plain_value, row))) for block in hashing.dense_row_blocks(csr) for row in block.tolist()]
     indptr, indices, data = csr.indptr.tolist(), csr.indices.tolist(), csr.data.tolist()
     return [{names[j]: _plain_value(v) for j, v in zip(indices[indptr[i]:indptr[i + 1]], data[indptr[i]:indptr[i + 1]])}
             for i in range(n)]

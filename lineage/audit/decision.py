@@ -244,16 +244,16 @@ def sparse_rows(features: list[str], rows: list[dict[str, Any]]) -> Any:
                          shape=(len(rows), len(features)))
 
 
-
 def _linear_row(model: Any, output: Any, units: str) -> tuple[Any, str]:
-    """A linear model's coefficients for ``output`` (its class's row when it has one a
-    class), and the units its contributions are in."""
+    """A linear model's coefficients for ``output`` (its class's row when the model has
+    a row per class), and the units its contributions are in."""
     import numpy as np
 
     coef = np.atleast_2d(np.asarray(model.coef_, dtype=float))
     classes = list(getattr(model, "classes_", []))
     row = coef[0] if coef.shape[0] == 1 else coef[classes.index(output) if output in classes else 0]
     return row, (f"decision function of class {output!r}" if coef.shape[0] > 1 else units)
+
 
 def _sparse_reasons(model: Any, features: list[str], inputs: dict[str, Any], output: Any,
                     linear: bool) -> tuple[list[dict[str, Any]], str, str, float]:

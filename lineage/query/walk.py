@@ -45,11 +45,14 @@ def _check_kinds(kinds: Sequence[str] | None) -> set[str] | None:
 
 
 def _check_depth(depth: int | None) -> int | None:
-    if depth is None:
-        return None
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-        raise InvalidInputError(f"depth must be a whole number of hops (0 or more), got {depth!r}")
-    return depth
+    return _whole_number(depth, "depth", " of hops")
+
+
+def _whole_number(value: int | None, name: str, unit: str = "") -> int | None:
+    """``value`` when None or a whole number (0 or more); else InvalidInputError."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidInputError(f"{name} must be a whole number{unit} (0 or more), got {value!r}")
+    return value
 
 
 # the relation a contracted edge gets, by the PROV classes at its ends
@@ -204,9 +207,7 @@ def impact(store: Store, ref: str, *, include_predictions: bool = False, depth: 
     """
     root = resolve_root(store, ref)
     depth = _check_depth(depth)
-    if max_predictions is not None and (isinstance(max_predictions, bool) or not isinstance(max_predictions, int)
-                                        or max_predictions < 0):
-        raise InvalidInputError(f"max_predictions must be a whole number (0 or more), got {max_predictions!r}")
+    _whole_number(max_predictions, "max_predictions")
     bridges = find_bridges(store)
     if depth is None:
         ids = reachable_ids(store, [root], upstream=False, bridges=bridges)

@@ -147,8 +147,7 @@ def _overflow_label(group: Node, d: Mapping[str, Any], downstream: bool) -> Any:
     """A leaf for what the cut hid next to ONE node: the edge's ``hidden`` count (set by
     `limit_nodes`: that node's own hidden neighbours), never the group's, which counts
     every hidden node of the kind under every parent ("generated 2,895 more models"
-    under a run that made one). The
-    leaf is not expanded: what lies below hidden nodes is hidden too, and the footer
+    under a run that made one). The leaf is not expanded: what lies below hidden nodes is hidden too, and the footer
     (`_hidden_note`) counts it."""
     from rich.text import Text
 

@@ -93,7 +93,6 @@ _RUN_STATE_UNION = (
 )
 
 
-
 def _file_identity(path: Path) -> tuple[int, int] | None:
     """The device and inode of a file (None when it is gone): the same while the file
     is the one opened, whatever is written to it."""
@@ -102,6 +101,7 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
+
 
 @functools.lru_cache(maxsize=4096)
 def _parsed_output(text: str) -> Any:
