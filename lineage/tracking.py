@@ -1071,10 +1071,17 @@ def _input_rows(store: Store, model_ref: str, inputs: Any, n: int) -> list[dict[
 
 
 def _feature_names(store: Store, model_ref: str, width: int) -> list[str]:
-    """The model's recorded feature names when there are ``width`` of them, else ``x0``, ``x1``, …"""
+    """`feature_names` of the stored model ``model_ref``."""
     node = store.get_node(model_ref)
-    recorded = (node.attrs.get("feature_names") if node is not None else None) or []
-    return [str(x) for x in recorded] if len(recorded) == width else [f"x{i}" for i in range(width)]
+    return feature_names(node.attrs.get("feature_names") if node is not None else None, width)
+
+
+def feature_names(recorded: Sequence[Any] | None, width: int) -> list[str]:
+    """The names a kept input row gives a model's ``width`` features: its recorded
+    ``feature_names`` when there are as many, else ``x0``, ``x1``, … (an explanation
+    reads the row back by the same names: `audit.decision.model_features`)."""
+    given = recorded or []
+    return [str(x) for x in given] if len(given) == width else [f"x{i}" for i in range(width)]
 
 
 def _sparse_input_rows(mat: Any, names: list[str]) -> list[dict[str, Any]]:

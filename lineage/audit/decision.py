@@ -42,6 +42,7 @@ from .. import internal
 from ..errors import InvalidInputError, foreign, log
 from ..query import rows as query_rows
 from ..store import Store
+from ..tracking import feature_names
 
 EXACT_LINEAR = "exact (linear): coefficient × (value − baseline mean), in {units}"
 REPLACEMENT = ("replacement (model-agnostic, local): change in {units} when this feature alone is set to its "
@@ -209,8 +210,7 @@ def model_features(model: Any, recorded: dict[str, Any]) -> list[str] | None:
     width = getattr(model, "n_features_in_", None) or recorded.get("n_features")
     if not isinstance(width, int) or width <= 0:
         return None
-    given = recorded.get("feature_names") or []
-    return [str(n) for n in given] if len(given) == width else [f"x{i}" for i in range(width)]
+    return feature_names(recorded.get("feature_names"), width)
 
 
 def is_sparse_row(features: list[str] | None, inputs: dict[str, Any]) -> bool:
