@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInputError
+from .errors import BadArgumentError, InvalidInputError
 
 ALGORITHM = "ed25519"
 
@@ -108,34 +108,45 @@ def load_private(path: str | os.PathLike[str]) -> Any:
 def trusted_fingerprint(key: str | os.PathLike[str]) -> str:
     """The fingerprint of the key an auditor trusts, given as its public key file (PEM, as
     `keygen` writes ``KEYFILE.pub``) or as the fingerprint itself (``SHA256:`` and 64 hex
-    digits, as `keygen` prints it). Raises InvalidInputError, in one line, for a file that
-    is missing, unreadable or a directory, a private key (give its ``.pub``), a key of
-    another kind, or anything else.
+    digits, as `keygen` prints it).
+
+    Raises, in one line, BadArgumentError (bad usage, exit 2) for a key of the wrong
+    form: an empty one, a malformed fingerprint, a file that holds a private key (give
+    its ``.pub``), a key of another kind, or anything else; and InvalidInputError (exit
+    1, as for any file) for a file that is missing, unreadable or a directory.
     """
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     ed25519 = _crypto()
     text = os.fspath(key)
+    if not text:  # a failed `KEY=$(…)` in a script: never read as the working directory
+        raise BadArgumentError("--key takes a public key file (KEYFILE.pub) or a fingerprint (SHA256: and 64 hex "
+                               "digits), not an empty string")
     if isinstance(text, str) and text.upper().startswith("SHA256:") and not Path(text).expanduser().exists():
         hexpart = text.split(":", 1)[1].strip().lower()
         if len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
-            raise InvalidInputError(f"{text!r} is not a key fingerprint: `lineage keygen` prints SHA256: and 64 hex digits")
+            raise BadArgumentError(f"{text!r} is not a key fingerprint: `lineage keygen` prints SHA256: and 64 hex digits")
         return "SHA256:" + hexpart
     p = Path(key).expanduser()
     try:
         data = p.read_bytes()
-    except OSError as exc:
+    except OSError as exc:  # (a file that is not there is exit 1, like any missing file: DESIGN.md §5)
         raise InvalidInputError(f"cannot read the public key file {p}: {exc.strerror or exc}") from None
+    # the file is there but is not a trusted key's form: bad usage of --key, as a malformed fingerprint is
     if b"PRIVATE KEY" in data:
-        raise InvalidInputError(f"{p} is a private key; check signatures with its public key ({p.name}.pub), "
-                                "which is all an auditor needs")
+        raise BadArgumentError(f"{p} is a private key; check signatures with its public key ({p.name}.pub), "
+                               "which is all an auditor needs")
     try:
         public = serialization.load_pem_public_key(data)
     except (ValueError, TypeError):
-        raise InvalidInputError(f"{p} is not a PEM public key (the KEYFILE.pub `lineage keygen` writes) "
-                                "nor a fingerprint (SHA256: and 64 hex digits)") from None
+        raise BadArgumentError(f"{p} is not a PEM public key (the KEYFILE.pub `lineage keygen` writes) "
+                               "nor a fingerprint (SHA256: and 64 hex digits)") from None
+    except UnsupportedAlgorithm:  # a well-formed PEM key of a type cryptography does not know (its OID)
+        raise BadArgumentError(f"{p} holds a public key of a kind lineage cannot read; signed checkpoints use "
+                               "Ed25519 keys (`lineage keygen`)") from None
     if not isinstance(public, ed25519.Ed25519PublicKey):
-        raise InvalidInputError(f"{p} holds a {type(public).__name__}; signed checkpoints use Ed25519 keys (`lineage keygen`)")
+        raise BadArgumentError(f"{p} holds a {type(public).__name__}; signed checkpoints use Ed25519 keys (`lineage keygen`)")
     return fingerprint(_raw_public(public))
 
 

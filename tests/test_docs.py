@@ -4,7 +4,9 @@ quickstart runs, the integrity page's verifier agrees with lineage, links resolv
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -12,7 +14,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -82,12 +86,17 @@ def test_readme_quickstart_runs(tmp_path: Path) -> None:
         assert lg.verify().ok
 
 
-def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None:
-    text = (DOCS / "integrity.md").read_text(encoding="utf-8")
-    m = re.search(r"<!-- reference-verifier -->\n```python\n(.*?)^```", text, flags=re.S | re.M)
+def _reference_verifier(tmp_path: Path) -> Path:
+    m = re.search(r"<!-- reference-verifier -->\n```python\n(.*?)^```", (DOCS / "integrity.md").read_text(encoding="utf-8"),
+                  flags=re.S | re.M)
     assert m, "docs/integrity.md lost its reference verifier"
     script = tmp_path / "verify.py"
     script.write_text(m.group(1))
+    return script
+
+
+def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None:
+    script = _reference_verifier(tmp_path)
     db = tmp_path / ".lineage" / "lineage.db"
     import numpy as np
     from sklearn.dummy import DummyClassifier
@@ -131,6 +140,128 @@ def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None
     conn.close()
     tampered = subprocess.run([sys.executable, str(script), str(db)], capture_output=True, text=True)
     assert tampered.returncode != 0 and "rows edited" in tampered.stderr
+
+
+def _edit_and_rechain(src: Path, dst: Path, seq: int, edit: Callable[[dict[str, Any]], None]) -> None:
+    """A copy of the store at ``src`` in which event ``seq``'s payload is edited and its
+    digest and every later hash recomputed, as an insider with write access can: the
+    chain holds again, so only a signature can catch it."""
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    con = sqlite3.connect(dst)
+    body = json.loads(con.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()[0])
+    edit(body)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    con.execute("UPDATE events SET payload = ?, payload_digest = ? WHERE seq = ?",
+                (text, hashlib.sha256(text.encode()).hexdigest(), seq))
+    h = bytes(32)
+    for s, type_, pd, rd in con.execute("SELECT seq, type, payload_digest, rows_digest FROM events ORDER BY seq").fetchall():
+        h = hashlib.sha256(h + type_.encode() + b"\x00" + bytes.fromhex(pd) + bytes.fromhex(rd)).digest()
+        con.execute("UPDATE events SET hash = ? WHERE seq = ?", (h.hex(), s))
+    con.commit()
+    con.close()
+
+
+def test_the_integrity_page_verifier_checks_signed_checkpoints_with_the_key_given(tmp_path: Path) -> None:
+    # an auditor's own check of what lineage signs: with --key it must check the
+    # signature over exactly lineage's message, and never pass what it did not check
+    pytest.importorskip("cryptography")
+    from lineage import signing
+
+    script = _reference_verifier(tmp_path)
+    db = tmp_path / "signed" / "lineage.db"
+    auditor = signing.keygen(tmp_path / "auditor")
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n")
+    with lineage.open(db) as lg:
+        with lg.start_run("fit", params={"C": 1}) as run:
+            run.log_input(lg.log_dataset(tmp_path / "d.csv", name="d"))
+        assert lg.verify_signed(auditor["private"]).ok
+        cp = lg.store.last_checkpoint()
+        lg.annotate("d", "limitations", "after the signature: checked, not vouched for")
+        count, head = lg.store.head()
+        assert lg.verify(key=auditor["public"]).ok
+
+    def check(store: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), str(store), *args], capture_output=True, text=True, env=env)
+
+    # the right key, as its file or its fingerprint: the ledger line as without a key, then what it vouches for
+    for key in (auditor["public"], auditor["fingerprint"]):
+        out = check(db, "--key", key)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == [f"ok: {count} events, head {head}",
+                                           f"signed: the key {auditor['fingerprint']} vouches for events "
+                                           f"1-{cp.payload['verified_through']} (checkpoint event {cp.seq})"]
+    assert check(db).stdout == f"ok: {count} events, head {head}\n"  # without --key: as before
+
+    # a well-formed key that signed nothing here
+    stranger = signing.keygen(tmp_path / "stranger")
+    out = check(db, "--key", stranger["public"])
+    assert out.returncode == 1 and "no checkpoint signed by the key" in out.stderr and "ok:" not in out.stdout
+
+    # the signature tampered with (flipped bit), the chain recomputed over it
+    def flip(body: dict[str, Any]) -> None:
+        sig = bytearray.fromhex(body["signature"]["signature"])
+        sig[0] ^= 1
+        body["signature"]["signature"] = sig.hex()
+
+    forged = tmp_path / "forged.db"
+    _edit_and_rechain(db, forged, cp.seq, flip)
+    assert check(forged).returncode == 0  # the chain alone cannot see it
+    out = check(forged, "--key", auditor["public"])
+    assert out.returncode == 1 and f"event {cp.seq}: the checkpoint's signature does not match" in out.stderr
+    with lineage.open(forged) as again:
+        assert not again.verify(key=auditor["public"]).ok  # lineage agrees
+
+    # the history the key vouched for rewritten before the checkpoint, everything re-chained
+    rewritten = tmp_path / "rewritten.db"
+    _edit_and_rechain(db, rewritten, 1, lambda body: body.update(at="2000-01-01T00:00:00Z"))
+    assert check(rewritten).returncode == 0
+    out = check(rewritten, "--key", auditor["fingerprint"])
+    assert out.returncode == 1 and "which this store no longer carries" in out.stderr
+    with lineage.open(rewritten) as again:
+        assert not again.verify(key=auditor["public"]).ok
+
+    # pushed elsewhere, the checkpoint is numbered as in this store: its signature is
+    # still checked there, but the stand-alone check does not follow the push's link
+    pushed = tmp_path / "pushed" / "lineage.db"
+    with lineage.open(db) as lg:
+        lg.push(pushed)
+    out = check(pushed, "--key", auditor["public"])
+    assert out.returncode == 1 and "no checkpoint signed by the key" in out.stderr
+    pushed_forged = tmp_path / "pushed-forged.db"
+    with lineage.open(pushed) as target:
+        assert target.verify(key=auditor["public"]).ok  # (lineage replays the push back to the signed head)
+        copy = next(s["event"] for s in target.checkpoint_signatures())
+    _edit_and_rechain(pushed, pushed_forged, copy, flip)
+    out = check(pushed_forged, "--key", auditor["public"])
+    assert out.returncode == 1 and f"event {copy}: the checkpoint's signature does not match" in out.stderr
+
+    # a store without a signed checkpoint, given a key
+    unsigned = tmp_path / "unsigned" / "lineage.db"
+    with lineage.open(unsigned) as lg:
+        lg.log_dataset(tmp_path / "d.csv", name="d")
+        assert lg.verify(record=True).ok  # a checkpoint, but not a signed one
+    assert check(unsigned).returncode == 0
+    out = check(unsigned, "--key", auditor["public"])
+    assert out.returncode == 1 and "no checkpoint signed by the key" in out.stderr
+
+    # a malformed key is bad usage, as for `lineage verify --key`
+    (tmp_path / "junk.pub").write_text("not a key")
+    for bad in ("SHA256:zz", "SHA256:0123456789", str(tmp_path / "junk.pub"), auditor["private"]):
+        out = check(db, "--key", bad)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, (bad, out.stderr)
+
+    # without `cryptography` a key cannot be checked: fail, and say why
+    shim = tmp_path / "no-cryptography" / "cryptography"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('cryptography is not installed here')\n")
+    env = {**os.environ, "PYTHONPATH": str(shim.parent)}
+    out = check(db, "--key", auditor["public"], env=env)
+    assert out.returncode == 1 and "needs the cryptography package" in out.stderr and not out.stdout
+    assert check(db, env=env).returncode == 0  # the ledger alone needs only the standard library
+    out = subprocess.run([sys.executable, "-O", str(script), str(db), "--key", auditor["public"]],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "without python -O" in out.stderr  # -O would skip every assert
 
 
 def _links(path: Path) -> list[str]:

@@ -3,6 +3,7 @@ signature, and the report naming the key and whether it is the recorder's own.""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import stat
@@ -190,20 +191,46 @@ def test_verify_key_trusts_only_the_auditors_key(lg: lineage.Lineage, tmp_path: 
 
 
 def test_verify_key_bad_input_is_one_line(lg: lineage.Lineage, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
     _model(lg, tmp_path)
     db = str(lg.store.path)
     runner = CliRunner()
     got = signing.keygen(tmp_path / "auditor")
     (tmp_path / "junk.pub").write_text("not a key")
-    cases = {str(tmp_path / "missing.pub"): "cannot read the public key file",
-             str(tmp_path): "cannot read the public key file",
-             got["private"]: "is a private key; check signatures with its public key",
-             str(tmp_path / "junk.pub"): "is not a PEM public key",
-             "SHA256:1234": "is not a key fingerprint"}
-    for key, message in cases.items():
+    (tmp_path / "x25519.pub").write_bytes(x25519.X25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    # a well-formed SubjectPublicKeyInfo whose algorithm (OID 1.2.3.4) cryptography does not know
+    spki = bytes.fromhex("302a300506032a0304032100") + b"\x11" * 32
+    (tmp_path / "unknown.pub").write_bytes(b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(spki)
+                                           + b"-----END PUBLIC KEY-----\n")
+    # a key of the wrong form is bad usage (exit 2), as a malformed --head is; a file that
+    # is not there is exit 1, as any missing file is (DESIGN.md §5)
+    cases = {str(tmp_path / "missing.pub"): (1, "cannot read the public key file"),
+             str(tmp_path): (1, "cannot read the public key file"),
+             got["private"]: (2, "is a private key; check signatures with its public key"),
+             str(tmp_path / "junk.pub"): (2, "is not a PEM public key"),
+             str(tmp_path / "x25519.pub"): (2, "holds a"),
+             str(tmp_path / "unknown.pub"): (2, "holds a public key of a kind lineage cannot read"),
+             "SHA256:1234": (2, "is not a key fingerprint"),
+             "SHA256:zz": (2, "is not a key fingerprint"),
+             "SHA256:" + "0123456789": (2, "is not a key fingerprint"),
+             "": (2, "not an empty string")}
+    for key, (code, message) in cases.items():
         res = runner.invoke(cli, ["--db", db, "verify", "--key", key])
-        assert res.exit_code == 1, (key, res.output)
-        assert message in res.output and "Traceback" not in res.output and res.output.count("\n") == 1
+        assert res.exit_code == code, (key, res.output)
+        assert message in res.output and "Traceback" not in res.output and res.output.count("\n") == 1, (key, res.output)
+        assert not isinstance(res.exception, Exception) or isinstance(res.exception, SystemExit), (key, res.exception)
+    # a well-formed key that vouches for nothing here stays a failed check (exit 1), not bad usage
+    stranger = signing.keygen(tmp_path / "stranger")
+    for key in (stranger["public"], stranger["fingerprint"]):
+        assert runner.invoke(cli, ["--db", db, "verify", "--key", key]).exit_code == 1
+    # the Python side: the same keys raise InvalidInputError (its BadArgumentError), before any work
+    for key in ("SHA256:zz", "SHA256:0123456789", str(tmp_path / "junk.pub"), ""):
+        with pytest.raises(lineage.InvalidInputError) as caught:
+            lg.verify(key=key)
+        assert caught.value.exit_code == 2, key
     res = runner.invoke(cli, ["--db", db, "verify", "--record", "--sign", got["private"], "--key", got["public"]])
     assert res.exit_code == 2
 
