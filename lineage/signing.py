@@ -87,6 +87,7 @@ def keygen(path: str | os.PathLike[str]) -> dict[str, str]:
 def load_private(path: str | os.PathLike[str]) -> Any:
     """The Ed25519 private key in a PEM file; raises InvalidInputError when the file is
     missing, unreadable, encrypted or holds another kind of key."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
 
     ed25519 = _crypto()
@@ -97,7 +98,7 @@ def load_private(path: str | os.PathLike[str]) -> Any:
         raise InvalidInputError(f"cannot read the key file {p}: {exc.strerror or exc}") from None
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # (the last: a PEM key of a kind it cannot read)
         raise InvalidInputError(f"{p} is not an unencrypted PEM private key (make one with `lineage keygen`): "
                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if not isinstance(key, ed25519.Ed25519PrivateKey):

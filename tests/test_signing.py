@@ -235,6 +235,20 @@ def test_verify_key_bad_input_is_one_line(lg: lineage.Lineage, tmp_path: Path) -
     assert res.exit_code == 2
 
 
+
+def test_signing_with_a_key_of_an_unknown_kind_is_one_line(lg: lineage.Lineage, tmp_path: Path) -> None:
+    # a well-formed PKCS#8 private key whose algorithm (OID 1.2.3.4) cryptography does
+    # not know: `verify --record --sign` printed its UnsupportedAlgorithm as a traceback
+    _model(lg, tmp_path)
+    der = bytes.fromhex("302e020100300506032a030404220420") + b"\x11" * 32
+    key = tmp_path / "unknown.key"
+    key.write_bytes(b"-----BEGIN PRIVATE KEY-----\n" + base64.encodebytes(der) + b"-----END PRIVATE KEY-----\n")
+    events = lg.store.head()[0]
+    res = CliRunner().invoke(cli, ["--db", str(lg.store.path), "verify", "--record", "--sign", str(key)])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit), res.output
+    assert "is not an unencrypted PEM private key" in res.output and res.output.count("\n") == 1, res.output
+    assert lg.store.head()[0] == events  # no checkpoint recorded unsigned instead
+
 def test_markdown_report_shows_the_checkpoint_signature(lg: lineage.Lineage, tmp_path: Path) -> None:
     # docs/audit.md: a report shows the key that signed the last checkpoint and whether
     # it holds; the Markdown report (read on paper like the HTML one) said nothing
