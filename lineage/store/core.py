@@ -647,39 +647,46 @@ class Store:
         ``rows`` maps a recorded table to tuples of its content columns
         (RECORD_TABLES order). The event's payload gets ``at`` and ``actor`` added.
         """
+        local = self._local_state()
+        if local.unit and local.depth > 0:  # (inside another `atomic()` block: `atomic` would add nothing)
+            return self._append(local, type_, payload, rows or {})
         with self.atomic():
-            seq, prev = self.head()
-            seq += 1
-            conn = self.conn
-            rows_hash = hashlib.sha256()
-            # every row encoded and checked before the first is written: a refused call
-            # inside a batch changes nothing (`_guarded`)
-            tables: list[tuple[str, list[tuple[Any, ...]]]] = []
-            rows = rows or {}
-            for table in _digest_order(rows):
-                coerced = []
-                for r in rows[table]:
-                    values, digest = encode_row(table, r)  # (= _coerce and row_digest, in one pass)
-                    coerced.append(values)
-                    rows_hash.update(digest)
-                if not coerced:
-                    continue
-                if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
-                    bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
-                    if bad:
-                        raise WriteRefusedError(f"refused: {bad}")
-                tables.append((table, coerced))
-            body = {"at": now_iso(), "actor": self.actor, **payload}
-            with self._sending():  # (nothing below reads: a server gets it all in one round trip)
-                for table, coerced in tables:
-                    conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
-                    if table == "params" and self._local.params:
-                        self._note_params(coerced)
-                    if table == "edges" and self._local.edges:
-                        self._note_edges(coerced)
-                    if table == "run_states":
-                        self._track_open_runs(coerced)
-                return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
+            return self._append(local, type_, payload, rows or {})
+
+    def _append(self, local: threading.local, type_: str, payload: Mapping[str, Any],
+                rows: Mapping[str, Iterable[Sequence[Any]]]) -> int:
+        """`write`'s work, inside its transaction."""
+        seq, prev = local.head or self.head()
+        seq += 1
+        conn = local.conn
+        rows_hash = hashlib.sha256()
+        # every row encoded and checked before the first is written: a refused call
+        # inside a batch changes nothing (`_guarded`)
+        tables: list[tuple[str, list[tuple[Any, ...]]]] = []
+        for table in _digest_order(rows):
+            coerced = []
+            for r in rows[table]:
+                values, digest = encode_row(table, r)  # (= _coerce and row_digest, in one pass)
+                coerced.append(values)
+                rows_hash.update(digest)
+            if not coerced:
+                continue
+            if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
+                bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
+                if bad:
+                    raise WriteRefusedError(f"refused: {bad}")
+            tables.append((table, coerced))
+        body = {"at": now_iso(), "actor": self.actor, **payload}
+        with self._sending():  # (nothing below reads: a server gets it all in one round trip)
+            for table, coerced in tables:
+                conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
+                if table == "params" and local.params:
+                    self._note_params(coerced)
+                if table == "edges" and local.edges:
+                    self._note_edges(coerced)
+                if table == "run_states":
+                    self._track_open_runs(coerced)
+            return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
 
     def _sending(self) -> AbstractContextManager[None]:
         """Around a write's statements, none of which reads: on a server the
