@@ -609,6 +609,32 @@ def test_the_documented_verifier_follows_run_erasure_and_the_order_rule(lg: line
     assert out.returncode != 0 and "out of order" in out.stderr
 
 
+def test_an_interrupt_right_after_begin_leaves_no_transaction_open(store: Store, store_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C can land between BEGIN and the write's first statement, where the
+    transaction checks what others committed. It was left open there, holding the
+    store's write lock: this connection's next write failed ("within a transaction")
+    and every other writer waited for the busy timeout."""
+    checked = store._check_others
+
+    def interrupted() -> None:
+        checked()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store, "_check_others", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.add_node(dataset("a1" * 32, "lost"))
+    monkeypatch.undo()
+    assert not store.conn.in_transaction
+    store.add_node(dataset("a2" * 32, "mine"))  # this connection writes again
+    other = Store(store_path, actor=ACTOR)  # and so does another, at once
+    other.add_node(dataset("a3" * 32, "theirs"))
+    names = {n.name for n in other.nodes(kind="dataset")}
+    other.close()
+    assert names == {"mine", "theirs"}
+    assert store.verify().ok
+
+
 # ---------------------------------------------------------------------------
 # bulk writes: never starve other writers, visible only whole
 

@@ -116,6 +116,82 @@ def _output_value(text: str) -> Any:
     return json.loads(text) if isinstance(value, (list, dict)) else value
 
 
+class _Outermost:
+    """A write transaction begun at the outermost level: `Store._transaction`'s first
+    branch, written as a class. Every logged value enters one, and the generator
+    context manager with its helpers (`map_errors`, the connection looked up again)
+    cost about 40,000 of a logged param's 340,000 instructions (issue 16)."""
+
+    __slots__ = ("local", "store", "unit")
+
+    def __init__(self, store: Store, local: threading.local, unit: bool) -> None:
+        self.store, self.local, self.unit = store, local, unit
+
+    def __enter__(self) -> None:
+        store, local = self.store, self.local
+        try:
+            if store._async.pending:
+                store._async.drain()  # what was queued before this write is written before it
+            # Threads of this process queue here, asleep, rather than all polling
+            # SQLite's lock (and fighting for the GIL while one of them holds it)
+            if not store._writer.acquire(timeout=_sqlite.BUSY_SECONDS):
+                raise busy_error(store.path)
+            try:
+                store._begin_tx(local.conn)
+            except BaseException:
+                store._writer.release()
+                raise
+            local.depth = 1
+            local.unit = self.unit
+            local.writing = True
+            local.moment = {}
+            try:
+                store._check_others()
+            except BaseException as exc:
+                self._undo(exc)
+                raise
+        except sqlite3.Error as exc:
+            _sqlite.raise_translated(exc, store.path)
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        store, local = self.store, self.local
+        try:
+            if exc is not None:
+                self._undo(exc)
+            elif local.failed is not None:  # a write inside failed part-way (`_guarded`)
+                refused = _failed_part_way(local.failed, ending=True)
+                self._undo(refused)
+                raise refused
+            else:
+                try:
+                    store._commit_tx(local.conn)
+                except BaseException as err:  # disk full, a deferred constraint, a lost server: nothing half-kept
+                    self._undo(err, committing=True)
+                    raise
+                self._end()
+        except sqlite3.Error as err:
+            _sqlite.raise_translated(err, store.path)
+        if isinstance(exc, sqlite3.Error):  # (else it propagates as it is)
+            _sqlite.raise_translated(exc, store.path)
+
+    def _undo(self, exc: BaseException, *, committing: bool = False) -> None:
+        """Roll back after ``exc``; the caller re-raises it."""
+        try:
+            self.store._forget()  # what it remembered may be undone
+            self.store._rollback_tx(self.local.conn, exc, committing=committing)
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        local = self.local
+        local.depth = 0
+        local.unit = False
+        local.writing = False
+        local.moment = None
+        local.failed = None
+        self.store._writer.release()
+
+
 class Store:
     """A lineage store on one SQLite file. Writes go through `write`; reads are plain."""
 
@@ -368,7 +444,7 @@ class Store:
         local = self._local_state()
         if local.depth > 0:
             return nullcontext() if local.unit else self._guarded(local)
-        return self._transaction(True)
+        return _Outermost(self, local, True)
 
     def transaction_memo(self) -> dict[str, Any] | None:
         """A dict that lives exactly as long as this thread's outermost write
@@ -385,77 +461,41 @@ class Store:
         self._connect_here()
         return self._local
 
+    def _transaction(self, unit: bool) -> AbstractContextManager[None]:
+        """A write transaction at the outermost level (`_Outermost`), a savepoint inside one."""
+        local = self._local_state()
+        return _Outermost(self, local, unit) if local.depth == 0 else self._savepoint(local, unit)
+
     @contextmanager
-    def _transaction(self, unit: bool) -> Iterator[None]:
-        conn = self.conn
-        local = self._local
+    def _savepoint(self, local: threading.local, unit: bool) -> Iterator[None]:
+        """A savepoint inside this thread's write transaction (`transaction` nested)."""
+        conn = local.conn
         outer_unit = local.unit
         with map_errors(self.path):
-            if local.depth == 0:
-                if self._async.pending:
-                    self._async.drain()  # what was queued before this write is written before it
-                # Threads of this process queue here, asleep, rather than all polling
-                # SQLite's lock (and fighting for the GIL while one of them holds it)
-                if not self._writer.acquire(timeout=_sqlite.BUSY_SECONDS):
-                    raise busy_error(self.path)
-                try:
-                    self._begin_tx(conn)
-                    local.depth = 1
-                    local.unit = unit
-                    local.writing = True
-                    local.moment = {}
-                    self._check_others()
-                    try:
-                        yield
-                    except BaseException as exc:
-                        self._forget()  # what it remembered may be undone
-                        self._rollback_tx(conn, exc)
-                        raise
-                    else:
-                        if local.failed is not None:  # a write inside failed part-way (`_guarded`)
-                            self._forget()
-                            refused = _failed_part_way(local.failed, ending=True)
-                            self._rollback_tx(conn, refused)
-                            raise refused
-                        try:
-                            self._commit_tx(conn)
-                        except BaseException as exc:  # disk full, a deferred constraint, a lost server: nothing half-kept
-                            self._forget()
-                            self._rollback_tx(conn, exc, committing=True)
-                            raise
-                    finally:
-                        local.depth = 0
-                        local.unit = False
-                        local.writing = False
-                        local.moment = None
-                        local.failed = None
-                finally:
-                    self._writer.release()
+            if local.failed is not None:
+                raise _failed_part_way(local.failed)
+            # named by depth, so each level's statements are the same text every
+            # time (prepared once, from the connection's statement cache): a name
+            # met again refers to the newest savepoint of that name, this level's
+            name = f"sp{local.depth}"
+            conn.execute(f"SAVEPOINT {name}")
+            local.depth += 1
+            local.unit = unit
+            try:
+                yield
+            except BaseException:
+                self._forget()  # what the savepoint remembered may be undone
+                if conn.in_transaction:  # else the backend already undid it all
+                    with suppress(LineageError):  # (a lost connection: the whole transaction fails anyway)
+                        conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                        conn.execute(f"RELEASE SAVEPOINT {name}")
+                        local.failed = None  # (a write that failed part-way inside is undone with it)
+                raise
             else:
-                if local.failed is not None:
-                    raise _failed_part_way(local.failed)
-                # named by depth, so each level's statements are the same text every
-                # time (prepared once, from the connection's statement cache): a name
-                # met again refers to the newest savepoint of that name, this level's
-                name = f"sp{local.depth}"
-                conn.execute(f"SAVEPOINT {name}")
-                local.depth += 1
-                local.unit = unit
-                try:
-                    yield
-                except BaseException:
-                    self._forget()  # what the savepoint remembered may be undone
-                    if conn.in_transaction:  # else the backend already undid it all
-                        with suppress(LineageError):  # (a lost connection: the whole transaction fails anyway)
-                            conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                            conn.execute(f"RELEASE SAVEPOINT {name}")
-                            local.failed = None  # (a write that failed part-way inside is undone with it)
-                    raise
-                else:
-                    conn.execute(f"RELEASE SAVEPOINT {name}")
-                finally:
-                    local.depth -= 1
-                    local.unit = outer_unit
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            finally:
+                local.depth -= 1
+                local.unit = outer_unit
 
     @contextmanager
     def _guarded(self, local: threading.local) -> Iterator[None]:
@@ -607,39 +647,46 @@ class Store:
         ``rows`` maps a recorded table to tuples of its content columns
         (RECORD_TABLES order). The event's payload gets ``at`` and ``actor`` added.
         """
+        local = self._local_state()
+        if local.unit and local.depth > 0:  # (inside another `atomic()` block: `atomic` would add nothing)
+            return self._append(local, type_, payload, rows or {})
         with self.atomic():
-            seq, prev = self.head()
-            seq += 1
-            conn = self.conn
-            rows_hash = hashlib.sha256()
-            # every row encoded and checked before the first is written: a refused call
-            # inside a batch changes nothing (`_guarded`)
-            tables: list[tuple[str, list[tuple[Any, ...]]]] = []
-            rows = rows or {}
-            for table in _digest_order(rows):
-                coerced = []
-                for r in rows[table]:
-                    values, digest = encode_row(table, r)  # (= _coerce and row_digest, in one pass)
-                    coerced.append(values)
-                    rows_hash.update(digest)
-                if not coerced:
-                    continue
-                if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
-                    bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
-                    if bad:
-                        raise WriteRefusedError(f"refused: {bad}")
-                tables.append((table, coerced))
-            body = {"at": now_iso(), "actor": self.actor, **payload}
-            with self._sending():  # (nothing below reads: a server gets it all in one round trip)
-                for table, coerced in tables:
-                    conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
-                    if table == "params" and self._local.params:
-                        self._note_params(coerced)
-                    if table == "edges" and self._local.edges:
-                        self._note_edges(coerced)
-                    if table == "run_states":
-                        self._track_open_runs(coerced)
-                return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
+            return self._append(local, type_, payload, rows or {})
+
+    def _append(self, local: threading.local, type_: str, payload: Mapping[str, Any],
+                rows: Mapping[str, Iterable[Sequence[Any]]]) -> int:
+        """`write`'s work, inside its transaction."""
+        seq, prev = local.head or self.head()
+        seq += 1
+        conn = local.conn
+        rows_hash = hashlib.sha256()
+        # every row encoded and checked before the first is written: a refused call
+        # inside a batch changes nothing (`_guarded`)
+        tables: list[tuple[str, list[tuple[Any, ...]]]] = []
+        for table in _digest_order(rows):
+            coerced = []
+            for r in rows[table]:
+                values, digest = encode_row(table, r)  # (= _coerce and row_digest, in one pass)
+                coerced.append(values)
+                rows_hash.update(digest)
+            if not coerced:
+                continue
+            if table == "edges":  # every writer's edges, checked against RELATIONS in this one place
+                bad = next(filter(None, (relation_problem(*r[:3]) for r in coerced)), None)
+                if bad:
+                    raise WriteRefusedError(f"refused: {bad}")
+            tables.append((table, coerced))
+        body = {"at": now_iso(), "actor": self.actor, **payload}
+        with self._sending():  # (nothing below reads: a server gets it all in one round trip)
+            for table, coerced in tables:
+                conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
+                if table == "params" and local.params:
+                    self._note_params(coerced)
+                if table == "edges" and local.edges:
+                    self._note_edges(coerced)
+                if table == "run_states":
+                    self._track_open_runs(coerced)
+            return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
 
     def _sending(self) -> AbstractContextManager[None]:
         """Around a write's statements, none of which reads: on a server the

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ..errors import (
     DiskFullError,
@@ -124,10 +124,16 @@ class map_errors:  # (lower case: used as a function, ``with map_errors(path):``
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         if isinstance(exc, sqlite3.Error):
-            mapped = _translate(exc, self.path)
-            if mapped is not None:
-                raise mapped from exc
+            raise_translated(exc, self.path)
         return False
+
+
+def raise_translated(exc: sqlite3.Error, path: Path | str) -> NoReturn:
+    """Raise the lineage error ``exc`` means (`_translate`), or ``exc`` itself."""
+    mapped = _translate(exc, path)
+    if mapped is None:
+        raise exc
+    raise mapped from exc
 
 
 # sqlite3's own statements, called by `_Connection`'s as plain functions: ``super()``
