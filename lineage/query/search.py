@@ -81,6 +81,11 @@ def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
     # the latest value as a scalar subquery: one probe of the (run, …) index per run
     if c.field == "metrics":
         test, args = _value_test(_METRIC_OF_N, c.op, v, numeric_column=True)
+        if c.op == "<>" and isinstance(v, float):
+            # a NaN (kept as NULL) differs from every number, as in MLflow's search;
+            # an absent metric matches nothing
+            return (f"COALESCE({test}, EXISTS (SELECT 1 FROM metrics m WHERE m.run = n.id AND m.key = ? "
+                    f"AND m.grp IS NULL AND {published('m')}))"), [c.key, *args, c.key]
         return test, [c.key, *args]
     if c.field == "status":
         return _value_test(_STATUS_OF_N, c.op, v)
@@ -134,6 +139,8 @@ def _driver(c: Comparison, store: Store) -> tuple[int, str, list[Any]] | None:
         return (1 if eq else 3), f"SELECT t.run FROM tags t WHERE t.key = ? AND {_LATEST_TAG} AND {test}", [c.key, *args]
     if c.field == "metrics":
         test, args = _value_test("m.value", c.op, v, numeric_column=True)
+        if c.op == "<>" and isinstance(v, float):
+            test = f"({test} OR m.value IS NULL)"  # a NaN differs from every number (`_compile`)
         return 2, f"SELECT m.run FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND {test} AND {LATEST_METRIC}", [
             c.key, *args]
     if c.field == "status":
