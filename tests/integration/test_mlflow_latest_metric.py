@@ -128,3 +128,26 @@ def test_the_plugins_mirror_keeps_the_value_mlflow_keeps(_mlflow: Any, tmp_path:
     mirrored = {k: run_id for k, run_id in ((k, lg.get(f"mlflow:{v}").id.split(":", 1)[1]) for k, v in ids.items())}
     mine = _answers(mirror, mirror.get_experiment_by_name("latest").experiment_id, mirrored)
     _agree(mine, theirs)
+
+
+def test_a_metric_relogged_for_a_model_is_mirrored_once_nan_too(_mlflow: Any, tmp_path: Path) -> None:
+    # MLflow 3 logs a run's metrics again with the logged model's id; the mirror keeps
+    # the history MLflow keeps (a NaN, kept as NULL, is recognised as the same value)
+    sklearn = require_module("sklearn.linear_model")
+    import mlflow.sklearn
+
+    project = tmp_path / "p"
+    _mlflow.set_tracking_uri(f"lineage://{project}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with _mlflow.start_run() as run:
+                _mlflow.log_metric("n", math.nan)
+                _mlflow.log_metric("a", 0.5)
+                mlflow.sklearn.log_model(sklearn.LinearRegression().fit([[0], [1]], [0, 1]), name="m")
+        theirs = {k: len(_mlflow.MlflowClient().get_metric_history(run.info.run_id, k)) for k in ("n", "a")}
+    finally:
+        _mlflow.set_tracking_uri(None)
+    lg = lineage.open(project / ".lineage" / "lineage.db")
+    node = lg.get(f"mlflow:{run.info.run_id}")
+    assert {k: len(lg.metric_history(node, k)) for k in ("n", "a")} == theirs == {"n": 1, "a": 1}
