@@ -95,7 +95,7 @@ class MlflowClient(ModelRegistry):
         """Create an experiment; returns its id. Raises WriteRefusedError when it exists."""
         from . import fluent
 
-        return fluent.create_experiment(name, artifact_location, tags)
+        return fluent.create_experiment_on(self._lg, name, tags)  # (in this client's store)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         from .entities import experiment_view
@@ -113,7 +113,7 @@ class MlflowClient(ModelRegistry):
         from . import fluent
         from .entities import paged
 
-        return paged(fluent.search_experiments(view_type, None, filter_string, order_by), max_results, page_token)
+        return paged(fluent.search_experiments_on(self._lg, None, filter_string), max_results, page_token)
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Refused: records are append-only."""
@@ -163,13 +163,13 @@ class MlflowClient(ModelRegistry):
         """Mark a run deleted (see `fluent.delete_run`: the record stays)."""
         from . import fluent
 
-        fluent.delete_run(run_id)
+        fluent.set_lifecycle(self._lg, run_id, "deleted")
 
     def restore_run(self, run_id: str) -> None:
         """Undo `delete_run`."""
         from . import fluent
 
-        fluent.restore_run(run_id)
+        fluent.set_lifecycle(self._lg, run_id, "active")
 
     def search_runs(self, experiment_ids: Sequence[str] | str, filter_string: str = "", run_view_type: Any = None,
                     max_results: int = 1000, order_by: Sequence[str] | None = None, page_token: Any = None) -> list[RunView]:

@@ -189,12 +189,17 @@ def set_experiment(experiment_name: str | None = None, experiment_id: str | None
 def create_experiment(name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None) -> str:
     """Create an experiment; returns its id (a string). Raises WriteRefusedError when one
     of that name exists, as MLflow does."""
+    return create_experiment_on(get_lineage(), name, tags)
+
+
+def create_experiment_on(lg: Lineage, name: str, tags: Mapping[str, Any] | None = None) -> str:
+    """`create_experiment` in ``lg`` (a client's own store, not the fluent API's)."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError("an experiment needs a name")
     stored = stored_name(name)
-    if stored in known_experiments(get_lineage()):
+    if stored in known_experiments(lg):
         raise WriteRefusedError(f"experiment {name!r} already exists (id {experiment_id_of(stored)})")
-    remember_experiment(get_lineage(), stored, tags)
+    remember_experiment(lg, stored, tags)
     return experiment_id_of(stored)
 
 
@@ -215,9 +220,13 @@ def search_experiments(view_type: Any = None, max_results: int | None = None, fi
                        order_by: Sequence[str] | None = None) -> list[Experiment]:
     """Every experiment (those holding runs and those created in this process), by name;
     ``filter_string`` takes ``name = 'x'`` / ``name LIKE 'x%'``."""
+    return search_experiments_on(get_lineage(), max_results, filter_string)
+
+
+def search_experiments_on(lg: Lineage, max_results: int | None, filter_string: str | None) -> list[Experiment]:
+    """`search_experiments` in ``lg`` (a client's own store, not the fluent API's)."""
     from . import mlflow_filter
 
-    lg = get_lineage()
     out = [experiment_view(lg, n) for n in sorted(known_experiments(lg), key=display_name)]
     clauses = mlflow_filter.parse(filter_string)
     for c in clauses:
@@ -342,18 +351,18 @@ def delete_run(run_id: str) -> None:
     "deleted"``; `restore_run` brings it back. Records are append-only: the run stays
     in the graph, and who deleted it and when is a ledger event (a tag, `LIFECYCLE_TAG`).
     Raises NodeNotFoundError for an unknown run."""
-    _set_lifecycle(run_id, "deleted")
+    set_lifecycle(get_lineage(), run_id, "deleted")
 
 
 def restore_run(run_id: str) -> None:
     """Undo `delete_run`. Raises WriteRefusedError for a run that is not deleted, as MLflow does."""
-    _set_lifecycle(run_id, "active")
+    set_lifecycle(get_lineage(), run_id, "active")
 
 
-def _set_lifecycle(run_id: str, stage: str) -> None:
+def set_lifecycle(lg: Lineage, run_id: str, stage: str) -> None:
+    """Mark a run of ``lg`` ``deleted`` or ``active`` (`delete_run`, `restore_run`)."""
     from .client import live_run
 
-    lg = get_lineage()
     node = resolve_run(lg, run_id)
     if stage == "active" and run_view(lg, node).info.lifecycle_stage != "deleted":
         raise WriteRefusedError(f"run {run_hex(node.id)} is not deleted: nothing to restore")

@@ -91,6 +91,23 @@ def test_comparison_says_when_the_evaluation_data_changed(store: dict[str, Any],
     assert lg.audit(model).to_dict()["changes"]["previous"]["id"] == previous.id
 
 
+def test_comparison_takes_each_versions_value_by_mlflows_rule(store: dict[str, Any]) -> None:
+    """A value logged for an earlier step after the final one is history, not the
+    model's figure (`latest`: the greatest step wins, as in MLflow's run.data.metrics)."""
+    from sklearn.linear_model import LogisticRegression
+
+    lg, previous = store["lg"], store["models"][1]
+    test = next(lg.get(m["dataset"]["id"]) for m in lg.audit(previous).to_dict()["metrics"]
+                if m["key"] == "roc_auc" and m["dataset"]["name"] == "test")
+    with lg.start_run("fit") as run:
+        run.log_metric("roc_auc", 0.8, 5, dataset=test, n=100)  # the final step
+        run.log_metric("roc_auc", 0.5, 1, dataset=test, n=100)  # an early step, logged late
+        model = run.log_model(LogisticRegression(C=7.0).fit([[0, 0], [1, 1]], [0, 1]), "risk")
+    changes = [c for c in lg.audit(model).to_dict()["changes"]["items"] if c["aspect"] == "metrics"]
+    assert {"key": "roc_auc on test@1", "a": 0.7512, "b": 0.8, "aspect": "metrics"} in changes
+    assert lg.audit(model).to_dict()["changes"]["previous"]["id"] == previous.id
+
+
 def test_retention_needs_a_stated_period(store: dict[str, Any]) -> None:
     lg, model = store["lg"], store["models"][1]
     assert lg.audit(model).item("retention")["status"] == "needs a person"

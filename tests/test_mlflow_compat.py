@@ -933,3 +933,21 @@ def test_mlflows_model_idioms_read_back(fluent_project: Path) -> None:
     assert lineage.pyfunc.load_model("models:/lr/Production").predict(pd.DataFrame({"a": [4.0]}))[0] == pytest.approx(8.0)
     with pytest.raises(lineage.NodeNotFoundError):
         lineage.pyfunc.load_model("models:/lr/Staging")
+
+
+def test_a_client_on_a_store_keeps_its_experiments_and_deletions_there(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # the client's store is not the working directory's, where the fluent API writes
+    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "elsewhere" / "lineage.db"
+    elsewhere.parent.mkdir()
+    client = lineage.MlflowClient(tracking_uri=str(elsewhere))
+    exp = client.create_experiment("held")
+    assert client.get_experiment_by_name("held").experiment_id == exp
+    assert [e.name for e in client.search_experiments(filter_string="name = 'held'")] == ["held"]
+    run_id = client.create_run(exp).info.run_id
+    client.delete_run(run_id)
+    assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+    client.restore_run(run_id)
+    assert client.get_run(run_id).info.lifecycle_stage == "active"
+    assert not (tmp_path / ".lineage").exists()  # nothing went to the fluent API's store

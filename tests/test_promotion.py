@@ -364,3 +364,16 @@ def test_labels_follow_any_sequence_of_changes() -> None:
             assert lg.verify().ok
 
     check()
+
+
+def test_the_headline_metric_is_the_value_mlflows_rule_picks() -> None:
+    from types import SimpleNamespace
+
+    from lineage.audit.serving import headline_metric
+
+    t = "2024-05-01T10:00:00"
+    rows = [{"key": "auc", "value": 0.9, "step": 5, "at": t + "Z", "dataset": None, "group": None},
+            {"key": "auc", "value": 0.6, "step": 1, "at": t + ".5Z", "dataset": None, "group": None},  # early step, late
+            {"key": "auc", "value": 0.1, "step": 9, "at": t + "Z", "dataset": None, "group": "old"},  # per group: not it
+            {"key": "loss", "value": 0.3, "step": 9, "at": t + "Z", "dataset": None, "group": None}]
+    assert headline_metric(SimpleNamespace(metrics=rows)) == {"key": "auc", "value": 0.9, "dataset": None}

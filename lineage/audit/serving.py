@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import LineageError, log
-from ..store import Store
+from ..store import Store, latest
 
 PRODUCTION = "production"
 
@@ -55,18 +55,16 @@ def model_extras(store: Store, model_id: str) -> dict[str, Any]:
 
 
 def headline_metric(facts: Any) -> dict[str, Any] | None:
-    """The first overall metric the training run logged (its latest value), with the
-    data it was computed on: ``{"key", "value", "dataset"}``, or None."""
-    chosen: dict[str, Any] | None = None
-    for m in facts.metrics:
-        if m.get("group"):
-            continue
-        if chosen is None:
-            chosen = m
-        elif m["key"] == chosen["key"]:
-            chosen = m  # a later step of the same metric
-    if chosen is None:
+    """The first overall metric the training run logged, with its value (the one
+    ``run.data.metrics`` gives: `latest.rank`, MLflow's rule) and the data that value
+    was computed on: ``{"key", "value", "dataset"}``, or None."""
+    overall = [m for m in facts.metrics if not m.get("group")]
+    if not overall:
         return None
+    key = overall[0]["key"]
+    # (facts.metrics are in the order logged: the place stands for the pk)
+    chosen = max(((i, m) for i, m in enumerate(overall) if m["key"] == key),
+                 key=lambda im: latest.rank(im[1].get("step"), im[1].get("at"), im[1].get("value"), im[0]))[1]
     ds = chosen.get("dataset") or {}
     return {"key": chosen["key"], "value": chosen["value"], "dataset": ds.get("name") or ds.get("id")}
 

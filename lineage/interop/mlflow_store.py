@@ -295,8 +295,7 @@ class LineageTrackingStore(_TrackingSqlStore):
                     # script's first logged metric paid inside its loop)
                     from ..query import runview
 
-                    seen = runview.metric_history(run.store, run.id, m.key)
-                    if any(r["step"] == (m.step or 0) and r["value"] == m.value and r["at"] == at for r in seen):
+                    if runview.has_metric_value(run.store, run.id, m.key, m.step or 0, m.value, at):
                         continue
                 run.log_metric(m.key, m.value, m.step, timestamp=at)
 

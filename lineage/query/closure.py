@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import NodeNotFoundError
 from ..model import KINDS, LISTING_ORDER, PROVENANCE_RELATIONS, Edge, Node, is_hex
-from ..store import Store, node_name, published
+from ..store import Store, latest, node_name, published
 from ..store.core import apply_run_state, with_duration
 from .subgraph import Subgraph, build_subgraph, deferred_subgraph
 
@@ -166,7 +166,7 @@ _UP_ROWS = (
     "FROM walk w CROSS JOIN params x WHERE x.run = w.id AND w.id >= 'run:' AND w.id < 'run;' "
     "UNION ALL SELECT 4, x.run, x.key, x.value, NULL, NULL, NULL, NULL, x.pk "
     "FROM walk w CROSS JOIN tags x WHERE x.run = w.id AND w.id >= 'run:' AND w.id < 'run;' "
-    "UNION ALL SELECT 5, x.run, x.key, NULL, NULL, NULL, x.value, x.step, x.pk "
+    "UNION ALL SELECT 5, x.run, x.key, x.at, NULL, NULL, x.value, x.step, x.pk "
     "FROM walk w CROSS JOIN metrics x WHERE x.run = w.id AND w.id >= 'run:' AND w.id < 'run;' AND x.grp IS NULL "
     "UNION ALL SELECT 6, x.run, x.status, x.at, x.error, NULL, NULL, x.exit_code, x.pk "
     "FROM walk w CROSS JOIN run_states x WHERE x.run = w.id AND w.id >= 'run:' AND w.id < 'run;'"
@@ -322,9 +322,12 @@ def _in_order(nodes: Mapping[str, Node], raw_edges: Sequence[_RawEdge],
 
 
 def _state_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    # `Store.with_run_state`'s orders: each table in pk order, metrics by step first
-    # (its latest step wins); the tag keeps the tables apart
-    return (row[0], row[7], row[8]) if row[0] == 5 else (row[0], 0, row[8])
+    # `Store.with_run_state`'s orders: each table in pk order, metrics in MLflow's order
+    # (`latest.rank`: the value of a metric comes last, so it wins); the tag keeps the
+    # tables apart
+    if row[0] == 5:
+        return (5, *latest.rank(row[7], row[3], row[6], row[8]))
+    return (row[0], row[8])
 
 
 def _with_state(rows: Sequence[tuple[Any, ...]], attrs: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..model import Edge, Node
-from ..store import Store, published
+from ..store import Store, latest, published
 from ..store.core import apply_run_state, with_duration
 
 
@@ -52,16 +52,16 @@ def run_states(store: Store) -> dict[str, dict[str, Any]]:
         state(run)["params"][key] = value
     for run, key, value in conn.execute(f"SELECT run, key, value FROM tags WHERE {published()} ORDER BY pk"):
         state(run)["tags"][key] = value
-    # the latest value of each metric: highest step, then the last recorded (as
-    # with_run_state's ORDER BY step, pk), chosen in one pass rather than a sort
-    best: dict[tuple[str, str], Any] = {}
-    for run, key, value, step in conn.execute(
-            f"SELECT run, key, value, step FROM metrics WHERE grp IS NULL AND {published()} ORDER BY pk"):
+    # the value of each metric (MLflow's rule, `latest.rank`, as with_run_state picks
+    # it), chosen in one pass rather than a sort
+    best: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for pk, run, key, value, step, at in conn.execute(
+            f"SELECT pk, run, key, value, step, at FROM metrics WHERE grp IS NULL AND {published()} ORDER BY pk"):
         k = (run, key)
-        s = step or 0
+        r = latest.rank(step, at, value, pk)
         b = best.get(k)
-        if b is None or s >= b:
-            best[k] = s
+        if b is None or r > b:
+            best[k] = r
             state(run)["metrics"][key] = value
     for run, status, at, exit_code, error in conn.execute(
             f"SELECT run, status, at, exit_code, error FROM run_states WHERE {published()} ORDER BY pk"):

@@ -42,6 +42,17 @@ def metric_history(store: Store, run_id: str, key: str) -> list[dict[str, Any]]:
     return [dict(zip(("step", "value", "at", "group", "dataset"), r)) for r in store.conn.execute(sql, (run_id, key))]
 
 
+def has_metric_value(store: Store, run_id: str, key: str, step: int, value: float, at: str | None) -> bool:
+    """Whether the run logged exactly this run-level value of ``key`` already (the same
+    step, value and time; a NaN, kept as NULL, is the same as a NaN): one probe of the
+    ``(run, key)`` index, not a read of the history."""
+    nan = value != value
+    sql = (f"SELECT 1 FROM metrics WHERE run = ? AND key = ? AND step = ? AND at = ? AND grp IS NULL "
+           f"AND {'value IS NULL' if nan else 'value = ?'} AND {published()} LIMIT 1")
+    args = (run_id, key, step, at) if nan else (run_id, key, step, at, value)
+    return store.conn.execute(sql, args).fetchone() is not None
+
+
 def metric_keys(store: Store, run_id: str) -> list[str]:
     """The names of the metrics a run logged, sorted."""
     sql = f"SELECT DISTINCT key FROM metrics WHERE run = ? AND {published()} ORDER BY key"

@@ -11,24 +11,25 @@ from typing import Any
 
 from ..errors import FilterSyntaxError, InvalidInputError
 from ..model import Node
-from ..store import Store, fulltext, published
+from ..store import Store, fulltext, latest, published
 from .filters import BoolOp, Comparison, parse_filter
 
 # Fragments of SQL for each field, given the comparison as a SQL snippet over `v`.
 # Params and tags are stored as TEXT; a number in the filter compares numerically with
 # the values that look like numbers (GLOB is SQLite's; PostgreSQL would use
 # `v ~ '^[-+0-9.eE]+$'`), and text compares as text. Tags and run states change over
-# time: the latest row wins. Metrics: the latest value (by step, then order logged)
-# of the run-level series (not per-group results). Rows of an unpublished bulk batch
-# (an import in flight, or left by a killed one) are never seen: `published`.
+# time: the latest row wins. Metrics: the value MLflow's rule picks (`store.latest`:
+# greatest step, then time, then value) of the run-level series (not per-group
+# results). Rows of an unpublished bulk batch (an import in flight, or left by a
+# killed one) are never seen: `published`.
 _NUMERIC_TEXT = "({v} NOT GLOB '*[^0-9.eE+-]*' AND {v} GLOB '*[0-9]*')"
 _LATEST_TAG = f"t.pk = (SELECT MAX(t2.pk) FROM tags t2 WHERE t2.run = t.run AND t2.key = t.key AND {published('t2')})"
 LATEST_METRIC = (f"{published('m')} AND NOT EXISTS (SELECT 1 FROM metrics m2 WHERE m2.run = m.run AND m2.key = m.key "
-                 f"AND m2.grp IS NULL AND {published('m2')} AND (m2.step > m.step OR (m2.step = m.step AND m2.pk > m.pk)))")
+                 f"AND m2.grp IS NULL AND {published('m2')} AND {latest.later_than('m2', 'm')})")
 _LATEST_STATE = f"s.pk = (SELECT MAX(s2.pk) FROM run_states s2 WHERE s2.run = s.run AND {published('s2')})"
 #: a run's latest metric value and status, as scalar subqueries on the run ``n``
 _METRIC_OF_N = ("(SELECT m.value FROM metrics m WHERE m.run = n.id AND m.key = ? AND m.grp IS NULL "
-                f"AND {published('m')} ORDER BY m.step DESC, m.pk DESC LIMIT 1)")
+                f"AND {published('m')} ORDER BY {latest.latest_first('m')} LIMIT 1)")
 _STATUS_OF_N = f"(SELECT s.status FROM run_states s WHERE s.run = n.id AND {published('s')} ORDER BY s.pk DESC LIMIT 1)"
 
 
@@ -80,6 +81,11 @@ def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
     # the latest value as a scalar subquery: one probe of the (run, …) index per run
     if c.field == "metrics":
         test, args = _value_test(_METRIC_OF_N, c.op, v, numeric_column=True)
+        if c.op == "<>" and isinstance(v, float):
+            # a NaN (kept as NULL) differs from every number, as in MLflow's search;
+            # an absent metric matches nothing
+            return (f"COALESCE({test}, EXISTS (SELECT 1 FROM metrics m WHERE m.run = n.id AND m.key = ? "
+                    f"AND m.grp IS NULL AND {published('m')}))"), [c.key, *args, c.key]
         return test, [c.key, *args]
     if c.field == "status":
         return _value_test(_STATUS_OF_N, c.op, v)
@@ -133,6 +139,8 @@ def _driver(c: Comparison, store: Store) -> tuple[int, str, list[Any]] | None:
         return (1 if eq else 3), f"SELECT t.run FROM tags t WHERE t.key = ? AND {_LATEST_TAG} AND {test}", [c.key, *args]
     if c.field == "metrics":
         test, args = _value_test("m.value", c.op, v, numeric_column=True)
+        if c.op == "<>" and isinstance(v, float):
+            test = f"({test} OR m.value IS NULL)"  # a NaN differs from every number (`_compile`)
         return 2, f"SELECT m.run FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND {test} AND {LATEST_METRIC}", [
             c.key, *args]
     if c.field == "status":

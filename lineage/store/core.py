@@ -33,6 +33,7 @@ from ..model import clean_text as _clean_text
 from . import bulk as _bulk
 from . import erasure as _erasure
 from . import files as _files
+from . import latest as _latest
 from . import ledger as _ledger
 from . import sqlite as _sqlite
 from .asyncwrite import AsyncWriter, RunOperations
@@ -76,6 +77,14 @@ def _insert_sql(table: str) -> str:
     return sql
 
 
+# The value of each run-level metric of the runs ``{marks}`` (MLflow's rule:
+# `latest`), chosen in SQL: one row per (run, key) leaves the database, not the history.
+_LATEST_METRICS = (
+    "SELECT run, key, value FROM (SELECT run, key, value, ROW_NUMBER() OVER (PARTITION BY run, key ORDER BY "
+    + _latest.latest_first() + ") AS r FROM metrics WHERE run IN ({marks}) AND grp IS NULL AND "
+    + _bulk.published() + ") ranked WHERE r = 1"
+)
+
 # `Store.with_run_state`'s four reads as one statement, for a server (PostgreSQL):
 # rows tagged by table (0 params, 1 tags, 2 metrics, 3 states), each table's in the
 # order its rows apply; every read of a run table leaves out rows of an unpublished
@@ -85,8 +94,7 @@ _RUN_STATE_UNION = (
     "CAST(NULL AS TEXT), 0, pk FROM params WHERE run IN ({marks}) AND " + _bulk.published() + " "
     "UNION ALL SELECT 1, run, key, value, NULL, NULL, NULL, NULL, 0, pk FROM tags "
     "WHERE run IN ({marks}) AND " + _bulk.published() + " "
-    "UNION ALL SELECT 2, run, key, NULL, value, NULL, NULL, NULL, step, pk FROM metrics "
-    "WHERE run IN ({marks}) AND grp IS NULL AND " + _bulk.published() + " "
+    "UNION ALL SELECT 2, run, key, NULL, value, NULL, NULL, NULL, 0, 0 FROM (" + _LATEST_METRICS + ") lm "
     "UNION ALL SELECT 3, run, status, NULL, NULL, at, exit_code, error, 0, pk FROM run_states "
     "WHERE run IN ({marks}) AND " + _bulk.published() + " "
     "ORDER BY 1, 9, 10"
@@ -1069,10 +1077,7 @@ class Store:
             for run, key, value in self.conn.execute(
                     f"SELECT run, key, value FROM tags WHERE run IN ({marks}) AND {_bulk.published()} ORDER BY pk", chunk):
                 extra[run]["tags"][key] = value
-            for run, key, value in self.conn.execute(
-                f"SELECT run, key, value FROM metrics WHERE run IN ({marks}) AND grp IS NULL AND {_bulk.published()} "
-                "ORDER BY step, pk", chunk
-            ):
+            for run, key, value in self.conn.execute(_LATEST_METRICS.format(marks=marks), chunk):
                 extra[run]["metrics"][key] = value
             for run, status, at, exit_code, error in self.conn.execute(
                 f"SELECT run, status, at, exit_code, error FROM run_states WHERE run IN ({marks}) AND {_bulk.published()} "
@@ -1097,7 +1102,7 @@ class Store:
                 extra[run]["params"][key] = text
             elif kind == 1:  # tags: the latest wins
                 extra[run]["tags"][key] = text
-            elif kind == 2:  # metrics: the value of the latest step
+            elif kind == 2:  # metrics: one row each, the value (`latest`)
                 extra[run]["metrics"][key] = number
             else:  # run states, oldest first (`key` is the status)
                 apply_run_state(extra[run], key, at, exit_code, error)
