@@ -11,15 +11,14 @@ from ..errors import InvalidInputError
 from ..store import Store, published
 from .closure import chunks, placeholders
 from .results import Insights, ParamImportance
-from .search import LATEST_METRIC
+from .search import LATEST_METRIC_VALUES
 
 
 def _latest_metric(store: Store, metric: str) -> dict[str, float]:
     """Each run's latest value of ``metric``, when it is a finite number (a NaN is
     kept as NULL; an infinity, a diverged loss, says nothing a forest can fit)."""
-    sql = (f"SELECT m.run, m.value FROM metrics m WHERE m.key = ? AND m.grp IS NULL AND m.value IS NOT NULL "
-           f"AND {published('m')} AND {LATEST_METRIC}")
-    return {run: float(v) for run, v in store.conn.execute(sql, (metric,)) if math.isfinite(v)}
+    return {run: float(v) for run, v in store.conn.execute(LATEST_METRIC_VALUES, (metric,))
+            if v is not None and math.isfinite(v)}
 
 
 def average_ranks(x: Any) -> Any:

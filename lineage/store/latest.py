@@ -35,22 +35,10 @@ def _p(alias: str) -> str:
     return f"{alias}." if alias else ""
 
 
-def order_key(alias: str = "") -> str:
-    """A row value over the metric rows of ``alias`` that is greater for the later value
-    (greatest: the value; an exact tie goes to the first logged, the lower pk)."""
-    a = _p(alias)
-    return f"({a}step, {AT_KEY.format(a=a)}, COALESCE({a}value, 0), -{a}pk)"
-
-
 def latest_first(alias: str = "") -> str:
     """ORDER BY terms that put the value first (``... ORDER BY {latest_first} LIMIT 1``)."""
     a = _p(alias)
     return f"{a}step DESC, {AT_KEY.format(a=a)} DESC, COALESCE({a}value, 0) DESC, {a}pk"
-
-
-def later_than(alias: str, other: str) -> str:
-    """A condition: the row ``alias`` comes after the row ``other`` of the same series."""
-    return f"{order_key(alias)} > {order_key(other)}"
 
 
 def at_key(at: str | None) -> str:
@@ -59,6 +47,6 @@ def at_key(at: str | None) -> str:
 
 
 def rank(step: Any, at: str | None, value: Any, pk: int) -> tuple[Any, ...]:
-    """The order `order_key` gives, for a row read into Python: the greatest is the value."""
+    """`latest_first`'s order, reversed, for a row read into Python: the greatest is the value."""
     v = 0.0 if value is None or value != value else float(value)
     return (int(step or 0), at_key(at), v, -pk)
