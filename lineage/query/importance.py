@@ -17,7 +17,7 @@ from .search import LATEST_METRIC_VALUES
 def _latest_metric(store: Store, metric: str) -> dict[str, float]:
     """Each run's latest value of ``metric``, when it is a finite number (a NaN is
     kept as NULL; an infinity, a diverged loss, says nothing a forest can fit)."""
-    return {run: float(v) for run, v in store.conn.execute(LATEST_METRIC_VALUES, (metric,))
+    return {run: float(v) for run, _, v in store.conn.execute(LATEST_METRIC_VALUES, (metric,))
             if v is not None and math.isfinite(v)}
 
 

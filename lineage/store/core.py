@@ -79,11 +79,7 @@ def _insert_sql(table: str) -> str:
 
 # The value of each run-level metric of the runs ``{marks}`` (MLflow's rule:
 # `latest`), chosen in SQL: one row per (run, key) leaves the database, not the history.
-_LATEST_METRICS = (
-    "SELECT run, key, value FROM (SELECT run, key, value, ROW_NUMBER() OVER (PARTITION BY run, key ORDER BY "
-    + _latest.latest_first() + ") AS r FROM metrics WHERE run IN ({marks}) AND grp IS NULL AND "
-    + _bulk.published() + ") ranked WHERE r = 1"
-)
+_LATEST_METRICS = _latest.values("run IN ({marks})")
 
 # `Store.with_run_state`'s four reads as one statement, for a server (PostgreSQL):
 # rows tagged by table (0 params, 1 tags, 2 metrics, 3 states), each table's in the

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .schema import published
+
 #: the time of a metric row of alias ``{a}`` with six digits of fraction, as sortable text
 AT_KEY = "substr(replace({a}at, 'Z', '.000000Z'), 1, 26)"
 
@@ -40,6 +42,20 @@ def latest_first(alias: str = "") -> str:
     a = _p(alias)
     return f"{a}step DESC, {AT_KEY.format(a=a)} DESC, COALESCE({a}value, 0) DESC, {a}pk"
 
+
+
+def values(where: str) -> str:
+    """SQL giving ``run, key, value``: the value of each run-level series among the
+    metric rows that ``where`` selects (a condition on the table's own columns). The
+    series' highest step is found first, in one pass over its rows, and only its rows
+    at that step are ranked by the rest of the rule (time, value, order logged).
+    Ranking whole histories took 4x as long over 20 runs of 5,000 steps; a NOT EXISTS
+    of a later row, per row, 25 s."""
+    return ("SELECT run, key, value FROM (SELECT m.run, m.key, m.value, ROW_NUMBER() OVER (PARTITION BY m.run, m.key "
+            f"ORDER BY {AT_KEY.format(a='m.')} DESC, COALESCE(m.value, 0) DESC, m.pk) AS r FROM metrics m JOIN "
+            f"(SELECT run, key, MAX(step) AS s FROM metrics WHERE {where} AND grp IS NULL AND {published()} "
+            "GROUP BY run, key) t ON m.run = t.run AND m.key = t.key AND m.step = t.s "
+            f"WHERE m.grp IS NULL AND {published('m')}) ranked WHERE r = 1")
 
 def at_key(at: str | None) -> str:
     """`AT_KEY` in Python."""
