@@ -257,6 +257,29 @@ def lg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_path: Path) -> lin
     opened.close()
 
 
+def edit_and_rechain(db: str | Path, seq: int, edit: Callable[[dict[str, Any]], None]) -> None:
+    """What an insider with write access to the store file ``db`` can do: edit event
+    ``seq``'s payload (``edit`` changes the parsed body in place) and recompute its
+    digest and every later hash, so the chain holds again and only a head kept
+    elsewhere, or a signature, can tell."""
+    import hashlib
+    import json
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    body = json.loads(con.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()[0])
+    edit(body)
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    con.execute("UPDATE events SET payload = ?, payload_digest = ? WHERE seq = ?",
+                (text, hashlib.sha256(text.encode()).hexdigest(), seq))
+    h = bytes(32)
+    for s, type_, pd, rd in con.execute("SELECT seq, type, payload_digest, rows_digest FROM events ORDER BY seq").fetchall():
+        h = hashlib.sha256(h + type_.encode() + b"\x00" + bytes.fromhex(pd) + bytes.fromhex(rd)).digest()
+        con.execute("UPDATE events SET hash = ? WHERE seq = ?", (h.hex(), s))
+    con.commit()
+    con.close()
+
+
 def require_module(name: str) -> Any:
     """Import a client library an integration test needs (tests/integration, run by
     `make integration` in .venv-integration). Outside CI a missing one skips, saying how

@@ -4,9 +4,7 @@ quickstart runs, the integrity page's verifier agrees with lineage, links resolv
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -21,7 +19,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import require_program
+from conftest import edit_and_rechain, require_program
 
 import lineage
 from lineage.cli import cli
@@ -143,23 +141,11 @@ def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None
 
 
 def _edit_and_rechain(src: Path, dst: Path, seq: int, edit: Callable[[dict[str, Any]], None]) -> None:
-    """A copy of the store at ``src`` in which event ``seq``'s payload is edited and its
-    digest and every later hash recomputed, as an insider with write access can: the
-    chain holds again, so only a signature can catch it."""
+    """A copy at ``dst`` of the store at ``src``, with event ``seq`` edited and the chain
+    recomputed (`edit_and_rechain`)."""
     with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
         a.backup(b)
-    con = sqlite3.connect(dst)
-    body = json.loads(con.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()[0])
-    edit(body)
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    con.execute("UPDATE events SET payload = ?, payload_digest = ? WHERE seq = ?",
-                (text, hashlib.sha256(text.encode()).hexdigest(), seq))
-    h = bytes(32)
-    for s, type_, pd, rd in con.execute("SELECT seq, type, payload_digest, rows_digest FROM events ORDER BY seq").fetchall():
-        h = hashlib.sha256(h + type_.encode() + b"\x00" + bytes.fromhex(pd) + bytes.fromhex(rd)).digest()
-        con.execute("UPDATE events SET hash = ? WHERE seq = ?", (h.hex(), s))
-    con.commit()
-    con.close()
+    edit_and_rechain(dst, seq, edit)
 
 
 def test_the_integrity_page_verifier_checks_signed_checkpoints_with_the_key_given(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import edit_and_rechain
 
 import lineage
 from lineage.cli import cli
@@ -120,24 +121,12 @@ def test_empty_head_is_bad_usage_not_a_silent_pass(lg: lineage.Lineage, tmp_path
 
 
 def _rewrite_history(db: str) -> None:
-    """What an insider with write access can do: edit an early event's payload and
-    recompute its digest and every later hash, so the chain holds again."""
-    import hashlib
-
+    """Edit the first event's payload and re-chain (`edit_and_rechain`)."""
     con = sqlite3.connect(db)
-    seq, payload = con.execute("SELECT seq, payload FROM events WHERE type != 'checkpoint' AND payload IS NOT NULL "
-                               "ORDER BY seq LIMIT 1").fetchone()
-    body = json.loads(payload)
-    body["at"] = "2000-01-01T00:00:00Z"
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    con.execute("UPDATE events SET payload = ?, payload_digest = ? WHERE seq = ?",
-                (text, hashlib.sha256(text.encode()).hexdigest(), seq))
-    h = bytes(32)
-    for s, type_, pd, rd in con.execute("SELECT seq, type, payload_digest, rows_digest FROM events ORDER BY seq").fetchall():
-        h = hashlib.sha256(h + type_.encode() + b"\x00" + bytes.fromhex(pd) + bytes.fromhex(rd)).digest()
-        con.execute("UPDATE events SET hash = ? WHERE seq = ?", (h.hex(), s))
-    con.commit()
+    seq = con.execute("SELECT seq FROM events WHERE type != 'checkpoint' AND payload IS NOT NULL "
+                      "ORDER BY seq LIMIT 1").fetchone()[0]
     con.close()
+    edit_and_rechain(db, seq, lambda body: body.update(at="2000-01-01T00:00:00Z"))
 
 
 def test_verify_key_trusts_only_the_auditors_key(lg: lineage.Lineage, tmp_path: Path) -> None:
