@@ -147,7 +147,9 @@ def test_a_large_import_holds_the_lock_for_a_small_part_of_its_time(store_path: 
         result = _history(s, word="big", value=1.0).commit()
         took = time.perf_counter() - t0
     assert result.counts["params"] == 20_000 and _visible(s)["metrics"] == 40_000
-    assert max(held) < min(0.5, took / 4), (max(held), took, len(held))
+    # several short holds, none near the whole import nor the 0.5 s others may wait
+    # (a quarter of a 0.3 s import flaked: one chunk met a slow moment, 80 ms)
+    assert len(held) >= 3 and max(held) < min(0.5, took / 2), (max(held), took, len(held))
     s.close()
 
 
