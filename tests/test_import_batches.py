@@ -133,7 +133,7 @@ def test_a_stored_runs_tag_changes_in_an_import_with_batches(store_path: Any) ->
     s.close()
 
 
-def test_a_large_import_holds_the_lock_for_a_small_part_of_its_time(store_path: Any,
+def test_a_large_import_holds_the_lock_for_a_small_part_of_its_time(store_path: Any, backend: str,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """200 runs with 100 params, tags and metrics each (80,000 rows): the rows are
     loaded without the lock (SQLite: short transactions; PostgreSQL: one transaction
@@ -147,9 +147,10 @@ def test_a_large_import_holds_the_lock_for_a_small_part_of_its_time(store_path: 
         result = _history(s, word="big", value=1.0).commit()
         took = time.perf_counter() - t0
     assert result.counts["params"] == 20_000 and _visible(s)["metrics"] == 40_000
-    # several short holds, none near the whole import nor the 0.5 s others may wait
-    # (a quarter of a 0.3 s import flaked: one chunk met a slow moment, 80 ms)
-    assert len(held) >= 3 and max(held) < min(0.5, took / 2), (max(held), took, len(held))
+    # short holds (on SQLite several, one per chunk; on PostgreSQL the publish alone),
+    # none near the whole import nor the 0.5 s others may wait (a quarter of a 0.3 s
+    # import flaked: one chunk met a slow moment, 80 ms)
+    assert (len(held) >= 3 or backend == "postgres") and max(held) < min(0.5, took / 2), (max(held), took, len(held))
     s.close()
 
 
