@@ -30,6 +30,15 @@ def _sh(repo: Path, *argv: str) -> None:
     subprocess.run(list(argv), cwd=repo, check=True, capture_output=True, env=env)
 
 
+@pytest.fixture(autouse=True)
+def _own_site_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC keeps what it learnt of a repo in a machine-wide cache (/var/tmp/dvc) keyed by
+    the repo's path, and pytest reuses its temporary paths across sessions: a repo of
+    an earlier session at the same path made DVC report this one's old output as
+    present. Each test gets its own, for DVC here and in the commands it runs."""
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path / "dvc-site-cache"))
+
+
 @pytest.fixture
 def dvc_repo(tmp_path: Path) -> Path:
     require_module("dvc.repo")

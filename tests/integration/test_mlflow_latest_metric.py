@@ -130,11 +130,17 @@ def test_the_plugins_mirror_keeps_the_value_mlflow_keeps(_mlflow: Any, tmp_path:
     _agree(mine, theirs)
 
 
-def test_a_metric_relogged_for_a_model_is_mirrored_once_nan_too(_mlflow: Any, tmp_path: Path) -> None:
+def test_a_metric_relogged_for_a_model_is_mirrored_once_nan_too(_mlflow: Any, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     # MLflow 3 logs a run's metrics again with the logged model's id; the mirror keeps
     # the history MLflow keeps (a NaN, kept as NULL, is recognised as the same value)
     sklearn = require_module("sklearn.linear_model")
     import mlflow.sklearn
+
+    # an earlier test's set_experiment() is remembered by this process's MLflow (its
+    # experiment id, in another store: "No Experiment with id=1"); a fresh script has none
+    monkeypatch.setattr(_mlflow.tracking.fluent, "_active_experiment_id", None)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
 
     project = tmp_path / "p"
     _mlflow.set_tracking_uri(f"lineage://{project}")
