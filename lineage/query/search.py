@@ -138,10 +138,15 @@ def _driver(c: Comparison, store: Store) -> tuple[int, str, list[Any]] | None:
         test, args = _value_test("t.value", c.op, v)
         return (1 if eq else 3), f"SELECT t.run FROM tags t WHERE t.key = ? AND {_LATEST_TAG} AND {test}", [c.key, *args]
     if c.field == "metrics":
+        # the runs with any value of the metric that passes (through its index), each
+        # then checked on its value (`_compile`): the cost follows the runs that
+        # passed once, not every run's history (nor, per passing row, the rest of it)
         test, args = _value_test("m.value", c.op, v, numeric_column=True)
         if c.op == "<>" and isinstance(v, float):
             test = f"({test} OR m.value IS NULL)"  # a NaN differs from every number (`_compile`)
-        return 2, f"SELECT m.run FROM ({LATEST_METRIC_VALUES}) m WHERE {test}", [c.key, *args]
+        value_test, value_args = _compile(c, store)
+        return 2, (f"SELECT n.id FROM (SELECT DISTINCT m.run AS id FROM metrics m WHERE m.key = ? AND m.grp IS NULL "
+                   f"AND {published('m')} AND {test}) n WHERE {value_test}"), [c.key, *args, *value_args]
     if c.field == "status":
         # most runs finish: only the other states are worth driving from
         return (5 if v == "finished" or not eq else 1), \
