@@ -121,10 +121,11 @@ def _output_value(text: str) -> Any:
 
 
 class _Outermost:
-    """A write transaction begun at the outermost level: `Store._transaction`'s first
-    branch, written as a class. Every logged value enters one, and the generator
-    context manager with its helpers (`map_errors`, the connection looked up again)
-    cost about 40,000 of a logged param's 340,000 instructions (issue 16)."""
+    """A write transaction begun at the outermost level (`Store._transaction`), written
+    as a class: every logged value enters one, and as a generator context manager with
+    its helpers (`map_errors`, the connection looked up again) an empty one cost 76,000
+    instructions against this class's 66,000 and plain sqlite3's 35,000 (issue 16).
+    Anything raised between BEGIN and the body (a Ctrl-C) rolls back too."""
 
     __slots__ = ("local", "store", "unit")
 
