@@ -199,7 +199,7 @@ class MlflowClient(ModelRegistry):
         from .entities import from_ms
 
         run = live_run(self._lg, run_id)
-        at = from_ms(timestamp) if timestamp else None
+        at = from_ms(timestamp) if timestamp is not None else None  # (0 is 1970, as in MLflow, not "now")
         return run.perform(lambda: run.log_metric(key, value, step, timestamp=at), synchronous)
 
     def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Any] = (), tags: Sequence[Any] = (),
@@ -219,7 +219,7 @@ class MlflowClient(ModelRegistry):
                 if tags_:
                     run.set_tags(tags_)
                 for key, value, step, ts in points:
-                    run.log_metric(key, value, step, timestamp=from_ms(ts) if ts else None)
+                    run.log_metric(key, value, step, timestamp=from_ms(ts) if ts is not None else None)
 
         return run.perform(write, synchronous)
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -216,6 +217,17 @@ def test_searches_come_in_pages_with_a_token(fluent_project: Path) -> None:
     with pytest.raises(lineage.InvalidInputError, match="page_token"):
         client.search_runs([exp], page_token="not-a-token")
 
+
+
+def test_a_timestamp_of_zero_is_the_epoch_not_now(fluent_project: Path) -> None:
+    """MLflow's client takes ``timestamp=0`` as given (1970); a truth test made it "now"."""
+    client = lineage.MlflowClient()
+    with lineage.start_run(run_name="epoch") as run:
+        client.log_metric(run.info.run_id, "a", 1.0, timestamp=0, step=0)
+        client.log_batch(run.info.run_id, metrics=[SimpleNamespace(key="b", value=2.0, timestamp=0, step=0)])
+    for key in ("a", "b"):
+        (point,) = client.get_metric_history(run.info.run_id, key)
+        assert point.timestamp == 0, (key, point)
 
 def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(fluent_project: Path) -> None:
     assert not hasattr(lineage, "start_span")

@@ -287,7 +287,7 @@ class LineageTrackingStore(_TrackingSqlStore):
         with run.store.transaction():
             for m in metrics:
                 at = datetime.fromtimestamp(m.timestamp / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z") \
-                    if m.timestamp else None
+                    if m.timestamp is not None else None
                 if getattr(m, "model_id", None):
                     # MLflow 3 logs a run's metrics again to link them to a logged model;
                     # the value is already recorded (MLflow's table drops the same duplicate).
