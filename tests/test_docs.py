@@ -122,6 +122,11 @@ def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"ok: {count} events, head {head}"
     assert report.ok
+    odd = tmp_path / "q?a #1 50%" / "lineage.db"  # (a path is a path, not a URI's query or fragment)
+    odd.parent.mkdir()
+    shutil.copy(db, odd)
+    out = subprocess.run([sys.executable, str(script), str(odd)], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"ok: {count} events, head {head}", out.stderr
     missing = tmp_path / "no-such.db"  # (read only: a mistyped path is an error, not a new empty store)
     assert subprocess.run([sys.executable, str(script), str(missing)], capture_output=True).returncode != 0
     assert not missing.exists()
