@@ -228,13 +228,15 @@ class MlflowClient(ModelRegistry):
         return run.perform(lambda: run.set_tag(key, value), synchronous)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every value of a metric, by step (MLflow's ``get_metric_history``)."""
+        """Every value of a metric in MLflow's order (``get_metric_history``: by time,
+        then step, then value, a NaN as 0); lineage's own `Lineage.metric_history` is by step."""
         node = resolve_run(self._lg, run_id)
         try:
             points = self._lg.metric_history(node, key)
         except NodeNotFoundError:  # the run is known (above): it logged no such metric, and MLflow answers []
             return []
-        return [Metric(key, metric_value(p.value), to_ms(p.at), int(p.step)) for p in points if p.group is None]
+        out = [Metric(key, metric_value(p.value), to_ms(p.at), int(p.step)) for p in points if p.group is None]
+        return sorted(out, key=lambda m: (m.timestamp, m.step, 0.0 if m.value != m.value else m.value))
 
     # -- inputs and artifacts --------------------------------------------------------
 

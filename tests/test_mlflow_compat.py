@@ -229,6 +229,17 @@ def test_a_timestamp_of_zero_is_the_epoch_not_now(fluent_project: Path) -> None:
         (point,) = client.get_metric_history(run.info.run_id, key)
         assert point.timestamp == 0, (key, point)
 
+
+def test_a_metric_history_comes_in_mlflows_order(fluent_project: Path) -> None:
+    """MLflow's get_metric_history is by time, then step, then value (its SQL store's
+    ORDER BY); steps logged out of order came back by step."""
+    client = lineage.MlflowClient()
+    with lineage.start_run(run_name="order") as run:
+        for value, ts, step in [(3.0, 3000, 1), (1.0, 1000, 5), (2.0, 2000, 5), (0.5, 2000, 5), (9.0, 1000, 2)]:
+            client.log_metric(run.info.run_id, "m", value, timestamp=ts, step=step)
+    got = [(m.timestamp, m.step, m.value) for m in client.get_metric_history(run.info.run_id, "m")]
+    assert got == [(1000, 2, 9.0), (1000, 5, 1.0), (2000, 5, 0.5), (2000, 5, 2.0), (3000, 1, 3.0)]
+
 def test_an_unsupported_call_is_one_clear_error_and_does_not_fail_the_run(fluent_project: Path) -> None:
     assert not hasattr(lineage, "start_span")
     with pytest.raises(lineage.UnsupportedError, match="mlflow.projects") as err:
@@ -729,7 +740,8 @@ def test_mlflow_client(fluent_project: Path) -> None:
     client.set_tag(rid, "stage", "dev")
     assert lineage.active_run() is None  # a client's run is not the fluent API's
     history = client.get_metric_history(rid, "loss")
-    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5)] and history[1].timestamp == 1_700_000_000_000
+    # by time, as MLflow gives it: step 1 was logged with a time in 2023
+    assert [(m.step, m.value) for m in history] == [(1, 0.5), (0, 1.0)] and history[0].timestamp == 1_700_000_000_000
     client.set_terminated(rid)
     got = client.get_run(rid)
     assert got.info.status == "FINISHED" and got.data.params == {"alpha": "0.5", "beta": "2"}
