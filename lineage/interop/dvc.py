@@ -99,7 +99,11 @@ def _collect(repo: Any, root: Path, all_commits: bool) -> list[dict[str, Any]]:
             dirty, diff = bool(state.get("dirty")), state.get("diff_digest")
         out.append({"rev": rev, "commit": commit, "at": at or None, "author": author or None, "email": email or None,
                     "stages": stages, "dirty": dirty, "diff_digest": diff})
-    out.sort(key=lambda r: (r["rev"] == "workspace", r["at"] or ""))
+    # oldest first by ancestry, not by time alone: git keeps whole seconds, and commits
+    # made within one second (a script, a rebase) came in DVC's order, a set's, so a
+    # version could be recorded as a revision of the one that followed it
+    ancestry = {c: i for i, c in enumerate((_git(root, "rev-list", "--topo-order", "--reverse", "--all") or "").split())}
+    out.sort(key=lambda r: (r["rev"] == "workspace", ancestry.get(str(r["commit"]), len(ancestry)), r["at"] or ""))
     return out
 
 

@@ -25,18 +25,12 @@ def _dvc() -> str:
 
 
 def _sh(repo: Path, *argv: str) -> None:
+    # every commit in the same second, as a script's or a rebase's are: the history's
+    # order comes from ancestry, never from git's whole-second times
     env = {**os.environ, "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com",
-           "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.com", "DVC_NO_ANALYTICS": "1"}
+           "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.com", "DVC_NO_ANALYTICS": "1",
+           "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
     subprocess.run(list(argv), cwd=repo, check=True, capture_output=True, env=env)
-
-
-@pytest.fixture(autouse=True)
-def _own_site_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DVC keeps what it learnt of a repo in a machine-wide cache (/var/tmp/dvc) keyed by
-    the repo's path, and pytest reuses its temporary paths across sessions: a repo of
-    an earlier session at the same path made DVC report this one's old output as
-    present. Each test gets its own, for DVC here and in the commands it runs."""
-    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path / "dvc-site-cache"))
 
 
 @pytest.fixture
