@@ -68,7 +68,8 @@ def _answers(client: Any, experiment_id: str, ids: dict[str, str]) -> dict[str, 
 
     values = {k: client.get_run(v).data.metrics.get("m") for k, v in ids.items()}
     found = {f: sorted(names(client.search_runs([experiment_id], f))) for f in FILTERS}
-    # (ties in order_by fall back to start time; each run's value here is distinct or NaN)
+    # (runs of equal value, NaN included, come in start-time order, which each store sets
+    # its own way: `_agree` compares the values in order, not the names)
     ordered = {o[0]: names(client.search_runs([experiment_id], "", order_by=o)) for o in ORDERS}
     return {"values": values, "found": found, "ordered": ordered}
 
@@ -78,13 +79,15 @@ def _agree(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
     for k in theirs["values"]:
         assert _same(mine["values"][k], theirs["values"][k]), (k, mine["values"][k], theirs["values"][k])
     assert mine["found"] == theirs["found"]
-    nan_runs = {k for k, v in theirs["values"].items() if isinstance(v, float) and math.isnan(v)}
     for o in theirs["ordered"]:
-        # NaN values sort together between the numbers and the missing; among them the
-        # order is by start time, which the two stores set apart
-        def key(names: list[str]) -> list[str]:
-            return ["NaN" if n in nan_runs else n for n in names]
+        # the numbers in order, then the NaNs, then the run without the metric; runs of
+        # equal value are in start-time order, which the two stores set apart (two
+        # sequences here end at 1.0, two at 2.0: their order flipped between CI runs)
+        def key(names: list[str]) -> list[Any]:
+            vals = [theirs["values"].get(n) for n in names]
+            return ["NaN" if isinstance(v, float) and math.isnan(v) else "missing" if v is None else v for v in vals]
         assert key(mine["ordered"][o]) == key(theirs["ordered"][o]), o
+        assert sorted(mine["ordered"][o]) == sorted(theirs["ordered"][o]), o
 
 
 def _mlflow_answers(mlflow: Any, tmp_path: Path) -> dict[str, Any]:
