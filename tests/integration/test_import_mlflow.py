@@ -300,25 +300,29 @@ def test_registered_versions_keep_mlflows_order_and_survive_lost_files(lg: linea
     assert lg.verify().ok
 
 
+def _write_file_store(script: str) -> None:
+    """Run ``script`` (MLflow calls on ``./mlruns``) in a process of its own, with the
+    file store allowed, as an older MLflow wrote one (this process's MLflow would
+    remember the store it opened, allowed)."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"})
+
+
 def test_a_file_store_imports_though_mlflow_3_refuses_to_open_one(lg: lineage.Lineage, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Most existing history is in ``./mlruns``; MLflow 3 opens a file store only when
     allowed, and the one-line error was cut off before saying how."""
     require_module("mlflow")
-    import subprocess
-    import sys
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
-    # written by a process of its own, as an older MLflow did (this one would remember
-    # the store it opened, allowed)
-    write = ("import mlflow; from sklearn.linear_model import LogisticRegression\n"
-             "mlflow.set_tracking_uri('./mlruns')\n"
-             "with mlflow.start_run(run_name='old-history'):\n"
-             "    mlflow.log_param('alpha', 0.1)\n"
-             "    for step in range(3): mlflow.log_metric('loss', 1.0 / (step + 1), step=step)\n"
-             "    mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name='model')\n")
-    subprocess.run([sys.executable, "-c", write], check=True, env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"})
+    _write_file_store("import mlflow; from sklearn.linear_model import LogisticRegression\n"
+                      "mlflow.set_tracking_uri('./mlruns')\n"
+                      "with mlflow.start_run(run_name='old-history'):\n"
+                      "    mlflow.log_param('alpha', 0.1)\n"
+                      "    for step in range(3): mlflow.log_metric('loss', 1.0 / (step + 1), step=step)\n"
+                      "    mlflow.sklearn.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), name='model')\n")
     result = lg.import_mlflow("./mlruns")
     assert result.counts["run"] == 1 and lg.get("old-history").attrs["params"]["alpha"] == "0.1"
     # the file store writes a metric logged before the model once more: one point each
@@ -450,19 +454,15 @@ def test_a_file_stores_deleted_runs_are_imported(lg: lineage.Lineage, tmp_path: 
     """``./mlruns`` deletes differently: a deleted experiment moves to ``.trash`` and
     its runs stay active there; they are marked deleted all the same."""
     require_module("mlflow")
-    import subprocess
-    import sys
-
     monkeypatch.chdir(tmp_path)
-    write = ("import mlflow\n"
-             "mlflow.set_tracking_uri('./mlruns'); c = mlflow.MlflowClient()\n"
-             "mlflow.set_experiment('keep')\n"
-             "with mlflow.start_run(run_name='gone') as r: mlflow.log_param('a', 1)\n"
-             "c.delete_run(r.info.run_id)\n"
-             "mlflow.set_experiment('trash')\n"
-             "with mlflow.start_run(run_name='in-trash'): mlflow.log_param('a', 2)\n"
-             "c.delete_experiment(c.get_experiment_by_name('trash').experiment_id)\n")
-    subprocess.run([sys.executable, "-c", write], check=True, env={**os.environ, "MLFLOW_ALLOW_FILE_STORE": "true"})
+    _write_file_store("import mlflow\n"
+                      "mlflow.set_tracking_uri('./mlruns'); c = mlflow.MlflowClient()\n"
+                      "mlflow.set_experiment('keep')\n"
+                      "with mlflow.start_run(run_name='gone') as r: mlflow.log_param('a', 1)\n"
+                      "c.delete_run(r.info.run_id)\n"
+                      "mlflow.set_experiment('trash')\n"
+                      "with mlflow.start_run(run_name='in-trash'): mlflow.log_param('a', 2)\n"
+                      "c.delete_experiment(c.get_experiment_by_name('trash').experiment_id)\n")
     result = lg.import_mlflow("./mlruns")
     assert result.counts["run"] == result.counts["runs_deleted"] == 2
     for name, exp in (("gone", "keep"), ("in-trash", "trash")):
