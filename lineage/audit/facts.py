@@ -670,25 +670,13 @@ def _metric_label(m: dict[str, Any]) -> str:
     return f"{m['key']} on {where}" + (f", group {m['group']}" if m.get("group") else "")
 
 
-def _keep_latest(out: dict[tuple[Any, ...], dict[str, Any]],
-                 rows: list[tuple[tuple[Any, ...], dict[str, Any]]]) -> None:
-    """Into ``out``, for each key, the row of ``rows`` (in logging order) that is the
-    value (`latest.rank`; its place in ``rows`` stands for the order logged)."""
-    ranks: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-    for i, (k, m) in enumerate(rows):
-        r = latest.rank(m.get("step"), m.get("at"), m.get("value"), i)
-        if k not in ranks or r > ranks[k]:
-            ranks[k], out[k] = r, m
-
-
 def _metric_changes(store: Store, previous_id: str, metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each metric of this version beside the previous version's value for the same
     metric, dataset name and group, rounded to 4 significant digits. Of each, the value
     MLflow's rule picks (`latest.rank`: greatest step, then time, then value), read per
     (metric, dataset, group) rather than per name: a per-group result and a score on
     another dataset are results of their own, not steps of one series."""
-    mine: dict[tuple[Any, ...], dict[str, Any]] = {}
-    _keep_latest(mine, [((m["key"], (m.get("dataset") or {}).get("name"), m.get("group")), m) for m in metrics])
+    mine = latest.values_of(((m["key"], (m.get("dataset") or {}).get("name"), m.get("group")), m) for m in metrics)
     theirs: dict[tuple[Any, ...], dict[str, Any]] = {}
     for run_id in store.generators(previous_id):
         found = []
@@ -697,7 +685,7 @@ def _metric_changes(store: Store, previous_id: str, metrics: list[dict[str, Any]
             node = store.get_node(ds_id) if ds_id else None
             m["dataset"] = {"id": ds_id, "name": node.name if node else None} if ds_id else None
             found.append(((m["key"], node.name if node else None, m.get("group")), m))
-        _keep_latest(theirs, found)
+        theirs.update(latest.values_of(found))
     out = []
     for k in sorted(set(mine) | set(theirs), key=lambda t: tuple(str(x) for x in t)):
         a, b = theirs.get(k), mine.get(k)

@@ -62,9 +62,7 @@ def headline_metric(facts: Any) -> dict[str, Any] | None:
     if not overall:
         return None
     key = overall[0]["key"]
-    # (facts.metrics are in the order logged: the place stands for the pk)
-    chosen = max(((i, m) for i, m in enumerate(overall) if m["key"] == key),
-                 key=lambda im: latest.rank(im[1].get("step"), im[1].get("at"), im[1].get("value"), im[0]))[1]
+    chosen = latest.values_of((m["key"], m) for m in overall if m["key"] == key)[key]  # (facts.metrics: in the order logged)
     ds = chosen.get("dataset") or {}
     return {"key": chosen["key"], "value": chosen["value"], "dataset": ds.get("name") or ds.get("id")}
 

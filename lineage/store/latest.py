@@ -25,9 +25,13 @@ read per (metric, dataset, group) by the audit, with the same order.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from .schema import published
+
+K = TypeVar("K", bound=Hashable)
+M = TypeVar("M", bound=Mapping[str, Any])
 
 #: the time of a metric row of alias ``{a}`` with six digits of fraction, as sortable text
 AT_KEY = "substr(replace({a}at, 'Z', '.000000Z'), 1, 26)"
@@ -66,3 +70,16 @@ def rank(step: Any, at: str | None, value: Any, pk: int) -> tuple[Any, ...]:
     """`latest_first`'s order, reversed, for a row read into Python: the greatest is the value."""
     v = 0.0 if value is None or value != value else float(value)
     return (int(step or 0), at_key(at), v, -pk)
+
+
+def values_of(rows: Iterable[tuple[K, M]]) -> dict[K, M]:
+    """For each key, the metric of ``rows`` that is its value (`rank`): ``rows`` are
+    ``(key, metric)`` pairs in the order logged, each metric a mapping with ``step``,
+    ``at`` and ``value``; a row's place stands for its pk."""
+    out: dict[K, M] = {}
+    ranks: dict[K, tuple[Any, ...]] = {}
+    for i, (k, m) in enumerate(rows):
+        r = rank(m.get("step"), m.get("at"), m.get("value"), i)
+        if k not in ranks or r > ranks[k]:
+            ranks[k], out[k] = r, m
+    return out
