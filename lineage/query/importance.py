@@ -8,16 +8,18 @@ from typing import Any
 
 from .. import internal
 from ..errors import InvalidInputError
-from ..store import Store, published
+from ..store import Store, latest, published
 from .closure import chunks, placeholders
 from .results import Insights, ParamImportance
-from .search import LATEST_METRIC_VALUES
+
+#: each run's value of the run-level metric ``?`` (``run, key, value``)
+_METRIC_VALUES = latest.values("key = ?")
 
 
 def _latest_metric(store: Store, metric: str) -> dict[str, float]:
     """Each run's latest value of ``metric``, when it is a finite number (a NaN is
     kept as NULL; an infinity, a diverged loss, says nothing a forest can fit)."""
-    return {run: float(v) for run, _, v in store.conn.execute(LATEST_METRIC_VALUES, (metric,))
+    return {run: float(v) for run, _, v in store.conn.execute(_METRIC_VALUES, (metric,))
             if v is not None and math.isfinite(v)}
 
 

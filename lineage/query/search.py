@@ -24,8 +24,6 @@ from .filters import BoolOp, Comparison, parse_filter
 # killed one) are never seen: `published`.
 _NUMERIC_TEXT = "({v} NOT GLOB '*[^0-9.eE+-]*' AND {v} GLOB '*[0-9]*')"
 _LATEST_TAG = f"t.pk = (SELECT MAX(t2.pk) FROM tags t2 WHERE t2.run = t.run AND t2.key = t.key AND {published('t2')})"
-#: each run's value of the run-level metric ``?`` (``run, key, value``: `latest.values`)
-LATEST_METRIC_VALUES = latest.values("key = ?")
 _LATEST_STATE = f"s.pk = (SELECT MAX(s2.pk) FROM run_states s2 WHERE s2.run = s.run AND {published('s2')})"
 #: a run's latest metric value and status, as scalar subqueries on the run ``n``
 _METRIC_OF_N = ("(SELECT m.value FROM metrics m WHERE m.run = n.id AND m.key = ? AND m.grp IS NULL "
