@@ -102,7 +102,7 @@ class SqlReplay:
         conn.execute("INSERT INTO events (seq, type, payload, payload_digest, rows_digest, hash) VALUES (?, ?, ?, ?, ?, ?)",
                      (self.seq, type_, payload, d, d, d))
         conn.execute("COMMIT")
-        self.checkpointer.committed()
+        self.checkpointer.committed(conn)
 
     def close(self) -> None:
         self.checkpointer.close()

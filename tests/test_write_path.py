@@ -696,6 +696,57 @@ def test_commits_of_many_pages_leave_the_wal_to_the_checkpointer(tmp_path: Path,
     assert lg.verify().ok
 
 
+def _wal_restarts(db: Path) -> int:
+    """The WAL header's checkpoint sequence number: one more at each time SQLite
+    starts the WAL again from its first page."""
+    return int.from_bytes(Path(f"{db}-wal").read_bytes()[12:16], "big")
+
+
+def test_a_commit_copies_the_tail_the_checkpointer_left_so_the_wal_starts_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thread copies back all but the last few commits of a writer that never
+    pauses; the next commit copies those itself (`Checkpointer.tail_due`), and the
+    write after it starts the WAL again from its first page."""
+    from lineage.store import sqlite as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend.Checkpointer, "_run", lambda self, wake: None)  # (held back)
+    db = tmp_path / "lineage.db"
+    lg = lineage.open(db)
+    run = lg.start_run("r")
+    for i in range(20):
+        run.log_param(f"p{i}", i)
+    restarts = _wal_restarts(db)
+    run.log_param("more", 1)
+    assert _wal_restarts(db) == restarts  # nothing copied back: the WAL only grows
+    lg.store._checkpointer.tail_due = True
+    run.log_param("tail", 1)  # its commit copies the WAL back
+    assert not lg.store._checkpointer.tail_due
+    size = Path(f"{db}-wal").stat().st_size
+    run.log_param("after", 1)
+    assert _wal_restarts(db) == restarts + 1
+    assert Path(f"{db}-wal").stat().st_size == size  # overwritten from the top, not grown
+    run.end()
+    assert lg.verify().ok
+
+
+def test_a_writer_that_never_pauses_keeps_the_wal_short(tmp_path: Path) -> None:
+    """Logged params one after another, as fast as they go: the WAL starts again
+    from its first page every few hundred commits. With the thread's copies alone
+    it grew to the safety net's 10,000 pages (40 MiB) within 2,000 params."""
+    from lineage.store import sqlite as sqlite_backend
+
+    db = tmp_path / "lineage.db"
+    lg = lineage.open(db)
+    run = lg.start_run("r")
+    for i in range(4_000):
+        run.log_param(f"p{i}", i)
+    pages = Path(f"{db}-wal").stat().st_size // 4096
+    assert pages < sqlite_backend.WAL_AUTOCHECKPOINT_PAGES * 0.6, pages
+    assert _wal_restarts(db) >= 3
+    run.end()
+    assert lg.verify().ok
+
+
 def test_a_forked_child_checkpoints_on_its_own_and_closes_without_waiting(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from lineage.store import sqlite as sqlite_backend

@@ -562,7 +562,7 @@ class Store:
 
     def _commit_tx(self, conn: Any) -> None:
         conn.execute("COMMIT")
-        self._checkpointer.committed()
+        self._checkpointer.committed(conn)
 
     def _rollback_tx(self, conn: Any, exc: BaseException, *, committing: bool = False) -> None:
         """Undo the transaction after ``exc`` (raised by its body, or by the commit
