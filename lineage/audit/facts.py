@@ -677,15 +677,14 @@ def _metric_changes(store: Store, previous_id: str, metrics: list[dict[str, Any]
     (metric, dataset, group) rather than per name: a per-group result and a score on
     another dataset are results of their own, not steps of one series."""
     mine = latest.values_of(((m["key"], (m.get("dataset") or {}).get("name"), m.get("group")), m) for m in metrics)
-    theirs: dict[tuple[Any, ...], dict[str, Any]] = {}
+    found = []  # (of every run that generated the previous version: one rule picks across them all, as for `mine`)
     for run_id in store.generators(previous_id):
-        found = []
         for m in query_rows.metrics_of(store, run_id):
             ds_id = m.pop("dataset")
             node = store.get_node(ds_id) if ds_id else None
             m["dataset"] = {"id": ds_id, "name": node.name if node else None} if ds_id else None
             found.append(((m["key"], node.name if node else None, m.get("group")), m))
-        theirs.update(latest.values_of(found))
+    theirs = latest.values_of(found)
     out = []
     for k in sorted(set(mine) | set(theirs), key=lambda t: tuple(str(x) for x in t)):
         a, b = theirs.get(k), mine.get(k)
