@@ -729,6 +729,34 @@ def test_a_commit_copies_the_tail_the_checkpointer_left_so_the_wal_starts_again(
     assert lg.verify().ok
 
 
+def test_a_tail_copy_that_fails_leaves_the_committed_write_reported_as_done(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tail is copied after the write committed: a copy that fails (a full
+    disk) is left to the next one, not reported as the write's failure."""
+    import sqlite3
+
+    from lineage.store import sqlite as sqlite_backend
+
+    monkeypatch.setattr(sqlite_backend.Checkpointer, "_run", lambda self, wake: None)  # (held back)
+    real = sqlite_backend._EXECUTE
+
+    def failing_checkpoint(conn: Any, sql: str, *args: Any) -> Any:
+        if sql.startswith("PRAGMA wal_checkpoint"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(conn, sql, *args)
+
+    lg = lineage.open(tmp_path / "lineage.db")
+    run = lg.start_run("r")
+    monkeypatch.setattr(sqlite_backend, "_EXECUTE", failing_checkpoint)
+    lg.store._checkpointer.tail_due = True
+    run.log_param("lr", 0.1)  # committed, then its tail copy fails
+    monkeypatch.setattr(sqlite_backend, "_EXECUTE", real)
+    assert lg.store.params_of(run.id) == {"lr": "0.1"}
+    run.log_param("depth", 3)
+    run.end()
+    assert lg.verify().ok
+
+
 def test_a_writer_that_never_pauses_keeps_the_wal_short(tmp_path: Path) -> None:
     """Logged params one after another, as fast as they go: the WAL starts again
     from its first page every few hundred commits. With the thread's copies alone

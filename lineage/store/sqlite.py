@@ -380,9 +380,11 @@ class Checkpointer:
         self._commits += 1
         if self.tail_due:
             self.tail_due = False
-            # (busy: the thread is copying; its next wake sees to the tail)
-            with fork_gate.passage(), suppress(sqlite3.Error):
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            # (busy: the thread is copying; its next wake sees to the tail. Not the
+            # connection's own `execute`, which turns a full disk into a lineage
+            # error: the write has committed, whatever becomes of this copy)
+            with suppress(sqlite3.Error):
+                _EXECUTE(conn, "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if self._commits >= CHECKPOINT_EVERY:
             self.wake()  # (which does nothing while paused)
 
