@@ -351,7 +351,8 @@ class Checkpointer:
     checkpoint running beside it, so the WAL grew to the net's 10,000 pages (40
     MiB) within 2,000 logged params, each commit writing pages the file never had
     until one copied it all back itself (issue 16: a logged param took 0.24 ms on
-    a VM where a page new to the file cost ~10 µs, and 0.07 ms with this). So once
+    a VM where a page new to the file cost ~10 µs, 0.07 ms once the WAL started
+    again). So once
     the WAL is past `RESTART_PAGES`, the thread copies until the commits made
     during its last copy are few (`RESTART_TAIL` frames), and the next commit of
     this process copies those itself, holding the write lock it already has: a
