@@ -47,7 +47,6 @@ def latest_first(alias: str = "") -> str:
     return f"{a}step DESC, {AT_KEY.format(a=a)} DESC, COALESCE({a}value, 0) DESC, {a}pk"
 
 
-
 def values(where: str) -> str:
     """SQL giving ``run, key, value``: the value of each run-level series among the
     metric rows that ``where`` selects (a condition on the table's own columns). The
@@ -60,6 +59,7 @@ def values(where: str) -> str:
             f"(SELECT run, key, MAX(step) AS s FROM metrics WHERE {where} AND grp IS NULL AND {published()} "
             "GROUP BY run, key) t ON m.run = t.run AND m.key = t.key AND m.step = t.s "
             f"WHERE m.grp IS NULL AND {published('m')}) ranked WHERE r = 1")
+
 
 def at_key(at: str | None) -> str:
     """`AT_KEY` in Python."""
