@@ -880,3 +880,15 @@ def test_a_query_past_an_sqlite_limit_is_not_reported_as_damage(lg: lineage.Line
     assert "lineage verify" not in result.stderr and "Traceback" not in result.output
     with pytest.raises(lineage.LineageError, match="a bug in lineage"):
         lg.status()
+
+
+def test_runs_sort_puts_nan_after_the_numbers_and_before_no_metric(lg: lineage.Lineage) -> None:
+    """A diverged trial's NaN is a value the run has: after the numbers either way
+    round, but before a run that never logged the metric (MLflow's order too)."""
+    for name, value in [("a", 0.5), ("c", 0.9), ("d", float("nan")), ("e", 0.1), ("none", None)]:
+        with lg.start_run(name) as run:
+            if value is not None:
+                run.log_metric("acc", value)
+    assert names(lg.runs(order_by="-metrics.acc")) == ["c", "a", "e", "d", "none"]
+    assert names(lg.runs(order_by="metrics.acc")) == ["e", "a", "c", "d", "none"]
+    assert names(lg.runs(order_by="metrics.acc", limit=4)) == ["e", "a", "c", "d"]

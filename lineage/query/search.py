@@ -231,18 +231,26 @@ def parse_order(order_by: str | Sequence[str]) -> list[tuple[str, str | None, bo
     return out
 
 
-def _sort_sql(terms: list[tuple[str, str | None, bool]]) -> tuple[list[str], list[Any], list[str]]:
-    """Columns to select (with their arguments) and ORDER BY terms; missing values last."""
+def _sort_sql(terms: list[tuple[str, str | None, bool]]) -> tuple[list[str], list[Any], list[str], list[Any]]:
+    """Columns to select and ORDER BY terms over them (the query's rows as ``q``),
+    each with its arguments; missing values last."""
     cols: list[str] = []
     args: list[Any] = []
     order: list[str] = []
+    order_args: list[Any] = []
     for i, (fld, key, desc) in enumerate(terms):
         d = " DESC" if desc else ""
         alias = f"s{i}"
         if fld == "metrics":
             cols.append(f"{_METRIC_OF_N} AS {alias}")
             args.append(key)
-            order += [f"{alias} IS NULL", f"{alias}{d}"]
+            # numbers, then NaN (kept as NULL, but the run has the metric), then no
+            # metric, either way round, as MLflow's search_runs sorts them; the probe
+            # runs only for a run whose value is NULL
+            order.append(f"CASE WHEN {alias} IS NOT NULL THEN 0 WHEN EXISTS (SELECT 1 FROM metrics m WHERE m.run = q.id "
+                         f"AND m.key = ? AND m.grp IS NULL AND {published('m')}) THEN 1 ELSE 2 END")
+            order_args.append(key)
+            order.append(f"{alias}{d}")
             continue
         if fld in ("params", "tags"):
             table = fld
@@ -262,7 +270,7 @@ def _sort_sql(terms: list[tuple[str, str | None, bool]]) -> tuple[list[str], lis
         }[fld]
         cols.append(f"{expr} AS {alias}")
         order += [f"{alias} IS NULL", f"{alias}{d}"]
-    return cols, args, order
+    return cols, args, order, order_args
 
 
 def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] | None = None,
@@ -309,7 +317,7 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
     if where is not None and str(where).strip():
         conditions, args = where_terms(parse_filter(where), store)
     terms = parse_order(order_by) if order_by else []
-    cols, sort_args, order = _sort_sql(terms)
+    cols, sort_args, order, order_args = _sort_sql(terms)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InvalidInputError(f"limit must be a whole number (0 or more), got {limit!r}")
     select = ", ".join([store.node_columns("n"), *cols, "n.pk"])
@@ -317,7 +325,7 @@ def runs(store: Store, where: str | None = None, order_by: str | Sequence[str] |
     if order:  # sort keys are output columns: PostgreSQL takes them in expressions only from a subquery
         sql = f"SELECT * FROM ({sql}) q"
     sql += " ORDER BY " + ", ".join([*order, "pk DESC" if order else "n.pk DESC"])
-    params = [*sort_args, *args]
+    params = [*sort_args, *args, *order_args]
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
