@@ -108,7 +108,16 @@ ENV_ALLOWLIST: tuple[str, ...] = (
 )
 
 
+#: ``LINEAGE_*`` variables that say who ran, not what ran: the agent node records
+#: them, once (`capture_agent`). Copied into every run's ``env`` too, they made
+#: each run a record about the person, so erasing the person blanked the run's
+#: attributes whole (its experiment, command and host; docs/integrity.md, Erasure).
+IDENTITY_ENV = frozenset({"LINEAGE_USER", "LINEAGE_EMAIL", "LINEAGE_NAME"})
+
+
 def _env_allowed(name: str) -> bool:
+    if name in IDENTITY_ENV:
+        return False
     for pattern in ENV_ALLOWLIST:
         if pattern.endswith("*"):
             if name.startswith(pattern[:-1]) and not is_secret_name(name):

@@ -145,9 +145,30 @@ def test_a_shared_login_is_not_the_erased_persons(tmp_path: Path, monkeypatch: p
         assert "Eve Engineer" not in _everything(lg) and "eve@example.com" not in _everything(lg)
         (row,) = lg.store.promotion_rows("risk")
         assert row["author"].startswith("Bob Builder <bob@example.com> (ml@")
-        assert lg.get("bobs").attrs["env"]["LINEAGE_USER"] == "ml"
+        assert lg.get("bobs").attrs["experiment"] == "default"  # (not blanked: "ml" is Bob's login too)
         assert lg.get(model.id).name == "risk"
         assert lg.verify().ok
+
+
+def test_erasing_a_person_keeps_their_runs_attributes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      store_path: Any) -> None:
+    """A run recorded who ran it twice: by its agent, and by the LINEAGE_USER,
+    LINEAGE_EMAIL and LINEAGE_NAME in its captured environment, so erasing the person
+    blanked the run's attributes whole (experiment, command, host). The agent holds
+    who; the run keeps what ran, and loses nothing when the person goes."""
+    monkeypatch.chdir(tmp_path)
+    with _as(monkeypatch, {**EVE, "OMP_NUM_THREADS": "4"}, store_path) as lg:
+        with lg.start_run("eves-fit", experiment="churn") as run:
+            run.log_metric("acc", 0.9)
+        eve = lg.actor
+        env = lg.get(run.id).attrs["env"]
+        lg.redact(eve, reason="GDPR request 9")
+        kept = lg.get(run.id)
+        assert kept.name == "eves-fit" and kept.attrs["experiment"] == "churn"
+        assert kept.attrs["env"]["OMP_NUM_THREADS"] == "4" and kept.attrs["metrics"] == {"acc": 0.9}
+        assert [t for t in EVE_TEXTS if t in _everything(lg)] == []
+        assert lg.verify().ok
+        assert env["OMP_NUM_THREADS"] == "4" and not set(env) & set(EVE)  # who ran it is the agent's to say
 
 
 def test_a_statement_that_lost_its_author_can_lose_its_text_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -190,12 +211,12 @@ def test_a_tag_or_param_that_is_the_person_loses_its_value(tmp_path: Path, monke
                           tags={"mlflow.user": "evelogin", "team": "risk"}) as run:
             pass
         lg.redact(lg.actor, reason="GDPR request 9")
-        node = lg.get(run.id)  # (the run's own attrs named her too: erased whole)
+        node = lg.get(run.id)
         params = dict(lg.store.conn.execute("SELECT key, value FROM params WHERE run = ?", (run.id,)).fetchall())
         tags = dict(lg.store.conn.execute("SELECT key, value FROM tags WHERE run = ?", (run.id,)).fetchall())
         assert params["notify"] is None and params["C"] == "0.5"
         assert tags["mlflow.user"] is None and tags["team"] == "risk"
-        assert node.attrs["redacted"] is True and node.name is None and lg.verify().ok
+        assert node.name == "fit" and "redacted" not in node.attrs and lg.verify().ok  # (the run itself is kept)
 
 
 def test_a_payload_blanked_outside_lineage_fails_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

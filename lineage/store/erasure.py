@@ -271,7 +271,8 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
 # (`promotions.author`, by default the whole "Name <email> (login@host)"), who made
 # a statement (`annotations.author`, by default the name or login) and who recorded
 # it (the annotation event's payload, `recorded_by`), a run's captured environment
-# (``LINEAGE_USER``, ``LINEAGE_EMAIL``), an import's ``mlflow.user`` tag, and other
+# (``LINEAGE_USER``, ``LINEAGE_EMAIL``, in runs recorded before these were left to
+# the agent: `capture.IDENTITY_ENV`), an import's ``mlflow.user`` tag, and other
 # agent nodes of the same person (the same email from another login or host).
 # Erasing the person reaches each of these by its text, because that is what holds
 # the person (the ids are pseudonyms that no longer resolve to anyone).
