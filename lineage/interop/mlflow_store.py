@@ -31,8 +31,11 @@ warning, and MLflow's record stands.
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import threading
+import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
@@ -118,6 +121,16 @@ class _Mirror:
         self.runs: dict[str, Run] = {}
         self.local = threading.local()
         self.lock = threading.RLock()
+        #: the MLflow runs this process created, ended or read (``get_run``: what
+        #: MLflow's artifact repository calls first), with their artifact folder
+        #: and when first seen: swept at exit for files that came since
+        self.touched: dict[str, tuple[Path | None, int]] = {}
+        self.sweeping = False
+
+    def touch(self, run: Any) -> None:
+        """Remember an MLflow run this process saw (for `LineageTrackingStore._sweep_artifacts`)."""
+        if run.info.run_id not in self.touched:
+            self.touched[run.info.run_id] = (_local_path(run.info.artifact_uri), time.time_ns())
 
     @classmethod
     def of(cls, db: Path) -> _Mirror:
@@ -162,7 +175,35 @@ class LineageTrackingStore(_TrackingSqlStore):
         super().__init__(f"sqlite:///{folder / 'mlflow.db'}", artifacts)
         self.lineage_uri = store_uri
         self._mirror = _Mirror.of(db)
+        with _Mirror._guard:
+            if not self._mirror.sweeping:
+                self._mirror.sweeping = True
+                atexit.register(self._sweep_artifacts)
         _remember_datasets()
+
+    def get_run(self, run_id: str) -> Any:
+        run = super().get_run(run_id)
+        self._mirror.touch(run)
+        return run
+
+    def _sweep_artifacts(self) -> None:
+        """At exit: files logged to a run after it ended (``MlflowClient().log_artifact``
+        or ``log_text`` on a finished run, an evaluation script's report), which the
+        scan at the run's end could not see, as MLflow's artifact repository never
+        calls a tracking store. Each run this process saw and does not still have live
+        (its own end scans it), when a folder of its artifacts changed since it was
+        first seen: a script that read a thousand runs stats their folders, no more.
+        A failure is said and skipped, never raised."""
+        m = self._mirror
+        for run_id, (folder, seen) in sorted(m.touched.items()):
+            if run_id in m.runs or folder is None or not _changed_since(folder, seen - _MTIME_SLACK_NS):
+                continue
+            try:  # (MLflow's get_run, SQLAlchemy at exit: whatever they raise, one line)
+                with m.lock, foreign("{type}: {reason}"):
+                    self._mirror_artifacts(run_id, m.run(run_id))
+            except (LineageError, OSError) as exc:
+                warnings.warn(f"lineage could not record the artifacts of run {run_id}: {exc}", RuntimeWarning,
+                              stacklevel=1)
 
     # -- runs ------------------------------------------------------------------------
 
@@ -186,6 +227,7 @@ class LineageTrackingStore(_TrackingSqlStore):
                              experiment="default" if experiment == "Default" else experiment, parent=parent)
             m.store.write("alias", {"node": lrun.id}, {"aliases": [(lrun.id, f"mlflow:{run.info.run_id}")]})
         m.runs[run.info.run_id] = lrun
+        m.touch(run)
 
     def update_run_info(self, run_id: str, run_status: Any, end_time: Any, run_name: Any) -> Any:
         from mlflow.entities import RunStatus
@@ -358,6 +400,22 @@ def _source_uri(ds: Any) -> str | None:
             if src.get(key):
                 return str(src[key])
     return None
+
+
+#: a file's time comes from the kernel's coarse clock, a tick behind `time.time_ns`
+_MTIME_SLACK_NS = 1_000_000_000
+
+
+def _changed_since(folder: Path, since_ns: int) -> bool:
+    """True when ``folder`` or a folder below it gained or lost an entry at or after
+    ``since_ns`` (a folder's mtime moves then): stats of folders only."""
+    try:
+        if folder.stat().st_mtime_ns >= since_ns:
+            return True
+        with os.scandir(folder) as entries:
+            return any(e.is_dir(follow_symlinks=False) and _changed_since(Path(e.path), since_ns) for e in entries)
+    except OSError:
+        return False  # (no folder: nothing was logged)
 
 
 def _local_path(uri: str | None) -> Path | None:

@@ -234,6 +234,33 @@ def test_artifacts_and_a_rename_through_the_plugin_reach_lineage(tmp_path: Path)
         assert lg.verify().ok
 
 
+def test_artifacts_logged_after_the_run_ended_reach_lineage(tmp_path: Path) -> None:
+    """An evaluation step logs its report to a finished run (``MlflowClient().log_artifact``
+    in the same script, ``log_text`` from another process): MLflow takes it, and the
+    scan at the run's end had been the only one, so lineage never saw the files."""
+    (tmp_path / "late.txt").write_text("late")
+    code = ("import mlflow\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.log_text('early', 'early.txt')\n"
+            "mlflow.MlflowClient().log_artifact(run.info.run_id, 'late.txt')\n"
+            "print(run.info.run_id)")
+    run_id = run_on_plugin(tmp_path, code)
+    later = f"import mlflow\nmlflow.MlflowClient().log_text({run_id!r}, 'fine', 'eval/summary.txt')\nprint('x')"
+    run_on_plugin(tmp_path, later)
+    reader = f"import mlflow\nfor _ in range(3): mlflow.MlflowClient().get_run({run_id!r})\nprint('x')"
+    run_on_plugin(tmp_path, reader)  # (read only: records nothing)
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        run = lg.get(f"mlflow:{run_id}")
+        made = {role: node for rel, role, node in lg.run_links(run) if rel == "was_generated_by"}
+        assert sorted(made) == ["early.txt", "eval/summary.txt", "late.txt"]
+        assert made["late.txt"].id == "artifact:" + hashlib.sha256(b"late").hexdigest()
+        events = lg.store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        assert lg.verify().ok
+    run_on_plugin(tmp_path, reader)
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        assert lg.store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == events
+
+
 def test_a_run_deleted_and_restored_through_the_plugin_is_recorded(tmp_path: Path) -> None:
     """MLflow's ``delete_run`` (the UI's delete button, a cleanup script) hides a run;
     lineage keeps it and records who deleted it and when, and reads it deleted, as
