@@ -54,7 +54,8 @@ Conventions that hold for every command:
   or ambiguous reference, no store, a missing or unreadable file, a refused write; 2
   bad usage (including a `--where` syntax error); `run` exits with its command's code
   (126 cannot execute, 127 not found, 128+N killed by signal N). Errors are one line
-  on stderr, never a traceback.
+  on stderr, never a traceback; a control character from your data (a newline in a
+  path, a terminal escape in a name) is written as its escape (`\\n`, `\\x1b`).
 """
 
 

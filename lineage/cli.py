@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +25,17 @@ from .model import KINDS, LISTING_ORDER, json_document, json_line
 # plumbing
 
 
+#: control characters (C0, DEL, C1): in an error they came from the user's data (a
+#: path or name with a newline, a terminal escape) and would break the one line, or
+#: drive the terminal
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(message: str) -> str:
+    """``message`` with its control characters written as escapes (``\\n``, ``\\x1b``)."""
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], message)
+
+
 class LineageGroup(click.Group):
     """A click group that turns our errors into one line and an exit code."""
 
@@ -31,9 +43,12 @@ class LineageGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FilterSyntaxError as exc:
-            raise click.UsageError(str(exc), ctx) from None
+            raise click.UsageError(one_line(str(exc)), ctx) from None
+        except click.ClickException as exc:  # (a command's own, a bad argument's)
+            exc.message = one_line(exc.message)  # type: ignore[misc]  # (typed Final; read when shown)
+            raise
         except LineageError as exc:
-            err = click.ClickException(str(exc))
+            err = click.ClickException(one_line(str(exc)))
             err.exit_code = exc.exit_code  # type: ignore[misc]  # click reads it per instance
             raise err from None
         except UnicodeEncodeError as exc:
@@ -50,10 +65,10 @@ class LineageGroup(click.Group):
         except sqlite3.DatabaseError as exc:
             # damage SQLite finds only when it reads the page (opening succeeded), or a
             # write lock held by another process past the busy timeout
-            raise click.ClickException(f"the lineage store failed: {exc} (see `lineage verify`)") from None
+            raise click.ClickException(one_line(f"the lineage store failed: {exc} (see `lineage verify`)")) from None
         except OSError as exc:  # e.g. no permission to create .lineage/ here
             where = f": {exc.filename}" if exc.filename else ""
-            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+            raise click.ClickException(one_line(f"{exc.strerror or exc}{where}")) from None
 
 
 class State:

@@ -189,6 +189,15 @@ def test_add_records_every_path_or_none(project: Path, db: Path) -> None:
     assert invoke("add", "--model", "good.pkl").exit_code == 0 and events(db) > n
 
 
+def test_a_path_with_a_newline_or_an_escape_is_one_line_that_cannot_drive_the_terminal(project: Path, db: Path) -> None:
+    """A key file named by a script (``$(ls)`` with a newline in it), a path with a
+    terminal escape: the error quoted them raw, two lines, the second in red."""
+    invoke("add", "data/train.csv")
+    line = assert_one_line_error(invoke("verify", "--key", "keys/aud\nitor.pub"), 1, contains="keys/aud\\nitor.pub")
+    line = assert_one_line_error(invoke("add", "data/\x1b[31mred.csv"), 1, contains="\\x1b[31mred")
+    assert "\x1b" not in line
+
+
 def test_text_that_is_not_utf8_is_one_line_not_a_traceback(project: Path, db: Path) -> None:
     """A Latin-1 card file, a references file, a search typed in a Latin-1 terminal."""
     invoke("add", "data/train.csv")
