@@ -583,7 +583,8 @@ class Lineage:
         return record_model_file(self.store, path, name=name, load=load)
 
     def predict(self, model: Any, input: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                id_column: str | None = None, command: Sequence[str] | None = None) -> PredictResult:
+                id_column: str | None = None, command: Sequence[str] | None = None,
+                keep_inputs: bool = False) -> PredictResult:
         """Run a recorded scikit-learn model on a CSV file, write its predictions to
         ``output`` and record each one.
 
@@ -602,6 +603,9 @@ class Lineage:
             The column holding each row's request id.
         command : sequence of str, optional
             The command line to record on the run.
+        keep_inputs : bool, default False
+            Also keep each row's feature values, so that `explain` can say why each
+            prediction was made (personal data, erasable with `redact`).
 
         Returns
         -------
@@ -624,7 +628,8 @@ class Lineage:
         """
         from .predfiles import predict_file
 
-        return predict_file(self.store, self._model(model), input, output, id_column=id_column, command=command)
+        return predict_file(self.store, self._model(model), input, output, id_column=id_column, command=command,
+                            keep_inputs=keep_inputs)
 
     def prediction_logger(self, model: Any, *, max_batch: int = 1000, max_delay: float = 0.5,
                           max_queue: int = 100_000, on_full: str = "block") -> PredictionLogger:
@@ -1448,7 +1453,7 @@ class Lineage:
         >>> lg.explain("clf")["importance"]
         [{'feature': 'a', 'importance': 0.582371}, {'feature': 'b', 'importance': 0.417629}]
         >>> lg.explain("request:req-1")["note"]
-        'no reasons: input values were not kept (log the predictions with keep_inputs=True)'
+        'no reasons: input values were not kept (log the predictions with keep_inputs=True, or `lineage predict --keep-inputs`)'
         """
         from .audit import decision
 

@@ -416,9 +416,12 @@ def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], models:
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The CSV file to write the predictions to.")
 @click.option("--id-column", metavar="C", help="The input column of request ids (kept in the output; searchable as request:ID).")
+@click.option("--keep-inputs", is_flag=True,
+              help="Also keep each row's feature values, so `lineage explain` can say why a prediction was made.")
 @json_option
 @pass_state
-def predict(state: State, model: str, input_path: str, output: str, id_column: str | None, as_json: bool) -> None:
+def predict(state: State, model: str, input_path: str, output: str, id_column: str | None, keep_inputs: bool,
+            as_json: bool) -> None:
     """Run a recorded scikit-learn model on a CSV file and record every prediction.
 
     The features are the model's feature names when it has them, else every column
@@ -430,14 +433,15 @@ def predict(state: State, model: str, input_path: str, output: str, id_column: s
     \b
     Example:
       lineage predict model.pkl data/new.csv -o preds.csv --id-column request_id
-      lineage predict random_forest@2 batch.csv -o out.csv --json
+      lineage predict random_forest@2 batch.csv -o out.csv --keep-inputs --json
     """
     if not os.path.isfile(input_path):
         raise click.ClickException(f"no such file: {input_path}")
     lg = state.lineage()
     result = lg.predict(model, input_path, output, id_column=id_column,
                         command=["lineage", "predict", model, input_path, "-o", output]
-                        + (["--id-column", id_column] if id_column else []))
+                        + (["--id-column", id_column] if id_column else []) + (["--keep-inputs"] if keep_inputs else []),
+                        keep_inputs=keep_inputs)
     if as_json:
         emit_json(result.to_dict())
         return

@@ -191,13 +191,14 @@ def _refuse_recorded_data(store: Store, out: Path) -> None:
 
 def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str], output_path: str | os.PathLike[str], *,
                  id_column: str | None = None, output_column: str = "prediction",
-                 command: Sequence[str] | None = None) -> PredictResult:
+                 command: Sequence[str] | None = None, keep_inputs: bool = False) -> PredictResult:
     """Run a recorded model on a CSV file, write its predictions, and record them.
 
     Records a run (named ``predict``) that used the input file (a dataset, role
     ``input``) and the model, and generated the output file; and every prediction, with
-    the id column as its request id. Raises InvalidInputError for a bad file or a model
-    that cannot be loaded; nothing is recorded then.
+    the id column as its request id, and with ``keep_inputs`` each row's feature values
+    (`explain` gives reasons from them). Raises InvalidInputError for a bad file or a
+    model that cannot be loaded; nothing is recorded then.
     """
     from .tracking import Run, log_predictions
 
@@ -255,7 +256,8 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
     try:
         run.log_input(str(input_path), role="input")
         store.add_edges([Edge(run.id, model.id, "used", "model")], event_type="used")
-        pred_ids = log_predictions(store, model, rows, y, request_ids=ids, scores=scores, run=run.id) if y else []
+        pred_ids = log_predictions(store, model, rows, y, request_ids=ids, scores=scores, run=run.id,
+                                   keep_inputs=keep_inputs) if y else []
         run.log_output(str(out))
     except BaseException:
         run.end("failed", error="lineage predict was interrupted")

@@ -151,6 +151,30 @@ def test_cli_explain_prediction(credit: dict[str, Any]) -> None:
     assert "output " in res.output and "score" not in res.output.splitlines()[1]
 
 
+def test_lineage_predict_keep_inputs_lets_explain_say_why(credit: dict[str, Any], tmp_path: Path) -> None:
+    """Batch scoring with the CLI recorded each prediction's digest only, and had no
+    way to keep its inputs: `explain` of its predictions never gave a reason."""
+    db = str(credit["lg"].store.path)
+    new = credit["new"]
+    rows = [",".join(["id", *FEATURES])] + [",".join([f"b-{i}", *(repr(float(v)) for v in r)])
+                                             for i, r in enumerate(new.to_numpy())]
+    (tmp_path / "batch.csv").write_text("\n".join(rows) + "\n")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["--db", db, "predict", "credit_lr", str(tmp_path / "batch.csv"), "-o",
+                              str(tmp_path / "out.csv"), "--id-column", "id", "--keep-inputs"])
+    assert res.exit_code == 0, res.output
+    got = credit["lg"].explain("request:b-0")
+    want = credit["lg"].explain("request:lr-0")  # the same row, logged through the API with its inputs
+    assert [r["feature"] for r in got["reasons"]] == [r["feature"] for r in want["reasons"]]
+    assert [r["contribution"] for r in got["reasons"]] == pytest.approx([r["contribution"] for r in want["reasons"]])
+    (tmp_path / "plain.csv").write_text((tmp_path / "batch.csv").read_text().replace("b-", "c-"))
+    res = runner.invoke(cli, ["--db", db, "predict", "credit_lr", str(tmp_path / "plain.csv"), "-o",
+                              str(tmp_path / "out2.csv"), "--id-column", "id"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["--db", db, "explain", "request:c-0"])
+    assert res.exit_code == 0 and "not kept" in res.output and "lineage predict --keep-inputs" in res.output
+
+
 def test_cli_explain_model_shows_feature_importance(credit: dict[str, Any]) -> None:
     db = str(credit["lg"].store.path)
     res = CliRunner().invoke(cli, ["--db", db, "explain", "credit_rf", "--json"])
