@@ -195,7 +195,7 @@ class LineageTrackingStore(_TrackingSqlStore):
         first seen: a script that read a thousand runs stats their folders, no more.
         A failure is said and skipped, never raised."""
         m = self._mirror
-        for run_id, (folder, seen) in sorted(m.touched.items()):
+        for run_id, (folder, seen) in sorted(m.touched.copy().items()):  # (copy: one step under the GIL)
             if run_id in m.runs or folder is None or not _changed_since(folder, seen - _MTIME_SLACK_NS):
                 continue
             try:  # (MLflow's get_run, SQLAlchemy at exit: whatever they raise, one line)
