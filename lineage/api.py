@@ -461,7 +461,8 @@ class Lineage:
                     models: Sequence[str] = (), params: Mapping[str, Any] | None = None,
                     tags: Mapping[str, Any] | None = None, name: str | None = None, experiment: str | None = None,
                     predictions: str | None = None, id_column: str | None = None, output_column: str | None = None,
-                    of: Any = None, detect: bool = True, load: bool = True) -> CommandResult:
+                    of: Any = None, detect: bool = True, load: bool = True,
+                    keep_inputs: bool = False) -> CommandResult:
         """Run any program as a recorded run, as ``lineage run`` does.
 
         See `lineage.supervise.run_command` for every option.
@@ -488,6 +489,9 @@ class Lineage:
             Record files the program opened that were not declared.
         load : bool, default True
             Unpickle model files to describe them.
+        keep_inputs : bool, default False
+            Keep each prediction's feature values, found by its request id in the
+            CSV inputs, so that `explain` can say why it was made.
 
         Returns
         -------
@@ -510,7 +514,7 @@ class Lineage:
 
         return run_command(self.store, argv, inputs=inputs, outputs=outputs, models=models, params=params, tags=tags,
                            name=name, experiment=experiment, predictions=predictions, id_column=id_column,
-                           output_column=output_column, of=of, detect=detect, load=load)
+                           output_column=output_column, of=of, detect=detect, load=load, keep_inputs=keep_inputs)
 
     def digest(self, path: str | os.PathLike[str], *, progress: Any = None) -> str:
         """The SHA-256 that names a file or folder as a dataset (``dataset:<digest>``),
@@ -1453,7 +1457,7 @@ class Lineage:
         >>> lg.explain("clf")["importance"]
         [{'feature': 'a', 'importance': 0.582371}, {'feature': 'b', 'importance': 0.417629}]
         >>> lg.explain("request:req-1")["note"]
-        'no reasons: input values were not kept (log the predictions with keep_inputs=True, or `lineage predict --keep-inputs`)'
+        'no reasons: input values were not kept (log the predictions with keep_inputs=True, or --keep-inputs)'
         """
         from .audit import decision
 

@@ -359,6 +359,8 @@ def _parse_params(pairs: Sequence[str], option: str = "-p") -> dict[str, str]:
 @click.option("--id-column", metavar="C", help="With --predictions: the column of request ids.")
 @click.option("--output-column", metavar="Y", help="With --predictions: the column of outputs (default: the only other one).")
 @click.option("--of", "of", metavar="MODEL", help="With --predictions: whose predictions (default: the model input).")
+@click.option("--keep-inputs", is_flag=True,
+              help="With --predictions and --id-column: keep each row's features, found by id in the -i CSV files.")
 @click.option("--no-detect", is_flag=True, help="Record outputs as datasets, even pickled models (unless --model).")
 @click.option("--no-load", is_flag=True, help="Never unpickle a model file to describe it (unpickling runs its code).")
 @click.option("-p", "--param", "params", multiple=True, help="A parameter as key=value (repeatable).")
@@ -368,8 +370,8 @@ def _parse_params(pairs: Sequence[str], option: str = "-p") -> dict[str, str]:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_state
 def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], models: tuple[str, ...],
-        predictions: str | None, id_column: str | None, output_column: str | None, of: str | None, no_detect: bool,
-        no_load: bool, params: tuple[str, ...], name: str | None, experiment: str | None, tags: tuple[str, ...],
+        predictions: str | None, id_column: str | None, output_column: str | None, of: str | None, keep_inputs: bool,
+        no_detect: bool, no_load: bool, params: tuple[str, ...], name: str | None, experiment: str | None, tags: tuple[str, ...],
         command: tuple[str, ...]) -> None:
     """Run any command and record its inputs, outputs, code, environment and exit code.
 
@@ -393,13 +395,14 @@ def run(state: State, inputs: tuple[str, ...], outputs: tuple[str, ...], models:
     if not cmd:
         raise click.UsageError("give the command after --, e.g. lineage run -- python train.py")
     parsed_params, parsed_tags = _parse_params(params), _parse_params(tags, "-t")
-    if predictions is None and (id_column or output_column or of):
-        raise click.UsageError("--id-column, --output-column and --of go with --predictions FILE")
+    if predictions is None and (id_column or output_column or of or keep_inputs):
+        raise click.UsageError("--id-column, --output-column, --of and --keep-inputs go with --predictions FILE")
     lg = state.lineage(create=True)
     # (without --name, the run is named after the script it runs: train.py, not python)
     result = lg.run_command(cmd, inputs=inputs, outputs=outputs, models=models, params=parsed_params, tags=parsed_tags,
                             name=name, experiment=experiment, predictions=predictions, id_column=id_column,
-                            output_column=output_column, of=of, detect=not no_detect, load=not no_load)
+                            output_column=output_column, of=of, detect=not no_detect, load=not no_load,
+                            keep_inputs=keep_inputs)
     if result.exit_code in (126, 127) and result.duration == 0.0 and result.error and result.error.startswith("could not start"):
         click.echo(f"Error: {result.error}", err=True)
     else:

@@ -96,13 +96,17 @@ def output_column_of(table: Table, path: Any, *, id_column: str | None, output_c
 
 
 def log_prediction_file(store: Store, model: Node, path: str | os.PathLike[str], *, id_column: str | None = None,
-                        output_column: str | None = None, run: str | None = None) -> list[str]:
+                        output_column: str | None = None, run: str | None = None,
+                        inputs_from: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
     """Record every row of a predictions CSV as a prediction of ``model``; returns the ids.
 
     The output is the output column's value; the request id the id column's; the input
     digest is the digest of the row's other columns as ``{column: value}`` (the id
-    alone when there is nothing else). ``run``: the run that wrote the file. Raises
-    InvalidInputError for a bad file.
+    alone when there is nothing else). ``inputs_from``: the CSV files the rows were
+    scored from, each row's features found there by its request id and kept (as
+    ``keep_inputs=True`` keeps them: `explain` gives reasons from them). ``run``: the
+    run that wrote the file. Raises InvalidInputError for a bad file, or a request id
+    that no file of ``inputs_from`` has.
     """
     from .tracking import log_predictions
 
@@ -116,7 +120,32 @@ def log_prediction_file(store: Store, model: Node, path: str | os.PathLike[str],
     ids = None if id_column is None else table.column(id_column)
     if not table.rows:
         return []
-    return log_predictions(store, model, inputs, outputs, request_ids=ids, run=run)
+    if inputs_from:
+        assert id_column is not None and ids is not None  # (run_command checks the options first)
+        inputs = _scored_rows(model, [str(i) for i in ids], inputs_from, id_column, path)
+    return log_predictions(store, model, inputs, outputs, request_ids=ids, run=run, keep_inputs=bool(inputs_from))
+
+
+def _scored_rows(model: Node, ids: Sequence[str], files: Sequence[str | os.PathLike[str]], id_column: str,
+                 predictions: Any) -> list[dict[str, Any]]:
+    """The feature values each request id was scored from: its row in the first of
+    ``files`` that has it (features: `feature_columns`, by the model's recorded
+    feature names when it has them)."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for f in files:
+        table = read_csv(f, as_text=id_column)
+        if id_column not in table.columns:
+            continue
+        features = feature_columns(None, model, table, id_column=id_column)
+        idx = [table.columns.index(c) for c in features]
+        at = table.columns.index(id_column)
+        for r in table.rows:
+            by_id.setdefault(str(r[at]), {c: r[i] for c, i in zip(features, idx)})
+    lost = [i for i in ids if i not in by_id]
+    if lost:
+        raise InvalidInputError(f"--keep-inputs: request id {lost[0]!r} of {predictions} is in no input with the "
+                                f"column {id_column!r} ({len(lost):,} of {len(ids):,} are not)")
+    return [by_id[i] for i in ids]
 
 
 # ---------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
                 models: Sequence[str] = (), params: Mapping[str, Any] | None = None,
                 tags: Mapping[str, Any] | None = None, name: str | None = None, experiment: str | None = None,
                 predictions: str | None = None, id_column: str | None = None, output_column: str | None = None,
-                of: Any = None, detect: bool = True, load: bool = True) -> CommandResult:
+                of: Any = None, detect: bool = True, load: bool = True, keep_inputs: bool = False) -> CommandResult:
     """Run ``argv`` as a recorded run; returns a `CommandResult`.
 
     ``inputs`` are read by the program (role ``input``; a file whose bytes are a
@@ -189,7 +189,9 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
     ``outputs`` are written by it (datasets, or models when recognised); ``models`` are
     outputs that are models. ``predictions`` is an output CSV whose rows are
     predictions of ``of`` (default: the run's one model input), with ``id_column`` as
-    request ids and ``output_column`` (default: the only other column) as outputs.
+    request ids and ``output_column`` (default: the only other column) as outputs;
+    ``keep_inputs`` also keeps each prediction's feature values, found by its request
+    id in the CSV inputs (`predfiles.log_prediction_file`).
     ``detect=False`` records outputs as datasets unless declared in ``models``;
     ``load=False`` never unpickles a file (models are then recorded without their
     parameters and features), since unpickling runs code from the file.
@@ -206,8 +208,10 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
     missing_inputs = [p for p in inputs if not os.path.exists(p)]
     if missing_inputs:
         raise InvalidInputError(f"input {missing_inputs[0]} does not exist")
-    if predictions is None and (id_column or output_column or of is not None):
-        raise InvalidInputError("--id-column, --output-column and --of go with --predictions FILE")
+    if predictions is None and (id_column or output_column or of is not None or keep_inputs):
+        raise InvalidInputError("--id-column, --output-column, --of and --keep-inputs go with --predictions FILE")
+    if keep_inputs and id_column is None:
+        raise InvalidInputError("--keep-inputs finds each prediction's input row by its request id: give --id-column")
     of_node: Node | None = None
     if of is not None:
         of_node = of if isinstance(of, Node) else store.resolve(str(of))
@@ -222,6 +226,9 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
                 input_models[p] = known
             elif detect and modelfile.looks_like_model(p):
                 input_models[p] = None  # recorded as a model once the run exists
+    scored_from = [p for p in inputs if keep_inputs and p not in input_models and os.path.isfile(p)]
+    if keep_inputs and not scored_from:
+        raise InvalidInputError("--keep-inputs reads each prediction's inputs from an input file (-i rows.csv): none given")
     if predictions is not None and of_node is None and len(input_models) != 1:
         raise InvalidInputError(
             f"--predictions {predictions}: the run reads {len(input_models)} model(s); say whose predictions they are with --of MODEL")
@@ -299,7 +306,8 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
                     from .predfiles import log_prediction_file
 
                     n_predictions = len(log_prediction_file(store, of_node, predictions, id_column=id_column,
-                                                            output_column=output_column, run=run.id))
+                                                            output_column=output_column, run=run.id,
+                                                            inputs_from=scored_from))
         if code == 0 and not missing and forward.received is None:
             run.end("finished", exit_code=0)
             return CommandResult(run.node, 0, "finished", None, elapsed, result_outputs, result_models, n_predictions)

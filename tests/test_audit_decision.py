@@ -172,7 +172,7 @@ def test_lineage_predict_keep_inputs_lets_explain_say_why(credit: dict[str, Any]
                               str(tmp_path / "out2.csv"), "--id-column", "id"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli, ["--db", db, "explain", "request:c-0"])
-    assert res.exit_code == 0 and "not kept" in res.output and "lineage predict --keep-inputs" in res.output
+    assert res.exit_code == 0 and "not kept" in res.output and "--keep-inputs" in res.output
 
 
 def test_cli_explain_model_shows_feature_importance(credit: dict[str, Any]) -> None:

@@ -113,6 +113,34 @@ def test_a_cli_only_pipeline_gets_models_predictions_and_an_audit(project: Path)
     assert invoke("verify").exit_code == 0
 
 
+def test_lineage_run_keep_inputs_lets_explain_say_why_from_the_scored_file(project: Path) -> None:
+    """`lineage run --predictions` recorded the digest of the predictions file's
+    other columns: `explain request:ID` had no input values and no reasons. With
+    --keep-inputs each row's features are found by its id in the -i CSV it was
+    scored from (the model's features, in its order), and kept."""
+    pipeline(predictions=False)
+    py = sys.executable
+    argv = ["run", "-i", "model.pkl", "-i", "new.csv", "--predictions", "preds.csv", "--id-column", "request_id"]
+    result = invoke(*argv, "--keep-inputs", "--", py, "predict.py", "model.pkl", "new.csv", "preds.csv")
+    assert result.exit_code == 0, result.output
+    why = as_json("explain", "request:req-2")
+    assert why["inputs"] == {"age": 44, "income": 1900}
+    assert {r["feature"] for r in why["reasons"]} == {"age", "income"}
+    # the options are checked before the command runs: nothing is recorded then
+    n = as_json("verify")["events"]
+    for bad in (["run", "-i", "model.pkl", "-i", "new.csv", "--predictions", "p2.csv", "--keep-inputs"],
+                ["run", "-i", "model.pkl", "--predictions", "p2.csv", "--id-column", "request_id", "--keep-inputs"],
+                ["run", "--keep-inputs"]):
+        out = invoke(*bad, "--", py, "-c", "open('ran', 'w')")
+        assert out.exit_code != 0 and "--keep-inputs" in out.output and not (project / "ran").exists(), out.output
+    assert as_json("verify")["events"] == n
+    # an id the inputs do not have: said in one line, the run recorded as failed with it
+    (project / "other.csv").write_text("request_id,age,income\nzzz,1,2\n")
+    out = invoke("run", "-i", "model.pkl", "-i", "other.csv", "--predictions", "preds.csv", "--id-column", "request_id",
+                 "--keep-inputs", "--", py, "predict.py", "model.pkl", "new.csv", "preds.csv")
+    assert out.exit_code == 1 and "'req-1' of preds.csv is in no input" in out.output
+
+
 def test_a_pickled_model_among_outputs_is_recognised_unless_no_detect(project: Path) -> None:
     py = sys.executable
     invoke("run", "-i", "raw.csv", "-o", "clean.csv", "--", py, "clean.py", "raw.csv", "clean.csv")

@@ -68,7 +68,7 @@ def kept_inputs(store: Store, prediction_id: str) -> tuple[dict[str, Any] | None
     the reason why they are not shown."""
     got = query_rows.prediction_inputs(store, prediction_id)
     if got is None:
-        return None, "input values were not kept (log the predictions with keep_inputs=True, or `lineage predict --keep-inputs`)", None
+        return None, "input values were not kept (log the predictions with keep_inputs=True, or --keep-inputs)", None
     text, event = got
     if text is None:
         return None, "input values were erased (a redaction of this prediction)", event
