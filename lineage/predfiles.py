@@ -128,12 +128,15 @@ def log_prediction_file(store: Store, model: Node, path: str | os.PathLike[str],
 
 def _scored_rows(model: Node, ids: Sequence[str], files: Sequence[str | os.PathLike[str]], id_column: str,
                  predictions: Any) -> list[dict[str, Any]]:
-    """The feature values each request id was scored from: its row in the first of
-    ``files`` that has it (features: `feature_columns`, by the model's recorded
-    feature names when it has them)."""
+    """The feature values each request id was scored from: its row in the first CSV
+    of ``files`` that has it (features: `feature_columns`, by the model's recorded
+    feature names when it has them); files that are no CSV are passed over."""
     by_id: dict[str, dict[str, Any]] = {}
     for f in files:
-        table = read_csv(f, as_text=id_column)
+        try:
+            table = read_csv(f, as_text=id_column)
+        except InvalidInputError:
+            continue  # (another kind of input: a config, a lookup file that is no CSV)
         if id_column not in table.columns:
             continue
         features = feature_columns(None, model, table, id_column=id_column)

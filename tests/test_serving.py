@@ -121,7 +121,9 @@ def test_lineage_run_keep_inputs_lets_explain_say_why_from_the_scored_file(proje
     pipeline(predictions=False)
     py = sys.executable
     argv = ["run", "-i", "model.pkl", "-i", "new.csv", "--predictions", "preds.csv", "--id-column", "request_id"]
-    result = invoke(*argv, "--keep-inputs", "--", py, "predict.py", "model.pkl", "new.csv", "preds.csv")
+    (project / "settings.bin").write_bytes(b"\xff\xfe\x00binary")  # (an input that is no CSV: passed over)
+    result = invoke(*argv, "-i", "settings.bin", "--keep-inputs", "--", py, "predict.py", "model.pkl", "new.csv",
+                    "preds.csv")
     assert result.exit_code == 0, result.output
     why = as_json("explain", "request:req-2")
     assert why["inputs"] == {"age": 44, "income": 1900}
