@@ -128,6 +128,8 @@ def test_lineage_run_keep_inputs_lets_explain_say_why_from_the_scored_file(proje
     why = as_json("explain", "request:req-2")
     assert why["inputs"] == {"age": 44, "income": 1900}
     assert {r["feature"] for r in why["reasons"]} == {"age", "income"}
+    # the baseline is the data train.py read (`lineage run -i clean.csv`), not the kept inputs
+    assert why["baseline_source"] == "mean of training data clean.csv"
     # the options are checked before the command runs: nothing is recorded then
     n = as_json("verify")["events"]
     for bad in (["run", "-i", "model.pkl", "-i", "new.csv", "--predictions", "p2.csv", "--keep-inputs"],

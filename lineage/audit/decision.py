@@ -119,30 +119,35 @@ def load_model(store: Store, model: dict[str, Any]) -> tuple[Any | None, str]:
         return None, str(exc)
 
 
-def _training_frame(data: list[dict[str, Any]]) -> tuple[Any | None, str]:
-    """The first readable training dataset as a DataFrame, with its name."""
+#: the roles of a model's data that are its training data: what the API's `log_input`
+#: calls it, then what a step wrapped by `lineage run -i` read
+_TRAINING_ROLES = ("training", "input")
+
+
+def _training_frame(data: list[dict[str, Any]], features: list[str]) -> tuple[Any | None, str]:
+    """The first readable training dataset that has every feature, as a DataFrame,
+    with its name."""
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas ships with the test deps
         return None, ""
-    for d in data:
-        if d.get("role") != "training":
-            continue
-        loc = d.get("location") or ""
-        p = Path(loc)
-        if not loc or not p.is_file():
-            continue
-        try:
-            if p.suffix.lower() in (".csv", ".tsv", ".txt"):
-                frame = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",")
-            elif p.suffix.lower() in (".parquet", ".pq"):
-                frame = pd.read_parquet(p)
-            else:
+    for role in _TRAINING_ROLES:
+        for d in data:
+            loc = d.get("location") or ""
+            p = Path(loc)
+            if d.get("role") != role or not loc or not p.is_file():
                 continue
-        except (OSError, ValueError, ImportError):  # unreadable (parse error, no parquet engine): try the next
-            frame = None
-        if frame is not None:
-            return frame, str(d.get("name") or d.get("id"))
+            try:
+                if p.suffix.lower() in (".csv", ".tsv", ".txt"):
+                    frame = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",")
+                elif p.suffix.lower() in (".parquet", ".pq"):
+                    frame = pd.read_parquet(p)
+                else:
+                    continue
+            except (OSError, ValueError, ImportError):  # unreadable (parse error, no parquet engine): try the next
+                continue
+            if all(f in frame.columns for f in features):
+                return frame, str(d.get("name") or d.get("id"))
     return None, ""
 
 
@@ -153,9 +158,9 @@ def baseline(store: Store, model_id: str, data: list[dict[str, Any]], features: 
     import pandas as pd
 
     frame: Any
-    frame, name = _training_frame(data)
+    frame, name = _training_frame(data, features)
     source = f"training data {name}"
-    if frame is None or not all(f in frame.columns for f in features):
+    if frame is None:
         rows = [json.loads(t) for t in query_rows.kept_inputs(store, model_id)]
         frame = pd.DataFrame([r for r in rows if isinstance(r, dict)])
         source = f"the {len(frame):,} kept inputs of this model's predictions (no readable training file)"
