@@ -130,6 +130,11 @@ def test_lineage_run_keep_inputs_lets_explain_say_why_from_the_scored_file(proje
     assert {r["feature"] for r in why["reasons"]} == {"age", "income"}
     # the baseline is the data train.py read (`lineage run -i clean.csv`), not the kept inputs
     assert why["baseline_source"] == "mean of training data clean.csv"
+    # rewritten since (a later clean.py run): its mean is not the data the model learned from
+    clean = (project / "clean.csv").read_text().splitlines()
+    (project / "clean.csv").write_text("\n".join(clean[:1] + clean[1:][::-1][:5]) + "\n")
+    assert as_json("explain", "request:req-2")["baseline_source"] == \
+        "mean of the 3 kept inputs of this model's predictions (clean.csv has changed since it was recorded)"
     # the options are checked before the command runs: nothing is recorded then
     n = as_json("verify")["events"]
     for bad in (["run", "-i", "model.pkl", "-i", "new.csv", "--predictions", "p2.csv", "--keep-inputs"],

@@ -123,32 +123,42 @@ def load_model(store: Store, model: dict[str, Any]) -> tuple[Any | None, str]:
 #: calls it, then what a step wrapped by `lineage run -i` read
 _TRAINING_ROLES = ("training", "input")
 
+#: the training files a baseline is read from
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
 
-def _training_frame(data: list[dict[str, Any]], features: list[str]) -> tuple[Any | None, str]:
-    """The first readable training dataset that has every feature, as a DataFrame,
-    with its name."""
+
+def _training_frame(data: list[dict[str, Any]], features: list[str]) -> tuple[Any | None, str, str]:
+    """``(frame, name, note)``: the first readable training dataset that still holds
+    its recorded bytes and has every feature, as a DataFrame, with its name; else
+    None, and why none was used when a file was passed over (it changed since)."""
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas ships with the test deps
-        return None, ""
+        return None, "", ""
+    from ..hashing import hash_file
+
+    note = ""
     for role in _TRAINING_ROLES:
         for d in data:
             loc = d.get("location") or ""
             p = Path(loc)
-            if d.get("role") != role or not loc or not p.is_file():
+            if d.get("role") != role or not loc or not p.is_file() or p.suffix.lower() not in _TABLE_SUFFIXES:
                 continue
+            name = str(d.get("name") or d.get("id"))
             try:
-                if p.suffix.lower() in (".csv", ".tsv", ".txt"):
-                    frame = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",")
-                elif p.suffix.lower() in (".parquet", ".pq"):
+                # (the bytes, not the stat cache: a baseline from other data would skew every reason)
+                if hash_file(p).digest != str(d.get("id", "")).partition(":")[2]:
+                    note = note or f"{name} has changed since it was recorded"
+                    continue
+                if p.suffix.lower() in (".parquet", ".pq"):
                     frame = pd.read_parquet(p)
                 else:
-                    continue
-            except (OSError, ValueError, ImportError):  # unreadable (parse error, no parquet engine): try the next
+                    frame = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",")
+            except (InvalidInputError, OSError, ValueError, ImportError):  # unreadable (parse error, no parquet engine)
                 continue
             if all(f in frame.columns for f in features):
-                return frame, str(d.get("name") or d.get("id"))
-    return None, ""
+                return frame, name, ""
+    return None, "", note
 
 
 def baseline(store: Store, model_id: str, data: list[dict[str, Any]], features: list[str],
@@ -158,12 +168,12 @@ def baseline(store: Store, model_id: str, data: list[dict[str, Any]], features: 
     import pandas as pd
 
     frame: Any
-    frame, name = _training_frame(data, features)
+    frame, name, note = _training_frame(data, features)
     source = f"training data {name}"
     if frame is None:
         rows = [json.loads(t) for t in query_rows.kept_inputs(store, model_id)]
         frame = pd.DataFrame([r for r in rows if isinstance(r, dict)])
-        source = f"the {len(frame):,} kept inputs of this model's predictions (no readable training file)"
+        source = f"the {len(frame):,} kept inputs of this model's predictions ({note or 'no readable training file'})"
     out: dict[str, Any] = {}
     for f in features:
         col = frame[f] if f in frame.columns else pd.Series([], dtype=float)
