@@ -29,6 +29,9 @@ _LATEST_STATE = f"s.pk = (SELECT MAX(s2.pk) FROM run_states s2 WHERE s2.run = s.
 _METRIC_OF_N = ("(SELECT m.value FROM metrics m WHERE m.run = n.id AND m.key = ? AND m.grp IS NULL "
                 f"AND {published('m')} ORDER BY {latest.latest_first('m')} LIMIT 1)")
 _STATUS_OF_N = f"(SELECT s.status FROM run_states s WHERE s.run = n.id AND {published('s')} ORDER BY s.pk DESC LIMIT 1)"
+#: whether the run whose id is ``{run}`` has the metric (bound to ``?``) at all: a
+#: NaN is kept as NULL, so its value alone cannot tell it from an absent metric
+_HAS_METRIC = "EXISTS (SELECT 1 FROM metrics m WHERE m.run = {run} AND m.key = ? AND m.grp IS NULL AND " + published("m") + ")"
 
 
 def _like_pattern(text: str) -> str:
@@ -82,8 +85,7 @@ def _compile(expr: Any, store: Store) -> tuple[str, list[Any]]:
         if c.op == "<>" and isinstance(v, float):
             # a NaN (kept as NULL) differs from every number, as in MLflow's search;
             # an absent metric matches nothing
-            return (f"COALESCE({test}, EXISTS (SELECT 1 FROM metrics m WHERE m.run = n.id AND m.key = ? "
-                    f"AND m.grp IS NULL AND {published('m')}))"), [c.key, *args, c.key]
+            return f"COALESCE({test}, {_HAS_METRIC.format(run='n.id')})", [c.key, *args, c.key]
         return test, [c.key, *args]
     if c.field == "status":
         return _value_test(_STATUS_OF_N, c.op, v)
@@ -247,8 +249,7 @@ def _sort_sql(terms: list[tuple[str, str | None, bool]]) -> tuple[list[str], lis
             # numbers, then NaN (kept as NULL, but the run has the metric), then no
             # metric, either way round, as MLflow's search_runs sorts them; the probe
             # runs only for a run whose value is NULL
-            order.append(f"CASE WHEN {alias} IS NOT NULL THEN 0 WHEN EXISTS (SELECT 1 FROM metrics m WHERE m.run = q.id "
-                         f"AND m.key = ? AND m.grp IS NULL AND {published('m')}) THEN 1 ELSE 2 END")
+            order.append(f"CASE WHEN {alias} IS NOT NULL THEN 0 WHEN {_HAS_METRIC.format(run='q.id')} THEN 1 ELSE 2 END")
             order_args.append(key)
             order.append(f"{alias}{d}")
             continue
