@@ -32,6 +32,7 @@ against the digest that names it.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import pickle
@@ -135,7 +136,7 @@ def _training_frame(data: list[dict[str, Any]], features: list[str]) -> tuple[An
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas ships with the test deps
         return None, "", ""
-    from ..hashing import hash_file
+    from ..hashing import hash_bytes
 
     note = ""
     for role in _TRAINING_ROLES:
@@ -146,15 +147,17 @@ def _training_frame(data: list[dict[str, Any]], features: list[str]) -> tuple[An
                 continue
             name = str(d.get("name") or d.get("id"))
             try:
-                # (the bytes, not the stat cache: a baseline from other data would skew every reason)
-                if hash_file(p).digest != str(d.get("id", "")).partition(":")[2]:
+                # read once: the bytes parsed are the bytes checked against the record
+                # (not the stat cache: a baseline from other data would skew every reason)
+                raw = p.read_bytes()
+                if hash_bytes(raw) != str(d.get("id", "")).partition(":")[2]:
                     note = note or f"{name} has changed since it was recorded"
                     continue
                 if p.suffix.lower() in (".parquet", ".pq"):
-                    frame = pd.read_parquet(p)
+                    frame = pd.read_parquet(io.BytesIO(raw))
                 else:
-                    frame = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",")
-            except (InvalidInputError, OSError, ValueError, ImportError):  # unreadable (parse error, no parquet engine)
+                    frame = pd.read_csv(io.BytesIO(raw), sep="\t" if p.suffix.lower() == ".tsv" else ",")
+            except (OSError, ValueError, ImportError):  # unreadable (parse error, no parquet engine)
                 continue
             if all(f in frame.columns for f in features):
                 return frame, name, ""
