@@ -113,9 +113,6 @@ def log_prediction_file(store: Store, model: Node, path: str | os.PathLike[str],
     table = read_csv(path, as_text=id_column)
     out_col = output_column_of(table, path, id_column=id_column, output_column=output_column)
     out_i = table.columns.index(out_col)
-    keep = [i for i, c in enumerate(table.columns) if i != out_i and c != id_column] or \
-           [i for i, c in enumerate(table.columns) if c == id_column]
-    inputs = [{table.columns[i]: r[i] for i in keep} for r in table.rows]
     outputs = [r[out_i] for r in table.rows]
     ids = None if id_column is None else table.column(id_column)
     if not table.rows:
@@ -123,6 +120,10 @@ def log_prediction_file(store: Store, model: Node, path: str | os.PathLike[str],
     if inputs_from:
         assert id_column is not None and ids is not None  # (run_command checks the options first)
         inputs = _scored_rows(model, [str(i) for i in ids], inputs_from, id_column, path)
+    else:
+        keep = [i for i, c in enumerate(table.columns) if i != out_i and c != id_column] or \
+               [i for i, c in enumerate(table.columns) if c == id_column]
+        inputs = [{table.columns[i]: r[i] for i in keep} for r in table.rows]
     return log_predictions(store, model, inputs, outputs, request_ids=ids, run=run, keep_inputs=bool(inputs_from))
 
 

@@ -226,7 +226,7 @@ def run_command(store: Store, argv: Sequence[str], *, inputs: Sequence[str] = ()
                 input_models[p] = known
             elif detect and modelfile.looks_like_model(p):
                 input_models[p] = None  # recorded as a model once the run exists
-    scored_from = [p for p in inputs if keep_inputs and p not in input_models and os.path.isfile(p)]
+    scored_from = [p for p in inputs if p not in input_models and os.path.isfile(p)] if keep_inputs else []
     if keep_inputs and not scored_from:
         raise InvalidInputError("--keep-inputs reads each prediction's inputs from an input file (-i rows.csv): none given")
     if predictions is not None and of_node is None and len(input_models) != 1:
