@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -25,15 +24,14 @@ from .model import KINDS, LISTING_ORDER, json_document, json_line
 # plumbing
 
 
-#: control characters (C0, DEL, C1): in an error they came from the user's data (a
-#: path or name with a newline, a terminal escape) and would break the one line, or
-#: drive the terminal
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
 def one_line(message: str) -> str:
-    """``message`` with its control characters written as escapes (``\\n``, ``\\x1b``)."""
-    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], message)
+    """``message`` with what is not printable written as escapes (``\\n``, ``\\x1b``,
+    ``\\u202e``): in an error it came from the user's data (a path or name with a
+    newline, a terminal escape, a direction override) and would break the one line,
+    drive the terminal or reorder what is shown. The same rule as the labels'
+    `clean_line`, which drops such characters; an error keeps them, escaped, so the
+    name it quotes is the name to look for."""
+    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in message)
 
 
 class LineageGroup(click.Group):

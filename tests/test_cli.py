@@ -196,6 +196,8 @@ def test_a_path_with_a_newline_or_an_escape_is_one_line_that_cannot_drive_the_te
     line = assert_one_line_error(invoke("verify", "--key", "keys/aud\nitor.pub"), 1, contains="keys/aud\\nitor.pub")
     line = assert_one_line_error(invoke("add", "data/\x1b[31mred.csv"), 1, contains="\\x1b[31mred")
     assert "\x1b" not in line
+    line = assert_one_line_error(invoke("add", "data/\u202evsc.exe"), 1, contains="\\u202evsc")  # (shown as "exe.csv")
+    assert "\u202e" not in line
 
 
 def test_text_that_is_not_utf8_is_one_line_not_a_traceback(project: Path, db: Path) -> None:
