@@ -643,14 +643,9 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
 
 
 def _log_bytes(data: bytes, artifact_file: str, run_id: str | None = None) -> Node:
-    import tempfile
-
     if not artifact_file or artifact_file.endswith("/"):
         raise InvalidInputError("artifact_file must name a file, e.g. 'config.json'")
-    with tempfile.TemporaryDirectory() as tmp:
-        p = Path(tmp) / Path(artifact_file).name
-        p.write_bytes(data)
-        return _run_for(run_id).log_artifact(p, artifact_file.strip("/"))
+    return _run_for(run_id).log_bytes(data, artifact_file)
 
 
 def log_text(text: str, artifact_file: str, run_id: str | None = None) -> Node:

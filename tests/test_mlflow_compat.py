@@ -623,6 +623,39 @@ def test_artifacts_dict_text_table_figure(fluent_project: Path, tmp_path: Path) 
         {"columns": ["a", "b"], "data": [[1, "x"], [2, "y"]]}
 
 
+def test_text_dict_and_figure_artifacts_record_no_temporary_path(fluent_project: Path) -> None:
+    """What log_text, log_dict and log_figure keep was never a file of the user's: its
+    record names where it sits in the run and what the store keeps, not a temporary
+    folder deleted the moment the call returned (which `lineage ls`, `show` and the
+    diagrams then printed as the artifact's location)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lg = fluent.get_lineage()
+    with lineage.start_run() as run:
+        text = lineage.log_text("hello", "notes/readme.txt")
+        config = lineage.log_dict({"C": 1}, "config.yaml")
+        figure = lineage.log_figure(plt.figure(), "plots/fig.png")
+        raw = run.log_bytes(bytearray(b"\x00\x01"), "/blobs/raw")
+    for node, name, fmt in ((text, "notes/readme.txt", "txt"), (config, "config.yaml", "yaml"),
+                            (figure, "plots/fig.png", "png"), (raw, "blobs/raw", "file")):
+        stored = lg.get(node.id)
+        kept = (fluent_project / ".lineage" / stored.attrs["artifact"]).read_bytes()
+        assert (stored.name, stored.attrs["format"], stored.attrs["size"]) == (name, fmt, len(kept))
+        assert "path" not in stored.attrs
+    assert (fluent_project / ".lineage" / lg.get(text.id).attrs["artifact"]).read_text() == "hello"
+    listed = CliRunner().invoke(cli, ["ls", "--kind", "artifact"], terminal_width=200).output
+    assert "notes/readme.txt" in listed and "/tmp" not in listed and str(fluent_project.parent) not in listed
+    with lineage.start_run() as again:
+        with pytest.raises(lineage.InvalidInputError, match="takes bytes, got str"):
+            again.log_bytes("text", "a.txt")  # type: ignore[arg-type]
+        with pytest.raises(lineage.InvalidInputError, match="must name a file"):
+            again.log_bytes(b"x", "notes/")
+    assert lg.verify().ok
+
+
 # ---------------------------------------------------------------------------
 # MlflowClient
 
