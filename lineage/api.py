@@ -1119,11 +1119,13 @@ class Lineage:
 
     def diff(self, a: Any, b: Any) -> Any:
         """How two models (or runs) differ: data, code, params, environment, metrics.
+        Two versions of data (``"train@1"``, ``"train"``) also say what changed in
+        them: rows, size, files, columns added or removed, column types.
 
         Parameters
         ----------
         a, b : Node or str
-            The two models or runs.
+            The two models or runs, or two datasets (or artifacts).
 
         Returns
         -------
@@ -1135,7 +1137,8 @@ class Lineage:
         NodeNotFoundError
             When either names nothing.
         InvalidInputError
-            When one is neither a model nor a run.
+            When one is neither a model, a run nor data, or data that no run
+            produced is compared with a model or run.
 
         Examples
         --------

@@ -832,15 +832,17 @@ def which_data(state: State, ref: str, as_json: bool) -> None:
 @json_option
 @pass_state
 def diff(state: State, a: str, b: str, as_json: bool) -> None:
-    """Show how two models (or runs) differ in lineage.
+    """Show how two models (or runs), or two versions of data, differ in lineage.
 
     Datasets added, removed or at another version; code commit; parameters;
-    environment packages; metrics.
+    environment packages; metrics. For two versions of data, first what changed
+    in them: rows, size, files, columns added or removed, column types.
 
     \b
     Example:
       lineage diff random_forest@1 random_forest@2
       lineage diff run:01a2f3 run:01a2f9 --json
+      lineage diff train@1 train
     """
     lg = state.lineage()
     result = lg.diff(a, b)

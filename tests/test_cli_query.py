@@ -176,6 +176,19 @@ def test_diff_json(project: dict[str, Any]) -> None:
     assert run_cli(project, "diff", "clf@1", "clf@2").exit_code == 0
 
 
+def test_diff_of_two_versions_of_a_dataset(project: dict[str, Any], tmp_path: Path) -> None:
+    raw = tmp_path / "data" / "raw.csv"
+    assert run_cli(project, "add", str(raw), "--name", "raw").exit_code == 0
+    raw.write_text("a,b,c\n1,2,3\n")
+    assert run_cli(project, "add", str(raw), "--name", "raw").exit_code == 0
+    doc = run_json(project, "diff", "raw@1", "raw")
+    assert set(doc) == {"a", "b", "changes"} and doc["a"] != doc["b"]
+    assert {"aspect": "data", "key": "columns added", "a": None, "b": ["c"]} in doc["changes"]
+    assert {"aspect": "data", "key": "rows", "a": 2, "b": 1} in doc["changes"]
+    shown = run_cli(project, "diff", "raw@1", "raw").output
+    assert "columns added" in shown and "rows" in shown and "['c']" not in shown
+
+
 def test_blame_json_with_several_refs_after_one_flag(project: dict[str, Any], tmp_path: Path) -> None:
     bad = project["preds"][1]
     good = project["preds"][0] + project["preds"][2]

@@ -452,10 +452,30 @@ def test_diff_sees_a_new_version_of_the_same_dataset(b: Builder, store: Store) -
 
 
 def test_diff_refuses_what_is_not_a_model_or_run(store: Store, ml: dict[str, Any]) -> None:
-    with pytest.raises(InvalidInputError, match="models or runs"):
+    with pytest.raises(InvalidInputError, match="models, runs or two versions of data; .* is a agent"):
         query.diff(store, ml["agent"], ml["A"])
-    with pytest.raises(InvalidInputError, match="no run produced"):
+    with pytest.raises(InvalidInputError, match="no run produced .*, and the other side is a model"):
         query.diff(store, ml["raw"], ml["A"])
+
+
+def test_diff_of_two_versions_of_data_says_what_changed_in_them(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """Two versions of a dataset no run produced (`lineage add`, twice) compare by
+    their own records: version, rows, size, the columns added and removed, and the
+    type of a kept column; a frame's types come from its dtypes."""
+    pd = pytest.importorskip("pandas")
+    f = tmp_path / "t.csv"
+    f.write_text("a,b\n1,2\n")
+    v1 = lg.log_dataset(f, name="t")
+    f.write_text("a,c,d\n1,2,3\n4,5,6\n")
+    v2 = lg.log_dataset(f, name="t")
+    got = [(c.aspect, c.key, c.a, c.b) for c in lg.diff("t@1", "t")]
+    assert got == [("data", "t", v1.id, v2.id), ("data", "rows", 1, 2), ("data", "size", 8, 18),
+                   ("data", "columns removed", ["b"], None), ("data", "columns added", None, ["c", "d"])]
+    assert not lg.diff("t@1", "t@1")
+    f1 = lg.log_dataset(pd.DataFrame({"x": [1, 2], "y": [0.5, 1.5]}), name="frame")
+    f2 = lg.log_dataset(pd.DataFrame({"y": [0.5, 1.5], "x": [1.0, 2.0]}), name="frame")
+    got = [(c.key, c.a, c.b) for c in lg.diff(f1, f2)]
+    assert got == [("frame", f1.id, f2.id), ("column order", ["x", "y"], ["y", "x"]), ("type of x", "int64", "float64")]
 
 
 # ---------------------------------------------------------------------------

@@ -120,9 +120,7 @@ def _context(store: Store, node_id: str) -> _Context:
         model = node if node.kind == "model" else None
         run = _producing_run(store, node.id)
     else:
-        raise InvalidInputError(f"diff compares models or runs; {node.id} is a {node.kind}")
-    if node.kind in ("dataset", "artifact") and run is None:
-        raise InvalidInputError(f"diff compares models or runs; no run produced {node.id}")
+        raise InvalidInputError(f"diff compares models, runs or two versions of data; {node.id} is a {node.kind}")
     code = env = None
     if run is not None:
         rows = store.conn.execute(
@@ -160,9 +158,12 @@ def _code_attrs(c: Any) -> dict[str, Any]:
 
 
 def diff(store: Store, a: str, b: str) -> Diff:
-    """How two models (or runs; a prediction stands for its model) differ in lineage.
+    """How two models (or runs; a prediction stands for its model), or two versions
+    of data, differ in lineage.
 
-    Aspects, in this order: ``data`` (datasets behind each, keyed by name: added,
+    Aspects, in this order: ``data`` (for two versions of data, first what changed in
+    them: the version, location, format, rows, files, size, columns added or removed
+    and column types; then the datasets behind each, keyed by name: added,
     removed, changed version, or changed role), ``code`` (commit, diff, entry point),
     ``params`` (the run's parameters, the model's class and hyperparameters as
     ``model.*``), ``environment`` (Python, platform, each package's version) and
@@ -183,7 +184,8 @@ def diff(store: Store, a: str, b: str) -> Diff:
     Raises
     ------
     InvalidInputError
-        For nodes that are neither models nor runs (nor produced by a run).
+        For nodes that are neither models, runs nor data (a dataset or artifact
+        compared with a model or run needs a run that produced it).
 
     Examples
     --------
@@ -193,7 +195,13 @@ def diff(store: Store, a: str, b: str) -> Diff:
     [('params', 'C'), ('params', 'model.C'), ('metrics', 'accuracy')]
     """
     ca, cb = _context(store, resolve_root(store, a)), _context(store, resolve_root(store, b))
-    changes: list[Change] = []
+    same_kind_data = ca.node.kind == cb.node.kind and ca.node.kind in _DATA_KINDS
+    for c in (ca, cb):
+        if c.node.kind in _DATA_KINDS and c.run is None and not same_kind_data:
+            raise InvalidInputError(f"diff compares models, runs or two versions of data; no run produced {c.node.id}, "
+                                    f"and the other side is a {(cb if c is ca else ca).node.kind}")
+    # two versions of data: first what changed in the data itself
+    changes: list[Change] = _version_changes(ca.node, cb.node) if same_kind_data else []
     # data, keyed by name (ids for unnamed data)
     def by_name(uses: list[DataUse]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
@@ -245,6 +253,46 @@ def diff(store: Store, a: str, b: str) -> Diff:
     changes += _dict_changes("metrics", ca.run.attrs.get("metrics", {}) if ca.run else {},
                              cb.run.attrs.get("metrics", {}) if cb.run else {})
     return Diff(ca.node, cb.node, changes)
+
+
+_DATA_KINDS = ("dataset", "artifact")
+
+#: what a data version's record says of its content, compared field by field
+_VERSION_FIELDS = ("path", "uri", "format", "rows", "files", "size")
+
+
+def _version_changes(a: Node, b: Node) -> list[Change]:
+    """What differs between two versions of data themselves (``data`` aspect): the
+    version (keyed by the name), then its location, format, rows, files and size,
+    the columns added and removed, and each kept column whose type changed."""
+    if a.id == b.id:
+        return []
+    out = [Change("data", b.name or a.name or b.kind, a.id, b.id)]
+    out += [Change("data", k, a.attrs.get(k), b.attrs.get(k)) for k in _VERSION_FIELDS
+            if a.attrs.get(k) != b.attrs.get(k)]
+    cols_a, cols_b = a.attrs.get("columns"), b.attrs.get("columns")
+    if isinstance(cols_a, list) and isinstance(cols_b, list):
+        removed = [c for c in cols_a if c not in cols_b]
+        added = [c for c in cols_b if c not in cols_a]
+        if removed:
+            out.append(Change("data", "columns removed", removed, None))
+        if added:
+            out.append(Change("data", "columns added", None, added))
+        if not removed and not added and cols_a != cols_b:
+            out.append(Change("data", "column order", cols_a, cols_b))
+        types_a, types_b = _column_types(a), _column_types(b)
+        out += [Change("data", f"type of {c}", types_a[c], types_b[c]) for c in cols_b
+                if c in types_a and c in types_b and types_a[c] != types_b[c]]
+    elif cols_a != cols_b:
+        out.append(Change("data", "columns", cols_a, cols_b))
+    return out
+
+
+def _column_types(node: Node) -> dict[str, Any]:
+    """A data version's column types as recorded (a frame's ``dtypes``, an imported
+    ``schema``), by column; empty when none were."""
+    types = node.attrs.get("dtypes") or node.attrs.get("schema")
+    return dict(types) if isinstance(types, Mapping) else {}
 
 
 def _packages(env_attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -43,9 +43,12 @@ def _created(node: Node) -> str:
 
 
 def _value(value: Any) -> str:
-    """A value of a diff: — for none, 4 significant digits, long ids shortened."""
+    """A value of a diff: — for none, 4 significant digits, long ids shortened, a
+    list of names (columns) joined by commas."""
     if value is None:
         return "—"
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, str) and ":" in value and len(value) > 40:
