@@ -275,6 +275,18 @@ def test_status_and_check(project: dict[str, Any]) -> None:
     assert result.exit_code == 1 and "clean" in result.output
     result = CliRunner().invoke(cli, ["--db", project["db"], "status", "--check", "--json"])
     assert result.exit_code == 1 and json.loads(result.output)["changed"]
+    shown = run_cli(project, "status").output
+    assert "stale downstream" in shown and "changed on disk" in shown
+
+
+def test_status_of_a_changed_file_nothing_depends_on_shows_no_empty_table(project: dict[str, Any]) -> None:
+    extra = project["data"] / "extra.csv"
+    extra.write_text("a\n1\n")
+    assert run_cli(project, "add", str(extra)).exit_code == 0
+    extra.write_text("a\n2\n")
+    shown = run_cli(project, "status").output
+    assert "changed on disk" in shown and "extra" in shown
+    assert "stale downstream" not in shown.replace("0 stale downstream", "")
 
 
 @pytest.mark.parametrize("args", [["trace", "nope"], ["impact", "dataset:ffff"], ["which-data", "nope"],

@@ -189,7 +189,9 @@ def status_view(status: Status) -> Any:
             affected.add_row("predictions", text(n.name), f"of {short_id(n.attrs.get('model', ''), 12)}", why)
         else:
             affected.add_row(n.kind, text(n.name), short_id(n.id, 12), why)
-    return Group(*([changed] if status.changed else []), affected)
+    # (an empty "stale downstream" table under a changed file only repeats the count
+    # the line after it gives)
+    return Group(*([changed] if status.changed else []), *([affected] if status.affected else []))
 
 
 # -- the CLI's views: `show`, `explain`, `audit`, `inventory`, `history` ---------------
