@@ -32,8 +32,10 @@ def _mlflow() -> None:
 
 def _clean_environ() -> dict[str, str]:
     """This process's environment without the MLflow state an earlier test in the
-    session left there (MLflow's set_experiment exports MLFLOW_EXPERIMENT_ID)."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_EXPERIMENT", "MLFLOW_RUN_ID"))}
+    session left there (MLflow's set_experiment exports MLFLOW_EXPERIMENT_ID, and
+    set_registry_uri MLFLOW_REGISTRY_URI: a script's registry would be that test's)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("MLFLOW_EXPERIMENT", "MLFLOW_RUN_ID", "MLFLOW_REGISTRY_URI"))}
 
 def run_mlflow_script(name: str, folder: Path, tracking_uri: str, *args: str) -> str:
     """Run one of MLflow's example scripts unchanged, in its own process."""
@@ -176,6 +178,36 @@ def test_the_registry_and_aliases_reach_lineage(tmp_path: Path, monkeypatch: pyt
     assert changes == [("champion", 1, "promote"), ("challenger", 2, "promote"), ("challenger", 2, "unpromote"),
                        ("staging", 1, "promote"), ("production", 2, "promote"), ("staging", 1, "unpromote")]
     assert lg.verify().ok
+
+
+def test_models_logged_as_model_are_known_by_their_registered_names(tmp_path: Path) -> None:
+    """MLflow 3 scripts log most models as name="model" and register them under the
+    name that matters (in log_model, or register_model after the run). Recorded under
+    "model", two unrelated registered models were versions of one name: the
+    inventory listed only the newer, and without the label its registry holds."""
+    code = ("import mlflow\n"
+            "from sklearn.dummy import DummyClassifier\n"
+            "X, y = [[0], [1]], [0, 1]\n"
+            "with mlflow.start_run():\n"
+            "    mlflow.sklearn.log_model(DummyClassifier().fit(X, y), name='model', registered_model_name='risk')\n"
+            "with mlflow.start_run() as run:\n"
+            "    mlflow.sklearn.log_model(DummyClassifier(strategy='uniform').fit(X, y), name='model')\n"
+            "    mlflow.sklearn.log_model(DummyClassifier(strategy='constant', constant=1).fit(X, y), name='scratch')\n"
+            "mlflow.register_model(f'runs:/{run.info.run_id}/model', 'churn')\n"
+            "mlflow.MlflowClient().set_registered_model_alias('risk', 'champion', '1')\n"
+            "print(run.info.run_id)")
+    run_on_plugin(tmp_path, code)
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        models = lg.nodes(kind="model")
+        assert sorted(m.name for m in models) == ["churn", "risk", "scratch"]
+        assert len(lg.history("risk")) == len(lg.history("churn")) == 1
+        with pytest.raises(lineage.NodeNotFoundError):
+            lg.get("model")
+        listed = {m["name"]: m for m in lg.inventory().items}
+        assert sorted(listed) == ["churn", "risk", "scratch"]
+        assert listed["risk"]["labels"] == {"champion": 1} and listed["churn"]["labels"] == {}
+        assert lg.get("scratch").attrs["artifact_path"] == "scratch"
+        assert lg.verify().ok
 
 
 def test_a_wrong_lineage_uri_is_a_clear_error() -> None:
