@@ -452,7 +452,7 @@ def test_diff_sees_a_new_version_of_the_same_dataset(b: Builder, store: Store) -
 
 
 def test_diff_refuses_what_is_not_a_model_or_run(store: Store, ml: dict[str, Any]) -> None:
-    with pytest.raises(InvalidInputError, match="models, runs or two versions of data; .* is a agent"):
+    with pytest.raises(InvalidInputError, match="models, runs or two versions of data; .* is an agent"):
         query.diff(store, ml["agent"], ml["A"])
     with pytest.raises(InvalidInputError, match="no run produced .*, and the other side is a model"):
         query.diff(store, ml["raw"], ml["A"])

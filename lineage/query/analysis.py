@@ -120,7 +120,7 @@ def _context(store: Store, node_id: str) -> _Context:
         model = node if node.kind == "model" else None
         run = _producing_run(store, node.id)
     else:
-        raise InvalidInputError(f"diff compares models, runs or two versions of data; {node.id} is a {node.kind}")
+        raise InvalidInputError(f"diff compares models, runs or two versions of data; {node.id} is {_a(node.kind)}")
     code = env = None
     if run is not None:
         rows = store.conn.execute(
@@ -199,7 +199,7 @@ def diff(store: Store, a: str, b: str) -> Diff:
     for c in (ca, cb):
         if c.node.kind in _DATA_KINDS and c.run is None and not same_kind_data:
             raise InvalidInputError(f"diff compares models, runs or two versions of data; no run produced {c.node.id}, "
-                                    f"and the other side is a {(cb if c is ca else ca).node.kind}")
+                                    f"and the other side is {_a((cb if c is ca else ca).node.kind)}")
     # two versions of data: first what changed in the data itself
     changes: list[Change] = _version_changes(ca.node, cb.node) if same_kind_data else []
     # data, keyed by name (ids for unnamed data)
@@ -256,6 +256,11 @@ def diff(store: Store, a: str, b: str) -> Diff:
 
 
 _DATA_KINDS = ("dataset", "artifact")
+
+
+def _a(kind: str) -> str:
+    """``"a model"``, ``"an agent"``."""
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 #: what a data version's record says of its content, compared field by field
 _VERSION_FIELDS = ("path", "uri", "format", "rows", "files", "size")
