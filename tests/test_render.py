@@ -820,3 +820,10 @@ def test_answers_show_as_their_tables_in_print_and_in_a_notebook(lg: lineage.Lin
     assert html is not None and "&lt;script&gt;" in html and "second" in html and "<script>" not in html
     assert lg.history(hostile)._repr_html_() is not None  # nodes of any kind
     assert lineage.api.Items([1, 2])._repr_html_() is None  # anything else: the plain repr
+
+
+def test_a_dataset_of_one_row_says_row() -> None:
+    from lineage.render.labels import node_facts
+
+    facts = [node_facts(Node("dataset:" + _hex("c3"), "dataset", "d", {"rows": n, "size": 8}))[0] for n in (0, 1, 2, 1234)]
+    assert facts == ["0 rows", "1 row", "2 rows", "1,234 rows"]

@@ -141,7 +141,7 @@ def node_facts(node: Node, g: nx.MultiDiGraph | None = None) -> list[str]:
             out.append(first if first == last else f"{first} … {last}")
     elif k == "dataset":
         if a.get("rows") is not None:
-            out.append(f"{_num(a['rows'])} rows")
+            out.append(f"{_num(a['rows'])} {'row' if a['rows'] == 1 else 'rows'}")
         if a.get("remote") or a.get("uri"):
             out.append(clean_line(str(a.get("uri", "")).split("://", 1)[0] + " remote", 24))
         elif a.get("size") is not None:
