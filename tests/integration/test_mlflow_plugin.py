@@ -146,6 +146,10 @@ def test_the_registry_and_aliases_reach_lineage(tmp_path: Path, monkeypatch: pyt
 
     uri = f"lineage://{tmp_path}"
     mlflow.set_tracking_uri(uri)
+    # set_registry_uri keeps the URI in a global and exports it: both undone after
+    # this test, or later tests' registries (and their scripts') would be this store
+    monkeypatch.setattr(mlflow.tracking._model_registry.utils, "_registry_uri", None)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     mlflow.set_registry_uri(uri)
     try:
         with mlflow.start_run() as run:
