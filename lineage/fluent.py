@@ -643,8 +643,8 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
 
 
 def _log_bytes(data: bytes, artifact_file: str, run_id: str | None = None) -> Node:
-    if not artifact_file or artifact_file.endswith("/"):
-        raise InvalidInputError("artifact_file must name a file, e.g. 'config.json'")
+    """``data`` kept as the artifact ``artifact_file`` of the run (`Run.log_bytes`,
+    which refuses a name that is not a file's)."""
     return _run_for(run_id).log_bytes(data, artifact_file)
 
 
