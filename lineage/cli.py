@@ -31,7 +31,7 @@ def one_line(message: str) -> str:
     drive the terminal or reorder what is shown. The same rule as the labels'
     `clean_line`, which drops such characters; an error keeps them, escaped, so the
     name it quotes is the name to look for."""
-    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in message)
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
 
 
 class LineageGroup(click.Group):

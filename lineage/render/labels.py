@@ -26,7 +26,7 @@ def clean_line(text: Any, limit: int | None = NAME_MAX) -> str:
     with an ellipsis (None: never cut)."""
     s = str(text)
     s = re.sub(r"[\r\n\t\v\f]+", " ", s)
-    s = "".join(ch for ch in s if ch.isprintable() or ch == " ")
+    s = "".join(ch for ch in s if ch.isprintable())
     return s if limit is None or len(s) <= limit else s[: limit - 1] + "…"
 
 
