@@ -257,11 +257,6 @@ def diff(store: Store, a: str, b: str) -> Diff:
 
 _DATA_KINDS = ("dataset", "artifact")
 
-
-def _a(kind: str) -> str:
-    """``"a model"``, ``"an agent"``."""
-    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
-
 #: what a data version's record says of its content, compared field by field
 _VERSION_FIELDS = ("path", "uri", "format", "rows", "files", "size")
 
@@ -298,6 +293,11 @@ def _column_types(node: Node) -> dict[str, Any]:
     ``schema``), by column; empty when none were."""
     types = node.attrs.get("dtypes") or node.attrs.get("schema")
     return dict(types) if isinstance(types, Mapping) else {}
+
+
+def _a(kind: str) -> str:
+    """``"a model"``, ``"an agent"``."""
+    return f"{'an' if kind[:1] in 'aeiou' else 'a'} {kind}"
 
 
 def _packages(env_attrs: Mapping[str, Any]) -> dict[str, Any]:
