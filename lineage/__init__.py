@@ -9,7 +9,7 @@
 See docs/ for the data model, the tracking guide and the CLI reference.
 """
 
-from . import config, data, exceptions, models, pyfunc, sklearn
+from . import artifacts, config, data, exceptions, models, pyfunc, sklearn
 from ._version import __version__
 from .api import Lineage, open
 from .autologging import request_ids
@@ -29,6 +29,7 @@ from .errors import (
     UnsupportedError,
     WriteRefusedError,
 )
+from .exceptions import MlflowException
 
 # -- MLflow's fluent API on the default store (`import lineage as mlflow`) ---------
 from .fluent import (
@@ -89,6 +90,7 @@ __all__ = [
     "Lineage",
     "LineageError",
     "MlflowClient",
+    "MlflowException",
     "NoStoreError",
     "Node",
     "NodeNotFoundError",
@@ -102,6 +104,7 @@ __all__ = [
     "WriteRefusedError",
     "__version__",
     "active_run",
+    "artifacts",
     "autolog",
     "config",
     "create_experiment",

@@ -15,7 +15,6 @@ an alias is a promotion label (``NAME@LABEL``).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -273,21 +272,25 @@ class MlflowClient(ModelRegistry):
         return sorted(files.values(), key=lambda f: f.path)
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
-        """Copy a run's artifact (a file or a folder) out of the store; returns the local path.
-        Raises NodeNotFoundError when the run has no such artifact."""
+        """Copy a run's artifact (a file or a folder; all of them for an empty path) out
+        of the store to ``dst_path`` (default: a new temporary folder, as MLflow's:
+        never over a file of the working directory); returns the local path. Raises
+        NodeNotFoundError when the run has no such artifact."""
         import shutil
+        import tempfile
 
         want = path.strip("/")
-        dst = Path(dst_path or os.getcwd())
-        hits = [(name, n) for name, n in self._artifacts(run_id).items() if name == want or name.startswith(want + "/")]
+        hits = [(name, n) for name, n in self._artifacts(run_id).items()
+                if not want or name == want or name.startswith(want + "/")]  # (no path: all of them)
         if not hits:
             raise NodeNotFoundError(f"runs:/{run_hex(resolve_run(self._lg, run_id).id)}/{want}",
                                     "the run has no artifact at that path")
+        dst = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="lineage-artifacts-"))
         for name, n in hits:
             target = dst / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self._lg.artifact_file(n), target)
-        return str(dst / want)
+        return str(dst / want) if want else str(dst)
 
 
 def _key(entity: Any) -> str:

@@ -58,6 +58,7 @@ LAYERS: dict[str, int] = {
     "registry": 11,
     "autologging": 11,
     "exceptions": 11,  # `mlflow.exceptions`: MlflowException, as lineage's base error
+    "artifacts": 11,  # `mlflow.artifacts`: a run's logged files read back by runs:/ URI
     "config": 11,  # `mlflow.config`: the async-logging switch, the tracking URI
     "__init__": 12,
     "cli": 13,
@@ -365,7 +366,7 @@ def test_the_sql_check_sees_sql() -> None:
 # the public surface (as httpx's tests/test_exported_members.py)
 
 #: modules that are part of the API, and the dunder names that are
-PUBLIC_MODULES = {"sklearn", "data", "models", "pyfunc", "config", "exceptions"}
+PUBLIC_MODULES = {"sklearn", "data", "models", "pyfunc", "config", "exceptions", "artifacts"}
 PUBLIC_DUNDERS = {"__version__"}
 
 

@@ -623,6 +623,52 @@ def test_artifacts_dict_text_table_figure(fluent_project: Path, tmp_path: Path) 
         {"columns": ["a", "b"], "data": [[1, "x"], [2, "y"]]}
 
 
+
+def test_mlflow_artifacts_reads_back_what_a_run_logged(fluent_project: Path, tmp_path: Path) -> None:
+    """``mlflow.artifacts``, as evaluation scripts read a training run's files back:
+    by ``runs:/`` URI or run id, a file, a folder or all of them; downloads land in a
+    new temporary folder, never over the user's own files in the working directory."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (fluent_project / "config.json").write_text("mine")  # a user's file where a naive download would land
+    with lineage.start_run() as run:
+        lineage.log_dict({"C": 1, "penalty": "l2"}, "config.json")
+        lineage.log_dict({"layers": [8, 4]}, "arch.yaml")
+        lineage.log_text("hello", "notes/readme.txt")
+        lineage.log_figure(plt.figure(figsize=(2, 1), dpi=50), "plots/fig.png")
+        stored = lineage.get_artifact_uri("config.json")  # the file:// URI of the stored copy
+    rid = run.info.run_id
+    art = lineage.artifacts
+    assert art.load_dict(f"runs:/{rid}/config.json") == {"C": 1, "penalty": "l2"}
+    assert art.load_dict(f"runs:/{rid}/arch.yaml") == {"layers": [8, 4]}
+    assert art.load_text(f"runs:/{rid}/notes/readme.txt") == "hello"
+    assert art.load_image(f"runs:/{rid}/plots/fig.png").size == (100, 50)
+    assert [(f.path, f.is_dir) for f in art.list_artifacts(run_id=rid, artifact_path="notes")] == [("notes/readme.txt", False)]
+    assert [f.path for f in art.list_artifacts(f"runs:/{rid}")] == ["arch.yaml", "config.json", "notes", "plots"]
+    folder = Path(art.download_artifacts(run_id=rid, artifact_path="notes"))
+    assert (folder / "readme.txt").read_text() == "hello" and not folder.is_relative_to(fluent_project)
+    everything = Path(art.download_artifacts(f"runs:/{rid}/", dst_path=tmp_path / "all"))
+    assert sorted(p.relative_to(everything).as_posix() for p in everything.rglob("*") if p.is_file()) == \
+        ["arch.yaml", "config.json", "notes/readme.txt", "plots/fig.png"]
+    assert json.loads(Path(lineage.MlflowClient().download_artifacts(rid, "config.json")).read_text())["C"] == 1
+    assert (fluent_project / "config.json").read_text() == "mine"
+    assert stored.startswith("file://") and art.load_dict(stored) == {"C": 1, "penalty": "l2"}
+    for bad, message in ((dict(artifact_uri=f"runs:/{rid}/nope.json"), "no artifact at that path"),
+                         (dict(), "either artifact_uri or run_id"),
+                         (dict(artifact_uri=f"runs:/{rid}/x", run_id=rid), "either artifact_uri or run_id"),
+                         (dict(artifact_uri="s3://bucket/x.json"), "not s3:"),
+                         (dict(artifact_uri="models:/m/1"), "pyfunc.load_model")):
+        with pytest.raises(lineage.MlflowException, match=message):
+            art.download_artifacts(**bad)
+    with pytest.raises(lineage.InvalidInputError, match="a folder of artifacts, not one file"):
+        art.load_text(f"runs:/{rid}/notes")
+    with pytest.raises(lineage.InvalidInputError, match="no readable dict"):
+        art.load_dict(f"runs:/{rid}/notes/readme.txt")
+
+
 def test_text_dict_and_figure_artifacts_record_no_temporary_path(fluent_project: Path) -> None:
     """What log_text, log_dict and log_figure keep was never a file of the user's: its
     record names where it sits in the run and what the store keeps, not a temporary
