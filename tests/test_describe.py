@@ -286,6 +286,25 @@ def test_features_map_to_source_columns_through_preparation(lg: lineage.Lineage,
     assert {i["feature"]: i["sources"] for i in doc["items"]}["num__income"] == ["applications@2.income"]
 
 
+
+def test_features_of_unnamed_data_show_a_short_reference(lg: lineage.Lineage) -> None:
+    """Autolog records a fit's DataFrame unnamed: the table names its columns by the
+    dataset's short id (still a reference), not all 64 hex digits twice a row; the
+    JSON keeps the full id."""
+    from sklearn.linear_model import LogisticRegression
+
+    X = pd.DataFrame({"age": [20.0, 30.0, 40.0, 50.0], "income": [1.0, 3.0, 2.0, 4.0]})
+    with lg.start_run("fit") as run:
+        data = run.log_input(X)
+        run.log_model(LogisticRegression().fit(X, [0, 0, 1, 1]), "m")
+    assert data.name is None
+    out = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["--db", str(lg.db_path), "features", "m"])
+    assert out.exit_code == 0 and f"{data.id[:len('dataset:') + 12]}.age" in out.output
+    assert data.id not in out.output
+    doc = json.loads(CliRunner().invoke(cli, ["--db", str(lg.db_path), "features", "m", "--json"]).stdout)
+    assert {r["column"]: r["origins"] for r in doc["inputs"]}["age"] == [f"{data.id}.age"]
+
+
 def test_a_sensitive_column_reaching_a_model_fails_the_check(lg: lineage.Lineage, fitted: Node, tmp_path: Path) -> None:
     db = str(lg.db_path)
     runner = CliRunner(env={"COLUMNS": "200"})
