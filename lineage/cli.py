@@ -1560,9 +1560,13 @@ _TOOL_NAMES = {"mlflow": "MLflow", "dvc": "DVC", "openlineage": "OpenLineage", "
 
 
 def _import_counts(counts: dict[str, int], tool: str) -> str:
-    """``3 run (1 deleted in MLflow), 12 params, …``: runs deleted in the other tool
-    are imported, but hidden from MLflow's views here as there, so the summary says
-    how many, and how many runs already here it marked deleted or restored."""
+    """``3 runs (1 deleted in MLflow), 1 model, 12 params, …``: runs deleted in the
+    other tool are imported, but hidden from MLflow's views here as there, so the
+    summary says how many, and how many runs already here it marked deleted or
+    restored. Nodes are counted in words (``1 code version``), rows by table."""
+    from .model import KINDS
+    from .render.labels import plural
+
     name = _TOOL_NAMES.get(tool, tool)
     counts = dict(counts)
     deleted = counts.pop("runs_deleted", 0)
@@ -1572,10 +1576,11 @@ def _import_counts(counts: dict[str, int], tool: str) -> str:
     for k, n in counts.items():
         if k in notes:
             parts.append(f"{n} run{'s' if n != 1 else ''} {notes[k]}")
-        elif k == "run" and deleted:
-            parts.append(f"{n} run ({deleted} deleted in {name})")
-        else:
-            parts.append(f"{n} {k}")
+        elif k in KINDS:
+            parts.append(f"{n} {plural(k, n)}" + (f" ({deleted} deleted in {name})" if k == "run" and deleted else ""))
+        else:  # a table's rows: edges, params, metrics, tags, promotions, registry_changes
+            word = k.replace("_", " ")
+            parts.append(f"{n} {word[:-1] if n == 1 and word.endswith('s') else word}")
     return ", ".join(parts)
 
 
@@ -1589,7 +1594,7 @@ def import_() -> None:
 
     \b
     Example:
-      lineage import mlflow --tracking-uri sqlite:///mlflow.db
+      lineage import mlflow sqlite:///mlflow.db
       lineage import dvc . --all-commits
       lineage import openlineage events.jsonl
       lineage import prov graph.json
@@ -1597,14 +1602,17 @@ def import_() -> None:
 
 
 @import_.command(name="mlflow")
-@click.option("--tracking-uri", required=True, envvar="MLFLOW_TRACKING_URI", metavar="URI",
-              help="MLflow tracking store: sqlite:///mlflow.db, a folder, or http(s)://server.")
+@click.argument("uri", required=False, metavar="[TRACKING_URI]")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", metavar="URI",
+              help="MLflow tracking store: sqlite:///mlflow.db, a folder, or http(s)://server (also the "
+                   "argument; default: MLFLOW_TRACKING_URI).")
 @click.option("--experiment", "experiments", multiple=True, metavar="NAME",
               help="Only this experiment (repeatable); a deleted experiment's name imports it too.")
 @click.option("--registry-uri", metavar="URI", help="Model registry, when not the tracking store.")
 @json_option
 @pass_state
-def import_mlflow(state: State, tracking_uri: str, experiments: tuple[str, ...], registry_uri: str | None, as_json: bool) -> None:
+def import_mlflow(state: State, uri: str | None, tracking_uri: str | None, experiments: tuple[str, ...],
+                  registry_uri: str | None, as_json: bool) -> None:
     """Import an MLflow store: runs, params, metric histories, tags, datasets, models.
 
     `lineage show mlflow:<run_id>` finds an imported run by its MLflow id. Runs
@@ -1614,9 +1622,14 @@ def import_mlflow(state: State, tracking_uri: str, experiments: tuple[str, ...],
 
     \b
     Example:
-      lineage import mlflow --tracking-uri sqlite:///mlflow.db
+      lineage import mlflow sqlite:///mlflow.db
       lineage import mlflow --tracking-uri http://mlflow:5000 --experiment risk
     """
+    # (the argument wins over the option, which MLFLOW_TRACKING_URI may have filled)
+    tracking_uri = uri or tracking_uri
+    if not tracking_uri:
+        raise click.UsageError("name the MLflow store: lineage import mlflow sqlite:///mlflow.db "
+                               "(or --tracking-uri, or MLFLOW_TRACKING_URI)")
     with state.importing() as lg:
         result = lg.import_mlflow(tracking_uri, experiments=experiments, registry_uri=registry_uri)
     _print_import(result, as_json)

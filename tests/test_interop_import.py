@@ -169,6 +169,24 @@ def test_without_the_client_the_command_names_the_extra(lg: lineage.Lineage, arg
     assert f"pip install 'lineage-ml[{extra}]'" in res.output
 
 
+def test_import_mlflow_without_a_store_says_how_to_name_one(lg: lineage.Lineage,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    before = lg.store.head()
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "mlflow"])
+    assert res.exit_code == 2 and "lineage import mlflow sqlite:///mlflow.db" in res.output
+    assert lg.store.head() == before
+
+
+def test_import_summaries_count_in_words() -> None:
+    from lineage.cli import _import_counts
+
+    counts = {"run": 3, "model": 1, "code": 2, "edges": 1, "metrics": 8, "promotions": 1, "registry_changes": 2,
+              "runs_deleted": 2}
+    assert _import_counts(counts, "mlflow") == ("3 runs (2 deleted in MLflow), 1 model, 2 code versions, 1 edge, "
+                                                "8 metrics, 1 promotion, 2 registry changes")
+
+
 def test_mlflow_reference_of_an_unknown_run(lg: lineage.Lineage) -> None:
     res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "show", "mlflow:0123abcd"])
     assert res.exit_code == 1 and "lineage import mlflow" in res.output

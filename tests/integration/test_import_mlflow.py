@@ -394,9 +394,10 @@ def test_deleted_runs_are_imported_and_marked(lg: lineage.Lineage, deleted_histo
     if path == "search_runs":
         monkeypatch.setattr(mlflow_import, "_sql_runs", lambda *a: None)
     h = deleted_history
-    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "mlflow", "--tracking-uri", h["uri"]])
+    # (the store as the argument, as `lineage import dvc REPO` takes its repo)
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "mlflow", h["uri"]])
     assert res.exit_code == 0, res.output
-    assert "3 run (2 deleted in MLflow)" in res.output
+    assert "3 runs (2 deleted in MLflow)" in res.output
     assert _stage_of(lg, h["kept"]) is None
     assert _stage_of(lg, h["prod"]) == _stage_of(lg, h["tried"]) == "deleted"
     prod = lg.get(f"mlflow:{h['prod']}")
