@@ -549,10 +549,11 @@ class Run:
         """Record a new run (with its code, environment and agent) and take its lock.
         Raises NodeNotFoundError when ``parent`` names no run, InvalidInputError when
         it names something else (a run is nested in a run: DESIGN.md §1)."""
+        wrapper = None
         if parent is not None:
             parent = _run_id_of(store, parent)
         else:
-            parent = _wrapping_run(store)
+            parent = wrapper = _wrapping_run(store)
         run_id = make_id("run", new_uuid7_hex())
         argv = list(command) if command is not None else list(sys.argv)
         # `python train.py` and `./train.sh` alike: the first argument that is a file
@@ -598,6 +599,13 @@ class Run:
                 Edge(run_id, code.id, "used", "code"),
                 Edge(run_id, env.id, "used", "environment"),
             ]
+            if wrapper:
+                # a run started inside `lineage run` is part of the command, which read
+                # the inputs and models it declared (`-i`): they are this run's inputs
+                # too, so what it makes traces back to them (`trace`, `which-data`,
+                # audits), as it would had the script logged them itself
+                edges += [Edge(run_id, dst, "used", role) for dst, role in dict.fromkeys(store.used_by(wrapper))
+                          if role in ("input", "model")]
             extra: dict[str, list[Sequence[Any]]] = {"run_states": [(run_id, "running", started, None, None, None)]}
             if params:
                 extra["params"] = [(run_id, k, v) for k, v in secret_safe(params).items()]

@@ -332,6 +332,27 @@ def test_runs_a_wrapped_command_starts_nest_in_the_wrapping_run(project: Path) -
         assert "parent_run" not in lg.get("alone").attrs
 
 
+
+def test_a_model_a_wrapped_script_logs_traces_back_to_the_commands_inputs(project: Path) -> None:
+    """`lineage run -i raw.csv -- python train.py`, where train.py logs its own run and
+    model: the model's trace and `which-data` stopped at the script's run, without
+    the data the command was declared to read."""
+    script = ("import lineage; from sklearn.linear_model import LogisticRegression; lg = lineage.open(); "
+              "run = lg.start_run('inner'); run.log_model(LogisticRegression().fit([[0], [1]], [0, 1]), 'clf'); "
+              "run.end('finished')")
+    result = CliRunner().invoke(cli, ["run", "-n", "outer", "-i", "raw.csv", "--", sys.executable, "-c", script])
+    assert result.exit_code == 0, result.output
+    with lineage.open() as lg:
+        raw = lg.get("raw.csv").id
+        assert [(u.node.id, u.role) for u in lg.which_data("clf")] == [(raw, "input")]
+        assert raw in lg.trace("clf").to_networkx()
+        assert lg.get("clf").id in lg.impact("raw.csv").to_networkx()
+        # a run outside `lineage run` inherits nothing
+        alone = lg.start_run("alone")
+        alone.end("finished")
+        assert [role for _, role in lg.store.used_by(lg.get("alone").id)] == ["code", "environment"]
+
+
 def test_run_command_is_the_python_equivalent(project: Path) -> None:
     with lineage.open() as lg:
         result = lg.run_command([sys.executable, "clean.py", "raw.csv", "clean.csv"], inputs=["raw.csv"],
