@@ -455,6 +455,67 @@ class Lineage:
         """
         return tracking.read_annotations(self.store, self.get(ref).id)
 
+    def set_model_tags(self, ref: Any, tags: Mapping[str, Any]) -> int | None:
+        """Tag a model version (MLflow 3's ``set_logged_model_tags``): the latest value
+        of a key wins, every change stays in the ledger.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The model version.
+        tags : mapping
+            ``{key: value}``; values are kept as text, masked under secret-looking keys
+            as a run's tags are.
+
+        Returns
+        -------
+        int or None
+            The ledger event number (None for no tags).
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+        InvalidInputError
+            When it names something other than a model.
+
+        Examples
+        --------
+        >>> _ = lg.set_model_tags("clf", {"validation": "passed"})
+        >>> lg.model_tags("clf")
+        {'validation': 'passed'}
+        """
+        return tracking.set_model_tags(self.store, self.get(ref), tags)
+
+    def model_tags(self, ref: Any) -> dict[str, str]:
+        """The tags of a model version (or of a run) as they stand now.
+
+        Parameters
+        ----------
+        ref : Node or str
+            The model version.
+
+        Returns
+        -------
+        dict
+            ``{key: value}``, the latest value of each key.
+
+        Raises
+        ------
+        NodeNotFoundError
+            When ``ref`` names nothing.
+
+        Examples
+        --------
+        >>> _ = lg.set_model_tags("clf@1", {"stage": "candidate"})
+        >>> _ = lg.set_model_tags("clf@1", {"stage": "retired"})
+        >>> lg.model_tags("clf@1")
+        {'stage': 'retired'}
+        """
+        from .query.rows import tags_of
+
+        return tags_of(self.store, self.get(ref).id)
+
     # -- commands, model files and served predictions (supervise, modelfile, predfiles, predlog)
 
     def run_command(self, argv: Sequence[str], *, inputs: Sequence[str] = (), outputs: Sequence[str] = (),

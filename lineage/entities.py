@@ -353,6 +353,47 @@ class ModelInfo(Node):
         return self.created_at
 
 
+@dataclass
+class LoggedModel:
+    """A logged model in MLflow 3's shape (``get_logged_model``, ``last_logged_model``):
+    ``model_id`` is the lineage model id; ``name`` the name it was logged under;
+    ``tags`` its tags now (`Lineage.model_tags`); ``params`` the hyperparameters
+    recorded with it; ``model_uri`` (``models:/<model_id>``) loads it."""
+
+    model_id: str
+    name: str
+    experiment_id: str
+    source_run_id: str | None
+    tags: dict[str, str]
+    params: dict[str, str]
+    creation_timestamp: int | None
+    status: str = "READY"
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_id}"
+
+    @property
+    def last_updated_timestamp(self) -> int | None:
+        return self.creation_timestamp
+
+
+def logged_model(lg: Lineage, ref: Any) -> LoggedModel:
+    """The model ``ref`` names (a model id, ``models:/…``, ``runs:/…``, a reference) as
+    MLflow 3's `LoggedModel`. Raises NodeNotFoundError when it names no model."""
+    from .models import resolve_model_uri
+
+    node = resolve_model_uri(lg, ref)
+    runs = lg.generated_by(node)
+    run = runs[-1] if runs else None
+    recorded = node.attrs.get("params")
+    params: Mapping[str, Any] = recorded if isinstance(recorded, dict) else {}
+    return LoggedModel(node.id, artifact_path_of(node),
+                       experiment_id_of(run.attrs.get("experiment") if run is not None else None),
+                       run_hex(run.id) if run is not None else None, lg.model_tags(node),
+                       {str(k): "None" if v is None else str(v) for k, v in params.items()}, to_ms(node.created_at))
+
+
 def artifact_path_of(node: Node) -> str:
     """Where in its run a model was logged (MLflow's ``artifact_path``; ``model`` by default)."""
     return str(node.attrs.get("artifact_path") or "model")

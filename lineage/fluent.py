@@ -21,6 +21,7 @@ from .api import open as _open
 from .entities import (
     ActiveRun,
     Experiment,
+    LoggedModel,
     ModelInfo,
     RunView,
     display_name,
@@ -30,6 +31,7 @@ from .entities import (
     from_ms,
     in_view,
     known_experiments,
+    logged_model,
     model_info,
     remember_experiment,
     resolve_run,
@@ -46,7 +48,7 @@ from .tracking import LIFECYCLE_TAG, OPENED_RUNS, Run
 
 _state = threading.local()
 _lock = threading.Lock()
-_default: dict[str, Any] = {"lg": None, "experiment": None, "uri": None}
+_default: dict[str, Any] = {"lg": None, "experiment": None, "uri": None, "last_model": None}
 
 
 class _Stack:
@@ -124,6 +126,7 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
         text = os.fspath(uri)
         _default["lg"] = _open(store_path(text))
         _default["uri"] = text
+        _default["last_model"] = None  # (logged to the store left behind)
 
 
 def get_tracking_uri() -> str:
@@ -607,7 +610,29 @@ def log_model(model: Any, name: str | None = None, artifact_path: str | None = N
     node = run.log_model(model, registered_model_name or path, attrs=attrs, evaluation=evaluation, target=target)
     version = (version_number(get_lineage().history(registered_model_name, kind="model"), node.id)
                if registered_model_name else None)
+    _default["last_model"] = node.id
     return model_info(node, run_hex(run.id), version, path)
+
+
+def set_logged_model_tags(model_id: str, tags: Mapping[str, Any]) -> None:
+    """Tag a logged model (MLflow 3): the latest value of a key wins; every change is
+    kept in the ledger (`Lineage.set_model_tags`)."""
+    from .models import resolve_model_uri
+
+    lg = get_lineage()
+    lg.set_model_tags(resolve_model_uri(lg, model_id), tags)
+
+
+def get_logged_model(model_id: str) -> LoggedModel:
+    """A logged model (by its id, ``models:/<id>`` or ``runs:/<run_id>/<path>``) in
+    MLflow 3's shape, with its tags. Raises NodeNotFoundError for an unknown model."""
+    return logged_model(get_lineage(), model_id)
+
+
+def last_logged_model() -> LoggedModel | None:
+    """The model this process logged last with `log_model` (None before any)."""
+    last = _default["last_model"]
+    return None if last is None else logged_model(get_lineage(), last)
 
 
 def register_model(model_uri: Any, name: str, await_registration_for: int = 300, *,

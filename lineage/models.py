@@ -171,7 +171,9 @@ def resolve_model_uri(lg: Lineage, model_uri: Any) -> Node:
         elif uri.startswith("models:/"):
             body = uri[len("models:/"):].strip("/")
             name, _, version = body.partition("/")
-            if "@" in name and not version:
+            if name.startswith("model:") and not version:
+                ref = name  # MLflow 3's models:/<model_id>, the id being lineage's
+            elif "@" in name and not version:
                 ref = f"model:{name}"  # an alias: a promotion label, NAME@LABEL
             elif not version or version == "latest":
                 ref = f"model:{name}"

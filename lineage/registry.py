@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .entities import PagedList, model_source, paged, run_hex, to_ms
+from .entities import LoggedModel, PagedList, logged_model, model_source, paged, run_hex, to_ms
 from .errors import InvalidInputError, NodeNotFoundError
 from .model import Node, version_number
 
@@ -145,6 +145,31 @@ class ModelRegistry:
                  if _matches({"name": v.name, "run_id": v.run_id}, clauses)]
         return paged(found, max_results, page_token)
 
+    def set_model_version_tag(self, name: str, version: str | int | None = None, key: str | None = None,
+                              value: Any = None, stage: str | None = None) -> None:
+        """Tag version N of a registered model (a version is a model: its tags are the
+        model's, as `set_logged_model_tags` gives them; the latest value wins and
+        every change stays in the ledger)."""
+        if key is None or (version is None and stage is None):
+            raise InvalidInputError("set_model_version_tag needs a version and a key")
+        if stage is not None and version is None:  # (MLflow 2: the newest version in that stage)
+            staged = self.get_latest_versions(name, [stage])
+            if not staged:
+                raise NodeNotFoundError(f"{name}@{stage}", f"no version of {name!r} is in stage {stage}")
+            version = staged[0].version
+        assert version is not None  # (checked above)
+        self._lg.set_model_tags(self.get_model_version(name, version).id, {key: value})
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, Any]) -> None:
+        """Tag a logged model (MLflow 3); see `set_model_version_tag`."""
+        from .models import resolve_model_uri
+
+        self._lg.set_model_tags(resolve_model_uri(self._lg, model_id), tags)
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """A logged model in MLflow 3's shape (``entities.LoggedModel``), with its tags."""
+        return logged_model(self._lg, model_id)
+
     def set_registered_model_alias(self, name: str, alias: str, version: str | int) -> None:
         """Point ``alias`` at a version: lineage's promotion label (``NAME@ALIAS`` resolves to it)."""
         mv = self.get_model_version(name, version)
@@ -183,7 +208,9 @@ class ModelRegistry:
         runs = self._lg.generated_by(node)
         held = labels if labels is not None else self._lg.labels(name)
         aliases = [label for label, holder in held.items() if holder.id == node.id]
-        return ModelVersion(name, number, node, run_hex(runs[-1].id) if runs else None, aliases)
+        version = ModelVersion(name, number, node, run_hex(runs[-1].id) if runs else None, aliases)
+        version.tags = self._lg.model_tags(node)
+        return version
 
     def _numbered(self, name: str, node: Node, versions: Sequence[Node], missing: tuple[str, str]) -> ModelVersion:
         """``node`` as its version of ``name`` (``versions``, oldest first); when it is
@@ -212,8 +239,7 @@ def _clauses(filter_string: str | None, *, allowed: Sequence[str]) -> list[Any]:
     clauses = mlflow_filter.parse(filter_string)
     for c in clauses:
         if c.entity != "attributes" or c.key.lower() not in allowed:
-            raise InvalidInputError(f"this filter can compare {' and '.join(allowed)} "
-                                    f"(model version tags are not kept), not {c.entity}.{c.key}")
+            raise InvalidInputError(f"this filter can compare {' and '.join(allowed)} only, not {c.entity}.{c.key}")
     return clauses
 
 

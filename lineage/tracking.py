@@ -1195,6 +1195,21 @@ def annotate(store: Store, ref: Any, field: str, text: str, *, author: str | Non
         return store.write("annotation", payload, {"annotations": [(node.id, field, text, who, now_iso())]})
 
 
+def set_model_tags(store: Store, ref: Any, tags: Mapping[str, Any]) -> int | None:
+    """Tag a model (MLflow 3's ``set_logged_model_tags``, the registry's
+    ``set_model_version_tag``: a version is a model here); returns the ledger event
+    number, None when ``tags`` is empty. Kept as a run's tags are, in the same table
+    under the model's id: the latest value wins and every change stays in the
+    ledger, masked as a run's tags are (`secret_safe`)."""
+    node = ref if isinstance(ref, Node) else store.resolve(ref)
+    if node.kind != "model":
+        raise InvalidInputError(f"{node.id} is a {node.kind}; only a model takes model tags (a run has its own: set_tag)")
+    rows = [(node.id, k, v) for k, v in secret_safe(tags, "tags").items()]
+    if not rows:
+        return None
+    return store.write("model_tags", {"model": node.id, "keys": [r[1] for r in rows]}, {"tags": rows})
+
+
 def read_annotations(store: Store, node_id: str) -> dict[str, dict[str, Any]]:
     """The latest annotation of each field on a node: ``{field: {text, author, at,
     event, recorded_by, recorded_by_agent}}``.

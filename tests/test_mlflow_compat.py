@@ -846,6 +846,44 @@ def test_mlflow_client(fluent_project: Path) -> None:
         client.get_model_version_by_alias("risk", "nobody")
 
 
+
+def test_mlflow3_quickstart_tags_its_logged_model(fluent_project: Path) -> None:
+    """MLflow 3's tracking quickstart tags the model it logged
+    (``set_logged_model_tags(model_info.model_id, …)``), and registry scripts tag
+    versions (``set_model_version_tag``): both were refused. A version is a model
+    here, so both are the model's tags, kept in the ledger, latest value winning."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]
+    assert lineage.last_logged_model() is None
+    with lineage.start_run() as run:
+        info = lineage.sklearn.log_model(LogisticRegression(C=0.5).fit(X, y), name="iris_model",
+                                         registered_model_name="quickstart")
+        lineage.set_logged_model_tags(info.model_id, {"Training Info": "Basic LR model", "api_token": "s3cret"})
+    got = lineage.get_logged_model(info.model_id)
+    assert (got.model_id, got.name, got.source_run_id) == (info.model_id, "iris_model", run.info.run_id)
+    assert got.tags == {"Training Info": "Basic LR model", "api_token": "***"}  # masked, as a run's tags
+    assert got.params["C"] == "0.5" and got.experiment_id == "0"
+    assert lineage.last_logged_model().model_id == info.model_id
+    assert lineage.pyfunc.load_model(got.model_uri).predict([[3.0]]).tolist() == [1]
+    client = lineage.MlflowClient()
+    client.set_model_version_tag("quickstart", 1, "validation_status", "pending")
+    client.set_model_version_tag("quickstart", "1", "validation_status", "approved")
+    assert client.get_model_version("quickstart", 1).tags == {
+        "Training Info": "Basic LR model", "api_token": "***", "validation_status": "approved"}
+    assert client.get_logged_model(info.model_id).tags["validation_status"] == "approved"
+    lg = fluent.get_lineage()
+    history = [v for v, in lg.store.conn.execute("SELECT value FROM tags WHERE run = ? AND key = 'validation_status' "
+                                                 "ORDER BY pk", (info.model_id,))]
+    assert history == ["pending", "approved"]  # every change kept
+    assert lg.verify().ok
+    with pytest.raises(lineage.InvalidInputError, match="only a model takes model tags"):
+        lg.set_model_tags(run.id, {"a": 1})
+    with pytest.raises(lineage.NodeNotFoundError):
+        lineage.get_logged_model("models:/model:ffffffff")
+    assert [r.info.run_id for r in lineage.search_runs(output_format="list")] == [run.info.run_id]
+
+
 def test_the_registry_calls_real_scripts_make(fluent_project: Path) -> None:
     """`mlflow.register_model`, aliases read back, MLflow 2's stages as labels, and the
     registry's searches: the calls MLflow's registry tutorials make."""
@@ -896,7 +934,7 @@ def test_the_registry_calls_real_scripts_make(fluent_project: Path) -> None:
     assert [m.name for m in client.search_registered_models("name LIKE 'ri%'")] == ["risk"]
     assert [m.name for m in client.search_registered_models()] == ["model", "risk"]
     assert client.search_registered_models("name = 'nobody'") == []
-    with pytest.raises(lineage.InvalidInputError, match="model version tags are not kept"):
+    with pytest.raises(lineage.InvalidInputError, match="can compare name and run_id only, not tags.team"):
         client.search_model_versions("tags.team = 'a'")
 
 

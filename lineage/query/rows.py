@@ -46,6 +46,12 @@ def tag_changes_of(store: Store, run_id: str, key: str) -> list[dict[str, Any]]:
     return _with_events(store, [dict(zip(("value", "event"), r)) for r in store.conn.execute(sql, (run_id, key))])
 
 
+def tags_of(store: Store, node_id: str) -> dict[str, str]:
+    """The tags of a run or a model as they stand now (the latest value of each key)."""
+    sql = f"SELECT key, value FROM tags WHERE run = ? AND {published()} ORDER BY pk"
+    return dict(store.conn.execute(sql, (node_id,)).fetchall())
+
+
 def tag_values(store: Store, run_ids: Sequence[str], key: str) -> dict[str, str]:
     """The value tag ``key`` of each of ``run_ids`` holds now (the latest given wins),
     for the runs that have one: a statement per 500 runs, where `tag_changes_of`

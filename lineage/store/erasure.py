@@ -206,6 +206,8 @@ def redact(store: Store, node_id: str, *, reason: str) -> int:
             if found[0][2][1] == "run":
                 for table in ("params", "tags", "run_states"):
                     found += rows_where(store, table, "run = ?", node_id)
+            elif found[0][2][1] == "model":  # (a model's tags: `tracking.set_model_tags`)
+                found += rows_where(store, "tags", "run = ?", node_id)
             elif found[0][2][1] == "agent":
                 person, payloads = _person_rows(store, node_id, node_attrs)
         found += rows_where(store, "annotations", "node = ?", node_id)
