@@ -272,6 +272,24 @@ def test_annotations_are_ledger_events_with_author(lg: lineage.Lineage, csv_file
         lg.annotate(node, "favourite_colour", "blue")
 
 
+
+def test_model_tags_are_ledger_events_and_go_with_the_model(lg: lineage.Lineage) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    with lg.start_run("fit") as run:
+        run.set_tag("team", "risk")
+        model = run.log_model(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), "clf")
+    seq = lg.set_model_tags(model, {"validation": "pending", "owner": "ann"})
+    assert seq is not None and lg.store.event(seq).type == "model_tags"
+    lg.set_model_tags("clf", {"validation": "approved"})
+    assert lg.set_model_tags("clf", {}) is None
+    assert lg.model_tags("clf") == {"validation": "approved", "owner": "ann"}
+    assert lg.model_tags(run.id) == {"team": "risk"}  # a run's tags are its own
+    assert lg.verify().ok
+    lg.redact(model.id, reason="GDPR request")
+    assert "ann" not in lg.model_tags(model.id).values() and lg.verify().ok
+
+
 def test_annotate_card_from_yaml(lg: lineage.Lineage, csv_file: Path, tmp_path: Path) -> None:
     node = lg.log_dataset(csv_file, name="train")
     card = tmp_path / "card.yaml"
