@@ -252,6 +252,35 @@ class MlflowClient(ModelRegistry):
         p = Path(local_path)
         live_run(self._lg, run_id).log_artifact(p, f"{artifact_path.strip('/')}/{p.name}" if artifact_path else p.name)
 
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        """Keep a copy of every file under a folder, paths kept relative to it."""
+        from . import fluent
+
+        fluent.log_artifacts(local_dir, artifact_path, run_id=live_run(self._lg, run_id))
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        from . import fluent
+
+        fluent.log_text(text, artifact_file, run_id=live_run(self._lg, run_id))
+
+    def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        """A dict as a JSON (or, for a .yaml name, YAML) artifact of the run."""
+        from . import fluent
+
+        fluent.log_dict(dictionary, artifact_file, run_id=live_run(self._lg, run_id))
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str, *,
+                   save_kwargs: Mapping[str, Any] | None = None) -> None:
+        from . import fluent
+
+        fluent.log_figure(figure, artifact_file, save_kwargs=save_kwargs, run_id=live_run(self._lg, run_id))
+
+    def log_image(self, run_id: str, image: Any, artifact_file: str | None = None, key: str | None = None,
+                  step: int | None = None, **_: Any) -> None:
+        from . import fluent
+
+        fluent.log_image(image, artifact_file, key=key, step=step, run_id=live_run(self._lg, run_id))
+
     def _artifacts(self, run_id: str) -> dict[str, Node]:
         return run_artifacts(self._lg, resolve_run(self._lg, run_id))
 

@@ -456,9 +456,11 @@ def _run() -> Run:
     return active_run() or start_run()
 
 
-def _run_for(run_id: str | None) -> Run:
-    """The live run ``run_id`` names (or the active one); logging to a run that has
-    ended is refused, as lineage's records of a run close when it ends."""
+def _run_for(run_id: str | Run | None) -> Run:
+    """The live run ``run_id`` names (or the active one; a `Run` is itself: the
+    client's calls hand over the run of their own store)."""
+    if isinstance(run_id, Run):
+        return run_id
     if run_id is None:
         return _run()
     from .client import live_run
@@ -653,7 +655,8 @@ def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None =
     return _run_for(run_id).log_artifact(p, name)
 
 
-def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> list[Node]:
+def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None,
+                  run_id: str | Run | None = None) -> list[Node]:
     """Keep a copy of every file under a folder, paths kept relative to it."""
     root = Path(local_dir)
     if not root.is_dir():
@@ -667,18 +670,18 @@ def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None =
     return out
 
 
-def _log_bytes(data: bytes, artifact_file: str, run_id: str | None = None) -> Node:
+def _log_bytes(data: bytes, artifact_file: str, run_id: str | Run | None = None) -> Node:
     """``data`` kept as the artifact ``artifact_file`` of the run (`Run.log_bytes`,
     which refuses a name that is not a file's)."""
     return _run_for(run_id).log_bytes(data, artifact_file)
 
 
-def log_text(text: str, artifact_file: str, run_id: str | None = None) -> Node:
+def log_text(text: str, artifact_file: str, run_id: str | Run | None = None) -> Node:
     """Keep a text as an artifact of the active run."""
     return _log_bytes(str(text).encode("utf-8"), artifact_file, run_id)
 
 
-def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> Node:
+def log_dict(dictionary: Any, artifact_file: str, run_id: str | Run | None = None) -> Node:
     """Keep a dict as a JSON (or YAML, by the file's suffix) artifact of the active run."""
     if artifact_file.endswith((".yaml", ".yml")):
         import yaml
@@ -692,7 +695,7 @@ def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> 
 
 
 def log_figure(figure: Any, artifact_file: str, *, save_kwargs: Mapping[str, Any] | None = None,
-               run_id: str | None = None) -> Node:
+               run_id: str | Run | None = None) -> Node:
     """Keep a matplotlib (or plotly) figure as an image artifact of the active run."""
     import io
 
@@ -708,7 +711,7 @@ def log_figure(figure: Any, artifact_file: str, *, save_kwargs: Mapping[str, Any
 
 
 def log_image(image: Any, artifact_file: str | None = None, key: str | None = None, step: int | None = None,
-              **_: Any) -> Node:
+              run_id: str | Run | None = None, **_: Any) -> Node:
     """Keep an image (a numpy array or PIL image) as a PNG artifact of the active run."""
     import io
 
@@ -719,7 +722,7 @@ def log_image(image: Any, artifact_file: str | None = None, key: str | None = No
         image.save(buf, format="PNG")
     else:
         matplotlib.image.imsave(buf, image, format="png")
-    return _log_bytes(buf.getvalue(), artifact_file or f"images/{key or 'image'}_{step or 0}.png")
+    return _log_bytes(buf.getvalue(), artifact_file or f"images/{key or 'image'}_{step or 0}.png", run_id)
 
 
 def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> Node:

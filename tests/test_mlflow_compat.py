@@ -669,6 +669,34 @@ def test_mlflow_artifacts_reads_back_what_a_run_logged(fluent_project: Path, tmp
         art.load_dict(f"runs:/{rid}/notes/readme.txt")
 
 
+
+def test_the_client_logs_texts_dicts_figures_and_folders_to_its_own_store(fluent_project: Path, tmp_path: Path) -> None:
+    """``MlflowClient(uri).log_text(run_id, …)`` and the rest, as scripts that drive
+    runs through the client do: they were refused. They write to the client's
+    store, which need not be the fluent API's."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    other = tmp_path / "other"
+    client = lineage.MlflowClient(f"lineage:///{other}")
+    run = client.create_run(client.create_experiment("client-side"))
+    rid = run.info.run_id
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.txt").write_text("a")
+    client.log_text(rid, "hello", "notes/readme.txt")
+    client.log_dict(rid, {"C": 1}, "config.yaml")
+    client.log_figure(rid, plt.figure(figsize=(1, 1), dpi=20), "plots/fig.png")
+    client.log_image(rid, np.zeros((2, 3, 3)), "plots/img.png")
+    client.log_artifacts(rid, str(tmp_path / "out"), "outputs")
+    client.set_terminated(rid)
+    assert [f.path for f in client.list_artifacts(rid)] == ["config.yaml", "notes", "outputs", "plots"]
+    assert Path(client.download_artifacts(rid, "config.yaml")).read_text() == "C: 1\n"
+    assert lineage.search_runs(output_format="list") == []  # nothing went to the fluent API's store
+
+
 def test_text_dict_and_figure_artifacts_record_no_temporary_path(fluent_project: Path) -> None:
     """What log_text, log_dict and log_figure keep was never a file of the user's: its
     record names where it sits in the run and what the store keeps, not a temporary
