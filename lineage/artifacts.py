@@ -122,7 +122,7 @@ def load_dict(artifact_uri: str) -> dict[str, Any]:
     except (ValueError, yaml.YAMLError) as exc:
         raise InvalidInputError(f"{artifact_uri} holds no readable dict: {' '.join(str(exc).split())}") from None
     if not isinstance(loaded, dict):
-        raise InvalidInputError(f"{artifact_uri} holds a {type(loaded).__name__}, not a JSON object")
+        raise InvalidInputError(f"{artifact_uri} holds a {type(loaded).__name__}, not a dict")
     return loaded
 
 
