@@ -1375,10 +1375,17 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
 
 
 def _serving_attrs(lg: Any, node: Any) -> dict[str, Any]:
-    """What `show` adds: a model's labels now, a prediction's labels when it was made."""
-    if node.kind == "model" and node.name:
-        held = lg.labels(node)
-        return {"labels": sorted(k for k, v in held.items() if v.id == node.id)}
+    """What `show` adds: a model's labels and tags now, a prediction's labels when it
+    was made."""
+    if node.kind == "model":
+        out: dict[str, Any] = {}
+        if node.name:
+            held = lg.labels(node)
+            out["labels"] = sorted(k for k, v in held.items() if v.id == node.id)
+        tags = lg.model_tags(node)
+        if tags:
+            out["tags"] = tags
+        return out
     if node.kind == "prediction":
         return {"labels_at_prediction": lg.labels_at(node)}
     return {}

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lineage
+from lineage.cli import cli
 from lineage.errors import InvalidInputError, WriteRefusedError
 
 BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
@@ -285,6 +287,8 @@ def test_model_tags_are_ledger_events_and_go_with_the_model(lg: lineage.Lineage)
     assert lg.set_model_tags("clf", {}) is None
     assert lg.model_tags("clf") == {"validation": "approved", "owner": "ann"}
     assert lg.model_tags(run.id) == {"team": "risk"}  # a run's tags are its own
+    shown = CliRunner().invoke(cli, ["--db", str(lg.db_path), "show", "clf", "--json"])
+    assert json.loads(shown.stdout)["attrs"]["tags"] == {"validation": "approved", "owner": "ann"}
     assert lg.verify().ok
     lg.redact(model.id, reason="GDPR request")
     assert "ann" not in lg.model_tags(model.id).values() and lg.verify().ok
