@@ -16,6 +16,9 @@ from .entities import LoggedModel, PagedList, logged_model, model_source, paged,
 from .errors import InvalidInputError, NodeNotFoundError
 from .model import Node, version_number
 
+#: where MLflow keeps a description (of a run; here of a model version too)
+NOTE_TAG = "mlflow.note.content"
+
 if TYPE_CHECKING:
     from .api import Lineage
 
@@ -160,6 +163,16 @@ class ModelRegistry:
         assert version is not None  # (checked above)
         self._lg.set_model_tags(self.get_model_version(name, version).id, {key: value})
 
+    def update_model_version(self, name: str, version: str | int, description: str | None = None) -> ModelVersion:
+        """Describe version N of a registered model: kept as MLflow keeps a run's
+        description, the tag ``mlflow.note.content`` (here the model's), so every
+        change stays in the ledger; ``.description`` reads it."""
+        mv = self.get_model_version(name, version)
+        if description is not None:
+            self._lg.set_model_tags(mv.id, {NOTE_TAG: description})
+            mv = self.get_model_version(name, version)
+        return mv
+
     def set_logged_model_tags(self, model_id: str, tags: Mapping[str, Any]) -> None:
         """Tag a logged model (MLflow 3); see `set_model_version_tag`."""
         from .models import resolve_model_uri
@@ -210,6 +223,7 @@ class ModelRegistry:
         aliases = [label for label, holder in held.items() if holder.id == node.id]
         version = ModelVersion(name, number, node, run_hex(runs[-1].id) if runs else None, aliases)
         version.tags = self._lg.model_tags(node)
+        version.description = version.tags.get(NOTE_TAG) or version.description
         return version
 
     def _numbered(self, name: str, node: Node, versions: Sequence[Node], missing: tuple[str, str]) -> ModelVersion:

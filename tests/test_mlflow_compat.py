@@ -900,6 +900,8 @@ def test_mlflow3_quickstart_tags_its_logged_model(fluent_project: Path) -> None:
     assert client.get_model_version("quickstart", 1).tags == {
         "Training Info": "Basic LR model", "api_token": "***", "validation_status": "approved"}
     assert client.get_logged_model(info.model_id).tags["validation_status"] == "approved"
+    assert client.update_model_version("quickstart", 1, description="LR on iris").description == "LR on iris"
+    assert client.get_model_version("quickstart", 1).description == "LR on iris"
     lg = fluent.get_lineage()
     history = [v for v, in lg.store.conn.execute("SELECT value FROM tags WHERE run = ? AND key = 'validation_status' "
                                                  "ORDER BY pk", (info.model_id,))]
