@@ -228,6 +228,10 @@ def test_a_forged_stat_cache_row_does_not_pass_a_swapped_model_file(tmp_path: Pa
     code, doc = _audit_json(db, "risk", tmp_path / "a.json")
     assert code == 1 and doc["integrity"]["ok"] is False
     assert any(f["status"] == "changed" and f["id"] == model.id for f in doc["integrity"]["files"])
+    # and the report says so: it told its reader unchanged files were taken from the cache
+    with lineage.open(db) as lg:
+        page = lg.audit(model).to_html()
+    assert "each read whole" in page and "taken from the stat cache" not in page
 
 
 def test_an_erased_models_report_says_who_erased_it_when_and_why(tmp_path: Path) -> None:
