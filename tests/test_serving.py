@@ -642,6 +642,28 @@ def test_a_partial_rerun_leaves_what_was_not_rebuilt_superseded(project: Path) -
     assert as_json("status")["affected"] == [], as_json("status")["affected"]
 
 
+
+def test_what_the_production_model_scores_is_current_beside_a_newer_candidate(project: Path) -> None:
+    """`status --check` failed CI for a batch scored by model@production because a
+    newer, unpromoted candidate existed: the version in use on purpose is current."""
+    pipeline(predictions=False)
+    assert invoke("promote", "model.pkl", "production").exit_code == 0
+    rows = (project / "raw.csv").read_text().splitlines()
+    (project / "raw.csv").write_text("\n".join(rows + ["99,9999,1,late"]) + "\n")
+    py = sys.executable
+    assert invoke("run", "-i", "raw.csv", "-o", "clean.csv", "--", py, "clean.py", "raw.csv", "clean.csv").exit_code == 0
+    assert invoke("run", "-i", "clean.csv", "--model", "model.pkl", "--", py, "train.py", "clean.csv", "model.pkl").exit_code == 0
+    scored = invoke("predict", "model.pkl@production", "new.csv", "-o", "scored.csv", "--id-column", "request_id")
+    assert scored.exit_code == 0, scored.output
+    assert not [n for n in as_json("status")["affected"] if n["name"] == "scored.csv"]
+    assert invoke("status", "--check").exit_code == 0
+    # without its label the older version is history, and what it made is superseded
+    assert invoke("unpromote", "model.pkl", "production").exit_code == 0
+    stale = {(n["name"], n["reason"]) for n in as_json("status")["affected"] if n["kind"] != "group"}
+    assert ("scored.csv", "superseded") in stale
+    assert invoke("status", "--check").exit_code == 1
+
+
 def test_a_copied_project_checks_its_own_files(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     import shutil
 

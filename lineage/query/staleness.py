@@ -115,6 +115,23 @@ def status(store: Store) -> Status:
     return Status(changed, ordered, reasons, stale)
 
 
+def _labelled_models(store: Store) -> set[str]:
+    """The model versions holding a promotion label now (any name, any label)."""
+    held: dict[tuple[str, str], str | None] = {}
+    for name, label, model, action in store.conn.execute("SELECT name, label, model, action FROM promotions ORDER BY pk"):
+        if action == "promote":
+            held[(name, label)] = model
+        elif held.get((name, label)) == model:
+            held[(name, label)] = None
+    return {m for m in held.values() if m is not None}
+
+
+def _made_by_a_labelled_model(store: Store, run: str, labelled: set[str], old: set[str]) -> bool:
+    """Whether ``run`` used a labelled model version and no older version of anything else."""
+    used = [dst for dst, _ in store.used_by(run)]
+    return any(u in labelled for u in used) and not any(u in old and u not in labelled for u in used)
+
+
 def _superseded_downstream(store: Store, skip: set[str]) -> dict[str, Node]:
     """The newest versions that were built from an older version of something: a
     dataset or model downstream of a version that has a newer one (a re-added
@@ -135,13 +152,19 @@ def _superseded_downstream(store: Store, skip: set[str]) -> dict[str, Node]:
         return {}
     current = set(newest.values()) - old
     ids = reachable_ids(store, sorted(old), upstream=False)
-    # rebuilt with the same bytes (content addressing: the same node) by a run that read
-    # only current versions: its newest producer is not downstream of an old version
+    # a model version holding a label (production, staging, an alias) is the one in
+    # use on purpose, however many newer candidates exist: what a run made from it,
+    # reading nothing older, is current (a batch scored by model@production)
+    labelled = _labelled_models(store)
     found = []
     for i in ids:
         if i in current and i not in skip:
+            # rebuilt with the same bytes (content addressing: the same node) by a run that
+            # read only current versions: its newest producer is not downstream of an old one
             producers = store.generators(i)
             if not producers or max(producers) in ids:
+                if producers and _made_by_a_labelled_model(store, max(producers), labelled, old):
+                    continue
                 found.append(i)
     nodes = store.get_nodes(found)
     out: dict[str, Node] = dict(nodes)
