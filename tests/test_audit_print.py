@@ -138,6 +138,8 @@ def realistic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
         }, author="Ann Owner")
         with pytest.MonkeyPatch.context() as env:  # the validator, from her own account
             env.setenv("LINEAGE_USER", "vera")
+            env.setenv("LINEAGE_NAME", "Vera Validator")
+            env.setenv("LINEAGE_EMAIL", "vera@example.com")
             with lineage.open(lg.db_path) as vera:
                 vera.annotate_card(model, {"validation": {
                     "validator": "Vera Validator", "date": "2026-11-30", "scope": "holdout data, per-age slices",

@@ -153,7 +153,14 @@ def test_validation_needs_someone_other_than_the_author(store: dict[str, Any], m
     assert v["validator"] == "Vera Validator" and v["self_recorded"] and v["independent"] is False
     assert lg.audit(model).item("identity")["status"] == "needs a person"
     assert "author's own account" in lg.audit(model, standard="sr11-7").to_html()
-    monkeypatch.setenv("LINEAGE_USER", "vera")  # Vera, from her own login
+    # another login name alone, the author's git name and e-mail kept: still the author
+    monkeypatch.setenv("LINEAGE_USER", "vera")
+    with lineage.open(lg.db_path) as posing:
+        posing.annotate_card(model, card)
+    v = lg.audit(model).to_dict()["model"]["validation"]
+    assert v["self_recorded"] and v["independent"] is False
+    monkeypatch.setenv("LINEAGE_NAME", "Vera Validator")  # Vera, from her own login and identity
+    monkeypatch.setenv("LINEAGE_EMAIL", "vera@example.com")
     with lineage.open(lg.db_path) as vera:
         vera.annotate_card(model, card)
     doc = lg.audit(model, standard="sr11-7").to_dict()

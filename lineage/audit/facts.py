@@ -720,8 +720,9 @@ def _validation(note: dict[str, Any] | None, owner: dict[str, Any] | None, owner
     who recorded it, and whether the validator is someone other than the model's author.
 
     The validator's name is typed, so it alone proves nothing: a validation recorded
-    from the author's own account (the same agent, or the same login on the same host,
-    ``recorder``) is not independent whatever name it gives (``self_recorded``)."""
+    from the author's own account (the same agent, the same login on the same host, or
+    the same git name or e-mail under another login: ``recorder``) is not independent
+    whatever name it gives (``self_recorded``)."""
     if note is None:
         return None
     fields: dict[str, Any] = {k: None for k in VALIDATION_KEYS}
@@ -749,7 +750,13 @@ def _validation(note: dict[str, Any] | None, owner: dict[str, Any] | None, owner
     self_recorded = False
     if recorder is not None and owner_node is not None:
         account = (recorder.attrs.get("user"), recorder.attrs.get("host"))
-        self_recorded = recorder.id == owner_node.id or (
+        # the same person under another login: the identity git gives both (a changed
+        # LINEAGE_USER or a second account on the author's machine keeps the author's
+        # git name and e-mail)
+        same_person = any(
+            str(recorder.attrs.get(k) or "").strip().lower() == str(owner_node.attrs.get(k) or "").strip().lower() != ""
+            for k in ("email", "name"))
+        self_recorded = recorder.id == owner_node.id or same_person or (
             account[0] is not None and account == (owner_node.attrs.get("user"), owner_node.attrs.get("host")))
     independent = bool(validator) and validator not in author_names and validator.split("@")[0] not in author_names \
         and not self_recorded
