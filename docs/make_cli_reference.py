@@ -49,7 +49,8 @@ Conventions that hold for every command:
 - **`--json`.** Every read command prints one JSON document to stdout: a node is
   `{"id", "kind", "name", "created_at", "attrs"}`; a list is `{"items": [...]}`; a
   subgraph is `{"root", "nodes", "edges", "counts"}`; `verify` is `{"ok", "events",
-  "head", "first_bad", "problems", "checked_from"}`.
+  "head", "first_bad", "problems"}` (where an incremental check started is in the
+  text output, not the JSON).
 - **Exit codes.** 0 success; 1 a failed check (`verify`, `status --check`), an unknown
   or ambiguous reference, no store, a missing or unreadable file, a refused write; 2
   bad usage (including a `--where` syntax error); `run` exits with its command's code

@@ -132,6 +132,31 @@ def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
 BIG_JSON_ITEMS = 10_000
 
 
+def output_suffix(kind: str) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """An ``-o`` option's check: a file suffix that names no format this command
+    writes is bad usage (exit 2), said before any work. ``kind``: ``diagram`` or
+    ``report``."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if kind == "diagram":
+            from .render import FORMATS
+
+            known, shown, hint = set(FORMATS), [s for s in FORMATS if s not in (".gv", ".htm")], ""
+        else:
+            from .audit.report import REPORT_SUFFIXES
+
+            known, shown = set(REPORT_SUFFIXES), [".html", ".md", ".json"]
+            hint = " (for PDF, open the .html in a browser and print it)"
+        name = os.path.basename(value)
+        if os.path.splitext(name)[1].lower() not in known:
+            raise click.BadParameter(f"{name!r}: the suffix picks the format; use one of {' '.join(shown)}{hint}")
+        return value
+
+    return check
+
+
 def emit_json(doc: Any) -> None:
     if isinstance(doc, dict) and sum(len(v) for v in doc.values() if isinstance(v, list)) > BIG_JSON_ITEMS:
         _emit_json_by_item(doc)
@@ -593,7 +618,7 @@ def history(state: State, name: str, as_json: bool) -> None:
 @click.argument("ref", required=False)
 @click.option("--upstream/--downstream", default=True,
               help="Draw what REF depends on (default), or what depends on it.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.option("-o", "--output", type=click.Path(dir_okay=False), callback=output_suffix("diagram"),
               help="Write the diagram to FILE; the suffix picks the format: .svg .png .pdf .dot .mmd .html.")
 @click.option("--max-nodes", type=click.IntRange(min=1), default=100, show_default=True,
               help="Draw at most N nodes, nearest REF first; the rest are folded with a note.")
@@ -1190,7 +1215,8 @@ def keygen(output: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("ref", required=False)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report: .html (self-contained, prints to PDF), .md or .json.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), callback=output_suffix("report"),
+              help="Write the report: .html (self-contained, prints to PDF), .md or .json.")
 @click.option("--standard", type=click.Choice(["annex-iv", "model-card", "sr11-7"]), default="annex-iv", show_default=True,
               help="How to arrange and title the sections: EU AI Act Annex IV, Model Cards, or SR 11-7.")
 @click.option("--inventory", is_flag=True, help="Every model in the store with owner, data, status and report completeness.")

@@ -761,7 +761,7 @@ def test_cli_audit(quickstart: Path, tmp_path: Path) -> None:
     assert runner.invoke(cli, ["--db", db, "audit"]).exit_code == 2
     assert runner.invoke(cli, ["--db", db, "audit", "random_forest", "--standard", "x"]).exit_code == 2
     result = runner.invoke(cli, ["--db", db, "audit", "random_forest", "-o", str(tmp_path / "r.pdf")])
-    assert result.exit_code == 1 and ".html, .md or .json" in result.output
+    assert result.exit_code == 2 and "use one of .html .md .json" in result.output  # bad usage
     help_text = runner.invoke(cli, ["audit", "--help"]).output
     assert "Example:" in help_text and "Exits 1" in help_text
 

@@ -600,7 +600,9 @@ def test_cli_dag_overview(lg: lineage.Lineage, tmp_path: Path) -> None:
     result = runner.invoke(cli, ["--db", db, "dag", "-o", str(tmp_path / "o.mmd")])
     assert result.exit_code == 0 and (tmp_path / "o.mmd").read_text().startswith("flowchart RL")
     result = runner.invoke(cli, ["--db", db, "dag", "-o", str(tmp_path / "o.gif")])
-    assert result.exit_code == 1 and "unknown format" in result.output
+    # a suffix that names no format is bad usage, said before any drawing
+    assert result.exit_code == 2 and "the suffix picks the format; use one of .svg" in result.output
+    assert not (tmp_path / "o.gif").exists()
     result = runner.invoke(cli, ["--db", db, "dag", "--highlight", "raw"])
     assert result.exit_code == 2 and "--highlight needs REF" in result.output
     assert "Example:" in runner.invoke(cli, ["dag", "--help"]).output

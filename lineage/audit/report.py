@@ -309,12 +309,13 @@ class AuditReport:
                 f"{c['needs a person']} need a person, {c['missing']} missing; integrity {'ok' if self.ok else 'FAILED'}>")
 
 
-_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json"}
+#: a report's file suffix -> its format (the CLI refuses any other as bad usage)
+REPORT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json"}
 
 
 def _write(path: str | os.PathLike[str], writers: dict[str, Any], what: str) -> Path:
     p = Path(path).expanduser()
-    fmt = _SUFFIXES.get(p.suffix.lower())
+    fmt = REPORT_SUFFIXES.get(p.suffix.lower())
     if fmt is None:
         raise InvalidInputError(f"cannot write a {what} as {p.suffix or 'a file without a suffix'!s}: use .html, .md or .json "
                                 f"(for PDF, open the .html in a browser and print it)")
