@@ -313,3 +313,26 @@ def test_facts_the_chain_replayed_are_not_hashed_again(tmp_path: Path, monkeypat
         conn.execute("UPDATE annotations SET text = 'anything' WHERE event = ?", (event,))
     _assert_fails_naming(db, "risk", tmp_path / "r.json", event, "annotation")
     assert event in checked
+
+
+def test_the_code_line_names_the_script_that_trained_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two scripts of one commit share a code node, named after whichever ran first:
+    the report said "Code: prep.py at commit …" of a model train.py made. It names
+    the scripts of the runs behind the model (prep.py made its data)."""
+    import sys
+
+    from conftest import committed_repo, git
+
+    repo = committed_repo(tmp_path)
+    (repo / "prep.py").write_text("open('clean.csv', 'w').write('x,y\\n0,0\\n1,1\\n')\n")
+    (repo / "train.py").write_text(
+        "import pickle; from sklearn.linear_model import LogisticRegression\n"
+        "pickle.dump(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), open('model.pkl', 'wb'))\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "two steps")
+    monkeypatch.chdir(repo)
+    with lineage.open(repo / ".lineage" / "lineage.db") as lg:
+        assert lg.run_command([sys.executable, "prep.py"], outputs=["clean.csv"]).ok
+        assert lg.run_command([sys.executable, "train.py"], inputs=["clean.csv"], models=["model.pkl"]).ok
+        item = lg.audit("model.pkl").item("code_version")
+    assert item["summary"].startswith("Code: train.py, prep.py at commit")

@@ -266,10 +266,13 @@ def _code_version(f: Facts) -> Finding:
         return False, "No code version recorded", []
     bits = []
     for c in code:
+        # the scripts this model's runs started from: the code node, shared by every run of
+        # one commit, is named after whichever script ran first (`_code_fact`)
+        script = c.get("entry_point") or c.get("name")
         if c.get("commit"):
-            bits.append(f"{c.get('name') or 'code'} at commit {c['commit'][:12]}{' with uncommitted changes' if c.get('dirty') else ''}")
+            bits.append(f"{script or 'code'} at commit {c['commit'][:12]}{' with uncommitted changes' if c.get('dirty') else ''}")
         else:
-            bits.append(f"{c.get('name') or 'script'} by content digest")
+            bits.append(f"{script or 'script'} by content digest")
     return True, "Code: " + "; ".join(bits) + "; design choices are a person's to describe", [c["id"] for c in code]
 
 
