@@ -11,6 +11,7 @@ queues the row and a background thread writes batches to the store.
     curl -s -X POST localhost:8000/predict -H 'X-Request-ID: r-1' \\
          -d '{"features": {"age": 41, "income": 52000}}'
     lineage trace request:r-1
+    lineage explain request:r-1                       # why: its inputs, the threshold, the reasons
 
 ``--max-requests N`` stops after N answers (for tests and load tests), ``--no-log``
 serves without recording (to measure what recording costs). SIGTERM or Ctrl-C stop
@@ -33,6 +34,7 @@ from typing import Any
 import lineage
 
 FEATURES = ["age", "income"]
+THRESHOLD = 0.5  # a score at or above it is answered 1
 
 
 def train(lg: lineage.Lineage, folder: Path) -> lineage.Node:
@@ -85,7 +87,7 @@ def make_handler(model: Any, logger: Any, stats: dict[str, int], done: threading
             request_id = self.headers.get("X-Request-ID") or uuid.uuid4().hex
             X = pd.DataFrame([row], columns=FEATURES) if has_names else [row]
             score = float(model.predict_proba(X)[0][1])
-            prediction = int(score >= 0.5)
+            prediction = int(score >= THRESHOLD)
             if logger is not None:
                 # microseconds: the row is queued, a background thread writes it
                 logger.log([dict(zip(FEATURES, row))], [prediction], request_ids=[request_id], scores=[score])
@@ -124,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     from lineage.predfiles import model_object
 
     model = model_object(lg.store, node)  # the recorded bytes: what is served is what was recorded
-    logger = None if args.no_log else lg.prediction_logger(node, max_batch=1000, max_delay=0.2)
+    # each request's inputs and the threshold are kept with its prediction, so
+    # `lineage explain request:<id>` can say why it was answered as it was
+    logger = None if args.no_log else lg.prediction_logger(node, max_batch=1000, max_delay=0.2, keep_inputs=True,
+                                                           decision={"threshold": THRESHOLD, "positive": 1, "negative": 0})
     stats = {"served": 0}
     done = threading.Event()
     server = ThreadingHTTPServer((args.host, args.port), make_handler(model, logger, stats, done, args.max_requests))

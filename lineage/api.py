@@ -697,7 +697,8 @@ class Lineage:
                             keep_inputs=keep_inputs)
 
     def prediction_logger(self, model: Any, *, max_batch: int = 1000, max_delay: float = 0.5,
-                          max_queue: int = 100_000, on_full: str = "block") -> PredictionLogger:
+                          max_queue: int = 100_000, on_full: str = "block", keep_inputs: bool = False,
+                          decision: Mapping[str, Any] | None = None) -> PredictionLogger:
         """A logger for a live service: ``.log(X, y, request_ids=)`` queues rows in
         microseconds and a background thread writes them as bulk events.
 
@@ -716,6 +717,12 @@ class Lineage:
             Rows queued at most.
         on_full : {"block", "drop"}
             Wait for room, or count and record the rows refused by a full queue.
+        keep_inputs : bool, default False
+            Also keep each row's input values, as `log_predictions` does, so every
+            decision can be explained (`lineage explain`); erased with the prediction.
+        decision : mapping, optional
+            The rule the service applies to the score (``{"threshold": 0.5}``),
+            recorded with every batch.
 
         Returns
         -------
@@ -737,7 +744,8 @@ class Lineage:
         from .predlog import PredictionLogger
 
         logger = PredictionLogger(self.store, self._model(model) if isinstance(model, str) else model,
-                                  max_batch=max_batch, max_delay=max_delay, max_queue=max_queue, on_full=on_full)
+                                  max_batch=max_batch, max_delay=max_delay, max_queue=max_queue, on_full=on_full,
+                                  keep_inputs=keep_inputs, decision=decision)
         if not hasattr(self, "_loggers"):
             import weakref
 

@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import hashing
@@ -95,8 +95,9 @@ class PredictionLogger:
     """
 
     def __init__(self, store: Store, model: Any, *, max_batch: int = 1000, max_delay: float = 0.5,
-                 max_queue: int = 100_000, on_full: str = "block") -> None:
-        from .tracking import ensure_actor, model_reference
+                 max_queue: int = 100_000, on_full: str = "block", keep_inputs: bool = False,
+                 decision: Mapping[str, Any] | None = None) -> None:
+        from .tracking import _decision_rule, ensure_actor, model_reference
 
         if not isinstance(max_batch, int) or max_batch < 1:
             raise InvalidInputError(f"max_batch must be a positive integer, got {max_batch!r}")
@@ -108,6 +109,11 @@ class PredictionLogger:
             raise InvalidInputError(f"on_full must be one of {', '.join(ON_FULL)}, got {on_full!r}")
         self.store = store
         self.model = model_reference(store, model)
+        # what `log_predictions` records with a batch, for every batch of this logger: the
+        # rule applied to the score, and each row's input values (so each decision can be
+        # explained later; erased with its prediction by `redact`)
+        self.decision = None if decision is None else _decision_rule(decision)
+        self.keep_inputs = bool(keep_inputs)
         # the service account its batches are recorded by, as a node the reports
         # name, written here in the caller's thread, not by each flush
         ensure_actor(store)
@@ -300,6 +306,7 @@ class PredictionLogger:
         reqs: list[Any] = []
         scores: list[Any] = []
         times: list[str] = []
+        kept: list[str] = []
         plain: list[tuple[Any, Any, Any, Any, float, int]] = []
 
         def take(group: list[tuple[Any, Any, Any, Any, float, int]]) -> None:
@@ -308,11 +315,13 @@ class PredictionLogger:
                 rows += inputs
             try:
                 d = hashing.row_digests(rows)
+                k = self._kept(rows, len(rows)) if self.keep_inputs else []
             except (InvalidInputError, TypeError, ValueError):
                 for item in group:  # find the bad call; keep the others
-                    self._take_one(item, digests, outs, reqs, scores, times)
+                    self._take_one(item, digests, outs, reqs, scores, times, kept)
                 return
             digests.extend(d)
+            kept.extend(k)
             stamp = self._stamp
             for _, outputs, request_ids, score, t, n in group:
                 outs.extend(outputs)
@@ -329,19 +338,23 @@ class PredictionLogger:
             if plain:
                 take(plain)
                 plain = []
-            self._take_one(item, digests, outs, reqs, scores, times)
+            self._take_one(item, digests, outs, reqs, scores, times, kept)
         if plain:
             take(plain)
         ids = uuid7_batch(len(outs), "prediction:")
-        return list(zip(ids, itertools.repeat(self.model), digests, map(output_json, outs), scores, reqs, times))
+        rows = zip(ids, itertools.repeat(self.model), digests, map(output_json, outs), scores, reqs, times)
+        if self.keep_inputs:  # (each row carries its inputs' JSON to `_write`, retries included)
+            return [(*r, k) for r, k in zip(rows, kept)]
+        return list(rows)
 
     def _take_one(self, item: tuple[Any, Any, Any, Any, float, int], digests: list[str], outs: list[Any],
-                  reqs: list[Any], scores: list[Any], times: list[str]) -> None:
+                  reqs: list[Any], scores: list[Any], times: list[str], kept: list[str]) -> None:
         from .tracking import as_list
 
         inputs, outputs, request_ids, score, t, n = item
         try:
             d = hashing.row_digests(inputs)
+            k = self._kept(inputs, n) if self.keep_inputs else []
             o = as_list(outputs)
             r = [None] * n if request_ids is None else [None if x is None else str(x) for x in as_list(request_ids, "request_ids")]
             s = [None] * n if score is None else as_list(score, "scores")
@@ -358,6 +371,14 @@ class PredictionLogger:
         reqs += r
         scores += s
         times += [self._stamp(t)] * n
+        kept += k
+
+    def _kept(self, inputs: Any, n: int) -> list[str]:
+        """Each input row's values as the canonical JSON `log_predictions` keeps."""
+        from .model import canonical_json
+        from .tracking import _input_rows
+
+        return [canonical_json(r) for r in _input_rows(self.store, self.model, inputs, n)]
 
     _second = -1
     _prefix = ""
@@ -383,8 +404,17 @@ class PredictionLogger:
         return True
 
     def _write(self, rows: list[tuple[Any, ...]]) -> bool:
-        if not self._attempt(f"writing {len(rows)} predictions", lambda: self.store.write_bulk(
-                "predictions", {"model": self.model, "count": len(rows), "source": "logger"}, "predictions", rows)):
+        payload: dict[str, Any] = {"model": self.model, "count": len(rows), "source": "logger"}
+        if self.decision is not None:
+            payload["decision"] = self.decision
+        if self.keep_inputs:  # the predictions and their inputs appear together or not at all
+            writes = [("predictions", {**payload, "inputs_kept": True}, "predictions", [r[:7] for r in rows]),
+                      ("prediction_inputs", {"model": self.model, "count": len(rows)}, "prediction_inputs",
+                       [(r[0], r[7]) for r in rows])]
+            write: Callable[[], object] = lambda: self.store.write_bulks(writes)  # noqa: E731
+        else:
+            write = lambda: self.store.write_bulk("predictions", payload, "predictions", rows)  # noqa: E731
+        if not self._attempt(f"writing {len(rows)} predictions", write):
             return False
         self.written += len(rows)
         return True

@@ -329,3 +329,23 @@ def test_a_narrow_row_missing_a_feature_is_not_a_sparse_row(lg: lineage.Lineage)
     lg.log_predictions(model, [{"income": 50.0, "debt": 10.0}], [1], request_ids=["short"], keep_inputs=True)
     doc = lg.explain("request:short")
     assert doc["reasons"] == [] and "lack feature(s) age" in doc["note"]
+
+
+def test_a_live_services_decisions_are_explained_as_a_batchs(credit: dict[str, Any]) -> None:
+    """`prediction_logger` took neither keep_inputs nor decision, so a prediction a
+    live service logged (examples/serve.py's way) could never be explained: "input
+    values were not kept", "no decision rule was recorded"."""
+    lg, lr, new = credit["lg"], credit["lr"], credit["new"]
+    scores = lr.predict_proba(new)[:, 1].tolist()
+    with lg.prediction_logger("credit_lr", keep_inputs=True, decision=credit["rule"]) as log:
+        log.log(new.iloc[:2], lr.predict(new.iloc[:2]).tolist(), request_ids=["live-0", "live-1"], scores=scores[:2])
+        for i in (2, 3):  # one request at a time, as a service logs them: plain lists
+            log.log([new.iloc[i].tolist()], [int(lr.predict(new.iloc[[i]])[0])], request_ids=[f"live-{i}"],
+                    scores=[scores[i]])
+    for i in range(4):
+        live = lg.audit(f"request:live-{i}").to_dict()["decision"]
+        batch = lg.audit(f"request:lr-{i}").to_dict()["decision"]
+        assert live["rule"] == credit["rule"] and live["reasons"] == batch["reasons"]
+    with pytest.raises(lineage.InvalidInputError, match="decision must be a mapping"):
+        lg.prediction_logger("credit_lr", decision="threshold 0.5")  # type: ignore[arg-type]
+    assert lg.verify().ok

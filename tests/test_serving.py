@@ -798,6 +798,9 @@ def test_the_example_service_records_every_answer(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     names = {node["name"] for node in json.loads(result.output)["nodes"]}
     assert {"service_model", "applications", "train_service_model"} <= names
+    # and why: the request's inputs and the service's threshold were kept with it
+    why = json.loads(CliRunner().invoke(cli, ["--db", str(db), "audit", "request:svc-42", "--json"]).stdout)["decision"]
+    assert why["inputs"] == {"age": 62.0, "income": 72_000.0} and why["rule"]["threshold"] == 0.5 and why["reasons"]
 
 
 def test_a_forked_worker_logs_through_its_own_writer(served: Any) -> None:
