@@ -45,7 +45,7 @@ def test_openlineage_import_joins_the_ml_lineage(lg: lineage.Lineage, airflow_ev
     assert result.counts["run"] == 1  # the run with only a START waits for a later import
     run = lg.get("run:" + RUN_A.replace("-", ""))
     assert run.name == "etl.extract" and run.attrs["status"] == "finished"
-    assert run.attrs["started_at"] == "2026-01-01T00:00:00Z"
+    assert run.attrs["started_at"] == "2026-01-01T00:00:00.000000Z"  # (in lineage's form: UTC, microseconds)
     # the pipeline's output, hashed later by an ML run reading the same file: one node by name
     clean = tmp_path / "clean.csv"
     clean.write_text("a\n1\n")
@@ -138,6 +138,7 @@ def test_a_dataset_with_a_sha256_version_is_our_content_node(lg: lineage.Lineage
     ('{"eventType": "START", "eventTime": "2026-01-01T00:00:00Z", "run": {"runId"', ":2: not valid JSON"),
     (json.dumps(_event("not-a-uuid", "START", "2026-01-01T00:00:00Z", "j")), ":2: event fails the OpenLineage 2-0-2 schema"),
     (json.dumps({**_event(RUN_B, "START", "2026-01-01T00:00:00Z", "j"), "job": {"namespace": "n"}}), "'name' is a required property"),
+    (json.dumps(_event(RUN_B, "START", "yesterday", "j")), ":2: eventTime 'yesterday' is not a date-time"),
 ])
 def test_bad_lines_name_file_and_line_and_write_nothing(lg: lineage.Lineage, tmp_path: Path, bad: str, problem: str) -> None:
     good = _event(RUN_A, "COMPLETE", "2026-01-01T00:00:00Z", "j")
@@ -148,6 +149,42 @@ def test_bad_lines_name_file_and_line_and_write_nothing(lg: lineage.Lineage, tmp
     assert f"{path}{problem}" in res.output or (problem in res.output and str(path) in res.output), res.output
     assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
     assert lg.store.head() == before
+
+
+
+def test_event_times_with_an_offset_sort_as_the_moments_they_are(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """A producer writing local offsets: 03:00+02:00 is 01:00Z, before 02:00Z. The
+    times were kept as written and compared as text, so runs sorted and filtered by
+    the clock face, and a re-export failed the spec for a time with no zone."""
+    later, earlier = "01890a5d-ac96-774b-bcce-b30209900001", "01890a5d-ac96-774b-bcce-b30209900002"
+    lg.import_openlineage(_write(tmp_path / "tz.jsonl", [
+        _event(later, "START", "2024-05-01T02:00:00Z", "later"), _event(later, "COMPLETE", "2024-05-01T02:10:00Z", "later"),
+        _event(earlier, "START", "2024-05-01T03:00:00+02:00", "earlier"),
+        _event(earlier, "COMPLETE", "2024-05-01T03:05:00.5+02:00", "earlier")]))
+    runs = lg.runs(where='started_at < "2024-05-01T01:30:00Z"')
+    assert [r.name for r in runs] == ["earlier"]
+    assert (runs[0].attrs["started_at"], runs[0].attrs["ended_at"]) == ("2024-05-01T01:00:00.000000Z",
+                                                                        "2024-05-01T01:05:00.500000Z")
+    lg.export("openlineage", path=tmp_path / "out.jsonl")
+    times = [json.loads(line)["eventTime"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert "2024-05-01T01:00:00.000000Z" in times and all(t.endswith("Z") for t in times)
+
+
+def test_facets_of_an_older_schema_in_unexpected_shapes_import_without_a_traceback(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """Facets whose schema version is not shipped are checked only for their base
+    shape: a parent facet whose run is a string, a schema field without a name. The
+    import stopped with an AttributeError or TypeError."""
+    old = "https://openlineage.io/spec/facets/0-0-1/"
+    parent = {**_event(RUN_A, "COMPLETE", "2026-01-01T00:00:00Z", "child")}
+    parent["run"] = {"runId": RUN_A, "facets": {"parent": {"_producer": "https://x", "_schemaURL": old + "ParentRunFacet.json",
+                                                           "run": "abc", "job": {"namespace": "n", "name": "p"}}}}
+    out = {"namespace": "file", "name": str(tmp_path / "x.csv"), "facets": {"schema": {
+        "_producer": "https://x", "_schemaURL": old + "SchemaDatasetFacet.json", "fields": [{"type": "int"}, {"name": "a", "type": "int"}]}}}
+    fields = _event(RUN_B, "COMPLETE", "2026-01-01T00:00:00Z", "writer", outputs=[out])
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "openlineage", str(_write(tmp_path / "o.jsonl", [parent, fields]))])
+    assert res.exit_code == 0, res.output
+    assert "parent_run" not in lg.get("child").attrs
+    assert lg.get("x.csv").attrs["columns"] == ["a"] and lg.verify().ok
 
 
 def test_stdin(lg: lineage.Lineage, airflow_events: Path) -> None:

@@ -482,8 +482,26 @@ def read_events(source: str | os.PathLike[str] | IO[str]) -> list[tuple[int, dic
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise InvalidInputError(f"{name}:{i}: event fails the OpenLineage 2-0-2 schema: {problems[0]}{more}")
+        ev["eventTime"] = _utc_time(ev.get("eventTime"), f"{name}:{i}")
         out.append((i, ev))
     return out
+
+
+def _utc_time(value: Any, where: str) -> str:
+    """An event's time in lineage's form (UTC, microseconds, ``Z``), so runs sort and
+    filter by when they happened whatever offset the producer wrote (``+02:00``); a
+    time without a zone is taken as UTC. The schema's date-time format is not checked
+    by jsonschema without optional packages, so it is checked here. Raises
+    InvalidInputError for a value that is no ISO 8601 date-time."""
+    from datetime import datetime, timezone
+
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidInputError(f"{where}: eventTime {value!r} is not a date-time "
+                                "(ISO 8601, e.g. 2024-05-01T09:30:00Z)") from None
+    t = t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _run_hex(run_id: str) -> str:
@@ -591,8 +609,11 @@ def _entity(d: Mapping[str, Any], known: Mapping[tuple[str, str], str], models: 
         attrs["uri"] = ns.rstrip("/") + "/" + name.lstrip("/")
     fields = ((d.get("facets") or {}).get("schema") or {}).get("fields")
     if isinstance(fields, list) and fields:
-        attrs["columns"] = [f.get("name") for f in fields if isinstance(f, Mapping)]
-        types = {f.get("name"): f.get("type") for f in fields if isinstance(f, Mapping) and f.get("type")}
+        # (a field without a name, from a schema facet this version does not ship the
+        # schema of, names no column)
+        named = [f for f in fields if isinstance(f, Mapping) and isinstance(f.get("name"), str)]
+        attrs["columns"] = [f["name"] for f in named]
+        types = {f["name"]: str(f["type"]) for f in named if f.get("type")}
         if types:
             attrs["schema"] = types
     return Node(node_id, kind, short, attrs)
@@ -630,8 +651,12 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
     attrs: dict[str, Any] = {"experiment": experiment, "started_at": started, "imported_from": batch.source,
                              "openlineage": {"run_id": run_id, "job_namespace": job["namespace"], "job_name": job["name"],
                                              "producer": final.get("producer")}}
-    parent = (facets.get("parent") or {}).get("run", {}).get("runId")
-    if parent:
+    # (the parent facet's shape is checked only when its schema version is one shipped:
+    # an older one may hold anything)
+    parent_facet = facets.get("parent")
+    parent_run = parent_facet.get("run") if isinstance(parent_facet, Mapping) else None
+    parent = parent_run.get("runId") if isinstance(parent_run, Mapping) else None
+    if isinstance(parent, str) and parent:
         attrs["parent_run"] = make_id("run", _run_hex(parent))
     source_code = job_facets.get("sourceCode") or {}
     if source_code.get("sourceCode"):

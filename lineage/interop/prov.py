@@ -259,6 +259,9 @@ def _add_element(batch: ImportBatch, rec: Any) -> str:
         attrs = json.loads(str(raw)) if raw is not None else {}
     except ValueError:
         raise InvalidInputError(f"{batch.source}: element {qn} has lineage:attrs that are not JSON") from None
+    if not isinstance(attrs, dict):
+        raise InvalidInputError(f"{batch.source}: element {qn} has lineage:attrs that are not a JSON object "
+                                f"(a {type(attrs).__name__})")
     if raw is None:  # a foreign element: its attributes as text, an activity's times as a run's
         attrs = {str(k): str(v) for k, v in rec.attributes if not str(k).startswith("prov:")}
         attrs["prov_id"] = rec.identifier.uri
