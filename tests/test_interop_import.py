@@ -91,7 +91,7 @@ def credit(lg: lineage.Lineage, tmp_path: Path) -> dict[str, str]:
     lg.log_predictions(model, X[:2], [0, 0], request_ids=["r1", "r2"])
     lg.promote(model, "production", reason="first")
     lg.export("openlineage", None, tmp_path / "all.openlineage")
-    return {"model": model.id, "run": run.id, "train": train.id, "events": str(tmp_path / "all.openlineage")}
+    return {"model": model.id, "run": run.id, "train": train.id, "test": test.id, "events": str(tmp_path / "all.openlineage")}
 
 
 def test_our_own_export_into_the_same_store_adds_nothing(lg: lineage.Lineage, credit: dict[str, str]) -> None:
@@ -114,7 +114,10 @@ def test_our_own_export_into_a_fresh_store_keeps_models_and_experiments(credit: 
         assert (run.name, run.attrs["experiment"], run.attrs["status"]) == ("fit", "credit", "finished")
         assert run.attrs["params"] == {"C": "1.0"} and run.attrs["metrics"] == {"accuracy": 0.9}
         assert other.store.generators(model.id) == [run.id]
-        assert credit["train"] in {u.node.id for u in other.which_data(model.id)}
+        # what each input was for comes back too: held-out data read back as plain
+        # input counted as training data
+        roles = {u.node.id: u.role for u in other.which_data(model.id)}
+        assert (roles[credit["train"]], roles[credit["test"]]) == ("training", "evaluation")
         assert not other.import_openlineage(credit["events"]).changed
         assert other.verify().ok
     finally:

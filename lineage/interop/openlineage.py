@@ -140,7 +140,7 @@ def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
     """The per-run plans of ``sc`` and ``ds(node_id) -> dataset dict`` (memoized: a
     dataset many runs read is described once)."""
     nodes = {n.id: n for n in sc.nodes}
-    used: dict[str, list[str]] = {}
+    used: dict[str, dict[str, str | None]] = {}  # run -> its inputs, each with its first role
     made: dict[str, list[str]] = {}
     code: dict[str, str] = {}
     for e in sc.edges:
@@ -148,7 +148,7 @@ def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
             if e.role == "code":
                 code[e.src] = e.dst
             elif nodes[e.dst].kind in _IO_KINDS:
-                used.setdefault(e.src, []).append(e.dst)
+                used.setdefault(e.src, {}).setdefault(e.dst, e.role)
         elif e.rel == "was_generated_by" and e.src in nodes:
             made.setdefault(e.dst, []).append(e.src)
     cache: dict[str, dict[str, Any]] = {}
@@ -167,6 +167,12 @@ def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
             a = run.attrs
             job_ns, job_name = _job(run, namespace)
             run_facets = _run_facets(run, nodes, made.get(run.id, []), namespace)
+            inputs = used.get(run.id, {})
+            if "lineage_ml" in run_facets and any(r not in (None, "input") for r in inputs.values()):
+                # what each input was for (training, testing, …), in the order of the
+                # events' inputs: OpenLineage has no word for it, and held-out data read
+                # back as plain input would count as training data
+                run_facets["lineage_ml"] = {**run_facets["lineage_ml"], "inputRoles": [r or "input" for r in inputs.values()]}
             end = _END.get(str(a.get("status")))
             end_facets = run_facets
             if end == "FAIL":
@@ -181,7 +187,7 @@ def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
             yield _RunPlan(uuid=run_uuid(run.id), start_time=start_time, end=end, end_time=a.get("ended_at") or start_time,
                            run_facets=run_facets, end_facets=end_facets,
                            job={"namespace": job_ns, "name": job_name, "facets": jf},
-                           inputs=list(dict.fromkeys(used.get(run.id, []))), outputs=list(dict.fromkeys(made.get(run.id, []))),
+                           inputs=list(inputs), outputs=list(dict.fromkeys(made.get(run.id, []))),
                            job_key=job_key)
 
     return plans(), ds
@@ -686,10 +692,16 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
         batch.add_node(Node(code_id, "code", str(loc.get("path") or commit[:10]), code_attrs))
         batch.add_edge(rid, code_id, "used", "code")
     for ev in group:
-        ours = _ml_facet(ev) is not None
-        for d in ev.get("inputs") or []:
+        facet = _ml_facet(ev)
+        ours = facet is not None
+        inputs = ev.get("inputs") or []
+        # our own export says what each input was for (`_plans`); other producers do not
+        roles = facet.get("inputRoles") if facet is not None else None
+        if not (isinstance(roles, list) and len(roles) == len(inputs) and all(isinstance(r, str) and r for r in roles)):
+            roles = ["input"] * len(inputs)
+        for d, role in zip(inputs, roles):
             ds = _add_entity(batch, d, known, models, ours)
-            batch.add_edge(rid, ds, "used", "input")
+            batch.add_edge(rid, ds, "used", role)
             producer = generated.get(ds) or next(iter(batch.store.generators(ds)), None)
             if producer and producer != rid:
                 batch.add_edge(rid, producer, "was_informed_by")
