@@ -30,6 +30,7 @@ from .. import capture, hashing
 from ..errors import InvalidInputError, foreign
 from ..model import Node, canonical_json, make_id
 from ..store import Store
+from ..store.files import project_root
 from . import require
 from .bulk import ImportBatch, ImportResult, foreign_dataset_id, foreign_run_hex
 
@@ -160,6 +161,11 @@ def _build(batch: ImportBatch, store: Store, root: Path, revs: list[dict[str, An
     latest: dict[str, str] = {}  # path -> newest dataset id seen (for was_revision_of)
     produced: dict[str, str] = {}  # dataset id -> run that generated it
     content: dict[tuple[str, str], str] = {}  # (path, md5) -> node id
+    # DVC's paths are relative to its repo; a recorded path is relative to the store's
+    # project (`tracking.local_file`), which holds the repo or not: a repo outside it is
+    # recorded by absolute paths, or `status` looked for its files in the wrong place
+    project, here = project_root(store).resolve(), root.resolve()
+    outside = not (here == project or project in here.parents)
 
     def dataset(f: dict[str, Any]) -> str | None:
         md5, path = f["md5"], f["path"]
@@ -169,8 +175,9 @@ def _build(batch: ImportBatch, store: Store, root: Path, revs: list[dict[str, An
         if key in content:
             return content[key]
         abs_path = root / path
+        recorded = str(abs_path) if outside else path
         foreign = foreign_dataset_id("md5", md5)
-        attrs: dict[str, Any] = {"path": path, "digests": {"md5": md5}, "source": "dvc"}
+        attrs: dict[str, Any] = {"path": recorded, "digests": {"md5": md5}, "source": "dvc"}
         if f.get("size") is not None:
             attrs["size"] = f["size"]
         node_id = foreign
@@ -178,7 +185,7 @@ def _build(batch: ImportBatch, store: Store, root: Path, revs: list[dict[str, An
         if not md5.endswith(".dir") and abs_path.is_file() and _md5(abs_path) == md5:
             fd = hashing.hash_file(abs_path, cache=store.stat_cache)
             attrs.update(hashing.describe_file(abs_path, fd))
-            attrs.update({"path": path, "abspath": str(abs_path), "digests": {"md5": md5}, "content_hashed": True})
+            attrs.update({"path": recorded, "abspath": str(abs_path), "digests": {"md5": md5}, "content_hashed": True})
             node_id = make_id("dataset", fd.digest)
             if batch.has(foreign):  # known by its MD5 before: the same data, now hashed
                 batch.add_edge(node_id, foreign, "was_derived_from", "same_data")

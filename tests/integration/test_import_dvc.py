@@ -5,6 +5,7 @@ data), compared with what DVC reports through its own API."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -167,3 +168,17 @@ def test_an_uncommitted_repro_is_not_recorded_as_the_clean_commit(lg: lineage.Li
     assert attrs["commit"] == head and attrs["dirty"] is True and attrs["diff_digest"]
     assert code != "code:" + hashlib.sha256(f"{head}\0".encode()).hexdigest()  # not the clean commit's code
     assert lg.verify().ok
+
+
+def test_a_store_outside_the_repo_finds_its_files(dvc_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Imported into a store of another project, DVC's paths (relative to its repo)
+    were looked up under that project: every file 'missing', `status --check` exit 1."""
+    db = tmp_path / "elsewhere" / ".lineage" / "lineage.db"
+    res = CliRunner().invoke(cli, ["--db", str(db), "import", "dvc", str(dvc_repo), "--all-commits"])
+    assert res.exit_code == 0, res.output
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["--db", str(db), "status", "--check"])
+    assert res.exit_code == 0, res.output
+    (dvc_repo / "data" / "raw.csv").write_text("a,b\n7,8\n")  # and a real change is still seen
+    res = CliRunner().invoke(cli, ["--db", str(db), "status", "--json"])
+    assert [n["attrs"]["abspath"] for n in json.loads(res.stdout)["changed"]] == [str(dvc_repo / "data" / "raw.csv")]
