@@ -270,3 +270,19 @@ def test_an_import_moves_and_removes_only_the_labels_it_put(lg: lineage.Lineage,
         lg.get("clf@champion")
     assert lg.get("clf@production").id == v1
     assert lg.verify().ok
+
+
+def test_a_dataframes_column_types_reach_the_schema_facet(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """A DataFrame records its dtypes, not an imported schema: the exported schema
+    facet named the columns without their types."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"age": [30, 40], "income": [1.5, 2.5], "city": ["a", "b"]})
+    with lg.start_run("fit") as run:
+        run.log_input(frame, name="applicants")
+    lg.export("openlineage", None, tmp_path / "ev.jsonl")
+    events = [json.loads(line) for line in (tmp_path / "ev.jsonl").read_text().splitlines()]
+    [applicants] = [d for e in events for d in e["inputs"] if d["name"].endswith("applicants")][:1]
+    fields = applicants["facets"]["schema"]["fields"]
+    assert [(f["name"], f.get("type")) for f in fields] == [("age", "int64"), ("income", "float64"), ("city", str(frame["city"].dtype))]
+    assert all(not openlineage.validate_event(e) for e in events)

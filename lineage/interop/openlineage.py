@@ -249,7 +249,8 @@ def _dataset(node: Node) -> dict[str, Any]:
     facets: dict[str, Any] = {"version": _facet("version", datasetVersion=_version(node))}
     cols = node.attrs.get("columns")
     if isinstance(cols, list) and cols:
-        schema = node.attrs.get("schema")
+        # (an imported schema's types, else a DataFrame's dtypes: `hashing.describe_frame`)
+        schema = node.attrs.get("schema") or node.attrs.get("dtypes")
         types: Mapping[str, Any] = schema if isinstance(schema, Mapping) else {}
         fields = []
         for i, c in enumerate(cols):
