@@ -145,9 +145,8 @@ def output_suffix(kind: str) -> Callable[[click.Context, click.Parameter, str | 
 
             known, shown, hint = set(FORMATS), [s for s in FORMATS if s not in (".gv", ".htm")], ""
         else:
-            from .audit.report import REPORT_SUFFIXES
-
-            known, shown = set(REPORT_SUFFIXES), [".html", ".md", ".json"]
+            # (audit.report.REPORT_SUFFIXES: the CLI reaches only the facade, so the list is here too)
+            known, shown = {".html", ".htm", ".md", ".markdown", ".json"}, [".html", ".md", ".json"]
             hint = " (for PDF, open the .html in a browser and print it)"
         name = os.path.basename(value)
         if os.path.splitext(name)[1].lower() not in known:

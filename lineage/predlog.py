@@ -97,7 +97,7 @@ class PredictionLogger:
     def __init__(self, store: Store, model: Any, *, max_batch: int = 1000, max_delay: float = 0.5,
                  max_queue: int = 100_000, on_full: str = "block", keep_inputs: bool = False,
                  decision: Mapping[str, Any] | None = None) -> None:
-        from .tracking import _decision_rule, ensure_actor, model_reference
+        from .tracking import decision_rule, ensure_actor, model_reference
 
         if not isinstance(max_batch, int) or max_batch < 1:
             raise InvalidInputError(f"max_batch must be a positive integer, got {max_batch!r}")
@@ -112,7 +112,7 @@ class PredictionLogger:
         # what `log_predictions` records with a batch, for every batch of this logger: the
         # rule applied to the score, and each row's input values (so each decision can be
         # explained later; erased with its prediction by `redact`)
-        self.decision = None if decision is None else _decision_rule(decision)
+        self.decision = None if decision is None else decision_rule(decision)
         self.keep_inputs = bool(keep_inputs)
         # the service account its batches are recorded by, as a node the reports
         # name, written here in the caller's thread, not by each flush
@@ -376,9 +376,9 @@ class PredictionLogger:
     def _kept(self, inputs: Any, n: int) -> list[str]:
         """Each input row's values as the canonical JSON `log_predictions` keeps."""
         from .model import canonical_json
-        from .tracking import _input_rows
+        from .tracking import input_rows
 
-        return [canonical_json(r) for r in _input_rows(self.store, self.model, inputs, n)]
+        return [canonical_json(r) for r in input_rows(self.store, self.model, inputs, n)]
 
     _second = -1
     _prefix = ""

@@ -1037,12 +1037,12 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
     if run is not None:
         payload["run"] = run
     if decision is not None:
-        payload["decision"] = _decision_rule(decision)
+        payload["decision"] = decision_rule(decision)
     if not keep_inputs:
         # (a few rows go in one short transaction with their event: `bulk.SMALL_ROWS`)
         store.write_bulk("predictions", payload, "predictions", rows)
         return ids
-    kept = _input_rows(store, model_ref, inputs, n)
+    kept = input_rows(store, model_ref, inputs, n)
     # the predictions and their inputs appear together or not at all
     store.write_bulks([("predictions", {**payload, "inputs_kept": True}, "predictions", rows),
                        ("prediction_inputs", {"model": model_ref, "count": n}, "prediction_inputs",
@@ -1053,7 +1053,7 @@ def log_predictions(store: Store, model: Any, inputs: Any, outputs: Any, *, requ
 # -- decision records: the rule and the input values kept with predictions ----
 
 
-def _decision_rule(decision: Any) -> dict[str, Any]:
+def decision_rule(decision: Any) -> dict[str, Any]:
     """The decision rule as plain JSON; raises InvalidInputError for a non-mapping."""
     if not isinstance(decision, Mapping) or not decision:
         raise InvalidInputError('decision must be a mapping such as {"threshold": 0.3, "positive": "refer"}, '
@@ -1077,7 +1077,7 @@ def _plain_value(v: Any) -> Any:
     return str(v)
 
 
-def _input_rows(store: Store, model_ref: str, inputs: Any, n: int) -> list[dict[str, Any]]:
+def input_rows(store: Store, model_ref: str, inputs: Any, n: int) -> list[dict[str, Any]]:
     """Each input row as ``{feature: value}``: DataFrame columns, dict rows, else the
     model's recorded feature names (``x0``, ``x1``, … when none were recorded)."""
     if hasattr(inputs, "columns") and hasattr(inputs, "itertuples"):
