@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidInputError, NodeNotFoundError, UnsupportedError
 from .model import Node
-from .tracking import DEFAULT_EXPERIMENT, KILLED, LIFECYCLE_TAG, Run
+from .tracking import DEFAULT_EXPERIMENT, KILLED, LIFECYCLE_TAG, NOTE_TAG, Run
 
 if TYPE_CHECKING:
     from .api import Lineage
@@ -514,7 +514,7 @@ def run_view(lg: Lineage, node: Node) -> RunView:
     tags.setdefault("mlflow.runName", node.name or "")
     tags.setdefault("mlflow.source.type", "LOCAL")
     if a.get("description"):
-        tags.setdefault("mlflow.note.content", str(a["description"]))
+        tags.setdefault(NOTE_TAG, str(a["description"]))
     if a.get("entry_point"):  # the run's own script (its code node may name another run's)
         tags.setdefault("mlflow.source.name", str(a["entry_point"]))
     user = None

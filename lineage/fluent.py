@@ -44,7 +44,7 @@ from .errors import InvalidInputError, WriteRefusedError, log
 from .model import Node, version_number
 from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
-from .tracking import LIFECYCLE_TAG, OPENED_RUNS, Run
+from .tracking import LIFECYCLE_TAG, NOTE_TAG, OPENED_RUNS, Run
 
 _state = threading.local()
 _lock = threading.Lock()
@@ -276,7 +276,7 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
         user_tags = dict(tags or {})
         run_name = run_name or user_tags.pop("mlflow.runName", None)
         parent_tag = user_tags.pop("mlflow.parentRunId", None)
-        description = description or user_tags.pop("mlflow.note.content", None)
+        description = description or user_tags.pop(NOTE_TAG, None)
         parent = parent_run_id or parent_tag or (stack.runs[-1].id if (nested and stack.runs) else None)
         if parent is not None:
             parent = resolve_run(lg, parent).id

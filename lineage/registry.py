@@ -15,9 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .entities import LoggedModel, PagedList, logged_model, model_source, paged, run_hex, to_ms
 from .errors import InvalidInputError, NodeNotFoundError
 from .model import Node, version_number
-
-#: where MLflow keeps a description (of a run; here of a model version too)
-NOTE_TAG = "mlflow.note.content"
+from .tracking import NOTE_TAG
 
 if TYPE_CHECKING:
     from .api import Lineage

@@ -96,6 +96,8 @@ KILLED = "killed"
 #: event; MLflow's views read the tag as ``info.lifecycle_stage`` and leave deleted
 #: runs out of active searches (`entities.in_view`).
 LIFECYCLE_TAG = "mlflow.lifecycleStage"
+# MLflow keeps a run's or a model version's description in this tag
+NOTE_TAG = "mlflow.note.content"
 
 class _OpenedRuns(threading.local):
     """The runs a thread opened through the facade (`Lineage.start_run`), oldest

@@ -53,7 +53,7 @@ from .. import capture, hashing
 from ..errors import InvalidInputError, foreign, log
 from ..model import LABEL_PATTERN, Node, make_id
 from ..store import Store
-from ..tracking import LIFECYCLE_TAG
+from ..tracking import LIFECYCLE_TAG, NOTE_TAG
 from . import require
 from .bulk import ImportBatch, ImportResult, foreign_dataset_id, foreign_run_hex, ms_to_iso, ms_to_iso_cached
 
@@ -432,8 +432,8 @@ def _add_run(batch: ImportBatch, r: Any, ids: dict[str, str], exp_names: dict[st
     }
     if tags.get("mlflow.source.name"):
         attrs["command"] = [tags["mlflow.source.name"]]
-    if tags.get("mlflow.note.content"):
-        attrs["description"] = tags["mlflow.note.content"]
+    if tags.get(NOTE_TAG):
+        attrs["description"] = tags[NOTE_TAG]
     parent = tags.get("mlflow.parentRunId")
     if parent:
         attrs["parent_run"] = ids.get(parent) or f"mlflow:{parent}"

@@ -115,17 +115,6 @@ def status(store: Store) -> Status:
     return Status(changed, ordered, reasons, stale)
 
 
-def _labelled_models(store: Store) -> set[str]:
-    """The model versions holding a promotion label now (any name, any label)."""
-    held: dict[tuple[str, str], str | None] = {}
-    for name, label, model, action in store.conn.execute("SELECT name, label, model, action FROM promotions ORDER BY pk"):
-        if action == "promote":
-            held[(name, label)] = model
-        elif held.get((name, label)) == model:
-            held[(name, label)] = None
-    return {m for m in held.values() if m is not None}
-
-
 def _made_by_a_labelled_model(store: Store, run: str, labelled: set[str], old: set[str]) -> bool:
     """Whether ``run`` used a labelled model version and no older version of anything else."""
     used = [dst for dst, _ in store.used_by(run)]
@@ -155,7 +144,7 @@ def _superseded_downstream(store: Store, skip: set[str]) -> dict[str, Node]:
     # a model version holding a label (production, staging, an alias) is the one in
     # use on purpose, however many newer candidates exist: what a run made from it,
     # reading nothing older, is current (a batch scored by model@production)
-    labelled = _labelled_models(store)
+    labelled = store.labelled_models()
     found = []
     for i in ids:
         if i in current and i not in skip:

@@ -1359,14 +1359,14 @@ class Store:
 
     def labels_of(self, name: str) -> dict[str, str]:
         """``{label: model id}`` for every label a model name holds now."""
-        out: dict[str, str] = {}
-        for label, model, action in self.conn.execute(
-                "SELECT label, model, action FROM promotions WHERE name = ? ORDER BY pk", (_clean_text(name),)):
-            if action == "promote":
-                out[label] = model
-            elif out.get(label) == model:
-                del out[label]
-        return out
+        rows = self.conn.execute(
+            "SELECT name, label, model, action FROM promotions WHERE name = ? ORDER BY pk", (_clean_text(name),))
+        return {label: model for (_, label), model in _held_labels(rows).items()}
+
+    def labelled_models(self) -> set[str]:
+        """The model versions holding a promotion label now (any name, any label)."""
+        rows = self.conn.execute("SELECT name, label, model, action FROM promotions ORDER BY pk")
+        return set(_held_labels(rows).values())
 
     def promotion_rows(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
         """Every recorded change of a name's labels (or of one label), oldest first:
@@ -1734,3 +1734,15 @@ def seconds_between(a: str, b: str) -> float | None:
     except ValueError:
         return None
     return round((fb - fa).total_seconds(), 3)
+
+
+def _held_labels(rows: Iterable[tuple[str, str, str, str]]) -> dict[tuple[str, str], str]:
+    """``{(name, label): model id}`` held after replaying promotion rows, oldest first:
+    a promote moves the label, a demote of its holder removes it."""
+    held: dict[tuple[str, str], str] = {}
+    for name, label, model, action in rows:
+        if action == "promote":
+            held[(name, label)] = model
+        elif held.get((name, label)) == model:
+            del held[(name, label)]
+    return held
