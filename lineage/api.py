@@ -74,6 +74,9 @@ class Lineage:
     """A lineage store opened for use. Get one with `lineage.open()`."""
 
     def __init__(self, store: Store) -> None:
+        if not isinstance(store, Store):  # (a path here failed later, as "'str' object has no attribute 'resolve'")
+            raise TypeError(f"Lineage() takes an open Store, not {type(store).__name__}; "
+                            f"open a store by its path with lineage.open({str(store)!r})")
         self.store = store
 
     # -- housekeeping -------------------------------------------------------

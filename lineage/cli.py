@@ -828,8 +828,9 @@ def impact(state: State, ref: str, include_predictions: bool, depth: int | None,
 def which_data(state: State, ref: str, as_json: bool) -> None:
     """List the datasets that produced a model, with their role and distance.
 
-    Roles: training and evaluation (what the producing run used), upstream (the
-    sources further back). The farthest sources come first.
+    Roles: training and evaluation (what the producing run used), scored (the
+    batch `lineage predict` scored, for a prediction), upstream (the sources further
+    back). The farthest sources come first.
 
     \b
     Example:

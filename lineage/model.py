@@ -63,6 +63,9 @@ PROVENANCE_RELATIONS: tuple[str, ...] = tuple(r for r in RELATIONS if r != "was_
 #: a run's status (DESIGN §1), and those it can end with
 RUN_STATUSES = ("running", "finished", "failed", "crashed")
 ENDED_STATUSES = tuple(s for s in RUN_STATUSES if s != "running")
+#: the role of the data a model scored (`lineage predict`'s input file): what the
+#: predictions were made from, never what the model learned from
+SCORED_ROLE = "scored"
 
 #: the kinds in the order listings show them and blame breaks ties in: where things
 #: come from (data, code, environment), what was done with them (run, model,

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import internal
 from .errors import InvalidInputError, foreign, log
-from .model import Edge, Node
+from .model import SCORED_ROLE, Edge, Node
 from .store import Store
 
 _INT = re.compile(r"[+-]?\d+")
@@ -287,7 +287,7 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
                                                                                    str(input_path), "-o", str(output_path)],
                     entry_point="lineage")
     try:
-        run.log_input(str(input_path), role="input")
+        run.log_input(str(input_path), role=SCORED_ROLE)
         store.add_edges([Edge(run.id, model.id, "used", "model")], event_type="used")
         pred_ids = log_predictions(store, model, rows, y, request_ids=ids, scores=scores, run=run.id,
                                    keep_inputs=keep_inputs) if y else []

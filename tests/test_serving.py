@@ -259,6 +259,25 @@ def test_a_scored_files_predictions_lead_to_their_run_and_input(project: Path) -
     assert as_json("impact", "raw.csv")["counts"]["prediction"] == 5
 
 
+def test_the_data_behind_a_scored_batch_is_the_batch_and_the_models_training_data(project: Path) -> None:
+    """which-data of a `lineage predict` prediction called the scored file training
+    data, and put the model's own training data upstream, as if never learned from."""
+    pipeline(predictions=False)
+    (project / "batch.csv").write_text("request_id,age,income\nb-1,25,1200\nb-2,44,1900\n")
+    assert invoke("predict", "model.pkl", "batch.csv", "-o", "out.csv", "--id-column", "request_id").exit_code == 0
+    for ref in ("request:b-1", "out.csv"):
+        uses = {i["name"]: i["role"] for i in as_json("which-data", ref)["items"]}
+        assert uses == {"raw.csv": "upstream", "clean.csv": "input", "batch.csv": "scored"}, (ref, uses)
+    with pytest.raises(TypeError, match=r"lineage.open\('.lineage/lineage.db'\)"):
+        lineage.Lineage(".lineage/lineage.db")  # type: ignore[arg-type]
+    lg = lineage.open(".lineage/lineage.db")
+    groups = {u.node.name: u.group for u in lg.which_data(lg.get("request:b-1"))}
+    assert groups == {"raw.csv": "upstream", "clean.csv": "training", "batch.csv": "other"}
+    # the model's own answer is unchanged: the scoring is downstream of it
+    assert {i["name"]: i["role"] for i in as_json("which-data", "model.pkl")["items"]} == {
+        "raw.csv": "upstream", "clean.csv": "input"}
+
+
 def test_predict_reads_csv_without_pandas(project: Path) -> None:
     from sklearn.linear_model import LinearRegression
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidInputError, NodeNotFoundError
-from ..model import Edge, Node
+from ..model import SCORED_ROLE, Edge, Node
 from ..store import Store
 from .closure import KIND_RANK, bfs_distances, chunks, edges_among, fetch_nodes, models_of, placeholders, reachable_ids, resolve_root
 from .results import Change, DataUse, Diff, Suspect, role_group
@@ -23,8 +23,10 @@ def which_data(store: Store, ref: str) -> list[DataUse]:
     ``validation``/``testing``/``evaluation`` contexts, or any other word);
     ``upstream`` are the sources further back. `DataUse.group` says how each counts:
     ``training`` and ``input`` as training, validation/testing/evaluation as held-out
-    data, never as training. When a run used one dataset in several roles, a training
-    role wins.
+    data, never as training; ``scored`` is the batch a model scored to make a
+    prediction (`lineage predict`'s input), reached past the scoring run with the
+    data of the model that scored it. When a run used one dataset in several roles,
+    a training role wins.
 
     Parameters
     ----------
@@ -55,31 +57,15 @@ def which_data(store: Store, ref: str) -> list[DataUse]:
     nodes = fetch_nodes(store, ids, root)
     edges = edges_among(store, nodes, upstream=True)
     dist = bfs_distances([root], edges, upstream=True)
-    # the first runs met walking up from the node: the ones that produced it
     out_adj: dict[str, list[Edge]] = {}
     for e in edges:
         out_adj.setdefault(e.src, []).append(e)
-    first_runs: set[str] = set()
-    if nodes[root].kind == "run":
-        first_runs.add(root)
-    else:
-        seen = {root}
-        stack = [root]
-        while stack:
-            u = stack.pop()
-            for e in out_adj.get(u, ()):
-                if e.dst in seen:
-                    continue
-                seen.add(e.dst)
-                if nodes[e.dst].kind == "run":
-                    first_runs.add(e.dst)
-                else:
-                    stack.append(e.dst)
     roles: dict[str, str] = {}
-    for r in first_runs:
+    for r in _first_runs(root, nodes, out_adj):
+        scoring = _is_scoring(nodes[r], out_adj.get(r, ()))
         for e in out_adj.get(r, ()):
             if e.rel == "used" and nodes[e.dst].kind == "dataset":
-                role = e.role or "training"
+                role = SCORED_ROLE if scoring and e.role in (None, "input") else e.role or "training"
                 if role_group(roles.get(e.dst)) != "training" or e.dst not in roles:  # training wins
                     roles[e.dst] = role
     rank = {"training": 0, "held_out": 1, "other": 2, "upstream": 3}
@@ -87,6 +73,41 @@ def which_data(store: Store, ref: str) -> list[DataUse]:
            if n.kind == "dataset" and i != root]
     out.sort(key=lambda u: (-u.distance, rank[u.group], u.role, u.node.name or "", u.node.id))
     return out
+
+
+def _first_runs(root: str, nodes: Mapping[str, Node], out_adj: Mapping[str, list[Edge]]) -> set[str]:
+    """The runs that made ``root``: the first met walking up from it (``root`` itself
+    when it is a run). Past a run that scored data with a model (`lineage predict`),
+    the walk goes on through that model to the runs that trained it: the data behind
+    a prediction is the batch scored and the model's own data."""
+    found: set[str] = set()
+    seen = {root}
+    stack = [root]
+    while stack:
+        u = stack.pop()
+        if nodes[u].kind == "run":
+            found.add(u)
+            if not _is_scoring(nodes[u], out_adj.get(u, ())):
+                continue
+            ahead = [e.dst for e in out_adj.get(u, ()) if e.rel == "used" and nodes[e.dst].kind == "model"]
+        else:
+            ahead = [e.dst for e in out_adj.get(u, ())]
+        for v in ahead:
+            if v not in seen:
+                seen.add(v)
+                stack.append(v)
+    return found
+
+
+def _is_scoring(run: Node, used: Sequence[Edge]) -> bool:
+    """Whether ``run`` scored a batch with a model: it read data in the `SCORED_ROLE`,
+    or it is a `lineage predict` recorded before that role (its file read as ``input``)."""
+    if run.kind != "run":
+        return False
+    if any(e.role == SCORED_ROLE for e in used if e.rel == "used"):
+        return True
+    command = run.attrs.get("command")
+    return isinstance(command, list) and command[:2] == ["lineage", "predict"]
 
 
 @dataclass
