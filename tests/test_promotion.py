@@ -211,6 +211,17 @@ def test_moving_a_label_ends_it_on_the_previous_version(tmp_path: Path, served: 
         assert item["flags"] == [{"version": 3, "id": served["models"][2], "flag": "serves predictions without a label",
                                   "predictions": 10, "last_prediction_at": item["flags"][0]["last_prediction_at"]}]
         assert lg.labels_at(lg.nodes(kind="prediction", limit=1)[0]) == []
+        # and so does the audit of the production version (the one an auditor is
+        # given), in every format, and @3's own: the served model is not the audited one
+        report = lg.audit(NAME)
+        served_unlabelled = report.to_dict()["model"]["unlabelled_serving"]
+        assert [(u["version"], u["predictions"], u["this"]) for u in served_unlabelled] == [(3, 10, False)]
+        html = report.write(tmp_path / "prod.html").read_text()
+        assert "version 3 of logistic_regression made 10 predictions while holding no label" in html
+        md = report.write(tmp_path / "prod.md").read_text()
+        assert "**version 3 of logistic\\_regression made 10 predictions while holding no label**" in md
+        own = lg.audit(f"{NAME}@3").write(tmp_path / "v3.md").read_text()
+        assert "**this version made 10 predictions while holding no label**" in own
         # unpromote: the label names nothing, and saying so is one line, exit 1
         lg.unpromote(NAME, "production", reason="incident 7")
         assert lg.labels(NAME) == {}

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, arrange
-from .html import num, size, when
+from .html import num, plural, size, when
 from .steps import short_class, step_tree
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -193,6 +193,11 @@ def _serving(d: dict[str, Any]) -> list[str]:
     held = ", ".join(f"{esc(k)} → version {v}" for k, v in sorted(name_labels.items()))
     rows = [["Labels", (esc(", ".join(labels)) if labels else "none held by this version")
              + (f" (of {esc(m['name'])}: {held})" if held else "")]]
+    for i, u in enumerate(m.get("unlabelled_serving") or []):
+        who = "this version" if u.get("this") else f"version {u['version']} of {esc(m['name'])}"
+        last = f", the last at {when(u['last_prediction_at'])}" if u.get("last_prediction_at") else ""
+        rows.append(["Served without a label" if i == 0 else "",
+                     f"**{who} made {plural(u['predictions'], 'prediction')} while holding no label**{last}"])
     if m.get("selection"):
         rows.append(["Chosen", cell(m["selection"])])
     if "n_inputs" in f:

@@ -412,7 +412,7 @@ def _serving_item(store: Store, node: Any, histories: dict[str, Any], facts: Any
     chosen), ``serving`` (every version with its predictions and labels; versions
     serving predictions without a label are flagged), the headline metric, and the
     store's last recorded verification."""
-    from ..query.serving import model_history, prediction_groups, unlabelled_of
+    from ..query.serving import model_history
     from . import serving
 
     if not node.name:
@@ -421,14 +421,7 @@ def _serving_item(store: Store, node: Any, histories: dict[str, Any], facts: Any
     cached = histories.get(node.name)
     if cached is None:
         hist = model_history(store, store.history(node.name, kind="model"))
-        # a version that never held a label made all its predictions without one; the
-        # others' are read grouped by write, all in one query (a query per version
-        # was 10,000 statements in the benchmark's 1M store's inventory)
-        held = {r["model"] for r in hist.promotions}
-        unlabelled_by = {m: p["count"] for m, p in hist.predictions.items() if m not in held}
-        groups = prediction_groups(store, [m for m in hist.predictions if m in held])
-        unlabelled_by.update((m, u["count"]) for m, u in unlabelled_of(store, groups, hist.promotions).items())
-        cached = histories[node.name] = (hist, unlabelled_by)
+        cached = histories[node.name] = (hist, serving.unlabelled_counts(store, hist))
     hist, unlabelled_by = cached
     number = hist.number(node.id)
     rows, flags = [], []
