@@ -155,6 +155,24 @@ def test_bad_lines_name_file_and_line_and_write_nothing(lg: lineage.Lineage, tmp
 
 
 
+@pytest.mark.parametrize("tool, name, text, problem", [
+    ("openlineage", "empty.jsonl", "", "holds no OpenLineage events"),
+    ("openlineage", "blank.jsonl", "\n\n", "holds no OpenLineage events"),
+    ("prov", "empty.json", "{}", "holds no PROV records"),
+])
+def test_a_source_with_no_records_is_an_error_not_nothing_new(lg: lineage.Lineage, tmp_path: Path, tool: str, name: str,
+                                                                text: str, problem: str) -> None:
+    """An empty events file (a wrong path, a producer that wrote nothing) said
+    "nothing new to import", exit 0, as if everything in it were already here."""
+    path = tmp_path / name
+    path.write_text(text)
+    before = lg.store.head()
+    res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", tool, str(path)])
+    assert res.exit_code == 1 and problem in res.output and "nothing new" not in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert lg.store.head() == before
+
+
 def test_event_times_with_an_offset_sort_as_the_moments_they_are(lg: lineage.Lineage, tmp_path: Path) -> None:
     """A producer writing local offsets: 03:00+02:00 is 01:00Z, before 02:00Z. The
     times were kept as written and compared as text, so runs sorted and filtered by
@@ -324,10 +342,10 @@ def test_a_failed_import_into_a_new_store_leaves_no_store(lg: lineage.Lineage, t
     res = CliRunner().invoke(cli, ["--db", str(lg.db_path), "import", "openlineage", str(bad)])
     assert res.exit_code == 1 and lg.db_path.exists() and lg.verify().ok
 
-    # an import that finds nothing to import leaves no new store either
+    # an import with nothing in it (an error, said in one line) leaves no new store either
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     db = tmp_path / "c" / "new.db"
     res = CliRunner().invoke(cli, ["--db", str(db), "import", "openlineage", str(empty)])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1 and "holds no OpenLineage events" in res.output, res.output
     assert not db.exists() and not (tmp_path / "c").exists()

@@ -527,6 +527,8 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
     experiment. Raises InvalidInputError for bad input, before anything is written."""
     name = "<stdin>" if source == "-" else os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<stream>"
     evs = read_events(source)
+    if not evs:  # (an empty file is a wrong path or a producer that wrote nothing, not "nothing new")
+        raise InvalidInputError(f"{name} holds no OpenLineage events")
     runs: dict[str, list[dict[str, Any]]] = {}
     for _, ev in evs:
         runs.setdefault(ev["run"]["runId"], []).append(ev)

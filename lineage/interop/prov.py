@@ -229,6 +229,8 @@ def import_prov(store: Store, path: str | os.PathLike[str]) -> ImportResult:
     with foreign(f"{path}: not a readable PROV-{fmt.upper()} document ({{reason}})"):
         doc = prov.read(str(p), format=fmt)
     doc = doc.flattened() if doc.has_bundles() else doc
+    if not doc.get_records():
+        raise InvalidInputError(f"{path} holds no PROV records (no entity, activity, agent or relation)")
     batch = ImportBatch(store, tool="prov", source=str(p.resolve()))
     ids: dict[str, str] = {}
     for rec in doc.get_records():
