@@ -41,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -87,6 +88,43 @@ def _quick_failure() -> Iterator[None]:
                 os.environ[k] = old
 
 
+class _OneLineWarnings(logging.Handler):
+    """Where logging is not configured (the CLI, a plain script), warnings print as
+    Python's last-resort handler prints them, but another library's come as one line
+    naming the store, without the traceback MLflow attaches."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(logging.WARNING)
+        self.uri = uri
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not (record.name == log.name or record.name.startswith(log.name + ".")):
+            text = " ".join(record.getMessage().split("\n", 1)[0].split())
+            record = logging.makeLogRecord({"name": log.name, "levelno": record.levelno, "levelname": record.levelname,
+                                            "msg": f"{self.uri}: MLflow: {text}"})
+        if logging.lastResort is not None:
+            logging.lastResort.handle(record)
+
+
+@contextlib.contextmanager
+def _mlflow_warnings_in_one_line(uri: str) -> Iterator[None]:
+    """MLflow's file store warns through the root logger with its traceback attached
+    (a malformed experiment folder: 20 lines of MLflow's frames), and that first call
+    gives root `logging.basicConfig`'s handler for good. While importing, such a
+    warning is one line (`_OneLineWarnings`); the import goes on past what MLflow
+    skipped. A program that configured logging keeps its own handlers' say."""
+    root = logging.getLogger()
+    if root.handlers:
+        yield
+        return
+    handler = _OneLineWarnings(uri)
+    root.addHandler(handler)  # (a root with a handler is not given basicConfig's by logging.warning)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+
+
 def _check_local(uri: str) -> None:
     """A local store that does not exist would be created empty by MLflow: refuse."""
     parsed = urlparse(uri)
@@ -120,7 +158,8 @@ def import_mlflow(store: Store, tracking_uri: str, *, experiments: Sequence[str]
     _check_local(tracking_uri)
     shown_uri = capture.strip_url_credentials(tracking_uri)
     # MLflow raises many types (MlflowException, requests', SQLAlchemy's): one line
-    with _quick_failure(), foreign(f"{shown_uri}: cannot read the MLflow store: {{reason}}"):
+    with _quick_failure(), _mlflow_warnings_in_one_line(shown_uri), \
+            foreign(f"{shown_uri}: cannot read the MLflow store: {{reason}}"):
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
         batch = _read(client, store, shown_uri, experiments, models=models)
     return batch.commit()

@@ -330,6 +330,31 @@ def test_a_file_store_imports_though_mlflow_3_refuses_to_open_one(lg: lineage.Li
     assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ  # only while importing
 
 
+def test_a_malformed_experiment_folder_is_one_line_not_mlflows_traceback(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's file store logs a folder it cannot read with its traceback, through
+    the root logger: `lineage import mlflow ./mlruns` printed 20 lines of MLflow's
+    frames. It is one line naming the store, and the readable runs still import."""
+    import subprocess
+    import sys
+
+    require_module("mlflow")
+    monkeypatch.chdir(tmp_path)
+    _write_file_store("import mlflow\n"
+                      "mlflow.set_tracking_uri('./mlruns')\n"
+                      "with mlflow.start_run(run_name='kept'):\n"
+                      "    mlflow.log_param('alpha', 0.1)\n")
+    (tmp_path / "mlruns" / "7").mkdir()  # an experiment folder without its meta.yaml
+    done = subprocess.run([sys.executable, "-m", "lineage", "--db", str(tmp_path / "l.db"), "import", "mlflow", "./mlruns"],
+                          capture_output=True, text=True, env={k: v for k, v in os.environ.items()
+                                                               if k != "MLFLOW_ALLOW_FILE_STORE"})
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    warned = [line for line in done.stderr.splitlines() if "Malformed experiment '7'" in line]
+    assert len(warned) == 1 and warned[0].startswith("./mlruns: MLflow: "), done.stderr
+    assert "1 run" in done.stdout
+
+
 def test_a_running_runs_model_waits_for_its_run(lg: lineage.Lineage, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A run still running is left for a later import, and its model was not: it came
