@@ -752,6 +752,36 @@ def test_the_store_does_not_dirty_the_tree_it_records(tmp_path: Path, monkeypatc
     assert subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout.strip() == "?? out.csv"
 
 
+def test_a_commits_code_node_is_named_for_its_repository_not_its_first_script(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of one commit share its code node, whose name is the first run's script:
+    the trace of `predict.py`'s output said its code was `train.py`."""
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "churn-model"
+    repo.mkdir()
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("LINEAGE_DB", raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    for k in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        monkeypatch.setenv(f"{k}_NAME", "a")
+        monkeypatch.setenv(f"{k}_EMAIL", "a@b")
+    (repo / "train.py").write_text("open('model.bin', 'w').write('m')\n")
+    (repo / "predict.py").write_text("open('preds.csv', 'w').write('p\\n1\\n')\n")
+    subprocess.run(["git", "init", "-q"], check=True)
+    subprocess.run(["git", "add", "train.py", "predict.py"], check=True)
+    subprocess.run(["git", "commit", "-qm", "scripts"], check=True)
+    assert invoke("run", "-o", "model.bin", "--", sys.executable, "train.py").exit_code == 0
+    assert invoke("run", "-i", "model.bin", "-o", "preds.csv", "--", sys.executable, "predict.py").exit_code == 0
+    code_line = next(ln for ln in invoke("trace", "preds.csv", "--depth", "2").output.splitlines() if "used (code)" in ln)
+    assert "churn-model" in code_line and "train.py" not in code_line, code_line
+    # each run keeps its own entry point, and the node its data
+    runs = as_json("runs")["items"]
+    assert sorted(r["attrs"]["entry_point"] for r in runs) == ["predict.py", "train.py"]
+
+
 def test_print_of_a_trace_is_the_readable_tree(project: Path) -> None:
     invoke("add", "raw.csv")
     with lineage.open() as lg:

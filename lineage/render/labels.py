@@ -112,6 +112,11 @@ def node_title(node: Node) -> str:
     if node.kind == "prediction":
         rid = a.get("request_id")
         return f"request {clean_line(rid, 30)}" if rid else "prediction"
+    if node.kind == "code" and a.get("commit") and not a.get("script_digest"):
+        # a commit's runs share its node, named after the first one's script: a trace
+        # of `predict.py`'s run said `train.py`. The repository is what the node is.
+        where = str(a.get("root") or a.get("repo") or "").rstrip("/").rsplit("/", 1)[-1]
+        return clean_line(where.removesuffix(".git")) if where else "git repository"
     return clean_line(node.name) if node.name else node.kind
 
 
