@@ -1182,7 +1182,12 @@ def annotate(store: Store, ref: Any, field: str, text: str, *, author: str | Non
     issued (and the CLI prints a one-line notice) instead of masking it.
     """
     if field not in ANNOTATION_FIELDS and field not in SENSITIVE_FIELDS:
-        raise InvalidInputError(f"unknown field {field!r}; expected one of {', '.join(ANNOTATION_FIELDS + SENSITIVE_FIELDS)}")
+        import difflib
+
+        known = ANNOTATION_FIELDS + SENSITIVE_FIELDS
+        near = difflib.get_close_matches(str(field), known, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise InvalidInputError(f"unknown field {field!r}; {hint}expected one of {', '.join(known)}")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError(f"annotation {field!r} needs some text")
     node = ref if isinstance(ref, Node) else store.resolve(ref)

@@ -270,8 +270,11 @@ def test_annotations_are_ledger_events_with_author(lg: lineage.Lineage, csv_file
     assert lg.store.event(seq).type == "annotation"
     notes = lg.annotations("train")
     assert notes["intended_use"]["text"] == "Demo only" and notes["intended_use"]["author"] == "tester"
-    with pytest.raises(InvalidInputError, match="unknown field"):
+    with pytest.raises(InvalidInputError, match="unknown field") as refused:
         lg.annotate(node, "favourite_colour", "blue")
+    assert "did you mean" not in str(refused.value)  # nothing near: only the list
+    with pytest.raises(InvalidInputError, match="unknown field 'intended_usee'; did you mean 'intended_use'\\?"):
+        lg.annotate(node, "intended_usee", "Demo only")
 
 
 
