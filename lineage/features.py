@@ -203,16 +203,20 @@ def feature_lineage(store: Store, model_id: str, *, attrs: dict[str, Any] | None
         chain = [here]
         if depth >= MAX_HOPS:
             return chain
-        for run in store.generators(ds.id):
-            for up, role in _used(store, [run]):
-                up_node = dataset(up)
-                if up_node is None or up in seen or role in ("code", "environment"):
-                    continue
-                if _has_column(up_node, column):
-                    seen.add(up)
-                    tail = hop(up_node, column, depth + 1, seen)
+        # its origins: what the runs that made it read, and what it was read from (a
+        # frame's file: `Run.log_input(source=)`)
+        origins: list[tuple[str, str | None, str | None]] = [(up, role, run) for run in store.generators(ds.id) for up, role in _used(store, [run])]
+        origins += [(up, None, None) for up in store.derived_from(ds.id)]
+        for up, role, run in origins:
+            up_node = dataset(up)
+            if up_node is None or up in seen or role in ("code", "environment"):
+                continue
+            if _has_column(up_node, column):
+                seen.add(up)
+                tail = hop(up_node, column, depth + 1, seen)
+                if run is not None:
                     tail[0]["via_run"] = run
-                    chain += tail
+                chain += tail
         return chain
 
     input_rows: list[dict[str, Any]] = []

@@ -831,16 +831,36 @@ class Run:
 
     def log_input(self, data: Any, *, role: str = "training", name: str | None = None, source: Any = None) -> Node:
         """Record that the run read ``data`` (a Node, reference, path, array or frame);
-        ``source``: where an array or frame was read from (`dataset_node`)."""
+        ``source``: where an array or frame was read from (`dataset_node`). A source
+        that is a local file is recorded too, the frame `was_derived_from` it: what is
+        known of the file (its columns marked sensitive, its producers) reaches what
+        was trained on the frame."""
         self._check_open()
         prepared = self._prepare(data, name=name, source=source)
+        origin = self._file_origin(data, source)
         with self.store.atomic():
             node = self._dataset(prepared)
             # one run consumed what another produced: say so run to run, too
             producers = [r for r in self.store.generators(node.id) if r != self.id]
             edges = [Edge(self.id, node.id, "used", role)] + [Edge(self.id, r, "was_informed_by") for r in producers]
+            if origin is not None and origin.id != node.id:
+                edges.append(Edge(node.id, log_dataset(self.store, origin).id, "was_derived_from"))
             self.store.add_edges(edges, event_type="used")
             return node
+
+    def _file_origin(self, data: Any, source: Any) -> Node | None:
+        """The dataset node of the local file ``source`` names, for data held in memory
+        (a frame read from ``train.csv``); None for a URL, a table, or no such file. Hashed
+        here, before the write transaction, as `_prepare` hashes."""
+        if source is None or isinstance(data, (Node, str, os.PathLike)):
+            return None
+        text = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
+        if text.startswith("file://"):
+            text = text[len("file://"):]
+        elif "://" in text:
+            return None
+        path = Path(text).expanduser()
+        return dataset_node(self.store, path) if path.is_file() else None
 
     def log_output(self, data: Any, *, name: str | None = None) -> Node:
         """Record a dataset the run wrote; returns its node (`was_generated_by` this run)."""

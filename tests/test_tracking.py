@@ -550,3 +550,28 @@ def test_a_nested_run_names_its_parent_by_run_node_or_reference(lg: lineage.Line
     with pytest.raises(lineage.InvalidInputError, match="parent must be a run"):
         lg.start_run("odd", parent=train)
     assert lg.verify().events == n + 1  # (the dataset's event only: no run was started)
+
+
+def test_a_frame_read_from_a_recorded_file_carries_that_files_sensitive_columns(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """A DataFrame read from a recorded CSV was a dataset of its own, unrelated to the
+    file: ``sex``, marked sensitive on the file, reached the model unseen and the
+    sensitive-column check passed. The frame is derived from the file its source names."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    csv = tmp_path / "applications.csv"
+    csv.write_text("age,sex,income,label\n" + "".join(f"{20 + i},{i % 2},{1000 + 37 * i},{(i // 3) % 2}\n" for i in range(30)))
+    file_node = lg.log_dataset(csv, name="applications")
+    lg.annotate(file_node, "sensitive_columns", json.dumps(["sex"]), author="dpo")
+    frame = pd.read_csv(csv)
+    with lg.start_run("fit") as run:
+        used = run.log_input(frame[["age", "sex", "income"]], source=str(csv))
+        run.log_input(frame[["label"]], source="s3://bucket/labels.csv")  # not a local file: no origin
+        model = run.log_model(LogisticRegression().fit(frame[["age", "sex", "income"]], frame["label"]), "scorer")
+    assert used.id != file_node.id
+    assert lg.store.derived_from(used.id) == [file_node.id]
+    sensitive = lg.feature_lineage(model).sensitive
+    assert [(s["column"], s["marked_in"], s["allowed"]) for s in sensitive] == [("sex", ["applications@1.sex"], False)]
+    # impact of the file now reaches the model, and the trace of the model the file
+    assert model.id in {n.id for n in lg.impact(file_node).nodes()}
+    assert file_node.id in {n.id for n in lg.trace(model).nodes()}

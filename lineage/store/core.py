@@ -1122,6 +1122,12 @@ class Store:
         return [r[0] for r in self.conn.execute(
             "SELECT dst FROM edges WHERE src = ? AND rel = 'was_generated_by' ORDER BY pk", (node_id,))]
 
+    def derived_from(self, node_id: str) -> list[str]:
+        """The entities ``node_id`` was recorded as derived from (a frame from the file
+        it was read from)."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT dst FROM edges WHERE src = ? AND rel = 'was_derived_from' ORDER BY pk", (node_id,))]
+
     def generated_paths(self, run_id: str) -> set[str]:
         """Where a run put what it generated (the roles of its `was_generated_by`
         edges: artifact paths in the run), for a writer that must not record one twice."""
