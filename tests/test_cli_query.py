@@ -179,6 +179,8 @@ def test_diff_json(project: dict[str, Any]) -> None:
 def test_diff_of_two_versions_of_a_dataset(project: dict[str, Any], tmp_path: Path) -> None:
     raw = tmp_path / "data" / "raw.csv"
     assert run_cli(project, "add", str(raw), "--name", "raw").exit_code == 0
+    same = run_cli(project, "diff", "raw@1", "raw")  # one version so far: both name it
+    assert same.exit_code == 0 and "the same version: nothing to compare" in same.output
     raw.write_text("a,b,c\n1,2,3\n")
     assert run_cli(project, "add", str(raw), "--name", "raw").exit_code == 0
     doc = run_json(project, "diff", "raw@1", "raw")

@@ -146,7 +146,9 @@ def diff_table(diff: Diff) -> Any:
         out.add_row(c.aspect if c.aspect != last else "", text(c.key), text(_value(c.a)), text(_value(c.b)))
         last = c.aspect
     if not diff.changes:
-        out.add_row("", "no differences", "", "")
+        # (two references to one version: `train@1` and `train` while it has one)
+        same = "the same version: nothing to compare" if a.id == b.id else "no differences"
+        out.add_row("", same, "", "")
     return out
 
 
