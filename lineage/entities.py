@@ -607,9 +607,8 @@ UNSUPPORTED: dict[str, str] = {
                     "dataset= naming the evaluation data"),
     **dict.fromkeys(("projects", "run", "deployments", "gateway", "server", "pyfunc_serve"),
                     "projects and deployments"),
-    **dict.fromkeys(("pyfunc.PythonModel", "pyfunc.PythonModelContext", "pyfunc.log_model", "pyfunc.save_model"),
-                    "custom Python models; log the fitted object itself with mlflow.sklearn.log_model or "
-                    "lineage.log_model"),
+    **dict.fromkeys(("pyfunc.save_model",),
+                    "saving a custom model to a folder; log it with mlflow.pyfunc.log_model, which records it"),
     **dict.fromkeys(("pytorch", "tensorflow", "keras", "xgboost", "lightgbm", "catboost", "spark",
                      "statsmodels", "prophet", "onnx", "h2o", "fastai"),
                     "only the scikit-learn flavour is provided; log other models with lineage.log_model"),

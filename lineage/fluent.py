@@ -598,16 +598,17 @@ def log_output(data: Any, *, name: str | None = None) -> Node:
 
 def log_model(model: Any, name: str | None = None, artifact_path: str | None = None, *, signature: Any = None,
               input_example: Any = None, registered_model_name: str | None = None, evaluation: Any = None,
-              target: str | None = None, **kwargs: Any) -> ModelInfo:
+              target: str | None = None, attrs: Mapping[str, Any] | None = None, **kwargs: Any) -> ModelInfo:
     """Log a fitted model to the active run (``name`` or MLflow's ``artifact_path``,
     default ``model``); ``signature`` and ``input_example`` are recorded with it;
     ``registered_model_name`` names the model, so ``NAME@N`` is its N-th version;
-    ``evaluation=`` / ``target=`` compute permutation importance (see `Run.log_model`).
+    ``evaluation=`` / ``target=`` compute permutation importance (see `Run.log_model`);
+    ``attrs``: facts to record beside (a custom model's own class).
     Returns the model's node as MLflow's `entities.ModelInfo` (``.model_uri``)."""
     from .models import signature_attrs
 
     path = name or artifact_path or "model"
-    attrs = {"artifact_path": path, **signature_attrs(signature, input_example)}
+    attrs = {**(attrs or {}), "artifact_path": path, **signature_attrs(signature, input_example)}
     run = _run()
     node = run.log_model(model, registered_model_name or path, attrs=attrs, evaluation=evaluation, target=target)
     version = (version_number(get_lineage().history(registered_model_name, kind="model"), node.id)

@@ -252,7 +252,9 @@ def predict_file(store: Store, model_ref: Any, input_path: str | os.PathLike[str
     idx = [table.columns.index(f) for f in features]
     rows = [{f: r[i] for f, i in zip(features, idx)} for r in table.rows]
     X: Any = [[r[i] for i in idx] for r in table.rows]
-    if getattr(obj, "feature_names_in_", None) is not None:
+    # a frame for a model fitted on named columns, and for a custom model (MLflow hands
+    # a PythonModel a DataFrame: `pyfunc.PythonModelBundle.takes_frame`)
+    if getattr(obj, "feature_names_in_", None) is not None or getattr(obj, "takes_frame", False):
         try:
             import pandas as pd
 

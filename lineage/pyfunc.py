@@ -1,4 +1,5 @@
-"""``lineage.pyfunc``: load a recorded model behind MLflow's generic ``predict``.
+"""``lineage.pyfunc``: load a recorded model behind MLflow's generic ``predict``, and
+log a custom one (a `PythonModel` with its artifacts).
 
     model = lineage.pyfunc.load_model("runs:/<run_id>/model")   # or "models:/wine/3"
     y = model.predict(X)
@@ -6,10 +7,144 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from .entities import missing_names
+from .entities import ModelInfo, missing_names
 from .errors import InvalidInputError
+
+
+class PythonModelContext:
+    """What `PythonModel.load_context` and ``predict`` are given: ``artifacts``
+    (``{name: local path}`` of the files logged with the model) and ``model_config``."""
+
+    def __init__(self, artifacts: Mapping[str, str], model_config: Mapping[str, Any] | None = None) -> None:
+        self._artifacts = dict(artifacts)
+        self._model_config = dict(model_config or {})
+
+    @property
+    def artifacts(self) -> dict[str, str]:
+        return self._artifacts
+
+    @property
+    def model_config(self) -> dict[str, Any]:
+        return self._model_config
+
+
+class PythonModel:
+    """MLflow's base class for a custom model: override ``predict(context,
+    model_input, params=None)``, and ``load_context(context)`` to read the artifacts."""
+
+    def load_context(self, context: PythonModelContext) -> None:
+        """Read what ``predict`` needs from ``context.artifacts`` (once, at load)."""
+
+    def predict(self, context: PythonModelContext, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        raise NotImplementedError("a PythonModel defines predict(context, model_input, params=None)")
+
+
+class PythonModelBundle:
+    """What is recorded for a custom model: the `PythonModel` object, serialized by
+    value with cloudpickle where installed (a class defined in the training script
+    loads in another process, as MLflow's does), the bytes of each artifact file, and
+    the model config. Its digest covers all of them: changing an artifact is a new
+    model version. Loaded, ``predict`` writes the artifacts to a private folder,
+    calls ``load_context`` once, then the model's ``predict``."""
+
+    #: scorers hand it tabular input as a DataFrame, as MLflow's pyfunc does
+    takes_frame = True
+
+    def __init__(self, python_model: Any, artifacts: Mapping[str, tuple[str, bytes]],
+                 model_config: Mapping[str, Any] | None = None) -> None:
+        self.python_model = python_model
+        self.artifacts = dict(sorted(artifacts.items()))
+        self.model_config = dict(model_config or {})
+        self._context: PythonModelContext | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        try:
+            import cloudpickle
+        except ImportError:  # pragma: no cover - scikit-learn's joblib brings it
+            by_value = pickle.dumps(self.python_model, protocol=5)
+        else:
+            by_value = cloudpickle.dumps(self.python_model, protocol=5)
+        return {"python_model": by_value, "artifacts": self.artifacts, "model_config": self.model_config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.python_model = pickle.loads(state["python_model"])  # (cloudpickle's output is plain pickle)
+        self.artifacts = state["artifacts"]
+        self.model_config = state["model_config"]
+        self._context = None
+
+    def context(self) -> PythonModelContext:
+        """The model's context, its artifacts written out on first use."""
+        if self._context is None:
+            folder = Path(tempfile.mkdtemp(prefix="lineage-pyfunc-"))
+            paths = {}
+            for key, (filename, blob) in self.artifacts.items():
+                where = folder / key
+                where.mkdir()
+                (where / filename).write_bytes(blob)
+                paths[key] = str(where / filename)
+            self._context = PythonModelContext(paths, self.model_config)
+            if hasattr(self.python_model, "load_context"):
+                self.python_model.load_context(self._context)
+        return self._context
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        return self.python_model.predict(self.context(), model_input, params=params)
+
+
+def _artifact_bytes(artifacts: Mapping[str, Any] | None) -> dict[str, tuple[str, bytes]]:
+    """``{name: (file name, bytes)}`` of ``log_model``'s ``artifacts`` (local files)."""
+    out = {}
+    for key, where in (artifacts or {}).items():
+        text = os.fspath(where) if isinstance(where, os.PathLike) else str(where)
+        text = text[len("file://"):] if text.startswith("file://") else text
+        if "://" in text:
+            raise InvalidInputError(f"artifact {key!r}: {text} is not a local file; download it, then log the file")
+        path = Path(text).expanduser()
+        if path.is_dir():
+            raise InvalidInputError(f"artifact {key!r}: {text} is a folder; pass its files one by one, "
+                                    "or a single archive of it")
+        if not path.is_file():
+            raise InvalidInputError(f"artifact {key!r}: no such file: {text}")
+        out[str(key)] = (path.name, path.read_bytes())
+    return out
+
+
+def log_model(artifact_path: str | None = None, *, name: str | None = None, python_model: Any = None,
+              artifacts: Mapping[str, Any] | None = None, model_config: Mapping[str, Any] | None = None,
+              signature: Any = None, input_example: Any = None, registered_model_name: str | None = None,
+              **kwargs: Any) -> ModelInfo:
+    """Log a custom model (MLflow's ``pyfunc.log_model(name, python_model=,
+    artifacts=)``) to the active run: the `PythonModel` object and its artifact files,
+    recorded as one content-addressed model (`PythonModelBundle`);
+    ``pyfunc.load_model`` gives it back behind ``predict``. Other MLflow arguments
+    (pip requirements, code paths) are accepted and ignored: the environment is
+    captured with the run. A model given as code (a path to a ``.py`` file) is
+    refused: log the object."""
+    from . import fluent
+
+    if python_model is None:
+        raise InvalidInputError("pyfunc.log_model needs python_model= (a PythonModel object); "
+                                "log scikit-learn estimators with sklearn.log_model")
+    if isinstance(python_model, (str, os.PathLike)):
+        raise InvalidInputError("lineage records a PythonModel object, not models from code "
+                                f"({os.fspath(python_model)!r}): import it and pass the object")
+    if not callable(getattr(python_model, "predict", None)):
+        raise InvalidInputError(f"python_model must have predict(context, model_input), "
+                                f"got {type(python_model).__name__}")
+    bundle = PythonModelBundle(python_model, _artifact_bytes(artifacts), model_config)
+    cls = type(python_model)
+    path = name or artifact_path or "model"
+    return fluent.log_model(bundle, name=path, signature=signature, input_example=input_example,
+                            registered_model_name=registered_model_name,
+                            attrs={"class": f"{cls.__module__}.{cls.__qualname__}", "flavor": "python_function",
+                                   "artifacts": sorted(bundle.artifacts)})
 
 
 class ModelMetadata(dict[str, Any]):
@@ -57,6 +192,8 @@ class PyFuncModel:
                              artifact_path=node.attrs.get("artifact_path"), signature=node.attrs.get("signature"))
 
     def predict(self, data: Any, params: Any = None) -> Any:
+        if isinstance(self._model, PythonModelBundle):
+            return self._model.predict(self._as_signed(data), params)
         return self._model.predict(self._as_signed(data))
 
     def _as_signed(self, data: Any) -> Any:
@@ -79,8 +216,8 @@ class PyFuncModel:
         return data
 
     def unwrap_python_model(self) -> Any:
-        """The underlying fitted object."""
-        return self._model
+        """The underlying fitted object (a custom model's `PythonModel`)."""
+        return self._model.python_model if isinstance(self._model, PythonModelBundle) else self._model
 
     def __repr__(self) -> str:
         return f"<PyFuncModel {self.id}>"
@@ -104,4 +241,5 @@ def load_model(model_uri: Any, suppress_warnings: bool = False, dst_path: str | 
 __getattr__ = missing_names("pyfunc.")
 
 
-__all__ = ["ModelMetadata", "PyFuncModel", "load_model"]
+__all__ = ["ModelMetadata", "PyFuncModel", "PythonModel", "PythonModelBundle", "PythonModelContext", "load_model",
+           "log_model"]
