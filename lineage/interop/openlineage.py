@@ -544,6 +544,8 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
             continue
         rid = make_id("run", _run_hex(run_id))
         plans.append((rid, run_id, group, final))
+        if not _wrote_outputs(final):
+            continue
         for ev in group:  # (ids only: a run already recorded adds no node)
             for d in ev.get("outputs") or []:
                 generated[_entity(d, known, models, _ml_facet(ev) is not None).id] = rid
@@ -552,6 +554,14 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
             continue
         _add_ol_run(batch, rid, run_id, group, final, known, models, generated)
     return batch.commit()
+
+
+def _wrote_outputs(final: Mapping[str, Any]) -> bool:
+    """True when a run's outputs can be taken as written: it completed, or our own
+    export says so (lineage records an output only once written, even by a run that
+    then failed). Another producer's FAIL or ABORT lists what the job meant to write
+    (a dbt model that failed): the datasets may never have been written."""
+    return final.get("eventType") == "COMPLETE" or _ml_facet(final) is not None
 
 
 def _ml_facet(ev: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -667,6 +677,12 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
     parent = parent_run.get("runId") if isinstance(parent_run, Mapping) else None
     if isinstance(parent, str) and parent:
         attrs["parent_run"] = make_id("run", _run_hex(parent))
+    if not _wrote_outputs(final):
+        # what a failed run meant to write, kept visible but not as generated: `trace`
+        # and `impact` would treat a dataset that may never have been written as made
+        declared = [{"namespace": str(d["namespace"]), "name": str(d["name"])} for ev in group for d in ev.get("outputs") or []]
+        if declared:
+            attrs["declared_outputs"] = list({(d["namespace"], d["name"]): d for d in declared}.values())
     source_code = job_facets.get("sourceCode") or {}
     if source_code.get("sourceCode"):
         attrs["command"] = [str(source_code["sourceCode"])]
@@ -708,5 +724,6 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
             producer = generated.get(ds) or next(iter(batch.store.generators(ds)), None)
             if producer and producer != rid:
                 batch.add_edge(rid, producer, "was_informed_by")
-        for d in ev.get("outputs") or []:
-            batch.add_edge(_add_entity(batch, d, known, models, ours), rid, "was_generated_by")
+        if _wrote_outputs(final):
+            for d in ev.get("outputs") or []:
+                batch.add_edge(_add_entity(batch, d, known, models, ours), rid, "was_generated_by")
