@@ -49,3 +49,46 @@ def test_a_failed_run_is_not_credited_with_its_outputs(lg: lineage.Lineage, tmp_
     assert not any(lg.store.generators(n.id) for n in lg.nodes(kind="dataset"))
     assert RID_A not in {n.id for n in lg.trace(RID_B).nodes()}
     assert lg.verify().ok
+
+
+def _code_of(lg: lineage.Lineage, run_id: str) -> Any:
+    [code] = [n for n in lg.trace(run_id).nodes() if n.kind == "code"]
+    return code
+
+
+@pytest.mark.parametrize("version", ["4f2a9c41d0e7b5a3c2d1e0f9a8b7c6d5e4f3a2b1-dirty", "4f2a9c41d0e7b5a3c2d1e0f9a8b7c6d5e4f3a2b1+dirty"])
+def test_a_dirty_version_is_dirty_code(lg: lineage.Lineage, tmp_path: Path, version: str) -> None:
+    loc = {"_producer": "https://x", "_schemaURL": openlineage.FACET_SCHEMAS["sourceCodeLocation"], "type": "git",
+           "url": "https://github.com/acme/etl", "version": version}
+    clean = {**loc, "version": version[:40]}
+    lg.import_openlineage(_write(tmp_path / "e.jsonl", [
+        _event(RUN_A, "START", "2026-01-01T00:00:00Z", "etl", job_facets={"sourceCodeLocation": loc}),
+        _event(RUN_A, "COMPLETE", "2026-01-01T00:01:00Z", "etl", job_facets={"sourceCodeLocation": loc}),
+        _event(RUN_B, "START", "2026-01-01T00:02:00Z", "etl", job_facets={"sourceCodeLocation": clean}),
+        _event(RUN_B, "COMPLETE", "2026-01-01T00:03:00Z", "etl", job_facets={"sourceCodeLocation": clean}),
+    ]))
+    dirty, committed = _code_of(lg, RID_A), _code_of(lg, RID_B)
+    assert dirty.attrs["dirty"] is True and dirty.attrs["commit"] == version[:40]
+    assert committed.attrs["dirty"] is False and committed.attrs["commit"] == version[:40]
+    assert dirty.id != committed.id  # the changes are not the commit
+
+
+def test_our_export_of_dirty_code_imports_dirty(lg: lineage.Lineage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import committed_repo
+
+    repo = committed_repo(tmp_path)
+    (repo / "train.py").write_text("print('fit, edited')\n")
+    monkeypatch.chdir(repo)
+    with lg.start_run("fit") as r:
+        pass
+    code = _code_of(lg, r.id)
+    assert code.attrs["dirty"] is True and code.attrs["diff_digest"]
+    lg.export("openlineage", None, tmp_path / "e.jsonl")
+    loc = [json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()][0]["job"]["facets"]["sourceCodeLocation"]
+    assert loc["version"] == code.attrs["commit"] + "-dirty"
+    other = lineage.open(tmp_path / "other" / "lineage.db")
+    other.import_openlineage(tmp_path / "e.jsonl")
+    back = _code_of(other, r.id)
+    assert back.id == code.id  # the same code node, dirty, with its diff digest
+    assert back.attrs["dirty"] is True and back.attrs["diff_digest"] == code.attrs["diff_digest"]
+    assert not lg.import_openlineage(tmp_path / "e.jsonl").changed

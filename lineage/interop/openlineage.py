@@ -178,6 +178,11 @@ def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
             if end == "FAIL":
                 end_facets = {**run_facets, "errorMessage": _facet("errorMessage", message=str(a.get("error") or a.get("status")),
                                                                   programmingLanguage="python")}
+            code_node = nodes.get(code.get(run.id, ""))
+            if "lineage_ml" in run_facets and code_node is not None:
+                # sourceCodeLocation has no word for uncommitted changes: without this a
+                # dirty tree reads back as its clean commit
+                run_facets["lineage_ml"] = {**run_facets["lineage_ml"], "code": _code_state(code_node)}
             start_time = a.get("started_at") or run.created_at
             command = a.get("command")
             job_key = (code.get(run.id, ""), json.dumps(command) if isinstance(command, list) else "")
@@ -275,7 +280,8 @@ def _job_facets(run: Node, code: Node | None) -> dict[str, Any]:
             if c.get("entry_point"):
                 loc["path"] = str(c["entry_point"])
             if c.get("commit"):
-                loc["version"] = str(c["commit"])
+                # (`git describe --dirty`'s form: a consumer must not take it for the commit)
+                loc["version"] = str(c["commit"]) + ("-dirty" if c.get("dirty") else "")
             if c.get("branch"):
                 loc["branch"] = str(c["branch"])
             facets["sourceCodeLocation"] = _facet("sourceCodeLocation", **loc)
@@ -314,6 +320,14 @@ def _run_facets(run: Node, nodes: Mapping[str, Node], outputs: list[str], namesp
         pns, pname = _job(pnode, namespace) if pnode is not None else (namespace, parent[4:12])
         facets["parent"] = _facet("parent", run={"runId": run_uuid(parent)}, job={"namespace": pns, "name": pname})
     return facets
+
+
+def _code_state(code: Node) -> dict[str, Any]:
+    """Our facet's ``code``: the code node's id and whether the tree had uncommitted changes."""
+    out: dict[str, Any] = {"id": code.id, "dirty": bool(code.attrs.get("dirty"))}
+    if code.attrs.get("diff_digest"):
+        out["diffDigest"] = str(code.attrs["diff_digest"])
+    return out
 
 
 def _number(v: Any) -> float | None:
@@ -650,6 +664,43 @@ def _add_entity(batch: ImportBatch, d: Mapping[str, Any], known: dict[tuple[str,
     return node.id
 
 
+#: how a version says the tree had uncommitted changes (`git describe --dirty`,
+#: setuptools-scm's local version, our own export)
+_DIRTY_SUFFIXES = ("-dirty", "+dirty", ".dirty")
+
+
+def _code_node(loc: Mapping[str, Any], ours: Any, run_id: str) -> Node | None:
+    """The code node a ``sourceCodeLocation`` with a version stands for, recorded the
+    way capture records its own (`capture.capture_code`): ``dirty`` and
+    ``diff_digest``, the id the SHA-256 of ``commit NUL diff digest``. Our export's
+    ``lineage_ml`` facet (``ours``) gives the code node's id and state; another
+    producer can only say the tree was dirty (a ``-dirty`` version), not what the
+    changes were, so that code is a node of its own run: two dirty runs of one commit
+    are not claimed to have run the same code. None without a version."""
+    version = loc.get("version")
+    if not isinstance(version, str) or not version:
+        return None
+    commit, dirty, diff_digest = version, False, None
+    for suffix in _DIRTY_SUFFIXES:
+        if version.lower().endswith(suffix) and len(version) > len(suffix):
+            commit, dirty = version[:-len(suffix)], True
+    state = ours if isinstance(ours, Mapping) else {}
+    if state.get("dirty") is True:
+        dirty = True
+    if dirty and isinstance(state.get("diffDigest"), str) and is_hex(state["diffDigest"]):
+        diff_digest = state["diffDigest"]
+    code_id = state.get("id")
+    if not (isinstance(code_id, str) and code_id.startswith("code:") and is_hex(code_id[5:]) and len(code_id) == 69):
+        if dirty and diff_digest is None:
+            code_id = make_id("code", hashing.hash_text(f"{commit}\0openlineage-dirty:{run_id}"))
+        else:
+            code_id = make_id("code", hashing.hash_text(f"{commit}\0{diff_digest or ''}"))
+    attrs = {"git": loc.get("type") == "git", "commit": commit, "repo": loc.get("repoUrl") or loc.get("url"),
+             "branch": loc.get("branch"), "entry_point": loc.get("path"), "dirty": dirty, "diff_digest": diff_digest,
+             "source": "openlineage"}
+    return Node(code_id, "code", str(loc.get("path") or commit[:10]), attrs)
+
+
 def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str, Any]], final: dict[str, Any],
                 known: dict[tuple[str, str], str], models: Mapping[str, Mapping[str, Any]],
                 generated: Mapping[str, str]) -> None:
@@ -701,15 +752,10 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
         status = "crashed"
     error = (facets.get("errorMessage") or {}).get("message") if status != "finished" else None
     batch.add_rows("run_states", [(rid, "running", started, None, None, None), (rid, status, ended, None, error, None)])
-    loc = job_facets.get("sourceCodeLocation") or {}
-    if loc.get("version"):
-        commit = str(loc["version"])
-        code_attrs = {"git": loc.get("type") == "git", "commit": commit, "repo": loc.get("repoUrl") or loc.get("url"),
-                      "branch": loc.get("branch"), "entry_point": loc.get("path"), "dirty": False, "diff_digest": None,
-                      "source": "openlineage"}
-        code_id = make_id("code", hashing.hash_text(f"{commit}\0"))
-        batch.add_node(Node(code_id, "code", str(loc.get("path") or commit[:10]), code_attrs))
-        batch.add_edge(rid, code_id, "used", "code")
+    code_node = _code_node(job_facets.get("sourceCodeLocation") or {}, ml.get("code") if _ml_facet(final) else None, run_id)
+    if code_node is not None:
+        batch.add_node(code_node)
+        batch.add_edge(rid, code_node.id, "used", "code")
     for ev in group:
         facet = _ml_facet(ev)
         ours = facet is not None
