@@ -14,6 +14,8 @@ import pytest
 import lineage
 from lineage.interop import openlineage
 
+BACKENDS = ("sqlite", "postgres")  # conftest runs the store fixtures on both
+
 RUN_A = "01890a5d-ac96-774b-bcce-b302099a8057"
 RUN_B = "01890a5d-ac96-774b-bcce-b302099a8058"
 RID_A = "run:" + RUN_A.replace("-", "")
@@ -79,7 +81,7 @@ def test_our_export_of_dirty_code_imports_dirty(lg: lineage.Lineage, tmp_path: P
     repo = committed_repo(tmp_path)
     (repo / "train.py").write_text("print('fit, edited')\n")
     monkeypatch.chdir(repo)
-    with lg.start_run("fit") as r:
+    with lg.start_run("fit", command=["python", "train.py"]) as r:  # (its code: the script's work tree)
         pass
     code = _code_of(lg, r.id)
     assert code.attrs["dirty"] is True and code.attrs["diff_digest"]
@@ -92,3 +94,26 @@ def test_our_export_of_dirty_code_imports_dirty(lg: lineage.Lineage, tmp_path: P
     assert back.id == code.id  # the same code node, dirty, with its diff digest
     assert back.attrs["dirty"] is True and back.attrs["diff_digest"] == code.attrs["diff_digest"]
     assert not lg.import_openlineage(tmp_path / "e.jsonl").changed
+
+
+def test_start_and_complete_in_two_files(lg: lineage.Lineage, tmp_path: Path) -> None:
+    raw = {"namespace": "s3://lake", "name": "raw/customers"}
+    clean = {"namespace": "s3://lake", "name": "clean/customers"}
+    env = {"_producer": "https://x", "_schemaURL": "https://example.com/EnvFacet.json", "API_TOKEN": "hunter2"}
+    start = _event(RUN_A, "START", "2026-01-01T00:00:00Z", "etl", [raw])
+    start["run"]["facets"] = {"environmentVariables": env}
+    first = _write(tmp_path / "1.jsonl", [start])
+    second = _write(tmp_path / "2.jsonl", [_event(RUN_A, "COMPLETE", "2026-01-01T00:05:00Z", "etl", [], [clean])])
+    res = lg.import_openlineage(first)
+    assert res.counts.get("run", 0) == 0 and res.counts["pending"] == 1  # not `running`: its lock would read crashed
+    assert not lg.import_openlineage(first).changed  # kept once
+    assert "hunter2" not in json.dumps([n.attrs for n in lg.nodes(kind="run")])  # only what the import reads is kept
+    lg.import_openlineage(second)
+    run = lg.get(RID_A)
+    assert run.attrs["started_at"] == "2026-01-01T00:00:00.000000Z" and run.attrs["status"] == "finished"
+    assert {n.attrs.get("openlineage", {}).get("name") for n in lg.trace(RID_A).nodes(kind="dataset")} == {"raw/customers"}
+    assert lg.store.generators([n for n in lg.nodes(kind="dataset") if n.name == "customers"
+                                and n.attrs["openlineage"]["name"] == "clean/customers"][0].id) == [RID_A]
+    for path in (first, second):  # either file again adds nothing
+        assert not lg.import_openlineage(path).changed
+    assert lg.verify().ok

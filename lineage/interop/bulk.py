@@ -129,6 +129,10 @@ class ImportBatch:
         self.labels: dict[str, tuple[dict[str, tuple[str, str]], str]] = {}
         #: (run, tag key) -> (value now, value when the tag is absent): `tag_now`
         self.tags_now: dict[tuple[str, str], tuple[str, str | None]] = {}
+        #: records the other tool has not finished (an OpenLineage START whose COMPLETE
+        #: is in a later file): kept in the import activity's ``attrs["import"]["pending"]``,
+        #: where the next import finds them (`pending_records`)
+        self.pending: list[dict[str, Any]] = []
         self._known: dict[str, bool] = {}
         self._who: tuple[str, dict[str, Any]] | None = None
         #: node id -> its attrs as canonical JSON, encoded before the write lock is taken
@@ -354,7 +358,7 @@ class ImportBatch:
         changes = self.changes + label_changes
         retagged = self._tag_changes()
         if (not new_nodes and not edges and not aliases and not any(rows.values()) and not promotions and not changes
-                and not retagged):
+                and not retagged and not self.pending):
             return result
         for n in new_nodes:
             result.counts[n.kind] = result.counts.get(n.kind, 0) + 1
@@ -368,11 +372,14 @@ class ImportBatch:
             result.counts["promotions"] = len(promotions)
         if changes:
             result.counts["registry_changes"] = len(changes)
+        if self.pending:
+            result.counts["pending"] = len(self.pending)
         agent_id = make_id("agent", agent_hex)
         if agent_id not in new_ids:  # (else this batch writes it: the importer is in the history)
             agent_id = tracking.ensure_agent(self.store).id
         started = now_iso()
-        details: dict[str, Any] = {**self.details, **({"registry": changes} if changes else {})}
+        details: dict[str, Any] = {**self.details, **({"registry": changes} if changes else {}),
+                                   **({"pending": self.pending} if self.pending else {})}
         attrs = {"experiment": IMPORT_EXPERIMENT, "import": {"tool": self.tool, "source": self.source,
                                                                "counts": dict(result.counts), **details},
                  "started_at": started}
@@ -409,6 +416,19 @@ class ImportBatch:
                 self.store.write_bulk("import_rows", {"activity": activity}, table, table_rows)
         result.activity = activity
         return result
+
+
+def pending_records(store: Store, tool: str) -> list[Any]:
+    """Every record an earlier import of ``tool`` left pending (`ImportBatch.pending`),
+    oldest import first. Read from the import activities (ledger events like any
+    other, on every backend), so no table of its own; cost grows with the imports of
+    that tool, not with the store."""
+    out: list[Any] = []
+    for node in reversed(store.nodes(kind="run", name=f"import {tool}")):
+        imp = node.attrs.get("import")
+        if node.attrs.get("experiment") == IMPORT_EXPERIMENT and isinstance(imp, Mapping) and imp.get("tool") == tool:
+            out.extend(imp.get("pending") or ())
+    return out
 
 
 def _lifecycle_counts(new_tags: Iterable[Sequence[Any]], new_runs: set[str],

@@ -38,7 +38,7 @@ from .._version import __version__
 from ..errors import InvalidInputError
 from ..model import RUN_STATUSES, Node, is_hex, make_id
 from ..store import Store
-from .bulk import IMPORT_EXPERIMENT, ImportBatch, ImportResult, foreign_dataset_id
+from .bulk import IMPORT_EXPERIMENT, ImportBatch, ImportResult, foreign_dataset_id, pending_records
 from .graph import Scope
 
 SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
@@ -535,8 +535,9 @@ def _run_hex(run_id: str) -> str:
 def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -> ImportResult:
     """Import OpenLineage RunEvents (JSON lines) as runs and datasets; returns the counts.
 
-    A run is recorded once it has a terminal event (COMPLETE, FAIL, ABORT); one with
-    only a START is left for a later import. Events our own export wrote (they carry
+    A run is recorded once it has a terminal event (COMPLETE, FAIL, ABORT); a START
+    with none is kept pending in the import's record, and the import that brings the
+    run's end (a producer that rotates files) takes it from there. Events our own export wrote (they carry
     the ``lineage_ml`` facet) come back as they were: models as models, runs in their
     experiment. Raises InvalidInputError for bad input, before anything is written."""
     name = "<stdin>" if source == "-" else os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<stream>"
@@ -547,14 +548,23 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
     for _, ev in evs:
         runs.setdefault(ev["run"]["runId"], []).append(ev)
     batch = ImportBatch(store, tool="openlineage", source=os.path.abspath(name) if os.path.exists(name) else name)
+    kept = _pending_starts(store)
+    for run_id, group in runs.items():  # a START an earlier file left pending joins its run
+        group[:0] = [ev for ev in kept.get(run_id, ()) if _key(ev) not in {_key(e) for e in group}]
     known = _known_datasets(store) if evs else {}
-    models = _exported_models(ev for _, ev in evs)
+    models = _exported_models(ev for group in runs.values() for ev in group)
     generated: dict[str, str] = {}
     plans = []
     for run_id, group in runs.items():
         group.sort(key=lambda e: str(e.get("eventTime", "")))
         final = next((e for e in reversed(group) if e.get("eventType") in _STATUS_OF), None)
         if final is None:
+            rid = make_id("run", _run_hex(run_id))
+            # not recorded as `running` (its lock is free here: the first process to look
+            # would call it crashed); kept pending in this import's record instead, so the
+            # file with its COMPLETE finds when it started and what it read
+            if not batch.has(rid):
+                batch.pending += [_slim(ev) for ev in group if _key(ev) not in {_key(e) for e in kept.get(run_id, ())}]
             continue
         rid = make_id("run", _run_hex(run_id))
         plans.append((rid, run_id, group, final))
@@ -568,6 +578,52 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
             continue
         _add_ol_run(batch, rid, run_id, group, final, known, models, generated)
     return batch.commit()
+
+
+def _key(ev: Mapping[str, Any]) -> tuple[str, str, str]:
+    return str(ev["run"]["runId"]), str(ev.get("eventType")), str(ev.get("eventTime"))
+
+
+def _pending_starts(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """``OpenLineage run id -> events`` earlier imports kept pending (`_slim`)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for ev in pending_records(store, "openlineage"):
+        if isinstance(ev, dict) and isinstance(ev.get("run"), Mapping) and isinstance(ev["run"].get("runId"), str):
+            out.setdefault(ev["run"]["runId"], []).append(ev)
+    return out
+
+
+#: what the import reads of a pending event (`_add_ol_run`); other facets (environment
+#: variables among them) are not kept
+_RUN_FACETS_KEPT = ("parent", "lineage_ml", "errorMessage")
+_JOB_FACETS_KEPT = ("sourceCode", "sourceCodeLocation")
+_DATASET_FACETS_KEPT = ("version", "schema")
+
+
+def _slim(ev: Mapping[str, Any]) -> dict[str, Any]:
+    """A START kept pending: what `_add_ol_run` reads of it, secret-looking params and
+    tags of our facet masked as a run's are."""
+    from .. import tracking
+
+    run_facets = {k: v for k, v in ((ev.get("run") or {}).get("facets") or {}).items() if k in _RUN_FACETS_KEPT}
+    ml = run_facets.get("lineage_ml")
+    if isinstance(ml, Mapping):
+        ml = dict(ml)
+        for table in ("params", "tags"):
+            if isinstance(ml.get(table), Mapping):
+                ml[table] = tracking.secret_safe(ml[table], table)
+        run_facets["lineage_ml"] = ml
+    job = ev.get("job") or {}
+    job_facets = {k: v for k, v in (job.get("facets") or {}).items() if k in _JOB_FACETS_KEPT}
+
+    def ds(d: Mapping[str, Any]) -> dict[str, Any]:
+        facets = {k: v for k, v in (d.get("facets") or {}).items() if k in _DATASET_FACETS_KEPT}
+        return {"namespace": d["namespace"], "name": d["name"], **({"facets": facets} if facets else {})}
+
+    return {"eventType": ev.get("eventType"), "eventTime": ev.get("eventTime"), "producer": ev.get("producer"),
+            "run": {"runId": ev["run"]["runId"], "facets": run_facets},
+            "job": {"namespace": job.get("namespace"), "name": job.get("name"), "facets": job_facets},
+            "inputs": [ds(d) for d in ev.get("inputs") or []], "outputs": [ds(d) for d in ev.get("outputs") or []]}
 
 
 def _wrote_outputs(final: Mapping[str, Any]) -> bool:
