@@ -14,6 +14,7 @@ import posixpath
 import re
 import sys
 import threading
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -349,7 +350,40 @@ def log_dataset(store: Store, data: Any, *, name: str | None = None, uri: str | 
             previous = store.nodes(kind="dataset", name=node.name, limit=1)
             if previous:
                 edges.append(Edge(node.id, previous[0].id, "was_revision_of"))
+        if absent:
+            for seen in _imported_unhashed(store, node):
+                edges += [Edge(node.id, seen, "was_derived_from", "same_data"),
+                          Edge(seen, node.id, "was_derived_from", "same_data")]
         return store.add_node(node, edges=edges, event_type="dataset", absent=absent)[0]
+
+
+def _imported_unhashed(store: Store, node: Node) -> list[str]:
+    """The datasets an import knew only by this file's path (an OpenLineage ``file``
+    dataset with no version: `interop.openlineage`) whose bytes these are.
+
+    The evidence: the file has not been modified since the first imported event that
+    named it (``seen_at``), so every run those events describe saw these bytes. Then
+    the two nodes are the same data (``was_derived_from`` both ways, role
+    ``same_data``), and `trace` and `impact` pass between them. A file modified later
+    is other bytes: only the version history (`was_revision_of`, by name) relates them."""
+    abspath = node.attrs.get("abspath")
+    if not isinstance(abspath, str) or not abspath or not store.nodes(kind="run", name="import openlineage", limit=1):
+        return []  # (no OpenLineage import, no such dataset: one indexed look-up, not one per version of the name)
+    try:
+        mtime_ns = os.stat(abspath).st_mtime_ns  # (read after hashing: a write meanwhile only makes it later)
+    except OSError:
+        return []
+    sec, us = divmod(mtime_ns // 1000, 1_000_000)
+    modified = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{us:06d}Z"
+    out: list[str] = []
+    for name in dict.fromkeys(n for n in (node.name, posixpath.basename(abspath)) if n):
+        for n in store.nodes(kind="dataset", name=name):
+            ol = n.attrs.get("openlineage")
+            seen = n.attrs.get("seen_at")
+            if (isinstance(ol, Mapping) and ol.get("namespace") == "file" and ol.get("name") == abspath
+                    and "version" not in n.attrs and isinstance(seen, str) and modified <= seen and n.id not in out):
+                out.append(n.id)
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ to its hashed versions."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,35 @@ def test_start_and_complete_in_two_files(lg: lineage.Lineage, tmp_path: Path) ->
     for path in (first, second):  # either file again adds nothing
         assert not lg.import_openlineage(path).changed
     assert lg.verify().ok
+
+
+def _file_events(path: Path, t_start: str, t_end: str) -> list[dict[str, Any]]:
+    out = {"namespace": "file", "name": str(path)}
+    return [_event(RUN_A, "START", t_start, "etl.write"), _event(RUN_A, "COMPLETE", t_end, "etl.write", [], [out]),
+            _event(RUN_B, "START", t_end, "etl.read", [out]), _event(RUN_B, "COMPLETE", t_end, "etl.read", [out])]
+
+
+def test_a_file_imported_before_it_was_hashed_is_the_same_data(lg: lineage.Lineage, tmp_path: Path) -> None:
+    data = tmp_path / "x.csv"
+    data.write_text("a\n1\n")
+    os.utime(data, (1767225600, 1767225600))  # 2026-01-01T00:00:00Z: written before the events
+    lg.import_openlineage(_write(tmp_path / "e.jsonl", _file_events(data, "2025-12-31T23:59:00Z", "2026-01-01T00:01:00Z")))
+    [seen] = [n for n in lg.nodes(kind="dataset") if n.attrs.get("openlineage", {}).get("name") == str(data)]
+    with lg.start_run("train") as r:
+        hashed = r.log_input(str(data))
+    assert hashed.id != seen.id  # (the content node, as always)
+    # the bytes hashed now are the ones the imported runs wrote and read
+    assert RID_B in {n.id for n in lg.impact(hashed.id).nodes()}
+    assert RID_A in {n.id for n in lg.trace(r.id).nodes()}
+    assert lg.verify().ok
+
+
+def test_a_file_modified_after_the_import_is_other_data(lg: lineage.Lineage, tmp_path: Path) -> None:
+    data = tmp_path / "x.csv"
+    data.write_text("a\n1\n")
+    lg.import_openlineage(_write(tmp_path / "e.jsonl", _file_events(data, "2025-12-31T23:59:00Z", "2026-01-01T00:01:00Z")))
+    data.write_text("a\n2\n")  # (now: after the events)
+    hashed = lg.log_dataset(str(data))
+    assert RID_B not in {n.id for n in lg.impact(hashed.id).nodes()}
+    assert RID_A not in {n.id for n in lg.trace(hashed.id).nodes()}
+    assert len(lg.history("x.csv").to_dict()["items"]) == 2  # still its version history

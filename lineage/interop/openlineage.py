@@ -553,6 +553,14 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
         group[:0] = [ev for ev in kept.get(run_id, ()) if _key(ev) not in {_key(e) for e in group}]
     known = _known_datasets(store) if evs else {}
     models = _exported_models(ev for group in runs.values() for ev in group)
+    # when each dataset was first named: a file known only by its path is the same
+    # data as its bytes hashed later only if it was not modified since (`tracking`)
+    seen: dict[tuple[str, str], str] = {}
+    for group in runs.values():
+        for ev in group:
+            for d in [*(ev.get("inputs") or ()), *(ev.get("outputs") or ())]:
+                key = (str(d["namespace"]), str(d["name"]))
+                seen[key] = min(seen.get(key, ev["eventTime"]), ev["eventTime"])
     generated: dict[str, str] = {}
     plans = []
     for run_id, group in runs.items():
@@ -576,7 +584,7 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
     for rid, run_id, group, final in plans:
         if batch.has(rid):
             continue
-        _add_ol_run(batch, rid, run_id, group, final, known, models, generated)
+        _add_ol_run(batch, rid, run_id, group, final, known, models, generated, seen)
     return batch.commit()
 
 
@@ -709,9 +717,14 @@ def _entity(d: Mapping[str, Any], known: Mapping[tuple[str, str], str], models: 
 
 
 def _add_entity(batch: ImportBatch, d: Mapping[str, Any], known: dict[tuple[str, str], str],
-                models: Mapping[str, Mapping[str, Any]], ours: bool) -> str:
-    """`_entity`, added to the batch unless recorded already; returns its id."""
+                models: Mapping[str, Mapping[str, Any]], ours: bool, seen: Mapping[tuple[str, str], str]) -> str:
+    """`_entity`, added to the batch unless recorded already; returns its id. A file
+    known only by its path keeps ``seen_at``, when the import's events first name it."""
     node = _entity(d, known, models, ours)
+    key = (str(d["namespace"]), str(d["name"]))
+    if key[0] == "file" and node.kind == "dataset" and "version" not in node.attrs and key in seen \
+            and node.attrs.get("source") == "openlineage":
+        node = Node(node.id, node.kind, node.name, {**node.attrs, "seen_at": seen[key]}, node.created_at)
     # (a node already recorded is left as it is: not even its name as an alias)
     if node.id not in batch.nodes and not batch.stored([node.id]):
         batch.add_node(node)
@@ -759,7 +772,7 @@ def _code_node(loc: Mapping[str, Any], ours: Any, run_id: str) -> Node | None:
 
 def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str, Any]], final: dict[str, Any],
                 known: dict[tuple[str, str], str], models: Mapping[str, Mapping[str, Any]],
-                generated: Mapping[str, str]) -> None:
+                generated: Mapping[str, str], seen: Mapping[tuple[str, str], str]) -> None:
     job = final["job"]
     start = next((e for e in group if e.get("eventType") == "START"), group[0])
     started, ended = str(start["eventTime"]), str(final["eventTime"])
@@ -821,11 +834,11 @@ def _add_ol_run(batch: ImportBatch, rid: str, run_id: str, group: list[dict[str,
         if not (isinstance(roles, list) and len(roles) == len(inputs) and all(isinstance(r, str) and r for r in roles)):
             roles = ["input"] * len(inputs)
         for d, role in zip(inputs, roles):
-            ds = _add_entity(batch, d, known, models, ours)
+            ds = _add_entity(batch, d, known, models, ours, seen)
             batch.add_edge(rid, ds, "used", role)
             producer = generated.get(ds) or next(iter(batch.store.generators(ds)), None)
             if producer and producer != rid:
                 batch.add_edge(rid, producer, "was_informed_by")
         if _wrote_outputs(final):
             for d in ev.get("outputs") or []:
-                batch.add_edge(_add_entity(batch, d, known, models, ours), rid, "was_generated_by")
+                batch.add_edge(_add_entity(batch, d, known, models, ours, seen), rid, "was_generated_by")
