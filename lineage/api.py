@@ -2219,7 +2219,7 @@ class Lineage:
         >>> counts["run"]
         4
         """
-        from .interop.openlineage import import_openlineage
+        from .interop.openlineage_import import import_openlineage
 
         return import_openlineage(self.store, source)
 
