@@ -102,9 +102,10 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
 
     A run is recorded once it has a terminal event (COMPLETE, FAIL, ABORT); a START
     with none is kept pending in the import's record, and the import that brings the
-    run's end (a producer that rotates files) takes it from there. Events our own export wrote (they carry
-    the ``lineage_ml`` facet) come back as they were: models as models, runs in their
-    experiment. Raises InvalidInputError for bad input, before anything is written."""
+    run's end (a producer that rotates files) takes it from there. Events our own
+    export wrote (they carry the ``lineage_ml`` facet) come back as they were: models
+    as models, runs in their experiment. Raises InvalidInputError for bad input,
+    before anything is written."""
     name = "<stdin>" if source == "-" else os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<stream>"
     evs = read_events(source)
     if not evs:  # (an empty file is a wrong path or a producer that wrote nothing, not "nothing new")
@@ -115,7 +116,8 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
     batch = ImportBatch(store, tool="openlineage", source=os.path.abspath(name) if os.path.exists(name) else name)
     kept = _pending_starts(store)
     for run_id, group in runs.items():  # a START an earlier file left pending joins its run
-        group[:0] = [ev for ev in kept.get(run_id, ()) if _key(ev) not in {_key(e) for e in group}]
+        here = {_key(e) for e in group}
+        group[:0] = [ev for ev in kept.get(run_id, ()) if _key(ev) not in here]
     known = _known_datasets(store) if evs else {}
     models = _exported_models(ev for group in runs.values() for ev in group)
     # when each dataset was first named: a file known only by its path is the same
@@ -137,7 +139,8 @@ def import_openlineage(store: Store, source: str | os.PathLike[str] | IO[str]) -
             # would call it crashed); kept pending in this import's record instead, so the
             # file with its COMPLETE finds when it started and what it read
             if not batch.has(rid):
-                batch.pending += [_slim(ev) for ev in group if _key(ev) not in {_key(e) for e in kept.get(run_id, ())}]
+                recorded = {_key(e) for e in kept.get(run_id, ())}
+                batch.pending += [_slim(ev) for ev in group if _key(ev) not in recorded]
             continue
         rid = make_id("run", _run_hex(run_id))
         plans.append((rid, run_id, group, final))
