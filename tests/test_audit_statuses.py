@@ -234,7 +234,7 @@ def test_markdown_carries_what_the_html_states(store: dict[str, Any]) -> None:
     card = lg.audit(model, standard="model-card").to_markdown()
     assert "Sensitive columns reaching the model" in card and "**no allowance**" in card
     evaluation = card.split("## Evaluation Data", 1)[1].split("\n## ", 1)[0]
-    assert "| test | evaluation |" in evaluation and "| train |" not in evaluation
+    assert "| test@1 of 1 | evaluation" in evaluation and "| train" not in evaluation
     sr = lg.audit(model, standard="sr11-7").to_markdown()
     section = sr.split("## Independent validation", 1)[1].split("\n## ", 1)[0]
     assert "**No independent validation recorded.**" in section

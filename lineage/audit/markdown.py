@@ -174,15 +174,67 @@ def _runs(runs: list[dict[str, Any]], label: str, d: dict[str, Any] | None = Non
     return out + ([""] if out else [])
 
 
+def version_of(x: dict[str, Any]) -> str:
+    """Which version of its name a dataset is, ``name@2 of 3``, as the HTML's `version_of`
+    says it (``—`` for a dataset with no version number)."""
+    return f"{cell(x.get('name') or 'dataset')}@{x['version']} of {x['versions']}" if x.get("version") else "—"
+
+
 def _data_table(d: dict[str, Any], role: str | None = None) -> list[str]:
-    """The datasets behind the report (only those of ``role``, when given)."""
+    """The datasets behind the report (only those of ``role``, when given): which
+    version of its name each is, where, its digest, size, shape, capture and file check."""
     files = {f["id"]: f for f in d["integrity"]["files"]}
-    return table(["Dataset", "Role", "Location", "SHA-256", "Size", "Rows × cols", "Captured", "On disk"], [
-        [cell(x["name"]), cell(x["role"]), cell(x["location"] or "in memory"), code(x["digest"]), size(x["size"]),
-         f"{num(x['rows'])} × {num(x['columns'])}",
-         f"{when(x['captured_at'])} by {cell((x.get('captured_by') or {}).get('label'))}",
+    return table(["Dataset (version)", "Role", "Location", "SHA-256", "Size", "Rows × cols", "Captured", "On disk"], [
+        [version_of(x) if x.get("version") else cell(x["name"] or "(unnamed)"),
+         cell(x["role"]) + (f" ({x['distance']} hops from the model)" if x.get("distance") else ""),
+         cell(x["location"] or "in memory") + (f" ({cell(x['format'])})" if x.get("format") else ""),
+         code(x["digest"]), size(x["size"]), f"{num(x['rows'])} × {num(x['columns'])}",
+         f"{when(x['captured_at'])} by {cell((x.get('captured_by') or {}).get('label'))} (event {x.get('event')})"
+         + _altered_mark(d, x.get("event")),
          files[x["id"]]["status"] if x["id"] in files else "not checked"]
         for x in d["data"] if role is None or x["role"] == role])
+
+
+def _computed_on(x: dict[str, Any]) -> str:
+    """The dataset a metric was computed on: name, which version of it, digest."""
+    ds = x.get("dataset")
+    if not ds:
+        return "not recorded"
+    return f"{version_of(ds) if ds.get('version') else cell(ds.get('name'))} {code(ds.get('digest') or '')}"
+
+
+def _interval(x: dict[str, Any]) -> str:
+    return f"{num(x['ci']['low'])}–{num(x['ci']['high'])}" if x.get("ci") else "n not recorded"
+
+
+def _interval_note(metrics: list[dict[str, Any]]) -> str:
+    withci = [x for x in metrics if x.get("ci")]
+    return (f"{esc(withci[0]['ci']['method'])}, 95 %" if withci
+            else "none (log metrics with `n=` to get them: `run.log_metric(key, value, dataset=, group=, n=SIZE)`)")
+
+
+def _group_table(d: dict[str, Any]) -> list[str]:
+    """Per-group results as the HTML's table: metric on which dataset version, group,
+    n, value, 95 % interval and the ratio to the best group."""
+    groups = [x for x in d["metrics"] if x.get("group")]
+    if not groups:
+        return []
+    out = ["Per-group results:", ""] + table(
+        ["Metric on dataset", "Group", "n", "Value", "95 % interval", "Ratio to best group"], [
+            [f"{cell(x['key'])} on {_computed_on(x)}", cell(x["group"]), num(x["n"]) if x.get("n") else "—",
+             num(x["value"]) + _altered_mark(d, x.get("event")), _interval(x), num(x.get("ratio_to_best"))]
+            for x in groups])
+    return out + [f"Interval: {_interval_note(groups)}. Ratio: the group's value over the best group's for the same "
+                  "metric and dataset (1 = the best group; lower-is-better metrics divided the other way).", ""]
+
+
+def _feature_table(f: dict[str, Any]) -> list[str]:
+    """The model's input columns: source column, origin and importance by each method."""
+    methods = list(f.get("methods") or [])
+    return table(["Input column", "Source column", "Origin", *(esc(m) for m in methods)], [
+        [code(r["column"]), cell(", ".join(r["sources"])) or "—", cell(", ".join(dict.fromkeys(r["origins"]))) or "—",
+         *(f"{r['importance'][m]:.4f}" if m in r["importance"] else "—" for m in methods)]
+        for r in f["inputs"]]) if f.get("inputs") else []
 
 
 def _serving(d: dict[str, Any]) -> list[str]:
@@ -191,8 +243,11 @@ def _serving(d: dict[str, Any]) -> list[str]:
     m = d["model"]
     f, labels, name_labels = m.get("features") or {}, m.get("labels") or [], m.get("name_labels") or {}
     held = ", ".join(f"{esc(k)} → version {v}" for k, v in sorted(name_labels.items()))
+    label_altered = [e for e in m.get("label_events") or [] if e in d["integrity"]["facts"]["failed"]]
     rows = [["Labels", (esc(", ".join(labels)) if labels else "none held by this version")
-             + (f" (of {esc(m['name'])}: {held})" if held else "")]]
+             + (f" (of {esc(m['name'])}: {held})" if held else "")
+             + (f" **(a label change behind this was altered after it was written, ledger event "
+                f"{', '.join(map(str, label_altered))})**" if label_altered else "")]]
     for i, u in enumerate(m.get("unlabelled_serving") or []):
         who = "this version" if u.get("this") else f"version {u['version']} of {esc(m['name'])}"
         last = f", the last at {when(u['last_prediction_at'])}" if u.get("last_prediction_at") else ""
@@ -201,7 +256,8 @@ def _serving(d: dict[str, Any]) -> list[str]:
     if m.get("selection"):
         rows.append(["Chosen", cell(m["selection"])])
     if "n_inputs" in f:
-        rows.append(["Inputs", f"{f['n_inputs']} input columns; the final estimator sees {f['n_features']} features"])
+        rows.append(["Inputs", f"{f['n_inputs']} input columns; the final estimator sees {f['n_features']} features"
+                     + (f"; importance by {esc(', '.join(f['methods']))}" if f.get("methods") else "")])
     out = ["## Serving state and inputs", ""] + table(["", ""], rows)
     if f.get("error"):
         out += [f"The feature map could not be read: {esc(f['error'])}.", ""]
@@ -216,7 +272,7 @@ def _serving(d: dict[str, Any]) -> list[str]:
             for s in f["sensitive"]])
     elif "inputs" in f:
         out += ["No column marked sensitive reaches this model's inputs.", ""]
-    return out
+    return out + _feature_table(f)
 
 
 def _validation(d: dict[str, Any]) -> list[str]:
@@ -235,6 +291,15 @@ def _validation(d: dict[str, Any]) -> list[str]:
         ["Findings", cell(v["findings"])], ["Outcome", cell(v["outcome"])],
         ["Recorded", f"by {cell(v['recorded_by'])} at {when(v['at'])} (ledger event {v['event']})"
                      + _altered_mark(d, v.get("event"))]])
+
+
+def _validation_line(v: dict[str, Any] | None) -> str:
+    """The identity table's one-line validation, as the HTML's: who, when, outcome, independence."""
+    if not v:
+        return "**none recorded** (a `validation` annotation: validator, date, scope, findings, outcome)"
+    return (cell(v.get("validator")) + (f", {cell(v['date'])}" if v.get("date") else "")
+            + (f": {cell(v['outcome'])}" if v.get("outcome") else "")
+            + (" (independent)" if v.get("independent") else " (**not independent of the author**)"))
 
 
 def _text(v: Any) -> str:
@@ -261,20 +326,25 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
             ["Name", cell(m["name"])], ["Version", f"{m['version']} of {m['versions']}"],
             ["Parent version", f"{cell(prev['name'])} {code(prev['id'])}" if prev else "none (first version)"],
             ["Owner", cell((m.get("owner") or {}).get("label"))], ["Recorded", f"{when(m['created_at'])} (event {m['event']})"],
-            ["Evaluated", when(m.get("evaluated_at"))], ["Class", cell(m["class"])],
+            ["Metrics logged", f"{when(m.get('evaluated_at'))} (by the training run: not a validation)"],
+            ["Validation", _validation_line(m.get("validation"))], ["Class", cell(m["class"])],
             *([["Steps", f"{_chain(m['steps'])}; final estimator {cell(short_class(m.get('final_estimator')))}"]]
               if m.get("steps") else []),
-            ["Artifact", f"{code(m['artifact'] or '—')} ({size(m['size'])})"],
+            ["Artifact", f"{code(m['artifact'] or '—')} ({size(m['size'])}, {cell(m.get('serializer') or 'unknown serializer')})"],
+            *([["Classes", cell(", ".join(map(_text, m["classes"])))]] if m.get("classes") else []),
+            *([["Features", str(m["n_features"])]] if m.get("n_features") else []),
         ])
     if key == "training_data" and d["data"]:
         return _data_table(d)
     if key == "data_preparation":
         return _runs(d["preparation"], "Preparation", d) + _runs(d["training_runs"], "Training", d)
     if key == "representativeness":
-        groups = [x for x in d["metrics"] if x.get("group")]
-        return table(["Group", "Metric", "Value", "Dataset"], [
-            [cell(x["group"]), cell(x["key"]), num(x["value"]), cell((x.get("dataset") or {}).get("name"))] for x in groups
-        ]) if groups else []
+        out = _group_table(d)
+        for ds in d["data"]:
+            if ds["role"] == "training" and ds.get("column_names"):
+                out += [f"Composition of {version_of(ds)}: {num(ds['rows'])} rows; {ds['columns']} columns: "
+                        f"{cell(', '.join(ds['column_names']))}.", ""]
+        return out
     if key == "code_version" and d["code"]:
         return table(["Code", "Commit", "Branch", "Working tree"], [
             [f"{cell(c['name'])} {code(c['id'])}", code(c["commit"] or "—"), cell(c["branch"]),
@@ -307,10 +377,15 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
                          [[str(n), cell(x["feature"]), num(x["importance"])] for n, x in enumerate(d["feature_importance"][:20], 1)])
         return out
     if key == "evaluation" and d["metrics"]:
-        return table(["Metric", "Value", "Group", "Computed on", "Recorded"], [
-            [cell(x["key"]), num(x["value"]), cell(x["group"] or "all"),
-             f"{cell((x.get('dataset') or {}).get('name'))} {code((x.get('dataset') or {}).get('digest') or '')}",
+        out = table(["Metric", "Value (95 % interval)", "Group", "Computed on", "Recorded"], [
+            [cell(x["key"]) + (f" (step {x['step']})" if x.get("step") else ""),
+             num(x["value"]) + (f" ({_interval(x)})" if x.get("ci") else "") + _altered_mark(d, x.get("event")),
+             cell(x["group"] or "all") + (f", n={num(x['n'])}" if x.get("n") else ""), _computed_on(x),
              f"{when(x['at'])} (event {x['event']})"] for x in d["metrics"]])
+        return out + ["Decision thresholds: recorded with predictions as their decision rule "
+                      "(`log_predictions(decision=...)`)" + ("" if d["annotations"].get("evaluation") else
+                                                              "; state the evaluation thresholds in an `evaluation` annotation")
+                      + f". Intervals: {_interval_note(d['metrics'])}.", ""]
     if key == "accountability":
         out = table(["When", "Step", "Who", "Event"], [
             [when(s["at"]), cell(s["step"]) + (f" ({cell(s['status'])})" if s.get("status") else ""), cell(s["who"]),

@@ -1,0 +1,140 @@
+"""The Markdown report states the facts the HTML report states (docs/audit.md: the same
+content without the pictures). A reviewer reading only `-o report.md` found no dataset
+versions, no per-group n or intervals and no input-column table in a model's report, no
+model version or labels-at-the-time in a decision record, and no labels or serving
+table in the inventory. Each test reads the facts from the JSON document the three
+formats share and looks for every one of them in the Markdown, so a fact added to the
+JSON later without a Markdown rendering shows up here rather than in an audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+import lineage
+from lineage.audit.html import num
+from lineage.audit.markdown import cell, code
+from lineage.cli import cli
+
+
+def _applications(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    income = rng.normal(40_000, 10_000, n).round(-2)
+    debt = rng.gamma(2.0, 6_000, n).round(-2)
+    frame = pd.DataFrame({"age": rng.integers(18, 80, n), "sex": rng.choice(["f", "m"], n),
+                          "income": income, "debt": debt})
+    frame["default"] = (rng.random(n) < 1 / (1 + np.exp(-(3 * debt / income - 1)))).astype(int)
+    return frame
+
+
+def _pipeline() -> Pipeline:
+    pre = ColumnTransformer([("num", StandardScaler(), ["age", "income", "debt"]), ("cat", OneHotEncoder(), ["sex"])])
+    return Pipeline([("pre", pre), ("clf", LogisticRegression(max_iter=500))])
+
+
+@pytest.fixture
+def credit(tmp_path: Path) -> dict[str, Any]:
+    """The credit-risk story in small (examples/credit_risk.py): raw data cleaned into
+    two versions of `applications`, a model `risk` trained on each and evaluated on
+    `test` per group with group sizes, v1 serving while unlabelled and later labelled
+    staging, v2 in production serving requests."""
+    data = tmp_path / "data"
+    data.mkdir()
+    db = tmp_path / ".lineage" / "lineage.db"
+    lg = lineage.open(db)
+    _applications(120, seed=1).to_csv(data / "test.csv", index=False)
+    test = lg.log_dataset(data / "test.csv", name="test")
+    held = pd.read_csv(data / "test.csv")
+    X_test, y_test = held.drop(columns="default"), held["default"]
+    raw = pd.DataFrame()
+    models = []
+    for seed in (2, 3):  # a second batch: raw@2, applications@2, risk@2
+        raw = pd.concat([raw, _applications(150, seed=seed)], ignore_index=True)
+        raw.to_csv(data / "raw.csv", index=False)
+        raw_node = lg.log_dataset(data / "raw.csv", name="raw")
+        lg.mark_sensitive(raw_node, ["sex"])
+        with lg.start_run("prepare") as run:
+            run.log_input(raw_node)
+            raw[raw["income"] >= 10_000].to_csv(data / "applications.csv", index=False)
+            apps = run.log_output(data / "applications.csv", name="applications")
+        train = pd.read_csv(data / "applications.csv")
+        with lg.start_run("train_risk") as run:
+            run.log_input(apps)
+            clf = _pipeline().fit(train.drop(columns="default"), train["default"])
+            run.log_metric("accuracy", clf.score(X_test, y_test), dataset=test)
+            for sex in ("f", "m"):
+                mask = (X_test["sex"] == sex).to_numpy()
+                run.log_metric("accuracy", clf.score(X_test[mask], y_test[mask]), dataset=test, group=f"sex={sex}",
+                               n=int(mask.sum()))
+            run.log_metric("recall", 0.5, dataset=test, group="age>60")  # no n: no interval, said so
+            models.append((clf, run.log_model(clf, "risk")))
+    new = _applications(6, seed=4).drop(columns="default")
+    (clf1, v1), (clf2, v2) = models
+    lg.log_predictions(v1, new[:2], clf1.predict(new[:2]), request_ids=["early-0", "early-1"])  # no label yet
+    lg.promote(v1, "staging")
+    lg.promote(v2, "production", reason="approved")
+    lg.log_predictions(v2, new, clf2.predict(new), scores=clf2.predict_proba(new)[:, 1],
+                       request_ids=[f"req-{i}" for i in range(len(new))])
+    return {"lg": lg, "db": db, "v1": v1, "v2": v2, "tmp": tmp_path}
+
+
+def _version(ds: dict[str, Any]) -> str:
+    return f"{cell(ds['name'])}@{ds['version']} of {ds['versions']}"
+
+
+def _lines_with(md: str, *parts: str) -> list[str]:
+    return [line for line in md.splitlines() if all(p in line for p in parts)]
+
+
+def _model_report(credit: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """`lineage audit risk -o report.md` (the production version), and the JSON
+    document of the same report."""
+    out = credit["tmp"] / "report.md"
+    res = CliRunner().invoke(cli, ["--db", str(credit["db"]), "audit", "risk", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    return out.read_text(encoding="utf-8"), credit["lg"].audit(credit["v2"]).to_dict()
+
+
+def test_a_model_report_in_markdown_says_which_version_of_each_dataset_it_used(credit: dict[str, Any]) -> None:
+    md, d = _model_report(credit)
+    assert any(x["versions"] > 1 for x in d["data"])  # (else "@1 of 1" would prove little)
+    for ds in d["data"]:  # every dataset: which version of its name, and its digest, on one row
+        assert _lines_with(md, _version(ds), code(ds["digest"])), ds["name"]
+    for x in d["metrics"]:  # every metric: the dataset version it was computed on
+        assert _lines_with(md, cell(x["key"]), num(x["value"]), _version(x["dataset"]), code(x["dataset"]["digest"])), x
+
+
+def test_a_model_report_in_markdown_gives_each_group_result_its_n_and_interval(credit: dict[str, Any]) -> None:
+    md, d = _model_report(credit)
+    withci = [x for x in d["metrics"] if x.get("ci")]
+    assert withci and any(x.get("group") and not x.get("n") for x in d["metrics"])
+    for x in d["metrics"]:  # the evaluation table: value, group and n, interval
+        row = [f"{num(x['value'])}", f"{cell(x['group'])}, n={num(x['n'])}" if x.get("n") else cell(x["group"] or "all")]
+        row += [f"({num(x['ci']['low'])}–{num(x['ci']['high'])})"] if x.get("ci") else []
+        assert _lines_with(md, cell(x["key"]), *row), x
+    groups = md.split("Per-group results:", 1)[1].split("\n\n", 2)[1]
+    for x in (x for x in d["metrics"] if x.get("group")):  # the per-group table: n, interval, ratio to the best group
+        interval = f"{num(x['ci']['low'])}–{num(x['ci']['high'])}" if x.get("ci") else "n not recorded"
+        assert _lines_with(groups, f"| {cell(x['group'])} | {num(x['n']) if x.get('n') else '—'} | {num(x['value'])} | "
+                                   f"{interval} | {num(x['ratio_to_best'])} |"), x
+    assert withci[0]["ci"]["method"] in md
+
+
+def test_a_model_report_in_markdown_lists_the_input_columns_with_source_origin_and_importance(
+        credit: dict[str, Any]) -> None:
+    md, d = _model_report(credit)
+    f = d["model"]["features"]
+    assert f["inputs"] and f["methods"]
+    assert f"importance by {cell(', '.join(f['methods']))}" in md
+    for r in f["inputs"]:  # the input-column table: source column, origin, importance by each method
+        assert _lines_with(md, code(r["column"]), cell(", ".join(r["sources"])), cell(", ".join(dict.fromkeys(r["origins"]))),
+                           *(f"{r['importance'][m]:.4f}" for m in f["methods"])), r
