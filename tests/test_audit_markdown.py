@@ -138,3 +138,23 @@ def test_a_model_report_in_markdown_lists_the_input_columns_with_source_origin_a
     for r in f["inputs"]:  # the input-column table: source column, origin, importance by each method
         assert _lines_with(md, code(r["column"]), cell(", ".join(r["sources"])), cell(", ".join(dict.fromkeys(r["origins"]))),
                            *(f"{r['importance'][m]:.4f}" for m in f["methods"])), r
+
+
+def test_a_decision_record_in_markdown_names_the_model_version_and_the_labels_held_then(credit: dict[str, Any]) -> None:
+    lg, tmp = credit["lg"], credit["tmp"]
+    for request in ("req-0", "early-0"):
+        out = tmp / f"{request}.md"
+        res = CliRunner().invoke(cli, ["--db", str(credit["db"]), "audit", f"request:{request}", "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        decision = out.read_text(encoding="utf-8").split("## The decision", 1)[1].split("\n## ", 1)[0]
+        d = lg.audit(f"request:{request}").to_dict()
+        m, held = d["model"], d["prediction"]["labels_at_prediction"]
+        assert f"**{cell(m['name'])}** version {m['version']} of {m['versions']}" in decision
+        assert code("sha256:" + m["digest"]) in decision
+        assert held is not None
+        said = _lines_with(decision, "labels it held when this prediction was made")
+        assert said and all(cell(label) in said[0] for label in held)
+        assert held or "**none**" in said[0]
+    # the two predictions differ in what they show: v2 in production, v1 before any label
+    assert lg.audit("request:req-0").to_dict()["prediction"]["labels_at_prediction"] == ["production"]
+    assert lg.audit("request:early-0").to_dict()["prediction"]["labels_at_prediction"] == []

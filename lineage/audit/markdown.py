@@ -533,10 +533,19 @@ def _decision(d: dict[str, Any]) -> list[str]:
     """The decision record's core in Markdown: outcome, rule, reasons, inputs."""
     dec = d.get("decision") or {}
     out = ["## The decision", ""]
-    out += [f"- Output: {code(json_text(dec.get('output')))}; score: {dec.get('score')}",
+    out += [f"- Output: {code(json_text(dec.get('output')))}; score: {'—' if dec.get('score') is None else dec['score']}",
             f"- Rule: {esc(', '.join(f'{k}={v}' for k, v in (dec.get('rule') or {}).items())) or esc(dec.get('rule_note') or '')}"]
     if dec.get("outcome"):
         out.append(f"- Outcome: {esc(dec['outcome'])}")
+    p, m = d.get("prediction") or {}, d["model"]
+    files = {f["id"]: f for f in d["integrity"]["files"]}
+    out += [f"- Made at: {when(p.get('created_at'))}, ledger event {p.get('event')}"
+            + (f", logged by {esc(p['logged_by'])}" if p.get("logged_by") else ""),
+            f"- Model: **{esc(m['name'])}** version {m['version']} of {m['versions']} {code('sha256:' + str(m['digest']))} "
+            f"(model file {files[m['id']]['status'] if m['id'] in files else 'not checked'})"]
+    held = p.get("labels_at_prediction")
+    if held is not None:  # (None: the store cannot say; [] : it held none, which is itself a finding)
+        out.append(f"- Label then: labels it held when this prediction was made: {esc(', '.join(held)) if held else '**none**'}")
     out += ["", "## Reasons", ""]
     if dec.get("reasons"):
         out += [f"Method: {esc(dec['method'])}. Baseline: {esc(dec['baseline_source'])}.", ""]
