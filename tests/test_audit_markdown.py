@@ -158,3 +158,29 @@ def test_a_decision_record_in_markdown_names_the_model_version_and_the_labels_he
     # the two predictions differ in what they show: v2 in production, v1 before any label
     assert lg.audit("request:req-0").to_dict()["prediction"]["labels_at_prediction"] == ["production"]
     assert lg.audit("request:early-0").to_dict()["prediction"]["labels_at_prediction"] == []
+
+
+def test_the_inventory_in_markdown_states_labels_serving_and_flags(credit: dict[str, Any]) -> None:
+    lg, tmp = credit["lg"], credit["tmp"]
+    out = tmp / "inv.md"
+    res = CliRunner().invoke(cli, ["--db", str(credit["db"]), "audit", "--inventory", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    md = out.read_text(encoding="utf-8")
+    d = lg.inventory().to_dict()
+    (item,) = d["items"]
+    assert item["labels"] and item["flags"] and item["serving"]
+    for label, version in item["labels"].items():
+        assert f"{cell(label)} → v{version}" in md
+    assert cell(item["selected"]) in md
+    from lineage.render.tables import flag_lines
+
+    for line in flag_lines(item["flags"]):
+        assert f"**{cell(line)}**" in md
+    serving = md.split("## Serving", 1)[1]
+    for r in item["serving"]:
+        if r["labels"] or r["predictions"]:
+            assert _lines_with(serving, f"| v{r['version']} |", code(r["id"][:len("model:") + 16]),
+                               f"| {cell(', '.join(r['labels'])) or 'none'} |", f"| {num(r['predictions'])} |"), r
+            if r["unlabelled_predictions"]:
+                assert _lines_with(serving, f"| v{r['version']} |", f"**{num(r['unlabelled_predictions'])}**")
+    assert "hold no label and served no prediction" not in md  # both versions served: none left out

@@ -17,7 +17,7 @@ from .html import num, plural, size, when
 from .steps import short_class, step_tree
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .report import AuditReport, Inventory
+    from .report import AuditReport
 
 # `[` `]` escaped means no link or image can form, so `(` `)` `!` may stay readable
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -499,34 +499,6 @@ def render_report(report: AuditReport) -> str:
                     out += ["Evidence: " + ", ".join(code(e) for e in i["evidence"][:24]), ""]
     out += ["## Notes", ""] + [f"- {esc(n)}" for n in d["report"]["notes"]] + [""]
     return "\n".join(out).rstrip() + "\n"
-
-
-def render_inventory(inventory: Inventory) -> str:
-    from ..render.tables import flag_lines  # (the flags read as in the table and the page)
-
-    d = inventory.to_dict()
-    out: list[str] = []
-    bad = [i for i in d["items"] if not i["integrity_ok"]]
-    if not d["chain"]["ok"] or bad:
-        out += ["**INTEGRITY CHECK FAILED.**", ""]
-        if not d["chain"]["ok"]:
-            out.append(f"- the hash chain does not verify (first bad event {d['chain']['first_bad']})")
-        out += [f"- model {esc(i['name'])} {code(i['id'])}: {cell(i['problems'][0] if i['problems'] else 'failed')}" for i in bad]
-        out.append("")
-    out += ["# Model inventory", "",
-            f"Generated {when(d['report']['generated_at'])} by {esc(d['report']['generator'])} · ledger head "
-            f"`{d['head']['hash']}` ({d['head']['events']} events)", ""]
-    out += table(["Model", "Owner", "Training data", "Status", "Predictions", "Recorded / needs a person / missing", "Integrity"], [
-        [f"**{cell(i['name'])}** v{i['version']}/{i['versions']} {code(_short(i['id'], 16))}"
-         + "".join(f" · {cell(line)}" for line in flag_lines(i.get("flags") or [])), cell(i["owner"]),
-         ", ".join(cell(x["name"] or _short(x["id"])) for x in i["training_data"]) or "none recorded", cell(i["status"]),
-         num(i["predictions"]),
-         f"{i['completeness']['recorded']} / {i['completeness']['needs a person']} / {i['completeness']['missing']}"
-         + (f" (missing: {', '.join(i['missing'])})" if i["missing"] else ""),
-         "intact" if i["integrity_ok"] else "**FAILED**"]
-        for i in d["items"]])
-    return "\n".join(out).rstrip() + "\n"
-
 
 
 def _decision(d: dict[str, Any]) -> list[str]:

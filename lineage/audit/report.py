@@ -473,7 +473,7 @@ class Inventory:
         return render_inventory(self)
 
     def to_markdown(self) -> str:
-        from .markdown import render_inventory
+        from .inventory_markdown import render_inventory
 
         return render_inventory(self)
 
