@@ -83,12 +83,20 @@ def credit(tmp_path: Path) -> dict[str, Any]:
     lg.promote(v1, "staging")
     lg.promote(v2, "production", reason="approved")
     lg.log_predictions(v2, new, clf2.predict(new), scores=clf2.predict_proba(new)[:, 1],
-                       request_ids=[f"req-{i}" for i in range(len(new))])
+                       request_ids=[f"req-{i}" for i in range(len(new))], keep_inputs=True, decision={"threshold": 0.5})
+    with lg.start_run("monitor", tags={"team": "risk"}) as run:  # a later run that used the production model
+        run.log_input(v2)
     return {"lg": lg, "db": db, "v1": v1, "v2": v2, "tmp": tmp_path}
 
 
 def _version(ds: dict[str, Any]) -> str:
     return f"{cell(ds['name'])}@{ds['version']} of {ds['versions']}"
+
+
+def _abbrev(node_id: str) -> str:
+    """An id as the report abbreviates it: ``kind:`` and the first 12 hex digits."""
+    kind, _, digits = node_id.partition(":")
+    return f"{kind}:{digits[:12]}"
 
 
 def _lines_with(md: str, *parts: str) -> list[str]:
@@ -184,3 +192,36 @@ def test_the_inventory_in_markdown_states_labels_serving_and_flags(credit: dict[
             if r["unlabelled_predictions"]:
                 assert _lines_with(serving, f"| v{r['version']} |", f"**{num(r['unlabelled_predictions'])}**")
     assert "hold no label and served no prediction" not in md  # both versions served: none left out
+
+
+def test_a_model_report_in_markdown_states_runs_code_prediction_batches_and_later_runs(credit: dict[str, Any]) -> None:
+    """The rest of what the HTML states about how the model came to be and what used
+    it: each run's experiment, command and duration; each code version's users; who
+    logged each batch of predictions; the runs that used the model afterwards."""
+    md, d = _model_report(credit)
+    assert d["later_runs"] and d["predictions"]["loggers"] and d["code"]
+    for r in d["preparation"] + d["training_runs"]:
+        (head,) = _lines_with(md, f"{code(r['id'])}, {cell(r['status'])}")
+        assert f"({num(r['duration_s'])} s)" in head
+        block = md.split(head, 1)[1].split("\n- ", 1)[0]
+        assert f"experiment: {cell(r['experiment'])}" in block and f"command: {cell(' '.join(r['command']))}" in block
+    for c in d["code"]:
+        (row,) = _lines_with(md, code(c["id"]), "|")
+        assert all(code(_abbrev(u)) in row for u in c["used_by"])
+    for x in d["predictions"]["loggers"]:
+        assert f"event {x['event']} by {cell(x['who'])}" in md
+    for r in d["later_runs"]:
+        assert _lines_with(md, cell(r["name"]), code(_abbrev(r["id"]))), r
+
+
+def test_a_decision_record_in_markdown_gives_each_reason_its_baseline(credit: dict[str, Any]) -> None:
+    lg, tmp = credit["lg"], credit["tmp"]
+    md = lg.audit("request:req-1").write(tmp / "d.md").read_text(encoding="utf-8")
+    d = lg.audit("request:req-1").to_dict()
+    dec = d["decision"]
+    assert dec["reasons"] and dec["inputs"]
+    assert f"(score there {num(dec['score_at_baseline'])})" in md
+    for r in dec["reasons"][:10]:
+        assert _lines_with(md, code(r["feature"]), f"| {num(r['baseline'])} |", f"{r['contribution']:+.4g}"), r
+    assert f"Input digest (SHA-256): {code(d['prediction']['input_digest'])}; values kept in ledger event " \
+           f"{dec['inputs_event']}" in md

@@ -159,10 +159,17 @@ def _runs(runs: list[dict[str, Any]], label: str, d: dict[str, Any] | None = Non
     out = []
     for r in runs:
         agent = (r.get("agent") or {}).get("label")
+        took = f" ({num(r['duration_s'])} s)" if r.get("duration_s") is not None else ""
         out.append(f"- **{label}: {esc(r['name'] or r['id'])}** {code(r['id'])}, {esc(r['status'])}; by {esc(agent)}, "
-                   f"{when(r['started_at'])} to {when(r['ended_at'])}")
+                   f"{when(r['started_at'])} to {when(r['ended_at'])}{took}")
         if r.get("noticed_by"):
             out.append(f"  - crash noticed by {esc(r['noticed_by'])}")
+        if r.get("error"):
+            out.append(f"  - error: {cell(r['error'])}")
+        if r.get("experiment"):
+            out.append(f"  - experiment: {cell(r['experiment'])}")
+        if r.get("command"):
+            out.append(f"  - command: {cell(' '.join(map(str, r['command'])))}")
         out.append(f"  - code: {', '.join(code(_short(c, 16)) for c in r['code']) or 'not recorded'}")
         out.append("  - read: " + (", ".join(f"{esc(x['name'] or _short(x['id']))} ({esc(x['role'] or x['kind'])})"
                                               for x in r["inputs"]) or "nothing recorded"))
@@ -346,9 +353,12 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
                         f"{cell(', '.join(ds['column_names']))}.", ""]
         return out
     if key == "code_version" and d["code"]:
-        return table(["Code", "Commit", "Branch", "Working tree"], [
-            [f"{cell(c['name'])} {code(c['id'])}", code(c["commit"] or "—"), cell(c["branch"]),
-             ("uncommitted changes" if c["dirty"] else "clean") if c["commit"] else "script hashed outside git"]
+        return table(["Code", "Commit", "Branch / repository", "Working tree", "Used by"], [
+            [f"{cell(c['name'])} {code(c['id'])}", code(c["commit"] or "—"),
+             cell(c["branch"]) + (f" ({cell(c['repo'])})" if c.get("repo") else ""),
+             (f"uncommitted changes (diff digest {code(c.get('diff_digest') or '—')})" if c["dirty"] else "clean")
+             if c["commit"] else "script hashed outside git",
+             ", ".join(code(_short(u)) for u in c.get("used_by") or [])]
             for c in d["code"]])
     if key in ("third_party_components", "environment"):
         out = []
@@ -388,7 +398,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
                       + f". Intervals: {_interval_note(d['metrics'])}.", ""]
     if key == "accountability":
         out = table(["When", "Step", "Who", "Event"], [
-            [when(s["at"]), cell(s["step"]) + (f" ({cell(s['status'])})" if s.get("status") else ""), cell(s["who"]),
+            [when(s["at"]) + (f" to {when(s['ended_at'])}" if s.get("ended_at") else ""), cell(s["step"]) + (f" ({cell(s['status'])})" if s.get("status") else ""), cell(s["who"]),
              str(s["event"])] for s in d["accountability"]])
         s = d["annotations"].get("sign_off")
         out += ([f"**Signed off** by {esc(s['author'])} at {when(s['at'])} (event {s['event']}):", ""] + quote(s["text"]) + [""]
@@ -400,15 +410,22 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
         if d["changes"]["items"]:
             out += table(["Aspect", "What", "Previous", "This version"],
                          [[cell(c["aspect"]), cell(c["key"]), cell(c["a"]), cell(c["b"])] for c in d["changes"]["items"]])
+        elif not d["changes"].get("error"):
+            out += ["No recorded difference in data, code, parameters, environment or metrics.", ""]
         return out
     if key == "prediction_log" and d["predictions"]["count"]:
         p = d["predictions"]
+        by = "".join(f"; event {x['event']} by {esc(x['who'])} at {when(x['at'])}" for x in p.get("loggers", [])[:5])
         return [f"{p['count']} predictions from {when(p['first_at'])} to {when(p['last_at'])}, in {len(p['events'])} "
-                "ledger event(s); each records time, model, input digest, output, score and request id.", ""]
+                f"ledger event(s){by}; each records time, model id and digest, SHA-256 of the input row, output, score "
+                "and request id.", ""]
     if key == "retention":
         r = d["retention"]
         return [f"Store holds records since {when(r['store_since'])} ({r['store_days']} days); "
                 f"prediction log spans {r['log_days'] if r['log_days'] is not None else '—'} days. {esc(r['policy'])}.", ""]
+    if key == "monitoring" and d.get("later_runs"):
+        return ["Later runs that used this model:", ""] + [
+            f"- {esc(r['name'] or r['id'])} {code(_short(r['id']))}, {when(r['created_at'])}" for r in d["later_runs"]] + [""]
     if key == "impact" and d["impact"].get("counts"):
         return table(["Derived from this model", "Count"], [[cell(k), num(n)] for k, n in sorted(d["impact"]["counts"].items())])
     return []
@@ -491,12 +508,15 @@ def render_report(report: AuditReport) -> str:
                     out += [esc(i["summary"]) + ".", ""]
                 if i["annotation"]:
                     a = i["annotation"]
-                    out += quote(a["text"]) + [f"> — {esc(a['author'])}, {when(a['at'])} (event {a['event']})", ""]
+                    by = f", recorded by {esc(a['recorded_by'])}" if a.get("recorded_by") not in (None, a["author"]) else ""
+                    out += quote(a["text"]) + [f"> — {esc(a['author'])}{by}, {when(a['at'])} (event {a['event']})"
+                                               + _altered_mark(d, a.get("event")), ""]
                 if i["status"] == MISSING:
                     out += [f"**Not recorded.** `lineage annotate {_short(m['id'], 16)} --field {i['key']} --text \"…\"`", ""]
                 out += _detail(i["key"], d)
                 if i["evidence"]:
-                    out += ["Evidence: " + ", ".join(code(e) for e in i["evidence"][:24]), ""]
+                    more = f" … and {len(i['evidence']) - 24} more" if len(i["evidence"]) > 24 else ""
+                    out += ["Evidence: " + ", ".join(code(e) for e in i["evidence"][:24]) + more, ""]
     out += ["## Notes", ""] + [f"- {esc(n)}" for n in d["report"]["notes"]] + [""]
     return "\n".join(out).rstrip() + "\n"
 
@@ -520,17 +540,23 @@ def _decision(d: dict[str, Any]) -> list[str]:
         out.append(f"- Label then: labels it held when this prediction was made: {esc(', '.join(held)) if held else '**none**'}")
     out += ["", "## Reasons", ""]
     if dec.get("reasons"):
-        out += [f"Method: {esc(dec['method'])}. Baseline: {esc(dec['baseline_source'])}.", ""]
-        out += table(["#", "Feature", "Value", "Contribution"],
-                     [[str(n), code(r["feature"]), esc(str(r.get("value"))), f"{r['contribution']:+.4g}"]
+        at_base = f" (score there {num(dec['score_at_baseline'])})" if dec.get("score_at_baseline") is not None else ""
+        out += [f"Method: {esc(dec['method'])}. Baseline: {esc(dec['baseline_source'])}{at_base}. Positive contributions "
+                "push the score up, negative ones down.", ""]
+        out += table(["#", "Feature", "Value", "Baseline", "Contribution"],
+                     [[str(n), code(r["feature"]), esc(str(r.get("value"))), num(r.get("baseline")), f"{r['contribution']:+.4g}"]
                       for n, r in enumerate(dec["reasons"][:10], 1)])
+        if len(dec["reasons"]) > 10:
+            out += [f"{len(dec['reasons']) - 10} more features with smaller effects are in the JSON record.", ""]
     else:
         out += [esc(dec.get("reasons_note") or "No reasons available."), ""]
     out += ["## Inputs", ""]
     if dec.get("inputs"):
         out += table(["Feature", "Value"], [[code(k), esc(str(v))] for k, v in sorted(dec["inputs"].items())])
+        out += [f"Input digest (SHA-256): {code(p.get('input_digest') or '—')}; values kept in ledger event "
+                f"{dec.get('inputs_event')}.", ""]
     else:
-        out += [esc(dec.get("inputs_note") or ""), ""]
+        out += [f"{esc(dec.get('inputs_note') or '')}. Input digest (SHA-256): {code(p.get('input_digest') or 'not recorded')}.", ""]
     return out
 
 
