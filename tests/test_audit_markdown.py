@@ -8,6 +8,7 @@ JSON later without a Markdown rendering shows up here rather than in an audit.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,17 @@ def test_a_decision_record_in_markdown_gives_each_reason_its_baseline(credit: di
         assert _lines_with(md, code(r["feature"]), f"| {num(r['baseline'])} |", f"{r['contribution']:+.4g}"), r
     assert f"Input digest (SHA-256): {code(d['prediction']['input_digest'])}; values kept in ledger event " \
            f"{dec['inputs_event']}" in md
+
+
+def test_a_model_report_in_markdown_shows_every_parameter_value_as_the_html_does_and_names_its_store(
+        credit: dict[str, Any]) -> None:
+    """A parameter set to None read "—", this report's mark for "not recorded"; the
+    HTML says null. And the HTML's masthead names the store the report was read from."""
+    md, d = _model_report(credit)
+    hp = d["hyperparameters"]
+    assert any(v is None for v in hp["model"].values())
+    for source, params in (("final estimator", hp["model"]), ("run", hp["run"])):
+        for k, v in params.items():
+            shown = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+            assert _lines_with(md, f"| {cell(k)} | {source}", f"| {cell(shown)} |"), (k, v)
+    assert f"from {code(d['report']['store'])}" in md.split("\n## ", 1)[0]

@@ -176,7 +176,7 @@ def _runs(runs: list[dict[str, Any]], label: str, d: dict[str, Any] | None = Non
         out.append("  - wrote: " + (", ".join(f"{esc(x['name'] or _short(x['id']))} ({esc(x['kind'])})"
                                                for x in r["outputs"]) or "nothing recorded"))
         events = r.get("param_events", {})
-        out.append("  - parameters: " + (", ".join(f"{esc(k)}={esc(v)}" + (_altered_mark(d, events.get(k)) if d else "")
+        out.append("  - parameters: " + (", ".join(f"{esc(k)}={esc(_text(v))}" + (_altered_mark(d, events.get(k)) if d else "")
                                                    for k, v in sorted(r["params"].items())) or "none"))
     return out + ([""] if out else [])
 
@@ -365,15 +365,16 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
         for e in d["environments"]:
             if key == "environment":
                 out += [f"Python {esc(e['python'])} ({esc(e['implementation'])}) on {esc(e['platform'])}, "
-                        f"{esc(e['machine'])}; environment {code(e['id'])} with {e['packages_total']} packages.", ""]
+                        f"{esc(e['machine'])} (architecture only: CPU and GPU models are not recorded); environment "
+                        f"{code(e['id'])} with {e['packages_total']} packages.", ""]
             out += table(["Library", "Version"], [[cell(k), cell(v)] for k, v in e["key_packages"].items()])
         return out
     if key == "hyperparameters":
         hp = d["hyperparameters"]
         source = f"final estimator ({cell(short_class(m.get('final_estimator')))})" if m.get("steps") else "estimator"
         out = table(["Parameter", "Source", "Value"],
-                    [[cell(k), source, cell(v)] for k, v in sorted(hp["model"].items())]
-                    + [[cell(k), "run", cell(v) + _altered_mark(d, hp.get("run_events", {}).get(k))]
+                    [[cell(k), source, cell(_text(v))] for k, v in sorted(hp["model"].items())]
+                    + [[cell(k), "run", cell(_text(v)) + _altered_mark(d, hp.get("run_events", {}).get(k))]
                        for k, v in sorted(hp["run"].items())])
         if m.get("steps"):
             out += [f"Steps and their own parameters ({sum(1 for x in m['steps'] if x['depth'])}):", ""]
@@ -384,7 +385,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
         if d["feature_importance"]:
             out += [f"Feature importance (from {esc(m.get('importance_source'))}), top 20 of {len(d['feature_importance'])}:", ""]
             out += table(["Rank", "Feature", "Importance"],
-                         [[str(n), cell(x["feature"]), num(x["importance"])] for n, x in enumerate(d["feature_importance"][:20], 1)])
+                         [[str(n), cell(x["feature"]), f"{x['importance']:.4f}"] for n, x in enumerate(d["feature_importance"][:20], 1)])
         return out
     if key == "evaluation" and d["metrics"]:
         out = table(["Metric", "Value (95 % interval)", "Group", "Computed on", "Recorded"], [
@@ -422,7 +423,9 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
     if key == "retention":
         r = d["retention"]
         return [f"Store holds records since {when(r['store_since'])} ({r['store_days']} days); "
-                f"prediction log spans {r['log_days'] if r['log_days'] is not None else '—'} days. {esc(r['policy'])}.", ""]
+                f"prediction log spans {r['log_days'] if r['log_days'] is not None else '—'} days. {esc(r['policy'])}. "
+                "The minimum periods (logs at least six months, documentation ten years) are met for as long as the "
+                "store itself is kept: back it up and keep it for that long.", ""]
     if key == "monitoring" and d.get("later_runs"):
         return ["Later runs that used this model:", ""] + [
             f"- {esc(r['name'] or r['id'])} {code(_short(r['id']))}, {when(r['created_at'])}" for r in d["later_runs"]] + [""]
@@ -443,7 +446,8 @@ def render_report(report: AuditReport) -> str:
         out += [f"# Audit report: model {esc(d['model']['name'])}", ""]
     out += [f"{esc(d['report']['standard_title']) if subject['kind'] == 'model' else 'Decision record'} · generated "
             f"{when(d['report']['generated_at'])} by "
-            f"{esc(d['report']['generator'])} · ledger head `{d['integrity']['head']['hash']}` "
+            f"{esc(d['report']['generator'])}" + (f" from {code(d['report']['store'])}" if d["report"].get("store") else "")
+            + f" ({esc(d['report'].get('format'))} v{d['report'].get('version')}) · ledger head `{d['integrity']['head']['hash']}` "
             f"({d['integrity']['head']['events']} events)", ""]
     out += [("**Integrity:** " if d["integrity"]["ok"] else "**Integrity check failed:** ") + esc(d["integrity"]["summary"]), ""]
     m = d["model"]
