@@ -31,7 +31,7 @@ def _serving(items: list[dict[str, Any]]) -> list[str]:
         if not rows:
             continue
         quiet = len(i["serving"]) - len(rows)
-        out += [f"### {esc(i['name'])}", ""]
+        out += [f"### {cell(i['name'])}", ""]
         out += [f"- **{cell(line)}**" for line in flag_lines(i.get("flags") or [])]
         out += [""] if i.get("flags") else []
         out += table(["Version", "Id", "Labels now", "Predictions", "First / last", "Made holding no label"], [
