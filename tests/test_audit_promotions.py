@@ -79,6 +79,8 @@ def test_a_forged_label_fails_the_audit_names_the_event_and_is_marked(tmp_path: 
     CliRunner().invoke(cli, ["--db", str(db), "audit", model_id, "-o", str(md_path)])
     md = md_path.read_text()
     assert "INTEGRITY CHECK FAILED" in md and f"event {event} (promote)" in md
+    labels = next(line for line in md.splitlines() if line.startswith("| Labels |"))  # marked where shown, as in HTML
+    assert f"altered after it was written, ledger event {event}" in labels
 
     with lineage.open(db) as lg:
         inv = lg.inventory().to_dict()
