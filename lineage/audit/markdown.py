@@ -84,7 +84,8 @@ def quote(text: str) -> list[str]:
             for line in lines] or [">"]
 
 
-def _short(node_id: str | None, n: int = 12) -> str:
+def short_id(node_id: str | None, n: int = 12) -> str:
+    """``kind:`` and the first ``n`` hex digits of an id (``—`` for none), as the HTML's `short` filter."""
     if not node_id:
         return "—"
     kind, _, rest = node_id.partition(":")
@@ -170,10 +171,10 @@ def _runs(runs: list[dict[str, Any]], label: str, d: dict[str, Any] | None = Non
             out.append(f"  - experiment: {cell(r['experiment'])}")
         if r.get("command"):
             out.append(f"  - command: {cell(' '.join(map(str, r['command'])))}")
-        out.append(f"  - code: {', '.join(code(_short(c, 16)) for c in r['code']) or 'not recorded'}")
-        out.append("  - read: " + (", ".join(f"{esc(x['name'] or _short(x['id']))} ({esc(x['role'] or x['kind'])})"
+        out.append(f"  - code: {', '.join(code(short_id(c, 16)) for c in r['code']) or 'not recorded'}")
+        out.append("  - read: " + (", ".join(f"{esc(x['name'] or short_id(x['id']))} ({esc(x['role'] or x['kind'])})"
                                               for x in r["inputs"]) or "nothing recorded"))
-        out.append("  - wrote: " + (", ".join(f"{esc(x['name'] or _short(x['id']))} ({esc(x['kind'])})"
+        out.append("  - wrote: " + (", ".join(f"{esc(x['name'] or short_id(x['id']))} ({esc(x['kind'])})"
                                                for x in r["outputs"]) or "nothing recorded"))
         events = r.get("param_events", {})
         out.append("  - parameters: " + (", ".join(f"{esc(k)}={esc(_text(v))}" + (_altered_mark(d, events.get(k)) if d else "")
@@ -237,11 +238,13 @@ def _group_table(d: dict[str, Any]) -> list[str]:
 
 def _feature_table(f: dict[str, Any]) -> list[str]:
     """The model's input columns: source column, origin and importance by each method."""
+    if not f.get("inputs"):
+        return []
     methods = list(f.get("methods") or [])
-    return table(["Input column", "Source column", "Origin", *(esc(m) for m in methods)], [
-        [code(r["column"]), cell(", ".join(r["sources"])) or "—", cell(", ".join(dict.fromkeys(r["origins"]))) or "—",
-         *(f"{r['importance'][m]:.4f}" if m in r["importance"] else "—" for m in methods)]
-        for r in f["inputs"]]) if f.get("inputs") else []
+    rows = [[code(r["column"]), cell(", ".join(r["sources"])) or "—", cell(", ".join(dict.fromkeys(r["origins"]))) or "—",
+             *(f"{r['importance'][m]:.4f}" if m in r["importance"] else "—" for m in methods)] for r in f["inputs"]]
+    return (["Input columns: the column each comes from, its origin, and its importance:", ""]
+            + table(["Input column", "Source column", "Origin", *(esc(m) for m in methods)], rows))
 
 
 def _serving(d: dict[str, Any]) -> list[str]:
@@ -287,7 +290,7 @@ def _validation(d: dict[str, Any]) -> list[str]:
     v = d["model"].get("validation")
     if not v:
         return [f"**No independent validation recorded.** Record one with `lineage annotate "
-                f"{_short(d['model']['id'], 16)} --card validation.yaml`, the file holding `validation: {{validator: …, "
+                f"{short_id(d['model']['id'], 16)} --card validation.yaml`, the file holding `validation: {{validator: …, "
                 "date: …, scope: …, findings: …, outcome: …}`.", ""]
     status = "recorded" if v["independent"] and v["complete"] else "incomplete"
     who = ("independent of the author" if v["independent"] else
@@ -358,7 +361,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
              cell(c["branch"]) + (f" ({cell(c['repo'])})" if c.get("repo") else ""),
              (f"uncommitted changes (diff digest {code(c.get('diff_digest') or '—')})" if c["dirty"] else "clean")
              if c["commit"] else "script hashed outside git",
-             ", ".join(code(_short(u)) for u in c.get("used_by") or [])]
+             ", ".join(code(short_id(u)) for u in c.get("used_by") or [])]
             for c in d["code"]])
     if key in ("third_party_components", "environment"):
         out = []
@@ -428,7 +431,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
                 "store itself is kept: back it up and keep it for that long.", ""]
     if key == "monitoring" and d.get("later_runs"):
         return ["Later runs that used this model:", ""] + [
-            f"- {esc(r['name'] or r['id'])} {code(_short(r['id']))}, {when(r['created_at'])}" for r in d["later_runs"]] + [""]
+            f"- {esc(r['name'] or r['id'])} {code(short_id(r['id']))}, {when(r['created_at'])}" for r in d["later_runs"]] + [""]
     if key == "impact" and d["impact"].get("counts"):
         return table(["Derived from this model", "Count"], [[cell(k), num(n)] for k, n in sorted(d["impact"]["counts"].items())])
     return []
@@ -516,7 +519,7 @@ def render_report(report: AuditReport) -> str:
                     out += quote(a["text"]) + [f"> — {esc(a['author'])}{by}, {when(a['at'])} (event {a['event']})"
                                                + _altered_mark(d, a.get("event")), ""]
                 if i["status"] == MISSING:
-                    out += [f"**Not recorded.** `lineage annotate {_short(m['id'], 16)} --field {i['key']} --text \"…\"`", ""]
+                    out += [f"**Not recorded.** `lineage annotate {short_id(m['id'], 16)} --field {i['key']} --text \"…\"`", ""]
                 out += _detail(i["key"], d)
                 if i["evidence"]:
                     more = f" … and {len(i['evidence']) - 24} more" if len(i["evidence"]) > 24 else ""
