@@ -29,6 +29,7 @@ from .errors import (
     UnsupportedError,
     WriteRefusedError,
 )
+from .evaluation import evaluate
 from .exceptions import MlflowException
 
 # -- MLflow's fluent API on the default store (`import lineage as mlflow`) ---------
@@ -116,6 +117,7 @@ __all__ = [
     "delete_run",
     "delete_tag",
     "end_run",
+    "evaluate",
     "exceptions",
     "flush_async_logging",
     "get_artifact_uri",

@@ -602,9 +602,6 @@ UNSUPPORTED: dict[str, str] = {
                      "openai", "langchain", "llama_index", "anthropic", "register_prompt",
                      "load_prompt", "dspy", "transformers", "set_active_model", "log_assessment"),
                     "tracing and GenAI"),
-    **dict.fromkeys(("evaluate", "models.evaluate"),
-                    "model evaluation; compute the metrics and record them with log_metric(s), "
-                    "dataset= naming the evaluation data"),
     **dict.fromkeys(("projects", "run", "deployments", "gateway", "server", "pyfunc_serve"),
                     "projects and deployments"),
     **dict.fromkeys(("pyfunc.save_model",),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .entities import missing_names
 from .errors import InvalidInputError, NodeNotFoundError
+from .evaluation import EvaluationResult, evaluate
 from .promotion import STAGE_LABELS
 
 #: a stage's name in a ``models:/NAME/STAGE`` URI (any case) -> the label that holds it
@@ -217,7 +218,7 @@ def _model_of_run(lg: Lineage, uri: str) -> Node:
     raise NodeNotFoundError(uri, f"run {run_id} logged no model at {path!r} (its models: {names})")
 
 
-__all__ = ["ColSpec", "ModelSignature", "Schema", "infer_signature", "resolve_model_uri"]
+__all__ = ["ColSpec", "EvaluationResult", "ModelSignature", "Schema", "evaluate", "infer_signature", "resolve_model_uri"]
 
 
 __getattr__ = missing_names("models.")

@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "mlflow_filter": 11,
     "data": 11,
     "models": 11,
+    "evaluation": 11,  # `mlflow.evaluate`: the default evaluator's classic metrics
     "pyfunc": 11,
     "client": 11,
     "registry": 11,

@@ -263,8 +263,8 @@ def test_mlflows_submodules_name_what_they_lack_and_hand_over_what_scripts_impor
                          (lineage.entities, "Dataset"), (lineage.exceptions, "RestException")):
         with pytest.raises(lineage.UnsupportedError, match=rf"mlflow\.{module.__name__.split('.')[-1]}\.{name}"):
             getattr(module, name)
-    with pytest.raises(lineage.UnsupportedError, match="model evaluation"):
-        lineage.evaluate
+    with pytest.raises(lineage.UnsupportedError, match="GenAI/LLM evaluation"):
+        lineage.evaluate(lambda d: d, [[1.0]], targets=[1], model_type="question-answering")
     # what MLflow scripts import from them
     from lineage.entities import Metric, Param, RunTag, ViewType
 
@@ -1191,3 +1191,86 @@ def test_a_custom_models_bad_arguments_are_one_line_errors(fluent_project: Path)
             with pytest.raises(lineage.InvalidInputError, match=said):
                 lineage.pyfunc.log_model(name="m", **kwargs)
         assert lineage.pyfunc.log_model(name="echo", python_model=Echo()).name == "echo"
+
+
+# ---------------------------------------------------------------------------
+# mlflow.evaluate: the default evaluator's classic metrics
+
+
+def test_evaluate_a_logged_classifier_logs_mlflows_metrics_and_records_the_held_out_data(fluent_project: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, log_loss, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+    y = (X["a"] + 0.5 * rng.normal(size=80) > 0).astype(int)
+    clf = LogisticRegression().fit(X[:40], y[:40])
+    test = X[40:].assign(label=y[40:])
+    with lineage.start_run() as run:
+        info = lineage.sklearn.log_model(clf, name="model")
+        result = lineage.evaluate(info.model_uri, test, targets="label", model_type="classifier")
+    m = result.metrics
+    assert list(m)[:6] == ["score", "true_negatives", "false_positives", "false_negatives", "true_positives",
+                           "example_count"]
+    assert {"accuracy_score", "recall_score", "precision_score", "f1_score", "log_loss", "roc_auc",
+            "precision_recall_auc"} <= set(m)
+    proba = clf.predict_proba(X[40:])
+    assert m["example_count"] == 40
+    assert m["f1_score"] == pytest.approx(f1_score(y[40:], clf.predict(X[40:])))
+    assert m["log_loss"] == pytest.approx(log_loss(y[40:], proba))
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y[40:], proba[:, 1]))
+    assert m["true_negatives"] + m["false_positives"] + m["false_negatives"] + m["true_positives"] == 40
+    # logged to the active run, which used the data for evaluation and the model
+    assert lineage.get_run(run.info.run_id).data.metrics == m
+    assert result.run_id == run.info.run_id
+    lg = fluent.get_lineage()
+    used = {(role, n.kind) for rel, role, n in lg.run_links(lg.get(run.id)) if rel == "used"}
+    assert {("evaluation", "dataset"), ("model", "model")} <= used
+    assert "confusion_matrix" in result.artifacts
+    assert "confusion_matrix.png" in lineage.MlflowClient().list_artifacts(run.info.run_id)[0].path
+
+
+def test_evaluate_without_an_active_run_starts_one_and_ends_it(fluent_project: Path) -> None:
+    import numpy as np
+
+    X = np.arange(20, dtype=float).reshape(10, 2)
+    y = X @ [1.0, 2.0]
+    result = lineage.evaluate(lambda d: d @ [1.0, 2.0] + 1.0, X, targets=y, model_type="regressor")
+    assert lineage.active_run() is None
+    assert result.metrics["mean_absolute_error"] == pytest.approx(1.0)
+    assert result.metrics["root_mean_squared_error"] == pytest.approx(1.0)
+    assert result.metrics["sum_on_target"] == pytest.approx(float(y.sum()))
+    assert "score" not in result.metrics  # a function has no score of its own
+    got = lineage.get_run(result.run_id)
+    assert got.info.status == "FINISHED" and got.data.metrics["max_error"] == 1.0
+    # precomputed predictions, in a column of the data
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [0, 1, 2, 3], "y": [0, 1, 1, 0], "p": [0, 1, 0, 0]})
+    m = lineage.evaluate(data=frame, targets="y", predictions="p", model_type="classifier").metrics
+    assert (m["accuracy_score"], m["recall_score"], m["precision_score"]) == (0.75, 0.5, 1.0)
+    assert "log_loss" not in m
+
+
+def test_evaluate_mistakes_are_one_line_errors(fluent_project: Path) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": [0, 1], "y": [0, 1]})
+    cases = [
+        (dict(model=lambda d: d["x"], data=frame, targets="y"), "model_type='classifier' or 'regressor'"),
+        (dict(model=lambda d: d["x"], data=frame, targets="z", model_type="classifier"), "'z' is not a column"),
+        (dict(data=frame, targets="y", model_type="classifier"), "needs model="),
+        (dict(model=lambda d: d["x"], data=frame, model_type="classifier"), "needs targets="),
+        (dict(model=42, data=frame, targets="y", model_type="classifier"), "model must be a model URI"),
+        (dict(model="runs:/" + "0" * 32 + "/model", data=frame, targets="y", model_type="classifier"),
+         "no run has that id"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(lineage.LineageError, match=message) as info:
+            lineage.evaluate(**kwargs)
+        assert "\n" not in str(info.value)
+    with pytest.raises(lineage.UnsupportedError, match="only MLflow's 'default' evaluator"):
+        lineage.evaluate(lambda d: d["x"], frame, targets="y", model_type="classifier", evaluators=["shap"])
+    assert lineage.models.evaluate is lineage.evaluate

@@ -1,0 +1,73 @@
+"""``mlflow.evaluate`` for classic models, lineage against MLflow 3 itself: the same
+model on the same data gives the same metric names and values (lineage/evaluation.py
+follows MLflow's default evaluator).
+
+Run by `make integration` (.venv-integration has MLflow)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import require_module
+
+import lineage
+from lineage import fluent
+
+
+@pytest.fixture(autouse=True)
+def _mlflow() -> Any:
+    return require_module("mlflow")
+
+
+def _cases() -> list[tuple[str, Any, Any, Any, str, dict[str, Any]]]:
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+
+    Xb, yb = load_breast_cancer(return_X_y=True, as_frame=True)
+    Xb = Xb.iloc[:, :5]
+    Xi, yi = load_iris(return_X_y=True, as_frame=True)
+    Xr, yr = load_diabetes(return_X_y=True, as_frame=True)
+    yl = np.where(yb == 1, "benign", "malignant")
+    return [
+        ("binary", LogisticRegression(max_iter=3000).fit(Xb, yb), Xb, yb, "classifier", {}),
+        ("binary-pos-label", LogisticRegression(max_iter=3000).fit(Xb, yl), Xb, yl, "classifier",
+         {"pos_label": "malignant"}),
+        ("multiclass", GaussianNB().fit(Xi, yi), Xi, yi, "classifier", {}),
+        ("multiclass-macro", LogisticRegression(max_iter=3000).fit(Xi, yi), Xi, yi, "classifier",
+         {"average": "macro"}),
+        ("regressor", LinearRegression().fit(Xr, yr), Xr, yr, "regressor", {}),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_evaluate_gives_mlflows_metrics(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+    import mlflow.sklearn
+
+    label, model, X, y, model_type, config = _cases()[index]
+    data = X.assign(target=y)
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mlflow.start_run():
+            uri = mlflow.sklearn.log_model(model, name="model").model_uri
+            theirs = mlflow.evaluate(uri, data, targets="target", model_type=model_type,
+                                     evaluator_config=config).metrics
+    fluent.set_tracking_uri(tmp_path / ".lineage" / "lineage.db")
+    try:
+        with lineage.start_run():
+            uri = lineage.sklearn.log_model(model, name="model").model_uri
+            ours = lineage.evaluate(uri, data, targets="target", model_type=model_type,
+                                    evaluator_config=config).metrics
+    finally:
+        fluent.get_lineage().close()
+        fluent._default["lg"] = fluent._default["uri"] = None
+    assert list(ours) == list(theirs), label
+    for name, value in theirs.items():
+        assert ours[name] == pytest.approx(float(value), rel=1e-9, abs=1e-12), (label, name)
