@@ -136,6 +136,29 @@ def get_tracking_uri() -> str:
     return f"sqlite:///{get_lineage().db_path}"
 
 
+def get_registry_uri() -> str:
+    """The model registry's URI: the tracking store's (`get_tracking_uri`), because
+    lineage's registry is the tracking store itself (a registered version is a
+    recorded model, ``NAME@N``)."""
+    return get_tracking_uri()
+
+
+def set_registry_uri(uri: str) -> None:
+    """Accepted when ``uri`` names the tracking store (the registry is that store, so
+    nothing changes). Raises UnsupportedError for another store (a registry kept apart
+    from the runs, ``databricks-uc``): its versions could not name the runs and data
+    recorded here; `set_tracking_uri` moves both."""
+    from .errors import UnsupportedError
+
+    try:
+        same = os.path.abspath(store_path(os.fspath(uri))) == os.path.abspath(str(get_lineage().db_path))
+    except InvalidInputError:
+        same = False
+    if not same:
+        raise UnsupportedError(f"set_registry_uri({os.fspath(uri)!r})",
+                               "the model registry is the tracking store here; set_tracking_uri moves both")
+
+
 def is_tracking_uri_set() -> bool:
     """True once `set_tracking_uri` was called."""
     return _default["uri"] is not None
@@ -648,6 +671,30 @@ def register_model(model_uri: Any, name: str, await_registration_for: int = 300,
     return MlflowClient().create_model_version(name, model_uri, tags=tags)
 
 
+#: a page size that is every item (MLflow's fluent searches page through them all)
+_ALL = 2**62
+
+
+def search_registered_models(max_results: int | None = None, filter_string: str | None = None,
+                             order_by: Sequence[str] | None = None) -> list[Any]:
+    """Registered models matching ``filter_string`` (on ``name``), every one unless
+    ``max_results``; see `MlflowClient.search_registered_models`."""
+    from .client import MlflowClient
+
+    return list(MlflowClient().search_registered_models(filter_string, _ALL if max_results is None else max_results,
+                                                        order_by))
+
+
+def search_model_versions(max_results: int | None = None, filter_string: str | None = None,
+                          order_by: Sequence[str] | None = None) -> list[ModelVersion]:
+    """Model versions matching ``filter_string`` (on ``name`` and ``run_id``), every
+    one unless ``max_results``; see `MlflowClient.search_model_versions`."""
+    from .client import MlflowClient
+
+    return list(MlflowClient().search_model_versions(filter_string, _ALL if max_results is None else max_results,
+                                                     order_by))
+
+
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None) -> Node:
     """Keep a copy of a file the active run wrote (plot, report) under
     ``artifact_path/<file name>``; returns its node."""
@@ -751,18 +798,65 @@ def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> Node:
 
 def _logged_table(run: Run, path: str) -> dict[str, Any] | None:
     """The table ``run`` last logged at ``path`` (MLflow's layout), or None."""
-    import json
-
     lg = get_lineage()
     found = run_artifacts(lg, run.id).get(path)
-    if found is None:
-        return None
+    return None if found is None else _table_file(lg, found)
+
+
+def _table_file(lg: Lineage, found: Node) -> dict[str, Any] | None:
+    """The table in a logged artifact (MLflow's layout), or None for another file."""
+    import json
+
     try:
         table = json.loads(Path(lg.artifact_file(found)).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     ok = isinstance(table, dict) and isinstance(table.get("columns"), list) and isinstance(table.get("data"), list)
     return table if ok else None
+
+
+def load_table(artifact_file: str, run_ids: Sequence[str] | None = None,
+               extra_columns: Sequence[str] | None = None) -> Any:
+    """The tables `log_table` wrote at ``artifact_file`` in ``run_ids`` (default: every
+    run of the current experiment that logged one), as one pandas DataFrame, in run
+    order; ``extra_columns`` adds a run column of `search_runs` (``run_id``,
+    ``status``, …) to each row (``NAME_`` when the table has a column ``NAME``).
+
+    Raises NodeNotFoundError when a run named has no table there, or no run has;
+    InvalidInputError for an unknown extra column."""
+    import pandas as pd
+
+    from .errors import NodeNotFoundError
+
+    path = str(artifact_file).strip("/")
+    lg = get_lineage()
+    if run_ids:
+        frames = search_runs(search_all_experiments=True, output_format="pandas",
+                             filter_string="attributes.run_id IN ({})".format(", ".join(f"'{r}'" for r in run_ids)))
+        missing = sorted(set(run_ids) - set(frames["run_id"]))
+        if missing:
+            raise NodeNotFoundError(missing[0], "no run has that id")
+    else:
+        frames = search_runs(output_format="pandas")
+    unknown = [c for c in extra_columns or [] if c not in frames.columns]
+    if unknown:
+        raise InvalidInputError(f"load_table: extra column(s) {', '.join(map(repr, unknown))} are not run columns "
+                                f"(e.g. run_id, experiment_id, status, start_time, tags.NAME)")
+    tables = []
+    for _, row in frames.iloc[::-1].iterrows():  # (search_runs lists the newest first)
+        found = run_artifacts(lg, f"run:{row['run_id']}").get(path)
+        table = _table_file(lg, found) if found is not None else None
+        if table is None:
+            if run_ids:
+                raise NodeNotFoundError(path, f"run {row['run_id']} logged no table there")
+            continue
+        frame = pd.DataFrame(table["data"], columns=table["columns"])
+        for column in extra_columns or []:
+            frame[f"{column}_" if column in frame.columns else column] = row[column]
+        tables.append(frame)
+    if not tables:
+        raise NodeNotFoundError(path, "no run of the current experiment logged a table there")
+    return pd.concat(tables, ignore_index=True)
 
 
 def log_dataset(data: Any = None, *, name: str | None = None, uri: str | None = None, digest: str | None = None) -> Node:

@@ -1274,3 +1274,43 @@ def test_evaluate_mistakes_are_one_line_errors(fluent_project: Path) -> None:
     with pytest.raises(lineage.UnsupportedError, match="only MLflow's 'default' evaluator"):
         lineage.evaluate(lambda d: d["x"], frame, targets="y", model_type="classifier", evaluators=["shap"])
     assert lineage.models.evaluate is lineage.evaluate
+
+
+def test_the_registry_uri_is_the_tracking_stores_and_the_registry_searches_are_top_level(fluent_project: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    assert lineage.get_registry_uri() == lineage.get_tracking_uri()
+    lineage.set_registry_uri(lineage.get_tracking_uri())  # the same store: nothing to change
+    lineage.set_registry_uri(str(fluent_project / ".lineage" / "lineage.db"))
+    with pytest.raises(lineage.UnsupportedError, match="the model registry is the tracking store here"):
+        lineage.set_registry_uri("databricks-uc")
+    with pytest.raises(lineage.UnsupportedError, match="registry is the tracking store"):
+        lineage.set_registry_uri(f"sqlite:///{fluent_project / 'elsewhere.db'}")
+    with lineage.start_run() as run:
+        for _ in range(2):
+            clf = LogisticRegression(C=_ + 1.0).fit([[0.0], [1.0]], [0, 1])
+            lineage.sklearn.log_model(clf, name="model", registered_model_name="churn")
+    assert [m.name for m in lineage.search_registered_models(filter_string="name LIKE 'ch%'")] == ["churn"]
+    versions = lineage.search_model_versions(filter_string=f"run_id = '{run.info.run_id}' and name = 'churn'")
+    assert [int(v.version) for v in versions] == [2, 1]
+    assert len(lineage.search_model_versions(max_results=1, filter_string="name = 'churn'")) == 1
+
+
+def test_load_table_reads_back_what_log_table_wrote(fluent_project: Path) -> None:
+    with lineage.start_run() as first:
+        lineage.log_table({"q": ["a", "b"], "score": [0.5, 1.0]}, "eval/results.json")
+    with lineage.start_run() as second:
+        lineage.log_table({"q": ["c"], "score": [0.0]}, "eval/results.json")
+    with lineage.start_run():
+        lineage.log_text("not a table", "notes.txt")
+    both = lineage.load_table("eval/results.json", extra_columns=["run_id"])
+    assert both.to_dict("list") == {"q": ["a", "b", "c"], "score": [0.5, 1.0, 0.0],
+                                    "run_id": [first.info.run_id] * 2 + [second.info.run_id]}
+    one = lineage.load_table("eval/results.json", run_ids=[second.info.run_id])
+    assert one.to_dict("list") == {"q": ["c"], "score": [0.0]}
+    with pytest.raises(lineage.NodeNotFoundError, match="no run of the current experiment logged a table there"):
+        lineage.load_table("notes.txt")
+    with pytest.raises(lineage.InvalidInputError, match="'nope' are not run columns"):
+        lineage.load_table("eval/results.json", extra_columns=["nope"])
+    with pytest.raises(lineage.NodeNotFoundError, match="no run has that id"):
+        lineage.load_table("eval/results.json", run_ids=["0" * 32])
