@@ -602,6 +602,11 @@ UNSUPPORTED: dict[str, str] = {
                      "openai", "langchain", "llama_index", "anthropic", "register_prompt",
                      "load_prompt", "dspy", "transformers", "set_active_model", "log_assessment"),
                     "tracing and GenAI"),
+    **dict.fromkeys(("set_experiment_tag", "set_experiment_tags", "MlflowClient.set_experiment_tag"),
+                    "experiment tags: an experiment is a name its runs carry, not a record of its own, so its "
+                    "tags would have nowhere in the ledger to live; tag the runs (set_tag)"),
+    "log_model_params": ("a logged model's params are the hyperparameters recorded with it when logged; "
+                         "log extra values on the run (log_params) or as model tags (set_logged_model_tags)"),
     **dict.fromkeys(("projects", "run", "deployments", "gateway", "server", "pyfunc_serve"),
                     "projects and deployments"),
     **dict.fromkeys(("pyfunc.save_model",),

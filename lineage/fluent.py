@@ -649,6 +649,19 @@ def set_logged_model_tags(model_id: str, tags: Mapping[str, Any]) -> None:
     lg.set_model_tags(resolve_model_uri(lg, model_id), tags)
 
 
+def delete_logged_model_tag(model_id: str, key: str) -> None:
+    """Refused, as `delete_tag` is for a run: a model's tags keep their history (set
+    the tag to another value). Raises NodeNotFoundError for an unknown model first."""
+    from .models import resolve_model_uri
+
+    lg = get_lineage()
+    node = resolve_model_uri(lg, model_id)
+    if key not in lg.model_tags(node):
+        raise InvalidInputError(f"model {node.id} has no tag {key!r}")
+    raise WriteRefusedError("lineage's records are append-only: set the model's tag to another value instead of "
+                            "deleting it")
+
+
 def get_logged_model(model_id: str) -> LoggedModel:
     """A logged model (by its id, ``models:/<id>`` or ``runs:/<run_id>/<path>``) in
     MLflow 3's shape, with its tags. Raises NodeNotFoundError for an unknown model."""
@@ -659,6 +672,79 @@ def last_logged_model() -> LoggedModel | None:
     """The model this process logged last with `log_model` (None before any)."""
     last = _default["last_model"]
     return None if last is None else logged_model(get_lineage(), last)
+
+
+#: what a logged model's filter and order compare besides its params and tags (MLflow 3's names)
+_MODEL_ATTRIBUTES = frozenset({"name", "model_id", "source_run_id", "status", "experiment_id", "creation_time",
+                               "creation_timestamp", "last_updated_timestamp"})
+
+
+def _model_value(m: LoggedModel, entity: str, key: str) -> Any:
+    if entity == "params":
+        return m.params.get(key)
+    if entity == "tags":
+        return m.tags.get(key)
+    k = key.lower()
+    return m.creation_timestamp if k in ("creation_time", "last_updated_timestamp") else getattr(m, k, None)
+
+
+def search_logged_models(experiment_ids: Sequence[str] | None = None, filter_string: str | None = None,
+                         datasets: Sequence[Mapping[str, str]] | None = None, max_results: int | None = None,
+                         order_by: Sequence[Mapping[str, Any]] | None = None, output_format: str = "pandas") -> Any:
+    """The logged models of ``experiment_ids`` (default: the current experiment) that
+    match ``filter_string`` (MLflow 3's syntax on ``name``, ``model_id``,
+    ``source_run_id``, ``status``, ``creation_time``, ``params.X`` and ``tags.X``),
+    newest first unless ``order_by`` (``[{"field_name": "name", "ascending": True}]``)
+    says otherwise; a pandas DataFrame (one row a model: ``model_id``,
+    ``experiment_id``, ``name``, ``source_run_id``, ``status``, ``creation_timestamp``,
+    ``tags``, ``params``) or, with ``output_format="list"``, `LoggedModel` objects.
+
+    Raises FilterSyntaxError for a malformed filter; UnsupportedError for a filter
+    or order on ``metrics.`` and for ``datasets``: lineage does not tie a metric to a
+    logged model (`log_metric`'s ``model_id`` is not kept); InvalidInputError for
+    another output format."""
+    from . import mlflow_filter
+    from .errors import UnsupportedError
+
+    if output_format not in ("pandas", "list"):
+        raise InvalidInputError(f"output_format must be 'pandas' or 'list', got {output_format!r}")
+    clauses = mlflow_filter.parse(filter_string, attributes=_MODEL_ATTRIBUTES)
+    order = [(str(o.get("field_name", "")), bool(o.get("ascending", True))) for o in order_by or []]
+    if datasets or any(c.entity in ("metrics", "datasets") for c in clauses) or any(
+            f.startswith("metrics.") for f, _ in order):
+        raise UnsupportedError("search_logged_models on metrics or datasets",
+                               "lineage does not tie metrics to logged models; search_runs filters runs on them")
+    fields = []
+    for name, ascending in order:
+        entity, _, key = name.partition(".") if name.startswith(("params.", "tags.")) else ("attributes", "", name)
+        if entity == "attributes" and key.lower() not in _MODEL_ATTRIBUTES:
+            raise InvalidInputError(f"order_by: unknown field {name!r}; use {', '.join(sorted(_MODEL_ATTRIBUTES))}, "
+                                    "params.NAME or tags.NAME")
+        fields.append((entity, key, ascending))
+    lg = get_lineage()
+    if experiment_ids:
+        wanted = {experiment_id_of(experiment_name_for_id(lg, e)) for e in experiment_ids}
+    else:
+        wanted = {experiment_id_of(_current_experiment())}
+    models = [logged_model(lg, n) for n in lg.nodes(kind="model")]
+    found = [m for m in models if m.experiment_id in wanted and all(
+        mlflow_filter.compare(_model_value(m, c.entity, c.key), c.op, c.value) for c in clauses)]
+    found.sort(key=lambda m: (m.creation_timestamp or 0, m.model_id), reverse=True)
+    for entity, key, ascending in reversed(fields):  # (a stable sort per field, the last first; missing values last)
+        from functools import partial
+
+        present = [m for m in found if _model_value(m, entity, key) is not None]
+        present.sort(key=partial(_model_value, entity=entity, key=key), reverse=not ascending)
+        found = present + [m for m in found if _model_value(m, entity, key) is None]
+    if max_results is not None:
+        found = found[:max_results]
+    if output_format == "list":
+        return found
+    import pandas as pd
+
+    columns = ["model_id", "experiment_id", "name", "source_run_id", "status", "creation_timestamp",
+               "last_updated_timestamp", "tags", "params"]
+    return pd.DataFrame([{c: getattr(m, c) for c in columns} for m in found], columns=columns)
 
 
 def register_model(model_uri: Any, name: str, await_registration_for: int = 300, *,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,9 +42,10 @@ class Clause:
 
 
 class _Reader:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, attributes: Collection[str] = _ATTRIBUTES) -> None:
         self.text = text
         self.i = 0
+        self.attributes = attributes
 
     def skip(self) -> None:
         while self.i < len(self.text) and self.text[self.i].isspace():
@@ -99,11 +100,12 @@ class _Reader:
                     raise self.fail(f"{head}. needs a key")
                 key = m2.group(0)
                 self.i = m2.end()
-            if entity == "attributes" and key.lower() not in _ATTRIBUTES:
-                raise self.fail(f"unknown attribute {key!r}; use run_id, run_name, status, start_time, end_time, "
-                                "artifact_uri or user_id", start)
+            if entity == "attributes" and key.lower() not in self.attributes:
+                known = ("run_id, run_name, status, start_time, end_time, artifact_uri or user_id"
+                         if self.attributes is _ATTRIBUTES else ", ".join(sorted(self.attributes)))
+                raise self.fail(f"unknown attribute {key!r}; use {known}", start)
             return entity, key, start
-        if head.lower() in _ATTRIBUTES:
+        if head.lower() in self.attributes:
             return "attributes", head, start
         raise self.fail(f"unknown key {head!r}; prefix it with metrics., params., tags. or attributes.", start)
 
@@ -158,14 +160,15 @@ class _Reader:
         return self.scalar()
 
 
-def parse(filter_string: str | None) -> list[Clause]:
-    """The clauses of an MLflow filter (empty for an empty filter).
+def parse(filter_string: str | None, *, attributes: Collection[str] = _ATTRIBUTES) -> list[Clause]:
+    """The clauses of an MLflow filter (empty for an empty filter); ``attributes``:
+    the attribute names it may compare (a run's, unless given).
 
     Raises FilterSyntaxError naming the position of the first problem."""
     text = filter_string or ""
     if not isinstance(text, str):
         raise InvalidInputError(f"filter_string must be text, got {type(text).__name__}")
-    r = _Reader(text)
+    r = _Reader(text, attributes)
     out: list[Clause] = []
     if r.done():
         return out

@@ -1314,3 +1314,45 @@ def test_load_table_reads_back_what_log_table_wrote(fluent_project: Path) -> Non
         lineage.load_table("eval/results.json", extra_columns=["nope"])
     with pytest.raises(lineage.NodeNotFoundError, match="no run has that id"):
         lineage.load_table("eval/results.json", run_ids=["0" * 32])
+
+
+def test_search_logged_models_filters_and_orders_mlflow_3s_way(fluent_project: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    lineage.set_experiment("churn")
+    with lineage.start_run() as run:
+        infos = [lineage.sklearn.log_model(LogisticRegression(C=c).fit([[0.0], [1.0]], [0, 1]), name=n)
+                 for c, n in ((1.0, "small"), (2.0, "big"))]
+    lineage.set_logged_model_tags(infos[1].model_id, {"release": "v1"})
+    lineage.set_experiment("other")
+    with lineage.start_run():
+        lineage.sklearn.log_model(LogisticRegression(C=3.0).fit([[0.0], [1.0]], [0, 1]), name="elsewhere")
+    churn = lineage.get_experiment_by_name("churn").experiment_id
+    listed = lineage.search_logged_models(experiment_ids=[churn], output_format="list")
+    assert [m.name for m in listed] == ["big", "small"]  # newest first
+    assert [m.name for m in lineage.search_logged_models(output_format="list")] == ["elsewhere"]  # current experiment
+    found = lineage.search_logged_models(experiment_ids=[churn], filter_string="params.C = '2.0'",
+                                         output_format="list")
+    assert [m.model_id for m in found] == [infos[1].model_id]
+    frame = lineage.search_logged_models(experiment_ids=[churn], filter_string="tags.release IN ('v1', 'v2')")
+    assert list(frame["name"]) == ["big"] and frame["source_run_id"][0] == run.info.run_id
+    ordered = lineage.search_logged_models(experiment_ids=[churn], order_by=[{"field_name": "name", "ascending": True}],
+                                           output_format="list", max_results=1)
+    assert [m.name for m in ordered] == ["big"]
+    assert len(lineage.search_logged_models(experiment_ids=[churn], filter_string="name LIKE 's%'")) == 1
+    with pytest.raises(lineage.UnsupportedError, match="does not tie metrics to logged models"):
+        lineage.search_logged_models(filter_string="metrics.accuracy > 0.9")
+    with pytest.raises(lineage.FilterSyntaxError, match="unknown attribute 'colour'"):
+        lineage.search_logged_models(filter_string="attributes.colour = 'red'")
+    with pytest.raises(lineage.InvalidInputError, match="output_format must be"):
+        lineage.search_logged_models(output_format="json")
+    # a model tag is not deleted: its history is kept
+    with pytest.raises(lineage.WriteRefusedError, match="set the model's tag to another value"):
+        lineage.delete_logged_model_tag(infos[1].model_id, "release")
+    with pytest.raises(lineage.InvalidInputError, match="has no tag 'nope'"):
+        lineage.delete_logged_model_tag(infos[1].model_id, "nope")
+    assert lineage.get_logged_model(infos[1].model_id).tags == {"release": "v1"}
+    with pytest.raises(lineage.UnsupportedError, match="experiment tags: an experiment is a name its runs carry"):
+        lineage.set_experiment_tag("team", "risk")
+    with pytest.raises(lineage.UnsupportedError, match="hyperparameters recorded with it"):
+        lineage.log_model_params({"a": "1"}, model_id=infos[0].model_id)
