@@ -277,6 +277,8 @@ def evaluate(model: Any = None, data: Any = None, *, model_type: str | None = No
             y_pred = np.asarray(predict(features))
             if kind == "classifier" and estimator is not None and hasattr(estimator, "predict_proba"):
                 y_probs = np.asarray(estimator.predict_proba(features))
+    if y_pred.ndim == 2 and y_pred.shape[1] == 1:  # (one column of predictions, as a function may return)
+        y_pred = y_pred.ravel()
     if y_pred.ndim != 1 or len(y_pred) != len(y_true):
         raise InvalidInputError(f"evaluate: the model gave predictions of shape {y_pred.shape} for {len(y_true)} rows")
     metrics: dict[str, float] = {}

@@ -1243,6 +1243,11 @@ def test_evaluate_without_an_active_run_starts_one_and_ends_it(fluent_project: P
     assert result.metrics["root_mean_squared_error"] == pytest.approx(1.0)
     assert result.metrics["sum_on_target"] == pytest.approx(float(y.sum()))
     assert "score" not in result.metrics  # a function has no score of its own
+    # a function that answers with one column (a DataFrame's or an (n, 1) array) is read as that column
+    column = lineage.evaluate(lambda d: (d @ [1.0, 2.0] + 1.0).reshape(-1, 1), X, targets=y, model_type="regressor")
+    assert column.metrics["mean_absolute_error"] == pytest.approx(1.0)
+    with pytest.raises(lineage.InvalidInputError, match=r"predictions of shape \(10, 2\) for 10 rows"):
+        lineage.evaluate(lambda d: d, X, targets=y, model_type="regressor")
     got = lineage.get_run(result.run_id)
     assert got.info.status == "FINISHED" and got.data.metrics["max_error"] == 1.0
     # precomputed predictions, in a column of the data
