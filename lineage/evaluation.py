@@ -130,11 +130,26 @@ def _predictors(lg: Any, model: Any) -> tuple[Callable[[Any], Any], Any, Any]:
     if isinstance(model, PyFuncModel):
         return model.predict, model.unwrap_python_model(), lg.get(model.id)
     if hasattr(model, "predict") and hasattr(model, "fit"):
-        return model.predict, model, None  # (lineage's own: MLflow takes a URI, a PyFuncModel or a function)
+        # (lineage's own: MLflow takes a URI, a PyFuncModel or a function). The
+        # estimator is the recorded model when its bytes were logged; else there is
+        # no model node to name, and the run records the data and metrics only.
+        return model.predict, model, _recorded(lg, model)
     if callable(model):
         return model, None, None
     raise InvalidInputError(f"evaluate: model must be a model URI, a loaded model, a fitted estimator or a "
                             f"function, got {type(model).__name__}")
+
+
+def _recorded(lg: Any, estimator: Any) -> Any:
+    """The model node of a fitted estimator logged before (by its digest), or None."""
+    from .errors import NodeNotFoundError
+    from .hashing import hash_model
+    from .model import make_id
+
+    try:
+        return lg.get(make_id("model", hash_model(estimator)[0]))
+    except (NodeNotFoundError, InvalidInputError):  # (never logged, or it does not pickle)
+        return None
 
 
 def _classifier_metrics(y_true: Any, y_pred: Any, y_probs: Any, config: Mapping[str, Any]) -> dict[str, float]:

@@ -1229,6 +1229,11 @@ def test_evaluate_a_logged_classifier_logs_mlflows_metrics_and_records_the_held_
     used = {(role, n.kind) for rel, role, n in lg.run_links(lg.get(run.id)) if rel == "used"}
     assert {("evaluation", "dataset"), ("model", "model")} <= used
     assert "confusion_matrix" in result.artifacts
+    # the fitted estimator itself is the same recorded model (by its bytes)
+    with lineage.start_run() as again:
+        lineage.evaluate(clf, test, targets="label", model_type="classifier")
+    used = {(role, n.id) for rel, role, n in lg.run_links(lg.get(again.id)) if rel == "used"}
+    assert ("model", info.model_id) in used
     assert "confusion_matrix.png" in lineage.MlflowClient().list_artifacts(run.info.run_id)[0].path
 
 
