@@ -71,3 +71,37 @@ def test_evaluate_gives_mlflows_metrics(index: int, tmp_path: Path, monkeypatch:
     assert list(ours) == list(theirs), label
     for name, value in theirs.items():
         assert ours[name] == pytest.approx(float(value), rel=1e-9, abs=1e-12), (label, name)
+
+
+def test_evaluate_of_precomputed_predictions_and_arrays_gives_mlflows_metrics(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "y": rng.integers(0, 3, size=60), "p": rng.integers(0, 3, size=60)})
+    X, y = rng.normal(size=(50, 2)), rng.normal(size=50) + 3.0
+
+    def predict(d: Any) -> Any:
+        return np.asarray(d) @ [0.5, -1.0] + 3.0
+
+    def both(module: Any) -> list[dict[str, Any]]:
+        return [module.evaluate(data=frame, targets="y", predictions="p", model_type="classifier").metrics,
+                module.evaluate(predict, X, targets=y, model_type="regressor").metrics]
+
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = both(mlflow)
+    fluent.set_tracking_uri(tmp_path / ".lineage" / "lineage.db")
+    try:
+        ours = both(lineage)
+    finally:
+        fluent.get_lineage().close()
+        fluent._default["lg"] = fluent._default["uri"] = None
+    for a, b in zip(ours, theirs):
+        assert list(a) == list(b)
+        for name, value in b.items():
+            assert a[name] == pytest.approx(float(value), rel=1e-9, abs=1e-12), name
