@@ -150,3 +150,17 @@ def test_a_file_modified_after_the_import_is_other_data(lg: lineage.Lineage, tmp
     assert RID_B not in {n.id for n in lg.impact(hashed.id).nodes()}
     assert RID_A not in {n.id for n in lg.trace(hashed.id).nodes()}
     assert len(lg.history("x.csv").to_dict()["items"]) == 2  # still its version history
+
+
+def test_a_script_recorded_as_data_in_the_code_role_exports_valid_events(lg: lineage.Lineage, tmp_path: Path) -> None:
+    """A DVC stage's script is a dataset its run used in the role `code`: the export
+    wrote it as the run's code state, which the OpenLineage schema check refused on
+    import (``code.id`` must be a code node's)."""
+    script = tmp_path / "train.py"
+    script.write_text("print('fit')\n")
+    with lg.start_run("fit", command=["python", "train.py"]) as r:
+        r.log_input(str(script), role="code")
+    lg.export("openlineage", None, tmp_path / "e.jsonl")
+    other = lineage.open(tmp_path / "other" / "lineage.db")
+    assert other.import_openlineage(tmp_path / "e.jsonl").changed
+    assert other.get(r.id).kind == "run"

@@ -175,7 +175,8 @@ def _plans(sc: Scope, namespace: str) -> tuple[Iterator[_RunPlan], Any]:
                 end_facets = {**run_facets, "errorMessage": _facet("errorMessage", message=str(a.get("error") or a.get("status")),
                                                                   programmingLanguage="python")}
             code_node = nodes.get(code.get(run.id, ""))
-            if "lineage_ml" in run_facets and code_node is not None:
+            # (a DVC stage's script is a dataset it used in the role `code`: no code state)
+            if "lineage_ml" in run_facets and code_node is not None and code_node.kind == "code":
                 # sourceCodeLocation has no word for uncommitted changes: without this a
                 # dirty tree reads back as its clean commit
                 run_facets["lineage_ml"] = {**run_facets["lineage_ml"], "code": _code_state(code_node)}
