@@ -18,8 +18,14 @@ from lineage import fluent
 
 
 @pytest.fixture(autouse=True)
-def _mlflow() -> Any:
-    return require_module("mlflow")
+def _mlflow(monkeypatch: pytest.MonkeyPatch) -> Any:
+    mlflow = require_module("mlflow")
+    # an earlier test's set_experiment() is remembered by this process's MLflow (its
+    # experiment id, in another store: "No Experiment with id=1"); a fresh script has none
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    for key in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(key, raising=False)
+    return mlflow
 
 
 def _cases() -> list[tuple[str, Any, Any, Any, str, dict[str, Any]]]:
