@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .entities import LoggedModel, PagedList, logged_model, model_source, paged, run_hex, to_ms
-from .errors import InvalidInputError, NodeNotFoundError
+from .errors import InvalidInputError, NodeNotFoundError, WriteRefusedError
 from .model import Node, version_number
 from .tracking import NOTE_TAG
 
@@ -185,6 +185,32 @@ class ModelRegistry:
         """Point ``alias`` at a version: lineage's promotion label (``NAME@ALIAS`` resolves to it)."""
         mv = self.get_model_version(name, version)
         self._lg.promote(mv.id, alias, name=name)
+
+    def get_model_version_download_uri(self, name: str, version: str | int) -> str:
+        """Where the store keeps version N's bytes, as a ``file://`` URI (checked
+        against its digest when `pyfunc.load_model` or ``sklearn.load_model`` reads it)."""
+        mv = self.get_model_version(name, version)
+        return self._lg.artifact_file(mv.id).resolve().as_uri()
+
+    def delete_model_version(self, name: str, version: str | int) -> None:
+        """Refused: the record is append-only. A version taken out of use loses its
+        labels (`delete_registered_model_alias`, or the stage ``Archived``)."""
+        self.get_model_version(name, version)  # (an unknown one is said as such first)
+        raise WriteRefusedError(f"lineage's records are append-only: {name} version {version} is not deleted; "
+                                "take its labels off with delete_registered_model_alias (or stage Archived)")
+
+    def delete_registered_model(self, name: str) -> None:
+        """Refused, as `delete_model_version` is."""
+        self.get_registered_model(name)
+        raise WriteRefusedError(f"lineage's records are append-only: registered model {name!r} is not deleted; "
+                                "take its versions' labels off with delete_registered_model_alias")
+
+    def rename_registered_model(self, name: str, new_name: str) -> None:
+        """Refused: a registered name is the name its versions were recorded under, in
+        the ledger; register them under the new name instead (`create_model_version`)."""
+        self.get_registered_model(name)
+        raise WriteRefusedError(f"a registered model's name is recorded with its versions: {name!r} is not renamed; "
+                                f"register its versions under {new_name!r} with create_model_version")
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """Take ``alias`` off the version holding it (a ledger event, as setting it was).

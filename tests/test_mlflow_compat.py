@@ -966,6 +966,19 @@ def test_the_registry_calls_real_scripts_make(fluent_project: Path) -> None:
     with pytest.raises(lineage.InvalidInputError, match="can compare name and run_id only, not tags.team"):
         client.search_model_versions("tags.team = 'a'")
 
+    # the bytes' location; deleting and renaming are refused, saying what to do instead
+    uri = client.get_model_version_download_uri("risk", 2)
+    assert uri.startswith("file://") and uri.endswith(v2.id.split(":", 1)[1])
+    assert Path(uri[len("file://"):]).read_bytes() == fluent.get_lineage().artifact_file(v2.id).read_bytes()
+    for call, said in ((lambda: client.delete_model_version("risk", 1), "risk version 1 is not deleted"),
+                       (lambda: client.delete_registered_model("risk"), "registered model 'risk' is not deleted"),
+                       (lambda: client.rename_registered_model("risk", "credit"), "under 'credit'")):
+        with pytest.raises(lineage.WriteRefusedError, match=said):
+            call()
+    with pytest.raises(lineage.NodeNotFoundError):
+        client.delete_model_version("risk", 9)  # an unknown version is said as such, not as a refusal
+    assert [v.version for v in client.search_model_versions("name = 'risk'")] == [2, 1]  # nothing went
+
 
 # ---------------------------------------------------------------------------
 # metric step history: API and CLI
