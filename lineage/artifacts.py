@@ -20,10 +20,11 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from .entities import FileInfo, missing_names
 from .errors import InvalidInputError, NodeNotFoundError
+from .model import local_path
 
 
 def _client(tracking_uri: str | None) -> Any:
@@ -47,11 +48,10 @@ def _local_file(artifact_uri: str) -> Path:
     if artifact_uri.startswith("models:"):
         raise InvalidInputError(f"{artifact_uri}: a registered model is read with lineage.pyfunc.load_model "
                                 "(or sklearn.load_model), not as files")
-    parsed = urlparse(artifact_uri)
-    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # (a one-letter scheme: a Windows drive)
+    path = local_path(artifact_uri)
+    if path is None:
         raise InvalidInputError(f"{artifact_uri}: only runs:/ and file:// artifact URIs (or local paths) are "
-                                f"read here, not {parsed.scheme}:")
-    path = Path(unquote(parsed.path) if parsed.scheme == "file" else artifact_uri)
+                                f"read here, not {urlparse(artifact_uri).scheme}:")
     if not path.exists():
         raise NodeNotFoundError(artifact_uri, "no such file")
     return path

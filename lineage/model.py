@@ -14,7 +14,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
 
 # kind -> W3C PROV class (DESIGN.md §1)
 KINDS: dict[str, str] = {
@@ -351,6 +353,18 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value
+
+
+def local_path(uri: str) -> Path | None:
+    """The local path a ``file:`` URI (``file:///abs``, ``file:./rel``; percent-escapes
+    decoded) or a plain path names; None for another scheme (``s3://``, ``runs:/``,
+    ``models:/``). A one-letter scheme is a Windows drive: a path."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" or len(parsed.scheme) == 1:
+        return Path(uri)
+    return None
 
 
 def human_size(n: Any, *, missing: str = "") -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .entities import ModelInfo, missing_names
 from .errors import InvalidInputError
+from .model import local_path
 
 
 class PythonModelContext:
@@ -103,10 +104,10 @@ def _artifact_bytes(artifacts: Mapping[str, Any] | None) -> dict[str, tuple[str,
     out = {}
     for key, where in (artifacts or {}).items():
         text = os.fspath(where) if isinstance(where, os.PathLike) else str(where)
-        text = text[len("file://"):] if text.startswith("file://") else text
-        if "://" in text:
+        local = local_path(text)
+        if local is None:
             raise InvalidInputError(f"artifact {key!r}: {text} is not a local file; download it, then log the file")
-        path = Path(text).expanduser()
+        path = local.expanduser()
         if path.is_dir():
             raise InvalidInputError(f"artifact {key!r}: {text} is a folder; pass its files one by one, "
                                     "or a single archive of it")

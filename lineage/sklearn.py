@@ -64,15 +64,13 @@ def save_model(sk_model: Any, path: str, **kwargs: Any) -> None:
 def _saved_model_file(model_uri: Any) -> str | None:
     """``DIR/model.pkl`` when ``model_uri`` is a local folder holding one (``file:`` or
     a plain path); None for model URIs and lineage references."""
-    import os
+    from .model import local_path
 
-    text = str(model_uri)
-    if text.startswith("file://"):
-        text = text[len("file://"):]
-    elif text.startswith("file:"):
-        text = text[len("file:"):]
-    found = os.path.join(text, "model.pkl")
-    return found if os.path.isdir(text) and os.path.isfile(found) else None
+    folder = local_path(str(model_uri))
+    if folder is None or not folder.is_dir():
+        return None
+    found = folder / "model.pkl"
+    return str(found) if found.is_file() else None
 
 
 def autolog(disable: bool = False, log_predictions: bool = False, max_tuning_runs: int | None = 5,

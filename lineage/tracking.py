@@ -34,6 +34,7 @@ from .model import (
     Node,
     canonical_json,
     clean_text,
+    local_path,
     make_id,
     new_uuid7_hex,
     now_iso,
@@ -888,13 +889,9 @@ class Run:
         here, before the write transaction, as `_prepare` hashes."""
         if source is None or isinstance(data, (Node, str, os.PathLike)):
             return None
-        text = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
-        if text.startswith("file://"):
-            text = text[len("file://"):]
-        elif "://" in text:
-            return None
-        path = Path(text).expanduser()
-        return dataset_node(self.store, path) if path.is_file() else None
+        local = local_path(os.fspath(source) if isinstance(source, os.PathLike) else str(source))
+        path = local.expanduser() if local is not None else None
+        return dataset_node(self.store, path) if path is not None and path.is_file() else None
 
     def log_output(self, data: Any, *, name: str | None = None) -> Node:
         """Record a dataset the run wrote; returns its node (`was_generated_by` this run)."""

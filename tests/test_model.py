@@ -145,3 +145,20 @@ def test_error_messages_are_one_line_and_name_the_fix() -> None:
     assert str(errors.FilterSyntaxError("unexpected ')'", 7)) == "invalid filter at position 7: unexpected ')'"
     report = object()
     assert errors.IntegrityError("bad", report).report is report
+
+
+@pytest.mark.parametrize("uri, path", [
+    ("file:///data/my%20file.csv", "/data/my file.csv"),  # escapes decoded
+    ("file:./runs/model", "runs/model"),
+    ("/data/train.csv", "/data/train.csv"),
+    ("data/50%.csv", "data/50%.csv"),  # a plain path is taken as written
+    ("C:/data/train.csv", "C:/data/train.csv"),  # a drive letter is no scheme
+    ("s3://bucket/train.csv", None),
+    ("runs:/0123/model", None),
+    ("models:/churn/2", None),
+])
+def test_local_path_of_a_uri(uri: str, path: str | None) -> None:
+    from lineage.model import local_path
+
+    got = local_path(uri)
+    assert (str(got) if got is not None else None) == (str(Path(path)) if path is not None else None)

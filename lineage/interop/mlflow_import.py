@@ -52,7 +52,7 @@ from urllib.parse import urlparse
 
 from .. import capture, hashing
 from ..errors import InvalidInputError, foreign, log
-from ..model import LABEL_PATTERN, Node, make_id
+from ..model import LABEL_PATTERN, Node, local_path, make_id
 from ..store import Store
 from ..tracking import LIFECYCLE_TAG, NOTE_TAG
 from . import require
@@ -793,11 +793,8 @@ def _model_key(source: str, model_id: str | None) -> str:
 
 
 def _local_dir(location: str) -> Path | None:
-    parsed = urlparse(location)
-    if parsed.scheme in ("", "file"):
-        p = Path(parsed.path if parsed.scheme == "file" else location)
-        return p if p.is_dir() else None
-    return None
+    p = local_path(location)
+    return p if p is not None and p.is_dir() else None
 
 
 def _hash_model_files(location: str) -> tuple[str | None, int, int]:

@@ -44,13 +44,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as _RegistrySqlStore
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as _TrackingSqlStore
 
 from ..errors import InvalidInputError, LineageError, NodeNotFoundError, WriteRefusedError, foreign, log
-from ..model import Edge, Node, make_id
+from ..model import Edge, Node, local_path, make_id
 from ..store import Store
 from ..tracking import LIFECYCLE_TAG, Run
 
@@ -450,12 +450,7 @@ def _changed_since(folder: Path, since_ns: int) -> bool:
 
 
 def _local_path(uri: str | None) -> Path | None:
-    if not uri:
-        return None
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        return Path(unquote(parsed.path))
-    return None
+    return local_path(uri) if uri else None
 
 
 def record_model(store: Store, run: Run, folder: Path, *, artifact_path: str, mlflow_model_id: str,
