@@ -276,6 +276,15 @@ def test_the_data_behind_a_scored_batch_is_the_batch_and_the_models_training_dat
     # the model's own answer is unchanged: the scoring is downstream of it
     assert {i["name"]: i["role"] for i in as_json("which-data", "model.pkl")["items"]} == {
         "raw.csv": "upstream", "clean.csv": "input"}
+    # a store from before the role: `lineage predict` recorded its file as `input`
+    (project / "old.csv").write_text("request_id,age,income\no-1,30,1500\n")
+    (project / "old_out.csv").write_text("request_id,prediction\no-1,1\n")
+    with lg.start_run("predict", command=["lineage", "predict", "model.pkl", "old.csv", "-o", "old_out.csv"]) as old:
+        old.log_input("old.csv", role="input")
+        old.log_input(lg.get("model.pkl"), role="model")
+        old.log_output("old_out.csv")
+    uses = {i["name"]: i["role"] for i in as_json("which-data", "old_out.csv")["items"]}
+    assert uses == {"raw.csv": "upstream", "clean.csv": "input", "old.csv": "scored"}, uses
 
 
 def test_predict_reads_csv_without_pandas(project: Path) -> None:

@@ -61,8 +61,7 @@ def which_data(store: Store, ref: str) -> list[DataUse]:
     for e in edges:
         out_adj.setdefault(e.src, []).append(e)
     roles: dict[str, str] = {}
-    for r in _first_runs(root, nodes, out_adj):
-        scoring = _is_scoring(nodes[r], out_adj.get(r, ()))
+    for r, scoring in _first_runs(root, nodes, out_adj).items():
         for e in out_adj.get(r, ()):
             if e.rel == "used" and nodes[e.dst].kind == "dataset":
                 role = SCORED_ROLE if scoring and e.role in (None, "input") else e.role or "training"
@@ -75,19 +74,19 @@ def which_data(store: Store, ref: str) -> list[DataUse]:
     return out
 
 
-def _first_runs(root: str, nodes: Mapping[str, Node], out_adj: Mapping[str, list[Edge]]) -> set[str]:
-    """The runs that made ``root``: the first met walking up from it (``root`` itself
-    when it is a run). Past a run that scored data with a model (`lineage predict`),
-    the walk goes on through that model to the runs that trained it: the data behind
-    a prediction is the batch scored and the model's own data."""
-    found: set[str] = set()
+def _first_runs(root: str, nodes: Mapping[str, Node], out_adj: Mapping[str, list[Edge]]) -> dict[str, bool]:
+    """The runs that made ``root``, each with whether it scored data with a model: the
+    first met walking up from it (``root`` itself when it is a run). Past a scoring
+    run (`lineage predict`), the walk goes on through that model to the runs that
+    trained it: the data behind a prediction is the batch scored and the model's own."""
+    found: dict[str, bool] = {}
     seen = {root}
     stack = [root]
     while stack:
         u = stack.pop()
         if nodes[u].kind == "run":
-            found.add(u)
-            if not _is_scoring(nodes[u], out_adj.get(u, ())):
+            scoring = found[u] = _is_scoring(nodes[u], out_adj.get(u, ()))
+            if not scoring:
                 continue
             ahead = [e.dst for e in out_adj.get(u, ()) if e.rel == "used" and nodes[e.dst].kind == "model"]
         else:
@@ -102,8 +101,6 @@ def _first_runs(root: str, nodes: Mapping[str, Node], out_adj: Mapping[str, list
 def _is_scoring(run: Node, used: Sequence[Edge]) -> bool:
     """Whether ``run`` scored a batch with a model: it read data in the `SCORED_ROLE`,
     or it is a `lineage predict` recorded before that role (its file read as ``input``)."""
-    if run.kind != "run":
-        return False
     if any(e.role == SCORED_ROLE for e in used if e.rel == "used"):
         return True
     command = run.attrs.get("command")
