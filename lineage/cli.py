@@ -18,7 +18,7 @@ import click
 
 from ._version import __version__
 from .errors import FilterSyntaxError, LineageError
-from .model import KINDS, LISTING_ORDER, json_document, json_line
+from .model import KINDS, LISTING_ORDER, REPORT_SUFFIXES, json_document, json_line
 
 # ---------------------------------------------------------------------------
 # plumbing
@@ -145,8 +145,7 @@ def output_suffix(kind: str) -> Callable[[click.Context, click.Parameter, str | 
 
             known, shown, hint = set(FORMATS), [s for s in FORMATS if s not in (".gv", ".htm")], ""
         else:
-            # (audit.report.REPORT_SUFFIXES: the CLI reaches only the facade, so the list is here too)
-            known, shown = {".html", ".htm", ".md", ".markdown", ".json"}, [".html", ".md", ".json"]
+            known, shown = set(REPORT_SUFFIXES), [".html", ".md", ".json"]
             hint = " (for PDF, open the .html in a browser and print it)"
         name = os.path.basename(value)
         if os.path.splitext(name)[1].lower() not in known:

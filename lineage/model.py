@@ -355,6 +355,11 @@ def _finite(value: Any) -> Any:
     return value
 
 
+#: an audit report's file suffix -> its format (`audit.report` writes by it; the CLI
+#: refuses any other as bad usage, before any work)
+REPORT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json"}
+
+
 def local_path(uri: str) -> Path | None:
     """The local path a ``file:`` URI (``file:///abs``, ``file:./rel``; percent-escapes
     decoded) or a plain path names; None for another scheme (``s3://``, ``runs:/``,

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._version import __version__
 from ..errors import InvalidInputError, RenderError, log
-from ..model import json_document
+from ..model import REPORT_SUFFIXES, json_document
 from ..store import Store
 from . import checklist
 from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, STANDARDS
@@ -307,10 +307,6 @@ class AuditReport:
         s = self._data["subject"]
         return (f"<AuditReport {s['kind']} {s['name'] or s['id']}: {c['recorded']} recorded, "
                 f"{c['needs a person']} need a person, {c['missing']} missing; integrity {'ok' if self.ok else 'FAILED'}>")
-
-
-#: a report's file suffix -> its format (the CLI refuses any other as bad usage)
-REPORT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md", ".json": "json"}
 
 
 def _write(path: str | os.PathLike[str], writers: dict[str, Any], what: str) -> Path:
