@@ -731,11 +731,9 @@ def search_logged_models(experiment_ids: Sequence[str] | None = None, filter_str
         mlflow_filter.compare(_model_value(m, c.entity, c.key), c.op, c.value) for c in clauses)]
     found.sort(key=lambda m: (m.creation_timestamp or 0, m.model_id), reverse=True)
     for entity, key, ascending in reversed(fields):  # (a stable sort per field, the last first; missing values last)
-        from functools import partial
-
-        present = [m for m in found if _model_value(m, entity, key) is not None]
-        present.sort(key=partial(_model_value, entity=entity, key=key), reverse=not ascending)
-        found = present + [m for m in found if _model_value(m, entity, key) is None]
+        valued = [(_model_value(m, entity, key), m) for m in found]
+        present = sorted(((v, m) for v, m in valued if v is not None), key=lambda vm: vm[0], reverse=not ascending)
+        found = [m for _, m in present] + [m for v, m in valued if v is None]
     if max_results is not None:
         found = found[:max_results]
     if output_format == "list":

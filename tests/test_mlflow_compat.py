@@ -1362,6 +1362,12 @@ def test_search_logged_models_filters_and_orders_mlflow_3s_way(fluent_project: P
     ordered = lineage.search_logged_models(experiment_ids=[churn], order_by=[{"field_name": "name", "ascending": True}],
                                            output_format="list", max_results=1)
     assert [m.name for m in ordered] == ["big"]
+    by = [{"field_name": "name", "ascending": False}]
+    assert [m.name for m in lineage.search_logged_models(experiment_ids=[churn], order_by=by, output_format="list")] == [
+        "small", "big"]
+    by = [{"field_name": "tags.release", "ascending": True}]  # a model without the tag comes last, either way
+    assert [m.name for m in lineage.search_logged_models(experiment_ids=[churn], order_by=by, output_format="list")] == [
+        "big", "small"]
     assert len(lineage.search_logged_models(experiment_ids=[churn], filter_string="name LIKE 's%'")) == 1
     with pytest.raises(lineage.UnsupportedError, match="does not tie metrics to logged models"):
         lineage.search_logged_models(filter_string="metrics.accuracy > 0.9")
