@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .html import num, when
-from .markdown import cell, code, esc, short_id, table
+from .html import num, short, when
+from .markdown import cell, code, esc, table
 
 if TYPE_CHECKING:  # pragma: no cover
     from .report import Inventory
@@ -35,7 +35,7 @@ def _serving(items: list[dict[str, Any]]) -> list[str]:
         out += [f"- **{cell(line)}**" for line in flag_lines(i.get("flags") or [])]
         out += [""] if i.get("flags") else []
         out += table(["Version", "Id", "Labels now", "Predictions", "First / last", "Made holding no label"], [
-            [f"v{r['version']}", code(short_id(r["id"], 16)), cell(", ".join(r["labels"])) or "none", num(r["predictions"]),
+            [f"v{r['version']}", code(short(r["id"], 16)), cell(", ".join(r["labels"])) or "none", num(r["predictions"]),
              f"{when(r['first_prediction_at'])} / {when(r['last_prediction_at'])}" if r["predictions"] else "—",
              f"**{num(r['unlabelled_predictions'])}**" if r["unlabelled_predictions"] else "0"]
             for r in rows])
@@ -65,10 +65,10 @@ def render_inventory(inventory: Inventory) -> str:
             f"{len(d['items'])} model(s). Listed: {esc(d['report'].get('listing') or '')} (v*n*/*m*: version *n* of the *m* "
             "recorded under the name).", ""]
     out += table(["Model", "Owner", "Training data", "Status", "Predictions", "Recorded / needs a person / missing", "Integrity"], [
-        [f"**{cell(i['name'])}** v{i['version']}/{i['versions']} {code(short_id(i['id'], 16))}, {when(i.get('created_at'))}"
+        [f"**{cell(i['name'])}** v{i['version']}/{i['versions']} {code(short(i['id'], 16))}, {when(i.get('created_at'))}"
          + (f" · {_labels(i)}" if i.get("selected") else "")
          + "".join(f" · **{cell(line)}**" for line in flag_lines(i.get("flags") or [])), cell(i["owner"]),
-         ", ".join(cell(x["name"] or short_id(x["id"])) for x in i["training_data"]) or "none recorded", cell(i["status"]),
+         ", ".join(cell(x["name"] or short(x["id"])) for x in i["training_data"]) or "none recorded", cell(i["status"]),
          num(i["predictions"]),
          f"{i['completeness']['recorded']} / {i['completeness']['needs a person']} / {i['completeness']['missing']}"
          + (f" (missing: {', '.join(i['missing'])})" if i["missing"] else ""),

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, arrange
-from .html import num, plural, size, when
+from .html import num, plural, short, size, when
 from .steps import short_class, step_tree
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,14 +82,6 @@ def quote(text: str) -> list[str]:
     lines = esc(text).splitlines()
     return ["> " + _FIRST_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), line) if line else ">"
             for line in lines] or [">"]
-
-
-def short_id(node_id: str | None, n: int = 12) -> str:
-    """``kind:`` and the first ``n`` hex digits of an id (``—`` for none), as the HTML's `short` filter."""
-    if not node_id:
-        return "—"
-    kind, _, rest = node_id.partition(":")
-    return f"{kind}:{rest[:n]}"
 
 
 def _alert(d: dict[str, Any]) -> list[str]:
@@ -171,10 +163,10 @@ def _runs(runs: list[dict[str, Any]], label: str, d: dict[str, Any] | None = Non
             out.append(f"  - experiment: {cell(r['experiment'])}")
         if r.get("command"):
             out.append(f"  - command: {cell(' '.join(map(str, r['command'])))}")
-        out.append(f"  - code: {', '.join(code(short_id(c, 16)) for c in r['code']) or 'not recorded'}")
-        out.append("  - read: " + (", ".join(f"{esc(x['name'] or short_id(x['id']))} ({esc(x['role'] or x['kind'])})"
+        out.append(f"  - code: {', '.join(code(short(c, 16)) for c in r['code']) or 'not recorded'}")
+        out.append("  - read: " + (", ".join(f"{esc(x['name'] or short(x['id']))} ({esc(x['role'] or x['kind'])})"
                                               for x in r["inputs"]) or "nothing recorded"))
-        out.append("  - wrote: " + (", ".join(f"{esc(x['name'] or short_id(x['id']))} ({esc(x['kind'])})"
+        out.append("  - wrote: " + (", ".join(f"{esc(x['name'] or short(x['id']))} ({esc(x['kind'])})"
                                                for x in r["outputs"]) or "nothing recorded"))
         events = r.get("param_events", {})
         out.append("  - parameters: " + (", ".join(f"{esc(k)}={esc(_text(v))}" + (_altered_mark(d, events.get(k)) if d else "")
@@ -290,7 +282,7 @@ def _validation(d: dict[str, Any]) -> list[str]:
     v = d["model"].get("validation")
     if not v:
         return [f"**No independent validation recorded.** Record one with `lineage annotate "
-                f"{short_id(d['model']['id'], 16)} --card validation.yaml`, the file holding `validation: {{validator: …, "
+                f"{short(d['model']['id'], 16)} --card validation.yaml`, the file holding `validation: {{validator: …, "
                 "date: …, scope: …, findings: …, outcome: …}`.", ""]
     status = "recorded" if v["independent"] and v["complete"] else "incomplete"
     who = ("independent of the author" if v["independent"] else
@@ -361,7 +353,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
              cell(c["branch"]) + (f" ({cell(c['repo'])})" if c.get("repo") else ""),
              (f"uncommitted changes (diff digest {code(c.get('diff_digest') or '—')})" if c["dirty"] else "clean")
              if c["commit"] else "script hashed outside git",
-             ", ".join(code(short_id(u)) for u in c.get("used_by") or [])]
+             ", ".join(code(short(u)) for u in c.get("used_by") or [])]
             for c in d["code"]])
     if key in ("third_party_components", "environment"):
         out = []
@@ -431,7 +423,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
                 "store itself is kept: back it up and keep it for that long.", ""]
     if key == "monitoring" and d.get("later_runs"):
         return ["Later runs that used this model:", ""] + [
-            f"- {esc(r['name'] or r['id'])} {code(short_id(r['id']))}, {when(r['created_at'])}" for r in d["later_runs"]] + [""]
+            f"- {esc(r['name'] or r['id'])} {code(short(r['id']))}, {when(r['created_at'])}" for r in d["later_runs"]] + [""]
     if key == "impact" and d["impact"].get("counts"):
         return table(["Derived from this model", "Count"], [[cell(k), num(n)] for k, n in sorted(d["impact"]["counts"].items())])
     return []
@@ -519,7 +511,7 @@ def render_report(report: AuditReport) -> str:
                     out += quote(a["text"]) + [f"> — {esc(a['author'])}{by}, {when(a['at'])} (event {a['event']})"
                                                + _altered_mark(d, a.get("event")), ""]
                 if i["status"] == MISSING:
-                    out += [f"**Not recorded.** `lineage annotate {short_id(m['id'], 16)} --field {i['key']} --text \"…\"`", ""]
+                    out += [f"**Not recorded.** `lineage annotate {short(m['id'], 16)} --field {i['key']} --text \"…\"`", ""]
                 out += _detail(i["key"], d)
                 if i["evidence"]:
                     more = f" … and {len(i['evidence']) - 24} more" if len(i["evidence"]) > 24 else ""
