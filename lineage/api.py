@@ -2572,21 +2572,99 @@ class Lineage:
         return (self.store.dir / "artifacts").as_uri()
 
     def experiments(self) -> list[dict[str, Any]]:
-        """Every experiment that holds a run, by name.
+        """Every experiment, by name: those that hold runs and those created (with
+        `create_experiment`, MLflow's ``create_experiment`` or ``set_experiment``).
 
         Returns
         -------
         list of dict
-            ``{name, runs, first_at, last_at}`` per experiment (runs: how many).
+            ``{name, runs, first_at, last_at, created_at, updated_at, tags}`` per
+            experiment: runs, how many; first_at and last_at, when its first and last
+            run started (None without runs); created_at and updated_at, when its
+            record was made and last changed (None for one known only by its runs);
+            tags, its tags now.
 
         Examples
         --------
         >>> [(e["name"], e["runs"]) for e in lg.experiments()]
         [('demo', 4)]
         """
+        from . import experiments
         from .query import runview
 
-        return runview.experiments(self.store)
+        rows = {r["name"]: {**r, "created_at": None, "updated_at": None, "tags": {}}
+                for r in runview.experiments(self.store)}
+        for name, rec in experiments.recorded(self.store).items():
+            row = rows.setdefault(name, {"name": name, "runs": 0, "first_at": None, "last_at": None})
+            row.update(created_at=rec.created_at, updated_at=rec.updated_at, tags=dict(rec.tags))
+        return [rows[name] for name in sorted(rows)]
+
+    def create_experiment(self, name: str, tags: Mapping[str, Any] | None = None, *, exist_ok: bool = False) -> str:
+        """Record an experiment before any run joins it, with tags (MLflow's
+        ``create_experiment``); runs join it by name (``start_run(experiment=)``).
+
+        Parameters
+        ----------
+        name : str
+            Its name.
+        tags : mapping, optional
+            Its tags (values through the secret detector, as a run's tags are).
+        exist_ok : bool, default False
+            When the experiment exists already, record nothing (not even ``tags``:
+            `set_experiment_tags` sets them) rather than raise.
+
+        Returns
+        -------
+        str
+            The name.
+
+        Raises
+        ------
+        WriteRefusedError
+            When an experiment of that name exists (created, or named by a run), or
+            the store is read-only.
+
+        Examples
+        --------
+        >>> lg.create_experiment("churn-2027", tags={"team": "risk"})
+        'churn-2027'
+        >>> [(e["name"], e["runs"], e["tags"]) for e in lg.experiments()]
+        [('churn-2027', 0, {'team': 'risk'}), ('demo', 4, {})]
+        """
+        from . import experiments
+
+        experiments.create(self.store, name, tags, exist_ok=exist_ok)
+        return name
+
+    def set_experiment_tags(self, name: str, tags: Mapping[str, Any]) -> None:
+        """Set tags on an experiment (recording it when only its runs named it); each
+        change is kept in the ledger, the newest value of a tag holds.
+
+        Parameters
+        ----------
+        name : str
+            The experiment.
+        tags : mapping
+            Tag names to values.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        NodeNotFoundError
+            For a name no experiment has (neither created nor named by a run).
+
+        Examples
+        --------
+        >>> lg.set_experiment_tags("demo", {"stage": "review"})
+        >>> [e["tags"] for e in lg.experiments()]
+        [{'stage': 'review'}]
+        """
+        from . import experiments
+
+        experiments.set_tags(self.store, name, tags)
 
     def run_links(self, run: Any) -> list[tuple[str, str | None, Node]]:
         """What a run used and what it generated, oldest first.

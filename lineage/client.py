@@ -105,14 +105,26 @@ class MlflowClient(ModelRegistry):
         from .entities import experiment_view, known_experiments
 
         stored = stored_name(str(name))
-        return experiment_view(self._lg, stored) if stored in known_experiments(self._lg) else None
+        info = known_experiments(self._lg).get(stored)
+        return experiment_view(self._lg, stored, info) if info is not None else None
 
     def search_experiments(self, view_type: Any = None, max_results: int | None = None, filter_string: str | None = None,
                            order_by: Sequence[str] | None = None, page_token: Any = None) -> list[Experiment]:
+        """Experiments in MLflow's order and filters (`lineage.search_experiments`), paged."""
         from . import fluent
         from .entities import paged
 
-        return paged(fluent.search_experiments_on(self._lg, None, filter_string), max_results, page_token)
+        return paged(fluent.search_experiments_on(self._lg, None, filter_string, order_by), max_results, page_token)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        """Set a tag on an experiment; every change is kept in the ledger. Raises
+        NodeNotFoundError for an unknown id."""
+        self._lg.set_experiment_tags(experiment_name_for_id(self._lg, experiment_id), {key: value})
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Refused: a tag's history is kept; set it to another value instead."""
+        raise WriteRefusedError("lineage's records are append-only: set the experiment tag to another value "
+                                "instead of deleting it")
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Refused: records are append-only."""

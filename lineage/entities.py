@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidInputError, NodeNotFoundError, UnsupportedError
+from .errors import InvalidInputError, NodeNotFoundError, UnsupportedError, WriteRefusedError
 from .model import Node
 from .tracking import DEFAULT_EXPERIMENT, KILLED, LIFECYCLE_TAG, NOTE_TAG, Run
 
@@ -82,7 +82,8 @@ def stored_name(name: str) -> str:
 
 
 def known_experiments(lg: Lineage) -> dict[str, dict[str, Any]]:
-    """Every experiment by stored name: those that hold runs, and those created here."""
+    """Every experiment by stored name (`Lineage.experiments`: those recorded and those
+    that hold runs), with those noted in this process on a read-only store."""
     out: dict[str, dict[str, Any]] = {DEFAULT_EXPERIMENT: {"name": DEFAULT_EXPERIMENT, "runs": 0}}
     with _created_lock:
         for name, info in _created.get(str(lg.db_path), {}).items():
@@ -106,10 +107,17 @@ def experiment_name_for_id(lg: Lineage, experiment_id: Any) -> str:
     raise NodeNotFoundError(f"experiment {ident}", "no experiment has that id; see lineage.search_experiments()")
 
 
-def remember_experiment(lg: Lineage, name: str, tags: Mapping[str, Any] | None = None) -> None:
-    """Note an experiment created in ``lg``'s store that holds no run yet."""
+def remember_experiment(lg: Lineage, name: str) -> None:
+    """Make sure the experiment ``name`` exists (MLflow's ``set_experiment`` creates
+    one that does not): recorded in the store, or on a read-only store noted for
+    this process."""
+    try:
+        lg.create_experiment(name, exist_ok=True)
+        return
+    except WriteRefusedError:  # (a read-only store)
+        pass
     with _created_lock:
-        _created.setdefault(str(lg.db_path), {}).setdefault(name, {"name": name, "runs": 0, "tags": dict(tags or {})})
+        _created.setdefault(str(lg.db_path), {}).setdefault(name, {"name": name, "runs": 0, "tags": {}})
 
 
 # ---------------------------------------------------------------------------
@@ -129,11 +137,17 @@ class Experiment:
     last_update_time: int | None = None
 
 
-def experiment_view(lg: Lineage, name: str) -> Experiment:
-    info = known_experiments(lg).get(name, {})
+def experiment_view(lg: Lineage, name: str, info: Mapping[str, Any] | None = None) -> Experiment:
+    """MLflow's view of the experiment ``name`` (``info``: its `known_experiments`
+    entry, when the caller has it). Created: when it was recorded or its first run
+    started, whichever came first; updated: the latest of its last run and tag."""
+    if info is None:
+        info = known_experiments(lg).get(name, {})
+    times = [t for t in (info.get("created_at"), info.get("first_at")) if t]
+    updated = [t for t in (info.get("updated_at"), info.get("last_at"), *times) if t]
     return Experiment(experiment_id_of(name), display_name(name), lg.artifacts_uri(),
-                      tags=dict(info.get("tags") or {}), creation_time=to_ms(info.get("first_at")),
-                      last_update_time=to_ms(info.get("last_at")))
+                      tags=dict(info.get("tags") or {}), creation_time=to_ms(min(times)) if times else None,
+                      last_update_time=to_ms(max(updated)) if updated else None)
 
 
 @dataclass
@@ -602,9 +616,9 @@ UNSUPPORTED: dict[str, str] = {
                      "openai", "langchain", "llama_index", "anthropic", "register_prompt",
                      "load_prompt", "dspy", "transformers", "set_active_model", "log_assessment"),
                     "tracing and GenAI"),
-    **dict.fromkeys(("set_experiment_tag", "set_experiment_tags", "MlflowClient.set_experiment_tag"),
-                    "experiment tags: an experiment is a name its runs carry, not a record of its own, so its "
-                    "tags would have nowhere in the ledger to live; tag the runs (set_tag)"),
+    **dict.fromkeys(("MlflowClient.rename_experiment", "MlflowClient.update_experiment"),
+                    "renaming an experiment: its name is its identity here (the id is derived from it, and "
+                    "every run records it); start new runs under the new name"),
     "log_model_params": ("a logged model's params are the hyperparameters recorded with it when logged; "
                          "log extra values on the run (log_params) or as model tags (set_logged_model_tags)"),
     **dict.fromkeys(("projects", "run", "deployments", "gateway", "server", "pyfunc_serve"),

@@ -24,7 +24,6 @@ from .entities import (
     LoggedModel,
     ModelInfo,
     RunView,
-    display_name,
     experiment_id_of,
     experiment_name_for_id,
     experiment_view,
@@ -44,7 +43,7 @@ from .errors import InvalidInputError, WriteRefusedError, log
 from .model import Node, version_number
 from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
-from .tracking import LIFECYCLE_TAG, NOTE_TAG, OPENED_RUNS, Run
+from .tracking import DEFAULT_EXPERIMENT, LIFECYCLE_TAG, NOTE_TAG, OPENED_RUNS, Run
 
 _state = threading.local()
 _lock = threading.Lock()
@@ -225,7 +224,7 @@ def create_experiment_on(lg: Lineage, name: str, tags: Mapping[str, Any] | None 
     stored = stored_name(name)
     if stored in known_experiments(lg):
         raise WriteRefusedError(f"experiment {name!r} already exists (id {experiment_id_of(stored)})")
-    remember_experiment(lg, stored, tags)
+    lg.create_experiment(stored, tags)
     return experiment_id_of(stored)
 
 
@@ -239,26 +238,65 @@ def get_experiment_by_name(name: str) -> Experiment | None:
     """The experiment of that name, or None."""
     lg = get_lineage()
     stored = stored_name(str(name))
-    return experiment_view(lg, stored) if stored in known_experiments(lg) else None
+    info = known_experiments(lg).get(stored)
+    return experiment_view(lg, stored, info) if info is not None else None
+
+
+def set_experiment_tag(key: str, value: Any) -> None:
+    """Set a tag on the current experiment (the active run's, else `set_experiment`'s,
+    else the default one); every change is kept in the ledger."""
+    set_experiment_tags({key: value})
+
+
+def set_experiment_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags on the current experiment (`set_experiment_tag`), in one event."""
+    run = active_run()
+    lg = get_lineage()
+    lg.set_experiment_tags(run.experiment if run is not None else (_current_experiment() or DEFAULT_EXPERIMENT), tags)
 
 
 def search_experiments(view_type: Any = None, max_results: int | None = None, filter_string: str | None = None,
                        order_by: Sequence[str] | None = None) -> list[Experiment]:
-    """Every experiment (those holding runs and those created in this process), by name;
-    ``filter_string`` takes ``name = 'x'`` / ``name LIKE 'x%'``."""
-    return search_experiments_on(get_lineage(), max_results, filter_string)
+    """Every experiment, those recorded and those that hold runs, in MLflow's order
+    (newest created first, unless ``order_by``: ``name``, ``experiment_id``,
+    ``creation_time``, ``last_update_time``, each ``ASC`` or ``DESC``);
+    ``filter_string`` compares those attributes and ``tags.X`` (``name LIKE 'w%'``,
+    ``tags.team = 'risk'``)."""
+    return search_experiments_on(get_lineage(), max_results, filter_string, order_by)
 
 
-def search_experiments_on(lg: Lineage, max_results: int | None, filter_string: str | None) -> list[Experiment]:
+#: what `search_experiments` filters and orders by, besides ``tags.X`` (MLflow's)
+_EXPERIMENT_ATTRIBUTES = frozenset({"name", "experiment_id", "creation_time", "last_update_time"})
+
+
+def _experiment_value(e: Experiment, entity: str, key: str) -> Any:
+    """An experiment's value of ``entity.key`` in a filter or an order."""
+    if entity == "tags":
+        return e.tags.get(key)
+    if entity != "attributes":
+        raise InvalidInputError(f"search_experiments compares name, experiment_id, creation_time, last_update_time "
+                                f"and tags.X, not {entity}.{key}")
+    k = key.lower()
+    return int(e.experiment_id) if k == "experiment_id" else getattr(e, k)
+
+
+def search_experiments_on(lg: Lineage, max_results: int | None, filter_string: str | None,
+                          order_by: Sequence[str] | None = None) -> list[Experiment]:
     """`search_experiments` in ``lg`` (a client's own store, not the fluent API's)."""
     from . import mlflow_filter
 
-    out = [experiment_view(lg, n) for n in sorted(known_experiments(lg), key=display_name)]
-    clauses = mlflow_filter.parse(filter_string)
+    clauses = mlflow_filter.parse(filter_string, attributes=_EXPERIMENT_ATTRIBUTES)
+    order = mlflow_filter.parse_order(order_by or ["creation_time DESC"], attributes=_EXPERIMENT_ATTRIBUTES)
+    out = [experiment_view(lg, n, info) for n, info in known_experiments(lg).items()]
     for c in clauses:
-        if c.entity != "attributes" or c.key.lower() != "name":
-            raise InvalidInputError(f"search_experiments filters by name only, not {c.entity}.{c.key}")
-        out = [e for e in out if mlflow_filter.compare(e.name, c.op, c.value)]
+        out = [e for e in out if mlflow_filter.compare(_experiment_value(e, c.entity, c.key), c.op, c.value)]
+    out.sort(key=lambda e: int(e.experiment_id))  # (MLflow's tie-breaker)
+    for entity, key, desc in reversed(order):
+        values = {id(e): _experiment_value(e, entity, key) for e in out}
+        missing = [e for e in out if values[id(e)] is None]  # (last, either way)
+        present = [e for e in out if values[id(e)] is not None]
+        present.sort(key=lambda e: values[id(e)], reverse=desc)
+        out = present + missing
     return out[:max_results] if max_results else out
 
 

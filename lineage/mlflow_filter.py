@@ -286,8 +286,10 @@ def matches(view: Any, clauses: Sequence[Clause]) -> bool:
     return True
 
 
-def parse_order(order_by: Sequence[str] | None) -> list[tuple[str, str, bool]]:
-    """``["metrics.rmse ASC", "attributes.start_time DESC"]`` -> ``[(entity, key, descending)]``.
+def parse_order(order_by: Sequence[str] | None, *,
+                attributes: Collection[str] = _ATTRIBUTES) -> list[tuple[str, str, bool]]:
+    """``["metrics.rmse ASC", "attributes.start_time DESC"]`` -> ``[(entity, key, descending)]``;
+    ``attributes``: the attribute names it may order by (a run's, unless given).
 
     Raises FilterSyntaxError for a term that does not parse."""
     out = []
@@ -299,7 +301,7 @@ def parse_order(order_by: Sequence[str] | None) -> list[tuple[str, str, bool]]:
             text, desc = text[:-5].strip(), True
         elif low.endswith(" asc"):
             text = text[:-4].strip()
-        r = _Reader(text)
+        r = _Reader(text, attributes)
         entity, key, _ = r.identifier()
         if not r.done():
             raise FilterSyntaxError(f"cannot order by {term!r}; write e.g. 'metrics.rmse ASC'", r.i)

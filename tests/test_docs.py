@@ -113,6 +113,8 @@ def test_the_integrity_page_verifier_agrees_with_lineage(tmp_path: Path) -> None
         import pandas as pd
 
         lg.compute_importance(model, data=pd.DataFrame({"x": [0.0, 1.0, 0.5], "y": [0, 1, 1]}), target="y")
+        lg.create_experiment("churn ✓", tags={"team": "risk"})  # table 14, a creation row's NULL key
+        lg.set_experiment_tags("churn ✓", {"team": "fraud"})
         lg.redact(ids[0], reason="erasure request")  # the documented rule for erased rows
         lg.redact(lg.actor, reason="erasure request 2")  # a person: a promotion's and a statement's author
         assert lg.store.promotion_rows("clf")[0]["author"] == ERASED_PERSON

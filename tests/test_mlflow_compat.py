@@ -1381,7 +1381,5 @@ def test_search_logged_models_filters_and_orders_mlflow_3s_way(fluent_project: P
     with pytest.raises(lineage.InvalidInputError, match="has no tag 'nope'"):
         lineage.delete_logged_model_tag(infos[1].model_id, "nope")
     assert lineage.get_logged_model(infos[1].model_id).tags == {"release": "v1"}
-    with pytest.raises(lineage.UnsupportedError, match="experiment tags: an experiment is a name its runs carry"):
-        lineage.set_experiment_tag("team", "risk")
     with pytest.raises(lineage.UnsupportedError, match="hyperparameters recorded with it"):
         lineage.log_model_params({"a": "1"}, model_id=infos[0].model_id)

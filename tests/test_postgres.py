@@ -530,7 +530,7 @@ def test_an_older_store_on_the_server_is_upgraded_and_still_verifies(url: str) -
         s.add_node(dataset(1))
     raw = raw_connect(url)
     for stmt in ("DROP TABLE prediction_inputs", "DROP TABLE open_runs", "DROP INDEX events_checkpoint", "DROP INDEX events_push", "DROP TABLE redactions",
-                 "DROP TABLE promotions", "DROP TABLE importances", "DROP INDEX predictions_request",
+                 "DROP TABLE promotions", "DROP TABLE importances", "DROP TABLE experiments", "DROP INDEX predictions_request",
                  "CREATE INDEX predictions_request ON predictions (request_id)",
                  "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
         raw.execute(stmt)
@@ -540,6 +540,10 @@ def test_an_older_store_on_the_server_is_upgraded_and_still_verifies(url: str) -
         s.add_node(dataset(2))
         s.redact(dataset(2).id, reason="test")  # a table of a later migration
         assert s.verify().ok
+    with lineage.open(url) as lg:  # and the latest migration's: experiments as records
+        lg.create_experiment("churn", tags={"team": "risk"})
+        assert [e["tags"] for e in lg.experiments()] == [{"team": "risk"}]
+        assert lg.verify().ok
 
 
 def test_a_version_12_store_gets_word_split_search_indexes(url: str) -> None:

@@ -370,6 +370,8 @@ class ImportBatch:
         result.counts.update(_lifecycle_counts(rows.get("tags", ()), new_ids, retagged))
         if promotions:
             result.counts["promotions"] = len(promotions)
+        if rows.get("experiments"):  # (recorded, or with tags changed since the last import)
+            result.counts["experiments"] = len({r[0] for r in rows["experiments"]})
         if changes:
             result.counts["registry_changes"] = len(changes)
         if self.pending:

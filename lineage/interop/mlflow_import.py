@@ -52,9 +52,9 @@ from urllib.parse import urlparse
 
 from .. import capture, hashing
 from ..errors import InvalidInputError, foreign, log
-from ..model import LABEL_PATTERN, Node, local_path, make_id
+from ..model import LABEL_PATTERN, Node, local_path, make_id, now_iso
 from ..store import Store
-from ..tracking import LIFECYCLE_TAG, NOTE_TAG
+from ..tracking import DEFAULT_EXPERIMENT, LIFECYCLE_TAG, NOTE_TAG
 from . import require
 from .bulk import ImportBatch, ImportResult, foreign_dataset_id, foreign_run_hex, ms_to_iso, ms_to_iso_cached
 
@@ -195,6 +195,7 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
     batch = ImportBatch(store, tool="mlflow", source=uri, details=details)
     if not exps:
         return batch
+    _add_experiments(batch, store, exps)
     exp_ids = list(exp_names)
     tracking_store = getattr(getattr(client, "_tracking_client", None), "store", None)
     runs = _sql_runs(tracking_store, exp_ids)
@@ -219,6 +220,31 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
         _add_models(client, batch, exp_ids, done, {r.info.run_id: r.info.artifact_uri for r in runs if r.info.artifact_uri},
                     [m for r in runs for m in _logged_history(r)])
     return batch
+
+
+def _add_experiments(batch: ImportBatch, store: Store, exps: Sequence[Any]) -> None:
+    """The experiments as records (lineage/experiments.py): created at MLflow's
+    creation time when not recorded here, and each tag whose value is not the one
+    held here (so an import again adds only what changed in MLflow). Tag values go
+    through the secret detector, as every imported tag's do."""
+    from .. import experiments
+    from ..tracking import secret_safe
+
+    held = experiments.recorded(store)
+    rows: list[experiments.Row] = []
+    for e in exps:
+        name = DEFAULT_EXPERIMENT if e.name == "Default" else e.name
+        now = held.get(name)
+        created = ms_to_iso(getattr(e, "creation_time", None))
+        updated = ms_to_iso(getattr(e, "last_update_time", None)) or created
+        tags = secret_safe(dict(e.tags or {}), "experiment tags")
+        changed = [(name, k, v, updated or now_iso()) for k, v in tags.items() if (now.tags if now else {}).get(k) != v]
+        # (the default experiment exists everywhere: recorded only to hold tags)
+        if (now is None or now.created_at is None) and (name != DEFAULT_EXPERIMENT or changed):
+            rows.append((name, None, None, created or now_iso()))
+        rows += changed
+    if rows:
+        batch.add_rows("experiments", rows)
 
 
 def _stage(run: Any, deleted_experiments: set[str]) -> str:

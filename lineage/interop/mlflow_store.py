@@ -228,6 +228,27 @@ class LineageTrackingStore(_TrackingSqlStore):
                 warnings.warn(f"lineage could not record the artifacts of run {run_id}: {exc}", RuntimeWarning,
                               stacklevel=1)
 
+    # -- experiments (MLflow's set_experiment creates through create_experiment) -----------
+
+    def create_experiment(self, name: str, artifact_location: Any = None, tags: Any = None) -> Any:
+        return self._mirror.call(lambda: super(LineageTrackingStore, self).create_experiment(
+            name, artifact_location, tags), lambda _: self._mirror_experiment_tags(name, tags or []), "the experiment")
+
+    def set_experiment_tag(self, experiment_id: Any, tag: Any) -> Any:
+        return self._mirror.call(lambda: super(LineageTrackingStore, self).set_experiment_tag(experiment_id, tag),
+                                 lambda _: self._mirror_experiment_tags(self.get_experiment(experiment_id).name, [tag]),
+                                 "an experiment tag")
+
+    def _mirror_experiment_tags(self, name: str, tags: Any) -> None:
+        """The experiment recorded in lineage (when it is not yet), then its tags."""
+        from .. import experiments
+
+        store, stored = self._mirror.store, "default" if name == "Default" else name
+        values = {t.key: t.value for t in tags}
+        with store.transaction():
+            if not experiments.create(store, stored, values, exist_ok=True) and values:
+                experiments.set_tags(store, stored, values)
+
     # -- runs ------------------------------------------------------------------------
 
     def create_run(self, experiment_id: Any, user_id: Any, start_time: Any, tags: Any, run_name: Any) -> Any:

@@ -1374,6 +1374,21 @@ class Store:
         rows = self.conn.execute("SELECT name, label, model, action FROM promotions ORDER BY pk")
         return set(_held_labels(rows).values())
 
+    def experiment_rows(self, name: str | None = None) -> list[tuple[str, str | None, str | None, str]]:
+        """What is recorded of experiments (of one, by name), oldest first: ``(name,
+        key, value, at)``; a row without a key records an experiment's creation, one
+        with a key sets that tag (lineage/experiments.py). Experiments are few: the
+        whole table is read when no name is given."""
+        if name is None:
+            return list(self.conn.execute("SELECT name, key, value, at FROM experiments ORDER BY pk"))
+        return list(self.conn.execute("SELECT name, key, value, at FROM experiments WHERE name = ? ORDER BY pk",
+                                      (_clean_text(name),)))
+
+    def experiment_has_runs(self, name: str) -> bool:
+        """Whether a run names ``name`` as its experiment (the run nodes, by the kind index)."""
+        return self.conn.execute("SELECT 1 FROM nodes WHERE kind = 'run' AND json_extract(attrs, '$.experiment') = ? "
+                                 "LIMIT 1", (_clean_text(name),)).fetchone() is not None
+
     def promotion_rows(self, name: str, label: str | None = None) -> list[dict[str, Any]]:
         """Every recorded change of a name's labels (or of one label), oldest first:
         ``{name, label, model, action, reason, author, at, event}``; an author erased with

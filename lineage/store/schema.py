@@ -7,7 +7,7 @@ from typing import Any
 
 from . import fulltext
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 STORE_DIR = ".lineage"
 DB_NAME = "lineage.db"
 GENESIS = "0" * 64
@@ -36,6 +36,11 @@ RECORD_TABLES: dict[str, tuple[str, ...]] = {
     # the input values of a prediction kept for its decision record (keep_inputs=True):
     # erased with the prediction
     "prediction_inputs": ("prediction", "inputs"),
+    # migration 15: experiments as records of their own (MLflow's create_experiment and
+    # experiment tags), not only the name their runs carry. A row with no key records
+    # the experiment's creation; a row with a key sets that tag (the newest row of a
+    # (name, key) holds its value, as a run's tags do).
+    "experiments": ("name", "key", "value", "at"),
 }
 
 #: tables a bulk write loads in batches, invisible until published (lineage/store/bulk.py):
@@ -334,6 +339,22 @@ CREATE INDEX IF NOT EXISTS events_push ON events (type, seq) WHERE type = 'push'
     # file it scored): a partial index holds just those events, one entry per write.
     14: "CREATE INDEX IF NOT EXISTS events_scored_by ON events (json_extract(payload, '$.run')) "
         "WHERE type = 'predictions'",
+    # 15: experiments recorded in their own right (RECORD_TABLES): one created
+    # without a run, or its tags, had lived only in the creating process, so a
+    # script's `create_experiment(tags=...)` was gone for the next one. (IF NOT
+    # EXISTS: self-contained.)
+    15: """
+CREATE TABLE IF NOT EXISTS experiments (
+    pk INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    key TEXT,
+    value TEXT,
+    at TEXT NOT NULL,
+    event INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS experiments_name ON experiments (name, key);
+CREATE INDEX IF NOT EXISTS experiments_event ON experiments (event)
+""",
 }
 
 # Column types, so a row's digest is computed over exactly what SQLite will hand back.

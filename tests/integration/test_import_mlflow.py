@@ -33,6 +33,7 @@ def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, A
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("risk")
+    mlflow.set_experiment_tags({"owner": "risk-team", "mlflow.note.content": "Loan scoring"})
     df = pd.DataFrame({"age": [30, 40, 50, 60], "label": [0, 1, 0, 1]})
     with mlflow.start_run(run_name="fit", tags={"mlflow.source.git.commit": "a" * 40, "team": "risk"}) as run:
         mlflow.log_params({"C": 0.5, "penalty": "l2", "api_key": "s3cr3t"})
@@ -66,6 +67,9 @@ def test_import_matches_what_mlflow_reports(lg: lineage.Lineage, mlflow_store: d
     activity = lg.get(result.activity)
     assert activity.attrs["import"]["source"] == mlflow_store["uri"] and activity.attrs["status"] == "finished"
     exp = client.get_experiment_by_name("risk")
+    # the experiment as a record: MLflow's creation time and tags
+    ours = {e["name"]: e for e in lg.experiments()}["risk"]
+    assert ours["created_at"] == ms_to_iso(exp.creation_time) and ours["tags"] == exp.tags
     for r in client.search_runs([exp.experiment_id]):
         node = lg.get(f"mlflow:{r.info.run_id}")
         a = node.attrs

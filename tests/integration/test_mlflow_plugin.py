@@ -233,6 +233,20 @@ def run_on_plugin(folder: Path, code: str) -> str:
                           cwd=folder, timeout=120).stdout.split()[-1]
 
 
+def test_experiments_and_their_tags_through_the_plugin_reach_lineage(tmp_path: Path) -> None:
+    code = ("import mlflow; c = mlflow.MlflowClient(); "
+            "e = c.create_experiment('Apple_Models', tags={'project_name': 'grocery'}); "
+            "mlflow.set_experiment('scratch'); mlflow.set_experiment_tag('stage', 'dev'); "
+            "c.set_experiment_tag(e, 'project_name', 'grocery-forecasting'); c.set_experiment_tag('0', 'shared', 'y'); "
+            "print(e)")
+    run_on_plugin(tmp_path, code)
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        tags = {e["name"]: e["tags"] for e in lg.experiments()}
+        assert tags == {"Apple_Models": {"project_name": "grocery-forecasting"}, "scratch": {"stage": "dev"},
+                        "default": {"shared": "y"}}
+        assert lg.verify().ok
+
+
 def test_a_run_ended_by_another_process_is_ended_in_lineage(tmp_path: Path) -> None:
     uri = f"lineage://{tmp_path}"
     env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": uri}
