@@ -2589,12 +2589,12 @@ class Lineage:
         >>> [(e["name"], e["runs"]) for e in lg.experiments()]
         [('demo', 4)]
         """
-        from . import experiments
+        from . import names
         from .query import runview
 
         rows = {r["name"]: {**r, "created_at": None, "updated_at": None, "tags": {}}
                 for r in runview.experiments(self.store)}
-        for name, rec in experiments.recorded(self.store).items():
+        for name, rec in names.recorded(self.store, names.EXPERIMENT).items():
             row = rows.setdefault(name, {"name": name, "runs": 0, "first_at": None, "last_at": None})
             row.update(created_at=rec.created_at, updated_at=rec.updated_at, tags=dict(rec.tags))
         return [rows[name] for name in sorted(rows)]
@@ -2631,9 +2631,9 @@ class Lineage:
         >>> [(e["name"], e["runs"], e["tags"]) for e in lg.experiments()]
         [('churn-2027', 0, {'team': 'risk'}), ('demo', 4, {})]
         """
-        from . import experiments
+        from . import names
 
-        experiments.create(self.store, name, tags, exist_ok=exist_ok)
+        names.create(self.store, names.EXPERIMENT, name, tags, exist_ok=exist_ok)
         return name
 
     def set_experiment_tags(self, name: str, tags: Mapping[str, Any]) -> None:
@@ -2662,9 +2662,9 @@ class Lineage:
         >>> [e["tags"] for e in lg.experiments()]
         [{'stage': 'review'}]
         """
-        from . import experiments
+        from . import names
 
-        experiments.set_tags(self.store, name, tags)
+        names.set_tags(self.store, names.EXPERIMENT, name, tags)
 
     def run_links(self, run: Any) -> list[tuple[str, str | None, Node]]:
         """What a run used and what it generated, oldest first.
@@ -2982,6 +2982,119 @@ class Lineage:
         """
         ids = self.store.generators(self.get(ref).id)
         return [node for node in (self.store.get_node(i) for i in ids) if node is not None]
+
+    def registered_models(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every registered model (a name model versions are recorded or registered
+        under, or one created with `create_registered_model`), by name, with what is
+        recorded of it; or only the one named ``name`` (none when it is no registered
+        model).
+
+        Parameters
+        ----------
+        name : str, optional
+            One registered model's name.
+
+        Returns
+        -------
+        list of dict
+            ``{name, created_at, updated_at, tags, description}`` per name: created_at
+            and updated_at, when its record was made and last changed (None for a
+            name known only by its versions); tags, its tags now; description, its
+            ``mlflow.note.content`` tag (kept out of tags), or None.
+
+        Examples
+        --------
+        >>> lg.create_registered_model("churn", tags={"owner": "risk"}, description="Scores churn")
+        'churn'
+        >>> [(m["name"], m["tags"], m["description"]) for m in lg.registered_models()]
+        [('churn', {'owner': 'risk'}, 'Scores churn'), ('clf', {}, None)]
+        """
+        from . import names
+
+        held = names.recorded(self.store, names.REGISTERED_MODEL, name)
+        if name is None:
+            known = set(self.store.model_names()) | set(held)
+        else:
+            known = {name} if name in held or self.store.version_ids(name, "model") else set()
+        out = []
+        for each in sorted(known):
+            rec = held.get(each) or names.Recorded(each)
+            tags = dict(rec.tags)
+            description = tags.pop(tracking.NOTE_TAG, None)
+            out.append({"name": each, "created_at": rec.created_at, "updated_at": rec.updated_at, "tags": tags,
+                        "description": description})
+        return out
+
+    def create_registered_model(self, name: str, tags: Mapping[str, Any] | None = None,
+                                description: str | None = None) -> str:
+        """Record a registered model before any version is registered under it, with
+        tags and a description (MLflow's ``create_registered_model``); versions join it
+        with `register_model`.
+
+        Parameters
+        ----------
+        name : str
+            Its name.
+        tags : mapping, optional
+            Its tags (values through the secret detector, as a run's tags are).
+        description : str, optional
+            What it is for (kept as its ``mlflow.note.content`` tag, as MLflow keeps a
+            run's description).
+
+        Returns
+        -------
+        str
+            The name.
+
+        Raises
+        ------
+        WriteRefusedError
+            When a registered model of that name exists (created, or holding versions).
+
+        Examples
+        --------
+        >>> lg.create_registered_model("risk", description="Scores loan applications")
+        'risk'
+        >>> [m["description"] for m in lg.registered_models() if m["name"] == "risk"]
+        ['Scores loan applications']
+        """
+        from . import names
+
+        all_tags = {**(tags or {}), **({tracking.NOTE_TAG: description} if description is not None else {})}
+        names.create(self.store, names.REGISTERED_MODEL, name, all_tags)
+        return name
+
+    def set_registered_model_tags(self, name: str, tags: Mapping[str, Any]) -> None:
+        """Set tags on a registered model (its description is the tag
+        ``mlflow.note.content``); each change is kept in the ledger, the newest value
+        of a tag holds.
+
+        Parameters
+        ----------
+        name : str
+            The registered model: a name its versions are recorded under, or one created
+            with `create_registered_model`.
+        tags : mapping
+            Tag names to values.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        NodeNotFoundError
+            For a name no registered model has.
+
+        Examples
+        --------
+        >>> lg.set_registered_model_tags("clf", {"owner": "risk-team"})
+        >>> [m["tags"] for m in lg.registered_models()]
+        [{'owner': 'risk-team'}]
+        """
+        from . import names
+
+        names.set_tags(self.store, names.REGISTERED_MODEL, name, tags)
 
     def model_names(self) -> list[str]:
         """Every name model versions are recorded or registered under, sorted (the

@@ -74,26 +74,70 @@ class ModelRegistry:
 
     def create_registered_model(self, name: str, tags: Mapping[str, Any] | None = None,
                                 description: str | None = None) -> RegisteredModel:
-        """A registered model is a model name in lineage: its versions are ``NAME@N``."""
-        return RegisteredModel(_checked_name(name), description=description)
+        """Record a registered model, with its tags and description, before any version
+        is registered under it (its versions are ``NAME@N``). Raises WriteRefusedError
+        when it exists, as MLflow does."""
+        self._lg.create_registered_model(_checked_name(name), tags, description)
+        return self.get_registered_model(name)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
-        """The model name with its latest version and its aliases. Raises
-        NodeNotFoundError when no version has that name."""
+        """The registered model: its latest version, aliases, tags and description.
+        Raises NodeNotFoundError when it was neither created nor holds a version."""
+        found = self._lg.registered_models(name)
+        if not found:
+            raise NodeNotFoundError(f"model:{name}", "no registered model has that name")
+        record = found[0]
         versions = self._all_versions(name)
-        if not versions:
-            raise NodeNotFoundError(f"model:{name}", "no model version has that name")
         aliases = {alias: v.version for v in versions for alias in v.aliases}  # ints, as MLflow 3 gives them
-        return RegisteredModel(name, [versions[-1]], dict(sorted(aliases.items())), versions=versions)
+        rm = RegisteredModel(name, versions[-1:], dict(sorted(aliases.items())), record["description"],
+                             versions=versions)
+        rm.tags = record["tags"]
+        # (created: when recorded or its first version was, whichever came first)
+        first = [t for t in (to_ms(record["created_at"]), rm.creation_timestamp) if t is not None]
+        last = [t for t in (to_ms(record["updated_at"]), rm.last_updated_timestamp) if t is not None]
+        rm.creation_timestamp, rm.last_updated_timestamp = min(first, default=None), max(last, default=None)
+        return rm
 
     def search_registered_models(self, filter_string: str | None = None, max_results: int = 100,
                                  order_by: Sequence[str] | None = None, page_token: Any = None) -> list[RegisteredModel]:
-        """Registered models whose name matches ``filter_string`` (MLflow's syntax on
-        ``name``: ``name = 'churn'``, ``name LIKE 'churn%'``), by name."""
-        clauses = _clauses(filter_string, allowed=("name",))
-        names = [n for n in self._lg.model_names() if _matches({"name": n}, clauses)]
-        page = paged(names, max_results, page_token)
+        """Registered models whose name and tags match ``filter_string`` (MLflow's
+        syntax: ``name = 'churn'``, ``name LIKE 'churn%'``, ``tags.owner = 'risk'``), by name."""
+        from . import mlflow_filter
+
+        clauses = mlflow_filter.parse(filter_string, attributes=("name",))
+        for c in clauses:
+            if c.entity not in ("attributes", "tags"):
+                raise InvalidInputError(f"this filter can compare name and tags.X only, not {c.entity}.{c.key}")
+
+        def value(m: Mapping[str, Any], entity: str, key: str) -> Any:
+            return m["tags"].get(key) if entity == "tags" else m["name"]
+
+        found = [m["name"] for m in self._lg.registered_models()
+                 if all(mlflow_filter.compare(value(m, c.entity, c.key), c.op, c.value) for c in clauses)]
+        page = paged(found, max_results, page_token)
         return PagedList([self.get_registered_model(n) for n in page], page.token)
+
+    def update_registered_model(self, name: str, description: str | None = None,
+                                deployment_job_id: str | None = None) -> RegisteredModel:
+        """Describe a registered model: its tag ``mlflow.note.content`` (so every change
+        stays in the ledger); ``.description`` reads it."""
+        if description is not None:
+            self._lg.set_registered_model_tags(name, {NOTE_TAG: description})
+        return self.get_registered_model(name)
+
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
+        """Tag a registered model (every change stays in the ledger; the newest value holds)."""
+        self._lg.set_registered_model_tags(name, {key: value})
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Refused: a tag's history is kept; set it to another value instead."""
+        raise WriteRefusedError("lineage's records are append-only: set the registered model's tag to another value "
+                                "instead of deleting it")
+
+    def delete_model_version_tag(self, name: str, version: str | int, key: str) -> None:
+        """Refused, as `delete_registered_model_tag` is."""
+        raise WriteRefusedError("lineage's records are append-only: set the version's tag to another value "
+                                "instead of deleting it")
 
     def create_model_version(self, name: str, source: str, run_id: str | None = None, tags: Any = None,
                              run_link: str | None = None, description: str | None = None,

@@ -35,7 +35,7 @@ LAYERS: dict[str, int] = {
     "tracking": 5,
     "describe": 5,  # model description and feature maps (tracking's level)
     "promotion": 5,  # promotion labels and sensitive-column statements (tracking's level)
-    "experiments": 5,  # experiments as records: created and tagged (tracking's level)
+    "names": 5,  # experiments and registered models as records: created and tagged (tracking's level)
     # the write paths that grew out of tracking.py (DESIGN.md §3's tracking/ package)
     "modelfile": 5,
     "predfiles": 5,

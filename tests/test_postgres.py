@@ -530,7 +530,7 @@ def test_an_older_store_on_the_server_is_upgraded_and_still_verifies(url: str) -
         s.add_node(dataset(1))
     raw = raw_connect(url)
     for stmt in ("DROP TABLE prediction_inputs", "DROP TABLE open_runs", "DROP INDEX events_checkpoint", "DROP INDEX events_push", "DROP TABLE redactions",
-                 "DROP TABLE promotions", "DROP TABLE importances", "DROP TABLE experiments", "DROP INDEX predictions_request",
+                 "DROP TABLE promotions", "DROP TABLE importances", "DROP TABLE names", "DROP INDEX predictions_request",
                  "CREATE INDEX predictions_request ON predictions (request_id)",
                  "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
         raw.execute(stmt)

@@ -271,6 +271,9 @@ def _filled(tmp_path: Path) -> Store:
         for kept in range(2):
             s.write("inputs", {}, {"prediction_inputs": [(f"prediction:{kept:032x}", '{"age": 1}'),
                                                          (f"prediction:{kept + 2:032x}", '{"age": 2}')]})
+        for tag_event in range(2):  # an experiment's creation (no key) and tags, over two events
+            s.write("experiment", {}, {"names": [("experiment", "churn", None, None, "t7"),
+                                                 ("experiment", "churn", f"k{tag_event}", "v", "t7")]})
         s.write("run_ended", {}, {"run_states": [(run_id, "finished", "t7", 0, None, None)]})
         s.redact(s.nodes(kind="prediction")[0].id, reason="test")
         s.verify(record=True)

@@ -370,8 +370,10 @@ class ImportBatch:
         result.counts.update(_lifecycle_counts(rows.get("tags", ()), new_ids, retagged))
         if promotions:
             result.counts["promotions"] = len(promotions)
-        if rows.get("experiments"):  # (recorded, or with tags changed since the last import)
-            result.counts["experiments"] = len({r[0] for r in rows["experiments"]})
+        for kind in ("experiment", "registered_model"):  # (recorded, or tags changed since the last import)
+            touched = {r[1] for r in rows.get("names", ()) if r[0] == kind}
+            if touched:
+                result.counts[f"{kind}s"] = len(touched)
         if changes:
             result.counts["registry_changes"] = len(changes)
         if self.pending:

@@ -50,11 +50,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .. import capture, hashing
+from .. import capture, hashing, names
 from ..errors import InvalidInputError, foreign, log
 from ..model import LABEL_PATTERN, Node, local_path, make_id, now_iso
 from ..store import Store
-from ..tracking import DEFAULT_EXPERIMENT, LIFECYCLE_TAG, NOTE_TAG
+from ..tracking import DEFAULT_EXPERIMENT, LIFECYCLE_TAG, NOTE_TAG, secret_safe
 from . import require
 from .bulk import ImportBatch, ImportResult, foreign_dataset_id, foreign_run_hex, ms_to_iso, ms_to_iso_cached
 
@@ -223,28 +223,31 @@ def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: 
 
 
 def _add_experiments(batch: ImportBatch, store: Store, exps: Sequence[Any]) -> None:
-    """The experiments as records (lineage/experiments.py): created at MLflow's
-    creation time when not recorded here, and each tag whose value is not the one
-    held here (so an import again adds only what changed in MLflow). Tag values go
-    through the secret detector, as every imported tag's do."""
-    from .. import experiments
-    from ..tracking import secret_safe
-
-    held = experiments.recorded(store)
-    rows: list[experiments.Row] = []
+    """The experiments as records (lineage/names.py), created at MLflow's creation
+    time (`_name_rows`). The default experiment exists everywhere: recorded only to
+    hold tags."""
     for e in exps:
         name = DEFAULT_EXPERIMENT if e.name == "Default" else e.name
-        now = held.get(name)
-        created = ms_to_iso(getattr(e, "creation_time", None))
-        updated = ms_to_iso(getattr(e, "last_update_time", None)) or created
-        tags = secret_safe(dict(e.tags or {}), "experiment tags")
-        changed = [(name, k, v, updated or now_iso()) for k, v in tags.items() if (now.tags if now else {}).get(k) != v]
-        # (the default experiment exists everywhere: recorded only to hold tags)
-        if (now is None or now.created_at is None) and (name != DEFAULT_EXPERIMENT or changed):
-            rows.append((name, None, None, created or now_iso()))
-        rows += changed
+        _name_rows(batch, store, names.EXPERIMENT, name, dict(e.tags or {}), getattr(e, "creation_time", None),
+                   getattr(e, "last_update_time", None), needs_tags=name == DEFAULT_EXPERIMENT)
+
+
+def _name_rows(batch: ImportBatch, store: Store, kind: str, name: str, tags: Mapping[str, Any],
+               created_ms: Any, updated_ms: Any, *, needs_tags: bool = False) -> None:
+    """Rows of an experiment's or a registered model's record (``kind``): its creation
+    when not recorded here (unless ``needs_tags`` and it has none), and each tag whose
+    value is not the one held here, so an import again adds only what changed in
+    MLflow. Values go through the secret detector, as every imported tag's do."""
+    now = names.recorded(store, kind, name).get(name)
+    created = ms_to_iso(created_ms) or now_iso()
+    updated = ms_to_iso(updated_ms) or created
+    safe = secret_safe(tags, f"{kind} tags")
+    rows: list[names.Row] = [(kind, name, k, v, updated) for k, v in safe.items()
+                             if (now.tags if now else {}).get(k) != v]
+    if (now is None or now.created_at is None) and (rows or not needs_tags):
+        rows.insert(0, (kind, name, None, None, created))
     if rows:
-        batch.add_rows("experiments", rows)
+        batch.add_rows("names", rows)
 
 
 def _stage(run: Any, deleted_experiments: set[str]) -> str:
@@ -585,7 +588,10 @@ def _registry(client: Any) -> list[dict[str, Any]]:
                         "description": _described(getattr(v, "description", None)),
                         "tags": _secret_safe(getattr(v, "tags", None) or {}, "tags"),
                         "model_description": _described(getattr(rm, "description", None)),
-                        "model_tags": _secret_safe(getattr(rm, "tags", None) or {}, "tags")})
+                        "model_tags": _secret_safe(getattr(rm, "tags", None) or {}, "tags"),
+                        # (the registered model's own times, for its record: `_name_rows`)
+                        "model_created": getattr(rm, "creation_timestamp", None),
+                        "model_updated": getattr(rm, "last_updated_timestamp", None)})
     return out
 
 
@@ -746,9 +752,12 @@ def _add_models(client: Any, batch: ImportBatch, exp_ids: list[str], run_ids: di
         for alias in v["aliases"]:  # an alias named like a stage wins over the stage
             if LABEL_PATTERN.match(alias):
                 wanted.setdefault(v["name"], {})[alias] = (mid, f"alias {alias} of version {v['version']}")
-    names = {v["name"] for v in versions if node_of.get(_model_key(v["source"], v["model_id"]))}
-    for name in sorted(names):
+    registered = {v["name"]: v for v in versions if node_of.get(_model_key(v["source"], v["model_id"]))}
+    for name, v in sorted(registered.items()):
         batch.set_labels(name, wanted.get(name, {}), owner=LABEL_OWNER)
+        # the registered model's own record: its tags and description (lineage/names.py)
+        tags = {**v["model_tags"], **({NOTE_TAG: v["model_description"]} if v["model_description"] else {})}
+        _name_rows(batch, batch.store, names.REGISTERED_MODEL, name, tags, v["model_created"], v["model_updated"])
 
 
 def _unread_model_id(mlflow_key: str) -> str:

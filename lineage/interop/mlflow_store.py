@@ -41,7 +41,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -52,7 +52,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as _TrackingS
 from ..errors import InvalidInputError, LineageError, NodeNotFoundError, WriteRefusedError, foreign, log
 from ..model import Edge, Node, local_path, make_id
 from ..store import Store
-from ..tracking import LIFECYCLE_TAG, Run
+from ..tracking import LIFECYCLE_TAG, NOTE_TAG, Run
 
 SCHEME = "lineage"
 _STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}
@@ -240,14 +240,10 @@ class LineageTrackingStore(_TrackingSqlStore):
                                  "an experiment tag")
 
     def _mirror_experiment_tags(self, name: str, tags: Any) -> None:
-        """The experiment recorded in lineage (when it is not yet), then its tags."""
-        from .. import experiments
+        from .. import names
 
-        store, stored = self._mirror.store, "default" if name == "Default" else name
-        values = {t.key: t.value for t in tags}
-        with store.transaction():
-            if not experiments.create(store, stored, values, exist_ok=True) and values:
-                experiments.set_tags(store, stored, values)
+        record_name(self._mirror.store, names.EXPERIMENT, "default" if name == "Default" else name,
+                    {t.key: t.value for t in tags})
 
     # -- runs ------------------------------------------------------------------------
 
@@ -442,6 +438,17 @@ class LineageTrackingStore(_TrackingSqlStore):
             self._mirror.unnamed[stored.id] = lm.name
 
 
+def record_name(store: Store, kind: str, name: str, tags: Mapping[str, Any]) -> None:
+    """An experiment or registered model (``kind``) recorded in lineage when it is not
+    yet (lineage/names.py), then ``tags`` set on it: what MLflow's own store created
+    or tagged."""
+    from .. import names
+
+    with store.transaction():
+        if not names.create(store, kind, name, tags, exist_ok=True) and tags:
+            names.set_tags(store, kind, name, tags)
+
+
 def _source_uri(ds: Any) -> str | None:
     try:
         src = json.loads(ds.source) if isinstance(ds.source, str) else {}
@@ -556,6 +563,30 @@ class LineageRegistryStore(_RegistrySqlStore):
 
         return self._mirror.call(lambda: super(LineageRegistryStore, self).create_model_version(
             name, source, run_id, tags, run_link, description, local_model_path, model_id), mirror, "the model version")
+
+    # -- a registered model's own record: created, tagged, described --------------
+
+    def create_registered_model(self, name: str, tags: Any = None, description: Any = None,
+                                deployment_job_id: Any = None) -> Any:
+        values = {t.key: t.value for t in tags or []}
+        if description:
+            values[NOTE_TAG] = description
+        return self._mirror.call(lambda: super(LineageRegistryStore, self).create_registered_model(
+            name, tags, description, deployment_job_id), lambda _: self._record(name, values), "the registered model")
+
+    def update_registered_model(self, name: str, description: Any, deployment_job_id: Any = None) -> Any:
+        return self._mirror.call(lambda: super(LineageRegistryStore, self).update_registered_model(
+            name, description, deployment_job_id), lambda _: self._record(name, {NOTE_TAG: description or ""}),
+            "the registered model's description")
+
+    def set_registered_model_tag(self, name: str, tag: Any) -> Any:
+        return self._mirror.call(lambda: super(LineageRegistryStore, self).set_registered_model_tag(name, tag),
+                                 lambda _: self._record(name, {tag.key: tag.value}), "the registered model's tag")
+
+    def _record(self, name: str, tags: dict[str, Any]) -> None:
+        from .. import names
+
+        record_name(self._mirror.store, names.REGISTERED_MODEL, name, tags)
 
     def set_registered_model_alias(self, name: str, alias: str, version: Any) -> Any:
         def mirror(_: Any) -> None:

@@ -1374,15 +1374,15 @@ class Store:
         rows = self.conn.execute("SELECT name, label, model, action FROM promotions ORDER BY pk")
         return set(_held_labels(rows).values())
 
-    def experiment_rows(self, name: str | None = None) -> list[tuple[str, str | None, str | None, str]]:
-        """What is recorded of experiments (of one, by name), oldest first: ``(name,
-        key, value, at)``; a row without a key records an experiment's creation, one
-        with a key sets that tag (lineage/experiments.py). Experiments are few: the
-        whole table is read when no name is given."""
+    def name_rows(self, kind: str, name: str | None = None) -> list[tuple[str, str | None, str | None, str]]:
+        """What is recorded of the experiments or registered models (``kind``), or of
+        one by ``name``, oldest first: ``(name, key, value, at)``; a row without a key
+        records a creation, one with a key sets that tag (lineage/names.py). They are
+        few: every row of the kind is read when no name is given."""
         if name is None:
-            return list(self.conn.execute("SELECT name, key, value, at FROM experiments ORDER BY pk"))
-        return list(self.conn.execute("SELECT name, key, value, at FROM experiments WHERE name = ? ORDER BY pk",
-                                      (_clean_text(name),)))
+            return list(self.conn.execute("SELECT name, key, value, at FROM names WHERE kind = ? ORDER BY pk", (kind,)))
+        return list(self.conn.execute("SELECT name, key, value, at FROM names WHERE kind = ? AND name = ? ORDER BY pk",
+                                      (kind, _clean_text(name))))
 
     def experiment_has_runs(self, name: str) -> bool:
         """Whether a run names ``name`` as its experiment (the run nodes, by the kind index)."""

@@ -36,11 +36,11 @@ RECORD_TABLES: dict[str, tuple[str, ...]] = {
     # the input values of a prediction kept for its decision record (keep_inputs=True):
     # erased with the prediction
     "prediction_inputs": ("prediction", "inputs"),
-    # migration 15: experiments as records of their own (MLflow's create_experiment and
-    # experiment tags), not only the name their runs carry. A row with no key records
-    # the experiment's creation; a row with a key sets that tag (the newest row of a
-    # (name, key) holds its value, as a run's tags do).
-    "experiments": ("name", "key", "value", "at"),
+    # migration 15: things known only by a name, as records (lineage/names.py): an
+    # experiment, a registered model. A row with no key records that the name was
+    # created; a row with a key sets that tag (the newest row of a (kind, name, key)
+    # holds its value, as a run's tags do).
+    "names": ("kind", "name", "key", "value", "at"),
 }
 
 #: tables a bulk write loads in batches, invisible until published (lineage/store/bulk.py):
@@ -339,21 +339,23 @@ CREATE INDEX IF NOT EXISTS events_push ON events (type, seq) WHERE type = 'push'
     # file it scored): a partial index holds just those events, one entry per write.
     14: "CREATE INDEX IF NOT EXISTS events_scored_by ON events (json_extract(payload, '$.run')) "
         "WHERE type = 'predictions'",
-    # 15: experiments recorded in their own right (RECORD_TABLES): one created
-    # without a run, or its tags, had lived only in the creating process, so a
-    # script's `create_experiment(tags=...)` was gone for the next one. (IF NOT
-    # EXISTS: self-contained.)
+    # 15: experiments and registered models recorded in their own right (RECORD_TABLES'
+    # `names`): one created without a run or version, and their tags and
+    # descriptions, had lived only in the creating process, so a script's
+    # `create_experiment(tags=...)` was gone for the next one. (IF NOT EXISTS:
+    # self-contained.)
     15: """
-CREATE TABLE IF NOT EXISTS experiments (
+CREATE TABLE IF NOT EXISTS names (
     pk INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
     name TEXT NOT NULL,
     key TEXT,
     value TEXT,
     at TEXT NOT NULL,
     event INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS experiments_name ON experiments (name, key);
-CREATE INDEX IF NOT EXISTS experiments_event ON experiments (event)
+CREATE INDEX IF NOT EXISTS names_name ON names (kind, name, key);
+CREATE INDEX IF NOT EXISTS names_event ON names (event)
 """,
 }
 

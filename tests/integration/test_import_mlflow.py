@@ -106,6 +106,10 @@ def test_import_matches_what_mlflow_reports(lg: lineage.Lineage, mlflow_store: d
     assert reg["description"] == mv.description == "First candidate, reviewed by Ann"
     assert reg["tags"] == {"validation_status": "approved", "deploy_token": "***"}
     assert (reg["model_description"], reg["model_tags"]) == ("Scores loan applications", {"owner": "risk-team"})
+    # and the registered model's own record, read as MLflow's client reads it
+    record = lg.registered_models("risk_model")[0]
+    assert (record["description"], record["tags"]) == ("Scores loan applications", {"owner": "risk-team"})
+    assert record["created_at"] == ms_to_iso(client.get_registered_model("risk_model").creation_timestamp)
     assert model_node.attrs["mlflow"]["model_id"] == mlflow_store["model"].model_id
     assert lg.get(f"mlflow:{mlflow_store['model'].model_id}").id == model_node.id  # as the plugin names it
     assert {d.node.id for d in lg.which_data(model_node)} >= {roles["training"]}

@@ -247,6 +247,18 @@ def test_experiments_and_their_tags_through_the_plugin_reach_lineage(tmp_path: P
         assert lg.verify().ok
 
 
+def test_a_registered_models_record_through_the_plugin_reaches_lineage(tmp_path: Path) -> None:
+    code = ("import mlflow; c = mlflow.MlflowClient(); "
+            "c.create_registered_model('churn', tags=[], description='Scores churn monthly'); "
+            "c.set_registered_model_tag('churn', 'owner', 'risk-team'); "
+            "c.update_registered_model('churn', description='Scores churn weekly'); print('ok')")
+    run_on_plugin(tmp_path, code)
+    with lineage.open(tmp_path / ".lineage" / "lineage.db") as lg:
+        assert [(m["name"], m["tags"], m["description"]) for m in lg.registered_models()] == [
+            ("churn", {"owner": "risk-team"}, "Scores churn weekly")]
+        assert lg.verify().ok
+
+
 def test_a_run_ended_by_another_process_is_ended_in_lineage(tmp_path: Path) -> None:
     uri = f"lineage://{tmp_path}"
     env = {**_clean_environ(), "PYTHONPATH": str(ROOT), "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_TRACKING_URI": uri}

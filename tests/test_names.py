@@ -1,7 +1,7 @@
-"""Experiments as records of their own (lineage/experiments.py, migration 15): created
-and tagged in the ledger, so what one script creates the next one finds, with its
-tags; and searched as MLflow searches them (filters on attributes and tags, MLflow's
-order)."""
+"""Experiments and registered models as records of their own (lineage/names.py,
+migration 15): created, tagged and described in the ledger, so what one script
+creates the next one finds, with its tags; and searched as MLflow searches them
+(filters on attributes and tags, MLflow's order)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_experiment_tags_keep_their_history_and_the_newest_value_holds(fluent_pr
     got = lineage.get_experiment(exp.experiment_id)
     assert got.tags == {"stage": "review", "team": "risk"}
     assert got.last_update_time >= got.creation_time
-    rows = lg.store.experiment_rows("churn")
+    rows = lg.store.name_rows("experiment", "churn")
     assert [(k, v) for _, k, v, _ in rows] == [(None, None), ("stage", "dev"), ("stage", "review"), ("team", "risk")]
     # the active run's experiment is the one tagged, as in MLflow
     with lineage.start_run(experiment_id=lineage.create_experiment("other")):
@@ -146,7 +146,7 @@ def test_a_changed_experiment_tag_fails_verify(tmp_path: Path) -> None:
         lg.create_experiment("churn", tags={"team": "risk"})
         assert lg.verify().ok
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE experiments SET value = 'fraud' WHERE key = 'team'")
+        conn.execute("UPDATE names SET value = 'fraud' WHERE key = 'team'")
     with lineage.open(db) as lg:
         report = lg.verify()
         assert not report.ok
@@ -161,7 +161,7 @@ def test_a_store_from_before_experiment_records_upgrades_and_keeps_its_experimen
         with lg.start_run("fit", experiment="churn"):
             pass
     with sqlite3.connect(db) as conn:  # as version 14 left it
-        conn.execute("DROP TABLE experiments")
+        conn.execute("DROP TABLE names")
         conn.execute("UPDATE meta SET value = '14' WHERE key = 'schema_version'")
     with lineage.open(db) as lg:
         assert lg.store.schema_version() == SCHEMA_VERSION
@@ -188,7 +188,57 @@ def test_an_import_from_mlflow_adds_only_what_changed(tmp_path: Path) -> None:
             _add_experiments(batch, lg.store, [Exp("churn", tags)])
             result = batch.commit()
             assert {k: v for k, v in result.counts.items() if k == "experiments"} == expected
-        rows = lg.store.experiment_rows("churn")
+        rows = lg.store.name_rows("experiment", "churn")
         assert rows[0][1:] == (None, None, "2026-01-01T00:00:00.000000Z")  # MLflow's creation time
         assert {e["name"]: e["tags"] for e in lg.experiments()}["churn"] == {"team": "fraud", "x": "1"}
         assert lg.verify().ok
+
+
+REGISTRY = textwrap.dedent("""
+    from lineage import MlflowClient
+
+    client = MlflowClient()
+    client.create_registered_model("churn", tags={"owner": "risk-team"}, description="Scores churn monthly")
+    client.update_registered_model("churn", description="Scores churn weekly")
+    client.set_registered_model_tag("churn", "db_password", "hunter2hunter2")
+""")
+
+
+def test_a_registered_model_created_in_one_process_is_found_described_in_the_next(tmp_path: Path) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    _run(REGISTRY, tmp_path)
+    db = tmp_path / ".lineage" / "lineage.db"
+    client = lineage.MlflowClient(tracking_uri=str(db))
+    rm = client.get_registered_model("churn")
+    assert (rm.name, rm.description, rm.latest_versions) == ("churn", "Scores churn weekly", [])
+    assert rm.tags == {"owner": "risk-team", "db_password": "***"}  # the description is not a tag here
+    assert rm.creation_timestamp is not None and rm.last_updated_timestamp >= rm.creation_timestamp
+    assert [m.name for m in client.search_registered_models(filter_string="tags.owner = 'risk-team'")] == ["churn"]
+    assert [m.name for m in client.search_registered_models(filter_string="name LIKE 'ch%'")] == ["churn"]
+    with pytest.raises(lineage.WriteRefusedError, match="already exists"):
+        client.create_registered_model("churn")
+    # its versions join it; it keeps its record
+    with lineage.open(db) as lg:
+        with lg.start_run("fit") as run:
+            model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+        lg.register_model(model, "churn")
+        rows = lg.store.name_rows("registered_model", "churn")
+        assert [k for _, k, _, _ in rows] == [None, "owner", "mlflow.note.content", "mlflow.note.content", "db_password"]
+        with pytest.raises(lineage.WriteRefusedError, match="already exists"):
+            lg.create_registered_model("clf")  # a name holding versions exists
+        assert lg.verify().ok
+    rm = client.get_registered_model("churn")
+    assert [v.version for v in rm.latest_versions] == [1] and rm.description == "Scores churn weekly"
+    client.set_registered_model_tag("clf", "owner", "ml")  # a name known by its versions takes tags too
+    assert client.get_registered_model("clf").tags == {"owner": "ml"}
+    with pytest.raises(lineage.NodeNotFoundError, match="no registered model has that name"):
+        client.get_registered_model("nope")
+    with pytest.raises(lineage.NodeNotFoundError, match="no registered model has that name"):
+        client.set_registered_model_tag("nope", "a", "b")
+    with pytest.raises(lineage.WriteRefusedError, match="append-only"):
+        client.delete_registered_model_tag("churn", "owner")
+    with pytest.raises(lineage.WriteRefusedError, match="append-only"):
+        client.delete_model_version_tag("churn", 1, "owner")
+    with pytest.raises(lineage.InvalidInputError, match="name and tags.X only"):
+        client.search_registered_models(filter_string="params.a = '1'")
