@@ -62,6 +62,9 @@ def fill(store: Store) -> dict[str, str]:
         (model_id, "permutation", "age", "input", 0.25, 0.01, d2.id, "y", "2026-01-01T00:00:03.000000Z")]})
     first_prediction = store.conn.execute("SELECT id FROM predictions ORDER BY pk LIMIT 1").fetchone()[0]
     store.redact(first_prediction, reason="erasure request")
+    store.write("experiment", {"name": "churn"}, {"names": [  # an experiment's record: a creation (no key), a tag
+        ("experiment", "churn", None, None, "2026-01-01T00:00:04.000000Z"),
+        ("experiment", "churn", "team", "risk", "2026-01-01T00:00:04.000000Z")]})
     store.write("run_ended", {"run": run_id}, {"run_states": [(run_id, "finished", "2026-01-01T00:00:04.000000Z", 0, None, None)]})
     return {"d1": d1.id, "d2": d2.id, "run": run_id, "model": model_id}
 
