@@ -101,6 +101,8 @@ def create(store: Store, kind: str, name: str, tags: Mapping[str, Any] | None = 
     recorded now. Raises WriteRefusedError when it exists (`exists`), unless
     ``exist_ok``: then nothing is written (`set_tags` adds tags)."""
     name = _check(kind, name)
+    if exist_ok and exists(store, kind, name):
+        return False  # (read first: `set_experiment` of a known name takes no write lock)
     at = now_iso()
     rows: list[Row] = [(kind, name, None, None, at), *_tag_rows(kind, name, tags, at)]
     with store.transaction():
