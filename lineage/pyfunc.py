@@ -85,11 +85,16 @@ class PythonModelBundle:
         if self._context is None:
             folder = Path(tempfile.mkdtemp(prefix="lineage-pyfunc-"))
             paths = {}
-            for key, (filename, blob) in self.artifacts.items():
-                where = folder / key
+            for i, (key, (filename, blob)) in enumerate(self.artifacts.items()):
+                # a folder per artifact, numbered: a key is a name, not a path ("data/x",
+                # "..": the bytes stay inside the folder), and the file keeps its own
+                # name (as logged, reduced to a name: a stored bundle is read as data)
+                where = folder / str(i)
                 where.mkdir()
-                (where / filename).write_bytes(blob)
-                paths[key] = str(where / filename)
+                base = Path(str(filename)).name
+                target = where / (base if base not in ("", ".", "..") else "artifact")
+                target.write_bytes(blob)
+                paths[key] = str(target)
             self._context = PythonModelContext(paths, self.model_config)
             if hasattr(self.python_model, "load_context"):
                 self.python_model.load_context(self._context)

@@ -1206,6 +1206,31 @@ def test_a_custom_models_bad_arguments_are_one_line_errors(fluent_project: Path)
         assert lineage.pyfunc.log_model(name="echo", python_model=Echo()).name == "echo"
 
 
+def test_a_custom_models_artifact_keys_are_names_not_paths(fluent_project: Path) -> None:
+    """``artifacts={"data/weights": ..., "..": ...}``: each file is written inside the
+    model's own folder when loaded, under its own name, whatever the key says."""
+
+    class Reader(lineage.pyfunc.PythonModel):
+        def load_context(self, context: Any) -> None:
+            self.paths = dict(context.artifacts)
+            self.texts = {k: Path(v).read_text() for k, v in context.artifacts.items()}
+
+        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+            return [(self.paths if params else self.texts)[k] for k in model_input]
+
+    (fluent_project / "w.txt").write_text("weights")
+    (fluent_project / "v.txt").write_text("vocab")
+    with lineage.start_run():
+        info = lineage.pyfunc.log_model(name="reader", python_model=Reader(),
+                                        artifacts={"data/weights": "w.txt", "..": "v.txt"})
+    loaded = lineage.pyfunc.load_model(info.model_uri)
+    assert loaded.predict(["data/weights", ".."]) == ["weights", "vocab"]
+    paths = {k: Path(v) for k, v in zip(["data/weights", ".."], loaded.predict(["data/weights", ".."], params={"p": 1}))}
+    root = paths["data/weights"].parent.parent
+    assert {p.name for p in paths.values()} == {"w.txt", "v.txt"}
+    assert all(p.parent.parent == root and p.is_file() for p in paths.values())
+
+
 # ---------------------------------------------------------------------------
 # mlflow.evaluate: the default evaluator's classic metrics
 
