@@ -194,6 +194,19 @@ class MlflowClient(ModelRegistry):
                                       module=mlflow_filter, view_type=run_view_type)
         return paged(found, max_results, page_token)
 
+    def search_logged_models(self, experiment_ids: Sequence[str] | str, filter_string: str | None = None,
+                             datasets: Sequence[Mapping[str, str]] | None = None, max_results: int | None = None,
+                             order_by: Sequence[Mapping[str, Any]] | None = None, page_token: Any = None) -> Any:
+        """The logged models of the experiments that match MLflow 3's filter
+        (`lineage.search_logged_models`), a page of ``max_results`` with ``.token``
+        for the next (MLflow's ``PagedList`` of ``LoggedModel``)."""
+        from . import fluent
+        from .entities import paged
+
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        return paged(fluent.search_logged_models_on(self._lg, ids, filter_string, datasets, order_by), max_results,
+                     page_token)
+
     # -- params, metrics, tags -------------------------------------------------------
 
     # (``synchronous=False``, or MLFLOW_ENABLE_ASYNC_LOGGING=true: queued, a RunOperations

@@ -741,11 +741,30 @@ def search_logged_models(experiment_ids: Sequence[str] | None = None, filter_str
     or order on ``metrics.`` and for ``datasets``: lineage does not tie a metric to a
     logged model (`log_metric`'s ``model_id`` is not kept); InvalidInputError for
     another output format."""
+    if output_format not in ("pandas", "list"):
+        raise InvalidInputError(f"output_format must be 'pandas' or 'list', got {output_format!r}")
+    lg = get_lineage()
+    found = search_logged_models_on(lg, experiment_ids or [experiment_id_of(_current_experiment())], filter_string,
+                                    datasets, order_by)
+    if max_results is not None:
+        found = found[:max_results]
+    if output_format == "list":
+        return found
+    import pandas as pd
+
+    columns = ["model_id", "experiment_id", "name", "source_run_id", "status", "creation_timestamp",
+               "last_updated_timestamp", "tags", "params"]
+    return pd.DataFrame([{c: getattr(m, c) for c in columns} for m in found], columns=columns)
+
+
+def search_logged_models_on(lg: Lineage, experiment_ids: Sequence[str], filter_string: str | None,
+                            datasets: Sequence[Mapping[str, str]] | None,
+                            order_by: Sequence[Mapping[str, Any]] | None) -> list[LoggedModel]:
+    """`search_logged_models` in ``lg`` (a client's own store, not the fluent API's),
+    every match, as `LoggedModel` objects."""
     from . import mlflow_filter
     from .errors import UnsupportedError
 
-    if output_format not in ("pandas", "list"):
-        raise InvalidInputError(f"output_format must be 'pandas' or 'list', got {output_format!r}")
     clauses = mlflow_filter.parse(filter_string, attributes=_MODEL_ATTRIBUTES)
     order = [(str(o.get("field_name", "")), bool(o.get("ascending", True))) for o in order_by or []]
     if datasets or any(c.entity in ("metrics", "datasets") for c in clauses) or any(
@@ -759,11 +778,7 @@ def search_logged_models(experiment_ids: Sequence[str] | None = None, filter_str
             raise InvalidInputError(f"order_by: unknown field {name!r}; use {', '.join(sorted(_MODEL_ATTRIBUTES))}, "
                                     "params.NAME or tags.NAME")
         fields.append((entity, key, ascending))
-    lg = get_lineage()
-    if experiment_ids:
-        wanted = {experiment_id_of(experiment_name_for_id(lg, e)) for e in experiment_ids}
-    else:
-        wanted = {experiment_id_of(_current_experiment())}
+    wanted = {experiment_id_of(experiment_name_for_id(lg, e)) for e in experiment_ids}
     models = [logged_model(lg, n) for n in lg.nodes(kind="model")]
     found = [m for m in models if m.experiment_id in wanted and all(
         mlflow_filter.compare(_model_value(m, c.entity, c.key), c.op, c.value) for c in clauses)]
@@ -772,15 +787,7 @@ def search_logged_models(experiment_ids: Sequence[str] | None = None, filter_str
         valued = [(_model_value(m, entity, key), m) for m in found]
         present = sorted(((v, m) for v, m in valued if v is not None), key=lambda vm: vm[0], reverse=not ascending)
         found = [m for _, m in present] + [m for v, m in valued if v is None]
-    if max_results is not None:
-        found = found[:max_results]
-    if output_format == "list":
-        return found
-    import pandas as pd
-
-    columns = ["model_id", "experiment_id", "name", "source_run_id", "status", "creation_timestamp",
-               "last_updated_timestamp", "tags", "params"]
-    return pd.DataFrame([{c: getattr(m, c) for c in columns} for m in found], columns=columns)
+    return found
 
 
 def register_model(model_uri: Any, name: str, await_registration_for: int = 300, *,

@@ -1378,6 +1378,12 @@ def test_search_logged_models_filters_and_orders_mlflow_3s_way(fluent_project: P
     churn = lineage.get_experiment_by_name("churn").experiment_id
     listed = lineage.search_logged_models(experiment_ids=[churn], output_format="list")
     assert [m.name for m in listed] == ["big", "small"]  # newest first
+    client = lineage.MlflowClient()  # the client's: MLflow's PagedList, a page at a time
+    page = client.search_logged_models(experiment_ids=[churn], max_results=1)
+    assert [m.name for m in page] == ["big"] and page.token
+    rest = client.search_logged_models([churn], max_results=1, page_token=page.token)
+    assert [m.name for m in rest] == ["small"] and not rest.token
+    assert [m.name for m in client.search_logged_models([churn], filter_string="tags.release = 'v1'")] == ["big"]
     assert [m.name for m in lineage.search_logged_models(output_format="list")] == ["elsewhere"]  # current experiment
     found = lineage.search_logged_models(experiment_ids=[churn], filter_string="params.C = '2.0'",
                                          output_format="list")
