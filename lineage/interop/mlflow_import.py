@@ -175,18 +175,18 @@ def _pages(fetch: Any) -> Iterator[Any]:
             return
 
 
-def _read(client: Any, store: Store, uri: str, names: Sequence[str], *, models: bool) -> ImportBatch:
+def _read(client: Any, store: Store, uri: str, chosen: Sequence[str], *, models: bool) -> ImportBatch:
     from mlflow.entities import ViewType
 
     # deleted experiments too: their runs are history, marked deleted (`_stage`)
     exps = list(_pages(lambda t: client.search_experiments(view_type=ViewType.ALL, page_token=t)))
-    if names:
+    if chosen:
         by_name = {e.name: e for e in exps}
-        unknown = [n for n in names if n not in by_name]
+        unknown = [n for n in chosen if n not in by_name]
         if unknown:
             raise InvalidInputError(f"{uri}: no MLflow experiment named {unknown[0]!r} "
                                     f"(there are: {', '.join(sorted(by_name)) or 'none'})")
-        exps = [by_name[n] for n in names]
+        exps = [by_name[n] for n in chosen]
     exp_names = {e.experiment_id: e.name for e in exps}
     gone = {e.experiment_id for e in exps if e.lifecycle_stage == "deleted"}
     details: dict[str, Any] = {"experiments": sorted(exp_names.values())}
