@@ -306,6 +306,33 @@ def delete_experiment(experiment_id: str) -> None:
 
 
 # ---------------------------------------------------------------------------
+# system metrics: MLflow samples CPU, memory and GPU use into a run; lineage does not
+
+#: MLflow's switch for system metrics in every run
+SYSTEM_METRICS_ENV = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
+_said: set[str] = set()
+
+
+def enable_system_metrics_logging() -> None:
+    """Accepted, and said once: lineage records no system metrics (CPU, memory, GPU
+    use over time); a run records its environment (Python, platform, packages)."""
+    _no_system_metrics()
+
+
+def disable_system_metrics_logging() -> None:
+    """Accepted: lineage records no system metrics."""
+
+
+def _no_system_metrics() -> None:
+    """Say once per process that system metrics asked for are not recorded (rather
+    than stop the script, or drop them without a word)."""
+    if "system_metrics" not in _said:
+        _said.add("system_metrics")
+        log.warning("lineage does not record system metrics (CPU, memory, GPU use); "
+                    "runs are recorded without them")
+
+
+# ---------------------------------------------------------------------------
 # runs
 
 
@@ -319,6 +346,9 @@ def start_run(run_id: str | None = None, experiment_id: str | None = None, run_n
     As in MLflow, a second run while one is active needs ``nested=True``; it then
     records its parent. Raises NodeNotFoundError for an unknown ``run_id`` or
     ``experiment_id``."""
+    if log_system_metrics or (log_system_metrics is None and
+                              os.environ.get(SYSTEM_METRICS_ENV, "").strip().lower() in ("1", "true")):
+        _no_system_metrics()
     stack = run_stack()
     if stack.runs and not nested and run_id is None:
         raise WriteRefusedError(

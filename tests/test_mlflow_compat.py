@@ -1414,3 +1414,25 @@ def test_search_logged_models_filters_and_orders_mlflow_3s_way(fluent_project: P
     assert lineage.get_logged_model(infos[1].model_id).tags == {"release": "v1"}
     with pytest.raises(lineage.UnsupportedError, match="hyperparameters recorded with it"):
         lineage.log_model_params({"a": "1"}, model_id=infos[0].model_id)
+
+
+def test_system_metrics_asked_for_are_said_once_and_the_script_goes_on(fluent_project: Path,
+                                                                      caplog: pytest.LogCaptureFixture,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow samples CPU and memory into a run when asked (``log_system_metrics=True``,
+    ``enable_system_metrics_logging()``, its environment variable); lineage does not,
+    and says so once rather than stop the script or drop them without a word."""
+    from lineage import fluent
+
+    monkeypatch.setattr(fluent, "_said", set())
+    with caplog.at_level("WARNING", logger="lineage"):
+        lineage.enable_system_metrics_logging()
+        with lineage.start_run(log_system_metrics=True):
+            lineage.log_param("a", 1)
+        monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+        with lineage.start_run():
+            pass
+        lineage.disable_system_metrics_logging()
+    said = [r.getMessage() for r in caplog.records if "system metrics" in r.getMessage()]
+    assert said == ["lineage does not record system metrics (CPU, memory, GPU use); runs are recorded without them"]
+    assert lineage.get_run(lineage.last_active_run().info.run_id).info.status == "FINISHED"
