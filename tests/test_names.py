@@ -242,3 +242,43 @@ def test_a_registered_model_created_in_one_process_is_found_described_in_the_nex
         client.delete_model_version_tag("churn", 1, "owner")
     with pytest.raises(lineage.InvalidInputError, match="name and tags.X only"):
         client.search_registered_models(filter_string="params.a = '1'")
+
+
+def test_registry_descriptions_reach_the_audit_as_a_lead_not_a_statement(tmp_path: Path) -> None:
+    """An auditor reading "intended purpose: none recorded" should still see what the
+    team wrote in the registry, marked as what it is, and checked like every fact."""
+    from sklearn.dummy import DummyClassifier
+
+    from lineage.audit.checklist import MISSING, RECORDED
+
+    db = tmp_path / "lineage.db"
+    with lineage.open(db) as lg:
+        with lg.start_run("fit") as run:
+            model = run.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), "clf")
+    client = lineage.MlflowClient(tracking_uri=str(db))
+    client.create_registered_model("churn", description="Scores monthly churn <b>risk</b>")
+    client.create_model_version("churn", model.id)
+    client.update_model_version("churn", 1, description="First candidate")
+    with lineage.open(db) as lg:
+        report = lg.audit(model.id)
+        doc = report.to_dict()
+        item = report.item("intended_use")
+        assert item["status"] == MISSING  # a registry's text is no person's statement
+        assert "“First candidate” (the version)" in item["summary"]
+        assert "“Scores monthly churn <b>risk</b>” (registered model churn)" in item["summary"]
+        described = {d["of"]: d for d in doc["model"]["described"]}
+        names_event = described["registered model"]["event"]
+        assert report.ok and names_event in doc["integrity"]["facts"]["events"]
+        for suffix in (".html", ".md"):  # in the item itself, escaped as every user string
+            text = report.write(tmp_path / f"a{suffix}").read_text()
+            item_text = text[text.index("intended_use"):]
+            assert "“Scores monthly churn &lt;b&gt;risk&lt;/b&gt;” (registered model churn" in item_text
+            assert "“First candidate” (the version" in item_text
+            assert "What the model registry says it is for" in item_text
+        lg.annotate(model.id, "intended_use", "Monthly churn scoring for retention offers", author="ann")
+        assert lg.audit(model.id).item("intended_use")["status"] == RECORDED
+    with sqlite3.connect(db) as conn:  # the registry's text changed behind the ledger's back
+        conn.execute("UPDATE names SET value = 'Scores anything' WHERE key = 'mlflow.note.content'")
+    with lineage.open(db) as lg:
+        report = lg.audit(model.id)
+        assert not report.ok and names_event in report.to_dict()["integrity"]["facts"]["failed"]

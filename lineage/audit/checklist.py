@@ -420,6 +420,18 @@ def _impact(f: Facts) -> Finding:
     return True, f"Downstream of this model: {text}", [f.model["id"]]
 
 
+def _intended_use(f: Facts) -> Finding:
+    """A person's statement; what a model registry says the model is for (MLflow's
+    descriptions) is shown as a lead to confirm, never as the statement itself."""
+    said = f.model.get("described") or []
+    if not said:
+        return False, "A person's statement; none recorded", []
+    quoted = "; ".join(f"“{d['text']}” ({'the version' if d['of'] == 'version' else 'registered model ' + d['name']})"
+                       for d in said)
+    return True, (f"No person's statement recorded; the model registry describes it: {quoted}. Confirm or correct "
+                  f"it as the intended purpose with `lineage annotate {f.model['id']} intended_use`"), [f.model["id"]]
+
+
 def _human(key: str) -> Callable[[Facts], Finding]:
     def finding(f: Facts) -> Finding:
         return False, "A person's statement; none recorded", []
@@ -429,7 +441,7 @@ def _human(key: str) -> Callable[[Facts], Finding]:
 
 FINDERS: dict[str, Callable[[Facts], Finding]] = {
     "identity": _identity,
-    "intended_use": _human("intended_use"),
+    "intended_use": _intended_use,
     "training_data": _training_data,
     "personal_data_origin": _human("personal_data_origin"),
     "data_preparation": _data_preparation,

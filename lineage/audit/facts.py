@@ -289,6 +289,10 @@ def collect_model(store: Store, model_id: str) -> Facts:
         "evaluated_at": max(evaluated) if evaluated else None,
         "validation": validation,
         "signed_off": {"author": sign["author"], "at": sign["at"], "event": sign["event"]} if sign else None,
+        # what a model registry says it is for (MLflow's descriptions): shown beside
+        # the intended purpose, which only a person's statement fills
+        "described": query_rows.registry_descriptions(
+            store, model_id, a, [n for n in (node.name, *store.aliases(model_id)) if n and not n.startswith("mlflow:")]),
     }
 
     hyperparameters = {
@@ -320,6 +324,9 @@ def collect_model(store: Store, model_id: str) -> Facts:
     # the labels, importances and erased predictions the report shows (`serving`)
     for table, seqs in query_rows.serving_events(store, model_id, node.name).items():
         facts.fact_events.setdefault(table, set()).update(seqs)
+    for d in model["described"]:  # (the registry's descriptions shown, where they are recorded)
+        if d["event"] is not None:
+            facts.fact_events.setdefault(d["table"], set()).add(d["event"])
     facts.prediction_events = pred_events
     facts.files = _file_targets(store, node, data, nodes)
     return facts

@@ -336,6 +336,12 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
             *([["Classes", cell(", ".join(map(_text, m["classes"])))]] if m.get("classes") else []),
             *([["Features", str(m["n_features"])]] if m.get("n_features") else []),
         ])
+    if key == "intended_use" and m.get("described"):
+        return ["What the model registry says it is for: written there by whoever could, not a person's signed "
+                "statement; confirm or correct it with `lineage annotate`.", ""] + [
+            f"- “{esc(x['text'])}” ({'the version' if x['of'] == 'version' else 'registered model ' + esc(x['name'])}"
+            + (f", event {x['event']}" if x["event"] is not None else "") + ")" + _altered_mark(d, x["event"])
+            for x in m["described"]] + [""]
     if key == "training_data" and d["data"]:
         return _data_table(d)
     if key == "data_preparation":

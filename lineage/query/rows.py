@@ -52,6 +52,38 @@ def tags_of(store: Store, node_id: str) -> dict[str, str]:
     return dict(store.conn.execute(sql, (node_id,)).fetchall())
 
 
+#: MLflow's description tag (`tracking.NOTE_TAG`, here as the text the tables hold)
+_NOTE = "mlflow.note.content"
+
+
+def registry_descriptions(store: Store, model_id: str, attrs: Any, names: Sequence[str]) -> list[dict[str, Any]]:
+    """What a model registry says a model version is for, newest value of each
+    statement: the version's description (its tag ``mlflow.note.content``, or as an
+    MLflow import recorded it), and that of each registered model among ``names``
+    (its record's). ``{"of": "version"|"registered model", "name", "text", "table",
+    "event"}``: ``table`` and ``event`` say where it is recorded. A statement written in
+    a registry, by whoever could write there: not a person's signed statement."""
+    out: list[dict[str, Any]] = []
+    row = store.conn.execute(f"SELECT value, event FROM tags WHERE run = ? AND key = ? AND {published()} "
+                             "ORDER BY pk DESC LIMIT 1", (model_id, _NOTE)).fetchone()
+    if row and row[0]:
+        event = event_numbers(store, {row[1]}).get(row[1])  # (a bulk import's batch: its publishing event)
+        out.append({"of": "version", "name": None, "text": row[0], "table": "tags", "event": event})
+    registered = [r for r in (attrs.get("registered") or []) if isinstance(r, dict)]
+    if not out:
+        out += [{"of": "version", "name": r.get("name"), "text": r["description"], "table": "nodes", "event": None}
+                for r in registered[-1:] if r.get("description")]
+    for name in dict.fromkeys(names):
+        row = store.conn.execute("SELECT value, event FROM names WHERE kind = 'registered_model' AND name = ? "
+                                 "AND key = ? ORDER BY pk DESC LIMIT 1", (name, _NOTE)).fetchone()
+        if row and row[0]:
+            out.append({"of": "registered model", "name": name, "text": row[0], "table": "names", "event": row[1]})
+        else:
+            out += [{"of": "registered model", "name": name, "text": r["model_description"], "table": "nodes",
+                     "event": None} for r in registered[-1:] if r.get("name") == name and r.get("model_description")]
+    return out
+
+
 def tag_values(store: Store, run_ids: Sequence[str], key: str) -> dict[str, str]:
     """The value tag ``key`` of each of ``run_ids`` holds now (the latest given wins),
     for the runs that have one: a statement per 500 runs, where `tag_changes_of`

@@ -110,6 +110,9 @@ def test_import_matches_what_mlflow_reports(lg: lineage.Lineage, mlflow_store: d
     record = lg.registered_models("risk_model")[0]
     assert (record["description"], record["tags"]) == ("Scores loan applications", {"owner": "risk-team"})
     assert record["created_at"] == ms_to_iso(client.get_registered_model("risk_model").creation_timestamp)
+    # both descriptions reach the audit, beside the intended purpose
+    said = {(x["of"], x["text"]) for x in lg.audit(model_node.id).to_dict()["model"]["described"]}
+    assert said == {("version", "First candidate, reviewed by Ann"), ("registered model", "Scores loan applications")}
     assert model_node.attrs["mlflow"]["model_id"] == mlflow_store["model"].model_id
     assert lg.get(f"mlflow:{mlflow_store['model'].model_id}").id == model_node.id  # as the plugin names it
     assert {d.node.id for d in lg.which_data(model_node)} >= {roles["training"]}
