@@ -118,7 +118,9 @@ def main(out: Path, db: str | None = None) -> None:
         warnings.simplefilter("ignore", UserWarning)
         y_pred = forest.predict(_frame(X_serve, header))
         proba = forest.predict_proba(_frame(X_serve, header))[:, 1]
-    ids = lg.log_predictions(forest_node, X_serve, y_pred, scores=proba,
+    # keep_inputs: each prediction's input values are kept, so why it came out as it
+    # did can be answered later (`lineage explain request:req-0000`, the decision record)
+    ids = lg.log_predictions(forest_node, X_serve, y_pred, scores=proba, keep_inputs=True,
                              request_ids=[f"req-{i:04d}" for i in range(len(y_pred))])
 
     report = lg.verify()
@@ -168,6 +170,12 @@ def _explain(lg: lineage.Lineage, prediction_id: str, out: Path) -> None:
     console = Console()
     console.print(f"\nWhere did {prediction_id[:24]}… come from?")
     console.print(sub)
+    why = lg.explain(prediction_id)
+    if why.get("reasons"):
+        top = ", ".join(f"{r['feature']} {r['contribution']:+.3f}" for r in why["reasons"][:3])
+        rid = why["subject"]["request_id"]
+        console.print(f"Why did it answer {why['output']}? The largest effects: {top} "
+                      f"(all of them: lineage explain {'request:' + rid if rid else prediction_id})")
     try:
         from lineage import render
     except ImportError:
