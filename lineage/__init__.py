@@ -16,6 +16,7 @@ from .autologging import request_ids
 from .client import MlflowClient
 from .entities import missing_names as _missing_names
 from .errors import (
+    AlreadyExistsError,
     AmbiguousIdError,
     FilterSyntaxError,
     IntegrityError,
@@ -97,6 +98,7 @@ from .store.asyncwrite import RunOperations
 from .tracking import Run
 
 __all__ = [
+    "AlreadyExistsError",
     "AmbiguousIdError",
     "Edge",
     "FilterSyntaxError",

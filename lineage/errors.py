@@ -48,7 +48,7 @@ class LineageError(Exception):
     exit_code = 1
     #: MLflow's ``ErrorCode`` name for this kind of error
     error_code = "INTERNAL_ERROR"
-    _HTTP = {"INVALID_PARAMETER_VALUE": 400, "RESOURCE_DOES_NOT_EXIST": 404, "TEMPORARILY_UNAVAILABLE": 503,
+    _HTTP = {"INVALID_PARAMETER_VALUE": 400, "RESOURCE_ALREADY_EXISTS": 400, "RESOURCE_DOES_NOT_EXIST": 404, "TEMPORARILY_UNAVAILABLE": 503,
              "NOT_IMPLEMENTED": 501}
 
     @property
@@ -156,6 +156,14 @@ class WriteRefusedError(LineageError):
     """Raised when a write would break a rule of the record (e.g. changing a logged param)."""
 
     error_code = "INVALID_PARAMETER_VALUE"  # as MLflow answers a changed param or a closed run
+
+
+class AlreadyExistsError(WriteRefusedError):
+    """Raised when something created by name exists already (an experiment, a
+    registered model): MLflow's ``RESOURCE_ALREADY_EXISTS``, which scripts test for to
+    go on with the one there."""
+
+    error_code = "RESOURCE_ALREADY_EXISTS"
 
 
 class IntegrityError(LineageError):

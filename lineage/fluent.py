@@ -39,7 +39,7 @@ from .entities import (
     run_view,
     stored_name,
 )
-from .errors import InvalidInputError, WriteRefusedError, log
+from .errors import AlreadyExistsError, InvalidInputError, WriteRefusedError, log
 from .model import Node, version_number
 from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
@@ -223,7 +223,7 @@ def create_experiment_on(lg: Lineage, name: str, tags: Mapping[str, Any] | None 
         raise InvalidInputError("an experiment needs a name")
     stored = stored_name(name)
     if stored in known_experiments(lg):
-        raise WriteRefusedError(f"experiment {name!r} already exists (id {experiment_id_of(stored)})")
+        raise AlreadyExistsError(f"experiment {name!r} already exists (id {experiment_id_of(stored)})")
     lg.create_experiment(stored, tags)
     return experiment_id_of(stored)
 

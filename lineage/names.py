@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidInputError, NodeNotFoundError, WriteRefusedError
+from .errors import AlreadyExistsError, InvalidInputError, NodeNotFoundError
 from .model import clean_text, now_iso
 from .store import Store
 from .tracking import DEFAULT_EXPERIMENT, ensure_actor, secret_safe
@@ -98,7 +98,7 @@ def _tag_rows(kind: str, name: str, tags: Mapping[str, Any] | None, at: str) -> 
 def create(store: Store, kind: str, name: str, tags: Mapping[str, Any] | None = None, *,
            exist_ok: bool = False) -> bool:
     """Record that the ``kind`` ``name`` was created, with ``tags``; True when it was
-    recorded now. Raises WriteRefusedError when it exists (`exists`), unless
+    recorded now. Raises AlreadyExistsError when it exists (`exists`), unless
     ``exist_ok``: then nothing is written (`set_tags` adds tags)."""
     name = _check(kind, name)
     if exist_ok and exists(store, kind, name):
@@ -109,7 +109,7 @@ def create(store: Store, kind: str, name: str, tags: Mapping[str, Any] | None = 
         if exists(store, kind, name):
             if exist_ok:
                 return False
-            raise WriteRefusedError(f"{_what(kind)} {name!r} already exists")
+            raise AlreadyExistsError(f"{_what(kind)} {name!r} already exists")
         ensure_actor(store)
         store.write(kind, {"name": name, "keys": [r[2] for r in rows[1:]]}, {"names": rows})
     return True

@@ -73,8 +73,10 @@ def test_creating_an_existing_experiment_is_refused_whoever_made_it(fluent_proje
         pass
     before = lg.store.head()
     for name in ("wine", "by-runs", "Default"):
-        with pytest.raises(lineage.WriteRefusedError, match="already exists"):
+        with pytest.raises(lineage.MlflowException, match="already exists") as raised:
             lineage.create_experiment(name)
+        assert raised.value.error_code == "RESOURCE_ALREADY_EXISTS"  # what scripts test to go on
+        assert isinstance(raised.value, lineage.WriteRefusedError)
     with pytest.raises(lineage.InvalidInputError, match="needs a name"):
         lineage.create_experiment("  ")
     assert lg.store.head() == before  # nothing recorded by a refused call
@@ -216,8 +218,9 @@ def test_a_registered_model_created_in_one_process_is_found_described_in_the_nex
     assert rm.creation_timestamp is not None and rm.last_updated_timestamp >= rm.creation_timestamp
     assert [m.name for m in client.search_registered_models(filter_string="tags.owner = 'risk-team'")] == ["churn"]
     assert [m.name for m in client.search_registered_models(filter_string="name LIKE 'ch%'")] == ["churn"]
-    with pytest.raises(lineage.WriteRefusedError, match="already exists"):
+    with pytest.raises(lineage.AlreadyExistsError, match="already exists") as raised:
         client.create_registered_model("churn")
+    assert raised.value.error_code == "RESOURCE_ALREADY_EXISTS"
     # its versions join it; it keeps its record
     with lineage.open(db) as lg:
         with lg.start_run("fit") as run:
