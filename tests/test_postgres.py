@@ -656,3 +656,20 @@ def test_a_newer_schema_on_the_server_is_one_line(url: str) -> None:
         out = CliRunner().invoke(cli, ["--db", url, *args])
         assert out.exit_code == 1 and "Traceback" not in out.output
         assert "newer than this lineage understands" in out.output and len(out.output.strip().splitlines()) == 1
+
+
+def test_experiments_and_registered_models_created_on_one_machine_are_found_on_another(url: str) -> None:
+    """A team store: what one member creates and tags (lineage/names.py), the next finds."""
+    with lineage.open(url) as first:
+        with first.start_run("fit", experiment="by-runs"):
+            pass
+        first.create_experiment("churn", tags={"team": "risk"})
+        first.set_experiment_tags("by-runs", {"stage": "dev"})  # named by a run: recorded with its tag
+        first.create_registered_model("scorer", description="Scores churn")
+    with lineage.open(url) as second:
+        assert {e["name"]: (e["runs"], e["tags"]) for e in second.experiments()} == {
+            "by-runs": (1, {"stage": "dev"}), "churn": (0, {"team": "risk"})}
+        assert [(m["name"], m["description"]) for m in second.registered_models()] == [("scorer", "Scores churn")]
+        with pytest.raises(lineage.AlreadyExistsError):
+            second.create_experiment("by-runs")
+        assert second.verify().ok
