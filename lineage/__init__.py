@@ -9,7 +9,7 @@
 See docs/ for the data model, the tracking guide and the CLI reference.
 """
 
-from . import artifacts, config, data, exceptions, models, pyfunc, sklearn
+from . import artifacts, config, data, exceptions, models, pyfunc, sklearn, types
 from ._version import __version__
 from .api import Lineage, open
 from .autologging import request_ids
@@ -186,6 +186,7 @@ __all__ = [
     "set_tracking_uri",
     "sklearn",
     "start_run",
+    "types",
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from .entities import missing_names
@@ -40,17 +41,42 @@ def _type_name(dtype: Any) -> str:
     return _NUMPY_TYPES.get(text[:1], str(dtype))
 
 
+class DataType(str, Enum):
+    """MLflow's column types (``mlflow.types.DataType``): ``DataType.double`` or the
+    text ``"double"`` in a `ColSpec`."""
+
+    boolean = "boolean"
+    integer = "integer"
+    long = "long"
+    float = "float"
+    double = "double"
+    string = "string"
+    binary = "binary"
+    datetime = "datetime"
+
+
 @dataclass
 class ColSpec:
-    """One column of a schema."""
+    """One column of a schema: its type (text or a `DataType`), name, and whether a
+    row may leave it out (MLflow's ``required``; ``optional`` is its older spelling)."""
 
     type: str
     name: str | None = None
+    optional: bool | None = None
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.type, Enum):
+            self.type = str(self.type.value)
+        if self.optional:
+            self.required = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
         if self.name is not None:
             out["name"] = self.name
+        if not self.required:
+            out["required"] = False
         return out
 
 
@@ -69,6 +95,10 @@ class Schema:
     def input_names(self) -> list[str]:
         return [c.name for c in self.inputs if c.name is not None]
 
+    def required_input_names(self) -> list[str]:
+        """The named columns a row must have (MLflow's ``required``)."""
+        return [c.name for c in self.inputs if c.name is not None and c.required]
+
     def input_types(self) -> list[str]:
         return [c.type for c in self.inputs]
 
@@ -82,7 +112,7 @@ class Schema:
             if s.get("type") == "tensor":  # one tensor: its dtype and shape
                 spec = s.get("tensor-spec") or {}
                 return cls([ColSpec(str(spec.get("dtype")))], shape=list(spec.get("shape") or []))
-            cols.append(ColSpec(str(s.get("type")), s.get("name")))
+            cols.append(ColSpec(str(s.get("type")), s.get("name"), required=s.get("required", True) is not False))
         return cls(cols)
 
     def to_json(self) -> str:

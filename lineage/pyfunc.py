@@ -178,11 +178,11 @@ def _column(values: Any) -> Any:
 
 
 def _schema_of(specs: Any) -> Any:
-    from .models import ColSpec, Schema
+    from .models import Schema
 
     if not isinstance(specs, list):
         return None
-    return Schema([ColSpec(str(s.get("type")), s.get("name")) for s in specs if isinstance(s, dict)])
+    return Schema.from_recorded([s for s in specs if isinstance(s, dict)])
 
 
 class PyFuncModel:
@@ -204,8 +204,8 @@ class PyFuncModel:
 
     def _as_signed(self, data: Any) -> Any:
         """``data`` as the signature's columns: a dict of columns becomes a DataFrame,
-        a DataFrame's columns are put in the signature's order (extra ones dropped);
-        a missing one is refused, naming it."""
+        a DataFrame's columns are put in the signature's order (extra ones dropped, an
+        optional one absent left out); a missing required one is refused, naming it."""
         schema = self.metadata.get_input_schema()
         names = schema.input_names() if schema is not None else []
         if isinstance(data, dict):
@@ -214,11 +214,12 @@ class PyFuncModel:
             # (a scalar per column is one row, as MLflow reads {"a": 0.0, "b": 1.0})
             data = pd.DataFrame({k: _column(v) for k, v in data.items()})
         if names and hasattr(data, "columns") and list(data.columns) != names:
-            missing = [n for n in names if n not in data.columns]
+            assert schema is not None  # (names come from it)
+            missing = [n for n in schema.required_input_names() if n not in data.columns]
             if missing:
                 raise InvalidInputError(f"model input is missing column(s) {', '.join(map(repr, missing))}: "
                                         f"the signature logged with {self.id} takes {', '.join(names)}")
-            data = data[names]
+            data = data[[n for n in names if n in data.columns]]
         return data
 
     def unwrap_python_model(self) -> Any:

@@ -796,6 +796,32 @@ def test_a_plain_tracking_path_is_a_folder_as_mlflows_mlruns(fluent_project: Pat
     assert lineage.get_tracking_uri() == f"sqlite:///{fluent_project / 'other.sqlite'}"
 
 
+def test_a_hand_written_signature_is_recorded_and_applied(fluent_project: Path) -> None:
+    """MLflow's docs write signatures by hand too (``mlflow.types``' Schema, ColSpec and
+    DataType): recorded with the model as an inferred one is, and applied when loaded."""
+    pd = pytest.importorskip("pandas")
+    from sklearn.linear_model import Ridge
+
+    import lineage.types.schema
+    from lineage.models import ModelSignature
+    from lineage.types import ColSpec, DataType, Schema
+
+    assert lineage.types.schema.ColSpec is ColSpec  # (`from mlflow.types.schema import ColSpec`)
+    X = pd.DataFrame({"a": [0.0, 1, 2, 3], "b": [1.0, 2, 3, 5]})
+    model = Ridge().fit(X, X.a + X.b)
+    signature = ModelSignature(inputs=Schema([ColSpec(DataType.double, "a"), ColSpec("double", "b"),
+                                              ColSpec("string", "note", required=False)]),
+                               outputs=Schema([ColSpec(DataType.double)]))
+    with lineage.start_run() as run:
+        node = lineage.sklearn.log_model(model, name="m", signature=signature)
+    assert node.attrs["signature"]["inputs"] == [{"type": "double", "name": "a"}, {"type": "double", "name": "b"},
+                                                 {"type": "string", "name": "note", "required": False}]
+    pm = lineage.pyfunc.load_model(f"runs:/{run.info.run_id}/m")
+    assert pm.predict(X[["b", "a"]]).tolist() == model.predict(X).tolist()  # the signature's order
+    with pytest.raises(lineage.UnsupportedError, match="mlflow.types.TensorSpec"):
+        lineage.types.TensorSpec
+
+
 def test_pyfunc_applies_the_logged_signature_and_saved_models_load_back(fluent_project: Path) -> None:
     pd = pytest.importorskip("pandas")
     from sklearn.linear_model import Ridge
