@@ -2599,6 +2599,28 @@ class Lineage:
             row.update(created_at=rec.created_at, updated_at=rec.updated_at, tags=dict(rec.tags))
         return [rows[name] for name in sorted(rows)]
 
+    def experiment_models(self, names: Sequence[str]) -> list[Node]:
+        """The model versions logged by runs of some experiments, oldest first.
+
+        Parameters
+        ----------
+        names : sequence of str
+            Experiment names (``default`` for the default experiment).
+
+        Returns
+        -------
+        list of Node
+            Each model once, even when several of the runs generated it.
+
+        Examples
+        --------
+        >>> [(m.name, m.kind) for m in lg.experiment_models(["demo"])]
+        [('clf', 'model'), ('clf', 'model'), ('clf', 'model')]
+        """
+        from .query import runview
+
+        return runview.experiment_models(self.store, list(names))
+
     def create_experiment(self, name: str, tags: Mapping[str, Any] | None = None, *, exist_ok: bool = False) -> str:
         """Record an experiment before any run joins it, with tags (MLflow's
         ``create_experiment``); runs join it by name (``start_run(experiment=)``).

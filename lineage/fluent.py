@@ -808,8 +808,11 @@ def search_logged_models_on(lg: Lineage, experiment_ids: Sequence[str], filter_s
             raise InvalidInputError(f"order_by: unknown field {name!r}; use {', '.join(sorted(_MODEL_ATTRIBUTES))}, "
                                     "params.NAME or tags.NAME")
         fields.append((entity, key, ascending))
-    wanted = {experiment_id_of(experiment_name_for_id(lg, e)) for e in experiment_ids}
-    models = [logged_model(lg, n) for n in lg.nodes(kind="model")]
+    names = {experiment_name_for_id(lg, e) for e in experiment_ids}
+    wanted = {experiment_id_of(n) for n in names}
+    # (the models its runs generated: a model is listed under its newest run's
+    # experiment, which `logged_model` finds, so those of another experiment drop out)
+    models = [logged_model(lg, n) for n in lg.experiment_models(sorted(names))]
     found = [m for m in models if m.experiment_id in wanted and all(
         mlflow_filter.compare(_model_value(m, c.entity, c.key), c.op, c.value) for c in clauses)]
     found.sort(key=lambda m: (m.creation_timestamp or 0, m.model_id), reverse=True)

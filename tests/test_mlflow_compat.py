@@ -1462,3 +1462,24 @@ def test_system_metrics_asked_for_are_said_once_and_the_script_goes_on(fluent_pr
     said = [r.getMessage() for r in caplog.records if "system metrics" in r.getMessage()]
     assert said == ["lineage does not record system metrics (CPU, memory, GPU use); runs are recorded without them"]
     assert lineage.get_run(lineage.last_active_run().info.run_id).info.status == "FINISHED"
+
+
+def test_a_model_logged_in_two_experiments_is_listed_under_its_newest_runs(fluent_project: Path) -> None:
+    """Models are content: the same bytes logged by runs of two experiments are one
+    model, listed under its newest run's experiment (the search reads the models of
+    the experiments' runs, not every model of the store)."""
+    from sklearn.dummy import DummyClassifier
+
+    model = DummyClassifier().fit([[0], [1]], [0, 1])
+    first = lineage.create_experiment("first")
+    second = lineage.create_experiment("second")
+    with lineage.start_run(experiment_id=first):
+        lineage.sklearn.log_model(model, name="m")
+        lineage.sklearn.log_model(DummyClassifier(strategy="uniform").fit([[0], [1]], [0, 1]), name="only_first")
+    with lineage.start_run(experiment_id=second):
+        info = lineage.sklearn.log_model(model, name="m")
+    assert [m.name for m in lineage.search_logged_models([first], output_format="list")] == ["only_first"]
+    assert [m.model_id for m in lineage.search_logged_models([second], output_format="list")] == [info.model_id]
+    assert [m.name for m in lineage.search_logged_models([first, second], output_format="list",
+                                                         order_by=[{"field_name": "name"}])] == ["m", "only_first"]
+    assert lineage.search_logged_models(["0"], output_format="list") == []
