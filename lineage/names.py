@@ -84,7 +84,8 @@ def _check(kind: str, name: Any) -> str:
     if kind not in KINDS:
         raise InvalidInputError(f"names are recorded for {' and '.join(KINDS)}, not {kind!r}")
     if not isinstance(name, str) or not name.strip():
-        raise InvalidInputError(f"an {_what(kind)} needs a name (non-empty text), got {name!r}")
+        article = "an" if kind == EXPERIMENT else "a"
+        raise InvalidInputError(f"{article} {_what(kind)} needs a name (non-empty text), got {name!r}")
     return clean_text(name)
 
 

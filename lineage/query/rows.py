@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..store import Store, event_numbers, published
+from ..tracking import NOTE_TAG
 from .closure import chunks, placeholders
 
 __all__ = ["kept_inputs", "metrics_of", "overview_counts", "param_events", "prediction_inputs",
@@ -52,10 +53,6 @@ def tags_of(store: Store, node_id: str) -> dict[str, str]:
     return dict(store.conn.execute(sql, (node_id,)).fetchall())
 
 
-#: MLflow's description tag (`tracking.NOTE_TAG`, here as the text the tables hold)
-_NOTE = "mlflow.note.content"
-
-
 def registry_descriptions(store: Store, model_id: str, attrs: Any, names: Sequence[str]) -> list[dict[str, Any]]:
     """What a model registry says a model version is for, newest value of each
     statement: the version's description (its tag ``mlflow.note.content``, or as an
@@ -65,7 +62,7 @@ def registry_descriptions(store: Store, model_id: str, attrs: Any, names: Sequen
     a registry, by whoever could write there: not a person's signed statement."""
     out: list[dict[str, Any]] = []
     row = store.conn.execute(f"SELECT value, event FROM tags WHERE run = ? AND key = ? AND {published()} "
-                             "ORDER BY pk DESC LIMIT 1", (model_id, _NOTE)).fetchone()
+                             "ORDER BY pk DESC LIMIT 1", (model_id, NOTE_TAG)).fetchone()
     if row and row[0]:
         event = event_numbers(store, {row[1]}).get(row[1])  # (a bulk import's batch: its publishing event)
         out.append({"of": "version", "name": None, "text": row[0], "table": "tags", "event": event})
@@ -75,7 +72,7 @@ def registry_descriptions(store: Store, model_id: str, attrs: Any, names: Sequen
                 for r in registered[-1:] if r.get("description")]
     for name in dict.fromkeys(names):
         row = store.conn.execute("SELECT value, event FROM names WHERE kind = 'registered_model' AND name = ? "
-                                 "AND key = ? ORDER BY pk DESC LIMIT 1", (name, _NOTE)).fetchone()
+                                 "AND key = ? ORDER BY pk DESC LIMIT 1", (name, NOTE_TAG)).fetchone()
         if row and row[0]:
             out.append({"of": "registered model", "name": name, "text": row[0], "table": "names", "event": row[1]})
         else:
