@@ -961,6 +961,33 @@ def runs_(state: State, where: str | None, sort: str | None, limit: int | None, 
 
 
 @cli.command()
+@json_option
+@pass_state
+def experiments(state: State, as_json: bool) -> None:
+    """List the experiments: the runs each holds, when it was created, its tags.
+
+    An experiment is created by MLflow's set_experiment or create_experiment, or by
+    the first run that names it (lineage run --experiment, start_run(experiment=));
+    its tags are set with set_experiment_tag. Each is a record in the ledger.
+
+    \b
+    Example:
+      lineage experiments
+      lineage experiments --json
+    """
+    found = state.lineage().experiments()
+    if as_json:
+        emit_json({"items": found})
+        return
+    if not found:
+        click.echo("no experiments yet: a run names one (start_run(experiment=...)), or set_experiment creates it")
+        return
+    from .render.tables import experiments_table
+
+    console().print(experiments_table(found))
+
+
+@cli.command()
 @click.argument("metric")
 @json_option
 @pass_state

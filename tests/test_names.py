@@ -285,3 +285,26 @@ def test_registry_descriptions_reach_the_audit_as_a_lead_not_a_statement(tmp_pat
     with lineage.open(db) as lg:
         report = lg.audit(model.id)
         assert not report.ok and names_event in report.to_dict()["integrity"]["facts"]["failed"]
+
+
+def test_lineage_experiments_lists_them_with_runs_and_tags(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from lineage.cli import cli
+
+    db = tmp_path / "lineage.db"
+    runner = CliRunner()
+    with lineage.open(db) as lg:
+        empty = runner.invoke(cli, ["--db", str(db), "experiments"])
+        assert empty.exit_code == 0 and "no experiments yet" in empty.output
+        lg.create_experiment("churn", tags={"team": "risk\x1b[31m"})  # a tag is data, never terminal control
+        with lg.start_run("fit", experiment="by-runs"):
+            pass
+    table = runner.invoke(cli, ["--db", str(db), "experiments"])
+    assert table.exit_code == 0, table.output
+    assert "churn" in table.output and "by-runs" in table.output and "\x1b" not in table.output
+    doc = json.loads(runner.invoke(cli, ["--db", str(db), "experiments", "--json"]).output)
+    assert [(e["name"], e["runs"], e["tags"]) for e in doc["items"]] == [
+        ("by-runs", 1, {}), ("churn", 0, {"team": "risk\x1b[31m"})]

@@ -104,6 +104,21 @@ def runs_table(nodes: Iterable[Node]) -> Any:
     return out
 
 
+def experiments_table(rows: Iterable[Mapping[str, Any]]) -> Any:
+    """A rich Table of `Lineage.experiments`' answer: name, runs, when created (its
+    first run's start for one known only by its runs) and last run, and its tags."""
+    out = table(None, ["experiment", "runs", "created", "last run", "tags"])
+
+    def when(t: Any) -> str:
+        return str(t or "")[:19].replace("T", " ")
+
+    for e in rows:
+        tags = ", ".join(f"{k}={clean_line(v, 40)}" for k, v in sorted((e.get("tags") or {}).items()))
+        out.add_row(text(e["name"]), str(e["runs"]), when(e.get("created_at") or e.get("first_at")),
+                    when(e.get("last_at")) or "—", text(tags))
+    return out
+
+
 def metric_history_view(points: Any) -> Any:
     """`Lineage.metric_history`'s answer (a ``MetricHistory``, typed loosely: it lives in
     the facade, above this layer): a table of the steps, then, for more than one
