@@ -291,12 +291,7 @@ def search_experiments_on(lg: Lineage, max_results: int | None, filter_string: s
     for c in clauses:
         out = [e for e in out if mlflow_filter.compare(_experiment_value(e, c.entity, c.key), c.op, c.value)]
     out.sort(key=lambda e: int(e.experiment_id))  # (MLflow's tie-breaker)
-    for entity, key, desc in reversed(order):
-        values = {id(e): _experiment_value(e, entity, key) for e in out}
-        missing = [e for e in out if values[id(e)] is None]  # (last, either way)
-        present = [e for e in out if values[id(e)] is not None]
-        present.sort(key=lambda e: values[id(e)], reverse=desc)
-        out = present + missing
+    out = mlflow_filter.sort_by_fields(out, order, _experiment_value)
     return out[:max_results] if max_results else out
 
 
@@ -807,7 +802,7 @@ def search_logged_models_on(lg: Lineage, experiment_ids: Sequence[str], filter_s
         if entity == "attributes" and key.lower() not in _MODEL_ATTRIBUTES:
             raise InvalidInputError(f"order_by: unknown field {name!r}; use {', '.join(sorted(_MODEL_ATTRIBUTES))}, "
                                     "params.NAME or tags.NAME")
-        fields.append((entity, key, ascending))
+        fields.append((entity, key, not ascending))
     names = {experiment_name_for_id(lg, e) for e in experiment_ids}
     wanted = {experiment_id_of(n) for n in names}
     # (the models its runs generated: a model is listed under its newest run's
@@ -816,10 +811,7 @@ def search_logged_models_on(lg: Lineage, experiment_ids: Sequence[str], filter_s
     found = [m for m in models if m.experiment_id in wanted and all(
         mlflow_filter.compare(_model_value(m, c.entity, c.key), c.op, c.value) for c in clauses)]
     found.sort(key=lambda m: (m.creation_timestamp or 0, m.model_id), reverse=True)
-    for entity, key, ascending in reversed(fields):  # (a stable sort per field, the last first; missing values last)
-        valued = [(_model_value(m, entity, key), m) for m in found]
-        present = sorted(((v, m) for v, m in valued if v is not None), key=lambda vm: vm[0], reverse=not ascending)
-        found = [m for _, m in present] + [m for v, m in valued if v is None]
+    found = mlflow_filter.sort_by_fields(found, fields, _model_value)  # (missing values last)
     return found
 
 

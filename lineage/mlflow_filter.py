@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import FilterSyntaxError, InvalidInputError
+
+T = TypeVar("T")
 
 _ENTITY = {"metric": "metrics", "metrics": "metrics", "param": "params", "params": "params", "parameter": "params",
            "parameters": "params", "tag": "tags", "tags": "tags", "attribute": "attributes", "attributes": "attributes",
@@ -306,6 +308,21 @@ def parse_order(order_by: Sequence[str] | None, *,
         if not r.done():
             raise FilterSyntaxError(f"cannot order by {term!r}; write e.g. 'metrics.rmse ASC'", r.i)
         out.append((entity, key, desc))
+    return out
+
+
+def sort_by_fields(items: Sequence[T], fields: Sequence[tuple[str, str, bool]],
+                   value: Callable[[T, str, str], Any]) -> list[T]:
+    """``items`` in the order of ``fields``, each ``(entity, key, descending)``, the
+    first the most significant, ``value(item, entity, key)`` giving an item's value;
+    ``items``' own order breaks ties. An item with no value for a field (None) comes
+    after those with one, in both directions. (For searches of experiments and logged
+    models; runs have their own rules for NaN: `sort_views`.)"""
+    out = list(items)
+    for entity, key, descending in reversed(fields):  # (stable sorts, the least significant first)
+        valued = [(value(x, entity, key), x) for x in out]
+        present = sorted((vx for vx in valued if vx[0] is not None), key=lambda vx: vx[0], reverse=descending)
+        out = [x for _, x in present] + [x for v, x in valued if v is None]
     return out
 
 
