@@ -5,6 +5,7 @@ This module imports nothing else of lineage's, so every layer may use it.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -158,6 +159,19 @@ def now_iso() -> str:
 
 
 _second: list[tuple[int, str]] = [(-1, "")]
+
+
+def iso_of_us(us: int) -> str:
+    """Microseconds since the epoch as `now_iso`'s text (``2026-01-01T00:00:00.123000Z``):
+    an imported time, a file's modification time. Formatted by hand, the text up to the
+    second remembered (`_iso_second`): an import formats one per metric value."""
+    sec, frac = divmod(us, 1_000_000)
+    return f"{_iso_second(sec)}.{frac:06d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(sec: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
 
 
 _uuid_lock = threading.Lock()

@@ -14,7 +14,6 @@ import posixpath
 import re
 import sys
 import threading
-import time
 import traceback
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,6 +33,7 @@ from .model import (
     Node,
     canonical_json,
     clean_text,
+    iso_of_us,
     local_path,
     make_id,
     new_uuid7_hex,
@@ -374,8 +374,7 @@ def _imported_unhashed(store: Store, node: Node) -> list[str]:
         mtime_ns = os.stat(abspath).st_mtime_ns  # (read after hashing: a write meanwhile only makes it later)
     except OSError:
         return []
-    sec, us = divmod(mtime_ns // 1000, 1_000_000)
-    modified = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{us:06d}Z"
+    modified = iso_of_us(mtime_ns // 1000)
     out: list[str] = []
     for name in dict.fromkeys(n for n in (node.name, posixpath.basename(abspath)) if n):
         for n in store.nodes(kind="dataset", name=name):

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import Edge, Node, canonical_json, make_id, new_uuid7_hex, now_iso
+from ..model import Edge, Node, canonical_json, iso_of_us, make_id, new_uuid7_hex, now_iso
 from ..store import Store
 
 #: experiment of the activities that record imports (kept apart from the user's runs)
@@ -67,20 +66,12 @@ def ms_to_iso(ms: int | float | None) -> str | None:
     formats one per metric value, and datetime's strftime was a tenth of the import."""
     if ms is None:
         return None
-    us = round(float(ms) * 1000)
-    sec, frac = divmod(us, 1_000_000)
-    return f"{_second(sec)}.{frac:06d}Z"
+    return iso_of_us(round(float(ms) * 1000))
 
 
 #: `ms_to_iso` remembering its answers: the values of a metric history share their
 #: times (MLflow's log_batch stamps a whole batch with one), so each is formatted once
 ms_to_iso_cached = functools.lru_cache(maxsize=65536)(ms_to_iso)
-
-
-@functools.lru_cache(maxsize=4096)
-def _second(sec: int) -> str:
-    # the values of a metric history mostly share their second: format each once
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
 
 
 @dataclass
