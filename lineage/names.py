@@ -69,8 +69,12 @@ def exists(store: Store, kind: str, name: str) -> bool:
     """Whether ``name`` exists as a ``kind``: recorded, or known otherwise (the default
     experiment, one that runs name; a registered model with versions), as in stores
     from before these records."""
-    if name in recorded(store, kind, name):
-        return True
+    return name in recorded(store, kind, name) or _known_otherwise(store, kind, name)
+
+
+def _known_otherwise(store: Store, kind: str, name: str) -> bool:
+    """`exists` without its record: the default experiment, one that runs name, a
+    registered model with versions."""
     if kind == EXPERIMENT:
         return name == DEFAULT_EXPERIMENT or store.experiment_has_runs(name)
     return bool(store.version_ids(name, "model"))
@@ -129,7 +133,7 @@ def set_tags(store: Store, kind: str, name: str, tags: Mapping[str, Any]) -> Non
     with store.transaction():
         now = recorded(store, kind, name).get(name)
         if now is None or now.created_at is None:
-            if not exists(store, kind, name):
+            if now is None and not _known_otherwise(store, kind, name):  # (its record was just read)
                 raise NodeNotFoundError(f"{_what(kind)} {name}", f"no {_what(kind)} has that name")
             rows.insert(0, (kind, name, None, None, at))
         elif all(k is not None and now.tags.get(k) == v for _, _, k, v, _ in rows):
