@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from lineage.model import SECRET_MASK
+from lineage.model import SECRET_MASK, env
 
 __all__ = [
     "MASK",
@@ -127,7 +127,7 @@ def _name_class(name: str) -> str | None:
     Remembered per name and `NOT_SECRET_ENV` value (the one setting it reads): the
     same param and tag names come back on every call (issue 16: two regular
     expressions and a dozen word tests per logged param)."""
-    setting = os.environ.get(NOT_SECRET_ENV, "")  # (read once: 1 µs of a logged param's ~100)
+    setting = env(NOT_SECRET_ENV)  # (read once; `env`: the unset setting without an exception)
     key = (name, setting)
     known = _name_classes.get(key, _UNKNOWN)  # (not try/except: a new name is common, and raising costs)
     if known is not _UNKNOWN:
@@ -522,7 +522,7 @@ def mask_text(text: str) -> str:
     # The same short texts come back on every run (argv, names, URIs, params): their
     # answer is remembered, keyed on the one setting it depends on (issue 16: 30
     # calls of ~30 regular expressions each per recorded pipeline)
-    key = (text, os.environ.get(NOT_SECRET_ENV, ""))
+    key = (text, env(NOT_SECRET_ENV))
     out = _memo.get(key)
     if out is None:
         out = _mask_text(text)
@@ -679,7 +679,7 @@ def mask_argv(argv: Sequence[str]) -> list[str]:
     """
     # Every run of a process records the same argv: its answer is remembered like
     # `mask_text`'s (issue 16: ~5% of a run's start in a batch)
-    key = (tuple(str(a) for a in argv), os.environ.get(NOT_SECRET_ENV, ""))
+    key = (tuple(str(a) for a in argv), env(NOT_SECRET_ENV))
     known = _argv_memo.get(key)
     if known is None:
         known = _mask_argv(key[0])

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LineageError
+from ..model import env
 from .sqlite import fork_gate
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def wanted(synchronous: bool | None) -> bool:
     """Whether a call with MLflow's ``synchronous`` argument is queued: ``False``
     queues, ``True`` writes now, ``None`` follows `ASYNC_ENV` (off unless set true)."""
     if synchronous is None:
-        return os.environ.get(ASYNC_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+        return env(ASYNC_ENV).strip().lower() in ("1", "true", "yes", "on")  # (read on every call, as MLflow does)
     return not synchronous
 
 
