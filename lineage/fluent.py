@@ -43,6 +43,7 @@ from .errors import AlreadyExistsError, InvalidInputError, WriteRefusedError, lo
 from .model import Node, version_number
 from .registry import ModelVersion
 from .store.asyncwrite import RunOperations, drain_all
+from .store.asyncwrite import wanted as wanted_async  # (MLflow's `synchronous` rule)
 from .tracking import DEFAULT_EXPERIMENT, LIFECYCLE_TAG, NOTE_TAG, OPENED_RUNS, Run
 
 _state = threading.local()
@@ -564,8 +565,10 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     `RunOperations` whose ``wait()`` reports the write. Params are immutable: logging
     a different value for a key is refused."""
     run = _run()
-    queued = run.perform(lambda: run.log_param(key, value), synchronous)
-    return value if queued is None else queued
+    if not wanted_async(synchronous):  # (written now: `perform` without its closure, issue 16)
+        run.log_param(key, value)
+        return value
+    return run.queue(lambda: run.log_param(key, value))
 
 
 def log_params(params: Mapping[str, Any], synchronous: bool | None = None,

@@ -447,16 +447,18 @@ def secret_safe(params: Mapping[str, Any], what: str = "params") -> dict[str, st
     # check or a failed attribute lookup; 2 of the ~8 µs a new param's check costs)
     if type(params) is not dict and not isinstance(params, Mapping):
         raise InvalidInputError(f"{what} must be a mapping of names to values, got {type(params).__name__}")
-    out = {}
-    for k, v in params.items():
-        key = k if type(k) is str else str(k)
-        if type(v) not in _PLAIN_VALUES and hasattr(v, "item") and getattr(v, "ndim", None) == 0:
-            v = v.item()  # a numpy scalar: its number (masked as one)
-        masked = secrets.mask_value(key, v)
-        # the text of a value is checked once more: a list's or an object's repr can
-        # hold what the value itself did not show (`Conn(password='x')`)
-        out[key] = secrets.mask_text(_param_text(masked))
-    return out
+    return dict(map(_safe_pair, params.keys(), params.values()))
+
+
+def _safe_pair(k: Any, v: Any) -> tuple[str, str]:
+    """One param's (or tag's) name and value as recorded text (`secret_safe`)."""
+    key = k if type(k) is str else str(k)
+    if type(v) not in _PLAIN_VALUES and hasattr(v, "item") and getattr(v, "ndim", None) == 0:
+        v = v.item()  # a numpy scalar: its number (masked as one)
+    masked = secrets.mask_value(key, v)
+    # the text of a value is checked once more: a list's or an object's repr can
+    # hold what the value itself did not show (`Conn(password='x')`)
+    return key, secrets.mask_text(_param_text(masked))
 
 
 def _param_text(value: Any) -> str:
@@ -763,12 +765,20 @@ class Run:
 
     def log_param(self, key: str, value: Any) -> None:
         """Record a parameter. Re-logging the same value is a no-op; a different one is refused."""
-        self.log_params({key: value})
+        self._check_open()
+        # (`log_params` of one pair, without building and copying the mappings: the
+        # call MLflow scripts make most, issue 16)
+        k, v = _safe_pair(key, value)
+        self._add_params({clean_text(k): clean_text(v)})
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         self._check_open()
         # compared as stored: text that is not valid Unicode is kept escaped (`clean_text`)
-        safe = {clean_text(k): clean_text(v) for k, v in secret_safe(params).items()}
+        self._add_params({clean_text(k): clean_text(v) for k, v in secret_safe(params).items()})
+
+    def _add_params(self, safe: dict[str, str]) -> None:
+        """Write the params ``safe`` (recorded text by recorded name) not yet logged;
+        refuse a name already logged with another value."""
         with self.store.atomic():
             # (a run started by this connection: its params are known, not read back)
             existing = self.store.known_params(self.id)
