@@ -97,7 +97,7 @@ _RUN_STATE_UNION = (
 )
 
 
-def _file_identity(path: Path) -> tuple[int, int] | None:
+def _file_identity(path: str | Path) -> tuple[int, int] | None:
     """The device and inode of a file (None when it is gone): the same while the file
     is the one opened, whatever is written to it."""
     try:
@@ -139,7 +139,10 @@ class _Outermost:
                 store._async.drain()  # what was queued before this write is written before it
             # Threads of this process queue here, asleep, rather than all polling
             # SQLite's lock (and fighting for the GIL while one of them holds it)
-            if not store._writer.acquire(timeout=_sqlite.BUSY_SECONDS):
+            # (a free lock taken without a timeout first: the timed acquire costs
+            # three times as much, paid by every logged value)
+            writer = store._writer
+            if not writer.acquire(False) and not writer.acquire(timeout=_sqlite.BUSY_SECONDS):
                 raise busy_error(store.path)
             try:
                 store._begin_tx(local.conn)
@@ -243,6 +246,7 @@ class Store:
             raise StoreCorruptError(f"{self.path} is not a readable lineage store ({exc})") from None
         self._db: Any = None
         self._file = _file_identity(self.path)  # see `_check_file`
+        self._file_name = str(self.path)  # (`os.stat` of a Path converts it first: 0.5 µs a write)
 
     def _init_location(self, path: str | os.PathLike[str], create: bool) -> None:
         """Set ``path`` and ``dir`` (where artifacts and caches live) for the database
@@ -463,6 +467,11 @@ class Store:
 
     def _local_state(self) -> threading.local:
         """This thread's connection state (made with the connection)."""
+        local = self._local
+        # (a thread with its connection, in the process that made it: the state as it
+        # is; three of these per logged value, issue 16)
+        if self._forked == _FORKED[0] and getattr(local, "conn", None) is not None:
+            return local
         self._connect_here()
         return self._local
 
@@ -556,7 +565,7 @@ class Store:
         every later write "succeeded" and was lost when the process ended: a notebook
         whose store folder was removed while its kernel lived. One `stat` per write
         transaction (about 1 µs; a logged param costs about 100)."""
-        if self._file is not None and _file_identity(self.path) != self._file:
+        if self._file is not None and _file_identity(self._file_name) != self._file:
             raise NoStoreError(f"the lineage store {self.path} was deleted or replaced while this process had it "
                                "open; nothing more is written to it: open it again with lineage.open()")
 
@@ -663,7 +672,6 @@ class Store:
         """`write`'s work, inside its transaction."""
         seq, prev = local.head or self.head()
         seq += 1
-        conn = local.conn
         rows_hash = hashlib.sha256()
         # every row encoded and checked before the first is written: a refused call
         # inside a batch changes nothing (`_guarded`)
@@ -682,22 +690,32 @@ class Store:
                     raise WriteRefusedError(f"refused: {bad}")
             tables.append((table, coerced))
         body = {"at": now_iso(), "actor": self.actor, **payload}
-        with self._sending():  # (nothing below reads: a server gets it all in one round trip)
-            for table, coerced in tables:
-                conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
-                if table == "params" and local.params:
-                    self._note_params(coerced)
-                if table == "edges" and local.edges:
-                    self._note_edges(coerced)
-                if table == "run_states":
-                    self._track_open_runs(coerced)
-            return _ledger.append_event(self, seq, prev, type_, body, rows_hash.hexdigest())
+        sending = self._sending()
+        if sending is None:
+            return self._send(local, seq, prev, type_, body, tables, rows_hash.hexdigest())
+        with sending:  # (nothing inside reads: a server gets it all in one round trip)
+            return self._send(local, seq, prev, type_, body, tables, rows_hash.hexdigest())
 
-    def _sending(self) -> AbstractContextManager[None]:
+    def _send(self, local: threading.local, seq: int, prev: str, type_: str, body: Mapping[str, Any],
+              tables: list[tuple[str, list[tuple[Any, ...]]]], rows_digest: str) -> int:
+        """`_append`'s statements: the rows ``tables`` (as stored), then event ``seq``."""
+        conn = local.conn
+        for table, coerced in tables:
+            conn.executemany(_insert_sql(table), [(*v, seq) for v in coerced])
+            if table == "params" and local.params:
+                self._note_params(coerced)
+            if table == "edges" and local.edges:
+                self._note_edges(coerced)
+            if table == "run_states":
+                self._track_open_runs(coerced)
+        return _ledger.append_event(self, seq, prev, type_, body, rows_digest)
+
+    def _sending(self) -> AbstractContextManager[None] | None:
         """Around a write's statements, none of which reads: on a server the
         statements go out together and their outcome comes back once (PostgreSQL's
-        pipeline); an in-process SQLite runs each as it comes."""
-        return nullcontext()
+        pipeline). None for an in-process SQLite, which runs each as it comes (and
+        so pays for no context manager: two Python calls of every logged value)."""
+        return None
 
     def _note_params(self, rows: Iterable[Sequence[Any]]) -> None:
         """Params rows ``(run, key, value)`` as stored, written in this transaction:
@@ -994,7 +1012,7 @@ class Store:
         a number returns None: nothing remembered is trusted outside a write
         transaction, and its `_check_others` says what is inside one (PostgreSQL: the
         ledger's head)."""
-        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        return int(self._local_state().conn.execute("PRAGMA data_version").fetchone()[0])
 
     # -- reads that writes and references need -----------------------------
 

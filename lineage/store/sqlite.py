@@ -83,19 +83,20 @@ def begin_immediate(conn: sqlite3.Connection, path: Path | str) -> None:
     write transactions, one per logged value, pays for neither switch (issue 16:
     two ``PRAGMA`` statements of the seven or eight a logged value cost).
     """
-    raw = sqlite3.Connection.execute
-    deadline = time.monotonic() + BUSY_SECONDS
     if not getattr(conn, "lineage_short_wait", False):
-        raw(conn, "PRAGMA busy_timeout = 0")
+        _EXECUTE(conn, "PRAGMA busy_timeout = 0")
         conn.lineage_short_wait = True  # type: ignore[attr-defined]
+    deadline = None  # (set at the first busy answer: most writes never meet one)
     while True:
         try:
-            raw(conn, "BEGIN IMMEDIATE")
+            _EXECUTE(conn, "BEGIN IMMEDIATE")
             return
         except sqlite3.OperationalError as exc:
             if _translate(exc, path).__class__ is not StoreBusyError:
                 raise
-            if time.monotonic() > deadline:
+            if deadline is None:
+                deadline = time.monotonic() + BUSY_SECONDS
+            elif time.monotonic() > deadline:
                 raise busy_error(path) from None
         time.sleep(random.uniform(0.0005, 0.003))
 
