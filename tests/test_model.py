@@ -4,6 +4,7 @@ the Node and Edge shapes, secret names; and the error tree's messages and exit c
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from lineage.model import (
     Node,
     Ref,
     canonical_json,
+    env,
     is_hex,
     make_id,
     new_uuid7_hex,
@@ -162,3 +164,28 @@ def test_local_path_of_a_uri(uri: str, path: str | None) -> None:
 
     got = local_path(uri)
     assert (str(got) if got is not None else None) == (str(Path(path)) if path is not None else None)
+
+
+# Names and values the environment can hold: no NUL, no "=" in a name.
+_ENV_NAMES = st.text(st.characters(blacklist_characters="\x00=", blacklist_categories=("Cs",)), min_size=1, max_size=12)
+_ENV_VALUES = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20)
+
+
+@given(name=_ENV_NAMES, value=_ENV_VALUES, default=st.sampled_from(["", "x"]))
+def test_env_reads_what_os_environ_holds_at_that_moment(name: str, value: str, default: str) -> None:
+    """`model.env` (the settings read on every write, without os.environ's exception
+    for an unset name) answers as ``os.environ.get`` does: unset, set, changed, unset
+    again, with no answer remembered from before."""
+    name = "LINEAGE_TEST_ENV_" + name
+    before = os.environ.pop(name, None)
+    try:
+        assert env(name, default) == default
+        os.environ[name] = value
+        assert env(name, default) == os.environ.get(name, default) == value
+        os.environ[name] = value + "!"
+        assert env(name, default) == value + "!"
+        del os.environ[name]
+        assert env(name, default) == default
+    finally:
+        if before is not None:
+            os.environ[name] = before
