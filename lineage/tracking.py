@@ -447,7 +447,7 @@ def secret_safe(params: Mapping[str, Any], what: str = "params") -> dict[str, st
     # check or a failed attribute lookup; 2 of the ~8 µs a new param's check costs)
     if type(params) is not dict and not isinstance(params, Mapping):
         raise InvalidInputError(f"{what} must be a mapping of names to values, got {type(params).__name__}")
-    return dict(map(_safe_pair, params.keys(), params.values()))
+    return dict(itertools.starmap(_safe_pair, params.items()))
 
 
 def _safe_pair(k: Any, v: Any) -> tuple[str, str]:
