@@ -269,6 +269,8 @@ def test_registry_descriptions_reach_the_audit_as_a_lead_not_a_statement(tmp_pat
         assert item["status"] == MISSING  # a registry's text is no person's statement
         assert "“First candidate” (the version)" in item["summary"]
         assert "“Scores monthly churn <b>risk</b>” (registered model churn)" in item["summary"]
+        # (a command the reader can run as written: annotate takes the field and the text)
+        assert f"lineage annotate {model.id} --field intended_use --text" in item["summary"]
         described = {d["of"]: d for d in doc["model"]["described"]}
         names_event = described["registered model"]["event"]
         assert report.ok and names_event in doc["integrity"]["facts"]["events"]

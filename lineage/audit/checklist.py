@@ -429,7 +429,8 @@ def _intended_use(f: Facts) -> Finding:
     quoted = "; ".join(f"“{d['text']}” ({'the version' if d['of'] == 'version' else 'registered model ' + d['name']})"
                        for d in said)
     return True, (f"No person's statement recorded; the model registry describes it: {quoted}. Confirm or correct "
-                  f"it as the intended purpose with `lineage annotate {f.model['id']} intended_use`"), [f.model["id"]]
+                  f"it as the intended purpose with `lineage annotate {f.model['id']} --field intended_use "
+                  f"--text \"…\"`"), [f.model["id"]]
 
 
 def _human(key: str) -> Callable[[Facts], Finding]:
