@@ -86,7 +86,11 @@ class ModelRegistry:
         found = self._lg.registered_models(name)
         if not found:
             raise NodeNotFoundError(f"model:{name}", "no registered model has that name")
-        record = found[0]
+        return self._registered_model(found[0])
+
+    def _registered_model(self, record: Mapping[str, Any]) -> RegisteredModel:
+        """MLflow's view of a registered model from its `Lineage.registered_models` entry."""
+        name = record["name"]
         versions = self._all_versions(name)
         aliases = {alias: v.version for v in versions for alias in v.aliases}  # ints, as MLflow 3 gives them
         rm = RegisteredModel(name, versions[-1:], dict(sorted(aliases.items())), record["description"],
@@ -112,10 +116,10 @@ class ModelRegistry:
         def value(m: Mapping[str, Any], entity: str, key: str) -> Any:
             return m["tags"].get(key) if entity == "tags" else m["name"]
 
-        found = [m["name"] for m in self._lg.registered_models()
+        found = [m for m in self._lg.registered_models()
                  if all(mlflow_filter.compare(value(m, c.entity, c.key), c.op, c.value) for c in clauses)]
-        page = paged(found, max_results, page_token)
-        return PagedList([self.get_registered_model(n) for n in page], page.token)
+        page = paged(found, max_results, page_token)  # (each record read once, here, not again per name)
+        return PagedList([self._registered_model(m) for m in page], page.token)
 
     def update_registered_model(self, name: str, description: str | None = None,
                                 deployment_job_id: str | None = None) -> RegisteredModel:
