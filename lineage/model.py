@@ -181,7 +181,7 @@ def now_iso() -> str:
     sec, us = divmod(time.time_ns() // 1000, 1_000_000)
     last = _second[0]
     if last[0] != sec:
-        last = _second[0] = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+        last = _second[0] = (sec, _iso_second(sec))
     return f"{last[1]}.{us:06d}Z"
 
 
