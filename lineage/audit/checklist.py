@@ -22,7 +22,7 @@ Citations are given as COMPLIANCE.md gives them; the report never quotes the tex
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -420,14 +420,19 @@ def _impact(f: Facts) -> Finding:
     return True, f"Downstream of this model: {text}", [f.model["id"]]
 
 
+def description_source(described: Mapping[str, Any]) -> str:
+    """Whose description a registry's text is, as every view of the report names it
+    (one of a model's ``described`` entries): ``the version`` or ``registered model NAME``."""
+    return "the version" if described["of"] == "version" else f"registered model {described['name']}"
+
+
 def _intended_use(f: Facts) -> Finding:
     """A person's statement; what a model registry says the model is for (MLflow's
     descriptions) is shown as a lead to confirm, never as the statement itself."""
     said = f.model.get("described") or []
     if not said:
         return False, "A person's statement; none recorded", []
-    quoted = "; ".join(f"“{d['text']}” ({'the version' if d['of'] == 'version' else 'registered model ' + d['name']})"
-                       for d in said)
+    quoted = "; ".join(f"“{d['text']}” ({description_source(d)})" for d in said)
     return True, (f"No person's statement recorded; the model registry describes it: {quoted}. Confirm or correct "
                   f"it as the intended purpose with `lineage annotate {f.model['id']} --field intended_use "
                   f"--text \"…\"`"), [f.model["id"]]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model import human_size
-from .checklist import FAILED, FIELD_BY_KEY, MISSING, NEEDS_PERSON, RECORDED, arrange
+from .checklist import FAILED, FIELD_BY_KEY, MISSING, NEEDS_PERSON, RECORDED, arrange, description_source
 from .steps import short_class, step_tree
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,6 +42,7 @@ def environment() -> Any:
         env.filters.update(
             when=when, size=size, num=num, short=short, value=value, status_class=status_class, plural=plural,
             days=days, step_tree=step_tree, short_class=short_class, flag_lines=flag_lines,
+            described_by=description_source,
         )
         _env = env
     return _env

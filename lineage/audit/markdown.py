@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, arrange
+from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, arrange, description_source
 from .html import num, plural, short, size, when
 from .steps import short_class, step_tree
 
@@ -339,7 +339,7 @@ def _detail(key: str, d: dict[str, Any]) -> list[str]:
     if key == "intended_use" and m.get("described"):
         return ["What the model registry says it is for: written there by whoever could, not a person's signed "
                 "statement; confirm or correct it with `lineage annotate`.", ""] + [
-            f"- “{esc(x['text'])}” ({'the version' if x['of'] == 'version' else 'registered model ' + esc(x['name'])}"
+            f"- “{esc(x['text'])}” ({esc(description_source(x))}"
             + (f", event {x['event']}" if x["event"] is not None else "") + ")" + _altered_mark(d, x["event"])
             for x in m["described"]] + [""]
     if key == "training_data" and d["data"]:
