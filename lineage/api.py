@@ -1907,12 +1907,13 @@ class Lineage:
             r = parse_ref(text)
         except ValueError:
             return self.get(text), None
-        bare = r.name is not None and r.version is None and r.label is None and r.prefix is None \
+        bare = r.name is not None and r.version is None and r.label is None \
             and r.request is None and r.kind in (None, "model")
         if not bare:
             return self._model(text, check=False), None
         node = self._model(text, check=False)
-        if node.kind != "model" or not node.name:
+        # (hex text is a bare name when it found the model by that name: `bad`, `2024`)
+        if node.kind != "model" or not node.name or (r.prefix is not None and node.name != r.name):
             return node, None
         versions = self.store.history(node.name, kind="model")
         holder = self.store.label_holder(node.name, promotion.PRODUCTION)

@@ -174,6 +174,21 @@ def test_audit_without_production_says_which_version_it_chose(tmp_path: Path, lg
     assert "no version is labelled production" in inv["selected"]
 
 
+def test_a_model_named_in_hex_is_audited_at_production_as_any_name(lg: lineage.Lineage) -> None:
+    """`bad`, `cafe`, `2024` are hex: read as an id's prefix, they skipped the rule that
+    a bare model name means its production version (and `bad` could find another node)."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = np.random.default_rng(1).normal(size=(40, 3)), np.arange(40) % 2
+    with lg.start_run("fit") as run:
+        first = run.log_model(LogisticRegression().fit(X, y), "bad")
+        run.log_model(LogisticRegression(C=3.0).fit(X, y), "bad")
+    lg.promote("bad@1", "production")
+    doc = lg.audit("bad").to_dict()
+    assert doc["model"]["id"] == first.id and doc["model"]["version"] == 1
+    assert doc["model"]["selection"].startswith("bad resolved to @1, the version labelled production")
+
+
 def test_moving_a_label_ends_it_on_the_previous_version(tmp_path: Path, served: dict[str, Any]) -> None:
     import shutil
 

@@ -378,6 +378,50 @@ def test_unknown_and_ambiguous_references_fail_listing_candidates(store: Store) 
         store.resolve("train")
 
 
+def test_hex_that_is_also_a_name_finds_that_node_or_says_it_is_ambiguous(store: Store) -> None:
+    """A dataset called `d` could not be reached by its name whenever two ids began
+    with d, and reached the one other node silently when one did (seen in a test
+    whose environment's id began with d on one machine and not on another)."""
+    named = dataset("11" * 32, "d")
+    other = dataset("d0" * 32, "other")
+    store.add_node(named)
+    store.add_node(other)
+    assert store.resolve("d").id == named.id  # under 4 digits: the name
+    assert store.resolve("dataset:d").id == named.id
+    assert store.resolve("d0d0").id == other.id  # 4 digits and no such name: the prefix
+    lone = dataset("e1" * 32, "lone")
+    store.add_node(lone)
+    assert store.resolve("e1").id == lone.id  # no node called e1: the short prefix still works
+    cafe = dataset("22" * 32, "cafe")
+    starts_cafe = dataset("cafe" + "33" * 30, "x")
+    store.add_node(cafe)
+    store.add_node(starts_cafe)
+    with pytest.raises(AmbiguousIdError, match="both an id's prefix and a name") as err:
+        store.resolve("cafe")  # 4 digits that fit one id and name another node
+    assert set(err.value.candidates) == {cafe.id, starts_cafe.id}
+    assert store.resolve("cafe@1").id == cafe.id  # the name, by its version
+    assert store.resolve(starts_cafe.id[: len("dataset:") + 8]).id == starts_cafe.id  # more of the id
+    assert store.resolve(starts_cafe.id).id == starts_cafe.id
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text("0123456789abcdef", min_size=1, max_size=6),
+       others=st.lists(st.text("0123456789abcdef", min_size=1, max_size=6), max_size=4))
+def test_a_hex_name_never_resolves_to_another_node(tmp_path_factory: pytest.TempPathFactory, name: str,
+                                                   others: list[str]) -> None:
+    """Whatever ids begin with a hex name, resolving it gives the node of that name or
+    an AmbiguousIdError listing it: never some other node."""
+    with Store(tmp_path_factory.mktemp("hexname") / "lineage.db") as store:
+        named = dataset("ab" * 32, name)
+        store.add_node(named)
+        for i, start in enumerate(others):  # ids beginning with parts of the name, or not
+            store.add_node(dataset((start + f"{i:02x}" * 32)[:64].ljust(64, "0"), f"other{i}"))
+        try:
+            assert store.resolve(name).id == named.id
+        except AmbiguousIdError as exc:
+            assert named.id in exc.candidates and len(name) >= 4
+
+
 def test_history_lists_versions_oldest_first(store: Store) -> None:
     ids = fill(store)
     assert [n.id for n in store.history("train")] == [ids["d1"], ids["d2"]]

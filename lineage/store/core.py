@@ -1261,7 +1261,18 @@ class Store:
                 raise AmbiguousIdError(r.text, ids, total=total, hint="name the prediction by its id")
             return self._prediction_from_row(rows[0])
         if r.prefix is not None:
-            found = self._by_prefix(r.prefix, r.kind)
+            # hex that is also a node's name (`d`, `bad`, `2024`) never resolves to
+            # another node unsaid: under `MIN_PREFIX` digits it is the name (no one
+            # abbreviates an id that far; git asks for 4), and a longer prefix that fits
+            # one id while another node has that name is ambiguous (a whole id, 32 or
+            # 64 digits, is no one's name: not looked up as one)
+            named = self._newest_named(r.name, r.kind) if r.name is not None and len(r.prefix) < 32 else None
+            found = self._by_prefix(r.prefix, r.kind) if named is None or len(r.prefix) >= MIN_PREFIX else []
+            if found and named is not None and found != [named]:
+                others = [i for i in found if i != named]
+                raise AmbiguousIdError(r.text, [named, *others],
+                                       total=1 + self._prefix_count(r.prefix, r.kind) - (len(others) < len(found)),
+                                       hint="it is both an id's prefix and a name: give more of the id you mean")
             if len(found) == 1:
                 node = self.get_node(found[0])
                 assert node is not None
@@ -1498,6 +1509,13 @@ class Store:
         near = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
         return [f"{kind}:{n}" if kind else n for n in near]
 
+    def _newest_named(self, name: str, kind: str | None) -> str | None:
+        """The id of the newest node called ``name`` (as name or alias; of ``kind`` when
+        given), or None."""
+        named, args = _named(name, kind)
+        row = self.conn.execute(f"SELECT id FROM nodes WHERE {named} ORDER BY pk DESC LIMIT 1", args).fetchone()
+        return row[0] if row else None
+
     def _by_prefix(self, prefix: str, kind: str | None) -> list[str]:
         """Ids starting with ``kind:prefix`` (every kind when None), at most 9.
 
@@ -1723,6 +1741,10 @@ def _failed_part_way(why: str, *, ending: bool = False) -> WriteRefusedError:
                                  "and was caught, and a write that has begun is undone only with its whole batch")
     return WriteRefusedError(f"refused: a write earlier in this batch failed part-way ({why}); the batch will be "
                              "rolled back whole, so nothing more can be recorded in it")
+
+
+#: the fewest hex digits read as an id's prefix before a name (`Store.resolve`)
+MIN_PREFIX = 4
 
 
 def _named(name: str, kind: str | None) -> tuple[str, list[Any]]:
