@@ -1269,9 +1269,8 @@ class Store:
             named = self._newest_named(r.name, r.kind) if r.name is not None and len(r.prefix) < 32 else None
             found = self._by_prefix(r.prefix, r.kind) if named is None or len(r.prefix) >= MIN_PREFIX else []
             if found and named is not None and found != [named]:
-                others = [i for i in found if i != named]
-                raise AmbiguousIdError(r.text, [named, *others],
-                                       total=1 + self._prefix_count(r.prefix, r.kind) - (len(others) < len(found)),
+                raise AmbiguousIdError(r.text, [named, *(i for i in found if i != named)],
+                                       total=self._prefix_count(r.prefix, r.kind) + (named not in found),
                                        hint="it is both an id's prefix and a name: give more of the id you mean")
             if len(found) == 1:
                 node = self.get_node(found[0])
