@@ -1291,15 +1291,15 @@ class Store:
                 raise AmbiguousIdError(r.text, [f"{k}:{r.name}" for k in sorted(kinds)])
             if kinds:
                 if r.version is None:
-                    sql, qargs = f"SELECT id FROM nodes WHERE {named} ORDER BY pk DESC LIMIT 1", args
+                    node_id = self._newest_named(r.name, r.kind)
                 else:
-                    sql = f"SELECT id FROM nodes WHERE {named} ORDER BY pk LIMIT 1 OFFSET ?"
-                    qargs = [*args, max(r.version - 1, 0)]
-                row = self.conn.execute(sql, qargs).fetchone()
-                if row is None or (r.version is not None and r.version < 1):
+                    row = self.conn.execute(f"SELECT id FROM nodes WHERE {named} ORDER BY pk LIMIT 1 OFFSET ?",
+                                            [*args, max(r.version - 1, 0)]).fetchone()
+                    node_id = row[0] if row is not None and r.version >= 1 else None
+                if node_id is None:
                     count = self.conn.execute(f"SELECT COUNT(*) FROM nodes WHERE {named}", args).fetchone()[0]
                     raise NodeNotFoundError(r.text, f"{r.name!r} has versions 1 to {count}")
-                node = self.get_node(row[0])
+                node = self.get_node(node_id)
                 assert node is not None
                 return node
         if paths and r.name and r.label is None and r.version is None:
