@@ -51,10 +51,12 @@ class CommandResult:
         return self.status == "finished"
 
     def summary(self) -> str:
-        """The one line `lineage run` prints: ``recorded run:… (failed, 0.0s, exit 1: why)``."""
+        """The one line `lineage run` prints: ``recorded run:… (failed, command 0.0s, exit 1: why)``.
+        The time is the command's alone: `lineage ls` shows the run's, which also holds
+        the hashing of its inputs and outputs."""
         why = f": {self.error}" if self.error and not self.ok else ""
         extra = f", {self.predictions:,} predictions" if self.predictions else ""
-        return f"recorded {self.run.id} ({self.status}, {self.duration:.1f}s, exit {self.exit_code}{why}{extra})"
+        return f"recorded {self.run.id} ({self.status}, command {self.duration:.1f}s, exit {self.exit_code}{why}{extra})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"run": self.run.to_dict(), "exit_code": self.exit_code, "status": self.status, "error": self.error,
