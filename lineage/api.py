@@ -1476,8 +1476,8 @@ class Lineage:
         """
         from . import audit
 
-        node, selection = self.resolve_for_audit(ref)
-        report = audit.build_report(self.store, node.id, standard=standard)
+        node, selection, name = self._audit_target(ref)
+        report = audit.build_report(self.store, node.id, standard=standard, name=name)
         if selection:
             report.note_selection(selection)
         return report
@@ -1666,7 +1666,8 @@ class Lineage:
             Who decided (default: the recording identity).
         name : str, optional
             Which of the version's names the label belongs to: one it was registered
-            under (`register_model`); default its own name.
+            under (`register_model`); default the name ``ref`` gives (``churn@1``)
+            when the version has it, else its own name.
 
         Returns
         -------
@@ -1690,7 +1691,9 @@ class Lineage:
         """
         from . import promotion
 
-        return promotion.promote(self.store, self._model(ref, check=False), label, reason=reason, author=author, name=name)
+        node = self._model(ref, check=False)
+        return promotion.promote(self.store, node, label, reason=reason, author=author,
+                                 name=name or self._name_asked(ref, node))
 
     def unpromote(self, name: Any, label: str, *, reason: str | None = None, author: str | None = None) -> Any:
         """Take a label off the version of a model name that holds it.
@@ -1897,33 +1900,56 @@ class Lineage:
         >>> how
         'clf resolved to @2, the version labelled production (3 versions recorded)'
         """
+        node, how, _ = self._audit_target(ref)
+        return node, how
+
+    def _name_asked(self, ref: Any, node: Node) -> str | None:
+        """The name reference text ``ref`` gives the model version ``node`` when the
+        version has that name (`version_names`: its own or one it was registered
+        under), else None: ``churn`` and ``churn@2`` give ``churn``, an id none. Hex
+        text is a name only when it found the model by that name (`bad`, `2024`)."""
+        from .model import parse_ref
+        from .query.serving import version_names
+
+        if not isinstance(ref, str) or node.kind != "model":
+            return None
+        try:
+            r = parse_ref(ref)
+        except ValueError:
+            return None
+        if r.name is None or r.request is not None:
+            return None
+        return r.name if r.name in version_names(self.store, node) else None
+
+    def _audit_target(self, ref: Any) -> tuple[Node, str | None, str | None]:
+        """`resolve_for_audit`, with the name the report is written under: the one
+        ``ref`` gives when the version has it (a version registered under a second
+        name is audited under the name asked for, with that name's labels), else None."""
         from . import promotion
         from .model import parse_ref, version_number
 
         if isinstance(ref, (Node, tracking.Run)):
-            return self.get(ref), None
+            return self.get(ref), None, None
         text = str(ref)
         try:
             r = parse_ref(text)
         except ValueError:
-            return self.get(text), None
-        bare = r.name is not None and r.version is None and r.label is None \
-            and r.request is None and r.kind in (None, "model")
-        if not bare:
-            return self._model(text, check=False), None
+            return self.get(text), None, None
         node = self._model(text, check=False)
-        # (hex text is a bare name when it found the model by that name: `bad`, `2024`)
-        if node.kind != "model" or not node.name or (r.prefix is not None and node.name != r.name):
-            return node, None
-        versions = self.store.history(node.name, kind="model")
-        holder = self.store.label_holder(node.name, promotion.PRODUCTION)
+        name = self._name_asked(text, node)
+        bare = r.version is None and r.label is None and r.kind in (None, "model")
+        if name is None or not bare:
+            return node, None, name
+        versions = self.store.history(name, kind="model")
+        holder = self.store.label_holder(name, promotion.PRODUCTION)
         if holder is not None:
             number = version_number(versions, holder)
             which = f"@{number}" if number is not None else holder
-            return self.get(holder), (f"{node.name} resolved to {which}, the version labelled "
-                                      f"{promotion.PRODUCTION} ({len(versions)} version{'s' if len(versions) != 1 else ''} recorded)")
-        return node, (f"no version of {node.name} is promoted to {promotion.PRODUCTION}; "
-                      f"this is the newest, @{len(versions)} of {len(versions)}")
+            return self.get(holder), (f"{name} resolved to {which}, the version labelled "
+                                      f"{promotion.PRODUCTION} ({len(versions)} version{'s' if len(versions) != 1 else ''} "
+                                      "recorded)"), name
+        return node, (f"no version of {name} is promoted to {promotion.PRODUCTION}; "
+                      f"this is the newest, @{len(versions)} of {len(versions)}"), name
 
     def describe_model(self, ref: Any) -> dict[str, Any]:
         """The description of a recorded model (steps, params, features, importance).

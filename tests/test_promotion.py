@@ -189,6 +189,48 @@ def test_a_model_named_in_hex_is_audited_at_production_as_any_name(lg: lineage.L
     assert doc["model"]["selection"].startswith("bad resolved to @1, the version labelled production")
 
 
+def test_a_version_registered_under_a_second_name_is_audited_with_that_names_labels(lg: lineage.Lineage) -> None:
+    """autolog logs the fitted model under its class name, then the script's
+    `log_model(registered_model_name=...)` logs the same bytes: one version with two
+    names. Its labels under the registered name were missing from `audit NAME`, the
+    inventory and its predictions' reports, and its predictions were flagged as made
+    without a label."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = np.random.default_rng(2).normal(size=(40, 3)), np.arange(40) % 2
+    clf = LogisticRegression().fit(X, y)
+    with lg.start_run("fit") as run:
+        first = run.log_model(clf, "LogisticRegression")
+        assert run.log_model(clf, "LogisticRegression").id == first.id
+    lg.register_model(first, "credit-risk")
+    lg.promote("credit-risk@1", "production")  # under the name it gives, not the version's own
+    assert lg.get("credit-risk@production").id == first.id
+    assert lg.store.labels_of("LogisticRegression") == {}
+    with pytest.raises(lineage.NodeNotFoundError, match="no version of 'credit-risk' holds the label 'staging'; "
+                                                        r"its labels: production \(on @1\)"):
+        lg.get("credit-risk@staging")
+    lg.log_predictions(first, X[:3].tolist(), clf.predict(X[:3]).tolist(), request_ids=["a", "b", "c"])
+
+    asked = lg.audit("credit-risk").to_dict()["model"]
+    assert (asked["id"], asked["name"], asked["version"], asked["labels"]) == (first.id, "credit-risk", 1, ["production"])
+    assert asked["selection"].startswith("credit-risk resolved to @1, the version labelled production")
+    assert asked["other_names"] == [{"name": "LogisticRegression", "version": 1, "versions": 1, "labels": []}]
+    assert asked["unlabelled_serving"] == []
+    own = lg.audit("LogisticRegression").to_dict()["model"]
+    assert (own["name"], own["labels"]) == ("LogisticRegression", [])
+    assert own["other_names"] == [{"name": "credit-risk", "version": 1, "versions": 1, "labels": ["production"]}]
+    assert own["unlabelled_serving"] == []  # it held a label, under its other name
+    assert lg.audit(first.id).to_dict()["model"]["name"] == "LogisticRegression"  # by id: its own name
+    assert lg.labels_at("request:a") == ["credit-risk@production"]
+    md = lg.audit("LogisticRegression").to_markdown()
+    assert "| Also recorded as | **credit-risk** version 1 of 1: production |" in md
+
+    items = {i["name"]: i for i in lg.inventory().to_dict()["items"]}
+    assert set(items) == {"LogisticRegression", "credit-risk"}
+    assert items["credit-risk"]["labels"] == {"production": 1} and "labelled production" in items["credit-risk"]["selected"]
+    assert all(not i["flags"] for i in items.values())
+
+
 def test_moving_a_label_ends_it_on_the_previous_version(tmp_path: Path, served: dict[str, Any]) -> None:
     import shutil
 

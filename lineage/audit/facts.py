@@ -9,7 +9,7 @@ trace, its predictions' summary), not the size of the store.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -129,13 +129,18 @@ class Agents:
 # models
 
 
-def collect_model(store: Store, model_id: str) -> Facts:
-    """The facts of a model's report. Raises InvalidInputError when ``model_id`` is not a model."""
+def collect_model(store: Store, model_id: str, name: str | None = None) -> Facts:
+    """The facts of a model's report, under ``name`` when it is one of the version's
+    names (`version_names`: the registered name it was asked by), else its own.
+    Raises InvalidInputError when ``model_id`` is not a model."""
     from .. import query
+    from ..query.serving import version_names
 
     node = store.get_node(model_id)
     if node is None or node.kind != "model":
         raise InvalidInputError(f"{model_id} is not a model; audit a model or a prediction")
+    names = version_names(store, node, name)
+    audited = names[0] if names else None
     sub = query.trace(store, model_id)
     nodes: dict[str, Node] = {n.id: n for n in sub.nodes() if n.kind != "group"}
     edges = sub.edges()
@@ -229,7 +234,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
                           for k, v in sorted(fi.items(), key=lambda kv: (-float(kv[1]), kv[0]))]
 
     # versions of the same name, and what changed since the previous one
-    versions = store.history(node.name, kind="model") if node.name else [node]
+    versions = store.history(audited, kind="model") if audited else [node]
     index = next((i for i, v in enumerate(versions) if v.id == model_id), len(versions) - 1)
     previous = versions[index - 1] if index > 0 else None
     changes: dict[str, Any] = {"previous": _brief(previous) if previous else None, "items": []}
@@ -264,7 +269,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
     evaluated = [m["at"] for m in metrics if m.get("at")]
     model = {
         "id": model_id,
-        "name": node.name,
+        "name": audited,
         "digest": _hex(model_id),
         "class": a.get("class"),
         # a composite (Pipeline, ColumnTransformer, ensemble) as its chain of steps, each
@@ -291,8 +296,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
         "signed_off": {"author": sign["author"], "at": sign["at"], "event": sign["event"]} if sign else None,
         # what a model registry says it is for (MLflow's descriptions): shown beside
         # the intended purpose, which only a person's statement fills
-        "described": query_rows.registry_descriptions(
-            store, model_id, a, [n for n in (node.name, *store.aliases(model_id)) if n and not n.startswith("mlflow:")]),
+        "described": query_rows.registry_descriptions(store, model_id, a, names),
     }
 
     hyperparameters = {
@@ -303,11 +307,11 @@ def collect_model(store: Store, model_id: str) -> Facts:
     }
 
     accountability = _accountability(data, preparation, training_runs, model, annotations, predictions)
-    accountability = sorted(accountability + _label_steps(store, node), key=lambda s: (s["at"] or "", s["event"] or 0))
+    accountability = sorted(accountability + _label_steps(store, node, names), key=lambda s: (s["at"] or "", s["event"] or 0))
     retention = _retention(store, predictions)
 
     facts = Facts(
-        subject={"kind": "model", "id": model_id, "name": node.name},
+        subject={"kind": "model", "id": model_id, "name": audited},
         model=model, data=data, training_runs=training_runs, preparation=preparation, code=code,
         environments=environments, hyperparameters=hyperparameters, metrics=metrics,
         feature_importance=feature_importance, changes=changes, predictions=predictions, later_runs=later_runs,
@@ -322,7 +326,7 @@ def collect_model(store: Store, model_id: str) -> Facts:
     shown |= {v for d in data if d["name"] for v in store.version_ids(d["name"], "dataset")}
     facts.fact_events = query_rows.record_events(store, sorted(shown))
     # the labels, importances and erased predictions the report shows (`serving`)
-    for table, seqs in query_rows.serving_events(store, model_id, node.name).items():
+    for table, seqs in query_rows.serving_events(store, model_id, names).items():
         facts.fact_events.setdefault(table, set()).update(seqs)
     for d in model["described"]:  # (the registry's descriptions shown, where they are recorded)
         if d["event"] is not None:
@@ -518,20 +522,21 @@ def _lifecycle(store: Store, run_id: str, agents: Agents) -> list[dict[str, Any]
     return out
 
 
-def _label_steps(store: Store, node: Node) -> list[dict[str, Any]]:
+def _label_steps(store: Store, node: Node, names: Sequence[str]) -> list[dict[str, Any]]:
     """The label changes of this version (put on, moved away, taken off) as steps:
     who promoted a model to production, when and why is the accountability an
-    auditor asks for first (SR 11-7's approval of use). Under each of its names, as
-    a version registered under a second name is promoted there."""
+    auditor asks for first (SR 11-7's approval of use). Under each of its ``names``
+    (`version_names`, the audited one first), as a version registered under a
+    second name is promoted there."""
     steps = []
-    for name in dict.fromkeys(n for n in (node.name, *store.aliases(node.id)) if n):
+    for name in names:
         for r in store.promotion_rows(name):
             if r["model"] != node.id:
                 continue
             what = {"promote": f"label {r['label']} put on this version",
                     "end": f"label {r['label']} moved to another version",
                     "unpromote": f"label {r['label']} taken off"}.get(r["action"], f"label {r['label']} {r['action']}")
-            if name != node.name:
+            if name != names[0]:
                 what += f" (as {name})"
             ev = store.event(int(r["event"]))
             actor = ev.payload.get("actor") if ev is not None and ev.payload else None

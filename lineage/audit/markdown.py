@@ -250,6 +250,10 @@ def _serving(d: dict[str, Any]) -> list[str]:
              + (f" (of {esc(m['name'])}: {held})" if held else "")
              + (f" **(a label change behind this was altered after it was written, ledger event "
                 f"{', '.join(map(str, label_altered))})**" if label_altered else "")]]
+    for i, o in enumerate(m.get("other_names") or []):
+        number = f" version {o['version']} of {o['versions']}" if o.get("version") else ""
+        rows.append(["Also recorded as" if i == 0 else "",
+                     f"**{esc(o['name'])}**{number}: {esc(', '.join(o['labels'])) if o['labels'] else 'no label'}"])
     for i, u in enumerate(m.get("unlabelled_serving") or []):
         who = "this version" if u.get("this") else f"version {u['version']} of {esc(m['name'])}"
         last = f", the last at {when(u['last_prediction_at'])}" if u.get("last_prediction_at") else ""

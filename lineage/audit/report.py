@@ -54,8 +54,9 @@ def check_standard(standard: str) -> str:
 # building
 
 
-def build_report(store: Store, node_id: str, *, standard: str = "annex-iv") -> AuditReport:
-    """The audit report of a model or a prediction.
+def build_report(store: Store, node_id: str, *, standard: str = "annex-iv", name: str | None = None) -> AuditReport:
+    """The audit report of a model or a prediction; a model under ``name`` when it is
+    one of its names (the registered name it was asked by), else its own.
 
     Collects the facts, checks them against the events that recorded them, verifies the
     chain from the last checkpoint, re-hashes the files, and fills the 22-field checklist.
@@ -67,7 +68,7 @@ def build_report(store: Store, node_id: str, *, standard: str = "annex-iv") -> A
     standard = check_standard(standard)
     kind = node_id.split(":", 1)[0]
     if kind == "model":
-        facts = facts_mod.collect_model(store, node_id)
+        facts = facts_mod.collect_model(store, node_id, name)
     elif kind == "prediction":
         facts = facts_mod.collect_prediction(store, node_id)
     else:
@@ -168,7 +169,8 @@ def _add_serving(store: Store, data: dict[str, Any]) -> None:
     object; for a prediction, the labels its model held when it was made."""
     from . import serving
 
-    data["model"].update(json.loads(json.dumps(serving.model_extras(store, data["model"]["id"]), default=str)))
+    extras = serving.model_extras(store, data["model"]["id"], data["model"]["name"])
+    data["model"].update(json.loads(json.dumps(extras, default=str)))
     erased = store.erasure_of(data["model"]["id"])
     if erased is not None:  # an erased model reads "—" everywhere: say why, by whom, when
         data["model"]["erased"] = erased
@@ -347,21 +349,30 @@ def _build_inventory(store: Store, *, all_versions: bool) -> Inventory:
     from . import integrity, serving
 
     chain = store.verify(since_checkpoint=True)
-    listed: dict[str, Any] = {}
+    # (node, the name it is listed under)
+    listed: dict[str, tuple[Any, str | None]] = {}
     for node in store.nodes(kind="model"):  # newest first: the first of a name is its latest version
         key = node.id if all_versions or not node.name else node.name
-        listed.setdefault(key, node)
+        listed.setdefault(key, (node, node.name))
     histories: dict[str, Any] = {}
-    if not all_versions:  # a name means its production version when one is labelled (DESIGN.md §1)
-        for key, node in list(listed.items()):
-            holder = store.label_holder(node.name, serving.PRODUCTION) if node.name else None
+    if not all_versions:
+        # a registered name is a model too (`register_model` of a version recorded
+        # under another name: autolog's, then `log_model(registered_model_name=...)`'s)
+        for registered in store.model_names():
+            if registered not in listed and not registered.startswith("mlflow:"):
+                versions = store.history(registered, kind="model")
+                if versions:
+                    listed[registered] = (versions[-1], registered)
+        # a name means its production version when one is labelled (DESIGN.md §1)
+        for key, (node, listed_as) in list(listed.items()):
+            holder = store.label_holder(listed_as, serving.PRODUCTION) if listed_as else None
             if holder is not None:
-                listed[key] = store.get_node(holder) or node
+                listed[key] = (store.get_node(holder) or node, listed_as)
     verification = serving.last_verification(store)
     event_checks = integrity.EventChecks(store)  # events the models share are checked once
     items = []
-    for node in sorted(listed.values(), key=lambda n: (n.name or "", n.created_at or "", n.id)):
-        facts = facts_mod.collect_model(store, node.id)
+    for node, name in sorted(listed.values(), key=lambda x: (x[1] or "", x[0].created_at or "", x[0].id)):
+        facts = facts_mod.collect_model(store, node.id, name)
         facts.integrity = integrity.check(store, facts, chain=chain, checks=event_checks)
         checks = checklist.evaluate(facts)
         m = facts.model
@@ -385,7 +396,7 @@ def _build_inventory(store: Store, *, all_versions: bool) -> Inventory:
             "needs_person": [i["key"] for i in checks if i["status"] == NEEDS_PERSON],
             "integrity_ok": facts.integrity["ok"],
             "problems": facts.integrity["problems"],
-            **_serving_item(store, node, histories, facts, verification, all_versions),
+            **_serving_item(store, node, name, histories, facts, verification, all_versions),
         })
     events, head = store.head()
     doc = {
@@ -401,9 +412,9 @@ def _build_inventory(store: Store, *, all_versions: bool) -> Inventory:
     return Inventory(json.loads(json.dumps(doc, default=str)))
 
 
-def _serving_item(store: Store, node: Any, histories: dict[str, Any], facts: Any,
+def _serving_item(store: Store, node: Any, name: str | None, histories: dict[str, Any], facts: Any,
                   verification: dict[str, Any] | None, all_versions: bool) -> dict[str, Any]:
-    """The serving state of a name in the inventory: ``newest`` (version number),
+    """The serving state of ``name`` in the inventory: ``newest`` (version number),
     ``labels`` (label -> version number), ``selected`` (how the listed version was
     chosen), ``serving`` (every version with its predictions and labels; versions
     serving predictions without a label are flagged), the headline metric, and the
@@ -411,13 +422,14 @@ def _serving_item(store: Store, node: Any, histories: dict[str, Any], facts: Any
     from ..query.serving import model_history
     from . import serving
 
-    if not node.name:
+    if not name:
         return {"newest": 1, "labels": {}, "selected": "newest", "serving": [], "flags": [],
                 "headline_metric": serving.headline_metric(facts), "last_verification": verification}
-    cached = histories.get(node.name)
+    cached = histories.get(name)
     if cached is None:
-        hist = model_history(store, store.history(node.name, kind="model"))
-        cached = histories[node.name] = (hist, serving.unlabelled_counts(store, hist))
+        hist = model_history(store, store.history(name, kind="model"), name)
+        also = serving.labels_elsewhere(store, hist)
+        cached = histories[name] = (hist, serving.unlabelled_counts(store, hist, also))
     hist, unlabelled_by = cached
     number = hist.number(node.id)
     rows, flags = [], []

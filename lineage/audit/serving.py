@@ -8,6 +8,7 @@ the ``model`` (and ``prediction``) objects of the JSON report, whose schema allo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import LineageError, log
@@ -16,45 +17,68 @@ from ..store import Store, latest
 PRODUCTION = "production"
 
 
-def unlabelled_counts(store: Store, hist: Any) -> dict[str, int]:
+def unlabelled_counts(store: Store, hist: Any, also: Sequence[dict[str, Any]] = ()) -> dict[str, int]:
     """``{model id: predictions}`` of the versions in ``hist`` (`ModelHistory`) that
-    made predictions while holding no label: served outside the promotion record."""
+    made predictions while holding no label: served outside the promotion record.
+    ``also``: label changes of its versions under their other names (a label held
+    there is held)."""
     from ..query.serving import prediction_groups, unlabelled_of
 
+    rows = [*hist.promotions, *also]
     # a version that never held a label made all its predictions without one; the
     # others' are read grouped by write, all in one query (a query per version
     # was 10,000 statements in the benchmark's 1M store's inventory)
-    held = {r["model"] for r in hist.promotions}
+    held = {r["model"] for r in rows}
     counts = {m: p["count"] for m, p in hist.predictions.items() if m not in held}
     groups = prediction_groups(store, [m for m in hist.predictions if m in held])
-    counts.update((m, u["count"]) for m, u in unlabelled_of(store, groups, hist.promotions).items())
+    counts.update((m, u["count"]) for m, u in unlabelled_of(store, groups, rows).items())
     return {m: n for m, n in counts.items() if n}
 
 
-def model_extras(store: Store, model_id: str) -> dict[str, Any]:
-    """``{"labels", "name_labels", "label_events", "unlabelled_serving", "features"}``
-    for a model version: the labels it holds now, ``{label: version}`` of its name,
-    the events that changed them, the versions of its name (itself included) that
-    made predictions holding no label, and its inputs with the sensitive columns
+def labels_elsewhere(store: Store, hist: Any) -> list[dict[str, Any]]:
+    """The label changes of the versions in ``hist`` (`ModelHistory` of one name) under
+    the other names they are registered under (`version_names`): a version
+    predicting while it held a label there did not serve without one."""
+    from ..query.serving import version_names
+
+    ids = {v.id for v in hist.versions}
+    names = {n for v in hist.versions for n in version_names(store, v)} - {hist.name}
+    return [r for n in sorted(names) for r in store.promotion_rows(n) if r["model"] in ids]
+
+
+def model_extras(store: Store, model_id: str, name: str | None = None) -> dict[str, Any]:
+    """``{"labels", "name_labels", "label_events", "unlabelled_serving", "other_names",
+    "features"}`` for a model version, under ``name`` (the name it is audited under,
+    default its own): the labels it holds now, ``{label: version}`` of the name, the
+    events that changed them, the versions of the name (itself included) that made
+    predictions holding no label, each other name it is registered under with its
+    version number and labels there, and its inputs with the sensitive columns
     reaching them (``features.sensitive``: column, where it was marked, allowed)."""
     from ..features import feature_lineage
-    from ..query.serving import model_history
+    from ..query.serving import model_history, version_names
 
     node = store.get_node(model_id)
     if node is None:
         return {}
     out: dict[str, Any] = {"labels": [], "name_labels": {}}
-    if node.name:
-        hist = model_history(store, store.history(node.name, kind="model"))
+    names = version_names(store, node, name)
+    if names:
+        hist = model_history(store, store.history(names[0], kind="model"), names[0])
+        others = [model_history(store, store.history(n, kind="model"), n) for n in names[1:]]
         out["labels"] = hist.version_labels(model_id)
         out["name_labels"] = dict(hist.labels)
-        # the events that changed the name's labels, so an altered one is marked where the labels are shown
-        out["label_events"] = sorted({int(p["event"]) for p in hist.promotions})
+        out["other_names"] = [{"name": h.name, "version": h.number(model_id), "versions": len(h.versions),
+                               "labels": h.version_labels(model_id)} for h in others]
+        # the events that changed the names' labels, so an altered one is marked where the labels are shown
+        out["label_events"] = sorted({int(p["event"]) for h in (hist, *others) for p in h.promotions})
         # the served model may not be the audited one: a version predicting without a
-        # label is said in every report of its name, not only in the inventory
+        # label is said in every report of its name, not only in the inventory (the
+        # versions' labels under their other names count as held)
+        also = labels_elsewhere(store, hist)
         out["unlabelled_serving"] = sorted(
             ({"version": hist.number(m), "id": m, "predictions": n, "this": m == model_id,
-              "last_prediction_at": hist.predictions[m]["last_at"]} for m, n in unlabelled_counts(store, hist).items()),
+              "last_prediction_at": hist.predictions[m]["last_at"]}
+             for m, n in unlabelled_counts(store, hist, also).items()),
             key=lambda v: v["version"] or 0)
     try:
         fl = feature_lineage(store, model_id)

@@ -137,15 +137,15 @@ _ERASABLE = (("nodes", "id"), ("aliases", "node"), ("params", "run"), ("tags", "
              ("annotations", "node"))
 
 
-def serving_events(store: Store, model_id: str, name: str | None) -> dict[str, set[int]]:
+def serving_events(store: Store, model_id: str, names: Sequence[str]) -> dict[str, set[int]]:
     """The ledger events behind a model's serving facts, per table: every change of
-    its name's labels (the labels a report shows for the version and the name come
-    from replaying all of them), the importances computed for it after logging, and
-    the erasures of its predictions and their kept inputs (``redactions``)."""
+    the labels of its ``names`` (the labels a report shows for the version and the
+    name come from replaying all of them), the importances computed for it after
+    logging, and the erasures of its predictions and their kept inputs (``redactions``)."""
     out: dict[str, set[int]] = {"promotions": set(), "importances": set(), "redactions": set()}
-    if name:
-        out["promotions"] = {r[0] for r in store.conn.execute("SELECT DISTINCT event FROM promotions WHERE name = ?",
-                                                               (name,))}
+    for name in names:
+        out["promotions"] |= {r[0] for r in store.conn.execute("SELECT DISTINCT event FROM promotions WHERE name = ?",
+                                                                (name,))}
     out["importances"] = {r[0] for r in store.conn.execute("SELECT DISTINCT event FROM importances WHERE model = ?",
                                                             (model_id,))}
     out["redactions"] = {r[0] for r in store.conn.execute(

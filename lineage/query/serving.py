@@ -45,6 +45,28 @@ def _holders(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
     return held
 
 
+def _holding(rows: Sequence[dict[str, Any]]) -> set[str]:
+    """The model versions holding some label after replaying promotion rows in order,
+    of one name or of several (each name's labels are its own: ``production`` of one
+    name is not moved by ``production`` of another)."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_name.setdefault(r["name"], []).append(r)
+    return {m for named in by_name.values() for m in _holders(named).values()}
+
+
+def version_names(store: Store, node: Node, asked: str | None = None) -> list[str]:
+    """The names a model version is recorded under: its own, then each name it was
+    registered under besides (the same fitted model logged twice, by autolog and by
+    ``log_model(registered_model_name=...)``, is one version with two names), MLflow's
+    own ids left out; ``asked`` first when it is one of them."""
+    names = [n for n in dict.fromkeys((node.name, *store.aliases(node.id))) if n and not n.startswith("mlflow:")]
+    if asked in names:
+        names.remove(asked)
+        names.insert(0, asked)
+    return names
+
+
 def _not_after(at: str | None, made: str | None) -> bool:
     """Whether a label change recorded at ``at`` took effect by ``made``, a
     prediction's own time. A change whose time cannot be read counts (event order
@@ -77,11 +99,14 @@ def labels_at_prediction(store: Store, prediction_id: str) -> list[str]:
     if row is None:
         raise InvalidInputError(f"{prediction_id} is not a recorded prediction")
     model_id, event = row[0], event_numbers(store, [row[1]])[row[1]]  # a bulk row: its publishing event
-    name_row = store.conn.execute("SELECT name FROM nodes WHERE id = ?", (model_id,)).fetchone()
-    if not name_row or not name_row[0]:
-        return []
-    before = _in_effect(store.promotion_rows(name_row[0]), event, row[2])
-    return sorted(label for label, holder in _holders(before).items() if holder == model_id)
+    node = store.get_node(model_id)
+    names = version_names(store, node) if node is not None else []
+    held = []
+    for i, name in enumerate(names):  # (a label held under another name the version has: ``NAME@label``)
+        before = _in_effect(store.promotion_rows(name), event, row[2])
+        held += sorted(label if i == 0 else f"{name}@{label}" for label, holder in _holders(before).items()
+                       if holder == model_id)
+    return held
 
 
 #: a model version's predictions written by one write: (``event`` as stored, the first
@@ -114,7 +139,8 @@ def unlabelled_predictions(store: Store, model_id: str, rows: Sequence[dict[str,
 def unlabelled_of(store: Store, groups: Mapping[str, Sequence[PredictionGroup]],
                   rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """`unlabelled_predictions` of each model of ``groups`` (`prediction_groups` of
-    versions of one name, whose promotion rows ``rows`` are). A version that never
+    versions of one name, whose promotion rows ``rows`` are, with those of the other
+    names a version holds labels under). A version that never
     held a label made all of its predictions without one: `prediction_counts` answers
     for it without grouping its rows by write.
 
@@ -139,8 +165,7 @@ def unlabelled_of(store: Store, groups: Mapping[str, Sequence[PredictionGroup]],
                     by_time = store.conn.execute(
                         "SELECT created_at, COUNT(*) FROM predictions WHERE event = ? AND model = ? GROUP BY created_at",
                         (raw, model_id)).fetchall()
-                unheld = sum(k for made, k in by_time
-                             if not any(m == model_id for m in _holders(_in_effect(prior, event, made)).values()))
+                unheld = sum(k for made, k in by_time if model_id not in _holding(_in_effect(prior, event, made)))
             if unheld:
                 count += unheld
                 last = event

@@ -28,7 +28,7 @@ from ..errors import (
     StoreCorruptError,
     WriteRefusedError,
 )
-from ..model import ERASED_PERSON, KINDS, Edge, Node, canonical_json, now_iso, parse_ref, relation_problem
+from ..model import ERASED_PERSON, KINDS, Edge, Node, canonical_json, now_iso, parse_ref, relation_problem, version_number
 from ..model import clean_text as _clean_text
 from . import bulk as _bulk
 from . import erasure as _erasure
@@ -1367,21 +1367,15 @@ class Store:
         if self.conn.execute("SELECT 1 FROM nodes WHERE name = ? LIMIT 1", (whole,)).fetchone():
             return None  # an ordinary name that happens to contain '@'
         labels = self.labels_of(r.name)
+        versions = self.history(r.name, kind="model")  # (its registered versions too: an error path)
         if labels:
-            held = ", ".join(f"{k} (on @{self._model_version(v)})" for k, v in sorted(labels.items()))
+            held = ", ".join(f"{k} (on @{version_number(versions, v) or v})" for k, v in sorted(labels.items()))
             hint = f"no version of {r.name!r} holds the label {r.label!r}; its labels: {held}"
-        elif self.conn.execute("SELECT 1 FROM nodes WHERE name = ? AND kind = 'model' LIMIT 1", (r.name,)).fetchone():
+        elif versions:
             hint = f"no version of {r.name!r} holds the label {r.label!r} (put one there with `lineage promote`)"
         else:
             hint = f"no model is named {r.name!r} (see `lineage ls --kind model`)"
         raise NodeNotFoundError(r.text, hint)
-
-    def _model_version(self, model_id: str) -> int:
-        """A model's version number under its name (its rank among the nodes of that name)."""
-        row = self.conn.execute(
-            "SELECT COUNT(*) FROM nodes n JOIN nodes m ON m.id = ? WHERE n.name = m.name AND n.kind = m.kind "
-            "AND n.pk <= m.pk", (model_id,)).fetchone()
-        return int(row[0]) if row else 0
 
     def label_holder(self, name: str, label: str) -> str | None:
         """The id of the model version that holds ``label`` under ``name`` now, or None.
