@@ -1904,22 +1904,11 @@ class Lineage:
         return node, how
 
     def _name_asked(self, ref: Any, node: Node) -> str | None:
-        """The name reference text ``ref`` gives the model version ``node`` when the
-        version has that name (`version_names`: its own or one it was registered
-        under), else None: ``churn`` and ``churn@2`` give ``churn``, an id none. Hex
-        text is a name only when it found the model by that name (`bad`, `2024`)."""
-        from .model import parse_ref
-        from .query.serving import version_names
+        """The name ``ref`` gives the model version ``node``, when it is reference
+        text naming the version by one of its names (`query.serving.name_asked`)."""
+        from .query.serving import name_asked
 
-        if not isinstance(ref, str) or node.kind != "model":
-            return None
-        try:
-            r = parse_ref(ref)
-        except ValueError:
-            return None
-        if r.name is None or r.request is not None:
-            return None
-        return r.name if r.name in version_names(self.store, node) else None
+        return name_asked(self.store, ref, node) if isinstance(ref, str) else None
 
     def _audit_target(self, ref: Any) -> tuple[Node, str | None, str | None]:
         """`resolve_for_audit`, with the name the report is written under: the one

@@ -551,7 +551,7 @@ def show(state: State, ref: str, as_json: bool, metric: str | None = None) -> No
         _show_metric_history(lg, ref, metric, as_json)
         return
     node = lg.describe(ref)  # with derived facts: a model's prediction count and times
-    extra = _serving_attrs(lg, node)  # labels now (a model) or when made (a prediction)
+    extra = _serving_attrs(lg, node, ref)  # labels now (a model) or when made (a prediction)
     if extra:
         from .model import Node
 
@@ -1426,14 +1426,17 @@ def redact(state: State, ref: str, reason: str, yes: bool) -> None:
 # promotion, serving state, features, sensitive columns (issue 13)
 
 
-def _serving_attrs(lg: Any, node: Any) -> dict[str, Any]:
-    """What `show` adds: a model's labels and tags now, a prediction's labels when it
-    was made."""
+def _serving_attrs(lg: Any, node: Any, ref: str) -> dict[str, Any]:
+    """What `show` adds: a model's labels and tags now (under each of its names: the
+    one ``ref`` gives first, ``NAME@label`` under the others), a prediction's labels
+    when it was made."""
     if node.kind == "model":
+        from .query.serving import labels_held, name_asked, version_names
+
         out: dict[str, Any] = {}
-        if node.name:
-            held = lg.labels(node)
-            out["labels"] = sorted(k for k, v in held.items() if v.id == node.id)
+        names = version_names(lg.store, node, name_asked(lg.store, ref, node))
+        if names:
+            out["labels"] = labels_held(lg.store, node, names)
         tags = lg.model_tags(node)
         if tags:
             out["tags"] = tags

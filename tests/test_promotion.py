@@ -189,7 +189,8 @@ def test_a_model_named_in_hex_is_audited_at_production_as_any_name(lg: lineage.L
     assert doc["model"]["selection"].startswith("bad resolved to @1, the version labelled production")
 
 
-def test_a_version_registered_under_a_second_name_is_audited_with_that_names_labels(lg: lineage.Lineage) -> None:
+def test_a_version_registered_under_a_second_name_is_audited_with_that_names_labels(lg: lineage.Lineage,
+                                                                                     store_path: Any) -> None:
     """autolog logs the fitted model under its class name, then the script's
     `log_model(registered_model_name=...)` logs the same bytes: one version with two
     names. Its labels under the registered name were missing from `audit NAME`, the
@@ -222,6 +223,9 @@ def test_a_version_registered_under_a_second_name_is_audited_with_that_names_lab
     assert own["unlabelled_serving"] == []  # it held a label, under its other name
     assert lg.audit(first.id).to_dict()["model"]["name"] == "LogisticRegression"  # by id: its own name
     assert lg.labels_at("request:a") == ["credit-risk@production"]
+    for ref, labels in (("credit-risk", ["production"]), ("LogisticRegression", ["credit-risk@production"])):
+        shown = CliRunner().invoke(cli, ["--db", str(store_path), "show", ref, "--json"])
+        assert shown.exit_code == 0 and json.loads(shown.output)["attrs"]["labels"] == labels, shown.output
     md = lg.audit("LogisticRegression").to_markdown()
     assert "| Also recorded as | **credit-risk** version 1 of 1: production |" in md
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..model import Node, version_number
+from ..model import Node, parse_ref, version_number
 from ..store import Store, event_numbers, published
 from .closure import chunks
 
@@ -65,6 +65,31 @@ def version_names(store: Store, node: Node, asked: str | None = None) -> list[st
         names.remove(asked)
         names.insert(0, asked)
     return names
+
+
+def name_asked(store: Store, ref: str, node: Node) -> str | None:
+    """The name reference text ``ref`` gives the model version ``node`` when the
+    version has that name (`version_names`: its own or one it was registered under),
+    else None: ``churn`` and ``churn@2`` give ``churn``, an id none. Hex text is a
+    name only when it found the model by that name (`bad`, `2024`)."""
+    if node.kind != "model":
+        return None
+    try:
+        r = parse_ref(ref)
+    except ValueError:
+        return None
+    if r.name is None or r.request is not None:
+        return None
+    return r.name if r.name in version_names(store, node) else None
+
+
+def labels_held(store: Store, node: Node, names: Sequence[str]) -> list[str]:
+    """The labels model version ``node`` holds now under each of its ``names``
+    (`version_names`): as they are under the first, ``NAME@label`` under the others."""
+    held: list[str] = []
+    for i, name in enumerate(names):
+        held += sorted(k if i == 0 else f"{name}@{k}" for k, v in store.labels_of(name).items() if v == node.id)
+    return held
 
 
 def _not_after(at: str | None, made: str | None) -> bool:
