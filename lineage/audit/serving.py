@@ -37,13 +37,19 @@ def unlabelled_counts(store: Store, hist: Any, also: Sequence[dict[str, Any]] = 
 
 def labels_elsewhere(store: Store, hist: Any) -> list[dict[str, Any]]:
     """The label changes of the versions in ``hist`` (`ModelHistory` of one name) under
-    the other names they are registered under (`version_names`): a version
-    predicting while it held a label there did not serve without one."""
-    from ..query.serving import version_names
+    the other names they have (their own, those they are registered under: as
+    `version_names`): a version predicting while it held a label there did not serve
+    without one."""
+    from ..query.closure import chunks, placeholders
 
-    ids = {v.id for v in hist.versions}
-    names = {n for v in hist.versions for n in version_names(store, v)} - {hist.name}
-    return [r for n in sorted(names) for r in store.promotion_rows(n) if r["model"] in ids]
+    ids = [v.id for v in hist.versions]
+    names = {v.name for v in hist.versions if v.name}
+    for chunk in chunks(ids, 500):  # (the aliases of all versions in one query: an inventory lists many names)
+        names |= {r[0] for r in store.conn.execute(
+            f"SELECT DISTINCT name FROM aliases WHERE node IN ({placeholders(len(chunk))})", chunk)}
+    held = set(ids)
+    return [r for n in sorted(names - {hist.name}) if not n.startswith("mlflow:")
+            for r in store.promotion_rows(n) if r["model"] in held]
 
 
 def model_extras(store: Store, model_id: str, name: str | None = None) -> dict[str, Any]:
