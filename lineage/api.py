@@ -1871,6 +1871,40 @@ class Lineage:
 
         return labels_at_prediction(self.store, self.get(prediction).id)
 
+    def version_labels(self, ref: Any) -> list[str]:
+        """The labels a model version holds now, under each of its names: as they are
+        under the name ``ref`` gives (else the version's own), ``NAME@label`` under a
+        name it was registered under besides (`register_model`).
+
+        Parameters
+        ----------
+        ref : Node or str
+            The model version (``NAME``, ``NAME@N``, an id).
+
+        Returns
+        -------
+        list of str
+
+        Raises
+        ------
+        NodeNotFoundError
+            When it names nothing.
+        InvalidInputError
+            For a node that is not a model.
+
+        Examples
+        --------
+        >>> _ = lg.promote("clf@2", "staging")
+        >>> _ = lg.register_model("clf@2", "churn")
+        >>> _ = lg.promote("churn@1", "production")
+        >>> lg.version_labels("clf@2"), lg.version_labels("churn")
+        (['staging', 'churn@production'], ['production', 'clf@staging'])
+        """
+        from .query.serving import labels_held, version_names
+
+        node = self._model(ref)
+        return labels_held(self.store, node, version_names(self.store, node, self._name_asked(ref, node)))
+
     def resolve_for_audit(self, ref: Any) -> tuple[Node, str | None]:
         """The model version `audit` and the inventory mean by ``ref``, and how it was chosen.
 

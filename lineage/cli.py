@@ -1431,12 +1431,9 @@ def _serving_attrs(lg: Any, node: Any, ref: str) -> dict[str, Any]:
     one ``ref`` gives first, ``NAME@label`` under the others), a prediction's labels
     when it was made."""
     if node.kind == "model":
-        from .query.serving import labels_held, name_asked, version_names
-
         out: dict[str, Any] = {}
-        names = version_names(lg.store, node, name_asked(lg.store, ref, node))
-        if names:
-            out["labels"] = labels_held(lg.store, node, names)
+        if node.name or lg.aliases(node):
+            out["labels"] = lg.version_labels(ref)
         tags = lg.model_tags(node)
         if tags:
             out["tags"] = tags

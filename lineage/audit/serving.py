@@ -40,13 +40,9 @@ def labels_elsewhere(store: Store, hist: Any) -> list[dict[str, Any]]:
     the other names they have (their own, those they are registered under: as
     `version_names`): a version predicting while it held a label there did not serve
     without one."""
-    from ..query.closure import chunks, placeholders
-
     ids = [v.id for v in hist.versions]
-    names = {v.name for v in hist.versions if v.name}
-    for chunk in chunks(ids, 500):  # (the aliases of all versions in one query: an inventory lists many names)
-        names |= {r[0] for r in store.conn.execute(
-            f"SELECT DISTINCT name FROM aliases WHERE node IN ({placeholders(len(chunk))})", chunk)}
+    # (the aliases of all versions at once, not a query per version: an inventory lists many names)
+    names = {v.name for v in hist.versions if v.name} | store.alias_names(ids)
     held = set(ids)
     return [r for n in sorted(names - {hist.name}) if not n.startswith("mlflow:")
             for r in store.promotion_rows(n) if r["model"] in held]

@@ -1165,6 +1165,14 @@ class Store:
     def aliases(self, node_id: str) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT name FROM aliases WHERE node = ? ORDER BY pk", (node_id,))]
 
+    def alias_names(self, node_ids: Sequence[str]) -> set[str]:
+        """Every alias of any of ``node_ids``: one query per 500 ids, on ``aliases_node``."""
+        names: set[str] = set()
+        for chunk in chunked(list(node_ids), 500):
+            marks = ", ".join("?" * len(chunk))
+            names.update(r[0] for r in self.conn.execute(f"SELECT DISTINCT name FROM aliases WHERE node IN ({marks})", chunk))
+        return names
+
     def model_names(self) -> list[str]:
         """Every name a model version was recorded or registered under, sorted."""
         return [r[0] for r in self.conn.execute(
