@@ -226,8 +226,9 @@ def test_a_version_registered_under_a_second_name_is_audited_with_that_names_lab
     for ref, labels in (("credit-risk", ["production"]), ("LogisticRegression", ["credit-risk@production"])):
         shown = CliRunner().invoke(cli, ["--db", str(store_path), "show", ref, "--json"])
         assert shown.exit_code == 0 and json.loads(shown.output)["attrs"]["labels"] == labels, shown.output
-    md = lg.audit("LogisticRegression").to_markdown()
-    assert "| Also recorded as | **credit-risk** version 1 of 1: production |" in md
+    report = lg.audit("LogisticRegression")
+    assert "| Also recorded as | **credit-risk** version 1 of 1: production |" in report.to_markdown()
+    assert "<dt>Also recorded as</dt><dd><strong>credit-risk</strong> version 1 of 1: production</dd>" in report.to_html()
 
     items = {i["name"]: i for i in lg.inventory().to_dict()["items"]}
     assert set(items) == {"LogisticRegression", "credit-risk"}
