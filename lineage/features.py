@@ -105,10 +105,10 @@ def recorded_importance(store: Store, model_id: str) -> dict[str, dict[str, Any]
     return out
 
 
-def _shown(ref: str) -> str:
-    """A column's reference as a table shows it: an unnamed dataset's id cut to 12 hex
-    digits (``dataset:78d82a6a1b92.age``, still a reference), not all 64 of it; the
-    JSON keeps the full one."""
+def shown_ref(ref: str) -> str:
+    """A column's reference as a table shows it (here and in the audit report): an
+    unnamed dataset's id cut to 12 hex digits (``dataset:78d82a6a1b92.age``, still a
+    reference), not all 64 of it; the JSON keeps the full one."""
     kind, sep, rest = ref.partition(":")
     if sep and len(rest) > 65 and rest[64] == "." and all(c in "0123456789abcdef" for c in rest[:64]):
         return f"{kind}:{rest[:12]}{rest[64:]}"
@@ -322,8 +322,8 @@ def features_view(fl: FeatureLineage) -> Any:
         if r["sensitive"]:
             allowed = next((s["allowed"] for s in fl.sensitive if s["column"] == r["column"]), False)
             sens = Text("yes (allowed)", style="yellow") if allowed else Text("YES", style="bold red")
-        t.add_row(Text(r["column"]), Text(", ".join(_shown(s["ref"]) for s in r["sources"]) or "—"),
-                  Text(", ".join(dict.fromkeys(map(_shown, r["origins"]))) or "—"),
+        t.add_row(Text(r["column"]), Text(", ".join(shown_ref(s["ref"]) for s in r["sources"]) or "—"),
+                  Text(", ".join(dict.fromkeys(map(shown_ref, r["origins"]))) or "—"),
                   *(Text(f"{r['importance'][meth]:.4g}" if meth in (r.get("importance") or {}) else "—") for meth in methods),
                   sens)
     parts.append(t)

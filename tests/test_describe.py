@@ -303,6 +303,12 @@ def test_features_of_unnamed_data_show_a_short_reference(lg: lineage.Lineage) ->
     assert data.id not in out.output
     doc = json.loads(CliRunner().invoke(cli, ["--db", str(lg.db_path), "features", "m", "--json"]).stdout)
     assert {r["column"]: r["origins"] for r in doc["inputs"]}["age"] == [f"{data.id}.age"]
+    # the audit report's input columns, on paper as in the terminal
+    report = lg.audit("m")
+    short = f"{data.id[:len('dataset:') + 12]}.age"
+    assert f"| `age` | {short} | {short} |" in report.to_markdown()
+    assert f'<td class="mono small">{short}</td><td class="mono small">{short}</td>' in report.to_html()
+    assert f"{data.id}.age" not in report.to_html()
 
 
 def test_a_sensitive_column_reaching_a_model_fails_the_check(lg: lineage.Lineage, fitted: Node, tmp_path: Path) -> None:

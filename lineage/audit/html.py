@@ -37,12 +37,13 @@ def environment() -> Any:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        from ..features import shown_ref
         from ..render.tables import flag_lines  # (the inventory's flags read as in its table)
 
         env.filters.update(
             when=when, size=size, num=num, short=short, value=value, status_class=status_class, plural=plural,
             days=days, step_tree=step_tree, short_class=short_class, flag_lines=flag_lines,
-            described_by=description_source,
+            described_by=description_source, shown_ref=shown_ref,
         )
         _env = env
     return _env

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..features import shown_ref
 from .checklist import FAILED, MISSING, NEEDS_PERSON, RECORDED, arrange, description_source
 from .html import num, plural, short, size, when
 from .steps import short_class, step_tree
@@ -233,7 +234,8 @@ def _feature_table(f: dict[str, Any]) -> list[str]:
     if not f.get("inputs"):
         return []
     methods = list(f.get("methods") or [])
-    rows = [[code(r["column"]), cell(", ".join(r["sources"])) or "—", cell(", ".join(dict.fromkeys(r["origins"]))) or "—",
+    rows = [[code(r["column"]), cell(", ".join(map(shown_ref, r["sources"]))) or "—",
+             cell(", ".join(dict.fromkeys(map(shown_ref, r["origins"])))) or "—",
              *(f"{r['importance'][m]:.4f}" if m in r["importance"] else "—" for m in methods)] for r in f["inputs"]]
     return (["Input columns: the column each comes from, its origin, and its importance:", ""]
             + table(["Input column", "Source column", "Origin", *(esc(m) for m in methods)], rows))
