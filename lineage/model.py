@@ -94,6 +94,16 @@ def is_hex(text: str) -> bool:
     return bool(text) and _HEX.match(text.lower()) is not None
 
 
+#: the alias prefix of MLflow's own run and model ids (``mlflow:RUN_ID``, ``mlflow:m-…``):
+#: a way to find a node again, not a name a person gave it
+MLFLOW_ID_PREFIX = "mlflow:"
+
+
+def is_mlflow_id(name: str) -> bool:
+    """True for an alias holding MLflow's own id (`MLFLOW_ID_PREFIX`), not a name."""
+    return name.startswith(MLFLOW_ID_PREFIX)
+
+
 def make_id(kind: str, hex_digest: str) -> str:
     """``kind:hex``; raises ValueError for an unknown kind or non-hex identity."""
     if kind not in KINDS:

@@ -204,6 +204,9 @@ def test_a_version_registered_under_a_second_name_is_audited_with_that_names_lab
         first = run.log_model(clf, "LogisticRegression")
         assert run.log_model(clf, "LogisticRegression").id == first.id
     lg.register_model(first, "credit-risk")
+    # (the alias the MLflow plugin writes for its own model id: a handle, not a name)
+    lg.store.write("alias", {"node": first.id}, {"aliases": [(first.id, "mlflow:m-0123")]})
+    assert lg.model_names() == ["LogisticRegression", "credit-risk"]
     lg.promote("credit-risk@1", "production")  # under the name it gives, not the version's own
     assert lg.get("credit-risk@production").id == first.id
     assert lg.store.labels_of("LogisticRegression") == {}

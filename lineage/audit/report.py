@@ -359,7 +359,7 @@ def _build_inventory(store: Store, *, all_versions: bool) -> Inventory:
         # a registered name is a model too (`register_model` of a version recorded
         # under another name: autolog's, then `log_model(registered_model_name=...)`'s)
         for registered in store.model_names():
-            if registered not in listed and not registered.startswith("mlflow:"):
+            if registered not in listed:
                 versions = store.history(registered, kind="model")
                 if versions:
                     listed[registered] = (versions[-1], registered)

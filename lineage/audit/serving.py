@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import LineageError, log
+from ..model import is_mlflow_id
 from ..store import Store, latest
 
 PRODUCTION = "production"
@@ -44,7 +45,7 @@ def labels_elsewhere(store: Store, hist: Any) -> list[dict[str, Any]]:
     # (the aliases of all versions at once, not a query per version: an inventory lists many names)
     names = {v.name for v in hist.versions if v.name} | store.alias_names(ids)
     held = set(ids)
-    return [r for n in sorted(names - {hist.name}) if not n.startswith("mlflow:")
+    return [r for n in sorted(names - {hist.name}) if not is_mlflow_id(n)
             for r in store.promotion_rows(n) if r["model"] in held]
 
 

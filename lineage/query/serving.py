@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InvalidInputError
-from ..model import Node, parse_ref, version_number
+from ..model import Node, is_mlflow_id, parse_ref, version_number
 from ..store import Store, event_numbers, published
 from .closure import chunks
 
@@ -60,7 +60,7 @@ def version_names(store: Store, node: Node, asked: str | None = None) -> list[st
     registered under besides (the same fitted model logged twice, by autolog and by
     ``log_model(registered_model_name=...)``, is one version with two names), MLflow's
     own ids left out; ``asked`` first when it is one of them."""
-    names = [n for n in dict.fromkeys((node.name, *store.aliases(node.id))) if n and not n.startswith("mlflow:")]
+    names = [n for n in dict.fromkeys((node.name, *store.aliases(node.id))) if n and not is_mlflow_id(n)]
     if asked in names:
         names.remove(asked)
         names.insert(0, asked)

@@ -28,7 +28,18 @@ from ..errors import (
     StoreCorruptError,
     WriteRefusedError,
 )
-from ..model import ERASED_PERSON, KINDS, Edge, Node, canonical_json, now_iso, parse_ref, relation_problem, version_number
+from ..model import (
+    ERASED_PERSON,
+    KINDS,
+    MLFLOW_ID_PREFIX,
+    Edge,
+    Node,
+    canonical_json,
+    now_iso,
+    parse_ref,
+    relation_problem,
+    version_number,
+)
 from ..model import clean_text as _clean_text
 from . import bulk as _bulk
 from . import erasure as _erasure
@@ -1174,11 +1185,13 @@ class Store:
         return names
 
     def model_names(self) -> list[str]:
-        """Every name a model version was recorded or registered under, sorted."""
+        """Every name a model version was recorded or registered under, sorted; not the
+        aliases that hold MLflow's own ids (``mlflow:m-…``: `is_mlflow_id`)."""
         return [r[0] for r in self.conn.execute(
             "SELECT name FROM nodes WHERE kind = 'model' AND name IS NOT NULL"
             " UNION SELECT a.name FROM aliases a JOIN nodes n ON n.id = a.node WHERE n.kind = 'model'"
-            " ORDER BY 1")]
+            f" AND substr(a.name, 1, {len(MLFLOW_ID_PREFIX)}) <> ?"
+            " ORDER BY 1", (MLFLOW_ID_PREFIX,))]
 
     def nodes(self, kind: str | None = None, name: str | None = None, limit: int | None = None) -> list[Node]:
         """Nodes, newest first, optionally of one kind and/or name (aliases count as names)."""
